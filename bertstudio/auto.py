@@ -1,0 +1,175 @@
+"""Settings chosen from the data: every "auto" value in a config, with a one-sentence reason.
+
+These are pure functions of a few statistics so they can be tested exhaustively
+and explained to people who will never tune a learning rate.  The CLI prints the
+reasons and ``config.json`` stores them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .config import TrainConfig
+
+LENGTH_LADDER = (32, 64, 128, 256, 384, 512)
+
+
+@dataclass(frozen=True)
+class DataStats:
+    """What the rules look at: sizes, classes and lengths of the training split."""
+
+    train_rows: int
+    class_counts: dict[str, int]
+    suggested_max_length: int = 128
+    length_p95: int = 128
+    is_pair: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_counts)
+
+    @property
+    def rows_per_class(self) -> float:
+        return self.train_rows / max(1, self.num_classes)
+
+    @property
+    def imbalance_ratio(self) -> float:
+        counts = [c for c in self.class_counts.values() if c > 0]
+        return max(counts) / min(counts) if counts else 1.0
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: str = "cpu"  # "cpu" | "cuda" | "mps"
+    bf16: bool = False
+    memory_gb: float | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class Resolved:
+    config: TrainConfig
+    decisions: list[Decision] = field(default_factory=list)
+
+    def reasons(self) -> list[str]:
+        return [d.reason for d in self.decisions]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [asdict(d) for d in self.decisions]
+
+
+# --- individual rules (pure) ---------------------------------------------------------
+
+
+def choose_max_length(stats: DataStats) -> Decision:
+    value = stats.suggested_max_length
+    return Decision("max_length", value, f"95% of your texts are at most {stats.length_p95} tokens long, "
+                                         f"so texts are cut at {value} tokens.")
+
+
+def choose_batch_size(stats: DataStats, hw: Hardware) -> Decision:
+    if stats.train_rows < 1_000:
+        return Decision("batch_size", 16, f"With {stats.train_rows:,} training rows, batches of 16 give the model "
+                                          "more updates per pass over the data.")
+    return Decision("batch_size", 32, "Batches of 32 texts use the hardware well and keep training stable.")
+
+
+def choose_epochs(stats: DataStats) -> Decision:
+    n = stats.train_rows
+    if n < 1_000:
+        epochs = 10
+    elif n < 5_000:
+        epochs = 6
+    elif n < 20_000:
+        epochs = 4
+    elif n < 50_000:
+        epochs = 2
+    else:
+        epochs = 1
+    return Decision("epochs", epochs, f"{n:,} training rows: up to {epochs} pass{'es' if epochs > 1 else ''} over the "
+                                      "data, with early stopping so extra passes never hurt.")
+
+
+def choose_lr(stats: DataStats, model_hidden: int) -> Decision:
+    # Smaller encoders tolerate (and need) larger steps; BERT-large diverges above ~3e-5.
+    if model_hidden <= 512:
+        lr = 1e-4
+    elif model_hidden <= 768:
+        lr = 5e-5
+    else:
+        lr = 2e-5
+    return Decision("lr", lr, f"A model with hidden size {model_hidden} fine-tunes well at a learning rate of {lr:g}.")
+
+
+def choose_head_lr(stats: DataStats, encoder_lr: float) -> Decision:
+    # The head starts from random weights; at the encoder's small rate it would still be
+    # catching up when training ends, which is what sinks the textbook recipe on many classes.
+    factor = 10 if stats.num_classes < 10 else 20
+    head_lr = min(3e-3, encoder_lr * factor)
+    return Decision("head_lr", head_lr, f"{stats.num_classes} classes with about {stats.rows_per_class:,.0f} rows each: "
+                                        f"the new classifier head learns at {head_lr:g} so it catches up with the "
+                                        "pre-trained encoder.")
+
+
+def choose_class_weighting(stats: DataStats) -> Decision:
+    ratio = stats.imbalance_ratio
+    if ratio >= 3:
+        return Decision("class_weighting", "balanced", f"The largest class is {ratio:.1f}x the smallest, so rare "
+                                                       "classes count more in the loss.")
+    return Decision("class_weighting", "none", "Classes are roughly balanced, so every example counts the same.")
+
+
+def choose_freeze_embeddings(stats: DataStats) -> Decision:
+    return Decision("freeze_embeddings", True, "The word-embedding table barely changes during fine-tuning, so it "
+                                               "stays fixed: each step is faster and accuracy is unchanged.")
+
+
+def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int) -> Decision:
+    steps_per_epoch = math.ceil(stats.train_rows / (batch_size * grad_accum))
+    if steps_per_epoch > 1_000:
+        every = math.ceil(steps_per_epoch / 4)
+        return Decision("eval_every", every, f"Long epochs ({steps_per_epoch:,} steps): the model is checked every "
+                                             f"{every:,} steps so the best version is kept.")
+    return Decision("eval_every", steps_per_epoch, "The model is checked on the validation set after every epoch.")
+
+
+# --- putting them together --------------------------------------------------------------
+
+
+def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model_hidden: int = 768) -> Resolved:
+    """Fill every ``None``/"auto" field of ``config``; values the user set are kept as they are."""
+    decisions: list[Decision] = []
+    updates: dict[str, Any] = {}
+
+    def decide(name: str, make) -> Any:
+        current = getattr(config, name)
+        if current is None or current == "auto":
+            decision = make()
+            decisions.append(decision)
+            updates[name] = decision.value
+            return decision.value
+        return current
+
+    decide("max_length", lambda: choose_max_length(stats))
+    batch_size = decide("batch_size", lambda: choose_batch_size(stats, hw))
+    decide("epochs", lambda: choose_epochs(stats))
+    lr = decide("lr", lambda: choose_lr(stats, model_hidden))
+    decide("head_lr", lambda: choose_head_lr(stats, lr))
+    decide("class_weighting", lambda: choose_class_weighting(stats))
+    decide("freeze_embeddings", lambda: choose_freeze_embeddings(stats))
+    decide("eval_every", lambda: choose_eval_every(stats, batch_size, config.grad_accum))
+    if config.precision == "auto":
+        precision = "bf16" if hw.bf16 else "fp32"
+        reason = ("This hardware computes in bfloat16 natively: about twice as fast, same accuracy."
+                  if hw.bf16 else "This hardware has no fast bfloat16, so training uses full precision.")
+        decisions.append(Decision("precision", precision, reason))
+        updates["precision"] = precision
+    return Resolved(config.model_copy(update=updates), decisions)

@@ -1,0 +1,120 @@
+"""Batches without wasted padding.
+
+Texts are tokenized once without padding.  Each batch is padded only to its
+own longest text, and training batches are built from texts of similar length
+(shuffled in large groups first, so the order still changes every epoch).  On
+short texts this removes most of the work that padding to max_length costs.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int, group_factor: int = 50,
+                           drop_last: bool = False) -> list[list[int]]:
+    """Indices in batches of similar length, in a seeded random order.
+
+    Shuffle, cut into groups of ``batch_size * group_factor``, sort each group by
+    length and slice it into batches, then shuffle the batches: each epoch sees a
+    new order while every batch stays nearly padding-free.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    group = batch_size * group_factor
+    batches: list[list[int]] = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start:start + group], key=lambda i: lengths[i], reverse=True)
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    if drop_last and batches and len(batches[-1]) < batch_size:
+        batches.pop()
+    rng.shuffle(batches)
+    return batches
+
+
+def random_batches(n: int, batch_size: int, *, seed: int) -> list[list[int]]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """For evaluation: longest first, so batches are padding-free; callers restore row order."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """A batch sampler whose order depends on the epoch, set by the loop before each epoch."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, group_by_length: bool):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group_by_length = group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        seed = self.seed + self.epoch
+        if self.group_by_length:
+            return length_grouped_batches(self.lengths, self.batch_size, seed=seed)
+        return random_batches(len(self.lengths), self.batch_size, seed=seed)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+
+class FixedBatchSampler(torch.utils.data.Sampler):
+    def __init__(self, batches: list[list[int]]):
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+@dataclass
+class PaddingCollator:
+    """Pads a list of tokenized rows to the longest one (optionally to a multiple of 8 for GPU tensor cores)."""
+
+    pad_token_id: int = 0
+    pad_to_multiple_of: int | None = None
+    with_token_type_ids: bool = True
+
+    def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        longest = max(len(r["input_ids"]) for r in rows)
+        if self.pad_to_multiple_of:
+            m = self.pad_to_multiple_of
+            longest = -(-longest // m) * m
+        n = len(rows)
+        input_ids = np.full((n, longest), self.pad_token_id, dtype=np.int64)
+        attention = np.zeros((n, longest), dtype=np.int64)
+        token_types = np.zeros((n, longest), dtype=np.int64) if self.with_token_type_ids else None
+        for i, row in enumerate(rows):
+            ids = row["input_ids"]
+            input_ids[i, :len(ids)] = ids
+            attention[i, :len(ids)] = 1
+            if token_types is not None and "token_type_ids" in row:
+                token_types[i, :len(ids)] = row["token_type_ids"]
+        batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention)}
+        if token_types is not None:
+            batch["token_type_ids"] = torch.from_numpy(token_types)
+        if "label" in rows[0]:
+            batch["labels"] = torch.tensor([r["label"] for r in rows], dtype=torch.long)
+        if "row" in rows[0]:
+            batch["row"] = torch.tensor([r["row"] for r in rows], dtype=torch.long)
+        return batch

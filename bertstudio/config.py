@@ -1,0 +1,209 @@
+"""The one training configuration: defaults, presets, CLI flags and config.json.
+
+Every setting lives in :class:`TrainConfig`.  The CLI builds its flags from the
+fields below, the presets in ``presets/`` are partial configs validated against
+it, the app reads its defaults from it, and each run saves it as
+``config.json``.  A field left at ``None`` means "auto": the engine chooses
+it from the data (see :mod:`bertstudio.auto`) and records why.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+DEFAULT_PRESET = "balanced"
+
+
+def _cli(flag: str, group: str) -> dict[str, Any]:
+    return {"cli": flag, "group": group}
+
+
+class TrainConfig(BaseModel):
+    """All settings of one training run; ``None`` means "let the engine decide"."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    # --- data -------------------------------------------------------------
+    data: str | None = Field(None, description="Training file (CSV, TSV, JSONL, Parquet or Excel).",
+                             json_schema_extra={"group": "data"})
+    text_column: str | None = Field(None, description="Column holding the text (guessed if empty).",
+                                    json_schema_extra=_cli("--text", "data"))
+    text_pair_column: str | None = Field(None, description="Optional second text column, for sentence pairs.",
+                                         json_schema_extra=_cli("--text-pair", "data"))
+    label_column: str | None = Field(None, description="Column holding the label (guessed if empty).",
+                                     json_schema_extra=_cli("--label", "data"))
+    casefold_labels: bool = Field(False, description="Treat labels that differ only in upper/lower case as the same.",
+                                  json_schema_extra=_cli("--casefold-labels", "data"))
+    val_file: str | None = Field(None, description="Optional validation file; otherwise split from the data.",
+                                 json_schema_extra=_cli("--val", "data"))
+    test_file: str | None = Field(None, description="Optional test file; otherwise split from the data.",
+                                  json_schema_extra=_cli("--test", "data"))
+
+    # --- model ------------------------------------------------------------
+    model: str = Field("bundled-minilm", description="Model variant name, Hugging Face id or local folder.",
+                       json_schema_extra=_cli("--model", "model"))
+    preset: str = Field(DEFAULT_PRESET, description="Preset the settings started from.",
+                        json_schema_extra=_cli("--preset", "model"))
+    max_length: int | None = Field(None, ge=8, le=512,
+                                   description="Longest text in tokens; longer texts are cut (auto: from the data).",
+                                   json_schema_extra=_cli("--max-length", "model"))
+    head_dropout: float | None = Field(None, ge=0.0, lt=1.0,
+                                       description="Dropout before the classifier (auto: the model's own).",
+                                       json_schema_extra=_cli("--head-dropout", "model"))
+
+    # --- optimisation -------------------------------------------------------
+    epochs: float | None = Field(None, gt=0, le=100, description="Passes over the training data (auto: from data size).",
+                                 json_schema_extra=_cli("--epochs", "training"))
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides epochs).",
+                                  json_schema_extra=_cli("--max-steps", "training"))
+    batch_size: int | None = Field(None, ge=1, le=2048, description="Texts per step (auto: from hardware and lengths).",
+                                   json_schema_extra=_cli("--batch-size", "training"))
+    grad_accum: int = Field(1, ge=1, le=256, description="Steps whose gradients are summed before each update.",
+                            json_schema_extra=_cli("--grad-accum", "training"))
+    lr: float | None = Field(None, gt=0, lt=1, description="Learning rate of the pre-trained encoder (auto).",
+                             json_schema_extra=_cli("--lr", "training"))
+    head_lr: float | None = Field(None, gt=0, lt=1, description="Learning rate of the new classifier head (auto).",
+                                  json_schema_extra=_cli("--head-lr", "training"))
+    weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay (never on biases or LayerNorm).",
+                                json_schema_extra=_cli("--weight-decay", "training"))
+    warmup_ratio: float = Field(0.1, ge=0, le=0.5, description="Share of steps spent warming the learning rate up.",
+                                json_schema_extra=_cli("--warmup-ratio", "training"))
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping threshold.",
+                                 json_schema_extra=_cli("--max-grad-norm", "training"))
+    class_weighting: Literal["auto", "none", "balanced"] = Field(
+        "auto", description="Weight the loss by inverse class frequency (auto: only when classes are imbalanced).",
+        json_schema_extra=_cli("--class-weighting", "training"))
+    freeze_embeddings: bool | None = Field(None, description="Keep the word embeddings fixed (auto).",
+                                           json_schema_extra=_cli("--freeze-embeddings", "training"))
+    freeze_layers: int = Field(0, ge=0, le=48, description="Keep the bottom N encoder layers fixed.",
+                               json_schema_extra=_cli("--freeze-layers", "training"))
+    freeze_encoder: bool = Field(False, description="Train only the classifier head (fastest, for small data).",
+                                 json_schema_extra=_cli("--freeze-encoder", "training"))
+    length_grouping: bool = Field(True, description="Batch texts of similar length together to skip padding.",
+                                  json_schema_extra=_cli("--length-grouping", "training"))
+
+    # --- evaluation -----------------------------------------------------------
+    eval_every: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (auto: once per epoch).",
+                                   json_schema_extra=_cli("--eval-every", "evaluation"))
+    early_stopping_patience: int = Field(2, ge=0, le=100,
+                                         description="Stop after this many evaluations without improvement (0: never).",
+                                         json_schema_extra=_cli("--patience", "evaluation"))
+    metric_for_best: Literal["macro_f1", "accuracy", "val_loss"] = Field(
+        "macro_f1", description="Validation figure that picks the best checkpoint.",
+        json_schema_extra=_cli("--metric", "evaluation"))
+
+    # --- system -----------------------------------------------------------------
+    seed: int = Field(42, ge=0, description="Random seed (same seed, same data: same split and run).",
+                      json_schema_extra=_cli("--seed", "system"))
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Number format for training (auto: bf16 where the hardware supports it).",
+        json_schema_extra=_cli("--precision", "system"))
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to train (auto: GPU if present).",
+                                                          json_schema_extra=_cli("--device", "system"))
+    output_dir: str | None = Field(None, description="Run folder (default: runs/<time>-<model>).",
+                                   json_schema_extra=_cli("--out", "system"))
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "TrainConfig":
+        if self.text_pair_column is not None and self.text_pair_column == self.text_column:
+            raise ValueError("text_pair_column must differ from text_column")
+        if self.label_column is not None and self.label_column in (self.text_column, self.text_pair_column):
+            raise ValueError("label_column must differ from the text columns")
+        return self
+
+    # --- (de)serialisation --------------------------------------------------------
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+        from .runs import atomic_write_json
+
+        atomic_write_json(Path(path), {**self.to_json_dict(), **(extra or {})})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One readable line per invalid field, naming the field as the user typed it."""
+    parts = []
+    for item in err.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "settings"
+        flag = _flag_for(field)
+        name = f"{field} ({flag})" if flag else field
+        parts.append(f"{name}: {item['msg']}")
+    return "Invalid setting: " + "; ".join(parts) + "."
+
+
+def _flag_for(field: str) -> str | None:
+    info = TrainConfig.model_fields.get(field)
+    extra = (info.json_schema_extra or {}) if info else {}
+    return extra.get("cli") if isinstance(extra, dict) else None
+
+
+def make_config(**values: Any) -> TrainConfig:
+    """Validate ``values`` into a config, turning pydantic's errors into a ConfigError."""
+    try:
+        return TrainConfig(**values)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err), "Fix the value and try again.") from None
+
+
+# --- presets -------------------------------------------------------------------------
+
+
+class Preset(BaseModel):
+    """A named starting point: a partial config and a sentence saying when to use it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    title: str
+    use_when: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _settings_are_fields(self) -> "Preset":
+        unknown = set(self.settings) - set(TrainConfig.model_fields)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        TrainConfig(**self.settings)  # every value must be valid on its own
+        return self
+
+
+def list_presets(directory: Path = PRESETS_DIR) -> dict[str, Preset]:
+    presets = {}
+    for path in sorted(directory.glob("*.json")):
+        preset = load_preset_file(path)
+        presets[preset.name] = preset
+    return presets
+
+
+def load_preset_file(path: Path) -> Preset:
+    try:
+        return Preset(**json.loads(path.read_text(encoding="utf-8")))
+    except (ValidationError, json.JSONDecodeError) as err:
+        raise ConfigError(f"Preset file {path.name} is invalid: {err}", "Fix or remove the file.") from None
+
+
+def get_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
+    presets = list_presets(directory)
+    if name not in presets:
+        raise ConfigError(f"Unknown preset '{name}'.", f"Choose one of: {', '.join(presets)}.")
+    return presets[name]
+
+
+def config_from_preset(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
+    """Defaults, then the preset's settings, then the caller's explicit values (``None`` = not given)."""
+    chosen = get_preset(preset)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return make_config(**{**chosen.settings, **given, "preset": chosen.name})

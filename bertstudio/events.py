@@ -1,0 +1,92 @@
+"""Typed events a training run emits, in order: started, step*, evaluated*, then one of
+finished / failed / cancelled.
+
+They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
+consume the same objects; ``to_dict`` is what gets written to disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Union
+
+
+@dataclass
+class _Event:
+    kind: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **asdict(self)}
+
+
+@dataclass
+class Started(_Event):
+    kind: ClassVar[str] = "started"
+    run_dir: str
+    model: str
+    device: str
+    precision: str
+    total_steps: int
+    steps_per_epoch: int
+    epochs: float
+    train_rows: int
+    val_rows: int
+    test_rows: int
+    label_names: list[str]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Step(_Event):
+    kind: ClassVar[str] = "step"
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float
+    lr: float
+    grad_norm: float
+    samples_per_second: float
+    tokens_per_second: float
+    elapsed: float
+    eta: float
+
+
+@dataclass
+class Evaluated(_Event):
+    kind: ClassVar[str] = "evaluated"
+    step: int
+    epoch: float
+    val_loss: float
+    accuracy: float
+    macro_f1: float
+    is_best: bool
+    elapsed: float
+
+
+@dataclass
+class Finished(_Event):
+    kind: ClassVar[str] = "finished"
+    run_dir: str
+    summary: dict[str, Any]
+
+
+@dataclass
+class Failed(_Event):
+    kind: ClassVar[str] = "failed"
+    message: str
+    hint: str | None = None
+    details: str | None = None  # the traceback, for bug reports; never shown as the message
+
+
+@dataclass
+class Cancelled(_Event):
+    kind: ClassVar[str] = "cancelled"
+    step: int
+    run_dir: str
+    message: str = "Training was stopped before it finished; no model was saved as done."
+
+
+TrainingEvent = Union[Started, Step, Evaluated, Finished, Failed, Cancelled]
+TERMINAL_EVENTS = (Finished, Failed, Cancelled)

@@ -1,0 +1,66 @@
+"""Look at a data file before training: what was read, what is wrong with it, how long the texts are.
+
+The CLI's ``inspect`` and the app's Data tab both show this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class Inspection:
+    table: Any  # data.TableInfo
+    columns: Any  # data.ColumnGuess, with the caller's overrides applied
+    prepared: Any  # data.PreparedData
+    lengths: Any | None  # data.LengthStats; None when no text survived
+
+    @property
+    def report(self):
+        return self.prepared.report
+
+    def to_text(self) -> str:
+        lines = [self.table.describe(),
+                 f"Text column: {self.columns.text}" + (f" + {self.columns.text_pair}" if self.columns.text_pair else "")
+                 + f"; label column: {self.columns.label}."]
+        lines.append(self.report.to_text())
+        counts = ", ".join(f"{name}: {n:,}" for name, n in self.report.class_counts.items())
+        lines.append(f"Classes ({len(self.report.class_counts)}): {counts}")
+        if self.lengths is not None:
+            p = self.lengths.percentiles
+            lines.append(f"Token lengths: median {p[50]}, 95% at most {p[95]}, longest {self.lengths.max}. "
+                         f"{self.lengths.reason}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": asdict(self.table), "columns": asdict(self.columns), "report": self.report.to_dict(),
+                "lengths": asdict(self.lengths) if self.lengths is not None else None}
+
+
+def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
+                 text_pair_column: str | None = None, model: str = "bundled-minilm",
+                 casefold_labels: bool = False, tokenizer=None) -> Inspection:
+    from .data import guess_columns, prepare, read_table, token_length_stats
+    from .errors import DataError
+
+    dataset, table = read_table(path)
+    guess = guess_columns(dataset)
+    guess.text = text_column or guess.text
+    guess.label = label_column or guess.label
+    guess.text_pair = text_pair_column if text_pair_column is not None else guess.text_pair
+    if guess.label is None:
+        raise DataError("Could not tell which column holds the labels.",
+                        f"Name it with --label (columns: {', '.join(table.columns)}).")
+    prepared = prepare(dataset, text_col=guess.text, label_col=guess.label, text_pair_col=guess.text_pair,
+                       casefold_labels=casefold_labels)
+    lengths = None
+    if len(prepared.dataset):
+        if tokenizer is None:
+            from .models import load_tokenizer, resolve_model_source
+
+            tokenizer = load_tokenizer(resolve_model_source(model))
+        ds = prepared.dataset
+        pairs = ds["text_pair"] if "text_pair" in ds.column_names else None
+        lengths = token_length_stats(ds["text"], tokenizer, text_pairs=pairs)
+    return Inspection(table, guess, prepared, lengths)

@@ -1,0 +1,250 @@
+"""From a config to a finished run folder: read the data, choose settings, train, evaluate, save.
+
+This is the one path the CLI, the app's TrainingJob and the Python API share.
+It only orchestrates; the real work lives in ``data``, ``models``, ``auto`` and
+``training``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import __version__
+from .auto import DataStats, Hardware, Resolved, resolve
+from .config import TrainConfig
+from .errors import DataError
+from .events import Finished, Started
+from .hardware import DeviceInfo, detect_device
+from .runs import (CONFIG_FILE, METRICS_FILE, MODEL_DIR, REPORT_FILE, SUMMARY_FILE, MetricsLog, atomic_directory,
+                   atomic_write_json, new_run_dir)
+
+DEFAULT_RUNS_ROOT = Path("runs")
+PREPROCESSING_FILE = "preprocessing.json"
+PREDICTIONS_FILE = "test_predictions.csv"
+
+
+@dataclass
+class TrainingInputs:
+    """Everything known before the first step: data, columns, settings with their reasons, tokenizer."""
+
+    config: TrainConfig
+    resolved: Resolved
+    split: Any  # bertstudio.data.SplitData
+    report: Any  # bertstudio.data.ValidationReport
+    table: Any  # bertstudio.data.TableInfo
+    lengths: Any  # bertstudio.data.LengthStats
+    source: Any  # bertstudio.models.ModelSource
+    tokenizer: Any
+    device: DeviceInfo
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.split.label_names)
+
+
+def _read_labeled(path: str, cfg: TrainConfig, text_col: str, label_col: str, pair_col: str | None):
+    from .data import prepare, read_table
+
+    dataset, _ = read_table(path)
+    prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
+                       casefold_labels=cfg.casefold_labels)
+    prepared.raise_if_errors()
+    return prepared
+
+
+def load_inputs(cfg: TrainConfig) -> TrainingInputs:
+    """Read and check the data, split it, measure lengths and resolve every "auto" setting."""
+    from .data import guess_columns, prepare, read_table, split, token_length_stats
+    from .models import load_tokenizer, resolve_model_source
+
+    if not cfg.data:
+        raise DataError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file.")
+    source = resolve_model_source(cfg.model)
+    dataset, table = read_table(cfg.data)
+    guess = guess_columns(dataset)
+    text_col = cfg.text_column or guess.text
+    label_col = cfg.label_column or guess.label
+    pair_col = cfg.text_pair_column if cfg.text_pair_column is not None else guess.text_pair
+    if label_col is None:
+        raise DataError("Could not tell which column holds the labels.",
+                        f"Name it with --label (columns: {', '.join(table.columns)}).")
+    prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
+                       casefold_labels=cfg.casefold_labels)
+    prepared.raise_if_errors()
+    val = _read_labeled(cfg.val_file, cfg, text_col, label_col, pair_col) if cfg.val_file else None
+    test = _read_labeled(cfg.test_file, cfg, text_col, label_col, pair_col) if cfg.test_file else None
+    parts = split(prepared, val=val, test=test, seed=cfg.seed)
+
+    tokenizer = load_tokenizer(source)
+    train = parts.train
+    lengths = token_length_stats(train["text"], tokenizer,
+                                 text_pairs=train["text_pair"] if "text_pair" in train.column_names else None)
+    counts = np.bincount(np.asarray(train["label"]), minlength=len(parts.label_names))
+    stats = DataStats(train_rows=len(train), class_counts=dict(zip(parts.label_names, counts.tolist())),
+                      suggested_max_length=lengths.suggested_max_length, length_p95=lengths.percentiles[95],
+                      is_pair="text_pair" in train.column_names)
+    device = detect_device(cfg.device)
+    hidden = _hidden_size(source)
+    columns = {"text_column": text_col, "label_column": label_col, "text_pair_column": pair_col}
+    resolved = resolve(cfg.model_copy(update=columns), stats, Hardware(device.type, device.bf16), model_hidden=hidden)
+    return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
+
+
+def _hidden_size(source) -> int:
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source.path_or_id)
+    return int(getattr(config, "hidden_size", None) or getattr(config, "dim", 768))
+
+
+def make_accelerator(cfg: TrainConfig, device: DeviceInfo):
+    """A fresh Accelerator for this run: the app trains many runs in one process, with different settings."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    distributed = PartialState._shared_state != {} and PartialState().use_distributed
+    if not distributed:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    mixed = {"bf16": "bf16", "fp16": "fp16"}.get(cfg.precision, "no")
+    return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum)
+
+
+def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
+                 should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
+                 run_dir: Path | None = None) -> dict[str, Any]:
+    """Train and save; returns the summary. The run folder is marked done only by its summary.json."""
+    from .models import load_model_for_classification
+    from .training import evaluate_split, make_eval_loader, tokenize_split, train_model
+    from .batching import PaddingCollator
+
+    cfg = inputs.config
+    run_dir = Path(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.model_copy(update={"output_dir": str(run_dir)})
+    cfg.save(run_dir / CONFIG_FILE, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
+                                           "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+    atomic_write_json(run_dir / REPORT_FILE, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
+                                              "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
+    log = MetricsLog(run_dir / METRICS_FILE)
+
+    def emit_and_log(event) -> None:
+        log.write(event.to_dict())
+        emit(event)
+
+    try:
+        accelerator = make_accelerator(cfg, inputs.device)
+        label_names = inputs.label_names
+        model = load_model_for_classification(
+            inputs.source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)}, head_dropout=cfg.head_dropout)
+        tok = inputs.tokenizer
+        train_ds = tokenize_split(inputs.split.train, tok, cfg.max_length)
+        val_ds = tokenize_split(inputs.split.validation, tok, cfg.max_length)
+        has_test = inputs.split.test is not None and len(inputs.split.test) > 0
+        eval_name, eval_raw = ("test", inputs.split.test) if has_test else ("validation", inputs.split.validation)
+        eval_ds = tokenize_split(eval_raw, tok, cfg.max_length) if has_test else val_ds
+
+        from .training import total_optimizer_steps
+        batches_per_epoch = -(-len(train_ds) // (cfg.batch_size * accelerator.num_processes))
+        total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
+        emit_and_log(Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
+                             precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch,
+                             epochs=cfg.epochs, train_rows=len(train_ds), val_rows=len(val_ds),
+                             test_rows=len(eval_ds) if has_test else 0, label_names=label_names,
+                             decisions=inputs.resolved.to_list()))
+        outcome = train_model(model, tok, cfg, train_ds, val_ds, label_names, accelerator,
+                              emit=emit_and_log, should_stop=should_stop)
+
+        collator = PaddingCollator(tok.pad_token_id or 0, None, "token_type_ids" in eval_ds.column_names)
+        loader = accelerator.prepare(make_eval_loader(eval_ds, collator))
+        from .training import predict_logits
+        from .metrics import classification_metrics, softmax
+        probs = softmax(predict_logits(outcome.model, loader, accelerator))
+        labels = np.asarray(eval_ds["label"])
+        metrics = classification_metrics(labels, probs, label_names)
+
+        summary = {
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": eval_name,
+            "train_seconds": round(outcome.train_seconds, 2), "best_epoch": outcome.best_epoch,
+            "best_step": outcome.best_step, "steps": outcome.steps_done, "run_dir": str(run_dir),
+            "model": inputs.source.display_name, "device": inputs.device.describe(), "precision": cfg.precision,
+            "tokens_per_second": round(outcome.tokens_per_second, 1),
+            "samples_per_second": round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
+            "validation": {k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")},
+            "metrics": metrics, "label_names": label_names, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        if accelerator.is_main_process:
+            save_model_folder(run_dir / MODEL_DIR, outcome.model, tok, cfg, label_names)
+            write_predictions(run_dir / PREDICTIONS_FILE, eval_raw, probs, label_names)
+            atomic_write_json(run_dir / SUMMARY_FILE, summary)
+        accelerator.wait_for_everyone()
+        emit_and_log(Finished(run_dir=str(run_dir), summary={k: v for k, v in summary.items() if k != "metrics"}))
+        return summary
+    finally:
+        log.close()
+
+
+def preprocessing_info(cfg: TrainConfig, tokenizer, label_names: list[str]) -> dict[str, Any]:
+    """What inference must repeat exactly as training did."""
+    return {
+        "max_length": cfg.max_length,
+        "truncation": "longest_first",
+        "truncation_side": getattr(tokenizer, "truncation_side", "right"),
+        "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
+        "text_pair": cfg.text_pair_column is not None,
+        "text_column": cfg.text_column,
+        "text_pair_column": cfg.text_pair_column,
+        "label_names": label_names,
+        "casefold_labels": cfg.casefold_labels,
+        "temperature": 1.0,
+        "base_model": cfg.model,
+        "bertstudio_version": __version__,
+    }
+
+
+def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_names: list[str]) -> Path:
+    """save_pretrained into a temporary folder, then swap it in: never a half-written model."""
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / PREPROCESSING_FILE, preprocessing_info(cfg, tokenizer, label_names))
+
+    return atomic_directory(target, fill)
+
+
+def write_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": dataset["text"]})
+    if "text_pair" in dataset.column_names:
+        frame["text_pair"] = dataset["text_pair"]
+    labels = np.asarray(dataset["label"])
+    frame["label"] = [label_names[i] for i in labels]
+    pred = probs.argmax(axis=1)
+    frame["predicted"] = [label_names[i] for i in pred]
+    frame["confidence"] = probs.max(axis=1)
+    frame["loss"] = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))
+    for i, name in enumerate(label_names):
+        frame[f"prob_{name}"] = probs[:, i]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _as_dict(obj) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else obj
+
+
+def train(cfg: TrainConfig, **kwargs) -> dict[str, Any]:
+    """Python API: ``train(config_from_preset(data="file.csv"))`` trains and returns the summary."""
+    return run_training(load_inputs(cfg), **kwargs)

@@ -1,0 +1,52 @@
+"""Console progress for ``bertstudio train``: a tqdm bar on stderr driven by training events."""
+
+from __future__ import annotations
+
+import sys
+
+from .events import Evaluated, Failed, Started, Step
+
+
+class ConsoleProgress:
+    def __init__(self, enabled: bool = True, stream=sys.stderr):
+        self.enabled = enabled
+        self.stream = stream
+        self._bar = None
+
+    def _print(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream)
+
+    def show_inputs(self, inputs) -> None:
+        """What was read and why each automatic setting was chosen."""
+        self._print(inputs.table.describe())
+        for line in inputs.report.to_text().splitlines():
+            self._print(f"  {line}")
+        for decision in inputs.resolved.decisions:
+            self._print(f"  - {decision.reason}")
+
+    def on_event(self, event) -> None:
+        if isinstance(event, Started):
+            self._print(f"Training {event.model} on {event.device}: {event.train_rows:,} rows, "
+                        f"{event.total_steps:,} steps, run folder {event.run_dir}")
+            if self.enabled:
+                from tqdm.auto import tqdm
+
+                self._bar = tqdm(total=event.total_steps, file=self.stream, unit="step", dynamic_ncols=True)
+        elif isinstance(event, Step) and self._bar is not None:
+            self._bar.update(event.step - self._bar.n)
+            self._bar.set_postfix(loss=f"{event.loss:.3f}", epoch=f"{event.epoch:.2f}",
+                                  tok_s=f"{event.tokens_per_second:,.0f}")
+        elif isinstance(event, Evaluated):
+            best = " (best so far)" if event.is_best else ""
+            self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.4f}, "
+                        f"accuracy {event.accuracy:.4f}, loss {event.val_loss:.4f}{best}")
+        elif isinstance(event, Failed):
+            self._print(f"Failed: {event.message}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

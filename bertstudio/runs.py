@@ -1,0 +1,118 @@
+"""Run folders and crash-safe writes.
+
+A run folder holds ``config.json``, ``metrics.jsonl``, ``model/`` and, written
+last, ``summary.json``.  Its presence is what marks a run as done, and every
+file is written to a temporary name first and renamed into place, so a crash
+never leaves a half-written model that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+MODEL_DIR = "model"
+REPORT_FILE = "data_report.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_directory(target: Path, fill) -> Path:
+    """Build a folder under a temporary name with ``fill(tmp_path)`` and then swap it in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
+    return (slug or "run")[:limit]
+
+
+def new_run_dir(root: Path, model_name: str) -> Path:
+    """A fresh, unique folder name: sortable by time, readable by model."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / f"{stamp}-{slugify(Path(model_name).name)}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``: one JSON object per training event, flushed as it happens."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, default=str) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def read_metrics(run_dir: Path) -> Iterator[dict[str, Any]]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def is_complete(run_dir: Path) -> bool:
+    return (Path(run_dir) / SUMMARY_FILE).exists() and (Path(run_dir) / MODEL_DIR).is_dir()
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+
+
+def list_runs(root: Path) -> list[Path]:
+    """Finished runs under ``root``, newest first."""
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if p.is_dir() and is_complete(p)), key=lambda p: p.name, reverse=True)

@@ -1,0 +1,310 @@
+"""The training loop, built on accelerate (same code on one CPU, one GPU or many under `accelerate launch`).
+
+Shaped like accelerate's ``examples/nlp_example.py``: prepare model, optimizer and
+loaders, loop over epochs, step inside ``accelerator.accumulate``.  What this adds
+is what makes fine-tuning work for people who never tune it: separate learning
+rates for the pre-trained encoder and the new head, freezing, class weights,
+padding-free batches, evaluation with early stopping and a restored best model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
+from .config import TrainConfig
+from .events import Evaluated, Step
+from .metrics import classification_metrics, softmax
+from .schedule import lr_multiplier, warmup_steps_for
+
+EVAL_BATCH_SIZE = 64
+
+
+class StopRequested(Exception):
+    """Raised inside the loop when the user pressed stop; caught by the job."""
+
+
+@dataclass
+class TrainOutcome:
+    model: Any
+    best_metrics: dict[str, Any]
+    best_step: int
+    best_epoch: float
+    steps_done: int
+    train_seconds: float
+    tokens_seen: int
+    samples_seen: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_seen / self.train_seconds if self.train_seconds else 0.0
+
+
+# --- tokenization -----------------------------------------------------------------------
+
+
+def tokenize_split(dataset, tokenizer, max_length: int):
+    """Token ids without padding (padding happens per batch), plus length and original row index."""
+    has_pair = "text_pair" in dataset.column_names
+
+    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        pairs = batch["text_pair"] if has_pair else None
+        enc = tokenizer(batch["text"], pairs, truncation=True, max_length=max_length, padding=False)
+        out = {"input_ids": enc["input_ids"], "length": [len(ids) for ids in enc["input_ids"]], "row": indices}
+        if "token_type_ids" in enc:
+            out["token_type_ids"] = enc["token_type_ids"]
+        return out
+
+    keep = {"label"}
+    remove = [c for c in dataset.column_names if c not in keep]
+    return dataset.map(encode, batched=True, batch_size=2000, with_indices=True, remove_columns=remove,
+                       desc="Tokenizing")
+
+
+# --- model surgery -------------------------------------------------------------------------
+
+
+def encoder_layers(model) -> list[torch.nn.Module]:
+    base = model.base_model
+    if hasattr(base, "encoder"):
+        return list(base.encoder.layer)  # BERT-style
+    if hasattr(base, "transformer"):
+        return list(base.transformer.layer)  # DistilBERT
+    raise ValueError(f"Unsupported architecture {type(model).__name__}: no encoder layers found.")
+
+
+def is_head_parameter(name: str, model) -> bool:
+    """The new classifier (and BERT's pooler, which feeds only the classifier) versus the pre-trained encoder."""
+    prefix = model.base_model_prefix + "."
+    return not name.startswith(prefix) or name.startswith(prefix + "pooler.")
+
+
+def apply_freezing(model, cfg: TrainConfig) -> None:
+    """Turn off gradients for the frozen parts; frozen weights cost no backward or optimizer work."""
+    for name, param in model.named_parameters():
+        param.requires_grad = is_head_parameter(name, model) or not cfg.freeze_encoder
+    if cfg.freeze_encoder:
+        return
+    if cfg.freeze_embeddings:
+        model.base_model.embeddings.word_embeddings.weight.requires_grad = False
+    if cfg.freeze_layers:
+        layers = encoder_layers(model)
+        if cfg.freeze_layers >= len(layers):
+            from .errors import ConfigError
+
+            raise ConfigError(f"freeze_layers is {cfg.freeze_layers} but the model has only {len(layers)} layers.",
+                              f"Use a value below {len(layers)}, or the head-only preset.")
+        for layer in layers[:cfg.freeze_layers]:
+            for param in layer.parameters():
+                param.requires_grad = False
+        for param in model.base_model.embeddings.parameters():
+            param.requires_grad = False
+
+
+def parameter_groups(model, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: encoder and head at their own learning rates; no weight decay on biases and LayerNorm,
+    where decay would only pull normalisation and offsets towards zero."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        groups.setdefault((is_head_parameter(name, model), no_decay), []).append(param)
+    result = []
+    for (is_head, no_decay), params in groups.items():
+        lr = cfg.head_lr if is_head else cfg.lr
+        result.append({"params": params, "lr": lr, "initial_lr": lr,
+                       "weight_decay": 0.0 if no_decay else cfg.weight_decay})
+    return result
+
+
+def make_optimizer(model, cfg: TrainConfig, device_type: str) -> torch.optim.Optimizer:
+    # The fused kernel updates all parameters in one pass: several times cheaper per step than the
+    # default per-tensor loop, which matters most on short texts where the step itself is fast.
+    fused = device_type in ("cpu", "cuda")
+    return torch.optim.AdamW(parameter_groups(model, cfg), fused=fused)
+
+
+def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
+    if mode != "balanced":
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = len(labels) / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def make_eval_loader(tokenized, collator: PaddingCollator):
+    batches = sorted_batches(tokenized["length"], EVAL_BATCH_SIZE)
+    return torch.utils.data.DataLoader(tokenized, batch_sampler=FixedBatchSampler(batches), collate_fn=collator)
+
+
+@torch.no_grad()
+def predict_logits(model, loader, accelerator) -> np.ndarray:
+    """Logits for every row of the loader's dataset, in the dataset's own order."""
+    model.eval()
+    rows, outputs = [], []
+    for batch in loader:
+        row = batch.pop("row")
+        batch.pop("labels", None)
+        logits = model(**batch).logits.float()
+        row, logits = accelerator.gather_for_metrics((row, logits))
+        rows.append(row.cpu())
+        outputs.append(logits.cpu())
+    model.train()
+    if not outputs:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    order = torch.cat(rows).numpy()
+    logits = torch.cat(outputs).numpy()
+    result = np.zeros_like(logits)
+    result[order] = logits
+    return result
+
+
+def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator) -> dict[str, Any]:
+    probs = softmax(predict_logits(model, loader, accelerator))
+    return classification_metrics(labels, probs, label_names)
+
+
+def score_for(metrics: dict[str, Any], metric: str) -> float:
+    """Higher is better for every metric the early stopper compares."""
+    return -metrics["loss"] if metric == "val_loss" else metrics[metric]
+
+
+# --- the loop ------------------------------------------------------------------------------------------
+
+
+def total_optimizer_steps(cfg: TrainConfig, batches_per_epoch: int) -> tuple[int, int]:
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
+    total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    return total, steps_per_epoch
+
+
+def train_model(
+    model,
+    tokenizer,
+    cfg: TrainConfig,
+    train_ds,
+    val_ds,
+    label_names: list[str],
+    accelerator,
+    *,
+    emit: Callable[[Any], None],
+    should_stop: Callable[[], bool],
+) -> TrainOutcome:
+    """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded."""
+    torch.manual_seed(cfg.seed)
+    device_type = accelerator.device.type
+    collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
+                               "token_type_ids" in train_ds.column_names)
+    sampler = EpochBatchSampler(train_ds["length"], cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
+    train_loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator)
+    val_loader = make_eval_loader(val_ds, collator)
+    val_labels = np.asarray(val_ds["label"])
+
+    apply_freezing(model, cfg)
+    optimizer = make_optimizer(model, cfg, device_type)
+    weights = class_weights(np.asarray(train_ds["label"]), len(label_names), cfg.class_weighting)
+    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+    if weights is not None:
+        weights = weights.to(accelerator.device)
+
+    total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
+    warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, total_steps, warmup))
+    eval_every = min(cfg.eval_every or steps_per_epoch, total_steps)
+
+    best = {"score": -math.inf, "metrics": {}, "step": 0, "epoch": 0.0, "state": None}
+    evaluations_without_gain = 0
+    step, samples, tokens = 0, 0, 0
+    start = time.perf_counter()
+    history: list[dict[str, Any]] = []
+    model.train()
+
+    def run_evaluation() -> bool:
+        """Evaluate, keep the best weights; True when early stopping says enough."""
+        nonlocal evaluations_without_gain
+        metrics = evaluate_split(model, val_loader, val_labels, label_names, accelerator)
+        score = score_for(metrics, cfg.metric_for_best)
+        improved = score > best["score"]
+        if improved:
+            state = accelerator.unwrap_model(model).state_dict()
+            best.update(score=score, metrics=metrics, step=step, epoch=step / steps_per_epoch,
+                        state={k: v.detach().to("cpu", copy=True) for k, v in state.items()})
+            evaluations_without_gain = 0
+        else:
+            evaluations_without_gain += 1
+        event = Evaluated(step=step, epoch=round(step / steps_per_epoch, 3), val_loss=metrics["loss"],
+                          accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], is_best=improved,
+                          elapsed=time.perf_counter() - start)
+        history.append(event.to_dict())
+        emit(event)
+        patience = cfg.early_stopping_patience
+        return patience > 0 and evaluations_without_gain >= patience
+
+    epoch = 0
+    done = False
+    while not done:
+        sampler.set_epoch(epoch)
+        for batch in train_loader:
+            if should_stop():
+                raise StopRequested()
+            batch.pop("row", None)
+            labels = batch.pop("labels")
+            with accelerator.accumulate(model):
+                logits = model(**batch).logits
+                loss = F.cross_entropy(logits.float(), labels, weight=weights)
+                accelerator.backward(loss)
+                grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) \
+                    if accelerator.sync_gradients else None
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            samples += len(labels) * accelerator.num_processes
+            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            step += 1
+            elapsed = time.perf_counter() - start
+            emit(Step(step=step, total_steps=total_steps, epoch=round(step / steps_per_epoch, 4),
+                      loss=float(loss.detach()), lr=_encoder_lr(optimizer, cfg),
+                      grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
+                      samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
+                      elapsed=elapsed, eta=elapsed / step * (total_steps - step)))
+            if step % eval_every == 0 or step == total_steps:
+                if run_evaluation():
+                    done = True
+            if step >= total_steps:
+                done = True
+            if done:
+                break
+        epoch += 1
+
+    train_seconds = time.perf_counter() - start
+    unwrapped = accelerator.unwrap_model(model)
+    if best["state"] is not None:
+        unwrapped.load_state_dict(best["state"])
+    return TrainOutcome(model=unwrapped, best_metrics=best["metrics"], best_step=best["step"],
+                        best_epoch=round(best["epoch"], 3), steps_done=step, train_seconds=train_seconds,
+                        tokens_seen=tokens, samples_seen=samples, history=history)
+
+
+def _encoder_lr(optimizer, cfg: TrainConfig) -> float:
+    """The learning rate shown to users: the encoder's (the head's is a fixed multiple of it)."""
+    target = cfg.head_lr if cfg.freeze_encoder else cfg.lr
+    for group in optimizer.param_groups:
+        if group["initial_lr"] == target:
+            return group["lr"]
+    return optimizer.param_groups[0]["lr"]

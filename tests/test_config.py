@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from bertstudio.config import TrainConfig, config_from_preset, get_preset, list_presets, make_config
+from bertstudio.errors import ConfigError
+
+
+def test_defaults_leave_data_driven_settings_to_auto():
+    cfg = TrainConfig()
+    assert cfg.model == "bundled-minilm" and cfg.preset == "balanced"
+    assert cfg.lr is None and cfg.epochs is None and cfg.batch_size is None and cfg.max_length is None
+
+
+@pytest.mark.parametrize("field,value,fragment", [
+    ("lr", -1.0, "lr (--lr)"),
+    ("max_length", 4096, "max_length (--max-length)"),
+    ("batch_size", 0, "batch_size (--batch-size)"),
+    ("precision", "fp8", "precision (--precision)"),
+])
+def test_invalid_values_name_the_field_and_flag(field, value, fragment):
+    with pytest.raises(ConfigError) as err:
+        make_config(**{field: value})
+    assert fragment in str(err.value)
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ConfigError, match="learning_rate"):
+        make_config(learning_rate=0.1)
+
+
+def test_label_column_must_differ_from_text_column():
+    with pytest.raises(ConfigError, match="label_column"):
+        make_config(text_column="a", label_column="a")
+
+
+def test_every_preset_file_is_valid_and_explains_itself():
+    presets = list_presets()
+    assert {"small-data", "balanced", "large-data", "low-latency", "imbalanced"} <= set(presets)
+    for preset in presets.values():
+        assert preset.use_when.startswith("Use ") and preset.use_when.endswith(".")
+        config_from_preset(preset.name)  # builds a valid config
+
+
+def test_preset_then_explicit_values_win():
+    cfg = config_from_preset("imbalanced", epochs=3, lr=None)
+    assert cfg.class_weighting == "balanced" and cfg.epochs == 3 and cfg.preset == "imbalanced"
+    assert config_from_preset("low-latency").model == "distilbert-base-uncased"
+
+
+def test_unknown_preset_lists_the_choices():
+    with pytest.raises(ConfigError, match="balanced"):
+        get_preset("turbo")
+
+
+def test_config_json_round_trip(tmp_path):
+    cfg = config_from_preset("small-data", data="x.csv", epochs=2.5, seed=7)
+    cfg.save(tmp_path / "config.json", extra={"decisions": [{"field": "lr"}]})
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert raw["decisions"] == [{"field": "lr"}]
+    assert TrainConfig.load(tmp_path / "config.json") == cfg

@@ -1,0 +1,50 @@
+import torch
+
+from bertstudio.batching import PaddingCollator, length_grouped_batches, sorted_batches
+from bertstudio.schedule import lr_multiplier, warmup_steps_for
+
+
+def test_lr_warms_up_linearly_then_decays_to_zero():
+    total, warm = 100, 10
+    values = [lr_multiplier(s, total, warm) for s in range(total)]
+    assert values[0] == 0.1 and values[9] == 1.0
+    assert all(a < b for a, b in zip(values[:10], values[1:10]))
+    assert all(a >= b for a, b in zip(values[10:], values[11:]))
+    assert values[-1] < 0.02
+    assert lr_multiplier(total, total, warm) == 0.0
+
+
+def test_no_warmup_starts_at_peak():
+    assert lr_multiplier(0, 50, 0) == 1.0
+    assert warmup_steps_for(1000, 0.1) == 100
+
+
+def test_length_grouping_covers_every_row_once_and_cuts_padding():
+    lengths = [(i * 37) % 120 + 3 for i in range(1000)]
+    batches = length_grouped_batches(lengths, 16, seed=1)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    import random
+    order = list(range(1000)); random.Random(0).shuffle(order)
+    naive = sum(16 * max(lengths[i] for i in order[s:s + 16]) for s in range(0, 1000, 16))
+    assert padded < 0.6 * naive
+    assert length_grouped_batches(lengths, 16, seed=1) == batches  # seeded
+    assert length_grouped_batches(lengths, 16, seed=2) != batches  # new order each epoch
+
+
+def test_sorted_batches_longest_first():
+    batches = sorted_batches([1, 5, 3, 9], 2)
+    assert batches == [[3, 1], [2, 0]]
+
+
+def test_collator_pads_to_longest_in_batch():
+    rows = [{"input_ids": [101, 5, 102], "label": 1, "row": 0}, {"input_ids": [101, 102], "label": 0, "row": 1}]
+    batch = PaddingCollator(pad_token_id=0, with_token_type_ids=True)(rows)
+    assert batch["input_ids"].tolist() == [[101, 5, 102], [101, 102, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["labels"].tolist() == [1, 0] and batch["row"].tolist() == [0, 1]
+    assert batch["token_type_ids"].shape == (2, 3)
+    gpu = PaddingCollator(pad_token_id=0, pad_to_multiple_of=8, with_token_type_ids=False)(rows)
+    assert gpu["input_ids"].shape == (2, 8) and "token_type_ids" not in gpu
+    assert gpu["input_ids"].dtype == torch.long
