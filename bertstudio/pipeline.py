@@ -63,6 +63,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     from .data import guess_columns, prepare, read_table, split, token_length_stats
     from .models import load_tokenizer, resolve_model_source
 
+    quiet_library_progress()
     if not cfg.data:
         raise DataError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file.")
     source = resolve_model_source(cfg.model)
@@ -116,6 +117,15 @@ def make_accelerator(cfg: TrainConfig, device: DeviceInfo):
     return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum)
 
 
+def quiet_library_progress() -> None:
+    """Our own progress (events, the CLI bar) is the one users see; library bars would interleave with it."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
                  run_dir: Path | None = None) -> dict[str, Any]:
@@ -138,6 +148,7 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         log.write(event.to_dict())
         emit(event)
 
+    quiet_library_progress()
     try:
         accelerator = make_accelerator(cfg, inputs.device)
         label_names = inputs.label_names

@@ -1,0 +1,64 @@
+"""Label values as the user meant them: 1, 1.0, "1" and " 1 " are the same class."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# Plain decimal numbers only. Leading zeros ("01", "007") are codes, not numbers,
+# and stay as written; so do "nan", "inf" and scientific notation.
+_NUMBER = re.compile(r"[+-]?(0|[1-9]\d*)(\.\d+)?|[+-]?(0|[1-9]\d*)\.")
+
+
+def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
+    """The canonical text of one label, or None when the label is missing.
+
+    Whitespace is stripped; whole numbers lose their decimals (1.0 -> "1") and
+    other numbers are written in their shortest form ("2.50" -> "2.5").
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value).strip()
+    if not text or text.lower() in {"nan", "<na>"}:
+        return None
+    if _NUMBER.fullmatch(text):
+        text = _canonical_number(Decimal(text))
+    return text.casefold() if casefold else text
+
+
+def _canonical_number(number: Decimal) -> str:
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+def _as_number(label: str) -> Decimal | None:
+    if not _NUMBER.fullmatch(label):
+        return None
+    try:
+        return Decimal(label)
+    except InvalidOperation:
+        return None
+
+
+def _natural_key(label: str) -> tuple[tuple[int, int, str], ...]:
+    """'class2' before 'class10'; otherwise case-insensitive alphabetical."""
+    parts = re.split(r"(\d+)", label)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in parts if p)
+
+
+def sort_labels(labels: Iterable[str]) -> list[str]:
+    """Class names in a stable, natural order: numerically if all are numbers, else alphabetically."""
+    unique = set(labels)
+    numbers = {label: _as_number(label) for label in unique}
+    if unique and all(n is not None for n in numbers.values()):
+        return sorted(unique, key=lambda label: (numbers[label], label))
+    return sorted(unique, key=lambda label: (_natural_key(label), label))

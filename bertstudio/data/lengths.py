@@ -1,0 +1,169 @@
+"""How long the texts are in tokens, and which maximum length to train with.
+
+The maximum length is the biggest speed knob: attention cost grows with it, and
+padding every text to 512 when 95% fit in 64 wastes most of the compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from bertstudio.errors import DataError
+
+MAX_LENGTH_LADDER: tuple[int, ...] = (32, 64, 128, 256, 384, 512)
+DEFAULT_CANDIDATES: tuple[int, ...] = (32, 64, 128, 256, 512)
+HARD_MAX_LENGTH = 512  # BERT-family position embeddings stop here
+COVERAGE = 0.95
+PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
+HISTOGRAM_BINS = 30
+_TOKENIZE_BATCH = 1_000
+
+
+@dataclass
+class LengthStats:
+    """Token-length summary of (a sample of) the texts, including [CLS]/[SEP]."""
+
+    n: int
+    sampled: bool
+    percentiles: dict[int, int]
+    max: int
+    mean: float
+    histogram: dict[str, list[float]] = field(default_factory=dict)  # bin_edges, counts
+    truncated_share: dict[int, float] = field(default_factory=dict)
+    suggested_max_length: int = 128
+    reason: str = ""
+
+
+def suggest_max_length(
+    lengths_or_percentiles: Sequence[int] | Mapping[int, int],
+    *,
+    model_max_length: int | None = None,
+    coverage: float = COVERAGE,
+    ladder: Sequence[int] = MAX_LENGTH_LADDER,
+) -> int:
+    """Smallest ladder step that fits `coverage` of the texts, never above the model's limit.
+
+    Accepts raw token lengths, or percentiles {95: 61, ...} (the key
+    `round(coverage * 100)` must be present).
+    """
+    import numpy as np
+
+    if isinstance(lengths_or_percentiles, Mapping):
+        needed = int(lengths_or_percentiles[round(coverage * 100)])
+    else:
+        lengths = np.asarray(lengths_or_percentiles)
+        needed = int(np.percentile(lengths, coverage * 100, method="higher")) if lengths.size else 0
+    limit = effective_limit(model_max_length)
+    steps = sorted(step for step in ladder if step <= limit) or [limit]
+    return next((step for step in steps if step >= needed), steps[-1])
+
+
+def effective_limit(model_max_length: int | None) -> int:
+    """The model's own limit, capped at 512 (tokenizers without one report a huge number)."""
+    if not model_max_length or model_max_length <= 0:
+        return HARD_MAX_LENGTH
+    return min(int(model_max_length), HARD_MAX_LENGTH)
+
+
+def token_length_stats(
+    texts: Sequence[str],
+    tokenizer: Any,
+    *,
+    text_pairs: Sequence[str] | None = None,
+    candidates: Sequence[int] = DEFAULT_CANDIDATES,
+    sample_size: int = 20_000,
+    seed: int = 0,
+) -> LengthStats:
+    """Measure token lengths with a fast tokenizer (on a random sample for big data)."""
+    import numpy as np
+
+    texts = list(texts)
+    pairs = list(text_pairs) if text_pairs is not None else None
+    if not texts:
+        raise DataError("There are no texts to measure.", hint="Load a file with at least one text.")
+    sampled = len(texts) > sample_size
+    if sampled:
+        picked = np.sort(np.random.default_rng(seed).choice(len(texts), sample_size, replace=False))
+        texts = [texts[i] for i in picked]
+        pairs = [pairs[i] for i in picked] if pairs is not None else None
+
+    lengths = measure_lengths(texts, tokenizer, text_pairs=pairs)
+    limit = effective_limit(getattr(tokenizer, "model_max_length", None))
+    suggested = suggest_max_length(lengths, model_max_length=limit)
+    counts, edges = np.histogram(lengths, bins=HISTOGRAM_BINS)
+    return LengthStats(
+        n=len(lengths),
+        sampled=sampled,
+        percentiles={q: int(np.percentile(lengths, q, method="higher")) for q in PERCENTILES},
+        max=int(lengths.max()),
+        mean=float(lengths.mean()),
+        histogram={"bin_edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        truncated_share={int(c): float((lengths > c).mean()) for c in candidates},
+        suggested_max_length=suggested,
+        reason=explain_suggestion(lengths, suggested, limit),
+    )
+
+
+def measure_lengths(texts: list[str], tokenizer: Any, *, text_pairs: list[str] | None = None) -> Any:
+    """Token counts (with special tokens), batched, without padding or truncation."""
+    import numpy as np
+
+    lengths: list[int] = []
+    with _quiet_transformers():
+        for start in range(0, len(texts), _TOKENIZE_BATCH):
+            batch = texts[start : start + _TOKENIZE_BATCH]
+            pair_batch = text_pairs[start : start + _TOKENIZE_BATCH] if text_pairs is not None else None
+            encoded = tokenizer(
+                batch,
+                pair_batch,
+                add_special_tokens=True,
+                truncation=False,
+                padding=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
+            lengths.extend(len(ids) for ids in encoded["input_ids"])
+    return np.asarray(lengths, dtype=np.int64)
+
+
+def explain_suggestion(lengths: Any, suggested: int, limit: int) -> str:
+    """One sentence a non-engineer can act on."""
+    import numpy as np
+
+    lengths = np.asarray(lengths)
+    fits = float((lengths <= suggested).mean())
+    cut = 1.0 - fits
+    if cut == 0:
+        return f"All texts fit in {suggested} tokens; none will be cut."
+    if fits >= COVERAGE:
+        return f"{_pct(fits)} of texts fit in {suggested} tokens; {_pct(cut)} will be cut."
+    return (
+        f"Only {_pct(fits)} of texts fit in {suggested} tokens, the most this model can read; "
+        f"{_pct(cut)} will be cut and only their beginning is used."
+    )
+
+
+def _pct(share: float) -> str:
+    """'95%', '0.8%', '<0.1%': enough precision to be honest, no more."""
+    percent = share * 100
+    if 0 < percent < 0.1:
+        return "<0.1%"
+    if (percent < 10 or 99 < percent < 100) and not percent.is_integer():
+        return f"{percent:.1f}%"
+    return f"{percent:.0f}%"
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence 'sequence longer than maximum' warnings: long texts are what we are measuring."""
+    from transformers.utils import logging
+
+    previous = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(previous)

@@ -1,0 +1,226 @@
+"""Reading user tables: every format, encoding and delimiter, and the errors a user can hit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bertstudio.data import SUPPORTED_EXTENSIONS, cache_dir, read_table
+from bertstudio.data.io import detect_delimiter, detect_encoding, unique_column_names
+from bertstudio.errors import DataError
+
+ROWS = [("Great, fast service", "01"), ("NA", "2"), ("Broken on arrival", "2")]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTSTUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def _write_delimited(path: Path, sep: str, encoding: str = "utf-8", rows=ROWS) -> Path:
+    lines = [f"text{sep}label"] + [f'"{t}"{sep}{label}' if sep in t else f"{t}{sep}{label}" for t, label in rows]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def _as_rows(ds) -> list[tuple[str, str]]:
+    return list(zip(ds["text"], ds["label"]))
+
+
+# --------------------------------------------------------------------------- delimited text
+
+
+@pytest.mark.parametrize(
+    ("name", "sep", "label"),
+    [("data.csv", ",", "comma-separated"), ("data.tsv", "\t", "tab-separated"),
+     ("semi.csv", ";", "semicolon-separated"), ("pipe.txt", "|", "pipe-separated")],
+)
+def test_delimited_round_trip(tmp_path: Path, name: str, sep: str, label: str) -> None:
+    ds, info = read_table(_write_delimited(tmp_path / name, sep))
+    assert _as_rows(ds) == ROWS  # "01" stays a string, "NA" stays a text
+    assert info.delimiter == sep and info.n_rows == 3 and info.columns == ["text", "label"]
+    assert label in info.describe()
+
+
+def test_quoted_fields_with_commas_and_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text('text,label\n"one, two\nthree",a\n"say ""hi""",b\n', encoding="utf-8")
+    ds, _ = read_table(path)
+    assert ds["text"] == ["one, two\nthree", 'say "hi"']
+
+
+def test_utf8_bom(tmp_path: Path) -> None:
+    ds, info = read_table(_write_delimited(tmp_path / "bom.csv", ",", "utf-8-sig"))
+    assert info.encoding == "utf-8-sig"
+    assert ds.column_names == ["text", "label"]  # no BOM glued to the first column name
+    assert info.describe() == "Read 3 rows from bom.csv (CSV, comma-separated, UTF-8 with BOM)."
+
+
+def test_cp1252_with_accents_and_euro(tmp_path: Path) -> None:
+    rows = [("Café trop cher: 30 €", "prix"), ("Très bien", "ok")]
+    ds, info = read_table(_write_delimited(tmp_path / "win.csv", ";", "cp1252", rows))
+    assert info.encoding == "cp1252"
+    assert _as_rows(ds) == rows
+
+
+def test_utf16_tab_text_as_saved_by_excel(tmp_path: Path) -> None:
+    ds, info = read_table(_write_delimited(tmp_path / "unicode.txt", "\t", "utf-16"))
+    assert info.encoding == "utf-16" and info.delimiter == "\t"
+    assert _as_rows(ds) == ROWS
+
+
+def test_non_utf8_byte_after_the_sample_falls_back(tmp_path: Path) -> None:
+    rows = [("plain ascii text " * 4, "a")] * 5_000 + [("déjà vu", "b")]
+    ds, info = read_table(_write_delimited(tmp_path / "late.csv", ",", "cp1252", rows))
+    assert info.encoding == "cp1252"
+    assert ds[-1]["text"] == "déjà vu"
+
+
+def test_overrides_win_over_detection(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes("a;b\nx;y\n".encode("latin-1"))
+    ds, info = read_table(path, encoding="latin-1", delimiter=",")
+    assert info.encoding == "latin-1" and ds.column_names == ["a;b"]
+
+
+def test_blank_and_repeated_header_names_are_made_usable(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("text,,text\nhello,1,again\n", encoding="utf-8")
+    ds, _ = read_table(path)
+    assert ds.column_names == ["text", "column_2", "text_2"]
+
+
+# --------------------------------------------------------------------------- other formats
+
+
+def test_jsonl_numbers_and_mixed_values_become_strings(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    records = [{"text": "a", "label": 1, "score": 0.5}, {"text": "b", "label": "neg", "score": 2}]
+    path.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    ds, info = read_table(path)
+    assert info.format == "jsonl" and info.encoding is None
+    assert ds["label"] == ["1", "neg"]
+    assert all(isinstance(v, str) for v in ds["score"])
+
+
+def test_json_array(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"text": "a", "label": 1}, {"text": "b", "label": 2}]), encoding="utf-8")
+    ds, _ = read_table(path)
+    assert _as_rows(ds) == [("a", "1"), ("b", "2")]
+
+
+def test_parquet(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}).to_parquet(path)
+    ds, info = read_table(path)
+    assert info.format == "parquet" and "Parquet" in info.describe()
+    assert _as_rows(ds) == [("a", "0"), ("b", "1")]
+
+
+def test_xlsx_first_sheet_numbers_and_blank_rows(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "book.xlsx"
+    frame = pd.DataFrame({"text": ["good", None, "bad", "01 stays"], "label": [1, None, 2.0, "01"]})
+    with pd.ExcelWriter(path) as writer:
+        frame.to_excel(writer, sheet_name="Feedback", index=False)
+        pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="Other", index=False)
+    ds, info = read_table(path)
+    assert info.sheet == "Feedback" and info.notes  # the second sheet is mentioned
+    assert _as_rows(ds) == [("good", "1"), ("bad", "2"), ("01 stays", "01")]
+    assert "Excel, sheet 'Feedback'" in info.describe()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found") as caught:
+        read_table(tmp_path / "nope.csv")
+    assert caught.value.hint
+
+
+def test_unsupported_extension_lists_supported_ones(tmp_path: Path) -> None:
+    path = tmp_path / "notes.docx"
+    path.write_text("x", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    assert all(ext in caught.value.hint for ext in SUPPORTED_EXTENSIONS)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_empty_file(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="empty"):
+        read_table(path)
+
+
+def test_header_only(tmp_path: Path) -> None:
+    path = tmp_path / "head.csv"
+    path.write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no data rows"):
+        read_table(path)
+
+
+def test_ragged_rows_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("text,label\nfine,1\nnot, quoted,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="Line 3") as caught:
+        read_table(path)
+    assert "quotes" in caught.value.hint
+
+
+def test_corrupt_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"this is not a zip file")
+    with pytest.raises(DataError, match="Excel"):
+        read_table(path)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("é".encode("utf-8-sig"), "utf-8-sig"),
+        ("é".encode("utf-16"), "utf-16"),
+        ("plain é".encode("utf-8"), "utf-8"),
+        ("é".encode("utf-8")[:1], "utf-8"),  # a sample cut mid-character is still UTF-8
+        ("€ é".encode("cp1252"), "cp1252"),
+        (b"\x81\x8d", "latin-1"),  # bytes cp1252 leaves undefined
+    ],
+)
+def test_detect_encoding(raw: bytes, expected: str) -> None:
+    assert detect_encoding(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected"),
+    [
+        ("text,label\nhello,1\nbye,2", ","),
+        ("text;label\n\"a, b, c\";1\n\"d, e\";2", ";"),
+        ("text\tlabel\na b\t1", "\t"),
+        ("text|label\na|1", "|"),
+        ("text\nonly one column", ","),
+    ],
+)
+def test_detect_delimiter(sample: str, expected: str) -> None:
+    assert detect_delimiter(sample) == expected
+
+
+def test_unique_column_names() -> None:
+    assert unique_column_names([" a ", None, "a", "", "Unnamed: 4", 3]) == [
+        "a", "column_2", "a_2", "column_4", "column_5", "3",
+    ]
+
+
+def test_cache_dir_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTSTUDIO_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
