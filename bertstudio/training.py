@@ -275,11 +275,12 @@ def train_model(
             tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
+            lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
             scheduler.step()
             step += 1
             elapsed = time.perf_counter() - start
             emit(Step(step=step, total_steps=total_steps, epoch=round(step / steps_per_epoch, 4),
-                      loss=float(loss.detach()), lr=_encoder_lr(optimizer, cfg),
+                      loss=float(loss.detach()), lr=lr_used,
                       grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
                       samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
                       elapsed=elapsed, eta=elapsed / step * (total_steps - step)))

@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny random-weight models (seconds to train) and small data files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def _save_tiny(config, target: Path) -> Path:
+    from transformers import AutoModel
+
+    from bertstudio.models import bundled_model_path
+
+    AutoModel.from_config(config).save_pretrained(target, safe_serialization=True)
+    for name in TOKENIZER_FILES:  # the bundled uncased WordPiece vocabulary, so texts tokenize realistically
+        source = bundled_model_path() / name
+        if source.exists():
+            shutil.copy(source, target / name)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    from transformers import BertConfig
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    return _save_tiny(config, tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert_dir(tmp_path_factory) -> Path:
+    from transformers import DistilBertConfig
+
+    config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                              max_position_embeddings=128)
+    return _save_tiny(config, tmp_path_factory.mktemp("tiny-distilbert"))
+
+
+@pytest.fixture(scope="session")
+def sample_csv() -> Path:
+    from bertstudio.data import SAMPLE_DATA_PATH
+
+    return SAMPLE_DATA_PATH
+
+
+@pytest.fixture
+def small_csv(tmp_path) -> Path:
+    """60 rows, 3 easy classes: enough for the pipeline to learn something in a few steps."""
+    words = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
+             "praise": "great lovely wonderful thanks"}
+    rows = ["text,label"]
+    for i in range(20):
+        for label, vocab in words.items():
+            w = vocab.split()
+            rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,60 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bertstudio.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "bertstudio", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("make_args,fragment", [
+    (lambda t: ["train", t / "nope.csv"], "nope.csv"),
+    (lambda t: ["train", "SAMPLE", "--label", "stars"], "stars"),
+    (lambda t: ["train", "SAMPLE", "--preset", "turbo"], "turbo"),
+    (lambda t: ["train", "SAMPLE", "--model", t / "no-such-folder"], "no-such-folder"),
+    (lambda t: ["train", "SAMPLE", "--max-length", "5000"], "max_length"),
+    (lambda t: ["train", "SINGLE"], "class"),
+])
+def test_user_errors_exit_2_with_one_line_and_no_traceback(tmp_path, sample_csv, capsys, make_args, fragment):
+    single = tmp_path / "single.csv"
+    single.write_text("text,label\n" + "".join(f"row {i},only\n" for i in range(20)))
+    args = [{"SAMPLE": sample_csv, "SINGLE": single}.get(a, a) for a in make_args(tmp_path)]
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and fragment in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_inspect_prints_the_report(sample_csv, capsys):
+    assert main(["inspect", str(sample_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "400 rows" in out and "billing" in out and "Token lengths" in out
+
+
+def test_train_bundled_model_end_to_end_and_reload(sample_csv, tmp_path):
+    """The real default model, a few steps, through the real command; then the saved model loads."""
+    out = tmp_path / "run"
+    result = run_cli("train", sample_csv, "--max-steps", "6", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    headline = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("accuracy", "macro_f1", "train_seconds", "best_epoch", "run_dir"):
+        assert key in headline
+    assert headline["run_dir"] == str(out)
+    assert "learning rate" in result.stderr  # the reasons for automatic settings are printed
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model")
+    tok = AutoTokenizer.from_pretrained(out / "model")
+    assert model.config.num_labels == 4 and tok("hello")["input_ids"][0] == 101
+
+
+def test_presets_command_lists_every_preset(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "small-data" in out and "imbalanced" in out and "Use when" in out

@@ -1,0 +1,109 @@
+import json
+import threading
+
+import pytest
+
+from bertstudio.config import config_from_preset
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
+from bertstudio.job import TrainingJob
+from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MODEL_DIR, SUMMARY_FILE, is_complete, read_metrics
+
+
+def tiny_config(data, model_dir, out, **extra):
+    settings = dict(data=str(data), model=str(model_dir), output_dir=str(out), max_length=32, batch_size=8,
+                    epochs=2, precision="fp32")
+    return config_from_preset(**{**settings, **extra})
+
+
+def run_job(cfg, timeout=120):
+    job = TrainingJob(cfg).start()
+    assert job.wait(timeout), "training did not finish in time"
+    return job
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_bert_dir", "tiny_distilbert_dir"])
+def test_job_emits_typed_events_and_writes_a_complete_run(request, small_csv, tmp_path, model_fixture):
+    model_dir = request.getfixturevalue(model_fixture)
+    job = run_job(tiny_config(small_csv, model_dir, tmp_path / "run"))
+    kinds = [type(e) for e in job.history]
+    assert kinds[0] is Started and kinds[-1] is Finished, job.history[-1]
+    assert Step in kinds and Evaluated in kinds
+    steps = [e for e in job.history if isinstance(e, Step)]
+    assert [s.step for s in steps] == list(range(1, len(steps) + 1))
+    assert all(s.lr > 0 and s.loss > 0 and s.tokens_per_second > 0 for s in steps)
+    run = tmp_path / "run"
+    assert is_complete(run)
+    summary = json.loads((run / SUMMARY_FILE).read_text())
+    for key in ("accuracy", "macro_f1", "train_seconds", "best_epoch", "run_dir"):
+        assert key in summary
+    config = json.loads((run / CONFIG_FILE).read_text())
+    assert config["max_length"] == 32 and config["decisions"], "auto decisions are recorded with reasons"
+    logged = [r["event"] for r in read_metrics(run)]
+    assert logged[0] == "started" and logged[-1] == "finished" and "step" in logged
+
+
+def test_saved_model_reloads_and_predicts_the_same(small_csv, tmp_path, tiny_bert_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    job = run_job(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run"))
+    model_dir = tmp_path / "run" / MODEL_DIR
+    prep = json.loads((model_dir / "preprocessing.json").read_text())
+    assert prep["max_length"] == 32 and prep["label_names"] == ["billing", "delivery", "praise"]
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    assert model.config.id2label == {0: "billing", 1: "delivery", 2: "praise"}
+    with torch.no_grad():
+        logits = model(**tok(["refund invoice"], return_tensors="pt")).logits
+    assert logits.shape == (1, 3)
+    assert job.summary["label_names"] == prep["label_names"]
+
+
+def test_stop_is_cooperative_and_ends_in_cancelled(small_csv, tmp_path, tiny_bert_dir):
+    first_step = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, Step):
+            first_step.set()
+
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
+    job = TrainingJob(cfg, on_event=on_event).start()
+    assert first_step.wait(60)
+    job.stop()
+    assert job.wait(30)
+    assert isinstance(job.outcome, Cancelled)
+    steps = [e.step for e in job.history if isinstance(e, Step)]
+    assert steps[-1] < 300, "stopped long before the 50 epochs"
+    assert not is_complete(tmp_path / "run"), "a cancelled run is never marked done"
+    assert [r["event"] for r in read_metrics(tmp_path / "run")][-1] == "cancelled"
+
+
+def test_bad_input_becomes_a_failed_event_not_a_crash(tmp_path, tiny_bert_dir):
+    job = run_job(config_from_preset(data=str(tmp_path / "missing.csv"), model=str(tiny_bert_dir)))
+    assert isinstance(job.outcome, Failed)
+    assert "missing.csv" in job.outcome.message and job.outcome.details is None
+
+
+def test_unexpected_exception_in_the_thread_is_reported(small_csv, tmp_path, tiny_bert_dir, monkeypatch):
+    import bertstudio.training as training
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(training, "train_model", explode)
+    job = run_job(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run"))
+    assert isinstance(job.outcome, Failed)
+    assert "boom" in job.outcome.message and "RuntimeError" in job.outcome.details
+    assert not is_complete(tmp_path / "run")
+
+
+def test_head_only_trains_only_the_head(small_csv, tmp_path, tiny_bert_dir):
+    import torch
+    from safetensors.torch import load_file
+
+    job = run_job(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", preset="head-only"))
+    assert isinstance(job.outcome, Finished)
+    before = load_file(str(tiny_bert_dir / "model.safetensors"))
+    after = load_file(str(tmp_path / "run" / MODEL_DIR / "model.safetensors"))
+    key = next(k for k in after if "encoder.layer.0.attention.self.query.weight" in k)
+    assert torch.equal(after[key], before[key.removeprefix("bert.")])
