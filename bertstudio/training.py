@@ -9,6 +9,8 @@ padding-free batches, evaluation with early stopping and a restored best model.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from .metrics import classification_metrics, softmax
 from .schedule import lr_multiplier, warmup_steps_for
 
 EVAL_BATCH_SIZE = 64
+logger = logging.getLogger(__name__)
 
 
 class StopRequested(Exception):
@@ -141,6 +144,86 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tens
     return torch.tensor(weights, dtype=torch.float32)
 
 
+# --- what a batch is: tokens through the whole model, or cached features through the head ------------
+
+
+def full_forward(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return model(**batch).logits
+
+
+def head_logits(model, features: torch.Tensor) -> torch.Tensor:
+    """The classifier on top of the encoder's [CLS] vector, exactly as the full model computes it."""
+    if model.config.model_type == "distilbert":
+        return model.classifier(model.dropout(torch.relu(model.pre_classifier(features))))
+    pooler = getattr(model.base_model, "pooler", None)
+    pooled = pooler(features.unsqueeze(1)) if pooler is not None else features
+    return model.classifier(model.dropout(pooled))
+
+
+def head_forward(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return head_logits(model, batch["features"])
+
+
+@dataclass
+class Feed:
+    """What the loop iterates and how one batch becomes logits."""
+
+    train: Any
+    val: Any
+    forward: Callable[[Any, dict], torch.Tensor]
+    set_epoch: Callable[[int], None]
+
+
+def token_feed(train_ds, val_ds, tokenizer, cfg: TrainConfig, device_type: str) -> Feed:
+    collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
+                               "token_type_ids" in train_ds.column_names)
+    sampler = EpochBatchSampler(train_ds["length"], cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
+    train = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator)
+    return Feed(train, make_eval_loader(val_ds, collator), full_forward, sampler.set_epoch)
+
+
+@torch.no_grad()
+def encode_cls_features(model, dataset, tokenizer, device) -> torch.Tensor:
+    """The frozen encoder's [CLS] vectors for every row, computed once (dropout off) in row order."""
+    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
+    features = torch.zeros(len(dataset), model.config.hidden_size if hasattr(model.config, "hidden_size")
+                           else model.config.dim)
+    was_training = model.training
+    model.eval()
+    for batch in make_eval_loader(dataset, collator):
+        rows = batch.pop("row")
+        batch.pop("labels", None)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        features[rows] = model.base_model(**batch)[0][:, 0].float().cpu()
+    model.train(was_training)
+    return features
+
+
+class _FeatureRows(torch.utils.data.Dataset):
+    def __init__(self, features: torch.Tensor, labels: list[int]):
+        self.features = features
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"features": self.features[i], "labels": self.labels[i], "row": torch.tensor(i)}
+
+
+def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, device) -> Feed:
+    """Head-only training: the encoder never changes, so its output is computed once instead of every epoch.
+
+    Every epoch after this one pass costs only the small head: tens of times faster than a full pass.
+    """
+    train_rows = _FeatureRows(encode_cls_features(model, train_ds, tokenizer, device), train_ds["label"])
+    val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device), val_ds["label"])
+    generator = torch.Generator().manual_seed(cfg.seed)
+    train = torch.utils.data.DataLoader(train_rows, batch_size=cfg.batch_size, shuffle=True, generator=generator)
+    val = torch.utils.data.DataLoader(val_rows, batch_size=EVAL_BATCH_SIZE)
+    return Feed(train, val, head_forward, lambda epoch: generator.manual_seed(cfg.seed + epoch))
+
+
 # --- evaluation --------------------------------------------------------------------------------
 
 
@@ -150,14 +233,14 @@ def make_eval_loader(tokenized, collator: PaddingCollator):
 
 
 @torch.no_grad()
-def predict_logits(model, loader, accelerator) -> np.ndarray:
+def predict_logits(model, loader, accelerator, forward=full_forward) -> np.ndarray:
     """Logits for every row of the loader's dataset, in the dataset's own order."""
     model.eval()
     rows, outputs = [], []
     for batch in loader:
         row = batch.pop("row")
         batch.pop("labels", None)
-        logits = model(**batch).logits.float()
+        logits = forward(model, batch).float()
         row, logits = accelerator.gather_for_metrics((row, logits))
         rows.append(row.cpu())
         outputs.append(logits.cpu())
@@ -171,14 +254,48 @@ def predict_logits(model, loader, accelerator) -> np.ndarray:
     return result
 
 
-def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator) -> dict[str, Any]:
-    probs = softmax(predict_logits(model, loader, accelerator))
+def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator,
+                   forward=full_forward) -> dict[str, Any]:
+    probs = softmax(predict_logits(model, loader, accelerator, forward))
     return classification_metrics(labels, probs, label_names)
 
 
 def score_for(metrics: dict[str, Any], metric: str) -> float:
     """Higher is better for every metric the early stopper compares."""
     return -metrics["loss"] if metric == "val_loss" else metrics[metric]
+
+
+# --- one optimizer step ----------------------------------------------------------------------------
+
+
+def split_batch(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+    size = -(-len(batch["labels"]) // parts)
+    return [{k: v[i:i + size] for k, v in batch.items()} for i in range(0, len(batch["labels"]), size)]
+
+
+def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batches: int) -> float:
+    """Forward and backward over ``batch`` in ``micro_batches`` pieces; returns the batch's mean loss.
+
+    Each piece's summed loss is divided by the whole batch's weight, so the gradient is exactly that of
+    one big batch: splitting only trades speed for memory.
+    """
+    labels = batch["labels"]
+    denominator = weights[labels].sum() if weights is not None else torch.tensor(float(len(labels)))
+    pieces = split_batch(batch, micro_batches)
+    total = 0.0
+    for i, piece in enumerate(pieces):
+        piece_labels = piece.pop("labels")
+        sync = contextlib.nullcontext() if i == len(pieces) - 1 else accelerator.no_sync(model)
+        with sync:
+            logits = forward(model, piece)
+            loss = F.cross_entropy(logits.float(), piece_labels, weight=weights, reduction="sum") / denominator
+            accelerator.backward(loss)
+        total += float(loss.detach())
+    return total
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 # --- the loop ------------------------------------------------------------------------------------------
@@ -190,6 +307,12 @@ def total_optimizer_steps(cfg: TrainConfig, batches_per_epoch: int) -> tuple[int
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
     return total, steps_per_epoch
+
+
+def uses_cached_features(cfg: TrainConfig, accelerator) -> bool:
+    # Across several processes the head must train through the DDP wrapper to keep replicas in sync;
+    # the full forward does that, and the head is small enough that caching matters little there.
+    return cfg.freeze_encoder and accelerator.num_processes == 1
 
 
 def train_model(
@@ -207,17 +330,17 @@ def train_model(
     """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded."""
     torch.manual_seed(cfg.seed)
     device_type = accelerator.device.type
-    collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
-                               "token_type_ids" in train_ds.column_names)
-    sampler = EpochBatchSampler(train_ds["length"], cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
-    train_loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator)
-    val_loader = make_eval_loader(val_ds, collator)
-    val_labels = np.asarray(val_ds["label"])
-
     apply_freezing(model, cfg)
+    if uses_cached_features(cfg, accelerator):
+        with accelerator.autocast():
+            feed = cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg,
+                                       accelerator.device)
+    else:
+        feed = token_feed(train_ds, val_ds, tokenizer, cfg, device_type)
+    val_labels = np.asarray(val_ds["label"])
     optimizer = make_optimizer(model, cfg, device_type)
     weights = class_weights(np.asarray(train_ds["label"]), len(label_names), cfg.class_weighting)
-    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, train_loader, val_loader)
+    model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
 
@@ -228,7 +351,7 @@ def train_model(
 
     best = {"score": -math.inf, "metrics": {}, "step": 0, "epoch": 0.0, "state": None}
     evaluations_without_gain = 0
-    step, samples, tokens = 0, 0, 0
+    step, samples, tokens, micro_batches = 0, 0, 0, 1
     start = time.perf_counter()
     history: list[dict[str, Any]] = []
     model.train()
@@ -236,7 +359,7 @@ def train_model(
     def run_evaluation() -> bool:
         """Evaluate, keep the best weights; True when early stopping says enough."""
         nonlocal evaluations_without_gain
-        metrics = evaluate_split(model, val_loader, val_labels, label_names, accelerator)
+        metrics = evaluate_split(model, val_loader, val_labels, label_names, accelerator, feed.forward)
         score = score_for(metrics, cfg.metric_for_best)
         improved = score > best["score"]
         if improved:
@@ -257,22 +380,34 @@ def train_model(
     epoch = 0
     done = False
     while not done:
-        sampler.set_epoch(epoch)
+        feed.set_epoch(epoch)
         for batch in train_loader:
             if should_stop():
                 raise StopRequested()
             batch.pop("row", None)
-            labels = batch.pop("labels")
+            n_rows = len(batch["labels"])
             with accelerator.accumulate(model):
-                logits = model(**batch).logits
-                loss = F.cross_entropy(logits.float(), labels, weight=weights)
-                accelerator.backward(loss)
+                while True:
+                    try:
+                        loss = accumulate_gradients(model, batch, feed.forward, weights, accelerator, micro_batches)
+                        break
+                    except RuntimeError as exc:
+                        # Out of GPU memory: halve the batch (twice the accumulation) and redo this one.
+                        if not is_out_of_memory(exc) or micro_batches >= n_rows:
+                            raise
+                        optimizer.zero_grad(set_to_none=True)
+                        if device_type == "cuda":
+                            torch.cuda.empty_cache()
+                        micro_batches *= 2
+                        logger.warning("Out of GPU memory: continuing with batches of %d, %d accumulated per step.",
+                                       -(-n_rows // micro_batches), micro_batches)
                 grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) \
                     if accelerator.sync_gradients else None
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            samples += len(labels) * accelerator.num_processes
-            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+            samples += n_rows * accelerator.num_processes
+            if "attention_mask" in batch:
+                tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
             lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
@@ -280,7 +415,7 @@ def train_model(
             step += 1
             elapsed = time.perf_counter() - start
             emit(Step(step=step, total_steps=total_steps, epoch=round(step / steps_per_epoch, 4),
-                      loss=float(loss.detach()), lr=lr_used,
+                      loss=loss, lr=lr_used,
                       grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
                       samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
                       elapsed=elapsed, eta=elapsed / step * (total_steps - step)))

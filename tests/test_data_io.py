@@ -46,7 +46,7 @@ def test_delimited_round_trip(tmp_path: Path, name: str, sep: str, label: str) -
 
 def test_quoted_fields_with_commas_and_newlines(tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
-    path.write_text('text,label\n"one, two\nthree",a\n"say ""hi""",b\n', encoding="utf-8")
+    path.write_bytes(b'text,label\r\n"one, two\nthree",a\r\n"say ""hi""",b\r\n')
     ds, _ = read_table(path)
     assert ds["text"] == ["one, two\nthree", 'say "hi"']
 

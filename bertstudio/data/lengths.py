@@ -55,7 +55,7 @@ def suggest_max_length(
         needed = int(lengths_or_percentiles[round(coverage * 100)])
     else:
         lengths = np.asarray(lengths_or_percentiles)
-        needed = int(np.percentile(lengths, coverage * 100, method="higher")) if lengths.size else 0
+        needed = int(np.percentile(lengths, coverage * 100, method="inverted_cdf")) if lengths.size else 0
     limit = effective_limit(model_max_length)
     steps = sorted(step for step in ladder if step <= limit) or [limit]
     return next((step for step in steps if step >= needed), steps[-1])
@@ -80,24 +80,22 @@ def token_length_stats(
     """Measure token lengths with a fast tokenizer (on a random sample for big data)."""
     import numpy as np
 
-    texts = list(texts)
-    pairs = list(text_pairs) if text_pairs is not None else None
-    if not texts:
+    n_rows = len(texts)
+    if n_rows == 0:
         raise DataError("There are no texts to measure.", hint="Load a file with at least one text.")
-    sampled = len(texts) > sample_size
-    if sampled:
-        picked = np.sort(np.random.default_rng(seed).choice(len(texts), sample_size, replace=False))
-        texts = [texts[i] for i in picked]
-        pairs = [pairs[i] for i in picked] if pairs is not None else None
+    sampled = n_rows > sample_size
+    picked = np.sort(np.random.default_rng(seed).choice(n_rows, sample_size, replace=False)) if sampled else None
+    sample = _take(texts, picked)
+    pairs = _take(text_pairs, picked) if text_pairs is not None else None
 
-    lengths = measure_lengths(texts, tokenizer, text_pairs=pairs)
+    lengths = measure_lengths(sample, tokenizer, text_pairs=pairs)
     limit = effective_limit(getattr(tokenizer, "model_max_length", None))
     suggested = suggest_max_length(lengths, model_max_length=limit)
     counts, edges = np.histogram(lengths, bins=HISTOGRAM_BINS)
     return LengthStats(
         n=len(lengths),
         sampled=sampled,
-        percentiles={q: int(np.percentile(lengths, q, method="higher")) for q in PERCENTILES},
+        percentiles={q: int(np.percentile(lengths, q, method="inverted_cdf")) for q in PERCENTILES},
         max=int(lengths.max()),
         mean=float(lengths.mean()),
         histogram={"bin_edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
@@ -105,6 +103,18 @@ def token_length_stats(
         suggested_max_length=suggested,
         reason=explain_suggestion(lengths, suggested, limit),
     )
+
+
+def _take(texts: Sequence[str], positions: Any) -> list[str]:
+    """The texts at `positions` (all when None) as a list, reading only those rows."""
+    if positions is None:
+        return list(texts)
+    if hasattr(texts, "iloc"):  # pandas Series: by position, not by index label
+        return texts.iloc[positions].tolist()
+    if isinstance(texts, (list, tuple)):
+        return [texts[i] for i in positions]
+    # datasets columns and numpy arrays take a list of positions in one batched read.
+    return list(texts[positions.tolist()])
 
 
 def measure_lengths(texts: list[str], tokenizer: Any, *, text_pairs: list[str] | None = None) -> Any:

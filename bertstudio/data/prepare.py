@@ -27,6 +27,8 @@ LONG_TEXT_CHARS = 5_000
 IMBALANCE_RATIO = 5.0
 MAX_EXAMPLES = 5
 _EXAMPLE_CHARS = 80
+_SUMMARY_CLASSES = 10
+_LIST_SEPARATORS = (";", "|")
 
 
 @dataclass
@@ -67,7 +69,13 @@ class ValidationReport:
         return [f for f in self.findings if f.level == "error"]
 
     def summary(self) -> str:
-        classes = ", ".join(f"{name} ({count:,})" for name, count in self.class_counts.items())
+        shown = self.class_counts
+        if len(shown) > _SUMMARY_CLASSES:  # name the biggest classes only
+            biggest = sorted(shown, key=shown.__getitem__, reverse=True)[:_SUMMARY_CLASSES]
+            shown = {name: shown[name] for name in biggest}
+        classes = ", ".join(f"{name} ({count:,})" for name, count in shown.items())
+        if len(shown) < len(self.class_counts):
+            classes += f" and {len(self.class_counts) - len(shown):,} more"
         return (
             f"Kept {self.n_rows_kept:,} of {_count(self.n_rows_in, 'row')}; "
             f"{_count(len(self.class_counts), 'class', 'classes')}" + (f": {classes}." if classes else ".")
@@ -137,8 +145,7 @@ def prepare(
     label2id = {name: i for i, name in enumerate(label_names)}
     label_ids = _label_ids(raw_labels, label_uniques, label2id)
 
-    findings: list[Finding] = []
-    keep = _drop_incomplete_rows(texts, label_ids, text_cols, label_col, findings)
+    keep, findings = _drop_incomplete_rows(texts, label_ids, text_cols, label_col)
 
     out_cols = ["text", "text_pair"][: len(text_cols)]
     clean = _frame({out: texts[col][keep] for out, col in zip(out_cols, text_cols)}, label_ids[keep])
@@ -151,6 +158,8 @@ def prepare(
 
     findings += _duplicate_findings(clean, out_cols, label_names)
     findings += _class_findings(class_counts, min_class_count)
+    findings += _combined_label_findings(class_counts)
+    findings += _case_variant_findings(class_counts)
     findings += _long_text_findings(clean["text"], long_text_chars)
 
     report = ValidationReport(findings, n_in, len(clean), class_counts)
@@ -206,11 +215,11 @@ def _drop_incomplete_rows(
     label_ids: np.ndarray,
     text_cols: list[str],
     label_col: str,
-    findings: list[Finding],
-) -> np.ndarray:
-    """Boolean mask of usable rows; records why the others were left out."""
+) -> tuple[np.ndarray, list[Finding]]:
+    """Boolean mask of usable rows, and findings saying why the others were left out."""
     import numpy as np
 
+    findings: list[Finding] = []
     no_text = np.zeros(len(label_ids), dtype=bool)
     for series in texts.values():
         no_text |= series.isna().to_numpy()
@@ -240,7 +249,7 @@ def _drop_incomplete_rows(
             count=only_label_missing,
             examples=_examples(texts[text_cols[0]][~no_text & no_label]),
         ))
-    return ~(no_text | no_label)
+    return ~(no_text | no_label), findings
 
 
 def _frame(columns: dict[str, pd.Series], labels: np.ndarray) -> pd.DataFrame:
@@ -353,6 +362,45 @@ def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[
             count=int(round(ratio)),
         ))
     return findings
+
+
+def _combined_label_findings(class_counts: dict[str, int]) -> list[Finding]:
+    """Labels like 'joy;love' whose parts are labels too: a multi-label file read as single-label."""
+    combined = [
+        name for name in class_counts
+        if any(sep in name and all(part in class_counts for part in name.split(sep)) for sep in _LIST_SEPARATORS)
+    ]
+    if not combined:
+        return []
+    n_rows = sum(class_counts[name] for name in combined)
+    return [Finding(
+        "warning", "combined_labels",
+        f"{_count(len(combined), 'label')} combining several other labels; "
+        f"each combination is treated as a class of its own ({_count(n_rows, 'row')}).",
+        hint=(
+            "If a text can belong to several classes, keep one label per row (e.g. the main one); "
+            "otherwise check how the labels were written."
+        ),
+        count=len(combined),
+        examples=combined[:MAX_EXAMPLES],
+    )]
+
+
+def _case_variant_findings(class_counts: dict[str, int]) -> list[Finding]:
+    """'Positive' and 'positive' as two classes is almost always a typing accident."""
+    groups: dict[str, list[str]] = {}
+    for name in class_counts:
+        groups.setdefault(name.casefold(), []).append(name)
+    variants = [names for names in groups.values() if len(names) > 1]
+    if not variants:
+        return []
+    return [Finding(
+        "warning", "case_variants",
+        f"{_count(len(variants), 'label')} written in different upper/lower case, counted as separate classes.",
+        hint="Turn on the option to ignore upper/lower case in labels to merge them, or fix the spelling in the file.",
+        count=len(variants),
+        examples=[" / ".join(names) for names in variants[:MAX_EXAMPLES]],
+    )]
 
 
 def _long_text_findings(texts: pd.Series, long_text_chars: int) -> list[Finding]:

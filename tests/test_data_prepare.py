@@ -1,0 +1,331 @@
+"""Column guessing, label clean-up and every validation finding of `prepare`."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+from bertstudio.data import (
+    SAMPLE_DATA_PATH,
+    guess_columns,
+    normalise_label,
+    prepare,
+    read_table,
+    sort_labels,
+)
+from bertstudio.errors import DataError
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTSTUDIO_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def _table(**columns: list) -> datasets.Dataset:
+    return datasets.Dataset.from_dict(columns)
+
+
+def _balanced(n_per_class: int = 10, labels=("a", "b")) -> dict[str, list]:
+    texts, names = [], []
+    for label in labels:
+        for i in range(n_per_class):
+            texts.append(f"{label} example number {i}")
+            names.append(label)
+    return {"text": texts, "label": names}
+
+
+def _codes(prepared) -> dict[str, object]:
+    return {f.code: f for f in prepared.report.findings}
+
+
+# --------------------------------------------------------------------------- labels
+
+
+@pytest.mark.parametrize("value", [1, 1.0, "1", " 1 ", "1.0", "1.00", "+1"])
+def test_numbers_and_strings_are_the_same_label(value) -> None:
+    assert normalise_label(value) == "1"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("01", "01"), ("2.50", "2.5"), (-3.0, "-3"), (" Positive ", "Positive"), (True, "True"), ("nan", None)],
+)
+def test_label_spellings(value, expected) -> None:
+    assert normalise_label(value) == expected
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", float("nan")])
+def test_empty_labels_are_missing(value) -> None:
+    assert normalise_label(value) is None
+
+
+def test_casefold() -> None:
+    assert normalise_label(" POSitive", casefold=True) == "positive"
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (["10", "2", "1", "-1"], ["-1", "1", "2", "10"]),
+        (["b", "A", "c"], ["A", "b", "c"]),
+        (["class10", "class2", "class1"], ["class1", "class2", "class10"]),
+        (["neg", "1"], ["1", "neg"]),
+    ],
+)
+def test_sort_labels(labels, expected) -> None:
+    assert sort_labels(labels) == expected
+
+
+def test_prepare_merges_label_spellings() -> None:
+    ds = _table(text=[f"t{i}" for i in range(12)], label=["1", "1.0", " 1 ", "2", "2.0", "2"] * 2)
+    prepared = prepare(ds, text_col="text", label_col="label")
+    assert prepared.label_names == ["1", "2"] and prepared.label2id == {"1": 0, "2": 1}
+    assert prepared.dataset["label"] == [0, 0, 0, 1, 1, 1] * 2
+    assert prepared.report.class_counts == {"1": 6, "2": 6}
+
+
+def test_prepare_accepts_numeric_columns() -> None:
+    ds = _table(text=[f"t{i}" for i in range(10)], label=[0, 1] * 5)
+    prepared = prepare(ds, text_col="text", label_col="label")
+    assert prepared.label_names == ["0", "1"]
+
+
+def test_casefold_option_merges_cases() -> None:
+    ds = _table(text=[f"t{i}" for i in range(12)], label=["Pos", "pos", "NEG"] * 4)
+    assert prepare(ds, text_col="text", label_col="label").label_names == ["NEG", "Pos", "pos"]
+    assert _codes(prepare(ds, text_col="text", label_col="label"))["case_variants"].examples == ["Pos / pos"]
+    folded = prepare(ds, text_col="text", label_col="label", casefold_labels=True)
+    assert folded.label_names == ["neg", "pos"] and folded.report.class_counts == {"neg": 4, "pos": 8}
+    assert "case_variants" not in _codes(folded)
+
+
+# --------------------------------------------------------------------------- output shape
+
+
+def test_output_columns_and_features() -> None:
+    prepared = prepare(_table(**_balanced()), text_col="text", label_col="label")
+    ds = prepared.dataset
+    assert ds.column_names == ["text", "label"]
+    assert isinstance(ds.features["label"], datasets.ClassLabel)
+    assert ds.features["label"].names == ["a", "b"]
+    assert prepared.id2label == {0: "a", 1: "b"} and not prepared.has_pair
+    assert prepared.report.findings == [] and not prepared.report.has_errors
+
+
+def test_pair_columns() -> None:
+    data = _balanced()
+    data["q2"] = [t.upper() for t in data["text"]]
+    ds = _table(q1=data["text"], q2=data["q2"], y=data["label"])
+    prepared = prepare(ds, text_col="q1", text_pair_col="q2", label_col="y")
+    assert prepared.dataset.column_names == ["text", "text_pair", "label"]
+    assert prepared.dataset[0]["text_pair"] == prepared.dataset[0]["text"].upper()
+
+
+def test_texts_are_stripped() -> None:
+    data = _balanced()
+    data["text"][0] = "  padded  "
+    assert prepare(_table(**data), text_col="text", label_col="label").dataset[0]["text"] == "padded"
+
+
+def test_missing_column_names_available_ones() -> None:
+    with pytest.raises(DataError, match="'labl'") as caught:
+        prepare(_table(**_balanced()), text_col="text", label_col="labl")
+    assert "text, label" in caught.value.hint
+
+
+def test_same_column_for_two_roles() -> None:
+    with pytest.raises(DataError):
+        prepare(_table(**_balanced()), text_col="text", label_col="text")
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def test_dropped_rows_are_counted() -> None:
+    data = _balanced()
+    data["text"] += ["", None, "   ", "no label here", "also none", None]
+    data["label"] += ["a", "b", None, None, "  ", None]
+    prepared = prepare(_table(**data), text_col="text", label_col="label")
+    found = _codes(prepared)
+    assert found["empty_text"].count == 2 and found["empty_text"].level == "warning"
+    assert found["missing_label"].count == 2 and found["missing_label"].examples == ["no label here", "also none"]
+    assert found["blank_rows"].count == 2 and found["blank_rows"].level == "info"
+    assert prepared.report.n_rows_in == 26 and prepared.report.n_rows_kept == 20
+    assert prepared.dataset.num_rows == 20
+
+
+def test_duplicates_and_conflicting_labels() -> None:
+    data = _balanced()
+    data["text"] += ["a example number 0", "a example number 0", "a example number 1"]
+    data["label"] += ["a", "b", "a"]
+    found = _codes(prepare(_table(**data), text_col="text", label_col="label"))
+    assert found["duplicates"].count == 3 and found["duplicates"].level == "warning"
+    conflict = found["conflicting_labels"]
+    assert conflict.count == 1 and conflict.examples == ["'a example number 0' -> a, b"]
+
+
+def test_few_duplicates_are_only_info() -> None:
+    data = _balanced(n_per_class=100)
+    data["text"].append(data["text"][0])
+    data["label"].append("a")
+    found = _codes(prepare(_table(**data), text_col="text", label_col="label"))
+    assert found["duplicates"].level == "info" and "conflicting_labels" not in found
+
+
+def test_small_classes_are_named() -> None:
+    data = _balanced(n_per_class=10, labels=("a", "b"))
+    data["text"] += ["rare one", "rare two", "lonely"]
+    data["label"] += ["rare", "rare", "solo"]
+    finding = _codes(prepare(_table(**data), text_col="text", label_col="label", min_class_count=5))["small_classes"]
+    assert finding.count == 2 and "'rare' (2)" in finding.message and "'solo' (1)" in finding.message
+    assert "merge" in finding.hint
+
+
+def test_single_class_is_an_error() -> None:
+    data = _balanced(labels=("only",))
+    prepared = prepare(_table(**data), text_col="text", label_col="label")
+    assert prepared.report.has_errors
+    assert _codes(prepared)["single_class"].level == "error"
+    with pytest.raises(DataError, match="at least two classes"):
+        prepared.raise_if_errors()
+
+
+def test_no_usable_rows_is_an_error() -> None:
+    prepared = prepare(_table(text=["a", "b"], label=[None, ""]), text_col="text", label_col="label")
+    assert "no_rows" in _codes(prepared) and prepared.report.has_errors
+    assert prepared.dataset.num_rows == 0 and prepared.label_names == []
+
+
+def test_class_emptied_by_dropped_rows_disappears() -> None:
+    data = _balanced()
+    data["text"].append("")
+    data["label"].append("ghost")
+    prepared = prepare(_table(**data), text_col="text", label_col="label")
+    assert prepared.label_names == ["a", "b"] and set(prepared.dataset["label"]) == {0, 1}
+
+
+def test_long_texts() -> None:
+    data = _balanced()
+    data["text"][0] = "word " * 300
+    finding = _codes(prepare(_table(**data), text_col="text", label_col="label", long_text_chars=1_000))["long_texts"]
+    assert finding.count == 1 and finding.level == "info" and "beginning" in finding.hint
+
+
+def test_imbalance() -> None:
+    data = _balanced(n_per_class=5, labels=("small",))
+    big = _balanced(n_per_class=30, labels=("big",))
+    ds = _table(text=data["text"] + big["text"], label=data["label"] + big["label"])
+    found = _codes(prepare(ds, text_col="text", label_col="label"))
+    assert found["imbalance"].level == "warning" and "class weights" in found["imbalance"].hint
+    assert "small_classes" not in found  # 5 is enough by default
+
+
+def test_combined_labels() -> None:
+    data = _balanced(labels=("joy", "love", "joy;love"))
+    finding = _codes(prepare(_table(**data), text_col="text", label_col="label"))["combined_labels"]
+    assert finding.count == 1 and finding.examples == ["joy;love"] and "10 rows" in finding.message
+
+
+def test_summary_names_only_the_biggest_classes() -> None:
+    data = _balanced(n_per_class=5, labels=tuple(f"c{i}" for i in range(12)))
+    data["text"] += ["extra one", "extra two"]
+    data["label"] += ["c11", "c11"]
+    summary = prepare(_table(**data), text_col="text", label_col="label").report.summary()
+    assert summary.startswith("Kept 62 of 62 rows; 12 classes: c11 (7), c0 (5)")
+    assert summary.endswith("and 2 more.")
+
+
+def test_report_text_and_dict() -> None:
+    data = _balanced(labels=("only",))
+    data["text"].append("")
+    data["label"].append("only")
+    report = prepare(_table(**data), text_col="text", label_col="label").report
+    text = report.to_text()
+    lines = text.splitlines()
+    assert lines[0] == "Kept 10 of 11 rows; 1 class: only (10)."
+    assert lines[1].startswith("ERROR:") and "What to do:" in lines[1]
+    assert len(lines) == 1 + len(report.findings)
+    as_dict = json.loads(json.dumps(report.to_dict()))
+    assert as_dict["has_errors"] is True and as_dict["n_rows_kept"] == 10
+    assert {f["code"] for f in as_dict["findings"]} == {"single_class", "empty_text"}
+
+
+def test_large_table_prepares_and_counts() -> None:
+    n = 200_000
+    texts = [f"short review number {i % 150_000}" for i in range(n)]  # 50,000 repeats
+    labels = [str(i % 7) for i in range(n)]  # 150,000 % 7 != 0: every repeat has another label
+    labels[:1_000] = [None] * 1_000
+    prepared = prepare(_table(text=texts, label=labels), text_col="text", label_col="label")
+    report = prepared.report
+    assert report.n_rows_kept == n - 1_000 and prepared.dataset.num_rows == n - 1_000
+    assert sum(report.class_counts.values()) == n - 1_000
+    found = _codes(prepared)
+    assert found["missing_label"].count == 1_000
+    # The first 1,000 rows were dropped, so their later copies are no longer repeats.
+    assert found["duplicates"].count == 49_000
+    assert found["conflicting_labels"].count == 49_000
+    assert len(report.class_counts) == 7
+
+
+# --------------------------------------------------------------------------- column guessing
+
+
+def test_guess_by_name() -> None:
+    ds = _table(id=["1", "2"], Review=["nice", "bad"], Sentiment=["pos", "neg"])
+    guess = guess_columns(ds)
+    assert (guess.text, guess.label, guess.text_pair) == ("Review", "Sentiment", None)
+    assert len(guess.reasons) == 2
+
+
+def test_guess_by_partial_name() -> None:
+    ds = _table(review_text=["nice", "bad"], label_name=["pos", "neg"])
+    guess = guess_columns(ds)
+    assert (guess.text, guess.label) == ("review_text", "label_name")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("sentence1", "sentence2"), ("question1", "question2"), ("premise", "hypothesis"), ("text_a", "text_b")]
+)
+def test_guess_pairs(a: str, b: str) -> None:
+    ds = _table(**{a: ["x one", "y two"], b: ["z", "w"], "label": ["0", "1"]})
+    guess = guess_columns(ds)
+    assert (guess.text, guess.text_pair, guess.label) == (a, b, "label")
+
+
+def test_guess_by_content() -> None:
+    n = 60
+    ds = _table(
+        ref=[f"R{i}" for i in range(n)],
+        feedback=[f"this is a fairly long piece of feedback number {i}" for i in range(n)],
+        kind=["x", "y", "z"] * (n // 3),
+    )
+    guess = guess_columns(ds)
+    assert (guess.text, guess.label) == ("feedback", "kind")
+    assert "longest" in guess.reasons[0] and "3 different values" in guess.reasons[1]
+
+
+def test_guess_without_label() -> None:
+    guess = guess_columns(_table(stuff=[f"text {i}" for i in range(10)]))
+    assert guess.text == "stuff" and guess.label is None
+
+
+def test_guess_uses_a_sample() -> None:
+    # Past the sample the "label" would have many values; only the sample is looked at.
+    ds = _table(a=[f"long text number {i}" for i in range(50)], b=["x", "y"] * 10 + [str(i) for i in range(30)])
+    assert guess_columns(ds, sample_rows=20).label == "b"
+
+
+# --------------------------------------------------------------------------- sample dataset
+
+
+def test_sample_dataset_is_clean() -> None:
+    ds, info = read_table(SAMPLE_DATA_PATH)
+    guess = guess_columns(ds)
+    prepared = prepare(ds, text_col=guess.text, label_col=guess.label)
+    assert info.n_rows >= 350
+    assert prepared.label_names == ["billing", "delivery", "praise", "product_quality"]
+    assert not prepared.report.has_errors
+    assert "duplicates" not in _codes(prepared)
+    assert min(prepared.report.class_counts.values()) >= 80

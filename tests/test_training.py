@@ -1,0 +1,91 @@
+import pytest
+import torch
+from accelerate import Accelerator
+
+from bertstudio.config import TrainConfig
+from bertstudio.training import (accumulate_gradients, apply_freezing, full_forward, head_logits, parameter_groups,
+                                 split_batch)
+
+
+def tiny_classifier(model_dir, num_labels=3):
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=num_labels)
+
+
+def a_batch(n=6, length=7):
+    torch.manual_seed(1)
+    return {"input_ids": torch.randint(1000, 2000, (n, length)), "attention_mask": torch.ones(n, length, dtype=torch.long),
+            "labels": torch.tensor([0, 1, 2, 0, 1, 2][:n])}
+
+
+@pytest.mark.parametrize("weights", [None, torch.tensor([1.0, 3.0, 0.5])])
+def test_micro_batches_give_the_same_gradient_as_one_batch(tiny_bert_dir, weights):
+    accelerator = Accelerator(cpu=True)
+    grads = []
+    for parts in (1, 3):
+        model = tiny_classifier(tiny_bert_dir).eval()  # no dropout: identical forward passes
+        batch = {k: v.clone() for k, v in a_batch().items()}
+        loss = accumulate_gradients(model, batch, full_forward, weights, accelerator, parts)
+        grads.append((loss, model.classifier.weight.grad.clone()))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)
+
+
+def test_split_batch_keeps_every_row():
+    pieces = split_batch(a_batch(5), 2)
+    assert [len(p["labels"]) for p in pieces] == [3, 2]
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_bert_dir", "tiny_distilbert_dir"])
+def test_head_on_cached_features_matches_the_full_model(request, model_fixture):
+    model = tiny_classifier(request.getfixturevalue(model_fixture)).eval()
+    batch = a_batch()
+    batch.pop("labels")
+    with torch.no_grad():
+        full = model(**batch).logits
+        cls = model.base_model(**batch)[0][:, 0]
+        assert torch.allclose(head_logits(model, cls), full, atol=1e-5)
+
+
+def test_freezing_and_parameter_groups(tiny_bert_dir):
+    model = tiny_classifier(tiny_bert_dir)
+    cfg = TrainConfig(lr=1e-4, head_lr=1e-3, freeze_embeddings=True, freeze_layers=1, weight_decay=0.01)
+    apply_freezing(model, cfg)
+    assert not model.bert.embeddings.word_embeddings.weight.requires_grad
+    assert not any(p.requires_grad for p in model.bert.encoder.layer[0].parameters())
+    assert all(p.requires_grad for p in model.bert.encoder.layer[1].parameters())
+    groups = parameter_groups(model, cfg)
+    by_lr = {g["lr"] for g in groups}
+    assert by_lr == {1e-4, 1e-3}
+    for group in groups:
+        if group["weight_decay"] == 0.0:
+            assert all(p.ndim < 2 for p in group["params"])  # biases and LayerNorm only
+    head_only = tiny_classifier(tiny_bert_dir)
+    apply_freezing(head_only, TrainConfig(freeze_encoder=True))
+    trainable = {n for n, p in head_only.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("classifier", "bert.pooler")) for n in trainable)
+
+
+def test_out_of_memory_halves_the_batch_and_training_continues(tiny_bert_dir, small_csv, tmp_path, monkeypatch):
+    import bertstudio.training as training
+    from bertstudio.config import config_from_preset
+    from bertstudio.pipeline import train
+
+    real = training.full_forward
+    seen = []
+
+    def forward_with_small_memory(model, batch):
+        if model.training:
+            seen.append(len(batch["input_ids"]))
+        if model.training and len(batch["input_ids"]) > 4:  # training needs the memory, evaluation fits
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, batch)
+
+    monkeypatch.setattr(training, "full_forward", forward_with_small_memory)
+    cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
+                             batch_size=16, max_steps=4, max_length=32, precision="fp32")
+    summary = train(cfg)
+    assert summary["steps"] == 4
+    assert max(seen[-3:]) <= 4  # later batches run in pieces that fit
