@@ -758,6 +758,19 @@ def _has_safetensors(location: str, on_disk: bool) -> bool | None:
     return None
 
 
+def load_model_config(source: ModelSource | str, **overrides: Any) -> PretrainedConfig:
+    """The model's config.json, from the same place its weights load from (never the network when on disk)."""
+    from transformers import AutoConfig
+
+    source = _as_source(source)
+    location, on_disk = _load_location(source)
+    try:
+        return AutoConfig.from_pretrained(location, trust_remote_code=False, local_files_only=on_disk,
+                                          cache_dir=_hf_cache_dir(), **overrides)
+    except (OSError, ValueError) as exc:
+        raise _load_failure(source, "configuration", exc) from exc
+
+
 def load_model_for_classification(
     source: ModelSource | str,
     *,
@@ -768,17 +781,15 @@ def load_model_for_classification(
 ) -> PreTrainedModel:
     """The pretrained body with a fresh classification head for ``num_labels`` labels (fp32)."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     ids, names = _validate_labels(num_labels, id2label, label2id)
     source = _as_source(source)
+    config = load_model_config(source, num_labels=num_labels, id2label=ids, label2id=names)
+    _apply_head_dropout(config, head_dropout)
     location, on_disk = _load_location(source)
     common = {"trust_remote_code": False, "local_files_only": on_disk, "cache_dir": _hf_cache_dir()}
     try:
-        config = AutoConfig.from_pretrained(
-            location, num_labels=num_labels, id2label=ids, label2id=names, **common
-        )
-        _apply_head_dropout(config, head_dropout)
         with _quiet_load(show_progress=not on_disk):
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 location,

@@ -98,9 +98,9 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
 
 
 def _hidden_size(source) -> int:
-    from transformers import AutoConfig
+    from .models import load_model_config
 
-    config = AutoConfig.from_pretrained(source.path_or_id)
+    config = load_model_config(source)
     return int(getattr(config, "hidden_size", None) or getattr(config, "dim", 768))
 
 
@@ -126,20 +126,65 @@ def quiet_library_progress() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+@dataclass
+class TokenizedSplits:
+    train: Any
+    validation: Any
+    evaluation: Any  # the test split, or validation when there is no test split
+    evaluation_name: str
+    evaluation_raw: Any
+
+
+def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
+    from .training import tokenize_split
+
+    tok, split = inputs.tokenizer, inputs.split
+    train = tokenize_split(split.train, tok, max_length)
+    val = tokenize_split(split.validation, tok, max_length)
+    if split.test is not None and len(split.test) > 0:
+        return TokenizedSplits(train, val, tokenize_split(split.test, tok, max_length), "test", split.test)
+    return TokenizedSplits(train, val, val, "validation", split.validation)
+
+
+def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, run_dir: Path,
+                  accelerator) -> Started:
+    from .training import total_optimizer_steps
+
+    batches_per_epoch = -(-len(data.train) // (cfg.batch_size * accelerator.num_processes))
+    total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
+    return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
+                   precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,
+                   train_rows=len(data.train), val_rows=len(data.validation),
+                   test_rows=len(data.evaluation) if data.evaluation_name == "test" else 0,
+                   label_names=inputs.label_names, decisions=inputs.resolved.to_list())
+
+
+def split_logits(model, dataset, tokenizer, accelerator) -> np.ndarray:
+    from .batching import PaddingCollator
+    from .training import make_eval_loader, predict_logits
+
+    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
+    return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator)
+
+
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
                  run_dir: Path | None = None) -> dict[str, Any]:
-    """Train and save; returns the summary. The run folder is marked done only by its summary.json."""
+    """Train, evaluate the best checkpoint and save; returns the summary.
+
+    The run folder is marked done only by its summary.json, written last.
+    """
+    from .metrics import classification_metrics, softmax
     from .models import load_model_for_classification
-    from .training import evaluate_split, make_eval_loader, tokenize_split, train_model
-    from .batching import PaddingCollator
+    from .training import train_model
 
     cfg = inputs.config
     run_dir = Path(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = cfg.model_copy(update={"output_dir": str(run_dir)})
+    label_names = inputs.label_names
     cfg.save(run_dir / CONFIG_FILE, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
-                                           "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+                                           "label_names": label_names, "data_sizes": inputs.split.sizes()})
     atomic_write_json(run_dir / REPORT_FILE, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
                                               "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
     log = MetricsLog(run_dir / METRICS_FILE)
@@ -151,38 +196,18 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     quiet_library_progress()
     try:
         accelerator = make_accelerator(cfg, inputs.device)
-        label_names = inputs.label_names
         model = load_model_for_classification(
             inputs.source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
             label2id={n: i for i, n in enumerate(label_names)}, head_dropout=cfg.head_dropout)
-        tok = inputs.tokenizer
-        train_ds = tokenize_split(inputs.split.train, tok, cfg.max_length)
-        val_ds = tokenize_split(inputs.split.validation, tok, cfg.max_length)
-        has_test = inputs.split.test is not None and len(inputs.split.test) > 0
-        eval_name, eval_raw = ("test", inputs.split.test) if has_test else ("validation", inputs.split.validation)
-        eval_ds = tokenize_split(eval_raw, tok, cfg.max_length) if has_test else val_ds
-
-        from .training import total_optimizer_steps
-        batches_per_epoch = -(-len(train_ds) // (cfg.batch_size * accelerator.num_processes))
-        total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
-        emit_and_log(Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
-                             precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch,
-                             epochs=cfg.epochs, train_rows=len(train_ds), val_rows=len(val_ds),
-                             test_rows=len(eval_ds) if has_test else 0, label_names=label_names,
-                             decisions=inputs.resolved.to_list()))
-        outcome = train_model(model, tok, cfg, train_ds, val_ds, label_names, accelerator,
+        data = tokenize_splits(inputs, cfg.max_length)
+        emit_and_log(started_event(inputs, cfg, data, run_dir, accelerator))
+        outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
                               emit=emit_and_log, should_stop=should_stop)
 
-        collator = PaddingCollator(tok.pad_token_id or 0, None, "token_type_ids" in eval_ds.column_names)
-        loader = accelerator.prepare(make_eval_loader(eval_ds, collator))
-        from .training import predict_logits
-        from .metrics import classification_metrics, softmax
-        probs = softmax(predict_logits(outcome.model, loader, accelerator))
-        labels = np.asarray(eval_ds["label"])
-        metrics = classification_metrics(labels, probs, label_names)
-
+        probs = softmax(split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator))
+        metrics = classification_metrics(np.asarray(data.evaluation["label"]), probs, label_names)
         summary = {
-            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": eval_name,
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": data.evaluation_name,
             "train_seconds": round(outcome.train_seconds, 2), "best_epoch": outcome.best_epoch,
             "best_step": outcome.best_step, "steps": outcome.steps_done, "run_dir": str(run_dir),
             "model": inputs.source.display_name, "device": inputs.device.describe(), "precision": cfg.precision,
@@ -192,8 +217,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
             "metrics": metrics, "label_names": label_names, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         if accelerator.is_main_process:
-            save_model_folder(run_dir / MODEL_DIR, outcome.model, tok, cfg, label_names)
-            write_predictions(run_dir / PREDICTIONS_FILE, eval_raw, probs, label_names)
+            save_model_folder(run_dir / MODEL_DIR, outcome.model, inputs.tokenizer, cfg, label_names)
+            write_predictions(run_dir / PREDICTIONS_FILE, data.evaluation_raw, probs, label_names)
             atomic_write_json(run_dir / SUMMARY_FILE, summary)
         accelerator.wait_for_everyone()
         emit_and_log(Finished(run_dir=str(run_dir), summary={k: v for k, v in summary.items() if k != "metrics"}))

@@ -1,0 +1,272 @@
+"""Training speed: our engine against the usual Hugging Face Trainer recipes, in one run.
+
+Same model (the bundled MiniLM), same data (a fixed 8,000-row sample of SST-2 train,
+evaluated on SST-2 dev in file order), same epochs, batch size and learning rate:
+
+1. reference: Trainer, texts padded to 128, fp32, batch 16, lr 2e-5, weight decay 0.01, 3 epochs;
+2. strong Trainer: dynamic padding, length-grouped sampling, bf16, warm-up, fused AdamW;
+3. ours: the bertstudio engine with its defaults (batch 16, lr 2e-5, 3 epochs as above).
+
+Each configuration runs in its own process (clean peak-memory figure). The script
+also measures the bf16 and fp32 matrix-product peaks and our achieved FLOP/s on
+full batches of 128-token texts. Results go to bench/RESULTS.md.
+
+    python bench/train_speed.py [--data-dir ../shared/data] [--only ours,strong] [--rows 8000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import machine_line, write_section  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+EPOCHS, BATCH, LR = 3, 16, 2e-5
+CONFIGS = ("reference", "strong", "ours")
+
+
+# --- shared pieces -------------------------------------------------------------------------------------
+
+
+def load_sample(data_dir: Path, rows: int):
+    import pandas as pd
+
+    train = pd.read_csv(data_dir / "sst2" / "train.csv").sample(n=rows, random_state=0).reset_index(drop=True)
+    dev = pd.read_csv(data_dir / "sst2" / "dev.csv")
+    labels = sorted(train["label"].unique())
+    to_id = {name: i for i, name in enumerate(labels)}
+    return train, dev, labels, to_id
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def accuracy_in_file_order(model, tokenizer, texts, labels) -> float:
+    """Evaluated the same way for every configuration: plain batches in file order, fp32."""
+    import torch
+
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(texts), 64):
+            enc = tokenizer(texts[start:start + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            pred = model(**enc).logits.argmax(-1)
+            correct += int((pred == torch.tensor(labels[start:start + 64])).sum())
+    return correct / len(texts)
+
+
+def nonembedding_params(model) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
+
+
+def training_flops(model, real_tokens: int) -> float:
+    # Forward 2N FLOPs per token, backward 4N: the standard 6N estimate for the matrix products.
+    return 6.0 * nonembedding_params(model) * real_tokens
+
+
+# --- workers (one per process) ---------------------------------------------------------------------------
+
+
+def run_trainer(data_dir: Path, rows: int, strong: bool) -> dict:
+    import datasets
+    import torch
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
+
+    from bertstudio.models import bundled_model_path
+
+    train, dev, labels, to_id = load_sample(data_dir, rows)
+    path = bundled_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
+    padding = False if strong else "max_length"
+    ds = datasets.Dataset.from_dict({"text": train["text"].tolist(), "label": [to_id[x] for x in train["label"]]})
+    ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=128, padding=padding), batched=True,
+                remove_columns=["text"])
+    real_tokens = sum(sum(m) for m in ds["attention_mask"]) * EPOCHS
+    extra = dict(bf16=True, warmup_ratio=0.1, train_sampling_strategy="group_by_length") if strong else {}
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=BATCH, learning_rate=LR,
+                             weight_decay=0.01, num_train_epochs=EPOCHS, eval_strategy="no", save_strategy="no",
+                             report_to=[], logging_steps=10_000, use_cpu=True, disable_tqdm=True, seed=42, **extra)
+    trainer = Trainer(model=model, args=args, train_dataset=ds,
+                      data_collator=DataCollatorWithPadding(tokenizer) if strong else None)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    acc = accuracy_in_file_order(model, tokenizer, dev["text"].tolist(), [to_id[x] for x in dev["label"]])
+    return {"seconds": seconds, "samples": rows * EPOCHS, "real_tokens": real_tokens, "accuracy": acc,
+            "peak_rss_mb": peak_rss_mb(), "flops": training_flops(model, real_tokens)}
+
+
+def run_ours(data_dir: Path, rows: int) -> dict:
+    from bertstudio.config import config_from_preset
+    from bertstudio.pipeline import load_inputs, run_training
+
+    train, dev, labels, to_id = load_sample(data_dir, rows)
+    tmp = Path(tempfile.mkdtemp())
+    train.to_csv(tmp / "train.csv", index=False)
+    cfg = config_from_preset(data=str(tmp / "train.csv"), test_file=str(data_dir / "sst2" / "dev.csv"),
+                             val_file=str(data_dir / "sst2" / "dev.csv"), epochs=EPOCHS, batch_size=BATCH, lr=LR,
+                             output_dir=str(tmp / "run"))
+    inputs = load_inputs(cfg)
+    summary = run_training(inputs)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model_dir = tmp / "run" / "model"
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    names = summary["label_names"]
+    acc = accuracy_in_file_order(model, tokenizer, dev["text"].tolist(), [names.index(x) for x in dev["label"]])
+    real_tokens = summary["tokens_per_second"] * summary["train_seconds"]
+    return {"seconds": summary["train_seconds"], "samples": summary["samples_per_second"] * summary["train_seconds"],
+            "real_tokens": real_tokens, "accuracy": acc, "peak_rss_mb": peak_rss_mb(),
+            "flops": training_flops(model, real_tokens), "settings": {k: inputs.config.to_json_dict()[k] for k in (
+                "max_length", "head_lr", "freeze_embeddings", "precision", "length_grouping")}}
+
+
+def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
+    """Our training step on batches where every text fills all 128 tokens: the compute-bound case."""
+    import torch
+    from accelerate import Accelerator
+
+    from bertstudio.config import TrainConfig
+    from bertstudio.models import bundled_model_path, load_model_for_classification, resolve_model_source
+    from bertstudio.training import accumulate_gradients, apply_freezing, full_forward, make_optimizer
+
+    model = load_model_for_classification(resolve_model_source(str(bundled_model_path())), num_labels=2,
+                                          id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1})
+    cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True)
+    apply_freezing(model, cfg)
+    accelerator = Accelerator(cpu=True, mixed_precision="bf16")
+    optimizer = make_optimizer(model, cfg, "cpu")
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    ids = torch.randint(1000, 29000, (batch, 128))
+    batch_data = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 2, (batch,))}
+    times = []
+    for i in range(steps + 3):
+        start = time.perf_counter()
+        with accelerator.autocast():
+            accumulate_gradients(model, dict(batch_data), full_forward, None, accelerator, 1)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i >= 3:  # warm-up steps excluded
+            times.append(time.perf_counter() - start)
+    per_step = sorted(times)[len(times) // 2]
+    unwrapped = accelerator.unwrap_model(model)
+    flops = training_flops(unwrapped, batch * 128) + attention_flops(unwrapped, batch, 128)
+    return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch}
+
+
+def attention_flops(model, batch: int, seq: int) -> float:
+    """Scores and weighted sums: 2 matmuls of seq x seq x hidden per layer, x3 for forward and backward."""
+    cfg = model.config
+    return 3 * 2 * 2 * batch * seq * seq * cfg.hidden_size * cfg.num_hidden_layers
+
+
+def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
+
+
+def worker(name: str, data_dir: Path, rows: int) -> dict:
+    if name == "reference":
+        return run_trainer(data_dir, rows, strong=False)
+    if name == "strong":
+        return run_trainer(data_dir, rows, strong=True)
+    if name == "ours":
+        return run_ours(data_dir, rows)
+    if name == "full128":
+        return run_full_batches(data_dir)
+    if name == "peaks":
+        return {"bf16": matmul_peak("bfloat16"), "fp32": matmul_peak("float32")}
+    raise SystemExit(f"unknown worker {name}")
+
+
+# --- orchestration ----------------------------------------------------------------------------------------
+
+
+def run_worker(name: str, data_dir: Path, rows: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, "--data-dir", str(data_dir), "--rows", str(rows)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if result.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def report(results: dict, peaks: dict, full: dict, rows: int) -> str:
+    lines = ["| configuration | wall time (s) | samples/s | real tokens/s | dev accuracy | peak memory (MB) |",
+             "|---|---|---|---|---|---|"]
+    names = {"reference": "1. Trainer reference (pad 128, fp32)", "strong": "2. Trainer strongest (dynamic pad, "
+             "length groups, bf16, fused AdamW)", "ours": "3. bertstudio defaults"}
+    for key, r in results.items():
+        lines.append(f"| {names[key]} | {r['seconds']:.0f} | {r['samples'] / r['seconds']:.1f} | "
+                     f"{r['real_tokens'] / r['seconds']:,.0f} | {r['accuracy']:.4f} | {r['peak_rss_mb']:,.0f} |")
+    out = "\n".join(lines)
+    if "ours" in results:
+        ours = results["ours"]
+        flops = ours["flops"] / ours["seconds"]
+        out += (f"\n\nOur achieved model FLOP/s on this SST-2 sample (6 x non-embedding params x real tokens): "
+                f"{flops / 1e9:.1f} GFLOP/s = {flops / peaks['bf16']:.0%} of the bf16 and "
+                f"{flops / peaks['fp32']:.0%} of the fp32 matrix-product peak (short texts: mostly per-step work).")
+        for key in ("reference", "strong"):
+            if key in results:
+                out += (f"\n\nSpeed-up of ours over {key}: {results[key]['seconds'] / ours['seconds']:.1f}x; "
+                        f"accuracy difference {100 * (ours['accuracy'] - results[key]['accuracy']):+.2f} points.")
+        if "settings" in ours:
+            out += f"\n\nOur settings (automatic except batch, lr, epochs): `{json.dumps(ours['settings'])}`"
+    out += (f"\n\nMatrix-product peak measured in this run (2048^3): bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s, "
+            f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s.\n\nFull batches of 128-token texts (batch {full['batch']}, "
+            f"our training step, bf16): {full['seconds_per_step'] * 1000:.0f} ms per step, "
+            f"{full['flops_per_second'] / 1e9:.0f} GFLOP/s = {full['flops_per_second'] / peaks['bf16']:.0%} of the "
+            f"bf16 peak.")
+    return f"{machine_line()}\n\nData: {rows:,}-row fixed sample (seed 0) of SST-2 train, 3 epochs, batch {BATCH}, " \
+           f"lr {LR:g}; accuracy on SST-2 dev (872 rows) in file order. Reproduce: `python bench/train_speed.py`.\n\n" + out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--rows", type=int, default=8000)
+    parser.add_argument("--only", default=",".join(CONFIGS), help="Comma-separated subset of configurations.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.data_dir, args.rows)))
+        return
+    peaks = run_worker("peaks", args.data_dir, args.rows)
+    full = run_worker("full128", args.data_dir, args.rows)
+    results = {}
+    for name in args.only.split(","):
+        results[name] = run_worker(name, args.data_dir, args.rows)
+        print(name, json.dumps(results[name]), flush=True)
+    body = report(results, peaks, full, args.rows)
+    if set(results) == set(CONFIGS):
+        write_section("Training speed (SST-2 sample, bundled MiniLM)", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
