@@ -1,0 +1,148 @@
+"""Advice shown before training: which preset fits the data, what the run will do, how long it may take.
+
+Pure functions over counts and the engine's own rules (:func:`bertstudio.auto.resolve`),
+so the plan the Model tab shows is the plan the engine will follow.  The one
+measurement (seconds per training step) is taken elsewhere (``estimate.py``) and
+passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..auto import DataStats, Decision, Hardware, resolve
+from ..config import TrainConfig, get_preset
+
+IMBALANCE_RATIO = 5.0
+SMALL_ROWS_PER_CLASS = 50
+LARGE_DATA_ROWS = 50_000
+EVAL_BATCH_SIZE = 64
+FORWARD_SHARE = 1 / 3  # a forward pass costs about a third of forward + backward + update
+FIXED_OVERHEAD_S = 10.0  # reading, tokenizing, loading and saving the model
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    preset: str
+    reason: str
+
+    @property
+    def title(self) -> str:
+        return get_preset(self.preset).title
+
+
+def recommend_preset(n_rows: int, class_counts: Mapping[str, int]) -> Recommendation:
+    """The preset that suits data of this size and balance, with the reason in one sentence."""
+    counts = [c for c in class_counts.values() if c > 0]
+    if not counts:
+        return Recommendation("balanced", "Load your data to get a recommendation.")
+    ratio = max(counts) / min(counts)
+    per_class = n_rows / len(counts)
+    if ratio >= IMBALANCE_RATIO:
+        return Recommendation("imbalanced", f"Your largest class has {ratio:.0f}x as many examples as the smallest, "
+                                            "so rare classes need extra weight to be learned at all.")
+    if per_class < SMALL_ROWS_PER_CLASS:
+        return Recommendation("small-data", f"With about {per_class:.0f} examples per class, keeping the lower "
+                                            "layers fixed stops the model from forgetting what it already knows.")
+    if n_rows > LARGE_DATA_ROWS:
+        return Recommendation("large-data", f"With {n_rows:,} examples, fewer passes over the data with frequent "
+                                            "checks give the best model in the least time.")
+    return Recommendation("balanced", f"{n_rows:,} examples in {len(counts)} reasonably balanced classes: "
+                                      "the standard full fine-tuning fits.")
+
+
+# --- the plan ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingPlan:
+    """The run as the engine will do it: settings with reasons, sizes and step counts."""
+
+    config: TrainConfig
+    decisions: list[Decision] = field(default_factory=list)
+    train_rows: int = 0
+    val_rows: int = 0
+    test_rows: int = 0
+    steps_per_epoch: int = 1
+    total_steps: int = 1
+    evaluations: int = 1
+
+
+def split_sizes(n_rows: int) -> tuple[int, int, int]:
+    """(train, validation, test) rows the engine will carve from a file of ``n_rows``."""
+    from ..data import split_fractions
+
+    val_share, test_share = split_fractions(n_rows)
+    val, test = round(n_rows * val_share), round(n_rows * test_share)
+    return n_rows - val - test, val, test
+
+
+def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
+                  model_hidden: int, hardware: Hardware) -> TrainingPlan:
+    train_rows, val_rows, test_rows = split_sizes(n_rows)
+    scale = train_rows / max(1, n_rows)
+    train_counts = {name: max(1, round(count * scale)) for name, count in class_counts.items()}
+    stats = DataStats(train_rows=train_rows, class_counts=train_counts,
+                      suggested_max_length=config.max_length or 128, length_p95=length_p95)
+    resolved = resolve(config, stats, hardware, model_hidden=model_hidden)
+    cfg = resolved.config
+    batches = math.ceil(train_rows / cfg.batch_size)
+    per_epoch = max(1, math.ceil(batches / cfg.grad_accum))
+    total = max(1, math.ceil(per_epoch * cfg.epochs))
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    every = min(cfg.eval_every or per_epoch, total)
+    return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
+                        evaluations=math.ceil(total / every))
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    train_seconds: float
+    eval_seconds: float
+    overhead_seconds: float = FIXED_OVERHEAD_S
+
+    @property
+    def total_seconds(self) -> float:
+        return self.train_seconds + self.eval_seconds + self.overhead_seconds
+
+
+def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
+    """Steps times the measured step time, plus evaluations (forward passes only) and a fixed overhead."""
+    per_text = step_seconds / plan.config.batch_size * FORWARD_SHARE
+    evaluated = plan.evaluations * plan.val_rows + plan.test_rows
+    return TimeEstimate(train_seconds=plan.total_steps * step_seconds, eval_seconds=evaluated * per_text)
+
+
+def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str,
+                  step_seconds: float | None = None, note: str = "") -> str:
+    from .progress import format_duration
+
+    cfg = plan.config
+    epochs = f"{cfg.epochs:g} pass{'es' if cfg.epochs != 1 else ''}"
+    capped = bool(cfg.max_steps) and cfg.max_steps < plan.steps_per_epoch * cfg.epochs
+    limit = f", stopped at {cfg.max_steps:,} steps" if capped else ""
+    lines = [f"**The plan:** {plan.train_rows:,} training texts in batches of {cfg.batch_size} → "
+             f"{plan.steps_per_epoch:,} steps per pass over the data; up to {epochs}{limit}: "
+             f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
+             f"{_times(plan.evaluations)} and early stopping may end training sooner; "
+             f"{plan.test_rows:,} test texts are kept aside for the final score."]
+    if estimate is not None:
+        measured = f" One step measured {step_seconds:.2f} s on {device}." if step_seconds else ""
+        lines.append(f"**Estimated training time on this computer: about {format_duration(estimate.total_seconds)}** "
+                     f"(an estimate, not a promise).{measured}")
+    elif note:
+        lines.append(note)
+    return "\n\n".join(lines)
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n:,} times")
+
+
+def decisions_markdown(decisions: list[Decision]) -> str:
+    if not decisions:
+        return "Every setting was chosen by you or the preset."
+    return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {d.reason}" for d in decisions)

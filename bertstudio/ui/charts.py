@@ -1,0 +1,185 @@
+"""Plotly figures for the app, built from plain numbers (pure functions, no gradio).
+
+Long runs produce hundreds of thousands of steps; a browser redrawing that many
+points every second would freeze, so every series is cut down to
+``MAX_POINTS`` before it becomes a figure (smoothing happens on the full series
+first, so it stays faithful).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+
+MAX_POINTS = 2_000
+EMA_WEIGHT = 0.9  # how much the smoothed loss remembers: 0.9 averages roughly the last 10 steps
+CHART_HEIGHT = 320
+RAW_COLOR = "rgba(99, 110, 250, 0.30)"
+MAIN_COLOR = "#4f46e5"
+SECOND_COLOR = "#ea580c"
+LINE_COLOR = "#dc2626"
+
+
+# --- series helpers ------------------------------------------------------------------------------
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float], max_points: int = MAX_POINTS) -> tuple[list, list]:
+    """At most ``max_points`` evenly spread points, always keeping the first and the last."""
+    n = min(len(xs), len(ys))
+    if n <= max_points:
+        return list(xs[:n]), list(ys[:n])
+    stride = (n - 1) / (max_points - 1)
+    picked = sorted({round(i * stride) for i in range(max_points)})
+    return [xs[i] for i in picked], [ys[i] for i in picked]
+
+
+def ema(values: Sequence[float], weight: float = EMA_WEIGHT) -> list[float]:
+    """Exponential moving average with bias correction, so the first points are not dragged towards 0.
+
+    Non-finite values (a NaN loss) are skipped: they would poison every later point.
+    """
+    smoothed, average, seen = [], 0.0, 0
+    for value in values:
+        if value == value and abs(value) != float("inf"):
+            seen += 1
+            average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight ** seen) if seen else float("nan"))
+    return smoothed
+
+
+def share_longer_than(histogram: Mapping[str, Sequence[float]], max_length: int,
+                      exact: Mapping[int, float] | None = None) -> float:
+    """Share of texts longer than ``max_length`` tokens.
+
+    Exact when the engine measured this cut-off (``exact``: LengthStats.truncated_share);
+    otherwise read from the histogram, assuming texts spread evenly inside a bin.
+    """
+    if exact and max_length in exact:
+        return float(exact[max_length])
+    edges, counts = list(histogram.get("bin_edges", [])), list(histogram.get("counts", []))
+    total = sum(counts)
+    if not total or len(edges) != len(counts) + 1:
+        return 0.0
+    longer = 0.0
+    for low, high, count in zip(edges[:-1], edges[1:], counts):
+        if low >= max_length:
+            longer += count
+        elif high > max_length:
+            longer += count * (high - max_length) / (high - low)
+    return longer / total
+
+
+def format_share(share: float) -> str:
+    """'12%', '0.4%', '<0.1%', '0%': honest about small numbers without false precision."""
+    percent = share * 100
+    if percent == 0:
+        return "0%"
+    if percent < 0.1:
+        return "<0.1%"
+    if percent < 10:
+        return f"{percent:.1f}%"
+    return f"{percent:.0f}%"
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = CHART_HEIGHT) -> go.Figure:
+    fig.update_layout(title={"text": title, "x": 0.01, "font": {"size": 15}}, template="plotly_white",
+                      height=height, margin={"l": 55, "r": 20, "t": 50, "b": 45},
+                      legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+                      xaxis_title=x_title, yaxis_title=y_title)
+    return fig
+
+
+def empty_chart(title: str, message: str) -> go.Figure:
+    """A titled placeholder that says what will appear here and when."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 14, "color": "#6b7280"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, "", "")
+
+
+def class_counts_chart(class_counts: Mapping[str, int]) -> go.Figure:
+    names, counts = list(class_counts), [int(c) for c in class_counts.values()]
+    fig = go.Figure(go.Bar(x=names, y=counts, marker_color=MAIN_COLOR, text=counts, textposition="outside",
+                           hovertemplate="%{x}: %{y:,} examples<extra></extra>"))
+    fig.update_yaxes(range=[0, max(counts, default=1) * 1.15])
+    noun = "class" if len(names) == 1 else "classes"
+    return _layout(fig, f"Examples per class ({len(names)} {noun})", "Class", "Examples")
+
+
+def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int, *,
+                       exact_shares: Mapping[int, float] | None = None) -> go.Figure:
+    """Histogram of text lengths in tokens, with the cut-off line and the share that will be cut."""
+    edges, counts = list(histogram.get("bin_edges", [])), list(histogram.get("counts", []))
+    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
+    fig = go.Figure(go.Bar(x=centers, y=counts, width=widths, marker_color=MAIN_COLOR,
+                           customdata=list(zip(edges[:-1], edges[1:])),
+                           hovertemplate="%{customdata[0]:.0f}-%{customdata[1]:.0f} tokens: %{y:,} texts"
+                                         "<extra></extra>"))
+    fig.add_vline(x=max_length, line_color=LINE_COLOR, line_dash="dash", line_width=2,
+                  annotation_text=f"cut at {max_length}", annotation_position="top right",
+                  annotation_font_color=LINE_COLOR)
+    share = share_longer_than(histogram, max_length, exact_shares)
+    if share == 0:
+        title = f"Text lengths in tokens: all texts fit in {max_length} tokens"
+    else:
+        title = f"Text lengths in tokens: {format_share(share)} of texts are longer than {max_length} and will be cut"
+    fig.update_xaxes(range=[0, max([max_length, *edges]) * 1.05])
+    return _layout(fig, title, "Length in tokens", "Texts")
+
+
+def loss_chart(steps: Sequence[int], losses: Sequence[float], *, max_points: int = MAX_POINTS) -> go.Figure:
+    """Training loss per step (faint) and its moving average (bold): the trend is what matters."""
+    smooth = ema(losses)
+    x_raw, y_raw = downsample(steps, losses, max_points)
+    x_smooth, y_smooth = downsample(steps, smooth, max_points)
+    fig = go.Figure([
+        go.Scatter(x=x_raw, y=y_raw, mode="lines", name="each step", line={"color": RAW_COLOR, "width": 1}),
+        go.Scatter(x=x_smooth, y=y_smooth, mode="lines", name="smoothed", line={"color": MAIN_COLOR, "width": 2.5}),
+    ])
+    return _layout(fig, "Training loss (lower is better)", "Step", "Loss")
+
+
+def validation_chart(steps: Sequence[int], val_loss: Sequence[float], macro_f1: Sequence[float]) -> go.Figure:
+    """Validation loss (left axis) and macro-F1 (right axis, 0-1) at each evaluation."""
+    fig = go.Figure([
+        go.Scatter(x=list(steps), y=list(macro_f1), mode="lines+markers", name="macro-F1 (higher is better)",
+                   line={"color": MAIN_COLOR, "width": 2.5}, yaxis="y2"),
+        go.Scatter(x=list(steps), y=list(val_loss), mode="lines+markers", name="validation loss",
+                   line={"color": SECOND_COLOR, "width": 2}),
+    ])
+    fig.update_layout(yaxis2={"title": "Macro-F1", "overlaying": "y", "side": "right", "range": [0, 1.02],
+                              "showgrid": False})
+    return _layout(fig, "Validation (texts not trained on)", "Step", "Loss")
+
+
+def learning_rate_chart(steps: Sequence[int], lrs: Sequence[float], *, max_points: int = MAX_POINTS) -> go.Figure:
+    x, y = downsample(steps, lrs, max_points)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="learning rate", line={"color": MAIN_COLOR}))
+    fig.update_yaxes(tickformat=".0e")
+    return _layout(fig, "Learning rate (warm-up, then a slow decrease)", "Step", "Learning rate")
+
+
+def grad_norm_chart(steps: Sequence[int], norms: Sequence[float], *, max_points: int = MAX_POINTS) -> go.Figure:
+    x, y = downsample(steps, norms, max_points)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="gradient norm", line={"color": SECOND_COLOR}))
+    return _layout(fig, "Gradient size (big spikes mean unstable training)", "Step", "Gradient norm")
+
+
+def confusion_chart(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
+    """Rows: true class, columns: predicted class. Colour is the share of the row, so rare classes show too."""
+    counts = [[int(v) for v in row] for row in matrix]
+    shares = [[v / max(1, sum(row)) for v in row] for row in counts]
+    fig = go.Figure(go.Heatmap(z=shares, x=list(labels), y=list(labels), text=counts, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "Share of row"},
+                               hovertemplate="true %{y}, predicted %{x}: %{text} texts<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    size = max(CHART_HEIGHT, 60 * len(labels) + 140)
+    return _layout(fig, "Confusion matrix: right answers lie on the diagonal", "Predicted class", "True class",
+                   height=size)

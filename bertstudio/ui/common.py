@@ -1,0 +1,62 @@
+"""Glue every tab shares: readable errors instead of tracebacks, and cached tokenizers."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, TypeVar
+
+import gradio as gr
+
+from ..errors import UserError
+from .session import Workspace
+
+logger = logging.getLogger("bertstudio.ui")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Show user mistakes as a message saying what to do; show bugs as a short apology, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except UserError as err:
+            raise gr.Error(str(err), title="Please check", print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+            logger.exception("Unexpected error in %s", getattr(fn, "__name__", fn))
+            raise gr.Error(f"Something unexpected went wrong: {type(exc).__name__}: {exc}. "
+                           "This is likely a bug in BERT Studio; the details are in the server's log. "
+                           "Reloading the page usually helps.", title="Sorry", print_exception=False) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def require_workspace(workspace: Workspace | None) -> Workspace:
+    if workspace is None:
+        raise UserError("The page is still starting up.", "Wait a second and try again.")
+    return workspace
+
+
+@functools.lru_cache(maxsize=4)
+def tokenizer_for(model: str):
+    """The model's own tokenizer, loaded once per process (loading takes a moment)."""
+    from ..models import load_tokenizer, resolve_model_source
+
+    return load_tokenizer(resolve_model_source(model))
+
+
+def ensure_model_obtainable(model: str) -> None:
+    """Fail early, in the app's words, when the model needs a download that cannot happen."""
+    from ..errors import ModelError
+    from ..models import availability, hub_reachable, resolve_model_source
+
+    source = resolve_model_source(model)
+    if availability(source) == "download" and not hub_reachable():
+        raise ModelError(f"{source.display_name} is not on this computer yet and needs a one-time download, "
+                         "but huggingface.co cannot be reached.",
+                         "Pick the bundled MiniLM model in the Model tab (it works offline), or connect to the "
+                         "internet and try again.")

@@ -1,0 +1,246 @@
+"""Tab 1, Data: load a file, confirm the columns, read the check-up and the text lengths."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..data import SAMPLE_DATA_PATH, SUPPORTED_EXTENSIONS
+from ..errors import DataError, ModelError
+from ..models import DEFAULT_MODEL, find_variant
+from . import charts, tables
+from .common import friendly, require_workspace, tokenizer_for
+from .context import AppContext
+from .session import save_upload
+from .state import DataSelection
+
+NO_PAIR = "(none)"
+PREVIEW_ROWS = 5
+MIN_LENGTH, MAX_LENGTH = 8, 512
+
+INTRO = """### Step 1: your data
+Upload a table with one text per row and a column saying which class it belongs to
+(CSV, TSV, JSON lines, Parquet or Excel), or try the sample data first. Nothing leaves this computer."""
+
+
+# --- engine calls -------------------------------------------------------------------------------------
+
+
+def _tokenizer(model: str) -> tuple[Any, str, str]:
+    """(tokenizer, whose it is, a note): the bundled one when the chosen model is not on this computer yet."""
+    try:
+        return tokenizer_for(model), model, ""
+    except ModelError:
+        note = (f"{model} is not on this computer yet, so the bundled model's tokenizer measured the lengths "
+                "(they are usually close).")
+        return tokenizer_for(DEFAULT_MODEL), DEFAULT_MODEL, note
+
+
+def analyse(path: str, model: str, *, text: str | None = None, label: str | None = None, pair: str | None = None,
+            casefold: bool = False) -> DataSelection:
+    """Read, check and measure the file (the engine's ``inspect_file``) into a DataSelection."""
+    from ..inspection import inspect_file
+
+    tokenizer, used, note = _tokenizer(model)
+    found = inspect_file(path, text_column=text, label_column=label, text_pair_column=pair,
+                         casefold_labels=casefold, tokenizer=tokenizer)
+    ds = found.prepared.dataset
+    rows = ds.select(range(min(PREVIEW_ROWS, len(ds))))
+    names = found.prepared.label_names
+    pairs = rows["text_pair"] if "text_pair" in rows.column_names else [None] * len(rows)
+    preview = [(t, p, names[i]) for t, p, i in zip(rows["text"], pairs, rows["label"])]
+    report = found.report
+    return DataSelection(
+        path=str(path), file_name=Path(path).name, columns=list(found.table.columns),
+        text_column=found.columns.text, label_column=found.columns.label, text_pair_column=found.columns.text_pair,
+        casefold_labels=casefold, max_length=found.lengths.suggested_max_length if found.lengths else 128,
+        rows=report.n_rows_kept, class_counts=dict(report.class_counts), has_errors=report.has_errors,
+        errors_text=" ".join(f.message for f in report.errors), lengths=found.lengths,
+        table_text=found.table.describe(), report=report, preview=preview, model=model,
+        tokenizer_model=used, tokenizer_note=note)
+
+
+def preview_table(selection: DataSelection):
+    tokenizer = tokenizer_for(selection.tokenizer_model)
+    tokens, lengths = [], []
+    for text, pair, _ in selection.preview:
+        cut = tokenizer(text, pair, truncation=True, max_length=selection.max_length)["input_ids"]
+        tokens.append(tokenizer.convert_ids_to_tokens(cut))
+        lengths.append(len(tokenizer(text, pair)["input_ids"]))
+    return tables.token_preview_table([label for _, _, label in selection.preview], tokens, lengths,
+                                      selection.max_length)
+
+
+def lengths_markdown(selection: DataSelection) -> str:
+    stats = selection.lengths
+    if stats is None:
+        return "No text was left to measure."
+    p = stats.percentiles
+    who = find_variant(selection.tokenizer_model)
+    name = who.display_name if who else selection.tokenizer_model
+    sample = f" (measured on a random sample of {stats.n:,} texts)" if stats.sampled else ""
+    return (f"Texts are measured in **tokens**, the word pieces the model reads, using the tokenizer of {name}"
+            f"{sample}: "
+            f"median {p[50]}, 95% at most {p[95]}, longest {stats.max}. Suggested maximum length: "
+            f"**{stats.suggested_max_length}**, the smallest step that fits at least 95% of your texts. "
+            "Longer texts are cut; a higher maximum keeps more text but trains slower. "
+            f"{selection.tokenizer_note}").strip()
+
+
+def length_chart(selection: DataSelection):
+    if selection.lengths is None:
+        return charts.empty_chart("Text lengths in tokens", "No text to measure")
+    return charts.token_length_chart(selection.lengths.histogram, selection.max_length,
+                                     exact_shares=selection.lengths.truncated_share)
+
+
+def suggested_length(selection: DataSelection) -> int:
+    return selection.lengths.suggested_max_length if selection.lengths else selection.max_length
+
+
+# --- the tab ------------------------------------------------------------------------------------------------
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Tab("1. Data", id="data"):
+        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True):
+            upload = gr.File(label="Your data file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
+                             elem_id="data-upload", scale=3)
+            with gr.Column(scale=1, min_width=220):
+                sample = gr.Button("Use the sample data", elem_id="use-sample")
+                gr.Markdown("400 online-shop messages in 4 classes: billing, delivery, praise, product quality.")
+        with gr.Column(visible=False) as results:
+            report_md = gr.Markdown(elem_id="data-report")
+            with gr.Row():
+                text_dd = gr.Dropdown(label="Text column", info="The text the model reads.", interactive=True)
+                label_dd = gr.Dropdown(label="Label column", info="The class each text belongs to.", interactive=True)
+                pair_dd = gr.Dropdown(label="Second text column (optional)",
+                                      info="Only for pairs of texts, e.g. question and answer.", interactive=True)
+                casefold = gr.Checkbox(label="Treat “Spam” and “spam” as the same label",
+                                       info="Labels that differ only in upper/lower case become one class.")
+            findings = gr.Dataframe(label="What the check found", interactive=False, wrap=True, visible=False,
+                                    column_widths=["13%", "42%", "7%", "38%"])
+            with gr.Row():
+                counts_plot = gr.Plot(label="Examples per class", show_label=False)
+                length_plot = gr.Plot(label="Text lengths", show_label=False, elem_id="length-histogram")
+            with gr.Row(equal_height=True):
+                max_len = gr.Number(label="Maximum length in tokens", precision=0, minimum=MIN_LENGTH,
+                                    maximum=MAX_LENGTH, elem_id="max-length", scale=1,
+                                    info="Longest text in tokens; longer texts are cut.")
+                use_suggested = gr.Button("Use the suggested length", visible=False, scale=1, elem_id="use-suggested")
+                length_md = gr.Markdown(elem_id="length-note")
+            preview = gr.Dataframe(label="The first rows as the model will read them ([CLS] starts a text, "
+                                         "[SEP] ends it; ## marks the rest of a split word)",
+                                   interactive=False, wrap=True, column_widths=["16%", "14%", "70%"],
+                                   elem_id="token-preview")
+
+        shown = [ctx.data, ctx.data_file, results, report_md, text_dd, label_dd, pair_dd, casefold, findings,
+                 counts_plot, length_plot, max_len, use_suggested, length_md, preview]
+
+        def show(selection: DataSelection) -> dict:
+            suggested = suggested_length(selection)
+            report = selection.report
+            return {
+                ctx.data: selection, ctx.data_file: selection.path, results: gr.Column(visible=True),
+                report_md: tables.report_markdown(selection.table_text, report, selection.text_column,
+                                                  selection.label_column, selection.text_pair_column),
+                text_dd: gr.Dropdown(choices=selection.columns, value=selection.text_column),
+                label_dd: gr.Dropdown(choices=selection.columns, value=selection.label_column),
+                pair_dd: gr.Dropdown(choices=[NO_PAIR, *selection.columns],
+                                     value=selection.text_pair_column or NO_PAIR),
+                casefold: selection.casefold_labels,
+                findings: gr.Dataframe(value=tables.report_table(report.findings), visible=bool(report.findings)),
+                counts_plot: charts.class_counts_chart(selection.class_counts),
+                length_plot: length_chart(selection), max_len: selection.max_length,
+                use_suggested: gr.Button(f"Use {suggested}", visible=selection.max_length != suggested),
+                length_md: lengths_markdown(selection), preview: preview_table(selection),
+            }
+
+        def show_column_choice(path: str, err: DataError) -> dict:
+            """The file was read but not understood (e.g. no label column found): let the person pick columns."""
+            from ..data import read_table
+
+            try:
+                _, table = read_table(path)
+            except DataError as unreadable:  # not even a table: start again with another file
+                gr.Warning(str(unreadable), title="This file cannot be used")
+                return {ctx.data: None, ctx.data_file: "", results: gr.Column(visible=False)}
+            gr.Warning(f"{err.message} Choose the text and label columns below.", title="Please choose the columns")
+            return {
+                ctx.data: None, ctx.data_file: path, results: gr.Column(visible=True),
+                report_md: f"{table.describe()}\n\n⚠️ **{err.message}** Choose the text and label columns below.",
+                text_dd: gr.Dropdown(choices=table.columns, value=None),
+                label_dd: gr.Dropdown(choices=table.columns, value=None),
+                pair_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=NO_PAIR),
+                findings: gr.Dataframe(visible=False), counts_plot: None, length_plot: None,
+                use_suggested: gr.Button(visible=False), length_md: "", preview: None,
+            }
+
+        def load(path: str, model: str) -> dict:
+            try:
+                return show(analyse(path, model))
+            except DataError as err:
+                return show_column_choice(path, err)
+
+        @friendly
+        def on_upload(file: str | None, workspace, model: str) -> dict:
+            if not file:
+                return {}
+            saved = save_upload(require_workspace(workspace), file, original_name=Path(file).name)
+            return load(str(saved), model)
+
+        @friendly
+        def on_sample(workspace, model: str) -> dict:
+            return load(str(save_upload(require_workspace(workspace), SAMPLE_DATA_PATH)), model)
+
+        @friendly
+        def on_columns(path: str | None, text: str | None, label: str | None, pair: str | None,
+                       fold: bool, model: str) -> dict:
+            if not path:
+                return {}
+            if not text or not label:
+                raise DataError("Choose both a text column and a label column.")
+            if text == label:
+                raise DataError("The text column and the label column must be different.",
+                                "Pick the column with the classes as the label column.")
+            second = None if pair in (None, NO_PAIR) else pair
+            if second in (text, label):
+                raise DataError("The second text column must differ from the text and label columns.",
+                                f"Choose another column, or “{NO_PAIR}”.")
+            return show(analyse(path, model, text=text, label=label, pair=second, casefold=fold))
+
+        @friendly
+        def on_max_length(selection: DataSelection | None, value: float | None) -> dict:
+            if selection is None or value is None:
+                return {}
+            wanted = int(value)
+            if not MIN_LENGTH <= wanted <= MAX_LENGTH:
+                raise DataError(f"The maximum length must be between {MIN_LENGTH} and {MAX_LENGTH} tokens "
+                                f"(BERT models cannot read more than {MAX_LENGTH}).")
+            if wanted == selection.max_length:
+                return {}
+            updated = replace(selection, max_length=wanted)
+            suggested = suggested_length(updated)
+            return {ctx.data: updated, length_plot: length_chart(updated), preview: preview_table(updated),
+                    use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
+
+        @friendly
+        def on_model(selection: DataSelection | None, model: str) -> dict:
+            if selection is None or selection.model == model:
+                return {}
+            return show(analyse(selection.path, model, text=selection.text_column, label=selection.label_column,
+                                pair=selection.text_pair_column, casefold=selection.casefold_labels))
+
+        upload.upload(on_upload, [upload, ctx.workspace, ctx.model], shown)
+        sample.click(on_sample, [ctx.workspace, ctx.model], shown)
+        gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input], on_columns,
+              [ctx.data_file, text_dd, label_dd, pair_dd, casefold, ctx.model], shown, trigger_mode="always_last")
+        gr.on([max_len.submit, max_len.blur], on_max_length, [ctx.data, max_len],
+              [ctx.data, length_plot, preview, use_suggested], trigger_mode="always_last")
+        use_suggested.click(lambda s: suggested_length(s) if s else gr.skip(), ctx.data, max_len).then(
+            on_max_length, [ctx.data, max_len], [ctx.data, length_plot, preview, use_suggested])
+        ctx.model.change(on_model, [ctx.data, ctx.model], shown)

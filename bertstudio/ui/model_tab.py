@@ -1,0 +1,182 @@
+"""Tab 2, Model: pick a pre-trained model and a preset, adjust settings, see the plan and the time it may take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ..auto import Hardware
+from ..config import DEFAULT_PRESET, list_presets
+from ..errors import ModelError
+from ..models import DEFAULT_MODEL, VARIANTS, availability, describe_variant, find_variant, resolve_model_source
+from . import advice, settings, tables
+from .common import friendly
+from .context import AppContext
+from .state import DataSelection, ModelChoice, build_config
+
+INTRO = """### Step 2: the model
+A pre-trained model already understands language; training teaches it your classes.
+The defaults work well: **MiniLM** is bundled, small and fast. Bigger models can be a few points more
+accurate but train several times slower and need a one-time download."""
+
+
+def model_card(model: str) -> str:
+    """The registry's description, or what is known about a folder or Hugging Face id."""
+    variant = find_variant(model)
+    if variant is not None:
+        return describe_variant(variant.key)
+    source = resolve_model_source(model)
+    where = {"local": "a model folder on this computer",
+             "cached": "already downloaded", "download": "needs a one-time download (internet required)"}
+    return f"**{source.display_name}**\n\n- Source: {where.get(availability(source), source.kind)}"
+
+
+def variant_rows() -> list[tables.VariantRow]:
+    rows = []
+    for key, variant in VARIANTS.items():
+        try:
+            where = availability(key)
+        except ModelError:
+            where = "unavailable"
+        rows.append(tables.VariantRow(variant.display_name, variant.params_millions, variant.layers, variant.speed,
+                                      where))
+    return rows
+
+
+def preset_markdown(preset: str, selection: DataSelection | None) -> str:
+    chosen = list_presets()[preset]
+    lines = [f"**{chosen.title}.** {chosen.use_when}"]
+    if selection is not None:
+        tip = advice.recommend_preset(selection.rows, selection.class_counts)
+        mark = "✅ This is the recommended preset for your data:" if tip.preset == preset else \
+            f"💡 Recommended for your data: **{tip.title}**:"
+        lines.append(f"{mark} {tip.reason}")
+    return "\n\n".join(lines)
+
+
+def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
+    from ..hardware import detect_device
+
+    device = detect_device(device_setting)
+    return Hardware(device.type, device.bf16), device.describe()
+
+
+def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
+              measure: bool = True) -> tuple[str, str]:
+    """(plan with time estimate, the automatic settings with their reasons); ``measure=False`` skips the estimate."""
+    from .estimate import model_hidden_size, step_seconds
+
+    if selection is None:
+        return "Load your data in the Data tab to see the training plan and how long it may take.", ""
+    if selection.has_errors:
+        return f"Training cannot start until the data problems are fixed: {selection.errors_text}", ""
+    config = build_config(selection, choice)
+    hardware, device_name = _device_hardware(config.device)
+    p95 = selection.lengths.percentiles[95] if selection.lengths else selection.max_length
+    plan = advice.plan_training(config, selection.rows, selection.class_counts, length_p95=p95,
+                                model_hidden=model_hidden_size(config.model), hardware=hardware)
+    mean = selection.lengths.mean if selection.lengths else selection.max_length
+    seq_len = int(min(selection.max_length, max(8, round(mean * 1.2))))  # batches are padded to their longest text
+    if training_now or not measure:
+        note = ("A training run is going on right now, so the time estimate waits until the computer is free."
+                if training_now else "Measuring how long one training step takes on this computer…")
+        return advice.plan_markdown(plan, None, device_name, note=note), advice.decisions_markdown(plan.decisions)
+    try:
+        seconds = step_seconds(plan.config, seq_len=seq_len, device=hardware.device, bf16=hardware.bf16)
+    except ModelError as err:
+        return advice.plan_markdown(plan, None, device_name, note=f"No time estimate: {err}"), \
+            advice.decisions_markdown(plan.decisions)
+    estimate = advice.estimate_time(plan, seconds)
+    return advice.plan_markdown(plan, estimate, device_name, seconds), advice.decisions_markdown(plan.decisions)
+
+
+def _widget(spec: settings.FieldSpec, value: Any):
+    shown = settings.to_widget(spec, value)
+    common = {"label": spec.label, "info": spec.help, "elem_id": f"setting-{spec.name}"}
+    if spec.kind in ("choice", "tristate"):
+        return gr.Dropdown(choices=list(spec.choices), value=shown, **common)
+    if spec.kind == "checkbox":
+        return gr.Checkbox(value=shown, **common)
+    return gr.Number(value=shown, precision=0 if spec.kind == "int" else None, minimum=spec.minimum,
+                     maximum=spec.maximum, placeholder="auto" if spec.optional else None, **common)
+
+
+def build(ctx: AppContext) -> None:
+    specs = settings.advanced_specs()
+    start_values, _ = settings.preset_settings(DEFAULT_PRESET)
+    presets = list_presets()
+    with gr.Tab("2. Model", id="model"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=2):
+                model_radio = gr.Radio(choices=[(v.display_name, key) for key, v in VARIANTS.items()],
+                                       value=DEFAULT_MODEL, label="Pre-trained model", elem_id="model-choice")
+                custom = gr.Textbox(label="Or another model: a folder on this computer or a Hugging Face id",
+                                    placeholder="/path/to/model-folder  or  organisation/model-name",
+                                    info="Press Enter to use it; clear the box to go back to the list above.",
+                                    elem_id="custom-model")
+            with gr.Column(scale=3):
+                card = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-card")
+                with gr.Accordion("Compare all models", open=False):
+                    compare = gr.Dataframe(interactive=False, wrap=True)
+        preset_radio = gr.Radio(choices=[(p.title, name) for name, p in presets.items()], value=DEFAULT_PRESET,
+                                label="Preset: a starting point for the settings", elem_id="preset-choice")
+        preset_md = gr.Markdown(preset_markdown(DEFAULT_PRESET, None))
+        with gr.Accordion("Advanced settings (optional: the defaults are chosen from your data)", open=False,
+                          elem_id="advanced-settings"):
+            widgets = []
+            for start in range(0, len(specs), 3):
+                with gr.Row():
+                    widgets += [_widget(spec, start_values[spec.name]) for spec in specs[start:start + 3]]
+        with gr.Group():
+            plan_md = gr.Markdown("Load your data in the Data tab to see the training plan.", elem_id="plan",
+                                  padding=True)
+            decisions_md = gr.Markdown(padding=True)
+
+        @friendly
+        def collect(model_key: str, custom_model: str, preset: str, *shown: Any) -> tuple:
+            model = (custom_model or "").strip() or model_key or DEFAULT_MODEL
+            card_text = model_card(model)  # raises a readable ModelError for a wrong folder or id
+            choice = ModelChoice(model=model, preset=preset,
+                                 settings=settings.settings_from_widgets(specs, list(shown)))
+            return choice, model, card_text
+
+        def apply_preset(preset: str, selection: DataSelection | None) -> list:
+            values, model = settings.preset_settings(preset)
+            updates = [settings.to_widget(spec, values[spec.name]) for spec in specs]
+            return [preset, preset_markdown(preset, selection), model if model else gr.skip(), *updates]
+
+        @friendly
+        def on_new_file(selection: DataSelection | None) -> list:
+            """A new file: select the preset recommended for it."""
+            if selection is None:
+                return [gr.skip()] * (3 + len(widgets))
+            return apply_preset(advice.recommend_preset(selection.rows, selection.class_counts).preset, selection)
+
+        @friendly
+        def on_plan(selection: DataSelection | None, choice: ModelChoice) -> tuple[str, str]:
+            return plan_text(selection, choice, training_now=ctx.jobs.running() is not None)
+
+        @friendly
+        def on_plan_first(selection: DataSelection | None, choice: ModelChoice) -> tuple[str, str]:
+            """The plan at once; the measured time estimate follows (it takes a few seconds)."""
+            return plan_text(selection, choice, training_now=ctx.jobs.running() is not None, measure=False)
+
+        collect_io = dict(fn=collect, inputs=[model_radio, custom, preset_radio, *widgets],
+                          outputs=[ctx.model_choice, ctx.model, card])
+        preset_outputs = [preset_radio, preset_md, model_radio, *widgets]
+
+        # Number boxes count when the person is done typing (Enter or leaving the box): half-typed values
+        # such as "0" on the way to "0.0002" would only produce error messages.
+        edits = [trigger for w in widgets
+                 for trigger in ((w.submit, w.blur) if isinstance(w, gr.Number) else (w.input,))]
+        gr.on([custom.submit, *edits], **collect_io, trigger_mode="always_last")
+        model_radio.input(lambda: "", None, custom).then(**collect_io)  # a listed model replaces a typed one
+        preset_radio.input(apply_preset, [preset_radio, ctx.data], preset_outputs).then(**collect_io)
+        ctx.data_file.change(on_new_file, ctx.data, preset_outputs).then(**collect_io)
+        ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
+        gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
+              [plan_md, decisions_md], trigger_mode="always_last").then(
+            on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
+        ctx.session_loaded.then(lambda: tables.variants_table(variant_rows()), None, compare)

@@ -1,0 +1,120 @@
+"""What the Train tab shows, folded from training events (pure: no gradio, no threads).
+
+The page keeps a :class:`TrainProgress` and, every tick, folds in the events it
+has not seen yet (``job.events_since(progress.cursor)``).  A reloaded page starts
+from an empty one and replays the whole history, which is how it re-attaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ..events import Cancelled, Evaluated, Failed, Finished, Started, Step
+
+
+@dataclass
+class TrainProgress:
+    token: str = ""  # which job these series belong to
+    cursor: int = 0  # events folded so far
+    started: Started | None = None
+    last_step: Step | None = None
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    macro_f1s: list[float] = field(default_factory=list)
+    best: Evaluated | None = None
+    outcome: Finished | Failed | Cancelled | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+
+def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress:
+    """Add ``events`` (the ones after ``progress.cursor``) to the series, in place; returns it."""
+    for event in events:
+        if isinstance(event, Started):
+            progress.started = event
+        elif isinstance(event, Step):
+            progress.last_step = event
+            progress.steps.append(event.step)
+            progress.losses.append(event.loss)
+            progress.lrs.append(event.lr)
+            progress.grad_norms.append(event.grad_norm)
+        elif isinstance(event, Evaluated):
+            progress.eval_steps.append(event.step)
+            progress.val_losses.append(event.val_loss)
+            progress.macro_f1s.append(event.macro_f1)
+            if event.is_best:
+                progress.best = event
+        elif isinstance(event, (Finished, Failed, Cancelled)):
+            progress.outcome = event
+    progress.cursor += len(events)
+    return progress
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '3 min 05 s', '1 h 02 min'."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def progress_fraction(progress: TrainProgress) -> float:
+    step = progress.last_step
+    if isinstance(progress.outcome, Finished):
+        return 1.0
+    return step.step / step.total_steps if step and step.total_steps else 0.0
+
+
+def progress_markdown(progress: TrainProgress) -> str:
+    """One line: where training is, how fast it goes, how long is left."""
+    started, step = progress.started, progress.last_step
+    if started is None:
+        return "Preparing: reading the data and loading the model…"
+    if step is None:
+        return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
+                f"{started.device}…")
+    parts = [f"**Step {step.step:,} of {step.total_steps:,}**", f"epoch {step.epoch:.2f}",
+             f"{format_duration(step.elapsed)} elapsed"]
+    if not progress.done:
+        parts.append(f"about {format_duration(step.eta)} left")
+    parts += [f"{step.tokens_per_second:,.0f} tokens/s", started.device]
+    return " · ".join(parts)
+
+
+def progress_bar_html(progress: TrainProgress) -> str:
+    percent = round(100 * progress_fraction(progress))
+    return (f'<div class="bs-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
+            f'aria-valuemax="100"><div class="bs-progress-fill" style="width:{percent}%"></div>'
+            f'<span>{percent}%</span></div>')
+
+
+def outcome_markdown(progress: TrainProgress) -> str:
+    """The end state in plain words (empty while training is still going)."""
+    outcome = progress.outcome
+    if isinstance(outcome, Finished):
+        summary = outcome.summary
+        validation = summary.get("validation") or {}
+        best_f1 = validation.get("macro_f1")
+        best = f"best validation macro-F1 **{best_f1:.3f}** at epoch {summary.get('best_epoch', 0):g}" \
+            if best_f1 is not None else "training finished"
+        where = summary.get("evaluated_on", "test")
+        return (f"✅ **Done: {best}, model saved.** On the {where} texts, which the model never saw, "
+                f"macro-F1 is **{summary.get('macro_f1', float('nan')):.3f}** and accuracy "
+                f"**{summary.get('accuracy', float('nan')):.1%}**. Open the Evaluate tab to see where it goes wrong.")
+    if isinstance(outcome, Failed):
+        hint = f" **What to do:** {outcome.hint}" if outcome.hint else ""
+        return f"❌ **Training failed:** {outcome.message}{hint}"
+    if isinstance(outcome, Cancelled):
+        return f"⏹️ **Stopped at step {outcome.step:,}.** {outcome.message}"
+    return ""

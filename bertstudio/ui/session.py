@@ -1,0 +1,156 @@
+"""Per-browser workspaces: each visitor's uploads, runs and exports live in their own folder.
+
+The browser keeps only a random workspace id; everything else stays on the
+server under ``<data_dir>/sessions/<id>/``.  Every path that comes back from the
+browser (a run picked in a dropdown) is checked to lie inside the visitor's own
+folder, so one visitor can never open, or even list, another's files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError, UserError
+
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One visitor's folder."""
+
+    id: str
+    root: Path
+
+    @property
+    def uploads(self) -> Path:
+        return self.root / "uploads"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    def owns(self, path: str | Path) -> bool:
+        """Whether ``path`` lies inside this workspace (after resolving links and '..')."""
+        try:
+            return Path(path).resolve().is_relative_to(self.root.resolve())
+        except (OSError, ValueError):
+            return False
+
+
+class SessionStore:
+    """Creates and reopens workspaces under ``<data_dir>/sessions``."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir).expanduser().resolve() / "sessions"
+
+    def open(self, session_id: str | None) -> Workspace:
+        """The workspace for ``session_id``; a fresh one when the id is missing or malformed."""
+        if not session_id or not SESSION_ID_PATTERN.match(session_id):
+            session_id = secrets.token_urlsafe(18)
+        workspace = Workspace(session_id, self.root / session_id)
+        for folder in (workspace.uploads, workspace.runs, workspace.exports):
+            folder.mkdir(parents=True, exist_ok=True)
+        return workspace
+
+
+def safe_file_name(name: str) -> str:
+    """A file name without folders or odd characters, keeping its extension."""
+    base = Path(name).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    return f"{_SAFE_NAME.sub('-', stem).strip('-.') or 'data'}{_SAFE_NAME.sub('', suffix)}"
+
+
+def save_upload(workspace: Workspace, source: str | Path, original_name: str | None = None) -> Path:
+    """Copy an uploaded (or sample) file into the workspace; the copy is what training reads.
+
+    Each upload gets its own folder, so the file keeps the name the person knows: it is the
+    name every message about the file uses.
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise DataError("The uploaded file could not be found on the server.", "Upload it again.")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, n = workspace.uploads / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = workspace.uploads / f"{stamp}-{n}"
+    folder.mkdir(parents=True)
+    target = folder / safe_file_name(original_name or source.name)
+    shutil.copyfile(source, target)
+    return target
+
+
+# --- runs ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunInfo:
+    """A finished run, as listed in the run pickers."""
+
+    path: Path
+    model: str
+    macro_f1: float | None
+    accuracy: float | None
+    finished_at: str
+
+    @property
+    def label(self) -> str:
+        score = f"macro-F1 {self.macro_f1:.3f}" if self.macro_f1 is not None else "no score"
+        return f"{self.finished_at} · {self.model} · {score}"
+
+
+def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
+    """Finished runs of this workspace, newest first."""
+    from ..runs import list_runs, load_summary
+
+    infos = []
+    for path in list_runs(workspace.runs):
+        try:
+            summary = load_summary(path)
+        except (OSError, json.JSONDecodeError):
+            continue  # a damaged summary: the run cannot be shown, the others can
+        infos.append(RunInfo(path=path, model=str(summary.get("model", path.name)),
+                             macro_f1=summary.get("macro_f1"), accuracy=summary.get("accuracy"),
+                             finished_at=str(summary.get("finished_at", path.name))))
+    return infos
+
+
+def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
+    """``run_dir`` if it is a finished run of this workspace; a UserError otherwise."""
+    from ..runs import is_complete
+
+    if not run_dir:
+        raise UserError("No trained model is selected.", "Train a model in the Train tab, or pick an earlier run.")
+    path = Path(run_dir)
+    if not workspace.owns(path) or not path.resolve().is_relative_to(workspace.runs.resolve()):
+        raise UserError("That run does not belong to this browser session.", "Pick one of your own runs.")
+    if not is_complete(path):
+        raise UserError("That run did not finish, so it has no saved model.", "Pick a finished run.")
+    return path
+
+
+def export_zip(workspace: Workspace, run_dir: str | Path) -> Path:
+    """A zip of the run's model folder (weights, tokenizer, labels), built once and reused."""
+    from ..runs import MODEL_DIR, SUMMARY_FILE
+
+    run = checked_run_dir(workspace, run_dir)
+    target = workspace.exports / f"{run.name}-model.zip"
+    if target.is_file() and target.stat().st_mtime >= (run / SUMMARY_FILE).stat().st_mtime:
+        return target
+    # Build under a temporary name, then rename: a download never gets a half-written zip.
+    partial = shutil.make_archive(str(workspace.exports / f".{run.name}.partial"), "zip", root_dir=run / MODEL_DIR)
+    Path(partial).replace(target)
+    return target
+

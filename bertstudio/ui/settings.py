@@ -1,0 +1,123 @@
+"""The advanced settings form, generated from :class:`TrainConfig` (pure: no gradio).
+
+Each field's help text is its config description, so the form, the CLI's
+``--help`` and ``config.json`` describe a setting in the same words.  Widgets
+cannot hold "auto" for every type, so values pass through :func:`to_widget` and
+:func:`from_widget`: an empty number box or "auto" means ``None``.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..config import TrainConfig, config_from_preset, get_preset
+
+# Shown in this order, grouped as in the config.
+ADVANCED_FIELDS: tuple[str, ...] = (
+    "epochs", "max_steps", "batch_size", "lr", "head_lr", "class_weighting", "early_stopping_patience",
+    "metric_for_best", "eval_every", "freeze_encoder", "freeze_embeddings", "freeze_layers", "head_dropout",
+    "weight_decay", "warmup_ratio", "max_grad_norm", "grad_accum", "length_grouping", "precision", "device", "seed",
+)
+
+LABELS: dict[str, str] = {
+    "epochs": "Epochs", "max_steps": "Maximum steps", "batch_size": "Batch size",
+    "lr": "Learning rate (pre-trained model)", "head_lr": "Learning rate (new classifier head)",
+    "class_weighting": "Class weighting", "early_stopping_patience": "Early-stopping patience",
+    "metric_for_best": "Keep the checkpoint with the best", "eval_every": "Evaluate every N steps",
+    "freeze_encoder": "Train only the classifier head", "freeze_embeddings": "Freeze word embeddings",
+    "freeze_layers": "Freeze the bottom N layers", "head_dropout": "Head dropout",
+    "weight_decay": "Weight decay", "warmup_ratio": "Warm-up share", "max_grad_norm": "Gradient clipping",
+    "grad_accum": "Gradient accumulation steps", "length_grouping": "Group texts of similar length",
+    "precision": "Number precision", "device": "Device", "seed": "Random seed",
+}
+
+AUTO = "auto"
+YES, NO = "yes", "no"
+Kind = Literal["int", "float", "choice", "checkbox", "tristate"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one config field appears in the form."""
+
+    name: str
+    label: str
+    help: str
+    kind: Kind
+    optional: bool  # None ("auto") is allowed
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else annotation), True
+    return annotation, False
+
+
+def _bounds(info: Any) -> tuple[float | None, float | None]:
+    """(lowest, highest) value the field's constraints allow, for the number box."""
+    low = high = None
+    for item in info.metadata:
+        low = next((v for v in (getattr(item, "ge", None), getattr(item, "gt", None)) if v is not None), low)
+        high = next((v for v in (getattr(item, "le", None), getattr(item, "lt", None)) if v is not None), high)
+    return low, high
+
+
+def field_spec(name: str) -> FieldSpec:
+    info = TrainConfig.model_fields[name]
+    base, optional = _unwrap_optional(info.annotation)
+    help_text = info.description or ""
+    if typing.get_origin(base) is Literal:
+        return FieldSpec(name, LABELS.get(name, name), help_text, "choice", optional,
+                         choices=tuple(str(c) for c in typing.get_args(base)))
+    if base is bool:
+        if optional:
+            return FieldSpec(name, LABELS.get(name, name), help_text, "tristate", True, choices=(AUTO, YES, NO))
+        return FieldSpec(name, LABELS.get(name, name), help_text, "checkbox", False)
+    low, high = _bounds(info)
+    if optional:
+        help_text += " Leave empty for automatic."
+    return FieldSpec(name, LABELS.get(name, name), help_text, "int" if base is int else "float", optional,
+                     minimum=low, maximum=high)
+
+
+def advanced_specs() -> list[FieldSpec]:
+    return [field_spec(name) for name in ADVANCED_FIELDS]
+
+
+def to_widget(spec: FieldSpec, value: Any) -> Any:
+    """A config value as its widget shows it."""
+    if spec.kind == "tristate":
+        return AUTO if value is None else (YES if value else NO)
+    return value
+
+
+def from_widget(spec: FieldSpec, shown: Any) -> Any:
+    """What a widget holds, as a config value (``None`` = automatic)."""
+    if spec.kind == "tristate":
+        return None if shown in (None, AUTO) else shown == YES
+    if spec.kind == "checkbox":
+        return bool(shown)
+    if spec.kind == "choice":
+        return shown or None
+    if shown is None or shown == "":
+        return None
+    return int(round(float(shown))) if spec.kind == "int" else float(shown)
+
+
+def settings_from_widgets(specs: list[FieldSpec], shown: list[Any]) -> dict[str, Any]:
+    return {spec.name: from_widget(spec, value) for spec, value in zip(specs, shown)}
+
+
+def preset_settings(preset: str) -> tuple[dict[str, Any], str | None]:
+    """The advanced settings a preset starts from, and the model it asks for (if any)."""
+    config = config_from_preset(preset)
+    model = get_preset(preset).settings.get("model")
+    return {name: getattr(config, name) for name in ADVANCED_FIELDS}, model

@@ -1,0 +1,74 @@
+"""What one page knows between events: typed dataclasses held in ``gr.State``.
+
+Each tab writes its own dataclass and reads the others'; the training config is
+built from them in one place (:func:`build_config`), so the plan shown in the
+Model tab and the run started in the Train tab can never differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import DEFAULT_PRESET, TrainConfig, config_from_preset
+from ..errors import DataError
+from ..models import DEFAULT_MODEL
+
+
+@dataclass
+class DataSelection:
+    """The data file as the Data tab left it: columns chosen, checked, lengths measured."""
+
+    path: str
+    file_name: str
+    columns: list[str]
+    text_column: str
+    label_column: str
+    text_pair_column: str | None
+    casefold_labels: bool
+    max_length: int
+    rows: int
+    class_counts: dict[str, int]
+    has_errors: bool
+    errors_text: str = ""
+    lengths: Any = None  # bertstudio.data.LengthStats, or None when no text survived
+    table_text: str = ""  # "Read 400 rows from x.csv (CSV, ...)"
+    report: Any = None  # bertstudio.data.ValidationReport
+    preview: list[tuple[str, str | None, str]] = field(default_factory=list)  # first rows: text, pair, label
+    model: str = DEFAULT_MODEL  # the model chosen when the lengths were measured
+    tokenizer_model: str = DEFAULT_MODEL  # whose tokenizer measured them (the bundled one if that model is missing)
+    tokenizer_note: str = ""  # why it is not the chosen model's, when it is not
+
+
+@dataclass
+class ModelChoice:
+    """Model, preset and the advanced settings as shown (``None`` = let the engine decide)."""
+
+    model: str = DEFAULT_MODEL
+    preset: str = DEFAULT_PRESET
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def require_data(selection: DataSelection | None) -> DataSelection:
+    """The selection, or a UserError telling the person what to do first."""
+    if selection is None:
+        raise DataError("No data is loaded yet.", "Upload a file in the Data tab, or press “Use the sample data”.")
+    if selection.has_errors:
+        raise DataError(f"Your data has problems that stop training: {selection.errors_text}",
+                        "Fix them in the file (or pick other columns in the Data tab) and load it again.")
+    return selection
+
+
+def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
+    """The exact config the Train tab starts: preset, then the settings shown, then the data choices."""
+    return config_from_preset(
+        choice.preset,
+        **choice.settings,
+        model=choice.model,
+        data=selection.path,
+        text_column=selection.text_column,
+        label_column=selection.label_column,
+        text_pair_column=selection.text_pair_column,
+        casefold_labels=selection.casefold_labels,
+        max_length=selection.max_length,
+    )

@@ -1,0 +1,128 @@
+"""Tab 3, Train: start and stop a run and watch it live.
+
+A timer asks the job for the events the page has not seen yet (never the log
+files), folds them into a :class:`TrainProgress` and redraws.  The job lives in
+the app's registry, not in the page, so a reloaded page re-attaches by replaying
+the job's events from the start.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ..config import list_presets
+from ..events import Finished
+from ..models import find_variant
+from . import charts
+from .common import ensure_model_obtainable, friendly, require_workspace
+from .context import AppContext
+from .progress import TrainProgress, fold_events, outcome_markdown, progress_bar_html, progress_markdown
+from .state import DataSelection, ModelChoice, build_config, require_data
+
+POLL_SECONDS = 1.0
+INTRO = """### Step 3: train
+Training runs on this computer. You can close this page: training goes on, and the page picks it up again
+when you come back."""
+
+
+def empty_charts() -> tuple:
+    return (charts.empty_chart("Training loss (lower is better)", "Appears when training starts"),
+            charts.empty_chart("Validation (texts not trained on)", "Appears after the first check"),
+            charts.empty_chart("Learning rate", "Appears when training starts"),
+            charts.empty_chart("Gradient size", "Appears when training starts"))
+
+
+def progress_charts(progress: TrainProgress) -> tuple:
+    if not progress.steps:
+        return empty_charts()
+    validation = charts.validation_chart(progress.eval_steps, progress.val_losses, progress.macro_f1s) \
+        if progress.eval_steps else charts.empty_chart("Validation (texts not trained on)",
+                                                       "Appears after the first check")
+    return (charts.loss_chart(progress.steps, progress.losses), validation,
+            charts.learning_rate_chart(progress.steps, progress.lrs),
+            charts.grad_norm_chart(progress.steps, progress.grad_norms))
+
+
+def ready_markdown(selection: DataSelection | None, choice: ModelChoice) -> str:
+    if selection is None:
+        return "⬅️ First load your data in the **Data** tab."
+    if selection.has_errors:
+        return f"❌ Your data has problems that stop training: {selection.errors_text} See the **Data** tab."
+    variant = find_variant(choice.model)
+    model = variant.display_name if variant else choice.model
+    preset = list_presets()[choice.preset].title
+    return (f"Ready to train **{model}** on **{selection.file_name}** ({selection.rows:,} texts, "
+            f"{len(selection.class_counts)} classes) with the **{preset}** preset. "
+            "Press Start; the Model tab shows the plan and a time estimate.")
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Tab("3. Train", id="train"):
+        gr.Markdown(INTRO)
+        ready_md = gr.Markdown(ready_markdown(None, ModelChoice()), elem_id="train-ready")
+        with gr.Row():
+            start = gr.Button("Start training", variant="primary", elem_id="start-training")
+            stop = gr.Button("Stop", variant="stop", elem_id="stop-training")
+        bar = gr.HTML(progress_bar_html(TrainProgress()), elem_id="train-bar")
+        status_md = gr.Markdown("Not started yet.", elem_id="train-status")
+        outcome_md = gr.Markdown(elem_id="train-outcome")
+        to_evaluate = gr.Button("See the results in the Evaluate tab →", variant="primary", visible=False,
+                                elem_id="go-evaluate")
+        with gr.Row():
+            loss_plot = gr.Plot(show_label=False, elem_id="loss-chart")
+            val_plot = gr.Plot(show_label=False, elem_id="validation-chart")
+        with gr.Row():
+            lr_plot = gr.Plot(show_label=False, elem_id="lr-chart")
+            grad_plot = gr.Plot(show_label=False, elem_id="grad-chart")
+        progress_state = gr.State(TrainProgress())
+        timer = gr.Timer(POLL_SECONDS, active=False)
+
+        plots = [loss_plot, val_plot, lr_plot, grad_plot]
+        view = [progress_state, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer]
+
+        def render(progress: TrainProgress, run_dir=None) -> list:
+            finished = isinstance(progress.outcome, Finished)
+            return [progress, progress_bar_html(progress), progress_markdown(progress), outcome_markdown(progress),
+                    gr.Button(visible=finished), *progress_charts(progress),
+                    progress.outcome.run_dir if finished else (run_dir if run_dir is not None else gr.skip()),
+                    gr.Timer(active=not progress.done)]
+
+        @friendly
+        def on_start(workspace, selection: DataSelection | None, choice: ModelChoice) -> list:
+            ws = require_workspace(workspace)
+            config = build_config(require_data(selection), choice)
+            ensure_model_obtainable(config.model)
+            active = ctx.jobs.start(ws.id, config, runs_root=ws.runs)
+            return render(TrainProgress(token=active.token))
+
+        @friendly
+        def on_stop(workspace) -> str:
+            if not ctx.jobs.stop(require_workspace(workspace).id):
+                gr.Warning("Nothing is training right now.")
+                return gr.skip()
+            return "Stopping after the current step…"
+
+        @friendly
+        def on_tick(workspace, progress: TrainProgress) -> list:
+            active = ctx.jobs.for_session(workspace.id) if workspace is not None else None
+            if active is None:
+                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+            if progress.token != active.token:  # a reloaded page, or a new run: replay from the first event
+                progress = TrainProgress(token=active.token)
+            events = active.job.events_since(progress.cursor)
+            if not events:
+                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=not progress.done)]
+            return render(fold_events(progress, events))
+
+        def on_reload(workspace) -> gr.Timer:
+            """Re-attach to this workspace's job (running or finished) after a page (re)load."""
+            has_job = workspace is not None and ctx.jobs.for_session(workspace.id) is not None
+            return gr.Timer(active=has_job)
+
+        start.click(on_start, [ctx.workspace, ctx.data, ctx.model_choice], view)
+        stop.click(on_stop, ctx.workspace, status_md)
+        timer.tick(on_tick, [ctx.workspace, progress_state], view, concurrency_limit=None, show_progress="hidden")
+        to_evaluate.click(lambda: gr.Tabs(selected="evaluate"), None, ctx.tabs)
+        gr.on([ctx.data.change, ctx.model_choice.change], ready_markdown, [ctx.data, ctx.model_choice], ready_md)
+        ctx.session_loaded.then(on_reload, ctx.workspace, timer).then(
+            lambda: progress_charts(TrainProgress()), None, plots)

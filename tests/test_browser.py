@@ -1,0 +1,131 @@
+"""End to end in a real headless Chromium: upload, inspect, train, re-attach, evaluate, export.
+
+Uses Debian's chromium (``apt-get install chromium``), never ``playwright install``.
+Screenshots of every tab go to a temporary folder, or to $BERTSTUDIO_SCREENSHOTS when set
+(that is how docs/screenshots/ was made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import zipfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+MAX_STEPS = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium (install it with: apt-get install -y chromium)")
+    from bertstudio.ui.app import build_app, launch_options
+
+    data_dir = tmp_path_factory.mktemp("bertstudio-data")
+    demo = build_app(data_dir)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(data_dir))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("BERTSTUDIO_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.timeout(600)
+def test_upload_train_evaluate_export(app_url, shots, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from bertstudio.data import SAMPLE_DATA_PATH
+
+    upload = tmp_path / "shop_feedback.csv"
+    shutil.copy(SAMPLE_DATA_PATH, upload)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.goto(app_url)
+
+        # 1. Data: upload, report, histogram with the cut-off line, token preview.
+        page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#data-report")).to_contain_text("Your data looks good", timeout=120_000)
+        expect(page.locator("#data-report")).to_contain_text("shop_feedback.csv")
+        histogram = page.locator("#length-histogram .js-plotly-plot")
+        expect(histogram).to_contain_text("Text lengths in tokens", timeout=60_000)
+        expect(histogram).to_contain_text("cut at 32")
+        expect(page.locator("#data-report")).not_to_contain_text("Traceback")
+        expect(page.locator("#token-preview")).to_contain_text("[CLS]")
+        length_box = page.locator("#max-length input")
+        length_box.fill("64")
+        length_box.press("Enter")
+        expect(histogram).to_contain_text("cut at 64", timeout=30_000)
+        page.get_by_role("button", name="Use 32").click()  # the suggested length is one click away
+        expect(histogram).to_contain_text("cut at 32", timeout=30_000)
+        page.screenshot(path=str(shots / "1-data.png"), full_page=True)
+
+        # 2. Model: the plan with a time estimate, and a small step limit from the advanced settings.
+        page.get_by_role("tab", name="2. Model").click()
+        expect(page.locator("#plan")).to_contain_text("Estimated training time", timeout=180_000)
+        page.get_by_text("Advanced settings").click()
+        steps = page.locator("#setting-max_steps input")
+        steps.fill(str(MAX_STEPS))
+        steps.press("Enter")
+        expect(page.locator("#plan")).to_contain_text(f"at most {MAX_STEPS} steps", timeout=120_000)
+        page.screenshot(path=str(shots / "2-model.png"), full_page=True)
+
+        # 3. Train: live loss chart, then reload the page mid-run: it re-attaches to the same job.
+        page.get_by_role("tab", name="3. Train").click()
+        expect(page.locator("#train-ready")).to_contain_text("Ready to train")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.locator("#train-status")).to_contain_text(f"of {MAX_STEPS}", timeout=180_000)
+        expect(page.locator("#loss-chart .js-plotly-plot")).to_contain_text("smoothed", timeout=60_000)
+        page.screenshot(path=str(shots / "3-train-running.png"), full_page=True)
+        page.reload()
+        page.get_by_role("tab", name="3. Train").click()
+        expect(page.locator("#train-outcome")).to_contain_text("Done: best validation macro-F1", timeout=300_000)
+        expect(page.locator("#validation-chart .js-plotly-plot")).to_contain_text("macro-F1", timeout=30_000)
+        page.screenshot(path=str(shots / "3-train-done.png"), full_page=True)
+
+        # 4. Evaluate: headline, confusion matrix, and a cell click that filters the error browser.
+        page.get_by_role("button", name="See the results in the Evaluate tab").click()
+        expect(page.locator("#eval-headline")).to_contain_text("Macro-F1", timeout=60_000)
+        expect(page.locator("#confusion-chart .js-plotly-plot")).to_be_visible()
+        page.locator("#confusion-table [data-testid='cell-1-2']").click()  # true delivery, predicted delivery
+        expect(page.locator("#browser-caption")).to_contain_text("predicted delivery", timeout=30_000)
+        expect(page.locator("#error-browser [data-testid='cell-0-1']")).to_have_text("delivery")
+        page.screenshot(path=str(shots / "4-evaluate.png"), full_page=True)
+
+        # 5. Export: one click downloads a zip with the weights.
+        page.get_by_role("tab", name="5. Export").click()
+        download_button = page.locator("#download-model")
+        expect(page.locator("#export-run")).to_contain_text("Zip size", timeout=120_000)
+        expect(download_button).to_be_enabled()
+        page.wait_for_timeout(1_500)  # let the last refresh settle, for a clean screenshot
+        page.screenshot(path=str(shots / "5-export.png"), full_page=True)
+        with page.expect_download(timeout=120_000) as download:
+            download_button.click()
+        archive = tmp_path / "model.zip"
+        download.value.save_as(archive)
+        with zipfile.ZipFile(archive) as zipped:
+            assert "model.safetensors" in zipped.namelist()
+            assert "preprocessing.json" in zipped.namelist()
+
+        assert "Traceback" not in page.content()
+        browser.close()

@@ -1,0 +1,105 @@
+"""The app's plotly figure builders: pure functions of numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bertstudio.ui import charts
+
+HISTOGRAM = {"bin_edges": [0.0, 10.0, 20.0, 30.0, 40.0], "counts": [10, 20, 30, 40]}
+
+
+def test_downsample_keeps_short_series_and_cuts_long_ones_to_the_limit():
+    xs, ys = list(range(100)), [float(i) for i in range(100)]
+    assert charts.downsample(xs, ys, max_points=200) == (xs, ys)
+
+    long_x, long_y = list(range(10_001)), [float(i) * 2 for i in range(10_001)]
+    dx, dy = charts.downsample(long_x, long_y, max_points=2_000)
+    assert len(dx) == len(dy) == 2_000
+    assert dx[0] == 0 and dx[-1] == 10_000  # first and last survive
+    assert dx == sorted(dx) and dy == [x * 2 for x in dx]  # points stay paired and in order
+
+
+def test_ema_is_bias_corrected_and_skips_nan():
+    assert charts.ema([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # no drag towards 0 at the start
+    smoothed = charts.ema([1.0, float("nan"), 3.0], weight=0.5)
+    assert smoothed[0] == pytest.approx(1.0)
+    assert smoothed[1] == pytest.approx(1.0)  # the NaN is skipped, not propagated
+    assert smoothed[2] == pytest.approx((0.5 * 0.5 * 1 + 0.5 * 3) / (1 - 0.25))
+    assert math.isnan(charts.ema([float("nan")])[0])
+
+
+def test_share_longer_than_uses_exact_values_then_interpolates():
+    assert charts.share_longer_than(HISTOGRAM, 32, {32: 0.123}) == 0.123
+    assert charts.share_longer_than(HISTOGRAM, 20) == pytest.approx(0.7)  # bins 20-30 and 30-40
+    assert charts.share_longer_than(HISTOGRAM, 25) == pytest.approx((15 + 40) / 100)  # half of the 20-30 bin
+    assert charts.share_longer_than(HISTOGRAM, 40) == 0
+    assert charts.share_longer_than({"bin_edges": [], "counts": []}, 10) == 0
+
+
+@pytest.mark.parametrize("share, text", [(0, "0%"), (0.0004, "<0.1%"), (0.0175, "1.8%"), (0.25, "25%")])
+def test_format_share(share, text):
+    assert charts.format_share(share) == text
+
+
+def test_class_counts_chart_shows_every_class_with_its_count():
+    fig = charts.class_counts_chart({"spam": 30, "ham": 70})
+    bar = fig.data[0]
+    assert list(bar.x) == ["spam", "ham"] and list(bar.y) == [30, 70]
+    assert "2 classes" in fig.layout.title.text
+
+
+def test_token_length_chart_marks_the_cut_and_says_how_much_is_cut():
+    fig = charts.token_length_chart(HISTOGRAM, 25)
+    line = fig.layout.shapes[0]
+    assert line.x0 == line.x1 == 25
+    assert "55% of texts are longer than 25" in fig.layout.title.text
+    assert list(fig.data[0].y) == HISTOGRAM["counts"]
+    everything_fits = charts.token_length_chart(HISTOGRAM, 64)
+    assert "all texts fit in 64 tokens" in everything_fits.layout.title.text
+    assert everything_fits.layout.xaxis.range[1] >= 64  # the line stays in view
+
+
+def test_loss_chart_has_raw_and_smoothed_lines_and_stays_small():
+    steps = list(range(1, 50_001))
+    losses = [1.0 / s for s in steps]
+    fig = charts.loss_chart(steps, losses)
+    raw, smooth = fig.data
+    assert raw.name == "each step" and smooth.name == "smoothed"
+    assert len(raw.x) == len(smooth.x) == charts.MAX_POINTS
+    assert raw.x[-1] == 50_000
+    assert smooth.y[-1] > raw.y[-1]  # the average still remembers the higher earlier losses
+
+
+def test_validation_chart_puts_macro_f1_on_its_own_0_to_1_axis():
+    fig = charts.validation_chart([10, 20], [0.9, 0.5], [0.4, 0.8])
+    f1 = next(t for t in fig.data if "macro-F1" in t.name)
+    loss = next(t for t in fig.data if t.name == "validation loss")
+    assert f1.yaxis == "y2" and list(f1.y) == [0.4, 0.8]
+    assert list(loss.y) == [0.9, 0.5]
+    assert tuple(fig.layout.yaxis2.range) == (0, 1.02)
+
+
+def test_learning_rate_and_gradient_charts_plot_their_series():
+    lr = charts.learning_rate_chart([1, 2, 3], [1e-5, 2e-5, 1e-5])
+    grad = charts.grad_norm_chart([1, 2, 3], [0.5, 3.0, 1.0])
+    assert list(lr.data[0].y) == [1e-5, 2e-5, 1e-5]
+    assert list(grad.data[0].y) == [0.5, 3.0, 1.0]
+    assert "Learning rate" in lr.layout.title.text and "Gradient" in grad.layout.title.text
+
+
+def test_confusion_chart_colours_by_row_share_and_labels_counts():
+    fig = charts.confusion_chart([[8, 2], [0, 0]], ["a", "b"])
+    heat = fig.data[0]
+    assert [list(row) for row in heat.z] == [[0.8, 0.2], [0.0, 0.0]]  # an empty row does not divide by zero
+    assert [list(row) for row in heat.text] == [[8, 2], [0, 0]]
+    assert list(heat.x) == ["a", "b"] and list(heat.y) == ["a", "b"]
+    assert fig.layout.yaxis.autorange == "reversed"  # first class at the top, like the table
+
+
+def test_empty_chart_says_what_will_appear():
+    fig = charts.empty_chart("Training loss", "Appears when training starts")
+    assert fig.layout.title.text == "Training loss"
+    assert fig.layout.annotations[0].text == "Appears when training starts"

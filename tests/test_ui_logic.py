@@ -1,0 +1,212 @@
+"""The app's logic without a browser: live progress, advice, the settings form, config building, jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bertstudio.auto import Hardware
+from bertstudio.errors import ConfigError, DataError
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
+from bertstudio.ui import advice, settings
+from bertstudio.ui.jobs import JobBusy, JobRegistry
+from bertstudio.ui.progress import (TrainProgress, fold_events, format_duration, outcome_markdown,
+                                    progress_fraction, progress_markdown)
+from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
+
+COUNTS = {"billing": 100, "delivery": 100, "praise": 100, "product_quality": 100}
+
+
+def _started() -> Started:
+    return Started(run_dir="runs/x", model="Tiny", device="CPU (test)", precision="fp32", total_steps=4,
+                   steps_per_epoch=2, epochs=2, train_rows=32, val_rows=8, test_rows=8, label_names=["a", "b"])
+
+
+def _step(n: int, loss: float = 1.0) -> Step:
+    return Step(step=n, total_steps=4, epoch=n / 2, loss=loss, lr=1e-4, grad_norm=0.5, samples_per_second=10,
+                tokens_per_second=1234.5, elapsed=10.0 * n, eta=10.0 * (4 - n))
+
+
+def _selection(**changes) -> DataSelection:
+    values = dict(path="/tmp/data.csv", file_name="data.csv", columns=["text", "label"], text_column="text",
+                  label_column="label", text_pair_column=None, casefold_labels=False, max_length=32, rows=400,
+                  class_counts=dict(COUNTS), has_errors=False)
+    return DataSelection(**{**values, **changes})
+
+
+# --- progress --------------------------------------------------------------------------------------
+
+
+def test_fold_events_builds_the_chart_series_and_moves_the_cursor():
+    progress = TrainProgress(token="t")
+    assert progress_markdown(progress).startswith("Preparing")
+    fold_events(progress, [_started(), _step(1, 1.2), _step(2, 0.8)])
+    assert progress.cursor == 3 and progress.steps == [1, 2] and progress.losses == [1.2, 0.8]
+    assert progress_fraction(progress) == 0.5
+    line = progress_markdown(progress)
+    assert "Step 2 of 4" in line and "1,234 tokens/s" in line and "20 s left" in line and "CPU (test)" in line
+
+    best = Evaluated(step=2, epoch=1.0, val_loss=0.5, accuracy=0.9, macro_f1=0.85, is_best=True, elapsed=21)
+    worse = Evaluated(step=4, epoch=2.0, val_loss=0.6, accuracy=0.8, macro_f1=0.80, is_best=False, elapsed=41)
+    fold_events(progress, [best, _step(3), _step(4), worse])
+    assert progress.eval_steps == [2, 4] and progress.macro_f1s == [0.85, 0.80]
+    assert progress.best is best and not progress.done and outcome_markdown(progress) == ""
+
+
+def test_outcome_messages_are_plain_sentences():
+    summary = {"validation": {"macro_f1": 0.912}, "best_epoch": 3, "macro_f1": 0.9, "accuracy": 0.93,
+               "evaluated_on": "test"}
+    done = fold_events(TrainProgress(), [_started(), _step(4), Finished(run_dir="runs/x", summary=summary)])
+    text = outcome_markdown(done)
+    assert "Done: best validation macro-F1 **0.912** at epoch 3, model saved" in text and "93.0%" in text
+    assert done.done and progress_fraction(done) == 1.0
+    assert "left" not in progress_markdown(done)
+
+    failed = fold_events(TrainProgress(), [Failed(message="Out of memory.", hint="Lower the batch size.")])
+    assert outcome_markdown(failed) == "❌ **Training failed:** Out of memory. **What to do:** Lower the batch size."
+    stopped = fold_events(TrainProgress(), [Cancelled(step=7, run_dir="runs/x")])
+    assert "Stopped at step 7" in outcome_markdown(stopped)
+
+
+@pytest.mark.parametrize("seconds, text", [(4.4, "4 s"), (185, "3 min 05 s"), (3720, "1 h 02 min"), (-3, "0 s")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+# --- advice ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows, counts, preset", [
+    (600, {"a": 500, "b": 100}, "imbalanced"),
+    (120, {"a": 40, "b": 40, "c": 40}, "small-data"),
+    (60_000, {"a": 30_000, "b": 30_000}, "large-data"),
+    (400, COUNTS, "balanced"),
+])
+def test_recommend_preset(rows, counts, preset):
+    tip = advice.recommend_preset(rows, counts)
+    assert tip.preset == preset
+    assert tip.reason.endswith(".") and len(tip.reason.split(". ")) == 1  # one sentence
+
+
+def test_plan_follows_the_engine_rules_and_the_step_limit():
+    choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "max_steps": 30})
+    config = build_config(_selection(), choice)
+    plan = advice.plan_training(config, 400, COUNTS, length_p95=31, model_hidden=384, hardware=Hardware("cpu"))
+    assert (plan.train_rows, plan.val_rows, plan.test_rows) == advice.split_sizes(400)
+    assert plan.config.batch_size == 16 and plan.config.epochs == 10  # the engine's choices for 320 rows
+    assert plan.steps_per_epoch == -(-plan.train_rows // 16)
+    assert plan.total_steps == 30 and plan.evaluations == 2
+    assert any("learning rate" in d.reason for d in plan.decisions)
+
+    estimate = advice.estimate_time(plan, step_seconds=0.5)
+    assert estimate.train_seconds == pytest.approx(15.0)
+    assert estimate.total_seconds > estimate.train_seconds
+    text = advice.plan_markdown(plan, estimate, "CPU", 0.5)
+    assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
+    assert "validation texts twice" in text
+    assert "No estimate" in advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
+
+
+# --- settings form and config ----------------------------------------------------------------------------
+
+
+def test_widget_values_round_trip_to_config_values():
+    specs = {spec.name: spec for spec in settings.advanced_specs()}
+    assert set(specs) == set(settings.ADVANCED_FIELDS)
+    assert all(spec.help for spec in specs.values())  # every field has a help text from the config
+    tristate = specs["freeze_embeddings"]
+    assert [settings.to_widget(tristate, v) for v in (None, True, False)] == ["auto", "yes", "no"]
+    assert [settings.from_widget(tristate, v) for v in ("auto", "yes", "no")] == [None, True, False]
+    assert settings.from_widget(specs["max_steps"], 30.4) == 30
+    assert settings.from_widget(specs["max_steps"], None) is None
+    assert settings.from_widget(specs["lr"], "0.0002") == pytest.approx(2e-4)
+    assert specs["precision"].choices == ("auto", "bf16", "fp16", "fp32")
+    assert "automatic" in specs["epochs"].help
+
+
+def test_build_config_applies_preset_then_settings_then_data():
+    values, model = settings.preset_settings("head-only")
+    assert model is None and values["freeze_encoder"] is True
+    config = build_config(_selection(casefold_labels=True), ModelChoice(preset="head-only",
+                                                                        settings={**values, "max_steps": 20}))
+    assert config.freeze_encoder and config.max_steps == 20 and config.preset == "head-only"
+    assert (config.data, config.text_column, config.label_column, config.max_length) == \
+        ("/tmp/data.csv", "text", "label", 32)
+    assert config.casefold_labels
+    assert settings.preset_settings("low-latency")[1] == "distilbert-base-uncased"
+    with pytest.raises(ConfigError):
+        build_config(_selection(), ModelChoice(settings={"batch_size": 0}))
+
+
+def test_require_data_explains_what_to_do():
+    with pytest.raises(DataError, match="No data"):
+        require_data(None)
+    with pytest.raises(DataError, match="Only one class"):
+        require_data(_selection(has_errors=True, errors_text="Only one class."))
+    assert require_data(_selection()).rows == 400
+
+
+# --- jobs -------------------------------------------------------------------------------------------------
+
+
+class FakeJob:
+    def __init__(self, config, runs_root: Path):
+        self.config, self.runs_root, self.running = config, runs_root, False
+
+    def start(self):
+        self.running = True
+        return self
+
+    def stop(self):
+        self.running = False
+
+
+def test_one_job_at_a_time_and_each_session_finds_its_own(tmp_path):
+    jobs = JobRegistry(make_job=FakeJob)
+    config = build_config(_selection(), ModelChoice())
+    first = jobs.start("alice-session-0001", config, tmp_path / "alice")
+    assert first.job.running and jobs.running() is first
+    assert jobs.for_session("alice-session-0001") is first and jobs.for_session("bob-session-00001") is None
+
+    with pytest.raises(JobBusy, match="Someone else"):
+        jobs.start("bob-session-00001", config, tmp_path / "bob")
+    with pytest.raises(JobBusy, match="already going"):
+        jobs.start("alice-session-0001", config, tmp_path / "alice")
+
+    assert not jobs.stop("bob-session-00001")  # Bob cannot stop Alice's run
+    assert jobs.stop("alice-session-0001") and not first.job.running
+    second = jobs.start("bob-session-00001", config, tmp_path / "bob")
+    assert second.token != first.token and jobs.for_session("alice-session-0001") is first
+
+
+# --- engine calls behind the Data and Model tabs (real tokenizer, tiny model) ------------------------
+
+
+def test_analyse_reads_checks_and_measures_the_sample(sample_csv):
+    from bertstudio.ui.data_tab import analyse, lengths_markdown, preview_table
+
+    selection = analyse(str(sample_csv), "bundled-minilm")
+    assert (selection.text_column, selection.label_column, selection.text_pair_column) == ("text", "label", None)
+    assert selection.rows == 400 and selection.class_counts == COUNTS and not selection.has_errors
+    assert selection.max_length == selection.lengths.suggested_max_length == 32
+    preview = preview_table(selection)
+    assert len(preview) == 5 and preview["What the model reads"].str.startswith("[CLS]").all()
+    assert "Suggested maximum length: **32**" in lengths_markdown(selection)
+
+
+def test_plan_text_measures_a_step_of_a_local_model(tiny_bert_dir):
+    from bertstudio.ui.model_tab import plan_text
+
+    values, _ = settings.preset_settings("balanced")
+    choice = ModelChoice(model=str(tiny_bert_dir), settings={**values, "max_steps": 10, "precision": "fp32"})
+    plan, reasons = plan_text(_selection(), choice, training_now=False)
+    assert "at most 10 steps" in plan and "Estimated training time on this computer" in plan
+    assert "Chosen automatically from your data" in reasons
+    first, _ = plan_text(_selection(), choice, training_now=False, measure=False)
+    assert "at most 10 steps" in first and "Measuring" in first
+    waiting, _ = plan_text(_selection(), choice, training_now=True)
+    assert "waits until the computer is free" in waiting
+    assert "Load your data" in plan_text(None, choice, training_now=False)[0]
+    blocked, _ = plan_text(_selection(has_errors=True, errors_text="Only one class."), choice, training_now=False)
+    assert "Only one class." in blocked

@@ -1,0 +1,100 @@
+"""Per-browser workspaces: each visitor sees only their own uploads, runs and exports."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bertstudio.errors import UserError
+from bertstudio.ui import session as S
+
+
+def _fake_run(workspace: S.Workspace, name: str, macro_f1: float = 0.8) -> Path:
+    """A finished run folder as the engine writes it (summary last, model inside)."""
+    run = workspace.runs / name
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "model.safetensors").write_bytes(b"weights")
+    (run / "model" / "config.json").write_text("{}")
+    (run / "summary.json").write_text(json.dumps({"model": "Tiny", "macro_f1": macro_f1, "accuracy": 0.9,
+                                                  "finished_at": name}))
+    return run
+
+
+@pytest.fixture
+def store(tmp_path) -> S.SessionStore:
+    return S.SessionStore(tmp_path / "data")
+
+
+def test_new_and_reopened_workspaces(store):
+    first = store.open(None)
+    assert S.SESSION_ID_PATTERN.match(first.id)
+    assert first.uploads.is_dir() and first.runs.is_dir() and first.exports.is_dir()
+    assert store.open(first.id) == first  # the id kept in the browser reopens the same folder
+    assert store.open(None).id != first.id
+
+
+@pytest.mark.parametrize("bad", ["../../etc", "short", "a/b/c/d/e/f/g/h/i", "x" * 100, "", "..%2f..%2fsecrets!!"])
+def test_malformed_ids_never_reach_the_file_system(store, bad):
+    workspace = store.open(bad)
+    assert workspace.id != bad
+    assert workspace.root.parent == store.root
+
+
+def test_sessions_are_isolated(store, tmp_path):
+    alice, bob = store.open(None), store.open(None)
+    source = tmp_path / "data.csv"
+    source.write_text("text,label\nhi,a\n")
+    uploaded = S.save_upload(alice, source)
+    run = _fake_run(alice, "20260101-000000-tiny")
+
+    assert uploaded.parent.parent == alice.uploads and not list(bob.uploads.iterdir())
+    assert [r.path for r in S.list_workspace_runs(alice)] == [run]
+    assert S.list_workspace_runs(bob) == []
+    assert alice.owns(run) and not bob.owns(run)
+    with pytest.raises(UserError, match="does not belong"):
+        S.checked_run_dir(bob, run)
+    with pytest.raises(UserError, match="does not belong"):
+        S.checked_run_dir(bob, bob.runs / ".." / ".." / alice.id / "runs" / run.name)
+    with pytest.raises(UserError, match="does not belong"):
+        S.export_zip(bob, run)
+
+
+def test_save_upload_keeps_a_safe_name(store, tmp_path):
+    workspace = store.open(None)
+    source = tmp_path / "weird name (1).CSV"
+    source.write_text("text,label\n")
+    saved = S.save_upload(workspace, source, original_name="../../My Data (1).CSV")
+    again = S.save_upload(workspace, source, original_name="../../My Data (1).CSV")
+    assert saved.name == again.name == "My-Data-1.csv"  # the name people know, used in every message
+    assert saved.parent.parent == again.parent.parent == workspace.uploads and saved != again
+    with pytest.raises(UserError):
+        S.save_upload(workspace, tmp_path / "missing.csv")
+
+
+def test_runs_are_listed_newest_first_and_unfinished_ones_are_skipped(store):
+    workspace = store.open(None)
+    _fake_run(workspace, "20260101-000000-a", 0.5)
+    _fake_run(workspace, "20260102-000000-b", 0.7)
+    (workspace.runs / "20260103-000000-crashed").mkdir()  # no summary.json: not finished
+    runs = S.list_workspace_runs(workspace)
+    assert [r.path.name for r in runs] == ["20260102-000000-b", "20260101-000000-a"]
+    assert runs[0].label == "20260102-000000-b · Tiny · macro-F1 0.700"
+    with pytest.raises(UserError, match="did not finish"):
+        S.checked_run_dir(workspace, workspace.runs / "20260103-000000-crashed")
+    with pytest.raises(UserError, match="No trained model"):
+        S.checked_run_dir(workspace, None)
+
+
+def test_export_zip_holds_the_model_folder_and_is_reused(store):
+    workspace = store.open(None)
+    run = _fake_run(workspace, "20260101-000000-tiny")
+    archive = S.export_zip(workspace, run)
+    assert archive.parent == workspace.exports
+    with zipfile.ZipFile(archive) as zipped:
+        assert {"model.safetensors", "config.json"} <= set(zipped.namelist())
+    mtime = archive.stat().st_mtime_ns
+    assert S.export_zip(workspace, run) == archive and archive.stat().st_mtime_ns == mtime
+    assert not [p for p in workspace.exports.iterdir() if p.name.startswith(".")]  # no partial files left

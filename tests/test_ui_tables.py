@@ -1,0 +1,116 @@
+"""The app's table and text builders: pure functions of engine results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bertstudio.data import Finding, ValidationReport
+from bertstudio.ui import tables
+
+LABELS = ["billing", "delivery", "praise"]
+
+
+@pytest.fixture
+def predictions() -> pd.DataFrame:
+    return pd.DataFrame({
+        "text": ["Refund please", "Where is my parcel", "Love it", "Charged twice", "Parcel late, refund!"],
+        "label": ["billing", "delivery", "praise", "billing", "delivery"],
+        "predicted": ["billing", "delivery", "praise", "delivery", "billing"],
+        "confidence": [0.9, 0.8, 0.99, 0.6, 0.55],
+        "loss": [0.1, 0.2, 0.01, 1.5, 2.0],
+        "prob_billing": [0.9, 0.1, 0.0, 0.3, 0.55],
+    })
+
+
+def _report(*findings: Finding) -> ValidationReport:
+    return ValidationReport(list(findings), n_rows_in=10, n_rows_kept=9, class_counts={"a": 5, "b": 4})
+
+
+def test_report_table_lists_errors_first_with_what_to_do():
+    report = _report(Finding("info", "x", "Some note."), Finding("error", "y", "Only one class.", "Add a class.", 9))
+    frame = tables.report_table(report.findings)
+    assert list(frame.columns) == ["Severity", "What we found", "Rows", "What to do"]
+    assert frame.iloc[0]["What we found"] == "Only one class."
+    assert frame.iloc[0]["What to do"] == "Add a class." and frame.iloc[0]["Rows"] == 9
+    assert "Must fix" in frame.iloc[0]["Severity"]
+    assert tables.report_table([]).empty
+
+
+def test_report_markdown_says_whether_training_can_start():
+    good = tables.report_markdown("Read 10 rows.", _report(), "text", "label")
+    assert "looks good" in good and "**text**" in good and "**label**" in good
+    warned = tables.report_markdown("Read.", _report(Finding("warning", "d", "Duplicates.")), "t", "l")
+    assert "1 warning" in warned
+    blocked = tables.report_markdown("Read.", _report(Finding("error", "e", "Empty.")), "t", "l", "t2")
+    assert "cannot start" in blocked and "**t2**" in blocked
+
+
+def test_token_preview_table_marks_cut_texts():
+    frame = tables.token_preview_table(["a", "b"], [["[CLS]", "hi", "[SEP]"], ["[CLS]", "long", "[SEP]"]],
+                                       [3, 40], max_length=32)
+    assert frame.iloc[0]["Tokens"] == "3 (fits)"
+    assert frame.iloc[1]["Tokens"] == "40 (cut: 8 tokens dropped)"
+    assert frame.iloc[0]["What the model reads"] == "[CLS] hi [SEP]"
+
+
+def test_per_class_table_rounds_and_counts():
+    metrics = {"per_class": {"a": {"precision": 0.12345, "recall": 1.0, "f1": 0.5, "support": 7}}}
+    frame = tables.per_class_table(metrics)
+    assert frame.to_dict("records") == [{"Class": "a", "Precision": 0.123, "Recall": 1.0, "F1": 0.5,
+                                         "Test texts": 7}]
+
+
+def test_confusion_table_and_cell_selection_agree():
+    frame = tables.confusion_table([[5, 1, 0], [2, 3, 0], [0, 0, 4]], LABELS)
+    assert list(frame.columns) == [tables.CORNER, *LABELS]
+    assert frame.iloc[1]["billing"] == 2  # true delivery, predicted billing
+    assert tables.cell_from_selection([1, 1], LABELS) == ("delivery", "billing")
+    assert tables.cell_from_selection([2, 3], LABELS) == ("praise", "praise")
+    assert tables.cell_from_selection([1, 0], LABELS) is None  # the row-name column is not a cell
+    assert tables.cell_from_selection([5, 1], LABELS) is None
+    assert tables.cell_from_selection(None, LABELS) is None
+
+
+def test_filter_by_cell_mistakes_and_search(predictions):
+    cell = tables.filter_predictions(predictions, tables.ErrorFilter("delivery", "billing"))
+    assert cell["text"].tolist() == ["Parcel late, refund!"]
+    mistakes = tables.filter_predictions(predictions, tables.ErrorFilter(only_mistakes=True))
+    assert set(mistakes["text"]) == {"Charged twice", "Parcel late, refund!"}
+    found = tables.filter_predictions(predictions, tables.ErrorFilter(search="  PARCEL "))
+    assert set(found["text"]) == {"Where is my parcel", "Parcel late, refund!"}  # case-insensitive, trimmed
+    assert tables.filter_predictions(predictions, tables.ErrorFilter(search="(")).empty  # not a regex
+
+
+def test_filter_sorts_by_loss_or_confidence(predictions):
+    by_loss = tables.filter_predictions(predictions, tables.ErrorFilter(sort=tables.DEFAULT_SORT))
+    assert by_loss["loss"].tolist() == sorted(predictions["loss"], reverse=True)
+    unsure = tables.filter_predictions(predictions, tables.ErrorFilter(sort="Least confident first"))
+    assert unsure["confidence"].tolist() == sorted(predictions["confidence"])
+    original = tables.filter_predictions(predictions, tables.ErrorFilter(sort="Original order"))
+    assert original.index.tolist() == list(range(5))
+
+
+def test_browser_view_limits_rows_and_marks_right_and_wrong(predictions):
+    view = tables.browser_view(predictions, limit=4)
+    assert len(view) == 4
+    assert list(view.columns) == ["Text", "True class", "Predicted", "Right?", "Confidence", "Loss"]
+    assert view["Right?"].tolist() == ["✅", "✅", "✅", "❌"]
+    paired = predictions.assign(text_pair="second")
+    assert "Second text" in tables.browser_view(paired).columns
+
+
+def test_browser_caption_describes_the_filter():
+    chosen = tables.ErrorFilter("delivery", "billing", only_mistakes=True, search="late")
+    text = tables.browser_caption(1, 1, 5, chosen)
+    assert text.startswith("1 of 5 test texts match")
+    assert "true class **delivery**" in text and "predicted **billing**" in text and "“late”" in text
+    assert "showing the first 200" in tables.browser_caption(200, 900, 1000, tables.ErrorFilter())
+    assert "all test texts" in tables.browser_caption(5, 5, 5, tables.ErrorFilter())
+
+
+def test_variants_table_words_availability():
+    frame = tables.variants_table([tables.VariantRow("MiniLM", 22.7, 6, "fastest", "bundled"),
+                                   tables.VariantRow("BERT", 110, 12, "medium", "download")])
+    assert frame["Parameters"].tolist() == ["22.7M", "110M"]
+    assert "offline" in frame.iloc[0]["Availability"] and "download" in frame.iloc[1]["Availability"]
