@@ -35,7 +35,8 @@ class TrainConfig(BaseModel):
                              json_schema_extra={"group": "data"})
     text_column: str | None = Field(None, description="Column holding the text (guessed if empty).",
                                     json_schema_extra=_cli("--text", "data"))
-    text_pair_column: str | None = Field(None, description="Optional second text column, for sentence pairs.",
+    text_pair_column: str | None = Field(None, description="Optional second text column, for sentence pairs "
+                                                           "(guessed if not given; an empty value means none).",
                                          json_schema_extra=_cli("--text-pair", "data"))
     label_column: str | None = Field(None, description="Column holding the label (guessed if empty).",
                                      json_schema_extra=_cli("--label", "data"))
@@ -131,6 +132,13 @@ class TrainConfig(BaseModel):
     def load(cls, path: str | Path) -> "TrainConfig":
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
+
+
+def chosen_pair_column(setting: str | None, guessed: str | None) -> str | None:
+    """``None`` asks for the guess; an empty string is an explicit "no second text column"."""
+    if setting is None:
+        return guessed
+    return setting or None
 
 
 def format_validation_error(err: ValidationError) -> str:

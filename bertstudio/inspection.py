@@ -41,6 +41,7 @@ class Inspection:
 def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None, model: str = "bundled-minilm",
                  casefold_labels: bool = False, tokenizer=None) -> Inspection:
+    from .config import chosen_pair_column
     from .data import guess_columns, prepare, read_table, token_length_stats
     from .errors import DataError
 
@@ -48,7 +49,7 @@ def inspect_file(path: str, *, text_column: str | None = None, label_column: str
     guess = guess_columns(dataset)
     guess.text = text_column or guess.text
     guess.label = label_column or guess.label
-    guess.text_pair = text_pair_column if text_pair_column is not None else guess.text_pair
+    guess.text_pair = chosen_pair_column(text_pair_column, guess.text_pair)
     if guess.label is None:
         raise DataError("Could not tell which column holds the labels.",
                         f"Name it with --label (columns: {', '.join(table.columns)}).")

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .auto import DataStats, Hardware, Resolved, resolve
-from .config import TrainConfig
+from .config import TrainConfig, chosen_pair_column
 from .errors import DataError
 from .events import Finished, Started
 from .hardware import DeviceInfo, detect_device
@@ -71,7 +71,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     guess = guess_columns(dataset)
     text_col = cfg.text_column or guess.text
     label_col = cfg.label_column or guess.label
-    pair_col = cfg.text_pair_column if cfg.text_pair_column is not None else guess.text_pair
+    pair_col = chosen_pair_column(cfg.text_pair_column, guess.text_pair)
     if label_col is None:
         raise DataError("Could not tell which column holds the labels.",
                         f"Name it with --label (columns: {', '.join(table.columns)}).")
@@ -234,7 +234,7 @@ def preprocessing_info(cfg: TrainConfig, tokenizer, label_names: list[str]) -> d
         "truncation": "longest_first",
         "truncation_side": getattr(tokenizer, "truncation_side", "right"),
         "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
-        "text_pair": cfg.text_pair_column is not None,
+        "text_pair": bool(cfg.text_pair_column),
         "text_column": cfg.text_column,
         "text_pair_column": cfg.text_pair_column,
         "label_names": label_names,

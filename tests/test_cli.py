@@ -58,3 +58,13 @@ def test_presets_command_lists_every_preset(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "small-data" in out and "imbalanced" in out and "Use when" in out
+
+
+def test_pair_columns_are_guessed_unless_explicitly_turned_off(tmp_path):
+    from bertstudio.inspection import inspect_file
+
+    path = tmp_path / "pairs.csv"
+    path.write_text("question1,question2,label\n" + "".join(
+        f"how old is item {i},what age is item {i},{'same' if i % 2 else 'different'}\n" for i in range(30)))
+    assert inspect_file(str(path)).columns.text_pair == "question2"
+    assert inspect_file(str(path), text_pair_column="").columns.text_pair is None

@@ -207,7 +207,7 @@ def build(ctx: AppContext) -> None:
             if text == label:
                 raise DataError("The text column and the label column must be different.",
                                 "Pick the column with the classes as the label column.")
-            second = None if pair in (None, NO_PAIR) else pair
+            second = "" if pair in (None, NO_PAIR) else pair  # "": the person chose no second column
             if second in (text, label):
                 raise DataError("The second text column must differ from the text and label columns.",
                                 f"Choose another column, or “{NO_PAIR}”.")

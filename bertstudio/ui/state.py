@@ -68,7 +68,7 @@ def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
         data=selection.path,
         text_column=selection.text_column,
         label_column=selection.label_column,
-        text_pair_column=selection.text_pair_column,
+        text_pair_column=selection.text_pair_column or "",  # what the page showed, never a new guess
         casefold_labels=selection.casefold_labels,
         max_length=selection.max_length,
     )
