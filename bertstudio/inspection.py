@@ -38,23 +38,37 @@ class Inspection:
                 "lengths": asdict(self.lengths) if self.lengths is not None else None}
 
 
-def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
-                 text_pair_column: str | None = None, model: str = "bundled-minilm",
-                 casefold_labels: bool = False, tokenizer=None) -> Inspection:
+def read_and_prepare(path: str, *, text_column: str | None = None, label_column: str | None = None,
+                     text_pair_column: str | None = None, casefold_labels: bool = False):
+    """Read a file, apply the caller's column choices over the guesses, clean and check it.
+
+    Returns (table, columns, prepared). Shared by ``inspect_file`` and training's ``load_inputs``.
+    """
     from .config import chosen_pair_column
-    from .data import guess_columns, prepare, read_table, token_length_stats
+    from .data import guess_columns, prepare, read_table
     from .errors import DataError
 
     dataset, table = read_table(path)
-    guess = guess_columns(dataset)
-    guess.text = text_column or guess.text
-    guess.label = label_column or guess.label
-    guess.text_pair = chosen_pair_column(text_pair_column, guess.text_pair)
-    if guess.label is None:
+    columns = guess_columns(dataset)
+    columns.text = text_column or columns.text
+    columns.label = label_column or columns.label
+    columns.text_pair = chosen_pair_column(text_pair_column, columns.text_pair)
+    if columns.label is None:
         raise DataError("Could not tell which column holds the labels.",
-                        f"Name it with --label (columns: {', '.join(table.columns)}).")
-    prepared = prepare(dataset, text_col=guess.text, label_col=guess.label, text_pair_col=guess.text_pair,
+                        f"Choose the label column (on the command line: --label); the columns are "
+                        f"{', '.join(table.columns)}.")
+    prepared = prepare(dataset, text_col=columns.text, label_col=columns.label, text_pair_col=columns.text_pair,
                        casefold_labels=casefold_labels)
+    return table, columns, prepared
+
+
+def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
+                 text_pair_column: str | None = None, model: str = "bundled-minilm",
+                 casefold_labels: bool = False, tokenizer=None) -> Inspection:
+    from .data import token_length_stats
+
+    table, columns, prepared = read_and_prepare(path, text_column=text_column, label_column=label_column,
+                                                text_pair_column=text_pair_column, casefold_labels=casefold_labels)
     lengths = None
     if len(prepared.dataset):
         if tokenizer is None:
@@ -64,4 +78,4 @@ def inspect_file(path: str, *, text_column: str | None = None, label_column: str
         ds = prepared.dataset
         pairs = ds["text_pair"] if "text_pair" in ds.column_names else None
         lengths = token_length_stats(ds["text"], tokenizer, text_pairs=pairs)
-    return Inspection(table, guess, prepared, lengths)
+    return Inspection(table, columns, prepared, lengths)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .auto import DataStats, Hardware, Resolved, resolve
-from .config import TrainConfig, chosen_pair_column
+from .config import TrainConfig
 from .errors import DataError
 from .events import Finished, Started
 from .hardware import DeviceInfo, detect_device
@@ -48,38 +48,32 @@ class TrainingInputs:
         return list(self.split.label_names)
 
 
-def _read_labeled(path: str, cfg: TrainConfig, text_col: str, label_col: str, pair_col: str | None):
-    from .data import prepare, read_table
+def _read_labeled(path: str, cfg: TrainConfig, columns) -> Any:
+    """A user's own validation or test file, read with the training file's columns."""
+    from .inspection import read_and_prepare
 
-    dataset, _ = read_table(path)
-    prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
-                       casefold_labels=cfg.casefold_labels)
+    _, _, prepared = read_and_prepare(path, text_column=columns.text, label_column=columns.label,
+                                      text_pair_column=columns.text_pair or "", casefold_labels=cfg.casefold_labels)
     prepared.raise_if_errors()
     return prepared
 
 
 def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     """Read and check the data, split it, measure lengths and resolve every "auto" setting."""
-    from .data import guess_columns, prepare, read_table, split, token_length_stats
+    from .data import split, token_length_stats
+    from .inspection import read_and_prepare
     from .models import load_tokenizer, resolve_model_source
 
     quiet_library_progress()
     if not cfg.data:
         raise DataError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file.")
     source = resolve_model_source(cfg.model)
-    dataset, table = read_table(cfg.data)
-    guess = guess_columns(dataset)
-    text_col = cfg.text_column or guess.text
-    label_col = cfg.label_column or guess.label
-    pair_col = chosen_pair_column(cfg.text_pair_column, guess.text_pair)
-    if label_col is None:
-        raise DataError("Could not tell which column holds the labels.",
-                        f"Name it with --label (columns: {', '.join(table.columns)}).")
-    prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
-                       casefold_labels=cfg.casefold_labels)
+    table, columns, prepared = read_and_prepare(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
+                                                text_pair_column=cfg.text_pair_column,
+                                                casefold_labels=cfg.casefold_labels)
     prepared.raise_if_errors()
-    val = _read_labeled(cfg.val_file, cfg, text_col, label_col, pair_col) if cfg.val_file else None
-    test = _read_labeled(cfg.test_file, cfg, text_col, label_col, pair_col) if cfg.test_file else None
+    val = _read_labeled(cfg.val_file, cfg, columns) if cfg.val_file else None
+    test = _read_labeled(cfg.test_file, cfg, columns) if cfg.test_file else None
     parts = split(prepared, val=val, test=test, seed=cfg.seed)
 
     tokenizer = load_tokenizer(source)
@@ -92,8 +86,8 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
                       is_pair="text_pair" in train.column_names)
     device = detect_device(cfg.device)
     hidden = _hidden_size(source)
-    columns = {"text_column": text_col, "label_column": label_col, "text_pair_column": pair_col}
-    resolved = resolve(cfg.model_copy(update=columns), stats, Hardware(device.type, device.bf16), model_hidden=hidden)
+    chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
+    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware(device.type, device.bf16), model_hidden=hidden)
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 
