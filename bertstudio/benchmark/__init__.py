@@ -1,0 +1,37 @@
+"""Latency benchmark: how fast each model runs with each backend (PyTorch fp32/bf16, ONNX Runtime fp32/INT8).
+
+Importing this package is cheap (no torch, no onnxruntime): those load when a benchmark runs.
+
+* :mod:`.timing`: percentiles, throughput, the adaptive repetition loop (pure).
+* :mod:`.models`: what to time (registry model, bundled model, run or export folder).
+* :mod:`.backends`: the four backends behind one interface, and the cached ONNX export.
+* :mod:`.runner`: the grid, with progress, a stop button and a background job for the app.
+* :mod:`.report`: JSON, markdown table, headline sentence, recommended backend (pure).
+* :mod:`.chart`: the grouped bar chart (plotly).
+"""
+
+from .records import BenchmarkResult, BenchRecord
+from .report import headline, markdown_table, recommend_backend, write_json
+from .runner import (
+           BenchmarkJob,
+           BenchmarkPlan,
+           BenchProgress,
+           check_repeatability,
+           run_benchmark,
+)
+from .timing import RepeatPolicy
+
+__all__ = [
+           "BenchProgress",
+           "BenchRecord",
+           "BenchmarkJob",
+           "BenchmarkPlan",
+           "BenchmarkResult",
+           "RepeatPolicy",
+           "check_repeatability",
+           "headline",
+           "markdown_table",
+           "recommend_backend",
+           "run_benchmark",
+           "write_json",
+]

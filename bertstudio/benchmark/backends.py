@@ -1,0 +1,301 @@
+"""The four ways to run a model that the benchmark compares, behind one small interface.
+
+* ``torch-fp32``: PyTorch in float32 under ``torch.inference_mode()``.
+* ``torch-bf16``: PyTorch in bfloat16.  Two ways exist: cast the weights once (``cast``, the default)
+  or keep fp32 weights and use ``torch.autocast`` (``autocast``).  On a CPU with AVX512-BF16/AMX the
+  cast is faster, because autocast converts every weight matrix again on every call.
+* ``onnx``: the ONNX export run by ONNX Runtime (CPU), all graph optimisations on.
+* ``onnx-int8``: the dynamically quantized INT8 export, run the same way.
+
+ONNX files come from the export module (:mod:`bertstudio.export.onnx`); the benchmark only caches
+them, keyed by a hash of the weights and the export settings, so a model is exported once.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ConfigError, ModelError
+from .timing import TimedCall, host_timed
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..inference import Preprocessing
+    from .models import BenchModel
+
+Bf16Method = Literal["cast", "autocast"]
+BF16_METHODS: tuple[str, ...] = ("cast", "autocast")
+DEFAULT_BF16_METHOD: Bf16Method = "cast"
+BACKEND_LABELS = {"torch-fp32": "PyTorch fp32", "torch-bf16": "PyTorch bf16", "onnx": "ONNX Runtime fp32",
+                  "onnx-int8": "ONNX Runtime INT8"}
+CACHE_SUBDIR = "benchmark-onnx"
+
+
+class Runner:
+    """A loaded backend: bind a batch once, then time the bound call; also plain logits for parity checks."""
+
+    backend: str
+    device: str
+    file: Path | None = None  # the file this backend runs (ONNX), for its size on disk
+
+    def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """A zero-argument call running the model on ``batch``, with the inputs already where they must be."""
+        raise NotImplementedError
+
+    def infer(self, batch: dict[str, np.ndarray]) -> Any:
+        """Run the model on host arrays (conversion included): the end-to-end path."""
+        return self.bind(batch)()
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def timed(self, work: Callable[[], Any]) -> TimedCall:
+        """``work`` wrapped so that calling it returns its duration in seconds."""
+        return host_timed(work)
+
+    def timed_end_to_end(self, work: Callable[[], Any]) -> TimedCall:
+        return host_timed(work)
+
+    def close(self) -> None:
+        """Free the memory this backend holds (a bf16 copy of the weights, an ONNX session)."""
+
+
+# --------------------------------------------------------------------------- PyTorch
+
+
+def cuda_event_timed(work: Callable[[], Any]) -> TimedCall:
+    """Device time of ``work`` between two CUDA events: the host clock would only see the kernel launches."""
+    import torch
+
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def call() -> float:
+        start.record()
+        work()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1000.0  # elapsed_time is in milliseconds
+
+    return call
+
+
+def cuda_synchronized(work: Callable[[], Any]) -> Callable[[], Any]:
+    """``work`` followed by a wait for the GPU, so a host clock around it sees the whole run."""
+    import torch
+
+    def call() -> Any:
+        out = work()
+        torch.cuda.synchronize()
+        return out
+
+    return call
+
+
+class TorchRunner(Runner):
+    def __init__(self, model, backend: str, device: str, bf16_method: Bf16Method = DEFAULT_BF16_METHOD):
+        import torch
+
+        from ..inference import model_input_names
+
+        if bf16_method not in BF16_METHODS:
+            raise ConfigError(f"Unknown bf16 method '{bf16_method}'.", hint=f"Use one of: {', '.join(BF16_METHODS)}.")
+        self.backend, self.device = backend, device
+        self.autocast = backend == "torch-bf16" and bf16_method == "autocast"
+        if backend == "torch-bf16" and bf16_method == "cast":
+            # A copy, so the fp32 model stays intact for the other backends (and the ONNX export).
+            self.model = copy.deepcopy(model).to(device=device, dtype=torch.bfloat16).eval()
+        else:
+            self.model = model.to(device).eval()
+        self.inputs = model_input_names(self.model)
+
+    def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        import torch
+
+        from ..inference import feed_for
+
+        return {k: torch.from_numpy(v).to(self.device) for k, v in feed_for(batch, self.inputs).items()}
+
+    def _forward(self, tensors: dict[str, Any]):
+        import torch
+
+        with torch.inference_mode():
+            if self.autocast:
+                with torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16):
+                    return self.model(**tensors).logits
+            return self.model(**tensors).logits
+
+    def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
+        tensors = self._tensors(batch)
+        return lambda: self._forward(tensors)
+
+    def infer(self, batch: dict[str, np.ndarray]) -> Any:
+        return self._forward(self._tensors(batch))
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.infer(batch).float().cpu().numpy()
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def timed(self, work: Callable[[], Any]) -> TimedCall:
+        return cuda_event_timed(work) if self.on_cuda else host_timed(work)
+
+    def timed_end_to_end(self, work: Callable[[], Any]) -> TimedCall:
+        # Tokenizing happens on the host, which device events cannot see: host clock, GPU waited for.
+        return host_timed(cuda_synchronized(work)) if self.on_cuda else host_timed(work)
+
+    def close(self) -> None:
+        if self.backend == "torch-bf16" and not self.autocast:
+            del self.model  # the bf16 copy; the fp32 model is owned by the caller
+
+
+# --------------------------------------------------------------------------- ONNX Runtime
+
+
+def ort_session_options(threads: int):
+    """One inference at a time using ``threads`` cores, every graph optimisation on, quiet logs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+class OrtRunner(Runner):
+    def __init__(self, file: Path, backend: str, threads: int):
+        import onnxruntime as ort
+
+        self.backend, self.device, self.file = backend, "cpu", file
+        try:
+            self.session = ort.InferenceSession(str(file), ort_session_options(threads),
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own untyped errors for broken files
+            raise ModelError(f"Could not open the ONNX file {file}: {str(exc).splitlines()[0]}",
+                             hint="Export the model again (bertstudio export RUN --format onnx).") from exc
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
+        from ..inference import feed_for
+
+        feed = feed_for(batch, self.inputs)
+        return lambda: self.session.run(None, feed)
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        import numpy as np
+
+        return np.asarray(self.infer(batch)[0], dtype=np.float32)
+
+    def close(self) -> None:
+        del self.session
+
+
+# --------------------------------------------------------------------------- ONNX files (export + cache)
+
+
+def default_cache_dir() -> Path:
+    from ..data.io import cache_dir
+
+    return cache_dir() / CACHE_SUBDIR
+
+
+def weights_digest(torch_model, extra: dict[str, Any]) -> str:
+    """A short hash of every weight, the architecture and the export settings: the ONNX cache key.
+
+    Hashing the tensors (not a file's name or date) keeps the key right for models that were never
+    saved (random weights, a fresh head) and for a folder whose weights were replaced.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(json.dumps({**extra, "config": torch_model.config.to_diff_dict()}, sort_keys=True,
+                             default=str).encode())
+    for name, tensor in sorted(torch_model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(_tensor_bytes(tensor))
+    return digest.hexdigest()
+
+
+def _tensor_bytes(tensor) -> bytes:
+    import torch
+
+    flat = tensor.detach().to("cpu").contiguous()
+    if flat.dtype == torch.bfloat16:
+        flat = flat.float()
+    return flat.numpy().tobytes()
+
+
+@dataclass(frozen=True)
+class OnnxFiles:
+    fp32: Path
+    int8: Path | None
+    source: str  # "export folder" (the person's own files) or "benchmark cache"
+
+
+def _export_settings() -> dict[str, Any]:
+    from ..export import onnx as onnx_export
+
+    return {"opset": onnx_export.OPSET, "int8_ops": list(onnx_export.INT8_OPS), "per_channel": True}
+
+
+def _atomic_file(target: Path, write: Callable[[Path], Any]) -> Path:
+    """Write ``target`` through a temporary file in the same folder, so a crash never leaves half a model."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(tmp / target.name)
+        os.replace(tmp / target.name, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cache_root: Path,
+                int8: bool) -> OnnxFiles:
+    """The model's fp32 ONNX export (and its INT8 quantization when asked), made once and then reused."""
+    from ..export.onnx import INT8_FILE, ONNX_FILE, export_onnx, quantize_int8
+    from ..runs import slugify
+
+    folder = cache_root / f"{slugify(label)}-{weights_digest(torch_model, _export_settings())}"
+    fp32 = folder / ONNX_FILE
+    if not fp32.is_file():
+        _atomic_file(fp32, lambda path: export_onnx(torch_model, tokenizer, prep, path))
+    int8_file = folder / INT8_FILE
+    if int8 and not int8_file.is_file():
+        _atomic_file(int8_file, lambda path: quantize_int8(fp32, path))
+    return OnnxFiles(fp32, int8_file if int8 else None, "benchmark cache")
+
+
+def onnx_file(model: BenchModel, backend: str, torch_model, tokenizer, prep: Preprocessing,
+              cache_root: Path) -> tuple[Path, str]:
+    """The ONNX file ``backend`` runs for ``model`` and where it came from.
+
+    The person's own exported files win (they are what will be deployed); otherwise the benchmark
+    exports the PyTorch model itself into its cache.
+    """
+    if backend in model.onnx_files:
+        return model.onnx_files[backend], "export folder"
+    if torch_model is None:
+        raise ModelError(model.unsupported_reason(backend))
+    files = cached_onnx(torch_model, tokenizer, prep, label=model.label, cache_root=cache_root,
+                        int8=backend == "onnx-int8")
+    return (files.int8 if backend == "onnx-int8" else files.fp32), files.source
+
+
+def file_bytes(path: Path) -> int:
+    """Size of an ONNX model on disk, its external-data files included."""
+    total = path.stat().st_size
+    data = path.with_name(path.name + ".data")
+    return total + (data.stat().st_size if data.is_file() else 0)

@@ -1,0 +1,70 @@
+"""The benchmark's results as plain data: one record per (model, backend, batch size, sequence length)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class BenchRecord:
+    """One measured cell.  Times are milliseconds per batch; throughput is texts per second."""
+
+    model: str  # what the person asked for (registry key or folder)
+    model_label: str  # short display name
+    model_kind: str  # registry | bundled | folder | onnx-export
+    weights: str  # real | random ("architecture timing, weights not downloaded")
+    backend: str  # torch-fp32 | torch-bf16 | onnx | onnx-int8
+    device: str
+    threads: int
+    batch_size: int
+    seq_len: int
+    repeats: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    throughput: float
+    tokenize_p50_ms: float | None = None
+    tokenize_p95_ms: float | None = None
+    e2e_p50_ms: float | None = None
+    e2e_p95_ms: float | None = None
+    e2e_p99_ms: float | None = None
+    e2e_throughput: float | None = None
+    size_mb: float | None = None  # the file this backend loads (fp32 weights for both PyTorch backends)
+    peak_memory_mb: float | None = None
+    memory_kind: str = "rss-delta"  # rss-delta (CPU) | cuda-max-allocated
+    bf16_method: str | None = None
+    onnx_source: str | None = None  # export folder | benchmark cache
+    parity_rows: int | None = None
+    parity_agreement: float | None = None  # share of parity rows whose label matches PyTorch fp32
+    parity_max_diff: float | None = None
+    parity_accuracy_change: float | None = None  # points, when the parity rows are labelled
+    parity_passed: bool | None = None  # None: not applicable (the reference itself, or random weights)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def cell(self) -> tuple[str, str, int, int]:
+        return (self.model, self.backend, self.batch_size, self.seq_len)
+
+
+@dataclass
+class BenchmarkResult:
+    """Every measured cell, what was skipped and why, and whether the person stopped the run."""
+
+    records: list[BenchRecord] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": [r.to_dict() for r in self.records], "skipped": list(self.skipped),
+                "cancelled": self.cancelled, "settings": dict(self.settings)}

@@ -1,0 +1,128 @@
+"""Running a model over many texts without training machinery: logits of a classifier,
+mean-pooled features of a frozen encoder.
+
+This deliberately does not go through accelerate: creating an Accelerator resets
+process-wide state, which would disturb a training run going on in another thread
+of the app.  The batches are the training code's own (length-sorted, padded per
+batch), so evaluation sees exactly the inputs training saw.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+DEFAULT_ENCODER = "bundled-minilm"
+FEATURE_MAX_LENGTH = 128
+
+
+def inference_device(device: str = "auto", precision: str = "auto") -> tuple[str, bool]:
+    """(torch device type, whether to autocast to bf16): bf16 only where the hardware makes it fast."""
+    from ..hardware import detect_device
+
+    info = detect_device(device)
+    use_bf16 = info.bf16 if precision == "auto" else precision == "bf16" and info.bf16
+    return info.type, use_bf16
+
+
+def make_dataset(texts: Sequence[str], text_pairs: Sequence[str] | None = None,
+                 labels: Sequence[int] | None = None):
+    """A datasets.Dataset with the columns the training code's tokenizer expects."""
+    import datasets
+
+    columns: dict[str, list[Any]] = {"text": [str(t) for t in texts]}
+    if text_pairs is not None:
+        columns["text_pair"] = [str(t) for t in text_pairs]
+    if labels is not None:
+        columns["label"] = [int(v) for v in labels]
+    return datasets.Dataset.from_dict(columns)
+
+
+def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[Any, dict], "torch.Tensor"], *,
+                device: str = "auto", precision: str = "auto") -> np.ndarray:
+    """``forward(model, batch)`` for every row of ``dataset`` (text[, text_pair]), in the dataset's order."""
+    import torch
+
+    from ..batching import PaddingCollator
+    from ..pipeline import quiet_library_progress
+    from ..training import make_eval_loader, tokenize_split
+
+    quiet_library_progress()
+    device_type, use_bf16 = inference_device(device, precision)
+    tokenized = tokenize_split(dataset, tokenizer, max_length)
+    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in tokenized.column_names)
+    model = model.to(device_type).eval()
+    outputs: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
+        for batch in make_eval_loader(tokenized, collator):
+            rows.append(batch.pop("row").numpy())
+            batch.pop("labels", None)
+            batch = {k: v.to(device_type) for k, v in batch.items()}
+            outputs.append(forward(model, batch).float().cpu().numpy())
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    result = np.empty((len(dataset), outputs[0].shape[1]), dtype=np.float32)
+    result[np.concatenate(rows)] = np.concatenate(outputs)
+    return result
+
+
+def classifier_forward(model, batch: dict) -> "torch.Tensor":
+    return model(**batch).logits
+
+
+def mean_pooled_forward(model, batch: dict) -> "torch.Tensor":
+    """Average of the last hidden states over real (non-padding) tokens: a sentence vector."""
+    hidden = model(**batch)[0].float()
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def model_logits(model, tokenizer, dataset, max_length: int, *, device: str = "auto",
+                 precision: str = "auto") -> np.ndarray:
+    """Raw logits (no temperature) of a sequence classifier for every row of ``dataset``."""
+    logits = run_batches(model, dataset, tokenizer, max_length, classifier_forward, device=device, precision=precision)
+    return logits if len(dataset) else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def load_encoder(name: str = DEFAULT_ENCODER):
+    """(encoder body, tokenizer) of a registry model or folder, loaded once per process.
+
+    Loads through the registry so offline checks, weight verification and plain-language
+    errors are the same as for training; the throwaway classification head is dropped.
+    """
+    from ..models import load_model_for_classification, load_tokenizer, resolve_model_source
+
+    source = resolve_model_source(name)
+    model = load_model_for_classification(source, num_labels=1, id2label={0: "_"}, label2id={"_": 0})
+    return model.base_model.eval(), load_tokenizer(source)
+
+
+def usable_encoder(name: str) -> str:
+    """``name`` if its encoder loads here, else the bundled one (e.g. a hub model while offline)."""
+    from ..errors import ModelError
+
+    try:
+        load_encoder(name)
+    except ModelError:
+        return DEFAULT_ENCODER
+    return name
+
+
+def encode_texts(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, text_pairs: Sequence[str] | None = None,
+                 max_length: int = FEATURE_MAX_LENGTH, device: str = "auto") -> np.ndarray:
+    """Frozen-encoder sentence vectors (mean-pooled last hidden states), shape (rows, hidden size).
+
+    No gradients, length-sorted batches and bf16 where the hardware is fast at it:
+    a few hundred short texts per second on a laptop CPU.
+    """
+    model, tokenizer = load_encoder(encoder)
+    dataset = make_dataset(texts, text_pairs)
+    features = run_batches(model, dataset, tokenizer, max_length, mean_pooled_forward, device=device)
+    return features if len(dataset) else np.zeros((0, model.config.hidden_size), dtype=np.float32)

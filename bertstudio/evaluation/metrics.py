@@ -1,0 +1,120 @@
+"""Every figure of a classifier's quality, from true labels and predicted probabilities.
+
+Extends :func:`bertstudio.metrics.classification_metrics` (accuracy, F1s, per-class
+report, confusion matrix) with what an honest evaluation also needs: log loss,
+the row-normalised confusion matrix, and ranking quality (ROC-AUC, PR-AUC) one
+class against the rest.  Everything here is a pure function of arrays and
+returns JSON-ready values, so the CLI, eval.json and the app share it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from ..metrics import classification_metrics, cross_entropy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def log_loss(labels: Sequence[int], probs: np.ndarray) -> float:
+    """Mean negative log-probability of the true class (natural log; probabilities clipped at 1e-12)."""
+    return cross_entropy(np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64))
+
+
+def normalize_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its total; a class with no rows gets a row of zeros rather than NaN."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+
+def _one_vs_rest_scores(labels: np.ndarray, probs: np.ndarray) -> tuple[list[float | None], list[float | None]]:
+    """ROC-AUC and average precision of each class against the rest.
+
+    A class needs both positive and negative rows for either area to mean
+    anything; otherwise its score is None (not 0, which would read as "terrible").
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    roc: list[float | None] = []
+    pr: list[float | None] = []
+    for cls in range(probs.shape[1]):
+        is_cls = labels == cls
+        if is_cls.all() or not is_cls.any():
+            roc.append(None)
+            pr.append(None)
+            continue
+        roc.append(float(roc_auc_score(is_cls, probs[:, cls])))
+        pr.append(float(average_precision_score(is_cls, probs[:, cls])))
+    return roc, pr
+
+
+def _mean_defined(values: list[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def ranking_scores(labels: Sequence[int], probs: np.ndarray) -> dict[str, Any]:
+    """Headline and per-class ROC-AUC and PR-AUC (average precision).
+
+    Binary: the scores of the second class (index 1) as the positive one, as is
+    conventional.  Multi-class: the macro mean over the classes that have both
+    positive and negative rows; classes absent from ``labels`` are left out, not
+    counted as zero.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    roc, pr = _one_vs_rest_scores(y, p)
+    if p.shape[1] == 2:
+        return {"roc_auc": roc[1], "pr_auc": pr[1], "roc_auc_per_class": roc, "pr_auc_per_class": pr}
+    return {"roc_auc": _mean_defined(roc), "pr_auc": _mean_defined(pr), "roc_auc_per_class": roc,
+            "pr_auc_per_class": pr}
+
+
+def evaluation_metrics(labels: Sequence[int], probs: np.ndarray, label_names: Sequence[str]) -> dict[str, Any]:
+    """Everything :func:`classification_metrics` gives, plus log loss, the normalised confusion
+    matrix and ROC/PR areas (overall and in each per-class entry)."""
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    if len(y) == 0:
+        raise DataError("There are no rows to evaluate.", "Evaluate on a file or split that has labeled rows.")
+    result = classification_metrics(y, p, label_names)
+    ranking = ranking_scores(y, p)
+    for i, name in enumerate(label_names):
+        result["per_class"][name]["roc_auc"] = ranking["roc_auc_per_class"][i]
+        result["per_class"][name]["pr_auc"] = ranking["pr_auc_per_class"][i]
+    result["log_loss"] = log_loss(y, p)
+    result["confusion_matrix_normalized"] = normalize_rows(np.asarray(result["confusion_matrix"])).tolist()
+    result["roc_auc"] = ranking["roc_auc"]
+    result["pr_auc"] = ranking["pr_auc"]
+    return result
+
+
+# --- tables for the app --------------------------------------------------------------------------
+
+
+def per_class_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per class: precision, recall, F1, support (and the ROC/PR areas when present)."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_dict(metrics["per_class"], orient="index")
+    frame.index.name = "label"
+    return frame.reset_index()
+
+
+def confusion_frame(metrics: dict[str, Any], *, normalized: bool = False) -> pd.DataFrame:
+    """The confusion matrix with true labels as rows and predicted labels as columns."""
+    import pandas as pd
+
+    key = "confusion_matrix_normalized" if normalized else "confusion_matrix"
+    matrix = metrics.get(key)
+    if matrix is None:  # an older summary without the normalised matrix
+        matrix = normalize_rows(np.asarray(metrics["confusion_matrix"])).tolist()
+    labels = list(metrics["labels"])
+    frame = pd.DataFrame(matrix, index=pd.Index(labels, name="true"), columns=labels)
+    frame.columns.name = "predicted"
+    return frame

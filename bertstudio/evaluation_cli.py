@@ -1,0 +1,111 @@
+"""``bertstudio evaluate``, ``bertstudio label-noise`` and ``bertstudio train-seeds``.
+
+Loaded by :func:`bertstudio.cli._load_plugin_commands`.  Like ``train``, each
+command prints a few readable lines and ends with one line of JSON holding the
+headline figures, for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from .cli import add_config_flags, command, config_from_args
+from .config import DEFAULT_PRESET
+
+
+def _figure(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+# --- evaluate ---------------------------------------------------------------------------------------
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="A run folder made by `bertstudio train`.")
+    p.add_argument("--data", help="Evaluate on this labeled file instead of the run's test rows "
+                                  "(checks how the model holds up on different data).")
+    p.add_argument("--text", dest="text_column", help="Text column of --data (default: as in training).")
+    p.add_argument("--label", dest="label_column", help="Label column of --data (default: as in training).")
+    p.add_argument("--text-pair", dest="text_pair_column", help="Second text column of --data, for pair models.")
+    p.add_argument("--baselines", action="store_true",
+                   help="Also train TF-IDF and frozen-encoder baselines on the same split, for comparison.")
+    p.add_argument("--encoder", help="Encoder for the frozen-encoder baseline (default: the run's base model).")
+
+
+@command("evaluate", "Score a trained run: full metrics, calibration (temperature scaling) and optional "
+                     "baselines; writes eval.json.")(_add_evaluate)
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.report import evaluate_run
+
+    report = evaluate_run(args.run_dir, data=args.data, text_column=args.text_column, label_column=args.label_column,
+                          text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder)
+    m, fit = report.metrics, report.calibration
+    print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
+          f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])}")
+    print(f"Calibration error (ECE): {_figure(report.reliability.ece)} before, "
+          f"{_figure(report.reliability_calibrated.ece)} after temperature scaling (T = {fit.temperature:.3f}, "
+          f"fitted on {fit.rows:,} validation rows)")
+    if fit.note:
+        print(f"Note: {fit.note}")
+    for baseline in report.baselines:
+        print(f"Baseline {baseline.name}: accuracy {_figure(baseline.accuracy)}, "
+              f"macro-F1 {_figure(baseline.macro_f1)} ({baseline.seconds:.1f} s)")
+    print(f"Saved {report.path}")
+    print(json.dumps(report.headline()))
+    return 0
+
+
+# --- label-noise ---------------------------------------------------------------------------------------
+
+
+def _add_label_noise(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="A run folder made by `bertstudio train`.")
+    p.add_argument("--encoder", help="Encoder for the features (default: the run's base model).")
+    p.add_argument("--show", type=int, default=10, help="How many of the most suspicious rows to print.")
+
+
+@command("label-noise", "Find training rows that are probably mislabeled; writes label_issues.csv "
+                        "into the run.")(_add_label_noise)
+def run_label_noise(args: argparse.Namespace) -> int:
+    from .evaluation.noise import LABEL_ISSUES_FILE
+    from .evaluation.report import label_noise_for_run
+
+    report = label_noise_for_run(args.run_dir, encoder=args.encoder)
+    print(report.summary())
+    for row in report.table.head(max(args.show, 0)).itertuples():
+        print(f"  #{row.rank} row {row.row}: given '{row.given_label}', looks like '{row.suspected_label}' "
+              f"({row.confidence:.0%}): {str(row.text)[:100]}")
+    path = str(Path(args.run_dir) / LABEL_ISSUES_FILE)
+    print(f"Saved {path}")
+    print(json.dumps({"rows_checked": report.rows_checked, "flagged": report.n_flagged, "file": path}))
+    return 0
+
+
+# --- train-seeds ---------------------------------------------------------------------------------------
+
+
+def _add_train_seeds(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
+    p.add_argument("--seeds", type=int, default=3, help="How many seeds to train (seed, seed+1, ...).")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
+    p.add_argument("--runs-dir", default="runs", help="Where the new folder of runs is created.")
+    add_config_flags(p)
+
+
+@command("train-seeds", "Train the same settings with several seeds and report the mean and spread of "
+                        "macro-F1.")(_add_train_seeds)
+def run_train_seeds(args: argparse.Namespace) -> int:
+    from .evaluation.seeds import train_with_seeds
+
+    def show(run) -> None:
+        print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",
+              flush=True)
+
+    report = train_with_seeds(config_from_args(args, data=args.data), args.seeds, runs_root=args.runs_dir,
+                              on_run=show)
+    print(report.to_text())
+    print(json.dumps(report.headline()))
+    return 0

@@ -1,0 +1,187 @@
+"""The model card: README.md with Hub metadata, what the model was trained on, how well it did, and how to use it.
+
+``card_facts`` gathers what the run folder knows; ``model_card`` is a pure function
+of those facts, so the text is easy to test and to change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..inference import ModelLocation, Preprocessing
+
+FORMAT_TITLES = {"hf": "Hugging Face (safetensors)", "onnx": "ONNX", "onnx-int8": "ONNX INT8",
+                 "torchscript": "TorchScript"}
+LOCAL_REFERENCE = "path/to/this/folder"
+
+
+@dataclass
+class CardFacts:
+    label_names: list[str]
+    max_length: int
+    temperature: float
+    text_pair: bool
+    base_model: str | None = None  # a Hub id, for the metadata; None for local folders
+    base_model_name: str | None = None
+    summary: dict[str, Any] | None = None  # the run's summary.json
+    data: dict[str, Any] | None = None  # the run's data_report.json
+    settings: dict[str, Any] | None = None  # the run's config.json
+    reference: str = LOCAL_REFERENCE  # how the transformers snippet names the model: a folder, or the Hub repo
+    checks: list[str] = field(default_factory=list)  # one line per export with its parity result
+    warnings: list[str] = field(default_factory=list)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def hub_id_for(base_model: str | None) -> str | None:
+    """The Hub id of the base model: registry names are mapped, folders have none."""
+    if not base_model:
+        return None
+    from ..models import find_variant
+
+    variant = find_variant(base_model)
+    if variant is not None:
+        return variant.hub_id or next((a for a in variant.aliases if "/" in a), None)
+    looks_like_id = base_model.count("/") == 1 and not base_model.startswith((".", "/", "~"))
+    return base_model if looks_like_id and not Path(base_model).exists() else None
+
+
+def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
+    run = location.run_dir
+    read = (lambda name: _read_json(run / name)) if run is not None else (lambda name: None)
+    summary = read("summary.json")
+    return CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
+                     text_pair=prep.text_pair, base_model=hub_id_for(prep.base_model),
+                     base_model_name=(summary or {}).get("model") or prep.base_model,
+                     summary=summary, data=read("data_report.json"), settings=read("config.json"))
+
+
+def _front_matter(facts: CardFacts, fmt: str) -> str:
+    # JSON strings are valid YAML scalars: quoting this way is safe for any label or model name.
+    lines = ["---", "library_name: transformers", "pipeline_tag: text-classification"]
+    if facts.base_model:
+        lines.append(f"base_model: {json.dumps(facts.base_model)}")
+    tags = ["text-classification", "bert-studio"] + ([fmt] if fmt != "hf" else [])
+    lines += ["tags:"] + [f"- {json.dumps(t)}" for t in tags]
+    lines += ["metrics:", "- accuracy", "- f1", "---"]
+    return "\n".join(lines)
+
+
+def _data_section(facts: CardFacts) -> str:
+    if not facts.data:
+        return "## Training data\n\nNot recorded (this model folder did not come with its training run)."
+    data, lines = facts.data, ["## Training data", ""]
+    if data.get("table"):
+        lines.append(f"{data['table']}")
+    split = data.get("split") or {}
+    if split:
+        lines.append("Split: " + ", ".join(f"{name} {n:,} rows" for name, n in split.items()) + ".")
+    counts = (data.get("report") or {}).get("class_counts") or {}
+    if counts:
+        lines += ["", "| label | rows |", "| --- | ---: |"] + [f"| {k} | {v:,} |" for k, v in counts.items()]
+    lengths = data.get("lengths") or {}
+    if lengths.get("percentiles"):
+        p = lengths["percentiles"]
+        lines += ["", f"Text length in tokens: median {p.get('50')}, 95% at most {p.get('95')}; "
+                      f"texts are cut at {facts.max_length} tokens."]
+    return "\n".join(lines)
+
+
+def _metrics_section(facts: CardFacts) -> str:
+    if not facts.summary:
+        return "## Results\n\nNot recorded."
+    s = facts.summary
+    rows = (s.get("metrics") or {}).get("rows")
+    split = s.get("evaluated_on", "test")
+    on = f"the {split} split" + (f" ({rows:,} rows)" if rows else "")
+    caveat = ("which was not used for training" if split == "test" else
+              "which also chose the best checkpoint, so these figures are slightly optimistic")
+    lines = ["## Results", "", f"Measured on {on}, {caveat}.", "",
+             "| metric | value |", "| --- | ---: |", f"| accuracy | {s['accuracy']:.4f} |",
+             f"| macro-F1 | {s['macro_f1']:.4f} |"]
+    per_class = (s.get("metrics") or {}).get("per_class") or {}
+    if per_class:
+        lines += ["", "| label | precision | recall | F1 | rows |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']:,} |"
+                  for name, m in per_class.items()]
+    return "\n".join(lines)
+
+
+def _training_section(facts: CardFacts) -> str:
+    keys = ("model", "max_length", "epochs", "max_steps", "batch_size", "lr", "head_lr", "precision", "seed")
+    settings = {k: facts.settings.get(k) for k in keys if facts.settings and facts.settings.get(k) is not None}
+    lines = ["## Training", "", f"Fine-tuned from {facts.base_model_name or 'a BERT-family model'} with BERT Studio."]
+    if settings:
+        lines.append("Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + ".")
+    if facts.summary and facts.summary.get("train_seconds") is not None:
+        lines.append(f"Training took {facts.summary['train_seconds']:.0f} s on {facts.summary.get('device', '?')}.")
+    return "\n".join(lines)
+
+
+def _usage_section(facts: CardFacts, fmt: str) -> str:
+    here = facts.reference
+    pair = ', "text_pair": "second text"' if facts.text_pair else ""
+    second = ', ["second text"]' if facts.text_pair else ""
+    predict = f"bertstudio predict {LOCAL_REFERENCE} --data texts.csv --out predictions.csv" + \
+        ("" if fmt == "hf" else f" --backend {fmt}")
+    tokenize = (f'enc = tokenizer(["your text"]{second}, truncation=True, max_length={facts.max_length}, '
+                f'padding=True, return_tensors="{{}}")')
+    if fmt == "hf":
+        call = (f'classifier({{"text": "your text"{pair}}}, truncation=True)' if facts.text_pair
+                else 'classifier("your text", truncation=True)')
+        code = ["from transformers import pipeline", "",
+                f'classifier = pipeline("text-classification", model="{here}")', call]
+    elif fmt in ("onnx", "onnx-int8"):
+        file = "model.onnx" if fmt == "onnx" else "model.int8.onnx"
+        code = ["import numpy as np, onnxruntime", "from transformers import AutoTokenizer", "",
+                f'tokenizer = AutoTokenizer.from_pretrained("{here}")',
+                f'session = onnxruntime.InferenceSession("{here}/{file}")', tokenize.format("np"),
+                "names = [i.name for i in session.get_inputs()]",
+                "logits = session.run(None, {n: enc[n].astype(np.int64) for n in names})[0]"]
+    else:
+        code = ["import torch", "from transformers import AutoTokenizer", "",
+                f'tokenizer = AutoTokenizer.from_pretrained("{here}")',
+                f'module = torch.jit.load("{here}/model.pt")', tokenize.format("pt"),
+                "logits = module(*[enc[n] for n in INPUTS])  # INPUTS: the input order in export.json"]
+    calibration = ""
+    if abs(facts.temperature - 1.0) > 1e-9:
+        calibration = (f"\n\nProbabilities are calibrated by dividing the logits by the temperature "
+                       f"{facts.temperature:.3f} before the softmax (`preprocessing.json`). BERT Studio does this "
+                       "for you; other code must do it itself to get calibrated confidences (labels are the same).")
+    return "\n".join(["## How to use", "", "```python", *code, "```", "",
+                      "Or with BERT Studio, which repeats the training preprocessing exactly:", "",
+                      "```bash", predict, "```"]) + calibration
+
+
+def _limitations_section(facts: CardFacts) -> str:
+    labels = ", ".join(facts.label_names)
+    return "\n".join([
+        "## Intended use and limitations", "",
+        f"Sorts texts into one of these labels: {labels}. Every text gets one of them, even a text that "
+        "fits none: check low-confidence predictions by hand.",
+        "It works best on texts like its training data (same language, subject and style); accuracy on other "
+        "kinds of text can be much lower than the results above.",
+        f"Only the first {facts.max_length} tokens of a text are read.",
+        "Do not use it alone for decisions that affect people; mistakes and biases in the training labels "
+        "are learned too."])
+
+
+def model_card(facts: CardFacts, fmt: str = "hf") -> str:
+    """README.md text for an export folder of format ``fmt``."""
+    title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"
+    intro = (f"A {FORMAT_TITLES.get(fmt, fmt)} export of a BERT-family text classifier trained with BERT Studio. "
+             f"It predicts one of {len(facts.label_names)} labels"
+             + (" for a pair of texts." if facts.text_pair else " for a text."))
+    parts = [_front_matter(facts, fmt), title, intro]
+    if facts.warnings:
+        parts.append("\n".join(["## Warnings", ""] + [f"- {w}" for w in facts.warnings]))
+    parts += [_metrics_section(facts), _data_section(facts), _training_section(facts)]
+    if facts.checks:
+        parts.append("\n".join(["## Export checks", ""] + [f"- {c}" for c in facts.checks]))
+    parts += [_usage_section(facts, fmt), _limitations_section(facts)]
+    return "\n\n".join(parts) + "\n"

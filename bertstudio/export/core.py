@@ -1,0 +1,306 @@
+"""``export_run``: a trained model as Hugging Face, ONNX, ONNX INT8 and TorchScript folders, each checked.
+
+Every format lands in its own self-contained folder ``OUT/<format>/`` (model file,
+tokenizer, ``preprocessing.json``, ``config.json``, ``export.json`` with the checks,
+and a ``README.md`` model card), built under a temporary name and renamed into
+place: a failed export never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ConfigError
+from ..inference import (EXPORT_INFO_FILE, EXPORTS_DIR, PREPROCESSING_FILE, ModelLocation, OnnxBackend, Predictor,
+                         Preprocessing, TorchBackend, TorchScriptBackend, load_predictor)
+from ..runs import atomic_directory, atomic_write_json, atomic_write_text
+from .card import FORMAT_TITLES, card_facts, model_card
+from .parity import ParityReport, ValidationRows, compare_logits, validation_rows
+
+EXPORT_FORMATS = ("hf", "onnx", "onnx-int8", "torchscript")
+FORMAT_CHOICES = EXPORT_FORMATS + ("all",)
+# hf last, so its model card can list how the other formats did.
+EXPORT_ORDER = ("onnx", "onnx-int8", "torchscript", "hf")
+MAX_FP32_LOGIT_DIFF = 1e-3
+MAX_INT8_DROP_POINTS = 1.0
+MIN_INT8_AGREEMENT = 0.99  # used only when no labelled rows are available
+DEFAULT_VALIDATION_ROWS = 500
+
+
+@dataclass
+class ExportResult:
+    """One exported format: where it is, how big, and how closely it matches the trained model."""
+
+    format: str
+    path: Path  # the model file (the folder, for hf)
+    folder: Path
+    size_bytes: int
+    parity: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    hub_url: str | None = None
+
+    def describe(self, relative_to: Path | None = None) -> str:
+        """One line: size, place, parity; ``relative_to`` shortens the path (for model cards)."""
+        p = self.parity
+        where = self.path.relative_to(relative_to) if relative_to is not None else self.path
+        text = f"{FORMAT_TITLES[self.format]}: {self.size_bytes / 1e6:.1f} MB at {where}"
+        if p.get("size_ratio") is not None:
+            text += f" ({p['size_ratio']:.0%} of the fp32 ONNX file)"
+        text += f"; labels agree on {p['label_agreement']:.1%} of {p['rows']:,} validation rows"
+        if p.get("pipeline_label_agreement") is not None:
+            text += f" (transformers.pipeline: {p['pipeline_label_agreement']:.1%})"
+        if p.get("accuracy_change_points") is not None and self.format == "onnx-int8":
+            text += (f"; accuracy change {p['accuracy_change_points']:+.1f} points, "
+                     f"macro-F1 change {p['macro_f1_change_points']:+.1f} points")
+        elif self.format != "onnx-int8":
+            text += f"; largest logit difference {p['max_abs_logit_diff']:.1e}"
+        if self.hub_url:
+            text += f"; uploaded to {self.hub_url}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "path": str(self.path), "folder": str(self.folder),
+                "size_bytes": self.size_bytes, "parity": self.parity, "warnings": self.warnings,
+                "seconds": round(self.seconds, 2), "hub_url": self.hub_url}
+
+
+@dataclass
+class ExportSource:
+    """The trained model and what every export is checked against."""
+
+    location: ModelLocation
+    prep: Preprocessing
+    tokenizer: Any
+    model: Any  # the PyTorch model, fp32, eval mode
+    rows: ValidationRows
+    reference_logits: np.ndarray
+
+    def parity(self, backend) -> ParityReport:
+        predictor = Predictor(backend, self.tokenizer, self.prep, self.location)
+        logits = predictor.logits(self.rows.texts, self.rows.pairs)
+        return compare_logits(self.reference_logits, logits, self.rows.labels, self.prep.label_names,
+                              self.rows.source)
+
+
+def open_source(model_dir: str | Path, *, texts: Sequence[str] | None = None,
+                max_rows: int | None = DEFAULT_VALIDATION_ROWS) -> ExportSource:
+    reference = load_predictor(model_dir, backend="torch")
+    prep, location = reference.prep, reference.location
+    rows = validation_rows(location.run_dir, prep.label_names, prep.text_pair, texts=texts, max_rows=max_rows)
+    return ExportSource(location, prep, reference.tokenizer, reference.backend.model, rows,
+                        reference.logits(rows.texts, rows.pairs))
+
+
+@dataclass
+class Built:
+    """What a format builder made inside the temporary folder."""
+
+    file_name: str  # "" for a whole-folder format (hf)
+    parity: dict[str, Any]
+    warnings: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def fp32_warnings(title: str, report: ParityReport) -> list[str]:
+    if report.max_abs_logit_diff > MAX_FP32_LOGIT_DIFF:
+        return [f"{title} logits differ from PyTorch by up to {report.max_abs_logit_diff:.2g} (expected below "
+                f"{MAX_FP32_LOGIT_DIFF}); compare a few predictions before relying on this export."]
+    return []
+
+
+def int8_warnings(report: ParityReport) -> list[str]:
+    if report.accuracy_change_points is not None:
+        drops = {"accuracy": report.accuracy_change_points, "macro-F1": report.macro_f1_change_points}
+        worst = {k: -v for k, v in drops.items() if v is not None and -v > MAX_INT8_DROP_POINTS}
+        if worst:
+            lost = " and ".join(f"{v:.1f} points of {k}" for k, v in worst.items())
+            return [f"The INT8 model loses {lost} on {report.labelled_rows:,} test rows; use the fp32 ONNX "
+                    "export where accuracy matters more than size."]
+        return []
+    if report.label_agreement < MIN_INT8_AGREEMENT:
+        return [f"The INT8 model predicts a different label than the full model on "
+                f"{1 - report.label_agreement:.1%} of {report.rows:,} rows (accuracy could not be measured: "
+                "no labelled rows); check it on your own data."]
+    return []
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _build_onnx(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+    from .onnx import ONNX_FILE, OPSET, export_onnx
+
+    inputs = export_onnx(source.model, source.tokenizer, source.prep, tmp / ONNX_FILE)
+    report = source.parity(OnnxBackend(tmp / ONNX_FILE, "onnx"))
+    return Built(ONNX_FILE, report.to_dict(), fp32_warnings("ONNX", report), {"inputs": inputs, "opset": OPSET})
+
+
+def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+    from .onnx import INT8_FILE, INT8_OPS, ONNX_FILE, OPSET, export_onnx, quantize_int8
+
+    earlier = next((r.path for r in done if r.format == "onnx"), None)
+    fp32 = earlier if earlier is not None else tmp / f".fp32-{ONNX_FILE}"
+    inputs = None if earlier is not None else export_onnx(source.model, source.tokenizer, source.prep, fp32)
+    quantize_int8(fp32, tmp / INT8_FILE)
+    fp32_size = fp32.stat().st_size
+    if earlier is None:
+        fp32.unlink()
+    report = source.parity(OnnxBackend(tmp / INT8_FILE, "onnx-int8"))
+    size = (tmp / INT8_FILE).stat().st_size
+    parity = {**report.to_dict(), "fp32_size_bytes": fp32_size, "size_ratio": size / fp32_size}
+    info = {"opset": OPSET, "quantization": {"weights": "QInt8", "per_channel": True, "ops": list(INT8_OPS)}}
+    if inputs:
+        info["inputs"] = inputs
+    return Built(INT8_FILE, parity, int8_warnings(report), info)
+
+
+def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+    from .torchscript import TORCHSCRIPT_FILE, export_torchscript
+
+    inputs = export_torchscript(source.model, source.tokenizer, source.prep, tmp / TORCHSCRIPT_FILE)
+    report = source.parity(TorchScriptBackend(tmp / TORCHSCRIPT_FILE, inputs))
+    notes = fp32_warnings("TorchScript", report)
+    return Built(TORCHSCRIPT_FILE, report.to_dict(), notes, {"inputs": inputs})
+
+
+def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+    from .hf import export_hf, pipeline_labels
+
+    export_hf(source.model, source.tokenizer, source.prep, tmp)
+    atomic_write_json(tmp / PREPROCESSING_FILE, source.prep.to_dict())
+    backend = TorchBackend(tmp, tmp / "model.safetensors")
+    report = source.parity(backend)
+    ours = Predictor(backend, source.tokenizer, source.prep, source.location).predict(
+        source.rows.texts, source.rows.pairs).labels
+    theirs = pipeline_labels(tmp, source.rows.texts, source.rows.pairs)
+    agreement = float(np.mean([a == b for a, b in zip(ours, theirs)])) if ours else 1.0
+    notes = fp32_warnings("The Hugging Face export's", report)
+    if agreement < 1.0:
+        notes.append(f"transformers.pipeline predicts a different label than BERT Studio on {1 - agreement:.1%} "
+                     "of rows; call it with truncation=True.")
+    return Built("", {**report.to_dict(), "pipeline_label_agreement": agreement}, notes)
+
+
+BUILDERS: dict[str, Callable[[ExportSource, Path, list[ExportResult]], Built]] = {
+    "hf": _build_hf, "onnx": _build_onnx, "onnx-int8": _build_int8, "torchscript": _build_torchscript}
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def write_support_files(source: ExportSource, tmp: Path) -> None:
+    """Tokenizer, label config and preprocessing, so the folder predicts on its own."""
+    from .hf import save_tokenizer, set_label_maps
+
+    save_tokenizer(source.tokenizer, tmp, source.prep)
+    set_label_maps(source.model, source.prep.label_names)
+    source.model.config.to_json_file(str(tmp / "config.json"))
+    atomic_write_json(tmp / PREPROCESSING_FILE, source.prep.to_dict())
+
+
+def readable_by_others(folder: Path) -> None:
+    """Temporary files are created private (0600); an export is meant to be copied and served, so give it
+    the permissions any new file gets (the umask decides)."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for file in folder.rglob("*"):
+        file.chmod((0o777 if file.is_dir() else 0o666) & ~mask)
+
+
+def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportResult],
+               hub_repo: str | None = None) -> ExportResult:
+    """Build one format in a temporary folder, check it, describe it, then rename it into place."""
+    target = Path(out_dir) / fmt
+    start = time.perf_counter()
+    results: list[ExportResult] = []
+
+    def fill(tmp: Path) -> None:
+        built = BUILDERS[fmt](source, tmp, done)
+        if fmt != "hf":
+            write_support_files(source, tmp)
+        file = tmp / built.file_name if built.file_name else tmp
+        size = file.stat().st_size if built.file_name else _folder_size(tmp)
+        result = ExportResult(fmt, target / built.file_name if built.file_name else target, target, size,
+                              built.parity, built.warnings, time.perf_counter() - start)
+        atomic_write_json(tmp / EXPORT_INFO_FILE, {
+            "format": fmt, "file": built.file_name or None, **built.info, "parity": built.parity,
+            "warnings": built.warnings, "source": str(source.location.folder),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"), "bertstudio_version": __version__})
+        facts = card_facts(source.location, source.prep)
+        if hub_repo and fmt == "hf":
+            facts.reference = hub_repo
+        shown = [*done, result] if fmt == "hf" else [result]
+        facts.checks = [r.describe(relative_to=Path(out_dir)) for r in shown]
+        facts.warnings = [w for r in shown for w in r.warnings]
+        atomic_write_text(tmp / "README.md", model_card(facts, fmt))
+        results.append(result)
+        readable_by_others(tmp)
+
+    atomic_directory(target, fill)
+    result = results[0]
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def default_export_dir(location: ModelLocation) -> Path:
+    """RUN/exports for a run; next to a bare model folder otherwise."""
+    if location.run_dir is not None:
+        return location.run_dir / EXPORTS_DIR
+    return location.folder.parent / f"{location.folder.name}-exports"
+
+
+def formats_for(fmt: str | Sequence[str]) -> list[str]:
+    """"all", one format, "onnx,onnx-int8" or a list of formats -> the formats in export order."""
+    wanted = [f.strip() for f in (fmt.split(",") if isinstance(fmt, str) else fmt) if f.strip()]
+    unknown = [f for f in wanted if f not in FORMAT_CHOICES]
+    if unknown or not wanted:
+        raise ConfigError(f"Unknown export format '{', '.join(unknown) or fmt}'.",
+                          hint=f"Use one of: {', '.join(FORMAT_CHOICES)} (several: separate with commas).")
+    return [f for f in EXPORT_ORDER if f in wanted or "all" in wanted]
+
+
+def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: str | Path | None = None, *,
+               texts: Sequence[str] | None = None, max_rows: int | None = DEFAULT_VALIDATION_ROWS,
+               push_to_hub: str | None = None, token_env: str = "HF_TOKEN", private: bool = True,
+               on_result: Callable[[ExportResult], None] | None = None) -> list[ExportResult]:
+    """Export a run (or a model folder) as ``fmt`` (hf, onnx, onnx-int8, torchscript, all, or several) into
+    ``out_dir/<format>/``; every export is checked against the PyTorch model on up to ``max_rows``
+    validation rows (``texts`` when given, else the run's labelled test rows, else example sentences).
+
+    ``push_to_hub="user/name"`` uploads the hf export (private unless ``private=False``) with the token
+    in the environment variable ``token_env``.  ``on_result`` is called as each format finishes.
+    """
+    from .hf import push_to_hub as push
+
+    formats = formats_for(fmt)
+    if push_to_hub and "hf" not in formats:
+        raise ConfigError("Only the Hugging Face export can be pushed to the Hub.",
+                          hint="Use --format hf (or all) together with --push-to-hub.")
+    source = open_source(run_dir, texts=texts, max_rows=max_rows)
+    out = Path(out_dir).expanduser() if out_dir else default_export_dir(source.location)
+    done: list[ExportResult] = []
+    for name in formats:
+        result = export_one(source, name, out, done, hub_repo=push_to_hub)
+        if name == "hf" and push_to_hub:
+            result.hub_url = push(result.folder, push_to_hub, token_env=token_env, private=private)
+        done.append(result)
+        if on_result is not None:
+            on_result(result)
+    return done

@@ -1,0 +1,89 @@
+"""The Hugging Face export: a folder ``transformers.pipeline`` loads as is, and its optional push to the Hub.
+
+The token for the Hub is read from an environment variable at push time only; it
+is never printed, logged or written to disk, and never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError, ModelError
+from ..inference import Preprocessing
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def set_label_maps(model, label_names: Sequence[str]) -> None:
+    """id2label/label2id in the config, so the pipeline names the classes as the user did."""
+    model.config.id2label = dict(enumerate(label_names))
+    model.config.label2id = {name: i for i, name in enumerate(label_names)}
+
+
+def save_tokenizer(tokenizer, target: Path, prep: Preprocessing) -> None:
+    """The tokenizer files, with model_max_length set to training's max_length.
+
+    ``pipeline(..., truncation=True)`` then cuts texts exactly as training did.
+    """
+    tokenizer.save_pretrained(target)
+    config_file = target / "tokenizer_config.json"
+    if config_file.is_file():
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config["model_max_length"] = prep.max_length
+        if "max_length" in config:
+            config["max_length"] = prep.max_length
+        config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def export_hf(model, tokenizer, prep: Preprocessing, target: Path) -> None:
+    set_label_maps(model, prep.label_names)
+    model.save_pretrained(target, safe_serialization=True)
+    save_tokenizer(tokenizer, target, prep)
+
+
+def pipeline_labels(folder: Path, texts: Sequence[str], pairs: Sequence[str] | None,
+                    batch_size: int = 32) -> list[str]:
+    """Labels that ``transformers.pipeline("text-classification", model=folder)`` predicts."""
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(folder), device="cpu")
+    inputs = [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)] if pairs is not None else list(texts)
+    return [out["label"] for out in pipe(inputs, truncation=True, batch_size=batch_size)]
+
+
+def _read_token(token_env: str) -> str:
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        raise ConfigError(f"No Hugging Face token in the environment variable {token_env}.",
+                          hint=f"Create a write token at huggingface.co/settings/tokens and set it: "
+                               f"export {token_env}=hf_... (it is never saved or shown).")
+    return token
+
+
+def push_to_hub(folder: Path, repo_id: str, *, token_env: str = "HF_TOKEN", private: bool = True) -> str:
+    """Upload an hf export folder to ``repo_id`` (private unless told otherwise); returns the repo's URL."""
+    from ..models import _offline_mode, hub_reachable
+
+    if not REPO_ID.match(repo_id):
+        raise ConfigError(f"'{repo_id}' is not a Hugging Face repository name.",
+                          hint="Write it as your-user-name/model-name.")
+    token = _read_token(token_env)
+    if _offline_mode() or not hub_reachable():
+        raise ModelError("Cannot reach the Hugging Face Hub, so the model was not uploaded.",
+                         hint=f"The export itself is saved in {folder}. Connect to the internet "
+                              "(and unset HF_HUB_OFFLINE) and run the export again with --push-to-hub.")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, private=private, exist_ok=True)
+        api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload from BERT Studio")
+    except Exception as exc:  # the hub client raises many kinds; none may leak the token
+        detail = str(exc).replace(token, "***").splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"Uploading to {repo_id} failed: {detail}",
+                         hint="Check that the token can write to this repository.") from None
+    return str(url)

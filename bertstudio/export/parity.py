@@ -1,0 +1,136 @@
+"""Does an exported model still predict what the trained one did?
+
+Every export is run on validation rows next to the PyTorch model it came from:
+the largest logit difference shows numerical drift, label agreement shows
+whether users would see different answers, and on labelled rows the change in
+accuracy and macro-F1 shows what a smaller model (INT8) costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+# Generic sentences for a parity check when a model comes without its run's test rows.
+FALLBACK_TEXTS = (
+    "The parcel arrived two weeks late and the box was crushed.",
+    "Great quality, I would buy this again.",
+    "I was charged twice for the same order.",
+    "It stopped working after three days.",
+    "ok",
+    "Customer service answered quickly and solved my problem, thank you so much for the help!",
+    "Terrible experience from start to finish; nobody replied to my emails for a month.",
+    "Not bad, not great.",
+    "Where is my refund?",
+    "The colour is different from the picture but the fit is perfect.",
+    "An absolutely wonderful film with a moving story and brilliant acting.",
+    "The match was postponed because of heavy rain in the city.",
+    "Shares fell sharply after the company reported lower profits.",
+    "Scientists found a new species of frog in the rainforest.",
+    "This is the worst product I have ever bought.",
+    "Delivery was fast.",
+)
+
+
+@dataclass
+class ValidationRows:
+    """Texts to compare models on; labels (class indices) when the rows come from a labelled test split."""
+
+    texts: list[str]
+    pairs: list[str] | None
+    labels: np.ndarray | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def rows_from_predictions(path: Path, label_names: Sequence[str], text_pair: bool,
+                          max_rows: int | None) -> ValidationRows:
+    """The run's ``test_predictions.csv``: held-out texts with their true labels."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=max_rows)
+    index = {name: i for i, name in enumerate(label_names)}
+    labels = None
+    if "label" in frame.columns and frame["label"].isin(index).all():
+        labels = frame["label"].map(index).to_numpy(dtype=np.int64)
+    pairs = frame["text_pair"].tolist() if text_pair and "text_pair" in frame.columns else None
+    return ValidationRows(frame["text"].tolist(), pairs, labels, f"{len(frame)} test rows of the run")
+
+
+def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair: bool, *,
+                    texts: Sequence[str] | None = None, max_rows: int | None = 500) -> ValidationRows:
+    """Given texts, else the run's labelled test rows, else built-in example sentences."""
+    from ..pipeline import PREDICTIONS_FILE
+
+    if texts:
+        chosen = list(texts)[:max_rows] if max_rows else list(texts)
+        return ValidationRows(chosen, chosen if text_pair else None, None, f"{len(chosen)} given texts")
+    if run_dir is not None and (run_dir / PREDICTIONS_FILE).is_file():
+        rows = rows_from_predictions(run_dir / PREDICTIONS_FILE, label_names, text_pair, max_rows)
+        if len(rows):
+            return rows
+    examples = list(FALLBACK_TEXTS)
+    pairs = examples[1:] + examples[:1] if text_pair else None
+    return ValidationRows(examples, pairs, None, f"{len(examples)} example sentences (no test rows in the run)")
+
+
+@dataclass
+class ParityReport:
+    """How closely an export reproduces the PyTorch model on the same rows."""
+
+    rows: int
+    source: str
+    max_abs_logit_diff: float
+    label_agreement: float  # share of rows with the same predicted label
+    labelled_rows: int = 0
+    reference_accuracy: float | None = None
+    accuracy: float | None = None
+    reference_macro_f1: float | None = None
+    macro_f1: float | None = None
+
+    @property
+    def accuracy_change_points(self) -> float | None:
+        if self.accuracy is None or self.reference_accuracy is None:
+            return None
+        return round(100 * (self.accuracy - self.reference_accuracy), 2)
+
+    @property
+    def macro_f1_change_points(self) -> float | None:
+        if self.macro_f1 is None or self.reference_macro_f1 is None:
+            return None
+        return round(100 * (self.macro_f1 - self.reference_macro_f1), 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "accuracy_change_points": self.accuracy_change_points,
+                "macro_f1_change_points": self.macro_f1_change_points}
+
+    def describe(self) -> str:
+        text = f"labels agree on {self.label_agreement:.1%} of {self.rows:,} validation rows"
+        if self.accuracy_change_points is not None:
+            text += f"; accuracy change {self.accuracy_change_points:+.1f} points"
+            text += f", macro-F1 change {self.macro_f1_change_points:+.1f} points"
+        return text
+
+
+def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
+                   label_names: Sequence[str], source: str) -> ParityReport:
+    """Pure comparison of two models' logits on the same rows (and their labels, when known)."""
+    from ..metrics import classification_metrics
+
+    ref_pred, new_pred = reference.argmax(axis=1), exported.argmax(axis=1)
+    report = ParityReport(rows=len(reference), source=source,
+                          max_abs_logit_diff=float(np.abs(reference - exported).max()) if len(reference) else 0.0,
+                          label_agreement=float((ref_pred == new_pred).mean()) if len(reference) else 1.0)
+    if labels is not None and len(labels):
+        # Metrics need probabilities only for argmax and loss; one-hot predictions keep this cheap and exact.
+        before = classification_metrics(labels, np.eye(len(label_names))[ref_pred], label_names)
+        after = classification_metrics(labels, np.eye(len(label_names))[new_pred], label_names)
+        report.labelled_rows = len(labels)
+        report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
+        report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]
+    return report

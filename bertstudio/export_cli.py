@@ -1,0 +1,117 @@
+"""``bertstudio export``, ``predict`` and ``serve``: registered with the main CLI when it starts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .cli import command
+from .inference import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def _add_export(p: argparse.ArgumentParser) -> None:
+    from .export import FORMAT_CHOICES
+    from .export.core import DEFAULT_VALIDATION_ROWS
+
+    p.add_argument("run_dir", help="A run folder (with model/ inside) or a model folder.")
+    p.add_argument("--format", default="all", metavar="|".join(FORMAT_CHOICES),
+                   help="What to export (default: all); several formats: separate with commas, e.g. onnx,onnx-int8.")
+    p.add_argument("--out", help="Folder for the exports; each format goes in its own subfolder "
+                                 "(default: RUN_DIR/exports).")
+    p.add_argument("--rows", type=int, default=DEFAULT_VALIDATION_ROWS,
+                   help="Validation rows used to check each export against the trained model (0: all).")
+    p.add_argument("--push-to-hub", metavar="USER/NAME", help="Upload the Hugging Face export to this Hub repo.")
+    p.add_argument("--token-env", default="HF_TOKEN",
+                   help="Environment variable holding the Hub token (the token is never saved or printed).")
+    p.add_argument("--public", action="store_true", help="Make the Hub repo public (default: private).")
+
+
+@command("export", "Export a trained model as Hugging Face, ONNX, ONNX INT8 or TorchScript, checked for parity.")(
+    _add_export)
+def run_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    def show(result) -> None:
+        print(result.describe(), flush=True)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+    results = export_run(args.run_dir, args.format, args.out, max_rows=args.rows or None,
+                         push_to_hub=args.push_to_hub, token_env=args.token_env, private=not args.public,
+                         on_result=show)
+    print(json.dumps([r.to_dict() for r in results]))
+    return 0
+
+
+# --- predict -------------------------------------------------------------------------------------
+
+
+def _add_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
+    p.add_argument("--data", required=True, help="File with the texts (CSV, TSV, JSON lines, Parquet or Excel).")
+    p.add_argument("--out", required=True, help="Where to write the predictions (CSV).")
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="What runs the model (auto: PyTorch if its weights are there, else the export found).")
+    p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")
+    p.add_argument("--text-pair", dest="text_pair_column", help="Column holding the second text, for pair models.")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Texts per model call.")
+    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
+                   help="Rows read and written at a time (bounds memory on huge files).")
+
+
+@command("predict", "Predict the label of every row of a file with a trained model.")(_add_predict)
+def run_predict(args: argparse.Namespace) -> int:
+    from .inference import load_predictor
+
+    predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size)
+    print(predictor.describe(), file=sys.stderr)
+
+    def progress(rows: int) -> None:
+        print(f"\r{rows:,} rows predicted", end="", file=sys.stderr, flush=True)
+
+    result = predictor.predict_file(args.data, args.out, text_column=args.text_column,
+                                    text_pair_column=args.text_pair_column, chunk_rows=max(1, args.chunk_rows),
+                                    on_progress=progress)
+    print(file=sys.stderr)
+    print(result.describe(), file=sys.stderr)
+    print(json.dumps(result.to_dict()))
+    return 0
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    from .serve import DEFAULT_HOST, DEFAULT_PORT, Limits
+
+    defaults = Limits()
+    p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
+    p.add_argument("--host", default=DEFAULT_HOST, help="Address to listen on (default: this computer only).")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="What runs the model.")
+    p.add_argument("--max-texts", type=int, default=defaults.max_texts, help="Most texts per request.")
+    p.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="Largest request body.")
+    p.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars, help="Longest text accepted.")
+
+
+@command("serve", "Serve a trained model over HTTP: POST /predict, GET /health, GET /info.")(_add_serve)
+def run_serve(args: argparse.Namespace) -> int:
+    from .inference import load_predictor
+    from .serve import Limits, is_loopback, serve
+
+    predictor = load_predictor(args.model_dir, backend=args.backend)
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
+                    max_text_chars=args.max_text_chars)
+    print(predictor.describe(), file=sys.stderr)
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}: other computers on the network can send requests. "
+              "Use --host 127.0.0.1 to keep it on this computer.", file=sys.stderr)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Serving on http://{shown_host}:{args.port} (POST /predict, GET /info, docs at /docs); "
+          "Ctrl+C stops.", file=sys.stderr, flush=True)
+    serve(predictor, args.host, args.port, limits)
+    return 0

@@ -1,0 +1,187 @@
+"""A small prediction server: ``POST /predict``, ``GET /health``, ``GET /info``.
+
+``create_app(predictor)`` builds the FastAPI app (tests drive it with TestClient);
+``serve`` runs it with uvicorn, on the loopback address unless told otherwise.
+Requests are bounded (body size, number of texts, length of each text) and every
+refusal is a JSON error with a message and a hint, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .inference import Predictor
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+
+
+class PredictRequest(BaseModel):
+    texts: list[str] = Field(..., description="The texts to classify.")
+    text_pairs: list[str] | None = Field(None, description="Second texts, for models trained on pairs.")
+
+
+class Prediction(BaseModel):
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+    backend: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 1_000_000
+    max_texts: int = 256
+    max_text_chars: int = 20_000  # texts are cut to max_length tokens anyway; this only bounds tokenizer work
+
+
+def error_body(message: str, hint: str | None = None) -> dict[str, Any]:
+    return {"error": message, "hint": hint}
+
+
+class BodySizeLimit:
+    """ASGI middleware: refuse bodies above ``max_bytes`` with 413 before the app parses them.
+
+    Both a declared Content-Length and the bytes actually received are checked (a chunked
+    upload declares no length); the body read here is handed on to the app unchanged.
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method", "").encode() not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        from starlette.responses import JSONResponse
+
+        response = JSONResponse(error_body(f"The request is larger than {self.max_bytes:,} bytes.",
+                                           "Send fewer or shorter texts per request."), status_code=413)
+        await response(scope, receive, send)
+
+
+def create_app(predictor: Predictor, limits: Limits = Limits()):
+    """The FastAPI app for ``predictor``; one prediction runs at a time (the model uses every core)."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    from .errors import UserError
+
+    app = FastAPI(title="BERT Studio classifier", description=predictor.describe())
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    lock = threading.Lock()
+
+    def refuse(status: int, message: str, hint: str | None = None) -> JSONResponse:
+        return JSONResponse(error_body(message, hint), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return refuse(400, "The request body is not valid JSON.",
+                          'Send JSON such as {"texts": ["first text", "second text"]}.')
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        return refuse(422, f"Invalid request at '{where}': {first.get('msg', 'wrong shape')}.",
+                      'Send JSON such as {"texts": ["first text", "second text"]}.')
+
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, exc: UserError) -> JSONResponse:
+        return refuse(422, exc.message, exc.hint)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/info")
+    def info() -> dict[str, Any]:
+        return {**predictor.info(), "limits": {"max_body_bytes": limits.max_body_bytes,
+                                               "max_texts": limits.max_texts,
+                                               "max_text_chars": limits.max_text_chars}}
+
+    @app.post("/predict", response_model=PredictResponse,
+              responses={400: {"description": "Not JSON"}, 413: {"description": "Too large"},
+                         422: {"description": "Wrong shape"}})
+    def predict(request: PredictRequest):  # sync: FastAPI runs it in a worker thread, off the event loop
+        problem = check_request(request.texts, request.text_pairs, predictor, limits)
+        if problem is not None:
+            return refuse(*problem)
+        with lock:
+            batch = predictor.predict(request.texts, request.text_pairs)
+        return {"predictions": batch.to_records(), "backend": predictor.backend.name}
+
+    return app
+
+
+def check_request(texts: list[str], pairs: list[str] | None, predictor: Predictor,
+                  limits: Limits) -> tuple[int, str, str] | None:
+    """(status, message, hint) for a request the server refuses, else None."""
+    if not texts:
+        return 422, "'texts' is empty.", "Send at least one text."
+    if len(texts) > limits.max_texts:
+        return (413, f"{len(texts):,} texts in one request; the limit is {limits.max_texts}.",
+                "Split them over several requests.")
+    longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+    if len(texts[longest]) > limits.max_text_chars:
+        return (413, f"Text {longest} has {len(texts[longest]):,} characters; the limit is "
+                     f"{limits.max_text_chars:,}.",
+                f"Only the first {predictor.prep.max_length} tokens are read anyway: send the start of the text.")
+    if pairs is not None and any(len(p) > limits.max_text_chars for p in pairs):
+        return (413, f"A second text is longer than {limits.max_text_chars:,} characters.",
+                "Send the start of the text.")
+    if predictor.prep.text_pair and pairs is None:
+        return (422, "This model reads pairs of texts: 'text_pairs' is missing.",
+                "Send one second text per text in 'text_pairs'.")
+    if pairs is not None and len(pairs) != len(texts):
+        return 422, f"{len(texts)} texts but {len(pairs)} text_pairs.", "Send one second text per text."
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def serve(predictor: Predictor, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          limits: Limits = Limits()) -> None:
+    """Run the server until stopped (Ctrl+C)."""
+    import uvicorn
+
+    uvicorn.run(create_app(predictor, limits), host=host, port=port, log_level="warning")

@@ -1,0 +1,281 @@
+"""Tab: Benchmark. How fast is your model, and how fast could it be (PyTorch fp32/bf16, ONNX, ONNX INT8)?
+
+The benchmark runs in a background thread (:class:`bertstudio.benchmark.BenchmarkJob`); a timer polls its
+progress, so the page stays responsive and a Stop button works.  Only one benchmark runs at a time in the
+app, and none while a model trains: timings taken while the cores are busy would be worthless.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import gradio as gr
+import pandas as pd
+
+from ..benchmark.backends import BACKEND_LABELS
+from ..benchmark.chart import latency_chart
+from ..benchmark.models import ALL_BACKENDS
+from ..benchmark.records import BenchRecord
+from ..benchmark.report import (
+    TABLE_HEADER,
+    footnotes,
+    headline,
+    recommend_backend,
+    table_rows,
+)
+from ..benchmark.runner import BenchmarkJob, BenchmarkPlan, JobSnapshot
+from ..benchmark.timing import RepeatPolicy
+from ..errors import UserError
+from .common import friendly, require_workspace
+from .context import AppContext
+from .session import RunInfo, Workspace, checked_run_dir, list_workspace_runs
+
+POLL_SECONDS = 1.0
+COMPARISON_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
+BATCH_CHOICES = (1, 8, 32, 64)
+SEQ_CHOICES = (16, 32, 64, 128, 256, 512)
+DEFAULT_BATCHES = (1, 32)
+DEFAULT_SEQS = (128,)
+# Half a second per cell is enough on a quiet machine for a median within a few percent, and keeps a
+# typical grid (3 models x 4 backends x 2 sizes) to a few minutes.
+APP_POLICY = RepeatPolicy(warmup=2, min_repeats=5, min_seconds=0.5, max_seconds=20.0)
+
+INTRO = """### Benchmark: how fast is your model?
+Times your trained model, and well-known models for comparison, in four ways of running it:
+**PyTorch fp32** (as trained), **PyTorch bf16** (half-precision numbers), **ONNX Runtime** and
+**ONNX Runtime INT8** (a 4x smaller model). Each way is also checked against the original on real texts: a
+fast way that changes the answers is never recommended. Built-in models that are not downloaded are timed
+with random weights (marked †): their speed is real, their accuracy is not claimed.
+
+Close other heavy programs first: timings taken while the computer is busy are not reliable."""
+
+
+class BenchmarkJobs:
+    """The app's benchmark jobs, the latest per workspace; at most one runs at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[str, BenchmarkJob] = {}
+
+    def for_session(self, session_id: str) -> BenchmarkJob | None:
+        with self._lock:
+            return self._latest.get(session_id)
+
+    def start(self, session_id: str, plan: BenchmarkPlan) -> BenchmarkJob:
+        with self._lock:
+            if any(job.running for job in self._latest.values()):
+                raise UserError("A benchmark is already running on this computer.",
+                                "Wait for it to finish (or press Stop); two at once would slow each other down.")
+            job = BenchmarkJob(plan)
+            self._latest[session_id] = job
+            return job.start()
+
+    def stop(self, session_id: str) -> bool:
+        job = self.for_session(session_id)
+        if job is None or not job.running:
+            return False
+        job.stop()
+        return True
+
+
+JOBS = BenchmarkJobs()
+
+
+# --------------------------------------------------------------------------- pure view builders
+
+
+def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs: the person's finished runs first (newest first), then the comparison models."""
+    from ..benchmark.models import short_name
+    from ..models import VARIANTS
+
+    choices = [(f"Your model: {run.label}", str(run.path)) for run in runs]
+    for key in COMPARISON_MODELS:
+        extra = (describe or {}).get(key, "")
+        choices.append((f"{short_name(VARIANTS[key].display_name)}{extra}", key))
+    return choices
+
+
+def availability_notes() -> dict[str, str]:
+    """' (random weights: not downloaded)' for comparison models that would need a download."""
+    from ..models import availability
+
+    notes = {}
+    for key in COMPARISON_MODELS:
+        try:
+            status = availability(key)
+        except UserError:
+            status = "download"
+        notes[key] = {"bundled": " (bundled)", "download": " (not downloaded: timed with random weights)"}.get(status, "")
+    return notes
+
+
+def default_models(runs: Sequence[RunInfo], preferred_run: str | None) -> list[str]:
+    """The trained run (the one open in the app, else the newest) and DistilBERT to compare with."""
+    return [*_preferred_run(runs, preferred_run), "distilbert-base-uncased"]
+
+
+def _preferred_run(runs: Sequence[RunInfo], preferred_run: str | None) -> list[str]:
+    paths = [str(run.path) for run in runs]
+    return [preferred_run] if preferred_run in paths else paths[:1]
+
+
+def ticked_models(runs: Sequence[RunInfo], preferred_run: str | None, current: Sequence[str] | None,
+                  available: Sequence[str]) -> list[str]:
+    """What stays ticked when the list is refreshed: the person's ticks, plus their trained run when none of
+    their runs is ticked (a run trained since the tab was last opened is what they want to time)."""
+    kept = [m for m in (current or []) if m in available]
+    if not kept:
+        return default_models(runs, preferred_run)
+    run_paths = {str(run.path) for run in runs}
+    if any(m in run_paths for m in kept):
+        return kept
+    return [*_preferred_run(runs, preferred_run), *kept]
+
+
+def progress_html(snapshot: JobSnapshot) -> str:
+    percent = round(100 * snapshot.fraction) if snapshot.total else 0
+    return (f'<div class="bs-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
+            f'aria-valuemax="100"><div class="bs-progress-fill" style="width:{percent}%"></div>'
+            f'<span>{percent}%</span></div>')
+
+
+def status_markdown(snapshot: JobSnapshot) -> str:
+    if snapshot.error:
+        return f"❌ **The benchmark stopped with a problem:** {snapshot.error}"
+    if snapshot.cancelled:
+        return f"⏹️ **Stopped.** {len(snapshot.records)} measurements were kept."
+    if snapshot.finished:
+        skipped = "".join(f"\n- Skipped: {s}" for s in snapshot.skipped)
+        return f"✅ **Done:** {len(snapshot.records)} measurements.{skipped}"
+    if snapshot.running:
+        return f"⏳ {snapshot.message} ({snapshot.done} of {snapshot.total} measurements)"
+    return "Pick models, ways of running them and sizes, then press **Run the benchmark**."
+
+
+def recommendation_markdown(records: Sequence[BenchRecord]) -> str:
+    """For each of the person's own models: the fastest way to run it whose answers can be trusted."""
+    lines = []
+    for model in dict.fromkeys(r.model for r in records if r.model_kind in ("folder", "onnx-export")):
+        backend, reason = recommend_backend(records, model)
+        label = next(r.model_label for r in records if r.model == model)
+        lines.append(f"**Recommended for {label}: {BACKEND_LABELS.get(backend, backend)}.** {reason}")
+    return "\n\n".join(lines)
+
+
+def results_table(records: Sequence[BenchRecord]) -> pd.DataFrame:
+    return pd.DataFrame(table_rows(records), columns=list(TABLE_HEADER))
+
+
+def results_view(records: Sequence[BenchRecord]) -> tuple[str, str, object, pd.DataFrame, str]:
+    """(headline, recommendation, chart, table, footnotes) for the records measured so far."""
+    if not records:
+        return "", "", latency_chart([]), results_table([]), ""
+    return (f"### {headline(records)}", recommendation_markdown(records), latency_chart(records),
+            results_table(records), "\n\n".join(footnotes(records)))
+
+
+def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Sequence[str],
+                      batches: Sequence[int | str], seqs: Sequence[int | str]) -> BenchmarkPlan:
+    """A plan from what was ticked; run folders must belong to this workspace (paths come from the browser)."""
+    from ..models import find_variant
+
+    if not models:
+        raise UserError("No model is ticked.", "Tick your trained model and at least one model to compare with.")
+    if not backends:
+        raise UserError("No way of running the models is ticked.", "Tick at least one, e.g. PyTorch fp32.")
+    if not batches or not seqs:
+        raise UserError("No size is ticked.", "Tick at least one batch size and one text length.")
+    checked = [m if find_variant(m) is not None else str(checked_run_dir(workspace, m)) for m in models]
+    return BenchmarkPlan(models=tuple(checked), backends=tuple(b for b in ALL_BACKENDS if b in backends),
+                         batch_sizes=tuple(sorted(int(b) for b in batches)),
+                         seq_lens=tuple(sorted(int(s) for s in seqs)), policy=APP_POLICY)
+
+
+# --------------------------------------------------------------------------- the tab
+
+
+def build(ctx: AppContext) -> None:
+    """The Benchmark tab (the app lists it in ``TABS``)."""
+    with gr.Tab("Benchmark", id="benchmark") as tab:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            models = gr.CheckboxGroup(label="Models", choices=model_choices([]), elem_id="bench-models",
+                                      info="Your trained models and well-known models to compare with.", scale=3)
+            backends = gr.CheckboxGroup(label="Ways of running them",
+                                        choices=[(BACKEND_LABELS[b], b) for b in ALL_BACKENDS],
+                                        value=list(ALL_BACKENDS), elem_id="bench-backends", scale=2)
+        with gr.Row():
+            batches = gr.CheckboxGroup(label="Batch sizes (texts at once; 1 = one request at a time)",
+                                       choices=[str(b) for b in BATCH_CHOICES],
+                                       value=[str(b) for b in DEFAULT_BATCHES], elem_id="bench-batches")
+            seqs = gr.CheckboxGroup(label="Text lengths (tokens)", choices=[str(s) for s in SEQ_CHOICES],
+                                    value=[str(s) for s in DEFAULT_SEQS], elem_id="bench-seqs")
+        with gr.Row():
+            start = gr.Button("Run the benchmark", variant="primary", elem_id="bench-start")
+            stop = gr.Button("Stop", variant="stop", elem_id="bench-stop")
+        bar = gr.HTML(progress_html(JobSnapshot()), elem_id="bench-bar")
+        status_md = gr.Markdown(status_markdown(JobSnapshot()), elem_id="bench-status")
+        headline_md = gr.Markdown(elem_id="bench-headline")
+        advice_md = gr.Markdown(elem_id="bench-recommendation")
+        plot = gr.Plot(latency_chart([]), show_label=False, elem_id="bench-chart")
+        table = gr.Dataframe(results_table([]), interactive=False, wrap=True, elem_id="bench-table")
+        notes_md = gr.Markdown(elem_id="bench-notes")
+        shown = gr.State(0)  # how many records the page shows, so unchanged ticks redraw nothing
+        timer = gr.Timer(POLL_SECONDS, active=False)
+
+        view = [bar, status_md, headline_md, advice_md, plot, table, notes_md, shown, timer]
+
+        def render(snapshot: JobSnapshot, redraw: bool = True) -> list:
+            results = list(results_view(snapshot.records)) if redraw else [gr.skip()] * 5
+            return [progress_html(snapshot), status_markdown(snapshot), *results, len(snapshot.records),
+                    gr.Timer(active=snapshot.running or not snapshot.finished)]
+
+        @friendly
+        def list_models(workspace, run_dir: str | None, current: list[str] | None) -> gr.CheckboxGroup:
+            runs = list_workspace_runs(require_workspace(workspace))
+            choices = model_choices(runs, availability_notes())
+            return gr.CheckboxGroup(choices=choices,
+                                    value=ticked_models(runs, run_dir, current, [value for _, value in choices]))
+
+        @friendly
+        def on_start(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> list:
+            ws = require_workspace(workspace)
+            if ctx.jobs.running() is not None:
+                raise UserError("A model is training on this computer right now, so timings would be wrong.",
+                                "Run the benchmark when training has finished.")
+            plan = plan_from_choices(ws, chosen_models, chosen_backends, chosen_batches, chosen_seqs)
+            job = JOBS.start(ws.id, plan)
+            return render(job.snapshot())
+
+        @friendly
+        def on_stop(workspace) -> str:
+            if not JOBS.stop(require_workspace(workspace).id):
+                gr.Warning("No benchmark is running.")
+                return gr.skip()
+            return "Stopping after the current measurement…"
+
+        def on_tick(workspace, count: int) -> list:
+            job = JOBS.for_session(workspace.id) if workspace is not None else None
+            if job is None:
+                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+            snapshot = job.snapshot()
+            return render(snapshot, redraw=len(snapshot.records) != count or snapshot.finished)
+
+        def on_reload(workspace) -> gr.Timer:
+            """Re-attach to this workspace's benchmark (running or finished) after a page (re)load."""
+            has_job = workspace is not None and JOBS.for_session(workspace.id) is not None
+            return gr.Timer(active=has_job)
+
+        start.click(on_start, [ctx.workspace, models, backends, batches, seqs], view)
+        stop.click(on_stop, ctx.workspace, status_md)
+        timer.tick(on_tick, [ctx.workspace, shown], view, concurrency_limit=None, show_progress="hidden")
+        tab.select(list_models, [ctx.workspace, ctx.run_dir, models], models)
+        # A newly trained (or newly opened) run is what the person wants timed: select it afresh.
+        ctx.run_dir.change(lambda ws, run_dir: list_models(ws, run_dir, None), [ctx.workspace, ctx.run_dir], models)
+        ctx.session_loaded.then(list_models, [ctx.workspace, ctx.run_dir, models], models).then(
+            on_reload, ctx.workspace, timer)
+
+
+build_benchmark_tab = build

@@ -1,0 +1,188 @@
+"""Benchmark reports: JSON, markdown table, headline, recommendation, chart, repeatability (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bertstudio.benchmark.chart import latency_chart
+from bertstudio.benchmark.models import ARCHITECTURE_NOTE, BenchModel
+from bertstudio.benchmark.records import BenchRecord
+from bertstudio.benchmark.report import (
+    headline,
+    load_records,
+    markdown_table,
+    recommend_backend,
+    table_rows,
+    write_json,
+)
+from bertstudio.benchmark.runner import (
+    CellTimes,
+    build_record,
+    compare_runs,
+    parity_verdict,
+)
+from bertstudio.benchmark.timing import summarize
+
+
+def rec(model: str, backend: str, p50: float, *, batch: int = 1, seq: int = 128, label: str | None = None,
+        weights: str = "real", kind: str = "registry", parity: bool | None = None, agreement: float | None = None,
+        note: str = "") -> BenchRecord:
+    return BenchRecord(model=model, model_label=label or model, model_kind=kind, weights=weights, backend=backend,
+                       device="cpu", threads=2, batch_size=batch, seq_len=seq, repeats=10, mean_ms=p50 * 1.05,
+                       p50_ms=p50, p95_ms=p50 * 1.2, p99_ms=p50 * 1.3, throughput=batch * 1000 / (p50 * 1.05),
+                       tokenize_p50_ms=0.3, e2e_p50_ms=p50 + 0.3, size_mb=255.0, peak_memory_mb=12.0,
+                       parity_passed=parity, parity_agreement=agreement, parity_rows=64 if agreement else None,
+                       note=note)
+
+
+def reference_grid() -> list[BenchRecord]:
+    """The shape of the real run: BERT-base (random weights) and DistilBERT at batch 1 and 32, seq 128."""
+    random_note = ARCHITECTURE_NOTE
+    records = []
+    for batch, scale in ((1, 1.0), (32, 20.0)):
+        records += [
+            rec("bert-base-uncased", "torch-fp32", 169 * scale, batch=batch, label="BERT-base", weights="random",
+                note=random_note),
+            rec("bert-base-uncased", "onnx-int8", 24 * scale, batch=batch, label="BERT-base", weights="random",
+                note=random_note),
+            rec("distilbert-base-uncased", "torch-fp32", 68 * scale, batch=batch, label="DistilBERT-base",
+                weights="random", note=random_note),
+            rec("distilbert-base-uncased", "onnx-int8", 12 * scale, batch=batch, label="DistilBERT-base",
+                weights="random", note=random_note),
+        ]
+    return records
+
+
+def test_headline_compares_models_at_batch_1_longest_sequence_in_fp32():
+    line = headline(reference_grid())
+    assert line == "DistilBERT-base† is 2.5x faster than BERT-base† at batch 1, seq 128, on this CPU (PyTorch fp32)."
+    int8 = headline(reference_grid(), backend="onnx-int8", batch_size=32)
+    assert "DistilBERT-base† is 2.0x faster than BERT-base† at batch 32, seq 128" in int8
+    assert "(ONNX Runtime INT8)" in int8
+
+
+def test_headline_with_three_models_and_with_one_model():
+    records = reference_grid() + [rec("bundled-minilm", "torch-fp32", 21.0, label="MiniLM-L6")]
+    line = headline(records)
+    assert line.startswith("DistilBERT-base† is 2.5x and MiniLM-L6 is 8.0x faster than BERT-base†")
+    one = [r for r in reference_grid() if r.model == "bert-base-uncased"]
+    assert headline(one) == "For BERT-base†, ONNX Runtime INT8 is 7.0x faster than PyTorch fp32 at batch 1, seq 128, " \
+                            "on this CPU."
+    assert headline([]) == "No measurements yet."
+
+
+def test_markdown_table_marks_random_weights_and_lists_every_record():
+    table = markdown_table(reference_grid())
+    lines = table.splitlines()
+    assert lines[0].startswith("| Model | Backend | Batch | Seq | p50 ms")
+    assert sum(1 for line in lines if line.startswith("| BERT-base†")) == 4
+    assert "| DistilBERT-base† | ONNX Runtime INT8 | 1 | 128 | 12.0 |" in table
+    assert "| BERT-base† | PyTorch fp32 | 32 | 128 | 3380 |" in table
+    assert f"† {ARCHITECTURE_NOTE}" in table and "no accuracy is claimed" in table
+    assert len(table_rows(reference_grid())[0]) == 13
+
+
+def test_json_round_trip(tmp_path):
+    records = reference_grid()
+    path = write_json(records, tmp_path / "sub" / "bench.json")
+    data = json.loads(path.read_text())
+    assert isinstance(data, list) and len(data) == len(records)
+    assert data[0]["p50_ms"] == 169 and data[0]["weights"] == "random"
+    assert load_records(path) == records
+
+
+def test_recommendation_prefers_int8_only_when_its_parity_passed():
+    mine = "runs/my-run"
+    base = [rec(mine, "torch-fp32", 30.0, kind="folder", parity=None, agreement=1.0),
+            rec(mine, "torch-bf16", 12.0, kind="folder", parity=True, agreement=1.0),
+            rec(mine, "onnx", 15.0, kind="folder", parity=True, agreement=1.0)]
+    passed = base + [rec(mine, "onnx-int8", 5.0, kind="folder", parity=True, agreement=0.99)]
+    backend, reason = recommend_backend(passed, mine)
+    assert backend == "onnx-int8"
+    assert "6.0x faster than PyTorch fp32" in reason and "99% of 64 test texts" in reason
+
+    failed = base + [rec(mine, "onnx-int8", 5.0, kind="folder", parity=False, agreement=0.90)]
+    backend, reason = recommend_backend(failed, mine)
+    assert backend == "torch-bf16"
+    assert "ONNX Runtime INT8 is not recommended" in reason and "90%" in reason
+
+    unknown = base + [rec(mine, "onnx-int8", 5.0, kind="folder", parity=None)]
+    assert recommend_backend(unknown, mine)[0] == "torch-bf16"
+    # A stronger check from elsewhere (the Export tab's) can vouch for INT8, or rule it out.
+    assert recommend_backend(unknown, mine, parity_passed={"onnx-int8": True})[0] == "onnx-int8"
+    assert recommend_backend(passed, mine, parity_passed={"onnx-int8": False, "torch-bf16": False})[0] == "onnx"
+
+
+def test_recommendation_without_measurements_is_the_safe_default():
+    backend, reason = recommend_backend([], "runs/none")
+    assert backend == "torch-fp32" and "No CPU measurements" in reason
+    only_fp32 = [rec("m", "torch-fp32", 10.0)]
+    assert recommend_backend(only_fp32, "m")[0] == "torch-fp32"
+
+
+def test_recommendation_averages_over_the_sizes_all_candidates_measured():
+    records = [rec("m", "torch-fp32", 100.0, batch=1), rec("m", "torch-fp32", 1000.0, batch=32),
+               rec("m", "onnx", 40.0, batch=1), rec("m", "onnx", 1100.0, batch=32)]
+    backend, reason = recommend_backend(records, "m")
+    assert backend == "onnx"  # sqrt(40 * 1100) = 210 < sqrt(100 * 1000) = 316
+    assert "1.5x faster" in reason and "over 2 sizes" in reason
+
+
+def test_latency_chart_groups_bars_by_backend():
+    fig = latency_chart(reference_grid())
+    assert [trace.name for trace in fig.data] == ["PyTorch fp32", "ONNX Runtime INT8"]
+    fp32 = fig.data[0]
+    assert list(fp32.y) == [169, 68, 3380, 1360]
+    assert fp32.x[0] == "BERT-base†<br>batch 1 × 128"
+    assert fig.layout.barmode == "group"
+    assert "Median latency" in fig.layout.title.text
+    empty = latency_chart([])
+    assert len(empty.data) == 0 and empty.layout.annotations[0].text.startswith("Run the benchmark")
+
+
+def test_latency_chart_of_one_size_uses_model_names_only():
+    records = [r for r in reference_grid() if r.batch_size == 1]
+    fig = latency_chart(records)
+    assert list(fig.data[0].x) == ["BERT-base†", "DistilBERT-base†"]
+
+
+def test_build_record_carries_labels_notes_and_throughput():
+    model = BenchModel("bert-base-uncased", "BERT-base", "registry", "random", registry_key="bert-base-uncased",
+                       notes=(ARCHITECTURE_NOTE,))
+    times = CellTimes(summarize([0.1, 0.1, 0.1]), summarize([0.001] * 3), summarize([0.102] * 3), 5 * 1024 * 1024)
+    record = build_record(model, "onnx-int8", "cpu", 2, 8, 64, times, size_bytes=110 * 1024 * 1024,
+                          bf16_method="cast", onnx_source="benchmark cache")
+    assert record.weights == "random" and record.note == ARCHITECTURE_NOTE
+    assert record.p50_ms == pytest.approx(100.0) and record.throughput == pytest.approx(80.0)
+    assert record.tokenize_p50_ms == pytest.approx(1.0) and record.e2e_p50_ms == pytest.approx(102.0)
+    assert record.size_mb == pytest.approx(110.0) and record.peak_memory_mb == pytest.approx(5.0)
+    assert record.bf16_method is None and record.onnx_source == "benchmark cache"
+    assert record.parity_passed is None
+
+
+def test_parity_verdict_follows_the_export_rules():
+    from bertstudio.export.parity import ParityReport
+
+    def report(agreement: float, diff: float = 1e-5, accuracy: float | None = None) -> ParityReport:
+        labelled = {} if accuracy is None else {"labelled_rows": 100, "reference_accuracy": 0.9, "accuracy": accuracy,
+                                                "reference_macro_f1": 0.9, "macro_f1": accuracy}
+        return ParityReport(rows=100, source="test rows", max_abs_logit_diff=diff, label_agreement=agreement,
+                            **labelled)
+
+    assert parity_verdict("onnx", report(1.0))
+    assert not parity_verdict("onnx", report(1.0, diff=0.05))  # fp32 must reproduce the logits
+    assert parity_verdict("onnx-int8", report(0.995, diff=0.05))  # INT8 may move logits, not labels
+    assert not parity_verdict("onnx-int8", report(0.95, diff=0.05))
+    assert parity_verdict("torch-bf16", report(0.97, diff=0.05, accuracy=0.895))  # labelled: accuracy decides
+    assert not parity_verdict("onnx-int8", report(1.0, diff=0.05, accuracy=0.88))
+
+
+def test_compare_runs_pairs_cells_and_flags_disagreement():
+    first = [rec("m", "torch-fp32", 100.0), rec("m", "onnx", 50.0), rec("m", "onnx-int8", 20.0)]
+    second = [rec("m", "torch-fp32", 105.0), rec("m", "onnx", 60.0)]
+    rows = compare_runs(first, second)
+    assert [r.cell[1] for r in rows] == ["torch-fp32", "onnx"]
+    assert rows[0].agrees and rows[0].difference == pytest.approx(0.05)
+    assert not rows[1].agrees and rows[1].difference == pytest.approx(0.20)

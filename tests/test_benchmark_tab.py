@@ -1,0 +1,131 @@
+"""The Benchmark tab: its pure view builders, the workspace check, and that the tab builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio")
+
+from bertstudio.benchmark.records import BenchRecord
+from bertstudio.benchmark.runner import JobSnapshot
+from bertstudio.errors import UserError
+from bertstudio.ui import benchmark_tab as tab
+from bertstudio.ui.session import RunInfo, SessionStore
+
+
+def record(model: str, backend: str, p50: float, *, kind: str = "folder", label: str = "Your model (MiniLM-L6)",
+           passed: bool | None = True) -> BenchRecord:
+    return BenchRecord(model=model, model_label=label, model_kind=kind, weights="real", backend=backend, device="cpu",
+                       threads=2, batch_size=1, seq_len=128, repeats=10, mean_ms=p50, p50_ms=p50, p95_ms=p50 * 1.1,
+                       p99_ms=p50 * 1.2, throughput=1000 / p50, parity_agreement=1.0, parity_rows=40,
+                       parity_passed=None if backend == "torch-fp32" else passed)
+
+
+def test_model_choices_put_the_runs_first_and_preselect_the_open_run(tmp_path):
+    runs = [RunInfo(tmp_path / "b", "MiniLM", 0.8, 0.8, "2026-01-02"), RunInfo(tmp_path / "a", "MiniLM", 0.7, 0.7,
+                                                                                "2026-01-01")]
+    choices = tab.model_choices(runs, {"bert-base-uncased": " (not downloaded: timed with random weights)"})
+    assert choices[0] == (f"Your model: {runs[0].label}", str(tmp_path / "b"))
+    assert [value for _, value in choices[2:]] == list(tab.COMPARISON_MODELS)
+    assert ("BERT-base (not downloaded: timed with random weights)", "bert-base-uncased") in choices
+    assert tab.default_models(runs, str(tmp_path / "a")) == [str(tmp_path / "a"), "distilbert-base-uncased"]
+    assert tab.default_models(runs, None) == [str(tmp_path / "b"), "distilbert-base-uncased"]
+    assert tab.default_models([], None) == ["distilbert-base-uncased"]
+    values = [value for _, value in choices]
+    # Refreshing keeps the person's ticks, and adds their run when none of their runs is ticked.
+    assert tab.ticked_models(runs, None, ["bert-base-uncased"], values) == [str(tmp_path / "b"), "bert-base-uncased"]
+    assert tab.ticked_models(runs, None, [str(tmp_path / "a")], values) == [str(tmp_path / "a")]
+    assert tab.ticked_models([], None, ["bert-base-uncased", "gone"], values) == ["bert-base-uncased"]
+    assert tab.ticked_models(runs, None, [], values) == tab.default_models(runs, None)
+
+
+def test_progress_and_status_text():
+    running = JobSnapshot(done=3, total=12, message="Timing BERT-base", running=True)
+    assert 'aria-valuenow="25"' in tab.progress_html(running)
+    assert "Timing BERT-base (3 of 12 measurements)" in tab.status_markdown(running)
+    done = JobSnapshot(done=12, total=12, finished=True, records=[record("r", "onnx", 5.0)],
+                       skipped=["no onnx-int8 file"])
+    assert "Done:** 1 measurements" in tab.status_markdown(done) and "Skipped: no onnx-int8 file" in \
+        tab.status_markdown(done)
+    assert "Stopped" in tab.status_markdown(JobSnapshot(cancelled=True, finished=True))
+    assert "problem:** boom" in tab.status_markdown(JobSnapshot(error="boom", finished=True))
+    assert 'aria-valuenow="0"' in tab.progress_html(JobSnapshot())
+
+
+def test_results_view_has_headline_recommendation_chart_and_table():
+    records = [record("runs/r", "torch-fp32", 30.0), record("runs/r", "onnx-int8", 6.0),
+               record("distilbert-base-uncased", "torch-fp32", 60.0, kind="registry", label="DistilBERT-base")]
+    headline, advice, fig, table, _ = tab.results_view(records)
+    assert headline == "### Your model (MiniLM-L6) is 2.0x faster than DistilBERT-base at batch 1, seq 128, on this " \
+                       "CPU (PyTorch fp32)."
+    assert advice.startswith("**Recommended for Your model (MiniLM-L6): ONNX Runtime INT8.**")
+    assert "DistilBERT" not in advice  # only the person's own models get a recommendation
+    assert len(fig.data) == 2 and list(table.columns)[:4] == ["Model", "Backend", "Batch", "Seq"]
+    assert len(table) == 3
+    empty = tab.results_view([])
+    assert empty[0] == "" and len(empty[3]) == 0
+
+
+def _finished_run(root: Path, name: str) -> Path:
+    run = root / name
+    (run / "model").mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"model": "MiniLM", "macro_f1": 0.8}))
+    return run
+
+
+def test_plan_accepts_own_runs_and_registry_models_only(tmp_path):
+    store = SessionStore(tmp_path)
+    mine, other = store.open(None), store.open(None)
+    run = _finished_run(mine.runs, "20260101-000000-minilm")
+    foreign = _finished_run(other.runs, "20260101-000000-minilm")
+    plan = tab.plan_from_choices(mine, [str(run), "bert-base-uncased"], ["onnx", "torch-fp32"], ["32", "1"], ["128"])
+    assert plan.models == (str(run), "bert-base-uncased")
+    assert plan.backends == ("torch-fp32", "onnx") and plan.batch_sizes == (1, 32) and plan.seq_lens == (128,)
+    assert plan.policy == tab.APP_POLICY
+    with pytest.raises(UserError, match="does not belong"):
+        tab.plan_from_choices(mine, [str(foreign)], ["onnx"], ["1"], ["128"])
+    with pytest.raises(UserError, match="No model"):
+        tab.plan_from_choices(mine, [], ["onnx"], ["1"], ["128"])
+    with pytest.raises(UserError, match="No size"):
+        tab.plan_from_choices(mine, ["bert-base-uncased"], ["onnx"], [], ["128"])
+
+
+def test_only_one_benchmark_runs_at_a_time(tiny_bert_dir, tmp_path):
+    from bertstudio.benchmark.runner import BenchmarkPlan
+    from bertstudio.benchmark.timing import RepeatPolicy
+
+    jobs = tab.BenchmarkJobs()
+    slow = RepeatPolicy(warmup=0, min_repeats=1, min_seconds=30.0, max_seconds=30.0)
+    plan = BenchmarkPlan(models=(str(tiny_bert_dir),), backends=("torch-fp32",), batch_sizes=(1,), seq_lens=(8,),
+                         threads=1, policy=slow, tokenization=False, parity_rows=0)
+    first = jobs.start("session-a", plan)
+    try:
+        with pytest.raises(UserError, match="already running"):
+            jobs.start("session-b", plan)
+        assert not jobs.stop("session-b") and jobs.stop("session-a")
+    finally:
+        first.stop()
+        first.join(timeout=60)
+    assert first.snapshot().cancelled
+
+
+def test_the_tab_builds_inside_an_app():
+    import gradio as gr
+
+    from bertstudio.ui.context import AppContext
+    from bertstudio.ui.jobs import JobRegistry
+
+    with gr.Blocks() as demo:
+        workspace = gr.State(None)
+        loaded = demo.load(lambda: None, None, None)
+        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
+                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
+        with gr.Tabs() as tabs:
+            ctx = AppContext(store=SessionStore("/tmp/unused"), jobs=JobRegistry(), tabs=tabs, workspace=workspace,
+                             session_loaded=loaded, **states)
+            tab.build_benchmark_tab(ctx)
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"bench-models", "bench-start", "bench-stop", "bench-chart", "bench-table", "bench-bar"} <= ids

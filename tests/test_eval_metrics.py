@@ -1,0 +1,101 @@
+"""Every evaluation metric against scikit-learn or values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bertstudio.evaluation.metrics import (confusion_frame, evaluation_metrics, log_loss, normalize_rows,
+                                           per_class_frame, ranking_scores)
+
+NAMES = ["a", "b", "c"]
+
+
+def random_probs(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + 1.5 * np.eye(k)[labels]  # informative but imperfect
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return labels, probs
+
+
+def test_headline_metrics_match_sklearn():
+    from sklearn import metrics as sk
+
+    labels, probs = random_probs(300, 3)
+    pred = probs.argmax(axis=1)
+    m = evaluation_metrics(labels, probs, NAMES)
+    assert m["accuracy"] == pytest.approx(sk.accuracy_score(labels, pred))
+    for avg in ("macro", "micro", "weighted"):
+        assert m[f"{avg}_f1"] == pytest.approx(sk.f1_score(labels, pred, average=avg))
+    assert m["log_loss"] == pytest.approx(sk.log_loss(labels, probs, labels=[0, 1, 2]))
+    assert m["roc_auc"] == pytest.approx(sk.roc_auc_score(labels, probs, multi_class="ovr", average="macro"))
+    onehot = np.eye(3)[labels]
+    assert m["pr_auc"] == pytest.approx(sk.average_precision_score(onehot, probs, average="macro"))
+    precision, recall, f1, support = sk.precision_recall_fscore_support(labels, pred)
+    for i, name in enumerate(NAMES):
+        row = m["per_class"][name]
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx(
+            (precision[i], recall[i], f1[i], support[i]))
+        assert row["roc_auc"] == pytest.approx(sk.roc_auc_score(labels == i, probs[:, i]))
+    assert m["confusion_matrix"] == sk.confusion_matrix(labels, pred).tolist()
+    assert np.asarray(m["confusion_matrix_normalized"]) == pytest.approx(
+        sk.confusion_matrix(labels, pred, normalize="true"))
+
+
+def test_hand_computed_example():
+    labels = np.array([0, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    m = evaluation_metrics(labels, probs, ["neg", "pos"])
+    assert m["accuracy"] == 0.75
+    assert m["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert m["confusion_matrix_normalized"] == [[0.5, 0.5], [0.0, 1.0]]
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.7])))
+    # positive-class scores 0.1, 0.6 (negatives) vs 0.8, 0.7 (positives): every pair ranked right
+    assert m["roc_auc"] == 1.0 and m["pr_auc"] == 1.0
+    assert m["per_class"]["pos"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["neg"]["recall"] == 0.5
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_class_absent_from_labels_is_left_out_not_zero():
+    labels, probs = random_probs(200, 3, seed=1)
+    keep = labels != 2
+    labels, probs = labels[keep], probs[keep]
+    scores = ranking_scores(labels, probs)
+    assert scores["roc_auc_per_class"][2] is None and scores["pr_auc_per_class"][2] is None
+    assert scores["roc_auc"] == pytest.approx(np.mean(scores["roc_auc_per_class"][:2]))
+    m = evaluation_metrics(labels, probs, NAMES)
+    assert m["per_class"]["c"]["support"] == 0
+    assert m["confusion_matrix_normalized"][2] == [0.0, 0.0, 0.0]  # no NaN for an empty row
+
+
+def test_binary_with_one_class_only_has_no_auc():
+    probs = np.array([[0.2, 0.8], [0.4, 0.6]])
+    scores = ranking_scores([1, 1], probs)
+    assert scores["roc_auc"] is None and scores["pr_auc"] is None
+
+
+def test_no_rows_is_a_user_error():
+    from bertstudio.errors import DataError
+
+    with pytest.raises(DataError):
+        evaluation_metrics([], np.zeros((0, 3)), NAMES)
+
+
+def test_log_loss_and_normalize_rows():
+    assert log_loss([1], np.array([[0.5, 0.5]])) == pytest.approx(np.log(2))
+    assert normalize_rows(np.array([[1, 3], [0, 0]])).tolist() == [[0.25, 0.75], [0.0, 0.0]]
+
+
+def test_frames_for_the_app():
+    labels, probs = random_probs(60, 3)
+    m = evaluation_metrics(labels, probs, NAMES)
+    table = per_class_frame(m)
+    assert list(table["label"]) == NAMES and {"precision", "recall", "f1", "support"} <= set(table.columns)
+    counts = confusion_frame(m)
+    assert counts.loc["a"].sum() == (labels == 0).sum() and list(counts.columns) == NAMES
+    share = confusion_frame(m, normalized=True)
+    assert share.sum(axis=1).to_numpy() == pytest.approx(np.ones(3))
+    legacy = {k: v for k, v in m.items() if k != "confusion_matrix_normalized"}
+    assert confusion_frame(legacy, normalized=True).to_numpy() == pytest.approx(share.to_numpy())

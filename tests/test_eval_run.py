@@ -1,0 +1,194 @@
+"""End to end on a tiny trained run: `bertstudio evaluate`, finalize_run, label-noise, baselines, seeds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertstudio.cli import main
+from bertstudio.evaluation import report as report_module
+from bertstudio.evaluation.report import (EVAL_FILE, VALIDATION_LOGITS_FILE, evaluate_run, finalize_run,
+                                          load_run_error_table, read_preprocessing)
+
+REQUIRED_KEYS = {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "per_class", "labels", "confusion_matrix",
+                 "confusion_matrix_normalized", "log_loss", "ece", "ece_calibrated", "temperature", "roc_auc",
+                 "pr_auc", "reliability"}
+WORDS = {"billing": "invoice refund charge payment receipt", "delivery": "parcel courier late shipping box",
+         "praise": "great lovely wonderful thanks happy"}
+
+
+def write_csv(path: Path, rows_per_class: int, labels=WORDS) -> Path:
+    lines = ["text,label"]
+    for i in range(rows_per_class):
+        for label in labels:
+            w = WORDS.get(label, "misc other stuff things words").split()
+            lines.append(f"\"{w[i % 5]} {w[(i + 2) % 5]} note {i}\",{label}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_config(data: Path, model_dir: Path, out: Path, **extra):
+    from bertstudio.config import config_from_preset
+
+    settings = dict(data=str(data), model=str(model_dir), output_dir=str(out), max_length=16, batch_size=16,
+                    max_steps=4, precision="fp32", early_stopping_patience=0)
+    return config_from_preset(**{**settings, **extra})
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_bert_dir) -> Path:
+    """A finished run of a tiny random-weight BERT: 150 rows, so validation has 22 rows to calibrate on."""
+    from bertstudio.pipeline import train
+
+    folder = tmp_path_factory.mktemp("eval-run")
+    data = write_csv(folder / "train.csv", 50)
+    train(tiny_config(data, tiny_bert_dir, folder / "run"))
+    return folder / "run"
+
+
+@pytest.fixture
+def run(trained_run, tmp_path) -> Path:
+    """A private copy, so tests that write into the run do not see each other's files."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def last_json_line(capsys) -> dict:
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+def test_evaluate_cli_writes_eval_json_and_saves_the_temperature(run, capsys):
+    assert main(["evaluate", str(run)]) == 0
+    headline = last_json_line(capsys)
+    saved = json.loads((run / EVAL_FILE).read_text())
+    assert REQUIRED_KEYS <= set(saved)
+    summary = json.loads((run / "summary.json").read_text())
+    assert saved["accuracy"] == pytest.approx(summary["accuracy"]), "same model, same test rows, same figures"
+    assert saved["rows"] == summary["metrics"]["rows"]
+    assert headline["macro_f1"] == saved["macro_f1"] and headline["eval_file"] == str(run / EVAL_FILE)
+    assert saved["calibration"]["rows"] >= 20 and saved["temperature"] > 0
+    assert read_preprocessing(run)["temperature"] == pytest.approx(saved["temperature"])
+    assert saved["calibration"]["nll_after"] <= saved["calibration"]["nll_before"] + 1e-9
+    assert len(saved["reliability"]["bins"]) == 15 and (run / VALIDATION_LOGITS_FILE).is_file()
+
+
+def test_saved_validation_logits_keep_calibration_working_without_the_data(run):
+    first = evaluate_run(run)
+    config = json.loads((run / "config.json").read_text())
+    Path(config["data"]).rename(Path(config["data"]).with_suffix(".moved"))
+    try:
+        again = evaluate_run(run)
+        assert again.temperature == pytest.approx(first.temperature) and again.calibration.rows > 0
+        (run / VALIDATION_LOGITS_FILE).unlink()
+        kept = evaluate_run(run)  # no data, no saved logits: the run's temperature stays, with the reason
+        assert kept.calibration.rows == 0 and "not found" in kept.calibration.note
+        assert kept.temperature == pytest.approx(first.temperature)
+    finally:
+        Path(config["data"]).with_suffix(".moved").rename(config["data"])
+
+
+def test_evaluate_on_another_file(run, tmp_path, capsys):
+    other = write_csv(tmp_path / "shifted.csv", 4, labels=["billing", "praise"])
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    headline = last_json_line(capsys)
+    saved = json.loads((run / "eval-shifted.json").read_text())
+    assert REQUIRED_KEYS <= set(saved) and saved["rows"] == 8 and headline["rows"] == 8
+    assert saved["per_class"]["delivery"]["support"] == 0 and saved["labels"] == ["billing", "delivery", "praise"]
+    assert saved["evaluated_on"] == "file: shifted.csv"
+    table = load_run_error_table(run, "predictions-shifted.csv")
+    assert len(table) == 8 and set(table["label"]) == {"billing", "praise"}
+
+
+def test_labels_unseen_in_training_are_a_clear_error(run, tmp_path, capsys):
+    other = write_csv(tmp_path / "new.csv", 3, labels=["billing", "returns"])
+    assert main(["evaluate", str(run), "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "'returns'" in err and "never trained on" in err and "Traceback" not in err
+    assert not (run / "eval-new.json").exists()
+
+
+def test_not_a_run_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "not a finished training run" in capsys.readouterr().err
+
+
+def test_finalize_run_for_the_pipeline(run):
+    rng = np.random.default_rng(0)
+    val_labels, test_labels = rng.integers(0, 3, 200), rng.integers(0, 3, 100)
+    over_confident = lambda y: (np.eye(3)[y] * 2 + rng.normal(size=(len(y), 3))) * 4  # noqa: E731
+    result = finalize_run(run, val_logits=over_confident(val_labels), val_labels=val_labels,
+                          test_logits=over_confident(test_labels), test_labels=test_labels,
+                          label_names=["billing", "delivery", "praise"])
+    saved = json.loads((run / EVAL_FILE).read_text())
+    assert REQUIRED_KEYS <= set(saved) and saved["rows"] == 100
+    assert result.temperature > 1.5 and read_preprocessing(run)["temperature"] == pytest.approx(result.temperature)
+    assert saved["ece_calibrated"] < saved["ece"]
+    assert (run / VALIDATION_LOGITS_FILE).is_file()
+
+
+def test_error_table_of_the_test_predictions(run):
+    table = load_run_error_table(run)
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(table) == summary["metrics"]["rows"]
+    assert table["correct"].mean() == pytest.approx(summary["accuracy"])
+
+
+def test_baselines_are_added_to_eval_json(run, tiny_bert_dir, capsys):
+    assert main(["evaluate", str(run), "--baselines", "--encoder", str(tiny_bert_dir)]) == 0
+    saved = json.loads((run / EVAL_FILE).read_text())
+    names = [b["name"] for b in saved["baselines"]]
+    assert names[0] == "TF-IDF + logistic regression" and len(names) == 2
+    for baseline in saved["baselines"]:
+        assert 0 <= baseline["accuracy"] <= 1 and baseline["eval_rows"] == saved["rows"]
+    assert saved["baselines"][0]["accuracy"] > 0.9, "the word lists make this data easy for TF-IDF"
+    assert "baselines_macro_f1" in last_json_line(capsys)
+
+
+def test_label_noise_cli(run, capsys):
+    assert main(["label-noise", str(run), "--show", "3"]) == 0
+    headline = last_json_line(capsys)
+    assert headline["rows_checked"] > 100 and Path(headline["file"]).is_file()
+    assert Path(headline["file"]).read_text().startswith("rank,row,text,given_label,suspected_label")
+
+
+def test_train_seeds_cli(tmp_path, tiny_bert_dir, capsys):
+    data = write_csv(tmp_path / "train.csv", 10)
+    out = tmp_path / "seeds"
+    argv = ["train-seeds", str(data), "--seeds", "2", "--model", str(tiny_bert_dir), "--out", str(out),
+            "--max-steps", "2", "--max-length", "16", "--precision", "fp32", "--seed", "7"]
+    assert main(argv) == 0
+    headline = last_json_line(capsys)
+    assert headline["seeds"] == [7, 8]
+    saved = json.loads((out / "seeds.json").read_text())
+    f1s = [r["macro_f1"] for r in saved["runs"]]
+    assert saved["mean_macro_f1"] == pytest.approx(np.mean(f1s))
+    assert saved["std_macro_f1"] == pytest.approx(np.std(f1s, ddof=1))
+    assert (out / "seed-7" / "summary.json").is_file() and (out / "seed-8" / "summary.json").is_file()
+    assert json.loads((out / "seed-8" / "config.json").read_text())["seed"] == 8
+
+
+def test_module_is_importable_without_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = ("import sys, bertstudio.evaluation, bertstudio.evaluation_cli; "
+            "print([m for m in ('torch', 'transformers', 'sklearn', 'cleanlab', 'gradio') if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+    assert report_module.EVAL_FILE == "eval.json"
+
+
+def test_read_eval_and_the_validation_only_note(run):
+    from bertstudio.evaluation import read_eval
+    from bertstudio.evaluation.calibration import TemperatureFit
+    from bertstudio.evaluation.report import build_report
+
+    assert read_eval(run) is None
+    evaluate_run(run)
+    assert read_eval(run)["rows"] > 0
+    fit = TemperatureFit(1.5, 30, 1.0, 0.9, 0.2, 0.1)
+    same_rows = build_report(np.eye(3) * 3, [0, 1, 2], ["a", "b", "c"], fit, evaluated_on="validation")
+    assert "optimistic" in same_rows.calibration.note and same_rows.temperature == 1.5

@@ -1,0 +1,96 @@
+"""Tiny trained-run folders for the export, predict and serve tests (random weights, real tokenizer).
+
+``make_tiny_run`` builds in a second what training would leave behind: ``model/`` with
+weights, tokenizer and preprocessing.json, plus config.json, summary.json,
+data_report.json and a labelled test_predictions.csv.  The tests in this file check
+that the fixture itself looks like a run to the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+LABELS = ["negative", "neutral", "positive"]
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+WORDS = ["good", "bad", "fine", "awful", "great", "okay", "terrible", "lovely", "film", "service", "parcel"]
+
+
+def sample_texts(n: int) -> list[str]:
+    """Deterministic texts of varied length, so batches need padding."""
+    return [" ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(1 + i % 9)) for i in range(n)]
+
+
+def make_tiny_run(root: Path, *, family: str = "bert", text_pair: bool = False, temperature: float = 1.0,
+                  max_length: int = 24, test_rows: int = 48) -> Path:
+    import pandas as pd
+    import torch
+    from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
+                              DistilBertForSequenceClassification)
+
+    from bertstudio.models import bundled_model_path
+
+    torch.manual_seed(0)
+    labels = {"id2label": dict(enumerate(LABELS)), "label2id": {n: i for i, n in enumerate(LABELS)}}
+    if family == "distilbert":
+        config = DistilBertConfig(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+                                  max_position_embeddings=64, initializer_range=0.2, **labels)
+        model = DistilBertForSequenceClassification(config)
+    else:
+        config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                            intermediate_size=64, max_position_embeddings=64, initializer_range=0.2, **labels)
+        model = BertForSequenceClassification(config)
+    model_dir = root / "model"
+    model.eval().save_pretrained(model_dir, safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        if (bundled_model_path() / name).exists():
+            shutil.copy(bundled_model_path() / name, model_dir / name)
+    prep = {"max_length": max_length, "truncation": "longest_first", "lowercase": True, "text_pair": text_pair,
+            "text_column": "text", "text_pair_column": "text_pair" if text_pair else None, "label_names": LABELS,
+            "temperature": temperature, "base_model": "bundled-minilm"}
+    (model_dir / "preprocessing.json").write_text(json.dumps(prep))
+    texts = sample_texts(test_rows)
+    frame = pd.DataFrame({"text": texts})
+    if text_pair:
+        frame["text_pair"] = list(reversed(texts))
+    frame["label"] = [LABELS[i % 3] for i in range(test_rows)]
+    frame.to_csv(root / "test_predictions.csv", index=False)
+    (root / "config.json").write_text(json.dumps({"model": "bundled-minilm", "max_length": max_length,
+                                                  "epochs": 1, "batch_size": 8, "seed": 42}))
+    (root / "summary.json").write_text(json.dumps({
+        "accuracy": 0.5, "macro_f1": 0.4, "evaluated_on": "test", "model": "tiny test model", "train_seconds": 1.0,
+        "metrics": {"rows": test_rows, "per_class": {n: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 16}
+                                                     for n in LABELS}}}))
+    (root / "data_report.json").write_text(json.dumps({
+        "table": "Read 240 rows from tiny.csv (CSV, comma-separated, UTF-8).",
+        "report": {"class_counts": {n: 80 for n in LABELS}}, "split": {"train": 160, "validation": 32, "test": 48},
+        "lengths": {"percentiles": {"50": 6, "95": 11}}}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.mktemp("tiny-run"))
+
+
+def test_tiny_run_is_found_as_a_run(tiny_run):
+    from bertstudio.inference import locate_model
+
+    for given in (tiny_run, tiny_run / "model", tiny_run / "model" / "model.safetensors"):
+        location = locate_model(given)
+        assert location.folder == tiny_run / "model"
+        assert location.run_dir == tiny_run
+        assert location.available_backends() == ["torch"]
+
+
+def test_missing_model_is_a_user_error(tmp_path):
+    from bertstudio.errors import ModelError
+    from bertstudio.inference import load_predictor
+
+    with pytest.raises(ModelError, match="No trained model"):
+        load_predictor(tmp_path)
+    with pytest.raises(ModelError, match="does not exist"):
+        load_predictor(tmp_path / "nowhere")

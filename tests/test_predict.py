@@ -1,0 +1,204 @@
+"""Predictor: same preprocessing as training, input order kept, calibrated probabilities, streamed files."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bertstudio.errors import ConfigError, DataError, ModelError
+from bertstudio.inference import escape_formula, load_predictor
+from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return make_tiny_run(tmp_path_factory.mktemp("predict-run"))
+
+
+@pytest.fixture(scope="module")
+def predictor(run_dir):
+    return load_predictor(run_dir)
+
+
+def direct_logits(run_dir: Path, texts, pairs=None, max_length=24) -> np.ndarray:
+    """One text at a time straight through transformers: no batching, no padding, nothing of ours."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run_dir / "model")
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir / "model").eval()
+    rows = []
+    with torch.no_grad():
+        for i, text in enumerate(texts):
+            enc = tok(text, pairs[i] if pairs else None, truncation=True, max_length=max_length, return_tensors="pt")
+            rows.append(model(**enc).logits[0].numpy())
+    return np.stack(rows)
+
+
+def test_logits_match_the_model_in_input_order(run_dir, predictor):
+    texts = sample_texts(20) + ["word " * 200]  # varied lengths, one longer than max_length
+    np.testing.assert_allclose(predictor.logits(texts), direct_logits(run_dir, texts), atol=1e-5)
+
+
+def test_prediction_batch_is_consistent(predictor):
+    batch = predictor.predict(["good film", "awful service", "okay"])
+    assert len(batch) == 3 and batch.label_names == LABELS
+    np.testing.assert_allclose(batch.probs.sum(axis=1), 1.0, atol=1e-9)
+    assert batch.labels == [LABELS[i] for i in batch.probs.argmax(axis=1)]
+    np.testing.assert_allclose(batch.confidences, batch.probs.max(axis=1))
+    record = batch.to_records()[0]
+    assert set(record) == {"label", "confidence", "probabilities"} and set(record["probabilities"]) == set(LABELS)
+    assert len(predictor.predict([])) == 0
+
+
+def test_temperature_from_preprocessing_calibrates_probabilities(tmp_path, predictor):
+    hot = load_predictor(make_tiny_run(tmp_path / "hot", temperature=2.0))
+    texts = sample_texts(6)
+    logits = predictor.logits(texts)
+    expected = np.exp(logits / 2.0) / np.exp(logits / 2.0).sum(axis=1, keepdims=True)
+    result = hot.predict(texts)
+    np.testing.assert_allclose(result.probs, expected, atol=1e-6)
+    assert result.labels == predictor.predict(texts).labels  # temperature never changes the label
+
+
+def test_pair_model_needs_and_uses_second_texts(tmp_path):
+    run = make_tiny_run(tmp_path / "pairs", text_pair=True)
+    pair_predictor = load_predictor(run)
+    texts, pairs = sample_texts(5), list(reversed(sample_texts(5)))
+    with pytest.raises(DataError, match="pairs"):
+        pair_predictor.predict(texts)
+    with pytest.raises(DataError, match="second texts"):
+        pair_predictor.predict(texts, pairs[:2])
+    np.testing.assert_allclose(pair_predictor.logits(texts, pairs), direct_logits(run, texts, pairs), atol=1e-5)
+
+
+def test_unknown_backend_and_missing_export_are_user_errors(run_dir):
+    with pytest.raises(ConfigError, match="Unknown backend"):
+        load_predictor(run_dir, backend="tensorflow")
+    with pytest.raises(ModelError, match="bertstudio export"):
+        load_predictor(run_dir, backend="onnx")
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("=1+1", "'=1+1"), ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("-1", "-1"), ("+3.5", "+3.5"), ("plain text", "plain text"), ("", ""),
+    ("a=b", "a=b"),
+])
+def test_escape_formula(cell, expected):
+    assert escape_formula(cell) == expected
+
+
+def test_predict_file_writes_every_row_in_order_with_escaped_cells(tmp_path, predictor):
+    texts = ["=HYPERLINK(\"http://x\")", "+add", "-1", "@me", "good film", "fine, \"quoted\"\nnew line"]
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(data, index=False)
+    result = predictor.predict_file(data, tmp_path / "out" / "preds.csv")
+    out = pd.read_csv(tmp_path / "out" / "preds.csv", dtype=str, keep_default_na=False)
+    assert list(out.columns) == ["text", "label", "confidence"] + [f"prob_{n}" for n in LABELS]
+    assert out["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+add", "-1", "'@me", "good film",
+                                    "fine, \"quoted\"\nnew line"]
+    expected = predictor.predict(texts)
+    assert out["label"].tolist() == expected.labels
+    np.testing.assert_allclose(out[[f"prob_{n}" for n in LABELS]].astype(float), expected.probs, atol=1e-5)
+    assert result.rows == len(texts) and sum(result.label_counts.values()) == len(texts)
+    assert "Predicted 6 rows" in result.describe()
+    assert not list((tmp_path / "out").glob(".*tmp*"))  # the temporary file was renamed into place
+
+
+def test_streaming_reads_in_chunks_with_bounded_memory(tmp_path, predictor, monkeypatch):
+    """24,000 rows in chunks of 2,000: the reader is chunked, and traced memory stays far below what
+    holding the whole file would take.  A stand-in backend keeps this about reading and writing."""
+    import bertstudio.inference as inference
+
+    rows = 24_000
+    data = tmp_path / "big.csv"
+    with data.open("w", encoding="utf-8") as handle:
+        handle.write("id,text\n")
+        for i in range(rows):
+            handle.write(f"{i},review number {i} was {'good' if i % 2 else 'bad'} overall\n")
+
+    class ParityOfLength:
+        name, file = "stub", Path("stub")
+
+        def logits(self, batch):
+            odd = batch["attention_mask"].sum(axis=1) % 2
+            return np.stack([odd, 1 - odd, np.zeros_like(odd)], axis=1).astype(np.float32)
+
+    fast = inference.Predictor(ParityOfLength(), predictor.tokenizer, predictor.prep, predictor.location, 512)
+    chunk_sizes = []
+    real_reader = inference.iter_table_chunks
+
+    def spy(*args, **kwargs):
+        for chunk in real_reader(*args, **kwargs):
+            chunk_sizes.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(inference, "iter_table_chunks", spy)
+    progress = []
+    tracemalloc.start()
+    try:
+        result = fast.predict_file(data, tmp_path / "preds.csv", chunk_rows=2_000, on_progress=progress.append)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert chunk_sizes == [2_000] * 12
+    assert progress == list(range(2_000, rows + 1, 2_000))
+    assert result.rows == rows
+    # Reading and tokenizing all 24,000 rows at once peaks near 40 MB; one chunk at a time stays near 4 MB.
+    assert peak < 12e6, f"peak traced memory {peak / 1e6:.1f} MB"
+    with (tmp_path / "preds.csv").open(encoding="utf-8") as handle:
+        lines = handle.readlines()
+    assert len(lines) == rows + 1
+    assert lines[1].startswith("review number 0 was bad") and lines[-1].startswith(f"review number {rows - 1} ")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".xlsx", ".tsv"])
+def test_other_formats_stream_too(tmp_path, predictor, suffix):
+    frame = pd.DataFrame({"review": sample_texts(7), "stars": list(range(7))})
+    data = tmp_path / f"in{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(data)
+    elif suffix == ".jsonl":
+        frame.to_json(data, orient="records", lines=True)
+    elif suffix == ".xlsx":
+        frame.to_excel(data, index=False)
+    else:
+        frame.to_csv(data, sep="\t", index=False)
+    result = predictor.predict_file(data, tmp_path / "out.csv", chunk_rows=3)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert result.text_column == "review" and out["text"].tolist() == frame["review"].tolist()
+    assert out["label"].tolist() == predictor.predict(frame["review"].tolist()).labels
+
+
+def test_text_column_problems_are_user_errors(tmp_path, predictor):
+    data = tmp_path / "two.csv"
+    pd.DataFrame({"a": ["x"], "b": ["y"]}).to_csv(data, index=False)
+    with pytest.raises(DataError, match="--text"):
+        predictor.predict_file(data, tmp_path / "o.csv")
+    with pytest.raises(DataError, match="no column named 'c'"):
+        predictor.predict_file(data, tmp_path / "o.csv", text_column="c")
+    assert predictor.predict_file(data, tmp_path / "o.csv", text_column="b").rows == 1
+    header_only = tmp_path / "empty.csv"
+    header_only.write_text("text\n")
+    with pytest.raises(DataError, match="no rows"):
+        predictor.predict_file(header_only, tmp_path / "o2.csv")
+    assert not (tmp_path / "o2.csv").exists()
+
+
+def test_predict_cli(run_dir, tmp_path, capsys):
+    from bertstudio.cli import main
+
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": sample_texts(9)}).to_csv(data, index=False)
+    assert main(["predict", str(run_dir), "--data", str(data), "--out", str(tmp_path / "p.csv"),
+                 "--batch-size", "4"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["rows"] == 9 and summary["backend"] == "torch"
+    assert main(["predict", str(run_dir), "--data", str(data), "--out", str(tmp_path / "q.csv"),
+                 "--text", "nope"]) == 2
+    assert "no column named 'nope'" in capsys.readouterr().err

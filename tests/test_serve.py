@@ -1,0 +1,88 @@
+"""The prediction server: answers, limits and plain JSON errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from bertstudio.inference import load_predictor
+from bertstudio.serve import Limits, create_app, is_loopback
+from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+
+LIMITS = Limits(max_body_bytes=2_000, max_texts=4, max_text_chars=100)
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    return load_predictor(make_tiny_run(tmp_path_factory.mktemp("serve-run")))
+
+
+@pytest.fixture(scope="module")
+def client(predictor):
+    return TestClient(create_app(predictor, LIMITS))
+
+
+def test_health_and_info(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/info").json()
+    assert info["labels"] == LABELS and info["backend"] == "torch" and info["max_length"] == 24
+    assert info["limits"]["max_texts"] == 4
+
+
+def test_predict_returns_labels_confidences_and_probabilities(client, predictor):
+    texts = sample_texts(3)
+    response = client.post("/predict", json={"texts": texts})
+    assert response.status_code == 200
+    body = response.json()
+    expected = predictor.predict(texts)
+    assert [p["label"] for p in body["predictions"]] == expected.labels
+    for row, probs in zip(body["predictions"], expected.probs):
+        assert list(row["probabilities"]) == LABELS
+        np.testing.assert_allclose(list(row["probabilities"].values()), probs, atol=1e-6)
+        assert row["confidence"] == pytest.approx(max(probs))
+
+
+@pytest.mark.parametrize("payload, status, words", [
+    ({"texts": ["a"] * 5}, 413, "limit is 4"),
+    ({"texts": ["a" * 101]}, 413, "101 characters"),
+    ({"texts": ["x" * 1_900, "y" * 200]}, 413, "larger than 2,000 bytes"),
+    ({"texts": []}, 422, "empty"),
+    ({"texts": "just one string"}, 422, "valid list"),
+    ({"text": ["wrong key"]}, 422, "Field required"),
+    ({"texts": [1, 2]}, 422, "valid string"),
+    ({"texts": ["a"], "text_pairs": ["b", "c"]}, 422, "1 texts but 2"),
+])
+def test_bad_requests_get_clear_json_errors(client, payload, status, words):
+    response = client.post("/predict", json=payload)
+    assert response.status_code == status
+    body = response.json()
+    assert words in body["error"] and body["hint"]
+
+
+def test_invalid_json_is_400(client):
+    response = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+
+
+def test_body_limit_holds_without_content_length(client):
+    """A chunked upload declares no size; the bytes received are counted instead."""
+    def chunks():
+        for _ in range(10):
+            yield b"x" * 500
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_pair_model_requires_text_pairs(tmp_path):
+    pair_client = TestClient(create_app(load_predictor(make_tiny_run(tmp_path, text_pair=True)), LIMITS))
+    missing = pair_client.post("/predict", json={"texts": ["a", "b"]})
+    assert missing.status_code == 422 and "text_pairs" in missing.json()["error"]
+    ok = pair_client.post("/predict", json={"texts": ["a", "b"], "text_pairs": ["c", "d"]})
+    assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
