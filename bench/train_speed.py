@@ -131,7 +131,7 @@ def run_ours(data_dir: Path, rows: int) -> dict:
     return {"seconds": summary["train_seconds"], "samples": summary["samples_per_second"] * summary["train_seconds"],
             "real_tokens": real_tokens, "accuracy": acc, "peak_rss_mb": peak_rss_mb(),
             "flops": training_flops(model, real_tokens), "settings": {k: inputs.config.to_json_dict()[k] for k in (
-                "max_length", "head_lr", "freeze_embeddings", "precision", "length_grouping")}}
+                "max_length", "head_lr", "freeze_embeddings", "attention_dropout", "precision", "length_grouping")}}
 
 
 def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
@@ -143,9 +143,15 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
     from bertstudio.models import bundled_model_path, load_model_for_classification, resolve_model_source
     from bertstudio.training import accumulate_gradients, apply_freezing, full_forward, make_optimizer
 
+    from bertstudio.hardware import detect_device
+    from bertstudio.pipeline import attention_kernel
+
+    # The engine's own CPU defaults (see bertstudio.auto): frozen word embeddings, no attention dropout.
+    cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True, attention_dropout=0.0)
     model = load_model_for_classification(resolve_model_source(str(bundled_model_path())), num_labels=2,
-                                          id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1})
-    cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True)
+                                          id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1},
+                                          attention_dropout=cfg.attention_dropout,
+                                          attn_implementation=attention_kernel(detect_device("cpu")))
     apply_freezing(model, cfg)
     accelerator = Accelerator(cpu=True, mixed_precision="bf16")
     optimizer = make_optimizer(model, cfg, "cpu")

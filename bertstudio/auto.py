@@ -132,6 +132,16 @@ def choose_freeze_embeddings(stats: DataStats) -> Decision:
                                                "stays fixed: each step is faster and accuracy is unchanged.")
 
 
+def choose_attention_dropout(hw: Hardware) -> Decision:
+    if hw.device == "cpu":
+        # Measured on a 2-core AVX512-BF16 CPU: with attention dropout, PyTorch picks a slow attention
+        # path; without it a training step at 128 tokens is about 1.6x faster. The other dropouts stay.
+        return Decision("attention_dropout", 0.0, "On a CPU, attention runs about 1.6x faster without dropout on "
+                                                  "attention weights; the model's other dropout still regularises.")
+    return Decision("attention_dropout", 0.1, "On a GPU the fast attention kernels support dropout, so the "
+                                              "standard 0.1 is kept.")
+
+
 def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int) -> Decision:
     steps_per_epoch = math.ceil(stats.train_rows / (batch_size * grad_accum))
     if steps_per_epoch > 1_000:
@@ -165,6 +175,7 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model_hidden
     decide("head_lr", lambda: choose_head_lr(stats, lr))
     decide("class_weighting", lambda: choose_class_weighting(stats))
     decide("freeze_embeddings", lambda: choose_freeze_embeddings(stats))
+    decide("attention_dropout", lambda: choose_attention_dropout(hw))
     decide("eval_every", lambda: choose_eval_every(stats, batch_size, config.grad_accum))
     if config.precision == "auto":
         precision = "bf16" if hw.bf16 else "fp32"

@@ -55,6 +55,10 @@ class TrainConfig(BaseModel):
     max_length: int | None = Field(None, ge=8, le=512,
                                    description="Longest text in tokens; longer texts are cut (auto: from the data).",
                                    json_schema_extra=_cli("--max-length", "model"))
+    attention_dropout: float | None = Field(None, ge=0.0, lt=1.0,
+                                            description="Dropout on attention weights (auto: 0 on CPU, where it "
+                                                        "forces a much slower attention kernel).",
+                                            json_schema_extra=_cli("--attention-dropout", "model"))
     head_dropout: float | None = Field(None, ge=0.0, lt=1.0,
                                        description="Dropout before the classifier (auto: the model's own).",
                                        json_schema_extra=_cli("--head-dropout", "model"))

@@ -751,6 +751,15 @@ def _apply_head_dropout(config: PretrainedConfig, head_dropout: float | None) ->
         config.classifier_dropout = head_dropout
 
 
+def _apply_attention_dropout(config: PretrainedConfig, attention_dropout: float | None) -> None:
+    if attention_dropout is None:
+        return
+    if hasattr(config, "attention_dropout"):  # DistilBERT
+        config.attention_dropout = attention_dropout
+    else:
+        config.attention_probs_dropout_prob = attention_dropout
+
+
 def _has_safetensors(location: str, on_disk: bool) -> bool | None:
     """True when the checkpoint on disk has safetensors; None lets transformers prefer them online."""
     if on_disk:
@@ -778,6 +787,8 @@ def load_model_for_classification(
     id2label: Mapping[int, str],
     label2id: Mapping[str, int],
     head_dropout: float | None = None,
+    attention_dropout: float | None = None,
+    attn_implementation: str | None = None,
 ) -> PreTrainedModel:
     """The pretrained body with a fresh classification head for ``num_labels`` labels (fp32)."""
     import torch
@@ -787,6 +798,7 @@ def load_model_for_classification(
     source = _as_source(source)
     config = load_model_config(source, num_labels=num_labels, id2label=ids, label2id=names)
     _apply_head_dropout(config, head_dropout)
+    _apply_attention_dropout(config, attention_dropout)
     location, on_disk = _load_location(source)
     common = {"trust_remote_code": False, "local_files_only": on_disk, "cache_dir": _hf_cache_dir()}
     try:
@@ -799,6 +811,7 @@ def load_model_for_classification(
                 # A checkpoint that already has a head (e.g. FinBERT's 3 labels) gets a new one.
                 ignore_mismatched_sizes=True,
                 output_loading_info=True,
+                **({"attn_implementation": attn_implementation} if attn_implementation else {}),
                 **common,
             )
     except (OSError, ValueError) as exc:

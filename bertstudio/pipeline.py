@@ -161,6 +161,11 @@ def split_logits(model, dataset, tokenizer, accelerator) -> np.ndarray:
     return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator)
 
 
+def attention_kernel(device: DeviceInfo) -> str | None:
+    """PyTorch's fused attention has a slow backward pass on CPUs; the plain one trains faster there."""
+    return "eager" if device.type == "cpu" else None
+
+
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
                  run_dir: Path | None = None) -> dict[str, Any]:
@@ -192,7 +197,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         accelerator = make_accelerator(cfg, inputs.device)
         model = load_model_for_classification(
             inputs.source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)}, head_dropout=cfg.head_dropout)
+            label2id={n: i for i, n in enumerate(label_names)}, head_dropout=cfg.head_dropout,
+            attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device))
         data = tokenize_splits(inputs, cfg.max_length)
         emit_and_log(started_event(inputs, cfg, data, run_dir, accelerator))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
