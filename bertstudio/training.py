@@ -329,6 +329,7 @@ def train_model(
 ) -> TrainOutcome:
     """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded."""
     torch.manual_seed(cfg.seed)
+    start = time.perf_counter()  # includes the one-off feature pass of head-only training
     device_type = accelerator.device.type
     apply_freezing(model, cfg)
     if uses_cached_features(cfg, accelerator):
@@ -352,7 +353,6 @@ def train_model(
     best = {"score": -math.inf, "metrics": {}, "step": 0, "epoch": 0.0, "state": None}
     evaluations_without_gain = 0
     step, samples, tokens, micro_batches = 0, 0, 0, 1
-    start = time.perf_counter()
     history: list[dict[str, Any]] = []
     model.train()
 
