@@ -18,7 +18,7 @@ from .inference import DEFAULT_ENCODER
 
 MAX_ENCODER_TRAIN_ROWS = 10_000  # encoding is the slow part; a linear probe saturates long before this
 TFIDF_MAX_FEATURES = 200_000
-TFIDF_C = 4.0  # TF-IDF rows are unit-length and sparse: weak regularisation fits them best
+TFIDF_C = 10.0  # TF-IDF rows are unit-length and sparse: weak regularisation fits them best (SST-2, AG News)
 PAIR_JOINER = " [SEP] "
 
 
@@ -39,13 +39,18 @@ class BaselineResult:
 
 
 def linear_classifier(*, dense: bool, C: float = 1.0):
-    """Logistic regression; dense features (encoder vectors) are standardised first."""
+    """Logistic regression; dense features (encoder vectors) are standardised first.
+
+    On sparse TF-IDF features Newton-CG converges in a handful of iterations where
+    L-BFGS needs over ten times longer for the same solution.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = LogisticRegression(C=C, max_iter=2000)
-    return make_pipeline(StandardScaler(), model) if dense else model
+    if not dense:
+        return LogisticRegression(C=C, solver="newton-cg", max_iter=1000)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
 
 
 def tfidf_vectorizer():
