@@ -173,6 +173,7 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
 
     The run folder is marked done only by its summary.json, written last.
     """
+    from .evaluation import finalize_run
     from .metrics import classification_metrics, softmax
     from .models import load_model_for_classification
     from .training import train_model
@@ -204,8 +205,11 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
                               emit=emit_and_log, should_stop=should_stop)
 
-        probs = softmax(split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator))
-        metrics = classification_metrics(np.asarray(data.evaluation["label"]), probs, label_names)
+        eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator)
+        val_logits = (eval_logits if data.evaluation is data.validation
+                      else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
+        eval_labels = np.asarray(data.evaluation["label"])
+        metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
         summary = {
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": data.evaluation_name,
             "train_seconds": round(outcome.train_seconds, 2), "best_epoch": outcome.best_epoch,
@@ -218,7 +222,13 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         }
         if accelerator.is_main_process:
             save_model_folder(run_dir / MODEL_DIR, outcome.model, inputs.tokenizer, cfg, label_names)
-            write_predictions(run_dir / PREDICTIONS_FILE, data.evaluation_raw, probs, label_names)
+            # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
+            report = finalize_run(run_dir, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
+                                  test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
+                                  evaluated_on=data.evaluation_name)
+            summary["calibration"] = {k: report.headline()[k] for k in ("temperature", "ece", "ece_calibrated")}
+            write_predictions(run_dir / PREDICTIONS_FILE, data.evaluation_raw,
+                              softmax(eval_logits / report.temperature), label_names)
             atomic_write_json(run_dir / SUMMARY_FILE, summary)
         accelerator.wait_for_everyone()
         emit_and_log(Finished(run_dir=str(run_dir), summary={k: v for k, v in summary.items() if k != "metrics"}))

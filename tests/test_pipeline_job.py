@@ -36,6 +36,9 @@ def test_job_emits_typed_events_and_writes_a_complete_run(request, small_csv, tm
     summary = json.loads((run / SUMMARY_FILE).read_text())
     for key in ("accuracy", "macro_f1", "train_seconds", "best_epoch", "run_dir"):
         assert key in summary
+    assert summary["calibration"]["temperature"] > 0 and (run / "eval.json").exists()
+    prep = json.loads((run / MODEL_DIR / "preprocessing.json").read_text())
+    assert prep["temperature"] == summary["calibration"]["temperature"]  # later predictions use it
     config = json.loads((run / CONFIG_FILE).read_text())
     assert config["max_length"] == 32 and config["decisions"], "auto decisions are recorded with reasons"
     logged = [r["event"] for r in read_metrics(run)]
