@@ -106,6 +106,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
     p.add_argument("--runs-dir", default="runs", help="Where new run folders are created.")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="Train this many times with different seeds and report the mean and spread of macro-F1.")
     add_config_flags(p)
 
 
@@ -114,6 +116,10 @@ def run_train(args: argparse.Namespace) -> int:
     from .progress import ConsoleProgress
     from .pipeline import load_inputs, run_training
 
+    if args.seeds > 1:
+        from .evaluation_cli import run_train_seeds
+
+        return run_train_seeds(args)
     cfg = config_from_args(args, data=args.data)
     inputs = load_inputs(cfg)
     progress = ConsoleProgress(enabled=not args.quiet)

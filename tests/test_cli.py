@@ -68,3 +68,11 @@ def test_pair_columns_are_guessed_unless_explicitly_turned_off(tmp_path):
         f"how old is item {i},what age is item {i},{'same' if i % 2 else 'different'}\n" for i in range(30)))
     assert inspect_file(str(path)).columns.text_pair == "question2"
     assert inspect_file(str(path), text_pair_column="").columns.text_pair is None
+
+
+def test_train_with_several_seeds_reports_mean_and_spread(small_csv, tmp_path, tiny_bert_dir, capsys):
+    assert main(["train", str(small_csv), "--model", str(tiny_bert_dir), "--seeds", "2", "--max-steps", "2",
+                 "--max-length", "32", "--precision", "fp32", "--runs-dir", str(tmp_path), "--quiet"]) == 0
+    headline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert headline["seeds"] == [42, 43]
+    assert headline["std_macro_f1"] >= 0 and 0 <= headline["mean_macro_f1"] <= 1
