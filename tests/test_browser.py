@@ -1,4 +1,4 @@
-"""End to end in a real headless Chromium: upload, inspect, train, re-attach, evaluate, export.
+"""End to end in a real headless Chromium: upload, inspect, train, re-attach, evaluate, export, predict.
 
 Uses Debian's chromium (``apt-get install chromium``), never ``playwright install``.
 Screenshots of every tab go to a temporary folder, or to $BERTSTUDIO_SCREENSHOTS when set
@@ -51,7 +51,7 @@ def shots(tmp_path) -> Path:
 
 
 @pytest.mark.timeout(600)
-def test_upload_train_evaluate_export(app_url, shots, tmp_path):
+def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     from bertstudio.data import SAMPLE_DATA_PATH
@@ -112,13 +112,11 @@ def test_upload_train_evaluate_export(app_url, shots, tmp_path):
         expect(page.locator("#error-browser [data-testid='cell-0-1']")).to_have_text("delivery")
         page.screenshot(path=str(shots / "4-evaluate.png"), full_page=True)
 
-        # 5. Export: one click downloads a zip with the weights.
+        # 5. Export: one click downloads a zip with the weights; one more makes a checked ONNX export.
         page.get_by_role("tab", name="5. Export").click()
         download_button = page.locator("#download-model")
         expect(page.locator("#export-run")).to_contain_text("Zip size", timeout=120_000)
         expect(download_button).to_be_enabled()
-        page.wait_for_timeout(1_500)  # let the last refresh settle, for a clean screenshot
-        page.screenshot(path=str(shots / "5-export.png"), full_page=True)
         with page.expect_download(timeout=120_000) as download:
             download_button.click()
         archive = tmp_path / "model.zip"
@@ -126,6 +124,25 @@ def test_upload_train_evaluate_export(app_url, shots, tmp_path):
         with zipfile.ZipFile(archive) as zipped:
             assert "model.safetensors" in zipped.namelist()
             assert "preprocessing.json" in zipped.namelist()
+        page.locator("#export-onnx").click()
+        expect(page.locator("#export-status")).to_contain_text("Exported ONNX", timeout=180_000)
+        expect(page.locator("#export-card-onnx")).to_contain_text("gives the same answers as the trained model")
+        expect(page.locator("#export-card-onnx")).to_contain_text(" MB")
+        expect(page.locator("#download-onnx")).to_be_enabled()
+        page.mouse.move(0, 0)  # no hover highlight in the screenshot
+        page.screenshot(path=str(shots / "5-export.png"), full_page=True)
+
+        # 6. Predict: a typed text gets a class and a probability chart, run from the ONNX export.
+        page.get_by_role("tab", name="6. Predict").click()
+        expect(page.locator("#predict-model")).to_contain_text("classes", timeout=60_000)
+        page.get_by_test_id("ONNX-radio-label").click()
+        expect(page.locator("#predict-model")).to_contain_text("from its ONNX export", timeout=60_000)
+        page.locator("#predict-text textarea").fill("My parcel has still not arrived, where is it?")
+        page.locator("#predict-button").click()
+        expect(page.locator("#predict-chart .js-plotly-plot")).to_contain_text("How sure the model is", timeout=60_000)
+        expect(page.locator("#predict-answer")).to_contain_text("Predicted:")
+        page.mouse.move(0, 0)
+        page.screenshot(path=str(shots / "6-predict.png"), full_page=True)
 
         assert "Traceback" not in page.content()
         browser.close()

@@ -82,6 +82,14 @@ def format_share(share: float) -> str:
     return f"{percent:.0f}%"
 
 
+def format_percent(share: float) -> str:
+    """'100%', '97.5%', '99.9%', '<0.1%': one decimal, and never rounds a near-certainty up to a sure thing."""
+    if 0 < share < 0.0005:
+        return "<0.1%"
+    text = f"{share * 100:.1f}".removesuffix(".0") + "%"
+    return "99.9%" if text == "100%" and share < 1 else text
+
+
 # --- figures --------------------------------------------------------------------------------------
 
 
@@ -183,3 +191,18 @@ def confusion_chart(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> g
     size = max(CHART_HEIGHT, 60 * len(labels) + 140)
     return _layout(fig, "Confusion matrix: right answers lie on the diagonal", "Predicted class", "True class",
                    height=size)
+
+
+def probability_chart(label_names: Sequence[str], probabilities: Sequence[float]) -> go.Figure:
+    """One text's class probabilities as horizontal bars, most likely on top; the predicted class stands out."""
+    pairs = sorted(zip([str(n) for n in label_names], [float(p) for p in probabilities]), key=lambda p: -p[1])
+    names, values = [n for n, _ in pairs], [v for _, v in pairs]
+    colors = [MAIN_COLOR if i == 0 else RAW_COLOR for i in range(len(pairs))]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
+                           text=[format_percent(v) for v in values], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.12], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")  # plotly draws the first bar at the bottom; the best belongs on top
+    height = max(220, 34 * len(names) + 110)
+    title = f"How sure the model is: {names[0]} ({format_percent(values[0])})" if names else "Class probabilities"
+    return _layout(fig, title, "Probability", "", height=height)

@@ -1,59 +1,506 @@
-"""Tab 5, Export: take the trained model away as one zip file."""
+"""Tab 5, Export: the trained model as a zip, a Hugging Face folder, ONNX, ONNX INT8 or TorchScript.
+
+Every export is checked against the trained model on the run's test texts (the engine does that);
+this tab says in plain words how each check went.  Exports run in a background thread
+(:class:`ExportJob`) that a timer polls, so the page stays responsive and a reloaded page finds a
+running export again.  They go into the run's own ``exports/<format>/`` folder, inside the visitor's
+workspace: that is where the Predict tab (and ``load_predictor(run, backend="onnx")``) looks for them.
+The zips offered for download go into the workspace's ``exports/`` folder.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
+from ..errors import UserError
+from ..export import EXPORT_FORMATS, ExportResult, formats_for
+from ..inference import EXPORT_INFO_FILE, EXPORTS_DIR
 from ..runs import load_summary
+from .charts import format_percent
 from .common import friendly, require_workspace
 from .context import AppContext
-from .session import export_zip, list_workspace_runs
+from .session import Workspace, checked_run_dir, export_zip, list_workspace_runs
+
+logger = logging.getLogger("bertstudio.ui")
+POLL_SECONDS = 1.0
+ZIP_LEVEL = 1  # model weights barely compress: a light level keeps zipping a 400 MB model to seconds
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    title: str
+    purpose: str  # one line: what the format is for
+
+
+FORMAT_INFO: dict[str, FormatInfo] = {
+    "hf": FormatInfo("Hugging Face folder", "For Python with 🤗 transformers (`pipeline(...)`), or to share on "
+                                            "the Hugging Face Hub; it includes a model card."),
+    "onnx": FormatInfo("ONNX", "Run it from any language (Python, C#, Java, JavaScript, C++) with ONNX Runtime; "
+                               "often faster than PyTorch on a CPU."),
+    "onnx-int8": FormatInfo("ONNX INT8", "About 4x smaller and faster on CPUs, with a tiny accuracy change "
+                                         "(measured below)."),
+    "torchscript": FormatInfo("TorchScript", "For PyTorch without Python code: C++ (LibTorch), TorchServe or "
+                                             "mobile apps."),
+}
 
 INTRO = """### Step 5: export
-Download the trained model as a zip: the weights (`model.safetensors`), the tokenizer, the class names and
-`preprocessing.json` (how texts must be prepared, exactly as in training)."""
+Take the trained model away. **Download the model** gives it as trained (weights, tokenizer, class names and
+`preprocessing.json`: how texts must be prepared). The four formats below are made on request, each in its own
+folder, and each is **checked**: it must give the same answers as the trained model on your test texts."""
 
-USAGE = """**Using it in Python** (after unzipping into a folder `my-model`):
+USAGE = """**Using an export** (unzip it into a folder, here `my-model`):
 
 ```python
+# Hugging Face folder or the zip above: Python with transformers
 from transformers import pipeline
 classify = pipeline("text-classification", model="my-model")
-print(classify("Where is my parcel?"))
+print(classify("Where is my parcel?", truncation=True))
+
+# Any folder (ONNX, ONNX INT8, TorchScript too), with BERT Studio: same preparation as in training
+from bertstudio.inference import load_predictor
+print(load_predictor("my-model").predict(["Where is my parcel?"]).to_records())
 ```
 
-*More formats are coming here: ONNX for fast CPU serving and a smaller quantized model. A **Predict** tab (try
-the model on your own sentences or a whole file) and a **Benchmark** tab (speed and accuracy side by side) will
-join the tabs above.*"""
+From the command line: `bertstudio predict my-model --data my_texts.csv --out predictions.csv`, or serve it over
+HTTP with `bertstudio serve my-model`. Each folder's `README.md` explains it in more detail. Try the model on your own
+sentences in the **Predict** tab."""
+
+
+# --------------------------------------------------------------------------- pure view builders
+
+
+def format_size(size_bytes: int) -> str:
+    """'91.6 MB', '812 KB', '1.20 GB': sizes as a file manager shows them."""
+    if size_bytes >= 1e9:
+        return f"{size_bytes / 1e9:.2f} GB"
+    if size_bytes >= 1e6:
+        return f"{size_bytes / 1e6:.1f} MB"
+    if size_bytes >= 1e3:
+        return f"{size_bytes / 1e3:.0f} KB"
+    return f"{size_bytes} bytes"
+
+
+def texts_noun(parity: Mapping[str, Any]) -> str:
+    """What the check ran on, in the words of the check's own source line."""
+    source = str(parity.get("source", ""))
+    if "example" in source:
+        return "example sentences"
+    return "given texts" if "given" in source else "test texts"
+
+
+def parity_sentence(result: ExportResult) -> str:
+    """'gives the same answers as the trained model on 100% of 40 test texts', plus INT8's size and accuracy."""
+    p = result.parity
+    text = (f"gives the same answers as the trained model on {format_percent(float(p.get('label_agreement', 0)))} "
+            f"of {int(p.get('rows', 0)):,} {texts_noun(p)}")
+    if result.format != "onnx-int8":
+        return text
+    if p.get("size_ratio") is not None:
+        text += f"; {format_percent(float(p['size_ratio']))} of the size of the full ONNX model"
+    change = p.get("accuracy_change_points")
+    if change is None:
+        return text + "; accuracy could not be measured (the check texts have no labels)"
+    moved = "no change" if round(change, 1) == 0 else f"**{change:+.1f} points**"
+    return text + f"; accuracy {float(p['reference_accuracy']):.1%} → {float(p['accuracy']):.1%} ({moved})"
+
+
+def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = False) -> str:
+    """A format's card: what it is for, then whether it exists, how big it is, where, and how its check went."""
+    info = FORMAT_INFO[fmt]
+    head = f"#### {info.title}\n{info.purpose}\n\n"
+    if exporting:
+        return head + "⏳ **Exporting now…**"
+    if result is None:
+        return head + "Not exported yet."
+    mark = "⚠️" if result.warnings else "✅"
+    text = f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.\n\nFolder: `{result.folder}`"
+    return head + text + "".join(f"\n\n⚠️ **{w}**" for w in result.warnings)
+
+
+def warnings_markdown(results: Mapping[str, ExportResult]) -> str:
+    """Every export's warnings, at the top of the tab: a check that failed must not go unnoticed."""
+    lines = [f"> ⚠️ **{FORMAT_INFO[fmt].title}:** {w}" for fmt, r in results.items() for w in r.warnings]
+    return "\n>\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ExportSnapshot:
+    """Where an export job is; what the page draws from."""
+
+    run_dir: str = ""
+    formats: tuple[str, ...] = ()
+    done: tuple[str, ...] = ()
+    running: bool = False
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def current(self) -> str | None:
+        """The format being exported right now."""
+        if not self.running:
+            return None
+        return next((f for f in self.formats if f not in self.done), None)
+
+    @property
+    def fraction(self) -> float:
+        return len(self.done) / len(self.formats) if self.formats else 0.0
+
+
+def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> str:
+    """One line about the latest export job of this browser session."""
+    if snapshot is None or not snapshot.formats:
+        return "Pick a format and press its button; the checks take a few seconds to a minute."
+    other = f" (of the run {Path(snapshot.run_dir).name})" if snapshot.run_dir != shown_run else ""
+    titles = ", ".join(FORMAT_INFO[f].title for f in snapshot.formats)
+    if snapshot.running:
+        step = f"{len(snapshot.done) + 1} of {len(snapshot.formats)}"
+        doing = FORMAT_INFO[snapshot.current].title if snapshot.current else "the last one"
+        if not snapshot.done and snapshot.current == snapshot.formats[0]:
+            return f"⏳ Loading the model and exporting {doing}{other} ({step})…"
+        return f"⏳ Exporting {doing}{other} ({step})…"
+    if snapshot.error:
+        kept = f" Finished before the problem: {', '.join(FORMAT_INFO[f].title for f in snapshot.done)}." \
+            if snapshot.done else ""
+        return f"❌ **The export stopped{other}:** {snapshot.error}{kept}"
+    return (f"✅ **Exported {titles}{other}** in {snapshot.seconds:.0f} s. Download below, or try it in the "
+            "Predict tab.")
+
+
+def progress_html(snapshot: ExportSnapshot | None) -> str:
+    if snapshot is None or not snapshot.running:
+        return ""
+    # Half a step for the format being built, so the bar moves as soon as the export starts.
+    percent = round(100 * min(1.0, snapshot.fraction + 0.5 / max(1, len(snapshot.formats))))
+    return (f'<div class="bs-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
+            f'aria-valuemax="100"><div class="bs-progress-fill" style="width:{percent}%"></div>'
+            f'<span>{percent}%</span></div>')
+
+
+def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
+    """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none)."""
+    from ..benchmark import recommend_backend
+    from ..benchmark.backends import BACKEND_LABELS
+
+    if not any(r.model == run_dir and r.device == "cpu" for r in records):
+        return ""
+    # A format whose export check raised a warning is not trusted, whatever the benchmark's own check said.
+    checks = {fmt: not r.warnings for fmt, r in results.items() if fmt in ("onnx", "onnx-int8")}
+    backend, reason = recommend_backend(records, run_dir, parity_passed=checks)
+    return (f"**The fastest honest way to run this model on this computer: {BACKEND_LABELS.get(backend, backend)}.** "
+            f"{reason}")
 
 
 def run_summary_markdown(run_dir: Path, zip_path: Path) -> str:
     summary = load_summary(run_dir)
-    size_mb = zip_path.stat().st_size / 1e6
+    size = format_size(zip_path.stat().st_size)
     return (f"Model from the run of {summary.get('finished_at', run_dir.name)}: **{summary.get('model', '')}**, "
-            f"macro-F1 {summary.get('macro_f1', float('nan')):.3f} on the test texts. Zip size: {size_mb:.0f} MB.")
+            f"macro-F1 {summary.get('macro_f1', float('nan')):.3f} on the test texts. Zip size: {size}.")
+
+
+# --------------------------------------------------------------------------- exports on disk
+
+
+def export_folder(run_dir: Path, fmt: str) -> Path:
+    return Path(run_dir) / EXPORTS_DIR / fmt
+
+
+def read_export(run_dir: Path, fmt: str) -> ExportResult | None:
+    """The finished export of ``fmt`` from its ``export.json`` (made here or with the CLI); None when absent."""
+    folder = export_folder(run_dir, fmt)
+    try:
+        info = json.loads((folder / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    file = folder / info["file"] if info.get("file") else folder
+    if not file.exists():
+        return None
+    size = file.stat().st_size if file.is_file() else sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    return ExportResult(fmt, file, folder, size, dict(info.get("parity") or {}), list(info.get("warnings") or []))
+
+
+def read_exports(run_dir: Path) -> dict[str, ExportResult]:
+    return {fmt: result for fmt in EXPORT_FORMATS if (result := read_export(run_dir, fmt)) is not None}
+
+
+_ZIP_LOCK = threading.Lock()  # the export thread and a page refresh may both want the same zip
+
+
+def zip_path_for(zip_dir: Path, run_dir: Path, fmt: str) -> Path:
+    return Path(zip_dir) / f"{Path(run_dir).name}-{fmt}.zip"
+
+
+def zip_is_fresh(folder: Path, target: Path) -> bool:
+    """Whether ``target`` was zipped after the export folder was (re)made."""
+    marker = folder / EXPORT_INFO_FILE
+    return target.is_file() and marker.is_file() and target.stat().st_mtime >= marker.stat().st_mtime
+
+
+def zip_export(folder: Path, target: Path) -> Path:
+    """A zip of one export folder, built once per export, under a temporary name so no download gets half."""
+    with _ZIP_LOCK:
+        if zip_is_fresh(folder, target):
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
+            for file in sorted(folder.rglob("*")):
+                if file.is_file():
+                    archive.write(file, file.relative_to(folder))
+        os.replace(partial, target)
+        return target
+
+
+# --------------------------------------------------------------------------- background exports
+
+
+class ExportJob:
+    """One export request (one format or all) running in a thread; ``snapshot()`` is safe to call any time."""
+
+    def __init__(self, run_dir: Path, formats: Sequence[str], zip_dir: Path):
+        self.run_dir, self.zip_dir = Path(run_dir), Path(zip_dir)
+        self._lock = threading.Lock()
+        self._snapshot = ExportSnapshot(run_dir=str(run_dir), formats=tuple(formats))
+        self._started = 0.0
+        self._thread: threading.Thread | None = None
+        self._outcome_claimed = False
+
+    @property
+    def running(self) -> bool:
+        return self.snapshot().running
+
+    def snapshot(self) -> ExportSnapshot:
+        with self._lock:
+            return self._snapshot
+
+    def start(self) -> ExportJob:
+        self._started = time.perf_counter()
+        self._update(running=True)
+        self._thread = threading.Thread(target=self._run, name="bertstudio-export", daemon=True)
+        self._thread.start()
+        return self
+
+    def claim_outcome(self) -> bool:
+        """True once, to the first caller after the job has finished: the one that tells the person how it went."""
+        with self._lock:
+            if self._snapshot.running or self._outcome_claimed:
+                return False
+            self._outcome_claimed = True
+            return True
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._snapshot = replace(self._snapshot, **changes)
+
+    def _finished_one(self, result: ExportResult) -> None:
+        # Zipped before it counts as done, so its download button never points at a missing file.
+        zip_export(result.folder, zip_path_for(self.zip_dir, self.run_dir, result.format))
+        self._update(done=(*self.snapshot().done, result.format))
+
+    def _run(self) -> None:
+        from ..export import export_run
+
+        error = ""
+        try:
+            export_run(self.run_dir, list(self.snapshot().formats), self.run_dir / EXPORTS_DIR,
+                       on_result=self._finished_one)
+        except UserError as err:
+            error = str(err)
+        except Exception as exc:  # noqa: BLE001 - the thread must always report back to the page
+            logger.exception("Export of %s failed", self.run_dir)
+            error = (f"Something unexpected went wrong: {type(exc).__name__}: {exc}. This is likely a bug in BERT "
+                     "Studio; the details are in the server's log.")
+        self._update(running=False, error=error, seconds=time.perf_counter() - self._started)
+
+
+class ExportJobs:
+    """The latest export job of each workspace; a workspace runs one export at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[str, ExportJob] = {}
+
+    def for_session(self, session_id: str) -> ExportJob | None:
+        with self._lock:
+            return self._latest.get(session_id)
+
+    def start(self, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob:
+        run = checked_run_dir(workspace, run_dir)
+        with self._lock:
+            current = self._latest.get(workspace.id)
+            if current is not None and current.running:
+                raise UserError("An export is already running.", "Wait for it to finish; it takes up to a minute.")
+            job = ExportJob(run, formats_for(fmt), workspace.exports)
+            self._latest[workspace.id] = job
+        return job.start()
+
+
+JOBS = ExportJobs()
+
+
+def benchmark_records(workspace: Workspace) -> list[Any]:
+    """What the Benchmark tab measured in this browser session (empty when it measured nothing)."""
+    from .benchmark_tab import JOBS as BENCHMARKS
+
+    job = BENCHMARKS.for_session(workspace.id)
+    return list(job.snapshot().records) if job is not None else []
+
+
+# --------------------------------------------------------------------------- what the page shows
+
+
+@dataclass
+class ExportView:
+    """Everything the format cards show for one run."""
+
+    cards: list[str]
+    zips: list[Path | None]
+    warnings: str
+    speed: str
+
+
+def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnapshot | None, *,
+                build_zips: bool) -> ExportView:
+    """The cards of ``run_dir``; missing zips are built only when ``build_zips`` (not on every timer tick)."""
+    if not run_dir:
+        return ExportView([card_markdown(f, None) for f in EXPORT_FORMATS], [None] * len(EXPORT_FORMATS), "", "")
+    run = checked_run_dir(workspace, run_dir)
+    results = read_exports(run)
+    exporting = snapshot.current if snapshot is not None and snapshot.run_dir == str(run) else None
+    cards, zips = [], []
+    for fmt in EXPORT_FORMATS:
+        result = results.get(fmt)
+        cards.append(card_markdown(fmt, result, exporting=fmt == exporting))
+        target = zip_path_for(workspace.exports, run, fmt)
+        if result is not None and fmt != exporting and (build_zips or zip_is_fresh(result.folder, target)):
+            zips.append(zip_export(result.folder, target))
+        else:
+            zips.append(None)
+    return ExportView(cards, zips, warnings_markdown(results),
+                      speed_markdown(benchmark_records(workspace), str(run), results))
+
+
+def run_choices(workspace: Workspace) -> list[tuple[str, str]]:
+    return [(info.label, str(info.path)) for info in list_workspace_runs(workspace)]
+
+
+def run_dropdown(workspace: Workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
+    """The run picker: the app's current run if it is one of ours, else the one shown, else the newest."""
+    choices = run_choices(workspace)
+    paths = [p for _, p in choices]
+    value = next((p for p in (wanted, current) if p in paths), paths[0] if paths else None)
+    return gr.Dropdown(choices=choices, value=value)
 
 
 def build(ctx: AppContext) -> None:
     with gr.Tab("5. Export", id="export") as tab:
         gr.Markdown(INTRO)
-        what_md = gr.Markdown("Train a model first (Train tab); the download appears here.", elem_id="export-run")
-        download = gr.DownloadButton("Download the model (.zip)", variant="primary", interactive=False,
-                                     elem_id="download-model")
+        with gr.Row():
+            run_dd = gr.Dropdown(label="Trained model (newest first)", choices=[], scale=4, elem_id="export-run-choice",
+                                 info="The model you trained last is selected; earlier runs of this browser are "
+                                      "listed too.")
+            refresh = gr.Button("Refresh the list", scale=1, size="md")
+        with gr.Row(equal_height=True):
+            what_md = gr.Markdown("Train a model first (Train tab); the download appears here.", elem_id="export-run")
+            download = gr.DownloadButton("Download the model (.zip)", variant="primary", interactive=False,
+                                         elem_id="download-model", scale=0, min_width=260)
+        warnings_md = gr.Markdown(elem_id="export-warnings")
+        with gr.Row():
+            export_all = gr.Button("Export all four formats", variant="primary", elem_id="export-all", scale=0,
+                                   min_width=260)
+            status_md = gr.Markdown(status_markdown(None, None), elem_id="export-status")
+        bar = gr.HTML("", elem_id="export-bar")
+        cards, buttons, downloads = [], [], []
+        for fmt in EXPORT_FORMATS:
+            with gr.Row(equal_height=True, variant="panel"):
+                cards.append(gr.Markdown(card_markdown(fmt, None), elem_id=f"export-card-{fmt}"))
+                with gr.Column(scale=0, min_width=240):
+                    buttons.append(gr.Button(f"Export {FORMAT_INFO[fmt].title}", elem_id=f"export-{fmt}"))
+                    downloads.append(gr.DownloadButton(f"Download {FORMAT_INFO[fmt].title} (.zip)", interactive=False,
+                                                       elem_id=f"download-{fmt}"))
+        speed_md = gr.Markdown(elem_id="export-speed")
         gr.Markdown(USAGE)
+        shown = gr.State(0)  # formats finished when the page last redrew, so quiet ticks redraw nothing
+        timer = gr.Timer(POLL_SECONDS, active=False)
+
+        view = [status_md, bar, warnings_md, *cards, *downloads, *buttons, export_all, speed_md, shown, timer]
+
+        def render(workspace: Workspace, run_dir: str | None, *, build_zips: bool) -> list:
+            job = JOBS.for_session(workspace.id)
+            snapshot = job.snapshot() if job is not None else None
+            shown_view = export_view(workspace, run_dir, snapshot, build_zips=build_zips)
+            busy = snapshot is not None and snapshot.running
+            return [status_markdown(snapshot, run_dir), progress_html(snapshot), shown_view.warnings,
+                    *shown_view.cards,
+                    *[gr.DownloadButton(value=str(z) if z else None, interactive=z is not None)
+                      for z in shown_view.zips],
+                    *[gr.Button(interactive=not busy) for _ in buttons], gr.Button(interactive=not busy),
+                    shown_view.speed, len(snapshot.done) if snapshot else 0, gr.Timer(active=busy)]
 
         @friendly
-        def prepare(workspace, run_dir: str | None) -> tuple:
-            ws = require_workspace(workspace)
-            if not run_dir:  # nothing chosen in this page yet: offer the newest finished run
-                runs = list_workspace_runs(ws)
-                if not runs:
-                    return gr.skip(), gr.skip()
-                run_dir = str(runs[0].path)
-            zip_path = export_zip(ws, run_dir)
-            return run_summary_markdown(Path(run_dir), zip_path), gr.DownloadButton(value=str(zip_path),
-                                                                                   interactive=True)
+        def list_runs(workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
+            return run_dropdown(require_workspace(workspace), wanted, current)
 
-        gr.on([tab.select, ctx.run_dir.change], prepare, [ctx.workspace, ctx.run_dir], [what_md, download],
-              trigger_mode="always_last")
+        @friendly
+        def open_run(workspace, run_dir: str | None) -> list:
+            ws = require_workspace(workspace)
+            if run_dir:
+                zip_path = export_zip(ws, run_dir)
+                model = [run_summary_markdown(Path(run_dir), zip_path),
+                         gr.DownloadButton(value=str(zip_path), interactive=True)]
+            else:
+                model = [gr.skip(), gr.skip()]
+            return model + render(ws, run_dir, build_zips=True)
+
+        def start_export(fmt: str) -> Callable:
+            @friendly
+            def start(workspace, run_dir: str | None) -> list:
+                ws = require_workspace(workspace)
+                JOBS.start(ws, run_dir, fmt)
+                return render(ws, run_dir, build_zips=False)
+
+            return start
+
+        def on_tick(workspace, run_dir: str | None, count: int) -> list:
+            job = JOBS.for_session(workspace.id) if workspace is not None else None
+            if job is None:
+                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+            snapshot = job.snapshot()
+            if snapshot.running and len(snapshot.done) == count:  # only the progress line moves
+                return [status_markdown(snapshot, run_dir), progress_html(snapshot)] + [gr.skip()] * (len(view) - 2)
+            if job.claim_outcome():  # the first tick after the job ended: a check that warned gets a pop-up too
+                for fmt in snapshot.done:
+                    result = read_export(job.run_dir, fmt)
+                    for warning in result.warnings if result is not None else []:
+                        gr.Warning(f"{FORMAT_INFO[fmt].title}: {warning}", duration=None, title="Check this export")
+            try:
+                return render(workspace, run_dir, build_zips=False)
+            except UserError:  # the shown run went away: stop polling quietly
+                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+
+        opened = [what_md, download, *view]
+        for fmt, button in zip(EXPORT_FORMATS, buttons):
+            button.click(start_export(fmt), [ctx.workspace, run_dd], view)
+        export_all.click(start_export("all"), [ctx.workspace, run_dd], view)
+        timer.tick(on_tick, [ctx.workspace, run_dd, shown], view, concurrency_limit=None, show_progress="hidden")
+        for trigger in (refresh.click, tab.select, ctx.run_dir.change):
+            trigger(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(
+                open_run, [ctx.workspace, run_dd], opened)
+        run_dd.input(lambda path: path, run_dd, ctx.run_dir)
+        # After a reload: the runs, and a running export found again (open_run turns the timer on).
+        ctx.session_loaded.then(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(
+            open_run, [ctx.workspace, run_dd], opened)

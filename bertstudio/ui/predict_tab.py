@@ -1,0 +1,327 @@
+"""Tab 6, Predict: the trained model on a text typed here, or on every row of a file.
+
+Texts are prepared exactly as in training (the engine's :class:`~bertstudio.inference.Predictor` reads
+``preprocessing.json``).  The model runs as trained (PyTorch) or from one of its exports made in the
+Export tab (ONNX, ONNX INT8).  Loaded models are kept for the next text, so typing is quick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..data import SUPPORTED_EXTENSIONS
+from ..errors import DataError, ModelError, UserError
+from . import charts
+from .charts import format_percent
+from .common import friendly, require_workspace
+from .context import AppContext
+from .export_tab import FORMAT_INFO, run_dropdown
+from .session import Workspace, checked_run_dir, safe_file_name, save_upload
+
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+BACKEND_TITLES = {"auto": "Automatic", "torch": "PyTorch (as trained)", "onnx": "ONNX", "onnx-int8": "ONNX INT8"}
+BACKEND_HELP = ("Automatic and PyTorch run the model as trained. ONNX gives the same answers, often faster on a "
+                "CPU; ONNX INT8 is 4x smaller and faster still, and may rarely answer differently. Both ONNX ways "
+                "need an export from the Export tab first.")
+FILE_CHUNK_ROWS = 1_000  # rows per step of a file prediction: the progress bar moves every few seconds
+CACHED_MODELS = 4
+GUESS_ROWS = 20  # rows read to guess which column holds the texts
+UNSURE_BELOW = 0.5  # below this confidence the answer is shown as a guess
+
+INTRO = """### Step 6: predict
+Use the trained model on new texts: type one to see which class it picks and how sure it is, or upload a file
+to label every row and download the result."""
+
+EMPTY_CHART_TITLE = "Class probabilities"
+
+
+# --------------------------------------------------------------------------- pure view builders
+
+
+def backend_choices(available: Sequence[str]) -> list[tuple[str, str]]:
+    """(label, value) pairs for the backend picker; exports that do not exist yet say so."""
+    return [(BACKEND_TITLES[b] + ("" if b == "auto" or b in available else " · not exported yet"), b)
+            for b in BACKENDS]
+
+
+def missing_export_error(backend: str) -> ModelError:
+    title = FORMAT_INFO[backend].title
+    return ModelError(f"There is no {title} export of this model yet.",
+                      f"Open the Export tab and press “Export {title}” (it takes a few seconds), then come back, "
+                      "or pick Automatic here.")
+
+
+def model_markdown(info: dict[str, Any]) -> str:
+    """What is loaded, in one line: which way it runs, its classes, how texts are cut, whether it reads pairs."""
+    labels = info["labels"]
+    shown = ", ".join(labels[:12]) + (f" and {len(labels) - 12} more" if len(labels) > 12 else "")
+    how = {"torch": "as trained (PyTorch)", "onnx": "from its ONNX export", "onnx-int8": "from its ONNX INT8 export",
+           "torchscript": "from its TorchScript export"}.get(info["backend"], info["backend"])
+    pairs = " It reads **pairs of texts**: give both." if info.get("text_pair") else ""
+    return (f"Runs {how}. **{len(labels)} classes:** {shown}. Texts longer than {info['max_length']} tokens are "
+            f"cut, as in training.{pairs}")
+
+
+def problem_markdown(err: UserError) -> str:
+    hint = f" **What to do:** {err.hint}" if err.hint else ""
+    return f"⚠️ **{err.message}**{hint}"
+
+
+def prediction_markdown(label: str, confidence: float) -> str:
+    """The answer for one text: the class, and how sure the model is in plain words."""
+    sure = format_percent(confidence)
+    if confidence < UNSURE_BELOW:
+        return (f"### Predicted: {label}\nA guess: the model is only **{sure}** sure; the chart shows the other "
+                "candidates.")
+    return f"### Predicted: {label}\nThe model is **{sure}** sure."
+
+
+def estimate_rows(path: Path) -> int | None:
+    """Data rows in a file, counted cheaply for the progress bar; None when counting would mean reading it all."""
+    kind = path.suffix.lower()
+    if kind == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if kind not in (".csv", ".tsv", ".txt", ".jsonl"):
+        return None
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"  # a last line without a newline still counts
+    # A text with line breaks inside quotes spans several lines: the count is an upper bound, which is fine.
+    return max(0, lines - (kind != ".jsonl"))
+
+
+def file_result_markdown(rows: int, seconds: float, label_counts: dict[str, int], file_name: str) -> str:
+    speed = f", {rows / seconds:,.0f} rows per second" if seconds > 0 else ""
+    counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(label_counts.items(), key=lambda kv: -kv[1]))
+    return (f"✅ **Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
+            "The CSV has the text, the predicted label, its confidence and one probability column per class.")
+
+
+def predictions_path(workspace: Workspace, upload_name: str) -> Path:
+    """Where a file's predictions go: the workspace's ``predictions/`` folder, never overwriting an earlier one."""
+    stem = Path(safe_file_name(upload_name)).stem
+    return workspace.root / "predictions" / f"{stem}-predictions-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+
+
+# --------------------------------------------------------------------------- models
+
+
+class PredictorCache:
+    """The last few loaded models, keyed by the file they run, so a re-export is picked up."""
+
+    def __init__(self, size: int = CACHED_MODELS):
+        self.size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
+
+    def get(self, run_dir: Path, backend: str):
+        from ..inference import choose_backend, load_predictor, locate_model
+
+        location = locate_model(run_dir)
+        if backend != "auto" and backend not in location.available_backends():
+            raise missing_export_error(backend)
+        _, file = choose_backend(location, backend)
+        key = (str(file), file.stat().st_mtime_ns)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        predictor = load_predictor(run_dir, backend)
+        with self._lock:
+            self._items[key] = predictor
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return predictor
+
+
+PREDICTORS = PredictorCache()
+
+
+def available_backends(run_dir: Path) -> list[str]:
+    from ..inference import locate_model
+
+    return locate_model(run_dir).available_backends()
+
+
+@dataclass
+class TextPrediction:
+    label: str
+    confidence: float
+    label_names: list[str]
+    probabilities: list[float]
+
+
+def predict_text(workspace: Workspace, run_dir: str | None, backend: str, text: str,
+                 text_pair: str | None = None) -> TextPrediction:
+    """One text (and its second text, for pair models) through the chosen model."""
+    if not (text or "").strip():
+        raise DataError("There is no text to classify.", "Type or paste a text first.")
+    predictor = PREDICTORS.get(checked_run_dir(workspace, run_dir), backend or "auto")
+    pairs = None
+    if predictor.prep.text_pair:
+        if not (text_pair or "").strip():
+            raise DataError("This model was trained on pairs of texts, so it needs the second text too.",
+                            "Fill in the second text box.")
+        pairs = [text_pair]
+    batch = predictor.predict([text], pairs)
+    return TextPrediction(batch.labels[0], float(batch.confidences[0]), batch.label_names,
+                          [float(p) for p in batch.probs[0]])
+
+
+@dataclass
+class FileColumns:
+    columns: list[str]
+    text: str | None
+    text_pair: str | None
+    text_pair_needed: bool
+
+
+def guess_columns(workspace: Workspace, run_dir: str | None, file: Path) -> FileColumns:
+    """The file's columns, and which hold the texts: as named in training, else a good guess (None: ask)."""
+    from ..inference import iter_table_chunks, load_preprocessing, locate_model, resolve_text_columns
+
+    prep = load_preprocessing(locate_model(checked_run_dir(workspace, run_dir)).folder)
+    head = next(iter(iter_table_chunks(file, None, GUESS_ROWS)))
+    columns = [str(c) for c in head.columns]
+    try:
+        text, pair = resolve_text_columns(columns, prep, None, None)
+    except DataError:  # no familiar name: texts are usually the longest cells (not an id or a date)
+        lengths = {c: head[c].astype(str).str.len().mean() for c in head.columns}
+        text, pair = (str(max(lengths, key=lambda c: lengths[c])) if lengths else None), None
+    return FileColumns(columns, text, pair, prep.text_pair)
+
+
+def predict_upload(workspace: Workspace, run_dir: str | None, backend: str, file: str | None,
+                   text_column: str | None, text_pair_column: str | None, on_progress=None):
+    """Every row of an uploaded file (already saved in the workspace) -> a predictions CSV in the workspace."""
+    if not file:
+        raise DataError("No file is uploaded yet.", "Upload a CSV, TSV, JSON lines, Parquet or Excel file first.")
+    if not workspace.owns(file):
+        raise UserError("That file does not belong to this browser session.", "Upload it again.")
+    predictor = PREDICTORS.get(checked_run_dir(workspace, run_dir), backend or "auto")
+    source = Path(file)
+    return predictor.predict_file(source, predictions_path(workspace, source.name), text_column=text_column or None,
+                                  text_pair_column=(text_pair_column or None) if predictor.prep.text_pair else None,
+                                  chunk_rows=FILE_CHUNK_ROWS, on_progress=on_progress)
+
+
+# --------------------------------------------------------------------------- the tab
+
+
+def build(ctx: AppContext) -> None:
+    with gr.Tab("6. Predict", id="predict") as tab:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            run_dd = gr.Dropdown(label="Trained model (newest first)", choices=[], scale=4,
+                                 elem_id="predict-run-choice")
+            refresh = gr.Button("Refresh the list", scale=1, size="md")
+        backend_radio = gr.Radio(label="How to run it", choices=backend_choices([]), value="auto",
+                                 info=BACKEND_HELP, elem_id="predict-backend")
+        model_md = gr.Markdown("Train a model first (Train tab); you can try it here.", elem_id="predict-model")
+
+        gr.Markdown("#### Try a text")
+        with gr.Row():
+            with gr.Column(scale=2):
+                text_box = gr.Textbox(label="Text", lines=3, placeholder="Type or paste a text, then press Predict",
+                                      elem_id="predict-text")
+                pair_box = gr.Textbox(label="Second text (this model reads pairs of texts)", lines=2, visible=False,
+                                      elem_id="predict-text-pair")
+                predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-button")
+                answer_md = gr.Markdown(elem_id="predict-answer")
+            chart = gr.Plot(charts.empty_chart(EMPTY_CHART_TITLE, "Type a text and press Predict"),
+                            show_label=False, elem_id="predict-chart", scale=3)
+
+        gr.Markdown("#### Label a whole file\nCSV, TSV, JSON lines, Parquet or Excel with a column of texts; big "
+                    "files are read in pieces, so any size works. The predictions CSV is made on this computer.")
+        with gr.Row():
+            upload = gr.File(label="File to label", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
+                             elem_id="predict-upload", scale=2)
+            with gr.Column(scale=2):
+                text_col = gr.Dropdown(label="Column with the texts", choices=[], elem_id="predict-text-column")
+                pair_col = gr.Dropdown(label="Column with the second texts", choices=[], visible=False,
+                                       elem_id="predict-pair-column")
+                file_btn = gr.Button("Label the file", variant="primary", elem_id="predict-file-button")
+        file_md = gr.Markdown(elem_id="predict-file-result")
+        file_download = gr.DownloadButton("Download the predictions (.csv)", interactive=False,
+                                          elem_id="download-predictions")
+        saved_file = gr.State(None)  # the upload's copy inside the workspace
+
+        @friendly
+        def list_runs(workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
+            return run_dropdown(require_workspace(workspace), wanted, current)
+
+        @friendly
+        def open_model(workspace, run_dir: str | None, backend: str) -> tuple:
+            """Load the chosen model; a missing export is explained here rather than as a pop-up."""
+            if workspace is None or not run_dir:
+                return gr.skip(), gr.skip(), gr.skip()
+            run = checked_run_dir(workspace, run_dir)
+            radio = gr.Radio(choices=backend_choices(available_backends(run)), value=backend or "auto")
+            try:
+                info = PREDICTORS.get(run, backend or "auto").info()
+            except UserError as err:
+                return radio, problem_markdown(err), gr.skip()
+            return radio, model_markdown(info), gr.Textbox(visible=bool(info["text_pair"]))
+
+        @friendly
+        def on_predict(workspace, run_dir: str | None, backend: str, text: str, text_pair: str) -> tuple:
+            result = predict_text(require_workspace(workspace), run_dir, backend, text, text_pair)
+            return (prediction_markdown(result.label, result.confidence),
+                    charts.probability_chart(result.label_names, result.probabilities))
+
+        @friendly
+        def on_upload(workspace, run_dir: str | None, file: str | None) -> tuple:
+            if not file:
+                return None, gr.Dropdown(choices=[], value=None), gr.Dropdown(visible=False), "", \
+                    gr.DownloadButton(value=None, interactive=False)
+            ws = require_workspace(workspace)
+            saved = save_upload(ws, file, original_name=Path(file).name)
+            found = guess_columns(ws, run_dir, saved)
+            rows = estimate_rows(saved)
+            size = f" (about {rows:,} rows)" if rows is not None else ""
+            return (str(saved), gr.Dropdown(choices=found.columns, value=found.text),
+                    gr.Dropdown(choices=found.columns, value=found.text_pair, visible=found.text_pair_needed),
+                    f"Ready to label **{saved.name}**{size}: press **Label the file**.",
+                    gr.DownloadButton(value=None, interactive=False))
+
+        @friendly
+        def on_file(workspace, run_dir: str | None, backend: str, file: str | None, text_column: str | None,
+                    text_pair_column: str | None,
+                    progress=gr.Progress()) -> tuple:  # noqa: B008 - how gradio hands out a progress bar
+            ws = require_workspace(workspace)
+            total = estimate_rows(Path(file)) if file else None
+            progress((0, total), desc="Labelling", unit="rows")
+            result = predict_upload(ws, run_dir, backend, file, text_column, text_pair_column,
+                                    on_progress=lambda done: progress((min(done, total or done), total),
+                                                                      desc="Labelling", unit="rows"))
+            return (file_result_markdown(result.rows, result.seconds, result.label_counts, Path(file).name),
+                    gr.DownloadButton(value=str(result.out_path), interactive=True))
+
+        model_inputs = [ctx.workspace, run_dd, backend_radio]
+        model_outputs = [backend_radio, model_md, pair_box]
+        for trigger in (refresh.click, tab.select, ctx.run_dir.change):
+            trigger(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(open_model, model_inputs,
+                                                                                  model_outputs)
+        ctx.session_loaded.then(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd)
+        run_dd.input(lambda path: path, run_dd, ctx.run_dir)
+        backend_radio.input(open_model, model_inputs, model_outputs)
+        gr.on([predict_btn.click, text_box.submit, pair_box.submit], on_predict, [*model_inputs, text_box, pair_box],
+              [answer_md, chart])
+        upload.upload(on_upload, [ctx.workspace, run_dd, upload],
+                      [saved_file, text_col, pair_col, file_md, file_download])
+        upload.clear(on_upload, [ctx.workspace, run_dd, upload],
+                     [saved_file, text_col, pair_col, file_md, file_download])
+        file_btn.click(on_file, [*model_inputs, saved_file, text_col, pair_col], [file_md, file_download])

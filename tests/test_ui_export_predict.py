@@ -1,0 +1,249 @@
+"""The Export and Predict tabs without a browser: their pure view builders, and their handlers on a tiny run."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+
+from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.export import ExportResult
+from bertstudio.ui import charts, predict_tab
+from bertstudio.ui import export_tab as ET
+from bertstudio.ui.session import SessionStore
+
+
+def _result(fmt: str, *, warnings=(), **parity) -> ExportResult:
+    base = {"rows": 40, "source": "40 test rows of the run", "label_agreement": 1.0, "max_abs_logit_diff": 1e-6}
+    return ExportResult(fmt, Path(f"/w/run/exports/{fmt}/model"), Path(f"/w/run/exports/{fmt}"), 91_000_000,
+                        {**base, **parity}, list(warnings))
+
+
+# --- export: pure builders ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, text", [(91_584_479, "91.6 MB"), (812_000, "812 KB"), (1_234_000_000, "1.23 GB"),
+                                        (12, "12 bytes")])
+def test_format_size(size, text):
+    assert ET.format_size(size) == text
+
+
+@pytest.mark.parametrize("share, text", [(1.0, "100%"), (0.975, "97.5%"), (0.9999, "99.9%"), (0.25457, "25.5%"),
+                                         (0.0, "0%"), (0.0004, "<0.1%")])
+def test_format_percent_never_rounds_up_to_perfect(share, text):
+    assert charts.format_percent(share) == text
+
+
+def test_parity_sentence_in_plain_words():
+    assert ET.parity_sentence(_result("onnx")) == \
+        "gives the same answers as the trained model on 100% of 40 test texts"
+    examples = _result("torchscript", rows=16, source="16 example sentences (no test rows in the run)",
+                       label_agreement=0.9375)
+    assert ET.parity_sentence(examples).endswith("on 93.8% of 16 example sentences")
+
+    int8 = _result("onnx-int8", label_agreement=0.975, size_ratio=0.2546, reference_accuracy=0.9,
+                   accuracy=0.875, accuracy_change_points=-2.5)
+    sentence = ET.parity_sentence(int8)
+    assert "97.5% of 40 test texts" in sentence
+    assert "25.5% of the size of the full ONNX model" in sentence
+    assert "accuracy 90.0% → 87.5% (**-2.5 points**)" in sentence
+    unlabelled = _result("onnx-int8", size_ratio=0.25, accuracy_change_points=None)
+    assert "accuracy could not be measured" in ET.parity_sentence(unlabelled)
+
+
+def test_cards_say_what_each_format_is_for_and_how_its_check_went():
+    empty = ET.card_markdown("onnx-int8", None)
+    assert empty.startswith("#### ONNX INT8\n") and "4x smaller" in empty and "Not exported yet." in empty
+    assert "Exporting now" in ET.card_markdown("onnx", _result("onnx"), exporting=True)
+
+    done = ET.card_markdown("onnx", _result("onnx"))
+    assert "✅ **91.0 MB**, gives the same answers" in done and "Folder: `/w/run/exports/onnx`" in done
+    warned = _result("onnx-int8", warnings=["The INT8 model loses 2.5 points of accuracy."], size_ratio=0.25,
+                     reference_accuracy=0.9, accuracy=0.875, accuracy_change_points=-2.5)
+    card = ET.card_markdown("onnx-int8", warned)
+    assert card.count("⚠️") == 2 and "**The INT8 model loses 2.5 points of accuracy.**" in card
+    assert ET.warnings_markdown({"onnx": _result("onnx"), "onnx-int8": warned}) == \
+        "> ⚠️ **ONNX INT8:** The INT8 model loses 2.5 points of accuracy."
+    assert ET.warnings_markdown({"onnx": _result("onnx")}) == ""
+
+
+def test_status_lines_follow_the_job():
+    assert "Pick a format" in ET.status_markdown(None, None)
+    snap = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "onnx-int8"), running=True)
+    assert snap.current == "onnx" and snap.fraction == 0
+    assert ET.status_markdown(snap, "/w/runs/a") == "⏳ Loading the model and exporting ONNX (1 of 2)…"
+    assert 'aria-valuenow="25"' in ET.progress_html(snap)
+    snap = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "onnx-int8"), done=("onnx",), running=True)
+    assert ET.status_markdown(snap, "/w/runs/b") == "⏳ Exporting ONNX INT8 (of the run a) (2 of 2)…"
+    finished = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx",), done=("onnx",), seconds=12.4)
+    assert ET.status_markdown(finished, "/w/runs/a").startswith("✅ **Exported ONNX** in 12 s")
+    assert ET.progress_html(finished) == ""
+    failed = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "hf"), done=("onnx",), error="Disk full.")
+    assert ET.status_markdown(failed, "/w/runs/a") == \
+        "❌ **The export stopped:** Disk full. Finished before the problem: ONNX."
+
+
+def test_speed_advice_comes_only_from_measurements_of_this_run():
+    from bertstudio.benchmark import BenchRecord
+
+    def record(backend: str, p50: float, passed) -> BenchRecord:
+        return BenchRecord(model="/w/runs/a", model_label="Your model", model_kind="folder", weights="real",
+                           backend=backend, device="cpu", threads=2, batch_size=1, seq_len=128, repeats=5,
+                           mean_ms=p50, p50_ms=p50, p95_ms=p50, p99_ms=p50, throughput=1000 / p50,
+                           parity_agreement=1.0, parity_rows=40, parity_passed=passed)
+
+    records = [record("torch-fp32", 20.0, None), record("onnx", 10.0, True), record("onnx-int8", 5.0, True)]
+    assert ET.speed_markdown(records, "/w/runs/other", {}) == ""
+    assert "ONNX Runtime INT8" in ET.speed_markdown(records, "/w/runs/a", {}).split("**")[1]
+    # An INT8 export whose check warned is not trusted, whatever the benchmark measured.
+    distrusted = {"onnx-int8": _result("onnx-int8", warnings=["loses 3 points"])}
+    advice = ET.speed_markdown(records, "/w/runs/a", distrusted)
+    assert "this computer: ONNX Runtime fp32.**" in advice and "not recommended" in advice
+
+
+# --- predict: pure builders ---------------------------------------------------------------------------
+
+
+def test_probability_chart_puts_the_predicted_class_on_top():
+    fig = charts.probability_chart(["billing", "delivery", "praise"], [0.1, 0.85, 0.05])
+    bar = fig.data[0]
+    assert bar.orientation == "h" and list(bar.y) == ["delivery", "billing", "praise"]
+    assert list(bar.x) == [0.85, 0.1, 0.05] and list(bar.text) == ["85%", "10%", "5%"]
+    assert bar.marker.color[0] == charts.MAIN_COLOR and bar.marker.color[1] != charts.MAIN_COLOR
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.xaxis.tickformat == ".0%"
+    assert "delivery (85%)" in fig.layout.title.text
+    many = charts.probability_chart([f"c{i}" for i in range(28)], [1 / 28] * 28)
+    assert many.layout.height > fig.layout.height  # every class keeps a readable bar
+
+
+def test_predict_view_builders():
+    assert predict_tab.backend_choices(["torch", "onnx"]) == [
+        ("Automatic", "auto"), ("PyTorch (as trained)", "torch"), ("ONNX", "onnx"),
+        ("ONNX INT8 · not exported yet", "onnx-int8")]
+    assert predict_tab.prediction_markdown("praise", 0.931) == "### Predicted: praise\nThe model is **93.1%** sure."
+    assert "A guess" in predict_tab.prediction_markdown("praise", 0.41)
+    info = {"labels": LABELS, "backend": "onnx-int8", "max_length": 24, "text_pair": True}
+    line = predict_tab.model_markdown(info)
+    assert "ONNX INT8 export" in line and "**3 classes:** negative, neutral, positive" in line
+    assert "24 tokens" in line and "pairs of texts" in line
+    err = predict_tab.missing_export_error("onnx")
+    assert "no ONNX export" in err.message and "Export tab" in err.hint
+    text = predict_tab.file_result_markdown(1200, 2.0, {"a": 200, "b": 1000}, "mail.csv")
+    assert "1,200 rows of mail.csv" in text and "600 rows per second" in text and text.index("b **1,000**") < \
+        text.index("a **200**")
+
+
+@pytest.mark.parametrize("content, name, rows", [("text\na\nb\nc\n", "f.csv", 3), ("text\na\nb", "f.csv", 2),
+                                                 ('{"text": "a"}\n{"text": "b"}\n', "f.jsonl", 2),
+                                                 ("text\n", "f.tsv", 0)])
+def test_estimate_rows_counts_lines_cheaply(tmp_path, content, name, rows):
+    path = tmp_path / name
+    path.write_text(content)
+    assert predict_tab.estimate_rows(path) == rows
+
+
+def test_estimate_rows_of_parquet_and_excel(tmp_path):
+    pd.DataFrame({"text": ["a", "b"]}).to_parquet(tmp_path / "f.parquet")
+    assert predict_tab.estimate_rows(tmp_path / "f.parquet") == 2
+    assert predict_tab.estimate_rows(tmp_path / "f.xlsx") is None  # read whole anyway: no cheap count
+
+
+# --- the handlers on a tiny run in a workspace -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workspace_run(tmp_path_factory):
+    store = SessionStore(tmp_path_factory.mktemp("data"))
+    workspace = store.open(None)
+    run = make_tiny_run(workspace.runs / "20260101-000000-tiny")
+    return store, workspace, run
+
+
+def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_run):
+    store, ws, run = workspace_run
+    job = ET.JOBS.start(ws, str(run), "onnx-int8")
+    with pytest.raises(UserError, match="already running"):
+        ET.JOBS.start(ws, str(run), "onnx")
+    job.join(timeout=120)
+    snap = job.snapshot()
+    assert not snap.running and not snap.error and snap.done == ("onnx-int8",)
+    assert job.claim_outcome() and not job.claim_outcome()  # its warnings pop up once, not at every tick
+
+    result = ET.read_export(run, "onnx-int8")
+    assert result is not None and ws.owns(result.folder) and result.path.name == "model.int8.onnx"
+    assert result.size_bytes == result.path.stat().st_size and result.parity["rows"] == 48
+    zipped = ET.zip_path_for(ws.exports, run, "onnx-int8")
+    assert zipped.parent == ws.exports
+    with zipfile.ZipFile(zipped) as archive:
+        assert {"model.int8.onnx", "export.json", "preprocessing.json", "README.md"} <= set(archive.namelist())
+
+    view = ET.export_view(ws, str(run), snap, build_zips=False)
+    assert view.zips == [None, None, zipped, None]  # in EXPORT_FORMATS order: hf, onnx, onnx-int8, torchscript
+    assert "of 48 test texts" in view.cards[2] and "Not exported yet." in view.cards[1]
+    assert ET.status_markdown(snap, str(run)).startswith("✅ **Exported ONNX INT8**")
+
+    stranger = store.open(None)
+    with pytest.raises(UserError, match="does not belong"):
+        ET.JOBS.start(stranger, str(run), "onnx")
+
+
+def test_a_failed_export_is_reported_not_raised(tmp_path):
+    ws = SessionStore(tmp_path / "data").open(None)
+    run = make_tiny_run(ws.runs / "20260101-000000-broken")
+    (run / "model" / "model.safetensors").write_bytes(b"not weights")
+    job = ET.JOBS.start(ws, str(run), "onnx")
+    job.join(timeout=60)
+    snap = job.snapshot()
+    assert not snap.running and snap.error and snap.done == ()
+    assert ET.status_markdown(snap, str(run)).startswith("❌ **The export stopped:**")
+    assert ET.read_exports(run) == {}
+
+
+def _exported(ws, run: Path, fmt: str) -> None:
+    if ET.read_export(run, fmt) is None:
+        ET.JOBS.start(ws, str(run), fmt).join(timeout=120)
+
+
+def test_predict_a_typed_text_with_each_backend(workspace_run):
+    _, ws, run = workspace_run
+    torch_answer = predict_tab.predict_text(ws, str(run), "auto", "the parcel was late and awful")
+    assert torch_answer.label in LABELS and torch_answer.label_names == LABELS
+    assert sum(torch_answer.probabilities) == pytest.approx(1.0, abs=1e-5)
+    assert torch_answer.confidence == pytest.approx(max(torch_answer.probabilities))
+    assert predict_tab.PREDICTORS.get(run, "auto") is predict_tab.PREDICTORS.get(run, "auto")  # loaded once
+
+    _exported(ws, run, "onnx-int8")
+    int8_answer = predict_tab.predict_text(ws, str(run), "onnx-int8", "the parcel was late and awful")
+    assert int8_answer.label_names == LABELS
+    assert int8_answer.probabilities == pytest.approx(torch_answer.probabilities, abs=0.05)
+    assert "onnx-int8" in predict_tab.available_backends(run)
+
+    with pytest.raises(ModelError, match="no TorchScript export") as missing:
+        predict_tab.predict_text(ws, str(run), "torchscript", "hello")
+    assert "Export tab" in missing.value.hint
+    with pytest.raises(DataError, match="no text"):
+        predict_tab.predict_text(ws, str(run), "auto", "   ")
+
+
+def test_label_a_file_into_the_workspace(workspace_run, tmp_path):
+    _, ws, run = workspace_run
+    source = tmp_path / "mail.csv"
+    pd.DataFrame({"id": range(30), "body": sample_texts(30)}).to_csv(source, index=False)
+    saved = predict_tab.save_upload(ws, source, original_name="mail.csv")
+    found = predict_tab.guess_columns(ws, str(run), saved)
+    assert found.columns == ["id", "body"] and found.text == "body" and not found.text_pair_needed
+
+    seen: list[int] = []
+    result = predict_tab.predict_upload(ws, str(run), "auto", str(saved), "body", None, on_progress=seen.append)
+    assert ws.owns(result.out_path) and result.out_path.parent == ws.root / "predictions"
+    assert result.rows == 30 and seen == [30]
+    out = pd.read_csv(result.out_path)
+    assert list(out.columns[:3]) == ["text", "label", "confidence"] and set(out["label"]) <= set(LABELS)
+
+    with pytest.raises(UserError, match="does not belong"):
+        predict_tab.predict_upload(ws, str(run), "auto", str(source), "body", None)
+    with pytest.raises(DataError, match="No file"):
+        predict_tab.predict_upload(ws, str(run), "auto", None, None, None)
