@@ -214,14 +214,16 @@ class TorchBackend:
 
     def __init__(self, folder: Path, file: Path):
         import torch
+        from safetensors import SafetensorError
         from transformers import AutoModelForSequenceClassification
 
         self.file = file
         try:
             self.model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"Could not load the model in {folder}: {str(exc).splitlines()[0]}",
-                             hint="The folder needs config.json and model.safetensors as saved by training.") from exc
+        except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a damaged weights file
+            raise ModelError(f"Could not load the model in {folder}: {(str(exc) or type(exc).__name__).splitlines()[0]}",
+                             hint="The folder needs config.json and model.safetensors as saved by training; "
+                                  "if the file is damaged, train or export the model again.") from exc
         self.inputs = model_input_names(self.model)
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:

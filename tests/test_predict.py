@@ -202,3 +202,15 @@ def test_predict_cli(run_dir, tmp_path, capsys):
     assert main(["predict", str(run_dir), "--data", str(data), "--out", str(tmp_path / "q.csv"),
                  "--text", "nope"]) == 2
     assert "no column named 'nope'" in capsys.readouterr().err
+
+
+def test_a_damaged_weights_file_is_a_readable_error(tmp_path):
+    from bertstudio.errors import ModelError
+    from bertstudio.inference import load_predictor
+    from test_export_fixtures import make_tiny_run
+
+    run = make_tiny_run(tmp_path / "run")
+    weights = run / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated, as after a failed copy
+    with pytest.raises(ModelError, match="Could not load the model"):
+        load_predictor(run, backend="torch")
