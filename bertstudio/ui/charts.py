@@ -206,3 +206,46 @@ def probability_chart(label_names: Sequence[str], probabilities: Sequence[float]
     height = max(220, 34 * len(names) + 110)
     title = f"How sure the model is: {names[0]} ({format_percent(values[0])})" if names else "Class probabilities"
     return _layout(fig, title, "Probability", "", height=height)
+
+
+# --- evaluate tab: calibration and the confusion matrix as shares -----------------------------------
+
+
+def filled_bins(reliability: Mapping[str, object]) -> list[Mapping[str, float]]:
+    """The bins of a reliability diagram (``ReliabilityDiagram.to_dict()``) that hold at least one row."""
+    return [b for b in reliability.get("bins", []) if b.get("count") and b.get("accuracy") is not None]
+
+
+def reliability_chart(before: Mapping[str, object], after: Mapping[str, object] | None = None, *,
+                      temperature: float = 1.0) -> go.Figure:
+    """How often the model is right (bars) at each level of confidence, against the diagonal of a model
+    whose confidence can be taken at its word; ``after`` adds the bars once the temperature is applied."""
+    series = [("before calibration", before, MAIN_COLOR)]
+    if after is not None and temperature != 1.0:
+        series.append((f"after calibration (temperature {temperature:.2f})", after, SECOND_COLOR))
+    width = 1 / max(1, len(before.get("bins", []))) / len(series)
+    traces: list[go.BaseTraceType] = [go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                                                 line={"color": "#9ca3af", "dash": "dash"}, hoverinfo="skip")]
+    for i, (name, diagram, color) in enumerate(series):
+        bins = filled_bins(diagram)
+        # Bars sit at the bin's centre, shifted so the two series stand side by side inside the bin.
+        centers = [(b["lower"] + b["upper"]) / 2 + (i - (len(series) - 1) / 2) * width for b in bins]
+        traces.append(go.Bar(x=centers, y=[b["accuracy"] for b in bins], width=width * 0.9, name=name,
+                             marker_color=color, opacity=0.85,
+                             customdata=[(b["confidence"], b["count"]) for b in bins],
+                             hovertemplate="said %{customdata[0]:.0%} sure, right %{y:.0%} of the time "
+                                           "(%{customdata[1]:,} texts)<extra></extra>"))
+    fig = go.Figure(traces)
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    return _layout(fig, "Can its confidence be trusted? Bars on the dashed line: yes",
+                   "How sure the model said it was", "How often it was right")
+
+
+def confusion_share_chart(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
+    """The confusion matrix with each cell written as its share of the true class (row-normalised)."""
+    fig = confusion_chart(matrix, labels)
+    shares = fig.data[0].z
+    fig.update_traces(text=[[format_percent(v) for v in row] for row in shares],
+                      hovertemplate="true %{y}, predicted %{x}: %{text} of the class<extra></extra>")
+    return fig

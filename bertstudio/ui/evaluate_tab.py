@@ -1,23 +1,48 @@
-"""Tab 4, Evaluate: how good the model is on texts it never saw, and where it goes wrong."""
+"""Tab 4, Evaluate: how good the model is on texts it never saw, how far its confidence can be trusted,
+where it goes wrong, and three deeper checks (mislabeled training rows, simple baselines, another file).
+
+The deeper checks take from seconds to minutes, so they run on a worker thread while a generator
+handler keeps the page informed; the page stays usable meanwhile.
+"""
 
 from __future__ import annotations
 
+import functools
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from ..pipeline import PREDICTIONS_FILE
+from ..data import SUPPORTED_EXTENSIONS
+from ..errors import DataError
+from ..evaluation import evaluate_run, label_noise_for_run, load_run_error_table, read_eval, tag_counts
 from ..runs import load_summary
 from . import charts, tables
 from .common import friendly, require_workspace
 from .context import AppContext
-from .session import Workspace, checked_run_dir, list_workspace_runs
+from .session import Workspace, checked_run_dir, list_workspace_runs, save_upload
 
 INTRO = """### Step 4: evaluate
 Scores on the **test texts**: a part of your data the model never saw while training, so they show how it will
-do on new texts. **Macro-F1** averages the score of every class, so a rare class counts as much as a common one."""
+do on new texts."""
+MACRO_F1_WHY = ("**Macro-F1 is the number to watch**: it averages the score of every class, so a rare class the model "
+                "misses pulls it down, while accuracy can still look fine.")
+COUNTS, SHARES = "Counts", "Share of each true class"
+NOISE_FILE_SUFFIX = "-likely-mislabeled.csv"
+POLL_SECONDS = 1.0
+SAME_SCORE = 0.01  # macro-F1 differences below one point are noise on a typical test split
+
+# Two workers: one person's slow check never waits for another's, and the machine is not flooded.
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bertstudio-evaluate")
+
+
+# --- the run as the tab shows it -------------------------------------------------------------------
 
 
 @dataclass
@@ -26,32 +51,262 @@ class RunView:
 
     run_dir: str
     summary: dict[str, Any]
-    predictions: pd.DataFrame
+    evaluation: dict[str, Any] | None  # eval.json; None for runs trained before it existed
+    errors: pd.DataFrame  # load_run_error_table: one row per test text, with tags
     label_names: list[str] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> Mapping[str, Any]:
+        """eval.json's figures, or the summary's for older runs."""
+        return self.evaluation or self.summary.get("metrics", {})
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(n) for n in self.metrics.get("labels", self.label_names)]
 
 
 def load_run(workspace: Workspace, run_dir: str) -> RunView:
     path = checked_run_dir(workspace, run_dir)
     summary = load_summary(path)
-    predictions = pd.read_csv(path / PREDICTIONS_FILE, keep_default_na=False)
-    for column in ("text", "label", "predicted"):
-        predictions[column] = predictions[column].astype(str)
-    return RunView(str(path), summary, predictions, [str(n) for n in summary.get("label_names", [])])
-
-
-def headline_markdown(view: RunView) -> str:
-    s = view.summary
-    metrics = s.get("metrics", {})
-    where = "test" if s.get("evaluated_on", "test") == "test" else "validation"
-    rows = metrics.get("rows", len(view.predictions))
-    return (f"## Macro-F1 {s['macro_f1']:.3f} · Accuracy {s['accuracy']:.1%}\n"
-            f"On {rows:,} {where} texts. Model {s.get('model', '')}, trained in "
-            f"{s.get('train_seconds', 0):.0f} s on {s.get('device', '')}; best checkpoint at epoch "
-            f"{s.get('best_epoch', 0):g}.")
+    return RunView(str(path), summary, read_eval(path), load_run_error_table(path),
+                   [str(n) for n in summary.get("label_names", [])])
 
 
 def run_choices(workspace: Workspace) -> list[tuple[str, str]]:
     return [(info.label, str(info.path)) for info in list_workspace_runs(workspace)]
+
+
+# --- headline ---------------------------------------------------------------------------------------
+
+
+def points(share: float) -> str:
+    """A difference of shares in percentage points: 0.061 -> '6.1 points'."""
+    return f"{share * 100:.1f} points"
+
+
+def typical_bin(reliability: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The confidence bin holding the most rows: what 'the model says X% sure' usually means."""
+    filled = charts.filled_bins(reliability)
+    return max(filled, key=lambda b: b["count"]) if filled else None
+
+
+def calibration_sentence(evaluation: Mapping[str, Any]) -> str:
+    """How far the model's confidence can be taken at its word, before and after temperature scaling."""
+    rows = int(evaluation.get("rows", 0))
+    typical = typical_bin(evaluation.get("reliability", {}))
+    said = ""
+    if typical is not None:
+        said = (f"When the model says it is about {typical['confidence']:.0%} sure ({typical['count']:,} of the "
+                f"{rows:,} test texts), it is right {typical['accuracy']:.0%} of the time. ")
+    before, after = float(evaluation.get("ece", float("nan"))), float(evaluation.get("ece_calibrated", float("nan")))
+    temperature = float(evaluation.get("temperature", 1.0))
+    if temperature == 1.0:
+        note = evaluation.get("calibration", {}).get("note", "")
+        return f"{said}On average its confidence is off by {points(before)}; no calibration was applied. {note}".strip()
+    change = ("shrank" if after < before else "went") + f" from {points(before)} to {points(after)}"
+    verdict = "" if after < before else (" Calibration was fitted on the validation texts and did not help on "
+                                         "the test texts; with more data it usually does.")
+    return (f"{said}After calibration (temperature {temperature:.2f}, applied to every prediction from now on) the "
+            f"average gap between how sure it says it is and how often it is right {change}.{verdict}")
+
+
+def headline_markdown(view: RunView) -> str:
+    s, m = view.summary, view.metrics
+    where = "test" if s.get("evaluated_on", "test") == "test" else "validation"
+    rows = int(m.get("rows", len(view.errors)))
+    title = f"## Macro-F1 {m.get('macro_f1', s.get('macro_f1', 0)):.3f} · Accuracy {m.get('accuracy', 0):.1%}"
+    lines = [title, MACRO_F1_WHY]
+    if view.evaluation:
+        e = view.evaluation
+        lines.append(f"Micro-F1 {e['micro_f1']:.3f} · weighted F1 {e['weighted_f1']:.3f} · log loss "
+                     f"{e['log_loss']:.3f} (lower is better; it punishes confident mistakes most).")
+    lines.append(f"On {rows:,} {where} texts. Model {s.get('model', '')}, trained in {s.get('train_seconds', 0):.0f} s "
+                 f"on {s.get('device', '')}; best checkpoint at epoch {s.get('best_epoch', 0):g}.")
+    if view.evaluation:
+        lines.append(f"**Can you trust its confidence?** {calibration_sentence(view.evaluation)}")
+    else:
+        lines.append("This run was trained before calibration figures existed; train it again to see them.")
+    return "\n\n".join(lines)
+
+
+def reliability_figure(view: RunView):
+    e = view.evaluation
+    if not e or "reliability" not in e:
+        return charts.empty_chart("Can its confidence be trusted?", "No calibration figures for this run")
+    return charts.reliability_chart(e["reliability"], e.get("reliability_calibrated"),
+                                    temperature=float(e.get("temperature", 1.0)))
+
+
+def confusion_views(view: RunView, mode: str) -> tuple[pd.DataFrame, Any]:
+    """The confusion table and heatmap, as counts or as shares of each true class."""
+    matrix, labels = view.metrics.get("confusion_matrix", []), view.labels
+    if mode == SHARES:
+        return tables.confusion_share_table(matrix, labels), charts.confusion_share_chart(matrix, labels)
+    return tables.confusion_table(matrix, labels), charts.confusion_chart(matrix, labels)
+
+
+def browse_rows(view: RunView, query: tables.ErrorQuery) -> tuple[pd.DataFrame, str]:
+    """The error browser's rows and caption for ``query``."""
+    rows = tables.query_errors(view.errors, query)
+    shown = tables.error_browser_view(rows)
+    return shown, tables.error_caption(len(shown), len(rows), len(view.errors), query)
+
+
+# --- deeper checks: label noise, baselines, another file ---------------------------------------------
+
+
+@dataclass
+class NoiseOutcome:
+    """Training rows suspected of a wrong label, and the CSV a person can download."""
+
+    table: pd.DataFrame  # LabelNoiseReport.table
+    csv_path: Path
+    summary: str
+
+
+def noise_csv_path(workspace: Workspace, run_dir: str | Path) -> Path:
+    return workspace.exports / f"{Path(run_dir).name}{NOISE_FILE_SUFFIX}"
+
+
+def find_label_noise(workspace: Workspace | None, run_dir: str | None, *, encoder: str | None = None) -> NoiseOutcome:
+    """Run the confident-learning check on the run's training rows (tens of seconds) and save the CSV."""
+    ws = require_workspace(workspace)
+    run = checked_run_dir(ws, run_dir)
+    report = label_noise_for_run(run, encoder=encoder)
+    return NoiseOutcome(report.table, report.to_csv(noise_csv_path(ws, run)), report.summary())
+
+
+def saved_label_noise(workspace: Workspace, run_dir: str) -> NoiseOutcome | None:
+    """The result of an earlier check of this run, so it survives a page reload."""
+    path = noise_csv_path(workspace, run_dir)
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype={"text": str, "text_pair": str, "given_label": str, "suspected_label": str},
+                        keep_default_na=False)
+    return NoiseOutcome(table, path, f"Found earlier: {len(table):,} training rows look mislabeled.")
+
+
+def noise_markdown(outcome: NoiseOutcome) -> str:
+    if outcome.table.empty:
+        return f"✅ {outcome.summary} No training row looks mislabeled: the labels look consistent."
+    return (f"🔎 {outcome.summary} Look them up in your spreadsheet: fixing wrong labels often helps more than any "
+            "setting. **Suspected label** is what a simple model trained on the other rows expected; **how sure** "
+            "is its confidence. The full list is in the CSV below.")
+
+
+def compare_baselines(workspace: Workspace | None, run_dir: str | None, *, encoder: str | None = None):
+    """Train the TF-IDF and frozen-encoder baselines on the run's split and score them on its test texts."""
+    run = checked_run_dir(require_workspace(workspace), run_dir)
+    return evaluate_run(run, baselines=True, encoder=encoder)
+
+
+def baseline_sentence(model_macro_f1: float, baselines: Sequence[Any]) -> str:
+    """One honest sentence: did fine-tuning beat the best simple baseline, and by how much?"""
+    def value(b: Any, name: str) -> Any:
+        return b[name] if isinstance(b, Mapping) else getattr(b, name)
+
+    if not baselines:
+        return "No baseline could be trained."
+    best = max(baselines, key=lambda b: value(b, "macro_f1"))
+    name, gap = value(best, "name"), model_macro_f1 - value(best, "macro_f1")
+    if abs(gap) < SAME_SCORE:
+        return (f"Fine-tuning scored about the same as the best simple baseline ({name}, {points(abs(gap))} apart): "
+                "on this data the simpler, faster model may be enough.")
+    if gap > 0:
+        return f"Fine-tuning beat the best simple baseline ({name}) by {points(gap)} of macro-F1."
+    return (f"The simple baseline {name} beat the fine-tuned model by {points(-gap)} of macro-F1: training longer or "
+            "on more data may help, or the simpler model is the better choice here.")
+
+
+def baselines_markdown_and_table(model_macro_f1: float, model_accuracy: float, baselines: Sequence[Any],
+                                 model_seconds: float | None) -> tuple[str, pd.DataFrame]:
+    return (baseline_sentence(model_macro_f1, baselines),
+            tables.baselines_table(model_macro_f1, model_accuracy, baselines, model_seconds))
+
+
+@dataclass
+class ShiftOutcome:
+    """The run evaluated on another labeled file."""
+
+    file_name: str
+    evaluation: dict[str, Any]  # EvalReport.to_dict()
+
+
+def evaluate_on_file(workspace: Workspace | None, run_dir: str | None, file: str | None) -> ShiftOutcome:
+    """Score the run on another labeled file: does it hold up on texts from elsewhere?"""
+
+    ws = require_workspace(workspace)
+    run = checked_run_dir(ws, run_dir)
+    if not file:
+        raise DataError("No file is uploaded yet.", "Upload a labeled file (same label names as your training "
+                                                    "data) first, then press the button.")
+    saved = save_upload(ws, file, original_name=Path(file).name)
+    return ShiftOutcome(saved.name, evaluate_run(run, data=saved).to_dict())
+
+
+def shift_markdown(test: Mapping[str, Any], outcome: ShiftOutcome) -> str:
+    """One sentence comparing the other file with the test texts."""
+    ours, theirs = float(test.get("macro_f1", 0)), float(outcome.evaluation.get("macro_f1", 0))
+    gap = theirs - ours
+    head = f"On **{outcome.file_name}** macro-F1 is **{theirs:.3f}**"
+    if abs(gap) < SAME_SCORE:
+        return f"{head}, about the same as on the test texts: the model holds up on these texts."
+    if gap > 0:
+        return f"{head}, {points(gap)} higher than on the test texts: these texts are easier for it."
+    return (f"{head}, {points(-gap)} lower than on the test texts: texts like these are harder for the model. Adding "
+            "some of them to the training data usually helps.")
+
+
+# --- running the slow checks without freezing the page ---------------------------------------------
+
+
+@dataclass
+class Done:
+    """The end of a background task: its value, or the readable message of why it failed."""
+
+    value: Any = None
+    problem: str | None = None
+
+
+def run_in_background(task: Callable[[], Any], poll_seconds: float = POLL_SECONDS) -> Iterator[float | Done]:
+    """Run ``task`` on a worker thread: yields the seconds waited (0 first, then about every
+    ``poll_seconds``) while it runs, and one ``Done`` at the end.  Errors become ``Done.problem``
+    in the same words ``friendly`` uses, so they never surface as a traceback."""
+    started = time.monotonic()
+    future = _WORKERS.submit(friendly(task))
+    yield 0.0
+    while True:
+        try:
+            value = future.result(timeout=poll_seconds)
+        except FutureTimeout:
+            yield time.monotonic() - started
+            continue
+        except gr.Error as err:
+            yield Done(problem=str(err.message))
+        else:
+            yield Done(value=value)
+        return
+
+
+def working_markdown(what: str, seconds: float, usually: str) -> str:
+    return f"⏳ {what}… {seconds:.0f} s so far ({usually}). You can keep using the page meanwhile."
+
+
+def stream_task(task: Callable[[], Any], what: str, usually: str, show: Callable[[Any], list],
+                n_outputs: int) -> Iterator[list]:
+    """Generator handler body: a working message in the first output while ``task`` runs, then ``show(value)``;
+    a failure becomes a pop-up warning and a short note in the first output."""
+    for step in run_in_background(task):
+        if not isinstance(step, Done):
+            yield [working_markdown(what, step, usually)] + [gr.skip()] * (n_outputs - 1)
+        elif step.problem is not None:
+            gr.Warning(step.problem, title="Please check")
+            yield [f"⚠️ {step.problem}"] + [gr.skip()] * (n_outputs - 1)
+        else:
+            yield show(step.value)
+
+
+# --- the tab ----------------------------------------------------------------------------------------
 
 
 def build(ctx: AppContext) -> None:
@@ -66,35 +321,76 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=2):
                 per_class = gr.Dataframe(label="Per class (recall: share of the class found; precision: share of "
                                                "the predictions that were right)", interactive=False)
+                confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
+                                          elem_id="confusion-mode")
                 confusion = gr.Dataframe(label="Confusion matrix: click a cell to list those texts below",
                                          interactive=False, elem_id="confusion-table")
-            confusion_plot = gr.Plot(show_label=False, elem_id="confusion-chart")
+            confusion_plot = gr.Plot(show_label=False, elem_id="confusion-chart", scale=2)
+        with gr.Row():
+            reliability_plot = gr.Plot(show_label=False, elem_id="reliability-chart", scale=3)
+            gr.Markdown("#### Reading the calibration chart\nEach bar gathers the test texts the model was equally "
+                        "sure about, and shows how often it was right on them. Bars **below** the dashed line: the "
+                        "model is over-confident; **above**: it is more often right than it claims. Calibration "
+                        "divides its scores by one number (the *temperature*, fitted on the validation texts) so "
+                        "that a 90% becomes a 90% you can rely on.")
+
         gr.Markdown("#### Browse the test texts\nSee which texts the model gets wrong: often a label is wrong or "
-                    "two classes overlap, and fixing the data helps more than any setting.")
+                    "two classes overlap, and fixing the data helps more than any setting. **Tags** point at the "
+                    "texts worth a look first.")
         with gr.Row():
             true_dd = gr.Dropdown(label="True class", choices=[tables.ALL], value=tables.ALL, elem_id="filter-true")
             pred_dd = gr.Dropdown(label="Predicted class", choices=[tables.ALL], value=tables.ALL,
                                   elem_id="filter-predicted")
-            sort_dd = gr.Dropdown(label="Order", choices=list(tables.SORTS), value=tables.DEFAULT_SORT)
-            mistakes = gr.Checkbox(label="Only mistakes", value=False, elem_id="only-mistakes")
-            search = gr.Textbox(label="Search the text", placeholder="a word or phrase, then Enter",
+            tag_dd = gr.Dropdown(label="Tag", choices=[tables.ALL_ROWS], value=tables.ALL_ROWS, elem_id="filter-tag")
+            sort_dd = gr.Dropdown(label="Order", choices=list(tables.ERROR_SORTS), value=tables.DEFAULT_ERROR_SORT,
+                                  elem_id="error-sort")
+        with gr.Row():
+            search = gr.Textbox(label="Search the text", placeholder="a word or phrase, then Enter", scale=3,
                                 elem_id="search-text")
+            mistakes = gr.Checkbox(label="Only mistakes", value=False, elem_id="only-mistakes", scale=1)
         caption = gr.Markdown(elem_id="browser-caption")
-        browser = gr.Dataframe(interactive=False, wrap=True, elem_id="error-browser",
-                               max_height=520, column_widths=["46%", "12%", "12%", "6%", "12%", "12%"])
+        browser = gr.Dataframe(interactive=False, wrap=True, elem_id="error-browser", max_height=520,
+                               column_widths=["30%", "9%", "9%", "5%", "9%", "9%", "6%", "9%", "14%"])
+
+        gr.Markdown("### Dig deeper\nThree checks that take a little longer; each runs in the background.")
+        with gr.Column():
+            gr.Markdown("#### Likely mislabeled training rows\nA simple model trained on the other rows looks at "
+                        "each training row; rows whose label it finds implausible are listed, most suspicious first "
+                        "(usually under a minute).")
+            noise_btn = gr.Button("Find likely mislabeled training rows", elem_id="find-noise")
+            noise_md = gr.Markdown(elem_id="noise-status")
+            noise_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="noise-table",
+                                       max_height=400, column_widths=["58%", "14%", "16%", "12%"])
+            noise_download = gr.DownloadButton("Download the list (.csv)", visible=False, elem_id="noise-download")
+        with gr.Row(equal_height=False):
+            with gr.Column():
+                gr.Markdown("#### Compare with simple baselines\nWould something simpler do as well? Trains TF-IDF "
+                            "with logistic regression, and the pre-trained model without fine-tuning plus logistic "
+                            "regression, on the same texts.")
+                baseline_btn = gr.Button("Compare with simple baselines", elem_id="run-baselines")
+                baseline_md = gr.Markdown(elem_id="baseline-status")
+                baseline_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="baseline-table",
+                                              column_widths=["46%", "18%", "18%", "18%"])
+            with gr.Column():
+                gr.Markdown("#### Evaluate on another labeled file\nDoes the model hold up on texts from elsewhere "
+                            "(another shop, a later month)? The file needs the same labels.")
+                shift_file = gr.File(label="Labeled file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
+                                     elem_id="shift-upload", height=120)
+                shift_btn = gr.Button("Evaluate on this file", elem_id="run-shift")
+                shift_md = gr.Markdown(elem_id="shift-status")
+                shift_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="shift-table")
         view_state = gr.State(None)
 
-        filters = [true_dd, pred_dd, mistakes, sort_dd, search]
+        filters = [true_dd, pred_dd, tag_dd, mistakes, sort_dd, search]
 
-        def browse(view: RunView | None, true_label: str, predicted: str, only_mistakes: bool, sort: str,
+        def browse(view: RunView | None, true_label: str, predicted: str, tag: str, only_mistakes: bool, sort: str,
                    query: str) -> tuple:
             if view is None:
                 return None, ""
-            chosen = tables.ErrorFilter(true_label or tables.ALL, predicted or tables.ALL, bool(only_mistakes),
-                                        sort or tables.DEFAULT_SORT, query or "")
-            rows = tables.filter_predictions(view.predictions, chosen)
-            shown = tables.browser_view(rows)
-            return shown, tables.browser_caption(len(shown), len(rows), len(view.predictions), chosen)
+            return browse_rows(view, tables.ErrorQuery(
+                true_label=true_label or tables.ALL, predicted_label=predicted or tables.ALL,
+                only_mistakes=bool(only_mistakes), sort=sort or tables.DEFAULT_ERROR_SORT, search=query or "",
+                tag=tag or tables.ALL_ROWS))
 
         @friendly
         def list_runs(workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
@@ -103,40 +399,82 @@ def build(ctx: AppContext) -> None:
             value = next((p for p in (wanted, current) if p in paths), paths[0] if paths else None)
             return gr.Dropdown(choices=choices, value=value)
 
+        def noise_outputs(outcome: NoiseOutcome | None) -> list:
+            if outcome is None:
+                return ["", gr.Dataframe(visible=False), gr.DownloadButton(visible=False)]
+            return [noise_markdown(outcome), gr.Dataframe(tables.label_noise_table(outcome.table),
+                                                          visible=not outcome.table.empty),
+                    gr.DownloadButton(value=str(outcome.csv_path), visible=not outcome.table.empty)]
+
+        def baseline_outputs(metrics: Mapping[str, Any], seconds: float | None, baselines: Sequence[Any]) -> list:
+            if not baselines:
+                return ["", gr.Dataframe(visible=False)]
+            text, table = baselines_markdown_and_table(metrics["macro_f1"], metrics["accuracy"], baselines, seconds)
+            return [text, gr.Dataframe(table, visible=True)]
+
         @friendly
-        def open_run(workspace, run_dir: str | None, current: RunView | None) -> list:
+        def open_run(workspace, run_dir: str | None, current: RunView | None, mode: str) -> list:
             if not run_dir or (current is not None and current.run_dir == run_dir):
-                return [gr.skip()] * 11  # nothing chosen, or already open: keep the person's filters
-            view = load_run(require_workspace(workspace), run_dir)
-            metrics = view.summary.get("metrics", {})
-            labels = metrics.get("labels", view.label_names)
-            matrix = metrics.get("confusion_matrix", [])
-            classes = [tables.ALL, *labels]
-            rows, text = browse(view, tables.ALL, tables.ALL, False, tables.DEFAULT_SORT, "")
-            return [view, headline_markdown(view), tables.per_class_table(metrics),
-                    tables.confusion_table(matrix, labels), charts.confusion_chart(matrix, labels),
-                    gr.Dropdown(choices=classes, value=tables.ALL), gr.Dropdown(choices=classes, value=tables.ALL),
-                    False, "", rows, text]
+                return [gr.skip()] * len(opened)  # nothing chosen, or already open: keep the person's filters
+            ws = require_workspace(workspace)
+            view = load_run(ws, run_dir)
+            classes = [tables.ALL, *view.labels]
+            rows, text = browse(view, tables.ALL, tables.ALL, tables.ALL_ROWS, False, tables.DEFAULT_ERROR_SORT, "")
+            return [view, headline_markdown(view), tables.per_class_table(view.metrics), *confusion_views(view, mode),
+                    reliability_figure(view), gr.Dropdown(choices=classes, value=tables.ALL),
+                    gr.Dropdown(choices=classes, value=tables.ALL),
+                    gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
+                    False, "", rows, text, *noise_outputs(saved_label_noise(ws, view.run_dir)),
+                    *baseline_outputs(view.metrics, view.summary.get("train_seconds"),
+                                                      (view.evaluation or {}).get("baselines", [])),
+                    "", gr.Dataframe(visible=False)]
 
         def pick_cell(view: RunView | None, evt: gr.SelectData) -> list:
             """A click on the confusion table filters the browser to that (true, predicted) cell."""
-            labels = view.summary.get("metrics", {}).get("labels", view.label_names) if view else []
-            cell = tables.cell_from_selection(evt.index, labels)
+            cell = tables.cell_from_selection(evt.index, view.labels if view else [])
             if cell is None:
-                return [gr.skip()] * 3
-            return [cell[0], cell[1], False]
+                return [gr.skip()] * 4
+            return [cell[0], cell[1], tables.ALL_ROWS, False]
 
-        opened = [view_state, headline, per_class, confusion, confusion_plot, true_dd, pred_dd, mistakes, search,
-                  browser, caption]
-        refresh.click(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(
-            open_run, [ctx.workspace, run_dd, view_state], opened)
-        tab.select(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(
-            open_run, [ctx.workspace, run_dd, view_state], opened)
+        @friendly
+        def switch_confusion(view: RunView | None, mode: str) -> list:
+            return list(confusion_views(view, mode)) if view is not None else [gr.skip(), gr.skip()]
+
+        def on_noise(workspace, view: RunView | None) -> Iterator[list]:
+            task = functools.partial(find_label_noise, workspace, view.run_dir if view else None)
+            yield from stream_task(task, "Looking for mislabeled training rows", "usually under a minute",
+                                   noise_outputs, 3)
+
+        def on_baselines(workspace, view: RunView | None) -> Iterator[list]:
+            task = functools.partial(compare_baselines, workspace, view.run_dir if view else None)
+            yield from stream_task(task, "Training the baselines", "usually under a minute",
+                                   lambda report: baseline_outputs(report.metrics, view.summary.get("train_seconds"),
+                                                                   report.baselines), 2)
+
+        def on_shift(workspace, view: RunView | None, file: str | None) -> Iterator[list]:
+            def show(outcome: ShiftOutcome) -> list:
+                return [shift_markdown(view.metrics, outcome),
+                        gr.Dataframe(tables.shift_table(view.metrics, outcome.evaluation, outcome.file_name),
+                                     visible=True)]
+
+            task = functools.partial(evaluate_on_file, workspace, view.run_dir if view else None, file)
+            yield from stream_task(task, "Scoring the file", "about as long as predicting it", show, 2)
+
+        opened = [view_state, headline, per_class, confusion, confusion_plot, reliability_plot, true_dd, pred_dd,
+                  tag_dd, mistakes, search, browser, caption, noise_md, noise_table, noise_download, baseline_md,
+                  baseline_table, shift_md, shift_table]
+        open_inputs = [ctx.workspace, run_dd, view_state, confusion_mode]
+        refresh.click(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(open_run, open_inputs, opened)
+        tab.select(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(open_run, open_inputs, opened)
         run_dd.input(lambda path: path, run_dd, ctx.run_dir)
         ctx.run_dir.change(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(
-            open_run, [ctx.workspace, run_dd, view_state], opened)
-        gr.on([true_dd.input, pred_dd.input, mistakes.input, sort_dd.input, search.submit], browse,
+            open_run, open_inputs, opened)
+        gr.on([true_dd.input, pred_dd.input, tag_dd.input, mistakes.input, sort_dd.input, search.submit], browse,
               [view_state, *filters], [browser, caption], trigger_mode="always_last")
-        confusion.select(pick_cell, view_state, [true_dd, pred_dd, mistakes]).then(
+        confusion_mode.input(switch_confusion, [view_state, confusion_mode], [confusion, confusion_plot])
+        confusion.select(pick_cell, view_state, [true_dd, pred_dd, tag_dd, mistakes]).then(
             browse, [view_state, *filters], [browser, caption])
+        noise_btn.click(on_noise, [ctx.workspace, view_state], [noise_md, noise_table, noise_download])
+        baseline_btn.click(on_baselines, [ctx.workspace, view_state], [baseline_md, baseline_table])
+        shift_btn.click(on_shift, [ctx.workspace, view_state, shift_file], [shift_md, shift_table])
         ctx.session_loaded.then(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd)

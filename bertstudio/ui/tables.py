@@ -178,3 +178,125 @@ def browser_caption(shown: int, matching: int, total: int, chosen: ErrorFilter) 
     which = ", ".join(parts) if parts else "all test texts"
     more = f" (showing the first {shown:,})" if shown < matching else ""
     return f"{matching:,} of {total:,} test texts match: {which}{more}."
+
+
+# --- evaluate tab: the error browser over the engine's error table ---------------------------------
+
+ALL_ROWS = "All texts"
+TAG_WORDS = {  # the engine's tags (bertstudio.evaluation.TAGS), in words a person can act on
+    "confident-and-wrong": "Confident and wrong (often a wrong label)",
+    "right-but-unsure": "Right but unsure (could flip)",
+    "near miss": "Near miss (right answer was its second choice)",
+}
+ERROR_SORTS = {  # label: (column of the error table, highest first?)
+    "Biggest mistakes first (highest loss)": ("loss", True),
+    "Least confident first": ("confidence", False),
+    "Most confident first": ("confidence", True),
+    "Closest calls first (smallest margin)": ("margin", False),
+    "Original order": (None, False),
+}
+DEFAULT_ERROR_SORT = "Biggest mistakes first (highest loss)"
+
+
+@dataclass
+class ErrorQuery(ErrorFilter):
+    """An ErrorFilter plus one of the engine's tags (``ALL_ROWS`` for any)."""
+
+    sort: str = DEFAULT_ERROR_SORT
+    tag: str = ALL_ROWS
+
+
+def tag_choices(counts: Mapping[str, int]) -> list[tuple[str, str]]:
+    """Dropdown choices (label, tag) with how many texts carry each tag."""
+    return [(ALL_ROWS, ALL_ROWS)] + [(f"{TAG_WORDS.get(tag, tag)}: {n:,}", tag) for tag, n in counts.items()]
+
+
+def query_errors(table: pd.DataFrame, query: ErrorQuery) -> pd.DataFrame:
+    """Rows of ``load_run_error_table`` matching the query, in the chosen order (the engine does the work)."""
+    from ..evaluation import filter_errors, sort_errors
+
+    rows = filter_errors(table, true_label=None if query.true_label == ALL else query.true_label,
+                         predicted=None if query.predicted_label == ALL else query.predicted_label,
+                         tag=None if query.tag == ALL_ROWS else query.tag, search=query.search.strip() or None,
+                         wrong_only=query.only_mistakes)
+    column, descending = ERROR_SORTS.get(query.sort, ERROR_SORTS[DEFAULT_ERROR_SORT])
+    return rows if column is None else sort_errors(rows, column, descending=descending)
+
+
+ERROR_COLUMNS = {"text": "Text", "text_pair": "Second text", "label": "True class", "predicted": "Predicted",
+                 "correct": "Right?", "confidence": "Confidence", "margin": "Lead over 2nd choice",
+                 "loss": "Loss", "entropy": "Uncertainty", "tags": "Tags"}
+
+
+def error_browser_view(rows: pd.DataFrame, limit: int = BROWSER_LIMIT) -> pd.DataFrame:
+    """The error table as a person reads it: named columns, rounded numbers, at most ``limit`` rows."""
+    view = rows[[c for c in ERROR_COLUMNS if c in rows.columns]].head(limit).copy()
+    view["correct"] = view["correct"].map({True: "✅", False: "❌"})
+    for column in ("confidence", "margin", "loss", "entropy"):
+        view[column] = view[column].astype(float).round(3)
+    return view.rename(columns=ERROR_COLUMNS)
+
+
+def error_caption(shown: int, matching: int, total: int, query: ErrorQuery) -> str:
+    """browser_caption with the chosen tag in front: '3 of 40 test texts match: tagged **near miss**, …'."""
+    caption = browser_caption(shown, matching, total, query)
+    if query.tag == ALL_ROWS:
+        return caption
+    tag = f"tagged **{TAG_WORDS.get(query.tag, query.tag).split(' (')[0].lower()}**"
+    head, which = caption.split(" match: ", 1)
+    everything = "all test texts"
+    which = tag + which.removeprefix(everything) if which.startswith(everything) else f"{tag}, {which}"
+    return f"{head} match: {which}"
+
+
+# --- evaluate tab: confusion shares, label noise, baselines, another file ---------------------------
+
+
+def confusion_share_table(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> pd.DataFrame:
+    """confusion_table with each cell as its share of the row (the true class), e.g. '83.3%'."""
+    frame = confusion_table(matrix, labels)
+    counts = frame[list(labels)]
+    shares = counts.div(counts.sum(axis=1).clip(lower=1), axis=0)
+    frame[list(labels)] = shares.map(lambda v: f"{v * 100:.1f}%".replace(".0%", "%"))
+    return frame
+
+
+def label_noise_table(table: pd.DataFrame, limit: int = BROWSER_LIMIT) -> pd.DataFrame:
+    """The suspected rows (LabelNoiseReport.table), most suspicious first, in plain column names."""
+    columns = {"text": "Text", "text_pair": "Second text", "given_label": "Given label",
+               "suspected_label": "Suspected label", "confidence": "How sure"}
+    view = table[[c for c in columns if c in table.columns]].head(limit).copy()
+    view["confidence"] = (view["confidence"].astype(float) * 100).round(0).astype(int).astype(str) + "%"
+    return view.rename(columns=columns)
+
+
+FINE_TUNED = "Your fine-tuned model"
+
+
+def baselines_table(model_macro_f1: float, model_accuracy: float, baselines: Sequence[Any],
+                    model_seconds: float | None = None) -> pd.DataFrame:
+    """The fine-tuned model next to the simple baselines (BaselineResult or its dict), on the same texts."""
+    def field(b: Any, name: str) -> Any:
+        return b[name] if isinstance(b, Mapping) else getattr(b, name)
+
+    rows = [{"Model": FINE_TUNED, "Macro-F1": f"{model_macro_f1:.3f}", "Accuracy": f"{model_accuracy:.1%}",
+             "Training time": f"{model_seconds:.0f} s" if model_seconds is not None else "–"}]
+    rows += [{"Model": field(b, "name"), "Macro-F1": f"{field(b, 'macro_f1'):.3f}",
+              "Accuracy": f"{field(b, 'accuracy'):.1%}", "Training time": f"{field(b, 'seconds'):.1f} s"}
+             for b in baselines]
+    return pd.DataFrame(rows, columns=["Model", "Macro-F1", "Accuracy", "Training time"])
+
+
+def shift_table(test: Mapping[str, Any], other: Mapping[str, Any], other_name: str) -> pd.DataFrame:
+    """Headline figures of the test texts next to those of another labeled file (eval.json contents)."""
+    def share(v: Any) -> str:
+        return f"{v:.1%}" if isinstance(v, (int, float)) else "–"
+
+    def number(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, (int, float)) else "–"
+
+    measures = [("Texts", lambda e: f"{int(e.get('rows', 0)):,}"), ("Macro-F1", lambda e: number(e.get("macro_f1"))),
+                ("Accuracy", lambda e: share(e.get("accuracy"))), ("Log loss", lambda e: number(e.get("log_loss"))),
+                ("Confidence gap after calibration", lambda e: share(e.get("ece_calibrated")))]
+    return pd.DataFrame([{"Measure": name, "Test texts": show(test), other_name: show(other)}
+                         for name, show in measures])

@@ -1,0 +1,278 @@
+"""The Evaluate tab: its pure builders (charts, tables, sentences) and its handlers on a tiny trained run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bertstudio.errors import DataError
+from bertstudio.evaluation import BaselineResult, error_table
+from bertstudio.ui import charts, tables
+from bertstudio.ui import evaluate_tab as ev
+from bertstudio.ui.session import SessionStore
+
+LABELS = ["billing", "delivery", "praise"]
+WORDS = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
+         "praise": "great lovely wonderful thanks"}
+
+
+def _bin(lower, upper, count, confidence, accuracy):
+    return {"lower": lower, "upper": upper, "count": count, "confidence": confidence, "accuracy": accuracy}
+
+
+BEFORE = {"ece": 0.12, "rows": 50, "bins": [_bin(0.0, 0.5, 0, None, None), _bin(0.5, 0.75, 10, 0.6, 0.4),
+                                            _bin(0.75, 1.0, 40, 0.95, 0.8)]}
+AFTER = {"ece": 0.03, "rows": 50, "bins": [_bin(0.0, 0.5, 0, None, None), _bin(0.5, 0.75, 20, 0.62, 0.6),
+                                           _bin(0.75, 1.0, 30, 0.85, 0.83)]}
+
+
+def evaluation(**extra) -> dict:
+    base = {"rows": 50, "accuracy": 0.76, "macro_f1": 0.7, "micro_f1": 0.76, "weighted_f1": 0.75, "log_loss": 0.61,
+            "ece": 0.12, "ece_calibrated": 0.03, "temperature": 1.6, "reliability": BEFORE,
+            "reliability_calibrated": AFTER, "labels": LABELS, "confusion_matrix": [[3, 1, 0], [0, 4, 0], [1, 0, 1]]}
+    return {**base, **extra}
+
+
+def errors_frame() -> pd.DataFrame:
+    probs = [[0.9, 0.05, 0.05], [0.1, 0.85, 0.05], [0.55, 0.4, 0.05], [0.45, 0.5, 0.05], [0.05, 0.15, 0.8]]
+    texts = ["refund please", "parcel late", "invoice wrong", "charge twice", "lovely thanks"]
+    return error_table(texts, ["billing", "delivery", "billing", "billing", "delivery"], probs, LABELS)
+
+
+# --- charts ------------------------------------------------------------------------------------------
+
+
+def test_reliability_chart_draws_filled_bins_against_the_diagonal():
+    fig = charts.reliability_chart(BEFORE, AFTER, temperature=1.6)
+    diagonal, before, after = fig.data
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    assert list(before.y) == [0.4, 0.8] and list(after.y) == [0.6, 0.83]  # empty bins are left out
+    assert "1.60" in after.name
+    assert before.x[0] < 0.625 < after.x[0]  # the two series stand side by side around the bin centre
+    assert "right %{y:.0%}" in before.hovertemplate
+
+
+def test_reliability_chart_without_calibration_has_one_series():
+    fig = charts.reliability_chart(BEFORE, AFTER, temperature=1.0)
+    assert [t.name for t in fig.data] == ["perfectly calibrated", "before calibration"]
+
+
+def test_confusion_share_chart_writes_shares_of_each_true_class():
+    fig = charts.confusion_share_chart([[3, 1], [0, 0]], ["a", "b"])
+    assert [list(row) for row in fig.data[0].text] == [["75%", "25%"], ["0%", "0%"]]  # an empty row stays 0
+
+
+# --- tables ------------------------------------------------------------------------------------------
+
+
+def test_confusion_share_table_keeps_the_layout_that_cell_clicks_read():
+    frame = tables.confusion_share_table([[3, 1], [1, 2]], ["a", "b"])
+    assert frame.iloc[0].tolist() == ["a", "75%", "25%"]
+    assert frame.iloc[1].tolist() == ["b", "33.3%", "66.7%"]
+    assert tables.cell_from_selection([1, 1], ["a", "b"]) == ("b", "a")
+
+
+def test_query_errors_filters_by_tag_class_and_mistakes_and_sorts():
+    table = errors_frame()
+    assert tables.tag_choices({"near miss": 2, "right-but-unsure": 1})[1] == (
+        "Near miss (right answer was its second choice): 2", "near miss")
+    near = tables.query_errors(table, tables.ErrorQuery(tag="near miss"))
+    assert set(near["text"]) == {"charge twice", "lovely thanks"}
+    wrong_billing = tables.query_errors(table, tables.ErrorQuery(true_label="billing", only_mistakes=True))
+    assert wrong_billing["text"].tolist() == ["charge twice"]
+    by_margin = tables.query_errors(table, tables.ErrorQuery(sort="Closest calls first (smallest margin)"))
+    assert by_margin["text"].iloc[0] == "charge twice"  # 0.50 vs 0.45: the closest call
+    searched = tables.query_errors(table, tables.ErrorQuery(search=" PARCEL "))
+    assert searched["text"].tolist() == ["parcel late"]
+    original = tables.query_errors(table, tables.ErrorQuery(sort="Original order"))
+    assert original["row"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_error_browser_view_names_the_new_columns_and_keeps_true_class_second():
+    view = tables.error_browser_view(errors_frame(), limit=3)
+    assert list(view.columns) == ["Text", "True class", "Predicted", "Right?", "Confidence", "Lead over 2nd choice",
+                                  "Loss", "Uncertainty", "Tags"]
+    assert len(view) == 3 and view["Right?"].tolist() == ["✅", "✅", "✅"]
+    assert view["Confidence"].iloc[0] == 0.9
+
+
+def test_error_caption_names_the_tag():
+    caption = tables.error_caption(2, 2, 5, tables.ErrorQuery(tag="near miss"))
+    assert caption == "2 of 5 test texts match: tagged **near miss**."
+    both = tables.error_caption(1, 1, 5, tables.ErrorQuery(true_label="billing", tag="confident-and-wrong"))
+    assert both == "1 of 5 test texts match: tagged **confident and wrong**, true class **billing**."
+    assert tables.error_caption(5, 5, 5, tables.ErrorQuery()).endswith("all test texts.")
+
+
+def test_label_noise_baseline_and_shift_tables():
+    noise = pd.DataFrame({"rank": [1], "row": [7], "text": ["refund"], "given_label": ["praise"],
+                          "suspected_label": ["billing"], "confidence": [0.913], "given_label_prob": [0.02]})
+    assert tables.label_noise_table(noise).iloc[0].tolist() == ["refund", "praise", "billing", "91%"]
+
+    baselines = [BaselineResult("TF-IDF + logistic regression", 0.8, 0.75, 40, 10, 0.2, "words"),
+                 {"name": "Frozen + LR", "accuracy": 0.9, "macro_f1": 0.88, "seconds": 3.0}]
+    frame = tables.baselines_table(0.91, 0.93, baselines, model_seconds=42)
+    assert frame["Model"].tolist() == [tables.FINE_TUNED, "TF-IDF + logistic regression", "Frozen + LR"]
+    assert frame["Macro-F1"].tolist() == ["0.910", "0.750", "0.880"] and frame["Training time"].iloc[0] == "42 s"
+
+    shift = tables.shift_table(evaluation(), evaluation(rows=20, macro_f1=0.5, log_loss=None), "other.csv")
+    assert shift.columns.tolist() == ["Measure", "Test texts", "other.csv"]
+    assert shift.set_index("Measure").loc["Macro-F1"].tolist() == ["0.700", "0.500"]
+    assert shift.set_index("Measure").loc["Log loss", "other.csv"] == "–"
+
+
+# --- sentences ---------------------------------------------------------------------------------------
+
+
+def test_calibration_sentence_says_how_far_confidence_can_be_trusted():
+    text = ev.calibration_sentence(evaluation())
+    assert "about 95% sure (40 of the 50 test texts), it is right 80% of the time" in text
+    assert "temperature 1.60" in text and "shrank from 12.0 points to 3.0 points" in text
+
+    worse = ev.calibration_sentence(evaluation(ece_calibrated=0.2))
+    assert "went from 12.0 points to 20.0 points" in worse and "did not help" in worse
+    kept = ev.calibration_sentence(evaluation(temperature=1.0, calibration={"note": "No mistakes to learn from."}))
+    assert "no calibration was applied. No mistakes to learn from." in kept
+
+
+def test_baseline_sentence_is_honest_both_ways():
+    tfidf = {"name": "TF-IDF", "macro_f1": 0.80}
+    assert ev.baseline_sentence(0.85, [tfidf]) == "Fine-tuning beat the best simple baseline (TF-IDF) by 5.0 points " \
+                                                  "of macro-F1."
+    assert ev.baseline_sentence(0.70, [tfidf]).startswith("The simple baseline TF-IDF beat the fine-tuned model by "
+                                                          "10.0 points")
+    assert "about the same" in ev.baseline_sentence(0.805, [tfidf])
+
+
+def test_shift_markdown_compares_with_the_test_texts():
+    lower = ev.ShiftOutcome("shop2.csv", {"macro_f1": 0.5})
+    assert "20.0 points lower than on the test texts" in ev.shift_markdown({"macro_f1": 0.7}, lower)
+    assert "about the same" in ev.shift_markdown({"macro_f1": 0.505}, lower)
+
+
+# --- background work ---------------------------------------------------------------------------------
+
+
+def test_run_in_background_reports_progress_then_the_value():
+    steps = list(ev.run_in_background(lambda: time.sleep(0.25) or 42, poll_seconds=0.05))
+    assert steps[0] == 0.0 and all(isinstance(s, float) for s in steps[:-1]) and len(steps) > 2
+    assert steps[-1] == ev.Done(value=42)
+
+
+def test_run_in_background_turns_errors_into_readable_messages():
+    def broken():
+        raise DataError("The file is empty.", "Upload a file with rows.")
+
+    done = list(ev.run_in_background(broken, poll_seconds=0.05))[-1]
+    assert done.value is None and "The file is empty." in done.problem and "Upload a file with rows." in done.problem
+    bug = list(ev.run_in_background(lambda: 1 / 0, poll_seconds=0.05))[-1]
+    assert "Something unexpected went wrong" in bug.problem and "Traceback" not in bug.problem
+
+
+def test_stream_task_shows_working_then_the_result_or_the_problem():
+    steps = list(ev.stream_task(lambda: "ok", "Thinking", "seconds", lambda v: [v, "table"], 2))
+    assert steps[0][0].startswith("⏳ Thinking… 0 s so far") and steps[-1] == ["ok", "table"]
+
+    def broken():
+        raise DataError("No rows.", "Add rows.")
+
+    with pytest.warns(UserWarning):  # outside a Gradio request gr.Warning becomes a Python warning
+        failed = list(ev.stream_task(broken, "Thinking", "seconds", lambda v: [v, v], 2))[-1]
+    assert failed[0].startswith("⚠️ No rows.")
+
+
+# --- handlers on a tiny trained run ---------------------------------------------------------------
+
+
+def write_csv(path: Path, per_class: int, flipped: int = 0) -> Path:
+    rows = ["text,label"]
+    for i in range(per_class):
+        for n, (label, vocab) in enumerate(WORDS.items()):
+            w = vocab.split()
+            given = LABELS[(n + 1) % 3] if i < flipped else label  # a few deliberately wrong labels
+            rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{given}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_bert_dir):
+    """A workspace holding one finished run of a tiny random-weight BERT."""
+    from bertstudio.config import config_from_preset
+    from bertstudio.pipeline import train
+
+    folder = tmp_path_factory.mktemp("ui-evaluate")
+    workspace = SessionStore(folder / "data").open(None)
+    data = write_csv(folder / "train.csv", 30, flipped=2)
+    run_dir = workspace.runs / "20250101-000000-tiny"
+    train(config_from_preset(data=str(data), model=str(tiny_bert_dir), max_steps=3, max_length=32,
+                             precision="fp32", output_dir=str(run_dir)))
+    return workspace, str(run_dir)
+
+
+def test_open_run_builds_every_view(tiny_run):
+    workspace, run_dir = tiny_run
+    view = ev.load_run(workspace, run_dir)
+    assert view.evaluation is not None and view.labels == LABELS
+    assert {"entropy", "margin", "tags"} <= set(view.errors.columns)
+    headline = ev.headline_markdown(view)
+    assert headline.startswith("## Macro-F1") and "Macro-F1 is the number to watch" in headline
+    assert "log loss" in headline and "Can you trust its confidence?" in headline
+    table, fig = ev.confusion_views(view, ev.SHARES)
+    assert table.iloc[0, 1].endswith("%") and fig.data[0].text[0][0].endswith("%")
+    counts, _ = ev.confusion_views(view, ev.COUNTS)
+    assert int(counts.iloc[:, 1:].to_numpy().sum()) == len(view.errors)
+    assert ev.reliability_figure(view).data[0].name == "perfectly calibrated"
+    rows, caption = ev.browse_rows(view, tables.ErrorQuery(true_label="praise"))
+    assert set(rows["True class"]) <= {"praise"} and "true class **praise**" in caption
+    assert ev.saved_label_noise(workspace, run_dir) is None
+
+
+def test_label_noise_baselines_and_another_file(tiny_run, tmp_path):
+    workspace, run_dir = tiny_run
+    outcome = ev.find_label_noise(workspace, run_dir)
+    assert outcome.csv_path.is_file() and workspace.owns(outcome.csv_path)
+    assert "training rows look mislabeled" in outcome.summary
+    assert ev.noise_markdown(outcome)
+    again = ev.saved_label_noise(workspace, run_dir)  # survives a page reload
+    assert again is not None and len(again.table) == len(outcome.table)
+
+    report = ev.compare_baselines(workspace, run_dir)
+    assert len(report.baselines) == 2 and report.baselines[0].name == "TF-IDF + logistic regression"
+    text, table = ev.baselines_markdown_and_table(report.metrics["macro_f1"], report.metrics["accuracy"],
+                                                  report.baselines, 10.0)
+    assert len(table) == 3 and ("baseline" in text)
+
+    other = write_csv(tmp_path / "shop2.csv", 4)
+    shifted = ev.evaluate_on_file(workspace, run_dir, str(other))
+    assert shifted.file_name == "shop2.csv" and shifted.evaluation["rows"] == 12
+    assert "On **shop2.csv** macro-F1" in ev.shift_markdown(ev.load_run(workspace, run_dir).metrics, shifted)
+
+
+def test_handlers_refuse_plainly(tiny_run, tmp_path):
+    from bertstudio.errors import UserError
+
+    workspace, run_dir = tiny_run
+    with pytest.raises(UserError, match="No trained model is selected"):
+        ev.compare_baselines(workspace, None)
+    with pytest.raises(DataError, match="No file is uploaded"):
+        ev.evaluate_on_file(workspace, run_dir, None)
+    stranger = SessionStore(tmp_path).open(None)
+    with pytest.raises(UserError, match="does not belong"):
+        ev.find_label_noise(stranger, run_dir)
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("text,label\nhello there,spam\nanother text,spam\n", encoding="utf-8")
+    problem = list(ev.run_in_background(lambda: ev.evaluate_on_file(workspace, run_dir, str(unknown)),
+                                        poll_seconds=0.05))[-1].problem
+    assert "never trained on" in problem and "'spam'" in problem
+
+
+def test_the_tab_builds_inside_the_app(tmp_path):
+    from bertstudio.ui.app import build_app
+
+    demo = build_app(tmp_path)
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"reliability-chart", "confusion-mode", "filter-tag", "find-noise", "run-baselines", "shift-upload"} <= ids
