@@ -94,7 +94,7 @@ def run_trainer(data_dir: Path, rows: int, strong: bool) -> dict:
     ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=128, padding=padding), batched=True,
                 remove_columns=["text"])
     real_tokens = sum(sum(m) for m in ds["attention_mask"]) * EPOCHS
-    extra = dict(bf16=True, warmup_ratio=0.1, train_sampling_strategy="group_by_length") if strong else {}
+    extra = dict(bf16=True, warmup_steps=0.1, train_sampling_strategy="group_by_length")  # < 1: a ratio if strong else {}
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=BATCH, learning_rate=LR,
                              weight_decay=0.01, num_train_epochs=EPOCHS, eval_strategy="no", save_strategy="no",
                              report_to=[], logging_steps=10_000, use_cpu=True, disable_tqdm=True, seed=42, **extra)
@@ -294,6 +294,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--rows", type=int, default=8000)
     parser.add_argument("--only", default=",".join(CONFIGS), help="Comma-separated subset of configurations.")
+    parser.add_argument("--reuse", default="", help="Configurations to read from bench/_out/ instead of rerunning "
+                                                     "(each run saves its result there).")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -302,9 +304,16 @@ def main() -> None:
     peaks = run_worker("peaks", args.data_dir, args.rows)
     full = run_worker("full128", args.data_dir, args.rows)
     head = run_worker("headonly", args.data_dir, args.rows)
+    saved = Path(__file__).resolve().parent / "_out"
+    saved.mkdir(exist_ok=True)
+    reuse = set(filter(None, args.reuse.split(",")))
     results = {}
     for name in args.only.split(","):
-        results[name] = run_worker(name, args.data_dir, args.rows)
+        if name in reuse:
+            results[name] = json.loads((saved / f"train_speed-{name}.json").read_text())
+        else:
+            results[name] = run_worker(name, args.data_dir, args.rows)
+            (saved / f"train_speed-{name}.json").write_text(json.dumps(results[name]))
         print(name, json.dumps(results[name]), flush=True)
     body = report(results, peaks, full, head, args.rows)
     if set(results) == set(CONFIGS):
