@@ -13,7 +13,7 @@ import gradio as gr
 
 from ..config import DEFAULT_PRESET
 from ..models import DEFAULT_MODEL
-from . import data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
+from . import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
 from .context import AppContext
 from .jobs import JobRegistry
 from .session import SessionStore, Workspace
@@ -29,6 +29,7 @@ TABS: list[Callable[[AppContext], None]] = [
     evaluate_tab.build,
     export_tab.build,
     predict_tab.build,
+    benchmark_tab.build,
 ]
 
 HEADER = """# 🧪 BERT Studio
