@@ -9,6 +9,12 @@ taken while other jobs use the cores are worthless. It then checks repeatability
 batch-1 cells a second time, and compares the two ways of running bf16 in PyTorch.
 
     python bench/latency.py [--wait-minutes 20] [--min-seconds 2] [--skip-bf16-comparison]
+                            [--trained-run RUN_DIR]
+
+It also looks for faster CPU paths than the four standard backends: ONNX Runtime's SkipLayerNormalization
+kernel against the two ops it fuses, and an INT8 graph fused by ONNX Runtime's transformer optimizer
+(exported with eager attention, quantized with QAttention). ``--trained-run`` checks what each INT8
+graph costs in accuracy on that run's labelled test rows.
 
 Results: the "Latency: ..." section of bench/RESULTS.md, and every record in bench/_out/latency.json.
 """
@@ -106,11 +112,136 @@ def bf16_text(records) -> str:
     return "\n".join(lines)
 
 
+def ort_kernel_check() -> str:
+    """SkipLayerNormalization (what ORT fuses Add + LayerNormalization into) against the pair, 128 x 768."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from bertstudio.benchmark.backends import ort_session_options
+    from bertstudio.benchmark.timing import RepeatPolicy, host_timed, measure, summarize
+
+    shape, hidden = [1, SEQ, 768], 768
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("X", "K")]
+    weights = [helper.make_tensor("G", TensorProto.FLOAT, [hidden], np.ones(hidden, np.float32)),
+               helper.make_tensor("B", TensorProto.FLOAT, [hidden], np.zeros(hidden, np.float32))]
+    nodes = [helper.make_node("Add", ["X", "K"], ["T"]),
+             helper.make_node("LayerNormalization", ["T", "G", "B"], ["Y"], axis=-1, epsilon=1e-12)]
+    graph = helper.make_graph(nodes, "add_layernorm", inputs, [helper.make_tensor_value_info("Y", TensorProto.FLOAT,
+                                                                                              shape)], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    feed = {n: np.random.default_rng(0).standard_normal(shape).astype(np.float32) for n in ("X", "K")}
+    policy = RepeatPolicy(warmup=20, min_repeats=300, min_seconds=0.5)
+    times = {}
+    for label, disabled in (("fused (SkipLayerNormalization)", []), ("unfused (Add + LayerNormalization)",
+                                                                     ["SkipLayerNormFusion"])):
+        session = ort.InferenceSession(model, ort_session_options(2), providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=disabled)
+        times[label] = summarize(measure(host_timed(lambda s=session: s.run(None, feed)), policy)).p50_ms * 1000
+    return " · ".join(f"{label}: {us:.0f} µs" for label, us in times.items()) + f" (onnxruntime {ort.__version__})"
+
+
+def fused_int8(torch_model, tokenizer, prep, folder: Path) -> Path:
+    """An INT8 graph fused by ONNX Runtime's transformer optimizer: eager attention exported (the optimizer
+    recognises its pattern, not torch's SDPA), Attention/EmbedLayerNormalization/BiasGelu fused (not
+    SkipLayerNormalization, see ort_kernel_check), then the export module's quantizer with QAttention."""
+    import onnx
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from bertstudio.export.onnx import INT8_OPS, export_onnx, quantize_int8
+
+    target = folder / "fused.int8.onnx"
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    before = torch_model.config._attn_implementation
+    torch_model.set_attn_implementation("eager")
+    try:
+        export_onnx(torch_model, tokenizer, prep, folder / "eager.onnx")
+    finally:
+        torch_model.set_attn_implementation(before)
+    config = torch_model.config
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = False
+    fused = optimize_model(str(folder / "eager.onnx"), model_type="bert", opt_level=0, optimization_options=options,
+                           num_heads=getattr(config, "num_attention_heads", getattr(config, "n_heads", 0)),
+                           hidden_size=getattr(config, "hidden_size", getattr(config, "dim", 0)))
+    fused.save_model_to_file(str(folder / "fused.onnx"))
+    # The quantizer needs every tensor's type; only ORT's own shape inference knows its fused ops.
+    typed = SymbolicShapeInference.infer_shapes(onnx.load(str(folder / "fused.onnx")), auto_merge=True)
+    onnx.save(typed, str(folder / "fused.typed.onnx"))
+    quantize_int8(folder / "fused.typed.onnx", target, op_types=(*INT8_OPS, "Attention", "EmbedLayerNormalization"))
+    return target
+
+
+def fused_exploration(names, policy, trained_run: str | None) -> str:
+    """INT8 of the export's graph against the fused INT8 graph: latency, and accuracy on a trained run."""
+    from bertstudio.benchmark.backends import (
+        OrtRunner,
+        TorchRunner,
+        cached_onnx,
+        default_cache_dir,
+    )
+    from bertstudio.benchmark.models import (
+        load_tokenizer,
+        load_torch_model,
+        preprocessing_for,
+        resolve_model,
+    )
+    from bertstudio.benchmark.runner import (
+        check_parity,
+        measure_cell,
+        parity_batches,
+        runner_logits,
+    )
+
+    lines = ["| Model | Batch | INT8, export graph (ms) | INT8, fused graph (ms) | Fused / export |", "|---|---|---|---|---|"]
+    accuracy = []
+    for name in [*names, *([trained_run] if trained_run else [])]:
+        model = resolve_model(name)
+        torch_model, tokenizer, prep = load_torch_model(model), load_tokenizer(model), preprocessing_for(model)
+        plain = cached_onnx(torch_model, tokenizer, prep, label=model.label, cache_root=default_cache_dir(), int8=True)
+        fused = fused_int8(torch_model, tokenizer, prep, plain.fp32.parent / "fused")
+        runners = {"export": OrtRunner(plain.int8, "onnx-int8", 2), "fused": OrtRunner(fused, "onnx-int8", 2)}
+        if name == trained_run:
+            batches, rows = parity_batches(model, tokenizer, prep, max_rows=1000)
+            reference = runner_logits(TorchRunner(torch_model, "torch-fp32", "cpu"), batches)
+            for graph, runner in runners.items():
+                p = check_parity("onnx-int8", reference, runner_logits(runner, batches), rows, prep.label_names)
+                accuracy.append(f"- {model.label}, INT8 {graph} graph: labels agree with PyTorch fp32 on "
+                                f"{p.agreement:.1%} of {p.rows} labelled test rows, accuracy change "
+                                f"{p.accuracy_change:+.2f} points ({'passes' if p.passed else 'FAILS'} the export check).")
+            continue
+        for batch in BATCHES:
+            ms = {g: measure_cell(r, batch_size=batch, seq_len=SEQ, vocab_size=torch_model.config.vocab_size,
+                                  policy=policy).model.p50_ms for g, r in runners.items()}
+            lines.append(f"| {model.label} | {batch} | {ms['export']:.1f} | {ms['fused']:.1f} | "
+                         f"{ms['fused'] / ms['export']:.2f} |")
+    return "\n".join(lines) + ("\n\n" + "\n".join(accuracy) if accuracy else "")
+
+
+def recommendations(records) -> list[str]:
+    """What the Export tab should offer each trained model, from its own measurements."""
+    from bertstudio.benchmark.backends import BACKEND_LABELS
+    from bertstudio.benchmark.report import recommend_backend
+
+    lines = []
+    for model in dict.fromkeys(r.model for r in records if r.model_kind == "folder"):
+        backend, reason = recommend_backend(records, model)
+        label = next(r.model_label for r in records if r.model == model)
+        lines.append(f"**Recommended for {label} ({Path(model).name}): {BACKEND_LABELS[backend]}.** {reason}")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wait-minutes", type=float, default=20.0)
     parser.add_argument("--min-seconds", type=float, default=2.0, help="Minimum timed seconds per cell.")
     parser.add_argument("--skip-bf16-comparison", action="store_true")
+    parser.add_argument("--skip-exploration", action="store_true", help="Skip the kernel check and fused INT8 graph.")
+    parser.add_argument("--trained-run", default=None, help="A trained run whose test rows check INT8 accuracy.")
     args = parser.parse_args()
 
     from bertstudio.benchmark.report import headline, markdown_table, write_json
@@ -119,7 +250,8 @@ def main() -> int:
 
     quiet, load_before = wait_until_quiet(args.wait_minutes)
     policy = RepeatPolicy(warmup=3, min_repeats=10, min_seconds=args.min_seconds, max_seconds=60.0)
-    plan = BenchmarkPlan(models=MODELS, backends=BACKENDS, batch_sizes=BATCHES, seq_lens=(SEQ,), policy=policy)
+    models = (*MODELS, *([args.trained_run] if args.trained_run else []))
+    plan = BenchmarkPlan(models=models, backends=BACKENDS, batch_sizes=BATCHES, seq_lens=(SEQ,), policy=policy)
     started = time.time()
     result = run_benchmark(plan, on_progress=progress)
     load_mid = load_average()
@@ -128,6 +260,10 @@ def main() -> int:
                                         policy=policy, tokenization=False, parity_rows=0), on_progress=progress)
     rows = compare_runs([r for r in result.records if r.batch_size == 1], again.records)
     bf16 = [] if args.skip_bf16_comparison else bf16_comparison(policy)
+    kernels = explored = None
+    if not args.skip_exploration:
+        kernels = ort_kernel_check()
+        explored = fused_exploration(("bert-base-uncased", "distilbert-base-uncased"), policy, args.trained_run)
     load_after = load_average()
     write_json([*result.records, *bf16], OUT)
 
@@ -145,6 +281,7 @@ def main() -> int:
         f"**{headline(result.records)}**",
         f"**{headline(result.records, backend='onnx-int8')}**",
         markdown_table(result.records),
+        *recommendations(result.records),
         "### ONNX Runtime INT8 against PyTorch fp32\n\n" + int8_check(result.records),
         "### Against a plain script (batch 1, seq 128)\n\n" + reference_table(result.records),
         (f"### Repeatability\n\nThe batch-1 cells timed a second time: {agreeing} of {len(rows)} medians agree "
@@ -152,6 +289,12 @@ def main() -> int:
     ]
     if bf16:
         body.append("### PyTorch bf16: cast the weights, or autocast? (BERT-base, seq 128)\n\n" + bf16_text(bf16))
+    if kernels:
+        body.append("### ONNX Runtime's SkipLayerNormalization kernel\n\nOne 128 x 768 call: " + kernels + ". The "
+                    "benchmark (like any ONNX Runtime session in BERT Studio should) turns that fusion off.")
+    if explored:
+        body.append("### Faster still: an INT8 graph fused by ONNX Runtime's transformer optimizer (seq 128)\n\n"
+                    + explored)
     body.append("Reproduce: `python bench/latency.py` (or `bertstudio bench --models "
                 "distilbert-base-uncased,bert-base-uncased,bundled-minilm --batch-sizes 1,32 --seq-lens 128`).")
     write_section(TITLE, "\n\n".join(body))

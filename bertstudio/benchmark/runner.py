@@ -228,6 +228,40 @@ def parity_from_export(check: dict) -> Parity:
 # --------------------------------------------------------------------------- the grid
 
 
+@dataclass
+class LoadedModel:
+    """Everything one model's cells share: loaded once, used by every backend."""
+
+    model: BenchModel
+    tokenizer: Any
+    prep: Any  # inference.Preprocessing
+    torch_model: Any  # None for an ONNX-only export
+    vocab_size: int
+    max_positions: int
+    texts: dict[int, list[str]]  # seq_len -> realistic texts for the tokenizer timings ({} when not timed)
+    parity_data: tuple[list[dict], Any] | None  # tokenized real texts and their rows, for trained models
+    reference: Any = None  # PyTorch fp32 logits on those texts, computed with the first backend
+
+
+def load_for_benchmark(model: BenchModel, plan: BenchmarkPlan) -> LoadedModel:
+    from .inputs import texts_for_length
+    from .models import load_tokenizer, load_torch_model, preprocessing_for
+
+    tokenizer = load_tokenizer(model)
+    prep = preprocessing_for(model)
+    torch_model = load_torch_model(model) if model.kind != "onnx-export" else None
+    config = torch_model.config if torch_model is not None else None
+    longest = max(plan.batch_sizes)
+    texts = {s: texts_for_length(tokenizer, longest, s) for s in plan.seq_lens} if plan.tokenization else {}
+    parity_data = parity_batches(model, tokenizer, prep, plan.parity_rows) \
+        if model.trained and plan.parity_rows > 0 else None
+    return LoadedModel(model, tokenizer, prep, torch_model,
+                       vocab_size=int(config.vocab_size) if config is not None else len(tokenizer),
+                       max_positions=int(getattr(config, "max_position_embeddings", 512)) if config else 512,
+                       texts=texts, parity_data=parity_data)
+
+
+
 class _Grid:
     """One benchmark run: walks the grid, reports progress, collects records."""
 
@@ -273,55 +307,44 @@ class _Grid:
         return len(self.plan.batch_sizes) * len(self.plan.seq_lens)
 
     def run_model(self, model: BenchModel) -> None:
-        from ..inference import Preprocessing
-        from .inputs import texts_for_length
-        from .models import (
-            load_tokenizer,
-            load_torch_model,
-            preprocessing_for,
-            torch_weights_bytes,
-        )
-
         self.check_stop()
         self.say(f"Loading {model.label}…")
-        tokenizer = load_tokenizer(model)
-        prep: Preprocessing = preprocessing_for(model)
-        torch_model = load_torch_model(model) if model.kind != "onnx-export" else None
-        vocab = int(torch_model.config.vocab_size) if torch_model is not None else len(tokenizer)
-        max_positions = int(getattr(torch_model.config, "max_position_embeddings", 512)) if torch_model else 512
-        longest = max(self.plan.batch_sizes)
-        texts = {s: texts_for_length(tokenizer, longest, s) for s in self.plan.seq_lens} if self.plan.tokenization \
-            else {}
-        parity_data = None
-        if model.trained and self.plan.parity_rows > 0:
-            parity_data = parity_batches(model, tokenizer, prep, self.plan.parity_rows)
-        reference = None
+        loaded = load_for_benchmark(model, self.plan)
         for backend in self.plan.backends:
             self.check_stop()
-            if not model.supports(backend):
-                self.skip(self.cells_per_backend(), model.unsupported_reason(backend))
+            reason = self.unsupported(model, backend)
+            if reason:
+                self.skip(self.cells_per_backend(), reason)
                 continue
-            if backend in ONNX_BACKENDS and self.plan.device != "cpu":
-                self.skip(self.cells_per_backend(), "ONNX Runtime is installed for the CPU only, so the ONNX "
-                                                    f"backends are not timed on {self.plan.device}.")
-                continue
-            runner, source = self.open_runner(model, backend, torch_model, tokenizer, prep)
-            try:
-                if parity_data is not None and reference is None:
-                    reference = self.reference_logits(model, torch_model, tokenizer, prep, parity_data[0], runner)
-                parity = self.parity_for(model, backend, runner, reference, parity_data, prep)
-                size = (torch_weights_bytes(model, torch_model) if backend in TORCH_BACKENDS
-                        else _file_size(runner.file))
-                for batch_size in self.plan.batch_sizes:
-                    for seq_len in self.plan.seq_lens:
-                        if seq_len > max_positions:
-                            self.skip(1, f"{model.label} reads at most {max_positions} tokens; "
-                                         f"sequence length {seq_len} was skipped.")
-                            continue
-                        self.measure(model, runner, backend, batch_size, seq_len, vocab,
-                                     texts.get(seq_len), tokenizer, size, source, parity)
-            finally:
-                runner.close()
+            self.run_backend(loaded, backend)
+
+    def unsupported(self, model: BenchModel, backend: str) -> str | None:
+        if not model.supports(backend):
+            return model.unsupported_reason(backend)
+        if backend in ONNX_BACKENDS and self.plan.device != "cpu":
+            return f"ONNX Runtime is installed for the CPU only, so the ONNX backends are not timed on {self.plan.device}."
+        return None
+
+    def run_backend(self, loaded: LoadedModel, backend: str) -> None:
+        from .models import torch_weights_bytes
+
+        model = loaded.model
+        runner, source = self.open_runner(model, backend, loaded.torch_model, loaded.tokenizer, loaded.prep)
+        try:
+            if loaded.parity_data is not None and loaded.reference is None:
+                loaded.reference = self.reference_logits(model, loaded.torch_model, loaded.parity_data[0], runner)
+            parity = self.parity_for(model, backend, runner, loaded.reference, loaded.parity_data, loaded.prep)
+            size = (torch_weights_bytes(model, loaded.torch_model) if backend in TORCH_BACKENDS
+                    else _file_size(runner.file))
+            for batch_size in self.plan.batch_sizes:
+                for seq_len in self.plan.seq_lens:
+                    if seq_len > loaded.max_positions:
+                        self.skip(1, f"{model.label} reads at most {loaded.max_positions} tokens; "
+                                     f"sequence length {seq_len} was skipped.")
+                        continue
+                    self.measure(loaded, runner, backend, batch_size, seq_len, size, source, parity)
+        finally:
+            runner.close()
 
     def open_runner(self, model: BenchModel, backend: str, torch_model, tokenizer, prep) -> tuple[Runner, str | None]:
         from .backends import default_cache_dir, onnx_file
@@ -335,7 +358,7 @@ class _Grid:
                                  self.plan.cache_dir or default_cache_dir())
         return OrtRunner(file, backend, self.threads), source
 
-    def reference_logits(self, model: BenchModel, torch_model, tokenizer, prep, batches, current: Runner):
+    def reference_logits(self, model: BenchModel, torch_model, batches, current: Runner):
         """Logits of the most exact backend: PyTorch fp32, or the fp32 ONNX file of an ONNX-only export."""
         if torch_model is not None:
             reference = TorchRunner(torch_model, "torch-fp32", self.plan.device)
@@ -363,11 +386,13 @@ class _Grid:
             parity.passed = None  # the reference itself
         return parity
 
-    def measure(self, model: BenchModel, runner: Runner, backend: str, batch_size: int, seq_len: int, vocab: int,
-                texts, tokenizer, size_bytes: int | None, source: str | None, parity: Parity | None) -> None:
+    def measure(self, loaded: LoadedModel, runner: Runner, backend: str, batch_size: int, seq_len: int,
+                size_bytes: int | None, source: str | None, parity: Parity | None) -> None:
+        model = loaded.model
         self.say(f"Timing {model.label} · {BACKEND_LABELS[backend]} · batch {batch_size} × {seq_len} tokens")
-        times = measure_cell(runner, batch_size=batch_size, seq_len=seq_len, vocab_size=vocab,
-                             policy=self.plan.policy, texts=texts, tokenizer=tokenizer if texts else None,
+        texts = loaded.texts.get(seq_len)
+        times = measure_cell(runner, batch_size=batch_size, seq_len=seq_len, vocab_size=loaded.vocab_size,
+                             policy=self.plan.policy, texts=texts, tokenizer=loaded.tokenizer if texts else None,
                              should_stop=self.should_stop)
         record = build_record(model, backend, runner.device, self.threads, batch_size, seq_len, times,
                               size_bytes=size_bytes, bf16_method=self.plan.bf16_method, onnx_source=source,
