@@ -61,6 +61,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="Time the model only (skip the tokenizer and end-to-end timings).")
     p.add_argument("--check-repeatability", action="store_true",
                    help="Run everything twice and report how far apart the two medians of each cell are.")
+    p.add_argument("--busy-retries", type=int, default=2,
+                   help="Measure a cell again (up to this often) when other programs used the CPU meanwhile.")
     p.add_argument("--cache-dir", default=None, help="Where ONNX exports are cached (default: ~/.cache/bertstudio).")
     p.add_argument("--quiet", action="store_true", help="No progress lines.")
 
@@ -80,6 +82,7 @@ def _plan(args: argparse.Namespace):
     return BenchmarkPlan(models=args.models, backends=args.backends, batch_sizes=args.batch_sizes,
                          seq_lens=args.seq_lens, device=args.device, threads=args.threads, policy=policy,
                          bf16_method=args.bf16_method, tokenization=args.tokenization,
+                         busy_retries=max(0, args.busy_retries),
                          cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else None)
 
 

@@ -21,6 +21,7 @@ from bertstudio.benchmark.runner import (
     CellTimes,
     build_record,
     compare_runs,
+    measure_quietly,
     parity_verdict,
 )
 from bertstudio.benchmark.timing import summarize
@@ -122,6 +123,18 @@ def test_recommendation_without_measurements_is_the_safe_default():
     assert recommend_backend(only_fp32, "m")[0] == "torch-fp32"
 
 
+def test_recommendation_for_a_batch_size_and_the_bf16_caveat():
+    records = [rec("m", "torch-fp32", 20.0, batch=1), rec("m", "torch-fp32", 400.0, batch=32),
+               rec("m", "torch-bf16", 10.0, batch=1, parity=True, agreement=1.0),
+               rec("m", "torch-bf16", 110.0, batch=32, parity=True, agreement=1.0),
+               rec("m", "onnx-int8", 9.0, batch=1, parity=True, agreement=1.0),
+               rec("m", "onnx-int8", 280.0, batch=32, parity=True, agreement=1.0)]
+    backend, reason = recommend_backend(records, "m")
+    assert backend == "torch-bf16" and "AVX512-BF16 or AMX" in reason  # bulk scoring dominates the average
+    assert recommend_backend(records, "m", batch_size=1)[0] == "onnx-int8"  # one request at a time
+    assert recommend_backend(records, "m", batch_size=32)[0] == "torch-bf16"
+
+
 def test_recommendation_averages_over_the_sizes_all_candidates_measured():
     records = [rec("m", "torch-fp32", 100.0, batch=1), rec("m", "torch-fp32", 1000.0, batch=32),
                rec("m", "onnx", 40.0, batch=1), rec("m", "onnx", 1100.0, batch=32)]
@@ -154,7 +167,8 @@ def test_build_record_carries_labels_notes_and_throughput():
     times = CellTimes(summarize([0.1, 0.1, 0.1]), summarize([0.001] * 3), summarize([0.102] * 3), 5 * 1024 * 1024)
     record = build_record(model, "onnx-int8", "cpu", 2, 8, 64, times, size_bytes=110 * 1024 * 1024,
                           bf16_method="cast", onnx_source="benchmark cache")
-    assert record.weights == "random" and record.note == ARCHITECTURE_NOTE
+    assert record.weights == "random" and record.note.startswith(ARCHITECTURE_NOTE + "; ONNX Runtime INT8 from")
+    assert "fused graph" in record.note
     assert record.p50_ms == pytest.approx(100.0) and record.throughput == pytest.approx(80.0)
     assert record.tokenize_p50_ms == pytest.approx(1.0) and record.e2e_p50_ms == pytest.approx(102.0)
     assert record.size_mb == pytest.approx(110.0) and record.peak_memory_mb == pytest.approx(5.0)
@@ -186,3 +200,33 @@ def test_compare_runs_pairs_cells_and_flags_disagreement():
     assert [r.cell[1] for r in rows] == ["torch-fp32", "onnx"]
     assert rows[0].agrees and rows[0].difference == pytest.approx(0.05)
     assert not rows[1].agrees and rows[1].difference == pytest.approx(0.20)
+
+
+def test_busy_cells_are_measured_again_and_flagged():
+    cells = iter([0.9, 1.4, 0.1, 0.0])
+    stats = summarize([0.01])
+
+    def measure_once() -> CellTimes:
+        return CellTimes(stats, None, None, 0, other_cores=next(cells))
+
+    pauses = []
+    best = measure_quietly(measure_once, retries=3, sleep=pauses.append)
+    assert best.other_cores == 0.1 and best.attempts == 3 and len(pauses) == 2  # stops once quiet
+    assert measure_quietly(lambda: CellTimes(stats, None, None, 0, other_cores=2.0), retries=0).attempts == 1
+
+    quiet, busy = rec("m", "onnx", 10.0), rec("m", "onnx-int8", 5.0)
+    busy.other_cpu_cores = 1.2
+    assert not quiet.busy and busy.busy
+    table = markdown_table([quiet, busy])
+    assert "| 5.0 ⚠ |" in table and "| 10.0 |" in table
+    assert "⚠ 1 cell(s) were timed while other programs used the CPU (up to 1.2 cores)" in table
+
+
+def test_cpu_contention_reports_other_cores():
+    import time
+
+    from bertstudio.benchmark.contention import CpuContention
+
+    with CpuContention() as contention:
+        time.sleep(0.2)
+    assert contention.other_cores is None or contention.other_cores >= 0.0

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import onnx
 import pytest
 
 from bertstudio.benchmark.models import ARCHITECTURE_NOTE, resolve_model
 from bertstudio.benchmark.runner import (
+    FUSED_INT8_NOTE,
+    OWN_EXPORT_NOTE,
     BenchmarkJob,
     BenchmarkPlan,
     check_repeatability,
@@ -22,7 +25,8 @@ BACKENDS = ("torch-fp32", "torch-bf16", "onnx", "onnx-int8")
 
 def quick_plan(models, tmp_path, **overrides) -> BenchmarkPlan:
     settings = {"models": tuple(str(m) for m in models), "backends": BACKENDS, "batch_sizes": (1, 2), "seq_lens": (8,),
-                "threads": 1, "policy": QUICK_POLICY, "parity_rows": 8, "cache_dir": tmp_path / "onnx-cache"}
+                "threads": 1, "policy": QUICK_POLICY, "parity_rows": 8, "cache_dir": tmp_path / "onnx-cache",
+                "busy_retries": 0}
     return BenchmarkPlan(**{**settings, **overrides})
 
 
@@ -51,7 +55,11 @@ def test_all_four_backends_on_tiny_bert_and_distilbert(tiny_bert_dir, tiny_disti
     assert sum(1 for p in seen if p.record is not None) == 16
     # Exports are cached: one folder per model, holding the fp32 and the INT8 file.
     cached = sorted((tmp_path / "onnx-cache").iterdir())
-    assert len(cached) == 2 and all((c / "model.onnx").is_file() and (c / "model.int8.onnx").is_file() for c in cached)
+    assert len(cached) == 2
+    assert all((c / "model.onnx").is_file() and (c / "model.fused.int8.onnx").is_file() for c in cached)
+    assert all(r.note == FUSED_INT8_NOTE for r in result.records if r.backend == "onnx-int8")
+    ops = {node.op_type for node in onnx.load(str(cached[0] / "model.fused.int8.onnx")).graph.node}
+    assert {"QAttention", "QEmbedLayerNormalization"} <= ops  # the transformer ops were fused, then quantized
 
 
 def test_registry_model_without_weights_is_timed_as_its_architecture(monkeypatch, tmp_path):
@@ -86,15 +94,15 @@ def test_onnx_export_folder_is_timed_with_onnx_backends_only(tiny_bert_dir, tmp_
     cache = next((tmp_path / "onnx-cache").iterdir())
     export = tmp_path / "export"
     export.mkdir()
-    for name in ("model.onnx", "model.int8.onnx"):
-        shutil.copy(cache / name, export / name)
+    shutil.copy(cache / "model.onnx", export / "model.onnx")
+    shutil.copy(cache / "model.fused.int8.onnx", export / "model.int8.onnx")
     for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
         shutil.copy(tiny_bert_dir / name, export / name)
     model = resolve_model(str(export))
     assert model.kind == "onnx-export" and set(model.onnx_files) == {"onnx", "onnx-int8"}
     result = run_benchmark(quick_plan([export], tmp_path, batch_sizes=(1,), tokenization=False))
     assert [r.backend for r in result.records] == ["onnx", "onnx-int8"]
-    assert all(r.onnx_source == "export folder" for r in result.records)
+    assert all(r.onnx_source == "export folder" and r.note == OWN_EXPORT_NOTE for r in result.records)
     assert result.records[1].parity_agreement is not None  # INT8 checked against the fp32 export
     assert result.records[1].parity_rows == 16
 
@@ -164,7 +172,7 @@ def test_cli_writes_json(tiny_bert_dir, tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = main(["bench", "--models", str(tiny_bert_dir), "--backends", "torch-fp32,onnx", "--batch-sizes", "1",
                  "--seq-lens", "8,16", "--threads", "1", "--repeats", "2", "--min-seconds", "0", "--warmup", "1",
-                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet"])
+                 "--busy-retries", "0", "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet"])
     assert code == 0
     records = json.loads(out.read_text())
     assert [(r["backend"], r["seq_len"]) for r in records] == [("torch-fp32", 8), ("torch-fp32", 16), ("onnx", 8),

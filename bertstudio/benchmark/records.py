@@ -41,7 +41,15 @@ class BenchRecord:
     parity_max_diff: float | None = None
     parity_accuracy_change: float | None = None  # points, when the parity rows are labelled
     parity_passed: bool | None = None  # None: not applicable (the reference itself, or random weights)
+    other_cpu_cores: float | None = None  # cores other programs used while this cell ran (> 0.25: flagged)
     note: str = ""
+
+    @property
+    def busy(self) -> bool:
+        """Timed while other programs used the CPU: the figure is likely too slow."""
+        from .contention import is_busy
+
+        return is_busy(self.other_cpu_cores)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,6 +48,9 @@ def model_label(record: BenchRecord) -> str:
     return record.model_label + (RANDOM_MARK if record.weights == "random" else "")
 
 
+BUSY_MARK = " ⚠"
+
+
 def format_ms(value: float | None) -> str:
     if value is None:
         return "–"
@@ -68,7 +71,7 @@ TABLE_HEADER = ("Model", "Backend", "Batch", "Seq", "p50 ms", "p95 ms", "p99 ms"
 def table_rows(records: Sequence[BenchRecord]) -> list[list[str]]:
     """The table's cells as text, one row per record (shared by the markdown table and the app's table)."""
     return [[model_label(r), BACKEND_LABELS.get(r.backend, r.backend), str(r.batch_size), str(r.seq_len),
-             format_ms(r.p50_ms), format_ms(r.p95_ms), format_ms(r.p99_ms), f"{r.throughput:,.0f}",
+             format_ms(r.p50_ms) + (BUSY_MARK if r.busy else ""), format_ms(r.p95_ms), format_ms(r.p99_ms), f"{r.throughput:,.0f}",
              format_ms(r.tokenize_p50_ms), format_ms(r.e2e_p50_ms),
              f"{r.size_mb:,.0f}" if r.size_mb is not None else "–",
              f"{r.peak_memory_mb:,.0f}" if r.peak_memory_mb is not None else "–", format_parity(r)]
@@ -80,6 +83,11 @@ def footnotes(records: Sequence[BenchRecord]) -> list[str]:
     if any(r.weights == "random" for r in records):
         notes.append(f"{RANDOM_MARK} {ARCHITECTURE_NOTE}: the exact architecture with random weights, so the timing "
                      "is valid but no accuracy is claimed.")
+    busy = [r for r in records if r.busy]
+    if busy:
+        worst = max(r.other_cpu_cores or 0.0 for r in busy)
+        notes.append(f"{BUSY_MARK.strip()} {len(busy)} cell(s) were timed while other programs used the CPU (up to "
+                     f"{worst:.1f} cores), even after measuring again: those figures are likely too slow.")
     methods = sorted({r.bf16_method for r in records if r.bf16_method})
     if methods:
         how = {"cast": "weights cast to bfloat16 once", "autocast": "torch.autocast over fp32 weights"}
@@ -166,8 +174,9 @@ def _backends_sentence(cell: Sequence[BenchRecord], where: str) -> str:
 # --------------------------------------------------------------------------- recommendation
 
 
-def _records_for(records: Sequence[BenchRecord], model: str) -> list[BenchRecord]:
-    return [r for r in records if (r.model == model or r.model_label == model) and r.device == "cpu"]
+def _records_for(records: Sequence[BenchRecord], model: str, batch_size: int | None) -> list[BenchRecord]:
+    return [r for r in records if (r.model == model or r.model_label == model) and r.device == "cpu"
+            and (batch_size is None or r.batch_size == batch_size)]
 
 
 def _doubt(backend: str, recs: Sequence[BenchRecord], passed: bool | None) -> str | None:
@@ -188,15 +197,20 @@ def _scores(p50: Mapping[str, Mapping[tuple[int, int], float]], cells: set) -> d
             if (values := [times[c] for c in sorted(cells) if c in times])}
 
 
-def recommend_backend(records: Sequence[BenchRecord], model: str, *,
-                      parity_passed: Mapping[str, bool] | None = None) -> tuple[str, str]:
+BF16_HARDWARE_NOTE = ("It needs a CPU with bf16 instructions (AVX512-BF16 or AMX) like this one; on other CPUs "
+                      "bf16 is emulated and slow, and ONNX Runtime INT8 is the better choice.")
+
+
+def recommend_backend(records: Sequence[BenchRecord], model: str, *, parity_passed: Mapping[str, bool] | None = None,
+                      batch_size: int | None = None) -> tuple[str, str]:
     """The fastest honest CPU backend for ``model`` among those measured, and why, in one or two sentences.
 
     Honest: fp32 backends unless their parity check failed; bf16 and INT8 only when their parity check
     passed (``parity_passed`` can supply a stronger check, e.g. the Export tab's, by backend name).
-    Speed: the geometric mean of p50 over every (batch, seq) measured for all candidates.
+    Speed: the geometric mean of p50 over every (batch, seq) measured for all candidates; ``batch_size``
+    narrows that to how the model will be used (1: one request at a time, e.g. an API; 32: scoring files).
     """
-    recs = _records_for(records, model)
+    recs = _records_for(records, model, batch_size)
     if not recs:
         return REFERENCE_BACKEND, "No CPU measurements of this model yet; PyTorch fp32 is the safe default."
     by_backend: dict[str, list[BenchRecord]] = {}
@@ -223,4 +237,5 @@ def recommend_backend(records: Sequence[BenchRecord], model: str, *,
     if agreement is not None and best != REFERENCE_BACKEND:
         reason += f", and its labels matched PyTorch fp32 on {agreement:.0%} of {rows} test texts"
     faster_but_doubtful = [doubts[b] for b in by_backend if doubts[b] and scores.get(b, float("inf")) < scores[best]]
-    return best, " ".join([reason + ".", *faster_but_doubtful])
+    hardware = [BF16_HARDWARE_NOTE] if best == "torch-bf16" else []
+    return best, " ".join([reason + ".", *hardware, *faster_but_doubtful])

@@ -62,6 +62,7 @@ class BenchmarkPlan:
     tokenization: bool = True  # also time the tokenizer and tokenizer + model
     parity_rows: int = PARITY_ROWS
     cache_dir: Path | None = None  # ONNX export cache; None: ~/.cache/bertstudio/benchmark-onnx
+    busy_retries: int = 2  # a cell timed while other programs used the CPU is measured again, up to this often
 
     @property
     def total_cells(self) -> int:
@@ -71,7 +72,8 @@ class BenchmarkPlan:
         return {"models": list(self.models), "backends": list(self.backends), "batch_sizes": list(self.batch_sizes),
                 "seq_lens": list(self.seq_lens), "device": self.device, "threads": resolve_threads(self.threads),
                 "bf16_method": self.bf16_method, "warmup": self.policy.warmup,
-                "min_repeats": self.policy.min_repeats, "min_seconds": self.policy.min_seconds}
+                "min_repeats": self.policy.min_repeats, "min_seconds": self.policy.min_seconds,
+                "busy_retries": self.busy_retries}
 
 
 @dataclass(frozen=True)
@@ -138,35 +140,63 @@ def torch_threads(threads: int) -> Iterator[None]:
 # --------------------------------------------------------------------------- one cell
 
 
+BUSY_WAIT_S = 5.0  # pause before measuring a busy cell again, so a short burst of other work can pass
+
+
 @dataclass
 class CellTimes:
     model: LatencyStats
     tokenize: LatencyStats | None
     end_to_end: LatencyStats | None
     peak_memory_bytes: int
+    other_cores: float | None = None  # cores other programs used meanwhile (None: unknown)
+    attempts: int = 1
 
 
 def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: int, policy: RepeatPolicy,
                  texts: Sequence[str] | None = None, tokenizer=None,
                  should_stop: Callable[[], bool] | None = None) -> CellTimes:
     """Time the model on a (batch, seq) batch of token ids; with a tokenizer, also tokenizing and both together."""
+    from .contention import CpuContention
     from .inputs import token_batch, tokenize_fixed
     from .memory import peak_memory
 
     work = runner.bind(token_batch(batch_size, seq_len, vocab_size))
-    with peak_memory(runner.device) as meter:
-        model_stats = summarize(measure(runner.timed(work), policy, should_stop=should_stop))
-    tokenize_stats = e2e_stats = None
-    if tokenizer is not None and texts:
-        batch_texts = list(texts[:batch_size])
+    with CpuContention() as contention:
+        with peak_memory(runner.device) as meter:
+            model_stats = summarize(measure(runner.timed(work), policy, should_stop=should_stop))
+        tokenize_stats = e2e_stats = None
+        if tokenizer is not None and texts:
+            batch_texts = list(texts[:batch_size])
 
-        def tokenize() -> dict:
-            return tokenize_fixed(tokenizer, batch_texts, seq_len)
+            def tokenize() -> dict:
+                return tokenize_fixed(tokenizer, batch_texts, seq_len)
 
-        tokenize_stats = summarize(measure(host_timed(tokenize), policy, should_stop=should_stop))
-        e2e_stats = summarize(measure(runner.timed_end_to_end(lambda: runner.infer(tokenize())), policy,
-                                      should_stop=should_stop))
-    return CellTimes(model_stats, tokenize_stats, e2e_stats, meter.delta_bytes)
+            tokenize_stats = summarize(measure(host_timed(tokenize), policy, should_stop=should_stop))
+            e2e_stats = summarize(measure(runner.timed_end_to_end(lambda: runner.infer(tokenize())), policy,
+                                          should_stop=should_stop))
+    return CellTimes(model_stats, tokenize_stats, e2e_stats, meter.delta_bytes, contention.other_cores)
+
+
+def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
+                    sleep: Callable[[float], None] | None = None) -> CellTimes:
+    """Measure; while other programs used the CPU meanwhile, wait a little and measure again (at most
+    ``retries`` more times).  Returns the least disturbed measurement, with how many attempts it took."""
+    import time
+
+    from .contention import is_busy
+
+    pause = sleep or time.sleep
+    best = measure_once()
+    attempts = 1
+    while is_busy(best.other_cores) and attempts <= retries:
+        pause(BUSY_WAIT_S)
+        again = measure_once()
+        attempts += 1
+        if again.other_cores is not None and again.other_cores < best.other_cores:
+            best = again
+    best.attempts = attempts
+    return best
 
 
 # --------------------------------------------------------------------------- parity
@@ -391,9 +421,11 @@ class _Grid:
         model = loaded.model
         self.say(f"Timing {model.label} · {BACKEND_LABELS[backend]} · batch {batch_size} × {seq_len} tokens")
         texts = loaded.texts.get(seq_len)
-        times = measure_cell(runner, batch_size=batch_size, seq_len=seq_len, vocab_size=loaded.vocab_size,
-                             policy=self.plan.policy, texts=texts, tokenizer=loaded.tokenizer if texts else None,
-                             should_stop=self.should_stop)
+        times = measure_quietly(
+            lambda: measure_cell(runner, batch_size=batch_size, seq_len=seq_len, vocab_size=loaded.vocab_size,
+                                 policy=self.plan.policy, texts=texts, tokenizer=loaded.tokenizer if texts else None,
+                                 should_stop=self.should_stop),
+            self.plan.busy_retries)
         record = build_record(model, backend, runner.device, self.threads, batch_size, seq_len, times,
                               size_bytes=size_bytes, bf16_method=self.plan.bf16_method, onnx_source=source,
                               parity=parity)
@@ -409,12 +441,20 @@ def _file_size(path: Path | None) -> int | None:
     return file_bytes(path) if path is not None else None
 
 
-def backend_notes(backend: str, device: str) -> list[str]:
+FUSED_INT8_NOTE = "ONNX Runtime INT8 from the benchmark's cache is the fused graph (QAttention, see optimize.py)"
+OWN_EXPORT_NOTE = "ONNX files found next to a run are timed as exported"
+
+
+def backend_notes(backend: str, device: str, onnx_source: str | None = None) -> list[str]:
     """What a reader must know about a backend's numbers on this machine."""
     from ..hardware import cpu_has_fast_bf16
 
     if backend == "torch-bf16" and device == "cpu" and not cpu_has_fast_bf16():
         return ["this CPU has no bf16 instructions, so bf16 is emulated and slow"]
+    if backend == "onnx-int8" and onnx_source == "benchmark cache":
+        return [FUSED_INT8_NOTE]
+    if backend in ONNX_BACKENDS and onnx_source == "export folder":
+        return [OWN_EXPORT_NOTE]
     return []
 
 
@@ -423,7 +463,7 @@ def build_record(model: BenchModel, backend: str, device: str, threads: int, bat
                  onnx_source: str | None = None, parity: Parity | None = None) -> BenchRecord:
     """One table row from a cell's timings (pure)."""
     tok, e2e = times.tokenize, times.end_to_end
-    notes = [*model.notes, *backend_notes(backend, device)]
+    notes = [*model.notes, *backend_notes(backend, device, onnx_source)]
     return BenchRecord(
         model=model.name, model_label=model.label, model_kind=model.kind, weights=model.weights, backend=backend,
         device=device, threads=threads, batch_size=batch_size, seq_len=seq_len, repeats=times.model.repeats,
@@ -440,7 +480,8 @@ def build_record(model: BenchModel, backend: str, device: str, threads: int, bat
         parity_rows=parity.rows if parity else None, parity_agreement=parity.agreement if parity else None,
         parity_max_diff=parity.max_diff if parity else None,
         parity_accuracy_change=parity.accuracy_change if parity else None,
-        parity_passed=parity.passed if parity else None, note="; ".join(notes))
+        parity_passed=parity.passed if parity else None, other_cpu_cores=times.other_cores,
+        note="; ".join(notes))
 
 
 def run_benchmark(plan: BenchmarkPlan, *, on_progress: ProgressCallback | None = None,

@@ -1,0 +1,68 @@
+"""Did something else use the CPU while a cell was timed?
+
+Latency measured while other programs use the same cores is worthless (PyTorch's
+threads wait for each other, and one descheduled thread stalls them all: a 120 ms
+call can take a second).  The load average reacts too slowly to tell, so each cell
+compares the CPU time the whole machine spent busy (``/proc/stat``, including time
+the hypervisor gave to other machines) with the CPU time this process spent: the
+difference, per second of wall time, is how many cores others took.  Linux only;
+elsewhere the figure is unknown (None).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Self
+
+# Above this many cores used by others during a cell, its timing is flagged (and re-measured when asked).
+BUSY_CORES = 0.25
+_PROC_STAT = Path("/proc/stat")
+_SELF_STAT = Path("/proc/self/stat")
+
+
+def _machine_busy_ticks() -> int | None:
+    """Clock ticks every CPU spent on anything but idling since boot (user, system, irq, steal...)."""
+    try:
+        fields = _PROC_STAT.read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] != "cpu":
+        return None
+    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(values) - values[3] - values[4]
+
+
+def _own_ticks() -> int | None:
+    """Clock ticks this process (all its threads) has run, user plus system."""
+    try:
+        after_name = _SELF_STAT.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(after_name[11]) + int(after_name[12])  # utime, stime (fields 14 and 15)
+
+
+class CpuContention:
+    """Context manager: ``other_cores`` is how many cores other processes used, on average, inside the block."""
+
+    def __init__(self) -> None:
+        self.other_cores: float | None = None
+        self._start: tuple[int | None, int | None, float] = (None, None, 0.0)
+
+    def __enter__(self) -> Self:
+        self._start = (_machine_busy_ticks(), _own_ticks(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy0, own0, wall0 = self._start
+        busy1, own1, wall = _machine_busy_ticks(), _own_ticks(), time.perf_counter() - wall0
+        if None in (busy0, own0, busy1, own1) or wall <= 0:
+            return
+        ticks_per_second = os.sysconf("SC_CLK_TCK")
+        others = (busy1 - busy0) - (own1 - own0)
+        self.other_cores = max(0.0, others / ticks_per_second / wall)
+
+
+def is_busy(other_cores: float | None, limit: float = BUSY_CORES) -> bool:
+    return other_cores is not None and other_cores > limit
