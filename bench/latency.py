@@ -120,7 +120,6 @@ def ort_kernel_check() -> str:
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from bertstudio.benchmark.backends import ort_session_options
     from bertstudio.benchmark.timing import RepeatPolicy, host_timed, measure, summarize
 
     shape, hidden = [1, SEQ, 768], 768
@@ -137,17 +136,19 @@ def ort_kernel_check() -> str:
     times = {}
     for label, disabled in (("fused (SkipLayerNormalization)", []), ("unfused (Add + LayerNormalization)",
                                                                      ["SkipLayerNormFusion"])):
-        session = ort.InferenceSession(model, ort_session_options(2), providers=["CPUExecutionProvider"],
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.log_severity_level = 2, 3
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"],
                                        disabled_optimizers=disabled)
         times[label] = summarize(measure(host_timed(lambda s=session: s.run(None, feed)), policy)).p50_ms * 1000
     return " · ".join(f"{label}: {us:.0f} µs" for label, us in times.items()) + f" (onnxruntime {ort.__version__})"
 
 
 def plain_int8(fp32: Path) -> Path:
-    """The export module's INT8 file: its quantizer on the graph exactly as exported (cached next to it)."""
-    from bertstudio.export.onnx import INT8_FILE, quantize_int8
+    """INT8 without fusion: the quantizer on the graph exactly as exported (cached next to it)."""
+    from bertstudio.export.onnx import quantize_int8
 
-    target = fp32.with_name(INT8_FILE)
+    target = fp32.with_name("model.plain.int8.onnx")
     if not target.is_file():
         quantize_int8(fp32, target)
     return target
@@ -162,8 +163,8 @@ def median_ms(runner, batch: int, vocab_size: int, policy) -> float:
 
 
 def fused_exploration(names, policy, trained_run: str | None) -> str:
-    """The export module's INT8 graph against the fused one the benchmark times: latency, and accuracy on a
-    trained run's labelled test rows."""
+    """INT8 of the graph as exported against the fused INT8 graph the export module writes (and the benchmark
+    times): latency, and accuracy on a trained run's labelled test rows."""
     from bertstudio.benchmark.backends import (
         OrtRunner,
         TorchRunner,
@@ -182,14 +183,14 @@ def fused_exploration(names, policy, trained_run: str | None) -> str:
         runner_logits,
     )
 
-    lines = ["| Model | Batch | INT8, export module's graph (ms) | INT8, fused graph (ms) | Fused / export |",
+    lines = ["| Model | Batch | INT8, graph as exported (ms) | INT8, fused graph (ms) | Fused / plain |",
              "|---|---|---|---|---|"]
     accuracy = []
     for name in [*names, *([trained_run] if trained_run else [])]:
         model = resolve_model(name)
         torch_model, tokenizer, prep = load_torch_model(model), load_tokenizer(model), preprocessing_for(model)
         files = cached_onnx(torch_model, tokenizer, prep, label=model.label, cache_root=default_cache_dir(), int8=True)
-        runners = {"export": OrtRunner(plain_int8(files.fp32), "onnx-int8", 2),
+        runners = {"plain": OrtRunner(plain_int8(files.fp32), "onnx-int8", 2),
                    "fused": OrtRunner(files.int8, "onnx-int8", 2)}
         if name == trained_run:
             batches, rows = parity_batches(model, tokenizer, prep, max_rows=1000)
@@ -202,8 +203,8 @@ def fused_exploration(names, policy, trained_run: str | None) -> str:
             continue
         for batch in BATCHES:
             ms = {g: median_ms(r, batch, torch_model.config.vocab_size, policy) for g, r in runners.items()}
-            lines.append(f"| {model.label} | {batch} | {ms['export']:.1f} | {ms['fused']:.1f} | "
-                         f"{ms['fused'] / ms['export']:.2f} |")
+            lines.append(f"| {model.label} | {batch} | {ms['plain']:.1f} | {ms['fused']:.1f} | "
+                         f"{ms['fused'] / ms['plain']:.2f} |")
     return "\n".join(lines) + ("\n\n" + "\n".join(accuracy) if accuracy else "")
 
 
@@ -277,14 +278,15 @@ def main() -> int:
     if bf16:
         body.append("### PyTorch bf16: cast the weights, or autocast? (BERT-base, seq 128)\n\n" + bf16_text(bf16))
     if kernels:
-        body.append("### ONNX Runtime's SkipLayerNormalization kernel\n\nOne 128 x 768 call: " + kernels + ". The "
-                    "benchmark turns that fusion off in every session (`disabled_optimizers=['SkipLayerNormFusion']`);"
-                    " BERT Studio's other ONNX Runtime sessions (predictor, server) should too.")
+        body.append("### ONNX Runtime's SkipLayerNormalization kernel\n\nOne 128 x 768 call: " + kernels + ". Every "
+                    "ONNX Runtime session in BERT Studio (benchmark, predictor, server) turns that fusion off "
+                    "(`disabled_optimizers=['SkipLayerNormFusion']`, bertstudio/inference.py).")
     if explored:
-        body.append("### INT8: the export module's graph against the fused graph the benchmark times (seq 128)\n\n"
-                    "The fused graph (bertstudio/benchmark/optimize.py): exported with eager attention, Attention and "
-                    "EmbedLayerNormalization fused by ONNX Runtime's transformer optimizer, then the export module's "
-                    "quantizer with QAttention.\n\n" + explored)
+        body.append("### INT8: the graph as exported against the fused graph (seq 128)\n\n"
+                    "The fused graph is what `bertstudio export --format onnx-int8` writes and what the benchmark "
+                    "times (bertstudio/export/int8.py): exported with eager attention, Attention and "
+                    "EmbedLayerNormalization fused by ONNX Runtime's transformer optimizer, then quantized with "
+                    "QAttention.\n\n" + explored)
     body.append("Reproduce: `python bench/latency.py` (or `bertstudio bench --models "
                 "distilbert-base-uncased,bert-base-uncased,bundled-minilm --batch-sizes 1,32 --seq-lens 128`).")
     write_section(TITLE, "\n\n".join(body))

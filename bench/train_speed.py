@@ -169,7 +169,7 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
 
     from bertstudio.config import TrainConfig
     from bertstudio.models import bundled_model_path, load_model_for_classification, resolve_model_source
-    from bertstudio.training import accumulate_gradients, apply_freezing, full_forward, make_optimizer
+    from bertstudio.training import accumulate_gradients, full_forward, make_optimizer, prepare_model
 
     from bertstudio.hardware import detect_device
     from bertstudio.pipeline import attention_kernel
@@ -180,7 +180,7 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
                                           id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1},
                                           attention_dropout=cfg.attention_dropout,
                                           attn_implementation=attention_kernel(detect_device("cpu")))
-    apply_freezing(model, cfg)
+    prepare_model(model, cfg, "cpu")
     accelerator = Accelerator(cpu=True, mixed_precision="bf16")
     optimizer = make_optimizer(model, cfg, "cpu")
     model, optimizer = accelerator.prepare(model, optimizer)

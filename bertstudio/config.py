@@ -76,6 +76,10 @@ class TrainConfig(BaseModel):
                              json_schema_extra=_cli("--lr", "training"))
     head_lr: float | None = Field(None, gt=0, lt=1, description="Learning rate of the new classifier head (auto).",
                                   json_schema_extra=_cli("--head-lr", "training"))
+    tune: bool = Field(False, description="Tune for me: before training, try a few learning rates briefly and keep "
+                                         "the one with the lowest validation loss (adds at most 25% to the "
+                                         "training time).",
+                       json_schema_extra=_cli("--tune", "training"))
     weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay (never on biases or LayerNorm).",
                                 json_schema_extra=_cli("--weight-decay", "training"))
     warmup_ratio: float = Field(0.1, ge=0, le=0.5, description="Share of steps spent warming the learning rate up.",

@@ -1,5 +1,5 @@
-"""Typed events a training run emits, in order: started, step*, evaluated*, then one of
-finished / failed / cancelled.
+"""Typed events a training run emits, in order: tuning* (only with "tune for me"), started, step*,
+evaluated*, then one of finished / failed / cancelled.
 
 They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
 consume the same objects; ``to_dict`` is what gets written to disk.
@@ -36,6 +36,17 @@ class Started(_Event):
     test_rows: int
     label_names: list[str]
     decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Tuning(_Event):
+    """"Tune for me" is trying learning rate ``index`` of ``candidates`` (before ``started``)."""
+
+    kind: ClassVar[str] = "tuning"
+    index: int
+    candidates: int
+    lr: float
+    steps: int
 
 
 @dataclass
@@ -88,5 +99,5 @@ class Cancelled(_Event):
     message: str = "Training was stopped before it finished; no model was saved as done."
 
 
-TrainingEvent = Union[Started, Step, Evaluated, Finished, Failed, Cancelled]
+TrainingEvent = Union[Tuning, Started, Step, Evaluated, Finished, Failed, Cancelled]
 TERMINAL_EVENTS = (Finished, Failed, Cancelled)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
-from .auto import DataStats, Hardware, Resolved, resolve
+from .auto import DataStats, Decision, Hardware, Resolved, resolve
 from .config import TrainConfig
 from .errors import DataError
 from .events import Finished, Started
@@ -166,6 +166,54 @@ def attention_kernel(device: DeviceInfo) -> str | None:
     return "eager" if device.type == "cpu" else None
 
 
+def build_model(inputs: TrainingInputs, cfg: TrainConfig):
+    """A fresh classifier: the pre-trained encoder with a new head for this data's labels."""
+    from .models import load_model_for_classification
+
+    names = inputs.label_names
+    return load_model_for_classification(
+        inputs.source, num_labels=len(names), id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)}, head_dropout=cfg.head_dropout,
+        attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device))
+
+
+def save_config(run_dir: Path, cfg: TrainConfig, inputs: TrainingInputs) -> None:
+    cfg.save(run_dir / CONFIG_FILE, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
+                                           "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+
+
+def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, *,
+                       emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainConfig:
+    """"Tune for me": the run's settings with the learning rate a short probe found best (see ``tuning``).
+
+    Each candidate trains a fresh model on the real training batches and is scored on a fixed random
+    subset of validation; the decision (or why there was no probe) joins the run's reasons.
+    """
+    from .events import Tuning
+    from .training import total_optimizer_steps, train_model
+    from .tuning import PROBE_VAL_ROWS, plan_probe, probe_learning_rates
+
+    planned, _ = total_optimizer_steps(cfg, -(-len(data.train) // cfg.batch_size))
+    plan = plan_probe(cfg, planned)
+    if plan.skip_reason:
+        inputs.resolved.decisions.append(Decision("lr", cfg.lr, plan.skip_reason))
+        return cfg
+    val = data.validation.shuffle(seed=cfg.seed).select(range(min(PROBE_VAL_ROWS, len(data.validation))))
+
+    def train_one(probe: TrainConfig) -> dict[str, Any]:
+        outcome = train_model(build_model(inputs, probe), inputs.tokenizer, probe, data.train, val,
+                              inputs.label_names, make_accelerator(probe, inputs.device),
+                              emit=lambda event: None, should_stop=should_stop)
+        return outcome.best_metrics
+
+    def announce(index: int, lr: float) -> None:
+        emit(Tuning(index=index + 1, candidates=len(plan.candidates), lr=lr, steps=plan.steps))
+
+    cfg, decision = probe_learning_rates(cfg, plan, train_one, on_candidate=announce)
+    inputs.resolved.decisions.append(decision)
+    return cfg
+
+
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
                  run_dir: Path | None = None) -> dict[str, Any]:
@@ -175,7 +223,6 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     """
     from .evaluation import finalize_run
     from .metrics import classification_metrics, softmax
-    from .models import load_model_for_classification
     from .training import train_model
 
     cfg = inputs.config
@@ -183,8 +230,7 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg = cfg.model_copy(update={"output_dir": str(run_dir)})
     label_names = inputs.label_names
-    cfg.save(run_dir / CONFIG_FILE, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
-                                           "label_names": label_names, "data_sizes": inputs.split.sizes()})
+    save_config(run_dir, cfg, inputs)
     atomic_write_json(run_dir / REPORT_FILE, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
                                               "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
     log = MetricsLog(run_dir / METRICS_FILE)
@@ -195,12 +241,14 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
 
     quiet_library_progress()
     try:
-        accelerator = make_accelerator(cfg, inputs.device)
-        model = load_model_for_classification(
-            inputs.source, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-            label2id={n: i for i, n in enumerate(label_names)}, head_dropout=cfg.head_dropout,
-            attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device))
         data = tokenize_splits(inputs, cfg.max_length)
+        tune_start = time.perf_counter()
+        if cfg.tune:
+            cfg = tune_learning_rate(inputs, cfg, data, emit=emit_and_log, should_stop=should_stop)
+            save_config(run_dir, cfg, inputs)
+        tune_seconds = time.perf_counter() - tune_start
+        accelerator = make_accelerator(cfg, inputs.device)
+        model = build_model(inputs, cfg)
         emit_and_log(started_event(inputs, cfg, data, run_dir, accelerator))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
                               emit=emit_and_log, should_stop=should_stop)
@@ -212,7 +260,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
         summary = {
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": data.evaluation_name,
-            "train_seconds": round(outcome.train_seconds, 2), "best_epoch": outcome.best_epoch,
+            "train_seconds": round(outcome.train_seconds, 2), "tune_seconds": round(tune_seconds, 2),
+            "best_epoch": outcome.best_epoch,
             "best_step": outcome.best_step, "steps": outcome.steps_done, "run_dir": str(run_dir),
             "model": inputs.source.display_name, "device": inputs.device.describe(), "precision": cfg.precision,
             "tokens_per_second": round(outcome.tokens_per_second, 1),

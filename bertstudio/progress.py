@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .events import Evaluated, Failed, Started, Step
+from .events import Evaluated, Failed, Started, Step, Tuning
 
 
 class ConsoleProgress:
@@ -28,7 +28,10 @@ class ConsoleProgress:
             self._print(f"  - {decision.reason}")
 
     def on_event(self, event) -> None:
-        if isinstance(event, Started):
+        if isinstance(event, Tuning):
+            self._print(f"Tune for me: trying learning rate {event.index} of {event.candidates}: {event.lr:g} "
+                        f"({event.steps} steps)")
+        elif isinstance(event, Started):
             self._print(f"Training {event.model} on {event.device}: {event.train_rows:,} rows, "
                         f"{event.total_steps:,} steps, run folder {event.run_dir}")
             if self.enabled:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
 from .config import TrainConfig
+from .dropout import use_fast_dropout
 from .events import Evaluated, Step
 from .metrics import classification_metrics, softmax
 from .schedule import lr_multiplier, warmup_steps_for
@@ -110,6 +111,13 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
                 param.requires_grad = False
         for param in model.base_model.embeddings.parameters():
             param.requires_grad = False
+
+
+def prepare_model(model, cfg: TrainConfig, device_type: str) -> None:
+    """Freezing as configured and, on a CPU, the cheap dropout mask (see ``dropout``)."""
+    apply_freezing(model, cfg)
+    if device_type == "cpu":
+        use_fast_dropout(model)
 
 
 def parameter_groups(model, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -331,7 +339,7 @@ def train_model(
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()  # includes the one-off feature pass of head-only training
     device_type = accelerator.device.type
-    apply_freezing(model, cfg)
+    prepare_model(model, cfg, device_type)
     if uses_cached_features(cfg, accelerator):
         with accelerator.autocast():
             feed = cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg,

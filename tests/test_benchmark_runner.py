@@ -10,7 +10,6 @@ import pytest
 
 from bertstudio.benchmark.models import ARCHITECTURE_NOTE, resolve_model
 from bertstudio.benchmark.runner import (
-    FUSED_INT8_NOTE,
     OWN_EXPORT_NOTE,
     BenchmarkJob,
     BenchmarkPlan,
@@ -56,10 +55,9 @@ def test_all_four_backends_on_tiny_bert_and_distilbert(tiny_bert_dir, tiny_disti
     # Exports are cached: one folder per model, holding the fp32 and the INT8 file.
     cached = sorted((tmp_path / "onnx-cache").iterdir())
     assert len(cached) == 2
-    assert all((c / "model.onnx").is_file() and (c / "model.fused.int8.onnx").is_file() for c in cached)
-    assert all(r.note == FUSED_INT8_NOTE for r in result.records if r.backend == "onnx-int8")
-    ops = {node.op_type for node in onnx.load(str(cached[0] / "model.fused.int8.onnx")).graph.node}
-    assert {"QAttention", "QEmbedLayerNormalization"} <= ops  # the transformer ops were fused, then quantized
+    assert all((c / "model.onnx").is_file() and (c / "model.int8.onnx").is_file() for c in cached)
+    ops = {node.op_type for node in onnx.load(str(cached[0] / "model.int8.onnx")).graph.node}
+    assert {"QAttention", "QEmbedLayerNormalization"} <= ops  # the export's INT8: fused, then quantized
 
 
 def test_registry_model_without_weights_is_timed_as_its_architecture(monkeypatch, tmp_path):
@@ -95,7 +93,7 @@ def test_onnx_export_folder_is_timed_with_onnx_backends_only(tiny_bert_dir, tmp_
     export = tmp_path / "export"
     export.mkdir()
     shutil.copy(cache / "model.onnx", export / "model.onnx")
-    shutil.copy(cache / "model.fused.int8.onnx", export / "model.int8.onnx")
+    shutil.copy(cache / "model.int8.onnx", export / "model.int8.onnx")
     for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
         shutil.copy(tiny_bert_dir / name, export / name)
     model = resolve_model(str(export))

@@ -108,6 +108,21 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert "No estimate" in advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
 
 
+def test_plan_shows_what_tune_for_me_adds_before_starting():
+    def plan_for(tune: bool):
+        choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "tune": tune})
+        return advice.plan_training(build_config(_selection(), choice), 4_000, COUNTS, length_p95=31,
+                                    model_hidden=384, hardware=Hardware("cpu"))
+
+    plain = advice.estimate_time(plan_for(False), step_seconds=0.5)
+    plan = plan_for(True)
+    estimate = advice.estimate_time(plan, step_seconds=0.5)
+    assert 0 < estimate.tune_seconds <= 0.25 * plain.total_seconds
+    assert estimate.total_seconds == pytest.approx(plain.total_seconds + estimate.tune_seconds)
+    text = advice.plan_markdown(plan, estimate, "CPU", 0.5)
+    assert "Tune for me" in text and "at most 25% more time" in text and "tuning" in text
+
+
 # --- settings form and config ----------------------------------------------------------------------------
 
 

@@ -5,11 +5,12 @@
   or keep fp32 weights and use ``torch.autocast`` (``autocast``).  On a CPU with AVX512-BF16/AMX the
   cast is faster, because autocast converts every weight matrix again on every call.
 * ``onnx``: the ONNX export run by ONNX Runtime (CPU), all graph optimisations on.
-* ``onnx-int8``: dynamically quantized INT8 (the fused graph of :mod:`.optimize`), run the same way.
+* ``onnx-int8``: the dynamically quantized INT8 file (fused for ONNX Runtime), run the same way.
 
-ONNX files come from the export module (:mod:`bertstudio.export.onnx`); for INT8 the graph is first fused
-(:mod:`.optimize`).  The benchmark caches them, keyed by a hash of the weights and the export settings,
-so a model is exported once.  A run's own exported files, when it has them, are timed as they are.
+ONNX files are exactly what the export module writes (:mod:`bertstudio.export.onnx` and
+:mod:`bertstudio.export.int8`), so the figures are those of a one-click export.  The benchmark caches
+them, keyed by a hash of the weights and the export settings, so a model is exported once.  A run's own
+exported files, when it has them, are timed as they are.
 """
 
 from __future__ import annotations
@@ -164,38 +165,12 @@ class TorchRunner(Runner):
 # --------------------------------------------------------------------------- ONNX Runtime
 
 
-# ONNX Runtime fuses "Add + LayerNormalization" into one SkipLayerNormalization kernel, and on this project's
-# reference CPU (onnxruntime 1.32, Xeon with AVX512) that kernel is ~7x slower than the two ops it replaces
-# (measured: 497 us vs 70 us for 128 x 768): 24 of them cost BERT-base ~10 ms per call, a third of its INT8
-# latency.  Leaving the pair unfused costs at most a few microseconds where the kernel is fast, so it is off.
-ORT_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
-
-
-def ort_session_options(threads: int):
-    """One inference at a time using ``threads`` cores, every graph optimisation on, quiet logs."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return options
-
-
 class OrtRunner(Runner):
     def __init__(self, file: Path, backend: str, threads: int):
-        import onnxruntime as ort
+        from ..inference import ort_session
 
         self.backend, self.device, self.file = backend, "cpu", file
-        try:
-            self.session = ort.InferenceSession(str(file), ort_session_options(threads),
-                                                providers=["CPUExecutionProvider"],
-                                                disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS))
-        except Exception as exc:  # ORT raises its own untyped errors for broken files
-            raise ModelError(f"Could not open the ONNX file {file}: {str(exc).splitlines()[0]}",
-                             hint="Export the model again (bertstudio export RUN --format onnx).") from exc
+        self.session = ort_session(file, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
@@ -255,7 +230,7 @@ class OnnxFiles:
 
 def _export_settings() -> dict[str, Any]:
     from ..export import onnx as onnx_export
-    from .optimize import GRAPH_VERSION
+    from ..export.int8 import GRAPH_VERSION
 
     return {"opset": onnx_export.OPSET, "int8_ops": list(onnx_export.INT8_OPS), "per_channel": True,
             "int8_graph": GRAPH_VERSION}
@@ -275,22 +250,18 @@ def _atomic_file(target: Path, write: Callable[[Path], Any]) -> Path:
 
 def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cache_root: Path,
                 int8: bool) -> OnnxFiles:
-    """The model's fp32 ONNX export (and, when asked, its fused INT8 graph), made once and then reused.
-
-    fp32 is the export module's file as is.  INT8 is the fused graph of :mod:`.optimize`: on a CPU it is
-    the fastest INT8 that still passes the export module's accuracy check.
-    """
-    from ..export.onnx import ONNX_FILE, export_onnx
+    """The model's fp32 and (when asked) INT8 ONNX files as the export module writes them, made once."""
+    from ..export.int8 import write_int8
+    from ..export.onnx import INT8_FILE, ONNX_FILE, export_onnx
     from ..runs import slugify
-    from .optimize import FUSED_INT8_FILE, fused_int8
 
     folder = cache_root / f"{slugify(label)}-{weights_digest(torch_model, _export_settings())}"
     fp32 = folder / ONNX_FILE
     if not fp32.is_file():
         _atomic_file(fp32, lambda path: export_onnx(torch_model, tokenizer, prep, path))
-    int8_file = folder / FUSED_INT8_FILE
+    int8_file = folder / INT8_FILE
     if int8 and not int8_file.is_file():
-        _atomic_file(int8_file, lambda path: fused_int8(torch_model, tokenizer, prep, path))
+        _atomic_file(int8_file, lambda path: write_int8(torch_model, tokenizer, prep, path))
     return OnnxFiles(fp32, int8_file if int8 else None, "benchmark cache")
 
 

@@ -441,7 +441,6 @@ def _file_size(path: Path | None) -> int | None:
     return file_bytes(path) if path is not None else None
 
 
-FUSED_INT8_NOTE = "ONNX Runtime INT8 from the benchmark's cache is the fused graph (QAttention, see optimize.py)"
 OWN_EXPORT_NOTE = "ONNX files found next to a run are timed as exported"
 
 
@@ -451,8 +450,6 @@ def backend_notes(backend: str, device: str, onnx_source: str | None = None) -> 
 
     if backend == "torch-bf16" and device == "cpu" and not cpu_has_fast_bf16():
         return ["this CPU has no bf16 instructions, so bf16 is emulated and slow"]
-    if backend == "onnx-int8" and onnx_source == "benchmark cache":
-        return [FUSED_INT8_NOTE]
     if backend in ONNX_BACKENDS and onnx_source == "export folder":
         return [OWN_EXPORT_NOTE]
     return []

@@ -146,21 +146,18 @@ def _build_onnx(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Bu
 
 
 def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
-    from .onnx import INT8_FILE, INT8_OPS, ONNX_FILE, OPSET, export_onnx, quantize_int8
+    from ..inference import model_input_names
+    from .int8 import write_int8
+    from .onnx import INT8_FILE, OPSET
 
-    earlier = next((r.path for r in done if r.format == "onnx"), None)
-    fp32 = earlier if earlier is not None else tmp / f".fp32-{ONNX_FILE}"
-    inputs = None if earlier is not None else export_onnx(source.model, source.tokenizer, source.prep, fp32)
-    quantize_int8(fp32, tmp / INT8_FILE)
-    fp32_size = fp32.stat().st_size
-    if earlier is None:
-        fp32.unlink()
+    build = write_int8(source.model, source.tokenizer, source.prep, tmp / INT8_FILE)
     report = source.parity(OnnxBackend(tmp / INT8_FILE, "onnx-int8"))
     size = (tmp / INT8_FILE).stat().st_size
-    parity = {**report.to_dict(), "fp32_size_bytes": fp32_size, "size_ratio": size / fp32_size}
-    info = {"opset": OPSET, "quantization": {"weights": "QInt8", "per_channel": True, "ops": list(INT8_OPS)}}
-    if inputs:
-        info["inputs"] = inputs
+    parity = {**report.to_dict(), "fp32_size_bytes": build.fp32_size_bytes,
+              "size_ratio": size / build.fp32_size_bytes}
+    info = {"opset": OPSET, "inputs": list(model_input_names(source.model)),
+            "quantization": {"weights": "QInt8", "per_channel": True, "ops": build.quantized_ops,
+                             "graph": build.graph, "fused_ops": build.fused_ops}}
     return Built(INT8_FILE, parity, int8_warnings(report), info)
 
 

@@ -103,17 +103,26 @@ class TimeEstimate:
     train_seconds: float
     eval_seconds: float
     overhead_seconds: float = FIXED_OVERHEAD_S
+    tune_seconds: float = 0.0  # "tune for me": the learning-rate probe before training
 
     @property
     def total_seconds(self) -> float:
-        return self.train_seconds + self.eval_seconds + self.overhead_seconds
+        return self.train_seconds + self.eval_seconds + self.overhead_seconds + self.tune_seconds
 
 
 def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
     """Steps times the measured step time, plus evaluations (forward passes only) and a fixed overhead."""
+    from ..tuning import PROBE_VAL_ROWS, plan_probe
+
     per_text = step_seconds / plan.config.batch_size * FORWARD_SHARE
     evaluated = plan.evaluations * plan.val_rows + plan.test_rows
-    return TimeEstimate(train_seconds=plan.total_steps * step_seconds, eval_seconds=evaluated * per_text)
+    tune = 0.0
+    if plan.config.tune:
+        probe = plan_probe(plan.config, plan.total_steps)
+        scored = len(probe.candidates) * min(PROBE_VAL_ROWS, plan.val_rows) if probe.steps else 0
+        tune = len(probe.candidates) * probe.steps * step_seconds + scored * per_text
+    return TimeEstimate(train_seconds=plan.total_steps * step_seconds, eval_seconds=evaluated * per_text,
+                        tune_seconds=tune)
 
 
 def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str,
@@ -129,13 +138,27 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
              f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
              f"{_times(plan.evaluations)} and early stopping may end training sooner; "
              f"{plan.test_rows:,} test texts are kept aside for the final score."]
+    if cfg.tune:
+        lines.append(tune_sentence(cfg, plan.total_steps))
     if estimate is not None:
         measured = f" One step measured {step_seconds:.2f} s on {device}." if step_seconds else ""
-        lines.append(f"**Estimated training time on this computer: about {format_duration(estimate.total_seconds)}** "
-                     f"(an estimate, not a promise).{measured}")
+        tuning = f", of which about {format_duration(estimate.tune_seconds)} tuning" if estimate.tune_seconds else ""
+        lines.append(f"**Estimated training time on this computer: about {format_duration(estimate.total_seconds)}"
+                     f"{tuning}** (an estimate, not a promise).{measured}")
     elif note:
         lines.append(note)
     return "\n\n".join(lines)
+
+
+def tune_sentence(cfg: TrainConfig, total_steps: int) -> str:
+    from ..tuning import MAX_EXTRA_SHARE, plan_probe
+
+    probe = plan_probe(cfg, total_steps)
+    if probe.skip_reason:
+        return f"**Tune for me:** {probe.skip_reason}"
+    rates = ", ".join(f"{lr:g}" for lr in probe.candidates)
+    return (f"**Tune for me:** before training, learning rates {rates} each train for {probe.steps:,} steps and "
+            f"the best on validation is kept: at most {MAX_EXTRA_SHARE:.0%} more time.")
 
 
 def _times(n: int) -> str:

@@ -61,14 +61,14 @@ def _measure(model: str, batch_size: int, seq_len: int, freeze_encoder: bool, fr
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from ..training import apply_freezing
+    from ..training import prepare_model
 
     arch = _architecture(model)
     arch.num_labels = 2
     seq_len = max(8, min(seq_len, int(getattr(arch, "max_position_embeddings", 512))))
     net = AutoModelForSequenceClassification.from_config(arch).to(device)
-    apply_freezing(net, TrainConfig(freeze_encoder=freeze_encoder, freeze_embeddings=freeze_embeddings,
-                                    freeze_layers=min(freeze_layers, max(0, _layers(arch) - 1))))
+    prepare_model(net, TrainConfig(freeze_encoder=freeze_encoder, freeze_embeddings=freeze_embeddings,
+                                   freeze_layers=min(freeze_layers, max(0, _layers(arch) - 1))), device)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5, fused=device in ("cpu", "cuda"))  # as the engine's optimizer
     ids = torch.randint(1000, 2000, (batch_size, seq_len), device=device)

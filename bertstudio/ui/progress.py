@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..events import Cancelled, Evaluated, Failed, Finished, Started, Step
+from ..events import Cancelled, Evaluated, Failed, Finished, Started, Step, Tuning
 
 
 @dataclass
 class TrainProgress:
     token: str = ""  # which job these series belong to
     cursor: int = 0  # events folded so far
+    tuning: Tuning | None = None  # the learning rate "tune for me" is trying, before training starts
     started: Started | None = None
     last_step: Step | None = None
     steps: list[int] = field(default_factory=list)
@@ -37,7 +38,9 @@ class TrainProgress:
 def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress:
     """Add ``events`` (the ones after ``progress.cursor``) to the series, in place; returns it."""
     for event in events:
-        if isinstance(event, Started):
+        if isinstance(event, Tuning):
+            progress.tuning = event
+        elif isinstance(event, Started):
             progress.started = event
         elif isinstance(event, Step):
             progress.last_step = event
@@ -79,6 +82,10 @@ def progress_fraction(progress: TrainProgress) -> float:
 def progress_markdown(progress: TrainProgress) -> str:
     """One line: where training is, how fast it goes, how long is left."""
     started, step = progress.started, progress.last_step
+    if started is None and progress.tuning is not None:
+        t = progress.tuning
+        return (f"**Tune for me:** trying learning rate {t.index} of {t.candidates} ({t.lr:g}, {t.steps} steps); "
+                "training starts with the best one…")
     if started is None:
         return "Preparing: reading the data and loading the model…"
     if step is None:

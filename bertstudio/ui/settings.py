@@ -17,7 +17,7 @@ from ..config import TrainConfig, config_from_preset, get_preset
 
 # Shown in this order, grouped as in the config.
 ADVANCED_FIELDS: tuple[str, ...] = (
-    "epochs", "max_steps", "batch_size", "lr", "head_lr", "class_weighting", "early_stopping_patience",
+    "epochs", "max_steps", "batch_size", "lr", "head_lr", "tune", "class_weighting", "early_stopping_patience",
     "metric_for_best", "eval_every", "freeze_encoder", "freeze_embeddings", "freeze_layers", "head_dropout",
     "weight_decay", "warmup_ratio", "max_grad_norm", "grad_accum", "length_grouping", "precision", "device", "seed",
 )
@@ -25,7 +25,7 @@ ADVANCED_FIELDS: tuple[str, ...] = (
 LABELS: dict[str, str] = {
     "epochs": "Epochs", "max_steps": "Maximum steps", "batch_size": "Batch size",
     "lr": "Learning rate (pre-trained model)", "head_lr": "Learning rate (new classifier head)",
-    "class_weighting": "Class weighting", "early_stopping_patience": "Early-stopping patience",
+    "tune": "Tune the learning rate for me", "class_weighting": "Class weighting", "early_stopping_patience": "Early-stopping patience",
     "metric_for_best": "Keep the checkpoint with the best", "eval_every": "Evaluate every N steps",
     "freeze_encoder": "Train only the classifier head", "freeze_embeddings": "Freeze word embeddings",
     "freeze_layers": "Freeze the bottom N layers", "head_dropout": "Head dropout",
