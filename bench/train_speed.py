@@ -162,45 +162,91 @@ def run_head_only(data_dir: Path, rows: int) -> dict:
     return {"epoch_seconds": epoch_seconds(events), "accuracy": summary["accuracy"]}
 
 
-def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
-    """Our training step on batches where every text fills all 128 tokens: the compute-bound case."""
+def engine_step(model_source, batch: int, seq: int = 128):
+    """Our engine's CPU training step (its defaults: frozen word embeddings, no attention dropout, cheap
+    dropout masks, eager attention, bf16 autocast, fused AdamW) on ``batch`` full ``seq``-token texts.
+    Returns (one_step, model)."""
     import torch
     from accelerate import Accelerator
 
     from bertstudio.config import TrainConfig
-    from bertstudio.models import bundled_model_path, load_model_for_classification, resolve_model_source
+    from bertstudio.hardware import detect_device
+    from bertstudio.models import load_model_for_classification
+    from bertstudio.pipeline import attention_kernel
     from bertstudio.training import accumulate_gradients, full_forward, make_optimizer, prepare_model
 
-    from bertstudio.hardware import detect_device
-    from bertstudio.pipeline import attention_kernel
-
-    # The engine's own CPU defaults (see bertstudio.auto): frozen word embeddings, no attention dropout.
     cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True, attention_dropout=0.0)
-    model = load_model_for_classification(resolve_model_source(str(bundled_model_path())), num_labels=2,
-                                          id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1},
-                                          attention_dropout=cfg.attention_dropout,
+    model = load_model_for_classification(model_source, num_labels=2, id2label={0: "a", 1: "b"},
+                                          label2id={"a": 0, "b": 1}, attention_dropout=cfg.attention_dropout,
                                           attn_implementation=attention_kernel(detect_device("cpu")))
     prepare_model(model, cfg, "cpu")
     accelerator = Accelerator(cpu=True, mixed_precision="bf16")
     optimizer = make_optimizer(model, cfg, "cpu")
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
-    ids = torch.randint(1000, 29000, (batch, 128))
+    ids = torch.randint(1000, 29000, (batch, seq))
     batch_data = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 2, (batch,))}
-    times = []
-    for i in range(steps + 3):
-        start = time.perf_counter()
+
+    def one_step() -> None:
         with accelerator.autocast():
             accumulate_gradients(model, dict(batch_data), full_forward, None, accelerator, 1)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    return one_step, accelerator.unwrap_model(model)
+
+
+# Where a training step's CPU time goes, by kind of operator (torch profiler's self time).
+OP_KINDS = {"matrix products": ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm"),
+            "dropout masks": ("aten::bernoulli_", "aten::randint", "aten::random_"),
+            "dtype casts": ("aten::copy_", "aten::_to_copy"),
+            "optimizer": ("aten::_fused_adamw_",)}
+
+
+def step_profile(one_step, steps: int = 3) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            one_step()
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+    total = sum(self_us.values())
+    shares = {kind: sum(self_us.get(op, 0) for op in ops) / total for kind, ops in OP_KINDS.items()}
+    shares["everything else (elementwise, norms, softmax, host)"] = 1 - sum(shares.values())
+    return shares
+
+
+def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
+    """Our training step on batches where every text fills all 128 tokens: the compute-bound case."""
+    from bertstudio.models import bundled_model_path, resolve_model_source
+
+    one_step, model = engine_step(resolve_model_source(str(bundled_model_path())), batch)
+    times = []
+    for i in range(steps + 3):
+        start = time.perf_counter()
+        one_step()
         if i >= 3:  # warm-up steps excluded
             times.append(time.perf_counter() - start)
     per_step = sorted(times)[len(times) // 2]
-    unwrapped = accelerator.unwrap_model(model)
-    flops = training_flops(unwrapped, batch * 128) + attention_flops(unwrapped, batch, 128)
-    return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch}
+    flops = training_flops(model, batch * 128) + attention_flops(model, batch, 128)
+    return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch,
+            "profile": step_profile(one_step)}
+
+
+def run_bert_base_memory(data_dir: Path, steps: int = 3, batch: int = 32) -> dict:
+    """Peak memory of our training step on BERT-base (its exact architecture, random weights) at 128 tokens."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from bertstudio.models import ModelSource
+
+    folder = Path(tempfile.mkdtemp(prefix="bert-base-arch-"))
+    # BertConfig's defaults are bert-base-uncased's architecture.
+    BertForSequenceClassification(BertConfig(num_labels=2)).save_pretrained(folder)
+    one_step, _ = engine_step(ModelSource("local", str(folder), None, "BERT-base (random weights)"), batch)
+    for _ in range(steps):
+        one_step()
+    return {"peak_rss_mb": peak_rss_mb(), "batch": batch}
 
 
 def attention_flops(model, batch: int, seq: int) -> float:
@@ -236,6 +282,8 @@ def worker(name: str, data_dir: Path, rows: int) -> dict:
         return run_head_only(data_dir, rows)
     if name == "full128":
         return run_full_batches(data_dir)
+    if name == "bertbase_memory":
+        return run_bert_base_memory(data_dir)
     if name == "peaks":
         return {"bf16": matmul_peak("bfloat16"), "fp32": matmul_peak("float32")}
     raise SystemExit(f"unknown worker {name}")
@@ -277,7 +325,12 @@ def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str
             f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s.\n\nFull batches of 128-token texts (batch {full['batch']}, "
             f"our training step, bf16): {full['seconds_per_step'] * 1000:.0f} ms per step, "
             f"{full['flops_per_second'] / 1e9:.0f} GFLOP/s = {full['flops_per_second'] / peaks['bf16']:.0%} of the "
-            f"bf16 peak.")
+            f"bf16 peak. Where that step's CPU time goes (torch profiler, self time): "
+            + ", ".join(f"{kind} {share:.0%}" for kind, share in full["profile"].items()) + ".")
+    out += (f"\n\nPeak memory (resident set) of our training step on BERT-base (its architecture with random "
+            f"weights, batch 32 x 128 tokens, bf16): {full['bert_base_peak_rss_mb']:,.0f} MB (target: at most "
+            f"6,000 MB; the bundled model's full run above: {results.get('ours', {}).get('peak_rss_mb', 0):,.0f} MB, "
+            f"target 3,000 MB).")
     if head and "ours" in results:
         full_epoch = results["ours"]["seconds"] / EPOCHS
         later = head["epoch_seconds"][1:]
@@ -303,6 +356,7 @@ def main() -> None:
         return
     peaks = run_worker("peaks", args.data_dir, args.rows)
     full = run_worker("full128", args.data_dir, args.rows)
+    full["bert_base_peak_rss_mb"] = run_worker("bertbase_memory", args.data_dir, args.rows)["peak_rss_mb"]
     head = run_worker("headonly", args.data_dir, args.rows)
     saved = Path(__file__).resolve().parent / "_out"
     saved.mkdir(exist_ok=True)

@@ -189,7 +189,7 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_upload(file: str | None, workspace, model: str) -> dict:
             if not file:
-                return {}
+                return gr.skip()  # not {}: Gradio reads an empty dict as one value for several outputs
             saved = save_upload(require_workspace(workspace), file, original_name=Path(file).name)
             return load(str(saved), model)
 
@@ -201,7 +201,7 @@ def build(ctx: AppContext) -> None:
         def on_columns(path: str | None, text: str | None, label: str | None, pair: str | None,
                        fold: bool, model: str) -> dict:
             if not path:
-                return {}
+                return gr.skip()
             if not text or not label:
                 raise DataError("Choose both a text column and a label column.")
             if text == label:
@@ -216,13 +216,13 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_max_length(selection: DataSelection | None, value: float | None) -> dict:
             if selection is None or value is None:
-                return {}
+                return gr.skip()
             wanted = int(value)
             if not MIN_LENGTH <= wanted <= MAX_LENGTH:
                 raise DataError(f"The maximum length must be between {MIN_LENGTH} and {MAX_LENGTH} tokens "
                                 f"(BERT models cannot read more than {MAX_LENGTH}).")
             if wanted == selection.max_length:
-                return {}
+                return gr.skip()
             updated = replace(selection, max_length=wanted)
             suggested = suggested_length(updated)
             return {ctx.data: updated, length_plot: length_chart(updated), preview: preview_table(updated),
@@ -231,7 +231,7 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_model(selection: DataSelection | None, model: str) -> dict:
             if selection is None or selection.model == model:
-                return {}
+                return gr.skip()
             return show(analyse(selection.path, model, text=selection.text_column, label=selection.label_column,
                                 pair=selection.text_pair_column, casefold=selection.casefold_labels))
 
