@@ -45,6 +45,18 @@ def test_logits_match_the_model_in_input_order(run_dir, predictor):
     np.testing.assert_allclose(predictor.logits(texts), direct_logits(run_dir, texts), atol=1e-5)
 
 
+def test_bf16_backend_runs_the_same_weights_in_bfloat16(run_dir, predictor):
+    import torch
+
+    fast = load_predictor(run_dir, backend="torch-bf16")
+    assert fast.backend.name == "torch-bf16" and fast.backend.file == predictor.backend.file
+    assert next(fast.backend.model.parameters()).dtype == torch.bfloat16
+    texts = sample_texts(20)
+    fp32, bf16 = predictor.logits(texts), fast.logits(texts)
+    assert bf16.dtype == np.float32 and np.abs(bf16 - fp32).max() < 0.1  # bf16 keeps ~3 significant digits
+    assert "torch-bf16" in predictor.location.available_backends()
+
+
 def test_prediction_batch_is_consistent(predictor):
     batch = predictor.predict(["good film", "awful service", "okay"])
     assert len(batch) == 3 and batch.label_names == LABELS

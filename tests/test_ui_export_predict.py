@@ -120,8 +120,8 @@ def test_probability_chart_puts_the_predicted_class_on_top():
 
 
 def test_predict_view_builders():
-    assert predict_tab.backend_choices(["torch", "onnx"]) == [
-        ("Automatic", "auto"), ("PyTorch (as trained)", "torch"), ("ONNX", "onnx"),
+    assert predict_tab.backend_choices(["torch", "torch-bf16", "onnx"]) == [
+        ("Automatic", "auto"), ("PyTorch (as trained)", "torch"), ("PyTorch bf16", "torch-bf16"), ("ONNX", "onnx"),
         ("ONNX INT8 · not exported yet", "onnx-int8")]
     assert predict_tab.prediction_markdown("praise", 0.931) == "### Predicted: praise\nThe model is **93.1%** sure."
     assert "A guess" in predict_tab.prediction_markdown("praise", 0.41)
