@@ -102,6 +102,9 @@ def test_speed_advice_comes_only_from_measurements_of_this_run():
     distrusted = {"onnx-int8": _result("onnx-int8", warnings=["loses 3 points"])}
     advice = ET.speed_markdown(records, "/w/runs/a", distrusted)
     assert "this computer: ONNX Runtime fp32.**" in advice and "not recommended" in advice
+    assert "`bertstudio serve /w/runs/a --backend onnx`" in advice  # how to follow the advice
+    only_torch = ET.speed_markdown([record("torch-fp32", 20.0, None)], "/w/runs/a", {})
+    assert "--backend torch`" in only_torch  # the predictor's name for PyTorch fp32
 
 
 # --- predict: pure builders ---------------------------------------------------------------------------

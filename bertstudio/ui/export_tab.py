@@ -187,6 +187,10 @@ def progress_html(snapshot: ExportSnapshot | None) -> str:
             f'<span>{percent}%</span></div>')
 
 
+# The benchmark's backend names as the predictor and server call them.
+PREDICTOR_BACKEND = {"torch-fp32": "torch"}
+
+
 def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
     """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none)."""
     from ..benchmark import recommend_backend
@@ -197,8 +201,10 @@ def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, E
     # A format whose export check raised a warning is not trusted, whatever the benchmark's own check said.
     checks = {fmt: not r.warnings for fmt, r in results.items() if fmt in ("onnx", "onnx-int8")}
     backend, reason = recommend_backend(records, run_dir, parity_passed=checks)
-    return (f"**The fastest honest way to run this model on this computer: {BACKEND_LABELS.get(backend, backend)}.** "
-            f"{reason}")
+    title = BACKEND_LABELS.get(backend, backend)
+    serving = PREDICTOR_BACKEND.get(backend, backend)
+    return (f"**The fastest honest way to run this model on this computer: {title}.** {reason} To use it, choose it in "
+            f"the Predict tab, or run `bertstudio serve {run_dir} --backend {serving}`.")
 
 
 def run_summary_markdown(run_dir: Path, zip_path: Path) -> str:
