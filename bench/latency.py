@@ -210,15 +210,9 @@ def fused_exploration(names, policy, trained_run: str | None) -> str:
 
 def recommendations(records) -> list[str]:
     """What the Export tab should offer each trained model, from its own measurements."""
-    from bertstudio.benchmark.backends import BACKEND_LABELS
-    from bertstudio.benchmark.report import recommend_backend
+    from bertstudio.benchmark.report import own_model_recommendations
 
-    lines = []
-    for model in dict.fromkeys(r.model for r in records if r.model_kind == "folder"):
-        backend, reason = recommend_backend(records, model)
-        label = next(r.model_label for r in records if r.model == model)
-        lines.append(f"**Recommended for {label} ({Path(model).name}): {BACKEND_LABELS[backend]}.** {reason}")
-    return lines
+    return [rec.markdown() for rec in own_model_recommendations(records)]
 
 
 def main() -> int:

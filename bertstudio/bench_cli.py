@@ -133,16 +133,10 @@ def repeatability_text(rows) -> str:
 
 
 def _recommendations(records) -> list[str]:
-    """One line per user model (folders): the backend the Export tab should suggest."""
-    from .benchmark.backends import BACKEND_LABELS
-    from .benchmark.report import recommend_backend
+    """One line per user model (folders) and use: the backend the Export tab should suggest."""
+    from .benchmark.report import own_model_recommendations
 
-    lines = []
-    for model in dict.fromkeys(r.model for r in records if r.model_kind in ("folder", "onnx-export")):
-        backend, reason = recommend_backend(records, model)
-        label = next(r.model_label for r in records if r.model == model)
-        lines.append(f"Recommended for {label}: {BACKEND_LABELS.get(backend, backend)}. {reason}")
-    return lines
+    return [rec.markdown().replace("**", "") for rec in own_model_recommendations(records)]
 
 
 @command("bench", "Measure latency: models x backends (PyTorch fp32/bf16, ONNX, ONNX INT8) x sizes.")(_add_bench)

@@ -229,3 +229,26 @@ def test_cpu_contention_reports_other_cores():
     with CpuContention() as contention:
         time.sleep(0.2)
     assert contention.other_cores is None or contention.other_cores >= 0.0
+
+
+def test_recommendation_by_use_splits_when_single_requests_and_batches_disagree():
+    from bertstudio.benchmark.report import own_model_recommendations, recommend_by_use
+
+    def rec(backend: str, batch: int, p50: float) -> BenchRecord:
+        return BenchRecord(model="runs/a", model_label="Your model", model_kind="folder", weights="real",
+                           backend=backend, device="cpu", threads=2, batch_size=batch, seq_len=128, repeats=5,
+                           mean_ms=p50, p50_ms=p50, p95_ms=p50, p99_ms=p50, throughput=batch * 1000 / p50,
+                           parity_agreement=1.0, parity_rows=100,
+                           parity_passed=None if backend == "torch-fp32" else True)
+
+    # Measured on this project's CPU for the bundled model: INT8 wins one at a time, bf16 wins batches.
+    records = [rec("torch-fp32", 1, 20.1), rec("torch-bf16", 1, 9.9), rec("onnx-int8", 1, 5.9),
+               rec("torch-fp32", 32, 404), rec("torch-bf16", 32, 113), rec("onnx-int8", 32, 193)]
+    split = recommend_by_use(records, "runs/a")
+    assert [(r.use.split(",")[0], r.backend) for r in split] == [
+        ("one text at a time", "onnx-int8"), ("batches of 32", "torch-bf16")]
+    assert "(one text at a time, e.g. an API): ONNX Runtime INT8.**" in split[0].markdown()
+    agreeing = [r for r in records if r.backend != "onnx-int8"]
+    single = recommend_by_use(agreeing, "runs/a")
+    assert len(single) == 1 and single[0].use == "" and single[0].backend == "torch-bf16"
+    assert [r.backend for r in own_model_recommendations(records)] == ["onnx-int8", "torch-bf16"]

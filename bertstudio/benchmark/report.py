@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .backends import BACKEND_LABELS
@@ -239,3 +240,45 @@ def recommend_backend(records: Sequence[BenchRecord], model: str, *, parity_pass
     faster_but_doubtful = [doubts[b] for b in by_backend if doubts[b] and scores.get(b, float("inf")) < scores[best]]
     hardware = [BF16_HARDWARE_NOTE] if best == "torch-bf16" else []
     return best, " ".join([reason + ".", *hardware, *faster_but_doubtful])
+
+
+OWN_MODEL_KINDS = ("folder", "onnx-export")  # the person's own models, as opposed to built-in ones
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The backend to use for one of the person's models, for one way of using it."""
+
+    label: str  # the model, as the tables name it
+    use: str  # "" (every size measured), or e.g. "one text at a time"
+    backend: str
+    reason: str
+
+    def markdown(self) -> str:
+        use = f" ({self.use})" if self.use else ""
+        return f"**Recommended for {self.label}{use}: {BACKEND_LABELS.get(self.backend, self.backend)}.** {self.reason}"
+
+
+def _use_of(batch_size: int) -> str:
+    return "one text at a time, e.g. an API" if batch_size == 1 else f"batches of {batch_size}, e.g. scoring files"
+
+
+def recommend_by_use(records: Sequence[BenchRecord], model: str, *,
+                     parity_passed: Mapping[str, bool] | None = None) -> list[Recommendation]:
+    """One recommendation, or two when the fastest backend one text at a time differs from the fastest on
+    the largest batch measured (e.g. INT8 answers single requests fastest, bf16 scores files fastest)."""
+    recs = _records_for(records, model, None)
+    label = recs[0].model_label if recs else model
+    sizes = sorted({r.batch_size for r in recs})
+    if len(sizes) > 1:
+        ends = [(b, *recommend_backend(records, model, parity_passed=parity_passed, batch_size=b))
+                for b in (sizes[0], sizes[-1])]
+        if ends[0][1] != ends[1][1]:
+            return [Recommendation(label, _use_of(b), backend, reason) for b, backend, reason in ends]
+    return [Recommendation(label, "", *recommend_backend(records, model, parity_passed=parity_passed))]
+
+
+def own_model_recommendations(records: Sequence[BenchRecord]) -> list[Recommendation]:
+    """For each of the person's own models measured: the fastest way to run it whose answers can be trusted."""
+    models = dict.fromkeys(r.model for r in records if r.model_kind in OWN_MODEL_KINDS)
+    return [rec for model in models for rec in recommend_by_use(records, model)]

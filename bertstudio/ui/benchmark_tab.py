@@ -21,7 +21,7 @@ from ..benchmark.report import (
     TABLE_HEADER,
     footnotes,
     headline,
-    recommend_backend,
+    own_model_recommendations,
     table_rows,
 )
 from ..benchmark.runner import BenchmarkJob, BenchmarkPlan, JobSnapshot
@@ -156,12 +156,7 @@ def status_markdown(snapshot: JobSnapshot) -> str:
 
 def recommendation_markdown(records: Sequence[BenchRecord]) -> str:
     """For each of the person's own models: the fastest way to run it whose answers can be trusted."""
-    lines = []
-    for model in dict.fromkeys(r.model for r in records if r.model_kind in ("folder", "onnx-export")):
-        backend, reason = recommend_backend(records, model)
-        label = next(r.model_label for r in records if r.model == model)
-        lines.append(f"**Recommended for {label}: {BACKEND_LABELS.get(backend, backend)}.** {reason}")
-    return "\n\n".join(lines)
+    return "\n\n".join(rec.markdown() for rec in own_model_recommendations(records))
 
 
 def results_table(records: Sequence[BenchRecord]) -> pd.DataFrame:

@@ -193,18 +193,21 @@ PREDICTOR_BACKEND = {"torch-fp32": "torch"}
 
 def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
     """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none)."""
-    from ..benchmark import recommend_backend
     from ..benchmark.backends import BACKEND_LABELS
+    from ..benchmark.report import recommend_by_use
 
     if not any(r.model == run_dir and r.device == "cpu" for r in records):
         return ""
     # A format whose export check raised a warning is not trusted, whatever the benchmark's own check said.
     checks = {fmt: not r.warnings for fmt, r in results.items() if fmt in ("onnx", "onnx-int8")}
-    backend, reason = recommend_backend(records, run_dir, parity_passed=checks)
-    title = BACKEND_LABELS.get(backend, backend)
-    serving = PREDICTOR_BACKEND.get(backend, backend)
-    return (f"**The fastest honest way to run this model on this computer: {title}.** {reason} To use it, choose it in "
-            f"the Predict tab, or run `bertstudio serve {run_dir} --backend {serving}`.")
+    lines = []
+    for rec in recommend_by_use(records, run_dir, parity_passed=checks):
+        use = f" ({rec.use})" if rec.use else ""
+        serving = PREDICTOR_BACKEND.get(rec.backend, rec.backend)
+        lines.append(f"**The fastest honest way to run this model on this computer{use}: "
+                     f"{BACKEND_LABELS.get(rec.backend, rec.backend)}.** {rec.reason} To use it, choose it in the "
+                     f"Predict tab, or run `bertstudio serve {run_dir} --backend {serving}`.")
+    return "\n\n".join(lines)
 
 
 def run_summary_markdown(run_dir: Path, zip_path: Path) -> str:
