@@ -29,9 +29,21 @@ def test_user_values_are_never_overridden():
     assert "lr" not in {d.field for d in result.decisions}
 
 
-def test_head_learns_faster_than_encoder():
-    cfg = resolve(TrainConfig(), stats(classes=28), Hardware()).config
-    assert cfg.head_lr >= 10 * cfg.lr
+def test_head_learns_faster_than_encoder_only_with_many_classes():
+    many = resolve(TrainConfig(), stats(classes=28, rows=8_400), Hardware(), model_hidden=384)
+    assert many.config.head_lr == 10 * many.config.lr == 1e-3
+    assert "28 classes with about 300 rows each" in next(d.reason for d in many.decisions if d.field == "head_lr")
+    few = resolve(TrainConfig(), stats(classes=2), Hardware(), model_hidden=384).config
+    assert few.head_lr == few.lr
+    head_only = resolve(TrainConfig(freeze_encoder=True), stats(classes=2), Hardware(), model_hidden=384).config
+    assert head_only.head_lr == 10 * head_only.lr  # nothing pre-trained to disturb: the head learns fast
+
+
+@pytest.mark.parametrize("rows,expected", [(800, 16), (4_999, 16), (5_000, 32), (60_000, 32)])
+def test_small_data_gets_smaller_batches(rows, expected):
+    from bertstudio.auto import choose_batch_size
+
+    assert choose_batch_size(stats(rows=rows), Hardware()).value == expected
 
 
 def test_imbalance_turns_on_class_weights():
@@ -39,7 +51,7 @@ def test_imbalance_turns_on_class_weights():
     assert choose_class_weighting(stats(imbalance=1.2)).value == "none"
 
 
-@pytest.mark.parametrize("rows,expected", [(300, 10), (3000, 6), (10_000, 4), (30_000, 2), (70_000, 1)])
+@pytest.mark.parametrize("rows,expected", [(300, 10), (3000, 4), (10_000, 4), (30_000, 2), (70_000, 1)])
 def test_fewer_epochs_for_more_data(rows, expected):
     assert choose_epochs(stats(rows=rows)).value == expected
 
