@@ -227,13 +227,16 @@ def recommend_backend(records: Sequence[BenchRecord], model: str, *, parity_pass
     scores = _scores(p50, shared)
     best = min(honest, key=lambda b: scores[b])
     label = BACKEND_LABELS.get(best, best)
-    sizes = f"{len(shared)} size{'s' if len(shared) != 1 else ''}"
+    if len(shared) == 1:
+        batch, seq = next(iter(shared))
+        where = f"at batch {batch}, {seq} tokens"
+    else:
+        where = f"geometric mean over {len(shared)} sizes"
     if best != REFERENCE_BACKEND and REFERENCE_BACKEND in scores:
         reason = (f"{label} is the fastest trustworthy choice on this CPU: "
-                  f"{_times(speedup(scores[REFERENCE_BACKEND], scores[best]))} faster than PyTorch fp32 "
-                  f"(geometric mean over {sizes})")
+                  f"{_times(speedup(scores[REFERENCE_BACKEND], scores[best]))} faster than PyTorch fp32 ({where})")
     else:
-        reason = f"{label} is the fastest trustworthy choice on this CPU (over {sizes})"
+        reason = f"{label} is the fastest trustworthy choice on this CPU ({where})"
     agreement, rows = by_backend[best][0].parity_agreement, by_backend[best][0].parity_rows
     if agreement is not None and best != REFERENCE_BACKEND:
         reason += f", and its labels matched PyTorch fp32 on {agreement:.0%} of {rows} test texts"
