@@ -210,9 +210,13 @@ def dataset_section(data: Prepared, results: list[dict]) -> str:
         lines += ["", f"Tune for me chose lr {tuned['settings']['lr']:g} (head {tuned['settings']['head_lr']:g}): "
                       f"{v['tuned_gain']:+.1f} points of macro-F1 against the defaults, for "
                       f"{v['tune_extra']:.0%} extra time (the probe against the defaults' training time)."]
-    lines += ["", f"Defaults are {v['gap']:+.1f} points of macro-F1 below the best grid cell ({v['best']['cell']}) "
-                  f"and {v['over_textbook']:+.1f} points above the textbook recipe: {status} the target "
-                  f"(within {WITHIN_BEST_POINTS:g} point of the best cell, never below the textbook)."]
+    against_best = (f"{v['gap']:.1f} points of macro-F1 below" if v["gap"] > 0
+                    else f"{-v['gap']:.1f} points of macro-F1 above")
+    against_textbook = (f"{v['over_textbook']:.1f} points above" if v["over_textbook"] >= 0
+                        else f"{-v['over_textbook']:.1f} points below")
+    lines += ["", f"Defaults are {against_best} the best grid cell ({v['best']['cell']}) and {against_textbook} "
+                  f"the textbook recipe: {status} the target (within {WITHIN_BEST_POINTS:g} point of the best "
+                  "cell, never below the textbook)."]
     return "\n".join(lines)
 
 

@@ -190,15 +190,15 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
     subset of validation; the decision (or why there was no probe) joins the run's reasons.
     """
     from .events import Tuning
-    from .training import total_optimizer_steps, train_model
-    from .tuning import PROBE_VAL_ROWS, plan_probe, probe_learning_rates
+    from . import tuning
+    from .training import tokenized_subset, total_optimizer_steps, train_model
 
     planned, _ = total_optimizer_steps(cfg, -(-len(data.train) // cfg.batch_size))
-    plan = plan_probe(cfg, planned)
+    plan = tuning.plan_probe(cfg, planned)
     if plan.skip_reason:
         inputs.resolved.decisions.append(Decision("lr", cfg.lr, plan.skip_reason))
         return cfg
-    val = data.validation.shuffle(seed=cfg.seed).select(range(min(PROBE_VAL_ROWS, len(data.validation))))
+    val = tokenized_subset(data.validation, tuning.PROBE_VAL_ROWS, cfg.seed)
 
     def train_one(probe: TrainConfig) -> dict[str, Any]:
         outcome = train_model(build_model(inputs, probe), inputs.tokenizer, probe, data.train, val,
@@ -209,7 +209,7 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
     def announce(index: int, lr: float) -> None:
         emit(Tuning(index=index + 1, candidates=len(plan.candidates), lr=lr, steps=plan.steps))
 
-    cfg, decision = probe_learning_rates(cfg, plan, train_one, on_candidate=announce)
+    cfg, decision = tuning.probe_learning_rates(cfg, plan, train_one, on_candidate=announce)
     inputs.resolved.decisions.append(decision)
     return cfg
 

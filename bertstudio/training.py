@@ -73,6 +73,13 @@ def tokenize_split(dataset, tokenizer, max_length: int):
                        desc="Tokenizing")
 
 
+def tokenized_subset(tokenized, size: int, seed: int):
+    """A random subset of a tokenized split, its rows renumbered so predictions line up with it."""
+    n = min(size, len(tokenized))
+    picked = tokenized.shuffle(seed=seed).select(range(n))
+    return picked.remove_columns("row").add_column("row", list(range(n)))
+
+
 # --- model surgery -------------------------------------------------------------------------
 
 

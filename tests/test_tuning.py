@@ -69,7 +69,10 @@ def test_probe_learning_rates_picks_the_best_and_explains_it():
     assert "Tune for me" in decision.reason and f"{plan.steps} steps each" in decision.reason
 
 
-def test_tune_for_me_runs_before_training_and_is_recorded(small_csv, tmp_path, tiny_bert_dir):
+def test_tune_for_me_runs_before_training_and_is_recorded(small_csv, tmp_path, tiny_bert_dir, monkeypatch):
+    import bertstudio.tuning
+
+    monkeypatch.setattr(bertstudio.tuning, "PROBE_VAL_ROWS", 5)  # a subset of validation, as with real data
     config = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
                                 max_length=32, batch_size=2, epochs=6, precision="fp32", tune=True)
     job = TrainingJob(config).start()
