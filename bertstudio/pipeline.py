@@ -199,11 +199,16 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
         inputs.resolved.decisions.append(Decision("lr", cfg.lr, plan.skip_reason))
         return cfg
     val = tokenized_subset(data.validation, tuning.PROBE_VAL_ROWS, cfg.seed)
+    # One model, reset to the same starting weights (same new head) for every candidate: a fair comparison,
+    # and loading the model once keeps the probe inside its time budget on small data.
+    model = build_model(inputs, cfg)
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def train_one(probe: TrainConfig) -> dict[str, Any]:
-        outcome = train_model(build_model(inputs, probe), inputs.tokenizer, probe, data.train, val,
-                              inputs.label_names, make_accelerator(probe, inputs.device),
-                              emit=lambda event: None, should_stop=should_stop)
+        model.load_state_dict(start)
+        outcome = train_model(model, inputs.tokenizer, probe, data.train, val, inputs.label_names,
+                              make_accelerator(probe, inputs.device), emit=lambda event: None,
+                              should_stop=should_stop)
         return outcome.best_metrics
 
     def announce(index: int, lr: float) -> None:
