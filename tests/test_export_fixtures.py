@@ -83,7 +83,7 @@ def test_tiny_run_is_found_as_a_run(tiny_run):
         location = locate_model(given)
         assert location.folder == tiny_run / "model"
         assert location.run_dir == tiny_run
-        assert location.available_backends() == ["torch"]
+        assert location.available_backends() == ["torch", "torch-bf16"]  # the same weights, two ways
 
 
 def test_missing_model_is_a_user_error(tmp_path):
