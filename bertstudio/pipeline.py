@@ -186,8 +186,8 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
                        emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainConfig:
     """"Tune for me": the run's settings with the learning rate a short probe found best (see ``tuning``).
 
-    Each candidate trains a fresh model on the real training batches and is scored on a fixed random
-    subset of validation; the decision (or why there was no probe) joins the run's reasons.
+    Each candidate starts from the same weights, trains on the real training batches and is scored on a
+    fixed random subset of validation; the decision (or why there was no probe) joins the run's reasons.
     """
     from .events import Tuning
     from . import tuning
