@@ -30,7 +30,9 @@ from .tracing import quiet_tracing
 logger = logging.getLogger(__name__)
 
 FUSED_OPS = ("Attention", "EmbedLayerNormalization")  # quantized on top of INT8_OPS when fused
-GRAPH_VERSION = "fused-v1"  # part of the benchmark's ONNX cache key: a change here must not reuse older files
+# Part of the benchmark's ONNX cache key: a change here must not reuse older files.  v2: the fused graph is now
+# stored as model.int8.onnx, a name under which v1 caches can hold a plain (unfused) INT8 file.
+GRAPH_VERSION = "fused-v2"
 
 
 @dataclass(frozen=True)
