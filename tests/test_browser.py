@@ -50,6 +50,18 @@ def shots(tmp_path) -> Path:
     return folder
 
 
+def type_number(box, value: int) -> None:
+    """Type into a number box and leave it, the way a person does.
+
+    Enter alone raced the browser's own update of the box on a slow CI machine: the app received the
+    old value and the plan kept "at most 200 steps". Leaving the box (Tab) sends it again, and the app
+    keeps only the last of these events.
+    """
+    box.fill(str(value))
+    box.press("Enter")
+    box.press("Tab")
+
+
 @pytest.mark.timeout(600)
 def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
     from playwright.sync_api import expect, sync_playwright
@@ -73,8 +85,7 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(page.locator("#data-report")).not_to_contain_text("Traceback")
         expect(page.locator("#token-preview")).to_contain_text("[CLS]")
         length_box = page.locator("#max-length input")
-        length_box.fill("64")
-        length_box.press("Enter")
+        type_number(length_box, 64)
         expect(histogram).to_contain_text("cut at 64", timeout=30_000)
         page.get_by_role("button", name="Use 32").click()  # the suggested length is one click away
         expect(histogram).to_contain_text("cut at 32", timeout=30_000)
@@ -85,8 +96,7 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(page.locator("#plan")).to_contain_text("Estimated training time", timeout=180_000)
         page.get_by_text("Advanced settings").click()
         steps = page.locator("#setting-max_steps input")
-        steps.fill(str(MAX_STEPS))
-        steps.press("Enter")
+        type_number(steps, MAX_STEPS)
         expect(page.locator("#plan")).to_contain_text(f"at most {MAX_STEPS} steps", timeout=120_000)
         page.screenshot(path=str(shots / "2-model.png"), full_page=True)
 
