@@ -309,6 +309,40 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
     return total
 
 
+def _fused_on_one_cpu(optimizer, accelerator) -> bool:
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
+    return (accelerator.num_processes == 1 and accelerator.device.type == "cpu"
+            and getattr(accelerator, "scaler", None) is None and bool(inner.defaults.get("fused")))
+
+
+def clipped_step(model, optimizer, accelerator, max_norm: float) -> torch.Tensor | None:
+    """Clip the gradient to ``max_norm`` and update; returns the norm before clipping (None between
+    accumulated micro-steps, where the optimizer does nothing).
+
+    On one CPU process the clip factor goes to the fused AdamW kernel as its gradient scale instead of
+    being multiplied into every gradient first: the same update without an extra read and write of all
+    gradients, which was ~4% of a short-text training step of the bundled model on the reference CPU.
+    Elsewhere accelerate clips (it knows about GPU gradient scalers and several processes).
+    """
+    if not accelerator.sync_gradients:
+        optimizer.step()
+        return None
+    if not _fused_on_one_cpu(optimizer, accelerator):
+        norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        return norm
+    inner = getattr(optimizer, "optimizer", optimizer)
+    grads = [p.grad for group in inner.param_groups for p in group["params"] if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
+    # clip_grad_norm_'s factor, max_norm / (norm + 1e-6) capped at 1; the kernel divides by grad_scale.
+    inner.grad_scale = torch.clamp((norm + 1e-6) / max_norm, min=1.0).to(torch.float32)
+    try:
+        optimizer.step()
+    finally:
+        del inner.grad_scale
+    return norm
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
@@ -416,9 +450,7 @@ def train_model(
                         micro_batches *= 2
                         logger.warning("Out of GPU memory: continuing with batches of %d, %d accumulated per step.",
                                        -(-n_rows // micro_batches), micro_batches)
-                grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) \
-                    if accelerator.sync_gradients else None
-                optimizer.step()
+                grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
                 optimizer.zero_grad(set_to_none=True)
             samples += n_rows * accelerator.num_processes
             if "attention_mask" in batch:

@@ -3,8 +3,8 @@ import torch
 from accelerate import Accelerator
 
 from bertstudio.config import TrainConfig
-from bertstudio.training import (accumulate_gradients, apply_freezing, full_forward, head_logits, parameter_groups,
-                                 split_batch)
+from bertstudio.training import (accumulate_gradients, apply_freezing, clipped_step, full_forward, head_logits,
+                                 make_optimizer, parameter_groups, split_batch)
 
 
 def tiny_classifier(model_dir, num_labels=3):
@@ -31,6 +31,31 @@ def test_micro_batches_give_the_same_gradient_as_one_batch(tiny_bert_dir, weight
         grads.append((loss, model.classifier.weight.grad.clone()))
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e3])  # clipping hard, and not at all
+def test_clip_factor_given_to_the_fused_optimizer_matches_clipping_the_gradients(tiny_bert_dir, max_norm):
+    """The CPU shortcut (clip factor as the fused AdamW's gradient scale) makes the same update as
+    accelerate's clip_grad_norm_ followed by a plain step, and reports the same norm."""
+    cfg = TrainConfig(lr=1e-2, head_lr=1e-2)
+    results = []
+    for shortcut in (True, False):
+        accelerator = Accelerator(cpu=True)
+        model = tiny_classifier(tiny_bert_dir).eval()
+        optimizer = accelerator.prepare(make_optimizer(model, cfg, "cpu"))
+        accumulate_gradients(model, {k: v.clone() for k, v in a_batch().items()}, full_forward, None, accelerator, 1)
+        if shortcut:
+            norm = clipped_step(model, optimizer, accelerator, max_norm)
+        else:
+            norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
+            optimizer.step()
+        assert not hasattr(optimizer.optimizer, "grad_scale")  # never left behind for the next step
+        # Adam's first update barely depends on the gradient's scale; its moment estimates do.
+        moments = [optimizer.optimizer.state[p]["exp_avg"].clone() for p in model.parameters() if p.requires_grad]
+        results.append((float(norm), [p.detach().clone() for p in model.parameters()], moments))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    for fast, reference in zip(results[0][1] + results[0][2], results[1][1] + results[1][2]):
+        assert torch.allclose(fast, reference, rtol=1e-5, atol=1e-9)
 
 
 def test_split_batch_keeps_every_row():
