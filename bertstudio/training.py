@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .allocator import keep_freed_memory, release_freed_memory
 from .batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
 from .config import TrainConfig
 from .dropout import use_fast_dropout
@@ -121,10 +122,12 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
 
 
 def prepare_model(model, cfg: TrainConfig, device_type: str) -> None:
-    """Freezing as configured and, on a CPU, the cheap dropout mask (see ``dropout``)."""
+    """Freezing as configured and, on a CPU, the cheap dropout mask (see ``dropout``) and a malloc that
+    keeps freed memory for the next step (see ``allocator``)."""
     apply_freezing(model, cfg)
     if device_type == "cpu":
         use_fast_dropout(model)
+        keep_freed_memory()
 
 
 def parameter_groups(model, cfg: TrainConfig) -> list[dict[str, Any]]:
@@ -376,7 +379,20 @@ def train_model(
     emit: Callable[[Any], None],
     should_stop: Callable[[], bool],
 ) -> TrainOutcome:
-    """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded."""
+    """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded.
+
+    On a CPU, memory freed by one step is kept for the next (``prepare_model``) and handed back at the end.
+    """
+    try:
+        return _fit(model, tokenizer, cfg, train_ds, val_ds, label_names, accelerator, emit=emit,
+                    should_stop=should_stop)
+    finally:
+        if accelerator.device.type == "cpu":
+            release_freed_memory()
+
+
+def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list[str], accelerator, *,
+         emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainOutcome:
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()  # includes the one-off feature pass of head-only training
     device_type = accelerator.device.type

@@ -1,0 +1,49 @@
+"""The malloc settings for CPU training, checked on real training steps in fresh processes (the settings are
+process-wide and stay, so each variant needs its own process)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bertstudio.allocator import keep_freed_memory
+
+STEPS = r"""
+import json, resource, sys
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+from bertstudio.allocator import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+torch.manual_seed(0)
+# Hidden 256 / intermediate 1,024: gradients of 0.25-1 MB, above glibc's initial mmap threshold, as real models' are.
+model = BertForSequenceClassification(BertConfig(vocab_size=2000, hidden_size=256, num_hidden_layers=4,
+                                                 num_attention_heads=4, intermediate_size=1024, num_labels=2))
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+ids = torch.randint(5, 2000, (16, 16))
+def step():
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(input_ids=ids, labels=torch.zeros(16, dtype=torch.long)).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+for _ in range(5):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    step()
+print(json.dumps({"kept": kept, "faults_per_step": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10}))
+"""
+
+
+def faults_per_step(mode: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_training_steps_reuse_freed_memory_instead_of_faulting_it_back_in():
+    if not keep_freed_memory():
+        pytest.skip("not glibc: the allocator is left alone")
+    default, kept = faults_per_step("default"), faults_per_step("keep")
+    assert kept["kept"]
+    assert default["faults_per_step"] > 500, default  # the problem exists with glibc's defaults ...
+    assert kept["faults_per_step"] < default["faults_per_step"] / 10, (default, kept)  # ... and is gone
