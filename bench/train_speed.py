@@ -84,7 +84,7 @@ def training_flops(model, real_tokens: int) -> float:
 # --- workers (one per process) ---------------------------------------------------------------------------
 
 
-def run_trainer(data_dir: Path, rows: int, strong: bool) -> dict:
+def run_trainer(data_dir: Path, rows: int, strong: bool, seed_offset: int = 0) -> dict:
     import datasets
     import torch
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
@@ -104,7 +104,8 @@ def run_trainer(data_dir: Path, rows: int, strong: bool) -> dict:
     extra = dict(bf16=True, warmup_steps=0.1, train_sampling_strategy="group_by_length")  # < 1: a ratio if strong else {}
     args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=BATCH, learning_rate=LR,
                              weight_decay=0.01, num_train_epochs=EPOCHS, eval_strategy="no", save_strategy="no",
-                             report_to=[], logging_steps=10_000, use_cpu=True, disable_tqdm=True, seed=42, **extra)
+                             report_to=[], logging_steps=10_000, use_cpu=True, disable_tqdm=True, seed=42 + seed_offset,
+                             **extra)
     trainer = Trainer(model=model, args=args, train_dataset=ds,
                       data_collator=DataCollatorWithPadding(tokenizer) if strong else None)
     start = time.perf_counter()
@@ -131,14 +132,14 @@ def engine_files(data_dir: Path, rows: int):
     return tmp, dev
 
 
-def run_ours(data_dir: Path, rows: int) -> dict:
-    from bertstudio.config import config_from_preset
+def run_ours(data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
+    from bertstudio.config import TrainConfig, config_from_preset
     from bertstudio.pipeline import load_inputs, run_training
 
     tmp, dev = engine_files(data_dir, rows)
     cfg = config_from_preset(data=str(tmp / "train.csv"), test_file=str(data_dir / "sst2" / "dev.csv"),
                              val_file=str(tmp / "val.csv"), epochs=EPOCHS, batch_size=BATCH, lr=LR,
-                             output_dir=str(tmp / "run"))
+                             output_dir=str(tmp / "run"), seed=TrainConfig().seed + seed_offset)
     inputs = load_inputs(cfg)
     summary = run_training(inputs)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -291,13 +292,13 @@ def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:
     return 2 * size ** 3 / best
 
 
-def worker(name: str, data_dir: Path, rows: int) -> dict:
+def worker(name: str, data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
     if name == "reference":
         return run_trainer(data_dir, rows, strong=False)
     if name == "strong":
-        return run_trainer(data_dir, rows, strong=True)
+        return run_trainer(data_dir, rows, strong=True, seed_offset=seed_offset)
     if name == "ours":
-        return run_ours(data_dir, rows)
+        return run_ours(data_dir, rows, seed_offset)
     if name == "headonly":
         return run_head_only(data_dir, rows)
     if name == "full128":
@@ -312,8 +313,9 @@ def worker(name: str, data_dir: Path, rows: int) -> dict:
 # --- orchestration ----------------------------------------------------------------------------------------
 
 
-def run_worker(name: str, data_dir: Path, rows: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, "--data-dir", str(data_dir), "--rows", str(rows)]
+def run_worker(name: str, data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, "--data-dir", str(data_dir), "--rows", str(rows),
+           "--seed-offset", str(seed_offset)]
     result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if result.returncode != 0:
         raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
@@ -364,6 +366,43 @@ def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str
            f"Reproduce: `python bench/train_speed.py`.\n\n" + out
 
 
+SEEDED = ("strong", "ours")
+
+
+def further_seeds(args, saved: Path, reuse: set[str]) -> dict[str, list[dict]]:
+    """Seeds 1..N-1 of the strong Trainer and ours (seed 0 is the main table's run); saved like the others."""
+    runs: dict[str, list[dict]] = {}
+    for name in SEEDED:
+        for offset in range(1, args.seeds):
+            file = saved / f"train_speed-{name}-seed{offset}.json"
+            if name in reuse and file.is_file():
+                result = json.loads(file.read_text())
+            else:
+                result = run_worker(name, args.data_dir, args.rows, offset)
+                file.write_text(json.dumps(result))
+            print(name, "seed", offset, json.dumps(result), flush=True)
+            runs.setdefault(name, []).append(result)
+    return runs
+
+
+def seeds_paragraph(results: dict, further: dict[str, list[dict]]) -> str:
+    """Accuracy and time over seeds: one dev set of 872 rows moves by about a point from seed to seed."""
+    import statistics
+
+    summary = {}
+    for name in SEEDED:
+        runs = [results[name], *further.get(name, [])]
+        summary[name] = (statistics.mean(r["accuracy"] for r in runs), statistics.mean(r["seconds"] for r in runs),
+                         [r["accuracy"] for r in runs])
+    text = "Over seeds (training order, new head's initialisation, dropout; same data): " + "; ".join(
+        f"{name} mean dev accuracy {acc:.4f} ({', '.join(f'{a:.4f}' for a in each)}), mean time {sec:.0f} s"
+        for name, (acc, sec, each) in summary.items())
+    (s_acc, s_sec, _), (o_acc, o_sec, _) = summary["strong"], summary["ours"]
+    better = max(s_acc, results.get("reference", {}).get("accuracy", 0.0))
+    return (text + f". Ours against strong: {s_sec / o_sec:.2f}x the speed; against the better of the reference "
+            f"(one run) and the strong mean: {100 * (o_acc - better):+.2f} points of accuracy.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -371,10 +410,13 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(CONFIGS), help="Comma-separated subset of configurations.")
     parser.add_argument("--reuse", default="", help="Configurations to read from bench/_out/ instead of rerunning "
                                                      "(each run saves its result there).")
+    parser.add_argument("--seeds", type=int, default=1, help="Train the strong Trainer and ours with this many seeds "
+                        "(training order, new head, dropout) and report the accuracy of each and the means.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--seed-offset", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.data_dir, args.rows)))
+        print(json.dumps(worker(args.worker, args.data_dir, args.rows, args.seed_offset)))
         return
     peaks = run_worker("peaks", args.data_dir, args.rows)
     full = run_worker("full128", args.data_dir, args.rows)
@@ -392,6 +434,8 @@ def main() -> None:
             (saved / f"train_speed-{name}.json").write_text(json.dumps(results[name]))
         print(name, json.dumps(results[name]), flush=True)
     body = report(results, peaks, full, head, args.rows)
+    if args.seeds > 1:
+        body += "\n\n" + seeds_paragraph(results, further_seeds(args, saved, reuse))
     if set(results) == set(CONFIGS):
         write_section("Training speed (SST-2 sample, bundled MiniLM)", body)
     print(body)

@@ -167,9 +167,16 @@ def attention_kernel(device: DeviceInfo) -> str | None:
 
 
 def build_model(inputs: TrainingInputs, cfg: TrainConfig):
-    """A fresh classifier: the pre-trained encoder with a new head for this data's labels."""
+    """A fresh classifier: the pre-trained encoder with a new head for this data's labels.
+
+    The head's starting weights are drawn from the seeded generator, so the same seed gives the same run
+    (otherwise they depend on whatever drew random numbers earlier in the process).
+    """
+    import torch
+
     from .models import load_model_for_classification
 
+    torch.manual_seed(cfg.seed)
     names = inputs.label_names
     return load_model_for_classification(
         inputs.source, num_labels=len(names), id2label=dict(enumerate(names)),

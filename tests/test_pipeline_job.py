@@ -110,3 +110,17 @@ def test_head_only_trains_only_the_head(small_csv, tmp_path, tiny_bert_dir):
     after = load_file(str(tmp_path / "run" / MODEL_DIR / "model.safetensors"))
     key = next(k for k in after if "encoder.layer.0.attention.self.query.weight" in k)
     assert torch.equal(after[key], before[key.removeprefix("bert.")])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_same_seed_same_data_gives_the_same_run(small_csv, tmp_path, tiny_bert_dir, precision):
+    """The config promises it: same seed and data, same split and the same training, step for step."""
+    from bertstudio.pipeline import load_inputs, run_training
+
+    losses = []
+    for attempt in range(2):
+        cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / f"run{attempt}", precision=precision, epochs=3)
+        steps = []
+        run_training(load_inputs(cfg), emit=lambda e: steps.append(e.loss) if isinstance(e, Step) else None)
+        losses.append(steps)
+    assert losses[0] == losses[1]
