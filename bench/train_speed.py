@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine_line, write_section  # noqa: E402
@@ -183,10 +185,23 @@ def run_head_only(data_dir: Path, rows: int) -> dict:
     return {"epoch_seconds": epoch_seconds(events), "accuracy": summary["accuracy"]}
 
 
-def engine_step(model_source, batch: int, seq: int = 128):
+@dataclass
+class EngineStep:
+    """Our engine's CPU training step on a fixed batch, in its two halves (and whole, when called)."""
+
+    forward_backward: Callable[[], None]
+    update: Callable[[], None]  # clip (into the fused AdamW's gradient scale) and AdamW
+    model: Any
+
+    def __call__(self) -> None:
+        self.forward_backward()
+        self.update()
+
+
+def engine_step(model_source, batch: int, seq: int = 128) -> EngineStep:
     """Our engine's CPU training step (its defaults: frozen word embeddings, no attention dropout, cheap
-    dropout masks, eager attention, bf16 autocast, fused AdamW) on ``batch`` full ``seq``-token texts.
-    Returns (one_step, model)."""
+    dropout masks, freed memory kept, eager attention, bf16 autocast, fused AdamW) on ``batch`` texts of
+    ``seq`` tokens."""
     import torch
     from accelerate import Accelerator
 
@@ -194,7 +209,7 @@ def engine_step(model_source, batch: int, seq: int = 128):
     from bertstudio.hardware import detect_device
     from bertstudio.models import load_model_for_classification
     from bertstudio.pipeline import attention_kernel
-    from bertstudio.training import accumulate_gradients, full_forward, make_optimizer, prepare_model
+    from bertstudio.training import accumulate_gradients, clipped_step, full_forward, make_optimizer, prepare_model
 
     cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True, attention_dropout=0.0)
     model = load_model_for_classification(model_source, num_labels=2, id2label={0: "a", 1: "b"},
@@ -208,14 +223,26 @@ def engine_step(model_source, batch: int, seq: int = 128):
     ids = torch.randint(1000, 29000, (batch, seq))
     batch_data = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.randint(0, 2, (batch,))}
 
-    def one_step() -> None:
+    def forward_backward() -> None:
         with accelerator.autocast():
             accumulate_gradients(model, dict(batch_data), full_forward, None, accelerator, 1)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+
+    def update() -> None:
+        clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
         optimizer.zero_grad(set_to_none=True)
 
-    return one_step, accelerator.unwrap_model(model)
+    return EngineStep(forward_backward, update, accelerator.unwrap_model(model))
+
+
+def median_seconds(fn: Callable[[], None], steps: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
 
 
 # Where a training step's CPU time goes, by kind of operator (torch profiler's self time).
@@ -242,17 +269,34 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
     """Our training step on batches where every text fills all 128 tokens: the compute-bound case."""
     from bertstudio.models import bundled_model_path, resolve_model_source
 
-    one_step, model = engine_step(resolve_model_source(str(bundled_model_path())), batch)
-    times = []
-    for i in range(steps + 3):
-        start = time.perf_counter()
-        one_step()
-        if i >= 3:  # warm-up steps excluded
-            times.append(time.perf_counter() - start)
-    per_step = sorted(times)[len(times) // 2]
-    flops = training_flops(model, batch * 128) + attention_flops(model, batch, 128)
+    step = engine_step(resolve_model_source(str(bundled_model_path())), batch)
+    per_step = median_seconds(step, steps)
+    flops = training_flops(step.model, batch * 128) + attention_flops(step.model, batch, 128)
     return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch,
-            "profile": step_profile(one_step)}
+            "profile": step_profile(step)}
+
+
+SHORT_TOKENS, FLOOR_TOKENS = 14, 4  # SST-2's average text with [CLS]/[SEP]; nearly no text at all
+
+
+def run_short_steps(data_dir: Path, steps: int = 30, batch: int = BATCH) -> dict:
+    """Where a short-text step's time goes: forward+backward against the update (clip + AdamW), the same
+    step on almost empty texts (what a step costs whatever the text), and page faults per step."""
+    from bertstudio.models import bundled_model_path, resolve_model_source
+
+    source = resolve_model_source(str(bundled_model_path()))
+    step = engine_step(source, batch, SHORT_TOKENS)
+    whole = median_seconds(step, steps)
+    forward_backward = median_seconds(lambda: (step.forward_backward(), step.model.zero_grad(set_to_none=True)),
+                                      steps)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        step()
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 10
+    floor = median_seconds(engine_step(source, batch, FLOOR_TOKENS), steps)
+    return {"batch": batch, "tokens": SHORT_TOKENS, "step_s": whole, "forward_backward_s": forward_backward,
+            "update_s": whole - forward_backward, "floor_tokens": FLOOR_TOKENS, "floor_s": floor,
+            "page_faults_per_step": faults}
 
 
 def run_bert_base_memory(data_dir: Path, steps: int = 3, batch: int = 32) -> dict:
@@ -264,7 +308,7 @@ def run_bert_base_memory(data_dir: Path, steps: int = 3, batch: int = 32) -> dic
     folder = Path(tempfile.mkdtemp(prefix="bert-base-arch-"))
     # BertConfig's defaults are bert-base-uncased's architecture.
     BertForSequenceClassification(BertConfig(num_labels=2)).save_pretrained(folder)
-    one_step, _ = engine_step(ModelSource("local", str(folder), None, "BERT-base (random weights)"), batch)
+    one_step = engine_step(ModelSource("local", str(folder), None, "BERT-base (random weights)"), batch)
     for _ in range(steps):
         one_step()
     return {"peak_rss_mb": peak_rss_mb(), "batch": batch}
@@ -303,6 +347,8 @@ def worker(name: str, data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
         return run_head_only(data_dir, rows)
     if name == "full128":
         return run_full_batches(data_dir)
+    if name == "short":
+        return run_short_steps(data_dir)
     if name == "bertbase_memory":
         return run_bert_base_memory(data_dir)
     if name == "peaks":
@@ -320,6 +366,17 @@ def run_worker(name: str, data_dir: Path, rows: int, seed_offset: int = 0) -> di
     if result.returncode != 0:
         raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def short_step_text(short: dict) -> str:
+    ms = {k: 1000 * short[k] for k in ("step_s", "forward_backward_s", "update_s", "floor_s")}
+    return (f"Short texts ({short['batch']} texts of {short['tokens']} tokens, SST-2's average; our training step): "
+            f"{ms['step_s']:.0f} ms per step = forward and backward {ms['forward_backward_s']:.0f} ms + gradient "
+            f"clipping and AdamW {ms['update_s']:.0f} ms. The same step on {short['floor_tokens']}-token texts takes "
+            f"{ms['floor_s']:.0f} ms: that much of a step is paid whatever the texts (weights cast to bf16 and "
+            f"back, weight gradients, optimizer), the rest grows with the tokens. Page faults per step: "
+            f"{short['page_faults_per_step']:.0f} (glibc's defaults: ~13,800, 30 ms of kernel time; see "
+            f"bertstudio/allocator.py).")
 
 
 def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str:
@@ -349,6 +406,8 @@ def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str
             f"{full['flops_per_second'] / 1e9:.0f} GFLOP/s = {full['flops_per_second'] / peaks['bf16']:.0%} of the "
             f"bf16 peak. Where that step's CPU time goes (torch profiler, self time): "
             + ", ".join(f"{kind} {share:.0%}" for kind, share in full["profile"].items()) + ".")
+    if "short" in full:
+        out += "\n\n" + short_step_text(full["short"])
     out += (f"\n\nPeak memory (resident set) of our training step on BERT-base (its architecture with random "
             f"weights, batch 32 x 128 tokens, bf16): {full['bert_base_peak_rss_mb']:,.0f} MB (target: at most "
             f"6,000 MB; the bundled model's full run above: {results.get('ours', {}).get('peak_rss_mb', 0):,.0f} MB, "
@@ -420,6 +479,7 @@ def main() -> None:
         return
     peaks = run_worker("peaks", args.data_dir, args.rows)
     full = run_worker("full128", args.data_dir, args.rows)
+    full["short"] = run_worker("short", args.data_dir, args.rows)
     full["bert_base_peak_rss_mb"] = run_worker("bertbase_memory", args.data_dir, args.rows)["peak_rss_mb"]
     head = run_worker("headonly", args.data_dir, args.rows)
     saved = Path(__file__).resolve().parent / "_out"
