@@ -205,7 +205,7 @@ def verdict(results: list[dict]) -> dict:
     return {"best": best, "gap": gap, "over_textbook": over_textbook,
             "passed": gap <= WITHIN_BEST_POINTS and over_textbook >= 0,
             "tuned_gain": 100 * (tuned["macro_f1"] - ours["macro_f1"]) if tuned else None,
-            "tune_extra": (tuned["tune_seconds"] / ours["train_seconds"]) if tuned else None}
+            "tune_extra": (tuned["tune_seconds"] / tuned["train_seconds"]) if tuned else None}
 
 
 def f1_text(row: dict) -> str:
@@ -239,7 +239,7 @@ def dataset_section(data: Prepared, runs: list[dict]) -> str:
         tuned = by[TUNED.name]
         lines += ["", f"Tune for me chose lr {tuned['settings']['lr']:g} (head {tuned['settings']['head_lr']:g}): "
                       f"{v['tuned_gain']:+.1f} points of macro-F1 against the defaults, for "
-                      f"{v['tune_extra']:.0%} extra time (the probe against the defaults' training time)."]
+                      f"{v['tune_extra']:.0%} extra time (the probe against the training run it came before, same process)."]
     against_best = (f"{v['gap']:.1f} points of macro-F1 below" if v["gap"] > 0
                     else f"{-v['gap']:.1f} points of macro-F1 above")
     against_textbook = (f"{v['over_textbook']:.1f} points above" if v["over_textbook"] >= 0

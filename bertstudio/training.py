@@ -324,7 +324,7 @@ def clipped_step(model, optimizer, accelerator, max_norm: float) -> torch.Tensor
 
     On one CPU process the clip factor goes to the fused AdamW kernel as its gradient scale instead of
     being multiplied into every gradient first: the same update without an extra read and write of all
-    gradients, which was ~4% of a short-text training step of the bundled model on the reference CPU.
+    gradients, which was ~3% of a short-text training step of the bundled model on the reference CPU.
     Elsewhere accelerate clips (it knows about GPU gradient scalers and several processes).
     """
     if not accelerator.sync_gradients:
