@@ -38,12 +38,17 @@ def test_clip_factor_given_to_the_fused_optimizer_matches_clipping_the_gradients
     """The CPU shortcut (clip factor as the fused AdamW's gradient scale) makes the same update as
     accelerate's clip_grad_norm_ followed by a plain step, and reports the same norm."""
     cfg = TrainConfig(lr=1e-2, head_lr=1e-2)
+    # One backward pass feeds both updates: two passes may differ in the last bits (threaded reductions),
+    # and hard clipping makes Adam's update of near-zero gradients sensitive to those bits.
+    source = tiny_classifier(tiny_bert_dir).eval()
+    accumulate_gradients(source, {k: v.clone() for k, v in a_batch().items()}, full_forward, None, Accelerator(cpu=True), 1)
     results = []
     for shortcut in (True, False):
         accelerator = Accelerator(cpu=True)
         model = tiny_classifier(tiny_bert_dir).eval()
+        for mine, theirs in zip(model.parameters(), source.parameters()):
+            mine.grad = None if theirs.grad is None else theirs.grad.clone()
         optimizer = accelerator.prepare(make_optimizer(model, cfg, "cpu"))
-        accumulate_gradients(model, {k: v.clone() for k, v in a_batch().items()}, full_forward, None, accelerator, 1)
         if shortcut:
             norm = clipped_step(model, optimizer, accelerator, max_norm)
         else:
@@ -54,8 +59,12 @@ def test_clip_factor_given_to_the_fused_optimizer_matches_clipping_the_gradients
         moments = [optimizer.optimizer.state[p]["exp_avg"].clone() for p in model.parameters() if p.requires_grad]
         results.append((float(norm), [p.detach().clone() for p in model.parameters()], moments))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
-    for fast, reference in zip(results[0][1] + results[0][2], results[1][1] + results[1][2]):
-        assert torch.allclose(fast, reference, rtol=1e-5, atol=1e-9)
+    # A weight moves by about lr in Adam's first step, so float32 rounding of that step is ~lr * 1e-7:
+    # weights near zero need an absolute tolerance of that order, not one relative to their value.
+    for fast, reference in zip(results[0][1], results[1][1]):
+        assert torch.allclose(fast, reference, rtol=1e-5, atol=cfg.lr * 1e-5)
+    for fast, reference in zip(results[0][2], results[1][2]):
+        assert torch.allclose(fast, reference, rtol=1e-5, atol=1e-12)
 
 
 def test_split_batch_keeps_every_row():
