@@ -189,10 +189,10 @@ def save_config(run_dir: Path, cfg: TrainConfig, inputs: TrainingInputs) -> None
                                            "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
 
 
-def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, *,
-                       emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> tuple[TrainConfig, Any]:
-    """"Tune for me": the run's settings with the learning rate a short probe found best (see ``tuning``),
-    and the model back at its starting weights, ready for the real run (None when there was no probe).
+def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, model, *,
+                       emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainConfig:
+    """"Tune for me": the run's settings with the learning rate a short probe found best (see ``tuning``);
+    ``model`` (the run's, freshly built) is back at its starting weights afterwards, ready for the real run.
 
     Each candidate starts from the same weights, trains on the real training batches and is scored on a
     fixed random subset of validation; the decision (or why there was no probe) joins the run's reasons.
@@ -205,11 +205,10 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
     plan = tuning.plan_probe(cfg, planned)
     if plan.skip_reason:
         inputs.resolved.decisions.append(Decision("lr", cfg.lr, plan.skip_reason))
-        return cfg, None
+        return cfg
     val = tokenized_subset(data.validation, tuning.PROBE_VAL_ROWS, cfg.seed)
-    # One model, reset to the same starting weights (same new head) for every candidate: a fair comparison,
-    # and loading the model once keeps the probe inside its time budget on small data.
-    model = build_model(inputs, cfg)
+    # The run's own model, reset to the same starting weights (same new head) for every candidate: a fair
+    # comparison, and no extra model load, which on small data would be a large part of the probe's budget.
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def train_one(probe: TrainConfig) -> dict[str, Any]:
@@ -225,7 +224,7 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
     cfg, decision = tuning.probe_learning_rates(cfg, plan, train_one, on_candidate=announce)
     inputs.resolved.decisions.append(decision)
     model.load_state_dict(start)
-    return cfg, model
+    return cfg
 
 
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
@@ -256,13 +255,13 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     quiet_library_progress()
     try:
         data = tokenize_splits(inputs, cfg.max_length)
-        tune_start, model = time.perf_counter(), None
+        model = build_model(inputs, cfg)  # before the probe's clock starts: the run loads it either way
+        tune_start = time.perf_counter()
         if cfg.tune:
-            cfg, model = tune_learning_rate(inputs, cfg, data, emit=emit_and_log, should_stop=should_stop)
+            cfg = tune_learning_rate(inputs, cfg, data, model, emit=emit_and_log, should_stop=should_stop)
             save_config(run_dir, cfg, inputs)
         tune_seconds = time.perf_counter() - tune_start
         accelerator = make_accelerator(cfg, inputs.device)
-        model = model if model is not None else build_model(inputs, cfg)
         emit_and_log(started_event(inputs, cfg, data, run_dir, accelerator))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
                               emit=emit_and_log, should_stop=should_stop)

@@ -26,8 +26,9 @@ from .config import TrainConfig
 
 LR_FACTORS = (0.5, 1.0, 2.0)  # around the rule's rate: the rule is right within a factor of 2 on our benchmarks
 # Of the planned steps, for all candidates together.  Measured on 1,500-2,500-row sets (bench/DEFAULTS.md), the
-# probe's scoring and set-up added about a third again to its steps, so 0.15 keeps the whole probe under 25%.
-PROBE_SHARE = 0.15
+# probe's scoring and set-up cost about as much again as its steps (scoring 300 rows three times is not small
+# next to a few dozen steps), so 0.12 keeps the whole probe under 25% of the run.
+PROBE_SHARE = 0.12
 MIN_PROBE_STEPS = 8  # fewer steps than this and the validation losses mostly measure noise
 MAX_PROBE_STEPS = 300  # enough to rank rates on large data; more would only cost time
 PROBE_VAL_ROWS = 300

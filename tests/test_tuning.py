@@ -28,7 +28,7 @@ def test_candidates_surround_the_rule_rate():
 
 
 def test_probe_budget_is_a_bounded_share_of_the_planned_steps():
-    for planned in (160, 1_000, 10_000, 100_000):
+    for planned in (200, 1_000, 10_000, 100_000):
         plan = plan_probe(cfg(), planned)
         assert plan.skip_reason is None and plan.steps >= MIN_PROBE_STEPS
         assert plan.steps * len(plan.candidates) <= PROBE_SHARE * planned < MAX_EXTRA_SHARE * planned
@@ -74,7 +74,7 @@ def test_tune_for_me_runs_before_training_and_is_recorded(small_csv, tmp_path, t
 
     monkeypatch.setattr(bertstudio.tuning, "PROBE_VAL_ROWS", 5)  # a subset of validation, as with real data
     config = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
-                                max_length=32, batch_size=2, epochs=8, precision="fp32", tune=True)
+                                max_length=32, batch_size=2, epochs=12, precision="fp32", tune=True)
     job = TrainingJob(config).start()
     assert job.wait(180), "training did not finish in time"
     kinds = [type(e) for e in job.history]
