@@ -98,3 +98,16 @@ def test_export_zip_holds_the_model_folder_and_is_reused(store):
     mtime = archive.stat().st_mtime_ns
     assert S.export_zip(workspace, run) == archive and archive.stat().st_mtime_ns == mtime
     assert not [p for p in workspace.exports.iterdir() if p.name.startswith(".")]  # no partial files left
+
+
+def test_run_picker_prefers_the_apps_run_then_the_shown_one_then_the_newest(store):
+    from bertstudio.ui.common import list_runs
+
+    workspace = store.open(None)
+    older = str(_fake_run(workspace, "20260101-000000-a", 0.5))
+    newer = str(_fake_run(workspace, "20260102-000000-b", 0.7))
+    assert list_runs(workspace, older, newer).value == older  # the run the app just trained or opened
+    assert list_runs(workspace, "/elsewhere/not-ours", older).value == older  # else keep what is shown
+    assert list_runs(workspace, None, None).value == newer
+    assert [value for _, value in list_runs(workspace, None, None).choices] == [newer, older]
+    assert list_runs(store.open(None), None, None).value is None  # nothing trained yet

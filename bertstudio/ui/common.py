@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 import gradio as gr
 
 from ..errors import UserError
-from .session import Workspace
+from .session import Workspace, list_workspace_runs
 
 logger = logging.getLogger("bertstudio.ui")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,3 +60,13 @@ def ensure_model_obtainable(model: str) -> None:
                          "but huggingface.co cannot be reached.",
                          "Pick the bundled MiniLM model in the Model tab (it works offline), or connect to the "
                          "internet and try again.")
+
+
+@friendly
+def list_runs(workspace: Workspace | None, wanted: str | None, current: str | None) -> gr.Dropdown:
+    """The run picker of the Evaluate, Export and Predict tabs: the app's current run if it is one of this
+    workspace's, else the one already shown, else the newest."""
+    choices = [(info.label, str(info.path)) for info in list_workspace_runs(require_workspace(workspace))]
+    paths = [p for _, p in choices]
+    value = next((p for p in (wanted, current) if p in paths), paths[0] if paths else None)
+    return gr.Dropdown(choices=choices, value=value)

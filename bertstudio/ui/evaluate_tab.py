@@ -24,9 +24,9 @@ from ..errors import DataError
 from ..evaluation import evaluate_run, label_noise_for_run, load_run_error_table, read_eval, tag_counts
 from ..runs import load_summary
 from . import charts, tables
-from .common import friendly, require_workspace
+from .common import friendly, list_runs, require_workspace
 from .context import AppContext
-from .session import Workspace, checked_run_dir, list_workspace_runs, save_upload
+from .session import Workspace, checked_run_dir, save_upload
 
 INTRO = """### Step 4: evaluate
 Scores on the **test texts**: a part of your data the model never saw while training, so they show how it will
@@ -70,10 +70,6 @@ def load_run(workspace: Workspace, run_dir: str) -> RunView:
     summary = load_summary(path)
     return RunView(str(path), summary, read_eval(path), load_run_error_table(path),
                    [str(n) for n in summary.get("label_names", [])])
-
-
-def run_choices(workspace: Workspace) -> list[tuple[str, str]]:
-    return [(info.label, str(info.path)) for info in list_workspace_runs(workspace)]
 
 
 # --- headline ---------------------------------------------------------------------------------------
@@ -391,13 +387,6 @@ def build(ctx: AppContext) -> None:
                 true_label=true_label or tables.ALL, predicted_label=predicted or tables.ALL,
                 only_mistakes=bool(only_mistakes), sort=sort or tables.DEFAULT_ERROR_SORT, search=query or "",
                 tag=tag or tables.ALL_ROWS))
-
-        @friendly
-        def list_runs(workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
-            choices = run_choices(require_workspace(workspace))
-            paths = [p for _, p in choices]
-            value = next((p for p in (wanted, current) if p in paths), paths[0] if paths else None)
-            return gr.Dropdown(choices=choices, value=value)
 
         def noise_outputs(outcome: NoiseOutcome | None) -> list:
             if outcome is None:

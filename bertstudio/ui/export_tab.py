@@ -28,9 +28,9 @@ from ..export import EXPORT_FORMATS, ExportResult, formats_for
 from ..inference import EXPORT_INFO_FILE, EXPORTS_DIR
 from ..runs import load_summary
 from .charts import format_percent
-from .common import friendly, require_workspace
+from .common import friendly, list_runs, require_workspace
 from .context import AppContext
-from .session import Workspace, checked_run_dir, export_zip, list_workspace_runs
+from .session import Workspace, checked_run_dir, export_zip
 
 logger = logging.getLogger("bertstudio.ui")
 POLL_SECONDS = 1.0
@@ -403,18 +403,6 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
                       speed_markdown(benchmark_records(workspace), str(run), results))
 
 
-def run_choices(workspace: Workspace) -> list[tuple[str, str]]:
-    return [(info.label, str(info.path)) for info in list_workspace_runs(workspace)]
-
-
-def run_dropdown(workspace: Workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
-    """The run picker: the app's current run if it is one of ours, else the one shown, else the newest."""
-    choices = run_choices(workspace)
-    paths = [p for _, p in choices]
-    value = next((p for p in (wanted, current) if p in paths), paths[0] if paths else None)
-    return gr.Dropdown(choices=choices, value=value)
-
-
 def build(ctx: AppContext) -> None:
     with gr.Tab("5. Export", id="export") as tab:
         gr.Markdown(INTRO)
@@ -459,10 +447,6 @@ def build(ctx: AppContext) -> None:
                       for z in shown_view.zips],
                     *[gr.Button(interactive=not busy) for _ in buttons], gr.Button(interactive=not busy),
                     shown_view.speed, len(snapshot.done) if snapshot else 0, gr.Timer(active=busy)]
-
-        @friendly
-        def list_runs(workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
-            return run_dropdown(require_workspace(workspace), wanted, current)
 
         @friendly
         def open_run(workspace, run_dir: str | None) -> list:

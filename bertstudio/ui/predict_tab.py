@@ -21,9 +21,9 @@ from ..data import SUPPORTED_EXTENSIONS
 from ..errors import DataError, ModelError, UserError
 from . import charts
 from .charts import format_percent
-from .common import friendly, require_workspace
+from .common import friendly, list_runs, require_workspace
 from .context import AppContext
-from .export_tab import FORMAT_INFO, run_dropdown
+from .export_tab import FORMAT_INFO
 from .session import Workspace, checked_run_dir, safe_file_name, save_upload
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
@@ -261,10 +261,6 @@ def build(ctx: AppContext) -> None:
         file_download = gr.DownloadButton("Download the predictions (.csv)", interactive=False,
                                           elem_id="download-predictions")
         saved_file = gr.State(None)  # the upload's copy inside the workspace
-
-        @friendly
-        def list_runs(workspace, wanted: str | None, current: str | None) -> gr.Dropdown:
-            return run_dropdown(require_workspace(workspace), wanted, current)
 
         @friendly
         def open_model(workspace, run_dir: str | None, backend: str) -> tuple:
