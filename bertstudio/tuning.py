@@ -9,8 +9,9 @@ rule's rate stays the default and this is an option.  Validation *loss* rather t
 still coarse (many classes not yet predicted at all) while the loss already ranks the rates.
 
 The probe is bounded by construction: all candidates together get ``PROBE_SHARE`` of the planned
-optimizer steps, and each is scored on at most ``PROBE_VAL_ROWS`` validation rows, so with model
-loading it adds at most about a quarter to the planned training time.  Too little data for a
+optimizer steps, and each is scored on at most ``PROBE_VAL_ROWS`` validation rows, so with its
+scoring it adds at most about a quarter to the planned training time.  It trains the run's own model
+(reset between candidates), so it costs no second model load.  Too little data for a
 meaningful probe (fewer than ``MIN_PROBE_STEPS`` steps per candidate) skips it and says so.
 """
 
