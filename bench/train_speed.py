@@ -428,10 +428,11 @@ def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str
 SEEDED = ("reference", "strong", "ours")  # the accuracy target compares ours with the better Trainer
 
 
-def further_seeds(args, saved: Path, reuse: set[str]) -> dict[str, list[dict]]:
-    """Seeds 1..N-1 of each configuration (seed 0 is the main table's run); saved like the others."""
+def further_seeds(args, saved: Path, reuse: set[str], measured: set[str]) -> dict[str, list[dict]]:
+    """Seeds 1..N-1 of each configuration measured in this run (seed 0 is the main table's run); saved like the
+    others."""
     runs: dict[str, list[dict]] = {}
-    for name in SEEDED:
+    for name in (n for n in SEEDED if n in measured):
         for offset in range(1, args.seeds):
             file = saved / f"train_speed-{name}-seed{offset}.json"
             if name in reuse and file.is_file():
@@ -449,13 +450,15 @@ def seeds_paragraph(results: dict, further: dict[str, list[dict]]) -> str:
     import statistics
 
     summary = {}
-    for name in SEEDED:
+    for name in (n for n in SEEDED if n in results):
         runs = [results[name], *further.get(name, [])]
         summary[name] = (statistics.mean(r["accuracy"] for r in runs), statistics.mean(r["seconds"] for r in runs),
                          [r["accuracy"] for r in runs])
     text = "Over seeds (training order, new head's initialisation, dropout; same data): " + "; ".join(
         f"{name} mean dev accuracy {acc:.4f} ({', '.join(f'{a:.4f}' for a in each)}), mean time {sec:.0f} s"
         for name, (acc, sec, each) in summary.items())
+    if not {"reference", "strong", "ours"} <= set(summary):
+        return text + "."
     (r_acc, _, _), (s_acc, s_sec, _), (o_acc, o_sec, _) = summary["reference"], summary["strong"], summary["ours"]
     return (text + f". Ours against strong: {s_sec / o_sec:.2f}x the speed; against the better of the reference "
             f"and strong means: {100 * (o_acc - max(r_acc, s_acc)):+.2f} points of accuracy.")
@@ -495,7 +498,7 @@ def main() -> None:
         print(name, json.dumps(results[name]), flush=True)
     body = report(results, peaks, full, head, args.rows)
     if args.seeds > 1:
-        body += "\n\n" + seeds_paragraph(results, further_seeds(args, saved, reuse))
+        body += "\n\n" + seeds_paragraph(results, further_seeds(args, saved, reuse, set(results)))
     if set(results) == set(CONFIGS):
         write_section("Training speed (SST-2 sample, bundled MiniLM)", body)
     print(body)
