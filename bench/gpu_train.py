@@ -118,11 +118,14 @@ def matmul_peak(device: str, size: int) -> float:
 
 
 def flops_per_sample(config) -> float:
-    """6N per token for the matrix products (N without embeddings) plus attention's scores and weighted sums."""
+    """The work the engine does per text: 6N per token for the matrix products (N without embeddings) plus
+    attention's scores and weighted sums, less what its last layer skips (only [CLS] goes through its query,
+    attention-output and feed-forward weights, and only [CLS] queries; see ``bertstudio.cls_only``)."""
     h, layers, ffn = config.hidden_size, config.num_hidden_layers, config.intermediate_size
     per_layer = 4 * h * h + 2 * h * ffn  # Q, K, V, output projections and the two feed-forward matrices
-    matrices = 6 * per_layer * layers * SEQ
-    attention = 3 * 2 * 2 * SEQ * SEQ * h * layers
+    skipped = 2 * h * h + 2 * h * ffn  # Q, output projection and feed-forward of the last layer
+    matrices = 6 * (per_layer * layers * SEQ - skipped * (SEQ - 1))
+    attention = 3 * 2 * 2 * SEQ * SEQ * h * (layers - 1 + 1 / SEQ)
     return matrices + attention
 
 

@@ -78,9 +78,23 @@ def nonembedding_params(model) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
 
 
-def training_flops(model, real_tokens: int) -> float:
-    # Forward 2N FLOPs per token, backward 4N: the standard 6N estimate for the matrix products.
-    return 6.0 * nonembedding_params(model) * real_tokens
+def training_flops(model, real_tokens: int, texts: int | None = None) -> float:
+    """Forward 2N FLOPs per token, backward 4N: the standard 6N estimate for the matrix products.
+
+    With ``texts`` (our engine), the work its last layer skips is not counted: there only [CLS] goes through
+    the query, attention-output and feed-forward weights (``bertstudio.cls_only``), once per text.
+    """
+    full = 6.0 * nonembedding_params(model) * real_tokens
+    if texts is None:
+        return full
+    return full - 6.0 * cls_only_skipped_params(model) * (real_tokens - texts)
+
+
+def cls_only_skipped_params(model) -> int:
+    """Weights of the last BERT layer that see [CLS] alone during our training (keys and values see all)."""
+    layer = model.base_model.encoder.layer[-1]
+    parts = (layer.attention.self.query, layer.attention.output.dense, layer.intermediate.dense, layer.output.dense)
+    return sum(p.numel() for part in parts for p in part.parameters())
 
 
 # --- workers (one per process) ---------------------------------------------------------------------------
@@ -154,7 +168,8 @@ def run_ours(data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
     real_tokens = summary["tokens_per_second"] * summary["train_seconds"]
     return {"seconds": summary["train_seconds"], "samples": summary["samples_per_second"] * summary["train_seconds"],
             "real_tokens": real_tokens, "accuracy": acc, "peak_rss_mb": peak_rss_mb(),
-            "flops": training_flops(model, real_tokens), "settings": {k: inputs.config.to_json_dict()[k] for k in (
+            "flops": training_flops(model, real_tokens, texts=round(summary["samples_per_second"]
+                                                                      * summary["train_seconds"])), "settings": {k: inputs.config.to_json_dict()[k] for k in (
                 "max_length", "head_lr", "freeze_embeddings", "attention_dropout", "precision", "length_grouping")}}
 
 
@@ -271,7 +286,7 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
 
     step = engine_step(resolve_model_source(str(bundled_model_path())), batch)
     per_step = median_seconds(step, steps)
-    flops = training_flops(step.model, batch * 128) + attention_flops(step.model, batch, 128)
+    flops = training_flops(step.model, batch * 128, texts=batch) + attention_flops(step.model, batch, 128, cls_only=True)
     return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch,
             "profile": step_profile(step)}
 
@@ -314,10 +329,12 @@ def run_bert_base_memory(data_dir: Path, steps: int = 3, batch: int = 32) -> dic
     return {"peak_rss_mb": peak_rss_mb(), "batch": batch}
 
 
-def attention_flops(model, batch: int, seq: int) -> float:
-    """Scores and weighted sums: 2 matmuls of seq x seq x hidden per layer, x3 for forward and backward."""
+def attention_flops(model, batch: int, seq: int, cls_only: bool = False) -> float:
+    """Scores and weighted sums: 2 matmuls of seq x seq x hidden per layer, x3 for forward and backward
+    (with ``cls_only``, the last layer has one query row instead of ``seq``)."""
     cfg = model.config
-    return 3 * 2 * 2 * batch * seq * seq * cfg.hidden_size * cfg.num_hidden_layers
+    layers = cfg.num_hidden_layers - 1 + 1 / seq if cls_only else cfg.num_hidden_layers
+    return 3 * 2 * 2 * batch * seq * seq * cfg.hidden_size * layers
 
 
 def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .allocator import keep_freed_memory, release_freed_memory
 from .batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
+from .cls_only import compute_last_layer_for_cls_only, restore_last_layer
 from .config import TrainConfig
 from .dropout import use_fast_dropout
 from .events import Evaluated, Step
@@ -122,9 +123,11 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
 
 
 def prepare_model(model, cfg: TrainConfig, device_type: str) -> None:
-    """Freezing as configured and, on a CPU, the cheap dropout mask (see ``dropout``) and a malloc that
-    keeps freed memory for the next step (see ``allocator``)."""
+    """Freezing as configured, the last layer computed for [CLS] alone (see ``cls_only``; undone when
+    training ends) and, on a CPU, the cheap dropout mask (see ``dropout``) and a malloc that keeps freed
+    memory for the next step (see ``allocator``)."""
     apply_freezing(model, cfg)
+    compute_last_layer_for_cls_only(model)
     if device_type == "cpu":
         use_fast_dropout(model)
         keep_freed_memory()
@@ -397,12 +400,14 @@ def train_model(
 ) -> TrainOutcome:
     """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded.
 
-    On a CPU, memory freed by one step is kept for the next (``prepare_model``) and handed back at the end.
+    On a CPU, memory freed by one step is kept for the next (``prepare_model``) and handed back at the end;
+    the last layer computes every position again once training is over.
     """
     try:
         return _fit(model, tokenizer, cfg, train_ds, val_ds, label_names, accelerator, emit=emit,
                     should_stop=should_stop)
     finally:
+        restore_last_layer(model)
         if accelerator.device.type == "cpu":
             release_freed_memory()
 
