@@ -33,6 +33,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # the engine, also from a clone not pip-installed
 from results import machine_line  # noqa: E402
 
 REPORT = HERE / "DEFAULTS.md"

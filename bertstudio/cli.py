@@ -61,7 +61,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if not flag or name == "preset":
             continue
         kind = _base_type(info.annotation)
-        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": info.description}
+        # argparse reads "%" in help as a format placeholder ("adds at most 25%" broke --help).
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": (info.description or "").replace("%", "%%")}
         if typing.get_origin(kind) is typing.Literal:
             kwargs["choices"] = list(typing.get_args(kind))
         elif kind is bool:

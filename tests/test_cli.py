@@ -76,3 +76,19 @@ def test_train_with_several_seeds_reports_mean_and_spread(small_csv, tmp_path, t
     headline = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert headline["seeds"] == [42, 43]
     assert headline["std_macro_f1"] >= 0 and 0 <= headline["mean_macro_f1"] <= 1
+
+
+@pytest.mark.parametrize("command", ["train", "train-seeds", "inspect", "evaluate", "export", "predict", "serve",
+                                     "bench", "label-noise", "presets"])
+def test_every_command_prints_its_help(command, capsys):
+    """Each config field's description becomes a flag's help text; one with a "%" once broke --help."""
+    from bertstudio.config import TrainConfig
+
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    if command == "train":
+        flags = [f.json_schema_extra["cli"] for n, f in TrainConfig.model_fields.items()
+                 if isinstance(f.json_schema_extra, dict) and "cli" in f.json_schema_extra and n != "preset"]
+        assert flags and all(flag in text for flag in flags)
