@@ -61,6 +61,8 @@ def _distilbert_block_forward(block, hidden_states, attention_mask=None, **kwarg
 def _last_layer_and_forward(model) -> tuple[torch.nn.Module, Callable] | None:
     """The last encoder layer and its [CLS]-only forward, for the architectures whose head reads [CLS] alone."""
     base = model.base_model
+    if getattr(model.config, "_attn_implementation", None) not in ("eager", "sdpa"):
+        return None  # other kernels (FlashAttention) take padding masks this shortcut does not slice
     if model.config.model_type == "bert" and hasattr(base, "encoder") and getattr(base, "pooler", None) is not None:
         layer = base.encoder.layer[-1]
         if hasattr(layer, "feed_forward_chunk") and not getattr(layer, "add_cross_attention", False):
