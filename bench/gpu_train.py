@@ -324,7 +324,8 @@ def main() -> int:
     config = AutoConfig.from_pretrained(model_dir)
     peak_size = 1024 if args.tiny else 8192
     name = detect_device(args.device).name
-    res = {"device": name, "steps": args.steps, "compared": args.compare_in_process, "batch_list": args.batch_sizes, "peak_size": peak_size,
+    res = {"device": name, "steps": args.steps, "compared": args.compare_in_process, "batch_list": args.batch_sizes,
+           "peak_size": peak_size,
            "matmul_peak": matmul_peak(args.device, peak_size), "flops_per_sample": flops_per_sample(config),
            "datasheet_bf16": next((v for k, v in DATASHEET_BF16.items() if k in name), None), "rows": []}
     save = args.out / "gpu_train.json"

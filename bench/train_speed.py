@@ -167,11 +167,12 @@ def run_ours(data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
     names = summary["label_names"]
     acc = accuracy_in_file_order(model, tokenizer, dev["text"].tolist(), [names.index(x) for x in dev["label"]])
     real_tokens = summary["tokens_per_second"] * summary["train_seconds"]
-    return {"seconds": summary["train_seconds"], "samples": summary["samples_per_second"] * summary["train_seconds"],
-            "real_tokens": real_tokens, "accuracy": acc, "peak_rss_mb": peak_rss_mb(),
-            "flops": training_flops(model, real_tokens, texts=round(summary["samples_per_second"]
-                                                                      * summary["train_seconds"])), "settings": {k: inputs.config.to_json_dict()[k] for k in (
-                "max_length", "head_lr", "freeze_embeddings", "attention_dropout", "precision", "length_grouping")}}
+    samples = summary["samples_per_second"] * summary["train_seconds"]
+    settings = {k: inputs.config.to_json_dict()[k] for k in (
+        "max_length", "head_lr", "freeze_embeddings", "attention_dropout", "precision", "length_grouping")}
+    return {"seconds": summary["train_seconds"], "samples": samples, "real_tokens": real_tokens, "accuracy": acc,
+            "peak_rss_mb": peak_rss_mb(), "flops": training_flops(model, real_tokens, texts=round(samples)),
+            "settings": settings}
 
 
 def epoch_seconds(events) -> list[float]:
@@ -287,7 +288,8 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
 
     step = engine_step(resolve_model_source(str(bundled_model_path())), batch)
     per_step = median_seconds(step, steps)
-    flops = training_flops(step.model, batch * 128, texts=batch) + attention_flops(step.model, batch, 128, cls_only=True)
+    flops = (training_flops(step.model, batch * 128, texts=batch)
+             + attention_flops(step.model, batch, 128, cls_only=True))
     return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch,
             "profile": step_profile(step)}
 

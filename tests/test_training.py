@@ -133,8 +133,9 @@ def test_background_data_workers_give_the_same_run(tiny_bert_dir, small_csv, tmp
     from bertstudio.pipeline import load_inputs, run_training
 
     def losses(workers: int) -> list[float]:
-        cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / f"w{workers}"),
-                                 batch_size=8, epochs=2, max_length=32, precision="fp32", data_workers=workers)
+        cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir),
+                                 output_dir=str(tmp_path / f"w{workers}"), batch_size=8, epochs=2, max_length=32,
+                                 precision="fp32", data_workers=workers)
         seen: list[float] = []
         run_training(load_inputs(cfg), emit=lambda e: seen.append(e.loss) if isinstance(e, Step) else None)
         return seen
