@@ -485,8 +485,9 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                         if device_type == "cuda":
                             torch.cuda.empty_cache()
                         micro_batches *= 2
-                        logger.warning("Out of GPU memory: continuing with batches of %d, %d accumulated per step.",
-                                       -(-n_rows // micro_batches), micro_batches)
+                        logger.warning("Out of GPU memory: each batch now goes through in %d pieces of up to %d "
+                                       "texts. Training continues and learns the same way, only a little more slowly.",
+                                       micro_batches, -(-n_rows // micro_batches))
                 grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
                 optimizer.zero_grad(set_to_none=True)
             samples += n_rows * accelerator.num_processes
