@@ -138,13 +138,14 @@ def prepare(name: str, data_dir: Path, out: Path, train_rows: int) -> Prepared:
 # --------------------------------------------------------------------------- runs
 
 
-def cache_file(dataset: str, cell: Cell, train_rows: int, seed: int = SEED) -> Path:
+def cache_file(dataset: str, cell: Cell, train_rows: int, seed: int = SEED, cache: Path = CACHE) -> Path:
     slug = cell.name.replace("=", "").replace(" ", "_") + ("" if seed == SEED else f"-seed{seed}")
-    return CACHE / f"{dataset}-{train_rows}-{slug}.json"
+    return cache / f"{dataset}-{train_rows}-{slug}.json"
 
 
-def run_cell(data: Prepared, cell: Cell, train_rows: int, runs_root: Path, seed: int = SEED) -> dict:
-    cached = cache_file(data.name, cell, train_rows, seed)
+def run_cell(data: Prepared, cell: Cell, train_rows: int, runs_root: Path, seed: int = SEED,
+             cache: Path = CACHE) -> dict:
+    cached = cache_file(data.name, cell, train_rows, seed, cache)
     if cached.is_file():
         return json.loads(cached.read_text())
     out = runs_root / f"{data.name}-{cached.stem}"
@@ -164,7 +165,7 @@ def run_cell(data: Prepared, cell: Cell, train_rows: int, runs_root: Path, seed:
               "best_epoch": headline["best_epoch"],
               "settings": {k: config.get(k) for k in ("lr", "head_lr", "epochs", "batch_size", "max_length",
                                                        "class_weighting", "warmup_ratio")}}
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result, indent=2))
     return result
 

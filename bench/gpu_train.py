@@ -118,15 +118,11 @@ def matmul_peak(device: str, size: int) -> float:
 
 
 def flops_per_sample(config) -> float:
-    """The work the engine does per text: 6N per token for the matrix products (N without embeddings) plus
-    attention's scores and weighted sums, less what its last layer skips (only [CLS] goes through its query,
-    attention-output and feed-forward weights, and only [CLS] queries; see ``bertstudio.cls_only``)."""
-    h, layers, ffn = config.hidden_size, config.num_hidden_layers, config.intermediate_size
-    per_layer = 4 * h * h + 2 * h * ffn  # Q, K, V, output projections and the two feed-forward matrices
-    skipped = 2 * h * h + 2 * h * ffn  # Q, output projection and feed-forward of the last layer
-    matrices = 6 * (per_layer * layers * SEQ - skipped * (SEQ - 1))
-    attention = 3 * 2 * 2 * SEQ * SEQ * h * (layers - 1 + 1 / SEQ)
-    return matrices + attention
+    """The work the engine does per 128-token text, every layer trained (``bertstudio.flops``): matrix
+    products and attention, less what its [CLS]-only last layer skips."""
+    from bertstudio.flops import training_flops
+
+    return training_flops(config, SEQ, 1, seq_len=SEQ)
 
 
 def steady_rate(steps: list[tuple[int, float]], batch: int) -> float:
@@ -144,9 +140,11 @@ def engine_run(data: Path, model_dir: Path, device: str, batch: int, steps: int,
     from bertstudio.events import Step
     from bertstudio.pipeline import load_inputs, run_training
 
+    # Every layer trains (freeze_layers=0, not the engine's automatic bottom sixth): the bare loop it is
+    # compared with trains them all, and the FLOP count assumes it.
     cfg = TrainConfig(data=str(data), model=str(model_dir), device=device, precision="bf16", max_length=SEQ,
                       batch_size=batch, max_steps=steps, eval_every=steps, lr=2e-5, output_dir=str(out_dir),
-                      data_workers=workers)
+                      data_workers=workers, freeze_layers=0)
     seen: list[tuple[int, float]] = []
     inputs = load_inputs(cfg)
     loader = loader_rate(inputs, device, batches=min(50, steps))

@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the engine, also from a clone not pip-installed
 from results import machine_line, write_section  # noqa: E402
 
+from bertstudio.flops import training_flops  # noqa: E402
+
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EPOCHS, BATCH, LR = 3, 16, 2e-5
 CONFIGS = ("reference", "strong", "ours")
@@ -75,29 +77,6 @@ def accuracy_in_file_order(model, tokenizer, texts, labels) -> float:
     return correct / len(texts)
 
 
-def nonembedding_params(model) -> int:
-    return sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n)
-
-
-def training_flops(model, real_tokens: int, texts: int | None = None) -> float:
-    """Forward 2N FLOPs per token, backward 4N: the standard 6N estimate for the matrix products.
-
-    With ``texts`` (our engine), the work its last layer skips is not counted: there only [CLS] goes through
-    the query, attention-output and feed-forward weights (``bertstudio.cls_only``), once per text.
-    """
-    full = 6.0 * nonembedding_params(model) * real_tokens
-    if texts is None:
-        return full
-    return full - 6.0 * cls_only_skipped_params(model) * (real_tokens - texts)
-
-
-def cls_only_skipped_params(model) -> int:
-    """Weights of the last BERT layer that see [CLS] alone during our training (keys and values see all)."""
-    layer = model.base_model.encoder.layer[-1]
-    parts = (layer.attention.self.query, layer.attention.output.dense, layer.intermediate.dense, layer.output.dense)
-    return sum(p.numel() for part in parts for p in part.parameters())
-
-
 # --- workers (one per process) ---------------------------------------------------------------------------
 
 
@@ -130,7 +109,7 @@ def run_trainer(data_dir: Path, rows: int, strong: bool, seed_offset: int = 0) -
     seconds = time.perf_counter() - start
     acc = accuracy_in_file_order(model, tokenizer, dev["text"].tolist(), [to_id[x] for x in dev["label"]])
     return {"seconds": seconds, "samples": rows * EPOCHS, "real_tokens": real_tokens, "accuracy": acc,
-            "peak_rss_mb": peak_rss_mb(), "flops": training_flops(model, real_tokens)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def engine_files(data_dir: Path, rows: int):
@@ -169,9 +148,11 @@ def run_ours(data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
     real_tokens = summary["tokens_per_second"] * summary["train_seconds"]
     samples = summary["samples_per_second"] * summary["train_seconds"]
     settings = {k: inputs.config.to_json_dict()[k] for k in (
-        "max_length", "head_lr", "freeze_embeddings", "attention_dropout", "precision", "length_grouping")}
+        "max_length", "head_lr", "freeze_embeddings", "freeze_layers", "attention_dropout", "precision",
+        "length_grouping")}
     return {"seconds": summary["train_seconds"], "samples": samples, "real_tokens": real_tokens, "accuracy": acc,
-            "peak_rss_mb": peak_rss_mb(), "flops": training_flops(model, real_tokens, texts=round(samples)),
+            "peak_rss_mb": peak_rss_mb(), "flops": training_flops(model.config, round(real_tokens), round(samples),
+                                                               frozen_layers=inputs.config.freeze_layers),
             "settings": settings}
 
 
@@ -209,6 +190,7 @@ class EngineStep:
     forward_backward: Callable[[], None]
     update: Callable[[], None]  # clip (into the fused AdamW's gradient scale) and AdamW
     model: Any
+    frozen_layers: int
 
     def __call__(self) -> None:
         self.forward_backward()
@@ -216,12 +198,13 @@ class EngineStep:
 
 
 def engine_step(model_source, batch: int, seq: int = 128) -> EngineStep:
-    """Our engine's CPU training step (its defaults: frozen word embeddings, no attention dropout, cheap
-    dropout masks, freed memory kept, eager attention, bf16 autocast, fused AdamW) on ``batch`` texts of
-    ``seq`` tokens."""
+    """Our engine's CPU training step (its defaults: frozen word embeddings and bottom sixth of the layers, no
+    attention dropout, cheap dropout masks, freed memory kept, eager attention, bf16 autocast, fused AdamW) on
+    ``batch`` texts of ``seq`` tokens."""
     import torch
     from accelerate import Accelerator
 
+    from bertstudio.auto import ModelShape, choose_freeze_layers
     from bertstudio.config import TrainConfig
     from bertstudio.hardware import detect_device
     from bertstudio.models import load_model_for_classification
@@ -232,6 +215,7 @@ def engine_step(model_source, batch: int, seq: int = 128) -> EngineStep:
     model = load_model_for_classification(model_source, num_labels=2, id2label={0: "a", 1: "b"},
                                           label2id={"a": 0, "b": 1}, attention_dropout=cfg.attention_dropout,
                                           attn_implementation=attention_kernel(detect_device("cpu")))
+    cfg = cfg.model_copy(update={"freeze_layers": choose_freeze_layers(ModelShape.of(model.config).layers).value})
     prepare_model(model, cfg, "cpu")
     accelerator = Accelerator(cpu=True, mixed_precision="bf16")
     optimizer = make_optimizer(model, cfg, "cpu")
@@ -248,7 +232,7 @@ def engine_step(model_source, batch: int, seq: int = 128) -> EngineStep:
         clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
         optimizer.zero_grad(set_to_none=True)
 
-    return EngineStep(forward_backward, update, accelerator.unwrap_model(model))
+    return EngineStep(forward_backward, update, accelerator.unwrap_model(model), cfg.freeze_layers)
 
 
 def median_seconds(fn: Callable[[], None], steps: int, warmup: int = 3) -> float:
@@ -288,8 +272,7 @@ def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
 
     step = engine_step(resolve_model_source(str(bundled_model_path())), batch)
     per_step = median_seconds(step, steps)
-    flops = (training_flops(step.model, batch * 128, texts=batch)
-             + attention_flops(step.model, batch, 128, cls_only=True))
+    flops = training_flops(step.model.config, batch * 128, batch, frozen_layers=step.frozen_layers, seq_len=128)
     return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch,
             "profile": step_profile(step)}
 
@@ -330,14 +313,6 @@ def run_bert_base_memory(data_dir: Path, steps: int = 3, batch: int = 32) -> dic
     for _ in range(steps):
         one_step()
     return {"peak_rss_mb": peak_rss_mb(), "batch": batch}
-
-
-def attention_flops(model, batch: int, seq: int, cls_only: bool = False) -> float:
-    """Scores and weighted sums: 2 matmuls of seq x seq x hidden per layer, x3 for forward and backward
-    (with ``cls_only``, the last layer has one query row instead of ``seq``)."""
-    cfg = model.config
-    layers = cfg.num_hidden_layers - 1 + 1 / seq if cls_only else cfg.num_hidden_layers
-    return 3 * 2 * 2 * batch * seq * seq * cfg.hidden_size * layers
 
 
 def matmul_peak(dtype_name: str, size: int = 2048, repeats: int = 10) -> float:
@@ -411,8 +386,9 @@ def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str
     if "ours" in results:
         ours = results["ours"]
         flops = ours["flops"] / ours["seconds"]
-        out += (f"\n\nOur achieved model FLOP/s on this SST-2 sample (work done: 6 x non-embedding params x real "
-                f"tokens, less what the [CLS]-only last layer skips): "
+        out += (f"\n\nOur achieved model FLOP/s on this SST-2 sample (the matrix work actually done, "
+                f"bertstudio/flops.py: 6 FLOPs per weight and real token, 2 in the frozen bottom layers, which run "
+                f"forward only, less what the [CLS]-only last layer skips): "
                 f"{flops / 1e9:.1f} GFLOP/s = {flops / peaks['bf16']:.0%} of the bf16 and "
                 f"{flops / peaks['fp32']:.0%} of the fp32 matrix-product peak (short texts: mostly per-step work).")
         for key in ("reference", "strong"):

@@ -91,7 +91,8 @@ class TrainConfig(BaseModel):
         json_schema_extra=_cli("--class-weighting", "training"))
     freeze_embeddings: bool | None = Field(None, description="Keep the word embeddings fixed (auto).",
                                            json_schema_extra=_cli("--freeze-embeddings", "training"))
-    freeze_layers: int = Field(0, ge=0, le=48, description="Keep the bottom N encoder layers fixed.",
+    freeze_layers: int | None = Field(None, ge=0, le=48, description="Keep the bottom N encoder layers and the "
+                                      "embeddings fixed (auto: the bottom sixth of the layers).",
                                json_schema_extra=_cli("--freeze-layers", "training"))
     freeze_encoder: bool = Field(False, description="Train only the classifier head (fastest, for small data).",
                                  json_schema_extra=_cli("--freeze-encoder", "training"))

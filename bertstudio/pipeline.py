@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__
-from .auto import DataStats, Decision, Hardware, Resolved, resolve
+from .auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
 from .config import TrainConfig
 from .errors import DataError
 from .events import Finished, Started
@@ -85,17 +85,16 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
                       suggested_max_length=lengths.suggested_max_length, length_p95=lengths.percentiles[95],
                       is_pair="text_pair" in train.column_names)
     device = detect_device(cfg.device)
-    hidden = _hidden_size(source)
+    shape = _model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
-    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware(device.type, device.bf16), model_hidden=hidden)
+    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware(device.type, device.bf16), model=shape)
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 
-def _hidden_size(source) -> int:
+def _model_shape(source) -> ModelShape:
     from .models import load_model_config
 
-    config = load_model_config(source)
-    return int(getattr(config, "hidden_size", None) or getattr(config, "dim", 768))
+    return ModelShape.of(load_model_config(source))
 
 
 def make_accelerator(cfg: TrainConfig, device: DeviceInfo):

@@ -108,14 +108,15 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
         return
     if cfg.freeze_embeddings:
         model.base_model.embeddings.word_embeddings.weight.requires_grad = False
-    if cfg.freeze_layers:
+    frozen = cfg.freeze_layers or 0  # None: not resolved from the model, so nothing beyond the embeddings
+    if frozen:
         layers = encoder_layers(model)
-        if cfg.freeze_layers >= len(layers):
+        if frozen >= len(layers):
             from .errors import ConfigError
 
-            raise ConfigError(f"freeze_layers is {cfg.freeze_layers} but the model has only {len(layers)} layers.",
+            raise ConfigError(f"freeze_layers is {frozen} but the model has only {len(layers)} layers.",
                               f"Use a value below {len(layers)}, or the head-only preset.")
-        for layer in layers[:cfg.freeze_layers]:
+        for layer in layers[:frozen]:
             for param in layer.parameters():
                 param.requires_grad = False
         for param in model.base_model.embeddings.parameters():

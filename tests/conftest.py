@@ -37,6 +37,16 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def six_layer_bert_dir(tmp_path_factory) -> Path:
+    """As deep as the bundled model (the automatic freezing depends on depth), as narrow as the tiny one."""
+    from transformers import BertConfig
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=6, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    return _save_tiny(config, tmp_path_factory.mktemp("six-layer-bert"))
+
+
+@pytest.fixture(scope="session")
 def tiny_distilbert_dir(tmp_path_factory) -> Path:
     from transformers import DistilBertConfig
 

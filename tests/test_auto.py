@@ -1,7 +1,10 @@
 import pytest
 
-from bertstudio.auto import DataStats, Hardware, choose_class_weighting, choose_epochs, choose_eval_every, resolve
+from bertstudio.auto import (DataStats, Hardware, ModelShape, choose_class_weighting, choose_epochs,
+                             choose_eval_every, choose_freeze_layers, resolve)
 from bertstudio.config import TrainConfig
+
+MINILM = ModelShape(hidden=384, layers=6)
 
 
 def stats(rows=1000, classes=4, imbalance=1.0, p95=40, suggested=64):
@@ -12,9 +15,9 @@ def stats(rows=1000, classes=4, imbalance=1.0, p95=40, suggested=64):
 
 
 def test_every_auto_field_gets_a_value_and_a_reason():
-    result = resolve(TrainConfig(), stats(), Hardware("cpu", bf16=True), model_hidden=384)
+    result = resolve(TrainConfig(), stats(), Hardware("cpu", bf16=True), model=MINILM)
     cfg = result.config
-    for name in ("max_length", "batch_size", "epochs", "lr", "head_lr", "eval_every"):
+    for name in ("max_length", "batch_size", "epochs", "lr", "head_lr", "eval_every", "freeze_layers"):
         assert getattr(cfg, name) is not None
     assert cfg.precision == "bf16" and cfg.class_weighting in ("none", "balanced")
     assert len(result.decisions) >= 8
@@ -30,12 +33,12 @@ def test_user_values_are_never_overridden():
 
 
 def test_head_learns_faster_than_encoder_only_with_many_classes():
-    many = resolve(TrainConfig(), stats(classes=28, rows=8_400), Hardware(), model_hidden=384)
+    many = resolve(TrainConfig(), stats(classes=28, rows=8_400), Hardware(), model=MINILM)
     assert many.config.head_lr == 10 * many.config.lr == 1e-3
     assert "28 classes with about 300 rows each" in next(d.reason for d in many.decisions if d.field == "head_lr")
-    few = resolve(TrainConfig(), stats(classes=2), Hardware(), model_hidden=384).config
+    few = resolve(TrainConfig(), stats(classes=2), Hardware(), model=MINILM).config
     assert few.head_lr == few.lr
-    head_only = resolve(TrainConfig(freeze_encoder=True), stats(classes=2), Hardware(), model_hidden=384).config
+    head_only = resolve(TrainConfig(freeze_encoder=True), stats(classes=2), Hardware(), model=MINILM).config
     assert head_only.head_lr == 10 * head_only.lr  # nothing pre-trained to disturb: the head learns fast
 
 
@@ -63,3 +66,27 @@ def test_long_epochs_are_evaluated_several_times():
 
 def test_no_bf16_means_fp32():
     assert resolve(TrainConfig(), stats(), Hardware("cpu", bf16=False)).config.precision == "fp32"
+
+
+@pytest.mark.parametrize("layers,expected", [(2, 0), (5, 0), (6, 1), (12, 2), (24, 4)])
+def test_the_bottom_sixth_of_the_layers_stays_fixed(layers, expected):
+    decision = choose_freeze_layers(layers)
+    assert decision.value == expected
+    assert ("stay fixed" in decision.reason) == (expected > 0)
+
+
+def test_freezing_follows_the_model_and_respects_the_user_and_head_only():
+    assert resolve(TrainConfig(), stats(), Hardware(), model=MINILM).config.freeze_layers == 1
+    assert resolve(TrainConfig(), stats(), Hardware(), model=ModelShape(768, 12)).config.freeze_layers == 2
+    assert resolve(TrainConfig(freeze_layers=0), stats(), Hardware(), model=MINILM).config.freeze_layers == 0
+    head_only = resolve(TrainConfig(freeze_encoder=True), stats(), Hardware(), model=MINILM)
+    assert head_only.config.freeze_layers == 0
+    assert "whole pre-trained model stays fixed" in next(d.reason for d in head_only.decisions
+                                                         if d.field == "freeze_layers")
+
+
+def test_model_shape_reads_bert_and_distilbert_configs():
+    from transformers import BertConfig, DistilBertConfig
+
+    assert ModelShape.of(BertConfig(hidden_size=384, num_hidden_layers=6)) == MINILM
+    assert ModelShape.of(DistilBertConfig(dim=768, n_layers=6)) == ModelShape(768, 6)

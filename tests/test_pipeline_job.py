@@ -45,6 +45,24 @@ def test_job_emits_typed_events_and_writes_a_complete_run(request, small_csv, tm
     assert logged[0] == "started" and logged[-1] == "finished" and "step" in logged
 
 
+def test_by_default_the_bottom_layer_of_a_six_layer_model_and_the_embeddings_stay_fixed(small_csv, tmp_path,
+                                                                                       six_layer_bert_dir):
+    from safetensors.torch import load_file
+
+    run_job(tiny_config(small_csv, six_layer_bert_dir, tmp_path / "run", epochs=1))
+    config = json.loads((tmp_path / "run" / CONFIG_FILE).read_text())
+    assert config["freeze_layers"] == 1
+    assert any(d["field"] == "freeze_layers" and "stay fixed" in d["reason"] for d in config["decisions"])
+    before = load_file(six_layer_bert_dir / "model.safetensors")
+    after = load_file(tmp_path / "run" / MODEL_DIR / "model.safetensors")
+
+    def same(name: str) -> bool:
+        return bool((before[name] == after[f"bert.{name}"]).all())
+
+    assert same("encoder.layer.0.intermediate.dense.weight") and same("embeddings.position_embeddings.weight")
+    assert not same("encoder.layer.1.intermediate.dense.weight")
+
+
 def test_saved_model_reloads_and_predicts_the_same(small_csv, tmp_path, tiny_bert_dir):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

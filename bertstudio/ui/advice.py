@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..auto import DataStats, Decision, Hardware, resolve
+from ..auto import DataStats, Decision, Hardware, ModelShape, resolve
 from ..config import TrainConfig, get_preset
 
 IMBALANCE_RATIO = 5.0
@@ -80,13 +80,13 @@ def split_sizes(n_rows: int) -> tuple[int, int, int]:
 
 
 def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
-                  model_hidden: int, hardware: Hardware) -> TrainingPlan:
+                  model: ModelShape, hardware: Hardware) -> TrainingPlan:
     train_rows, val_rows, test_rows = split_sizes(n_rows)
     scale = train_rows / max(1, n_rows)
     train_counts = {name: max(1, round(count * scale)) for name, count in class_counts.items()}
     stats = DataStats(train_rows=train_rows, class_counts=train_counts,
                       suggested_max_length=config.max_length or 128, length_p95=length_p95)
-    resolved = resolve(config, stats, hardware, model_hidden=model_hidden)
+    resolved = resolve(config, stats, hardware, model=model)
     cfg = resolved.config
     batches = math.ceil(train_rows / cfg.batch_size)
     per_epoch = max(1, math.ceil(batches / cfg.grad_accum))

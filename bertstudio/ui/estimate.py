@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import time
 
+from ..auto import ModelShape
 from ..config import TrainConfig
 from ..errors import ModelError
 
@@ -18,18 +19,17 @@ WARMUP_STEPS = 2  # the first steps pay one-off costs (allocation, kernel select
 TIMED_STEPS = 3
 
 
-def model_hidden_size(model: str) -> int:
-    """Hidden size of a registry variant or a local model folder (768 when unknown)."""
+def model_shape(model: str) -> ModelShape:
+    """Hidden size and layers of a registry variant or a local model folder (BERT-base's when unknown)."""
     from ..models import find_variant
 
     variant = find_variant(model)
     if variant is not None:
-        return variant.hidden
+        return ModelShape(variant.architecture.hidden_size, variant.architecture.num_layers)
     try:
-        config = _architecture(model)
+        return ModelShape.of(_architecture(model))
     except ModelError:
-        return 768
-    return int(getattr(config, "hidden_size", None) or getattr(config, "dim", 768))
+        return ModelShape()
 
 
 def _architecture(model: str):
@@ -52,7 +52,7 @@ def step_seconds(config: TrainConfig, *, seq_len: int, device: str, bf16: bool) 
     """Seconds for one optimizer step of ``config`` (resolved: batch size and precision known)."""
     precision = config.precision if config.precision != "auto" else ("bf16" if bf16 else "fp32")
     return _measure(config.model, int(config.batch_size or 16), int(seq_len), bool(config.freeze_encoder),
-                    bool(config.freeze_embeddings), int(config.freeze_layers), precision, device)
+                    bool(config.freeze_embeddings), int(config.freeze_layers or 0), precision, device)
 
 
 @functools.lru_cache(maxsize=32)
@@ -68,7 +68,7 @@ def _measure(model: str, batch_size: int, seq_len: int, freeze_encoder: bool, fr
     seq_len = max(8, min(seq_len, int(getattr(arch, "max_position_embeddings", 512))))
     net = AutoModelForSequenceClassification.from_config(arch).to(device)
     prepare_model(net, TrainConfig(freeze_encoder=freeze_encoder, freeze_embeddings=freeze_embeddings,
-                                   freeze_layers=min(freeze_layers, max(0, _layers(arch) - 1))), device)
+                                   freeze_layers=min(freeze_layers, max(0, ModelShape.of(arch).layers - 1))), device)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5, fused=device in ("cpu", "cuda"))  # as the engine's optimizer
     ids = torch.randint(1000, 2000, (batch_size, seq_len), device=device)
@@ -94,9 +94,6 @@ def _measure(model: str, batch_size: int, seq_len: int, freeze_encoder: bool, fr
         timings.append(time.perf_counter() - start)
     return min(timings)  # the fastest step: other programs running at the same time only ever slow steps down
 
-
-def _layers(arch) -> int:
-    return int(getattr(arch, "num_hidden_layers", None) or getattr(arch, "n_layers", 1))
 
 
 def _sync(device: str) -> None:

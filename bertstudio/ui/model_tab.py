@@ -65,7 +65,7 @@ def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
 def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
               measure: bool = True) -> tuple[str, str]:
     """(plan with time estimate, the automatic settings with their reasons); ``measure=False`` skips the estimate."""
-    from .estimate import model_hidden_size, step_seconds
+    from .estimate import model_shape, step_seconds
 
     if selection is None:
         return "Load your data in the Data tab to see the training plan and how long it may take.", ""
@@ -75,7 +75,7 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
     hardware, device_name = _device_hardware(config.device)
     p95 = selection.lengths.percentiles[95] if selection.lengths else selection.max_length
     plan = advice.plan_training(config, selection.rows, selection.class_counts, length_p95=p95,
-                                model_hidden=model_hidden_size(config.model), hardware=hardware)
+                                model=model_shape(config.model), hardware=hardware)
     mean = selection.lengths.mean if selection.lengths else selection.max_length
     seq_len = int(min(selection.max_length, max(8, round(mean * 1.2))))  # batches are padded to their longest text
     if training_now or not measure:
