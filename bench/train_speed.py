@@ -426,13 +426,16 @@ SEEDED = ("reference", "strong", "ours")  # the accuracy target compares ours wi
 
 
 def further_seeds(args, saved: Path, reuse: set[str], measured: set[str]) -> dict[str, list[dict]]:
-    """Seeds 1..N-1 of each configuration measured in this run (seed 0 is the main table's run); saved like the
-    others."""
+    """Seeds 1..N-1 of each configuration in this run (seed 0 is the main table's run); saved like the others,
+    and a reused configuration's saved seeds are read instead. Seed by seed, each configuration in turn: this machine's speed drifts by 10-20% over tens of
+    minutes, and interleaving spreads the drift over the configurations instead of charging it to the last."""
     runs: dict[str, list[dict]] = {}
-    for name in (n for n in SEEDED if n in measured):
-        for offset in range(1, args.seeds):
+    for offset in range(1, args.seeds):
+        for name in (n for n in SEEDED if n in measured):
             file = saved / f"train_speed-{name}-seed{offset}.json"
-            if name in reuse and file.is_file():
+            if name in reuse:  # reused: the seeds saved by earlier runs, however many there are
+                if not file.is_file():
+                    continue
                 result = json.loads(file.read_text())
             else:
                 result = run_worker(name, args.data_dir, args.rows, offset)

@@ -4,7 +4,7 @@ from bertstudio.auto import (DataStats, Hardware, ModelShape, choose_class_weigh
                              choose_eval_every, choose_freeze_layers, resolve)
 from bertstudio.config import TrainConfig
 
-MINILM = ModelShape(hidden=384, layers=6)
+MINILM = ModelShape(hidden=384, layers=6, ffn=1536)
 
 
 def stats(rows=1000, classes=4, imbalance=1.0, p95=40, suggested=64):
@@ -77,7 +77,7 @@ def test_the_bottom_sixth_of_the_layers_stays_fixed(layers, expected):
 
 def test_freezing_follows_the_model_and_respects_the_user_and_head_only():
     assert resolve(TrainConfig(), stats(), Hardware(), model=MINILM).config.freeze_layers == 1
-    assert resolve(TrainConfig(), stats(), Hardware(), model=ModelShape(768, 12)).config.freeze_layers == 2
+    assert resolve(TrainConfig(), stats(), Hardware(), model=ModelShape()).config.freeze_layers == 2
     assert resolve(TrainConfig(freeze_layers=0), stats(), Hardware(), model=MINILM).config.freeze_layers == 0
     head_only = resolve(TrainConfig(freeze_encoder=True), stats(), Hardware(), model=MINILM)
     assert head_only.config.freeze_layers == 0
@@ -88,5 +88,5 @@ def test_freezing_follows_the_model_and_respects_the_user_and_head_only():
 def test_model_shape_reads_bert_and_distilbert_configs():
     from transformers import BertConfig, DistilBertConfig
 
-    assert ModelShape.of(BertConfig(hidden_size=384, num_hidden_layers=6)) == MINILM
-    assert ModelShape.of(DistilBertConfig(dim=768, n_layers=6)) == ModelShape(768, 6)
+    assert ModelShape.of(BertConfig(hidden_size=384, num_hidden_layers=6, intermediate_size=1536)) == MINILM
+    assert ModelShape.of(DistilBertConfig(dim=768, n_layers=6, hidden_dim=3072)) == ModelShape(768, 6, 3072)

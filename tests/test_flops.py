@@ -3,7 +3,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig
 
 from bertstudio.config import TrainConfig
-from bertstudio.flops import EncoderSizes, training_flops
+from bertstudio.auto import ModelShape
+from bertstudio.flops import layer_weights, training_flops
 from bertstudio.training import prepare_model, restore_last_layer
 
 TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
@@ -40,10 +41,9 @@ def test_the_count_is_what_pytorch_computes_in_an_engine_training_step(frozen_la
 def test_frozen_layers_cost_a_third_and_the_textbook_count_without_them():
     config = BertConfig()
     one_token_texts = training_flops(config, 100, 100)  # only [CLS]: nothing for the last layer to skip
-    sizes = EncoderSizes.of(config)
-    assert one_token_texts == 6 * sizes.layer_weights * sizes.layers * 100
+    assert one_token_texts == 6 * layer_weights(ModelShape.of(config)) * config.num_hidden_layers * 100
     assert training_flops(config, 1280, 10, frozen_layers=2) < training_flops(config, 1280, 10)
 
 
 def test_distilbert_sizes():
-    assert EncoderSizes.of(DistilBertConfig()) == EncoderSizes(768, 6, 3072)
+    assert ModelShape.of(DistilBertConfig()) == ModelShape(768, 6, 3072)

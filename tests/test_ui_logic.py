@@ -92,7 +92,7 @@ def test_recommend_preset(rows, counts, preset):
 def test_plan_follows_the_engine_rules_and_the_step_limit():
     choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "max_steps": 30})
     config = build_config(_selection(), choice)
-    plan = advice.plan_training(config, 400, COUNTS, length_p95=31, model=ModelShape(384, 6), hardware=Hardware("cpu"))
+    plan = advice.plan_training(config, 400, COUNTS, length_p95=31, model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
     assert (plan.train_rows, plan.val_rows, plan.test_rows) == advice.split_sizes(400)
     assert plan.config.batch_size == 16 and plan.config.epochs == 10  # the engine's choices for 320 rows
     assert plan.steps_per_epoch == -(-plan.train_rows // 16)
@@ -112,7 +112,7 @@ def test_plan_shows_what_tune_for_me_adds_before_starting():
     def plan_for(tune: bool):
         choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "tune": tune})
         return advice.plan_training(build_config(_selection(), choice), 4_000, COUNTS, length_p95=31,
-                                    model=ModelShape(384, 6), hardware=Hardware("cpu"))
+                                    model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
 
     plain = advice.estimate_time(plan_for(False), step_seconds=0.5)
     plan = plan_for(True)

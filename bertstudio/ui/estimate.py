@@ -25,7 +25,8 @@ def model_shape(model: str) -> ModelShape:
 
     variant = find_variant(model)
     if variant is not None:
-        return ModelShape(variant.architecture.hidden_size, variant.architecture.num_layers)
+        arch = variant.architecture
+        return ModelShape(arch.hidden_size, arch.num_layers, arch.intermediate_size)
     try:
         return ModelShape.of(_architecture(model))
     except ModelError:
