@@ -464,6 +464,18 @@ def seeds_paragraph(results: dict, further: dict[str, list[dict]]) -> str:
             f"and strong means: {100 * (o_acc - max(r_acc, s_acc)):+.2f} points of accuracy.")
 
 
+def reused_note(saved: Path, reused: set[str]) -> str:
+    """Say which rows were read from an earlier run, and when that run wrote them: the table mixes two runs."""
+    import datetime
+
+    if not reused:
+        return ""
+    when = {name: datetime.datetime.fromtimestamp((saved / f"train_speed-{name}.json").stat().st_mtime)
+            for name in sorted(reused)}
+    return "\n\nRead from an earlier run (`--reuse`), not measured in this one: " + ", ".join(
+        f"{name} (saved {time:%Y-%m-%d %H:%M})" for name, time in when.items()) + "."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -496,7 +508,7 @@ def main() -> None:
             results[name] = run_worker(name, args.data_dir, args.rows)
             (saved / f"train_speed-{name}.json").write_text(json.dumps(results[name]))
         print(name, json.dumps(results[name]), flush=True)
-    body = report(results, peaks, full, head, args.rows)
+    body = report(results, peaks, full, head, args.rows) + reused_note(saved, reuse & set(results))
     if args.seeds > 1:
         body += "\n\n" + seeds_paragraph(results, further_seeds(args, saved, reuse, set(results)))
     if set(results) == set(CONFIGS):
