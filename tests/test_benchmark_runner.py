@@ -188,3 +188,21 @@ def test_cli_user_errors_end_in_one_line(capsys):
     assert "neither a built-in model nor a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench", "--batch-sizes", "1,x"])
+
+
+def test_random_weights_export_like_a_trained_model(monkeypatch, tmp_path):
+    """No two biases or norm weights are equal, so the exporter shares none of them (sharing changed which ops
+    ONNX Runtime fuses, and so the INT8 timing); and the same architecture gives the same weights every time."""
+    import torch
+    from transformers import BertConfig
+
+    from bertstudio import models
+    from bertstudio.benchmark.models import _random_weight_model
+
+    tiny = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=32, max_position_embeddings=32)
+    monkeypatch.setattr(models, "architecture_config", lambda key: tiny)
+    first, again = _random_weight_model("bert-base-uncased"), _random_weight_model("bert-base-uncased")
+    vectors = [tuple(p.tolist()) for p in first.parameters() if p.dim() == 1]
+    assert len(set(vectors)) == len(vectors)
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), again.parameters()))
