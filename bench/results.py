@@ -21,6 +21,16 @@ def machine_line() -> str:
             f"Python {platform.python_version()}.")
 
 
+def command_line() -> str:
+    """This run's own command, as a person would type it from the repository root (for "Reproduce:")."""
+    import shlex
+    import sys
+
+    script = Path(sys.argv[0]).resolve()
+    shown = f"bench/{script.name}" if script.parent == RESULTS.parent else sys.argv[0]
+    return " ".join(["python", shown, *map(shlex.quote, sys.argv[1:])])
+
+
 def write_section(title: str, body: str, path: Path = RESULTS) -> None:
     """Replace the section headed ``## {title}`` (or append it), leaving every other section as it was."""
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the engine, also from a clone not pip-installed
-from results import machine_line, write_section  # noqa: E402
+from results import command_line, machine_line, write_section  # noqa: E402
 
 from bertstudio.flops import training_flops  # noqa: E402
 
@@ -419,7 +419,7 @@ def report(results: dict, peaks: dict, full: dict, head: dict, rows: int) -> str
     return f"{machine_line()}\n\nData: {rows:,}-row fixed sample (seed 0) of SST-2 train, 3 epochs, batch {BATCH}, " \
            f"lr {LR:g}; accuracy on SST-2 dev (872 rows) in file order. Our engine picks its best checkpoint on 872 other " \
            f"rows of SST-2 train (never on dev); the Trainer configurations keep their last model. " \
-           f"Reproduce: `python bench/train_speed.py`.\n\n" + out
+           f"Reproduce: `{command_line()}`.\n\n" + out
 
 
 SEEDED = ("reference", "strong", "ours")  # the accuracy target compares ours with the better Trainer
