@@ -230,7 +230,9 @@ class TorchBackend:
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        from .cls_only import last_layer_for_cls_only
+
+        with torch.inference_mode(), last_layer_for_cls_only(self.model):
             feed = {k: torch.from_numpy(v) for k, v in feed_for(batch, self.inputs).items()}
             return self.model(**feed).logits.float().numpy()
 

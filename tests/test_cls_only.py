@@ -84,3 +84,30 @@ def test_training_puts_the_last_layer_back(tiny_bert_dir, small_csv, tmp_path):
                           should_stop=lambda: False)
     assert outcome.steps_done == 3 and set(shapes) == {1}  # training and its evaluation: [CLS] only
     assert outcome.model.base_model(input_ids=torch.tensor([[101, 2000, 2001, 102]]))[0].shape[1] == 4
+
+
+def test_prediction_computes_cls_alone_and_hands_the_model_back_whole(tiny_bert_dir, monkeypatch):
+    """TorchBackend.logits (predict, serve, evaluate) uses the shortcut for each call only: same logits as the
+    whole model, and the model it holds (which exports trace and the benchmark times) is the ordinary one."""
+    from bertstudio import cls_only
+    from bertstudio.cls_only import last_layer_for_cls_only
+    from bertstudio.inference import TorchBackend
+
+    applied_in_calls = []
+
+    def recorded(model):
+        applied_in_calls.append(compute_last_layer_for_cls_only(model))
+        return applied_in_calls[-1]
+
+    monkeypatch.setattr(cls_only, "compute_last_layer_for_cls_only", recorded)
+
+    backend = TorchBackend(tiny_bert_dir, tiny_bert_dir / "model.safetensors")
+    batch = {k: v.numpy() for k, v in padded_batch().items() if k != "labels"}
+    with torch.inference_mode():
+        whole = backend.model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()
+    assert torch.allclose(torch.from_numpy(backend.logits(batch)), torch.from_numpy(whole), atol=1e-6)
+    assert applied_in_calls == [True]
+    ids = torch.tensor([[101, 2000, 2001, 102]])
+    with last_layer_for_cls_only(backend.model) as applied:
+        assert applied and backend.model.base_model(input_ids=ids)[0].shape[1] == 1
+    assert backend.model.base_model(input_ids=ids)[0].shape[1] == 4
