@@ -61,6 +61,11 @@ def atomic_directory(target: Path, fill) -> Path:
     return target
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder``."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
 def slugify(text: str, limit: int = 40) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
     return (slug or "run")[:limit]

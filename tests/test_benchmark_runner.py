@@ -206,3 +206,26 @@ def test_random_weights_export_like_a_trained_model(monkeypatch, tmp_path):
     vectors = [tuple(p.tolist()) for p in first.parameters() if p.dim() == 1]
     assert len(set(vectors)) == len(vectors)
     assert all(torch.equal(a, b) for a, b in zip(first.parameters(), again.parameters()))
+
+
+def test_onnx_cache_keeps_the_most_recently_used_exports_within_its_budget(tmp_path):
+    import os
+
+    from bertstudio.benchmark.backends import prune_cache
+
+    def export(name: str, size: int, age_s: int):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"x" * size)
+        os.utime(folder, (1_000_000 - age_s, 1_000_000 - age_s))
+        return folder
+
+    in_use = export("in-use-but-old", 500, age_s=400)
+    oldest, old, new, newest = (export("oldest", 100, 300), export("old", 300, 200), export("new", 200, 100),
+                                export("newest", 200, 0))
+    removed = prune_cache(tmp_path, in_use=in_use, budget=1000)
+    # In use 500, then newest first: newest 200 + new 200 = 900; old (300) would pass 1000; oldest (100) fits.
+    assert removed == [old]
+    assert {p.name for p in tmp_path.iterdir()} == {"newest", "new", "in-use-but-old", "oldest"}
+    assert prune_cache(tmp_path, in_use=newest, budget=0) == [new, oldest, in_use]  # what is in use always stays
+    assert [p.name for p in tmp_path.iterdir()] == ["newest"]

@@ -41,6 +41,7 @@ DEFAULT_BF16_METHOD: Bf16Method = "cast"
 BACKEND_LABELS = {"torch-fp32": "PyTorch fp32", "torch-bf16": "PyTorch bf16", "onnx": "ONNX Runtime fp32",
                   "onnx-int8": "ONNX Runtime INT8"}
 CACHE_SUBDIR = "benchmark-onnx"
+CACHE_BUDGET_BYTES = 4 * 1024**3  # holds every file of a large benchmark (BERT-large alone: ~1.7 GB)
 
 
 class Runner:
@@ -262,7 +263,30 @@ def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cach
     int8_file = folder / INT8_FILE
     if int8 and not int8_file.is_file():
         _atomic_file(int8_file, lambda path: write_int8(torch_model, tokenizer, prep, path))
+    os.utime(folder)  # used now: the last to go when the cache is trimmed
+    prune_cache(cache_root, in_use=folder)
     return OnnxFiles(fp32, int8_file if int8 else None, "benchmark cache")
+
+
+def prune_cache(cache_root: Path, in_use: Path, budget: int = CACHE_BUDGET_BYTES) -> list[Path]:
+    """Delete the least recently used exports until the cache fits ``budget``; ``in_use`` always stays.
+
+    Every trained run and every change of weights makes new files (BERT-base: ~520 MB), and nobody clears a
+    cache by hand: without a limit it grows with every benchmark. What is deleted is re-exported if needed.
+    """
+    from ..runs import folder_bytes
+
+    others = sorted((f for f in cache_root.iterdir() if f.is_dir() and f != in_use), key=lambda f: f.stat().st_mtime,
+                    reverse=True)
+    total, removed = folder_bytes(in_use), []
+    for folder in others:  # the most recently used first, as long as they fit
+        size = folder_bytes(folder)
+        if total + size > budget:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        else:
+            total += size
+    return removed
 
 
 def onnx_file(model: BenchModel, backend: str, torch_model, tokenizer, prep: Preprocessing,

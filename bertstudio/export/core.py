@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..inference import (EXPORT_INFO_FILE, EXPORTS_DIR, PREPROCESSING_FILE, ModelLocation, OnnxBackend, Predictor,
                          Preprocessing, TorchBackend, TorchScriptBackend, load_predictor)
-from ..runs import atomic_directory, atomic_write_json, atomic_write_text
+from ..runs import atomic_directory, atomic_write_json, atomic_write_text, folder_bytes
 from .card import FORMAT_TITLES, card_facts, model_card
 from .parity import ParityReport, ValidationRows, compare_logits, validation_rows
 
@@ -195,10 +195,6 @@ BUILDERS: dict[str, Callable[[ExportSource, Path, list[ExportResult]], Built]] =
 # --------------------------------------------------------------------------- folders
 
 
-def _folder_size(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
 def write_support_files(source: ExportSource, tmp: Path) -> None:
     """Tokenizer, label config and preprocessing, so the folder predicts on its own."""
     from .hf import save_tokenizer, set_label_maps
@@ -233,7 +229,7 @@ def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportR
         if fmt != "hf":
             write_support_files(source, tmp)
         file = tmp / built.file_name if built.file_name else tmp
-        size = file.stat().st_size if built.file_name else _folder_size(tmp)
+        size = file.stat().st_size if built.file_name else folder_bytes(tmp)
         result = ExportResult(fmt, target / built.file_name if built.file_name else target, target, size,
                               built.parity, built.warnings, time.perf_counter() - start)
         atomic_write_json(tmp / EXPORT_INFO_FILE, {

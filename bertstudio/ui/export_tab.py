@@ -26,7 +26,7 @@ import gradio as gr
 from ..errors import UserError
 from ..export import EXPORT_FORMATS, ExportResult, formats_for
 from ..inference import EXPORT_INFO_FILE, EXPORTS_DIR
-from ..runs import load_summary
+from ..runs import folder_bytes, load_summary
 from .charts import format_percent
 from .common import friendly, list_runs, require_workspace
 from .context import AppContext
@@ -234,7 +234,7 @@ def read_export(run_dir: Path, fmt: str) -> ExportResult | None:
     file = folder / info["file"] if info.get("file") else folder
     if not file.exists():
         return None
-    size = file.stat().st_size if file.is_file() else sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    size = file.stat().st_size if file.is_file() else folder_bytes(folder)
     return ExportResult(fmt, file, folder, size, dict(info.get("parity") or {}), list(info.get("warnings") or []))
 
 
