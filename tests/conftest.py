@@ -14,6 +14,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The tests' own cache folder: a test run must not fill the person's ~/.cache/bertstudio (hundreds of
+    cached copies of temporary data files were found there). Tests that need an empty cache set their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BERTSTUDIO_CACHE", str(tmp_path_factory.mktemp("bertstudio-cache")))
+        yield
+
+
 def _save_tiny(config, target: Path) -> Path:
     from transformers import AutoModel
 
