@@ -221,6 +221,42 @@ def test_busy_cells_are_measured_again_and_flagged():
     assert "⚠ 1 cell(s) were timed while other programs used the CPU (up to 1.2 cores)" in table
 
 
+def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged():
+    from bertstudio.benchmark.contention import HostSpeed
+    from bertstudio.benchmark.runner import mark_host_speed
+
+    host = HostSpeed(probe=iter([30.0, 40.0]).__next__, settle_s=0)
+    host.sample()  # calibration: 30 ms is this machine at its best
+    assert host.slowdown(39.0) == pytest.approx(1.3) and host.slowdown(None) is None
+    stats = summarize([0.01])
+    probes = iter([39.0, 37.0, 31.0, 30.5])  # a slow spell, then the machine recovers
+    pauses = []
+    best = measure_quietly(lambda: CellTimes(stats, None, None, 0, other_cores=0.0, host_probe_ms=next(probes)),
+                           retries=4, sleep=pauses.append, host=host)
+    assert best.host_probe_ms == 31.0 and best.attempts == 3 and len(pauses) == 2  # stops once at speed
+    still_slow = measure_quietly(lambda: CellTimes(stats, None, None, 0, other_cores=0.0, host_probe_ms=36.0),
+                                 retries=1, sleep=pauses.append, host=host)
+    assert still_slow.attempts == 2
+
+    at_speed, slow = rec("m", "onnx", 10.0), rec("m", "onnx-int8", 5.0)
+    at_speed.host_probe_ms, slow.host_probe_ms = 31.0, 36.0
+    mark_host_speed([at_speed, slow])  # against the run's fastest probe, known at the end
+    assert at_speed.host_slowdown == 1.0 and not at_speed.slow_host
+    assert slow.slow_host and slow.host_slowdown == pytest.approx(36 / 31)
+    table = markdown_table([at_speed, slow])
+    assert "| 5.0 ⚠ |" in table and "| 10.0 |" in table
+    assert "1 cell(s) were timed while this machine itself ran slower than its best in this run" in table
+    assert "up to 16% longer" in table
+
+
+def test_host_speed_probe_times_a_real_workload():
+    from bertstudio.benchmark.contention import HostSpeed
+
+    host = HostSpeed()
+    first = host.sample()
+    assert first > 0 and host.fastest == first and host.slowdown(first) == 1.0
+
+
 def test_cpu_contention_reports_other_cores():
     import time
 

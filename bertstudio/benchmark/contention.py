@@ -1,4 +1,4 @@
-"""Did something else use the CPU while a cell was timed?
+"""Did something else use the CPU while a cell was timed, or did the machine itself run slow?
 
 Latency measured while other programs use the same cores is worthless (PyTorch's
 threads wait for each other, and one descheduled thread stalls them all: a 120 ms
@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Self
+from typing import Callable, Self
 
 # Above this many cores used by others during a cell, its timing is flagged (and re-measured when asked).
 BUSY_CORES = 0.25
+# A probe this much slower than the run's fastest: the machine itself ran slow while the cell was timed.
+HOST_SLOW = 1.10
 _PROC_STAT = Path("/proc/stat")
 _SELF_STAT = Path("/proc/self/stat")
 
@@ -66,3 +68,52 @@ class CpuContention:
 
 def is_busy(other_cores: float | None, limit: float = BUSY_CORES) -> bool:
     return other_cores is not None and other_cores > limit
+
+
+def _matmul_probe_ms() -> float:
+    """A fixed fp32 matrix product (ten 256x768 by 768x768 products, ~15 ms on 2 cores), median of five, in ms."""
+    import statistics
+
+    import torch
+
+    left, right = torch.ones(256, 768), torch.ones(768, 768)
+
+    def once() -> float:
+        start = time.perf_counter()
+        for _ in range(10):
+            left @ right
+        return 1000 * (time.perf_counter() - start)
+
+    return statistics.median(once() for _ in range(5))
+
+
+class HostSpeed:
+    """The machine's own speed at a moment: the same small workload, timed before and after every cell.
+
+    Some machines (cloud VMs, shared Spaces) switch between a fast and a slow state for seconds to minutes
+    with nothing else running: seen here, the same INT8 model took 37 ms or 54 ms per call while a matrix
+    product probe took 31 ms or 38 ms. ``/proc/stat`` shows nothing then (no other process, no steal
+    time); a fixed workload does. ``fastest`` is the quickest probe so far: the machine's good state.
+    """
+
+    def __init__(self, probe: Callable[[], float] = _matmul_probe_ms, settle_s: float = 0.1):
+        self._probe, self._settle_s = probe, settle_s
+        self.fastest: float | None = None
+
+    def sample(self) -> float:
+        # ONNX Runtime's worker threads keep spinning for a while after a call: measured here, a probe right
+        # after ONNX Runtime work took twice as long (32 ms against 16 ms); 100 ms later it was back to normal.
+        time.sleep(self._settle_s)
+        ms = self._probe()
+        self.fastest = ms if self.fastest is None else min(self.fastest, ms)
+        return ms
+
+    def slowdown(self, probe_ms: float | None) -> float | None:
+        """How much slower than its best the machine ran at ``probe_ms`` (1.0: at its best; None: unknown)."""
+        if probe_ms is None or not self.fastest:
+            return None
+        return probe_ms / self.fastest
+
+
+def is_slow(slowdown: float | None, limit: float = HOST_SLOW) -> bool:
+    return slowdown is not None and slowdown > limit

@@ -42,6 +42,8 @@ class BenchRecord:
     parity_accuracy_change: float | None = None  # points, when the parity rows are labelled
     parity_passed: bool | None = None  # None: not applicable (the reference itself, or random weights)
     other_cpu_cores: float | None = None  # cores other programs used while this cell ran (> 0.25: flagged)
+    host_probe_ms: float | None = None  # a fixed workload timed around the cell: the machine's own speed then
+    host_slowdown: float | None = None  # that probe against the run's fastest (> 1.10: flagged)
     note: str = ""
 
     @property
@@ -50,6 +52,13 @@ class BenchRecord:
         from .contention import is_busy
 
         return is_busy(self.other_cpu_cores)
+
+    @property
+    def slow_host(self) -> bool:
+        """Timed while the machine itself ran slower than its best in this run: the figure is likely too slow."""
+        from .contention import is_slow
+
+        return is_slow(self.host_slowdown)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -72,7 +72,8 @@ TABLE_HEADER = ("Model", "Backend", "Batch", "Seq", "p50 ms", "p95 ms", "p99 ms"
 def table_rows(records: Sequence[BenchRecord]) -> list[list[str]]:
     """The table's cells as text, one row per record (shared by the markdown table and the app's table)."""
     return [[model_label(r), BACKEND_LABELS.get(r.backend, r.backend), str(r.batch_size), str(r.seq_len),
-             format_ms(r.p50_ms) + (BUSY_MARK if r.busy else ""), format_ms(r.p95_ms), format_ms(r.p99_ms), f"{r.throughput:,.0f}",
+             format_ms(r.p50_ms) + (BUSY_MARK if r.busy or r.slow_host else ""), format_ms(r.p95_ms),
+             format_ms(r.p99_ms), f"{r.throughput:,.0f}",
              format_ms(r.tokenize_p50_ms), format_ms(r.e2e_p50_ms),
              f"{r.size_mb:,.0f}" if r.size_mb is not None else "–",
              f"{r.peak_memory_mb:,.0f}" if r.peak_memory_mb is not None else "–", format_parity(r)]
@@ -89,6 +90,12 @@ def footnotes(records: Sequence[BenchRecord]) -> list[str]:
         worst = max(r.other_cpu_cores or 0.0 for r in busy)
         notes.append(f"{BUSY_MARK.strip()} {len(busy)} cell(s) were timed while other programs used the CPU (up to "
                      f"{worst:.1f} cores), even after measuring again: those figures are likely too slow.")
+    slow = [r for r in records if r.slow_host and not r.busy]
+    if slow:
+        worst = max(r.host_slowdown or 1.0 for r in slow)
+        notes.append(f"{BUSY_MARK.strip()} {len(slow)} cell(s) were timed while this machine itself ran slower than "
+                     f"its best in this run (a fixed matrix product timed around each cell took up to {worst - 1:.0%} "
+                     "longer), even after measuring again: those figures are likely too slow.")
     methods = sorted({r.bf16_method for r in records if r.bf16_method})
     if methods:
         how = {"cast": "weights cast to bfloat16 once", "autocast": "torch.autocast over fp32 weights"}

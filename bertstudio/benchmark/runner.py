@@ -26,6 +26,7 @@ from .backends import (
     Runner,
     TorchRunner,
 )
+from .contention import HostSpeed
 from .models import ALL_BACKENDS, ONNX_BACKENDS, TORCH_BACKENDS, BenchModel
 from .records import BenchmarkResult, BenchRecord
 from .timing import (
@@ -151,17 +152,20 @@ class CellTimes:
     peak_memory_bytes: int
     other_cores: float | None = None  # cores other programs used meanwhile (None: unknown)
     attempts: int = 1
+    host_probe_ms: float | None = None  # the slower of the machine-speed probes just before and after (None: not run)
 
 
 def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: int, policy: RepeatPolicy,
                  texts: Sequence[str] | None = None, tokenizer=None,
-                 should_stop: Callable[[], bool] | None = None) -> CellTimes:
-    """Time the model on a (batch, seq) batch of token ids; with a tokenizer, also tokenizing and both together."""
+                 should_stop: Callable[[], bool] | None = None, host: HostSpeed | None = None) -> CellTimes:
+    """Time the model on a (batch, seq) batch of token ids; with a tokenizer, also tokenizing and both together.
+    With ``host``, the machine's own speed is probed just before and just after."""
     from .contention import CpuContention
     from .inputs import token_batch, tokenize_fixed
     from .memory import peak_memory
 
     work = runner.bind(token_batch(batch_size, seq_len, vocab_size))
+    before = host.sample() if host else None
     with CpuContention() as contention:
         with peak_memory(runner.device) as meter:
             model_stats = summarize(measure(runner.timed(work), policy, should_stop=should_stop))
@@ -175,28 +179,43 @@ def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: i
             tokenize_stats = summarize(measure(host_timed(tokenize), policy, should_stop=should_stop))
             e2e_stats = summarize(measure(runner.timed_end_to_end(lambda: runner.infer(tokenize())), policy,
                                           should_stop=should_stop))
-    return CellTimes(model_stats, tokenize_stats, e2e_stats, meter.delta_bytes, contention.other_cores)
+    probe = max(before, host.sample()) if host else None
+    return CellTimes(model_stats, tokenize_stats, e2e_stats, meter.delta_bytes, contention.other_cores,
+                     host_probe_ms=probe)
 
 
 def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
-                    sleep: Callable[[float], None] | None = None) -> CellTimes:
-    """Measure; while other programs used the CPU meanwhile, wait a little and measure again (at most
-    ``retries`` more times).  Returns the least disturbed measurement, with how many attempts it took."""
+                    sleep: Callable[[float], None] | None = None, host: HostSpeed | None = None) -> CellTimes:
+    """Measure; while other programs used the CPU meanwhile, or (with ``host``) the machine itself ran slow,
+    wait a little and measure again (at most ``retries`` more times).  Returns the least disturbed
+    measurement, with how many attempts it took."""
     import time
 
-    from .contention import is_busy
+    from .contention import is_busy, is_slow
+
+    def disturbance(times: CellTimes) -> tuple[bool, bool, float, float]:
+        slowdown = host.slowdown(times.host_probe_ms) if host else None
+        return (is_busy(times.other_cores), is_slow(slowdown), times.other_cores or 0.0, slowdown or 1.0)
 
     pause = sleep or time.sleep
     best = measure_once()
     attempts = 1
-    while is_busy(best.other_cores) and attempts <= retries:
+    while any(disturbance(best)[:2]) and attempts <= retries:
         pause(BUSY_WAIT_S)
         again = measure_once()
         attempts += 1
-        if again.other_cores is not None and again.other_cores < best.other_cores:
+        if disturbance(again) < disturbance(best):
             best = again
     best.attempts = attempts
     return best
+
+
+def mark_host_speed(records: Sequence[BenchRecord]) -> None:
+    """Each record's slowdown against the fastest probe of the whole run (known only once the run is over)."""
+    probes = [r.host_probe_ms for r in records if r.host_probe_ms]
+    for record in records:
+        if probes and record.host_probe_ms:
+            record.host_slowdown = record.host_probe_ms / min(probes)
 
 
 # --------------------------------------------------------------------------- parity
@@ -303,6 +322,7 @@ class _Grid:
         self.should_stop = should_stop or (lambda: False)
         self.result = BenchmarkResult(settings=plan.settings())
         self.done = 0
+        self.host = HostSpeed()
 
     # -- progress
 
@@ -323,6 +343,8 @@ class _Grid:
 
     def run(self, models: Sequence[BenchModel]) -> BenchmarkResult:
         with torch_threads(self.threads):
+            for _ in range(3):  # the machine's speed before anything is timed (see HostSpeed)
+                self.host.sample()
             try:
                 for model in models:
                     self.run_model(model)
@@ -330,6 +352,8 @@ class _Grid:
                 self.result.cancelled = True
                 self.say("Stopped; the cells measured so far are kept.")
                 return self.result
+            finally:
+                mark_host_speed(self.result.records)
         self.say("Done.")
         return self.result
 
@@ -424,8 +448,8 @@ class _Grid:
         times = measure_quietly(
             lambda: measure_cell(runner, batch_size=batch_size, seq_len=seq_len, vocab_size=loaded.vocab_size,
                                  policy=self.plan.policy, texts=texts, tokenizer=loaded.tokenizer if texts else None,
-                                 should_stop=self.should_stop),
-            self.plan.busy_retries)
+                                 should_stop=self.should_stop, host=self.host),
+            self.plan.busy_retries, host=self.host)
         record = build_record(model, backend, runner.device, self.threads, batch_size, seq_len, times,
                               size_bytes=size_bytes, bf16_method=self.plan.bf16_method, onnx_source=source,
                               parity=parity)
@@ -478,7 +502,7 @@ def build_record(model: BenchModel, backend: str, device: str, threads: int, bat
         parity_max_diff=parity.max_diff if parity else None,
         parity_accuracy_change=parity.accuracy_change if parity else None,
         parity_passed=parity.passed if parity else None, other_cpu_cores=times.other_cores,
-        note="; ".join(notes))
+        host_probe_ms=times.host_probe_ms, note="; ".join(notes))
 
 
 def run_benchmark(plan: BenchmarkPlan, *, on_progress: ProgressCallback | None = None,
