@@ -221,7 +221,8 @@ def test_busy_cells_are_measured_again_and_flagged():
     assert "⚠ 1 cell(s) were timed while other programs used the CPU (up to 1.2 cores)" in table
 
 
-def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged():
+def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged(monkeypatch):
+    from bertstudio.benchmark import runner
     from bertstudio.benchmark.contention import HostSpeed
     from bertstudio.benchmark.runner import mark_host_speed
 
@@ -237,6 +238,11 @@ def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged()
     still_slow = measure_quietly(lambda: CellTimes(stats, None, None, 0, other_cores=0.0, host_probe_ms=36.0),
                                  retries=1, sleep=pauses.append, host=host)
     assert still_slow.attempts == 2
+    # Long cells are not redone for a slow spell (it can last minutes): flagged instead.
+    monkeypatch.setattr(runner, "SLOW_RETRY_MAX_S", -1.0)
+    long_cell = measure_quietly(lambda: CellTimes(stats, None, None, 0, other_cores=0.0, host_probe_ms=36.0),
+                                retries=3, sleep=pauses.append, host=host)
+    assert long_cell.attempts == 1
 
     at_speed, slow = rec("m", "onnx", 10.0), rec("m", "onnx-int8", 5.0)
     at_speed.host_probe_ms, slow.host_probe_ms = 31.0, 36.0
