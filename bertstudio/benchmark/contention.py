@@ -91,8 +91,8 @@ class HostSpeed:
     """The machine's own speed at a moment: the same small workload, timed before and after every cell.
 
     Some machines (cloud VMs, shared Spaces) switch between a fast and a slow state for seconds to minutes
-    with nothing else running: seen here, the same INT8 model took 37 ms or 54 ms per call while a matrix
-    product probe took 31 ms or 38 ms. ``/proc/stat`` shows nothing then (no other process, no steal
+    with nothing else running: seen here, the same INT8 model took 37 ms or 54 ms per call while a fixed
+    matrix product took 20-25% longer in the slow state. ``/proc/stat`` shows nothing then (no other process, no steal
     time); a fixed workload does. ``fastest`` is the quickest probe so far: the machine's good state.
     """
 

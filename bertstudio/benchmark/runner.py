@@ -224,9 +224,10 @@ def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
 def mark_host_speed(records: Sequence[BenchRecord]) -> None:
     """Each record's slowdown against the fastest probe of the whole run (known only once the run is over)."""
     probes = [r.host_probe_ms for r in records if r.host_probe_ms]
+    fastest = min(probes, default=None)
     for record in records:
-        if probes and record.host_probe_ms:
-            record.host_slowdown = record.host_probe_ms / min(probes)
+        if fastest and record.host_probe_ms:
+            record.host_slowdown = record.host_probe_ms / fastest
 
 
 # --------------------------------------------------------------------------- parity
