@@ -178,3 +178,30 @@ def test_export_cli_prints_results_and_json(tmp_path, capsys):
     assert not (tmp_path / "out" / "onnx-int8" / ".fp32-model.onnx").exists()
     assert main(["export", str(tmp_path / "missing"), "--format", "onnx"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_bert_dir", "tiny_distilbert_dir"])
+def test_exports_trace_the_last_layer_for_cls_alone(request, model_fixture):
+    """What every exporter records: the same logits, the last layer run for one position (less work)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from bertstudio.export.tracing import logits_module
+
+    model = AutoModelForSequenceClassification.from_pretrained(request.getfixturevalue(model_fixture),
+                                                               num_labels=3).eval()
+    ids = torch.randint(1000, 2000, (2, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 4:] = 0
+    module, names = logits_module(model)
+    base = model.base_model
+    last = base.encoder.layer[-1] if hasattr(base, "encoder") else base.transformer.layer[-1]
+    lengths = []
+    hook = last.register_forward_hook(lambda _m, _i, out: lengths.append((out[0] if isinstance(out, tuple) else out)
+                                                                         .shape[1]))
+    with torch.no_grad():
+        traced_logits = module(ids, mask)
+        full_logits = model(input_ids=ids, attention_mask=mask).logits
+    hook.remove()
+    assert lengths == [1, 9]  # inside the export module: [CLS] alone; the model itself is left whole
+    torch.testing.assert_close(traced_logits, full_logits, atol=1e-6, rtol=0)

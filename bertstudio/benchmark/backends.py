@@ -1,6 +1,7 @@
 """The four ways to run a model that the benchmark compares, behind one small interface.
 
-* ``torch-fp32``: PyTorch in float32 under ``torch.inference_mode()``.
+* ``torch-fp32``: PyTorch in float32 under ``torch.inference_mode()``, the last layer for [CLS] alone, as
+  ``bertstudio predict`` runs it (the exported ONNX files compute the same; see :mod:`bertstudio.cls_only`).
 * ``torch-bf16``: PyTorch in bfloat16.  Two ways exist: cast the weights once (``cast``, the default)
   or keep fp32 weights and use ``torch.autocast`` (``autocast``).  On a CPU with AVX512-BF16/AMX the
   cast is faster, because autocast converts every weight matrix again on every call.
@@ -132,7 +133,9 @@ class TorchRunner(Runner):
     def _forward(self, tensors: dict[str, Any]):
         import torch
 
-        with torch.inference_mode():
+        from ..cls_only import last_layer_for_cls_only
+
+        with torch.inference_mode(), last_layer_for_cls_only(self.model):
             if self.autocast:
                 with torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16):
                     return self.model(**tensors).logits
