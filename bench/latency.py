@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from results import machine_line, write_section
+from results import command_line, machine_line, write_section
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -281,7 +281,7 @@ def main() -> int:
                     "times (bertstudio/export/int8.py): exported with eager attention, Attention and "
                     "EmbedLayerNormalization fused by ONNX Runtime's transformer optimizer, then quantized with "
                     "QAttention.\n\n" + explored)
-    body.append("Reproduce: `python bench/latency.py` (or `bertstudio bench --models "
+    body.append(f"Reproduce: `{command_line()}` (the grid alone: `bertstudio bench --models "
                 "distilbert-base-uncased,bert-base-uncased,bundled-minilm --batch-sizes 1,32 --seq-lens 128`).")
     write_section(TITLE, "\n\n".join(body))
     print("\n\n".join(body))
