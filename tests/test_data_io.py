@@ -224,3 +224,35 @@ def test_unique_column_names() -> None:
 def test_cache_dir_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BERTSTUDIO_CACHE", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c" and (tmp_path / "c").is_dir()
+
+
+def test_old_copies_of_tables_leave_the_cache_and_the_current_one_stays(tmp_path: Path, monkeypatch) -> None:
+    """Every read table leaves an Arrow copy in the cache; beyond the budget the oldest go, never recent ones."""
+    import os
+
+    from bertstudio.data import io
+    from bertstudio.runs import folder_bytes
+
+    monkeypatch.setenv("BERTSTUDIO_CACHE", str(tmp_path / "cache"))  # this test deletes copies: its own cache only
+    files = []
+    for n in range(3):
+        files.append(tmp_path / f"table{n}.csv")
+        files[-1].write_text("text,label\n" + "".join(f"row {n} {i},a\n" for i in range(50)))
+    copies = []
+    for age_days, file in zip((3, 2, 0), files):
+        ds, _ = read_table(file)
+        copies.append(io.table_cache_folder(ds))
+        stamp = copies[-1].stat().st_mtime - age_days * 86400
+        os.utime(copies[-1], (stamp, stamp))
+    assert all(c is not None and c.is_dir() for c in copies) and len(set(copies)) == 3
+
+    monkeypatch.setattr(io, "TABLE_CACHE_BUDGET_BYTES", folder_bytes(copies[1]) + folder_bytes(copies[2]))
+    ds, _ = read_table(files[1])  # read again: now the most recently used
+    assert ds.num_rows == 50 and ds[0]["text"] == "row 1 0"
+    # Budget for two copies: the two-day-old one was just used, the newest is recent, the oldest goes.
+    assert [c.is_dir() for c in copies] == [False, True, True]
+
+    monkeypatch.setattr(io, "TABLE_CACHE_BUDGET_BYTES", 0)
+    ds, _ = read_table(files[2])
+    assert copies[1].is_dir()  # over budget, but used within the last day: another job may still read it
+    assert read_table(files[0])[0].num_rows == 50  # a deleted copy is simply made again

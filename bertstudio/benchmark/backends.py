@@ -256,6 +256,7 @@ def _atomic_file(target: Path, write: Callable[[Path], Any]) -> Path:
 def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cache_root: Path,
                 int8: bool) -> OnnxFiles:
     """The model's fp32 and (when asked) INT8 ONNX files as the export module writes them, made once."""
+    from ..disk_cache import mark_used
     from ..export.int8 import write_int8
     from ..export.onnx import INT8_FILE, ONNX_FILE, export_onnx
     from ..runs import slugify
@@ -267,7 +268,7 @@ def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cach
     int8_file = folder / INT8_FILE
     if int8 and not int8_file.is_file():
         _atomic_file(int8_file, lambda path: write_int8(torch_model, tokenizer, prep, path))
-    os.utime(folder)  # used now: the last to go when the cache is trimmed
+    mark_used(folder)  # the last to go when the cache is trimmed
     with contextlib.suppress(OSError):  # housekeeping: a folder another process removes meanwhile must not fail this
         prune_cache(cache_root, in_use=folder)
     return OnnxFiles(fp32, int8_file if int8 else None, "benchmark cache")
@@ -276,22 +277,12 @@ def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cach
 def prune_cache(cache_root: Path, in_use: Path, budget: int = CACHE_BUDGET_BYTES) -> list[Path]:
     """Delete the least recently used exports until the cache fits ``budget``; ``in_use`` always stays.
 
-    Every trained run and every change of weights makes new files (BERT-base: ~520 MB), and nobody clears a
-    cache by hand: without a limit it grows with every benchmark. What is deleted is re-exported if needed.
+    Every trained run and every change of weights makes new files (BERT-base: ~520 MB); what is deleted is
+    re-exported if needed.
     """
-    from ..runs import folder_bytes
+    from ..disk_cache import prune_lru
 
-    others = sorted((f for f in cache_root.iterdir() if f.is_dir() and f != in_use), key=lambda f: f.stat().st_mtime,
-                    reverse=True)
-    total, removed = folder_bytes(in_use), []
-    for folder in others:  # the most recently used first, as long as they fit
-        size = folder_bytes(folder)
-        if total + size > budget:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-        else:
-            total += size
-    return removed
+    return prune_lru(cache_root.iterdir(), in_use, budget)
 
 
 def onnx_file(model: BenchModel, backend: str, torch_model, tokenizer, prep: Preprocessing,

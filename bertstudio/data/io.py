@@ -195,7 +195,42 @@ def read_table(
 
     if ds.num_rows == 0:
         raise _header_only(file)
+    trim_table_cache(ds)
     return ds, info
+
+
+# The Arrow copies of uploaded tables: at most this much, least recently used first; copies read within the
+# last day always stay (a training job started from one may still be reading it and writing beside it).
+TABLE_CACHE_BUDGET_BYTES = 2 * 1024**3
+TABLE_CACHE_KEEP_S = 24 * 3600
+_CACHE_BUILDERS = ("csv", "json", "parquet")  # the datasets builders read_table uses, one folder each
+
+
+def table_cache_folder(ds: datasets.Dataset) -> Path | None:
+    """The folder of ``ds``'s Arrow copy in the cache, ``datasets/<builder>/<one file's copy>``; None if in memory."""
+    root = (cache_dir() / "datasets").resolve()
+    for cache_file in ds.cache_files:
+        path = Path(cache_file["filename"]).resolve()
+        parts = path.relative_to(root).parts if path.is_relative_to(root) else ()
+        if len(parts) > 2 and parts[0] in _CACHE_BUILDERS:
+            return root / parts[0] / parts[1]
+    return None
+
+
+def trim_table_cache(ds: datasets.Dataset) -> list[Path]:
+    """Mark ``ds``'s copy as used now and delete the oldest other copies beyond the budget (see above)."""
+    from bertstudio.disk_cache import mark_used, prune_lru
+
+    in_use = table_cache_folder(ds)
+    if in_use is None:
+        return []
+    mark_used(in_use)
+    root = in_use.parent.parent
+    copies = [folder for name in _CACHE_BUILDERS if (root / name).is_dir() for folder in (root / name).iterdir()]
+    try:
+        return prune_lru(copies, in_use, TABLE_CACHE_BUDGET_BYTES, keep_if_used_within_s=TABLE_CACHE_KEEP_S)
+    except OSError:  # housekeeping must never fail reading a file (another process may be trimming too)
+        return []
 
 
 def _read_delimited(
