@@ -61,7 +61,8 @@ def int8_session(kind: str, fan_in: int, fan_out: int, threads: int):
         feed = rng.integers(0, 256, (ROWS, fan_in)).astype(np.uint8)
     graph = helper.make_graph([node], kind, [helper.make_tensor_value_info("A", a_type, [ROWS, fan_in])],
                               [helper.make_tensor_value_info("Y", y_type, [ROWS, fan_out])], weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.log_severity_level = threads, 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -170,7 +171,8 @@ def main() -> int:
     items.update(whole_models(args.threads))
     body = "\n\n".join([
         machine_line(),
-        f"{args.threads} threads; each item timed in {args.rounds} interleaved rounds, its fastest round's median kept. "
+        f"{args.threads} threads; each item timed in {args.rounds} interleaved rounds, its fastest round's median "
+        "kept. "
         "Random weights (valid for timing). PyTorch fp32 runs the [CLS]-only last layer as prediction does; the "
         "INT8 file is the one `bertstudio export --format onnx-int8` writes.",
         report(interleaved(items, args.rounds)),

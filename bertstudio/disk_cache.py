@@ -24,14 +24,13 @@ def mark_used(folder: Path) -> None:
         os.utime(folder)
 
 
-def prune_lru(folders: Iterable[Path], in_use: Path, budget: int, *, keep_if_used_within_s: float = 0.0,
-              now: float | None = None) -> list[Path]:
+def prune_lru(folders: Iterable[Path], in_use: Path, budget: int, *, keep_if_used_within_s: float = 0.0) -> list[Path]:
     """Delete the least recently used of ``folders`` until they and ``in_use`` fit ``budget`` bytes.
 
     ``in_use`` always stays, and so does every folder used within the last ``keep_if_used_within_s``
     seconds (another job may still be reading it). Returns the deleted folders, most recent first.
     """
-    now = time.time() if now is None else now
+    now = time.time()
     others = sorted((f for f in folders if f.is_dir() and f != in_use), key=lambda f: f.stat().st_mtime, reverse=True)
     total, removed = folder_bytes(in_use) if in_use.is_dir() else 0, []
     for folder in others:  # the most recently used first, as long as they fit
