@@ -225,3 +225,10 @@ def test_plan_text_measures_a_step_of_a_local_model(tiny_bert_dir):
     assert "Load your data" in plan_text(None, choice, training_now=False)[0]
     blocked, _ = plan_text(_selection(has_errors=True, errors_text="Only one class."), choice, training_now=False)
     assert "Only one class." in blocked
+
+
+def test_a_new_file_switches_preset_only_when_another_one_is_recommended():
+    # Already the recommended one: None, so nothing the person typed in the settings is overwritten.
+    assert advice.preset_for_new_file(400, COUNTS, current="balanced") is None
+    assert advice.preset_for_new_file(600, {"a": 500, "b": 100}, current="balanced") == "imbalanced"
+    assert advice.preset_for_new_file(400, COUNTS, current="head-only") == "balanced"

@@ -53,6 +53,16 @@ def recommend_preset(n_rows: int, class_counts: Mapping[str, int]) -> Recommenda
                                       "the standard full fine-tuning fits.")
 
 
+def preset_for_new_file(n_rows: int, class_counts: Mapping[str, int], current: str) -> str | None:
+    """The preset to switch to when a file is loaded, or None when the current one is already right.
+
+    None leaves every setting as the person has it: re-applying the same preset would overwrite what
+    they typed, before the file or, on a slow machine, while its preset was still arriving.
+    """
+    recommended = recommend_preset(n_rows, class_counts).preset
+    return None if recommended == current else recommended
+
+
 # --- the plan ------------------------------------------------------------------------------------------
 
 

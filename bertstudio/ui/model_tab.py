@@ -148,11 +148,13 @@ def build(ctx: AppContext) -> None:
             return [preset, preset_markdown(preset, selection), model if model else gr.skip(), *updates]
 
         @friendly
-        def on_new_file(selection: DataSelection | None) -> list:
-            """A new file: select the preset recommended for it."""
-            if selection is None:
-                return [gr.skip()] * (3 + len(widgets))
-            return apply_preset(advice.recommend_preset(selection.rows, selection.class_counts).preset, selection)
+        def on_new_file(selection: DataSelection | None, current: str) -> list:
+            """A new file: select the preset recommended for it (settings untouched if it is already selected)."""
+            preset = None if selection is None else advice.preset_for_new_file(selection.rows, selection.class_counts,
+                                                                                current)
+            if preset is None:
+                return [gr.skip(), preset_markdown(current, selection), *[gr.skip()] * (1 + len(widgets))]
+            return apply_preset(preset, selection)
 
         @friendly
         def on_plan(selection: DataSelection | None, choice: ModelChoice) -> tuple[str, str]:
@@ -174,9 +176,15 @@ def build(ctx: AppContext) -> None:
         gr.on([custom.submit, *edits], **collect_io, trigger_mode="always_last")
         model_radio.input(lambda: "", None, custom).then(**collect_io)  # a listed model replaces a typed one
         preset_radio.input(apply_preset, [preset_radio, ctx.data], preset_outputs).then(**collect_io)
-        ctx.data_file.change(on_new_file, ctx.data, preset_outputs).then(**collect_io)
+        ctx.data_file.change(on_new_file, [ctx.data, preset_radio], preset_outputs).then(**collect_io)
         ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
               [plan_md, decisions_md], trigger_mode="always_last").then(
             on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
         ctx.session_loaded.then(lambda: tables.variants_table(variant_rows()), None, compare)
+        # Number boxes built with no value ("auto") hold 0 in the browser until the app sends them a value
+        # (seen in Gradio 6.31): a setting edited before any file was loaded then sent 0 for every "auto"
+        # box and failed ("Value 0 is less than minimum value 1"). Sending the start values on page load
+        # makes the boxes hold what they show.
+        ctx.session_loaded.then(lambda: [settings.to_widget(spec, start_values[spec.name]) for spec in specs], None,
+                                widgets)
