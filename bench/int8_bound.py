@@ -151,7 +151,7 @@ def report(ms: dict[str, float]) -> str:
         + (f"{(int8_all - int8_mm) / budget:.1f}x less than it takes now." if budget > 0 else
            "i.e. its matrix products alone already take longer."),
     ]
-    return "\n".join(lines)
+    return lines[0] + "\n\n" + "\n".join(lines[1:])
 
 
 def main() -> int:
