@@ -31,11 +31,11 @@ def prune_lru(folders: Iterable[Path], in_use: Path, budget: int, *, keep_if_use
     seconds (another job may still be reading it). Returns the deleted folders, most recent first.
     """
     now = time.time()
-    others = sorted((f for f in folders if f.is_dir() and f != in_use), key=lambda f: f.stat().st_mtime, reverse=True)
+    last_used = {f: f.stat().st_mtime for f in folders if f.is_dir() and f != in_use}
     total, removed = folder_bytes(in_use) if in_use.is_dir() else 0, []
-    for folder in others:  # the most recently used first, as long as they fit
+    for folder in sorted(last_used, key=last_used.get, reverse=True):  # most recently used first, while they fit
         size = folder_bytes(folder)
-        if total + size > budget and now - folder.stat().st_mtime > keep_if_used_within_s:
+        if total + size > budget and now - last_used[folder] > keep_if_used_within_s:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         else:

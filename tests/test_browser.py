@@ -55,9 +55,8 @@ def type_number(box, value: int, settle_ms: int = 2_000) -> None:
 
     Enter alone raced the browser's own update of the box on a slow CI machine: the app received the
     old value and the plan kept "at most 200 steps". Leaving the box (Tab) sends it again, and the app
-    keeps only the last of these events. On a loaded machine the box was also seen emptied right after
-    typing (the advanced settings still being filled in from the preset), so the value never reached the
-    app; a person would see that and type it again, and so does this.
+    keeps only the last of these events. If the box is found emptied after typing anyway, a person would
+    type it again, and so does this.
     """
     for _ in range(3):
         box.fill(str(value))

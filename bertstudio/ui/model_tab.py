@@ -186,5 +186,4 @@ def build(ctx: AppContext) -> None:
         # (seen in Gradio 6.31): a setting edited before any file was loaded then sent 0 for every "auto"
         # box and failed ("Value 0 is less than minimum value 1"). Sending the start values on page load
         # makes the boxes hold what they show.
-        ctx.session_loaded.then(lambda: [settings.to_widget(spec, start_values[spec.name]) for spec in specs], None,
-                                widgets)
+        ctx.session_loaded.then(lambda: apply_preset(DEFAULT_PRESET, None), None, preset_outputs)
