@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import TrainConfig
+from bertstudio.config import TrainConfig
 
 LENGTH_LADDER = (32, 64, 128, 256, 384, 512)
 

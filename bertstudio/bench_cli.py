@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from .cli import command
+from bertstudio.cli import command
 
 DEFAULT_MODELS = "distilbert-base-uncased,bert-base-uncased,bundled-minilm"
 
@@ -34,10 +34,10 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
-    from .benchmark.backends import BF16_METHODS, DEFAULT_BF16_METHOD
-    from .benchmark.models import ALL_BACKENDS
-    from .benchmark.runner import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LENS
-    from .benchmark.timing import RepeatPolicy
+    from bertstudio.benchmark.backends import BF16_METHODS, DEFAULT_BF16_METHOD
+    from bertstudio.benchmark.models import ALL_BACKENDS
+    from bertstudio.benchmark.runner import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LENS
+    from bertstudio.benchmark.timing import RepeatPolicy
 
     policy = RepeatPolicy()
     p.add_argument("--models", type=_names, default=_names(DEFAULT_MODELS),
@@ -70,9 +70,9 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
 def _plan(args: argparse.Namespace):
     from pathlib import Path
 
-    from .benchmark.runner import BenchmarkPlan
-    from .benchmark.timing import RepeatPolicy
-    from .errors import ConfigError
+    from bertstudio.benchmark.runner import BenchmarkPlan
+    from bertstudio.benchmark.timing import RepeatPolicy
+    from bertstudio.errors import ConfigError
 
     if args.repeats < 1 or args.min_seconds < 0 or args.warmup < 0:
         raise ConfigError("--repeats must be at least 1, --min-seconds and --warmup at least 0.",
@@ -117,7 +117,7 @@ def _progress_printer(quiet: bool):
 
 
 def repeatability_text(rows) -> str:
-    from .benchmark.timing import REPEATABILITY_TOLERANCE
+    from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE
 
     lines = ["| Model | Backend | Batch | Seq | First p50 ms | Second p50 ms | Difference |", "|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -134,15 +134,15 @@ def repeatability_text(rows) -> str:
 
 def _recommendations(records) -> list[str]:
     """One line per user model (folders) and use: the backend the Export tab should suggest."""
-    from .benchmark.report import own_model_recommendations
+    from bertstudio.benchmark.report import own_model_recommendations
 
     return [rec.markdown().replace("**", "") for rec in own_model_recommendations(records)]
 
 
 @command("bench", "Measure latency: models x backends (PyTorch fp32/bf16, ONNX, ONNX INT8) x sizes.")(_add_bench)
 def run_bench(args: argparse.Namespace) -> int:
-    from .benchmark.report import headline, markdown_table, write_json
-    from .benchmark.runner import check_repeatability, run_benchmark
+    from bertstudio.benchmark.report import headline, markdown_table, write_json
+    from bertstudio.benchmark.runner import check_repeatability, run_benchmark
 
     plan = _plan(args)
     show = _progress_printer(args.quiet)

@@ -14,8 +14,8 @@ import types
 import typing
 from typing import Any, Callable, Sequence
 
-from .config import DEFAULT_PRESET, TrainConfig, config_from_preset
-from .errors import UserError
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset
+from bertstudio.errors import UserError
 
 EXIT_USER_ERROR = 2
 
@@ -91,7 +91,7 @@ def _add_inspect(p: argparse.ArgumentParser) -> None:
 
 @command("inspect", "Check a data file: columns, problems, class counts and text lengths.")(_add_inspect)
 def run_inspect(args: argparse.Namespace) -> int:
-    from .inspection import inspect_file
+    from bertstudio.inspection import inspect_file
 
     result = inspect_file(args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, model=args.model)
@@ -114,11 +114,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 @command("train", "Fine-tune a classifier on a labeled file and save it.")(_add_train)
 def run_train(args: argparse.Namespace) -> int:
-    from .progress import ConsoleProgress
-    from .pipeline import load_inputs, run_training
+    from bertstudio.progress import ConsoleProgress
+    from bertstudio.pipeline import load_inputs, run_training
 
     if args.seeds > 1:
-        from .evaluation_cli import run_train_seeds
+        from bertstudio.evaluation_cli import run_train_seeds
 
         return run_train_seeds(args)
     cfg = config_from_args(args, data=args.data)
@@ -140,7 +140,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 @command("presets", "List the presets and when to use each.")(lambda p: None)
 def run_presets(args: argparse.Namespace) -> int:
-    from .config import list_presets
+    from bertstudio.config import list_presets
 
     for preset in list_presets().values():
         print(f"{preset.name:12s} {preset.use_when}")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import ConfigError
+from bertstudio.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "balanced"
@@ -137,7 +137,7 @@ class TrainConfig(BaseModel):
         return self.model_dump(mode="json")
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
-        from .runs import atomic_write_json
+        from bertstudio.runs import atomic_write_json
 
         atomic_write_json(Path(path), {**self.to_json_dict(), **(extra or {})})
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .runs import folder_bytes
+from bertstudio.runs import folder_bytes
 
 
 def mark_used(folder: Path) -> None:

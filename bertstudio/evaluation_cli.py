@@ -12,8 +12,8 @@ import json
 import math
 from pathlib import Path
 
-from .cli import add_config_flags, command, config_from_args
-from .config import DEFAULT_PRESET
+from bertstudio.cli import add_config_flags, command, config_from_args
+from bertstudio.config import DEFAULT_PRESET
 
 
 def _figure(value: float | None, digits: int = 4) -> str:
@@ -38,7 +38,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
 @command("evaluate", "Score a trained run: full metrics, calibration (temperature scaling) and optional "
                      "baselines; writes eval.json.")(_add_evaluate)
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.report import evaluate_run
+    from bertstudio.evaluation.report import evaluate_run
 
     report = evaluate_run(args.run_dir, data=args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder)
@@ -70,8 +70,8 @@ def _add_label_noise(p: argparse.ArgumentParser) -> None:
 @command("label-noise", "Find training rows that are probably mislabeled; writes label_issues.csv "
                         "into the run.")(_add_label_noise)
 def run_label_noise(args: argparse.Namespace) -> int:
-    from .evaluation.noise import LABEL_ISSUES_FILE
-    from .evaluation.report import label_noise_for_run
+    from bertstudio.evaluation.noise import LABEL_ISSUES_FILE
+    from bertstudio.evaluation.report import label_noise_for_run
 
     report = label_noise_for_run(args.run_dir, encoder=args.encoder)
     print(report.summary())
@@ -98,7 +98,7 @@ def _add_train_seeds(p: argparse.ArgumentParser) -> None:
 @command("train-seeds", "Train the same settings with several seeds and report the mean and spread of "
                         "macro-F1.")(_add_train_seeds)
 def run_train_seeds(args: argparse.Namespace) -> int:
-    from .evaluation.seeds import train_with_seeds
+    from bertstudio.evaluation.seeds import train_with_seeds
 
     def show(run) -> None:
         print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",

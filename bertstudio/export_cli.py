@@ -6,16 +6,16 @@ import argparse
 import json
 import sys
 
-from .cli import command
-from .inference import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS
+from bertstudio.cli import command
+from bertstudio.inference import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS
 
 
 # --- export --------------------------------------------------------------------------------------
 
 
 def _add_export(p: argparse.ArgumentParser) -> None:
-    from .export import FORMAT_CHOICES
-    from .export.core import DEFAULT_VALIDATION_ROWS
+    from bertstudio.export import FORMAT_CHOICES
+    from bertstudio.export.core import DEFAULT_VALIDATION_ROWS
 
     p.add_argument("run_dir", help="A run folder (with model/ inside) or a model folder.")
     p.add_argument("--format", default="all", metavar="|".join(FORMAT_CHOICES),
@@ -33,7 +33,7 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 @command("export", "Export a trained model as Hugging Face, ONNX, ONNX INT8 or TorchScript, checked for parity.")(
     _add_export)
 def run_export(args: argparse.Namespace) -> int:
-    from .export import export_run
+    from bertstudio.export import export_run
 
     def show(result) -> None:
         print(result.describe(), flush=True)
@@ -65,7 +65,7 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
 
 @command("predict", "Predict the label of every row of a file with a trained model.")(_add_predict)
 def run_predict(args: argparse.Namespace) -> int:
-    from .inference import load_predictor
+    from bertstudio.inference import load_predictor
 
     predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     print(predictor.describe(), file=sys.stderr)
@@ -86,7 +86,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:
-    from .serve import DEFAULT_HOST, DEFAULT_PORT, Limits
+    from bertstudio.serve import DEFAULT_HOST, DEFAULT_PORT, Limits
 
     defaults = Limits()
     p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
@@ -100,8 +100,8 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
 
 @command("serve", "Serve a trained model over HTTP: POST /predict, GET /health, GET /info.")(_add_serve)
 def run_serve(args: argparse.Namespace) -> int:
-    from .inference import load_predictor
-    from .serve import Limits, is_loopback, serve
+    from bertstudio.inference import load_predictor
+    from bertstudio.serve import Limits, is_loopback, serve
 
     predictor = load_predictor(args.model_dir, backend=args.backend)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,

@@ -7,7 +7,7 @@ import os
 import platform
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from bertstudio.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, DataError, ModelError
+from bertstudio.errors import ConfigError, DataError, ModelError
 
 PREPROCESSING_FILE = "preprocessing.json"  # same name as bertstudio.pipeline.PREPROCESSING_FILE
 EXPORT_INFO_FILE = "export.json"
@@ -230,7 +230,7 @@ class TorchBackend:
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        from .cls_only import last_layer_for_cls_only
+        from bertstudio.cls_only import last_layer_for_cls_only
 
         with torch.inference_mode(), last_layer_for_cls_only(self.model):
             feed = {k: torch.from_numpy(v) for k, v in feed_for(batch, self.inputs).items()}
@@ -337,7 +337,7 @@ class PredictionBatch:
 
 
 def softmax_with_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    from .metrics import softmax
+    from bertstudio.metrics import softmax
 
     return softmax(np.asarray(logits, dtype=np.float64) / temperature)
 
@@ -379,7 +379,7 @@ class Predictor:
 
     def logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
         """Raw logits in input order; batches are formed from texts of similar length for speed."""
-        from .batching import sorted_batches
+        from bertstudio.batching import sorted_batches
 
         self._check_pairs(texts, text_pairs)
         pairs = text_pairs if self.prep.text_pair else None
@@ -427,7 +427,7 @@ def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
     whichever export the folder holds).  An ONNX or TorchScript file is looked for in the folder itself,
     then in the run's ``exports/<backend>/``.
     """
-    from .pipeline import quiet_library_progress
+    from bertstudio.pipeline import quiet_library_progress
 
     quiet_library_progress()
     location = locate_model(model_dir)
@@ -473,7 +473,7 @@ class PredictFileResult:
 
 
 def _delimited_options(file: Path) -> dict[str, Any]:
-    from .data.io import detect_delimiter, detect_encoding
+    from bertstudio.data.io import detect_delimiter, detect_encoding
 
     with file.open("rb") as handle:
         sample = handle.read(256 * 1024)

@@ -44,9 +44,9 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
 
     Returns (table, columns, prepared). Shared by ``inspect_file`` and training's ``load_inputs``.
     """
-    from .config import chosen_pair_column
-    from .data import guess_columns, prepare, read_table
-    from .errors import DataError
+    from bertstudio.config import chosen_pair_column
+    from bertstudio.data import guess_columns, prepare, read_table
+    from bertstudio.errors import DataError
 
     dataset, table = read_table(path)
     columns = guess_columns(dataset)
@@ -65,14 +65,14 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
 def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None, model: str = "bundled-minilm",
                  casefold_labels: bool = False, tokenizer=None) -> Inspection:
-    from .data import token_length_stats
+    from bertstudio.data import token_length_stats
 
     table, columns, prepared = read_and_prepare(path, text_column=text_column, label_column=label_column,
                                                 text_pair_column=text_pair_column, casefold_labels=casefold_labels)
     lengths = None
     if len(prepared.dataset):
         if tokenizer is None:
-            from .models import load_tokenizer, resolve_model_source
+            from bertstudio.models import load_tokenizer, resolve_model_source
 
             tokenizer = load_tokenizer(resolve_model_source(model))
         ds = prepared.dataset

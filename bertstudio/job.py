@@ -14,9 +14,9 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import TrainConfig
-from .errors import UserError
-from .events import TERMINAL_EVENTS, Cancelled, Failed, TrainingEvent
+from bertstudio.config import TrainConfig
+from bertstudio.errors import UserError
+from bertstudio.events import TERMINAL_EVENTS, Cancelled, Failed, TrainingEvent
 
 
 def describe_exception(exc: BaseException) -> Failed:
@@ -108,8 +108,8 @@ class TrainingJob:
                 pass
 
     def _run(self) -> None:
-        from .pipeline import load_inputs, run_training
-        from .training import StopRequested
+        from bertstudio.pipeline import load_inputs, run_training
+        from bertstudio.training import StopRequested
 
         try:
             inputs = self.inputs or load_inputs(self.config)
@@ -139,7 +139,7 @@ class TrainingJob:
         self._emit(event)
         run_dir = self._run_dir()
         if run_dir:
-            from .runs import METRICS_FILE, MetricsLog
+            from bertstudio.runs import METRICS_FILE, MetricsLog
 
             log = MetricsLog(Path(run_dir) / METRICS_FILE)
             log.write(event.to_dict())

@@ -15,13 +15,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__
-from .auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
-from .config import TrainConfig
-from .errors import DataError
-from .events import Finished, Started
-from .hardware import DeviceInfo, detect_device
-from .runs import (CONFIG_FILE, METRICS_FILE, MODEL_DIR, REPORT_FILE, SUMMARY_FILE, MetricsLog, atomic_directory,
+from bertstudio import __version__
+from bertstudio.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
+from bertstudio.config import TrainConfig
+from bertstudio.errors import DataError
+from bertstudio.events import Finished, Started
+from bertstudio.hardware import DeviceInfo, detect_device
+from bertstudio.runs import (CONFIG_FILE, METRICS_FILE, MODEL_DIR, REPORT_FILE, SUMMARY_FILE, MetricsLog, atomic_directory,
                    atomic_write_json, new_run_dir)
 
 DEFAULT_RUNS_ROOT = Path("runs")
@@ -50,7 +50,7 @@ class TrainingInputs:
 
 def _read_labeled(path: str, cfg: TrainConfig, columns) -> Any:
     """A user's own validation or test file, read with the training file's columns."""
-    from .inspection import read_and_prepare
+    from bertstudio.inspection import read_and_prepare
 
     _, _, prepared = read_and_prepare(path, text_column=columns.text, label_column=columns.label,
                                       text_pair_column=columns.text_pair or "", casefold_labels=cfg.casefold_labels)
@@ -60,9 +60,9 @@ def _read_labeled(path: str, cfg: TrainConfig, columns) -> Any:
 
 def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     """Read and check the data, split it, measure lengths and resolve every "auto" setting."""
-    from .data import split, token_length_stats
-    from .inspection import read_and_prepare
-    from .models import load_tokenizer, resolve_model_source
+    from bertstudio.data import split, token_length_stats
+    from bertstudio.inspection import read_and_prepare
+    from bertstudio.models import load_tokenizer, resolve_model_source
 
     quiet_library_progress()
     if not cfg.data:
@@ -92,7 +92,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
 
 
 def _model_shape(source) -> ModelShape:
-    from .models import load_model_config
+    from bertstudio.models import load_model_config
 
     return ModelShape.of(load_model_config(source))
 
@@ -129,7 +129,7 @@ class TokenizedSplits:
 
 
 def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
-    from .training import tokenize_split
+    from bertstudio.training import tokenize_split
 
     tok, split = inputs.tokenizer, inputs.split
     train = tokenize_split(split.train, tok, max_length)
@@ -141,7 +141,7 @@ def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
 
 def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, run_dir: Path,
                   accelerator) -> Started:
-    from .training import total_optimizer_steps
+    from bertstudio.training import total_optimizer_steps
 
     batches_per_epoch = -(-len(data.train) // (cfg.batch_size * accelerator.num_processes))
     total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
@@ -153,8 +153,8 @@ def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplit
 
 
 def split_logits(model, dataset, tokenizer, accelerator) -> np.ndarray:
-    from .batching import PaddingCollator
-    from .training import make_eval_loader, predict_logits
+    from bertstudio.batching import PaddingCollator
+    from bertstudio.training import make_eval_loader, predict_logits
 
     collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
     return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator)
@@ -173,7 +173,7 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
     """
     import torch
 
-    from .models import load_model_for_classification
+    from bertstudio.models import load_model_for_classification
 
     torch.manual_seed(cfg.seed)
     names = inputs.label_names
@@ -196,9 +196,9 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
     Each candidate starts from the same weights, trains on the real training batches and is scored on a
     fixed random subset of validation; the decision (or why there was no probe) joins the run's reasons.
     """
-    from .events import Tuning
-    from . import tuning
-    from .training import tokenized_subset, total_optimizer_steps, train_model
+    from bertstudio.events import Tuning
+    from bertstudio import tuning
+    from bertstudio.training import tokenized_subset, total_optimizer_steps, train_model
 
     planned, _ = total_optimizer_steps(cfg, -(-len(data.train) // cfg.batch_size))
     plan = tuning.plan_probe(cfg, planned)
@@ -233,9 +233,9 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
 
     The run folder is marked done only by its summary.json, written last.
     """
-    from .evaluation import finalize_run
-    from .metrics import classification_metrics, softmax
-    from .training import train_model
+    from bertstudio.evaluation import finalize_run
+    from bertstudio.metrics import classification_metrics, softmax
+    from bertstudio.training import train_model
 
     cfg = inputs.config
     run_dir = Path(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))

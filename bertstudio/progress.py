@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .events import Evaluated, Failed, Started, Step, Tuning
+from bertstudio.events import Evaluated, Failed, Started, Step, Tuning
 
 
 class ConsoleProgress:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from .inference import Predictor
+from bertstudio.inference import Predictor
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -103,7 +103,7 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    from .errors import UserError
+    from bertstudio.errors import UserError
 
     app = FastAPI(title="BERT Studio classifier", description=predictor.describe())
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)

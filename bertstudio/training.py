@@ -20,14 +20,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .allocator import keep_freed_memory, release_freed_memory
-from .batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
-from .cls_only import compute_last_layer_for_cls_only, restore_last_layer
-from .config import TrainConfig
-from .dropout import use_fast_dropout
-from .events import Evaluated, Step
-from .metrics import classification_metrics, softmax
-from .schedule import lr_multiplier, warmup_steps_for
+from bertstudio.allocator import keep_freed_memory, release_freed_memory
+from bertstudio.batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
+from bertstudio.cls_only import compute_last_layer_for_cls_only, restore_last_layer
+from bertstudio.config import TrainConfig
+from bertstudio.dropout import use_fast_dropout
+from bertstudio.events import Evaluated, Step
+from bertstudio.metrics import classification_metrics, softmax
+from bertstudio.schedule import lr_multiplier, warmup_steps_for
 
 EVAL_BATCH_SIZE = 64
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
     if frozen:
         layers = encoder_layers(model)
         if frozen >= len(layers):
-            from .errors import ConfigError
+            from bertstudio.errors import ConfigError
 
             raise ConfigError(f"freeze_layers is {frozen} but the model has only {len(layers)} layers.",
                               f"Use a value below {len(layers)}, or the head-only preset.")

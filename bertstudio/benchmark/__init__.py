@@ -10,16 +10,16 @@ Importing this package is cheap (no torch, no onnxruntime): those load when a be
 * :mod:`.chart`: the grouped bar chart (plotly).
 """
 
-from .records import BenchmarkResult, BenchRecord
-from .report import headline, markdown_table, recommend_backend, write_json
-from .runner import (
+from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
+from bertstudio.benchmark.report import headline, markdown_table, recommend_backend, write_json
+from bertstudio.benchmark.runner import (
            BenchmarkJob,
            BenchmarkPlan,
            BenchProgress,
            check_repeatability,
            run_benchmark,
 )
-from .timing import RepeatPolicy
+from bertstudio.benchmark.timing import RepeatPolicy
 
 __all__ = [
            "BenchProgress",

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ConfigError, ModelError
-from .timing import TimedCall, host_timed
+from bertstudio.errors import ConfigError, ModelError
+from bertstudio.benchmark.timing import TimedCall, host_timed
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..inference import Preprocessing
-    from .models import BenchModel
+    from bertstudio.inference import Preprocessing
+    from bertstudio.benchmark.models import BenchModel
 
 Bf16Method = Literal["cast", "autocast"]
 BF16_METHODS: tuple[str, ...] = ("cast", "autocast")
@@ -110,7 +110,7 @@ class TorchRunner(Runner):
     def __init__(self, model, backend: str, device: str, bf16_method: Bf16Method = DEFAULT_BF16_METHOD):
         import torch
 
-        from ..inference import model_input_names
+        from bertstudio.inference import model_input_names
 
         if bf16_method not in BF16_METHODS:
             raise ConfigError(f"Unknown bf16 method '{bf16_method}'.", hint=f"Use one of: {', '.join(BF16_METHODS)}.")
@@ -126,14 +126,14 @@ class TorchRunner(Runner):
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         import torch
 
-        from ..inference import feed_for
+        from bertstudio.inference import feed_for
 
         return {k: torch.from_numpy(v).to(self.device) for k, v in feed_for(batch, self.inputs).items()}
 
     def _forward(self, tensors: dict[str, Any]):
         import torch
 
-        from ..cls_only import last_layer_for_cls_only
+        from bertstudio.cls_only import last_layer_for_cls_only
 
         with torch.inference_mode(), last_layer_for_cls_only(self.model):
             if self.autocast:
@@ -172,14 +172,14 @@ class TorchRunner(Runner):
 
 class OrtRunner(Runner):
     def __init__(self, file: Path, backend: str, threads: int):
-        from ..inference import ort_session
+        from bertstudio.inference import ort_session
 
         self.backend, self.device, self.file = backend, "cpu", file
         self.session = ort_session(file, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
-        from ..inference import feed_for
+        from bertstudio.inference import feed_for
 
         feed = feed_for(batch, self.inputs)
         return lambda: self.session.run(None, feed)
@@ -197,7 +197,7 @@ class OrtRunner(Runner):
 
 
 def default_cache_dir() -> Path:
-    from ..data.io import cache_dir
+    from bertstudio.data.io import cache_dir
 
     return cache_dir() / CACHE_SUBDIR
 
@@ -234,8 +234,8 @@ class OnnxFiles:
 
 
 def _export_settings() -> dict[str, Any]:
-    from ..export import onnx as onnx_export
-    from ..export.int8 import GRAPH_VERSION
+    from bertstudio.export import onnx as onnx_export
+    from bertstudio.export.int8 import GRAPH_VERSION
 
     return {"opset": onnx_export.OPSET, "int8_ops": list(onnx_export.INT8_OPS), "per_channel": True,
             "int8_graph": GRAPH_VERSION}
@@ -256,10 +256,10 @@ def _atomic_file(target: Path, write: Callable[[Path], Any]) -> Path:
 def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cache_root: Path,
                 int8: bool) -> OnnxFiles:
     """The model's fp32 and (when asked) INT8 ONNX files as the export module writes them, made once."""
-    from ..disk_cache import mark_used
-    from ..export.int8 import write_int8
-    from ..export.onnx import INT8_FILE, ONNX_FILE, export_onnx
-    from ..runs import slugify
+    from bertstudio.disk_cache import mark_used
+    from bertstudio.export.int8 import write_int8
+    from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, export_onnx
+    from bertstudio.runs import slugify
 
     folder = cache_root / f"{slugify(label)}-{weights_digest(torch_model, _export_settings())}"
     fp32 = folder / ONNX_FILE
@@ -280,7 +280,7 @@ def prune_cache(cache_root: Path, in_use: Path, budget: int = CACHE_BUDGET_BYTES
     Every trained run and every change of weights makes new files (BERT-base: ~520 MB); what is deleted is
     re-exported if needed.
     """
-    from ..disk_cache import prune_lru
+    from bertstudio.disk_cache import prune_lru
 
     return prune_lru(cache_root.iterdir(), in_use, budget)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .backends import BACKEND_LABELS
-from .records import BenchRecord
-from .report import model_label
+from bertstudio.benchmark.backends import BACKEND_LABELS
+from bertstudio.benchmark.records import BenchRecord
+from bertstudio.benchmark.report import model_label
 
 BACKEND_COLORS = {"torch-fp32": "#6b7280", "torch-bf16": "#4f46e5", "onnx": "#0d9488", "onnx-int8": "#ea580c"}
 CHART_HEIGHT = 380

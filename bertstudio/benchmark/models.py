@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import ModelError
+from bertstudio.errors import ModelError
 
 if TYPE_CHECKING:
-    from ..inference import Preprocessing
+    from bertstudio.inference import Preprocessing
 
 ModelKind = Literal["registry", "bundled", "folder", "onnx-export"]
 Weights = Literal["real", "random"]
@@ -83,7 +83,7 @@ def short_name(display_name: str) -> str:
 
 
 def _registry_model(name: str) -> BenchModel:
-    from ..models import availability, find_variant
+    from bertstudio.models import availability, find_variant
 
     variant = find_variant(name)
     assert variant is not None
@@ -100,8 +100,8 @@ def _registry_model(name: str) -> BenchModel:
 
 def _folder_label(folder: Path, run_dir: Path | None) -> str:
     """'Your model (MiniLM-L6)' for a run; the folder's name otherwise."""
-    from ..inference import PREPROCESSING_FILE, load_preprocessing
-    from ..models import find_variant
+    from bertstudio.inference import PREPROCESSING_FILE, load_preprocessing
+    from bertstudio.models import find_variant
 
     if run_dir is None:
         return folder.name
@@ -117,7 +117,7 @@ def export_check(model_file: Path, backend: str) -> dict | None:
     """The parity check the export wrote next to ``model_file`` (export.json), with ``passed``: no warnings."""
     import json
 
-    from ..inference import EXPORT_INFO_FILE
+    from bertstudio.inference import EXPORT_INFO_FILE
 
     info_file = model_file.parent / EXPORT_INFO_FILE
     if not info_file.is_file():
@@ -133,7 +133,7 @@ def export_check(model_file: Path, backend: str) -> dict | None:
 
 
 def _folder_model(name: str) -> BenchModel:
-    from ..inference import locate_model
+    from bertstudio.inference import locate_model
 
     location = locate_model(name)
     onnx_files = {b: f for b in ONNX_BACKENDS if (f := location.backend_file(_EXPORT_BACKEND[b])) is not None}
@@ -154,7 +154,7 @@ def _folder_model(name: str) -> BenchModel:
 
 def resolve_model(name: str) -> BenchModel:
     """What ``name`` (registry key, hub id of a registry model, or a folder) means for the benchmark."""
-    from ..models import find_variant
+    from bertstudio.models import find_variant
 
     text = str(name).strip()
     if not text:
@@ -164,7 +164,7 @@ def resolve_model(name: str) -> BenchModel:
         return _registry_model(text)
     if Path(text).expanduser().exists():
         return _folder_model(str(Path(text).expanduser()))
-    from ..models import VARIANTS
+    from bertstudio.models import VARIANTS
 
     raise ModelError(f"'{text}' is neither a built-in model nor a folder on this computer.",
                      hint=f"Built-in models: {', '.join(VARIANTS)}; or give the path of a run or export folder.")
@@ -186,7 +186,7 @@ def _seeded() -> Iterator[None]:
 def _random_weight_model(key: str):
     from transformers import AutoModelForSequenceClassification
 
-    from ..models import architecture_config
+    from bertstudio.models import architecture_config
 
     config = architecture_config(key)
     config.num_labels = len(BENCH_LABELS)
@@ -215,8 +215,8 @@ def distinct_vectors(model, scale: float = 0.02) -> None:
 
 def load_torch_model(model: BenchModel):
     """The model in fp32 and eval mode, with a classification head (a fresh 2-label one for registry models)."""
-    from ..inference import TorchBackend
-    from ..models import _quiet_load, load_model_for_classification
+    from bertstudio.inference import TorchBackend
+    from bertstudio.models import _quiet_load, load_model_for_classification
 
     if model.kind == "onnx-export":
         raise ModelError(model.unsupported_reason("torch-fp32"))
@@ -234,9 +234,9 @@ def load_torch_model(model: BenchModel):
 
 def load_tokenizer(model: BenchModel):
     """The model's own fast tokenizer; random-weight registry models borrow the bundled one (see notes)."""
-    from ..inference import load_tokenizer_from
-    from ..models import DEFAULT_MODEL
-    from ..models import load_tokenizer as load_registry_tokenizer
+    from bertstudio.inference import load_tokenizer_from
+    from bertstudio.models import DEFAULT_MODEL
+    from bertstudio.models import load_tokenizer as load_registry_tokenizer
 
     if model.tokenizer_folder is not None:
         return load_tokenizer_from(model.tokenizer_folder)
@@ -245,7 +245,7 @@ def load_tokenizer(model: BenchModel):
 
 def preprocessing_for(model: BenchModel) -> Preprocessing:
     """How texts are prepared for this model: its saved preprocessing.json, else plain defaults."""
-    from ..inference import PREPROCESSING_FILE, Preprocessing, load_preprocessing
+    from bertstudio.inference import PREPROCESSING_FILE, Preprocessing, load_preprocessing
 
     folder = model.folder or model.tokenizer_folder
     if folder is not None and (folder / PREPROCESSING_FILE).is_file():
@@ -262,7 +262,7 @@ def vocab_size(torch_model=None, tokenizer=None) -> int:
 
 def torch_weights_bytes(model: BenchModel, torch_model) -> int:
     """Size of the fp32 weights on disk: the saved file, or (random weights) what saving them would take."""
-    from ..models import bundled_model_path
+    from bertstudio.models import bundled_model_path
 
     folder = bundled_model_path() if model.kind == "bundled" else model.folder
     if folder is not None:

@@ -49,14 +49,14 @@ class BenchRecord:
     @property
     def busy(self) -> bool:
         """Timed while other programs used the CPU: the figure is likely too slow."""
-        from .contention import is_busy
+        from bertstudio.benchmark.contention import is_busy
 
         return is_busy(self.other_cpu_cores)
 
     @property
     def slow_host(self) -> bool:
         """Timed while the machine itself ran slower than its best in this run: the figure is likely too slow."""
-        from .contention import is_slow
+        from bertstudio.benchmark.contention import is_slow
 
         return is_slow(self.host_slowdown)
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backends import BACKEND_LABELS
-from .models import ARCHITECTURE_NOTE
-from .records import BenchRecord
-from .timing import geometric_mean, speedup
+from bertstudio.benchmark.backends import BACKEND_LABELS
+from bertstudio.benchmark.models import ARCHITECTURE_NOTE
+from bertstudio.benchmark.records import BenchRecord
+from bertstudio.benchmark.timing import geometric_mean, speedup
 
 # Backends that change the numbers the model computes: recommended only after a passed parity check.
 LOSSY_BACKENDS = ("torch-bf16", "onnx-int8")
@@ -28,7 +28,7 @@ def records_to_json(records: Sequence[BenchRecord]) -> str:
 
 def write_json(records: Sequence[BenchRecord], path: str | Path) -> Path:
     """The records as a JSON list, written through a temporary file so a reader never sees half of it."""
-    from ..runs import atomic_write_text
+    from bertstudio.runs import atomic_write_text
 
     target = Path(path).expanduser()
     atomic_write_text(target, records_to_json(records) + "\n")

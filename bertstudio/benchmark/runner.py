@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, UserError
-from .backends import (
+from bertstudio.errors import ConfigError, UserError
+from bertstudio.benchmark.backends import (
     BACKEND_LABELS,
     BF16_METHODS,
     DEFAULT_BF16_METHOD,
@@ -26,10 +26,10 @@ from .backends import (
     Runner,
     TorchRunner,
 )
-from .contention import HostSpeed
-from .models import ALL_BACKENDS, ONNX_BACKENDS, TORCH_BACKENDS, BenchModel
-from .records import BenchmarkResult, BenchRecord
-from .timing import (
+from bertstudio.benchmark.contention import HostSpeed
+from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS, TORCH_BACKENDS, BenchModel
+from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
+from bertstudio.benchmark.timing import (
     Cancelled,
     LatencyStats,
     RepeatPolicy,
@@ -116,7 +116,7 @@ def validate_plan(plan: BenchmarkPlan) -> BenchmarkPlan:
     if plan.device not in ("cpu", "cuda") and not plan.device.startswith("cuda:"):
         raise ConfigError(f"Unknown device '{plan.device}'.", hint="Use cpu or cuda.")
     if plan.device.startswith("cuda"):
-        from ..hardware import detect_device
+        from bertstudio.hardware import detect_device
 
         detect_device("cuda")  # a ConfigError when there is no GPU
     unique = lambda values: tuple(dict.fromkeys(values))
@@ -163,9 +163,9 @@ def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: i
                  should_stop: Callable[[], bool] | None = None, host: HostSpeed | None = None) -> CellTimes:
     """Time the model on a (batch, seq) batch of token ids; with a tokenizer, also tokenizing and both together.
     With ``host``, the machine's own speed is probed just before and just after."""
-    from .contention import CpuContention
-    from .inputs import token_batch, tokenize_fixed
-    from .memory import peak_memory
+    from bertstudio.benchmark.contention import CpuContention
+    from bertstudio.benchmark.inputs import token_batch, tokenize_fixed
+    from bertstudio.benchmark.memory import peak_memory
 
     work = runner.bind(token_batch(batch_size, seq_len, vocab_size))
     before = host.sample() if host else None
@@ -194,7 +194,7 @@ def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
     measurement, with how many attempts it took."""
     import time
 
-    from .contention import is_busy, is_slow
+    from bertstudio.benchmark.contention import is_busy, is_slow
 
     def disturbance(times: CellTimes) -> tuple[bool, bool, float, float]:
         slowdown = host.slowdown(times.host_probe_ms) if host else None
@@ -244,8 +244,8 @@ class Parity:
 
 def parity_batches(model: BenchModel, tokenizer, prep, max_rows: int) -> tuple[list[dict], Any]:
     """Real texts for the parity check (the run's test rows when there are any), tokenized in small batches."""
-    from ..export.parity import validation_rows
-    from ..inference import encode, pad_batch
+    from bertstudio.export.parity import validation_rows
+    from bertstudio.inference import encode, pad_batch
 
     rows = validation_rows(model.run_dir, prep.label_names, prep.text_pair, max_rows=max_rows)
     encoded = encode(tokenizer, rows.texts, rows.pairs, prep)
@@ -264,7 +264,7 @@ def runner_logits(runner: Runner, batches: Sequence[dict]):
 def parity_verdict(backend: str, report) -> bool:
     """The export module's own rules, so the benchmark and the Export tab never disagree: fp32 backends
     must reproduce the logits; bf16 and INT8 must not lose accuracy (or, without labels, change labels)."""
-    from ..export.core import fp32_warnings, int8_warnings
+    from bertstudio.export.core import fp32_warnings, int8_warnings
 
     if backend in ("torch-fp32", "onnx"):
         return not fp32_warnings(backend, report)
@@ -272,7 +272,7 @@ def parity_verdict(backend: str, report) -> bool:
 
 
 def check_parity(backend: str, reference, logits, rows, label_names: Sequence[str]) -> Parity:
-    from ..export.parity import compare_logits
+    from bertstudio.export.parity import compare_logits
 
     report = compare_logits(reference, logits, rows.labels, label_names, rows.source)
     return Parity(report.rows, report.label_agreement, report.max_abs_logit_diff, report.accuracy_change_points,
@@ -305,8 +305,8 @@ class LoadedModel:
 
 
 def load_for_benchmark(model: BenchModel, plan: BenchmarkPlan) -> LoadedModel:
-    from .inputs import texts_for_length
-    from .models import load_tokenizer, load_torch_model, preprocessing_for
+    from bertstudio.benchmark.inputs import texts_for_length
+    from bertstudio.benchmark.models import load_tokenizer, load_torch_model, preprocessing_for
 
     tokenizer = load_tokenizer(model)
     prep = preprocessing_for(model)
@@ -392,7 +392,7 @@ class _Grid:
         return None
 
     def run_backend(self, loaded: LoadedModel, backend: str) -> None:
-        from .models import torch_weights_bytes
+        from bertstudio.benchmark.models import torch_weights_bytes
 
         model = loaded.model
         runner, source = self.open_runner(model, backend, loaded.torch_model, loaded.tokenizer, loaded.prep)
@@ -413,7 +413,7 @@ class _Grid:
             runner.close()
 
     def open_runner(self, model: BenchModel, backend: str, torch_model, tokenizer, prep) -> tuple[Runner, str | None]:
-        from .backends import default_cache_dir, onnx_file
+        from bertstudio.benchmark.backends import default_cache_dir, onnx_file
 
         if backend in TORCH_BACKENDS:
             return TorchRunner(torch_model, backend, self.plan.device, self.plan.bf16_method), None
@@ -472,7 +472,7 @@ class _Grid:
 
 
 def _file_size(path: Path | None) -> int | None:
-    from .backends import file_bytes
+    from bertstudio.benchmark.backends import file_bytes
 
     return file_bytes(path) if path is not None else None
 
@@ -482,7 +482,7 @@ OWN_EXPORT_NOTE = "ONNX files found next to a run are timed as exported"
 
 def backend_notes(backend: str, device: str, onnx_source: str | None = None) -> list[str]:
     """What a reader must know about a backend's numbers on this machine."""
-    from ..hardware import cpu_has_fast_bf16
+    from bertstudio.hardware import cpu_has_fast_bf16
 
     if backend == "torch-bf16" and device == "cpu" and not cpu_has_fast_bf16():
         return ["this CPU has no bf16 instructions, so bf16 is emulated and slow"]
@@ -524,7 +524,7 @@ def run_benchmark(plan: BenchmarkPlan, *, on_progress: ProgressCallback | None =
     ``should_stop`` is asked between calls; when it says yes the run ends early and the result
     (``cancelled=True``) holds the cells measured so far.
     """
-    from .models import resolve_model
+    from bertstudio.benchmark.models import resolve_model
 
     plan = validate_plan(plan)
     models = [resolve_model(name) for name in plan.models]
@@ -546,7 +546,7 @@ class RepeatabilityRow:
 def compare_runs(first: Sequence[BenchRecord], second: Sequence[BenchRecord],
                  tolerance: float | None = None) -> list[RepeatabilityRow]:
     """Pair the cells of two runs of the same plan and say how far apart their medians are (pure)."""
-    from .timing import REPEATABILITY_TOLERANCE, agree, relative_difference
+    from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, agree, relative_difference
 
     limit = REPEATABILITY_TOLERANCE if tolerance is None else tolerance
     later = {r.cell: r for r in second}

@@ -7,15 +7,15 @@ dicts and DataFrames, plus the run-folder entry points :func:`evaluate_run` and
 load inside the functions that need them.
 """
 
-from .baselines import BaselineResult, baseline_report, encoder_baseline, tfidf_baseline
-from .calibration import (ReliabilityBin, ReliabilityDiagram, TemperatureFit, expected_calibration_error,
+from bertstudio.evaluation.baselines import BaselineResult, baseline_report, encoder_baseline, tfidf_baseline
+from bertstudio.evaluation.calibration import (ReliabilityBin, ReliabilityDiagram, TemperatureFit, expected_calibration_error,
                           fit_temperature, reliability_diagram, softmax)
-from .errors_table import TAGS, error_table, filter_errors, sort_errors, tag_counts
-from .metrics import confusion_frame, evaluation_metrics, log_loss, per_class_frame, ranking_scores
-from .noise import LabelNoiseReport, label_noise_report, out_of_fold_probs, rank_label_issues
-from .report import (EVAL_FILE, EvalReport, build_report, evaluate_run, finalize_run, label_noise_for_run,
+from bertstudio.evaluation.errors_table import TAGS, error_table, filter_errors, sort_errors, tag_counts
+from bertstudio.evaluation.metrics import confusion_frame, evaluation_metrics, log_loss, per_class_frame, ranking_scores
+from bertstudio.evaluation.noise import LabelNoiseReport, label_noise_report, out_of_fold_probs, rank_label_issues
+from bertstudio.evaluation.report import (EVAL_FILE, EvalReport, build_report, evaluate_run, finalize_run, label_noise_for_run,
                      load_run_error_table, read_eval)
-from .seeds import SeedReport, SeedRun, summarize_seeds, train_with_seeds
+from bertstudio.evaluation.seeds import SeedReport, SeedRun, summarize_seeds, train_with_seeds
 
 __all__ = [
     "EVAL_FILE", "TAGS", "BaselineResult", "EvalReport", "LabelNoiseReport", "ReliabilityBin", "ReliabilityDiagram",

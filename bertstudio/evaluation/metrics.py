@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..errors import DataError
-from ..metrics import classification_metrics, cross_entropy
+from bertstudio.errors import DataError
+from bertstudio.metrics import classification_metrics, cross_entropy
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..errors import DataError
-from .baselines import full_probabilities, linear_classifier
-from .inference import DEFAULT_ENCODER
+from bertstudio.errors import DataError
+from bertstudio.evaluation.baselines import full_probabilities, linear_classifier
+from bertstudio.evaluation.inference import DEFAULT_ENCODER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,7 +125,7 @@ def label_noise_report(texts: Sequence[str], labels: Sequence[int], label_names:
     y = np.asarray(labels, dtype=np.int64)
     description = "given features"
     if features is None:
-        from .inference import encode_texts
+        from bertstudio.evaluation.inference import encode_texts
 
         features = encode_texts(texts, encoder, text_pairs=text_pairs)
         description = f"{encoder} encoder"

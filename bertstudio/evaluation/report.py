@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ..errors import DataError, ModelError, UserError
-from ..runs import CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, atomic_write_json
-from .baselines import BaselineResult
-from .calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram, softmax
-from .metrics import evaluation_metrics, log_loss
+from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.runs import CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, atomic_write_json
+from bertstudio.evaluation.baselines import BaselineResult
+from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram, softmax
+from bertstudio.evaluation.metrics import evaluation_metrics, log_loss
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..config import TrainConfig
-    from .noise import LabelNoiseReport
+    from bertstudio.config import TrainConfig
+    from bertstudio.evaluation.noise import LabelNoiseReport
 
 EVAL_FILE = "eval.json"
 VALIDATION_LOGITS_FILE = "validation_logits.npz"
@@ -200,9 +200,9 @@ class LoadedRun:
 
 
 def open_run(run_dir: str | Path) -> LoadedRun:
-    from ..config import TrainConfig
-    from ..models import load_model_for_classification, load_tokenizer, resolve_model_source
-    from ..runs import load_summary
+    from bertstudio.config import TrainConfig
+    from bertstudio.models import load_model_for_classification, load_tokenizer, resolve_model_source
+    from bertstudio.runs import load_summary
 
     path = Path(run_dir)
     check_run_folder(path)
@@ -232,7 +232,7 @@ def predictions_dataset(run: LoadedRun):
     """The evaluated rows of the run, as saved in test_predictions.csv."""
     import pandas as pd
 
-    from .inference import make_dataset
+    from bertstudio.evaluation.inference import make_dataset
 
     path = run.path / PREDICTIONS_FILE
     if not path.is_file():
@@ -256,8 +256,8 @@ def _column(given: str | None, remembered: str | None, guessed: str | None, colu
 def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str | None = None,
                          label_column: str | None = None, text_pair_column: str | None = None):
     """Rows of another labeled file, with labels numbered as the run's model numbers them."""
-    from ..data import guess_columns, prepare, read_table
-    from .inference import make_dataset
+    from bertstudio.data import guess_columns, prepare, read_table
+    from bertstudio.evaluation.inference import make_dataset
 
     dataset, table = read_table(path)
     guess = guess_columns(dataset)
@@ -286,7 +286,7 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
 
 def run_logits(run: LoadedRun, dataset) -> np.ndarray:
     """The run's model on ``dataset``, on the device and in the number format it was trained with."""
-    from .inference import model_logits
+    from bertstudio.evaluation.inference import model_logits
 
     return model_logits(run.model, run.tokenizer, dataset, run.max_length, device=run.config.device,
                         precision=run.config.precision)
@@ -294,7 +294,7 @@ def run_logits(run: LoadedRun, dataset) -> np.ndarray:
 
 def rebuild_split(config: TrainConfig):
     """The run's train/validation/test split, re-created from its data and seed."""
-    from ..pipeline import load_inputs
+    from bertstudio.pipeline import load_inputs
 
     return load_inputs(config).split
 
@@ -360,8 +360,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
         save_temperature(run.path, calibration.temperature)
     report = build_report(logits, labels, run.label_names, calibration, evaluated_on=evaluated_on)
     if baselines:
-        from .baselines import baseline_report
-        from .inference import usable_encoder
+        from bertstudio.evaluation.baselines import baseline_report
+        from bertstudio.evaluation.inference import usable_encoder
 
         report.baselines = baseline_report(split, evaluated=dataset,
                                            encoder=usable_encoder(encoder or run.config.model))
@@ -373,7 +373,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
 
 def write_file_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
     """Per-row predictions on another file, in test_predictions.csv's layout (calibrated probabilities)."""
-    from ..pipeline import write_predictions
+    from bertstudio.pipeline import write_predictions
 
     write_predictions(path, dataset, probs, label_names)
 
@@ -387,9 +387,9 @@ def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, fold
     Features come from the run's base model kept frozen (not the fine-tuned one, which has
     learned the wrong labels too); the bundled encoder stands in if the base model cannot load.
     """
-    from ..config import TrainConfig
-    from .inference import usable_encoder
-    from .noise import LABEL_ISSUES_FILE, label_noise_report
+    from bertstudio.config import TrainConfig
+    from bertstudio.evaluation.inference import usable_encoder
+    from bertstudio.evaluation.noise import LABEL_ISSUES_FILE, label_noise_report
 
     path = Path(run_dir)
     check_run_folder(path)
@@ -414,7 +414,7 @@ def load_run_error_table(run_dir: str | Path, predictions_file: str = PREDICTION
     """
     import pandas as pd
 
-    from .errors_table import error_table
+    from bertstudio.evaluation.errors_table import error_table
 
     path = Path(run_dir)
     names = [str(n) for n in read_preprocessing(path)["label_names"]]

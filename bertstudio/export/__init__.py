@@ -4,9 +4,9 @@
 (torch, onnx and transformers load when an export runs).
 """
 
-from .core import (EXPORT_FORMATS, FORMAT_CHOICES, ExportResult, default_export_dir, export_run,
+from bertstudio.export.core import (EXPORT_FORMATS, FORMAT_CHOICES, ExportResult, default_export_dir, export_run,
                    formats_for)
-from .parity import ParityReport, ValidationRows, compare_logits
+from bertstudio.export.parity import ParityReport, ValidationRows, compare_logits
 
 __all__ = ["EXPORT_FORMATS", "FORMAT_CHOICES", "ExportResult", "ParityReport", "ValidationRows", "compare_logits",
            "default_export_dir", "export_run", "formats_for"]

@@ -65,7 +65,7 @@ def rows_from_predictions(path: Path, label_names: Sequence[str], text_pair: boo
 def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair: bool, *,
                     texts: Sequence[str] | None = None, max_rows: int | None = 500) -> ValidationRows:
     """Given texts, else the run's labelled test rows, else built-in example sentences."""
-    from ..pipeline import PREDICTIONS_FILE
+    from bertstudio.pipeline import PREDICTIONS_FILE
 
     if texts:
         chosen = list(texts)[:max_rows] if max_rows else list(texts)
@@ -120,7 +120,7 @@ class ParityReport:
 def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
                    label_names: Sequence[str], source: str) -> ParityReport:
     """Pure comparison of two models' logits on the same rows (and their labels, when known)."""
-    from ..metrics import classification_metrics
+    from bertstudio.metrics import classification_metrics
 
     ref_pred, new_pred = reference.argmax(axis=1), exported.argmax(axis=1)
     report = ParityReport(rows=len(reference), source=source,

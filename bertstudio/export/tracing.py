@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..inference import Preprocessing, encode, model_input_names, pad_batch
+from bertstudio.inference import Preprocessing, encode, model_input_names, pad_batch
 
 EXAMPLE_TEXTS = ("a short text", "a somewhat longer example text, so that the first one needs padding")
 
@@ -30,7 +30,7 @@ def logits_module(model):
     """
     import torch
 
-    from ..cls_only import last_layer_for_cls_only
+    from bertstudio.cls_only import last_layer_for_cls_only
 
     names = model_input_names(model)
 

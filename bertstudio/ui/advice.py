@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..auto import DataStats, Decision, Hardware, ModelShape, resolve
-from ..config import TrainConfig, get_preset
+from bertstudio.auto import DataStats, Decision, Hardware, ModelShape, resolve
+from bertstudio.config import TrainConfig, get_preset
 
 IMBALANCE_RATIO = 5.0
 SMALL_ROWS_PER_CLASS = 50
@@ -82,7 +82,7 @@ class TrainingPlan:
 
 def split_sizes(n_rows: int) -> tuple[int, int, int]:
     """(train, validation, test) rows the engine will carve from a file of ``n_rows``."""
-    from ..data import split_fractions
+    from bertstudio.data import split_fractions
 
     val_share, test_share = split_fractions(n_rows)
     val, test = round(n_rows * val_share), round(n_rows * test_share)
@@ -122,7 +122,7 @@ class TimeEstimate:
 
 def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
     """Steps times the measured step time, plus evaluations (forward passes only) and a fixed overhead."""
-    from ..tuning import PROBE_VAL_ROWS, plan_probe
+    from bertstudio.tuning import PROBE_VAL_ROWS, plan_probe
 
     per_text = step_seconds / plan.config.batch_size * FORWARD_SHARE
     evaluated = plan.evaluations * plan.val_rows + plan.test_rows
@@ -137,7 +137,7 @@ def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
 
 def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str,
                   step_seconds: float | None = None, note: str = "") -> str:
-    from .progress import format_duration
+    from bertstudio.ui.progress import format_duration
 
     cfg = plan.config
     epochs = f"{cfg.epochs:g} pass{'es' if cfg.epochs != 1 else ''}"
@@ -161,7 +161,7 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
 
 
 def tune_sentence(cfg: TrainConfig, total_steps: int) -> str:
-    from ..tuning import MAX_EXTRA_SHARE, plan_probe
+    from bertstudio.tuning import MAX_EXTRA_SHARE, plan_probe
 
     probe = plan_probe(cfg, total_steps)
     if probe.skip_reason:

@@ -11,14 +11,14 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from ..config import DEFAULT_PRESET
-from ..models import DEFAULT_MODEL
-from . import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
-from .context import AppContext
-from .jobs import JobRegistry
-from .session import SessionStore, Workspace
-from .settings import preset_settings
-from .state import ModelChoice
+from bertstudio.config import DEFAULT_PRESET
+from bertstudio.models import DEFAULT_MODEL
+from bertstudio.ui import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.jobs import JobRegistry
+from bertstudio.ui.session import SessionStore, Workspace
+from bertstudio.ui.settings import preset_settings
+from bertstudio.ui.state import ModelChoice
 
 DEFAULT_DATA_DIR = Path("~/.bertstudio")
 

@@ -13,23 +13,23 @@ from collections.abc import Sequence
 import gradio as gr
 import pandas as pd
 
-from ..benchmark.backends import BACKEND_LABELS
-from ..benchmark.chart import latency_chart
-from ..benchmark.models import ALL_BACKENDS
-from ..benchmark.records import BenchRecord
-from ..benchmark.report import (
+from bertstudio.benchmark.backends import BACKEND_LABELS
+from bertstudio.benchmark.chart import latency_chart
+from bertstudio.benchmark.models import ALL_BACKENDS
+from bertstudio.benchmark.records import BenchRecord
+from bertstudio.benchmark.report import (
     TABLE_HEADER,
     footnotes,
     headline,
     own_model_recommendations,
     table_rows,
 )
-from ..benchmark.runner import BenchmarkJob, BenchmarkPlan, JobSnapshot
-from ..benchmark.timing import RepeatPolicy
-from ..errors import UserError
-from .common import friendly, require_workspace
-from .context import AppContext
-from .session import RunInfo, Workspace, checked_run_dir, list_workspace_runs
+from bertstudio.benchmark.runner import BenchmarkJob, BenchmarkPlan, JobSnapshot
+from bertstudio.benchmark.timing import RepeatPolicy
+from bertstudio.errors import UserError
+from bertstudio.ui.common import friendly, require_workspace
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.session import RunInfo, Workspace, checked_run_dir, list_workspace_runs
 
 POLL_SECONDS = 1.0
 COMPARISON_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
@@ -87,8 +87,8 @@ JOBS = BenchmarkJobs()
 
 def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs: the person's finished runs first (newest first), then the comparison models."""
-    from ..benchmark.models import short_name
-    from ..models import VARIANTS
+    from bertstudio.benchmark.models import short_name
+    from bertstudio.models import VARIANTS
 
     choices = [(f"Your model: {run.label}", str(run.path)) for run in runs]
     for key in COMPARISON_MODELS:
@@ -99,7 +99,7 @@ def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = Non
 
 def availability_notes() -> dict[str, str]:
     """' (random weights: not downloaded)' for comparison models that would need a download."""
-    from ..models import availability
+    from bertstudio.models import availability
 
     notes = {}
     for key in COMPARISON_MODELS:
@@ -174,7 +174,7 @@ def results_view(records: Sequence[BenchRecord]) -> tuple[str, str, object, pd.D
 def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Sequence[str],
                       batches: Sequence[int | str], seqs: Sequence[int | str]) -> BenchmarkPlan:
     """A plan from what was ticked; run folders must belong to this workspace (paths come from the browser)."""
-    from ..models import find_variant
+    from bertstudio.models import find_variant
 
     if not models:
         raise UserError("No model is ticked.", "Tick your trained model and at least one model to compare with.")

@@ -8,8 +8,8 @@ from typing import Any, Callable, TypeVar
 
 import gradio as gr
 
-from ..errors import UserError
-from .session import Workspace, list_workspace_runs
+from bertstudio.errors import UserError
+from bertstudio.ui.session import Workspace, list_workspace_runs
 
 logger = logging.getLogger("bertstudio.ui")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,15 +44,15 @@ def require_workspace(workspace: Workspace | None) -> Workspace:
 @functools.lru_cache(maxsize=4)
 def tokenizer_for(model: str):
     """The model's own tokenizer, loaded once per process (loading takes a moment)."""
-    from ..models import load_tokenizer, resolve_model_source
+    from bertstudio.models import load_tokenizer, resolve_model_source
 
     return load_tokenizer(resolve_model_source(model))
 
 
 def ensure_model_obtainable(model: str) -> None:
     """Fail early, in the app's words, when the model needs a download that cannot happen."""
-    from ..errors import ModelError
-    from ..models import availability, hub_reachable, resolve_model_source
+    from bertstudio.errors import ModelError
+    from bertstudio.models import availability, hub_reachable, resolve_model_source
 
     source = resolve_model_source(model)
     if availability(source) == "download" and not hub_reachable():

@@ -12,8 +12,8 @@ from typing import Any
 
 import gradio as gr
 
-from .jobs import JobRegistry
-from .session import SessionStore
+from bertstudio.ui.jobs import JobRegistry
+from bertstudio.ui.session import SessionStore
 
 
 @dataclass

@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import time
 
-from ..auto import ModelShape
-from ..config import TrainConfig
-from ..errors import ModelError
+from bertstudio.auto import ModelShape
+from bertstudio.config import TrainConfig
+from bertstudio.errors import ModelError
 
 WARMUP_STEPS = 2  # the first steps pay one-off costs (allocation, kernel selection for this shape)
 TIMED_STEPS = 3
@@ -21,7 +21,7 @@ TIMED_STEPS = 3
 
 def model_shape(model: str) -> ModelShape:
     """Hidden size and layers of a registry variant or a local model folder (BERT-base's when unknown)."""
-    from ..models import find_variant
+    from bertstudio.models import find_variant
 
     variant = find_variant(model)
     if variant is not None:
@@ -35,7 +35,7 @@ def model_shape(model: str) -> ModelShape:
 
 def _architecture(model: str):
     """A transformers config for ``model`` without downloading anything."""
-    from ..models import architecture_config, find_variant, resolve_model_source
+    from bertstudio.models import architecture_config, find_variant, resolve_model_source
 
     variant = find_variant(model)
     if variant is not None:
@@ -62,7 +62,7 @@ def _measure(model: str, batch_size: int, seq_len: int, freeze_encoder: bool, fr
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from ..training import prepare_model
+    from bertstudio.training import prepare_model
 
     arch = _architecture(model)
     arch.num_labels = 2

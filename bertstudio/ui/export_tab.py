@@ -23,14 +23,14 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import UserError
-from ..export import EXPORT_FORMATS, ExportResult, formats_for
-from ..inference import EXPORT_INFO_FILE, EXPORTS_DIR
-from ..runs import folder_bytes, load_summary
-from .charts import format_percent
-from .common import friendly, list_runs, require_workspace
-from .context import AppContext
-from .session import Workspace, checked_run_dir, export_zip
+from bertstudio.errors import UserError
+from bertstudio.export import EXPORT_FORMATS, ExportResult, formats_for
+from bertstudio.inference import EXPORT_INFO_FILE, EXPORTS_DIR
+from bertstudio.runs import folder_bytes, load_summary
+from bertstudio.ui.charts import format_percent
+from bertstudio.ui.common import friendly, list_runs, require_workspace
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
 
 logger = logging.getLogger("bertstudio.ui")
 POLL_SECONDS = 1.0
@@ -193,8 +193,8 @@ PREDICTOR_BACKEND = {"torch-fp32": "torch"}
 
 def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
     """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none)."""
-    from ..benchmark.backends import BACKEND_LABELS
-    from ..benchmark.report import recommend_by_use
+    from bertstudio.benchmark.backends import BACKEND_LABELS
+    from bertstudio.benchmark.report import recommend_by_use
 
     if not any(r.model == run_dir and r.device == "cpu" for r in records):
         return ""
@@ -321,7 +321,7 @@ class ExportJob:
         self._update(done=(*self.snapshot().done, result.format))
 
     def _run(self) -> None:
-        from ..export import export_run
+        from bertstudio.export import export_run
 
         error = ""
         try:
@@ -363,7 +363,7 @@ JOBS = ExportJobs()
 
 def benchmark_records(workspace: Workspace) -> list[Any]:
     """What the Benchmark tab measured in this browser session (empty when it measured nothing)."""
-    from .benchmark_tab import JOBS as BENCHMARKS
+    from bertstudio.ui.benchmark_tab import JOBS as BENCHMARKS
 
     job = BENCHMARKS.for_session(workspace.id)
     return list(job.snapshot().records) if job is not None else []

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..config import TrainConfig
-from ..errors import UserError
-from ..job import TrainingJob
+from bertstudio.config import TrainConfig
+from bertstudio.errors import UserError
+from bertstudio.job import TrainingJob
 
 
 class JobBusy(UserError):

@@ -6,14 +6,14 @@ from typing import Any
 
 import gradio as gr
 
-from ..auto import Hardware
-from ..config import DEFAULT_PRESET, list_presets
-from ..errors import ModelError
-from ..models import DEFAULT_MODEL, VARIANTS, availability, describe_variant, find_variant, resolve_model_source
-from . import advice, settings, tables
-from .common import friendly
-from .context import AppContext
-from .state import DataSelection, ModelChoice, build_config
+from bertstudio.auto import Hardware
+from bertstudio.config import DEFAULT_PRESET, list_presets
+from bertstudio.errors import ModelError
+from bertstudio.models import DEFAULT_MODEL, VARIANTS, availability, describe_variant, find_variant, resolve_model_source
+from bertstudio.ui import advice, settings, tables
+from bertstudio.ui.common import friendly
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.state import DataSelection, ModelChoice, build_config
 
 INTRO = """### Step 2: the model
 A pre-trained model already understands language; training teaches it your classes.
@@ -56,7 +56,7 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
 
 
 def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
-    from ..hardware import detect_device
+    from bertstudio.hardware import detect_device
 
     device = detect_device(device_setting)
     return Hardware(device.type, device.bf16), device.describe()
@@ -65,7 +65,7 @@ def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
 def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
               measure: bool = True) -> tuple[str, str]:
     """(plan with time estimate, the automatic settings with their reasons); ``measure=False`` skips the estimate."""
-    from .estimate import model_shape, step_seconds
+    from bertstudio.ui.estimate import model_shape, step_seconds
 
     if selection is None:
         return "Load your data in the Data tab to see the training plan and how long it may take.", ""

@@ -17,14 +17,14 @@ from typing import Any
 
 import gradio as gr
 
-from ..data import SUPPORTED_EXTENSIONS
-from ..errors import DataError, ModelError, UserError
-from . import charts
-from .charts import format_percent
-from .common import friendly, list_runs, require_workspace
-from .context import AppContext
-from .export_tab import FORMAT_INFO
-from .session import Workspace, checked_run_dir, safe_file_name, save_upload
+from bertstudio.data import SUPPORTED_EXTENSIONS
+from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.ui import charts
+from bertstudio.ui.charts import format_percent
+from bertstudio.ui.common import friendly, list_runs, require_workspace
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.export_tab import FORMAT_INFO
+from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 BACKEND_TITLES = {"auto": "Automatic", "torch": "PyTorch (as trained)", "torch-bf16": "PyTorch bf16",
@@ -131,7 +131,7 @@ class PredictorCache:
         self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
 
     def get(self, run_dir: Path, backend: str):
-        from ..inference import choose_backend, load_predictor, locate_model
+        from bertstudio.inference import choose_backend, load_predictor, locate_model
 
         location = locate_model(run_dir)
         if backend != "auto" and backend not in location.available_backends():
@@ -154,7 +154,7 @@ PREDICTORS = PredictorCache()
 
 
 def available_backends(run_dir: Path) -> list[str]:
-    from ..inference import locate_model
+    from bertstudio.inference import locate_model
 
     return locate_model(run_dir).available_backends()
 
@@ -194,7 +194,7 @@ class FileColumns:
 
 def guess_columns(workspace: Workspace, run_dir: str | None, file: Path) -> FileColumns:
     """The file's columns, and which hold the texts: as named in training, else a good guess (None: ask)."""
-    from ..inference import iter_table_chunks, load_preprocessing, locate_model, resolve_text_columns
+    from bertstudio.inference import iter_table_chunks, load_preprocessing, locate_model, resolve_text_columns
 
     prep = load_preprocessing(locate_model(checked_run_dir(workspace, run_dir)).folder)
     head = next(iter(iter_table_chunks(file, None, GUESS_ROWS)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..events import Cancelled, Evaluated, Failed, Finished, Started, Step, Tuning
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step, Tuning
 
 
 @dataclass

@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..config import TrainConfig, config_from_preset, get_preset
+from bertstudio.config import TrainConfig, config_from_preset, get_preset
 
 # Shown in this order, grouped as in the config.
 ADVANCED_FIELDS: tuple[str, ...] = (

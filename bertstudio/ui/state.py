@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import DEFAULT_PRESET, TrainConfig, config_from_preset
-from ..errors import DataError
-from ..models import DEFAULT_MODEL
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset
+from bertstudio.errors import DataError
+from bertstudio.models import DEFAULT_MODEL
 
 
 @dataclass

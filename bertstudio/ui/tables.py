@@ -213,7 +213,7 @@ def tag_choices(counts: Mapping[str, int]) -> list[tuple[str, str]]:
 
 def query_errors(table: pd.DataFrame, query: ErrorQuery) -> pd.DataFrame:
     """Rows of ``load_run_error_table`` matching the query, in the chosen order (the engine does the work)."""
-    from ..evaluation import filter_errors, sort_errors
+    from bertstudio.evaluation import filter_errors, sort_errors
 
     rows = filter_errors(table, true_label=None if query.true_label == ALL else query.true_label,
                          predicted=None if query.predicted_label == ALL else query.predicted_label,

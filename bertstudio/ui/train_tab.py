@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..config import list_presets
-from ..events import Finished
-from ..models import find_variant
-from . import charts
-from .common import ensure_model_obtainable, friendly, require_workspace
-from .context import AppContext
-from .progress import TrainProgress, fold_events, outcome_markdown, progress_bar_html, progress_markdown
-from .state import DataSelection, ModelChoice, build_config, require_data
+from bertstudio.config import list_presets
+from bertstudio.events import Finished
+from bertstudio.models import find_variant
+from bertstudio.ui import charts
+from bertstudio.ui.common import ensure_model_obtainable, friendly, require_workspace
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.progress import TrainProgress, fold_events, outcome_markdown, progress_bar_html, progress_markdown
+from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
 
 POLL_SECONDS = 1.0
 INTRO = """### Step 3: train
