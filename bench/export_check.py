@@ -29,7 +29,7 @@ SECTION = "Export (INT8 vs fp32)"
 
 
 def rows_per_second(model_dir: Path, backend: str, texts: list[str]) -> float:
-    from bertstudio.inference import load_predictor
+    from bertstudio.predict.predictor import load_predictor
 
     predictor = load_predictor(model_dir, backend=backend)
     predictor.predict(texts[:64])  # warm-up: first calls allocate
@@ -44,9 +44,10 @@ def main() -> None:
     parser.add_argument("--out", help="Where to put the exports (default: a temporary folder).")
     args = parser.parse_args()
 
-    from bertstudio.export import export_run
+    from bertstudio.export.core import export_run
     from bertstudio.export.parity import rows_from_predictions
-    from bertstudio.inference import load_preprocessing, locate_model
+    from bertstudio.predict.locate import locate_model
+    from bertstudio.predict.preprocessing import load_preprocessing
 
     run = Path(args.run_dir)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="export-check-"))

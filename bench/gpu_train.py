@@ -53,7 +53,7 @@ OUT_DEFAULT = Path(__file__).resolve().parent / "_out"
 
 def default_tokenizer_dir() -> Path:
     """The bundled model's tokenizer: the same uncased WordPiece vocabulary as bert-base-uncased."""
-    from bertstudio.models import bundled_model_path
+    from bertstudio.models.bundled import bundled_model_path
 
     return bundled_model_path()
 
@@ -63,7 +63,7 @@ def make_model_folder(target: Path, tokenizer_dir: Path, tiny: bool) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from bertstudio.models import architecture_config
+    from bertstudio.models.registry import architecture_config
 
     config = (BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
               if tiny else architecture_config("bert-base-uncased"))
@@ -118,9 +118,9 @@ def matmul_peak(device: str, size: int) -> float:
 
 
 def flops_per_sample(config) -> float:
-    """The work the engine does per 128-token text, every layer trained (``bertstudio.flops``): matrix
+    """The work the engine does per 128-token text, every layer trained (``bertstudio.train.speedups.flops``): matrix
     products and attention, less what its [CLS]-only last layer skips."""
-    from bertstudio.flops import training_flops
+    from bertstudio.train.speedups.flops import training_flops
 
     return training_flops(config, SEQ, 1, seq_len=SEQ)
 
@@ -138,7 +138,7 @@ def engine_run(data: Path, model_dir: Path, device: str, batch: int, steps: int,
     and the rate of its training loader alone (measured first, on the same tokenized rows)."""
     from bertstudio.config import TrainConfig
     from bertstudio.events import Step
-    from bertstudio.pipeline import load_inputs, run_training
+    from bertstudio.train.pipeline import load_inputs, run_training
 
     # Every layer trains (freeze_layers=0, not the engine's automatic bottom sixth): the bare loop it is
     # compared with trains them all, and the FLOP count assumes it.
@@ -161,8 +161,8 @@ def loader_rate(inputs, device: str, batches: int) -> float:
     """Samples/s of the engine's training loader alone, batches copied to the device."""
     import torch
 
-    from bertstudio.pipeline import tokenize_splits
-    from bertstudio.training import token_feed
+    from bertstudio.train.feeds import token_feed
+    from bertstudio.train.pipeline import tokenize_splits
 
     splits = tokenize_splits(inputs, SEQ)
     feed = token_feed(splits.train, splits.validation, inputs.tokenizer, inputs.config, device)
@@ -212,7 +212,7 @@ def oom_check(data: Path, model_dir: Path, cap_gib: float, batch: int, out_dir: 
     import torch
 
     from bertstudio.config import TrainConfig
-    from bertstudio.pipeline import load_inputs, run_training
+    from bertstudio.train.pipeline import load_inputs, run_training
 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(cap_gib * 2 ** 30 / total)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the engine, also from a clone not pip-installed
 from results import command_line, machine_line, write_section  # noqa: E402
 
-from bertstudio.flops import training_flops  # noqa: E402
+from bertstudio.train.speedups.flops import training_flops  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EPOCHS, BATCH, LR = 3, 16, 2e-5
@@ -82,11 +82,15 @@ def accuracy_in_file_order(model, tokenizer, texts, labels) -> float:
 
 def run_trainer(data_dir: Path, rows: int, strong: bool, seed_offset: int = 0) -> dict:
     import datasets
-    import torch
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
-    from bertstudio.models import bundled_model_path
+    from bertstudio.models.bundled import bundled_model_path
 
     train, dev, labels, to_id = load_sample(data_dir, rows)
     path = bundled_model_path()
@@ -130,7 +134,7 @@ def engine_files(data_dir: Path, rows: int):
 
 def run_ours(data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
     from bertstudio.config import TrainConfig, config_from_preset
-    from bertstudio.pipeline import load_inputs, run_training
+    from bertstudio.train.pipeline import load_inputs, run_training
 
     tmp, dev = engine_files(data_dir, rows)
     cfg = config_from_preset(data=str(tmp / "train.csv"), test_file=str(data_dir / "sst2" / "dev.csv"),
@@ -171,7 +175,7 @@ def epoch_seconds(events) -> list[float]:
 def run_head_only(data_dir: Path, rows: int) -> dict:
     """The head-only preset: epoch 1 pays for the encoder once, later epochs only train the head."""
     from bertstudio.config import config_from_preset
-    from bertstudio.pipeline import load_inputs, run_training
+    from bertstudio.train.pipeline import load_inputs, run_training
 
     tmp, _ = engine_files(data_dir, rows)
     dev = str(data_dir / "sst2" / "dev.csv")
@@ -204,12 +208,14 @@ def engine_step(model_source, batch: int, seq: int = 128) -> EngineStep:
     import torch
     from accelerate import Accelerator
 
-    from bertstudio.auto import ModelShape, choose_freeze_layers
     from bertstudio.config import TrainConfig
     from bertstudio.hardware import detect_device
-    from bertstudio.models import load_model_for_classification
-    from bertstudio.pipeline import attention_kernel
-    from bertstudio.training import accumulate_gradients, clipped_step, full_forward, make_optimizer, prepare_model
+    from bertstudio.models.loading import load_model_for_classification
+    from bertstudio.train.auto import ModelShape, choose_freeze_layers
+    from bertstudio.train.feeds import full_forward
+    from bertstudio.train.loop import accumulate_gradients, clipped_step
+    from bertstudio.train.model_setup import make_optimizer, prepare_model
+    from bertstudio.train.pipeline import attention_kernel
 
     cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True, attention_dropout=0.0)
     model = load_model_for_classification(model_source, num_labels=2, id2label={0: "a", 1: "b"},
@@ -268,7 +274,8 @@ def step_profile(one_step, steps: int = 3) -> dict:
 
 def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
     """Our training step on batches where every text fills all 128 tokens: the compute-bound case."""
-    from bertstudio.models import bundled_model_path, resolve_model_source
+    from bertstudio.models.bundled import bundled_model_path
+    from bertstudio.models.sources import resolve_model_source
 
     step = engine_step(resolve_model_source(str(bundled_model_path())), batch)
     per_step = median_seconds(step, steps)
@@ -283,7 +290,8 @@ SHORT_TOKENS, FLOOR_TOKENS = 14, 4  # SST-2's average text with [CLS]/[SEP]; nea
 def run_short_steps(data_dir: Path, steps: int = 30, batch: int = BATCH) -> dict:
     """Where a short-text step's time goes: forward+backward against the update (clip + AdamW), the same
     step on almost empty texts (what a step costs whatever the text), and page faults per step."""
-    from bertstudio.models import bundled_model_path, resolve_model_source
+    from bertstudio.models.bundled import bundled_model_path
+    from bertstudio.models.sources import resolve_model_source
 
     source = resolve_model_source(str(bundled_model_path()))
     step = engine_step(source, batch, SHORT_TOKENS)
@@ -304,7 +312,7 @@ def run_bert_base_memory(data_dir: Path, steps: int = 3, batch: int = 32) -> dic
     """Peak memory of our training step on BERT-base (its exact architecture, random weights) at 128 tokens."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from bertstudio.models import ModelSource
+    from bertstudio.models.sources import ModelSource
 
     folder = Path(tempfile.mkdtemp(prefix="bert-base-arch-"))
     # BertConfig's defaults are bert-base-uncased's architecture.

@@ -4,7 +4,7 @@ Every setting lives in :class:`TrainConfig`.  The CLI builds its flags from the
 fields below, the presets in ``presets/`` are partial configs validated against
 it, the app reads its defaults from it, and each run saves it as
 ``config.json``.  A field left at ``None`` means "auto": the engine chooses
-it from the data (see :mod:`bertstudio.auto`) and records why.
+it from the data (see :mod:`bertstudio.train.auto`) and records why.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bertstudio.errors import ConfigError
+from bertstudio.runs import atomic_write_json
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "balanced"
@@ -137,8 +138,6 @@ class TrainConfig(BaseModel):
         return self.model_dump(mode="json")
 
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> None:
-        from bertstudio.runs import atomic_write_json
-
         atomic_write_json(Path(path), {**self.to_json_dict(), **(extra or {})})
 
     @classmethod

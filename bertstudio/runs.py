@@ -17,11 +17,21 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-SUMMARY_FILE = "summary.json"
-MODEL_DIR = "model"
-REPORT_FILE = "data_report.json"
+# Every file name of a run folder, defined here and nowhere else.
+CONFIG_FILE = "config.json"  # every setting, and the reason for each automatic one
+METRICS_FILE = "metrics.jsonl"  # one line per training event, appended as it happens
+SUMMARY_FILE = "summary.json"  # written last: its presence marks the run as done
+MODEL_DIR = "model"  # the trained model, swapped in whole
+REPORT_FILE = "data_report.json"  # what was read and found in the data
+PREDICTIONS_FILE = "test_predictions.csv"  # the evaluated rows with what the model said
+EVAL_FILE = "eval.json"  # full metrics and calibration
+VALIDATION_LOGITS_FILE = "validation_logits.npz"  # lets later evaluations refit the temperature without the data
+LABEL_ISSUES_FILE = "label_issues.csv"  # training rows that look mislabeled
+EXPORTS_DIR = "exports"  # default place of a run's exports: RUN/exports/<format>/
+
+# Files inside a model folder (the run's model/ and every export) that BERT Studio adds to the weights.
+PREPROCESSING_FILE = "preprocessing.json"  # what prediction must repeat exactly as training did
+EXPORT_INFO_FILE = "export.json"  # what an export holds and how it compared with the trained model
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ def _private_cache(tmp_path_factory):
 def _save_tiny(config, target: Path) -> Path:
     from transformers import AutoModel
 
-    from bertstudio.models import bundled_model_path
+    from bertstudio.models.bundled import bundled_model_path
 
     AutoModel.from_config(config).save_pretrained(target, safe_serialization=True)
     for name in TOKENIZER_FILES:  # the bundled uncased WordPiece vocabulary, so texts tokenize realistically

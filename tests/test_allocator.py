@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from bertstudio.allocator import keep_freed_memory
+from bertstudio.train.speedups.allocator import keep_freed_memory
 
 STEPS = r"""
 import json, resource, sys
 import torch
 from transformers import BertConfig, BertForSequenceClassification
-from bertstudio.allocator import keep_freed_memory
+from bertstudio.train.speedups.allocator import keep_freed_memory
 kept = keep_freed_memory() if sys.argv[1] == "keep" else False
 torch.manual_seed(0)
 # Hidden 256 / intermediate 1,024: gradients of 0.25-1 MB, above glibc's initial mmap threshold, as real models' are.

@@ -1,8 +1,16 @@
 import pytest
 
-from bertstudio.auto import (DataStats, Hardware, ModelShape, choose_class_weighting, choose_epochs,
-                             choose_eval_every, choose_freeze_layers, resolve)
 from bertstudio.config import TrainConfig
+from bertstudio.train.auto import (
+    DataStats,
+    Hardware,
+    ModelShape,
+    choose_class_weighting,
+    choose_epochs,
+    choose_eval_every,
+    choose_freeze_layers,
+    resolve,
+)
 
 MINILM = ModelShape(hidden=384, layers=6, ffn=1536)
 
@@ -44,7 +52,7 @@ def test_head_learns_faster_than_encoder_only_with_many_classes():
 
 @pytest.mark.parametrize("rows,expected", [(800, 16), (4_999, 16), (5_000, 32), (60_000, 32)])
 def test_small_data_gets_smaller_batches(rows, expected):
-    from bertstudio.auto import choose_batch_size
+    from bertstudio.train.auto import choose_batch_size
 
     assert choose_batch_size(stats(rows=rows), Hardware()).value == expected
 

@@ -63,7 +63,7 @@ def test_all_four_backends_on_tiny_bert_and_distilbert(tiny_bert_dir, tiny_disti
 def test_registry_model_without_weights_is_timed_as_its_architecture(monkeypatch, tmp_path):
     from transformers import DistilBertConfig
 
-    from bertstudio import models
+    from bertstudio.benchmark import models
 
     tiny = DistilBertConfig(vocab_size=30522, dim=32, n_layers=1, n_heads=2, hidden_dim=64, max_position_embeddings=64)
     monkeypatch.setattr(models, "availability", lambda key: "download")
@@ -196,7 +196,7 @@ def test_random_weights_export_like_a_trained_model(monkeypatch, tmp_path):
     import torch
     from transformers import BertConfig
 
-    from bertstudio import models
+    from bertstudio.benchmark import models
     from bertstudio.benchmark.models import _random_weight_model
 
     tiny = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,

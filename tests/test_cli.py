@@ -61,7 +61,7 @@ def test_presets_command_lists_every_preset(capsys):
 
 
 def test_pair_columns_are_guessed_unless_explicitly_turned_off(tmp_path):
-    from bertstudio.inspection import inspect_file
+    from bertstudio.data.inspect import inspect_file
 
     path = tmp_path / "pairs.csv"
     path.write_text("question1,question2,label\n" + "".join(

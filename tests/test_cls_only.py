@@ -3,7 +3,10 @@
 import pytest
 import torch
 
-from bertstudio.cls_only import compute_last_layer_for_cls_only, restore_last_layer
+from bertstudio.train.speedups.cls_only import (
+    compute_last_layer_for_cls_only,
+    restore_last_layer,
+)
 
 
 def classifier(folder, attention: str):
@@ -69,8 +72,13 @@ def test_other_models_are_left_alone(tiny_bert_dir):
 def test_training_puts_the_last_layer_back(tiny_bert_dir, small_csv, tmp_path):
     """Training uses the shortcut; the model it hands back computes every position, as any caller expects."""
     from bertstudio.config import config_from_preset
-    from bertstudio.pipeline import build_model, load_inputs, make_accelerator, tokenize_splits
-    from bertstudio.training import train_model
+    from bertstudio.train.loop import train_model
+    from bertstudio.train.pipeline import (
+        build_model,
+        load_inputs,
+        make_accelerator,
+        tokenize_splits,
+    )
 
     cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), batch_size=8, max_steps=3,
                              max_length=32, precision="fp32")
@@ -89,9 +97,9 @@ def test_training_puts_the_last_layer_back(tiny_bert_dir, small_csv, tmp_path):
 def test_prediction_computes_cls_alone_and_hands_the_model_back_whole(tiny_bert_dir, monkeypatch):
     """TorchBackend.logits (predict, serve, evaluate) uses the shortcut for each call only: same logits as the
     whole model, and the model it holds (which exports trace and the benchmark times) is the ordinary one."""
-    from bertstudio import cls_only
-    from bertstudio.cls_only import last_layer_for_cls_only
-    from bertstudio.inference import TorchBackend
+    from bertstudio.predict.backends import TorchBackend
+    from bertstudio.train.speedups import cls_only
+    from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
 
     applied_in_calls = []
 

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from bertstudio.config import TrainConfig, config_from_preset, get_preset, list_presets, make_config
+from bertstudio.config import (
+    TrainConfig,
+    config_from_preset,
+    get_preset,
+    list_presets,
+    make_config,
+)
 from bertstudio.errors import ConfigError
 
 

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bertstudio.data import SUPPORTED_EXTENSIONS, cache_dir, read_table
-from bertstudio.data.io import detect_delimiter, detect_encoding, unique_column_names
+from bertstudio.data.io import (
+    SUPPORTED_EXTENSIONS,
+    cache_dir,
+    detect_delimiter,
+    detect_encoding,
+    read_table,
+    unique_column_names,
+)
 from bertstudio.errors import DataError
 
 ROWS = [("Great, fast service", "01"), ("NA", "2"), ("Broken on arrival", "2")]

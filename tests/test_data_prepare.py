@@ -7,14 +7,10 @@ import json
 import datasets
 import pytest
 
-from bertstudio.data import (
-    SAMPLE_DATA_PATH,
-    guess_columns,
-    normalise_label,
-    prepare,
-    read_table,
-    sort_labels,
-)
+from bertstudio.data import SAMPLE_DATA_PATH, prepare
+from bertstudio.data.columns import guess_columns
+from bertstudio.data.io import read_table
+from bertstudio.data.labels import normalise_label, sort_labels
 from bertstudio.errors import DataError
 
 

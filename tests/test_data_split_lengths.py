@@ -7,8 +7,13 @@ from collections import Counter
 import datasets
 import pytest
 
-from bertstudio.data import prepare, split, split_fractions, suggest_max_length, token_length_stats
-from bertstudio.data.lengths import explain_suggestion
+from bertstudio.data import prepare, split
+from bertstudio.data.lengths import (
+    explain_suggestion,
+    suggest_max_length,
+    token_length_stats,
+)
+from bertstudio.data.split import split_fractions
 from bertstudio.errors import DataError
 
 

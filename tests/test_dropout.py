@@ -1,6 +1,6 @@
 import torch
 
-from bertstudio.dropout import FastDropout, keep_mask, use_fast_dropout
+from bertstudio.train.speedups.dropout import FastDropout, keep_mask, use_fast_dropout
 
 
 def test_keep_mask_drops_p_of_the_elements_and_follows_the_seed():

@@ -5,8 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertstudio.evaluation.calibration import (expected_calibration_error, fit_temperature, nll_at_temperature,
-                                               reliability_diagram, softmax)
+from bertstudio.evaluation.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    nll_at_temperature,
+    reliability_diagram,
+)
+from bertstudio.evaluation.metrics import softmax
 
 
 def calibrated_logits(n: int = 20_000, k: int = 4, scale: float = 2.0, seed: int = 0):

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from bertstudio.errors import ConfigError
-from bertstudio.evaluation.errors_table import (TAG_CONFIDENT_WRONG, TAG_NEAR_MISS, TAG_UNSURE_RIGHT, error_table,
-                                                filter_errors, sort_errors, tag_counts)
+from bertstudio.evaluation.errors_table import (
+    TAG_CONFIDENT_WRONG,
+    TAG_NEAR_MISS,
+    TAG_UNSURE_RIGHT,
+    error_table,
+    filter_errors,
+    sort_errors,
+    tag_counts,
+)
 
 NAMES = ["billing", "delivery", "praise"]
 TEXTS = ["refund please", "parcel late", "love it", "where is my parcel", "charged twice", "great service"]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertstudio.evaluation.metrics import (confusion_frame, evaluation_metrics, log_loss, normalize_rows,
-                                           per_class_frame, ranking_scores)
+from bertstudio.evaluation.metrics import (
+    confusion_frame,
+    evaluation_metrics,
+    log_loss,
+    normalize_rows,
+    per_class_frame,
+    ranking_scores,
+)
 
 NAMES = ["a", "b", "c"]
 

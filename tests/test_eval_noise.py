@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bertstudio.evaluation.noise import fold_count, label_noise_report, out_of_fold_probs
+from bertstudio.evaluation.noise import (
+    fold_count,
+    label_noise_report,
+    out_of_fold_probs,
+)
 
 TOPICS = {
     "billing": (["invoice", "refund", "charge", "payment", "receipt", "bank transfer"],

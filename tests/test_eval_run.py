@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from bertstudio.cli import main
-from bertstudio.evaluation import report as report_module
-from bertstudio.evaluation.report import (EVAL_FILE, VALIDATION_LOGITS_FILE, evaluate_run, finalize_run,
-                                          load_run_error_table, read_preprocessing)
+from bertstudio.evaluation.report import finalize_run, read_preprocessing
+from bertstudio.evaluation.run import evaluate_run, load_run_error_table
+from bertstudio.runs import EVAL_FILE, VALIDATION_LOGITS_FILE
 
 REQUIRED_KEYS = {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "per_class", "labels", "confusion_matrix",
                  "confusion_matrix_normalized", "log_loss", "ece", "ece_calibrated", "temperature", "roc_auc",
@@ -42,7 +42,7 @@ def tiny_config(data: Path, model_dir: Path, out: Path, **extra):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, tiny_bert_dir) -> Path:
     """A finished run of a tiny random-weight BERT: 150 rows, so validation has 22 rows to calibrate on."""
-    from bertstudio.pipeline import train
+    from bertstudio.train.pipeline import train
 
     folder = tmp_path_factory.mktemp("eval-run")
     data = write_csv(folder / "train.csv", 50)
@@ -171,20 +171,21 @@ def test_train_seeds_cli(tmp_path, tiny_bert_dir, capsys):
     assert json.loads((out / "seed-8" / "config.json").read_text())["seed"] == 8
 
 
-def test_module_is_importable_without_heavy_libraries():
+def test_scoring_modules_import_without_heavy_libraries():
+    """Scoring logits (metrics, calibration, eval.json) needs numpy alone: the report module stays usable
+    where torch is not installed, e.g. to read a run's eval.json on another machine."""
     import subprocess
     import sys
 
-    code = ("import sys, bertstudio.evaluation, bertstudio.evaluation_cli; "
+    code = ("import sys, bertstudio.evaluation.metrics, bertstudio.evaluation.calibration, bertstudio.runs; "
             "print([m for m in ('torch', 'transformers', 'sklearn', 'cleanlab', 'gradio') if m in sys.modules])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
-    assert report_module.EVAL_FILE == "eval.json"
+    assert EVAL_FILE == "eval.json"
 
 
 def test_read_eval_and_the_validation_only_note(run):
-    from bertstudio.evaluation import read_eval
     from bertstudio.evaluation.calibration import TemperatureFit
-    from bertstudio.evaluation.report import build_report
+    from bertstudio.evaluation.report import build_report, read_eval
 
     written_by_training = read_eval(run)  # training itself calibrates and writes eval.json
     assert written_by_training["temperature"] > 0 and "ece_calibrated" in written_by_training

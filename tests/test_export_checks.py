@@ -61,7 +61,7 @@ def test_formats_for_accepts_all_one_several_and_lists():
     import pytest
 
     from bertstudio.errors import ConfigError
-    from bertstudio.export import formats_for
+    from bertstudio.export.core import formats_for
 
     assert formats_for("all") == ["onnx", "onnx-int8", "torchscript", "hf"]
     assert formats_for("hf, onnx") == ["onnx", "hf"]  # hf last: its card lists the others

@@ -28,10 +28,14 @@ def make_tiny_run(root: Path, *, family: str = "bert", text_pair: bool = False, 
                   max_length: int = 24, test_rows: int = 48) -> Path:
     import pandas as pd
     import torch
-    from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
-                              DistilBertForSequenceClassification)
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
-    from bertstudio.models import bundled_model_path
+    from bertstudio.models.bundled import bundled_model_path
 
     torch.manual_seed(0)
     labels = {"id2label": dict(enumerate(LABELS)), "label2id": {n: i for i, n in enumerate(LABELS)}}
@@ -77,7 +81,7 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 def test_tiny_run_is_found_as_a_run(tiny_run):
-    from bertstudio.inference import locate_model
+    from bertstudio.predict.locate import locate_model
 
     for given in (tiny_run, tiny_run / "model", tiny_run / "model" / "model.safetensors"):
         location = locate_model(given)
@@ -88,7 +92,7 @@ def test_tiny_run_is_found_as_a_run(tiny_run):
 
 def test_missing_model_is_a_user_error(tmp_path):
     from bertstudio.errors import ModelError
-    from bertstudio.inference import load_predictor
+    from bertstudio.predict.predictor import load_predictor
 
     with pytest.raises(ModelError, match="No trained model"):
         load_predictor(tmp_path)

@@ -8,11 +8,11 @@ import time
 import numpy as np
 import onnx
 import pytest
+from test_export_fixtures import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import ConfigError, ModelError
-from bertstudio.export import export_run
-from bertstudio.inference import load_predictor
-from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+from bertstudio.export.core import export_run
+from bertstudio.predict.predictor import load_predictor
 
 LONG_TEXT = "good film " * 60  # far longer than the tiny run's max_length of 24 tokens
 

@@ -3,9 +3,10 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig
 
 from bertstudio.config import TrainConfig
-from bertstudio.auto import ModelShape
-from bertstudio.flops import layer_weights, training_flops
-from bertstudio.training import prepare_model, restore_last_layer
+from bertstudio.train.auto import ModelShape
+from bertstudio.train.model_setup import prepare_model
+from bertstudio.train.speedups.cls_only import restore_last_layer
+from bertstudio.train.speedups.flops import layer_weights, training_flops
 
 TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
             max_position_embeddings=64, num_labels=2)

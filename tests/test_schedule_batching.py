@@ -1,7 +1,11 @@
 import torch
 
-from bertstudio.batching import PaddingCollator, length_grouped_batches, sorted_batches
-from bertstudio.schedule import lr_multiplier, warmup_steps_for
+from bertstudio.train.batching import (
+    PaddingCollator,
+    length_grouped_batches,
+    sorted_batches,
+)
+from bertstudio.train.schedule import lr_multiplier, warmup_steps_for
 
 
 def test_lr_warms_up_linearly_then_decays_to_zero():

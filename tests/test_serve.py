@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-
-from bertstudio.inference import load_predictor
-from bertstudio.serve import Limits, create_app, is_loopback
 from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+
+from bertstudio.predict.predictor import load_predictor
+from bertstudio.predict.serve import Limits, create_app, is_loopback
 
 LIMITS = Limits(max_body_bytes=2_000, max_texts=4, max_text_chars=100)
 

@@ -3,8 +3,14 @@ import torch
 from accelerate import Accelerator
 
 from bertstudio.config import TrainConfig
-from bertstudio.training import (accumulate_gradients, apply_freezing, clipped_step, full_forward, head_logits,
-                                 make_optimizer, parameter_groups, split_batch)
+from bertstudio.train import feeds
+from bertstudio.train.feeds import full_forward, head_logits
+from bertstudio.train.loop import accumulate_gradients, clipped_step, split_batch
+from bertstudio.train.model_setup import (
+    apply_freezing,
+    make_optimizer,
+    parameter_groups,
+)
 
 
 def tiny_classifier(model_dir, num_labels=3):
@@ -103,11 +109,10 @@ def test_freezing_and_parameter_groups(tiny_bert_dir):
 
 
 def test_out_of_memory_halves_the_batch_and_training_continues(tiny_bert_dir, small_csv, tmp_path, monkeypatch):
-    import bertstudio.training as training
     from bertstudio.config import config_from_preset
-    from bertstudio.pipeline import train
+    from bertstudio.train.pipeline import train
 
-    real = training.full_forward
+    real = feeds.full_forward
     seen = []
 
     def forward_with_small_memory(model, batch):
@@ -117,7 +122,7 @@ def test_out_of_memory_halves_the_batch_and_training_continues(tiny_bert_dir, sm
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, batch)
 
-    monkeypatch.setattr(training, "full_forward", forward_with_small_memory)
+    monkeypatch.setattr(feeds, "full_forward", forward_with_small_memory)
     cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
                              batch_size=16, max_steps=4, max_length=32, precision="fp32")
     summary = train(cfg)
@@ -130,7 +135,7 @@ def test_background_data_workers_give_the_same_run(tiny_bert_dir, small_csv, tmp
     across epochs: the run is identical to one with every batch prepared in the training process."""
     from bertstudio.config import config_from_preset
     from bertstudio.events import Step
-    from bertstudio.pipeline import load_inputs, run_training
+    from bertstudio.train.pipeline import load_inputs, run_training
 
     def losses(workers: int) -> list[float]:
         cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir),
@@ -146,7 +151,7 @@ def test_background_data_workers_give_the_same_run(tiny_bert_dir, small_csv, tmp
 
 
 def test_data_workers_default_to_background_on_gpu_only():
-    from bertstudio.training import data_workers
+    from bertstudio.train.feeds import data_workers
 
     assert data_workers(TrainConfig(), "cuda") == 2
     assert data_workers(TrainConfig(), "cpu") == 0

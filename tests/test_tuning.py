@@ -3,9 +3,9 @@ import math
 
 from bertstudio.config import config_from_preset
 from bertstudio.events import Started, Tuning
-from bertstudio.job import TrainingJob
 from bertstudio.runs import CONFIG_FILE, SUMMARY_FILE
-from bertstudio.tuning import (
+from bertstudio.train.job import TrainingJob
+from bertstudio.train.tuning import (
     MAX_EXTRA_SHARE,
     MAX_PROBE_STEPS,
     MIN_PROBE_STEPS,
@@ -70,9 +70,9 @@ def test_probe_learning_rates_picks_the_best_and_explains_it():
 
 
 def test_tune_for_me_runs_before_training_and_is_recorded(small_csv, tmp_path, tiny_bert_dir, monkeypatch):
-    import bertstudio.tuning
+    import bertstudio.train.tuning
 
-    monkeypatch.setattr(bertstudio.tuning, "PROBE_VAL_ROWS", 5)  # a subset of validation, as with real data
+    monkeypatch.setattr(bertstudio.train.tuning, "PROBE_VAL_ROWS", 5)  # a subset of validation, as with real data
     config = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
                                 max_length=32, batch_size=2, epochs=12, precision="fp32", tune=True)
     job = TrainingJob(config).start()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bertstudio.ui import charts
+from bertstudio.ui.views import charts
 
 HISTOGRAM = {"bin_edges": [0.0, 10.0, 20.0, 30.0, 40.0], "counts": [10, 20, 30, 40]}
 

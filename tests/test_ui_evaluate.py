@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from bertstudio.errors import DataError
-from bertstudio.evaluation import BaselineResult, error_table
-from bertstudio.ui import charts, tables
+from bertstudio.evaluation.baselines import BaselineResult
+from bertstudio.evaluation.errors_table import error_table
 from bertstudio.ui import evaluate_tab as ev
 from bertstudio.ui.session import SessionStore
+from bertstudio.ui.views import charts, tables
 
 LABELS = ["billing", "delivery", "praise"]
 WORDS = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
@@ -202,7 +203,7 @@ def write_csv(path: Path, per_class: int, flipped: int = 0) -> Path:
 def tiny_run(tmp_path_factory, tiny_bert_dir):
     """A workspace holding one finished run of a tiny random-weight BERT."""
     from bertstudio.config import config_from_preset
-    from bertstudio.pipeline import train
+    from bertstudio.train.pipeline import train
 
     folder = tmp_path_factory.mktemp("ui-evaluate")
     workspace = SessionStore(folder / "data").open(None)

@@ -10,10 +10,11 @@ import pytest
 from test_export_fixtures import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import DataError, ModelError, UserError
-from bertstudio.export import ExportResult
-from bertstudio.ui import charts, predict_tab
+from bertstudio.export.core import ExportResult
 from bertstudio.ui import export_tab as ET
+from bertstudio.ui import predict_tab
 from bertstudio.ui.session import SessionStore
+from bertstudio.ui.views import charts
 
 
 def _result(fmt: str, *, warnings=(), **parity) -> ExportResult:
@@ -87,7 +88,7 @@ def test_status_lines_follow_the_job():
 
 
 def test_speed_advice_comes_only_from_measurements_of_this_run():
-    from bertstudio.benchmark import BenchRecord
+    from bertstudio.benchmark.records import BenchRecord
 
     def record(backend: str, p50: float, passed) -> BenchRecord:
         return BenchRecord(model="/w/runs/a", model_label="Your model", model_kind="folder", weights="real",

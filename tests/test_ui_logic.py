@@ -6,14 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from bertstudio.auto import Hardware, ModelShape
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
-from bertstudio.ui import advice, settings
+from bertstudio.train import plan as train_plan
+from bertstudio.train.auto import Hardware, ModelShape
 from bertstudio.ui.jobs import JobBusy, JobRegistry
-from bertstudio.ui.progress import (TrainProgress, fold_events, format_duration, outcome_markdown,
-                                    progress_fraction, progress_markdown)
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
+from bertstudio.ui.views import advice as views_advice
+from bertstudio.ui.views import settings
+from bertstudio.ui.views.progress import (
+    TrainProgress,
+    fold_events,
+    format_duration,
+    outcome_markdown,
+    progress_fraction,
+    progress_markdown,
+)
 
 COUNTS = {"billing": 100, "delivery": 100, "praise": 100, "product_quality": 100}
 
@@ -84,7 +92,7 @@ def test_format_duration(seconds, text):
     (400, COUNTS, "balanced"),
 ])
 def test_recommend_preset(rows, counts, preset):
-    tip = advice.recommend_preset(rows, counts)
+    tip = train_plan.recommend_preset(rows, counts)
     assert tip.preset == preset
     assert tip.reason.endswith(".") and len(tip.reason.split(". ")) == 1  # one sentence
 
@@ -92,34 +100,34 @@ def test_recommend_preset(rows, counts, preset):
 def test_plan_follows_the_engine_rules_and_the_step_limit():
     choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "max_steps": 30})
     config = build_config(_selection(), choice)
-    plan = advice.plan_training(config, 400, COUNTS, length_p95=31, model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
-    assert (plan.train_rows, plan.val_rows, plan.test_rows) == advice.split_sizes(400)
+    plan = train_plan.plan_training(config, 400, COUNTS, length_p95=31, model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
+    assert (plan.train_rows, plan.val_rows, plan.test_rows) == train_plan.split_sizes(400)
     assert plan.config.batch_size == 16 and plan.config.epochs == 10  # the engine's choices for 320 rows
     assert plan.steps_per_epoch == -(-plan.train_rows // 16)
     assert plan.total_steps == 30 and plan.evaluations == 2
     assert any("learning rate" in d.reason for d in plan.decisions)
 
-    estimate = advice.estimate_time(plan, step_seconds=0.5)
+    estimate = train_plan.estimate_time(plan, step_seconds=0.5)
     assert estimate.train_seconds == pytest.approx(15.0)
     assert estimate.total_seconds > estimate.train_seconds
-    text = advice.plan_markdown(plan, estimate, "CPU", 0.5)
+    text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
     assert "validation texts twice" in text
-    assert "No estimate" in advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
+    assert "No estimate" in views_advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
 
 
 def test_plan_shows_what_tune_for_me_adds_before_starting():
     def plan_for(tune: bool):
         choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "tune": tune})
-        return advice.plan_training(build_config(_selection(), choice), 4_000, COUNTS, length_p95=31,
+        return train_plan.plan_training(build_config(_selection(), choice), 4_000, COUNTS, length_p95=31,
                                     model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
 
-    plain = advice.estimate_time(plan_for(False), step_seconds=0.5)
+    plain = train_plan.estimate_time(plan_for(False), step_seconds=0.5)
     plan = plan_for(True)
-    estimate = advice.estimate_time(plan, step_seconds=0.5)
+    estimate = train_plan.estimate_time(plan, step_seconds=0.5)
     assert 0 < estimate.tune_seconds <= 0.25 * plain.total_seconds
     assert estimate.total_seconds == pytest.approx(plain.total_seconds + estimate.tune_seconds)
-    text = advice.plan_markdown(plan, estimate, "CPU", 0.5)
+    text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "Tune for me" in text and "at most 25% more time" in text and "tuning" in text
 
 
@@ -229,6 +237,6 @@ def test_plan_text_measures_a_step_of_a_local_model(tiny_bert_dir):
 
 def test_a_new_file_switches_preset_only_when_another_one_is_recommended():
     # Already the recommended one: None, so nothing the person typed in the settings is overwritten.
-    assert advice.preset_for_new_file(400, COUNTS, current="balanced") is None
-    assert advice.preset_for_new_file(600, {"a": 500, "b": 100}, current="balanced") == "imbalanced"
-    assert advice.preset_for_new_file(400, COUNTS, current="head-only") == "balanced"
+    assert train_plan.preset_for_new_file(400, COUNTS, current="balanced") is None
+    assert train_plan.preset_for_new_file(600, {"a": 500, "b": 100}, current="balanced") == "imbalanced"
+    assert train_plan.preset_for_new_file(400, COUNTS, current="head-only") == "balanced"

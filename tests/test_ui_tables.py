@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bertstudio.data import Finding, ValidationReport
-from bertstudio.ui import tables
+from bertstudio.data.prepare import Finding, ValidationReport
+from bertstudio.ui.views import tables
 
 LABELS = ["billing", "delivery", "praise"]
 

@@ -9,29 +9,3 @@ Importing this package is cheap (no torch, no onnxruntime): those load when a be
 * :mod:`.report`: JSON, markdown table, headline sentence, recommended backend (pure).
 * :mod:`.chart`: the grouped bar chart (plotly).
 """
-
-from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
-from bertstudio.benchmark.report import headline, markdown_table, recommend_backend, write_json
-from bertstudio.benchmark.runner import (
-           BenchmarkJob,
-           BenchmarkPlan,
-           BenchProgress,
-           check_repeatability,
-           run_benchmark,
-)
-from bertstudio.benchmark.timing import RepeatPolicy
-
-__all__ = [
-           "BenchProgress",
-           "BenchRecord",
-           "BenchmarkJob",
-           "BenchmarkPlan",
-           "BenchmarkResult",
-           "RepeatPolicy",
-           "check_repeatability",
-           "headline",
-           "markdown_table",
-           "recommend_backend",
-           "run_benchmark",
-           "write_json",
-]

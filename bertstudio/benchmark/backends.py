@@ -1,7 +1,7 @@
 """The four ways to run a model that the benchmark compares, behind one small interface.
 
 * ``torch-fp32``: PyTorch in float32 under ``torch.inference_mode()``, the last layer for [CLS] alone, as
-  ``bertstudio predict`` runs it (the exported ONNX files compute the same; see :mod:`bertstudio.cls_only`).
+  ``bertstudio predict`` runs it (the exported ONNX files compute the same; see :mod:`bertstudio.train.speedups.cls_only`).
 * ``torch-bf16``: PyTorch in bfloat16.  Two ways exist: cast the weights once (``cast``, the default)
   or keep fp32 weights and use ``torch.autocast`` (``autocast``).  On a CPU with AVX512-BF16/AMX the
   cast is faster, because autocast converts every weight matrix again on every call.
@@ -28,14 +28,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from bertstudio.errors import ConfigError, ModelError
 from bertstudio.benchmark.timing import TimedCall, host_timed
+from bertstudio.data.io import cache_dir
+from bertstudio.disk_cache import mark_used, prune_lru
+from bertstudio.errors import ConfigError, ModelError
+from bertstudio.export import onnx as onnx_export
+from bertstudio.export.int8 import GRAPH_VERSION, write_int8
+from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, export_onnx
+from bertstudio.predict.backends import feed_for, model_input_names, ort_session
+from bertstudio.runs import slugify
+from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from bertstudio.inference import Preprocessing
     from bertstudio.benchmark.models import BenchModel
+    from bertstudio.predict.preprocessing import Preprocessing
 
 Bf16Method = Literal["cast", "autocast"]
 BF16_METHODS: tuple[str, ...] = ("cast", "autocast")
@@ -110,7 +118,6 @@ class TorchRunner(Runner):
     def __init__(self, model, backend: str, device: str, bf16_method: Bf16Method = DEFAULT_BF16_METHOD):
         import torch
 
-        from bertstudio.inference import model_input_names
 
         if bf16_method not in BF16_METHODS:
             raise ConfigError(f"Unknown bf16 method '{bf16_method}'.", hint=f"Use one of: {', '.join(BF16_METHODS)}.")
@@ -126,14 +133,12 @@ class TorchRunner(Runner):
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         import torch
 
-        from bertstudio.inference import feed_for
 
         return {k: torch.from_numpy(v).to(self.device) for k, v in feed_for(batch, self.inputs).items()}
 
     def _forward(self, tensors: dict[str, Any]):
         import torch
 
-        from bertstudio.cls_only import last_layer_for_cls_only
 
         with torch.inference_mode(), last_layer_for_cls_only(self.model):
             if self.autocast:
@@ -172,15 +177,11 @@ class TorchRunner(Runner):
 
 class OrtRunner(Runner):
     def __init__(self, file: Path, backend: str, threads: int):
-        from bertstudio.inference import ort_session
-
         self.backend, self.device, self.file = backend, "cpu", file
         self.session = ort_session(file, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
-        from bertstudio.inference import feed_for
-
         feed = feed_for(batch, self.inputs)
         return lambda: self.session.run(None, feed)
 
@@ -197,8 +198,6 @@ class OrtRunner(Runner):
 
 
 def default_cache_dir() -> Path:
-    from bertstudio.data.io import cache_dir
-
     return cache_dir() / CACHE_SUBDIR
 
 
@@ -234,9 +233,6 @@ class OnnxFiles:
 
 
 def _export_settings() -> dict[str, Any]:
-    from bertstudio.export import onnx as onnx_export
-    from bertstudio.export.int8 import GRAPH_VERSION
-
     return {"opset": onnx_export.OPSET, "int8_ops": list(onnx_export.INT8_OPS), "per_channel": True,
             "int8_graph": GRAPH_VERSION}
 
@@ -256,10 +252,6 @@ def _atomic_file(target: Path, write: Callable[[Path], Any]) -> Path:
 def cached_onnx(torch_model, tokenizer, prep: Preprocessing, *, label: str, cache_root: Path,
                 int8: bool) -> OnnxFiles:
     """The model's fp32 and (when asked) INT8 ONNX files as the export module writes them, made once."""
-    from bertstudio.disk_cache import mark_used
-    from bertstudio.export.int8 import write_int8
-    from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, export_onnx
-    from bertstudio.runs import slugify
 
     folder = cache_root / f"{slugify(label)}-{weights_digest(torch_model, _export_settings())}"
     fp32 = folder / ONNX_FILE
@@ -280,7 +272,6 @@ def prune_cache(cache_root: Path, in_use: Path, budget: int = CACHE_BUDGET_BYTES
     Every trained run and every change of weights makes new files (BERT-base: ~520 MB); what is deleted is
     re-exported if needed.
     """
-    from bertstudio.disk_cache import prune_lru
 
     return prune_lru(cache_root.iterdir(), in_use, budget)
 

@@ -20,9 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from bertstudio.errors import ModelError
+from bertstudio.models.bundled import bundled_model_path
+from bertstudio.models.loading import _quiet_load, load_model_for_classification
+from bertstudio.models.loading import load_tokenizer as load_registry_tokenizer
+from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, architecture_config, find_variant
+from bertstudio.models.sources import availability
+from bertstudio.predict.backends import TorchBackend
+from bertstudio.predict.locate import locate_model
+from bertstudio.predict.predictor import load_tokenizer_from
+from bertstudio.predict.preprocessing import Preprocessing, load_preprocessing
+from bertstudio.runs import EXPORT_INFO_FILE, PREPROCESSING_FILE
 
 if TYPE_CHECKING:
-    from bertstudio.inference import Preprocessing
+    from bertstudio.predict.preprocessing import Preprocessing
 
 ModelKind = Literal["registry", "bundled", "folder", "onnx-export"]
 Weights = Literal["real", "random"]
@@ -83,8 +93,6 @@ def short_name(display_name: str) -> str:
 
 
 def _registry_model(name: str) -> BenchModel:
-    from bertstudio.models import availability, find_variant
-
     variant = find_variant(name)
     assert variant is not None
     label = short_name(variant.display_name)
@@ -100,8 +108,6 @@ def _registry_model(name: str) -> BenchModel:
 
 def _folder_label(folder: Path, run_dir: Path | None) -> str:
     """'Your model (MiniLM-L6)' for a run; the folder's name otherwise."""
-    from bertstudio.inference import PREPROCESSING_FILE, load_preprocessing
-    from bertstudio.models import find_variant
 
     if run_dir is None:
         return folder.name
@@ -117,7 +123,6 @@ def export_check(model_file: Path, backend: str) -> dict | None:
     """The parity check the export wrote next to ``model_file`` (export.json), with ``passed``: no warnings."""
     import json
 
-    from bertstudio.inference import EXPORT_INFO_FILE
 
     info_file = model_file.parent / EXPORT_INFO_FILE
     if not info_file.is_file():
@@ -133,8 +138,6 @@ def export_check(model_file: Path, backend: str) -> dict | None:
 
 
 def _folder_model(name: str) -> BenchModel:
-    from bertstudio.inference import locate_model
-
     location = locate_model(name)
     onnx_files = {b: f for b in ONNX_BACKENDS if (f := location.backend_file(_EXPORT_BACKEND[b])) is not None}
     checks = {b: check for b, f in onnx_files.items() if (check := export_check(f, b)) is not None}
@@ -154,7 +157,6 @@ def _folder_model(name: str) -> BenchModel:
 
 def resolve_model(name: str) -> BenchModel:
     """What ``name`` (registry key, hub id of a registry model, or a folder) means for the benchmark."""
-    from bertstudio.models import find_variant
 
     text = str(name).strip()
     if not text:
@@ -164,7 +166,6 @@ def resolve_model(name: str) -> BenchModel:
         return _registry_model(text)
     if Path(text).expanduser().exists():
         return _folder_model(str(Path(text).expanduser()))
-    from bertstudio.models import VARIANTS
 
     raise ModelError(f"'{text}' is neither a built-in model nor a folder on this computer.",
                      hint=f"Built-in models: {', '.join(VARIANTS)}; or give the path of a run or export folder.")
@@ -186,7 +187,6 @@ def _seeded() -> Iterator[None]:
 def _random_weight_model(key: str):
     from transformers import AutoModelForSequenceClassification
 
-    from bertstudio.models import architecture_config
 
     config = architecture_config(key)
     config.num_labels = len(BENCH_LABELS)
@@ -215,8 +215,6 @@ def distinct_vectors(model, scale: float = 0.02) -> None:
 
 def load_torch_model(model: BenchModel):
     """The model in fp32 and eval mode, with a classification head (a fresh 2-label one for registry models)."""
-    from bertstudio.inference import TorchBackend
-    from bertstudio.models import _quiet_load, load_model_for_classification
 
     if model.kind == "onnx-export":
         raise ModelError(model.unsupported_reason("torch-fp32"))
@@ -234,9 +232,6 @@ def load_torch_model(model: BenchModel):
 
 def load_tokenizer(model: BenchModel):
     """The model's own fast tokenizer; random-weight registry models borrow the bundled one (see notes)."""
-    from bertstudio.inference import load_tokenizer_from
-    from bertstudio.models import DEFAULT_MODEL
-    from bertstudio.models import load_tokenizer as load_registry_tokenizer
 
     if model.tokenizer_folder is not None:
         return load_tokenizer_from(model.tokenizer_folder)
@@ -245,7 +240,6 @@ def load_tokenizer(model: BenchModel):
 
 def preprocessing_for(model: BenchModel) -> Preprocessing:
     """How texts are prepared for this model: its saved preprocessing.json, else plain defaults."""
-    from bertstudio.inference import PREPROCESSING_FILE, Preprocessing, load_preprocessing
 
     folder = model.folder or model.tokenizer_folder
     if folder is not None and (folder / PREPROCESSING_FILE).is_file():
@@ -262,7 +256,6 @@ def vocab_size(torch_model=None, tokenizer=None) -> int:
 
 def torch_weights_bytes(model: BenchModel, torch_model) -> int:
     """Size of the fp32 weights on disk: the saved file, or (random weights) what saving them would take."""
-    from bertstudio.models import bundled_model_path
 
     folder = bundled_model_path() if model.kind == "bundled" else model.folder
     if folder is not None:

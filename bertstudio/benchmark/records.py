@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from bertstudio.benchmark.contention import is_busy, is_slow
+
 
 @dataclass
 class BenchRecord:
@@ -49,14 +51,12 @@ class BenchRecord:
     @property
     def busy(self) -> bool:
         """Timed while other programs used the CPU: the figure is likely too slow."""
-        from bertstudio.benchmark.contention import is_busy
 
         return is_busy(self.other_cpu_cores)
 
     @property
     def slow_host(self) -> bool:
         """Timed while the machine itself ran slower than its best in this run: the figure is likely too slow."""
-        from bertstudio.benchmark.contention import is_slow
 
         return is_slow(self.host_slowdown)
 

@@ -12,6 +12,7 @@ from bertstudio.benchmark.backends import BACKEND_LABELS
 from bertstudio.benchmark.models import ARCHITECTURE_NOTE
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.benchmark.timing import geometric_mean, speedup
+from bertstudio.runs import atomic_write_text
 
 # Backends that change the numbers the model computes: recommended only after a passed parity check.
 LOSSY_BACKENDS = ("torch-bf16", "onnx-int8")
@@ -28,7 +29,6 @@ def records_to_json(records: Sequence[BenchRecord]) -> str:
 
 def write_json(records: Sequence[BenchRecord], path: str | Path) -> Path:
     """The records as a JSON list, written through a temporary file so a reader never sees half of it."""
-    from bertstudio.runs import atomic_write_text
 
     target = Path(path).expanduser()
     atomic_write_text(target, records_to_json(records) + "\n")

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bertstudio.errors import ConfigError, UserError
 from bertstudio.benchmark.backends import (
     BACKEND_LABELS,
     BF16_METHODS,
@@ -25,19 +24,42 @@ from bertstudio.benchmark.backends import (
     OrtRunner,
     Runner,
     TorchRunner,
+    default_cache_dir,
+    file_bytes,
+    onnx_file,
 )
-from bertstudio.benchmark.contention import HostSpeed
-from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS, TORCH_BACKENDS, BenchModel
+from bertstudio.benchmark.contention import CpuContention, HostSpeed, is_busy, is_slow
+from bertstudio.benchmark.inputs import texts_for_length, token_batch, tokenize_fixed
+from bertstudio.benchmark.memory import peak_memory
+from bertstudio.benchmark.models import (
+    ALL_BACKENDS,
+    ONNX_BACKENDS,
+    TORCH_BACKENDS,
+    BenchModel,
+    load_tokenizer,
+    load_torch_model,
+    preprocessing_for,
+    resolve_model,
+    torch_weights_bytes,
+)
 from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
 from bertstudio.benchmark.timing import (
+    REPEATABILITY_TOLERANCE,
     Cancelled,
     LatencyStats,
     RepeatPolicy,
+    agree,
     host_timed,
     measure,
+    relative_difference,
     summarize,
     throughput,
 )
+from bertstudio.errors import ConfigError, UserError
+from bertstudio.export.core import fp32_warnings, int8_warnings
+from bertstudio.export.parity import compare_logits, validation_rows
+from bertstudio.hardware import cpu_has_fast_bf16, detect_device
+from bertstudio.predict.preprocessing import encode, pad_batch
 
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 DEFAULT_SEQ_LENS = (16, 64, 128)
@@ -116,8 +138,6 @@ def validate_plan(plan: BenchmarkPlan) -> BenchmarkPlan:
     if plan.device not in ("cpu", "cuda") and not plan.device.startswith("cuda:"):
         raise ConfigError(f"Unknown device '{plan.device}'.", hint="Use cpu or cuda.")
     if plan.device.startswith("cuda"):
-        from bertstudio.hardware import detect_device
-
         detect_device("cuda")  # a ConfigError when there is no GPU
     unique = lambda values: tuple(dict.fromkeys(values))
     return replace(plan, models=unique(plan.models), backends=unique(plan.backends),
@@ -163,9 +183,6 @@ def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: i
                  should_stop: Callable[[], bool] | None = None, host: HostSpeed | None = None) -> CellTimes:
     """Time the model on a (batch, seq) batch of token ids; with a tokenizer, also tokenizing and both together.
     With ``host``, the machine's own speed is probed just before and just after."""
-    from bertstudio.benchmark.contention import CpuContention
-    from bertstudio.benchmark.inputs import token_batch, tokenize_fixed
-    from bertstudio.benchmark.memory import peak_memory
 
     work = runner.bind(token_batch(batch_size, seq_len, vocab_size))
     before = host.sample() if host else None
@@ -194,7 +211,6 @@ def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
     measurement, with how many attempts it took."""
     import time
 
-    from bertstudio.benchmark.contention import is_busy, is_slow
 
     def disturbance(times: CellTimes) -> tuple[bool, bool, float, float]:
         slowdown = host.slowdown(times.host_probe_ms) if host else None
@@ -244,8 +260,6 @@ class Parity:
 
 def parity_batches(model: BenchModel, tokenizer, prep, max_rows: int) -> tuple[list[dict], Any]:
     """Real texts for the parity check (the run's test rows when there are any), tokenized in small batches."""
-    from bertstudio.export.parity import validation_rows
-    from bertstudio.inference import encode, pad_batch
 
     rows = validation_rows(model.run_dir, prep.label_names, prep.text_pair, max_rows=max_rows)
     encoded = encode(tokenizer, rows.texts, rows.pairs, prep)
@@ -264,7 +278,6 @@ def runner_logits(runner: Runner, batches: Sequence[dict]):
 def parity_verdict(backend: str, report) -> bool:
     """The export module's own rules, so the benchmark and the Export tab never disagree: fp32 backends
     must reproduce the logits; bf16 and INT8 must not lose accuracy (or, without labels, change labels)."""
-    from bertstudio.export.core import fp32_warnings, int8_warnings
 
     if backend in ("torch-fp32", "onnx"):
         return not fp32_warnings(backend, report)
@@ -272,8 +285,6 @@ def parity_verdict(backend: str, report) -> bool:
 
 
 def check_parity(backend: str, reference, logits, rows, label_names: Sequence[str]) -> Parity:
-    from bertstudio.export.parity import compare_logits
-
     report = compare_logits(reference, logits, rows.labels, label_names, rows.source)
     return Parity(report.rows, report.label_agreement, report.max_abs_logit_diff, report.accuracy_change_points,
                   parity_verdict(backend, report))
@@ -305,9 +316,6 @@ class LoadedModel:
 
 
 def load_for_benchmark(model: BenchModel, plan: BenchmarkPlan) -> LoadedModel:
-    from bertstudio.benchmark.inputs import texts_for_length
-    from bertstudio.benchmark.models import load_tokenizer, load_torch_model, preprocessing_for
-
     tokenizer = load_tokenizer(model)
     prep = preprocessing_for(model)
     torch_model = load_torch_model(model) if model.kind != "onnx-export" else None
@@ -392,8 +400,6 @@ class _Grid:
         return None
 
     def run_backend(self, loaded: LoadedModel, backend: str) -> None:
-        from bertstudio.benchmark.models import torch_weights_bytes
-
         model = loaded.model
         runner, source = self.open_runner(model, backend, loaded.torch_model, loaded.tokenizer, loaded.prep)
         try:
@@ -413,8 +419,6 @@ class _Grid:
             runner.close()
 
     def open_runner(self, model: BenchModel, backend: str, torch_model, tokenizer, prep) -> tuple[Runner, str | None]:
-        from bertstudio.benchmark.backends import default_cache_dir, onnx_file
-
         if backend in TORCH_BACKENDS:
             return TorchRunner(torch_model, backend, self.plan.device, self.plan.bf16_method), None
         if backend not in model.onnx_files:
@@ -472,8 +476,6 @@ class _Grid:
 
 
 def _file_size(path: Path | None) -> int | None:
-    from bertstudio.benchmark.backends import file_bytes
-
     return file_bytes(path) if path is not None else None
 
 
@@ -482,7 +484,6 @@ OWN_EXPORT_NOTE = "ONNX files found next to a run are timed as exported"
 
 def backend_notes(backend: str, device: str, onnx_source: str | None = None) -> list[str]:
     """What a reader must know about a backend's numbers on this machine."""
-    from bertstudio.hardware import cpu_has_fast_bf16
 
     if backend == "torch-bf16" and device == "cpu" and not cpu_has_fast_bf16():
         return ["this CPU has no bf16 instructions, so bf16 is emulated and slow"]
@@ -524,7 +525,6 @@ def run_benchmark(plan: BenchmarkPlan, *, on_progress: ProgressCallback | None =
     ``should_stop`` is asked between calls; when it says yes the run ends early and the result
     (``cancelled=True``) holds the cells measured so far.
     """
-    from bertstudio.benchmark.models import resolve_model
 
     plan = validate_plan(plan)
     models = [resolve_model(name) for name in plan.models]
@@ -546,7 +546,6 @@ class RepeatabilityRow:
 def compare_runs(first: Sequence[BenchRecord], second: Sequence[BenchRecord],
                  tolerance: float | None = None) -> list[RepeatabilityRow]:
     """Pair the cells of two runs of the same plan and say how far apart their medians are (pure)."""
-    from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, agree, relative_difference
 
     limit = REPEATABILITY_TOLERANCE if tolerance is None else tolerance
     later = {r.cell: r for r in second}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bertstudio.disk_cache import mark_used, prune_lru
 from bertstudio.errors import DataError
 
 if TYPE_CHECKING:  # heavy imports stay out of `import bertstudio.data`
@@ -219,7 +220,6 @@ def table_cache_folder(ds: datasets.Dataset) -> Path | None:
 
 def trim_table_cache(ds: datasets.Dataset) -> list[Path]:
     """Mark ``ds``'s copy as used now and delete the oldest other copies beyond the budget (see above)."""
-    from bertstudio.disk_cache import mark_used, prune_lru
 
     in_use = table_cache_folder(ds)
     if in_use is None:

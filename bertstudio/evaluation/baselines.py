@@ -14,7 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bertstudio.evaluation.inference import DEFAULT_ENCODER
+from bertstudio.errors import DataError
+from bertstudio.evaluation.features import DEFAULT_ENCODER, encode_texts
+from bertstudio.evaluation.metrics import classification_metrics
 
 MAX_ENCODER_TRAIN_ROWS = 10_000  # encoding is the slow part; a linear probe saturates long before this
 TFIDF_MAX_FEATURES = 200_000
@@ -78,8 +80,6 @@ def dataset_texts(dataset, *, joined: bool) -> tuple[list[str], list[str] | None
 
 def _scored(name: str, description: str, probs: np.ndarray, labels: np.ndarray, label_names: Sequence[str],
             train_rows: int, started: float) -> BaselineResult:
-    from bertstudio.metrics import classification_metrics
-
     metrics = classification_metrics(labels, probs, label_names)
     return BaselineResult(name=name, accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
                           train_rows=train_rows, eval_rows=int(len(labels)),
@@ -108,7 +108,6 @@ def sample_rows(n_rows: int, limit: int, seed: int) -> np.ndarray:
 def encoder_baseline(train, evaluated, label_names: Sequence[str], *, encoder: str = DEFAULT_ENCODER,
                      max_train_rows: int = MAX_ENCODER_TRAIN_ROWS, seed: int = 0) -> BaselineResult:
     """The pre-trained encoder kept frozen (mean-pooled sentence vectors), logistic regression on top."""
-    from bertstudio.evaluation.inference import encode_texts
 
     started = time.perf_counter()
     total = len(train)
@@ -133,7 +132,6 @@ def baseline_report(split, *, evaluated=None, encoder: str | None = DEFAULT_ENCO
     ``evaluated`` defaults to the test split (the validation split when there is
     no test split).  ``encoder=None`` skips the encoder baseline.
     """
-    from bertstudio.errors import DataError
 
     if evaluated is None:
         evaluated = split.test if split.test is not None and len(split.test) else split.validation

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from bertstudio.evaluation.metrics import softmax
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -67,14 +69,6 @@ class TemperatureFit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Probabilities from logits divided by ``temperature`` (float64, numerically stable)."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    scaled -= scaled.max(axis=-1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:

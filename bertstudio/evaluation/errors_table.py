@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
+from bertstudio.errors import ConfigError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -123,8 +125,6 @@ def filter_errors(table: pd.DataFrame, *, true_label: str | None = None, predict
         keep &= (table["predicted"] == predicted).to_numpy()
     if tag is not None:
         if tag not in TAGS:
-            from bertstudio.errors import ConfigError
-
             raise ConfigError(f"Unknown tag '{tag}'.", f"Use one of: {', '.join(TAGS)}.")
         keep &= has_tag(table, tag).to_numpy()
     if search:
@@ -140,8 +140,6 @@ def filter_errors(table: pd.DataFrame, *, true_label: str | None = None, predict
 def sort_errors(table: pd.DataFrame, by: SortKey = "loss", *, descending: bool = True) -> pd.DataFrame:
     """Rows ordered by one column (default: highest loss first, the worst mistakes on top)."""
     if by not in ("confidence", "loss", "margin", "entropy"):
-        from bertstudio.errors import ConfigError
-
         raise ConfigError(f"Cannot sort by '{by}'.", "Sort by confidence, loss, margin or entropy.")
     return table.sort_values(by, ascending=not descending, kind="stable")
 

@@ -20,13 +20,12 @@ import numpy as np
 
 from bertstudio.errors import DataError
 from bertstudio.evaluation.baselines import full_probabilities, linear_classifier
-from bertstudio.evaluation.inference import DEFAULT_ENCODER
+from bertstudio.evaluation.features import DEFAULT_ENCODER, encode_texts
 
 if TYPE_CHECKING:
     import pandas as pd
 
 DEFAULT_FOLDS = 5
-LABEL_ISSUES_FILE = "label_issues.csv"
 
 
 @dataclass
@@ -125,8 +124,6 @@ def label_noise_report(texts: Sequence[str], labels: Sequence[int], label_names:
     y = np.asarray(labels, dtype=np.int64)
     description = "given features"
     if features is None:
-        from bertstudio.evaluation.inference import encode_texts
-
         features = encode_texts(texts, encoder, text_pairs=text_pairs)
         description = f"{encoder} encoder"
     oof = out_of_fold_probs(features, y, len(label_names), folds=folds, seed=seed)

@@ -1,12 +1,4 @@
-"""Evaluating a finished run folder: metrics, calibration, eval.json.
-
-Two ways in:
-
-- :func:`finalize_run` for the training pipeline, which already holds the
-  validation and test logits: fits the temperature, saves it, writes eval.json.
-- :func:`evaluate_run` for ``bertstudio evaluate`` and the app: reloads the
-  saved model and re-runs it on the test rows (or on another labeled file, to
-  check how it holds up on different data).
+"""Scoring logits: metrics, calibration and the eval.json a run keeps.
 
 The temperature is always fitted on the validation split, never on the rows
 being evaluated, so the calibrated figures are honest.  It is saved in
@@ -23,23 +15,35 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from bertstudio.errors import DataError, ModelError, UserError
-from bertstudio.runs import CONFIG_FILE, MODEL_DIR, SUMMARY_FILE, atomic_write_json
+from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
-from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram, softmax
-from bertstudio.evaluation.metrics import evaluation_metrics, log_loss
+from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
+from bertstudio.evaluation.metrics import evaluation_metrics, log_loss, softmax
+from bertstudio.runs import (
+    CONFIG_FILE,
+    EVAL_FILE,
+    MODEL_DIR,
+    PREPROCESSING_FILE,
+    SUMMARY_FILE,
+    VALIDATION_LOGITS_FILE,
+    atomic_write_json,
+)
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
-    from bertstudio.config import TrainConfig
-    from bertstudio.evaluation.noise import LabelNoiseReport
 
-EVAL_FILE = "eval.json"
-VALIDATION_LOGITS_FILE = "validation_logits.npz"
-PREPROCESSING_FILE = "preprocessing.json"  # same name as pipeline.PREPROCESSING_FILE, without importing torch
-PREDICTIONS_FILE = "test_predictions.csv"
+
+
+
+
+
+
+
+
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
 SAME_ROWS_NOTE = ("These are validation rows, the same the temperature was fitted on, so the calibrated "
                   "figures are optimistic; a test split gives honest ones.")
 
@@ -100,9 +104,6 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
                       log_loss_calibrated=log_loss(y, calibrated))
 
 
-# --- run folder files ---------------------------------------------------------------------------
-
-
 def check_run_folder(run_dir: Path) -> None:
     missing = [name for name in (CONFIG_FILE, SUMMARY_FILE, MODEL_DIR) if not (run_dir / name).exists()]
     if not run_dir.is_dir() or missing:
@@ -160,13 +161,14 @@ def read_eval(run_dir: str | Path, data: str | Path | None = None) -> dict[str, 
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def eval_file_name(data: str | Path | None) -> str:
+    return EVAL_FILE if data is None else f"eval-{Path(data).stem}.json"
+
+
 def write_report(report: EvalReport, path: Path) -> EvalReport:
     atomic_write_json(path, report.to_dict())
     report.path = path
     return report
-
-
-# --- for the training pipeline -----------------------------------------------------------------
 
 
 def finalize_run(run_dir: str | Path, *, val_logits: np.ndarray, val_labels: Sequence[int], test_logits: np.ndarray,
@@ -181,248 +183,3 @@ def finalize_run(run_dir: str | Path, *, val_logits: np.ndarray, val_labels: Seq
     save_temperature(run_dir, calibration.temperature)
     report = build_report(test_logits, test_labels, label_names, calibration, evaluated_on=evaluated_on)
     return write_report(report, run_dir / EVAL_FILE)
-
-
-# --- re-running a saved model -----------------------------------------------------------------
-
-
-@dataclass
-class LoadedRun:
-    """A run folder opened for evaluation."""
-
-    path: Path
-    config: TrainConfig
-    label_names: list[str]
-    max_length: int
-    model: Any
-    tokenizer: Any
-    summary: dict[str, Any]
-
-
-def open_run(run_dir: str | Path) -> LoadedRun:
-    from bertstudio.config import TrainConfig
-    from bertstudio.models import load_model_for_classification, load_tokenizer, resolve_model_source
-    from bertstudio.runs import load_summary
-
-    path = Path(run_dir)
-    check_run_folder(path)
-    config = TrainConfig.load(path / CONFIG_FILE)
-    info = read_preprocessing(path)
-    names = [str(n) for n in info["label_names"]]
-    source = resolve_model_source(str((path / MODEL_DIR).resolve()))
-    model = load_model_for_classification(source, num_labels=len(names), id2label=dict(enumerate(names)),
-                                          label2id={n: i for i, n in enumerate(names)})
-    return LoadedRun(path, config, names, int(info.get("max_length") or config.max_length or 128), model,
-                     load_tokenizer(source), load_summary(path))
-
-
-def label_ids_for(values: Sequence[str], label_names: Sequence[str], *, where: str) -> np.ndarray:
-    """Map label names to the run's ids; labels the model never learned are the user's to fix."""
-    index = {name: i for i, name in enumerate(label_names)}
-    unseen = sorted({v for v in values if v not in index})
-    if unseen:
-        shown = ", ".join(f"'{v}'" for v in unseen[:10]) + (" ..." if len(unseen) > 10 else "")
-        raise DataError(f"{where} has labels the model was never trained on: {shown}.",
-                        f"The model only knows: {', '.join(label_names)}. Fix the spelling of those labels, "
-                        "or remove those rows.")
-    return np.asarray([index[v] for v in values], dtype=np.int64)
-
-
-def predictions_dataset(run: LoadedRun):
-    """The evaluated rows of the run, as saved in test_predictions.csv."""
-    import pandas as pd
-
-    from bertstudio.evaluation.inference import make_dataset
-
-    path = run.path / PREDICTIONS_FILE
-    if not path.is_file():
-        raise DataError(f"The run has no {PREDICTIONS_FILE}, so its test rows are unknown.",
-                        "Evaluate on a labeled file instead: --data FILE.")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # a text "NA" stays a text
-    if frame.empty:
-        raise DataError("The run has no test rows to evaluate.", "Evaluate on a labeled file instead: --data FILE.")
-    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
-    labels = label_ids_for(frame["label"].tolist(), run.label_names, where=PREDICTIONS_FILE)
-    return make_dataset(frame["text"].tolist(), pairs, labels)
-
-
-def _column(given: str | None, remembered: str | None, guessed: str | None, columns: list[str]) -> str | None:
-    """The column the user named, else the one used in training if the file has it, else the guess."""
-    if given:
-        return given
-    return remembered if remembered in columns else guessed
-
-
-def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str | None = None,
-                         label_column: str | None = None, text_pair_column: str | None = None):
-    """Rows of another labeled file, with labels numbered as the run's model numbers them."""
-    from bertstudio.data import guess_columns, prepare, read_table
-    from bertstudio.evaluation.inference import make_dataset
-
-    dataset, table = read_table(path)
-    guess = guess_columns(dataset)
-    cfg = run.config
-    text_col = _column(text_column, cfg.text_column, guess.text, table.columns)
-    label_col = _column(label_column, cfg.label_column, guess.label, table.columns)
-    pair_col = _column(text_pair_column, cfg.text_pair_column, guess.text_pair, table.columns) \
-        if cfg.text_pair_column else None
-    if label_col is None:
-        raise DataError(f"Could not tell which column of {Path(path).name} holds the labels.",
-                        f"Choose the label column (on the command line: --label; columns: {', '.join(table.columns)}).")
-    if cfg.text_pair_column and pair_col is None:
-        raise DataError("The model was trained on pairs of texts, but the file has no second text column.",
-                        f"Name it with --text-pair (columns: {', '.join(table.columns)}).")
-    prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
-                       casefold_labels=cfg.casefold_labels)
-    # One class only is fine here: a file of, say, only complaints still tests the model.
-    errors = [f for f in prepared.report.errors if f.code != "single_class"]
-    if errors:
-        raise DataError(" ".join(f.message for f in errors), " ".join(f.hint for f in errors if f.hint) or None)
-    names = [prepared.label_names[i] for i in prepared.dataset["label"]]
-    labels = label_ids_for(names, run.label_names, where=Path(path).name)
-    pairs = prepared.dataset["text_pair"] if prepared.has_pair else None
-    return make_dataset(prepared.dataset["text"], pairs, labels)
-
-
-def run_logits(run: LoadedRun, dataset) -> np.ndarray:
-    """The run's model on ``dataset``, on the device and in the number format it was trained with."""
-    from bertstudio.evaluation.inference import model_logits
-
-    return model_logits(run.model, run.tokenizer, dataset, run.max_length, device=run.config.device,
-                        precision=run.config.precision)
-
-
-def rebuild_split(config: TrainConfig):
-    """The run's train/validation/test split, re-created from its data and seed."""
-    from bertstudio.pipeline import load_inputs
-
-    return load_inputs(config).split
-
-
-def validation_logits(run: LoadedRun, split=None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Validation (logits, labels): saved ones if current, else by re-running the model on the
-    re-created validation split (then saved).  ``split`` avoids re-creating it twice."""
-    saved = load_validation_logits(run.path, run.label_names)
-    if saved is not None:
-        return saved
-    split = split if split is not None else rebuild_split(run.config)
-    if list(split.label_names) != run.label_names:
-        raise DataError("The training file has changed since this run was trained (its labels differ).",
-                        "Calibration needs the original validation rows; restore the training file.")
-    logits = run_logits(run, split.validation)
-    labels = np.asarray(split.validation["label"], dtype=np.int64)
-    save_validation_logits(run.path, logits, labels, run.label_names)
-    return logits, labels
-
-
-def _kept_temperature(run: LoadedRun, reason: str) -> TemperatureFit:
-    current = float(read_preprocessing(run.path).get("temperature", 1.0))
-    nan = float("nan")
-    return TemperatureFit(temperature=current, rows=0, nll_before=nan, nll_after=nan, ece_before=nan, ece_after=nan,
-                          note=f"Temperature not refitted ({reason}); kept at {current:g}.")
-
-
-def _fit_on_validation(run: LoadedRun, split) -> TemperatureFit:
-    """The temperature fitted on the run's validation split; when the split cannot be re-created
-    (training file moved or changed), the run's current temperature with the reason."""
-    try:
-        validation = validation_logits(run, split)
-    except UserError as err:
-        return _kept_temperature(run, err.message)
-    if validation is None or len(validation[1]) == 0:
-        return _kept_temperature(run, "the run has no validation rows")
-    return fit_temperature(*validation)
-
-
-def eval_file_name(data: str | Path | None) -> str:
-    return EVAL_FILE if data is None else f"eval-{Path(data).stem}.json"
-
-
-def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_column: str | None = None,
-                 label_column: str | None = None, text_pair_column: str | None = None, baselines: bool = False,
-                 encoder: str | None = None) -> EvalReport:
-    """Re-evaluate a saved run on its test rows (or on the labeled file ``data``) and write eval.json
-    (``eval-<file name>.json`` for ``data``).  ``baselines`` adds TF-IDF and frozen-encoder baselines
-    trained on the run's training split (``encoder``: the run's base model unless given)."""
-    run = open_run(run_dir)
-    if data is None:
-        dataset, evaluated_on = predictions_dataset(run), str(run.summary.get("evaluated_on", "test"))
-    else:
-        dataset = labeled_file_dataset(data, run, text_column=text_column, label_column=label_column,
-                                       text_pair_column=text_pair_column)
-        evaluated_on = f"file: {Path(data).name}"
-    logits = run_logits(run, dataset)
-    labels = np.asarray(dataset["label"], dtype=np.int64)
-
-    split = rebuild_split(run.config) if baselines else None
-    calibration = _fit_on_validation(run, split)
-    if calibration.rows:
-        save_temperature(run.path, calibration.temperature)
-    report = build_report(logits, labels, run.label_names, calibration, evaluated_on=evaluated_on)
-    if baselines:
-        from bertstudio.evaluation.baselines import baseline_report
-        from bertstudio.evaluation.inference import usable_encoder
-
-        report.baselines = baseline_report(split, evaluated=dataset,
-                                           encoder=usable_encoder(encoder or run.config.model))
-    if data is not None:
-        write_file_predictions(run.path / f"predictions-{Path(data).stem}.csv", dataset,
-                               softmax(logits, calibration.temperature), run.label_names)
-    return write_report(report, run.path / eval_file_name(data))
-
-
-def write_file_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
-    """Per-row predictions on another file, in test_predictions.csv's layout (calibrated probabilities)."""
-    from bertstudio.pipeline import write_predictions
-
-    write_predictions(path, dataset, probs, label_names)
-
-
-# --- label noise on a run's training rows -------------------------------------------------------
-
-
-def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, folds: int = 5) -> LabelNoiseReport:
-    """Rank the run's training rows most likely mislabeled; writes label_issues.csv into the run.
-
-    Features come from the run's base model kept frozen (not the fine-tuned one, which has
-    learned the wrong labels too); the bundled encoder stands in if the base model cannot load.
-    """
-    from bertstudio.config import TrainConfig
-    from bertstudio.evaluation.inference import usable_encoder
-    from bertstudio.evaluation.noise import LABEL_ISSUES_FILE, label_noise_report
-
-    path = Path(run_dir)
-    check_run_folder(path)
-    config = TrainConfig.load(path / CONFIG_FILE)
-    split = rebuild_split(config)
-    train = split.train
-    pairs = train["text_pair"] if "text_pair" in train.column_names else None
-    report = label_noise_report(train["text"], train["label"], split.label_names,
-                                encoder=usable_encoder(encoder or config.model), text_pairs=pairs, folds=folds)
-    report.to_csv(path / LABEL_ISSUES_FILE)
-    return report
-
-
-# --- error table from saved predictions ------------------------------------------------------------
-
-
-def load_run_error_table(run_dir: str | Path, predictions_file: str = PREDICTIONS_FILE) -> pd.DataFrame:
-    """The error table (see :func:`error_table`) of a run's saved predictions, without re-running the model.
-
-    ``predictions_file``: test_predictions.csv, or a predictions-<name>.csv written by
-    ``evaluate --data``.  Probabilities are used as saved.
-    """
-    import pandas as pd
-
-    from bertstudio.evaluation.errors_table import error_table
-
-    path = Path(run_dir)
-    names = [str(n) for n in read_preprocessing(path)["label_names"]]
-    file = path / predictions_file
-    if not file.is_file():
-        raise DataError(f"The run has no {predictions_file}.", "Train or evaluate the run first.")
-    frame = pd.read_csv(file, dtype=str, keep_default_na=False)
-    probs = frame[[f"prob_{name}" for name in names]].astype(float).to_numpy()
-    labels = label_ids_for(frame["label"].tolist(), names, where=predictions_file)
-    pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
-    return error_table(frame["text"].tolist(), labels, probs, names, text_pairs=pairs)

@@ -16,7 +16,9 @@ from typing import Any, Callable, Sequence
 
 from bertstudio.config import TrainConfig
 from bertstudio.errors import ConfigError
+from bertstudio.models.sources import resolve_model_source
 from bertstudio.runs import atomic_write_json, new_run_dir
+from bertstudio.train.pipeline import train
 
 SEEDS_FILE = "seeds.json"
 MAX_SEEDS = 20
@@ -75,7 +77,6 @@ def seeds_folder(config: TrainConfig, runs_root: Path) -> Path:
     """The folder holding one run per seed: the configured output folder, else a new one under runs_root."""
     if config.output_dir:
         return Path(config.output_dir)
-    from bertstudio.models import resolve_model_source
 
     return new_run_dir(Path(runs_root), f"seeds-{resolve_model_source(config.model).display_name}")
 
@@ -84,7 +85,6 @@ def train_with_seeds(config: TrainConfig, n_seeds: int, *, runs_root: str | Path
                      emit: Callable[[Any], None] = lambda e: None,
                      on_run: Callable[[SeedRun], None] = lambda r: None) -> SeedReport:
     """Train ``n_seeds`` times (seed, seed+1, ...) into ``<folder>/seed-<n>``; writes seeds.json there."""
-    from bertstudio.pipeline import train
 
     seeds = seed_values(config.seed, n_seeds)
     folder = seeds_folder(config, Path(runs_root))

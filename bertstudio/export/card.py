@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bertstudio.inference import ModelLocation, Preprocessing
+from bertstudio.models.registry import find_variant
+from bertstudio.predict.locate import ModelLocation
+from bertstudio.predict.preprocessing import Preprocessing
 
 FORMAT_TITLES = {"hf": "Hugging Face (safetensors)", "onnx": "ONNX", "onnx-int8": "ONNX INT8",
                  "torchscript": "TorchScript"}
@@ -42,7 +44,6 @@ def hub_id_for(base_model: str | None) -> str | None:
     """The Hub id of the base model: registry names are mapped, folders have none."""
     if not base_model:
         return None
-    from bertstudio.models import find_variant
 
     variant = find_variant(base_model)
     if variant is not None:

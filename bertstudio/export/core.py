@@ -17,11 +17,26 @@ import numpy as np
 
 from bertstudio import __version__
 from bertstudio.errors import ConfigError
-from bertstudio.inference import (EXPORT_INFO_FILE, EXPORTS_DIR, PREPROCESSING_FILE, ModelLocation, OnnxBackend, Predictor,
-                         Preprocessing, TorchBackend, TorchScriptBackend, load_predictor)
-from bertstudio.runs import atomic_directory, atomic_write_json, atomic_write_text, folder_bytes
 from bertstudio.export.card import FORMAT_TITLES, card_facts, model_card
+from bertstudio.export.hf import export_hf, pipeline_labels, save_tokenizer, set_label_maps
+from bertstudio.export.hf import push_to_hub as push
+from bertstudio.export.int8 import write_int8
+from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, OPSET, export_onnx
 from bertstudio.export.parity import ParityReport, ValidationRows, compare_logits, validation_rows
+from bertstudio.export.torchscript import TORCHSCRIPT_FILE, export_torchscript
+from bertstudio.predict.backends import OnnxBackend, TorchBackend, TorchScriptBackend, model_input_names
+from bertstudio.predict.locate import ModelLocation
+from bertstudio.predict.predictor import Predictor, load_predictor
+from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.runs import (
+    EXPORT_INFO_FILE,
+    EXPORTS_DIR,
+    PREPROCESSING_FILE,
+    atomic_directory,
+    atomic_write_json,
+    atomic_write_text,
+    folder_bytes,
+)
 
 EXPORT_FORMATS = ("hf", "onnx", "onnx-int8", "torchscript")
 FORMAT_CHOICES = EXPORT_FORMATS + ("all",)
@@ -138,18 +153,12 @@ def int8_warnings(report: ParityReport) -> list[str]:
 
 
 def _build_onnx(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
-    from bertstudio.export.onnx import ONNX_FILE, OPSET, export_onnx
-
     inputs = export_onnx(source.model, source.tokenizer, source.prep, tmp / ONNX_FILE)
     report = source.parity(OnnxBackend(tmp / ONNX_FILE, "onnx"))
     return Built(ONNX_FILE, report.to_dict(), fp32_warnings("ONNX", report), {"inputs": inputs, "opset": OPSET})
 
 
 def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
-    from bertstudio.inference import model_input_names
-    from bertstudio.export.int8 import write_int8
-    from bertstudio.export.onnx import INT8_FILE, OPSET
-
     build = write_int8(source.model, source.tokenizer, source.prep, tmp / INT8_FILE)
     report = source.parity(OnnxBackend(tmp / INT8_FILE, "onnx-int8"))
     size = (tmp / INT8_FILE).stat().st_size
@@ -162,8 +171,6 @@ def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Bu
 
 
 def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
-    from bertstudio.export.torchscript import TORCHSCRIPT_FILE, export_torchscript
-
     inputs = export_torchscript(source.model, source.tokenizer, source.prep, tmp / TORCHSCRIPT_FILE)
     report = source.parity(TorchScriptBackend(tmp / TORCHSCRIPT_FILE, inputs))
     notes = fp32_warnings("TorchScript", report)
@@ -171,8 +178,6 @@ def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]
 
 
 def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
-    from bertstudio.export.hf import export_hf, pipeline_labels
-
     export_hf(source.model, source.tokenizer, source.prep, tmp)
     atomic_write_json(tmp / PREPROCESSING_FILE, source.prep.to_dict())
     backend = TorchBackend(tmp, tmp / "model.safetensors")
@@ -197,7 +202,6 @@ BUILDERS: dict[str, Callable[[ExportSource, Path, list[ExportResult]], Built]] =
 
 def write_support_files(source: ExportSource, tmp: Path) -> None:
     """Tokenizer, label config and preprocessing, so the folder predicts on its own."""
-    from bertstudio.export.hf import save_tokenizer, set_label_maps
 
     save_tokenizer(source.tokenizer, tmp, source.prep)
     set_label_maps(source.model, source.prep.label_names)
@@ -280,7 +284,6 @@ def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: s
     ``push_to_hub="user/name"`` uploads the hf export (private unless ``private=False``) with the token
     in the environment variable ``token_env``.  ``on_result`` is called as each format finishes.
     """
-    from bertstudio.export.hf import push_to_hub as push
 
     formats = formats_for(fmt)
     if push_to_hub and "hf" not in formats:

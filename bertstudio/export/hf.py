@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Sequence
 
 from bertstudio.errors import ConfigError, ModelError
-from bertstudio.inference import Preprocessing
+from bertstudio.models.sources import _offline_mode, hub_reachable
+from bertstudio.predict.preprocessing import Preprocessing
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -66,7 +67,6 @@ def _read_token(token_env: str) -> str:
 
 def push_to_hub(folder: Path, repo_id: str, *, token_env: str = "HF_TOKEN", private: bool = True) -> str:
     """Upload an hf export folder to ``repo_id`` (private unless told otherwise); returns the repo's URL."""
-    from bertstudio.models import _offline_mode, hub_reachable
 
     if not REPO_ID.match(repo_id):
         raise ConfigError(f"'{repo_id}' is not a Hugging Face repository name.",

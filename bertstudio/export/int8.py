@@ -25,9 +25,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bertstudio.inference import Preprocessing
 from bertstudio.export.onnx import INT8_OPS, export_onnx, quantize_int8
 from bertstudio.export.tracing import quiet_tracing
+from bertstudio.predict.preprocessing import Preprocessing
 
 logger = logging.getLogger(__name__)
 

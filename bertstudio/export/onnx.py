@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertstudio.inference import Preprocessing
 from bertstudio.export.tracing import example_inputs, logits_module, quiet_tracing
+from bertstudio.predict.preprocessing import Preprocessing
 
 OPSET = 17
 ONNX_FILE = "model.onnx"

@@ -14,6 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.evaluation.metrics import classification_metrics
+from bertstudio.runs import PREDICTIONS_FILE
+
 # Generic sentences for a parity check when a model comes without its run's test rows.
 FALLBACK_TEXTS = (
     "The parcel arrived two weeks late and the box was crushed.",
@@ -65,7 +68,6 @@ def rows_from_predictions(path: Path, label_names: Sequence[str], text_pair: boo
 def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair: bool, *,
                     texts: Sequence[str] | None = None, max_rows: int | None = 500) -> ValidationRows:
     """Given texts, else the run's labelled test rows, else built-in example sentences."""
-    from bertstudio.pipeline import PREDICTIONS_FILE
 
     if texts:
         chosen = list(texts)[:max_rows] if max_rows else list(texts)
@@ -120,7 +122,6 @@ class ParityReport:
 def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
                    label_names: Sequence[str], source: str) -> ParityReport:
     """Pure comparison of two models' logits on the same rows (and their labels, when known)."""
-    from bertstudio.metrics import classification_metrics
 
     ref_pred, new_pred = reference.argmax(axis=1), exported.argmax(axis=1)
     report = ParityReport(rows=len(reference), source=source,

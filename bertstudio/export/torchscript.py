@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bertstudio.inference import Preprocessing
 from bertstudio.export.tracing import example_inputs, logits_module, quiet_tracing
+from bertstudio.predict.preprocessing import Preprocessing
 
 TORCHSCRIPT_FILE = "model.pt"
 

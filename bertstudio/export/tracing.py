@@ -14,7 +14,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from bertstudio.inference import Preprocessing, encode, model_input_names, pad_batch
+from bertstudio.predict.backends import model_input_names
+from bertstudio.predict.preprocessing import Preprocessing, encode, pad_batch
+from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
 
 EXAMPLE_TEXTS = ("a short text", "a somewhat longer example text, so that the first one needs padding")
 
@@ -23,14 +25,13 @@ def logits_module(model):
     """``model`` as a module taking positional (input_ids, attention_mask[, token_type_ids]) -> logits.
 
     Its last layer computes the [CLS] position alone, as prediction in PyTorch does (see
-    :mod:`bertstudio.cls_only`): an exported file computes the same logits with less work (measured at
+    :mod:`bertstudio.train.speedups.cls_only`): an exported file computes the same logits with less work (measured at
     batch 1, 128 tokens: BERT-base 4-5% faster in ONNX Runtime fp32 and INT8, the bundled 6-layer model
     6% in fp32 and 10% in INT8).
     The model itself is left as it was.
     """
     import torch
 
-    from bertstudio.cls_only import last_layer_for_cls_only
 
     names = model_input_names(model)
 

@@ -12,13 +12,13 @@ from typing import Any, Callable
 import gradio as gr
 
 from bertstudio.config import DEFAULT_PRESET
-from bertstudio.models import DEFAULT_MODEL
+from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.ui import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.jobs import JobRegistry
 from bertstudio.ui.session import SessionStore, Workspace
-from bertstudio.ui.settings import preset_settings
 from bertstudio.ui.state import ModelChoice
+from bertstudio.ui.views.settings import preset_settings
 
 DEFAULT_DATA_DIR = Path("~/.bertstudio")
 

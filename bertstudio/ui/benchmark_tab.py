@@ -15,7 +15,7 @@ import pandas as pd
 
 from bertstudio.benchmark.backends import BACKEND_LABELS
 from bertstudio.benchmark.chart import latency_chart
-from bertstudio.benchmark.models import ALL_BACKENDS
+from bertstudio.benchmark.models import ALL_BACKENDS, short_name
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.benchmark.report import (
     TABLE_HEADER,
@@ -27,6 +27,8 @@ from bertstudio.benchmark.report import (
 from bertstudio.benchmark.runner import BenchmarkJob, BenchmarkPlan, JobSnapshot
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import UserError
+from bertstudio.models.registry import VARIANTS, find_variant
+from bertstudio.models.sources import availability
 from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import RunInfo, Workspace, checked_run_dir, list_workspace_runs
@@ -87,8 +89,6 @@ JOBS = BenchmarkJobs()
 
 def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(label, value) pairs: the person's finished runs first (newest first), then the comparison models."""
-    from bertstudio.benchmark.models import short_name
-    from bertstudio.models import VARIANTS
 
     choices = [(f"Your model: {run.label}", str(run.path)) for run in runs]
     for key in COMPARISON_MODELS:
@@ -99,7 +99,6 @@ def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = Non
 
 def availability_notes() -> dict[str, str]:
     """' (random weights: not downloaded)' for comparison models that would need a download."""
-    from bertstudio.models import availability
 
     notes = {}
     for key in COMPARISON_MODELS:
@@ -174,7 +173,6 @@ def results_view(records: Sequence[BenchRecord]) -> tuple[str, str, object, pd.D
 def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Sequence[str],
                       batches: Sequence[int | str], seqs: Sequence[int | str]) -> BenchmarkPlan:
     """A plan from what was ticked; run folders must belong to this workspace (paths come from the browser)."""
-    from bertstudio.models import find_variant
 
     if not models:
         raise UserError("No model is ticked.", "Tick your trained model and at least one model to compare with.")

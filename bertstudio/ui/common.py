@@ -8,7 +8,9 @@ from typing import Any, Callable, TypeVar
 
 import gradio as gr
 
-from bertstudio.errors import UserError
+from bertstudio.errors import ModelError, UserError
+from bertstudio.models.loading import load_tokenizer
+from bertstudio.models.sources import availability, hub_reachable, resolve_model_source
 from bertstudio.ui.session import Workspace, list_workspace_runs
 
 logger = logging.getLogger("bertstudio.ui")
@@ -44,15 +46,12 @@ def require_workspace(workspace: Workspace | None) -> Workspace:
 @functools.lru_cache(maxsize=4)
 def tokenizer_for(model: str):
     """The model's own tokenizer, loaded once per process (loading takes a moment)."""
-    from bertstudio.models import load_tokenizer, resolve_model_source
 
     return load_tokenizer(resolve_model_source(model))
 
 
 def ensure_model_obtainable(model: str) -> None:
     """Fail early, in the app's words, when the model needs a download that cannot happen."""
-    from bertstudio.errors import ModelError
-    from bertstudio.models import availability, hub_reachable, resolve_model_source
 
     source = resolve_model_source(model)
     if availability(source) == "download" and not hub_reachable():

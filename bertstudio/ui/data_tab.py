@@ -8,14 +8,16 @@ from typing import Any
 
 import gradio as gr
 
-from bertstudio.data import SAMPLE_DATA_PATH, SUPPORTED_EXTENSIONS
+from bertstudio.data import SAMPLE_DATA_PATH
+from bertstudio.data.inspect import inspect_file
+from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError
-from bertstudio.models import DEFAULT_MODEL, find_variant
-from bertstudio.ui import charts, tables
+from bertstudio.models.registry import DEFAULT_MODEL, find_variant
 from bertstudio.ui.common import friendly, require_workspace, tokenizer_for
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import save_upload
 from bertstudio.ui.state import DataSelection
+from bertstudio.ui.views import charts, tables
 
 NO_PAIR = "(none)"
 PREVIEW_ROWS = 5
@@ -42,7 +44,6 @@ def _tokenizer(model: str) -> tuple[Any, str, str]:
 def analyse(path: str, model: str, *, text: str | None = None, label: str | None = None, pair: str | None = None,
             casefold: bool = False) -> DataSelection:
     """Read, check and measure the file (the engine's ``inspect_file``) into a DataSelection."""
-    from bertstudio.inspection import inspect_file
 
     tokenizer, used, note = _tokenizer(model)
     found = inspect_file(path, text_column=text, label_column=label, text_pair_column=pair,
@@ -162,7 +163,6 @@ def build(ctx: AppContext) -> None:
 
         def show_column_choice(path: str, err: DataError) -> dict:
             """The file was read but not understood (e.g. no label column found): let the person pick columns."""
-            from bertstudio.data import read_table
 
             try:
                 _, table = read_table(path)

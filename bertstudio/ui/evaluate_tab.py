@@ -19,14 +19,16 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from bertstudio.data import SUPPORTED_EXTENSIONS
+from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import DataError
-from bertstudio.evaluation import evaluate_run, label_noise_for_run, load_run_error_table, read_eval, tag_counts
+from bertstudio.evaluation.errors_table import tag_counts
+from bertstudio.evaluation.report import read_eval
+from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_run_error_table
 from bertstudio.runs import load_summary
-from bertstudio.ui import charts, tables
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
+from bertstudio.ui.views import charts, tables
 
 INTRO = """### Step 4: evaluate
 Scores on the **test texts**: a part of your data the model never saw while training, so they show how it will

@@ -23,14 +23,16 @@ from typing import Any
 
 import gradio as gr
 
+from bertstudio.benchmark.backends import BACKEND_LABELS
+from bertstudio.benchmark.report import recommend_by_use
 from bertstudio.errors import UserError
-from bertstudio.export import EXPORT_FORMATS, ExportResult, formats_for
-from bertstudio.inference import EXPORT_INFO_FILE, EXPORTS_DIR
-from bertstudio.runs import folder_bytes, load_summary
-from bertstudio.ui.charts import format_percent
+from bertstudio.export.core import EXPORT_FORMATS, ExportResult, export_run, formats_for
+from bertstudio.runs import EXPORT_INFO_FILE, EXPORTS_DIR, folder_bytes, load_summary
+from bertstudio.ui.benchmark_tab import JOBS as BENCHMARKS
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
+from bertstudio.ui.views.charts import format_percent
 
 logger = logging.getLogger("bertstudio.ui")
 POLL_SECONDS = 1.0
@@ -193,8 +195,6 @@ PREDICTOR_BACKEND = {"torch-fp32": "torch"}
 
 def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
     """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none)."""
-    from bertstudio.benchmark.backends import BACKEND_LABELS
-    from bertstudio.benchmark.report import recommend_by_use
 
     if not any(r.model == run_dir and r.device == "cpu" for r in records):
         return ""
@@ -321,8 +321,6 @@ class ExportJob:
         self._update(done=(*self.snapshot().done, result.format))
 
     def _run(self) -> None:
-        from bertstudio.export import export_run
-
         error = ""
         try:
             export_run(self.run_dir, list(self.snapshot().formats), self.run_dir / EXPORTS_DIR,
@@ -363,7 +361,6 @@ JOBS = ExportJobs()
 
 def benchmark_records(workspace: Workspace) -> list[Any]:
     """What the Benchmark tab measured in this browser session (empty when it measured nothing)."""
-    from bertstudio.ui.benchmark_tab import JOBS as BENCHMARKS
 
     job = BENCHMARKS.for_session(workspace.id)
     return list(job.snapshot().records) if job is not None else []

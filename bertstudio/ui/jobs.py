@@ -16,7 +16,7 @@ from typing import Callable
 
 from bertstudio.config import TrainConfig
 from bertstudio.errors import UserError
-from bertstudio.job import TrainingJob
+from bertstudio.train.job import TrainingJob
 
 
 class JobBusy(UserError):

@@ -6,14 +6,19 @@ from typing import Any
 
 import gradio as gr
 
-from bertstudio.auto import Hardware
 from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
-from bertstudio.models import DEFAULT_MODEL, VARIANTS, availability, describe_variant, find_variant, resolve_model_source
-from bertstudio.ui import advice, settings, tables
+from bertstudio.hardware import detect_device
+from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
+from bertstudio.models.sources import availability, describe_variant, resolve_model_source
+from bertstudio.train.auto import Hardware
+from bertstudio.train.step_timer import model_shape, step_seconds
+from bertstudio.train import plan as train_plan
+from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config
+from bertstudio.ui.views import settings, tables
 
 INTRO = """### Step 2: the model
 A pre-trained model already understands language; training teaches it your classes.
@@ -48,7 +53,7 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
     chosen = list_presets()[preset]
     lines = [f"**{chosen.title}.** {chosen.use_when}"]
     if selection is not None:
-        tip = advice.recommend_preset(selection.rows, selection.class_counts)
+        tip = train_plan.recommend_preset(selection.rows, selection.class_counts)
         mark = "✅ This is the recommended preset for your data:" if tip.preset == preset else \
             f"💡 Recommended for your data: **{tip.title}**:"
         lines.append(f"{mark} {tip.reason}")
@@ -56,8 +61,6 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
 
 
 def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
-    from bertstudio.hardware import detect_device
-
     device = detect_device(device_setting)
     return Hardware(device.type, device.bf16), device.describe()
 
@@ -65,7 +68,6 @@ def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
 def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
               measure: bool = True) -> tuple[str, str]:
     """(plan with time estimate, the automatic settings with their reasons); ``measure=False`` skips the estimate."""
-    from bertstudio.ui.estimate import model_shape, step_seconds
 
     if selection is None:
         return "Load your data in the Data tab to see the training plan and how long it may take.", ""
@@ -74,21 +76,21 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
     config = build_config(selection, choice)
     hardware, device_name = _device_hardware(config.device)
     p95 = selection.lengths.percentiles[95] if selection.lengths else selection.max_length
-    plan = advice.plan_training(config, selection.rows, selection.class_counts, length_p95=p95,
+    plan = train_plan.plan_training(config, selection.rows, selection.class_counts, length_p95=p95,
                                 model=model_shape(config.model), hardware=hardware)
     mean = selection.lengths.mean if selection.lengths else selection.max_length
     seq_len = int(min(selection.max_length, max(8, round(mean * 1.2))))  # batches are padded to their longest text
     if training_now or not measure:
         note = ("A training run is going on right now, so the time estimate waits until the computer is free."
                 if training_now else "Measuring how long one training step takes on this computer…")
-        return advice.plan_markdown(plan, None, device_name, note=note), advice.decisions_markdown(plan.decisions)
+        return views_advice.plan_markdown(plan, None, device_name, note=note), views_advice.decisions_markdown(plan.decisions)
     try:
         seconds = step_seconds(plan.config, seq_len=seq_len, device=hardware.device, bf16=hardware.bf16)
     except ModelError as err:
-        return advice.plan_markdown(plan, None, device_name, note=f"No time estimate: {err}"), \
-            advice.decisions_markdown(plan.decisions)
-    estimate = advice.estimate_time(plan, seconds)
-    return advice.plan_markdown(plan, estimate, device_name, seconds), advice.decisions_markdown(plan.decisions)
+        return views_advice.plan_markdown(plan, None, device_name, note=f"No time estimate: {err}"), \
+            views_advice.decisions_markdown(plan.decisions)
+    estimate = train_plan.estimate_time(plan, seconds)
+    return views_advice.plan_markdown(plan, estimate, device_name, seconds), views_advice.decisions_markdown(plan.decisions)
 
 
 def _widget(spec: settings.FieldSpec, value: Any):
@@ -150,7 +152,7 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_new_file(selection: DataSelection | None, current: str) -> list:
             """A new file: select the preset recommended for it (settings untouched if it is already selected)."""
-            preset = None if selection is None else advice.preset_for_new_file(selection.rows, selection.class_counts,
+            preset = None if selection is None else train_plan.preset_for_new_file(selection.rows, selection.class_counts,
                                                                                 current)
             if preset is None:
                 return [gr.skip(), preset_markdown(current, selection), *[gr.skip()] * (1 + len(widgets))]

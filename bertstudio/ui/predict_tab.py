@@ -1,6 +1,6 @@
 """Tab 6, Predict: the trained model on a text typed here, or on every row of a file.
 
-Texts are prepared exactly as in training (the engine's :class:`~bertstudio.inference.Predictor` reads
+Texts are prepared exactly as in training (the engine's :class:`~bertstudio.predict.predictor.Predictor` reads
 ``preprocessing.json``).  The model runs as trained (PyTorch) or from one of its exports made in the
 Export tab (ONNX, ONNX INT8).  Loaded models are kept for the next text, so typing is quick.
 """
@@ -17,14 +17,18 @@ from typing import Any
 
 import gradio as gr
 
-from bertstudio.data import SUPPORTED_EXTENSIONS
+from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import DataError, ModelError, UserError
-from bertstudio.ui import charts
-from bertstudio.ui.charts import format_percent
+from bertstudio.predict.files import iter_table_chunks, predict_file, resolve_text_columns
+from bertstudio.predict.locate import choose_backend, locate_model
+from bertstudio.predict.predictor import load_predictor
+from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.export_tab import FORMAT_INFO
 from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
+from bertstudio.ui.views import charts
+from bertstudio.ui.views.charts import format_percent
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 BACKEND_TITLES = {"auto": "Automatic", "torch": "PyTorch (as trained)", "torch-bf16": "PyTorch bf16",
@@ -131,8 +135,6 @@ class PredictorCache:
         self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
 
     def get(self, run_dir: Path, backend: str):
-        from bertstudio.inference import choose_backend, load_predictor, locate_model
-
         location = locate_model(run_dir)
         if backend != "auto" and backend not in location.available_backends():
             raise missing_export_error(backend)
@@ -154,8 +156,6 @@ PREDICTORS = PredictorCache()
 
 
 def available_backends(run_dir: Path) -> list[str]:
-    from bertstudio.inference import locate_model
-
     return locate_model(run_dir).available_backends()
 
 
@@ -194,7 +194,6 @@ class FileColumns:
 
 def guess_columns(workspace: Workspace, run_dir: str | None, file: Path) -> FileColumns:
     """The file's columns, and which hold the texts: as named in training, else a good guess (None: ask)."""
-    from bertstudio.inference import iter_table_chunks, load_preprocessing, locate_model, resolve_text_columns
 
     prep = load_preprocessing(locate_model(checked_run_dir(workspace, run_dir)).folder)
     head = next(iter(iter_table_chunks(file, None, GUESS_ROWS)))
@@ -216,7 +215,7 @@ def predict_upload(workspace: Workspace, run_dir: str | None, backend: str, file
         raise UserError("That file does not belong to this browser session.", "Upload it again.")
     predictor = PREDICTORS.get(checked_run_dir(workspace, run_dir), backend or "auto")
     source = Path(file)
-    return predictor.predict_file(source, predictions_path(workspace, source.name), text_column=text_column or None,
+    return predict_file(predictor, source, predictions_path(workspace, source.name), text_column=text_column or None,
                                   text_pair_column=(text_pair_column or None) if predictor.prep.text_pair else None,
                                   chunk_rows=FILE_CHUNK_ROWS, on_progress=on_progress)
 

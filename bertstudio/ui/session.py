@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertstudio.errors import DataError, UserError
+from bertstudio.runs import MODEL_DIR, SUMMARY_FILE, is_complete, list_runs, load_summary
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -113,7 +114,6 @@ class RunInfo:
 
 def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
     """Finished runs of this workspace, newest first."""
-    from bertstudio.runs import list_runs, load_summary
 
     infos = []
     for path in list_runs(workspace.runs):
@@ -129,7 +129,6 @@ def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
 
 def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
     """``run_dir`` if it is a finished run of this workspace; a UserError otherwise."""
-    from bertstudio.runs import is_complete
 
     if not run_dir:
         raise UserError("No trained model is selected.", "Train a model in the Train tab, or pick an earlier run.")
@@ -143,7 +142,6 @@ def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
 
 def export_zip(workspace: Workspace, run_dir: str | Path) -> Path:
     """A zip of the run's model folder (weights, tokenizer, labels), built once and reused."""
-    from bertstudio.runs import MODEL_DIR, SUMMARY_FILE
 
     run = checked_run_dir(workspace, run_dir)
     target = workspace.exports / f"{run.name}-model.zip"

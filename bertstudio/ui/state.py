@@ -12,7 +12,7 @@ from typing import Any
 
 from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset
 from bertstudio.errors import DataError
-from bertstudio.models import DEFAULT_MODEL
+from bertstudio.models.registry import DEFAULT_MODEL
 
 
 @dataclass

@@ -12,12 +12,18 @@ import gradio as gr
 
 from bertstudio.config import list_presets
 from bertstudio.events import Finished
-from bertstudio.models import find_variant
-from bertstudio.ui import charts
+from bertstudio.models.registry import find_variant
 from bertstudio.ui.common import ensure_model_obtainable, friendly, require_workspace
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.progress import TrainProgress, fold_events, outcome_markdown, progress_bar_html, progress_markdown
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
+from bertstudio.ui.views import charts
+from bertstudio.ui.views.progress import (
+    TrainProgress,
+    fold_events,
+    outcome_markdown,
+    progress_bar_html,
+    progress_markdown,
+)
 
 POLL_SECONDS = 1.0
 INTRO = """### Step 3: train

@@ -11,9 +11,12 @@ from __future__ import annotations
 import functools
 import time
 
-from bertstudio.auto import ModelShape
 from bertstudio.config import TrainConfig
 from bertstudio.errors import ModelError
+from bertstudio.models.registry import architecture_config, find_variant
+from bertstudio.models.sources import resolve_model_source
+from bertstudio.train.auto import ModelShape
+from bertstudio.train.model_setup import prepare_model
 
 WARMUP_STEPS = 2  # the first steps pay one-off costs (allocation, kernel selection for this shape)
 TIMED_STEPS = 3
@@ -21,7 +24,6 @@ TIMED_STEPS = 3
 
 def model_shape(model: str) -> ModelShape:
     """Hidden size and layers of a registry variant or a local model folder (BERT-base's when unknown)."""
-    from bertstudio.models import find_variant
 
     variant = find_variant(model)
     if variant is not None:
@@ -35,7 +37,6 @@ def model_shape(model: str) -> ModelShape:
 
 def _architecture(model: str):
     """A transformers config for ``model`` without downloading anything."""
-    from bertstudio.models import architecture_config, find_variant, resolve_model_source
 
     variant = find_variant(model)
     if variant is not None:
@@ -62,7 +63,6 @@ def _measure(model: str, batch_size: int, seq_len: int, freeze_encoder: bool, fr
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from bertstudio.training import prepare_model
 
     arch = _architecture(model)
     arch.num_labels = 2

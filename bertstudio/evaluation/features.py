@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from bertstudio.errors import ModelError
+from bertstudio.hardware import detect_device
+from bertstudio.models.loading import load_model_for_classification, load_tokenizer, quiet_library_progress
+from bertstudio.models.sources import resolve_model_source
+from bertstudio.train.batching import PaddingCollator
+from bertstudio.train.feeds import make_eval_loader, tokenize_split
+
 if TYPE_CHECKING:
     import torch
 
@@ -23,7 +30,6 @@ FEATURE_MAX_LENGTH = 128
 
 def inference_device(device: str = "auto", precision: str = "auto") -> tuple[str, bool]:
     """(torch device type, whether to autocast to bf16): bf16 only where the hardware makes it fast."""
-    from bertstudio.hardware import detect_device
 
     info = detect_device(device)
     use_bf16 = info.bf16 if precision == "auto" else precision == "bf16" and info.bf16
@@ -48,9 +54,6 @@ def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[A
     """``forward(model, batch)`` for every row of ``dataset`` (text[, text_pair]), in the dataset's order."""
     import torch
 
-    from bertstudio.batching import PaddingCollator
-    from bertstudio.pipeline import quiet_library_progress
-    from bertstudio.training import make_eval_loader, tokenize_split
 
     quiet_library_progress()
     device_type, use_bf16 = inference_device(device, precision)
@@ -97,7 +100,6 @@ def load_encoder(name: str = DEFAULT_ENCODER):
     Loads through the registry so offline checks, weight verification and plain-language
     errors are the same as for training; the throwaway classification head is dropped.
     """
-    from bertstudio.models import load_model_for_classification, load_tokenizer, resolve_model_source
 
     source = resolve_model_source(name)
     model = load_model_for_classification(source, num_labels=1, id2label={0: "_"}, label2id={"_": 0})
@@ -106,7 +108,6 @@ def load_encoder(name: str = DEFAULT_ENCODER):
 
 def usable_encoder(name: str) -> str:
     """``name`` if its encoder loads here, else the bundled one (e.g. a hub model while offline)."""
-    from bertstudio.errors import ModelError
 
     try:
         load_encoder(name)

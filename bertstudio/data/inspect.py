@@ -8,6 +8,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bertstudio.config import chosen_pair_column
+from bertstudio.data import prepare
+from bertstudio.data.columns import guess_columns
+from bertstudio.data.io import read_table
+from bertstudio.data.lengths import token_length_stats
+from bertstudio.errors import DataError
+from bertstudio.models.loading import load_tokenizer
+from bertstudio.models.sources import resolve_model_source
+
 
 @dataclass
 class Inspection:
@@ -44,9 +53,6 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
 
     Returns (table, columns, prepared). Shared by ``inspect_file`` and training's ``load_inputs``.
     """
-    from bertstudio.config import chosen_pair_column
-    from bertstudio.data import guess_columns, prepare, read_table
-    from bertstudio.errors import DataError
 
     dataset, table = read_table(path)
     columns = guess_columns(dataset)
@@ -65,15 +71,11 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
 def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None, model: str = "bundled-minilm",
                  casefold_labels: bool = False, tokenizer=None) -> Inspection:
-    from bertstudio.data import token_length_stats
-
     table, columns, prepared = read_and_prepare(path, text_column=text_column, label_column=label_column,
                                                 text_pair_column=text_pair_column, casefold_labels=casefold_labels)
     lengths = None
     if len(prepared.dataset):
         if tokenizer is None:
-            from bertstudio.models import load_tokenizer, resolve_model_source
-
             tokenizer = load_tokenizer(resolve_model_source(model))
         ds = prepared.dataset
         pairs = ds["text_pair"] if "text_pair" in ds.column_names else None

@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from bertstudio.auto import Decision
 from bertstudio.config import TrainConfig
+from bertstudio.train.auto import Decision
 
 LR_FACTORS = (0.5, 1.0, 2.0)  # around the rule's rate: the rule is right within a factor of 2 on our benchmarks
 # Of the planned steps, for all candidates together.  Measured on 1,500-2,500-row sets (bench/DEFAULTS.md), the

@@ -14,7 +14,19 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from bertstudio.cli import command
+from bertstudio.benchmark.backends import BF16_METHODS, DEFAULT_BF16_METHOD
+from bertstudio.benchmark.models import ALL_BACKENDS
+from bertstudio.benchmark.report import headline, markdown_table, own_model_recommendations, write_json
+from bertstudio.benchmark.runner import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_SEQ_LENS,
+    BenchmarkPlan,
+    check_repeatability,
+    run_benchmark,
+)
+from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, RepeatPolicy
+from bertstudio.cli_args import Command
+from bertstudio.errors import ConfigError
 
 DEFAULT_MODELS = "distilbert-base-uncased,bert-base-uncased,bundled-minilm"
 
@@ -34,11 +46,6 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
-    from bertstudio.benchmark.backends import BF16_METHODS, DEFAULT_BF16_METHOD
-    from bertstudio.benchmark.models import ALL_BACKENDS
-    from bertstudio.benchmark.runner import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LENS
-    from bertstudio.benchmark.timing import RepeatPolicy
-
     policy = RepeatPolicy()
     p.add_argument("--models", type=_names, default=_names(DEFAULT_MODELS),
                    help="Comma-separated built-in model names and/or run or export folders "
@@ -70,9 +77,6 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
 def _plan(args: argparse.Namespace):
     from pathlib import Path
 
-    from bertstudio.benchmark.runner import BenchmarkPlan
-    from bertstudio.benchmark.timing import RepeatPolicy
-    from bertstudio.errors import ConfigError
 
     if args.repeats < 1 or args.min_seconds < 0 or args.warmup < 0:
         raise ConfigError("--repeats must be at least 1, --min-seconds and --warmup at least 0.",
@@ -117,8 +121,6 @@ def _progress_printer(quiet: bool):
 
 
 def repeatability_text(rows) -> str:
-    from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE
-
     lines = ["| Model | Backend | Batch | Seq | First p50 ms | Second p50 ms | Difference |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         model, backend, batch, seq = row.cell
@@ -134,16 +136,11 @@ def repeatability_text(rows) -> str:
 
 def _recommendations(records) -> list[str]:
     """One line per user model (folders) and use: the backend the Export tab should suggest."""
-    from bertstudio.benchmark.report import own_model_recommendations
 
     return [rec.markdown().replace("**", "") for rec in own_model_recommendations(records)]
 
 
-@command("bench", "Measure latency: models x backends (PyTorch fp32/bf16, ONNX, ONNX INT8) x sizes.")(_add_bench)
 def run_bench(args: argparse.Namespace) -> int:
-    from bertstudio.benchmark.report import headline, markdown_table, write_json
-    from bertstudio.benchmark.runner import check_repeatability, run_benchmark
-
     plan = _plan(args)
     show = _progress_printer(args.quiet)
     repeatability = None
@@ -166,3 +163,9 @@ def run_bench(args: argparse.Namespace) -> int:
         print("Stopped before the end; the table shows the cells measured so far.", file=sys.stderr)
         return 130
     return 0
+
+
+COMMANDS = (
+    Command('bench', 'Measure latency: models x backends (PyTorch fp32/bf16, ONNX, ONNX INT8) x sizes.',
+            _add_bench, run_bench),
+)

@@ -12,8 +12,9 @@ import json
 import math
 from pathlib import Path
 
-from bertstudio.cli import add_config_flags, command, config_from_args
-from bertstudio.config import DEFAULT_PRESET
+from bertstudio.cli_args import Command
+from bertstudio.evaluation.run import evaluate_run, label_noise_for_run
+from bertstudio.runs import LABEL_ISSUES_FILE
 
 
 def _figure(value: float | None, digits: int = 4) -> str:
@@ -35,11 +36,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", help="Encoder for the frozen-encoder baseline (default: the run's base model).")
 
 
-@command("evaluate", "Score a trained run: full metrics, calibration (temperature scaling) and optional "
-                     "baselines; writes eval.json.")(_add_evaluate)
 def run_evaluate(args: argparse.Namespace) -> int:
-    from bertstudio.evaluation.report import evaluate_run
-
     report = evaluate_run(args.run_dir, data=args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder)
     m, fit = report.metrics, report.calibration
@@ -67,12 +64,7 @@ def _add_label_noise(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show", type=int, default=10, help="How many of the most suspicious rows to print.")
 
 
-@command("label-noise", "Find training rows that are probably mislabeled; writes label_issues.csv "
-                        "into the run.")(_add_label_noise)
 def run_label_noise(args: argparse.Namespace) -> int:
-    from bertstudio.evaluation.noise import LABEL_ISSUES_FILE
-    from bertstudio.evaluation.report import label_noise_for_run
-
     report = label_noise_for_run(args.run_dir, encoder=args.encoder)
     print(report.summary())
     for row in report.table.head(max(args.show, 0)).itertuples():
@@ -84,28 +76,9 @@ def run_label_noise(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- train-seeds ---------------------------------------------------------------------------------------
-
-
-def _add_train_seeds(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
-    p.add_argument("--seeds", type=int, default=3, help="How many seeds to train (seed, seed+1, ...).")
-    p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
-    p.add_argument("--runs-dir", default="runs", help="Where the new folder of runs is created.")
-    add_config_flags(p)
-
-
-@command("train-seeds", "Train the same settings with several seeds and report the mean and spread of "
-                        "macro-F1.")(_add_train_seeds)
-def run_train_seeds(args: argparse.Namespace) -> int:
-    from bertstudio.evaluation.seeds import train_with_seeds
-
-    def show(run) -> None:
-        print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",
-              flush=True)
-
-    report = train_with_seeds(config_from_args(args, data=args.data), args.seeds, runs_root=args.runs_dir,
-                              on_run=show)
-    print(report.to_text())
-    print(json.dumps(report.headline()))
-    return 0
+COMMANDS = (
+    Command('evaluate', 'Score a trained run: full metrics, calibration (temperature scaling) and optional baselines; writes eval.json.',
+            _add_evaluate, run_evaluate),
+    Command('label-noise', 'Find training rows that are probably mislabeled; writes label_issues.csv into the run.',
+            _add_label_noise, run_label_noise),
+)

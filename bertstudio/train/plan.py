@@ -1,10 +1,4 @@
-"""Advice shown before training: which preset fits the data, what the run will do, how long it may take.
-
-Pure functions over counts and the engine's own rules (:func:`bertstudio.auto.resolve`),
-so the plan the Model tab shows is the plan the engine will follow.  The one
-measurement (seconds per training step) is taken elsewhere (``estimate.py``) and
-passed in.
-"""
+"""Before training: which preset fits the data, how many steps the run will take and how long that may be."""
 
 from __future__ import annotations
 
@@ -12,14 +6,26 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bertstudio.auto import DataStats, Decision, Hardware, ModelShape, resolve
 from bertstudio.config import TrainConfig, get_preset
+from bertstudio.data.split import split_fractions
+from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
+from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 
 IMBALANCE_RATIO = 5.0
+
+
 SMALL_ROWS_PER_CLASS = 50
+
+
 LARGE_DATA_ROWS = 50_000
+
+
 EVAL_BATCH_SIZE = 64
+
+
 FORWARD_SHARE = 1 / 3  # a forward pass costs about a third of forward + backward + update
+
+
 FIXED_OVERHEAD_S = 10.0  # reading, tokenizing, loading and saving the model
 
 
@@ -63,9 +69,6 @@ def preset_for_new_file(n_rows: int, class_counts: Mapping[str, int], current: s
     return None if recommended == current else recommended
 
 
-# --- the plan ------------------------------------------------------------------------------------------
-
-
 @dataclass
 class TrainingPlan:
     """The run as the engine will do it: settings with reasons, sizes and step counts."""
@@ -82,7 +85,6 @@ class TrainingPlan:
 
 def split_sizes(n_rows: int) -> tuple[int, int, int]:
     """(train, validation, test) rows the engine will carve from a file of ``n_rows``."""
-    from bertstudio.data import split_fractions
 
     val_share, test_share = split_fractions(n_rows)
     val, test = round(n_rows * val_share), round(n_rows * test_share)
@@ -122,7 +124,6 @@ class TimeEstimate:
 
 def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
     """Steps times the measured step time, plus evaluations (forward passes only) and a fixed overhead."""
-    from bertstudio.tuning import PROBE_VAL_ROWS, plan_probe
 
     per_text = step_seconds / plan.config.batch_size * FORWARD_SHARE
     evaluated = plan.evaluations * plan.val_rows + plan.test_rows
@@ -133,49 +134,3 @@ def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
         tune = len(probe.candidates) * probe.steps * step_seconds + scored * per_text
     return TimeEstimate(train_seconds=plan.total_steps * step_seconds, eval_seconds=evaluated * per_text,
                         tune_seconds=tune)
-
-
-def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str,
-                  step_seconds: float | None = None, note: str = "") -> str:
-    from bertstudio.ui.progress import format_duration
-
-    cfg = plan.config
-    epochs = f"{cfg.epochs:g} pass{'es' if cfg.epochs != 1 else ''}"
-    capped = bool(cfg.max_steps) and cfg.max_steps < plan.steps_per_epoch * cfg.epochs
-    limit = f", stopped at {cfg.max_steps:,} steps" if capped else ""
-    lines = [f"**The plan:** {plan.train_rows:,} training texts in batches of {cfg.batch_size} → "
-             f"{plan.steps_per_epoch:,} steps per pass over the data; up to {epochs}{limit}: "
-             f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
-             f"{_times(plan.evaluations)} and early stopping may end training sooner; "
-             f"{plan.test_rows:,} test texts are kept aside for the final score."]
-    if cfg.tune:
-        lines.append(tune_sentence(cfg, plan.total_steps))
-    if estimate is not None:
-        measured = f" One step measured {step_seconds:.2f} s on {device}." if step_seconds else ""
-        tuning = f", of which about {format_duration(estimate.tune_seconds)} tuning" if estimate.tune_seconds else ""
-        lines.append(f"**Estimated training time on this computer: about {format_duration(estimate.total_seconds)}"
-                     f"{tuning}** (an estimate, not a promise).{measured}")
-    elif note:
-        lines.append(note)
-    return "\n\n".join(lines)
-
-
-def tune_sentence(cfg: TrainConfig, total_steps: int) -> str:
-    from bertstudio.tuning import MAX_EXTRA_SHARE, plan_probe
-
-    probe = plan_probe(cfg, total_steps)
-    if probe.skip_reason:
-        return f"**Tune for me:** {probe.skip_reason}"
-    rates = ", ".join(f"{lr:g}" for lr in probe.candidates)
-    return (f"**Tune for me:** before training, learning rates {rates} each train for {probe.steps:,} steps and "
-            f"the best on validation is kept: at most {MAX_EXTRA_SHARE:.0%} more time.")
-
-
-def _times(n: int) -> str:
-    return {1: "once", 2: "twice"}.get(n, f"{n:,} times")
-
-
-def decisions_markdown(decisions: list[Decision]) -> str:
-    if not decisions:
-        return "Every setting was chosen by you or the preset."
-    return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {d.reason}" for d in decisions)

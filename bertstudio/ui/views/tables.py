@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from bertstudio.evaluation.errors_table import filter_errors, sort_errors
+
 ALL = "All classes"
 LEVEL_WORDS = {"error": "❌ Must fix", "warning": "⚠️ Check", "info": "ℹ️ Note"}
 _LEVEL_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -213,7 +215,6 @@ def tag_choices(counts: Mapping[str, int]) -> list[tuple[str, str]]:
 
 def query_errors(table: pd.DataFrame, query: ErrorQuery) -> pd.DataFrame:
     """Rows of ``load_run_error_table`` matching the query, in the chosen order (the engine does the work)."""
-    from bertstudio.evaluation import filter_errors, sort_errors
 
     rows = filter_errors(table, true_label=None if query.true_label == ALL else query.true_label,
                          predicted=None if query.predicted_label == ALL else query.predicted_label,

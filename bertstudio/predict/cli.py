@@ -1,4 +1,4 @@
-"""``bertstudio export``, ``predict`` and ``serve``: registered with the main CLI when it starts."""
+"""``bertstudio predict`` and ``bertstudio serve``."""
 
 from __future__ import annotations
 
@@ -6,48 +6,11 @@ import argparse
 import json
 import sys
 
-from bertstudio.cli import command
-from bertstudio.inference import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_ROWS
-
-
-# --- export --------------------------------------------------------------------------------------
-
-
-def _add_export(p: argparse.ArgumentParser) -> None:
-    from bertstudio.export import FORMAT_CHOICES
-    from bertstudio.export.core import DEFAULT_VALIDATION_ROWS
-
-    p.add_argument("run_dir", help="A run folder (with model/ inside) or a model folder.")
-    p.add_argument("--format", default="all", metavar="|".join(FORMAT_CHOICES),
-                   help="What to export (default: all); several formats: separate with commas, e.g. onnx,onnx-int8.")
-    p.add_argument("--out", help="Folder for the exports; each format goes in its own subfolder "
-                                 "(default: RUN_DIR/exports).")
-    p.add_argument("--rows", type=int, default=DEFAULT_VALIDATION_ROWS,
-                   help="Validation rows used to check each export against the trained model (0: all).")
-    p.add_argument("--push-to-hub", metavar="USER/NAME", help="Upload the Hugging Face export to this Hub repo.")
-    p.add_argument("--token-env", default="HF_TOKEN",
-                   help="Environment variable holding the Hub token (the token is never saved or printed).")
-    p.add_argument("--public", action="store_true", help="Make the Hub repo public (default: private).")
-
-
-@command("export", "Export a trained model as Hugging Face, ONNX, ONNX INT8 or TorchScript, checked for parity.")(
-    _add_export)
-def run_export(args: argparse.Namespace) -> int:
-    from bertstudio.export import export_run
-
-    def show(result) -> None:
-        print(result.describe(), flush=True)
-        for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
-
-    results = export_run(args.run_dir, args.format, args.out, max_rows=args.rows or None,
-                         push_to_hub=args.push_to_hub, token_env=args.token_env, private=not args.public,
-                         on_result=show)
-    print(json.dumps([r.to_dict() for r in results]))
-    return 0
-
-
-# --- predict -------------------------------------------------------------------------------------
+from bertstudio.cli_args import Command
+from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, predict_file
+from bertstudio.predict.locate import BACKENDS
+from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, load_predictor
+from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, is_loopback, serve
 
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
@@ -63,17 +26,14 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                    help="Rows read and written at a time (bounds memory on huge files).")
 
 
-@command("predict", "Predict the label of every row of a file with a trained model.")(_add_predict)
 def run_predict(args: argparse.Namespace) -> int:
-    from bertstudio.inference import load_predictor
-
     predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size)
     print(predictor.describe(), file=sys.stderr)
 
     def progress(rows: int) -> None:
         print(f"\r{rows:,} rows predicted", end="", file=sys.stderr, flush=True)
 
-    result = predictor.predict_file(args.data, args.out, text_column=args.text_column,
+    result = predict_file(predictor, args.data, args.out, text_column=args.text_column,
                                     text_pair_column=args.text_pair_column, chunk_rows=max(1, args.chunk_rows),
                                     on_progress=progress)
     print(file=sys.stderr)
@@ -82,12 +42,7 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- serve ---------------------------------------------------------------------------------------
-
-
 def _add_serve(p: argparse.ArgumentParser) -> None:
-    from bertstudio.serve import DEFAULT_HOST, DEFAULT_PORT, Limits
-
     defaults = Limits()
     p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
     p.add_argument("--host", default=DEFAULT_HOST, help="Address to listen on (default: this computer only).")
@@ -98,11 +53,7 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars, help="Longest text accepted.")
 
 
-@command("serve", "Serve a trained model over HTTP: POST /predict, GET /health, GET /info.")(_add_serve)
 def run_serve(args: argparse.Namespace) -> int:
-    from bertstudio.inference import load_predictor
-    from bertstudio.serve import Limits, is_loopback, serve
-
     predictor = load_predictor(args.model_dir, backend=args.backend)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
                     max_text_chars=args.max_text_chars)
@@ -115,3 +66,11 @@ def run_serve(args: argparse.Namespace) -> int:
           "Ctrl+C stops.", file=sys.stderr, flush=True)
     serve(predictor, args.host, args.port, limits)
     return 0
+
+
+COMMANDS = (
+    Command('predict', 'Predict the label of every row of a file with a trained model.',
+            _add_predict, run_predict),
+    Command('serve', 'Serve a trained model over HTTP: POST /predict, GET /health, GET /info.',
+            _add_serve, run_serve),
+)

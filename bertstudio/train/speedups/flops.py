@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bertstudio.auto import ModelShape
+from bertstudio.train.auto import ModelShape
 
 # FLOPs per weight and token: a multiply-add forward; backward, one for the weight's gradient and one for
 # the gradient of its input.

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bertstudio.inference import Predictor
+from bertstudio.errors import UserError
+from bertstudio.predict.predictor import Predictor
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -103,7 +104,6 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
-    from bertstudio.errors import UserError
 
     app = FastAPI(title="BERT Studio classifier", description=predictor.describe())
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)

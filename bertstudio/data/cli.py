@@ -1,0 +1,31 @@
+"""``bertstudio inspect``: check a data file before training."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bertstudio.cli_args import Command
+from bertstudio.data.inspect import inspect_file
+
+
+def _add_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="The file to check.")
+    p.add_argument("--text", dest="text_column", help="Column holding the text (guessed if not given).")
+    p.add_argument("--label", dest="label_column", help="Column holding the label (guessed if not given).")
+    p.add_argument("--text-pair", dest="text_pair_column", help="Optional second text column.")
+    p.add_argument("--model", default="bundled-minilm", help="Model whose tokenizer measures the lengths.")
+    p.add_argument("--json", action="store_true", help="Print the report as JSON.")
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    result = inspect_file(args.data, text_column=args.text_column, label_column=args.label_column,
+                          text_pair_column=args.text_pair_column, model=args.model)
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else result.to_text())
+    return 1 if result.report.has_errors else 0
+
+
+COMMANDS = (
+    Command('inspect', 'Check a data file: columns, problems, class counts and text lengths.',
+            _add_inspect, run_inspect),
+)

@@ -1,0 +1,189 @@
+"""Predicting every row of a file, streamed in chunks so memory stays flat."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from bertstudio.data.io import detect_delimiter, detect_encoding
+from bertstudio.errors import DataError
+from bertstudio.predict.predictor import PredictionBatch, Predictor
+from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.safe_csv import escape_formula
+
+DEFAULT_CHUNK_ROWS = 10_000
+
+
+@dataclass
+class PredictFileResult:
+    rows: int
+    out_path: Path
+    seconds: float
+    backend: str
+    label_counts: dict[str, int]
+    text_column: str
+    text_pair_column: str | None = None
+
+    def describe(self) -> str:
+        speed = self.rows / self.seconds if self.seconds > 0 else 0.0
+        counts = ", ".join(f"{name}: {n:,}" for name, n in self.label_counts.items())
+        return (f"Predicted {self.rows:,} rows in {self.seconds:.1f} s ({speed:,.0f} rows/s, {self.backend}); "
+                f"wrote {self.out_path}. Labels: {counts}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "out": str(self.out_path), "seconds": round(self.seconds, 2),
+                "backend": self.backend, "label_counts": self.label_counts}
+
+
+def _delimited_options(file: Path) -> dict[str, Any]:
+    with file.open("rb") as handle:
+        sample = handle.read(256 * 1024)
+    encoding = detect_encoding(sample)
+    text = sample.decode(encoding, errors="replace")
+    sep = "\t" if file.suffix.lower() == ".tsv" else detect_delimiter(text)
+    return {"encoding": encoding, "sep": sep}
+
+
+def _read_columns(file: Path) -> list[str]:
+    """Column names without reading the data."""
+    import pandas as pd
+
+    kind = file.suffix.lower()
+    if kind in (".csv", ".tsv", ".txt"):
+        return list(pd.read_csv(file, nrows=0, **_delimited_options(file)).columns.astype(str))
+    if kind == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(file).schema_arrow.names)
+    return list(next(iter_table_chunks(file, None, 1)).columns.astype(str))
+
+
+def iter_table_chunks(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Any]:
+    """The table in DataFrames of at most ``chunk_rows`` rows, all cells as strings ("" for empty).
+
+    CSV/TSV, JSON lines and Parquet are streamed; Excel and plain JSON are small by nature and read whole.
+    """
+    import pandas as pd
+
+    kind = file.suffix.lower()
+    if kind in (".csv", ".tsv", ".txt"):
+        reader = pd.read_csv(file, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk_rows,
+                             **_delimited_options(file))
+        with reader:
+            yield from reader
+        return
+    if kind == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=columns):
+            yield batch.to_pandas().fillna("").astype(str)
+        return
+    if kind == ".jsonl":
+        with pd.read_json(file, lines=True, dtype=False, chunksize=chunk_rows) as reader:
+            for frame in reader:
+                yield (frame[columns] if columns else frame).fillna("").astype(str)
+        return
+    if kind in (".xlsx", ".xls"):
+        frame = pd.read_excel(file, dtype=str, keep_default_na=False)
+    elif kind == ".json":
+        frame = pd.read_json(file, dtype=False).fillna("").astype(str)
+    else:
+        raise DataError(f"'{file.name}' is not a supported file type.",
+                        hint="Use CSV, TSV, JSON lines, Parquet or Excel.")
+    frame.columns = frame.columns.astype(str)
+    frame = frame[columns] if columns else frame
+    for start in range(0, max(len(frame), 1), chunk_rows):
+        yield frame.iloc[start:start + chunk_rows]
+
+
+def _pick_column(given: str | None, preferred: Sequence[str | None], columns: list[str]) -> str | None:
+    if given is not None:
+        if given not in columns:
+            raise DataError(f"The file has no column named '{given}'.",
+                            hint=f"Columns in the file: {', '.join(columns)}.")
+        return given
+    for name in preferred:
+        if name and name in columns:
+            return name
+    return None
+
+
+def resolve_text_columns(columns: list[str], prep: Preprocessing, text_column: str | None,
+                         text_pair_column: str | None) -> tuple[str, str | None]:
+    """Which column is the text (and the second text): as given, else as in training, else guessed."""
+    text = _pick_column(text_column, [prep.text_column, "text", "sentence", "review"], columns)
+    if text is None:
+        if len(columns) == 1:
+            text = columns[0]
+        else:
+            raise DataError("Could not tell which column holds the texts.",
+                            hint=f"Name it with --text (columns: {', '.join(columns)}).")
+    pair = None
+    if prep.text_pair:
+        pair = _pick_column(text_pair_column, [prep.text_pair_column, "text_pair", "text_b"], columns)
+        if pair is None:
+            raise DataError("This model was trained on pairs of texts; could not tell which column holds the "
+                            "second text.", hint=f"Name it with --text-pair (columns: {', '.join(columns)}).")
+    return text, pair
+
+
+def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionBatch):
+    import pandas as pd
+
+    out = pd.DataFrame({"text": [escape_formula(t) for t in chunk[text_col]]})
+    if pair_col is not None:
+        out["text_pair"] = [escape_formula(t) for t in chunk[pair_col]]
+    out["label"] = [escape_formula(label) for label in batch.labels]
+    out["confidence"] = np.round(batch.confidences, 6)
+    for i, name in enumerate(batch.label_names):
+        out[f"prob_{escape_formula(name)}"] = np.round(batch.probs[:, i], 6)
+    return out
+
+
+def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 text_column: str | None = None, text_pair_column: str | None = None,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 on_progress: Callable[[int], None] | None = None) -> PredictFileResult:
+    """Predict every row of a table and write text, label, confidence and ``prob_<label>`` columns as CSV.
+
+    Reads and writes ``chunk_rows`` rows at a time, so memory stays flat however long the file is.
+    ``on_progress(rows_done)`` is called after each chunk.
+    """
+    file, target = Path(path).expanduser(), Path(out).expanduser()
+    if not file.is_file():
+        raise DataError(f"The file '{file}' was not found.", hint="Check the file name and folder.")
+    columns = _read_columns(file)
+    text_col, pair_col = resolve_text_columns(columns, predictor.prep, text_column, text_pair_column)
+    wanted = [text_col] + ([pair_col] if pair_col else [])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    start, rows = time.perf_counter(), 0
+    counts = np.zeros(len(predictor.label_names), dtype=np.int64)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            for chunk in iter_table_chunks(file, wanted, chunk_rows):
+                if not len(chunk):
+                    continue
+                texts = chunk[text_col].tolist()
+                pairs = chunk[pair_col].tolist() if pair_col else None
+                batch = predictor.predict(texts, pairs)
+                _output_frame(chunk, text_col, pair_col, batch).to_csv(handle, index=False, header=rows == 0)
+                counts += np.bincount(batch.probs.argmax(axis=1), minlength=len(counts))
+                rows += len(chunk)
+                if on_progress is not None:
+                    on_progress(rows)
+        if rows == 0:
+            raise DataError(f"'{file.name}' has no rows to predict.", hint="Choose a file with data rows.")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return PredictFileResult(rows=rows, out_path=target, seconds=time.perf_counter() - start,
+                             backend=predictor.backend.name,
+                             label_counts=dict(zip(predictor.label_names, counts.tolist())),
+                             text_column=text_col, text_pair_column=pair_col)

@@ -1,0 +1,83 @@
+"""Finding the model to run: a run folder, its model/, or an export folder, and which backend can run it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bertstudio.errors import ConfigError, ModelError
+from bertstudio.runs import EXPORTS_DIR
+
+BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
+
+
+# The file each backend runs, inside a model or export folder.
+BACKEND_FILES = {
+    "torch": ("model.safetensors", "pytorch_model.bin"),
+    "torch-bf16": ("model.safetensors", "pytorch_model.bin"),  # the same weights, cast to bfloat16 when loaded
+    "onnx": ("model.onnx",),
+    "onnx-int8": ("model.int8.onnx",),
+    "torchscript": ("model.pt",),
+}
+
+
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """A folder with the tokenizer and preprocessing.json, and the run it came from (if any)."""
+
+    folder: Path
+    run_dir: Path | None
+
+    def backend_file(self, backend: str) -> Path | None:
+        """The file ``backend`` runs: in the folder itself, else in the run's ``exports/<backend>/``."""
+        folders = [self.folder]
+        if self.run_dir is not None:
+            folders.append(self.run_dir / EXPORTS_DIR / backend)
+        for folder in folders:
+            for name in BACKEND_FILES[backend]:
+                if (folder / name).is_file():
+                    return folder / name
+        return None
+
+    def available_backends(self) -> list[str]:
+        return [b for b in BACKEND_FILES if self.backend_file(b) is not None]
+
+
+def _is_model_folder(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / name).is_file() for names in BACKEND_FILES.values() for name in names)
+
+
+def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
+    """A run folder, its ``model/`` folder, an export folder or a model file -> where everything is."""
+    given = Path(path).expanduser()
+    if given.is_file():
+        given = given.parent
+    if not given.exists():
+        raise ModelError(f"'{given}' does not exist.", hint="Check the path of the run or model folder.")
+    if _is_model_folder(given / "model"):
+        return ModelLocation(folder=given / "model", run_dir=given)
+    if _is_model_folder(given):
+        parent = given.parent
+        is_run = given.name == "model" and (parent / "config.json").is_file()
+        return ModelLocation(folder=given, run_dir=parent if is_run else None)
+    raise ModelError(f"No trained model was found in '{given}'.",
+                     hint="Point to a run folder (it has model/ inside), a model folder with model.safetensors, "
+                          "or an export folder with model.onnx or model.pt.")
+
+
+def choose_backend(location: ModelLocation, backend: str) -> tuple[str, Path]:
+    """The backend to use and its file; ``auto`` prefers PyTorch, then the exports that exist."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown backend '{backend}'.", hint=f"Use one of: {', '.join(BACKENDS)}.")
+    candidates = list(BACKEND_FILES) if backend == "auto" else [backend]
+    for name in candidates:
+        file = location.backend_file(name)
+        if file is not None:
+            return name, file
+    found = ", ".join(location.available_backends()) or "none"
+    hint = (f"Export it first: bertstudio export {location.run_dir or location.folder} --format {backend}"
+            if backend in ("onnx", "onnx-int8", "torchscript") else "Use a folder with model.safetensors.")
+    raise ModelError(f"There is no {backend} model in '{location.folder}' (available: {found}).", hint=hint)

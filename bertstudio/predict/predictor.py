@@ -1,0 +1,125 @@
+"""Predictions from a trained model: the same preprocessing as training, on any backend."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from bertstudio.errors import DataError, ModelError
+from bertstudio.evaluation.metrics import softmax
+from bertstudio.models.loading import quiet_library_progress
+from bertstudio.predict.backends import LogitsBackend, open_backend
+from bertstudio.predict.locate import ModelLocation, locate_model
+from bertstudio.predict.preprocessing import Preprocessing, encode, load_preprocessing, pad_batch
+from bertstudio.train.batching import sorted_batches
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass
+class PredictionBatch:
+    """Predicted label, its probability and every class probability, in input order."""
+
+    labels: list[str]
+    confidences: np.ndarray
+    probs: np.ndarray  # rows x classes, calibrated with the saved temperature
+    label_names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [{"label": label, "confidence": float(conf),
+                 "probabilities": {name: float(p) for name, p in zip(self.label_names, row)}}
+                for label, conf, row in zip(self.labels, self.confidences, self.probs)]
+
+
+class Predictor:
+    """Texts in, calibrated predictions out; the same for every backend."""
+
+    def __init__(self, backend: LogitsBackend, tokenizer, prep: Preprocessing, location: ModelLocation,
+                 batch_size: int = DEFAULT_BATCH_SIZE):
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.prep = prep
+        self.location = location
+        self.batch_size = batch_size
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.prep.label_names)
+
+    def info(self) -> dict[str, Any]:
+        """What a user (or the server's /info) wants to know about the loaded model."""
+        return {"labels": self.label_names, "model": str(self.location.run_dir or self.location.folder),
+                "model_file": str(self.backend.file), "backend": self.backend.name,
+                "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
+                "temperature": self.prep.temperature, "base_model": self.prep.base_model}
+
+    def describe(self) -> str:
+        pair = " (text pairs)" if self.prep.text_pair else ""
+        return (f"{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
+                f"({', '.join(self.label_names)}), texts cut at {self.prep.max_length} tokens.")
+
+    def _check_pairs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
+        if self.prep.text_pair and text_pairs is None:
+            raise DataError("This model was trained on pairs of texts, but only one text per row was given.",
+                            hint="Give the second text too (text_pairs, or --text-pair for a file).")
+        if text_pairs is not None and len(text_pairs) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(text_pairs)} second texts were given.",
+                            hint="Give one second text for every text.")
+
+    def logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
+        """Raw logits in input order; batches are formed from texts of similar length for speed."""
+
+        self._check_pairs(texts, text_pairs)
+        pairs = text_pairs if self.prep.text_pair else None
+        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        if not len(texts):
+            return out
+        encoded = encode(self.tokenizer, texts, pairs, self.prep)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        pad_id = self.tokenizer.pad_token_id or 0
+        for rows in sorted_batches(lengths, self.batch_size):
+            out[rows] = self.backend.logits(pad_batch(encoded, rows, pad_id))
+        return out
+
+    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
+        probs = softmax(self.logits(texts, text_pairs), self.prep.temperature)
+        best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
+        return PredictionBatch(labels=[self.label_names[i] for i in best],
+                               confidences=probs.max(axis=1) if len(probs) else np.zeros(0),
+                               probs=probs, label_names=self.label_names)
+
+
+def load_tokenizer_from(folder: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"Could not load the tokenizer in {folder}: {str(exc).splitlines()[0]}",
+                         hint="The folder needs the tokenizer files saved with the model "
+                              "(tokenizer.json or vocab.txt).") from exc
+
+
+def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
+                   batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+    """A predictor for a run folder, its ``model/`` folder, or an hf/onnx/torchscript export folder.
+
+    ``backend``: torch, onnx, onnx-int8, torchscript, or auto (PyTorch when the weights are there, else
+    whichever export the folder holds).  An ONNX or TorchScript file is looked for in the folder itself,
+    then in the run's ``exports/<backend>/``.
+    """
+
+    quiet_library_progress()
+    location = locate_model(model_dir)
+    runner = open_backend(location, backend)
+    # Export folders carry their own tokenizer and preprocessing.json, next to the model file.
+    folder = runner.file.parent
+    return Predictor(runner, load_tokenizer_from(folder), load_preprocessing(folder), location,
+                     batch_size=max(1, int(batch_size)))

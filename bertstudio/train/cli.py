@@ -1,0 +1,75 @@
+"""``bertstudio train`` and ``bertstudio presets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_arguments
+from bertstudio.config import DEFAULT_PRESET, list_presets
+from bertstudio.evaluation.seeds import train_with_seeds
+from bertstudio.train.console import ConsoleProgress
+from bertstudio.train.pipeline import load_inputs, run_training
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
+    p.add_argument("--runs-dir", default="runs", help="Where new run folders are created.")
+    p.add_argument("--quiet", action="store_true", help="No progress bar.")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="Train this many times with different seeds and report the mean and spread of macro-F1.")
+    add_config_flags(p)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.seeds > 1:
+        return run_train_seeds(args)
+    cfg = config_from_args(args, data=args.data)
+    inputs = load_inputs(cfg)
+    progress = ConsoleProgress(enabled=not args.quiet)
+    progress.show_inputs(inputs)
+    try:
+        summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
+    finally:
+        progress.close()
+    headline = {k: summary[k] for k in ("accuracy", "macro_f1", "train_seconds", "tune_seconds", "best_epoch",
+                                        "run_dir", "evaluated_on", "tokens_per_second")}
+    print(json.dumps(headline))
+    return 0
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    for preset in list_presets().values():
+        print(f"{preset.name:12s} {preset.use_when}")
+    return 0
+
+
+def _add_train_seeds(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
+    p.add_argument("--seeds", type=int, default=3, help="How many seeds to train (seed, seed+1, ...).")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
+    p.add_argument("--runs-dir", default="runs", help="Where the new folder of runs is created.")
+    add_config_flags(p)
+
+
+def run_train_seeds(args: argparse.Namespace) -> int:
+    def show(run) -> None:
+        print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",
+              flush=True)
+
+    report = train_with_seeds(config_from_args(args, data=args.data), args.seeds, runs_root=args.runs_dir,
+                              on_run=show)
+    print(report.to_text())
+    print(json.dumps(report.headline()))
+    return 0
+
+
+COMMANDS = (
+    Command('train', 'Fine-tune a classifier on a labeled file and save it.',
+            _add_train, run_train),
+    Command('presets', 'List the presets and when to use each.',
+            no_arguments, run_presets),
+    Command('train-seeds', 'Train the same settings with several seeds and report the mean and spread of macro-F1.',
+            _add_train_seeds, run_train_seeds),
+)

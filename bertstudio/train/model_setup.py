@@ -1,0 +1,105 @@
+"""Getting a model ready to train: freezing, parameter groups with their learning rates, the optimizer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+
+from bertstudio.config import TrainConfig
+from bertstudio.errors import ConfigError
+from bertstudio.train.speedups.allocator import keep_freed_memory
+from bertstudio.train.speedups.cls_only import compute_last_layer_for_cls_only
+from bertstudio.train.speedups.dropout import use_fast_dropout
+
+logger = logging.getLogger(__name__)
+
+
+def encoder_layers(model) -> list[torch.nn.Module]:
+    base = model.base_model
+    if hasattr(base, "encoder"):
+        return list(base.encoder.layer)  # BERT-style
+    if hasattr(base, "transformer"):
+        return list(base.transformer.layer)  # DistilBERT
+    raise ValueError(f"Unsupported architecture {type(model).__name__}: no encoder layers found.")
+
+
+def is_head_parameter(name: str, model) -> bool:
+    """The new classifier (and BERT's pooler, which feeds only the classifier) versus the pre-trained encoder."""
+    prefix = model.base_model_prefix + "."
+    return not name.startswith(prefix) or name.startswith(prefix + "pooler.")
+
+
+def apply_freezing(model, cfg: TrainConfig) -> None:
+    """Turn off gradients for the frozen parts; frozen weights cost no backward or optimizer work."""
+    for name, param in model.named_parameters():
+        param.requires_grad = is_head_parameter(name, model) or not cfg.freeze_encoder
+    if cfg.freeze_encoder:
+        return
+    if cfg.freeze_embeddings:
+        model.base_model.embeddings.word_embeddings.weight.requires_grad = False
+    frozen = cfg.freeze_layers or 0  # None: not resolved from the model, so nothing beyond the embeddings
+    if frozen:
+        layers = encoder_layers(model)
+        if frozen >= len(layers):
+            raise ConfigError(f"freeze_layers is {frozen} but the model has only {len(layers)} layers.",
+                              f"Use a value below {len(layers)}, or the head-only preset.")
+        for layer in layers[:frozen]:
+            for param in layer.parameters():
+                param.requires_grad = False
+        for param in model.base_model.embeddings.parameters():
+            param.requires_grad = False
+
+
+def prepare_model(model, cfg: TrainConfig, device_type: str) -> None:
+    """Freezing as configured, the last layer computed for [CLS] alone (see ``cls_only``; undone when
+    training ends) and, on a CPU, the cheap dropout mask (see ``dropout``) and a malloc that keeps freed
+    memory for the next step (see ``allocator``)."""
+    apply_freezing(model, cfg)
+    compute_last_layer_for_cls_only(model)
+    if device_type == "cpu":
+        use_fast_dropout(model)
+        keep_freed_memory()
+
+
+def parameter_groups(model, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: encoder and head at their own learning rates; no weight decay on biases and LayerNorm,
+    where decay would only pull normalisation and offsets towards zero."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        groups.setdefault((is_head_parameter(name, model), no_decay), []).append(param)
+    result = []
+    for (is_head, no_decay), params in groups.items():
+        lr = cfg.head_lr if is_head else cfg.lr
+        result.append({"params": params, "lr": lr, "initial_lr": lr,
+                       "weight_decay": 0.0 if no_decay else cfg.weight_decay})
+    return result
+
+
+def make_optimizer(model, cfg: TrainConfig, device_type: str) -> torch.optim.Optimizer:
+    # The fused kernel updates all parameters in one pass: several times cheaper per step than the
+    # default per-tensor loop, which matters most on short texts where the step itself is fast.
+    fused = device_type in ("cpu", "cuda")
+    return torch.optim.AdamW(parameter_groups(model, cfg), fused=fused)
+
+
+def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
+    if mode != "balanced":
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = len(labels) / (num_classes * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _encoder_lr(optimizer, cfg: TrainConfig) -> float:
+    """The learning rate shown to users: the encoder's (the head's is a fixed multiple of it)."""
+    target = cfg.head_lr if cfg.freeze_encoder else cfg.lr
+    for group in optimizer.param_groups:
+        if group["initial_lr"] == target:
+            return group["lr"]
+    return optimizer.param_groups[0]["lr"]

@@ -1,0 +1,353 @@
+"""From a config to a finished run folder: read the data, choose settings, train, evaluate, save.
+
+This is the one path the CLI, the app's TrainingJob and the Python API share.
+It only orchestrates; the real work lives in ``data``, ``models``, ``auto`` and
+``training``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bertstudio import __version__
+from bertstudio.config import TrainConfig
+from bertstudio.data import split
+from bertstudio.data.inspect import read_and_prepare
+from bertstudio.data.lengths import token_length_stats
+from bertstudio.errors import DataError
+from bertstudio.evaluation.metrics import classification_metrics, softmax
+from bertstudio.evaluation.report import finalize_run
+from bertstudio.events import Finished, Started, Tuning
+from bertstudio.hardware import DeviceInfo, detect_device
+from bertstudio.models.loading import (
+    load_model_config,
+    load_model_for_classification,
+    load_tokenizer,
+    quiet_library_progress,
+)
+from bertstudio.models.sources import resolve_model_source
+from bertstudio.runs import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    PREDICTIONS_FILE,
+    PREPROCESSING_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    MetricsLog,
+    atomic_directory,
+    atomic_write_json,
+    new_run_dir,
+)
+from bertstudio.train import tuning
+from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
+from bertstudio.train.batching import PaddingCollator
+from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_split, tokenized_subset
+from bertstudio.train.loop import total_optimizer_steps, train_model
+
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+@dataclass
+class TrainingInputs:
+    """Everything known before the first step: data, columns, settings with their reasons, tokenizer."""
+
+    config: TrainConfig
+    resolved: Resolved
+    split: Any  # bertstudio.data.SplitData
+    report: Any  # bertstudio.data.ValidationReport
+    table: Any  # bertstudio.data.TableInfo
+    lengths: Any  # bertstudio.data.LengthStats
+    source: Any  # bertstudio.models.sources.ModelSource
+    tokenizer: Any
+    device: DeviceInfo
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.split.label_names)
+
+
+def _read_labeled(path: str, cfg: TrainConfig, columns) -> Any:
+    """A user's own validation or test file, read with the training file's columns."""
+
+    _, _, prepared = read_and_prepare(path, text_column=columns.text, label_column=columns.label,
+                                      text_pair_column=columns.text_pair or "", casefold_labels=cfg.casefold_labels)
+    prepared.raise_if_errors()
+    return prepared
+
+
+def load_inputs(cfg: TrainConfig) -> TrainingInputs:
+    """Read and check the data, split it, measure lengths and resolve every "auto" setting."""
+
+    quiet_library_progress()
+    if not cfg.data:
+        raise DataError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file.")
+    source = resolve_model_source(cfg.model)
+    table, columns, prepared = read_and_prepare(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
+                                                text_pair_column=cfg.text_pair_column,
+                                                casefold_labels=cfg.casefold_labels)
+    prepared.raise_if_errors()
+    val = _read_labeled(cfg.val_file, cfg, columns) if cfg.val_file else None
+    test = _read_labeled(cfg.test_file, cfg, columns) if cfg.test_file else None
+    parts = split(prepared, val=val, test=test, seed=cfg.seed)
+
+    tokenizer = load_tokenizer(source)
+    train = parts.train
+    lengths = token_length_stats(train["text"], tokenizer,
+                                 text_pairs=train["text_pair"] if "text_pair" in train.column_names else None)
+    counts = np.bincount(np.asarray(train["label"]), minlength=len(parts.label_names))
+    stats = DataStats(train_rows=len(train), class_counts=dict(zip(parts.label_names, counts.tolist())),
+                      suggested_max_length=lengths.suggested_max_length, length_p95=lengths.percentiles[95],
+                      is_pair="text_pair" in train.column_names)
+    device = detect_device(cfg.device)
+    shape = _model_shape(source)
+    chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
+    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware(device.type, device.bf16), model=shape)
+    return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
+
+
+def _model_shape(source) -> ModelShape:
+    return ModelShape.of(load_model_config(source))
+
+
+def make_accelerator(cfg: TrainConfig, device: DeviceInfo):
+    """A fresh Accelerator for this run: the app trains many runs in one process, with different settings."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    distributed = PartialState._shared_state != {} and PartialState().use_distributed
+    if not distributed:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    mixed = {"bf16": "bf16", "fp16": "fp16"}.get(cfg.precision, "no")
+    return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum)
+
+
+@dataclass
+class TokenizedSplits:
+    train: Any
+    validation: Any
+    evaluation: Any  # the test split, or validation when there is no test split
+    evaluation_name: str
+    evaluation_raw: Any
+
+
+def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
+    tok, split = inputs.tokenizer, inputs.split
+    train = tokenize_split(split.train, tok, max_length)
+    val = tokenize_split(split.validation, tok, max_length)
+    if split.test is not None and len(split.test) > 0:
+        return TokenizedSplits(train, val, tokenize_split(split.test, tok, max_length), "test", split.test)
+    return TokenizedSplits(train, val, val, "validation", split.validation)
+
+
+def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, run_dir: Path,
+                  accelerator) -> Started:
+    batches_per_epoch = -(-len(data.train) // (cfg.batch_size * accelerator.num_processes))
+    total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
+    return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
+                   precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,
+                   train_rows=len(data.train), val_rows=len(data.validation),
+                   test_rows=len(data.evaluation) if data.evaluation_name == "test" else 0,
+                   label_names=inputs.label_names, decisions=inputs.resolved.to_list())
+
+
+def split_logits(model, dataset, tokenizer, accelerator) -> np.ndarray:
+    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
+    return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator)
+
+
+def attention_kernel(device: DeviceInfo) -> str | None:
+    """PyTorch's fused attention has a slow backward pass on CPUs; the plain one trains faster there."""
+    return "eager" if device.type == "cpu" else None
+
+
+def build_model(inputs: TrainingInputs, cfg: TrainConfig):
+    """A fresh classifier: the pre-trained encoder with a new head for this data's labels.
+
+    The head's starting weights are drawn from the seeded generator, so the same seed gives the same run
+    (otherwise they depend on whatever drew random numbers earlier in the process).
+    """
+    import torch
+
+
+    torch.manual_seed(cfg.seed)
+    names = inputs.label_names
+    return load_model_for_classification(
+        inputs.source, num_labels=len(names), id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)}, head_dropout=cfg.head_dropout,
+        attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device))
+
+
+def save_config(run_dir: Path, cfg: TrainConfig, inputs: TrainingInputs) -> None:
+    cfg.save(run_dir / CONFIG_FILE, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
+                                           "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+
+
+def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, model, *,
+                       emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainConfig:
+    """"Tune for me": the run's settings with the learning rate a short probe found best (see ``tuning``);
+    ``model`` (the run's, freshly built) is back at its starting weights afterwards, ready for the real run.
+
+    Each candidate starts from the same weights, trains on the real training batches and is scored on a
+    fixed random subset of validation; the decision (or why there was no probe) joins the run's reasons.
+    """
+
+    planned, _ = total_optimizer_steps(cfg, -(-len(data.train) // cfg.batch_size))
+    plan = tuning.plan_probe(cfg, planned)
+    if plan.skip_reason:
+        inputs.resolved.decisions.append(Decision("lr", cfg.lr, plan.skip_reason))
+        return cfg
+    val = tokenized_subset(data.validation, tuning.PROBE_VAL_ROWS, cfg.seed)
+    # The run's own model, reset to the same starting weights (same new head) for every candidate: a fair
+    # comparison, and no extra model load, which on small data would be a large part of the probe's budget.
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def train_one(probe: TrainConfig) -> dict[str, Any]:
+        model.load_state_dict(start)
+        outcome = train_model(model, inputs.tokenizer, probe, data.train, val, inputs.label_names,
+                              make_accelerator(probe, inputs.device), emit=lambda event: None,
+                              should_stop=should_stop)
+        return outcome.best_metrics
+
+    def announce(index: int, lr: float) -> None:
+        emit(Tuning(index=index + 1, candidates=len(plan.candidates), lr=lr, steps=plan.steps))
+
+    cfg, decision = tuning.probe_learning_rates(cfg, plan, train_one, on_candidate=announce)
+    inputs.resolved.decisions.append(decision)
+    model.load_state_dict(start)
+    return cfg
+
+
+def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
+                 should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
+                 run_dir: Path | None = None) -> dict[str, Any]:
+    """Train, evaluate the best checkpoint and save; returns the summary.
+
+    The run folder is marked done only by its summary.json, written last.
+    """
+
+    cfg = inputs.config
+    run_dir = Path(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.model_copy(update={"output_dir": str(run_dir)})
+    label_names = inputs.label_names
+    save_config(run_dir, cfg, inputs)
+    atomic_write_json(run_dir / REPORT_FILE, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
+                                              "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
+    log = MetricsLog(run_dir / METRICS_FILE)
+
+    def emit_and_log(event) -> None:
+        log.write(event.to_dict())
+        emit(event)
+
+    quiet_library_progress()
+    try:
+        data = tokenize_splits(inputs, cfg.max_length)
+        model = build_model(inputs, cfg)  # before the probe's clock starts: the run loads it either way
+        tune_start = time.perf_counter()
+        if cfg.tune:
+            cfg = tune_learning_rate(inputs, cfg, data, model, emit=emit_and_log, should_stop=should_stop)
+            save_config(run_dir, cfg, inputs)
+        tune_seconds = time.perf_counter() - tune_start
+        accelerator = make_accelerator(cfg, inputs.device)
+        emit_and_log(started_event(inputs, cfg, data, run_dir, accelerator))
+        outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
+                              emit=emit_and_log, should_stop=should_stop)
+
+        eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator)
+        val_logits = (eval_logits if data.evaluation is data.validation
+                      else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
+        eval_labels = np.asarray(data.evaluation["label"])
+        metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
+        summary = {
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": data.evaluation_name,
+            "train_seconds": round(outcome.train_seconds, 2), "tune_seconds": round(tune_seconds, 2),
+            "best_epoch": outcome.best_epoch,
+            "best_step": outcome.best_step, "steps": outcome.steps_done, "run_dir": str(run_dir),
+            "model": inputs.source.display_name, "device": inputs.device.describe(), "precision": cfg.precision,
+            "tokens_per_second": round(outcome.tokens_per_second, 1),
+            "samples_per_second": round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
+            "validation": {k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")},
+            "metrics": metrics, "label_names": label_names, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        if accelerator.is_main_process:
+            save_model_folder(run_dir / MODEL_DIR, outcome.model, inputs.tokenizer, cfg, label_names)
+            # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
+            report = finalize_run(run_dir, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
+                                  test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
+                                  evaluated_on=data.evaluation_name)
+            summary["calibration"] = {k: report.headline()[k] for k in ("temperature", "ece", "ece_calibrated")}
+            write_predictions(run_dir / PREDICTIONS_FILE, data.evaluation_raw,
+                              softmax(eval_logits / report.temperature), label_names)
+            atomic_write_json(run_dir / SUMMARY_FILE, summary)
+        accelerator.wait_for_everyone()
+        emit_and_log(Finished(run_dir=str(run_dir), summary={k: v for k, v in summary.items() if k != "metrics"}))
+        return summary
+    finally:
+        log.close()
+
+
+def preprocessing_info(cfg: TrainConfig, tokenizer, label_names: list[str]) -> dict[str, Any]:
+    """What inference must repeat exactly as training did."""
+    return {
+        "max_length": cfg.max_length,
+        "truncation": "longest_first",
+        "truncation_side": getattr(tokenizer, "truncation_side", "right"),
+        "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
+        "text_pair": bool(cfg.text_pair_column),
+        "text_column": cfg.text_column,
+        "text_pair_column": cfg.text_pair_column,
+        "label_names": label_names,
+        "casefold_labels": cfg.casefold_labels,
+        "temperature": 1.0,
+        "base_model": cfg.model,
+        "bertstudio_version": __version__,
+    }
+
+
+def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_names: list[str]) -> Path:
+    """save_pretrained into a temporary folder, then swap it in: never a half-written model."""
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / PREPROCESSING_FILE, preprocessing_info(cfg, tokenizer, label_names))
+
+    return atomic_directory(target, fill)
+
+
+def write_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": dataset["text"]})
+    if "text_pair" in dataset.column_names:
+        frame["text_pair"] = dataset["text_pair"]
+    labels = np.asarray(dataset["label"])
+    frame["label"] = [label_names[i] for i in labels]
+    pred = probs.argmax(axis=1)
+    frame["predicted"] = [label_names[i] for i in pred]
+    frame["confidence"] = probs.max(axis=1)
+    frame["loss"] = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))
+    for i, name in enumerate(label_names):
+        frame[f"prob_{name}"] = probs[:, i]
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _as_dict(obj) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    return asdict(obj) if is_dataclass(obj) else obj
+
+
+def train(cfg: TrainConfig, **kwargs) -> dict[str, Any]:
+    """Python API: ``train(config_from_preset(data="file.csv"))`` trains and returns the summary."""
+    return run_training(load_inputs(cfg), **kwargs)

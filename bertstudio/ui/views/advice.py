@@ -1,0 +1,51 @@
+"""The plan and the reasons as the Model tab shows them (pure text builders)."""
+
+from __future__ import annotations
+
+from bertstudio.config import TrainConfig
+from bertstudio.train.auto import Decision
+from bertstudio.train.plan import TimeEstimate, TrainingPlan
+from bertstudio.train.tuning import MAX_EXTRA_SHARE, plan_probe
+from bertstudio.ui.views.progress import format_duration
+
+
+def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str,
+                  step_seconds: float | None = None, note: str = "") -> str:
+    cfg = plan.config
+    epochs = f"{cfg.epochs:g} pass{'es' if cfg.epochs != 1 else ''}"
+    capped = bool(cfg.max_steps) and cfg.max_steps < plan.steps_per_epoch * cfg.epochs
+    limit = f", stopped at {cfg.max_steps:,} steps" if capped else ""
+    lines = [f"**The plan:** {plan.train_rows:,} training texts in batches of {cfg.batch_size} → "
+             f"{plan.steps_per_epoch:,} steps per pass over the data; up to {epochs}{limit}: "
+             f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
+             f"{_times(plan.evaluations)} and early stopping may end training sooner; "
+             f"{plan.test_rows:,} test texts are kept aside for the final score."]
+    if cfg.tune:
+        lines.append(tune_sentence(cfg, plan.total_steps))
+    if estimate is not None:
+        measured = f" One step measured {step_seconds:.2f} s on {device}." if step_seconds else ""
+        tuning = f", of which about {format_duration(estimate.tune_seconds)} tuning" if estimate.tune_seconds else ""
+        lines.append(f"**Estimated training time on this computer: about {format_duration(estimate.total_seconds)}"
+                     f"{tuning}** (an estimate, not a promise).{measured}")
+    elif note:
+        lines.append(note)
+    return "\n\n".join(lines)
+
+
+def tune_sentence(cfg: TrainConfig, total_steps: int) -> str:
+    probe = plan_probe(cfg, total_steps)
+    if probe.skip_reason:
+        return f"**Tune for me:** {probe.skip_reason}"
+    rates = ", ".join(f"{lr:g}" for lr in probe.candidates)
+    return (f"**Tune for me:** before training, learning rates {rates} each train for {probe.steps:,} steps and "
+            f"the best on validation is kept: at most {MAX_EXTRA_SHARE:.0%} more time.")
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n:,} times")
+
+
+def decisions_markdown(decisions: list[Decision]) -> str:
+    if not decisions:
+        return "Every setting was chosen by you or the preset."
+    return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {d.reason}" for d in decisions)
