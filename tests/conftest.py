@@ -84,3 +84,11 @@ def small_csv(tmp_path) -> Path:
     path = tmp_path / "small.csv"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A trained-looking run folder with random weights (see ``helpers.make_tiny_run``)."""
+    from helpers import make_tiny_run
+
+    return make_tiny_run(tmp_path_factory.mktemp("tiny-run"))

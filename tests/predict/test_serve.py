@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.predict.predictor import load_predictor
 from bertstudio.predict.serve import Limits, create_app, is_loopback

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import ConfigError, DataError, ModelError
 from bertstudio.predict import files
@@ -219,7 +219,7 @@ def test_predict_cli(run_dir, tmp_path, capsys):
 
 
 def test_a_damaged_weights_file_is_a_readable_error(tmp_path):
-    from test_export_fixtures import make_tiny_run
+    from helpers import make_tiny_run
 
     from bertstudio.errors import ModelError
     from bertstudio.predict.predictor import Predictor, load_predictor

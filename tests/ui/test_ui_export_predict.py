@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.export.core import ExportResult

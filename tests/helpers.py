@@ -1,9 +1,8 @@
-"""Tiny trained-run folders for the export, predict and serve tests (random weights, real tokenizer).
+"""Helpers the tests share (import them as ``from helpers import ...``; fixtures live in conftest.py).
 
 ``make_tiny_run`` builds in a second what training would leave behind: ``model/`` with
 weights, tokenizer and preprocessing.json, plus config.json, summary.json,
-data_report.json and a labelled test_predictions.csv.  The tests in this file check
-that the fixture itself looks like a run to the engine.
+data_report.json and a labelled test_predictions.csv (random weights, real tokenizer).
 """
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-
-import pytest
 
 LABELS = ["negative", "neutral", "positive"]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -73,28 +70,3 @@ def make_tiny_run(root: Path, *, family: str = "bert", text_pair: bool = False, 
         "report": {"class_counts": {n: 80 for n in LABELS}}, "split": {"train": 160, "validation": 32, "test": 48},
         "lengths": {"percentiles": {"50": 6, "95": 11}}}))
     return root
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.mktemp("tiny-run"))
-
-
-def test_tiny_run_is_found_as_a_run(tiny_run):
-    from bertstudio.predict.locate import locate_model
-
-    for given in (tiny_run, tiny_run / "model", tiny_run / "model" / "model.safetensors"):
-        location = locate_model(given)
-        assert location.folder == tiny_run / "model"
-        assert location.run_dir == tiny_run
-        assert location.available_backends() == ["torch", "torch-bf16"]  # the same weights, two ways
-
-
-def test_missing_model_is_a_user_error(tmp_path):
-    from bertstudio.errors import ModelError
-    from bertstudio.predict.predictor import load_predictor
-
-    with pytest.raises(ModelError, match="No trained model"):
-        load_predictor(tmp_path)
-    with pytest.raises(ModelError, match="does not exist"):
-        load_predictor(tmp_path / "nowhere")

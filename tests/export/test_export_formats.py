@@ -8,7 +8,7 @@ import time
 import numpy as np
 import onnx
 import pytest
-from test_export_fixtures import LABELS, make_tiny_run, sample_texts
+from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.export.core import export_run
