@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
-import pytest
 
 from bertstudio.data.prepare import Finding, ValidationReport
 from bertstudio.ui.views import tables
 
 LABELS = ["billing", "delivery", "praise"]
-
-
-@pytest.fixture
-def predictions() -> pd.DataFrame:
-    return pd.DataFrame({
-        "text": ["Refund please", "Where is my parcel", "Love it", "Charged twice", "Parcel late, refund!"],
-        "label": ["billing", "delivery", "praise", "billing", "delivery"],
-        "predicted": ["billing", "delivery", "praise", "delivery", "billing"],
-        "confidence": [0.9, 0.8, 0.99, 0.6, 0.55],
-        "loss": [0.1, 0.2, 0.01, 1.5, 2.0],
-        "prob_billing": [0.9, 0.1, 0.0, 0.3, 0.55],
-    })
 
 
 def _report(*findings: Finding) -> ValidationReport:
@@ -72,41 +58,13 @@ def test_confusion_table_and_cell_selection_agree():
     assert tables.cell_from_selection(None, LABELS) is None
 
 
-def test_filter_by_cell_mistakes_and_search(predictions):
-    cell = tables.filter_predictions(predictions, tables.ErrorFilter("delivery", "billing"))
-    assert cell["text"].tolist() == ["Parcel late, refund!"]
-    mistakes = tables.filter_predictions(predictions, tables.ErrorFilter(only_mistakes=True))
-    assert set(mistakes["text"]) == {"Charged twice", "Parcel late, refund!"}
-    found = tables.filter_predictions(predictions, tables.ErrorFilter(search="  PARCEL "))
-    assert set(found["text"]) == {"Where is my parcel", "Parcel late, refund!"}  # case-insensitive, trimmed
-    assert tables.filter_predictions(predictions, tables.ErrorFilter(search="(")).empty  # not a regex
-
-
-def test_filter_sorts_by_loss_or_confidence(predictions):
-    by_loss = tables.filter_predictions(predictions, tables.ErrorFilter(sort=tables.DEFAULT_SORT))
-    assert by_loss["loss"].tolist() == sorted(predictions["loss"], reverse=True)
-    unsure = tables.filter_predictions(predictions, tables.ErrorFilter(sort="Least confident first"))
-    assert unsure["confidence"].tolist() == sorted(predictions["confidence"])
-    original = tables.filter_predictions(predictions, tables.ErrorFilter(sort="Original order"))
-    assert original.index.tolist() == list(range(5))
-
-
-def test_browser_view_limits_rows_and_marks_right_and_wrong(predictions):
-    view = tables.browser_view(predictions, limit=4)
-    assert len(view) == 4
-    assert list(view.columns) == ["Text", "True class", "Predicted", "Right?", "Confidence", "Loss"]
-    assert view["Right?"].tolist() == ["✅", "✅", "✅", "❌"]
-    paired = predictions.assign(text_pair="second")
-    assert "Second text" in tables.browser_view(paired).columns
-
-
 def test_browser_caption_describes_the_filter():
-    chosen = tables.ErrorFilter("delivery", "billing", only_mistakes=True, search="late")
+    chosen = tables.ErrorQuery("delivery", "billing", only_mistakes=True, search="late")
     text = tables.browser_caption(1, 1, 5, chosen)
     assert text.startswith("1 of 5 test texts match")
     assert "true class **delivery**" in text and "predicted **billing**" in text and "“late”" in text
-    assert "showing the first 200" in tables.browser_caption(200, 900, 1000, tables.ErrorFilter())
-    assert "all test texts" in tables.browser_caption(5, 5, 5, tables.ErrorFilter())
+    assert "showing the first 200" in tables.browser_caption(200, 900, 1000, tables.ErrorQuery())
+    assert "all test texts" in tables.browser_caption(5, 5, 5, tables.ErrorQuery())
 
 
 def test_variants_table_words_availability():

@@ -111,63 +111,8 @@ def cell_from_selection(index: Sequence[int] | None, labels: Sequence[str]) -> t
     return labels[row], labels[col]
 
 
-SORTS = {
-    "Least confident first": ("confidence", True),
-    "Most confident first": ("confidence", False),
-    "Biggest mistakes first (highest loss)": ("loss", False),
-    "Original order": (None, True),
-}
-DEFAULT_SORT = "Biggest mistakes first (highest loss)"
-
-
-@dataclass
-class ErrorFilter:
-    """What the error browser shows: a cell of the confusion matrix, sorted, optionally searched."""
-
-    true_label: str = ALL
-    predicted_label: str = ALL
-    only_mistakes: bool = False
-    sort: str = DEFAULT_SORT
-    search: str = ""
-
-
-def filter_predictions(frame: pd.DataFrame, chosen: ErrorFilter) -> pd.DataFrame:
-    """Rows of ``test_predictions.csv`` matching the filter, in the chosen order."""
-    keep = pd.Series(True, index=frame.index)
-    if chosen.true_label != ALL:
-        keep &= frame["label"].astype(str) == chosen.true_label
-    if chosen.predicted_label != ALL:
-        keep &= frame["predicted"].astype(str) == chosen.predicted_label
-    if chosen.only_mistakes:
-        keep &= frame["label"].astype(str) != frame["predicted"].astype(str)
-    query = chosen.search.strip()
-    if query:
-        text = frame["text"].astype(str)
-        if "text_pair" in frame.columns:
-            text = text + " " + frame["text_pair"].astype(str)
-        keep &= text.str.contains(query, case=False, regex=False)
-    result = frame[keep]
-    column, ascending = SORTS.get(chosen.sort, SORTS[DEFAULT_SORT])
-    if column is not None:
-        result = result.sort_values(column, ascending=ascending, kind="stable")
-    return result
-
-
-def browser_view(rows: pd.DataFrame, limit: int = BROWSER_LIMIT) -> pd.DataFrame:
-    """The columns a person reads, rounded, at most ``limit`` rows (the browser stays fast)."""
-    columns = ["text", *(["text_pair"] if "text_pair" in rows.columns else []), "label", "predicted",
-               "confidence", "loss"]
-    view = rows[columns].head(limit).copy()
-    view["confidence"] = view["confidence"].round(3)
-    view["loss"] = view["loss"].round(3)
-    view.insert(columns.index("predicted") + 1, "correct", (view["label"].astype(str) == view["predicted"].astype(str))
-                .map({True: "✅", False: "❌"}))
-    return view.rename(columns={"text": "Text", "text_pair": "Second text", "label": "True class",
-                                "predicted": "Predicted", "correct": "Right?", "confidence": "Confidence",
-                                "loss": "Loss"})
-
-
-def browser_caption(shown: int, matching: int, total: int, chosen: ErrorFilter) -> str:
+def browser_caption(shown: int, matching: int, total: int, chosen: "ErrorQuery") -> str:
+    """'12 of 40 test texts match: true class **billing**, mistakes only.'"""
     parts = []
     if chosen.true_label != ALL:
         parts.append(f"true class **{chosen.true_label}**")
@@ -201,10 +146,15 @@ DEFAULT_ERROR_SORT = "Biggest mistakes first (highest loss)"
 
 
 @dataclass
-class ErrorQuery(ErrorFilter):
-    """An ErrorFilter plus one of the engine's tags (``ALL_ROWS`` for any)."""
+class ErrorQuery:
+    """What the error browser shows: a cell of the confusion matrix, one of the engine's tags (``ALL_ROWS`` for
+    any), optionally only mistakes or texts containing a word, in the chosen order."""
 
+    true_label: str = ALL
+    predicted_label: str = ALL
+    only_mistakes: bool = False
     sort: str = DEFAULT_ERROR_SORT
+    search: str = ""
     tag: str = ALL_ROWS
 
 
