@@ -1,0 +1,60 @@
+"""Blending the fine-tuned model with the simple one: chosen on validation, used only when it clearly helps."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from bertstudio.evaluation.blend import MIN_GAIN, blend_probabilities, choose_blend, macro_f1, verdict
+
+
+def one_hot(predicted: np.ndarray, n: int, confidence: float = 0.8) -> np.ndarray:
+    probs = np.full((len(predicted), n), (1 - confidence) / (n - 1))
+    probs[np.arange(len(predicted)), predicted] = confidence
+    return probs
+
+
+def test_macro_f1_matches_sklearn_including_absent_classes():
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
+    assert macro_f1(y, p, 4) == f1_score(y, p, labels=range(4), average="macro", zero_division=0)
+
+
+def test_two_models_right_on_different_rows_are_blended():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 600)
+    fine = y.copy()
+    fine[:200] = (y[:200] + 1) % 3  # wrong on the first third, confidently
+    simple = y.copy()
+    simple[200:400] = (y[200:400] + 1) % 3  # wrong on the second third
+    # the simple model is sure where it is right, unsure where wrong: together they get nearly everything right
+    fine_p = one_hot(fine, 3, 0.6)
+    simple_p = one_hot(simple, 3, 0.9)
+    simple_p[200:400] = one_hot(simple[200:400], 3, 0.4)
+    choice = choose_blend(fine_p, simple_p, y)
+    assert choice.used and 0 < choice.weight < 1
+    assert choice.blend_f1 >= max(choice.fine_tuned_f1, choice.simple_f1) + MIN_GAIN
+    assert "won on" in choice.reason
+
+
+def test_no_blend_when_one_model_is_simply_better():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 400)
+    fine = one_hot(y, 4, 0.9)
+    simple = one_hot(rng.integers(0, 4, 400), 4, 0.9)  # guessing
+    choice = choose_blend(fine, simple, y)
+    assert not choice.used and choice.weight == 1.0
+    assert choice.fine_tuned_f1 == 1.0
+
+
+def test_blend_is_a_weighted_mean():
+    a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    np.testing.assert_allclose(blend_probabilities(a, b, 0.25), [[0.25, 0.75]])
+
+
+def test_verdict_words_each_case():
+    assert verdict(0.93, 0.85).startswith("The fine-tuned model beats a simple word-count model by 8.0 points")
+    same = verdict(0.817, 0.819, speedup=200)
+    assert same.startswith("A simple word-count model does as well") and "200x faster" in same
+    worse = verdict(0.80, 0.831)
+    assert worse.startswith("A simple word-count model does better") and "faster" not in worse
