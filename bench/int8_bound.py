@@ -83,7 +83,7 @@ def fp32_linear(fan_in: int, fan_out: int):
 
 def whole_models(threads: int) -> dict:
     """BERT-base (random weights) in PyTorch fp32 and as the exported INT8 file, as the benchmark runs them."""
-    from bertstudio.benchmark.backends import OrtRunner, TorchRunner, cached_onnx, default_cache_dir
+    from bertstudio.benchmark.backends import cached_onnx, default_cache_dir, ort_runner, torch_runner
     from bertstudio.benchmark.inputs import token_batch
     from bertstudio.benchmark.models import load_tokenizer, load_torch_model, preprocessing_for, resolve_model
 
@@ -91,8 +91,8 @@ def whole_models(threads: int) -> dict:
     torch_model, tokenizer, prep = load_torch_model(model), load_tokenizer(model), preprocessing_for(model)
     files = cached_onnx(torch_model, tokenizer, prep, label=model.label, cache_root=default_cache_dir(), int8=True)
     batch = token_batch(1, ROWS, torch_model.config.vocab_size)
-    return {"fp32 whole model": TorchRunner(torch_model, "torch-fp32", "cpu").bind(batch),
-            "INT8 whole model": OrtRunner(files.int8, "onnx-int8", threads).bind(batch)}
+    return {"fp32 whole model": torch_runner(torch_model, "torch-fp32", "cpu").bind(batch),
+            "INT8 whole model": ort_runner(files.int8, "onnx-int8", threads).bind(batch)}
 
 
 def block_ms(call, policy) -> float:

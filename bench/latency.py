@@ -69,7 +69,8 @@ def progress(p) -> None:
 
 def bf16_comparison(policy) -> list:
     """BERT-base at batch 1 and 32, seq 128, in bf16 both ways: which is faster on this CPU?"""
-    from bertstudio.benchmark.runner import BenchmarkPlan, run_benchmark
+    from bertstudio.benchmark.plan import BenchmarkPlan
+    from bertstudio.benchmark.runner import run_benchmark
 
     records = []
     for method in ("cast", "autocast"):
@@ -155,7 +156,7 @@ def plain_int8(fp32: Path) -> Path:
 
 
 def median_ms(runner, batch: int, vocab_size: int, policy) -> float:
-    from bertstudio.benchmark.runner import measure_cell, measure_quietly
+    from bertstudio.benchmark.cells import measure_cell, measure_quietly
 
     cell = measure_quietly(lambda: measure_cell(runner, batch_size=batch, seq_len=SEQ, vocab_size=vocab_size,
                                                 policy=policy), BUSY_RETRIES)
@@ -166,10 +167,10 @@ def fused_exploration(names, policy, trained_run: str | None) -> str:
     """INT8 of the graph as exported against the fused INT8 graph the export module writes (and the benchmark
     times): latency, and accuracy on a trained run's labelled test rows."""
     from bertstudio.benchmark.backends import (
-        OrtRunner,
-        TorchRunner,
         cached_onnx,
         default_cache_dir,
+        ort_runner,
+        torch_runner,
     )
     from bertstudio.benchmark.models import (
         load_tokenizer,
@@ -177,7 +178,7 @@ def fused_exploration(names, policy, trained_run: str | None) -> str:
         preprocessing_for,
         resolve_model,
     )
-    from bertstudio.benchmark.runner import (
+    from bertstudio.benchmark.parity import (
         check_parity,
         parity_batches,
         runner_logits,
@@ -190,11 +191,11 @@ def fused_exploration(names, policy, trained_run: str | None) -> str:
         model = resolve_model(name)
         torch_model, tokenizer, prep = load_torch_model(model), load_tokenizer(model), preprocessing_for(model)
         files = cached_onnx(torch_model, tokenizer, prep, label=model.label, cache_root=default_cache_dir(), int8=True)
-        runners = {"plain": OrtRunner(plain_int8(files.fp32), "onnx-int8", 2),
-                   "fused": OrtRunner(files.int8, "onnx-int8", 2)}
+        runners = {"plain": ort_runner(plain_int8(files.fp32), "onnx-int8", 2),
+                   "fused": ort_runner(files.int8, "onnx-int8", 2)}
         if name == trained_run:
             batches, rows = parity_batches(model, tokenizer, prep, max_rows=1000)
-            reference = runner_logits(TorchRunner(torch_model, "torch-fp32", "cpu"), batches)
+            reference = runner_logits(torch_runner(torch_model, "torch-fp32", "cpu"), batches)
             for graph, runner in runners.items():
                 p = check_parity("onnx-int8", reference, runner_logits(runner, batches), rows, prep.label_names)
                 accuracy.append(f"- {model.label}, INT8 {graph} graph: labels agree with PyTorch fp32 on "
@@ -225,7 +226,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from bertstudio.benchmark.report import headline, markdown_table, write_json
-    from bertstudio.benchmark.runner import BenchmarkPlan, compare_runs, run_benchmark
+    from bertstudio.benchmark.plan import BenchmarkPlan
+    from bertstudio.benchmark.runner import compare_runs, run_benchmark
     from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, RepeatPolicy
 
     quiet, load_before = wait_until_quiet(args.wait_minutes)

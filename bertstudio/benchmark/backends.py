@@ -1,4 +1,5 @@
-"""The four ways to run a model that the benchmark compares, behind one small interface.
+"""The four ways to run a model that the benchmark compares: the prediction backends of
+:mod:`bertstudio.predict.backends` (what ``bertstudio predict`` runs), with timing on top.
 
 * ``torch-fp32``: PyTorch in float32 under ``torch.inference_mode()``, the last layer for [CLS] alone, as
   ``bertstudio predict`` runs it (the exported ONNX files compute the same; see :mod:`bertstudio.train.speedups.cls_only`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -35,9 +37,8 @@ from bertstudio.errors import ConfigError, ModelError
 from bertstudio.export import onnx as onnx_export
 from bertstudio.export.int8 import GRAPH_VERSION, write_int8
 from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, export_onnx
-from bertstudio.predict.backends import feed_for, model_input_names, ort_session
+from bertstudio.predict.backends import OnnxBackend, TorchBackend
 from bertstudio.runs import slugify
-from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,36 +55,88 @@ CACHE_SUBDIR = "benchmark-onnx"
 CACHE_BUDGET_BYTES = 4 * 1024**3  # holds every file of a large benchmark (BERT-large alone: ~1.7 GB)
 
 
-class Runner:
-    """A loaded backend: bind a batch once, then time the bound call; also plain logits for parity checks."""
+def check_bf16_method(method: str) -> None:
+    if method not in BF16_METHODS:
+        raise ConfigError(f"Unknown bf16 method '{method}'.", hint=f"Use one of: {', '.join(BF16_METHODS)}.")
 
-    backend: str
-    device: str
-    file: Path | None = None  # the file this backend runs (ONNX), for its size on disk
+
+class Runner:
+    """A prediction backend (:mod:`bertstudio.predict.backends`, the code ``bertstudio predict`` runs) with
+    what only the benchmark needs: a batch bound once so that only the model is timed, a clock that sees
+    GPU work, and bf16 by autocast.  Also plain logits for the parity checks."""
+
+    def __init__(self, engine: TorchBackend | OnnxBackend, backend: str, device: str = "cpu", *,
+                 autocast: bool = False):
+        self.engine, self.backend, self.device = engine, backend, device
+        self.file: Path | None = engine.file  # the ONNX file, for its size on disk (None for PyTorch)
+        self._precision = functools.partial(_bf16_autocast, device) if autocast else contextlib.nullcontext
+        # Without autocast the prediction backend's own call is what gets timed, with nothing around it.
+        self.run = self._run_autocast if autocast else engine.run
+
+    def _run_autocast(self, prepared: Any) -> Any:
+        with self._precision():
+            return self.engine.run(prepared)
 
     def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
         """A zero-argument call running the model on ``batch``, with the inputs already where they must be."""
-        raise NotImplementedError
+        return functools.partial(self.run, self.engine.prepare(batch))
 
     def infer(self, batch: dict[str, np.ndarray]) -> Any:
         """Run the model on host arrays (conversion included): the end-to-end path."""
-        return self.bind(batch)()
+        return self.run(self.engine.prepare(batch))
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
+        with self._precision():
+            return self.engine.logits(batch)
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.device.startswith("cuda")
 
     def timed(self, work: Callable[[], Any]) -> TimedCall:
         """``work`` wrapped so that calling it returns its duration in seconds."""
-        return host_timed(work)
+        return cuda_event_timed(work) if self.on_cuda else host_timed(work)
 
     def timed_end_to_end(self, work: Callable[[], Any]) -> TimedCall:
-        return host_timed(work)
+        # Tokenizing happens on the host, which device events cannot see: host clock, GPU waited for.
+        return host_timed(cuda_synchronized(work)) if self.on_cuda else host_timed(work)
 
     def close(self) -> None:
-        """Free the memory this backend holds (a bf16 copy of the weights, an ONNX session)."""
+        """Let go of the backend: a bf16 copy of the weights or an ONNX session is freed (the fp32 model
+        belongs to the caller)."""
+        del self.engine, self.run
 
 
-# --------------------------------------------------------------------------- PyTorch
+def _bf16_autocast(device: str):
+    import torch
+
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+
+
+def torch_runner(model, backend: str, device: str, bf16_method: Bf16Method = DEFAULT_BF16_METHOD) -> Runner:
+    """``model`` as ``bertstudio predict`` runs it (the last layer for [CLS] alone), in fp32 or bf16 on ``device``.
+
+    The ONNX files compute the same ([CLS] alone; see :mod:`bertstudio.train.speedups.cls_only`), so the rows
+    compare like for like.
+    """
+    import torch
+
+    check_bf16_method(bf16_method)
+    if backend == "torch-bf16" and bf16_method == "cast":
+        # A copy, so the fp32 model stays intact for the other backends (and the ONNX export).
+        model = copy.deepcopy(model).to(device=device, dtype=torch.bfloat16)
+    else:
+        model = model.to(device)
+    return Runner(TorchBackend(model.eval(), name=backend, device=device), backend, device,
+                  autocast=backend == "torch-bf16" and bf16_method == "autocast")
+
+
+def ort_runner(file: Path, backend: str, threads: int) -> Runner:
+    """``file`` in ONNX Runtime with the session options of ``bertstudio predict``, on ``threads`` cores."""
+    return Runner(OnnxBackend(file, backend, threads=threads), backend)
+
+
+# --------------------------------------------------------------------------- CUDA clocks
 
 
 def cuda_event_timed(work: Callable[[], Any]) -> TimedCall:
@@ -112,86 +165,6 @@ def cuda_synchronized(work: Callable[[], Any]) -> Callable[[], Any]:
         return out
 
     return call
-
-
-class TorchRunner(Runner):
-    def __init__(self, model, backend: str, device: str, bf16_method: Bf16Method = DEFAULT_BF16_METHOD):
-        import torch
-
-
-        if bf16_method not in BF16_METHODS:
-            raise ConfigError(f"Unknown bf16 method '{bf16_method}'.", hint=f"Use one of: {', '.join(BF16_METHODS)}.")
-        self.backend, self.device = backend, device
-        self.autocast = backend == "torch-bf16" and bf16_method == "autocast"
-        if backend == "torch-bf16" and bf16_method == "cast":
-            # A copy, so the fp32 model stays intact for the other backends (and the ONNX export).
-            self.model = copy.deepcopy(model).to(device=device, dtype=torch.bfloat16).eval()
-        else:
-            self.model = model.to(device).eval()
-        self.inputs = model_input_names(self.model)
-
-    def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        import torch
-
-
-        return {k: torch.from_numpy(v).to(self.device) for k, v in feed_for(batch, self.inputs).items()}
-
-    def _forward(self, tensors: dict[str, Any]):
-        import torch
-
-
-        with torch.inference_mode(), last_layer_for_cls_only(self.model):
-            if self.autocast:
-                with torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16):
-                    return self.model(**tensors).logits
-            return self.model(**tensors).logits
-
-    def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
-        tensors = self._tensors(batch)
-        return lambda: self._forward(tensors)
-
-    def infer(self, batch: dict[str, np.ndarray]) -> Any:
-        return self._forward(self._tensors(batch))
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.infer(batch).float().cpu().numpy()
-
-    @property
-    def on_cuda(self) -> bool:
-        return self.device.startswith("cuda")
-
-    def timed(self, work: Callable[[], Any]) -> TimedCall:
-        return cuda_event_timed(work) if self.on_cuda else host_timed(work)
-
-    def timed_end_to_end(self, work: Callable[[], Any]) -> TimedCall:
-        # Tokenizing happens on the host, which device events cannot see: host clock, GPU waited for.
-        return host_timed(cuda_synchronized(work)) if self.on_cuda else host_timed(work)
-
-    def close(self) -> None:
-        if self.backend == "torch-bf16" and not self.autocast:
-            del self.model  # the bf16 copy; the fp32 model is owned by the caller
-
-
-# --------------------------------------------------------------------------- ONNX Runtime
-
-
-class OrtRunner(Runner):
-    def __init__(self, file: Path, backend: str, threads: int):
-        self.backend, self.device, self.file = backend, "cpu", file
-        self.session = ort_session(file, threads)
-        self.inputs = [i.name for i in self.session.get_inputs()]
-
-    def bind(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
-        feed = feed_for(batch, self.inputs)
-        return lambda: self.session.run(None, feed)
-
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        import numpy as np
-
-        return np.asarray(self.infer(batch)[0], dtype=np.float32)
-
-    def close(self) -> None:
-        del self.session
 
 
 # --------------------------------------------------------------------------- ONNX files (export + cache)

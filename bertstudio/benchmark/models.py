@@ -25,7 +25,7 @@ from bertstudio.models.loading import _quiet_load, load_model_for_classification
 from bertstudio.models.loading import load_tokenizer as load_registry_tokenizer
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, architecture_config, find_variant
 from bertstudio.models.sources import availability
-from bertstudio.predict.backends import TorchBackend
+from bertstudio.predict.backends import load_classifier
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.predictor import load_tokenizer_from
 from bertstudio.predict.preprocessing import Preprocessing, load_preprocessing
@@ -227,7 +227,7 @@ def load_torch_model(model: BenchModel):
                                                    id2label=labels, label2id={v: k for k, v in labels.items()})
         return loaded.eval()
     with _quiet_load(show_progress=False):  # a model folder without a head gets a fresh one: expected, not news
-        return TorchBackend(model.folder, model.folder).model
+        return load_classifier(model.folder)
 
 
 def load_tokenizer(model: BenchModel):

@@ -180,7 +180,7 @@ def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]
 def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
     export_hf(source.model, source.tokenizer, source.prep, tmp)
     atomic_write_json(tmp / PREPROCESSING_FILE, source.prep.to_dict())
-    backend = TorchBackend(tmp, tmp / "model.safetensors")
+    backend = TorchBackend.from_folder(tmp, tmp / "model.safetensors")
     report = source.parity(backend)
     ours = Predictor(backend, source.tokenizer, source.prep, source.location).predict(
         source.rows.texts, source.rows.pairs).labels

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bertstudio.errors import ModelError
 from bertstudio.models.bundled import bundled_model_path
-from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, ModelVariant, find_variant, get_variant
+from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, ModelVariant, find_variant
 
 if TYPE_CHECKING:
     pass
@@ -257,35 +257,3 @@ def _ensure_downloadable(source: ModelSource) -> None:
         raise _offline_error(source, "offline mode is switched on (HF_HUB_OFFLINE=1)")
     if not hub_reachable():
         raise _offline_error(source, "huggingface.co cannot be reached (no internet connection?)")
-
-
-_AVAILABILITY_TEXT: dict[str, str] = {
-    "bundled": "Bundled with BERT Studio: works offline, nothing to download.",
-    "local": "A model folder on this computer.",
-    "cached": "Already downloaded: works offline.",
-    "download": "Needs a one-time download of about {size} MB from Hugging Face (internet required).",
-}
-
-
-def describe_variant(key: str) -> str:
-    """Short markdown card for the model picker."""
-    variant = get_variant(key)
-    try:
-        status = availability(variant.key)
-        where = _AVAILABILITY_TEXT[status].format(size=variant.size_mb)
-    except ModelError as exc:
-        where = f"Not available: {exc}"
-    case = "keeps upper/lower case" if variant.cased else "ignores upper/lower case"
-    params = f"{variant.params_millions:g}M"
-    return "\n".join(
-        [
-            f"**{variant.display_name}**",
-            "",
-            f"- Size: {params} parameters, {variant.layers} layers, hidden size {variant.hidden}"
-            f" (~{variant.size_mb} MB)",
-            f"- Speed: {variant.speed}. Accuracy: {variant.relative_accuracy}",
-            f"- Good for: {variant.good_for}",
-            f"- Languages: {', '.join(variant.languages)}; {case}",
-            f"- Availability: {where}",
-        ]
-    )

@@ -35,32 +35,51 @@ def feed_for(batch: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np
     return {name: batch[name] if name in batch else np.zeros_like(batch["input_ids"]) for name in names}
 
 
+def load_classifier(folder: Path, *, bf16: bool = False):
+    """The Hugging Face classifier saved in ``folder``, in eval mode; a ModelError in plain words if it cannot load."""
+    import torch
+    from safetensors import SafetensorError
+    from transformers import AutoModelForSequenceClassification
+
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
+    except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a damaged weights file
+        raise ModelError(f"Could not load the model in {folder}: {(str(exc) or type(exc).__name__).splitlines()[0]}",
+                         hint="The folder needs config.json and model.safetensors as saved by training; "
+                              "if the file is damaged, train or export the model again.") from exc
+
+
 class TorchBackend:
-    """The saved Hugging Face model, run by PyTorch in fp32, or in bf16 (``bf16=True``): on CPUs with bf16
-    instructions (AVX512-BF16, AMX) about 2.5x faster, with labels that match fp32 on nearly every text."""
+    """A Hugging Face classifier run by PyTorch, in fp32, or in bf16: on CPUs with bf16 instructions
+    (AVX512-BF16, AMX) about 2.5x faster, with labels that match fp32 on nearly every text.
 
-    def __init__(self, folder: Path, file: Path, *, bf16: bool = False):
-        import torch
-        from safetensors import SafetensorError
-        from transformers import AutoModelForSequenceClassification
+    ``prepare`` puts a batch where the model is and ``run`` computes the logits (the last layer for [CLS]
+    alone), so the benchmark can time ``run`` by itself; ``logits`` is both, as numpy.
+    """
 
-        self.file, self.name = file, "torch-bf16" if bf16 else "torch"
-        dtype = torch.bfloat16 if bf16 else torch.float32
-        try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
-        except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a damaged weights file
-            raise ModelError(f"Could not load the model in {folder}: {(str(exc) or type(exc).__name__).splitlines()[0]}",
-                             hint="The folder needs config.json and model.safetensors as saved by training; "
-                                  "if the file is damaged, train or export the model again.") from exc
-        self.inputs = model_input_names(self.model)
+    def __init__(self, model, *, name: str = "torch", file: Path | None = None, device: str = "cpu"):
+        self.model, self.name, self.file, self.device = model, name, file, device
+        self.inputs = model_input_names(model)
 
-    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    @classmethod
+    def from_folder(cls, folder: Path, file: Path, *, bf16: bool = False) -> TorchBackend:
+        """The model saved in ``folder`` (``file``: its weights, reported as what runs), on the CPU."""
+        return cls(load_classifier(folder, bf16=bf16), name="torch-bf16" if bf16 else "torch", file=file)
+
+    def prepare(self, batch: dict[str, np.ndarray]) -> dict:
         import torch
 
+        return {k: torch.from_numpy(v).to(self.device) for k, v in feed_for(batch, self.inputs).items()}
+
+    def run(self, tensors: dict):
+        import torch
 
         with torch.inference_mode(), last_layer_for_cls_only(self.model):
-            feed = {k: torch.from_numpy(v) for k, v in feed_for(batch, self.inputs).items()}
-            return self.model(**feed).logits.float().numpy()
+            return self.model(**tensors).logits
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.run(self.prepare(batch)).float().cpu().numpy()
 
 
 # ONNX Runtime fuses "Add + LayerNormalization" into one SkipLayerNormalization kernel, and on this project's
@@ -91,15 +110,24 @@ def ort_session(file: Path, threads: int | None = None):
 
 
 class OnnxBackend:
-    """An exported ONNX file (fp32 or INT8) run by ONNX Runtime on the CPU."""
+    """An exported ONNX file (fp32 or INT8) run by ONNX Runtime on the CPU (``threads``: see :func:`ort_session`).
 
-    def __init__(self, file: Path, name: str = "onnx"):
+    ``prepare`` picks the arrays the file takes and ``run`` runs the session on them, as :class:`TorchBackend`.
+    """
+
+    def __init__(self, file: Path, name: str = "onnx", *, threads: int | None = None):
         self.name, self.file = name, file
-        self.session = ort_session(file)
+        self.session = ort_session(file, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
+    def prepare(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return feed_for(batch, self.inputs)
+
+    def run(self, feed: dict[str, np.ndarray]) -> list:
+        return self.session.run(None, feed)
+
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(None, feed_for(batch, self.inputs))[0].astype(np.float32)
+        return np.asarray(self.run(self.prepare(batch))[0], dtype=np.float32)
 
 
 class TorchScriptBackend:
@@ -135,7 +163,7 @@ def _torchscript_inputs(file: Path) -> list[str]:
 def open_backend(location: ModelLocation, backend: str) -> LogitsBackend:
     name, file = choose_backend(location, backend)
     if name in ("torch", "torch-bf16"):
-        return TorchBackend(file.parent, file, bf16=name == "torch-bf16")
+        return TorchBackend.from_folder(file.parent, file, bf16=name == "torch-bf16")
     if name == "torchscript":
         return TorchScriptBackend(file, _torchscript_inputs(file))
     return OnnxBackend(file, name)

@@ -10,11 +10,13 @@ padding-free batches, evaluation with early stopping and a restored best model.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -128,6 +130,89 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+def backward_within_memory(model, batch, forward, weights, accelerator, optimizer,
+                           micro_batches: int) -> tuple[float, int]:
+    """:func:`accumulate_gradients` over ``batch`` in ``micro_batches`` pieces; when the GPU runs out of memory,
+    twice as many pieces (half the size) and the batch again.  Returns the loss and the pieces that fit, which
+    the caller keeps for the next batches: a batch that did not fit once will not fit next step either.
+    """
+    n_rows = len(batch["labels"])
+    while True:
+        try:
+            return accumulate_gradients(model, batch, forward, weights, accelerator, micro_batches), micro_batches
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc) or micro_batches >= n_rows:
+                raise
+        # Outside the except block, so the failed attempt's tensors (held by the traceback) are freed first.
+        optimizer.zero_grad(set_to_none=True)  # the half-done batch's gradients would be counted twice
+        if accelerator.device.type == "cuda":
+            torch.cuda.empty_cache()
+        micro_batches *= 2
+        logger.warning("Out of GPU memory: each batch now goes through in %d pieces of up to %d texts. "
+                       "Training continues and learns the same way, only a little more slowly.",
+                       micro_batches, -(-n_rows // micro_batches))
+
+
+@dataclass
+class BestSoFar:
+    """The best evaluation so far and the weights that scored it, restored when training ends."""
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    epoch: float = 0.0
+    state: dict[str, torch.Tensor] | None = None  # on the CPU, so a GPU keeps its memory for training
+    score: float = -math.inf
+    evaluations_without_gain: int = 0
+
+    def offer(self, metrics: dict[str, Any], score: float, step: int, epoch: float, model) -> bool:
+        """Keep ``model``'s weights when ``score`` beats the best so far (a NaN never does); True when it did."""
+        if not score > self.score:
+            self.evaluations_without_gain += 1
+            return False
+        self.metrics, self.score, self.step, self.epoch = metrics, score, step, epoch
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        self.evaluations_without_gain = 0
+        return True
+
+    def patience_spent(self, patience: int) -> bool:
+        """Early stopping: ``patience`` evaluations in a row without a better score (0: never stop early)."""
+        return patience > 0 and self.evaluations_without_gain >= patience
+
+    def restore(self, model) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+@dataclass
+class Validation:
+    """What every evaluation needs: the validation batches, their labels, and the metric that picks the best."""
+
+    loader: Any
+    labels: np.ndarray
+    label_names: list[str]
+    forward: Callable[[Any, dict], torch.Tensor]
+    metric: str
+
+
+def evaluate_and_keep_best(model, validation: Validation, accelerator, best: BestSoFar, step: int,
+                           steps_per_epoch: int, start: float) -> Evaluated:
+    """Score the model on the validation split and let ``best`` keep its weights if they are the best yet."""
+    metrics = evaluate_split(model, validation.loader, validation.labels, validation.label_names, accelerator,
+                             validation.forward)
+    improved = best.offer(metrics, score_for(metrics, validation.metric), step, step / steps_per_epoch,
+                          accelerator.unwrap_model(model))
+    return Evaluated(step=step, epoch=round(step / steps_per_epoch, 3), val_loss=metrics["loss"],
+                     accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], is_best=improved,
+                     elapsed=time.perf_counter() - start)
+
+
+def epochs_of(feed, loader) -> Iterator[dict[str, torch.Tensor]]:
+    """The training batches, epoch after epoch without end; each epoch's order is set before it starts."""
+    for epoch in itertools.count():
+        feed.set_epoch(epoch)
+        yield from loader
+
+
 def total_optimizer_steps(cfg: TrainConfig, batches_per_epoch: int) -> tuple[int, int]:
     steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
     total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
@@ -162,111 +247,69 @@ def train_model(
             release_freed_memory()
 
 
+def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator):
+    if not uses_cached_features(cfg, accelerator):
+        return token_feed(train_ds, val_ds, tokenizer, cfg, accelerator.device.type)
+    with accelerator.autocast():  # the one-off encoder pass over every text, in the run's precision
+        return cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg, accelerator.device)
+
+
 def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list[str], accelerator, *,
          emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainOutcome:
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()  # includes the one-off feature pass of head-only training
-    device_type = accelerator.device.type
-    prepare_model(model, cfg, device_type)
-    if uses_cached_features(cfg, accelerator):
-        with accelerator.autocast():
-            feed = cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg,
-                                       accelerator.device)
-    else:
-        feed = token_feed(train_ds, val_ds, tokenizer, cfg, device_type)
-    val_labels = np.asarray(val_ds["label"])
-    optimizer = make_optimizer(model, cfg, device_type)
+    prepare_model(model, cfg, accelerator.device.type)
+    feed = _make_feed(model, tokenizer, cfg, train_ds, val_ds, accelerator)
+    optimizer = make_optimizer(model, cfg, accelerator.device.type)
     weights = class_weights(np.asarray(train_ds["label"]), len(label_names), cfg.class_weighting)
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
+    validation = Validation(val_loader, np.asarray(val_ds["label"]), label_names, feed.forward, cfg.metric_for_best)
 
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
     warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, total_steps, warmup))
     eval_every = min(cfg.eval_every or steps_per_epoch, total_steps)
 
-    best = {"score": -math.inf, "metrics": {}, "step": 0, "epoch": 0.0, "state": None}
-    evaluations_without_gain = 0
-    step, samples, tokens, micro_batches = 0, 0, 0, 1
+    best = BestSoFar()
     history: list[dict[str, Any]] = []
+    step, samples, tokens, micro_batches = 0, 0, 0, 1
     model.train()
-
-    def run_evaluation() -> bool:
-        """Evaluate, keep the best weights; True when early stopping says enough."""
-        nonlocal evaluations_without_gain
-        metrics = evaluate_split(model, val_loader, val_labels, label_names, accelerator, feed.forward)
-        score = score_for(metrics, cfg.metric_for_best)
-        improved = score > best["score"]
-        if improved:
-            state = accelerator.unwrap_model(model).state_dict()
-            best.update(score=score, metrics=metrics, step=step, epoch=step / steps_per_epoch,
-                        state={k: v.detach().to("cpu", copy=True) for k, v in state.items()})
-            evaluations_without_gain = 0
-        else:
-            evaluations_without_gain += 1
-        event = Evaluated(step=step, epoch=round(step / steps_per_epoch, 3), val_loss=metrics["loss"],
-                          accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], is_best=improved,
-                          elapsed=time.perf_counter() - start)
-        history.append(event.to_dict())
-        emit(event)
-        patience = cfg.early_stopping_patience
-        return patience > 0 and evaluations_without_gain >= patience
-
-    epoch = 0
-    done = False
-    while not done:
-        feed.set_epoch(epoch)
-        for batch in train_loader:
-            if should_stop():
-                raise StopRequested()
-            batch.pop("row", None)
-            n_rows = len(batch["labels"])
-            with accelerator.accumulate(model):
-                while True:
-                    try:
-                        loss = accumulate_gradients(model, batch, feed.forward, weights, accelerator, micro_batches)
-                        break
-                    except RuntimeError as exc:
-                        # Out of GPU memory: halve the batch (twice the accumulation) and redo this one.
-                        if not is_out_of_memory(exc) or micro_batches >= n_rows:
-                            raise
-                        optimizer.zero_grad(set_to_none=True)
-                        if device_type == "cuda":
-                            torch.cuda.empty_cache()
-                        micro_batches *= 2
-                        logger.warning("Out of GPU memory: each batch now goes through in %d pieces of up to %d "
-                                       "texts. Training continues and learns the same way, only a little more slowly.",
-                                       micro_batches, -(-n_rows // micro_batches))
-                grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
-                optimizer.zero_grad(set_to_none=True)
-            samples += n_rows * accelerator.num_processes
-            if "attention_mask" in batch:
-                tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
-            if not accelerator.sync_gradients:
-                continue
-            lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
-            scheduler.step()
-            step += 1
-            elapsed = time.perf_counter() - start
-            emit(Step(step=step, total_steps=total_steps, epoch=round(step / steps_per_epoch, 4),
-                      loss=loss, lr=lr_used,
-                      grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
-                      samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
-                      elapsed=elapsed, eta=elapsed / step * (total_steps - step)))
-            if step % eval_every == 0 or step == total_steps:
-                if run_evaluation():
-                    done = True
-            if step >= total_steps:
-                done = True
-            if done:
+    for batch in epochs_of(feed, train_loader):
+        if should_stop():
+            raise StopRequested()
+        batch.pop("row", None)
+        with accelerator.accumulate(model):
+            loss, micro_batches = backward_within_memory(model, batch, feed.forward, weights, accelerator, optimizer,
+                                                         micro_batches)
+            grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
+            optimizer.zero_grad(set_to_none=True)
+        samples += len(batch["labels"]) * accelerator.num_processes
+        if "attention_mask" in batch:
+            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+        if not accelerator.sync_gradients:
+            continue  # between accumulated micro-steps: no update happened
+        lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
+        scheduler.step()
+        step += 1
+        elapsed = time.perf_counter() - start
+        emit(Step(step=step, total_steps=total_steps, epoch=round(step / steps_per_epoch, 4), loss=loss, lr=lr_used,
+                  grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
+                  samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
+                  elapsed=elapsed, eta=elapsed / step * (total_steps - step)))
+        if step % eval_every == 0 or step == total_steps:
+            evaluated = evaluate_and_keep_best(model, validation, accelerator, best, step, steps_per_epoch, start)
+            history.append(evaluated.to_dict())
+            emit(evaluated)
+            if best.patience_spent(cfg.early_stopping_patience):
                 break
-        epoch += 1
+        if step >= total_steps:
+            break
 
     train_seconds = time.perf_counter() - start
     unwrapped = accelerator.unwrap_model(model)
-    if best["state"] is not None:
-        unwrapped.load_state_dict(best["state"])
-    return TrainOutcome(model=unwrapped, best_metrics=best["metrics"], best_step=best["step"],
-                        best_epoch=round(best["epoch"], 3), steps_done=step, train_seconds=train_seconds,
+    best.restore(unwrapped)
+    return TrainOutcome(model=unwrapped, best_metrics=best.metrics, best_step=best.step,
+                        best_epoch=round(best.epoch, 3), steps_done=step, train_seconds=train_seconds,
                         tokens_seen=tokens, samples_seen=samples, history=history)

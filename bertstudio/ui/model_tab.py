@@ -10,7 +10,7 @@ from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
-from bertstudio.models.sources import availability, describe_variant, resolve_model_source
+from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train.auto import Hardware
 from bertstudio.train.step_timer import model_shape, step_seconds
 from bertstudio.train import plan as train_plan
@@ -19,6 +19,7 @@ from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config
 from bertstudio.ui.views import settings, tables
+from bertstudio.ui.views.models import describe_variant
 
 INTRO = """### Step 2: the model
 A pre-trained model already understands language; training teaches it your classes.

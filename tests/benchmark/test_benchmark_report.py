@@ -17,13 +17,9 @@ from bertstudio.benchmark.report import (
     table_rows,
     write_json,
 )
-from bertstudio.benchmark.runner import (
-    CellTimes,
-    build_record,
-    compare_runs,
-    measure_quietly,
-    parity_verdict,
-)
+from bertstudio.benchmark.cells import CellTimes, build_record, measure_quietly
+from bertstudio.benchmark.parity import parity_verdict
+from bertstudio.benchmark.runner import compare_runs
 from bertstudio.benchmark.timing import summarize
 
 
@@ -222,9 +218,9 @@ def test_busy_cells_are_measured_again_and_flagged():
 
 
 def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged(monkeypatch):
-    from bertstudio.benchmark import runner
+    from bertstudio.benchmark import cells
+    from bertstudio.benchmark.cells import mark_host_speed
     from bertstudio.benchmark.contention import HostSpeed
-    from bertstudio.benchmark.runner import mark_host_speed
 
     host = HostSpeed(probe=iter([30.0, 40.0]).__next__, settle_s=0)
     host.sample()  # calibration: 30 ms is this machine at its best
@@ -239,7 +235,7 @@ def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged(m
                                  retries=1, sleep=pauses.append, host=host)
     assert still_slow.attempts == 2
     # Long cells are not redone for a slow spell (it can last minutes): flagged instead.
-    monkeypatch.setattr(runner, "SLOW_RETRY_MAX_S", -1.0)
+    monkeypatch.setattr(cells, "SLOW_RETRY_MAX_S", -1.0)
     long_cell = measure_quietly(lambda: CellTimes(stats, None, None, 0, other_cores=0.0, host_probe_ms=36.0),
                                 retries=3, sleep=pauses.append, host=host)
     assert long_cell.attempts == 1

@@ -9,13 +9,9 @@ import onnx
 import pytest
 
 from bertstudio.benchmark.models import ARCHITECTURE_NOTE, resolve_model
-from bertstudio.benchmark.runner import (
-    OWN_EXPORT_NOTE,
-    BenchmarkJob,
-    BenchmarkPlan,
-    check_repeatability,
-    run_benchmark,
-)
+from bertstudio.benchmark.cells import OWN_EXPORT_NOTE
+from bertstudio.benchmark.plan import BenchmarkPlan
+from bertstudio.benchmark.runner import BenchmarkJob, check_repeatability, run_benchmark
 from bertstudio.benchmark.timing import QUICK_POLICY
 from bertstudio.errors import ConfigError, ModelError
 

@@ -156,16 +156,6 @@ def test_unknown_architecture_key_lists_the_choices():
     assert "bert-base-uncased" in info.value.hint
 
 
-def test_describe_variant_cards():
-    for key, variant in registry.VARIANTS.items():
-        card = sources.describe_variant(key)
-        assert variant.display_name in card
-        assert f"{variant.layers} layers" in card
-        assert variant.speed in card
-    assert "works offline" in sources.describe_variant("bundled-minilm")
-    assert "download" in sources.describe_variant("bert-large-uncased")
-
-
 def test_count_parameters_trainable_only():
     import torch
 

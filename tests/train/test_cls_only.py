@@ -109,7 +109,7 @@ def test_prediction_computes_cls_alone_and_hands_the_model_back_whole(tiny_bert_
 
     monkeypatch.setattr(cls_only, "compute_last_layer_for_cls_only", recorded)
 
-    backend = TorchBackend(tiny_bert_dir, tiny_bert_dir / "model.safetensors")
+    backend = TorchBackend.from_folder(tiny_bert_dir, tiny_bert_dir / "model.safetensors")
     batch = {k: v.numpy() for k, v in padded_batch().items() if k != "labels"}
     with torch.inference_mode():
         whole = backend.model(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.numpy()

@@ -5,7 +5,14 @@ from accelerate import Accelerator
 from bertstudio.config import TrainConfig
 from bertstudio.train import feeds
 from bertstudio.train.feeds import full_forward, head_logits
-from bertstudio.train.loop import accumulate_gradients, clipped_step, split_batch
+from bertstudio.train.loop import (
+    BestSoFar,
+    accumulate_gradients,
+    backward_within_memory,
+    clipped_step,
+    epochs_of,
+    split_batch,
+)
 from bertstudio.train.model_setup import (
     apply_freezing,
     make_optimizer,
@@ -76,6 +83,96 @@ def test_clip_factor_given_to_the_fused_optimizer_matches_clipping_the_gradients
 def test_split_batch_keeps_every_row():
     pieces = split_batch(a_batch(5), 2)
     assert [len(p["labels"]) for p in pieces] == [3, 2]
+
+
+def out_of_memory_beyond(rows: int, fail_calls: tuple[int, ...] = ()):
+    """A forward that runs out of memory on pieces of more than ``rows`` texts, and on the numbered calls."""
+    calls = []
+
+    def forward(model, batch):
+        calls.append(len(batch["input_ids"]))
+        if len(batch["input_ids"]) > rows or len(calls) in fail_calls:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return full_forward(model, batch)
+
+    return forward, calls
+
+
+def test_out_of_memory_retry_halves_the_pieces_until_they_fit_and_gives_the_same_gradient(tiny_bert_dir):
+    accelerator = Accelerator(cpu=True)
+    reference = tiny_classifier(tiny_bert_dir).eval()
+    expected_loss = accumulate_gradients(reference, a_batch(), full_forward, None, accelerator, 1)
+
+    model = tiny_classifier(tiny_bert_dir).eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    forward, calls = out_of_memory_beyond(2)
+    loss, pieces = backward_within_memory(model, a_batch(), forward, None, accelerator, optimizer, 1)
+    assert pieces == 4 and calls == [6, 3, 2, 2, 2]  # 6 and 3 texts do not fit; 4 pieces of up to 2 do
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert torch.allclose(model.classifier.weight.grad, reference.classifier.weight.grad, atol=1e-6)
+
+    again = tiny_classifier(tiny_bert_dir).eval()
+    # The second piece fails after the first's backward pass: the retry must clear that half-done gradient.
+    forward, calls = out_of_memory_beyond(6, fail_calls=(2,))
+    loss, pieces = backward_within_memory(again, a_batch(), forward, None, accelerator,
+                                          torch.optim.SGD(again.parameters(), lr=0.1), 2)
+    assert pieces == 4 and calls == [3, 3, 2, 2, 2]
+    assert torch.allclose(again.classifier.weight.grad, reference.classifier.weight.grad, atol=1e-6)
+
+
+def test_out_of_memory_retry_gives_up_at_one_text_and_passes_other_errors_on(tiny_bert_dir):
+    accelerator = Accelerator(cpu=True)
+    model = tiny_classifier(tiny_bert_dir).eval()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    never_fits, calls = out_of_memory_beyond(0)
+    with pytest.raises(torch.OutOfMemoryError):
+        backward_within_memory(model, a_batch(3), never_fits, None, accelerator, optimizer, 1)
+    assert calls == [3, 2, 1]  # one text at a time was the last try
+
+    def broken(model, batch):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes"):
+        backward_within_memory(model, a_batch(), broken, None, accelerator, optimizer, 1)
+
+
+def test_best_so_far_keeps_a_copy_of_the_best_weights_and_counts_evaluations_without_gain():
+    model = torch.nn.Linear(2, 1)
+    best = BestSoFar()
+    assert best.offer({"loss": 0.9}, -0.9, step=10, epoch=0.5, model=model)
+    kept = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)  # training moves on; the kept weights must not follow
+    assert not best.offer({"loss": 1.0}, -1.0, step=20, epoch=1.0, model=model)
+    assert not best.offer({"loss": float("nan")}, float("nan"), step=30, epoch=1.5, model=model)  # NaN never wins
+    assert (best.step, best.epoch, best.metrics, best.evaluations_without_gain) == (10, 0.5, {"loss": 0.9}, 2)
+    assert best.patience_spent(2) and not best.patience_spent(3) and not best.patience_spent(0)
+    best.restore(model)
+    assert torch.equal(model.weight, kept)
+
+    assert best.offer({"loss": 0.5}, -0.5, step=40, epoch=2.0, model=model)  # a gain resets the count
+    assert best.evaluations_without_gain == 0 and best.step == 40
+
+
+def test_best_so_far_without_any_evaluation_leaves_the_model_as_it_is():
+    model = torch.nn.Linear(2, 1)
+    before = model.weight.detach().clone()
+    BestSoFar().restore(model)
+    assert torch.equal(model.weight, before)
+
+
+def test_epochs_of_sets_each_epoch_before_its_batches():
+    seen = []
+
+    class Feed:
+        def set_epoch(self, epoch):
+            seen.append(f"epoch {epoch}")
+
+    for batch in epochs_of(Feed(), ["a", "b"]):
+        seen.append(batch)
+        if len(seen) == 6:
+            break
+    assert seen == ["epoch 0", "a", "b", "epoch 1", "a", "b"]
 
 
 @pytest.mark.parametrize("model_fixture", ["tiny_bert_dir", "tiny_distilbert_dir"])
