@@ -9,14 +9,12 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from bertstudio.errors import ModelError
 from bertstudio.models.bundled import bundled_model_path
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, ModelVariant, find_variant
 
-if TYPE_CHECKING:
-    pass
 logger = logging.getLogger(__name__)
 
 
