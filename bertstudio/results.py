@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
-from typing_extensions import Self  # typing.Self needs Python 3.11; pydantic brings typing_extensions
+
+# typing.Self exists from Python 3.11 only; typing_extensions comes with pydantic.
+from typing_extensions import Self
 
 from bertstudio.errors import ModelError
 from bertstudio.runs import EXPORT_INFO_FILE, atomic_write_json, folder_bytes
@@ -46,7 +48,8 @@ def field_problem(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f'"{where}" is missing'
     reason = error["msg"][:1].lower() + error["msg"][1:]
-    return f'"{where}" is {error["input"]!r} ({reason})'
+    found = repr(error["input"])
+    return f'"{where}" is {found if len(found) <= 60 else found[:57] + "..."} ({reason})'
 
 
 class JsonRecord(BaseModel):
@@ -59,7 +62,7 @@ class JsonRecord(BaseModel):
     def read(cls, path: str | os.PathLike[str]) -> Self:
         raw = read_json(Path(path), cls.FIX_HINT)
         if not isinstance(raw, dict):
-            raise ModelError(f"{path} holds {type(raw).__name__}, not the JSON object it should.", cls.FIX_HINT)
+            raise ModelError(f"{path} holds a {type(raw).__name__}, not a JSON object.", cls.FIX_HINT)
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:

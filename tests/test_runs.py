@@ -142,7 +142,7 @@ def test_nan_figures_survive_the_round_trip(tmp_path):
     assert math.isnan(Summary.read(tmp_path / "summary.json").accuracy)
 
 
-@pytest.mark.parametrize("content, words", [("{not json", "not valid JSON"), ("[1, 2]", "not the JSON object"),
+@pytest.mark.parametrize("content, words", [("{not json", "not valid JSON"), ("[1, 2]", "holds a list, not a JSON object"),
                                             ('{"model": "x"}', '"accuracy" is missing')])
 def test_a_damaged_summary_is_a_model_error_naming_the_file(tmp_path, content, words):
     path = tmp_path / "summary.json"
@@ -263,3 +263,18 @@ def test_a_folder_export_measures_the_whole_folder(tmp_path):
     ExportRecord(format="hf", parity=ParityReport(rows=1, label_agreement=1.0)).write(folder / "export.json")
     found = read_export(folder)
     assert found.path == folder and found.size_bytes == 1000 + (folder / "export.json").stat().st_size
+
+
+def test_predicting_with_a_broken_preprocessing_json_says_what_to_fix(tmp_path, capsys):
+    from helpers import make_tiny_run
+
+    from bertstudio.cli import EXIT_USER_ERROR, main
+
+    run = RunFolder(make_tiny_run(tmp_path / "run", test_rows=4))
+    prep = json.loads(run.preprocessing.read_text())
+    run.preprocessing.write_text(json.dumps({**prep, "temperature": "abc"}))
+    (tmp_path / "texts.csv").write_text("text\nhello\n")
+    code = main(["predict", str(run.path), "--data", str(tmp_path / "texts.csv"), "--out", str(tmp_path / "out.csv")])
+    error = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "Traceback" not in error
+    assert str(run.preprocessing) in error and '"temperature" is \'abc\'' in error and "train the model again" in error

@@ -19,7 +19,7 @@ from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
 from bertstudio.evaluation.metrics import evaluation_metrics, log_loss, softmax
 from bertstudio.results import Preprocessing, read_json
-from bertstudio.runs import CONFIG_FILE, MODEL_DIR, PREPROCESSING_FILE, SUMMARY_FILE, RunFolder, atomic_write_json
+from bertstudio.runs import PREPROCESSING_FILE, RunFolder, atomic_write_json
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -86,8 +86,7 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
 
 def check_run_folder(run_dir: Path) -> None:
     run = RunFolder(run_dir)
-    expected = {CONFIG_FILE: run.config, SUMMARY_FILE: run.summary, MODEL_DIR: run.model}
-    missing = [name for name, path in expected.items() if not path.exists()]
+    missing = [path.name for path in (run.config, run.summary, run.model) if not path.exists()]
     if not run_dir.is_dir() or missing:
         raise DataError(f"{run_dir} is not a finished training run (missing: {', '.join(missing) or 'the folder'}).",
                         "Point to a run folder made by `bertstudio train`; it holds config.json, summary.json "

@@ -183,7 +183,7 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
 
 def save_config(run: RunFolder, cfg: TrainConfig, inputs: TrainingInputs) -> None:
     cfg.save(run.config, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
-                                           "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+                                "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
 
 
 def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, model, *,
