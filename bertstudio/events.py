@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Union
 
+from bertstudio.results import Summary
+
 
 @dataclass
 class _Event:
@@ -80,7 +82,12 @@ class Evaluated(_Event):
 class Finished(_Event):
     kind: ClassVar[str] = "finished"
     run_dir: str
-    summary: dict[str, Any]
+    summary: Summary
+
+    def to_dict(self) -> dict[str, Any]:
+        # The per-class figures stay in summary.json and eval.json: metrics.jsonl keeps one short line per event.
+        return {"event": self.kind, "time": self.time, "run_dir": self.run_dir,
+                "summary": self.summary.to_dict(exclude={"metrics"})}
 
 
 @dataclass

@@ -4,6 +4,9 @@ A run folder holds ``config.json``, ``metrics.jsonl``, ``model/`` and, written
 last, ``summary.json``.  Its presence is what marks a run as done, and every
 file is written to a temporary name first and renamed into place, so a crash
 never leaves a half-written model that looks finished.
+
+:class:`RunFolder` is the one place that knows where each file of a run lives;
+what the JSON files hold is typed in :mod:`bertstudio.results`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -108,8 +112,8 @@ class MetricsLog:
         self._handle.close()
 
 
-def read_metrics(run_dir: Path) -> Iterator[dict[str, Any]]:
-    path = Path(run_dir) / METRICS_FILE
+def read_metrics(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    path = RunFolder(run_dir).metrics
     if not path.exists():
         return
     with path.open(encoding="utf-8") as handle:
@@ -118,16 +122,84 @@ def read_metrics(run_dir: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def is_complete(run_dir: Path) -> bool:
-    return (Path(run_dir) / SUMMARY_FILE).exists() and (Path(run_dir) / MODEL_DIR).is_dir()
+@dataclass(frozen=True, init=False)
+class RunFolder:
+    """A run folder's path, with one property per file it holds: ``RunFolder(run_dir).summary``."""
 
+    path: Path
 
-def load_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    def __init__(self, path: str | os.PathLike[str]):
+        object.__setattr__(self, "path", Path(path))
 
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
 
-def list_runs(root: Path) -> list[Path]:
-    """Finished runs under ``root``, newest first."""
-    if not root.is_dir():
-        return []
-    return sorted((p for p in root.iterdir() if p.is_dir() and is_complete(p)), key=lambda p: p.name, reverse=True)
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def summary(self) -> Path:
+        return self.path / SUMMARY_FILE
+
+    @property
+    def model(self) -> Path:
+        return self.path / MODEL_DIR
+
+    @property
+    def preprocessing(self) -> Path:
+        """The model's ``preprocessing.json`` (inside ``model/``)."""
+        return self.model / PREPROCESSING_FILE
+
+    @property
+    def data_report(self) -> Path:
+        return self.path / REPORT_FILE
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / PREDICTIONS_FILE
+
+    @property
+    def eval(self) -> Path:
+        return self.path / EVAL_FILE
+
+    @property
+    def validation_logits(self) -> Path:
+        return self.path / VALIDATION_LOGITS_FILE
+
+    @property
+    def label_issues(self) -> Path:
+        return self.path / LABEL_ISSUES_FILE
+
+    @property
+    def exports(self) -> Path:
+        return self.path / EXPORTS_DIR
+
+    def export(self, fmt: str) -> Path:
+        """The default folder of the run's ``fmt`` export."""
+        return self.exports / fmt
+
+    def eval_on(self, data: str | os.PathLike[str] | None) -> Path:
+        """``eval.json``, or ``eval-<file name>.json`` for an evaluation on the labelled file ``data``."""
+        return self.eval if data is None else self.path / f"eval-{Path(data).stem}.json"
+
+    def predictions_on(self, data: str | os.PathLike[str]) -> Path:
+        """``predictions-<file name>.csv``: per-row predictions of an evaluation on the labelled file ``data``."""
+        return self.path / f"predictions-{Path(data).stem}.csv"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.summary.is_file() and self.model.is_dir()
+
+    @classmethod
+    def finished_under(cls, root: str | os.PathLike[str]) -> list[RunFolder]:
+        """Finished runs under ``root``, newest first (folder names start with the time they were made)."""
+        root = Path(root)
+        if not root.is_dir():
+            return []
+        runs = (cls(p) for p in root.iterdir() if p.is_dir())
+        return sorted((run for run in runs if run.is_complete), key=lambda run: run.path.name, reverse=True)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from bertstudio.benchmark.models import BenchModel
-    from bertstudio.predict.preprocessing import Preprocessing
+    from bertstudio.results import Preprocessing
 
 Bf16Method = Literal["cast", "autocast"]
 BF16_METHODS: tuple[str, ...] = ("cast", "autocast")

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from bertstudio.errors import ModelError
 from bertstudio.models.bundled import bundled_model_path
@@ -28,11 +28,9 @@ from bertstudio.models.sources import availability
 from bertstudio.predict.backends import load_classifier
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.predictor import load_tokenizer_from
-from bertstudio.predict.preprocessing import Preprocessing, load_preprocessing
-from bertstudio.runs import EXPORT_INFO_FILE, PREPROCESSING_FILE
-
-if TYPE_CHECKING:
-    from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.predict.preprocessing import load_preprocessing
+from bertstudio.results import Preprocessing, read_export
+from bertstudio.runs import PREPROCESSING_FILE
 
 ModelKind = Literal["registry", "bundled", "folder", "onnx-export"]
 Weights = Literal["real", "random"]
@@ -121,20 +119,10 @@ def _folder_label(folder: Path, run_dir: Path | None) -> str:
 
 def export_check(model_file: Path, backend: str) -> dict | None:
     """The parity check the export wrote next to ``model_file`` (export.json), with ``passed``: no warnings."""
-    import json
-
-
-    info_file = model_file.parent / EXPORT_INFO_FILE
-    if not info_file.is_file():
+    export = read_export(model_file.parent)
+    if export is None or export.format != backend:
         return None
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    parity = info.get("parity")
-    if info.get("format", backend) != backend or not isinstance(parity, dict) or "label_agreement" not in parity:
-        return None
-    return {**parity, "passed": not info.get("warnings")}
+    return {**export.parity.to_dict(), "passed": not export.warnings}
 
 
 def _folder_model(name: str) -> BenchModel:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 from bertstudio.cli_args import Command
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run
-from bertstudio.runs import LABEL_ISSUES_FILE
+from bertstudio.runs import RunFolder
 
 
 def _figure(value: float | None, digits: int = 4) -> str:
@@ -70,7 +69,7 @@ def run_label_noise(args: argparse.Namespace) -> int:
     for row in report.table.head(max(args.show, 0)).itertuples():
         print(f"  #{row.rank} row {row.row}: given '{row.given_label}', looks like '{row.suspected_label}' "
               f"({row.confidence:.0%}): {str(row.text)[:100]}")
-    path = str(Path(args.run_dir) / LABEL_ISSUES_FILE)
+    path = str(RunFolder(args.run_dir).label_issues)
     print(f"Saved {path}")
     print(json.dumps({"rows_checked": report.rows_checked, "flagged": report.n_flagged, "file": path}))
     return 0

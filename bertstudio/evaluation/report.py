@@ -7,11 +7,10 @@ being evaluated, so the calibrated figures are honest.  It is saved in
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,27 +18,8 @@ from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
 from bertstudio.evaluation.metrics import evaluation_metrics, log_loss, softmax
-from bertstudio.runs import (
-    CONFIG_FILE,
-    EVAL_FILE,
-    MODEL_DIR,
-    PREPROCESSING_FILE,
-    SUMMARY_FILE,
-    VALIDATION_LOGITS_FILE,
-    atomic_write_json,
-)
-
-if TYPE_CHECKING:
-    pass
-
-
-
-
-
-
-
-
-
+from bertstudio.results import Preprocessing, read_json
+from bertstudio.runs import PREPROCESSING_FILE, RunFolder, atomic_write_json
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -105,31 +85,31 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
 
 
 def check_run_folder(run_dir: Path) -> None:
-    missing = [name for name in (CONFIG_FILE, SUMMARY_FILE, MODEL_DIR) if not (run_dir / name).exists()]
+    run = RunFolder(run_dir)
+    missing = [path.name for path in (run.config, run.summary, run.model) if not path.exists()]
     if not run_dir.is_dir() or missing:
         raise DataError(f"{run_dir} is not a finished training run (missing: {', '.join(missing) or 'the folder'}).",
                         "Point to a run folder made by `bertstudio train`; it holds config.json, summary.json "
                         "and model/.")
 
 
-def read_preprocessing(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / MODEL_DIR / PREPROCESSING_FILE
+def read_preprocessing(run_dir: Path) -> Preprocessing:
+    path = RunFolder(run_dir).preprocessing
     if not path.is_file():
         raise ModelError(f"The run's model has no {PREPROCESSING_FILE}.", "Train the run again with this version.")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return Preprocessing.read(path)
 
 
 def save_temperature(run_dir: Path, temperature: float) -> None:
     """Record the temperature where inference reads it; every other setting stays as it was."""
-    info = read_preprocessing(run_dir)
-    info["temperature"] = float(temperature)
-    atomic_write_json(run_dir / MODEL_DIR / PREPROCESSING_FILE, info)
+    prep = read_preprocessing(run_dir)
+    prep.model_copy(update={"temperature": float(temperature)}).write(RunFolder(run_dir).preprocessing)
 
 
 def model_fingerprint(run_dir: Path) -> str:
     """Size and modification time of the weights: changes whenever the model is saved again."""
     for name in WEIGHT_FILES:
-        path = run_dir / MODEL_DIR / name
+        path = RunFolder(run_dir).model / name
         if path.is_file():
             stat = path.stat()
             return f"{name}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -139,14 +119,14 @@ def model_fingerprint(run_dir: Path) -> str:
 def save_validation_logits(run_dir: Path, logits: np.ndarray, labels: Sequence[int],
                            label_names: Sequence[str]) -> None:
     """Keep the validation logits, so later evaluations can refit the temperature without the data."""
-    np.savez(run_dir / VALIDATION_LOGITS_FILE, logits=np.asarray(logits, dtype=np.float32),
+    np.savez(RunFolder(run_dir).validation_logits, logits=np.asarray(logits, dtype=np.float32),
              labels=np.asarray(labels, dtype=np.int64), label_names=np.asarray(list(label_names)),
              fingerprint=np.asarray(model_fingerprint(run_dir)))
 
 
 def load_validation_logits(run_dir: Path, label_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
     """Saved validation (logits, labels) when they belong to the model now in the folder."""
-    path = run_dir / VALIDATION_LOGITS_FILE
+    path = RunFolder(run_dir).validation_logits
     if not path.is_file():
         return None
     with np.load(path) as saved:
@@ -157,12 +137,8 @@ def load_validation_logits(run_dir: Path, label_names: Sequence[str]) -> tuple[n
 
 def read_eval(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any] | None:
     """The saved eval.json of a run (or eval-<file name>.json of an evaluation on ``data``), if any."""
-    path = Path(run_dir) / eval_file_name(data)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def eval_file_name(data: str | Path | None) -> str:
-    return EVAL_FILE if data is None else f"eval-{Path(data).stem}.json"
+    path = RunFolder(run_dir).eval_on(data)
+    return read_json(path, "Evaluate the run again to write a new one.") if path.is_file() else None
 
 
 def write_report(report: EvalReport, path: Path) -> EvalReport:
@@ -182,4 +158,4 @@ def finalize_run(run_dir: str | Path, *, val_logits: np.ndarray, val_labels: Seq
     calibration = fit_temperature(val_logits, val_labels)
     save_temperature(run_dir, calibration.temperature)
     report = build_report(test_logits, test_labels, label_names, calibration, evaluated_on=evaluated_on)
-    return write_report(report, run_dir / EVAL_FILE)
+    return write_report(report, RunFolder(run_dir).eval)

@@ -23,7 +23,6 @@ from bertstudio.evaluation.report import (
     EvalReport,
     build_report,
     check_run_folder,
-    eval_file_name,
     load_validation_logits,
     read_preprocessing,
     save_temperature,
@@ -32,13 +31,8 @@ from bertstudio.evaluation.report import (
 )
 from bertstudio.models.loading import load_model_for_classification, load_tokenizer
 from bertstudio.models.sources import resolve_model_source
-from bertstudio.runs import (
-    CONFIG_FILE,
-    LABEL_ISSUES_FILE,
-    MODEL_DIR,
-    PREDICTIONS_FILE,
-    load_summary,
-)
+from bertstudio.results import Summary
+from bertstudio.runs import PREDICTIONS_FILE, RunFolder
 from bertstudio.train.pipeline import load_inputs, write_predictions
 
 if TYPE_CHECKING:
@@ -58,20 +52,20 @@ class LoadedRun:
     max_length: int
     model: Any
     tokenizer: Any
-    summary: dict[str, Any]
+    summary: Summary
 
 
 def open_run(run_dir: str | Path) -> LoadedRun:
     path = Path(run_dir)
     check_run_folder(path)
-    config = TrainConfig.load(path / CONFIG_FILE)
-    info = read_preprocessing(path)
-    names = [str(n) for n in info["label_names"]]
-    source = resolve_model_source(str((path / MODEL_DIR).resolve()))
+    run = RunFolder(path)
+    config = TrainConfig.load(run.config)
+    prep = read_preprocessing(path)
+    names = prep.label_names
+    source = resolve_model_source(str(run.model.resolve()))
     model = load_model_for_classification(source, num_labels=len(names), id2label=dict(enumerate(names)),
                                           label2id={n: i for i, n in enumerate(names)})
-    return LoadedRun(path, config, names, int(info.get("max_length") or config.max_length or 128), model,
-                     load_tokenizer(source), load_summary(path))
+    return LoadedRun(path, config, names, prep.max_length, model, load_tokenizer(source), Summary.read(run.summary))
 
 
 def label_ids_for(values: Sequence[str], label_names: Sequence[str], *, where: str) -> np.ndarray:
@@ -91,7 +85,7 @@ def predictions_dataset(run: LoadedRun):
     import pandas as pd
 
 
-    path = run.path / PREDICTIONS_FILE
+    path = RunFolder(run.path).predictions
     if not path.is_file():
         raise DataError(f"The run has no {PREDICTIONS_FILE}, so its test rows are unknown.",
                         "Evaluate on a labeled file instead: --data FILE.")
@@ -169,7 +163,7 @@ def validation_logits(run: LoadedRun, split=None) -> tuple[np.ndarray, np.ndarra
 
 
 def _kept_temperature(run: LoadedRun, reason: str) -> TemperatureFit:
-    current = float(read_preprocessing(run.path).get("temperature", 1.0))
+    current = read_preprocessing(run.path).temperature
     nan = float("nan")
     return TemperatureFit(temperature=current, rows=0, nll_before=nan, nll_after=nan, ece_before=nan, ece_after=nan,
                           note=f"Temperature not refitted ({reason}); kept at {current:g}.")
@@ -195,7 +189,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
     trained on the run's training split (``encoder``: the run's base model unless given)."""
     run = open_run(run_dir)
     if data is None:
-        dataset, evaluated_on = predictions_dataset(run), str(run.summary.get("evaluated_on", "test"))
+        dataset, evaluated_on = predictions_dataset(run), run.summary.evaluated_on
     else:
         dataset = labeled_file_dataset(data, run, text_column=text_column, label_column=label_column,
                                        text_pair_column=text_pair_column)
@@ -212,9 +206,9 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
         report.baselines = baseline_report(split, evaluated=dataset,
                                            encoder=usable_encoder(encoder or run.config.model))
     if data is not None:
-        write_file_predictions(run.path / f"predictions-{Path(data).stem}.csv", dataset,
+        write_file_predictions(RunFolder(run.path).predictions_on(data), dataset,
                                softmax(logits, calibration.temperature), run.label_names)
-    return write_report(report, run.path / eval_file_name(data))
+    return write_report(report, RunFolder(run.path).eval_on(data))
 
 
 def write_file_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
@@ -232,13 +226,13 @@ def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, fold
 
     path = Path(run_dir)
     check_run_folder(path)
-    config = TrainConfig.load(path / CONFIG_FILE)
+    config = TrainConfig.load(RunFolder(path).config)
     split = rebuild_split(config)
     train = split.train
     pairs = train["text_pair"] if "text_pair" in train.column_names else None
     report = label_noise_report(train["text"], train["label"], split.label_names,
                                 encoder=usable_encoder(encoder or config.model), text_pairs=pairs, folds=folds)
-    report.to_csv(path / LABEL_ISSUES_FILE)
+    report.to_csv(RunFolder(path).label_issues)
     return report
 
 
@@ -252,7 +246,7 @@ def load_run_error_table(run_dir: str | Path, predictions_file: str = PREDICTION
 
 
     path = Path(run_dir)
-    names = [str(n) for n in read_preprocessing(path)["label_names"]]
+    names = read_preprocessing(path).label_names
     file = path / predictions_file
     if not file.is_file():
         raise DataError(f"The run has no {predictions_file}.", "Train or evaluate the run first.")

@@ -92,8 +92,7 @@ def train_with_seeds(config: TrainConfig, n_seeds: int, *, runs_root: str | Path
     for seed in seeds:
         cfg = config.model_copy(update={"seed": seed, "output_dir": str(folder / f"seed-{seed}")})
         summary = train(cfg, emit=emit)
-        runs.append(SeedRun(seed=seed, run_dir=str(summary["run_dir"]), accuracy=float(summary["accuracy"]),
-                            macro_f1=float(summary["macro_f1"])))
+        runs.append(SeedRun(seed=seed, run_dir=summary.run_dir, accuracy=summary.accuracy, macro_f1=summary.macro_f1))
         on_run(runs[-1])
     report = summarize_seeds(runs)
     atomic_write_json(folder / SEEDS_FILE, report.to_dict())

@@ -13,7 +13,8 @@ from typing import Any
 
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import ModelLocation
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import ExportResult, Preprocessing, Summary
+from bertstudio.runs import RunFolder
 
 FORMAT_TITLES = {"hf": "Hugging Face (safetensors)", "onnx": "ONNX", "onnx-int8": "ONNX INT8",
                  "torchscript": "TorchScript"}
@@ -28,7 +29,7 @@ class CardFacts:
     text_pair: bool
     base_model: str | None = None  # a Hub id, for the metadata; None for local folders
     base_model_name: str | None = None
-    summary: dict[str, Any] | None = None  # the run's summary.json
+    summary: Summary | None = None
     data: dict[str, Any] | None = None  # the run's data_report.json
     settings: dict[str, Any] | None = None  # the run's config.json
     reference: str = LOCAL_REFERENCE  # how the transformers snippet names the model: a folder, or the Hub repo
@@ -53,13 +54,36 @@ def hub_id_for(base_model: str | None) -> str | None:
 
 
 def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
-    run = location.run_dir
-    read = (lambda name: _read_json(run / name)) if run is not None else (lambda name: None)
-    summary = read("summary.json")
-    return CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
-                     text_pair=prep.text_pair, base_model=hub_id_for(prep.base_model),
-                     base_model_name=(summary or {}).get("model") or prep.base_model,
-                     summary=summary, data=read("data_report.json"), settings=read("config.json"))
+    facts = CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
+                      text_pair=prep.text_pair, base_model=hub_id_for(prep.base_model),
+                      base_model_name=prep.base_model)
+    if location.run_dir is None:
+        return facts
+    run = RunFolder(location.run_dir)
+    facts.summary = Summary.read(run.summary) if run.summary.is_file() else None
+    facts.data, facts.settings = _read_json(run.data_report), _read_json(run.config)
+    facts.base_model_name = (facts.summary.model if facts.summary else "") or prep.base_model
+    return facts
+
+
+def describe_export(result: ExportResult, relative_to: Path | None = None) -> str:
+    """One line: size, place, parity; ``relative_to`` shortens the path (for model cards)."""
+    p = result.parity
+    where = result.path.relative_to(relative_to) if relative_to is not None else result.path
+    text = f"{FORMAT_TITLES[result.format]}: {result.size_bytes / 1e6:.1f} MB at {where}"
+    if p.size_ratio is not None:
+        text += f" ({p.size_ratio:.0%} of the fp32 ONNX file)"
+    text += f"; labels agree on {p.label_agreement:.1%} of {p.rows:,} validation rows"
+    if p.pipeline_label_agreement is not None:
+        text += f" (transformers.pipeline: {p.pipeline_label_agreement:.1%})"
+    if p.accuracy_change_points is not None and result.format == "onnx-int8":
+        text += (f"; accuracy change {p.accuracy_change_points:+.1f} points, "
+                 f"macro-F1 change {p.macro_f1_change_points:+.1f} points")
+    elif result.format != "onnx-int8":
+        text += f"; largest logit difference {p.max_abs_logit_diff:.1e}"
+    if result.hub_url:
+        text += f"; uploaded to {result.hub_url}"
+    return text
 
 
 def _front_matter(facts: CardFacts, fmt: str) -> str:
@@ -97,15 +121,15 @@ def _metrics_section(facts: CardFacts) -> str:
     if not facts.summary:
         return "## Results\n\nNot recorded."
     s = facts.summary
-    rows = (s.get("metrics") or {}).get("rows")
-    split = s.get("evaluated_on", "test")
+    rows = s.metrics.get("rows")
+    split = s.evaluated_on
     on = f"the {split} split" + (f" ({rows:,} rows)" if rows else "")
     caveat = ("which was not used for training" if split == "test" else
               "which also chose the best checkpoint, so these figures are slightly optimistic")
     lines = ["## Results", "", f"Measured on {on}, {caveat}.", "",
-             "| metric | value |", "| --- | ---: |", f"| accuracy | {s['accuracy']:.4f} |",
-             f"| macro-F1 | {s['macro_f1']:.4f} |"]
-    per_class = (s.get("metrics") or {}).get("per_class") or {}
+             "| metric | value |", "| --- | ---: |", f"| accuracy | {s.accuracy:.4f} |",
+             f"| macro-F1 | {s.macro_f1:.4f} |"]
+    per_class = s.metrics.get("per_class") or {}
     if per_class:
         lines += ["", "| label | precision | recall | F1 | rows |", "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']:,} |"
@@ -119,8 +143,8 @@ def _training_section(facts: CardFacts) -> str:
     lines = ["## Training", "", f"Fine-tuned from {facts.base_model_name or 'a BERT-family model'} with BERT Studio."]
     if settings:
         lines.append("Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()) + ".")
-    if facts.summary and facts.summary.get("train_seconds") is not None:
-        lines.append(f"Training took {facts.summary['train_seconds']:.0f} s on {facts.summary.get('device', '?')}.")
+    if facts.summary and facts.summary.train_seconds is not None:
+        lines.append(f"Training took {facts.summary.train_seconds:.0f} s on {facts.summary.device or '?'}.")
     return "\n".join(lines)
 
 

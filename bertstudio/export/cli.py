@@ -7,6 +7,7 @@ import json
 import sys
 
 from bertstudio.cli_args import Command
+from bertstudio.export.card import describe_export
 from bertstudio.export.core import DEFAULT_VALIDATION_ROWS, FORMAT_CHOICES, export_run
 
 
@@ -26,7 +27,7 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     def show(result) -> None:
-        print(result.describe(), flush=True)
+        print(describe_export(result), flush=True)
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
 

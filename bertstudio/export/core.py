@@ -9,7 +9,7 @@ place: a failed export never leaves a folder that looks finished.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,23 +17,22 @@ import numpy as np
 
 from bertstudio import __version__
 from bertstudio.errors import ConfigError
-from bertstudio.export.card import FORMAT_TITLES, card_facts, model_card
+from bertstudio.export.card import card_facts, describe_export, model_card
 from bertstudio.export.hf import export_hf, pipeline_labels, save_tokenizer, set_label_maps
 from bertstudio.export.hf import push_to_hub as push
 from bertstudio.export.int8 import write_int8
 from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, OPSET, export_onnx
-from bertstudio.export.parity import ParityReport, ValidationRows, compare_logits, validation_rows
+from bertstudio.export.parity import ValidationRows, compare_logits, validation_rows
 from bertstudio.export.torchscript import TORCHSCRIPT_FILE, export_torchscript
 from bertstudio.predict.backends import OnnxBackend, TorchBackend, TorchScriptBackend, model_input_names
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.predict.predictor import Predictor, load_predictor
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import ExportRecord, ExportResult, ParityReport, Preprocessing, Quantization
 from bertstudio.runs import (
     EXPORT_INFO_FILE,
-    EXPORTS_DIR,
     PREPROCESSING_FILE,
+    RunFolder,
     atomic_directory,
-    atomic_write_json,
     atomic_write_text,
     folder_bytes,
 )
@@ -46,44 +45,6 @@ MAX_FP32_LOGIT_DIFF = 1e-3
 MAX_INT8_DROP_POINTS = 1.0
 MIN_INT8_AGREEMENT = 0.99  # used only when no labelled rows are available
 DEFAULT_VALIDATION_ROWS = 500
-
-
-@dataclass
-class ExportResult:
-    """One exported format: where it is, how big, and how closely it matches the trained model."""
-
-    format: str
-    path: Path  # the model file (the folder, for hf)
-    folder: Path
-    size_bytes: int
-    parity: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    hub_url: str | None = None
-
-    def describe(self, relative_to: Path | None = None) -> str:
-        """One line: size, place, parity; ``relative_to`` shortens the path (for model cards)."""
-        p = self.parity
-        where = self.path.relative_to(relative_to) if relative_to is not None else self.path
-        text = f"{FORMAT_TITLES[self.format]}: {self.size_bytes / 1e6:.1f} MB at {where}"
-        if p.get("size_ratio") is not None:
-            text += f" ({p['size_ratio']:.0%} of the fp32 ONNX file)"
-        text += f"; labels agree on {p['label_agreement']:.1%} of {p['rows']:,} validation rows"
-        if p.get("pipeline_label_agreement") is not None:
-            text += f" (transformers.pipeline: {p['pipeline_label_agreement']:.1%})"
-        if p.get("accuracy_change_points") is not None and self.format == "onnx-int8":
-            text += (f"; accuracy change {p['accuracy_change_points']:+.1f} points, "
-                     f"macro-F1 change {p['macro_f1_change_points']:+.1f} points")
-        elif self.format != "onnx-int8":
-            text += f"; largest logit difference {p['max_abs_logit_diff']:.1e}"
-        if self.hub_url:
-            text += f"; uploaded to {self.hub_url}"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "path": str(self.path), "folder": str(self.folder),
-                "size_bytes": self.size_bytes, "parity": self.parity, "warnings": self.warnings,
-                "seconds": round(self.seconds, 2), "hub_url": self.hub_url}
 
 
 @dataclass
@@ -111,16 +72,6 @@ def open_source(model_dir: str | Path, *, texts: Sequence[str] | None = None,
     rows = validation_rows(location.run_dir, prep.label_names, prep.text_pair, texts=texts, max_rows=max_rows)
     return ExportSource(location, prep, reference.tokenizer, reference.backend.model, rows,
                         reference.logits(rows.texts, rows.pairs))
-
-
-@dataclass
-class Built:
-    """What a format builder made inside the temporary folder."""
-
-    file_name: str  # "" for a whole-folder format (hf)
-    parity: dict[str, Any]
-    warnings: list[str]
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- checks
@@ -152,48 +103,52 @@ def int8_warnings(report: ParityReport) -> list[str]:
 # --------------------------------------------------------------------------- builders
 
 
-def _build_onnx(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+# Each builder writes its model file into the temporary folder, checks it and describes it as export.json
+# will (export_one adds where it came from and when).
+
+
+def _build_onnx(source: ExportSource, tmp: Path, done: list[ExportResult]) -> ExportRecord:
     inputs = export_onnx(source.model, source.tokenizer, source.prep, tmp / ONNX_FILE)
     report = source.parity(OnnxBackend(tmp / ONNX_FILE, "onnx"))
-    return Built(ONNX_FILE, report.to_dict(), fp32_warnings("ONNX", report), {"inputs": inputs, "opset": OPSET})
+    return ExportRecord(format="onnx", file=ONNX_FILE, inputs=inputs, opset=OPSET, parity=report,
+                        warnings=fp32_warnings("ONNX", report))
 
 
-def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> ExportRecord:
     build = write_int8(source.model, source.tokenizer, source.prep, tmp / INT8_FILE)
     report = source.parity(OnnxBackend(tmp / INT8_FILE, "onnx-int8"))
-    size = (tmp / INT8_FILE).stat().st_size
-    parity = {**report.to_dict(), "fp32_size_bytes": build.fp32_size_bytes,
-              "size_ratio": size / build.fp32_size_bytes}
-    info = {"opset": OPSET, "inputs": list(model_input_names(source.model)),
-            "quantization": {"weights": "QInt8", "per_channel": True, "ops": build.quantized_ops,
-                             "graph": build.graph, "fused_ops": build.fused_ops}}
-    return Built(INT8_FILE, parity, int8_warnings(report), info)
+    report.fp32_size_bytes = build.fp32_size_bytes
+    report.size_ratio = (tmp / INT8_FILE).stat().st_size / build.fp32_size_bytes
+    quantization = Quantization(weights="QInt8", per_channel=True, ops=build.quantized_ops, graph=build.graph,
+                                fused_ops=build.fused_ops)
+    return ExportRecord(format="onnx-int8", file=INT8_FILE, inputs=list(model_input_names(source.model)),
+                        opset=OPSET, quantization=quantization, parity=report, warnings=int8_warnings(report))
 
 
-def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]) -> ExportRecord:
     inputs = export_torchscript(source.model, source.tokenizer, source.prep, tmp / TORCHSCRIPT_FILE)
     report = source.parity(TorchScriptBackend(tmp / TORCHSCRIPT_FILE, inputs))
-    notes = fp32_warnings("TorchScript", report)
-    return Built(TORCHSCRIPT_FILE, report.to_dict(), notes, {"inputs": inputs})
+    return ExportRecord(format="torchscript", file=TORCHSCRIPT_FILE, inputs=inputs, parity=report,
+                        warnings=fp32_warnings("TorchScript", report))
 
 
-def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Built:
+def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> ExportRecord:
     export_hf(source.model, source.tokenizer, source.prep, tmp)
-    atomic_write_json(tmp / PREPROCESSING_FILE, source.prep.to_dict())
+    source.prep.write(tmp / PREPROCESSING_FILE)
     backend = TorchBackend.from_folder(tmp, tmp / "model.safetensors")
     report = source.parity(backend)
     ours = Predictor(backend, source.tokenizer, source.prep, source.location).predict(
         source.rows.texts, source.rows.pairs).labels
     theirs = pipeline_labels(tmp, source.rows.texts, source.rows.pairs)
-    agreement = float(np.mean([a == b for a, b in zip(ours, theirs)])) if ours else 1.0
+    report.pipeline_label_agreement = float(np.mean([a == b for a, b in zip(ours, theirs)])) if ours else 1.0
     notes = fp32_warnings("The Hugging Face export's", report)
-    if agreement < 1.0:
-        notes.append(f"transformers.pipeline predicts a different label than BERT Studio on {1 - agreement:.1%} "
-                     "of rows; call it with truncation=True.")
-    return Built("", {**report.to_dict(), "pipeline_label_agreement": agreement}, notes)
+    if report.pipeline_label_agreement < 1.0:
+        notes.append(f"transformers.pipeline predicts a different label than BERT Studio on "
+                     f"{1 - report.pipeline_label_agreement:.1%} of rows; call it with truncation=True.")
+    return ExportRecord(format="hf", parity=report, warnings=notes)
 
 
-BUILDERS: dict[str, Callable[[ExportSource, Path, list[ExportResult]], Built]] = {
+BUILDERS: dict[str, Callable[[ExportSource, Path, list[ExportResult]], ExportRecord]] = {
     "hf": _build_hf, "onnx": _build_onnx, "onnx-int8": _build_int8, "torchscript": _build_torchscript}
 
 
@@ -206,7 +161,7 @@ def write_support_files(source: ExportSource, tmp: Path) -> None:
     save_tokenizer(source.tokenizer, tmp, source.prep)
     set_label_maps(source.model, source.prep.label_names)
     source.model.config.to_json_file(str(tmp / "config.json"))
-    atomic_write_json(tmp / PREPROCESSING_FILE, source.prep.to_dict())
+    source.prep.write(tmp / PREPROCESSING_FILE)
 
 
 def readable_by_others(folder: Path) -> None:
@@ -232,19 +187,16 @@ def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportR
         built = BUILDERS[fmt](source, tmp, done)
         if fmt != "hf":
             write_support_files(source, tmp)
-        file = tmp / built.file_name if built.file_name else tmp
-        size = file.stat().st_size if built.file_name else folder_bytes(tmp)
-        result = ExportResult(fmt, target / built.file_name if built.file_name else target, target, size,
-                              built.parity, built.warnings, time.perf_counter() - start)
-        atomic_write_json(tmp / EXPORT_INFO_FILE, {
-            "format": fmt, "file": built.file_name or None, **built.info, "parity": built.parity,
-            "warnings": built.warnings, "source": str(source.location.folder),
-            "created": time.strftime("%Y-%m-%d %H:%M:%S"), "bertstudio_version": __version__})
+        record = built.model_copy(update={"source": str(source.location.folder), "bertstudio_version": __version__,
+                                          "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+        size = (tmp / record.file).stat().st_size if record.file else folder_bytes(tmp)
+        result = ExportResult(target, record, size, time.perf_counter() - start)
+        record.write(tmp / EXPORT_INFO_FILE)
         facts = card_facts(source.location, source.prep)
         if hub_repo and fmt == "hf":
             facts.reference = hub_repo
         shown = [*done, result] if fmt == "hf" else [result]
-        facts.checks = [r.describe(relative_to=Path(out_dir)) for r in shown]
+        facts.checks = [describe_export(r, relative_to=Path(out_dir)) for r in shown]
         facts.warnings = [w for r in shown for w in r.warnings]
         atomic_write_text(tmp / "README.md", model_card(facts, fmt))
         results.append(result)
@@ -259,7 +211,7 @@ def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportR
 def default_export_dir(location: ModelLocation) -> Path:
     """RUN/exports for a run; next to a bare model folder otherwise."""
     if location.run_dir is not None:
-        return location.run_dir / EXPORTS_DIR
+        return RunFolder(location.run_dir).exports
     return location.folder.parent / f"{location.folder.name}-exports"
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.sources import _offline_mode, hub_reachable
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import Preprocessing
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 

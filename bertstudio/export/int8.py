@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bertstudio.export.onnx import INT8_OPS, export_onnx, quantize_int8
 from bertstudio.export.tracing import quiet_tracing
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import Preprocessing
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertstudio.export.tracing import example_inputs, logits_module, quiet_tracing
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import Preprocessing
 
 OPSET = 17
 ONNX_FILE = "model.onnx"

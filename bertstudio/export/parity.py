@@ -8,14 +8,15 @@ accuracy and macro-F1 shows what a smaller model (INT8) costs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from bertstudio.evaluation.metrics import classification_metrics
-from bertstudio.runs import PREDICTIONS_FILE
+from bertstudio.results import ParityReport
+from bertstudio.runs import RunFolder
 
 # Generic sentences for a parity check when a model comes without its run's test rows.
 FALLBACK_TEXTS = (
@@ -72,51 +73,14 @@ def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair:
     if texts:
         chosen = list(texts)[:max_rows] if max_rows else list(texts)
         return ValidationRows(chosen, chosen if text_pair else None, None, f"{len(chosen)} given texts")
-    if run_dir is not None and (run_dir / PREDICTIONS_FILE).is_file():
-        rows = rows_from_predictions(run_dir / PREDICTIONS_FILE, label_names, text_pair, max_rows)
+    predictions = RunFolder(run_dir).predictions if run_dir is not None else None
+    if predictions is not None and predictions.is_file():
+        rows = rows_from_predictions(predictions, label_names, text_pair, max_rows)
         if len(rows):
             return rows
     examples = list(FALLBACK_TEXTS)
     pairs = examples[1:] + examples[:1] if text_pair else None
     return ValidationRows(examples, pairs, None, f"{len(examples)} example sentences (no test rows in the run)")
-
-
-@dataclass
-class ParityReport:
-    """How closely an export reproduces the PyTorch model on the same rows."""
-
-    rows: int
-    source: str
-    max_abs_logit_diff: float
-    label_agreement: float  # share of rows with the same predicted label
-    labelled_rows: int = 0
-    reference_accuracy: float | None = None
-    accuracy: float | None = None
-    reference_macro_f1: float | None = None
-    macro_f1: float | None = None
-
-    @property
-    def accuracy_change_points(self) -> float | None:
-        if self.accuracy is None or self.reference_accuracy is None:
-            return None
-        return round(100 * (self.accuracy - self.reference_accuracy), 2)
-
-    @property
-    def macro_f1_change_points(self) -> float | None:
-        if self.macro_f1 is None or self.reference_macro_f1 is None:
-            return None
-        return round(100 * (self.macro_f1 - self.reference_macro_f1), 2)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "accuracy_change_points": self.accuracy_change_points,
-                "macro_f1_change_points": self.macro_f1_change_points}
-
-    def describe(self) -> str:
-        text = f"labels agree on {self.label_agreement:.1%} of {self.rows:,} validation rows"
-        if self.accuracy_change_points is not None:
-            text += f"; accuracy change {self.accuracy_change_points:+.1f} points"
-            text += f", macro-F1 change {self.macro_f1_change_points:+.1f} points"
-        return text
 
 
 def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bertstudio.export.tracing import example_inputs, logits_module, quiet_tracing
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import Preprocessing
 
 TORCHSCRIPT_FILE = "model.pt"
 

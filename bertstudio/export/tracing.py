@@ -15,7 +15,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from bertstudio.predict.backends import model_input_names
-from bertstudio.predict.preprocessing import Preprocessing, encode, pad_batch
+from bertstudio.predict.preprocessing import encode, pad_batch
+from bertstudio.results import Preprocessing
 from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
 
 EXAMPLE_TEXTS = ("a short text", "a somewhat longer example text, so that the first one needs padding")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from bertstudio.errors import ModelError
 from bertstudio.predict.locate import ModelLocation, choose_backend
-from bertstudio.runs import EXPORT_INFO_FILE
+from bertstudio.results import read_export
 from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -152,12 +151,8 @@ class TorchScriptBackend:
 
 def _torchscript_inputs(file: Path) -> list[str]:
     """Input order recorded at export time (the traced module cannot tell it)."""
-    info = file.parent / EXPORT_INFO_FILE
-    if info.is_file():
-        inputs = json.loads(info.read_text(encoding="utf-8")).get("inputs")
-        if inputs:
-            return list(inputs)
-    return list(MODEL_INPUTS)
+    export = read_export(file.parent)
+    return list(export.record.inputs) if export is not None and export.record.inputs else list(MODEL_INPUTS)
 
 
 def open_backend(location: ModelLocation, backend: str) -> LogitsBackend:

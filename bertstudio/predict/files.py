@@ -13,7 +13,7 @@ import numpy as np
 from bertstudio.data.io import detect_delimiter, detect_encoding
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
-from bertstudio.predict.preprocessing import Preprocessing
+from bertstudio.results import Preprocessing
 from bertstudio.safe_csv import escape_formula
 
 DEFAULT_CHUNK_ROWS = 10_000

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertstudio.errors import ConfigError, ModelError
-from bertstudio.runs import EXPORTS_DIR
+from bertstudio.results import read_export
+from bertstudio.runs import RunFolder
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
 
@@ -32,15 +33,12 @@ class ModelLocation:
     run_dir: Path | None
 
     def backend_file(self, backend: str) -> Path | None:
-        """The file ``backend`` runs: in the folder itself, else in the run's ``exports/<backend>/``."""
-        folders = [self.folder]
-        if self.run_dir is not None:
-            folders.append(self.run_dir / EXPORTS_DIR / backend)
-        for folder in folders:
-            for name in BACKEND_FILES[backend]:
-                if (folder / name).is_file():
-                    return folder / name
-        return None
+        """The file ``backend`` runs: in the folder itself, else the run's finished ``exports/<backend>/``."""
+        for name in BACKEND_FILES[backend]:
+            if (self.folder / name).is_file():
+                return self.folder / name
+        export = read_export(RunFolder(self.run_dir).export(backend)) if self.run_dir is not None else None
+        return export.path if export is not None and export.path.is_file() else None
 
     def available_backends(self) -> list[str]:
         return [b for b in BACKEND_FILES if self.backend_file(b) is not None]
@@ -61,7 +59,7 @@ def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
         return ModelLocation(folder=given / "model", run_dir=given)
     if _is_model_folder(given):
         parent = given.parent
-        is_run = given.name == "model" and (parent / "config.json").is_file()
+        is_run = given.name == "model" and RunFolder(parent).config.is_file()
         return ModelLocation(folder=given, run_dir=parent if is_run else None)
     raise ModelError(f"No trained model was found in '{given}'.",
                      hint="Point to a run folder (it has model/ inside), a model folder with model.safetensors, "

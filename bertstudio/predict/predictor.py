@@ -14,7 +14,8 @@ from bertstudio.evaluation.metrics import softmax
 from bertstudio.models.loading import quiet_library_progress
 from bertstudio.predict.backends import LogitsBackend, open_backend
 from bertstudio.predict.locate import ModelLocation, locate_model
-from bertstudio.predict.preprocessing import Preprocessing, encode, load_preprocessing, pad_batch
+from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch
+from bertstudio.results import Preprocessing
 from bertstudio.train.batching import sorted_batches
 
 DEFAULT_BATCH_SIZE = 32

@@ -33,9 +33,7 @@ def run_train(args: argparse.Namespace) -> int:
         summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
     finally:
         progress.close()
-    headline = {k: summary[k] for k in ("accuracy", "macro_f1", "train_seconds", "tune_seconds", "best_epoch",
-                                        "run_dir", "evaluated_on", "tokens_per_second")}
-    print(json.dumps(headline))
+    print(json.dumps(summary.headline()))
     return 0
 
 

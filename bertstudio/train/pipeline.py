@@ -32,15 +32,11 @@ from bertstudio.models.loading import (
     quiet_library_progress,
 )
 from bertstudio.models.sources import resolve_model_source
+from bertstudio.results import CalibrationFigures, Preprocessing, Summary, ValidationScores
 from bertstudio.runs import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    MODEL_DIR,
-    PREDICTIONS_FILE,
     PREPROCESSING_FILE,
-    REPORT_FILE,
-    SUMMARY_FILE,
     MetricsLog,
+    RunFolder,
     atomic_directory,
     atomic_write_json,
     new_run_dir,
@@ -185,9 +181,9 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
         attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device))
 
 
-def save_config(run_dir: Path, cfg: TrainConfig, inputs: TrainingInputs) -> None:
-    cfg.save(run_dir / CONFIG_FILE, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
-                                           "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+def save_config(run: RunFolder, cfg: TrainConfig, inputs: TrainingInputs) -> None:
+    cfg.save(run.config, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
+                                "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
 
 
 def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, model, *,
@@ -227,21 +223,21 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
 
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
-                 run_dir: Path | None = None) -> dict[str, Any]:
+                 run_dir: Path | None = None) -> Summary:
     """Train, evaluate the best checkpoint and save; returns the summary.
 
     The run folder is marked done only by its summary.json, written last.
     """
 
     cfg = inputs.config
-    run_dir = Path(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = cfg.model_copy(update={"output_dir": str(run_dir)})
+    run = RunFolder(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
+    run.path.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.model_copy(update={"output_dir": str(run.path)})
     label_names = inputs.label_names
-    save_config(run_dir, cfg, inputs)
-    atomic_write_json(run_dir / REPORT_FILE, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
-                                              "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
-    log = MetricsLog(run_dir / METRICS_FILE)
+    save_config(run, cfg, inputs)
+    atomic_write_json(run.data_report, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
+                                        "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
+    log = MetricsLog(run.metrics)
 
     def emit_and_log(event) -> None:
         log.write(event.to_dict())
@@ -254,10 +250,10 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         tune_start = time.perf_counter()
         if cfg.tune:
             cfg = tune_learning_rate(inputs, cfg, data, model, emit=emit_and_log, should_stop=should_stop)
-            save_config(run_dir, cfg, inputs)
+            save_config(run, cfg, inputs)
         tune_seconds = time.perf_counter() - tune_start
         accelerator = make_accelerator(cfg, inputs.device)
-        emit_and_log(started_event(inputs, cfg, data, run_dir, accelerator))
+        emit_and_log(started_event(inputs, cfg, data, run.path, accelerator))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
                               emit=emit_and_log, should_stop=should_stop)
 
@@ -266,50 +262,41 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
                       else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
         eval_labels = np.asarray(data.evaluation["label"])
         metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
-        summary = {
-            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "evaluated_on": data.evaluation_name,
-            "train_seconds": round(outcome.train_seconds, 2), "tune_seconds": round(tune_seconds, 2),
-            "best_epoch": outcome.best_epoch,
-            "best_step": outcome.best_step, "steps": outcome.steps_done, "run_dir": str(run_dir),
-            "model": inputs.source.display_name, "device": inputs.device.describe(), "precision": cfg.precision,
-            "tokens_per_second": round(outcome.tokens_per_second, 1),
-            "samples_per_second": round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
-            "validation": {k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")},
-            "metrics": metrics, "label_names": label_names, "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-        }
+        summary = Summary(
+            accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], evaluated_on=data.evaluation_name,
+            train_seconds=round(outcome.train_seconds, 2), tune_seconds=round(tune_seconds, 2),
+            best_epoch=outcome.best_epoch, best_step=outcome.best_step, steps=outcome.steps_done,
+            run_dir=str(run.path), model=inputs.source.display_name, device=inputs.device.describe(),
+            precision=cfg.precision, tokens_per_second=round(outcome.tokens_per_second, 1),
+            samples_per_second=round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
+            validation=ValidationScores(**{k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")}),
+            metrics=metrics, label_names=label_names, finished_at=time.strftime("%Y-%m-%d %H:%M:%S"))
         if accelerator.is_main_process:
-            save_model_folder(run_dir / MODEL_DIR, outcome.model, inputs.tokenizer, cfg, label_names)
+            save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
             # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
-            report = finalize_run(run_dir, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
+            report = finalize_run(run.path, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
                                   test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
                                   evaluated_on=data.evaluation_name)
-            summary["calibration"] = {k: report.headline()[k] for k in ("temperature", "ece", "ece_calibrated")}
-            write_predictions(run_dir / PREDICTIONS_FILE, data.evaluation_raw,
+            summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
+                                                     ece_calibrated=report.reliability_calibrated.ece)
+            write_predictions(run.predictions, data.evaluation_raw,
                               softmax(eval_logits / report.temperature), label_names)
-            atomic_write_json(run_dir / SUMMARY_FILE, summary)
+            summary.write(run.summary)
         accelerator.wait_for_everyone()
-        emit_and_log(Finished(run_dir=str(run_dir), summary={k: v for k, v in summary.items() if k != "metrics"}))
+        emit_and_log(Finished(run_dir=str(run.path), summary=summary))
         return summary
     finally:
         log.close()
 
 
-def preprocessing_info(cfg: TrainConfig, tokenizer, label_names: list[str]) -> dict[str, Any]:
-    """What inference must repeat exactly as training did."""
-    return {
-        "max_length": cfg.max_length,
-        "truncation": "longest_first",
-        "truncation_side": getattr(tokenizer, "truncation_side", "right"),
-        "lowercase": bool(getattr(tokenizer, "do_lower_case", False)),
-        "text_pair": bool(cfg.text_pair_column),
-        "text_column": cfg.text_column,
-        "text_pair_column": cfg.text_pair_column,
-        "label_names": label_names,
-        "casefold_labels": cfg.casefold_labels,
-        "temperature": 1.0,
-        "base_model": cfg.model,
-        "bertstudio_version": __version__,
-    }
+def training_preprocessing(cfg: TrainConfig, tokenizer, label_names: list[str]) -> Preprocessing:
+    """What inference must repeat exactly as training did (the temperature is fitted once the model is saved)."""
+    return Preprocessing(
+        label_names=label_names, max_length=cfg.max_length, truncation="longest_first",
+        truncation_side=getattr(tokenizer, "truncation_side", "right"),
+        lowercase=bool(getattr(tokenizer, "do_lower_case", False)), text_pair=bool(cfg.text_pair_column),
+        text_column=cfg.text_column, text_pair_column=cfg.text_pair_column, casefold_labels=cfg.casefold_labels,
+        temperature=1.0, base_model=cfg.model, bertstudio_version=__version__)
 
 
 def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_names: list[str]) -> Path:
@@ -318,7 +305,7 @@ def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_na
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        atomic_write_json(tmp / PREPROCESSING_FILE, preprocessing_info(cfg, tokenizer, label_names))
+        training_preprocessing(cfg, tokenizer, label_names).write(tmp / PREPROCESSING_FILE)
 
     return atomic_directory(target, fill)
 
@@ -348,6 +335,6 @@ def _as_dict(obj) -> Any:
     return asdict(obj) if is_dataclass(obj) else obj
 
 
-def train(cfg: TrainConfig, **kwargs) -> dict[str, Any]:
-    """Python API: ``train(config_from_preset(data="file.csv"))`` trains and returns the summary."""
+def train(cfg: TrainConfig, **kwargs) -> Summary:
+    """Python API: ``train(config_from_preset(data="file.csv"))`` trains and returns the run's :class:`Summary`."""
     return run_training(load_inputs(cfg), **kwargs)

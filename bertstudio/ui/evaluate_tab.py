@@ -24,7 +24,8 @@ from bertstudio.errors import DataError
 from bertstudio.evaluation.errors_table import tag_counts
 from bertstudio.evaluation.report import read_eval
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_run_error_table
-from bertstudio.runs import load_summary
+from bertstudio.results import Summary
+from bertstudio.runs import RunFolder
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
@@ -52,7 +53,7 @@ class RunView:
     """One finished run, loaded for the Evaluate tab."""
 
     run_dir: str
-    summary: dict[str, Any]
+    summary: Summary
     evaluation: dict[str, Any] | None  # eval.json; None for runs trained before it existed
     errors: pd.DataFrame  # load_run_error_table: one row per test text, with tags
     label_names: list[str] = field(default_factory=list)
@@ -60,7 +61,7 @@ class RunView:
     @property
     def metrics(self) -> Mapping[str, Any]:
         """eval.json's figures, or the summary's for older runs."""
-        return self.evaluation or self.summary.get("metrics", {})
+        return self.evaluation or self.summary.metrics
 
     @property
     def labels(self) -> list[str]:
@@ -69,9 +70,8 @@ class RunView:
 
 def load_run(workspace: Workspace, run_dir: str) -> RunView:
     path = checked_run_dir(workspace, run_dir)
-    summary = load_summary(path)
-    return RunView(str(path), summary, read_eval(path), load_run_error_table(path),
-                   [str(n) for n in summary.get("label_names", [])])
+    summary = Summary.read(RunFolder(path).summary)
+    return RunView(str(path), summary, read_eval(path), load_run_error_table(path), summary.label_names)
 
 
 # --- headline ---------------------------------------------------------------------------------------
@@ -110,16 +110,16 @@ def calibration_sentence(evaluation: Mapping[str, Any]) -> str:
 
 def headline_markdown(view: RunView) -> str:
     s, m = view.summary, view.metrics
-    where = "test" if s.get("evaluated_on", "test") == "test" else "validation"
+    where = "test" if s.evaluated_on == "test" else "validation"
     rows = int(m.get("rows", len(view.errors)))
-    title = f"## Macro-F1 {m.get('macro_f1', s.get('macro_f1', 0)):.3f} · Accuracy {m.get('accuracy', 0):.1%}"
+    title = f"## Macro-F1 {m.get('macro_f1', s.macro_f1):.3f} · Accuracy {m.get('accuracy', 0):.1%}"
     lines = [title, MACRO_F1_WHY]
     if view.evaluation:
         e = view.evaluation
         lines.append(f"Micro-F1 {e['micro_f1']:.3f} · weighted F1 {e['weighted_f1']:.3f} · log loss "
                      f"{e['log_loss']:.3f} (lower is better; it punishes confident mistakes most).")
-    lines.append(f"On {rows:,} {where} texts. Model {s.get('model', '')}, trained in {s.get('train_seconds', 0):.0f} s "
-                 f"on {s.get('device', '')}; best checkpoint at epoch {s.get('best_epoch', 0):g}.")
+    lines.append(f"On {rows:,} {where} texts. Model {s.model}, trained in {s.train_seconds or 0:.0f} s "
+                 f"on {s.device}; best checkpoint at epoch {s.best_epoch or 0:g}.")
     if view.evaluation:
         lines.append(f"**Can you trust its confidence?** {calibration_sentence(view.evaluation)}")
     else:
@@ -416,7 +416,7 @@ def build(ctx: AppContext) -> None:
                     gr.Dropdown(choices=classes, value=tables.ALL),
                     gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
                     False, "", rows, text, *noise_outputs(saved_label_noise(ws, view.run_dir)),
-                    *baseline_outputs(view.metrics, view.summary.get("train_seconds"),
+                    *baseline_outputs(view.metrics, view.summary.train_seconds,
                                                       (view.evaluation or {}).get("baselines", [])),
                     "", gr.Dataframe(visible=False)]
 
@@ -439,7 +439,7 @@ def build(ctx: AppContext) -> None:
         def on_baselines(workspace, view: RunView | None) -> Iterator[list]:
             task = functools.partial(compare_baselines, workspace, view.run_dir if view else None)
             yield from stream_task(task, "Training the baselines", "usually under a minute",
-                                   lambda report: baseline_outputs(report.metrics, view.summary.get("train_seconds"),
+                                   lambda report: baseline_outputs(report.metrics, view.summary.train_seconds,
                                                                    report.baselines), 2)
 
         def on_shift(workspace, view: RunView | None, file: str | None) -> Iterator[list]:

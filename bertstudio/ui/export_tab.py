@@ -10,7 +10,6 @@ The zips offered for download go into the workspace's ``exports/`` folder.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -26,8 +25,9 @@ import gradio as gr
 from bertstudio.benchmark.backends import BACKEND_LABELS
 from bertstudio.benchmark.report import recommend_by_use
 from bertstudio.errors import UserError
-from bertstudio.export.core import EXPORT_FORMATS, ExportResult, export_run, formats_for
-from bertstudio.runs import EXPORT_INFO_FILE, EXPORTS_DIR, folder_bytes, load_summary
+from bertstudio.export.core import EXPORT_FORMATS, export_run, formats_for
+from bertstudio.results import ExportResult, ParityReport, Summary, read_export
+from bertstudio.runs import EXPORT_INFO_FILE, EXPORTS_DIR, RunFolder
 from bertstudio.ui.benchmark_tab import JOBS as BENCHMARKS
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
@@ -93,28 +93,27 @@ def format_size(size_bytes: int) -> str:
     return f"{size_bytes} bytes"
 
 
-def texts_noun(parity: Mapping[str, Any]) -> str:
+def texts_noun(parity: ParityReport) -> str:
     """What the check ran on, in the words of the check's own source line."""
-    source = str(parity.get("source", ""))
-    if "example" in source:
+    if "example" in parity.source:
         return "example sentences"
-    return "given texts" if "given" in source else "test texts"
+    return "given texts" if "given" in parity.source else "test texts"
 
 
 def parity_sentence(result: ExportResult) -> str:
     """'gives the same answers as the trained model on 100% of 40 test texts', plus INT8's size and accuracy."""
     p = result.parity
-    text = (f"gives the same answers as the trained model on {format_percent(float(p.get('label_agreement', 0)))} "
-            f"of {int(p.get('rows', 0)):,} {texts_noun(p)}")
+    text = (f"gives the same answers as the trained model on {format_percent(p.label_agreement)} "
+            f"of {p.rows:,} {texts_noun(p)}")
     if result.format != "onnx-int8":
         return text
-    if p.get("size_ratio") is not None:
-        text += f"; {format_percent(float(p['size_ratio']))} of the size of the full ONNX model"
-    change = p.get("accuracy_change_points")
+    if p.size_ratio is not None:
+        text += f"; {format_percent(p.size_ratio)} of the size of the full ONNX model"
+    change = p.accuracy_change_points
     if change is None:
         return text + "; accuracy could not be measured (the check texts have no labels)"
     moved = "no change" if round(change, 1) == 0 else f"**{change:+.1f} points**"
-    return text + f"; accuracy {float(p['reference_accuracy']):.1%} → {float(p['accuracy']):.1%} ({moved})"
+    return text + f"; accuracy {p.reference_accuracy:.1%} → {p.accuracy:.1%} ({moved})"
 
 
 def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = False) -> str:
@@ -211,35 +210,13 @@ def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, E
 
 
 def run_summary_markdown(run_dir: Path, zip_path: Path) -> str:
-    summary = load_summary(run_dir)
+    summary = Summary.read(RunFolder(run_dir).summary)
     size = format_size(zip_path.stat().st_size)
-    return (f"Model from the run of {summary.get('finished_at', run_dir.name)}: **{summary.get('model', '')}**, "
-            f"macro-F1 {summary.get('macro_f1', float('nan')):.3f} on the test texts. Zip size: {size}.")
+    return (f"Model from the run of {summary.finished_at or run_dir.name}: **{summary.model}**, "
+            f"macro-F1 {summary.macro_f1:.3f} on the test texts. Zip size: {size}.")
 
 
 # --------------------------------------------------------------------------- exports on disk
-
-
-def export_folder(run_dir: Path, fmt: str) -> Path:
-    return Path(run_dir) / EXPORTS_DIR / fmt
-
-
-def read_export(run_dir: Path, fmt: str) -> ExportResult | None:
-    """The finished export of ``fmt`` from its ``export.json`` (made here or with the CLI); None when absent."""
-    folder = export_folder(run_dir, fmt)
-    try:
-        info = json.loads((folder / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    file = folder / info["file"] if info.get("file") else folder
-    if not file.exists():
-        return None
-    size = file.stat().st_size if file.is_file() else folder_bytes(folder)
-    return ExportResult(fmt, file, folder, size, dict(info.get("parity") or {}), list(info.get("warnings") or []))
-
-
-def read_exports(run_dir: Path) -> dict[str, ExportResult]:
-    return {fmt: result for fmt in EXPORT_FORMATS if (result := read_export(run_dir, fmt)) is not None}
 
 
 _ZIP_LOCK = threading.Lock()  # the export thread and a page refresh may both want the same zip
@@ -385,7 +362,7 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
     if not run_dir:
         return ExportView([card_markdown(f, None) for f in EXPORT_FORMATS], [None] * len(EXPORT_FORMATS), "", "")
     run = checked_run_dir(workspace, run_dir)
-    results = read_exports(run)
+    results = {fmt: found for fmt in EXPORT_FORMATS if (found := read_export(RunFolder(run).export(fmt)))}
     exporting = snapshot.current if snapshot is not None and snapshot.run_dir == str(run) else None
     cards, zips = [], []
     for fmt in EXPORT_FORMATS:
@@ -474,7 +451,7 @@ def build(ctx: AppContext) -> None:
                 return [status_markdown(snapshot, run_dir), progress_html(snapshot)] + [gr.skip()] * (len(view) - 2)
             if job.claim_outcome():  # the first tick after the job ended: a check that warned gets a pop-up too
                 for fmt in snapshot.done:
-                    result = read_export(job.run_dir, fmt)
+                    result = read_export(RunFolder(job.run_dir).export(fmt))
                     for warning in result.warnings if result is not None else []:
                         gr.Warning(f"{FORMAT_INFO[fmt].title}: {warning}", duration=None, title="Check this export")
             try:

@@ -8,7 +8,6 @@ folder, so one visitor can never open, or even list, another's files.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import shutil
@@ -16,8 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bertstudio.errors import DataError, UserError
-from bertstudio.runs import MODEL_DIR, SUMMARY_FILE, is_complete, list_runs, load_summary
+from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.results import Summary
+from bertstudio.runs import RunFolder
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -116,14 +116,13 @@ def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
     """Finished runs of this workspace, newest first."""
 
     infos = []
-    for path in list_runs(workspace.runs):
+    for run in RunFolder.finished_under(workspace.runs):
         try:
-            summary = load_summary(path)
-        except (OSError, json.JSONDecodeError):
+            summary = Summary.read(run.summary)
+        except ModelError:
             continue  # a damaged summary: the run cannot be shown, the others can
-        infos.append(RunInfo(path=path, model=str(summary.get("model", path.name)),
-                             macro_f1=summary.get("macro_f1"), accuracy=summary.get("accuracy"),
-                             finished_at=str(summary.get("finished_at", path.name))))
+        infos.append(RunInfo(path=run.path, model=summary.model or run.path.name, macro_f1=summary.macro_f1,
+                             accuracy=summary.accuracy, finished_at=summary.finished_at or run.path.name))
     return infos
 
 
@@ -135,7 +134,7 @@ def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
     path = Path(run_dir)
     if not workspace.owns(path) or not path.resolve().is_relative_to(workspace.runs.resolve()):
         raise UserError("That run does not belong to this browser session.", "Pick one of your own runs.")
-    if not is_complete(path):
+    if not RunFolder(path).is_complete:
         raise UserError("That run did not finish, so it has no saved model.", "Pick a finished run.")
     return path
 
@@ -143,12 +142,12 @@ def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
 def export_zip(workspace: Workspace, run_dir: str | Path) -> Path:
     """A zip of the run's model folder (weights, tokenizer, labels), built once and reused."""
 
-    run = checked_run_dir(workspace, run_dir)
-    target = workspace.exports / f"{run.name}-model.zip"
-    if target.is_file() and target.stat().st_mtime >= (run / SUMMARY_FILE).stat().st_mtime:
+    run = RunFolder(checked_run_dir(workspace, run_dir))
+    target = workspace.exports / f"{run.path.name}-model.zip"
+    if target.is_file() and target.stat().st_mtime >= run.summary.stat().st_mtime:
         return target
     # Build under a temporary name, then rename: a download never gets a half-written zip.
-    partial = shutil.make_archive(str(workspace.exports / f".{run.name}.partial"), "zip", root_dir=run / MODEL_DIR)
+    partial = shutil.make_archive(str(workspace.exports / f".{run.path.name}.partial"), "zip", root_dir=run.model)
     Path(partial).replace(target)
     return target
 

@@ -71,7 +71,7 @@ def test_evaluate_cli_writes_eval_json_and_saves_the_temperature(run, capsys):
     assert saved["rows"] == summary["metrics"]["rows"]
     assert headline["macro_f1"] == saved["macro_f1"] and headline["eval_file"] == str(run / EVAL_FILE)
     assert saved["calibration"]["rows"] >= 20 and saved["temperature"] > 0
-    assert read_preprocessing(run)["temperature"] == pytest.approx(saved["temperature"])
+    assert read_preprocessing(run).temperature == pytest.approx(saved["temperature"])
     assert saved["calibration"]["nll_after"] <= saved["calibration"]["nll_before"] + 1e-9
     assert len(saved["reliability"]["bins"]) == 15 and (run / VALIDATION_LOGITS_FILE).is_file()
 
@@ -125,7 +125,7 @@ def test_finalize_run_for_the_pipeline(run):
                           label_names=["billing", "delivery", "praise"])
     saved = json.loads((run / EVAL_FILE).read_text())
     assert REQUIRED_KEYS <= set(saved) and saved["rows"] == 100
-    assert result.temperature > 1.5 and read_preprocessing(run)["temperature"] == pytest.approx(result.temperature)
+    assert result.temperature > 1.5 and read_preprocessing(run).temperature == pytest.approx(result.temperature)
     assert saved["ece_calibrated"] < saved["ece"]
     assert (run / VALIDATION_LOGITS_FILE).is_file()
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from bertstudio.export.card import CardFacts, hub_id_for, model_card
 from bertstudio.export.core import fp32_warnings, int8_warnings
-from bertstudio.export.parity import ParityReport, compare_logits
+from bertstudio.export.parity import compare_logits
+from bertstudio.results import ParityReport
 
 
 def test_compare_logits_measures_drift_agreement_and_metric_change():

@@ -11,6 +11,7 @@ import pytest
 from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import ConfigError, ModelError
+from bertstudio.export.card import describe_export
 from bertstudio.export.core import export_run
 from bertstudio.predict.predictor import load_predictor
 
@@ -30,7 +31,7 @@ def test_all_formats_land_in_their_own_folders(exported):
     assert list(results) == ["onnx", "onnx-int8", "torchscript", "hf"]
     for fmt, result in results.items():
         assert result.folder == run / "exports" / fmt and result.path.exists()
-        assert result.size_bytes > 0 and f"{result.size_bytes / 1e6:.1f} MB" in result.describe()
+        assert result.size_bytes > 0 and f"{result.size_bytes / 1e6:.1f} MB" in describe_export(result)
         info = json.loads((result.folder / "export.json").read_text())
         assert info["format"] == fmt and info["parity"]["rows"] == 48
         for name in ("preprocessing.json", "config.json", "README.md", "tokenizer.json"):
@@ -41,32 +42,32 @@ def test_all_formats_land_in_their_own_folders(exported):
 def test_onnx_matches_pytorch_with_dynamic_batch_and_length(exported):
     run, results = exported
     parity = results["onnx"].parity
-    assert parity["max_abs_logit_diff"] < 1e-3 and parity["label_agreement"] == 1.0
+    assert parity.max_abs_logit_diff < 1e-3 and parity.label_agreement == 1.0
     torch_predictor, onnx_predictor = load_predictor(run), load_predictor(run, backend="onnx")
     assert onnx_predictor.backend.file == results["onnx"].path  # found in RUN/exports/onnx
     for texts in (["one"], sample_texts(7), [LONG_TEXT, "short"]):
         np.testing.assert_allclose(onnx_predictor.logits(texts), torch_predictor.logits(texts), atol=1e-4)
-    assert "largest logit difference" in results["onnx"].describe()
+    assert "largest logit difference" in describe_export(results["onnx"])
 
 
 def test_int8_is_smaller_and_its_accuracy_change_is_measured(exported):
     _, results = exported
     int8, fp32 = results["onnx-int8"], results["onnx"]
     assert int8.size_bytes < 0.5 * fp32.size_bytes
-    assert int8.parity["fp32_size_bytes"] == pytest.approx(fp32.size_bytes, rel=0.02)  # its own fp32 graph
-    assert int8.parity["labelled_rows"] == 48
+    assert int8.parity.fp32_size_bytes == pytest.approx(fp32.size_bytes, rel=0.02)  # its own fp32 graph
+    assert int8.parity.labelled_rows == 48
     quantization = json.loads((int8.folder / "export.json").read_text())["quantization"]
     assert quantization["graph"] == "fused" and quantization["fused_ops"]["Attention"] >= 1
     ops = {node.op_type for node in onnx.load(str(int8.path)).graph.node}
     assert "QAttention" in ops  # one fused, quantized attention kernel per layer (see export/int8.py)
     for key in ("accuracy_change_points", "macro_f1_change_points"):
-        assert isinstance(int8.parity[key], float)
-    assert "accuracy change" in int8.describe() and "of the fp32 ONNX file" in int8.describe()
+        assert isinstance(getattr(int8.parity, key), float)
+    assert "accuracy change" in describe_export(int8) and "of the fp32 ONNX file" in describe_export(int8)
 
 
 def test_torchscript_matches_pytorch(exported):
     run, results = exported
-    assert results["torchscript"].parity["max_abs_logit_diff"] < 1e-4
+    assert results["torchscript"].parity.max_abs_logit_diff < 1e-4
     traced = load_predictor(results["torchscript"].folder)
     assert traced.backend.name == "torchscript"
     texts = sample_texts(9) + [LONG_TEXT]
@@ -78,7 +79,7 @@ def test_transformers_pipeline_agrees_with_our_predictor(exported):
 
     _, results = exported
     folder = results["hf"].folder
-    assert results["hf"].parity["pipeline_label_agreement"] == 1.0
+    assert results["hf"].parity.pipeline_label_agreement == 1.0
     config = json.loads((folder / "config.json").read_text())
     assert config["id2label"] == {str(i): n for i, n in enumerate(LABELS)}
     assert json.loads((folder / "preprocessing.json").read_text())["temperature"] == 1.0
@@ -125,11 +126,11 @@ def test_failed_export_leaves_no_folder_and_keeps_the_previous_one(tmp_path, mon
 def test_distilbert_and_pair_models_export_to_onnx(tmp_path):
     distil = make_tiny_run(tmp_path / "distil", family="distilbert", test_rows=8)
     result = export_run(distil, "onnx", tmp_path / "d")[0]
-    assert result.parity["max_abs_logit_diff"] < 1e-3
+    assert result.parity.max_abs_logit_diff < 1e-3
     assert json.loads((result.folder / "export.json").read_text())["inputs"] == ["input_ids", "attention_mask"]
     pairs = make_tiny_run(tmp_path / "pairs", text_pair=True, test_rows=8)
     result = export_run(pairs, "onnx", tmp_path / "p")[0]
-    assert result.parity["max_abs_logit_diff"] < 1e-3
+    assert result.parity.max_abs_logit_diff < 1e-3
     texts, seconds = sample_texts(5), list(reversed(sample_texts(5)))
     np.testing.assert_allclose(load_predictor(result.folder).logits(texts, seconds),
                                load_predictor(pairs).logits(texts, seconds), atol=1e-4)
@@ -138,8 +139,8 @@ def test_distilbert_and_pair_models_export_to_onnx(tmp_path):
 def test_export_without_run_data_checks_on_given_texts(tmp_path):
     run = make_tiny_run(tmp_path / "run", test_rows=4)
     result = export_run(run / "model", "onnx", tmp_path / "out", texts=sample_texts(10))[0]
-    assert result.parity["rows"] == 10 and result.parity["labelled_rows"] == 0
-    assert "10 given texts" in result.parity["source"]
+    assert result.parity.rows == 10 and result.parity.labelled_rows == 0
+    assert "10 given texts" in result.parity.source
 
 
 def test_bad_format_and_misplaced_push_are_config_errors(tmp_path):

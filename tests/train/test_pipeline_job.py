@@ -5,13 +5,8 @@ import pytest
 
 from bertstudio.config import config_from_preset
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
-from bertstudio.runs import (
-    CONFIG_FILE,
-    MODEL_DIR,
-    SUMMARY_FILE,
-    is_complete,
-    read_metrics,
-)
+from bertstudio.results import Preprocessing, Summary
+from bertstudio.runs import CONFIG_FILE, MODEL_DIR, RunFolder, read_metrics
 from bertstudio.train import pipeline
 from bertstudio.train.job import TrainingJob
 
@@ -38,18 +33,20 @@ def test_job_emits_typed_events_and_writes_a_complete_run(request, small_csv, tm
     steps = [e for e in job.history if isinstance(e, Step)]
     assert [s.step for s in steps] == list(range(1, len(steps) + 1))
     assert all(s.lr > 0 and s.loss > 0 and s.tokens_per_second > 0 for s in steps)
-    run = tmp_path / "run"
-    assert is_complete(run)
-    summary = json.loads((run / SUMMARY_FILE).read_text())
-    for key in ("accuracy", "macro_f1", "train_seconds", "best_epoch", "run_dir"):
-        assert key in summary
-    assert summary["calibration"]["temperature"] > 0 and (run / "eval.json").exists()
-    prep = json.loads((run / MODEL_DIR / "preprocessing.json").read_text())
-    assert prep["temperature"] == summary["calibration"]["temperature"]  # later predictions use it
-    config = json.loads((run / CONFIG_FILE).read_text())
+    run = RunFolder(tmp_path / "run")
+    assert run.is_complete
+    summary = Summary.read(run.summary)
+    assert summary == job.summary == job.history[-1].summary, "returned, announced and saved: the same summary"
+    assert summary.run_dir == str(run.path) and summary.train_seconds > 0 and summary.best_epoch > 0
+    assert summary.calibration.temperature > 0 and run.eval.exists()
+    prep = Preprocessing.read(run.preprocessing)
+    assert prep.temperature == summary.calibration.temperature  # later predictions use it
+    config = json.loads(run.config.read_text())
     assert config["max_length"] == 32 and config["decisions"], "auto decisions are recorded with reasons"
-    logged = [r["event"] for r in read_metrics(run)]
-    assert logged[0] == "started" and logged[-1] == "finished" and "step" in logged
+    logged = list(read_metrics(run.path))
+    events = [r["event"] for r in logged]
+    assert events[0] == "started" and events[-1] == "finished" and "step" in events
+    assert logged[-1]["summary"]["macro_f1"] == summary.macro_f1 and "metrics" not in logged[-1]["summary"]
 
 
 def test_by_default_the_bottom_layer_of_a_six_layer_model_and_the_embeddings_stay_fixed(small_csv, tmp_path,
@@ -102,7 +99,7 @@ def test_stop_is_cooperative_and_ends_in_cancelled(small_csv, tmp_path, tiny_ber
     assert isinstance(job.outcome, Cancelled)
     steps = [e.step for e in job.history if isinstance(e, Step)]
     assert steps[-1] < 300, "stopped long before the 50 epochs"
-    assert not is_complete(tmp_path / "run"), "a cancelled run is never marked done"
+    assert not RunFolder(tmp_path / "run").is_complete, "a cancelled run is never marked done"
     assert [r["event"] for r in read_metrics(tmp_path / "run")][-1] == "cancelled"
 
 
@@ -121,7 +118,7 @@ def test_unexpected_exception_in_the_thread_is_reported(small_csv, tmp_path, tin
     job = run_job(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run"))
     assert isinstance(job.outcome, Failed)
     assert "boom" in job.outcome.message and "RuntimeError" in job.outcome.details
-    assert not is_complete(tmp_path / "run")
+    assert not RunFolder(tmp_path / "run").is_complete
 
 
 def test_head_only_trains_only_the_head(small_csv, tmp_path, tiny_bert_dir):

@@ -10,7 +10,8 @@ import pytest
 from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import DataError, ModelError, UserError
-from bertstudio.export.core import ExportResult
+from bertstudio.results import ExportRecord, ExportResult, ParityReport, read_export
+from bertstudio.runs import RunFolder
 from bertstudio.ui import export_tab as ET
 from bertstudio.ui import predict_tab
 from bertstudio.ui.session import SessionStore
@@ -19,8 +20,8 @@ from bertstudio.ui.views import charts
 
 def _result(fmt: str, *, warnings=(), **parity) -> ExportResult:
     base = {"rows": 40, "source": "40 test rows of the run", "label_agreement": 1.0, "max_abs_logit_diff": 1e-6}
-    return ExportResult(fmt, Path(f"/w/run/exports/{fmt}/model"), Path(f"/w/run/exports/{fmt}"), 91_000_000,
-                        {**base, **parity}, list(warnings))
+    record = ExportRecord(format=fmt, file="model", parity=ParityReport(**{**base, **parity}), warnings=list(warnings))
+    return ExportResult(Path(f"/w/run/exports/{fmt}"), record, 91_000_000)
 
 
 # --- export: pure builders ----------------------------------------------------------------------------
@@ -45,13 +46,12 @@ def test_parity_sentence_in_plain_words():
                        label_agreement=0.9375)
     assert ET.parity_sentence(examples).endswith("on 93.8% of 16 example sentences")
 
-    int8 = _result("onnx-int8", label_agreement=0.975, size_ratio=0.2546, reference_accuracy=0.9,
-                   accuracy=0.875, accuracy_change_points=-2.5)
+    int8 = _result("onnx-int8", label_agreement=0.975, size_ratio=0.2546, reference_accuracy=0.9, accuracy=0.875)
     sentence = ET.parity_sentence(int8)
     assert "97.5% of 40 test texts" in sentence
     assert "25.5% of the size of the full ONNX model" in sentence
     assert "accuracy 90.0% → 87.5% (**-2.5 points**)" in sentence
-    unlabelled = _result("onnx-int8", size_ratio=0.25, accuracy_change_points=None)
+    unlabelled = _result("onnx-int8", size_ratio=0.25)
     assert "accuracy could not be measured" in ET.parity_sentence(unlabelled)
 
 
@@ -176,9 +176,9 @@ def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_ru
     assert not snap.running and not snap.error and snap.done == ("onnx-int8",)
     assert job.claim_outcome() and not job.claim_outcome()  # its warnings pop up once, not at every tick
 
-    result = ET.read_export(run, "onnx-int8")
+    result = read_export(RunFolder(run).export("onnx-int8"))
     assert result is not None and ws.owns(result.folder) and result.path.name == "model.int8.onnx"
-    assert result.size_bytes == result.path.stat().st_size and result.parity["rows"] == 48
+    assert result.size_bytes == result.path.stat().st_size and result.parity.rows == 48
     zipped = ET.zip_path_for(ws.exports, run, "onnx-int8")
     assert zipped.parent == ws.exports
     with zipfile.ZipFile(zipped) as archive:
@@ -203,11 +203,11 @@ def test_a_failed_export_is_reported_not_raised(tmp_path):
     snap = job.snapshot()
     assert not snap.running and snap.error and snap.done == ()
     assert ET.status_markdown(snap, str(run)).startswith("❌ **The export stopped:**")
-    assert ET.read_exports(run) == {}
+    assert not RunFolder(run).exports.exists()
 
 
 def _exported(ws, run: Path, fmt: str) -> None:
-    if ET.read_export(run, fmt) is None:
+    if read_export(RunFolder(run).export(fmt)) is None:
         ET.JOBS.start(ws, str(run), fmt).join(timeout=120)
 
 

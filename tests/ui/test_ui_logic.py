@@ -8,6 +8,7 @@ import pytest
 
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
+from bertstudio.results import Summary, ValidationScores
 from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware, ModelShape
 from bertstudio.ui.jobs import JobBusy, JobRegistry
@@ -63,8 +64,8 @@ def test_fold_events_builds_the_chart_series_and_moves_the_cursor():
 
 
 def test_outcome_messages_are_plain_sentences():
-    summary = {"validation": {"macro_f1": 0.912}, "best_epoch": 3, "macro_f1": 0.9, "accuracy": 0.93,
-               "evaluated_on": "test"}
+    summary = Summary(validation=ValidationScores(macro_f1=0.912), best_epoch=3, macro_f1=0.9, accuracy=0.93,
+                      evaluated_on="test")
     done = fold_events(TrainProgress(), [_started(), _step(4), Finished(run_dir="runs/x", summary=summary)])
     text = outcome_markdown(done)
     assert "Done: best validation macro-F1 **0.912** at epoch 3, model saved" in text and "93.0%" in text

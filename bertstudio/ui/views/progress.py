@@ -111,14 +111,12 @@ def outcome_markdown(progress: TrainProgress) -> str:
     outcome = progress.outcome
     if isinstance(outcome, Finished):
         summary = outcome.summary
-        validation = summary.get("validation") or {}
-        best_f1 = validation.get("macro_f1")
-        best = f"best validation macro-F1 **{best_f1:.3f}** at epoch {summary.get('best_epoch', 0):g}" \
+        best_f1 = summary.validation.macro_f1
+        best = f"best validation macro-F1 **{best_f1:.3f}** at epoch {summary.best_epoch or 0:g}" \
             if best_f1 is not None else "training finished"
-        where = summary.get("evaluated_on", "test")
-        return (f"✅ **Done: {best}, model saved.** On the {where} texts, which the model never saw, "
-                f"macro-F1 is **{summary.get('macro_f1', float('nan')):.3f}** and accuracy "
-                f"**{summary.get('accuracy', float('nan')):.1%}**. Open the Evaluate tab to see where it goes wrong.")
+        return (f"✅ **Done: {best}, model saved.** On the {summary.evaluated_on} texts, which the model never saw, "
+                f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy "
+                f"**{summary.accuracy:.1%}**. Open the Evaluate tab to see where it goes wrong.")
     if isinstance(outcome, Failed):
         hint = f" **What to do:** {outcome.hint}" if outcome.hint else ""
         return f"❌ **Training failed:** {outcome.message}{hint}"

@@ -1,0 +1,297 @@
+"""What the JSON files of run and model folders hold, typed, each read and written in one place.
+
+* :class:`Summary`: a run's ``summary.json`` (``run_training`` and ``train()`` return it).
+* :class:`Preprocessing`: a model folder's ``preprocessing.json``; training writes it, prediction and
+  every export read it.
+* :class:`ExportRecord`: an export folder's ``export.json``, with its :class:`ParityReport`;
+  :func:`read_export` is how anything finds a finished export.
+
+Each is a pydantic model: ``write`` goes through :func:`bertstudio.runs.atomic_write_json`, and ``read``
+validates, so a broken file or a field of the wrong type is a :class:`ModelError` that names the file and
+the field instead of a traceback.  The keys are those earlier versions wrote, so their folders still read;
+fields added since have defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+
+# typing.Self exists from Python 3.11 only; typing_extensions comes with pydantic.
+from typing_extensions import Self
+
+from bertstudio.errors import ModelError
+from bertstudio.runs import EXPORT_INFO_FILE, atomic_write_json, folder_bytes
+
+
+def read_json(path: Path, hint: str) -> Any:
+    """The parsed content of ``path``; a missing, unreadable or broken file is a ModelError with ``hint``."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelError(f"{path} is missing.", hint) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} could not be read ({exc.strerror or exc}).", hint) from exc
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
+                         hint) from exc
+
+
+def field_problem(error: dict[str, Any]) -> str:
+    """One pydantic error in plain words: '"temperature" is 'abc' (input should be a valid number ...)'."""
+    where = ".".join(str(part) for part in error["loc"]) or "the file"
+    if error["type"] == "missing":
+        return f'"{where}" is missing'
+    reason = error["msg"][:1].lower() + error["msg"][1:]
+    found = repr(error["input"])
+    return f'"{where}" is {found if len(found) <= 60 else found[:57] + "..."} ({reason})'
+
+
+class JsonRecord(BaseModel):
+    """A JSON file of a run or model folder, validated when read and written atomically."""
+
+    model_config = ConfigDict(protected_namespaces=())
+    FIX_HINT: ClassVar[str] = "Make the file again with BERT Studio."  # what to do when the file is unusable
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Self:
+        raw = read_json(Path(path), cls.FIX_HINT)
+        if not isinstance(raw, dict):
+            raise ModelError(f"{path} holds a {type(raw).__name__}, not a JSON object.", cls.FIX_HINT)
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(field_problem(error) for error in exc.errors()[:3])
+            raise ModelError(f"{path} cannot be used: {problems}.", cls.FIX_HINT) from None
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """Plain JSON values, as written to the file (NaN stays NaN, as ``json`` writes it)."""
+        return self.model_dump(**kwargs)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        atomic_write_json(Path(path), self.to_dict())
+
+
+# --------------------------------------------------------------------------- summary.json
+
+
+class ValidationScores(BaseModel):
+    """The best checkpoint's figures on the validation split (the one training kept)."""
+
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    loss: float | None = None
+
+
+class CalibrationFigures(BaseModel):
+    """The temperature fitted on validation and the calibration error before and after it."""
+
+    temperature: float
+    ece: float
+    ece_calibrated: float
+
+
+# The figures `bertstudio train` prints as its last line.
+HEADLINE_KEYS = ("accuracy", "macro_f1", "train_seconds", "tune_seconds", "best_epoch", "run_dir", "evaluated_on",
+                 "tokens_per_second")
+
+
+class Summary(JsonRecord):
+    """A finished run's ``summary.json``: written last, so its presence marks the run as done.
+
+    Read it with attributes (``summary.macro_f1``).  ``summary["macro_f1"]`` works too, as it did when
+    ``train()`` returned a plain dict; see :meth:`__getitem__`.
+    """
+
+    FIX_HINT: ClassVar[str] = "The run did not finish cleanly; train it again."
+
+    accuracy: float
+    macro_f1: float
+    evaluated_on: str = "test"  # "test", or "validation" when the data had no test split
+    model: str = ""  # the base model's display name
+    device: str = ""
+    precision: str = ""
+    run_dir: str = ""
+    finished_at: str = ""  # "YYYY-MM-DD HH:MM:SS", local time
+    label_names: list[str] = Field(default_factory=list)
+    train_seconds: float | None = None
+    tune_seconds: float = 0.0  # "tune for me" probe; 0 for runs from before it existed
+    best_epoch: float | None = None
+    best_step: int | None = None
+    steps: int | None = None
+    tokens_per_second: float | None = None
+    samples_per_second: float | None = None
+    validation: ValidationScores = Field(default_factory=ValidationScores)
+    # classification_metrics() of the evaluated rows (per class, confusion matrix); eval.json has more.
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    calibration: CalibrationFigures | None = None  # None for runs from before calibration
+
+    def __getitem__(self, key: str) -> Any:
+        """``summary["macro_f1"]``: the value as summary.json holds it (nested parts as plain dicts).
+
+        Kept so scripts written when ``train()`` returned a dict keep working; new code reads attributes.
+        """
+        values = self.to_dict()
+        if key not in values:
+            raise KeyError(key)
+        return values[key]
+
+    def headline(self) -> dict[str, Any]:
+        """The figures `bertstudio train` prints as its last JSON line."""
+        values = self.to_dict()
+        return {key: values[key] for key in HEADLINE_KEYS}
+
+
+# --------------------------------------------------------------------------- preprocessing.json
+
+
+class Preprocessing(JsonRecord):
+    """What inference must repeat exactly as training did: a model folder's ``preprocessing.json``.
+
+    Keys this version does not know are kept (``extra="allow"``), so an export copies the file unchanged.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", coerce_numbers_to_str=True, protected_namespaces=())
+    FIX_HINT: ClassVar[str] = ("Fix the file (label_names: the classes in training order; temperature: a positive "
+                               "number, 1.0 for none), or train the model again to write a new one.")
+
+    label_names: list[str] = Field(min_length=1)
+    max_length: int = Field(512, ge=1)  # 512: BERT's own limit, for a plain Hugging Face folder
+    text_pair: bool = False
+    temperature: float = Field(1.0, gt=0, allow_inf_nan=False)  # fitted on validation; 1.0 is no calibration
+    truncation: str = "longest_first"
+    truncation_side: str = "right"
+    lowercase: bool = False
+    text_column: str | None = None
+    text_pair_column: str | None = None
+    casefold_labels: bool = False
+    base_model: str | None = None
+    bertstudio_version: str | None = None
+
+
+# --------------------------------------------------------------------------- export.json
+
+
+class ParityReport(JsonRecord):
+    """How closely an export reproduces the PyTorch model on the same rows (``export.json``'s ``parity``)."""
+
+    rows: int
+    source: str = ""  # what the rows were: "48 test rows of the run", "10 given texts", ...
+    max_abs_logit_diff: float = 0.0
+    label_agreement: float  # share of rows with the same predicted label
+    labelled_rows: int = 0
+    reference_accuracy: float | None = None
+    accuracy: float | None = None
+    reference_macro_f1: float | None = None
+    macro_f1: float | None = None
+    # Added by the export that made the file:
+    fp32_size_bytes: int | None = None  # INT8: the fp32 graph it was quantized from
+    size_ratio: float | None = None  # INT8: its size over that graph's
+    pipeline_label_agreement: float | None = None  # Hugging Face: transformers.pipeline against BERT Studio
+
+    @computed_field
+    @property
+    def accuracy_change_points(self) -> float | None:
+        if self.accuracy is None or self.reference_accuracy is None:
+            return None
+        return round(100 * (self.accuracy - self.reference_accuracy), 2)
+
+    @computed_field
+    @property
+    def macro_f1_change_points(self) -> float | None:
+        if self.macro_f1 is None or self.reference_macro_f1 is None:
+            return None
+        return round(100 * (self.macro_f1 - self.reference_macro_f1), 2)
+
+    def describe(self) -> str:
+        text = f"labels agree on {self.label_agreement:.1%} of {self.rows:,} validation rows"
+        if self.accuracy_change_points is not None:
+            text += f"; accuracy change {self.accuracy_change_points:+.1f} points"
+            text += f", macro-F1 change {self.macro_f1_change_points:+.1f} points"
+        return text
+
+
+class Quantization(BaseModel):
+    """How an INT8 export was quantized."""
+
+    weights: str  # "QInt8"
+    per_channel: bool
+    ops: list[str]  # the ONNX operators quantized
+    graph: str  # "fused" (one attention kernel per layer) or "plain"
+    fused_ops: dict[str, int] = Field(default_factory=dict)
+
+
+class ExportRecord(JsonRecord):
+    """An export folder's ``export.json``: what it holds and how its check against the trained model went."""
+
+    FIX_HINT: ClassVar[str] = "Export this format again."
+
+    format: str  # hf, onnx, onnx-int8 or torchscript
+    file: str | None = None  # the model file in the folder; None: the whole folder is the model (hf)
+    inputs: list[str] | None = None  # ONNX and TorchScript: the model's inputs, in order
+    opset: int | None = None  # ONNX
+    quantization: Quantization | None = None  # ONNX INT8
+    parity: ParityReport
+    warnings: list[str] = Field(default_factory=list)  # checks that failed, in plain words
+    source: str = ""  # the model folder it was made from
+    created: str = ""
+    bertstudio_version: str | None = None
+
+
+@dataclass
+class ExportResult:
+    """One finished export: its folder, its ``export.json`` and its size.
+
+    ``seconds`` and ``hub_url`` are known only to the export that made it (0 and None when read from disk).
+    """
+
+    folder: Path
+    record: ExportRecord
+    size_bytes: int
+    seconds: float = 0.0
+    hub_url: str | None = None
+
+    @property
+    def format(self) -> str:
+        return self.record.format
+
+    @property
+    def path(self) -> Path:
+        """The model file (the folder, for hf)."""
+        return self.folder / self.record.file if self.record.file else self.folder
+
+    @property
+    def parity(self) -> ParityReport:
+        return self.record.parity
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.record.warnings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "path": str(self.path), "folder": str(self.folder),
+                "size_bytes": self.size_bytes, "parity": self.parity.to_dict(), "warnings": self.warnings,
+                "seconds": round(self.seconds, 2), "hub_url": self.hub_url}
+
+
+def read_export(folder: str | os.PathLike[str]) -> ExportResult | None:
+    """The finished export in ``folder``, or None when there is none.
+
+    An export is finished when its ``export.json`` reads and the model file it names exists; a broken
+    ``export.json`` counts as no export (exporting that format again replaces it).
+    """
+    folder = Path(folder)
+    try:
+        record = ExportRecord.read(folder / EXPORT_INFO_FILE)
+    except ModelError:
+        return None
+    model = folder / record.file if record.file else folder
+    if not model.exists():
+        return None
+    size = model.stat().st_size if model.is_file() else folder_bytes(folder)
+    return ExportResult(folder, record, size)

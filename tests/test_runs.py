@@ -1,0 +1,280 @@
+"""The run folder's layout (RunFolder) and its typed JSON files: each written, then read back the same,
+folders of the previous version still read, and a damaged file a ModelError that names it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bertstudio.errors import ModelError
+from bertstudio.events import Finished
+from bertstudio.predict.preprocessing import load_preprocessing
+from bertstudio.results import (
+    CalibrationFigures,
+    ExportRecord,
+    ExportResult,
+    ParityReport,
+    Preprocessing,
+    Quantization,
+    Summary,
+    ValidationScores,
+    read_export,
+)
+from bertstudio.runs import RunFolder
+
+LABELS = ["negative", "neutral", "positive"]
+
+# summary.json as the first version wrote it: no tune_seconds, no calibration.
+OLD_SUMMARY = {
+    "accuracy": 0.8, "macro_f1": 0.75, "evaluated_on": "test", "train_seconds": 12.3, "best_epoch": 2.0,
+    "best_step": 40, "steps": 60, "run_dir": "runs/20250101-120000-MiniLM", "model": "MiniLM-L6 (bundled)",
+    "device": "CPU (2 cores)", "precision": "fp32", "tokens_per_second": 1234.5, "samples_per_second": 20.5,
+    "validation": {"accuracy": 0.82, "macro_f1": 0.78, "loss": 0.51},
+    "metrics": {"accuracy": 0.8, "macro_f1": 0.75, "rows": 40, "labels": LABELS},
+    "label_names": LABELS, "finished_at": "2025-01-01 12:03:00",
+}
+# preprocessing.json as the previous version's training wrote it.
+OLD_PREPROCESSING = {
+    "max_length": 64, "truncation": "longest_first", "truncation_side": "right", "lowercase": True,
+    "text_pair": False, "text_column": "review", "text_pair_column": None, "label_names": LABELS,
+    "casefold_labels": False, "temperature": 1.37, "base_model": "bundled-minilm", "bertstudio_version": "0.1.0",
+}
+# export.json as the previous version's INT8 export wrote it (change points stored, not computed).
+OLD_EXPORT = {
+    "format": "onnx-int8", "file": "model.int8.onnx", "opset": 17, "inputs": ["input_ids", "attention_mask"],
+    "quantization": {"weights": "QInt8", "per_channel": True, "ops": ["MatMul"], "graph": "fused",
+                     "fused_ops": {"Attention": 2}},
+    "parity": {"rows": 48, "source": "48 test rows of the run", "max_abs_logit_diff": 0.05, "label_agreement": 0.98,
+               "labelled_rows": 48, "reference_accuracy": 0.5, "accuracy": 0.48, "reference_macro_f1": 0.4,
+               "macro_f1": 0.41, "accuracy_change_points": -2.0, "macro_f1_change_points": 1.0,
+               "fp32_size_bytes": 1000, "size_ratio": 0.3},
+    "warnings": ["The INT8 model loses 2.0 points of accuracy on 48 test rows."],
+    "source": "/runs/x/model", "created": "2025-01-01 12:10:00", "bertstudio_version": "0.1.0",
+}
+
+
+def _summary() -> Summary:
+    return Summary(accuracy=0.9, macro_f1=0.85, evaluated_on="validation", model="Tiny", device="CPU",
+                   precision="fp32", run_dir="runs/x", finished_at="2026-01-01 10:00:00", label_names=LABELS,
+                   train_seconds=3.5, tune_seconds=1.25, best_epoch=1.5, best_step=7, steps=9,
+                   tokens_per_second=100.0, samples_per_second=8.0,
+                   validation=ValidationScores(accuracy=0.8, macro_f1=0.7, loss=0.6),
+                   metrics={"rows": 10, "per_class": {n: {"f1": 0.5} for n in LABELS}},
+                   calibration=CalibrationFigures(temperature=1.2, ece=0.1, ece_calibrated=0.05))
+
+
+# --------------------------------------------------------------------------- RunFolder
+
+
+def test_run_folder_names_every_file_of_a_run(tmp_path):
+    run = RunFolder(str(tmp_path))
+    assert run.path == tmp_path
+    names = {"config": "config.json", "metrics": "metrics.jsonl", "summary": "summary.json", "model": "model",
+             "data_report": "data_report.json", "predictions": "test_predictions.csv", "eval": "eval.json",
+             "validation_logits": "validation_logits.npz", "label_issues": "label_issues.csv", "exports": "exports"}
+    for prop, name in names.items():
+        assert getattr(run, prop) == tmp_path / name, prop
+    assert run.preprocessing == tmp_path / "model" / "preprocessing.json"
+    assert run.export("onnx") == tmp_path / "exports" / "onnx"
+    assert run.eval_on(None) == run.eval and run.eval_on("data/shifted.csv") == tmp_path / "eval-shifted.json"
+    assert run.predictions_on("data/shifted.csv") == tmp_path / "predictions-shifted.csv"
+    assert Path(run) == tmp_path  # usable wherever a path is
+
+
+def test_a_run_is_complete_only_with_its_model_and_summary(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.model.mkdir(parents=True)
+    assert not run.is_complete, "training still going: no summary yet"
+    _summary().write(run.summary)
+    assert run.is_complete
+
+
+def test_finished_runs_are_listed_newest_first(tmp_path):
+    for name in ("20260101-000000-a", "20260301-000000-c", "20260201-000000-b"):
+        run = RunFolder(tmp_path / name)
+        run.model.mkdir(parents=True)
+        _summary().write(run.summary)
+    (tmp_path / "20260401-000000-unfinished" / "model").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("not a run")
+    listed = RunFolder.finished_under(tmp_path)
+    assert [r.path.name for r in listed] == ["20260301-000000-c", "20260201-000000-b", "20260101-000000-a"]
+    assert RunFolder.finished_under(tmp_path / "nowhere") == []
+
+
+# --------------------------------------------------------------------------- summary.json
+
+
+def test_summary_round_trip(tmp_path):
+    summary = _summary()
+    summary.write(tmp_path / "summary.json")
+    again = Summary.read(tmp_path / "summary.json")
+    assert again == summary
+    assert again.calibration.temperature == 1.2 and again.validation.macro_f1 == 0.7
+
+
+def test_summary_keeps_item_access_of_the_python_api():
+    summary = _summary()
+    assert summary["macro_f1"] == summary.macro_f1 == 0.85 and summary["run_dir"] == "runs/x"
+    assert summary["validation"] == {"accuracy": 0.8, "macro_f1": 0.7, "loss": 0.6}  # nested parts: plain dicts
+    with pytest.raises(KeyError):
+        summary["no such figure"]
+    assert summary.headline() == {"accuracy": 0.9, "macro_f1": 0.85, "train_seconds": 3.5, "tune_seconds": 1.25,
+                                  "best_epoch": 1.5, "run_dir": "runs/x", "evaluated_on": "validation",
+                                  "tokens_per_second": 100.0}
+
+
+def test_summary_of_the_previous_version_is_read(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(OLD_SUMMARY))
+    summary = Summary.read(path)
+    assert summary.macro_f1 == 0.75 and summary.model == "MiniLM-L6 (bundled)" and summary.label_names == LABELS
+    assert summary.tune_seconds == 0.0 and summary.calibration is None  # fields added since get defaults
+    assert summary.metrics["rows"] == 40 and summary.validation.loss == 0.51
+    assert summary.to_dict(exclude={"tune_seconds", "calibration"}) == OLD_SUMMARY, "same keys, same values"
+
+
+def test_nan_figures_survive_the_round_trip(tmp_path):
+    summary = _summary().model_copy(update={"accuracy": float("nan")})
+    summary.write(tmp_path / "summary.json")
+    assert math.isnan(Summary.read(tmp_path / "summary.json").accuracy)
+
+
+@pytest.mark.parametrize("content, words", [("{not json", "not valid JSON"), ("[1, 2]", "holds a list, not a JSON object"),
+                                            ('{"model": "x"}', '"accuracy" is missing')])
+def test_a_damaged_summary_is_a_model_error_naming_the_file(tmp_path, content, words):
+    path = tmp_path / "summary.json"
+    path.write_text(content)
+    with pytest.raises(ModelError, match=words) as caught:
+        Summary.read(path)
+    assert str(path) in caught.value.message and caught.value.hint
+
+
+def test_finished_event_carries_the_summary_and_stays_plain_json():
+    event = Finished(run_dir="runs/x", summary=_summary())
+    assert event.summary.macro_f1 == 0.85
+    line = json.loads(json.dumps(event.to_dict()))
+    assert line["event"] == "finished" and line["summary"]["calibration"]["temperature"] == 1.2
+    assert "metrics" not in line["summary"], "per-class figures stay in summary.json and eval.json"
+
+
+# --------------------------------------------------------------------------- preprocessing.json
+
+
+def test_preprocessing_round_trip_keeps_unknown_keys(tmp_path):
+    path = tmp_path / "preprocessing.json"
+    path.write_text(json.dumps({**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2]}))
+    prep = Preprocessing.read(path)
+    assert prep.label_names == LABELS and prep.max_length == 64 and prep.temperature == 1.37 and prep.lowercase
+    prep.write(tmp_path / "copy.json")
+    assert Preprocessing.read(tmp_path / "copy.json") == prep
+    assert json.loads((tmp_path / "copy.json").read_text()) == {**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2]}
+
+
+def test_numeric_label_names_are_read_as_text(tmp_path):
+    path = tmp_path / "preprocessing.json"
+    path.write_text(json.dumps({"label_names": [0, 1], "max_length": 16}))
+    assert Preprocessing.read(path).label_names == ["0", "1"]
+
+
+@pytest.mark.parametrize("change, field", [({"temperature": "abc"}, "temperature"), ({"temperature": 0}, "temperature"),
+                                           ({"label_names": None}, "label_names"), ({"max_length": "long"}, "max_length"),
+                                           ({"label_names": []}, "label_names")])
+def test_a_field_of_the_wrong_type_is_a_model_error_naming_file_and_field(tmp_path, change, field):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "preprocessing.json").write_text(json.dumps({**OLD_PREPROCESSING, **change}))
+    with pytest.raises(ModelError) as caught:
+        load_preprocessing(folder)
+    assert str(folder / "preprocessing.json") in caught.value.message and f'"{field}"' in caught.value.message
+    assert "train the model again" in caught.value.hint
+
+
+def test_missing_label_names_and_broken_json_are_model_errors(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    path = folder / "preprocessing.json"
+    path.write_text(json.dumps({k: v for k, v in OLD_PREPROCESSING.items() if k != "label_names"}))
+    with pytest.raises(ModelError, match='"label_names" is missing'):
+        load_preprocessing(folder)
+    path.write_text('{"label_names": ["a", "b"],')
+    with pytest.raises(ModelError, match="is not valid JSON") as caught:
+        load_preprocessing(folder)
+    assert str(path) in caught.value.message
+
+
+def test_a_plain_hugging_face_folder_gets_its_labels_from_config(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"id2label": {"1": "spam", "0": "ham"}}))
+    prep = load_preprocessing(tmp_path)
+    assert prep.label_names == ["ham", "spam"] and prep.max_length == 512 and prep.temperature == 1.0
+
+
+# --------------------------------------------------------------------------- export.json
+
+
+def _export(tmp_path: Path, record: dict | ExportRecord) -> Path:
+    folder = tmp_path / "exports" / "onnx-int8"
+    folder.mkdir(parents=True)
+    (folder / "model.int8.onnx").write_bytes(b"x" * 300)
+    if isinstance(record, ExportRecord):
+        record.write(folder / "export.json")
+    else:
+        (folder / "export.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_export_record_round_trip(tmp_path):
+    parity = ParityReport(rows=10, source="10 given texts", max_abs_logit_diff=0.01, label_agreement=0.9,
+                          fp32_size_bytes=1000, size_ratio=0.3)
+    record = ExportRecord(format="onnx-int8", file="model.int8.onnx", inputs=["input_ids"], opset=17,
+                          quantization=Quantization(weights="QInt8", per_channel=True, ops=["MatMul"], graph="plain"),
+                          parity=parity, warnings=["check it"], source="/m", created="now")
+    folder = _export(tmp_path, record)
+    assert ExportRecord.read(folder / "export.json") == record
+    found = read_export(folder)
+    assert isinstance(found, ExportResult) and found.record == record
+    assert found.path == folder / "model.int8.onnx" and found.size_bytes == 300 and found.format == "onnx-int8"
+    assert found.parity.accuracy_change_points is None and found.warnings == ["check it"]
+
+
+def test_export_of_the_previous_version_is_read(tmp_path):
+    found = read_export(_export(tmp_path, OLD_EXPORT))
+    assert found.parity.rows == 48 and found.parity.size_ratio == 0.3 and found.record.quantization.graph == "fused"
+    assert found.parity.accuracy_change_points == -2.0 and found.parity.macro_f1_change_points == 1.0
+    assert found.parity.to_dict() == OLD_EXPORT["parity"] | {"pipeline_label_agreement": None}
+
+
+def test_no_finished_export_reads_as_none(tmp_path):
+    assert read_export(tmp_path / "nowhere") is None
+    folder = _export(tmp_path, OLD_EXPORT)
+    (folder / "model.int8.onnx").unlink()
+    assert read_export(folder) is None, "export.json without its model file"
+    (folder / "model.int8.onnx").write_bytes(b"x")
+    (folder / "export.json").write_text("{broken")
+    assert read_export(folder) is None, "a broken export.json: export the format again"
+
+
+def test_a_folder_export_measures_the_whole_folder(tmp_path):
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"w" * 1000)
+    ExportRecord(format="hf", parity=ParityReport(rows=1, label_agreement=1.0)).write(folder / "export.json")
+    found = read_export(folder)
+    assert found.path == folder and found.size_bytes == 1000 + (folder / "export.json").stat().st_size
+
+
+def test_predicting_with_a_broken_preprocessing_json_says_what_to_fix(tmp_path, capsys):
+    from helpers import make_tiny_run
+
+    from bertstudio.cli import EXIT_USER_ERROR, main
+
+    run = RunFolder(make_tiny_run(tmp_path / "run", test_rows=4))
+    prep = json.loads(run.preprocessing.read_text())
+    run.preprocessing.write_text(json.dumps({**prep, "temperature": "abc"}))
+    (tmp_path / "texts.csv").write_text("text\nhello\n")
+    code = main(["predict", str(run.path), "--data", str(tmp_path / "texts.csv"), "--out", str(tmp_path / "out.csv")])
+    error = capsys.readouterr().err
+    assert code == EXIT_USER_ERROR and "Traceback" not in error
+    assert str(run.preprocessing) in error and '"temperature" is \'abc\'' in error and "train the model again" in error
