@@ -81,6 +81,9 @@ class TrainConfig(BaseModel):
                                          "the one with the lowest validation loss (adds at most 25% to the "
                                          "training time).",
                        json_schema_extra=_cli("--tune", "training"))
+    simple_model: bool = Field(True, description="Also train a simple word-count model (seconds) on the same rows: "
+                                                 "the score to beat, and blended in when that clearly helps.",
+                               json_schema_extra=_cli("--simple-model", "training"))
     weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay (never on biases or LayerNorm).",
                                 json_schema_extra=_cli("--weight-decay", "training"))
     warmup_ratio: float = Field(0.1, ge=0, le=0.5, description="Share of steps spent warming the learning rate up.",

@@ -1,5 +1,5 @@
-"""Typed events a training run emits, in order: tuning* (only with "tune for me"), started, step*,
-evaluated*, then one of finished / failed / cancelled.
+"""Typed events a training run emits, in order: tuning* (only with "tune for me"), started, simple_model
+(unless turned off), step*, evaluated*, then one of finished / failed / cancelled.
 
 They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
 consume the same objects; ``to_dict`` is what gets written to disk.
@@ -106,5 +106,18 @@ class Cancelled(_Event):
     message: str = "Training was stopped before it finished; no model was saved as done."
 
 
-TrainingEvent = Union[Tuning, Started, Step, Evaluated, Finished, Failed, Cancelled]
+@dataclass
+class SimpleModelScored(_Event):
+    """The simple word-count model, fitted on the same training rows before the first step, scored on the same
+    validation rows: the line the fine-tuned model has to clear."""
+
+    kind: ClassVar[str] = "simple_model"
+    accuracy: float
+    macro_f1: float
+    seconds: float
+    train_rows: int
+    val_rows: int
+
+
+TrainingEvent = Union[Tuning, Started, SimpleModelScored, Step, Evaluated, Finished, Failed, Cancelled]
 TERMINAL_EVENTS = (Finished, Failed, Cancelled)

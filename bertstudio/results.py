@@ -96,6 +96,21 @@ class CalibrationFigures(BaseModel):
     ece_calibrated: float
 
 
+class SimpleModelFigures(BaseModel):
+    """The simple word-count model trained beside the run, against the fine-tuned model, on the evaluated rows
+    (validation decides the blend; these are the honest figures)."""
+
+    accuracy: float
+    macro_f1: float
+    validation_macro_f1: float
+    fine_tuned_accuracy: float  # the fine-tuned model alone, whatever the run ships
+    fine_tuned_macro_f1: float
+    fit_seconds: float
+    speedup: float | None = None  # how many times faster the simple model predicted the same rows
+    blend: dict[str, Any] = Field(default_factory=dict)  # bertstudio.evaluation.blend.BlendChoice
+    verdict: str = ""
+
+
 # The figures `bertstudio train` prints as its last line.
 HEADLINE_KEYS = ("accuracy", "macro_f1", "train_seconds", "tune_seconds", "best_epoch", "run_dir", "evaluated_on",
                  "tokens_per_second")
@@ -130,6 +145,7 @@ class Summary(JsonRecord):
     # classification_metrics() of the evaluated rows (per class, confusion matrix); eval.json has more.
     metrics: dict[str, Any] = Field(default_factory=dict)
     calibration: CalibrationFigures | None = None  # None for runs from before calibration
+    simple_model: SimpleModelFigures | None = None  # None when it was turned off, or for older runs
 
     def __getitem__(self, key: str) -> Any:
         """``summary["macro_f1"]``: the value as summary.json holds it (nested parts as plain dicts).
@@ -144,7 +160,11 @@ class Summary(JsonRecord):
     def headline(self) -> dict[str, Any]:
         """The figures `bertstudio train` prints as its last JSON line."""
         values = self.to_dict()
-        return {key: values[key] for key in HEADLINE_KEYS}
+        line = {key: values[key] for key in HEADLINE_KEYS}
+        if self.simple_model is not None:
+            line.update(simple_model_macro_f1=self.simple_model.macro_f1,
+                        blended=bool(self.simple_model.blend.get("used")))
+        return line
 
 
 # --------------------------------------------------------------------------- preprocessing.json
@@ -164,6 +184,9 @@ class Preprocessing(JsonRecord):
     max_length: int = Field(512, ge=1)  # 512: BERT's own limit, for a plain Hugging Face folder
     text_pair: bool = False
     temperature: float = Field(1.0, gt=0, allow_inf_nan=False)  # fitted on validation; 1.0 is no calibration
+    # Share of the fine-tuned model's probabilities when blended with the simple word-count model saved beside
+    # it (word_counts.json + .safetensors); 1.0: the fine-tuned model alone.
+    blend_weight: float = Field(1.0, ge=0, le=1, allow_inf_nan=False)
     truncation: str = "longest_first"
     truncation_side: str = "right"
     lowercase: bool = False

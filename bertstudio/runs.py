@@ -32,6 +32,7 @@ EVAL_FILE = "eval.json"  # full metrics and calibration
 VALIDATION_LOGITS_FILE = "validation_logits.npz"  # lets later evaluations refit the temperature without the data
 LABEL_ISSUES_FILE = "label_issues.csv"  # training rows that look mislabeled
 EXPORTS_DIR = "exports"  # default place of a run's exports: RUN/exports/<format>/
+SIMPLE_MODEL_DIR = "simple_model"  # the word-count model trained beside the fine-tuned one
 
 # Files inside a model folder (the run's model/ and every export) that BERT Studio adds to the weights.
 PREPROCESSING_FILE = "preprocessing.json"  # what prediction must repeat exactly as training did
@@ -178,6 +179,10 @@ class RunFolder:
     @property
     def exports(self) -> Path:
         return self.path / EXPORTS_DIR
+
+    @property
+    def simple_model(self) -> Path:
+        return self.path / SIMPLE_MODEL_DIR
 
     def export(self, fmt: str) -> Path:
         """The default folder of the run's ``fmt`` export."""

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 from bertstudio.benchmark.backends import BF16_METHODS, DEFAULT_BF16_METHOD
 from bertstudio.benchmark.models import ALL_BACKENDS
-from bertstudio.benchmark.report import headline, markdown_table, own_model_recommendations, write_json
 from bertstudio.benchmark.plan import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LENS, BenchmarkPlan
+from bertstudio.benchmark.report import headline, markdown_table, own_model_recommendations, write_json
 from bertstudio.benchmark.runner import check_repeatability, run_benchmark
 from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, RepeatPolicy
 from bertstudio.cli_args import Command

@@ -27,6 +27,7 @@ class CardFacts:
     max_length: int
     temperature: float
     text_pair: bool
+    blend_weight: float = 1.0  # share of the fine-tuned model when blended with the simple word-count model
     base_model: str | None = None  # a Hub id, for the metadata; None for local folders
     base_model_name: str | None = None
     summary: Summary | None = None
@@ -55,7 +56,7 @@ def hub_id_for(base_model: str | None) -> str | None:
 
 def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
     facts = CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
-                      text_pair=prep.text_pair, base_model=hub_id_for(prep.base_model),
+                      text_pair=prep.text_pair, blend_weight=prep.blend_weight, base_model=hub_id_for(prep.base_model),
                       base_model_name=prep.base_model)
     if location.run_dir is None:
         return facts
@@ -196,6 +197,21 @@ def _limitations_section(facts: CardFacts) -> str:
         "are learned too."])
 
 
+def _simple_model_section(facts: CardFacts) -> str:
+    """The simple word-count model trained beside this one: the verdict, and what the blend (if any) adds."""
+    simple = facts.summary.simple_model if facts.summary else None
+    lines = []
+    if simple is not None:
+        lines.append(simple.verdict)
+    if facts.blend_weight < 1:
+        lines.append(
+            f"This model is a blend: {facts.blend_weight:.0%} of the fine-tuned model's calibrated probabilities plus "
+            f"{1 - facts.blend_weight:.0%} of a simple word-count model's (TF-IDF and logistic regression, in "
+            "`word_counts.json` and `word_counts.safetensors` beside the weights). `bertstudio predict` and "
+            "`bertstudio serve` apply the blend; `transformers.pipeline` runs the fine-tuned part alone.")
+    return "\n".join(["## Compared with a simple model", "", *lines]) if lines else ""
+
+
 def model_card(facts: CardFacts, fmt: str = "hf") -> str:
     """README.md text for an export folder of format ``fmt``."""
     title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"
@@ -205,8 +221,8 @@ def model_card(facts: CardFacts, fmt: str = "hf") -> str:
     parts = [_front_matter(facts, fmt), title, intro]
     if facts.warnings:
         parts.append("\n".join(["## Warnings", ""] + [f"- {w}" for w in facts.warnings]))
-    parts += [_metrics_section(facts), _data_section(facts), _training_section(facts)]
+    parts += [_metrics_section(facts), _simple_model_section(facts), _data_section(facts), _training_section(facts)]
     if facts.checks:
         parts.append("\n".join(["## Export checks", ""] + [f"- {c}" for c in facts.checks]))
     parts += [_usage_section(facts, fmt), _limitations_section(facts)]
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(part for part in parts if part) + "\n"

@@ -8,6 +8,7 @@ place: a failed export never leaves a folder that looks finished.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from bertstudio.export.int8 import write_int8
 from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, OPSET, export_onnx
 from bertstudio.export.parity import ValidationRows, compare_logits, validation_rows
 from bertstudio.export.torchscript import TORCHSCRIPT_FILE, export_torchscript
+from bertstudio.models.word_counts import INFO_FILE as WORD_COUNTS_INFO
+from bertstudio.models.word_counts import WEIGHTS_FILE as WORD_COUNTS_WEIGHTS
 from bertstudio.predict.backends import OnnxBackend, TorchBackend, TorchScriptBackend, model_input_names
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.predict.predictor import Predictor, load_predictor
@@ -137,8 +140,11 @@ def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Expo
     source.prep.write(tmp / PREPROCESSING_FILE)
     backend = TorchBackend.from_folder(tmp, tmp / "model.safetensors")
     report = source.parity(backend)
-    ours = Predictor(backend, source.tokenizer, source.prep, source.location).predict(
-        source.rows.texts, source.rows.pairs).labels
+    copy_simple_model(source, tmp)
+    # transformers.pipeline runs the transformer alone, so compare it with ours without the blend.
+    logits = Predictor(backend, source.tokenizer, source.prep, source.location).logits(source.rows.texts,
+                                                                                      source.rows.pairs)
+    ours = [source.prep.label_names[i] for i in logits.argmax(axis=1)]
     theirs = pipeline_labels(tmp, source.rows.texts, source.rows.pairs)
     report.pipeline_label_agreement = float(np.mean([a == b for a, b in zip(ours, theirs)])) if ours else 1.0
     notes = fp32_warnings("The Hugging Face export's", report)
@@ -162,6 +168,14 @@ def write_support_files(source: ExportSource, tmp: Path) -> None:
     set_label_maps(source.model, source.prep.label_names)
     source.model.config.to_json_file(str(tmp / "config.json"))
     source.prep.write(tmp / PREPROCESSING_FILE)
+    copy_simple_model(source, tmp)
+
+
+def copy_simple_model(source: ExportSource, tmp: Path) -> None:
+    """A blended run's simple word-count model goes into every export, so each predicts as the run does."""
+    if source.prep.blend_weight < 1:
+        for name in (WORD_COUNTS_INFO, WORD_COUNTS_WEIGHTS):
+            shutil.copy2(source.location.folder / name, tmp / name)
 
 
 def readable_by_others(folder: Path) -> None:

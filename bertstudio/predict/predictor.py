@@ -10,8 +10,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from bertstudio.errors import DataError, ModelError
+from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import softmax
 from bertstudio.models.loading import quiet_library_progress
+from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.predict.backends import LogitsBackend, open_backend
 from bertstudio.predict.locate import ModelLocation, locate_model
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch
@@ -49,6 +51,9 @@ class Predictor:
         self.prep = prep
         self.location = location
         self.batch_size = batch_size
+        # A run whose blend with the simple word-count model won on validation ships that model beside the
+        # weights; every backend's probabilities are blended the same way.
+        self.simple = WordCountModel.load(location.folder) if prep.blend_weight < 1 else None
 
     @property
     def label_names(self) -> list[str]:
@@ -59,12 +64,15 @@ class Predictor:
         return {"labels": self.label_names, "model": str(self.location.run_dir or self.location.folder),
                 "model_file": str(self.backend.file), "backend": self.backend.name,
                 "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
-                "temperature": self.prep.temperature, "base_model": self.prep.base_model}
+                "temperature": self.prep.temperature, "base_model": self.prep.base_model,
+                "blend_weight": self.prep.blend_weight}
 
     def describe(self) -> str:
         pair = " (text pairs)" if self.prep.text_pair else ""
+        blend = (f" Blended with a simple word-count model ({self.prep.blend_weight:.0%} fine-tuned)."
+                 if self.simple is not None else "")
         return (f"{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
-                f"({', '.join(self.label_names)}), texts cut at {self.prep.max_length} tokens.")
+                f"({', '.join(self.label_names)}), texts cut at {self.prep.max_length} tokens.{blend}")
 
     def _check_pairs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
         if self.prep.text_pair and text_pairs is None:
@@ -91,6 +99,9 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
         probs = softmax(self.logits(texts, text_pairs), self.prep.temperature)
+        if self.simple is not None and len(texts):
+            simple = self.simple.probabilities(joined_texts(texts, text_pairs if self.prep.text_pair else None))
+            probs = blend_probabilities(probs, simple, self.prep.blend_weight)
         best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
         return PredictionBatch(labels=[self.label_names[i] for i in best],
                                confidences=probs.max(axis=1) if len(probs) else np.zeros(0),

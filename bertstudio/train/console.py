@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bertstudio.events import Evaluated, Failed, Started, Step, Tuning
+from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning
 
 
 class ConsoleProgress:
@@ -38,6 +38,9 @@ class ConsoleProgress:
                 from tqdm.auto import tqdm
 
                 self._bar = tqdm(total=event.total_steps, file=self.stream, unit="step", dynamic_ncols=True)
+        elif isinstance(event, SimpleModelScored):
+            self._print(f"Simple word-count model (the score to beat, {event.seconds:.1f} s): validation macro-F1 "
+                        f"{event.macro_f1:.4f}, accuracy {event.accuracy:.4f}")
         elif isinstance(event, Step) and self._bar is not None:
             self._bar.update(event.step - self._bar.n)
             self._bar.set_postfix(loss=f"{event.loss:.3f}", epoch=f"{event.epoch:.2f}",
@@ -46,6 +49,12 @@ class ConsoleProgress:
             best = " (best so far)" if event.is_best else ""
             self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.4f}, "
                         f"accuracy {event.accuracy:.4f}, loss {event.val_loss:.4f}{best}")
+        elif isinstance(event, Finished) and event.summary.simple_model is not None:
+            self.close()
+            self._print(event.summary.simple_model.verdict)
+            blend = event.summary.simple_model.blend
+            if blend.get("used"):
+                self._print(f"The run's final model is the blend of both: {blend.get('reason', '')}")
         elif isinstance(event, Failed):
             self._print(f"Failed: {event.message}")
 

@@ -21,6 +21,7 @@ from bertstudio.data import split
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.lengths import token_length_stats
 from bertstudio.errors import DataError
+from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.report import finalize_run
 from bertstudio.events import Finished, Started, Tuning
@@ -32,6 +33,7 @@ from bertstudio.models.loading import (
     quiet_library_progress,
 )
 from bertstudio.models.sources import resolve_model_source
+from bertstudio.models.word_counts import WordCountModel
 from bertstudio.results import CalibrationFigures, Preprocessing, Summary, ValidationScores
 from bertstudio.runs import (
     PREPROCESSING_FILE,
@@ -46,6 +48,7 @@ from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Res
 from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.loop import total_optimizer_steps, train_model
+from bertstudio.train.simple_model import decide_final_model, fit_simple_model
 
 DEFAULT_RUNS_ROOT = Path("runs")
 
@@ -254,10 +257,16 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         tune_seconds = time.perf_counter() - tune_start
         accelerator = make_accelerator(cfg, inputs.device)
         emit_and_log(started_event(inputs, cfg, data, run.path, accelerator))
+        simple = None
+        if cfg.simple_model and accelerator.is_main_process:
+            simple, scored = fit_simple_model(inputs.split.train, inputs.split.validation, label_names, cfg.seed)
+            emit_and_log(scored)
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
                               emit=emit_and_log, should_stop=should_stop)
 
+        eval_start = time.perf_counter()
         eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator)
+        eval_seconds = time.perf_counter() - eval_start
         val_logits = (eval_logits if data.evaluation is data.validation
                       else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
         eval_labels = np.asarray(data.evaluation["label"])
@@ -279,14 +288,35 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
                                   evaluated_on=data.evaluation_name)
             summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
                                                      ece_calibrated=report.reliability_calibrated.ece)
-            write_predictions(run.predictions, data.evaluation_raw,
-                              softmax(eval_logits / report.temperature), label_names)
+            final_probs = softmax(eval_logits, report.temperature)
+            if simple is not None:
+                final = decide_final_model(
+                    simple, val_probs=softmax(val_logits, report.temperature),
+                    val_labels=np.asarray(data.validation["label"]), eval_probs=final_probs,
+                    eval_dataset=data.evaluation_raw, eval_labels=eval_labels, label_names=label_names,
+                    fine_tuned_seconds=eval_seconds, seed=cfg.seed)
+                keep_simple_model(run, simple.model, final.blend)
+                final_probs = final.probs
+                summary.simple_model = final.figures
+                summary.metrics = classification_metrics(eval_labels, final_probs, label_names)
+                summary.accuracy, summary.macro_f1 = summary.metrics["accuracy"], summary.metrics["macro_f1"]
+            write_predictions(run.predictions, data.evaluation_raw, final_probs, label_names)
             summary.write(run.summary)
         accelerator.wait_for_everyone()
         emit_and_log(Finished(run_dir=str(run.path), summary=summary))
         return summary
     finally:
         log.close()
+
+
+def keep_simple_model(run: RunFolder, model: WordCountModel, blend: BlendChoice) -> None:
+    """The simple model is kept with every run (``simple_model/``: to compare, or to use instead); when the blend
+    won, a copy goes into ``model/`` with its weight, so prediction and every export apply it."""
+    model.save(run.simple_model)
+    if blend.used:
+        model.save(run.model)
+        prep = Preprocessing.read(run.preprocessing)
+        prep.model_copy(update={"blend_weight": blend.weight}).write(run.preprocessing)
 
 
 def training_preprocessing(cfg: TrainConfig, tokenizer, label_names: list[str]) -> Preprocessing:

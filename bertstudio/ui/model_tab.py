@@ -11,13 +11,13 @@ from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
+from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware
 from bertstudio.train.step_timer import model_shape, step_seconds
-from bertstudio.train import plan as train_plan
-from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config
+from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import settings, tables
 from bertstudio.ui.views.models import describe_variant
 

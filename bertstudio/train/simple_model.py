@@ -1,0 +1,83 @@
+"""A simple word-count model trained beside every run: the score the fine-tuned model has to beat.
+
+Before the first training step the simple model (``bertstudio.models.word_counts``) is fitted on the same
+training rows and scored on the same validation rows, in seconds; the Train tab draws its score as a line on the
+validation chart and the CLI prints it with the plan. After training, the two models' validation probabilities
+decide whether a blend of both is the run's final model (``bertstudio.evaluation.blend``), and the summary says in
+one sentence which model to use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bertstudio.evaluation.blend import BlendChoice, choose_blend, verdict
+from bertstudio.evaluation.metrics import classification_metrics
+from bertstudio.events import SimpleModelScored
+from bertstudio.models.word_counts import WordCountModel, joined_texts
+from bertstudio.results import SimpleModelFigures
+
+
+def split_texts(dataset) -> list[str]:
+    """The texts of a split as the simple model reads them (a pair's halves joined)."""
+    pairs = dataset["text_pair"] if "text_pair" in dataset.column_names else None
+    return joined_texts(dataset["text"], pairs)
+
+
+@dataclass
+class SimpleModelRun:
+    """The fitted simple model and its probabilities on the validation rows."""
+
+    model: WordCountModel
+    validation_probs: np.ndarray
+    seconds: float  # fitting and scoring validation
+
+    def probabilities(self, dataset) -> tuple[np.ndarray, float]:
+        """(probabilities on ``dataset``, seconds it took)."""
+        start = time.perf_counter()
+        probs = self.model.probabilities(split_texts(dataset))
+        return probs, time.perf_counter() - start
+
+
+def fit_simple_model(train, validation, label_names: list[str], seed: int) -> tuple[SimpleModelRun, SimpleModelScored]:
+    """Fit on the training split, score on validation; the event carries the score the Train tab draws."""
+    start = time.perf_counter()
+    model = WordCountModel.fit(split_texts(train), np.asarray(train["label"]), label_names, seed=seed)
+    val_probs = model.probabilities(split_texts(validation))
+    seconds = time.perf_counter() - start
+    scores = classification_metrics(np.asarray(validation["label"]), val_probs, label_names)
+    event = SimpleModelScored(accuracy=scores["accuracy"], macro_f1=scores["macro_f1"], seconds=round(seconds, 2),
+                              train_rows=model.train_rows, val_rows=len(validation))
+    return SimpleModelRun(model, val_probs, seconds), event
+
+
+@dataclass
+class FinalModel:
+    """What the run ships: the fine-tuned model alone, or blended with the simple one, and why."""
+
+    probs: np.ndarray  # on the evaluated rows
+    blend: BlendChoice
+    figures: SimpleModelFigures
+
+
+def decide_final_model(simple: SimpleModelRun, *, val_probs: np.ndarray, val_labels: np.ndarray,
+                       eval_probs: np.ndarray, eval_dataset, eval_labels: np.ndarray, label_names: list[str],
+                       fine_tuned_seconds: float, seed: int) -> FinalModel:
+    """Blend or not (decided on validation only), and every figure the summary and the verdict need."""
+    blend = choose_blend(val_probs, simple.validation_probs, val_labels, seed=seed)
+    simple_eval, simple_seconds = simple.probabilities(eval_dataset)
+    final = eval_probs if not blend.used else blend.weight * eval_probs + (1 - blend.weight) * simple_eval
+    fine = classification_metrics(eval_labels, eval_probs, label_names)
+    plain = classification_metrics(eval_labels, simple_eval, label_names)
+    # "N times faster" claims only what was measured here: both models on the same evaluated rows.
+    speedup = fine_tuned_seconds / simple_seconds if simple_seconds > 0 and fine_tuned_seconds > 0 else None
+    figures = SimpleModelFigures(
+        accuracy=plain["accuracy"], macro_f1=plain["macro_f1"],
+        validation_macro_f1=blend.simple_f1, fine_tuned_accuracy=fine["accuracy"],
+        fine_tuned_macro_f1=fine["macro_f1"], fit_seconds=round(simple.seconds, 2),
+        speedup=round(speedup, 1) if speedup else None, blend=blend.to_dict(),
+        verdict=verdict(fine["macro_f1"], plain["macro_f1"], speedup=speedup))
+    return FinalModel(final, blend, figures)
