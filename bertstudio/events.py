@@ -2,7 +2,8 @@
 evaluated*, then one of finished / failed / cancelled.
 
 They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
-consume the same objects; ``to_dict`` is what gets written to disk.
+consume the same objects; ``to_dict`` is what gets written to disk.  :class:`Event` is also the base of
+the other background jobs' events (:mod:`bertstudio.jobs`); ``terminal`` marks the events that end a job.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any, ClassVar, Union
 
 
 @dataclass
-class _Event:
+class Event:
     kind: ClassVar[str] = "event"
+    terminal: ClassVar[bool] = False  # True for the one event that ends a job
     time: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -22,7 +24,7 @@ class _Event:
 
 
 @dataclass
-class Started(_Event):
+class Started(Event):
     kind: ClassVar[str] = "started"
     run_dir: str
     model: str
@@ -39,7 +41,7 @@ class Started(_Event):
 
 
 @dataclass
-class Tuning(_Event):
+class Tuning(Event):
     """"Tune for me" is trying learning rate ``index`` of ``candidates`` (before ``started``)."""
 
     kind: ClassVar[str] = "tuning"
@@ -50,7 +52,7 @@ class Tuning(_Event):
 
 
 @dataclass
-class Step(_Event):
+class Step(Event):
     kind: ClassVar[str] = "step"
     step: int
     total_steps: int
@@ -65,7 +67,7 @@ class Step(_Event):
 
 
 @dataclass
-class Evaluated(_Event):
+class Evaluated(Event):
     kind: ClassVar[str] = "evaluated"
     step: int
     epoch: float
@@ -77,23 +79,30 @@ class Evaluated(_Event):
 
 
 @dataclass
-class Finished(_Event):
+class Finished(Event):
     kind: ClassVar[str] = "finished"
+    terminal: ClassVar[bool] = True
     run_dir: str
     summary: dict[str, Any]
 
 
 @dataclass
-class Failed(_Event):
+class Failed(Event):
     kind: ClassVar[str] = "failed"
+    terminal: ClassVar[bool] = True
     message: str
     hint: str | None = None
     details: str | None = None  # the traceback, for bug reports; never shown as the message
 
+    def text(self) -> str:
+        """The message and the hint in one line, as ``str(UserError)`` gives them."""
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
 
 @dataclass
-class Cancelled(_Event):
+class Cancelled(Event):
     kind: ClassVar[str] = "cancelled"
+    terminal: ClassVar[bool] = True
     step: int
     run_dir: str
     message: str = "Training was stopped before it finished; no model was saved as done."

@@ -5,7 +5,8 @@ Importing this package is cheap (no torch, no onnxruntime): those load when a be
 * :mod:`.timing`: percentiles, throughput, the adaptive repetition loop (pure).
 * :mod:`.models`: what to time (registry model, bundled model, run or export folder).
 * :mod:`.backends`: the four backends behind one interface, and the cached ONNX export.
-* :mod:`.runner`: the grid, with progress, a stop button and a background job for the app.
+* :mod:`.runner`: the grid, with progress and a stop button.
+* :mod:`.job`: the benchmark as a background job for the app, and the snapshot its page draws.
 * :mod:`.report`: JSON, markdown table, headline sentence, recommended backend (pure).
 * :mod:`.chart`: the grouped bar chart (plotly).
 """
