@@ -136,4 +136,4 @@ def build(ctx: AppContext) -> None:
         to_evaluate.click(lambda: gr.Tabs(selected="evaluate"), None, ctx.tabs)
         gr.on([ctx.data.change, ctx.model_choice.change], ready_markdown, [ctx.data, ctx.model_choice], ready_md)
         ctx.session_loaded.then(on_reload, ctx.workspace, timer).then(
-            lambda: progress_charts(TrainProgress()), None, plots)
+            lambda: dict(zip(plots, empty_charts())), None, plots)
