@@ -15,6 +15,7 @@ from bertstudio.config import DEFAULT_PRESET
 from bertstudio.jobs import JobRegistry
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.ui import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
+from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore, Workspace
@@ -80,8 +81,8 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR) -> gr.Blocks:
         shared = dict(data=gr.State(None), data_file=gr.State(""), model=gr.State(DEFAULT_MODEL),
                       model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None))
         with gr.Tabs() as tabs:
-            ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tabs=tabs, workspace=workspace,
-                             session_loaded=loaded, **shared)
+            ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tokenizers=TokenizerCache(), tabs=tabs,
+                             workspace=workspace, session_loaded=loaded, **shared)
             for build_tab in TABS:
                 build_tab(ctx)
     return demo

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from bertstudio.jobs import JobRegistry
+from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore
 
@@ -23,6 +24,7 @@ class AppContext:
     store: SessionStore  # app-wide: where workspaces live
     jobs: JobRegistry  # app-wide: every background job (training, benchmark, export, evaluate checks)
     predictors: PredictorCache  # app-wide: the models the Predict tab loaded
+    tokenizers: TokenizerCache  # app-wide: the tokenizers that measure text lengths (Data tab)
     tabs: gr.Tabs
     workspace: gr.State  # session.Workspace | None, set when the page loads
     data: gr.State  # state.DataSelection | None, written by the Data tab

@@ -118,6 +118,7 @@ def test_only_one_benchmark_runs_at_a_time(tiny_bert_dir, tmp_path):
 def test_the_tab_builds_inside_an_app():
     import gradio as gr
 
+    from bertstudio.ui.common import TokenizerCache
     from bertstudio.ui.context import AppContext
     from bertstudio.ui.predictors import PredictorCache
 
@@ -128,7 +129,8 @@ def test_the_tab_builds_inside_an_app():
                   "model_choice": gr.State(None), "run_dir": gr.State(None)}
         with gr.Tabs() as tabs:
             ctx = AppContext(store=SessionStore("/tmp/unused"), jobs=JobRegistry(), predictors=PredictorCache(),
-                             tabs=tabs, workspace=workspace, session_loaded=loaded, **states)
+                             tokenizers=TokenizerCache(), tabs=tabs, workspace=workspace, session_loaded=loaded,
+                             **states)
             tab.build_benchmark_tab(ctx)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
     assert {"bench-models", "bench-start", "bench-stop", "bench-chart", "bench-table", "bench-bar"} <= ids

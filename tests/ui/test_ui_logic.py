@@ -191,13 +191,15 @@ def test_require_data_explains_what_to_do():
 
 
 def test_analyse_reads_checks_and_measures_the_sample(sample_csv):
+    from bertstudio.ui.common import TokenizerCache
     from bertstudio.ui.data_tab import analyse, lengths_markdown, preview_table
 
-    selection = analyse(str(sample_csv), "bundled-minilm")
+    tokenizers = TokenizerCache()
+    selection = analyse(tokenizers, str(sample_csv), "bundled-minilm")
     assert (selection.text_column, selection.label_column, selection.text_pair_column) == ("text", "label", None)
     assert selection.rows == 400 and selection.class_counts == COUNTS and not selection.has_errors
     assert selection.max_length == selection.lengths.suggested_max_length == 32
-    preview = preview_table(selection)
+    preview = preview_table(tokenizers, selection)
     assert len(preview) == 5 and preview["What the model reads"].str.startswith("[CLS]").all()
     assert "Suggested maximum length: **32**" in lengths_markdown(selection)
 
