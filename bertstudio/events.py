@@ -2,7 +2,8 @@
 (unless turned off), step*, evaluated*, then one of finished / failed / cancelled.
 
 They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
-consume the same objects; ``to_dict`` is what gets written to disk.
+consume the same objects; ``to_dict`` is what gets written to disk.  :class:`Event` is also the base of
+the other background jobs' events (:mod:`bertstudio.jobs`); ``terminal`` marks the events that end a job.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from bertstudio.results import Summary
 
 
 @dataclass
-class _Event:
+class Event:
     kind: ClassVar[str] = "event"
+    terminal: ClassVar[bool] = False  # True for the one event that ends a job
     time: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -24,7 +26,7 @@ class _Event:
 
 
 @dataclass
-class Started(_Event):
+class Started(Event):
     kind: ClassVar[str] = "started"
     run_dir: str
     model: str
@@ -41,7 +43,7 @@ class Started(_Event):
 
 
 @dataclass
-class Tuning(_Event):
+class Tuning(Event):
     """"Tune for me" is trying learning rate ``index`` of ``candidates`` (before ``started``)."""
 
     kind: ClassVar[str] = "tuning"
@@ -52,7 +54,7 @@ class Tuning(_Event):
 
 
 @dataclass
-class Step(_Event):
+class Step(Event):
     kind: ClassVar[str] = "step"
     step: int
     total_steps: int
@@ -67,7 +69,7 @@ class Step(_Event):
 
 
 @dataclass
-class Evaluated(_Event):
+class Evaluated(Event):
     kind: ClassVar[str] = "evaluated"
     step: int
     epoch: float
@@ -79,8 +81,9 @@ class Evaluated(_Event):
 
 
 @dataclass
-class Finished(_Event):
+class Finished(Event):
     kind: ClassVar[str] = "finished"
+    terminal: ClassVar[bool] = True
     run_dir: str
     summary: Summary
 
@@ -91,23 +94,29 @@ class Finished(_Event):
 
 
 @dataclass
-class Failed(_Event):
+class Failed(Event):
     kind: ClassVar[str] = "failed"
+    terminal: ClassVar[bool] = True
     message: str
     hint: str | None = None
     details: str | None = None  # the traceback, for bug reports; never shown as the message
 
+    def text(self) -> str:
+        """The message and the hint in one line, as ``str(UserError)`` gives them."""
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
 
 @dataclass
-class Cancelled(_Event):
+class Cancelled(Event):
     kind: ClassVar[str] = "cancelled"
+    terminal: ClassVar[bool] = True
     step: int
     run_dir: str
     message: str = "Training was stopped before it finished; no model was saved as done."
 
 
 @dataclass
-class SimpleModelScored(_Event):
+class SimpleModelScored(Event):
     """The simple word-count model, fitted on the same training rows before the first step, scored on the same
     validation rows: the line the fine-tuned model has to clear."""
 

@@ -8,7 +8,8 @@ Importing this package is cheap (no torch, no onnxruntime): those load when a be
 * :mod:`.plan`: what to measure (models, backends, shapes, threads) and its validation.
 * :mod:`.cells`: one cell timed, measured again while the machine was disturbed, and made a table row.
 * :mod:`.parity`: whether each backend gives PyTorch fp32's answers on real texts.
-* :mod:`.runner`: the grid, with progress, a stop button and a background job for the app.
+* :mod:`.runner`: the grid, with progress and a stop button.
+* :mod:`.job`: the benchmark as a background job for the app, and the snapshot its page draws.
 * :mod:`.report`: JSON, markdown table, headline sentence, recommended backend (pure).
 * :mod:`.chart`: the grouped bar chart (plotly).
 """

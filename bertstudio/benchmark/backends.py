@@ -51,6 +51,8 @@ BF16_METHODS: tuple[str, ...] = ("cast", "autocast")
 DEFAULT_BF16_METHOD: Bf16Method = "cast"
 BACKEND_LABELS = {"torch-fp32": "PyTorch fp32", "torch-bf16": "PyTorch bf16", "onnx": "ONNX Runtime fp32",
                   "onnx-int8": "ONNX Runtime INT8"}
+# The benchmark's backend names as the predictor and ``bertstudio serve --backend`` call them (others are the same).
+PREDICTOR_BACKENDS = {"torch-fp32": "torch"}
 CACHE_SUBDIR = "benchmark-onnx"
 CACHE_BUDGET_BYTES = 4 * 1024**3  # holds every file of a large benchmark (BERT-large alone: ~1.7 GB)
 

@@ -9,9 +9,8 @@ answers differ is never recommended.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ from bertstudio.benchmark.parity import Parity, backend_parity, parity_batches, 
 from bertstudio.benchmark.plan import BenchmarkPlan, resolve_threads, torch_threads, validate_plan
 from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
 from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, Cancelled, agree, relative_difference
-from bertstudio.errors import UserError
 
 ProgressCallback = Callable[["BenchProgress"], None]
 
@@ -262,81 +260,3 @@ def check_repeatability(plan: BenchmarkPlan, *, on_progress: ProgressCallback | 
 
 
 # --------------------------------------------------------------------------- background job (for the app)
-
-
-@dataclass
-class JobSnapshot:
-    """What the app shows: progress, the records so far, and how it ended."""
-
-    done: int = 0
-    total: int = 0
-    message: str = "Not started."
-    records: list[BenchRecord] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    running: bool = False
-    finished: bool = False
-    cancelled: bool = False
-    error: str | None = None
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 0.0
-
-
-class BenchmarkJob:
-    """A benchmark running in a background thread; the page polls :meth:`snapshot` and may call :meth:`stop`."""
-
-    def __init__(self, plan: BenchmarkPlan):
-        self.plan = validate_plan(plan)
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._state = JobSnapshot(total=self.plan.total_cells)
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> BenchmarkJob:
-        self._update(running=True, message="Starting…")
-        self._thread = threading.Thread(target=self._run, name="bertstudio-benchmark", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def snapshot(self) -> JobSnapshot:
-        with self._lock:
-            return replace(self._state, records=list(self._state.records), skipped=list(self._state.skipped))
-
-    def _update(self, **changes: Any) -> None:
-        with self._lock:
-            self._state = replace(self._state, **changes)
-
-    def _on_progress(self, progress: BenchProgress) -> None:
-        with self._lock:
-            self._state.done, self._state.message = progress.done, progress.message
-            if progress.record is not None:
-                self._state.records.append(progress.record)
-
-    def _run(self) -> None:
-        try:
-            result = run_benchmark(self.plan, on_progress=self._on_progress, should_stop=self._stop.is_set)
-        except UserError as err:
-            self._update(running=False, finished=True, error=str(err), message="Could not run the benchmark.")
-            return
-        except Exception as exc:
-            import logging
-
-            logging.getLogger(__name__).exception("Benchmark failed")
-            self._update(running=False, finished=True, error=f"Unexpected error: {type(exc).__name__}: {exc}",
-                         message="The benchmark failed.")
-            return
-        self._update(running=False, finished=True, cancelled=result.cancelled, skipped=list(result.skipped),
-                     records=list(result.records),
-                     message="Stopped; the cells measured so far are shown." if result.cancelled else "Done.")

@@ -46,6 +46,11 @@ class Hardware:
     bf16: bool = False
     memory_gb: float | None = None
 
+    @classmethod
+    def of(cls, device: Any) -> "Hardware":
+        """From a detected device (``bertstudio.hardware.DeviceInfo``): its type and whether it runs bf16 fast."""
+        return cls(device.type, device.bf16)
+
 
 @dataclass(frozen=True)
 class ModelShape:

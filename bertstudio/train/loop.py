@@ -27,7 +27,7 @@ from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.events import Evaluated, Step
 from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
-from bertstudio.train.schedule import lr_multiplier, warmup_steps_for
+from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
 from bertstudio.train.speedups.cls_only import restore_last_layer
 
@@ -211,14 +211,6 @@ def epochs_of(feed, loader) -> Iterator[dict[str, torch.Tensor]]:
     for epoch in itertools.count():
         feed.set_epoch(epoch)
         yield from loader
-
-
-def total_optimizer_steps(cfg: TrainConfig, batches_per_epoch: int) -> tuple[int, int]:
-    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
-    total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
-    return total, steps_per_epoch
 
 
 def train_model(

@@ -47,7 +47,8 @@ from bertstudio.train import tuning
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
 from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_split, tokenized_subset
-from bertstudio.train.loop import total_optimizer_steps, train_model
+from bertstudio.train.loop import train_model
+from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
 
 DEFAULT_RUNS_ROOT = Path("runs")
@@ -107,7 +108,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     device = detect_device(cfg.device)
     shape = _model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
-    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware(device.type, device.bf16), model=shape)
+    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device), model=shape)
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 

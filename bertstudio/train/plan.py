@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bertstudio.config import TrainConfig, get_preset
+from bertstudio.data.lengths import LengthStats
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
+from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 
 IMBALANCE_RATIO = 5.0
@@ -27,6 +29,12 @@ FORWARD_SHARE = 1 / 3  # a forward pass costs about a third of forward + backwar
 
 
 FIXED_OVERHEAD_S = 10.0  # reading, tokenizing, loading and saving the model
+
+
+PADDED_SHARE = 1.2  # batches are padded to their longest text: a typical batch is about 1.2x the mean length
+
+
+MIN_TIMED_LENGTH = 8  # the step timer's shortest sequence
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,11 @@ class TrainingPlan:
     total_steps: int = 1
     evaluations: int = 1
 
+    @property
+    def capped(self) -> bool:
+        """Whether ``max_steps`` ends the run before its epochs are done."""
+        return bool(self.config.max_steps) and self.config.max_steps < self.steps_per_epoch * self.config.epochs
+
 
 def split_sizes(n_rows: int) -> tuple[int, int, int]:
     """(train, validation, test) rows the engine will carve from a file of ``n_rows``."""
@@ -89,6 +102,22 @@ def split_sizes(n_rows: int) -> tuple[int, int, int]:
     val_share, test_share = split_fractions(n_rows)
     val, test = round(n_rows * val_share), round(n_rows * test_share)
     return n_rows - val - test, val, test
+
+
+@dataclass(frozen=True)
+class TypicalLengths:
+    """The text lengths (in tokens) the plan and the step timer look at."""
+
+    p95: int  # 95% of the texts are at most this long
+    batch: int  # the length a typical training batch is padded to
+
+
+def typical_lengths(lengths: LengthStats | None, max_length: int) -> TypicalLengths:
+    """From the measured lengths; without any (no text survived), ``max_length`` stands in for both."""
+    if lengths is None:
+        return TypicalLengths(max_length, max_length)
+    padded = round(lengths.mean * PADDED_SHARE)
+    return TypicalLengths(lengths.percentiles[95], int(min(max_length, max(MIN_TIMED_LENGTH, padded))))
 
 
 def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
@@ -100,11 +129,7 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
                       suggested_max_length=config.max_length or 128, length_p95=length_p95)
     resolved = resolve(config, stats, hardware, model=model)
     cfg = resolved.config
-    batches = math.ceil(train_rows / cfg.batch_size)
-    per_epoch = max(1, math.ceil(batches / cfg.grad_accum))
-    total = max(1, math.ceil(per_epoch * cfg.epochs))
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
+    total, per_epoch = total_optimizer_steps(cfg, math.ceil(train_rows / cfg.batch_size))  # as the loop counts
     every = min(cfg.eval_every or per_epoch, total)
     return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
                         evaluations=math.ceil(total / every))

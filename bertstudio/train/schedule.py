@@ -1,6 +1,20 @@
-"""Learning-rate schedule as a pure function of the step (nanoGPT style): easy to test, plot and reason about."""
+"""Learning-rate schedule as a pure function of the step (nanoGPT style): easy to test, plot and reason about,
+and the number of optimizer steps it spans (the loop, the Started event and the Model tab's plan share it)."""
 
 from __future__ import annotations
+
+import math
+
+from bertstudio.config import TrainConfig
+
+
+def total_optimizer_steps(cfg: TrainConfig, batches_per_epoch: int) -> tuple[int, int]:
+    """(optimizer steps of the whole run, optimizer steps per epoch) for ``batches_per_epoch`` batches."""
+    steps_per_epoch = max(1, math.ceil(batches_per_epoch / cfg.grad_accum))
+    total = max(1, math.ceil(steps_per_epoch * cfg.epochs))
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    return total, steps_per_epoch
 
 
 def lr_multiplier(step: int, total_steps: int, warmup_steps: int) -> float:

@@ -12,10 +12,12 @@ from typing import Any, Callable
 import gradio as gr
 
 from bertstudio.config import DEFAULT_PRESET
+from bertstudio.jobs import JobRegistry
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.ui import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
+from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.jobs import JobRegistry
+from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore, Workspace
 from bertstudio.ui.state import ModelChoice
 from bertstudio.ui.views.settings import preset_settings
@@ -63,7 +65,7 @@ def _browser_secret(data_dir: Path) -> str:
 
 def build_app(data_dir: str | Path = DEFAULT_DATA_DIR) -> gr.Blocks:
     data_dir = Path(data_dir).expanduser().resolve()
-    store, jobs = SessionStore(data_dir), JobRegistry()
+    store, jobs, predictors = SessionStore(data_dir), JobRegistry(), PredictorCache()
     start_settings, _ = preset_settings(DEFAULT_PRESET)
 
     def open_session(session_id: str | None) -> tuple[str, Workspace]:
@@ -79,7 +81,8 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR) -> gr.Blocks:
         shared = dict(data=gr.State(None), data_file=gr.State(""), model=gr.State(DEFAULT_MODEL),
                       model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None))
         with gr.Tabs() as tabs:
-            ctx = AppContext(store=store, jobs=jobs, tabs=tabs, workspace=workspace, session_loaded=loaded, **shared)
+            ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tokenizers=TokenizerCache(), tabs=tabs,
+                             workspace=workspace, session_loaded=loaded, **shared)
             for build_tab in TABS:
                 build_tab(ctx)
     return demo

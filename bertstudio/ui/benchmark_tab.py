@@ -1,13 +1,13 @@
 """Tab: Benchmark. How fast is your model, and how fast could it be (PyTorch fp32/bf16, ONNX, ONNX INT8)?
 
-The benchmark runs in a background thread (:class:`bertstudio.benchmark.BenchmarkJob`); a timer polls its
-progress, so the page stays responsive and a Stop button works.  Only one benchmark runs at a time in the
-app, and none while a model trains: timings taken while the cores are busy would be worthless.
+The benchmark runs as a background job (:class:`bertstudio.benchmark.job.BenchmarkJob`) in the app's
+registry; a timer polls its progress, so the page stays responsive and a Stop button works.  The registry
+runs one benchmark at a time in the app, and none while a model trains: timings taken while the cores are
+busy would be worthless.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import gradio as gr
@@ -24,14 +24,17 @@ from bertstudio.benchmark.report import (
     own_model_recommendations,
     table_rows,
 )
-from bertstudio.benchmark.runner import BenchmarkJob, BenchmarkPlan, JobSnapshot
+from bertstudio.benchmark.job import BenchmarkJob, JobSnapshot
+from bertstudio.benchmark.runner import BenchmarkPlan
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import UserError
+from bertstudio.jobs import BENCHMARK
 from bertstudio.models.registry import VARIANTS, find_variant
 from bertstudio.models.sources import availability
 from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import RunInfo, Workspace, checked_run_dir, list_workspace_runs
+from bertstudio.ui.views.progress import bar_html
 
 POLL_SECONDS = 1.0
 COMPARISON_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
@@ -51,37 +54,6 @@ fast way that changes the answers is never recommended. Built-in models that are
 with random weights (marked †): their speed is real, their accuracy is not claimed.
 
 Close other heavy programs first: timings taken while the computer is busy are not reliable."""
-
-
-class BenchmarkJobs:
-    """The app's benchmark jobs, the latest per workspace; at most one runs at a time."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latest: dict[str, BenchmarkJob] = {}
-
-    def for_session(self, session_id: str) -> BenchmarkJob | None:
-        with self._lock:
-            return self._latest.get(session_id)
-
-    def start(self, session_id: str, plan: BenchmarkPlan) -> BenchmarkJob:
-        with self._lock:
-            if any(job.running for job in self._latest.values()):
-                raise UserError("A benchmark is already running on this computer.",
-                                "Wait for it to finish (or press Stop); two at once would slow each other down.")
-            job = BenchmarkJob(plan)
-            self._latest[session_id] = job
-            return job.start()
-
-    def stop(self, session_id: str) -> bool:
-        job = self.for_session(session_id)
-        if job is None or not job.running:
-            return False
-        job.stop()
-        return True
-
-
-JOBS = BenchmarkJobs()
 
 
 # --------------------------------------------------------------------------- pure view builders
@@ -134,10 +106,7 @@ def ticked_models(runs: Sequence[RunInfo], preferred_run: str | None, current: S
 
 
 def progress_html(snapshot: JobSnapshot) -> str:
-    percent = round(100 * snapshot.fraction) if snapshot.total else 0
-    return (f'<div class="bs-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
-            f'aria-valuemax="100"><div class="bs-progress-fill" style="width:{percent}%"></div>'
-            f'<span>{percent}%</span></div>')
+    return bar_html(snapshot.fraction)
 
 
 def status_markdown(snapshot: JobSnapshot) -> str:
@@ -219,11 +188,15 @@ def build(ctx: AppContext) -> None:
         timer = gr.Timer(POLL_SECONDS, active=False)
 
         view = [bar, status_md, headline_md, advice_md, plot, table, notes_md, shown, timer]
+        results = [headline_md, advice_md, plot, table, notes_md]
 
-        def render(snapshot: JobSnapshot, redraw: bool = True) -> list:
-            results = list(results_view(snapshot.records)) if redraw else [gr.skip()] * 5
-            return [progress_html(snapshot), status_markdown(snapshot), *results, len(snapshot.records),
-                    gr.Timer(active=snapshot.running or not snapshot.finished)]
+        def render(snapshot: JobSnapshot, redraw: bool = True) -> dict:
+            shown_now = {bar: progress_html(snapshot), status_md: status_markdown(snapshot),
+                         shown: len(snapshot.records),
+                         timer: gr.Timer(active=snapshot.running or not snapshot.finished)}
+            if redraw:
+                shown_now.update(zip(results, results_view(snapshot.records)))
+            return shown_now
 
         @friendly
         def list_models(workspace, run_dir: str | None, current: list[str] | None) -> gr.CheckboxGroup:
@@ -233,32 +206,29 @@ def build(ctx: AppContext) -> None:
                                     value=ticked_models(runs, run_dir, current, [value for _, value in choices]))
 
         @friendly
-        def on_start(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> list:
+        def on_start(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> dict:
             ws = require_workspace(workspace)
-            if ctx.jobs.running() is not None:
-                raise UserError("A model is training on this computer right now, so timings would be wrong.",
-                                "Run the benchmark when training has finished.")
             plan = plan_from_choices(ws, chosen_models, chosen_backends, chosen_batches, chosen_seqs)
-            job = JOBS.start(ws.id, plan)
+            job = ctx.jobs.start(ws.id, BenchmarkJob(plan))  # refused while a benchmark or a training runs
             return render(job.snapshot())
 
         @friendly
         def on_stop(workspace) -> str:
-            if not JOBS.stop(require_workspace(workspace).id):
+            if not ctx.jobs.stop(require_workspace(workspace).id, BENCHMARK):
                 gr.Warning("No benchmark is running.")
                 return gr.skip()
             return "Stopping after the current measurement…"
 
-        def on_tick(workspace, count: int) -> list:
-            job = JOBS.for_session(workspace.id) if workspace is not None else None
+        def on_tick(workspace, count: int) -> dict:
+            job = ctx.jobs.latest(workspace.id, BENCHMARK) if workspace is not None else None
             if job is None:
-                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+                return {timer: gr.Timer(active=False)}
             snapshot = job.snapshot()
             return render(snapshot, redraw=len(snapshot.records) != count or snapshot.finished)
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's benchmark (running or finished) after a page (re)load."""
-            has_job = workspace is not None and JOBS.for_session(workspace.id) is not None
+            has_job = workspace is not None and ctx.jobs.latest(workspace.id, BENCHMARK) is not None
             return gr.Timer(active=has_job)
 
         start.click(on_start, [ctx.workspace, models, backends, batches, seqs], view)

@@ -1,4 +1,4 @@
-"""Glue every tab shares: readable errors instead of tracebacks, and cached tokenizers."""
+"""Glue every tab shares: readable errors instead of tracebacks, and the app's cache of tokenizers."""
 
 from __future__ import annotations
 
@@ -43,11 +43,18 @@ def require_workspace(workspace: Workspace | None) -> Workspace:
     return workspace
 
 
-@functools.lru_cache(maxsize=4)
-def tokenizer_for(model: str):
-    """The model's own tokenizer, loaded once per process (loading takes a moment)."""
+class TokenizerCache:
+    """The models' own tokenizers, each loaded once (loading takes a moment); the app owns one."""
 
-    return load_tokenizer(resolve_model_source(model))
+    def __init__(self, size: int = 4) -> None:
+        self._load = functools.lru_cache(maxsize=size)(self._tokenizer)
+
+    @staticmethod
+    def _tokenizer(model: str):
+        return load_tokenizer(resolve_model_source(model))
+
+    def get(self, model: str):
+        return self._load(model)
 
 
 def ensure_model_obtainable(model: str) -> None:

@@ -2,7 +2,8 @@
 
 A tab's ``build(ctx)`` creates its own components, reads and writes these
 states, and listens to their ``change`` events; tabs never reach into each
-other's components.
+other's components, nor import each other: what two tabs share lives in the
+engine, ``ui/common.py``, ``ui/views/`` or here.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from typing import Any
 
 import gradio as gr
 
-from bertstudio.ui.jobs import JobRegistry
+from bertstudio.jobs import JobRegistry
+from bertstudio.ui.common import TokenizerCache
+from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore
 
 
 @dataclass
 class AppContext:
     store: SessionStore  # app-wide: where workspaces live
-    jobs: JobRegistry  # app-wide: the training jobs
+    jobs: JobRegistry  # app-wide: every background job (training, benchmark, export, evaluate checks)
+    predictors: PredictorCache  # app-wide: the models the Predict tab loaded
+    tokenizers: TokenizerCache  # app-wide: the tokenizers that measure text lengths (Data tab)
     tabs: gr.Tabs
     workspace: gr.State  # session.Workspace | None, set when the page loads
     data: gr.State  # state.DataSelection | None, written by the Data tab

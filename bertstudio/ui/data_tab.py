@@ -13,7 +13,7 @@ from bertstudio.data.inspect import inspect_file
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
-from bertstudio.ui.common import friendly, require_workspace, tokenizer_for
+from bertstudio.ui.common import TokenizerCache, friendly, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import save_upload
 from bertstudio.ui.state import DataSelection
@@ -31,21 +31,21 @@ Upload a table with one text per row and a column saying which class it belongs 
 # --- engine calls -------------------------------------------------------------------------------------
 
 
-def _tokenizer(model: str) -> tuple[Any, str, str]:
+def _tokenizer(tokenizers: TokenizerCache, model: str) -> tuple[Any, str, str]:
     """(tokenizer, whose it is, a note): the bundled one when the chosen model is not on this computer yet."""
     try:
-        return tokenizer_for(model), model, ""
+        return tokenizers.get(model), model, ""
     except ModelError:
         note = (f"{model} is not on this computer yet, so the bundled model's tokenizer measured the lengths "
                 "(they are usually close).")
-        return tokenizer_for(DEFAULT_MODEL), DEFAULT_MODEL, note
+        return tokenizers.get(DEFAULT_MODEL), DEFAULT_MODEL, note
 
 
-def analyse(path: str, model: str, *, text: str | None = None, label: str | None = None, pair: str | None = None,
-            casefold: bool = False) -> DataSelection:
+def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | None = None, label: str | None = None,
+            pair: str | None = None, casefold: bool = False) -> DataSelection:
     """Read, check and measure the file (the engine's ``inspect_file``) into a DataSelection."""
 
-    tokenizer, used, note = _tokenizer(model)
+    tokenizer, used, note = _tokenizer(tokenizers, model)
     found = inspect_file(path, text_column=text, label_column=label, text_pair_column=pair,
                          casefold_labels=casefold, tokenizer=tokenizer)
     ds = found.prepared.dataset
@@ -64,8 +64,8 @@ def analyse(path: str, model: str, *, text: str | None = None, label: str | None
         tokenizer_model=used, tokenizer_note=note)
 
 
-def preview_table(selection: DataSelection):
-    tokenizer = tokenizer_for(selection.tokenizer_model)
+def preview_table(tokenizers: TokenizerCache, selection: DataSelection):
+    tokenizer = tokenizers.get(selection.tokenizer_model)
     tokens, lengths = [], []
     for text, pair, _ in selection.preview:
         cut = tokenizer(text, pair, truncation=True, max_length=selection.max_length)["input_ids"]
@@ -158,7 +158,7 @@ def build(ctx: AppContext) -> None:
                 counts_plot: charts.class_counts_chart(selection.class_counts),
                 length_plot: length_chart(selection), max_len: selection.max_length,
                 use_suggested: gr.Button(f"Use {suggested}", visible=selection.max_length != suggested),
-                length_md: lengths_markdown(selection), preview: preview_table(selection),
+                length_md: lengths_markdown(selection), preview: preview_table(ctx.tokenizers, selection),
             }
 
         def show_column_choice(path: str, err: DataError) -> dict:
@@ -182,7 +182,7 @@ def build(ctx: AppContext) -> None:
 
         def load(path: str, model: str) -> dict:
             try:
-                return show(analyse(path, model))
+                return show(analyse(ctx.tokenizers, path, model))
             except DataError as err:
                 return show_column_choice(path, err)
 
@@ -211,7 +211,7 @@ def build(ctx: AppContext) -> None:
             if second in (text, label):
                 raise DataError("The second text column must differ from the text and label columns.",
                                 f"Choose another column, or “{NO_PAIR}”.")
-            return show(analyse(path, model, text=text, label=label, pair=second, casefold=fold))
+            return show(analyse(ctx.tokenizers, path, model, text=text, label=label, pair=second, casefold=fold))
 
         @friendly
         def on_max_length(selection: DataSelection | None, value: float | None) -> dict:
@@ -225,15 +225,16 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()
             updated = replace(selection, max_length=wanted)
             suggested = suggested_length(updated)
-            return {ctx.data: updated, length_plot: length_chart(updated), preview: preview_table(updated),
-                    use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
+            return {ctx.data: updated, length_plot: length_chart(updated),
+                    preview: preview_table(ctx.tokenizers, updated), use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
 
         @friendly
         def on_model(selection: DataSelection | None, model: str) -> dict:
             if selection is None or selection.model == model:
                 return gr.skip()
-            return show(analyse(selection.path, model, text=selection.text_column, label=selection.label_column,
-                                pair=selection.text_pair_column, casefold=selection.casefold_labels))
+            return show(analyse(ctx.tokenizers, selection.path, model, text=selection.text_column,
+                                label=selection.label_column, pair=selection.text_pair_column,
+                                casefold=selection.casefold_labels))
 
         upload.upload(on_upload, [upload, ctx.workspace, ctx.model], shown)
         sample.click(on_sample, [ctx.workspace, ctx.model], shown)

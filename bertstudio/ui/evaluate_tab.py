@@ -1,17 +1,16 @@
 """Tab 4, Evaluate: how good the model is on texts it never saw, how far its confidence can be trusted,
 where it goes wrong, and three deeper checks (mislabeled training rows, simple baselines, another file).
 
-The deeper checks take from seconds to minutes, so they run on a worker thread while a generator
-handler keeps the page informed; the page stays usable meanwhile.
+The deeper checks take from seconds to minutes, so they run as background jobs in the app's registry
+(two at once in the whole app; a third waits for a free slot) while a generator handler keeps the page
+informed; the page stays usable meanwhile.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,12 @@ import gradio as gr
 import pandas as pd
 
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
-from bertstudio.errors import DataError
+from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.errors_table import tag_counts
 from bertstudio.evaluation.report import read_eval
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_run_error_table
+from bertstudio.events import Failed
+from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE, BackgroundJob, Completed, JobRegistry, TaskJob
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
 from bertstudio.ui.common import friendly, list_runs, require_workspace
@@ -40,9 +41,6 @@ COUNTS, SHARES = "Counts", "Share of each true class"
 NOISE_FILE_SUFFIX = "-likely-mislabeled.csv"
 POLL_SECONDS = 1.0
 SAME_SCORE = 0.01  # macro-F1 differences below one point are noise on a typical test split
-
-# Two workers: one person's slow check never waits for another's, and the machine is not flooded.
-_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bertstudio-evaluate")
 
 
 # --- the run as the tab shows it -------------------------------------------------------------------
@@ -258,50 +256,35 @@ def shift_markdown(test: Mapping[str, Any], outcome: ShiftOutcome) -> str:
 # --- running the slow checks without freezing the page ---------------------------------------------
 
 
-@dataclass
-class Done:
-    """The end of a background task: its value, or the readable message of why it failed."""
-
-    value: Any = None
-    problem: str | None = None
-
-
-def run_in_background(task: Callable[[], Any], poll_seconds: float = POLL_SECONDS) -> Iterator[float | Done]:
-    """Run ``task`` on a worker thread: yields the seconds waited (0 first, then about every
-    ``poll_seconds``) while it runs, and one ``Done`` at the end.  Errors become ``Done.problem``
-    in the same words ``friendly`` uses, so they never surface as a traceback."""
-    started = time.monotonic()
-    future = _WORKERS.submit(friendly(task))
-    yield 0.0
-    while True:
-        try:
-            value = future.result(timeout=poll_seconds)
-        except FutureTimeout:
-            yield time.monotonic() - started
-            continue
-        except gr.Error as err:
-            yield Done(problem=str(err.message))
-        else:
-            yield Done(value=value)
-        return
+def start_check(jobs: JobRegistry, workspace: Workspace | None, kind: str, task: Callable[[], Any]) -> BackgroundJob:
+    """Run ``task`` as the workspace's latest job of ``kind`` (the registry runs two checks at once in the
+    whole app; a third waits for a free slot)."""
+    return jobs.start(require_workspace(workspace).id, TaskJob(kind, task, what="The check"))
 
 
 def working_markdown(what: str, seconds: float, usually: str) -> str:
     return f"⏳ {what}… {seconds:.0f} s so far ({usually}). You can keep using the page meanwhile."
 
 
-def stream_task(task: Callable[[], Any], what: str, usually: str, show: Callable[[Any], list],
-                n_outputs: int) -> Iterator[list]:
-    """Generator handler body: a working message in the first output while ``task`` runs, then ``show(value)``;
-    a failure becomes a pop-up warning and a short note in the first output."""
-    for step in run_in_background(task):
-        if not isinstance(step, Done):
-            yield [working_markdown(what, step, usually)] + [gr.skip()] * (n_outputs - 1)
-        elif step.problem is not None:
-            gr.Warning(step.problem, title="Please check")
-            yield [f"⚠️ {step.problem}"] + [gr.skip()] * (n_outputs - 1)
-        else:
-            yield show(step.value)
+def problem_shown(status: Hashable, problem: str) -> dict:
+    """A check that could not run or failed: a pop-up warning, and a short note in ``status``."""
+    gr.Warning(problem, title="Please check")
+    return {status: f"⚠️ {problem}"}
+
+
+def follow_check(job: BackgroundJob, status: Hashable, what: str, usually: str, show: Callable[[Any], dict],
+                 poll_seconds: float = POLL_SECONDS) -> Iterator[dict]:
+    """Generator handler body: a working message in ``status`` while ``job`` runs (about every
+    ``poll_seconds``), then ``show(value)``; a failure (in the job's plain words, never a traceback)
+    becomes :func:`problem_shown`."""
+    yield {status: working_markdown(what, 0.0, usually)}
+    while not job.wait(poll_seconds):
+        yield {status: working_markdown(what, time.time() - (job.started_at or time.time()), usually)}
+    outcome = job.outcome
+    if isinstance(outcome, Completed):
+        yield show(outcome.value)
+    else:
+        yield problem_shown(status, outcome.text() if isinstance(outcome, Failed) else "The check was stopped.")
 
 
 # --- the tab ----------------------------------------------------------------------------------------
@@ -382,74 +365,95 @@ def build(ctx: AppContext) -> None:
         filters = [true_dd, pred_dd, tag_dd, mistakes, sort_dd, search]
 
         def browse(view: RunView | None, true_label: str, predicted: str, tag: str, only_mistakes: bool, sort: str,
-                   query: str) -> tuple:
+                   query: str) -> dict:
             if view is None:
-                return None, ""
-            return browse_rows(view, tables.ErrorQuery(
+                return {browser: None, caption: ""}
+            rows, text = browse_rows(view, tables.ErrorQuery(
                 true_label=true_label or tables.ALL, predicted_label=predicted or tables.ALL,
                 only_mistakes=bool(only_mistakes), sort=sort or tables.DEFAULT_ERROR_SORT, search=query or "",
                 tag=tag or tables.ALL_ROWS))
+            return {browser: rows, caption: text}
 
-        def noise_outputs(outcome: NoiseOutcome | None) -> list:
+        def noise_outputs(outcome: NoiseOutcome | None) -> dict:
             if outcome is None:
-                return ["", gr.Dataframe(visible=False), gr.DownloadButton(visible=False)]
-            return [noise_markdown(outcome), gr.Dataframe(tables.label_noise_table(outcome.table),
-                                                          visible=not outcome.table.empty),
-                    gr.DownloadButton(value=str(outcome.csv_path), visible=not outcome.table.empty)]
+                return {noise_md: "", noise_table: gr.Dataframe(visible=False),
+                        noise_download: gr.DownloadButton(visible=False)}
+            return {noise_md: noise_markdown(outcome),
+                    noise_table: gr.Dataframe(tables.label_noise_table(outcome.table), visible=not outcome.table.empty),
+                    noise_download: gr.DownloadButton(value=str(outcome.csv_path), visible=not outcome.table.empty)}
 
-        def baseline_outputs(metrics: Mapping[str, Any], seconds: float | None, baselines: Sequence[Any]) -> list:
+        def baseline_outputs(metrics: Mapping[str, Any], seconds: float | None, baselines: Sequence[Any]) -> dict:
             if not baselines:
-                return ["", gr.Dataframe(visible=False)]
+                return {baseline_md: "", baseline_table: gr.Dataframe(visible=False)}
             text, table = baselines_markdown_and_table(metrics["macro_f1"], metrics["accuracy"], baselines, seconds)
-            return [text, gr.Dataframe(table, visible=True)]
+            return {baseline_md: text, baseline_table: gr.Dataframe(table, visible=True)}
 
         @friendly
-        def open_run(workspace, run_dir: str | None, current: RunView | None, mode: str) -> list:
+        def open_run(workspace, run_dir: str | None, current: RunView | None, mode: str) -> dict:
             if not run_dir or (current is not None and current.run_dir == run_dir):
-                return [gr.skip()] * len(opened)  # nothing chosen, or already open: keep the person's filters
+                return gr.skip()  # nothing chosen, or already open: keep the person's filters
             ws = require_workspace(workspace)
             view = load_run(ws, run_dir)
             classes = [tables.ALL, *view.labels]
-            rows, text = browse(view, tables.ALL, tables.ALL, tables.ALL_ROWS, False, tables.DEFAULT_ERROR_SORT, "")
-            return [view, headline_markdown(view), tables.per_class_table(view.metrics), *confusion_views(view, mode),
-                    reliability_figure(view), gr.Dropdown(choices=classes, value=tables.ALL),
-                    gr.Dropdown(choices=classes, value=tables.ALL),
-                    gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
-                    False, "", rows, text, *noise_outputs(saved_label_noise(ws, view.run_dir)),
-                    *baseline_outputs(view.metrics, view.summary.train_seconds,
-                                                      (view.evaluation or {}).get("baselines", [])),
-                    "", gr.Dataframe(visible=False)]
+            confusion_table, confusion_chart = confusion_views(view, mode)
+            return {view_state: view, headline: headline_markdown(view),
+                    per_class: tables.per_class_table(view.metrics), confusion: confusion_table,
+                    confusion_plot: confusion_chart,
+                    reliability_plot: reliability_figure(view), true_dd: gr.Dropdown(choices=classes, value=tables.ALL),
+                    pred_dd: gr.Dropdown(choices=classes, value=tables.ALL),
+                    tag_dd: gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
+                    mistakes: False, search: "",
+                    **browse(view, tables.ALL, tables.ALL, tables.ALL_ROWS, False, tables.DEFAULT_ERROR_SORT, ""),
+                    **noise_outputs(saved_label_noise(ws, view.run_dir)),
+                    **baseline_outputs(view.metrics, view.summary.train_seconds,
+                                       (view.evaluation or {}).get("baselines", [])),
+                    shift_md: "", shift_table: gr.Dataframe(visible=False)}
 
-        def pick_cell(view: RunView | None, evt: gr.SelectData) -> list:
+        def pick_cell(view: RunView | None, evt: gr.SelectData) -> dict:
             """A click on the confusion table filters the browser to that (true, predicted) cell."""
             cell = tables.cell_from_selection(evt.index, view.labels if view else [])
             if cell is None:
-                return [gr.skip()] * 4
-            return [cell[0], cell[1], tables.ALL_ROWS, False]
+                return gr.skip()
+            return {true_dd: cell[0], pred_dd: cell[1], tag_dd: tables.ALL_ROWS, mistakes: False}
 
         @friendly
-        def switch_confusion(view: RunView | None, mode: str) -> list:
-            return list(confusion_views(view, mode)) if view is not None else [gr.skip(), gr.skip()]
+        def switch_confusion(view: RunView | None, mode: str) -> dict:
+            if view is None:
+                return gr.skip()
+            table, chart = confusion_views(view, mode)
+            return {confusion: table, confusion_plot: chart}
 
-        def on_noise(workspace, view: RunView | None) -> Iterator[list]:
+        def run_check(kind: str, workspace, task: Callable[[], Any], status, what: str, usually: str,
+                      show: Callable[[Any], dict]) -> Iterator[dict]:
+            try:
+                job = start_check(ctx.jobs, workspace, kind, task)
+            except UserError as err:  # e.g. the page is still starting up
+                yield problem_shown(status, str(err))
+                return
+            yield from follow_check(job, status, what, usually, show)
+
+        def on_noise(workspace, view: RunView | None) -> Iterator[dict]:
             task = functools.partial(find_label_noise, workspace, view.run_dir if view else None)
-            yield from stream_task(task, "Looking for mislabeled training rows", "usually under a minute",
-                                   noise_outputs, 3)
+            yield from run_check(LABEL_NOISE, workspace, task, noise_md, "Looking for mislabeled training rows",
+                                 "usually under a minute", noise_outputs)
 
-        def on_baselines(workspace, view: RunView | None) -> Iterator[list]:
+        def on_baselines(workspace, view: RunView | None) -> Iterator[dict]:
+            def show(report) -> dict:
+                return baseline_outputs(report.metrics, view.summary.train_seconds, report.baselines)
+
             task = functools.partial(compare_baselines, workspace, view.run_dir if view else None)
-            yield from stream_task(task, "Training the baselines", "usually under a minute",
-                                   lambda report: baseline_outputs(report.metrics, view.summary.train_seconds,
-                                                                   report.baselines), 2)
+            yield from run_check(BASELINES, workspace, task, baseline_md, "Training the baselines",
+                                 "usually under a minute", show)
 
-        def on_shift(workspace, view: RunView | None, file: str | None) -> Iterator[list]:
-            def show(outcome: ShiftOutcome) -> list:
-                return [shift_markdown(view.metrics, outcome),
-                        gr.Dataframe(tables.shift_table(view.metrics, outcome.evaluation, outcome.file_name),
-                                     visible=True)]
+        def on_shift(workspace, view: RunView | None, file: str | None) -> Iterator[dict]:
+            def show(outcome: ShiftOutcome) -> dict:
+                return {shift_md: shift_markdown(view.metrics, outcome),
+                        shift_table: gr.Dataframe(tables.shift_table(view.metrics, outcome.evaluation,
+                                                                     outcome.file_name), visible=True)}
 
             task = functools.partial(evaluate_on_file, workspace, view.run_dir if view else None, file)
-            yield from stream_task(task, "Scoring the file", "about as long as predicting it", show, 2)
+            yield from run_check(EVALUATE_FILE, workspace, task, shift_md, "Scoring the file",
+                                 "about as long as predicting it", show)
 
         opened = [view_state, headline, per_class, confusion, confusion_plot, reliability_plot, true_dd, pred_dd,
                   tag_dd, mistakes, search, browser, caption, noise_md, noise_table, noise_download, baseline_md,

@@ -1,60 +1,45 @@
 """Tab 5, Export: the trained model as a zip, a Hugging Face folder, ONNX, ONNX INT8 or TorchScript.
 
 Every export is checked against the trained model on the run's test texts (the engine does that);
-this tab says in plain words how each check went.  Exports run in a background thread
-(:class:`ExportJob`) that a timer polls, so the page stays responsive and a reloaded page finds a
-running export again.  They go into the run's own ``exports/<format>/`` folder, inside the visitor's
-workspace: that is where the Predict tab (and ``load_predictor(run, backend="onnx")``) looks for them.
+this tab says in plain words how each check went.  Exports run as background jobs
+(:class:`bertstudio.export.job.ExportJob`) in the app's registry; a timer polls them, so the page stays
+responsive and a reloaded page finds a running export again.  They go into the run's own
+``exports/<format>/`` folder, inside the visitor's workspace: that is where the Predict tab (and
+``load_predictor(run, backend="onnx")``) looks for them.
 The zips offered for download go into the workspace's ``exports/`` folder.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from bertstudio.benchmark.backends import BACKEND_LABELS
+from bertstudio.benchmark.backends import BACKEND_LABELS, PREDICTOR_BACKENDS
+from bertstudio.benchmark.job import BenchmarkJob
 from bertstudio.benchmark.report import recommend_by_use
 from bertstudio.errors import UserError
-from bertstudio.export.core import EXPORT_FORMATS, export_run, formats_for
+from bertstudio.export.core import EXPORT_FORMATS, formats_for
+from bertstudio.export.job import ExportJob, ExportSnapshot
+from bertstudio.jobs import BENCHMARK, EXPORT, JobRegistry
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
-from bertstudio.runs import EXPORT_INFO_FILE, EXPORTS_DIR, RunFolder
-from bertstudio.ui.benchmark_tab import JOBS as BENCHMARKS
+from bertstudio.runs import EXPORT_INFO_FILE, RunFolder
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
 from bertstudio.ui.views.charts import format_percent
+from bertstudio.ui.views.formats import FORMAT_INFO
+from bertstudio.ui.views.progress import bar_html
 
-logger = logging.getLogger("bertstudio.ui")
 POLL_SECONDS = 1.0
 ZIP_LEVEL = 1  # model weights barely compress: a light level keeps zipping a 400 MB model to seconds
 
-
-@dataclass(frozen=True)
-class FormatInfo:
-    title: str
-    purpose: str  # one line: what the format is for
-
-
-FORMAT_INFO: dict[str, FormatInfo] = {
-    "hf": FormatInfo("Hugging Face folder", "For Python with 🤗 transformers (`pipeline(...)`), or to share on "
-                                            "the Hugging Face Hub; it includes a model card."),
-    "onnx": FormatInfo("ONNX", "Run it from any language (Python, C#, Java, JavaScript, C++) with ONNX Runtime; "
-                               "often faster than PyTorch on a CPU."),
-    "onnx-int8": FormatInfo("ONNX INT8", "About 4x smaller and faster on CPUs, with a tiny accuracy change "
-                                         "(measured below)."),
-    "torchscript": FormatInfo("TorchScript", "For PyTorch without Python code: C++ (LibTorch), TorchServe or "
-                                             "mobile apps."),
-}
 
 INTRO = """### Step 5: export
 Take the trained model away. **Download the model** gives it as trained (weights, tokenizer, class names and
@@ -135,29 +120,6 @@ def warnings_markdown(results: Mapping[str, ExportResult]) -> str:
     return "\n>\n".join(lines)
 
 
-@dataclass(frozen=True)
-class ExportSnapshot:
-    """Where an export job is; what the page draws from."""
-
-    run_dir: str = ""
-    formats: tuple[str, ...] = ()
-    done: tuple[str, ...] = ()
-    running: bool = False
-    error: str = ""
-    seconds: float = 0.0
-
-    @property
-    def current(self) -> str | None:
-        """The format being exported right now."""
-        if not self.running:
-            return None
-        return next((f for f in self.formats if f not in self.done), None)
-
-    @property
-    def fraction(self) -> float:
-        return len(self.done) / len(self.formats) if self.formats else 0.0
-
-
 def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> str:
     """One line about the latest export job of this browser session."""
     if snapshot is None or not snapshot.formats:
@@ -182,14 +144,7 @@ def progress_html(snapshot: ExportSnapshot | None) -> str:
     if snapshot is None or not snapshot.running:
         return ""
     # Half a step for the format being built, so the bar moves as soon as the export starts.
-    percent = round(100 * min(1.0, snapshot.fraction + 0.5 / max(1, len(snapshot.formats))))
-    return (f'<div class="bs-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
-            f'aria-valuemax="100"><div class="bs-progress-fill" style="width:{percent}%"></div>'
-            f'<span>{percent}%</span></div>')
-
-
-# The benchmark's backend names as the predictor and server call them.
-PREDICTOR_BACKEND = {"torch-fp32": "torch"}
+    return bar_html(snapshot.fraction + 0.5 / max(1, len(snapshot.formats)))
 
 
 def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
@@ -202,7 +157,7 @@ def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, E
     lines = []
     for rec in recommend_by_use(records, run_dir, parity_passed=checks):
         use = f" ({rec.use})" if rec.use else ""
-        serving = PREDICTOR_BACKEND.get(rec.backend, rec.backend)
+        serving = PREDICTOR_BACKENDS.get(rec.backend, rec.backend)
         lines.append(f"**The fastest honest way to run this model on this computer{use}: "
                      f"{BACKEND_LABELS.get(rec.backend, rec.backend)}.** {rec.reason} To use it, choose it in the "
                      f"Predict tab, or run `bertstudio serve {run_dir} --backend {serving}`.")
@@ -250,97 +205,21 @@ def zip_export(folder: Path, target: Path) -> Path:
 # --------------------------------------------------------------------------- background exports
 
 
-class ExportJob:
-    """One export request (one format or all) running in a thread; ``snapshot()`` is safe to call any time."""
+def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob:
+    """Export ``fmt`` of one of the workspace's runs in the background; each format is zipped for download
+    before it counts as done."""
+    run = checked_run_dir(workspace, run_dir)
 
-    def __init__(self, run_dir: Path, formats: Sequence[str], zip_dir: Path):
-        self.run_dir, self.zip_dir = Path(run_dir), Path(zip_dir)
-        self._lock = threading.Lock()
-        self._snapshot = ExportSnapshot(run_dir=str(run_dir), formats=tuple(formats))
-        self._started = 0.0
-        self._thread: threading.Thread | None = None
-        self._outcome_claimed = False
+    def zip_it(result: ExportResult) -> None:
+        zip_export(result.folder, zip_path_for(workspace.exports, run, result.format))
 
-    @property
-    def running(self) -> bool:
-        return self.snapshot().running
-
-    def snapshot(self) -> ExportSnapshot:
-        with self._lock:
-            return self._snapshot
-
-    def start(self) -> ExportJob:
-        self._started = time.perf_counter()
-        self._update(running=True)
-        self._thread = threading.Thread(target=self._run, name="bertstudio-export", daemon=True)
-        self._thread.start()
-        return self
-
-    def claim_outcome(self) -> bool:
-        """True once, to the first caller after the job has finished: the one that tells the person how it went."""
-        with self._lock:
-            if self._snapshot.running or self._outcome_claimed:
-                return False
-            self._outcome_claimed = True
-            return True
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _update(self, **changes: Any) -> None:
-        with self._lock:
-            self._snapshot = replace(self._snapshot, **changes)
-
-    def _finished_one(self, result: ExportResult) -> None:
-        # Zipped before it counts as done, so its download button never points at a missing file.
-        zip_export(result.folder, zip_path_for(self.zip_dir, self.run_dir, result.format))
-        self._update(done=(*self.snapshot().done, result.format))
-
-    def _run(self) -> None:
-        error = ""
-        try:
-            export_run(self.run_dir, list(self.snapshot().formats), self.run_dir / EXPORTS_DIR,
-                       on_result=self._finished_one)
-        except UserError as err:
-            error = str(err)
-        except Exception as exc:  # noqa: BLE001 - the thread must always report back to the page
-            logger.exception("Export of %s failed", self.run_dir)
-            error = (f"Something unexpected went wrong: {type(exc).__name__}: {exc}. This is likely a bug in BERT "
-                     "Studio; the details are in the server's log.")
-        self._update(running=False, error=error, seconds=time.perf_counter() - self._started)
+    return jobs.start(workspace.id, ExportJob(run, formats_for(fmt), on_result=zip_it))
 
 
-class ExportJobs:
-    """The latest export job of each workspace; a workspace runs one export at a time."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._latest: dict[str, ExportJob] = {}
-
-    def for_session(self, session_id: str) -> ExportJob | None:
-        with self._lock:
-            return self._latest.get(session_id)
-
-    def start(self, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob:
-        run = checked_run_dir(workspace, run_dir)
-        with self._lock:
-            current = self._latest.get(workspace.id)
-            if current is not None and current.running:
-                raise UserError("An export is already running.", "Wait for it to finish; it takes up to a minute.")
-            job = ExportJob(run, formats_for(fmt), workspace.exports)
-            self._latest[workspace.id] = job
-        return job.start()
-
-
-JOBS = ExportJobs()
-
-
-def benchmark_records(workspace: Workspace) -> list[Any]:
-    """What the Benchmark tab measured in this browser session (empty when it measured nothing)."""
-
-    job = BENCHMARKS.for_session(workspace.id)
-    return list(job.snapshot().records) if job is not None else []
+def benchmark_records(jobs: JobRegistry, workspace: Workspace) -> list[Any]:
+    """What the Benchmark tab measured for this workspace (empty when it measured nothing)."""
+    job = jobs.latest(workspace.id, BENCHMARK)
+    return list(job.snapshot().records) if isinstance(job, BenchmarkJob) else []
 
 
 # --------------------------------------------------------------------------- what the page shows
@@ -357,8 +236,9 @@ class ExportView:
 
 
 def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnapshot | None, *,
-                build_zips: bool) -> ExportView:
-    """The cards of ``run_dir``; missing zips are built only when ``build_zips`` (not on every timer tick)."""
+                build_zips: bool, records: Sequence[Any] = ()) -> ExportView:
+    """The cards of ``run_dir``; missing zips are built only when ``build_zips`` (not on every timer tick).
+    ``records``: the benchmark's measurements, for the speed advice."""
     if not run_dir:
         return ExportView([card_markdown(f, None) for f in EXPORT_FORMATS], [None] * len(EXPORT_FORMATS), "", "")
     run = checked_run_dir(workspace, run_dir)
@@ -373,8 +253,7 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
             zips.append(zip_export(result.folder, target))
         else:
             zips.append(None)
-    return ExportView(cards, zips, warnings_markdown(results),
-                      speed_markdown(benchmark_records(workspace), str(run), results))
+    return ExportView(cards, zips, warnings_markdown(results), speed_markdown(records, str(run), results))
 
 
 def build(ctx: AppContext) -> None:
@@ -410,45 +289,46 @@ def build(ctx: AppContext) -> None:
 
         view = [status_md, bar, warnings_md, *cards, *downloads, *buttons, export_all, speed_md, shown, timer]
 
-        def render(workspace: Workspace, run_dir: str | None, *, build_zips: bool) -> list:
-            job = JOBS.for_session(workspace.id)
-            snapshot = job.snapshot() if job is not None else None
-            shown_view = export_view(workspace, run_dir, snapshot, build_zips=build_zips)
+        def render(workspace: Workspace, run_dir: str | None, *, build_zips: bool) -> dict:
+            job = ctx.jobs.latest(workspace.id, EXPORT)
+            snapshot = job.snapshot() if isinstance(job, ExportJob) else None
+            shown_view = export_view(workspace, run_dir, snapshot, build_zips=build_zips,
+                                     records=benchmark_records(ctx.jobs, workspace))
             busy = snapshot is not None and snapshot.running
-            return [status_markdown(snapshot, run_dir), progress_html(snapshot), shown_view.warnings,
-                    *shown_view.cards,
-                    *[gr.DownloadButton(value=str(z) if z else None, interactive=z is not None)
-                      for z in shown_view.zips],
-                    *[gr.Button(interactive=not busy) for _ in buttons], gr.Button(interactive=not busy),
-                    shown_view.speed, len(snapshot.done) if snapshot else 0, gr.Timer(active=busy)]
+            return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot),
+                    warnings_md: shown_view.warnings, **dict(zip(cards, shown_view.cards)),
+                    **{button: gr.DownloadButton(value=str(z) if z else None, interactive=z is not None)
+                       for button, z in zip(downloads, shown_view.zips)},
+                    **{button: gr.Button(interactive=not busy) for button in [*buttons, export_all]},
+                    speed_md: shown_view.speed, shown: len(snapshot.done) if snapshot else 0,
+                    timer: gr.Timer(active=busy)}
 
         @friendly
-        def open_run(workspace, run_dir: str | None) -> list:
+        def open_run(workspace, run_dir: str | None) -> dict:
             ws = require_workspace(workspace)
+            model = {}
             if run_dir:
                 zip_path = export_zip(ws, run_dir)
-                model = [run_summary_markdown(Path(run_dir), zip_path),
-                         gr.DownloadButton(value=str(zip_path), interactive=True)]
-            else:
-                model = [gr.skip(), gr.skip()]
-            return model + render(ws, run_dir, build_zips=True)
+                model = {what_md: run_summary_markdown(Path(run_dir), zip_path),
+                         download: gr.DownloadButton(value=str(zip_path), interactive=True)}
+            return {**model, **render(ws, run_dir, build_zips=True)}
 
-        def start_export(fmt: str) -> Callable:
+        def exporter(fmt: str) -> Callable:
             @friendly
-            def start(workspace, run_dir: str | None) -> list:
+            def start(workspace, run_dir: str | None) -> dict:
                 ws = require_workspace(workspace)
-                JOBS.start(ws, run_dir, fmt)
+                start_export(ctx.jobs, ws, run_dir, fmt)
                 return render(ws, run_dir, build_zips=False)
 
             return start
 
-        def on_tick(workspace, run_dir: str | None, count: int) -> list:
-            job = JOBS.for_session(workspace.id) if workspace is not None else None
-            if job is None:
-                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+        def on_tick(workspace, run_dir: str | None, count: int) -> dict:
+            job = ctx.jobs.latest(workspace.id, EXPORT) if workspace is not None else None
+            if not isinstance(job, ExportJob):
+                return {timer: gr.Timer(active=False)}
             snapshot = job.snapshot()
             if snapshot.running and len(snapshot.done) == count:  # only the progress line moves
-                return [status_markdown(snapshot, run_dir), progress_html(snapshot)] + [gr.skip()] * (len(view) - 2)
+                return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot)}
             if job.claim_outcome():  # the first tick after the job ended: a check that warned gets a pop-up too
                 for fmt in snapshot.done:
                     result = read_export(RunFolder(job.run_dir).export(fmt))
@@ -457,12 +337,12 @@ def build(ctx: AppContext) -> None:
             try:
                 return render(workspace, run_dir, build_zips=False)
             except UserError:  # the shown run went away: stop polling quietly
-                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
+                return {timer: gr.Timer(active=False)}
 
         opened = [what_md, download, *view]
         for fmt, button in zip(EXPORT_FORMATS, buttons):
-            button.click(start_export(fmt), [ctx.workspace, run_dd], view)
-        export_all.click(start_export("all"), [ctx.workspace, run_dd], view)
+            button.click(exporter(fmt), [ctx.workspace, run_dd], view)
+        export_all.click(exporter("all"), [ctx.workspace, run_dd], view)
         timer.tick(on_tick, [ctx.workspace, run_dd, shown], view, concurrency_limit=None, show_progress="hidden")
         for trigger in (refresh.click, tab.select, ctx.run_dir.change):
             trigger(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(

@@ -9,6 +9,7 @@ import gradio as gr
 from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
+from bertstudio.jobs import TRAINING
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
@@ -63,7 +64,7 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
 
 def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
     device = detect_device(device_setting)
-    return Hardware(device.type, device.bf16), device.describe()
+    return Hardware.of(device), device.describe()
 
 
 def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
@@ -76,17 +77,15 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
         return f"Training cannot start until the data problems are fixed: {selection.errors_text}", ""
     config = build_config(selection, choice)
     hardware, device_name = _device_hardware(config.device)
-    p95 = selection.lengths.percentiles[95] if selection.lengths else selection.max_length
-    plan = train_plan.plan_training(config, selection.rows, selection.class_counts, length_p95=p95,
+    lengths = train_plan.typical_lengths(selection.lengths, selection.max_length)
+    plan = train_plan.plan_training(config, selection.rows, selection.class_counts, length_p95=lengths.p95,
                                 model=model_shape(config.model), hardware=hardware)
-    mean = selection.lengths.mean if selection.lengths else selection.max_length
-    seq_len = int(min(selection.max_length, max(8, round(mean * 1.2))))  # batches are padded to their longest text
     if training_now or not measure:
         note = ("A training run is going on right now, so the time estimate waits until the computer is free."
                 if training_now else "Measuring how long one training step takes on this computer…")
         return views_advice.plan_markdown(plan, None, device_name, note=note), views_advice.decisions_markdown(plan.decisions)
     try:
-        seconds = step_seconds(plan.config, seq_len=seq_len, device=hardware.device, bf16=hardware.bf16)
+        seconds = step_seconds(plan.config, seq_len=lengths.batch, device=hardware.device, bf16=hardware.bf16)
     except ModelError as err:
         return views_advice.plan_markdown(plan, None, device_name, note=f"No time estimate: {err}"), \
             views_advice.decisions_markdown(plan.decisions)
@@ -138,35 +137,43 @@ def build(ctx: AppContext) -> None:
             decisions_md = gr.Markdown(padding=True)
 
         @friendly
-        def collect(model_key: str, custom_model: str, preset: str, *shown: Any) -> tuple:
+        def collect(model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
             model = (custom_model or "").strip() or model_key or DEFAULT_MODEL
             card_text = model_card(model)  # raises a readable ModelError for a wrong folder or id
             choice = ModelChoice(model=model, preset=preset,
                                  settings=settings.settings_from_widgets(specs, list(shown)))
-            return choice, model, card_text
+            return {ctx.model_choice: choice, ctx.model: model, card: card_text}
 
-        def apply_preset(preset: str, selection: DataSelection | None) -> list:
+        def apply_preset(preset: str, selection: DataSelection | None) -> dict:
             values, model = settings.preset_settings(preset)
-            updates = [settings.to_widget(spec, values[spec.name]) for spec in specs]
-            return [preset, preset_markdown(preset, selection), model if model else gr.skip(), *updates]
+            shown = {preset_radio: preset, preset_md: preset_markdown(preset, selection),
+                     **{widget: settings.to_widget(spec, values[spec.name]) for widget, spec in zip(widgets, specs)}}
+            if model:  # the preset comes with its own model
+                shown[model_radio] = model
+            return shown
 
         @friendly
-        def on_new_file(selection: DataSelection | None, current: str) -> list:
+        def on_new_file(selection: DataSelection | None, current: str) -> dict:
             """A new file: select the preset recommended for it (settings untouched if it is already selected)."""
             preset = None if selection is None else train_plan.preset_for_new_file(selection.rows, selection.class_counts,
                                                                                 current)
             if preset is None:
-                return [gr.skip(), preset_markdown(current, selection), *[gr.skip()] * (1 + len(widgets))]
+                return {preset_md: preset_markdown(current, selection)}
             return apply_preset(preset, selection)
 
-        @friendly
-        def on_plan(selection: DataSelection | None, choice: ModelChoice) -> tuple[str, str]:
-            return plan_text(selection, choice, training_now=ctx.jobs.running() is not None)
+        def shown_plan(selection: DataSelection | None, choice: ModelChoice, measure: bool) -> dict:
+            plan, decisions = plan_text(selection, choice, training_now=ctx.jobs.running(TRAINING) is not None,
+                                        measure=measure)
+            return {plan_md: plan, decisions_md: decisions}
 
         @friendly
-        def on_plan_first(selection: DataSelection | None, choice: ModelChoice) -> tuple[str, str]:
+        def on_plan(selection: DataSelection | None, choice: ModelChoice) -> dict:
+            return shown_plan(selection, choice, measure=True)
+
+        @friendly
+        def on_plan_first(selection: DataSelection | None, choice: ModelChoice) -> dict:
             """The plan at once; the measured time estimate follows (it takes a few seconds)."""
-            return plan_text(selection, choice, training_now=ctx.jobs.running() is not None, measure=False)
+            return shown_plan(selection, choice, measure=False)
 
         collect_io = dict(fn=collect, inputs=[model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])

@@ -2,14 +2,13 @@
 
 Texts are prepared exactly as in training (the engine's :class:`~bertstudio.predict.predictor.Predictor` reads
 ``preprocessing.json``).  The model runs as trained (PyTorch) or from one of its exports made in the
-Export tab (ONNX, ONNX INT8).  Loaded models are kept for the next text, so typing is quick.
+Export tab (ONNX, ONNX INT8).  Loaded models are kept for the next text (in the app's
+:class:`~bertstudio.ui.predictors.PredictorCache`), so typing is quick.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,13 @@ from typing import Any
 import gradio as gr
 
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
-from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.errors import DataError, UserError
 from bertstudio.predict.files import iter_table_chunks, predict_file, resolve_text_columns
-from bertstudio.predict.locate import choose_backend, locate_model
-from bertstudio.predict.predictor import load_predictor
+from bertstudio.predict.locate import locate_model
 from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.export_tab import FORMAT_INFO
+from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
 from bertstudio.ui.views import charts
 from bertstudio.ui.views.charts import format_percent
@@ -38,7 +36,6 @@ BACKEND_HELP = ("Automatic and PyTorch run the model as trained. PyTorch bf16 is
                 "faster on a CPU; ONNX INT8 is 4x smaller and faster still, and may rarely answer differently. "
                 "Both ONNX ways need an export from the Export tab first.")
 FILE_CHUNK_ROWS = 1_000  # rows per step of a file prediction: the progress bar moves every few seconds
-CACHED_MODELS = 4
 GUESS_ROWS = 20  # rows read to guess which column holds the texts
 UNSURE_BELOW = 0.5  # below this confidence the answer is shown as a guess
 
@@ -56,13 +53,6 @@ def backend_choices(available: Sequence[str]) -> list[tuple[str, str]]:
     """(label, value) pairs for the backend picker; exports that do not exist yet say so."""
     return [(BACKEND_TITLES[b] + ("" if b == "auto" or b in available else " · not exported yet"), b)
             for b in BACKENDS]
-
-
-def missing_export_error(backend: str) -> ModelError:
-    title = FORMAT_INFO[backend].title
-    return ModelError(f"There is no {title} export of this model yet.",
-                      f"Open the Export tab and press “Export {title}” (it takes a few seconds), then come back, "
-                      "or pick Automatic here.")
 
 
 def model_markdown(info: dict[str, Any]) -> str:
@@ -126,35 +116,6 @@ def predictions_path(workspace: Workspace, upload_name: str) -> Path:
 # --------------------------------------------------------------------------- models
 
 
-class PredictorCache:
-    """The last few loaded models, keyed by the file they run, so a re-export is picked up."""
-
-    def __init__(self, size: int = CACHED_MODELS):
-        self.size = size
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
-
-    def get(self, run_dir: Path, backend: str):
-        location = locate_model(run_dir)
-        if backend != "auto" and backend not in location.available_backends():
-            raise missing_export_error(backend)
-        _, file = choose_backend(location, backend)
-        key = (str(file), file.stat().st_mtime_ns)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        predictor = load_predictor(run_dir, backend)
-        with self._lock:
-            self._items[key] = predictor
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return predictor
-
-
-PREDICTORS = PredictorCache()
-
-
 def available_backends(run_dir: Path) -> list[str]:
     return locate_model(run_dir).available_backends()
 
@@ -167,12 +128,12 @@ class TextPrediction:
     probabilities: list[float]
 
 
-def predict_text(workspace: Workspace, run_dir: str | None, backend: str, text: str,
+def predict_text(predictors: PredictorCache, workspace: Workspace, run_dir: str | None, backend: str, text: str,
                  text_pair: str | None = None) -> TextPrediction:
     """One text (and its second text, for pair models) through the chosen model."""
     if not (text or "").strip():
         raise DataError("There is no text to classify.", "Type or paste a text first.")
-    predictor = PREDICTORS.get(checked_run_dir(workspace, run_dir), backend or "auto")
+    predictor = predictors.get(checked_run_dir(workspace, run_dir), backend or "auto")
     pairs = None
     if predictor.prep.text_pair:
         if not (text_pair or "").strip():
@@ -206,14 +167,14 @@ def guess_columns(workspace: Workspace, run_dir: str | None, file: Path) -> File
     return FileColumns(columns, text, pair, prep.text_pair)
 
 
-def predict_upload(workspace: Workspace, run_dir: str | None, backend: str, file: str | None,
-                   text_column: str | None, text_pair_column: str | None, on_progress=None):
+def predict_upload(predictors: PredictorCache, workspace: Workspace, run_dir: str | None, backend: str,
+                   file: str | None, text_column: str | None, text_pair_column: str | None, on_progress=None):
     """Every row of an uploaded file (already saved in the workspace) -> a predictions CSV in the workspace."""
     if not file:
         raise DataError("No file is uploaded yet.", "Upload a CSV, TSV, JSON lines, Parquet or Excel file first.")
     if not workspace.owns(file):
         raise UserError("That file does not belong to this browser session.", "Upload it again.")
-    predictor = PREDICTORS.get(checked_run_dir(workspace, run_dir), backend or "auto")
+    predictor = predictors.get(checked_run_dir(workspace, run_dir), backend or "auto")
     source = Path(file)
     return predict_file(predictor, source, predictions_path(workspace, source.name), text_column=text_column or None,
                                   text_pair_column=(text_pair_column or None) if predictor.prep.text_pair else None,
@@ -262,51 +223,53 @@ def build(ctx: AppContext) -> None:
         saved_file = gr.State(None)  # the upload's copy inside the workspace
 
         @friendly
-        def open_model(workspace, run_dir: str | None, backend: str) -> tuple:
+        def open_model(workspace, run_dir: str | None, backend: str) -> dict:
             """Load the chosen model; a missing export is explained here rather than as a pop-up."""
             if workspace is None or not run_dir:
-                return gr.skip(), gr.skip(), gr.skip()
+                return gr.skip()
             run = checked_run_dir(workspace, run_dir)
             radio = gr.Radio(choices=backend_choices(available_backends(run)), value=backend or "auto")
             try:
-                info = PREDICTORS.get(run, backend or "auto").info()
+                info = ctx.predictors.get(run, backend or "auto").info()
             except UserError as err:
-                return radio, problem_markdown(err), gr.skip()
-            return radio, model_markdown(info), gr.Textbox(visible=bool(info["text_pair"]))
+                return {backend_radio: radio, model_md: problem_markdown(err)}
+            return {backend_radio: radio, model_md: model_markdown(info),
+                    pair_box: gr.Textbox(visible=bool(info["text_pair"]))}
 
         @friendly
-        def on_predict(workspace, run_dir: str | None, backend: str, text: str, text_pair: str) -> tuple:
-            result = predict_text(require_workspace(workspace), run_dir, backend, text, text_pair)
-            return (prediction_markdown(result.label, result.confidence),
-                    charts.probability_chart(result.label_names, result.probabilities))
+        def on_predict(workspace, run_dir: str | None, backend: str, text: str, text_pair: str) -> dict:
+            result = predict_text(ctx.predictors, require_workspace(workspace), run_dir, backend, text, text_pair)
+            return {answer_md: prediction_markdown(result.label, result.confidence),
+                    chart: charts.probability_chart(result.label_names, result.probabilities)}
 
         @friendly
-        def on_upload(workspace, run_dir: str | None, file: str | None) -> tuple:
+        def on_upload(workspace, run_dir: str | None, file: str | None) -> dict:
+            cleared = {file_download: gr.DownloadButton(value=None, interactive=False)}
             if not file:
-                return None, gr.Dropdown(choices=[], value=None), gr.Dropdown(visible=False), "", \
-                    gr.DownloadButton(value=None, interactive=False)
+                return {saved_file: None, text_col: gr.Dropdown(choices=[], value=None),
+                        pair_col: gr.Dropdown(visible=False), file_md: "", **cleared}
             ws = require_workspace(workspace)
             saved = save_upload(ws, file, original_name=Path(file).name)
             found = guess_columns(ws, run_dir, saved)
             rows = estimate_rows(saved)
             size = f" (about {rows:,} rows)" if rows is not None else ""
-            return (str(saved), gr.Dropdown(choices=found.columns, value=found.text),
-                    gr.Dropdown(choices=found.columns, value=found.text_pair, visible=found.text_pair_needed),
-                    f"Ready to label **{saved.name}**{size}: press **Label the file**.",
-                    gr.DownloadButton(value=None, interactive=False))
+            return {saved_file: str(saved), text_col: gr.Dropdown(choices=found.columns, value=found.text),
+                    pair_col: gr.Dropdown(choices=found.columns, value=found.text_pair,
+                                          visible=found.text_pair_needed),
+                    file_md: f"Ready to label **{saved.name}**{size}: press **Label the file**.", **cleared}
 
         @friendly
         def on_file(workspace, run_dir: str | None, backend: str, file: str | None, text_column: str | None,
                     text_pair_column: str | None,
-                    progress=gr.Progress()) -> tuple:  # noqa: B008 - how gradio hands out a progress bar
+                    progress=gr.Progress()) -> dict:  # noqa: B008 - how gradio hands out a progress bar
             ws = require_workspace(workspace)
             total = estimate_rows(Path(file)) if file else None
             progress((0, total), desc="Labelling", unit="rows")
-            result = predict_upload(ws, run_dir, backend, file, text_column, text_pair_column,
+            result = predict_upload(ctx.predictors, ws, run_dir, backend, file, text_column, text_pair_column,
                                     on_progress=lambda done: progress((min(done, total or done), total),
                                                                       desc="Labelling", unit="rows"))
-            return (file_result_markdown(result.rows, result.seconds, result.label_counts, Path(file).name),
-                    gr.DownloadButton(value=str(result.out_path), interactive=True))
+            return {file_md: file_result_markdown(result.rows, result.seconds, result.label_counts, Path(file).name),
+                    file_download: gr.DownloadButton(value=str(result.out_path), interactive=True)}
 
         model_inputs = [ctx.workspace, run_dd, backend_radio]
         model_outputs = [backend_radio, model_md, pair_box]

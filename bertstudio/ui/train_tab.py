@@ -12,7 +12,9 @@ import gradio as gr
 
 from bertstudio.config import list_presets
 from bertstudio.events import Finished
+from bertstudio.jobs import TRAINING
 from bertstudio.models.registry import find_variant
+from bertstudio.train.job import TrainingJob
 from bertstudio.ui.common import ensure_model_obtainable, friendly, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
@@ -86,43 +88,46 @@ def build(ctx: AppContext) -> None:
         plots = [loss_plot, val_plot, lr_plot, grad_plot]
         view = [progress_state, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer]
 
-        def render(progress: TrainProgress, run_dir=None) -> list:
+        def render(progress: TrainProgress) -> dict:
             finished = isinstance(progress.outcome, Finished)
-            return [progress, progress_bar_html(progress), progress_markdown(progress), outcome_markdown(progress),
-                    gr.Button(visible=finished), *progress_charts(progress),
-                    progress.outcome.run_dir if finished else (run_dir if run_dir is not None else gr.skip()),
-                    gr.Timer(active=not progress.done)]
+            shown = {progress_state: progress, bar: progress_bar_html(progress),
+                     status_md: progress_markdown(progress), outcome_md: outcome_markdown(progress),
+                     to_evaluate: gr.Button(visible=finished), **dict(zip(plots, progress_charts(progress))),
+                     timer: gr.Timer(active=not progress.done)}
+            if finished:  # the new run is what Evaluate, Export and Predict show next
+                shown[ctx.run_dir] = progress.outcome.run_dir
+            return shown
 
         @friendly
-        def on_start(workspace, selection: DataSelection | None, choice: ModelChoice) -> list:
+        def on_start(workspace, selection: DataSelection | None, choice: ModelChoice) -> dict:
             ws = require_workspace(workspace)
             config = build_config(require_data(selection), choice)
             ensure_model_obtainable(config.model)
-            active = ctx.jobs.start(ws.id, config, runs_root=ws.runs)
-            return render(TrainProgress(token=active.token))
+            job = ctx.jobs.start(ws.id, TrainingJob(config, runs_root=ws.runs))
+            return render(TrainProgress(token=job.token))
 
         @friendly
         def on_stop(workspace) -> str:
-            if not ctx.jobs.stop(require_workspace(workspace).id):
+            if not ctx.jobs.stop(require_workspace(workspace).id, TRAINING):
                 gr.Warning("Nothing is training right now.")
                 return gr.skip()
             return "Stopping after the current step…"
 
         @friendly
-        def on_tick(workspace, progress: TrainProgress) -> list:
-            active = ctx.jobs.for_session(workspace.id) if workspace is not None else None
-            if active is None:
-                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=False)]
-            if progress.token != active.token:  # a reloaded page, or a new run: replay from the first event
-                progress = TrainProgress(token=active.token)
-            events = active.job.events_since(progress.cursor)
+        def on_tick(workspace, progress: TrainProgress) -> dict:
+            job = ctx.jobs.latest(workspace.id, TRAINING) if workspace is not None else None
+            if job is None:
+                return {timer: gr.Timer(active=False)}
+            if progress.token != job.token:  # a reloaded page, or a new run: replay from the first event
+                progress = TrainProgress(token=job.token)
+            events = job.events_since(progress.cursor)
             if not events:
-                return [gr.skip()] * (len(view) - 1) + [gr.Timer(active=not progress.done)]
+                return {timer: gr.Timer(active=not progress.done)}
             return render(fold_events(progress, events))
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's job (running or finished) after a page (re)load."""
-            has_job = workspace is not None and ctx.jobs.for_session(workspace.id) is not None
+            has_job = workspace is not None and ctx.jobs.latest(workspace.id, TRAINING) is not None
             return gr.Timer(active=has_job)
 
         start.click(on_start, [ctx.workspace, ctx.data, ctx.model_choice], view)
@@ -131,4 +136,4 @@ def build(ctx: AppContext) -> None:
         to_evaluate.click(lambda: gr.Tabs(selected="evaluate"), None, ctx.tabs)
         gr.on([ctx.data.change, ctx.model_choice.change], ready_markdown, [ctx.data, ctx.model_choice], ready_md)
         ctx.session_loaded.then(on_reload, ctx.workspace, timer).then(
-            lambda: progress_charts(TrainProgress()), None, plots)
+            lambda: dict(zip(plots, empty_charts())), None, plots)

@@ -1,4 +1,4 @@
-"""The benchmark grid on tiny random-weight models: all four backends, labelling, stop, job and CLI."""
+"""The benchmark grid on tiny random-weight models: all four backends, labelling, stop and CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from bertstudio.benchmark.models import ARCHITECTURE_NOTE, resolve_model
 from bertstudio.benchmark.cells import OWN_EXPORT_NOTE
 from bertstudio.benchmark.plan import BenchmarkPlan
-from bertstudio.benchmark.runner import BenchmarkJob, check_repeatability, run_benchmark
+from bertstudio.benchmark.runner import check_repeatability, run_benchmark
 from bertstudio.benchmark.timing import QUICK_POLICY
 from bertstudio.errors import ConfigError, ModelError
 
@@ -122,25 +122,6 @@ def test_stop_keeps_the_cells_measured_so_far(tiny_bert_dir, tmp_path):
                            on_progress=lambda p: records.append(p.record) if p.record else None,
                            should_stop=stop_after_first_cell)
     assert result.cancelled and len(result.records) == 1
-
-
-def test_background_job_reports_progress_and_can_be_stopped(tiny_bert_dir, tmp_path):
-    job = BenchmarkJob(quick_plan([tiny_bert_dir], tmp_path, backends=("torch-fp32",), tokenization=False)).start()
-    job.join(timeout=60)
-    snap = job.snapshot()
-    assert snap.finished and not snap.running and snap.error is None and not snap.cancelled
-    assert len(snap.records) == 2 and snap.fraction == 1.0
-
-    stopped = BenchmarkJob(quick_plan([tiny_bert_dir], tmp_path, backends=("torch-fp32",)))
-    stopped.stop()  # asked before it even starts: ends at the first check
-    stopped.start().join(timeout=60)
-    snap = stopped.snapshot()
-    assert snap.cancelled and snap.records == [] and "Stopped" in snap.message
-
-    failing = BenchmarkJob(quick_plan([tmp_path / "missing-model"], tmp_path)).start()
-    failing.join(timeout=60)
-    assert "neither a built-in model nor a folder" in failing.snapshot().error
-    assert failing.snapshot().message == "Could not run the benchmark."
 
 
 def test_plan_and_model_mistakes_are_user_errors(tmp_path):

@@ -222,7 +222,7 @@ def test_a_damaged_weights_file_is_a_readable_error(tmp_path):
     from helpers import make_tiny_run
 
     from bertstudio.errors import ModelError
-    from bertstudio.predict.predictor import Predictor, load_predictor
+    from bertstudio.predict.predictor import load_predictor
 
     run = make_tiny_run(tmp_path / "run")
     weights = run / "model" / "model.safetensors"

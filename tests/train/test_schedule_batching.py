@@ -1,11 +1,12 @@
 import torch
 
+from bertstudio.config import TrainConfig
 from bertstudio.train.batching import (
     PaddingCollator,
     length_grouped_batches,
     sorted_batches,
 )
-from bertstudio.train.schedule import lr_multiplier, warmup_steps_for
+from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 
 
 def test_lr_warms_up_linearly_then_decays_to_zero():
@@ -16,6 +17,14 @@ def test_lr_warms_up_linearly_then_decays_to_zero():
     assert all(a >= b for a, b in zip(values[10:], values[11:]))
     assert values[-1] < 0.02
     assert lr_multiplier(total, total, warm) == 0.0
+
+
+def test_total_optimizer_steps_counts_accumulation_fractional_epochs_and_the_step_limit():
+    assert total_optimizer_steps(TrainConfig(epochs=3, grad_accum=1), 10) == (30, 10)
+    assert total_optimizer_steps(TrainConfig(epochs=3, grad_accum=4), 10) == (9, 3)  # a last short group counts
+    assert total_optimizer_steps(TrainConfig(epochs=0.5, grad_accum=1), 7) == (4, 7)
+    assert total_optimizer_steps(TrainConfig(epochs=3, grad_accum=1, max_steps=5), 10) == (5, 10)
+    assert total_optimizer_steps(TrainConfig(epochs=3, grad_accum=1), 0) == (3, 1)  # never zero steps
 
 
 def test_no_warmup_starts_at_peak():

@@ -9,9 +9,10 @@ import pytest
 
 pytest.importorskip("gradio")
 
+from bertstudio.benchmark.job import JobSnapshot
 from bertstudio.benchmark.records import BenchRecord
-from bertstudio.benchmark.runner import JobSnapshot
 from bertstudio.errors import UserError
+from bertstudio.jobs import JobRegistry
 from bertstudio.ui import benchmark_tab as tab
 from bertstudio.ui.session import RunInfo, SessionStore
 
@@ -94,29 +95,32 @@ def test_plan_accepts_own_runs_and_registry_models_only(tmp_path):
 
 
 def test_only_one_benchmark_runs_at_a_time(tiny_bert_dir, tmp_path):
+    from bertstudio.benchmark.job import BenchmarkJob
     from bertstudio.benchmark.runner import BenchmarkPlan
     from bertstudio.benchmark.timing import RepeatPolicy
+    from bertstudio.jobs import BENCHMARK
 
-    jobs = tab.BenchmarkJobs()
+    jobs = JobRegistry()
     slow = RepeatPolicy(warmup=0, min_repeats=1, min_seconds=30.0, max_seconds=30.0)
     plan = BenchmarkPlan(models=(str(tiny_bert_dir),), backends=("torch-fp32",), batch_sizes=(1,), seq_lens=(8,),
                          threads=1, policy=slow, tokenization=False, parity_rows=0)
-    first = jobs.start("session-a", plan)
+    first = jobs.start("session-a", BenchmarkJob(plan))
     try:
         with pytest.raises(UserError, match="already running"):
-            jobs.start("session-b", plan)
-        assert not jobs.stop("session-b") and jobs.stop("session-a")
+            jobs.start("session-b", BenchmarkJob(plan))
+        assert not jobs.stop("session-b", BENCHMARK) and jobs.stop("session-a", BENCHMARK)
     finally:
         first.stop()
-        first.join(timeout=60)
+        first.wait(timeout=60)
     assert first.snapshot().cancelled
 
 
 def test_the_tab_builds_inside_an_app():
     import gradio as gr
 
+    from bertstudio.ui.common import TokenizerCache
     from bertstudio.ui.context import AppContext
-    from bertstudio.ui.jobs import JobRegistry
+    from bertstudio.ui.predictors import PredictorCache
 
     with gr.Blocks() as demo:
         workspace = gr.State(None)
@@ -124,8 +128,9 @@ def test_the_tab_builds_inside_an_app():
         states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
                   "model_choice": gr.State(None), "run_dir": gr.State(None)}
         with gr.Tabs() as tabs:
-            ctx = AppContext(store=SessionStore("/tmp/unused"), jobs=JobRegistry(), tabs=tabs, workspace=workspace,
-                             session_loaded=loaded, **states)
+            ctx = AppContext(store=SessionStore("/tmp/unused"), jobs=JobRegistry(), predictors=PredictorCache(),
+                             tokenizers=TokenizerCache(), tabs=tabs, workspace=workspace, session_loaded=loaded,
+                             **states)
             tab.build_benchmark_tab(ctx)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
     assert {"bench-models", "bench-start", "bench-stop", "bench-chart", "bench-table", "bench-bar"} <= ids

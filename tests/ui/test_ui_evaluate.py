@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from bertstudio.errors import DataError
+from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.errors_table import error_table
+from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE
 from bertstudio.ui import evaluate_tab as ev
 from bertstudio.ui.session import SessionStore
 from bertstudio.ui.views import charts, tables
@@ -157,32 +159,45 @@ def test_shift_markdown_compares_with_the_test_texts():
 # --- background work ---------------------------------------------------------------------------------
 
 
-def test_run_in_background_reports_progress_then_the_value():
-    steps = list(ev.run_in_background(lambda: time.sleep(0.25) or 42, poll_seconds=0.05))
-    assert steps[0] == 0.0 and all(isinstance(s, float) for s in steps[:-1]) and len(steps) > 2
-    assert steps[-1] == ev.Done(value=42)
+@pytest.fixture
+def jobs():
+    from bertstudio.jobs import JobRegistry
+
+    return JobRegistry()
 
 
-def test_run_in_background_turns_errors_into_readable_messages():
-    def broken():
-        raise DataError("The file is empty.", "Upload a file with rows.")
-
-    done = list(ev.run_in_background(broken, poll_seconds=0.05))[-1]
-    assert done.value is None and "The file is empty." in done.problem and "Upload a file with rows." in done.problem
-    bug = list(ev.run_in_background(lambda: 1 / 0, poll_seconds=0.05))[-1]
-    assert "Something unexpected went wrong" in bug.problem and "Traceback" not in bug.problem
+def follow(job) -> Iterator[dict]:
+    return ev.follow_check(job, "status", "Thinking", "seconds", lambda v: {"status": v, "table": "t"},
+                           poll_seconds=0.05)
 
 
-def test_stream_task_shows_working_then_the_result_or_the_problem():
-    steps = list(ev.stream_task(lambda: "ok", "Thinking", "seconds", lambda v: [v, "table"], 2))
-    assert steps[0][0].startswith("⏳ Thinking… 0 s so far") and steps[-1] == ["ok", "table"]
+def test_a_check_shows_working_then_its_result(jobs, tmp_path):
+    workspace = SessionStore(tmp_path).open(None)
+    release = threading.Event()
+    job = ev.start_check(jobs, workspace, LABEL_NOISE, lambda: release.wait(30) and "ok")
+    assert jobs.latest(workspace.id, LABEL_NOISE) is job  # the app's registry holds it, per workspace
+    updates = follow(job)
+    first, second = next(updates), next(updates)
+    assert first == {"status": "⏳ Thinking… 0 s so far (seconds). You can keep using the page meanwhile."}
+    assert list(second) == ["status"] and second["status"].startswith("⏳ Thinking…")
+    release.set()
+    assert list(updates)[-1] == {"status": "ok", "table": "t"}
+
+
+def test_a_failed_check_is_a_readable_warning_never_a_traceback(jobs, tmp_path):
+    workspace = SessionStore(tmp_path).open(None)
 
     def broken():
         raise DataError("No rows.", "Add rows.")
 
     with pytest.warns(UserWarning):  # outside a Gradio request gr.Warning becomes a Python warning
-        failed = list(ev.stream_task(broken, "Thinking", "seconds", lambda v: [v, v], 2))[-1]
-    assert failed[0].startswith("⚠️ No rows.")
+        failed = list(follow(ev.start_check(jobs, workspace, BASELINES, broken)))[-1]
+    assert failed == {"status": "⚠️ No rows. Add rows."}
+    with pytest.warns(UserWarning):
+        bug = list(follow(ev.start_check(jobs, workspace, BASELINES, lambda: 1 / 0)))[-1]
+    assert "unexpected error: ZeroDivisionError" in bug["status"] and "Traceback" not in bug["status"]
+    with pytest.raises(UserError, match="still starting up"):  # no workspace yet: refused before any job
+        ev.start_check(jobs, None, BASELINES, lambda: 1)
 
 
 # --- handlers on a tiny trained run ---------------------------------------------------------------
@@ -253,9 +268,7 @@ def test_label_noise_baselines_and_another_file(tiny_run, tmp_path):
     assert "On **shop2.csv** macro-F1" in ev.shift_markdown(ev.load_run(workspace, run_dir).metrics, shifted)
 
 
-def test_handlers_refuse_plainly(tiny_run, tmp_path):
-    from bertstudio.errors import UserError
-
+def test_handlers_refuse_plainly(tiny_run, tmp_path, jobs):
     workspace, run_dir = tiny_run
     with pytest.raises(UserError, match="No trained model is selected"):
         ev.compare_baselines(workspace, None)
@@ -266,8 +279,9 @@ def test_handlers_refuse_plainly(tiny_run, tmp_path):
         ev.find_label_noise(stranger, run_dir)
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("text,label\nhello there,spam\nanother text,spam\n", encoding="utf-8")
-    problem = list(ev.run_in_background(lambda: ev.evaluate_on_file(workspace, run_dir, str(unknown)),
-                                        poll_seconds=0.05))[-1].problem
+    job = ev.start_check(jobs, workspace, EVALUATE_FILE, lambda: ev.evaluate_on_file(workspace, run_dir, str(unknown)))
+    assert job.wait(60)
+    problem = job.outcome.text()
     assert "never trained on" in problem and "'spam'" in problem
 
 

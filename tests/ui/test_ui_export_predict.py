@@ -10,10 +10,13 @@ import pytest
 from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.export.job import ExportSnapshot
+from bertstudio.jobs import JobRegistry
 from bertstudio.results import ExportRecord, ExportResult, ParityReport, read_export
 from bertstudio.runs import RunFolder
 from bertstudio.ui import export_tab as ET
 from bertstudio.ui import predict_tab
+from bertstudio.ui.predictors import PredictorCache, missing_export_error
 from bertstudio.ui.session import SessionStore
 from bertstudio.ui.views import charts
 
@@ -73,16 +76,16 @@ def test_cards_say_what_each_format_is_for_and_how_its_check_went():
 
 def test_status_lines_follow_the_job():
     assert "Pick a format" in ET.status_markdown(None, None)
-    snap = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "onnx-int8"), running=True)
+    snap = ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "onnx-int8"), running=True)
     assert snap.current == "onnx" and snap.fraction == 0
     assert ET.status_markdown(snap, "/w/runs/a") == "⏳ Loading the model and exporting ONNX (1 of 2)…"
     assert 'aria-valuenow="25"' in ET.progress_html(snap)
-    snap = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "onnx-int8"), done=("onnx",), running=True)
+    snap = ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "onnx-int8"), done=("onnx",), running=True)
     assert ET.status_markdown(snap, "/w/runs/b") == "⏳ Exporting ONNX INT8 (of the run a) (2 of 2)…"
-    finished = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx",), done=("onnx",), seconds=12.4)
+    finished = ExportSnapshot(run_dir="/w/runs/a", formats=("onnx",), done=("onnx",), seconds=12.4)
     assert ET.status_markdown(finished, "/w/runs/a").startswith("✅ **Exported ONNX** in 12 s")
     assert ET.progress_html(finished) == ""
-    failed = ET.ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "hf"), done=("onnx",), error="Disk full.")
+    failed = ExportSnapshot(run_dir="/w/runs/a", formats=("onnx", "hf"), done=("onnx",), error="Disk full.")
     assert ET.status_markdown(failed, "/w/runs/a") == \
         "❌ **The export stopped:** Disk full. Finished before the problem: ONNX."
 
@@ -133,7 +136,7 @@ def test_predict_view_builders():
     line = predict_tab.model_markdown(info)
     assert "ONNX INT8 export" in line and "**3 classes:** negative, neutral, positive" in line
     assert "24 tokens" in line and "pairs of texts" in line
-    err = predict_tab.missing_export_error("onnx")
+    err = missing_export_error("onnx")
     assert "no ONNX export" in err.message and "Export tab" in err.hint
     text = predict_tab.file_result_markdown(1200, 2.0, {"a": 200, "b": 1000}, "mail.csv")
     assert "1,200 rows of mail.csv" in text and "600 rows per second" in text and text.index("b **1,000**") < \
@@ -166,14 +169,24 @@ def workspace_run(tmp_path_factory):
     return store, workspace, run
 
 
-def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_run):
+@pytest.fixture(scope="module")
+def jobs() -> JobRegistry:
+    return JobRegistry()
+
+
+@pytest.fixture(scope="module")
+def predictors() -> PredictorCache:
+    return PredictorCache()
+
+
+def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_run, jobs):
     store, ws, run = workspace_run
-    job = ET.JOBS.start(ws, str(run), "onnx-int8")
+    job = ET.start_export(jobs, ws, str(run), "onnx-int8")
     with pytest.raises(UserError, match="already running"):
-        ET.JOBS.start(ws, str(run), "onnx")
-    job.join(timeout=120)
+        ET.start_export(jobs, ws, str(run), "onnx")
+    assert job.wait(timeout=120)
     snap = job.snapshot()
-    assert not snap.running and not snap.error and snap.done == ("onnx-int8",)
+    assert not snap.running and not snap.error and snap.done == ("onnx-int8",) and snap.seconds > 0
     assert job.claim_outcome() and not job.claim_outcome()  # its warnings pop up once, not at every tick
 
     result = read_export(RunFolder(run).export("onnx-int8"))
@@ -188,51 +201,53 @@ def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_ru
     assert view.zips == [None, None, zipped, None]  # in EXPORT_FORMATS order: hf, onnx, onnx-int8, torchscript
     assert "of 48 test texts" in view.cards[2] and "Not exported yet." in view.cards[1]
     assert ET.status_markdown(snap, str(run)).startswith("✅ **Exported ONNX INT8**")
+    assert ET.benchmark_records(jobs, ws) == []  # nothing benchmarked in this workspace
 
     stranger = store.open(None)
     with pytest.raises(UserError, match="does not belong"):
-        ET.JOBS.start(stranger, str(run), "onnx")
+        ET.start_export(jobs, stranger, str(run), "onnx")
 
 
-def test_a_failed_export_is_reported_not_raised(tmp_path):
+def test_a_failed_export_is_reported_not_raised(tmp_path, jobs):
     ws = SessionStore(tmp_path / "data").open(None)
     run = make_tiny_run(ws.runs / "20260101-000000-broken")
     (run / "model" / "model.safetensors").write_bytes(b"not weights")
-    job = ET.JOBS.start(ws, str(run), "onnx")
-    job.join(timeout=60)
+    job = ET.start_export(jobs, ws, str(run), "onnx")
+    assert job.wait(timeout=60)
     snap = job.snapshot()
     assert not snap.running and snap.error and snap.done == ()
+    assert "Traceback" not in snap.error
     assert ET.status_markdown(snap, str(run)).startswith("❌ **The export stopped:**")
     assert not RunFolder(run).exports.exists()
 
 
-def _exported(ws, run: Path, fmt: str) -> None:
+def _exported(jobs, ws, run: Path, fmt: str) -> None:
     if read_export(RunFolder(run).export(fmt)) is None:
-        ET.JOBS.start(ws, str(run), fmt).join(timeout=120)
+        assert ET.start_export(jobs, ws, str(run), fmt).wait(timeout=120)
 
 
-def test_predict_a_typed_text_with_each_backend(workspace_run):
+def test_predict_a_typed_text_with_each_backend(workspace_run, jobs, predictors):
     _, ws, run = workspace_run
-    torch_answer = predict_tab.predict_text(ws, str(run), "auto", "the parcel was late and awful")
+    torch_answer = predict_tab.predict_text(predictors, ws, str(run), "auto", "the parcel was late and awful")
     assert torch_answer.label in LABELS and torch_answer.label_names == LABELS
     assert sum(torch_answer.probabilities) == pytest.approx(1.0, abs=1e-5)
     assert torch_answer.confidence == pytest.approx(max(torch_answer.probabilities))
-    assert predict_tab.PREDICTORS.get(run, "auto") is predict_tab.PREDICTORS.get(run, "auto")  # loaded once
+    assert predictors.get(run, "auto") is predictors.get(run, "auto")  # loaded once
 
-    _exported(ws, run, "onnx-int8")
-    int8_answer = predict_tab.predict_text(ws, str(run), "onnx-int8", "the parcel was late and awful")
+    _exported(jobs, ws, run, "onnx-int8")
+    int8_answer = predict_tab.predict_text(predictors, ws, str(run), "onnx-int8", "the parcel was late and awful")
     assert int8_answer.label_names == LABELS
     assert int8_answer.probabilities == pytest.approx(torch_answer.probabilities, abs=0.05)
     assert "onnx-int8" in predict_tab.available_backends(run)
 
     with pytest.raises(ModelError, match="no TorchScript export") as missing:
-        predict_tab.predict_text(ws, str(run), "torchscript", "hello")
+        predict_tab.predict_text(predictors, ws, str(run), "torchscript", "hello")
     assert "Export tab" in missing.value.hint
     with pytest.raises(DataError, match="no text"):
-        predict_tab.predict_text(ws, str(run), "auto", "   ")
+        predict_tab.predict_text(predictors, ws, str(run), "auto", "   ")
 
 
-def test_label_a_file_into_the_workspace(workspace_run, tmp_path):
+def test_label_a_file_into_the_workspace(workspace_run, predictors, tmp_path):
     _, ws, run = workspace_run
     source = tmp_path / "mail.csv"
     pd.DataFrame({"id": range(30), "body": sample_texts(30)}).to_csv(source, index=False)
@@ -241,13 +256,14 @@ def test_label_a_file_into_the_workspace(workspace_run, tmp_path):
     assert found.columns == ["id", "body"] and found.text == "body" and not found.text_pair_needed
 
     seen: list[int] = []
-    result = predict_tab.predict_upload(ws, str(run), "auto", str(saved), "body", None, on_progress=seen.append)
+    result = predict_tab.predict_upload(predictors, ws, str(run), "auto", str(saved), "body", None,
+                                        on_progress=seen.append)
     assert ws.owns(result.out_path) and result.out_path.parent == ws.root / "predictions"
     assert result.rows == 30 and seen == [30]
     out = pd.read_csv(result.out_path)
     assert list(out.columns[:3]) == ["text", "label", "confidence"] and set(out["label"]) <= set(LABELS)
 
     with pytest.raises(UserError, match="does not belong"):
-        predict_tab.predict_upload(ws, str(run), "auto", str(source), "body", None)
+        predict_tab.predict_upload(predictors, ws, str(run), "auto", str(source), "body", None)
     with pytest.raises(DataError, match="No file"):
-        predict_tab.predict_upload(ws, str(run), "auto", None, None, None)
+        predict_tab.predict_upload(predictors, ws, str(run), "auto", None, None, None)

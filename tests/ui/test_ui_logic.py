@@ -1,8 +1,7 @@
-"""The app's logic without a browser: live progress, advice, the settings form, config building, jobs."""
+"""The app's logic without a browser: live progress, advice, the settings form, config building.
+(The job registry behind the Train tab is tested in tests/test_jobs.py.)"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,7 @@ from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, S
 from bertstudio.results import Summary, ValidationScores
 from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware, ModelShape
-from bertstudio.ui.jobs import JobBusy, JobRegistry
+from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
 from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import settings
@@ -105,7 +104,8 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert (plan.train_rows, plan.val_rows, plan.test_rows) == train_plan.split_sizes(400)
     assert plan.config.batch_size == 16 and plan.config.epochs == 10  # the engine's choices for 320 rows
     assert plan.steps_per_epoch == -(-plan.train_rows // 16)
-    assert plan.total_steps == 30 and plan.evaluations == 2
+    assert plan.total_steps == 30 and plan.evaluations == 2 and plan.capped
+    assert (plan.total_steps, plan.steps_per_epoch) == total_optimizer_steps(plan.config, -(-plan.train_rows // 16))
     assert any("learning rate" in d.reason for d in plan.decisions)
 
     estimate = train_plan.estimate_time(plan, step_seconds=0.5)
@@ -115,6 +115,23 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
     assert "validation texts twice" in text
     assert "No estimate" in views_advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
+
+
+def test_the_plan_counts_steps_with_the_training_loop_own_function():
+    from bertstudio.train import loop
+
+    assert train_plan.total_optimizer_steps is loop.total_optimizer_steps is total_optimizer_steps
+
+
+def test_typical_lengths_for_the_plan_and_the_step_timer():
+    from bertstudio.data.lengths import LengthStats
+
+    stats = LengthStats(n=400, sampled=False, percentiles={50: 20, 95: 31}, max=40, mean=21.0)
+    assert train_plan.typical_lengths(stats, 32) == train_plan.TypicalLengths(p95=31, batch=25)  # 1.2x the mean
+    assert train_plan.typical_lengths(stats, 24).batch == 24  # never longer than texts are cut
+    short = LengthStats(n=4, sampled=False, percentiles={95: 4}, max=4, mean=3.0)
+    assert train_plan.typical_lengths(short, 32).batch == train_plan.MIN_TIMED_LENGTH
+    assert train_plan.typical_lengths(None, 64) == train_plan.TypicalLengths(p95=64, batch=64)
 
 
 def test_plan_shows_what_tune_for_me_adds_before_starting():
@@ -171,50 +188,19 @@ def test_require_data_explains_what_to_do():
     assert require_data(_selection()).rows == 400
 
 
-# --- jobs -------------------------------------------------------------------------------------------------
-
-
-class FakeJob:
-    def __init__(self, config, runs_root: Path):
-        self.config, self.runs_root, self.running = config, runs_root, False
-
-    def start(self):
-        self.running = True
-        return self
-
-    def stop(self):
-        self.running = False
-
-
-def test_one_job_at_a_time_and_each_session_finds_its_own(tmp_path):
-    jobs = JobRegistry(make_job=FakeJob)
-    config = build_config(_selection(), ModelChoice())
-    first = jobs.start("alice-session-0001", config, tmp_path / "alice")
-    assert first.job.running and jobs.running() is first
-    assert jobs.for_session("alice-session-0001") is first and jobs.for_session("bob-session-00001") is None
-
-    with pytest.raises(JobBusy, match="Someone else"):
-        jobs.start("bob-session-00001", config, tmp_path / "bob")
-    with pytest.raises(JobBusy, match="already going"):
-        jobs.start("alice-session-0001", config, tmp_path / "alice")
-
-    assert not jobs.stop("bob-session-00001")  # Bob cannot stop Alice's run
-    assert jobs.stop("alice-session-0001") and not first.job.running
-    second = jobs.start("bob-session-00001", config, tmp_path / "bob")
-    assert second.token != first.token and jobs.for_session("alice-session-0001") is first
-
-
 # --- engine calls behind the Data and Model tabs (real tokenizer, tiny model) ------------------------
 
 
 def test_analyse_reads_checks_and_measures_the_sample(sample_csv):
+    from bertstudio.ui.common import TokenizerCache
     from bertstudio.ui.data_tab import analyse, lengths_markdown, preview_table
 
-    selection = analyse(str(sample_csv), "bundled-minilm")
+    tokenizers = TokenizerCache()
+    selection = analyse(tokenizers, str(sample_csv), "bundled-minilm")
     assert (selection.text_column, selection.label_column, selection.text_pair_column) == ("text", "label", None)
     assert selection.rows == 400 and selection.class_counts == COUNTS and not selection.has_errors
     assert selection.max_length == selection.lengths.suggested_max_length == 32
-    preview = preview_table(selection)
+    preview = preview_table(tokenizers, selection)
     assert len(preview) == 5 and preview["What the model reads"].str.startswith("[CLS]").all()
     assert "Suggested maximum length: **32**" in lengths_markdown(selection)
 

@@ -13,8 +13,7 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
                   step_seconds: float | None = None, note: str = "") -> str:
     cfg = plan.config
     epochs = f"{cfg.epochs:g} pass{'es' if cfg.epochs != 1 else ''}"
-    capped = bool(cfg.max_steps) and cfg.max_steps < plan.steps_per_epoch * cfg.epochs
-    limit = f", stopped at {cfg.max_steps:,} steps" if capped else ""
+    limit = f", stopped at {cfg.max_steps:,} steps" if plan.capped else ""
     lines = [f"**The plan:** {plan.train_rows:,} training texts in batches of {cfg.batch_size} → "
              f"{plan.steps_per_epoch:,} steps per pass over the data; up to {epochs}{limit}: "
              f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "

@@ -99,11 +99,16 @@ def progress_markdown(progress: TrainProgress) -> str:
     return " · ".join(parts)
 
 
-def progress_bar_html(progress: TrainProgress) -> str:
-    percent = round(100 * progress_fraction(progress))
+def bar_html(fraction: float) -> str:
+    """The app's progress bar (styled by the app's CSS) filled to ``fraction``; every tab draws this one."""
+    percent = round(100 * min(1.0, max(0.0, fraction)))
     return (f'<div class="bs-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
             f'aria-valuemax="100"><div class="bs-progress-fill" style="width:{percent}%"></div>'
             f'<span>{percent}%</span></div>')
+
+
+def progress_bar_html(progress: TrainProgress) -> str:
+    return bar_html(progress_fraction(progress))
 
 
 def outcome_markdown(progress: TrainProgress) -> str:
