@@ -43,7 +43,8 @@ def empty_charts() -> tuple:
 def progress_charts(progress: TrainProgress) -> tuple:
     if not progress.steps:
         return empty_charts()
-    validation = charts.validation_chart(progress.eval_steps, progress.val_losses, progress.macro_f1s) \
+    simple_f1 = progress.simple.macro_f1 if progress.simple else None
+    validation = charts.validation_chart(progress.eval_steps, progress.val_losses, progress.macro_f1s, simple_f1) \
         if progress.eval_steps else charts.empty_chart("Validation (texts not trained on)",
                                                        "Appears after the first check")
     return (charts.loss_chart(progress.steps, progress.losses), validation,

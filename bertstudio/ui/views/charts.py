@@ -154,8 +154,10 @@ def loss_chart(steps: Sequence[int], losses: Sequence[float], *, max_points: int
     return _layout(fig, "Training loss (lower is better)", "Step", "Loss")
 
 
-def validation_chart(steps: Sequence[int], val_loss: Sequence[float], macro_f1: Sequence[float]) -> go.Figure:
-    """Validation loss (left axis) and macro-F1 (right axis, 0-1) at each evaluation."""
+def validation_chart(steps: Sequence[int], val_loss: Sequence[float], macro_f1: Sequence[float],
+                     simple_f1: float | None = None) -> go.Figure:
+    """Validation loss (left axis) and macro-F1 (right axis, 0-1) at each evaluation; ``simple_f1`` (the simple
+    word-count model's validation macro-F1) is drawn as a dashed line across: the score to beat."""
     fig = go.Figure([
         go.Scatter(x=list(steps), y=list(macro_f1), mode="lines+markers", name="macro-F1 (higher is better)",
                    line={"color": MAIN_COLOR, "width": 2.5}, yaxis="y2"),
@@ -164,6 +166,9 @@ def validation_chart(steps: Sequence[int], val_loss: Sequence[float], macro_f1: 
     ])
     fig.update_layout(yaxis2={"title": "Macro-F1", "overlaying": "y", "side": "right", "range": [0, 1.02],
                               "showgrid": False})
+    if simple_f1 is not None:
+        fig.add_hline(y=simple_f1, yref="y2", line={"color": LINE_COLOR, "dash": "dash", "width": 1.5},
+                      annotation_text=f"simple model: {simple_f1:.1%}", annotation_position="bottom right")
     return _layout(fig, "Validation (texts not trained on)", "Step", "Loss")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step, Tuning
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning
 
 
 @dataclass
@@ -19,6 +19,7 @@ class TrainProgress:
     cursor: int = 0  # events folded so far
     tuning: Tuning | None = None  # the learning rate "tune for me" is trying, before training starts
     started: Started | None = None
+    simple: SimpleModelScored | None = None  # the simple word-count model's validation score: the line to beat
     last_step: Step | None = None
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
@@ -42,6 +43,8 @@ def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress
             progress.tuning = event
         elif isinstance(event, Started):
             progress.started = event
+        elif isinstance(event, SimpleModelScored):
+            progress.simple = event
         elif isinstance(event, Step):
             progress.last_step = event
             progress.steps.append(event.step)
@@ -88,14 +91,20 @@ def progress_markdown(progress: TrainProgress) -> str:
                 "training starts with the best one…")
     if started is None:
         return "Preparing: reading the data and loading the model…"
+    if step is None and progress.simple is None:
+        return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
+                f"{started.device}; first a simple word-count model to compare with…")
     if step is None:
         return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
-                f"{started.device}…")
+                f"{started.device}. A simple word-count model scored {progress.simple.macro_f1:.1%} macro-F1 on "
+                "validation: the score to beat.")
     parts = [f"**Step {step.step:,} of {step.total_steps:,}**", f"epoch {step.epoch:.2f}",
              f"{format_duration(step.elapsed)} elapsed"]
     if not progress.done:
         parts.append(f"about {format_duration(step.eta)} left")
     parts += [f"{step.tokens_per_second:,.0f} tokens/s", started.device]
+    if progress.simple is not None:  # the score to beat, drawn as the dashed line on the validation chart
+        parts.append(f"simple model to beat: {progress.simple.macro_f1:.1%} macro-F1")
     return " · ".join(parts)
 
 
@@ -111,6 +120,18 @@ def progress_bar_html(progress: TrainProgress) -> str:
     return bar_html(progress_fraction(progress))
 
 
+def simple_model_markdown(summary) -> str:
+    """The verdict against the simple word-count model, and whether the run ships the blend of both."""
+    simple = summary.simple_model
+    if simple is None:
+        return ""
+    text = f"\n\n**Compared with a simple model:** {simple.verdict}"
+    if simple.blend.get("used"):
+        text += (f" The saved model blends both ({simple.blend['weight']:.0%} fine-tuned): "
+                 f"{simple.blend.get('reason', '')} The figures above are the blend's.")
+    return text
+
+
 def outcome_markdown(progress: TrainProgress) -> str:
     """The end state in plain words (empty while training is still going)."""
     outcome = progress.outcome
@@ -119,9 +140,10 @@ def outcome_markdown(progress: TrainProgress) -> str:
         best_f1 = summary.validation.macro_f1
         best = f"best validation macro-F1 **{best_f1:.3f}** at epoch {summary.best_epoch or 0:g}" \
             if best_f1 is not None else "training finished"
-        return (f"✅ **Done: {best}, model saved.** On the {summary.evaluated_on} texts, which the model never saw, "
+        done = (f"✅ **Done: {best}, model saved.** On the {summary.evaluated_on} texts, which the model never saw, "
                 f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy "
                 f"**{summary.accuracy:.1%}**. Open the Evaluate tab to see where it goes wrong.")
+        return done + simple_model_markdown(summary)
     if isinstance(outcome, Failed):
         hint = f" **What to do:** {outcome.hint}" if outcome.hint else ""
         return f"❌ **Training failed:** {outcome.message}{hint}"
