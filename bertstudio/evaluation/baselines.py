@@ -17,11 +17,9 @@ import numpy as np
 from bertstudio.errors import DataError
 from bertstudio.evaluation.features import DEFAULT_ENCODER, encode_texts
 from bertstudio.evaluation.metrics import classification_metrics
+from bertstudio.models.word_counts import WordCountModel, joined_texts
 
 MAX_ENCODER_TRAIN_ROWS = 10_000  # encoding is the slow part; a linear probe saturates long before this
-TFIDF_MAX_FEATURES = 200_000
-TFIDF_C = 10.0  # TF-IDF rows are unit-length and sparse: weak regularisation fits them best (SST-2, AG News)
-PAIR_JOINER = " [SEP] "
 
 
 @dataclass
@@ -55,13 +53,6 @@ def linear_classifier(*, dense: bool, C: float = 1.0):
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
 
 
-def tfidf_vectorizer():
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=TFIDF_MAX_FEATURES,
-                           strip_accents="unicode")
-
-
 def full_probabilities(classifier, features, n_classes: int) -> np.ndarray:
     """predict_proba spread over all ``n_classes`` columns (a class missing from the training rows gets 0)."""
     probs = np.zeros((features.shape[0], n_classes))
@@ -73,8 +64,8 @@ def dataset_texts(dataset, *, joined: bool) -> tuple[list[str], list[str] | None
     """(texts, text pairs) of a split; ``joined`` glues the pair onto the text for bag-of-words models."""
     texts = list(dataset["text"])
     pairs = list(dataset["text_pair"]) if "text_pair" in dataset.column_names else None
-    if joined and pairs is not None:
-        return [a + PAIR_JOINER + b for a, b in zip(texts, pairs)], None
+    if joined:
+        return joined_texts(texts, pairs), None
     return texts, pairs
 
 
@@ -87,15 +78,12 @@ def _scored(name: str, description: str, probs: np.ndarray, labels: np.ndarray, 
 
 
 def tfidf_baseline(train, evaluated, label_names: Sequence[str]) -> BaselineResult:
-    """Word and word-pair TF-IDF features, logistic regression."""
+    """The simple word-count model every run trains beside the fine-tuned one (``models.word_counts``)."""
     started = time.perf_counter()
-    vectorizer = tfidf_vectorizer()
-    train_x = vectorizer.fit_transform(dataset_texts(train, joined=True)[0])
-    classifier = linear_classifier(dense=False, C=TFIDF_C).fit(train_x, np.asarray(train["label"]))
-    probs = full_probabilities(classifier, vectorizer.transform(dataset_texts(evaluated, joined=True)[0]),
-                               len(label_names))
-    return _scored("TF-IDF + logistic regression", "Word and word-pair counts; no neural network.", probs,
-                   np.asarray(evaluated["label"]), label_names, len(train), started)
+    model = WordCountModel.fit(dataset_texts(train, joined=True)[0], np.asarray(train["label"]), label_names)
+    probs = model.probabilities(dataset_texts(evaluated, joined=True)[0])
+    return _scored("TF-IDF + logistic regression", "Word and character n-gram counts; no neural network.", probs,
+                   np.asarray(evaluated["label"]), label_names, model.train_rows, started)
 
 
 def sample_rows(n_rows: int, limit: int, seed: int) -> np.ndarray:

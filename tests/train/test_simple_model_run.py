@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.config import config_from_preset
 from bertstudio.events import SimpleModelScored, Started, Step
@@ -13,7 +14,6 @@ from bertstudio.predict.predictor import load_predictor
 from bertstudio.results import Preprocessing, Summary
 from bertstudio.runs import RunFolder
 from bertstudio.train.job import TrainingJob
-from helpers import LABELS, make_tiny_run, sample_texts
 
 
 def test_a_run_scores_the_simple_model_before_the_first_step_and_keeps_it(small_csv, tiny_bert_dir, tmp_path):
