@@ -1,0 +1,111 @@
+"""Never lose to a simple model: the simple word-count model every run trains, the fine-tuned model, and the run's
+final model (the blend when validation chose it), on the shared data sets at several training sizes and seeds.
+
+Each run is ``bertstudio train`` with its defaults (the bundled model), the same validation file (it picks the best
+checkpoint and decides the blend) and the same test file (it scores all three). The figures come from the run's
+``summary.json`` (``simple_model``): nothing is refitted here. Results go to the section "Simple model and blend" of
+bench/RESULTS.md; finished runs are cached in bench/_out/baseline_blend/, so an interrupted run resumes.
+
+    python bench/baseline_blend.py [--data-dir ../shared/data] [--datasets ag_news,sst2] [--sizes 500,2000,full]
+                                   [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # the engine, also from a clone not pip-installed
+from defaults import VAL_ROWS, prepare, read_rows  # noqa: E402
+from results import command_line, machine_line, write_section  # noqa: E402
+
+CACHE = HERE / "_out" / "baseline_blend"
+TITLE = "Simple model and blend"
+NOISE_POINTS = 1.0  # what three seeds on 2,000 test rows can tell apart, roughly (see the spread columns)
+
+
+def run_one(data, size_name: str, seed: int, runs_root: Path) -> dict:
+    cached = CACHE / f"{data.name}-{size_name}-seed{seed}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    out = runs_root / cached.stem
+    command = [sys.executable, "-m", "bertstudio", "train", str(data.train), "--val", str(data.val), "--test",
+               str(data.test), "--out", str(out), "--seed", str(seed), "--quiet"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{data.name} / {size_name} / seed {seed} failed:\n{done.stderr[-3000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    simple = summary["simple_model"]
+    result = {"dataset": data.name, "size": size_name, "seed": seed, "final": summary["macro_f1"],
+              "fine_tuned": simple["fine_tuned_macro_f1"], "simple": simple["macro_f1"],
+              "blended": bool(simple["blend"]["used"]), "weight": simple["blend"]["weight"],
+              "simple_seconds": simple["fit_seconds"], "train_seconds": summary["train_seconds"],
+              "wall_seconds": time.perf_counter() - start, "verdict": simple["verdict"]}
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{100 * statistics.fmean(values):.1f} ± {100 * sd:.1f}"
+
+
+def row(runs: list[dict], train_rows: int) -> str:
+    first = runs[0]
+    final = [r["final"] for r in runs]
+    best_single = max(statistics.fmean(r["simple"] for r in runs), statistics.fmean(r["fine_tuned"] for r in runs))
+    gap = 100 * (statistics.fmean(final) - best_single)
+    ok = "yes" if gap >= -NOISE_POINTS else "**no**"
+    return (f"| {first['dataset']} | {train_rows:,} | {mean_sd([r['simple'] for r in runs])} | "
+            f"{mean_sd([r['fine_tuned'] for r in runs])} | {mean_sd(final)} | {sum(r['blended'] for r in runs)}"
+            f"/{len(runs)} | {gap:+.1f} ({ok}) | {statistics.fmean(r['simple_seconds'] for r in runs):.1f} | "
+            f"{statistics.fmean(r['train_seconds'] for r in runs):.0f} |")
+
+
+def report(rows: list[str], notes: list[str], seeds: int) -> str:
+    return "\n".join([
+        machine_line(), f"Reproduce: `{command_line()}`", "",
+        f"Test macro-F1 in points (mean ± standard deviation over {seeds} seeds). *Simple*: the word-count model "
+        "trained beside every run (TF-IDF word 1-2 grams, character 2-5 grams for short texts, logistic "
+        "regression). *Fine-tuned*: the bundled model with the defaults, alone. *Final*: what the run ships (the "
+        "blend when validation chose it, else the fine-tuned model). *Final vs better*: final minus the better of "
+        f"the two means; within {NOISE_POINTS:g} point counts as as good (seed noise at these sizes).", "",
+        "| dataset | train rows | simple | fine-tuned | final | blended | final vs better | simple fit s | "
+        "train s |", "|---|---|---|---|---|---|---|---|---|", *rows, "", *notes])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared" / "data")
+    parser.add_argument("--datasets", default="ag_news,sst2,mrpc,imdb")
+    parser.add_argument("--sizes", default="500,2000,full")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.datasets.split(","):
+            train_total = len(read_rows(args.data_dir / name / "train.csv")[1])
+            if not (args.data_dir / name / "dev.csv").is_file():
+                train_total -= VAL_ROWS  # validation comes from the training file then: keep it out of training
+            for size_name in args.sizes.split(","):
+                size = train_total if size_name == "full" else min(int(size_name), train_total)
+                data = prepare(name, args.data_dir, Path(tmp) / size_name, size)
+                runs = [run_one(data, size_name, seed, Path(tmp) / "runs") for seed in range(args.seeds)]
+                rows.append(row(runs, size))
+                notes.append(f"- {name}, {size:,} rows: {data.note}. Verdict of seed 0: {runs[0]['verdict']}")
+                print(rows[-1], flush=True)
+                write_section(TITLE, report(rows, notes, args.seeds))
+
+
+if __name__ == "__main__":
+    main()
