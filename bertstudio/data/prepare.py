@@ -8,9 +8,11 @@ needed columns, so a million short rows prepare in seconds.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
+from bertstudio.data.findings import Finding
+from bertstudio.data.findings import count_noun as _count
 from bertstudio.data.labels import normalise_label, sort_labels
 from bertstudio.errors import DataError
 
@@ -19,7 +21,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-Level = Literal["error", "warning", "info"]
 _LEVEL_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
 MIN_CLASS_COUNT = 5
@@ -29,26 +30,6 @@ MAX_EXAMPLES = 5
 _EXAMPLE_CHARS = 80
 _SUMMARY_CLASSES = 10
 _LIST_SEPARATORS = (";", "|")
-
-
-@dataclass
-class Finding:
-    """One thing worth telling the user about their data, with what to do about it."""
-
-    level: Level
-    code: str
-    message: str
-    hint: str | None = None
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def to_text(self) -> str:
-        line = f"{self.level.upper()}: {self.message}"
-        if self.examples:
-            line += " Examples: " + "; ".join(self.examples) + "."
-        if self.hint:
-            line += f" What to do: {self.hint}"
-        return line
 
 
 @dataclass
@@ -431,11 +412,6 @@ def _to_dataset(clean: pd.DataFrame, label_names: list[str], *, has_pair: bool) 
     return datasets.Dataset.from_pandas(
         clean.reset_index(drop=True), features=datasets.Features(features), preserve_index=False
     )
-
-
-def _count(n: int, singular: str, plural: str | None = None) -> str:
-    """'1 row', '12,345 rows': findings read as sentences, so the numbers must agree."""
-    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 def _shorten(text: str) -> str:
