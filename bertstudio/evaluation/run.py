@@ -12,6 +12,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
 from bertstudio.data.columns import guess_columns
 from bertstudio.data.io import read_table
+from bertstudio.data.prepare import TRAINING_ONLY_CODES
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report
 from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
@@ -129,8 +130,9 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
                         f"Name it with --text-pair (columns: {', '.join(table.columns)}).")
     prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
                        casefold_labels=cfg.casefold_labels)
-    # One class only is fine here: a file of, say, only complaints still tests the model.
-    errors = [f for f in prepared.report.errors if f.code != "single_class"]
+    # One class only is fine here (a file of, say, only complaints still tests the model), and so are few
+    # rows of many classes; labels the model never learned are refused below.
+    errors = [f for f in prepared.report.errors if f.code not in TRAINING_ONLY_CODES]
     if errors:
         raise DataError(" ".join(f.message for f in errors), " ".join(f.hint for f in errors if f.hint) or None)
     names = [prepared.label_names[i] for i in prepared.dataset["label"]]
