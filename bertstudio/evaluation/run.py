@@ -40,6 +40,7 @@ from bertstudio.runs import (
     PREDICTIONS_FILE,
     load_summary,
 )
+from bertstudio.safe_csv import read_escaped_csv
 from bertstudio.train.pipeline import load_inputs, write_predictions
 
 if TYPE_CHECKING:
@@ -89,14 +90,11 @@ def label_ids_for(values: Sequence[str], label_names: Sequence[str], *, where: s
 
 def predictions_dataset(run: LoadedRun):
     """The evaluated rows of the run, as saved in test_predictions.csv."""
-    import pandas as pd
-
-
     path = run.path / PREDICTIONS_FILE
     if not path.is_file():
         raise DataError(f"The run has no {PREDICTIONS_FILE}, so its test rows are unknown.",
                         "Evaluate on a labeled file instead: --data FILE.")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # a text "NA" stays a text
+    frame = read_escaped_csv(path, dtype=str, keep_default_na=False)  # a text "NA" stays a text
     if frame.empty:
         raise DataError("The run has no test rows to evaluate.", "Evaluate on a labeled file instead: --data FILE.")
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
@@ -250,15 +248,12 @@ def load_run_error_table(run_dir: str | Path, predictions_file: str = PREDICTION
     ``predictions_file``: test_predictions.csv, or a predictions-<name>.csv written by
     ``evaluate --data``.  Probabilities are used as saved.
     """
-    import pandas as pd
-
-
     path = Path(run_dir)
     names = [str(n) for n in read_preprocessing(path)["label_names"]]
     file = path / predictions_file
     if not file.is_file():
         raise DataError(f"The run has no {predictions_file}.", "Train or evaluate the run first.")
-    frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+    frame = read_escaped_csv(file, dtype=str, keep_default_na=False)
     probs = frame[[f"prob_{name}" for name in names]].astype(float).to_numpy()
     labels = label_ids_for(frame["label"].tolist(), names, where=predictions_file)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
