@@ -53,9 +53,9 @@ _COHERENCE_MARGIN = 0.05
 # than the margin, and that charset-normalizer cannot tell apart either, leave the encoding unsure.
 _FIT_MARGIN = 0.1
 _FIT_CHARS = 64 * 1024
-# Valid UTF-8 characters per invalid byte above which a file counts as UTF-8 with foreign bytes. Legacy
-# encodings form a valid UTF-8 pair only by accident (Shift-JIS does so for about one character in ten).
-_MIXED_RATIO = 3
+# Share of the lines with non-ASCII letters that are valid UTF-8 above which a file that is not UTF-8
+# throughout counts as mixed (see utf8_lines): by accident it stays far below this.
+_MIXED_SHARE = 0.1
 # Control characters (not tab, line breaks, vertical tab or form feed) above this share of the first bytes
 # mean binary data: text has none, random bytes have one in nine.
 _MAX_CONTROL_SHARE = 0.01
@@ -108,16 +108,40 @@ _LATIN_ALPHABETS: tuple[str, ...] = (
     "äõöüšž",  # Estonian
 )
 _CJK = (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)
-# Other scripts as code point ranges: Cyrillic, Greek, Hebrew, Arabic, Thai, Japanese, Chinese, Korean.
-_SCRIPTS: tuple[tuple[tuple[int, int], ...], ...] = (
-    ((0x0400, 0x04FF),),
-    ((0x0370, 0x03FF),),
-    ((0x0590, 0x05FF),),
-    ((0x0600, 0x06FF), (0x0750, 0x077F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)),
-    ((0x0E00, 0x0E7F),),
-    ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F), (0x3005, 0x3005), *_CJK),
-    _CJK,
-    ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F), *_CJK),
+
+
+@dataclass(frozen=True)
+class Script:
+    """A script other than Latin, as code point ranges; with ``core`` codecs, only characters those can
+    write count (Shift-JIS bytes read as Korean are all Hangul, but rare syllables outside EUC-KR)."""
+
+    ranges: tuple[tuple[int, int], ...]
+    core: tuple[str, ...] = ()
+
+    def holds(self, ch: str) -> bool:
+        if not any(lo <= ord(ch) <= hi for lo, hi in self.ranges):
+            return False
+        return not self.core or any(_encodable(ch, codec) for codec in self.core)
+
+
+def _encodable(ch: str, codec: str) -> bool:
+    """``ch`` is one character of ``codec``'s table (Python's EUC-KR also spells rare syllables out in 8 bytes)."""
+    try:
+        return len(ch.encode(codec)) <= 2
+    except UnicodeEncodeError:
+        return False
+
+
+_SCRIPTS: tuple[Script, ...] = (
+    Script(((0x0400, 0x04FF),)),  # Cyrillic
+    Script(((0x0370, 0x03FF),)),  # Greek
+    Script(((0x0590, 0x05FF),)),  # Hebrew
+    Script(((0x0600, 0x06FF), (0x0750, 0x077F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF))),  # Arabic
+    Script(((0x0E00, 0x0E7F),)),  # Thai
+    Script(((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F), (0x3005, 0x3005), *_CJK),
+           core=("shift_jis",)),  # Japanese: JIS X 0208
+    Script(_CJK, core=("gb2312", "big5")),  # Chinese: the common simplified and traditional sets
+    Script(((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F), *_CJK), core=("euc_kr",)),  # Korean: KS X 1001
 )
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
 _NON_ASCII_CHAR = re.compile(r"[^\x00-\x7f]")
@@ -179,13 +203,13 @@ def choose_encoding(file: Path) -> TextEncoding:
     codec = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
     if scan.utf8_error_line is None:
         return TextEncoding(codec)
-    valid, invalid = utf8_evidence(bytes(scan.non_ascii_lines))
-    if codec == "utf-8-sig" or valid >= _MIXED_RATIO * invalid:
+    good, bad = utf8_lines(bytes(scan.non_ascii_lines))
+    if codec == "utf-8-sig" or good >= _MIXED_SHARE * (good + bad):
         raise DataError(
-            f"'{file.name}' mixes text encodings: most of it is UTF-8, but line {scan.utf8_error_line:,} is "
-            "not (its accented letters were written by a program using another encoding). Read either way, "
-            "some rows would come out garbled.",
-            hint=f"Retype the accented letters on that line, or {RESAVE_AS_UTF8[0].lower()}{RESAVE_AS_UTF8[1:]}")
+            f"'{file.name}' mixes text encodings: {good:,} of its lines with accented letters are UTF-8, but "
+            f"{bad:,} {'is' if bad == 1 else 'are'} not (the first on line {scan.utf8_error_line:,}); those were "
+            "written by a program using another encoding. Read either way, some rows would come out garbled.",
+            hint=f"Retype the accented letters on those lines, or {RESAVE_AS_UTF8[0].lower()}{RESAVE_AS_UTF8[1:]}")
     return detect_legacy_encoding(bytes(scan.non_ascii_lines), file.name)
 
 
@@ -298,12 +322,21 @@ def _count_lines(data: bytes) -> int:
     return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
-def utf8_evidence(data: bytes) -> tuple[int, int]:
-    """(valid UTF-8 non-ASCII characters, bytes that are not UTF-8) in ``data``."""
-    text = data.decode("utf-8", errors="replace")
-    invalid = text.count("\ufffd")
-    ascii_chars = len(text.encode("ascii", errors="ignore"))
-    return len(text) - invalid - ascii_chars, invalid
+def utf8_lines(data: bytes) -> tuple[int, int]:
+    """(lines that decode as UTF-8, lines that do not) among the non-ASCII lines in ``data``.
+
+    A line in a legacy encoding decodes as UTF-8 only by accident: every one of its non-ASCII bytes would
+    have to form a valid UTF-8 sequence, which Windows-1252 text never does and Chinese GBK text does for
+    about one short line in fifty.
+    """
+    good = bad = 0
+    for line in data.splitlines():
+        try:
+            line.decode("utf-8")
+            good += 1
+        except UnicodeDecodeError:
+            bad += 1
+    return good, bad
 
 
 # --------------------------------------------------------------------------- legacy encodings
@@ -376,8 +409,8 @@ def alphabet_fit(text: str) -> float:
     for alphabet in _LATIN_ALPHABETS:
         covered = sum(n for ch, n in letters.items() if ch.lower() in alphabet)
         best = max(best, covered / (total_letters + odd))
-    for ranges in _SCRIPTS:
-        covered = sum(n for ch, n in letters.items() if any(lo <= ord(ch) <= hi for lo, hi in ranges))
+    for script in _SCRIPTS:
+        covered = sum(n for ch, n in letters.items() if script.holds(ch))
         best = max(best, covered / (total_letters + ascii_in_words + odd))
     return best
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 import os
 import re
 from collections import Counter
@@ -191,7 +192,7 @@ def read_table(
         ds, info = _read_arrow_format(file, fmt)
 
     if ds.num_rows == 0:
-        raise _header_only(file)
+        raise no_rows_error(file)
     ds, cut = cut_long_texts(ds)
     info.findings[:0] = notes + cut
     trim_table_cache(ds)
@@ -307,7 +308,7 @@ def _read_delimited(
     columns = unique_column_names(header)
     shape = scan_records(file, text, len(columns))
     if shape.data_rows == 0:
-        raise _header_only(file)
+        raise no_rows_error(file)
     try:
         ds = _load_csv(file, text.encoding.codec, text.delimiter, columns)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
@@ -357,7 +358,7 @@ def _given_encoding(name: str) -> TextEncoding:
     return TextEncoding(name)
 
 
-def _header_only(file: Path) -> DataError:
+def no_rows_error(file: Path) -> DataError:
     return DataError(
         f"'{file.name}' has column names but no data rows.",
         hint="Add rows below the header (one text per row), or choose another file.",
@@ -455,6 +456,18 @@ def _long_rows(file: Path, delimiter: str, lines: list[int], longest: int, n_col
     )
 
 
+class _DropReadFailures(logging.Filter):
+    """datasets logs "Failed to read file ..." with the parser's raw error before raising it; the error
+    becomes a plain DataError here (see unreadable_table), so the log line would only repeat it in
+    the parser's words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to read file")
+
+
+logging.getLogger("datasets.packaged_modules.csv.csv").addFilter(_DropReadFailures())
+
+
 def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> datasets.Dataset:
     import datasets
 
@@ -495,7 +508,7 @@ def unreadable_table(file: Path, delimiter: str, error: BaseException) -> DataEr
     if match:
         expected, line, saw = match.groups()
         return DataError(
-            f"Line {line} of '{file.name}' has {saw} values but the header has {expected} columns.",
+            f"Line {line} of '{file.name}' has more values than the header's {expected} columns ({saw}).",
             hint=(
                 f"Texts that contain the separator ({sep_name}) must be wrapped in double quotes. "
                 "Re-save the file from Excel or Google Sheets as CSV, or fix that line."

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from bertstudio.data.io import delimited_text, table_format, unreadable_table
+from bertstudio.data.io import delimited_text, no_rows_error, table_format, unreadable_table
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.predict.preprocessing import Preprocessing
@@ -224,7 +224,7 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                 if on_progress is not None:
                     on_progress(rows)
         if rows == 0:
-            raise DataError(f"'{source.file.name}' has no rows to predict.", hint="Choose a file with data rows.")
+            raise no_rows_error(source.file)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
