@@ -51,12 +51,18 @@ def _map_text(value: Any, change) -> Any:
     return change(value) if isinstance(value, str) else value
 
 
+def _text_columns(frame: pd.DataFrame) -> list[Any]:
+    """Columns that may hold text: object columns, and pandas' string columns (the default since pandas 3)."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    return [name for name in frame.columns if is_object_dtype(frame[name]) or is_string_dtype(frame[name])]
+
+
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with every text cell and column name escaped; numbers stay numbers."""
     out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype) == "string":
-            out[column] = out[column].map(lambda v: _map_text(v, escape_formula))
+    for column in _text_columns(out):
+        out[column] = out[column].map(lambda v: _map_text(v, escape_formula))
     out.columns = [_map_text(name, escape_formula) for name in out.columns]
     return out
 
@@ -71,8 +77,7 @@ def read_escaped_csv(path: str | Path, **read_options: Any) -> pd.DataFrame:
     import pandas as pd
 
     frame = pd.read_csv(path, **read_options)
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].map(lambda v: _map_text(v, unescape_formula))
+    for column in _text_columns(frame):
+        frame[column] = frame[column].map(lambda v: _map_text(v, unescape_formula))
     frame.columns = [_map_text(name, unescape_formula) for name in frame.columns]
     return frame

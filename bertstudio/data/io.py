@@ -457,15 +457,16 @@ def _long_rows(file: Path, delimiter: str, lines: list[int], longest: int, n_col
 
 
 class _DropReadFailures(logging.Filter):
-    """datasets logs "Failed to read file ..." with the parser's raw error before raising it; the error
-    becomes a plain DataError here (see unreadable_table), so the log line would only repeat it in
-    the parser's words."""
+    """datasets logs "Failed to read file ..." (or "Failed to load JSON ...") with the parser's raw error
+    before raising it; the error becomes a plain DataError here (see unreadable_table), so the log line
+    would only repeat it in the parser's words."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Failed to read file")
+        return not record.getMessage().startswith(("Failed to read file", "Failed to load JSON"))
 
 
-logging.getLogger("datasets.packaged_modules.csv.csv").addFilter(_DropReadFailures())
+for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_modules.json.json"):
+    logging.getLogger(_builder_log).addFilter(_DropReadFailures())
 
 
 def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> datasets.Dataset:

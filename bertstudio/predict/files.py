@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import os
 import time
 from dataclasses import dataclass
@@ -10,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from bertstudio.data.io import delimited_text, no_rows_error, table_format, unreadable_table
+from bertstudio.data.io import delimited_text, no_rows_error, scan_records, table_format, unreadable_table
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.predict.preprocessing import Preprocessing
@@ -63,6 +66,10 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     if fmt not in _DELIMITED:
         return TableSource(file, fmt, {})
     text = delimited_text(file, fmt)
+    # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
+    # unquoted separator would be predicted on half its text without a word.
+    header = next(csv.reader(io.StringIO(text.sample, newline=""), delimiter=text.delimiter), [])
+    scan_records(file, text, len(header))
     return TableSource(file, fmt, {"encoding": text.encoding.codec, "sep": text.delimiter})
 
 
@@ -173,8 +180,11 @@ def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionB
     return out
 
 
-def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> Path:
-    """Where predictions go: a file path whose missing folders are created; a folder or the input is refused."""
+def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
+    """Where predictions go, and the folders created for it (removed again if predicting fails).
+
+    Missing folders are created; a folder, or the data file itself, is refused.
+    """
     target = Path(out).expanduser()
     if target.is_dir():
         raise DataError(f"The output '{target}' is a folder; predictions are written to a file.",
@@ -182,6 +192,7 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> Pa
     if target.exists() and target.resolve() == Path(data).expanduser().resolve():
         raise DataError("The output file is the data file itself: writing would overwrite your texts.",
                         hint="Choose another name for the predictions, for example predictions.csv.")
+    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -190,7 +201,7 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> Pa
     if not os.access(target.parent, os.W_OK):
         raise DataError(f"Cannot write into the folder '{target.parent}'.",
                         hint="Choose a folder you may write to.")
-    return target
+    return target, created
 
 
 def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -206,7 +217,7 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     columns = _read_columns(source)
     text_col, pair_col = resolve_text_columns(columns, predictor.prep, text_column, text_pair_column)
     wanted = [text_col] + ([pair_col] if pair_col else [])
-    target = output_path(out, source.file)
+    target, created = output_path(out, source.file)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     start, rows = time.perf_counter(), 0
     counts = np.zeros(len(predictor.label_names), dtype=np.int64)
@@ -228,6 +239,9 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        for folder in created:  # innermost first; a folder something else wrote into stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     return PredictFileResult(rows=rows, out_path=target, seconds=time.perf_counter() - start,
                              backend=predictor.backend.name,

@@ -267,9 +267,10 @@ def run_copy(tmp_path_factory) -> Path:
     return make_tiny_run(tmp_path_factory.mktemp("bad-input-run"))
 
 
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+def run_cli(capture, *argv: str) -> tuple[int, str, str]:
+    """Run the command line; ``capture`` is capsys, or capfd where output goes to the process's own stderr."""
     code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
+    out, err = capture.readouterr()
     return code, out, err
 
 
@@ -306,7 +307,7 @@ def test_train_refuses_before_writing_a_run_folder(case, corpus, tiny_bert_dir, 
 def test_predict(case, corpus, tiny_run, tmp_path, capsys):
     target = tmp_path / "out" / "predictions.csv"  # a folder that does not exist yet: created
     code, out, err = run_cli(capsys, "predict", tiny_run, "--data", corpus[case.name], "--out", target)
-    check_answer(case, code, case.predict, out, err, report_words=case.predict == case.inspect)
+    check_answer(case, code, case.predict, out, err, report_words=case.predict == case.inspect == REFUSED)
     if code == OK:
         assert json.loads(out.strip().splitlines()[-1])["rows"] == case.rows
     else:
@@ -329,10 +330,13 @@ TRAINED = ["cr_only.csv", "huge_field.csv", "ids.csv", "french_cp1252.csv", "for
 def test_train_on_files_that_are_read(name, corpus, tiny_bert_dir, tmp_path, capsys):
     case = next(c for c in CASES if c.name == name)
     code, out, err = run_cli(capsys, "train", corpus[name], "--model", tiny_bert_dir, "--max-steps", "2",
-                             "--runs-dir", tmp_path / "runs", "--seed", "1")
-    check_answer(case, code, OK, out, err, report_words=True)  # the report's warnings are printed on stderr
+                             "--runs-dir", tmp_path / "runs", "--quiet")
+    check_answer(case, code, OK, out, err, report_words=False)
     run_dir = Path(json.loads(out.strip().splitlines()[-1])["run_dir"])
     assert (run_dir / "summary.json").is_file()
+    # What reading noticed is in the run's data report (and printed with it when training starts).
+    report = json.loads((run_dir / "data_report.json").read_text(encoding="utf-8"))
+    assert case.words in report["table"] + " ".join(f["message"] for f in report["report"]["findings"])
 
 
 def test_formula_cells_are_escaped_in_test_predictions(corpus, tiny_bert_dir, tmp_path, capsys):
