@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from bertstudio.data.encoding import RESAVE_AS_UTF8, TextEncoding, choose_encoding, encoding_label
 from bertstudio.data.findings import Finding, count_noun
@@ -304,7 +304,7 @@ def _read_delimited(
     file: Path, fmt: str, *, encoding: str | None, delimiter: str | None
 ) -> tuple[datasets.Dataset, TableInfo]:
     text = delimited_text(file, fmt, encoding=encoding, delimiter=delimiter)
-    header = next(csv.reader(io.StringIO(text.sample, newline=""), delimiter=text.delimiter), [])
+    header = text.header
     columns = unique_column_names(header)
     shape = scan_records(file, text, len(columns))
     if shape.data_rows == 0:
@@ -327,6 +327,11 @@ class DelimitedText:
     encoding: TextEncoding
     delimiter: str
     sample: str
+
+    @property
+    def header(self) -> list[str]:
+        """The first row that is not blank (the parsers skip blank lines before it too)."""
+        return next(_non_blank(csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)), [])
 
 
 def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
@@ -408,10 +413,9 @@ def scan_records(file: Path, text: DelimitedText, n_columns: int) -> RecordShape
     with file.open("r", encoding=text.encoding.codec, newline="") as handle:
         reader = csv.reader(handle, delimiter=text.delimiter)
         try:
-            next(reader, None)  # the header
-            for record in reader:
-                if not any(cell.strip() for cell in record):
-                    continue  # blank lines are skipped by the parser too
+            rows = _non_blank(reader)  # blank lines are skipped by the parser too
+            next(rows, None)  # the header
+            for record in rows:
                 shape.data_rows += 1
                 if len(record) < n_columns:
                     shape.n_short += 1
@@ -429,6 +433,10 @@ def scan_records(file: Path, text: DelimitedText, n_columns: int) -> RecordShape
     if long_lines:
         raise _long_rows(file, text.delimiter, long_lines, longest, n_columns)
     return shape
+
+
+def _non_blank(records: Iterator[list[str]]) -> Iterator[list[str]]:
+    return (record for record in records if any(cell.strip() for cell in record))
 
 
 def _csv_error(file: Path, line: int, error: csv.Error) -> DataError:

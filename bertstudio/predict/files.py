@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import time
 from dataclasses import dataclass
@@ -68,8 +66,7 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     text = delimited_text(file, fmt)
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
-    header = next(csv.reader(io.StringIO(text.sample, newline=""), delimiter=text.delimiter), [])
-    scan_records(file, text, len(header))
+    scan_records(file, text, len(text.header))
     return TableSource(file, fmt, {"encoding": text.encoding.codec, "sep": text.delimiter})
 
 
