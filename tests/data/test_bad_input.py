@@ -216,7 +216,7 @@ CASES = [
                 "label columns", rows=30),
     # --- read right, with what was noticed in the report
     readable("cr_only.csv", write(csv_text(rows(), newline="\r")), "Read 30 rows", rows=30),
-    readable("huge_field.csv", write(csv_text(HUGE)), "cut to their first 100,000 characters", rows=30),
+    readable("huge_field.csv", write(csv_text(HUGE)), "cut to the first 100,000 characters", rows=30),
     readable("ragged.csv", write(RAGGED), "2 rows of 'ragged.csv' have fewer values than the header", rows=32),
     readable("duplicate_headers.csv", write(csv_text([(t, t, lab) for t, lab in rows()],
                                                      header=("text", "text", "label"))),
@@ -246,9 +246,11 @@ CASES = [
 ]
 
 
-def test_the_corpus_is_large_and_its_names_unique():
+def test_the_corpus_is_large_its_names_unique_and_each_file_documented():
     assert len(CASES) >= 40
     assert len({case.name for case in CASES}) == len(CASES)
+    table = (Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md").read_text(encoding="utf-8")
+    assert [case.name for case in CASES if f"`{case.name}`" not in table] == []
 
 
 @pytest.fixture(scope="module")
