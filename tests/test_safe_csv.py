@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertstudio.safe_csv import escape_formula, read_escaped_csv, unescape_formula, write_csv
+from bertstudio.safe_csv import (
+    escape_formula,
+    read_escaped_csv,
+    unescape_formula,
+    write_csv,
+)
 
 
 @pytest.mark.parametrize("cell, expected", [

@@ -15,11 +15,17 @@ import logging
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
-from bertstudio.data.encoding import RESAVE_AS_UTF8, TextEncoding, choose_encoding, encoding_label
+from bertstudio.data.encoding import (
+    RESAVE_AS_UTF8,
+    TextEncoding,
+    choose_encoding,
+    encoding_label,
+)
 from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.sniff import sniff_format
 from bertstudio.disk_cache import mark_used, prune_lru

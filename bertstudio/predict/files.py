@@ -11,7 +11,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from bertstudio.data.io import delimited_text, no_rows_error, scan_records, table_format, unreadable_table
+from bertstudio.data.io import (
+    delimited_text,
+    no_rows_error,
+    scan_records,
+    table_format,
+    unreadable_table,
+)
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.predict.preprocessing import Preprocessing
@@ -81,7 +87,7 @@ def _read_columns(source: TableSource) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.ParquetFile(source.file).schema_arrow.names)
-    except Exception as error:  # noqa: BLE001 - the reader's errors are the file's problem: translated
+    except Exception as error:  # the reader's errors are the file's problem: translated
         raise unreadable_table(source.file, source.delimiter, error) from error
     return list(next(iter_table_chunks(source.file, None, 1, source=source)).columns.astype(str))
 
@@ -98,7 +104,7 @@ def iter_table_chunks(file: Path, columns: list[str] | None, chunk_rows: int, *,
         yield from _chunks(source, columns, chunk_rows)
     except (DataError, KeyboardInterrupt):
         raise
-    except Exception as error:  # noqa: BLE001 - the reader's errors are the file's problem: translated
+    except Exception as error:  # the reader's errors are the file's problem: translated
         raise unreadable_table(source.file, source.delimiter, error) from error
 
 

@@ -197,18 +197,18 @@ def _check_texts(field: str, values: list[str], predictor: Predictor, limits: Li
     """The first text of ``field`` that is too long, blank, or not valid Unicode."""
     longest = max(range(len(values)), key=lambda i: len(values[i]), default=None)
     if longest is not None and len(values[longest]) > limits.max_text_chars:
-        return (413, f"{field}[{longest}] has {len(values[longest]):,} characters; the limit is "
-                     f"{limits.max_text_chars:,}.",
+        return (413, (f"{field}[{longest}] has {len(values[longest]):,} characters; the limit is "
+                      f"{limits.max_text_chars:,}."),
                 f"Only the first {predictor.prep.max_length} tokens are read anyway: send the start of the text.")
     for i, text in enumerate(values):
         if not text.strip():
             return (422, f"{field}[{i}] is empty.",
                     "Send a text to classify; a label predicted for nothing would mean nothing.")
         if not _is_valid_unicode(text):
-            return (422, f"{field}[{i}] holds a broken character (half of a UTF-16 surrogate pair, like "
-                         "\\ud800 alone).",
-                    "Send valid Unicode: an emoji written as a \\u escape needs both halves, "
-                    "e.g. \\ud83d\\ude00.")
+            return (422, (f"{field}[{i}] holds a broken character (half of a UTF-16 surrogate pair, like "
+                          "\\ud800 alone)."),
+                    ("Send valid Unicode: an emoji written as a \\u escape needs both halves, "
+                     "e.g. \\ud83d\\ude00."))
     return None
 
 
