@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import logging
 import os
@@ -309,10 +310,9 @@ def trim_table_cache(ds: datasets.Dataset) -> list[Path]:
 def _read_delimited(
     file: Path, fmt: str, *, encoding: str | None, delimiter: str | None
 ) -> tuple[datasets.Dataset, TableInfo]:
-    text = delimited_text(file, fmt, encoding=encoding, delimiter=delimiter)
+    text, shape = check_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
     header = text.header
     columns = unique_column_names(header)
-    shape = scan_records(file, text, len(columns))
     if shape.data_rows == 0:
         raise no_rows_error(file)
     try:
@@ -338,6 +338,25 @@ class DelimitedText:
     def header(self) -> list[str]:
         """The first row that is not blank (the parsers skip blank lines before it too)."""
         return next(_non_blank(csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)), [])
+
+
+def check_delimited(file: Path, fmt: str, *, encoding: str | None = None,
+                    delimiter: str | None = None) -> tuple[DelimitedText, RecordShape]:
+    """Encoding, separator and rows of a delimited file (``delimited_text`` then ``scan_records``).
+
+    Remembered while the file is unchanged (same path, size and modification time): the app reads the same
+    file again at every change of column, and the checks take about 2 s per million rows.
+    """
+    stat = file.stat()
+    return _check_delimited(str(file.resolve()), fmt, encoding, delimiter, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _check_delimited(path: str, fmt: str, encoding: str | None, delimiter: str | None, size: int,
+                     mtime_ns: int) -> tuple[DelimitedText, RecordShape]:
+    file = Path(path)
+    text = delimited_text(file, fmt, encoding=encoding, delimiter=delimiter)
+    return text, scan_records(file, text, len(text.header))
 
 
 def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,

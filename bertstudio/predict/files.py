@@ -12,9 +12,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from bertstudio.data.io import (
-    delimited_text,
+    check_delimited,
     no_rows_error,
-    scan_records,
     table_format,
     unreadable_table,
 )
@@ -69,10 +68,9 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     fmt, _ = table_format(file)
     if fmt not in _DELIMITED:
         return TableSource(file, fmt, {})
-    text = delimited_text(file, fmt)
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
-    scan_records(file, text, len(text.header))
+    text, _ = check_delimited(file, fmt)
     return TableSource(file, fmt, {"encoding": text.encoding.codec, "sep": text.delimiter})
 
 
@@ -189,7 +187,7 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tu
     Missing folders are created; a folder, or the data file itself, is refused.
     """
     target = Path(out).expanduser()
-    if target.is_dir():
+    if target.is_dir() or str(out).endswith(("/", os.sep)):  # "--out results/" names a folder, even a new one
         raise DataError(f"The output '{target}' is a folder; predictions are written to a file.",
                         hint=f"Name a file inside it, for example {target / 'predictions.csv'}.")
     if target.exists() and target.resolve() == Path(data).expanduser().resolve():
