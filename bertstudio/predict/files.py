@@ -188,7 +188,7 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tu
     """
     target = Path(out).expanduser()
     if target.is_dir() or str(out).endswith(("/", os.sep)):  # "--out results/" names a folder, even a new one
-        raise DataError(f"The output '{target}' is a folder; predictions are written to a file.",
+        raise DataError(f"The output '{out}' names a folder; predictions are written to a file.",
                         hint=f"Name a file inside it, for example {target / 'predictions.csv'}.")
     if target.exists() and target.resolve() == Path(data).expanduser().resolve():
         raise DataError("The output file is the data file itself: writing would overwrite your texts.",

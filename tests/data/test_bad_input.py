@@ -361,8 +361,8 @@ def test_predict_into_a_folder_or_onto_the_data_is_refused(corpus, tiny_run, tmp
     data = tmp_path / "data.csv"
     shutil.copy(corpus["cr_only.csv"], data)
     code, _, err = run_cli(capsys, "predict", tiny_run, "--data", data, "--out", tmp_path)
-    assert code == REFUSED and "is a folder" in err and "predictions.csv" in err
+    assert code == REFUSED and "names a folder" in err and "predictions.csv" in err
     code, _, err = run_cli(capsys, "predict", tiny_run, "--data", data, "--out", f"{tmp_path / 'new'}/")
-    assert code == REFUSED and "is a folder" in err and not (tmp_path / "new").exists()
+    assert code == REFUSED and "names a folder" in err and not (tmp_path / "new").exists()
     code, _, err = run_cli(capsys, "predict", tiny_run, "--data", data, "--out", data)
     assert code == REFUSED and "overwrite" in err and data.read_bytes() == corpus["cr_only.csv"].read_bytes()
