@@ -29,7 +29,9 @@ def _cli(flag: str, group: str) -> dict[str, Any]:
 class TrainConfig(BaseModel):
     """All settings of one training run; ``None`` means "let the engine decide"."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # allow_inf_nan=False: "--lr nan" passes every bound check as NaN compares false (it was refused with
+    # "should be less than 1"); now any NaN or infinite number is refused as what it is.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
     # --- data -------------------------------------------------------------
     data: str | None = Field(None, description="Training file (CSV, TSV, JSONL, Parquet or Excel).",
@@ -163,6 +165,9 @@ def format_validation_error(err: ValidationError) -> str:
         field = ".".join(str(p) for p in item["loc"]) or "settings"
         flag = _flag_for(field)
         name = f"{field} ({flag})" if flag else field
+        if item["type"] == "finite_number":
+            parts.append(f"{name}: {item['input']} is not a number that can be used; give a finite number")
+            continue
         parts.append(f"{name}: {item['msg']}")
     return "Invalid setting: " + "; ".join(parts) + "."
 

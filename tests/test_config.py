@@ -30,6 +30,23 @@ def test_invalid_values_name_the_field_and_flag(field, value, fragment):
     assert fragment in str(err.value)
 
 
+@pytest.mark.parametrize("field", ["lr", "head_lr", "epochs", "weight_decay", "warmup_ratio", "max_grad_norm"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinite_numbers_are_refused_as_what_they_are(field, value):
+    """NaN passes every bound check (all comparisons are false), so the message must name the value."""
+    with pytest.raises(ConfigError) as err:
+        make_config(**{field: value})
+    message = str(err.value)
+    assert f"{value} is not a number that can be used" in message and "less than" not in message
+
+
+def test_nan_on_the_command_line_is_refused(capsys):
+    from bertstudio.cli import main
+
+    assert main(["train", "data.csv", "--lr", "nan"]) == 2
+    assert "lr (--lr): nan is not a number that can be used" in capsys.readouterr().err
+
+
 def test_unknown_setting_is_refused():
     with pytest.raises(ConfigError, match="learning_rate"):
         make_config(learning_rate=0.1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from bertstudio.cli_args import Command
 from bertstudio.data.inspect import inspect_file
@@ -22,7 +23,10 @@ def run_inspect(args: argparse.Namespace) -> int:
     result = inspect_file(args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, model=args.model)
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else result.to_text())
-    return 1 if result.report.has_errors else 0
+    if result.report.has_errors:  # the report above says it all; one line on stderr for scripts and logs
+        print("error: " + " ".join(f.to_text().removeprefix("ERROR: ") for f in result.report.errors), file=sys.stderr)
+        return 1
+    return 0
 
 
 COMMANDS = (

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError
 
 if TYPE_CHECKING:
@@ -27,6 +28,11 @@ PAIR_NAMES = (
 # least two values), so ids and free text are never taken for labels.
 _MAX_LABEL_DISTINCT_SHARE = 0.5
 _MIN_TEXT_DISTINCT_SHARE = 0.5
+# A column of ids trained as if it were the text ("id,label" files): every value one word of at most this
+# many characters, and either every value a number or every value different.
+_MAX_CODE_CHARS = 40
+_NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
+_CODE_EXAMPLES = 3
 
 
 @dataclass
@@ -37,6 +43,13 @@ class ColumnProfile:
     mean_length: float
     n_distinct: int
     n_filled: int
+    all_numbers: bool = False
+    all_codes: bool = False  # one short word each, every value different: ids, not texts
+    examples: tuple[str, ...] = ()
+
+    @property
+    def looks_like_ids(self) -> bool:
+        return self.all_numbers or self.all_codes
 
 
 @dataclass
@@ -61,7 +74,28 @@ def guess_columns(ds: datasets.Dataset, *, sample_rows: int = SAMPLE_ROWS) -> Co
 def profile_column(name: str, values: list[object]) -> ColumnProfile:
     filled = [str(v).strip() for v in values if v is not None and str(v).strip()]
     mean = sum(map(len, filled)) / len(filled) if filled else 0.0
-    return ColumnProfile(name, mean, len(set(filled)), len(filled))
+    n_distinct = len(set(filled))
+    all_numbers = bool(filled) and all(_NUMBER.fullmatch(v) for v in filled)
+    all_codes = (len(filled) > 1 and n_distinct == len(filled)
+                 and all(len(v) <= _MAX_CODE_CHARS and not any(ch.isspace() for ch in v) for v in filled))
+    return ColumnProfile(name, mean, n_distinct, len(filled), all_numbers, all_codes,
+                         tuple(filled[:_CODE_EXAMPLES]))
+
+
+def text_column_findings(ds: datasets.Dataset, text_col: str, *, sample_rows: int = SAMPLE_ROWS) -> list[Finding]:
+    """A warning when the text column holds numbers or ids rather than texts (guessed or chosen alike)."""
+    sample = ds.select_columns([text_col]).select(range(min(sample_rows, ds.num_rows)))[text_col]
+    profile = profile_column(text_col, sample)
+    if not profile.looks_like_ids:
+        return []
+    what = "only numbers" if profile.all_numbers else "only short codes, each different,"
+    return [Finding(
+        "warning", "text_looks_like_ids",
+        f"The text column '{text_col}' holds {what} rather than texts: a model cannot learn anything "
+        "from ids.",
+        hint="Choose the column with the texts (on the command line: --text NAME). If these really are "
+             "your texts, carry on.",
+        examples=list(profile.examples))]
 
 
 def guess_from_profiles(profiles: dict[str, ColumnProfile]) -> ColumnGuess:
@@ -73,7 +107,7 @@ def guess_from_profiles(profiles: dict[str, ColumnProfile]) -> ColumnGuess:
     if text and pair:
         reasons.append(f"'{text}' and '{pair}' look like a pair of texts (by their names).")
     else:
-        text = _by_name(by_key, TEXT_NAMES, exclude=set())
+        text = _by_name(by_key, TEXT_NAMES, exclude=_id_columns(profiles))
         if text:
             reasons.append(f"'{text}' looks like the text column (by its name).")
         else:
@@ -104,6 +138,17 @@ def _name_key(name: str) -> str:
     return re.sub(r"[\s\-.]+", "_", name.strip().lower())
 
 
+def _id_columns(profiles: dict[str, ColumnProfile]) -> set[str]:
+    """Columns holding ids, passed over for the text while a column with real texts exists."""
+    ids = {name for name, p in profiles.items() if p.looks_like_ids}
+    return ids if any(_varied(p) and not p.looks_like_ids for p in profiles.values()) else set()
+
+
+def _varied(profile: ColumnProfile) -> bool:
+    """Many different values, as texts have (labels repeat)."""
+    return bool(profile.n_filled) and profile.n_distinct >= _MIN_TEXT_DISTINCT_SHARE * profile.n_filled
+
+
 def _pair_by_name(by_key: dict[str, str]) -> tuple[str | None, str | None]:
     for first, second in PAIR_NAMES:
         if first in by_key and second in by_key:
@@ -128,11 +173,8 @@ def _by_name(by_key: dict[str, str], names: tuple[str, ...], *, exclude: set[str
 
 def _text_by_content(profiles: dict[str, ColumnProfile]) -> str:
     """Longest mean length among columns with many distinct values (else simply the longest)."""
-    varied = [
-        p for p in profiles.values()
-        if p.n_filled and p.n_distinct >= _MIN_TEXT_DISTINCT_SHARE * p.n_filled
-    ]
-    pool = varied or list(profiles.values())
+    varied = [p for p in profiles.values() if _varied(p)]
+    pool = [p for p in varied if not p.looks_like_ids] or varied or list(profiles.values())
     return max(pool, key=lambda p: p.mean_length).name
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from bertstudio.config import chosen_pair_column
 from bertstudio.data import prepare
-from bertstudio.data.columns import guess_columns
+from bertstudio.data.columns import guess_columns, text_column_findings
 from bertstudio.data.io import read_table
 from bertstudio.data.lengths import token_length_stats
 from bertstudio.errors import DataError
@@ -65,6 +65,8 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
                         f"{', '.join(table.columns)}.")
     prepared = prepare(dataset, text_col=columns.text, label_col=columns.label, text_pair_col=columns.text_pair,
                        casefold_labels=casefold_labels)
+    # What reading and the column choice noticed joins the report, so every caller shows one list.
+    prepared.report.findings[:0] = [*table.findings, *text_column_findings(dataset, columns.text)]
     return table, columns, prepared
 
 

@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
+import io
+import logging
 import os
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bertstudio.data.encoding import (
+    RESAVE_AS_UTF8,
+    TextEncoding,
+    choose_encoding,
+    encoding_label,
+)
+from bertstudio.data.findings import Finding, count_noun
+from bertstudio.data.sniff import sniff_format
 from bertstudio.disk_cache import mark_used, prune_lru
 from bertstudio.errors import DataError
 
@@ -39,6 +52,17 @@ _DELIMITED = {"csv", "tsv", "txt"}
 CANDIDATE_DELIMITERS = ",\t;|"
 _SAMPLE_BYTES = 256 * 1024
 
+# Texts longer than this are cut (with a warning in the report). The model reads at most 512 tokens, about
+# 2,000-3,000 characters, so nothing it could use is lost; the cap bounds the tokenizer's work and memory
+# on a file that holds whole books in a cell.
+MAX_TEXT_CHARS = 100_000
+# Python's csv module refuses fields over 131,072 characters by default, which crashed reading a file with
+# one long text. The limit is lifted well above the text cap (long texts are read, then cut), and still
+# stops a quote that is never closed from swallowing the rest of a huge file into one field.
+MAX_FIELD_CHARS = 10 * MAX_TEXT_CHARS
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
+_EXAMPLE_LINES = 5
+
 _FORMAT_LABELS = {
     "csv": "CSV",
     "tsv": "TSV",
@@ -54,13 +78,6 @@ _DELIMITER_LABELS = {
     ";": "semicolon-separated",
     "|": "pipe-separated",
 }
-_ENCODING_LABELS = {
-    "utf-8": "UTF-8",
-    "utf-8-sig": "UTF-8 with BOM",
-    "utf-16": "UTF-16",
-    "cp1252": "Windows-1252",
-    "latin-1": "Latin-1",
-}
 
 
 @dataclass
@@ -74,7 +91,8 @@ class TableInfo:
     n_rows: int
     columns: list[str]
     sheet: str | None = None  # Excel only: the sheet that was read
-    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # what reading noticed (detected encoding, ...)
+    encoding_detected: bool = False  # the encoding was told from the content, not certain
 
     def describe(self) -> str:
         details = [_FORMAT_LABELS.get(self.format, self.format)]
@@ -83,7 +101,7 @@ class TableInfo:
         if self.delimiter is not None:
             details.append(_DELIMITER_LABELS.get(self.delimiter, f"separated by '{self.delimiter}'"))
         if self.encoding is not None:
-            details.append(_ENCODING_LABELS.get(self.encoding, self.encoding))
+            details.append(encoding_label(self.encoding) + (", detected" if self.encoding_detected else ""))
         noun = "row" if self.n_rows == 1 else "rows"
         return f"Read {self.n_rows:,} {noun} from {self.path.name} ({', '.join(details)})."
 
@@ -99,29 +117,6 @@ def cache_dir() -> Path:
 # --------------------------------------------------------------------------- detection
 
 
-def detect_encoding(sample: bytes) -> str:
-    """Best-guess text encoding of a file from its first bytes.
-
-    Byte-order marks decide first; then UTF-8 (a sample may end mid-character, so
-    decode incrementally), then Windows-1252 (what Excel on Windows writes), and
-    Latin-1 last because it accepts any byte.
-    """
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        sample.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
-
-
 def detect_delimiter(sample: str) -> str:
     """The column separator of delimited text: one of `, TAB ; |`.
 
@@ -130,6 +125,7 @@ def detect_delimiter(sample: str) -> str:
     Otherwise the separator that occurs most in the header line wins; a header
     with none of them is a single-column file and ',' is as good as any.
     """
+    sample = sample.replace("\r\n", "\n").replace("\r", "\n")  # old Mac files end lines with CR alone
     header = sample.split("\n", 1)[0]
     try:
         sniffed = csv.Sniffer().sniff(sample, delimiters=CANDIDATE_DELIMITERS).delimiter
@@ -147,15 +143,36 @@ def unique_column_names(raw: list[Any]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for position, cell in enumerate(raw, start=1):
-        name = "" if cell is None else str(cell).strip()
-        if not name or name.lower() == "nan" or name.startswith("Unnamed: "):
-            name = f"column_{position}"
+        name = _header_name(cell) or f"column_{position}"
         candidate, k = name, 2
         while candidate in seen:
             candidate, k = f"{name}_{k}", k + 1
         seen.add(candidate)
         names.append(candidate)
     return names
+
+
+def _header_name(cell: Any) -> str:
+    """A header cell as written, or "" when it is blank (pandas' "Unnamed: 3" and "nan" are blanks too)."""
+    name = "" if cell is None else str(cell).strip()
+    return "" if name.lower() == "nan" or name.startswith("Unnamed: ") else name
+
+
+def duplicate_header_findings(raw: list[Any], names: list[str]) -> list[Finding]:
+    """A warning naming header cells that repeat, and the names they are told apart by."""
+    written = [_header_name(cell) for cell in raw]
+    repeated = [name for name, n in Counter(written).items() if name and n > 1]
+    if not repeated:
+        return []
+    examples = [f"'{name}' is read as " + ", ".join(f"'{new}'" for old, new in zip(written, names) if old == name)
+                for name in repeated]
+    return [Finding(
+        "warning", "duplicate_headers",
+        f"The header repeats {count_noun(len(repeated), 'column name')}; the repeats got a number so each "
+        "column has its own name.",
+        hint="Check which of the columns holds what you want and choose it by the name shown here (on the "
+             "command line: --text or --label), or rename the columns in the file.",
+        count=len(repeated), examples=examples)]
 
 
 # --------------------------------------------------------------------------- reading
@@ -173,20 +190,7 @@ def read_table(
     Raises DataError (with a hint) for a missing, empty, unsupported or unparseable file.
     """
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise DataError(
-            f"The file '{file}' was not found.",
-            hint="Check the file name and folder, or pick the file again.",
-        )
-    fmt = _FORMATS.get(file.suffix.lower())
-    if fmt is None:
-        raise DataError(
-            f"'{file.name}' is not a supported file type.",
-            hint=f"Save it as one of: {', '.join(SUPPORTED_EXTENSIONS)} (CSV or Excel are easiest).",
-        )
-    if file.stat().st_size == 0:
-        raise DataError(f"The file '{file.name}' is empty.", hint="Choose a file with a header row and data rows.")
-
+    fmt, notes = table_format(file)
     if fmt in _DELIMITED:
         ds, info = _read_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
     elif fmt == "excel":
@@ -195,9 +199,79 @@ def read_table(
         ds, info = _read_arrow_format(file, fmt)
 
     if ds.num_rows == 0:
-        raise _header_only(file)
+        raise no_rows_error(file)
+    ds, cut = cut_long_texts(ds)
+    info.findings[:0] = notes + cut
     trim_table_cache(ds)
     return ds, info
+
+
+def table_format(file: Path) -> tuple[str, list[Finding]]:
+    """How to read ``file`` ("csv", "excel", ...), from its name and then its content (see ``sniff``).
+
+    Raises DataError for a missing file, a folder, an empty file, an unsupported name, or content that
+    is not a table (compressed, an archive, a document, an image, binary data).
+    """
+    if file.is_dir():
+        raise DataError(f"'{file}' is a folder, not a file.", hint="Choose a data file inside it.")
+    if not file.is_file():
+        raise DataError(
+            f"The file '{file}' was not found.",
+            hint="Check the file name and folder, or pick the file again.",
+        )
+    named = _FORMATS.get(file.suffix.lower())
+    if named is None:
+        raise DataError(
+            f"'{file.name}' is not a supported file type.",
+            hint=f"Save it as one of: {', '.join(SUPPORTED_EXTENSIONS)} (CSV or Excel are easiest).",
+        )
+    if file.stat().st_size == 0:
+        raise _empty(file)
+    try:
+        return sniff_format(file, named)
+    except OSError as error:
+        raise DataError(f"'{file.name}' cannot be opened ({error.strerror or error}).",
+                        hint="Check that the file is not open in another program and that you may read it.") \
+            from error
+
+
+def _empty(file: Path) -> DataError:
+    return DataError(f"The file '{file.name}' is empty.", hint="Choose a file with a header row and data rows.")
+
+
+def cut_long_texts(ds: datasets.Dataset, limit: int = MAX_TEXT_CHARS) -> tuple[datasets.Dataset, list[Finding]]:
+    """Texts over ``limit`` characters cut to it, and a warning saying how many and where.
+
+    Lengths are measured on the Arrow columns (no Python loop), so the common case costs milliseconds.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = ds.data.table
+    over: dict[str, int] = {}
+    for name in ds.column_names:
+        column = table.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            n_long = pc.sum(pc.greater(pc.utf8_length(column), limit)).as_py()
+            if n_long:
+                over[name] = n_long
+    if not over:
+        return ds, []
+    ds = ds.map(lambda batch: {name: [_cut(text, limit) for text in batch[name]] for name in over},
+                batched=True, desc="Cutting very long texts")
+    n_cut = sum(over.values())
+    where = ", ".join(f"'{name}'" for name in over)
+    return ds, [Finding(
+        "warning", "texts_cut",
+        f"{count_noun(n_cut, 'text')} longer than {limit:,} characters {'was' if n_cut == 1 else 'were'} cut "
+        f"to the first {limit:,} characters (in {where}).",
+        hint="The model reads only the first few hundred words of a text anyway; if the end of a long "
+             "document matters, split it into several rows.",
+        count=n_cut)]
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text is not None and len(text) > limit else text
 
 
 # The Arrow copies of uploaded tables: at most this much, least recently used first; copies read within the
@@ -236,39 +310,85 @@ def trim_table_cache(ds: datasets.Dataset) -> list[Path]:
 def _read_delimited(
     file: Path, fmt: str, *, encoding: str | None, delimiter: str | None
 ) -> tuple[datasets.Dataset, TableInfo]:
-    with file.open("rb") as handle:
-        raw_sample = handle.read(_SAMPLE_BYTES)
-    encoding = encoding or detect_encoding(raw_sample)
-    sample = _decode_sample(raw_sample, encoding, file)
-    if not sample.strip():
-        raise DataError(f"The file '{file.name}' is empty.", hint="Choose a file with a header row and data rows.")
-    # Cut at the last full line so the sniffer does not see a half row.
-    if len(raw_sample) == _SAMPLE_BYTES and "\n" in sample:
-        sample = sample[: sample.rindex("\n")]
-    if delimiter is None:
-        delimiter = "\t" if fmt == "tsv" else detect_delimiter(sample)
-    records = csv.reader(sample.split("\n"), delimiter=delimiter)
-    columns = unique_column_names(next(records, []))
-    if not any(any(cell.strip() for cell in record) for record in records):
-        raise _header_only(file)
-
-    # Detection saw only the start of the file: a stray byte further down that is
-    # not UTF-8 usually means Windows-1252, and Latin-1 accepts anything.
-    fallbacks = [encoding] + [e for e in ("cp1252", "latin-1") if encoding == "utf-8"]
-    for attempt, enc in enumerate(fallbacks):
-        try:
-            ds = _load_csv(file, enc, delimiter, columns)
-            encoding = enc
-            break
-        except Exception as error:  # noqa: BLE001 - translated to a DataError below
-            if _find_cause(error, UnicodeDecodeError) and attempt + 1 < len(fallbacks):
-                continue
-            raise _parse_error(file, delimiter, error) from error
-    info = TableInfo(file, fmt, encoding, delimiter, ds.num_rows, list(ds.column_names))
+    text, shape = check_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
+    header = text.header
+    columns = unique_column_names(header)
+    if shape.data_rows == 0:
+        raise no_rows_error(file)
+    try:
+        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns)
+    except Exception as error:  # noqa: BLE001 - translated to a DataError
+        raise unreadable_table(file, text.delimiter, error) from error
+    found = text.encoding.finding(file.name)
+    findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
+    info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
+                     findings=findings, encoding_detected=text.encoding.detected)
     return ds, info
 
 
-def _header_only(file: Path) -> DataError:
+@dataclass(frozen=True)
+class DelimitedText:
+    """How a delimited text file is decoded and split, and its first lines (to read the header from)."""
+
+    encoding: TextEncoding
+    delimiter: str
+    sample: str
+
+    @property
+    def header(self) -> list[str]:
+        """The first row that is not blank (the parsers skip blank lines before it too)."""
+        return next(_non_blank(csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)), [])
+
+
+def check_delimited(file: Path, fmt: str, *, encoding: str | None = None,
+                    delimiter: str | None = None) -> tuple[DelimitedText, RecordShape]:
+    """Encoding, separator and rows of a delimited file (``delimited_text`` then ``scan_records``).
+
+    Remembered while the file is unchanged (same path, size and modification time): the app reads the same
+    file again at every change of column, and the checks take about 2 s per million rows.
+    """
+    stat = file.stat()
+    return _check_delimited(str(file.resolve()), fmt, encoding, delimiter, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _check_delimited(path: str, fmt: str, encoding: str | None, delimiter: str | None, size: int,
+                     mtime_ns: int) -> tuple[DelimitedText, RecordShape]:
+    file = Path(path)
+    text = delimited_text(file, fmt, encoding=encoding, delimiter=delimiter)
+    return text, scan_records(file, text, len(text.header))
+
+
+def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
+                   delimiter: str | None = None) -> DelimitedText:
+    """Encoding (given, else chosen: see ``data.encoding``) and separator (given, else detected) of ``file``."""
+    chosen = _given_encoding(encoding) if encoding else choose_encoding(file)
+    with file.open("rb") as handle:
+        raw = handle.read(_SAMPLE_BYTES)
+    sample = _decode_sample(raw, chosen.codec, file)
+    if not sample.strip():
+        raise _empty(file)
+    # Cut at the last full line so the sniffer does not see a half row.
+    if len(raw) == _SAMPLE_BYTES:
+        end = max(sample.rfind("\n"), sample.rfind("\r"))
+        sample = sample[:end] if end > 0 else sample
+    if delimiter is None:
+        delimiter = "\t" if fmt == "tsv" else detect_delimiter(sample)
+    return DelimitedText(chosen, delimiter, sample)
+
+
+def _given_encoding(name: str) -> TextEncoding:
+    try:
+        codecs.lookup(name)
+    except LookupError as error:
+        raise DataError(
+            f"'{name}' is not a known text encoding.",
+            hint="Leave the encoding empty to detect it, or use e.g. utf-8 or cp1252.",
+        ) from error
+    return TextEncoding(name)
+
+
+def no_rows_error(file: Path) -> DataError:
     return DataError(
         f"'{file.name}' has column names but no data rows.",
         hint="Add rows below the header (one text per row), or choose another file.",
@@ -277,17 +397,109 @@ def _header_only(file: Path) -> DataError:
 
 def _decode_sample(raw: bytes, encoding: str, file: Path) -> str:
     try:
-        return codecs.getincrementaldecoder(encoding)().decode(raw, final=False).replace("\r\n", "\n")
-    except LookupError as error:
-        raise DataError(
-            f"'{encoding}' is not a known text encoding.",
-            hint="Leave the encoding empty to detect it, or use e.g. utf-8 or cp1252.",
-        ) from error
+        return codecs.getincrementaldecoder(encoding)().decode(raw, final=False)
     except UnicodeDecodeError as error:
         raise DataError(
-            f"'{file.name}' cannot be read as {encoding} text.",
+            f"'{file.name}' cannot be read as {encoding_label(encoding)} text.",
             hint="Leave the encoding empty to detect it automatically.",
         ) from error
+
+
+@dataclass
+class RecordShape:
+    """What one pass of Python's csv reader over a whole file found: rows, and rows of the wrong length."""
+
+    n_columns: int
+    data_rows: int = 0
+    short_lines: list[int] = field(default_factory=list)  # first few lines with fewer values than the header
+    n_short: int = 0
+
+    def findings(self, file: Path) -> list[Finding]:
+        if not self.n_short:
+            return []
+        lines = ", ".join(f"{line:,}" for line in self.short_lines) + (", ..." if self.n_short > len(self.short_lines)
+                                                                        else "")
+        return [Finding(
+            "warning", "ragged_rows",
+            f"{count_noun(self.n_short, 'row')} of '{file.name}' {'has' if self.n_short == 1 else 'have'} fewer "
+            f"values than the header's {self.n_columns} columns (line {lines}); the missing values were left empty.",
+            hint="Usually a value is left out, or a text holds a line break or the separator without double quotes "
+                 "around it. Check those lines: rows that lost their text or label are left out of training.",
+            count=self.n_short)]
+
+
+def scan_records(file: Path, text: DelimitedText, n_columns: int) -> RecordShape:
+    """Count data rows and rows shorter than the header; refuse rows longer than it (they cannot be read).
+
+    One pass of the csv module: about 0.8 s per million short rows, so the report can name the lines.
+    """
+    shape, long_lines = RecordShape(n_columns), []
+    longest = 0
+    with file.open("r", encoding=text.encoding.codec, newline="") as handle:
+        reader = csv.reader(handle, delimiter=text.delimiter)
+        try:
+            rows = _non_blank(reader)  # blank lines are skipped by the parser too
+            next(rows, None)  # the header
+            for record in rows:
+                shape.data_rows += 1
+                if len(record) < n_columns:
+                    shape.n_short += 1
+                    if len(shape.short_lines) < _EXAMPLE_LINES:
+                        shape.short_lines.append(reader.line_num)
+                elif len(record) > n_columns:
+                    long_lines.append(reader.line_num)
+                    longest = max(longest, len(record))
+        except UnicodeDecodeError as error:
+            raise DataError(f"'{file.name}' cannot be read as {text.encoding.label}: around line "
+                            f"{reader.line_num + 1:,} it holds bytes that are not {text.encoding.label} "
+                            f"({error.reason}).", hint=RESAVE_AS_UTF8) from error
+        except csv.Error as error:
+            raise _csv_error(file, reader.line_num + 1, error) from error
+    if long_lines:
+        raise _long_rows(file, text.delimiter, long_lines, longest, n_columns)
+    return shape
+
+
+def _non_blank(records: Iterator[list[str]]) -> Iterator[list[str]]:
+    return (record for record in records if any(cell.strip() for cell in record))
+
+
+def _csv_error(file: Path, line: int, error: csv.Error) -> DataError:
+    if "field larger than field limit" in str(error):
+        return DataError(
+            f"From line {line:,} of '{file.name}' on, one value runs on for more than {MAX_FIELD_CHARS:,} "
+            "characters: most likely a double quote (\") that opens a text and is never closed.",
+            hint="Check the quotes on that line: a text that contains a quote must double it (\"\"). "
+                 "Re-saving the file from a spreadsheet program fixes the quoting.")
+    return DataError(f"Line {line:,} of '{file.name}' cannot be read as a table row ({error}).",
+                     hint="Open the file in a spreadsheet program and save it again as CSV (UTF-8).")
+
+
+def _long_rows(file: Path, delimiter: str, lines: list[int], longest: int, n_columns: int) -> DataError:
+    sep_name = _DELIMITER_LABELS.get(delimiter, f"'{delimiter}'").replace("-separated", "")
+    shown = ", ".join(f"{line:,}" for line in lines[:_EXAMPLE_LINES]) + (", ..." if len(lines) > _EXAMPLE_LINES
+                                                                          else "")
+    return DataError(
+        f"{count_noun(len(lines), 'line')} of '{file.name}' (line {shown}) {'has' if len(lines) == 1 else 'have'} "
+        f"more values than the header's {n_columns} columns (up to {longest}).",
+        hint=(
+            f"Texts that contain the separator ({sep_name}) must be wrapped in double quotes. "
+            "Re-save the file from Excel or Google Sheets as CSV, or fix those lines."
+        ),
+    )
+
+
+class _DropReadFailures(logging.Filter):
+    """datasets logs "Failed to read file ..." (or "Failed to load JSON ...") with the parser's raw error
+    before raising it; the error becomes a plain DataError here (see unreadable_table), so the log line
+    would only repeat it in the parser's words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Failed to read file", "Failed to load JSON"))
+
+
+for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_modules.json.json"):
+    logging.getLogger(_builder_log).addFilter(_DropReadFailures())
 
 
 def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> datasets.Dataset:
@@ -311,19 +523,7 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> 
     )
 
 
-def _find_cause(error: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first exception of `kind` in the chain (datasets wraps the real cause)."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _parse_error(file: Path, delimiter: str, error: BaseException) -> DataError:
+def unreadable_table(file: Path, delimiter: str, error: BaseException) -> DataError:
     """A plain-language DataError for a file the parser rejected."""
     root = error
     while root.__cause__ or root.__context__:
@@ -331,10 +531,18 @@ def _parse_error(file: Path, delimiter: str, error: BaseException) -> DataError:
     detail = str(root).strip()
     match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
     sep_name = _DELIMITER_LABELS.get(delimiter, f"'{delimiter}'").replace("-separated", "")
+    unclosed = re.search(r"EOF inside string starting at row (\d+)", detail)
+    if unclosed:
+        return DataError(
+            f"A double quote (\") opened in row {unclosed.group(1)} of '{file.name}' is never closed, so the rest "
+            "of the file would be read as one text.",
+            hint="Close or remove that quote; a text that contains a quote must double it (\"\"). Re-saving the "
+                 "file from a spreadsheet program fixes the quoting.",
+        )
     if match:
         expected, line, saw = match.groups()
         return DataError(
-            f"Line {line} of '{file.name}' has {saw} values but the header has {expected} columns.",
+            f"Line {line} of '{file.name}' has more values than the header's {expected} columns ({saw}).",
             hint=(
                 f"Texts that contain the separator ({sep_name}) must be wrapped in double quotes. "
                 "Re-save the file from Excel or Google Sheets as CSV, or fix that line."
@@ -351,14 +559,23 @@ def _read_arrow_format(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInf
     import datasets
 
     builder = "parquet" if fmt == "parquet" else "json"
+    if builder == "json":
+        _require_utf8(file)
     try:
         ds = datasets.load_dataset(
             builder, data_files=str(file), split="train", cache_dir=str(cache_dir() / "datasets")
         )
     except Exception as error:  # noqa: BLE001 - translated to a DataError
-        raise _parse_error(file, ",", error) from error
+        raise unreadable_table(file, ",", error) from error
     ds = _columns_as_strings(ds)
     return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(ds.column_names))
+
+
+def _require_utf8(file: Path) -> None:
+    """JSON is UTF-8 by definition (and its reader reads nothing else)."""
+    chosen = choose_encoding(file)
+    if chosen.codec not in ("utf-8", "utf-8-sig"):
+        raise DataError(f"'{file.name}' is {chosen.label} text, but JSON files must be UTF-8.", hint=RESAVE_AS_UTF8)
 
 
 def _columns_as_strings(ds: datasets.Dataset) -> datasets.Dataset:
@@ -421,15 +638,19 @@ def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
             f"The first sheet ('{sheet}') of '{file.name}' is empty.",
             hint="Put your data on the first sheet: a header row, then one text per row.",
         )
-    columns = unique_column_names(list(frame.iloc[0]))
+    header = list(frame.iloc[0])
+    columns = unique_column_names(header)
     body = frame.iloc[1:]
     data = {name: [_excel_cell_text(v) for v in body[col]] for name, col in zip(columns, body.columns)}
     features = datasets.Features({name: datasets.Value("string") for name in columns})
     ds = datasets.Dataset.from_dict(data, features=features)
-    notes = []
+    findings = duplicate_header_findings(header, columns)
     if len(workbook.sheet_names) > 1:
-        notes.append(f"Only the first sheet ('{sheet}') was read; the workbook has {len(workbook.sheet_names)}.")
-    info = TableInfo(file, "excel", None, None, ds.num_rows, columns, sheet=sheet, notes=notes)
+        findings.append(Finding(
+            "info", "first_sheet",
+            f"Only the first sheet ('{sheet}') was read; the workbook has {len(workbook.sheet_names)}.",
+            hint="Move the data to the first sheet if another one holds it."))
+    info = TableInfo(file, "excel", None, None, ds.num_rows, columns, sheet=sheet, findings=findings)
     return ds, info
 
 

@@ -49,6 +49,11 @@ def _as_number(label: str) -> Decimal | None:
         return None
 
 
+def is_number(label: str) -> bool:
+    """A label written as a plain decimal number (after ``normalise_label``)."""
+    return _as_number(label) is not None
+
+
 def _natural_key(label: str) -> tuple[tuple[int, int, str], ...]:
     """'class2' before 'class10'; otherwise case-insensitive alphabetical."""
     parts = re.split(r"(\d+)", label)

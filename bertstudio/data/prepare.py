@@ -8,10 +8,12 @@ needed columns, so a million short rows prepare in seconds.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from bertstudio.data.labels import normalise_label, sort_labels
+from bertstudio.data.findings import Finding
+from bertstudio.data.findings import count_noun as _count
+from bertstudio.data.labels import is_number, normalise_label, sort_labels
 from bertstudio.errors import DataError
 
 if TYPE_CHECKING:
@@ -19,7 +21,6 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-Level = Literal["error", "warning", "info"]
 _LEVEL_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
 MIN_CLASS_COUNT = 5
@@ -29,26 +30,13 @@ MAX_EXAMPLES = 5
 _EXAMPLE_CHARS = 80
 _SUMMARY_CLASSES = 10
 _LIST_SEPARATORS = (";", "|")
-
-
-@dataclass
-class Finding:
-    """One thing worth telling the user about their data, with what to do about it."""
-
-    level: Level
-    code: str
-    message: str
-    hint: str | None = None
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def to_text(self) -> str:
-        line = f"{self.level.upper()}: {self.message}"
-        if self.examples:
-            line += " Examples: " + "; ".join(self.examples) + "."
-        if self.hint:
-            line += f" What to do: {self.hint}"
-        return line
+# Labels that are not classes. A file whose every label is unique (an id or free-text column picked as the
+# label) used to start training, write half a run folder and fail with "Column 'length' doesn't exist".
+MAX_CLASSES = 1_000
+MAX_SINGLETON_ROW_SHARE = 0.5  # rows whose label no other row has
+MAX_DECIMAL_CLASSES = 20  # different numbers with decimals: measurements (a regression target), not classes
+# Errors that stop training but not evaluation: a test file may hold one class, or few rows of many.
+TRAINING_ONLY_CODES = ("single_class", "too_many_classes", "numeric_labels")
 
 
 @dataclass
@@ -332,6 +320,9 @@ def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[
             hint="Add examples of at least one other class, or check that the right label column is chosen.",
             count=1,
         )]
+    not_classes = _labels_that_are_not_classes(class_counts)
+    if not_classes:
+        return not_classes
 
     findings: list[Finding] = []
     small = {name: n for name, n in class_counts.items() if n < min_class_count}
@@ -362,6 +353,40 @@ def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[
             count=int(round(ratio)),
         ))
     return findings
+
+
+def _labels_that_are_not_classes(class_counts: dict[str, int]) -> list[Finding]:
+    """One error when the labels look like measurements, ids or free text rather than a set of classes.
+
+    Checked here, so ``inspect`` and ``train`` refuse the same files, and before a run folder exists.
+    """
+    hint_column = "Check that the right label column is chosen (on the command line: --label)."
+    numbers = [name for name in class_counts if is_number(name)]
+    decimals = [name for name in numbers if "." in name]
+    if len(numbers) == len(class_counts) and len(decimals) > MAX_DECIMAL_CLASSES:
+        return [Finding(
+            "error", "numeric_labels",
+            f"The labels are {len(class_counts):,} different numbers with decimals: measurements, not classes.",
+            hint=f"{hint_column} BERT Studio sorts texts into classes; to predict a number, first group the "
+                 "numbers into a few classes (for example low, medium, high).",
+            count=len(class_counts), examples=decimals[:MAX_EXAMPLES])]
+    n_rows = sum(class_counts.values())
+    singletons = [name for name, n in class_counts.items() if n == 1]
+    if len(singletons) > MAX_SINGLETON_ROW_SHARE * n_rows:
+        return [Finding(
+            "error", "too_many_classes",
+            f"{len(singletons):,} of the {_count(n_rows, 'row')} have a label that no other row has: the "
+            "label column looks like an id or free text, and a class with one example cannot be learned.",
+            hint=f"{hint_column} Rows that belong to the same class must carry the same label.",
+            count=len(singletons), examples=singletons[:MAX_EXAMPLES])]
+    if len(class_counts) > MAX_CLASSES:
+        return [Finding(
+            "error", "too_many_classes",
+            f"{len(class_counts):,} different labels: more classes than BERT Studio trains (at most "
+            f"{MAX_CLASSES:,}).",
+            hint=f"{hint_column} Otherwise merge rare labels into broader classes (or an 'other' class).",
+            count=len(class_counts), examples=list(class_counts)[:MAX_EXAMPLES])]
+    return []
 
 
 def _combined_label_findings(class_counts: dict[str, int]) -> list[Finding]:
@@ -431,11 +456,6 @@ def _to_dataset(clean: pd.DataFrame, label_names: list[str], *, has_pair: bool) 
     return datasets.Dataset.from_pandas(
         clean.reset_index(drop=True), features=datasets.Features(features), preserve_index=False
     )
-
-
-def _count(n: int, singular: str, plural: str | None = None) -> str:
-    """'1 row', '12,345 rows': findings read as sentences, so the numbers must agree."""
-    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
 
 
 def _shorten(text: str) -> str:

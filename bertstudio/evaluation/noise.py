@@ -21,6 +21,7 @@ import numpy as np
 from bertstudio.errors import DataError
 from bertstudio.evaluation.baselines import full_probabilities, linear_classifier
 from bertstudio.evaluation.features import DEFAULT_ENCODER, encode_texts
+from bertstudio.safe_csv import write_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +49,7 @@ class LabelNoiseReport:
     def to_csv(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path, index=False)
+        write_csv(self.table, path)  # texts and labels a spreadsheet would run as formulas are escaped
         return path
 
     def summary(self) -> str:

@@ -12,6 +12,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
 from bertstudio.data.columns import guess_columns
 from bertstudio.data.io import read_table
+from bertstudio.data.prepare import TRAINING_ONLY_CODES
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report
 from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
@@ -33,6 +34,7 @@ from bertstudio.models.loading import load_model_for_classification, load_tokeni
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.results import Summary
 from bertstudio.runs import PREDICTIONS_FILE, RunFolder
+from bertstudio.safe_csv import read_escaped_csv
 from bertstudio.train.pipeline import load_inputs, write_predictions
 
 if TYPE_CHECKING:
@@ -82,14 +84,11 @@ def label_ids_for(values: Sequence[str], label_names: Sequence[str], *, where: s
 
 def predictions_dataset(run: LoadedRun):
     """The evaluated rows of the run, as saved in test_predictions.csv."""
-    import pandas as pd
-
-
     path = RunFolder(run.path).predictions
     if not path.is_file():
         raise DataError(f"The run has no {PREDICTIONS_FILE}, so its test rows are unknown.",
                         "Evaluate on a labeled file instead: --data FILE.")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)  # a text "NA" stays a text
+    frame = read_escaped_csv(path, dtype=str, keep_default_na=False)  # a text "NA" stays a text
     if frame.empty:
         raise DataError("The run has no test rows to evaluate.", "Evaluate on a labeled file instead: --data FILE.")
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
@@ -123,8 +122,9 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
                         f"Name it with --text-pair (columns: {', '.join(table.columns)}).")
     prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
                        casefold_labels=cfg.casefold_labels)
-    # One class only is fine here: a file of, say, only complaints still tests the model.
-    errors = [f for f in prepared.report.errors if f.code != "single_class"]
+    # One class only is fine here (a file of, say, only complaints still tests the model), and so are few
+    # rows of many classes; labels the model never learned are refused below.
+    errors = [f for f in prepared.report.errors if f.code not in TRAINING_ONLY_CODES]
     if errors:
         raise DataError(" ".join(f.message for f in errors), " ".join(f.hint for f in errors if f.hint) or None)
     names = [prepared.label_names[i] for i in prepared.dataset["label"]]
@@ -242,15 +242,12 @@ def load_run_error_table(run_dir: str | Path, predictions_file: str = PREDICTION
     ``predictions_file``: test_predictions.csv, or a predictions-<name>.csv written by
     ``evaluate --data``.  Probabilities are used as saved.
     """
-    import pandas as pd
-
-
     path = Path(run_dir)
     names = read_preprocessing(path).label_names
     file = path / predictions_file
     if not file.is_file():
         raise DataError(f"The run has no {predictions_file}.", "Train or evaluate the run first.")
-    frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+    frame = read_escaped_csv(file, dtype=str, keep_default_na=False)
     probs = frame[[f"prob_{name}" for name in names]].astype(float).to_numpy()
     labels = label_ids_for(frame["label"].tolist(), names, where=predictions_file)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None

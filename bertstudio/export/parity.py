@@ -17,6 +17,7 @@ import numpy as np
 from bertstudio.evaluation.metrics import classification_metrics
 from bertstudio.results import ParityReport
 from bertstudio.runs import RunFolder
+from bertstudio.safe_csv import read_escaped_csv
 
 # Generic sentences for a parity check when a model comes without its run's test rows.
 FALLBACK_TEXTS = (
@@ -55,9 +56,7 @@ class ValidationRows:
 def rows_from_predictions(path: Path, label_names: Sequence[str], text_pair: bool,
                           max_rows: int | None) -> ValidationRows:
     """The run's ``test_predictions.csv``: held-out texts with their true labels."""
-    import pandas as pd
-
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=max_rows)
+    frame = read_escaped_csv(path, dtype=str, keep_default_na=False, nrows=max_rows)
     index = {name: i for i, name in enumerate(label_names)}
     labels = None
     if "label" in frame.columns and frame["label"].isin(index).all():

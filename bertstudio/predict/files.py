@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -10,7 +11,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from bertstudio.data.io import detect_delimiter, detect_encoding
+from bertstudio.data.io import (
+    check_delimited,
+    no_rows_error,
+    table_format,
+    unreadable_table,
+)
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.results import Preprocessing
@@ -40,61 +46,91 @@ class PredictFileResult:
                 "backend": self.backend, "label_counts": self.label_counts}
 
 
-def _delimited_options(file: Path) -> dict[str, Any]:
-    with file.open("rb") as handle:
-        sample = handle.read(256 * 1024)
-    encoding = detect_encoding(sample)
-    text = sample.decode(encoding, errors="replace")
-    sep = "\t" if file.suffix.lower() == ".tsv" else detect_delimiter(text)
-    return {"encoding": encoding, "sep": sep}
+_DELIMITED = ("csv", "tsv", "txt")
 
 
-def _read_columns(file: Path) -> list[str]:
+@dataclass(frozen=True)
+class TableSource:
+    """A file checked the way training reads files (content, encoding, separator): how pandas should read it."""
+
+    file: Path
+    format: str  # "csv", "tsv", "txt", "jsonl", "json", "parquet" or "excel" (see data.io.table_format)
+    options: dict[str, Any]  # pandas' encoding and sep, for delimited text
+
+    @property
+    def delimiter(self) -> str:
+        return self.options.get("sep", ",")
+
+
+def open_table(path: str | os.PathLike[str]) -> TableSource:
+    """Check a file to predict before reading it: refuses what is not a table, in plain words (DataError)."""
+    file = Path(path).expanduser()
+    fmt, _ = table_format(file)
+    if fmt not in _DELIMITED:
+        return TableSource(file, fmt, {})
+    # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
+    # unquoted separator would be predicted on half its text without a word.
+    text, _ = check_delimited(file, fmt)
+    return TableSource(file, fmt, {"encoding": text.encoding.codec, "sep": text.delimiter})
+
+
+def _read_columns(source: TableSource) -> list[str]:
     """Column names without reading the data."""
     import pandas as pd
 
-    kind = file.suffix.lower()
-    if kind in (".csv", ".tsv", ".txt"):
-        return list(pd.read_csv(file, nrows=0, **_delimited_options(file)).columns.astype(str))
-    if kind == ".parquet":
-        import pyarrow.parquet as pq
+    try:
+        if source.format in _DELIMITED:
+            return list(pd.read_csv(source.file, nrows=0, **source.options).columns.astype(str))
+        if source.format == "parquet":
+            import pyarrow.parquet as pq
 
-        return list(pq.ParquetFile(file).schema_arrow.names)
-    return list(next(iter_table_chunks(file, None, 1)).columns.astype(str))
+            return list(pq.ParquetFile(source.file).schema_arrow.names)
+    except Exception as error:  # the reader's errors are the file's problem: translated
+        raise unreadable_table(source.file, source.delimiter, error) from error
+    return list(next(iter_table_chunks(source.file, None, 1, source=source)).columns.astype(str))
 
 
-def iter_table_chunks(file: Path, columns: list[str] | None, chunk_rows: int) -> Iterator[Any]:
+def iter_table_chunks(file: Path, columns: list[str] | None, chunk_rows: int, *,
+                      source: TableSource | None = None) -> Iterator[Any]:
     """The table in DataFrames of at most ``chunk_rows`` rows, all cells as strings ("" for empty).
 
     CSV/TSV, JSON lines and Parquet are streamed; Excel and plain JSON are small by nature and read whole.
+    A file that cannot be read raises DataError, also when the damage is found halfway through.
     """
+    source = source or open_table(file)
+    try:
+        yield from _chunks(source, columns, chunk_rows)
+    except (DataError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # the reader's errors are the file's problem: translated
+        raise unreadable_table(source.file, source.delimiter, error) from error
+
+
+def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> Iterator[Any]:
     import pandas as pd
 
-    kind = file.suffix.lower()
-    if kind in (".csv", ".tsv", ".txt"):
+    file, kind = source.file, source.format
+    if kind in _DELIMITED:
         reader = pd.read_csv(file, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk_rows,
-                             **_delimited_options(file))
+                             **source.options)
         with reader:
             yield from reader
         return
-    if kind == ".parquet":
+    if kind == "parquet":
         import pyarrow.parquet as pq
 
         for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=columns):
             yield batch.to_pandas().fillna("").astype(str)
         return
-    if kind == ".jsonl":
+    if kind == "jsonl":
         with pd.read_json(file, lines=True, dtype=False, chunksize=chunk_rows) as reader:
             for frame in reader:
                 yield (frame[columns] if columns else frame).fillna("").astype(str)
         return
-    if kind in (".xlsx", ".xls"):
+    if kind == "excel":
         frame = pd.read_excel(file, dtype=str, keep_default_na=False)
-    elif kind == ".json":
-        frame = pd.read_json(file, dtype=False).fillna("").astype(str)
     else:
-        raise DataError(f"'{file.name}' is not a supported file type.",
-                        hint="Use CSV, TSV, JSON lines, Parquet or Excel.")
+        frame = pd.read_json(file, dtype=False).fillna("").astype(str)
     frame.columns = frame.columns.astype(str)
     frame = frame[columns] if columns else frame
     for start in range(0, max(len(frame), 1), chunk_rows):
@@ -145,6 +181,30 @@ def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionB
     return out
 
 
+def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
+    """Where predictions go, and the folders created for it (removed again if predicting fails).
+
+    Missing folders are created; a folder, or the data file itself, is refused.
+    """
+    target = Path(out).expanduser()
+    if target.is_dir() or str(out).endswith(("/", os.sep)):  # "--out results/" names a folder, even a new one
+        raise DataError(f"The output '{out}' names a folder; predictions are written to a file.",
+                        hint=f"Name a file inside it, for example {target / 'predictions.csv'}.")
+    if target.exists() and target.resolve() == Path(data).expanduser().resolve():
+        raise DataError("The output file is the data file itself: writing would overwrite your texts.",
+                        hint="Choose another name for the predictions, for example predictions.csv.")
+    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"The folder for '{target}' cannot be created ({error.strerror or error}).",
+                        hint="Check the path, and that you may write there.") from error
+    if not os.access(target.parent, os.W_OK):
+        raise DataError(f"Cannot write into the folder '{target.parent}'.",
+                        hint="Choose a folder you may write to.")
+    return target, created
+
+
 def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  text_column: str | None = None, text_pair_column: str | None = None,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -154,19 +214,17 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     Reads and writes ``chunk_rows`` rows at a time, so memory stays flat however long the file is.
     ``on_progress(rows_done)`` is called after each chunk.
     """
-    file, target = Path(path).expanduser(), Path(out).expanduser()
-    if not file.is_file():
-        raise DataError(f"The file '{file}' was not found.", hint="Check the file name and folder.")
-    columns = _read_columns(file)
+    source = open_table(path)
+    columns = _read_columns(source)
     text_col, pair_col = resolve_text_columns(columns, predictor.prep, text_column, text_pair_column)
     wanted = [text_col] + ([pair_col] if pair_col else [])
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target, created = output_path(out, source.file)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     start, rows = time.perf_counter(), 0
     counts = np.zeros(len(predictor.label_names), dtype=np.int64)
     try:
         with tmp.open("w", encoding="utf-8", newline="") as handle:
-            for chunk in iter_table_chunks(file, wanted, chunk_rows):
+            for chunk in iter_table_chunks(source.file, wanted, chunk_rows, source=source):
                 if not len(chunk):
                     continue
                 texts = chunk[text_col].tolist()
@@ -178,10 +236,13 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                 if on_progress is not None:
                     on_progress(rows)
         if rows == 0:
-            raise DataError(f"'{file.name}' has no rows to predict.", hint="Choose a file with data rows.")
+            raise no_rows_error(source.file)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        for folder in created:  # innermost first; a folder something else wrote into stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     return PredictFileResult(rows=rows, out_path=target, seconds=time.perf_counter() - start,
                              backend=predictor.backend.name,

@@ -21,6 +21,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+_ENDPOINTS = "The server answers POST /predict, GET /health and GET /info (documentation at /docs)."
 
 
 class PredictRequest(BaseModel):
@@ -103,7 +104,7 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app = FastAPI(title="BERT Studio classifier", description=predictor.describe())
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
@@ -126,6 +127,24 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> JSONResponse:
         return refuse(422, exc.message, exc.hint)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """FastAPI's own refusals (unknown path, wrong method, unreadable body) in the same JSON shape."""
+        if exc.status_code == 404:
+            return refuse(404, f"There is nothing at {request.url.path}.", _ENDPOINTS)
+        if exc.status_code == 405:
+            return refuse(405, f"{request.method} is not accepted at {request.url.path}.", _ENDPOINTS)
+        if exc.status_code == 400:
+            return refuse(400, "The request body could not be read: it must be JSON text in UTF-8.",
+                          'Send JSON such as {"texts": ["first text", "second text"]}.')
+        return refuse(exc.status_code, str(exc.detail), None)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        """A bug, not bad input (inputs are checked first): still JSON, never a bare "Internal Server Error"."""
+        return refuse(500, "The server failed on this request.",
+                      "This is a bug in BERT Studio, not a problem with the request; the server log has details.")
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -159,20 +178,47 @@ def check_request(texts: list[str], pairs: list[str] | None, predictor: Predicto
     if len(texts) > limits.max_texts:
         return (413, f"{len(texts):,} texts in one request; the limit is {limits.max_texts}.",
                 "Split them over several requests.")
-    longest = max(range(len(texts)), key=lambda i: len(texts[i]))
-    if len(texts[longest]) > limits.max_text_chars:
-        return (413, f"Text {longest} has {len(texts[longest]):,} characters; the limit is "
-                     f"{limits.max_text_chars:,}.",
-                f"Only the first {predictor.prep.max_length} tokens are read anyway: send the start of the text.")
-    if pairs is not None and any(len(p) > limits.max_text_chars for p in pairs):
-        return (413, f"A second text is longer than {limits.max_text_chars:,} characters.",
-                "Send the start of the text.")
     if predictor.prep.text_pair and pairs is None:
         return (422, "This model reads pairs of texts: 'text_pairs' is missing.",
                 "Send one second text per text in 'text_pairs'.")
+    if not predictor.prep.text_pair and pairs is not None:
+        return (422, "This model reads single texts, but 'text_pairs' was sent.",
+                "Leave 'text_pairs' out: this model was trained on single texts.")
     if pairs is not None and len(pairs) != len(texts):
         return 422, f"{len(texts)} texts but {len(pairs)} text_pairs.", "Send one second text per text."
+    for field, values in (("texts", texts), ("text_pairs", pairs or [])):
+        problem = _check_texts(field, values, predictor, limits)
+        if problem is not None:
+            return problem
     return None
+
+
+def _check_texts(field: str, values: list[str], predictor: Predictor, limits: Limits) -> tuple[int, str, str] | None:
+    """The first text of ``field`` that is too long, blank, or not valid Unicode."""
+    longest = max(range(len(values)), key=lambda i: len(values[i]), default=None)
+    if longest is not None and len(values[longest]) > limits.max_text_chars:
+        return (413, (f"{field}[{longest}] has {len(values[longest]):,} characters; the limit is "
+                      f"{limits.max_text_chars:,}."),
+                f"Only the first {predictor.prep.max_length} tokens are read anyway: send the start of the text.")
+    for i, text in enumerate(values):
+        if not text.strip():
+            return (422, f"{field}[{i}] is empty.",
+                    "Send a text to classify; a label predicted for nothing would mean nothing.")
+        if not _is_valid_unicode(text):
+            return (422, (f"{field}[{i}] holds a broken character (half of a UTF-16 surrogate pair, like "
+                          "\\ud800 alone)."),
+                    ("Send valid Unicode: an emoji written as a \\u escape needs both halves, "
+                     "e.g. \\ud83d\\ude00."))
+    return None
+
+
+def _is_valid_unicode(text: str) -> bool:
+    """False for text holding lone surrogates, which JSON's \\u escapes can carry but no encoder accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:

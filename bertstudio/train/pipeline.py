@@ -43,6 +43,7 @@ from bertstudio.runs import (
     atomic_write_json,
     new_run_dir,
 )
+from bertstudio.safe_csv import write_csv
 from bertstudio.train import tuning
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
 from bertstudio.train.batching import PaddingCollator
@@ -356,7 +357,7 @@ def write_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[
     for i, name in enumerate(label_names):
         frame[f"prob_{name}"] = probs[:, i]
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.to_csv(tmp, index=False)
+    write_csv(frame, tmp)  # formula-like texts escaped (safe_csv)
     os.replace(tmp, path)
 
 

@@ -27,6 +27,7 @@ from bertstudio.events import Failed
 from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE, BackgroundJob, Completed, JobRegistry, TaskJob
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
+from bertstudio.safe_csv import read_escaped_csv
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
@@ -177,8 +178,8 @@ def saved_label_noise(workspace: Workspace, run_dir: str) -> NoiseOutcome | None
     path = noise_csv_path(workspace, run_dir)
     if not path.is_file():
         return None
-    table = pd.read_csv(path, dtype={"text": str, "text_pair": str, "given_label": str, "suspected_label": str},
-                        keep_default_na=False)
+    table = read_escaped_csv(path, dtype={"text": str, "text_pair": str, "given_label": str,
+                                          "suspected_label": str}, keep_default_na=False)
     return NoiseOutcome(table, path, f"Found earlier: {len(table):,} training rows look mislabeled.")
 
 

@@ -11,10 +11,10 @@ from bertstudio.data.io import (
     SUPPORTED_EXTENSIONS,
     cache_dir,
     detect_delimiter,
-    detect_encoding,
     read_table,
     unique_column_names,
 )
+from bertstudio.data.encoding import choose_encoding
 from bertstudio.errors import DataError
 
 ROWS = [("Great, fast service", "01"), ("NA", "2"), ("Broken on arrival", "2")]
@@ -64,11 +64,18 @@ def test_utf8_bom(tmp_path: Path) -> None:
     assert info.describe() == "Read 3 rows from bom.csv (CSV, comma-separated, UTF-8 with BOM)."
 
 
-def test_cp1252_with_accents_and_euro(tmp_path: Path) -> None:
-    rows = [("Café trop cher: 30 €", "prix"), ("Très bien", "ok")]
-    ds, info = read_table(_write_delimited(tmp_path / "win.csv", ";", "cp1252", rows))
-    assert info.encoding == "cp1252"
-    assert _as_rows(ds) == rows
+FRENCH = [("Café trop cher: 30 €", "prix"), ("Le colis est arrivé en retard, très déçu", "livraison"),
+          ("Service après-vente très réactif, merci", "ok")]
+
+
+def test_cp1252_with_accents_and_euro_is_detected_and_shown(tmp_path: Path) -> None:
+    ds, info = read_table(_write_delimited(tmp_path / "win.csv", ";", "cp1252", FRENCH))
+    assert info.encoding == "cp1252" and info.encoding_detected
+    assert _as_rows(ds) == FRENCH
+    assert "Windows-1252 (Western European), detected" in info.describe()
+    (shown,) = [f for f in info.findings if f.code == "detected_encoding"]
+    assert shown.level == "warning" and "UTF-8" in shown.hint
+    assert any("Café trop cher: 30 €" in line for line in shown.examples)
 
 
 def test_utf16_tab_text_as_saved_by_excel(tmp_path: Path) -> None:
@@ -77,11 +84,19 @@ def test_utf16_tab_text_as_saved_by_excel(tmp_path: Path) -> None:
     assert _as_rows(ds) == ROWS
 
 
-def test_non_utf8_byte_after_the_sample_falls_back(tmp_path: Path) -> None:
-    rows = [("plain ascii text " * 4, "a")] * 5_000 + [("déjà vu", "b")]
-    ds, info = read_table(_write_delimited(tmp_path / "late.csv", ",", "cp1252", rows))
+def test_non_utf8_text_far_into_the_file_is_detected(tmp_path: Path) -> None:
+    rows = [("plain ascii text " * 4, "a")] * 5_000 + FRENCH
+    ds, info = read_table(_write_delimited(tmp_path / "late.csv", ";", "cp1252", rows))
     assert info.encoding == "cp1252"
-    assert ds[-1]["text"] == "déjà vu"
+    assert ds[-2]["text"] == FRENCH[-2][0]
+
+
+def test_a_few_accented_letters_that_read_right_in_two_encodings_are_refused(tmp_path: Path) -> None:
+    """'déjà' in Windows-1252 is 'déjŕ' in Windows-1250, and both are letters of some language: unsure."""
+    rows = [("plain ascii text", "a")] * 50 + [("déjà vu", "b")]
+    with pytest.raises(DataError, match="cannot be told for sure") as caught:
+        read_table(_write_delimited(tmp_path / "late.csv", ",", "cp1252", rows))
+    assert "déjà vu" in caught.value.message and "UTF-8" in caught.value.hint
 
 
 def test_overrides_win_over_detection(tmp_path: Path) -> None:
@@ -137,7 +152,7 @@ def test_xlsx_first_sheet_numbers_and_blank_rows(tmp_path: Path) -> None:
         frame.to_excel(writer, sheet_name="Feedback", index=False)
         pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="Other", index=False)
     ds, info = read_table(path)
-    assert info.sheet == "Feedback" and info.notes  # the second sheet is mentioned
+    assert info.sheet == "Feedback" and [f.code for f in info.findings] == ["first_sheet"]
     assert _as_rows(ds) == [("good", "1"), ("bad", "2"), ("01 stays", "01")]
     assert "Excel, sheet 'Feedback'" in info.describe()
 
@@ -177,15 +192,15 @@ def test_header_only(tmp_path: Path) -> None:
 def test_ragged_rows_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("text,label\nfine,1\nnot, quoted,2\n", encoding="utf-8")
-    with pytest.raises(DataError, match="Line 3") as caught:
+    with pytest.raises(DataError, match="line 3") as caught:
         read_table(path)
     assert "quotes" in caught.value.hint
 
 
 def test_corrupt_workbook(tmp_path: Path) -> None:
     path = tmp_path / "broken.xlsx"
-    path.write_bytes(b"this is not a zip file")
-    with pytest.raises(DataError, match="Excel"):
+    path.write_bytes(b"PK\x03\x04 this is not a zip file")
+    with pytest.raises(DataError, match="damaged zip archive or Excel workbook"):
         read_table(path)
 
 
@@ -195,16 +210,19 @@ def test_corrupt_workbook(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("é".encode("utf-8-sig"), "utf-8-sig"),
-        ("é".encode("utf-16"), "utf-16"),
+        ("é,1".encode("utf-8-sig"), "utf-8-sig"),
+        ("é,1".encode("utf-16"), "utf-16"),
+        ("text,label\né,1".encode("utf-16-le"), "utf-16-le"),  # no byte-order mark: told by its zero bytes
         ("plain é".encode("utf-8"), "utf-8"),
-        ("é".encode("utf-8")[:1], "utf-8"),  # a sample cut mid-character is still UTF-8
-        ("€ é".encode("cp1252"), "cp1252"),
-        (b"\x81\x8d", "latin-1"),  # bytes cp1252 leaves undefined
+        ("x" * (1 << 20) + "é", "utf-8"),  # a character across the 1 MB blocks of the scan
+        ("Straße in München: 30 €".encode("cp1252"), "cp1252"),
+        ("Доставка опоздала на неделю, очень плохо".encode("cp1251"), "cp1251"),
     ],
 )
-def test_detect_encoding(raw: bytes, expected: str) -> None:
-    assert detect_encoding(raw) == expected
+def test_choose_encoding(tmp_path: Path, raw: bytes | str, expected: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    assert choose_encoding(path).codec == expected
 
 
 @pytest.mark.parametrize(

@@ -188,6 +188,34 @@ def test_single_class_is_an_error() -> None:
         prepared.raise_if_errors()
 
 
+@pytest.mark.parametrize(("labels", "code", "words"), [
+    ([f"id-{i}" for i in range(40)], "too_many_classes", "40 of the 40 rows have a label that no other row has"),
+    ([f"id-{i // 2}" for i in range(20)] + [f"x-{i}" for i in range(21)], "too_many_classes", "21 of the 41 rows"),
+    ([f"c{i // 2}" for i in range(2_002)], "too_many_classes", "1,001 different labels"),
+    ([f"{0.5 + i / 100:.2f}" for i in range(30)] * 2, "numeric_labels", "30 different numbers with decimals"),
+])
+def test_labels_that_are_not_classes_are_one_error(labels, code, words) -> None:
+    """Ids, free text or measurements as labels: refused before training (with no flood of small-class lists)."""
+    prepared = prepare(_table(text=[f"text {i}" for i in range(len(labels))], label=labels),
+                       text_col="text", label_col="label")
+    assert [(f.code, f.level) for f in prepared.report.errors] == [(code, "error")]
+    assert "small_classes" not in _codes(prepared)
+    with pytest.raises(DataError, match=words) as caught:
+        prepared.raise_if_errors()
+    assert "--label" in caught.value.hint
+
+
+@pytest.mark.parametrize("labels", [
+    ["1", "2", "3"] * 10,  # whole numbers are class ids
+    ["1.5", "2.5"] * 15,  # a few decimal values are classes too (a rating scale)
+    [f"c{i}" for i in range(14)] + ["a", "b"] * 8,  # under half the rows in one-row classes
+])
+def test_real_classes_pass_the_label_check(labels) -> None:
+    prepared = prepare(_table(text=[f"text {i}" for i in range(len(labels))], label=labels),
+                       text_col="text", label_col="label")
+    assert not prepared.report.has_errors
+
+
 def test_no_usable_rows_is_an_error() -> None:
     prepared = prepare(_table(text=["a", "b"], label=[None, ""]), text_col="text", label_col="label")
     assert "no_rows" in _codes(prepared) and prepared.report.has_errors
@@ -300,6 +328,36 @@ def test_guess_by_content() -> None:
     guess = guess_columns(ds)
     assert (guess.text, guess.label) == ("feedback", "kind")
     assert "longest" in guess.reasons[0] and "3 different values" in guess.reasons[1]
+
+
+@pytest.mark.parametrize("ids", [
+    [str(1000 + i) for i in range(30)],  # numbers
+    [f"SKU-{i:05d}" for i in range(30)],  # short codes, each different
+])
+def test_a_real_text_column_wins_over_ids_even_one_named_text(ids) -> None:
+    ds = _table(text=ids, comment=[f"the parcel came late, order {i}" for i in range(30)], label=["a", "b", "c"] * 10)
+    guess = guess_columns(ds)
+    assert (guess.text, guess.label) == ("comment", "label")
+
+
+def test_ids_as_the_text_column_are_warned_about_guessed_or_chosen(tmp_path) -> None:
+    from bertstudio.data.inspect import read_and_prepare
+
+    path = tmp_path / "ids.csv"
+    path.write_text("id,label\n" + "".join(f"{1000 + i},{'ab'[i % 2]}\n" for i in range(20)), encoding="utf-8")
+    for chosen in (None, "id"):
+        _, columns, prepared = read_and_prepare(str(path), text_column=chosen)
+        finding = _codes(prepared)["text_looks_like_ids"]
+        assert columns.text == "id" and finding.level == "warning" and "only numbers" in finding.message
+        assert "--text" in finding.hint and finding.examples[:2] == ["1000", "1001"]
+
+
+def test_words_are_texts_not_codes() -> None:
+    from bertstudio.data.columns import profile_column
+
+    assert not profile_column("word", ["apple pie", "banana split", "cherry"]).looks_like_ids
+    assert not profile_column("word", ["good", "bad", "good"]).looks_like_ids  # repeated: not unique codes
+    assert profile_column("code", ["A1", "B2", "C3"]).looks_like_ids
 
 
 def test_guess_without_label() -> None:

@@ -199,7 +199,7 @@ def test_text_column_problems_are_user_errors(tmp_path, predictor):
     assert predict_file(predictor, data, tmp_path / "o.csv", text_column="b").rows == 1
     header_only = tmp_path / "empty.csv"
     header_only.write_text("text\n")
-    with pytest.raises(DataError, match="no rows"):
+    with pytest.raises(DataError, match="no data rows"):
         predict_file(predictor, header_only, tmp_path / "o2.csv")
     assert not (tmp_path / "o2.csv").exists()
 

@@ -51,7 +51,13 @@ def test_predict_returns_labels_confidences_and_probabilities(client, predictor)
     ({"texts": "just one string"}, 422, "valid list"),
     ({"text": ["wrong key"]}, 422, "Field required"),
     ({"texts": [1, 2]}, 422, "valid string"),
-    ({"texts": ["a"], "text_pairs": ["b", "c"]}, 422, "1 texts but 2"),
+    ({"texts": ["a"], "text_pairs": ["b"]}, 422, "single texts"),
+    ({"texts": ["fine", ""]}, 422, "texts[1] is empty"),
+    ({"texts": ["   \n"]}, 422, "texts[0] is empty"),
+    ({"texts": [["nested"]]}, 422, "valid string"),
+    ({"texts": [None]}, 422, "valid string"),
+    ({"texts": {"a": 1}}, 422, "valid list"),
+    (["a", "b"], 422, "valid dictionary"),
 ])
 def test_bad_requests_get_clear_json_errors(client, payload, status, words):
     response = client.post("/predict", json=payload)
@@ -63,6 +69,50 @@ def test_bad_requests_get_clear_json_errors(client, payload, status, words):
 def test_invalid_json_is_400(client):
     response = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+
+
+@pytest.mark.parametrize("body, words", [
+    (b'{"texts": ["caf\xe9"]}', "UTF-8"),  # Latin-1 bytes: not JSON text
+    (b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "could not be read"),  # past the parser's depth
+])
+def test_unreadable_bodies_are_400_json(predictor, body, words):
+    roomy = TestClient(create_app(predictor, Limits(max_body_bytes=1_000_000)))
+    response = roomy.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and words in response.json()["error"] and response.json()["hint"]
+
+
+@pytest.mark.parametrize("escaped", ["\\ud800", "x\\udfffy", "\\udc00\\ud800"])
+def test_lone_surrogates_are_422_json_not_500(client, escaped):
+    """JSON's \\u escapes can carry half a surrogate pair; the tokenizer would crash on it."""
+    body = ('{"texts": ["' + escaped + '"]}').encode("ascii")
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert "broken character" in response.json()["error"] and "both halves" in response.json()["hint"]
+
+
+def test_a_whole_surrogate_pair_is_an_ordinary_character(client):
+    body = b'{"texts": ["nice \\ud83d\\ude00"]}'
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("method, path, status", [("get", "/nope", 404), ("get", "/predict", 405),
+                                                  ("post", "/info", 405)])
+def test_unknown_paths_and_methods_answer_in_the_same_json_shape(client, method, path, status):
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert "POST /predict" in response.json()["hint"] and response.json()["error"]
+
+
+def test_a_failure_inside_the_server_is_json_too(predictor, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(predictor, "predict", broken)
+    quiet = TestClient(create_app(predictor, LIMITS), raise_server_exceptions=False)
+    response = quiet.post("/predict", json={"texts": ["fine"]})
+    assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+    assert "bug" in response.json()["hint"] and "boom" not in response.text
 
 
 def test_body_limit_holds_without_content_length(client):
@@ -79,6 +129,11 @@ def test_pair_model_requires_text_pairs(tmp_path):
     pair_client = TestClient(create_app(load_predictor(make_tiny_run(tmp_path, text_pair=True)), LIMITS))
     missing = pair_client.post("/predict", json={"texts": ["a", "b"]})
     assert missing.status_code == 422 and "text_pairs" in missing.json()["error"]
+    uneven = pair_client.post("/predict", json={"texts": ["a"], "text_pairs": ["b", "c"]})
+    assert uneven.status_code == 422 and "1 texts but 2" in uneven.json()["error"]
+    broken = pair_client.post("/predict", content=b'{"texts": ["a"], "text_pairs": ["\\ud800"]}',
+                              headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and "text_pairs[0]" in broken.json()["error"]
     ok = pair_client.post("/predict", json={"texts": ["a", "b"], "text_pairs": ["c", "d"]})
     assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
 

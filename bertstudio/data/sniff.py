@@ -1,0 +1,122 @@
+"""What a file really is, told from its first bytes rather than from its name.
+
+A gzip file renamed to ``.csv`` used to be decoded as Windows-1252 text and "predicted" row by row, and a
+workbook saved as ``data.csv`` failed with a parser error. Here compressed files, archives, documents and
+images are recognised by their signature and refused with what to do; workbooks and Parquet files are read
+as what they are whatever their name says (an ``.xlsx`` is a zip archive holding ``xl/workbook.xml``, so a
+zip is only an error when it is not a workbook).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bertstudio.data.findings import Finding
+from bertstudio.errors import DataError
+
+_HEAD_BYTES = 64
+
+# Formats chosen by the file name (see io._FORMATS) that are text, so content decides how they are parsed.
+TEXT_FORMATS = ("csv", "tsv", "txt", "jsonl", "json")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A kind of file that is not a table, described for the person who chose it."""
+
+    what: str  # "a gzip-compressed file", completes "'x.csv' is ..."
+    hint: str
+
+
+_DECOMPRESS = "Decompress it first (double-click it, or use your archive program), then choose the file inside."
+_RESAVE = "Open it in the program that made it and save or export the table as CSV (UTF-8) or Excel (.xlsx)."
+
+# Signatures at offset 0, longest first where one is a prefix of another.
+_SIGNATURES: tuple[tuple[bytes, Refused | str], ...] = (
+    (b"\x1f\x8b", Refused("a gzip-compressed file (.gz)", _DECOMPRESS)),
+    (b"\xfd7zXZ\x00", Refused("an xz-compressed file (.xz)", _DECOMPRESS)),
+    (b"\x28\xb5\x2f\xfd", Refused("a zstd-compressed file (.zst)", _DECOMPRESS)),
+    (b"7z\xbc\xaf\x27\x1c", Refused("a 7-Zip archive (.7z)", _DECOMPRESS)),
+    (b"Rar!\x1a\x07", Refused("a RAR archive (.rar)", _DECOMPRESS)),
+    (b"%PDF-", Refused("a PDF document", _RESAVE)),
+    (b"\x89PNG\r\n\x1a\n", Refused("a PNG image", _RESAVE)),
+    (b"\xff\xd8\xff", Refused("a JPEG image", _RESAVE)),
+    (b"GIF8", Refused("a GIF image", _RESAVE)),
+    (b"SQLite format 3\x00", Refused("an SQLite database", _RESAVE)),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "excel"),  # the old binary Office format (.xls)
+)
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_BZIP2 = b"BZh"  # followed by the block size digit and the block magic; "BZh" alone can start a text
+_BZIP2_BLOCK = b"1AY&SY"
+_PARQUET = b"PAR1"  # at both ends of a Parquet file
+_HTML = (b"<!doctype html", b"<html")
+
+_FORMAT_NAMES = {"excel": "an Excel workbook", "parquet": "a Parquet file"}
+
+
+def sniff_format(file: Path, named: str) -> tuple[str, list[Finding]]:
+    """The format to read ``file`` as: ``named`` (from its extension) unless the content says otherwise.
+
+    Returns the format and a note when the content overruled the name; raises DataError for anything that
+    is not a table (compressed files, archives, documents, images, a damaged workbook).
+    """
+    with file.open("rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        handle.seek(max(0, file.stat().st_size - len(_PARQUET)))
+        tail = handle.read()
+    found = _by_signature(head, tail, file)
+    if isinstance(found, Refused):
+        raise DataError(f"'{file.name}' is {found.what}, not a table.", hint=found.hint)
+    if found is None:
+        if named in TEXT_FORMATS:
+            return named, []
+        # A "workbook" that is plain text: web exports often name CSV or TSV files .xls.
+        return "txt", [_renamed_note(file, "plain text", "delimited text")]
+    if found == named:
+        return named, []
+    return found, [_renamed_note(file, _FORMAT_NAMES[found], _FORMAT_NAMES[found])]
+
+
+def _by_signature(head: bytes, tail: bytes, file: Path) -> Refused | str | None:
+    """A refusal, a format name ("excel", "parquet"), or None for anything else (text, or unknown binary)."""
+    if head.startswith(_ZIP_SIGNATURES):
+        return _zip_kind(file)
+    if head.startswith(_BZIP2) and head[4:10] == _BZIP2_BLOCK:
+        return Refused("a bzip2-compressed file (.bz2)", _DECOMPRESS)
+    if head.startswith(_PARQUET) and tail == _PARQUET:
+        return "parquet"
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:14].lower().startswith(_HTML):
+        return Refused("a web page (HTML)", "If it came from a download link, the link may have needed a log-in: "
+                       "download the table again as CSV or Excel (.xlsx).")
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    return None
+
+
+def _zip_kind(file: Path) -> Refused | str:
+    """A zip archive is an Excel workbook when it holds ``xl/workbook.xml``; anything else is refused."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return Refused("a damaged zip archive or Excel workbook (it cannot be opened)",
+                       "Open it in Excel or LibreOffice and save it again as .xlsx or CSV; if it came "
+                       "by e-mail or download, fetch it again.")
+    if any(name.startswith("xl/workbook.") for name in names):
+        return "excel"
+    if "word/document.xml" in names:
+        return Refused("a Word document", "Copy the table into a spreadsheet and save it as CSV or Excel (.xlsx).")
+    if "content.xml" in names and "mimetype" in names:
+        return Refused("an OpenDocument file (LibreOffice)", "In LibreOffice, save it as CSV or Excel (.xlsx).")
+    listed = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return Refused(f"a zip archive ({len(names)} file{'s' if len(names) != 1 else ''}: {listed})",
+                   "Unzip it and choose the CSV or Excel file inside.")
+
+
+def _renamed_note(file: Path, what: str, read_as: str) -> Finding:
+    return Finding("info", "content_not_extension",
+                   f"'{file.name}' is really {what} despite its name; it was read as {read_as}.",
+                   hint="Nothing to do if the table below looks right; renaming the file avoids the surprise.")
