@@ -60,6 +60,9 @@ class TrainingJob(BackgroundJob):
         if self.stop_reason:
             return Cancelled(step=self._last_step(), run_dir=self._run_dir(),
                              message=f"Training was stopped: {self.stop_reason}")
+        if not self.history:  # stopped while waiting for its turn
+            return Cancelled(step=0, run_dir="", message="You left the line before it was your turn; nothing "
+                                                         "was trained.")
         return Cancelled(step=self._last_step(), run_dir=self._run_dir())
 
     def _hit_time_cap(self) -> None:
