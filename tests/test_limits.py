@@ -6,7 +6,13 @@ import json
 import pytest
 
 from bertstudio.errors import ConfigError
-from bertstudio.limits import DEMO_LIMITS, NO_LIMITS, LimitExceeded, UsageLimits, load_limits
+from bertstudio.limits import (
+    DEMO_LIMITS,
+    NO_LIMITS,
+    LimitExceeded,
+    UsageLimits,
+    load_limits,
+)
 
 
 def test_nothing_is_limited_on_a_persons_own_computer():

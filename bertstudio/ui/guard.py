@@ -39,7 +39,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 # Routes whose JSON body names a session_hash (the state of one page); bodies are small.
 _BODY_WITH_SESSION = re.compile(r"/gradio_api/(queue/join|run/|api/|call/|cancel|component_server|reset)")
 _PATH_WITH_SESSION = re.compile(r"/gradio_api/(heartbeat|stream)/([^/]+)")
-_FILE_ROUTE = re.compile(r"/gradio_api/file(=|/)(.*)$", re.S)
+_FILE_ROUTE = re.compile(r"/gradio_api/file(=|/)(.*)$", re.DOTALL)
 _PUBLIC_PAGES = re.compile(r"^/(config/?|gradio_api/info/?|)$")
 _MAX_BOUND = 100_000  # session hashes remembered (oldest forgotten first); a page makes one per load
 
@@ -127,7 +127,7 @@ class SessionGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
         token = visitor_token(headers.get(b"cookie", b"").decode("latin-1"))
         owner = self.keys.workspace_id(token)
         new_token = None
@@ -201,7 +201,7 @@ class SessionGuard:
         async def watched(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                kind = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+                kind = {k.lower(): v for k, v in headers}.get(b"content-type", b"")
                 scan[0] = kind.startswith((b"application/json", b"text/event-stream", b"text/html"))
                 if set_cookie:
                     headers.append((b"set-cookie", set_cookie))

@@ -19,8 +19,8 @@ from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config
 from bertstudio.ui.views import advice as views_advice
-from bertstudio.ui.views import settings, tables
 from bertstudio.ui.views import limits as limit_views
+from bertstudio.ui.views import settings, tables
 from bertstudio.ui.views.models import describe_variant
 
 INTRO = """### Step 2: the model

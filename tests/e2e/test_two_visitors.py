@@ -104,8 +104,8 @@ def test_two_visitors_and_a_cookieless_client_see_only_their_own(app, tiny_run):
         assert "alice-secret-run" not in bob.content() and not bob.evaluate(SHOWN_JS, "alice-secret-run")
         bob_id = _workspace_id(data_dir, bob_ctx)
         assert bob_id != alice_id
-        stolen = [str(model_file), str(upload), str(cache_file), f"{data_dir}/sessions/{bob_id}/../{alice_id}/"
-                  f"runs/{run.name}/model/{model_file.name}", f"{data_dir}/browser-secret"]
+        traversal = f"{data_dir}/sessions/{bob_id}/../{alice_id}/runs/{run.name}/model/{model_file.name}"
+        stolen = [str(model_file), str(upload), str(cache_file), traversal, f"{data_dir}/browser-secret"]
         for path in stolen:
             assert bob_ctx.request.get(f"{url}/gradio_api/file={path}").status == 404, path
 

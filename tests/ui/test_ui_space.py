@@ -104,7 +104,7 @@ def guarded(tmp_path):
 
 
 def test_the_guard_gives_each_visitor_a_cookie_and_serves_files_only_to_their_owner(guarded):
-    client, keys, data, cache = guarded
+    client, _, data, cache = guarded
     alice = client.get("/whoami")
     assert "httponly" in alice.headers["set-cookie"].lower()
     alice_id = alice.text
