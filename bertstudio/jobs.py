@@ -9,7 +9,10 @@ event; an exception becomes a ``Failed`` event in plain words, with the tracebac
 
 A :class:`JobRegistry` belongs to the app (it creates one and hands it to every tab): it keeps the
 latest job of each (workspace, kind), so a reloaded page finds its job again, and applies each kind's
-:class:`JobLimit` (one training in the whole app, one export per workspace, ...).
+:class:`JobLimit`. Heavy kinds (training, exports, the Evaluate checks) wait in one first-come-first-served
+:class:`SlotQueue` per limit, shared by every visitor: a job past the free slots waits for its turn, can
+say its place in line and the expected wait, and can be stopped while it waits (it then never starts);
+a visitor holds at most one job of such a kind, running or waiting.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import secrets
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -111,7 +115,7 @@ class BackgroundJob:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._slot: threading.Semaphore | None = None
+        self._slot: SlotQueue | None = None
         self._outcome_claimed = False
 
     # --- what a kind of job does -----------------------------------------------------------------
@@ -131,8 +135,8 @@ class BackgroundJob:
         """Called after the job emitted an ending of its own making (not one the work emitted)."""
 
     # --- control ---------------------------------------------------------------------------------
-    def start(self: J, slot: threading.Semaphore | None = None) -> J:
-        """Start the thread; with ``slot`` the work first waits until it can take one."""
+    def start(self: J, slot: SlotQueue | None = None) -> J:
+        """Start the thread; with ``slot`` the work first waits for its turn in that queue."""
         if self._thread is not None:
             raise RuntimeError(f"This job was already started; create a new {type(self).__name__} for another run.")
         self._slot = slot
@@ -237,14 +241,13 @@ class BackgroundJob:
         if self._slot is None:
             yield True
             return
-        while not self._slot.acquire(timeout=SLOT_POLL_S):
-            if self._stop.is_set():
-                yield False
-                return
+        if not self._slot.enter(self):
+            yield False
+            return
         try:
             yield True
         finally:
-            self._slot.release()
+            self._slot.leave(self)
 
     def _failure(self, exc: BaseException) -> Failed:
         if not isinstance(exc, UserError):
@@ -269,6 +272,69 @@ class TaskJob(BackgroundJob):
         return self.task()
 
 
+# --------------------------------------------------------------------------- the fair queue
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a waiting job stands: ``place`` 1 starts next; ``expected_wait_s`` is an estimate."""
+
+    place: int
+    waiting: int  # jobs in line, this one included
+    expected_wait_s: float
+
+
+class SlotQueue:
+    """``slots`` jobs at once; the others wait first come, first served (a semaphore wakes waiters in no order).
+
+    The expected wait is the running jobs' remaining time plus one typical duration per job ahead, spread
+    over the slots; the typical duration is the mean of the last few jobs that ran here, or ``typical_s``
+    until one has.
+    """
+
+    def __init__(self, slots: int, typical_s: float = 300.0) -> None:
+        self.slots = slots
+        self.typical_s = typical_s
+        self._cond = threading.Condition()
+        self._waiting: list[BackgroundJob] = []
+        self._running: dict[BackgroundJob, float] = {}  # job -> when it took its slot
+        self._recent: deque[float] = deque(maxlen=5)
+
+    def enter(self, job: BackgroundJob) -> bool:
+        """Wait for ``job``'s turn and take a slot; False when the job was stopped while waiting."""
+        with self._cond:
+            self._waiting.append(job)
+            try:
+                while not (self._waiting[0] is job and len(self._running) < self.slots):
+                    if job.should_stop():
+                        return False
+                    self._cond.wait(SLOT_POLL_S)
+                self._running[job] = time.time()
+                return True
+            finally:
+                self._waiting.remove(job)
+                self._cond.notify_all()
+
+    def leave(self, job: BackgroundJob) -> None:
+        with self._cond:
+            began = self._running.pop(job, None)
+            if began is not None:
+                self._recent.append(time.time() - began)
+            self._cond.notify_all()
+
+    def place(self, job: BackgroundJob) -> QueuePlace | None:
+        """``job``'s place in line; None once it runs (or if it never queued here)."""
+        with self._cond:
+            if job not in self._waiting:
+                return None
+            ahead = self._waiting.index(job)
+            typical = sum(self._recent) / len(self._recent) if self._recent else self.typical_s
+            now = time.time()
+            remaining = sum(max(0.0, typical - (now - began)) for began in self._running.values())
+            wait = (remaining + ahead * typical) / self.slots
+            return QueuePlace(place=ahead + 1, waiting=len(self._waiting), expected_wait_s=wait)
+
+
 # --------------------------------------------------------------------------- the app's registry
 
 
@@ -283,18 +349,16 @@ class JobLimit:
     kinds: tuple[str, ...]
     at_once: int = 1
     per_workspace: bool = False  # count only the jobs of the workspace that starts one
-    queue: bool = False  # past the limit a job waits for a free slot instead of being refused
+    queue: bool = False  # past the limit a job waits for its turn (a SlotQueue) instead of being refused
+    one_per_workspace: bool = False  # with ``queue``: a workspace holds at most one job of the kind, waiting or not
+    typical_s: float = 300.0  # with ``queue``: the duration the wait is estimated with until jobs have run
     busy: Callable[[BackgroundJob, bool], UserError] = too_many  # (a running job, same workspace?) -> refusal
 
 
 def training_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
-    if same_workspace:
-        return JobBusy("A training run is already going.",
-                       "Wait for it to finish, or press Stop before starting a new one.")
-    minutes = max(1, round((time.time() - (running.started_at or time.time())) / 60))
-    return JobBusy(f"Someone else is training a model on this computer (started {minutes} min ago); "
-                   "only one training runs at a time so each gets the whole machine.",
-                   "Try again when it has finished.")
+    """Trainings wait in line for a slot; only a second one of the same visitor is refused."""
+    return JobBusy("A training run is already going (or waiting for its turn).",
+                   "Wait for it to finish, or press Stop before starting a new one.")
 
 
 def benchmark_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
@@ -314,12 +378,23 @@ def export_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
 # another's, and the machine is not flooded; a third waits for a free slot rather than being refused.
 EVALUATE_LIMIT = JobLimit(kinds=(LABEL_NOISE, BASELINES, EVALUATE_FILE), at_once=2, queue=True)
 
-LIMITS: dict[str, JobLimit] = {
-    TRAINING: JobLimit(kinds=(TRAINING,), busy=training_busy),
-    BENCHMARK: JobLimit(kinds=(BENCHMARK, TRAINING), busy=benchmark_busy),
-    EXPORT: JobLimit(kinds=(EXPORT,), per_workspace=True, busy=export_busy),
-    **{kind: EVALUATE_LIMIT for kind in EVALUATE_LIMIT.kinds},
-}
+
+def app_limits(training_slots: int = 1, heavy_slots: int = 1,
+               training_typical_s: float = 600.0) -> dict[str, JobLimit]:
+    """Each kind's limit: trainings and exports wait in app-wide lines (a 2-core machine runs one well;
+    two at once take longer than one after the other); benchmarks are refused while anything trains,
+    because timings taken on busy cores would be wrong."""
+    return {
+        TRAINING: JobLimit(kinds=(TRAINING,), at_once=training_slots, queue=True, one_per_workspace=True,
+                           typical_s=training_typical_s, busy=training_busy),
+        BENCHMARK: JobLimit(kinds=(BENCHMARK, TRAINING), at_once=1, busy=benchmark_busy),
+        EXPORT: JobLimit(kinds=(EXPORT,), at_once=heavy_slots, queue=True, one_per_workspace=True, typical_s=60.0,
+                         busy=export_busy),
+        **{kind: EVALUATE_LIMIT for kind in EVALUATE_LIMIT.kinds},
+    }
+
+
+LIMITS: dict[str, JobLimit] = app_limits()
 
 
 class JobRegistry:
@@ -333,19 +408,34 @@ class JobRegistry:
         self._limits = dict(LIMITS if limits is None else limits)
         self._lock = threading.Lock()
         self._latest: dict[tuple[str, str], BackgroundJob] = {}
-        self._slots: dict[JobLimit, threading.BoundedSemaphore] = {}
+        self._slots: dict[JobLimit, SlotQueue] = {}
 
     def start(self, workspace_id: str, job: J) -> J:
-        """Start ``job`` for the workspace, or raise the kind's busy error (a :class:`JobBusy`)."""
+        """Start ``job`` for the workspace (maybe waiting in line), or raise the kind's busy error."""
         limit = self._limits.get(job.kind)
         with self._lock:
             slot = None
             if limit is not None and limit.queue:
-                slot = self._slots.setdefault(limit, threading.BoundedSemaphore(limit.at_once))
+                mine = self._latest.get((workspace_id, job.kind))
+                if limit.one_per_workspace and mine is not None and mine.running:
+                    raise limit.busy(mine, True)
+                slot = self._slots.setdefault(limit, SlotQueue(limit.at_once, limit.typical_s))
             elif limit is not None:
                 self._check(limit, workspace_id)
             self._latest[(workspace_id, job.kind)] = job
             return job.start(slot)
+
+    def place(self, job: BackgroundJob) -> QueuePlace | None:
+        """Where ``job`` waits in its kind's line; None when it is not waiting."""
+        limit = self._limits.get(job.kind)
+        with self._lock:
+            line = self._slots.get(limit) if limit is not None else None
+        return line.place(job) if line is not None else None
+
+    def active_workspaces(self) -> set[str]:
+        """Workspaces with a job running or waiting: cleanup must leave their files alone."""
+        with self._lock:
+            return {ws for (ws, _), job in self._latest.items() if job.running}
 
     def latest(self, workspace_id: str, kind: str) -> BackgroundJob | None:
         """The workspace's most recent job of ``kind`` (running or ended)."""

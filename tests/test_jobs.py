@@ -186,28 +186,69 @@ def registry():
         job.wait(DEADLINE)
 
 
-def test_one_training_in_the_whole_app_with_the_same_busy_messages(registry):
+def test_trainings_wait_in_one_line_and_each_visitor_holds_one(registry):
     jobs, start = registry
     alice = start("alice", TRAINING)
+    assert alice.began.wait(DEADLINE)
     assert jobs.running(TRAINING) is alice and jobs.latest("alice", TRAINING) is alice
-    with pytest.raises(JobBusy, match="Someone else is training a model on this computer") as other:
-        start("bob", TRAINING)
-    assert "started 1 min ago" in other.value.message and other.value.hint == "Try again when it has finished."
-    with pytest.raises(JobBusy, match="A training run is already going.") as same:
-        start("alice", TRAINING)
+    assert jobs.place(alice) is None  # running, not waiting
+    bob = start("bob", TRAINING)  # not refused: Bob waits for Alice's slot
+    assert bob.running and not bob.began.is_set() and bob.history == []
+    assert jobs.place(bob).place == 1 and jobs.place(bob).expected_wait_s > 0
+    with pytest.raises(JobBusy, match="A training run is already going") as same:
+        start("bob", TRAINING)  # one job per visitor, waiting or running
     assert same.value.hint == "Wait for it to finish, or press Stop before starting a new one."
-    assert jobs.latest("bob", TRAINING) is None  # a refused job is not recorded
-
-    alice.stop()
+    with pytest.raises(JobBusy, match="A training run is already going"):
+        start("alice", TRAINING)
+    alice.release.set()
     ended(alice)
-    bob = start("bob", TRAINING)
-    assert bob.token != alice.token and jobs.latest("alice", TRAINING) is alice
+    assert bob.began.wait(DEADLINE)  # Bob's turn came
+    bob.stop()
+    ended(bob)
+    carol = start("carol", TRAINING)
+    assert carol.began.wait(DEADLINE)
+
+
+def test_three_visitors_train_one_after_another_and_a_cancelled_one_never_starts():
+    jobs = JobRegistry()
+    first, second, third, fourth = (jobs.start(ws, GateJob(TRAINING)) for ws in ("ann", "ben", "cat", "dan"))
+    assert first.began.wait(DEADLINE)
+    places = [jobs.place(job) for job in (second, third, fourth)]
+    assert [p.place for p in places] == [1, 2, 3] and all(p.waiting == 3 for p in places)
+    assert places[0].expected_wait_s < places[1].expected_wait_s < places[2].expected_wait_s
+    third.stop()  # Cat leaves the line: her job never starts
+    assert isinstance(ended(third).outcome, Stopped) and not third.began.is_set() and third.history[0] is third.outcome
+    assert jobs.place(fourth).place == 2  # Dan moved up
+    order = []
+    for job in (first, second, fourth):
+        assert job.began.wait(DEADLINE)
+        order.append(job)
+        assert not any(other.began.is_set() for other in (second, fourth) if other not in order)  # one at a time
+        job.release.set()
+        assert isinstance(ended(job).outcome, Completed)
+    assert order == [first, second, fourth] and not third.began.is_set()
+
+
+def test_slots_are_configurable():
+    from bertstudio.jobs import app_limits
+
+    jobs = JobRegistry(app_limits(training_slots=2))
+    first, second, third = (jobs.start(ws, GateJob(TRAINING)) for ws in ("ann", "ben", "cat"))
+    try:
+        assert first.began.wait(DEADLINE) and second.began.wait(DEADLINE)
+        assert jobs.place(third).place == 1 and not third.began.is_set()
+        assert jobs.active_workspaces() == {"ann", "ben", "cat"}
+    finally:
+        for job in (first, second, third):
+            job.stop()
+            job.release.set()
+            job.wait(DEADLINE)
 
 
 def test_workspaces_are_isolated(registry):
     jobs, start = registry
     alice = start("alice", EXPORT)
-    bob = start("bob", EXPORT)  # one export per workspace: Bob's does not wait for Alice's
+    bob = start("bob", EXPORT)  # exports share one slot: Bob's waits for Alice's
     assert jobs.latest("alice", EXPORT) is alice and jobs.latest("bob", EXPORT) is bob
     assert jobs.latest("carol", EXPORT) is None and jobs.latest("alice", TRAINING) is None
     with pytest.raises(JobBusy, match="An export is already running."):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from bertstudio.config import TrainConfig
 from bertstudio.events import Cancelled, Event
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
+from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
 from bertstudio.runs import METRICS_FILE, MetricsLog
 from bertstudio.train.loop import StopRequested
 from bertstudio.train.pipeline import load_inputs, run_training
@@ -24,6 +25,9 @@ class TrainingJob(BackgroundJob):
 
     ``inputs`` may be given when the caller already loaded the data (the app did
     it in the Data tab); otherwise the job reads it from ``config.data`` itself.
+    ``limits`` are the app's usage limits: the model and the rows are checked before anything is trained,
+    and the run is stopped (as if Stop were pressed) when it reaches its minutes; the clock starts when
+    the job leaves the queue, not when it joins it.
     """
 
     kind = TRAINING
@@ -32,15 +36,20 @@ class TrainingJob(BackgroundJob):
     stop_exceptions = (StopRequested, JobStopped)
 
     def __init__(self, config: TrainConfig, *, inputs: Any = None, runs_root: Path | str = "runs",
-                 on_event: Callable[[Event], None] | None = None):
+                 on_event: Callable[[Event], None] | None = None, limits: UsageLimits = NO_LIMITS):
         super().__init__(on_event=on_event)
         self.config = config
+        self.limits = limits
+        self.stop_reason = ""  # why the job stopped itself (a limit), shown with its Cancelled event
         self.inputs = inputs
         self.runs_root = Path(runs_root)
         self.summary: dict[str, Any] | None = None
 
     def work(self, emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
+        self.limits.check_model(self.config.model)
+        should_stop = capped_stop(should_stop, self.limits.deadline(), self._hit_time_cap)
         inputs = self.inputs or load_inputs(self.config)
+        self.limits.check_rows(inputs.report.n_rows_kept)
         if should_stop():
             raise StopRequested()
         # run_training emits the Finished event itself, once the run folder is complete.
@@ -48,7 +57,16 @@ class TrainingJob(BackgroundJob):
         return self.summary
 
     def cancelled_event(self) -> Cancelled:
+        if self.stop_reason:
+            return Cancelled(step=self._last_step(), run_dir=self._run_dir(),
+                             message=f"Training was stopped: {self.stop_reason}")
+        if not self.history:  # stopped while waiting for its turn
+            return Cancelled(step=0, run_dir="", message="You left the line before it was your turn; nothing "
+                                                         "was trained.")
         return Cancelled(step=self._last_step(), run_dir=self._run_dir())
+
+    def _hit_time_cap(self) -> None:
+        self.stop_reason = self.limits.time_cap_message()
 
     def ended(self, event: Event) -> None:
         """A cancelled or failed run says so in its metrics.jsonl too, once the run folder exists

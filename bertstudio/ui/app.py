@@ -5,18 +5,23 @@ Adding a tab is one line in ``TABS``: a module with ``build(ctx: AppContext)``.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from bertstudio.config import DEFAULT_PRESET
-from bertstudio.jobs import JobRegistry
+from bertstudio.jobs import JobRegistry, app_limits
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.ui import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
 from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.context import AppContext
+from bertstudio.ui.guard import COOKIE, SessionGuard, VisitorKeys
+from bertstudio.ui.login import SlowLogin
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore, Workspace
 from bertstudio.ui.state import ModelChoice
@@ -38,6 +43,13 @@ HEADER = """# 🧪 BERT Studio
 Bring a spreadsheet of texts and labels, get a text classifier trained on this computer.
 Go through the tabs from left to right; the defaults work without changing anything."""
 
+SHARED_HEADER = """# 🧪 BERT Studio: train a text classifier from a spreadsheet
+A public demo: upload a file of texts and labels (or use the sample), train a small BERT model on this
+Space's CPU, see how good it is, and download it. **Your data stays in this Space**: only your browser can see
+your files (they are tied to a private cookie), and nothing is sent anywhere else.
+Limits of this demo: {limits}. Trainings wait in line when someone else is training.
+To lift the limits, run it on your own computer or duplicate the Space."""
+
 CSS = """
 .bs-progress {position: relative; height: 22px; border-radius: 11px; background: #e5e7eb; overflow: hidden;}
 .bs-progress-fill {height: 100%; background: linear-gradient(90deg, #6366f1, #4f46e5); transition: width .4s;}
@@ -54,7 +66,8 @@ def _theme() -> gr.themes.Base:
 
 
 def _browser_secret(data_dir: Path) -> str:
-    """A stable key for the session id kept in the browser, so it survives app restarts."""
+    """The server's key that turns a browser's cookie into its workspace id; kept, so workspaces survive
+    app restarts. It never leaves the server."""
     path = data_dir / "browser-secret"
     if not path.is_file():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -63,32 +76,59 @@ def _browser_secret(data_dir: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def build_app(data_dir: str | Path = DEFAULT_DATA_DIR) -> gr.Blocks:
+def header_markdown(limits: UsageLimits) -> str:
+    """What the app is and, on a shared app, its limits before anyone hits one."""
+    if not limits.limited:
+        return HEADER
+    return SHARED_HEADER.format(limits="; ".join(limits.summary_lines()))
+
+
+def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS) -> gr.Blocks:
     data_dir = Path(data_dir).expanduser().resolve()
-    store, jobs, predictors = SessionStore(data_dir), JobRegistry(), PredictorCache()
+    store = SessionStore(data_dir, limits)
+    minutes = limits.max_train_minutes or 10
+    jobs = JobRegistry(app_limits(limits.training_slots, limits.heavy_slots, training_typical_s=minutes * 60))
+    predictors = PredictorCache()
+    keys = VisitorKeys(_browser_secret(data_dir).encode("utf-8"))
     start_settings, _ = preset_settings(DEFAULT_PRESET)
 
-    def open_session(session_id: str | None) -> tuple[str, Workspace]:
-        workspace = store.open(session_id)
-        return workspace.id, workspace
+    def open_session(request: gr.Request) -> Workspace:
+        # The workspace comes from the HttpOnly cookie the server set (see ui/guard.py), never from
+        # anything the page sends: a made-up or stolen id cannot open another visitor's files.
+        store.clean_up(busy=jobs.active_workspaces())
+        return store.open(keys.workspace_id(request.cookies.get(COOKIE)))
 
     with gr.Blocks(title="BERT Studio") as demo:
-        gr.Markdown(HEADER)
-        session_id = gr.BrowserState(None, storage_key="bertstudio-session", secret=_browser_secret(data_dir))
+        gr.Markdown(header_markdown(limits), elem_id="app-header")
         workspace = gr.State(None)
-        loaded = demo.load(open_session, session_id, [session_id, workspace])
+        loaded = demo.load(open_session, None, workspace)
         # States are created outside gr.Tabs: a State directly inside Tabs shows up as a phantom tab.
         shared = dict(data=gr.State(None), data_file=gr.State(""), model=gr.State(DEFAULT_MODEL),
                       model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None))
         with gr.Tabs() as tabs:
             ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tokenizers=TokenizerCache(), tabs=tabs,
-                             workspace=workspace, session_loaded=loaded, **shared)
+                             workspace=workspace, session_loaded=loaded, limits=limits, **shared)
             for build_tab in TABS:
                 build_tab(ctx)
     return demo
 
 
-def launch_options(data_dir: str | Path = DEFAULT_DATA_DIR) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: look, and the one folder downloads may come from."""
-    sessions = Path(data_dir).expanduser().resolve() / "sessions"
-    return {"theme": _theme(), "css": CSS, "allowed_paths": [str(sessions)], "footer_links": []}
+def launch_options(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS,
+                   auth: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``demo.launch``: look, the guard in front of every route, the upload limit,
+    the login (slowed down after wrong passwords) and the one folder results are copied from.
+
+    ``allowed_paths`` must hold the sessions folder: Gradio copies a file a handler returns into its cache
+    only from there. The guard serves nothing from it except to its owner.
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    guard = Middleware(SessionGuard, keys=VisitorKeys(_browser_secret(data_dir).encode("utf-8")), data_dir=data_dir,
+                       upload_dir=gr.utils.get_upload_folder(), secure_cookie=bool(os.environ.get("SPACE_ID")),
+                       cookie_max_age_s=int((limits.session_hours or 24 * 365) * 3600))
+    options: dict[str, Any] = {"theme": _theme(), "css": CSS, "allowed_paths": [str(data_dir / "sessions")],
+                               "footer_links": [], "app_kwargs": {"middleware": [guard]}}
+    if limits.max_upload_mb is not None:
+        options["max_file_size"] = int(limits.max_upload_mb * 1e6)
+    if auth is not None:
+        options["auth"] = SlowLogin({auth[0]: auth[1]}, base_delay_s=limits.login_delay_s).auth()
+    return options

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from bertstudio.jobs import JobRegistry
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore
@@ -33,3 +34,4 @@ class AppContext:
     model_choice: gr.State  # state.ModelChoice, written by the Model tab
     run_dir: gr.State  # str | None: the finished run shown in Evaluate and Export
     session_loaded: Any  # the page-load event; tabs chain their own start-up with .then()
+    limits: UsageLimits = NO_LIMITS  # app-wide: what a visitor may use (shown before anyone hits a limit)

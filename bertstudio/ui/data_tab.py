@@ -18,6 +18,7 @@ from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import save_upload
 from bertstudio.ui.state import DataSelection
 from bertstudio.ui.views import charts, tables
+from bertstudio.ui.views import limits as limit_views
 
 NO_PAIR = "(none)"
 PREVIEW_ROWS = 5
@@ -108,6 +109,7 @@ def suggested_length(selection: DataSelection) -> int:
 def build(ctx: AppContext) -> None:
     with gr.Tab("1. Data", id="data"):
         gr.Markdown(INTRO)
+        gr.Markdown(limit_views.data_note(ctx.limits), elem_id="data-limits")
         with gr.Row(equal_height=True):
             upload = gr.File(label="Your data file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
                              elem_id="data-upload", scale=3)
@@ -182,15 +184,17 @@ def build(ctx: AppContext) -> None:
 
         def load(path: str, model: str) -> dict:
             try:
-                return show(analyse(ctx.tokenizers, path, model))
+                selection = analyse(ctx.tokenizers, path, model)
             except DataError as err:
                 return show_column_choice(path, err)
+            ctx.limits.check_rows(selection.rows)
+            return show(selection)
 
         @friendly
         def on_upload(file: str | None, workspace, model: str) -> dict:
             if not file:
                 return gr.skip()  # not {}: Gradio reads an empty dict as one value for several outputs
-            saved = save_upload(require_workspace(workspace), file, original_name=Path(file).name)
+            saved = save_upload(require_workspace(workspace), file, original_name=Path(file).name, limits=ctx.limits)
             return load(str(saved), model)
 
         @friendly

@@ -19,6 +19,7 @@ from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config
 from bertstudio.ui.views import advice as views_advice
+from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import settings, tables
 from bertstudio.ui.views.models import describe_variant
 
@@ -110,9 +111,11 @@ def build(ctx: AppContext) -> None:
     presets = list_presets()
     with gr.Tab("2. Model", id="model"):
         gr.Markdown(INTRO)
+        gr.Markdown(limit_views.model_note(ctx.limits), elem_id="model-limits")
         with gr.Row():
             with gr.Column(scale=2):
-                model_radio = gr.Radio(choices=[(v.display_name, key) for key, v in VARIANTS.items()],
+                model_radio = gr.Radio(choices=[(v.display_name, key) for key, v in VARIANTS.items()
+                                                if limit_views.model_allowed(ctx.limits, key)],
                                        value=DEFAULT_MODEL, label="Pre-trained model", elem_id="model-choice")
                 custom = gr.Textbox(label="Or another model: a folder on this computer or a Hugging Face id",
                                     placeholder="/path/to/model-folder  or  organisation/model-name",

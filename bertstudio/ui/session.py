@@ -1,9 +1,11 @@
 """Per-browser workspaces: each visitor's uploads, runs and exports live in their own folder.
 
-The browser keeps only a random workspace id; everything else stays on the
-server under ``<data_dir>/sessions/<id>/``.  Every path that comes back from the
-browser (a run picked in a dropdown) is checked to lie inside the visitor's own
-folder, so one visitor can never open, or even list, another's files.
+The browser keeps only an HttpOnly cookie; the workspace id is derived from it on the server
+(``ui/guard.py``) and everything else stays under ``<data_dir>/sessions/<id>/``.  Every path that comes
+back from the browser (a run picked in a dropdown) is checked to lie inside the visitor's own folder, so
+one visitor can never open, or even list, another's files.  On a shared app, workspaces nobody visited
+for the limits' ``session_hours`` are deleted, and the longest idle go first when all of them together
+pass ``sessions_disk_mb``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+LAST_SEEN = ".last-seen"  # touched on every visit; its time is how long the workspace has been idle
+CLEAN_EVERY_S = 600  # a sweep walks every workspace's files: at most once per ten minutes
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,12 @@ class Workspace:
 
 
 class SessionStore:
-    """Creates and reopens workspaces under ``<data_dir>/sessions``."""
+    """Creates and reopens workspaces under ``<data_dir>/sessions``, and deletes those past the limits."""
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, limits: UsageLimits = NO_LIMITS):
         self.root = Path(data_dir).expanduser().resolve() / "sessions"
+        self.limits = limits
+        self._last_sweep = 0.0
 
     def open(self, session_id: str | None) -> Workspace:
         """The workspace for ``session_id``; a fresh one when the id is missing or malformed."""
@@ -63,7 +70,68 @@ class SessionStore:
         workspace = Workspace(session_id, self.root / session_id)
         for folder in (workspace.uploads, workspace.runs, workspace.exports):
             folder.mkdir(parents=True, exist_ok=True)
+        (workspace.root / LAST_SEEN).touch()
         return workspace
+
+    def clean_up(self, busy: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """:meth:`sweep`, at most once per :data:`CLEAN_EVERY_S` (it is called on every page load)."""
+        if time.time() - self._last_sweep < CLEAN_EVERY_S:
+            return []
+        self._last_sweep = time.time()
+        return self.sweep(busy)
+
+    def sweep(self, busy: set[str] | frozenset[str] = frozenset(), now: float | None = None) -> list[str]:
+        """Delete workspaces idle past ``session_hours``, then the longest idle while all of them together
+        exceed ``sessions_disk_mb``; never one in ``busy`` (a job of it is running or waiting).
+        Returns the deleted workspace ids."""
+        if not self.root.is_dir() or (self.limits.session_hours is None and self.limits.sessions_disk_mb is None):
+            return []
+        now = time.time() if now is None else now
+        idle = sorted((_last_seen(folder), folder) for folder in self.root.iterdir()
+                      if folder.is_dir() and folder.name not in busy)  # longest idle first
+        deleted = []
+        if self.limits.session_hours is not None:
+            expired = [(seen, f) for seen, f in idle if now - seen > self.limits.session_hours * 3600]
+            deleted += [_delete(folder) for _, folder in expired]
+            idle = idle[len(expired):]
+        if self.limits.sessions_disk_mb is not None:
+            sizes = {folder: _size(folder) for _, folder in idle}
+            total = sum(_size(f) for f in self.root.iterdir() if f.is_dir() and f.name in busy) + sum(sizes.values())
+            for _, folder in idle:
+                if total <= self.limits.sessions_disk_mb * 1e6:
+                    break
+                total -= sizes[folder]
+                deleted.append(_delete(folder))
+        return deleted
+
+
+def _last_seen(folder: Path) -> float:
+    marker = folder / LAST_SEEN
+    try:
+        return marker.stat().st_mtime if marker.exists() else folder.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            continue  # deleted meanwhile
+    return total
+
+
+def _delete(folder: Path) -> str:
+    # Rename first, then delete: a half-deleted workspace is never opened as if it were whole.
+    doomed = folder.with_name(f".deleting-{folder.name}")
+    try:
+        folder.rename(doomed)
+    except OSError:
+        doomed = folder
+    shutil.rmtree(doomed, ignore_errors=True)
+    return folder.name
 
 
 def safe_file_name(name: str) -> str:
@@ -73,15 +141,17 @@ def safe_file_name(name: str) -> str:
     return f"{_SAFE_NAME.sub('-', stem).strip('-.') or 'data'}{_SAFE_NAME.sub('', suffix)}"
 
 
-def save_upload(workspace: Workspace, source: str | Path, original_name: str | None = None) -> Path:
+def save_upload(workspace: Workspace, source: str | Path, original_name: str | None = None,
+                limits: UsageLimits = NO_LIMITS) -> Path:
     """Copy an uploaded (or sample) file into the workspace; the copy is what training reads.
 
     Each upload gets its own folder, so the file keeps the name the person knows: it is the
-    name every message about the file uses.
+    name every message about the file uses. A file past the upload limit is refused before it is copied.
     """
     source = Path(source)
     if not source.is_file():
         raise DataError("The uploaded file could not be found on the server.", "Upload it again.")
+    limits.check_upload(source.stat().st_size)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder, n = workspace.uploads / stamp, 1
     while folder.exists():

@@ -19,6 +19,7 @@ from bertstudio.ui.common import ensure_model_obtainable, friendly, require_work
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
 from bertstudio.ui.views import charts
+from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views.progress import (
     TrainProgress,
     fold_events,
@@ -104,8 +105,17 @@ def build(ctx: AppContext) -> None:
             ws = require_workspace(workspace)
             config = build_config(require_data(selection), choice)
             ensure_model_obtainable(config.model)
-            job = ctx.jobs.start(ws.id, TrainingJob(config, runs_root=ws.runs))
-            return render(TrainProgress(token=job.token))
+            ctx.limits.check_model(config.model)  # refused here, before the job waits in line for nothing
+            job = ctx.jobs.start(ws.id, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits))
+            return waiting(job) or render(TrainProgress(token=job.token))
+
+        def waiting(job) -> dict | None:
+            """While the job waits for its turn: its place in line and the expected wait."""
+            place = ctx.jobs.place(job)
+            if place is None:
+                return None
+            return {progress_state: TrainProgress(token=job.token), status_md: limit_views.queue_markdown(place),
+                    timer: gr.Timer(active=True)}
 
         @friendly
         def on_stop(workspace) -> str:
@@ -123,7 +133,7 @@ def build(ctx: AppContext) -> None:
                 progress = TrainProgress(token=job.token)
             events = job.events_since(progress.cursor)
             if not events:
-                return {timer: gr.Timer(active=not progress.done)}
+                return waiting(job) or {timer: gr.Timer(active=not progress.done)}
             return render(fold_events(progress, events))
 
         def on_reload(workspace) -> gr.Timer:

@@ -1,0 +1,156 @@
+"""How much one visitor may use: the limits of a shared (public) app, as one typed, validated settings object.
+
+On a person's own computer nothing is limited. A public demo (``--demo``, or any Hugging Face Space, where
+``SPACE_ID`` is set) starts from :data:`DEMO_LIMITS`; a settings file (JSON, the same field names) changes
+any of them. The engine enforces the limits (rows and models when a training starts, minutes while it
+runs); the app only states them before a person hits one. Every refusal names the limit and how to lift it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bertstudio.errors import ConfigError, UserError
+from bertstudio.models.registry import find_variant
+
+LIFT_HINT = ("These limits keep a shared demo usable for everyone. To lift them, run BERT Studio on your own "
+             "computer (`python app.py`) or duplicate the Space and change its limits (docs/SPACES.md).")
+
+# Small enough to train in minutes on a 2-vCPU Space (MiniLM ~22M, DistilBERT 66M parameters); BERT-base
+# and larger take tens of minutes per epoch there and would hold the one training slot for everyone.
+DEMO_MODELS = ("bundled-minilm", "distilbert-base-uncased")
+
+
+class LimitExceeded(UserError):
+    """A request goes past one of the app's usage limits."""
+
+
+class UsageLimits(BaseModel):
+    """The limits of one app; ``None`` means unlimited."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_upload_mb: float | None = Field(None, gt=0, description="Largest file a visitor may upload, in MB.")
+    max_rows: int | None = Field(None, ge=10, description="Most rows (texts) one training may use.")
+    allowed_models: tuple[str, ...] | None = Field(None, description="Model keys a visitor may train.")
+    max_train_minutes: float | None = Field(None, gt=0, description="Longest a training may run; it stops then.")
+    sessions_disk_mb: float | None = Field(None, gt=0, description="All visitors' files together, in MB; the "
+                                                                    "longest idle sessions are deleted past it.")
+    session_hours: float | None = Field(None, gt=0, description="A visitor's files are deleted after this "
+                                                                "long without a visit.")
+    training_slots: int = Field(1, ge=1, le=16, description="Trainings that run at once; more wait in line.")
+    heavy_slots: int = Field(1, ge=1, le=16, description="Exports and benchmarks that run at once; more wait.")
+    login_delay_s: float = Field(1.0, ge=0, le=30, description="Wait after a wrong password; doubles with each "
+                                                               "further failure, up to 30 s.")
+
+    @property
+    def limited(self) -> bool:
+        return any(v is not None for v in (self.max_upload_mb, self.max_rows, self.allowed_models,
+                                           self.max_train_minutes, self.sessions_disk_mb, self.session_hours))
+
+    # --- checks the engine runs ---------------------------------------------------------------------
+    def check_upload(self, size_bytes: int) -> None:
+        if self.max_upload_mb is not None and size_bytes > self.max_upload_mb * 1e6:
+            raise LimitExceeded(f"The file is {size_bytes / 1e6:.1f} MB; this demo accepts files up to "
+                                f"{self.max_upload_mb:g} MB (upload size limit).",
+                                f"Upload a sample of your data. {LIFT_HINT}")
+
+    def check_rows(self, rows: int) -> None:
+        if self.max_rows is not None and rows > self.max_rows:
+            raise LimitExceeded(f"Your data has {rows:,} rows; this demo trains on at most {self.max_rows:,} "
+                                "(row limit).", f"Keep a sample of at most {self.max_rows:,} rows. {LIFT_HINT}")
+
+    def check_model(self, model: str) -> None:
+        if self.allowed_models is None:
+            return
+        variant = find_variant(model)
+        if variant is None or variant.key not in self.allowed_models:
+            names = ", ".join(find_variant(key).display_name if find_variant(key) else key
+                              for key in self.allowed_models)
+            raise LimitExceeded(f"{variant.display_name if variant else model} cannot be trained in this demo "
+                                "(model limit: a shared CPU would be busy with it for a long time).",
+                                f"Pick one of: {names}. {LIFT_HINT}")
+
+    def deadline(self, start: float | None = None) -> float | None:
+        """The clock time a training started at ``start`` must stop by (None: no cap)."""
+        if self.max_train_minutes is None:
+            return None
+        return (time.time() if start is None else start) + self.max_train_minutes * 60
+
+    def time_cap_message(self) -> str:
+        return (f"It reached this demo's limit of {self.max_train_minutes:g} minutes per training (time limit). "
+                f"{LIFT_HINT}")
+
+    # --- what the app shows before anyone hits a limit ----------------------------------------------
+    def summary_lines(self) -> list[str]:
+        lines = []
+        if self.max_upload_mb is not None:
+            lines.append(f"files up to {self.max_upload_mb:g} MB")
+        if self.max_rows is not None:
+            lines.append(f"at most {self.max_rows:,} rows")
+        if self.allowed_models is not None:
+            lines.append("models: " + ", ".join(self.allowed_models))
+        if self.max_train_minutes is not None:
+            lines.append(f"trainings stop after {self.max_train_minutes:g} minutes")
+        if self.session_hours is not None:
+            lines.append(f"your files are deleted {self.session_hours:g} hours after your last visit")
+        return lines
+
+
+NO_LIMITS = UsageLimits()
+DEMO_LIMITS = UsageLimits(max_upload_mb=50, max_rows=20_000, allowed_models=DEMO_MODELS, max_train_minutes=10,
+                          sessions_disk_mb=20_000, session_hours=24)
+
+
+def load_limits(*, demo: bool = False, settings_file: str | Path | None = None,
+                env: Mapping[str, str] | None = None) -> UsageLimits:
+    """The limits: demo ones on a Space or with ``--demo``, then whatever the settings file changes.
+
+    A settings file is a JSON object with any of :class:`UsageLimits`' fields (``null`` lifts one).
+    """
+    env = os.environ if env is None else env
+    base = DEMO_LIMITS if demo or env.get("SPACE_ID") else NO_LIMITS
+    settings_file = settings_file or env.get("BERTSTUDIO_SETTINGS") or None
+    if not settings_file:
+        return base
+    path = Path(settings_file).expanduser()
+    try:
+        changes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"The settings file {path} could not be read: {exc}",
+                          "Check that it exists and is a JSON object, such as {\"max_rows\": 50000}.") from None
+    if not isinstance(changes, dict):
+        raise ConfigError(f"The settings file {path} must hold a JSON object.", "Such as {\"max_rows\": 50000}.")
+    try:
+        return UsageLimits(**{**base.model_dump(), **changes})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"The settings file {path} has a problem: {problems}",
+                          "Fix the value, or remove it to keep the default.") from None
+
+
+def capped_stop(should_stop: Callable[[], bool], deadline: float | None,
+                on_cap: Callable[[], Any]) -> Callable[[], bool]:
+    """``should_stop`` that also says yes once ``deadline`` has passed (calling ``on_cap`` the first time)."""
+    if deadline is None:
+        return should_stop
+    fired = []
+
+    def stop() -> bool:
+        if should_stop():
+            return True
+        if time.time() >= deadline:
+            if not fired:
+                fired.append(True)
+                on_cap()
+            return True
+        return False
+
+    return stop

@@ -1,0 +1,42 @@
+"""The texts that state a shared app's limits before a person hits one, and a waiting job's place in line."""
+
+from __future__ import annotations
+
+from bertstudio.jobs import QueuePlace
+from bertstudio.limits import LIFT_HINT, UsageLimits
+from bertstudio.models.registry import find_variant
+from bertstudio.ui.views.progress import format_duration
+
+
+def data_note(limits: UsageLimits) -> str:
+    parts = []
+    if limits.max_upload_mb is not None:
+        parts.append(f"files up to **{limits.max_upload_mb:g} MB**")
+    if limits.max_rows is not None:
+        parts.append(f"at most **{limits.max_rows:,} rows**")
+    if limits.session_hours is not None:
+        parts.append(f"your files are kept for **{limits.session_hours:g} hours** after your last visit")
+    return f"ℹ️ In this demo: {'; '.join(parts)}." if parts else ""
+
+
+def model_allowed(limits: UsageLimits, key: str) -> bool:
+    return limits.allowed_models is None or key in limits.allowed_models
+
+
+def model_note(limits: UsageLimits) -> str:
+    notes = []
+    if limits.allowed_models is not None:
+        names = [find_variant(k).display_name if find_variant(k) else k for k in limits.allowed_models]
+        notes.append(f"this demo trains only the small models ({', '.join(names)})")
+    if limits.max_train_minutes is not None:
+        notes.append(f"a training stops after **{limits.max_train_minutes:g} minutes**")
+    return f"ℹ️ On a shared CPU {' and '.join(notes)}. {LIFT_HINT}" if notes else ""
+
+
+def queue_markdown(place: QueuePlace) -> str:
+    """What a person whose training waits for its turn reads."""
+    ahead = place.place - 1
+    who = "You are next" if ahead == 0 else f"You are number {place.place} in line ({ahead} ahead of you)"
+    return (f"⏳ **Waiting for its turn.** {who}; someone else is training on this machine. "
+            f"Expected wait: about {format_duration(place.expected_wait_s)}. It starts by itself; press Stop to "
+            "leave the line.")

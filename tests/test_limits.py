@@ -1,0 +1,75 @@
+"""bertstudio.limits: demo limits on a Space or with --demo, a settings file on top, and refusals that say
+which limit and how to lift it."""
+
+import json
+
+import pytest
+
+from bertstudio.errors import ConfigError
+from bertstudio.limits import (
+    DEMO_LIMITS,
+    NO_LIMITS,
+    LimitExceeded,
+    UsageLimits,
+    load_limits,
+)
+
+
+def test_nothing_is_limited_on_a_persons_own_computer():
+    limits = load_limits(env={})
+    assert limits == NO_LIMITS and not limits.limited
+    limits.check_upload(10**10)
+    limits.check_rows(10**7)
+    limits.check_model("bert-large-uncased")
+    assert limits.deadline() is None
+
+
+def test_a_space_or_demo_flag_starts_from_the_demo_limits():
+    assert load_limits(env={"SPACE_ID": "someone/bert-studio"}) == DEMO_LIMITS
+    assert load_limits(demo=True, env={}) == DEMO_LIMITS
+    assert DEMO_LIMITS.max_upload_mb == 50 and DEMO_LIMITS.max_rows == 20_000 and DEMO_LIMITS.max_train_minutes == 10
+    assert DEMO_LIMITS.training_slots == 1 and DEMO_LIMITS.session_hours == 24
+
+
+def test_a_settings_file_changes_or_lifts_single_limits(tmp_path):
+    path = tmp_path / "limits.json"
+    path.write_text(json.dumps({"max_rows": 50_000, "max_train_minutes": None, "training_slots": 2}))
+    limits = load_limits(demo=True, settings_file=path, env={})
+    assert limits.max_rows == 50_000 and limits.max_train_minutes is None and limits.training_slots == 2
+    assert limits.max_upload_mb == DEMO_LIMITS.max_upload_mb  # the rest stays
+    assert load_limits(env={"BERTSTUDIO_SETTINGS": str(path)}).max_rows == 50_000
+
+
+@pytest.mark.parametrize("content, says", [("{not json", "could not be read"), ("[1]", "must hold a JSON object"),
+                                          ('{"max_rows": -3}', "max_rows"), ('{"max_users": 3}', "max_users")])
+def test_a_bad_settings_file_says_what_is_wrong(tmp_path, content, says):
+    path = tmp_path / "limits.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=says):
+        load_limits(settings_file=path, env={})
+
+
+def test_each_refusal_names_its_limit_and_how_to_lift_it():
+    limits = DEMO_LIMITS
+    with pytest.raises(LimitExceeded, match=r"60.0 MB.*up to 50 MB \(upload size limit\)") as upload:
+        limits.check_upload(60_000_000)
+    with pytest.raises(LimitExceeded, match=r"25,000 rows.*at most 20,000 \(row limit\)") as rows:
+        limits.check_rows(25_000)
+    with pytest.raises(LimitExceeded, match=r"BERT-large.*\(model limit") as model:
+        limits.check_model("bert-large-uncased")
+    with pytest.raises(LimitExceeded, match="model limit"):
+        limits.check_model("/some/folder/of/mine")
+    for refusal in (upload, rows, model):
+        assert "own computer" in refusal.value.hint and "duplicate the Space" in refusal.value.hint
+    limits.check_upload(50_000_000)
+    limits.check_rows(20_000)
+    limits.check_model("bundled-minilm")
+    limits.check_model("distilbert-base-uncased")
+    assert "10 minutes per training (time limit)" in limits.time_cap_message()
+
+
+def test_the_limits_are_validated():
+    with pytest.raises(ValueError):
+        UsageLimits(training_slots=0)
+    with pytest.raises(ValueError):
+        UsageLimits(max_upload_mb=0)

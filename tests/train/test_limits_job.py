@@ -1,0 +1,58 @@
+"""The usage limits a training job enforces: model and rows before anything trains, minutes while it runs."""
+
+import threading
+import time
+
+from bertstudio import limits as limits_module
+from bertstudio.config import config_from_preset
+from bertstudio.events import Cancelled, Failed, Started, Step
+from bertstudio.limits import DEMO_LIMITS, UsageLimits
+from bertstudio.runs import RunFolder, read_metrics
+from bertstudio.train.job import TrainingJob
+
+
+def tiny_config(data, model_dir, out, **extra):
+    settings = dict(data=str(data), model=str(model_dir), output_dir=str(out), max_length=32, batch_size=8,
+                    epochs=2, precision="fp32")
+    return config_from_preset(**{**settings, **extra})
+
+
+def test_a_run_that_hits_the_time_cap_stops_cleanly_and_says_why(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
+    first_step = threading.Event()
+    real_time = time.time
+
+    class Clock:  # the cap passes right after the first step, whatever the machine's speed
+        @staticmethod
+        def time():
+            return real_time() + (3600 if first_step.is_set() else 0)
+
+    monkeypatch.setattr(limits_module, "time", Clock)
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
+    job = TrainingJob(cfg, limits=UsageLimits(max_train_minutes=10),
+                      on_event=lambda e: first_step.set() if isinstance(e, Step) else None).start()
+    assert job.wait(120)
+    assert isinstance(job.outcome, Cancelled), job.outcome
+    assert "limit of 10 minutes per training" in job.outcome.message and "duplicate the Space" in job.outcome.message
+    steps = [e.step for e in job.history if isinstance(e, Step)]
+    assert steps and steps[-1] < 50, "stopped within a step or so of the cap, long before 50 epochs"
+    assert [r["event"] for r in read_metrics(tmp_path / "run")][-1] == "cancelled"
+    assert not RunFolder(tmp_path / "run").is_complete
+
+
+def test_a_forbidden_model_is_refused_before_anything_loads(small_csv, tmp_path):
+    cfg = tiny_config(small_csv, "bert-large-uncased", tmp_path / "run")
+    job = TrainingJob(cfg, limits=DEMO_LIMITS).start()
+    assert job.wait(60)
+    assert isinstance(job.outcome, Failed)
+    assert "model limit" in job.outcome.message and "MiniLM" in job.outcome.hint
+    assert "run BERT Studio on your own computer" in job.outcome.hint
+    assert not any(isinstance(e, Started) for e in job.history) and not (tmp_path / "run").exists()
+
+
+def test_too_many_rows_are_refused_before_training(small_csv, tiny_bert_dir, tmp_path):
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run")
+    job = TrainingJob(cfg, limits=UsageLimits(max_rows=10)).start()
+    assert job.wait(60)
+    assert isinstance(job.outcome, Failed), job.outcome
+    assert "row limit" in job.outcome.message and "at most 10 rows" in job.outcome.hint
+    assert not any(isinstance(e, Started) for e in job.history)
