@@ -32,5 +32,6 @@ class AppContext:
     model: gr.State  # str: the chosen model (its tokenizer measures lengths in the Data tab)
     model_choice: gr.State  # state.ModelChoice, written by the Model tab
     run_dir: gr.State  # str | None: the finished run shown in Evaluate and Export
-    settings_request: gr.State  # state.SettingsRequest | None: settings the Runs tab asks the Model tab to show
     session_loaded: Any  # the page-load event; tabs chain their own start-up with .then()
+    # state.SettingsRequest | None: settings the Runs tab asks the Model tab to show (None: an app without a Runs tab)
+    settings_request: gr.State | None = None

@@ -200,8 +200,9 @@ def build(ctx: AppContext) -> None:
         gr.on([custom.submit, *edits], **collect_io, trigger_mode="always_last")
         model_radio.input(lambda: "", None, custom).then(**collect_io)  # a listed model replaces a typed one
         preset_radio.input(apply_preset, [preset_radio, ctx.data], preset_outputs).then(**collect_io)
-        ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data], [*preset_outputs, custom]).then(
-            **collect_io)
+        if ctx.settings_request is not None:
+            ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data], [*preset_outputs, custom]).then(
+                **collect_io)
         ctx.data_file.change(on_new_file, [ctx.data, preset_radio], preset_outputs).then(**collect_io)
         ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],

@@ -1,4 +1,4 @@
-"""Tab 8, Runs: every run of this browser, side-by-side comparison, saved settings, "train 3 times", reports.
+"""The Runs tab: every run of this browser, side-by-side comparison, saved settings, "train 3 times", reports.
 
 Layout and wiring only: the records, the comparison and the report come from :mod:`bertstudio.history`, the
 tables and charts from :mod:`bertstudio.ui.views.history`.
@@ -64,7 +64,7 @@ def one_record(ctx: AppContext, workspace: Workspace, picked: list[str] | None) 
 
 
 def build(ctx: AppContext) -> None:
-    with gr.Tab("8. Runs", id="runs") as tab:
+    with gr.Tab("Runs", id="runs") as tab:
         gr.Markdown(INTRO)
         refresh = gr.Button("Refresh", size="sm", scale=0)
         table = gr.Dataframe(views.runs_frame([]), interactive=False, wrap=True, elem_id="runs-table")

@@ -21,6 +21,10 @@ def fake_hub(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    import huggingface_hub.constants
+
+    # The test session runs offline (conftest); huggingface_hub read that once, at import.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     yield hub
     server.shutdown()
 
