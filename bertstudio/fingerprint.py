@@ -1,7 +1,7 @@
 """A data file's fingerprint: which bytes a run was trained on, recorded in its config.json and data_report.json.
 
 Two runs are comparable only when they saw the same file; the name alone does not say so (a spreadsheet is
-edited and saved under the same name).  SHA-256 of the bytes, streamed: hashing reads at ~1 GB/s on one core,
+edited and saved under the same name).  SHA-256 of the bytes, streamed: ~700 MB/s measured on this shared CPU,
 so even a large training file adds well under a second to a run that takes minutes.
 """
 
