@@ -16,13 +16,14 @@ from bertstudio.data import cli as data_cli
 from bertstudio.errors import UserError
 from bertstudio.evaluation import cli as evaluation_cli
 from bertstudio.export import cli as export_cli
+from bertstudio.history import cli as history_cli
 from bertstudio.predict import cli as predict_cli
 from bertstudio.train import cli as train_cli
 
 EXIT_USER_ERROR = 2
 
-# In the order of the product's flow: data, training, evaluation, prediction, export, benchmark.
-STAGES = (data_cli, train_cli, evaluation_cli, predict_cli, export_cli, benchmark_cli)
+# In the order of the product's flow: data, training, evaluation, prediction, export, benchmark, history.
+STAGES = (data_cli, train_cli, evaluation_cli, predict_cli, export_cli, benchmark_cli, history_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ it from the data (see :mod:`bertstudio.train.auto`) and records why.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,11 +209,13 @@ class Preset(BaseModel):
         return self
 
 
-def list_presets(directory: Path = PRESETS_DIR) -> dict[str, Preset]:
+def list_presets(directory: Path = PRESETS_DIR, workspace: Path | None = None) -> dict[str, Preset]:
+    """The built-in presets, then those saved in ``workspace`` (a folder of the same JSON files)."""
     presets = {}
-    for path in sorted(directory.glob("*.json")):
-        preset = load_preset_file(path)
-        presets[preset.name] = preset
+    for folder in (directory, workspace):
+        for path in sorted(folder.glob("*.json")) if folder is not None and folder.is_dir() else ():
+            preset = load_preset_file(path)
+            presets.setdefault(preset.name, preset)  # a saved preset never replaces a built-in one
     return presets
 
 
@@ -223,15 +226,49 @@ def load_preset_file(path: Path) -> Preset:
         raise ConfigError(f"Preset file {path.name} is invalid: {err}", "Fix or remove the file.") from None
 
 
-def get_preset(name: str, directory: Path = PRESETS_DIR) -> Preset:
-    presets = list_presets(directory)
+def get_preset(name: str, directory: Path = PRESETS_DIR, workspace: Path | None = None) -> Preset:
+    presets = list_presets(directory, workspace)
     if name not in presets:
         raise ConfigError(f"Unknown preset '{name}'.", f"Choose one of: {', '.join(presets)}.")
     return presets[name]
 
 
-def config_from_preset(preset: str = DEFAULT_PRESET, **overrides: Any) -> TrainConfig:
-    """Defaults, then the preset's settings, then the caller's explicit values (``None`` = not given)."""
-    chosen = get_preset(preset)
+def config_from_preset(preset: str = DEFAULT_PRESET, *, workspace_presets: Path | None = None,
+                       **overrides: Any) -> TrainConfig:
+    """Defaults, then the preset's settings, then the caller's explicit values (``None`` = not given).
+
+    ``workspace_presets``: a folder of presets saved by the person (:func:`save_preset`), looked up after the
+    built-in ones.
+    """
+    chosen = get_preset(preset, workspace=workspace_presets)
     given = {k: v for k, v in overrides.items() if v is not None}
     return make_config(**{**chosen.settings, **given, "preset": chosen.name})
+
+
+PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# Where a run's settings say nothing about the settings themselves: the data, the folder, the preset's name.
+NOT_PRESET_SETTINGS = frozenset({"data", "val_file", "test_file", "output_dir", "preset", "text_column",
+                                 "text_pair_column", "label_column"})
+
+
+def preset_name(title: str) -> str:
+    """The file name a preset titled ``title`` is saved under: "Fast, 3 epochs" -> "fast-3-epochs"."""
+    return re.sub(r"[^a-z0-9]+", "-", title.strip().lower()).strip("-")[:40]
+
+
+def save_preset(workspace: Path, title: str, config: TrainConfig, use_when: str = "") -> Preset:
+    """Save ``config``'s settings (not its data or folder) as a preset in ``workspace``; returns it.
+
+    Every setting is written, automatic ones as ``null``, so loading the preset gives the same config whatever
+    the built-in defaults become.  Saving again under the same title replaces the earlier one.
+    """
+    name = preset_name(title)
+    if not PRESET_NAME.match(name):
+        raise ConfigError(f"'{title}' cannot name a preset.", "Use a few letters or digits, e.g. 'fast small data'.")
+    if name in list_presets():
+        raise ConfigError(f"'{name}' is the name of a built-in preset.", "Choose another name.")
+    settings = {k: v for k, v in config.to_json_dict().items() if k not in NOT_PRESET_SETTINGS}
+    preset = Preset(name=name, title=title.strip(), use_when=use_when or f"Settings saved as '{title.strip()}'.",
+                    settings=settings)
+    atomic_write_json(Path(workspace) / f"{name}.json", preset.model_dump(mode="json"))
+    return preset

@@ -83,7 +83,8 @@ def seeds_folder(config: TrainConfig, runs_root: Path) -> Path:
 
 def train_with_seeds(config: TrainConfig, n_seeds: int, *, runs_root: str | Path = "runs",
                      emit: Callable[[Any], None] = lambda e: None,
-                     on_run: Callable[[SeedRun], None] = lambda r: None) -> SeedReport:
+                     on_run: Callable[[SeedRun], None] = lambda r: None,
+                     should_stop: Callable[[], bool] = lambda: False) -> SeedReport:
     """Train ``n_seeds`` times (seed, seed+1, ...) into ``<folder>/seed-<n>``; writes seeds.json there."""
 
     seeds = seed_values(config.seed, n_seeds)
@@ -91,7 +92,7 @@ def train_with_seeds(config: TrainConfig, n_seeds: int, *, runs_root: str | Path
     runs = []
     for seed in seeds:
         cfg = config.model_copy(update={"seed": seed, "output_dir": str(folder / f"seed-{seed}")})
-        summary = train(cfg, emit=emit)
+        summary = train(cfg, emit=emit, should_stop=should_stop)
         runs.append(SeedRun(seed=seed, run_dir=summary.run_dir, accuracy=summary.accuracy, macro_f1=summary.macro_f1))
         on_run(runs[-1])
     report = summarize_seeds(runs)

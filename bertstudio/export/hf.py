@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bertstudio.errors import ConfigError, ModelError
-from bertstudio.models.sources import _offline_mode, hub_reachable
+from bertstudio.models.sources import _hub_endpoint, _offline_mode, hub_reachable
 from bertstudio.results import Preprocessing
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -65,20 +65,27 @@ def _read_token(token_env: str) -> str:
     return token
 
 
-def push_to_hub(folder: Path, repo_id: str, *, token_env: str = "HF_TOKEN", private: bool = True) -> str:
-    """Upload an hf export folder to ``repo_id`` (private unless told otherwise); returns the repo's URL."""
+def push_to_hub(folder: Path, repo_id: str, *, token_env: str = "HF_TOKEN", private: bool = True,
+                token: str | None = None) -> str:
+    """Upload an hf export folder to ``repo_id`` (private unless told otherwise); returns the repo's URL.
+
+    ``token``: typed by the person (the app's password box); otherwise read from ``token_env``.  Either way it
+    is used for this upload only.
+    """
 
     if not REPO_ID.match(repo_id):
         raise ConfigError(f"'{repo_id}' is not a Hugging Face repository name.",
                           hint="Write it as your-user-name/model-name.")
-    token = _read_token(token_env)
+    token = (token or "").strip() or _read_token(token_env)
     if _offline_mode() or not hub_reachable():
         raise ModelError("Cannot reach the Hugging Face Hub, so the model was not uploaded.",
                          hint=f"The export itself is saved in {folder}. Connect to the internet "
                               "(and unset HF_HUB_OFFLINE) and run the export again with --push-to-hub.")
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
+    # The endpoint is read now, not when huggingface_hub was imported, so HF_ENDPOINT (a mirror, a test server)
+    # applies to a process that is already running.
+    api = HfApi(endpoint=_hub_endpoint(), token=token)
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload from BERT Studio")

@@ -25,6 +25,7 @@ from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.report import finalize_run
 from bertstudio.events import Finished, Started, Tuning
+from bertstudio.fingerprint import file_fingerprint
 from bertstudio.hardware import DeviceInfo, detect_device
 from bertstudio.models.loading import (
     load_model_config,
@@ -188,7 +189,13 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
 
 def save_config(run: RunFolder, cfg: TrainConfig, inputs: TrainingInputs) -> None:
     cfg.save(run.config, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
-                                "label_names": inputs.label_names, "data_sizes": inputs.split.sizes()})
+                                "label_names": inputs.label_names, "data_sizes": inputs.split.sizes(),
+                                "data_fingerprint": _fingerprint(cfg.data)})
+
+
+def _fingerprint(path: str | None) -> dict[str, Any] | None:
+    found = file_fingerprint(path)
+    return found.to_dict() if found else None
 
 
 def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, model, *,
@@ -241,7 +248,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     label_names = inputs.label_names
     save_config(run, cfg, inputs)
     atomic_write_json(run.data_report, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
-                                        "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes()})
+                                        "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes(),
+                                        "fingerprint": _fingerprint(cfg.data)})
     log = MetricsLog(run.metrics)
 
     def emit_and_log(event) -> None:

@@ -17,7 +17,16 @@ from bertstudio.config import DEFAULT_PRESET
 from bertstudio.jobs import JobRegistry, app_limits
 from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.models.registry import DEFAULT_MODEL
-from bertstudio.ui import benchmark_tab, data_tab, evaluate_tab, export_tab, model_tab, predict_tab, train_tab
+from bertstudio.ui import (
+    benchmark_tab,
+    data_tab,
+    evaluate_tab,
+    export_tab,
+    model_tab,
+    predict_tab,
+    runs_tab,
+    train_tab,
+)
 from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.guard import COOKIE, SessionGuard, VisitorKeys
@@ -37,6 +46,7 @@ TABS: list[Callable[[AppContext], None]] = [
     export_tab.build,
     predict_tab.build,
     benchmark_tab.build,
+    runs_tab.build,
 ]
 
 HEADER = """# 🧪 BERT Studio
@@ -104,7 +114,8 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_
         loaded = demo.load(open_session, None, workspace)
         # States are created outside gr.Tabs: a State directly inside Tabs shows up as a phantom tab.
         shared = dict(data=gr.State(None), data_file=gr.State(""), model=gr.State(DEFAULT_MODEL),
-                      model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None))
+                      model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None),
+                      settings_request=gr.State(None))
         with gr.Tabs() as tabs:
             ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tokenizers=TokenizerCache(), tabs=tabs,
                              workspace=workspace, session_loaded=loaded, limits=limits, **shared)

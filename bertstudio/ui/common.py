@@ -8,7 +8,9 @@ from typing import Any, Callable, TypeVar
 
 import gradio as gr
 
+from bertstudio.benchmark.job import BenchmarkJob
 from bertstudio.errors import ModelError, UserError
+from bertstudio.jobs import BENCHMARK, JobRegistry
 from bertstudio.models.loading import load_tokenizer
 from bertstudio.models.sources import availability, hub_reachable, resolve_model_source
 from bertstudio.ui.session import Workspace, list_workspace_runs
@@ -76,3 +78,9 @@ def list_runs(workspace: Workspace | None, wanted: str | None, current: str | No
     paths = [p for _, p in choices]
     value = next((p for p in (wanted, current) if p in paths), paths[0] if paths else None)
     return gr.Dropdown(choices=choices, value=value)
+
+
+def benchmark_records(jobs: JobRegistry, workspace: Workspace) -> list[Any]:
+    """What the Benchmark tab measured for this workspace (empty when it measured nothing)."""
+    job = jobs.latest(workspace.id, BENCHMARK)
+    return list(job.snapshot().records) if isinstance(job, BenchmarkJob) else []

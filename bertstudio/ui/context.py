@@ -35,3 +35,5 @@ class AppContext:
     run_dir: gr.State  # str | None: the finished run shown in Evaluate and Export
     session_loaded: Any  # the page-load event; tabs chain their own start-up with .then()
     limits: UsageLimits = NO_LIMITS  # app-wide: what a visitor may use (shown before anyone hits a limit)
+    # state.SettingsRequest | None: settings the Runs tab asks the Model tab to show (None: an app without a Runs tab)
+    settings_request: gr.State | None = None

@@ -22,15 +22,15 @@ from typing import Any
 import gradio as gr
 
 from bertstudio.benchmark.backends import BACKEND_LABELS, PREDICTOR_BACKENDS
-from bertstudio.benchmark.job import BenchmarkJob
 from bertstudio.benchmark.report import recommend_by_use
 from bertstudio.errors import UserError
 from bertstudio.export.core import EXPORT_FORMATS, formats_for
 from bertstudio.export.job import ExportJob, ExportSnapshot
-from bertstudio.jobs import BENCHMARK, EXPORT, JobRegistry
+from bertstudio.jobs import EXPORT, JobRegistry
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
 from bertstudio.runs import EXPORT_INFO_FILE, RunFolder
-from bertstudio.ui.common import friendly, list_runs, require_workspace
+from bertstudio.export.hf import push_to_hub
+from bertstudio.ui.common import benchmark_records, friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
 from bertstudio.ui.views.charts import format_percent
@@ -216,12 +216,6 @@ def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, f
     return jobs.start(workspace.id, ExportJob(run, formats_for(fmt), on_result=zip_it))
 
 
-def benchmark_records(jobs: JobRegistry, workspace: Workspace) -> list[Any]:
-    """What the Benchmark tab measured for this workspace (empty when it measured nothing)."""
-    job = jobs.latest(workspace.id, BENCHMARK)
-    return list(job.snapshot().records) if isinstance(job, BenchmarkJob) else []
-
-
 # --------------------------------------------------------------------------- what the page shows
 
 
@@ -256,6 +250,11 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
     return ExportView(cards, zips, warnings_markdown(results), speed_markdown(records, str(run), results))
 
 
+HUB_INTRO = """Upload the **Hugging Face** export (make it above first) to your account on huggingface.co, so
+others can use it with `transformers.pipeline`. Create a token with write access at
+huggingface.co/settings/tokens."""
+
+
 def build(ctx: AppContext) -> None:
     with gr.Tab("5. Export", id="export") as tab:
         gr.Markdown(INTRO)
@@ -283,6 +282,15 @@ def build(ctx: AppContext) -> None:
                     downloads.append(gr.DownloadButton(f"Download {FORMAT_INFO[fmt].title} (.zip)", interactive=False,
                                                        elem_id=f"download-{fmt}"))
         speed_md = gr.Markdown(elem_id="export-speed")
+        with gr.Accordion("Share on the Hugging Face Hub", open=False, elem_id="hub-push"):
+            gr.Markdown(HUB_INTRO)
+            with gr.Row():
+                hub_repo = gr.Textbox(label="Repository", placeholder="your-user-name/model-name", elem_id="hub-repo")
+                hub_token = gr.Textbox(label="Access token (write)", type="password", placeholder="hf_...",
+                                       info="Used for this upload only: never saved or shown.", elem_id="hub-token")
+                hub_private = gr.Checkbox(True, label="Private (only you can see it)", elem_id="hub-private")
+            hub_button = gr.Button("Upload the Hugging Face export", elem_id="hub-push-button")
+            hub_md = gr.Markdown(elem_id="hub-status")
         gr.Markdown(USAGE)
         shown = gr.State(0)  # formats finished when the page last redrew, so quiet ticks redraw nothing
         timer = gr.Timer(POLL_SECONDS, active=False)
@@ -339,6 +347,19 @@ def build(ctx: AppContext) -> None:
             except UserError:  # the shown run went away: stop polling quietly
                 return {timer: gr.Timer(active=False)}
 
+        @friendly
+        def on_push(workspace, run_dir: str | None, repo: str, token: str, private: bool) -> dict:
+            ws = require_workspace(workspace)
+            result = read_export(RunFolder(checked_run_dir(ws, run_dir)).export("hf"))
+            if result is None:
+                raise UserError("This model has no Hugging Face export yet.",
+                                "Press “Export Hugging Face” above first, then upload it.")
+            url = push_to_hub(result.folder, (repo or "").strip(), token=token, private=bool(private))
+            where = "privately" if private else "publicly"
+            # The token box is emptied: the token lives in this request only.
+            return {hub_md: f"✅ Uploaded {where} to [{url}]({url}).", hub_token: ""}
+
+        hub_button.click(on_push, [ctx.workspace, run_dd, hub_repo, hub_token, hub_private], [hub_md, hub_token])
         opened = [what_md, download, *view]
         for fmt, button in zip(EXPORT_FORMATS, buttons):
             button.click(exporter(fmt), [ctx.workspace, run_dd], view)

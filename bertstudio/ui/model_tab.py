@@ -17,7 +17,7 @@ from bertstudio.train.auto import Hardware
 from bertstudio.train.step_timer import model_shape, step_seconds
 from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.state import DataSelection, ModelChoice, build_config
+from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config
 from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import settings, tables
@@ -178,6 +178,20 @@ def build(ctx: AppContext) -> None:
             """The plan at once; the measured time estimate follows (it takes a few seconds)."""
             return shown_plan(selection, choice, measure=False)
 
+        @friendly
+        def on_request(request: SettingsRequest | None, selection: DataSelection | None) -> dict:
+            """Settings sent by the Runs tab (a run's, or saved ones): shown here, so training uses them."""
+            if request is None:
+                return {}
+            shown = apply_preset(request.preset if request.preset in presets else DEFAULT_PRESET, selection)
+            shown.update({widget: settings.to_widget(spec, request.settings.get(spec.name))
+                          for widget, spec in zip(widgets, specs)})
+            listed = request.model in VARIANTS
+            shown.update({model_radio: request.model if listed else DEFAULT_MODEL,
+                          custom: "" if listed else request.model})
+            gr.Info(f"The Model tab now shows the settings of {request.source}.")
+            return shown
+
         collect_io = dict(fn=collect, inputs=[model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])
         preset_outputs = [preset_radio, preset_md, model_radio, *widgets]
@@ -189,6 +203,9 @@ def build(ctx: AppContext) -> None:
         gr.on([custom.submit, *edits], **collect_io, trigger_mode="always_last")
         model_radio.input(lambda: "", None, custom).then(**collect_io)  # a listed model replaces a typed one
         preset_radio.input(apply_preset, [preset_radio, ctx.data], preset_outputs).then(**collect_io)
+        if ctx.settings_request is not None:
+            ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data], [*preset_outputs, custom]).then(
+                **collect_io)
         ctx.data_file.change(on_new_file, [ctx.data, preset_radio], preset_outputs).then(**collect_io)
         ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],

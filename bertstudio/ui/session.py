@@ -47,6 +47,11 @@ class Workspace:
     def exports(self) -> Path:
         return self.root / "exports"
 
+    @property
+    def presets(self) -> Path:
+        """Settings the visitor saved under a name (same files as ``presets/*.json``)."""
+        return self.root / "presets"
+
     def owns(self, path: str | Path) -> bool:
         """Whether ``path`` lies inside this workspace (after resolving links and '..')."""
         try:

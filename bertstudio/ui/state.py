@@ -49,6 +49,16 @@ class ModelChoice:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SettingsRequest:
+    """Settings another tab asks the Model tab to show: a run's, or a saved preset's (every field explicit)."""
+
+    model: str
+    preset: str
+    settings: dict[str, Any]
+    source: str  # what they came from, for the message: "run 20260104-…", "saved settings 'fast'"
+
+
 def require_data(selection: DataSelection | None) -> DataSelection:
     """The selection, or a UserError telling the person what to do first."""
     if selection is None:

@@ -171,5 +171,43 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         page.mouse.move(0, 0)
         page.screenshot(path=str(shots / "6-predict.png"), full_page=True)
 
+        # 7. Train a second time with the same settings, then compare the two runs in the Runs tab and open the
+        # first one's report in the browser, charts included.  The page was reloaded during the first run, which
+        # leaves a fresh page: the file is loaded and the step limit typed again, as a person would.
+        page.get_by_role("tab", name="1. Data").click()
+        page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#data-report")).to_contain_text("Your data looks good", timeout=120_000)
+        page.get_by_role("tab", name="2. Model").click()
+        if not steps.is_visible():
+            page.get_by_text("Advanced settings").click()
+        type_number(steps, MAX_STEPS)
+        expect(page.locator("#plan")).to_contain_text(f"at most {MAX_STEPS} steps", timeout=180_000)
+        page.get_by_role("tab", name="3. Train").click()
+        page.get_by_role("button", name="Start training").click()
+        expect(page.locator("#train-outcome")).not_to_contain_text("Done", timeout=60_000)  # the new run is shown
+        expect(page.locator("#train-outcome")).to_contain_text("Done: best validation macro-F1", timeout=300_000)
+        page.get_by_role("tab", name="Runs").click()
+        expect(page.locator("#runs-pick input[type=checkbox]")).to_have_count(2, timeout=60_000)
+        expect(page.locator("#runs-table")).to_contain_text("done")
+        page.locator("#runs-pick input[type=checkbox]").nth(0).click()
+        page.locator("#runs-pick input[type=checkbox]").nth(1).click()
+        page.locator("#runs-compare").click()
+        expect(page.locator("#compare-note")).to_contain_text("same data file", timeout=60_000)
+        expect(page.locator("#compare-loss .js-plotly-plot")).to_contain_text("Training loss", timeout=30_000)
+        expect(page.locator("#compare-metrics")).to_contain_text("Macro-F1")
+        expect(page.locator("#models-table")).to_contain_text("not measured")
+        page.screenshot(path=str(shots / "8-runs.png"), full_page=True)
+        page.locator("#runs-pick input[type=checkbox]").nth(1).click()  # one run ticked: its report
+        page.locator("#runs-report").click()
+        link = page.locator("#runs-report-file a").first
+        expect(link).to_be_visible(timeout=60_000)
+        href = link.get_attribute("href")
+        report_html = page.request.get(href if href.startswith("http") else app_url.rstrip("/") + href).text()
+        report_page = browser.new_page()
+        report_page.set_content(report_html)
+        expect(report_page.locator("h2", has_text="Scores")).to_be_visible()
+        assert report_page.locator("svg polyline").count() >= 1
+        report_page.screenshot(path=str(shots / "8-report.png"), full_page=True)
+
         assert "Traceback" not in page.content()
         browser.close()

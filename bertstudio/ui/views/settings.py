@@ -121,3 +121,9 @@ def preset_settings(preset: str) -> tuple[dict[str, Any], str | None]:
     config = config_from_preset(preset)
     model = get_preset(preset).settings.get("model")
     return {name: getattr(config, name) for name in ADVANCED_FIELDS}, model
+
+
+def settings_of_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The form's values for a saved config (a run's config.json, a loaded preset): the value the run used for
+    each field, "auto" (None) where it has none."""
+    return {name: config.get(name) for name in ADVANCED_FIELDS}

@@ -1,0 +1,238 @@
+"""Every run under a folder, as a typed :class:`RunRecord`: date, data file and fingerprint, model, preset, key
+settings, status, scores, training time and the simple model's score.
+
+A run's status is read from what the folder holds, so a run killed with the machine still shows up:
+
+* ``done``: ``summary.json`` is there (written last, see :mod:`bertstudio.runs`);
+* ``failed`` / ``stopped``: ``metrics.jsonl`` ends with a ``failed`` / ``cancelled`` event;
+* ``running``: a job of this app is training into the folder (the app passes the folders its jobs hold);
+  without an app to ask (the CLI), a run whose ``metrics.jsonl`` changed in the last
+  :data:`RECENT_ACTIVITY_S` seconds is taken to be running;
+* ``interrupted``: anything else (the process died, or the machine went down, mid-run).
+
+When the run folder records its status itself (a status file, see :func:`recorded_status`), that wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from bertstudio.errors import ModelError, UserError
+from bertstudio.fingerprint import Fingerprint
+from bertstudio.results import Summary, read_json
+from bertstudio.runs import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, RunFolder, read_metrics
+
+Status = Literal["running", "done", "stopped", "failed", "interrupted"]
+STATUSES: tuple[Status, ...] = ("running", "done", "stopped", "failed", "interrupted")
+STATUS_WORDS: dict[str, str] = {"running": "🔄 running", "done": "✅ done", "stopped": "⏹️ stopped",
+                                "failed": "❌ failed", "interrupted": "⚠️ interrupted"}
+# A training run appends to metrics.jsonl at least once per step; a step of BERT-base on a slow CPU at
+# batch 32 takes ~20 s, so two quiet minutes mean the process is gone.
+RECENT_ACTIVITY_S = 120.0
+# The settings a list shows next to each run (all of them are in config.json; `runs show` prints them).
+KEY_SETTINGS = ("epochs", "max_steps", "batch_size", "lr", "max_length", "seed")
+SEEDS_REPORT = "seeds.json"  # bertstudio.evaluation.seeds.SEEDS_FILE: a folder with one run per seed
+# A run folder holds one of these (config.json alone is not enough: every model folder has one too).
+_RUN_FILES = (METRICS_FILE, SUMMARY_FILE, REPORT_FILE)
+
+
+@dataclass
+class RunRecord:
+    """One run folder, as the history lists it."""
+
+    path: Path
+    status: Status
+    created: str  # "YYYY-MM-DD HH:MM", local time the run began
+    model: str  # display name (the summary's), else the config's model
+    model_key: str  # what the config asked for: registry key, folder or Hugging Face id
+    preset: str
+    data_name: str
+    fingerprint: Fingerprint | None
+    settings: dict[str, Any]  # the key settings (KEY_SETTINGS), as the run used them
+    config: dict[str, Any] = field(default_factory=dict)  # the whole config.json
+    summary: Summary | None = None
+    message: str = ""  # why it failed, or what is wrong with the folder
+    group: str = ""  # the multi-seed folder it belongs to, if any
+    started_ts: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.group}/{self.path.name}" if self.group else self.path.name
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.summary.accuracy if self.summary else None
+
+    @property
+    def macro_f1(self) -> float | None:
+        return self.summary.macro_f1 if self.summary else None
+
+    @property
+    def train_seconds(self) -> float | None:
+        return self.summary.train_seconds if self.summary else None
+
+    @property
+    def simple_model_macro_f1(self) -> float | None:
+        simple = self.summary.simple_model if self.summary else None
+        return simple.macro_f1 if simple else None
+
+    @property
+    def label(self) -> str:
+        """One line for pickers: "2026-01-04 19:30 · MiniLM · shop.csv · done · macro-F1 0.912"."""
+        score = f" · macro-F1 {self.macro_f1:.3f}" if self.macro_f1 is not None else ""
+        return f"{self.created} · {self.model} · {self.data_name or 'no data file'} · {self.status}{score}"
+
+
+def recorded_status(run: RunFolder) -> tuple[Status, str] | None:
+    """The status the run folder records itself, once runs get a status file (``RunFolder.status``, a JSON
+    file with a ``status`` and an optional ``message``); None while there is none."""
+    path = getattr(run, "status", None)
+    if not isinstance(path, Path) or not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    status = raw.get("status") if isinstance(raw, dict) else raw
+    if status == "cancelled":
+        status = "stopped"
+    return (status, str(raw.get("message") or "") if isinstance(raw, dict) else "") if status in STATUSES else None
+
+
+def last_event(run: RunFolder) -> dict[str, Any] | None:
+    """The last line of metrics.jsonl (a torn last line, from a killed process, is skipped)."""
+    last = None
+    try:
+        for event in read_metrics(run.path):
+            last = event
+    except (OSError, ValueError):
+        pass
+    return last
+
+
+def derive_status(run: RunFolder, active: Collection[Path] | None = None) -> tuple[Status, str]:
+    """(status, message) of a run folder; ``active``: the folders this app's jobs are training into
+    (None: no app to ask, so recent writes count as running)."""
+    recorded = recorded_status(run)
+    if recorded is not None:
+        return recorded
+    if run.summary.is_file():
+        return "done", ""
+    event = last_event(run) or {}
+    if event.get("event") == "failed":
+        hint = f" {event['hint']}" if event.get("hint") else ""
+        return "failed", f"{event.get('message', 'Training failed.')}{hint}"
+    if event.get("event") == "cancelled":
+        return "stopped", f"Stopped at step {event.get('step', 0):,}."
+    resolved = run.path.resolve()
+    if active is not None:
+        if any(Path(p).resolve() == resolved for p in active):
+            return "running", ""
+    elif run.metrics.is_file() and time.time() - run.metrics.stat().st_mtime < RECENT_ACTIVITY_S:
+        return "running", "Written to in the last two minutes: probably still training."
+    return "interrupted", "The run ended without finishing (the program was closed or the computer stopped)."
+
+
+def _read_dict(path: Path) -> tuple[dict[str, Any], str]:
+    if not path.is_file():
+        return {}, ""
+    try:
+        raw = read_json(path, "")
+    except ModelError as err:
+        return {}, err.message
+    return (raw, "") if isinstance(raw, dict) else ({}, f"{path.name} is not a JSON object.")
+
+
+def _started(run: RunFolder) -> float:
+    for path in (run.config, run.metrics, run.path):
+        if path.exists():
+            return path.stat().st_mtime if path != run.config else path.stat().st_ctime
+    return 0.0
+
+
+def read_run(path: str | os.PathLike[str], active: Collection[Path] | None = None, group: str = "") -> RunRecord:
+    """The record of one run folder; a damaged file is a message on the record, never an exception."""
+    run = RunFolder(path)
+    config, problem = _read_dict(run.config)
+    status, message = derive_status(run, active)
+    summary = None
+    if run.summary.is_file():
+        try:
+            summary = Summary.read(run.summary)
+        except ModelError as err:
+            status, message = "failed", f"{err.message} {err.hint}"
+    started = _started(run)
+    fingerprint = Fingerprint.from_dict(config.get("data_fingerprint"))
+    data = config.get("data") or ""
+    return RunRecord(
+        path=run.path, status=status, created=time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
+        model=(summary.model if summary and summary.model else config.get("model") or "unknown model"),
+        model_key=str(config.get("model") or ""), preset=str(config.get("preset") or ""),
+        data_name=fingerprint.name if fingerprint else Path(data).name, fingerprint=fingerprint,
+        settings={k: config.get(k) for k in KEY_SETTINGS}, config=config, summary=summary,
+        message=message or problem, group=group, started_ts=started)
+
+
+def _is_run(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in _RUN_FILES)
+
+
+def run_folders(root: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """(folder, group) of every run under ``root``: its own folders, and the seed runs of multi-seed folders."""
+    root = Path(root)
+    found: list[tuple[Path, str]] = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        if _is_run(folder):
+            found.append((folder, ""))
+        else:
+            found += [(child, folder.name) for child in run_folders_in(folder)]
+    return found
+
+
+def list_runs(root: str | os.PathLike[str], active: Collection[Path] | None = None) -> list[RunRecord]:
+    """Every run under ``root``, newest first."""
+    records = [read_run(folder, active, group) for folder, group in run_folders(root)]
+    return sorted(records, key=lambda r: (r.started_ts, r.path.name), reverse=True)
+
+
+def find_run(root: str | os.PathLike[str], name: str, active: Collection[Path] | None = None) -> RunRecord:
+    """The run called ``name`` (its folder name, ``group/folder``, or a path) under ``root``."""
+    candidate = Path(name)
+    if candidate.is_dir() and _is_run(candidate):
+        return read_run(candidate, active)
+    for record in list_runs(root, active):
+        if name in (record.path.name, record.name, str(record.path)):
+            return record
+    raise UserError(f"No run called '{name}' in {root}.", "List the runs with `bertstudio runs list`.")
+
+
+def delete_run(record: RunRecord, root: str | os.PathLike[str]) -> None:
+    """Delete a run folder for good; never a running one, never anything outside ``root``.
+
+    The folder is first renamed to a hidden name, so a half-deleted run never shows up in the list.
+    """
+    if record.status == "running":
+        raise UserError(f"{record.name} is still training.", "Stop it first, then delete it.")
+    if not record.path.resolve().is_relative_to(Path(root).resolve()):
+        raise UserError(f"{record.path} is not a run of {root}.", "Pick one of the listed runs.")
+    hidden = record.path.with_name(f".deleting-{record.path.name}-{time.time_ns()}")
+    os.replace(record.path, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+    group = record.path.parent
+    if record.group and group.is_dir() and not run_folders_in(group):
+        shutil.rmtree(group, ignore_errors=True)  # the last seed of a multi-seed folder: its seeds.json goes too
+
+
+def run_folders_in(group: Path) -> list[Path]:
+    """The run folders directly inside ``group`` (a multi-seed folder), by name."""
+    return [child for child in sorted(group.iterdir()) if child.is_dir() and not child.name.startswith(".")
+            and _is_run(child)]

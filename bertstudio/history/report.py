@@ -1,0 +1,271 @@
+"""A self-contained HTML report of one run, for a colleague: what the data was, which settings and why, the
+curves, the scores, the confusion matrix, calibration, the biggest errors, the exports' checks and latency.
+
+One file, no network: the charts are inline SVG drawn here (no plotting library, no JavaScript), so the report
+opens the same in any browser, offline, years later, and in a mail client's preview.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bertstudio.benchmark.records import BenchRecord
+from bertstudio.errors import ModelError
+from bertstudio.history.compare import Curves, latency_for, read_curves
+from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run
+from bertstudio.results import read_export, read_json
+from bertstudio.runs import RunFolder, atomic_write_text
+
+REPORT_FILE = "report.html"
+BIGGEST_ERRORS = 10
+SVG_WIDTH, SVG_HEIGHT, MARGIN = 560, 260, 44
+COLORS = ("#4f46e5", "#ea580c", "#059669", "#db2777", "#0891b2", "#65a30d", "#9333ea", "#ca8a04")
+
+STYLE = """
+body {font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; color: #111827; padding: 0 1em;}
+h1 {margin-bottom: .2em;} h2 {margin-top: 1.6em; border-bottom: 1px solid #e5e7eb; padding-bottom: .2em;}
+table {border-collapse: collapse; margin: .6em 0;} td, th {border: 1px solid #e5e7eb; padding: 4px 8px;}
+th {background: #f3f4f6; text-align: left;} .muted {color: #6b7280;} .num {text-align: right;}
+.headline {font-size: 1.3em;} .charts {display: flex; flex-wrap: wrap; gap: 1em;} svg {background: #fff;}
+"""
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    xs: Sequence[float]
+    ys: Sequence[float]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _finite(series: Series) -> list[tuple[float, float]]:
+    return [(x, y) for x, y in zip(series.xs, series.ys)
+            if isinstance(y, (int, float)) and math.isfinite(y) and math.isfinite(x)]
+
+
+def line_chart_svg(title: str, series: Sequence[Series], x_label: str = "step") -> str:
+    """A line chart as inline SVG: one polyline per series, axes with their ranges, a legend."""
+    points = {s.name: _finite(s) for s in series}
+    every = [p for pts in points.values() for p in pts]
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" role="img" '
+            f'aria-label="{_e(title)}"><text x="{MARGIN}" y="18" font-size="14" font-weight="600">{_e(title)}</text>')
+    if not every:
+        return head + f'<text x="{MARGIN}" y="{SVG_HEIGHT // 2}" fill="#6b7280">No data recorded</text></svg>'
+    x0, x1 = min(x for x, _ in every), max(x for x, _ in every)
+    y0, y1 = min(y for _, y in every), max(y for _, y in every)
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    width, height = SVG_WIDTH - 2 * MARGIN, SVG_HEIGHT - 2 * MARGIN
+
+    def at(x: float, y: float) -> str:
+        return f"{MARGIN + (x - x0) / (x1 - x0) * width:.1f},{SVG_HEIGHT - MARGIN - (y - y0) / (y1 - y0) * height:.1f}"
+
+    parts = [head, f'<rect x="{MARGIN}" y="{MARGIN}" width="{width}" height="{height}" fill="none" stroke="#d1d5db"/>',
+             f'<text x="{MARGIN}" y="{SVG_HEIGHT - MARGIN + 16}" font-size="11">{_fmt(x0, 0)}</text>',
+             f'<text x="{SVG_WIDTH - MARGIN}" y="{SVG_HEIGHT - MARGIN + 16}" font-size="11" text-anchor="end">'
+             f'{_fmt(float(x1), 0)}</text>',
+             f'<text x="{SVG_WIDTH // 2}" y="{SVG_HEIGHT - 8}" font-size="11" text-anchor="middle">{_e(x_label)}</text>',
+             f'<text x="{MARGIN - 4}" y="{MARGIN + 4}" font-size="11" text-anchor="end">{_fmt(y1)}</text>',
+             f'<text x="{MARGIN - 4}" y="{SVG_HEIGHT - MARGIN}" font-size="11" text-anchor="end">{_fmt(y0)}</text>']
+    for i, (name, pts) in enumerate(points.items()):
+        color = COLORS[i % len(COLORS)]
+        if len(pts) == 1:
+            parts.append(f'<circle cx="{at(*pts[0]).split(",")[0]}" cy="{at(*pts[0]).split(",")[1]}" r="3" '
+                         f'fill="{color}"/>')
+        elif pts:
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" '
+                         f'points="{" ".join(at(x, y) for x, y in pts)}"/>')
+        parts.append(f'<text x="{SVG_WIDTH - MARGIN}" y="{MARGIN + 14 + 14 * i}" font-size="11" text-anchor="end" '
+                     f'fill="{color}">{_e(name)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def curve_charts(names: Sequence[str], curves: Sequence[Curves]) -> str:
+    """Training loss and validation macro-F1, one line per run (overlaid when several)."""
+    loss = line_chart_svg("Training loss (lower is better)",
+                          [Series(n, c.steps, c.losses) for n, c in zip(names, curves)])
+    val = line_chart_svg("Validation macro-F1 (higher is better)",
+                         [Series(n, c.eval_steps, c.macro_f1s) for n, c in zip(names, curves)])
+    return f'<div class="charts">{loss}{val}</div>'
+
+
+def table_html(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def confusion_html(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> str:
+    """Rows: the true class; columns: what the model said; the shade is the share of the row."""
+    head = "<th>true \\ predicted</th>" + "".join(f"<th>{_e(name)}</th>" for name in labels)
+    rows = []
+    for name, row in zip(labels, matrix):
+        total = sum(row) or 1
+        cells = "".join(f'<td class="num" style="background: rgba(79,70,229,{0.08 + 0.8 * n / total:.2f})">{n}</td>'
+                        for n in row)
+        rows.append(f"<tr><th>{_e(name)}</th>{cells}</tr>")
+    return f'<table class="confusion">{"<tr>" + head + "</tr>"}{"".join(rows)}</table>'
+
+
+def biggest_errors(run: RunFolder, limit: int = BIGGEST_ERRORS) -> list[dict[str, str]]:
+    """The wrong predictions the model was surest of (highest loss first), from test_predictions.csv."""
+    if not run.predictions.is_file():
+        return []
+    with run.predictions.open(encoding="utf-8", newline="") as handle:
+        wrong = [row for row in csv.DictReader(handle) if row.get("predicted") and row.get("predicted") != row.get("label")]
+
+    def loss(row: dict[str, str]) -> float:
+        try:
+            return float(row.get("loss") or 0)
+        except ValueError:
+            return 0.0
+
+    return sorted(wrong, key=loss, reverse=True)[:limit]
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{_e(title)}</h2>{body}</section>"
+
+
+def _data_section(run: RunFolder, record: RunRecord) -> str:
+    report = _json_or_empty(run.data_report)
+    lines = [f"<p>{_e(report.get('table', record.data_name))}</p>"]
+    if record.fingerprint:
+        lines.append(f'<p class="muted">File {_e(record.fingerprint.name)}, {record.fingerprint.bytes:,} bytes, '
+                     f'SHA-256 {_e(record.fingerprint.sha256)}</p>')
+    counts = (report.get("report") or {}).get("class_counts") or {}
+    if counts:
+        lines.append(table_html(["class", "rows"], sorted(counts.items(), key=lambda kv: -kv[1])))
+    split = report.get("split") or {}
+    if split:
+        lines.append(f"<p>Split: {_e(', '.join(f'{k} {v:,}' for k, v in split.items()))} rows.</p>")
+    return _section("The data", "".join(lines))
+
+
+def _settings_section(record: RunRecord) -> str:
+    decisions = record.config.get("decisions") or []
+    chosen = table_html(["setting", "value", "why"], [(d.get("field"), d.get("value"), d.get("reason"))
+                                                       for d in decisions if isinstance(d, dict)])
+    given = {k: v for k, v in record.config.items()
+             if k not in ("decisions", "label_names", "data_sizes", "data_fingerprint", "output_dir")}
+    all_settings = table_html(["setting", "value"], sorted(given.items()))
+    return _section("Settings, and why", f"<p>Preset: <b>{_e(record.preset)}</b>. The settings chosen "
+                    f"automatically, with the reason for each:</p>{chosen}<details><summary>Every setting"
+                    f"</summary>{all_settings}</details>")
+
+
+def _metrics_section(record: RunRecord) -> str:
+    summary = record.summary
+    if summary is None:
+        return _section("Scores", f"<p>No scores: the run is {_e(record.status)}. {_e(record.message)}</p>")
+    per_class = summary.metrics.get("per_class") or {}
+    rows = [(name, f.get("precision"), f.get("recall"), f.get("f1"), f.get("support")) for name, f in per_class.items()]
+    body = (f'<p class="headline">Accuracy <b>{_fmt(summary.accuracy)}</b> · macro-F1 <b>{_fmt(summary.macro_f1)}'
+            f'</b> on the {_e(summary.evaluated_on)} rows</p>'
+            + table_html(["class", "precision", "recall", "F1", "rows"], rows))
+    simple = summary.simple_model
+    if simple is not None:
+        body += (f"<p>The simple word-count model scored macro-F1 {_fmt(simple.macro_f1)} on the same rows "
+                 f"(the fine-tuned model alone: {_fmt(simple.fine_tuned_macro_f1)}). {_e(simple.verdict)}</p>")
+    matrix = summary.metrics.get("confusion_matrix")
+    if matrix:
+        body += "<h3>Confusion matrix</h3>" + confusion_html(matrix, summary.label_names or list(per_class))
+    return _section("Scores", body)
+
+
+def _calibration_section(run: RunFolder, record: RunRecord) -> str:
+    figures = record.summary.calibration if record.summary else None
+    if figures is None:
+        return ""
+    body = (f"<p>How far the model's confidence is from how often it is right (expected calibration error): "
+            f"{_fmt(figures.ece)} before and {_fmt(figures.ece_calibrated)} after temperature scaling "
+            f"(T = {_fmt(figures.temperature)}, fitted on the validation rows; predictions use it).</p>")
+    bins = ((_json_or_empty(run.eval).get("reliability_calibrated") or {}).get("bins")) or []
+    filled = [b for b in bins if b.get("count")]
+    if filled:
+        body += line_chart_svg("Confidence against accuracy (calibrated)",
+                               [Series("accuracy", [b["confidence"] for b in filled], [b["accuracy"] for b in filled]),
+                                Series("perfect", [0.0, 1.0], [0.0, 1.0])], x_label="confidence")
+    return _section("Calibration", body)
+
+
+def _errors_section(run: RunFolder) -> str:
+    rows = biggest_errors(run)
+    if not rows:
+        return _section("Biggest errors", "<p>No wrong predictions among the evaluated rows.</p>"
+                        if run.predictions.is_file() else "<p>No evaluated rows were saved.</p>")
+    table = table_html(["text", "given label", "model said", "confidence"],
+                       [(r.get("text", "")[:300], r.get("label"), r.get("predicted"),
+                         _fmt(float(r.get("confidence") or 0), 2)) for r in rows])
+    return _section("Biggest errors", f"<p>The wrong answers the model was surest of: often a wrong label in "
+                    f"the data, or a case the data lacks.</p>{table}")
+
+
+def _exports_section(run: RunFolder) -> str:
+    found = [read_export(folder) for folder in sorted(run.exports.iterdir())] if run.exports.is_dir() else []
+    rows = [(e.format, f"{e.size_bytes / 1e6:.1f} MB", e.parity.describe(), "; ".join(e.warnings) or "none")
+            for e in found if e is not None]
+    if not rows:
+        return _section("Exports", "<p>Not exported yet.</p>")
+    return _section("Exports", table_html(["format", "size", "check against the trained model", "warnings"], rows))
+
+
+def _latency_section(record: RunRecord, bench: Sequence[BenchRecord]) -> str:
+    timed = latency_for(record, bench)
+    if timed is None:
+        return _section("Speed", "<p>Not measured. The Benchmark tab (or <code>bertstudio benchmark</code>) "
+                        "times this model.</p>")
+    return _section("Speed", f"<p>{_e(timed.model_label)} predicts a batch of {timed.batch_size} "
+                    f"({timed.seq_len} tokens) in {timed.p50_ms:.1f} ms (median), {timed.throughput:,.0f} texts/s, "
+                    f"with {_e(timed.backend)} on {_e(timed.device)}.</p>")
+
+
+def _json_or_empty(path: Path) -> dict[str, Any]:
+    try:
+        raw = read_json(path, "")
+    except ModelError:
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def render_report(run_dir: str | os.PathLike[str], bench: Sequence[BenchRecord] = ()) -> str:
+    """The report of ``run_dir`` as one HTML document."""
+    record = read_run(run_dir)
+    run = RunFolder(run_dir)
+    title = f"{record.model} on {record.data_name or 'the data'}"
+    header = (f"<h1>{_e(title)}</h1><p class=\"muted\">Run {_e(record.path.name)} · started {_e(record.created)}"
+              f" · {_e(STATUS_WORDS.get(record.status, record.status))}"
+              + (f" · {_e(record.summary.device)}" if record.summary and record.summary.device else "")
+              + (f" · trained in {record.train_seconds:.0f} s" if record.train_seconds else "") + "</p>")
+    if record.message:
+        header += f"<p>{_e(record.message)}</p>"
+    curves = _section("Training curves", curve_charts([record.path.name], [read_curves(run_dir)]))
+    body = "".join([header, _metrics_section(record), curves, _data_section(run, record), _settings_section(record),
+                    _calibration_section(run, record), _errors_section(run), _exports_section(run),
+                    _latency_section(record, bench)])
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · BERT Studio report'
+            f"</title><style>{STYLE}</style></head><body>{body}<p class=\"muted\">Made with BERT Studio.</p>"
+            "</body></html>\n")
+
+
+def write_report(run_dir: str | os.PathLike[str], target: str | os.PathLike[str] | None = None,
+                 bench: Sequence[BenchRecord] = ()) -> Path:
+    """Write the report (default: ``RUN/report.html``); returns its path."""
+    path = Path(target) if target else Path(run_dir) / REPORT_FILE
+    atomic_write_text(path, render_report(run_dir, bench))
+    return path
