@@ -14,9 +14,9 @@ from typing import Any, Callable
 from bertstudio.config import TrainConfig
 from bertstudio.events import Cancelled, Event
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
-from bertstudio.runs import METRICS_FILE, MetricsLog
+from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog
 from bertstudio.train.loop import StopRequested
-from bertstudio.train.pipeline import load_inputs, run_training
+from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
 
 class TrainingJob(BackgroundJob):
@@ -24,6 +24,7 @@ class TrainingJob(BackgroundJob):
 
     ``inputs`` may be given when the caller already loaded the data (the app did
     it in the Data tab); otherwise the job reads it from ``config.data`` itself.
+    :meth:`resuming` makes the job that goes on with an interrupted run instead.
     """
 
     kind = TRAINING
@@ -38,8 +39,19 @@ class TrainingJob(BackgroundJob):
         self.inputs = inputs
         self.runs_root = Path(runs_root)
         self.summary: dict[str, Any] | None = None
+        self.resume: Path | None = None
+
+    @classmethod
+    def resuming(cls, run_dir: Path | str, *, on_event: Callable[[Event], None] | None = None) -> TrainingJob:
+        """A job that resumes the interrupted run in ``run_dir`` from its latest checkpoint."""
+        job = cls(TrainConfig.load(Path(run_dir) / CONFIG_FILE), runs_root=Path(run_dir).parent, on_event=on_event)
+        job.resume = Path(run_dir)
+        return job
 
     def work(self, emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
+        if self.resume is not None:
+            self.summary = resume_training(self.resume, emit=emit, should_stop=should_stop)
+            return self.summary
         inputs = self.inputs or load_inputs(self.config)
         if should_stop():
             raise StopRequested()
@@ -63,7 +75,7 @@ class TrainingJob(BackgroundJob):
         for event in self.events_since(0):
             if hasattr(event, "run_dir"):
                 return event.run_dir
-        return ""
+        return str(self.resume or "")
 
     def _last_step(self) -> int:
         steps = [e.step for e in self.events_since(0) if hasattr(e, "step")]
