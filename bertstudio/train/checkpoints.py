@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from bertstudio.errors import UserError
+from bertstudio.results import RunStatus, read_run_status
 from bertstudio.runs import RunFolder, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,30 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
         return None
     done = [p for p in root.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / LOOP_STATE_FILE).is_file()]
     return max(done, key=checkpoint_step, default=None)
+
+
+@dataclass(frozen=True)
+class ResumableRun:
+    """A run that can go on: interrupted (or failed) with a checkpoint."""
+
+    run: RunFolder
+    status: RunStatus
+
+
+def latest_resumable_run(root: str | os.PathLike[str]) -> ResumableRun | None:
+    """The newest run under ``root`` that is interrupted or failed and has a checkpoint to resume from.
+
+    Only the newest run is offered: an older one was followed by another run, so the person moved on.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    runs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
+    newest = next((RunFolder(p) for p in runs if RunFolder(p).config.is_file()), None)
+    if newest is None or latest_checkpoint(newest.path) is None:
+        return None
+    status = read_run_status(newest.path)
+    return ResumableRun(newest, status) if status.resumable else None
 
 
 def remove_checkpoints(run_dir: str | os.PathLike[str]) -> None:
