@@ -49,7 +49,7 @@ def test_stop_keeps_the_best_checkpoint_and_the_run_is_stopped_early_and_usable(
 
     # lr high enough that validation moves between checks; patience 0 so only the stop ends it.
     cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, eval_every=2,
-                      early_stopping_patience=0, lr=5e-3, head_lr=5e-3)
+                      early_stopping_patience=0, lr=2e-2, head_lr=2e-2, metric_for_best="val_loss")
     job = TrainingJob(cfg, on_event=on_event)
     original_stop = job.should_stop
     job.should_stop = lambda: second.is_set() or original_stop()  # stop right after the second check
@@ -58,7 +58,8 @@ def test_stop_keeps_the_best_checkpoint_and_the_run_is_stopped_early_and_usable(
     assert isinstance(job.outcome, Finished), job.outcome
     summary = job.outcome.summary
     assert summary.stopped_early and summary.steps == 4, "stopped at the step after the second check"
-    best = max(evaluations, key=lambda e: e.macro_f1)  # the first of equal scores wins: max keeps the first
+    best = min(evaluations, key=lambda e: e.val_loss)
+    assert evaluations[0].val_loss != evaluations[1].val_loss, "the two checks differ, so which was kept matters"
     assert summary.best_step == best.step
     assert summary.validation.macro_f1 == pytest.approx(best.macro_f1)
     assert summary.validation.loss == pytest.approx(best.val_loss)
@@ -190,14 +191,14 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_result_as_one_never_i
     """Tolerance: none. On a CPU the same seed gives the same floating-point operations in the same order, so the
     resumed run's metrics are equal and its weights equal to 1e-6 (in practice bit for bit)."""
     common = [str(small_csv), "--model", str(tiny_bert_dir), "--max-length", "32", "--batch-size", "8",
-              "--epochs", "4", "--precision", "fp32", "--patience", "0", "--eval-every", "3", "--seed", "7",
-              "--simple-model", "no", "--lr", "1e-3", "--head-lr", "3e-3"]
+              "--epochs", "3", "--precision", "fp32", "--patience", "0", "--eval-every", "3", "--seed", "7",
+              "--simple-model", "no", "--lr", "2e-2", "--head-lr", "2e-2", "--metric", "val_loss"]
     reference = bertstudio_train(*common, "--out", str(tmp_path / "reference"), "--checkpoint-minutes", "0")
     ref = finished(reference)
 
     # A checkpoint after every step (any interval under a step's time), killed once it has passed a random step.
     run = tmp_path / "killed"
-    kill_after = random.Random().randint(2, 14)
+    kill_after = random.Random().randint(2, 12)
     print(f"killing after the checkpoint of step {kill_after}")
     victim = bertstudio_train(*common, "--out", str(run), "--checkpoint-minutes", "0.00001")
     deadline = time.monotonic() + 180
