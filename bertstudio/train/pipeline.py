@@ -60,7 +60,7 @@ from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_sp
 from bertstudio.train.loop import StopRequested, train_model
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
-from bertstudio.train.tracking import accelerator_options, check_tracker, start_tracking, track
+from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
 
 DEFAULT_RUNS_ROOT = Path("runs")
 
@@ -265,12 +265,12 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     resumed_from = (checkpoint_step(checkpoint) if checkpoint else 0) if resume else None
     RunStatus.now("running", step=resumed_from or 0, checkpoint_step=resumed_from or None).write(run.status)
     log = MetricsLog(run.metrics)
-    accelerator = None
+    accelerator = tracker = None
 
     def emit_and_log(event) -> None:
         log.write(event.to_dict())
-        if accelerator is not None:
-            track(accelerator, event)
+        if tracker is not None:
+            tracker.track(event)
         emit(event)
 
     quiet_library_progress()
@@ -284,6 +284,7 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         tune_seconds = time.perf_counter() - tune_start
         accelerator = make_accelerator(cfg, inputs.device, run)
         start_tracking(accelerator, cfg, run, resumed_from)
+        tracker = RunTracker(accelerator)
         emit_and_log(started_event(inputs, cfg, data, run.path, accelerator, resumed_from))
         simple = None
         if cfg.simple_model and accelerator.is_main_process:

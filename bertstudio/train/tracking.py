@@ -11,6 +11,9 @@ event is made, so tracking adds no device synchronisation to a step.
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from bertstudio.config import TrainConfig
@@ -84,8 +87,27 @@ def scalars_of(event: Event) -> tuple[dict[str, float], int] | None:
     return None
 
 
-def track(accelerator, event: Event) -> None:
-    """Send ``event``'s curves to the run's trackers (nothing when it has none)."""
-    values = scalars_of(event)
-    if values is not None and accelerator.trackers:
-        accelerator.log(values[0], step=values[1])
+# accelerate's TensorBoard tracker flushes the file on every log call: 0.8 ms per step event on the reference CPU.
+# A BERT step takes 50 ms and more, but a head-only step on cached features well under 1 ms, where logging each
+# would triple the step.  So a step is logged when this long has passed since the last one logged (every step of
+# a normal run; at most 20 a second, under 2% of the time, for the fastest), and always the last and evaluations.
+MIN_STEP_LOG_INTERVAL_S = 0.05
+
+
+@dataclass
+class RunTracker:
+    """Sends the training events' curves to the run's trackers (nothing when it has none)."""
+
+    accelerator: Any
+    min_interval_s: float = MIN_STEP_LOG_INTERVAL_S
+    _last_logged: float = -math.inf
+
+    def track(self, event: Event) -> None:
+        values = scalars_of(event)
+        if values is None or not self.accelerator.trackers:
+            return
+        now = time.perf_counter()
+        if isinstance(event, Step) and event.step < event.total_steps and now - self._last_logged < self.min_interval_s:
+            return
+        self._last_logged = now
+        self.accelerator.log(values[0], step=values[1])

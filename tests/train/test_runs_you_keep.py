@@ -22,6 +22,7 @@ from bertstudio.results import RunStatus, Summary, read_run_status
 from bertstudio.runs import RunFolder, read_metrics
 from bertstudio.train import pipeline, tracking
 from bertstudio.train.checkpoints import LOOP_STATE_FILE, latest_checkpoint
+from bertstudio.train.tracking import RunTracker
 from bertstudio.train.job import TrainingJob
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,8 +147,10 @@ def test_every_run_writes_tensorboard_event_files_that_tensorboard_reads(small_c
     assert {"train/loss", "train/learning_rate", "train/grad_norm", "validation/macro_f1",
             "validation/loss", "validation/accuracy"} <= set(tags)
     loss = events.Scalars("train/loss")
-    assert [s.step for s in loss] == [s.step for s in steps]
-    assert [s.value for s in loss] == pytest.approx([s.loss for s in steps], rel=1e-6)
+    by_step = {s.step: s.loss for s in steps}
+    logged = [s.step for s in loss]
+    assert logged == sorted(set(logged)) and logged[-1] == steps[-1].step, "in order, once each, up to the end"
+    assert [s.value for s in loss] == pytest.approx([by_step[n] for n in logged], rel=1e-6)
     f1 = events.Scalars("validation/macro_f1")
     assert [(s.step, round(s.value, 5)) for s in f1] == [(e.step, round(e.macro_f1, 5)) for e in evaluations]
 
@@ -240,7 +243,8 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_result_as_one_never_i
 
     events = EventAccumulator(str(run / "logs" / tracking.PROJECT))
     events.Reload()
-    assert [s.step for s in events.Scalars("train/loss")] == list(range(1, summary.steps + 1))
+    logged = [s.step for s in events.Scalars("train/loss")]
+    assert logged == sorted(set(logged)) and logged[-1] == summary.steps
 
 
 def test_resume_refuses_a_finished_run_and_a_folder_that_is_not_a_run(small_csv, tmp_path, tiny_bert_dir):
@@ -264,3 +268,30 @@ def test_resume_without_a_checkpoint_trains_from_the_start_in_the_same_folder(sm
     assert job.wait(120) and isinstance(job.outcome, Finished), job.outcome
     started = next(e for e in job.history if isinstance(e, Started))
     assert started.resumed_from_step == 0 and read_run_status(run.path).state == "done"
+
+
+class FakeAccelerator:
+    trackers = ["tensorboard"]
+
+    def __init__(self):
+        self.logged = []
+
+    def log(self, values, step):
+        self.logged.append((step, sorted(values)))
+
+
+def test_fast_steps_are_logged_at_most_every_interval_but_the_last_step_and_evaluations_always():
+    accelerator = FakeAccelerator()
+    tracker = RunTracker(accelerator, min_interval_s=3600)
+    for n in range(1, 11):
+        tracker.track(Step(step=n, total_steps=10, epoch=0, loss=1, lr=1, grad_norm=1, samples_per_second=1,
+                           tokens_per_second=1, elapsed=1, eta=1))
+        if n == 5:
+            tracker.track(Evaluated(step=5, epoch=0.5, val_loss=1, accuracy=0.5, macro_f1=0.5, is_best=True, elapsed=1))
+    assert [step for step, _ in accelerator.logged] == [1, 5, 10]
+    assert accelerator.logged[1][1] == ["validation/accuracy", "validation/loss", "validation/macro_f1"]
+    every = RunTracker(FakeAccelerator(), min_interval_s=0)
+    for n in range(1, 4):
+        every.track(Step(step=n, total_steps=10, epoch=0, loss=1, lr=1, grad_norm=1, samples_per_second=1,
+                         tokens_per_second=1, elapsed=1, eta=1))
+    assert [step for step, _ in every.accelerator.logged] == [1, 2, 3]
