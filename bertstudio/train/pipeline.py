@@ -231,6 +231,8 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
         outcome = train_model(model, inputs.tokenizer, probe, data.train, val, inputs.label_names,
                               make_accelerator(probe, inputs.device), emit=lambda event: None,
                               should_stop=should_stop)
+        if outcome.stopped:  # a stop during the probe ends the run: a probe's best model is not the run's
+            raise StopRequested()
         return outcome.best_metrics
 
     def announce(index: int, lr: float) -> None:
