@@ -247,6 +247,10 @@ def epochs_of(feed, loader, accelerator=None, epoch: int = 0, skip: int = 0
     for epoch in itertools.count(epoch):
         feed.set_epoch(epoch)
         batches = loader if not skip else accelerator.skip_first_batches(loader, skip)
+        if hasattr(batches, "set_epoch"):
+            # accelerate's loader hands its sampler its own count of passes over it, which a resumed run's
+            # loader starts again from 0: without this, a resumed run's later epochs repeat the first one's order.
+            batches.set_epoch(epoch)
         for index, batch in enumerate(batches, start=skip):
             yield Position(epoch, index, len(loader)), batch
         skip = 0

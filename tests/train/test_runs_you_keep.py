@@ -224,6 +224,11 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_result_as_one_never_i
         "only the newest checkpoint is kept"
 
     resumed = finished(bertstudio_train("--resume", str(run)))
+    # Every step, the ones trained before the kill and the ones after the resume, has the reference's loss.
+    reference_losses = {r["step"]: r["loss"] for r in read_metrics(tmp_path / "reference") if r["event"] == "step"}
+    losses = [(r["step"], r["loss"]) for r in read_metrics(run) if r["event"] == "step"]
+    assert [(step, loss) for step, loss in losses if reference_losses[step] != loss] == []
+    assert {step for step, _ in losses} == set(reference_losses)
     for key in ("accuracy", "macro_f1", "best_epoch"):
         assert resumed[key] == ref[key], key
     ref_summary, summary = Summary.read(tmp_path / "reference" / "summary.json"), Summary.read(run / "summary.json")
