@@ -130,6 +130,15 @@ class TrainConfig(BaseModel):
         json_schema_extra=_cli("--data-workers", "system"))
     output_dir: str | None = Field(None, description="Run folder (default: runs/<time>-<model>).",
                                    json_schema_extra=_cli("--out", "system"))
+    checkpoint_minutes: float = Field(
+        5.0, ge=0, le=24 * 60, allow_inf_nan=False,
+        description="Save a checkpoint to resume from after a crash at every epoch end and every this many minutes "
+                    "(0: never; only the latest checkpoint is kept).",
+        json_schema_extra=_cli("--checkpoint-minutes", "system"))
+    report_to: Literal["tensorboard", "wandb", "mlflow", "trackio", "none"] = Field(
+        "tensorboard", description="Experiment tracker that records the run's curves (tensorboard: files in the run "
+                                   "folder; wandb, mlflow, trackio: if installed, where their own settings say).",
+        json_schema_extra=_cli("--report-to", "system"))
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainConfig":

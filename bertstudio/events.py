@@ -40,6 +40,7 @@ class Started(Event):
     test_rows: int
     label_names: list[str]
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from_step: int | None = None  # a resumed run: the step of the checkpoint it goes on from (0: none)
 
 
 @dataclass
@@ -112,7 +113,8 @@ class Cancelled(Event):
     terminal: ClassVar[bool] = True
     step: int
     run_dir: str
-    message: str = "Training was stopped before it finished; no model was saved as done."
+    message: str = ("Training was stopped before its first validation check, so there was no model worth keeping. "
+                    "Start it again when you are ready.")
 
 
 @dataclass

@@ -5,6 +5,8 @@
   every export read it.
 * :class:`ExportRecord`: an export folder's ``export.json``, with its :class:`ParityReport`;
   :func:`read_export` is how anything finds a finished export.
+* :class:`RunStatus`: a run folder's ``status.json``; :func:`read_run_status` is how anything asks where a run
+  stands (running, done, stopped, failed or interrupted).
 
 Each is a pydantic model: ``write`` goes through :func:`bertstudio.runs.atomic_write_json`, and ``read``
 validates, so a broken file or a field of the wrong type is a :class:`ModelError` that names the file and
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
@@ -26,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_fie
 from typing_extensions import Self
 
 from bertstudio.errors import ModelError
-from bertstudio.runs import EXPORT_INFO_FILE, atomic_write_json, folder_bytes
+from bertstudio.runs import EXPORT_INFO_FILE, RunFolder, atomic_write_json, folder_bytes
 
 
 def read_json(path: Path, hint: str) -> Any:
@@ -146,6 +150,9 @@ class Summary(JsonRecord):
     metrics: dict[str, Any] = Field(default_factory=dict)
     calibration: CalibrationFigures | None = None  # None for runs from before calibration
     simple_model: SimpleModelFigures | None = None  # None when it was turned off, or for older runs
+    # Stopped (by the person) before training was done: the model is the best validation checkpoint up to
+    # ``steps``, evaluated like any other.
+    stopped_early: bool = False
 
     def __getitem__(self, key: str) -> Any:
         """``summary["macro_f1"]``: the value as summary.json holds it (nested parts as plain dicts).
@@ -156,6 +163,14 @@ class Summary(JsonRecord):
         if key not in values:
             raise KeyError(key)
         return values[key]
+
+    def ending(self) -> str:
+        """What the run kept, in one line: status.json's message, the CLI's last words, the Train tab's text."""
+        f1 = self.validation.macro_f1
+        best = f"validation macro-F1 {f1:.2f} at step {self.best_step}" if f1 is not None else "no validation score"
+        if self.stopped_early:
+            return f"Stopped early at step {self.steps}: the best model so far ({best}) was kept; evaluate or export it."
+        return f"Done after {self.steps} steps: the best model ({best}) was kept."
 
     def headline(self) -> dict[str, Any]:
         """The figures `bertstudio train` prints as its last JSON line."""
@@ -318,3 +333,81 @@ def read_export(folder: str | os.PathLike[str]) -> ExportResult | None:
         return None
     size = model.stat().st_size if model.is_file() else folder_bytes(folder)
     return ExportResult(folder, record, size)
+
+
+# --------------------------------------------------------------------------- status.json
+
+RunState = Literal["running", "done", "stopped", "failed", "interrupted"]
+ENDED_STATES: tuple[RunState, ...] = ("done", "stopped", "failed")
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None when there is no such process."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+class RunStatus(JsonRecord):
+    """A run folder's ``status.json``: where the run stands, rewritten atomically as it goes.
+
+    The training process writes ``running`` when it starts (again at each checkpoint, with the step), then
+    exactly one of ``done`` / ``stopped`` / ``failed``.  A killed process writes nothing, so ``interrupted`` is
+    never written: :func:`read_run_status` reports it for a run whose file still says ``running`` while the
+    process that wrote it is gone (the pid alone could be re-used, so its start time is compared too).
+    """
+
+    FIX_HINT: ClassVar[str] = "The run's status file is damaged; BERT Studio rewrites it when the run is resumed."
+
+    state: RunState
+    step: int = 0  # the last optimizer step known done (updated at each checkpoint and at the end)
+    checkpoint_step: int | None = None  # the step the latest checkpoint resumes from (None: no checkpoint)
+    message: str = ""  # the ending in plain words: what was kept, why it failed
+    updated_at: str = ""  # "YYYY-MM-DD HH:MM:SS", local time
+    host: str = ""
+    pid: int | None = None
+    process_started: float | None = None
+
+    @classmethod
+    def now(cls, state: RunState, **values: Any) -> Self:
+        """The status of the run this process is training, stamped with this process and the time."""
+        pid = os.getpid()
+        return cls(state=state, updated_at=time.strftime("%Y-%m-%d %H:%M:%S"), host=socket.gethostname(),
+                   pid=pid, process_started=_process_start(pid), **values)
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED_STATES
+
+    @property
+    def resumable(self) -> bool:
+        """Interrupted (or failed) with a checkpoint to go on from."""
+        return self.state in ("interrupted", "failed") and self.checkpoint_step is not None
+
+    def writer_alive(self) -> bool:
+        """False when the process that wrote this is gone from this machine (True when it cannot be told)."""
+        if self.pid is None or self.host != socket.gethostname():
+            return True
+        started = _process_start(self.pid)
+        if started is None:
+            return False
+        return self.process_started is None or abs(started - self.process_started) < 1.0
+
+
+def read_run_status(run_dir: str | os.PathLike[str]) -> RunStatus:
+    """Where the run in ``run_dir`` stands.
+
+    ``running`` whose process is gone is ``interrupted``.  A run without a readable ``status.json`` (from
+    before it existed, or damaged) is ``done`` when its summary and model are there, else ``interrupted``.
+    """
+    run = RunFolder(run_dir)
+    try:
+        status = RunStatus.read(run.status)
+    except ModelError:
+        return RunStatus(state="done" if run.is_complete else "interrupted")
+    if status.state == "running" and not status.writer_alive():
+        return status.model_copy(update={"state": "interrupted"})
+    return status

@@ -33,6 +33,9 @@ VALIDATION_LOGITS_FILE = "validation_logits.npz"  # lets later evaluations refit
 LABEL_ISSUES_FILE = "label_issues.csv"  # training rows that look mislabeled
 EXPORTS_DIR = "exports"  # default place of a run's exports: RUN/exports/<format>/
 SIMPLE_MODEL_DIR = "simple_model"  # the word-count model trained beside the fine-tuned one
+STATUS_FILE = "status.json"  # running / done / stopped / failed, rewritten as the run goes (see results.RunStatus)
+CHECKPOINTS_DIR = "checkpoints"  # the latest resumable training state, removed once the run has ended
+TRACKING_DIR = "logs"  # experiment tracker files: logs/bertstudio/ holds TensorBoard's event files
 
 # Files inside a model folder (the run's model/ and every export) that BERT Studio adds to the weights.
 PREPROCESSING_FILE = "preprocessing.json"  # what prediction must repeat exactly as training did
@@ -183,6 +186,18 @@ class RunFolder:
     @property
     def simple_model(self) -> Path:
         return self.path / SIMPLE_MODEL_DIR
+
+    @property
+    def status(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS_DIR
+
+    @property
+    def tracking(self) -> Path:
+        return self.path / TRACKING_DIR
 
     def export(self, fmt: str) -> Path:
         """The default folder of the run's ``fmt`` export."""

@@ -7,13 +7,17 @@ import json
 
 from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_arguments
 from bertstudio.config import DEFAULT_PRESET, list_presets
+from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.train.console import ConsoleProgress
-from bertstudio.train.pipeline import load_inputs, run_training
+from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
+    p.add_argument("data", nargs="?", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
+    p.add_argument("--resume", metavar="RUN",
+                   help="Go on with an interrupted run (its folder) from its latest checkpoint, with its own settings "
+                        "and data; no training file or other settings are needed.")
     p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
     p.add_argument("--runs-dir", default="runs", help="Where new run folders are created.")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
@@ -23,6 +27,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        return run_resume(args)
+    if not args.data:
+        raise ConfigError("No training file was given.",
+                          "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file, or --resume RUN.")
     if args.seeds > 1:
         return run_train_seeds(args)
     cfg = config_from_args(args, data=args.data)
@@ -31,6 +40,16 @@ def run_train(args: argparse.Namespace) -> int:
     progress.show_inputs(inputs)
     try:
         summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
+    finally:
+        progress.close()
+    print(json.dumps(summary.headline()))
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    progress = ConsoleProgress(enabled=not args.quiet)
+    try:
+        summary = resume_training(args.resume, emit=progress.on_event)
     finally:
         progress.close()
     print(json.dumps(summary.headline()))

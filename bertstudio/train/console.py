@@ -32,12 +32,16 @@ class ConsoleProgress:
             self._print(f"Tune for me: trying learning rate {event.index} of {event.candidates}: {event.lr:g} "
                         f"({event.steps} steps)")
         elif isinstance(event, Started):
+            if event.resumed_from_step is not None:
+                self._print(f"Resuming from the checkpoint at step {event.resumed_from_step:,}"
+                            if event.resumed_from_step else "No checkpoint was written yet: training from the start")
             self._print(f"Training {event.model} on {event.device}: {event.train_rows:,} rows, "
                         f"{event.total_steps:,} steps, run folder {event.run_dir}")
             if self.enabled:
                 from tqdm.auto import tqdm
 
-                self._bar = tqdm(total=event.total_steps, file=self.stream, unit="step", dynamic_ncols=True)
+                self._bar = tqdm(total=event.total_steps, initial=event.resumed_from_step or 0, file=self.stream,
+                                 unit="step", dynamic_ncols=True)
         elif isinstance(event, SimpleModelScored):
             self._print(f"Simple word-count model (the score to beat, {event.seconds:.1f} s): validation macro-F1 "
                         f"{event.macro_f1:.4f}, accuracy {event.accuracy:.4f}")
@@ -49,6 +53,9 @@ class ConsoleProgress:
             best = " (best so far)" if event.is_best else ""
             self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.4f}, "
                         f"accuracy {event.accuracy:.4f}, loss {event.val_loss:.4f}{best}")
+        elif isinstance(event, Finished) and event.summary.stopped_early:
+            self.close()
+            self._print(event.summary.ending())
         elif isinstance(event, Finished) and event.summary.simple_model is not None:
             self.close()
             self._print(event.summary.simple_model.verdict)

@@ -15,9 +15,9 @@ from bertstudio.config import TrainConfig
 from bertstudio.events import Cancelled, Event
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
 from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
-from bertstudio.runs import METRICS_FILE, MetricsLog
+from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog
 from bertstudio.train.loop import StopRequested
-from bertstudio.train.pipeline import load_inputs, run_training
+from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
 
 class TrainingJob(BackgroundJob):
@@ -27,7 +27,8 @@ class TrainingJob(BackgroundJob):
     it in the Data tab); otherwise the job reads it from ``config.data`` itself.
     ``limits`` are the app's usage limits: the model and the rows are checked before anything is trained,
     and the run is stopped (as if Stop were pressed) when it reaches its minutes; the clock starts when
-    the job leaves the queue, not when it joins it.
+    the job leaves the queue, not when it joins it. :meth:`resuming` makes the job that goes on with an
+    interrupted run instead.
     """
 
     kind = TRAINING
@@ -44,10 +45,23 @@ class TrainingJob(BackgroundJob):
         self.inputs = inputs
         self.runs_root = Path(runs_root)
         self.summary: dict[str, Any] | None = None
+        self.resume: Path | None = None
+
+    @classmethod
+    def resuming(cls, run_dir: Path | str, *, on_event: Callable[[Event], None] | None = None,
+                 limits: UsageLimits = NO_LIMITS) -> TrainingJob:
+        """A job that resumes the interrupted run in ``run_dir`` from its latest checkpoint."""
+        job = cls(TrainConfig.load(Path(run_dir) / CONFIG_FILE), runs_root=Path(run_dir).parent, on_event=on_event,
+                  limits=limits)
+        job.resume = Path(run_dir)
+        return job
 
     def work(self, emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
         self.limits.check_model(self.config.model)
         should_stop = capped_stop(should_stop, self.limits.deadline(), self._hit_time_cap)
+        if self.resume is not None:
+            self.summary = resume_training(self.resume, emit=emit, should_stop=should_stop)
+            return self.summary
         inputs = self.inputs or load_inputs(self.config)
         self.limits.check_rows(inputs.report.n_rows_kept)
         if should_stop():
@@ -81,7 +95,7 @@ class TrainingJob(BackgroundJob):
         for event in self.events_since(0):
             if hasattr(event, "run_dir"):
                 return event.run_dir
-        return ""
+        return str(self.resume or "")
 
     def _last_step(self) -> int:
         steps = [e.step for e in self.events_since(0) if hasattr(e, "step")]

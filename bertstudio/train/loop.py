@@ -4,7 +4,8 @@ Shaped like accelerate's ``examples/nlp_example.py``: prepare model, optimizer a
 loaders, loop over epochs, step inside ``accelerator.accumulate``.  What this adds
 is what makes fine-tuning work for people who never tune it: separate learning
 rates for the pre-trained encoder and the new head, freezing, class weights,
-padding-free batches, evaluation with early stopping and a restored best model.
+padding-free batches, evaluation with early stopping and a restored best model, a stop that keeps the best
+model so far, and checkpoints (``checkpoints.py``) that a killed run resumes from exactly where it was.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from bertstudio.config import TrainConfig
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.events import Evaluated, Step
+from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
@@ -35,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 
 class StopRequested(Exception):
-    """Raised inside the loop when the user pressed stop; caught by the job."""
+    """Raised inside the loop when the user pressed stop before there was a model worth keeping (no evaluation
+    yet); caught by the job.  After the first evaluation a stop ends the loop with the best model instead."""
 
 
 @dataclass
@@ -49,6 +53,7 @@ class TrainOutcome:
     tokens_seen: int
     samples_seen: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    stopped: bool = False  # stopped on request before the end: ``model`` is the best checkpoint so far
 
     @property
     def tokens_per_second(self) -> float:
@@ -182,6 +187,18 @@ class BestSoFar:
         if self.state is not None:
             model.load_state_dict(self.state)
 
+    def to_loop_state(self, **counters: Any) -> LoopState:
+        """The checkpointed form: these figures with the loop's ``counters`` (the weights are saved apart)."""
+        score = self.score if self.state is not None else None
+        return LoopState(best_metrics=self.metrics, best_step=self.step, best_epoch=self.epoch, best_score=score,
+                         evaluations_without_gain=self.evaluations_without_gain, **counters)
+
+    @classmethod
+    def from_loop_state(cls, state: LoopState, weights: dict[str, torch.Tensor] | None) -> BestSoFar:
+        return cls(metrics=state.best_metrics, step=state.best_step, epoch=state.best_epoch, state=weights,
+                   score=-math.inf if state.best_score is None else state.best_score,
+                   evaluations_without_gain=state.evaluations_without_gain)
+
 
 @dataclass
 class Validation:
@@ -206,11 +223,37 @@ def evaluate_and_keep_best(model, validation: Validation, accelerator, best: Bes
                      elapsed=time.perf_counter() - start)
 
 
-def epochs_of(feed, loader) -> Iterator[dict[str, torch.Tensor]]:
-    """The training batches, epoch after epoch without end; each epoch's order is set before it starts."""
-    for epoch in itertools.count():
+@dataclass(frozen=True)
+class Position:
+    """Where a batch sits in the data: its epoch, its index in that epoch and how many batches the epoch has."""
+
+    epoch: int
+    index: int
+    batches: int
+
+    @property
+    def last_of_epoch(self) -> bool:
+        return self.index == self.batches - 1
+
+    def following(self) -> tuple[int, int]:
+        """(epoch, batches of it done) once this batch is trained on: where a resumed run goes on from."""
+        return (self.epoch + 1, 0) if self.last_of_epoch else (self.epoch, self.index + 1)
+
+
+def epochs_of(feed, loader, accelerator=None, epoch: int = 0, skip: int = 0
+              ) -> Iterator[tuple[Position, dict[str, torch.Tensor]]]:
+    """The training batches with their position, epoch after epoch without end; each epoch's order is set before
+    it starts.  A resumed run starts at ``epoch`` past its first ``skip`` batches, without loading them."""
+    for epoch in itertools.count(epoch):
         feed.set_epoch(epoch)
-        yield from loader
+        batches = loader if not skip else accelerator.skip_first_batches(loader, skip)
+        if hasattr(batches, "set_epoch"):
+            # accelerate's loader hands its sampler its own count of passes over it, which a resumed run's
+            # loader starts again from 0: without this, a resumed run's later epochs repeat the first one's order.
+            batches.set_epoch(epoch)
+        for index, batch in enumerate(batches, start=skip):
+            yield Position(epoch, index, len(loader)), batch
+        skip = 0
 
 
 def train_model(
@@ -224,15 +267,21 @@ def train_model(
     *,
     emit: Callable[[Any], None],
     should_stop: Callable[[], bool],
+    checkpoints: Checkpointer | None = None,
+    resume_from: Path | None = None,
 ) -> TrainOutcome:
     """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded.
+
+    A stop after the first evaluation ends training there with the best model so far (``outcome.stopped``);
+    before it, there is nothing worth keeping and :class:`StopRequested` is raised.  ``checkpoints`` writes
+    resumable checkpoints; ``resume_from`` (one of them) goes on from where it was written.
 
     On a CPU, memory freed by one step is kept for the next (``prepare_model``) and handed back at the end;
     the last layer computes every position again once training is over.
     """
     try:
         return _fit(model, tokenizer, cfg, train_ds, val_ds, label_names, accelerator, emit=emit,
-                    should_stop=should_stop)
+                    should_stop=should_stop, checkpoints=checkpoints, resume_from=resume_from)
     finally:
         restore_last_layer(model)
         if accelerator.device.type == "cpu":
@@ -247,7 +296,8 @@ def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator
 
 
 def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list[str], accelerator, *,
-         emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> TrainOutcome:
+         emit: Callable[[Any], None], should_stop: Callable[[], bool], checkpoints: Checkpointer | None,
+         resume_from: Path | None) -> TrainOutcome:
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()  # includes the one-off feature pass of head-only training
     prepare_model(model, cfg, accelerator.device.type)
@@ -262,15 +312,27 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
     warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, total_steps, warmup))
+    # Not through prepare(): accelerate would step it once per process. Registered, so checkpoints carry it.
+    accelerator.register_for_checkpointing(scheduler)
     eval_every = min(cfg.eval_every or steps_per_epoch, total_steps)
 
-    best = BestSoFar()
-    history: list[dict[str, Any]] = []
-    step, samples, tokens, micro_batches = 0, 0, 0, 1
+    state, best_weights = LoopState(), None
+    if resume_from is not None:  # model, optimizer, scheduler and random generators as they were
+        state, best_weights = load_checkpoint(accelerator, resume_from)
+        start -= state.train_seconds  # times and speeds count the training before the interruption too
+        if checkpoints is not None:
+            checkpoints.resumed_from(resume_from, state)
+    best = BestSoFar.from_loop_state(state, best_weights)
+    history = list(state.history)
+    step, samples, tokens, micro_batches = state.step, state.samples, state.tokens, state.micro_batches
+    stopped = False
     model.train()
-    for batch in epochs_of(feed, train_loader):
+    for position, batch in epochs_of(feed, train_loader, accelerator, state.epoch, state.batch_in_epoch):
         if should_stop():
-            raise StopRequested()
+            if best.state is None:
+                raise StopRequested()
+            stopped = True
+            break
         batch.pop("row", None)
         with accelerator.accumulate(model):
             loss, micro_batches = backward_within_memory(model, batch, feed.forward, weights, accelerator, optimizer,
@@ -298,10 +360,15 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                 break
         if step >= total_steps:
             break
+        if checkpoints is not None and checkpoints.due(position.last_of_epoch):
+            epoch, done = position.following()
+            checkpoints.save(accelerator, best.to_loop_state(
+                step=step, epoch=epoch, batch_in_epoch=done, samples=samples, tokens=tokens,
+                micro_batches=micro_batches, train_seconds=time.perf_counter() - start, history=history), best.state)
 
     train_seconds = time.perf_counter() - start
     unwrapped = accelerator.unwrap_model(model)
     best.restore(unwrapped)
     return TrainOutcome(model=unwrapped, best_metrics=best.metrics, best_step=best.step,
                         best_epoch=round(best.epoch, 3), steps_done=step, train_seconds=train_seconds,
-                        tokens_seen=tokens, samples_seen=samples, history=history)
+                        tokens_seen=tokens, samples_seen=samples, history=history, stopped=stopped)

@@ -20,13 +20,14 @@ from bertstudio.config import TrainConfig
 from bertstudio.data import split
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.lengths import token_length_stats
-from bertstudio.errors import DataError
+from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.report import finalize_run
 from bertstudio.events import Finished, Started, Tuning
 from bertstudio.fingerprint import file_fingerprint
 from bertstudio.hardware import DeviceInfo, detect_device
+from bertstudio.jobs import describe_exception
 from bertstudio.models.loading import (
     load_model_config,
     load_model_for_classification,
@@ -35,7 +36,15 @@ from bertstudio.models.loading import (
 )
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.models.word_counts import WordCountModel
-from bertstudio.results import CalibrationFigures, Preprocessing, Summary, ValidationScores
+from bertstudio.results import (
+    CalibrationFigures,
+    Preprocessing,
+    RunStatus,
+    Summary,
+    ValidationScores,
+    read_json,
+    read_run_status,
+)
 from bertstudio.runs import (
     PREPROCESSING_FILE,
     MetricsLog,
@@ -48,10 +57,12 @@ from bertstudio.safe_csv import write_csv
 from bertstudio.train import tuning
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
 from bertstudio.train.batching import PaddingCollator
+from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_split, tokenized_subset
-from bertstudio.train.loop import train_model
+from bertstudio.train.loop import StopRequested, train_model
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
+from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
 
 DEFAULT_RUNS_ROOT = Path("runs")
 
@@ -90,6 +101,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     quiet_library_progress()
     if not cfg.data:
         raise DataError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file.")
+    check_tracker(cfg)
     source = resolve_model_source(cfg.model)
     table, columns, prepared = read_and_prepare(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
                                                 text_pair_column=cfg.text_pair_column,
@@ -118,8 +130,11 @@ def _model_shape(source) -> ModelShape:
     return ModelShape.of(load_model_config(source))
 
 
-def make_accelerator(cfg: TrainConfig, device: DeviceInfo):
-    """A fresh Accelerator for this run: the app trains many runs in one process, with different settings."""
+def make_accelerator(cfg: TrainConfig, device: DeviceInfo, run: RunFolder | None = None):
+    """A fresh Accelerator for this run: the app trains many runs in one process, with different settings.
+
+    With ``run`` it also carries the run's experiment tracker (``tracking``); a tuning probe has none.
+    """
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
@@ -128,7 +143,8 @@ def make_accelerator(cfg: TrainConfig, device: DeviceInfo):
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
     mixed = {"bf16": "bf16", "fp16": "fp16"}.get(cfg.precision, "no")
-    return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum)
+    return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum,
+                       **accelerator_options(cfg, run))
 
 
 @dataclass
@@ -150,14 +166,15 @@ def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
 
 
 def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, run_dir: Path,
-                  accelerator) -> Started:
+                  accelerator, resumed_from_step: int | None = None) -> Started:
     batches_per_epoch = -(-len(data.train) // (cfg.batch_size * accelerator.num_processes))
     total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
     return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
                    precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,
                    train_rows=len(data.train), val_rows=len(data.validation),
                    test_rows=len(data.evaluation) if data.evaluation_name == "test" else 0,
-                   label_names=inputs.label_names, decisions=inputs.resolved.to_list())
+                   label_names=inputs.label_names, decisions=inputs.resolved.to_list(),
+                   resumed_from_step=resumed_from_step)
 
 
 def split_logits(model, dataset, tokenizer, accelerator) -> np.ndarray:
@@ -222,6 +239,8 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
         outcome = train_model(model, inputs.tokenizer, probe, data.train, val, inputs.label_names,
                               make_accelerator(probe, inputs.device), emit=lambda event: None,
                               should_stop=should_stop)
+        if outcome.stopped:  # a stop during the probe ends the run: a probe's best model is not the run's
+            raise StopRequested()
         return outcome.best_metrics
 
     def announce(index: int, lr: float) -> None:
@@ -235,25 +254,34 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
 
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
-                 run_dir: Path | None = None) -> Summary:
+                 run_dir: Path | None = None, resume: bool = False) -> Summary:
     """Train, evaluate the best checkpoint and save; returns the summary.
 
-    The run folder is marked done only by its summary.json, written last.
+    The run folder is marked done only by its summary.json, written last; ``status.json`` says where the run
+    stands all along (running, then done, stopped or failed).  A stop after the first evaluation keeps the best
+    model so far and ends like a finished run (``summary.stopped_early``).  With ``resume`` the run in
+    ``run_dir`` goes on from its latest checkpoint (or from the start when it has none).
     """
 
     cfg = inputs.config
     run = RunFolder(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
     run.path.mkdir(parents=True, exist_ok=True)
     cfg = cfg.model_copy(update={"output_dir": str(run.path)})
-    label_names = inputs.label_names
-    save_config(run, cfg, inputs)
-    atomic_write_json(run.data_report, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
-                                        "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes(),
-                                        "fingerprint": _fingerprint(cfg.data)})
+    checkpoint = latest_checkpoint(run.path) if resume else None
+    if not resume:
+        save_config(run, cfg, inputs)
+        atomic_write_json(run.data_report, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
+                                            "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes(),
+                                            "fingerprint": _fingerprint(cfg.data)})
+    resumed_from = (checkpoint_step(checkpoint) if checkpoint else 0) if resume else None
+    RunStatus.now("running", step=resumed_from or 0, checkpoint_step=resumed_from or None).write(run.status)
     log = MetricsLog(run.metrics)
+    accelerator = tracker = None
 
     def emit_and_log(event) -> None:
         log.write(event.to_dict())
+        if tracker is not None:
+            tracker.track(event)
         emit(event)
 
     quiet_library_progress()
@@ -261,62 +289,128 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         data = tokenize_splits(inputs, cfg.max_length)
         model = build_model(inputs, cfg)  # before the probe's clock starts: the run loads it either way
         tune_start = time.perf_counter()
-        if cfg.tune:
+        if cfg.tune and not resume:  # a resumed run goes on with the learning rate its probe chose
             cfg = tune_learning_rate(inputs, cfg, data, model, emit=emit_and_log, should_stop=should_stop)
             save_config(run, cfg, inputs)
         tune_seconds = time.perf_counter() - tune_start
-        accelerator = make_accelerator(cfg, inputs.device)
-        emit_and_log(started_event(inputs, cfg, data, run.path, accelerator))
+        accelerator = make_accelerator(cfg, inputs.device, run)
+        start_tracking(accelerator, cfg, run, resumed_from)
+        tracker = RunTracker(accelerator)
+        emit_and_log(started_event(inputs, cfg, data, run.path, accelerator, resumed_from))
         simple = None
         if cfg.simple_model and accelerator.is_main_process:
-            simple, scored = fit_simple_model(inputs.split.train, inputs.split.validation, label_names, cfg.seed)
+            simple, scored = fit_simple_model(inputs.split.train, inputs.split.validation, inputs.label_names, cfg.seed)
             emit_and_log(scored)
-        outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, label_names, accelerator,
-                              emit=emit_and_log, should_stop=should_stop)
-
-        eval_start = time.perf_counter()
-        eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator)
-        eval_seconds = time.perf_counter() - eval_start
-        val_logits = (eval_logits if data.evaluation is data.validation
-                      else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
-        eval_labels = np.asarray(data.evaluation["label"])
-        metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
-        summary = Summary(
-            accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], evaluated_on=data.evaluation_name,
-            train_seconds=round(outcome.train_seconds, 2), tune_seconds=round(tune_seconds, 2),
-            best_epoch=outcome.best_epoch, best_step=outcome.best_step, steps=outcome.steps_done,
-            run_dir=str(run.path), model=inputs.source.display_name, device=inputs.device.describe(),
-            precision=cfg.precision, tokens_per_second=round(outcome.tokens_per_second, 1),
-            samples_per_second=round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
-            validation=ValidationScores(**{k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")}),
-            metrics=metrics, label_names=label_names, finished_at=time.strftime("%Y-%m-%d %H:%M:%S"))
+        checkpoints = Checkpointer.every(cfg.checkpoint_minutes, run, on_saved=lambda state: RunStatus.now(
+            "running", step=state.step, checkpoint_step=state.step).write(run.status))
+        outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, inputs.label_names,
+                              accelerator, emit=emit_and_log, should_stop=should_stop, checkpoints=checkpoints,
+                              resume_from=checkpoint)
+        summary = evaluate_and_save(run, inputs, cfg, data, outcome, accelerator, simple, tune_seconds)
         if accelerator.is_main_process:
-            save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
-            # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
-            report = finalize_run(run.path, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
-                                  test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
-                                  evaluated_on=data.evaluation_name)
-            summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
-                                                     ece_calibrated=report.reliability_calibrated.ece)
-            final_probs = softmax(eval_logits, report.temperature)
-            if simple is not None:
-                final = decide_final_model(
-                    simple, val_probs=softmax(val_logits, report.temperature),
-                    val_labels=np.asarray(data.validation["label"]), eval_probs=final_probs,
-                    eval_dataset=data.evaluation_raw, eval_labels=eval_labels, label_names=label_names,
-                    fine_tuned_seconds=eval_seconds, seed=cfg.seed)
-                keep_simple_model(run, simple.model, final.blend)
-                final_probs = final.probs
-                summary.simple_model = final.figures
-                summary.metrics = classification_metrics(eval_labels, final_probs, label_names)
-                summary.accuracy, summary.macro_f1 = summary.metrics["accuracy"], summary.metrics["macro_f1"]
-            write_predictions(run.predictions, data.evaluation_raw, final_probs, label_names)
-            summary.write(run.summary)
+            RunStatus.now("stopped" if outcome.stopped else "done", step=outcome.steps_done,
+                          message=summary.ending()).write(run.status)
+            remove_checkpoints(run.path)
         accelerator.wait_for_everyone()
         emit_and_log(Finished(run_dir=str(run.path), summary=summary))
         return summary
+    except StopRequested:
+        RunStatus.now("stopped", message=NOTHING_KEPT).write(run.status)
+        remove_checkpoints(run.path)
+        raise
+    except BaseException as exc:
+        last = latest_checkpoint(run.path)
+        at = checkpoint_step(last) if last else None
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl+C in a terminal: resumable, like a killed process
+            RunStatus.now("interrupted", step=at or 0, checkpoint_step=at).write(run.status)
+        else:
+            RunStatus.now("failed", step=at or 0, checkpoint_step=at, message=describe_exception(exc).text()
+                          ).write(run.status)
+        raise
     finally:
         log.close()
+        if accelerator is not None:
+            accelerator.end_training()
+
+
+NOTHING_KEPT = "Stopped before the first validation check, so there was no model worth keeping."
+
+
+def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, outcome,
+                      accelerator, simple, tune_seconds: float) -> Summary:
+    """Evaluate the trained model on the held-out rows and save the model, predictions and summary (last)."""
+    label_names = inputs.label_names
+    eval_start = time.perf_counter()
+    eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator)
+    eval_seconds = time.perf_counter() - eval_start
+    val_logits = (eval_logits if data.evaluation is data.validation
+                  else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
+    eval_labels = np.asarray(data.evaluation["label"])
+    metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
+    summary = Summary(
+        accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], evaluated_on=data.evaluation_name,
+        train_seconds=round(outcome.train_seconds, 2), tune_seconds=round(tune_seconds, 2),
+        best_epoch=outcome.best_epoch, best_step=outcome.best_step, steps=outcome.steps_done,
+        run_dir=str(run.path), model=inputs.source.display_name, device=inputs.device.describe(),
+        precision=cfg.precision, tokens_per_second=round(outcome.tokens_per_second, 1),
+        samples_per_second=round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
+        validation=ValidationScores(**{k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")}),
+        metrics=metrics, label_names=label_names, finished_at=time.strftime("%Y-%m-%d %H:%M:%S"),
+        stopped_early=outcome.stopped)
+    if not accelerator.is_main_process:
+        return summary
+    save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
+    # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
+    report = finalize_run(run.path, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
+                          test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
+                          evaluated_on=data.evaluation_name)
+    summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
+                                             ece_calibrated=report.reliability_calibrated.ece)
+    final_probs = softmax(eval_logits, report.temperature)
+    if simple is not None:
+        final = decide_final_model(
+            simple, val_probs=softmax(val_logits, report.temperature),
+            val_labels=np.asarray(data.validation["label"]), eval_probs=final_probs,
+            eval_dataset=data.evaluation_raw, eval_labels=eval_labels, label_names=label_names,
+            fine_tuned_seconds=eval_seconds, seed=cfg.seed)
+        keep_simple_model(run, simple.model, final.blend)
+        final_probs = final.probs
+        summary.simple_model = final.figures
+        summary.metrics = classification_metrics(eval_labels, final_probs, label_names)
+        summary.accuracy, summary.macro_f1 = summary.metrics["accuracy"], summary.metrics["macro_f1"]
+    write_predictions(run.predictions, data.evaluation_raw, final_probs, label_names)
+    summary.write(run.summary)
+    return summary
+
+
+def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], None] = lambda e: None,
+                    should_stop: Callable[[], bool] = lambda: False) -> Summary:
+    """Go on with an interrupted (or failed) run from its latest checkpoint, with its own settings and data."""
+    run = RunFolder(run_dir)
+    if not run.config.is_file():
+        raise ConfigError(f"{run.path} is not a BERT Studio run folder (it has no {run.config.name}).",
+                          "Pass the folder of the run to resume (runs/<time>-<model>).")
+    status = read_run_status(run.path)
+    if status.state == "running":
+        raise ConfigError(f"The run in {run.path} is still training (process {status.pid}).",
+                          "Wait for it to finish, or stop it first.")
+    if status.state in ("done", "stopped"):
+        raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to resume.",
+                          "Evaluate or export it, or train a new run.")
+    cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path)})
+    inputs = load_inputs(cfg)
+    check_same_data(run, inputs)
+    return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True)
+
+
+def check_same_data(run: RunFolder, inputs: TrainingInputs) -> None:
+    """A run resumes only on the data it started with: the same classes and the same split sizes."""
+    saved = read_json(run.config, "Train the run again from the start.")
+    if saved.get("label_names") != inputs.label_names or saved.get("data_sizes") != inputs.split.sizes():
+        raise DataError(f"The training data of {run.path.name} changed since the run started "
+                        f"(then: {saved.get('data_sizes')}, classes {saved.get('label_names')}; now: "
+                        f"{inputs.split.sizes()}, classes {inputs.label_names}).",
+                        "Resume needs the file the run started with; to use the new file, train a new run.")
 
 
 def keep_simple_model(run: RunFolder, model: WordCountModel, blend: BlendChoice) -> None:

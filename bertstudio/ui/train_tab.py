@@ -14,6 +14,7 @@ from bertstudio.config import list_presets
 from bertstudio.events import Finished
 from bertstudio.jobs import TRAINING
 from bertstudio.models.registry import find_variant
+from bertstudio.train.checkpoints import latest_resumable_run
 from bertstudio.train.job import TrainingJob
 from bertstudio.ui.common import ensure_model_obtainable, friendly, require_workspace
 from bertstudio.ui.context import AppContext
@@ -26,6 +27,7 @@ from bertstudio.ui.views.progress import (
     outcome_markdown,
     progress_bar_html,
     progress_markdown,
+    resume_markdown,
 )
 
 POLL_SECONDS = 1.0
@@ -73,6 +75,9 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             start = gr.Button("Start training", variant="primary", elem_id="start-training")
             stop = gr.Button("Stop", variant="stop", elem_id="stop-training")
+        with gr.Row():
+            resume_md = gr.Markdown(visible=False, elem_id="train-resume-note")
+            resume = gr.Button("Resume", visible=False, elem_id="resume-training", scale=0)
         bar = gr.HTML(progress_bar_html(TrainProgress()), elem_id="train-bar")
         status_md = gr.Markdown("Not started yet.", elem_id="train-status")
         outcome_md = gr.Markdown(elem_id="train-outcome")
@@ -88,7 +93,15 @@ def build(ctx: AppContext) -> None:
         timer = gr.Timer(POLL_SECONDS, active=False)
 
         plots = [loss_plot, val_plot, lr_plot, grad_plot]
-        view = [progress_state, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer]
+        view = [progress_state, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer, resume_md, resume]
+
+        def resume_offer(workspace) -> dict:
+            """Offer Resume when the workspace's newest run was interrupted with a checkpoint (and nothing runs)."""
+            job = ctx.jobs.latest(workspace.id, TRAINING) if workspace is not None else None
+            found = None if workspace is None or (job is not None and job.running) else \
+                latest_resumable_run(workspace.runs)
+            text = resume_markdown(found.run.path.name, found.status) if found else ""
+            return {resume_md: gr.Markdown(text, visible=found is not None), resume: gr.Button(visible=found is not None)}
 
         def render(progress: TrainProgress) -> dict:
             finished = isinstance(progress.outcome, Finished)
@@ -100,14 +113,17 @@ def build(ctx: AppContext) -> None:
                 shown[ctx.run_dir] = progress.outcome.run_dir
             return shown
 
+        def start_job(workspace, job: TrainingJob) -> dict:
+            ctx.jobs.start(workspace.id, job)
+            return {**(waiting(job) or render(TrainProgress(token=job.token))), **resume_offer(None)}
+
         @friendly
         def on_start(workspace, selection: DataSelection | None, choice: ModelChoice) -> dict:
             ws = require_workspace(workspace)
             config = build_config(require_data(selection), choice)
             ensure_model_obtainable(config.model)
             ctx.limits.check_model(config.model)  # refused here, before the job waits in line for nothing
-            job = ctx.jobs.start(ws.id, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits))
-            return waiting(job) or render(TrainProgress(token=job.token))
+            return start_job(ws, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits))
 
         def waiting(job) -> dict | None:
             """While the job waits for its turn: its place in line and the expected wait."""
@@ -116,6 +132,15 @@ def build(ctx: AppContext) -> None:
                 return None
             return {progress_state: TrainProgress(token=job.token), status_md: limit_views.queue_markdown(place),
                     timer: gr.Timer(active=True)}
+
+        @friendly
+        def on_resume(workspace) -> dict:
+            ws = require_workspace(workspace)
+            found = latest_resumable_run(ws.runs)
+            if found is None:
+                gr.Warning("There is no interrupted run to resume.")
+                return resume_offer(ws)
+            return start_job(ws, TrainingJob.resuming(found.run.path, limits=ctx.limits))
 
         @friendly
         def on_stop(workspace) -> str:
@@ -134,7 +159,8 @@ def build(ctx: AppContext) -> None:
             events = job.events_since(progress.cursor)
             if not events:
                 return waiting(job) or {timer: gr.Timer(active=not progress.done)}
-            return render(fold_events(progress, events))
+            progress = fold_events(progress, events)
+            return {**render(progress), **(resume_offer(workspace) if progress.done else {})}
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's job (running or finished) after a page (re)load."""
@@ -142,9 +168,10 @@ def build(ctx: AppContext) -> None:
             return gr.Timer(active=has_job)
 
         start.click(on_start, [ctx.workspace, ctx.data, ctx.model_choice], view)
+        resume.click(on_resume, ctx.workspace, view)
         stop.click(on_stop, ctx.workspace, status_md)
         timer.tick(on_tick, [ctx.workspace, progress_state], view, concurrency_limit=None, show_progress="hidden")
         to_evaluate.click(lambda: gr.Tabs(selected="evaluate"), None, ctx.tabs)
         gr.on([ctx.data.change, ctx.model_choice.change], ready_markdown, [ctx.data, ctx.model_choice], ready_md)
         ctx.session_loaded.then(on_reload, ctx.workspace, timer).then(
-            lambda: dict(zip(plots, empty_charts())), None, plots)
+            lambda: dict(zip(plots, empty_charts())), None, plots).then(resume_offer, ctx.workspace, [resume_md, resume])

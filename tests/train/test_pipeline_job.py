@@ -91,7 +91,9 @@ def test_stop_is_cooperative_and_ends_in_cancelled(small_csv, tmp_path, tiny_ber
         if isinstance(event, Step):
             first_step.set()
 
-    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
+    # No validation check before the stop can land (a stop after one keeps the best model: test_runs_you_keep).
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0,
+                      eval_every=10_000)
     job = TrainingJob(cfg, on_event=on_event).start()
     assert first_step.wait(60)
     job.stop()

@@ -168,11 +168,14 @@ def test_epochs_of_sets_each_epoch_before_its_batches():
         def set_epoch(self, epoch):
             seen.append(f"epoch {epoch}")
 
-    for batch in epochs_of(Feed(), ["a", "b"]):
+    positions = []
+    for position, batch in epochs_of(Feed(), ["a", "b"]):
         seen.append(batch)
+        positions.append((position.epoch, position.index, position.last_of_epoch, position.following()))
         if len(seen) == 6:
             break
     assert seen == ["epoch 0", "a", "b", "epoch 1", "a", "b"]
+    assert positions == [(0, 0, False, (0, 1)), (0, 1, True, (1, 0)), (1, 0, False, (1, 1)), (1, 1, True, (2, 0))]
 
 
 @pytest.mark.parametrize("model_fixture", ["tiny_bert_dir", "tiny_distilbert_dir"])

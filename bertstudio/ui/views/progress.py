@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning
+from bertstudio.results import RunStatus
 
 
 @dataclass
@@ -77,7 +78,7 @@ def format_duration(seconds: float) -> str:
 
 def progress_fraction(progress: TrainProgress) -> float:
     step = progress.last_step
-    if isinstance(progress.outcome, Finished):
+    if isinstance(progress.outcome, Finished) and not progress.outcome.summary.stopped_early:
         return 1.0
     return step.step / step.total_steps if step and step.total_steps else 0.0
 
@@ -91,6 +92,9 @@ def progress_markdown(progress: TrainProgress) -> str:
                 "training starts with the best one…")
     if started is None:
         return "Preparing: reading the data and loading the model…"
+    if step is None and started.resumed_from_step:
+        return (f"Resuming from the checkpoint at step {started.resumed_from_step:,} of {started.total_steps:,} on "
+                f"{started.device}…")
     if step is None and progress.simple is None:
         return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
                 f"{started.device}; first a simple word-count model to compare with…")
@@ -135,6 +139,10 @@ def simple_model_markdown(summary) -> str:
 def outcome_markdown(progress: TrainProgress) -> str:
     """The end state in plain words (empty while training is still going)."""
     outcome = progress.outcome
+    if isinstance(outcome, Finished) and outcome.summary.stopped_early:
+        summary = outcome.summary
+        return (f"⏹️ **{summary.ending()}** On the {summary.evaluated_on} texts, which the model never saw, "
+                f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**.")
     if isinstance(outcome, Finished):
         summary = outcome.summary
         best_f1 = summary.validation.macro_f1
@@ -150,3 +158,13 @@ def outcome_markdown(progress: TrainProgress) -> str:
     if isinstance(outcome, Cancelled):
         return f"⏹️ **Stopped at step {outcome.step:,}.** {outcome.message}"
     return ""
+
+
+def resume_markdown(run_name: str, status: RunStatus | None) -> str:
+    """The offer to resume the workspace's interrupted run (empty when there is none)."""
+    if status is None:
+        return ""
+    how = "was interrupted" if status.state == "interrupted" else "failed"
+    why = f" ({status.message})" if status.state == "failed" and status.message else ""
+    return (f"⚠️ Your last run, **{run_name}**, {how}{why} before it finished. **Resume** goes on from its "
+            f"checkpoint at step {status.checkpoint_step:,} with the same settings and data.")

@@ -1,0 +1,180 @@
+"""Checkpoints that an interrupted run resumes from.
+
+A checkpoint is accelerate's ``save_state`` (model, optimizer, the registered learning-rate scheduler, every
+random generator, the gradient-accumulation counter) plus what the loop itself carries on with: a
+:class:`LoopState` (where in the data it was, the counters, the evaluations so far, the best evaluation) in
+``loop_state.json`` and the best weights so far in ``best_model.safetensors``.  Each is built under a temporary
+name and renamed into place, and only the newest is kept, so ``checkpoints/`` always holds at most one
+complete checkpoint (``step-0000120/``).
+
+Saved at every epoch end and every ``checkpoint_minutes``; never between (no extra work in a step).  A run that
+has ended removes its checkpoints: there is nothing left to resume, and they weigh four times the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bertstudio.errors import UserError
+from bertstudio.results import RunStatus, read_run_status
+from bertstudio.runs import RunFolder, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "step-"
+LOOP_STATE_FILE = "loop_state.json"
+BEST_WEIGHTS_FILE = "best_model.safetensors"
+# An epoch end writes a checkpoint only when the last one is older than this: with epochs of a few seconds, one
+# checkpoint per epoch (model + best + optimizer: four times the weights) would cost more than the epochs it saves.
+EPOCH_END_MIN_GAP_S = 60.0
+
+
+class LoopState(BaseModel):
+    """What the loop needs, besides accelerate's state, to go on exactly where it was."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # the epoch the next batch comes from
+    batch_in_epoch: int = 0  # batches of that epoch already trained on
+    samples: int = 0
+    tokens: int = 0
+    micro_batches: int = 1  # pieces each batch goes through in (raised after running out of GPU memory)
+    train_seconds: float = 0.0  # training time before this checkpoint, across earlier resumes
+    history: list[dict[str, Any]] = Field(default_factory=list)  # every evaluation so far (Evaluated.to_dict())
+    best_metrics: dict[str, Any] = Field(default_factory=dict)
+    best_step: int = 0
+    best_epoch: float = 0.0
+    best_score: float | None = None  # None: no evaluation yet
+    evaluations_without_gain: int = 0
+
+
+def checkpoint_step(folder: Path) -> int:
+    return int(folder.name.removeprefix(CHECKPOINT_PREFIX))
+
+
+def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The newest complete checkpoint of the run, or None."""
+    root = RunFolder(run_dir).checkpoints
+    if not root.is_dir():
+        return None
+    done = [p for p in root.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / LOOP_STATE_FILE).is_file()]
+    return max(done, key=checkpoint_step, default=None)
+
+
+@dataclass(frozen=True)
+class ResumableRun:
+    """A run that can go on: interrupted (or failed) with a checkpoint."""
+
+    run: RunFolder
+    status: RunStatus
+
+
+def latest_resumable_run(root: str | os.PathLike[str]) -> ResumableRun | None:
+    """The newest run under ``root`` that is interrupted or failed and has a checkpoint to resume from.
+
+    Only the newest run is offered: an older one was followed by another run, so the person moved on.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return None
+    runs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
+    newest = next((RunFolder(p) for p in runs if RunFolder(p).config.is_file()), None)
+    if newest is None or latest_checkpoint(newest.path) is None:
+        return None
+    status = read_run_status(newest.path)
+    return ResumableRun(newest, status) if status.resumable else None
+
+
+def remove_checkpoints(run_dir: str | os.PathLike[str]) -> None:
+    shutil.rmtree(RunFolder(run_dir).checkpoints, ignore_errors=True)
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Everything but ``keep``: older checkpoints and what a killed save left half-written."""
+    for path in root.iterdir():
+        if path != keep:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _write_best(target: Path, best_state: dict | None, reuse: Path | None) -> None:
+    """The best weights, hard-linked from the previous checkpoint when they have not changed since (no copy)."""
+    if best_state is None:
+        return
+    if reuse is not None and reuse.is_file():
+        try:
+            os.link(reuse, target)
+            return
+        except OSError:
+            pass  # a file system without hard links: write them again
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in best_state.items()}, str(target))
+
+
+@dataclass
+class Checkpointer:
+    """Decides when a checkpoint is due and writes it into ``run.checkpoints``."""
+
+    run: RunFolder
+    every_seconds: float
+    on_saved: Any = None  # called with the LoopState of each checkpoint written (the run's status follows it)
+    last_saved: float = field(default_factory=time.perf_counter)
+    _best: tuple[int, Path] | None = None  # (best step, its file) in the newest checkpoint
+
+    @classmethod
+    def every(cls, minutes: float, run: RunFolder, on_saved: Any = None) -> Checkpointer | None:
+        return cls(run, minutes * 60, on_saved) if minutes > 0 else None
+
+    def due(self, epoch_ended: bool) -> bool:
+        since = time.perf_counter() - self.last_saved
+        return since >= self.every_seconds or (epoch_ended and since >= min(self.every_seconds, EPOCH_END_MIN_GAP_S))
+
+    def resumed_from(self, checkpoint: Path, state: LoopState) -> None:
+        """The checkpoint a resumed run started from: its best weights are linked, not written, next time."""
+        self._best = (state.best_step, checkpoint / BEST_WEIGHTS_FILE)
+        self.last_saved = time.perf_counter()
+
+    def save(self, accelerator, state: LoopState, best_state: dict | None) -> Path:
+        """Write the checkpoint of ``state`` (every process takes part in ``save_state``); returns its folder."""
+        root = self.run.checkpoints
+        target = root / f"{CHECKPOINT_PREFIX}{state.step:07d}"
+        partial = root / f".{target.name}.partial"
+        if accelerator.is_main_process:
+            shutil.rmtree(partial, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(partial))
+        if accelerator.is_main_process:
+            reuse = self._best[1] if self._best is not None and self._best[0] == state.best_step else None
+            _write_best(partial / BEST_WEIGHTS_FILE, best_state, reuse)
+            atomic_write_text(partial / LOOP_STATE_FILE, state.model_dump_json(indent=1))
+            if target.exists():  # a resumed run reaching the step it resumed from again
+                shutil.rmtree(target)
+            os.replace(partial, target)
+            _prune(root, keep=target)
+            if self.on_saved is not None:
+                self.on_saved(state)
+        accelerator.wait_for_everyone()
+        self._best = (state.best_step, target / BEST_WEIGHTS_FILE)
+        self.last_saved = time.perf_counter()
+        return target
+
+
+def load_checkpoint(accelerator, checkpoint: Path) -> tuple[LoopState, dict | None]:
+    """Restore accelerate's state from ``checkpoint``; returns the loop's state and the best weights (or None)."""
+    from safetensors.torch import load_file
+
+    try:
+        state = LoopState.model_validate_json((checkpoint / LOOP_STATE_FILE).read_text(encoding="utf-8"))
+        accelerator.load_state(str(checkpoint))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"The checkpoint {checkpoint} could not be loaded ({exc}).",
+                        "Train the run again from the start.") from exc
+    best_file = checkpoint / BEST_WEIGHTS_FILE
+    return state, (load_file(str(best_file)) if best_file.is_file() else None)

@@ -1,0 +1,99 @@
+"""What the Train tab says about a run that was stopped early, resumed, or can be resumed; and its Resume button."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from bertstudio.events import Finished, Started, Step
+from bertstudio.jobs import JobRegistry
+from bertstudio.results import RunStatus, Summary, ValidationScores
+from bertstudio.runs import RunFolder
+from bertstudio.train.checkpoints import LOOP_STATE_FILE, latest_resumable_run
+from bertstudio.ui.views.progress import (
+    TrainProgress,
+    fold_events,
+    outcome_markdown,
+    progress_fraction,
+    progress_markdown,
+    resume_markdown,
+)
+
+
+def _started(**changes) -> Started:
+    values = dict(run_dir="runs/x", model="Tiny", device="CPU (test)", precision="fp32", total_steps=400,
+                  steps_per_epoch=100, epochs=4, train_rows=800, val_rows=100, test_rows=100, label_names=["a", "b"])
+    return Started(**{**values, **changes})
+
+
+def _step(n: int) -> Step:
+    return Step(step=n, total_steps=400, epoch=n / 100, loss=0.5, lr=1e-4, grad_norm=0.5, samples_per_second=10,
+                tokens_per_second=1000, elapsed=n, eta=400 - n)
+
+
+def test_a_run_stopped_early_says_what_was_kept_and_what_to_do():
+    summary = Summary(validation=ValidationScores(macro_f1=0.8123), best_step=100, steps=120, stopped_early=True,
+                      macro_f1=0.79, accuracy=0.83, evaluated_on="test")
+    progress = fold_events(TrainProgress(), [_started(), _step(120), Finished(run_dir="runs/x", summary=summary)])
+    text = outcome_markdown(progress)
+    assert ("Stopped early at step 120: the best model so far (validation macro-F1 0.81 at step 100) was kept; "
+            "evaluate or export it.") in text
+    assert "83.0%" in text and "0.790" in text
+    assert progress_fraction(progress) == 0.3, "the bar shows how far it got, not 100%"
+
+
+def test_a_resumed_run_says_where_it_goes_on_from():
+    progress = fold_events(TrainProgress(), [_started(resumed_from_step=120)])
+    assert progress_markdown(progress).startswith("Resuming from the checkpoint at step 120 of 400")
+    fold_events(progress, [_step(121)])
+    assert "Step 121 of 400" in progress_markdown(progress)
+
+
+def test_the_resume_offer_names_the_run_and_the_checkpoint():
+    interrupted = RunStatus(state="interrupted", step=130, checkpoint_step=120)
+    text = resume_markdown("20260101-120000-tiny", interrupted)
+    assert "**20260101-120000-tiny**, was interrupted before it finished" in text and "step 120" in text
+    failed = RunStatus(state="failed", checkpoint_step=40, message="Training ran out of memory.")
+    assert "failed (Training ran out of memory.)" in resume_markdown("r", failed)
+    assert resume_markdown("r", None) == ""
+
+
+def _fake_run(root, name: str, status: RunStatus, checkpoint: bool = True) -> RunFolder:
+    run = RunFolder(root / name)
+    run.path.mkdir(parents=True)
+    run.config.write_text("{}", encoding="utf-8")
+    status.write(run.status)
+    if checkpoint:
+        (run.checkpoints / "step-0000012").mkdir(parents=True)
+        (run.checkpoints / "step-0000012" / LOOP_STATE_FILE).write_text("{}", encoding="utf-8")
+    return run
+
+
+def test_only_the_newest_run_is_offered_and_only_when_it_can_go_on(tmp_path):
+    gone = {"state": "running", "pid": 999_999_999, "host": __import__("socket").gethostname()}
+    assert latest_resumable_run(tmp_path / "none") is None
+    _fake_run(tmp_path, "20260101-100000-old", RunStatus(**gone, checkpoint_step=12))
+    newest = _fake_run(tmp_path, "20260101-110000-new", RunStatus(**gone, checkpoint_step=12))
+    found = latest_resumable_run(tmp_path)
+    assert found.run == newest and found.status.state == "interrupted"
+    _fake_run(tmp_path, "20260101-120000-done", RunStatus(state="done"), checkpoint=False)
+    assert latest_resumable_run(tmp_path) is None, "a newer run followed: the person moved on"
+
+
+def test_the_train_tab_has_a_resume_button(tmp_path):
+    from bertstudio.ui import train_tab
+    from bertstudio.ui.common import TokenizerCache
+    from bertstudio.ui.context import AppContext
+    from bertstudio.ui.predictors import PredictorCache
+    from bertstudio.ui.session import SessionStore
+
+    with gr.Blocks() as demo:
+        loaded = demo.load(lambda: None, None, None)
+        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
+                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
+        with gr.Tabs() as tabs:
+            ctx = AppContext(store=SessionStore(tmp_path), jobs=JobRegistry(), predictors=PredictorCache(),
+                             tokenizers=TokenizerCache(), tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
+                             **states)
+            train_tab.build(ctx)
+    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    assert {"resume-training", "train-resume-note", "start-training", "stop-training"} <= ids
