@@ -5,8 +5,10 @@ import time
 
 from bertstudio import limits as limits_module
 from bertstudio.config import config_from_preset
-from bertstudio.events import Cancelled, Failed, Started, Step
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
 from bertstudio.limits import DEMO_LIMITS, UsageLimits
+from bertstudio.predict.predictor import load_predictor
+from bertstudio.results import read_run_status
 from bertstudio.runs import RunFolder, read_metrics
 from bertstudio.train.job import TrainingJob
 
@@ -56,3 +58,25 @@ def test_too_many_rows_are_refused_before_training(small_csv, tiny_bert_dir, tmp
     assert isinstance(job.outcome, Failed), job.outcome
     assert "row limit" in job.outcome.message and "at most 10 rows" in job.outcome.hint
     assert not any(isinstance(e, Started) for e in job.history)
+
+
+def test_a_run_capped_after_a_validation_check_keeps_its_best_model(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
+    checked = threading.Event()
+    real_time = time.time
+
+    class Clock:  # the cap passes right after the first validation check
+        @staticmethod
+        def time():
+            return real_time() + (3600 if checked.is_set() else 0)
+
+    monkeypatch.setattr(limits_module, "time", Clock)
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
+    job = TrainingJob(cfg, limits=UsageLimits(max_train_minutes=10),
+                      on_event=lambda e: checked.set() if isinstance(e, Evaluated) else None).start()
+    assert job.wait(120)
+    assert isinstance(job.outcome, Finished), job.outcome
+    summary = job.outcome.summary
+    assert summary.stopped_early and summary.best_step is not None
+    run = RunFolder(tmp_path / "run")
+    assert run.is_complete and read_run_status(run.path).state == "stopped"
+    assert load_predictor(run.path).predict(["a refund please"]).labels
