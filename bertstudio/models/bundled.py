@@ -7,12 +7,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bertstudio.errors import ModelError
 
-if TYPE_CHECKING:
-    pass
 logger = logging.getLogger(__name__)
 
 
