@@ -146,12 +146,11 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
 
 @dataclass(frozen=True)
 class SpeedProbe:
-    """How fast this computer runs one model on batches of one shape, scaled up from a short timed probe.
+    """How fast this computer runs one model on batches of one shape, from a short timed probe.
 
-    Only ``PROBE_LAYERS`` layers are built and timed, then scaled to the model's depth: every layer of a
-    BERT-style encoder does the same work, and the embeddings and the head are a few percent of a step
-    (BERT-base at batch 16 x 64 tokens on 2 CPU cores: a 2-layer step takes 0.17 s, the 12-layer step 0.98 s,
-    12/2 x 0.17 = 1.02 s). A 2-layer probe takes seconds where the whole BERT-base took 40-90 s to build and time.
+    The probe builds the model with 1 and then 2 layers (``step_timer``): every layer of a BERT-style encoder
+    does the same work, so the full model is the fixed part plus its layers x one layer. Building and timing
+    the whole BERT-base took 40-90 s on a busy 2-core machine; the two small ones take a few seconds.
     """
 
     layers: int  # the full model's layers

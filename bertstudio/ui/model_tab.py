@@ -15,7 +15,7 @@ from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware
-from bertstudio.train.step_timer import model_shape, speed_probe
+from bertstudio.train.estimate import plan_run
 from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config
@@ -79,22 +79,20 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
         return f"Training cannot start until the data problems are fixed: {selection.errors_text}", ""
     config = build_config(selection, choice)
     hardware, device_name = _device_hardware(config.device)
-    lengths = train_plan.typical_lengths(selection.lengths, selection.max_length)
-    plan = train_plan.plan_training(config, selection.rows, selection.class_counts, length_p95=lengths.p95,
-                                model=model_shape(config.model), hardware=hardware)
+    planned = plan_run(config, selection.rows, selection.class_counts, selection.lengths, selection.max_length,
+                       hardware)
+    plan = planned.plan
     if training_now or not measure:
         note = ("A training run is going on right now, so the time estimate waits until the computer is free."
-                if training_now else "Measuring how long one training step takes on this computer…")
+                if training_now else "Measuring how fast this computer runs the model…")
         return views_advice.plan_markdown(plan, None, device_name, note=note), views_advice.decisions_markdown(plan.decisions)
     try:
-        probe = speed_probe(plan.config, seq_len=lengths.batch, device=hardware.device, bf16=hardware.bf16)
+        probe, estimate = planned.estimate(hardware)
     except ModelError as err:
         return views_advice.plan_markdown(plan, None, device_name, note=f"No time estimate: {err}"), \
             views_advice.decisions_markdown(plan.decisions)
-    estimate = train_plan.estimate_time(plan, probe)
-    seconds = None if plan.config.freeze_encoder else probe.step_seconds(train_plan.trainable_layers(plan.config,
-                                                                                                      probe.layers))
-    return views_advice.plan_markdown(plan, estimate, device_name, seconds), views_advice.decisions_markdown(plan.decisions)
+    return (views_advice.plan_markdown(plan, estimate, device_name, planned.step_seconds(probe)),
+            views_advice.decisions_markdown(plan.decisions))
 
 
 def _widget(spec: settings.FieldSpec, value: Any):

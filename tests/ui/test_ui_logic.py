@@ -271,3 +271,10 @@ def test_a_new_file_switches_preset_only_when_another_one_is_recommended():
     assert train_plan.preset_for_new_file(400, COUNTS, current="balanced") is None
     assert train_plan.preset_for_new_file(600, {"a": 500, "b": 100}, current="balanced") == "imbalanced"
     assert train_plan.preset_for_new_file(400, COUNTS, current="head-only") == "balanced"
+
+
+def test_the_speed_probe_scales_one_layer_and_keeps_the_fixed_part():
+    from bertstudio.train.step_timer import _scaled
+
+    assert _scaled(1.0, 1.5, 12) == pytest.approx(0.5 + 12 * 0.5)  # fixed 0.5 s + 12 layers of 0.5 s
+    assert _scaled(1.5, 1.0, 12) == pytest.approx(12 * 0.5)  # a busy machine's inverted timings: no fixed part
