@@ -14,6 +14,7 @@ reading the file to ``summary.json``. Target: within +/-30% on every row on a qu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -105,7 +106,8 @@ def main() -> None:
     body = "\n".join([
         "The time the Model tab estimates before training against the wall time of the same run (reading the "
         "file to summary.json). Target: within +/-30% on every row on a quiet machine.", "",
-        machine_line(), f"Reproduce: `{command_line()}`", "",
+        machine_line() + f" Load average while measuring: {os.getloadavg()[0]:.1f} (a busy machine makes both "
+        "the probe and the run slower, unevenly).", f"Reproduce: `{command_line()}`", "",
         "| data | rows | preset | estimate | measured | error | within 30% |",
         "|---|---:|---|---:|---:|---:|---|", *(r.line() for r in rows), "",
         f"{within} of {len(rows)} rows within +/-30%."])
