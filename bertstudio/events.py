@@ -55,6 +55,20 @@ class Tuning(Event):
 
 
 @dataclass
+class Working(Event):
+    """A phase that takes time outside the steps (head-only feature caching, ...): ``done`` of ``total`` units.
+
+    Emitted often enough that no phase goes two seconds without an event, so the app shows movement and Stop is
+    honoured between two of them.
+    """
+
+    kind: ClassVar[str] = "working"
+    phase: str  # what is happening, as a person reads it: "Reading every text once with the frozen model"
+    done: int
+    total: int
+
+
+@dataclass
 class Step(Event):
     kind: ClassVar[str] = "step"
     step: int

@@ -94,19 +94,32 @@ def token_feed(train_ds, val_ds, tokenizer, cfg: TrainConfig, device_type: str) 
     return Feed(train, make_eval_loader(val_ds, collator), full_forward, sampler.set_epoch)
 
 
+def _no_progress(done: int, total: int) -> None:
+    """The default ``on_batch``: nobody watches."""
+
+
 @torch.no_grad()
-def encode_cls_features(model, dataset, tokenizer, device) -> torch.Tensor:
-    """The frozen encoder's [CLS] vectors for every row, computed once (dropout off) in row order."""
+def encode_cls_features(model, dataset, tokenizer, device,
+                        on_batch: Callable[[int, int], None] = _no_progress) -> torch.Tensor:
+    """The frozen encoder's [CLS] vectors for every row, computed once (dropout off) in row order.
+
+    ``on_batch(rows_done, rows_total)`` runs before each batch and after the last: the caller reports progress and
+    may raise to stop (BERT-base on 10,000 texts: over 100 s on 2 CPU cores, one batch about 1 s).
+    """
     collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
     features = torch.zeros(len(dataset), model.config.hidden_size if hasattr(model.config, "hidden_size")
                            else model.config.dim)
     was_training = model.training
     model.eval()
+    done = 0
     for batch in make_eval_loader(dataset, collator):
+        on_batch(done, len(dataset))
         rows = batch.pop("row")
+        done += len(rows)
         batch.pop("labels", None)
         batch = {k: v.to(device) for k, v in batch.items()}
         features[rows] = model.base_model(**batch)[0][:, 0].float().cpu()
+    on_batch(done, len(dataset))
     model.train(was_training)
     return features
 
@@ -123,13 +136,18 @@ class _FeatureRows(torch.utils.data.Dataset):
         return {"features": self.features[i], "labels": self.labels[i], "row": torch.tensor(i)}
 
 
-def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, device) -> Feed:
+def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, device,
+                        on_batch: Callable[[int, int], None] = _no_progress) -> Feed:
     """Head-only training: the encoder never changes, so its output is computed once instead of every epoch.
 
     Every epoch after this one pass costs only the small head: tens of times faster than a full pass.
     """
-    train_rows = _FeatureRows(encode_cls_features(model, train_ds, tokenizer, device), train_ds["label"])
-    val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device), val_ds["label"])
+    total = len(train_ds) + len(val_ds)  # one count over both splits, as a person sees one phase
+    train_rows = _FeatureRows(encode_cls_features(model, train_ds, tokenizer, device,
+                                                  lambda done, _: on_batch(done, total)), train_ds["label"])
+    val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device,
+                                                lambda done, _: on_batch(len(train_ds) + done, total)),
+                            val_ds["label"])
     generator = torch.Generator().manual_seed(cfg.seed)
     train = torch.utils.data.DataLoader(train_rows, batch_size=cfg.batch_size, shuffle=True, generator=generator)
     val = torch.utils.data.DataLoader(val_rows, batch_size=EVAL_BATCH_SIZE)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from bertstudio.config import TrainConfig
 from bertstudio.evaluation.metrics import classification_metrics, softmax
-from bertstudio.events import Evaluated, Step
+from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
@@ -288,11 +288,22 @@ def train_model(
             release_freed_memory()
 
 
-def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator):
+FEATURES_PHASE = "Reading every text once with the frozen model"
+
+
+def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator, emit: Callable[[Any], None],
+               should_stop: Callable[[], bool]):
     if not uses_cached_features(cfg, accelerator):
         return token_feed(train_ds, val_ds, tokenizer, cfg, accelerator.device.type)
+
+    def on_batch(done: int, total: int) -> None:  # between two batches: progress, and Stop within one batch
+        emit(Working(phase=FEATURES_PHASE, done=done, total=total))
+        if should_stop():
+            raise StopRequested()
+
     with accelerator.autocast():  # the one-off encoder pass over every text, in the run's precision
-        return cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg, accelerator.device)
+        return cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg, accelerator.device,
+                                   on_batch)
 
 
 def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list[str], accelerator, *,
@@ -301,7 +312,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()  # includes the one-off feature pass of head-only training
     prepare_model(model, cfg, accelerator.device.type)
-    feed = _make_feed(model, tokenizer, cfg, train_ds, val_ds, accelerator)
+    feed = _make_feed(model, tokenizer, cfg, train_ds, val_ds, accelerator, emit, should_stop)
     optimizer = make_optimizer(model, cfg, accelerator.device.type)
     weights = class_weights(np.asarray(train_ds["label"]), len(label_names), cfg.class_weighting)
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)

@@ -25,10 +25,19 @@ LARGE_DATA_ROWS = 50_000
 EVAL_BATCH_SIZE = 64
 
 
-FORWARD_SHARE = 1 / 3  # a forward pass costs about a third of forward + backward + update
+FIXED_OVERHEAD_S = 2.0  # reading the file, building the splits, writing the report (bench/estimates.py)
 
 
-FIXED_OVERHEAD_S = 10.0  # reading, tokenizing, loading and saving the model
+SAVE_LOAD_PER_LAYER_S = 0.15  # loading and saving the weights grows with the model's depth (bench/estimates.py)
+
+
+TOKENIZE_PER_TEXT_S = 1e-4  # a fast tokenizer through datasets.map: about 10,000 short texts a second
+
+
+SIMPLE_MODEL_PER_TEXT_S = 2e-4  # the word-count model fitted beside every run
+
+
+HEAD_STEP_S = 0.002  # one step of the classifier head on cached features: a few small matrix products
 
 
 PADDED_SHARE = 1.2  # batches are padded to their longest text: a typical batch is about 1.2x the mean length
@@ -136,26 +145,72 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
 
 
 @dataclass(frozen=True)
+class SpeedProbe:
+    """How fast this computer runs one model on batches of one shape, from a short timed probe.
+
+    The probe builds the model with 1 and then 2 layers (``step_timer``): every layer of a BERT-style encoder
+    does the same work, so the full model is the fixed part plus its layers x one layer. Building and timing
+    the whole BERT-base took 40-90 s on a busy 2-core machine; the two small ones take a few seconds.
+    """
+
+    layers: int  # the full model's layers
+    batch_size: int
+    train_step: float  # seconds for one optimizer step with every layer training
+    forward_batch: float  # seconds for one forward pass without gradients (evaluation, cached features)
+
+    def step_seconds(self, trainable_layers: int) -> float:
+        """One optimizer step when only the top ``trainable_layers`` layers learn: the frozen ones only run forward."""
+        trainable = max(0, min(self.layers, trainable_layers))
+        return (trainable * self.train_step + (self.layers - trainable) * self.forward_batch) / self.layers
+
+    @property
+    def forward_per_text(self) -> float:
+        return self.forward_batch / self.batch_size
+
+
+def trainable_layers(config: TrainConfig, layers: int) -> int:
+    """How many encoder layers a run of ``config`` trains (the frozen bottom ones only run forward)."""
+    if config.freeze_encoder:
+        return 0
+    return max(0, layers - int(config.freeze_layers or 0))
+
+
+@dataclass(frozen=True)
 class TimeEstimate:
+    """Every phase of a run that takes time, in seconds; ``total_seconds`` is what the plan shows."""
+
     train_seconds: float
     eval_seconds: float
-    overhead_seconds: float = FIXED_OVERHEAD_S
+    overhead_seconds: float = 0.0  # loading the model and saving it, the simple model, the report
     tune_seconds: float = 0.0  # "tune for me": the learning-rate probe before training
+    tokenize_seconds: float = 0.0
+    features_seconds: float = 0.0  # head-only: the encoder's one pass over the training and validation texts
 
     @property
     def total_seconds(self) -> float:
-        return self.train_seconds + self.eval_seconds + self.overhead_seconds + self.tune_seconds
+        return (self.train_seconds + self.eval_seconds + self.overhead_seconds + self.tune_seconds
+                + self.tokenize_seconds + self.features_seconds)
 
 
-def estimate_time(plan: TrainingPlan, step_seconds: float) -> TimeEstimate:
-    """Steps times the measured step time, plus evaluations (forward passes only) and a fixed overhead."""
+def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
+    """The run's phases from the measured speeds: the same plan (step count, evaluations) the run will follow.
 
-    per_text = step_seconds / plan.config.batch_size * FORWARD_SHARE
-    evaluated = plan.evaluations * plan.val_rows + plan.test_rows
+    Full fine-tuning: steps x the measured step, each evaluation a forward pass over the validation texts.
+    Head only: the encoder runs once over the training and validation texts (their [CLS] vectors are cached);
+    the steps and evaluations then only run the small head, which is close to free.
+    """
+    cfg = plan.config
+    per_text = probe.forward_per_text
+    step = HEAD_STEP_S if cfg.freeze_encoder else probe.step_seconds(trainable_layers(cfg, probe.layers))
+    features = (plan.train_rows + plan.val_rows) * per_text if cfg.freeze_encoder else 0.0
+    validated = 0 if cfg.freeze_encoder else plan.evaluations * plan.val_rows
     tune = 0.0
-    if plan.config.tune:
-        probe = plan_probe(plan.config, plan.total_steps)
-        scored = len(probe.candidates) * min(PROBE_VAL_ROWS, plan.val_rows) if probe.steps else 0
-        tune = len(probe.candidates) * probe.steps * step_seconds + scored * per_text
-    return TimeEstimate(train_seconds=plan.total_steps * step_seconds, eval_seconds=evaluated * per_text,
-                        tune_seconds=tune)
+    if cfg.tune:
+        tuning = plan_probe(cfg, plan.total_steps)
+        scored = len(tuning.candidates) * min(PROBE_VAL_ROWS, plan.val_rows) if tuning.steps else 0
+        tune = len(tuning.candidates) * tuning.steps * step + scored * per_text
+    rows = plan.train_rows + plan.val_rows + plan.test_rows
+    return TimeEstimate(train_seconds=plan.total_steps * step, eval_seconds=(validated + plan.test_rows) * per_text,
+                        overhead_seconds=FIXED_OVERHEAD_S + probe.layers * SAVE_LOAD_PER_LAYER_S
+                        + rows * SIMPLE_MODEL_PER_TEXT_S,
+                        tune_seconds=tune, tokenize_seconds=rows * TOKENIZE_PER_TEXT_S, features_seconds=features)

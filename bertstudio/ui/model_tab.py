@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import gradio as gr
@@ -14,7 +15,7 @@ from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware
-from bertstudio.train.step_timer import model_shape, step_seconds
+from bertstudio.train.estimate import plan_run
 from bertstudio.ui.common import friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config
@@ -78,20 +79,20 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
         return f"Training cannot start until the data problems are fixed: {selection.errors_text}", ""
     config = build_config(selection, choice)
     hardware, device_name = _device_hardware(config.device)
-    lengths = train_plan.typical_lengths(selection.lengths, selection.max_length)
-    plan = train_plan.plan_training(config, selection.rows, selection.class_counts, length_p95=lengths.p95,
-                                model=model_shape(config.model), hardware=hardware)
+    planned = plan_run(config, selection.rows, selection.class_counts, selection.lengths, selection.max_length,
+                       hardware)
+    plan = planned.plan
     if training_now or not measure:
         note = ("A training run is going on right now, so the time estimate waits until the computer is free."
-                if training_now else "Measuring how long one training step takes on this computer…")
+                if training_now else "Measuring how fast this computer runs the model…")
         return views_advice.plan_markdown(plan, None, device_name, note=note), views_advice.decisions_markdown(plan.decisions)
     try:
-        seconds = step_seconds(plan.config, seq_len=lengths.batch, device=hardware.device, bf16=hardware.bf16)
+        probe, estimate = planned.estimate(hardware)
     except ModelError as err:
         return views_advice.plan_markdown(plan, None, device_name, note=f"No time estimate: {err}"), \
             views_advice.decisions_markdown(plan.decisions)
-    estimate = train_plan.estimate_time(plan, seconds)
-    return views_advice.plan_markdown(plan, estimate, device_name, seconds), views_advice.decisions_markdown(plan.decisions)
+    return (views_advice.plan_markdown(plan, estimate, device_name, planned.step_seconds(probe)),
+            views_advice.decisions_markdown(plan.decisions))
 
 
 def _widget(spec: settings.FieldSpec, value: Any):
@@ -169,14 +170,32 @@ def build(ctx: AppContext) -> None:
                                         measure=measure)
             return {plan_md: plan, decisions_md: decisions}
 
-        @friendly
-        def on_plan(selection: DataSelection | None, choice: ModelChoice) -> dict:
-            return shown_plan(selection, choice, measure=True)
+        # The newest plan request of each browser session. A measured estimate takes seconds (the first one on
+        # a fresh app also imports torch), and the estimates of one session run one after the other: without
+        # this, the estimate of a preset the person has already left arrived after the new preset's plan and
+        # replaced it (a fresh app showed Balanced's plan for 40-90 s after "Head only" was chosen).
+        newest_plan: dict[str, int] = {}
+        plan_numbers = itertools.count(1)
+        plan_token = gr.State(0)
+
+        def _is_newest(request: gr.Request | None, token: int) -> bool:
+            return request is None or newest_plan.get(request.session_hash) == token
 
         @friendly
-        def on_plan_first(selection: DataSelection | None, choice: ModelChoice) -> dict:
+        def on_plan(selection: DataSelection | None, choice: ModelChoice, token: int,
+                    request: gr.Request = None) -> dict:
+            if not _is_newest(request, token):
+                return {}  # a newer choice was made meanwhile: its own estimate follows
+            shown = shown_plan(selection, choice, measure=True)
+            return shown if _is_newest(request, token) else {}
+
+        @friendly
+        def on_plan_first(selection: DataSelection | None, choice: ModelChoice, request: gr.Request = None) -> dict:
             """The plan at once; the measured time estimate follows (it takes a few seconds)."""
-            return shown_plan(selection, choice, measure=False)
+            token = next(plan_numbers)
+            if request is not None:
+                newest_plan[request.session_hash] = token
+            return {**shown_plan(selection, choice, measure=False), plan_token: token}
 
         @friendly
         def on_request(request: SettingsRequest | None, selection: DataSelection | None) -> dict:
@@ -209,8 +228,8 @@ def build(ctx: AppContext) -> None:
         ctx.data_file.change(on_new_file, [ctx.data, preset_radio], preset_outputs).then(**collect_io)
         ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
-              [plan_md, decisions_md], trigger_mode="always_last").then(
-            on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
+              [plan_md, decisions_md, plan_token], trigger_mode="always_last").then(
+            on_plan, [ctx.data, ctx.model_choice, plan_token], [plan_md, decisions_md], show_progress="hidden")
         ctx.session_loaded.then(lambda: tables.variants_table(variant_rows()), None, compare)
         # Number boxes built with no value ("auto") hold 0 in the browser until the app sends them a value
         # (seen in Gradio 6.31): a setting edited before any file was loaded then sent 0 for every "auto"

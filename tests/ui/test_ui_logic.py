@@ -108,13 +108,57 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert (plan.total_steps, plan.steps_per_epoch) == total_optimizer_steps(plan.config, -(-plan.train_rows // 16))
     assert any("learning rate" in d.reason for d in plan.decisions)
 
-    estimate = train_plan.estimate_time(plan, step_seconds=0.5)
-    assert estimate.train_seconds == pytest.approx(15.0)
+    estimate = train_plan.estimate_time(plan, PROBE)
+    step = PROBE.step_seconds(train_plan.trainable_layers(plan.config, 6))  # the frozen layers only run forward
+    assert estimate.train_seconds == pytest.approx(30 * step)
     assert estimate.total_seconds > estimate.train_seconds
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
     assert "validation texts twice" in text
     assert "No estimate" in views_advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
+
+
+PROBE = train_plan.SpeedProbe(layers=6, batch_size=16, train_step=0.5, forward_batch=0.16)
+
+
+def _plan(preset: str, rows: int = 4_000, **extra):
+    choice = ModelChoice(settings={**settings.preset_settings(preset)[0], **extra})
+    return train_plan.plan_training(build_config(_selection(), choice), rows, COUNTS, length_p95=31,
+                                    model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
+
+
+def test_head_only_is_estimated_as_it_trains_one_encoder_pass_then_the_head():
+    head, full = _plan("head-only"), _plan("balanced")
+    head_time, full_time = train_plan.estimate_time(head, PROBE), train_plan.estimate_time(full, PROBE)
+    assert head_time.total_seconds < full_time.total_seconds / 5  # "fastest" is the fastest
+    encoder_pass = (head.train_rows + head.val_rows) * PROBE.forward_per_text
+    assert head_time.features_seconds == pytest.approx(encoder_pass)
+    assert head_time.train_seconds == pytest.approx(head.total_steps * train_plan.HEAD_STEP_S)
+    assert full_time.features_seconds == 0
+    step = PROBE.step_seconds(train_plan.trainable_layers(full.config, 6))
+    assert full_time.train_seconds == pytest.approx(full.total_steps * step)
+
+
+def test_the_estimate_counts_every_phase_that_takes_time():
+    plan = _plan("balanced")
+    estimate = train_plan.estimate_time(plan, PROBE)
+    rows = plan.train_rows + plan.val_rows + plan.test_rows
+    assert estimate.tokenize_seconds == pytest.approx(rows * train_plan.TOKENIZE_PER_TEXT_S)
+    evaluated = plan.evaluations * plan.val_rows + plan.test_rows
+    assert estimate.eval_seconds == pytest.approx(evaluated * PROBE.forward_per_text)
+    assert estimate.overhead_seconds > train_plan.FIXED_OVERHEAD_S  # loading and saving grow with the model
+    parts = (estimate.train_seconds, estimate.eval_seconds, estimate.overhead_seconds, estimate.tokenize_seconds,
+             estimate.features_seconds, estimate.tune_seconds)
+    assert estimate.total_seconds == pytest.approx(sum(parts))
+
+
+def test_frozen_layers_only_run_forward_in_the_step_estimate():
+    assert PROBE.step_seconds(6) == pytest.approx(0.5)
+    assert PROBE.step_seconds(0) == pytest.approx(0.16)
+    assert PROBE.step_seconds(3) == pytest.approx((0.5 + 0.16) / 2)
+    frozen = _plan("balanced", freeze_layers=3, freeze_embeddings=True)
+    assert train_plan.trainable_layers(frozen.config, 6) == 3
+    assert train_plan.estimate_time(frozen, PROBE).train_seconds == pytest.approx(frozen.total_steps * 0.33)
 
 
 def test_the_plan_counts_steps_with_the_training_loop_own_function():
@@ -140,9 +184,9 @@ def test_plan_shows_what_tune_for_me_adds_before_starting():
         return train_plan.plan_training(build_config(_selection(), choice), 4_000, COUNTS, length_p95=31,
                                     model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
 
-    plain = train_plan.estimate_time(plan_for(False), step_seconds=0.5)
+    plain = train_plan.estimate_time(plan_for(False), PROBE)
     plan = plan_for(True)
-    estimate = train_plan.estimate_time(plan, step_seconds=0.5)
+    estimate = train_plan.estimate_time(plan, PROBE)
     assert 0 < estimate.tune_seconds <= 0.25 * plain.total_seconds
     assert estimate.total_seconds == pytest.approx(plain.total_seconds + estimate.tune_seconds)
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
@@ -227,3 +271,10 @@ def test_a_new_file_switches_preset_only_when_another_one_is_recommended():
     assert train_plan.preset_for_new_file(400, COUNTS, current="balanced") is None
     assert train_plan.preset_for_new_file(600, {"a": 500, "b": 100}, current="balanced") == "imbalanced"
     assert train_plan.preset_for_new_file(400, COUNTS, current="head-only") == "balanced"
+
+
+def test_the_speed_probe_scales_one_layer_and_keeps_the_fixed_part():
+    from bertstudio.train.step_timer import _scaled
+
+    assert _scaled(1.0, 1.5, 12) == pytest.approx(0.5 + 12 * 0.5)  # fixed 0.5 s + 12 layers of 0.5 s
+    assert _scaled(1.5, 1.0, 12) == pytest.approx(12 * 0.5)  # a busy machine's inverted timings: no fixed part

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning, \
+    Working
 from bertstudio.results import RunStatus
 
 
@@ -21,6 +22,7 @@ class TrainProgress:
     tuning: Tuning | None = None  # the learning rate "tune for me" is trying, before training starts
     started: Started | None = None
     simple: SimpleModelScored | None = None  # the simple word-count model's validation score: the line to beat
+    working: Working | None = None  # the latest phase outside the steps (head-only feature caching)
     last_step: Step | None = None
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
@@ -46,6 +48,8 @@ def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress
             progress.started = event
         elif isinstance(event, SimpleModelScored):
             progress.simple = event
+        elif isinstance(event, Working):
+            progress.working = event
         elif isinstance(event, Step):
             progress.last_step = event
             progress.steps.append(event.step)
@@ -95,6 +99,10 @@ def progress_markdown(progress: TrainProgress) -> str:
     if step is None and started.resumed_from_step:
         return (f"Resuming from the checkpoint at step {started.resumed_from_step:,} of {started.total_steps:,} on "
                 f"{started.device}…")
+    if step is None and progress.working is not None:
+        w = progress.working
+        return (f"**{w.phase}:** {w.done:,} of {w.total:,} texts; the training steps follow "
+                f"({started.total_steps:,} steps on {started.device})…")
     if step is None and progress.simple is None:
         return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
                 f"{started.device}; first a simple word-count model to compare with…")
@@ -106,7 +114,10 @@ def progress_markdown(progress: TrainProgress) -> str:
              f"{format_duration(step.elapsed)} elapsed"]
     if not progress.done:
         parts.append(f"about {format_duration(step.eta)} left")
-    parts += [f"{step.tokens_per_second:,.0f} tokens/s", started.device]
+    # Head-only steps read cached features, not tokens: texts per second is the speed that means something there.
+    speed = (f"{step.tokens_per_second:,.0f} tokens/s" if step.tokens_per_second > 0
+             else f"{step.samples_per_second:,.0f} texts/s")
+    parts += [speed, started.device]
     if progress.simple is not None:  # the score to beat, drawn as the dashed line on the validation chart
         parts.append(f"simple model to beat: {progress.simple.macro_f1:.1%} macro-F1")
     return " · ".join(parts)

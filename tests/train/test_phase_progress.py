@@ -1,0 +1,78 @@
+"""Every phase that takes time reports progress and honours Stop: head-only feature caching (the encoder's one
+pass over every text: over 100 s on 10,000 texts with BERT-base on 2 CPU cores) emits ``Working`` events between
+its batches, so no batch goes by without an event and Stop takes effect before the next batch.
+
+No clocks: a batch is the unit of work (about a second at most), and the tests check the order of batches and
+events, which does not depend on how fast the machine is.
+"""
+
+import pytest
+
+from bertstudio.events import Started, Step, Working
+from bertstudio.train import feeds, pipeline
+from bertstudio.train.loop import FEATURES_PHASE, StopRequested
+from bertstudio.ui.views.progress import TrainProgress, fold_events, progress_markdown
+from tests.train.test_pipeline_job import tiny_config
+
+
+@pytest.fixture
+def logged_batches(monkeypatch):
+    """A log of encoder batches (the slow unit of feature caching) and events, in the order they happen."""
+    log: list[object] = []
+    build = pipeline.build_model
+
+    def build_and_watch(inputs, cfg):
+        model = build(inputs, cfg)
+        forward = model.base_model.forward
+
+        def watched(*args, **kwargs):
+            log.append("batch")
+            return forward(*args, **kwargs)
+
+        model.base_model.forward = watched
+        return model
+
+    monkeypatch.setattr(pipeline, "build_model", build_and_watch)
+    monkeypatch.setattr(feeds, "EVAL_BATCH_SIZE", 4)  # many small batches: a slow phase in miniature
+    return log
+
+
+def test_no_feature_batch_goes_without_a_progress_event(small_csv, tmp_path, tiny_bert_dir, logged_batches):
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", preset="head-only", epochs=1)
+    pipeline.run_training(pipeline.load_inputs(cfg), emit=logged_batches.append)
+    caching = logged_batches[next(i for i, e in enumerate(logged_batches) if isinstance(e, Started)):
+                             next(i for i, e in enumerate(logged_batches) if isinstance(e, Step))]
+    batches = caching.count("batch")
+    assert batches > 5
+    assert all(not (a == "batch" and b == "batch") for a, b in zip(caching, caching[1:])), "a batch without an event"
+    working = [e for e in caching if isinstance(e, Working)]
+    assert all(e.phase == FEATURES_PHASE for e in working)
+    assert [e.done for e in working] == sorted(e.done for e in working)  # counts only go up
+    assert working[-1].done == working[-1].total  # and end at every text of both splits
+
+
+def test_stop_during_feature_caching_takes_effect_before_the_next_batch(small_csv, tmp_path, tiny_bert_dir,
+                                                                        logged_batches):
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", preset="head-only", epochs=1)
+    asked = []
+
+    def emit(event):
+        logged_batches.append(event)
+        if isinstance(event, Working) and event.done > 0:
+            asked.append(logged_batches.count("batch"))  # Stop pressed after the first batch
+
+    with pytest.raises(StopRequested):
+        pipeline.run_training(pipeline.load_inputs(cfg), emit=emit, should_stop=lambda: bool(asked))
+    assert logged_batches.count("batch") == asked[0]  # not one encoder batch after Stop
+    assert not any(isinstance(e, Step) for e in logged_batches)
+
+
+def test_the_train_tab_shows_the_phase_and_texts_per_second_for_head_only():
+    started = Started(run_dir="r", model="m", device="CPU", precision="fp32", total_steps=40, steps_per_epoch=10,
+                      epochs=4, train_rows=320, val_rows=40, test_rows=40, label_names=["a", "b"])
+    progress = fold_events(TrainProgress(), [started, Working(phase=FEATURES_PHASE, done=64, total=360)])
+    assert FEATURES_PHASE in progress_markdown(progress) and "64 of 360 texts" in progress_markdown(progress)
+    step = Step(step=1, total_steps=40, epoch=0.1, loss=1.0, lr=1e-3, grad_norm=1.0, samples_per_second=900.0,
+                tokens_per_second=0.0, elapsed=0.1, eta=4.0)
+    shown = progress_markdown(fold_events(progress, [step]))
+    assert "900 texts/s" in shown and "tokens/s" not in shown
