@@ -184,10 +184,12 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_plan(selection: DataSelection | None, choice: ModelChoice, token: int,
                     request: gr.Request = None) -> dict:
+            # An empty dict is not "no change" to Gradio 6.31 (it fails: "didn't return enough output values").
+            unchanged = {plan_md: gr.skip(), decisions_md: gr.skip()}
             if not _is_newest(request, token):
-                return {}  # a newer choice was made meanwhile: its own estimate follows
+                return unchanged  # a newer choice was made meanwhile: its own estimate follows
             shown = shown_plan(selection, choice, measure=True)
-            return shown if _is_newest(request, token) else {}
+            return shown if _is_newest(request, token) else unchanged
 
         @friendly
         def on_plan_first(selection: DataSelection | None, choice: ModelChoice, request: gr.Request = None) -> dict:
@@ -201,7 +203,7 @@ def build(ctx: AppContext) -> None:
         def on_request(request: SettingsRequest | None, selection: DataSelection | None) -> dict:
             """Settings sent by the Runs tab (a run's, or saved ones): shown here, so training uses them."""
             if request is None:
-                return {}
+                return {custom: gr.skip()}  # not {}: Gradio 6.31 reads an empty dict as missing outputs
             shown = apply_preset(request.preset if request.preset in presets else DEFAULT_PRESET, selection)
             shown.update({widget: settings.to_widget(spec, request.settings.get(spec.name))
                           for widget, spec in zip(widgets, specs)})

@@ -209,5 +209,29 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         assert report_page.locator("svg polyline").count() >= 1
         report_page.screenshot(path=str(shots / "8-report.png"), full_page=True)
 
+        # 8. A third run, stopped after its first validation check: the best model so far is kept, and the
+        # Export tab offers it like any finished run.
+        page.get_by_role("tab", name="2. Model").click()
+        if not steps.is_visible():
+            page.get_by_text("Advanced settings").click()
+        type_number(steps, 2_000)
+        type_number(page.locator("#setting-eval_every input"), 5)
+        expect(page.locator("#plan")).to_contain_text("at most 2,000 steps", timeout=180_000)
+        page.get_by_role("tab", name="3. Train").click()
+        page.get_by_role("button", name="Start training").click()
+        expect(page.locator("#train-outcome")).not_to_contain_text("Done", timeout=60_000)
+        expect(page.locator("#validation-chart .js-plotly-plot")).to_contain_text("macro-F1", timeout=300_000)
+        page.locator("#stop-training").click()
+        expect(page.locator("#train-outcome")).to_contain_text("Stopped early", timeout=300_000)
+        expect(page.locator("#train-outcome")).to_contain_text("was kept")
+        page.get_by_role("tab", name="5. Export").click()
+        expect(page.locator("#export-run")).to_contain_text("Zip size", timeout=120_000)
+        with page.expect_download(timeout=120_000) as download:
+            page.locator("#download-model").click()
+        kept = tmp_path / "kept.zip"
+        download.value.save_as(kept)
+        with zipfile.ZipFile(kept) as zipped:
+            assert "model.safetensors" in zipped.namelist()
+
         assert "Traceback" not in page.content()
         browser.close()
