@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import gradio as gr
@@ -170,34 +169,39 @@ def build(ctx: AppContext) -> None:
                                         measure=measure)
             return {plan_md: plan, decisions_md: decisions}
 
-        # The newest plan request of each browser session. A measured estimate takes seconds (the first one on
-        # a fresh app also imports torch), and the estimates of one session run one after the other: without
-        # this, the estimate of a preset the person has already left arrived after the new preset's plan and
-        # replaced it (a fresh app showed Balanced's plan for 40-90 s after "Head only" was chosen).
-        newest_plan: dict[str, int] = {}
-        plan_numbers = itertools.count(1)
-        plan_token = gr.State(0)
+        # What the newest plan request of each browser session asked for. A measured estimate takes seconds (the
+        # first one on a fresh app also imports torch), and the estimates of one session run one after the other:
+        # without this, the estimate of a preset the person had already left arrived after the new preset's plan
+        # and replaced it (a fresh app showed Balanced's plan for 40-90 s after "Head only" was chosen). The
+        # estimate is compared by what it was asked for, not by a request number: the same change often fires
+        # twice (the data and the choice), and the measured plan must not be dropped for its own twin.
+        newest_plan: dict[str, str] = {}
 
-        def _is_newest(request: gr.Request | None, token: int) -> bool:
-            return request is None or newest_plan.get(request.session_hash) == token
+        def _asked(selection: DataSelection | None, choice: ModelChoice) -> str:
+            data = None if selection is None else (selection.path, selection.text_column, selection.label_column,
+                                                   selection.text_pair_column, selection.max_length, selection.rows)
+            return repr((data, choice))
+
+        def _is_newest(request: gr.Request | None, asked: str) -> bool:
+            return request is None or newest_plan.get(request.session_hash, asked) == asked
 
         @friendly
-        def on_plan(selection: DataSelection | None, choice: ModelChoice, token: int,
-                    request: gr.Request = None) -> dict:
+        def on_plan(selection: DataSelection | None, choice: ModelChoice, request: gr.Request = None) -> dict:
             # An empty dict is not "no change" to Gradio 6.31 (it fails: "didn't return enough output values").
             unchanged = {plan_md: gr.skip(), decisions_md: gr.skip()}
-            if not _is_newest(request, token):
+            asked = _asked(selection, choice)
+            if not _is_newest(request, asked):
                 return unchanged  # a newer choice was made meanwhile: its own estimate follows
             shown = shown_plan(selection, choice, measure=True)
-            return shown if _is_newest(request, token) else unchanged
+            return shown if _is_newest(request, asked) else unchanged
 
         @friendly
         def on_plan_first(selection: DataSelection | None, choice: ModelChoice, request: gr.Request = None) -> dict:
             """The plan at once; the measured time estimate follows (it takes a few seconds)."""
-            token = next(plan_numbers)
+            shown = shown_plan(selection, choice, measure=False)
             if request is not None:
-                newest_plan[request.session_hash] = token
-            return {**shown_plan(selection, choice, measure=False), plan_token: token}
+                newest_plan[request.session_hash] = _asked(selection, choice)
+            return shown
 
         @friendly
         def on_request(request: SettingsRequest | None, selection: DataSelection | None) -> dict:
@@ -230,8 +234,8 @@ def build(ctx: AppContext) -> None:
         ctx.data_file.change(on_new_file, [ctx.data, preset_radio], preset_outputs).then(**collect_io)
         ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
-              [plan_md, decisions_md, plan_token], trigger_mode="always_last").then(
-            on_plan, [ctx.data, ctx.model_choice, plan_token], [plan_md, decisions_md], show_progress="hidden")
+              [plan_md, decisions_md], trigger_mode="always_last").then(
+            on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
         ctx.session_loaded.then(lambda: tables.variants_table(variant_rows()), None, compare)
         # Number boxes built with no value ("auto") hold 0 in the browser until the app sends them a value
         # (seen in Gradio 6.31): a setting edited before any file was loaded then sent 0 for every "auto"
