@@ -8,6 +8,8 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class UserError(Exception):
     """A problem with the user's input, with a plain-language fix."""
@@ -38,12 +40,18 @@ class DiskFullError(UserError):
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """True for "No space left on device" (and a full quota), however deep in the causes it is."""
+    """True for "No space left on device" (and a full quota), however deep in the causes it is.
+
+    safetensors (Rust) reports it as a SafetensorError, not an OSError: "I/O error: No space left on device
+    (os error 28)" (seen on a full tmpfs), so its words count too.
+    """
     import errno
 
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if os.strerror(errno.ENOSPC) in str(seen):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
