@@ -130,6 +130,9 @@ class TrainConfig(BaseModel):
         json_schema_extra=_cli("--data-workers", "system"))
     output_dir: str | None = Field(None, description="Run folder (default: runs/<time>-<model>).",
                                    json_schema_extra=_cli("--out", "system"))
+    overwrite: bool = Field(False, description="Replace the run an earlier training left in the --out folder "
+                                               "(otherwise that folder is refused, so two runs never mix).",
+                            json_schema_extra=_cli("--overwrite", "system"))
     checkpoint_minutes: float = Field(
         5.0, ge=0, le=24 * 60, allow_inf_nan=False,
         description="Save a checkpoint to resume from after a crash at every epoch end and every this many minutes "
@@ -256,7 +259,7 @@ def config_from_preset(preset: str = DEFAULT_PRESET, *, workspace_presets: Path 
 
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # Where a run's settings say nothing about the settings themselves: the data, the folder, the preset's name.
-NOT_PRESET_SETTINGS = frozenset({"data", "val_file", "test_file", "output_dir", "preset", "text_column",
+NOT_PRESET_SETTINGS = frozenset({"data", "val_file", "test_file", "output_dir", "overwrite", "preset", "text_column",
                                  "text_pair_column", "label_column"})
 
 

@@ -8,6 +8,8 @@ keeps its traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class UserError(Exception):
     """A problem with the user's input, with a plain-language fix."""
@@ -31,3 +33,41 @@ class ConfigError(UserError):
 
 class ModelError(UserError):
     """A model cannot be found, loaded or trusted."""
+
+
+class DiskFullError(UserError):
+    """The disk ran out of space while writing; what was being written was removed again."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for "No space left on device" (and a full quota), however deep in the causes it is.
+
+    safetensors (Rust) reports it as a SafetensorError, not an OSError: "I/O error: No space left on device
+    (os error 28)" (seen on a full tmpfs), so its words count too.
+    """
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if os.strerror(errno.ENOSPC) in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def disk_full_error(what: str, folder, needed_bytes: int | None = None, elsewhere: str = "use a folder on another "
+                    "disk") -> DiskFullError:
+    """A plain message for a full disk: what could not be written, where, how much is needed and free."""
+    import shutil
+
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:,.1f} MB"
+    except OSError:
+        free = "unknown"
+    needed = f"about {needed_bytes / 1e6:,.1f} MB is needed, " if needed_bytes else ""
+    return DiskFullError(f"The disk is full: {what} could not be written to {folder} ({needed}{free} free). "
+                         "Nothing half-written was kept.",
+                         hint="Free some disk space (old runs and exports are the largest files) or "
+                              f"{elsewhere}, then try again.")

@@ -272,6 +272,9 @@ class ExportRecord(JsonRecord):
     format: str  # hf, onnx, onnx-int8 or torchscript
     file: str | None = None  # the model file in the folder; None: the whole folder is the model (hf)
     inputs: list[str] | None = None  # ONNX and TorchScript: the model's inputs, in order
+    # SHA-256 of the model file as written (TorchScript: checked before loading, since a TorchScript file can
+    # carry code; a file without a matching record is never loaded).
+    sha256: str | None = None
     opset: int | None = None  # ONNX
     quantization: Quantization | None = None  # ONNX INT8
     parity: ParityReport

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from bertstudio.errors import disk_full_error, is_disk_full
+
 # Every file name of a run folder, defined here and nowhere else.
 CONFIG_FILE = "config.json"  # every setting, and the reason for each automatic one
 METRICS_FILE = "metrics.jsonl"  # one line per training event, appended as it happens
@@ -42,17 +44,29 @@ PREPROCESSING_FILE = "preprocessing.json"  # what prediction must repeat exactly
 EXPORT_INFO_FILE = "export.json"  # what an export holds and how it compared with the trained model
 
 
+# Temporary names carry the writer's process id (".model.tmp-1234-x8f2a", ".model.old-1234-...") so the next start
+# can tell the leftovers of a killed process from the work of a live one (see bertstudio.leftovers).
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)(?:-.*)?$")
+
+
+def temp_prefix(target: Path) -> str:
+    """The start of a temporary name beside ``target``: hidden, naming the target and this process."""
+    return f".{target.name}.tmp-{os.getpid()}-"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full_error(path.name, path.parent, len(text.encode("utf-8"))) from exc
         raise
 
 
@@ -60,10 +74,13 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def atomic_directory(target: Path, fill) -> Path:
-    """Build a folder under a temporary name with ``fill(tmp_path)`` and then swap it in."""
+def atomic_directory(target: Path, fill, needed_bytes: int | None = None) -> Path:
+    """Build a folder under a temporary name with ``fill(tmp_path)`` and then swap it in.
+
+    A full disk is a :class:`DiskFullError` naming ``needed_bytes`` (what the folder takes, when known).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
     try:
         fill(tmp)
         if target.exists():
@@ -73,8 +90,10 @@ def atomic_directory(target: Path, fill) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(exc):
+            raise disk_full_error(f"the folder {target.name}", target.parent, needed_bytes) from exc
         raise
     return target
 
@@ -210,6 +229,24 @@ class RunFolder:
     def predictions_on(self, data: str | os.PathLike[str]) -> Path:
         """``predictions-<file name>.csv``: per-row predictions of an evaluation on the labelled file ``data``."""
         return self.path / f"predictions-{Path(data).stem}.csv"
+
+    @property
+    def run_files(self) -> tuple[Path, ...]:
+        """Everything a training writes into the folder (exports too: they were made from its model)."""
+        return (self.config, self.metrics, self.summary, self.model, self.data_report, self.predictions, self.eval,
+                self.validation_logits, self.label_issues, self.exports, self.simple_model, self.status,
+                self.checkpoints, self.tracking)
+
+    def holds_a_run(self) -> bool:
+        return any(path.exists() for path in self.run_files)
+
+    def clear(self) -> None:
+        """Remove every file a training wrote (other files in the folder stay)."""
+        for path in self.run_files:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
     @property
     def is_complete(self) -> bool:

@@ -30,7 +30,7 @@ from bertstudio.data.encoding import (
 from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.sniff import sniff_format
 from bertstudio.disk_cache import mark_used, prune_lru
-from bertstudio.errors import DataError
+from bertstudio.errors import DataError, UserError, disk_full_error, is_disk_full
 
 if TYPE_CHECKING:  # heavy imports stay out of `import bertstudio.data`
     import datasets
@@ -523,8 +523,11 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> 
     )
 
 
-def unreadable_table(file: Path, delimiter: str, error: BaseException) -> DataError:
-    """A plain-language DataError for a file the parser rejected."""
+def unreadable_table(file: Path, delimiter: str, error: BaseException) -> UserError:
+    """A plain-language DataError for a file the parser rejected (a full disk is not the file's fault)."""
+    if is_disk_full(error):
+        return disk_full_error("the data cache (a fast copy of the table)", cache_dir(),
+                               elsewhere="set BERTSTUDIO_CACHE to a folder on another disk")
     root = error
     while root.__cause__ or root.__context__:
         root = root.__cause__ or root.__context__  # type: ignore[assignment]

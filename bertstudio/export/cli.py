@@ -9,6 +9,7 @@ import sys
 from bertstudio.cli_args import Command
 from bertstudio.export.card import describe_export
 from bertstudio.export.core import DEFAULT_VALIDATION_ROWS, FORMAT_CHOICES, export_run
+from bertstudio.leftovers import remove_leftovers
 
 
 def _add_export(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,7 @@ def run_export(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
 
+    remove_leftovers([args.run_dir, args.out])  # half-built exports of killed processes
     results = export_run(args.run_dir, args.format, args.out, max_rows=args.rows or None,
                          push_to_hub=args.push_to_hub, token_env=args.token_env, private=not args.public,
                          on_result=show)

@@ -25,6 +25,7 @@ from bertstudio.export.int8 import write_int8
 from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, OPSET, export_onnx
 from bertstudio.export.parity import ValidationRows, compare_logits, validation_rows
 from bertstudio.export.torchscript import TORCHSCRIPT_FILE, export_torchscript
+from bertstudio.fingerprint import file_fingerprint
 from bertstudio.models.word_counts import INFO_FILE as WORD_COUNTS_INFO
 from bertstudio.models.word_counts import WEIGHTS_FILE as WORD_COUNTS_WEIGHTS
 from bertstudio.predict.backends import OnnxBackend, TorchBackend, TorchScriptBackend, model_input_names
@@ -130,8 +131,10 @@ def _build_int8(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Ex
 
 def _build_torchscript(source: ExportSource, tmp: Path, done: list[ExportResult]) -> ExportRecord:
     inputs = export_torchscript(source.model, source.tokenizer, source.prep, tmp / TORCHSCRIPT_FILE)
-    report = source.parity(TorchScriptBackend(tmp / TORCHSCRIPT_FILE, inputs))
-    return ExportRecord(format="torchscript", file=TORCHSCRIPT_FILE, inputs=inputs, parity=report,
+    # The digest of the file just written: prediction loads this TorchScript file only while it still matches.
+    sha256 = file_fingerprint(tmp / TORCHSCRIPT_FILE).sha256
+    report = source.parity(TorchScriptBackend(tmp / TORCHSCRIPT_FILE, inputs, sha256))
+    return ExportRecord(format="torchscript", file=TORCHSCRIPT_FILE, inputs=inputs, sha256=sha256, parity=report,
                         warnings=fp32_warnings("TorchScript", report))
 
 

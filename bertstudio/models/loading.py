@@ -12,12 +12,10 @@ from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.bundled import verify_bundled_weights
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.models.sources import (
-    SAFETENSORS_FILES,
     ModelSource,
     _as_source,
     _cached_snapshot,
     _ensure_downloadable,
-    _has_any,
     _hf_cache_dir,
 )
 
@@ -164,13 +162,6 @@ def _apply_attention_dropout(config: PretrainedConfig, attention_dropout: float 
         config.attention_probs_dropout_prob = attention_dropout
 
 
-def _has_safetensors(location: str, on_disk: bool) -> bool | None:
-    """True when the checkpoint on disk has safetensors; None lets transformers prefer them online."""
-    if on_disk:
-        return True if _has_any(Path(location), SAFETENSORS_FILES) else None
-    return None
-
-
 def load_model_config(source: ModelSource | str, **overrides: Any) -> PretrainedConfig:
     """The model's config.json, from the same place its weights load from (never the network when on disk)."""
     from transformers import AutoConfig
@@ -196,6 +187,7 @@ def load_model_for_classification(
 ) -> PreTrainedModel:
     """The pretrained body with a fresh classification head for ``num_labels`` labels (fp32)."""
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
 
     ids, names = _validate_labels(num_labels, id2label, label2id)
@@ -211,14 +203,15 @@ def load_model_for_classification(
                 location,
                 config=config,
                 dtype=torch.float32,  # training keeps fp32 master weights; autocast handles bf16
-                use_safetensors=_has_safetensors(location, on_disk),
+                # Never a pickle (pytorch_model.bin): unpickling runs whatever code the file carries.
+                use_safetensors=True,
                 # A checkpoint that already has a head (e.g. FinBERT's 3 labels) gets a new one.
                 ignore_mismatched_sizes=True,
                 output_loading_info=True,
                 **({"attn_implementation": attn_implementation} if attn_implementation else {}),
                 **common,
             )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: damaged weights
         raise _load_failure(source, "model", exc) from exc
     _warn_about_loading_info(source, info)
     return model

@@ -34,7 +34,10 @@ CONFIG_FILE = "config.json"
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 
-WEIGHT_FILES = (*SAFETENSORS_FILES, "pytorch_model.bin", "pytorch_model.bin.index.json")
+# Pickled weights: loading one runs whatever code its pickle carries, so a model folder is never loaded from
+# them; their presence only makes the refusal name what the folder holds instead.
+PICKLE_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+NO_PICKLE = "a pickle file, which BERT Studio never loads because loading one can run any code it carries"
 
 
 TOKENIZER_FILES = (
@@ -74,8 +77,10 @@ def _missing_model_files(folder: Path) -> list[str]:
     missing = []
     if not (folder / CONFIG_FILE).is_file():
         missing.append(CONFIG_FILE)
-    if not _has_any(folder, WEIGHT_FILES):
-        missing.append("the weights (model.safetensors)")
+    if not _has_any(folder, SAFETENSORS_FILES):
+        pickled = _pickle_only(folder)
+        missing.append(f"the weights as model.safetensors (it has only {pickled}: {NO_PICKLE})" if pickled
+                       else "the weights (model.safetensors)")
     if not _has_any(folder, TOKENIZER_FILES):
         missing.append("the tokenizer files (tokenizer.json or vocab.txt)")
     return missing
@@ -83,6 +88,32 @@ def _missing_model_files(folder: Path) -> list[str]:
 
 def _has_any(folder: Path, names: Iterable[str]) -> bool:
     return any((folder / name).is_file() for name in names)
+
+
+def check_tokenizer_files(folder: Path) -> None:
+    """Refuse a folder without a vocabulary: transformers would build a tokenizer that knows only its special
+    tokens from tokenizer_config.json alone, and every text would get the same prediction."""
+    if not _has_any(folder, TOKENIZER_FILES):
+        raise ModelError(
+            f"The model folder {folder} has no tokenizer files ({' or '.join(TOKENIZER_FILES[:2])}).",
+            hint="Copy the tokenizer files saved with the model into the folder, or train or export it again.")
+
+
+def _pickle_only(folder: Path) -> str | None:
+    """The pickle file holding the folder's only weights, or None."""
+    if _has_any(folder, SAFETENSORS_FILES):
+        return None
+    return next((name for name in PICKLE_WEIGHT_FILES if (folder / name).is_file()), None)
+
+
+def check_no_pickle_only(folder: Path) -> None:
+    """Refuse, by name, a folder whose only weights are a pickle."""
+    pickled = _pickle_only(folder)
+    if pickled:
+        raise ModelError(
+            f"The model folder {folder} holds its weights only as {pickled}: {NO_PICKLE}.",
+            hint="Use a folder with model.safetensors (save_pretrained(safe_serialization=True)); convert the "
+                 "pickle only where you trust where it came from.")
 
 
 def _local_source(folder: Path, original: str) -> ModelSource:
@@ -96,7 +127,8 @@ def _local_source(folder: Path, original: str) -> ModelSource:
         raise ModelError(
             f"The folder {folder} is not a complete model; it is missing: {'; '.join(missing)}.",
             hint="A model folder needs config.json, model.safetensors and the tokenizer files "
-            "(tokenizer.json or vocab.txt), as written by save_pretrained().",
+            "(tokenizer.json or vocab.txt), as written by save_pretrained(safe_serialization=True). A folder with "
+            "only pytorch_model.bin: convert it to safetensors where you trust its source, or use its Hub id.",
         )
     try:
         bundled = bundled_model_path()

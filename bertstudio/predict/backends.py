@@ -8,6 +8,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from bertstudio.errors import ModelError
+from bertstudio.fingerprint import file_fingerprint
 from bertstudio.predict.locate import ModelLocation, choose_backend
 from bertstudio.results import read_export
 from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
@@ -42,7 +43,8 @@ def load_classifier(folder: Path, *, bf16: bool = False):
 
     dtype = torch.bfloat16 if bf16 else torch.float32
     try:
-        return AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype).eval()
+        # use_safetensors: never a pickle, whose loading runs whatever code it carries.
+        return AutoModelForSequenceClassification.from_pretrained(folder, dtype=dtype, use_safetensors=True).eval()
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a damaged weights file
         raise ModelError(f"Could not load the model in {folder}: {(str(exc) or type(exc).__name__).splitlines()[0]}",
                          hint="The folder needs config.json and model.safetensors as saved by training; "
@@ -129,14 +131,33 @@ class OnnxBackend:
         return np.asarray(self.run(self.prepare(batch))[0], dtype=np.float32)
 
 
+def check_trusted_torchscript(file: Path, sha256: str | None) -> None:
+    """Refuse a TorchScript file BERT Studio did not write: ``torch.jit.load`` runs the code a file carries, so
+    only a file whose SHA-256 matches the one its export recorded in export.json is loaded."""
+    if not sha256:
+        raise ModelError(f"{file} is not trusted: it was not exported by BERT Studio (its export.json records no "
+                         "SHA-256 of it), and a TorchScript file can carry code that runs when it is loaded.",
+                         hint="Export the run again (bertstudio export RUN --format torchscript), or use the "
+                              "model.safetensors or ONNX backend.")
+    found = file_fingerprint(file)
+    if found is None or found.sha256 != sha256:
+        raise ModelError(f"{file} is not trusted: it changed since it was exported (its SHA-256 no longer matches "
+                         "the one recorded in export.json), and a TorchScript file can carry code.",
+                         hint="Export the run again (bertstudio export RUN --format torchscript).")
+
+
 class TorchScriptBackend:
-    """A traced TorchScript module: positional (input_ids, attention_mask[, token_type_ids]) -> logits."""
+    """A traced TorchScript module: positional (input_ids, attention_mask[, token_type_ids]) -> logits.
+
+    ``sha256``: the file's digest as its export recorded it; the file is loaded only when it matches.
+    """
 
     name = "torchscript"
 
-    def __init__(self, file: Path, inputs: Sequence[str]):
+    def __init__(self, file: Path, inputs: Sequence[str], sha256: str | None):
         import torch
 
+        check_trusted_torchscript(file, sha256)
         self.file = file
         self.module = torch.jit.load(str(file), map_location="cpu").eval()
         self.inputs = list(inputs)
@@ -149,10 +170,13 @@ class TorchScriptBackend:
             return self.module(*[torch.from_numpy(feed[k]) for k in self.inputs]).float().numpy()
 
 
-def _torchscript_inputs(file: Path) -> list[str]:
-    """Input order recorded at export time (the traced module cannot tell it)."""
+def _torchscript_backend(file: Path) -> TorchScriptBackend:
+    """The export's TorchScript file, with the input order and SHA-256 recorded at export time (the traced
+    module cannot tell its inputs; the digest says the file is the one BERT Studio wrote)."""
     export = read_export(file.parent)
-    return list(export.record.inputs) if export is not None and export.record.inputs else list(MODEL_INPUTS)
+    record = export.record if export is not None and export.path == file else None
+    inputs = list(record.inputs) if record is not None and record.inputs else list(MODEL_INPUTS)
+    return TorchScriptBackend(file, inputs, record.sha256 if record is not None else None)
 
 
 def open_backend(location: ModelLocation, backend: str) -> LogitsBackend:
@@ -160,5 +184,5 @@ def open_backend(location: ModelLocation, backend: str) -> LogitsBackend:
     if name in ("torch", "torch-bf16"):
         return TorchBackend.from_folder(file.parent, file, bf16=name == "torch-bf16")
     if name == "torchscript":
-        return TorchScriptBackend(file, _torchscript_inputs(file))
+        return _torchscript_backend(file)
     return OnnxBackend(file, name)

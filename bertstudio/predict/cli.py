@@ -22,12 +22,15 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Column holding the second text, for pair models.")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Texts per model call.")
+    p.add_argument("--allow-unfinished", action="store_true",
+                   help="Use the model of a run that has not finished (interrupted or failed), labelled as such.")
     p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
                    help="Rows read and written at a time (bounds memory on huge files).")
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size)
+    predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size,
+                               allow_unfinished=args.allow_unfinished)
     print(predictor.describe(), file=sys.stderr)
 
     def progress(rows: int) -> None:

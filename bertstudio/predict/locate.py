@@ -7,16 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bertstudio.errors import ConfigError, ModelError
-from bertstudio.results import read_export
+from bertstudio.models.sources import check_no_pickle_only
+from bertstudio.results import read_export, read_run_status
 from bertstudio.runs import RunFolder
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
 
 
-# The file each backend runs, inside a model or export folder.
+# The file each backend runs, inside a model or export folder.  Never pytorch_model.bin: a pickle runs whatever
+# code it carries when loaded (see PICKLE_WEIGHT_FILES).
 BACKEND_FILES = {
-    "torch": ("model.safetensors", "pytorch_model.bin"),
-    "torch-bf16": ("model.safetensors", "pytorch_model.bin"),  # the same weights, cast to bfloat16 when loaded
+    "torch": ("model.safetensors",),
+    "torch-bf16": ("model.safetensors",),  # the same weights, cast to bfloat16 when loaded
     "onnx": ("model.onnx",),
     "onnx-int8": ("model.int8.onnx",),
     "torchscript": ("model.pt",),
@@ -61,9 +63,41 @@ def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
         parent = given.parent
         is_run = given.name == "model" and RunFolder(parent).config.is_file()
         return ModelLocation(folder=given, run_dir=parent if is_run else None)
+    for folder in (given / "model", given):
+        check_no_pickle_only(folder)
     raise ModelError(f"No trained model was found in '{given}'.",
                      hint="Point to a run folder (it has model/ inside), a model folder with model.safetensors, "
                           "or an export folder with model.onnx or model.pt.")
+
+
+def unfinished_run(location: ModelLocation) -> str | None:
+    """Why the run the model belongs to has not finished, in plain words; None for a finished run (done, or
+    stopped early with its best model) or a model folder outside a run.
+
+    A killed or failed run may have a model/ folder from an earlier save, which would predict without any sign
+    that it is not the model the run was meant to produce.
+    """
+    if location.run_dir is None:
+        return None
+    run = RunFolder(location.run_dir)
+    status = read_run_status(run.path)
+    if status.state in ("done", "stopped") and run.summary.is_file():
+        return None
+    if status.state == "running":
+        return f"the run in {run.path} is still training (process {status.pid})"
+    if status.state == "failed":
+        return f"the run in {run.path} failed" + (f" ({status.message})" if status.message else "")
+    return f"the run in {run.path} was interrupted before it finished"
+
+
+def check_finished(location: ModelLocation) -> None:
+    """Refuse the model of a run that has not finished (see :func:`unfinished_run`)."""
+    problem = unfinished_run(location)
+    if problem is not None:
+        raise ModelError(f"No finished model to use: {problem[:1].upper()}{problem[1:]}.",
+                         hint=f"Wait for it to finish, resume it (bertstudio train --resume {location.run_dir}) "
+                              "or train again; --allow-unfinished uses the model it holds anyway, labelled "
+                              "as unfinished.")
 
 
 def choose_backend(location: ModelLocation, backend: str) -> tuple[str, Path]:

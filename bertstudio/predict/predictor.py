@@ -13,9 +13,10 @@ from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import softmax
 from bertstudio.models.loading import quiet_library_progress
+from bertstudio.models.sources import check_tokenizer_files
 from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.predict.backends import LogitsBackend, open_backend
-from bertstudio.predict.locate import ModelLocation, locate_model
+from bertstudio.predict.locate import ModelLocation, check_finished, locate_model, unfinished_run
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch
 from bertstudio.results import Preprocessing
 from bertstudio.train.batching import sorted_batches
@@ -54,6 +55,8 @@ class Predictor:
         # A run whose blend with the simple word-count model won on validation ships that model beside the
         # weights; every backend's probabilities are blended the same way.
         self.simple = WordCountModel.load(location.folder) if prep.blend_weight < 1 else None
+        # Why the model's run is unfinished, when it was used anyway (--allow-unfinished); None when finished.
+        self.unfinished = unfinished_run(location)
 
     @property
     def label_names(self) -> list[str]:
@@ -65,13 +68,15 @@ class Predictor:
                 "model_file": str(self.backend.file), "backend": self.backend.name,
                 "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
                 "temperature": self.prep.temperature, "base_model": self.prep.base_model,
-                "blend_weight": self.prep.blend_weight}
+                "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished}
 
     def describe(self) -> str:
         pair = " (text pairs)" if self.prep.text_pair else ""
         blend = (f" Blended with a simple word-count model ({self.prep.blend_weight:.0%} fine-tuned)."
                  if self.simple is not None else "")
-        return (f"{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
+        warning = f"UNFINISHED: {self.unfinished}; this may not be the model it was meant to produce. " \
+            if self.unfinished else ""
+        return (f"{warning}{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
                 f"({', '.join(self.label_names)}), texts cut at {self.prep.max_length} tokens.{blend}")
 
     def _check_pairs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
@@ -111,8 +116,9 @@ class Predictor:
 def load_tokenizer_from(folder: Path):
     from transformers import AutoTokenizer
 
+    check_tokenizer_files(folder)
     try:
-        return AutoTokenizer.from_pretrained(folder)
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"Could not load the tokenizer in {folder}: {str(exc).splitlines()[0]}",
                          hint="The folder needs the tokenizer files saved with the model "
@@ -120,16 +126,19 @@ def load_tokenizer_from(folder: Path):
 
 
 def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
-                   batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+                   batch_size: int = DEFAULT_BATCH_SIZE, *, allow_unfinished: bool = False) -> Predictor:
     """A predictor for a run folder, its ``model/`` folder, or an hf/onnx/torchscript export folder.
 
     ``backend``: torch, onnx, onnx-int8, torchscript, or auto (PyTorch when the weights are there, else
     whichever export the folder holds).  An ONNX or TorchScript file is looked for in the folder itself,
-    then in the run's ``exports/<backend>/``.
+    then in the run's ``exports/<backend>/``.  The model of a run that has not finished (still training,
+    interrupted, failed) is refused unless ``allow_unfinished``; the predictor then says so (``unfinished``).
     """
 
     quiet_library_progress()
     location = locate_model(model_dir)
+    if not allow_unfinished:
+        check_finished(location)
     runner = open_backend(location, backend)
     # Export folders carry their own tokenizer and preprocessing.json, next to the model file.
     folder = runner.file.parent

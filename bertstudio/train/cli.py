@@ -9,6 +9,7 @@ from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_
 from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
+from bertstudio.leftovers import remove_leftovers
 from bertstudio.train.console import ConsoleProgress
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
@@ -27,6 +28,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    # What killed runs left half-written (their processes are gone) goes first; a running run is left alone.
+    remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None)])
     if args.resume:
         return run_resume(args)
     if not args.data:

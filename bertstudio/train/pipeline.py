@@ -28,6 +28,7 @@ from bertstudio.events import Finished, Started, Tuning
 from bertstudio.fingerprint import file_fingerprint
 from bertstudio.hardware import DeviceInfo, detect_device
 from bertstudio.jobs import describe_exception
+from bertstudio.leftovers import claim_out_folder
 from bertstudio.models.loading import (
     load_model_config,
     load_model_for_classification,
@@ -264,6 +265,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     """
 
     cfg = inputs.config
+    if cfg.output_dir and not resume:
+        claim_out_folder(cfg.output_dir, cfg.overwrite)
     run = RunFolder(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
     run.path.mkdir(parents=True, exist_ok=True)
     cfg = cfg.model_copy(update={"output_dir": str(run.path)})
@@ -441,7 +444,9 @@ def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_na
         tokenizer.save_pretrained(tmp)
         training_preprocessing(cfg, tokenizer, label_names).write(tmp / PREPROCESSING_FILE)
 
-    return atomic_directory(target, fill)
+    # The weights are nearly all of it (the tokenizer files add about 1 MB), so a full disk can say what it takes.
+    needed = sum(p.numel() * p.element_size() for p in model.state_dict().values()) + 1_000_000
+    return atomic_directory(target, fill, needed_bytes=needed)
 
 
 def write_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:

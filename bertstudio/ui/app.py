@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 
 from bertstudio.config import DEFAULT_PRESET
 from bertstudio.jobs import JobRegistry, app_limits
+from bertstudio.leftovers import remove_leftovers
 from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.ui import (
@@ -96,6 +97,7 @@ def header_markdown(limits: UsageLimits) -> str:
 def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS) -> gr.Blocks:
     data_dir = Path(data_dir).expanduser().resolve()
     store = SessionStore(data_dir, limits)
+    remove_leftovers(data_dir.glob("sessions/*/*"))  # runs/ and exports/ of every workspace: see leftovers.py
     minutes = limits.max_train_minutes or 10
     jobs = JobRegistry(app_limits(limits.training_slots, limits.heavy_slots, training_typical_s=minutes * 60))
     predictors = PredictorCache()
