@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_arguments
 from bertstudio.config import DEFAULT_PRESET, list_presets
@@ -11,6 +12,7 @@ from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.train.console import ConsoleProgress
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
+from bertstudio.train.processes import Processes, one_process_launch_warning
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -35,14 +37,21 @@ def run_train(args: argparse.Namespace) -> int:
     if args.seeds > 1:
         return run_train_seeds(args)
     cfg = config_from_args(args, data=args.data)
+    # Under accelerate launch every process runs this command; the main one prints (the others train silently).
+    main = Processes.from_environment().is_main
+    warning = one_process_launch_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     inputs = load_inputs(cfg)
-    progress = ConsoleProgress(enabled=not args.quiet)
-    progress.show_inputs(inputs)
+    progress = ConsoleProgress(enabled=main and not args.quiet)
+    if main:
+        progress.show_inputs(inputs)
     try:
         summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
     finally:
         progress.close()
-    print(json.dumps(summary.headline()))
+    if main:
+        print(json.dumps(summary.headline()))
     return 0
 
 
