@@ -136,6 +136,18 @@ class Checkpointer:
         since = time.perf_counter() - self.last_saved
         return since >= self.every_seconds or (epoch_ended and since >= min(self.every_seconds, EPOCH_END_MIN_GAP_S))
 
+    def due_on_every_process(self, accelerator, epoch_ended: bool) -> bool:
+        """:meth:`due` as the main process sees it, on every process.  Each process's clock differs a little, and
+        ``save`` is collective: a process that saved while another trained on would wait for it forever (the
+        two-process test hung exactly so before this)."""
+        due = self.due(epoch_ended)
+        if accelerator.num_processes == 1:
+            return due
+        import torch
+        from accelerate.utils import broadcast
+
+        return bool(broadcast(torch.tensor([int(due)], device=accelerator.device), from_process=0).item())
+
     def resumed_from(self, checkpoint: Path, state: LoopState) -> None:
         """The checkpoint a resumed run started from: its best weights are linked, not written, next time."""
         self._best = (state.best_step, checkpoint / BEST_WEIGHTS_FILE)

@@ -369,7 +369,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                 break
         if step >= total_steps:
             break
-        if checkpoints is not None and checkpoints.due(position.last_of_epoch):
+        if checkpoints is not None and checkpoints.due_on_every_process(accelerator, position.last_of_epoch):
             epoch, done = position.following()
             checkpoints.save(accelerator, best.to_loop_state(
                 step=step, epoch=epoch, batch_in_epoch=done, samples=samples, tokens=tokens,

@@ -123,7 +123,8 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     device = detect_device(cfg.device)
     shape = _model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
-    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device), model=shape)
+    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device, Processes.from_environment().count),
+                       model=shape)
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 
