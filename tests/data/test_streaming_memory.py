@@ -6,9 +6,8 @@ the generated file; the growth of the peak is what the file itself cost.  Texts 
 (~250 bytes a row, like support tickets): 100k rows is a 25 MB file.
 
 Measured on the 2-core reference machine (datasets 4, pyarrow CSV): read_table + prepare grew the peak by
-75 MB for 20k rows and 202 MB for 100k rows, about 2 MB per thousand rows, eight times the file's size: the
-columns are still materialised as Python lists on the way (read_table ~0.75 MB per thousand rows, prepare the
-rest).  So the bound below guards against getting worse, and the flat-memory target (growth independent of
+75 MB for 20k rows and 202 MB for 100k rows, about 2 MB per thousand rows, eight times the file's size (read_table
+~0.75 MB per thousand rows, prepare the rest; where exactly is for the streaming work to find).  So the bound below guards against getting worse, and the flat-memory target (growth independent of
 the row count) is an expected failure until reading streams through Arrow end to end.
 """
 
@@ -85,7 +84,7 @@ def test_reading_and_preparing_100k_rows_stays_under_the_bound(growth):
     assert growth["100k"] < GROWTH_BOUND_MB, growth
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: read_table and prepare still hold the columns as Python lists "
+@pytest.mark.xfail(strict=True, reason="issue 22: read_table and prepare still grow with the row count "
                                        "(about 2 MB per thousand rows measured); flat memory needs Arrow end to end")
 def test_memory_stays_flat_with_data_size(growth):
     assert growth["100k"] - growth["20k"] < FLAT_SLACK_MB, growth
