@@ -160,8 +160,15 @@ class Checkpointer:
         partial = root / f".{target.name}.partial"
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
+            # save_state is collective but not synchronised: every process writes its own random-generator file
+            # into the folder that only the main process creates, and save_state returns on each as soon as its
+            # own part is written.  So the folder is made before the first barrier, and the main process moves it
+            # into place only after the second: in the two-process test rank 1 otherwise found "Parent directory
+            # .../.step-0000010.partial does not exist" (renamed under it) about one run in two.
+            partial.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             reuse = self._best[1] if self._best is not None and self._best[0] == state.best_step else None
             _write_best(partial / BEST_WEIGHTS_FILE, best_state, reuse)
