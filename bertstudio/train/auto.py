@@ -45,11 +45,12 @@ class Hardware:
     device: str = "cpu"  # "cpu" | "cuda" | "mps"
     bf16: bool = False
     memory_gb: float | None = None
+    processes: int = 1  # training the run together (accelerate launch); batch_size is per process
 
     @classmethod
-    def of(cls, device: Any) -> "Hardware":
+    def of(cls, device: Any, processes: int = 1) -> "Hardware":
         """From a detected device (``bertstudio.hardware.DeviceInfo``): its type and whether it runs bf16 fast."""
-        return cls(device.type, device.bf16)
+        return cls(device.type, device.bf16, processes=processes)
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,9 @@ def choose_attention_dropout(hw: Hardware) -> Decision:
                                               "standard 0.1 is kept.")
 
 
-def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int) -> Decision:
-    steps_per_epoch = math.ceil(stats.train_rows / (batch_size * grad_accum))
+def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int, processes: int = 1) -> Decision:
+    # Each update averages batch_size texts from every process, grad_accum times over.
+    steps_per_epoch = math.ceil(stats.train_rows / (batch_size * grad_accum * processes))
     if steps_per_epoch > 1_000:
         every = math.ceil(steps_per_epoch / 4)
         return Decision("eval_every", every, f"Long epochs ({steps_per_epoch:,} steps): the model is checked every "
@@ -237,7 +239,7 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
     decide("freeze_embeddings", lambda: choose_freeze_embeddings(stats))
     decide("freeze_layers", lambda: choose_freeze_layers(model.layers, head_only=config.freeze_encoder))
     decide("attention_dropout", lambda: choose_attention_dropout(hw))
-    decide("eval_every", lambda: choose_eval_every(stats, batch_size, config.grad_accum))
+    decide("eval_every", lambda: choose_eval_every(stats, batch_size, config.grad_accum, hw.processes))
     if config.precision == "auto":
         precision = "bf16" if hw.bf16 else "fp32"
         reason = ("This hardware computes in bfloat16 natively: about twice as fast, same accuracy."

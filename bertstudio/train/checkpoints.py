@@ -136,6 +136,18 @@ class Checkpointer:
         since = time.perf_counter() - self.last_saved
         return since >= self.every_seconds or (epoch_ended and since >= min(self.every_seconds, EPOCH_END_MIN_GAP_S))
 
+    def due_on_every_process(self, accelerator, epoch_ended: bool) -> bool:
+        """:meth:`due` as the main process sees it, on every process.  Each process's clock differs a little, and
+        ``save`` is collective: a process that saved while another trained on would wait for it forever (the
+        two-process test hung exactly so before this)."""
+        due = self.due(epoch_ended)
+        if accelerator.num_processes == 1:
+            return due
+        import torch
+        from accelerate.utils import broadcast
+
+        return bool(broadcast(torch.tensor([int(due)], device=accelerator.device), from_process=0).item())
+
     def resumed_from(self, checkpoint: Path, state: LoopState) -> None:
         """The checkpoint a resumed run started from: its best weights are linked, not written, next time."""
         self._best = (state.best_step, checkpoint / BEST_WEIGHTS_FILE)
@@ -148,8 +160,15 @@ class Checkpointer:
         partial = root / f".{target.name}.partial"
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
+            # save_state is collective but not synchronised: every process writes its own random-generator file
+            # into the folder that only the main process creates, and save_state returns on each as soon as its
+            # own part is written.  So the folder is made before the first barrier, and the main process moves it
+            # into place only after the second: in the two-process test rank 1 otherwise found "Parent directory
+            # .../.step-0000010.partial does not exist" (renamed under it) about one run in two.
+            partial.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(partial))
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             reuse = self._best[1] if self._best is not None and self._best[0] == state.best_step else None
             _write_best(partial / BEST_WEIGHTS_FILE, best_state, reuse)

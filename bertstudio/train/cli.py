@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_arguments
-from bertstudio.config import DEFAULT_PRESET, list_presets
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, list_presets, make_config
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.leftovers import remove_leftovers
 from bertstudio.train.console import ConsoleProgress
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
+from bertstudio.train.processes import Processes, one_process_launch_warning
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -20,6 +23,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="Go on with an interrupted run (its folder) from its latest checkpoint, with its own settings "
                         "and data; no training file or other settings are needed.")
     p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
+    p.add_argument("--config", metavar="FILE",
+                   help="Settings saved as JSON (a run's config.json, or the app's \"Train on a bigger machine\" "
+                        "file); flags given as well override them.")
     p.add_argument("--runs-dir", default="runs", help="Where new run folders are created.")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
     p.add_argument("--seeds", type=int, default=1,
@@ -32,21 +38,48 @@ def run_train(args: argparse.Namespace) -> int:
     remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None)])
     if args.resume:
         return run_resume(args)
-    if not args.data:
-        raise ConfigError("No training file was given.",
-                          "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file, or --resume RUN.")
+    cfg = train_config(args)
     if args.seeds > 1:
         return run_train_seeds(args)
-    cfg = config_from_args(args, data=args.data)
+    # Under accelerate launch every process runs this command; the main one prints (the others train silently).
+    main = Processes.from_environment().is_main
+    warning = one_process_launch_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     inputs = load_inputs(cfg)
-    progress = ConsoleProgress(enabled=not args.quiet)
-    progress.show_inputs(inputs)
+    progress = ConsoleProgress(enabled=main and not args.quiet)
+    if main:
+        progress.show_inputs(inputs)
     try:
         summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
     finally:
         progress.close()
-    print(json.dumps(summary.headline()))
+    if main:
+        print(json.dumps(summary.headline()))
     return 0
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The settings of ``bertstudio train``: the flags over the preset, or over the saved ``--config`` file."""
+    if not args.config:
+        if not args.data:
+            raise ConfigError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel "
+                                                             "file, --config FILE or --resume RUN.")
+        return config_from_args(args, data=args.data)
+    path = Path(args.config)
+    if not path.is_file():
+        raise ConfigError(f"The settings file {path} does not exist.", "Pass the path of a saved settings JSON file.")
+    try:
+        saved = TrainConfig.load(path)
+    except ValueError as exc:  # not JSON
+        raise ConfigError(f"{path} is not a settings file ({exc}).",
+                          "Pass a run's config.json or the train_config.json the app wrote.") from None
+    # A run's config.json names its own run folder: a new run gets a new folder unless --output-dir says otherwise.
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.model_fields and k != "preset" and v is not None}
+    cfg = make_config(**{**saved.model_dump(), "output_dir": None, **given, **({"data": args.data} if args.data else {})})
+    if not cfg.data:
+        raise ConfigError(f"The settings file {path} names no training file.", "Pass the training file too.")
+    return cfg
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -78,8 +111,8 @@ def run_train_seeds(args: argparse.Namespace) -> int:
         print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",
               flush=True)
 
-    report = train_with_seeds(config_from_args(args, data=args.data), args.seeds, runs_root=args.runs_dir,
-                              on_run=show)
+    cfg = train_config(args) if getattr(args, "config", None) else config_from_args(args, data=args.data)
+    report = train_with_seeds(cfg, args.seeds, runs_root=args.runs_dir, on_run=show)
     print(report.to_text())
     print(json.dumps(report.headline()))
     return 0

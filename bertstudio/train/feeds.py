@@ -161,23 +161,47 @@ def make_eval_loader(tokenized, collator: PaddingCollator):
 
 @torch.no_grad()
 def predict_logits(model, loader, accelerator, forward=full_forward) -> np.ndarray:
-    """Logits for every row of the loader's dataset, in the dataset's own order."""
+    """Logits for every row of the loader's dataset, in the dataset's own order (gathered from every process)."""
     model.eval()
     rows, outputs = [], []
     for batch in loader:
         row = batch.pop("row")
         batch.pop("labels", None)
         logits = forward(model, batch).float()
-        row, logits = accelerator.gather_for_metrics((row, logits))
+        row, logits = gather_rows(row, logits, accelerator)
         rows.append(row.cpu())
         outputs.append(logits.cpu())
     model.train()
     if not outputs:
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
-    order = torch.cat(rows).numpy()
-    logits = torch.cat(outputs).numpy()
-    result = np.zeros_like(logits)
-    result[order] = logits
+    return in_row_order(torch.cat(rows).numpy(), torch.cat(outputs).numpy(), len(loader.dataset))
+
+
+def gather_rows(row: torch.Tensor, logits: torch.Tensor, accelerator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every process's rows and logits of this batch.
+
+    Not ``gather_for_metrics``: its de-duplication assumes equal-sized batches, but evaluation batches are
+    sorted by length and the last is smaller, so it kept the padding copies (36 logits for 18 rows on two
+    processes).  Instead the batches are padded to one size (rows padded with -1, dropped here) and the rows
+    a process repeated to keep up with the others are folded by their row index (:func:`in_row_order`).
+    """
+    if accelerator.num_processes == 1:
+        return row, logits
+    row = accelerator.pad_across_processes(row.to(logits.device), dim=0, pad_index=-1)
+    logits = accelerator.pad_across_processes(logits, dim=0)
+    row, logits = accelerator.gather((row, logits))
+    keep = row >= 0
+    return row[keep], logits[keep]
+
+
+def in_row_order(rows: np.ndarray, logits: np.ndarray, n_rows: int) -> np.ndarray:
+    """The logits of rows ``0 .. n_rows-1`` in order; a row seen twice (a process's padding copy) counts once."""
+    result = np.zeros((n_rows, logits.shape[1]), dtype=logits.dtype)
+    seen = np.zeros(n_rows, dtype=bool)
+    result[rows] = logits
+    seen[rows] = True
+    if not seen.all():  # would silently score zeros as predictions
+        raise RuntimeError(f"Predictions are missing for {int((~seen).sum())} of {n_rows} rows.")
     return result
 
 

@@ -97,6 +97,14 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
     return total
 
 
+def mean_over_processes(value: float, accelerator) -> float:
+    """The mean of a per-process figure (the step's loss) over every process: each saw its own batch.  One small
+    collective per update, only when there are several processes (they synchronise every step anyway)."""
+    if accelerator.num_processes == 1:
+        return value
+    return float(accelerator.reduce(torch.tensor([value], device=accelerator.device), "mean"))
+
+
 def _fused_on_one_cpu(optimizer, accelerator) -> bool:
     inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the torch optimizer
     return (accelerator.num_processes == 1 and accelerator.device.type == "cpu"
@@ -356,6 +364,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
         if not accelerator.sync_gradients:
             continue  # between accumulated micro-steps: no update happened
         lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
+        loss = mean_over_processes(loss, accelerator)
         scheduler.step()
         step += 1
         elapsed = time.perf_counter() - start
@@ -371,7 +380,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                 break
         if step >= total_steps:
             break
-        if checkpoints is not None and checkpoints.due(position.last_of_epoch):
+        if checkpoints is not None and checkpoints.due_on_every_process(accelerator, position.last_of_epoch):
             epoch, done = position.following()
             checkpoints.save(accelerator, best.to_loop_state(
                 step=step, epoch=epoch, batch_in_epoch=done, samples=samples, tokens=tokens,

@@ -61,6 +61,7 @@ from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.loop import StopRequested, train_model
+from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
 from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
@@ -123,7 +124,8 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     device = detect_device(cfg.device)
     shape = _model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
-    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device), model=shape)
+    resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device, Processes.from_environment().count),
+                       model=shape)
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 
@@ -168,7 +170,8 @@ def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
 
 def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, run_dir: Path,
                   accelerator, resumed_from_step: int | None = None) -> Started:
-    batches_per_epoch = -(-len(data.train) // (cfg.batch_size * accelerator.num_processes))
+    # Each process takes every N-th batch (accelerate's batch-sampler sharding), as the loop counts them.
+    batches_per_epoch = -(-(-(-len(data.train) // cfg.batch_size)) // accelerator.num_processes)
     total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
     return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
                    precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,
@@ -227,8 +230,9 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
 
     planned, _ = total_optimizer_steps(cfg, -(-len(data.train) // cfg.batch_size))
     plan = tuning.plan_probe(cfg, planned)
-    if plan.skip_reason:
-        inputs.resolved.decisions.append(Decision("lr", cfg.lr, plan.skip_reason))
+    skip_reason = plan.skip_reason or (SEVERAL_PROCESSES_NO_PROBE if Processes.from_environment().several else None)
+    if skip_reason:
+        inputs.resolved.decisions.append(Decision("lr", cfg.lr, skip_reason))
         return cfg
     val = tokenized_subset(data.validation, tuning.PROBE_VAL_ROWS, cfg.seed)
     # The run's own model, reset to the same starting weights (same new head) for every candidate: a fair
@@ -253,6 +257,12 @@ def tune_learning_rate(inputs: TrainingInputs, cfg: TrainConfig, data: Tokenized
     return cfg
 
 
+# The probe scores candidates on one process's view of the data; across processes each would need its own
+# collective evaluation per candidate, and a probe is worth its time on small runs, not the ones spread out.
+SEVERAL_PROCESSES_NO_PROBE = ("Tune for me runs on one process: trained on several processes, the run keeps the "
+                              "automatic learning rate (probe the rate on one machine first, then pass it with --lr).")
+
+
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
                  run_dir: Path | None = None, resume: bool = False) -> Summary:
@@ -265,23 +275,31 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     """
 
     cfg = inputs.config
-    if cfg.output_dir and not resume:
+    # Under accelerate launch every process runs this; only the main one writes files or reports events.
+    processes = start_processes(inputs.device.type)
+    main = processes.is_main
+    if main and cfg.output_dir and not resume:
         claim_out_folder(cfg.output_dir, cfg.overwrite)
-    run = RunFolder(run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))
-    run.path.mkdir(parents=True, exist_ok=True)
+    run = RunFolder(shared_path(processes, lambda: Path(
+        run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))))
+    if main:
+        run.path.mkdir(parents=True, exist_ok=True)
     cfg = cfg.model_copy(update={"output_dir": str(run.path)})
     checkpoint = latest_checkpoint(run.path) if resume else None
-    if not resume:
+    if not resume and main:
         save_config(run, cfg, inputs)
         atomic_write_json(run.data_report, {"table": inputs.table.describe(), "report": inputs.report.to_dict(),
                                             "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes(),
                                             "fingerprint": _fingerprint(cfg.data)})
     resumed_from = (checkpoint_step(checkpoint) if checkpoint else 0) if resume else None
-    RunStatus.now("running", step=resumed_from or 0, checkpoint_step=resumed_from or None).write(run.status)
-    log = MetricsLog(run.metrics)
+    if main:
+        RunStatus.now("running", step=resumed_from or 0, checkpoint_step=resumed_from or None).write(run.status)
+    log = MetricsLog(run.metrics) if main else None
     accelerator = tracker = None
 
     def emit_and_log(event) -> None:
+        if not main:
+            return  # every process sees the same gathered figures; the main one reports them once
         log.write(event.to_dict())
         if tracker is not None:
             tracker.track(event)
@@ -294,7 +312,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         tune_start = time.perf_counter()
         if cfg.tune and not resume:  # a resumed run goes on with the learning rate its probe chose
             cfg = tune_learning_rate(inputs, cfg, data, model, emit=emit_and_log, should_stop=should_stop)
-            save_config(run, cfg, inputs)
+            if main:
+                save_config(run, cfg, inputs)
         tune_seconds = time.perf_counter() - tune_start
         accelerator = make_accelerator(cfg, inputs.device, run)
         start_tracking(accelerator, cfg, run, resumed_from)
@@ -318,10 +337,13 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         emit_and_log(Finished(run_dir=str(run.path), summary=summary))
         return summary
     except StopRequested:
-        RunStatus.now("stopped", message=NOTHING_KEPT).write(run.status)
-        remove_checkpoints(run.path)
+        if main:
+            RunStatus.now("stopped", message=NOTHING_KEPT).write(run.status)
+            remove_checkpoints(run.path)
         raise
     except BaseException as exc:
+        if not main:
+            raise
         last = latest_checkpoint(run.path)
         at = checkpoint_step(last) if last else None
         if isinstance(exc, KeyboardInterrupt):  # Ctrl+C in a terminal: resumable, like a killed process
@@ -331,7 +353,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
                           ).write(run.status)
         raise
     finally:
-        log.close()
+        if log is not None:
+            log.close()
         if accelerator is not None:
             accelerator.end_training()
 

@@ -15,13 +15,15 @@ from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware
 from bertstudio.train.estimate import plan_run
-from bertstudio.ui.common import friendly
+from bertstudio.train.scale_out import Machines, write_scale_out
+from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config
+from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config, require_data
 from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import settings, tables
 from bertstudio.ui.views.models import describe_variant
+from bertstudio.ui.views.scale_out import scale_out_markdown
 
 INTRO = """### Step 2: the model
 A pre-trained model already understands language; training teaches it your classes.
@@ -138,6 +140,15 @@ def build(ctx: AppContext) -> None:
             plan_md = gr.Markdown("Load your data in the Data tab to see the training plan.", elem_id="plan",
                                   padding=True)
             decisions_md = gr.Markdown(padding=True)
+        with gr.Accordion("Train on a bigger machine", open=False, elem_id="bigger-machine"):
+            gr.Markdown("These settings as a file, plus the one command that trains them on GPUs or several "
+                        "machines.")
+            with gr.Row():
+                n_machines = gr.Number(1, label="Machines", minimum=1, maximum=64, precision=0)
+                n_gpus = gr.Number(1, label="GPUs per machine", minimum=1, maximum=16, precision=0)
+                write_files = gr.Button("Write the files", elem_id="write-scale-out")
+            scale_files = gr.File(label="Settings and accelerate config", file_count="multiple", interactive=False)
+            scale_md = gr.Markdown(elem_id="scale-out-command")
 
         @friendly
         def collect(model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
@@ -217,6 +228,15 @@ def build(ctx: AppContext) -> None:
             gr.Info(f"The Model tab now shows the settings of {request.source}.")
             return shown
 
+        @friendly
+        def on_write_files(workspace, selection: DataSelection | None, choice: ModelChoice, machines: float,
+                           gpus: float) -> dict:
+            cfg = build_config(require_data(selection), choice)
+            where = Machines(machines=int(machines or 1), gpus_per_machine=int(gpus or 1))
+            files = write_scale_out(cfg, require_workspace(workspace).root / "bigger-machine", where)
+            return {scale_files: [str(files.settings), str(files.accelerate_config)],
+                    scale_md: scale_out_markdown(files, where)}
+
         collect_io = dict(fn=collect, inputs=[model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])
         preset_outputs = [preset_radio, preset_md, model_radio, *widgets]
@@ -236,6 +256,8 @@ def build(ctx: AppContext) -> None:
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
               [plan_md, decisions_md], trigger_mode="always_last").then(
             on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
+        write_files.click(on_write_files, [ctx.workspace, ctx.data, ctx.model_choice, n_machines, n_gpus],
+                          [scale_files, scale_md])
         ctx.session_loaded.then(lambda: tables.variants_table(variant_rows()), None, compare)
         # Number boxes built with no value ("auto") hold 0 in the browser until the app sends them a value
         # (seen in Gradio 6.31): a setting edited before any file was loaded then sent 0 for every "auto"

@@ -1,0 +1,193 @@
+"""The same training on two processes (accelerate launch, gloo on the CPU) as on one.
+
+Two processes at batch B make exactly the updates of one process at batch B with grad_accum 2 (the batch rule in
+``bertstudio/train/processes.py``): step k averages the gradients of batches 2k and 2k+1 either way.  With
+dropout off and fp32 the two runs differ only in the order floating-point sums are taken (gloo's all-reduce
+against accumulation), so the tolerance is that of float32 rounding carried through a few dozen updates:
+validation loss within 1e-4 at every evaluation (measured: at most 2e-8 over 42 updates), and the same
+accuracy at every evaluation.
+
+Note: ``accelerate launch --cpu --num_processes 2`` starts ONE process in accelerate 1.x (CPU processes go
+through mpirun); on a machine without a GPU, ``--multi_gpu`` starts them through torchrun and the run trains
+on the CPU with gloo.  The test hides any GPU so it runs the same everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bertstudio.runs import RunFolder, read_metrics
+
+LOSS_TOLERANCE = 1e-4
+BATCH = 6  # 84 training rows: 14 batches an epoch, an even number, so neither run has a lone last batch
+EPOCHS = 6
+
+
+@pytest.fixture(scope="module")
+def no_dropout_bert_dir(tmp_path_factory) -> Path:
+    """The tiny BERT without dropout: both runs then compute the same function, not the same in distribution."""
+    from transformers import BertConfig
+
+    from conftest import _save_tiny
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    return _save_tiny(config, tmp_path_factory.mktemp("no-dropout-bert"))
+
+
+@pytest.fixture(scope="module")
+def three_class_csv(tmp_path_factory) -> Path:
+    words = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
+             "praise": "great lovely wonderful thanks"}
+    rows = ["text,label"]
+    for i in range(40):
+        for label, vocab in words.items():
+            w = vocab.split()
+            rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
+    path = tmp_path_factory.mktemp("data") / "tickets.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    return env
+
+
+def _train_args(data: Path, model: Path, runs: Path) -> list[str]:
+    return ["train", str(data), "--model", str(model), "--runs-dir", str(runs), "--batch-size", str(BATCH),
+            "--epochs", str(EPOCHS), "--lr", "0.01", "--precision", "fp32", "--head-dropout", "0", "--quiet",
+            "--patience", "0",
+            # a checkpoint at every epoch end: accelerate's save_state is collective, so both processes take part
+            "--checkpoint-minutes", "0.001"]
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(cmd)}\nstdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-6000:]}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, no_dropout_bert_dir, three_class_csv):
+    """(two processes, one process with grad_accum 2): each its completed process and its run folder."""
+    base = tmp_path_factory.mktemp("multiprocess")
+    two = _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", str(_free_port()), "-m", "bertstudio",
+                *_train_args(three_class_csv, no_dropout_bert_dir, base / "two")], base)
+    one = _run([sys.executable, "-m", "bertstudio", *_train_args(three_class_csv, no_dropout_bert_dir, base / "one"),
+                "--grad-accum", "2"], base)
+    return (two, _only_run(base / "two")), (one, _only_run(base / "one"))
+
+
+def _only_run(runs: Path) -> RunFolder:
+    folders = [p for p in runs.iterdir()]
+    assert len(folders) == 1, f"expected one run folder, found {folders}"
+    return RunFolder(folders[0])
+
+
+def _json_lines(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def test_two_processes_write_one_complete_run_folder(two_runs):
+    (done, run), _ = two_runs
+    for path in (run.config, run.data_report, run.metrics, run.status, run.summary, run.predictions,
+                 run.model / "model.safetensors", run.simple_model):
+        assert path.exists(), path
+    assert not run.checkpoints.exists(), "checkpoints are removed once the run has ended"
+    leftovers = [p.name for p in run.path.rglob(".*")]
+    assert leftovers == [], f"temporary files left behind: {leftovers}"
+    assert json.loads(run.status.read_text())["state"] == "done"
+    # TensorBoard names each event file events.out.tfevents.<time>.<host>.<pid>.<n> (the settings go in a second
+    # file of the same writer): every one of them written by the same, single process.
+    files = list((run.path / "logs").rglob("events.out.tfevents*"))
+    assert files and len({f.name.split(".")[-2] for f in files}) == 1, files
+
+
+def test_two_processes_report_once(two_runs):
+    (done, run), _ = two_runs
+    assert len(_json_lines(done.stdout)) == 1, done.stdout
+    assert done.stderr.count("Training ") == 1
+    events = list(read_metrics(run.path))
+    kinds = [e["event"] for e in events]
+    assert kinds.count("started") == 1 and kinds.count("finished") == 1 and kinds.count("simple_model") == 1
+    steps = [e["step"] for e in events if e["event"] == "step"]
+    assert steps == list(range(1, len(steps) + 1)), "every step written once, in order"
+    assert len(steps) == EPOCHS * 7  # 14 batches an epoch, two a step
+    assert events[0]["total_steps"] == len(steps)
+    assert [e["epoch"] for e in events if e["event"] == "evaluated"] == [float(e) for e in range(1, EPOCHS + 1)]
+
+
+def test_two_processes_evaluate_every_row_once(two_runs):
+    (_, run), _ = two_runs
+    import pandas as pd
+
+    summary = json.loads(run.summary.read_text())
+    predictions = pd.read_csv(run.predictions)
+    sizes = json.loads(run.config.read_text())["data_sizes"]
+    assert len(predictions) == sizes["test"]
+    assert sorted(predictions["text"]) == sorted(set(predictions["text"])), "no row scored twice"
+    assert summary["accuracy"] == pytest.approx((predictions["label"] == predictions["predicted"]).mean())
+    with np.load(run.validation_logits) as saved:
+        assert len(saved["logits"]) == sizes["validation"]
+
+
+def test_two_processes_learn_what_one_process_learns(two_runs):
+    (_, two), (_, one) = two_runs
+    evals = {name: [e for e in read_metrics(run.path) if e["event"] == "evaluated"]
+             for name, run in (("two", two), ("one", one))}
+    assert len(evals["two"]) == len(evals["one"]) == EPOCHS
+    for a, b in zip(evals["two"], evals["one"]):
+        assert a["step"] == b["step"]
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=LOSS_TOLERANCE)
+        assert a["accuracy"] == b["accuracy"]
+    assert evals["one"][-1]["val_loss"] < 0.8 * evals["one"][0]["val_loss"], \
+        "the comparison is only worth something if the model learns"
+    s2, s1 = (json.loads(r.summary.read_text()) for r in (two, one))
+    assert s2["accuracy"] == s1["accuracy"]
+    assert s2["macro_f1"] == pytest.approx(s1["macro_f1"], abs=1e-9)
+    assert s2["validation"]["loss"] == pytest.approx(s1["validation"]["loss"], abs=LOSS_TOLERANCE)
+
+
+def test_rows_gathered_twice_count_once_and_missing_rows_are_an_error():
+    from bertstudio.train.feeds import in_row_order
+
+    logits = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    ordered = in_row_order(np.array([2, 0, 2, 1]), logits, 3)
+    assert ordered.tolist() == [[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]]
+    with pytest.raises(RuntimeError, match="missing for 1 of 3"):
+        in_row_order(np.array([0, 2]), logits[:2], 3)
+
+
+def test_accelerate_launch_cpu_with_one_process_is_reported(monkeypatch):
+    from bertstudio.train.processes import Processes, one_process_launch_warning
+
+    for name in ("WORLD_SIZE", "RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    assert "--multi_gpu" in one_process_launch_warning()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert one_process_launch_warning() is None
+    assert Processes.from_environment() == Processes(index=1, count=2)
+    assert not Processes.from_environment().is_main
