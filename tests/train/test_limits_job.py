@@ -19,19 +19,25 @@ def tiny_config(data, model_dir, out, **extra):
     return config_from_preset(**{**settings, **extra})
 
 
-def test_a_run_that_hits_the_time_cap_stops_cleanly_and_says_why(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
-    first_step = threading.Event()
+def cap_passes_after(event_type, monkeypatch):
+    """The limits' clock jumps an hour ahead right after the first ``event_type`` event, whatever the machine's
+    speed; returns the job's ``on_event`` that watches for it."""
+    seen = threading.Event()
     real_time = time.time
 
-    class Clock:  # the cap passes right after the first step, whatever the machine's speed
+    class Clock:
         @staticmethod
         def time():
-            return real_time() + (3600 if first_step.is_set() else 0)
+            return real_time() + (3600 if seen.is_set() else 0)
 
     monkeypatch.setattr(limits_module, "time", Clock)
+    return lambda event: seen.set() if isinstance(event, event_type) else None
+
+
+def test_a_run_that_hits_the_time_cap_stops_cleanly_and_says_why(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
     cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
     job = TrainingJob(cfg, limits=UsageLimits(max_train_minutes=10),
-                      on_event=lambda e: first_step.set() if isinstance(e, Step) else None).start()
+                      on_event=cap_passes_after(Step, monkeypatch)).start()
     assert job.wait(120)
     assert isinstance(job.outcome, Cancelled), job.outcome
     assert "limit of 10 minutes per training" in job.outcome.message and "duplicate the Space" in job.outcome.message
@@ -61,18 +67,9 @@ def test_too_many_rows_are_refused_before_training(small_csv, tiny_bert_dir, tmp
 
 
 def test_a_run_capped_after_a_validation_check_keeps_its_best_model(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
-    checked = threading.Event()
-    real_time = time.time
-
-    class Clock:  # the cap passes right after the first validation check
-        @staticmethod
-        def time():
-            return real_time() + (3600 if checked.is_set() else 0)
-
-    monkeypatch.setattr(limits_module, "time", Clock)
     cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
     job = TrainingJob(cfg, limits=UsageLimits(max_train_minutes=10),
-                      on_event=lambda e: checked.set() if isinstance(e, Evaluated) else None).start()
+                      on_event=cap_passes_after(Evaluated, monkeypatch)).start()
     assert job.wait(120)
     assert isinstance(job.outcome, Finished), job.outcome
     summary = job.outcome.summary
