@@ -321,8 +321,10 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         emit_and_log(started_event(inputs, cfg, data, run.path, accelerator, resumed_from))
         simple = None
         if cfg.simple_model and accelerator.is_main_process:
-            simple, scored = fit_simple_model(inputs.split.train, inputs.split.validation, inputs.label_names, cfg.seed)
-            emit_and_log(scored)
+            fitted = fit_simple_model(inputs.split.train, inputs.split.validation, inputs.label_names, cfg.seed)
+            if fitted is not None:
+                simple, scored = fitted
+                emit_and_log(scored)
         checkpoints = Checkpointer.every(cfg.checkpoint_minutes, run, on_saved=lambda state: RunStatus.now(
             "running", step=state.step, checkpoint_step=state.step).write(run.status))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, inputs.label_names,

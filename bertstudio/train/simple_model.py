@@ -42,10 +42,18 @@ class SimpleModelRun:
         return probs, time.perf_counter() - start
 
 
-def fit_simple_model(train, validation, label_names: list[str], seed: int) -> tuple[SimpleModelRun, SimpleModelScored]:
-    """Fit on the training split, score on validation; the event carries the score the Train tab draws."""
+def fit_simple_model(train, validation, label_names: list[str],
+                     seed: int) -> tuple[SimpleModelRun, SimpleModelScored] | None:
+    """Fit on the training split, score on validation; the event carries the score the Train tab draws.
+
+    None when the texts give a word-count model nothing to count (no word in any text, e.g. long runs of
+    symbols): the comparison is skipped, the fine-tuned model trains as ever.
+    """
     start = time.perf_counter()
-    model = WordCountModel.fit(split_texts(train), np.asarray(train["label"]), label_names, seed=seed)
+    try:
+        model = WordCountModel.fit(split_texts(train), np.asarray(train["label"]), label_names, seed=seed)
+    except ValueError:  # sklearn: "empty vocabulary; perhaps the documents only contain stop words"
+        return None
     val_probs = model.probabilities(split_texts(validation))
     seconds = time.perf_counter() - start
     scores = classification_metrics(np.asarray(validation["label"]), val_probs, label_names)

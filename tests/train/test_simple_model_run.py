@@ -82,3 +82,12 @@ def test_every_export_carries_the_blend_and_predicts_as_the_run(blended_run, tmp
         np.testing.assert_allclose(probs, reference, atol=1e-4)
     card = (results[0].folder / "README.md").read_text()
     assert "This model is a blend: 40%" in card
+
+
+def test_texts_without_words_skip_the_comparison_instead_of_failing_the_run():
+    from datasets import Dataset
+
+    from bertstudio.train.simple_model import fit_simple_model
+
+    symbols = Dataset.from_dict({"text": [" ".join(["!?"] * 300)] * 6, "label": [0, 1, 0, 1, 0, 1]})
+    assert fit_simple_model(symbols, symbols, ["a", "b"], seed=0) is None
