@@ -74,16 +74,9 @@ def sample_csv() -> Path:
 @pytest.fixture
 def small_csv(tmp_path) -> Path:
     """60 rows, 3 easy classes: enough for the pipeline to learn something in a few steps."""
-    words = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
-             "praise": "great lovely wonderful thanks"}
-    rows = ["text,label"]
-    for i in range(20):
-        for label, vocab in words.items():
-            w = vocab.split()
-            rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
-    path = tmp_path / "small.csv"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
+    from helpers import write_topic_csv
+
+    return write_topic_csv(tmp_path / "small.csv", 20)
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,18 @@ def make_tiny_run(root: Path, *, family: str = "bert", text_pair: bool = False, 
         "report": {"class_counts": {n: 80 for n in LABELS}}, "split": {"train": 160, "validation": 32, "test": 48},
         "lengths": {"percentiles": {"50": 6, "95": 11}}}))
     return root
+
+
+TOPICS = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
+          "praise": "great lovely wonderful thanks"}
+
+
+def write_topic_csv(path: Path, rows_per_class: int) -> Path:
+    """3 easy classes, each told apart by its own words: enough for the pipeline to learn in a few steps."""
+    rows = ["text,label"]
+    for i in range(rows_per_class):
+        for label, vocab in TOPICS.items():
+            w = vocab.split()
+            rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_topic_csv
 
 from bertstudio.runs import RunFolder, read_metrics
 
@@ -34,9 +35,8 @@ EPOCHS = 6
 @pytest.fixture(scope="module")
 def no_dropout_bert_dir(tmp_path_factory) -> Path:
     """The tiny BERT without dropout: both runs then compute the same function, not the same in distribution."""
-    from transformers import BertConfig
-
     from conftest import _save_tiny
+    from transformers import BertConfig
 
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
@@ -46,16 +46,7 @@ def no_dropout_bert_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def three_class_csv(tmp_path_factory) -> Path:
-    words = {"billing": "invoice refund charge payment", "delivery": "parcel courier late shipping",
-             "praise": "great lovely wonderful thanks"}
-    rows = ["text,label"]
-    for i in range(40):
-        for label, vocab in words.items():
-            w = vocab.split()
-            rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
-    path = tmp_path_factory.mktemp("data") / "tickets.csv"
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return path
+    return write_topic_csv(tmp_path_factory.mktemp("data") / "tickets.csv", 40)
 
 
 def _free_port() -> int:
