@@ -31,8 +31,8 @@ from bertstudio.runs import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, RunFolder, 
 
 Status = Literal["running", "done", "stopped", "failed", "interrupted"]
 STATUSES: tuple[Status, ...] = ("running", "done", "stopped", "failed", "interrupted")
-STATUS_WORDS: dict[str, str] = {"running": "🔄 running", "done": "✅ done", "stopped": "⏹️ stopped",
-                                "failed": "❌ failed", "interrupted": "⚠️ interrupted"}
+STATUS_WORDS: dict[str, str] = {"running": "running", "done": "done", "stopped": "stopped",
+                                "failed": "failed", "interrupted": "interrupted"}
 # A training run appends to metrics.jsonl at least once per step; a step of BERT-base on a slow CPU at
 # batch 32 takes ~20 s, so two quiet minutes mean the process is gone.
 RECENT_ACTIVITY_S = 120.0

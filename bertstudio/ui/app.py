@@ -50,11 +50,11 @@ TABS: list[Callable[[AppContext], None]] = [
     runs_tab.build,
 ]
 
-HEADER = """# 🧪 BERT Studio
+HEADER = """# BERT Studio
 Bring a spreadsheet of texts and labels, get a text classifier trained on this computer.
 Go through the tabs from left to right; the defaults work without changing anything."""
 
-SHARED_HEADER = """# 🧪 BERT Studio: train a text classifier from a spreadsheet
+SHARED_HEADER = """# BERT Studio: train a text classifier from a spreadsheet
 A public demo: upload a file of texts and labels (or use the sample), train a small BERT model on this
 Space's CPU, see how good it is, and download it. **Your data stays in this Space**: only your browser can see
 your files (they are tied to a private cookie), and nothing is sent anywhere else.

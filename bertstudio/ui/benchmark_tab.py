@@ -111,14 +111,14 @@ def progress_html(snapshot: JobSnapshot) -> str:
 
 def status_markdown(snapshot: JobSnapshot) -> str:
     if snapshot.error:
-        return f"❌ **The benchmark stopped with a problem:** {snapshot.error}"
+        return f"**The benchmark stopped with a problem:** {snapshot.error}"
     if snapshot.cancelled:
-        return f"⏹️ **Stopped.** {len(snapshot.records)} measurements were kept."
+        return f"**Stopped.** {len(snapshot.records)} measurements were kept."
     if snapshot.finished:
         skipped = "".join(f"\n- Skipped: {s}" for s in snapshot.skipped)
-        return f"✅ **Done:** {len(snapshot.records)} measurements.{skipped}"
+        return f"**Done:** {len(snapshot.records)} measurements.{skipped}"
     if snapshot.running:
-        return f"⏳ {snapshot.message} ({snapshot.done} of {snapshot.total} measurements)"
+        return f"{snapshot.message} ({snapshot.done} of {snapshot.total} measurements)"
     return "Pick models, ways of running them and sizes, then press **Run the benchmark**."
 
 

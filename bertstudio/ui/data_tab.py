@@ -174,7 +174,7 @@ def build(ctx: AppContext) -> None:
             gr.Warning(f"{err.message} Choose the text and label columns below.", title="Please choose the columns")
             return {
                 ctx.data: None, ctx.data_file: path, results: gr.Column(visible=True),
-                report_md: f"{table.describe()}\n\n⚠️ **{err.message}** Choose the text and label columns below.",
+                report_md: f"{table.describe()}\n\n**{err.message}** Choose the text and label columns below.",
                 text_dd: gr.Dropdown(choices=table.columns, value=None),
                 label_dd: gr.Dropdown(choices=table.columns, value=None),
                 pair_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=NO_PAIR),

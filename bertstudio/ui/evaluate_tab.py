@@ -185,8 +185,8 @@ def saved_label_noise(workspace: Workspace, run_dir: str) -> NoiseOutcome | None
 
 def noise_markdown(outcome: NoiseOutcome) -> str:
     if outcome.table.empty:
-        return f"✅ {outcome.summary} No training row looks mislabeled: the labels look consistent."
-    return (f"🔎 {outcome.summary} Look them up in your spreadsheet: fixing wrong labels often helps more than any "
+        return f"{outcome.summary} No training row looks mislabeled: the labels look consistent."
+    return (f"{outcome.summary} Look them up in your spreadsheet: fixing wrong labels often helps more than any "
             "setting. **Suspected label** is what a simple model trained on the other rows expected; **how sure** "
             "is its confidence. The full list is in the CSV below.")
 
@@ -264,13 +264,13 @@ def start_check(jobs: JobRegistry, workspace: Workspace | None, kind: str, task:
 
 
 def working_markdown(what: str, seconds: float, usually: str) -> str:
-    return f"⏳ {what}… {seconds:.0f} s so far ({usually}). You can keep using the page meanwhile."
+    return f"{what}… {seconds:.0f} s so far ({usually}). You can keep using the page meanwhile."
 
 
 def problem_shown(status: Hashable, problem: str) -> dict:
     """A check that could not run or failed: a pop-up warning, and a short note in ``status``."""
     gr.Warning(problem, title="Please check")
-    return {status: f"⚠️ {problem}"}
+    return {status: f"**Please check:** {problem}"}
 
 
 def follow_check(job: BackgroundJob, status: Hashable, what: str, usually: str, show: Callable[[Any], dict],

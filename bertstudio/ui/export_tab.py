@@ -106,17 +106,17 @@ def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = Fa
     info = FORMAT_INFO[fmt]
     head = f"#### {info.title}\n{info.purpose}\n\n"
     if exporting:
-        return head + "⏳ **Exporting now…**"
+        return head + "**Exporting now…**"
     if result is None:
         return head + "Not exported yet."
-    mark = "⚠️" if result.warnings else "✅"
+    mark = "Check:" if result.warnings else "Ready:"
     text = f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.\n\nFolder: `{result.folder}`"
-    return head + text + "".join(f"\n\n⚠️ **{w}**" for w in result.warnings)
+    return head + text + "".join(f"\n\nWarning: **{w}**" for w in result.warnings)
 
 
 def warnings_markdown(results: Mapping[str, ExportResult]) -> str:
     """Every export's warnings, at the top of the tab: a check that failed must not go unnoticed."""
-    lines = [f"> ⚠️ **{FORMAT_INFO[fmt].title}:** {w}" for fmt, r in results.items() for w in r.warnings]
+    lines = [f"> Warning, **{FORMAT_INFO[fmt].title}:** {w}" for fmt, r in results.items() for w in r.warnings]
     return "\n>\n".join(lines)
 
 
@@ -130,13 +130,13 @@ def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> s
         step = f"{len(snapshot.done) + 1} of {len(snapshot.formats)}"
         doing = FORMAT_INFO[snapshot.current].title if snapshot.current else "the last one"
         if not snapshot.done and snapshot.current == snapshot.formats[0]:
-            return f"⏳ Loading the model and exporting {doing}{other} ({step})…"
-        return f"⏳ Exporting {doing}{other} ({step})…"
+            return f"Loading the model and exporting {doing}{other} ({step})…"
+        return f"Exporting {doing}{other} ({step})…"
     if snapshot.error:
         kept = f" Finished before the problem: {', '.join(FORMAT_INFO[f].title for f in snapshot.done)}." \
             if snapshot.done else ""
-        return f"❌ **The export stopped{other}:** {snapshot.error}{kept}"
-    return (f"✅ **Exported {titles}{other}** in {snapshot.seconds:.0f} s. Download below, or try it in the "
+        return f"**The export stopped{other}:** {snapshot.error}{kept}"
+    return (f"**Exported {titles}{other}** in {snapshot.seconds:.0f} s. Download below, or try it in the "
             "Predict tab.")
 
 
@@ -357,7 +357,7 @@ def build(ctx: AppContext) -> None:
             url = push_to_hub(result.folder, (repo or "").strip(), token=token, private=bool(private))
             where = "privately" if private else "publicly"
             # The token box is emptied: the token lives in this request only.
-            return {hub_md: f"✅ Uploaded {where} to [{url}]({url}).", hub_token: ""}
+            return {hub_md: f"Uploaded {where} to [{url}]({url}).", hub_token: ""}
 
         hub_button.click(on_push, [ctx.workspace, run_dd, hub_repo, hub_token, hub_private], [hub_md, hub_token])
         opened = [what_md, download, *view]

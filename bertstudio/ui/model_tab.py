@@ -59,8 +59,8 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
     lines = [f"**{chosen.title}.** {chosen.use_when}"]
     if selection is not None:
         tip = train_plan.recommend_preset(selection.rows, selection.class_counts)
-        mark = "✅ This is the recommended preset for your data:" if tip.preset == preset else \
-            f"💡 Recommended for your data: **{tip.title}**:"
+        mark = "This is the recommended preset for your data:" if tip.preset == preset else \
+            f"Recommended for your data: **{tip.title}**:"
         lines.append(f"{mark} {tip.reason}")
     return "\n\n".join(lines)
 

@@ -69,7 +69,7 @@ def model_markdown(info: dict[str, Any]) -> str:
 
 def problem_markdown(err: UserError) -> str:
     hint = f" **What to do:** {err.hint}" if err.hint else ""
-    return f"⚠️ **{err.message}**{hint}"
+    return f"**{err.message}**{hint}"
 
 
 def prediction_markdown(label: str, confidence: float) -> str:
@@ -103,7 +103,7 @@ def estimate_rows(path: Path) -> int | None:
 def file_result_markdown(rows: int, seconds: float, label_counts: dict[str, int], file_name: str) -> str:
     speed = f", {rows / seconds:,.0f} rows per second" if seconds > 0 else ""
     counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(label_counts.items(), key=lambda kv: -kv[1]))
-    return (f"✅ **Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
+    return (f"**Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
             "The CSV has the text, the predicted label, its confidence and one probability column per class.")
 
 

@@ -165,7 +165,7 @@ def build(ctx: AppContext) -> None:
             ws = require_workspace(workspace)
             config = config_from_preset(choice.preset, **choice.settings, model=choice.model)
             preset = save_preset(ws.presets, title or "", config)
-            return {presets_md: f"✅ Saved as **{preset.title}**.", saved: saved_presets(ws)}
+            return {presets_md: f"Saved as **{preset.title}**.", saved: saved_presets(ws)}
 
         @friendly
         def on_load(workspace, name: str | None) -> dict:
@@ -191,7 +191,7 @@ def build(ctx: AppContext) -> None:
                 return {seeds_timer: gr.Timer(active=False)}
             text = views.seeds_markdown(job.report, len(job.done_runs), job.n_seeds, job.running)
             if job.done and job.report is None and job.outcome is not None and hasattr(job.outcome, "text"):
-                text = f"❌ {job.outcome.text()}"
+                text = f"**Failed:** {job.outcome.text()}"
             return {seeds_md: text, seeds_timer: gr.Timer(active=job.running)}
 
         listing = [table, picked, models_df, models_md, saved]

@@ -57,9 +57,9 @@ def progress_charts(progress: TrainProgress) -> tuple:
 
 def ready_markdown(selection: DataSelection | None, choice: ModelChoice) -> str:
     if selection is None:
-        return "⬅️ First load your data in the **Data** tab."
+        return "First load your data in the **Data** tab."
     if selection.has_errors:
-        return f"❌ Your data has problems that stop training: {selection.errors_text} See the **Data** tab."
+        return f"Your data has problems that stop training: {selection.errors_text} See the **Data** tab."
     variant = find_variant(choice.model)
     model = variant.display_name if variant else choice.model
     preset = list_presets()[choice.preset].title

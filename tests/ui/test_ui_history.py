@@ -27,7 +27,7 @@ def test_runs_table_and_comparison_frames(tmp_path):
     records = _two_runs(tmp_path)
     frame = views.runs_frame(records)
     assert list(frame["Run"]) == ["20260101-b", "20260101-a"] or set(frame["Run"]) == {"20260101-a", "20260101-b"}
-    assert set(frame["Status"]) == {"✅ done"} and frame["Data"].iloc[0] == "d.csv (efefefefefef)"
+    assert set(frame["Status"]) == {"done"} and frame["Data"].iloc[0] == "d.csv (efefefefefef)"
     comparison = compare_runs(records)
     loss, validation = views.compare_charts(comparison)
     assert len(loss.data) == 2 and list(loss.data[0].x) == [1, 2, 3]

@@ -72,7 +72,7 @@ def test_outcome_messages_are_plain_sentences():
     assert "left" not in progress_markdown(done)
 
     failed = fold_events(TrainProgress(), [Failed(message="Out of memory.", hint="Lower the batch size.")])
-    assert outcome_markdown(failed) == "❌ **Training failed:** Out of memory. **What to do:** Lower the batch size."
+    assert outcome_markdown(failed) == "**Training failed:** Out of memory. **What to do:** Lower the batch size."
     stopped = fold_events(TrainProgress(), [Cancelled(step=7, run_dir="runs/x")])
     assert "Stopped at step 7" in outcome_markdown(stopped)
 

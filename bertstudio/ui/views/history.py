@@ -76,7 +76,7 @@ def per_class_frame(comparison: Comparison) -> pd.DataFrame:
 def compare_note(comparison: Comparison) -> str:
     if comparison.same_data:
         return "All these runs were trained on the same data file, so their scores compare directly."
-    return ("⚠️ These runs were **not** trained on the same data file (see the first row of the settings), so their "
+    return ("**Careful:** these runs were **not** trained on the same data file (see the first row of the settings), so their "
             "scores do not compare directly.")
 
 
@@ -103,7 +103,7 @@ def models_markdown(rows: Sequence[ModelRow]) -> str:
 
 def seeds_markdown(report: SeedReport | None, done: int, of: int, running: bool) -> str:
     if report is not None:
-        return f"✅ **{report.to_text()}.** A difference between settings smaller than the spread is luck."
+        return f"**{report.to_text()}.** A difference between settings smaller than the spread is luck."
     if running:
-        return f"🔄 Training {of} times with different seeds: {done} of {of} done (the Train tab shows each run)."
+        return f"Training {of} times with different seeds: {done} of {of} done (the Train tab shows each run)."
     return f"Stopped after {done} of {of} runs." if of else ""

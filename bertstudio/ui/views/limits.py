@@ -16,7 +16,7 @@ def data_note(limits: UsageLimits) -> str:
         parts.append(f"at most **{limits.max_rows:,} rows**")
     if limits.session_hours is not None:
         parts.append(f"your files are kept for **{limits.session_hours:g} hours** after your last visit")
-    return f"ℹ️ In this demo: {'; '.join(parts)}." if parts else ""
+    return f"In this demo: {'; '.join(parts)}." if parts else ""
 
 
 def model_allowed(limits: UsageLimits, key: str) -> bool:
@@ -30,13 +30,13 @@ def model_note(limits: UsageLimits) -> str:
         notes.append(f"this demo trains only the small models ({', '.join(names)})")
     if limits.max_train_minutes is not None:
         notes.append(f"a training stops after **{limits.max_train_minutes:g} minutes**")
-    return f"ℹ️ On a shared CPU {' and '.join(notes)}. {LIFT_HINT}" if notes else ""
+    return f"On a shared CPU {' and '.join(notes)}. {LIFT_HINT}" if notes else ""
 
 
 def queue_markdown(place: QueuePlace) -> str:
     """What a person whose training waits for its turn reads."""
     ahead = place.place - 1
     who = "You are next" if ahead == 0 else f"You are number {place.place} in line ({ahead} ahead of you)"
-    return (f"⏳ **Waiting for its turn.** {who}; someone else is training on this machine. "
+    return (f"**Waiting for its turn.** {who}; someone else is training on this machine. "
             f"Expected wait: about {format_duration(place.expected_wait_s)}. It starts by itself; press Stop to "
             "leave the line.")

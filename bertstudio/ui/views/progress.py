@@ -152,22 +152,22 @@ def outcome_markdown(progress: TrainProgress) -> str:
     outcome = progress.outcome
     if isinstance(outcome, Finished) and outcome.summary.stopped_early:
         summary = outcome.summary
-        return (f"⏹️ **{summary.ending()}** On the {summary.evaluated_on} texts, which the model never saw, "
+        return (f"**{summary.ending()}** On the {summary.evaluated_on} texts, which the model never saw, "
                 f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**.")
     if isinstance(outcome, Finished):
         summary = outcome.summary
         best_f1 = summary.validation.macro_f1
         best = f"best validation macro-F1 **{best_f1:.3f}** at epoch {summary.best_epoch or 0:g}" \
             if best_f1 is not None else "training finished"
-        done = (f"✅ **Done: {best}, model saved.** On the {summary.evaluated_on} texts, which the model never saw, "
+        done = (f"**Done: {best}, model saved.** On the {summary.evaluated_on} texts, which the model never saw, "
                 f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy "
                 f"**{summary.accuracy:.1%}**. Open the Evaluate tab to see where it goes wrong.")
         return done + simple_model_markdown(summary)
     if isinstance(outcome, Failed):
         hint = f" **What to do:** {outcome.hint}" if outcome.hint else ""
-        return f"❌ **Training failed:** {outcome.message}{hint}"
+        return f"**Training failed:** {outcome.message}{hint}"
     if isinstance(outcome, Cancelled):
-        return f"⏹️ **Stopped at step {outcome.step:,}.** {outcome.message}"
+        return f"**Stopped at step {outcome.step:,}.** {outcome.message}"
     return ""
 
 
@@ -177,5 +177,5 @@ def resume_markdown(run_name: str, status: RunStatus | None) -> str:
         return ""
     how = "was interrupted" if status.state == "interrupted" else "failed"
     why = f" ({status.message})" if status.state == "failed" and status.message else ""
-    return (f"⚠️ Your last run, **{run_name}**, {how}{why} before it finished. **Resume** goes on from its "
+    return (f"**Interrupted:** your last run, **{run_name}**, {how}{why} before it finished. **Resume** goes on from its "
             f"checkpoint at step {status.checkpoint_step:,} with the same settings and data.")

@@ -11,7 +11,7 @@ import pandas as pd
 from bertstudio.evaluation.errors_table import filter_errors, sort_errors
 
 ALL = "All classes"
-LEVEL_WORDS = {"error": "❌ Must fix", "warning": "⚠️ Check", "info": "ℹ️ Note"}
+LEVEL_WORDS = {"error": "Must fix", "warning": "Check", "info": "Note"}
 _LEVEL_ORDER = {"error": 0, "warning": 1, "info": 2}
 BROWSER_LIMIT = 200
 PREVIEW_TOKENS_SHOWN = 60
@@ -37,11 +37,11 @@ def report_markdown(table_description: str, report: Any, text_column: str, label
     errors = [f for f in report.findings if f.level == "error"]
     warnings = [f for f in report.findings if f.level == "warning"]
     if errors:
-        lines += ["", f"❌ **Training cannot start yet**: {len(errors)} problem(s) below must be fixed first."]
+        lines += ["", f"**Training cannot start yet**: {len(errors)} problem(s) below must be fixed first."]
     elif warnings:
-        lines += ["", f"⚠️ Ready to train, but look at the {len(warnings)} warning(s) below."]
+        lines += ["", f"Ready to train, but look at the {len(warnings)} warning(s) below."]
     else:
-        lines += ["", "✅ **Your data looks good.** Next: check the text lengths below, then go to the Model tab."]
+        lines += ["", "**Your data looks good.** Next: check the text lengths below, then go to the Model tab."]
     return "\n".join(lines)
 
 
@@ -70,8 +70,8 @@ class VariantRow:
     availability: str
 
 
-AVAILABILITY_WORDS = {"bundled": "✅ bundled (offline)", "local": "✅ on this computer",
-                      "cached": "✅ downloaded", "download": "⬇️ needs a download"}
+AVAILABILITY_WORDS = {"bundled": "bundled (offline)", "local": "on this computer",
+                      "cached": "downloaded", "download": "needs a download"}
 
 
 def variants_table(rows: Sequence[VariantRow]) -> pd.DataFrame:
@@ -182,7 +182,7 @@ ERROR_COLUMNS = {"text": "Text", "text_pair": "Second text", "label": "True clas
 def error_browser_view(rows: pd.DataFrame, limit: int = BROWSER_LIMIT) -> pd.DataFrame:
     """The error table as a person reads it: named columns, rounded numbers, at most ``limit`` rows."""
     view = rows[[c for c in ERROR_COLUMNS if c in rows.columns]].head(limit).copy()
-    view["correct"] = view["correct"].map({True: "✅", False: "❌"})
+    view["correct"] = view["correct"].map({True: "yes", False: "no"})
     for column in ("confidence", "margin", "loss", "entropy"):
         view[column] = view[column].astype(float).round(3)
     return view.rename(columns=ERROR_COLUMNS)
