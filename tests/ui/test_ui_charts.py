@@ -85,7 +85,7 @@ def test_validation_chart_puts_macro_f1_on_its_own_0_to_1_axis():
 def test_learning_rate_and_gradient_charts_plot_their_series():
     lr = charts.learning_rate_chart([1, 2, 3], [1e-5, 2e-5, 1e-5])
     grad = charts.grad_norm_chart([1, 2, 3], [0.5, 3.0, 1.0])
-    assert list(lr.data[0].y) == [1e-5, 2e-5, 1e-5]
+    assert list(lr.data[0].customdata) == [1e-5, 2e-5, 1e-5]  # the exact rates, for the hover
     assert list(grad.data[0].y) == [0.5, 3.0, 1.0]
     assert "Learning rate" in lr.layout.title.text and "Gradient" in grad.layout.title.text
 
@@ -111,3 +111,18 @@ def test_validation_chart_draws_the_simple_models_score_as_the_line_to_beat():
     assert len(line) == 1 and line[0].y0 == line[0].y1 == 0.74
     assert "simple model: 74.0%" in fig.layout.annotations[0].text
     assert not charts.validation_chart([10], [0.9], [0.6]).layout.shapes
+
+
+def test_learning_rate_axis_is_in_units_that_give_distinct_readable_ticks():
+    lrs = [0.0, 1e-5, 1.5e-5, 2e-5, 1.75e-5, 1.25e-5, 5e-6]
+    fig = charts.learning_rate_chart(list(range(len(lrs))), lrs)
+    assert list(fig.data[0].y) == pytest.approx([0.0, 1.0, 1.5, 2.0, 1.75, 1.25, 0.5])
+    assert fig.layout.yaxis.title.text == "Learning rate (x 1e-5)"
+    assert fig.layout.yaxis.tickformat != ".0e"  # one significant digit printed 1.5e-5 as "2e-5"
+    assert "%{customdata:.3g}" in fig.data[0].hovertemplate
+
+
+@pytest.mark.parametrize(("values", "power"), [([2e-5, 1e-5], -5), ([3e-4], -4), ([0.0, 0.0], 0), ([], 0),
+                                              ([float("nan"), 5e-3], -3), ([1.0], 0)])
+def test_decimal_power_brings_the_largest_value_between_1_and_10(values, power):
+    assert charts.decimal_power(values) == power

@@ -8,6 +8,7 @@ first, so it stays faithful).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
@@ -172,11 +173,25 @@ def validation_chart(steps: Sequence[int], val_loss: Sequence[float], macro_f1: 
     return _layout(fig, "Validation (texts not trained on)", "Step", "Loss")
 
 
+def decimal_power(values: Sequence[float]) -> int:
+    """The power of ten that brings the largest value between 1 and 10: 2e-5 -> -5; 0 when there is none."""
+    biggest = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    return math.floor(math.log10(biggest)) if biggest > 0 else 0
+
+
 def learning_rate_chart(steps: Sequence[int], lrs: Sequence[float], *, max_points: int = MAX_POINTS) -> go.Figure:
+    """The learning rate in units of a power of ten (named in the axis title). Ticks formatted as ".0e" repeated
+    themselves ("2e-5, 2e-5, 1e-5, 1e-5": one digit cannot tell 1.5e-5 from 2e-5); in units of 1e-5 the axis
+    reads 0, 0.5, 1, 1.5, 2 and the hover still gives the exact rate."""
     x, y = downsample(steps, lrs, max_points)
-    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="learning rate", line={"color": MAIN_COLOR}))
-    fig.update_yaxes(tickformat=".0e")
-    return _layout(fig, "Learning rate (warm-up, then a slow decrease)", "Step", "Learning rate")
+    power = decimal_power(y)
+    scaled = [v / 10 ** power for v in y]
+    fig = go.Figure(go.Scatter(x=x, y=scaled, customdata=y, mode="lines", name="learning rate",
+                               line={"color": MAIN_COLOR},
+                               hovertemplate="step %{x:,}: learning rate %{customdata:.3g}<extra></extra>"))
+    fig.update_yaxes(rangemode="tozero", tickformat="~g")
+    unit = f" (x 1e{power})" if power else ""
+    return _layout(fig, "Learning rate (warm-up, then a slow decrease)", "Step", f"Learning rate{unit}")
 
 
 def grad_norm_chart(steps: Sequence[int], norms: Sequence[float], *, max_points: int = MAX_POINTS) -> go.Figure:
