@@ -42,6 +42,11 @@ COUNTS, SHARES = "Counts", "Share of each true class"
 NOISE_FILE_SUFFIX = "-likely-mislabeled.csv"
 POLL_SECONDS = 1.0
 SAME_SCORE = 0.01  # macro-F1 differences below one point are noise on a typical test split
+CONFUSION_LABEL = ("Confusion matrix (rows: true class, columns: what the model said; darker: a bigger share of the "
+                   "true class). Click a cell to list those texts below")
+# After a cell click the filtered list is below the fold on a laptop screen: bring its heading into view.
+SCROLL_TO_BROWSER = ("() => document.getElementById('browse-heading')"
+                     "?.scrollIntoView({behavior: 'smooth', block: 'start'})")
 
 
 # --- the run as the tab shows it -------------------------------------------------------------------
@@ -134,12 +139,9 @@ def reliability_figure(view: RunView):
                                     temperature=float(e.get("temperature", 1.0)))
 
 
-def confusion_views(view: RunView, mode: str) -> tuple[pd.DataFrame, Any]:
-    """The confusion table and heatmap, as counts or as shares of each true class."""
-    matrix, labels = view.metrics.get("confusion_matrix", []), view.labels
-    if mode == SHARES:
-        return tables.confusion_share_table(matrix, labels), charts.confusion_share_chart(matrix, labels)
-    return tables.confusion_table(matrix, labels), charts.confusion_chart(matrix, labels)
+def confusion_view(view: RunView, mode: str) -> Any:
+    """The confusion matrix as a coloured, clickable table, as counts or as shares of each true class."""
+    return tables.confusion_heatmap(view.metrics.get("confusion_matrix", []), view.labels, shares=mode == SHARES)
 
 
 def browse_rows(view: RunView, query: tables.ErrorQuery) -> tuple[pd.DataFrame, str]:
@@ -300,14 +302,12 @@ def build(ctx: AppContext) -> None:
             refresh = gr.Button("Refresh the list", scale=1, size="md")
         headline = gr.Markdown("Train a model in the Train tab; its results appear here.", elem_id="eval-headline")
         with gr.Row():
-            with gr.Column(scale=2):
-                per_class = gr.Dataframe(label="Per class (recall: share of the class found; precision: share of "
-                                               "the predictions that were right)", interactive=False)
+            per_class = gr.Dataframe(label="Per class (recall: share of the class found; precision: share of "
+                                           "the predictions that were right)", interactive=False, scale=1)
+            with gr.Column(scale=1):
                 confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
                                           elem_id="confusion-mode")
-                confusion = gr.Dataframe(label="Confusion matrix: click a cell to list those texts below",
-                                         interactive=False, elem_id="confusion-table")
-            confusion_plot = gr.Plot(show_label=False, elem_id="confusion-chart", scale=2)
+                confusion = gr.Dataframe(label=CONFUSION_LABEL, interactive=False, elem_id="confusion-table")
         with gr.Row():
             reliability_plot = gr.Plot(show_label=False, elem_id="reliability-chart", scale=3)
             gr.Markdown("#### Reading the calibration chart\nEach bar gathers the test texts the model was equally "
@@ -318,14 +318,15 @@ def build(ctx: AppContext) -> None:
 
         gr.Markdown("#### Browse the test texts\nSee which texts the model gets wrong: often a label is wrong or "
                     "two classes overlap, and fixing the data helps more than any setting. **Tags** point at the "
-                    "texts worth a look first.")
+                    "texts worth a look first.", elem_id="browse-heading")
         with gr.Row():
             true_dd = gr.Dropdown(label="True class", choices=[tables.ALL], value=tables.ALL, elem_id="filter-true")
             pred_dd = gr.Dropdown(label="Predicted class", choices=[tables.ALL], value=tables.ALL,
                                   elem_id="filter-predicted")
             tag_dd = gr.Dropdown(label="Tag", choices=[tables.ALL_ROWS], value=tables.ALL_ROWS, elem_id="filter-tag")
+            # Twice as wide as the others: its longest choice was cut off ("...highest los") at a quarter of the row.
             sort_dd = gr.Dropdown(label="Order", choices=list(tables.ERROR_SORTS), value=tables.DEFAULT_ERROR_SORT,
-                                  elem_id="error-sort")
+                                  elem_id="error-sort", scale=2, min_width=330)
         with gr.Row():
             search = gr.Textbox(label="Search the text", placeholder="a word or phrase, then Enter", scale=3,
                                 elem_id="search-text")
@@ -396,10 +397,8 @@ def build(ctx: AppContext) -> None:
             ws = require_workspace(workspace)
             view = load_run(ws, run_dir)
             classes = [tables.ALL, *view.labels]
-            confusion_table, confusion_chart = confusion_views(view, mode)
             return {view_state: view, headline: headline_markdown(view),
-                    per_class: tables.per_class_table(view.metrics), confusion: confusion_table,
-                    confusion_plot: confusion_chart,
+                    per_class: tables.per_class_table(view.metrics), confusion: confusion_view(view, mode),
                     reliability_plot: reliability_figure(view), true_dd: gr.Dropdown(choices=classes, value=tables.ALL),
                     pred_dd: gr.Dropdown(choices=classes, value=tables.ALL),
                     tag_dd: gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
@@ -411,7 +410,7 @@ def build(ctx: AppContext) -> None:
                     shift_md: "", shift_table: gr.Dataframe(visible=False)}
 
         def pick_cell(view: RunView | None, evt: gr.SelectData) -> dict:
-            """A click on the confusion table filters the browser to that (true, predicted) cell."""
+            """A click on a cell of the confusion matrix filters the browser to that (true, predicted) cell."""
             cell = tables.cell_from_selection(evt.index, view.labels if view else [])
             if cell is None:
                 return gr.skip()
@@ -421,8 +420,7 @@ def build(ctx: AppContext) -> None:
         def switch_confusion(view: RunView | None, mode: str) -> dict:
             if view is None:
                 return gr.skip()
-            table, chart = confusion_views(view, mode)
-            return {confusion: table, confusion_plot: chart}
+            return {confusion: confusion_view(view, mode)}
 
         def run_check(kind: str, workspace, task: Callable[[], Any], status, what: str, usually: str,
                       show: Callable[[Any], dict]) -> Iterator[dict]:
@@ -456,7 +454,7 @@ def build(ctx: AppContext) -> None:
             yield from run_check(EVALUATE_FILE, workspace, task, shift_md, "Scoring the file",
                                  "about as long as predicting it", show)
 
-        opened = [view_state, headline, per_class, confusion, confusion_plot, reliability_plot, true_dd, pred_dd,
+        opened = [view_state, headline, per_class, confusion, reliability_plot, true_dd, pred_dd,
                   tag_dd, mistakes, search, browser, caption, noise_md, noise_table, noise_download, baseline_md,
                   baseline_table, shift_md, shift_table]
         open_inputs = [ctx.workspace, run_dd, view_state, confusion_mode]
@@ -467,9 +465,9 @@ def build(ctx: AppContext) -> None:
             open_run, open_inputs, opened)
         gr.on([true_dd.input, pred_dd.input, tag_dd.input, mistakes.input, sort_dd.input, search.submit], browse,
               [view_state, *filters], [browser, caption], trigger_mode="always_last")
-        confusion_mode.input(switch_confusion, [view_state, confusion_mode], [confusion, confusion_plot])
+        confusion_mode.input(switch_confusion, [view_state, confusion_mode], confusion)
         confusion.select(pick_cell, view_state, [true_dd, pred_dd, tag_dd, mistakes]).then(
-            browse, [view_state, *filters], [browser, caption])
+            browse, [view_state, *filters], [browser, caption]).then(None, js=SCROLL_TO_BROWSER)
         noise_btn.click(on_noise, [ctx.workspace, view_state], [noise_md, noise_table, noise_download])
         baseline_btn.click(on_baselines, [ctx.workspace, view_state], [baseline_md, baseline_table])
         shift_btn.click(on_shift, [ctx.workspace, view_state, shift_file], [shift_md, shift_table])

@@ -130,13 +130,19 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(page.locator("#validation-chart .js-plotly-plot")).to_contain_text("macro-F1", timeout=30_000)
         page.screenshot(path=str(shots / "3-train-done.png"), full_page=True)
 
-        # 4. Evaluate: headline, confusion matrix, and a cell click that filters the error browser.
+        # 4. Evaluate: headline, the coloured confusion matrix, and a click on one of its cells that filters the
+        # error browser and brings the filtered list into view.
         page.get_by_role("button", name="See the results in the Evaluate tab").click()
         expect(page.locator("#eval-headline")).to_contain_text("Macro-F1", timeout=60_000)
-        expect(page.locator("#confusion-chart .js-plotly-plot")).to_be_visible()
-        page.locator("#confusion-table [data-testid='cell-1-2']").click()  # true delivery, predicted delivery
-        expect(page.locator("#browser-caption")).to_contain_text("predicted delivery", timeout=30_000)
+        cell = page.locator("#confusion-table [data-testid='cell-1-2']")  # true delivery, predicted delivery
+        expect(cell).to_be_visible(timeout=30_000)
+        assert "rgb(" in cell.evaluate("e => getComputedStyle(e.closest('td') || e).backgroundColor")
+        page.mouse.wheel(0, -5_000)  # the matrix at the top of the screen, the browser below the fold
+        cell.click()
+        expect(page.locator("#browser-caption")).to_contain_text("predicted **delivery**".replace("**", ""),
+                                                                 timeout=30_000)
         expect(page.locator("#error-browser [data-testid='cell-0-1']")).to_have_text("delivery")
+        expect(page.locator("#browse-heading")).to_be_in_viewport(timeout=10_000)
         page.screenshot(path=str(shots / "4-evaluate.png"), full_page=True)
 
         # 5. Export: one click downloads a zip with the weights; one more makes a checked ONNX export.

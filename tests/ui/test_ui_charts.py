@@ -90,15 +90,6 @@ def test_learning_rate_and_gradient_charts_plot_their_series():
     assert "Learning rate" in lr.layout.title.text and "Gradient" in grad.layout.title.text
 
 
-def test_confusion_chart_colours_by_row_share_and_labels_counts():
-    fig = charts.confusion_chart([[8, 2], [0, 0]], ["a", "b"])
-    heat = fig.data[0]
-    assert [list(row) for row in heat.z] == [[0.8, 0.2], [0.0, 0.0]]  # an empty row does not divide by zero
-    assert [list(row) for row in heat.text] == [[8, 2], [0, 0]]
-    assert list(heat.x) == ["a", "b"] and list(heat.y) == ["a", "b"]
-    assert fig.layout.yaxis.autorange == "reversed"  # first class at the top, like the table
-
-
 def test_empty_chart_says_what_will_appear():
     fig = charts.empty_chart("Training loss", "Appears when training starts")
     assert fig.layout.title.text == "Training loss"

@@ -63,9 +63,6 @@ def test_reliability_chart_without_calibration_has_one_series():
     assert [t.name for t in fig.data] == ["perfectly calibrated", "before calibration"]
 
 
-def test_confusion_share_chart_writes_shares_of_each_true_class():
-    fig = charts.confusion_share_chart([[3, 1], [0, 0]], ["a", "b"])
-    assert [list(row) for row in fig.data[0].text] == [["75%", "25%"], ["0%", "0%"]]  # an empty row stays 0
 
 
 # --- tables ------------------------------------------------------------------------------------------
@@ -76,6 +73,27 @@ def test_confusion_share_table_keeps_the_layout_that_cell_clicks_read():
     assert frame.iloc[0].tolist() == ["a", "75%", "25%"]
     assert frame.iloc[1].tolist() == ["b", "33.3%", "66.7%"]
     assert tables.cell_from_selection([1, 1], ["a", "b"]) == ("b", "a")
+
+
+def test_confusion_heatmap_is_the_clickable_table_coloured_by_share_of_the_true_class():
+    counts = tables.confusion_heatmap([[8, 2], [0, 0]], ["a", "b"])
+    assert counts.data.iloc[0].tolist() == ["a", 8, 2]  # the layout cell_from_selection reads
+    assert counts.data.iloc[1].tolist() == ["b", 0, 0]  # an empty row does not divide by zero
+    styles = counts._compute().ctx  # {(row, column): [(css property, value)]}, what gr.Dataframe draws
+    dark, light, empty = dict(styles[(0, 1)]), dict(styles[(0, 2)]), dict(styles[(1, 1)])
+    assert dark["background-color"] == "rgb(56, 89, 137)" and dark["color"] == "#ffffff"
+    assert light["color"] == "#111827" and empty["background-color"] == "rgb(247, 251, 255)"
+    shares = tables.confusion_heatmap([[3, 1], [1, 2]], ["a", "b"], shares=True)
+    assert shares.data.iloc[0].tolist() == ["a", "75%", "25%"]
+    assert dict(shares._compute().ctx[(0, 1)]) == dict(tables.confusion_heatmap([[3, 1], [1, 2]], ["a", "b"])
+                                                       ._compute().ctx[(0, 1)])  # same colours either way
+
+
+def test_heat_style_goes_from_light_to_dark_with_readable_text():
+    assert tables.heat_style(0.0).startswith("background-color: rgb(247, 251, 255); color: #111827")
+    assert tables.heat_style(1.0).startswith("background-color: rgb(8, 48, 107); color: #ffffff")
+    assert tables.heat_style(2.0) == tables.heat_style(1.0)  # clamped
+    assert tables.row_shares([[3, 1], [0, 0]]) == [[0.75, 0.25], [0.0, 0.0]]
 
 
 def test_query_errors_filters_by_tag_class_and_mistakes_and_sorts():
@@ -237,9 +255,8 @@ def test_open_run_builds_every_view(tiny_run):
     headline = ev.headline_markdown(view)
     assert headline.startswith("## Macro-F1") and "Macro-F1 is the number to watch" in headline
     assert "log loss" in headline and "Can you trust its confidence?" in headline
-    table, fig = ev.confusion_views(view, ev.SHARES)
-    assert table.iloc[0, 1].endswith("%") and fig.data[0].text[0][0].endswith("%")
-    counts, _ = ev.confusion_views(view, ev.COUNTS)
+    assert ev.confusion_view(view, ev.SHARES).data.iloc[0, 1].endswith("%")
+    counts = ev.confusion_view(view, ev.COUNTS).data
     assert int(counts.iloc[:, 1:].to_numpy().sum()) == len(view.errors)
     assert ev.reliability_figure(view).data[0].name == "perfectly calibrated"
     rows, caption = ev.browse_rows(view, tables.ErrorQuery(true_label="praise"))

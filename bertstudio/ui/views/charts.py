@@ -200,19 +200,6 @@ def grad_norm_chart(steps: Sequence[int], norms: Sequence[float], *, max_points:
     return _layout(fig, "Gradient size (big spikes mean unstable training)", "Step", "Gradient norm")
 
 
-def confusion_chart(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
-    """Rows: true class, columns: predicted class. Colour is the share of the row, so rare classes show too."""
-    counts = [[int(v) for v in row] for row in matrix]
-    shares = [[v / max(1, sum(row)) for v in row] for row in counts]
-    fig = go.Figure(go.Heatmap(z=shares, x=list(labels), y=list(labels), text=counts, texttemplate="%{text}",
-                               colorscale="Blues", zmin=0, zmax=1, colorbar={"title": "Share of row"},
-                               hovertemplate="true %{y}, predicted %{x}: %{text} texts<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
-    size = max(CHART_HEIGHT, 60 * len(labels) + 140)
-    return _layout(fig, "Confusion matrix: right answers lie on the diagonal", "Predicted class", "True class",
-                   height=size)
-
-
 def probability_chart(label_names: Sequence[str], probabilities: Sequence[float]) -> go.Figure:
     """One text's class probabilities as horizontal bars, most likely on top; the predicted class stands out."""
     pairs = sorted(zip([str(n) for n in label_names], [float(p) for p in probabilities]), key=lambda p: -p[1])
@@ -228,7 +215,7 @@ def probability_chart(label_names: Sequence[str], probabilities: Sequence[float]
     return _layout(fig, title, "Probability", "", height=height)
 
 
-# --- evaluate tab: calibration and the confusion matrix as shares -----------------------------------
+# --- evaluate tab: calibration ---------------------------------------------------------------------
 
 
 def filled_bins(reliability: Mapping[str, object]) -> list[Mapping[str, float]]:
@@ -260,12 +247,3 @@ def reliability_chart(before: Mapping[str, object], after: Mapping[str, object] 
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     return _layout(fig, "Can its confidence be trusted? Bars on the dashed line: yes",
                    "How sure the model said it was", "How often it was right")
-
-
-def confusion_share_chart(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> go.Figure:
-    """The confusion matrix with each cell written as its share of the true class (row-normalised)."""
-    fig = confusion_chart(matrix, labels)
-    shares = fig.data[0].z
-    fig.update_traces(text=[[format_percent(v) for v in row] for row in shares],
-                      hovertemplate="true %{y}, predicted %{x}: %{text} of the class<extra></extra>")
-    return fig

@@ -212,6 +212,37 @@ def confusion_share_table(matrix: Sequence[Sequence[int]], labels: Sequence[str]
     return frame
 
 
+# Plotly's "Blues" ends, light to dark: the darker a cell, the larger its share of the true class.
+HEAT_LOW, HEAT_HIGH = (247, 251, 255), (8, 48, 107)
+DARK_CELL = 0.45  # from this share on the number is written in white: dark text on dark blue cannot be read
+
+
+def row_shares(matrix: Sequence[Sequence[int]]) -> list[list[float]]:
+    """Each cell as its share of its row (the true class); an empty row stays all 0."""
+    return [[int(v) / max(1, sum(int(c) for c in row)) for v in row] for row in matrix]
+
+
+def heat_style(share: float) -> str:
+    """The CSS of one heatmap cell: its colour on the light-to-dark scale, and a text colour that stays readable."""
+    share = min(1.0, max(0.0, float(share)))
+    red, green, blue = (round(lo + (hi - lo) * share) for lo, hi in zip(HEAT_LOW, HEAT_HIGH))
+    text = "#ffffff" if share >= DARK_CELL else "#111827"
+    return f"background-color: rgb({red}, {green}, {blue}); color: {text}; font-weight: 600"
+
+
+def confusion_heatmap(matrix: Sequence[Sequence[int]], labels: Sequence[str], *, shares: bool = False) -> Any:
+    """The confusion matrix as one coloured table (a pandas Styler, which gr.Dataframe draws with its colours):
+    the heatmap and the clickable table in one, so a click on a coloured cell reads it with
+    :func:`cell_from_selection`. Colour is the share of the true class, so rare classes show too; the numbers
+    are counts, or those shares when ``shares``."""
+    frame = confusion_share_table(matrix, labels) if shares else confusion_table(matrix, labels)
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    for row, values in enumerate(row_shares(matrix)):
+        styles.iloc[row, 1:] = [heat_style(v) for v in values]
+    styles.iloc[:, 0] = "font-weight: 600"
+    return frame.style.apply(lambda _: styles, axis=None)
+
+
 def label_noise_table(table: pd.DataFrame, limit: int = BROWSER_LIMIT) -> pd.DataFrame:
     """The suspected rows (LabelNoiseReport.table), most suspicious first, in plain column names."""
     columns = {"text": "Text", "text_pair": "Second text", "given_label": "Given label",
