@@ -69,6 +69,15 @@ class Working(Event):
 
 
 @dataclass
+class Stopping(Event):
+    """The job decided to stop by itself (a usage limit such as the time cap), before the run's last event: the
+    reason a person reads next to "stopped early"."""
+
+    kind: ClassVar[str] = "stopping"
+    reason: str
+
+
+@dataclass
 class Step(Event):
     kind: ClassVar[str] = "step"
     step: int
@@ -144,5 +153,6 @@ class SimpleModelScored(Event):
     val_rows: int
 
 
-TrainingEvent = Union[Tuning, Started, SimpleModelScored, Step, Evaluated, Finished, Failed, Cancelled]
+TrainingEvent = Union[Tuning, Started, SimpleModelScored, Working, Stopping, Step, Evaluated, Finished, Failed,
+                      Cancelled]
 TERMINAL_EVENTS = (Finished, Failed, Cancelled)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning
+from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
 
 
 class ConsoleProgress:
@@ -47,12 +47,16 @@ class ConsoleProgress:
                         f"{event.macro_f1:.4f}, accuracy {event.accuracy:.4f}")
         elif isinstance(event, Step) and self._bar is not None:
             self._bar.update(event.step - self._bar.n)
-            self._bar.set_postfix(loss=f"{event.loss:.3f}", epoch=f"{event.epoch:.2f}",
-                                  tok_s=f"{event.tokens_per_second:,.0f}")
+            # Head-only steps read cached features, not tokens (0 tokens/s): texts per second is their speed.
+            speed = {"tok_s": f"{event.tokens_per_second:,.0f}"} if event.tokens_per_second > 0 else \
+                {"texts_s": f"{event.samples_per_second:,.0f}"}
+            self._bar.set_postfix(loss=f"{event.loss:.3f}", epoch=f"{event.epoch:.2f}", **speed)
         elif isinstance(event, Evaluated):
             best = " (best so far)" if event.is_best else ""
             self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.4f}, "
                         f"accuracy {event.accuracy:.4f}, loss {event.val_loss:.4f}{best}")
+        elif isinstance(event, Stopping):
+            self._print(f"Stopping: {event.reason}")
         elif isinstance(event, Finished) and event.summary.stopped_early:
             self.close()
             self._print(event.summary.ending())

@@ -8,11 +8,12 @@ can re-attach after a page reload and replay what it missed).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
 from bertstudio.config import TrainConfig
-from bertstudio.events import Cancelled, Event
+from bertstudio.events import Cancelled, Event, Stopping
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
 from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
 from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog
@@ -58,7 +59,7 @@ class TrainingJob(BackgroundJob):
 
     def work(self, emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
         self.limits.check_model(self.config.model)
-        should_stop = capped_stop(should_stop, self.limits.deadline(), self._hit_time_cap)
+        should_stop = capped_stop(should_stop, self.limits.deadline(), functools.partial(self._hit_time_cap, emit))
         if self.resume is not None:
             self.summary = resume_training(self.resume, emit=emit, should_stop=should_stop)
             return self.summary
@@ -79,8 +80,11 @@ class TrainingJob(BackgroundJob):
                                                          "was trained.")
         return Cancelled(step=self._last_step(), run_dir=self._run_dir())
 
-    def _hit_time_cap(self) -> None:
+    def _hit_time_cap(self, emit: Emit) -> None:
+        """Say why before the run ends: a run that kept its best model ends "stopped early", and the person
+        should read that the time limit did it, not wonder whether someone pressed Stop."""
         self.stop_reason = self.limits.time_cap_message()
+        emit(Stopping(reason=self.stop_reason))
 
     def ended(self, event: Event) -> None:
         """A cancelled or failed run says so in its metrics.jsonl too, once the run folder exists

@@ -55,7 +55,8 @@ def progress_charts(progress: TrainProgress) -> tuple:
             charts.grad_norm_chart(progress.steps, progress.grad_norms))
 
 
-def ready_markdown(selection: DataSelection | None, choice: ModelChoice) -> str:
+def ready_markdown(selection: DataSelection | None, choice: ModelChoice, progress: TrainProgress | None = None) -> str:
+    """What Start would do now; after a run it says Start begins a new one (the run above is kept)."""
     if selection is None:
         return "First load your data in the **Data** tab."
     if selection.has_errors:
@@ -63,9 +64,18 @@ def ready_markdown(selection: DataSelection | None, choice: ModelChoice) -> str:
     variant = find_variant(choice.model)
     model = variant.display_name if variant else choice.model
     preset = list_presets()[choice.preset].title
-    return (f"Ready to train **{model}** on **{selection.file_name}** ({selection.rows:,} texts, "
-            f"{len(selection.class_counts)} classes) with the **{preset}** preset. "
-            "Press Start; the Model tab shows the plan and a time estimate.")
+    what = (f"**{model}** on **{selection.file_name}** ({selection.rows:,} texts, {len(selection.class_counts)} "
+            f"classes) with the **{preset}** preset")
+    if progress is not None and progress.done:
+        return (f"To train again, press Start: a new run of {what} (the run below stays in the Runs tab). Change "
+                "the settings in the Model tab first if you like.")
+    return f"Ready to train {what}. Press Start; the Model tab shows the plan and a time estimate."
+
+
+def ready_update(selection: DataSelection | None, choice: ModelChoice, progress: TrainProgress | None) -> gr.Markdown:
+    """The ready text, hidden while a run is going (it would say "Press Start" under a running run)."""
+    running = progress is not None and bool(progress.token) and not progress.done
+    return gr.Markdown(ready_markdown(selection, choice, progress), visible=not running)
 
 
 def build(ctx: AppContext) -> None:
@@ -93,7 +103,7 @@ def build(ctx: AppContext) -> None:
         timer = gr.Timer(POLL_SECONDS, active=False)
 
         plots = [loss_plot, val_plot, lr_plot, grad_plot]
-        view = [progress_state, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer, resume_md, resume]
+        view = [progress_state, ready_md, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer, resume_md, resume]
 
         def resume_offer(workspace) -> dict:
             """Offer Resume when the workspace's newest run was interrupted with a checkpoint (and nothing runs)."""
@@ -103,9 +113,10 @@ def build(ctx: AppContext) -> None:
             text = resume_markdown(found.run.path.name, found.status) if found else ""
             return {resume_md: gr.Markdown(text, visible=found is not None), resume: gr.Button(visible=found is not None)}
 
-        def render(progress: TrainProgress) -> dict:
+        def render(progress: TrainProgress, selection: DataSelection | None, choice: ModelChoice) -> dict:
             finished = isinstance(progress.outcome, Finished)
-            shown = {progress_state: progress, bar: progress_bar_html(progress),
+            shown = {progress_state: progress, ready_md: ready_update(selection, choice, progress),
+                     bar: progress_bar_html(progress),
                      status_md: progress_markdown(progress), outcome_md: outcome_markdown(progress),
                      to_evaluate: gr.Button(visible=finished), **dict(zip(plots, progress_charts(progress))),
                      timer: gr.Timer(active=not progress.done)}
@@ -113,9 +124,12 @@ def build(ctx: AppContext) -> None:
                 shown[ctx.run_dir] = progress.outcome.run_dir
             return shown
 
-        def start_job(workspace, job: TrainingJob) -> dict:
+        def start_job(workspace, job: TrainingJob, selection: DataSelection | None, choice: ModelChoice) -> dict:
             ctx.jobs.start(workspace.id, job)
-            return {**(waiting(job) or render(TrainProgress(token=job.token))), **resume_offer(None)}
+            # Everything the last run left on the page (its "Stopped" or "Done" text) goes at once, even while
+            # the new run waits for its turn.
+            return {**render(TrainProgress(token=job.token), selection, choice), **(waiting(job) or {}),
+                    **resume_offer(None)}
 
         @friendly
         def on_start(workspace, selection: DataSelection | None, choice: ModelChoice) -> dict:
@@ -123,7 +137,7 @@ def build(ctx: AppContext) -> None:
             config = build_config(require_data(selection), choice)
             ensure_model_obtainable(config.model)
             ctx.limits.check_model(config.model)  # refused here, before the job waits in line for nothing
-            return start_job(ws, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits))
+            return start_job(ws, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits), selection, choice)
 
         def waiting(job) -> dict | None:
             """While the job waits for its turn: its place in line and the expected wait."""
@@ -134,13 +148,13 @@ def build(ctx: AppContext) -> None:
                     timer: gr.Timer(active=True)}
 
         @friendly
-        def on_resume(workspace) -> dict:
+        def on_resume(workspace, selection: DataSelection | None, choice: ModelChoice) -> dict:
             ws = require_workspace(workspace)
             found = latest_resumable_run(ws.runs)
             if found is None:
                 gr.Warning("There is no interrupted run to resume.")
                 return resume_offer(ws)
-            return start_job(ws, TrainingJob.resuming(found.run.path, limits=ctx.limits))
+            return start_job(ws, TrainingJob.resuming(found.run.path, limits=ctx.limits), selection, choice)
 
         @friendly
         def on_stop(workspace) -> str:
@@ -150,7 +164,7 @@ def build(ctx: AppContext) -> None:
             return "Stopping after the current step…"
 
         @friendly
-        def on_tick(workspace, progress: TrainProgress) -> dict:
+        def on_tick(workspace, progress: TrainProgress, selection: DataSelection | None, choice: ModelChoice) -> dict:
             job = ctx.jobs.latest(workspace.id, TRAINING) if workspace is not None else None
             if job is None:
                 return {timer: gr.Timer(active=False)}
@@ -160,7 +174,7 @@ def build(ctx: AppContext) -> None:
             if not events:
                 return waiting(job) or {timer: gr.Timer(active=not progress.done)}
             progress = fold_events(progress, events)
-            return {**render(progress), **(resume_offer(workspace) if progress.done else {})}
+            return {**render(progress, selection, choice), **(resume_offer(workspace) if progress.done else {})}
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's job (running or finished) after a page (re)load."""
@@ -168,10 +182,12 @@ def build(ctx: AppContext) -> None:
             return gr.Timer(active=has_job)
 
         start.click(on_start, [ctx.workspace, ctx.data, ctx.model_choice], view)
-        resume.click(on_resume, ctx.workspace, view)
+        resume.click(on_resume, [ctx.workspace, ctx.data, ctx.model_choice], view)
         stop.click(on_stop, ctx.workspace, status_md)
-        timer.tick(on_tick, [ctx.workspace, progress_state], view, concurrency_limit=None, show_progress="hidden")
+        timer.tick(on_tick, [ctx.workspace, progress_state, ctx.data, ctx.model_choice], view, concurrency_limit=None,
+                   show_progress="hidden")
         to_evaluate.click(lambda: gr.Tabs(selected="evaluate"), None, ctx.tabs)
-        gr.on([ctx.data.change, ctx.model_choice.change], ready_markdown, [ctx.data, ctx.model_choice], ready_md)
+        gr.on([ctx.data.change, ctx.model_choice.change], ready_update, [ctx.data, ctx.model_choice, progress_state],
+              ready_md)
         ctx.session_loaded.then(on_reload, ctx.workspace, timer).then(
             lambda: dict(zip(plots, empty_charts())), None, plots).then(resume_offer, ctx.workspace, [resume_md, resume])

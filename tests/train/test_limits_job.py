@@ -5,7 +5,7 @@ import time
 
 from bertstudio import limits as limits_module
 from bertstudio.config import config_from_preset
-from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step, Stopping
 from bertstudio.limits import DEMO_LIMITS, UsageLimits
 from bertstudio.predict.predictor import load_predictor
 from bertstudio.results import read_run_status
@@ -74,6 +74,8 @@ def test_a_run_capped_after_a_validation_check_keeps_its_best_model(small_csv, t
     assert isinstance(job.outcome, Finished), job.outcome
     summary = job.outcome.summary
     assert summary.stopped_early and summary.best_step is not None
+    reasons = [e.reason for e in job.history if isinstance(e, Stopping)]
+    assert len(reasons) == 1 and "limit of 10 minutes per training" in reasons[0], "the Train tab says why"
     run = RunFolder(tmp_path / "run")
     assert run.is_complete and read_run_status(run.path).state == "stopped"
     assert load_predictor(run.path).predict(["a refund please"]).labels

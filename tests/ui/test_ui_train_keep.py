@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from bertstudio.events import Finished, Started, Step
+from bertstudio.events import Cancelled, Finished, Started, Step, Stopping
 from bertstudio.jobs import JobRegistry
 from bertstudio.results import RunStatus, Summary, ValidationScores
 from bertstudio.runs import RunFolder
@@ -39,6 +39,46 @@ def test_a_run_stopped_early_says_what_was_kept_and_what_to_do():
             "evaluate or export it.") in text
     assert "83.0%" in text and "0.790" in text
     assert progress_fraction(progress) == 0.3, "the bar shows how far it got, not 100%"
+    assert "Evaluate tab" in text and "Export tab" in text and "press Start to train again" in text
+    assert "Why it stopped" not in text  # the person pressed Stop: no reason to give
+
+
+def _stopped_summary() -> Summary:
+    return Summary(validation=ValidationScores(macro_f1=0.8123), best_step=100, steps=120, stopped_early=True,
+                   macro_f1=0.79, accuracy=0.83, evaluated_on="test")
+
+
+def test_a_run_the_time_limit_stopped_says_so():
+    reason = "It reached this demo's limit of 10 minutes per training (time limit)."
+    progress = fold_events(TrainProgress(), [_started(), _step(120), Stopping(reason=reason),
+                                             Finished(run_dir="runs/x", summary=_stopped_summary())])
+    text = outcome_markdown(progress)
+    assert f"Why it stopped: {reason}" in text and "was kept" in text
+
+
+def _choice_and_data():
+    from bertstudio.ui.state import DataSelection, ModelChoice
+
+    data = DataSelection(path="/w/shop.csv", file_name="shop.csv", columns=["text", "label"], text_column="text",
+                         label_column="label", text_pair_column=None, casefold_labels=False, max_length=64,
+                         has_errors=False, rows=400, class_counts={"a": 200, "b": 200})
+    return data, ModelChoice()
+
+
+def test_the_ready_text_never_says_press_start_under_a_running_or_finished_run():
+    from bertstudio.ui.train_tab import ready_markdown, ready_update
+
+    data, choice = _choice_and_data()
+    assert ready_markdown(data, choice).startswith("Ready to train")
+    running = fold_events(TrainProgress(token="job-1"), [_started(), _step(10)])
+    assert ready_update(data, choice, running).visible is False
+    done = fold_events(running, [Finished(run_dir="runs/x", summary=_stopped_summary())])
+    update = ready_update(data, choice, done)
+    assert update.visible is True and update.value.startswith("To train again, press Start: a new run")
+    assert "Ready to train" not in update.value
+    stopped = fold_events(TrainProgress(token="job-2"), [_started(), Cancelled(step=3, run_dir="runs/y")])
+    assert ready_markdown(data, choice, stopped).startswith("To train again")
+    assert ready_update(None, choice, None).value == "First load your data in the **Data** tab."
 
 
 def test_a_resumed_run_says_where_it_goes_on_from():

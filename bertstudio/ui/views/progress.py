@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Tuning, \
-    Working
+from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, \
+    Tuning, Working
 from bertstudio.results import RunStatus
 
 
@@ -32,6 +32,7 @@ class TrainProgress:
     val_losses: list[float] = field(default_factory=list)
     macro_f1s: list[float] = field(default_factory=list)
     best: Evaluated | None = None
+    stop_reason: str = ""  # why the job stopped by itself (the time cap), from its Stopping event
     outcome: Finished | Failed | Cancelled | None = None
 
     @property
@@ -50,6 +51,8 @@ def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress
             progress.simple = event
         elif isinstance(event, Working):
             progress.working = event
+        elif isinstance(event, Stopping):
+            progress.stop_reason = event.reason
         elif isinstance(event, Step):
             progress.last_step = event
             progress.steps.append(event.step)
@@ -147,13 +150,19 @@ def simple_model_markdown(summary) -> str:
     return text
 
 
+STOPPED_NEXT = ("It is saved like a finished run: see where it goes wrong in the Evaluate tab, download it in the "
+                "Export tab, or press Start to train again from the beginning (a new run; this one is kept).")
+
+
 def outcome_markdown(progress: TrainProgress) -> str:
     """The end state in plain words (empty while training is still going)."""
     outcome = progress.outcome
     if isinstance(outcome, Finished) and outcome.summary.stopped_early:
         summary = outcome.summary
-        return (f"**{summary.ending()}** On the {summary.evaluated_on} texts, which the model never saw, "
-                f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**.")
+        why = f" Why it stopped: {progress.stop_reason}" if progress.stop_reason else ""
+        return (f"**{summary.ending()}**{why}\n\nOn the {summary.evaluated_on} texts, which the model never saw, "
+                f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**. "
+                f"{STOPPED_NEXT}")
     if isinstance(outcome, Finished):
         summary = outcome.summary
         best_f1 = summary.validation.macro_f1
