@@ -18,6 +18,8 @@ MIN_GAIN = 0.005  # half a point of macro-F1
 MIN_WIN_SHARE = 0.9
 BOOTSTRAP_ROUNDS = 200
 SAME_SCORE_POINTS = 0.5  # closer than this (in points) counts as "as good" in the verdict
+SCORE_MEANING = "the average of each class's score, where 100% means no mistakes"
+RE_DRAWS = f"{BOOTSTRAP_ROUNDS} random re-draws of those texts"
 
 
 def macro_f1(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
@@ -73,15 +75,17 @@ def choose_blend(fine_tuned: np.ndarray, simple: np.ndarray, labels: Sequence[in
     gain = scores[best_weight] - max(fine_f1, simple_f1)
     share = _win_share(y, blended, best_single, n_classes, seed) if 0.0 < best_weight < 1.0 and gain > 0 else 0.0
     used = 0.0 < best_weight < 1.0 and gain >= MIN_GAIN and share >= MIN_WIN_SHARE
+    # Worded for a person without statistics: "percentage points" rather than "points of macro-F1", and the
+    # bootstrap as what it is (random re-draws of the same texts, a check against luck).
     if used:
-        reason = (f"The blend ({best_weight:.0%} fine-tuned) scored {scores[best_weight]:.1%} macro-F1 on validation, "
-                  f"{gain * 100:.1f} points above the better single model, and won on {share:.0%} of resampled "
-                  "validation sets.")
+        reason = (f"The blend ({best_weight:.0%} fine-tuned) scored {scores[best_weight]:.1%} macro-F1 on the "
+                  f"validation texts, {gain * 100:.1f} percentage points more than the better of the two alone, and it "
+                  f"came out ahead in {share:.0%} of {RE_DRAWS}, so the gain is not luck.")
     elif gain < MIN_GAIN:
-        reason = "Blending did not improve validation macro-F1 by half a point or more."
+        reason = "Blending did not raise the score on the validation texts by half a percentage point or more."
     else:
-        reason = (f"The blend's gain ({gain * 100:.1f} points) was not consistent: it won on only {share:.0%} of "
-                  "resampled validation sets.")
+        reason = (f"The blend's gain ({gain * 100:.1f} percentage points) may be luck: it came out ahead in only "
+                  f"{share:.0%} of {RE_DRAWS} (it needs {MIN_WIN_SHARE:.0%}).")
     return BlendChoice(weight=best_weight if used else 1.0, used=used, fine_tuned_f1=fine_f1, simple_f1=simple_f1,
                        blend_f1=scores[best_weight], win_share=share, reason=reason)
 
@@ -90,11 +94,12 @@ def verdict(fine_tuned_f1: float, simple_f1: float, *, speedup: float | None = N
     """One sentence a person can act on: does fine-tuning beat a simple word-count model on this data?"""
     gap = (fine_tuned_f1 - simple_f1) * 100
     if gap >= SAME_SCORE_POINTS:
-        return (f"The fine-tuned model beats a simple word-count model by {gap:.1f} points of {metric} "
-                f"({fine_tuned_f1:.1%} vs {simple_f1:.1%}).")
-    faster = f" and is about {speedup:,.0f}x faster to run" if speedup and speedup >= 2 else ""
+        return (f"The fine-tuned model beats a simple word-count model: {fine_tuned_f1:.1%} against "
+                f"{simple_f1:.1%} ({metric}, {SCORE_MEANING}), {gap:.1f} percentage points better.")
+    faster = f", and it is about {speedup:,.0f}x faster to run" if speedup and speedup >= 2 else ""
     if gap > -SAME_SCORE_POINTS:
-        return (f"A simple word-count model does as well ({simple_f1:.1%} vs {fine_tuned_f1:.1%} {metric}){faster}: "
-                "consider it, or the blend of both.")
-    return (f"A simple word-count model does better ({simple_f1:.1%} vs {fine_tuned_f1:.1%} {metric}){faster}: "
-            "consider it, or the blend of both; more data or another model may help the fine-tuned one.")
+        return (f"A simple word-count model does as well: {simple_f1:.1%} against {fine_tuned_f1:.1%} for the "
+                f"fine-tuned model ({metric}, {SCORE_MEANING}){faster}. Consider it, or the blend of both.")
+    return (f"A simple word-count model does better: {simple_f1:.1%} against {fine_tuned_f1:.1%} for the fine-tuned "
+            f"model ({metric}, {SCORE_MEANING}){faster}. Consider it, or the blend of both; more data or another "
+            "model may help the fine-tuned one.")

@@ -82,8 +82,8 @@ def load_run(workspace: Workspace, run_dir: str) -> RunView:
 
 
 def points(share: float) -> str:
-    """A difference of shares in percentage points: 0.061 -> '6.1 points'."""
-    return f"{share * 100:.1f} points"
+    """A difference of shares in percentage points: 0.061 -> '6.1 percentage points'."""
+    return f"{share * 100:.1f} percentage points"
 
 
 def typical_bin(reliability: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -105,7 +105,7 @@ def calibration_sentence(evaluation: Mapping[str, Any]) -> str:
     if temperature == 1.0:
         note = evaluation.get("calibration", {}).get("note", "")
         return f"{said}On average its confidence is off by {points(before)}; no calibration was applied. {note}".strip()
-    change = ("shrank" if after < before else "went") + f" from {points(before)} to {points(after)}"
+    change = ("shrank" if after < before else "went") + f" from {before * 100:.1f} to {points(after)}"
     verdict = "" if after < before else (" Calibration was fitted on the validation texts and did not help on "
                                          "the test texts; with more data it usually does.")
     return (f"{said}After calibration (temperature {temperature:.2f}, applied to every prediction from now on) the "
@@ -212,9 +212,9 @@ def baseline_sentence(model_macro_f1: float, baselines: Sequence[Any]) -> str:
         return (f"Fine-tuning scored about the same as the best simple baseline ({name}, {points(abs(gap))} apart): "
                 "on this data the simpler, faster model may be enough.")
     if gap > 0:
-        return f"Fine-tuning beat the best simple baseline ({name}) by {points(gap)} of macro-F1."
-    return (f"The simple baseline {name} beat the fine-tuned model by {points(-gap)} of macro-F1: training longer or "
-            "on more data may help, or the simpler model is the better choice here.")
+        return f"Fine-tuning beat the best simple baseline ({name}): its macro-F1 is {points(gap)} higher."
+    return (f"The simple baseline {name} beat the fine-tuned model: its macro-F1 is {points(-gap)} higher. Training "
+            "longer or on more data may help, or the simpler model is the better choice here.")
 
 
 def baselines_markdown_and_table(model_macro_f1: float, model_accuracy: float, baselines: Sequence[Any],

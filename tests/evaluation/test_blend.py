@@ -34,7 +34,8 @@ def test_two_models_right_on_different_rows_are_blended():
     choice = choose_blend(fine_p, simple_p, y)
     assert choice.used and 0 < choice.weight < 1
     assert choice.blend_f1 >= max(choice.fine_tuned_f1, choice.simple_f1) + MIN_GAIN
-    assert "won on" in choice.reason
+    assert "came out ahead in" in choice.reason and "200 random re-draws of those texts" in choice.reason
+    assert "resampled" not in choice.reason and "points of" not in choice.reason
 
 
 def test_no_blend_when_one_model_is_simply_better():
@@ -53,7 +54,10 @@ def test_blend_is_a_weighted_mean():
 
 
 def test_verdict_words_each_case():
-    assert verdict(0.93, 0.85).startswith("The fine-tuned model beats a simple word-count model by 8.0 points")
+    better = verdict(0.93, 0.85)
+    assert better.startswith("The fine-tuned model beats a simple word-count model: 93.0% against 85.0%")
+    assert "8.0 percentage points better" in better and "100% means no mistakes" in better
+    assert "points of macro-F1" not in better
     same = verdict(0.817, 0.819, speedup=200)
     assert same.startswith("A simple word-count model does as well") and "200x faster" in same
     worse = verdict(0.80, 0.831)

@@ -151,26 +151,26 @@ def test_label_noise_baseline_and_shift_tables():
 def test_calibration_sentence_says_how_far_confidence_can_be_trusted():
     text = ev.calibration_sentence(evaluation())
     assert "about 95% sure (40 of the 50 test texts), it is right 80% of the time" in text
-    assert "temperature 1.60" in text and "shrank from 12.0 points to 3.0 points" in text
+    assert "temperature 1.60" in text and "shrank from 12.0 to 3.0 percentage points" in text
 
     worse = ev.calibration_sentence(evaluation(ece_calibrated=0.2))
-    assert "went from 12.0 points to 20.0 points" in worse and "did not help" in worse
+    assert "went from 12.0 to 20.0 percentage points" in worse and "did not help" in worse
     kept = ev.calibration_sentence(evaluation(temperature=1.0, calibration={"note": "No mistakes to learn from."}))
     assert "no calibration was applied. No mistakes to learn from." in kept
 
 
 def test_baseline_sentence_is_honest_both_ways():
     tfidf = {"name": "TF-IDF", "macro_f1": 0.80}
-    assert ev.baseline_sentence(0.85, [tfidf]) == "Fine-tuning beat the best simple baseline (TF-IDF) by 5.0 points " \
-                                                  "of macro-F1."
-    assert ev.baseline_sentence(0.70, [tfidf]).startswith("The simple baseline TF-IDF beat the fine-tuned model by "
-                                                          "10.0 points")
+    assert ev.baseline_sentence(0.85, [tfidf]) == "Fine-tuning beat the best simple baseline (TF-IDF): its macro-F1 " \
+                                                  "is 5.0 percentage points higher."
+    assert ev.baseline_sentence(0.70, [tfidf]).startswith("The simple baseline TF-IDF beat the fine-tuned model: its "
+                                                          "macro-F1 is 10.0 percentage points higher.")
     assert "about the same" in ev.baseline_sentence(0.805, [tfidf])
 
 
 def test_shift_markdown_compares_with_the_test_texts():
     lower = ev.ShiftOutcome("shop2.csv", {"macro_f1": 0.5})
-    assert "20.0 points lower than on the test texts" in ev.shift_markdown({"macro_f1": 0.7}, lower)
+    assert "20.0 percentage points lower than on the test texts" in ev.shift_markdown({"macro_f1": 0.7}, lower)
     assert "about the same" in ev.shift_markdown({"macro_f1": 0.505}, lower)
 
 
