@@ -5,8 +5,10 @@ Adding a tab is one line in ``TABS``: a module with ``build(ctx: AppContext)``.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,6 +40,7 @@ from bertstudio.ui.state import ModelChoice
 from bertstudio.ui.views.settings import preset_settings
 
 DEFAULT_DATA_DIR = Path("~/.bertstudio")
+logger = logging.getLogger("bertstudio.ui")
 
 TABS: list[Callable[[AppContext], None]] = [
     data_tab.build,
@@ -67,6 +70,7 @@ CSS = """
 .bs-progress span {position: absolute; inset: 0; text-align: center; font-size: 13px; line-height: 22px;
                    color: #111827; font-weight: 600;}
 #eval-headline h2 {margin-bottom: 0.2em;}
+#data-status {min-height: 2.2em;}
 """
 
 
@@ -94,7 +98,20 @@ def header_markdown(limits: UsageLimits) -> str:
     return SHARED_HEADER.format(limits="; ".join(limits.summary_lines()))
 
 
-def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS) -> gr.Blocks:
+def warm_up(tokenizers: TokenizerCache) -> None:
+    """Import the data libraries and load the default model's tokenizer while the page opens. On a cold app the
+    first "Use the sample data" spent about 12 s on exactly this (2 shared cores) with nothing on the screen;
+    warmed, it takes about 2 s. A failure here only means the first click does the work itself."""
+    try:
+        import datasets  # noqa: F401  (the Data tab reads files through it)
+
+        tokenizers.get(DEFAULT_MODEL)
+    except Exception:  # noqa: BLE001 - warming up is an optimisation, never a reason to fail
+        logger.warning("Warming up the Data tab failed; the first file load will be slower.", exc_info=True)
+
+
+def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS, *,
+              warm: bool = True) -> gr.Blocks:
     data_dir = Path(data_dir).expanduser().resolve()
     store = SessionStore(data_dir, limits)
     remove_leftovers(data_dir.glob("sessions/*/*"))  # runs/ and exports/ of every workspace: see leftovers.py
@@ -103,6 +120,9 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_
     predictors = PredictorCache()
     keys = VisitorKeys(_browser_secret(data_dir).encode("utf-8"))
     start_settings, _ = preset_settings(DEFAULT_PRESET)
+    tokenizers = TokenizerCache()
+    if warm:
+        threading.Thread(target=warm_up, args=(tokenizers,), name="bertstudio-warm-up", daemon=True).start()
 
     def open_session(request: gr.Request) -> Workspace:
         # The workspace comes from the HttpOnly cookie the server set (see ui/guard.py), never from
@@ -119,8 +139,9 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_
                       model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None),
                       settings_request=gr.State(None))
         with gr.Tabs() as tabs:
-            ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tokenizers=TokenizerCache(), tabs=tabs,
-                             workspace=workspace, session_loaded=loaded, limits=limits, **shared)
+            ctx = AppContext(store=store, jobs=jobs, predictors=predictors, tokenizers=tokenizers, tabs=tabs,
+                             workspace=workspace, session_loaded=loaded, limits=limits, open_session=open_session,
+                             **shared)
             for build_tab in TABS:
                 build_tab(ctx)
     return demo

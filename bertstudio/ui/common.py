@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from typing import Any, Callable, TypeVar
 
 import gradio as gr
@@ -50,13 +51,15 @@ class TokenizerCache:
 
     def __init__(self, size: int = 4) -> None:
         self._load = functools.lru_cache(maxsize=size)(self._tokenizer)
+        self._lock = threading.Lock()  # the app's warm-up and a first click load the same tokenizer once
 
     @staticmethod
     def _tokenizer(model: str):
         return load_tokenizer(resolve_model_source(model))
 
     def get(self, model: str):
-        return self._load(model)
+        with self._lock:
+            return self._load(model)
 
 
 def ensure_model_obtainable(model: str) -> None:

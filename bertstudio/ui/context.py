@@ -8,6 +8,7 @@ engine, ``ui/common.py``, ``ui/views/`` or here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,9 @@ import gradio as gr
 
 from bertstudio.jobs import JobRegistry
 from bertstudio.limits import NO_LIMITS, UsageLimits
-from bertstudio.ui.common import TokenizerCache
+from bertstudio.ui.common import TokenizerCache, require_workspace
 from bertstudio.ui.predictors import PredictorCache
-from bertstudio.ui.session import SessionStore
+from bertstudio.ui.session import SessionStore, Workspace
 
 
 @dataclass
@@ -37,3 +38,13 @@ class AppContext:
     limits: UsageLimits = NO_LIMITS  # app-wide: what a visitor may use (shown before anyone hits a limit)
     # state.SettingsRequest | None: settings the Runs tab asks the Model tab to show (None: an app without a Runs tab)
     settings_request: gr.State | None = None
+    # app-wide: the page-load handler that opens a visitor's workspace from the request's cookie (None: a test app)
+    open_session: Callable[[gr.Request], Workspace] | None = None
+
+    def workspace_for(self, workspace: Workspace | None, request: gr.Request | None) -> Workspace:
+        """The page's workspace. On a cold app the first click can arrive before the page's load event has set it
+        (it was refused with "The page is still starting up" 2 times in 10 fresh starts): the workspace is then
+        opened here from the same cookie, so that click is served."""
+        if workspace is None and self.open_session is not None and request is not None:
+            return self.open_session(request)
+        return require_workspace(workspace)

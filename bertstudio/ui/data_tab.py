@@ -13,7 +13,7 @@ from bertstudio.data.inspect import inspect_file
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
-from bertstudio.ui.common import TokenizerCache, friendly, require_workspace
+from bertstudio.ui.common import TokenizerCache, friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import save_upload
 from bertstudio.ui.state import DataSelection
@@ -21,6 +21,8 @@ from bertstudio.ui.views import charts, tables
 from bertstudio.ui.views import limits as limit_views
 
 NO_PAIR = "(none)"
+READING_SAMPLE = "Reading the sample data and measuring its texts…"
+READING_UPLOAD = "Reading your file and measuring its texts…"
 PREVIEW_ROWS = 5
 MIN_LENGTH, MAX_LENGTH = 8, 512
 
@@ -116,6 +118,8 @@ def build(ctx: AppContext) -> None:
             with gr.Column(scale=1, min_width=220):
                 sample = gr.Button("Use the sample data", elem_id="use-sample")
                 gr.Markdown("400 online-shop messages in 4 classes: billing, delivery, praise, product quality.")
+        # What is happening between a click and the results (seconds on a cold app): never a click with no answer.
+        status_md = gr.Markdown(elem_id="data-status")
         with gr.Column(visible=False) as results:
             report_md = gr.Markdown(elem_id="data-report")
             with gr.Row():
@@ -191,15 +195,24 @@ def build(ctx: AppContext) -> None:
             return show(selection)
 
         @friendly
-        def on_upload(file: str | None, workspace, model: str) -> dict:
+        def on_upload(file: str | None, workspace, model: str, request: gr.Request) -> dict:
             if not file:
                 return gr.skip()  # not {}: Gradio reads an empty dict as one value for several outputs
-            saved = save_upload(require_workspace(workspace), file, original_name=Path(file).name, limits=ctx.limits)
-            return load(str(saved), model)
+            ws = ctx.workspace_for(workspace, request)
+            saved = save_upload(ws, file, original_name=Path(file).name, limits=ctx.limits)
+            return {**load(str(saved), model), ctx.workspace: ws}
 
         @friendly
-        def on_sample(workspace, model: str) -> dict:
-            return load(str(save_upload(require_workspace(workspace), SAMPLE_DATA_PATH)), model)
+        def on_sample(workspace, model: str, request: gr.Request) -> dict:
+            ws = ctx.workspace_for(workspace, request)
+            return {**load(str(save_upload(ws, SAMPLE_DATA_PATH)), model), ctx.workspace: ws}
+
+        def reading(trigger, handler, inputs: list, what: str) -> None:
+            """``handler`` behind a status line: the words appear at once (no queue), the spinner stays on them
+            while it works, and they go when it ends, whether it worked or not."""
+            trigger(lambda: what, None, status_md, queue=False, show_progress="hidden").then(
+                handler, inputs, [*shown, ctx.workspace], show_progress_on=status_md).then(
+                lambda: "", None, status_md, queue=False, show_progress="hidden")
 
         @friendly
         def on_columns(path: str | None, text: str | None, label: str | None, pair: str | None,
@@ -240,8 +253,8 @@ def build(ctx: AppContext) -> None:
                                 label=selection.label_column, pair=selection.text_pair_column,
                                 casefold=selection.casefold_labels))
 
-        upload.upload(on_upload, [upload, ctx.workspace, ctx.model], shown)
-        sample.click(on_sample, [ctx.workspace, ctx.model], shown)
+        reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model], READING_UPLOAD)
+        reading(sample.click, on_sample, [ctx.workspace, ctx.model], READING_SAMPLE)
         gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input], on_columns,
               [ctx.data_file, text_dd, label_dd, pair_dd, casefold, ctx.model], shown, trigger_mode="always_last")
         gr.on([max_len.submit, max_len.blur], on_max_length, [ctx.data, max_len],

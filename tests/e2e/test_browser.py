@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 import zipfile
 from pathlib import Path
 
@@ -43,6 +44,48 @@ def app_url(tmp_path_factory):
                 **launch_options(data_dir))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture
+def slow_loading_app(tmp_path, monkeypatch):
+    """A fresh app whose page-load handler is slow (as on a cold, busy machine): a click right after the page
+    appears arrives before the load has given the page its workspace. No warm-up either: the click does all the
+    work a cold app does."""
+    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    from bertstudio.ui.app import build_app, launch_options
+    from bertstudio.ui.session import SessionStore
+
+    real_clean_up = SessionStore.clean_up
+
+    def slow_clean_up(self, *args, **kwargs):
+        time.sleep(4)
+        return real_clean_up(self, *args, **kwargs)
+
+    monkeypatch.setattr(SessionStore, "clean_up", slow_clean_up)
+    demo = build_app(tmp_path / "data", warm=False)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options(tmp_path / "data"))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.mark.timeout(300)
+def test_the_first_click_on_a_cold_app_is_answered(slow_loading_app):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(slow_loading_app)
+        page.get_by_role("button", name="Use the sample data").click()  # at once, while the page still loads
+        expect(page.locator("#data-status")).to_contain_text("Reading the sample data", timeout=10_000)
+        expect(page.locator("#data-report")).to_contain_text("Your data looks good", timeout=180_000)
+        expect(page.locator("#data-status")).to_have_text("", timeout=10_000)  # the status line goes with the work
+        assert "still starting up" not in page.content()
+        browser.close()
 
 
 @pytest.fixture
