@@ -28,7 +28,14 @@ from bertstudio.config import TrainConfig
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
-from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
+from bertstudio.train.feeds import (
+    cached_feature_feed,
+    full_forward,
+    no_progress,
+    predict_logits,
+    token_feed,
+    uses_cached_features,
+)
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
@@ -61,8 +68,8 @@ class TrainOutcome:
 
 
 def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator,
-                   forward=full_forward) -> dict[str, Any]:
-    probs = softmax(predict_logits(model, loader, accelerator, forward))
+                   forward=full_forward, on_batch: Callable[[int, int], None] = no_progress) -> dict[str, Any]:
+    probs = softmax(predict_logits(model, loader, accelerator, forward, on_batch))
     return classification_metrics(labels, probs, label_names)
 
 
@@ -217,13 +224,14 @@ class Validation:
     label_names: list[str]
     forward: Callable[[Any, dict], torch.Tensor]
     metric: str
+    on_batch: Callable[[int, int], None] = no_progress  # progress between batches; may raise StopRequested
 
 
 def evaluate_and_keep_best(model, validation: Validation, accelerator, best: BestSoFar, step: int,
                            steps_per_epoch: int, start: float) -> Evaluated:
     """Score the model on the validation split and let ``best`` keep its weights if they are the best yet."""
     metrics = evaluate_split(model, validation.loader, validation.labels, validation.label_names, accelerator,
-                             validation.forward)
+                             validation.forward, validation.on_batch)
     improved = best.offer(metrics, score_for(metrics, validation.metric), step, step / steps_per_epoch,
                           accelerator.unwrap_model(model))
     return Evaluated(step=step, epoch=round(step / steps_per_epoch, 3), val_loss=metrics["loss"],
@@ -297,6 +305,19 @@ def train_model(
 
 
 FEATURES_PHASE = "Reading every text once with the frozen model"
+VALIDATION_PHASE = "Checking the model on the validation texts"
+
+
+def reporting(phase: str, emit: Callable[[Any], None], should_stop: Callable[[], bool]) -> Callable[[int, int], None]:
+    """An ``on_batch`` for a phase of batches: a Working event before each batch, and Stop honoured between two
+    (a batch takes about a second at most, so neither progress nor Stop waits longer)."""
+
+    def on_batch(done: int, total: int) -> None:
+        emit(Working(phase=phase, done=done, total=total))
+        if should_stop():
+            raise StopRequested()
+
+    return on_batch
 
 
 def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator, emit: Callable[[Any], None],
@@ -304,14 +325,9 @@ def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator
     if not uses_cached_features(cfg, accelerator):
         return token_feed(train_ds, val_ds, tokenizer, cfg, accelerator.device.type)
 
-    def on_batch(done: int, total: int) -> None:  # between two batches: progress, and Stop within one batch
-        emit(Working(phase=FEATURES_PHASE, done=done, total=total))
-        if should_stop():
-            raise StopRequested()
-
     with accelerator.autocast():  # the one-off encoder pass over every text, in the run's precision
         return cached_feature_feed(model.to(accelerator.device), train_ds, val_ds, tokenizer, cfg, accelerator.device,
-                                   on_batch)
+                                   reporting(FEATURES_PHASE, emit, should_stop))
 
 
 def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list[str], accelerator, *,
@@ -326,7 +342,8 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
-    validation = Validation(val_loader, np.asarray(val_ds["label"]), label_names, feed.forward, cfg.metric_for_best)
+    validation = Validation(val_loader, np.asarray(val_ds["label"]), label_names, feed.forward, cfg.metric_for_best,
+                            reporting(VALIDATION_PHASE, emit, should_stop))
 
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
     warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)
@@ -373,7 +390,13 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                   samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
                   elapsed=elapsed, eta=elapsed / step * (total_steps - step)))
         if step % eval_every == 0 or step == total_steps:
-            evaluated = evaluate_and_keep_best(model, validation, accelerator, best, step, steps_per_epoch, start)
+            try:
+                evaluated = evaluate_and_keep_best(model, validation, accelerator, best, step, steps_per_epoch, start)
+            except StopRequested:  # Stop during a check: as before a step (keep the best so far, if any)
+                if best.state is None:
+                    raise
+                stopped = True
+                break
             history.append(evaluated.to_dict())
             emit(evaluated)
             if best.patience_spent(cfg.early_stopping_patience):

@@ -24,7 +24,7 @@ from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.report import finalize_run
-from bertstudio.events import Finished, Started, Tuning
+from bertstudio.events import Finished, Started, Tuning, Working
 from bertstudio.fingerprint import file_fingerprint
 from bertstudio.hardware import DeviceInfo, detect_device
 from bertstudio.jobs import describe_exception
@@ -59,7 +59,7 @@ from bertstudio.train import tuning
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
 from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
-from bertstudio.train.feeds import make_eval_loader, predict_logits, tokenize_split, tokenized_subset
+from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.loop import StopRequested, train_model
 from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
@@ -181,9 +181,24 @@ def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplit
                    resumed_from_step=resumed_from_step)
 
 
-def split_logits(model, dataset, tokenizer, accelerator) -> np.ndarray:
+def split_logits(model, dataset, tokenizer, accelerator, on_batch: Callable[[int, int], None] = no_progress
+                 ) -> np.ndarray:
     collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
-    return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator)
+    return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator,
+                          on_batch=on_batch)
+
+
+def scoring_phase(split: str) -> str:
+    return f"Scoring the kept model on the {split} texts"
+
+
+SAVING_PHASE = "Saving the model and its results"
+
+
+def finishing(phase: str, emit: Callable[[Any], None]) -> Callable[[int, int], None]:
+    """Progress for the phases after training. They are not stopped: the model they finish is the one the
+    run keeps (Stop pressed now has nothing left to save time on), so they report and go on."""
+    return lambda done, total: emit(Working(phase=phase, done=done, total=total))
 
 
 def attention_kernel(device: DeviceInfo) -> str | None:
@@ -330,7 +345,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, inputs.label_names,
                               accelerator, emit=emit_and_log, should_stop=should_stop, checkpoints=checkpoints,
                               resume_from=checkpoint)
-        summary = evaluate_and_save(run, inputs, cfg, data, outcome, accelerator, simple, tune_seconds)
+        summary = evaluate_and_save(run, inputs, cfg, data, outcome, accelerator, simple, tune_seconds,
+                                    emit=emit_and_log)
         if accelerator.is_main_process:
             RunStatus.now("stopped" if outcome.stopped else "done", step=outcome.steps_done,
                           message=summary.ending()).write(run.status)
@@ -365,14 +381,17 @@ NOTHING_KEPT = "Stopped before the first validation check, so there was no model
 
 
 def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, outcome,
-                      accelerator, simple, tune_seconds: float) -> Summary:
+                      accelerator, simple, tune_seconds: float, *,
+                      emit: Callable[[Any], None] = lambda e: None) -> Summary:
     """Evaluate the trained model on the held-out rows and save the model, predictions and summary (last)."""
     label_names = inputs.label_names
     eval_start = time.perf_counter()
-    eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator)
+    eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator,
+                               finishing(scoring_phase(data.evaluation_name), emit))
     eval_seconds = time.perf_counter() - eval_start
     val_logits = (eval_logits if data.evaluation is data.validation
-                  else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator))
+                  else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator,
+                                    finishing(scoring_phase("validation"), emit)))
     eval_labels = np.asarray(data.evaluation["label"])
     metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
     summary = Summary(
@@ -387,6 +406,7 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
         stopped_early=outcome.stopped)
     if not accelerator.is_main_process:
         return summary
+    emit(Working(phase=SAVING_PHASE, done=0, total=0))  # one write of a few seconds at most (BERT-base: 440 MB)
     save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
     # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
     report = finalize_run(run.path, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),

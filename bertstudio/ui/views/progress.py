@@ -54,12 +54,14 @@ def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress
         elif isinstance(event, Stopping):
             progress.stop_reason = event.reason
         elif isinstance(event, Step):
+            progress.working = None  # the phase before the steps (or a check between them) is over
             progress.last_step = event
             progress.steps.append(event.step)
             progress.losses.append(event.loss)
             progress.lrs.append(event.lr)
             progress.grad_norms.append(event.grad_norm)
         elif isinstance(event, Evaluated):
+            progress.working = None
             progress.eval_steps.append(event.step)
             progress.val_losses.append(event.val_loss)
             progress.macro_f1s.append(event.macro_f1)
@@ -103,9 +105,8 @@ def progress_markdown(progress: TrainProgress) -> str:
         return (f"Resuming from the checkpoint at step {started.resumed_from_step:,} of {started.total_steps:,} on "
                 f"{started.device}…")
     if step is None and progress.working is not None:
-        w = progress.working
-        return (f"**{w.phase}:** {w.done:,} of {w.total:,} texts; the training steps follow "
-                f"({started.total_steps:,} steps on {started.device})…")
+        return (f"{working_text(progress.working)}; the training steps follow ({started.total_steps:,} steps on "
+                f"{started.device})…")
     if step is None and progress.simple is None:
         return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
                 f"{started.device}; first a simple word-count model to compare with…")
@@ -123,7 +124,17 @@ def progress_markdown(progress: TrainProgress) -> str:
     parts += [speed, started.device]
     if progress.simple is not None:  # the score to beat, drawn as the dashed line on the validation chart
         parts.append(f"simple model to beat: {progress.simple.macro_f1:.1%} macro-F1")
-    return " · ".join(parts)
+    line = " · ".join(parts)
+    if progress.working is not None and not progress.done:  # a check between steps, or the phases after them
+        line += f"\n\n{working_text(progress.working)}…"
+    return line
+
+
+def working_text(working: Working) -> str:
+    """'**Checking the model on the validation texts:** 64 of 400 texts' (no count for a phase without units)."""
+    if working.total <= 0:
+        return f"**{working.phase}**"
+    return f"**{working.phase}:** {working.done:,} of {working.total:,} texts"
 
 
 def bar_html(fraction: float) -> str:
