@@ -1,5 +1,7 @@
 """Typed events a training run emits, in order: tuning* (only with "tune for me"), started, simple_model
-(unless turned off), step*, evaluated*, then one of finished / failed / cancelled.
+(unless turned off), step*, evaluated*, then one of finished / failed / cancelled; working events report the
+phases between them (reading, tokenizing, feature caching, validation checks, final scoring, saving) and a
+stopping event says why a job stops by itself.
 
 They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
 consume the same objects; ``to_dict`` is what gets written to disk.  :class:`Event` is also the base of

@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bertstudio.config import TrainConfig
-from bertstudio.events import Cancelled, Event, Stopping
+from bertstudio.events import Cancelled, Event, Stopping, Working
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
 from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
 from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog
 from bertstudio.train.loop import StopRequested
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
+
+
+READING_PHASE = "Reading and checking the data"
 
 
 class TrainingJob(BackgroundJob):
@@ -63,6 +66,8 @@ class TrainingJob(BackgroundJob):
         if self.resume is not None:
             self.summary = resume_training(self.resume, emit=emit, should_stop=should_stop)
             return self.summary
+        if self.inputs is None:
+            emit(Working(phase=READING_PHASE, done=0, total=0))
         inputs = self.inputs or load_inputs(self.config)
         self.limits.check_rows(inputs.report.n_rows_kept)
         if should_stop():

@@ -193,6 +193,7 @@ def scoring_phase(split: str) -> str:
 
 
 SAVING_PHASE = "Saving the model and its results"
+TOKENIZING_PHASE = "Splitting the texts into tokens and loading the model"
 
 
 def finishing(phase: str, emit: Callable[[Any], None]) -> Callable[[int, int], None]:
@@ -322,6 +323,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
 
     quiet_library_progress()
     try:
+        if main:  # before "started", so not in metrics.jsonl (it begins with "started"); the page shows it
+            emit(Working(phase=TOKENIZING_PHASE, done=0, total=0))
         data = tokenize_splits(inputs, cfg.max_length)
         model = build_model(inputs, cfg)  # before the probe's clock starts: the run loads it either way
         tune_start = time.perf_counter()

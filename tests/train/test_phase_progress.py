@@ -12,9 +12,10 @@ import pytest
 
 from bertstudio.events import Evaluated, Finished, Started, Step, Working
 from bertstudio.train import feeds, pipeline
+from bertstudio.train.job import READING_PHASE
 from bertstudio.train.loop import FEATURES_PHASE, VALIDATION_PHASE, StopRequested
 from bertstudio.ui.views.progress import TrainProgress, fold_events, progress_markdown
-from tests.train.test_pipeline_job import tiny_config
+from tests.train.test_pipeline_job import run_job, tiny_config
 
 
 @pytest.fixture
@@ -151,3 +152,10 @@ def test_the_train_tab_shows_a_check_between_steps_and_the_phases_after_them():
     assert VALIDATION_PHASE not in progress_markdown(progress)  # the check is over
     fold_events(progress, [Working(phase=pipeline.SAVING_PHASE, done=0, total=0)])
     assert progress_markdown(progress).endswith(f"**{pipeline.SAVING_PHASE}**…")
+
+
+def test_the_phases_before_the_first_step_say_what_they_do(small_csv, tmp_path, tiny_bert_dir):
+    job = run_job(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", max_steps=2, simple_model=False))
+    before = job.history[:next(i for i, e in enumerate(job.history) if isinstance(e, Started))]
+    assert [e.phase for e in before] == [READING_PHASE, pipeline.TOKENIZING_PHASE]
+    assert progress_markdown(fold_events(TrainProgress(), before[:1])) == f"**{READING_PHASE}**…"

@@ -99,6 +99,8 @@ def progress_markdown(progress: TrainProgress) -> str:
         t = progress.tuning
         return (f"**Tune for me:** trying learning rate {t.index} of {t.candidates} ({t.lr:g}, {t.steps} steps); "
                 "training starts with the best one…")
+    if started is None and progress.working is not None:
+        return f"{working_text(progress.working)}…"
     if started is None:
         return "Preparing: reading the data and loading the model…"
     if step is None and started.resumed_from_step:
