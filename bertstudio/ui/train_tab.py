@@ -103,7 +103,8 @@ def build(ctx: AppContext) -> None:
         timer = gr.Timer(POLL_SECONDS, active=False)
 
         plots = [loss_plot, val_plot, lr_plot, grad_plot]
-        view = [progress_state, ready_md, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer, resume_md, resume]
+        view = [progress_state, ready_md, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer,
+                resume_md, resume]
 
         def resume_offer(workspace) -> dict:
             """Offer Resume when the workspace's newest run was interrupted with a checkpoint (and nothing runs)."""

@@ -68,7 +68,8 @@ def test_cards_say_what_each_format_is_for_and_how_its_check_went():
     warned = _result("onnx-int8", warnings=["The INT8 model loses 2.5 points of accuracy."], size_ratio=0.25,
                      reference_accuracy=0.9, accuracy=0.875, accuracy_change_points=-2.5)
     card = ET.card_markdown("onnx-int8", warned)
-    assert card.count("Check:") + card.count("Warning:") == 2 and "**The INT8 model loses 2.5 points of accuracy.**" in card
+    assert card.count("Check:") + card.count("Warning:") == 2
+    assert "**The INT8 model loses 2.5 points of accuracy.**" in card
     assert ET.warnings_markdown({"onnx": _result("onnx"), "onnx-int8": warned}) == \
         "> Warning, **ONNX INT8:** The INT8 model loses 2.5 points of accuracy."
     assert ET.warnings_markdown({"onnx": _result("onnx")}) == ""

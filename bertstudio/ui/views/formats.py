@@ -13,8 +13,8 @@ class FormatInfo:
 
 
 FORMAT_INFO: dict[str, FormatInfo] = {
-    "hf": FormatInfo("Hugging Face folder", "For Python with Hugging Face transformers (`pipeline(...)`), or to share on "
-                                            "the Hugging Face Hub; it includes a model card."),
+    "hf": FormatInfo("Hugging Face folder", "For Python with Hugging Face transformers (`pipeline(...)`), or to "
+                                            "share on the Hugging Face Hub; it includes a model card."),
     "onnx": FormatInfo("ONNX", "Run it from any language (Python, C#, Java, JavaScript, C++) with ONNX Runtime; "
                                "often faster than PyTorch on a CPU."),
     "onnx-int8": FormatInfo("ONNX INT8", "About 4x smaller and faster on CPUs, with a tiny accuracy change "

@@ -76,8 +76,8 @@ def per_class_frame(comparison: Comparison) -> pd.DataFrame:
 def compare_note(comparison: Comparison) -> str:
     if comparison.same_data:
         return "All these runs were trained on the same data file, so their scores compare directly."
-    return ("**Careful:** these runs were **not** trained on the same data file (see the first row of the settings), so their "
-            "scores do not compare directly.")
+    return ("**Careful:** these runs were **not** trained on the same data file (see the first row of the settings), "
+            "so their scores do not compare directly.")
 
 
 def models_frame(rows: Sequence[ModelRow]) -> pd.DataFrame:
