@@ -159,3 +159,5 @@ def test_the_phases_before_the_first_step_say_what_they_do(small_csv, tmp_path, 
     before = job.history[:next(i for i, e in enumerate(job.history) if isinstance(e, Started))]
     assert [e.phase for e in before] == [READING_PHASE, pipeline.TOKENIZING_PHASE]
     assert progress_markdown(fold_events(TrainProgress(), before[:1])) == f"**{READING_PHASE}**…"
+    started = fold_events(TrainProgress(), job.history[:len(before) + 1])
+    assert progress_markdown(started).startswith("Starting:"), "the phases before the start are over"

@@ -43,6 +43,8 @@ class TrainProgress:
 def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress:
     """Add ``events`` (the ones after ``progress.cursor``) to the series, in place; returns it."""
     for event in events:
+        if isinstance(event, (Tuning, Started)):
+            progress.working = None  # the phase before (reading, tokenizing) is over
         if isinstance(event, Tuning):
             progress.tuning = event
         elif isinstance(event, Started):
