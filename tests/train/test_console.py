@@ -1,0 +1,43 @@
+"""What `bertstudio train` prints while a run goes: the speed that means something, and why a run stopped."""
+
+from __future__ import annotations
+
+import io
+
+from bertstudio.events import Started, Step, Stopping
+from bertstudio.train.console import ConsoleProgress
+
+
+def _started() -> Started:
+    return Started(run_dir="runs/x", model="Tiny", device="CPU", precision="fp32", total_steps=40, steps_per_epoch=10,
+                   epochs=4, train_rows=320, val_rows=40, test_rows=40, label_names=["a", "b"])
+
+
+def _step(tokens_per_second: float) -> Step:
+    return Step(step=1, total_steps=40, epoch=0.1, loss=0.7, lr=1e-3, grad_norm=1.0, samples_per_second=900.0,
+                tokens_per_second=tokens_per_second, elapsed=0.1, eta=4.0)
+
+
+def test_head_only_steps_show_texts_per_second_not_zero_tokens():
+    out = io.StringIO()
+    console = ConsoleProgress(stream=out)
+    console.on_event(_started())
+    console.on_event(_step(tokens_per_second=0.0))
+    console.close()
+    assert "texts_s=900" in out.getvalue() and "tok_s" not in out.getvalue()
+
+
+def test_full_steps_show_tokens_per_second():
+    out = io.StringIO()
+    console = ConsoleProgress(stream=out)
+    console.on_event(_started())
+    console.on_event(_step(tokens_per_second=12_345.0))
+    console.close()
+    assert "tok_s=12,345" in out.getvalue()
+
+
+def test_a_job_that_stops_itself_says_why():
+    out = io.StringIO()
+    console = ConsoleProgress(enabled=False, stream=out)
+    console.on_event(Stopping(reason="It reached this demo's limit of 10 minutes per training (time limit)."))
+    assert out.getvalue() == "Stopping: It reached this demo's limit of 10 minutes per training (time limit).\n"
