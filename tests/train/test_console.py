@@ -18,22 +18,22 @@ def _step(tokens_per_second: float) -> Step:
                 tokens_per_second=tokens_per_second, elapsed=0.1, eta=4.0)
 
 
-def test_head_only_steps_show_texts_per_second_not_zero_tokens():
+def _printed_for_a_step(tokens_per_second: float) -> str:
     out = io.StringIO()
     console = ConsoleProgress(stream=out)
     console.on_event(_started())
-    console.on_event(_step(tokens_per_second=0.0))
+    console.on_event(_step(tokens_per_second))
     console.close()
-    assert "texts_s=900" in out.getvalue() and "tok_s" not in out.getvalue()
+    return out.getvalue()
+
+
+def test_head_only_steps_show_texts_per_second_not_zero_tokens():
+    printed = _printed_for_a_step(tokens_per_second=0.0)
+    assert "texts_s=900" in printed and "tok_s" not in printed
 
 
 def test_full_steps_show_tokens_per_second():
-    out = io.StringIO()
-    console = ConsoleProgress(stream=out)
-    console.on_event(_started())
-    console.on_event(_step(tokens_per_second=12_345.0))
-    console.close()
-    assert "tok_s=12,345" in out.getvalue()
+    assert "tok_s=12,345" in _printed_for_a_step(tokens_per_second=12_345.0)
 
 
 def test_a_job_that_stops_itself_says_why():
