@@ -14,12 +14,12 @@ interrupted download); ``corrupt`` holds files served with one byte changed (a d
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from helpers import QuietJsonHandler, serve_locally
 
 COMMIT = "1234567890abcdef1234567890abcdef12345678"
 
@@ -57,33 +57,18 @@ class FakeHubFiles:
 def serve_fake_hub_files(folder: Path) -> tuple[FakeHubFiles, ThreadingHTTPServer]:
     hub = FakeHubFiles(Path(folder))
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # quiet
-            pass
-
-        def do_HEAD(self):
-            self.send_response(200)
-            self.end_headers()
-
-        def _json(self, payload: dict, status: int = 200) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(QuietJsonHandler, BaseHTTPRequestHandler):
         def do_GET(self):
             hub.requests.append(f"GET {self.path} {self.headers.get('Range') or ''}".strip())
             if match := re.match(r"^/api/models/(.+)/revision/([^/?]+)", self.path):
-                return self._json(hub.metadata(match.group(1)))
+                return self.reply_json(hub.metadata(match.group(1)))
             if match := re.match(r"^/(.+)/resolve/([^/]+)/([^/?]+)$", self.path):
                 return self._file(match.group(3))
-            return self._json({"error": "not faked"}, 404)
+            return self.reply_json({"error": "not faked"}, 404)
 
         def _file(self, name: str) -> None:
             if not (hub.folder / name).is_file():
-                return self._json({"error": "Entry not found"}, 404)
+                return self.reply_json({"error": "Entry not found"}, 404)
             data = hub.content(name)
             entry = hub.sibling(name)
             if name in hub.corrupt:
@@ -106,7 +91,5 @@ def serve_fake_hub_files(folder: Path) -> tuple[FakeHubFiles, ThreadingHTTPServe
                 return
             self.wfile.write(data[start:])
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub.url, server = serve_locally(Handler)
     return hub, server
