@@ -251,3 +251,33 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
 
         assert "Traceback" not in page.content()
         browser.close()
+
+
+def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tiny_bert_dir, tmp_path, monkeypatch):
+    """Model tab: a registry model not on this computer says how much it needs; one click fetches it (from a
+    local fake Hub with the real Hub's URL layout) into the Hugging Face cache."""
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "models"))
+    from fake_hub_files import serve_fake_hub_files
+
+    hub, server = serve_fake_hub_files(tiny_bert_dir)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)  # the app runs in this process and reads these at each call
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(app_url)
+            page.get_by_role("tab", name="2. Model").click()
+            page.get_by_text("DistilBERT-base (uncased)").click()
+            status = page.locator("#get-model-status")
+            expect(status).to_contain_text("needs 268 MB", timeout=60_000)
+            page.locator("#get-model").click()
+            expect(status).to_contain_text("Downloaded and checked", timeout=120_000)
+            assert any("/resolve/" in r and "model.safetensors" in r for r in hub.requests)
+            assert "Traceback" not in page.content()
+            browser.close()
+    finally:
+        server.shutdown()
