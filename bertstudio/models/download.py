@@ -172,12 +172,11 @@ def wanted(name: str) -> bool:
 
 
 def _open(url: str, timeout: float, start: int = 0):
+    # No token is sent: the registry's models are public, and the Hub redirects large files to another host,
+    # which urllib would hand the Authorization header to as well.
     request = urllib.request.Request(url, headers={"User-Agent": "bertstudio"})
     if start:
         request.add_header("Range", f"bytes={start}-")
-    token = os.environ.get("HF_TOKEN")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
     return urllib.request.urlopen(request, timeout=timeout)
 
 
@@ -205,7 +204,7 @@ def plan_download(model: str, revision: str = REVISION) -> DownloadPlan:
     except urllib.error.HTTPError as err:
         raise ModelError(f"The Hugging Face Hub has no model '{repo_id}' that can be downloaded "
                          f"(it answered {err.code}).",
-                         hint="Check the name; a private model needs a token in HF_TOKEN.") from err
+                         hint="Check the name (only public models can be fetched here).") from err
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
         raise ModelError(f"The list of files of {repo_id} could not be read from the Hub ({err}).",
                          hint="Check the internet connection and press Get this model again.") from err
