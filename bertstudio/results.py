@@ -338,6 +338,30 @@ def read_export(folder: str | os.PathLike[str]) -> ExportResult | None:
     return ExportResult(folder, record, size)
 
 
+class ExportPlaces(JsonRecord):
+    """A run's ``export_places.json``: the folder each format was last exported to, so prediction finds an
+    export wherever ``bertstudio export RUN --out DIR`` put it."""
+
+    FIX_HINT: ClassVar[str] = "Export the run again; the file is rewritten by every export."
+
+    folders: dict[str, str] = Field(default_factory=dict)  # format -> absolute export folder
+
+
+def read_export_places(run_dir: str | os.PathLike[str]) -> ExportPlaces:
+    """Where the run's exports went; none recorded (or an unreadable file) reads as none."""
+    try:
+        return ExportPlaces.read(RunFolder(run_dir).export_places)
+    except ModelError:
+        return ExportPlaces()
+
+
+def record_export_place(run_dir: str | os.PathLike[str], fmt: str, folder: str | os.PathLike[str]) -> None:
+    """Note (atomically) that the run's ``fmt`` export now lives in ``folder``."""
+    places = read_export_places(run_dir)
+    places.folders[fmt] = str(Path(folder).resolve())
+    places.write(RunFolder(run_dir).export_places)
+
+
 # --------------------------------------------------------------------------- status.json
 
 RunState = Literal["running", "done", "stopped", "failed", "interrupted"]

@@ -34,6 +34,7 @@ EVAL_FILE = "eval.json"  # full metrics and calibration
 VALIDATION_LOGITS_FILE = "validation_logits.npz"  # lets later evaluations refit the temperature without the data
 LABEL_ISSUES_FILE = "label_issues.csv"  # training rows that look mislabeled
 EXPORTS_DIR = "exports"  # default place of a run's exports: RUN/exports/<format>/
+EXPORT_PLACES_FILE = "export_places.json"  # where each format was last exported to (--out may be anywhere)
 SIMPLE_MODEL_DIR = "simple_model"  # the word-count model trained beside the fine-tuned one
 STATUS_FILE = "status.json"  # running / done / stopped / failed, rewritten as the run goes (see results.RunStatus)
 CHECKPOINTS_DIR = "checkpoints"  # the latest resumable training state, removed once the run has ended
@@ -218,6 +219,10 @@ class RunFolder:
     def tracking(self) -> Path:
         return self.path / TRACKING_DIR
 
+    @property
+    def export_places(self) -> Path:
+        return self.path / EXPORT_PLACES_FILE
+
     def export(self, fmt: str) -> Path:
         """The default folder of the run's ``fmt`` export."""
         return self.exports / fmt
@@ -234,8 +239,8 @@ class RunFolder:
     def run_files(self) -> tuple[Path, ...]:
         """Everything a training writes into the folder (exports too: they were made from its model)."""
         return (self.config, self.metrics, self.summary, self.model, self.data_report, self.predictions, self.eval,
-                self.validation_logits, self.label_issues, self.exports, self.simple_model, self.status,
-                self.checkpoints, self.tracking)
+                self.validation_logits, self.label_issues, self.exports, self.export_places, self.simple_model,
+                self.status, self.checkpoints, self.tracking)
 
     def holds_a_run(self) -> bool:
         return any(path.exists() for path in self.run_files)

@@ -85,3 +85,33 @@ def write_topic_csv(path: Path, rows_per_class: int) -> Path:
             rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+class QuietJsonHandler:
+    """Mixed into the fake servers' request handlers (the fake Hubs): no request log, 200 to HEAD (the
+    reachability probe), and JSON replies."""
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def reply_json(self, payload: dict, status: int = 200) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve_locally(handler) -> tuple[str, object]:
+    """A threading HTTP server for ``handler`` on a free local port: (its URL, the server to shut down)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server

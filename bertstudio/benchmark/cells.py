@@ -29,10 +29,11 @@ class CellTimes:
     model: LatencyStats
     tokenize: LatencyStats | None
     end_to_end: LatencyStats | None
-    peak_memory_bytes: int
+    peak_memory_bytes: int  # the process's resident peak while the model was timed (CUDA: max allocated)
     other_cores: float | None = None  # cores other programs used meanwhile (None: unknown)
     attempts: int = 1
     host_probe_ms: float | None = None  # the slower of the machine-speed probes just before and after (None: not run)
+    working_memory_bytes: int | None = None  # growth of that memory over the cell's start
 
 
 def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: int, policy: RepeatPolicy,
@@ -57,8 +58,8 @@ def measure_cell(runner: Runner, *, batch_size: int, seq_len: int, vocab_size: i
             e2e_stats = summarize(measure(runner.timed_end_to_end(lambda: runner.infer(tokenize())), policy,
                                           should_stop=should_stop))
     probe = max(before, host.sample()) if host else None
-    return CellTimes(model_stats, tokenize_stats, e2e_stats, meter.delta_bytes, contention.other_cores,
-                     host_probe_ms=probe)
+    return CellTimes(model_stats, tokenize_stats, e2e_stats, meter.peak_bytes, contention.other_cores,
+                     host_probe_ms=probe, working_memory_bytes=meter.delta_bytes)
 
 
 def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
@@ -130,7 +131,8 @@ def build_record(model: BenchModel, backend: str, device: str, threads: int, bat
         e2e_p99_ms=e2e.p99_ms if e2e else None, e2e_throughput=throughput(batch_size, e2e.mean_ms) if e2e else None,
         size_mb=size_bytes / MB if size_bytes is not None else None,
         peak_memory_mb=times.peak_memory_bytes / MB,
-        memory_kind="cuda-max-allocated" if device.startswith("cuda") else "rss-delta",
+        working_memory_mb=times.working_memory_bytes / MB if times.working_memory_bytes is not None else None,
+        memory_kind="cuda-max-allocated" if device.startswith("cuda") else "rss-peak",
         bf16_method=bf16_method if backend == "torch-bf16" else None,
         onnx_source=onnx_source if backend in ONNX_BACKENDS else None,
         parity_rows=parity.rows if parity else None, parity_agreement=parity.agreement if parity else None,

@@ -70,7 +70,7 @@ def is_busy(other_cores: float | None, limit: float = BUSY_CORES) -> bool:
     return other_cores is not None and other_cores > limit
 
 
-def _matmul_probe_ms() -> float:
+def matmul_probe_ms() -> float:
     """A fixed fp32 matrix product (ten 256x768 by 768x768 products, ~15 ms on 2 cores), median of five, in ms."""
     import statistics
 
@@ -96,7 +96,7 @@ class HostSpeed:
     time); a fixed workload does. ``fastest`` is the quickest probe so far: the machine's good state.
     """
 
-    def __init__(self, probe: Callable[[], float] = _matmul_probe_ms, settle_s: float = 0.1):
+    def __init__(self, probe: Callable[[], float] = matmul_probe_ms, settle_s: float = 0.1):
         self._probe, self._settle_s = probe, settle_s
         self.fastest: float | None = None
 

@@ -1,10 +1,12 @@
 """Peak memory of one measured cell.
 
-On the CPU this is the growth of the process's resident memory (RSS) while the
-cell runs, i.e. the working memory of inference on top of what was already loaded.
-Linux keeps the peak RSS (VmHWM) and lets a process reset it, which catches even
-short spikes; elsewhere a background thread samples RSS every few milliseconds.
-On CUDA it is ``torch.cuda.max_memory_allocated`` (weights plus activations).
+On the CPU, ``peak_bytes`` is the process's resident memory (RSS) at its highest while the cell ran: everything
+the process holds (Python, the loaded model, the app when run from it) plus inference's working memory; and
+``delta_bytes`` is the growth over the RSS at the cell's start (the working memory alone; often 0, since the
+warm-up's buffers are reused).  The table shows the peak, which was 0 for no cell (the growth alone read 0 MB
+for most cells, which told a reader nothing).  Linux keeps the peak RSS (VmHWM) and lets a process reset it,
+which catches even short spikes; elsewhere a background thread samples RSS every few milliseconds.
+On CUDA both are ``torch.cuda.max_memory_allocated`` (weights plus activations).
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ def _reset_peak() -> bool:
 
 
 class PeakRss:
-    """Context manager: ``delta_bytes`` is the peak RSS inside the block minus the RSS at its start."""
+    """Context manager: ``peak_bytes`` is the highest RSS inside the block, ``delta_bytes`` that minus the RSS
+    at its start."""
 
     def __init__(self) -> None:
+        self.peak_bytes = 0
         self.delta_bytes = 0
         self._start = 0
         self._peak = 0
@@ -80,6 +84,7 @@ class PeakRss:
         peak = max(self._peak, end)
         if self._kernel:
             peak = max(peak, (_status_kb("VmHWM") or 0) * 1024)
+        self.peak_bytes = peak
         self.delta_bytes = max(0, peak - self._start)
 
 
@@ -88,6 +93,7 @@ class PeakCuda:
 
     def __init__(self, device) -> None:
         self.device = device
+        self.peak_bytes = 0
         self.delta_bytes = 0
 
     def __enter__(self) -> Self:
@@ -101,7 +107,7 @@ class PeakCuda:
         import torch
 
         torch.cuda.synchronize(self.device)
-        self.delta_bytes = int(torch.cuda.max_memory_allocated(self.device))
+        self.delta_bytes = self.peak_bytes = int(torch.cuda.max_memory_allocated(self.device))
 
 
 def peak_memory(device: str):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -10,10 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.benchmark.backends import DEFAULT_BF16_METHOD, check_bf16_method
-from bertstudio.benchmark.models import ALL_BACKENDS
+from bertstudio.benchmark.contention import matmul_probe_ms
+from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS
 from bertstudio.benchmark.timing import RepeatPolicy
-from bertstudio.errors import ConfigError
+from bertstudio.errors import ConfigError, UserError
 from bertstudio.hardware import detect_device
+from bertstudio.models.registry import find_variant
+from bertstudio.predict.locate import locate_model
 
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 DEFAULT_SEQ_LENS = (16, 64, 128)
@@ -93,3 +97,87 @@ def torch_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- how long it will take
+
+PROBE_GFLOP = 10 * 2 * 256 * 768 * 768 / 1e9  # the matrix products of contention.matmul_probe_ms
+# Assumed, not fitted: a BERT forward pass on a CPU runs at about half the rate of a plain matrix product
+# (attention, softmax and layer norms are slower per FLOP); INT8 ONNX at about 1.5x fp32's speed; bf16 emulated
+# on CPUs without bf16 instructions at about a third.  The estimate is meant to tell "a minute" from "half an
+# hour", and says so.
+FORWARD_EFFICIENCY = 0.5
+BACKEND_SPEED = {"torch-fp32": 1.0, "torch-bf16": 0.35, "onnx": 1.1, "onnx-int8": 1.5}
+CALL_OVERHEAD_S = 0.001  # per call: Python, tensor set-up, thread wake-up
+LOAD_S_PER_100M = 3.0  # reading and preparing 100 M parameters of weights
+EXPORT_S_PER_100M = 20.0  # ONNX export (+ INT8 quantization) of 100 M parameters, the first time only
+HOST_PROBE_S = 2 * (0.1 + 0.03)  # the machine-speed probe before and after every cell (contention.HostSpeed)
+
+
+@dataclass(frozen=True)
+class BenchmarkEstimate:
+    """How long a plan should take on this machine, and from what."""
+
+    seconds: float
+    cells: int
+    gflops: float  # the machine's measured matrix-product rate
+
+    def text(self) -> str:
+        """'About 3 min for 32 measurements' (rounded: it is an estimate)."""
+        if self.seconds < 90:
+            took = f"{max(10, round(self.seconds / 10) * 10):.0f} s"
+        elif self.seconds < 3600:
+            took = f"{round(self.seconds / 60):.0f} min"
+        else:
+            took = f"{self.seconds / 3600:.1f} h"
+        return (f"About {took} for {self.cells} measurements (from this computer's speed, "
+                f"{self.gflops:.0f} GFLOP/s now; slower while other programs run).")
+
+
+def model_params(name: str) -> float:
+    """Parameters of a model the plan names: from the registry, else from its weights file (4 bytes each)."""
+    variant = find_variant(name)
+    if variant is not None:
+        return variant.params_millions * 1e6
+    try:
+        weights = locate_model(name).backend_file("torch")
+    except UserError:
+        weights = None
+    return weights.stat().st_size / 4 if weights is not None else 110e6  # unknown: as big as BERT-base
+
+
+@functools.lru_cache(maxsize=8)
+def measured_gflops(threads: int) -> float:
+    """The machine's fp32 matrix-product rate with ``threads`` cores (a ~0.1 s probe, once per process: the
+    app asks at every change of the selection)."""
+    with torch_threads(threads):
+        return PROBE_GFLOP / (matmul_probe_ms() / 1000)
+
+
+def phase_seconds(call_s: float, policy: RepeatPolicy) -> float:
+    """One timed phase: warm-up calls, then repeats until both the minimum count and the minimum time."""
+    repeats = max(policy.min_repeats * call_s, min(policy.min_seconds, policy.max_seconds))
+    return policy.warmup * call_s + min(repeats, max(policy.max_seconds, policy.min_repeats * call_s))
+
+
+def estimate_benchmark(plan: BenchmarkPlan, gflops: float | None = None) -> BenchmarkEstimate:
+    """The wall time of ``plan``: every cell's timed phases (model; with ``tokenization``, the tokenizer and
+    both together) and probes, plus loading each model and exporting it to ONNX.  ``gflops``: the machine's
+    rate (measured when not given)."""
+    rate = (gflops or measured_gflops(resolve_threads(plan.threads))) * 1e9 * FORWARD_EFFICIENCY
+    total = 0.0
+    for name in plan.models:
+        params = model_params(name)
+        total += LOAD_S_PER_100M * params / 1e8
+        for backend in plan.backends:
+            if backend in ONNX_BACKENDS:
+                total += EXPORT_S_PER_100M * params / 1e8
+            speed = rate * BACKEND_SPEED.get(backend, 1.0)
+            for batch in plan.batch_sizes:
+                for seq in plan.seq_lens:
+                    call_s = 2 * params * batch * seq / speed + CALL_OVERHEAD_S
+                    cell = phase_seconds(call_s, plan.policy) + HOST_PROBE_S
+                    if plan.tokenization:
+                        cell += phase_seconds(CALL_OVERHEAD_S * batch, plan.policy) + phase_seconds(call_s, plan.policy)
+                    total += cell
+    return BenchmarkEstimate(seconds=total, cells=plan.total_cells, gflops=rate / 1e9 / FORWARD_EFFICIENCY)

@@ -35,7 +35,10 @@ class BenchRecord:
     e2e_throughput: float | None = None
     size_mb: float | None = None  # the file this backend loads (fp32 weights for both PyTorch backends)
     peak_memory_mb: float | None = None
-    memory_kind: str = "rss-delta"  # rss-delta (CPU) | cuda-max-allocated
+    # rss-peak (CPU: the process's resident peak during the cell) | cuda-max-allocated | rss-delta (records of
+    # earlier versions: only the growth during the cell, which was mostly 0)
+    memory_kind: str = "rss-peak"
+    working_memory_mb: float | None = None  # rss-peak: how much of the peak the cell itself added
     bf16_method: str | None = None
     onnx_source: str | None = None  # export folder | benchmark cache
     parity_rows: int | None = None

@@ -100,6 +100,10 @@ def footnotes(records: Sequence[BenchRecord]) -> list[str]:
     if methods:
         how = {"cast": "weights cast to bfloat16 once", "autocast": "torch.autocast over fp32 weights"}
         notes.append("PyTorch bf16: " + ", ".join(how.get(m, m) for m in methods) + ".")
+    if any(r.memory_kind == "rss-peak" for r in records):
+        notes.append("Peak mem: the whole process's resident memory (RSS) at its highest while the cell ran: the "
+                     "loaded model and its working memory, plus Python and everything else this process holds "
+                     "(the app, when run from it), so compare rows of one run rather than across runs.")
     if any(r.memory_kind == "rss-delta" for r in records):
         notes.append("Peak mem: growth of the process's resident memory while the cell ran (working memory of "
                      "inference on top of the loaded model).")

@@ -212,6 +212,39 @@ def _simple_model_section(facts: CardFacts) -> str:
     return "\n".join(["## Compared with a simple model", "", *lines]) if lines else ""
 
 
+FORMAT_FOLDER_NOTES = {
+    "hf": "the weights as safetensors with the tokenizer: `transformers.pipeline` and `from_pretrained` load it",
+    "onnx": "`model.onnx`, for ONNX Runtime from Python, C#, Java, JavaScript or C++",
+    "onnx-int8": "`model.int8.onnx`, the ONNX model with 8-bit weights: about 4x smaller, faster on CPUs",
+    "torchscript": "`model.pt`, for PyTorch without Python code (C++ LibTorch, TorchServe, mobile)",
+}
+
+
+def bundle_card(facts: CardFacts, formats: list[str]) -> str:
+    """README.md at the top of the zip that holds several export folders: what each folder is and how to load
+    it (each folder also has its own README.md)."""
+    title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"
+    intro = (f"The same BERT-family text classifier, trained with BERT Studio, in {len(formats)} formats, each in "
+             "its own folder with its tokenizer, `preprocessing.json` and a README.md of its own. "
+             f"It predicts one of {len(facts.label_names)} labels" + (" for a pair of texts." if facts.text_pair
+                                                                      else " for a text.")
+             + " The paths below are relative to the folder this zip was unzipped into.")
+    folders = ["## What is in this zip", "", "| folder | format | what it is |", "| --- | --- | --- |"]
+    folders += [f"| `{fmt}/` | {FORMAT_TITLES[fmt]} | {FORMAT_FOLDER_NOTES[fmt]} |" for fmt in formats]
+    parts = [title, intro, "\n".join(folders)]
+    if facts.warnings:
+        parts.append("\n".join(["## Warnings", ""] + [f"- {w}" for w in facts.warnings]))
+    parts.append(_metrics_section(facts))
+    if facts.checks:
+        parts.append("\n".join(["## Export checks", ""] + [f"- {c}" for c in facts.checks]))
+    for fmt in formats:
+        usage = _usage_section(CardFacts(**{**facts.__dict__, "reference": fmt}), fmt)
+        parts.append(usage.replace("## How to use", f"## How to load {FORMAT_TITLES[fmt]} (`{fmt}/`)", 1)
+                     .replace(LOCAL_REFERENCE, fmt))
+    parts.append(_limitations_section(facts))
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
 def model_card(facts: CardFacts, fmt: str = "hf") -> str:
     """README.md text for an export folder of format ``fmt``."""
     title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"

@@ -31,7 +31,14 @@ from bertstudio.models.word_counts import WEIGHTS_FILE as WORD_COUNTS_WEIGHTS
 from bertstudio.predict.backends import OnnxBackend, TorchBackend, TorchScriptBackend, model_input_names
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.predict.predictor import Predictor, load_predictor
-from bertstudio.results import ExportRecord, ExportResult, ParityReport, Preprocessing, Quantization
+from bertstudio.results import (
+    ExportRecord,
+    ExportResult,
+    ParityReport,
+    Preprocessing,
+    Quantization,
+    record_export_place,
+)
 from bertstudio.runs import (
     EXPORT_INFO_FILE,
     PREPROCESSING_FILE,
@@ -263,6 +270,8 @@ def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: s
     done: list[ExportResult] = []
     for name in formats:
         result = export_one(source, name, out, done, hub_repo=push_to_hub)
+        if source.location.run_dir is not None:  # so `bertstudio predict RUN --backend onnx` finds it there
+            record_export_place(source.location.run_dir, name, result.folder)
         if name == "hf" and push_to_hub:
             result.hub_url = push(result.folder, push_to_hub, token_env=token_env, private=private)
         done.append(result)

@@ -52,18 +52,21 @@ class ExportJob(BackgroundJob):
     """Exports ``formats`` of a run into its own ``exports/`` folder on a daemon thread.
 
     ``on_result`` runs on the job's thread for each finished format before it counts as done (the app
-    zips it there, so a download button never points at a missing file).
+    zips it there, so a download button never points at a missing file); ``on_all`` runs with every result
+    before the job ends (the app zips every format into one file there).
     """
 
     kind = EXPORT
     what = "The export"
 
     def __init__(self, run_dir: Path | str, formats: Sequence[str],
-                 on_result: Callable[[ExportResult], None] | None = None):
+                 on_result: Callable[[ExportResult], None] | None = None,
+                 on_all: Callable[[list[ExportResult]], None] | None = None):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.formats = tuple(formats)
         self.on_result = on_result
+        self.on_all = on_all
 
     def work(self, emit: Emit, should_stop: ShouldStop) -> list[ExportResult]:
         def finished_one(result: ExportResult) -> None:
@@ -71,7 +74,10 @@ class ExportJob(BackgroundJob):
                 self.on_result(result)
             emit(Exported(format=result.format))
 
-        return export_run(self.run_dir, list(self.formats), self.run_dir / EXPORTS_DIR, on_result=finished_one)
+        results = export_run(self.run_dir, list(self.formats), self.run_dir / EXPORTS_DIR, on_result=finished_one)
+        if self.on_all is not None:
+            self.on_all(results)
+        return results
 
     def snapshot(self) -> ExportSnapshot:
         running = self.running  # read before the events: an ending that comes in between is still seen

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.sources import check_no_pickle_only
-from bertstudio.results import read_export, read_run_status
+from bertstudio.results import read_export, read_export_places, read_run_status
 from bertstudio.runs import RunFolder
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
@@ -35,12 +35,30 @@ class ModelLocation:
     run_dir: Path | None
 
     def backend_file(self, backend: str) -> Path | None:
-        """The file ``backend`` runs: in the folder itself, else the run's finished ``exports/<backend>/``."""
+        """The file ``backend`` runs: in the folder itself, else one of the run's finished exports (where the
+        last export of that format recorded it went, then the default ``RUN/exports/<backend>/``)."""
         for name in BACKEND_FILES[backend]:
             if (self.folder / name).is_file():
                 return self.folder / name
-        export = read_export(RunFolder(self.run_dir).export(backend)) if self.run_dir is not None else None
-        return export.path if export is not None and export.path.is_file() else None
+        for folder in self.export_folders(backend):
+            export = read_export(folder)
+            if export is not None and export.format == backend and export.path.is_file():
+                return export.path
+        return None
+
+    def recorded_export(self, backend: str) -> Path | None:
+        """Where the run's last ``backend`` export was written (it may since have been moved or deleted)."""
+        if self.run_dir is None:
+            return None
+        recorded = read_export_places(self.run_dir).folders.get(backend)
+        return Path(recorded) if recorded else None
+
+    def export_folders(self, backend: str) -> list[Path]:
+        """The folders that may hold the run's ``backend`` export, in the order they are tried."""
+        if self.run_dir is None:
+            return []
+        folders = [self.recorded_export(backend), RunFolder(self.run_dir).export(backend)]
+        return list(dict.fromkeys(f for f in folders if f is not None))
 
     def available_backends(self) -> list[str]:
         return [b for b in BACKEND_FILES if self.backend_file(b) is not None]
@@ -109,7 +127,22 @@ def choose_backend(location: ModelLocation, backend: str) -> tuple[str, Path]:
         file = location.backend_file(name)
         if file is not None:
             return name, file
+    raise missing_backend(location, backend)
+
+
+def missing_backend(location: ModelLocation, backend: str) -> ModelError:
+    """No ``backend`` model anywhere: say where we looked and the command that makes it."""
     found = ", ".join(location.available_backends()) or "none"
-    hint = (f"Export it first: bertstudio export {location.run_dir or location.folder} --format {backend}"
-            if backend in ("onnx", "onnx-int8", "torchscript") else "Use a folder with model.safetensors.")
-    raise ModelError(f"There is no {backend} model in '{location.folder}' (available: {found}).", hint=hint)
+    if backend not in ("onnx", "onnx-int8", "torchscript"):
+        return ModelError(f"There is no {backend} model in '{location.folder}' (available: {found}).",
+                          hint="Use a folder with model.safetensors.")
+    source = location.run_dir or location.folder
+    looked = [location.folder, *location.export_folders(backend)]
+    recorded = location.recorded_export(backend)
+    gone = (f" The {backend} export was written to '{recorded}', but it is no longer there (moved or deleted)."
+            if recorded is not None else "")
+    default = RunFolder(source).exports.resolve()
+    out = f" --out {recorded.parent}" if recorded is not None and recorded.parent != default else ""
+    return ModelError(f"There is no {backend} export of '{source}' (available: {found}).{gone} Looked in: "
+                      + ", ".join(f"'{f}'" for f in looked) + ".",
+                      hint=f"Export it (again): bertstudio export {source} --format {backend}{out}")

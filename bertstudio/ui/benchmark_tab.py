@@ -26,6 +26,7 @@ from bertstudio.benchmark.report import (
 )
 from bertstudio.benchmark.job import BenchmarkJob, JobSnapshot
 from bertstudio.benchmark.runner import BenchmarkPlan
+from bertstudio.benchmark.plan import estimate_benchmark
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import UserError
 from bertstudio.jobs import BENCHMARK
@@ -155,6 +156,18 @@ def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Seq
                          seq_lens=tuple(sorted(int(s) for s in seqs)), policy=APP_POLICY)
 
 
+def estimate_markdown(workspace: Workspace | None, models: Sequence[str], backends: Sequence[str],
+                      batches: Sequence[int | str], seqs: Sequence[int | str]) -> str:
+    """How long the ticked selection should take (the engine's estimate), or what is missing from it."""
+    if workspace is None:
+        return ""
+    try:
+        plan = plan_from_choices(workspace, models, backends, batches, seqs)
+    except UserError as err:
+        return f"*{err}*"
+    return f"**Time estimate:** {estimate_benchmark(plan).text()}"
+
+
 # --------------------------------------------------------------------------- the tab
 
 
@@ -174,6 +187,7 @@ def build(ctx: AppContext) -> None:
                                        value=[str(b) for b in DEFAULT_BATCHES], elem_id="bench-batches")
             seqs = gr.CheckboxGroup(label="Text lengths (tokens)", choices=[str(s) for s in SEQ_CHOICES],
                                     value=[str(s) for s in DEFAULT_SEQS], elem_id="bench-seqs")
+        estimate_md = gr.Markdown(elem_id="bench-estimate")
         with gr.Row():
             start = gr.Button("Run the benchmark", variant="primary", elem_id="bench-start")
             stop = gr.Button("Stop", variant="stop", elem_id="bench-stop")
@@ -226,12 +240,18 @@ def build(ctx: AppContext) -> None:
             snapshot = job.snapshot()
             return render(snapshot, redraw=len(snapshot.records) != count or snapshot.finished)
 
+        def on_choice(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> str:
+            return estimate_markdown(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs)
+
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's benchmark (running or finished) after a page (re)load."""
             has_job = workspace is not None and ctx.jobs.latest(workspace.id, BENCHMARK) is not None
             return gr.Timer(active=has_job)
 
-        start.click(on_start, [ctx.workspace, models, backends, batches, seqs], view)
+        choices = [ctx.workspace, models, backends, batches, seqs]
+        start.click(on_start, choices, view)
+        for group in (models, backends, batches, seqs):
+            group.change(on_choice, choices, estimate_md, show_progress="hidden")
         stop.click(on_stop, ctx.workspace, status_md)
         timer.tick(on_tick, [ctx.workspace, shown], view, concurrency_limit=None, show_progress="hidden")
         tab.select(list_models, [ctx.workspace, ctx.run_dir, models], models)

@@ -7,13 +7,15 @@ responsive and a reloaded page finds a running export again.  They go into the r
 ``exports/<format>/`` folder, inside the visitor's workspace: that is where the Predict tab (and
 ``load_predictor(run, backend="onnx")``) looks for them.
 The zips offered for download go into the workspace's ``exports/`` folder.
+
+One click per format: its button downloads the zip when the export exists, and otherwise starts the export and
+remembers (per browser, in a ``gr.State``) that the download is wanted; the timer tick that sees the export end
+hands the zip to a hidden ``gr.DownloadButton``, and a small script clicks a link to it, so the file arrives
+without a second click.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +26,19 @@ import gradio as gr
 from bertstudio.benchmark.backends import BACKEND_LABELS, PREDICTOR_BACKENDS
 from bertstudio.benchmark.report import recommend_by_use
 from bertstudio.errors import UserError
+from bertstudio.export.bundle import (
+    export_zip_is_fresh,
+    finished_exports,
+    missing_exports,
+    zip_export,
+    zip_exports,
+)
 from bertstudio.export.core import EXPORT_FORMATS, formats_for
+from bertstudio.export.hf import push_to_hub
 from bertstudio.export.job import ExportJob, ExportSnapshot
 from bertstudio.jobs import EXPORT, JobRegistry
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
-from bertstudio.runs import EXPORT_INFO_FILE, RunFolder
-from bertstudio.export.hf import push_to_hub
+from bertstudio.runs import RunFolder
 from bertstudio.ui.common import benchmark_records, friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
@@ -38,13 +47,27 @@ from bertstudio.ui.views.formats import FORMAT_INFO
 from bertstudio.ui.views.progress import bar_html
 
 POLL_SECONDS = 1.0
-ZIP_LEVEL = 1  # model weights barely compress: a light level keeps zipping a 400 MB model to seconds
+ALL = "all"
+
+# Starts the download of the file the hidden DownloadButton was just given (nothing when it holds none): a link
+# with `download` is what a click on a DownloadButton does, without needing the (hidden) button on screen.
+DOWNLOAD_JS = """(file) => {
+  if (file && file.url) {
+    const link = document.createElement("a");
+    link.href = file.url;
+    link.download = file.orig_name || "";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+  }
+}"""
 
 
 INTRO = """### Step 5: export
 Take the trained model away. **Download the model** gives it as trained (weights, tokenizer, class names and
-`preprocessing.json`: how texts must be prepared). The four formats below are made on request, each in its own
-folder, and each is **checked**: it must give the same answers as the trained model on your test texts."""
+`preprocessing.json`: how texts must be prepared). The four formats below are made on request: one click exports
+the format (the first time; it is **checked**: it must give the same answers as the trained model on your test
+texts) and then downloads it. **Download all four formats** gives them in one zip, one folder each."""
 
 USAGE = """**Using an export** (unzip it into a folder, here `my-model`):
 
@@ -60,8 +83,9 @@ print(load_predictor("my-model").predict(["Where is my parcel?"]).to_records())
 ```
 
 From the command line: `bertstudio predict my-model --data my_texts.csv --out predictions.csv`, or serve it over
-HTTP with `bertstudio serve my-model`. Each folder's `README.md` explains it in more detail. Try the model on your own
-sentences in the **Predict** tab."""
+HTTP with `bertstudio serve my-model`. Every zip has a `README.md` at its top: the model card (results, labels,
+limits) and how to load what the zip holds; the zip of all four formats says how to load each folder. Try the model
+on your own sentences in the **Predict** tab."""
 
 
 # --------------------------------------------------------------------------- pure view builders
@@ -108,7 +132,7 @@ def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = Fa
     if exporting:
         return head + "**Exporting now…**"
     if result is None:
-        return head + "Not exported yet."
+        return head + "Not exported yet. Its button exports it (a few seconds to a minute), then downloads it."
     mark = "Check:" if result.warnings else "Ready:"
     text = f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.\n\nFolder: `{result.folder}`"
     return head + text + "".join(f"\n\nWarning: **{w}**" for w in result.warnings)
@@ -136,8 +160,8 @@ def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> s
         kept = f" Finished before the problem: {', '.join(FORMAT_INFO[f].title for f in snapshot.done)}." \
             if snapshot.done else ""
         return f"**The export stopped{other}:** {snapshot.error}{kept}"
-    return (f"**Exported {titles}{other}** in {snapshot.seconds:.0f} s. Download below, or try it in the "
-            "Predict tab.")
+    return (f"**Exported {titles}{other}** in {snapshot.seconds:.0f} s; the download starts by itself (press the "
+            "button again for another copy). Try it in the Predict tab too.")
 
 
 def progress_html(snapshot: ExportSnapshot | None) -> str:
@@ -174,46 +198,44 @@ def run_summary_markdown(run_dir: Path, zip_path: Path) -> str:
 # --------------------------------------------------------------------------- exports on disk
 
 
-_ZIP_LOCK = threading.Lock()  # the export thread and a page refresh may both want the same zip
-
-
 def zip_path_for(zip_dir: Path, run_dir: Path, fmt: str) -> Path:
+    """The download of one format of a run (``fmt`` "all": every format in one zip)."""
     return Path(zip_dir) / f"{Path(run_dir).name}-{fmt}.zip"
 
 
-def zip_is_fresh(folder: Path, target: Path) -> bool:
-    """Whether ``target`` was zipped after the export folder was (re)made."""
-    marker = folder / EXPORT_INFO_FILE
-    return target.is_file() and marker.is_file() and target.stat().st_mtime >= marker.stat().st_mtime
-
-
-def zip_export(folder: Path, target: Path) -> Path:
-    """A zip of one export folder, built once per export, under a temporary name so no download gets half."""
-    with _ZIP_LOCK:
-        if zip_is_fresh(folder, target):
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as archive:
-            for file in sorted(folder.rglob("*")):
-                if file.is_file():
-                    archive.write(file, file.relative_to(folder))
-        os.replace(partial, target)
-        return target
+def ready_download(workspace: Workspace, run_dir: Path, fmt: str) -> Path | None:
+    """The zip that the button of ``fmt`` (a format or "all") downloads, built if needed; None while a format
+    it holds is not exported yet."""
+    formats = formats_for(fmt)
+    done = finished_exports(run_dir, formats)
+    if len(done) < len(formats):
+        return None
+    target = zip_path_for(workspace.exports, run_dir, fmt)
+    if fmt == ALL:
+        return zip_exports(run_dir, [done[f] for f in EXPORT_FORMATS], target)
+    return zip_export(done[fmt].folder, target)
 
 
 # --------------------------------------------------------------------------- background exports
 
 
-def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob:
-    """Export ``fmt`` of one of the workspace's runs in the background; each format is zipped for download
-    before it counts as done."""
+def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob | None:
+    """Export what ``fmt`` (a format or "all") still lacks in the background, each format zipped for download
+    before it counts as done (and, for "all", the zip of every format before the job ends); None when there
+    is nothing left to export."""
     run = checked_run_dir(workspace, run_dir)
+    missing = missing_exports(run, formats_for(fmt))
+    if not missing:
+        return None
 
     def zip_it(result: ExportResult) -> None:
         zip_export(result.folder, zip_path_for(workspace.exports, run, result.format))
 
-    return jobs.start(workspace.id, ExportJob(run, formats_for(fmt), on_result=zip_it))
+    def zip_all(_: list[ExportResult]) -> None:
+        if fmt == ALL:
+            ready_download(workspace, run, ALL)
+
+    return jobs.start(workspace.id, ExportJob(run, missing, on_result=zip_it, on_all=zip_all))
 
 
 # --------------------------------------------------------------------------- what the page shows
@@ -243,7 +265,7 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
         result = results.get(fmt)
         cards.append(card_markdown(fmt, result, exporting=fmt == exporting))
         target = zip_path_for(workspace.exports, run, fmt)
-        if result is not None and fmt != exporting and (build_zips or zip_is_fresh(result.folder, target)):
+        if result is not None and fmt != exporting and (build_zips or export_zip_is_fresh(result.folder, target)):
             zips.append(zip_export(result.folder, target))
         else:
             zips.append(None)
@@ -253,6 +275,11 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
 HUB_INTRO = """Upload the **Hugging Face** export (make it above first) to your account on huggingface.co, so
 others can use it with `transformers.pipeline`. Create a token with write access at
 huggingface.co/settings/tokens."""
+
+
+def button_label(fmt: str) -> str:
+    """The one button of a format (or of all four)."""
+    return "Download all four formats (.zip)" if fmt == ALL else f"Download {FORMAT_INFO[fmt].title} (.zip)"
 
 
 def build(ctx: AppContext) -> None:
@@ -269,18 +296,17 @@ def build(ctx: AppContext) -> None:
                                          elem_id="download-model", scale=0, min_width=260)
         warnings_md = gr.Markdown(elem_id="export-warnings")
         with gr.Row():
-            export_all = gr.Button("Export all four formats", variant="primary", elem_id="export-all", scale=0,
-                                   min_width=260)
+            export_all = gr.Button(button_label(ALL), variant="primary", elem_id="get-all", scale=0, min_width=260)
             status_md = gr.Markdown(status_markdown(None, None), elem_id="export-status")
         bar = gr.HTML("", elem_id="export-bar")
-        cards, buttons, downloads = [], [], []
+        cards, buttons = [], []
         for fmt in EXPORT_FORMATS:
             with gr.Row(equal_height=True, variant="panel"):
                 cards.append(gr.Markdown(card_markdown(fmt, None), elem_id=f"export-card-{fmt}"))
                 with gr.Column(scale=0, min_width=240):
-                    buttons.append(gr.Button(f"Export {FORMAT_INFO[fmt].title}", elem_id=f"export-{fmt}"))
-                    downloads.append(gr.DownloadButton(f"Download {FORMAT_INFO[fmt].title} (.zip)", interactive=False,
-                                                       elem_id=f"download-{fmt}"))
+                    buttons.append(gr.Button(button_label(fmt), elem_id=f"get-{fmt}"))
+        # Rendered but never shown: it only turns a finished export into a file URL for DOWNLOAD_JS.
+        deliver = gr.DownloadButton(visible="hidden", elem_id="export-deliver")
         speed_md = gr.Markdown(elem_id="export-speed")
         with gr.Accordion("Share on the Hugging Face Hub", open=False, elem_id="hub-push"):
             gr.Markdown(HUB_INTRO)
@@ -293,9 +319,11 @@ def build(ctx: AppContext) -> None:
             hub_md = gr.Markdown(elem_id="hub-status")
         gr.Markdown(USAGE)
         shown = gr.State(0)  # formats finished when the page last redrew, so quiet ticks redraw nothing
+        wanted = gr.State("")  # the format (or "all") whose download starts when the running export ends
         timer = gr.Timer(POLL_SECONDS, active=False)
 
-        view = [status_md, bar, warnings_md, *cards, *downloads, *buttons, export_all, speed_md, shown, timer]
+        view = [status_md, bar, warnings_md, *cards, *buttons, export_all, speed_md, shown, timer]
+        delivery = [deliver, wanted]
 
         def render(workspace: Workspace, run_dir: str | None, *, build_zips: bool) -> dict:
             job = ctx.jobs.latest(workspace.id, EXPORT)
@@ -305,8 +333,6 @@ def build(ctx: AppContext) -> None:
             busy = snapshot is not None and snapshot.running
             return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot),
                     warnings_md: shown_view.warnings, **dict(zip(cards, shown_view.cards)),
-                    **{button: gr.DownloadButton(value=str(z) if z else None, interactive=z is not None)
-                       for button, z in zip(downloads, shown_view.zips)},
                     **{button: gr.Button(interactive=not busy) for button in [*buttons, export_all]},
                     speed_md: shown_view.speed, shown: len(snapshot.done) if snapshot else 0,
                     timer: gr.Timer(active=busy)}
@@ -321,31 +347,38 @@ def build(ctx: AppContext) -> None:
                          download: gr.DownloadButton(value=str(zip_path), interactive=True)}
             return {**model, **render(ws, run_dir, build_zips=True)}
 
-        def exporter(fmt: str) -> Callable:
+        def getter(fmt: str) -> Callable:
             @friendly
-            def start(workspace, run_dir: str | None) -> dict:
+            def get(workspace, run_dir: str | None) -> dict:
                 ws = require_workspace(workspace)
-                start_export(ctx.jobs, ws, run_dir, fmt)
-                return render(ws, run_dir, build_zips=False)
+                run = checked_run_dir(ws, run_dir)
+                job = start_export(ctx.jobs, ws, str(run), fmt)
+                ready = ready_download(ws, run, fmt) if job is None else None
+                return {**render(ws, run_dir, build_zips=False), deliver: str(ready) if ready else None,
+                        wanted: "" if ready else fmt}
 
-            return start
+            return get
 
-        def on_tick(workspace, run_dir: str | None, count: int) -> dict:
+        def on_tick(workspace, run_dir: str | None, count: int, want: str) -> dict:
             job = ctx.jobs.latest(workspace.id, EXPORT) if workspace is not None else None
             if not isinstance(job, ExportJob):
-                return {timer: gr.Timer(active=False)}
+                return {timer: gr.Timer(active=False), deliver: None, wanted: ""}
             snapshot = job.snapshot()
             if snapshot.running and len(snapshot.done) == count:  # only the progress line moves
-                return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot)}
+                return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot), deliver: None}
+            ready = None
+            if not snapshot.running and want and not snapshot.error:
+                ready = ready_download(workspace, job.run_dir, want)
             if job.claim_outcome():  # the first tick after the job ended: a check that warned gets a pop-up too
                 for fmt in snapshot.done:
                     result = read_export(RunFolder(job.run_dir).export(fmt))
                     for warning in result.warnings if result is not None else []:
                         gr.Warning(f"{FORMAT_INFO[fmt].title}: {warning}", duration=None, title="Check this export")
+            handed = {deliver: str(ready) if ready else None, wanted: want if snapshot.running else ""}
             try:
-                return render(workspace, run_dir, build_zips=False)
+                return {**render(workspace, run_dir, build_zips=False), **handed}
             except UserError:  # the shown run went away: stop polling quietly
-                return {timer: gr.Timer(active=False)}
+                return {timer: gr.Timer(active=False), **handed}
 
         @friendly
         def on_push(workspace, run_dir: str | None, repo: str, token: str, private: bool) -> dict:
@@ -353,7 +386,7 @@ def build(ctx: AppContext) -> None:
             result = read_export(RunFolder(checked_run_dir(ws, run_dir)).export("hf"))
             if result is None:
                 raise UserError("This model has no Hugging Face export yet.",
-                                "Press “Export Hugging Face” above first, then upload it.")
+                                f"Press “{button_label('hf')}” above first (it exports it), then upload it.")
             url = push_to_hub(result.folder, (repo or "").strip(), token=token, private=bool(private))
             where = "privately" if private else "publicly"
             # The token box is emptied: the token lives in this request only.
@@ -361,10 +394,11 @@ def build(ctx: AppContext) -> None:
 
         hub_button.click(on_push, [ctx.workspace, run_dd, hub_repo, hub_token, hub_private], [hub_md, hub_token])
         opened = [what_md, download, *view]
-        for fmt, button in zip(EXPORT_FORMATS, buttons):
-            button.click(exporter(fmt), [ctx.workspace, run_dd], view)
-        export_all.click(exporter("all"), [ctx.workspace, run_dd], view)
-        timer.tick(on_tick, [ctx.workspace, run_dd, shown], view, concurrency_limit=None, show_progress="hidden")
+        for fmt, button in [*zip(EXPORT_FORMATS, buttons), (ALL, export_all)]:
+            button.click(getter(fmt), [ctx.workspace, run_dd], [*view, *delivery]).then(
+                None, deliver, None, js=DOWNLOAD_JS)
+        timer.tick(on_tick, [ctx.workspace, run_dd, shown, wanted], [*view, *delivery], concurrency_limit=None,
+                   show_progress="hidden").then(None, deliver, None, js=DOWNLOAD_JS)
         for trigger in (refresh.click, tab.select, ctx.run_dir.change):
             trigger(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(
                 open_run, [ctx.workspace, run_dd], opened)

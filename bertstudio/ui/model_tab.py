@@ -10,6 +10,7 @@ from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
 from bertstudio.jobs import TRAINING
+from bertstudio.models.download import DOWNLOAD, DownloadJob, local_status
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
@@ -22,6 +23,7 @@ from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, bui
 from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import settings, tables
+from bertstudio.ui.views.downloads import download_view, plan_line, with_plan_line
 from bertstudio.ui.views.models import describe_variant
 from bertstudio.ui.views.scale_out import scale_out_markdown
 
@@ -125,6 +127,13 @@ def build(ctx: AppContext) -> None:
                                     elem_id="custom-model")
             with gr.Column(scale=3):
                 card = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-card")
+                with gr.Group(visible=False, elem_id="get-model-panel") as get_panel:
+                    get_md = gr.Markdown(elem_id="get-model-status", padding=True)
+                    get_bar = gr.HTML("", elem_id="get-model-bar")
+                    with gr.Row():
+                        get_button = gr.Button("Get this model", variant="primary", elem_id="get-model")
+                        get_stop = gr.Button("Stop", elem_id="get-model-stop", visible=False)
+                get_timer = gr.Timer(0.5, active=False)
                 with gr.Accordion("Compare all models", open=False):
                     compare = gr.Dataframe(interactive=False, wrap=True)
         preset_radio = gr.Radio(choices=[(p.title, name) for name, p in presets.items()], value=DEFAULT_PRESET,
@@ -178,7 +187,41 @@ def build(ctx: AppContext) -> None:
         def shown_plan(selection: DataSelection | None, choice: ModelChoice, measure: bool) -> dict:
             plan, decisions = plan_text(selection, choice, training_now=ctx.jobs.running(TRAINING) is not None,
                                         measure=measure)
+            if selection is not None:
+                try:
+                    plan += "\n\n" + plan_line(local_status(choice.model))
+                except ModelError:
+                    pass  # a wrong folder or id: the card already says what is wrong
             return {plan_md: plan, decisions_md: decisions}
+
+        # --- Get this model: a registry or Hub model that is not on this computer yet (models/download.py)
+        def download_job(workspace, model: str) -> DownloadJob | None:
+            job = ctx.jobs.latest(workspace.id, DOWNLOAD) if workspace is not None else None
+            return job if isinstance(job, DownloadJob) and job.model == model else None
+
+        def show_download(workspace, model: str | None, plan: str | None = None) -> dict:
+            try:
+                status = local_status(model or DEFAULT_MODEL)
+            except ModelError:
+                return {get_panel: gr.Group(visible=False), get_timer: gr.Timer(active=False)}
+            job = download_job(workspace, model or DEFAULT_MODEL)
+            view = download_view(status, job.history if job is not None else [])
+            shown = {get_panel: gr.Group(visible=view.visible), get_md: view.text, get_bar: view.bar,
+                     get_button: gr.Button(interactive=not view.running),
+                     get_stop: gr.Button(visible=view.running), get_timer: gr.Timer(active=view.running)}
+            if plan is not None and job is not None and job.claim_outcome():  # it just ended: the plan's line too
+                shown[plan_md] = with_plan_line(plan, status)
+            return shown
+
+        @friendly
+        def on_get(workspace, model: str | None) -> dict:
+            ws = require_workspace(workspace)
+            ctx.jobs.start(ws.id, DownloadJob(model or DEFAULT_MODEL))
+            return show_download(ws, model)
+
+        def on_get_stop(workspace) -> None:
+            if workspace is not None:
+                ctx.jobs.stop(workspace.id, DOWNLOAD)
 
         # What the newest plan request of each browser session asked for. A measured estimate takes seconds (the
         # first one on a fresh app also imports torch), and the estimates of one session run one after the other:
@@ -256,6 +299,13 @@ def build(ctx: AppContext) -> None:
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
               [plan_md, decisions_md], trigger_mode="always_last").then(
             on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
+        download_outputs = [get_panel, get_md, get_bar, get_button, get_stop, get_timer]
+        ctx.model.change(show_download, [ctx.workspace, ctx.model], download_outputs)
+        get_button.click(on_get, [ctx.workspace, ctx.model], download_outputs)
+        get_stop.click(on_get_stop, ctx.workspace, None)
+        get_timer.tick(show_download, [ctx.workspace, ctx.model, plan_md], [*download_outputs, plan_md],
+                       show_progress="hidden")
+        ctx.session_loaded.then(show_download, [ctx.workspace, ctx.model], download_outputs)
         write_files.click(on_write_files, [ctx.workspace, ctx.data, ctx.model_choice, n_machines, n_gpus],
                           [scale_files, scale_md])
         ctx.session_loaded.then(lambda: tables.variants_table(variant_rows()), None, compare)

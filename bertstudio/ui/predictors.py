@@ -20,7 +20,8 @@ CACHED_MODELS = 4
 def missing_export_error(backend: str) -> ModelError:
     title = FORMAT_INFO[backend].title
     return ModelError(f"There is no {title} export of this model yet.",
-                      f"Open the Export tab and press “Export {title}” (it takes a few seconds), then come back, "
+                      f"Open the Export tab and press “Download {title} (.zip)” (it exports it first, in a few "
+                      "seconds), then come back, "
                       "or pick Automatic here.")
 
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertstudio.export.bundle import zip_model
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.results import Summary
@@ -215,14 +216,9 @@ def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
 
 
 def export_zip(workspace: Workspace, run_dir: str | Path) -> Path:
-    """A zip of the run's model folder (weights, tokenizer, labels), built once and reused."""
+    """A zip of the run's model folder (weights, tokenizer, labels, a README.md model card), built once and
+    reused."""
 
     run = RunFolder(checked_run_dir(workspace, run_dir))
-    target = workspace.exports / f"{run.path.name}-model.zip"
-    if target.is_file() and target.stat().st_mtime >= run.summary.stat().st_mtime:
-        return target
-    # Build under a temporary name, then rename: a download never gets a half-written zip.
-    partial = shutil.make_archive(str(workspace.exports / f".{run.path.name}.partial"), "zip", root_dir=run.model)
-    Path(partial).replace(target)
-    return target
+    return zip_model(run.path, workspace.exports / f"{run.path.name}-model.zip")
 

@@ -46,3 +46,32 @@ def test_torch_threads_come_back_afterwards():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+# --- the time estimate shown before a benchmark runs ------------------------------------------------------------
+
+
+def test_estimate_grows_with_the_selection_and_the_model():
+    from bertstudio.benchmark.plan import BenchmarkPlan, estimate_benchmark
+    from bertstudio.benchmark.timing import RepeatPolicy
+
+    policy = RepeatPolicy(warmup=2, min_repeats=5, min_seconds=0.5, max_seconds=20.0)
+    small = BenchmarkPlan(models=("distilbert-base-uncased",), backends=("torch-fp32",), batch_sizes=(1,),
+                          seq_lens=(128,), policy=policy)
+    one = estimate_benchmark(small, gflops=100)
+    assert one.cells == 1 and one.seconds > policy.min_seconds  # at least the minimum timing of one phase
+    bigger = estimate_benchmark(BenchmarkPlan(**{**small.__dict__, "models": ("bert-base-uncased",)}), gflops=100)
+    assert bigger.seconds > one.seconds  # BERT-base has more parameters than DistilBERT
+    grid = BenchmarkPlan(**{**small.__dict__, "backends": ("torch-fp32", "onnx"), "batch_sizes": (1, 8)})
+    assert estimate_benchmark(grid, gflops=100).cells == 4
+    assert estimate_benchmark(grid, gflops=100).seconds > 3 * one.seconds
+    assert estimate_benchmark(grid, gflops=10).seconds > estimate_benchmark(grid, gflops=100).seconds
+    assert one.text().startswith("About ") and "1 measurements" in one.text() and "100 GFLOP/s" in one.text()
+
+
+def test_estimate_of_a_trained_run_reads_its_weights(tiny_run):
+    from bertstudio.benchmark.plan import model_params
+
+    weights = (tiny_run / "model" / "model.safetensors").stat().st_size
+    assert model_params(str(tiny_run)) == weights / 4
+    assert model_params("distilbert-base-uncased") == 66e6

@@ -37,7 +37,7 @@ def test_all_four_backends_on_tiny_bert_and_distilbert(tiny_bert_dir, tiny_disti
         assert 0 < r.p50_ms <= r.p95_ms <= r.p99_ms
         assert r.throughput > 0 and r.repeats >= QUICK_POLICY.min_repeats
         assert r.tokenize_p50_ms > 0 and r.e2e_p50_ms > 0
-        assert r.size_mb > 0 and r.peak_memory_mb >= 0 and r.memory_kind == "rss-delta"
+        assert r.size_mb > 0 and r.peak_memory_mb > 0 and r.memory_kind == "rss-peak"
         assert r.parity_rows == 16 and r.parity_agreement is not None  # the 16 built-in sentences
     by_backend = {r.backend: r for r in result.records if r.model == str(tiny_bert_dir)}
     assert by_backend["torch-fp32"].parity_agreement == 1.0 and by_backend["torch-fp32"].parity_passed is None

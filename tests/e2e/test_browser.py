@@ -187,7 +187,7 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(page.locator("#browse-heading")).to_be_in_viewport(timeout=10_000)
         page.screenshot(path=str(shots / "4-evaluate.png"), full_page=True)
 
-        # 5. Export: one click downloads a zip with the weights; one more makes a checked ONNX export.
+        # 5. Export: one click downloads a zip with the weights; one click per format exports it and downloads it.
         page.get_by_role("tab", name="5. Export").click()
         download_button = page.locator("#download-model")
         expect(page.locator("#export-run")).to_contain_text("Zip size", timeout=120_000)
@@ -197,13 +197,29 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         archive = tmp_path / "model.zip"
         download.value.save_as(archive)
         with zipfile.ZipFile(archive) as zipped:
-            assert "model.safetensors" in zipped.namelist()
-            assert "preprocessing.json" in zipped.namelist()
-        page.locator("#export-onnx").click()
-        expect(page.locator("#export-status")).to_contain_text("Exported ONNX", timeout=180_000)
+            assert {"model.safetensors", "preprocessing.json", "README.md"} <= set(zipped.namelist())
+        # Each format: one click exports it and the download starts by itself; each zip has its README on top.
+        model_files = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.pt",
+                       "hf": "model.safetensors"}
+        for fmt, model_file in model_files.items():
+            with page.expect_download(timeout=240_000) as download:
+                page.locator(f"#get-{fmt}").click()
+            saved = tmp_path / f"{fmt}.zip"
+            download.value.save_as(saved)
+            with zipfile.ZipFile(saved) as zipped:
+                assert {model_file, "README.md", "export.json"} <= set(zipped.namelist()), fmt
         expect(page.locator("#export-card-onnx")).to_contain_text("gives the same answers as the trained model")
         expect(page.locator("#export-card-onnx")).to_contain_text(" MB")
-        expect(page.locator("#download-onnx")).to_be_enabled()
+        # All four formats: one zip, one folder each, and a README saying how to load each.
+        with page.expect_download(timeout=120_000) as download:
+            page.locator("#get-all").click()
+        everything = tmp_path / "all.zip"
+        download.value.save_as(everything)
+        with zipfile.ZipFile(everything) as zipped:
+            names = set(zipped.namelist())
+            readme = zipped.read("README.md").decode()
+        assert {f"{fmt}/{file}" for fmt, file in model_files.items()} <= names
+        assert 'InferenceSession("onnx/model.onnx")' in readme and 'torch.jit.load("torchscript/model.pt")' in readme
         page.mouse.move(0, 0)  # no hover highlight in the screenshot
         page.screenshot(path=str(shots / "5-export.png"), full_page=True)
 
@@ -283,3 +299,33 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
 
         assert "Traceback" not in page.content()
         browser.close()
+
+
+def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tiny_bert_dir, tmp_path, monkeypatch):
+    """Model tab: a registry model not on this computer says how much it needs; one click fetches it (from a
+    local fake Hub with the real Hub's URL layout) into the Hugging Face cache."""
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "models"))
+    from fake_hub_files import serve_fake_hub_files
+
+    hub, server = serve_fake_hub_files(tiny_bert_dir)
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)  # the app runs in this process and reads these at each call
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(app_url)
+            page.get_by_role("tab", name="2. Model").click()
+            page.get_by_text("DistilBERT-base (uncased)").click()
+            status = page.locator("#get-model-status")
+            expect(status).to_contain_text("needs 268 MB", timeout=60_000)
+            page.locator("#get-model").click()
+            expect(status).to_contain_text("Downloaded and checked", timeout=120_000)
+            assert any("/resolve/" in r and "model.safetensors" in r for r in hub.requests)
+            assert "Traceback" not in page.content()
+            browser.close()
+    finally:
+        server.shutdown()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from helpers import QuietJsonHandler, serve_locally
 
 
 @dataclass
@@ -26,28 +27,13 @@ class FakeHub:
 def serve_fake_hub() -> tuple[FakeHub, ThreadingHTTPServer]:
     hub = FakeHub()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # quiet
-            pass
-
-        def _reply(self, payload: dict, status: int = 200) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(QuietJsonHandler, BaseHTTPRequestHandler):
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-        def do_HEAD(self):
-            self.send_response(200)
-            self.end_headers()
-
         def do_GET(self):
             hub.requests.append(f"GET {self.path}")
-            self._reply({}, 404)
+            self.reply_json({}, 404)
 
         def do_POST(self):
             hub.requests.append(f"POST {self.path}")
@@ -55,15 +41,15 @@ def serve_fake_hub() -> tuple[FakeHub, ThreadingHTTPServer]:
             hub.tokens.add(auth.removeprefix("Bearer "))
             body = self._body()
             if self.path == "/api/validate-yaml":  # the model card's metadata, checked before the commit
-                return self._reply({"errors": [], "warnings": []})
+                return self.reply_json({"errors": [], "warnings": []})
             if self.path == "/api/repos/create":
                 data = json.loads(body)
                 repo = f"{data['organization']}/{data['name']}" if data.get("organization") else data["name"]
                 hub.repos[repo] = {"private": data.get("private"), "visibility": data.get("visibility")}
-                return self._reply({"url": f"{hub.url}/{repo}", "name": repo})
+                return self.reply_json({"url": f"{hub.url}/{repo}", "name": repo})
             if match := re.match(r"^/api/models/(.+)/preupload/([^/]+)$", self.path):
                 files = json.loads(body)["files"]
-                return self._reply({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                return self.reply_json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
                                               for f in files]})
             if match := re.match(r"^/api/models/(.+)/commit/([^/]+)$", self.path):
                 repo = match.group(1)
@@ -72,10 +58,8 @@ def serve_fake_hub() -> tuple[FakeHub, ThreadingHTTPServer]:
                     if item.get("key") == "file":
                         value = item["value"]
                         hub.files.setdefault(repo, {})[value["path"]] = base64.b64decode(value["content"])
-                return self._reply({"commitOid": "0" * 40, "commitUrl": f"{hub.url}/{repo}/commit/{'0' * 40}"})
-            return self._reply({"error": f"not faked: {self.path}"}, 404)
+                return self.reply_json({"commitOid": "0" * 40, "commitUrl": f"{hub.url}/{repo}/commit/{'0' * 40}"})
+            return self.reply_json({"error": f"not faked: {self.path}"}, 404)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    hub.url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hub.url, server = serve_locally(Handler)
     return hub, server

@@ -134,3 +134,13 @@ def test_the_tab_builds_inside_an_app():
             tab.build_benchmark_tab(ctx)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
     assert {"bench-models", "bench-start", "bench-stop", "bench-chart", "bench-table", "bench-bar"} <= ids
+
+
+def test_estimate_is_shown_for_the_selection_or_says_what_is_missing(tmp_path):
+    from bertstudio.ui.session import SessionStore
+
+    ws = SessionStore(tmp_path / "data").open(None)
+    assert "No model is ticked" in tab.estimate_markdown(ws, [], ["onnx"], ["1"], ["128"])
+    shown = tab.estimate_markdown(ws, ["distilbert-base-uncased"], ["torch-fp32", "onnx"], ["1", "8"], ["128"])
+    assert shown.startswith("**Time estimate:** About ") and "4 measurements" in shown
+    assert tab.estimate_markdown(None, [], [], [], []) == ""

@@ -88,13 +88,17 @@ def test_runs_are_listed_newest_first_and_unfinished_ones_are_skipped(store):
         S.checked_run_dir(workspace, None)
 
 
-def test_export_zip_holds_the_model_folder_and_is_reused(store):
+def test_export_zip_holds_the_model_folder_and_a_readme_and_is_reused(store):
+    from helpers import make_tiny_run
+
     workspace = store.open(None)
-    run = _fake_run(workspace, "20260101-000000-tiny")
+    run = make_tiny_run(workspace.runs / "20260101-000000-tiny", test_rows=6)
     archive = S.export_zip(workspace, run)
     assert archive.parent == workspace.exports
     with zipfile.ZipFile(archive) as zipped:
-        assert {"model.safetensors", "config.json"} <= set(zipped.namelist())
+        assert {"model.safetensors", "config.json", "preprocessing.json", "README.md"} <= set(zipped.namelist())
+        readme = zipped.read("README.md").decode()
+    assert 'pipeline("text-classification"' in readme and "## Results" in readme
     mtime = archive.stat().st_mtime_ns
     assert S.export_zip(workspace, run) == archive and archive.stat().st_mtime_ns == mtime
     assert not [p for p in workspace.exports.iterdir() if p.name.startswith(".")]  # no partial files left
