@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,8 @@ from bertstudio.errors import ConfigError, UserError
 from bertstudio.hardware import detect_device
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import locate_model
+from bertstudio.train.auto import ModelShape
+from bertstudio.train.step_timer import model_shape
 
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 DEFAULT_SEQ_LENS = (16, 64, 128)
@@ -135,39 +136,25 @@ class BenchmarkEstimate:
                 f"{self.gflops:.0f} GFLOP/s now; slower while other programs run).")
 
 
-@dataclass(frozen=True)
-class EncoderShape:
-    """What a forward pass costs depends on: the encoder's width, depth and feed-forward size (embeddings are
-    looked up, not multiplied, so their parameters cost no time: they are half of MiniLM's 22.7 M)."""
-
-    hidden: int
-    layers: int
-    intermediate: int
-
-    def flops(self, batch: int, seq: int) -> float:
-        """Multiply-adds x 2 of one forward pass: the layers' matrices, plus attention's scores and mixing."""
-        per_token = 2 * self.layers * (4 * self.hidden ** 2 + 2 * self.hidden * self.intermediate)
-        attention = 2 * self.layers * 2 * seq * self.hidden
-        return batch * seq * (per_token + attention)
+BERT_BASE_SHAPE = ModelShape()  # when nothing better is known
 
 
-BERT_BASE_SHAPE = EncoderShape(hidden=768, layers=12, intermediate=3072)  # when nothing better is known
+def forward_flops(shape: ModelShape, batch: int, seq: int) -> float:
+    """Multiply-adds x 2 of one forward pass: each layer's matrices, plus attention's scores and mixing.
+    Embeddings are looked up, not multiplied, so their parameters (half of MiniLM's 22.7 M) cost no time."""
+    per_token = 2 * shape.layers * (4 * shape.hidden ** 2 + 2 * shape.hidden * shape.ffn)
+    attention = 2 * shape.layers * 2 * seq * shape.hidden
+    return batch * seq * (per_token + attention)
 
 
-def encoder_shape(name: str) -> EncoderShape:
-    """The shape of a model the plan names: from the registry, else from its folder's config.json."""
-    variant = find_variant(name)
-    if variant is not None:
-        arch = variant.architecture
-        return EncoderShape(arch.hidden_size, arch.num_layers, arch.intermediate_size)
-    try:
-        config = json.loads((locate_model(name).folder / "config.json").read_text(encoding="utf-8"))
-    except (UserError, OSError, ValueError):
-        return BERT_BASE_SHAPE
-    hidden = config.get("hidden_size") or config.get("dim")
-    layers = config.get("num_hidden_layers") or config.get("n_layers")
-    intermediate = config.get("intermediate_size") or config.get("hidden_dim")
-    return EncoderShape(hidden, layers, intermediate) if hidden and layers and intermediate else BERT_BASE_SHAPE
+def encoder_shape(name: str) -> ModelShape:
+    """The shape of a model the plan names: a registry model's, or its model folder's config.json."""
+    if find_variant(name) is None:
+        try:
+            name = str(locate_model(name).folder)
+        except UserError:
+            return BERT_BASE_SHAPE
+    return model_shape(name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -200,7 +187,7 @@ def estimate_benchmark(plan: BenchmarkPlan, gflops: float | None = None) -> Benc
             speed = rate * BACKEND_SPEED.get(backend, 1.0)
             for batch in plan.batch_sizes:
                 for seq in plan.seq_lens:
-                    call_s = shape.flops(batch, seq) / speed + CALL_OVERHEAD_S
+                    call_s = forward_flops(shape, batch, seq) / speed + CALL_OVERHEAD_S
                     cell = phase_seconds(call_s, plan.policy) + HOST_PROBE_S
                     if plan.tokenization:
                         cell += phase_seconds(CALL_OVERHEAD_S * batch, plan.policy) + phase_seconds(call_s, plan.policy)

@@ -70,10 +70,11 @@ def test_estimate_grows_with_the_selection_and_the_model():
 
 
 def test_estimate_reads_the_shape_of_a_trained_run_and_of_registry_models(tiny_run, tmp_path):
-    from bertstudio.benchmark.plan import BERT_BASE_SHAPE, EncoderShape, encoder_shape
+    from bertstudio.benchmark.plan import BERT_BASE_SHAPE, encoder_shape, forward_flops
+    from bertstudio.train.auto import ModelShape
 
-    assert encoder_shape(str(tiny_run)) == EncoderShape(hidden=32, layers=2, intermediate=64)  # its config.json
-    assert encoder_shape("distilbert-base-uncased") == EncoderShape(hidden=768, layers=6, intermediate=3072)
+    assert encoder_shape(str(tiny_run)) == ModelShape(hidden=32, layers=2, ffn=64)  # its model's config.json
+    assert encoder_shape("distilbert-base-uncased") == ModelShape(hidden=768, layers=6, ffn=3072)
     assert encoder_shape(str(tmp_path)) == BERT_BASE_SHAPE  # no model there: assume the common size
     # BERT-base at 128 tokens: about 22 GFLOP per text (the usual figure for its 86 M non-embedding parameters)
-    assert 20e9 < BERT_BASE_SHAPE.flops(1, 128) < 25e9
+    assert 20e9 < forward_flops(BERT_BASE_SHAPE, 1, 128) < 25e9
