@@ -12,6 +12,7 @@ Results: the "Benchmark time estimate" section of bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -37,24 +38,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--selections", default="small,default")
     args = parser.parse_args()
-    rows = ["| selection | cells | estimate | measured | estimate / measured |", "|---|---:|---:|---:|---:|"]
+    rows = ["| selection | cells | estimate | measured | estimate / measured | load average at start -> end |",
+            "|---|---:|---:|---:|---:|---|"]
     for name in args.selections.split(","):
         with tempfile.TemporaryDirectory() as cache:
             plan = BenchmarkPlan(**SELECTIONS[name], policy=APP_POLICY, cache_dir=Path(cache))
             measured_gflops.cache_clear()
+            load_before = os.getloadavg()[0]
             estimate = estimate_benchmark(plan)
             start = time.perf_counter()
             run_benchmark(plan)
             took = time.perf_counter() - start
+            load_after = os.getloadavg()[0]
         ratio = estimate.seconds / took
         rows.append(f"| {name} ({', '.join(plan.models)}; {', '.join(plan.backends)}; batch "
                     f"{'/'.join(map(str, plan.batch_sizes))} x {'/'.join(map(str, plan.seq_lens))} tokens) | "
-                    f"{estimate.cells} | {estimate.seconds:.0f} s | {took:.0f} s | {ratio:.2f} |")
+                    f"{estimate.cells} | {estimate.seconds:.0f} s | {took:.0f} s | {ratio:.2f} | "
+                    f"{load_before:.1f} -> {load_after:.1f} |")
         print(rows[-1], flush=True)
     body = "\n".join([machine_line(), f"Matrix-product rate at the start: "
                       f"{measured_gflops(resolve_threads(None)):.0f} GFLOP/s.", "", *rows, "",
                       f"Reproduce: `{command_line()}`"])
-    write_section("Benchmark time estimate", body)
+    note = ("The estimate scales with the machine's matrix-product rate measured just before; on a machine shared "
+            "with other work (a load average above the core count) both figures move with the load, so only rows "
+            "with a low load say how good the estimate is.")
+    write_section("Benchmark time estimate", body + "\n\n" + note)
 
 
 if __name__ == "__main__":

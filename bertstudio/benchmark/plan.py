@@ -18,6 +18,8 @@ from bertstudio.errors import ConfigError, UserError
 from bertstudio.hardware import detect_device
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import locate_model
+from bertstudio.train.auto import ModelShape
+from bertstudio.train.step_timer import model_shape
 
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 DEFAULT_SEQ_LENS = (16, 64, 128)
@@ -109,8 +111,8 @@ PROBE_GFLOP = 10 * 2 * 256 * 768 * 768 / 1e9  # the matrix products of contentio
 FORWARD_EFFICIENCY = 0.5
 BACKEND_SPEED = {"torch-fp32": 1.0, "torch-bf16": 0.35, "onnx": 1.1, "onnx-int8": 1.5}
 CALL_OVERHEAD_S = 0.001  # per call: Python, tensor set-up, thread wake-up
-LOAD_S_PER_100M = 3.0  # reading and preparing 100 M parameters of weights
-EXPORT_S_PER_100M = 20.0  # ONNX export (+ INT8 quantization) of 100 M parameters, the first time only
+LOAD_S_PER_LAYER = 0.5  # reading and preparing one BERT-base-sized layer of weights (scaled by width)
+EXPORT_S_PER_LAYER = 2.0  # ONNX export (+ INT8 quantization) of one such layer, the first time only
 HOST_PROBE_S = 2 * (0.1 + 0.03)  # the machine-speed probe before and after every cell (contention.HostSpeed)
 
 
@@ -134,16 +136,25 @@ class BenchmarkEstimate:
                 f"{self.gflops:.0f} GFLOP/s now; slower while other programs run).")
 
 
-def model_params(name: str) -> float:
-    """Parameters of a model the plan names: from the registry, else from its weights file (4 bytes each)."""
-    variant = find_variant(name)
-    if variant is not None:
-        return variant.params_millions * 1e6
-    try:
-        weights = locate_model(name).backend_file("torch")
-    except UserError:
-        weights = None
-    return weights.stat().st_size / 4 if weights is not None else 110e6  # unknown: as big as BERT-base
+BERT_BASE_SHAPE = ModelShape()  # when nothing better is known
+
+
+def forward_flops(shape: ModelShape, batch: int, seq: int) -> float:
+    """Multiply-adds x 2 of one forward pass: each layer's matrices, plus attention's scores and mixing.
+    Embeddings are looked up, not multiplied, so their parameters (half of MiniLM's 22.7 M) cost no time."""
+    per_token = 2 * shape.layers * (4 * shape.hidden ** 2 + 2 * shape.hidden * shape.ffn)
+    attention = 2 * shape.layers * 2 * seq * shape.hidden
+    return batch * seq * (per_token + attention)
+
+
+def encoder_shape(name: str) -> ModelShape:
+    """The shape of a model the plan names: a registry model's, or its model folder's config.json."""
+    if find_variant(name) is None:
+        try:
+            name = str(locate_model(name).folder)
+        except UserError:
+            return BERT_BASE_SHAPE
+    return model_shape(name)
 
 
 @functools.lru_cache(maxsize=8)
@@ -167,15 +178,16 @@ def estimate_benchmark(plan: BenchmarkPlan, gflops: float | None = None) -> Benc
     rate = (gflops or measured_gflops(resolve_threads(plan.threads))) * 1e9 * FORWARD_EFFICIENCY
     total = 0.0
     for name in plan.models:
-        params = model_params(name)
-        total += LOAD_S_PER_100M * params / 1e8
+        shape = encoder_shape(name)
+        layers = shape.layers * (shape.hidden / BERT_BASE_SHAPE.hidden) ** 2  # in BERT-base-sized layers
+        total += LOAD_S_PER_LAYER * layers
         for backend in plan.backends:
             if backend in ONNX_BACKENDS:
-                total += EXPORT_S_PER_100M * params / 1e8
+                total += EXPORT_S_PER_LAYER * layers
             speed = rate * BACKEND_SPEED.get(backend, 1.0)
             for batch in plan.batch_sizes:
                 for seq in plan.seq_lens:
-                    call_s = 2 * params * batch * seq / speed + CALL_OVERHEAD_S
+                    call_s = forward_flops(shape, batch, seq) / speed + CALL_OVERHEAD_S
                     cell = phase_seconds(call_s, plan.policy) + HOST_PROBE_S
                     if plan.tokenization:
                         cell += phase_seconds(CALL_OVERHEAD_S * batch, plan.policy) + phase_seconds(call_s, plan.policy)

@@ -69,9 +69,12 @@ def test_estimate_grows_with_the_selection_and_the_model():
     assert one.text().startswith("About ") and "1 measurements" in one.text() and "100 GFLOP/s" in one.text()
 
 
-def test_estimate_of_a_trained_run_reads_its_weights(tiny_run):
-    from bertstudio.benchmark.plan import model_params
+def test_estimate_reads_the_shape_of_a_trained_run_and_of_registry_models(tiny_run, tmp_path):
+    from bertstudio.benchmark.plan import BERT_BASE_SHAPE, encoder_shape, forward_flops
+    from bertstudio.train.auto import ModelShape
 
-    weights = (tiny_run / "model" / "model.safetensors").stat().st_size
-    assert model_params(str(tiny_run)) == weights / 4
-    assert model_params("distilbert-base-uncased") == 66e6
+    assert encoder_shape(str(tiny_run)) == ModelShape(hidden=32, layers=2, ffn=64)  # its model's config.json
+    assert encoder_shape("distilbert-base-uncased") == ModelShape(hidden=768, layers=6, ffn=3072)
+    assert encoder_shape(str(tmp_path)) == BERT_BASE_SHAPE  # no model there: assume the common size
+    # BERT-base at 128 tokens: about 22 GFLOP per text (the usual figure for its 86 M non-embedding parameters)
+    assert 20e9 < forward_flops(BERT_BASE_SHAPE, 1, 128) < 25e9
