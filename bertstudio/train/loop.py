@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.long_texts import labels_per_text, per_text, text_rows_of
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
+from bertstudio.train.long_texts import window_aggregation
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
@@ -61,8 +63,10 @@ class TrainOutcome:
 
 
 def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator,
-                   forward=full_forward) -> dict[str, Any]:
-    probs = softmax(predict_logits(model, loader, accelerator, forward))
+                   forward=full_forward, aggregation: str = "mean") -> dict[str, Any]:
+    """Metrics of ``loader``'s texts; windows of one text count once, their logits combined by ``aggregation``."""
+    logits = predict_logits(model, loader, accelerator, forward)
+    probs = softmax(per_text(logits, text_rows_of(loader.dataset), aggregation))
     return classification_metrics(labels, probs, label_names)
 
 
@@ -217,13 +221,14 @@ class Validation:
     label_names: list[str]
     forward: Callable[[Any, dict], torch.Tensor]
     metric: str
+    aggregation: str = "mean"  # long texts read in windows: how a text's windows are combined
 
 
 def evaluate_and_keep_best(model, validation: Validation, accelerator, best: BestSoFar, step: int,
                            steps_per_epoch: int, start: float) -> Evaluated:
     """Score the model on the validation split and let ``best`` keep its weights if they are the best yet."""
     metrics = evaluate_split(model, validation.loader, validation.labels, validation.label_names, accelerator,
-                             validation.forward)
+                             validation.forward, validation.aggregation)
     improved = best.offer(metrics, score_for(metrics, validation.metric), step, step / steps_per_epoch,
                           accelerator.unwrap_model(model))
     return Evaluated(step=step, epoch=round(step / steps_per_epoch, 3), val_loss=metrics["loss"],
@@ -326,7 +331,8 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
-    validation = Validation(val_loader, np.asarray(val_ds["label"]), label_names, feed.forward, cfg.metric_for_best)
+    validation = Validation(val_loader, labels_per_text(val_ds), label_names, feed.forward, cfg.metric_for_best,
+                            window_aggregation(cfg))
 
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
     warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)
