@@ -99,6 +99,8 @@ class TrainingPlan:
     steps_per_epoch: int = 1
     total_steps: int = 1
     evaluations: int = 1
+    # --- long texts ---
+    examples_per_text: float = 1.0  # long texts read in windows: each window is a training example
 
     @property
     def capped(self) -> bool:
@@ -144,7 +146,7 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
     total, per_epoch = total_optimizer_steps(cfg, math.ceil(examples / cfg.batch_size))  # as the loop counts
     every = min(cfg.eval_every or per_epoch, total)
     return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
-                        evaluations=math.ceil(total / every))
+                        evaluations=math.ceil(total / every), examples_per_text=examples / max(1, train_rows))
 
 
 @dataclass(frozen=True)
