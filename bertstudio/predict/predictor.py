@@ -68,7 +68,7 @@ class Predictor:
         return {"labels": self.label_names, "model": str(self.location.run_dir or self.location.folder),
                 "model_file": str(self.backend.file), "backend": self.backend.name,
                 "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
-                "long_texts": self.prep.long_texts,
+                "long_texts": self.prep.long_texts, "kept": LongTexts.of(self.prep).describe(),
                 "temperature": self.prep.temperature, "base_model": self.prep.base_model,
                 "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished}
 

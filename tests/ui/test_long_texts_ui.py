@@ -52,3 +52,13 @@ def test_short_texts_plan_exactly_as_before():
                       LengthStats(**{**short.__dict__, "percentile_grid": []}), 64, Hardware("cpu")).plan
     assert now.decisions == before.decisions and now.total_steps == before.total_steps
     assert "Long texts" not in views_advice.plan_markdown(now, None, "CPU")
+
+
+def test_the_predict_tab_says_what_is_kept_of_long_texts():
+    from bertstudio.ui import predict_tab
+
+    info = {"labels": ["a", "b"], "backend": "onnx", "max_length": 256, "text_pair": False,
+            "long_texts": "head_tail", "kept": "long texts keep their first 64 and last 190 tokens"}
+    assert "Long texts keep their first 64 and last 190 tokens, as in training." in predict_tab.model_markdown(info)
+    old = {**info, "long_texts": "head"}
+    assert "Texts longer than 256 tokens are cut, as in training." in predict_tab.model_markdown(old)
