@@ -35,15 +35,6 @@ STRATEGIES: tuple[str, ...] = ("head", "tail", "head_tail", "windows")
 AGGREGATIONS: tuple[str, ...] = ("mean", "max")
 DEFAULT_MAX_WINDOWS = 8
 
-# One line per choice: the settings form, the CLI's --help and the Data tab say the same.
-EXPLANATIONS: dict[str, str] = {
-    "auto": "chosen from your data's lengths and the time it would take",
-    "head": "keep the first tokens (fastest; fine when the start says it all)",
-    "tail": "keep the last tokens (when texts end with their verdict)",
-    "head_tail": "keep the first and the last tokens (best for long reviews in Sun et al. 2019)",
-    "windows": "read all of it in overlapping windows, then average or take the max (slowest, misses nothing)",
-}
-
 
 @dataclass(frozen=True)
 class LongTexts:

@@ -178,8 +178,8 @@ def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplit
     total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
     return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
                    precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,
-                   train_rows=len(data.train), val_rows=len(data.validation),
-                   test_rows=len(data.evaluation) if data.evaluation_name == "test" else 0,
+                   train_rows=len(inputs.split.train), val_rows=len(inputs.split.validation),  # texts, not windows
+                   test_rows=len(data.evaluation_raw) if data.evaluation_name == "test" else 0,
                    label_names=inputs.label_names, decisions=inputs.resolved.to_list(),
                    resumed_from_step=resumed_from_step)
 
