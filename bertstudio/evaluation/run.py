@@ -11,8 +11,8 @@ import numpy as np
 from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
 from bertstudio.data.columns import guess_columns
-from bertstudio.data.long_texts import LongTexts
 from bertstudio.data.io import read_table
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.data.prepare import TRAINING_ONLY_CODES
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report

@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from bertstudio.config import TrainConfig, check_long_text_settings
-from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, text_rows_of, window_starts
+from bertstudio.data.long_texts import (
+    LongTexts,
+    labels_per_text,
+    per_text,
+    text_rows_of,
+    window_starts,
+)
 
 LONG_SHARE = 0.10  # below this share of cut texts, the plain cut is kept: the rest changes too few texts to matter
 CPU_LONG_MAX_LENGTH = 256

@@ -19,8 +19,8 @@ from bertstudio import __version__
 from bertstudio.config import TrainConfig
 from bertstudio.data import split
 from bertstudio.data.inspect import read_and_prepare
-from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, text_rows_of
 from bertstudio.data.lengths import token_length_stats
+from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, text_rows_of
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax

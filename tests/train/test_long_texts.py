@@ -13,7 +13,11 @@ from bertstudio.config import config_from_preset, make_config
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.errors import ConfigError
 from bertstudio.train.auto import DataStats, Hardware, ModelShape, resolve
-from bertstudio.train.long_texts import choose_aggregation, examples_per_text, share_longer
+from bertstudio.train.long_texts import (
+    choose_aggregation,
+    examples_per_text,
+    share_longer,
+)
 from bertstudio.train.plan import plan_training
 
 MINILM = ModelShape(hidden=384, layers=6, ffn=1536)
@@ -93,7 +97,9 @@ def test_aggregation_is_chosen_on_validation():
     val = datasets.Dataset.from_dict({"text_row": [0, 0, 1, 1, 1], "label": [0, 0, 1, 1, 1]})
     # Text 1 (class 1) has one window that says so clearly, two that mildly say 0: only max gets it right.
     logits = np.array([[5.0, 0.0], [0.0, 1.0], [2.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
-    accuracy = lambda labels, scores: float((scores.argmax(1) == labels).mean())  # noqa: E731
+    def accuracy(labels, scores):
+        return float((scores.argmax(1) == labels).mean())
+
     choice = choose_aggregation(make_config(long_texts="windows"), logits, val, accuracy)
     assert choice.value == "max" and "mean 0.500, max 1.000" in choice.reason
     assert choose_aggregation(make_config(long_texts="windows", window_aggregation="mean"), logits, val,
