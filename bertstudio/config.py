@@ -66,6 +66,32 @@ class TrainConfig(BaseModel):
     head_dropout: float | None = Field(None, ge=0.0, lt=1.0,
                                        description="Dropout before the classifier (auto: the model's own).",
                                        json_schema_extra=_cli("--head-dropout", "model"))
+    # --- long texts ---
+    # What is kept of a text longer than max_length (bertstudio.data.long_texts); old config.json files without
+    # these fields load as "head", what every run did before (see load()).
+    long_texts: Literal["auto", "head", "tail", "head_tail", "windows"] = Field(
+        "auto", description="What to keep of texts longer than the maximum length. auto: chosen from your data's "
+        "lengths and the time it would take; head: the first tokens (fastest); tail: the last tokens (texts that "
+        "end with their verdict); head_tail: the first and the last tokens (best for long reviews); windows: all "
+        "of it in overlapping windows whose scores are combined (slowest, misses nothing).",
+        json_schema_extra=_cli("--long-texts", "model"))
+    head_tokens: int | None = Field(None, ge=0, le=510,
+                                    description="head_tail: tokens kept from the start; the rest of the maximum "
+                                                "length comes from the end (auto: a quarter, as 128 of 512).",
+                                    json_schema_extra=_cli("--head-tokens", "model"))
+    window_stride: int | None = Field(None, ge=1, le=511,
+                                      description="windows: tokens from the start of one window to the next; below "
+                                                  "the maximum length, so windows overlap (auto: half a window).",
+                                      json_schema_extra=_cli("--window-stride", "model"))
+    window_aggregation: Literal["auto", "mean", "max"] = Field(
+        "auto", description="windows: how a text's score comes from its windows' scores: mean, or max (a text is "
+                            "what its strongest window says) (auto: whichever scores better on validation).",
+        json_schema_extra=_cli("--window-aggregation", "model"))
+    max_windows: int = Field(8, ge=1, le=64,
+                             description="windows: at most this many windows per text, so one huge text cannot "
+                                         "take the time of hundreds; longer texts get that many, spread evenly "
+                                         "from start to end (the stretches between them are skipped).",
+                             json_schema_extra=_cli("--max-windows", "model"))
 
     # --- optimisation -------------------------------------------------------
     epochs: float | None = Field(None, gt=0, le=100, description="Passes over the training data (auto: from data size).",
@@ -151,6 +177,11 @@ class TrainConfig(BaseModel):
             raise ValueError("label_column must differ from the text columns")
         return self
 
+    @model_validator(mode="after")
+    def _check_long_texts(self) -> "TrainConfig":
+        check_long_text_settings(self.long_texts, self.max_length, self.head_tokens, self.window_stride)
+        return self
+
     # --- (de)serialisation --------------------------------------------------------
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -161,7 +192,33 @@ class TrainConfig(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw.setdefault("long_texts", "head")  # runs from before the long-text choice cut at the head
         return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
+
+
+# Sun et al. 2019: 128 head tokens of the 510 that fit between [CLS] and [SEP] (bertstudio.data.long_texts).
+HEAD_SHARE = 128 / 510
+
+
+def check_long_text_settings(strategy: str, max_length: int | None, head_tokens: int | None,
+                             stride: int | None, *, is_pair: bool = False) -> None:
+    """Refuse combinations that cannot work, saying what to do instead (a ConfigError)."""
+    if is_pair and strategy in ("tail", "head_tail", "windows"):
+        raise ConfigError(f"'{strategy}' cannot be used with text pairs: it would separate one text from the part "
+                          "of the other it is compared with.",
+                          "Use long_texts 'head' (or 'auto') for pairs: the longer text of each pair is trimmed.")
+    if max_length is None:
+        return
+    if stride is not None and stride >= max_length:
+        raise ConfigError(f"A window stride of {stride} tokens is not below the maximum length ({max_length}): "
+                          "windows would not overlap, and tokens between them would never be read.",
+                          f"Choose a stride below {max_length - 2}, e.g. {max(1, (max_length - 2) // 2)} (half a "
+                          "window), or leave it empty for that default.")
+    if head_tokens is not None and head_tokens > max_length - 2:
+        raise ConfigError(f"{head_tokens} head tokens do not fit in a maximum length of {max_length} (2 tokens go "
+                          "to the special markers).",
+                          f"Choose at most {max_length - 2} head tokens, e.g. {round((max_length - 2) * HEAD_SHARE)},"
+                          " or leave it empty for that default.")
 
 
 def chosen_pair_column(setting: str | None, guessed: str | None) -> str | None:

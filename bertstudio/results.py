@@ -210,6 +210,12 @@ class Preprocessing(JsonRecord):
     casefold_labels: bool = False
     base_model: str | None = None
     bertstudio_version: str | None = None
+    # --- long texts --- (bertstudio.data.long_texts; files without them cut at the head, as before)
+    long_texts: Literal["head", "tail", "head_tail", "windows"] = "head"
+    head_tokens: int | None = Field(None, ge=0)  # head_tail: tokens from the start (None: 128/510 of the room)
+    window_stride: int | None = Field(None, ge=1)  # windows: tokens between window starts (None: half a window)
+    window_aggregation: Literal["mean", "max"] = "mean"
+    max_windows: int | None = Field(None, ge=1)  # windows: per text (None: the default, 8)
 
 
 # --------------------------------------------------------------------------- export.json

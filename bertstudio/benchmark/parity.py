@@ -10,7 +10,7 @@ from typing import Any
 from bertstudio.benchmark.backends import Runner, ort_runner, torch_runner
 from bertstudio.benchmark.models import BenchModel
 from bertstudio.export.core import fp32_warnings, int8_warnings
-from bertstudio.export.parity import compare_logits, validation_rows
+from bertstudio.export.parity import compare_logits, per_window, validation_rows
 from bertstudio.predict.preprocessing import encode, pad_batch
 
 PARITY_BATCH = 16
@@ -30,6 +30,7 @@ def parity_batches(model: BenchModel, tokenizer, prep, max_rows: int) -> tuple[l
 
     rows = validation_rows(model.run_dir, prep.label_names, prep.text_pair, max_rows=max_rows)
     encoded = encode(tokenizer, rows.texts, rows.pairs, prep)
+    rows = per_window(rows, encoded.get("text_row"))  # long texts in windows: each backend is compared per window
     pad_id = tokenizer.pad_token_id or 0
     batches = [pad_batch(encoded, list(range(start, min(start + PARITY_BATCH, len(rows)))), pad_id)
                for start in range(0, len(rows), PARITY_BATCH)]

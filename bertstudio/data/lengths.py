@@ -35,6 +35,10 @@ class LengthStats:
     truncated_share: dict[int, float] = field(default_factory=dict)
     suggested_max_length: int = 128
     reason: str = ""
+    # --- long texts ---
+    # Lengths at every percentile 0..100: how many texts a maximum length cuts, and the windows they would need
+    # (bertstudio.train.long_texts); empty for stats saved before it.
+    percentile_grid: list[int] = field(default_factory=list)
 
 
 def suggest_max_length(
@@ -102,6 +106,7 @@ def token_length_stats(
         truncated_share={int(c): float((lengths > c).mean()) for c in candidates},
         suggested_max_length=suggested,
         reason=explain_suggestion(lengths, suggested, limit),
+        percentile_grid=[int(v) for v in np.percentile(lengths, range(101), method="inverted_cdf")],
     )
 
 

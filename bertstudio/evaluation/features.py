@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from bertstudio.data.long_texts import LongTexts, per_text, text_rows_of
 from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
 from bertstudio.models.loading import load_model_for_classification, load_tokenizer, quiet_library_progress
@@ -50,14 +51,15 @@ def make_dataset(texts: Sequence[str], text_pairs: Sequence[str] | None = None,
 
 
 def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[Any, dict], "torch.Tensor"], *,
-                device: str = "auto", precision: str = "auto") -> np.ndarray:
-    """``forward(model, batch)`` for every row of ``dataset`` (text[, text_pair]), in the dataset's order."""
+                device: str = "auto", precision: str = "auto", long_texts: LongTexts | None = None) -> np.ndarray:
+    """``forward(model, batch)`` for every row of ``dataset`` (text[, text_pair]), in the dataset's order
+    (long texts kept as ``long_texts`` says; windows combined per text)."""
     import torch
 
 
     quiet_library_progress()
     device_type, use_bf16 = inference_device(device, precision)
-    tokenized = tokenize_split(dataset, tokenizer, max_length)
+    tokenized = tokenize_split(dataset, tokenizer, max_length, long_texts)
     collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in tokenized.column_names)
     model = model.to(device_type).eval()
     outputs: list[np.ndarray] = []
@@ -70,9 +72,9 @@ def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[A
             outputs.append(forward(model, batch).float().cpu().numpy())
     if not outputs:
         return np.zeros((0, 0), dtype=np.float32)
-    result = np.empty((len(dataset), outputs[0].shape[1]), dtype=np.float32)
+    result = np.empty((len(tokenized), outputs[0].shape[1]), dtype=np.float32)
     result[np.concatenate(rows)] = np.concatenate(outputs)
-    return result
+    return per_text(result, text_rows_of(tokenized), long_texts.aggregation if long_texts else "mean")
 
 
 def classifier_forward(model, batch: dict) -> "torch.Tensor":
@@ -87,9 +89,10 @@ def mean_pooled_forward(model, batch: dict) -> "torch.Tensor":
 
 
 def model_logits(model, tokenizer, dataset, max_length: int, *, device: str = "auto",
-                 precision: str = "auto") -> np.ndarray:
+                 precision: str = "auto", long_texts: LongTexts | None = None) -> np.ndarray:
     """Raw logits (no temperature) of a sequence classifier for every row of ``dataset``."""
-    logits = run_batches(model, dataset, tokenizer, max_length, classifier_forward, device=device, precision=precision)
+    logits = run_batches(model, dataset, tokenizer, max_length, classifier_forward, device=device, precision=precision,
+                         long_texts=long_texts)
     return logits if len(dataset) else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 

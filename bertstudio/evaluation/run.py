@@ -12,6 +12,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
 from bertstudio.data.columns import guess_columns
 from bertstudio.data.io import read_table
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.data.prepare import TRAINING_ONLY_CODES
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report
@@ -55,6 +56,7 @@ class LoadedRun:
     model: Any
     tokenizer: Any
     summary: Summary
+    long_texts: LongTexts | None = None  # what is kept of long texts (preprocessing.json); None: the head
 
 
 def open_run(run_dir: str | Path) -> LoadedRun:
@@ -67,7 +69,8 @@ def open_run(run_dir: str | Path) -> LoadedRun:
     source = resolve_model_source(str(run.model.resolve()))
     model = load_model_for_classification(source, num_labels=len(names), id2label=dict(enumerate(names)),
                                           label2id={n: i for i, n in enumerate(names)})
-    return LoadedRun(path, config, names, prep.max_length, model, load_tokenizer(source), Summary.read(run.summary))
+    return LoadedRun(path, config, names, prep.max_length, model, load_tokenizer(source), Summary.read(run.summary),
+                     LongTexts.of(prep))
 
 
 def label_ids_for(values: Sequence[str], label_names: Sequence[str], *, where: str) -> np.ndarray:
@@ -137,7 +140,7 @@ def run_logits(run: LoadedRun, dataset) -> np.ndarray:
     """The run's model on ``dataset``, on the device and in the number format it was trained with."""
 
     return model_logits(run.model, run.tokenizer, dataset, run.max_length, device=run.config.device,
-                        precision=run.config.precision)
+                        precision=run.config.precision, long_texts=run.long_texts)
 
 
 def rebuild_split(config: TrainConfig):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.results import ExportResult, Preprocessing, Summary
@@ -36,6 +37,7 @@ class CardFacts:
     reference: str = LOCAL_REFERENCE  # how the transformers snippet names the model: a folder, or the Hub repo
     checks: list[str] = field(default_factory=list)  # one line per export with its parity result
     warnings: list[str] = field(default_factory=list)
+    long_texts: LongTexts | None = None  # what is kept of long texts (preprocessing.json); None: the head cut
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -57,7 +59,7 @@ def hub_id_for(base_model: str | None) -> str | None:
 def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
     facts = CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
                       text_pair=prep.text_pair, blend_weight=prep.blend_weight, base_model=hub_id_for(prep.base_model),
-                      base_model_name=prep.base_model)
+                      base_model_name=prep.base_model, long_texts=LongTexts.of(prep))
     if location.run_dir is None:
         return facts
     run = RunFolder(location.run_dir)
@@ -114,7 +116,7 @@ def _data_section(facts: CardFacts) -> str:
     if lengths.get("percentiles"):
         p = lengths["percentiles"]
         lines += ["", f"Text length in tokens: median {p.get('50')}, 95% at most {p.get('95')}; "
-                      f"texts are cut at {facts.max_length} tokens."]
+                      f"{_kept(facts)}."]
     return "\n".join(lines)
 
 
@@ -192,9 +194,32 @@ def _limitations_section(facts: CardFacts) -> str:
         "fits none: check low-confidence predictions by hand.",
         "It works best on texts like its training data (same language, subject and style); accuracy on other "
         "kinds of text can be much lower than the results above.",
-        f"Only the first {facts.max_length} tokens of a text are read.",
+        _long_text_limits(facts),
         "Do not use it alone for decisions that affect people; mistakes and biases in the training labels "
         "are learned too."])
+
+
+def _kept(facts: CardFacts) -> str:
+    return (facts.long_texts or LongTexts(max_length=facts.max_length)).describe()
+
+
+def _long_text_limits(facts: CardFacts) -> str:
+    """What is read of a long text, and what code other than BERT Studio's does instead."""
+    if facts.long_texts is None or facts.long_texts.plain_cut:
+        return f"Only the first {facts.max_length} tokens of a text are read."
+    return (f"Trained so that {_kept(facts)}: `bertstudio predict` and `bertstudio serve` do the same with every "
+            f"format of this model. transformers.pipeline (and the snippets above) cannot: with truncation=True "
+            f"they read only the first {facts.max_length} tokens, so on longer texts their answers can differ from "
+            "BERT Studio's; predict long texts with BERT Studio to get what the model was evaluated on.")
+
+
+def pipeline_advice(prep: Preprocessing) -> str:
+    """What to do when transformers.pipeline disagrees with BERT Studio (export.json's warning)."""
+    kept = LongTexts.of(prep)
+    if kept.plain_cut:
+        return "call it with truncation=True."
+    return (f"it cannot read long texts as this model was trained ({kept.describe()}) and keeps only the first "
+            f"{prep.max_length} tokens: predict long texts with BERT Studio.")
 
 
 def _simple_model_section(facts: CardFacts) -> str:

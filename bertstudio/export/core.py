@@ -18,7 +18,7 @@ import numpy as np
 
 from bertstudio import __version__
 from bertstudio.errors import ConfigError
-from bertstudio.export.card import card_facts, describe_export, model_card
+from bertstudio.export.card import card_facts, describe_export, model_card, pipeline_advice
 from bertstudio.export.hf import export_hf, pipeline_labels, save_tokenizer, set_label_maps
 from bertstudio.export.hf import push_to_hub as push
 from bertstudio.export.int8 import write_int8
@@ -160,7 +160,7 @@ def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Expo
     notes = fp32_warnings("The Hugging Face export's", report)
     if report.pipeline_label_agreement < 1.0:
         notes.append(f"transformers.pipeline predicts a different label than BERT Studio on "
-                     f"{1 - report.pipeline_label_agreement:.1%} of rows; call it with truncation=True.")
+                     f"{1 - report.pipeline_label_agreement:.1%} of rows; " + pipeline_advice(source.prep))
     return ExportRecord(format="hf", parity=report, warnings=notes)
 
 

@@ -82,6 +82,15 @@ def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair:
     return ValidationRows(examples, pairs, None, f"{len(examples)} example sentences (no test rows in the run)")
 
 
+def per_window(rows: ValidationRows, text_rows: Sequence[int] | None) -> ValidationRows:
+    """``rows`` repeated once per window of each text (``text_row`` of an encoding); unchanged without windows."""
+    if text_rows is None:
+        return rows
+    take = list(text_rows)
+    return ValidationRows([rows.texts[i] for i in take], [rows.pairs[i] for i in take] if rows.pairs else None,
+                          rows.labels[take] if rows.labels is not None else None, f"{rows.source}, per window")
+
+
 def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
                    label_names: Sequence[str], source: str) -> ParityReport:
     """Pure comparison of two models' logits on the same rows (and their labels, when known)."""

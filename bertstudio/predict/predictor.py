@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import softmax
@@ -17,7 +18,7 @@ from bertstudio.models.sources import check_tokenizer_files
 from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.predict.backends import LogitsBackend, open_backend
 from bertstudio.predict.locate import ModelLocation, check_finished, locate_model, unfinished_run
-from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch
+from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch, per_text_logits
 from bertstudio.results import Preprocessing
 from bertstudio.train.batching import sorted_batches
 
@@ -67,6 +68,7 @@ class Predictor:
         return {"labels": self.label_names, "model": str(self.location.run_dir or self.location.folder),
                 "model_file": str(self.backend.file), "backend": self.backend.name,
                 "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
+                "long_texts": self.prep.long_texts, "kept": LongTexts.of(self.prep).describe(),
                 "temperature": self.prep.temperature, "base_model": self.prep.base_model,
                 "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished}
 
@@ -77,7 +79,7 @@ class Predictor:
         warning = f"UNFINISHED: {self.unfinished}; this may not be the model it was meant to produce. " \
             if self.unfinished else ""
         return (f"{warning}{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
-                f"({', '.join(self.label_names)}), texts cut at {self.prep.max_length} tokens.{blend}")
+                f"({', '.join(self.label_names)}), {LongTexts.of(self.prep).describe()}.{blend}")
 
     def _check_pairs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
         if self.prep.text_pair and text_pairs is None:
@@ -92,15 +94,15 @@ class Predictor:
 
         self._check_pairs(texts, text_pairs)
         pairs = text_pairs if self.prep.text_pair else None
-        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         if not len(texts):
-            return out
+            return np.zeros((0, len(self.label_names)), dtype=np.float32)
         encoded = encode(self.tokenizer, texts, pairs, self.prep)
         lengths = [len(ids) for ids in encoded["input_ids"]]
+        out = np.zeros((len(lengths), len(self.label_names)), dtype=np.float32)  # one row per window, if windows
         pad_id = self.tokenizer.pad_token_id or 0
         for rows in sorted_batches(lengths, self.batch_size):
             out[rows] = self.backend.logits(pad_batch(encoded, rows, pad_id))
-        return out
+        return per_text_logits(out, encoded, self.prep)
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
         probs = softmax(self.logits(texts, text_pairs), self.prep.temperature)

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
+from bertstudio.data.long_texts import LongTexts, encode_long_texts, per_text
 from bertstudio.errors import ModelError
 from bertstudio.results import Preprocessing, read_json
 from bertstudio.runs import PREPROCESSING_FILE
@@ -35,7 +36,14 @@ def load_preprocessing(folder: Path) -> Preprocessing:
 
 
 def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, prep: Preprocessing) -> dict[str, list]:
-    """Token ids without padding, cut exactly as in training."""
+    """Token ids without padding, cut exactly as in training.
+
+    Long texts kept as training kept them (``prep.long_texts``): with windows there are several rows per text,
+    and ``text_row`` says which text each is from (:func:`per_text_logits` combines them).
+    """
+    kept = LongTexts.of(prep)
+    if not kept.plain_cut:
+        return encode_long_texts(tokenizer, texts, kept)
     return tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=prep.truncation,
                      max_length=prep.max_length, padding=False)
 
@@ -55,3 +63,9 @@ def pad_batch(encoded: dict[str, list], rows: Sequence[int], pad_id: int) -> dic
         if has_types:
             batch["token_type_ids"][out, :len(ids)] = encoded["token_type_ids"][i]
     return batch
+
+
+def per_text_logits(logits: np.ndarray, encoded: dict[str, list], prep: Preprocessing) -> np.ndarray:
+    """One row of logits per text: the rows of :func:`encode`, windows combined as training chose."""
+    rows = encoded.get("text_row")
+    return per_text(logits, np.asarray(rows) if rows is not None else None, prep.window_aggregation)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bertstudio.config import TrainConfig
+from bertstudio.train.long_texts import choose_long_texts
 
 LENGTH_LADDER = (32, 64, 128, 256, 384, 512)
 
@@ -25,6 +26,8 @@ class DataStats:
     suggested_max_length: int = 128
     length_p95: int = 128
     is_pair: bool = False
+    # --- long texts ---
+    length_grid: tuple[int, ...] = ()  # token lengths at percentiles 0..100 (LengthStats.percentile_grid)
 
     @property
     def num_classes(self) -> int:
@@ -213,6 +216,19 @@ def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int, proces
     return Decision("eval_every", steps_per_epoch, "The model is checked on the validation set after every epoch.")
 
 
+def decide_long_texts(config: TrainConfig, stats: DataStats, hw: Hardware, model: ModelShape,
+                      decisions: list[Decision], updates: dict[str, Any]) -> None:
+    """What to keep of long texts (may lower an automatic maximum length on a CPU): replaces earlier decisions
+    of the same fields; a choice without a reason (nothing is cut) shows none."""
+    for choice in choose_long_texts(config.model_copy(update=updates), stats.length_grid, is_pair=stats.is_pair,
+                                    device=hw.device, hidden=model.hidden, ffn=model.ffn,
+                                    max_length_auto=config.max_length is None):
+        updates[choice.field] = choice.value
+        decisions[:] = [d for d in decisions if d.field != choice.field]
+        if choice.reason:
+            decisions.append(Decision(choice.field, choice.value, choice.reason))
+
+
 # --- putting them together --------------------------------------------------------------
 
 
@@ -231,6 +247,7 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
         return current
 
     decide("max_length", lambda: choose_max_length(stats))
+    decide_long_texts(config, stats, hw, model, decisions, updates)
     batch_size = decide("batch_size", lambda: choose_batch_size(stats, hw))
     decide("epochs", lambda: choose_epochs(stats))
     lr = decide("lr", lambda: choose_lr(stats, model.hidden))

@@ -37,5 +37,5 @@ def plan_run(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], 
              max_length: int, hardware: Hardware) -> PlannedRun:
     typical = typical_lengths(lengths, max_length)
     plan = plan_training(config, n_rows, class_counts, length_p95=typical.p95, model=model_shape(config.model),
-                         hardware=hardware)
+                         hardware=hardware, length_grid=lengths.percentile_grid if lengths is not None else ())
     return PlannedRun(plan, typical.batch)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.long_texts import LongTexts, text_rows_of, tokenize_long_split
 from bertstudio.train.batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,13 @@ logger = logging.getLogger(__name__)
 EVAL_BATCH_SIZE = 64
 
 
-def tokenize_split(dataset, tokenizer, max_length: int):
-    """Token ids without padding (padding happens per batch), plus length and original row index."""
+def tokenize_split(dataset, tokenizer, max_length: int, long_texts: LongTexts | None = None):
+    """Token ids without padding (padding happens per batch), plus length and original row index.
+
+    ``long_texts`` other than the plain head cut: one row per kept piece (window), with its text's ``text_row``.
+    """
+    if long_texts is not None and not long_texts.plain_cut:
+        return tokenize_long_split(dataset, tokenizer, long_texts)
     has_pair = "text_pair" in dataset.column_names
 
     def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
@@ -148,6 +154,7 @@ def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, de
     val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device,
                                                 lambda done, _: on_batch(len(train_ds) + done, total)),
                             val_ds["label"])
+    val_rows.text_rows = text_rows_of(val_ds)  # windows: scored per text
     generator = torch.Generator().manual_seed(cfg.seed)
     train = torch.utils.data.DataLoader(train_rows, batch_size=cfg.batch_size, shuffle=True, generator=generator)
     val = torch.utils.data.DataLoader(val_rows, batch_size=EVAL_BATCH_SIZE)

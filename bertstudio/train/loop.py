@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.long_texts import labels_per_text, per_text, text_rows_of
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
@@ -36,6 +37,7 @@ from bertstudio.train.feeds import (
     token_feed,
     uses_cached_features,
 )
+from bertstudio.train.long_texts import window_aggregation
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
@@ -68,8 +70,11 @@ class TrainOutcome:
 
 
 def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator,
-                   forward=full_forward, on_batch: Callable[[int, int], None] = no_progress) -> dict[str, Any]:
-    probs = softmax(predict_logits(model, loader, accelerator, forward, on_batch))
+                   forward=full_forward, aggregation: str = "mean",
+                   on_batch: Callable[[int, int], None] = no_progress) -> dict[str, Any]:
+    """Metrics of ``loader``'s texts; windows of one text count once, their logits combined by ``aggregation``."""
+    logits = predict_logits(model, loader, accelerator, forward, on_batch)
+    probs = softmax(per_text(logits, text_rows_of(loader.dataset), aggregation))
     return classification_metrics(labels, probs, label_names)
 
 
@@ -225,13 +230,14 @@ class Validation:
     forward: Callable[[Any, dict], torch.Tensor]
     metric: str
     on_batch: Callable[[int, int], None] = no_progress  # progress between batches; may raise StopRequested
+    aggregation: str = "mean"  # long texts read in windows: how a text's windows are combined
 
 
 def evaluate_and_keep_best(model, validation: Validation, accelerator, best: BestSoFar, step: int,
                            steps_per_epoch: int, start: float) -> Evaluated:
     """Score the model on the validation split and let ``best`` keep its weights if they are the best yet."""
     metrics = evaluate_split(model, validation.loader, validation.labels, validation.label_names, accelerator,
-                             validation.forward, validation.on_batch)
+                             validation.forward, validation.aggregation, validation.on_batch)
     improved = best.offer(metrics, score_for(metrics, validation.metric), step, step / steps_per_epoch,
                           accelerator.unwrap_model(model))
     return Evaluated(step=step, epoch=round(step / steps_per_epoch, 3), val_loss=metrics["loss"],
@@ -342,8 +348,8 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
-    validation = Validation(val_loader, np.asarray(val_ds["label"]), label_names, feed.forward, cfg.metric_for_best,
-                            reporting(VALIDATION_PHASE, emit, should_stop))
+    validation = Validation(val_loader, labels_per_text(val_ds), label_names, feed.forward, cfg.metric_for_best,
+                            reporting(VALIDATION_PHASE, emit, should_stop), window_aggregation(cfg))
 
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
     warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)

@@ -20,6 +20,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.data import split
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.lengths import token_length_stats
+from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, text_rows_of
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
@@ -60,7 +61,8 @@ from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Res
 from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
-from bertstudio.train.loop import StopRequested, train_model
+from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
+from bertstudio.train.loop import StopRequested, score_for, train_model
 from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
@@ -120,7 +122,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     counts = np.bincount(np.asarray(train["label"]), minlength=len(parts.label_names))
     stats = DataStats(train_rows=len(train), class_counts=dict(zip(parts.label_names, counts.tolist())),
                       suggested_max_length=lengths.suggested_max_length, length_p95=lengths.percentiles[95],
-                      is_pair="text_pair" in train.column_names)
+                      is_pair="text_pair" in train.column_names, length_grid=tuple(lengths.percentile_grid))
     device = detect_device(cfg.device)
     shape = _model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
@@ -161,10 +163,11 @@ class TokenizedSplits:
 
 def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
     tok, split = inputs.tokenizer, inputs.split
-    train = tokenize_split(split.train, tok, max_length)
-    val = tokenize_split(split.validation, tok, max_length)
+    kept = LongTexts.of(inputs.config.model_copy(update={"max_length": max_length}))
+    train = tokenize_split(split.train, tok, max_length, kept)
+    val = tokenize_split(split.validation, tok, max_length, kept)
     if split.test is not None and len(split.test) > 0:
-        return TokenizedSplits(train, val, tokenize_split(split.test, tok, max_length), "test", split.test)
+        return TokenizedSplits(train, val, tokenize_split(split.test, tok, max_length, kept), "test", split.test)
     return TokenizedSplits(train, val, val, "validation", split.validation)
 
 
@@ -175,8 +178,8 @@ def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplit
     total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
     return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
                    precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,
-                   train_rows=len(data.train), val_rows=len(data.validation),
-                   test_rows=len(data.evaluation) if data.evaluation_name == "test" else 0,
+                   train_rows=len(inputs.split.train), val_rows=len(inputs.split.validation),  # texts, not windows
+                   test_rows=len(data.evaluation_raw) if data.evaluation_name == "test" else 0,
                    label_names=inputs.label_names, decisions=inputs.resolved.to_list(),
                    resumed_from_step=resumed_from_step)
 
@@ -395,7 +398,12 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     val_logits = (eval_logits if data.evaluation is data.validation
                   else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator,
                                     finishing(scoring_phase("validation"), emit)))
-    eval_labels = np.asarray(data.evaluation["label"])
+    cfg = combine_windows(inputs, cfg, val_logits, data.validation, run if accelerator.is_main_process else None)
+    how = window_aggregation(cfg)
+    eval_logits = per_text(eval_logits, text_rows_of(data.evaluation), how)
+    val_logits = per_text(val_logits, text_rows_of(data.validation), how)
+    eval_labels = labels_per_text(data.evaluation)
+    val_labels = labels_per_text(data.validation)
     metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
     summary = Summary(
         accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], evaluated_on=data.evaluation_name,
@@ -412,7 +420,7 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     emit(Working(phase=SAVING_PHASE, done=0, total=0))  # one write of a few seconds at most (BERT-base: 440 MB)
     save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
     # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
-    report = finalize_run(run.path, val_logits=val_logits, val_labels=np.asarray(data.validation["label"]),
+    report = finalize_run(run.path, val_logits=val_logits, val_labels=val_labels,
                           test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
                           evaluated_on=data.evaluation_name)
     summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
@@ -421,7 +429,7 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     if simple is not None:
         final = decide_final_model(
             simple, val_probs=softmax(val_logits, report.temperature),
-            val_labels=np.asarray(data.validation["label"]), eval_probs=final_probs,
+            val_labels=val_labels, eval_probs=final_probs,
             eval_dataset=data.evaluation_raw, eval_labels=eval_labels, label_names=label_names,
             fine_tuned_seconds=eval_seconds, seed=cfg.seed)
         keep_simple_model(run, simple.model, final.blend)
@@ -432,6 +440,21 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     write_predictions(run.predictions, data.evaluation_raw, final_probs, label_names)
     summary.write(run.summary)
     return summary
+
+
+def combine_windows(inputs: TrainingInputs, cfg: TrainConfig, val_logits: np.ndarray, validation,
+                    run: RunFolder | None) -> TrainConfig:
+    """Long texts read in windows: mean or max of a text's windows, whichever scores better on validation; the
+    choice joins the run's reasons (config.json, rewritten by the main process) and its preprocessing.json."""
+    choice = choose_aggregation(cfg, val_logits, validation, lambda labels, logits: score_for(
+        classification_metrics(labels, softmax(logits), inputs.label_names), cfg.metric_for_best))
+    if choice is None:
+        return cfg
+    cfg = cfg.model_copy(update={"window_aggregation": choice.value})
+    inputs.resolved.decisions.append(Decision(choice.field, choice.value, choice.reason))
+    if run is not None:
+        save_config(run, cfg, inputs)
+    return cfg
 
 
 def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], None] = lambda e: None,
@@ -481,7 +504,7 @@ def training_preprocessing(cfg: TrainConfig, tokenizer, label_names: list[str]) 
         truncation_side=getattr(tokenizer, "truncation_side", "right"),
         lowercase=bool(getattr(tokenizer, "do_lower_case", False)), text_pair=bool(cfg.text_pair_column),
         text_column=cfg.text_column, text_pair_column=cfg.text_pair_column, casefold_labels=cfg.casefold_labels,
-        temperature=1.0, base_model=cfg.model, bertstudio_version=__version__)
+        temperature=1.0, base_model=cfg.model, bertstudio_version=__version__, **long_text_fields(cfg))
 
 
 def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_names: list[str]) -> Path:

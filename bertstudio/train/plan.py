@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bertstudio.config import TrainConfig, get_preset
 from bertstudio.data.lengths import LengthStats
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
+from bertstudio.train.long_texts import training_examples
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 
@@ -98,6 +99,8 @@ class TrainingPlan:
     steps_per_epoch: int = 1
     total_steps: int = 1
     evaluations: int = 1
+    # --- long texts ---
+    examples_per_text: float = 1.0  # long texts read in windows: each window is a training example
 
     @property
     def capped(self) -> bool:
@@ -130,18 +133,20 @@ def typical_lengths(lengths: LengthStats | None, max_length: int) -> TypicalLeng
 
 
 def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
-                  model: ModelShape, hardware: Hardware) -> TrainingPlan:
+                  model: ModelShape, hardware: Hardware, length_grid: Sequence[int] = ()) -> TrainingPlan:
     train_rows, val_rows, test_rows = split_sizes(n_rows)
     scale = train_rows / max(1, n_rows)
     train_counts = {name: max(1, round(count * scale)) for name, count in class_counts.items()}
     stats = DataStats(train_rows=train_rows, class_counts=train_counts,
-                      suggested_max_length=config.max_length or 128, length_p95=length_p95)
+                      suggested_max_length=config.max_length or 128, length_p95=length_p95,
+                      is_pair=bool(config.text_pair_column), length_grid=tuple(length_grid))
     resolved = resolve(config, stats, hardware, model=model)
     cfg = resolved.config
-    total, per_epoch = total_optimizer_steps(cfg, math.ceil(train_rows / cfg.batch_size))  # as the loop counts
+    examples = training_examples(train_rows, length_grid, cfg)  # windows: each is an example
+    total, per_epoch = total_optimizer_steps(cfg, math.ceil(examples / cfg.batch_size))  # as the loop counts
     every = min(cfg.eval_every or per_epoch, total)
     return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
-                        evaluations=math.ceil(total / every))
+                        evaluations=math.ceil(total / every), examples_per_text=examples / max(1, train_rows))
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,9 @@ def model_markdown(info: dict[str, Any]) -> str:
            "onnx": "from its ONNX export", "onnx-int8": "from its ONNX INT8 export",
            "torchscript": "from its TorchScript export"}.get(info["backend"], info["backend"])
     pairs = " It reads **pairs of texts**: give both." if info.get("text_pair") else ""
-    return (f"Runs {how}. **{len(labels)} classes:** {shown}. Texts longer than {info['max_length']} tokens are "
-            f"cut, as in training.{pairs}")
+    cut = (f"Texts longer than {info['max_length']} tokens are cut" if info.get("long_texts", "head") == "head"
+           else info["kept"][:1].upper() + info["kept"][1:])
+    return f"Runs {how}. **{len(labels)} classes:** {shown}. {cut}, as in training.{pairs}"
 
 
 def problem_markdown(err: UserError) -> str:

@@ -19,6 +19,8 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
              f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
              f"{_times(plan.evaluations)} and early stopping may end training sooner; "
              f"{plan.test_rows:,} test texts are kept aside for the final score."]
+    if plan.examples_per_text > 1:
+        lines.append(windows_sentence(plan))
     if cfg.tune:
         lines.append(tune_sentence(cfg, plan.total_steps))
     if estimate is not None:
@@ -29,6 +31,13 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
     elif note:
         lines.append(note)
     return "\n\n".join(lines)
+
+
+def windows_sentence(plan: TrainingPlan) -> str:
+    """Long texts in windows: why there are more steps than texts over the batch size."""
+    return (f"**Long texts in windows:** each text is read in about {plan.examples_per_text:.1f} windows on average, "
+            f"and every window is a training example: about {round(plan.train_rows * plan.examples_per_text):,} "
+            "examples per pass (the steps above count them).")
 
 
 def tune_sentence(cfg: TrainConfig, total_steps: int) -> str:

@@ -20,6 +20,7 @@ ADVANCED_FIELDS: tuple[str, ...] = (
     "epochs", "max_steps", "batch_size", "lr", "head_lr", "tune", "class_weighting", "early_stopping_patience",
     "metric_for_best", "eval_every", "freeze_encoder", "freeze_embeddings", "freeze_layers", "head_dropout",
     "weight_decay", "warmup_ratio", "max_grad_norm", "grad_accum", "length_grouping", "precision", "device", "seed",
+    "long_texts", "head_tokens", "window_stride", "window_aggregation", "max_windows",
 )
 
 LABELS: dict[str, str] = {
@@ -32,6 +33,9 @@ LABELS: dict[str, str] = {
     "weight_decay": "Weight decay", "warmup_ratio": "Warm-up share", "max_grad_norm": "Gradient clipping",
     "grad_accum": "Gradient accumulation steps", "length_grouping": "Group texts of similar length",
     "precision": "Number precision", "device": "Device", "seed": "Random seed",
+    "long_texts": "What to keep of long texts", "head_tokens": "Head tokens (head_tail)",
+    "window_stride": "Window stride in tokens (windows)", "window_aggregation": "Combine windows by (windows)",
+    "max_windows": "Most windows per text (windows)",
 }
 
 AUTO = "auto"

@@ -1,0 +1,219 @@
+"""What is kept of a text longer than the maximum length: the one place training, evaluation and prediction cut.
+
+Four choices (``TrainConfig.long_texts``, recorded in ``preprocessing.json`` so every backend repeats them):
+
+* ``head``: the first tokens (the tokenizer's own truncation; what every run did before this module existed, and
+  still the path such runs take, so they predict exactly as before);
+* ``tail``: the last tokens (reviews and reports often end with their verdict);
+* ``head_tail``: the first N and the last M tokens.  Sun et al. 2019 ("How to fine-tune BERT for text
+  classification") kept 128 + 382 of 512 and found it best on IMDb; the default keeps the same share
+  (128/510 of the room) at any maximum length;
+* ``windows``: all of the text, in overlapping windows ``stride`` tokens apart; each window is a training example
+  with its text's label, and a text's logits are the mean or the max of its windows' logits (chosen on
+  validation).  At most ``max_windows`` per text, so one huge text cannot take the time of hundreds: beyond that
+  the windows are spread evenly from the start to the end of the text, and the stretches between them are
+  skipped.
+
+Text pairs keep ``head`` (the tokenizer trims the longer text of the pair): cutting a pair into windows would
+separate one text from the part of the other it is compared with.
+
+Token selection works on the text's tokens without special tokens, then wraps each piece in the tokenizer's own
+special tokens ([CLS] ... [SEP] for BERT), so a text that fits is encoded exactly as the tokenizer would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from bertstudio.config import HEAD_SHARE
+from bertstudio.data.lengths import _quiet_transformers
+
+STRATEGIES: tuple[str, ...] = ("head", "tail", "head_tail", "windows")
+AGGREGATIONS: tuple[str, ...] = ("mean", "max")
+DEFAULT_MAX_WINDOWS = 8
+
+
+@dataclass(frozen=True)
+class LongTexts:
+    """How texts longer than ``max_length`` are cut, resolved (never "auto")."""
+
+    strategy: str = "head"
+    max_length: int = 512
+    head_tokens: int | None = None  # head_tail: tokens from the start (None: the Sun et al. share)
+    stride: int | None = None  # windows: tokens from one window's start to the next (None: half a window)
+    max_windows: int = DEFAULT_MAX_WINDOWS
+    aggregation: str = "mean"
+
+    @classmethod
+    def of(cls, settings: Any) -> "LongTexts":
+        """From a TrainConfig or a Preprocessing (the fields have the same names in both)."""
+        strategy = getattr(settings, "long_texts", "head")
+        aggregation = getattr(settings, "window_aggregation", "mean")
+        return cls(strategy=strategy if strategy in STRATEGIES else "head", max_length=int(settings.max_length),
+                   head_tokens=getattr(settings, "head_tokens", None), stride=getattr(settings, "window_stride", None),
+                   max_windows=getattr(settings, "max_windows", None) or DEFAULT_MAX_WINDOWS,
+                   aggregation=aggregation if aggregation in AGGREGATIONS else "mean")
+
+    @property
+    def plain_cut(self) -> bool:
+        """Cut by the tokenizer itself, as every run before long-text choices."""
+        return self.strategy == "head"
+
+    def room(self, special: int = 2) -> int:
+        """Tokens of the text that fit beside the ``special`` tokens."""
+        return max(1, self.max_length - special)
+
+    def head_count(self, room: int) -> int:
+        return min(room, self.head_tokens if self.head_tokens is not None else round(room * HEAD_SHARE))
+
+    def step(self, room: int) -> int:
+        return min(room, self.stride or max(1, room // 2))
+
+    def describe(self) -> str:
+        """One phrase for the predictor, the model card and the plan: "texts cut at 256 tokens", ..."""
+        room = self.room()
+        if self.strategy == "tail":
+            return f"long texts keep their last {room} tokens"
+        if self.strategy == "head_tail":
+            head = self.head_count(room)
+            return f"long texts keep their first {head} and last {room - head} tokens"
+        if self.strategy == "windows":
+            return (f"long texts are read whole in windows of {self.max_length} tokens, {self.step(room)} tokens "
+                    f"apart (at most {self.max_windows} per text), their scores {self.aggregation}-aggregated")
+        return f"texts cut at {self.max_length} tokens"
+
+
+# --------------------------------------------------------------------------- token selection
+
+
+def window_starts(n_tokens: int, room: int, step: int, max_windows: int) -> list[int]:
+    """Where each window starts: every ``step`` tokens, the last one ending at the text's end; over
+    ``max_windows``, that many spread evenly from the start to the end."""
+    if n_tokens <= room:
+        return [0]
+    last = n_tokens - room
+    starts = list(range(0, last, step)) + [last]
+    if len(starts) <= max_windows:
+        return starts
+    if max_windows == 1:
+        return [0]
+    return sorted({round(i * last / (max_windows - 1)) for i in range(max_windows)})
+
+
+def select_tokens(ids: Sequence[int], settings: LongTexts, room: int) -> list[list[int]]:
+    """The pieces of one text's tokens (no special tokens) to encode: one piece, or one per window."""
+    ids = list(ids)
+    if len(ids) <= room:
+        return [ids]
+    if settings.strategy == "tail":
+        return [ids[len(ids) - room:]]
+    if settings.strategy == "head_tail":
+        head = settings.head_count(room)
+        return [ids[:head] + ids[len(ids) - (room - head):]]
+    if settings.strategy == "windows":
+        return [ids[start:start + room]
+                for start in window_starts(len(ids), room, settings.step(room), settings.max_windows)]
+    return [ids[:room]]
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The tokenizer's special tokens around one text: [CLS] before and [SEP] after for BERT."""
+
+    prefix: list[int]
+    suffix: list[int]
+    token_types: bool  # the model takes token_type_ids
+
+    @classmethod
+    def of(cls, tokenizer) -> "SpecialTokens":
+        probe = "a"
+        wrapped = tokenizer(probe, add_special_tokens=True)["input_ids"]
+        plain = tokenizer(probe, add_special_tokens=False)["input_ids"]
+        at = next(i for i in range(len(wrapped) - len(plain) + 1) if wrapped[i:i + len(plain)] == plain)
+        return cls(list(wrapped[:at]), list(wrapped[at + len(plain):]),
+                   "token_type_ids" in getattr(tokenizer, "model_input_names", ()))
+
+    @property
+    def count(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+
+def encode_long_texts(tokenizer, texts: Sequence[str], settings: LongTexts) -> dict[str, list]:
+    """Token ids (no padding) of every kept piece, with ``text_row``: the index of the text each piece is from.
+
+    One piece per text except with windows; ``input_ids``/``token_type_ids``/``attention_mask`` as the tokenizer
+    gives them, so the collators and ``pad_batch`` take them unchanged.
+    """
+    special = SpecialTokens.of(tokenizer)
+    room = settings.room(special.count)
+    with _quiet_transformers():  # "longer than the maximum length": that is what is being handled here
+        tokens = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False,
+                           return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    encoded: dict[str, list] = {"input_ids": [], "attention_mask": [], "text_row": []}
+    for row, ids in enumerate(tokens):
+        for piece in select_tokens(ids, settings, room):
+            full = special.prefix + piece + special.suffix
+            encoded["input_ids"].append(full)
+            encoded["attention_mask"].append([1] * len(full))
+            encoded["text_row"].append(row)
+    if special.token_types:
+        encoded["token_type_ids"] = [[0] * len(ids) for ids in encoded["input_ids"]]
+    return encoded
+
+
+def tokenize_long_split(dataset, tokenizer, settings: LongTexts):
+    """:func:`bertstudio.train.feeds.tokenize_split` for head/tail/windows: one row per kept piece, each with its
+    text's label, ``text_row`` (its text) and ``row`` (its own index, as the loaders expect)."""
+    has_label = "label" in dataset.column_names
+
+    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        enc = encode_long_texts(tokenizer, batch["text"], settings)
+        out = {"input_ids": enc["input_ids"], "length": [len(ids) for ids in enc["input_ids"]],
+               "text_row": [indices[i] for i in enc["text_row"]]}
+        if has_label:
+            out["label"] = [batch["label"][i] for i in enc["text_row"]]
+        if "token_type_ids" in enc:
+            out["token_type_ids"] = enc["token_type_ids"]
+        return out
+
+    pieces = dataset.map(encode, batched=True, batch_size=2000, with_indices=True,
+                         remove_columns=dataset.column_names, desc="Tokenizing")
+    return pieces.add_column("row", list(range(len(pieces))))
+
+
+# --------------------------------------------------------------------------- per-text scores
+
+
+def text_rows_of(dataset) -> np.ndarray | None:
+    """Which text each row of a tokenized split (or a cached-features set) is from; None: one row per text."""
+    if "text_row" in (getattr(dataset, "column_names", None) or ()):
+        return np.asarray(dataset["text_row"])
+    rows = getattr(dataset, "text_rows", None)
+    return None if rows is None else np.asarray(rows)
+
+
+def per_text(logits: np.ndarray, text_rows: np.ndarray | None, how: str = "mean") -> np.ndarray:
+    """One row of logits per text (in text order): the mean or the max over its windows."""
+    if text_rows is None:
+        return logits
+    texts, inverse, counts = np.unique(text_rows, return_inverse=True, return_counts=True)
+    if how == "max":
+        out = np.full((len(texts), logits.shape[1]), -np.inf, dtype=logits.dtype)
+        np.maximum.at(out, inverse, logits)
+        return out
+    out = np.zeros((len(texts), logits.shape[1]), dtype=np.float64)
+    np.add.at(out, inverse, logits)
+    return (out / counts[:, None]).astype(logits.dtype)
+
+
+def labels_per_text(dataset) -> np.ndarray:
+    """The labels of a tokenized split, one per text in the order :func:`per_text` gives its logits."""
+    labels = np.asarray(dataset["label"])
+    rows = text_rows_of(dataset)
+    if rows is None:
+        return labels
+    _, first = np.unique(rows, return_index=True)
+    return labels[first]

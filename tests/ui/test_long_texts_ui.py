@@ -1,0 +1,64 @@
+"""Long texts in the app: the settings form offers the choice with a line per option, and the plan explains the
+automatic choice and the windows' extra steps (pure builders, no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bertstudio.config import make_config
+from bertstudio.data.lengths import LengthStats
+from bertstudio.train.auto import Hardware
+from bertstudio.train.estimate import plan_run
+from bertstudio.ui.views import advice as views_advice
+from bertstudio.ui.views import settings
+
+GRID = [int(v) for v in np.linspace(40, 1400, 101)]
+
+
+def long_stats() -> LengthStats:
+    return LengthStats(n=2000, sampled=False, percentiles={50: 720, 90: 1264, 95: 1332, 99: 1386}, max=1400,
+                       mean=720.0, percentile_grid=GRID)
+
+
+def test_the_settings_form_offers_what_to_keep_with_a_line_per_option():
+    specs = {spec.name: spec for spec in settings.advanced_specs()}
+    kept = specs["long_texts"]
+    assert kept.kind == "choice" and kept.choices == ("auto", "head", "tail", "head_tail", "windows")
+    for option in ("head:", "tail:", "head_tail:", "windows:", "auto:"):
+        assert option in kept.help
+    assert specs["window_stride"].maximum == 511 and specs["window_aggregation"].choices == ("auto", "mean", "max")
+    assert settings.from_widget(kept, "windows") == "windows"
+
+
+def test_the_plan_says_why_and_counts_windows(monkeypatch):
+    hardware = Hardware("cpu")
+    planned = plan_run(make_config(model="bundled-minilm", max_length=256), 3_000, {"a": 1_500, "b": 1_500},
+                       long_stats(), 256, hardware)
+    reasons = views_advice.decisions_markdown(planned.plan.decisions)
+    assert "of your texts are longer than 256 tokens; keeping the first 64 and last 190 tokens" in reasons
+    windows = plan_run(make_config(model="bundled-minilm", max_length=256, long_texts="windows"), 3_000,
+                       {"a": 1_500, "b": 1_500}, long_stats(), 256, hardware).plan
+    assert windows.examples_per_text > 3
+    text = views_advice.plan_markdown(windows, None, "CPU")
+    assert "Long texts in windows" in text and f"{windows.examples_per_text:.1f} windows" in text
+
+
+def test_short_texts_plan_exactly_as_before():
+    short = LengthStats(n=2000, sampled=False, percentiles={50: 20, 90: 30, 95: 31, 99: 40}, max=50, mean=21.0,
+                        percentile_grid=[5 + i // 3 for i in range(101)])  # at most 38 tokens
+    config = make_config(model="bundled-minilm", max_length=64)
+    now = plan_run(config, 3_000, {"a": 1_500, "b": 1_500}, short, 64, Hardware("cpu")).plan
+    before = plan_run(config.model_copy(update={"long_texts": "head"}), 3_000, {"a": 1_500, "b": 1_500},
+                      LengthStats(**{**short.__dict__, "percentile_grid": []}), 64, Hardware("cpu")).plan
+    assert now.decisions == before.decisions and now.total_steps == before.total_steps
+    assert "Long texts" not in views_advice.plan_markdown(now, None, "CPU")
+
+
+def test_the_predict_tab_says_what_is_kept_of_long_texts():
+    from bertstudio.ui import predict_tab
+
+    info = {"labels": ["a", "b"], "backend": "onnx", "max_length": 256, "text_pair": False,
+            "long_texts": "head_tail", "kept": "long texts keep their first 64 and last 190 tokens"}
+    assert "Long texts keep their first 64 and last 190 tokens, as in training." in predict_tab.model_markdown(info)
+    old = {**info, "long_texts": "head"}
+    assert "Texts longer than 256 tokens are cut, as in training." in predict_tab.model_markdown(old)
