@@ -210,6 +210,22 @@ class Preprocessing(JsonRecord):
     casefold_labels: bool = False
     base_model: str | None = None
     bertstudio_version: str | None = None
+    # --- multi-label ---
+    # "multi_label_classification": one sigmoid per label, and a label is predicted when its probability reaches
+    # its threshold (tuned on validation; ``threshold`` for labels with too few validation examples).
+    problem_type: Literal["single_label_classification", "multi_label_classification"] = "single_label_classification"
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    threshold: float = Field(0.5, gt=0, lt=1, allow_inf_nan=False)
+    label_separator: str | None = None
+    label_columns: list[str] | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.problem_type == "multi_label_classification"
+
+    def threshold_vector(self) -> list[float]:
+        """One decision threshold per label, in label order."""
+        return [float(self.thresholds.get(name, self.threshold)) for name in self.label_names]
 
 
 # --------------------------------------------------------------------------- export.json

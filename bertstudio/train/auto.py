@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bertstudio.config import TrainConfig
+from bertstudio.train.multilabel import weighting_decision
 
 LENGTH_LADDER = (32, 64, 128, 256, 384, 512)
 
@@ -25,6 +26,7 @@ class DataStats:
     suggested_max_length: int = 128
     length_p95: int = 128
     is_pair: bool = False
+    multi_label: bool = False  # class_counts are then positives per label
 
     @property
     def num_classes(self) -> int:
@@ -163,6 +165,8 @@ def choose_head_lr(stats: DataStats, encoder_lr: float, *, head_only: bool = Fal
 
 
 def choose_class_weighting(stats: DataStats) -> Decision:
+    if stats.multi_label:
+        return Decision("class_weighting", *weighting_decision(stats.class_counts, stats.train_rows))
     ratio = stats.imbalance_ratio
     if ratio >= 3:
         return Decision("class_weighting", "balanced", f"The largest class is {ratio:.1f}x the smallest, so rare "

@@ -26,10 +26,12 @@ import torch.nn.functional as F
 
 from bertstudio.config import TrainConfig
 from bertstudio.evaluation.metrics import classification_metrics, softmax
+from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics, sigmoid
 from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
+from bertstudio.train.multilabel import summed_bce
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
 from bertstudio.train.speedups.cls_only import restore_last_layer
@@ -62,8 +64,10 @@ class TrainOutcome:
 
 def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], accelerator,
                    forward=full_forward) -> dict[str, Any]:
-    probs = softmax(predict_logits(model, loader, accelerator, forward))
-    return classification_metrics(labels, probs, label_names)
+    logits = predict_logits(model, loader, accelerator, forward)
+    if is_multi_label(labels):  # best checkpoint: macro-F1 at threshold 0.5 (thresholds are tuned once, after)
+        return multilabel_metrics(labels, sigmoid(logits), label_names)
+    return classification_metrics(labels, softmax(logits), label_names)
 
 
 def score_for(metrics: dict[str, Any], metric: str) -> float:
@@ -83,7 +87,9 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
     one big batch: splitting only trades speed for memory.
     """
     labels = batch["labels"]
-    denominator = weights[labels].sum() if weights is not None else torch.tensor(float(len(labels)))
+    multi = labels.is_floating_point()  # 0/1 vectors: several labels per text
+    denominator = (weights[labels].sum() if weights is not None and not multi
+                   else torch.tensor(float(len(labels))))
     pieces = split_batch(batch, micro_batches)
     total = 0.0
     for i, piece in enumerate(pieces):
@@ -91,7 +97,8 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
         sync = contextlib.nullcontext() if i == len(pieces) - 1 else accelerator.no_sync(model)
         with sync:
             logits = forward(model, piece)
-            loss = F.cross_entropy(logits.float(), piece_labels, weight=weights, reduction="sum") / denominator
+            loss = (summed_bce(logits, piece_labels, weights) if multi else
+                    F.cross_entropy(logits.float(), piece_labels, weight=weights, reduction="sum")) / denominator
             accelerator.backward(loss)
         total += float(loss.detach())
     return total
