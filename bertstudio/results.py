@@ -247,6 +247,8 @@ class ParityReport(JsonRecord):
     fp32_size_bytes: int | None = None  # INT8: the fp32 graph it was quantized from
     size_ratio: float | None = None  # INT8: its size over that graph's
     pipeline_label_agreement: float | None = None  # Hugging Face: transformers.pipeline against BERT Studio
+    # --- multi-label ---
+    max_abs_probability_diff: float | None = None  # largest difference of any label's sigmoid probability
 
     @computed_field
     @property
