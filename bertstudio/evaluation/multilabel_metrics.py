@@ -173,3 +173,16 @@ def per_label_calibration(labels: np.ndarray, probs: np.ndarray, label_names: Se
 
 def label_set_names(row: np.ndarray, label_names: Sequence[str]) -> list[str]:
     return [label_names[j] for j in np.flatnonzero(np.asarray(row) > 0)]
+
+
+def label_vectors(cells: Sequence[str], label_names: Sequence[str]) -> np.ndarray | None:
+    """"a; b" cells as 0/1 vectors; None when a cell names a label the model does not know."""
+    index = {name: i for i, name in enumerate(label_names)}
+    out = np.zeros((len(cells), len(label_names)), dtype=np.int64)
+    for row, cell in enumerate(cells):
+        for name in (part.strip() for part in str(cell).split(";")):
+            if name and name not in index:
+                return None
+            if name:
+                out[row, index[name]] = 1
+    return out

@@ -41,6 +41,24 @@ class MultiLabelReport:
     calibration: dict[str, Any]
     path: Path | None = None
 
+    def headline(self) -> dict[str, Any]:
+        """The figures a person reads first (the CLI's last line)."""
+        m = self.metrics
+        out = {k: m[k] for k in ("accuracy", "macro_f1", "micro_f1", "hamming_loss", "label_ranking_average_precision")}
+        out.update(ece=self.calibration["ece"], rows=m["rows"], evaluated_on=self.evaluated_on)
+        if self.path is not None:
+            out["eval_file"] = str(self.path)
+        return out
+
+    def lines(self) -> list[str]:
+        m, half = self.metrics, self.metrics_at_half
+        return [f"Evaluated on {self.evaluated_on} ({m['rows']:,} rows, several labels per text): macro-F1 "
+                f"{m['macro_f1']:.4f} (at 0.5 for every label: {half['macro_f1']:.4f}), micro-F1 {m['micro_f1']:.4f}, "
+                f"every label right (subset accuracy) {m['accuracy']:.4f}, Hamming loss {m['hamming_loss']:.4f}, "
+                f"label ranking average precision {m['label_ranking_average_precision'] or float('nan'):.4f}",
+                f"Calibration error (ECE, every label's probabilities pooled): {self.calibration['ece']:.4f}",
+                self.thresholds.note]
+
     def to_dict(self) -> dict[str, Any]:
         note = self.thresholds.note + (f" {SAME_ROWS_NOTE}" if self.evaluated_on == "validation" else "")
         return {"evaluated_on": self.evaluated_on, **self.metrics, "log_loss": self.metrics["loss"],

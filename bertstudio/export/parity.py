@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from bertstudio.evaluation.metrics import classification_metrics
-from bertstudio.evaluation.multilabel_metrics import multilabel_metrics, predict_sets, sigmoid
+from bertstudio.evaluation.multilabel_metrics import label_vectors, multilabel_metrics, predict_sets, sigmoid
 from bertstudio.results import ParityReport
 from bertstudio.runs import RunFolder
 from bertstudio.safe_csv import read_escaped_csv
@@ -107,19 +107,6 @@ def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarr
         report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
         report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]
     return report
-
-
-def label_vectors(cells: Sequence[str], label_names: Sequence[str]) -> np.ndarray | None:
-    """"a; b" cells as 0/1 vectors; None when a cell names a label the model does not know."""
-    index = {name: i for i, name in enumerate(label_names)}
-    out = np.zeros((len(cells), len(label_names)), dtype=np.int64)
-    for row, cell in enumerate(cells):
-        for name in (part.strip() for part in str(cell).split(";")):
-            if name and name not in index:
-                return None
-            if name:
-                out[row, index[name]] = 1
-    return out
 
 
 def compare_label_sets(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
