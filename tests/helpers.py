@@ -85,3 +85,22 @@ def write_topic_csv(path: Path, rows_per_class: int) -> Path:
             rows.append(f"\"{w[i % 4]} {w[(i + 1) % 4]} number {i}\",{label}")
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+EMOTIONS = {"joy": "happy glad smiling delighted", "anger": "angry furious mad annoyed",
+            "fear": "scared afraid nervous worried"}
+
+
+def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";") -> Path:
+    """Texts with one or two of three labels (each told apart by its own words), joined by ``separator``."""
+    import csv
+
+    names = list(EMOTIONS)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "labels"])
+        for i in range(rows):
+            chosen = [names[i % 3]] + ([names[(i + 1) % 3]] if i % 2 else [])
+            words = " ".join(EMOTIONS[n].split()[i % 4] for n in chosen)
+            writer.writerow([f"{words} story {i}", separator.join(chosen)])
+    return path

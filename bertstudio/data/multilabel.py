@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 # Tried in this order; a comma last, because it appears inside label names far more often than ; or |.
 SEPARATORS = (";", "|", ",")
-# A separator is real when at least this share of the parts of the cells that hold it also appear in another
-# cell value (alone, or in another combination).  Genuine label sets pass with 0.9-1.0 (GoEmotions: 1.0);
-# names with a comma ("yes, definitely", "no, never") share at most half their parts.
+# A separator is real when, in at least this share of the rows whose cell holds it, every part also appears in
+# another cell value (alone, or in another combination).  Genuine label sets pass with 0.95-1.0 (GoEmotions: 1.0;
+# a rare label seen once costs one row); names with a comma ("yes, definitely", "no, never") score 0: their second
+# parts appear nowhere else.
 MIN_RECURRING_SHARE = 0.8
 MIN_COMBINATIONS = 2
 TOP_PAIRS = 10
@@ -109,10 +110,11 @@ class SeparatorEvidence:
     parts: int  # distinct parts of those cells
     recurring: int  # of which appear in another cell value too
     example: str
+    recurring_rows: int = 0  # rows holding the separator whose every part appears in another cell value
 
     @property
     def share(self) -> float:
-        return self.recurring / self.parts if self.parts else 0.0
+        return self.recurring_rows / self.rows if self.rows else 0.0
 
     @property
     def convincing(self) -> bool:
@@ -136,7 +138,9 @@ def separator_evidence(values: Counter, separator: str) -> SeparatorEvidence | N
     parts = {part for value in holding for part in split_cell(value, separator)}
     recurring = sum(1 for part in parts if seen_in[part] >= 2)
     example = max(holding, key=holding.__getitem__)
-    return SeparatorEvidence(separator, sum(holding.values()), len(holding), len(parts), recurring, example)
+    recurring_rows = sum(n for value, n in holding.items() if all(seen_in[p] >= 2 for p in split_cell(value, separator)))
+    return SeparatorEvidence(separator, sum(holding.values()), len(holding), len(parts), recurring, example,
+                             recurring_rows)
 
 
 def _cell_counts(column: pd.Series) -> Counter:
@@ -156,8 +160,8 @@ def detect_separator(column: pd.Series) -> tuple[str | None, str]:
         best = max(convincing, key=lambda e: (e.share, e.rows))
         return best.separator, (
             f"{_count(best.rows, 'row')} hold several labels joined by '{best.separator}' (e.g. '{best.example}'), "
-            f"in {best.combinations:,} different combinations of {best.parts:,} labels that also appear elsewhere, "
-            f"so each cell is read as a set of labels.")
+            f"in {best.combinations:,} different combinations whose labels also appear elsewhere "
+            f"({best.share:.0%} of those rows), so each cell is read as a set of labels.")
     if found:
         e = max(found, key=lambda e: e.rows)
         return None, (
@@ -333,8 +337,8 @@ def rare_label_findings(label_counts: dict[str, int]) -> list[Finding]:
 
 
 def separator_in_names_findings(column: pd.Series, separator: str) -> list[Finding]:
-    """Parts that only ever appear together, next to each other: most likely one label name holding the
-    separator ('yes, definitely' split at ',')."""
+    """Parts that never appear but next to the same other part (in at least two rows): most likely one label
+    name holding the separator ('yes, definitely' split at ',' leaves a 'definitely' always after 'yes')."""
     together: Counter = Counter()
     alone: Counter = Counter()
     for value in column.dropna().astype(str):
@@ -343,12 +347,12 @@ def separator_in_names_findings(column: pd.Series, separator: str) -> list[Findi
             alone[part] += 1
         for a, b in zip(parts, parts[1:]):
             together[(a, b)] += 1
-    glued = [f"'{a}' + '{b}'" for (a, b), n in together.items() if n == alone[a] == alone[b]]
+    glued = [f"'{a}' + '{b}'" for (a, b), n in together.items() if n >= 2 and n in (alone[a], alone[b])]
     if not glued:
         return []
     return [Finding(
         "warning", "separator_in_label",
-        f"{_count(len(glued), 'pair')} of labels only ever appear together, side by side: the separator "
+        f"{_count(len(glued), 'pair')} of labels where one never appears without the other beside it: the separator "
         f"'{separator}' may be part of a label name, which is then split in two.",
         hint=f"If these are single labels, choose another separator (Data tab, or --label-separator), or rename "
              f"the labels so they do not contain '{separator}'.",
