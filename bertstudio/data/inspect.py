@@ -82,7 +82,7 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
         prepared = prepare(dataset, text_col=columns.text, label_col=columns.label, text_pair_col=columns.text_pair,
                            casefold_labels=casefold_labels)
     # What reading and the column choice noticed joins the report, so every caller shows one list.
-    prepared.report.findings[:0] = [*table.findings, *text_column_findings(dataset, columns.text)]
+    prepared.report.findings[:0] = [*table.findings, *text_column_findings(dataset, columns.text), *choice.findings()]
     return table, columns, prepared
 
 

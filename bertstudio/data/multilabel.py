@@ -52,10 +52,19 @@ class TaskChoice:
     reason: str
     separator: str | None = None
     label_columns: list[str] | None = None
+    rejected_separator: bool = False  # a separator character was seen, but read as part of the label names
 
     @property
     def multi_label(self) -> bool:
         return self.task == "multi_label"
+
+    def findings(self) -> list[Finding]:
+        """What the person should hear about a separator that was not used."""
+        if not self.rejected_separator:
+            return []
+        return [Finding("info", "separator_not_used", self.reason,
+                        hint="If a text can have several labels, choose “Several labels per text” and the separator "
+                             "(command line: --task multi_label --label-separator ';').")]
 
 
 @dataclass
@@ -222,7 +231,7 @@ def choose_task(dataset: datasets.Dataset, *, text_cols: list[str], label_col: s
     if task == "multi_label":
         return TaskChoice("multi_label", f"Multi-label, as chosen; {reason[0].lower()}{reason[1:]}",
                           separator=SEPARATORS[0])
-    return TaskChoice("single_label", reason)
+    return TaskChoice("single_label", reason, rejected_separator=reason.startswith("'"))
 
 
 # --------------------------------------------------------------------------- label sets

@@ -96,3 +96,9 @@ def multilabel_error_table_of(frame: pd.DataFrame, prep: Preprocessing, where: s
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None
     return multilabel_error_table(frame["text"].tolist(), labels, probs, names, prep.threshold_vector(),
                                   text_pairs=pairs)
+
+
+def raise_single_label_only(check: str) -> None:
+    raise DataError(f"{check} works on runs with one label per text; this run has several labels per text.",
+                    "The simple word-count model trained beside the run is its baseline: see its verdict in the "
+                    "summary (Train and Evaluate tabs).")

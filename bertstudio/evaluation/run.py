@@ -22,6 +22,7 @@ from bertstudio.evaluation.metrics import softmax
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.multilabel_run import (
     evaluate_multilabel,
+    raise_single_label_only,
     multilabel_error_table_of,
     multilabel_file_dataset,
     multilabel_predictions_dataset,
@@ -197,6 +198,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
     run = open_run(run_dir)
     prep = read_preprocessing(run.path)
     if prep.multi_label:
+        if baselines:
+            raise_single_label_only("The baseline comparison")
         return _evaluate_multilabel_run(run, prep, data=data, text_column=text_column, label_column=label_column,
                                         text_pair_column=text_pair_column)
     if data is None:
@@ -251,6 +254,8 @@ def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, fold
     path = Path(run_dir)
     check_run_folder(path)
     config = TrainConfig.load(RunFolder(path).config)
+    if config.task == "multi_label":
+        raise_single_label_only("The label-noise check")
     split = rebuild_split(config)
     train = split.train
     pairs = train["text_pair"] if "text_pair" in train.column_names else None
