@@ -31,7 +31,7 @@ from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import cached_feature_feed, full_forward, predict_logits, token_feed, uses_cached_features
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
-from bertstudio.train.multilabel import summed_bce
+from bertstudio.train.multilabel import multilabel_checkpoint_score, summed_bce
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
 from bertstudio.train.speedups.cls_only import restore_last_layer
@@ -72,6 +72,8 @@ def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], ac
 
 def score_for(metrics: dict[str, Any], metric: str) -> float:
     """Higher is better for every metric the early stopper compares."""
+    if metrics.get("task") == "multi_label":
+        return multilabel_checkpoint_score(metrics, metric)
     return -metrics["loss"] if metric == "val_loss" else metrics[metric]
 
 

@@ -95,3 +95,14 @@ def test_loss_is_mean_binary_cross_entropy_per_row():
     labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels) * 2  # mean x rows
     assert summed_bce(logits, labels, None).item() == pytest.approx(expected.item())
+
+
+def test_best_checkpoint_breaks_a_flat_macro_f1_by_the_loss():
+    from bertstudio.train.loop import score_for
+
+    first = {"task": "multi_label", "macro_f1": 0.0, "accuracy": 0.0, "loss": 0.236}
+    later = {"task": "multi_label", "macro_f1": 0.0, "accuracy": 0.0, "loss": 0.218}
+    better = {"task": "multi_label", "macro_f1": 0.01, "accuracy": 0.0, "loss": 0.5}
+    assert score_for(later, "macro_f1") > score_for(first, "macro_f1")
+    assert score_for(better, "macro_f1") > score_for(later, "macro_f1")
+    assert score_for(later, "val_loss") == -0.218
