@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bertstudio.data.findings import Finding
 from bertstudio.data.multilabel import (
     TaskChoice,
     check_label_count,
@@ -111,9 +112,7 @@ def _refuse_unseen(sets: list[list[str]], names: list[str], from_training: bool)
                              "to the training file.")
 
 
-def _empty_text_finding(n: int, text_cols: list[str]):
-    from bertstudio.data.findings import Finding
-
+def _empty_text_finding(n: int, text_cols: list[str]) -> Finding:
     cols = " / ".join(f"'{c}'" for c in text_cols)
     return Finding("warning", "empty_text", f"{n:,} row{'s' if n != 1 else ''} with an empty text in {cols} left out.",
                    hint=f"Fill in those texts, or check that {cols} is the right text column.", count=n)

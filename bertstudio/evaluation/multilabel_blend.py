@@ -12,7 +12,15 @@ from typing import Sequence
 
 import numpy as np
 
-from bertstudio.evaluation.blend import BOOTSTRAP_ROUNDS, MIN_GAIN, MIN_WIN_SHARE, WEIGHTS, BlendChoice, blend_probabilities
+from bertstudio.evaluation.blend import (
+    BOOTSTRAP_ROUNDS,
+    MIN_GAIN,
+    MIN_WIN_SHARE,
+    WEIGHTS,
+    BlendChoice,
+    blend_probabilities,
+    blend_reason,
+)
 from bertstudio.evaluation.multilabel_metrics import predict_sets, tune_thresholds
 
 
@@ -49,14 +57,7 @@ def choose_multilabel_blend(fine_tuned: np.ndarray, simple: np.ndarray, labels: 
     gain = scores[best_weight] - max(fine_f1, simple_f1)
     share = _win_share(y, sets[best_weight], best_single, seed) if 0.0 < best_weight < 1.0 and gain > 0 else 0.0
     used = 0.0 < best_weight < 1.0 and gain >= MIN_GAIN and share >= MIN_WIN_SHARE
-    if used:
-        reason = (f"The blend ({best_weight:.0%} fine-tuned) scored {scores[best_weight]:.1%} macro-F1 on validation "
-                  f"(each label at its tuned threshold), {gain * 100:.1f} points above the better single model, and "
-                  f"won on {share:.0%} of resampled validation sets.")
-    elif gain < MIN_GAIN:
-        reason = "Blending did not improve validation macro-F1 by half a point or more."
-    else:
-        reason = (f"The blend's gain ({gain * 100:.1f} points) was not consistent: it won on only {share:.0%} of "
-                  "resampled validation sets.")
+    reason = blend_reason(used, best_weight, scores[best_weight], gain, share,
+                          " (each label at its tuned threshold)")
     return BlendChoice(weight=best_weight if used else 1.0, used=used, fine_tuned_f1=fine_f1, simple_f1=simple_f1,
                        blend_f1=scores[best_weight], win_share=share, reason=reason)
