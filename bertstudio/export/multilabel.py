@@ -37,3 +37,13 @@ def pipeline_label_sets(folder: Path, prep: Preprocessing, logits: np.ndarray, t
     scores = pipeline_scores(folder, names, texts, pairs)
     theirs = [tuple(label_set_names(row, names)) for row in predict_sets(scores, thresholds)]
     return ours, theirs
+
+
+def multilabel_usage_note(thresholds: dict[str, float] | None) -> str:
+    """The model card's paragraph on label sets: sigmoid scores, and the thresholds that decide each label."""
+    if not thresholds:
+        return ""
+    listed = ", ".join(f"{name} {value:.2f}" for name, value in thresholds.items())
+    return ("\n\nSeveral labels per text: every label gets its own probability (a sigmoid; `top_k=None` makes the "
+            "pipeline return all of them), and a label applies when its probability reaches its threshold, tuned "
+            f"on the validation split (`preprocessing.json`): {listed}. BERT Studio applies them for you.")

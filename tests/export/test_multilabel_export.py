@@ -42,3 +42,9 @@ def test_hf_folder_gives_sigmoid_scores_in_transformers_pipeline(multilabel_run)
         by_label = {item["label"]: item["score"] for item in scores}
         assert np.allclose([by_label[n] for n in reference.label_names], probs, atol=1e-4)
         assert abs(sum(by_label.values()) - 1) > 1e-3 or len(by_label) == 1  # sigmoid scores, not a softmax
+
+
+def test_model_card_explains_label_sets(multilabel_run):
+    card = (RunFolder(multilabel_run).path / "exports" / "hf" / "README.md").read_text()
+    assert 'top_k=None)' in card and "Several labels per text" in card and "anger " in card
+    assert "any number of them, possibly none" in card
