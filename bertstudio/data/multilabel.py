@@ -36,6 +36,7 @@ SEPARATORS = (";", "|", ",")
 MIN_RECURRING_SHARE = 0.8
 MIN_COMBINATIONS = 2
 TOP_PAIRS = 10
+SINGLE_LABEL_CELLS = "Every label cell holds a single label."
 SAMPLE_ROWS = 5_000
 MAX_ROWS_LISTED = 10
 MIN_LABEL_ROWS = 2  # a label in a single row can be neither learned nor checked
@@ -177,7 +178,7 @@ def detect_separator(column: pd.Series) -> tuple[str | None, str]:
             f"'{e.separator}' appears in {_count(e.combinations, 'label')} (e.g. '{e.example}'), but only "
             f"{e.recurring} of their {e.parts} parts appear anywhere else, so '{e.separator}' is read as part "
             "of the label names: one label per text.")
-    return None, "Every label cell holds a single label."
+    return None, SINGLE_LABEL_CELLS
 
 
 def _binary_value(value: Any) -> float | None:
@@ -231,7 +232,7 @@ def choose_task(dataset: datasets.Dataset, *, text_cols: list[str], label_col: s
     if task == "multi_label":
         return TaskChoice("multi_label", f"Multi-label, as chosen; {reason[0].lower()}{reason[1:]}",
                           separator=SEPARATORS[0])
-    return TaskChoice("single_label", reason, rejected_separator=reason.startswith("'"))
+    return TaskChoice("single_label", reason, rejected_separator=reason != SINGLE_LABEL_CELLS)
 
 
 # --------------------------------------------------------------------------- label sets

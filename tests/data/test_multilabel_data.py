@@ -52,6 +52,7 @@ def test_label_names_with_a_comma_or_slash_stay_single_label(tmp_path):
     _, _, prepared = read_and_prepare(str(path))
     assert prepared.multilabel is None
     assert "yes, definitely" in prepared.label_names and "Sci/Tech" in prepared.label_names
+    assert "--task multi_label" in codes(prepared)["separator_not_used"].hint  # said, in case it was meant
 
 
 def test_a_single_repeated_combination_is_a_label_name(tmp_path):
@@ -175,3 +176,13 @@ def test_counts_agree_with_the_file(tmp_path):
     _, _, prepared = read_and_prepare(str(path))
     expected = Counter(name for cell in pd.read_csv(path)["labels"] for name in cell.split(";"))
     assert prepared.report.class_counts == dict(sorted(expected.items()))
+
+
+def test_inspect_command_takes_the_label_layout_flags(tmp_path, capsys):
+    from bertstudio.cli import main
+
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    assert main(["inspect", str(path), "--task", "single_label"]) == 0
+    assert "Task: multi-label" not in capsys.readouterr().out
+    assert main(["inspect", str(path)]) == 0
+    assert "Task: multi-label (labels joined by ';')" in capsys.readouterr().out
