@@ -104,6 +104,15 @@ def row(run: dict) -> str:
             f"{s['train_seconds']:.0f} | {run['wall']:.0f} |")
 
 
+def weighting_note(runs: list[dict]) -> str:
+    """What turning the positive-class weights off changed, when both were trained."""
+    by_value = {r["config"]["class_weighting"]: r["eval"]["macro_f1"] for r in runs}
+    if {"balanced", "none"} <= set(by_value):
+        gap = (by_value["balanced"] - by_value["none"]) * 100
+        return f"{gap:+.1f} points of test macro-F1 with the weights ({by_value['balanced']:.4f} vs {by_value['none']:.4f})."
+    return "not measured in this run (add `--weightings auto,none`)."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -149,6 +158,7 @@ checkpoint during training).
 - Task detection: {decisions.get('task', '?')}
 - Thresholds: {best['eval']['threshold_choice']['note']}
 - Verdict: {(best['summary'].get('simple_model') or {}).get('verdict', '-')}
+- Positive-class weights on against off: {weighting_note(runs)}
 - Settings: max_length {best['config']['max_length']}, batch {best['config']['batch_size']}, epochs {best['config']['epochs']}, lr {best['config']['lr']:g}, {best['config']['precision']}.
 """
     write_section(TITLE, body)
