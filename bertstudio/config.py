@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bertstudio.errors import ConfigError
 from bertstudio.runs import atomic_write_json
@@ -50,6 +50,22 @@ class TrainConfig(BaseModel):
                                  json_schema_extra=_cli("--val", "data"))
     test_file: str | None = Field(None, description="Optional test file; otherwise split from the data.",
                                   json_schema_extra=_cli("--test", "data"))
+    # --- multi-label ---
+    task: Literal["auto", "single_label", "multi_label"] = Field(
+        "auto", description="One label per text, or several (auto: multi-label when the label cells hold several "
+                            "labels joined by a separator, or when several 0/1 columns are given).",
+        json_schema_extra=_cli("--task", "data"))
+    label_separator: str | None = Field(None, min_length=1, max_length=3,
+                                        description="What joins several labels in one cell, e.g. ';' "
+                                                    "(auto: detected from how the parts recur across rows).",
+                                        json_schema_extra=_cli("--label-separator", "data"))
+    label_columns: list[str] | None = Field(None, description="Several 0/1 columns, one per label, comma-separated "
+                                                              "(multi-label; replaces the label column).",
+                                            json_schema_extra=_cli("--label-columns", "data"))
+    empty_labels: Literal["skip", "none"] = Field(
+        "skip", description="Multi-label rows whose label cell is empty: skip (not labelled yet; the default) or "
+                            "none (the text has no label, and the model learns that too).",
+        json_schema_extra=_cli("--empty-labels", "data"))
 
     # --- model ------------------------------------------------------------
     model: str = Field("bundled-minilm", description="Model variant name, Hugging Face id or local folder.",
@@ -168,6 +184,12 @@ class TrainConfig(BaseModel):
         "tensorboard", description="Experiment tracker that records the run's curves (tensorboard: files in the run "
                                    "folder; wandb, mlflow, trackio: if installed, where their own settings say).",
         json_schema_extra=_cli("--report-to", "system"))
+
+    @field_validator("label_columns", mode="before")
+    @classmethod
+    def _split_label_columns(cls, value: Any) -> Any:
+        """``--label-columns a,b,c`` arrives as one string."""
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainConfig":

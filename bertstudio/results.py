@@ -216,6 +216,22 @@ class Preprocessing(JsonRecord):
     window_stride: int | None = Field(None, ge=1)  # windows: tokens between window starts (None: half a window)
     window_aggregation: Literal["mean", "max"] = "mean"
     max_windows: int | None = Field(None, ge=1)  # windows: per text (None: the default, 8)
+    # --- multi-label ---
+    # "multi_label_classification": one sigmoid per label, and a label is predicted when its probability reaches
+    # its threshold (tuned on validation; ``threshold`` for labels with too few validation examples).
+    problem_type: Literal["single_label_classification", "multi_label_classification"] = "single_label_classification"
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    threshold: float = Field(0.5, gt=0, lt=1, allow_inf_nan=False)
+    label_separator: str | None = None
+    label_columns: list[str] | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.problem_type == "multi_label_classification"
+
+    def threshold_vector(self) -> list[float]:
+        """One decision threshold per label, in label order."""
+        return [float(self.thresholds.get(name, self.threshold)) for name in self.label_names]
 
 
 # --------------------------------------------------------------------------- export.json
@@ -237,6 +253,8 @@ class ParityReport(JsonRecord):
     fp32_size_bytes: int | None = None  # INT8: the fp32 graph it was quantized from
     size_ratio: float | None = None  # INT8: its size over that graph's
     pipeline_label_agreement: float | None = None  # Hugging Face: transformers.pipeline against BERT Studio
+    # --- multi-label ---
+    max_abs_probability_diff: float | None = None  # largest difference of any label's sigmoid probability
 
     @computed_field
     @property

@@ -85,3 +85,20 @@ def tiny_run(tmp_path_factory) -> Path:
     from helpers import make_tiny_run
 
     return make_tiny_run(tmp_path_factory.mktemp("tiny-run"))
+
+
+@pytest.fixture(scope="session")
+def multilabel_run(tmp_path_factory, tiny_bert_dir) -> Path:
+    """A multi-label run trained on the tiny BERT (three labels, one or two per text), with every export."""
+    from helpers import write_multilabel_csv
+
+    from bertstudio.config import config_from_preset
+    from bertstudio.export.core import export_run
+    from bertstudio.train.pipeline import train
+
+    root = tmp_path_factory.mktemp("multilabel-run")
+    data = write_multilabel_csv(root / "emotions.csv")
+    train(config_from_preset("balanced", data=str(data), model=str(tiny_bert_dir), output_dir=str(root / "run"),
+                             max_steps=12, max_length=16, batch_size=16))
+    export_run(root / "run", "all")
+    return root / "run"

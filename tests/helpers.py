@@ -115,3 +115,22 @@ def serve_locally(handler) -> tuple[str, object]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+EMOTIONS = {"joy": "happy glad smiling delighted", "anger": "angry furious mad annoyed",
+            "fear": "scared afraid nervous worried"}
+
+
+def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";") -> Path:
+    """Texts with one or two of three labels (each told apart by its own words), joined by ``separator``."""
+    import csv
+
+    names = list(EMOTIONS)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "labels"])
+        for i in range(rows):
+            chosen = [names[i % 3]] + ([names[(i + 1) % 3]] if i % 2 else [])
+            words = " ".join(EMOTIONS[n].split()[i % 4] for n in chosen)
+            writer.writerow([f"{words} story {i}", separator.join(chosen)])
+    return path

@@ -164,6 +164,11 @@ def test_finished_event_carries_the_summary_and_stays_plain_json():
 # --------------------------------------------------------------------------- preprocessing.json
 
 
+# What a file written before multi-label existed gains when written again: today's single-label behaviour.
+SINGLE_LABEL_DEFAULTS = {"problem_type": "single_label_classification", "thresholds": {}, "threshold": 0.5,
+                         "label_separator": None, "label_columns": None}
+
+
 def test_preprocessing_round_trip_keeps_unknown_keys(tmp_path):
     path = tmp_path / "preprocessing.json"
     path.write_text(json.dumps({**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2]}))
@@ -176,8 +181,8 @@ def test_preprocessing_round_trip_keeps_unknown_keys(tmp_path):
                                               "max_windows")}
     assert long_texts == {"long_texts": "head", "head_tokens": None, "window_stride": None,
                           "window_aggregation": "mean", "max_windows": None}  # the head cut, as before
-    assert written == {**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2],
-                                                                 "blend_weight": 1.0}
+    assert written == {**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2], "blend_weight": 1.0,
+                       **SINGLE_LABEL_DEFAULTS}
 
 
 def test_numeric_label_names_are_read_as_text(tmp_path):
@@ -250,7 +255,8 @@ def test_export_of_the_previous_version_is_read(tmp_path):
     found = read_export(_export(tmp_path, OLD_EXPORT))
     assert found.parity.rows == 48 and found.parity.size_ratio == 0.3 and found.record.quantization.graph == "fused"
     assert found.parity.accuracy_change_points == -2.0 and found.parity.macro_f1_change_points == 1.0
-    assert found.parity.to_dict() == OLD_EXPORT["parity"] | {"pipeline_label_agreement": None}
+    assert found.parity.to_dict() == OLD_EXPORT["parity"] | {"pipeline_label_agreement": None,
+                                                             "max_abs_probability_diff": None}
 
 
 def test_no_finished_export_reads_as_none(tmp_path):

@@ -5,9 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 
 from bertstudio.cli_args import Command
+from bertstudio.config import TrainConfig
 from bertstudio.data.inspect import inspect_file
+from bertstudio.data.multilabel import LabelSettings
+
+LAYOUT_FLAGS = ("task", "label_separator", "label_columns", "empty_labels")
+
+
+def add_label_layout_flags(p: argparse.ArgumentParser) -> None:
+    """train's multi-label flags (generated from TrainConfig), so inspect reads the labels the same way."""
+    for name in LAYOUT_FLAGS:
+        info = TrainConfig.model_fields[name]
+        choices = list(typing.get_args(info.annotation)) if typing.get_origin(info.annotation) is typing.Literal \
+            else None
+        p.add_argument(info.json_schema_extra["cli"], dest=name, default=info.default, choices=choices,
+                       help=(info.description or "").replace("%", "%%"))
+
+
+def label_settings_of(args: argparse.Namespace) -> LabelSettings:
+    columns = [c.strip() for c in args.label_columns.split(",") if c.strip()] if args.label_columns else None
+    return LabelSettings(args.task, args.label_separator, columns, args.empty_labels)
 
 
 def _add_inspect(p: argparse.ArgumentParser) -> None:
@@ -16,12 +36,13 @@ def _add_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", dest="label_column", help="Column holding the label (guessed if not given).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Optional second text column.")
     p.add_argument("--model", default="bundled-minilm", help="Model whose tokenizer measures the lengths.")
+    add_label_layout_flags(p)
     p.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
 
 def run_inspect(args: argparse.Namespace) -> int:
     result = inspect_file(args.data, text_column=args.text_column, label_column=args.label_column,
-                          text_pair_column=args.text_pair_column, model=args.model)
+                          text_pair_column=args.text_pair_column, model=args.model, labels=label_settings_of(args))
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else result.to_text())
     if result.report.has_errors:  # the report above says it all; one line on stderr for scripts and logs
         print("error: " + " ".join(f.to_text().removeprefix("ERROR: ") for f in result.report.errors), file=sys.stderr)

@@ -13,6 +13,8 @@ from bertstudio.data import prepare
 from bertstudio.data.columns import guess_columns, text_column_findings
 from bertstudio.data.io import read_table
 from bertstudio.data.lengths import token_length_stats
+from bertstudio.data.multilabel import LabelSettings, choose_task
+from bertstudio.data.multilabel_prepare import prepare_multilabel
 from bertstudio.errors import DataError
 from bertstudio.models.loading import load_tokenizer
 from bertstudio.models.sources import resolve_model_source
@@ -34,6 +36,8 @@ class Inspection:
                  f"Text column: {self.columns.text}" + (f" + {self.columns.text_pair}" if self.columns.text_pair else "")
                  + f"; label column: {self.columns.label}."]
         lines.append(self.report.to_text())
+        if self.prepared.multilabel is not None:
+            lines.append(self.prepared.multilabel.to_text())
         counts = ", ".join(f"{name}: {n:,}" for name, n in self.report.class_counts.items())
         lines.append(f"Classes ({len(self.report.class_counts)}): {counts}")
         if self.lengths is not None:
@@ -44,14 +48,17 @@ class Inspection:
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": asdict(self.table), "columns": asdict(self.columns), "report": self.report.to_dict(),
+                "multilabel": self.prepared.multilabel.to_dict() if self.prepared.multilabel is not None else None,
                 "lengths": asdict(self.lengths) if self.lengths is not None else None}
 
 
 def read_and_prepare(path: str, *, text_column: str | None = None, label_column: str | None = None,
-                     text_pair_column: str | None = None, casefold_labels: bool = False):
+                     text_pair_column: str | None = None, casefold_labels: bool = False,
+                     labels: LabelSettings | None = None):
     """Read a file, apply the caller's column choices over the guesses, clean and check it.
 
     Returns (table, columns, prepared). Shared by ``inspect_file`` and training's ``load_inputs``.
+    ``labels``: single- or multi-label and how the labels are written (default: detected from the data).
     """
 
     dataset, table = read_table(path)
@@ -59,22 +66,32 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
     columns.text = text_column or columns.text
     columns.label = label_column or columns.label
     columns.text_pair = chosen_pair_column(text_pair_column, columns.text_pair)
-    if columns.label is None:
+    labels = labels or LabelSettings()
+    choice = choose_task(dataset, text_cols=[c for c in (columns.text, columns.text_pair) if c],
+                         label_col=columns.label, task=labels.task, separator=labels.separator,
+                         label_columns=labels.label_columns)
+    if columns.label is None and not choice.multi_label:
         raise DataError("Could not tell which column holds the labels.",
                         f"Choose the label column (on the command line: --label); the columns are "
                         f"{', '.join(table.columns)}.")
-    prepared = prepare(dataset, text_col=columns.text, label_col=columns.label, text_pair_col=columns.text_pair,
-                       casefold_labels=casefold_labels)
+    if choice.multi_label:
+        prepared = prepare_multilabel(dataset, choice, text_col=columns.text, label_col=columns.label,
+                                      text_pair_col=columns.text_pair, casefold_labels=casefold_labels,
+                                      empty_labels=labels.empty_labels, label_names=labels.label_names)
+    else:
+        prepared = prepare(dataset, text_col=columns.text, label_col=columns.label, text_pair_col=columns.text_pair,
+                           casefold_labels=casefold_labels)
     # What reading and the column choice noticed joins the report, so every caller shows one list.
-    prepared.report.findings[:0] = [*table.findings, *text_column_findings(dataset, columns.text)]
+    prepared.report.findings[:0] = [*table.findings, *text_column_findings(dataset, columns.text), *choice.findings()]
     return table, columns, prepared
 
 
 def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None, model: str = "bundled-minilm",
-                 casefold_labels: bool = False, tokenizer=None) -> Inspection:
+                 casefold_labels: bool = False, tokenizer=None, labels: LabelSettings | None = None) -> Inspection:
     table, columns, prepared = read_and_prepare(path, text_column=text_column, label_column=label_column,
-                                                text_pair_column=text_pair_column, casefold_labels=casefold_labels)
+                                                text_pair_column=text_pair_column, casefold_labels=casefold_labels,
+                                                labels=labels)
     lengths = None
     if len(prepared.dataset):
         if tokenizer is None:

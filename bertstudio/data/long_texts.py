@@ -209,9 +209,10 @@ def per_text(logits: np.ndarray, text_rows: np.ndarray | None, how: str = "mean"
     return (out / counts[:, None]).astype(logits.dtype)
 
 
-def labels_per_text(dataset) -> np.ndarray:
-    """The labels of a tokenized split, one per text in the order :func:`per_text` gives its logits."""
-    labels = np.asarray(dataset["label"])
+def labels_per_text(dataset, labels: np.ndarray | None = None) -> np.ndarray:
+    """The labels of a tokenized split (or ``labels``, one per row of it), one per text in the order
+    :func:`per_text` gives its logits."""
+    labels = np.asarray(dataset["label"]) if labels is None else labels
     rows = text_rows_of(dataset)
     if rows is None:
         return labels

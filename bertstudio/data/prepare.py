@@ -94,6 +94,7 @@ class PreparedData:
     text_col: str
     label_col: str
     text_pair_col: str | None = None
+    multilabel: Any = None  # data.multilabel.MultiLabelInfo when each text has a set of labels (label: 0/1 vector)
 
     @property
     def has_pair(self) -> bool:

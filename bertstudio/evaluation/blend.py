@@ -75,19 +75,23 @@ def choose_blend(fine_tuned: np.ndarray, simple: np.ndarray, labels: Sequence[in
     gain = scores[best_weight] - max(fine_f1, simple_f1)
     share = _win_share(y, blended, best_single, n_classes, seed) if 0.0 < best_weight < 1.0 and gain > 0 else 0.0
     used = 0.0 < best_weight < 1.0 and gain >= MIN_GAIN and share >= MIN_WIN_SHARE
+    reason = blend_reason(used, best_weight, scores[best_weight], gain, share)
+    return BlendChoice(weight=best_weight if used else 1.0, used=used, fine_tuned_f1=fine_f1, simple_f1=simple_f1,
+                       blend_f1=scores[best_weight], win_share=share, reason=reason)
+
+
+def blend_reason(used: bool, weight: float, blend_f1: float, gain: float, share: float, how: str = "") -> str:
+    """Why the blend is used or not, in one sentence (``how``: how the blend was scored, if worth saying)."""
     # Worded for a person without statistics: "percentage points" rather than "points of macro-F1", and the
     # bootstrap as what it is (random re-draws of the same texts, a check against luck).
     if used:
-        reason = (f"The blend ({best_weight:.0%} fine-tuned) scored {scores[best_weight]:.1%} macro-F1 on the "
-                  f"validation texts, {gain * 100:.1f} percentage points more than the better of the two alone, and it "
-                  f"came out ahead in {share:.0%} of {RE_DRAWS}, so the gain is not luck.")
-    elif gain < MIN_GAIN:
-        reason = "Blending did not raise the score on the validation texts by half a percentage point or more."
-    else:
-        reason = (f"The blend's gain ({gain * 100:.1f} percentage points) may be luck: it came out ahead in only "
-                  f"{share:.0%} of {RE_DRAWS} (it needs {MIN_WIN_SHARE:.0%}).")
-    return BlendChoice(weight=best_weight if used else 1.0, used=used, fine_tuned_f1=fine_f1, simple_f1=simple_f1,
-                       blend_f1=scores[best_weight], win_share=share, reason=reason)
+        return (f"The blend ({weight:.0%} fine-tuned) scored {blend_f1:.1%} macro-F1 on the validation texts{how}, "
+                f"{gain * 100:.1f} percentage points more than the better of the two alone, and it came out ahead "
+                f"in {share:.0%} of {RE_DRAWS}, so the gain is not luck.")
+    if gain < MIN_GAIN:
+        return "Blending did not raise the score on the validation texts by half a percentage point or more."
+    return (f"The blend's gain ({gain * 100:.1f} percentage points) may be luck: it came out ahead in only "
+            f"{share:.0%} of {RE_DRAWS} (it needs {MIN_WIN_SHARE:.0%}).")
 
 
 def verdict(fine_tuned_f1: float, simple_f1: float, *, speedup: float | None = None, metric: str = "macro-F1") -> str:

@@ -12,6 +12,7 @@ import json
 import math
 
 from bertstudio.cli_args import Command
+from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run
 from bertstudio.runs import RunFolder
 
@@ -38,6 +39,9 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run_dir, data=args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder)
+    if isinstance(report, MultiLabelReport):
+        print("\n".join([*report.lines(), f"Saved {report.path}", json.dumps(report.headline())]))
+        return 0
     m, fit = report.metrics, report.calibration
     print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
           f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])}")

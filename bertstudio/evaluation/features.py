@@ -46,7 +46,8 @@ def make_dataset(texts: Sequence[str], text_pairs: Sequence[str] | None = None,
     if text_pairs is not None:
         columns["text_pair"] = [str(t) for t in text_pairs]
     if labels is not None:
-        columns["label"] = [int(v) for v in labels]
+        # A multi-label row's label is a 0/1 vector.
+        columns["label"] = [[int(x) for x in v] if isinstance(v, (list, tuple)) else int(v) for v in labels]
     return datasets.Dataset.from_dict(columns)
 
 

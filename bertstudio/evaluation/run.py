@@ -20,6 +20,14 @@ from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
 from bertstudio.evaluation.errors_table import error_table
 from bertstudio.evaluation.features import make_dataset, model_logits, usable_encoder
 from bertstudio.evaluation.metrics import softmax
+from bertstudio.evaluation.multilabel_report import MultiLabelReport
+from bertstudio.evaluation.multilabel_run import (
+    evaluate_multilabel,
+    raise_single_label_only,
+    multilabel_error_table_of,
+    multilabel_file_dataset,
+    multilabel_predictions_dataset,
+)
 from bertstudio.evaluation.noise import label_noise_report
 from bertstudio.evaluation.report import (
     EvalReport,
@@ -186,11 +194,17 @@ def _fit_on_validation(run: LoadedRun, split) -> TemperatureFit:
 
 def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_column: str | None = None,
                  label_column: str | None = None, text_pair_column: str | None = None, baselines: bool = False,
-                 encoder: str | None = None) -> EvalReport:
+                 encoder: str | None = None) -> EvalReport | MultiLabelReport:
     """Re-evaluate a saved run on its test rows (or on the labeled file ``data``) and write eval.json
     (``eval-<file name>.json`` for ``data``).  ``baselines`` adds TF-IDF and frozen-encoder baselines
     trained on the run's training split (``encoder``: the run's base model unless given)."""
     run = open_run(run_dir)
+    prep = read_preprocessing(run.path)
+    if prep.multi_label:
+        if baselines:
+            raise_single_label_only("The baseline comparison")
+        return _evaluate_multilabel_run(run, prep, data=data, text_column=text_column, label_column=label_column,
+                                        text_pair_column=text_pair_column)
     if data is None:
         dataset, evaluated_on = predictions_dataset(run), run.summary.evaluated_on
     else:
@@ -214,6 +228,19 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
     return write_report(report, RunFolder(run.path).eval_on(data))
 
 
+def _evaluate_multilabel_run(run: LoadedRun, prep, *, data, text_column, label_column,
+                             text_pair_column) -> MultiLabelReport:
+    """Multi-label: the saved thresholds, no temperature (each label's own sigmoid)."""
+    if data is None:
+        frame = read_escaped_csv(RunFolder(run.path).predictions, dtype=str, keep_default_na=False)
+        dataset, evaluated_on = multilabel_predictions_dataset(run.path, prep, frame), run.summary.evaluated_on
+    else:
+        dataset = multilabel_file_dataset(data, prep, text_column=text_column, label_column=label_column,
+                                          text_pair_column=text_pair_column)
+        evaluated_on = f"file: {Path(data).name}"
+    return evaluate_multilabel(run.path, dataset, run_logits(run, dataset), evaluated_on=evaluated_on, data=data)
+
+
 def write_file_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
     """Per-row predictions on another file, in test_predictions.csv's layout (calibrated probabilities)."""
 
@@ -230,6 +257,8 @@ def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, fold
     path = Path(run_dir)
     check_run_folder(path)
     config = TrainConfig.load(RunFolder(path).config)
+    if config.task == "multi_label":
+        raise_single_label_only("The label-noise check")
     split = rebuild_split(config)
     train = split.train
     pairs = train["text_pair"] if "text_pair" in train.column_names else None
@@ -246,11 +275,14 @@ def load_run_error_table(run_dir: str | Path, predictions_file: str = PREDICTION
     ``evaluate --data``.  Probabilities are used as saved.
     """
     path = Path(run_dir)
-    names = read_preprocessing(path).label_names
+    prep = read_preprocessing(path)
+    names = prep.label_names
     file = path / predictions_file
     if not file.is_file():
         raise DataError(f"The run has no {predictions_file}.", "Train or evaluate the run first.")
     frame = read_escaped_csv(file, dtype=str, keep_default_na=False)
+    if prep.multi_label:
+        return multilabel_error_table_of(frame, prep, predictions_file)
     probs = frame[[f"prob_{name}" for name in names]].astype(float).to_numpy()
     labels = label_ids_for(frame["label"].tolist(), names, where=predictions_file)
     pairs = frame["text_pair"].tolist() if "text_pair" in frame.columns else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.data.long_texts import LongTexts
+from bertstudio.export.multilabel import multilabel_usage_note
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.results import ExportResult, Preprocessing, Summary
@@ -38,6 +39,7 @@ class CardFacts:
     checks: list[str] = field(default_factory=list)  # one line per export with its parity result
     warnings: list[str] = field(default_factory=list)
     long_texts: LongTexts | None = None  # what is kept of long texts (preprocessing.json); None: the head cut
+    thresholds: dict[str, float] | None = None  # multi-label models: each label's decision threshold
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -60,6 +62,7 @@ def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
     facts = CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
                       text_pair=prep.text_pair, blend_weight=prep.blend_weight, base_model=hub_id_for(prep.base_model),
                       base_model_name=prep.base_model, long_texts=LongTexts.of(prep))
+    facts.thresholds = dict(zip(prep.label_names, prep.threshold_vector())) if prep.multi_label else None
     if location.run_dir is None:
         return facts
     run = RunFolder(location.run_dir)
@@ -163,7 +166,8 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
         call = (f'classifier({{"text": "your text"{pair}}}, truncation=True)' if facts.text_pair
                 else 'classifier("your text", truncation=True)')
         code = ["from transformers import pipeline", "",
-                f'classifier = pipeline("text-classification", model="{here}")', call]
+                f'classifier = pipeline("text-classification", model="{here}"'
+                f'{", top_k=None" if facts.thresholds else ""})', call]
     elif fmt in ("onnx", "onnx-int8"):
         file = "model.onnx" if fmt == "onnx" else "model.int8.onnx"
         code = ["import numpy as np, onnxruntime", "from transformers import AutoTokenizer", "",
@@ -183,7 +187,7 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
                        "for you; other code must do it itself to get calibrated confidences (labels are the same).")
     return "\n".join(["## How to use", "", "```python", *code, "```", "",
                       "Or with BERT Studio, which repeats the training preprocessing exactly:", "",
-                      "```bash", predict, "```"]) + calibration
+                      "```bash", predict, "```"]) + calibration + multilabel_usage_note(facts.thresholds)
 
 
 def _limitations_section(facts: CardFacts) -> str:
@@ -191,7 +195,8 @@ def _limitations_section(facts: CardFacts) -> str:
     return "\n".join([
         "## Intended use and limitations", "",
         f"Sorts texts into one of these labels: {labels}. Every text gets one of them, even a text that "
-        "fits none: check low-confidence predictions by hand.",
+        "fits none: check low-confidence predictions by hand." if not facts.thresholds else
+        f"Gives each text the labels it fits among: {labels} (any number of them, possibly none).",
         "It works best on texts like its training data (same language, subject and style); accuracy on other "
         "kinds of text can be much lower than the results above.",
         _long_text_limits(facts),

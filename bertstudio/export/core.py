@@ -21,6 +21,7 @@ from bertstudio.errors import ConfigError
 from bertstudio.export.card import card_facts, describe_export, model_card, pipeline_advice
 from bertstudio.export.hf import export_hf, pipeline_labels, save_tokenizer, set_label_maps
 from bertstudio.export.hf import push_to_hub as push
+from bertstudio.export.multilabel import pipeline_label_sets
 from bertstudio.export.int8 import write_int8
 from bertstudio.export.onnx import INT8_FILE, ONNX_FILE, OPSET, export_onnx
 from bertstudio.export.parity import ValidationRows, compare_logits, validation_rows
@@ -73,14 +74,16 @@ class ExportSource:
         predictor = Predictor(backend, self.tokenizer, self.prep, self.location)
         logits = predictor.logits(self.rows.texts, self.rows.pairs)
         return compare_logits(self.reference_logits, logits, self.rows.labels, self.prep.label_names,
-                              self.rows.source)
+                              self.rows.source,
+                              thresholds=self.prep.threshold_vector() if self.prep.multi_label else None)
 
 
 def open_source(model_dir: str | Path, *, texts: Sequence[str] | None = None,
                 max_rows: int | None = DEFAULT_VALIDATION_ROWS) -> ExportSource:
     reference = load_predictor(model_dir, backend="torch")
     prep, location = reference.prep, reference.location
-    rows = validation_rows(location.run_dir, prep.label_names, prep.text_pair, texts=texts, max_rows=max_rows)
+    rows = validation_rows(location.run_dir, prep.label_names, prep.text_pair, texts=texts, max_rows=max_rows,
+                           multi_label=prep.multi_label)
     return ExportSource(location, prep, reference.tokenizer, reference.backend.model, rows,
                         reference.logits(rows.texts, rows.pairs))
 
@@ -154,8 +157,11 @@ def _build_hf(source: ExportSource, tmp: Path, done: list[ExportResult]) -> Expo
     # transformers.pipeline runs the transformer alone, so compare it with ours without the blend.
     logits = Predictor(backend, source.tokenizer, source.prep, source.location).logits(source.rows.texts,
                                                                                       source.rows.pairs)
-    ours = [source.prep.label_names[i] for i in logits.argmax(axis=1)]
-    theirs = pipeline_labels(tmp, source.rows.texts, source.rows.pairs)
+    if source.prep.multi_label:  # transformers.pipeline(top_k=None) scores every label with a sigmoid
+        ours, theirs = pipeline_label_sets(tmp, source.prep, logits, source.rows.texts, source.rows.pairs)
+    else:
+        ours = [source.prep.label_names[i] for i in logits.argmax(axis=1)]
+        theirs = pipeline_labels(tmp, source.rows.texts, source.rows.pairs)
     report.pipeline_label_agreement = float(np.mean([a == b for a, b in zip(ours, theirs)])) if ours else 1.0
     notes = fp32_warnings("The Hugging Face export's", report)
     if report.pipeline_label_agreement < 1.0:

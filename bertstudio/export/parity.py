@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from bertstudio.evaluation.metrics import classification_metrics
+from bertstudio.evaluation.multilabel_metrics import label_vectors, multilabel_metrics, predict_sets, sigmoid
 from bertstudio.results import ParityReport
 from bertstudio.runs import RunFolder
 from bertstudio.safe_csv import read_escaped_csv
@@ -54,19 +55,22 @@ class ValidationRows:
 
 
 def rows_from_predictions(path: Path, label_names: Sequence[str], text_pair: bool,
-                          max_rows: int | None) -> ValidationRows:
-    """The run's ``test_predictions.csv``: held-out texts with their true labels."""
+                          max_rows: int | None, *, multi_label: bool = False) -> ValidationRows:
+    """The run's ``test_predictions.csv``: held-out texts with their true labels (0/1 vectors: multi-label)."""
     frame = read_escaped_csv(path, dtype=str, keep_default_na=False, nrows=max_rows)
     index = {name: i for i, name in enumerate(label_names)}
     labels = None
-    if "label" in frame.columns and frame["label"].isin(index).all():
+    if multi_label and "label" in frame.columns:
+        labels = label_vectors(frame["label"].tolist(), label_names)
+    elif "label" in frame.columns and frame["label"].isin(index).all():
         labels = frame["label"].map(index).to_numpy(dtype=np.int64)
     pairs = frame["text_pair"].tolist() if text_pair and "text_pair" in frame.columns else None
     return ValidationRows(frame["text"].tolist(), pairs, labels, f"{len(frame)} test rows of the run")
 
 
 def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair: bool, *,
-                    texts: Sequence[str] | None = None, max_rows: int | None = 500) -> ValidationRows:
+                    texts: Sequence[str] | None = None, max_rows: int | None = 500,
+                    multi_label: bool = False) -> ValidationRows:
     """Given texts, else the run's labelled test rows, else built-in example sentences."""
 
     if texts:
@@ -74,7 +78,7 @@ def validation_rows(run_dir: Path | None, label_names: Sequence[str], text_pair:
         return ValidationRows(chosen, chosen if text_pair else None, None, f"{len(chosen)} given texts")
     predictions = RunFolder(run_dir).predictions if run_dir is not None else None
     if predictions is not None and predictions.is_file():
-        rows = rows_from_predictions(predictions, label_names, text_pair, max_rows)
+        rows = rows_from_predictions(predictions, label_names, text_pair, max_rows, multi_label=multi_label)
         if len(rows):
             return rows
     examples = list(FALLBACK_TEXTS)
@@ -92,9 +96,14 @@ def per_window(rows: ValidationRows, text_rows: Sequence[int] | None) -> Validat
 
 
 def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
-                   label_names: Sequence[str], source: str) -> ParityReport:
-    """Pure comparison of two models' logits on the same rows (and their labels, when known)."""
+                   label_names: Sequence[str], source: str, *,
+                   thresholds: Sequence[float] | None = None) -> ParityReport:
+    """Pure comparison of two models' logits on the same rows (and their labels, when known).
 
+    ``thresholds``: a multi-label model's; the label sets are compared (and each label's probability)."""
+
+    if thresholds is not None:
+        return compare_label_sets(reference, exported, labels, label_names, source, thresholds)
     ref_pred, new_pred = reference.argmax(axis=1), exported.argmax(axis=1)
     report = ParityReport(rows=len(reference), source=source,
                           max_abs_logit_diff=float(np.abs(reference - exported).max()) if len(reference) else 0.0,
@@ -103,6 +112,26 @@ def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarr
         # Metrics need probabilities only for argmax and loss; one-hot predictions keep this cheap and exact.
         before = classification_metrics(labels, np.eye(len(label_names))[ref_pred], label_names)
         after = classification_metrics(labels, np.eye(len(label_names))[new_pred], label_names)
+        report.labelled_rows = len(labels)
+        report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
+        report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]
+    return report
+
+
+def compare_label_sets(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
+                       label_names: Sequence[str], source: str, thresholds: Sequence[float]) -> ParityReport:
+    """Multi-label parity: the share of rows given exactly the same label set, the largest difference of any
+    label's probability, and (with labels) the change in subset accuracy and macro-F1."""
+    ref_probs, new_probs = sigmoid(reference), sigmoid(exported)
+    ref_sets, new_sets = predict_sets(ref_probs, thresholds), predict_sets(new_probs, thresholds)
+    n = len(reference)
+    report = ParityReport(rows=n, source=source,
+                          max_abs_logit_diff=float(np.abs(reference - exported).max()) if n else 0.0,
+                          label_agreement=float((ref_sets == new_sets).all(axis=1).mean()) if n else 1.0,
+                          max_abs_probability_diff=float(np.abs(ref_probs - new_probs).max()) if n else 0.0)
+    if labels is not None and len(labels):
+        before = multilabel_metrics(labels, ref_sets, label_names)
+        after = multilabel_metrics(labels, new_sets, label_names)
         report.labelled_rows = len(labels)
         report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
         report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]

@@ -183,8 +183,12 @@ def load_model_for_classification(
     head_dropout: float | None = None,
     attention_dropout: float | None = None,
     attn_implementation: str | None = None,
+    problem_type: str | None = None,
 ) -> PreTrainedModel:
-    """The pretrained body with a fresh classification head for ``num_labels`` labels (fp32)."""
+    """The pretrained body with a fresh classification head for ``num_labels`` labels (fp32).
+
+    ``problem_type="multi_label_classification"``: one sigmoid per label (saved in config.json, so
+    ``transformers.pipeline`` returns sigmoid scores)."""
     import torch
     from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
@@ -194,6 +198,8 @@ def load_model_for_classification(
     config = load_model_config(source, num_labels=num_labels, id2label=ids, label2id=names)
     _apply_head_dropout(config, head_dropout)
     _apply_attention_dropout(config, attention_dropout)
+    if problem_type:
+        config.problem_type = problem_type
     location, on_disk = _load_location(source)
     common = {"trust_remote_code": False, "local_files_only": on_disk, "cache_dir": _hf_cache_dir()}
     try:

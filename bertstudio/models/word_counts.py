@@ -23,6 +23,7 @@ import numpy as np
 
 from bertstudio.errors import ModelError
 from bertstudio.evaluation.metrics import softmax
+from bertstudio.evaluation.multilabel_metrics import sigmoid
 from bertstudio.runs import atomic_write_json
 
 WEIGHTS_FILE = "word_counts.safetensors"
@@ -103,6 +104,8 @@ class WordCountModel:
     coef: np.ndarray  # (classes, features)
     intercept: np.ndarray  # (classes,)
     train_rows: int = 0
+    # Several labels per text: one logistic regression per label (one-vs-rest), sigmoid probabilities.
+    multi_label: bool = False
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *,
@@ -118,6 +121,10 @@ class WordCountModel:
             texts, y = [texts[i] for i in keep], y[keep]
         fitted = [_fit_block(block, texts, limit) for block, limit in blocks_for(texts)]
         features = sp.hstack([matrix for _, matrix in fitted]).tocsr()
+        if y.ndim == 2:
+            coef, intercept = fit_one_vs_rest(features, y)
+            return cls(list(label_names), [block for block, _ in fitted], coef, intercept, train_rows=len(texts),
+                       multi_label=True)
         # Newton-CG converges in a handful of iterations on sparse TF-IDF rows where L-BFGS needs ten times longer.
         classifier = LogisticRegression(C=REGULARISATION_C, solver="newton-cg", max_iter=1000)
         classifier.fit(features, y)
@@ -140,7 +147,7 @@ class WordCountModel:
         return np.asarray(self.features(texts) @ self.coef.T) + self.intercept
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
+        return sigmoid(self.logits(texts)) if self.multi_label else softmax(self.logits(texts))
 
     # --- files ------------------------------------------------------------------------------------
 
@@ -155,6 +162,7 @@ class WordCountModel:
         tmp.replace(folder / WEIGHTS_FILE)
         atomic_write_json(folder / INFO_FILE, {
             "format_version": FORMAT_VERSION, "label_names": self.label_names, "train_rows": self.train_rows,
+            "multi_label": self.multi_label,
             "blocks": [{"analyzer": b.analyzer, "ngram_range": list(b.ngram_range), "terms": b.terms}
                        for b in self.blocks]})
 
@@ -172,7 +180,7 @@ class WordCountModel:
             blocks = [Block(b["analyzer"], tuple(b["ngram_range"]), list(b["terms"]), tensors[f"idf_{i}"])
                       for i, b in enumerate(info["blocks"])]
             model = cls(list(info["label_names"]), blocks, tensors["coef"], tensors["intercept"],
-                        int(info.get("train_rows", 0)))
+                        int(info.get("train_rows", 0)), bool(info.get("multi_label", False)))
         except (ValueError, KeyError, TypeError) as err:
             raise ModelError(f"The word-count model in {folder} is damaged ({err}).",
                              "Export the run again to rewrite it.") from err
@@ -180,3 +188,23 @@ class WordCountModel:
             raise ModelError(f"The word-count model in {folder} does not fit together (weights of another size).",
                              "Export the run again to rewrite it.")
         return model
+
+
+def fit_one_vs_rest(features, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One binary logistic regression per label on the same features: (coef, intercept), labels x features.
+
+    A label that is on every training text or on none cannot be fitted; it gets the constant that says so.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    coef = np.zeros((y.shape[1], features.shape[1]), dtype=np.float32)
+    intercept = np.zeros(y.shape[1], dtype=np.float32)
+    for j in range(y.shape[1]):
+        column = y[:, j]
+        if column.min() == column.max():
+            intercept[j] = 10.0 if column.max() else -10.0
+            continue
+        classifier = LogisticRegression(C=REGULARISATION_C, solver="newton-cg", max_iter=1000)
+        classifier.fit(features, column)
+        coef[j], intercept[j] = classifier.coef_[0], classifier.intercept_[0]
+    return coef, intercept

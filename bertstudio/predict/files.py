@@ -231,7 +231,7 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                 pairs = chunk[pair_col].tolist() if pair_col else None
                 batch = predictor.predict(texts, pairs)
                 _output_frame(chunk, text_col, pair_col, batch).to_csv(handle, index=False, header=rows == 0)
-                counts += np.bincount(batch.probs.argmax(axis=1), minlength=len(counts))
+                counts += batch.label_hits()
                 rows += len(chunk)
                 if on_progress is not None:
                     on_progress(rows)

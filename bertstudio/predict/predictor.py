@@ -13,6 +13,7 @@ from bertstudio.data.long_texts import LongTexts
 from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import softmax
+from bertstudio.evaluation.multilabel_metrics import label_set_names, predict_sets, sigmoid
 from bertstudio.models.loading import quiet_library_progress
 from bertstudio.models.sources import check_tokenizer_files
 from bertstudio.models.word_counts import WordCountModel, joined_texts
@@ -33,14 +34,29 @@ class PredictionBatch:
     confidences: np.ndarray
     probs: np.ndarray  # rows x classes, calibrated with the saved temperature
     label_names: list[str]
+    # Multi-label models: each text's label set (``labels`` then holds it joined by "; "; ``probs`` are each
+    # label's own sigmoid probability and ``confidences`` the least certain of the label decisions).
+    label_sets: list[list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to_records(self) -> list[dict[str, Any]]:
-        return [{"label": label, "confidence": float(conf),
-                 "probabilities": {name: float(p) for name, p in zip(self.label_names, row)}}
-                for label, conf, row in zip(self.labels, self.confidences, self.probs)]
+        records = [{"label": label, "confidence": float(conf),
+                    "probabilities": {name: float(p) for name, p in zip(self.label_names, row)}}
+                   for label, conf, row in zip(self.labels, self.confidences, self.probs)]
+        for record, chosen in zip(records, self.label_sets or ()):
+            record["labels"] = list(chosen)
+        return records
+
+    def label_hits(self) -> np.ndarray:
+        """How many texts got each label."""
+        if self.label_sets is not None:
+            index = {name: i for i, name in enumerate(self.label_names)}
+            return np.bincount([index[n] for chosen in self.label_sets for n in chosen],
+                               minlength=len(self.label_names))
+        return np.bincount(self.probs.argmax(axis=1), minlength=len(self.label_names)) if len(self.probs) else \
+            np.zeros(len(self.label_names), dtype=np.int64)
 
 
 class Predictor:
@@ -70,7 +86,9 @@ class Predictor:
                 "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
                 "long_texts": self.prep.long_texts, "kept": LongTexts.of(self.prep).describe(),
                 "temperature": self.prep.temperature, "base_model": self.prep.base_model,
-                "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished}
+                "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished,
+                "problem_type": self.prep.problem_type, "thresholds": self.prep.threshold_vector()
+                if self.prep.multi_label else None}
 
     def describe(self) -> str:
         pair = " (text pairs)" if self.prep.text_pair else ""
@@ -78,6 +96,7 @@ class Predictor:
                  if self.simple is not None else "")
         warning = f"UNFINISHED: {self.unfinished}; this may not be the model it was meant to produce. " \
             if self.unfinished else ""
+        pair += " (several labels per text)" if self.prep.multi_label else ""
         return (f"{warning}{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
                 f"({', '.join(self.label_names)}), {LongTexts.of(self.prep).describe()}.{blend}")
 
@@ -105,14 +124,27 @@ class Predictor:
         return per_text_logits(out, encoded, self.prep)
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
-        probs = softmax(self.logits(texts, text_pairs), self.prep.temperature)
+        logits = self.logits(texts, text_pairs)
+        probs = sigmoid(logits) if self.prep.multi_label else softmax(logits, self.prep.temperature)
         if self.simple is not None and len(texts):
             simple = self.simple.probabilities(joined_texts(texts, text_pairs if self.prep.text_pair else None))
             probs = blend_probabilities(probs, simple, self.prep.blend_weight)
+        if self.prep.multi_label:
+            return label_set_batch(probs, self.prep)
         best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
         return PredictionBatch(labels=[self.label_names[i] for i in best],
                                confidences=probs.max(axis=1) if len(probs) else np.zeros(0),
                                probs=probs, label_names=self.label_names)
+
+
+def label_set_batch(probs: np.ndarray, prep: Preprocessing) -> PredictionBatch:
+    """Each label whose probability reaches its saved threshold; an empty set when none does."""
+    chosen = predict_sets(probs, prep.threshold_vector()) if len(probs) else np.zeros((0, len(prep.label_names)))
+    names = list(prep.label_names)
+    sets = [label_set_names(row, names) for row in chosen]
+    certainty = np.where(chosen > 0, probs, 1 - probs).min(axis=1) if len(probs) else np.zeros(0)
+    return PredictionBatch(labels=["; ".join(s) for s in sets], confidences=certainty, probs=probs,
+                           label_names=names, label_sets=sets)
 
 
 def load_tokenizer_from(folder: Path):

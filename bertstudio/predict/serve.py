@@ -33,6 +33,7 @@ class Prediction(BaseModel):
     label: str
     confidence: float
     probabilities: dict[str, float]
+    labels: list[str] | None = None  # multi-label models: the label set ("label" holds it joined by "; ")
 
 
 class PredictResponse(BaseModel):

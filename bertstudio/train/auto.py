@@ -13,6 +13,7 @@ from typing import Any
 
 from bertstudio.config import TrainConfig
 from bertstudio.train.long_texts import choose_long_texts
+from bertstudio.train.multilabel import weighting_decision
 
 LENGTH_LADDER = (32, 64, 128, 256, 384, 512)
 
@@ -28,6 +29,7 @@ class DataStats:
     is_pair: bool = False
     # --- long texts ---
     length_grid: tuple[int, ...] = ()  # token lengths at percentiles 0..100 (LengthStats.percentile_grid)
+    multi_label: bool = False  # class_counts are then positives per label
 
     @property
     def num_classes(self) -> int:
@@ -166,6 +168,8 @@ def choose_head_lr(stats: DataStats, encoder_lr: float, *, head_only: bool = Fal
 
 
 def choose_class_weighting(stats: DataStats) -> Decision:
+    if stats.multi_label:
+        return Decision("class_weighting", *weighting_decision(stats.class_counts, stats.train_rows))
     ratio = stats.imbalance_ratio
     if ratio >= 3:
         return Decision("class_weighting", "balanced", f"The largest class is {ratio:.1f}x the smallest, so rare "

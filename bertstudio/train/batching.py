@@ -114,7 +114,9 @@ class PaddingCollator:
         if token_types is not None:
             batch["token_type_ids"] = torch.from_numpy(token_types)
         if "label" in rows[0]:
-            batch["labels"] = torch.tensor([r["label"] for r in rows], dtype=torch.long)
+            multi = isinstance(rows[0]["label"], (list, tuple, np.ndarray))  # multi-label: a 0/1 vector
+            batch["labels"] = torch.tensor(np.asarray([r["label"] for r in rows]),
+                                           dtype=torch.float32 if multi else torch.long)
         if "row" in rows[0]:
             batch["row"] = torch.tensor([r["row"] for r in rows], dtype=torch.long)
         return batch

@@ -133,7 +133,8 @@ def encode_cls_features(model, dataset, tokenizer, device,
 class _FeatureRows(torch.utils.data.Dataset):
     def __init__(self, features: torch.Tensor, labels: list[int]):
         self.features = features
-        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        labels = np.asarray(labels)
+        self.labels = torch.as_tensor(labels, dtype=torch.float32 if labels.ndim == 2 else torch.long)
 
     def __len__(self) -> int:
         return len(self.labels)

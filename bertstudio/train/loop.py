@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from bertstudio.config import TrainConfig
 from bertstudio.data.long_texts import labels_per_text, per_text, text_rows_of
 from bertstudio.evaluation.metrics import classification_metrics, softmax
+from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics, sigmoid
 from bertstudio.events import Evaluated, Step, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import (
@@ -39,6 +40,7 @@ from bertstudio.train.feeds import (
 )
 from bertstudio.train.long_texts import window_aggregation
 from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
+from bertstudio.train.multilabel import multilabel_checkpoint_score, summed_bce
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
 from bertstudio.train.speedups.cls_only import restore_last_layer
@@ -74,12 +76,21 @@ def evaluate_split(model, loader, labels: np.ndarray, label_names: list[str], ac
                    on_batch: Callable[[int, int], None] = no_progress) -> dict[str, Any]:
     """Metrics of ``loader``'s texts; windows of one text count once, their logits combined by ``aggregation``."""
     logits = predict_logits(model, loader, accelerator, forward, on_batch)
-    probs = softmax(per_text(logits, text_rows_of(loader.dataset), aggregation))
-    return classification_metrics(labels, probs, label_names)
+    return metrics_of(labels, per_text(logits, text_rows_of(loader.dataset), aggregation), label_names)
+
+
+def metrics_of(labels: np.ndarray, logits: np.ndarray, label_names: list[str]) -> dict[str, Any]:
+    """Single-label figures from softmax, or multi-label ones from sigmoids at threshold 0.5 (the best checkpoint
+    is picked on those; the thresholds are tuned once, after training)."""
+    if is_multi_label(labels):
+        return multilabel_metrics(labels, sigmoid(logits), label_names)
+    return classification_metrics(labels, softmax(logits), label_names)
 
 
 def score_for(metrics: dict[str, Any], metric: str) -> float:
     """Higher is better for every metric the early stopper compares."""
+    if metrics.get("task") == "multi_label":
+        return multilabel_checkpoint_score(metrics, metric)
     return -metrics["loss"] if metric == "val_loss" else metrics[metric]
 
 
@@ -95,7 +106,9 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
     one big batch: splitting only trades speed for memory.
     """
     labels = batch["labels"]
-    denominator = weights[labels].sum() if weights is not None else torch.tensor(float(len(labels)))
+    multi = labels.is_floating_point()  # 0/1 vectors: several labels per text
+    denominator = (weights[labels].sum() if weights is not None and not multi
+                   else torch.tensor(float(len(labels))))
     pieces = split_batch(batch, micro_batches)
     total = 0.0
     for i, piece in enumerate(pieces):
@@ -103,7 +116,8 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
         sync = contextlib.nullcontext() if i == len(pieces) - 1 else accelerator.no_sync(model)
         with sync:
             logits = forward(model, piece)
-            loss = F.cross_entropy(logits.float(), piece_labels, weight=weights, reduction="sum") / denominator
+            loss = (summed_bce(logits, piece_labels, weights) if multi else
+                    F.cross_entropy(logits.float(), piece_labels, weight=weights, reduction="sum")) / denominator
             accelerator.backward(loss)
         total += float(loss.detach())
     return total

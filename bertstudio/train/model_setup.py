@@ -10,6 +10,8 @@ import torch
 
 from bertstudio.config import TrainConfig
 from bertstudio.errors import ConfigError
+from bertstudio.evaluation.multilabel_metrics import is_multi_label
+from bertstudio.train.multilabel import positive_weights
 from bertstudio.train.speedups.allocator import keep_freed_memory
 from bertstudio.train.speedups.cls_only import compute_last_layer_for_cls_only
 from bertstudio.train.speedups.dropout import use_fast_dropout
@@ -91,6 +93,8 @@ def make_optimizer(model, cfg: TrainConfig, device_type: str) -> torch.optim.Opt
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
     if mode != "balanced":
         return None
+    if is_multi_label(labels):
+        return positive_weights(labels, mode)
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     weights = len(labels) / (num_classes * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)

@@ -19,11 +19,14 @@ from bertstudio import __version__
 from bertstudio.config import TrainConfig
 from bertstudio.data import split
 from bertstudio.data.inspect import read_and_prepare
+from bertstudio.data.multilabel import LabelSettings
+from bertstudio.data.multilabel_prepare import split_multilabel
 from bertstudio.data.lengths import token_length_stats
 from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, text_rows_of
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
+from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics, sigmoid
 from bertstudio.evaluation.report import finalize_run
 from bertstudio.events import Finished, Started, Tuning, Working
 from bertstudio.fingerprint import file_fingerprint
@@ -62,11 +65,19 @@ from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
-from bertstudio.train.loop import StopRequested, score_for, train_model
+from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_model
 from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
 from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
+from bertstudio.train.multilabel import PROBLEM_TYPE, label_counts
+from bertstudio.train.multilabel_run import finish_multilabel
+from bertstudio.train.multilabel_setup import (
+    label_layout_settings,
+    multilabel_preprocessing,
+    same_label_layout,
+    task_decisions,
+)
 
 DEFAULT_RUNS_ROOT = Path("runs")
 
@@ -90,11 +101,12 @@ class TrainingInputs:
         return list(self.split.label_names)
 
 
-def _read_labeled(path: str, cfg: TrainConfig, columns) -> Any:
-    """A user's own validation or test file, read with the training file's columns."""
+def _read_labeled(path: str, cfg: TrainConfig, columns, labels: LabelSettings | None = None) -> Any:
+    """A user's own validation or test file, read with the training file's columns (and label layout)."""
 
     _, _, prepared = read_and_prepare(path, text_column=columns.text, label_column=columns.label,
-                                      text_pair_column=columns.text_pair or "", casefold_labels=cfg.casefold_labels)
+                                      text_pair_column=columns.text_pair or "", casefold_labels=cfg.casefold_labels,
+                                      labels=labels)
     prepared.raise_if_errors()
     return prepared
 
@@ -109,25 +121,29 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     source = resolve_model_source(cfg.model)
     table, columns, prepared = read_and_prepare(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
                                                 text_pair_column=cfg.text_pair_column,
-                                                casefold_labels=cfg.casefold_labels)
+                                                casefold_labels=cfg.casefold_labels, labels=LabelSettings.of(cfg))
     prepared.raise_if_errors()
-    val = _read_labeled(cfg.val_file, cfg, columns) if cfg.val_file else None
-    test = _read_labeled(cfg.test_file, cfg, columns) if cfg.test_file else None
-    parts = split(prepared, val=val, test=test, seed=cfg.seed)
+    layout = same_label_layout(prepared, cfg)
+    val = _read_labeled(cfg.val_file, cfg, columns, layout) if cfg.val_file else None
+    test = _read_labeled(cfg.test_file, cfg, columns, layout) if cfg.test_file else None
+    parts = (split_multilabel if prepared.multilabel else split)(prepared, val=val, test=test, seed=cfg.seed)
 
     tokenizer = load_tokenizer(source)
     train = parts.train
     lengths = token_length_stats(train["text"], tokenizer,
                                  text_pairs=train["text_pair"] if "text_pair" in train.column_names else None)
-    counts = np.bincount(np.asarray(train["label"]), minlength=len(parts.label_names))
+    counts = label_counts(np.asarray(train["label"]), len(parts.label_names))
     stats = DataStats(train_rows=len(train), class_counts=dict(zip(parts.label_names, counts.tolist())),
                       suggested_max_length=lengths.suggested_max_length, length_p95=lengths.percentiles[95],
-                      is_pair="text_pair" in train.column_names, length_grid=tuple(lengths.percentile_grid))
+                      is_pair="text_pair" in train.column_names, length_grid=tuple(lengths.percentile_grid),
+                      multi_label=prepared.multilabel is not None)
     device = detect_device(cfg.device)
     shape = _model_shape(source)
-    chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair}
+    chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair,
+              **label_layout_settings(prepared)}
     resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device, Processes.from_environment().count),
                        model=shape)
+    resolved.decisions[:0] = task_decisions(prepared)
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 
@@ -224,7 +240,8 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
     return load_model_for_classification(
         inputs.source, num_labels=len(names), id2label=dict(enumerate(names)),
         label2id={n: i for i, n in enumerate(names)}, head_dropout=cfg.head_dropout,
-        attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device))
+        attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device),
+        problem_type=PROBLEM_TYPE if cfg.task == "multi_label" else None)
 
 
 def save_config(run: RunFolder, cfg: TrainConfig, inputs: TrainingInputs) -> None:
@@ -404,7 +421,8 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     val_logits = per_text(val_logits, text_rows_of(data.validation), how)
     eval_labels = labels_per_text(data.evaluation)
     val_labels = labels_per_text(data.validation)
-    metrics = classification_metrics(eval_labels, softmax(eval_logits), label_names)
+    multi = is_multi_label(eval_labels)
+    metrics = metrics_of(eval_labels, eval_logits, label_names)
     summary = Summary(
         accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], evaluated_on=data.evaluation_name,
         train_seconds=round(outcome.train_seconds, 2), tune_seconds=round(tune_seconds, 2),
@@ -419,6 +437,12 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
         return summary
     emit(Working(phase=SAVING_PHASE, done=0, total=0))  # one write of a few seconds at most (BERT-base: 440 MB)
     save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
+    if multi:
+        return finish_multilabel(run, summary, val_logits=val_logits, eval_logits=eval_logits,
+                                 validation=data.validation, evaluation=data.evaluation_raw,
+                                 evaluated_on=data.evaluation_name, label_names=label_names, simple=simple,
+                                 seed=cfg.seed, eval_seconds=eval_seconds, preprocessing=multilabel_preprocessing(cfg),
+                                 keep_simple_model=keep_simple_model)
     # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
     report = finalize_run(run.path, val_logits=val_logits, val_labels=val_labels,
                           test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
@@ -447,7 +471,7 @@ def combine_windows(inputs: TrainingInputs, cfg: TrainConfig, val_logits: np.nda
     """Long texts read in windows: mean or max of a text's windows, whichever scores better on validation; the
     choice joins the run's reasons (config.json, rewritten by the main process) and its preprocessing.json."""
     choice = choose_aggregation(cfg, val_logits, validation, lambda labels, logits: score_for(
-        classification_metrics(labels, softmax(logits), inputs.label_names), cfg.metric_for_best))
+        metrics_of(labels, logits, inputs.label_names), cfg.metric_for_best))
     if choice is None:
         return cfg
     cfg = cfg.model_copy(update={"window_aggregation": choice.value})

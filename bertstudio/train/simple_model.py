@@ -16,6 +16,7 @@ import numpy as np
 
 from bertstudio.evaluation.blend import BlendChoice, choose_blend, verdict
 from bertstudio.evaluation.metrics import classification_metrics
+from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics
 from bertstudio.events import SimpleModelScored
 from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.results import SimpleModelFigures
@@ -56,7 +57,9 @@ def fit_simple_model(train, validation, label_names: list[str],
         return None
     val_probs = model.probabilities(split_texts(validation))
     seconds = time.perf_counter() - start
-    scores = classification_metrics(np.asarray(validation["label"]), val_probs, label_names)
+    val_labels = np.asarray(validation["label"])
+    scores = (multilabel_metrics(val_labels, val_probs, label_names) if is_multi_label(val_labels)
+              else classification_metrics(val_labels, val_probs, label_names))
     event = SimpleModelScored(accuracy=scores["accuracy"], macro_f1=scores["macro_f1"], seconds=round(seconds, 2),
                               train_rows=model.train_rows, val_rows=len(validation))
     return SimpleModelRun(model, val_probs, seconds), event

@@ -10,6 +10,7 @@ import gradio as gr
 
 from bertstudio.data import SAMPLE_DATA_PATH
 from bertstudio.data.inspect import inspect_file
+from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
@@ -19,6 +20,7 @@ from bertstudio.ui.session import save_upload
 from bertstudio.ui.state import DataSelection
 from bertstudio.ui.views import charts, tables
 from bertstudio.ui.views import limits as limit_views
+from bertstudio.ui.views import multilabel as multilabel_views
 
 NO_PAIR = "(none)"
 READING_SAMPLE = "Reading the sample data and measuring its texts…"
@@ -45,17 +47,18 @@ def _tokenizer(tokenizers: TokenizerCache, model: str) -> tuple[Any, str, str]:
 
 
 def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | None = None, label: str | None = None,
-            pair: str | None = None, casefold: bool = False) -> DataSelection:
+            pair: str | None = None, casefold: bool = False, labels: LabelSettings | None = None) -> DataSelection:
     """Read, check and measure the file (the engine's ``inspect_file``) into a DataSelection."""
 
     tokenizer, used, note = _tokenizer(tokenizers, model)
+    labels = labels or LabelSettings()
     found = inspect_file(path, text_column=text, label_column=label, text_pair_column=pair,
-                         casefold_labels=casefold, tokenizer=tokenizer)
+                         casefold_labels=casefold, tokenizer=tokenizer, labels=labels)
     ds = found.prepared.dataset
     rows = ds.select(range(min(PREVIEW_ROWS, len(ds))))
     names = found.prepared.label_names
     pairs = rows["text_pair"] if "text_pair" in rows.column_names else [None] * len(rows)
-    preview = [(t, p, names[i]) for t, p, i in zip(rows["text"], pairs, rows["label"])]
+    preview = [(t, p, label_text(names, y)) for t, p, y in zip(rows["text"], pairs, rows["label"])]
     report = found.report
     return DataSelection(
         path=str(path), file_name=Path(path).name, columns=list(found.table.columns),
@@ -64,7 +67,15 @@ def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | No
         rows=report.n_rows_kept, class_counts=dict(report.class_counts), has_errors=report.has_errors,
         errors_text=" ".join(f.message for f in report.errors), lengths=found.lengths,
         table_text=found.table.describe(), report=report, preview=preview, model=model,
-        tokenizer_model=used, tokenizer_note=note)
+        tokenizer_model=used, tokenizer_note=note, task=labels.task, label_separator=labels.separator,
+        label_columns=labels.label_columns, empty_labels=labels.empty_labels, multilabel=found.prepared.multilabel)
+
+
+def label_text(names: list[str], label) -> str:
+    """A preview row's label: the class, or a multi-label row's labels."""
+    if isinstance(label, (list, tuple)):
+        return "; ".join(n for n, on in zip(names, label) if on) or "(no label)"
+    return names[label]
 
 
 def preview_table(tokenizers: TokenizerCache, selection: DataSelection):
@@ -103,6 +114,19 @@ def length_chart(selection: DataSelection):
                                      exact_shares=selection.lengths.truncated_share)
 
 
+def label_settings(task: str | None, separator: str | None, columns: list[str] | None,
+                   empty: str | None) -> LabelSettings:
+    """The multi-label controls as the engine's settings (a blank separator: detect it)."""
+    return LabelSettings(task=task or "auto", separator=(separator or "").strip() or None,
+                         label_columns=list(columns) or None if columns else None, empty_labels=empty or "skip")
+
+
+def separator_shown(selection: DataSelection) -> str:
+    """The detected separator fills the box, so the person sees it (and can change it)."""
+    info = selection.multilabel
+    return (info.separator or "") if info is not None else ""
+
+
 def suggested_length(selection: DataSelection) -> int:
     return selection.lengths.suggested_max_length if selection.lengths else selection.max_length
 
@@ -131,6 +155,18 @@ def build(ctx: AppContext) -> None:
                                       info="Only for pairs of texts, e.g. question and answer.", interactive=True)
                 casefold = gr.Checkbox(label="Treat “Spam” and “spam” as the same label",
                                        info="Labels that differ only in upper/lower case become one class.")
+            with gr.Row():
+                task_dd = gr.Dropdown(label="Labels per text", choices=multilabel_views.TASK_CHOICES, value="auto",
+                                      info="One class per text, or several (e.g. tags).", interactive=True,
+                                      elem_id="task-choice")
+                separator_box = gr.Textbox(label="Separator between labels", placeholder="detected",
+                                           info="What joins several labels in one cell, e.g. ; or |.",
+                                           elem_id="label-separator")
+                label_cols = gr.Dropdown(label="Or one 0/1 column per label", multiselect=True, interactive=True,
+                                         info="Pick them to use several 0/1 columns instead of a label column.")
+                empty_dd = gr.Dropdown(label="An empty label cell means", choices=multilabel_views.EMPTY_CHOICES,
+                                       value="skip", interactive=True)
+            task_md = gr.Markdown(elem_id="task-report")
             findings = gr.Dataframe(label="What the check found", interactive=False, wrap=True, visible=False,
                                     column_widths=["13%", "42%", "7%", "38%"])
             with gr.Row():
@@ -148,7 +184,8 @@ def build(ctx: AppContext) -> None:
                                    elem_id="token-preview")
 
         shown = [ctx.data, ctx.data_file, results, report_md, text_dd, label_dd, pair_dd, casefold, findings,
-                 counts_plot, length_plot, max_len, use_suggested, length_md, preview]
+                 counts_plot, length_plot, max_len, use_suggested, length_md, preview, task_dd, separator_box,
+                 label_cols, empty_dd, task_md]
 
         def show(selection: DataSelection) -> dict:
             suggested = suggested_length(selection)
@@ -167,6 +204,10 @@ def build(ctx: AppContext) -> None:
                 length_plot: length_chart(selection), max_len: selection.max_length,
                 use_suggested: gr.Button(f"Use {suggested}", visible=selection.max_length != suggested),
                 length_md: lengths_markdown(selection), preview: preview_table(ctx.tokenizers, selection),
+                task_dd: selection.task, separator_box: selection.label_separator or separator_shown(selection),
+                label_cols: gr.Dropdown(choices=selection.columns, value=selection.label_columns or []),
+                empty_dd: selection.empty_labels,
+                task_md: multilabel_views.multilabel_markdown(selection.multilabel),
             }
 
         def show_column_choice(path: str, err: DataError) -> dict:
@@ -218,10 +259,11 @@ def build(ctx: AppContext) -> None:
 
         @friendly
         def on_columns(path: str | None, text: str | None, label: str | None, pair: str | None,
-                       fold: bool, model: str) -> dict:
+                       fold: bool, model: str, task: str, separator: str, columns: list[str] | None,
+                       empty: str) -> dict:
             if not path:
                 return gr.skip()
-            if not text or not label:
+            if not text or not (label or columns):
                 raise DataError("Choose both a text column and a label column.")
             if text == label:
                 raise DataError("The text column and the label column must be different.",
@@ -230,7 +272,8 @@ def build(ctx: AppContext) -> None:
             if second in (text, label):
                 raise DataError("The second text column must differ from the text and label columns.",
                                 f"Choose another column, or “{NO_PAIR}”.")
-            return show(analyse(ctx.tokenizers, path, model, text=text, label=label, pair=second, casefold=fold))
+            return show(analyse(ctx.tokenizers, path, model, text=text, label=label, pair=second, casefold=fold,
+                                labels=label_settings(task, separator, columns, empty)))
 
         @friendly
         def on_max_length(selection: DataSelection | None, value: float | None) -> dict:
@@ -253,12 +296,16 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()
             return show(analyse(ctx.tokenizers, selection.path, model, text=selection.text_column,
                                 label=selection.label_column, pair=selection.text_pair_column,
-                                casefold=selection.casefold_labels))
+                                casefold=selection.casefold_labels,
+                                labels=label_settings(selection.task, selection.label_separator,
+                                                      selection.label_columns, selection.empty_labels)))
 
         reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model], READING_UPLOAD)
         reading(sample.click, on_sample, [ctx.workspace, ctx.model], READING_SAMPLE)
-        gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input], on_columns,
-              [ctx.data_file, text_dd, label_dd, pair_dd, casefold, ctx.model], shown, trigger_mode="always_last")
+        gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input, task_dd.input, separator_box.submit,
+               label_cols.input, empty_dd.input], on_columns,
+              [ctx.data_file, text_dd, label_dd, pair_dd, casefold, ctx.model, task_dd, separator_box, label_cols,
+               empty_dd], shown, trigger_mode="always_last")
         gr.on([max_len.submit, max_len.blur], on_max_length, [ctx.data, max_len],
               [ctx.data, length_plot, preview, use_suggested], trigger_mode="always_last")
         use_suggested.click(lambda s: suggested_length(s) if s else gr.skip(), ctx.data, max_len).then(

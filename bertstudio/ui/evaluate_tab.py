@@ -32,6 +32,7 @@ from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
 from bertstudio.ui.views import charts, tables
+from bertstudio.ui.views import multilabel as multilabel_views
 
 INTRO = """### Step 4: evaluate
 Scores on the **test texts**: a part of your data the model never saw while training, so they show how it will
@@ -122,6 +123,7 @@ def headline_markdown(view: RunView) -> str:
         e = view.evaluation
         lines.append(f"Micro-F1 {e['micro_f1']:.3f} · weighted F1 {e['weighted_f1']:.3f} · log loss "
                      f"{e['log_loss']:.3f} (lower is better; it punishes confident mistakes most).")
+    lines += multilabel_views.evaluation_lines(view.evaluation or {})
     lines.append(f"On {rows:,} {where} texts. Model {s.model}, trained in {s.train_seconds or 0:.0f} s "
                  f"on {s.device}; best checkpoint at epoch {s.best_epoch or 0:g}.")
     if view.evaluation:

@@ -26,6 +26,7 @@ from bertstudio.ui.context import AppContext
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
 from bertstudio.ui.views import charts
+from bertstudio.ui.views import multilabel as multilabel_views
 from bertstudio.ui.views.charts import format_percent
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
@@ -127,6 +128,8 @@ class TextPrediction:
     confidence: float
     label_names: list[str]
     probabilities: list[float]
+    label_set: list[str] | None = None  # multi-label models: every label the text gets
+    thresholds: list[float] | None = None
 
 
 def predict_text(predictors: PredictorCache, workspace: Workspace, run_dir: str | None, backend: str, text: str,
@@ -142,8 +145,10 @@ def predict_text(predictors: PredictorCache, workspace: Workspace, run_dir: str 
                             "Fill in the second text box.")
         pairs = [text_pair]
     batch = predictor.predict([text], pairs)
+    multi = batch.label_sets is not None
     return TextPrediction(batch.labels[0], float(batch.confidences[0]), batch.label_names,
-                          [float(p) for p in batch.probs[0]])
+                          [float(p) for p in batch.probs[0]], batch.label_sets[0] if multi else None,
+                          predictor.prep.threshold_vector() if multi else None)
 
 
 @dataclass
@@ -240,7 +245,10 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_predict(workspace, run_dir: str | None, backend: str, text: str, text_pair: str) -> dict:
             result = predict_text(ctx.predictors, require_workspace(workspace), run_dir, backend, text, text_pair)
-            return {answer_md: prediction_markdown(result.label, result.confidence),
+            answer = (prediction_markdown(result.label, result.confidence) if result.label_set is None else
+                      multilabel_views.label_set_markdown(result.label_set, result.label_names,
+                                                          result.probabilities, result.thresholds))
+            return {answer_md: answer,
                     chart: charts.probability_chart(result.label_names, result.probabilities)}
 
         @friendly

@@ -38,6 +38,12 @@ class DataSelection:
     model: str = DEFAULT_MODEL  # the model chosen when the lengths were measured
     tokenizer_model: str = DEFAULT_MODEL  # whose tokenizer measured them (the bundled one if that model is missing)
     tokenizer_note: str = ""  # why it is not the chosen model's, when it is not
+    # --- multi-label ---
+    task: str = "auto"  # the person's choice; ``multilabel`` says what the data was read as
+    label_separator: str | None = None
+    label_columns: list[str] | None = None
+    empty_labels: str = "skip"
+    multilabel: Any = None  # bertstudio.data.multilabel.MultiLabelInfo, when each text has a set of labels
 
 
 @dataclass
@@ -81,4 +87,15 @@ def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
         text_pair_column=selection.text_pair_column or "",  # what the page showed, never a new guess
         casefold_labels=selection.casefold_labels,
         max_length=selection.max_length,
+        **label_layout(selection),
     )
+
+
+def label_layout(selection: DataSelection) -> dict[str, Any]:
+    """The label layout the Data tab showed, so training reads the labels exactly as the page did."""
+    info = selection.multilabel
+    if info is None:
+        return {"task": "single_label" if selection.task == "single_label" else "auto",
+                "empty_labels": selection.empty_labels}
+    return {"task": "multi_label", "label_separator": info.separator, "label_columns": info.label_columns,
+            "empty_labels": selection.empty_labels}

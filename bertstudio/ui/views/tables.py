@@ -175,7 +175,7 @@ def query_errors(table: pd.DataFrame, query: ErrorQuery) -> pd.DataFrame:
 
 
 ERROR_COLUMNS = {"text": "Text", "text_pair": "Second text", "label": "True class", "predicted": "Predicted",
-                 "correct": "Right?", "confidence": "Confidence", "margin": "Lead over 2nd choice",
+                 "missed": "Missed labels", "extra": "Extra labels", "correct": "Right?", "confidence": "Confidence", "margin": "Lead over 2nd choice",
                  "loss": "Loss", "entropy": "Uncertainty", "tags": "Tags"}
 
 

@@ -1,0 +1,188 @@
+"""Multi-label files: the task and separator decided from the data, the 0/1-column layout, bad input."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import write_multilabel_csv
+
+from bertstudio.config import make_config
+from bertstudio.data.inspect import inspect_file, read_and_prepare
+from bertstudio.data.multilabel import LabelSettings, detect_separator
+from bertstudio.data.multilabel_prepare import label_matrix, split_multilabel, stratification_keys
+from bertstudio.errors import ConfigError, DataError
+
+
+def write_rows(path, header, rows):
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def codes(prepared) -> dict[str, object]:
+    return {f.code: f for f in prepared.report.findings}
+
+
+@pytest.mark.parametrize("separator", [";", "|", ","])
+def test_separator_detected_from_recurring_parts(tmp_path, separator):
+    path = write_multilabel_csv(tmp_path / "ml.csv", separator=separator)
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel is not None and prepared.multilabel.separator == separator
+    assert prepared.label_names == ["anger", "fear", "joy"]
+    assert "combinations" in prepared.multilabel.reason
+    labels = label_matrix(prepared.dataset)
+    assert labels.shape == (90, 3) and set(np.unique(labels)) == {0.0, 1.0}
+    assert prepared.multilabel.labels_per_text == {1: 45, 2: 45}
+    # Row 1 (i=1) is "anger" + "fear": its vector has both.
+    assert labels[1].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_label_names_with_a_comma_or_slash_stay_single_label(tmp_path):
+    names = ["yes", "no", "yes, definitely", "no, never", "Sci/Tech"]
+    path = write_rows(tmp_path / "single.csv", ["text", "label"],
+                      [[f"text {i}", names[i % len(names)]] for i in range(60)])
+    separator, reason = detect_separator(pd.read_csv(path)["label"])
+    assert separator is None and "part of the label names" in reason
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel is None
+    assert "yes, definitely" in prepared.label_names and "Sci/Tech" in prepared.label_names
+    assert "--task multi_label" in codes(prepared)["separator_not_used"].hint  # said, in case it was meant
+
+
+def test_a_single_repeated_combination_is_a_label_name(tmp_path):
+    path = write_rows(tmp_path / "one-combo.csv", ["text", "label"],
+                      [[f"t {i}", ["a", "b", "a;b"][i % 3]] for i in range(30)])
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel is None  # one combination only: read as its own class
+
+
+def test_zero_one_columns_are_one_label_each(tmp_path):
+    rows = [[f"text {i}", i % 2, int(i % 3 == 0), 0 if i % 5 else 1] for i in range(40)]
+    path = write_rows(tmp_path / "cols.csv", ["text", "joy", "anger", "fear"], rows)
+    _, columns, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel.label_columns == ["joy", "anger", "fear"]
+    assert prepared.label_names == ["anger", "fear", "joy"]
+    assert prepared.report.class_counts == {"anger": 14, "fear": 8, "joy": 20}
+    # A row with every column 0 is kept: the person wrote that the text has none of the labels.
+    assert prepared.report.n_rows_kept == 40
+
+
+def test_zero_one_columns_with_other_values_are_refused(tmp_path):
+    rows = [[f"text {i}", i % 2, 2 if i == 7 else int(i % 3 == 0)] for i in range(20)]
+    path = write_rows(tmp_path / "cols.csv", ["text", "joy", "anger"], rows)
+    with pytest.raises(DataError) as err:
+        read_and_prepare(str(path), labels=LabelSettings(label_columns=["joy", "anger"]))
+    assert "'anger' should hold only 0 and 1" in err.value.message and "'2' (1)" in err.value.message
+    assert "Write 1 where the text has this label" in err.value.hint
+
+
+def test_person_overrides_the_detection(tmp_path):
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    _, _, single = read_and_prepare(str(path), labels=LabelSettings(task="single_label"))
+    assert single.multilabel is None and "anger;fear" in single.label_names
+    assert "combined_labels" in codes(single)  # and the single-label check says what it sees
+    names = ["yes", "no", "yes, definitely"]
+    forced = write_rows(tmp_path / "forced.csv", ["text", "label"], [[f"t {i}", names[i % 3]] for i in range(30)])
+    _, _, multi = read_and_prepare(str(forced), labels=LabelSettings(separator=","))
+    assert multi.label_names == ["definitely", "no", "yes"]
+    glued = codes(multi)["separator_in_label"]
+    assert glued.level == "warning" and "'yes' + 'definitely'" in glued.examples
+    assert "choose another separator" in glued.hint
+
+
+def test_empty_label_cells_are_skipped_by_default_and_kept_when_asked(tmp_path):
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    frame = pd.read_csv(path)
+    frame.loc[[3, 10], "labels"] = ""
+    frame.to_csv(path, index=False)
+    _, _, skipped = read_and_prepare(str(path))
+    finding = codes(skipped)["missing_label"]
+    assert skipped.report.n_rows_kept == 88 and finding.count == 2
+    assert "data rows 4, 11" in finding.message and "--empty-labels none" in finding.hint
+    _, _, kept = read_and_prepare(str(path), labels=LabelSettings(empty_labels="none"))
+    assert kept.report.n_rows_kept == 90 and codes(kept)["no_labels_kept"].level == "info"
+    assert label_matrix(kept.dataset)[3].sum() == 0
+
+
+def test_a_label_in_a_single_row_is_named(tmp_path):
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("a lonely text,joy;grief\n")
+    _, _, prepared = read_and_prepare(str(path))
+    rare = codes(prepared)["rare_labels"]
+    assert "'grief' (1)" in rare.message and "threshold falls back to the global one" in rare.message
+
+
+def test_config_fields_and_flags():
+    cfg = make_config(task="multi_label", label_separator="|", label_columns="joy, anger,fear")
+    assert cfg.label_columns == ["joy", "anger", "fear"] and cfg.empty_labels == "skip"
+    with pytest.raises(ConfigError):
+        make_config(task="several")
+    from bertstudio.config import TrainConfig
+
+    old = make_config().to_json_dict()
+    for key in ("task", "label_separator", "label_columns", "empty_labels"):
+        old.pop(key)
+    assert TrainConfig(**old).task == "auto"  # config.json files written before these fields still load
+
+
+def test_inspect_report_shows_the_task_counts_and_pairs(tmp_path, tiny_bert_dir):
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    text = inspect_file(str(path), model=str(tiny_bert_dir)).to_text()
+    assert "Task: multi-label (labels joined by ';')" in text
+    assert "Labels per text (labels: rows): 1: 45, 2: 45." in text
+    assert "Most frequent pairs:" in text and "anger + joy: 15" in text
+
+
+def test_split_keeps_every_label_in_validation_and_test(tmp_path):
+    path = write_multilabel_csv(tmp_path / "ml.csv", rows=300)
+    with path.open("a", encoding="utf-8") as handle:  # rare labels must not crash the stratified split
+        handle.write("one rare text,joy;grief\nanother rare text,fear;grief\nonly once,awe\n")
+    _, _, prepared = read_and_prepare(str(path))
+    parts = split_multilabel(prepared, seed=3)
+    sizes = parts.sizes()
+    assert sum(sizes.values()) == 303
+    for ds in (parts.validation, parts.test):
+        counts = label_matrix(ds).sum(axis=0)
+        assert all(counts[prepared.label_names.index(n)] > 0 for n in ("anger", "fear", "joy"))
+    assert any("no row with 'awe'" in line for line in parts.source)
+
+
+def test_stratification_key_is_the_rarest_label():
+    labels = np.array([[1, 0, 1], [1, 0, 0], [0, 0, 0], [1, 1, 0]], dtype=np.float32)
+    assert stratification_keys(labels).tolist() == [2, 0, 3, 1]
+
+
+def test_validation_file_with_unseen_labels_is_refused(tmp_path, tiny_bert_dir):
+    from bertstudio.config import config_from_preset
+    from bertstudio.train.pipeline import load_inputs
+
+    train = write_multilabel_csv(tmp_path / "train.csv")
+    val = write_rows(tmp_path / "val.csv", ["text", "labels"], [["happy", "joy"], ["so sad", "sadness;joy"]])
+    cfg = config_from_preset("balanced", data=str(train), val_file=str(val), model=str(tiny_bert_dir))
+    with pytest.raises(DataError) as err:
+        load_inputs(cfg)
+    assert "never appear in the training file: 'sadness'" in err.value.message
+
+
+def test_counts_agree_with_the_file(tmp_path):
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    _, _, prepared = read_and_prepare(str(path))
+    expected = Counter(name for cell in pd.read_csv(path)["labels"] for name in cell.split(";"))
+    assert prepared.report.class_counts == dict(sorted(expected.items()))
+
+
+def test_inspect_command_takes_the_label_layout_flags(tmp_path, capsys):
+    from bertstudio.cli import main
+
+    path = write_multilabel_csv(tmp_path / "ml.csv")
+    assert main(["inspect", str(path), "--task", "single_label"]) == 0
+    assert "Task: multi-label" not in capsys.readouterr().out
+    assert main(["inspect", str(path)]) == 0
+    assert "Task: multi-label (labels joined by ';')" in capsys.readouterr().out
