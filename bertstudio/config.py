@@ -105,6 +105,24 @@ class TrainConfig(BaseModel):
                                  json_schema_extra=_cli("--freeze-encoder", "training"))
     length_grouping: bool = Field(True, description="Batch texts of similar length together to skip padding.",
                                   json_schema_extra=_cli("--length-grouping", "training"))
+    # --- fine-tuning strategies (issue 20) ---
+    pooling: Literal["cls", "cls_no_pooler", "mean"] | None = Field(
+        None, description="How the text's token vectors become one: cls (the first token, through BERT's pooler), "
+                          "cls_no_pooler (the first token as is) or mean (the average of all tokens; auto: the "
+                          "model's own training, mean for the bundled model).",
+        json_schema_extra=_cli("--pooling", "training"))
+    layer_lr_decay: float | None = Field(
+        None, gt=0, le=1, description="Each layer below the top learns this much slower than the one above "
+                                      "(1.0: all layers alike; auto: from data size).",
+        json_schema_extra=_cli("--layer-lr-decay", "training"))
+    unfreezing: Literal["none", "gradual"] | None = Field(
+        None, description="gradual: train the head first, then open the layers from the top down, one group per "
+                          "phase (gentle on small data; auto: from data size).",
+        json_schema_extra=_cli("--unfreezing", "training"))
+    lora_rank: int | None = Field(
+        None, ge=0, le=256, description="Train small add-on matrices (LoRA) of this rank instead of the whole "
+                                        "model, plus the head (0: off; auto: from data size and model size).",
+        json_schema_extra=_cli("--lora-rank", "training"))
 
     # --- evaluation -----------------------------------------------------------
     eval_every: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (auto: once per epoch).",

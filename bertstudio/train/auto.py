@@ -60,16 +60,20 @@ class ModelShape:
     hidden: int = 768
     layers: int = 12
     ffn: int = 3072  # width of each layer's feed-forward block
+    # --- fine-tuning strategies (issue 20) ---
+    model_type: str = "bert"
+    trained_pooling: str | None = None  # how a sentence-transformers model was trained to pool (mean, ...)
 
     @classmethod
-    def of(cls, config: Any) -> "ModelShape":
+    def of(cls, config: Any, trained_pooling: str | None = None) -> "ModelShape":
         """From a transformers config: BERT-style names, or DistilBERT's ``dim``/``n_layers``/``hidden_dim``."""
         def first(*names: str, default: int) -> int:
             return int(next((v for v in (getattr(config, n, None) for n in names) if v), default))
 
         return cls(first("hidden_size", "dim", default=cls.hidden), first("num_hidden_layers", "n_layers",
                                                                          default=cls.layers),
-                   first("intermediate_size", "hidden_dim", default=cls.ffn))
+                   first("intermediate_size", "hidden_dim", default=cls.ffn),
+                   str(getattr(config, "model_type", "bert")), trained_pooling)
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,80 @@ def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int, proces
     return Decision("eval_every", steps_per_epoch, "The model is checked on the validation set after every epoch.")
 
 
+# --- fine-tuning strategy (issue 20; measured in bench/STRATEGIES.md) ---------------------------------
+
+SMALL_DATA_STRATEGY_ROWS = 1_000  # below: LoRA
+LARGE_DATA_STRATEGY_ROWS = 10_000  # from here: plain full fine-tuning
+GENTLE_LR_DECAY = 0.9
+LORA_FAMILIES = ("bert", "distilbert")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How much of the pre-trained model changes, and how gently: one recommendation, with its reason."""
+
+    name: str
+    layer_lr_decay: float
+    unfreezing: str
+    lora_rank: int
+    reason: str
+
+
+def lora_rank_for(model: ModelShape) -> int:
+    # Small models get the larger rank: they adapt every linear layer (train/lora.py) and have less width to
+    # spare; rank 8 on query and value is LoRA's own setting for BERT-base-sized models.
+    return 16 if model.hidden < 512 else 8
+
+
+def choose_strategy(stats: DataStats, model: ModelShape, *, head_only: bool = False) -> Strategy:
+    n, classes = stats.train_rows, stats.num_classes
+    if head_only:
+        return Strategy("head only", 1.0, "none", 0, "Only the classifier head trains, so no other strategy applies.")
+    if n >= LARGE_DATA_STRATEGY_ROWS:
+        return Strategy("full fine-tuning", 1.0, "none", 0,
+                        f"{n:,} training rows for {classes} classes are enough to fine-tune every layer at one rate.")
+    if n >= SMALL_DATA_STRATEGY_ROWS or model.model_type not in LORA_FAMILIES:
+        return Strategy("layer-wise learning-rate decay", GENTLE_LR_DECAY, "none", 0,
+                        f"{n:,} training rows for {classes} classes: each layer below the top learns "
+                        f"{GENTLE_LR_DECAY:g}x as fast as the one above, so the general knowledge in the bottom "
+                        "layers changes least.")
+    rank = lora_rank_for(model)
+    return Strategy("LoRA", 1.0, "none", rank,
+                    f"Only {n:,} training rows for {classes} classes: the pre-trained weights stay fixed and small "
+                    f"rank-{rank} add-on matrices (LoRA) learn beside them with the classifier head, which overfits "
+                    "less than changing every weight.")
+
+
+def choose_pooling(model: ModelShape) -> Decision:
+    if model.trained_pooling:
+        return Decision("pooling", model.trained_pooling, f"The model was trained to read a text as the "
+                                                          f"{'mean of its token vectors' if model.trained_pooling == 'mean' else 'first token'}"
+                                                          ", so the classifier reads it the same way.")
+    native = "cls_no_pooler" if model.model_type == "distilbert" else "cls"
+    return Decision("pooling", native, "The classifier reads the text the way the model was pre-trained to: "
+                                       "through its first ([CLS]) token.")
+
+
+def lora_lr(decision: Decision, lora_rank: int | None) -> Decision:
+    """LoRA's adapters start at zero and are small, so they need larger steps than full fine-tuning (5x, up to
+    5e-4, the rate the LoRA paper used for RoBERTa-base classifiers)."""
+    if not lora_rank:
+        return decision
+    lr = min(5e-4, decision.value * 5)
+    return Decision("lr", lr, f"LoRA's small add-on matrices start at zero and learn at {lr:g}, a larger rate than "
+                              "full fine-tuning uses.")
+
+
+def strategy_decisions(config: TrainConfig, stats: DataStats, model: ModelShape, decide) -> None:
+    """Fill the strategy fields left on auto with one recommendation (each field names the strategy and why)."""
+    strategy = choose_strategy(stats, model, head_only=config.freeze_encoder)
+    decide("pooling", lambda: choose_pooling(model))
+    for name, value in (("layer_lr_decay", strategy.layer_lr_decay), ("unfreezing", strategy.unfreezing),
+                        ("lora_rank", strategy.lora_rank)):
+        decide(name, lambda value=value, name=name: Decision(name, value, f"Strategy: {strategy.name}. "
+                                                                          f"{strategy.reason}"))
+
+
 # --- putting them together --------------------------------------------------------------
 
 
@@ -230,10 +308,11 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
             return decision.value
         return current
 
+    strategy_decisions(config, stats, model, decide)
     decide("max_length", lambda: choose_max_length(stats))
     batch_size = decide("batch_size", lambda: choose_batch_size(stats, hw))
     decide("epochs", lambda: choose_epochs(stats))
-    lr = decide("lr", lambda: choose_lr(stats, model.hidden))
+    lr = decide("lr", lambda: lora_lr(choose_lr(stats, model.hidden), updates.get("lora_rank", config.lora_rank)))
     decide("head_lr", lambda: choose_head_lr(stats, lr, head_only=config.freeze_encoder))
     decide("class_weighting", lambda: choose_class_weighting(stats))
     decide("freeze_embeddings", lambda: choose_freeze_embeddings(stats))
