@@ -112,8 +112,9 @@ class TrainConfig(BaseModel):
                           "model's own training, mean for the bundled model).",
         json_schema_extra=_cli("--pooling", "training"))
     layer_lr_decay: float | None = Field(
-        None, gt=0, le=1, description="Each layer below the top learns this much slower than the one above "
-                                      "(1.0: all layers alike; auto: from data size).",
+        None, gt=0, le=1, description="Each layer learns at this fraction of the rate of the layer above it, so "
+                                      "the lower, more general layers change least (1.0: all alike; auto: from data "
+                                      "size).",
         json_schema_extra=_cli("--layer-lr-decay", "training"))
     unfreezing: Literal["none", "gradual"] | None = Field(
         None, description="gradual: train the head first, then open the layers from the top down, one group per "
@@ -179,7 +180,14 @@ class TrainConfig(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        if "decisions" in raw and "pooling" not in raw:  # a run saved before the strategies: resumes as it trained
+            raw = {**STRATEGIES_BEFORE_ISSUE_20, **raw}
         return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
+
+
+# What every run did before the strategy settings existed (their "auto" now depends on the data): the model's own
+# [CLS] head ("cls" is the native head of BERT and DistilBERT alike), one encoder learning rate, no phases, no LoRA.
+STRATEGIES_BEFORE_ISSUE_20 = {"pooling": "cls", "layer_lr_decay": 1.0, "unfreezing": "none", "lora_rank": 0}
 
 
 def chosen_pair_column(setting: str | None, guessed: str | None) -> str | None:

@@ -18,7 +18,7 @@ import torch
 
 POOLING_KEY = "bertstudio_pooling"  # the config.json field that names the pooling
 POOLINGS = ("cls", "cls_no_pooler", "mean")
-CLASS_NAMES = {"bert": "BertStudioPooledBert", "distilbert": "BertStudioPooledDistilBert"}
+CLASS_NAMES = {"bert": "PooledBertForSequenceClassification", "distilbert": "PooledDistilBertForSequenceClassification"}
 
 
 def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
@@ -48,7 +48,7 @@ def _build_classes() -> dict[str, type]:
     from transformers import BertForSequenceClassification, DistilBertForSequenceClassification
     from transformers.modeling_outputs import SequenceClassifierOutput
 
-    class BertStudioPooledBert(BertForSequenceClassification):
+    class PooledBertForSequenceClassification(BertForSequenceClassification):
         """BERT whose classifier reads the pooling named in ``config.bertstudio_pooling``."""
 
         def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
@@ -61,7 +61,7 @@ def _build_classes() -> dict[str, type]:
             logits = self.classifier(self.dropout(pooled))
             return SequenceClassifierOutput(loss=_loss(self.config, logits, labels), logits=logits)
 
-    class BertStudioPooledDistilBert(DistilBertForSequenceClassification):
+    class PooledDistilBertForSequenceClassification(DistilBertForSequenceClassification):
         """DistilBERT whose head (pre_classifier, ReLU, classifier) reads the pooling named in the config."""
 
         def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
@@ -71,7 +71,7 @@ def _build_classes() -> dict[str, type]:
             logits = self.classifier(self.dropout(torch.relu(self.pre_classifier(pooled))))
             return SequenceClassifierOutput(loss=_loss(self.config, logits, labels), logits=logits)
 
-    classes = {"BertStudioPooledBert": BertStudioPooledBert, "BertStudioPooledDistilBert": BertStudioPooledDistilBert}
+    classes = {"PooledBertForSequenceClassification": PooledBertForSequenceClassification, "PooledDistilBertForSequenceClassification": PooledDistilBertForSequenceClassification}
     for cls in classes.values():
         # save_pretrained then copies this file beside the weights and writes auto_map into config.json.
         cls.register_for_auto_class("AutoModelForSequenceClassification")

@@ -285,10 +285,13 @@ def strategy_decisions(config: TrainConfig, stats: DataStats, model: ModelShape,
     """Fill the strategy fields left on auto with one recommendation (each field names the strategy and why)."""
     strategy = choose_strategy(stats, model, head_only=config.freeze_encoder)
     decide("pooling", lambda: choose_pooling(model))
+    explained = False  # the reason is given once, with the first setting it fills; the others name the strategy
     for name, value in (("layer_lr_decay", strategy.layer_lr_decay), ("unfreezing", strategy.unfreezing),
                         ("lora_rank", strategy.lora_rank)):
-        decide(name, lambda value=value, name=name: Decision(name, value, f"Strategy: {strategy.name}. "
-                                                                          f"{strategy.reason}"))
+        if getattr(config, name) is None:
+            reason = f"Strategy: {strategy.name}." + ("" if explained else f" {strategy.reason}")
+            decide(name, lambda name=name, value=value, reason=reason: Decision(name, value, reason))
+            explained = True
 
 
 # --- putting them together --------------------------------------------------------------

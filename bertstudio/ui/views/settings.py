@@ -20,6 +20,8 @@ ADVANCED_FIELDS: tuple[str, ...] = (
     "epochs", "max_steps", "batch_size", "lr", "head_lr", "tune", "class_weighting", "early_stopping_patience",
     "metric_for_best", "eval_every", "freeze_encoder", "freeze_embeddings", "freeze_layers", "head_dropout",
     "weight_decay", "warmup_ratio", "max_grad_norm", "grad_accum", "length_grouping", "precision", "device", "seed",
+    # --- fine-tuning strategies (issue 20) ---
+    "pooling", "layer_lr_decay", "unfreezing", "lora_rank",
 )
 
 LABELS: dict[str, str] = {
@@ -32,6 +34,9 @@ LABELS: dict[str, str] = {
     "weight_decay": "Weight decay", "warmup_ratio": "Warm-up share", "max_grad_norm": "Gradient clipping",
     "grad_accum": "Gradient accumulation steps", "length_grouping": "Group texts of similar length",
     "precision": "Number precision", "device": "Device", "seed": "Random seed",
+    # --- fine-tuning strategies (issue 20) ---
+    "pooling": "How the text is summarised (pooling)", "layer_lr_decay": "Slower learning for lower layers",
+    "unfreezing": "Open layers gradually", "lora_rank": "LoRA rank (0: off)",
 }
 
 AUTO = "auto"
