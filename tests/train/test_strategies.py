@@ -307,3 +307,56 @@ def test_bad_strategy_values_are_refused_with_the_flag():
         config_from_preset("balanced", layer_lr_decay=1.5)
     with pytest.raises(ConfigError, match="--pooling"):
         config_from_preset("balanced", pooling="max")
+
+
+# --- whole runs ------------------------------------------------------------------------------------------------------
+
+
+def a_run(data, model_dir, out, **settings):
+    from bertstudio.train.pipeline import train
+
+    cfg = config_from_preset(data=str(data), model=str(model_dir), output_dir=str(out), max_length=32, batch_size=8,
+                             epochs=2, precision="fp32", simple_model=False, **settings)
+    return train(cfg)
+
+
+def test_a_lora_run_keeps_its_adapter_and_saves_a_merged_plain_model(small_csv, tiny_bert_dir, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import pipeline
+
+    from bertstudio.predict.predictor import load_predictor
+    from bertstudio.runs import RunFolder
+
+    summary = a_run(small_csv, tiny_bert_dir, tmp_path / "run", lora_rank=4, pooling="cls")
+    run = RunFolder(summary.run_dir)
+    assert (run.adapter / "adapter_model.safetensors").is_file() and (run.adapter / "adapter_config.json").is_file()
+    adapter = load_file(str(run.adapter / "adapter_model.safetensors"))
+    assert any("lora_A" in k for k in adapter) and "base_model.model.classifier.weight" in adapter
+    weights = load_file(str(run.model / "model.safetensors"))
+    assert not any("lora" in k for k in weights)  # merged: a plain classifier
+    assert sum(t.numel() for t in adapter.values()) < sum(t.numel() for t in weights.values()) / 10
+    config = json.loads(run.config.read_text())
+    assert config["lora_rank"] == 4 and preprocessing_of(run).lora_rank == 4
+    texts = ["invoice refund number 3", "parcel courier late", "great thanks"]
+    pipe = pipeline("text-classification", model=str(run.model), device="cpu")
+    assert [o["label"] for o in pipe(texts, truncation=True)] == load_predictor(run.path).predict(texts).labels
+
+
+def preprocessing_of(run):
+    from bertstudio.results import Preprocessing
+
+    return Preprocessing.read(run.preprocessing)
+
+
+@pytest.mark.parametrize("settings", [{"unfreezing": "gradual", "freeze_layers": 0},
+                                      {"layer_lr_decay": 0.8, "pooling": "mean"}],
+                         ids=["gradual", "llrd-mean"])
+def test_gentle_strategies_train_a_whole_run(small_csv, tiny_bert_dir, tmp_path, settings):
+    from bertstudio.runs import RunFolder
+
+    summary = a_run(small_csv, tiny_bert_dir, tmp_path / "run", lora_rank=0, **settings)
+    run = RunFolder(summary.run_dir)
+    assert run.is_complete and not run.adapter.exists() and summary.steps > 0
+    saved = json.loads(run.config.read_text())
+    assert all(saved[k] == v for k, v in settings.items())
+    assert preprocessing_of(run).pooling == settings.get("pooling", saved["pooling"])
