@@ -50,7 +50,7 @@ class Strategy:
 
 STRATEGIES = (
     Strategy("full", {"layer_lr_decay": 1.0, "unfreezing": "none", "lora_rank": 0}),
-    Strategy("full, [CLS]+pooler", {"layer_lr_decay": 1.0, "unfreezing": "none", "lora_rank": 0, "pooling": "cls"}),
+    Strategy("full (CLS+pooler)", {"layer_lr_decay": 1.0, "unfreezing": "none", "lora_rank": 0, "pooling": "cls"}),
     Strategy("LLRD 0.9", {"layer_lr_decay": 0.9, "unfreezing": "none", "lora_rank": 0}),
     Strategy("gradual unfreezing", {"layer_lr_decay": 1.0, "unfreezing": "gradual", "lora_rank": 0}),
     Strategy("LoRA", {"layer_lr_decay": 1.0, "unfreezing": "none", "lora_rank": 16}),
@@ -150,6 +150,9 @@ def main() -> int:
     parser.add_argument("--val-rows", type=int, default=VALIDATION_ROWS)
     parser.add_argument("--max-length", type=int, default=None, help="default: automatic (from the texts)")
     parser.add_argument("--table-from", default=None, help="only print the table of a runs.jsonl")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own; 1 on a machine shared with other jobs, where two "
+                             "threads waiting on each other were 4.6x slower per step)")
     parser.add_argument("--strategies", default=",".join(s.name for s in STRATEGIES))
     parser.add_argument("--model", default="bundled-minilm")
     args = parser.parse_args()
@@ -157,7 +160,18 @@ def main() -> int:
         print(table(results_from(Path(args.table_from))))
         return 0
     wanted = [s for s in STRATEGIES if s.name in args.strategies.split(",")]
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
+    # Runs already measured with the same settings (bench/_out/strategies/runs.jsonl) are reused, so an interrupted
+    # grid goes on where it stopped.
+    grid = {"epochs": args.epochs, "max_length": args.max_length, "val_rows": args.val_rows,
+            "test_rows": args.test_rows, "model": args.model}
+    done = {json.dumps({k: r.get(k) for k in ("dataset", "size", "strategy", "seed", *grid)}, sort_keys=True): r
+            for r in map(json.loads, (OUT / "runs.jsonl").read_text(encoding="utf-8").splitlines())
+            } if (OUT / "runs.jsonl").is_file() else {}
     results: dict = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="strategies-") as tmp:
@@ -168,14 +182,15 @@ def main() -> int:
                 cells = results.setdefault((name, size), {})
                 for seed in range(args.seeds):  # seed by seed: a run cut short still has whole seeds to compare
                     for strategy in wanted:
-                        run = run_one(pool, size, val, test, strategy, seed, Path(tmp) / name, args.epochs,
-                                      args.model, args.max_length)
+                        key = {"dataset": name, "size": size, "strategy": strategy.name, "seed": seed, **grid}
+                        run = done.get(json.dumps(key, sort_keys=True))
+                        if run is None:  # not measured yet with these settings
+                            run = run_one(pool, size, val, test, strategy, seed, Path(tmp) / name, args.epochs,
+                                          args.model, args.max_length)
+                            with (OUT / "runs.jsonl").open("a", encoding="utf-8") as log:
+                                log.write(json.dumps({**key, **run}) + "\n")
                         cells.setdefault(strategy.name, []).append(run)
-                        record = json.dumps({"dataset": name, "size": size, "strategy": strategy.name, "seed": seed,
-                                             **run})
-                        print(record, flush=True)
-                        with (OUT / "runs.jsonl").open("a", encoding="utf-8") as log:
-                            log.write(record + "\n")
+                        print(json.dumps({**key, **run}), flush=True)
     body = (f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
             f"wall time {time.perf_counter() - started:.0f} s.\n\n"
             f"Command: python bench/strategies.py {' '.join(sys.argv[1:])}\n\n{table(results)}\n")
