@@ -277,8 +277,8 @@ def lora_lr(decision: Decision, lora_rank: int | None) -> Decision:
     if not lora_rank:
         return decision
     lr = min(5e-4, decision.value * 5)
-    return Decision("lr", lr, f"LoRA's small add-on matrices start at zero and learn at {lr:g}, a larger rate than "
-                              "full fine-tuning uses.")
+    return Decision("lr", lr, f"LoRA's small add-on matrices start at zero, so they learn at a larger learning rate "
+                              f"({lr:g}) than full fine-tuning uses.")
 
 
 def strategy_decisions(config: TrainConfig, stats: DataStats, model: ModelShape, decide) -> None:
