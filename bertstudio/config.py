@@ -168,6 +168,9 @@ class TrainConfig(BaseModel):
             raise ValueError("text_pair_column must differ from text_column")
         if self.label_column is not None and self.label_column in (self.text_column, self.text_pair_column):
             raise ValueError("label_column must differ from the text columns")
+        if self.lora_rank and self.freeze_encoder:
+            raise ValueError("lora_rank trains add-on matrices inside the encoder, which freeze_encoder keeps fixed: "
+                             "use one or the other")
         return self
 
     # --- (de)serialisation --------------------------------------------------------

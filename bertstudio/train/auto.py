@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bertstudio.config import TrainConfig
+from bertstudio.train.lora import lora_targets
 
 LENGTH_LADDER = (32, 64, 128, 256, 384, 512)
 
@@ -283,6 +284,8 @@ def lora_lr(decision: Decision, lora_rank: int | None) -> Decision:
 
 def strategy_decisions(config: TrainConfig, stats: DataStats, model: ModelShape, decide) -> None:
     """Fill the strategy fields left on auto with one recommendation (each field names the strategy and why)."""
+    if config.lora_rank:
+        lora_targets(model.model_type, model.hidden)  # refuses a model LoRA cannot target before any work starts
     strategy = choose_strategy(stats, model, head_only=config.freeze_encoder)
     decide("pooling", lambda: choose_pooling(model))
     explained = False  # the reason is given once, with the first setting it fills; the others name the strategy

@@ -360,3 +360,11 @@ def test_gentle_strategies_train_a_whole_run(small_csv, tiny_bert_dir, tmp_path,
     saved = json.loads(run.config.read_text())
     assert all(saved[k] == v for k, v in settings.items())
     assert preprocessing_of(run).pooling == settings.get("pooling", saved["pooling"])
+
+
+def test_lora_on_an_untargetable_model_is_refused_before_any_work():
+    other = ModelShape(hidden=256, layers=4, ffn=1024, model_type="electra")
+    with pytest.raises(ConfigError, match="LoRA cannot be applied to this electra model"):
+        resolve(TrainConfig(lora_rank=8), stats(400), Hardware("cpu"), model=other)
+    with pytest.raises(ConfigError, match="freeze_encoder"):
+        config_from_preset("head-only", lora_rank=8)
