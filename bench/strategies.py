@@ -130,7 +130,8 @@ def table(results: dict) -> str:
              "|---|---|---|---|---|---|"]
     for (name, size), cells in results.items():
         best = max(cells, key=lambda s: statistics.fmean(r["macro_f1"] for r in cells[s]))
-        for strategy, runs in cells.items():
+        order = [s.name for s in STRATEGIES]
+        for strategy, runs in sorted(cells.items(), key=lambda item: order.index(item[0])):
             f1 = [r["macro_f1"] for r in runs]
             mark = " **best**" if strategy == best else ""
             lines.append(f"| {name} | {size:,} | {strategy}{mark} | {statistics.fmean(f1):.4f} +/- {spread(f1):.4f} | "
