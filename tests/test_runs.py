@@ -172,7 +172,7 @@ def test_preprocessing_round_trip_keeps_unknown_keys(tmp_path):
     prep.write(tmp_path / "copy.json")
     assert Preprocessing.read(tmp_path / "copy.json") == prep
     assert json.loads((tmp_path / "copy.json").read_text()) == {**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2],
-                                                                 "blend_weight": 1.0}
+                                                                 "blend_weight": 1.0, "pooling": None, "lora_rank": 0}
 
 
 def test_numeric_label_names_are_read_as_text(tmp_path):

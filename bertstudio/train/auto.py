@@ -255,9 +255,9 @@ def choose_pooling(model: ModelShape) -> Decision:
         return Decision("pooling", model.trained_pooling, f"The model was trained to read a text as the "
                                                           f"{'mean of its token vectors' if model.trained_pooling == 'mean' else 'first token'}"
                                                           ", so the classifier reads it the same way.")
-    native = "cls_no_pooler" if model.model_type == "distilbert" else "cls"
-    return Decision("pooling", native, "The classifier reads the text the way the model was pre-trained to: "
-                                       "through its first ([CLS]) token.")
+    # "cls" is each family's own head: BERT's pooler, DistilBERT's pre-classifier (it has no pooler).
+    return Decision("pooling", "cls", "The classifier reads the text the way the model was pre-trained to: "
+                                      "through its first ([CLS]) token.")
 
 
 def lora_lr(decision: Decision, lora_rank: int | None) -> Decision:

@@ -268,7 +268,7 @@ def test_pooling_follows_how_the_model_was_trained():
     assert resolve(TrainConfig(), stats(400), Hardware("cpu"), model=MINILM).config.pooling == "mean"
     assert resolve(TrainConfig(), stats(400), Hardware("cpu"), model=BERT_BASE).config.pooling == "cls"
     distil = ModelShape(hidden=768, layers=6, model_type="distilbert")
-    assert resolve(TrainConfig(), stats(400), Hardware("cpu"), model=distil).config.pooling == "cls_no_pooler"
+    assert resolve(TrainConfig(), stats(400), Hardware("cpu"), model=distil).config.pooling == "cls"  # its own head
 
 
 def test_the_bundled_model_folder_says_it_was_trained_with_mean_pooling():
