@@ -147,6 +147,25 @@ class TrainConfig(BaseModel):
                                  json_schema_extra=_cli("--freeze-encoder", "training"))
     length_grouping: bool = Field(True, description="Batch texts of similar length together to skip padding.",
                                   json_schema_extra=_cli("--length-grouping", "training"))
+    # --- fine-tuning strategies (issue 20) ---
+    pooling: Literal["cls", "cls_no_pooler", "mean"] | None = Field(
+        None, description="How the text's token vectors become one: cls (the first token, through BERT's pooler), "
+                          "cls_no_pooler (the first token as is) or mean (the average of all tokens; auto: the "
+                          "model's own training, mean for the bundled model).",
+        json_schema_extra=_cli("--pooling", "training"))
+    layer_lr_decay: float | None = Field(
+        None, gt=0, le=1, description="Each layer learns at this fraction of the rate of the layer above it, so "
+                                      "the lower, more general layers change least (1.0: all alike; auto: from data "
+                                      "size).",
+        json_schema_extra=_cli("--layer-lr-decay", "training"))
+    unfreezing: Literal["none", "gradual"] | None = Field(
+        None, description="gradual: train the head first, then open the layers from the top down, one group per "
+                          "phase (gentle on small data; auto: from data size).",
+        json_schema_extra=_cli("--unfreezing", "training"))
+    lora_rank: int | None = Field(
+        None, ge=0, le=256, description="Train small add-on matrices (LoRA) of this rank instead of the whole "
+                                        "model, plus the head (0: off; auto: from data size and model size).",
+        json_schema_extra=_cli("--lora-rank", "training"))
 
     # --- evaluation -----------------------------------------------------------
     eval_every: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (auto: once per epoch).",
@@ -197,6 +216,9 @@ class TrainConfig(BaseModel):
             raise ValueError("text_pair_column must differ from text_column")
         if self.label_column is not None and self.label_column in (self.text_column, self.text_pair_column):
             raise ValueError("label_column must differ from the text columns")
+        if self.lora_rank and self.freeze_encoder:
+            raise ValueError("lora_rank trains add-on matrices inside the encoder, which freeze_encoder keeps fixed: "
+                             "use one or the other")
         return self
 
     @model_validator(mode="after")
@@ -215,6 +237,8 @@ class TrainConfig(BaseModel):
     def load(cls, path: str | Path) -> "TrainConfig":
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         raw.setdefault("long_texts", "head")  # runs from before the long-text choice cut at the head
+        if "decisions" in raw and "pooling" not in raw:  # a run saved before the strategies: resumes as it trained
+            raw = {**STRATEGIES_BEFORE_ISSUE_20, **raw}
         return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
 
 
@@ -241,6 +265,11 @@ def check_long_text_settings(strategy: str, max_length: int | None, head_tokens:
                           "to the special markers).",
                           f"Choose at most {max_length - 2} head tokens, e.g. {round((max_length - 2) * HEAD_SHARE)},"
                           " or leave it empty for that default.")
+
+
+# What every run did before the strategy settings existed (their "auto" now depends on the data): the model's own
+# [CLS] head ("cls" is the native head of BERT and DistilBERT alike), one encoder learning rate, no phases, no LoRA.
+STRATEGIES_BEFORE_ISSUE_20 = {"pooling": "cls", "layer_lr_decay": 1.0, "unfreezing": "none", "lora_rank": 0}
 
 
 def chosen_pair_column(setting: str | None, guessed: str | None) -> str | None:

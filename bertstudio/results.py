@@ -232,6 +232,11 @@ class Preprocessing(JsonRecord):
     def threshold_vector(self) -> list[float]:
         """One decision threshold per label, in label order."""
         return [float(self.thresholds.get(name, self.threshold)) for name in self.label_names]
+    # --- fine-tuning strategies (issue 20) ---
+    # How the classifier read the text: "cls" (BERT's pooler), "cls_no_pooler" or "mean"; None: the model's own
+    # (files written before it existed). The model's config.json carries it too, where the model class reads it.
+    pooling: str | None = None
+    lora_rank: int = 0  # > 0: trained with LoRA adapters of this rank, merged into the saved weights
 
 
 # --------------------------------------------------------------------------- export.json

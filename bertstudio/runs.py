@@ -35,6 +35,7 @@ VALIDATION_LOGITS_FILE = "validation_logits.npz"  # lets later evaluations refit
 LABEL_ISSUES_FILE = "label_issues.csv"  # training rows that look mislabeled
 EXPORTS_DIR = "exports"  # default place of a run's exports: RUN/exports/<format>/
 EXPORT_PLACES_FILE = "export_places.json"  # where each format was last exported to (--out may be anywhere)
+ADAPTER_DIR = "adapter"  # a LoRA run's adapters and head, as peft saves them
 SIMPLE_MODEL_DIR = "simple_model"  # the word-count model trained beside the fine-tuned one
 STATUS_FILE = "status.json"  # running / done / stopped / failed, rewritten as the run goes (see results.RunStatus)
 CHECKPOINTS_DIR = "checkpoints"  # the latest resumable training state, removed once the run has ended
@@ -206,6 +207,11 @@ class RunFolder:
     @property
     def simple_model(self) -> Path:
         return self.path / SIMPLE_MODEL_DIR
+
+    @property
+    def adapter(self) -> Path:
+        """The LoRA adapters and head of a LoRA run (already merged into ``model/``), as peft loads them."""
+        return self.path / ADAPTER_DIR
 
     @property
     def status(self) -> Path:

@@ -182,7 +182,7 @@ def test_preprocessing_round_trip_keeps_unknown_keys(tmp_path):
     assert long_texts == {"long_texts": "head", "head_tokens": None, "window_stride": None,
                           "window_aggregation": "mean", "max_windows": None}  # the head cut, as before
     assert written == {**OLD_PREPROCESSING, "added_by_a_newer_version": [1, 2], "blend_weight": 1.0,
-                       **SINGLE_LABEL_DEFAULTS}
+                       **SINGLE_LABEL_DEFAULTS, "pooling": None, "lora_rank": 0}
 
 
 def test_numeric_label_names_are_read_as_text(tmp_path):

@@ -13,6 +13,7 @@ from typing import Any
 
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.export.multilabel import multilabel_usage_note
+from bertstudio.models.pooling import folder_class
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.results import ExportResult, Preprocessing, Summary
@@ -40,6 +41,9 @@ class CardFacts:
     warnings: list[str] = field(default_factory=list)
     long_texts: LongTexts | None = None  # what is kept of long texts (preprocessing.json); None: the head cut
     thresholds: dict[str, float] | None = None  # multi-label models: each label's decision threshold
+    # --- fine-tuning strategies (issue 20) ---
+    pooling: str | None = None  # the model reads texts through this pooling (preprocessing.json)
+    own_code: bool = False  # the pooling needs pooled_modeling.py, saved beside the weights
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -61,7 +65,8 @@ def hub_id_for(base_model: str | None) -> str | None:
 def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
     facts = CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
                       text_pair=prep.text_pair, blend_weight=prep.blend_weight, base_model=hub_id_for(prep.base_model),
-                      base_model_name=prep.base_model, long_texts=LongTexts.of(prep))
+                      base_model_name=prep.base_model, long_texts=LongTexts.of(prep), pooling=prep.pooling,
+                      own_code=folder_class(location.folder) is not None)
     facts.thresholds = dict(zip(prep.label_names, prep.threshold_vector())) if prep.multi_label else None
     if location.run_dir is None:
         return facts
@@ -144,7 +149,8 @@ def _metrics_section(facts: CardFacts) -> str:
 
 
 def _training_section(facts: CardFacts) -> str:
-    keys = ("model", "max_length", "epochs", "max_steps", "batch_size", "lr", "head_lr", "precision", "seed")
+    keys = ("model", "max_length", "epochs", "max_steps", "batch_size", "lr", "head_lr", "precision", "seed",
+            "pooling", "layer_lr_decay", "unfreezing", "lora_rank")
     settings = {k: facts.settings.get(k) for k in keys if facts.settings and facts.settings.get(k) is not None}
     lines = ["## Training", "", f"Fine-tuned from {facts.base_model_name or 'a BERT-family model'} with BERT Studio."]
     if settings:
@@ -165,9 +171,10 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
     if fmt == "hf":
         call = (f'classifier({{"text": "your text"{pair}}}, truncation=True)' if facts.text_pair
                 else 'classifier("your text", truncation=True)')
+        trust = ", trust_remote_code=True" if facts.own_code else ""
         code = ["from transformers import pipeline", "",
                 f'classifier = pipeline("text-classification", model="{here}"'
-                f'{", top_k=None" if facts.thresholds else ""})', call]
+                f'{", top_k=None" if facts.thresholds else ""}{trust})', call]
     elif fmt in ("onnx", "onnx-int8"):
         file = "model.onnx" if fmt == "onnx" else "model.int8.onnx"
         code = ["import numpy as np, onnxruntime", "from transformers import AutoTokenizer", "",
@@ -187,7 +194,21 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
                        "for you; other code must do it itself to get calibrated confidences (labels are the same).")
     return "\n".join(["## How to use", "", "```python", *code, "```", "",
                       "Or with BERT Studio, which repeats the training preprocessing exactly:", "",
-                      "```bash", predict, "```"]) + calibration + multilabel_usage_note(facts.thresholds)
+                      "```bash", predict, "```"]) + calibration + multilabel_usage_note(facts.thresholds) + pooling_note(
+        facts, fmt)
+
+
+def pooling_note(facts: CardFacts, fmt: str) -> str:
+    """Why the Hugging Face folder asks for trust_remote_code: the pooling is code, not weights."""
+    if not (facts.own_code and fmt == "hf"):
+        return ""
+    how = "the mean of its token vectors" if facts.pooling == "mean" else "its [CLS] vector without BERT's pooler"
+    return (f"\n\nThis classifier reads a text as {how}. The standard BERT classes cannot (no choice of weights "
+            "turns their [CLS]-and-pooler head into that), so the folder carries the few lines that do, "
+            "`pooled_modeling.py` (torch and transformers only, written by BERT Studio), named in config.json's "
+            "`auto_map`: load it with `trust_remote_code=True`. Without it transformers falls back to the plain "
+            "BERT head and predicts different labels. The ONNX and TorchScript exports contain the pooling "
+            "already.")
 
 
 def _limitations_section(facts: CardFacts) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bertstudio.errors import ConfigError, ModelError
+from bertstudio.models.pooling import folder_class
 from bertstudio.models.sources import _hub_endpoint, _offline_mode, hub_reachable
 from bertstudio.results import Preprocessing
 
@@ -51,7 +52,9 @@ def pipeline_labels(folder: Path, texts: Sequence[str], pairs: Sequence[str] | N
     """Labels that ``transformers.pipeline("text-classification", model=folder)`` predicts."""
     from transformers import pipeline
 
-    pipe = pipeline("text-classification", model=str(folder), device="cpu")
+    # A model that pools another way runs the code BERT Studio saved beside its weights (pooled_modeling.py).
+    pipe = pipeline("text-classification", model=str(folder), device="cpu",
+                    trust_remote_code=folder_class(folder) is not None)
     inputs = [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)] if pairs is not None else list(texts)
     return [out["label"] for out in pipe(inputs, truncation=True, batch_size=batch_size)]
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.bundled import verify_bundled_weights
+from bertstudio.models.pooling import use_pooling
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.models.sources import (
     ModelSource,
@@ -184,11 +185,13 @@ def load_model_for_classification(
     attention_dropout: float | None = None,
     attn_implementation: str | None = None,
     problem_type: str | None = None,
+    pooling: str | None = None,
 ) -> PreTrainedModel:
     """The pretrained body with a fresh classification head for ``num_labels`` labels (fp32).
 
     ``problem_type="multi_label_classification"``: one sigmoid per label (saved in config.json, so
-    ``transformers.pipeline`` returns sigmoid scores)."""
+    ``transformers.pipeline`` returns sigmoid scores).
+    ``pooling``: how the head reads the text (see :mod:`bertstudio.models.pooling`); None: the model's own."""
     import torch
     from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
@@ -219,7 +222,7 @@ def load_model_for_classification(
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: damaged weights
         raise _load_failure(source, "model", exc) from exc
     _warn_about_loading_info(source, info)
-    return model
+    return use_pooling(model, pooling)
 
 
 def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) -> int:

@@ -11,6 +11,7 @@ import torch
 
 from bertstudio.config import TrainConfig
 from bertstudio.data.long_texts import LongTexts, text_rows_of, tokenize_long_split
+from bertstudio.models.pooling import pool_hidden, uses_pooler
 from bertstudio.train.batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
 
 logger = logging.getLogger(__name__)
@@ -54,11 +55,10 @@ def full_forward(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def head_logits(model, features: torch.Tensor) -> torch.Tensor:
-    """The classifier on top of the encoder's [CLS] vector, exactly as the full model computes it."""
+    """The classifier on top of the encoder's pooled vector ([CLS] or the mean), exactly as the full model computes it."""
     if model.config.model_type == "distilbert":
         return model.classifier(model.dropout(torch.relu(model.pre_classifier(features))))
-    pooler = getattr(model.base_model, "pooler", None)
-    pooled = pooler(features.unsqueeze(1)) if pooler is not None else features
+    pooled = model.base_model.pooler(features.unsqueeze(1)) if uses_pooler(model) else features
     return model.classifier(model.dropout(pooled))
 
 
@@ -107,7 +107,8 @@ def no_progress(done: int, total: int) -> None:
 @torch.no_grad()
 def encode_cls_features(model, dataset, tokenizer, device,
                         on_batch: Callable[[int, int], None] = no_progress) -> torch.Tensor:
-    """The frozen encoder's [CLS] vectors for every row, computed once (dropout off) in row order.
+    """The frozen encoder's pooled vectors ([CLS], or the mean of the tokens) for every row, computed once (dropout
+    off) in row order.
 
     ``on_batch(rows_done, rows_total)`` runs before each batch and after the last: the caller reports progress and
     may raise to stop (BERT-base on 10,000 texts: over 100 s on 2 CPU cores, one batch about 1 s).
@@ -124,7 +125,8 @@ def encode_cls_features(model, dataset, tokenizer, device,
         done += len(rows)
         batch.pop("labels", None)
         batch = {k: v.to(device) for k, v in batch.items()}
-        features[rows] = model.base_model(**batch)[0][:, 0].float().cpu()
+        hidden = model.base_model(**batch)[0]
+        features[rows] = pool_hidden(model, hidden, batch.get("attention_mask")).float().cpu()
     on_batch(done, len(dataset))
     model.train(was_training)
     return features

@@ -44,6 +44,7 @@ from bertstudio.train.multilabel import multilabel_checkpoint_score, summed_bce
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
 from bertstudio.train.speedups.cls_only import restore_last_layer
+from bertstudio.train.unfreezing import gradual_unfreezer
 
 logger = logging.getLogger(__name__)
 
@@ -367,7 +368,9 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
 
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))
     warmup = warmup_steps_for(total_steps, cfg.warmup_ratio)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, total_steps, warmup))
+    unfreezer = gradual_unfreezer(accelerator.unwrap_model(model), cfg, total_steps)  # None unless gradual
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, unfreezer.lr_multiplier if unfreezer else
+                                                  lambda s: lr_multiplier(s, total_steps, warmup))
     # Not through prepare(): accelerate would step it once per process. Registered, so checkpoints carry it.
     accelerator.register_for_checkpointing(scheduler)
     eval_every = min(cfg.eval_every or steps_per_epoch, total_steps)
@@ -390,6 +393,8 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
             stopped = True
             break
         batch.pop("row", None)
+        if unfreezer is not None:
+            unfreezer.enter(step)
         with accelerator.accumulate(model):
             loss, micro_batches = backward_within_memory(model, batch, feed.forward, weights, accelerator, optimizer,
                                                          micro_batches)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,8 @@ from bertstudio.config import TrainConfig
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.multilabel_metrics import is_multi_label
 from bertstudio.train.multilabel import positive_weights
+from bertstudio.models.pooling import uses_pooler
+from bertstudio.train.lora import has_lora, is_lora_parameter
 from bertstudio.train.speedups.allocator import keep_freed_memory
 from bertstudio.train.speedups.cls_only import compute_last_layer_for_cls_only
 from bertstudio.train.speedups.dropout import use_fast_dropout
@@ -55,29 +58,64 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
             param.requires_grad = False
 
 
+def apply_strategy_freezing(model) -> None:
+    """What the fine-tuning strategy keeps fixed: with LoRA every pre-trained weight (only the adapters and the
+    head train); with a pooling that skips BERT's pooler, the pooler, which then feeds nothing."""
+    pooler = getattr(model.base_model, "pooler", None)
+    if pooler is not None and not uses_pooler(model):
+        pooler.requires_grad_(False)
+    if has_lora(model):
+        for name, param in model.named_parameters():
+            param.requires_grad = is_lora_parameter(name) or (is_head_parameter(name, model) and param.requires_grad)
+
+
 def prepare_model(model, cfg: TrainConfig, device_type: str) -> None:
     """Freezing as configured, the last layer computed for [CLS] alone (see ``cls_only``; undone when
     training ends) and, on a CPU, the cheap dropout mask (see ``dropout``) and a malloc that keeps freed
     memory for the next step (see ``allocator``)."""
     apply_freezing(model, cfg)
+    apply_strategy_freezing(model)
     compute_last_layer_for_cls_only(model)
     if device_type == "cpu":
         use_fast_dropout(model)
         keep_freed_memory()
 
 
+_LAYER_NUMBER = re.compile(r"\.layer\.(\d+)\.")
+
+
+def layer_depth(name: str, model, num_layers: int) -> int:
+    """How far above the input a pre-trained parameter sits: 0 for the embeddings, i + 1 for encoder layer i."""
+    found = _LAYER_NUMBER.search(name)
+    if found:
+        return int(found.group(1)) + 1
+    return 0 if ".embeddings." in name else num_layers
+
+
+def encoder_lr(name: str, model, cfg: TrainConfig, num_layers: int) -> float:
+    """The encoder's learning rate for parameter ``name``: layer-wise decay (Sun et al. 2019, "How to fine-tune BERT")
+    gives the top layer the full rate and each layer below ``layer_lr_decay`` times the one above, so the general
+    features of the bottom layers change least."""
+    decay = cfg.layer_lr_decay or 1.0
+    if decay == 1.0:
+        return cfg.lr
+    return cfg.lr * decay ** (num_layers - layer_depth(name, model, num_layers))
+
+
 def parameter_groups(model, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """AdamW groups: encoder and head at their own learning rates; no weight decay on biases and LayerNorm,
-    where decay would only pull normalisation and offsets towards zero."""
-    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    """AdamW groups: encoder and head at their own learning rates (the encoder's per layer with layer-wise decay);
+    no weight decay on biases and LayerNorm, where decay would only pull normalisation and offsets towards zero."""
+    num_layers = len(encoder_layers(model))
+    groups: dict[tuple[bool, bool, float], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
         no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
-        groups.setdefault((is_head_parameter(name, model), no_decay), []).append(param)
+        is_head = is_head_parameter(name, model)
+        lr = cfg.head_lr if is_head else encoder_lr(name, model, cfg, num_layers)
+        groups.setdefault((is_head, no_decay, lr), []).append(param)
     result = []
-    for (is_head, no_decay), params in groups.items():
-        lr = cfg.head_lr if is_head else cfg.lr
+    for (is_head, no_decay, lr), params in groups.items():
         result.append({"params": params, "lr": lr, "initial_lr": lr,
                        "weight_decay": 0.0 if no_decay else cfg.weight_decay})
     return result

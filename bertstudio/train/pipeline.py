@@ -39,6 +39,7 @@ from bertstudio.models.loading import (
     load_tokenizer,
     quiet_library_progress,
 )
+from bertstudio.models.pooling import trained_pooling
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.models.word_counts import WordCountModel
 from bertstudio.results import (
@@ -65,7 +66,9 @@ from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
+from bertstudio.train.lora import add_lora, has_lora, merge_lora, save_adapter
 from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_model
+from bertstudio.train.model_setup import is_head_parameter
 from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import decide_final_model, fit_simple_model
@@ -148,7 +151,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
 
 
 def _model_shape(source) -> ModelShape:
-    return ModelShape.of(load_model_config(source))
+    return ModelShape.of(load_model_config(source), trained_pooling=trained_pooling(source))
 
 
 def make_accelerator(cfg: TrainConfig, device: DeviceInfo, run: RunFolder | None = None):
@@ -234,14 +237,16 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
     """
     import torch
 
-
     torch.manual_seed(cfg.seed)
     names = inputs.label_names
-    return load_model_for_classification(
+    model = load_model_for_classification(
         inputs.source, num_labels=len(names), id2label=dict(enumerate(names)),
         label2id={n: i for i, n in enumerate(names)}, head_dropout=cfg.head_dropout,
         attention_dropout=cfg.attention_dropout, attn_implementation=attention_kernel(inputs.device),
-        problem_type=PROBLEM_TYPE if cfg.task == "multi_label" else None)
+        problem_type=PROBLEM_TYPE if cfg.task == "multi_label" else None, pooling=cfg.pooling)
+    if cfg.lora_rank:
+        add_lora(model, cfg.lora_rank)
+    return model
 
 
 def save_config(run: RunFolder, cfg: TrainConfig, inputs: TrainingInputs) -> None:
@@ -436,6 +441,9 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     if not accelerator.is_main_process:
         return summary
     emit(Working(phase=SAVING_PHASE, done=0, total=0))  # one write of a few seconds at most (BERT-base: 440 MB)
+    if has_lora(outcome.model):  # the adapters on their own, then merged: model/ is a plain classifier
+        save_adapter(outcome.model, run.adapter, is_head_parameter)
+        merge_lora(outcome.model)
     save_model_folder(run.model, outcome.model, inputs.tokenizer, cfg, label_names)
     if multi:
         return finish_multilabel(run, summary, val_logits=val_logits, eval_logits=eval_logits,
@@ -528,7 +536,8 @@ def training_preprocessing(cfg: TrainConfig, tokenizer, label_names: list[str]) 
         truncation_side=getattr(tokenizer, "truncation_side", "right"),
         lowercase=bool(getattr(tokenizer, "do_lower_case", False)), text_pair=bool(cfg.text_pair_column),
         text_column=cfg.text_column, text_pair_column=cfg.text_pair_column, casefold_labels=cfg.casefold_labels,
-        temperature=1.0, base_model=cfg.model, bertstudio_version=__version__, **long_text_fields(cfg))
+        temperature=1.0, base_model=cfg.model, bertstudio_version=__version__, pooling=cfg.pooling,
+        lora_rank=cfg.lora_rank or 0, **long_text_fields(cfg))
 
 
 def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_names: list[str]) -> Path:

@@ -4,6 +4,7 @@ and the number of optimizer steps it spans (the loop, the Started event and the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from bertstudio.config import TrainConfig
 
@@ -36,3 +37,20 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int) -> float:
 
 def warmup_steps_for(total_steps: int, warmup_ratio: float) -> int:
     return int(round(total_steps * warmup_ratio))
+
+
+def phased_lr_multiplier(step: int, phase_starts: Sequence[int], total_steps: int, warmup_ratio: float) -> float:
+    """The learning-rate factor when training runs in phases (gradual unfreezing): each phase gets its own warm-up
+    and decay, as if it were a run of its own.
+
+    Why it restarts: a phase opens layers that have not trained yet. With one schedule over the whole run, the
+    layers opened last would only ever see the tail of the decay (close to zero) and barely move, and the layers
+    that opened first would take their largest steps while the head above them was still random.  Howard &
+    Ruder (2018, ULMFiT) warn about exactly this and use a fresh (slanted triangular) schedule per phase.
+    ``phase_starts``: the optimizer step each phase starts at, ascending, the first 0.
+    """
+    index = max(i for i, start in enumerate(phase_starts) if start <= step) if phase_starts else 0
+    start = phase_starts[index] if phase_starts else 0
+    end = phase_starts[index + 1] if index + 1 < len(phase_starts) else total_steps
+    length = max(1, end - start)
+    return lr_multiplier(step - start, length, warmup_steps_for(length, warmup_ratio))

@@ -14,6 +14,7 @@ import time
 
 from bertstudio.config import TrainConfig
 from bertstudio.errors import ModelError
+from bertstudio.models.pooling import trained_pooling
 from bertstudio.models.registry import architecture_config, find_variant
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.train.auto import ModelShape
@@ -30,9 +31,10 @@ def model_shape(model: str) -> ModelShape:
     variant = find_variant(model)
     if variant is not None:
         arch = variant.architecture
-        return ModelShape(arch.hidden_size, arch.num_layers, arch.intermediate_size)
+        return ModelShape(arch.hidden_size, arch.num_layers, arch.intermediate_size, variant.family,
+                          trained_pooling(resolve_model_source(model)))
     try:
-        return ModelShape.of(_architecture(model))
+        return ModelShape.of(_architecture(model), trained_pooling(resolve_model_source(model)))
     except ModelError:
         return ModelShape()
 

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from bertstudio.models.pooling import model_pooling
+
 
 def _query_row_of(mask: torch.Tensor | None) -> torch.Tensor | None:
     """The attention mask for a single query position (a 4-D mask has one row per query)."""
@@ -78,9 +80,11 @@ def _last_layer_and_forward(model) -> tuple[torch.nn.Module, Callable] | None:
 def compute_last_layer_for_cls_only(model) -> bool:
     """Make ``model``'s last encoder layer compute [CLS] alone; False (model untouched) when it does not apply.
 
-    Only for sequence classifiers of the BERT and DistilBERT families. ``restore_last_layer`` undoes it.
+    Only for sequence classifiers of the BERT and DistilBERT families that read [CLS]: mean pooling reads every
+    token, so it needs the whole last layer. ``restore_last_layer`` undoes it.
     """
-    found = _last_layer_and_forward(model) if _is_sequence_classifier(model) else None
+    reads_cls = model_pooling(model.config) != "mean"
+    found = _last_layer_and_forward(model) if _is_sequence_classifier(model) and reads_cls else None
     if found is None:
         return False
     layer, forward = found

@@ -21,6 +21,8 @@ ADVANCED_FIELDS: tuple[str, ...] = (
     "metric_for_best", "eval_every", "freeze_encoder", "freeze_embeddings", "freeze_layers", "head_dropout",
     "weight_decay", "warmup_ratio", "max_grad_norm", "grad_accum", "length_grouping", "precision", "device", "seed",
     "long_texts", "head_tokens", "window_stride", "window_aggregation", "max_windows",
+    # --- fine-tuning strategies (issue 20) ---
+    "pooling", "layer_lr_decay", "unfreezing", "lora_rank",
 )
 
 LABELS: dict[str, str] = {
@@ -36,6 +38,9 @@ LABELS: dict[str, str] = {
     "long_texts": "What to keep of long texts", "head_tokens": "Head tokens (head_tail)",
     "window_stride": "Window stride in tokens (windows)", "window_aggregation": "Combine windows by (windows)",
     "max_windows": "Most windows per text (windows)",
+    # --- fine-tuning strategies (issue 20) ---
+    "pooling": "How the text is summarised (pooling)", "layer_lr_decay": "Slower learning for lower layers",
+    "unfreezing": "Open layers gradually", "lora_rank": "LoRA rank (0: off)",
 }
 
 AUTO = "auto"

@@ -1,0 +1,96 @@
+"""Which pooling a classifier uses, and turning a loaded classifier into the one that pools as asked.
+
+A model's own head decides what it reads: BERT's classifier reads [CLS] through the pooler (``cls``),
+DistilBERT's reads [CLS] as is (so for DistilBERT ``cls`` and ``cls_no_pooler`` are the same head).  Any other
+pooling uses the classes of :mod:`bertstudio.models.pooled_modeling`, which keep the same weight names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bertstudio.errors import ConfigError
+from bertstudio.models import pooled_modeling
+from bertstudio.models.pooled_modeling import CLASS_NAMES, POOLING_KEY, POOLINGS
+
+# What each family's own head reads.
+NATIVE_POOLING = {"bert": "cls", "distilbert": "cls_no_pooler"}
+
+
+def model_pooling(config: Any) -> str:
+    """The pooling a loaded (or saved) model's config says it uses."""
+    found = getattr(config, POOLING_KEY, None)
+    return found if found in POOLINGS else NATIVE_POOLING.get(getattr(config, "model_type", ""), "cls")
+
+
+def is_native(model_type: str, pooling: str) -> bool:
+    native = NATIVE_POOLING.get(model_type)
+    return pooling == native or (model_type == "distilbert" and pooling == "cls")
+
+
+def pooled_class(model_type: str, pooling: str) -> type | None:
+    """The class that pools as asked; None when the family's own class already does."""
+    if pooling not in POOLINGS:
+        raise ConfigError(f"Unknown pooling '{pooling}'.", f"Use one of: {', '.join(POOLINGS)}.")
+    if is_native(model_type, pooling):
+        return None
+    if model_type not in CLASS_NAMES:
+        raise ConfigError(f"Pooling '{pooling}' is available for BERT and DistilBERT models, not {model_type}.",
+                          "Leave pooling on automatic (the model's own) for this model.")
+    return getattr(pooled_modeling, CLASS_NAMES[model_type])
+
+
+def use_pooling(model, pooling: str | None):
+    """``model`` (a plain BERT/DistilBERT classifier) made to pool as asked, in place; ``None`` leaves it as is.
+
+    The pooled classes add no weights, so switching the class keeps every loaded weight where it is.
+    """
+    if pooling is None:
+        return model
+    model_type = model.config.model_type
+    cls = pooled_class(model_type, pooling)
+    setattr(model.config, POOLING_KEY, pooling)
+    if cls is not None:
+        model.__class__ = cls
+        model.config.architectures = [cls.__name__]
+    return model
+
+
+def folder_class(folder: Path) -> type | None:
+    """The pooled class a saved model folder needs (from its config.json); None for a plain classifier."""
+    path = Path(folder) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the loader that follows reports a missing or damaged config in its own words
+    pooling = config.get(POOLING_KEY) if isinstance(config, dict) else None
+    if pooling is None:
+        return None
+    return pooled_class(str(config.get("model_type", "")), pooling)
+
+
+def uses_pooler(model) -> bool:
+    """Whether the classifier reads BERT's pooler (BERT with ``cls`` pooling)."""
+    return getattr(model.base_model, "pooler", None) is not None and model_pooling(model.config) == "cls"
+
+
+def pool_hidden(model, hidden, attention_mask):
+    """The vector the head reads from the last layer's ``hidden`` states (before BERT's pooler)."""
+    return pooled_modeling.pool_tokens(hidden, attention_mask, model_pooling(model.config))
+
+
+def trained_pooling(source) -> str | None:
+    """The pooling a sentence-transformers model was trained with (its ``1_Pooling/config.json``), for a model on
+    disk; None when the folder does not say (a plain BERT checkpoint, or a model not downloaded yet)."""
+    path = Path(getattr(source, "path_or_id", str(source))) / "1_Pooling" / "config.json"
+    try:
+        modes = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(modes, dict) and modes.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if isinstance(modes, dict) and modes.get("pooling_mode_cls_token"):
+        return "cls_no_pooler"
+    return None

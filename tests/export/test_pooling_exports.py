@@ -1,0 +1,110 @@
+"""Every pooling gives the same outputs in training's model, predict, serve and every export format."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import LABELS, make_tiny_run, sample_texts
+
+from bertstudio.export.core import export_run
+from bertstudio.models.pooled_modeling import pool_tokens
+from bertstudio.models.pooling import use_pooling
+from bertstudio.predict.predictor import load_predictor
+from bertstudio.results import Preprocessing
+
+CASES = [("bert", "mean"), ("bert", "cls_no_pooler"), ("distilbert", "mean")]
+TEXTS = sample_texts(11) + ["good film " * 40]  # padding in every batch, and one text cut at max_length
+
+
+def pooled_run(root, family: str, pooling: str):
+    """The tiny run, its model saved as training saves a model that pools this way."""
+    from transformers import AutoModelForSequenceClassification
+
+    run = make_tiny_run(root, family=family)
+    model = use_pooling(AutoModelForSequenceClassification.from_pretrained(run / "model"), pooling)
+    model.save_pretrained(run / "model", safe_serialization=True)
+    prep = Preprocessing.read(run / "model" / "preprocessing.json")
+    prep.model_copy(update={"pooling": pooling}).write(run / "model" / "preprocessing.json")
+    return run
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{f}-{p}" for f, p in CASES])
+def exported(request, tmp_path_factory):
+    family, pooling = request.param
+    run = pooled_run(tmp_path_factory.mktemp(f"pooled-{family}-{pooling}"), family, pooling)
+    return run, pooling, {r.format: r for r in export_run(run, "all")}
+
+
+def reference_logits(run, pooling: str) -> np.ndarray:
+    """Computed here from the encoder's token vectors, independently of the classes under test."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    prep = Preprocessing.read(run / "model" / "preprocessing.json")
+    tokenizer = AutoTokenizer.from_pretrained(run / "model")
+    encoder = AutoModel.from_pretrained(run / "model").eval()
+    heads = load_file(str(run / "model" / "model.safetensors"))
+    enc = tokenizer(TEXTS, truncation=True, max_length=prep.max_length, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = encoder(**enc).last_hidden_state
+        pooled = pool_tokens(hidden, enc["attention_mask"], pooling)
+        if "pre_classifier.weight" in heads:  # DistilBERT's head
+            pooled = torch.relu(pooled @ heads["pre_classifier.weight"].T + heads["pre_classifier.bias"])
+        return (pooled @ heads["classifier.weight"].T + heads["classifier.bias"]).numpy()
+
+
+def test_predict_replays_the_pooling_training_used(exported):
+    run, pooling, _ = exported
+    ours = load_predictor(run).logits(TEXTS)
+    np.testing.assert_allclose(ours, reference_logits(run, pooling), atol=1e-4)
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["bertstudio_pooling"] == pooling and (run / "model" / "pooled_modeling.py").is_file()
+
+
+def test_every_export_format_matches_pytorch(exported):
+    run, _, results = exported
+    assert results["onnx"].parity.max_abs_logit_diff < 1e-3 and results["onnx"].parity.label_agreement == 1.0
+    assert results["torchscript"].parity.max_abs_logit_diff < 1e-4
+    assert results["hf"].parity.max_abs_logit_diff < 1e-5
+    assert results["onnx-int8"].parity.rows == 48
+    reference = load_predictor(run).logits(TEXTS)
+    for backend in ("onnx", "torchscript"):
+        np.testing.assert_allclose(load_predictor(run, backend=backend).logits(TEXTS), reference, atol=1e-3)
+    np.testing.assert_allclose(load_predictor(results["hf"].folder).logits(TEXTS), reference, atol=1e-5)
+
+
+def test_transformers_pipeline_loads_the_hf_folder_with_its_pooling(exported):
+    from transformers import pipeline
+
+    run, pooling, results = exported
+    folder = results["hf"].folder
+    assert results["hf"].parity.pipeline_label_agreement == 1.0
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForSequenceClassification"].startswith("pooled_modeling.")
+    assert (folder / "pooled_modeling.py").is_file()
+    pipe = pipeline("text-classification", model=str(folder), device="cpu", trust_remote_code=True)
+    assert [out["label"] for out in pipe(TEXTS, truncation=True)] == load_predictor(run).predict(TEXTS).labels
+    card = (folder / "README.md").read_text()
+    assert "trust_remote_code=True" in card and "pooled_modeling.py" in card
+
+
+def test_serve_answers_with_the_pooled_model(exported):
+    from fastapi.testclient import TestClient
+
+    from bertstudio.predict.serve import create_app
+
+    run, _, _ = exported
+    predictor = load_predictor(run)
+    body = TestClient(create_app(predictor)).post("/predict", json={"texts": TEXTS[:3]}).json()
+    assert [p["label"] for p in body["predictions"]] == predictor.predict(TEXTS[:3]).labels
+    assert all(set(p["probabilities"]) == set(LABELS) for p in body["predictions"])
+
+
+def test_a_plain_bert_folder_still_loads_as_before(tmp_path):
+    run = make_tiny_run(tmp_path)
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert "auto_map" not in config and not (run / "model" / "pooled_modeling.py").exists()
+    assert type(load_predictor(run).backend.model).__name__ == "BertForSequenceClassification"
