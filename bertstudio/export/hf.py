@@ -47,16 +47,26 @@ def export_hf(model, tokenizer, prep: Preprocessing, target: Path) -> None:
     save_tokenizer(tokenizer, target, prep)
 
 
+def folder_pipeline(folder: Path, **options):
+    """``transformers.pipeline("text-classification")`` over an exported folder, as a user would open it.
+
+    A model that pools another way runs the code BERT Studio saved beside its weights (pooled_modeling.py), so
+    only such a folder is opened with ``trust_remote_code``."""
+    from transformers import pipeline
+
+    return pipeline("text-classification", model=str(folder), device="cpu",
+                    trust_remote_code=folder_class(folder) is not None, **options)
+
+
+def pipeline_inputs(texts: Sequence[str], pairs: Sequence[str] | None) -> list:
+    return [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)] if pairs is not None else list(texts)
+
+
 def pipeline_labels(folder: Path, texts: Sequence[str], pairs: Sequence[str] | None,
                     batch_size: int = 32) -> list[str]:
     """Labels that ``transformers.pipeline("text-classification", model=folder)`` predicts."""
-    from transformers import pipeline
-
-    # A model that pools another way runs the code BERT Studio saved beside its weights (pooled_modeling.py).
-    pipe = pipeline("text-classification", model=str(folder), device="cpu",
-                    trust_remote_code=folder_class(folder) is not None)
-    inputs = [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)] if pairs is not None else list(texts)
-    return [out["label"] for out in pipe(inputs, truncation=True, batch_size=batch_size)]
+    pipe = folder_pipeline(folder)
+    return [out["label"] for out in pipe(pipeline_inputs(texts, pairs), truncation=True, batch_size=batch_size)]
 
 
 def _read_token(token_env: str) -> str:

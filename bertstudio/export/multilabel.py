@@ -10,16 +10,15 @@ from typing import Sequence
 import numpy as np
 
 from bertstudio.evaluation.multilabel_metrics import label_set_names, predict_sets, sigmoid
+from bertstudio.export.hf import folder_pipeline, pipeline_inputs
 from bertstudio.results import Preprocessing
 
 
 def pipeline_scores(folder: Path, label_names: Sequence[str], texts: Sequence[str], pairs: Sequence[str] | None,
                     batch_size: int = 32) -> np.ndarray:
     """Every label's score from ``transformers.pipeline("text-classification", top_k=None)``, rows x labels."""
-    from transformers import pipeline
-
-    pipe = pipeline("text-classification", model=str(folder), device="cpu", top_k=None)
-    inputs = [{"text": t, "text_pair": p} for t, p in zip(texts, pairs)] if pairs is not None else list(texts)
+    pipe = folder_pipeline(folder, top_k=None)
+    inputs = pipeline_inputs(texts, pairs)
     index = {name: i for i, name in enumerate(label_names)}
     out = np.zeros((len(inputs), len(label_names)))
     for row, scores in enumerate(pipe(inputs, truncation=True, batch_size=batch_size)):
