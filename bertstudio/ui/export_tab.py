@@ -74,7 +74,7 @@ USAGE = """**Using an export** (unzip it into a folder, here `my-model`):
 ```python
 # Hugging Face folder or the zip above: Python with transformers
 from transformers import pipeline
-classify = pipeline("text-classification", model="my-model")
+classify = pipeline("text-classification", model="my-model")  # add trust_remote_code=True if its README asks
 print(classify("Where is my parcel?", truncation=True))
 
 # Any folder (ONNX, ONNX INT8, TorchScript too), with BERT Studio: same preparation as in training
@@ -84,7 +84,9 @@ print(load_predictor("my-model").predict(["Where is my parcel?"]).to_records())
 
 From the command line: `bertstudio predict my-model --data my_texts.csv --out predictions.csv`, or serve it over
 HTTP with `bertstudio serve my-model`. Every zip has a `README.md` at its top: the model card (results, labels,
-limits) and how to load what the zip holds; the zip of all four formats says how to load each folder. Try the model
+limits) and how to load what the zip holds; the zip of all four formats says how to load each folder. A model that
+reads a text as the mean of its token vectors (the bundled model's way) carries those few lines of code beside its
+weights, so transformers needs `trust_remote_code=True` for it; ONNX and TorchScript need nothing. Try the model
 on your own sentences in the **Predict** tab."""
 
 
