@@ -36,13 +36,7 @@ from bertstudio.benchmark.models import (
     resolve_model,
     torch_weights_bytes,
 )
-from bertstudio.benchmark.parity import (
-    Parity,
-    backend_parity,
-    parity_batches,
-    parity_thresholds,
-    reference_logits,
-)
+from bertstudio.benchmark.parity import Parity, backend_parity, parity_batches, parity_thresholds, reference_logits
 from bertstudio.benchmark.plan import BenchmarkPlan, resolve_threads, torch_threads, validate_plan
 from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
 from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, Cancelled, agree, relative_difference

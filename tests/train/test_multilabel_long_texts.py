@@ -13,7 +13,7 @@ import pytest
 from helpers import EMOTIONS
 
 from bertstudio.config import config_from_preset, make_config
-from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, tokenize_long_split
+from bertstudio.data.long_texts import LongTexts, labels_per_text, tokenize_long_split
 from bertstudio.evaluation.multilabel_metrics import multilabel_metrics, sigmoid, tune_thresholds
 from bertstudio.results import Preprocessing
 from bertstudio.runs import RunFolder
