@@ -4,13 +4,12 @@ prediction, serving and every export read the same windows (tiny BERT, texts who
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import EMOTIONS
+from helpers import write_multilabel_csv
 
 from bertstudio.config import config_from_preset, make_config
 from bertstudio.data.long_texts import LongTexts, labels_per_text, tokenize_long_split
@@ -20,19 +19,6 @@ from bertstudio.runs import RunFolder
 from bertstudio.train.long_texts import choose_aggregation
 
 NAMES = ["anger", "fear", "joy"]
-
-
-def write_long_multilabel_csv(path, rows: int = 90):
-    """One or two of three labels per text, told by words at the END of texts longer than 16 tokens."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "labels"])
-        for i in range(rows):
-            chosen = [NAMES[i % 3]] + ([NAMES[(i + 1) % 3]] if i % 2 else [])
-            words = " ".join(EMOTIONS[n].split()[i % 4] for n in chosen)
-            filler = " ".join(f"the weather was plain on day {i + k}" for k in range(1 + i % 5))
-            writer.writerow([f"{filler} {words} {words}", ";".join(chosen)])
-    return path
 
 
 def test_every_window_carries_its_texts_label_vector(tiny_bert_dir):
@@ -69,7 +55,7 @@ def long_multilabel_run(request, tmp_path_factory, tiny_bert_dir):
     from bertstudio.train.pipeline import train
 
     root = tmp_path_factory.mktemp(f"long-multilabel-{request.param}")
-    cfg = config_from_preset(data=str(write_long_multilabel_csv(root / "long.csv")), model=str(tiny_bert_dir),
+    cfg = config_from_preset(data=str(write_multilabel_csv(root / "long.csv", long=True)), model=str(tiny_bert_dir),
                              max_length=16, long_texts=request.param, window_stride=7, epochs=2, batch_size=16,
                              output_dir=str(root / "run"), seed=3)
     return request.param, train(cfg), root / "run"
