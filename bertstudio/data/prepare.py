@@ -146,7 +146,7 @@ def prepare(
         class_counts = {name: class_counts[name] for name in label_names}
 
     findings += _duplicate_findings(clean, out_cols, label_names)
-    if not label_names and n_in:  # not one label in the whole column
+    if n_in and bool((label_ids < 0).all()):  # not one label in the whole column
         findings.append(no_labels_finding(f"'{label_col}'", n_in))
     else:
         findings += _class_findings(class_counts, min_class_count)
