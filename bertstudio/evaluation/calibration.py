@@ -90,7 +90,6 @@ def reliability_of(confidence: np.ndarray, correct: np.ndarray, n_bins: int = DE
     confidence and whether it was right, or (multi-label) each label's probability and whether the text has it."""
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)
-    y = correct
     index = _bin_index(confidence, n_bins)
     bins, gap = [], 0.0
     for i in range(n_bins):
@@ -102,8 +101,8 @@ def reliability_of(confidence: np.ndarray, correct: np.ndarray, n_bins: int = DE
             gap += count * abs(accuracy - mean_conf)
         bins.append(ReliabilityBin(lower=i / n_bins, upper=(i + 1) / n_bins, count=count,
                                    confidence=mean_conf, accuracy=accuracy))
-    ece = gap / len(y) if len(y) else float("nan")
-    return ReliabilityDiagram(bins=bins, ece=float(ece), rows=int(len(y)))
+    ece = gap / len(correct) if len(correct) else float("nan")
+    return ReliabilityDiagram(bins=bins, ece=float(ece), rows=int(len(correct)))
 
 
 def expected_calibration_error(probs: np.ndarray, labels: Sequence[int], n_bins: int = DEFAULT_BINS) -> float:
