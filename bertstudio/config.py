@@ -210,6 +210,16 @@ class TrainConfig(BaseModel):
         """``--label-columns a,b,c`` arrives as one string."""
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
+    @field_validator("window_stride", mode="before")
+    @classmethod
+    def _stride_below_max_length(cls, value: Any, info: Any) -> Any:
+        """A stride over the field's bound would only hear "at most 511": say it must stay below the maximum
+        length, and which stride to choose (runs before the bound; the maximum length is validated above it)."""
+        max_length = info.data.get("max_length")
+        if isinstance(value, int) and isinstance(max_length, int):
+            check_long_text_settings("windows", max_length, None, value)
+        return value
+
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainConfig":
         if self.text_pair_column is not None and self.text_pair_column == self.text_column:

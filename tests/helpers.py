@@ -121,8 +121,9 @@ EMOTIONS = {"joy": "happy glad smiling delighted", "anger": "angry furious mad a
             "fear": "scared afraid nervous worried"}
 
 
-def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";") -> Path:
-    """Texts with one or two of three labels (each told apart by its own words), joined by ``separator``."""
+def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";", long: bool = False) -> Path:
+    """Texts with one or two of three labels (each told apart by its own words), joined by ``separator``;
+    ``long``: the words come after a filler of 7 to 35 words (a 16-token cut never sees them)."""
     import csv
 
     names = list(EMOTIONS)
@@ -132,5 +133,6 @@ def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";") ->
         for i in range(rows):
             chosen = [names[i % 3]] + ([names[(i + 1) % 3]] if i % 2 else [])
             words = " ".join(EMOTIONS[n].split()[i % 4] for n in chosen)
-            writer.writerow([f"{words} story {i}", separator.join(chosen)])
+            filler = " ".join(f"the weather was plain on day {i + k}" for k in range(1 + i % 5)) if long else ""
+            writer.writerow([f"{filler} {words} story {i}".strip(), separator.join(chosen)])
     return path

@@ -23,12 +23,14 @@ class Parity:
     max_diff: float
     accuracy_change: float | None
     passed: bool | None
+    max_probability_diff: float | None = None  # multi-label: the largest change of any label's probability
 
 
 def parity_batches(model: BenchModel, tokenizer, prep, max_rows: int) -> tuple[list[dict], Any]:
     """Real texts for the parity check (the run's test rows when there are any), tokenized in small batches."""
 
-    rows = validation_rows(model.run_dir, prep.label_names, prep.text_pair, max_rows=max_rows)
+    rows = validation_rows(model.run_dir, prep.label_names, prep.text_pair, max_rows=max_rows,
+                           multi_label=prep.multi_label)
     encoded = encode(tokenizer, rows.texts, rows.pairs, prep)
     rows = per_window(rows, encoded.get("text_row"))  # long texts in windows: each backend is compared per window
     pad_id = tokenizer.pad_token_id or 0
@@ -52,17 +54,25 @@ def parity_verdict(backend: str, report) -> bool:
     return not int8_warnings(report)
 
 
-def check_parity(backend: str, reference, logits, rows, label_names: Sequence[str]) -> Parity:
-    report = compare_logits(reference, logits, rows.labels, label_names, rows.source)
+def parity_thresholds(prep) -> list[float] | None:
+    """The thresholds that turn a multi-label model's probabilities into label sets (None: one label per text)."""
+    return prep.threshold_vector() if prep.multi_label else None
+
+
+def check_parity(backend: str, reference, logits, rows, label_names: Sequence[str],
+                 thresholds: Sequence[float] | None = None) -> Parity:
+    """``thresholds``: a multi-label model's; label sets are compared (and every label's probability), as the
+    export's own check does, since the top label says nothing about which labels a text gets."""
+    report = compare_logits(reference, logits, rows.labels, label_names, rows.source, thresholds=thresholds)
     return Parity(report.rows, report.label_agreement, report.max_abs_logit_diff, report.accuracy_change_points,
-                  parity_verdict(backend, report))
+                  parity_verdict(backend, report), report.max_abs_probability_diff)
 
 
 def parity_from_export(check: dict) -> Parity:
     """The export's check of the very file being timed (export.json): more rows than ours, so it wins."""
     return Parity(int(check.get("rows", 0)), float(check["label_agreement"]),
                   float(check.get("max_abs_logit_diff", 0.0)), check.get("accuracy_change_points"),
-                  bool(check["passed"]))
+                  bool(check["passed"]), check.get("max_abs_probability_diff"))
 
 
 def reference_logits(model: BenchModel, torch_model, batches: Sequence[dict], current: Runner, *, device: str,
@@ -82,14 +92,15 @@ def reference_logits(model: BenchModel, torch_model, batches: Sequence[dict], cu
 
 
 def backend_parity(model: BenchModel, backend: str, runner: Runner, reference, parity_data,
-                   label_names: Sequence[str]) -> Parity | None:
-    """How closely ``backend`` reproduces PyTorch fp32 on real texts (None: not checked)."""
+                   label_names: Sequence[str], thresholds: Sequence[float] | None = None) -> Parity | None:
+    """How closely ``backend`` reproduces PyTorch fp32 on real texts (None: not checked); ``thresholds``: a
+    multi-label model's (``parity_thresholds``)."""
     if backend in model.export_checks:
         return parity_from_export(model.export_checks[backend])
     if reference is None or parity_data is None:
         return None
     batches, rows = parity_data
-    parity = check_parity(backend, reference, runner_logits(runner, batches), rows, label_names)
+    parity = check_parity(backend, reference, runner_logits(runner, batches), rows, label_names, thresholds)
     if backend == "torch-fp32":
         parity.passed = None  # the reference itself
     return parity

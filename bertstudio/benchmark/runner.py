@@ -36,7 +36,7 @@ from bertstudio.benchmark.models import (
     resolve_model,
     torch_weights_bytes,
 )
-from bertstudio.benchmark.parity import Parity, backend_parity, parity_batches, reference_logits
+from bertstudio.benchmark.parity import Parity, backend_parity, parity_batches, parity_thresholds, reference_logits
 from bertstudio.benchmark.plan import BenchmarkPlan, resolve_threads, torch_threads, validate_plan
 from bertstudio.benchmark.records import BenchmarkResult, BenchRecord
 from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, Cancelled, agree, relative_difference
@@ -163,7 +163,7 @@ class _Grid:
                 loaded.reference = reference_logits(model, loaded.torch_model, loaded.parity_data[0], runner,
                                                     device=self.plan.device, threads=self.threads)
             parity = backend_parity(model, backend, runner, loaded.reference, loaded.parity_data,
-                                    loaded.prep.label_names)
+                                    loaded.prep.label_names, parity_thresholds(loaded.prep))
             size = (torch_weights_bytes(model, loaded.torch_model) if backend in TORCH_BACKENDS
                     else _file_size(runner.file))
             for batch_size in self.plan.batch_sizes:

@@ -36,3 +36,14 @@ class Finding:
 def count_noun(n: int, singular: str, plural: str | None = None) -> str:
     """'1 row', '12,345 rows': findings read as sentences, so the numbers must agree."""
     return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
+def no_labels_finding(where: str, rows: int) -> Finding:
+    """Every row with a text has an empty label cell: said as such, not as "no usable rows", since the fix is to
+    fill in the labels (or pick the column that holds them), for one label per text or several."""
+    return Finding("error", "no_labels",
+                   f"Every label cell in {where} is empty ({count_noun(rows, 'row')}): there are no labels to "
+                   "learn from.",
+                   hint="Fill in each text's label (several labels per text go in one cell, joined by ';', or in "
+                        "one 0/1 column per label), or choose the column that holds the labels (Data tab, or "
+                        "--label / --label-columns).", count=rows)

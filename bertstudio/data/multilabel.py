@@ -41,6 +41,9 @@ SAMPLE_ROWS = 5_000
 MAX_ROWS_LISTED = 10
 MIN_LABEL_ROWS = 2  # a label in a single row can be neither learned nor checked
 FEW_LABEL_ROWS = 5
+# A column whose filled cells are 0 or 1 but for a few strays is read as a label column (the strays are then
+# named, one clear error); a count or a class id column is far below this share.
+MOSTLY_BINARY_SHARE = 0.95
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no"}
 
@@ -194,12 +197,24 @@ def _binary_value(value: Any) -> float | None:
     raise ValueError(text)
 
 
-def is_binary_column(column: pd.Series) -> bool:
+def _binary_or_none(value: Any) -> float | None:
     try:
-        values = {_binary_value(v) for v in column.dropna().unique()}
+        return _binary_value(value)
     except ValueError:
+        return None
+
+
+def is_binary_column(column: pd.Series) -> bool:
+    """Both 0 and 1 in the column, and at least ``MOSTLY_BINARY_SHARE`` of its filled cells 0 or 1.
+
+    A label column with a stray 2 (a typo) is still a label column: reading it then names the stray values,
+    where leaving the column out would train without that label and never say so."""
+    cells = column.dropna()
+    values = [_binary_or_none(v) for v in cells.unique()]
+    if {0.0, 1.0} - set(values):
         return False
-    return values == {0.0, 1.0}
+    zero_one = cells.map(_binary_or_none).notna().sum()
+    return bool(zero_one >= MOSTLY_BINARY_SHARE * len(cells))
 
 
 def binary_columns(frame: pd.DataFrame, exclude: list[str]) -> list[str]:
@@ -257,15 +272,18 @@ def label_sets_from_columns(frame: pd.DataFrame, columns: list[str]) -> list[lis
     for col in columns:
         cells = []
         bad: Counter = Counter()
-        for value in frame[col].tolist():
+        bad_rows: list[int] = []
+        for row, value in enumerate(frame[col].tolist(), start=1):
             try:
                 cells.append(_binary_value(value))
             except ValueError as exc:
                 bad[str(exc)] += 1
+                bad_rows.append(row)
                 cells.append(None)
         if bad:
             listed = ", ".join(f"'{v}' ({n})" for v, n in bad.most_common(5))
-            raise DataError(f"The label column '{col}' should hold only 0 and 1, but it also holds {listed}.",
+            raise DataError(f"The label column '{col}' should hold only 0 and 1, but it also holds {listed} "
+                            f"(data rows {_rows_listed(bad_rows)}).",
                             hint="Write 1 where the text has this label and 0 where it has not (an empty cell "
                                  "means not labelled yet), or leave this column out of the label columns.")
         values[col] = cells

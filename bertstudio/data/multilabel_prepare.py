@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bertstudio.data.findings import Finding
+from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.multilabel import (
     TaskChoice,
     check_label_count,
@@ -65,6 +65,10 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
     keep = ~no_text & np.array([labels is not None or keep_empty for labels in sets], dtype=bool)
     kept_sets = [sets[i] or [] for i in np.flatnonzero(keep)]
 
+    if not any(sets) and not (keep_empty and label_names is not None):
+        # Nothing to learn from (or to score against): one clear error, before a dataset with no labels is built.
+        finding = no_labels_finding(where, len(frame))
+        raise DataError(finding.message, hint=finding.hint)
     names = label_names if label_names is not None else sort_label_names(kept_sets)
     _refuse_unseen(kept_sets, names, label_names is not None)
     findings = empty_label_findings([i + 1 for i in empty], keep_empty, where)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from bertstudio.data.findings import Finding
+from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.findings import count_noun as _count
 from bertstudio.data.labels import is_number, normalise_label, sort_labels
 from bertstudio.errors import DataError
@@ -146,7 +146,10 @@ def prepare(
         class_counts = {name: class_counts[name] for name in label_names}
 
     findings += _duplicate_findings(clean, out_cols, label_names)
-    findings += _class_findings(class_counts, min_class_count)
+    if n_in and bool((label_ids < 0).all()):  # not one label in the whole column
+        findings.append(no_labels_finding(f"'{label_col}'", n_in))
+    else:
+        findings += _class_findings(class_counts, min_class_count)
     findings += _combined_label_findings(class_counts)
     findings += _case_variant_findings(class_counts)
     findings += _long_text_findings(clean["text"], long_text_chars)

@@ -9,7 +9,7 @@ of the two models on at least ``MIN_WIN_SHARE`` of bootstrap resamples of the va
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -54,30 +54,42 @@ class BlendChoice:
         return asdict(self)
 
 
-def _win_share(labels: np.ndarray, blend: np.ndarray, best_single: np.ndarray, n_classes: int, seed: int) -> float:
+Score = Callable[[np.ndarray, np.ndarray], float]  # (labels, predictions) -> macro-F1
+
+
+def win_share(labels: np.ndarray, blend: np.ndarray, best_single: np.ndarray, score: Score, seed: int) -> float:
+    """Share of bootstrap resamples of the validation rows on which the blend's predictions score higher."""
     rng = np.random.default_rng(seed)
     wins = 0
     for _ in range(BOOTSTRAP_ROUNDS):
         rows = rng.integers(0, len(labels), len(labels))
-        wins += macro_f1(labels[rows], blend[rows], n_classes) > macro_f1(labels[rows], best_single[rows], n_classes)
+        wins += score(labels[rows], blend[rows]) > score(labels[rows], best_single[rows])
     return wins / BOOTSTRAP_ROUNDS
+
+
+def decide_blend(predictions: dict[float, np.ndarray], labels: np.ndarray, score: Score, *, seed: int,
+                 how: str = "") -> BlendChoice:
+    """The rule for both tasks: ``predictions`` per weight in ``WEIGHTS`` (1.0: the fine-tuned model alone, 0.0: the
+    simple one), scored by ``score``; the best weight is used only if it beats both models clearly."""
+    scores = {w: score(labels, predicted) for w, predicted in predictions.items()}
+    fine_f1, simple_f1 = scores[1.0], scores[0.0]
+    best_weight = max(scores, key=lambda w: (scores[w], w))  # ties go to more of the fine-tuned model
+    best_single = predictions[1.0] if fine_f1 >= simple_f1 else predictions[0.0]
+    gain = scores[best_weight] - max(fine_f1, simple_f1)
+    share = (win_share(labels, predictions[best_weight], best_single, score, seed)
+             if 0.0 < best_weight < 1.0 and gain > 0 else 0.0)
+    used = 0.0 < best_weight < 1.0 and gain >= MIN_GAIN and share >= MIN_WIN_SHARE
+    reason = blend_reason(used, best_weight, scores[best_weight], gain, share, how)
+    return BlendChoice(weight=best_weight if used else 1.0, used=used, fine_tuned_f1=fine_f1, simple_f1=simple_f1,
+                       blend_f1=scores[best_weight], win_share=share, reason=reason)
 
 
 def choose_blend(fine_tuned: np.ndarray, simple: np.ndarray, labels: Sequence[int], *, seed: int = 0) -> BlendChoice:
     """The weight with the best validation macro-F1, used only if it beats both models clearly (module doc)."""
-    y = np.asarray(labels, dtype=np.int64)
     n_classes = fine_tuned.shape[1]
-    scores = {w: macro_f1(y, blend_probabilities(fine_tuned, simple, w).argmax(axis=1), n_classes) for w in WEIGHTS}
-    fine_f1, simple_f1 = scores[1.0], scores[0.0]
-    best_weight = max(scores, key=lambda w: (scores[w], w))  # ties go to more of the fine-tuned model
-    best_single = (fine_tuned if fine_f1 >= simple_f1 else simple).argmax(axis=1)
-    blended = blend_probabilities(fine_tuned, simple, best_weight).argmax(axis=1)
-    gain = scores[best_weight] - max(fine_f1, simple_f1)
-    share = _win_share(y, blended, best_single, n_classes, seed) if 0.0 < best_weight < 1.0 and gain > 0 else 0.0
-    used = 0.0 < best_weight < 1.0 and gain >= MIN_GAIN and share >= MIN_WIN_SHARE
-    reason = blend_reason(used, best_weight, scores[best_weight], gain, share)
-    return BlendChoice(weight=best_weight if used else 1.0, used=used, fine_tuned_f1=fine_f1, simple_f1=simple_f1,
-                       blend_f1=scores[best_weight], win_share=share, reason=reason)
+    predictions = {w: blend_probabilities(fine_tuned, simple, w).argmax(axis=1) for w in WEIGHTS}
+    return decide_blend(predictions, np.asarray(labels, dtype=np.int64),
+                        lambda y, predicted: macro_f1(y, predicted, n_classes), seed=seed)
 
 
 def blend_reason(used: bool, weight: float, blend_f1: float, gain: float, share: float, how: str = "") -> str:

@@ -82,6 +82,14 @@ def reliability_diagram(probs: np.ndarray, labels: Sequence[int], n_bins: int = 
     y = np.asarray(labels, dtype=np.int64)
     confidence = p.max(axis=1) if len(y) else np.zeros(0)
     correct = (p.argmax(axis=1) == y) if len(y) else np.zeros(0, dtype=bool)
+    return reliability_of(confidence, correct, n_bins)
+
+
+def reliability_of(confidence: np.ndarray, correct: np.ndarray, n_bins: int = DEFAULT_BINS) -> ReliabilityDiagram:
+    """The diagram of any probabilities and the 0/1 outcomes they predict: a single-label model's top-class
+    confidence and whether it was right, or (multi-label) each label's probability and whether the text has it."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
     index = _bin_index(confidence, n_bins)
     bins, gap = [], 0.0
     for i in range(n_bins):
@@ -93,8 +101,8 @@ def reliability_diagram(probs: np.ndarray, labels: Sequence[int], n_bins: int = 
             gap += count * abs(accuracy - mean_conf)
         bins.append(ReliabilityBin(lower=i / n_bins, upper=(i + 1) / n_bins, count=count,
                                    confidence=mean_conf, accuracy=accuracy))
-    ece = gap / len(y) if len(y) else float("nan")
-    return ReliabilityDiagram(bins=bins, ece=float(ece), rows=int(len(y)))
+    ece = gap / len(correct) if len(correct) else float("nan")
+    return ReliabilityDiagram(bins=bins, ece=float(ece), rows=int(len(correct)))
 
 
 def expected_calibration_error(probs: np.ndarray, labels: Sequence[int], n_bins: int = DEFAULT_BINS) -> float:

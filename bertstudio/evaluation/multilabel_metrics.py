@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.evaluation.calibration import reliability_of
+
 DEFAULT_THRESHOLD = 0.5
 # A label's own threshold needs validation positives to be tuned on; with fewer, the global threshold
 # (tuned on all labels together) is used.  Below ~5 positives one row moves a label's F1 by 20+ points, so a
@@ -64,6 +66,12 @@ def label_ranking_average_precision(labels: np.ndarray, probs: np.ndarray) -> fl
     return float(np.mean(scores))
 
 
+def label_outcomes(tp: float, fp: float, fn: float, rows: int) -> dict[str, int]:
+    """One label's 2x2: texts that have it and got it (found), have it but not given (missed), given without
+    having it (extra), and neither (the label's own confusion matrix)."""
+    return {"found": int(tp), "missed": int(fn), "extra": int(fp), "neither": int(rows - tp - fp - fn)}
+
+
 def multilabel_metrics(labels: np.ndarray, probs: np.ndarray, label_names: Sequence[str],
                        thresholds: float | Sequence[float] = DEFAULT_THRESHOLD) -> dict[str, Any]:
     """Micro/macro/weighted F1, per-label precision/recall/F1/support, subset accuracy, Hamming loss, LRAP.
@@ -92,7 +100,8 @@ def multilabel_metrics(labels: np.ndarray, probs: np.ndarray, label_names: Seque
         "label_ranking_average_precision": label_ranking_average_precision(y, np.asarray(probs)),
         "loss": binary_cross_entropy(y, np.asarray(probs, dtype=np.float64)) if n else float("nan"),
         "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                             "support": int(support[i])} for i, name in enumerate(label_names)},
+                             "support": int(support[i]), **label_outcomes(tp[i], fp[i], fn[i], n)}
+                      for i, name in enumerate(label_names)},
         "labels": list(label_names),
         "rows": int(n),
         "task": "multi_label",
@@ -151,23 +160,16 @@ def tune_thresholds(labels: np.ndarray, probs: np.ndarray, label_names: Sequence
 
 def per_label_calibration(labels: np.ndarray, probs: np.ndarray, label_names: Sequence[str],
                           n_bins: int = CALIBRATION_BINS) -> dict[str, Any]:
-    """Expected calibration error of each label's probability (is "70%" right 70% of the time?), and overall
-    (every label's probabilities pooled)."""
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.asarray(probs, dtype=np.float64)
+    """Expected calibration error of each label's probability (is "70%" there 70% of the time?), and overall
+    (every label's probabilities pooled, with that pooled reliability diagram, which the Evaluate tab draws)."""
+    y = np.asarray(labels, dtype=np.float64).reshape(len(labels), len(label_names))
+    p = np.asarray(probs, dtype=np.float64).reshape(y.shape)
 
     def ece(yy: np.ndarray, pp: np.ndarray) -> float | None:
-        if not len(yy):
-            return None
-        bins = np.minimum((pp * n_bins).astype(int), n_bins - 1)
-        total = 0.0
-        for b in range(n_bins):
-            inside = bins == b
-            if inside.any():
-                total += inside.sum() * abs(pp[inside].mean() - yy[inside].mean())
-        return float(total / len(yy))
+        return reliability_of(pp, yy, n_bins).ece if len(yy) else None
 
-    return {"ece": ece(y.ravel(), p.ravel()), "bins": n_bins,
+    pooled = reliability_of(p.ravel(), y.ravel(), n_bins)
+    return {"ece": pooled.ece if len(y) else None, "bins": n_bins, "reliability": pooled.to_dict(),
             "per_label": {name: ece(y[:, j], p[:, j]) for j, name in enumerate(label_names)}}
 
 

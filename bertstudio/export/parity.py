@@ -110,12 +110,16 @@ def compare_logits(reference: np.ndarray, exported: np.ndarray, labels: np.ndarr
                           label_agreement=float((ref_pred == new_pred).mean()) if len(reference) else 1.0)
     if labels is not None and len(labels):
         # Metrics need probabilities only for argmax and loss; one-hot predictions keep this cheap and exact.
-        before = classification_metrics(labels, np.eye(len(label_names))[ref_pred], label_names)
-        after = classification_metrics(labels, np.eye(len(label_names))[new_pred], label_names)
-        report.labelled_rows = len(labels)
-        report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
-        report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]
+        add_scores(report, len(labels), classification_metrics(labels, np.eye(len(label_names))[ref_pred], label_names),
+                   classification_metrics(labels, np.eye(len(label_names))[new_pred], label_names))
     return report
+
+
+def add_scores(report: ParityReport, rows: int, before: dict, after: dict) -> None:
+    """Accuracy and macro-F1 on the labelled rows, of the reference and of the export (either task's figures)."""
+    report.labelled_rows = rows
+    report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
+    report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]
 
 
 def compare_label_sets(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | None,
@@ -130,9 +134,6 @@ def compare_label_sets(reference: np.ndarray, exported: np.ndarray, labels: np.n
                           label_agreement=float((ref_sets == new_sets).all(axis=1).mean()) if n else 1.0,
                           max_abs_probability_diff=float(np.abs(ref_probs - new_probs).max()) if n else 0.0)
     if labels is not None and len(labels):
-        before = multilabel_metrics(labels, ref_sets, label_names)
-        after = multilabel_metrics(labels, new_sets, label_names)
-        report.labelled_rows = len(labels)
-        report.reference_accuracy, report.accuracy = before["accuracy"], after["accuracy"]
-        report.reference_macro_f1, report.macro_f1 = before["macro_f1"], after["macro_f1"]
+        add_scores(report, len(labels), multilabel_metrics(labels, ref_sets, label_names),
+                   multilabel_metrics(labels, new_sets, label_names))
     return report

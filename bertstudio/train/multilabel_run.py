@@ -10,13 +10,13 @@ import numpy as np
 
 from bertstudio.data.long_texts import labels_per_text
 from bertstudio.data.multilabel_prepare import label_matrix
-from bertstudio.evaluation.blend import blend_probabilities, verdict
+from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.multilabel_blend import choose_multilabel_blend
 from bertstudio.evaluation.multilabel_metrics import multilabel_metrics, sigmoid, tune_thresholds
 from bertstudio.evaluation.multilabel_report import finalize_multilabel_run, write_multilabel_predictions
 from bertstudio.results import CalibrationFigures, SimpleModelFigures, Summary
 from bertstudio.runs import RunFolder
-from bertstudio.train.simple_model import split_texts
+from bertstudio.train.simple_model import compared_figures, split_texts
 
 
 def labels_of(dataset) -> np.ndarray:
@@ -37,14 +37,11 @@ def simple_model_figures(simple, blend, *, val_probs, val_labels, eval_probs, ev
     start = time.perf_counter()
     simple_eval = simple.model.probabilities(split_texts(eval_dataset))
     simple_seconds = time.perf_counter() - start
-    fine = at_own_thresholds(val_probs, val_labels, eval_probs, eval_labels, label_names)
-    plain = at_own_thresholds(simple.validation_probs, val_labels, simple_eval, eval_labels, label_names)
-    speedup = fine_tuned_seconds / simple_seconds if simple_seconds > 0 and fine_tuned_seconds > 0 else None
-    figures = SimpleModelFigures(
-        accuracy=plain["accuracy"], macro_f1=plain["macro_f1"], validation_macro_f1=blend.simple_f1,
-        fine_tuned_accuracy=fine["accuracy"], fine_tuned_macro_f1=fine["macro_f1"],
-        fit_seconds=round(simple.seconds, 2), speedup=round(speedup, 1) if speedup else None, blend=blend.to_dict(),
-        verdict=verdict(fine["macro_f1"], plain["macro_f1"], speedup=speedup, metric="macro-F1 over the labels"))
+    figures = compared_figures(
+        at_own_thresholds(val_probs, val_labels, eval_probs, eval_labels, label_names),
+        at_own_thresholds(simple.validation_probs, val_labels, simple_eval, eval_labels, label_names), blend,
+        fit_seconds=simple.seconds, fine_tuned_seconds=fine_tuned_seconds, simple_seconds=simple_seconds,
+        metric="macro-F1 over the labels")
     return simple_eval, figures
 
 

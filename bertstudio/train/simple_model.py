@@ -81,14 +81,21 @@ def decide_final_model(simple: SimpleModelRun, *, val_probs: np.ndarray, val_lab
     blend = choose_blend(val_probs, simple.validation_probs, val_labels, seed=seed)
     simple_eval, simple_seconds = simple.probabilities(eval_dataset)
     final = eval_probs if not blend.used else blend.weight * eval_probs + (1 - blend.weight) * simple_eval
-    fine = classification_metrics(eval_labels, eval_probs, label_names)
-    plain = classification_metrics(eval_labels, simple_eval, label_names)
+    figures = compared_figures(classification_metrics(eval_labels, eval_probs, label_names),
+                               classification_metrics(eval_labels, simple_eval, label_names), blend,
+                               fit_seconds=simple.seconds, fine_tuned_seconds=fine_tuned_seconds,
+                               simple_seconds=simple_seconds)
+    return FinalModel(final, blend, figures)
+
+
+def compared_figures(fine: dict, plain: dict, blend: BlendChoice, *, fit_seconds: float, fine_tuned_seconds: float,
+                     simple_seconds: float, metric: str = "macro-F1") -> SimpleModelFigures:
+    """The summary's figures for both models on the evaluated rows (either task's metrics), and the verdict."""
     # "N times faster" claims only what was measured here: both models on the same evaluated rows.
     speedup = fine_tuned_seconds / simple_seconds if simple_seconds > 0 and fine_tuned_seconds > 0 else None
-    figures = SimpleModelFigures(
+    return SimpleModelFigures(
         accuracy=plain["accuracy"], macro_f1=plain["macro_f1"],
         validation_macro_f1=blend.simple_f1, fine_tuned_accuracy=fine["accuracy"],
-        fine_tuned_macro_f1=fine["macro_f1"], fit_seconds=round(simple.seconds, 2),
+        fine_tuned_macro_f1=fine["macro_f1"], fit_seconds=round(fit_seconds, 2),
         speedup=round(speedup, 1) if speedup else None, blend=blend.to_dict(),
-        verdict=verdict(fine["macro_f1"], plain["macro_f1"], speedup=speedup))
-    return FinalModel(final, blend, figures)
+        verdict=verdict(fine["macro_f1"], plain["macro_f1"], speedup=speedup, metric=metric))

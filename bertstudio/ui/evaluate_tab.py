@@ -43,6 +43,8 @@ COUNTS, SHARES = "Counts", "Share of each true class"
 NOISE_FILE_SUFFIX = "-likely-mislabeled.csv"
 POLL_SECONDS = 1.0
 SAME_SCORE = 0.01  # macro-F1 differences below one point are noise on a typical test split
+PER_CLASS_LABEL = ("Per class (recall: share of the class found; precision: share of the predictions that were "
+                   "right)")
 CONFUSION_LABEL = ("Confusion matrix (rows: true class, columns: what the model said; darker: a bigger share of the "
                    "true class). Click a cell to list those texts below")
 # After a cell click the filtered list is below the fold on a laptop screen: bring its heading into view.
@@ -71,6 +73,10 @@ class RunView:
     @property
     def labels(self) -> list[str]:
         return [str(n) for n in self.metrics.get("labels", self.label_names)]
+
+    @property
+    def multi_label(self) -> bool:
+        return multilabel_views.is_multilabel(self.evaluation)
 
 
 def load_run(workspace: Workspace, run_dir: str) -> RunView:
@@ -127,7 +133,8 @@ def headline_markdown(view: RunView) -> str:
     lines.append(f"On {rows:,} {where} texts. Model {s.model}, trained in {s.train_seconds or 0:.0f} s "
                  f"on {s.device}; best checkpoint at epoch {s.best_epoch or 0:g}.")
     if view.evaluation:
-        lines.append(f"**Can you trust its confidence?** {calibration_sentence(view.evaluation)}")
+        sentence = (multilabel_views.calibration_sentence if view.multi_label else calibration_sentence)
+        lines.append(f"**Can you trust its confidence?** {sentence(view.evaluation)}")
     else:
         lines.append("This run was trained before calibration figures existed; train it again to see them.")
     return "\n\n".join(lines)
@@ -135,6 +142,8 @@ def headline_markdown(view: RunView) -> str:
 
 def reliability_figure(view: RunView):
     e = view.evaluation
+    if view.multi_label:
+        return multilabel_views.reliability_figure(e)
     if not e or "reliability" not in e:
         return charts.empty_chart("Can its confidence be trusted?", "No calibration figures for this run")
     return charts.reliability_chart(e["reliability"], e.get("reliability_calibrated"),
@@ -142,8 +151,17 @@ def reliability_figure(view: RunView):
 
 
 def confusion_view(view: RunView, mode: str) -> Any:
-    """The confusion matrix as a coloured, clickable table, as counts or as shares of each true class."""
+    """The confusion matrix as a coloured, clickable table, as counts or as shares of each true class; for
+    several labels per text, each label's found / missed / extra / neither counts instead."""
+    if view.multi_label:
+        return multilabel_views.label_outcomes_table(view.evaluation)
     return tables.confusion_heatmap(view.metrics.get("confusion_matrix", []), view.labels, shares=mode == SHARES)
+
+
+def per_class_view(view: RunView) -> pd.DataFrame:
+    if view.multi_label:
+        return multilabel_views.per_label_table(view.evaluation)
+    return tables.per_class_table(view.metrics)
 
 
 def browse_rows(view: RunView, query: tables.ErrorQuery) -> tuple[pd.DataFrame, str]:
@@ -304,8 +322,7 @@ def build(ctx: AppContext) -> None:
             refresh = gr.Button("Refresh the list", scale=1, size="md")
         headline = gr.Markdown("Train a model in the Train tab; its results appear here.", elem_id="eval-headline")
         with gr.Row():
-            per_class = gr.Dataframe(label="Per class (recall: share of the class found; precision: share of "
-                                           "the predictions that were right)", interactive=False, scale=1)
+            per_class = gr.Dataframe(label=PER_CLASS_LABEL, interactive=False, scale=1, elem_id="per-class-table")
             with gr.Column(scale=1):
                 confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
                                           elem_id="confusion-mode")
@@ -399,8 +416,13 @@ def build(ctx: AppContext) -> None:
             ws = require_workspace(workspace)
             view = load_run(ws, run_dir)
             classes = [tables.ALL, *view.labels]
+            multi = view.multi_label
             return {view_state: view, headline: headline_markdown(view),
-                    per_class: tables.per_class_table(view.metrics), confusion: confusion_view(view, mode),
+                    per_class: gr.Dataframe(per_class_view(view), label=multilabel_views.PER_LABEL_CAPTION if multi
+                                            else PER_CLASS_LABEL),
+                    confusion: gr.Dataframe(confusion_view(view, mode), label=multilabel_views.OUTCOMES_CAPTION
+                                            if multi else CONFUSION_LABEL),
+                    confusion_mode: gr.Radio(visible=not multi),
                     reliability_plot: reliability_figure(view), true_dd: gr.Dropdown(choices=classes, value=tables.ALL),
                     pred_dd: gr.Dropdown(choices=classes, value=tables.ALL),
                     tag_dd: gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
@@ -413,7 +435,9 @@ def build(ctx: AppContext) -> None:
 
         def pick_cell(view: RunView | None, evt: gr.SelectData) -> dict:
             """A click on a cell of the confusion matrix filters the browser to that (true, predicted) cell."""
-            cell = tables.cell_from_selection(evt.index, view.labels if view else [])
+            if view is None or view.multi_label:  # the labels' 2x2 counts are not a (true, predicted) grid
+                return gr.skip()
+            cell = tables.cell_from_selection(evt.index, view.labels)
             if cell is None:
                 return gr.skip()
             return {true_dd: cell[0], pred_dd: cell[1], tag_dd: tables.ALL_ROWS, mistakes: False}
@@ -456,7 +480,7 @@ def build(ctx: AppContext) -> None:
             yield from run_check(EVALUATE_FILE, workspace, task, shift_md, "Scoring the file",
                                  "about as long as predicting it", show)
 
-        opened = [view_state, headline, per_class, confusion, reliability_plot, true_dd, pred_dd,
+        opened = [view_state, headline, per_class, confusion, confusion_mode, reliability_plot, true_dd, pred_dd,
                   tag_dd, mistakes, search, browser, caption, noise_md, noise_table, noise_download, baseline_md,
                   baseline_table, shift_md, shift_table]
         open_inputs = [ctx.workspace, run_dd, view_state, confusion_mode]

@@ -212,8 +212,8 @@ CASES = [
     not_classes("too_many_classes.csv", write(csv_text(THOUSANDS)), "more classes than", "merge", rows=2_002),
     not_classes("single_class.csv", write(csv_text([(t, "positive") for t, _ in rows()])), "same label",
                 "other class", evaluate=OK, rows=30),
-    not_classes("no_labels.csv", write(csv_text([(t, "") for t, _ in rows()])), "No usable rows",
-                "label columns", rows=30),
+    not_classes("no_labels.csv", write(csv_text([(t, "") for t, _ in rows()])), "Every label cell in 'label' is empty",
+                "Fill in each text's label", rows=30),
     # --- read right, with what was noticed in the report
     readable("cr_only.csv", write(csv_text(rows(), newline="\r")), "Read 30 rows", rows=30),
     readable("huge_field.csv", write(csv_text(HUGE)), "cut to the first 100,000 characters", rows=30),

@@ -217,9 +217,16 @@ def test_real_classes_pass_the_label_check(labels) -> None:
 
 
 def test_no_usable_rows_is_an_error() -> None:
-    prepared = prepare(_table(text=["a", "b"], label=[None, ""]), text_col="text", label_col="label")
+    prepared = prepare(_table(text=[None, " "], label=["a", "b"]), text_col="text", label_col="label")
     assert "no_rows" in _codes(prepared) and prepared.report.has_errors
     assert prepared.dataset.num_rows == 0 and prepared.label_names == []
+
+
+def test_a_label_column_empty_in_every_row_says_so() -> None:
+    prepared = prepare(_table(text=["a", "b"], label=[None, ""]), text_col="text", label_col="label")
+    assert "no_labels" in _codes(prepared) and "no_rows" not in _codes(prepared) and prepared.report.has_errors
+    [finding] = [f for f in prepared.report.findings if f.code == "no_labels"]
+    assert "Every label cell in 'label' is empty (2 rows)" in finding.message and "Fill in" in finding.hint
 
 
 def test_class_emptied_by_dropped_rows_disappears() -> None:

@@ -25,9 +25,11 @@ def test_figures_by_hand():
     m = multilabel_metrics(Y, P, NAMES)
     # Predicted at 0.5: [1,0,0], [0,1,1], [1,0,0], [0,0,0].
     # a: tp 2 fp 0 fn 0 -> F1 1.   b: tp 1 fp 0 fn 1 -> F1 2/3.   c: tp 0 fp 1 fn 1 -> F1 0.
-    assert m["per_class"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    assert m["per_class"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2, "found": 2,
+                                   "missed": 0, "extra": 0, "neither": 2}
     assert m["per_class"]["b"]["f1"] == pytest.approx(2 / 3) and m["per_class"]["b"]["recall"] == 0.5
-    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1, "found": 0,
+                                   "missed": 1, "extra": 1, "neither": 2}
     assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     # micro: tp 3, fp 1, fn 2 -> 6 / (6 + 3)
     assert m["micro_f1"] == pytest.approx(6 / 9)
@@ -80,6 +82,17 @@ def test_calibration_per_label():
     assert wrong["ece"] == pytest.approx(0.9)
 
 
+def test_the_pooled_reliability_diagram_counts_every_label_decision():
+    cal = per_label_calibration(Y, P, NAMES)
+    diagram = cal["reliability"]
+    assert diagram["rows"] == Y.size and sum(b["count"] for b in diagram["bins"]) == Y.size
+    assert diagram["ece"] == pytest.approx(cal["ece"])
+    top = diagram["bins"][-1]  # (0.9, 1.0]: nothing; (0.8, 0.9]: 0.9 (has 'a') and 0.8 is in (0.7, 0.8]
+    assert top["count"] == 0
+    [high] = [b for b in diagram["bins"] if b["lower"] == pytest.approx(0.8)]
+    assert high["count"] == 1 and high["accuracy"] == 1.0 and high["confidence"] == pytest.approx(0.9)
+
+
 def test_blend_used_only_when_it_clearly_helps():
     rng = np.random.default_rng(2)
     n = 400
@@ -94,7 +107,8 @@ def test_blend_used_only_when_it_clearly_helps():
 
 def test_verdict_names_the_multilabel_figure():
     text = verdict(0.52, 0.40, metric="macro-F1 over the labels")
-    assert text.startswith("The fine-tuned model beats a simple word-count model by 12.0 points of macro-F1 over")
+    assert text.startswith("The fine-tuned model beats a simple word-count model: 52.0% against 40.0% (macro-F1 "
+                           "over the labels") and "12.0 percentage points better" in text
 
 
 def test_error_table_shows_missed_and_extra_labels():

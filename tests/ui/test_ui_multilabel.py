@@ -53,3 +53,73 @@ def test_evaluation_lines_only_for_multilabel_runs():
                                     "calibration_per_label": {"per_label": {"a": 0.02, "b": 0.2}}})
     assert "subset accuracy): 25.0%" in lines[0] and "with 0.5 for every label: 0.400" in lines[1]
     assert lines[2].startswith("Least reliable probabilities") and "b 20.0 points" in lines[2]
+
+
+# --------------------------------------------------------------------------- the Evaluate tab for a multi-label run
+
+
+def multilabel_evaluation() -> dict:
+    """eval.json of a multi-label run as the engine writes it."""
+    import numpy as np
+
+    from bertstudio.evaluation.multilabel_metrics import multilabel_metrics, per_label_calibration
+
+    y = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    p = np.array([[0.9, 0.2, 0.4], [0.1, 0.8, 0.7], [0.6, 0.3, 0.1], [0.2, 0.1, 0.05]])
+    names = ["anger", "fear", "joy"]
+    calibration = per_label_calibration(y, p, names)
+    return {**multilabel_metrics(y, p, names, [0.5, 0.5, 0.35]), "calibration_per_label": calibration,
+            "ece": calibration["ece"]}
+
+
+def test_per_label_table_is_the_main_view():
+    table = views.per_label_table(multilabel_evaluation())
+    assert list(table.columns) == views.PER_LABEL_COLUMNS
+    joy = table.set_index("Label").loc["joy"]
+    # joy: one text has it (row 0, p 0.4 >= 0.35: found), row 1 gets it at 0.7 without having it.
+    assert (joy["Precision"], joy["Recall"], joy["Test texts with it"], joy["Threshold"]) == (0.5, 1.0, 1, 0.35)
+    assert joy["Calibration error (points)"] > 0
+
+
+def test_each_label_gets_its_own_two_by_two():
+    table = views.label_outcomes_table(multilabel_evaluation()).set_index("Label")
+    assert table.loc["joy"].tolist() == [1, 0, 1, 2]  # found, missed, extra, neither
+    assert (table.sum(axis=1) == 4).all()  # every test text in one cell of each label
+    assert views.label_outcomes_table({"per_class": {"a": {"precision": 1, "recall": 1, "f1": 1,
+                                                           "support": 1}}}).empty  # evaluated before the counts
+
+
+def test_reliability_chart_pools_every_label_probability():
+    evaluation = multilabel_evaluation()
+    fig = views.reliability_figure(evaluation)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 1 and sum(c for _, c in bars[0].customdata) == 12  # 4 texts x 3 labels
+    assert "label decisions" in bars[0].hovertemplate and fig.layout.title.text == views.RELIABILITY_TITLE
+    old = views.reliability_figure({"task": "multi_label", "calibration_per_label": {"per_label": {}}})
+    assert old.layout.annotations[0].text == views.NO_RELIABILITY
+
+
+def test_calibration_sentence_speaks_of_label_decisions():
+    text = views.calibration_sentence(multilabel_evaluation())
+    assert "of the 12 label decisions" in text and "no calibration is applied" in text
+    assert "percentage points" in text
+
+
+def test_evaluate_tab_shows_a_multilabel_run_by_its_labels(multilabel_run):
+    from bertstudio.evaluation.report import read_eval
+    from bertstudio.evaluation.run import load_run_error_table
+    from bertstudio.results import Summary
+    from bertstudio.runs import RunFolder
+    from bertstudio.ui import evaluate_tab as ev
+
+    summary = Summary.read(RunFolder(multilabel_run).summary)
+    view = ev.RunView(str(multilabel_run), summary, read_eval(multilabel_run), load_run_error_table(multilabel_run),
+                      summary.label_names)
+    assert view.multi_label
+    per_label = ev.per_class_view(view)
+    assert per_label["Label"].tolist() == ["anger", "fear", "joy"] and per_label["Threshold"].notna().all()
+    outcomes = ev.confusion_view(view, ev.COUNTS)
+    assert (outcomes[views.OUTCOME_COLUMNS[1:]].sum(axis=1) == view.evaluation["rows"]).all()
+    assert [t for t in ev.reliability_figure(view).data if t.type == "bar"]  # a chart, not "no figures"
+    headline = ev.headline_markdown(view)
+    assert "label decisions" in headline and "nan" not in headline

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import pandas as pd
+
+from bertstudio.ui.views import charts
 from bertstudio.ui.views.charts import format_percent
 
 TASK_CHOICES = [("Decide from the data", "auto"), ("One label per text", "single_label"),
@@ -63,3 +66,75 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
         lines.append("Least reliable probabilities (calibration error per label): "
                      + ", ".join(f"{name} {value * 100:.1f} points" for name, value in worst if value is not None) + ".")
     return lines
+
+
+# --------------------------------------------------------------------------- the Evaluate tab's main view
+
+PER_LABEL_COLUMNS = ["Label", "Precision", "Recall", "F1", "Test texts with it", "Threshold",
+                     "Calibration error (points)"]
+OUTCOME_COLUMNS = ["Label", "Found", "Missed", "Extra", "Neither"]
+PER_LABEL_CAPTION = ("Per label (recall: share of the texts with the label that got it; precision: share of the "
+                     "texts given the label that have it; threshold: the probability the label needs, tuned on "
+                     "validation; calibration error: how far its probabilities are from how often it is there)")
+OUTCOMES_CAPTION = ("Each label's own 2x2, in test texts: found (has it, given it), missed (has it, not given), "
+                    "extra (given it without having it), neither")
+RELIABILITY_TITLE = "Can its label probabilities be trusted? Bars on the dashed line: yes"
+NO_RELIABILITY = "No chart for this run: evaluate it again (bertstudio evaluate RUN) to draw one"
+
+
+def is_multilabel(evaluation: Mapping[str, Any] | None) -> bool:
+    return bool(evaluation) and evaluation.get("task") == "multi_label"
+
+
+def _points(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 1)
+
+
+def per_label_table(evaluation: Mapping[str, Any]) -> pd.DataFrame:
+    """Precision, recall, F1, support, threshold and calibration error of every label (eval.json's figures)."""
+    names = list(evaluation.get("labels", []))
+    thresholds = dict(zip(names, evaluation.get("thresholds", [])))
+    errors = evaluation.get("calibration_per_label", {}).get("per_label", {})
+    rows = [[name, round(m["precision"], 3), round(m["recall"], 3), round(m["f1"], 3), int(m["support"]),
+             round(thresholds[name], 2) if name in thresholds else None, _points(errors.get(name))]
+            for name, m in evaluation.get("per_class", {}).items()]
+    return pd.DataFrame(rows, columns=PER_LABEL_COLUMNS)
+
+
+def label_outcomes_table(evaluation: Mapping[str, Any]) -> pd.DataFrame:
+    """Every label's found / missed / extra / neither counts (runs evaluated before the counts: an empty table)."""
+    rows = [[name, *(int(m[k]) for k in ("found", "missed", "extra", "neither"))]
+            for name, m in evaluation.get("per_class", {}).items() if "found" in m]
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+
+
+def reliability_figure(evaluation: Mapping[str, Any]):
+    """The reliability diagram of every label's probability pooled: of the labels given about 70%, how many the
+    text really has."""
+    diagram = evaluation.get("calibration_per_label", {}).get("reliability")
+    if not diagram or not charts.filled_bins(diagram):
+        return charts.empty_chart(RELIABILITY_TITLE, NO_RELIABILITY)
+    fig = charts.reliability_chart(diagram)
+    fig.update_traces(selector={"type": "bar"}, name="every label's probability",
+                      hovertemplate="labels given %{customdata[0]:.0%}: there %{y:.0%} of the time "
+                                    "(%{customdata[1]:,} label decisions)<extra></extra>")
+    fig.update_layout(title={"text": RELIABILITY_TITLE}, xaxis_title="The probability the model gave a label",
+                      yaxis_title="How often the text has it")
+    return fig
+
+
+def calibration_sentence(evaluation: Mapping[str, Any]) -> str:
+    """How far the label probabilities can be taken at their word (no temperature: the thresholds decide)."""
+    diagram = evaluation.get("calibration_per_label", {}).get("reliability") or {}
+    filled = charts.filled_bins(diagram)
+    said = ""
+    if filled:
+        typical = max((b for b in filled if b["confidence"] >= 0.5), key=lambda b: b["count"], default=None)
+        if typical is not None:
+            said = (f"When the model gives a label about {typical['confidence']:.0%} ({typical['count']:,} of the "
+                    f"{int(diagram.get('rows', 0)):,} label decisions), the text has it {typical['accuracy']:.0%} of "
+                    "the time. ")
+    ece = evaluation.get("ece")
+    off = f"On average a label's probability is off by {ece * 100:.1f} percentage points" if ece is not None else ""
+    return (f"{said}{off}; no calibration is applied: each label's threshold, tuned on validation, decides "
+            "whether it is given.").strip()
