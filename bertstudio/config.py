@@ -265,10 +265,12 @@ def check_long_text_settings(strategy: str, max_length: int | None, head_tokens:
                           "Use long_texts 'head' (or 'auto') for pairs: the longer text of each pair is trimmed.")
     if max_length is None:
         return
-    if stride is not None and stride >= max_length:
-        raise ConfigError(f"A window stride of {stride} tokens is not below the maximum length ({max_length}): "
-                          "windows would not overlap, and tokens between them would never be read.",
-                          f"Choose a stride below {max_length - 2}, e.g. {max(1, (max_length - 2) // 2)} (half a "
+    # A window holds max_length - 2 text tokens ([CLS] and [SEP] take two): a longer stride skips tokens.
+    if stride is not None and stride > max_length - 2:
+        raise ConfigError(f"A window stride of {stride} tokens is not below the maximum length ({max_length}) less "
+                          "its 2 special tokens: windows would not overlap, and tokens between them would never be "
+                          "read.",
+                          f"Choose a stride of at most {max_length - 2}, e.g. {max(1, (max_length - 2) // 2)} (half a "
                           "window), or leave it empty for that default.")
     if head_tokens is not None and head_tokens > max_length - 2:
         raise ConfigError(f"{head_tokens} head tokens do not fit in a maximum length of {max_length} (2 tokens go "

@@ -63,7 +63,7 @@ TRAIN_CASES = {
                           "'windows' cannot be used with text pairs", "Use long_texts 'head'"),
     "stride_beyond_the_window": ("long", ["--long-texts", "windows", "--window-stride", "600", "--max-length",
                                           "128"], "A window stride of 600 tokens is not below the maximum length "
-                                                  "(128)", "Choose a stride below"),
+                                                  "(128)", "Choose a stride of at most"),
 }
 
 
