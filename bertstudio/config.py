@@ -227,8 +227,8 @@ class TrainConfig(BaseModel):
         if self.label_column is not None and self.label_column in (self.text_column, self.text_pair_column):
             raise ValueError("label_column must differ from the text columns")
         if self.lora_rank and self.freeze_encoder:
-            raise ValueError("lora_rank trains add-on matrices inside the encoder, which freeze_encoder keeps fixed: "
-                             "use one or the other")
+            raise ValueError("LoRA (lora_rank) trains small add-on parts inside the model, but head-only training "
+                             "(freeze_encoder) keeps the model fixed: choose one of the two")
         return self
 
     @model_validator(mode="after")

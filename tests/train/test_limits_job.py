@@ -34,11 +34,17 @@ def cap_passes_after(event_type, monkeypatch):
     return lambda event: seen.set() if isinstance(event, event_type) else None
 
 
-def test_a_run_that_hits_the_time_cap_stops_cleanly_and_says_why(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
-    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
+def run_capped_after(event_type, data, model_dir, tmp_path, monkeypatch) -> TrainingJob:
+    """A 50-epoch run under a 10-minute cap that passes right after the first ``event_type``; waited for."""
+    cfg = tiny_config(data, model_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
     job = TrainingJob(cfg, limits=UsageLimits(max_train_minutes=10),
-                      on_event=cap_passes_after(Step, monkeypatch)).start()
+                      on_event=cap_passes_after(event_type, monkeypatch)).start()
     assert job.wait(120)
+    return job
+
+
+def test_a_run_that_hits_the_time_cap_stops_cleanly_and_says_why(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
+    job = run_capped_after(Step, small_csv, tiny_bert_dir, tmp_path, monkeypatch)
     assert isinstance(job.outcome, Cancelled), job.outcome
     assert "limit of 10 minutes per training" in job.outcome.message and "duplicate the Space" in job.outcome.message
     steps = [e.step for e in job.history if isinstance(e, Step)]
@@ -67,10 +73,7 @@ def test_too_many_rows_are_refused_before_training(small_csv, tiny_bert_dir, tmp
 
 
 def test_a_run_capped_after_a_validation_check_keeps_its_best_model(small_csv, tiny_bert_dir, tmp_path, monkeypatch):
-    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=50, early_stopping_patience=0)
-    job = TrainingJob(cfg, limits=UsageLimits(max_train_minutes=10),
-                      on_event=cap_passes_after(Evaluated, monkeypatch)).start()
-    assert job.wait(120)
+    job = run_capped_after(Evaluated, small_csv, tiny_bert_dir, tmp_path, monkeypatch)
     assert isinstance(job.outcome, Finished), job.outcome
     summary = job.outcome.summary
     assert summary.stopped_early and summary.best_step is not None
