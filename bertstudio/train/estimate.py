@@ -35,7 +35,11 @@ class PlannedRun:
 
 def plan_run(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], lengths: LengthStats | None,
              max_length: int, hardware: Hardware) -> PlannedRun:
-    typical = typical_lengths(lengths, max_length)
-    plan = plan_training(config, n_rows, class_counts, length_p95=typical.p95, model=model_shape(config.model),
-                         hardware=hardware, length_grid=lengths.percentile_grid if lengths is not None else ())
-    return PlannedRun(plan, typical.batch)
+    """The plan of ``config`` on data measured as ``lengths``; ``max_length``: the length the data was shown
+    with, which an automatic one (``config.max_length`` None) starts from, as `bertstudio train` does."""
+    p95 = typical_lengths(lengths, max_length).p95
+    plan = plan_training(config, n_rows, class_counts, length_p95=p95, model=model_shape(config.model),
+                         hardware=hardware, length_grid=lengths.percentile_grid if lengths is not None else (),
+                         suggested_max_length=lengths.suggested_max_length if lengths is not None else max_length)
+    # The batches are as long as the length the plan settled on (on a CPU it may be below the one shown).
+    return PlannedRun(plan, typical_lengths(lengths, plan.config.max_length).batch)

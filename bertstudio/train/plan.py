@@ -133,12 +133,14 @@ def typical_lengths(lengths: LengthStats | None, max_length: int) -> TypicalLeng
 
 
 def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
-                  model: ModelShape, hardware: Hardware, length_grid: Sequence[int] = ()) -> TrainingPlan:
+                  model: ModelShape, hardware: Hardware, length_grid: Sequence[int] = (),
+                  suggested_max_length: int | None = None) -> TrainingPlan:
+    """``suggested_max_length``: the data's suggestion (``LengthStats``), which an automatic maximum length takes."""
     train_rows, val_rows, test_rows = split_sizes(n_rows)
     scale = train_rows / max(1, n_rows)
     train_counts = {name: max(1, round(count * scale)) for name, count in class_counts.items()}
     stats = DataStats(train_rows=train_rows, class_counts=train_counts,
-                      suggested_max_length=config.max_length or 128, length_p95=length_p95,
+                      suggested_max_length=suggested_max_length or config.max_length or 128, length_p95=length_p95,
                       is_pair=bool(config.text_pair_column), length_grid=tuple(length_grid))
     resolved = resolve(config, stats, hardware, model=model)
     cfg = resolved.config
