@@ -519,7 +519,7 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> 
         features=features,
         # "NA", "null", "None" are ordinary words in a text column, not missing values.
         keep_default_na=False,
-        chunksize=100_000,
+        chunksize=10_000,
     )
 
 

@@ -88,7 +88,5 @@ def test_reading_and_preparing_100k_rows_stays_under_the_bound(growth):
     assert growth["100k"] < GROWTH_BOUND_MB, growth
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: read_table and prepare still grow with the row count "
-                                       "(about 1.8 MB per thousand rows measured); flat memory needs Arrow end to end")
 def test_memory_stays_flat_with_data_size(growth):
     assert growth["100k"] - growth["20k"] < FLAT_SLACK_MB, growth
