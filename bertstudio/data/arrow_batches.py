@@ -29,17 +29,17 @@ BATCH_ROWS = 10_000
 PREPARED_FOLDER = "prepared"
 
 
-def frames(ds: datasets.Dataset, columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-    """``columns`` of ``ds`` as pandas frames of at most ``batch_rows`` rows, in row order.
+def frames(ds: datasets.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """``columns`` of ``ds`` as pandas frames of at most ``BATCH_ROWS`` rows, in row order.
 
     Each batch converts exactly as ``ds.select_columns(columns).to_pandas()`` does for the whole table.
     """
-    yield from ds.select_columns(columns).with_format("pandas").iter(batch_size=batch_rows)
+    yield from ds.select_columns(columns).with_format("pandas").iter(batch_size=BATCH_ROWS)
 
 
-def arrow_batches(ds: datasets.Dataset, columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[Any]:
-    """``columns`` of ``ds`` as pyarrow tables of at most ``batch_rows`` rows, in row order."""
-    yield from ds.select_columns(columns).with_format("arrow").iter(batch_size=batch_rows)
+def arrow_batches(ds: datasets.Dataset, columns: list[str]) -> Iterator[Any]:
+    """``columns`` of ``ds`` as pyarrow tables of at most ``BATCH_ROWS`` rows, in row order."""
+    yield from ds.select_columns(columns).with_format("arrow").iter(batch_size=BATCH_ROWS)
 
 
 class DatasetWriter:
@@ -74,6 +74,7 @@ class DatasetWriter:
     def finish(self) -> datasets.Dataset:
         import datasets
         import pyarrow as pa
+        from datasets.table import MemoryMappedTable
 
         if self._writer is None:
             table = pa.concat_tables(self._batches) if self._batches else self.features.arrow_schema.empty_table()
@@ -83,7 +84,10 @@ class DatasetWriter:
         finally:
             self._writer.close()
         os.replace(self._tmp, self.path)
-        return datasets.Dataset.from_file(str(self.path))
+        # Named by what it holds, not by when it was written (``from_file`` would hash the file's modification
+        # time): the next run over the same file finds the tokenized copy that ``Dataset.map`` cached.
+        return datasets.Dataset(MemoryMappedTable.from_file(str(self.path)),
+                                info=datasets.DatasetInfo(features=self.features), fingerprint=self.path.stem)
 
     def abandon(self) -> None:
         """Remove the half-written file (an error stopped the writing)."""
