@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -208,14 +208,36 @@ def report(results: dict[int, tuple[Measured, Measured]]) -> str:
     return "\n".join([machine_line(), "", *rows, "", *verdict])
 
 
+SAVED = OUT / "results.json"
+
+
+def save(rows: int, pair: tuple[Measured, Measured]) -> None:
+    """Each size's figures as soon as they are measured: a run cut short keeps what it measured."""
+    saved = json.loads(SAVED.read_text()) if SAVED.exists() else {}
+    saved[str(rows)] = [asdict(m) for m in pair]
+    SAVED.write_text(json.dumps(saved, indent=1))
+
+
+def load_saved() -> dict[int, tuple[Measured, Measured]]:
+    return {int(rows): (Measured(**a), Measured(**b)) for rows, (a, b) in json.loads(SAVED.read_text()).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--no-write", action="store_true", help="Print the figures, leave bench/RESULTS.md alone.")
+    parser.add_argument("--from-saved", action="store_true",
+                        help="Measure nothing: write the figures saved in bench/_out/scale/results.json.")
     parser.add_argument("--note", default="", help="A paragraph added under the table (what else ran meanwhile).")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    results = {rows: run_size(rows) for rows in args.sizes}
+    if args.from_saved:
+        results = load_saved()
+    else:
+        results = {}
+        for rows in args.sizes:
+            results[rows] = run_size(rows)
+            save(rows, results[rows])
     failed = [m for pair in results.values() for m in pair if m.returncode]
     body = report(results)
     print(body)
