@@ -245,7 +245,9 @@ def main() -> None:
         print("Failed: " + "; ".join(m.command for m in failed), file=sys.stderr)
         sys.exit(1)
     if not args.no_write:
-        write_section(TITLE, f"{body}\n\n{args.note}\n\nReproduce: `{command_line()}`")
+        # The command that measures (a section written --from-saved shows it, not the writing command).
+        measuring = "python bench/scale.py" if args.from_saved else command_line()
+        write_section(TITLE, f"{body}\n\n{args.note}\n\nReproduce: `{measuring}`")
 
 
 if __name__ == "__main__":
