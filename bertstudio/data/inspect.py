@@ -43,8 +43,10 @@ class Inspection:
         lines.append(f"Classes ({len(self.report.class_counts)}): {counts}")
         if self.lengths is not None:
             p = self.lengths.percentiles
-            lines.append(f"Token lengths: median {p[50]}, 95% at most {p[95]}, longest {self.lengths.max}. "
-                         f"{self.lengths.reason}")
+            # A random sample measures the lengths of a big file as well as every text would, in a second.
+            where = f" (of a random sample of {self.lengths.n:,} texts)" if self.lengths.sampled else ""
+            lines.append(f"Token lengths{where}: median {p[50]}, 95% at most {p[95]}, longest "
+                         f"{self.lengths.max}. {self.lengths.reason}")
         if self.long_texts is not None:
             lines.append(self.long_texts.to_text())
         return "\n".join(lines)
