@@ -225,7 +225,10 @@ def finishing(phase: str, emit: Callable[[Any], None]) -> Callable[[int, int], N
 
 
 def attention_kernel(device: DeviceInfo) -> str | None:
-    """PyTorch's fused attention has a slow backward pass on CPUs; the plain one trains faster there."""
+    """PyTorch's fused attention has a slow backward pass on CPUs; the plain one trains faster there.  Elsewhere
+    None: transformers then picks SDPA (PyTorch's fused attention: flash or memory-efficient kernels on a GPU) for
+    every model that has it (BERT and DistilBERT do; tests/train/test_gpu_speed.py) and the plain one for a model
+    that does not, where asking for "sdpa" outright would refuse to load it."""
     return "eager" if device.type == "cpu" else None
 
 
