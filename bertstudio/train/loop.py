@@ -371,8 +371,10 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
+    # Training steps only: validation is a small share of the batches, and compiling it too (no gradients,
+    # dropout off: other graphs) would double the wait before training for little gain.
     forward = compiled_or_plain(feed.forward, cfg.compile, accelerator.device.type)
-    validation = Validation(val_loader, labels_per_text(val_ds), label_names, forward, cfg.metric_for_best,
+    validation = Validation(val_loader, labels_per_text(val_ds), label_names, feed.forward, cfg.metric_for_best,
                             reporting(VALIDATION_PHASE, emit, should_stop), window_aggregation(cfg))
 
     total_steps, steps_per_epoch = total_optimizer_steps(cfg, len(train_loader))

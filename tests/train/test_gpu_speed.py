@@ -192,7 +192,7 @@ def run_losses(cfg_kwargs, small_csv, tiny_bert_dir, out, steps=4):
 
 
 def test_a_compiled_run_trains_to_the_same_losses(tiny_bert_dir, small_csv, tmp_path, monkeypatch):
-    """The loop's wiring of the compiled forward (training steps and validation), with dynamo's eager backend,
+    """The loop's wiring of the compiled forward (training steps), with dynamo's eager backend,
     against the same bucketed batches uncompiled (bucketing changes the dropout masks' shapes, so the draws)."""
     from bertstudio.train import loop
 
