@@ -39,6 +39,14 @@ def read_back(values: torch.Tensor) -> list[float]:
     return values.tolist()
 
 
+def _column(values: list, device: torch.device) -> torch.Tensor:
+    """Figures as one float64 vector on ``device`` (a missing one as NaN; a plain number as it is)."""
+    if not values:
+        return torch.full((1,), float("nan"), dtype=torch.float64, device=device)
+    return torch.stack([torch.as_tensor(float("nan") if v is None else v).to(device, torch.float64).reshape(())
+                        for v in values])
+
+
 @dataclass
 class _Pending:
     step: int
@@ -106,15 +114,12 @@ class StepReadings:
             return
         self._last_flush = time.perf_counter()
         pending, self._pending = self._pending, []
-        device = (pending[0].loss.device if pending else self._token_tensor.device)
-        nan = torch.full((), float("nan"), dtype=torch.float64, device=device)
-        columns = [torch.stack([p.loss.to(device, torch.float64).reshape(()) for p in pending] or [nan]),
-                   torch.stack([nan if p.grad_norm is None else p.grad_norm.to(device, torch.float64).reshape(())
-                                for p in pending] or [nan]),
-                   torch.stack([p.tokens.to(device, torch.float64).reshape(()) for p in pending] or [nan])]
+        device = torch.as_tensor(pending[0].loss if pending else self._token_tensor).device
+        columns = [_column([p.loss for p in pending], device), _column([p.grad_norm for p in pending], device),
+                   _column([p.tokens for p in pending], device)]
         if self._token_tensor is not None:
-            columns.append(self._token_tensor.to(device, torch.float64).reshape(1))
-        values = read_back(torch.cat([c.reshape(-1) for c in columns]))
+            columns.append(_column([self._token_tensor], device))
+        values = read_back(torch.cat(columns))
         n = max(len(pending), 1)
         losses, norms, tokens = values[:n], values[n:2 * n], values[2 * n:3 * n]
         base = self._tokens
