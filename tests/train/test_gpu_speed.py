@@ -73,12 +73,11 @@ def test_bucketed_padding_gives_the_same_logits_and_gradients(tiny_bert_dir, att
         assert torch.allclose(grad, bucket_grads[name], atol=1e-5, rtol=1e-4), name
 
 
-def test_batches_are_bucketed_only_when_the_model_is_compiled(tiny_bert_dir, small_csv, tmp_path):
+def test_batches_are_bucketed_only_when_the_model_is_compiled(tiny_bert_dir):
+    from datasets import Dataset
     from transformers import AutoTokenizer
 
     from bertstudio.train.feeds import token_feed, tokenize_split
-
-    from datasets import Dataset
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert_dir)
     data = tokenize_split(Dataset.from_dict({"text": ["a short text", "a rather longer text than that one, yes"] * 4,
