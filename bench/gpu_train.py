@@ -133,7 +133,7 @@ def steady_rate(steps: list[tuple[int, float]], batch: int) -> float:
 
 
 def engine_run(data: Path, model_dir: Path, device: str, batch: int, steps: int, out_dir: Path,
-               workers: int | None = None) -> dict:
+               workers: int | None = None, **settings) -> dict:
     """One training run through the engine's public path; returns its steady-state rate and summary,
     and the rate of its training loader alone (measured first, on the same tokenized rows)."""
     from bertstudio.config import TrainConfig
@@ -144,7 +144,7 @@ def engine_run(data: Path, model_dir: Path, device: str, batch: int, steps: int,
     # compared with trains them all, and the FLOP count assumes it.
     cfg = TrainConfig(data=str(data), model=str(model_dir), device=device, precision="bf16", max_length=SEQ,
                       batch_size=batch, max_steps=steps, eval_every=steps, lr=2e-5, output_dir=str(out_dir),
-                      data_workers=workers, freeze_layers=0)
+                      data_workers=workers, freeze_layers=0, **settings)
     seen: list[tuple[int, float]] = []
     inputs = load_inputs(cfg)
     loader = loader_rate(inputs, device, batches=min(50, steps))
@@ -153,8 +153,10 @@ def engine_run(data: Path, model_dir: Path, device: str, batch: int, steps: int,
     return {"batch": batch, "steps": len(seen), "samples_per_second": steady_rate(seen, batch),
             "loader_samples_per_second": loader, "whole_run_seconds": time.perf_counter() - started,
             "train_seconds": summary["train_seconds"], "run_dir": str(out_dir),
+            "first_step_seconds": seen[0][1] if seen else None,  # includes compiling, when compiled
             "settings": {k: inputs.config.to_json_dict()[k] for k in (
-                "batch_size", "max_length", "precision", "freeze_embeddings", "length_grouping", "data_workers")}}
+                "batch_size", "max_length", "precision", "freeze_embeddings", "length_grouping", "data_workers",
+                "compile")}}
 
 
 def loader_rate(inputs, device: str, batches: int) -> float:

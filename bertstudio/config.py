@@ -189,6 +189,10 @@ class TrainConfig(BaseModel):
         None, ge=0, le=32, description="Background processes that prepare training batches (auto: 2 on a GPU, so "
         "the GPU never waits for the next batch; none on a CPU, where every core is busy training).",
         json_schema_extra=_cli("--data-workers", "system"))
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="Compile the model (torch.compile) before training: faster steps on a GPU after a wait "
+        "of about a minute (auto: on a GPU for runs long enough to win that minute back; never on a CPU).",
+        json_schema_extra=_cli("--compile", "system"))
     output_dir: str | None = Field(None, description="Run folder (default: runs/<time>-<model>).",
                                    json_schema_extra=_cli("--out", "system"))
     overwrite: bool = Field(False, description="Replace the run an earlier training left in the --out folder "

@@ -54,6 +54,14 @@ def load_classifier(folder: Path, *, bf16: bool = False):
                               "if the file is damaged, train or export the model again.") from exc
 
 
+def inference_device() -> str:
+    """Where prediction runs PyTorch models: the GPU when there is one (BERT-base in bf16 at batch 64: ~15,000
+    texts/s on an H200 against tens on a laptop CPU), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class TorchBackend:
     """A Hugging Face classifier run by PyTorch, in fp32, or in bf16: on CPUs with bf16 instructions
     (AVX512-BF16, AMX) about 2.5x faster, with labels that match fp32 on nearly every text.
@@ -67,14 +75,18 @@ class TorchBackend:
         self.inputs = model_input_names(model)
 
     @classmethod
-    def from_folder(cls, folder: Path, file: Path, *, bf16: bool = False) -> TorchBackend:
-        """The model saved in ``folder`` (``file``: its weights, reported as what runs), on the CPU."""
-        return cls(load_classifier(folder, bf16=bf16), name="torch-bf16" if bf16 else "torch", file=file)
+    def from_folder(cls, folder: Path, file: Path, *, bf16: bool = False, device: str = "cpu") -> TorchBackend:
+        """The model saved in ``folder`` (``file``: its weights, reported as what runs), on ``device``."""
+        return cls(load_classifier(folder, bf16=bf16).to(device), name="torch-bf16" if bf16 else "torch", file=file,
+                   device=device)
 
     def prepare(self, batch: dict[str, np.ndarray]) -> dict:
         import torch
 
-        return {k: torch.from_numpy(v).to(self.device) for k, v in feed_for(batch, self.inputs).items()}
+        # Not waiting for the copy: the GPU still runs the batch before while this one crosses (one wait per batch,
+        # when its logits are read back).
+        return {k: torch.from_numpy(v).to(self.device, non_blocking=True)
+                for k, v in feed_for(batch, self.inputs).items()}
 
     def run(self, tensors: dict):
         import torch
@@ -185,7 +197,7 @@ def _torchscript_backend(file: Path) -> TorchScriptBackend:
 def open_backend(location: ModelLocation, backend: str) -> LogitsBackend:
     name, file = choose_backend(location, backend)
     if name in ("torch", "torch-bf16"):
-        return TorchBackend.from_folder(file.parent, file, bf16=name == "torch-bf16")
+        return TorchBackend.from_folder(file.parent, file, bf16=name == "torch-bf16", device=inference_device())
     if name == "torchscript":
         return _torchscript_backend(file)
     return OnnxBackend(file, name)

@@ -114,13 +114,67 @@ def choose_max_length(stats: DataStats) -> Decision:
 SMALL_DATA_ROWS = 5_000  # below this, more (smaller) updates beat hardware efficiency
 
 
+GPU_BATCH = 128
+GPU_BATCH_ROWS = 20_000  # from here batches of GPU_BATCH still give over 150 updates per pass over the data
+BASE_BATCH = 32  # the batch the automatic learning rates were chosen for (bench/DEFAULTS.md)
+
+
 def choose_batch_size(stats: DataStats, hw: Hardware) -> Decision:
     # bench/DEFAULTS.md: on 1,500-row subsets, batches of 32 left the sentence-pair task (MRPC) stuck on the
     # majority class for two epochs (macro-F1 0.66-0.69), batches of 16 reached 0.71-0.74.
     if stats.train_rows < SMALL_DATA_ROWS:
         return Decision("batch_size", 16, f"With {stats.train_rows:,} training rows, batches of 16 give the model "
                                           "twice as many updates per pass over the data as batches of 32.")
+    # bench/RESULTS.md "Training speed: GPU" (BERT-base, 128 tokens, bf16, one H200): 986 samples/s at batch 32,
+    # where the GPU mostly waits for Python to launch kernels, 3,283 at 128 (3.3x), 3,865 at 256 (+18% more for
+    # half the updates).  That the accuracy holds (3 seeds, 128 vs 32, learning rate scaled) is what
+    # bench/gpu_session.sh checks on a GPU; it has not been measured yet.
+    if hw.device == "cuda" and stats.train_rows >= GPU_BATCH_ROWS:
+        return Decision("batch_size", GPU_BATCH,
+                        f"On a GPU, batches of {GPU_BATCH} texts train about 3x faster than batches of 32 (which leave "
+                        f"the GPU waiting); with {stats.train_rows:,} training rows that still gives "
+                        f"{stats.train_rows // GPU_BATCH:,} updates per pass, and the learning rate is raised with "
+                        "the batch.")
     return Decision("batch_size", 32, "Batches of 32 texts use the hardware well and keep training stable.")
+
+
+def scaled_for_batch(decision: Decision, batch_size: int) -> Decision:
+    """The automatic learning rate for a batch larger than the one it was chosen for: times the square root of
+    the ratio (the rule that keeps Adam's updates alike across batch sizes, Malladi et al. 2022), after the same
+    warm-up share of the steps."""
+    if batch_size <= BASE_BATCH:
+        return decision
+    factor = math.sqrt(batch_size / BASE_BATCH)
+    lr = float(f"{decision.value * factor:.3g}")
+    return Decision("lr", lr, f"{decision.reason.rstrip('.')}, raised {factor:g}x to {lr:g} for batches of "
+                              f"{batch_size} (larger batches take fewer, surer steps).")
+
+
+# Steps that win back compiling (tens of seconds for BERT-base) on a GPU. An estimate until bench/gpu_session.sh
+# measures the compile time and the per-step saving on one; its report prints the measured payback.
+COMPILE_PAYBACK_STEPS = 2_000
+
+
+def planned_steps(config: TrainConfig, stats: DataStats, batch_size: int, epochs: float, processes: int) -> int:
+    if config.max_steps:
+        return config.max_steps
+    per_epoch = math.ceil(stats.train_rows / (batch_size * config.grad_accum * processes))
+    return math.ceil(per_epoch * epochs)
+
+
+def choose_compile(hw: Hardware, steps: int, *, head_only: bool = False) -> Decision:
+    if hw.device != "cuda":
+        return Decision("compile", "off", "On a CPU the model is not compiled: each step is already busy computing, "
+                                          "and compiling would cost more time than it saves.")
+    if head_only:
+        return Decision("compile", "off", "Only the classifier head trains, which is too small to gain from "
+                                          "compiling.")
+    if steps < COMPILE_PAYBACK_STEPS:
+        return Decision("compile", "off", f"{steps:,} training steps are too few to win back the minute or so that "
+                                          f"compiling the model takes (it pays from about "
+                                          f"{COMPILE_PAYBACK_STEPS:,} steps).")
+    return Decision("compile", "on", f"{steps:,} training steps: compiling the model first (about a minute) makes "
+                                     "each step faster on the GPU, which wins that time back several times over.")
 
 
 def choose_epochs(stats: DataStats) -> Decision:
@@ -324,14 +378,19 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
     decide("max_length", lambda: choose_max_length(stats))
     decide_long_texts(config, stats, hw, model, decisions, updates)
     batch_size = decide("batch_size", lambda: choose_batch_size(stats, hw))
-    decide("epochs", lambda: choose_epochs(stats))
-    lr = decide("lr", lambda: lora_lr(choose_lr(stats, model.hidden), updates.get("lora_rank", config.lora_rank)))
+    epochs = decide("epochs", lambda: choose_epochs(stats))
+    # Scaled only when the batch is the GPU's automatic one: a batch a person chose keeps the rate they know.
+    lr_batch = batch_size if updates.get("batch_size") == GPU_BATCH else BASE_BATCH
+    lr = decide("lr", lambda: scaled_for_batch(
+        lora_lr(choose_lr(stats, model.hidden), updates.get("lora_rank", config.lora_rank)), lr_batch))
     decide("head_lr", lambda: choose_head_lr(stats, lr, head_only=config.freeze_encoder))
     decide("class_weighting", lambda: choose_class_weighting(stats))
     decide("freeze_embeddings", lambda: choose_freeze_embeddings(stats))
     decide("freeze_layers", lambda: choose_freeze_layers(model.layers, head_only=config.freeze_encoder))
     decide("attention_dropout", lambda: choose_attention_dropout(hw))
     decide("eval_every", lambda: choose_eval_every(stats, batch_size, config.grad_accum, hw.processes))
+    decide("compile", lambda: choose_compile(hw, planned_steps(config, stats, batch_size, epochs, hw.processes),
+                                             head_only=config.freeze_encoder))
     if config.precision == "auto":
         precision = "bf16" if hw.bf16 else "fp32"
         reason = ("This hardware computes in bfloat16 natively: about twice as fast, same accuracy."

@@ -12,7 +12,13 @@ import torch
 from bertstudio.config import TrainConfig
 from bertstudio.data.long_texts import LongTexts, text_rows_of, tokenize_long_split
 from bertstudio.models.pooling import pool_hidden, uses_pooler
-from bertstudio.train.batching import EpochBatchSampler, FixedBatchSampler, PaddingCollator, sorted_batches
+from bertstudio.train.batching import (
+    EpochBatchSampler,
+    FixedBatchSampler,
+    PaddingCollator,
+    length_buckets,
+    sorted_batches,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +92,11 @@ def data_workers(cfg: TrainConfig, device_type: str) -> int:
 
 
 def token_feed(train_ds, val_ds, tokenizer, cfg: TrainConfig, device_type: str) -> Feed:
+    # Compiled: lengths in a few buckets, so shapes repeat and compiled graphs are reused (``length_buckets``).
+    # Not otherwise: on a CPU every padded token is computed (a 14-token batch padded to 16 is ~14% more work).
+    buckets = length_buckets(cfg.max_length) if cfg.compile == "on" and cfg.max_length else ()
     collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
-                               "token_type_ids" in train_ds.column_names)
+                               "token_type_ids" in train_ds.column_names, buckets)
     sampler = EpochBatchSampler(train_ds["length"], cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
     workers = data_workers(cfg, device_type)
     # The batch sampler stays in this process (workers only collate), so set_epoch reaches it between epochs.

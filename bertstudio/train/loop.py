@@ -28,7 +28,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.data.long_texts import labels_per_text, per_text, text_rows_of
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics, sigmoid
-from bertstudio.events import Evaluated, Step, Working
+from bertstudio.events import Evaluated, Working
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import (
     cached_feature_feed,
@@ -41,9 +41,11 @@ from bertstudio.train.feeds import (
 from bertstudio.train.long_texts import window_aggregation
 from bertstudio.train.model_setup import _encoder_lr, make_optimizer, prepare_model, training_class_weights
 from bertstudio.train.multilabel import multilabel_checkpoint_score, summed_bce
+from bertstudio.train.readings import StepReadings, defers_readbacks
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
 from bertstudio.train.speedups.cls_only import restore_last_layer
+from bertstudio.train.speedups.compile import compiled_or_plain, run_step
 from bertstudio.train.unfreezing import gradual_unfreezer
 
 logger = logging.getLogger(__name__)
@@ -100,18 +102,20 @@ def split_batch(batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, to
     return [{k: v[i:i + size] for k, v in batch.items()} for i in range(0, len(batch["labels"]), size)]
 
 
-def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batches: int) -> float:
+def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batches: int, *,
+                         on_device: bool = False) -> float | torch.Tensor:
     """Forward and backward over ``batch`` in ``micro_batches`` pieces; returns the batch's mean loss.
 
     Each piece's summed loss is divided by the whole batch's weight, so the gradient is exactly that of
-    one big batch: splitting only trades speed for memory.
+    one big batch: splitting only trades speed for memory.  ``on_device``: the loss as a 0-dim float64
+    tensor where it was computed, not read back (see ``readings``).
     """
     labels = batch["labels"]
     multi = labels.is_floating_point()  # 0/1 vectors: several labels per text
     denominator = (weights[labels].sum() if weights is not None and not multi
                    else torch.tensor(float(len(labels))))
     pieces = split_batch(batch, micro_batches)
-    total = 0.0
+    total: float | torch.Tensor = 0.0
     for i, piece in enumerate(pieces):
         piece_labels = piece.pop("labels")
         sync = contextlib.nullcontext() if i == len(pieces) - 1 else accelerator.no_sync(model)
@@ -120,15 +124,18 @@ def accumulate_gradients(model, batch, forward, weights, accelerator, micro_batc
             loss = (summed_bce(logits, piece_labels, weights) if multi else
                     F.cross_entropy(logits.float(), piece_labels, weight=weights, reduction="sum")) / denominator
             accelerator.backward(loss)
-        total += float(loss.detach())
+        total += loss.detach().double() if on_device else float(loss.detach())
     return total
 
 
-def mean_over_processes(value: float, accelerator) -> float:
+def mean_over_processes(value: float | torch.Tensor, accelerator) -> float | torch.Tensor:
     """The mean of a per-process figure (the step's loss) over every process: each saw its own batch.  One small
-    collective per update, only when there are several processes (they synchronise every step anyway)."""
+    collective per update, only when there are several processes (they synchronise every step anyway).  A tensor
+    stays a tensor on the device (the collective is queued, not waited for)."""
     if accelerator.num_processes == 1:
         return value
+    if isinstance(value, torch.Tensor):
+        return accelerator.reduce(value.reshape(1), "mean").reshape(())
     return float(accelerator.reduce(torch.tensor([value], device=accelerator.device), "mean"))
 
 
@@ -171,7 +178,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def backward_within_memory(model, batch, forward, weights, accelerator, optimizer,
-                           micro_batches: int) -> tuple[float, int]:
+                           micro_batches: int, *, on_device: bool = False) -> tuple[float | torch.Tensor, int]:
     """:func:`accumulate_gradients` over ``batch`` in ``micro_batches`` pieces; when the GPU runs out of memory,
     twice as many pieces (half the size) and the batch again.  Returns the loss and the pieces that fit, which
     the caller keeps for the next batches: a batch that did not fit once will not fit next step either.
@@ -179,7 +186,8 @@ def backward_within_memory(model, batch, forward, weights, accelerator, optimize
     n_rows = len(batch["labels"])
     while True:
         try:
-            return accumulate_gradients(model, batch, forward, weights, accelerator, micro_batches), micro_batches
+            return accumulate_gradients(model, batch, forward, weights, accelerator, micro_batches,
+                                        on_device=on_device), micro_batches
         except RuntimeError as exc:
             if not is_out_of_memory(exc) or micro_batches >= n_rows:
                 raise
@@ -363,6 +371,9 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)
+    # Training steps only: validation is a small share of the batches, and compiling it too (no gradients,
+    # dropout off: other graphs) would double the wait before training for little gain.
+    forward = compiled_or_plain(feed.forward, cfg.compile, accelerator.device.type)
     validation = Validation(val_loader, labels_per_text(val_ds), label_names, feed.forward, cfg.metric_for_best,
                             reporting(VALIDATION_PHASE, emit, should_stop), window_aggregation(cfg))
 
@@ -383,11 +394,15 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
             checkpoints.resumed_from(resume_from, state)
     best = BestSoFar.from_loop_state(state, best_weights)
     history = list(state.history)
-    step, samples, tokens, micro_batches = state.step, state.samples, state.tokens, state.micro_batches
+    step, micro_batches = state.step, state.micro_batches
+    readings = StepReadings(deferred=defers_readbacks(accelerator.device.type), emit=emit, total_steps=total_steps,
+                            steps_per_epoch=steps_per_epoch, start=start, processes=accelerator.num_processes,
+                            samples=state.samples, tokens=state.tokens)
     stopped = False
     model.train()
     for position, batch in epochs_of(feed, train_loader, accelerator, state.epoch, state.batch_in_epoch):
         if should_stop():
+            readings.flush()
             if best.state is None:
                 raise StopRequested()
             stopped = True
@@ -396,25 +411,23 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
         if unfreezer is not None:
             unfreezer.enter(step)
         with accelerator.accumulate(model):
-            loss, micro_batches = backward_within_memory(model, batch, feed.forward, weights, accelerator, optimizer,
-                                                         micro_batches)
+            loss, micro_batches = run_step(
+                forward,
+                lambda: backward_within_memory(model, batch, forward, weights, accelerator, optimizer, micro_batches,
+                                               on_device=readings.deferred),
+                lambda: optimizer.zero_grad(set_to_none=True))
             grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
             optimizer.zero_grad(set_to_none=True)
-        samples += len(batch["labels"]) * accelerator.num_processes
-        if "attention_mask" in batch:
-            tokens += int(batch["attention_mask"].sum()) * accelerator.num_processes
+        readings.count_batch(batch)
         if not accelerator.sync_gradients:
             continue  # between accumulated micro-steps: no update happened
         lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
         loss = mean_over_processes(loss, accelerator)
         scheduler.step()
         step += 1
-        elapsed = time.perf_counter() - start
-        emit(Step(step=step, total_steps=total_steps, epoch=round(step / steps_per_epoch, 4), loss=loss, lr=lr_used,
-                  grad_norm=float(grad_norm) if grad_norm is not None else float("nan"),
-                  samples_per_second=samples / elapsed, tokens_per_second=tokens / elapsed,
-                  elapsed=elapsed, eta=elapsed / step * (total_steps - step)))
+        readings.record(step, loss, lr_used, grad_norm, time.perf_counter() - start)
         if step % eval_every == 0 or step == total_steps:
+            readings.flush()  # every step's point before the check's
             try:
                 evaluated = evaluate_and_keep_best(model, validation, accelerator, best, step, steps_per_epoch, start)
             except StopRequested:  # Stop during a check: as before a step (keep the best so far, if any)
@@ -431,12 +444,13 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
         if checkpoints is not None and checkpoints.due_on_every_process(accelerator, position.last_of_epoch):
             epoch, done = position.following()
             checkpoints.save(accelerator, best.to_loop_state(
-                step=step, epoch=epoch, batch_in_epoch=done, samples=samples, tokens=tokens,
+                step=step, epoch=epoch, batch_in_epoch=done, samples=readings.samples, tokens=readings.tokens,
                 micro_batches=micro_batches, train_seconds=time.perf_counter() - start, history=history), best.state)
 
+    readings.flush()
     train_seconds = time.perf_counter() - start
     unwrapped = accelerator.unwrap_model(model)
     best.restore(unwrapped)
     return TrainOutcome(model=unwrapped, best_metrics=best.metrics, best_step=best.step,
                         best_epoch=round(best.epoch, 3), steps_done=step, train_seconds=train_seconds,
-                        tokens_seen=tokens, samples_seen=samples, history=history, stopped=stopped)
+                        tokens_seen=readings.tokens, samples_seen=readings.samples, history=history, stopped=stopped)

@@ -159,7 +159,7 @@ def make_accelerator(cfg: TrainConfig, device: DeviceInfo, run: RunFolder | None
 
     With ``run`` it also carries the run's experiment tracker (``tracking``); a tuning probe has none.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
     distributed = PartialState._shared_state != {} and PartialState().use_distributed
@@ -167,8 +167,11 @@ def make_accelerator(cfg: TrainConfig, device: DeviceInfo, run: RunFolder | None
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
     mixed = {"bf16": "bf16", "fp16": "fp16"}.get(cfg.precision, "no")
+    # On a GPU each batch is copied from pinned memory without waiting: a waiting copy is queued behind the last
+    # step's kernels, so the host would stop for the GPU every step (what train/readings.py avoids for the loss).
+    loading = {"dataloader_config": DataLoaderConfiguration(non_blocking=True)} if device.type == "cuda" else {}
     return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum,
-                       **accelerator_options(cfg, run))
+                       **loading, **accelerator_options(cfg, run))
 
 
 @dataclass
@@ -225,7 +228,10 @@ def finishing(phase: str, emit: Callable[[Any], None]) -> Callable[[int, int], N
 
 
 def attention_kernel(device: DeviceInfo) -> str | None:
-    """PyTorch's fused attention has a slow backward pass on CPUs; the plain one trains faster there."""
+    """PyTorch's fused attention has a slow backward pass on CPUs; the plain one trains faster there.  Elsewhere
+    None: transformers then picks SDPA (PyTorch's fused attention: flash or memory-efficient kernels on a GPU) for
+    every model that has it (BERT and DistilBERT do; tests/train/test_gpu_speed.py) and the plain one for a model
+    that does not, where asking for "sdpa" outright would refuse to load it."""
     return "eager" if device.type == "cpu" else None
 
 
