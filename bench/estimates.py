@@ -8,7 +8,10 @@ reading the file to ``summary.json``. Target: within +/-30% on every row on a qu
     python bench/estimates.py [--data-dir ../shared/data] [--sizes 400,2000] [--presets head-only,balanced]
                               [--max-steps 60]
 
-``--max-steps`` keeps full fine-tuning short on a CPU: the estimate is of the same capped run.
+``--max-steps`` keeps full fine-tuning short on a CPU: the estimate is of the same capped run. Each row is followed
+by its per-phase breakdown (estimated / measured seconds of reading, tokenizing, the simple model, head-only
+features, steps, validation checks, final scoring and saving, from the run's own events), which says which part of
+the estimate is off; ``--no-write`` prints without recording (a busy machine).
 """
 
 from __future__ import annotations
@@ -132,7 +135,9 @@ def main() -> None:
         "the probe and the run slower, unevenly).", f"Reproduce: `{command_line()}`", "",
         "| data | rows | preset | estimate | measured | error | within 30% |",
         "|---|---:|---|---:|---:|---:|---|", *(r.line() for r in rows), "",
-        f"{within} of {len(rows)} rows within +/-30%."])
+        f"{within} of {len(rows)} rows within +/-30%.", "",
+        "Per phase, estimated / measured seconds (the measurement folds each run's events, `train/phase_times.py`; "
+        "a step's seconds measured against the probe's):", "", *(r.breakdown().strip() + "  " for r in rows)])
     if not args.no_write:
         write_section("Time estimates (bench/estimates.py)", body)
 

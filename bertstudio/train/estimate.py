@@ -24,7 +24,8 @@ from bertstudio.train.unfreezing import plan_phases
 READ_FIXED_S = 0.3  # reading a small file, splitting it, loading the tokenizer: 0.2-0.5 s measured
 TOKENIZE_PER_TEXT_S = 1e-4  # a fast tokenizer: about 10,000 short texts a second (reading measures their lengths,
 #                             then every split is tokenized again)
-TOKENIZE_FIXED_S = 0.2  # datasets.map writes an Arrow cache per split
+TOKENIZE_FIXED_S = 0.3  # datasets.map writes an Arrow cache for each of the three splits: 0.5-1.2 s measured
+#                         for tokenizing and loading the bundled model, on a busy machine
 SIMPLE_MODEL_FIXED_S = 0.1
 SIMPLE_MODEL_PER_TOKEN_S = 3e-5  # word and character n-grams + logistic regression: 2,000 SST-2 texts (26,000
 #                                  tokens) took 0.6-0.9 s; it is fitted once, then scores validation and test
@@ -126,7 +127,7 @@ def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
     words = SIMPLE_MODEL_PER_TOKEN_S * plan.padded.mean_text
     return TimeEstimate(
         reading=READ_FIXED_S + rows * TOKENIZE_PER_TEXT_S,
-        tokenizing=TOKENIZE_FIXED_S + rows * TOKENIZE_PER_TEXT_S + probe.weights_save,  # + loading the weights
+        tokenizing=TOKENIZE_FIXED_S + rows * TOKENIZE_PER_TEXT_S + probe.model_build + probe.weights_save,
         tuning=tune,
         simple_model=(SIMPLE_MODEL_FIXED_S + (plan.train_rows + plan.val_rows) * words) if cfg.simple_model else 0.0,
         features=(train_texts + val_texts) * per_text if head_only else 0.0,

@@ -182,6 +182,7 @@ class SpeedProbe:
     embedding_update: float = 0.0  # added to a step when the word embeddings train: their gradient and update
     weights_copy: float = 0.0  # copying every weight once: each validation check that improves keeps them
     weights_save: float = 0.0  # writing every weight to disk once (loading them back costs about the same)
+    model_build: float = 0.0  # building the model (its layers, random starting weights) before the weights load
 
     def step_seconds(self, trainable_layers: int) -> float:
         """One optimizer step when only the top ``trainable_layers`` layers learn: the frozen ones only run forward."""

@@ -121,7 +121,7 @@ def _measure(shape: ProbeShape, seq_len: int) -> SpeedProbe:
     return SpeedProbe(layers=layers, batch_size=batch_size, train_step=_scaled(train1, train2, layers),
                       forward_batch=_scaled(forward1, forward2, layers), seq_len=seq_len,
                       embedding_update=_fastest(big.embedding_update, device), weights_copy=copy,
-                      weights_save=_fastest(big.save_weights, device) * scale)
+                      weights_save=_timed(big.save_weights, device) * scale, model_build=big.build_seconds * scale)
 
 
 def _scaled(one_layer: float, two_layers: float, layers: int) -> float:
@@ -151,7 +151,9 @@ class _ProbeNet:
             if hasattr(arch, name):
                 setattr(arch, name, depth)
         kernel = attention_kernel(detect_device(device))
+        start = time.perf_counter()
         net = AutoModelForSequenceClassification.from_config(arch, **({"attn_implementation": kernel} if kernel else {}))
+        self.build_seconds = time.perf_counter() - start  # a run builds its model the same way, then loads weights
         self.net = use_pooling(net.to(device), pooling)
         prepare_model(self.net, TrainConfig(freeze_embeddings=True), device)
         self.parameters = sum(p.numel() for p in self.net.parameters())
