@@ -170,8 +170,9 @@ class SpeedProbe:
     """How fast this computer runs one model on batches of one shape, from a short timed probe.
 
     The probe builds the model with 1 and then 2 layers (``step_timer``): every layer of a BERT-style encoder
-    does the same work, so the full model is the fixed part plus its layers x one layer. Building and timing
-    the whole BERT-base took 40-90 s on a busy 2-core machine; the two small ones take a few seconds.
+    does the same work, so the full model's forward pass is the fixed part plus its layers x one layer, and a
+    training step that forward pass x the 1-layer model's step-to-forward ratio. Building and timing the whole
+    BERT-base took 40-90 s on a busy 2-core machine; the two small ones take a few seconds.
     """
 
     layers: int  # the full model's layers

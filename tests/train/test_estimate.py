@@ -218,3 +218,15 @@ def test_phase_times_give_each_interval_to_the_phase_its_closing_event_ends():
     assert times.validation == pytest.approx(1.3) and times.final_scoring == pytest.approx(2.2)
     assert times.saving == pytest.approx(1.5)
     assert times.total_seconds == pytest.approx(12.5)
+
+
+def test_the_probe_scales_the_forward_pass_by_layers_and_a_step_by_its_ratio_to_a_forward(six_layer_bert_dir,
+                                                                                          monkeypatch):
+    # (1-layer step, 1-layer forward, 2-layer forward), as if timed
+    monkeypatch.setattr(step_timer, "_interleaved", lambda works, device: [0.3, 0.1, 0.15])
+    shape = step_timer.ProbeShape(str(six_layer_bert_dir), 4, "fp32", "cpu", "mean")
+    probe = step_timer._measure(shape, 16)
+    assert probe.layers == 6 and probe.seq_len == 16
+    assert probe.forward_batch == pytest.approx(0.05 + 6 * 0.05)  # the fixed part + 6 layers of 0.05 s
+    assert probe.train_step == pytest.approx(probe.forward_batch * 3)  # a step is 3 forward passes here
+    assert probe.embedding_update > 0 and probe.weights_copy > 0 and probe.weights_save > 0 and probe.model_build > 0
