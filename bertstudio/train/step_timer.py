@@ -9,6 +9,7 @@ not measure again.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -130,10 +131,11 @@ def _measure(shape: ProbeShape, seq_len: int) -> SpeedProbe:
 
 
 def _scaled(one_layer: float, two_layers: float, layers: int) -> float:
-    """Fixed part + ``layers`` x one layer. The fixed part (embeddings, the head, the loss) is timed in both
-    models; one layer is the difference. A busy machine can time the 2-layer model faster than the 1-layer one;
-    a layer then counts as half the 2-layer time."""
-    per_layer = two_layers - one_layer if two_layers > one_layer else two_layers / 2
+    """Fixed part + ``layers`` x one layer, one layer being the difference of the two timings, kept between a
+    quarter and a half of the 2-layer time (the fixed part, the embeddings' lookup and the head, is never more
+    than the two layers it feeds). A busy machine skews the difference of two short timings: once it put one
+    layer at 20x the 1-layer model's time, and the estimate of 400 SST-2 rows at 7-13x the run."""
+    per_layer = min(max(two_layers - one_layer, two_layers / 4), two_layers / 2)
     fixed = max(0.0, two_layers - 2 * per_layer)
     return fixed + layers * per_layer
 
@@ -216,30 +218,36 @@ class _ProbeNet:
             save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, f"{folder}/model.safetensors")
 
 
+MIN_TIMING_S = 0.1  # each timing repeats its work for at least this long: a few-millisecond forward pass of a
+#                     small model timed once is mostly the scheduler's noise on a machine shared with other work
+
+
 def _interleaved(works, device: str) -> list[float]:
-    """The fastest time of each of ``works``, timed in turns: a machine busy with other programs slows every one
-    of them alike, so their difference (one layer) stays meaningful."""
+    """Seconds per call of each of ``works``, the fastest of a few timings taken in turns: a machine busy with
+    other programs slows all of them alike, so their ratios and differences stay meaningful."""
+    calls = []
     for work in works:
-        for _ in range(WARMUP_STEPS):
+        for _ in range(WARMUP_STEPS - 1):
             work()
+        calls.append(max(1, math.ceil(MIN_TIMING_S / max(_timed(work, device), 1e-6))))
     timings: list[list[float]] = [[] for _ in works]
     for _ in range(TIMED_STEPS):
-        for work, times in zip(works, timings):
-            times.append(_timed(work, device))
-    return [min(times) for times in timings]  # the fastest: other programs only ever slow steps down
+        for work, repeats, times in zip(works, calls, timings):
+            times.append(_timed(work, device, repeats) / repeats)
+    return [min(times) for times in timings]  # the fastest: other programs only ever slow work down
 
 
-def _timed(work, device: str) -> float:
+def _timed(work, device: str, repeats: int = 1) -> float:
     _sync(device)
     start = time.perf_counter()
-    work()
+    for _ in range(repeats):
+        work()
     _sync(device)
     return time.perf_counter() - start
 
 
 def _fastest(work, device: str) -> float:
-    work()  # warm-up: the first call allocates
-    return min(_timed(work, device) for _ in range(TIMED_STEPS))
+    return _interleaved([work], device)[0]
 
 
 def _sync(device: str) -> None:

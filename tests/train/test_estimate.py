@@ -230,3 +230,19 @@ def test_the_probe_scales_the_forward_pass_by_layers_and_a_step_by_its_ratio_to_
     assert probe.forward_batch == pytest.approx(0.05 + 6 * 0.05)  # the fixed part + 6 layers of 0.05 s
     assert probe.train_step == pytest.approx(probe.forward_batch * 3)  # a step is 3 forward passes here
     assert probe.embedding_update > 0 and probe.weights_copy > 0 and probe.weights_save > 0 and probe.model_build > 0
+
+
+def test_one_layer_stays_between_a_quarter_and_a_half_of_the_two_layer_time():
+    assert step_timer._scaled(1.0, 1.5, 6) == pytest.approx(0.5 + 6 * 0.5)  # a plausible difference is kept
+    # A busy machine once timed the 2-layer forward at 20x the 1-layer one: a layer is then at most half of it.
+    assert step_timer._scaled(0.05, 1.0, 6) == pytest.approx(6 * 0.5)
+    assert step_timer._scaled(0.99, 1.0, 6) == pytest.approx(0.5 + 6 * 0.25)  # and at least a quarter
+
+
+def test_each_timing_repeats_short_work_until_it_is_long_enough_to_time(monkeypatch):
+    calls = []
+    clock = iter(range(10_000))
+    monkeypatch.setattr(step_timer.time, "perf_counter", lambda: next(clock) * 0.01)  # 10 ms per reading
+    timed = step_timer._interleaved([lambda: calls.append(1)], "cpu")
+    assert timed[0] < 0.01  # seconds per call: the timing covered several calls
+    assert len(calls) > step_timer.WARMUP_STEPS + step_timer.TIMED_STEPS
