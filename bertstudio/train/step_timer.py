@@ -10,6 +10,7 @@ not measure again.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -223,7 +224,7 @@ MIN_TIMING_S = 0.1  # each timing repeats its work for at least this long: a few
 
 
 def _interleaved(works, device: str) -> list[float]:
-    """Seconds per call of each of ``works``, the fastest of a few timings taken in turns: a machine busy with
+    """Seconds per call of each of ``works``, the middle of a few timings taken in turns: a machine busy with
     other programs slows all of them alike, so their ratios and differences stay meaningful."""
     calls = []
     for work in works:
@@ -234,7 +235,10 @@ def _interleaved(works, device: str) -> list[float]:
     for _ in range(TIMED_STEPS):
         for work, repeats, times in zip(works, calls, timings):
             times.append(_timed(work, device, repeats) / repeats)
-    return [min(times) for times in timings]  # the fastest: other programs only ever slow work down
+    # The middle timing, not the fastest: a run lasts minutes and meets the machine's usual load, which the
+    # fastest of a few timings misses. With the fastest, a machine at load 9-10 (2 cores) ran every phase 2.5-4x
+    # slower than estimated (SST-2, 400 rows); on a quiet machine the two are the same.
+    return [statistics.median(times) for times in timings]
 
 
 def _timed(work, device: str, repeats: int = 1) -> float:
