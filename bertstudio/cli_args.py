@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from bertstudio.config import TrainConfig, config_from_preset
+from bertstudio.config import TrainConfig, config_from_preset, make_config
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,18 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected yes or no, got '{text}'")
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field that has a ``cli`` name; defaults stay None so presets can apply."""
+# What is kept of long texts: `train` takes these flags with the others, `inspect` only these (and says what they
+# would do to the file's texts), so both read them the same way.
+LONG_TEXT_FIELDS = ("max_length", "long_texts", "head_tokens", "window_stride", "window_aggregation", "max_windows")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, fields: Collection[str] | None = None) -> None:
+    """One flag per config field that has a ``cli`` name (only those of ``fields`` when given); defaults stay
+    None so presets can apply."""
     for name, info in TrainConfig.model_fields.items():
         extra = info.json_schema_extra or {}
         flag = extra.get("cli") if isinstance(extra, dict) else None
-        if not flag or name == "preset":
+        if not flag or name == "preset" or (fields is not None and name not in fields):
             continue
         kind = _base_type(info.annotation)
         # argparse reads "%" in help as a format placeholder ("adds at most 25%" broke --help).
@@ -68,3 +75,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, **fixed: Any) -> TrainConfig:
     values = {name: getattr(args, name, None) for name in TrainConfig.model_fields if name != "preset"}
     return config_from_preset(args.preset, **{**values, **fixed})
+
+
+def config_of_fields(args: argparse.Namespace, fields: Collection[str]) -> TrainConfig:
+    """The flags of ``fields`` that were given, over the config's defaults (validated as `train` validates them)."""
+    return make_config(**{name: getattr(args, name) for name in fields if getattr(args, name, None) is not None})

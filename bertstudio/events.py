@@ -4,7 +4,8 @@ phases between them (reading, tokenizing, feature caching, validation checks, fi
 stopping event says why a job stops by itself.
 
 They are plain dataclasses so the UI, the CLI progress bar and ``metrics.jsonl``
-consume the same objects; ``to_dict`` is what gets written to disk.  :class:`Event` is also the base of
+consume the same objects; ``to_dict`` is what gets written to disk, for the events that are ``recorded`` (working
+events are progress only: they go to the job's queue, never to ``metrics.jsonl``).  :class:`Event` is also the base of
 the other background jobs' events (:mod:`bertstudio.jobs`); ``terminal`` marks the events that end a job.
 """
 
@@ -21,6 +22,9 @@ from bertstudio.results import Summary
 class Event:
     kind: ClassVar[str] = "event"
     terminal: ClassVar[bool] = False  # True for the one event that ends a job
+    # Whether the event belongs in the run's record (metrics.jsonl: the curves, the report, resume, the Runs
+    # tab read it); progress ticks only move the live view and stay on the job's queue.
+    recorded: ClassVar[bool] = True
     time: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +69,7 @@ class Working(Event):
     """
 
     kind: ClassVar[str] = "working"
+    recorded: ClassVar[bool] = False  # one per validation or scoring batch: hundreds of lines that record nothing
     phase: str  # what is happening, as a person reads it: "Reading every text once with the frozen model"
     done: int
     total: int

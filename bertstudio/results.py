@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 # typing.Self exists from Python 3.11 only; typing_extensions comes with pydantic.
@@ -385,10 +386,17 @@ def read_export_places(run_dir: str | os.PathLike[str]) -> ExportPlaces:
 
 
 def record_export_place(run_dir: str | os.PathLike[str], fmt: str, folder: str | os.PathLike[str]) -> None:
-    """Note (atomically) that the run's ``fmt`` export now lives in ``folder``."""
-    places = read_export_places(run_dir)
-    places.folders[fmt] = str(Path(folder).resolve())
-    places.write(RunFolder(run_dir).export_places)
+    """Note (atomically) that the run's ``fmt`` export now lives in ``folder``.
+
+    Two exports of one run (to different ``--out`` folders, or the app's and a command's) may finish a format at
+    the same moment: without the lock each read the file, added its own entry and wrote it back, and the later
+    write dropped the other's entry (a test with two processes lost about half of 80). The lock is the operating
+    system's (filelock: released when a killed process dies, so it never stays stuck)."""
+    run = RunFolder(run_dir)
+    with FileLock(run.export_places_lock):
+        places = read_export_places(run_dir)
+        places.folders[fmt] = str(Path(folder).resolve())
+        places.write(run.export_places)
 
 
 # --------------------------------------------------------------------------- status.json

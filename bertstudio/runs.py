@@ -35,6 +35,7 @@ VALIDATION_LOGITS_FILE = "validation_logits.npz"  # lets later evaluations refit
 LABEL_ISSUES_FILE = "label_issues.csv"  # training rows that look mislabeled
 EXPORTS_DIR = "exports"  # default place of a run's exports: RUN/exports/<format>/
 EXPORT_PLACES_FILE = "export_places.json"  # where each format was last exported to (--out may be anywhere)
+EXPORT_PLACES_LOCK = "export_places.json.lock"  # held while one export updates it (several may end at once)
 ADAPTER_DIR = "adapter"  # a LoRA run's adapters and head, as peft saves them
 SIMPLE_MODEL_DIR = "simple_model"  # the word-count model trained beside the fine-tuned one
 STATUS_FILE = "status.json"  # running / done / stopped / failed, rewritten as the run goes (see results.RunStatus)
@@ -228,6 +229,10 @@ class RunFolder:
     @property
     def export_places(self) -> Path:
         return self.path / EXPORT_PLACES_FILE
+
+    @property
+    def export_places_lock(self) -> Path:
+        return self.path / EXPORT_PLACES_LOCK
 
     def export(self, fmt: str) -> Path:
         """The default folder of the run's ``fmt`` export."""

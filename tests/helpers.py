@@ -136,3 +136,20 @@ def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";", lo
             filler = " ".join(f"the weather was plain on day {i + k}" for k in range(1 + i % 5)) if long else ""
             writer.writerow([f"{filler} {words} story {i}".strip(), separator.join(chosen)])
     return path
+
+
+def write_long_text_csv(path: Path, long_labels: tuple[str, ...] = ("good", "bad")) -> Path:
+    """60 rows, two classes ("good", "bad"); most texts of ``long_labels`` far over 256 tokens (the bundled model's
+    tokenizer), the others short."""
+    import random
+
+    rng = random.Random(0)
+    words = {"good": "great lovely quick friendly helpful arrived early perfect".split(),
+             "bad": "late broken rude slow missing refund never awful".split()}
+    rows = ["text,label"]
+    for i in range(60):
+        label = ("good", "bad")[i % 2]
+        size = rng.randint(150, 600) if i % 6 and label in long_labels else rng.randint(10, 40)
+        rows.append(" ".join(rng.choice(words[label] + ["the", "parcel", "and"]) for _ in range(size)) + f",{label}")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 import typing
+from dataclasses import replace
 
-from bertstudio.cli_args import Command
-from bertstudio.config import TrainConfig
+from bertstudio.cli_args import LONG_TEXT_FIELDS, Command, add_config_flags, config_of_fields
+from bertstudio.config import TrainConfig, check_long_text_settings
 from bertstudio.data.inspect import inspect_file
+from bertstudio.data.long_texts import long_text_outlook
 from bertstudio.data.multilabel import LabelSettings
 
 LAYOUT_FLAGS = ("task", "label_separator", "label_columns", "empty_labels")
@@ -37,12 +39,18 @@ def _add_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-pair", dest="text_pair_column", help="Optional second text column.")
     p.add_argument("--model", default="bundled-minilm", help="Model whose tokenizer measures the lengths.")
     add_label_layout_flags(p)
+    add_config_flags(p, LONG_TEXT_FIELDS)  # train's long-text flags: the report says what they would do
     p.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    long_texts = config_of_fields(args, LONG_TEXT_FIELDS)  # a bad combination is refused before the file is read
     result = inspect_file(args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, model=args.model, labels=label_settings_of(args))
+    if result.lengths is not None:
+        check_long_text_settings(long_texts.long_texts, long_texts.max_length, long_texts.head_tokens,
+                                 long_texts.window_stride, is_pair=bool(result.columns.text_pair))
+        result = replace(result, long_texts=long_text_outlook(result.lengths, long_texts))
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else result.to_text())
     if result.report.has_errors:  # the report above says it all; one line on stderr for scripts and logs
         print("error: " + " ".join(f.to_text().removeprefix("ERROR: ") for f in result.report.errors), file=sys.stderr)

@@ -26,6 +26,7 @@ class Inspection:
     columns: Any  # data.ColumnGuess, with the caller's overrides applied
     prepared: Any  # data.PreparedData
     lengths: Any | None  # data.LengthStats; None when no text survived
+    long_texts: Any | None = None  # data.long_texts.LongTextOutlook: what the long-text settings would do
 
     @property
     def report(self):
@@ -42,14 +43,19 @@ class Inspection:
         lines.append(f"Classes ({len(self.report.class_counts)}): {counts}")
         if self.lengths is not None:
             p = self.lengths.percentiles
-            lines.append(f"Token lengths: median {p[50]}, 95% at most {p[95]}, longest {self.lengths.max}. "
-                         f"{self.lengths.reason}")
+            # A random sample measures the lengths of a big file as well as every text would, in a second.
+            where = f" (of a random sample of {self.lengths.n:,} texts)" if self.lengths.sampled else ""
+            lines.append(f"Token lengths{where}: median {p[50]}, 95% at most {p[95]}, longest "
+                         f"{self.lengths.max}. {self.lengths.reason}")
+        if self.long_texts is not None:
+            lines.append(self.long_texts.to_text())
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": asdict(self.table), "columns": asdict(self.columns), "report": self.report.to_dict(),
                 "multilabel": self.prepared.multilabel.to_dict() if self.prepared.multilabel is not None else None,
-                "lengths": asdict(self.lengths) if self.lengths is not None else None}
+                "lengths": asdict(self.lengths) if self.lengths is not None else None,
+                "long_texts": self.long_texts.to_dict() if self.long_texts is not None else None}
 
 
 def read_and_prepare(path: str, *, text_column: str | None = None, label_column: str | None = None,

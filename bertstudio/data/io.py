@@ -62,6 +62,10 @@ MAX_TEXT_CHARS = 100_000
 MAX_FIELD_CHARS = 10 * MAX_TEXT_CHARS
 csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD_CHARS))
 _EXAMPLE_LINES = 5
+# Rows pandas parses at a time while the CSV builder writes the Arrow copy: what reading holds at its peak.
+# 100,000 rows of support tickets were ~60 MB (Python strings plus their Arrow batch); 10,000 are a tenth of it,
+# and a million rows read as fast (the per-chunk cost is small next to parsing).
+CSV_CHUNK_ROWS = 10_000
 
 _FORMAT_LABELS = {
     "csv": "CSV",
@@ -519,7 +523,7 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> 
         features=features,
         # "NA", "null", "None" are ordinary words in a text column, not missing values.
         keep_default_na=False,
-        chunksize=100_000,
+        chunksize=CSV_CHUNK_ROWS,
     )
 
 

@@ -32,6 +32,7 @@ from bertstudio.config import HEAD_SHARE
 from bertstudio.data.lengths import _quiet_transformers
 
 STRATEGIES: tuple[str, ...] = ("head", "tail", "head_tail", "windows")
+SPECIAL_TOKENS = 2  # [CLS] and [SEP]: what every BERT-family model in the registry adds to one text
 AGGREGATIONS: tuple[str, ...] = ("mean", "max")
 DEFAULT_MAX_WINDOWS = 8
 
@@ -84,6 +85,89 @@ class LongTexts:
             return (f"long texts are read whole in windows of {self.max_length} tokens, {self.step(room)} tokens "
                     f"apart (at most {self.max_windows} per text), their scores {self.aggregation}-aggregated")
         return f"texts cut at {self.max_length} tokens"
+
+
+# --------------------------------------------------------------------------- what a setting does to measured texts
+
+
+def share_longer(grid: Sequence[int], max_length: int) -> float:
+    """Share of texts longer than ``max_length`` tokens, from the lengths at percentiles 0..100."""
+    return float(np.mean(np.asarray(grid[1:]) > max_length)) if len(grid) > 1 else 0.0
+
+
+def windows_for(length: int, settings: LongTexts) -> int:
+    """Windows a text of ``length`` tokens (special tokens included) is read in."""
+    room = settings.room(SPECIAL_TOKENS)
+    return len(window_starts(max(0, length - SPECIAL_TOKENS), room, settings.step(room), settings.max_windows))
+
+
+def examples_per_text(grid: Sequence[int], settings: LongTexts) -> float:
+    """Training examples per text on average: 1, or the mean number of windows."""
+    if settings.strategy != "windows" or len(grid) < 2:
+        return 1.0
+    return float(np.mean([windows_for(length, settings) for length in grid[1:]]))
+
+
+@dataclass(frozen=True)
+class LongTextOutlook:
+    """What a long-text setting would do to the measured texts (``bertstudio inspect --long-texts ...``).
+
+    ``strategy`` may be "auto": training then decides from these lengths and the computer, so both the cut and
+    the windows are described."""
+
+    strategy: str
+    max_length: int
+    texts: int  # texts measured
+    sampled: bool  # measured on a sample: the counts are estimates
+    cut_share: float  # texts longer than max_length
+    windows: LongTexts  # the windows these settings would read (whatever the strategy)
+    windows_per_text: float
+    most_windows: int  # the longest text's windows (at most max_windows)
+    kept: str  # what is kept of a long text, in words ("" for auto)
+
+    @property
+    def cut_texts(self) -> int:
+        return round(self.cut_share * self.texts)
+
+    def to_text(self) -> str:
+        about = "about " if self.sampled else ""
+        lines = [f"Long texts at a maximum length of {self.max_length} tokens: {about}{self.cut_texts:,} of "
+                 f"{self.texts:,} texts ({self.cut_share:.0%}) are longer."]
+        if self.cut_texts == 0:
+            return lines[0] + " Nothing is cut."
+        if self.strategy != "windows":
+            lines.append(f"  {self.strategy}: {self.kept}." if self.kept else
+                         "  auto: training chooses what to keep from these lengths and this computer (its plan "
+                         "says which, and why).")
+        if self.strategy in ("windows", "auto"):
+            room = self.windows.room(SPECIAL_TOKENS)
+            lines.append(f"  In windows (of {self.max_length} tokens, {self.windows.step(room)} apart, at most "
+                         f"{self.windows.max_windows} per text): {self.windows_per_text:.1f} windows per text on "
+                         f"average, up to {self.most_windows} for the longest; each window is a training example, "
+                         f"so an epoch takes about {self.windows_per_text:.1f}x the steps.")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "max_length": self.max_length, "texts": self.texts,
+                "sampled": self.sampled, "cut_share": self.cut_share, "cut_texts": self.cut_texts,
+                "windows_per_text": self.windows_per_text, "most_windows": self.most_windows,
+                "window_stride": self.windows.step(self.windows.room(SPECIAL_TOKENS)),
+                "max_windows": self.windows.max_windows, "kept": self.kept}
+
+
+def long_text_outlook(lengths: Any, settings: Any) -> LongTextOutlook:
+    """What ``settings`` (a TrainConfig: long_texts, max_length or None for the data's suggestion, head_tokens,
+    window_stride, max_windows) would do to texts measured as ``lengths`` (a LengthStats)."""
+    max_length = int(settings.max_length or lengths.suggested_max_length)
+    grid = lengths.percentile_grid
+    chosen = LongTexts.of(settings.model_copy(update={"max_length": max_length}))
+    windows = LongTexts("windows", max_length, stride=chosen.stride, max_windows=chosen.max_windows)
+    strategy = settings.long_texts
+    return LongTextOutlook(
+        strategy=strategy, max_length=max_length, texts=lengths.n, sampled=lengths.sampled,
+        cut_share=share_longer(grid, max_length), windows=windows,
+        windows_per_text=examples_per_text(grid, windows), most_windows=windows_for(lengths.max, windows),
+        kept="" if strategy == "auto" else chosen.describe())
 
 
 # --------------------------------------------------------------------------- token selection

@@ -3,7 +3,8 @@
 Data problems never raise here: they become findings in a ValidationReport that
 the app shows to the user. Only a wrong column name raises, because nothing
 sensible can be reported without the columns. Work is vectorised over the few
-needed columns, so a million short rows prepare in seconds.
+needed columns and streamed in batches (``arrow_batches``): a million short rows
+prepare in seconds, in the same memory as a thousand.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from bertstudio.data.arrow_batches import DatasetWriter, arrow_batches, frames
 from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.findings import count_noun as _count
 from bertstudio.data.labels import is_number, normalise_label, sort_labels
@@ -122,41 +124,177 @@ def prepare(
     min_class_count: int = MIN_CLASS_COUNT,
     long_text_chars: int = LONG_TEXT_CHARS,
 ) -> PreparedData:
-    """Clean `ds` into texts + integer labels and report every data problem found."""
+    """Clean `ds` into texts + integer labels and report every data problem found.
+
+    Streams (issue 22): one pass over the label column finds the classes, a second cleans the rows a batch at a
+    time and writes the kept ones to a memory-mapped Arrow file (see ``arrow_batches``), keeping only counters,
+    a few examples and one 8-byte hash per kept row (for repeated texts). Memory stays flat with the row count.
+    """
     _check_columns(ds, text_col, label_col, text_pair_col)
     text_cols = [text_col] + ([text_pair_col] if text_pair_col else [])
-    frame = ds.select_columns([*text_cols, label_col]).to_pandas()
-    n_in = len(frame)
-
-    texts = {col: _clean_texts(frame[col]) for col in text_cols}
-    raw_labels, label_uniques = _normalised_label_codes(frame[label_col], casefold_labels)
-    label_names = sort_labels(u for u in label_uniques if u is not None)
-    label2id = {name: i for i, name in enumerate(label_names)}
-    label_ids = _label_ids(raw_labels, label_uniques, label2id)
-
-    keep, findings = _drop_incomplete_rows(texts, label_ids, text_cols, label_col)
-
     out_cols = ["text", "text_pair"][: len(text_cols)]
-    clean = _frame({out: texts[col][keep] for out, col in zip(out_cols, text_cols)}, label_ids[keep])
-    class_counts = _class_counts(clean["label"].to_numpy(), label_names)
+    label_ids_of = _label_lookup(ds, label_col, casefold_labels)
+    label_names = sort_labels(name for name in label_ids_of.values() if name is not None)
+    label2id = {name: i for i, name in enumerate(label_names)}
+    raw_to_id = {raw: (label2id[name] if name is not None else -1) for raw, name in label_ids_of.items()}
+
+    features = _features(label_names, has_pair=text_pair_col is not None)
+    writer = DatasetWriter(ds, features, {"text": text_col, "label": label_col, "pair": text_pair_col,
+                                          "casefold": casefold_labels, "names": label_names})
+    tally = _Tally(len(label_names), long_text_chars)
+    try:
+        for frame in frames(ds, [*text_cols, label_col]):
+            texts = {col: _clean_texts(frame[col]) for col in text_cols}
+            label_ids = _label_ids_of_batch(frame[label_col], raw_to_id)
+            keep = tally.add(texts, label_ids, text_cols)
+            kept = {out: texts[col][keep].to_numpy(dtype=object) for out, col in zip(out_cols, text_cols)}
+            tally.add_kept(kept, label_ids[keep])
+            writer.write({**{name: list(values) for name, values in kept.items()}, "label": label_ids[keep]})
+        dataset = writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+
+    findings = tally.row_findings(text_cols, label_col)
+    class_counts = tally.class_counts(label_names)
     # Classes whose every row was dropped (e.g. only empty texts) are not classes.
     if any(count == 0 for count in class_counts.values()):
-        label_names, clean = _drop_empty_classes(clean, label_names, class_counts)
+        label_names, dataset = _drop_empty_classes(dataset, label_names, class_counts)
         label2id = {name: i for i, name in enumerate(label_names)}
         class_counts = {name: class_counts[name] for name in label_names}
 
-    findings += _duplicate_findings(clean, out_cols, label_names)
-    if n_in and bool((label_ids < 0).all()):  # not one label in the whole column
-        findings.append(no_labels_finding(f"'{label_col}'", n_in))
+    findings += _streamed_duplicate_findings(dataset, tally.repeated_rows(), out_cols, label_names)
+    if tally.n_in and not tally.any_label:  # not one label in the whole column
+        findings.append(no_labels_finding(f"'{label_col}'", tally.n_in))
     else:
         findings += _class_findings(class_counts, min_class_count)
     findings += _combined_label_findings(class_counts)
     findings += _case_variant_findings(class_counts)
-    findings += _long_text_findings(clean["text"], long_text_chars)
+    findings += tally.long_text_findings()
 
-    report = ValidationReport(findings, n_in, len(clean), class_counts)
-    dataset = _to_dataset(clean, label_names, has_pair=text_pair_col is not None)
+    report = ValidationReport(findings, tally.n_in, len(dataset), class_counts)
     return PreparedData(dataset, label_names, label2id, report, text_col, label_col, text_pair_col)
+
+
+def _label_lookup(ds: datasets.Dataset, label_col: str, casefold: bool) -> dict[str | None, str | None]:
+    """Every distinct raw label (in order of first appearance) and what it means once normalised.
+
+    Arrow's ``unique`` over each batch of the one column: the labels of a million rows are read in a second.
+    """
+    import pyarrow.compute as pc
+
+    meaning: dict[str | None, str | None] = {}
+    for batch in arrow_batches(ds, [label_col]):
+        for raw in pc.unique(batch.column(label_col)).to_pylist():
+            if raw not in meaning:
+                meaning[raw] = normalise_label(raw, casefold=casefold)
+    return meaning
+
+
+def _label_ids_of_batch(column: pd.Series, raw_to_id: dict[str | None, int]) -> np.ndarray:
+    """Integer label per row, -1 where the label is missing (factorised, so each distinct value is looked up once)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+    lookup = np.array([raw_to_id[u] for u in uniques] + [-1], dtype=np.int64)
+    return lookup[codes]  # code -1 (missing) picks the trailing -1
+
+
+class _Tally:
+    """What the cleaning pass counts batch by batch, and the findings it makes of the totals.
+
+    Holds counters, the first ``MAX_EXAMPLES`` examples of each problem and one 64-bit hash per kept row.
+    """
+
+    def __init__(self, n_classes: int, long_text_chars: int) -> None:
+        import numpy as np
+
+        self.n_in = 0
+        self.any_label = False
+        self.blank = self.only_text_missing = self.only_label_missing = 0
+        self.missing_label_examples: list[str] = []
+        self.counts = np.zeros(n_classes, dtype=np.int64)
+        self.long_text_chars = long_text_chars
+        self.n_long = self.longest = 0
+        self.long_examples: list[str] = []
+        self._hashes: list[np.ndarray] = []
+
+    def add(self, texts: dict[str, pd.Series], label_ids: np.ndarray, text_cols: list[str]) -> np.ndarray:
+        """Count one batch's incomplete rows; returns the mask of rows to keep."""
+        import numpy as np
+
+        self.n_in += len(label_ids)
+        no_text = np.zeros(len(label_ids), dtype=bool)
+        for series in texts.values():
+            no_text |= series.isna().to_numpy()
+        no_label = label_ids < 0
+        self.any_label = self.any_label or bool((~no_label).any())
+        self.blank += int((no_text & no_label).sum())
+        self.only_text_missing += int((no_text & ~no_label).sum())
+        self.only_label_missing += int((~no_text & no_label).sum())
+        _add_examples(self.missing_label_examples, texts[text_cols[0]][~no_text & no_label])
+        return ~(no_text | no_label)
+
+    def add_kept(self, kept: dict[str, np.ndarray], label_ids: np.ndarray) -> None:
+        import numpy as np
+        import pandas as pd
+
+        self.counts += np.bincount(label_ids, minlength=len(self.counts))
+        texts = pd.Series(kept["text"], dtype=object)
+        lengths = texts.str.len()
+        long = lengths > self.long_text_chars
+        if long.any():
+            self.n_long += int(long.sum())
+            self.longest = max(self.longest, int(lengths.max()))
+            _add_examples(self.long_examples, texts[long])
+        # The row's texts hashed together (pandas' SipHash of each value, combined per row): a 64-bit hash per row
+        # finds the rows whose text may repeat; those few are then compared exactly (_streamed_duplicate_findings).
+        self._hashes.append(pd.util.hash_pandas_object(pd.DataFrame(kept), index=False).to_numpy())
+
+    def row_findings(self, text_cols: list[str], label_col: str) -> list[Finding]:
+        return _incomplete_row_findings(self.blank, self.only_text_missing, self.only_label_missing,
+                                        self.missing_label_examples, text_cols, label_col)
+
+    def class_counts(self, label_names: list[str]) -> dict[str, int]:
+        return {name: int(self.counts[i]) for i, name in enumerate(label_names)}
+
+    def long_text_findings(self) -> list[Finding]:
+        return _long_text_finding(self.n_long, self.longest, self.long_examples, self.long_text_chars)
+
+    def repeated_rows(self) -> np.ndarray:
+        """Positions of the kept rows whose hash another kept row shares (a superset of the repeated texts)."""
+        import numpy as np
+
+        hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, dtype=np.uint64)
+        _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        return np.flatnonzero(counts[inverse] > 1)
+
+
+def _add_examples(examples: list[str], texts: pd.Series) -> None:
+    if len(examples) < MAX_EXAMPLES:
+        examples.extend(_examples(texts)[: MAX_EXAMPLES - len(examples)])
+
+
+def _streamed_duplicate_findings(dataset: datasets.Dataset, candidates: np.ndarray, text_cols: list[str],
+                                 label_names: list[str]) -> list[Finding]:
+    """``_duplicate_findings`` on the rows whose hash repeats: every occurrence of a repeated text is among them,
+    in file order, so the counts and examples are those of the whole table (a hash collision alone repeats
+    nothing once the texts themselves are compared)."""
+    if not len(candidates):
+        return []
+    rows = dataset.select(candidates).to_pandas()
+    return _duplicate_findings(rows, text_cols, label_names, n_rows=len(dataset))
+
+
+def _features(label_names: list[str], *, has_pair: bool) -> datasets.Features:
+    import datasets
+
+    features = {"text": datasets.Value("string")}
+    if has_pair:
+        features["text_pair"] = datasets.Value("string")
+    features["label"] = datasets.ClassLabel(names=label_names)
+    return datasets.Features(features)
 
 
 # --------------------------------------------------------------------------- steps
@@ -186,45 +324,15 @@ def _clean_texts(column: pd.Series) -> pd.Series:
     return texts.mask(texts == "", pd.NA)
 
 
-def _normalised_label_codes(column: pd.Series, casefold: bool) -> tuple[np.ndarray, list[str | None]]:
-    """Factorise first, then normalise each distinct value once: cheap even for a million rows."""
-    import pandas as pd
-
-    codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
-    return codes, [normalise_label(u, casefold=casefold) for u in uniques]
-
-
-def _label_ids(codes: np.ndarray, uniques: list[str | None], label2id: dict[str, int]) -> np.ndarray:
-    """Integer label per row, -1 where the label is missing."""
-    import numpy as np
-
-    lookup = np.array([label2id[u] if u is not None else -1 for u in uniques] + [-1], dtype=np.int64)
-    return lookup[codes]  # code -1 (missing) picks the trailing -1
-
-
-def _drop_incomplete_rows(
-    texts: dict[str, pd.Series],
-    label_ids: np.ndarray,
-    text_cols: list[str],
-    label_col: str,
-) -> tuple[np.ndarray, list[Finding]]:
-    """Boolean mask of usable rows, and findings saying why the others were left out."""
-    import numpy as np
-
+def _incomplete_row_findings(blank: int, only_text_missing: int, only_label_missing: int,
+                             missing_label_examples: list[str], text_cols: list[str], label_col: str) -> list[Finding]:
+    """Findings saying why rows without a text or a label were left out."""
     findings: list[Finding] = []
-    no_text = np.zeros(len(label_ids), dtype=bool)
-    for series in texts.values():
-        no_text |= series.isna().to_numpy()
-    no_label = label_ids < 0
-    blank = no_text & no_label
-    only_text_missing = int((no_text & ~no_label).sum())
-    only_label_missing = int((~no_text & no_label).sum())
     cols = " / ".join(f"'{c}'" for c in text_cols)
-
-    if blank.any():
+    if blank:
         findings.append(Finding(
-            "info", "blank_rows", f"{_count(int(blank.sum()), 'blank row')} (no text and no label) skipped.",
-            count=int(blank.sum()),
+            "info", "blank_rows", f"{_count(blank, 'blank row')} (no text and no label) skipped.",
+            count=blank,
         ))
     if only_text_missing:
         findings.append(Finding(
@@ -239,45 +347,35 @@ def _drop_incomplete_rows(
             f"{_count(only_label_missing, 'row')} with a text but no label in '{label_col}' left out.",
             hint="Give those rows a label, or check that the right label column is chosen.",
             count=only_label_missing,
-            examples=_examples(texts[text_cols[0]][~no_text & no_label]),
+            examples=missing_label_examples,
         ))
-    return ~(no_text | no_label), findings
-
-
-def _frame(columns: dict[str, pd.Series], labels: np.ndarray) -> pd.DataFrame:
-    import pandas as pd
-
-    data: dict[str, Any] = {name: series.to_numpy(dtype=object) for name, series in columns.items()}
-    data["label"] = labels
-    return pd.DataFrame(data)
-
-
-def _class_counts(label_ids: np.ndarray, label_names: list[str]) -> dict[str, int]:
-    import numpy as np
-
-    counts = np.bincount(label_ids, minlength=len(label_names)) if len(label_ids) else [0] * len(label_names)
-    return {name: int(counts[i]) for i, name in enumerate(label_names)}
+    return findings
 
 
 def _drop_empty_classes(
-    clean: pd.DataFrame, label_names: list[str], class_counts: dict[str, int]
-) -> tuple[list[str], pd.DataFrame]:
-    """Renumber labels so only classes with rows remain."""
+    dataset: datasets.Dataset, label_names: list[str], class_counts: dict[str, int]
+) -> tuple[list[str], datasets.Dataset]:
+    """Renumber labels so only classes with rows remain (rare: one more pass over the kept rows)."""
     import numpy as np
 
     kept = [name for name in label_names if class_counts[name] > 0]
     remap = np.array([kept.index(n) if n in kept else -1 for n in label_names], dtype=np.int64)
-    clean = clean.assign(label=remap[clean["label"].to_numpy()])
-    return kept, clean
+    features = _features(kept, has_pair="text_pair" in dataset.column_names)
+    dataset = dataset.map(lambda batch: {"label": remap[np.asarray(batch["label"], dtype=np.int64)]}, batched=True,
+                          features=features, desc="Renumbering classes")
+    return kept, dataset
 
 
-def _duplicate_findings(clean: pd.DataFrame, text_cols: list[str], label_names: list[str]) -> list[Finding]:
+def _duplicate_findings(clean: pd.DataFrame, text_cols: list[str], label_names: list[str], *,
+                        n_rows: int | None = None) -> list[Finding]:
+    """Repeated texts and texts with conflicting labels among ``clean``'s rows, of ``n_rows`` kept in all
+    (default: ``clean`` is all of them)."""
     findings: list[Finding] = []
     repeated = clean.duplicated(subset=text_cols, keep=False)
     if not repeated.any():
         return findings
     n_extra = int(clean.duplicated(subset=text_cols).sum())
-    share = n_extra / len(clean)
+    share = n_extra / (n_rows if n_rows is not None else len(clean))
     findings.append(Finding(
         "warning" if share >= 0.01 else "info", "duplicates",
         f"{_count(n_extra, 'row')} repeating a text that appears earlier in the file ({share:.1%}).",
@@ -436,30 +534,22 @@ def _long_text_findings(texts: pd.Series, long_text_chars: int) -> list[Finding]
     lengths = texts.str.len()
     long = lengths > long_text_chars
     n_long = int(long.sum())
+    return _long_text_finding(n_long, int(lengths.max()) if n_long else 0, _examples(texts[long]), long_text_chars)
+
+
+def _long_text_finding(n_long: int, longest: int, examples: list[str], long_text_chars: int) -> list[Finding]:
     if not n_long:
         return []
     return [Finding(
         "info", "long_texts",
-        f"{_count(n_long, 'text')} longer than {long_text_chars:,} characters (longest: {int(lengths.max()):,}).",
+        f"{_count(n_long, 'text')} longer than {long_text_chars:,} characters (longest: {longest:,}).",
         hint=(
             "The model reads only the beginning of each text (up to its maximum length in tokens); "
             "put the important part first or split long documents."
         ),
         count=n_long,
-        examples=_examples(texts[long]),
+        examples=examples,
     )]
-
-
-def _to_dataset(clean: pd.DataFrame, label_names: list[str], *, has_pair: bool) -> datasets.Dataset:
-    import datasets
-
-    features = {"text": datasets.Value("string")}
-    if has_pair:
-        features["text_pair"] = datasets.Value("string")
-    features["label"] = datasets.ClassLabel(names=label_names)
-    return datasets.Dataset.from_pandas(
-        clean.reset_index(drop=True), features=datasets.Features(features), preserve_index=False
-    )
 
 
 def _shorten(text: str) -> str:

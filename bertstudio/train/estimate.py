@@ -57,10 +57,13 @@ class PlannedRun:
 
 def plan_run(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], lengths: LengthStats | None,
              max_length: int, hardware: Hardware) -> PlannedRun:
+    """The plan of ``config`` on data measured as ``lengths``; ``max_length``: the length the data was shown
+    with, which an automatic one (``config.max_length`` None) starts from, as `bertstudio train` does. The batches
+    are padded within the length the plan settled on (on a CPU it may be below the one shown)."""
     plan = plan_training(config, n_rows, class_counts, length_p95=lengths.percentiles[95] if lengths else max_length,
                          model=model_shape(config.model), hardware=hardware,
                          length_grid=lengths.percentile_grid if lengths is not None else (),
-                         suggested_max_length=max_length)
+                         suggested_max_length=lengths.suggested_max_length if lengths is not None else max_length)
     return PlannedRun(plan)
 
 

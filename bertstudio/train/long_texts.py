@@ -24,18 +24,20 @@ import numpy as np
 
 from bertstudio.config import TrainConfig, check_long_text_settings
 from bertstudio.data.long_texts import (
+    SPECIAL_TOKENS,
     LongTexts,
+    examples_per_text,
     labels_per_text,
     per_text,
+    share_longer,
     text_rows_of,
-    window_starts,
+    windows_for,
 )
 
 LONG_SHARE = 0.10  # below this share of cut texts, the plain cut is kept: the rest changes too few texts to matter
 CPU_LONG_MAX_LENGTH = 256
 # How many times the time of cutting the texts reading all of them may cost: on a CPU a run is hours, not minutes.
 WINDOW_BUDGET = {"cpu": 1.5, "mps": 1.5, "cuda": 3.0}
-SPECIAL_TOKENS = 2  # [CLS] and [SEP]: what every BERT-family model in the registry adds to one text
 
 
 @dataclass(frozen=True)
@@ -45,24 +47,6 @@ class LongTextChoice:
     field: str
     value: Any
     reason: str | None
-
-
-def share_longer(grid: Sequence[int], max_length: int) -> float:
-    """Share of texts longer than ``max_length`` tokens, from the lengths at percentiles 0..100."""
-    return float(np.mean(np.asarray(grid[1:]) > max_length)) if len(grid) > 1 else 0.0
-
-
-def windows_for(length: int, settings: LongTexts) -> int:
-    """Windows a text of ``length`` tokens (special tokens included) is read in."""
-    room = settings.room(SPECIAL_TOKENS)
-    return len(window_starts(max(0, length - SPECIAL_TOKENS), room, settings.step(room), settings.max_windows))
-
-
-def examples_per_text(grid: Sequence[int], settings: LongTexts) -> float:
-    """Training examples per text on average: 1, or the mean number of windows."""
-    if settings.strategy != "windows" or len(grid) < 2:
-        return 1.0
-    return float(np.mean([windows_for(length, settings) for length in grid[1:]]))
 
 
 def token_cost(grid: Sequence[int], max_length: int, hidden: int, ffn: int, windows: LongTexts | None = None) -> float:

@@ -39,7 +39,7 @@ from bertstudio.train.feeds import (
     uses_cached_features,
 )
 from bertstudio.train.long_texts import window_aggregation
-from bertstudio.train.model_setup import _encoder_lr, class_weights, make_optimizer, prepare_model
+from bertstudio.train.model_setup import _encoder_lr, make_optimizer, prepare_model, training_class_weights
 from bertstudio.train.multilabel import multilabel_checkpoint_score, summed_bce
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 from bertstudio.train.speedups.allocator import release_freed_memory
@@ -359,7 +359,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     prepare_model(model, cfg, accelerator.device.type)
     feed = _make_feed(model, tokenizer, cfg, train_ds, val_ds, accelerator, emit, should_stop)
     optimizer = make_optimizer(model, cfg, accelerator.device.type)
-    weights = class_weights(np.asarray(train_ds["label"]), len(label_names), cfg.class_weighting)
+    weights = training_class_weights(train_ds, len(label_names), cfg.class_weighting)
     model, optimizer, train_loader, val_loader = accelerator.prepare(model, optimizer, feed.train, feed.val)
     if weights is not None:
         weights = weights.to(accelerator.device)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.long_texts import labels_per_text
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.multilabel_metrics import is_multi_label
 from bertstudio.train.multilabel import positive_weights
@@ -129,6 +130,7 @@ def make_optimizer(model, cfg: TrainConfig, device_type: str) -> torch.optim.Opt
 
 
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
+    """The loss weight of each class ("balanced": rarer classes weigh more), from one label per text."""
     if mode != "balanced":
         return None
     if is_multi_label(labels):
@@ -136,6 +138,13 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tens
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
     weights = len(labels) / (num_classes * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)
+
+
+def training_class_weights(train_ds, num_classes: int, mode: str) -> torch.Tensor | None:
+    """:func:`class_weights` of a tokenized training split. Counted over texts, not rows: read in windows, a class
+    of long texts has several rows per text and counted by rows it would look common and weigh less than its
+    share of the texts says (and less than the automatic choice, which counts texts, assumed)."""
+    return class_weights(labels_per_text(train_ds), num_classes, mode)
 
 
 def _encoder_lr(optimizer, cfg: TrainConfig) -> float:

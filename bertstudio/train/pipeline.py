@@ -341,7 +341,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     def emit_and_log(event) -> None:
         if not main:
             return  # every process sees the same gathered figures; the main one reports them once
-        log.write(event.to_dict())
+        if event.recorded:  # progress ticks go to the job's queue only, not to the run's record
+            log.write(event.to_dict())
         if tracker is not None:
             tracker.track(event)
         emit(event)

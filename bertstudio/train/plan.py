@@ -145,13 +145,12 @@ def padded_lengths(grid: Sequence[int], n_texts: int, max_length: int, *, batch_
 def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
                   model: ModelShape, hardware: Hardware, length_grid: Sequence[int] = (),
                   suggested_max_length: int | None = None) -> TrainingPlan:
-    """The run as the engine will resolve it. ``suggested_max_length``: the one the data suggests (what the run
-    chooses when ``config.max_length`` is automatic)."""
+    """``suggested_max_length``: the data's suggestion (``LengthStats``), which an automatic maximum length takes."""
     train_rows, val_rows, test_rows = split_sizes(n_rows)
     scale = train_rows / max(1, n_rows)
     train_counts = {name: max(1, round(count * scale)) for name, count in class_counts.items()}
     stats = DataStats(train_rows=train_rows, class_counts=train_counts,
-                      suggested_max_length=config.max_length or suggested_max_length or 128, length_p95=length_p95,
+                      suggested_max_length=suggested_max_length or config.max_length or 128, length_p95=length_p95,
                       is_pair=bool(config.text_pair_column), length_grid=tuple(length_grid))
     resolved = resolve(config, stats, hardware, model=model)
     cfg = resolved.config

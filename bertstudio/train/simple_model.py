@@ -18,7 +18,7 @@ from bertstudio.evaluation.blend import BlendChoice, choose_blend, verdict
 from bertstudio.evaluation.metrics import classification_metrics
 from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics
 from bertstudio.events import SimpleModelScored
-from bertstudio.models.word_counts import WordCountModel, joined_texts
+from bertstudio.models.word_counts import WordCountModel, joined_texts, training_sample
 from bertstudio.results import SimpleModelFigures
 
 
@@ -51,6 +51,9 @@ def fit_simple_model(train, validation, label_names: list[str],
     symbols): the comparison is skipped, the fine-tuned model trains as ever.
     """
     start = time.perf_counter()
+    sample = training_sample(len(train), seed)  # the rows fit would pick, taken before the texts are read
+    if sample is not None:
+        train = train.select(sample)
     try:
         model = WordCountModel.fit(split_texts(train), np.asarray(train["label"]), label_names, seed=seed)
     except ValueError:  # sklearn: "empty vocabulary; perhaps the documents only contain stop words"

@@ -285,8 +285,8 @@ def build(ctx: AppContext) -> None:
                                 f"(BERT models cannot read more than {MAX_LENGTH}).")
             if wanted == selection.max_length:
                 return gr.skip()
-            updated = replace(selection, max_length=wanted)
-            suggested = suggested_length(updated)
+            suggested = suggested_length(selection)
+            updated = replace(selection, max_length=wanted, max_length_set=wanted != suggested)
             return {ctx.data: updated, length_plot: length_chart(updated),
                     preview: preview_table(ctx.tokenizers, updated), use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
 

@@ -11,7 +11,8 @@ The zips offered for download go into the workspace's ``exports/`` folder.
 One click per format: its button downloads the zip when the export exists, and otherwise starts the export and
 remembers (per browser, in a ``gr.State``) that the download is wanted; the timer tick that sees the export end
 hands the zip to a hidden ``gr.DownloadButton``, and a small script clicks a link to it, so the file arrives
-without a second click.
+without a second click.  The zip of all four formats is built the same way, by the job (with its progress and a
+Stop), never inside a click: for BERT-base it holds about 1.3 GB and takes tens of seconds.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from bertstudio.benchmark.report import recommend_by_use
 from bertstudio.errors import UserError
 from bertstudio.export.bundle import (
     export_zip_is_fresh,
+    exports_zip_is_fresh,
     finished_exports,
     missing_exports,
     zip_export,
-    zip_exports,
 )
 from bertstudio.export.core import EXPORT_FORMATS, formats_for
 from bertstudio.export.hf import push_to_hub
@@ -148,10 +149,14 @@ def warnings_markdown(results: Mapping[str, ExportResult]) -> str:
 
 def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> str:
     """One line about the latest export job of this browser session."""
-    if snapshot is None or not snapshot.formats:
+    if snapshot is None or not snapshot.steps:
         return "Pick a format and press its button; the checks take a few seconds to a minute."
     other = f" (of the run {Path(snapshot.run_dir).name})" if snapshot.run_dir != shown_run else ""
-    titles = ", ".join(FORMAT_INFO[f].title for f in snapshot.formats)
+    titles = ", ".join(FORMAT_INFO[f].title for f in snapshot.formats) or "nothing new"
+    if snapshot.running and snapshot.current is None:  # every format is exported: the zip of all four is made
+        zipped = snapshot.zipped
+        far = f": {format_size(zipped.done)} of {format_size(zipped.total)}" if zipped and zipped.total else ""
+        return f"Putting all four formats into one zip{other}{far}… (Stop is safe: no half-made zip is kept.)"
     if snapshot.running:
         step = f"{len(snapshot.done) + 1} of {len(snapshot.formats)}"
         doing = FORMAT_INFO[snapshot.current].title if snapshot.current else "the last one"
@@ -162,6 +167,13 @@ def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> s
         kept = f" Finished before the problem: {', '.join(FORMAT_INFO[f].title for f in snapshot.done)}." \
             if snapshot.done else ""
         return f"**The export stopped{other}:** {snapshot.error}{kept}"
+    if snapshot.stopped:
+        kept = f" Kept, as they were finished: {', '.join(FORMAT_INFO[f].title for f in snapshot.done)}." \
+            if snapshot.done else ""
+        return f"**Stopped{other}** as you asked; nothing half-made was kept.{kept} Press a button to start again."
+    if not snapshot.formats:
+        return (f"**Zipped all four formats{other}** in {snapshot.seconds:.0f} s; the download starts by itself "
+                "(press the button again for another copy).")
     return (f"**Exported {titles}{other}** in {snapshot.seconds:.0f} s; the download starts by itself (press the "
             "button again for another copy). Try it in the Predict tab too.")
 
@@ -169,8 +181,10 @@ def status_markdown(snapshot: ExportSnapshot | None, shown_run: str | None) -> s
 def progress_html(snapshot: ExportSnapshot | None) -> str:
     if snapshot is None or not snapshot.running:
         return ""
-    # Half a step for the format being built, so the bar moves as soon as the export starts.
-    return bar_html(snapshot.fraction + 0.5 / max(1, len(snapshot.formats)))
+    # Half a step for the format being built, so the bar moves as soon as the export starts; the zip of all
+    # four moves by the bytes it has copied.
+    building = 0.5 / snapshot.steps if snapshot.current is not None else 0.0
+    return bar_html(snapshot.fraction + building)
 
 
 def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
@@ -206,15 +220,15 @@ def zip_path_for(zip_dir: Path, run_dir: Path, fmt: str) -> Path:
 
 
 def ready_download(workspace: Workspace, run_dir: Path, fmt: str) -> Path | None:
-    """The zip that the button of ``fmt`` (a format or "all") downloads, built if needed; None while a format
-    it holds is not exported yet."""
+    """The zip that the button of ``fmt`` (a format or "all") downloads; None while a format it holds is not
+    exported yet, or (for "all") while the zip of every format is not made yet: only a job makes that one."""
     formats = formats_for(fmt)
     done = finished_exports(run_dir, formats)
     if len(done) < len(formats):
         return None
     target = zip_path_for(workspace.exports, run_dir, fmt)
     if fmt == ALL:
-        return zip_exports(run_dir, [done[f] for f in EXPORT_FORMATS], target)
+        return target if exports_zip_is_fresh(list(done.values()), target) else None
     return zip_export(done[fmt].folder, target)
 
 
@@ -223,21 +237,18 @@ def ready_download(workspace: Workspace, run_dir: Path, fmt: str) -> Path | None
 
 def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob | None:
     """Export what ``fmt`` (a format or "all") still lacks in the background, each format zipped for download
-    before it counts as done (and, for "all", the zip of every format before the job ends); None when there
-    is nothing left to export."""
+    before it counts as done (and, for "all", the zip of every format before the job ends, even when every
+    format was exported before); None when the download is ready already."""
     run = checked_run_dir(workspace, run_dir)
     missing = missing_exports(run, formats_for(fmt))
-    if not missing:
+    bundle = zip_path_for(workspace.exports, run, ALL) if fmt == ALL else None
+    if not missing and (bundle is None or ready_download(workspace, run, ALL) is not None):
         return None
 
     def zip_it(result: ExportResult) -> None:
         zip_export(result.folder, zip_path_for(workspace.exports, run, result.format))
 
-    def zip_all(_: list[ExportResult]) -> None:
-        if fmt == ALL:
-            ready_download(workspace, run, ALL)
-
-    return jobs.start(workspace.id, ExportJob(run, missing, on_result=zip_it, on_all=zip_all))
+    return jobs.start(workspace.id, ExportJob(run, missing, on_result=zip_it, bundle=bundle))
 
 
 # --------------------------------------------------------------------------- what the page shows
@@ -300,6 +311,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             export_all = gr.Button(button_label(ALL), variant="primary", elem_id="get-all", scale=0, min_width=260)
             status_md = gr.Markdown(status_markdown(None, None), elem_id="export-status")
+            stop = gr.Button("Stop", variant="stop", elem_id="export-stop", scale=0, min_width=100, visible=False)
         bar = gr.HTML("", elem_id="export-bar")
         cards, buttons = [], []
         for fmt in EXPORT_FORMATS:
@@ -324,7 +336,7 @@ def build(ctx: AppContext) -> None:
         wanted = gr.State("")  # the format (or "all") whose download starts when the running export ends
         timer = gr.Timer(POLL_SECONDS, active=False)
 
-        view = [status_md, bar, warnings_md, *cards, *buttons, export_all, speed_md, shown, timer]
+        view = [status_md, bar, warnings_md, *cards, *buttons, export_all, stop, speed_md, shown, timer]
         delivery = [deliver, wanted]
 
         def render(workspace: Workspace, run_dir: str | None, *, build_zips: bool) -> dict:
@@ -336,6 +348,7 @@ def build(ctx: AppContext) -> None:
             return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot),
                     warnings_md: shown_view.warnings, **dict(zip(cards, shown_view.cards)),
                     **{button: gr.Button(interactive=not busy) for button in [*buttons, export_all]},
+                    stop: gr.Button(visible=busy),
                     speed_md: shown_view.speed, shown: len(snapshot.done) if snapshot else 0,
                     timer: gr.Timer(active=busy)}
 
@@ -369,7 +382,7 @@ def build(ctx: AppContext) -> None:
             if snapshot.running and len(snapshot.done) == count:  # only the progress line moves
                 return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot), deliver: None}
             ready = None
-            if not snapshot.running and want and not snapshot.error:
+            if not snapshot.running and want and not snapshot.error and not snapshot.stopped:
                 ready = ready_download(workspace, job.run_dir, want)
             if job.claim_outcome():  # the first tick after the job ended: a check that warned gets a pop-up too
                 for fmt in snapshot.done:
@@ -394,6 +407,13 @@ def build(ctx: AppContext) -> None:
             # The token box is emptied: the token lives in this request only.
             return {hub_md: f"Uploaded {where} to [{url}]({url}).", hub_token: ""}
 
+        @friendly
+        def on_stop(workspace, run_dir: str | None) -> dict:
+            ws = require_workspace(workspace)
+            ctx.jobs.stop(ws.id, EXPORT)  # the job ends between two formats or two chunks of the zip
+            return render(ws, run_dir, build_zips=False)
+
+        stop.click(on_stop, [ctx.workspace, run_dd], view)
         hub_button.click(on_push, [ctx.workspace, run_dd, hub_repo, hub_token, hub_private], [hub_md, hub_token])
         opened = [what_md, download, *view]
         for fmt, button in [*zip(EXPORT_FORMATS, buttons), (ALL, export_all)]:

@@ -26,7 +26,7 @@ class DataSelection:
     label_column: str
     text_pair_column: str | None
     casefold_labels: bool
-    max_length: int
+    max_length: int  # the Data tab's suggestion until the person changes it (then ``max_length_set``)
     rows: int
     class_counts: dict[str, int]
     has_errors: bool
@@ -44,6 +44,9 @@ class DataSelection:
     label_columns: list[str] | None = None
     empty_labels: str = "skip"
     multilabel: Any = None  # bertstudio.data.multilabel.MultiLabelInfo, when each text has a set of labels
+    # The person typed a maximum length other than the suggested one. Until then the length is automatic, as in
+    # `bertstudio train`: the engine may lower it on a CPU for long texts (train/auto.decide_long_texts).
+    max_length_set: bool = False
 
 
 @dataclass
@@ -86,7 +89,7 @@ def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
         label_column=selection.label_column,
         text_pair_column=selection.text_pair_column or "",  # what the page showed, never a new guess
         casefold_labels=selection.casefold_labels,
-        max_length=selection.max_length,
+        max_length=selection.max_length if selection.max_length_set else None,  # None: decided as the CLI does
         **label_layout(selection),
     )
 

@@ -7,11 +7,13 @@ Arrow cache is memory-mapped, its pages count in RSS but the system takes them b
 went from failing to passing the flatness check depending on what else the machine was running.
 Texts are 5 to 80 words (~250 bytes a row, like support tickets): 100k rows is a 25 MB file.
 
-Measured on the 2-core reference machine (datasets 4, pyarrow with mimalloc): 20k rows held 16 MB of Python
-objects + 23 MB in Arrow's pool at the peak; 100k rows 78 MB + 107 MB, so about 1.8 MB per thousand rows,
-seven times the file's size, growing linearly.  The bound below guards against getting worse; the
-flat-memory target (a peak independent of the row count) is an expected failure until reading and preparing
-stream through Arrow end to end (the million-row part of issue 22).
+Measured on the 2-core reference machine (datasets 4, pyarrow with mimalloc), before reading and preparing
+streamed: 20k rows held 16 MB of Python objects + 23 MB in Arrow's pool at the peak; 100k rows 78 MB + 107 MB,
+about 1.8 MB per thousand rows, growing linearly.  Since they stream (the CSV builder parses 10,000-row chunks,
+``prepare`` cleans 10,000-row batches into a memory-mapped Arrow file, see ``data/arrow_batches.py``): 20 MB at
+20k rows and 23 MB at 100k (datasets 5), flat but for a 64-bit hash per kept row (to find repeated texts)
+and its sort.  The bound below guards against getting worse; the flatness check is the million-row part of
+issue 22.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pytest
 
 ROWS = 100_000
 SMALL_ROWS = 20_000
-# 185 MB measured for 100k rows; the bound leaves room for library-version noise, not for a second copy.
+# 185 MB measured for 100k rows before streaming (23 MB since); the bound was kept as it was.
 GROWTH_BOUND_MB = 280
 FLAT_SLACK_MB = 40  # "flat": 5x the rows may cost at most this much more than 1x
 
@@ -88,7 +90,5 @@ def test_reading_and_preparing_100k_rows_stays_under_the_bound(growth):
     assert growth["100k"] < GROWTH_BOUND_MB, growth
 
 
-@pytest.mark.xfail(strict=True, reason="issue 22: read_table and prepare still grow with the row count "
-                                       "(about 1.8 MB per thousand rows measured); flat memory needs Arrow end to end")
 def test_memory_stays_flat_with_data_size(growth):
     assert growth["100k"] - growth["20k"] < FLAT_SLACK_MB, growth

@@ -210,9 +210,13 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
                 assert {model_file, "README.md", "export.json"} <= set(zipped.namelist()), fmt
         expect(page.locator("#export-card-onnx")).to_contain_text("gives the same answers as the trained model")
         expect(page.locator("#export-card-onnx")).to_contain_text(" MB")
-        # All four formats: one zip, one folder each, and a README saying how to load each.
+        # All four formats: one zip, one folder each, and a README saying how to load each. Every format exists
+        # already, so the click starts a job that zips them (with progress and a Stop, never inside the click)
+        # and the download starts by itself when it ends.
         with page.expect_download(timeout=120_000) as download:
             page.locator("#get-all").click()
+        expect(page.locator("#export-status")).to_contain_text("Zipped all four formats", timeout=30_000)
+        expect(page.locator("#export-stop")).to_be_hidden()
         everything = tmp_path / "all.zip"
         download.value.save_as(everything)
         with zipfile.ZipFile(everything) as zipped:

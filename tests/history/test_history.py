@@ -248,3 +248,21 @@ def test_training_records_the_data_fingerprint_and_two_real_runs_compare(small_c
     assert all(len(c.steps) == 3 for c in comparison.curves)
     assert len(model_comparison(records)) == 2
     assert "Calibration" in render_report(records[0].path)
+
+
+def test_old_run_folders_with_progress_lines_in_metrics_still_read(runs_root):
+    """Runs made before progress ticks left metrics.jsonl hold "working" lines between (and after) the events:
+    the curves, the status and the report read past them."""
+    working = {"event": "working", "phase": "Checking on the validation texts", "done": 1, "total": 4}
+    old = runs_root / "20260101-150000-old"
+    old.mkdir()
+    _config(old)
+    _events(old, working, *_steps(2), working, working, {"event": "failed", "message": "Disk full.", "hint": ""})
+    assert read_curves(old).steps == [1, 2] and read_curves(old).macro_f1s == [0.55]
+    assert read_run(old, active=[]).status == "failed"
+    assert "Disk full." in render_report(old)
+    interrupted = runs_root / "20260101-140000-interrupted"
+    _events(interrupted, working)  # killed during a validation check
+    _started(interrupted, 600)
+    assert read_run(interrupted, active=[]).status == "interrupted"
+    assert read_curves(interrupted).eval_steps == [3]

@@ -187,3 +187,27 @@ def test_every_export_and_the_server_read_the_windows_the_run_trained_on(windows
     body = client.post("/predict", json={"texts": texts[:3]}).json()
     assert [p["label"] for p in body["predictions"]] == reference.predict(texts[:3]).labels
     assert client.get("/info").json()["long_texts"] == "windows"
+
+
+def test_class_weights_under_windows_count_texts_not_windows(tmp_path, tiny_bert_dir):
+    """A class of long texts read in windows has many rows per text: counted by rows it would look common and
+    weigh less than its share of the texts (the share the automatic choice of weighting counted)."""
+    from datasets import Dataset
+    from helpers import write_long_text_csv
+    from transformers import AutoTokenizer
+
+    from bertstudio.data.long_texts import tokenize_long_split
+    from bertstudio.train.model_setup import class_weights, training_class_weights
+
+    table = pd.read_csv(write_long_text_csv(tmp_path / "long.csv", long_labels=("good",)))
+    table = pd.concat([table[table.label == "good"].head(15), table[table.label == "bad"]])  # 15 long, 30 short
+    texts = Dataset.from_dict({"text": table.text.tolist(), "label": (table.label == "good").astype(int).tolist()})
+    windowed = tokenize_long_split(texts, AutoTokenizer.from_pretrained(tiny_bert_dir), LongTexts("windows", 64))
+    window_labels = np.asarray(windowed["label"])
+    assert (window_labels == 1).sum() > 3 * 15 and (window_labels == 0).sum() < 2 * 30  # long texts: many windows
+
+    weights = training_class_weights(windowed, 2, "balanced")
+    assert weights.tolist() == pytest.approx([45 / (2 * 30), 45 / (2 * 15)])  # bad 0.75, good (the rare class) 1.5
+    by_windows = class_weights(window_labels, 2, "balanced")
+    assert by_windows[1] < 1 < by_windows[0]  # what counting windows did: the rare long class under-weighted
+    assert training_class_weights(windowed, 2, "none") is None

@@ -46,6 +46,8 @@ def test_job_emits_typed_events_and_writes_a_complete_run(request, small_csv, tm
     logged = list(read_metrics(run.path))
     events = [r["event"] for r in logged]
     assert events[0] == "started" and events[-1] == "finished" and "step" in events
+    # Progress ticks (one per validation or scoring batch) reach the job's queue, never the run's record.
+    assert any(isinstance(e, Working) for e in job.history) and "working" not in events
     assert logged[-1]["summary"]["macro_f1"] == summary.macro_f1 and "metrics" not in logged[-1]["summary"]
 
 

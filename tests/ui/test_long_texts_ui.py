@@ -3,7 +3,10 @@ automatic choice and the windows' extra steps (pure builders, no browser)."""
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
+from helpers import write_long_text_csv
 
 from bertstudio.config import make_config
 from bertstudio.data.lengths import LengthStats
@@ -62,3 +65,38 @@ def test_the_predict_tab_says_what_is_kept_of_long_texts():
     assert "Long texts keep their first 64 and last 190 tokens, as in training." in predict_tab.model_markdown(info)
     old = {**info, "long_texts": "head"}
     assert "Texts longer than 256 tokens are cut, as in training." in predict_tab.model_markdown(old)
+
+
+def test_the_app_plans_and_trains_a_long_text_file_as_the_cli_does(tmp_path):
+    """Issue 20: the length the Data tab suggests stays automatic until the person changes it, so on a CPU the app
+    lowers it to 256 for long texts (with the reason in the plan) exactly as `bertstudio train` does."""
+    from bertstudio.cli_args import config_from_args
+    from bertstudio.train.cli import COMMANDS
+    from bertstudio.train.pipeline import load_inputs
+    from bertstudio.ui.common import TokenizerCache
+    from bertstudio.ui.data_tab import analyse
+    from bertstudio.ui.state import ModelChoice, build_config
+
+    data = write_long_text_csv(tmp_path / "long.csv")
+    selection = analyse(TokenizerCache(), str(data), "bundled-minilm")
+    assert selection.max_length > 256 and not selection.max_length_set  # the suggestion, shown in the Data tab
+    app_config = build_config(selection, ModelChoice(model="bundled-minilm"))
+    planned = plan_run(app_config, selection.rows, selection.class_counts, selection.lengths, selection.max_length,
+                       Hardware("cpu")).plan
+
+    train = next(c for c in COMMANDS if c.name == "train")
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    args = parser.parse_args([str(data), "--model", "bundled-minilm", "--device", "cpu"])
+    cli = load_inputs(config_from_args(args, data=args.data)).config
+    app = load_inputs(app_config.model_copy(update={"device": "cpu"})).config
+    assert cli.max_length == 256 and any(d.field == "max_length" and "on this CPU" in d.reason
+                                         for d in planned.decisions)
+    assert app.model_dump(exclude={"decisions"}) == cli.model_dump(exclude={"decisions"})  # trains as the CLI does
+    for field in ("max_length", "long_texts", "batch_size", "epochs", "lr"):
+        assert getattr(planned.config, field) == getattr(cli, field), field  # and the plan shows what it trains
+
+    # A length the person typed is theirs: kept as it is, even above 256 on a CPU.
+    from dataclasses import replace
+    typed = build_config(replace(selection, max_length=384, max_length_set=True), ModelChoice(model="bundled-minilm"))
+    assert typed.max_length == 384 and load_inputs(typed).config.max_length == 384

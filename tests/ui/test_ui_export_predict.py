@@ -91,6 +91,21 @@ def test_status_lines_follow_the_job():
         "**The export stopped:** Disk full. Finished before the problem: ONNX."
 
 
+def test_status_lines_while_zipping_all_four_formats():
+    from bertstudio.events import Working
+
+    zipping = ExportSnapshot(run_dir="/w/runs/a", formats=("hf",), done=("hf",), running=True, bundle=True,
+                             zipped=Working(phase="zip", done=300_000_000, total=1_200_000_000))
+    assert zipping.current is None and zipping.fraction == pytest.approx(0.625)  # 1 of 2 steps, a quarter zipped
+    assert ET.status_markdown(zipping, "/w/runs/a").startswith(
+        "Putting all four formats into one zip: 300.0 MB of 1.20 GB…")
+    assert 'aria-valuenow="62"' in ET.progress_html(zipping)  # the bar moves by the bytes zipped
+    stopped = ExportSnapshot(run_dir="/w/runs/a", formats=("hf", "onnx"), done=("hf",), bundle=True, stopped=True)
+    assert ET.status_markdown(stopped, "/w/runs/a") == ("**Stopped** as you asked; nothing half-made was kept. "
+                                                        "Kept, as they were finished: Hugging Face folder. "
+                                                        "Press a button to start again.")
+
+
 def test_speed_advice_comes_only_from_measurements_of_this_run():
     from bertstudio.benchmark.records import BenchRecord
 

@@ -160,7 +160,9 @@ def test_build_config_applies_preset_then_settings_then_data():
                                                                         settings={**values, "max_steps": 20}))
     assert config.freeze_encoder and config.max_steps == 20 and config.preset == "head-only"
     assert (config.data, config.text_column, config.label_column, config.max_length) == \
-        ("/tmp/data.csv", "text", "label", 32)
+        ("/tmp/data.csv", "text", "label", None)  # the suggested length stays automatic, as in the CLI
+    typed = build_config(_selection(max_length=48, max_length_set=True), ModelChoice())
+    assert typed.max_length == 48  # one the person typed is theirs
     assert config.casefold_labels
     assert settings.preset_settings("low-latency")[1] == "distilbert-base-uncased"
     with pytest.raises(ConfigError):
