@@ -135,7 +135,10 @@ def _scaled(one_layer: float, two_layers: float, layers: int) -> float:
     """Fixed part + ``layers`` x one layer, one layer being the difference of the two timings, kept between a
     quarter and a half of the 2-layer time (the fixed part, the embeddings' lookup and the head, is never more
     than the two layers it feeds). A busy machine skews the difference of two short timings: once it put one
-    layer at 20x the 1-layer model's time, and the estimate of 400 SST-2 rows at 7-13x the run."""
+    layer at 20x the 1-layer model's time, and the estimate of 400 SST-2 rows at 7-13x the run; it can also time
+    the 2-layer model faster than the 1-layer one."""
+    if two_layers <= one_layer:  # nothing to tell the layer from the rest: a layer counts as half the 2-layer time
+        return layers * two_layers / 2
     per_layer = min(max(two_layers - one_layer, two_layers / 4), two_layers / 2)
     fixed = max(0.0, two_layers - 2 * per_layer)
     return fixed + layers * per_layer
