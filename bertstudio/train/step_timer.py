@@ -1,10 +1,11 @@
-"""Measure how long one training step takes on this computer, for the time estimate.
+"""Measure how fast this computer runs the run's model, for the time estimate.
 
-The chosen architecture is built with random weights (timing does not depend on
-the values, and nothing needs downloading) and only two of its layers (see ``SpeedProbe``), and
-timed on a batch of the run's shape with the run's number precision: a training step and a forward pass
-(evaluation, head-only feature caching).  Results are cached per shape, so changing epochs or the preset does
-not measure again.
+The chosen architecture is built with random weights (timing does not depend on the values, and nothing needs
+downloading) as a run builds it, with one and two of its layers (see ``SpeedProbe``), and timed on a batch of the
+run's padded shape with the run's number precision: a training step and forward passes (validation checks,
+head-only feature caching, final scoring), plus what grows with the model's size (the word embeddings' update,
+copying and saving the weights, building the model). Results are cached per model, batch size, precision and
+pooling, and reused for nearby lengths, so changing epochs or the preset does not measure again.
 """
 
 from __future__ import annotations
