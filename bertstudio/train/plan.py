@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bertstudio.config import TrainConfig, get_preset
-from bertstudio.data.lengths import LengthStats
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
+from bertstudio.train.batch_order import length_grouped_batches, random_batches, sorted_batches
 from bertstudio.train.long_texts import training_examples
 from bertstudio.train.schedule import total_optimizer_steps
-from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 
 IMBALANCE_RATIO = 5.0
 
@@ -26,25 +25,10 @@ LARGE_DATA_ROWS = 50_000
 EVAL_BATCH_SIZE = 64
 
 
-FIXED_OVERHEAD_S = 2.0  # reading the file, building the splits, writing the report (bench/estimates.py)
-
-
-SAVE_LOAD_PER_LAYER_S = 0.15  # loading and saving the weights grows with the model's depth (bench/estimates.py)
-
-
-TOKENIZE_PER_TEXT_S = 1e-4  # a fast tokenizer through datasets.map: about 10,000 short texts a second
-
-
-SIMPLE_MODEL_PER_TEXT_S = 2e-4  # the word-count model fitted beside every run
-
-
-HEAD_STEP_S = 0.002  # one step of the classifier head on cached features: a few small matrix products
-
-
-PADDED_SHARE = 1.2  # batches are padded to their longest text: a typical batch is about 1.2x the mean length
-
-
 MIN_TIMED_LENGTH = 8  # the step timer's shortest sequence
+
+
+SIMULATED_TEXTS = 20_000  # padded lengths are worked out on at most this many texts drawn from the length grid
 
 
 @dataclass(frozen=True)
@@ -101,6 +85,9 @@ class TrainingPlan:
     evaluations: int = 1
     # --- long texts ---
     examples_per_text: float = 1.0  # long texts read in windows: each window is a training example
+    # --- what a batch costs depends on how long it is padded to ---
+    padded: "PaddedLengths" = field(default_factory=lambda: PaddedLengths(MIN_TIMED_LENGTH, MIN_TIMED_LENGTH,
+                                                                          MIN_TIMED_LENGTH))
 
     @property
     def capped(self) -> bool:
@@ -117,19 +104,42 @@ def split_sizes(n_rows: int) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True)
-class TypicalLengths:
-    """The text lengths (in tokens) the plan and the step timer look at."""
+class PaddedLengths:
+    """The token lengths a run's batches are padded to (each batch to its longest text), which is what they cost."""
 
-    p95: int  # 95% of the texts are at most this long
-    batch: int  # the length a typical training batch is padded to
+    train: int  # a training batch, on average: the length the step timer times a step at
+    evaluation: float  # an evaluation batch (sorted by length, EVAL_BATCH_SIZE texts), per text
+    mean_text: float  # a text, as tokenized (the simple word-count model reads every word)
 
 
-def typical_lengths(lengths: LengthStats | None, max_length: int) -> TypicalLengths:
-    """From the measured lengths; without any (no text survived), ``max_length`` stands in for both."""
-    if lengths is None:
-        return TypicalLengths(max_length, max_length)
-    padded = round(lengths.mean * PADDED_SHARE)
-    return TypicalLengths(lengths.percentiles[95], int(min(max_length, max(MIN_TIMED_LENGTH, padded))))
+def texts_from_grid(grid: Sequence[int], n_texts: int, max_length: int) -> list[int]:
+    """``n_texts`` token lengths spread as the measured percentiles are, each cut at ``max_length`` as tokenizing
+    cuts it (long texts read in windows: each window is at most ``max_length`` long)."""
+    last = len(grid) - 1
+    lengths = []
+    for i in range(n_texts):
+        at = (i + 0.5) / n_texts * last
+        low = int(at)
+        high = min(last, low + 1)
+        value = grid[low] + (grid[high] - grid[low]) * (at - low)
+        lengths.append(int(min(max_length, max(MIN_TIMED_LENGTH, round(value)))))
+    return lengths
+
+
+def padded_lengths(grid: Sequence[int], n_texts: int, max_length: int, *, batch_size: int, grouped: bool,
+                   seed: int) -> PaddedLengths:
+    """How long the run's batches are padded to, from the measured length percentiles and the loop's own batching
+    (``batch_order``): grouped by length, a batch is barely longer than its texts; shuffled at random, it is as long
+    as the longest of ``batch_size`` random texts. Measured on SST-2 (mean 13 tokens): the old guess, 1.2x the mean,
+    was right for grouped batches (16 tokens) and half of what random batches of 16 are padded to (30)."""
+    if not grid:
+        return PaddedLengths(max_length, max_length, max_length)
+    lengths = texts_from_grid(grid, max(1, min(n_texts, SIMULATED_TEXTS)), max_length)
+    batches = (length_grouped_batches(lengths, batch_size, seed=seed) if grouped
+               else random_batches(len(lengths), batch_size, seed=seed))
+    train = sum(max(lengths[i] for i in batch) for batch in batches) / len(batches)
+    evaluated = sum(len(batch) * lengths[batch[0]] for batch in sorted_batches(lengths, EVAL_BATCH_SIZE))
+    return PaddedLengths(round(train), evaluated / len(lengths), sum(lengths) / len(lengths))
 
 
 def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], *, length_p95: int,
@@ -147,8 +157,11 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
     examples = training_examples(train_rows, length_grid, cfg)  # windows: each is an example
     total, per_epoch = total_optimizer_steps(cfg, math.ceil(examples / cfg.batch_size))  # as the loop counts
     every = min(cfg.eval_every or per_epoch, total)
+    padded = padded_lengths(length_grid, examples, cfg.max_length, batch_size=cfg.batch_size,
+                            grouped=cfg.length_grouping, seed=cfg.seed)
     return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
-                        evaluations=math.ceil(total / every), examples_per_text=examples / max(1, train_rows))
+                        evaluations=math.ceil(total / every), examples_per_text=examples / max(1, train_rows),
+                        padded=padded)
 
 
 @dataclass(frozen=True)
@@ -156,23 +169,40 @@ class SpeedProbe:
     """How fast this computer runs one model on batches of one shape, from a short timed probe.
 
     The probe builds the model with 1 and then 2 layers (``step_timer``): every layer of a BERT-style encoder
-    does the same work, so the full model is the fixed part plus its layers x one layer. Building and timing
-    the whole BERT-base took 40-90 s on a busy 2-core machine; the two small ones take a few seconds.
+    does the same work, so the full model's forward pass is the fixed part plus its layers x one layer, and a
+    training step that forward pass x the 1-layer model's step-to-forward ratio. Building and timing the whole
+    BERT-base took 40-90 s on a busy 2-core machine; the two small ones take a few seconds.
     """
 
     layers: int  # the full model's layers
     batch_size: int
-    train_step: float  # seconds for one optimizer step with every layer training
+    train_step: float  # seconds for one optimizer step with every layer training (the word embeddings frozen)
     forward_batch: float  # seconds for one forward pass without gradients (evaluation, cached features)
+    seq_len: int = 0  # the padded length the batches were timed at (0: unknown, no scaling by length)
+    embedding_update: float = 0.0  # added to a step when the word embeddings train: their gradient and update
+    weights_copy: float = 0.0  # copying every weight once: each validation check that improves keeps them
+    weights_save: float = 0.0  # writing every weight to disk once (loading them back costs about the same)
+    model_build: float = 0.0  # building the model (its layers, random starting weights) before the weights load
 
     def step_seconds(self, trainable_layers: int) -> float:
         """One optimizer step when only the top ``trainable_layers`` layers learn: the frozen ones only run forward."""
         trainable = max(0, min(self.layers, trainable_layers))
         return (trainable * self.train_step + (self.layers - trainable) * self.forward_batch) / self.layers
 
-    @property
-    def forward_per_text(self) -> float:
-        return self.forward_batch / self.batch_size
+    def at_length(self, seq_len: int) -> SpeedProbe:
+        """This probe's timings for batches padded to ``seq_len`` instead: at these short lengths nearly all of a
+        step is work per token (the matrix products), so it scales with the length."""
+        if not self.seq_len or seq_len == self.seq_len:
+            return self
+        scale = seq_len / self.seq_len
+        return replace(self, train_step=self.train_step * scale, forward_batch=self.forward_batch * scale,
+                       seq_len=seq_len)
+
+    def forward_per_text(self, length: float | None = None) -> float:
+        """One text's share of a forward pass, for texts padded to ``length`` (the timed length by default): the
+        work per token is the same at these lengths, so it scales with the length."""
+        scale = length / self.seq_len if length and self.seq_len else 1.0
+        return self.forward_batch / self.batch_size * scale
 
 
 def trainable_layers(config: TrainConfig, layers: int) -> int:
@@ -182,42 +212,35 @@ def trainable_layers(config: TrainConfig, layers: int) -> int:
     return max(0, layers - int(config.freeze_layers or 0))
 
 
-@dataclass(frozen=True)
-class TimeEstimate:
-    """Every phase of a run that takes time, in seconds; ``total_seconds`` is what the plan shows."""
+PHASES = ("reading", "tokenizing", "tuning", "simple_model", "features", "steps", "validation", "final_scoring",
+          "saving")  # in the order a run goes through them
 
-    train_seconds: float
-    eval_seconds: float
-    overhead_seconds: float = 0.0  # loading the model and saving it, the simple model, the report
-    tune_seconds: float = 0.0  # "tune for me": the learning-rate probe before training
-    tokenize_seconds: float = 0.0
-    features_seconds: float = 0.0  # head-only: the encoder's one pass over the training and validation texts
+
+@dataclass
+class RunPhases:
+    """Seconds per phase of a run: what the estimate expects (``TimeEstimate``) and what a run took
+    (``phase_times.PhaseTimes``, measured from its events), compared field by field by bench/estimates.py."""
+
+    reading: float = 0.0  # the file, the split, the tokenizer, the token lengths, the settings
+    tokenizing: float = 0.0  # tokenizing every split and loading the model's weights
+    tuning: float = 0.0  # "tune for me": the learning-rate probe before training
+    simple_model: float = 0.0  # the word-count model fitted beside every run, scored on validation
+    features: float = 0.0  # head-only: the frozen encoder's one pass over the training and validation texts
+    steps: float = 0.0
+    validation: float = 0.0  # the validation checks during training
+    final_scoring: float = 0.0  # the kept model on the test texts, and once more on validation (calibration)
+    saving: float = 0.0  # the model folder, calibration, the blend with the simple model, predictions, report
 
     @property
     def total_seconds(self) -> float:
-        return (self.train_seconds + self.eval_seconds + self.overhead_seconds + self.tune_seconds
-                + self.tokenize_seconds + self.features_seconds)
+        return sum(getattr(self, name) for name in PHASES)
+
+    @property
+    def tune_seconds(self) -> float:
+        return self.tuning
 
 
-def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
-    """The run's phases from the measured speeds: the same plan (step count, evaluations) the run will follow.
-
-    Full fine-tuning: steps x the measured step, each evaluation a forward pass over the validation texts.
-    Head only: the encoder runs once over the training and validation texts (their [CLS] vectors are cached);
-    the steps and evaluations then only run the small head, which is close to free.
-    """
-    cfg = plan.config
-    per_text = probe.forward_per_text
-    step = HEAD_STEP_S if cfg.freeze_encoder else probe.step_seconds(trainable_layers(cfg, probe.layers))
-    features = (plan.train_rows + plan.val_rows) * per_text if cfg.freeze_encoder else 0.0
-    validated = 0 if cfg.freeze_encoder else plan.evaluations * plan.val_rows
-    tune = 0.0
-    if cfg.tune:
-        tuning = plan_probe(cfg, plan.total_steps)
-        scored = len(tuning.candidates) * min(PROBE_VAL_ROWS, plan.val_rows) if tuning.steps else 0
-        tune = len(tuning.candidates) * tuning.steps * step + scored * per_text
-    rows = plan.train_rows + plan.val_rows + plan.test_rows
-    return TimeEstimate(train_seconds=plan.total_steps * step, eval_seconds=(validated + plan.test_rows) * per_text,
-                        overhead_seconds=FIXED_OVERHEAD_S + probe.layers * SAVE_LOAD_PER_LAYER_S
-                        + rows * SIMPLE_MODEL_PER_TEXT_S,
-                        tune_seconds=tune, tokenize_seconds=rows * TOKENIZE_PER_TEXT_S, features_seconds=features)
+@dataclass
+class TimeEstimate(RunPhases):
+    """Every phase of a run that takes time, in seconds; ``total_seconds`` is what the plan shows
+    (worked out by ``estimate.estimate_time``)."""

@@ -1,24 +1,29 @@
-"""Measure how long one training step takes on this computer, for the time estimate.
+"""Measure how fast this computer runs the run's model, for the time estimate.
 
-The chosen architecture is built with random weights (timing does not depend on
-the values, and nothing needs downloading) and only two of its layers (see ``SpeedProbe``), and
-timed on a batch of the run's shape with the run's number precision: a training step and a forward pass
-(evaluation, head-only feature caching).  Results are cached per shape, so changing epochs or the preset does
-not measure again.
+The chosen architecture is built with random weights (timing does not depend on the values, and nothing needs
+downloading) as a run builds it, with one and two of its layers (see ``SpeedProbe``), and timed on a batch of the
+run's padded shape with the run's number precision: a training step and forward passes (validation checks,
+head-only feature caching, final scoring), plus what grows with the model's size (the word embeddings' update,
+copying and saving the weights, building the model). Results are cached per model, batch size, precision and
+pooling, and reused for nearby lengths, so changing epochs or the preset does not measure again.
 """
 
 from __future__ import annotations
 
-import functools
+import math
+import statistics
 import time
+from dataclasses import dataclass
 
 from bertstudio.config import TrainConfig
 from bertstudio.errors import ModelError
-from bertstudio.models.pooling import trained_pooling
+from bertstudio.hardware import detect_device
+from bertstudio.models.pooling import trained_pooling, use_pooling
 from bertstudio.models.registry import architecture_config, find_variant
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.train.auto import ModelShape
 from bertstudio.train.model_setup import prepare_model
+from bertstudio.train.pipeline import attention_kernel
 from bertstudio.train.plan import SpeedProbe, trainable_layers
 
 WARMUP_STEPS = 2  # the first steps pay one-off costs (allocation, kernel selection for this shape)
@@ -55,12 +60,39 @@ def _architecture(model: str):
 
 
 def speed_probe(config: TrainConfig, *, seq_len: int, device: str, bf16: bool) -> SpeedProbe:
-    """The probe for ``config``'s model, batch size and precision (measured once per shape, then cached).
+    """The probe for ``config``'s model, batch size, pooling and precision (measured once per shape, then cached).
 
-    Freezing is not part of the key: switching between presets never measures again.
+    Freezing is not part of the key: switching between presets never measures again (frozen layers only run
+    forward; the word embeddings' update is timed apart and added when they train). A probe timed at a length
+    within ``NEARBY_LENGTHS`` of ``seq_len`` is reused, scaled to it: 400 and 2,000 rows of one data set pad their
+    batches to 15 and 16 tokens, and two separate probes on a busy machine once put the larger run at a third of
+    the smaller one's time.
     """
     precision = config.precision if config.precision != "auto" else ("bf16" if bf16 else "fp32")
-    return _measure(config.model, int(config.batch_size or 16), int(seq_len), precision, device)
+    shape = ProbeShape(config.model, int(config.batch_size or 16), precision, device, config.pooling or None)
+    nearby = [probe for probe in _PROBES.get(shape, []) if abs(probe.seq_len / max(1, seq_len) - 1) <= NEARBY_LENGTHS]
+    if nearby:
+        return min(nearby, key=lambda probe: abs(probe.seq_len - seq_len)).at_length(seq_len)
+    probe = _measure(shape, int(seq_len))
+    _PROBES.setdefault(shape, []).append(probe)
+    return probe.at_length(seq_len)
+
+
+NEARBY_LENGTHS = 0.15  # a probe timed at most 15% longer or shorter serves, scaled to the length
+
+
+@dataclass(frozen=True)
+class ProbeShape:
+    """What a probe's timings depend on, besides the length: the cache key."""
+
+    model: str
+    batch_size: int
+    precision: str
+    device: str
+    pooling: str | None
+
+
+_PROBES: dict[ProbeShape, list[SpeedProbe]] = {}  # the measured probes of this process, per shape
 
 
 def step_seconds(config: TrainConfig, *, seq_len: int, device: str, bf16: bool) -> float:
@@ -72,74 +104,158 @@ def step_seconds(config: TrainConfig, *, seq_len: int, device: str, bf16: bool) 
 PROBE_DEPTHS = (1, 2)  # the layers the probe builds: the difference is one layer, the rest the fixed part
 
 
-@functools.lru_cache(maxsize=32)
-def _measure(model: str, batch_size: int, seq_len: int, precision: str, device: str) -> SpeedProbe:
-    arch = _architecture(model)
+def _measure(shape: ProbeShape, seq_len: int) -> SpeedProbe:
+    import torch
+
+    batch_size, precision, device = shape.batch_size, shape.precision, shape.device
+    arch = _architecture(shape.model)
     arch.num_labels = 2
     layers = ModelShape.of(arch).layers
     seq_len = max(8, min(seq_len, int(getattr(arch, "max_position_embeddings", 512))))
-    (train1, forward1), (train2, forward2) = (_time_depth(arch, depth, batch_size, seq_len, precision, device)
-                                              for depth in PROBE_DEPTHS)
-    return SpeedProbe(layers=layers, batch_size=batch_size, train_step=_scaled(train1, train2, layers),
-                      forward_batch=_scaled(forward1, forward2, layers))
+    nets = [_ProbeNet(arch, depth, batch_size, seq_len, precision, device, shape.pooling) for depth in PROBE_DEPTHS]
+    small, big = nets
+    # One layer is the difference of two forward passes; a training step is the whole model's forward pass x the
+    # step-to-forward ratio of the 1-layer model, timed in turns with it. Extrapolating the step from the difference
+    # of two timed steps (x 6 or 12 layers) put it at 0.5x and at 2x of the run's own steps on a busy machine
+    # (sample data, balanced: 2.1 s vs 4.9 s; AG News, small-data: 18.9 s vs 9.3 s), while the forward passes put
+    # validation and final scoring within 10-40% in the same runs.
+    train1, forward1, forward2 = _interleaved([small.step, small.forward, big.forward], device)
+    forward = _scaled(forward1, forward2, layers)
+    # Per-parameter costs of the whole model, from the 2-layer one: the parameters of one layer are the difference.
+    params = small.parameters + (layers - 1) * (big.parameters - small.parameters)
+    scale = params / big.parameters
+    with torch.no_grad():
+        copy = _fastest(big.copy_weights, device) * scale
+    return SpeedProbe(layers=layers, batch_size=batch_size, train_step=forward * train1 / forward1,
+                      forward_batch=forward, seq_len=seq_len,
+                      embedding_update=_fastest(big.embedding_update, device), weights_copy=copy,
+                      weights_save=_timed(big.save_weights, device) * scale, model_build=big.build_seconds * scale)
 
 
 def _scaled(one_layer: float, two_layers: float, layers: int) -> float:
-    """Fixed part + ``layers`` x one layer. The fixed part (embeddings, their optimizer update, the head) is
-    not small in a training step: BERT-base's word embeddings hold 23M of its 110M parameters, all updated
-    every step. A busy machine can time the 2-layer model faster than the 1-layer one; a layer then counts
-    as half the 2-layer time."""
-    per_layer = two_layers - one_layer if two_layers > one_layer else two_layers / 2
+    """Fixed part + ``layers`` x one layer, one layer being the difference of the two timings, kept between a
+    quarter and a half of the 2-layer time (the fixed part, the embeddings' lookup and the head, is never more
+    than the two layers it feeds). A busy machine skews the difference of two short timings: once it put one
+    layer at 20x the 1-layer model's time, and the estimate of 400 SST-2 rows at 7-13x the run; it can also time
+    the 2-layer model faster than the 1-layer one."""
+    if two_layers <= one_layer:  # nothing to tell the layer from the rest: a layer counts as half the 2-layer time
+        return layers * two_layers / 2
+    per_layer = min(max(two_layers - one_layer, two_layers / 4), two_layers / 2)
     fixed = max(0.0, two_layers - 2 * per_layer)
     return fixed + layers * per_layer
 
 
-def _time_depth(arch, depth: int, batch_size: int, seq_len: int, precision: str, device: str) -> tuple[float, float]:
-    """(training step, forward pass) seconds of ``arch`` cut to ``depth`` layers."""
-    import copy
+class _ProbeNet:
+    """The architecture cut to ``depth`` layers, built as a run builds it: the attention kernel a run uses on this
+    device (the plain one on a CPU), the run's pooling (mean pooling needs the whole last layer; [CLS] pooling lets
+    ``cls_only`` skip most of it: 14% of a step of the bundled model) and the run's CPU speedups (``prepare_model``).
+    The word embeddings are frozen, as most presets have them; their update is timed on its own."""
 
-    import torch
-    from transformers import AutoModelForSequenceClassification
+    def __init__(self, arch, depth: int, batch_size: int, seq_len: int, precision: str, device: str,
+                 pooling: str | None):
+        import copy
 
-    arch = copy.deepcopy(arch)
-    for name in ("num_hidden_layers", "n_layers"):
-        if hasattr(arch, name):
-            setattr(arch, name, depth)
-    net = AutoModelForSequenceClassification.from_config(arch).to(device)
-    prepare_model(net, TrainConfig(), device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-5, fused=device in ("cpu", "cuda"))  # as the engine's
-    ids = torch.randint(1000, 2000, (batch_size, seq_len), device=device)
-    labels = torch.zeros(batch_size, dtype=torch.long, device=device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        import torch
+        from transformers import AutoModelForSequenceClassification
 
-    def one_step() -> None:
-        with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
-            loss = net(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        arch = copy.deepcopy(arch)
+        for name in ("num_hidden_layers", "n_layers"):
+            if hasattr(arch, name):
+                setattr(arch, name, depth)
+        kernel = attention_kernel(detect_device(device))
+        start = time.perf_counter()
+        net = AutoModelForSequenceClassification.from_config(arch, **({"attn_implementation": kernel} if kernel else {}))
+        self.build_seconds = time.perf_counter() - start  # a run builds its model the same way, then loads weights
+        self.net = use_pooling(net.to(device), pooling)
+        prepare_model(self.net, TrainConfig(freeze_embeddings=True), device)
+        self.parameters = sum(p.numel() for p in self.net.parameters())
+        fused = {"fused": True} if device in ("cpu", "cuda") else {}  # as the engine's optimizer
+        self.optimizer = torch.optim.AdamW([p for p in self.net.parameters() if p.requires_grad], lr=1e-5, **fused)
+        embeddings = self.net.base_model.embeddings.word_embeddings.weight
+        self.embeddings = torch.nn.Parameter(embeddings.detach().clone())
+        self.embedding_optimizer = torch.optim.AdamW([self.embeddings], lr=1e-5, **fused)
+        self.ids = torch.randint(1000, 2000, (batch_size, seq_len), device=device)
+        self.mask = torch.ones_like(self.ids)
+        self.labels = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.device = device
+
+    def _autocast(self):
+        import torch
+
+        return torch.autocast(device_type=self.device, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def step(self) -> None:
+        self.net.train()
+        with self._autocast():
+            loss = self.net(input_ids=self.ids, attention_mask=self.mask, labels=self.labels).loss
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
-    def one_forward() -> None:
-        with torch.no_grad(), torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
-            net(input_ids=ids, attention_mask=torch.ones_like(ids))
+    def forward(self) -> None:
+        import torch
 
-    net.train()
-    train = _fastest(one_step, device)
-    net.eval()
-    return train, _fastest(one_forward, device)
+        self.net.eval()
+        with torch.no_grad(), self._autocast():
+            self.net(input_ids=self.ids, attention_mask=self.mask)
+
+    def embedding_update(self) -> None:
+        """The word embeddings' share of a step when they train: a dense gradient as big as the table (the
+        lookup's backward writes it whole) and its AdamW update (BERT-base: 23M of its 110M parameters)."""
+        import torch
+
+        self.embeddings.grad = torch.zeros_like(self.embeddings)
+        self.embeddings.grad.index_add_(0, self.ids.flatten() % self.embeddings.shape[0],
+                                        torch.ones(self.ids.numel(), self.embeddings.shape[1], device=self.device))
+        self.embedding_optimizer.step()
+        self.embedding_optimizer.zero_grad(set_to_none=True)
+
+    def copy_weights(self) -> None:
+        {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()}
+
+    def save_weights(self) -> None:
+        import tempfile
+
+        from safetensors.torch import save_file
+
+        with tempfile.TemporaryDirectory() as folder:
+            save_file({k: v.contiguous() for k, v in self.net.state_dict().items()}, f"{folder}/model.safetensors")
+
+
+MIN_TIMING_S = 0.1  # each timing repeats its work for at least this long: a few-millisecond forward pass of a
+#                     small model timed once is mostly the scheduler's noise on a machine shared with other work
+
+
+def _interleaved(works, device: str) -> list[float]:
+    """Seconds per call of each of ``works``, the middle of a few timings taken in turns: a machine busy with
+    other programs slows all of them alike, so their ratios and differences stay meaningful."""
+    calls = []
+    for work in works:
+        for _ in range(WARMUP_STEPS - 1):
+            work()
+        calls.append(max(1, math.ceil(MIN_TIMING_S / max(_timed(work, device), 1e-6))))
+    timings: list[list[float]] = [[] for _ in works]
+    for _ in range(TIMED_STEPS):
+        for work, repeats, times in zip(works, calls, timings):
+            times.append(_timed(work, device, repeats) / repeats)
+    # The middle timing, not the fastest: a run lasts minutes and meets the machine's usual load, which the
+    # fastest of a few timings misses. With the fastest, a machine at load 9-10 (2 cores) ran every phase 2.5-4x
+    # slower than estimated (SST-2, 400 rows); on a quiet machine the two are the same.
+    return [statistics.median(times) for times in timings]
+
+
+def _timed(work, device: str, repeats: int = 1) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        work()
+    _sync(device)
+    return time.perf_counter() - start
 
 
 def _fastest(work, device: str) -> float:
-    for _ in range(WARMUP_STEPS):
-        work()
-    timings = []
-    for _ in range(TIMED_STEPS):
-        _sync(device)
-        start = time.perf_counter()
-        work()
-        _sync(device)
-        timings.append(time.perf_counter() - start)
-    return min(timings)  # the fastest: other programs running at the same time only ever slow steps down
+    return _interleaved([work], device)[0]
 
 
 def _sync(device: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step
 from bertstudio.results import Summary, ValidationScores
+from bertstudio.train import estimate as train_estimate
 from bertstudio.train import plan as train_plan
 from bertstudio.train.auto import Hardware, ModelShape
 from bertstudio.train.schedule import total_optimizer_steps
@@ -108,10 +109,9 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert (plan.total_steps, plan.steps_per_epoch) == total_optimizer_steps(plan.config, -(-plan.train_rows // 16))
     assert any("learning rate" in d.reason for d in plan.decisions)
 
-    estimate = train_plan.estimate_time(plan, PROBE)
-    step = PROBE.step_seconds(train_plan.trainable_layers(plan.config, 6))  # the frozen layers only run forward
-    assert estimate.train_seconds == pytest.approx(30 * step)
-    assert estimate.total_seconds > estimate.train_seconds
+    estimate = train_estimate.estimate_time(plan, PROBE)
+    assert estimate.steps == pytest.approx(30 * train_estimate.step_seconds(plan, PROBE))
+    assert estimate.total_seconds > estimate.steps
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
     assert "validation texts twice" in text
@@ -121,72 +121,15 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
 PROBE = train_plan.SpeedProbe(layers=6, batch_size=16, train_step=0.5, forward_batch=0.16)
 
 
-def _plan(preset: str, rows: int = 4_000, **extra):
-    choice = ModelChoice(settings={**settings.preset_settings(preset)[0], **extra})
-    return train_plan.plan_training(build_config(_selection(), choice), rows, COUNTS, length_p95=31,
-                                    model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
-
-
-def test_head_only_is_estimated_as_it_trains_one_encoder_pass_then_the_head():
-    head, full = _plan("head-only"), _plan("balanced")
-    head_time, full_time = train_plan.estimate_time(head, PROBE), train_plan.estimate_time(full, PROBE)
-    assert head_time.total_seconds < full_time.total_seconds / 5  # "fastest" is the fastest
-    encoder_pass = (head.train_rows + head.val_rows) * PROBE.forward_per_text
-    assert head_time.features_seconds == pytest.approx(encoder_pass)
-    assert head_time.train_seconds == pytest.approx(head.total_steps * train_plan.HEAD_STEP_S)
-    assert full_time.features_seconds == 0
-    step = PROBE.step_seconds(train_plan.trainable_layers(full.config, 6))
-    assert full_time.train_seconds == pytest.approx(full.total_steps * step)
-
-
-def test_the_estimate_counts_every_phase_that_takes_time():
-    plan = _plan("balanced")
-    estimate = train_plan.estimate_time(plan, PROBE)
-    rows = plan.train_rows + plan.val_rows + plan.test_rows
-    assert estimate.tokenize_seconds == pytest.approx(rows * train_plan.TOKENIZE_PER_TEXT_S)
-    evaluated = plan.evaluations * plan.val_rows + plan.test_rows
-    assert estimate.eval_seconds == pytest.approx(evaluated * PROBE.forward_per_text)
-    assert estimate.overhead_seconds > train_plan.FIXED_OVERHEAD_S  # loading and saving grow with the model
-    parts = (estimate.train_seconds, estimate.eval_seconds, estimate.overhead_seconds, estimate.tokenize_seconds,
-             estimate.features_seconds, estimate.tune_seconds)
-    assert estimate.total_seconds == pytest.approx(sum(parts))
-
-
-def test_frozen_layers_only_run_forward_in_the_step_estimate():
-    assert PROBE.step_seconds(6) == pytest.approx(0.5)
-    assert PROBE.step_seconds(0) == pytest.approx(0.16)
-    assert PROBE.step_seconds(3) == pytest.approx((0.5 + 0.16) / 2)
-    frozen = _plan("balanced", freeze_layers=3, freeze_embeddings=True)
-    assert train_plan.trainable_layers(frozen.config, 6) == 3
-    assert train_plan.estimate_time(frozen, PROBE).train_seconds == pytest.approx(frozen.total_steps * 0.33)
-
-
-def test_the_plan_counts_steps_with_the_training_loop_own_function():
-    from bertstudio.train import loop
-
-    assert train_plan.total_optimizer_steps is loop.total_optimizer_steps is total_optimizer_steps
-
-
-def test_typical_lengths_for_the_plan_and_the_step_timer():
-    from bertstudio.data.lengths import LengthStats
-
-    stats = LengthStats(n=400, sampled=False, percentiles={50: 20, 95: 31}, max=40, mean=21.0)
-    assert train_plan.typical_lengths(stats, 32) == train_plan.TypicalLengths(p95=31, batch=25)  # 1.2x the mean
-    assert train_plan.typical_lengths(stats, 24).batch == 24  # never longer than texts are cut
-    short = LengthStats(n=4, sampled=False, percentiles={95: 4}, max=4, mean=3.0)
-    assert train_plan.typical_lengths(short, 32).batch == train_plan.MIN_TIMED_LENGTH
-    assert train_plan.typical_lengths(None, 64) == train_plan.TypicalLengths(p95=64, batch=64)
-
-
 def test_plan_shows_what_tune_for_me_adds_before_starting():
     def plan_for(tune: bool):
         choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "tune": tune})
         return train_plan.plan_training(build_config(_selection(), choice), 4_000, COUNTS, length_p95=31,
                                     model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
 
-    plain = train_plan.estimate_time(plan_for(False), PROBE)
+    plain = train_estimate.estimate_time(plan_for(False), PROBE)
     plan = plan_for(True)
-    estimate = train_plan.estimate_time(plan, PROBE)
+    estimate = train_estimate.estimate_time(plan, PROBE)
     assert 0 < estimate.tune_seconds <= 0.25 * plain.total_seconds
     assert estimate.total_seconds == pytest.approx(plain.total_seconds + estimate.tune_seconds)
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
