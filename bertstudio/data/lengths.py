@@ -72,13 +72,16 @@ def effective_limit(model_max_length: int | None) -> int:
     return min(int(model_max_length), HARD_MAX_LENGTH)
 
 
+LENGTH_SAMPLE_TEXTS = 20_000  # a random sample this big measures a big file's lengths as well as every text would
+
+
 def token_length_stats(
     texts: Sequence[str],
     tokenizer: Any,
     *,
     text_pairs: Sequence[str] | None = None,
     candidates: Sequence[int] = DEFAULT_CANDIDATES,
-    sample_size: int = 20_000,
+    sample_size: int = LENGTH_SAMPLE_TEXTS,
     seed: int = 0,
 ) -> LengthStats:
     """Measure token lengths with a fast tokenizer (on a random sample for big data)."""

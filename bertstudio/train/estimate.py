@@ -12,26 +12,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bertstudio.config import TrainConfig
-from bertstudio.data.lengths import LengthStats
+from bertstudio.data.lengths import LENGTH_SAMPLE_TEXTS, LengthStats
 from bertstudio.train.auto import Hardware
 from bertstudio.train.plan import SpeedProbe, TimeEstimate, TrainingPlan, plan_training, trainable_layers
 from bertstudio.train.step_timer import model_shape, speed_probe
 from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 from bertstudio.train.unfreezing import plan_phases
 
-# Costs that do not depend on the model, from bench/estimates.py's per-phase breakdown (bundled model, 2 CPU
-# cores, sample data and SST-2 at 400 and 2,000 rows); each is a small part of a run.
-READ_FIXED_S = 0.3  # reading a small file, splitting it, loading the tokenizer: 0.2-0.5 s measured
-TOKENIZE_PER_TEXT_S = 1e-4  # a fast tokenizer: about 10,000 short texts a second (reading measures their lengths,
-#                             then every split is tokenized again)
-TOKENIZE_FIXED_S = 0.3  # datasets.map writes an Arrow cache for each of the three splits: 0.5-1.2 s measured
-#                         for tokenizing and loading the bundled model, on a busy machine
+# Costs that do not depend on the model, from bench/estimates.py's per-phase breakdown on a quiet machine (bundled
+# model, 2 CPU cores, load average ~2; sample data, SST-2 and AG News at 400 to 5,000 rows): measured under load
+# first, they had been 2-7x too high, which made every head-only estimate 30-100% too long.  Each is a small part
+# of a run; the model's own work (steps, checks, scoring) comes from the probe, which sees the machine's load.
+READ_FIXED_S = 0.1  # reading a small file, splitting it, loading the tokenizer: 0.1 s measured at 400 rows
+READ_PER_TEXT_S = 3e-5  # parsing and checking rows: SST-2 8,000 rows read in 0.5 s, AG News 2,000 in 0.3 s
+TOKENIZE_PER_TOKEN_S = 1.5e-6  # a fast tokenizer, batched: ~100,000 SST-2 tokens in 0.1-0.15 s
+TOKENIZE_FIXED_S = 0.05  # datasets.map writes an Arrow cache for each of the three splits
 SIMPLE_MODEL_FIXED_S = 0.1
-SIMPLE_MODEL_PER_TOKEN_S = 3e-5  # word and character n-grams + logistic regression: 2,000 SST-2 texts (26,000
-#                                  tokens) took 0.6-0.9 s; it is fitted once, then scores validation and test
-HEAD_STEP_S = 0.015  # one step of the classifier head on cached features: 60 head-only steps took 0.8-1.8 s,
-#                      nearly all of it the loop around the head (the step event, the schedule), not the head
-SAVE_FIXED_S = 0.3  # calibration, the blend with the simple model, the predictions file, the report
+SIMPLE_MODEL_PER_TOKEN_S = 1.2e-5  # word and character n-grams + logistic regression: AG News 5,000 texts (train
+#                                    and validation, ~250,000 tokens) 2.9-3.0 s, SST-2 8,000 texts 1.0-1.4 s
+HEAD_STEP_S = 0.002  # one step of the classifier head on cached features: 60 head-only steps took 0.06-0.12 s on
+#                      a quiet machine (0.8-1.8 s on one at load 5-10: the loop around the head, not the head)
+SAVE_FIXED_S = 0.1  # calibration, the blend with the simple model, the predictions file, the report
 LORA_BACKWARD_SHARE = 0.5  # LoRA: the frozen weights need no gradient of their own, about half of the backward
 #                            pass (an assumption, not measured: the gradient still flows through every layer)
 
@@ -129,8 +130,10 @@ def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
         tune = len(tuning.candidates) * tuning.steps * step + scored * per_text
     words = SIMPLE_MODEL_PER_TOKEN_S * plan.padded.mean_text
     return TimeEstimate(
-        reading=READ_FIXED_S + rows * TOKENIZE_PER_TEXT_S,
-        tokenizing=TOKENIZE_FIXED_S + rows * TOKENIZE_PER_TEXT_S + probe.model_build + probe.weights_save,
+        reading=(READ_FIXED_S + rows * READ_PER_TEXT_S
+                 + min(rows, LENGTH_SAMPLE_TEXTS) * plan.padded.mean_text * TOKENIZE_PER_TOKEN_S),
+        tokenizing=(TOKENIZE_FIXED_S + rows * plan.padded.mean_text * TOKENIZE_PER_TOKEN_S + probe.model_build
+                    + probe.weights_save),
         tuning=tune,
         simple_model=(SIMPLE_MODEL_FIXED_S + (plan.train_rows + plan.val_rows) * words) if cfg.simple_model else 0.0,
         features=(train_texts + val_texts) * per_text if head_only else 0.0,
