@@ -115,20 +115,7 @@ def kernel_breakdown(model_dir: Path, device: str, batch: int, out: Path, top: i
                                           label2id={"a": 0, "b": 1},
                                           attn_implementation=attention_kernel(detect_device(device)))
     model = model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)
-    ids = torch.randint(2000, model.config.vocab_size, (batch, SEQ), device=device)
-    mask, labels = torch.ones_like(ids), torch.randint(0, 2, (batch,), device=device)
-
-    def step() -> None:
-        with torch.autocast(device_type=device, dtype=torch.bfloat16):
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(5):
-        step()
-    gpu_train.synchronize(device)
+    step = gpu_train.bare_step(model, device, batch)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
     with profile(activities=activities) as prof:
         for _ in range(5):

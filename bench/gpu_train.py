@@ -179,12 +179,11 @@ def loader_rate(inputs, device: str, batches: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def bare_loop_rate(model_dir: Path, device: str, batch: int, steps: int) -> float:
-    """Samples/s of forward, backward and fused AdamW on one batch already on the device, synchronised once."""
+def bare_step(model, device: str, batch: int):
+    """One training step of ``model`` (forward, backward, fused AdamW, bf16) on one batch already on the device,
+    as a function to call: the engine's work without the engine's loop around it."""
     import torch
-    from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)
     ids = torch.randint(2000, model.config.vocab_size, (batch, SEQ), device=device)
     mask = torch.ones_like(ids)
@@ -197,9 +196,18 @@ def bare_loop_rate(model_dir: Path, device: str, batch: int, steps: int) -> floa
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(5):
+    for _ in range(5):  # warm-up: allocation and kernel selection for this shape
         step()
     synchronize(device)
+    return step
+
+
+def bare_loop_rate(model_dir: Path, device: str, batch: int, steps: int) -> float:
+    """Samples/s of forward, backward and fused AdamW on one batch already on the device, synchronised once."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2).to(device).train()
+    step = bare_step(model, device, batch)
     start = time.perf_counter()
     for _ in range(steps):
         step()
