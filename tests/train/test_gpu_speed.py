@@ -154,7 +154,9 @@ def test_a_compile_failure_falls_back_to_the_plain_forward_with_one_warning(tiny
         second = compiled(model, batch)
     assert compiled.failed
     assert torch.allclose(first, full_forward(model, batch)) and torch.allclose(second, first)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # The engine's own warnings only: loading the tiny model logs transformers' report of the new head.
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno == logging.WARNING and r.name.startswith("bertstudio")]
     assert len(warnings) == 1 and "uncompiled" in warnings[0] and "no compiler" in warnings[0]
 
 
