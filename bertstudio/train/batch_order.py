@@ -7,6 +7,12 @@ import random
 from typing import Sequence
 
 GROUP_FACTOR = 50  # texts are sorted by length in groups of this many batches
+EVAL_BATCH_SIZE = 64
+# An evaluation batch holds at most this many tokens (padded): on the bundled model (bf16, eager attention,
+# 2 CPU cores) 64 texts of 256 tokens cost 33 ms a text against 22 ms in batches of 16 (the attention scores of a
+# big batch outgrow the caches), while at 64-128 tokens the batch size made no difference (5.2 vs 5.6 ms, 10.6 vs
+# 9.4 ms).  16 x 256 keeps 64 texts a batch up to 64 tokens and 16 at 256.
+EVAL_MAX_TOKENS = 16 * 256
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, *, seed: int, group_factor: int = GROUP_FACTOR,
@@ -37,7 +43,19 @@ def random_batches(n: int, batch_size: int, *, seed: int) -> list[list[int]]:
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """For evaluation: longest first, so batches are padding-free; callers restore row order."""
+def sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """For evaluation: longest first, so batches are padding-free; callers restore row order.  ``max_tokens``:
+    a batch also ends before its padded size (texts x its longest, the first) would pass this many tokens."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        full = len(current) == batch_size or (max_tokens is not None and current
+                                              and (len(current) + 1) * lengths[current[0]] > max_tokens)
+        if full:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches

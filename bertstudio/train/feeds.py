@@ -12,6 +12,7 @@ import torch
 from bertstudio.config import TrainConfig
 from bertstudio.data.long_texts import LongTexts, text_rows_of, tokenize_long_split
 from bertstudio.models.pooling import pool_hidden, uses_pooler
+from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS
 from bertstudio.train.batching import (
     EpochBatchSampler,
     FixedBatchSampler,
@@ -22,8 +23,6 @@ from bertstudio.train.batching import (
 
 logger = logging.getLogger(__name__)
 
-
-EVAL_BATCH_SIZE = 64
 
 
 def tokenize_split(dataset, tokenizer, max_length: int, long_texts: LongTexts | None = None):
@@ -174,7 +173,7 @@ def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, de
 
 
 def make_eval_loader(tokenized, collator: PaddingCollator):
-    batches = sorted_batches(tokenized["length"], EVAL_BATCH_SIZE)
+    batches = sorted_batches(tokenized["length"], EVAL_BATCH_SIZE, EVAL_MAX_TOKENS)
     return torch.utils.data.DataLoader(tokenized, batch_sampler=FixedBatchSampler(batches), collate_fn=collator)
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from bertstudio.config import TrainConfig, get_preset
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
-from bertstudio.train.batch_order import length_grouped_batches, random_batches, sorted_batches
+from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS, length_grouped_batches, random_batches, \
+    sorted_batches
 from bertstudio.train.long_texts import training_examples
 from bertstudio.train.schedule import total_optimizer_steps
 
@@ -21,8 +22,6 @@ SMALL_ROWS_PER_CLASS = 50
 
 LARGE_DATA_ROWS = 50_000
 
-
-EVAL_BATCH_SIZE = 64
 
 
 MIN_TIMED_LENGTH = 8  # the step timer's shortest sequence
@@ -108,7 +107,7 @@ class PaddedLengths:
     """The token lengths a run's batches are padded to (each batch to its longest text), which is what they cost."""
 
     train: int  # a training batch, on average: the length the step timer times a step at
-    evaluation: float  # an evaluation batch (sorted by length, EVAL_BATCH_SIZE texts), per text
+    evaluation: float  # an evaluation batch (sorted by length, EVAL_BATCH_SIZE texts, EVAL_MAX_TOKENS), per text
     mean_text: float  # a text, as tokenized (the simple word-count model reads every word)
 
 
@@ -138,7 +137,8 @@ def padded_lengths(grid: Sequence[int], n_texts: int, max_length: int, *, batch_
     batches = (length_grouped_batches(lengths, batch_size, seed=seed) if grouped
                else random_batches(len(lengths), batch_size, seed=seed))
     train = sum(max(lengths[i] for i in batch) for batch in batches) / len(batches)
-    evaluated = sum(len(batch) * lengths[batch[0]] for batch in sorted_batches(lengths, EVAL_BATCH_SIZE))
+    evaluated = sum(len(batch) * lengths[batch[0]] for batch in sorted_batches(lengths, EVAL_BATCH_SIZE,
+                                                                                     EVAL_MAX_TOKENS))
     return PaddedLengths(round(train), evaluated / len(lengths), sum(lengths) / len(lengths))
 
 

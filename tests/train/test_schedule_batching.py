@@ -51,6 +51,16 @@ def test_sorted_batches_longest_first():
     assert batches == [[3, 1], [2, 0]]
 
 
+def test_sorted_batches_keep_long_texts_within_a_token_budget():
+    lengths = [256] * 40 + [32] * 200
+    batches = sorted_batches(lengths, 64, max_tokens=16 * 256)
+    assert sorted(i for batch in batches for i in batch) == list(range(240))  # every text once
+    assert all(len(batch) * lengths[batch[0]] <= 16 * 256 for batch in batches)
+    assert [len(b) for b in batches[:3]] == [16, 16, 16]  # 16 texts padded to 256, then short ones fill 64
+    assert max(len(b) for b in batches) == 64  # short texts still fill whole batches
+    assert sorted_batches([600], 64, max_tokens=4096) == [[0]]  # a text longer than the budget is still read
+
+
 def test_collator_pads_to_longest_in_batch():
     rows = [{"input_ids": [101, 5, 102], "label": 1, "row": 0}, {"input_ids": [101, 102], "label": 0, "row": 1}]
     batch = PaddingCollator(pad_token_id=0, with_token_type_ids=True)(rows)
