@@ -59,3 +59,11 @@ def detect_device(preference: str = "auto") -> DeviceInfo:
     if want == "mps":
         raise ConfigError("Apple's MPS GPU is not available on this machine.", "Use --device auto or --device cpu.")
     return DeviceInfo("cpu", _cpu_name(), cpu_has_fast_bf16(), torch.get_num_threads())
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is the device running out of memory (the loop then splits the batch; never a compile
+    failure)."""
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

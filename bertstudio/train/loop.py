@@ -29,6 +29,7 @@ from bertstudio.data.long_texts import labels_per_text, per_text, text_rows_of
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics, sigmoid
 from bertstudio.events import Evaluated, Working
+from bertstudio.hardware import is_out_of_memory
 from bertstudio.train.checkpoints import Checkpointer, LoopState, load_checkpoint
 from bertstudio.train.feeds import (
     cached_feature_feed,
@@ -171,10 +172,6 @@ def clipped_step(model, optimizer, accelerator, max_norm: float) -> torch.Tensor
     finally:
         del inner.grad_scale
     return norm
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 def backward_within_memory(model, batch, forward, weights, accelerator, optimizer,

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 import torch
 
+from bertstudio.hardware import is_out_of_memory
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -36,10 +38,6 @@ BACKEND = "inductor"  # tests run the same wiring with "eager" (dynamo alone: se
 def compile_mode(device_type: str) -> str | None:
     """torch.compile's mode for this device: CUDA graphs on a GPU, the default elsewhere."""
     return CUDA_MODE if device_type == "cuda" else None
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class CompiledForward:
@@ -66,7 +64,7 @@ class CompiledForward:
                 torch.compiler.cudagraph_mark_step_begin()
             return self.compiled(model, batch)
         except Exception as exc:  # noqa: BLE001 - any compile failure; the plain forward raises what is real
-            if _is_out_of_memory(exc):
+            if is_out_of_memory(exc):
                 raise
             self.fall_back(exc)
             return self.plain(model, batch)
@@ -79,7 +77,7 @@ class CompiledForward:
         try:
             return step()
         except Exception as exc:  # noqa: BLE001
-            if _is_out_of_memory(exc) or self.failed:
+            if is_out_of_memory(exc) or self.failed:
                 raise
             self.fall_back(exc)
         undo()  # outside the except block: the failed attempt's tensors, held by the traceback, are freed first
