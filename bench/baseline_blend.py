@@ -46,6 +46,7 @@ def run_one(data, size_name: str, seed: int, runs_root: Path) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     simple = summary["simple_model"]
     result = {"dataset": data.name, "size": size_name, "seed": seed, "final": summary["macro_f1"],
+              "accuracy": summary.get("accuracy"),
               "fine_tuned": simple["fine_tuned_macro_f1"], "simple": simple["macro_f1"],
               "blended": bool(simple["blend"]["used"]), "weight": simple["blend"]["weight"],
               "simple_seconds": simple["fit_seconds"], "train_seconds": summary["train_seconds"],
@@ -92,7 +93,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--full-seeds", type=int, default=None,
                         help="seeds at the full size (default: --seeds); fewer where a full run takes hours here")
+    parser.add_argument("--seeds-for", default="",
+                        help="seeds for some data sets at every size, e.g. imdb=1 (long texts take hours here)")
     args = parser.parse_args()
+    seeds_for = {name: int(count) for name, count in (pair.split("=") for pair in args.seeds_for.split(",") if pair)}
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
@@ -103,6 +107,7 @@ def main() -> None:
                 size = train_total if size_name == "full" else min(int(size_name), train_total)
                 data = prepare(name, args.data_dir, Path(tmp) / size_name, size)
                 seeds = args.full_seeds if size_name == "full" and args.full_seeds else args.seeds
+                seeds = min(seeds, seeds_for.get(name, seeds))
                 runs = [run_one(data, size_name, seed, Path(tmp) / "runs") for seed in range(seeds)]
                 rows.append(row(runs, size))
                 notes.append(f"- {name}, {size:,} rows: {data.note}. Verdict of seed 0: {runs[0]['verdict']}")
