@@ -49,7 +49,6 @@ from bertstudio.train.pipeline import load_inputs, write_predictions
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bertstudio.config import TrainConfig
     from bertstudio.evaluation.noise import LabelNoiseReport
 
 

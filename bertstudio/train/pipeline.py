@@ -26,7 +26,7 @@ from bertstudio.data.long_texts import LongTexts, labels_per_text, per_text, tex
 from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
-from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics, sigmoid
+from bertstudio.evaluation.multilabel_metrics import is_multi_label
 from bertstudio.evaluation.report import finalize_run
 from bertstudio.events import Finished, Started, Tuning, Working
 from bertstudio.fingerprint import file_fingerprint
@@ -196,7 +196,8 @@ def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
 def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, run_dir: Path,
                   accelerator, resumed_from_step: int | None = None) -> Started:
     # Each process takes every N-th batch (accelerate's batch-sampler sharding), as the loop counts them.
-    batches_per_epoch = -(-(-(-len(data.train) // cfg.batch_size)) // accelerator.num_processes)
+    batches = -(-len(data.train) // cfg.batch_size)  # ceiling divisions: a last short batch still counts
+    batches_per_epoch = -(-batches // accelerator.num_processes)
     total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch)
     return Started(run_dir=str(run_dir), model=inputs.source.display_name, device=inputs.device.describe(),
                    precision=cfg.precision, total_steps=total, steps_per_epoch=per_epoch, epochs=cfg.epochs,

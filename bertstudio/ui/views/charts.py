@@ -42,7 +42,7 @@ def ema(values: Sequence[float], weight: float = EMA_WEIGHT) -> list[float]:
     """
     smoothed, average, seen = [], 0.0, 0
     for value in values:
-        if value == value and abs(value) != float("inf"):
+        if math.isfinite(value):
             seen += 1
             average = weight * average + (1 - weight) * value
         smoothed.append(average / (1 - weight ** seen) if seen else float("nan"))
