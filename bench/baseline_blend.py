@@ -48,7 +48,8 @@ def run_one(data, size_name: str, seed: int, runs_root: Path) -> dict:
     result = {"dataset": data.name, "size": size_name, "seed": seed, "final": summary["macro_f1"],
               "accuracy": summary.get("accuracy"),
               "fine_tuned": simple["fine_tuned_macro_f1"], "simple": simple["macro_f1"],
-              "blended": bool(simple["blend"]["used"]), "weight": simple["blend"]["weight"],
+              # the weight, not "used": summaries before the typed BlendFigures saved used as the string "False"
+              "blended": simple["blend"]["weight"] < 1, "weight": simple["blend"]["weight"],
               "simple_seconds": simple["fit_seconds"], "train_seconds": summary["train_seconds"],
               "wall_seconds": time.perf_counter() - start, "verdict": simple["verdict"]}
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,7 @@ def row(runs: list[dict], train_rows: int) -> str:
     gap = 100 * (statistics.fmean(final) - best_single)
     ok = "yes" if gap >= -NOISE_POINTS else "**no**"
     return (f"| {first['dataset']} | {train_rows:,} | {mean_sd([r['simple'] for r in runs])} | "
-            f"{mean_sd([r['fine_tuned'] for r in runs])} | {mean_sd(final)} | {len(runs)} | {sum(r['blended'] for r in runs)}"
+            f"{mean_sd([r['fine_tuned'] for r in runs])} | {mean_sd(final)} | {len(runs)} | {sum(r['weight'] < 1 for r in runs)}"
             f"/{len(runs)} | {gap:+.1f} ({ok}) | {statistics.fmean(r['simple_seconds'] for r in runs):.1f} | "
             f"{statistics.fmean(r['train_seconds'] for r in runs):.0f} |")
 

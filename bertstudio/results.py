@@ -101,6 +101,20 @@ class CalibrationFigures(BaseModel):
     ece_calibrated: float
 
 
+class BlendFigures(BaseModel):
+    """What validation said about blending (``bertstudio.evaluation.blend.BlendChoice`` as saved)."""
+
+    weight: float = 1.0  # share of the fine-tuned model; 1.0 means the fine-tuned model alone
+    # Typed so that a saved "False" (summaries written before numpy booleans were turned into bools) reads as False:
+    # read as a plain dict, the string was true and runs that kept the fine-tuned model said they were blended.
+    used: bool = False
+    fine_tuned_f1: float | None = None
+    simple_f1: float | None = None
+    blend_f1: float | None = None
+    win_share: float = 0.0
+    reason: str = ""
+
+
 class SimpleModelFigures(BaseModel):
     """The simple word-count model trained beside the run, against the fine-tuned model, on the evaluated rows
     (validation decides the blend; these are the honest figures)."""
@@ -112,7 +126,7 @@ class SimpleModelFigures(BaseModel):
     fine_tuned_macro_f1: float
     fit_seconds: float
     speedup: float | None = None  # how many times faster the simple model predicted the same rows
-    blend: dict[str, Any] = Field(default_factory=dict)  # bertstudio.evaluation.blend.BlendChoice
+    blend: BlendFigures = Field(default_factory=BlendFigures)
     verdict: str = ""
 
 
@@ -179,7 +193,7 @@ class Summary(JsonRecord):
         line = {key: values[key] for key in HEADLINE_KEYS}
         if self.simple_model is not None:
             line.update(simple_model_macro_f1=self.simple_model.macro_f1,
-                        blended=bool(self.simple_model.blend.get("used")))
+                        blended=self.simple_model.blend.used)
         return line
 
 

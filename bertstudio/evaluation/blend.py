@@ -50,6 +50,12 @@ class BlendChoice:
     win_share: float  # share of bootstrap resamples where the blend beat the better single model
     reason: str
 
+    def __post_init__(self) -> None:
+        # Scores come from numpy: plain Python values, so what is saved reads back as what was decided.
+        self.used = bool(self.used)
+        for name in ("weight", "fine_tuned_f1", "simple_f1", "blend_f1", "win_share"):
+            setattr(self, name, float(getattr(self, name)))
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -64,8 +64,8 @@ class ConsoleProgress:
             self.close()
             self._print(event.summary.simple_model.verdict)
             blend = event.summary.simple_model.blend
-            if blend.get("used"):
-                self._print(f"The run's final model is the blend of both: {blend.get('reason', '')}")
+            if blend.used:
+                self._print(f"The run's final model is the blend of both: {blend.reason}")
         elif isinstance(event, Failed):
             self._print(f"Failed: {event.message}")
 

@@ -62,3 +62,24 @@ def test_verdict_words_each_case():
     assert same.startswith("A simple word-count model does as well") and "200x faster" in same
     worse = verdict(0.80, 0.831)
     assert worse.startswith("A simple word-count model does better") and "faster" not in worse
+
+
+def test_a_blend_that_helps_too_little_is_saved_as_not_used():
+    """Scores from numpy made ``used`` a numpy bool, which JSON wrote as the string "False": read back as a plain
+    value it was true, and the Train tab and the history said runs were blended when they were not."""
+    import json
+
+    from bertstudio.results import BlendFigures, SimpleModelFigures
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    fine = one_hot(np.where(rng.random(300) < 0.85, y, 1 - y), 2, 0.7)
+    simple = one_hot(np.where(rng.random(300) < 0.84, y, 1 - y), 2, 0.7)
+    choice = choose_blend(fine, simple, y)
+    assert type(choice.used) is bool and all(type(v) is float for v in (choice.weight, choice.blend_f1))
+    saved = json.loads(json.dumps(choice.to_dict(), default=str))
+    assert BlendFigures.model_validate(saved).used == choice.used
+    # A summary written before the fix reads right too.
+    old = SimpleModelFigures(accuracy=0.8, macro_f1=0.8, validation_macro_f1=0.8, fine_tuned_accuracy=0.9,
+                             fine_tuned_macro_f1=0.9, fit_seconds=1.0, blend={"used": "False", "weight": 1.0})
+    assert old.blend.used is False

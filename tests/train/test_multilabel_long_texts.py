@@ -72,7 +72,7 @@ def test_the_run_is_scored_per_text_with_thresholds_tuned_per_text(long_multilab
     assert {"label", "predicted", "missed", "extra", "prob_joy"} <= set(evaluated.columns)
     saved = np.load(folder.path / "validation_logits.npz")
     assert saved["logits"].shape == saved["labels"].shape == (split["validation"], 3)
-    if summary.simple_model is None or not summary.simple_model.blend.get("used"):
+    if summary.simple_model is None or not summary.simple_model.blend.used:
         tuned = tune_thresholds(saved["labels"], sigmoid(saved["logits"]), NAMES)
         assert prep.threshold_vector() == tuned.vector(NAMES)
     if strategy == "windows":

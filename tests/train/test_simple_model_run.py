@@ -31,8 +31,9 @@ def test_a_run_scores_the_simple_model_before_the_first_step_and_keeps_it(small_
     assert simple is not None and simple.validation_macro_f1 == pytest.approx(scored.macro_f1)
     assert simple.verdict and simple.fit_seconds >= 0
     assert WordCountModel.load(run.simple_model).label_names == summary.label_names
-    blended = simple.blend["used"]
-    assert Preprocessing.read(run.preprocessing).blend_weight == (simple.blend["weight"] if blended else 1.0)
+    blended = simple.blend.used
+    assert isinstance(blended, bool)
+    assert Preprocessing.read(run.preprocessing).blend_weight == (simple.blend.weight if blended else 1.0)
     assert (run.model / INFO_FILE).exists() == blended
 
 

@@ -159,9 +159,9 @@ def simple_model_markdown(summary) -> str:
     if simple is None:
         return ""
     text = f"\n\n**Compared with a simple model:** {simple.verdict}"
-    if simple.blend.get("used"):
-        text += (f" The saved model blends both ({simple.blend['weight']:.0%} fine-tuned): "
-                 f"{simple.blend.get('reason', '')} The figures above are the blend's.")
+    if simple.blend.used:
+        text += (f" The saved model blends both ({simple.blend.weight:.0%} fine-tuned): "
+                 f"{simple.blend.reason} The figures above are the blend's.")
     return text
 
 
