@@ -322,6 +322,20 @@ def choose_strategy(stats: DataStats, model: ModelShape, *, head_only: bool = Fa
                     "(bench/STRATEGIES.md).")
 
 
+def chosen_strategy(config: TrainConfig) -> Strategy | None:
+    """The person's own strategy when they set one of its settings (the others then stay plain: strategies are
+    not mixed behind their back, and the plan names what they chose rather than the recommendation)."""
+    named = [label for label, on in (("gradual unfreezing", config.unfreezing == "gradual"),
+                                     ("LoRA", bool(config.lora_rank)),
+                                     ("layer-wise learning-rate decay",
+                                      config.layer_lr_decay is not None and config.layer_lr_decay < 1))
+             if on]
+    if not named:
+        return None
+    return Strategy(" and ".join(named) + " (your choice)", 1.0, "none", 0,
+                    "The settings of other strategies stay off.")
+
+
 def choose_pooling(model: ModelShape) -> Decision:
     if model.trained_pooling:
         return Decision("pooling", model.trained_pooling, f"The model was trained to read a text as the "
@@ -346,7 +360,7 @@ def strategy_decisions(config: TrainConfig, stats: DataStats, model: ModelShape,
     """Fill the strategy fields left on auto with one recommendation (each field names the strategy and why)."""
     if config.lora_rank:
         lora_targets(model.model_type, model.hidden)  # refuses a model LoRA cannot target before any work starts
-    strategy = choose_strategy(stats, model, head_only=config.freeze_encoder)
+    strategy = chosen_strategy(config) or choose_strategy(stats, model, head_only=config.freeze_encoder)
     decide("pooling", lambda: choose_pooling(model))
     explained = False  # the reason is given once, with the first setting it fills; the others name the strategy
     for name, value in (("layer_lr_decay", strategy.layer_lr_decay), ("unfreezing", strategy.unfreezing),

@@ -250,6 +250,15 @@ def test_the_recommendation_is_what_won_the_benchmark_and_says_why(rows, classes
     assert sum(strategy.reason in r for r in reasons) == 1  # said once, not three times
 
 
+def test_a_strategy_the_person_chose_is_named_in_the_plan_and_not_mixed_with_the_recommendation():
+    resolved = resolve(TrainConfig(unfreezing="gradual"), stats(3_000, 4), Hardware("cpu"), model=MINILM)
+    assert (resolved.config.unfreezing, resolved.config.layer_lr_decay, resolved.config.lora_rank) == \
+        ("gradual", 1.0, 0)
+    reasons = [d.reason for d in resolved.decisions if d.field in ("layer_lr_decay", "lora_rank")]
+    assert reasons and all(r.startswith("Strategy: gradual unfreezing (your choice).") for r in reasons)
+    assert not any("full fine-tuning" in d.reason for d in resolved.decisions)
+
+
 def test_lora_gets_a_larger_learning_rate_and_what_the_person_set_is_kept():
     lora = resolve(TrainConfig(lora_rank=16), stats(400), Hardware("cpu"), model=MINILM)
     assert lora.config.lr == pytest.approx(5e-4) and "larger learning rate" in next(
