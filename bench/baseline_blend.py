@@ -32,8 +32,12 @@ TITLE = "Simple model and blend"
 NOISE_POINTS = 1.0  # what three seeds on 2,000 test rows can tell apart, roughly (see the spread columns)
 
 
+def cached_file(name: str, size_name: str, seed: int) -> Path:
+    return CACHE / f"{name}-{size_name}-seed{seed}.json"
+
+
 def run_one(data, size_name: str, seed: int, runs_root: Path) -> dict:
-    cached = CACHE / f"{data.name}-{size_name}-seed{seed}.json"
+    cached = cached_file(data.name, size_name, seed)
     if cached.is_file():
         return json.loads(cached.read_text())
     out = runs_root / cached.stem
@@ -96,6 +100,8 @@ def main() -> None:
                         help="seeds at the full size (default: --seeds); fewer where a full run takes hours here")
     parser.add_argument("--seeds-for", default="",
                         help="seeds for some data sets at every size, e.g. imdb=1 (long texts take hours here)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="write the table from the finished runs only, naming the cells not run")
     args = parser.parse_args()
     seeds_for = {name: int(count) for name, count in (pair.split("=") for pair in args.seeds_for.split(",") if pair)}
     rows, notes = [], []
@@ -109,6 +115,11 @@ def main() -> None:
                 data = prepare(name, args.data_dir, Path(tmp) / size_name, size)
                 seeds = args.full_seeds if size_name == "full" and args.full_seeds else args.seeds
                 seeds = min(seeds, seeds_for.get(name, seeds))
+                if args.finished_only:
+                    seeds = sum(cached_file(name, size_name, seed).is_file() for seed in range(seeds))
+                    if not seeds:
+                        notes.append(f"- {name}, {size:,} rows: not run.")
+                        continue
                 runs = [run_one(data, size_name, seed, Path(tmp) / "runs") for seed in range(seeds)]
                 rows.append(row(runs, size))
                 notes.append(f"- {name}, {size:,} rows: {data.note}. Verdict of seed 0: {runs[0]['verdict']}")

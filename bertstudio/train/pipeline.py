@@ -171,7 +171,20 @@ def make_accelerator(cfg: TrainConfig, device: DeviceInfo, run: RunFolder | None
     # step's kernels, so the host would stop for the GPU every step (what train/readings.py avoids for the loss).
     loading = {"dataloader_config": DataLoaderConfiguration(non_blocking=True)} if device.type == "cuda" else {}
     return Accelerator(mixed_precision=mixed, cpu=device.type == "cpu", gradient_accumulation_steps=cfg.grad_accum,
-                       **loading, **accelerator_options(cfg, run))
+                       kwargs_handlers=process_group_options(cfg), **loading, **accelerator_options(cfg, run))
+
+
+def process_group_options(cfg: TrainConfig) -> list:
+    """Options for the model's wrapper on several processes (DistributedDataParallel; unused on one process).
+
+    Gradual unfreezing turns layers' gradients off and on after the model is wrapped: DDP then waits for
+    gradients the frozen layers never produce and the processes hang at the first step. Letting it find the
+    parameters a step did not use (one walk over the graph per step) is what makes the phases work there."""
+    if cfg.unfreezing != "gradual":
+        return []
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    return [DistributedDataParallelKwargs(find_unused_parameters=True)]
 
 
 @dataclass
