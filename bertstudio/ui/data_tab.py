@@ -12,13 +12,14 @@ from bertstudio.data import SAMPLE_DATA_PATH
 from bertstudio.data.inspect import inspect_file
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
-from bertstudio.errors import DataError, ModelError
+from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
 from bertstudio.ui.common import TokenizerCache, friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import save_upload
-from bertstudio.ui.state import DataSelection
-from bertstudio.ui.views import charts, tables
+from bertstudio.train.estimate import planned_length
+from bertstudio.ui.state import DataSelection, ModelChoice, build_config
+from bertstudio.ui.views import advice, charts, tables
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
 
@@ -107,6 +108,19 @@ def lengths_markdown(selection: DataSelection) -> str:
             f"{selection.tokenizer_note}").strip()
 
 
+def length_in_use_text(selection: DataSelection | None, choice: ModelChoice) -> str:
+    """What training will read of each text with the Model tab's settings on this computer: the engine's plan
+    (on a CPU it may lower the suggested length), not the suggestion alone."""
+    if selection is None or selection.lengths is None or selection.has_errors:
+        return ""
+    try:
+        use = planned_length(build_config(selection, choice), selection.rows, selection.class_counts,
+                             selection.lengths, selection.max_length)
+    except UserError:  # settings the Model tab is about to refuse: it says why, and no length is planned yet
+        return ""
+    return advice.length_in_use_markdown(use)
+
+
 def length_chart(selection: DataSelection):
     if selection.lengths is None:
         return charts.empty_chart("Text lengths in tokens", "No text to measure")
@@ -178,6 +192,7 @@ def build(ctx: AppContext) -> None:
                                     info="Longest text in tokens; longer texts are cut.")
                 use_suggested = gr.Button("Use the suggested length", visible=False, scale=1, elem_id="use-suggested")
                 length_md = gr.Markdown(elem_id="length-note")
+            length_use_md = gr.Markdown(elem_id="length-in-use")
             preview = gr.Dataframe(label="The first rows as the model will read them ([CLS] starts a text, "
                                          "[SEP] ends it; ## marks the rest of a split word)",
                                    interactive=False, wrap=True, column_widths=["16%", "14%", "70%"],
@@ -311,3 +326,5 @@ def build(ctx: AppContext) -> None:
         use_suggested.click(lambda s: suggested_length(s) if s else gr.skip(), ctx.data, max_len).then(
             on_max_length, [ctx.data, max_len], [ctx.data, length_plot, preview, use_suggested])
         ctx.model.change(on_model, [ctx.data, ctx.model], shown)
+        gr.on([ctx.data.change, ctx.model_choice.change], length_in_use_text, [ctx.data, ctx.model_choice],
+              length_use_md, trigger_mode="always_last", show_progress="hidden")

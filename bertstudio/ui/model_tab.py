@@ -8,14 +8,12 @@ import gradio as gr
 
 from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
-from bertstudio.hardware import detect_device
 from bertstudio.jobs import TRAINING
 from bertstudio.models.download import DOWNLOAD, DownloadJob, local_status
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
-from bertstudio.train.auto import Hardware
-from bertstudio.train.estimate import plan_run
+from bertstudio.train.estimate import detected_hardware, plan_run
 from bertstudio.train.scale_out import Machines, write_scale_out
 from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
@@ -67,11 +65,6 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
     return "\n\n".join(lines)
 
 
-def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
-    device = detect_device(device_setting)
-    return Hardware.of(device), device.describe()
-
-
 def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
               measure: bool = True) -> tuple[str, str]:
     """(plan with time estimate, the automatic settings with their reasons); ``measure=False`` skips the estimate."""
@@ -81,7 +74,7 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
     if selection.has_errors:
         return f"Training cannot start until the data problems are fixed: {selection.errors_text}", ""
     config = build_config(selection, choice)
-    hardware, device_name = _device_hardware(config.device)
+    hardware, device_name = detected_hardware(config.device)
     planned = plan_run(config, selection.rows, selection.class_counts, selection.lengths, selection.max_length,
                        hardware)
     plan = planned.plan
