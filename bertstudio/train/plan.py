@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from bertstudio.config import TrainConfig, get_preset
+from bertstudio.config import TrainConfig, get_preset, list_presets
 from bertstudio.data.long_texts import LongTexts, share_longer
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
@@ -65,8 +65,11 @@ def preset_for_new_file(n_rows: int, class_counts: Mapping[str, int], current: s
     """The preset to switch to when a file is loaded, or None when the current one is already right.
 
     None leaves every setting as the person has it: re-applying the same preset would overwrite what
-    they typed, before the file or, on a slow machine, while its preset was still arriving.
+    they typed, before the file or, on a slow machine, while its preset was still arriving.  A preset the person
+    saved (not a built-in one) is their own choice of every setting, so it stays too.
     """
+    if current not in list_presets():
+        return None
     recommended = recommend_preset(n_rows, class_counts).preset
     return None if recommended == current else recommended
 

@@ -8,9 +8,10 @@ Model tab and the run started in the Train tab can never differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset, list_presets
 from bertstudio.errors import DataError
 from bertstudio.models.registry import DEFAULT_MODEL
 
@@ -56,6 +57,18 @@ class ModelChoice:
     model: str = DEFAULT_MODEL
     preset: str = DEFAULT_PRESET
     settings: dict[str, Any] = field(default_factory=dict)
+    # The workspace's folder of saved presets (``Workspace.presets``), where ``preset`` is looked up after the
+    # built-in ones: a preset the person saved is chosen like any other.
+    saved_presets: str | None = None
+
+    @property
+    def presets_folder(self) -> Path | None:
+        return Path(self.saved_presets) if self.saved_presets else None
+
+    def preset_title(self) -> str:
+        """The chosen preset's title (its name if the saved file has gone meanwhile)."""
+        found = list_presets(workspace=self.presets_folder).get(self.preset)
+        return found.title if found is not None else self.preset
 
 
 @dataclass
@@ -82,6 +95,7 @@ def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
     """The exact config the Train tab starts: preset, then the settings shown, then the data choices."""
     return config_from_preset(
         choice.preset,
+        workspace_presets=choice.presets_folder,
         **choice.settings,
         model=choice.model,
         data=selection.path,
