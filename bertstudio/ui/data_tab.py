@@ -14,11 +14,11 @@ from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
+from bertstudio.train.estimate import planned_length
 from bertstudio.ui.common import TokenizerCache, friendly
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.session import save_upload
-from bertstudio.train.estimate import planned_length
-from bertstudio.ui.state import DataSelection, ModelChoice, build_config
+from bertstudio.ui.session import Workspace, recall_data, remember_data, save_upload
+from bertstudio.ui.state import DataChoice, DataSelection, ModelChoice, build_config
 from bertstudio.ui.views import advice, charts, tables
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
@@ -119,6 +119,19 @@ def length_in_use_text(selection: DataSelection | None, choice: ModelChoice) -> 
     except UserError:  # settings the Model tab is about to refuse: it says why, and no length is planned yet
         return ""
     return advice.length_in_use_markdown(use)
+
+
+def restored(tokenizers: TokenizerCache, path: Path, choice: DataChoice, model: str) -> DataSelection:
+    """The Data tab as the person left it before the page was reloaded: the same file, columns and settings,
+    measured again (raises the DataError of a file that no longer reads with those choices)."""
+    selection = analyse(tokenizers, str(path), model, text=choice.text_column, label=choice.label_column,
+                        pair=choice.text_pair_column or "", casefold=choice.casefold_labels,
+                        labels=label_settings(choice.task, choice.label_separator, choice.label_columns,
+                                              choice.empty_labels))
+    if choice.max_length is None:
+        return selection
+    return replace(selection, max_length=choice.max_length,
+                   max_length_set=choice.max_length != suggested_length(selection))
 
 
 def length_chart(selection: DataSelection):
@@ -315,6 +328,25 @@ def build(ctx: AppContext) -> None:
                                 labels=label_settings(selection.task, selection.label_separator,
                                                       selection.label_columns, selection.empty_labels)))
 
+        @friendly
+        def on_restore(workspace: Workspace | None, model: str) -> dict:
+            """A reloaded page: the workspace (from the visitor's own cookie) still holds the file and the
+            choices, so the tab shows them again; nothing to restore, or the file gone: the tab stays empty."""
+            recalled = recall_data(workspace) if workspace is not None else None
+            if recalled is None:
+                return gr.skip()
+            path, choice = recalled
+            if choice.text_column is None:  # loaded, but its columns were never understood: ask again
+                return load(str(path), model)
+            try:
+                return show(restored(ctx.tokenizers, path, choice, model))
+            except DataError as err:
+                return show_column_choice(str(path), err)
+
+        def on_data_changed(workspace: Workspace | None, selection: DataSelection | None, path: str | None) -> None:
+            if workspace is not None:
+                remember_data(workspace, path, selection)
+
         reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model], READING_UPLOAD)
         reading(sample.click, on_sample, [ctx.workspace, ctx.model], READING_SAMPLE)
         gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input, task_dd.input, separator_box.submit,
@@ -326,5 +358,8 @@ def build(ctx: AppContext) -> None:
         use_suggested.click(lambda s: suggested_length(s) if s else gr.skip(), ctx.data, max_len).then(
             on_max_length, [ctx.data, max_len], [ctx.data, length_plot, preview, use_suggested])
         ctx.model.change(on_model, [ctx.data, ctx.model], shown)
-        gr.on([ctx.data.change, ctx.model_choice.change], length_in_use_text, [ctx.data, ctx.model_choice],
+        gr.on([ctx.data.change, ctx.model_choice.change], friendly(length_in_use_text), [ctx.data, ctx.model_choice],
               length_use_md, trigger_mode="always_last", show_progress="hidden")
+        gr.on([ctx.data.change, ctx.data_file.change], on_data_changed, [ctx.workspace, ctx.data, ctx.data_file],
+              None, trigger_mode="always_last", show_progress="hidden")
+        ctx.session_loaded.then(on_restore, [ctx.workspace, ctx.model], shown, show_progress_on=status_md)

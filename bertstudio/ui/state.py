@@ -50,6 +50,31 @@ class DataSelection:
     max_length_set: bool = False
 
 
+@dataclass(frozen=True)
+class DataChoice:
+    """What the Data tab restores after the page is reloaded: the file (its place inside the workspace's uploads)
+    and the choices made about it. Small on purpose: the rest is measured again from the file."""
+
+    file: str  # relative to Workspace.uploads, e.g. "20261205-044000/reviews.csv"
+    text_column: str | None = None  # None: guessed again (the file was loaded but its columns not understood)
+    label_column: str | None = None
+    text_pair_column: str | None = None
+    casefold_labels: bool = False
+    task: str = "auto"
+    label_separator: str | None = None
+    label_columns: list[str] | None = None
+    empty_labels: str = "skip"
+    max_length: int | None = None  # only a length the person typed
+
+    @classmethod
+    def of(cls, file: str, selection: "DataSelection | None") -> "DataChoice":
+        if selection is None:
+            return cls(file)
+        return cls(file, selection.text_column, selection.label_column, selection.text_pair_column,
+                   selection.casefold_labels, selection.task, selection.label_separator, selection.label_columns,
+                   selection.empty_labels, selection.max_length if selection.max_length_set else None)
+
+
 @dataclass
 class ModelChoice:
     """Model, preset and the advanced settings as shown (``None`` = let the engine decide)."""
