@@ -292,7 +292,7 @@ def table_cache_root() -> Path:
 
 def table_cache_folder(ds: datasets.Dataset) -> Path | None:
     """The folder of ``ds``'s Arrow copy in the cache, ``datasets/<builder>/<one file's copy>``; None if in memory."""
-    root = (cache_dir() / "datasets").resolve()
+    root = table_cache_root().resolve()
     for cache_file in ds.cache_files:
         path = Path(cache_file["filename"]).resolve()
         parts = path.relative_to(root).parts if path.is_relative_to(root) else ()

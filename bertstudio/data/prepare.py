@@ -545,9 +545,8 @@ def _long_text_finding(n_long: int, longest: int, examples: list[str], long_text
         "info", "long_texts",
         f"{_count(n_long, 'text')} longer than {long_text_chars:,} characters (longest: {longest:,}).",
         hint=(
-            f"A text longer than the maximum length in tokens is not read whole in one piece: {LONG_TEXTS_CHOICE} "
-            "(the training plan says which). Split long documents whose "
-            "parts have labels of their own."
+            f"Texts longer than the maximum length in tokens are not read whole in one piece: {LONG_TEXTS_CHOICE} "
+            "(the training plan says which). Split long documents whose parts have labels of their own."
         ),
         count=n_long,
         examples=examples,
