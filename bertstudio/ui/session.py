@@ -5,7 +5,8 @@ The browser keeps only an HttpOnly cookie; the workspace id is derived from it o
 back from the browser (a run picked in a dropdown) is checked to lie inside the visitor's own folder, so
 one visitor can never open, or even list, another's files.  On a shared app, workspaces nobody visited
 for the limits' ``session_hours`` are deleted, and the longest idle go first when all of them together
-pass ``sessions_disk_mb``.
+pass ``sessions_disk_mb``.  The Data tab's file and choices are kept there too (``data-choice.json``, a path
+inside the workspace's own uploads), so a reloaded page shows them again.
 """
 
 from __future__ import annotations
