@@ -157,9 +157,13 @@ def build(ctx: AppContext) -> None:
         def collect(workspace, model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
             model = (custom_model or "").strip() or model_key or DEFAULT_MODEL
             card_text = model_card(model)  # raises a readable ModelError for a wrong folder or id
+            # The saved presets' folder only with a saved preset: a built-in one leaves the choice exactly as it was,
+            # so loading a file does not change it a second time (each change starts a plan and a time estimate,
+            # and the estimate of the second was dropped while the first's was measured: "Measuring…" stayed).
+            saved = workspace is not None and preset not in list_presets()
             choice = ModelChoice(model=model, preset=preset,
                                  settings=settings.settings_from_widgets(specs, list(shown)),
-                                 saved_presets=str(workspace.presets) if workspace is not None else None)
+                                 saved_presets=str(workspace.presets) if saved else None)
             return {ctx.model_choice: choice, ctx.model: model, card: card_text}
 
         def saved_folder(workspace) -> Path | None:

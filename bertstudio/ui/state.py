@@ -82,8 +82,8 @@ class ModelChoice:
     model: str = DEFAULT_MODEL
     preset: str = DEFAULT_PRESET
     settings: dict[str, Any] = field(default_factory=dict)
-    # The workspace's folder of saved presets (``Workspace.presets``), where ``preset`` is looked up after the
-    # built-in ones: a preset the person saved is chosen like any other.
+    # The workspace's folder of saved presets (``Workspace.presets``) when ``preset`` is one the person saved
+    # (looked up there after the built-in ones); None with a built-in preset.
     saved_presets: str | None = None
 
     @property
