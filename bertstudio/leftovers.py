@@ -6,12 +6,17 @@ mistaken for a result (hidden, never renamed into place), but a model's worth of
 (the app, ``bertstudio train``, ``bertstudio export``) removes those whose process is gone.  A run still
 training (``status.json`` running with a live process) is left alone entirely, and so is any temporary name
 whose process is alive (an export running in another terminal writes into a finished run's ``exports/``).
+The data cache is swept the same way: the cleaned rows of a table (``data/arrow_batches.py``) are written under
+such a name beside its Arrow copy, ``<cache>/datasets/<builder>/<copy>/prepared/``; the names older versions wrote
+there (``.<digest>-<uuid>.tmp``, no process id) go once nobody has written to them for ``LEGACY_TMP_STALE_S``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,8 +24,13 @@ from bertstudio.errors import ConfigError
 from bertstudio.results import read_run_status
 from bertstudio.runs import TEMP_NAME, RunFolder
 
-# Root (0) -> run folders (1) -> model/, exports/ (2) -> exports/<format>/ (3): every place an atomic write goes.
+# Root (0) -> run folders (1) -> model/, exports/ (2) -> exports/<format>/ (3): every place an atomic write goes;
+# the data cache: datasets (0) -> csv (1) -> one table's copy (2) -> prepared/ (3).
 MAX_DEPTH = 3
+# The cleaned rows' temporary files before they carried a process id: a file being written grows a batch at a time
+# (10,000 rows, well under a minute each even for a million-row file), so one untouched for an hour is abandoned.
+LEGACY_TMP = re.compile(r"^\.[0-9a-f]{24}-[0-9a-f]{32}\.tmp$")
+LEGACY_TMP_STALE_S = 3600
 
 
 def _process_alive(pid: int) -> bool:
@@ -30,9 +40,18 @@ def _process_alive(pid: int) -> bool:
 
 
 def is_orphan(path: Path) -> bool:
-    """A temporary name of an atomic write whose process is gone."""
+    """A temporary name of an atomic write whose process is gone (or, with no process id, long untouched)."""
     match = TEMP_NAME.match(path.name)
-    return match is not None and not _process_alive(int(match["pid"]))
+    if match is not None:
+        return not _process_alive(int(match["pid"]))
+    return LEGACY_TMP.match(path.name) is not None and _idle_for(path) > LEGACY_TMP_STALE_S
+
+
+def _idle_for(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:  # removed meanwhile
+        return 0.0
 
 
 def _training_now(folder: Path) -> bool:

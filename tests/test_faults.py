@@ -145,6 +145,49 @@ def test_leftovers_of_dead_processes_go_and_live_work_stays(tmp_path):
     assert ended.model.is_dir() and training.model.is_dir()
 
 
+KILLED_WRITER = """
+import os, sys
+from bertstudio.data.arrow_batches import DatasetWriter
+from bertstudio.data.io import read_table
+table, _ = read_table(sys.argv[1])
+writer = DatasetWriter(table, table.features, {"test": "killed"})
+writer.write(table.to_dict())
+print(writer._tmp, flush=True)
+os._exit(9)  # killed mid-write: no finish(), no abandon()
+"""
+
+
+def test_half_written_cleaned_tables_of_killed_processes_are_swept(tmp_path, small_csv):
+    """The data cache's temporary files (data/arrow_batches.py) go at the next start like the runs' do: those of a
+    killed process, and old-style names (no process id) nobody has written for an hour; never a live writer's."""
+    from bertstudio.data.arrow_batches import DatasetWriter
+    from bertstudio.data.io import read_table, table_cache_root
+    from bertstudio.leftovers import LEGACY_TMP_STALE_S
+
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(small_csv)], env=_env(), capture_output=True,
+                            text=True, timeout=300)
+    half_written = Path(killed.stdout.strip())
+    assert killed.returncode == 9 and half_written.is_file(), killed.stderr
+    assert half_written.is_relative_to(table_cache_root()) and TEMP_NAME.match(half_written.name)
+
+    table, _ = read_table(str(small_csv))
+    live = DatasetWriter(table, table.features, {"test": "live"})  # this process is still writing it
+    live.write(table.to_dict())
+    prepared = half_written.parent
+    legacy_old, legacy_new = prepared / f".{'a' * 24}-{'b' * 32}.tmp", prepared / f".{'c' * 24}-{'d' * 32}.tmp"
+    for legacy in (legacy_old, legacy_new):
+        legacy.write_bytes(b"half")
+    stale = legacy_old.stat().st_mtime - LEGACY_TMP_STALE_S - 60
+    os.utime(legacy_old, (stale, stale))
+
+    removed = remove_leftovers([table_cache_root()])
+
+    assert sorted(removed) == sorted([half_written, legacy_old])
+    assert live._tmp.is_file() and legacy_new.is_file()
+    finished = live.finish()  # the live writer is untouched and ends as usual
+    assert finished.num_rows == table.num_rows and not live._tmp.exists()
+
+
 # --------------------------------------------------------------------------- --out
 
 

@@ -20,6 +20,11 @@ from typing import Callable, Self
 BUSY_CORES = 0.25
 # A probe this much slower than the run's fastest: the machine itself ran slow while the cell was timed.
 HOST_SLOW = 1.10
+# The machine-speed probe (HostSpeed): a pause for other threads to settle, then the median of a few products;
+# before a run starts it is sampled START_SAMPLES times (the benchmark's time estimate counts all of this).
+PROBE_SETTLE_S = 0.1
+PROBE_REPEATS = 5
+START_SAMPLES = 3
 _PROC_STAT = Path("/proc/stat")
 _SELF_STAT = Path("/proc/self/stat")
 
@@ -84,7 +89,7 @@ def matmul_probe_ms() -> float:
             left @ right
         return 1000 * (time.perf_counter() - start)
 
-    return statistics.median(once() for _ in range(5))
+    return statistics.median(once() for _ in range(PROBE_REPEATS))
 
 
 class HostSpeed:
@@ -96,7 +101,7 @@ class HostSpeed:
     time); a fixed workload does. ``fastest`` is the quickest probe so far: the machine's good state.
     """
 
-    def __init__(self, probe: Callable[[], float] = matmul_probe_ms, settle_s: float = 0.1):
+    def __init__(self, probe: Callable[[], float] = matmul_probe_ms, settle_s: float = PROBE_SETTLE_S):
         self._probe, self._settle_s = probe, settle_s
         self.fastest: float | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.benchmark.backends import DEFAULT_BF16_METHOD, check_bf16_method
-from bertstudio.benchmark.contention import matmul_probe_ms
+from bertstudio.benchmark.cells import BUSY_WAIT_S
+from bertstudio.benchmark.contention import PROBE_REPEATS, PROBE_SETTLE_S, START_SAMPLES, matmul_probe_ms
 from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS
+from bertstudio.benchmark.parity import PARITY_BATCH
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import ConfigError, UserError
 from bertstudio.hardware import detect_device
@@ -112,8 +115,28 @@ FORWARD_EFFICIENCY = 0.5
 BACKEND_SPEED = {"torch-fp32": 1.0, "torch-bf16": 0.35, "onnx": 1.1, "onnx-int8": 1.5}
 CALL_OVERHEAD_S = 0.001  # per call: Python, tensor set-up, thread wake-up
 LOAD_S_PER_LAYER = 0.5  # reading and preparing one BERT-base-sized layer of weights (scaled by width)
-EXPORT_S_PER_LAYER = 2.0  # ONNX export (+ INT8 quantization) of one such layer, the first time only
-HOST_PROBE_S = 2 * (0.1 + 0.03)  # the machine-speed probe before and after every cell (contention.HostSpeed)
+EXPORT_S_PER_LAYER = 2.0  # one ONNX export of such a layer (the benchmark's cache keeps it: the first time only)
+# INT8 (export/int8.write_int8) exports the model once more, fuses attention and quantizes: an export plus this.
+# Measured on the bundled MiniLM (1.5 BERT-base-sized layers), 2 shared cores at load ~6: export 4.7 s, INT8
+# build 9.4 s, so the quantizing half costs about what the export does.
+QUANTIZE_S_PER_LAYER = EXPORT_S_PER_LAYER
+ORT_OPEN_S_PER_LAYER = 0.1  # opening an ONNX file in ONNX Runtime: 0.15 s for the bundled MiniLM (same machine)
+PARITY_TOKENS = 128  # assumed padded length of the parity check's batches of real texts (the run's test rows)
+
+
+@dataclass(frozen=True)
+class EstimateParts:
+    """Seconds of each kind of work a benchmark run does (``runner._Grid``), in the order it does them."""
+
+    loading: float = 0.0  # each model's weights and tokenizer, each ONNX file opened in ONNX Runtime
+    exports: float = 0.0  # ONNX exports and INT8 builds (once per model: cached for later runs)
+    parity: float = 0.0  # a trained model's predictions, by PyTorch fp32 and by each backend, on its test rows
+    timing: float = 0.0  # the timed calls of every cell: warm-up and repeats; model, tokenizer, both together
+    probes: float = 0.0  # the machine-speed probe before and after every cell, and before the first
+
+    @property
+    def total(self) -> float:
+        return self.loading + self.exports + self.parity + self.timing + self.probes
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,8 @@ class BenchmarkEstimate:
     seconds: float
     cells: int
     gflops: float  # the machine's measured matrix-product rate
+    parts: EstimateParts = field(default_factory=EstimateParts)
+    busy_retries: int = 0  # a disturbed cell is measured again up to this often (not counted: only under load)
 
     def text(self) -> str:
         """'About 3 min for 32 measurements' (rounded: it is an estimate)."""
@@ -132,8 +157,12 @@ class BenchmarkEstimate:
             took = f"{round(self.seconds / 60):.0f} min"
         else:
             took = f"{self.seconds / 3600:.1f} h"
+        busy = (f"; longer while other programs use the computer: each measurement they disturb is taken again "
+                f"after a {BUSY_WAIT_S:.0f} s pause, up to {self.busy_retries} more "
+                f"time{'s' if self.busy_retries != 1 else ''}" if self.busy_retries else
+                "; slower while other programs run")
         return (f"About {took} for {self.cells} measurements (from this computer's speed, "
-                f"{self.gflops:.0f} GFLOP/s now; slower while other programs run).")
+                f"{self.gflops:.0f} GFLOP/s now{busy}).")
 
 
 BERT_BASE_SHAPE = ModelShape()  # when nothing better is known
@@ -171,25 +200,62 @@ def phase_seconds(call_s: float, policy: RepeatPolicy) -> float:
     return policy.warmup * call_s + min(repeats, max(policy.max_seconds, policy.min_repeats * call_s))
 
 
+def probe_seconds(gflops: float) -> float:
+    """One sample of the machine-speed probe (contention.HostSpeed): the pause, then its products a few times.
+    Measured here: 1.27 s at 12.8 GFLOP/s, where the estimate had counted 0.13 s."""
+    return PROBE_SETTLE_S + PROBE_REPEATS * PROBE_GFLOP / gflops
+
+
+def cell_seconds(shape: ModelShape, batch: int, seq: int, speed: float, plan: BenchmarkPlan) -> float:
+    """One cell's timed calls (``cells.measure_cell``): the model; with ``tokenization`` the tokenizer, then both
+    together (a call of the tokenizer and the model)."""
+    call_s = forward_flops(shape, batch, seq) / speed + CALL_OVERHEAD_S
+    seconds = phase_seconds(call_s, plan.policy)
+    if plan.tokenization:
+        tokenize_s = CALL_OVERHEAD_S * batch
+        seconds += phase_seconds(tokenize_s, plan.policy) + phase_seconds(tokenize_s + call_s, plan.policy)
+    return seconds
+
+
+def parity_seconds(shape: ModelShape, rows: int, speed: float) -> float:
+    """One backend's predictions on the parity rows, in batches of ``PARITY_BATCH`` (``parity.runner_logits``)."""
+    batches = math.ceil(rows / PARITY_BATCH)
+    return batches * (forward_flops(shape, PARITY_BATCH, PARITY_TOKENS) / speed + CALL_OVERHEAD_S)
+
+
+def model_parts(name: str, plan: BenchmarkPlan, rate: float) -> EstimateParts:
+    """What ``runner._Grid.run_model`` does for one model: load it; export it to ONNX (once, shared by both ONNX
+    backends) and build INT8; for a trained model, its reference predictions and each backend's; every cell."""
+    shape = encoder_shape(name)
+    layers = shape.layers * (shape.hidden / BERT_BASE_SHAPE.hidden) ** 2  # in BERT-base-sized layers
+    onnx = [b for b in plan.backends if b in ONNX_BACKENDS]
+    loading = (LOAD_S_PER_LAYER + ORT_OPEN_S_PER_LAYER * len(onnx)) * layers  # PyTorch, then each ONNX session
+    exports = EXPORT_S_PER_LAYER * layers if onnx else 0.0
+    if "onnx-int8" in onnx:
+        exports += (EXPORT_S_PER_LAYER + QUANTIZE_S_PER_LAYER) * layers
+    # A run folder (not a registry model) is the person's trained model: its predictions are checked per backend.
+    trained = find_variant(name) is None and plan.parity_rows > 0
+    parity = parity_seconds(shape, plan.parity_rows, rate) if trained else 0.0  # the PyTorch fp32 reference
+    timing = 0.0
+    for backend in plan.backends:
+        speed = rate * BACKEND_SPEED.get(backend, 1.0)
+        if trained:
+            parity += parity_seconds(shape, plan.parity_rows, speed)
+        timing += sum(cell_seconds(shape, batch, seq, speed, plan) for batch in plan.batch_sizes
+                      for seq in plan.seq_lens)
+    return EstimateParts(loading=loading, exports=exports, parity=parity, timing=timing)
+
+
 def estimate_benchmark(plan: BenchmarkPlan, gflops: float | None = None) -> BenchmarkEstimate:
-    """The wall time of ``plan``: every cell's timed phases (model; with ``tokenization``, the tokenizer and
-    both together) and probes, plus loading each model and exporting it to ONNX.  ``gflops``: the machine's
-    rate (measured when not given)."""
-    rate = (gflops or measured_gflops(resolve_threads(plan.threads))) * 1e9 * FORWARD_EFFICIENCY
-    total = 0.0
-    for name in plan.models:
-        shape = encoder_shape(name)
-        layers = shape.layers * (shape.hidden / BERT_BASE_SHAPE.hidden) ** 2  # in BERT-base-sized layers
-        total += LOAD_S_PER_LAYER * layers
-        for backend in plan.backends:
-            if backend in ONNX_BACKENDS:
-                total += EXPORT_S_PER_LAYER * layers
-            speed = rate * BACKEND_SPEED.get(backend, 1.0)
-            for batch in plan.batch_sizes:
-                for seq in plan.seq_lens:
-                    call_s = forward_flops(shape, batch, seq) / speed + CALL_OVERHEAD_S
-                    cell = phase_seconds(call_s, plan.policy) + HOST_PROBE_S
-                    if plan.tokenization:
-                        cell += phase_seconds(CALL_OVERHEAD_S * batch, plan.policy) + phase_seconds(call_s, plan.policy)
-                    total += cell
-    return BenchmarkEstimate(seconds=total, cells=plan.total_cells, gflops=rate / 1e9 / FORWARD_EFFICIENCY)
+    """The wall time of ``plan`` as the runner spends it (``EstimateParts``): loading, exports and INT8 builds,
+    the parity checks of trained models, every cell's timed phases and the machine-speed probes.  Not counted:
+    the cells measured again because other programs disturbed them (only under load; the text says so).
+    ``gflops``: the machine's rate (measured when not given)."""
+    gflops = gflops or measured_gflops(resolve_threads(plan.threads))
+    rate = gflops * 1e9 * FORWARD_EFFICIENCY
+    models = [model_parts(name, plan, rate) for name in plan.models]
+    probes = (START_SAMPLES + 2 * plan.total_cells) * probe_seconds(gflops)
+    parts = EstimateParts(loading=sum(m.loading for m in models), exports=sum(m.exports for m in models),
+                          parity=sum(m.parity for m in models), timing=sum(m.timing for m in models), probes=probes)
+    return BenchmarkEstimate(seconds=parts.total, cells=plan.total_cells, gflops=gflops, parts=parts,
+                             busy_retries=plan.busy_retries)

@@ -24,7 +24,7 @@ from bertstudio.benchmark.backends import (
     torch_runner,
 )
 from bertstudio.benchmark.cells import build_record, mark_host_speed, measure_cell, measure_quietly
-from bertstudio.benchmark.contention import HostSpeed
+from bertstudio.benchmark.contention import START_SAMPLES, HostSpeed
 from bertstudio.benchmark.inputs import texts_for_length
 from bertstudio.benchmark.models import (
     ONNX_BACKENDS,
@@ -119,7 +119,7 @@ class _Grid:
 
     def run(self, models: Sequence[BenchModel]) -> BenchmarkResult:
         with torch_threads(self.threads):
-            for _ in range(3):  # the machine's speed before anything is timed (see HostSpeed)
+            for _ in range(START_SAMPLES):  # the machine's speed before anything is timed (see HostSpeed)
                 self.host.sample()
             try:
                 for model in models:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertstudio.data.io import table_cache_folder
+from bertstudio.runs import temp_prefix
 
 if TYPE_CHECKING:
     import datasets
@@ -55,7 +56,9 @@ class DatasetWriter:
 
         self.features = features
         self.path = _prepared_path(source, key)
-        self._tmp = None if self.path is None else self.path.with_name(f".{self.path.stem}-{uuid.uuid4().hex}.tmp")
+        # Named as every atomic write is (``runs.temp_prefix``: hidden, with this process's id), so the next start
+        # removes what a killed process left half-written (bertstudio.leftovers) and never what a live one writes.
+        self._tmp = None if self.path is None else self.path.with_name(temp_prefix(self.path) + uuid.uuid4().hex)
         self._batches: list[Any] = []
         self._writer = None
         if self._tmp is not None:

@@ -285,9 +285,14 @@ TABLE_CACHE_KEEP_S = 24 * 3600
 _CACHE_BUILDERS = ("csv", "json", "parquet")  # the datasets builders read_table uses, one folder each
 
 
+def table_cache_root() -> Path:
+    """Where the Arrow copies of tables live (and, beside each, the cleaned rows: ``arrow_batches``)."""
+    return cache_dir() / "datasets"
+
+
 def table_cache_folder(ds: datasets.Dataset) -> Path | None:
     """The folder of ``ds``'s Arrow copy in the cache, ``datasets/<builder>/<one file's copy>``; None if in memory."""
-    root = (cache_dir() / "datasets").resolve()
+    root = table_cache_root().resolve()
     for cache_file in ds.cache_files:
         path = Path(cache_file["filename"]).resolve()
         parts = path.relative_to(root).parts if path.is_relative_to(root) else ()

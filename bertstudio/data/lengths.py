@@ -19,6 +19,10 @@ HARD_MAX_LENGTH = 512  # BERT-family position embeddings stop here
 COVERAGE = 0.95
 PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 HISTOGRAM_BINS = 30
+# What happens to the texts longer than the maximum length, before training has chosen (``long_texts`` "auto",
+# train/long_texts.py): not "only their beginning", which is one of four choices (data/long_texts.py).
+LONG_TEXTS_CHOICE = ("what is kept of them (the start, the end, both, or all of each in overlapping windows) is "
+                     "chosen from your data unless you set it")
 _TOKENIZE_BATCH = 1_000
 
 
@@ -160,7 +164,7 @@ def explain_suggestion(lengths: Any, suggested: int, limit: int) -> str:
         return f"{_pct(fits)} of texts fit in {suggested} tokens; {_pct(cut)} will be cut."
     return (
         f"Only {_pct(fits)} of texts fit in {suggested} tokens, the most this model can read; "
-        f"{_pct(cut)} will be cut and only their beginning is used."
+        f"{_pct(cut)} will be cut: {LONG_TEXTS_CHOICE}."
     )
 
 

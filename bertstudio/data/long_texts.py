@@ -73,14 +73,31 @@ class LongTexts:
     def step(self, room: int) -> int:
         return min(room, self.stride or max(1, room // 2))
 
+    def kept(self) -> str:
+        """What is kept of a text longer than ``max_length``: "the first 64 and last 190 tokens", "every token, in
+        overlapping windows ..." (what every text telling a person about long texts says: never "the beginning"
+        for a strategy that keeps something else)."""
+        if self.strategy == "windows":
+            room = self.room()
+            return (f"every token, in overlapping windows of {self.max_length} tokens {self.step(room)} apart (at "
+                    f"most {self.max_windows} per text)")
+        return f"the {self._cut_part()}"
+
+    def _cut_part(self) -> str:
+        """The tokens a cut keeps: "first 254 tokens", "last 254 tokens", "first 64 and last 190 tokens"."""
+        room = self.room()
+        if self.strategy == "tail":
+            return f"last {room} tokens"
+        if self.strategy == "head_tail":
+            head = self.head_count(room)
+            return f"first {head} and last {room - head} tokens"
+        return f"first {room} tokens"
+
     def describe(self) -> str:
         """One phrase for the predictor, the model card and the plan: "texts cut at 256 tokens", ..."""
         room = self.room()
-        if self.strategy == "tail":
-            return f"long texts keep their last {room} tokens"
-        if self.strategy == "head_tail":
-            head = self.head_count(room)
-            return f"long texts keep their first {head} and last {room - head} tokens"
+        if self.strategy in ("tail", "head_tail"):
+            return f"long texts keep their {self._cut_part()}"
         if self.strategy == "windows":
             return (f"long texts are read whole in windows of {self.max_length} tokens, {self.step(room)} tokens "
                     f"apart (at most {self.max_windows} per text), their scores {self.aggregation}-aggregated")

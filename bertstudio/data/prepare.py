@@ -16,6 +16,7 @@ from bertstudio.data.arrow_batches import DatasetWriter, arrow_batches, frames
 from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.findings import count_noun as _count
 from bertstudio.data.labels import is_number, normalise_label, sort_labels
+from bertstudio.data.lengths import LONG_TEXTS_CHOICE
 from bertstudio.errors import DataError
 
 if TYPE_CHECKING:
@@ -544,8 +545,8 @@ def _long_text_finding(n_long: int, longest: int, examples: list[str], long_text
         "info", "long_texts",
         f"{_count(n_long, 'text')} longer than {long_text_chars:,} characters (longest: {longest:,}).",
         hint=(
-            "The model reads only the beginning of each text (up to its maximum length in tokens); "
-            "put the important part first or split long documents."
+            f"Texts longer than the maximum length in tokens are not read whole in one piece: {LONG_TEXTS_CHOICE} "
+            "(the training plan says which). Split long documents whose parts have labels of their own."
         ),
         count=n_long,
         examples=examples,

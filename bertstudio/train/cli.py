@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_arguments
 from bertstudio.config import DEFAULT_PRESET, TrainConfig, list_presets, make_config
+from bertstudio.data.io import table_cache_root
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.leftovers import remove_leftovers
@@ -35,7 +36,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     # What killed runs left half-written (their processes are gone) goes first; a running run is left alone.
-    remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None)])
+    remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None), table_cache_root()])
     if args.resume:
         return run_resume(args)
     cfg = train_config(args)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 from bertstudio.config import TrainConfig
 from bertstudio.data.lengths import LENGTH_SAMPLE_TEXTS, LengthStats
+from bertstudio.hardware import detect_device
 from bertstudio.train.auto import Hardware
-from bertstudio.train.plan import SpeedProbe, TimeEstimate, TrainingPlan, plan_training, trainable_layers
+from bertstudio.train.plan import LengthInUse, SpeedProbe, TimeEstimate, TrainingPlan, length_in_use, plan_training, \
+    trainable_layers
 from bertstudio.train.step_timer import model_shape, speed_probe
 from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 from bertstudio.train.unfreezing import plan_phases
@@ -66,6 +68,21 @@ def plan_run(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], 
                          length_grid=lengths.percentile_grid if lengths is not None else (),
                          suggested_max_length=lengths.suggested_max_length if lengths is not None else max_length)
     return PlannedRun(plan)
+
+
+def detected_hardware(device_setting: str) -> tuple[Hardware, str]:
+    """The hardware a run with ``device_setting`` ("auto", "cpu", "cuda", ...) trains on, and its name in words."""
+    device = detect_device(device_setting)
+    return Hardware.of(device), device.describe()
+
+
+def planned_length(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int], lengths: LengthStats,
+                   max_length: int) -> LengthInUse:
+    """The maximum length ``config`` will train with on this computer and what it keeps of longer texts (the
+    plan's own decisions), beside the data's suggestion."""
+    hardware, _ = detected_hardware(config.device)
+    plan = plan_run(config, n_rows, class_counts, lengths, max_length, hardware).plan
+    return length_in_use(plan, lengths.suggested_max_length, lengths.percentile_grid)
 
 
 def mean_trainable_layers(plan: TrainingPlan, layers: int) -> float:

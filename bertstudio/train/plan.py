@@ -6,7 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from bertstudio.config import TrainConfig, get_preset
+from bertstudio.config import TrainConfig, get_preset, list_presets
+from bertstudio.data.long_texts import LongTexts, share_longer
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
 from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS, length_grouped_batches, random_batches, \
@@ -64,8 +65,11 @@ def preset_for_new_file(n_rows: int, class_counts: Mapping[str, int], current: s
     """The preset to switch to when a file is loaded, or None when the current one is already right.
 
     None leaves every setting as the person has it: re-applying the same preset would overwrite what
-    they typed, before the file or, on a slow machine, while its preset was still arriving.
+    they typed, before the file or, on a slow machine, while its preset was still arriving.  A preset the person
+    saved (not a built-in one) is their own choice of every setting, so it stays too.
     """
+    if current not in list_presets():
+        return None
     recommended = recommend_preset(n_rows, class_counts).preset
     return None if recommended == current else recommended
 
@@ -162,6 +166,39 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
     return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
                         evaluations=math.ceil(total / every), examples_per_text=examples / max(1, train_rows),
                         padded=padded)
+
+
+@dataclass(frozen=True)
+class LengthInUse:
+    """The maximum length a run trains with beside the data's suggestion, and what it keeps of longer texts.
+
+    Read from a plan (the engine's own decisions: on a CPU ``long_texts.choose_long_texts`` may lower an automatic
+    512 to 256), so the Data tab says what training will do rather than what the lengths alone suggest."""
+
+    suggested: int  # the data's suggestion (LengthStats.suggested_max_length)
+    used: int  # the maximum length the run trains with
+    kept: LongTexts  # what it keeps of a longer text
+    longer_share: float  # share of the texts longer than ``used``
+    reasons: tuple[str, ...] = ()  # the engine's reasons: for a length other than the suggestion, for what is kept
+    pair: bool = False  # text pairs: the tokenizer trims the longer text of a pair, whatever ``kept`` says
+    chosen: bool = False  # the person set the maximum length (else the engine decided it)
+
+    @property
+    def lowered(self) -> bool:
+        """The engine trains with less than the suggestion (on a CPU, for long texts)."""
+        return self.used < self.suggested and not self.chosen
+
+
+def length_in_use(plan: TrainingPlan, suggested: int, grid: Sequence[int]) -> LengthInUse:
+    """What ``plan`` trains with, for data measured as ``grid`` (token lengths at percentiles 0..100) whose
+    suggested maximum length is ``suggested``."""
+    cfg = plan.config
+    used = int(cfg.max_length)
+    why = {d.field: d.reason for d in plan.decisions}
+    reasons = [why["max_length"]] if used != suggested and "max_length" in why else []
+    reasons += [why["long_texts"]] if "long_texts" in why else []
+    return LengthInUse(suggested, used, LongTexts.of(cfg), share_longer(grid, used), tuple(reasons),
+                       pair=bool(cfg.text_pair_column), chosen="max_length" not in why)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from bertstudio.config import DEFAULT_PRESET
+from bertstudio.data.io import table_cache_root
 from bertstudio.jobs import JobRegistry, app_limits
 from bertstudio.leftovers import remove_leftovers
 from bertstudio.limits import NO_LIMITS, UsageLimits
@@ -114,7 +115,8 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_
               warm: bool = True) -> gr.Blocks:
     data_dir = Path(data_dir).expanduser().resolve()
     store = SessionStore(data_dir, limits)
-    remove_leftovers(data_dir.glob("sessions/*/*"))  # runs/ and exports/ of every workspace: see leftovers.py
+    # runs/ and exports/ of every workspace, and the data cache's half-written cleaned tables: see leftovers.py
+    remove_leftovers([*data_dir.glob("sessions/*/*"), table_cache_root()])
     minutes = limits.max_train_minutes or 10
     jobs = JobRegistry(app_limits(limits.training_slots, limits.heavy_slots, training_typical_s=minutes * 60))
     predictors = PredictorCache()

@@ -12,13 +12,14 @@ from bertstudio.data import SAMPLE_DATA_PATH
 from bertstudio.data.inspect import inspect_file
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
-from bertstudio.errors import DataError, ModelError
+from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
+from bertstudio.train.estimate import planned_length
 from bertstudio.ui.common import TokenizerCache, friendly
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.session import save_upload
-from bertstudio.ui.state import DataSelection
-from bertstudio.ui.views import charts, tables
+from bertstudio.ui.session import Workspace, recall_data, remember_data, save_upload
+from bertstudio.ui.state import DataChoice, DataSelection, ModelChoice, build_config
+from bertstudio.ui.views import advice, charts, tables
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
 
@@ -107,6 +108,32 @@ def lengths_markdown(selection: DataSelection) -> str:
             f"{selection.tokenizer_note}").strip()
 
 
+def length_in_use_text(selection: DataSelection | None, choice: ModelChoice) -> str:
+    """What training will read of each text with the Model tab's settings on this computer: the engine's plan
+    (on a CPU it may lower the suggested length), not the suggestion alone."""
+    if selection is None or selection.lengths is None or selection.has_errors:
+        return ""
+    try:
+        use = planned_length(build_config(selection, choice), selection.rows, selection.class_counts,
+                             selection.lengths, selection.max_length)
+    except UserError:  # settings the Model tab is about to refuse: it says why, and no length is planned yet
+        return ""
+    return advice.length_in_use_markdown(use)
+
+
+def restored(tokenizers: TokenizerCache, path: Path, choice: DataChoice, model: str) -> DataSelection:
+    """The Data tab as the person left it before the page was reloaded: the same file, columns and settings,
+    measured again (raises the DataError of a file that no longer reads with those choices)."""
+    selection = analyse(tokenizers, str(path), model, text=choice.text_column, label=choice.label_column,
+                        pair=choice.text_pair_column or "", casefold=choice.casefold_labels,
+                        labels=label_settings(choice.task, choice.label_separator, choice.label_columns,
+                                              choice.empty_labels))
+    if choice.max_length is None:
+        return selection
+    return replace(selection, max_length=choice.max_length,
+                   max_length_set=choice.max_length != suggested_length(selection))
+
+
 def length_chart(selection: DataSelection):
     if selection.lengths is None:
         return charts.empty_chart("Text lengths in tokens", "No text to measure")
@@ -178,6 +205,7 @@ def build(ctx: AppContext) -> None:
                                     info="Longest text in tokens; longer texts are cut.")
                 use_suggested = gr.Button("Use the suggested length", visible=False, scale=1, elem_id="use-suggested")
                 length_md = gr.Markdown(elem_id="length-note")
+            length_use_md = gr.Markdown(elem_id="length-in-use")
             preview = gr.Dataframe(label="The first rows as the model will read them ([CLS] starts a text, "
                                          "[SEP] ends it; ## marks the rest of a split word)",
                                    interactive=False, wrap=True, column_widths=["16%", "14%", "70%"],
@@ -300,6 +328,25 @@ def build(ctx: AppContext) -> None:
                                 labels=label_settings(selection.task, selection.label_separator,
                                                       selection.label_columns, selection.empty_labels)))
 
+        @friendly
+        def on_restore(workspace: Workspace | None, model: str) -> dict:
+            """A reloaded page: the workspace (from the visitor's own cookie) still holds the file and the
+            choices, so the tab shows them again; nothing to restore, or the file gone: the tab stays empty."""
+            recalled = recall_data(workspace) if workspace is not None else None
+            if recalled is None:
+                return gr.skip()
+            path, choice = recalled
+            if choice.text_column is None:  # loaded, but its columns were never understood: ask again
+                return load(str(path), model)
+            try:
+                return show(restored(ctx.tokenizers, path, choice, model))
+            except DataError as err:
+                return show_column_choice(str(path), err)
+
+        def on_data_changed(workspace: Workspace | None, selection: DataSelection | None, path: str | None) -> None:
+            if workspace is not None:
+                remember_data(workspace, path, selection)
+
         reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model], READING_UPLOAD)
         reading(sample.click, on_sample, [ctx.workspace, ctx.model], READING_SAMPLE)
         gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input, task_dd.input, separator_box.submit,
@@ -311,3 +358,8 @@ def build(ctx: AppContext) -> None:
         use_suggested.click(lambda s: suggested_length(s) if s else gr.skip(), ctx.data, max_len).then(
             on_max_length, [ctx.data, max_len], [ctx.data, length_plot, preview, use_suggested])
         ctx.model.change(on_model, [ctx.data, ctx.model], shown)
+        gr.on([ctx.data.change, ctx.model_choice.change], friendly(length_in_use_text), [ctx.data, ctx.model_choice],
+              length_use_md, trigger_mode="always_last", show_progress="hidden")
+        gr.on([ctx.data.change, ctx.data_file.change], on_data_changed, [ctx.workspace, ctx.data, ctx.data_file],
+              None, trigger_mode="always_last", show_progress="hidden")
+        ctx.session_loaded.then(on_restore, [ctx.workspace, ctx.model], shown, show_progress_on=status_md)

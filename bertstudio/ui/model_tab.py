@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
-from bertstudio.hardware import detect_device
 from bertstudio.jobs import TRAINING
 from bertstudio.models.download import DOWNLOAD, DownloadJob, local_status
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
 from bertstudio.train import plan as train_plan
-from bertstudio.train.auto import Hardware
-from bertstudio.train.estimate import plan_run
+from bertstudio.train.estimate import detected_hardware, plan_run
 from bertstudio.train.scale_out import Machines, write_scale_out
 from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
@@ -56,8 +55,9 @@ def variant_rows() -> list[tables.VariantRow]:
     return rows
 
 
-def preset_markdown(preset: str, selection: DataSelection | None) -> str:
-    chosen = list_presets()[preset]
+def preset_markdown(preset: str, selection: DataSelection | None, saved: Path | None = None) -> str:
+    """``saved``: the folder of the person's saved presets (``Workspace.presets``)."""
+    chosen = list_presets(workspace=saved)[preset]
     lines = [f"**{chosen.title}.** {chosen.use_when}"]
     if selection is not None:
         tip = train_plan.recommend_preset(selection.rows, selection.class_counts)
@@ -65,11 +65,6 @@ def preset_markdown(preset: str, selection: DataSelection | None) -> str:
             f"Recommended for your data: **{tip.title}**:"
         lines.append(f"{mark} {tip.reason}")
     return "\n\n".join(lines)
-
-
-def _device_hardware(device_setting: str) -> tuple[Hardware, str]:
-    device = detect_device(device_setting)
-    return Hardware.of(device), device.describe()
 
 
 def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now: bool,
@@ -81,7 +76,7 @@ def plan_text(selection: DataSelection | None, choice: ModelChoice, training_now
     if selection.has_errors:
         return f"Training cannot start until the data problems are fixed: {selection.errors_text}", ""
     config = build_config(selection, choice)
-    hardware, device_name = _device_hardware(config.device)
+    hardware, device_name = detected_hardware(config.device)
     planned = plan_run(config, selection.rows, selection.class_counts, selection.lengths, selection.max_length,
                        hardware)
     plan = planned.plan
@@ -112,8 +107,7 @@ def _widget(spec: settings.FieldSpec, value: Any):
 def build(ctx: AppContext) -> None:
     specs = settings.advanced_specs()
     start_values, _ = settings.preset_settings(DEFAULT_PRESET)
-    presets = list_presets()
-    with gr.Tab("2. Model", id="model"):
+    with gr.Tab("2. Model", id="model") as tab:
         gr.Markdown(INTRO)
         gr.Markdown(limit_views.model_note(ctx.limits), elem_id="model-limits")
         with gr.Row():
@@ -136,7 +130,7 @@ def build(ctx: AppContext) -> None:
                 get_timer = gr.Timer(0.5, active=False)
                 with gr.Accordion("Compare all models", open=False):
                     compare = gr.Dataframe(interactive=False, wrap=True)
-        preset_radio = gr.Radio(choices=[(p.title, name) for name, p in presets.items()], value=DEFAULT_PRESET,
+        preset_radio = gr.Radio(choices=settings.preset_choices(), value=DEFAULT_PRESET,
                                 label="Preset: a starting point for the settings", elem_id="preset-choice")
         preset_md = gr.Markdown(preset_markdown(DEFAULT_PRESET, None))
         with gr.Accordion("Advanced settings (optional: the defaults are chosen from your data)", open=False,
@@ -160,29 +154,54 @@ def build(ctx: AppContext) -> None:
             scale_md = gr.Markdown(elem_id="scale-out-command")
 
         @friendly
-        def collect(model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
+        def collect(workspace, model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
             model = (custom_model or "").strip() or model_key or DEFAULT_MODEL
             card_text = model_card(model)  # raises a readable ModelError for a wrong folder or id
+            # The saved presets' folder only with a saved preset: a built-in one leaves the choice exactly as it was,
+            # so loading a file does not change it a second time (each change starts a plan and a time estimate,
+            # and the estimate of the second was dropped while the first's was measured: "Measuring…" stayed).
+            saved = workspace is not None and preset not in list_presets()
             choice = ModelChoice(model=model, preset=preset,
-                                 settings=settings.settings_from_widgets(specs, list(shown)))
+                                 settings=settings.settings_from_widgets(specs, list(shown)),
+                                 saved_presets=str(workspace.presets) if saved else None)
             return {ctx.model_choice: choice, ctx.model: model, card: card_text}
 
-        def apply_preset(preset: str, selection: DataSelection | None) -> dict:
-            values, model = settings.preset_settings(preset)
-            shown = {preset_radio: preset, preset_md: preset_markdown(preset, selection),
+        def saved_folder(workspace) -> Path | None:
+            return workspace.presets if workspace is not None else None
+
+        def preset_list(workspace, preset: str) -> gr.Radio:
+            """The presets as the engine lists them, the person's saved ones included (saved in the Runs tab,
+            in this session or before the app restarted)."""
+            return gr.Radio(choices=settings.preset_choices(saved_folder(workspace)), value=preset)
+
+        def apply_preset(preset: str, selection: DataSelection | None, workspace=None) -> dict:
+            saved = saved_folder(workspace)
+            values, model = settings.preset_settings(preset, saved)
+            shown = {preset_radio: preset_list(workspace, preset), preset_md: preset_markdown(preset, selection, saved),
                      **{widget: settings.to_widget(spec, values[spec.name]) for widget, spec in zip(widgets, specs)}}
-            if model:  # the preset comes with its own model
-                shown[model_radio] = model
+            if model:  # the preset comes with its own model (a saved one may name a folder or a Hub id)
+                listed = model in VARIANTS
+                shown.update({model_radio: model if listed else DEFAULT_MODEL, custom: "" if listed else model})
             return shown
 
         @friendly
-        def on_new_file(selection: DataSelection | None, current: str) -> dict:
+        def on_preset(preset: str, selection: DataSelection | None, workspace) -> dict:
+            return apply_preset(preset, selection, workspace)
+
+        @friendly
+        def on_presets_shown(workspace, current: str | None) -> dict:
+            """The Model tab opened: the preset list again, with what was saved meanwhile."""
+            names = {name for _, name in settings.preset_choices(saved_folder(workspace))}
+            return {preset_radio: preset_list(workspace, current if current in names else DEFAULT_PRESET)}
+
+        @friendly
+        def on_new_file(selection: DataSelection | None, current: str, workspace) -> dict:
             """A new file: select the preset recommended for it (settings untouched if it is already selected)."""
             preset = None if selection is None else train_plan.preset_for_new_file(selection.rows, selection.class_counts,
                                                                                 current)
             if preset is None:
-                return {preset_md: preset_markdown(current, selection)}
-            return apply_preset(preset, selection)
+                return {preset_md: preset_markdown(current, selection, saved_folder(workspace))}
+            return apply_preset(preset, selection, workspace)
 
         def shown_plan(selection: DataSelection | None, choice: ModelChoice, measure: bool) -> dict:
             plan, decisions = plan_text(selection, choice, training_now=ctx.jobs.running(TRAINING) is not None,
@@ -258,11 +277,12 @@ def build(ctx: AppContext) -> None:
             return shown
 
         @friendly
-        def on_request(request: SettingsRequest | None, selection: DataSelection | None) -> dict:
+        def on_request(request: SettingsRequest | None, selection: DataSelection | None, workspace) -> dict:
             """Settings sent by the Runs tab (a run's, or saved ones): shown here, so training uses them."""
             if request is None:
                 return {custom: gr.skip()}  # not {}: Gradio 6.31 reads an empty dict as missing outputs
-            shown = apply_preset(request.preset if request.preset in presets else DEFAULT_PRESET, selection)
+            known = list_presets(workspace=saved_folder(workspace))
+            shown = apply_preset(request.preset if request.preset in known else DEFAULT_PRESET, selection, workspace)
             shown.update({widget: settings.to_widget(spec, request.settings.get(spec.name))
                           for widget, spec in zip(widgets, specs)})
             listed = request.model in VARIANTS
@@ -280,9 +300,9 @@ def build(ctx: AppContext) -> None:
             return {scale_files: [str(files.settings), str(files.accelerate_config)],
                     scale_md: scale_out_markdown(files, where)}
 
-        collect_io = dict(fn=collect, inputs=[model_radio, custom, preset_radio, *widgets],
+        collect_io = dict(fn=collect, inputs=[ctx.workspace, model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])
-        preset_outputs = [preset_radio, preset_md, model_radio, *widgets]
+        preset_outputs = [preset_radio, preset_md, model_radio, custom, *widgets]
 
         # Number boxes count when the person is done typing (Enter or leaving the box): half-typed values
         # such as "0" on the way to "0.0002" would only produce error messages.
@@ -290,12 +310,15 @@ def build(ctx: AppContext) -> None:
                  for trigger in ((w.submit, w.blur) if isinstance(w, gr.Number) else (w.input,))]
         gr.on([custom.submit, *edits], **collect_io, trigger_mode="always_last")
         model_radio.input(lambda: "", None, custom).then(**collect_io)  # a listed model replaces a typed one
-        preset_radio.input(apply_preset, [preset_radio, ctx.data], preset_outputs).then(**collect_io)
+        preset_radio.input(on_preset, [preset_radio, ctx.data, ctx.workspace], preset_outputs).then(**collect_io)
+        tab.select(on_presets_shown, [ctx.workspace, preset_radio], preset_radio)
         if ctx.settings_request is not None:
-            ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data], [*preset_outputs, custom]).then(
+            ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data, ctx.workspace],
+                                        preset_outputs).then(
                 **collect_io)
-        ctx.data_file.change(on_new_file, [ctx.data, preset_radio], preset_outputs).then(**collect_io)
-        ctx.data.change(lambda s, p: preset_markdown(p, s), [ctx.data, preset_radio], preset_md)
+        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace], preset_outputs).then(**collect_io)
+        ctx.data.change(friendly(lambda s, p, ws: preset_markdown(p, s, saved_folder(ws))),
+                        [ctx.data, preset_radio, ctx.workspace], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
               [plan_md, decisions_md], trigger_mode="always_last").then(
             on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
@@ -313,4 +336,6 @@ def build(ctx: AppContext) -> None:
         # (seen in Gradio 6.31): a setting edited before any file was loaded then sent 0 for every "auto"
         # box and failed ("Value 0 is less than minimum value 1"). Sending the start values on page load
         # makes the boxes hold what they show.
-        ctx.session_loaded.then(lambda: apply_preset(DEFAULT_PRESET, None), None, preset_outputs)
+        # The saved presets are listed from the start too: after a restart of the app they are still there.
+        ctx.session_loaded.then(friendly(lambda ws: apply_preset(DEFAULT_PRESET, None, ws)), ctx.workspace,
+                                preset_outputs)

@@ -163,7 +163,8 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_save(workspace, title: str, choice: ModelChoice) -> dict:
             ws = require_workspace(workspace)
-            config = config_from_preset(choice.preset, **choice.settings, model=choice.model)
+            config = config_from_preset(choice.preset, workspace_presets=ws.presets, **choice.settings,
+                                        model=choice.model)
             preset = save_preset(ws.presets, title or "", config)
             return {presets_md: f"Saved as **{preset.title}**.", saved: saved_presets(ws)}
 

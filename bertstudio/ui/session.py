@@ -5,27 +5,31 @@ The browser keeps only an HttpOnly cookie; the workspace id is derived from it o
 back from the browser (a run picked in a dropdown) is checked to lie inside the visitor's own folder, so
 one visitor can never open, or even list, another's files.  On a shared app, workspaces nobody visited
 for the limits' ``session_hours`` are deleted, and the longest idle go first when all of them together
-pass ``sessions_disk_mb``.
+pass ``sessions_disk_mb``.  The Data tab's file and choices are kept there too (``data-choice.json``, a path
+inside the workspace's own uploads), so a reloaded page shows them again.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bertstudio.export.bundle import zip_model
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.results import Summary
-from bertstudio.runs import RunFolder
+from bertstudio.runs import RunFolder, atomic_write_json
+from bertstudio.ui.state import DataChoice, DataSelection
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 LAST_SEEN = ".last-seen"  # touched on every visit; its time is how long the workspace has been idle
+DATA_CHOICE = "data-choice.json"
 CLEAN_EVERY_S = 600  # a sweep walks every workspace's files: at most once per ten minutes
 
 
@@ -52,6 +56,11 @@ class Workspace:
     def presets(self) -> Path:
         """Settings the visitor saved under a name (same files as ``presets/*.json``)."""
         return self.root / "presets"
+
+    @property
+    def data_choice(self) -> Path:
+        """The Data tab's file and column choices, so a reloaded page shows them again (``remember_data``)."""
+        return self.root / DATA_CHOICE
 
     def owns(self, path: str | Path) -> bool:
         """Whether ``path`` lies inside this workspace (after resolving links and '..')."""
@@ -167,6 +176,31 @@ def save_upload(workspace: Workspace, source: str | Path, original_name: str | N
     target = folder / safe_file_name(original_name or source.name)
     shutil.copyfile(source, target)
     return target
+
+
+def remember_data(workspace: Workspace, path: str | Path | None, selection: DataSelection | None) -> None:
+    """Keep the Data tab's file and choices in the workspace (a file outside its uploads is never recorded)."""
+    if not path:
+        return
+    uploads = workspace.uploads.resolve()
+    file = Path(path).resolve()
+    if not file.is_relative_to(uploads):
+        return
+    atomic_write_json(workspace.data_choice, asdict(DataChoice.of(file.relative_to(uploads).as_posix(), selection)))
+
+
+def recall_data(workspace: Workspace) -> tuple[Path, DataChoice] | None:
+    """The file and choices the Data tab showed last in this workspace; None when there are none, the file is
+    gone, or the record is damaged or points outside the workspace's uploads (it is then ignored)."""
+    try:
+        choice = DataChoice(**json.loads(workspace.data_choice.read_text(encoding="utf-8")))
+        uploads = workspace.uploads.resolve()
+        file = (uploads / choice.file).resolve()
+    except (OSError, ValueError, TypeError):
+        return None
+    if not file.is_relative_to(uploads) or not file.is_file():
+        return None
+    return file, choice
 
 
 # --- runs ---------------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ Model tab and the run started in the Train tab can never differ.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset, list_presets
 from bertstudio.errors import DataError
 from bertstudio.models.registry import DEFAULT_MODEL
 
@@ -49,6 +50,31 @@ class DataSelection:
     max_length_set: bool = False
 
 
+@dataclass(frozen=True)
+class DataChoice:
+    """What the Data tab restores after the page is reloaded: the file (its place inside the workspace's uploads)
+    and the choices made about it. Small on purpose: the rest is measured again from the file."""
+
+    file: str  # relative to Workspace.uploads, e.g. "20261205-044000/reviews.csv"
+    text_column: str | None = None  # None: guessed again (the file was loaded but its columns not understood)
+    label_column: str | None = None
+    text_pair_column: str | None = None
+    casefold_labels: bool = False
+    task: str = "auto"
+    label_separator: str | None = None
+    label_columns: list[str] | None = None
+    empty_labels: str = "skip"
+    max_length: int | None = None  # only a length the person typed
+
+    @classmethod
+    def of(cls, file: str, selection: "DataSelection | None") -> "DataChoice":
+        if selection is None:
+            return cls(file)
+        return cls(file, selection.text_column, selection.label_column, selection.text_pair_column,
+                   selection.casefold_labels, selection.task, selection.label_separator, selection.label_columns,
+                   selection.empty_labels, selection.max_length if selection.max_length_set else None)
+
+
 @dataclass
 class ModelChoice:
     """Model, preset and the advanced settings as shown (``None`` = let the engine decide)."""
@@ -56,6 +82,18 @@ class ModelChoice:
     model: str = DEFAULT_MODEL
     preset: str = DEFAULT_PRESET
     settings: dict[str, Any] = field(default_factory=dict)
+    # The workspace's folder of saved presets (``Workspace.presets``) when ``preset`` is one the person saved
+    # (looked up there after the built-in ones); None with a built-in preset.
+    saved_presets: str | None = None
+
+    @property
+    def presets_folder(self) -> Path | None:
+        return Path(self.saved_presets) if self.saved_presets else None
+
+    def preset_title(self) -> str:
+        """The chosen preset's title (its name if the saved file has gone meanwhile)."""
+        found = list_presets(workspace=self.presets_folder).get(self.preset)
+        return found.title if found is not None else self.preset
 
 
 @dataclass
@@ -82,6 +120,7 @@ def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
     """The exact config the Train tab starts: preset, then the settings shown, then the data choices."""
     return config_from_preset(
         choice.preset,
+        workspace_presets=choice.presets_folder,
         **choice.settings,
         model=choice.model,
         data=selection.path,

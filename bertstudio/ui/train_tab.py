@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from bertstudio.config import list_presets
 from bertstudio.events import Finished
 from bertstudio.jobs import TRAINING
 from bertstudio.models.registry import find_variant
@@ -63,7 +62,7 @@ def ready_markdown(selection: DataSelection | None, choice: ModelChoice, progres
         return f"Your data has problems that stop training: {selection.errors_text} See the **Data** tab."
     variant = find_variant(choice.model)
     model = variant.display_name if variant else choice.model
-    preset = list_presets()[choice.preset].title
+    preset = choice.preset_title()
     what = (f"**{model}** on **{selection.file_name}** ({selection.rows:,} texts, {len(selection.class_counts)} "
             f"classes) with the **{preset}** preset")
     if progress is not None and progress.done:

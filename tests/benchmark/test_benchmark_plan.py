@@ -78,3 +78,61 @@ def test_estimate_reads_the_shape_of_a_trained_run_and_of_registry_models(tiny_r
     assert encoder_shape(str(tmp_path)) == BERT_BASE_SHAPE  # no model there: assume the common size
     # BERT-base at 128 tokens: about 22 GFLOP per text (the usual figure for its 86 M non-embedding parameters)
     assert 20e9 < forward_flops(BERT_BASE_SHAPE, 1, 128) < 25e9
+
+
+def test_the_estimate_counts_each_step_the_runner_takes(tiny_run):
+    """The estimate adds up what runner._Grid does (bench/benchmark_estimate.py measured the old one at 0.45-0.58x
+    of the real time): the machine-speed probes around every cell, one ONNX export shared by both ONNX backends
+    plus the INT8 build, a trained model's parity checks, and the tokenizer inside the end-to-end calls."""
+    import math
+
+    from bertstudio.benchmark import plan as P
+    from bertstudio.benchmark.contention import PROBE_REPEATS, PROBE_SETTLE_S, START_SAMPLES
+    from bertstudio.benchmark.parity import PARITY_BATCH
+    from bertstudio.benchmark.timing import RepeatPolicy
+
+    policy = RepeatPolicy(warmup=2, min_repeats=5, min_seconds=0.5, max_seconds=20.0)
+    base = P.BenchmarkPlan(models=("distilbert-base-uncased",), backends=("torch-fp32",), batch_sizes=(1, 8),
+                           seq_lens=(64,), policy=policy, tokenization=False)
+
+    def estimate(**changes) -> P.BenchmarkEstimate:
+        return P.estimate_benchmark(P.BenchmarkPlan(**{**base.__dict__, **changes}), gflops=10)
+
+    plain = estimate()
+    assert plain.seconds == plain.parts.total and plain.parts.exports == plain.parts.parity == 0
+    # A probe is the pause plus a few products at the machine's rate; three before the run, two per cell.
+    assert P.probe_seconds(10) == PROBE_SETTLE_S + PROBE_REPEATS * P.PROBE_GFLOP / 10
+    assert plain.parts.probes == (START_SAMPLES + 2 * 2) * P.probe_seconds(10)
+
+    layers = 6  # DistilBERT: six BERT-base-sized layers
+    onnx, int8, both = estimate(backends=("onnx",)), estimate(backends=("onnx-int8",)), estimate(
+        backends=("onnx", "onnx-int8"))
+    assert onnx.parts.exports == P.EXPORT_S_PER_LAYER * layers
+    assert int8.parts.exports == (2 * P.EXPORT_S_PER_LAYER + P.QUANTIZE_S_PER_LAYER) * layers  # fp32 file, then INT8
+    assert both.parts.exports == int8.parts.exports  # the fp32 export is cached: made once for both backends
+    assert both.parts.loading == (P.LOAD_S_PER_LAYER + 2 * P.ORT_OPEN_S_PER_LAYER) * layers
+
+    # The tokenizer and then both together: the end-to-end call is a tokenizer call plus a model call.
+    with_tokens = estimate(tokenization=True)
+    shape, speed = P.encoder_shape("distilbert-base-uncased"), 10e9 * P.FORWARD_EFFICIENCY
+    model_s = P.forward_flops(shape, 8, 64) / speed + P.CALL_OVERHEAD_S
+    tokenize_s = P.CALL_OVERHEAD_S * 8
+    tokenized = P.BenchmarkPlan(**{**base.__dict__, "tokenization": True})
+    assert math.isclose(P.cell_seconds(shape, 8, 64, speed, tokenized),
+                        sum(P.phase_seconds(s, policy) for s in (model_s, tokenize_s, model_s + tokenize_s)))
+    assert with_tokens.parts.timing > plain.parts.timing
+
+    # A trained model (a run folder) is checked on its test rows: the PyTorch reference, then each backend.
+    run = str(tiny_run)
+    trained = estimate(models=(run,), backends=("torch-fp32", "onnx"))
+    run_shape = P.encoder_shape(run)
+    reference = P.parity_seconds(run_shape, P.PARITY_ROWS, speed)
+    assert math.isclose(trained.parts.parity, reference + reference + P.parity_seconds(
+        run_shape, P.PARITY_ROWS, speed * P.BACKEND_SPEED["onnx"]))
+    assert math.isclose(reference, math.ceil(P.PARITY_ROWS / PARITY_BATCH) * (
+        P.forward_flops(run_shape, PARITY_BATCH, P.PARITY_TOKENS) / speed + P.CALL_OVERHEAD_S))
+    assert estimate(models=(run,), parity_rows=0).parts.parity == 0
+
+    # Retries happen only while other programs disturb the cells: not counted, but the text says so.
+    assert "taken again after a 5 s pause, up to 2 more times" in plain.text() and plain.busy_retries == 2
+    assert "slower while other programs run" in estimate(busy_retries=0).text()

@@ -167,4 +167,9 @@ def test_every_choice_describes_itself():
     assert LongTexts("head", 256).describe() == "texts cut at 256 tokens"
     assert LongTexts("tail", 256).describe() == "long texts keep their last 254 tokens"
     assert LongTexts("head_tail", 256).describe() == "long texts keep their first 64 and last 190 tokens"
+    # What each strategy keeps of a long text, in the words every message uses (never "the beginning" for all).
+    assert [LongTexts(s, 256).kept() for s in ("head", "tail", "head_tail")] == [
+        "the first 254 tokens", "the last 254 tokens", "the first 64 and last 190 tokens"]
+    assert LongTexts("windows", 256, stride=100, max_windows=4).kept() == (
+        "every token, in overlapping windows of 256 tokens 100 apart (at most 4 per text)")
     assert "windows of 256 tokens, 127 tokens apart (at most 8 per text)" in LongTexts("windows", 256).describe()

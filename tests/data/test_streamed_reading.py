@@ -147,7 +147,7 @@ def test_prepared_data_is_memory_mapped_beside_the_tables_arrow_copy(tmp_path: P
     (cached,) = prepared.dataset.cache_files
     copy = data_io.table_cache_folder(table)
     assert Path(cached["filename"]).is_relative_to(copy)
-    assert not list(Path(cached["filename"]).parent.glob(".*.tmp"))  # nothing half-written left behind
+    assert not list(Path(cached["filename"]).parent.glob(".*"))  # nothing half-written left behind
     again = _prepared(path)  # the same file again: the same prepared copy, so tokenizing finds its cache
     assert again.dataset.cache_files == prepared.dataset.cache_files
     assert again.dataset._fingerprint == prepared.dataset._fingerprint

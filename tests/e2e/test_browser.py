@@ -142,6 +142,8 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(histogram).to_contain_text("cut at 32")
         expect(page.locator("#data-report")).not_to_contain_text("Traceback")
         expect(page.locator("#token-preview")).to_contain_text("[CLS]")
+        # What training will read of each text, from the plan (the engine's own maximum length and long-text choice).
+        expect(page.locator("#length-in-use")).to_contain_text("Training reads", timeout=60_000)
         length_box = page.locator("#max-length input")
         type_number(length_box, 64)
         expect(histogram).to_contain_text("cut at 64", timeout=30_000)
@@ -240,9 +242,11 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         page.screenshot(path=str(shots / "6-predict.png"), full_page=True)
 
         # 7. Train a second time with the same settings, then compare the two runs in the Runs tab and open the
-        # first one's report in the browser, charts included.  The page was reloaded during the first run, which
-        # leaves a fresh page: the file is loaded and the step limit typed again, as a person would.
+        # first one's report in the browser, charts included.  The page was reloaded during the first run: the Data
+        # tab shows the file again (kept in the visitor's workspace); it is loaded again and the step limit typed
+        # again, as a person would.
         page.get_by_role("tab", name="1. Data").click()
+        expect(page.locator("#data-report")).to_contain_text("shop_feedback.csv", timeout=120_000)
         page.locator("#data-upload input[type=file]").set_input_files(str(upload))
         expect(page.locator("#data-report")).to_contain_text("Your data looks good", timeout=120_000)
         page.get_by_role("tab", name="2. Model").click()
@@ -276,10 +280,16 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(report_page.locator("h2", has_text="Scores")).to_be_visible()
         assert report_page.locator("svg polyline").count() >= 1
         report_page.screenshot(path=str(shots / "8-report.png"), full_page=True)
+        # The Model tab's settings saved under a name are offered among the Model tab's presets.
+        page.locator("#saved-settings").get_by_role("button", name="Saved settings").click()
+        page.locator("#preset-title textarea").fill("e2e quick")
+        page.locator("#preset-save").click()
+        expect(page.locator("#saved-settings")).to_contain_text("Saved as e2e quick", timeout=30_000)
 
         # 8. A third run, stopped after its first validation check: the best model so far is kept, and the
         # Export tab offers it like any finished run.
         page.get_by_role("tab", name="2. Model").click()
+        expect(page.locator("#preset-choice")).to_contain_text("e2e quick (saved)", timeout=30_000)
         if not steps.is_visible():
             page.get_by_text("Advanced settings").click()
         type_number(steps, 200)

@@ -12,6 +12,7 @@ from bertstudio.config import make_config
 from bertstudio.data.lengths import LengthStats
 from bertstudio.train.auto import Hardware
 from bertstudio.train.estimate import plan_run
+from bertstudio.train.plan import length_in_use
 from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import settings
 
@@ -96,7 +97,63 @@ def test_the_app_plans_and_trains_a_long_text_file_as_the_cli_does(tmp_path):
     for field in ("max_length", "long_texts", "batch_size", "epochs", "lr"):
         assert getattr(planned.config, field) == getattr(cli, field), field  # and the plan shows what it trains
 
+    # The Data tab says what training will read, from the same plan: the suggestion, the 256 and why.
+    from bertstudio.ui.data_tab import length_in_use_text
+    on_cpu = ModelChoice(model="bundled-minilm", settings={"device": "cpu"})
+    said = length_in_use_text(selection, on_cpu)
+    assert said.startswith(f"**Suggested {selection.max_length}; on this computer training reads at most 256 tokens")
+    kept = "the first 64 and last 190 tokens" if planned.config.long_texts == "head_tail" else "every token"
+    assert kept in said and "on this CPU" in said and "beginning" not in said
+
     # A length the person typed is theirs: kept as it is, even above 256 on a CPU.
     from dataclasses import replace
     typed = build_config(replace(selection, max_length=384, max_length_set=True), ModelChoice(model="bundled-minilm"))
     assert typed.max_length == 384 and load_inputs(typed).config.max_length == 384
+    assert length_in_use_text(replace(selection, max_length=384, max_length_set=True), on_cpu).startswith(
+        f"**Suggested {selection.max_length}, you chose 384: training reads at most 384 tokens")
+    assert length_in_use_text(None, on_cpu) == ""
+
+
+def _length_in_use(config, hardware: Hardware, stats: LengthStats | None = None):
+    stats = stats or LengthStats(**{**long_stats().__dict__, "suggested_max_length": 512})
+    plan = plan_run(config, 3_000, {"a": 1_500, "b": 1_500}, stats, stats.suggested_max_length, hardware).plan
+    return length_in_use(plan, stats.suggested_max_length, stats.percentile_grid)
+
+
+def test_the_length_in_use_is_the_plans_own():
+    """Issue 20 left-over: a CPU lowers an automatic 512 to 256 (the Data tab must say so); a GPU keeps it; a
+    length the person set is kept; each says what is kept of the longer texts."""
+    auto = make_config(model="bundled-minilm")
+    cpu = _length_in_use(auto, Hardware("cpu"))
+    assert (cpu.suggested, cpu.used, cpu.lowered, cpu.chosen) == (512, 256, True, False) and cpu.longer_share > 0.5
+    assert cpu.kept.strategy in ("head_tail", "windows") and cpu.kept.max_length == 256
+    assert any("on this CPU" in reason for reason in cpu.reasons) and len(cpu.reasons) == 2
+    gpu = _length_in_use(auto, Hardware("cuda", bf16=True))
+    assert (gpu.used, gpu.lowered) == (512, False) and not any("on this CPU" in r for r in gpu.reasons)
+    tail = _length_in_use(make_config(model="bundled-minilm", max_length=384, long_texts="tail"), Hardware("cpu"))
+    assert (tail.used, tail.lowered, tail.chosen, tail.reasons) == (384, False, True, ())  # the person's own choice
+    assert tail.kept.kept() == "the last 382 tokens"
+
+
+def test_the_data_tab_says_what_each_strategy_keeps():
+    from bertstudio.data.long_texts import LongTexts
+    from bertstudio.train.plan import LengthInUse
+
+    def said(strategy: str, **changes) -> str:
+        values = dict(suggested=512, used=256, kept=LongTexts(strategy, 256), longer_share=0.4,
+                      reasons=("Because.",))
+        return views_advice.length_in_use_markdown(LengthInUse(**{**values, **changes}))
+
+    assert said("head_tail") == ("**Suggested 512; on this computer training reads at most 256 tokens of each text**; "
+                                 "of the 40% of texts that are longer, it keeps the first 64 and last 190 tokens. "
+                                 "Because.")
+    assert "it keeps the first 254 tokens." in said("head", suggested=256)
+    assert said("head", suggested=256).startswith("**Training reads at most 256 tokens")
+    assert said("head", chosen=True).startswith("**Suggested 512, you chose 256: training reads at most 256 tokens")
+    assert "it keeps the last 254 tokens." in said("tail")
+    assert "reads each text in pieces of at most 256 tokens**" in said("windows")
+    windows = said("windows")
+    assert "it keeps every token, in overlapping windows of 256 tokens 127 apart (at most 8 per text)" in windows
+    assert "the longer text of each pair is trimmed" in said("head", pair=True)
+    assert said("head", longer_share=0.0) == "**Training reads every text whole**: none is longer than 256 tokens."
+    assert "of the under 1% of texts" in said("head", longer_share=0.002)

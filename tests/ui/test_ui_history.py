@@ -43,3 +43,33 @@ def test_runs_table_and_comparison_frames(tmp_path):
 def test_a_runs_settings_fill_every_form_field():
     shown = settings_of_config({"lr": 3e-5, "epochs": 2, "model": "x"})
     assert set(shown) == set(ADVANCED_FIELDS) and shown["lr"] == 3e-5 and shown["batch_size"] is None
+
+
+def test_a_saved_preset_is_offered_in_the_model_tab_and_trains_as_saved(tmp_path):
+    """Saved in the Runs tab, a preset is in the Model tab's list (from the engine's list_presets, read from the
+    workspace's folder: so after a restart too), fills the form with its settings, and build_config trains it."""
+    from bertstudio.config import config_from_preset, list_presets, save_preset
+    from bertstudio.train import plan as train_plan
+    from bertstudio.ui.state import DataSelection, ModelChoice, build_config
+    from bertstudio.ui.views.settings import SAVED_MARK, preset_choices, preset_settings
+
+    folder = tmp_path / "workspace" / "presets"
+    builtin = preset_choices()
+    assert [name for _, name in builtin] == list(list_presets())  # nothing saved: the built-in ones
+    saved = save_preset(folder, "Fast small data", config_from_preset("balanced", epochs=2, lr=3e-5))
+
+    offered = preset_choices(folder)  # a fresh read of the folder, as after a restart of the app
+    assert offered[:len(builtin)] == builtin and offered[len(builtin):] == [("Fast small data" + SAVED_MARK,
+                                                                             saved.name)]
+    values, model = preset_settings(saved.name, folder)
+    assert (values["epochs"], values["lr"], model) == (2, 3e-5, "bundled-minilm")
+
+    selection = DataSelection(path="/tmp/data.csv", file_name="data.csv", columns=["text", "label"],
+                              text_column="text", label_column="label", text_pair_column=None, casefold_labels=False,
+                              max_length=32, rows=400, class_counts={"a": 200, "b": 200}, has_errors=False)
+    choice = ModelChoice(preset=saved.name, settings=values, saved_presets=str(folder))
+    config = build_config(selection, choice)
+    assert (config.preset, config.epochs, config.lr) == (saved.name, 2, 3e-5)
+    assert choice.preset_title() == "Fast small data"
+    # A new file never replaces the person's own preset with a recommended built-in one.
+    assert train_plan.preset_for_new_file(600, {"a": 500, "b": 100}, current=saved.name) is None

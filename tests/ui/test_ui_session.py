@@ -115,3 +115,45 @@ def test_run_picker_prefers_the_apps_run_then_the_shown_one_then_the_newest(stor
     assert list_runs(workspace, None, None).value == newer
     assert [value for _, value in list_runs(workspace, None, None).choices] == [newer, older]
     assert list_runs(store.open(None), None, None).value is None  # nothing trained yet
+
+
+def test_the_data_tabs_file_and_columns_survive_a_reload_within_the_workspace(store, sample_csv):
+    """A reloaded page keeps its workspace (the cookie): the Data tab's file and choices are read back from it,
+    measured again exactly as they were; a record pointing anywhere else, or a damaged one, is ignored."""
+    from dataclasses import replace
+
+    from bertstudio.ui.common import TokenizerCache
+    from bertstudio.ui.data_tab import analyse, restored
+    from bertstudio.ui.state import DataChoice
+
+    mine, theirs = store.open(None), store.open(None)
+    assert S.recall_data(mine) is None  # nothing loaded yet: the tab stays empty
+    upload = S.save_upload(mine, sample_csv)
+    tokenizers = TokenizerCache()
+    shown = replace(analyse(tokenizers, str(upload), "bundled-minilm", casefold=True), max_length=64,
+                    max_length_set=True)
+    S.remember_data(mine, upload, shown)
+
+    path, choice = S.recall_data(store.open(mine.id))  # the same cookie after a reload
+    assert path == upload.resolve() and (choice.text_column, choice.label_column, choice.casefold_labels,
+                                         choice.max_length) == ("text", "label", True, 64)
+    again = restored(tokenizers, path, choice, "bundled-minilm")
+    assert (again.rows, again.class_counts, again.max_length, again.max_length_set) == (shown.rows,
+                                                                                      shown.class_counts, 64, True)
+    assert S.recall_data(theirs) is None  # another visitor's workspace knows nothing of it
+
+    S.remember_data(mine, sample_csv, shown)  # a file outside the uploads is never recorded
+    assert S.recall_data(mine)[0] == upload.resolve()
+    their_upload = S.save_upload(theirs, sample_csv)
+    climbing_out = f"../../{theirs.id}/uploads/{their_upload.parent.name}/{their_upload.name}"
+    for pointing_elsewhere in (str(their_upload), climbing_out):
+        mine.data_choice.write_text(json.dumps({"file": pointing_elsewhere}))
+        assert S.recall_data(mine) is None
+    for damaged in ("{not json", "[1, 2]", json.dumps({"file": "x.csv", "unknown": 1})):
+        mine.data_choice.write_text(damaged)
+        assert S.recall_data(mine) is None
+    S.remember_data(mine, upload, None)  # loaded, columns not understood: the file alone, asked again on reload
+    assert S.recall_data(mine) == (upload.resolve(), DataChoice(upload.resolve().relative_to(
+        mine.uploads.resolve()).as_posix()))
+    upload.unlink()
+    assert S.recall_data(mine) is None  # the file is gone: nothing to restore

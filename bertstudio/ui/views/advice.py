@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bertstudio.config import TrainConfig
 from bertstudio.train.auto import Decision
-from bertstudio.train.plan import TimeEstimate, TrainingPlan
+from bertstudio.train.plan import LengthInUse, TimeEstimate, TrainingPlan
 from bertstudio.train.tuning import MAX_EXTRA_SHARE, plan_probe
 from bertstudio.ui.views.progress import format_duration
 
@@ -57,3 +57,22 @@ def decisions_markdown(decisions: list[Decision]) -> str:
     if not decisions:
         return "Every setting was chosen by you or the preset."
     return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {d.reason}" for d in decisions)
+
+
+def length_in_use_markdown(use: LengthInUse) -> str:
+    """What the run will read of each text (the Data tab, under the length box): the engine's plan, which on a
+    CPU may lower the suggested length, and what it keeps of longer texts for the strategy it chose."""
+    if use.longer_share == 0:
+        return f"**Training reads every text whole**: none is longer than {use.used} tokens."
+    where = "Training"
+    if use.lowered:
+        where = f"Suggested {use.suggested}; on this computer training"
+    elif use.chosen and use.used != use.suggested:
+        where = f"Suggested {use.suggested}, you chose {use.used}: training"
+    reads = (f"reads each text in pieces of at most {use.used} tokens" if use.kept.strategy == "windows"
+             else f"reads at most {use.used} tokens of each text")
+    kept = "the longer text of each pair is trimmed to fit" if use.pair else f"it keeps {use.kept.kept()}"
+    longer = f"{use.longer_share:.0%}" if use.longer_share >= 0.01 else "under 1%"
+    lines = [f"**{where} {reads}**; of the {longer} of texts that are longer, {kept}."]
+    lines += list(use.reasons)
+    return " ".join(lines)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from bertstudio.config import TrainConfig, config_from_preset, get_preset
+from bertstudio.config import TrainConfig, config_from_preset, get_preset, list_presets
 
 # Shown in this order, grouped as in the config.
 ADVANCED_FIELDS: tuple[str, ...] = (
@@ -125,11 +126,23 @@ def settings_from_widgets(specs: list[FieldSpec], shown: list[Any]) -> dict[str,
     return {spec.name: from_widget(spec, value) for spec, value in zip(specs, shown)}
 
 
-def preset_settings(preset: str) -> tuple[dict[str, Any], str | None]:
-    """The advanced settings a preset starts from, and the model it asks for (if any)."""
-    config = config_from_preset(preset)
-    model = get_preset(preset).settings.get("model")
+def preset_settings(preset: str, saved: Path | None = None) -> tuple[dict[str, Any], str | None]:
+    """The advanced settings a preset starts from, and the model it asks for (if any); ``saved``: the folder of
+    the person's saved presets (looked up after the built-in ones)."""
+    config = config_from_preset(preset, workspace_presets=saved)
+    model = get_preset(preset, workspace=saved).settings.get("model")
     return {name: getattr(config, name) for name in ADVANCED_FIELDS}, model
+
+
+SAVED_MARK = " (saved)"
+
+
+def preset_choices(saved: Path | None = None) -> list[tuple[str, str]]:
+    """(title, name) of every preset the Model tab offers: the built-in ones, then those saved in ``saved``
+    (``config.list_presets``, the one list the CLI and training read too), marked as saved."""
+    builtin = list_presets()
+    return [(preset.title if name in builtin else preset.title + SAVED_MARK, name)
+            for name, preset in list_presets(workspace=saved).items()]
 
 
 def settings_of_config(config: dict[str, Any]) -> dict[str, Any]:
