@@ -132,4 +132,9 @@ def column_array(ds: Any, name: str) -> np.ndarray:
 def _arrow_column(ds: Any, name: str):
     if not hasattr(ds, "select_columns"):
         return None
-    return ds.select_columns([name]).with_format("arrow")[:].column(name)
+    indices = getattr(ds, "_indices", None)  # a selection (every split is one): its rows of the table beneath
+    if indices is None or not hasattr(ds, "data"):
+        return ds.select_columns([name]).with_format("arrow")[:].column(name)
+    # One Arrow take: ``ds[:]`` on a selection converted each of its row numbers to a Python int first
+    # (1.2 s for 285,000 labels, against ~0.05 s here).
+    return ds.data.column(name).take(indices.column(0))
