@@ -23,12 +23,13 @@ from bertstudio.train.simple_model import SimpleModelFit
 WORDS = "the a refund parcel late login password thanks great order card never came again please help".split()
 
 
-def _split(n: int, *, pairs: bool = False, seed: int = 0):
+def _split(n: int, *, pairs: bool = False, multi_label: bool = False, seed: int = 0):
     from datasets import Dataset
 
     rng = random.Random(seed)
     columns = {"text": [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40))) for _ in range(n)],
-               "label": [rng.randrange(3) for _ in range(n)]}
+               "label": [[rng.randrange(2) for _ in range(3)] if multi_label else rng.randrange(3)
+                         for _ in range(n)]}
     if pairs:
         columns["text_pair"] = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9))) for _ in range(n)]
     # a selection, as data/split.py makes the training split (an indices mapping over the prepared table)
@@ -62,9 +63,9 @@ def test_grouped_batches_are_length_grouped_batches_asking_one_group_at_a_time()
                 == length_grouped_batches([len(str(i)) for i in range(1003)], 8, seed=1, drop_last=drop_last))
 
 
-@pytest.mark.parametrize("pairs", [False, True])
-def test_lazy_batches_hold_the_same_texts_in_the_same_order_with_the_same_tokens(tokenizer, pairs):
-    split = _split(700, pairs=pairs)
+@pytest.mark.parametrize(("pairs", "multi_label"), [(False, False), (True, False), (False, True)])
+def test_lazy_batches_hold_the_same_texts_in_the_same_order_with_the_same_tokens(tokenizer, pairs, multi_label):
+    split = _split(700, pairs=pairs, multi_label=multi_label)
     upfront, lazy = tokenize_split(split, tokenizer, 24), LazyTokens(split, tokenizer, 24)
     assert set(upfront.column_names) == set(lazy.column_names)
     cfg = TrainConfig(batch_size=8, seed=4, max_length=24)
