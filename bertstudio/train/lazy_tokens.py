@@ -54,7 +54,7 @@ class LazyTokens(torch.utils.data.Dataset):
         self.has_pair = "text_pair" in kept
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.known = np.full(len(split), -1, dtype=np.int64)  # each text's length once tokenized (4 MB a million)
+        self.known = np.full(len(split), -1, dtype=np.int32)  # each text's length once tokenized (4 MB a million)
         tokenized = encode_texts(tokenizer, ["a"], ["a"] if self.has_pair else None, max_length)
         self.column_names = ["label", *tokenized, "row"]
 
