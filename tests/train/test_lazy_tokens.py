@@ -150,37 +150,51 @@ def test_a_big_split_fits_the_simple_model_beside_training_and_scores_it_once(sm
     assert logged == 1  # in the run's record too, written by the run's own thread
 
 
-def test_the_fit_beside_training_is_announced_ahead_of_the_next_event_once_ready():
-    """The scored event goes out before the first event emitted after the fit is done, and only once."""
+def test_the_fit_beside_training_starts_after_the_first_step_and_is_announced_once_ready():
+    """The fit starts once the first step is done (not competing with it), and its scored event goes out before the
+    first event emitted after it is ready, once."""
     import threading
+
+    from bertstudio.events import Working
 
     release = threading.Event()
     fit = SimpleModelFit(list(range(10)), [], ["a"], seed=0)
     fit.beside_training = True
     scored = SimpleModelScored(accuracy=1.0, macro_f1=1.0, seconds=0.1, train_rows=10, val_rows=2)
     fit._fit = lambda: release.wait(30) and ("model", scored)
-    fit._thread.start()
     seen: list = []
     emit = fit.passing_on(seen.append)
+    working = Working(phase="loading", done=0, total=0)
     step = Step(step=1, total_steps=3, epoch=0.1, loss=1.0, lr=1e-5, grad_norm=1.0, samples_per_second=1.0,
                 tokens_per_second=1.0, elapsed=0.1, eta=1.0)
+    emit(working)
+    assert fit._thread.ident is None  # nothing beside the first step
     emit(step)
-    assert seen == [step]  # not ready yet: training goes on without it
+    assert fit._thread.is_alive() and seen == [working, step]  # not ready yet: training goes on without it
     release.set()
     fit._thread.join(30)
     emit(step)
     emit(step)
-    assert seen == [step, scored, step, step]
+    assert seen == [working, step, scored, step, step]
     assert fit.result(seen.append) == "model" and seen.count(scored) == 1
+
+
+def test_a_run_that_ends_before_its_first_step_still_fits_the_simple_model_beside_it():
+    fit = SimpleModelFit(list(range(10)), [], ["a"], seed=0)
+    fit.beside_training = True
+    scored = SimpleModelScored(accuracy=1.0, macro_f1=1.0, seconds=0.1, train_rows=10, val_rows=2)
+    fit._fit = lambda: ("model", scored)
+    seen: list = []
+    assert fit.result(seen.append) == "model" and seen == [scored]
 
 
 def test_a_fit_that_fails_beside_training_fails_the_run_where_it_waits():
     fit = SimpleModelFit(list(range(10)), [], ["a"], seed=0)
+    fit.beside_training = True
 
     def broken():
         raise MemoryError("no room for the word counts")
 
     fit._fit = broken
-    fit._thread.start()
     with pytest.raises(MemoryError):
         fit.result(lambda event: None)
