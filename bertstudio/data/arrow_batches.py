@@ -22,6 +22,7 @@ from bertstudio.runs import temp_prefix
 
 if TYPE_CHECKING:
     import datasets
+    import numpy as np
     import pandas as pd
 
 # 10,000 rows of support-ticket texts (~250 characters) are ~3 MB of Python strings: big enough that pandas'
@@ -105,3 +106,38 @@ def _prepared_path(source: datasets.Dataset, key: dict[str, Any]) -> Path | None
         return None
     digest = hashlib.sha256(json.dumps({"source": source._fingerprint, **key}, sort_keys=True).encode()).hexdigest()
     return folder / PREPARED_FOLDER / f"{digest[:24]}.arrow"
+
+
+
+def column_values(ds: Any, name: str) -> list:
+    """Column ``name`` of a split as a Python list, read in one query.
+
+    Since datasets 4, ``ds[name]`` is a lazy ``Column`` that turns into a list or an array one row at a time:
+    the labels of 100,000 training rows took 3.4 s that way (and the length, text and label columns together
+    ~10 s before the first step), growing with the rows; one Arrow query takes a tenth of that. Anything else
+    that reads like a split (a lazily tokenized one, a plain dict in a test) hands out its own column.
+    """
+    column = _arrow_column(ds, name)
+    return list(ds[name]) if column is None else column.to_pylist()
+
+
+def column_array(ds: Any, name: str) -> np.ndarray:
+    """:func:`column_values` as an array (labels: one per row, or a 0/1 vector per row for multi-label)."""
+    import numpy as np
+    import pyarrow as pa
+
+    column = _arrow_column(ds, name)
+    if column is not None and (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        return np.array(column.to_numpy())  # a copy: Arrow's own buffers are read-only
+    return np.asarray(column_values(ds, name))
+
+
+def _arrow_column(ds: Any, name: str):
+    if not hasattr(ds, "select_columns"):
+        return None
+    indices = getattr(ds, "_indices", None)  # a selection (every split is one): its rows of the table beneath
+    if indices is None or not hasattr(ds, "data"):
+        return ds.select_columns([name]).with_format("arrow")[:].column(name)
+    # One Arrow take: ``ds[:]`` on a selection converted each of its row numbers to a Python int first
+    # (1.2 s for 285,000 labels, against ~0.05 s here).
+    return ds.data.column(name).take(indices.column(0))

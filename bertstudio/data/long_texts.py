@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bertstudio.config import HEAD_SHARE
+from bertstudio.data.arrow_batches import column_array
 from bertstudio.data.lengths import _quiet_transformers
 
 STRATEGIES: tuple[str, ...] = ("head", "tail", "head_tail", "windows")
@@ -291,7 +292,7 @@ def tokenize_long_split(dataset, tokenizer, settings: LongTexts):
 def text_rows_of(dataset) -> np.ndarray | None:
     """Which text each row of a tokenized split (or a cached-features set) is from; None: one row per text."""
     if "text_row" in (getattr(dataset, "column_names", None) or ()):
-        return np.asarray(dataset["text_row"])
+        return column_array(dataset, "text_row")
     rows = getattr(dataset, "text_rows", None)
     return None if rows is None else np.asarray(rows)
 
@@ -313,7 +314,7 @@ def per_text(logits: np.ndarray, text_rows: np.ndarray | None, how: str = "mean"
 def labels_per_text(dataset, labels: np.ndarray | None = None) -> np.ndarray:
     """The labels of a tokenized split (or ``labels``, one per row of it), one per text in the order
     :func:`per_text` gives its logits."""
-    labels = np.asarray(dataset["label"]) if labels is None else labels
+    labels = column_array(dataset, "label") if labels is None else labels
     rows = text_rows_of(dataset)
     if rows is None:
         return labels

@@ -75,15 +75,16 @@ def _fit_block(block: Block, texts: Sequence[str], max_features: int) -> tuple[B
     return fitted, matrix
 
 
-def training_sample(n_rows: int, seed: int) -> np.ndarray | None:
-    """The rows ``WordCountModel.fit`` trains on when given ``n_rows`` (sorted positions), or None for all of them.
+def training_sample(n_rows: int, seed: int, max_rows: int = MAX_TRAIN_ROWS) -> np.ndarray | None:
+    """The rows ``WordCountModel.fit`` trains on when given ``n_rows`` (sorted positions), or None for all of them;
+    ``max_rows``: a smaller sample (what a run fits beside its training steps).
 
     A caller holding a big memory-mapped split takes these rows before reading any text: a million texts as
     Python strings are ~300 MB, of which the fit would keep a tenth.
     """
-    if n_rows <= MAX_TRAIN_ROWS:
+    if n_rows <= max_rows:
         return None
-    return np.sort(np.random.default_rng(seed).choice(n_rows, MAX_TRAIN_ROWS, replace=False))
+    return np.sort(np.random.default_rng(seed).choice(n_rows, max_rows, replace=False))
 
 
 def blocks_for(texts: Sequence[str]) -> list[tuple[Block, int]]:

@@ -9,22 +9,47 @@ short texts this removes most of the work that padding to max_length costs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 
-from bertstudio.train.batch_order import length_grouped_batches, random_batches, sorted_batches
+from bertstudio.train.batch_order import GroupedBatches, length_grouped_batches, random_batches, sorted_batches
 
 __all__ = ["EpochBatchSampler", "FixedBatchSampler", "PaddingCollator", "length_grouped_batches", "random_batches",
            "sorted_batches"]
 
 
-class EpochBatchSampler(torch.utils.data.Sampler):
-    """A batch sampler whose order depends on the epoch, set by the loop before each epoch."""
+class LengthsOf(Protocol):
+    """Texts whose token lengths are found when asked (a lazily tokenized split)."""
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, group_by_length: bool):
+    def __len__(self) -> int: ...
+
+    def lengths_of(self, indices: list[int]) -> Sequence[int]: ...
+
+
+class KnownLengths:
+    """:class:`LengthsOf` over lengths all known in advance (a split tokenized up front)."""
+
+    def __init__(self, lengths: Sequence[int]):
         self.lengths = list(lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def lengths_of(self, indices: list[int]) -> list[int]:
+        return [self.lengths[i] for i in indices]
+
+
+class EpochBatchSampler(torch.utils.data.Sampler):
+    """A batch sampler whose order depends on the epoch, set by the loop before each epoch.
+
+    ``lengths``: every text's length, or a :class:`LengthsOf` that finds them a group of texts at a time as the
+    batches are drawn (the same batches either way: :class:`GroupedBatches`).
+    """
+
+    def __init__(self, lengths: Sequence[int] | LengthsOf, batch_size: int, *, seed: int, group_by_length: bool):
+        self.lengths = lengths if hasattr(lengths, "lengths_of") else KnownLengths(lengths)
         self.batch_size = batch_size
         self.seed = seed
         self.group_by_length = group_by_length
@@ -33,14 +58,11 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _batches(self) -> list[list[int]]:
+    def __iter__(self) -> Iterator[list[int]]:
         seed = self.seed + self.epoch
         if self.group_by_length:
-            return length_grouped_batches(self.lengths, self.batch_size, seed=seed)
-        return random_batches(len(self.lengths), self.batch_size, seed=seed)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+            return GroupedBatches(len(self.lengths), self.batch_size, seed=seed).batches(self.lengths.lengths_of)
+        return iter(random_batches(len(self.lengths), self.batch_size, seed=seed))
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.arrow_batches import column_array, column_values
 from bertstudio.data.long_texts import LongTexts, text_rows_of, tokenize_long_split
 from bertstudio.models.pooling import pool_hidden, uses_pooler
 from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS
@@ -20,6 +21,7 @@ from bertstudio.train.batching import (
     length_buckets,
     sorted_batches,
 )
+from bertstudio.train.lazy_tokens import LazyTokens, encode_texts
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,8 @@ def tokenize_split(dataset, tokenizer, max_length: int, long_texts: LongTexts | 
     has_pair = "text_pair" in dataset.column_names
 
     def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        pairs = batch["text_pair"] if has_pair else None
-        enc = tokenizer(batch["text"], pairs, truncation=True, max_length=max_length, padding=False)
-        out = {"input_ids": enc["input_ids"], "length": [len(ids) for ids in enc["input_ids"]], "row": indices}
-        if "token_type_ids" in enc:
-            out["token_type_ids"] = enc["token_type_ids"]
-        return out
+        return {**encode_texts(tokenizer, batch["text"], batch["text_pair"] if has_pair else None, max_length),
+                "row": indices}
 
     keep = {"label"}
     remove = [c for c in dataset.column_names if c not in keep]
@@ -96,7 +94,8 @@ def token_feed(train_ds, val_ds, tokenizer, cfg: TrainConfig, device_type: str) 
     buckets = length_buckets(cfg.max_length) if cfg.compile == "on" and cfg.max_length else ()
     collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
                                "token_type_ids" in train_ds.column_names, buckets)
-    sampler = EpochBatchSampler(train_ds["length"], cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
+    lengths = train_ds if isinstance(train_ds, LazyTokens) else column_values(train_ds, "length")
+    sampler = EpochBatchSampler(lengths, cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
     workers = data_workers(cfg, device_type)
     # The batch sampler stays in this process (workers only collate), so set_epoch reaches it between epochs.
     background = {"num_workers": workers, "persistent_workers": True, "prefetch_factor": 4} if workers else {}
@@ -161,10 +160,11 @@ def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, de
     """
     total = len(train_ds) + len(val_ds)  # one count over both splits, as a person sees one phase
     train_rows = _FeatureRows(encode_cls_features(model, train_ds, tokenizer, device,
-                                                  lambda done, _: on_batch(done, total)), train_ds["label"])
+                                                  lambda done, _: on_batch(done, total)),
+                              column_array(train_ds, "label"))
     val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device,
                                                 lambda done, _: on_batch(len(train_ds) + done, total)),
-                            val_ds["label"])
+                            column_array(val_ds, "label"))
     val_rows.text_rows = text_rows_of(val_ds)  # windows: scored per text
     generator = torch.Generator().manual_seed(cfg.seed)
     train = torch.utils.data.DataLoader(train_rows, batch_size=cfg.batch_size, shuffle=True, generator=generator)
@@ -173,7 +173,7 @@ def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, de
 
 
 def make_eval_loader(tokenized, collator: PaddingCollator):
-    batches = sorted_batches(tokenized["length"], EVAL_BATCH_SIZE, EVAL_MAX_TOKENS)
+    batches = sorted_batches(column_values(tokenized, "length"), EVAL_BATCH_SIZE, EVAL_MAX_TOKENS)
     return torch.utils.data.DataLoader(tokenized, batch_sampler=FixedBatchSampler(batches), collate_fn=collator)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from bertstudio import __version__
 from bertstudio.config import TrainConfig
 from bertstudio.data import split
+from bertstudio.data.arrow_batches import column_array, column_values
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.multilabel_prepare import split_multilabel
@@ -65,13 +66,14 @@ from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Res
 from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
+from bertstudio.train.lazy_tokens import LazyTokens, tokenizes_lazily
 from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
 from bertstudio.train.lora import add_lora, has_lora, merge_lora, save_adapter
 from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_model
 from bertstudio.train.model_setup import is_head_parameter
 from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
-from bertstudio.train.simple_model import decide_final_model, fit_simple_model
+from bertstudio.train.simple_model import SimpleModelFit, decide_final_model
 from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
 from bertstudio.train.multilabel import PROBLEM_TYPE, label_counts
 from bertstudio.train.multilabel_run import finish_multilabel
@@ -135,7 +137,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     train = parts.train
     lengths = token_length_stats(train["text"], tokenizer,
                                  text_pairs=train["text_pair"] if "text_pair" in train.column_names else None)
-    counts = label_counts(np.asarray(train["label"]), len(parts.label_names))
+    counts = label_counts(column_array(train, "label"), len(parts.label_names))
     stats = DataStats(train_rows=len(train), class_counts=dict(zip(parts.label_names, counts.tolist())),
                       suggested_max_length=lengths.suggested_max_length, length_p95=lengths.percentiles[95],
                       is_pair="text_pair" in train.column_names, length_grid=tuple(lengths.percentile_grid),
@@ -199,7 +201,10 @@ class TokenizedSplits:
 def tokenize_splits(inputs: TrainingInputs, max_length: int) -> TokenizedSplits:
     tok, split = inputs.tokenizer, inputs.split
     kept = LongTexts.of(inputs.config.model_copy(update={"max_length": max_length}))
-    train = tokenize_split(split.train, tok, max_length, kept)
+    # A big training split is tokenized as its batches are drawn (lazy_tokens); validation and test are at most
+    # 5,000 and 10,000 texts of a big file (data/split.py), and every check reads all of them: up front.
+    train = (LazyTokens(split.train, tok, max_length) if tokenizes_lazily(len(split.train), kept, inputs.config)
+             else tokenize_split(split.train, tok, max_length, kept))
     val = tokenize_split(split.validation, tok, max_length, kept)
     if split.test is not None and len(split.test) > 0:
         return TokenizedSplits(train, val, tokenize_split(split.test, tok, max_length, kept), "test", split.test)
@@ -383,17 +388,14 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         start_tracking(accelerator, cfg, run, resumed_from)
         tracker = RunTracker(accelerator)
         emit_and_log(started_event(inputs, cfg, data, run.path, accelerator, resumed_from))
-        simple = None
-        if cfg.simple_model and accelerator.is_main_process:
-            fitted = fit_simple_model(inputs.split.train, inputs.split.validation, inputs.label_names, cfg.seed)
-            if fitted is not None:
-                simple, scored = fitted
-                emit_and_log(scored)
+        simple_fit = (SimpleModelFit.begin(inputs.split.train, inputs.split.validation, inputs.label_names, cfg.seed,
+                                           emit_and_log) if cfg.simple_model and accelerator.is_main_process else None)
         checkpoints = Checkpointer.every(cfg.checkpoint_minutes, run, on_saved=lambda state: RunStatus.now(
             "running", step=state.step, checkpoint_step=state.step).write(run.status))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, inputs.label_names,
-                              accelerator, emit=emit_and_log, should_stop=should_stop, checkpoints=checkpoints,
-                              resume_from=checkpoint)
+                              accelerator, emit=simple_fit.passing_on(emit_and_log) if simple_fit else emit_and_log,
+                              should_stop=should_stop, checkpoints=checkpoints, resume_from=checkpoint)
+        simple = simple_fit.result(emit_and_log) if simple_fit else None
         summary = evaluate_and_save(run, inputs, cfg, data, outcome, accelerator, simple, tune_seconds,
                                     emit=emit_and_log)
         if accelerator.is_main_process:
@@ -577,10 +579,10 @@ def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_na
 def write_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:
     import pandas as pd
 
-    frame = pd.DataFrame({"text": dataset["text"]})
+    frame = pd.DataFrame({"text": column_values(dataset, "text")})
     if "text_pair" in dataset.column_names:
-        frame["text_pair"] = dataset["text_pair"]
-    labels = np.asarray(dataset["label"])
+        frame["text_pair"] = column_values(dataset, "text_pair")
+    labels = column_array(dataset, "label")
     frame["label"] = [label_names[i] for i in labels]
     pred = probs.argmax(axis=1)
     frame["predicted"] = [label_names[i] for i in pred]

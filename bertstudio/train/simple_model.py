@@ -9,23 +9,26 @@ one sentence which model to use.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
+from bertstudio.data.arrow_batches import column_array, column_values
 from bertstudio.evaluation.blend import BlendChoice, choose_blend, verdict
 from bertstudio.evaluation.metrics import classification_metrics
 from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics
-from bertstudio.events import SimpleModelScored
-from bertstudio.models.word_counts import WordCountModel, joined_texts, training_sample
+from bertstudio.events import SimpleModelScored, Step
+from bertstudio.models.word_counts import MAX_TRAIN_ROWS, WordCountModel, joined_texts, training_sample
 from bertstudio.results import SimpleModelFigures
 
 
 def split_texts(dataset) -> list[str]:
     """The texts of a split as the simple model reads them (a pair's halves joined)."""
-    pairs = dataset["text_pair"] if "text_pair" in dataset.column_names else None
-    return joined_texts(dataset["text"], pairs)
+    pairs = column_values(dataset, "text_pair") if "text_pair" in dataset.column_names else None
+    return joined_texts(column_values(dataset, "text"), pairs)
 
 
 @dataclass
@@ -43,29 +46,116 @@ class SimpleModelRun:
         return probs, time.perf_counter() - start
 
 
-def fit_simple_model(train, validation, label_names: list[str],
-                     seed: int) -> tuple[SimpleModelRun, SimpleModelScored] | None:
+def fit_simple_model(train, validation, label_names: list[str], seed: int,
+                     max_rows: int = MAX_TRAIN_ROWS) -> tuple[SimpleModelRun, SimpleModelScored] | None:
     """Fit on the training split, score on validation; the event carries the score the Train tab draws.
 
     None when the texts give a word-count model nothing to count (no word in any text, e.g. long runs of
     symbols): the comparison is skipped, the fine-tuned model trains as ever.
     """
     start = time.perf_counter()
-    sample = training_sample(len(train), seed)  # the rows fit would pick, taken before the texts are read
+    sample = training_sample(len(train), seed, max_rows)  # the rows to fit on, taken before the texts are read
     if sample is not None:
         train = train.select(sample)
     try:
-        model = WordCountModel.fit(split_texts(train), np.asarray(train["label"]), label_names, seed=seed)
+        model = WordCountModel.fit(split_texts(train), column_array(train, "label"), label_names, seed=seed)
     except ValueError:  # sklearn: "empty vocabulary; perhaps the documents only contain stop words"
         return None
     val_probs = model.probabilities(split_texts(validation))
     seconds = time.perf_counter() - start
-    val_labels = np.asarray(validation["label"])
+    val_labels = column_array(validation, "label")
     scores = (multilabel_metrics(val_labels, val_probs, label_names) if is_multi_label(val_labels)
               else classification_metrics(val_labels, val_probs, label_names))
     event = SimpleModelScored(accuracy=scores["accuracy"], macro_f1=scores["macro_f1"], seconds=round(seconds, 2),
                               train_rows=model.train_rows, val_rows=len(validation))
     return SimpleModelRun(model, val_probs, seconds), event
+
+
+# Training splits from which the simple model is fitted on a thread beside the first training steps instead of
+# before them. Fitted first, it held the first step of bench/scale.py's 100k file back 56 s on a quiet-ish machine
+# (195 s on the shared one, at every size from there): more than the whole target for a million rows (90 s).
+# Below this it takes seconds (16.8 s for 25,000 rows on a loaded machine) and its line is on the chart before the
+# first step, as issue 23 asked.
+BESIDE_TRAINING_FROM_ROWS = 50_000
+# Beside training it fits on at most this many rows. Its memory adds to training's: 95,000 rows of the benchmark's
+# tickets took 1,160 MB above the process's own (50,000: 720 MB), and a 100k run fitting 95,000 beside its steps
+# peaked at 2,167 MB by step 25 against 1,598 MB without it (the 2 GB target). 50,000 rows fit in half the time
+# (27 s against 52 s) and scored the same on those tickets (99.58% against 99.48% on 5,000 held-out ones).
+BESIDE_TRAINING_MAX_ROWS = 50_000
+
+
+class SimpleModelFit:
+    """The simple model of a run: fitted at once, or on a thread beside training for a big split.
+
+    The thread starts once the first training step is done: started with it, it held that step back (the time
+    from "started" to the first step of a 100k run went from 9.3 s to 13.5 s on the shared machine), and that
+    step is what a person waits for. Its scored event goes out from the run's own thread, ahead of the first
+    event the run emits once the fit is done (a training step comes every second or so), so the run's record
+    keeps a single writer.
+    """
+
+    def __init__(self, train, validation, label_names: list[str], seed: int):
+        self.beside_training = len(train) >= BESIDE_TRAINING_FROM_ROWS
+        rows = BESIDE_TRAINING_MAX_ROWS if self.beside_training else MAX_TRAIN_ROWS
+        self._fit = lambda: fit_simple_model(train, validation, label_names, seed, rows)
+        self._outcome: tuple[SimpleModelRun, SimpleModelScored] | None = None
+        self._error: BaseException | None = None
+        self._announced = False
+        self._thread = threading.Thread(target=self._run, name="simple-model", daemon=True)
+
+    @classmethod
+    def begin(cls, train, validation, label_names: list[str], seed: int, emit: Callable[[Any], None]
+              ) -> SimpleModelFit:
+        """Fit now (small splits: the line is there before the first step), or later beside training (big ones)."""
+        fit = cls(train, validation, label_names, seed)
+        if fit.beside_training:
+            return fit
+        fit._outcome = fit._fit()
+        fit.announce(emit)
+        return fit
+
+    def _run(self) -> None:
+        try:
+            self._outcome = self._fit()
+        except BaseException as exc:  # raised again where the run waits for the result
+            self._error = exc
+
+    def announce(self, emit: Callable[[Any], None]) -> None:
+        """Emit the scored event once the fit is done (once)."""
+        if self._announced or not self._done:
+            return
+        self._announced = True
+        if self._outcome is not None:
+            emit(self._outcome[1])
+
+    def passing_on(self, emit: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``emit``, with the scored event sent ahead of the first event after the fit is done."""
+
+        def emit_after_announcing(event) -> None:
+            self.announce(emit)
+            emit(event)
+            if isinstance(event, Step):
+                self._start()
+
+        return emit_after_announcing
+
+    @property
+    def _done(self) -> bool:
+        return not self.beside_training or (self._thread.ident is not None and not self._thread.is_alive())
+
+    def _start(self) -> None:
+        if self.beside_training and self._thread.ident is None:
+            self._thread.start()
+
+    def result(self, emit: Callable[[Any], None]) -> SimpleModelRun | None:
+        """Wait for the fit (a short training run may end before it), announce it, and return it."""
+        if self.beside_training:  # also when training ended before a step was done (it starts here then)
+            self._start()
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self.announce(emit)
+        return self._outcome[0] if self._outcome is not None else None
 
 
 @dataclass

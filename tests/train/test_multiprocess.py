@@ -92,6 +92,26 @@ def two_runs(tmp_path_factory, no_dropout_bert_dir, three_class_csv):
     return _two_and_one(tmp_path_factory.mktemp("multiprocess"), three_class_csv, no_dropout_bert_dir)
 
 
+@pytest.fixture(scope="module")
+def two_lazy(tmp_path_factory, no_dropout_bert_dir, three_class_csv) -> RunFolder:
+    """The two-process run again, its training split tokenized as the batches are drawn (``lazy_tokens``)."""
+    base = tmp_path_factory.mktemp("multiprocess-lazy")
+    _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+          "--main_process_port", str(_free_port()), str(Path(__file__).with_name("lazy_cli.py")),
+          *_train_args(three_class_csv, no_dropout_bert_dir, base / "two")], base)
+    return _only_run(base / "two")
+
+
+def test_two_processes_train_the_same_on_a_lazily_tokenized_split(two_runs, two_lazy):
+    """Each process draws the batch order itself, tokenizing its groups as they come: the same batches, so the same
+    run as on the split tokenized up front."""
+    (_, upfront), _ = two_runs
+    evals = [[(e["step"], e["val_loss"], e["accuracy"]) for e in read_metrics(run.path) if e["event"] == "evaluated"]
+             for run in (upfront, two_lazy)]
+    assert len(evals[0]) == EPOCHS and evals[1] == evals[0]
+
+
 def _only_run(runs: Path) -> RunFolder:
     folders = [p for p in runs.iterdir()]
     assert len(folders) == 1, f"expected one run folder, found {folders}"
