@@ -180,8 +180,9 @@ def process_group_options(cfg: TrainConfig) -> list:
     """Options for the model's wrapper on several processes (DistributedDataParallel; unused on one process).
 
     Gradual unfreezing turns layers' gradients off and on after the model is wrapped: DDP then waits for
-    gradients the frozen layers never produce and the processes hang at the first step. Letting it find the
-    parameters a step did not use (one walk over the graph per step) is what makes the phases work there."""
+    gradients the frozen layers never produce, and every process failed at the second step ("Expected to have
+    finished reduction in the prior iteration"). Letting it find the parameters a step did not use (one walk
+    over the graph per step) is what makes the phases work there."""
     if cfg.unfreezing != "gradual":
         return []
     from accelerate.utils import DistributedDataParallelKwargs

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
-from bertstudio.evaluation.blend import MIN_GAIN, blend_probabilities, choose_blend, macro_f1, verdict
+from bertstudio.evaluation.blend import (
+    MIN_GAIN,
+    WEIGHTS,
+    blend_probabilities,
+    choose_blend,
+    decide_blend,
+    macro_f1,
+    verdict,
+)
 
 
 def one_hot(predicted: np.ndarray, n: int, confidence: float = 0.8) -> np.ndarray:
@@ -75,8 +83,12 @@ def test_a_blend_that_helps_too_little_is_saved_as_not_used():
     y = rng.integers(0, 2, 300)
     fine = one_hot(np.where(rng.random(300) < 0.85, y, 1 - y), 2, 0.7)
     simple = one_hot(np.where(rng.random(300) < 0.84, y, 1 - y), 2, 0.7)
-    choice = choose_blend(fine, simple, y)
-    assert type(choice.used) is bool and all(type(v) is float for v in (choice.weight, choice.blend_f1))
+    # Scored as the multi-label path and sklearn score: numpy floats, so the comparisons give numpy booleans.
+    predictions = {w: blend_probabilities(fine, simple, w).argmax(axis=1) for w in WEIGHTS}
+    choice = decide_blend(predictions, y, lambda t, predicted: np.float64(macro_f1(t, predicted, 2)), seed=0)
+    assert 0 < choice.blend_f1 - max(choice.fine_tuned_f1, choice.simple_f1) < MIN_GAIN  # helped, too little
+    assert type(choice.used) is bool and not choice.used
+    assert all(type(v) is float for v in (choice.weight, choice.blend_f1))
     saved = json.loads(json.dumps(choice.to_dict(), default=str))
     assert BlendFigures.model_validate(saved).used == choice.used
     # A summary written before the fix reads right too.
