@@ -47,18 +47,42 @@ def run_one(data, size_name: str, seed: int, runs_root: Path) -> dict:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{data.name} / {size_name} / seed {seed} failed:\n{done.stderr[-3000:]}")
+    return save_cell(cell_from_run(out, data.name, size_name, seed, time.perf_counter() - start), cached)
+
+
+def cell_from_run(out: Path, name: str, size_name: str, seed: int, wall_seconds: float) -> dict:
+    """The figures of one finished run folder (its summary.json; nothing is refitted)."""
     summary = json.loads((out / "summary.json").read_text())
     simple = summary["simple_model"]
-    result = {"dataset": data.name, "size": size_name, "seed": seed, "final": summary["macro_f1"],
-              "accuracy": summary.get("accuracy"),
-              "fine_tuned": simple["fine_tuned_macro_f1"], "simple": simple["macro_f1"],
-              # the weight, not "used": summaries before the typed BlendFigures saved used as the string "False"
-              "blended": simple["blend"]["weight"] < 1, "weight": simple["blend"]["weight"],
-              "simple_seconds": simple["fit_seconds"], "train_seconds": summary["train_seconds"],
-              "wall_seconds": time.perf_counter() - start, "verdict": simple["verdict"]}
+    return {"dataset": name, "size": size_name, "seed": seed, "final": summary["macro_f1"],
+            "accuracy": summary.get("accuracy"),
+            "fine_tuned": simple["fine_tuned_macro_f1"], "simple": simple["macro_f1"],
+            # the weight, not "used": summaries before the typed BlendFigures saved used as the string "False"
+            "blended": simple["blend"]["weight"] < 1, "weight": simple["blend"]["weight"],
+            "simple_seconds": simple["fit_seconds"], "train_seconds": summary["train_seconds"],
+            "wall_seconds": wall_seconds, "verdict": simple["verdict"]}
+
+
+def save_cell(cell: dict, cached: Path) -> dict:
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(result, indent=2))
-    return result
+    cached.write_text(json.dumps(cell, indent=2))
+    return cell
+
+
+def reuse_run(spec: str) -> None:
+    """``DATASET-SIZE=RUN_FOLDER``: a finished defaults run of another benchmark as the cell's seed 0 (an IMDb run at
+    full size takes an hour here: bench/long_texts.py's "chosen" run is such a run), noted with its own split."""
+    cell_name, folder = spec.split("=", 1)
+    name, size_name = cell_name.rsplit("-", 1)
+    out = Path(folder)
+    started = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    config = json.loads((out / "config.json").read_text())
+    cell = cell_from_run(out, name, size_name, config["seed"], float("nan"))
+    cell["train_rows"] = started["train_rows"]
+    cell["note"] = (f"reused run {out.name} (seed {config['seed']}): train {started['train_rows']:,} rows, "
+                    f"validation {started['val_rows']:,} rows carved from the training file by the engine, test "
+                    f"{started['test_rows']:,} rows of test.csv")
+    save_cell(cell, cached_file(name, size_name, 0))
 
 
 def mean_sd(values: list[float]) -> str:
@@ -100,9 +124,14 @@ def main() -> None:
                         help="seeds at the full size (default: --seeds); fewer where a full run takes hours here")
     parser.add_argument("--seeds-for", default="",
                         help="seeds for some data sets at every size, e.g. imdb=1 (long texts take hours here)")
+    parser.add_argument("--reuse", action="append", default=[], metavar="DATASET-SIZE=RUN_FOLDER",
+                        help="a finished defaults run (e.g. imdb-full=bench/_out/long_texts/runs/...-chosen) as that "
+                             "cell's first seed")
     parser.add_argument("--finished-only", action="store_true",
                         help="write the table from the finished runs only, naming the cells not run")
     args = parser.parse_args()
+    for spec in args.reuse:
+        reuse_run(spec)
     seeds_for = {name: int(count) for name, count in (pair.split("=") for pair in args.seeds_for.split(",") if pair)}
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,8 +150,10 @@ def main() -> None:
                         notes.append(f"- {name}, {size:,} rows: not run.")
                         continue
                 runs = [run_one(data, size_name, seed, Path(tmp) / "runs") for seed in range(seeds)]
+                size = runs[0].get("train_rows", size)  # a reused run's own split
                 rows.append(row(runs, size))
-                notes.append(f"- {name}, {size:,} rows: {data.note}. Verdict of seed 0: {runs[0]['verdict']}")
+                notes.append(f"- {name}, {size:,} rows: {runs[0].get('note', data.note)}. Verdict of seed 0: "
+                             f"{runs[0]['verdict']}")
                 print(rows[-1], flush=True)
                 write_section(TITLE, report(rows, notes, args.seeds))
     write_section(TITLE, report(rows, notes, args.seeds))  # also the cells not run, when the last one is

@@ -14,6 +14,7 @@ fine-tuned model's (see ``bertstudio.evaluation.blend``).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,11 @@ MAX_WORD_FEATURES = 100_000
 MAX_CHAR_FEATURES = 100_000
 SHORT_TEXT_CHARS = 400
 REGULARISATION_C = 10.0  # TF-IDF rows are unit-length and sparse: weak regularisation fits them best
+# Above this many texts the kept terms are chosen on an evenly spaced sample of this size and the texts are counted
+# this many at a time. Counting all texts at once holds every n-gram occurrence in Python arrays first: 50,000
+# ticket texts took 590 MB above the process's own, which pushed a million-row run past 2 GB (issue 22).
+VOCABULARY_ROWS = 20_000
+COUNT_CHUNK_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -55,24 +61,87 @@ class Block:
         return TfidfVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, sublinear_tf=True,
                                strip_accents="unicode", lowercase=True, dtype=np.float32, **fit_options)
 
+    def counter(self, **options: Any):
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        return CountVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, strip_accents="unicode",
+                               lowercase=True, dtype=np.float32, **options)
+
+    @functools.cached_property
+    def _fixed_counter(self):
+        # Built once per loaded model: building it checks and indexes every kept term (100,000 of them), which was
+        # most of a one-text prediction's 8-30 ms (bench/blend_latency.py).
+        return self.counter(vocabulary=self.terms)
+
     def features(self, texts: Sequence[str]):
         """Sublinear TF-IDF rows, L2-normalised: the fitted vectorizer's arithmetic, rebuilt from saved state."""
-        from sklearn.feature_extraction.text import CountVectorizer
         from sklearn.preprocessing import normalize
 
-        counter = CountVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, strip_accents="unicode",
-                                  lowercase=True, vocabulary=self.terms, dtype=np.float32)
-        tf = counter.transform(texts)
+        tf = self._fixed_counter.transform(texts)
         tf.data = np.log(tf.data) + 1  # sublinear tf, as TfidfVectorizer(sublinear_tf=True)
         return normalize(tf.multiply(self.idf.astype(np.float32)).tocsr())
 
 
-def _fit_block(block: Block, texts: Sequence[str], max_features: int) -> tuple[Block, Any]:
-    vectorizer = block.vectorizer(max_features=max_features)
-    matrix = vectorizer.fit_transform(texts)
-    fitted = Block(block.analyzer, block.ngram_range, list(vectorizer.get_feature_names_out()),
-                   vectorizer.idf_.astype(np.float32))
-    return fitted, matrix
+def fit_features(texts: Sequence[str]) -> tuple[list[Block], Any]:
+    """The blocks for ``texts`` (``blocks_for``) fitted on them, and the texts' feature rows (CSR), as
+    ``TfidfVectorizer.fit_transform`` per block, each block L2-normalised, side by side."""
+    import scipy.sparse as sp
+
+    if len(texts) > VOCABULARY_ROWS:
+        return _fit_features_in_chunks(texts)
+    fitted, matrices = [], []
+    for block, max_features in blocks_for(texts):
+        vectorizer = block.vectorizer(max_features=max_features)
+        matrices.append(vectorizer.fit_transform(texts))
+        fitted.append(Block(block.analyzer, block.ngram_range, list(vectorizer.get_feature_names_out()),
+                            vectorizer.idf_.astype(np.float32)))
+    return fitted, sp.hstack(matrices, format="csr")
+
+
+def _fit_features_in_chunks(texts: Sequence[str]) -> tuple[list[Block], Any]:
+    """``fit_features`` in bounded memory: each block keeps the most frequent terms of an evenly spaced sample of
+    VOCABULARY_ROWS texts, its idf counts every text, and the rows are weighted in place chunk by chunk, so the
+    only full-size copy is the final stacking (50,000 ticket texts: 528 MB above the process's own before)."""
+    import scipy.sparse as sp
+
+    step = len(texts) / VOCABULARY_ROWS
+    sample = [texts[int(i * step)] for i in range(VOCABULARY_ROWS)]
+    chunks = [texts[i:i + COUNT_CHUNK_ROWS] for i in range(0, len(texts), COUNT_CHUNK_ROWS)]
+    fitted, counts = [], []
+    for block, max_features in blocks_for(texts):
+        fixed = block.counter(vocabulary=block.counter(max_features=max_features).fit(sample).vocabulary_)
+        counted = [fixed.transform(chunk) for chunk in chunks]
+        document_frequency = sum(np.bincount(c.indices, minlength=c.shape[1]) for c in counted)
+        # TfidfVectorizer's smoothed idf: as if one more text held every term once.
+        idf = (np.log((1 + len(texts)) / (1 + document_frequency)) + 1).astype(np.float32)
+        fitted.append(Block(block.analyzer, block.ngram_range, list(fixed.get_feature_names_out()), idf))
+        counts.append(counted)
+    # The result is filled in place as each chunk's counts are let go: stacking the finished chunks would hold
+    # every row twice at the end.
+    nnz = sum(chunk.nnz for counted in counts for chunk in counted)
+    data, indices = np.empty(nnz, dtype=np.float32), np.empty(nnz, dtype=np.int32)
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64 if nnz > np.iinfo(np.int32).max else np.int32)
+    filled, first_row = 0, 0
+    for i in range(len(chunks)):
+        parts = [_weigh_in_place(counted[i], block.idf) for counted, block in zip(counts, fitted)]
+        for counted in counts:
+            counted[i] = None
+        rows = sp.hstack(parts, format="csr")
+        data[filled:filled + rows.nnz], indices[filled:filled + rows.nnz] = rows.data, rows.indices
+        indptr[first_row + 1:first_row + rows.shape[0] + 1] = rows.indptr[1:] + filled
+        filled, first_row = filled + rows.nnz, first_row + rows.shape[0]
+    width = sum(len(block.terms) for block in fitted)
+    return fitted, sp.csr_matrix((data, indices, indptr), shape=(len(texts), width))
+
+
+def _weigh_in_place(counts, idf: np.ndarray):
+    """Sublinear TF-IDF, L2-normalised rows, written over the counts (CSR)."""
+    from sklearn.preprocessing import normalize
+
+    np.log(counts.data, out=counts.data)
+    counts.data += 1
+    counts.data *= idf[counts.indices]
+    return normalize(counts, copy=False)
 
 
 def training_sample(n_rows: int, seed: int, max_rows: int = MAX_TRAIN_ROWS) -> np.ndarray | None:
@@ -123,7 +192,6 @@ class WordCountModel:
     def fit(cls, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *,
             seed: int = 42) -> "WordCountModel":
         """Fit on at most MAX_TRAIN_ROWS rows (a random sample beyond that: the model saturates well before)."""
-        import scipy.sparse as sp
         from sklearn.linear_model import LogisticRegression
 
         y = np.asarray(labels, dtype=np.int64)
@@ -131,11 +199,10 @@ class WordCountModel:
         keep = training_sample(len(texts), seed)
         if keep is not None:
             texts, y = [texts[i] for i in keep], y[keep]
-        fitted = [_fit_block(block, texts, limit) for block, limit in blocks_for(texts)]
-        features = sp.hstack([matrix for _, matrix in fitted]).tocsr()
+        blocks, features = fit_features(texts)
         if y.ndim == 2:
             coef, intercept = fit_one_vs_rest(features, y)
-            return cls(list(label_names), [block for block, _ in fitted], coef, intercept, train_rows=len(texts),
+            return cls(list(label_names), blocks, coef, intercept, train_rows=len(texts),
                        multi_label=True)
         # Newton-CG converges in a handful of iterations on sparse TF-IDF rows where L-BFGS needs ten times longer.
         classifier = LogisticRegression(C=REGULARISATION_C, solver="newton-cg", max_iter=1000)
@@ -148,7 +215,7 @@ class WordCountModel:
         else:
             coef[classifier.classes_] = classifier.coef_
             intercept[classifier.classes_] = classifier.intercept_
-        return cls(list(label_names), [block for block, _ in fitted], coef, intercept, train_rows=len(texts))
+        return cls(list(label_names), blocks, coef, intercept, train_rows=len(texts))
 
     def features(self, texts: Sequence[str]):
         import scipy.sparse as sp

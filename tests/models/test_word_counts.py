@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from bertstudio.errors import ModelError
-from bertstudio.models.word_counts import INFO_FILE, WEIGHTS_FILE, Block, WordCountModel, blocks_for, joined_texts
+from bertstudio.models import word_counts
+from bertstudio.models.word_counts import (INFO_FILE, WEIGHTS_FILE, Block, WordCountModel, blocks_for, fit_features,
+                                           joined_texts)
 
 TOPICS = {"billing": ["invoice", "refund", "charged", "payment"], "delivery": ["parcel", "courier", "late", "box"],
           "praise": ["lovely", "great", "thanks", "wonderful"]}
@@ -42,6 +44,28 @@ def test_features_are_sklearns_tfidf_from_saved_state():
     expected = reference.fit_transform(texts).toarray()
     block = Block("word", (1, 2), list(reference.get_feature_names_out()), reference.idf_)
     np.testing.assert_allclose(block.features(texts).toarray(), expected, atol=1e-6)
+
+
+def test_big_fits_count_in_chunks_with_the_same_arithmetic(monkeypatch):
+    """Above VOCABULARY_ROWS the terms come from a sample and the rows are made chunk by chunk: the rows must be
+    what TfidfVectorizer makes with those terms (idf over every text), and what prediction rebuilds from them."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts, _, _ = texts_and_labels(90)
+    monkeypatch.setattr(word_counts, "VOCABULARY_ROWS", 40)
+    monkeypatch.setattr(word_counts, "COUNT_CHUNK_ROWS", 7)  # chunks that do not divide the rows evenly
+    monkeypatch.setattr(word_counts, "MAX_CHAR_FEATURES", 150)  # fewer terms than the sample has: the cut applies
+    blocks, rows = fit_features(texts)
+    assert [b.analyzer for b in blocks] == ["word", "char_wb"] and len(blocks[1].terms) == 150
+    expected = []
+    for block in blocks:
+        reference = TfidfVectorizer(analyzer=block.analyzer, ngram_range=block.ngram_range, sublinear_tf=True,
+                                    strip_accents="unicode", vocabulary=block.terms, dtype=np.float32)
+        expected.append(reference.fit_transform(texts).toarray())
+        np.testing.assert_allclose(block.idf, reference.idf_, rtol=1e-6)
+    np.testing.assert_allclose(rows.toarray(), np.hstack(expected), atol=1e-6)
+    model = WordCountModel(["a"], blocks, np.zeros((1, rows.shape[1]), np.float32), np.zeros(1, np.float32))
+    np.testing.assert_allclose(model.features(texts).toarray(), rows.toarray(), atol=1e-6)
 
 
 def test_binary_probabilities_match_logistic_regression():
