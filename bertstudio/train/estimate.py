@@ -17,6 +17,7 @@ from bertstudio.hardware import detect_device
 from bertstudio.train.auto import Hardware
 from bertstudio.train.plan import LengthInUse, SpeedProbe, TimeEstimate, TrainingPlan, length_in_use, plan_training, \
     trainable_layers
+from bertstudio.train.simple_model import fitted_rows
 from bertstudio.train.step_timer import model_shape, speed_probe
 from bertstudio.train.tuning import PROBE_VAL_ROWS, plan_probe
 from bertstudio.train.unfreezing import plan_phases
@@ -152,7 +153,9 @@ def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
         tokenizing=(TOKENIZE_FIXED_S + rows * plan.padded.mean_text * TOKENIZE_PER_TOKEN_S + probe.model_build
                     + probe.weights_save),
         tuning=tune,
-        simple_model=(SIMPLE_MODEL_FIXED_S + (plan.train_rows + plan.val_rows) * words) if cfg.simple_model else 0.0,
+        # It fits on at most a sample of the training rows (beside the first steps for big splits, still time spent).
+        simple_model=((SIMPLE_MODEL_FIXED_S + (fitted_rows(plan.train_rows) + plan.val_rows) * words)
+                      if cfg.simple_model else 0.0),
         features=(train_texts + val_texts) * per_text if head_only else 0.0,
         steps=plan.total_steps * step,
         validation=plan.evaluations * check,

@@ -84,6 +84,15 @@ BESIDE_TRAINING_FROM_ROWS = 50_000
 BESIDE_TRAINING_MAX_ROWS = 50_000
 
 
+def fits_beside_training(train_rows: int) -> bool:
+    return train_rows >= BESIDE_TRAINING_FROM_ROWS
+
+
+def fitted_rows(train_rows: int) -> int:
+    """How many training rows the simple model of a run with ``train_rows`` fits on (what its time depends on)."""
+    return min(train_rows, BESIDE_TRAINING_MAX_ROWS if fits_beside_training(train_rows) else MAX_TRAIN_ROWS)
+
+
 class SimpleModelFit:
     """The simple model of a run: fitted at once, or on a thread beside training for a big split.
 
@@ -95,9 +104,8 @@ class SimpleModelFit:
     """
 
     def __init__(self, train, validation, label_names: list[str], seed: int):
-        self.beside_training = len(train) >= BESIDE_TRAINING_FROM_ROWS
-        rows = BESIDE_TRAINING_MAX_ROWS if self.beside_training else MAX_TRAIN_ROWS
-        self._fit = lambda: fit_simple_model(train, validation, label_names, seed, rows)
+        self.beside_training = fits_beside_training(len(train))
+        self._fit = lambda: fit_simple_model(train, validation, label_names, seed, fitted_rows(len(train)))
         self._outcome: tuple[SimpleModelRun, SimpleModelScored] | None = None
         self._error: BaseException | None = None
         self._announced = False

@@ -111,6 +111,13 @@ def test_the_simple_model_fit_is_counted_and_grows_with_rows():
     assert estimate_of(plan_for("balanced", 400, simple_model=False)).simple_model == 0
 
 
+def test_the_simple_model_is_counted_on_the_rows_it_fits_on():
+    # It fits on a sample of a big training split: a million rows cost what 200,000 do, not five times more.
+    big, bigger = (plan_for("balanced", rows, max_steps=10) for rows in (200_000, 1_000_000))
+    assert big.val_rows == bigger.val_rows and bigger.train_rows > 4 * big.train_rows
+    assert estimate_of(bigger).simple_model == pytest.approx(estimate_of(big).simple_model)
+
+
 def test_longer_texts_cost_more_in_every_pass_over_them():
     short, long = plan_for("balanced", grid=GRID), plan_for("balanced", grid=[4 * v for v in GRID])
     assert long.padded.train > short.padded.train and long.padded.evaluation > short.padded.evaluation
