@@ -152,7 +152,7 @@ def main() -> None:
                 runs = [run_one(data, size_name, seed, Path(tmp) / "runs") for seed in range(seeds)]
                 size = runs[0].get("train_rows", size)  # a reused run's own split
                 rows.append(row(runs, size))
-                notes.append(f"- {name}, {size:,} rows: {runs[0].get('note', data.note)}. Verdict of seed 0: "
+                notes.append(f"- {name}, {size:,} rows: {runs[0].get('note', data.note)}. Verdict of the first seed: "
                              f"{runs[0]['verdict']}")
                 print(rows[-1], flush=True)
                 write_section(TITLE, report(rows, notes, args.seeds))
