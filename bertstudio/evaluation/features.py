@@ -19,7 +19,7 @@ from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
 from bertstudio.models.loading import load_model_for_classification, load_tokenizer, quiet_library_progress
 from bertstudio.models.sources import resolve_model_source
-from bertstudio.train.batching import PaddingCollator
+from bertstudio.train.batching import make_collator
 from bertstudio.train.feeds import make_eval_loader, tokenize_split
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[A
     quiet_library_progress()
     device_type, use_bf16 = inference_device(device, precision)
     tokenized = tokenize_split(dataset, tokenizer, max_length, long_texts)
-    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in tokenized.column_names)
+    collator = make_collator(tokenizer, "token_type_ids" in tokenized.column_names, device_type, max_length)
     model = model.to(device_type).eval()
     outputs: list[np.ndarray] = []
     rows: list[np.ndarray] = []

@@ -17,11 +17,11 @@ from bertstudio.evaluation.multilabel_metrics import label_set_names, predict_se
 from bertstudio.models.loading import quiet_library_progress
 from bertstudio.models.sources import check_tokenizer_files
 from bertstudio.models.word_counts import WordCountModel, joined_texts
-from bertstudio.predict.backends import LogitsBackend, open_backend
+from bertstudio.predict.backends import LogitsBackend, TorchBackend, open_backend
 from bertstudio.predict.locate import ModelLocation, check_finished, locate_model, unfinished_run
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch, per_text_logits
 from bertstudio.results import Preprocessing
-from bertstudio.train.batching import sorted_batches
+from bertstudio.train.batching import cpu_length_buckets, sorted_batches
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -119,9 +119,16 @@ class Predictor:
         lengths = [len(ids) for ids in encoded["input_ids"]]
         out = np.zeros((len(lengths), len(self.label_names)), dtype=np.float32)  # one row per window, if windows
         pad_id = self.tokenizer.pad_token_id or 0
+        buckets = self._length_buckets()
         for rows in sorted_batches(lengths, self.batch_size):
-            out[rows] = self.backend.logits(pad_batch(encoded, rows, pad_id))
+            out[rows] = self.backend.logits(pad_batch(encoded, rows, pad_id, buckets))
         return per_text_logits(out, encoded, self.prep)
+
+    def _length_buckets(self) -> tuple[int, ...]:
+        """PyTorch on a CPU pads to a few lengths: its kernels keep state per batch shape, which a long-running
+        ``serve`` meeting every length up to 512 would grow without end (``cpu_length_buckets``)."""
+        on_cpu_torch = isinstance(self.backend, TorchBackend) and self.backend.device == "cpu"
+        return cpu_length_buckets(self.prep.max_length) if on_cpu_torch and self.prep.max_length else ()
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
         logits = self.logits(texts, text_pairs)

@@ -11,6 +11,7 @@ from bertstudio.data.long_texts import LongTexts, encode_long_texts, per_text
 from bertstudio.errors import ModelError
 from bertstudio.results import Preprocessing, read_json
 from bertstudio.runs import PREPROCESSING_FILE
+from bertstudio.train.batching import padded_length
 
 
 def _labels_from_config(folder: Path) -> list[str] | None:
@@ -48,9 +49,11 @@ def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, prep: P
                      max_length=prep.max_length, padding=False)
 
 
-def pad_batch(encoded: dict[str, list], rows: Sequence[int], pad_id: int) -> dict[str, np.ndarray]:
-    """Rows ``rows`` of ``encoded`` padded to their own longest: int64 arrays for any backend."""
-    width = max(len(encoded["input_ids"][i]) for i in rows)
+def pad_batch(encoded: dict[str, list], rows: Sequence[int], pad_id: int,
+              buckets: Sequence[int] = ()) -> dict[str, np.ndarray]:
+    """Rows ``rows`` of ``encoded`` padded to their own longest (or the first of ``buckets`` that holds it): int64
+    arrays for any backend."""
+    width = padded_length(max(len(encoded["input_ids"][i]) for i in rows), None, buckets)
     batch = {"input_ids": np.full((len(rows), width), pad_id, dtype=np.int64),
              "attention_mask": np.zeros((len(rows), width), dtype=np.int64)}
     has_types = "token_type_ids" in encoded

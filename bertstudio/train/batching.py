@@ -89,6 +89,29 @@ def length_buckets(max_length: int) -> tuple[int, ...]:
     return tuple(sorted({*small, *large, max_length}))
 
 
+# (up to this length, pad to a multiple of this) on a CPU: see cpu_length_buckets.
+CPU_LENGTH_STEPS = ((128, 8), (256, 16), (512, 32))
+CPU_LONG_STEP = 64
+
+
+def cpu_length_buckets(max_length: int) -> tuple[int, ...]:
+    """The lengths a CPU pads its batches to: multiples of 8 up to 128 tokens, of 16 up to 256, of 32 up to 512,
+    then of 64, and ``max_length`` itself (24 shapes at 256 tokens, 32 at 512).
+
+    Why not each batch's own longest row: with bf16 the CPU kernels keep state for every batch shape they have met,
+    and length-grouped batches meet hundreds. IMDb's 15,000 reviews at 256 tokens grew the training process to
+    9 GB; a bare PyTorch loop with random lengths grew 9 MB a step where one fixed length (or multiples of 16)
+    stayed flat (bench/RESULTS.md, "Memory and batch shapes on a CPU"). The steps grow with the length so padding
+    stays a small share of a batch: at most 7 tokens up to 128, at most an eighth of the length above.
+    """
+    lengths, start = {max_length}, 0
+    for end, step in CPU_LENGTH_STEPS:
+        lengths.update(range(start + step, min(end, max_length) + 1, step))
+        start = end
+    lengths.update(range(start + CPU_LONG_STEP, max_length + 1, CPU_LONG_STEP))
+    return tuple(sorted(lengths))
+
+
 def padded_length(longest: int, multiple: int | None = None, buckets: Sequence[int] = ()) -> int:
     """The length a batch whose longest row has ``longest`` tokens is padded to: the first bucket that holds it,
     else the next multiple of ``multiple``, else ``longest`` itself."""
@@ -103,7 +126,7 @@ def padded_length(longest: int, multiple: int | None = None, buckets: Sequence[i
 @dataclass
 class PaddingCollator:
     """Pads a list of tokenized rows to the longest one (optionally to a multiple of 8 for GPU tensor cores, or to
-    the first of ``buckets`` that holds it, for a compiled model)."""
+    the first of ``buckets`` that holds it: a compiled model, or a CPU; see ``make_collator``)."""
 
     pad_token_id: int = 0
     pad_to_multiple_of: int | None = None
@@ -132,3 +155,18 @@ class PaddingCollator:
         if "row" in rows[0]:
             batch["row"] = torch.tensor([r["row"] for r in rows], dtype=torch.long)
         return batch
+
+
+def make_collator(tokenizer, with_token_type_ids: bool, device_type: str, max_length: int | None,
+                  compiled: bool = False) -> PaddingCollator:
+    """The collator for ``device_type``: a GPU pads to multiples of 8 (tensor cores), and to a few buckets when the
+    model is compiled (its graphs are reused); a CPU pads to ``cpu_length_buckets``. ``max_length``: the longest
+    row the data can hold (no bucket goes beyond it); None keeps every batch at its own longest row."""
+    if not max_length:
+        buckets: tuple[int, ...] = ()
+    elif compiled:
+        buckets = length_buckets(max_length)
+    else:
+        buckets = cpu_length_buckets(max_length) if device_type == "cpu" else ()
+    return PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None, with_token_type_ids,
+                           buckets)

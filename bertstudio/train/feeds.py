@@ -18,7 +18,7 @@ from bertstudio.train.batching import (
     EpochBatchSampler,
     FixedBatchSampler,
     PaddingCollator,
-    length_buckets,
+    make_collator,
     sorted_batches,
 )
 from bertstudio.train.lazy_tokens import LazyTokens, encode_texts
@@ -89,11 +89,8 @@ def data_workers(cfg: TrainConfig, device_type: str) -> int:
 
 
 def token_feed(train_ds, val_ds, tokenizer, cfg: TrainConfig, device_type: str) -> Feed:
-    # Compiled: lengths in a few buckets, so shapes repeat and compiled graphs are reused (``length_buckets``).
-    # Not otherwise: on a CPU every padded token is computed (a 14-token batch padded to 16 is ~14% more work).
-    buckets = length_buckets(cfg.max_length) if cfg.compile == "on" and cfg.max_length else ()
-    collator = PaddingCollator(tokenizer.pad_token_id or 0, 8 if device_type == "cuda" else None,
-                               "token_type_ids" in train_ds.column_names, buckets)
+    collator = make_collator(tokenizer, "token_type_ids" in train_ds.column_names, device_type, cfg.max_length,
+                             compiled=cfg.compile == "on")
     lengths = train_ds if isinstance(train_ds, LazyTokens) else column_values(train_ds, "length")
     sampler = EpochBatchSampler(lengths, cfg.batch_size, seed=cfg.seed, group_by_length=cfg.length_grouping)
     workers = data_workers(cfg, device_type)
@@ -112,7 +109,7 @@ def no_progress(done: int, total: int) -> None:
 
 
 @torch.no_grad()
-def encode_cls_features(model, dataset, tokenizer, device,
+def encode_cls_features(model, dataset, tokenizer, device, max_length: int | None,
                         on_batch: Callable[[int, int], None] = no_progress) -> torch.Tensor:
     """The frozen encoder's pooled vectors ([CLS], or the mean of the tokens) for every row, computed once (dropout
     off) in row order.
@@ -120,7 +117,8 @@ def encode_cls_features(model, dataset, tokenizer, device,
     ``on_batch(rows_done, rows_total)`` runs before each batch and after the last: the caller reports progress and
     may raise to stop (BERT-base on 10,000 texts: over 100 s on 2 CPU cores, one batch about 1 s).
     """
-    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
+    collator = make_collator(tokenizer, "token_type_ids" in dataset.column_names, torch.device(device).type,
+                             max_length)
     features = torch.zeros(len(dataset), model.config.hidden_size if hasattr(model.config, "hidden_size")
                            else model.config.dim)
     was_training = model.training
@@ -159,10 +157,10 @@ def cached_feature_feed(model, train_ds, val_ds, tokenizer, cfg: TrainConfig, de
     Every epoch after this one pass costs only the small head: tens of times faster than a full pass.
     """
     total = len(train_ds) + len(val_ds)  # one count over both splits, as a person sees one phase
-    train_rows = _FeatureRows(encode_cls_features(model, train_ds, tokenizer, device,
+    train_rows = _FeatureRows(encode_cls_features(model, train_ds, tokenizer, device, cfg.max_length,
                                                   lambda done, _: on_batch(done, total)),
                               column_array(train_ds, "label"))
-    val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device,
+    val_rows = _FeatureRows(encode_cls_features(model, val_ds, tokenizer, device, cfg.max_length,
                                                 lambda done, _: on_batch(len(train_ds) + done, total)),
                             column_array(val_ds, "label"))
     val_rows.text_rows = text_rows_of(val_ds)  # windows: scored per text

@@ -63,7 +63,7 @@ from bertstudio.runs import (
 from bertstudio.safe_csv import write_csv
 from bertstudio.train import tuning
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
-from bertstudio.train.batching import PaddingCollator
+from bertstudio.train.batching import make_collator
 from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.lazy_tokens import LazyTokens, tokenizes_lazily
@@ -226,9 +226,10 @@ def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplit
                    resumed_from_step=resumed_from_step)
 
 
-def split_logits(model, dataset, tokenizer, accelerator, on_batch: Callable[[int, int], None] = no_progress
-                 ) -> np.ndarray:
-    collator = PaddingCollator(tokenizer.pad_token_id or 0, None, "token_type_ids" in dataset.column_names)
+def split_logits(model, dataset, tokenizer, accelerator, max_length: int | None,
+                 on_batch: Callable[[int, int], None] = no_progress) -> np.ndarray:
+    collator = make_collator(tokenizer, "token_type_ids" in dataset.column_names, accelerator.device.type,
+                             max_length)
     return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator,
                           on_batch=on_batch)
 
@@ -438,11 +439,11 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     """Evaluate the trained model on the held-out rows and save the model, predictions and summary (last)."""
     label_names = inputs.label_names
     eval_start = time.perf_counter()
-    eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator,
+    eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator, cfg.max_length,
                                finishing(scoring_phase(data.evaluation_name), emit))
     eval_seconds = time.perf_counter() - eval_start
     val_logits = (eval_logits if data.evaluation is data.validation
-                  else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator,
+                  else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator, cfg.max_length,
                                     finishing(scoring_phase("validation"), emit)))
     cfg = combine_windows(inputs, cfg, val_logits, data.validation, run if accelerator.is_main_process else None)
     how = window_aggregation(cfg)

@@ -48,6 +48,18 @@ def test_logits_match_the_model_in_input_order(run_dir, predictor):
     np.testing.assert_allclose(predictor.logits(texts), direct_logits(run_dir, texts), atol=1e-5)
 
 
+def test_pytorch_on_a_cpu_pads_batches_to_a_few_lengths(run_dir, monkeypatch):
+    """A CPU's kernels keep state per batch shape: a long-running serve must not meet every length there is."""
+    fresh = load_predictor(run_dir, batch_size=4)
+    widths = []
+    model_logits = fresh.backend.logits
+    monkeypatch.setattr(fresh.backend, "logits", lambda batch: widths.append(batch["input_ids"].shape[1])
+                        or model_logits(batch))
+    texts = [" ".join(["word"] * n) for n in range(1, 30)]
+    np.testing.assert_allclose(fresh.logits(texts), direct_logits(run_dir, texts), atol=1e-5)
+    assert set(widths) <= {8, 16, 24} and len(widths) > 1  # cpu_length_buckets(24): the run's maximum length
+
+
 def test_bf16_backend_runs_the_same_weights_in_bfloat16(run_dir, predictor):
     import torch
 

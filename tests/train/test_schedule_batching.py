@@ -3,7 +3,11 @@ import torch
 from bertstudio.config import TrainConfig
 from bertstudio.train.batching import (
     PaddingCollator,
+    cpu_length_buckets,
+    length_buckets,
     length_grouped_batches,
+    make_collator,
+    padded_length,
     sorted_batches,
 )
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
@@ -71,3 +75,30 @@ def test_collator_pads_to_longest_in_batch():
     gpu = PaddingCollator(pad_token_id=0, pad_to_multiple_of=8, with_token_type_ids=False)(rows)
     assert gpu["input_ids"].shape == (2, 8) and "token_type_ids" not in gpu
     assert gpu["input_ids"].dtype == torch.long
+
+
+def test_a_cpu_pads_to_few_lengths_with_little_padding():
+    # Few shapes (the CPU's bf16 kernels keep state per shape), each a small share of padding.
+    assert len(cpu_length_buckets(256)) == 24 and len(cpu_length_buckets(512)) == 32
+    assert cpu_length_buckets(256)[-2:] == (240, 256) and cpu_length_buckets(100)[-2:] == (96, 100)
+    assert cpu_length_buckets(1024)[-2:] == (960, 1024)
+    for max_length in (64, 100, 128, 256, 300, 512, 1000):
+        buckets = cpu_length_buckets(max_length)
+        assert max(buckets) == max_length  # never past what the model can read
+        for longest in range(1, max_length + 1):
+            padded = padded_length(longest, None, buckets)
+            assert longest <= padded <= max_length
+            assert padded - longest <= max(7, longest // 8), (max_length, longest)
+
+
+class _Tokenizer:
+    pad_token_id = 0
+
+
+def test_each_device_gets_its_own_padding():
+    rows = [{"input_ids": list(range(1, 22))}, {"input_ids": [1, 2]}]  # the longest has 21 tokens
+    width = {name: make_collator(_Tokenizer(), True, *where)(rows)["input_ids"].shape[1]
+             for name, where in {"cpu": ("cpu", 128), "cpu, length unknown": ("cpu", None), "gpu": ("cuda", 128),
+                                 "gpu, compiled": ("cuda", 128, True)}.items()}
+    assert width == {"cpu": 24, "cpu, length unknown": 21, "gpu": 24, "gpu, compiled": 32}
+    assert make_collator(_Tokenizer(), True, "cuda", 128, True).buckets == length_buckets(128)
