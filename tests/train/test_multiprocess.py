@@ -38,10 +38,16 @@ def no_dropout_bert_dir(tmp_path_factory) -> Path:
     from conftest import _save_tiny
     from transformers import BertConfig
 
+    import torch
+
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0)
-    return _save_tiny(config, tmp_path_factory.mktemp("no-dropout-bert"))
+    # Its own seed: the random weights were whatever the tests before it left of the global generator, so the
+    # "it learns" guard below passed alone and failed in the whole suite (same weights, lr 0.01, 3 epochs).
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return _save_tiny(config, tmp_path_factory.mktemp("no-dropout-bert"))
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +179,10 @@ def test_two_processes_learn_what_one_process_learns(two_runs):
 # layers' gradients on after the model is wrapped for several processes (DDP then has to look for the frozen ones:
 # without it both processes failed at the second step), and LoRA trains adapters beside frozen weights.
 def test_two_processes_train_with_gradual_unfreezing_as_one_process(tmp_path, no_dropout_bert_dir, three_class_csv):
-    assert_same_learning(_two_and_one(tmp_path, three_class_csv, no_dropout_bert_dir, ("--unfreezing", "gradual")))
+    # Gradual unfreezing trains only the head in its first phase: in 3 epochs of 7 steps it learns less than full
+    # fine-tuning (the last loss 0.86-0.91 of the first, by the tiny model's random weights).
+    assert_same_learning(_two_and_one(tmp_path, three_class_csv, no_dropout_bert_dir, ("--unfreezing", "gradual")),
+                         learns_by=0.95)
 
 
 def test_two_processes_train_lora_adapters_like_one_process(tmp_path, no_dropout_bert_dir, three_class_csv):
@@ -189,7 +198,9 @@ def test_two_processes_train_lora_adapters_like_one_process(tmp_path, no_dropout
     assert (two.model / "model.safetensors").exists() and json.loads(two.status.read_text())["state"] == "done"
 
 
-def assert_same_learning(runs) -> None:
+def assert_same_learning(runs, learns_by: float = 0.8) -> None:
+    """Two processes make one process's updates; ``learns_by``: the last validation loss is below this share of the
+    first, so the comparison is of a model that learns."""
     (_, two), (_, one) = runs
     evals = {name: [e for e in read_metrics(run.path) if e["event"] == "evaluated"]
              for name, run in (("two", two), ("one", one))}
@@ -198,7 +209,7 @@ def assert_same_learning(runs) -> None:
         assert a["step"] == b["step"]
         assert a["val_loss"] == pytest.approx(b["val_loss"], abs=LOSS_TOLERANCE)
         assert a["accuracy"] == b["accuracy"]
-    assert evals["one"][-1]["val_loss"] < 0.8 * evals["one"][0]["val_loss"], \
+    assert evals["one"][-1]["val_loss"] < learns_by * evals["one"][0]["val_loss"], \
         "the comparison is only worth something if the model learns"
     s2, s1 = (json.loads(r.summary.read_text()) for r in (two, one))
     assert s2["accuracy"] == s1["accuracy"]
