@@ -45,7 +45,8 @@ def one_variant(bucketed: bool, steps: int, max_length: int, seed: int) -> dict:
 
     from bertstudio.models.loading import load_model_for_classification
     from bertstudio.models.sources import resolve_model_source
-    from bertstudio.train.batching import PaddingCollator, cpu_length_buckets
+    from bertstudio.train.batch_order import cpu_length_buckets
+    from bertstudio.train.batching import PaddingCollator
 
     torch.manual_seed(seed)
     model = load_model_for_classification(resolve_model_source("bundled-minilm"), num_labels=2,

@@ -21,7 +21,7 @@ from bertstudio.predict.backends import LogitsBackend, TorchBackend, open_backen
 from bertstudio.predict.locate import ModelLocation, check_finished, locate_model, unfinished_run
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch, per_text_logits
 from bertstudio.results import Preprocessing
-from bertstudio.train.batching import cpu_length_buckets, sorted_batches
+from bertstudio.train.batch_order import cpu_length_buckets, sorted_batches
 
 DEFAULT_BATCH_SIZE = 32
 

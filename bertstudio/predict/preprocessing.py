@@ -11,7 +11,7 @@ from bertstudio.data.long_texts import LongTexts, encode_long_texts, per_text
 from bertstudio.errors import ModelError
 from bertstudio.results import Preprocessing, read_json
 from bertstudio.runs import PREPROCESSING_FILE
-from bertstudio.train.batching import padded_length
+from bertstudio.train.batch_order import padded_length
 
 
 def _labels_from_config(folder: Path) -> list[str] | None:

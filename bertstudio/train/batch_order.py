@@ -89,3 +89,60 @@ def sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | No
     if current:
         batches.append(current)
     return batches
+
+
+def length_buckets(max_length: int) -> tuple[int, ...]:
+    """The few lengths a compiled model's batches are padded to, so their shapes repeat and each compiled graph
+    (a CUDA graph per shape) is reused: multiples of 16 up to 128 tokens, then of 64, and ``max_length`` itself.
+    At most 8 + 6 shapes at 512 tokens; a batch pads at most 15 tokens below 128 (63 above), instead of up to 7
+    with multiples of 8: padding is cheap on a GPU next to launching an uncaptured step."""
+    small = range(16, min(max_length, 128) + 1, 16)
+    large = range(192, max_length + 1, 64)
+    return tuple(sorted({*small, *large, max_length}))
+
+
+# (up to this length, pad to a multiple of this) on a CPU: see cpu_length_buckets.
+CPU_LENGTH_STEPS = ((128, 8), (256, 16), (512, 32))
+CPU_LONG_STEP = 64
+
+
+def cpu_length_buckets(max_length: int) -> tuple[int, ...]:
+    """The lengths a CPU pads its batches to: multiples of 8 up to 128 tokens, of 16 up to 256, of 32 up to 512,
+    then of 64, and ``max_length`` itself (24 shapes at 256 tokens, 32 at 512).
+
+    Why not each batch's own longest row: with bf16 the CPU kernels keep state for every batch shape they have met,
+    and length-grouped batches meet hundreds. IMDb's 15,000 reviews at 256 tokens grew the training process to
+    9.1 GB. bench/cpu_shapes.py (bundled model, 60 steps of varied lengths): 22 MB a step of growth with each
+    batch's own longest row, 8.7 MB with these buckets (still meeting most of their 24 shapes for the first time).
+    The steps grow with the length so padding stays a small share of a batch: at most 7 tokens up to 128, at most
+    an eighth of the length above.
+    """
+    lengths, start = {max_length}, 0
+    for end, step in CPU_LENGTH_STEPS:
+        lengths.update(range(start + step, min(end, max_length) + 1, step))
+        start = end
+    lengths.update(range(start + CPU_LONG_STEP, max_length + 1, CPU_LONG_STEP))
+    return tuple(sorted(lengths))
+
+
+def padded_length(longest: int, multiple: int | None = None, buckets: Sequence[int] = ()) -> int:
+    """The length a batch whose longest row has ``longest`` tokens is padded to: the first bucket that holds it,
+    else the next multiple of ``multiple``, else ``longest`` itself."""
+    for bucket in buckets:
+        if bucket >= longest:
+            return bucket
+    if multiple:
+        return -(-longest // multiple) * multiple
+    return longest
+
+
+def padding_buckets(device_type: str, max_length: int | None, compiled: bool = False) -> tuple[int, ...]:
+    """The lengths batches are padded to: a compiled model's ``length_buckets`` (its graphs are reused), a CPU's
+    ``cpu_length_buckets``, none otherwise (each batch to its own longest row). ``max_length``: the longest row
+    the data can hold; None: no buckets."""
+    if not max_length:
+        return ()
+    if compiled:
+        return length_buckets(max_length)
+    return cpu_length_buckets(max_length) if device_type == "cpu" else ()
+

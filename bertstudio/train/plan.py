@@ -10,8 +10,8 @@ from bertstudio.config import TrainConfig, get_preset, list_presets
 from bertstudio.data.long_texts import LongTexts, share_longer
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
-from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS, length_grouped_batches, random_batches, \
-    sorted_batches
+from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS, length_grouped_batches, padded_length, \
+    padding_buckets, random_batches, sorted_batches
 from bertstudio.train.long_texts import training_examples
 from bertstudio.train.schedule import total_optimizer_steps
 
@@ -130,19 +130,20 @@ def texts_from_grid(grid: Sequence[int], n_texts: int, max_length: int) -> list[
 
 
 def padded_lengths(grid: Sequence[int], n_texts: int, max_length: int, *, batch_size: int, grouped: bool,
-                   seed: int) -> PaddedLengths:
+                   seed: int, buckets: Sequence[int] = ()) -> PaddedLengths:
     """How long the run's batches are padded to, from the measured length percentiles and the loop's own batching
     (``batch_order``): grouped by length, a batch is barely longer than its texts; shuffled at random, it is as long
     as the longest of ``batch_size`` random texts. Measured on SST-2 (mean 13 tokens): the old guess, 1.2x the mean,
-    was right for grouped batches (16 tokens) and half of what random batches of 16 are padded to (30)."""
+    was right for grouped batches (16 tokens) and half of what random batches of 16 are padded to (30).
+    ``buckets``: the lengths the device pads a batch's longest row up to (``batch_order.padding_buckets``)."""
     if not grid:
         return PaddedLengths(max_length, max_length, max_length)
     lengths = texts_from_grid(grid, max(1, min(n_texts, SIMULATED_TEXTS)), max_length)
     batches = (length_grouped_batches(lengths, batch_size, seed=seed) if grouped
                else random_batches(len(lengths), batch_size, seed=seed))
-    train = sum(max(lengths[i] for i in batch) for batch in batches) / len(batches)
-    evaluated = sum(len(batch) * lengths[batch[0]] for batch in sorted_batches(lengths, EVAL_BATCH_SIZE,
-                                                                                     EVAL_MAX_TOKENS))
+    train = sum(padded_length(max(lengths[i] for i in batch), None, buckets) for batch in batches) / len(batches)
+    evaluated = sum(len(batch) * padded_length(lengths[batch[0]], None, buckets)
+                    for batch in sorted_batches(lengths, EVAL_BATCH_SIZE, EVAL_MAX_TOKENS))
     return PaddedLengths(round(train), evaluated / len(lengths), sum(lengths) / len(lengths))
 
 
@@ -162,7 +163,8 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
     total, per_epoch = total_optimizer_steps(cfg, math.ceil(examples / cfg.batch_size))  # as the loop counts
     every = min(cfg.eval_every or per_epoch, total)
     padded = padded_lengths(length_grid, examples, cfg.max_length, batch_size=cfg.batch_size,
-                            grouped=cfg.length_grouping, seed=cfg.seed)
+                            grouped=cfg.length_grouping, seed=cfg.seed,
+                            buckets=padding_buckets(hardware.device, cfg.max_length, cfg.compile == "on"))
     return TrainingPlan(cfg, resolved.decisions, train_rows, val_rows, test_rows, per_epoch, total,
                         evaluations=math.ceil(total / every), examples_per_text=examples / max(1, train_rows),
                         padded=padded)

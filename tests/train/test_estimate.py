@@ -11,6 +11,7 @@ from bertstudio.train import estimate as train_estimate
 from bertstudio.train import plan as train_plan
 from bertstudio.train import step_timer
 from bertstudio.train.auto import Hardware, ModelShape
+from bertstudio.train.batch_order import padding_buckets
 from bertstudio.train.loop import FEATURES_PHASE, VALIDATION_PHASE
 from bertstudio.train.phase_times import phase_times
 from bertstudio.train.pipeline import SAVING_PHASE, TOKENIZING_PHASE, scoring_phase
@@ -145,6 +146,16 @@ def test_padded_lengths_are_cut_where_tokenizing_cuts_and_default_to_max_length(
     cut = train_plan.padded_lengths([10 * v for v in GRID], 500, 32, batch_size=16, grouped=True, seed=42)
     assert cut.train <= 32 and cut.evaluation <= 32
     assert train_plan.padded_lengths([], 500, 48, batch_size=16, grouped=True, seed=42).train == 48
+
+
+def test_padded_lengths_count_the_buckets_a_device_pads_to():
+    # A CPU pads each batch's longest row up to its buckets: the probe times, and the estimate counts, that length.
+    own = train_plan.padded_lengths(GRID, 2_000, 64, batch_size=16, grouped=True, seed=42)
+    bucketed = train_plan.padded_lengths(GRID, 2_000, 64, batch_size=16, grouped=True, seed=42,
+                                         buckets=padding_buckets("cpu", 64))
+    assert own.train <= bucketed.train <= own.train + 7
+    assert own.evaluation < bucketed.evaluation <= own.evaluation + 7
+    assert bucketed.mean_text == own.mean_text  # the simple model reads the words, not the padding
 
 
 def test_planned_run_times_the_probe_at_the_padded_training_length():

@@ -19,7 +19,8 @@ from bertstudio.train.auto import (
     choose_compile,
     resolve,
 )
-from bertstudio.train.batching import PaddingCollator, length_buckets, padded_length
+from bertstudio.train.batch_order import length_buckets, padded_length
+from bertstudio.train.batching import PaddingCollator
 from bertstudio.train.feeds import full_forward
 from bertstudio.train.readings import StepReadings
 from bertstudio.train.speedups import compile as compile_module

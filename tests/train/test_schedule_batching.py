@@ -1,15 +1,15 @@
 import torch
 
 from bertstudio.config import TrainConfig
-from bertstudio.train.batching import (
-    PaddingCollator,
+from bertstudio.train.batch_order import (
     cpu_length_buckets,
     length_buckets,
     length_grouped_batches,
-    make_collator,
     padded_length,
+    padding_buckets,
     sorted_batches,
 )
+from bertstudio.train.batching import PaddingCollator, make_collator
 from bertstudio.train.schedule import lr_multiplier, total_optimizer_steps, warmup_steps_for
 
 
