@@ -153,7 +153,8 @@ def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
         tokenizing=(TOKENIZE_FIXED_S + rows * plan.padded.mean_text * TOKENIZE_PER_TOKEN_S + probe.model_build
                     + probe.weights_save),
         tuning=tune,
-        # It fits on at most a sample of the training rows (beside the first steps for big splits, still time spent).
+        # It fits on at most a sample of the training rows (before the first step; beside the first steps for big
+        # splits on a GPU, still time spent).
         simple_model=((SIMPLE_MODEL_FIXED_S + (fitted_rows(plan.train_rows) + plan.val_rows) * words)
                       if cfg.simple_model else 0.0),
         features=(train_texts + val_texts) * per_text if head_only else 0.0,

@@ -391,7 +391,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         tracker = RunTracker(accelerator)
         emit_and_log(started_event(inputs, cfg, data, run.path, accelerator, resumed_from))
         simple_fit = (SimpleModelFit.begin(inputs.split.train, inputs.split.validation, inputs.label_names, cfg.seed,
-                                           emit_and_log) if cfg.simple_model and accelerator.is_main_process else None)
+                                           emit_and_log, accelerator.device.type)
+                      if cfg.simple_model and accelerator.is_main_process else None)
         checkpoints = Checkpointer.every(cfg.checkpoint_minutes, run, on_saved=lambda state: RunStatus.now(
             "running", step=state.step, checkpoint_step=state.step).write(run.status))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, inputs.label_names,

@@ -72,29 +72,33 @@ def fit_simple_model(train, validation, label_names: list[str], seed: int,
 
 
 # Training splits from which the simple model is fitted on a thread beside the first training steps instead of
-# before them. Fitted first, it held the first step of bench/scale.py's 100k file back 56 s on a quiet-ish machine
-# (195 s on the shared one, at every size from there): more than the whole target for a million rows (90 s).
-# Below this it takes seconds (16.8 s for 25,000 rows on a loaded machine) and its line is on the chart before the
-# first step, as issue 23 asked.
+# before them, on a GPU: the CPU is free while the GPU computes. Fitted first, it held the first step of
+# bench/scale.py's 100k file back 56 s on a quiet-ish machine (fitting 95,000 rows then).
 BESIDE_TRAINING_FROM_ROWS = 50_000
-# Beside training it fits on at most this many rows. Its memory adds to training's: 95,000 rows of the benchmark's
-# tickets took 1,160 MB above the process's own (50,000: 720 MB), and a 100k run fitting 95,000 beside its steps
-# peaked at 2,167 MB by step 25 against 1,598 MB without it (the 2 GB target). 50,000 rows fit in half the time
-# (27 s against 52 s) and scored the same on those tickets (99.58% against 99.48% on 5,000 held-out ones).
-BESIDE_TRAINING_MAX_ROWS = 50_000
+# A run's simple model fits on at most this many rows. 95,000 rows of the benchmark's tickets took 1,160 MB above
+# the process's own (50,000: 720 MB, 398 MB now that they are counted in chunks), and fitted beside a 100k run's steps it pushed the run to 2,167 MB (the 2 GB
+# target). 50,000 rows fit in half the time (27 s against 52 s) and scored the same on those tickets (99.58%
+# against 99.48% on 5,000 held-out ones).
+RUN_MAX_ROWS = 50_000
 
 
-def fits_beside_training(train_rows: int) -> bool:
-    return train_rows >= BESIDE_TRAINING_FROM_ROWS
+def fits_beside_training(train_rows: int, device_type: str) -> bool:
+    """Whether a run fits its simple model beside its training steps rather than before them.
+
+    Never on a CPU: there the fit and the steps share the same cores (and the fit's Python holds the interpreter
+    lock the training loop needs), so training is no sooner done, and the fit's memory adds to training's. A
+    million-row run peaked at 2,205 MB with it beside its first 10 steps against the 2 GB target (issue 22).
+    """
+    return device_type != "cpu" and train_rows >= BESIDE_TRAINING_FROM_ROWS
 
 
 def fitted_rows(train_rows: int) -> int:
     """How many training rows the simple model of a run with ``train_rows`` fits on (what its time depends on)."""
-    return min(train_rows, BESIDE_TRAINING_MAX_ROWS if fits_beside_training(train_rows) else MAX_TRAIN_ROWS)
+    return min(train_rows, RUN_MAX_ROWS)
 
 
 class SimpleModelFit:
-    """The simple model of a run: fitted at once, or on a thread beside training for a big split.
+    """The simple model of a run: fitted at once, or on a thread beside training for a big split on a GPU.
 
     The thread starts once the first training step is done: started with it, it held that step back (the time
     from "started" to the first step of a 100k run went from 9.3 s to 13.5 s on the shared machine), and that
@@ -103,8 +107,8 @@ class SimpleModelFit:
     keeps a single writer.
     """
 
-    def __init__(self, train, validation, label_names: list[str], seed: int):
-        self.beside_training = fits_beside_training(len(train))
+    def __init__(self, train, validation, label_names: list[str], seed: int, device_type: str = "cpu"):
+        self.beside_training = fits_beside_training(len(train), device_type)
         self._fit = lambda: fit_simple_model(train, validation, label_names, seed, fitted_rows(len(train)))
         self._outcome: tuple[SimpleModelRun, SimpleModelScored] | None = None
         self._error: BaseException | None = None
@@ -112,10 +116,11 @@ class SimpleModelFit:
         self._thread = threading.Thread(target=self._run, name="simple-model", daemon=True)
 
     @classmethod
-    def begin(cls, train, validation, label_names: list[str], seed: int, emit: Callable[[Any], None]
-              ) -> SimpleModelFit:
-        """Fit now (small splits: the line is there before the first step), or later beside training (big ones)."""
-        fit = cls(train, validation, label_names, seed)
+    def begin(cls, train, validation, label_names: list[str], seed: int, emit: Callable[[Any], None],
+              device_type: str = "cpu") -> SimpleModelFit:
+        """Fit now (small splits, and every split on a CPU: the line is there before the first step), or later
+        beside training (big ones on a GPU)."""
+        fit = cls(train, validation, label_names, seed, device_type)
         if fit.beside_training:
             return fit
         fit._outcome = fit._fit()

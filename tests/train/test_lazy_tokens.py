@@ -138,7 +138,7 @@ def test_a_run_through_the_lazy_split_trains_exactly_as_one_tokenized_up_front(s
 
 def test_a_big_split_fits_the_simple_model_beside_training_and_scores_it_once(small_csv, tiny_bert_dir, tmp_path,
                                                                               monkeypatch):
-    monkeypatch.setattr(simple_model, "BESIDE_TRAINING_FROM_ROWS", 1)
+    monkeypatch.setattr(simple_model, "fits_beside_training", lambda rows, device_type: True)  # as on a GPU
     job, summary = _run(small_csv, tiny_bert_dir, tmp_path / "run")
     kinds = [type(e) for e in job.history]
     assert kinds.count(SimpleModelScored) == 1
@@ -148,6 +148,15 @@ def test_a_big_split_fits_the_simple_model_beside_training_and_scores_it_once(sm
         scored.macro_f1)
     logged = (RunFolder(tmp_path / "run").metrics).read_text().count('"event": "simple_model"')
     assert logged == 1  # in the run's record too, written by the run's own thread
+
+
+def test_only_a_big_split_on_a_gpu_fits_its_simple_model_beside_training(monkeypatch):
+    # On a CPU the fit and the steps share the cores and the memory: it goes first, whatever the split's size.
+    monkeypatch.setattr(simple_model, "BESIDE_TRAINING_FROM_ROWS", 10)
+    beside = {(rows, device): SimpleModelFit(list(range(rows)), [], ["a"], 0, device).beside_training
+              for rows in (9, 10) for device in ("cpu", "cuda")}
+    assert beside == {(9, "cpu"): False, (10, "cpu"): False, (9, "cuda"): False, (10, "cuda"): True}
+    assert simple_model.fitted_rows(10**6) == simple_model.RUN_MAX_ROWS and simple_model.fitted_rows(500) == 500
 
 
 def test_the_fit_beside_training_starts_after_the_first_step_and_is_announced_once_ready():
