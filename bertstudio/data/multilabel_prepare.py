@@ -123,13 +123,20 @@ def _empty_text_finding(n: int, text_cols: list[str]) -> Finding:
 
 
 def to_multilabel_dataset(clean, vectors: np.ndarray) -> datasets.Dataset:
+    """The cleaned texts and their 0/1 label vectors as a dataset, built as Arrow columns: the vectors as Python
+    lists would be a float object per label and row (28 labels x 1M rows: ~1 GB) before Arrow packs them."""
     import datasets
+    import numpy as np
+    import pyarrow as pa
 
     features = {name: datasets.Value("string") for name in clean.columns}
     features["label"] = datasets.Sequence(datasets.Value("float32"), length=vectors.shape[1])
-    data = {name: clean[name].tolist() for name in clean.columns}
-    data["label"] = vectors.tolist()
-    return datasets.Dataset.from_dict(data, features=datasets.Features(features))
+    features = datasets.Features(features)
+    columns = {name: pa.array(clean[name].to_numpy(dtype=object), type=pa.string()) for name in clean.columns}
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    columns["label"] = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
+    table = pa.table(columns).cast(features.arrow_schema)
+    return datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(features=features))
 
 
 def label_matrix(dataset) -> np.ndarray:
