@@ -55,17 +55,20 @@ class Block:
     terms: list[str] = field(default_factory=list)
     idf: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
+    def _cutting(self) -> dict[str, Any]:
+        """How texts are cut into terms: the same for fitting, counting and predicting."""
+        return dict(analyzer=self.analyzer, ngram_range=self.ngram_range, strip_accents="unicode", lowercase=True,
+                    dtype=np.float32)
+
     def vectorizer(self, **fit_options: Any):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        return TfidfVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, sublinear_tf=True,
-                               strip_accents="unicode", lowercase=True, dtype=np.float32, **fit_options)
+        return TfidfVectorizer(sublinear_tf=True, **self._cutting(), **fit_options)
 
     def counter(self, **options: Any):
         from sklearn.feature_extraction.text import CountVectorizer
 
-        return CountVectorizer(analyzer=self.analyzer, ngram_range=self.ngram_range, strip_accents="unicode",
-                               lowercase=True, dtype=np.float32, **options)
+        return CountVectorizer(**self._cutting(), **options)
 
     @functools.cached_property
     def _fixed_counter(self):
