@@ -58,7 +58,7 @@ def recommend_preset(n_rows: int, class_counts: Mapping[str, int]) -> Recommenda
         return Recommendation("large-data", f"With {n_rows:,} examples, fewer passes over the data with frequent "
                                             "checks give the best model in the least time.")
     return Recommendation("balanced", f"{n_rows:,} examples in {len(counts)} reasonably balanced classes: "
-                                      "the standard full fine-tuning fits.")
+                                      "the standard settings fit, each chosen for your data.")
 
 
 def preset_for_new_file(n_rows: int, class_counts: Mapping[str, int], current: str) -> str | None:

@@ -236,17 +236,20 @@ def test_native_pooling_keeps_the_plain_class(tiny_bert_dir, tiny_distilbert_dir
 # --- the recommendation -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rows, classes", [(400, 2), (3_000, 4), (50_000, 20)])
-def test_the_recommendation_is_what_won_the_benchmark_and_says_why(rows, classes):
+@pytest.mark.parametrize("rows, classes, name, decay", [
+    (400, 2, "full fine-tuning", 1.0), (999, 2, "full fine-tuning", 1.0),  # full won at 500 rows
+    (1_000, 4, "layer-wise learning-rate decay", 0.9), (9_999, 4, "layer-wise learning-rate decay", 0.9),  # at 2,000
+    (10_000, 20, "full fine-tuning", 1.0), (50_000, 20, "full fine-tuning", 1.0)])
+def test_the_recommendation_is_what_won_the_benchmark_and_says_why(rows, classes, name, decay):
     strategy = choose_strategy(stats(rows, classes), MINILM)
-    assert (strategy.name, strategy.layer_lr_decay, strategy.unfreezing, strategy.lora_rank) == \
-        ("full fine-tuning", 1.0, "none", 0)
+    assert (strategy.name, strategy.layer_lr_decay, strategy.unfreezing, strategy.lora_rank) == (name, decay, "none", 0)
     assert f"{rows:,} training rows for {classes} classes" in strategy.reason
     assert "bench/STRATEGIES.md" in strategy.reason
     resolved = resolve(TrainConfig(), stats(rows, classes), Hardware("cpu"), model=MINILM)
-    assert (resolved.config.layer_lr_decay, resolved.config.unfreezing, resolved.config.lora_rank) == (1.0, "none", 0)
+    assert (resolved.config.layer_lr_decay, resolved.config.unfreezing, resolved.config.lora_rank) == \
+        (decay, "none", 0)
     reasons = [d.reason for d in resolved.decisions if d.field in ("layer_lr_decay", "unfreezing", "lora_rank")]
-    assert len(reasons) == 3 and reasons[0].startswith("Strategy: full fine-tuning.")
+    assert len(reasons) == 3 and reasons[0].startswith(f"Strategy: {name}.")
     assert sum(strategy.reason in r for r in reasons) == 1  # said once, not three times
 
 
