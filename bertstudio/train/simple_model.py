@@ -77,9 +77,9 @@ def fit_simple_model(train, validation, label_names: list[str], seed: int,
 # bench/scale.py's 100k file back 56 s on a quiet-ish machine (fitting 95,000 rows then).
 BESIDE_TRAINING_FROM_ROWS = 50_000
 # A run's simple model fits on at most this many rows. 95,000 rows of the benchmark's tickets took 1,160 MB above
-# the process's own (50,000: 720 MB, 398 MB now that they are counted in chunks), and fitted beside a 100k run's steps it pushed the run to 2,167 MB (the 2 GB
-# target). 50,000 rows fit in half the time (27 s against 52 s) and scored the same on those tickets (99.58%
-# against 99.48% on 5,000 held-out ones).
+# the process's own (50,000: 720 MB; 398 MB now that they are counted in chunks), and fitted beside a 100k run's
+# steps they pushed the run to 2,167 MB (the 2 GB target). 50,000 rows fit in half the time (27 s against 52 s) and
+# scored the same on those tickets (99.58% against 99.48% on 5,000 held-out ones).
 RUN_MAX_ROWS = 50_000
 
 
