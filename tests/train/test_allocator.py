@@ -47,3 +47,27 @@ def test_training_steps_reuse_freed_memory_instead_of_faulting_it_back_in():
     assert kept["kept"]
     assert default["faults_per_step"] > 500, default  # the problem exists with glibc's defaults ...
     assert kept["faults_per_step"] < default["faults_per_step"] / 10, (default, kept)  # ... and is gone
+
+
+def test_training_lets_its_optimizer_state_go_before_scoring(tiny_bert_dir, small_csv):
+    """The optimizer's moments (twice the trainable weights) are no use once training ends; the accelerator and
+    the schedule held them through the final scoring and saving."""
+    import gc
+
+    import torch
+
+    from bertstudio.config import config_from_preset
+    from bertstudio.train.loop import train_model
+    from bertstudio.train.pipeline import build_model, load_inputs, make_accelerator, tokenize_splits
+
+    cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), batch_size=8, max_steps=3,
+                             max_length=32, precision="fp32")
+    inputs = load_inputs(cfg)
+    data = tokenize_splits(inputs, 32)
+    accelerator = make_accelerator(inputs.config, inputs.device)
+    outcome = train_model(build_model(inputs, inputs.config), inputs.tokenizer, inputs.config, data.train,
+                          data.validation, inputs.label_names, accelerator, emit=lambda e: None,
+                          should_stop=lambda: False)
+    gc.collect()
+    assert outcome.steps_done == 3
+    assert not [o for o in gc.get_objects() if isinstance(o, torch.optim.Optimizer) and o.state]
