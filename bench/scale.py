@@ -121,7 +121,7 @@ def measure(args: list[str], rows: int, *, run_dir: Path | None = None, whole: b
                                    stderr=errors)
     events: dict[str, dict] = {}
     metrics = run_dir / "metrics.jsonl" if run_dir else None
-    first_step_peak = None
+    peak_at_first_step = None
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
@@ -129,7 +129,7 @@ def measure(args: list[str], rows: int, *, run_dir: Path | None = None, whole: b
         if metrics is not None and "step" not in events:
             events = _first_events(metrics)
             if "step" in events:
-                first_step_peak = _high_water_mb(process.pid)
+                peak_at_first_step = _high_water_mb(process.pid)
                 if not whole:
                     process.terminate()
         time.sleep(0.1)
@@ -148,7 +148,7 @@ def measure(args: list[str], rows: int, *, run_dir: Path | None = None, whole: b
 
     return Measured(" ".join(["bertstudio", *args]), rows, seconds, usage.ru_maxrss / 1024, since_launch("step"),
                     since_launch("started"), events.get("simple_model", {}).get("seconds"), os.getloadavg()[0],
-                    0 if stopped_by_us else process.returncode, first_step_peak, whole)
+                    0 if stopped_by_us else process.returncode, peak_at_first_step, whole)
 
 
 def _high_water_mb(pid: int) -> float | None:

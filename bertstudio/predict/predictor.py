@@ -21,7 +21,7 @@ from bertstudio.predict.backends import LogitsBackend, TorchBackend, open_backen
 from bertstudio.predict.locate import ModelLocation, check_finished, locate_model, unfinished_run
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch, per_text_logits
 from bertstudio.results import Preprocessing
-from bertstudio.train.batch_order import cpu_length_buckets, sorted_batches
+from bertstudio.train.batch_order import padding_buckets, sorted_batches
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -125,10 +125,11 @@ class Predictor:
         return per_text_logits(out, encoded, self.prep)
 
     def _length_buckets(self) -> tuple[int, ...]:
-        """PyTorch on a CPU pads to a few lengths: its kernels keep state per batch shape, which a long-running
-        ``serve`` meeting every length up to 512 would grow without end (``cpu_length_buckets``)."""
-        on_cpu_torch = isinstance(self.backend, TorchBackend) and self.backend.device == "cpu"
-        return cpu_length_buckets(self.prep.max_length) if on_cpu_torch and self.prep.max_length else ()
+        """PyTorch pads as training does (on a CPU to a few lengths: its kernels keep state per batch shape, which a
+        long-running ``serve`` meeting every length up to 512 would grow without end); exported runtimes do not."""
+        if not isinstance(self.backend, TorchBackend):
+            return ()
+        return padding_buckets(self.backend.device, self.prep.max_length)
 
     def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
         logits = self.logits(texts, text_pairs)

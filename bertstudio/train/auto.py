@@ -328,10 +328,10 @@ def choose_strategy(stats: DataStats, model: ModelShape, *, head_only: bool = Fa
         return Strategy("head only", 1.0, "none", 0, "Only the classifier head trains, so no other strategy applies.")
     if GENTLE_FROM_ROWS <= n < GENTLE_UP_TO_ROWS:
         return Strategy("layer-wise learning-rate decay", GENTLE_DECAY, "none", 0,
-                        f"{n:,} training rows for {classes} classes: each layer below the top learns at "
-                        f"{GENTLE_DECAY:g}x the rate of the one above, which keeps the general knowledge of the lower "
-                        "layers and beat full fine-tuning, gradual unfreezing and LoRA on 2,000-row samples of two "
-                        "public data sets (bench/STRATEGIES.md).")
+                        f"{n:,} training rows for {classes} classes: each layer learns a little more slowly than "
+                        f"the one above it ({GENTLE_DECAY:g}x), so the lower layers keep more of their general "
+                        "knowledge of language; this beat full fine-tuning, gradual unfreezing and LoRA on 2,000-row "
+                        "samples of two public data sets (bench/STRATEGIES.md).")
     why = ("which beat slower lower layers, gradual unfreezing and LoRA on 500-row samples of two public data sets"
            if n < GENTLE_FROM_ROWS else "with this much data, gentler strategies have little to guard against")
     return Strategy("full fine-tuning", 1.0, "none", 0,

@@ -451,8 +451,9 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
 
     readings.flush()
     train_seconds = time.perf_counter() - start
-    # The optimizer's moments (twice the trainable weights: ~70 MB for the bundled model, ~700 MB for BERT-base)
-    # are no use once training ends, and the accelerator and the schedule would keep them through scoring and saving.
+    # The optimizer's moments (8 bytes per trainable weight: by that count ~70 MB for the bundled model, ~700 MB for
+    # BERT-base) are no use once training ends; the accelerator and the schedule would keep them through scoring
+    # and saving.
     optimizer.state.clear()
     unwrapped = accelerator.unwrap_model(model)
     best.restore(unwrapped)
