@@ -1,8 +1,9 @@
 """How much arithmetic the engine's training does: the numerator of "FLOP/s" and model FLOP utilisation.
 
 Counted is the work the engine actually does, not the textbook 6N per token: frozen bottom layers run
-forward only (nothing below them learns, so no gradient flows through them), and the last layer sends
-[CLS] alone through its query, attention-output and feed-forward weights (``cls_only``). Pure: it reads
+forward only (nothing below them learns, so no gradient flows through them), and the last layer of a model that
+reads [CLS] sends it alone through its query, attention-output and feed-forward weights (``cls_only``; a
+mean-pooled model reads every token, so its last layer does all of its work). Pure: it reads
 sizes off a transformers config, so a benchmark can count before or after training.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bertstudio.models.pooling import model_pooling
 from bertstudio.train.auto import ModelShape
 
 # FLOPs per weight and token: a multiply-add forward; backward, one for the weight's gradient and one for
@@ -35,16 +37,19 @@ def training_flops(config: Any, tokens: int, texts: int, *, frozen_layers: int =
     shape = ModelShape.of(config)
     trained = shape.layers - frozen_layers
     matrices = (FORWARD * frozen_layers + FORWARD_AND_BACKWARD * trained) * layer_weights(shape) * tokens
-    matrices -= FORWARD_AND_BACKWARD * cls_only_weights(shape) * (tokens - texts)
+    reads_cls = model_pooling(config) != "mean"
+    if reads_cls:
+        matrices -= FORWARD_AND_BACKWARD * cls_only_weights(shape) * (tokens - texts)
     if frozen_layers:
         # Nothing below the first trained layer learns (the embeddings freeze with the layers), so its query,
         # key and value products skip the gradient of their input: 2 of the 6 FLOPs per weight and token.
-        query_tokens = texts if trained == 1 else tokens
+        query_tokens = texts if trained == 1 and reads_cls else tokens
         matrices -= INPUT_GRADIENT * shape.hidden * shape.hidden * (2 * tokens + query_tokens)
     if seq_len is None:
         return float(matrices)
     # Attention: per layer and query row, two products over seq_len keys of ``hidden`` values. A frozen layer
-    # runs forward only (1 pass), a trained one forward and backward (3); the last layer has one query row.
+    # runs forward only (1 pass), a trained one forward and backward (3); the last layer of a model that reads
+    # [CLS] has one query row.
     passes = FORWARD_AND_BACKWARD // FORWARD
-    query_rows = (frozen_layers + passes * (trained - 1)) * seq_len + passes
+    query_rows = (frozen_layers + passes * (trained - 1)) * seq_len + passes * (1 if reads_cls else seq_len)
     return float(matrices + 2 * 2 * seq_len * shape.hidden * texts * query_rows)
