@@ -214,19 +214,16 @@ def engine_step(model_source, batch: int, seq: int = 128, forward: Callable | No
     from bertstudio.config import TrainConfig
     from bertstudio.hardware import detect_device
     from bertstudio.models.loading import load_model_for_classification
-    from bertstudio.models.loading import load_model_config
-    from bertstudio.models.pooling import trained_pooling
     from bertstudio.train.auto import ModelShape, choose_freeze_layers, choose_pooling
     from bertstudio.train.feeds import full_forward
     from bertstudio.train.loop import accumulate_gradients, clipped_step
     from bertstudio.train.model_setup import make_optimizer, prepare_model
-    from bertstudio.train.pipeline import attention_kernel
+    from bertstudio.train.pipeline import attention_kernel, model_shape
 
     cfg = TrainConfig(lr=2e-5, head_lr=2e-4, freeze_embeddings=True, attention_dropout=0.0)
     # The pooling the engine picks for this model (mean for the bundled one): it decides whether the last layer
     # may compute [CLS] alone, ~14% of the bundled model's step.
-    pooling = pooling or choose_pooling(ModelShape.of(load_model_config(model_source),
-                                                      trained_pooling=trained_pooling(model_source))).value
+    pooling = pooling or choose_pooling(model_shape(model_source)).value
     model = load_model_for_classification(model_source, num_labels=2, id2label={0: "a", 1: "b"},
                                           label2id={"a": 0, "b": 1}, attention_dropout=cfg.attention_dropout,
                                           attn_implementation=attention_kernel(detect_device("cpu")),

@@ -143,7 +143,7 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
                       is_pair="text_pair" in train.column_names, length_grid=tuple(lengths.percentile_grid),
                       multi_label=prepared.multilabel is not None)
     device = detect_device(cfg.device)
-    shape = _model_shape(source)
+    shape = model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair,
               **label_layout_settings(prepared)}
     resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device, Processes.from_environment().count),
@@ -152,7 +152,8 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     return TrainingInputs(resolved.config, resolved, parts, prepared.report, table, lengths, source, tokenizer, device)
 
 
-def _model_shape(source) -> ModelShape:
+def model_shape(source) -> ModelShape:
+    """The model's sizes and the pooling it was trained with, read from its files (no weights loaded)."""
     return ModelShape.of(load_model_config(source), trained_pooling=trained_pooling(source))
 
 
