@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -57,6 +59,13 @@ def tokens_trained(run: Path) -> int:
     return round(summary["tokens_per_second"] * summary["train_seconds"])
 
 
+def children_cpu_seconds() -> float:
+    """User and system CPU time of the finished child processes: unlike wall time, other programs sharing the
+    cores change it little, so the two runs' ratio holds when the machine was busy during one of them."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def fine_tuned_alone(run: Path) -> float | None:
     """Test accuracy of the fine-tuned model by itself, where the run's final model is its blend with the simple
     word-count model (the accuracy in the table is the final model's)."""
@@ -73,7 +82,7 @@ def run_one(name: str, train: Path, test: Path, seed: int, tag: str, extra: list
     out = CACHE / "runs" / f"{tag}-{name}"
     command = [sys.executable, "-m", "bertstudio", "train", str(train), "--test", str(test), "--out", str(out),
                "--overwrite", "--seed", str(seed), "--quiet", *extra, *RUNS[name]]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), children_cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
@@ -81,6 +90,7 @@ def run_one(name: str, train: Path, test: Path, seed: int, tag: str, extra: list
     config = json.loads((out / "config.json").read_text())
     result = {"name": name, "accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"],
               "train_seconds": summary["train_seconds"], "wall_seconds": round(time.perf_counter() - start, 1),
+              "cpu_seconds": round(children_cpu_seconds() - cpu_start, 1), "load_at_end": os.getloadavg()[0],
               "steps": summary["steps"], "tokens": tokens_trained(out), "max_length": config["max_length"], "long_texts": config["long_texts"],
               "epochs": config["epochs"], "reasons": [d["reason"] for d in config["decisions"]
                                                       if d["field"] in ("max_length", "long_texts",
@@ -88,6 +98,15 @@ def run_one(name: str, train: Path, test: Path, seed: int, tag: str, extra: list
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result, indent=2))
     return result
+
+
+def cpu_time_lines(chosen: dict, plain: dict) -> list[str]:
+    if "cpu_seconds" not in chosen or "cpu_seconds" not in plain:  # cached before CPU time was recorded
+        return []
+    return [f"CPU time of each whole command (every core's user and system time, from reading the file to saving "
+            f"the model): chosen {chosen['cpu_seconds']:,.0f} s, first-128 {plain['cpu_seconds']:,.0f} s, "
+            f"{chosen['cpu_seconds'] / plain['cpu_seconds']:.2f}x; load average at the end of each run: "
+            f"{chosen['load_at_end']:.1f} and {plain['load_at_end']:.1f}.", ""]
 
 
 def met(done: bool) -> str:
@@ -126,6 +145,7 @@ def report(results: dict[str, dict], train_rows: int | None, test_rows: int | No
                   f"{met(gain >= 1)}; at most 2x the training time: {met(ratio <= 2)}; accuracy 0.90: "
                   f"{met(chosen['accuracy'] >= 0.90)}. Accuracy is each run's final model (where the engine chose "
                   "a blend with its simple word-count model on validation, the blend).", "",
+              *cpu_time_lines(chosen, plain),
               "Why the engine chose it (config.json):", ""]
     lines += [f"- {reason}" for reason in chosen["reasons"]]
     lines += ["", f"Reproduce: `{command_line()}`",
