@@ -142,10 +142,14 @@ def run_ours(data_dir: Path, rows: int, seed_offset: int = 0) -> dict:
                              output_dir=str(tmp / "run"), seed=TrainConfig().seed + seed_offset)
     inputs = load_inputs(cfg)
     summary = run_training(inputs)
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from bertstudio.predict.backends import load_classifier
 
     model_dir = tmp / "run" / "model"
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    # As the engine loads it: a mean-pooled model (the bundled one's default) opened with the plain
+    # AutoModelForSequenceClassification falls back to BERT's [CLS]-and-pooler head and predicts other labels.
+    model = load_classifier(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     names = summary["label_names"]
     acc = accuracy_in_file_order(model, tokenizer, dev["text"].tolist(), [names.index(x) for x in dev["label"]])
