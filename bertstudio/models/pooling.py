@@ -25,6 +25,11 @@ def model_pooling(config: Any) -> str:
     return found if found in POOLINGS else NATIVE_POOLING.get(getattr(config, "model_type", ""), "cls")
 
 
+def reads_first_token(config: Any) -> bool:
+    """Whether the classifier reads only the last layer's [CLS] vector (so nothing else of that layer is needed)."""
+    return model_pooling(config) != "mean"
+
+
 def is_native(model_type: str, pooling: str) -> bool:
     native = NATIVE_POOLING.get(model_type)
     return pooling == native or (model_type == "distilbert" and pooling == "cls")

@@ -3,6 +3,7 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig
 
 from bertstudio.config import TrainConfig
+from bertstudio.models.pooled_modeling import POOLING_KEY
 from bertstudio.models.pooling import use_pooling
 from bertstudio.train.auto import ModelShape
 from bertstudio.train.model_setup import prepare_model
@@ -45,7 +46,7 @@ def test_the_count_is_what_pytorch_computes_in_an_engine_training_step(frozen_la
 
 def test_a_mean_pooled_model_s_last_layer_does_all_its_work():
     cls, mean = BertConfig(), BertConfig()
-    mean.bertstudio_pooling = "mean"
+    setattr(mean, POOLING_KEY, "mean")
     assert training_flops(mean, 1280, 10) > training_flops(cls, 1280, 10)
     assert training_flops(mean, 100, 100) == training_flops(cls, 100, 100)  # one token each: nothing to skip
 

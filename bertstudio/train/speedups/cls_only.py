@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from bertstudio.models.pooling import model_pooling
+from bertstudio.models.pooling import reads_first_token
 
 
 def _query_row_of(mask: torch.Tensor | None) -> torch.Tensor | None:
@@ -83,7 +83,7 @@ def compute_last_layer_for_cls_only(model) -> bool:
     Only for sequence classifiers of the BERT and DistilBERT families that read [CLS]: mean pooling reads every
     token, so it needs the whole last layer. ``restore_last_layer`` undoes it.
     """
-    reads_cls = model_pooling(model.config) != "mean"
+    reads_cls = reads_first_token(model.config)
     found = _last_layer_and_forward(model) if _is_sequence_classifier(model) and reads_cls else None
     if found is None:
         return False

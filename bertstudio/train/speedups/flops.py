@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bertstudio.models.pooling import model_pooling
+from bertstudio.models.pooling import reads_first_token
 from bertstudio.train.auto import ModelShape
 
 # FLOPs per weight and token: a multiply-add forward; backward, one for the weight's gradient and one for
@@ -37,7 +37,7 @@ def training_flops(config: Any, tokens: int, texts: int, *, frozen_layers: int =
     shape = ModelShape.of(config)
     trained = shape.layers - frozen_layers
     matrices = (FORWARD * frozen_layers + FORWARD_AND_BACKWARD * trained) * layer_weights(shape) * tokens
-    reads_cls = model_pooling(config) != "mean"
+    reads_cls = reads_first_token(config)
     if reads_cls:
         matrices -= FORWARD_AND_BACKWARD * cls_only_weights(shape) * (tokens - texts)
     if frozen_layers:
