@@ -32,7 +32,8 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="induct
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the engine, also from a clone not pip-installed
 from results import command_line, machine_line, write_section  # noqa: E402
-from train_speed import BATCH, engine_step, matmul_peak, median_seconds, step_profile  # noqa: E402
+from train_speed import (BATCH, bundled_source, engine_step, matmul_peak, median_seconds,  # noqa: E402
+                         step_profile)
 
 TITLE = "What bounds a CPU training step on short texts"
 MATRIX = "matrix products"
@@ -63,13 +64,6 @@ class Compiled:
     @property
     def compile_s(self) -> float:
         return self.first_step_s - self.step_s
-
-
-def bundled_source():
-    from bertstudio.models.bundled import bundled_model_path
-    from bertstudio.models.sources import resolve_model_source
-
-    return resolve_model_source(str(bundled_model_path()))
 
 
 def time_eager(tokens: int, steps: int, pooling: str | None = None) -> Eager:

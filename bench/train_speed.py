@@ -257,6 +257,14 @@ def engine_step(model_source, batch: int, seq: int = 128, forward: Callable | No
     return EngineStep(forward_backward, update, accelerator.unwrap_model(model), cfg.freeze_layers, use_length)
 
 
+def bundled_source():
+    """The bundled model, as the engine names its source."""
+    from bertstudio.models.bundled import bundled_model_path
+    from bertstudio.models.sources import resolve_model_source
+
+    return resolve_model_source(str(bundled_model_path()))
+
+
 def median_seconds(fn: Callable[[], None], steps: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
@@ -290,10 +298,7 @@ def step_profile(one_step, steps: int = 3) -> dict:
 
 def run_full_batches(data_dir: Path, steps: int = 12, batch: int = 32) -> dict:
     """Our training step on batches where every text fills all 128 tokens: the compute-bound case."""
-    from bertstudio.models.bundled import bundled_model_path
-    from bertstudio.models.sources import resolve_model_source
-
-    step = engine_step(resolve_model_source(str(bundled_model_path())), batch)
+    step = engine_step(bundled_source(), batch)
     per_step = median_seconds(step, steps)
     flops = training_flops(step.model.config, batch * 128, batch, frozen_layers=step.frozen_layers, seq_len=128)
     return {"seconds_per_step": per_step, "flops_per_second": flops / per_step, "batch": batch,
@@ -306,10 +311,7 @@ SHORT_TOKENS, FLOOR_TOKENS = 14, 4  # SST-2's average text with [CLS]/[SEP]; nea
 def run_short_steps(data_dir: Path, steps: int = 30, batch: int = BATCH) -> dict:
     """Where a short-text step's time goes: forward+backward against the update (clip + AdamW), the same
     step on almost empty texts (what a step costs whatever the text), and page faults per step."""
-    from bertstudio.models.bundled import bundled_model_path
-    from bertstudio.models.sources import resolve_model_source
-
-    source = resolve_model_source(str(bundled_model_path()))
+    source = bundled_source()
     step = engine_step(source, batch, SHORT_TOKENS)
     whole = median_seconds(step, steps)
     forward_backward = median_seconds(lambda: (step.forward_backward(), step.model.zero_grad(set_to_none=True)),
@@ -489,8 +491,9 @@ def seeds_paragraph(results: dict, further: dict[str, list[dict]]) -> str:
     (s_acc, s_sec, _), (o_acc, o_sec, _) = summary["strong"], summary["ours"]
     trainers = [name for name in ("reference", "strong") if name in summary]
     best = max(summary[name][0] for name in trainers)
-    return (text + f". Ours against strong: {s_sec / o_sec:.2f}x the speed; against the better of the "
-            f"{' and '.join(trainers)} means: {100 * (o_acc - best):+.2f} points of accuracy.")
+    against = "the strong mean" if trainers == ["strong"] else "the better of the reference and strong means"
+    return (text + f". Ours against strong: {s_sec / o_sec:.2f}x the speed; against {against}: "
+            f"{100 * (o_acc - best):+.2f} points of accuracy.")
 
 
 def reused_note(saved: Path, reused: set[str]) -> str:
