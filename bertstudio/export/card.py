@@ -206,9 +206,9 @@ def pooling_note(facts: CardFacts, fmt: str) -> str:
     return (f"\n\nThis classifier reads a text as {how}. The standard BERT classes cannot (no choice of weights "
             "turns their [CLS]-and-pooler head into that), so the folder carries the few lines that do, "
             "`pooled_modeling.py` (torch and transformers only, written by BERT Studio), named in config.json's "
-            "`auto_map`: load it with `trust_remote_code=True`. Without it transformers falls back to the plain "
-            "BERT head and predicts different labels. The ONNX and TorchScript exports contain the pooling "
-            "already.")
+            "`auto_map`: load it with `trust_remote_code=True`. Without it transformers refuses the folder (its "
+            "config.json names a model type of its own): the plain BERT head would load the same weights and "
+            "predict different labels. The ONNX and TorchScript exports contain the pooling already.")
 
 
 def _limitations_section(facts: CardFacts) -> str:

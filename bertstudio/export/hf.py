@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bertstudio.errors import ConfigError, ModelError
-from bertstudio.models.pooling import folder_class
+from bertstudio.models.pooling import folder_class, save_classifier
 from bertstudio.models.sources import _hub_endpoint, _offline_mode, hub_reachable
 from bertstudio.results import Preprocessing
 
@@ -43,7 +43,7 @@ def save_tokenizer(tokenizer, target: Path, prep: Preprocessing) -> None:
 
 def export_hf(model, tokenizer, prep: Preprocessing, target: Path) -> None:
     set_label_maps(model, prep.label_names)
-    model.save_pretrained(target, safe_serialization=True)
+    save_classifier(model, target)
     save_tokenizer(tokenizer, target, prep)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.bundled import verify_bundled_weights
-from bertstudio.models.pooling import use_pooling
+from bertstudio.models.pooling import own_config, use_pooling
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.models.sources import (
     ModelSource,
@@ -168,6 +168,9 @@ def load_model_config(source: ModelSource | str, **overrides: Any) -> Pretrained
 
     source = _as_source(source)
     location, on_disk = _load_location(source)
+    own = own_config(location, **overrides) if on_disk else None
+    if own is not None:
+        return own  # a model BERT Studio saved with another pooling: opened without running its saved code
     try:
         return AutoConfig.from_pretrained(location, trust_remote_code=False, local_files_only=on_disk,
                                           cache_dir=_hf_cache_dir(), **overrides)

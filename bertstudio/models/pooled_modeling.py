@@ -4,10 +4,11 @@ the mean of the token vectors.
 This file stands alone (torch and transformers only, no BERT Studio import): saving a model of these classes
 copies it next to the weights and writes ``auto_map`` into config.json, so a model folder or Hugging Face
 export loads anywhere with ``transformers.pipeline(..., trust_remote_code=True)``.  BERT Studio itself loads
-the classes from this module (never from a model folder).  The weights keep the plain classifiers' names, so the
-same safetensors file also loads as a plain ``BertForSequenceClassification`` (which would then pool with
-[CLS] + pooler).  The classes are built on first use (``__getattr__`` below): importing this module does not
-import transformers.
+the classes from this module (never from a model folder).  The weights keep the plain classifiers' names, but
+config.json names a model type of its own (``OWN_MODEL_TYPES``, with its config class here): opened without
+``trust_remote_code``, transformers refuses the folder and says why, where a plain ``BertForSequenceClassification``
+would load the same weights and silently pool with [CLS] + pooler, predicting other labels.  The classes are
+built on first use (``__getattr__`` below): importing this module does not import transformers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import torch
 POOLING_KEY = "bertstudio_pooling"  # the config.json field that names the pooling
 POOLINGS = ("cls", "cls_no_pooler", "mean")
 CLASS_NAMES = {"bert": "PooledBertForSequenceClassification", "distilbert": "PooledDistilBertForSequenceClassification"}
+# The model type a saved pooled model's config.json names, per family, and its config class (the family's own).
+OWN_MODEL_TYPES = {"bert": "bertstudio_bert", "distilbert": "bertstudio_distilbert"}
+CONFIG_NAMES = {"bert": "PooledBertConfig", "distilbert": "PooledDistilBertConfig"}
 
 
 def pool_tokens(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
@@ -45,11 +49,22 @@ def _loss(config: Any, logits: torch.Tensor, labels: torch.Tensor | None) -> tor
 
 
 def _build_classes() -> dict[str, type]:
-    from transformers import BertForSequenceClassification, DistilBertForSequenceClassification
+    from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
+                              DistilBertForSequenceClassification)
     from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class PooledBertConfig(BertConfig):
+        """BERT's settings under a model type of its own, which transformers only opens with this file."""
+
+        model_type = OWN_MODEL_TYPES["bert"]
+
+    class PooledDistilBertConfig(DistilBertConfig):
+        model_type = OWN_MODEL_TYPES["distilbert"]
 
     class PooledBertForSequenceClassification(BertForSequenceClassification):
         """BERT whose classifier reads the pooling named in ``config.bertstudio_pooling``."""
+
+        config_class = PooledBertConfig
 
         def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
             hidden = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
@@ -64,6 +79,8 @@ def _build_classes() -> dict[str, type]:
     class PooledDistilBertForSequenceClassification(DistilBertForSequenceClassification):
         """DistilBERT whose head (pre_classifier, ReLU, classifier) reads the pooling named in the config."""
 
+        config_class = PooledDistilBertConfig
+
         def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
             hidden = self.distilbert(input_ids, attention_mask=attention_mask, return_dict=True,
                                      **kwargs).last_hidden_state
@@ -71,18 +88,18 @@ def _build_classes() -> dict[str, type]:
             logits = self.classifier(self.dropout(torch.relu(self.pre_classifier(pooled))))
             return SequenceClassifierOutput(loss=_loss(self.config, logits, labels), logits=logits)
 
-    classes = {"PooledBertForSequenceClassification": PooledBertForSequenceClassification, "PooledDistilBertForSequenceClassification": PooledDistilBertForSequenceClassification}
-    for cls in classes.values():
+    models = (PooledBertForSequenceClassification, PooledDistilBertForSequenceClassification)
+    for cls in models:
         # save_pretrained then copies this file beside the weights and writes auto_map into config.json.
         cls.register_for_auto_class("AutoModelForSequenceClassification")
-    return classes
+    return {cls.__name__: cls for cls in (*models, PooledBertConfig, PooledDistilBertConfig)}
 
 
 _CLASSES: dict[str, type] = {}
 
 
 def __getattr__(name: str) -> type:
-    if name in CLASS_NAMES.values():
+    if name in CLASS_NAMES.values() or name in CONFIG_NAMES.values():
         if not _CLASSES:
             _CLASSES.update(_build_classes())
         return _CLASSES[name]

@@ -3,6 +3,11 @@
 A model's own head decides what it reads: BERT's classifier reads [CLS] through the pooler (``cls``),
 DistilBERT's reads [CLS] as is (so for DistilBERT ``cls`` and ``cls_no_pooler`` are the same head).  Any other
 pooling uses the classes of :mod:`bertstudio.models.pooled_modeling`, which keep the same weight names.
+
+In memory such a model keeps its family's config (``model_type`` "bert" or "distilbert": everything that asks
+which family a model is reads that); only the saved config.json names the pooled model type, so that other
+programs refuse the folder rather than read it with the wrong head.  BERT Studio opens its own folders with the
+family's config (``own_config``), never by running the code saved in them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from bertstudio.errors import ConfigError
 from bertstudio.models import pooled_modeling
-from bertstudio.models.pooled_modeling import CLASS_NAMES, POOLING_KEY, POOLINGS
+from bertstudio.models.pooled_modeling import CLASS_NAMES, CONFIG_NAMES, OWN_MODEL_TYPES, POOLING_KEY, POOLINGS
 
 # What each family's own head reads.
 NATIVE_POOLING = {"bert": "cls", "distilbert": "cls_no_pooler"}
@@ -63,17 +68,55 @@ def use_pooling(model, pooling: str | None):
     return model
 
 
-def folder_class(folder: Path) -> type | None:
-    """The pooled class a saved model folder needs (from its config.json); None for a plain classifier."""
-    path = Path(folder) / "config.json"
+def family_of(model_type: str) -> str:
+    """The family ("bert", "distilbert") of a model type, the pooled folders' own types included."""
+    return next((family for family, own in OWN_MODEL_TYPES.items() if own == model_type), model_type)
+
+
+def _folder_config(folder: Path) -> dict | None:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # the loader that follows reports a missing or damaged config in its own words
-    pooling = config.get(POOLING_KEY) if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else None
+
+
+def folder_class(folder: Path) -> type | None:
+    """The pooled class a saved model folder needs (from its config.json); None for a plain classifier."""
+    config = _folder_config(folder) or {}
+    pooling = config.get(POOLING_KEY)
     if pooling is None:
         return None
-    return pooled_class(str(config.get("model_type", "")), pooling)
+    return pooled_class(family_of(str(config.get("model_type", ""))), pooling)
+
+
+def own_config(folder: Path, **overrides: Any):
+    """A pooled model folder's config.json read as its family's config (BertConfig, DistilBertConfig): what BERT
+    Studio loads its own folders with, those saved before they named their own model type included.  None for
+    any other folder (transformers reads those as usual)."""
+    config = _folder_config(folder)
+    if config is None or folder_class(folder) is None:
+        return None
+    from transformers import AutoConfig
+
+    fields = {key: value for key, value in config.items() if key not in ("model_type", "auto_map")}
+    return AutoConfig.for_model(family_of(config["model_type"]), **{**fields, **overrides})
+
+
+def save_classifier(model, folder: Path) -> None:
+    """``save_pretrained`` (safetensors).  A pooled model's config.json then names its own model type and config
+    class: transformers opens the folder only with ``trust_remote_code=True`` (running pooled_modeling.py, saved
+    beside it) and refuses it otherwise, saying so, where the family's plain class would quietly read [CLS]
+    through the pooler and predict other labels."""
+    model.save_pretrained(folder, safe_serialization=True)
+    if folder_class(folder) is None:
+        return
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    family = family_of(config["model_type"])
+    config["model_type"] = OWN_MODEL_TYPES[family]
+    config.setdefault("auto_map", {})["AutoConfig"] = f"pooled_modeling.{CONFIG_NAMES[family]}"
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def uses_pooler(model) -> bool:
@@ -87,9 +130,14 @@ def pool_hidden(model, hidden, attention_mask):
 
 
 def trained_pooling(source) -> str | None:
-    """The pooling a sentence-transformers model was trained with (its ``1_Pooling/config.json``), for a model on
-    disk; None when the folder does not say (a plain BERT checkpoint, or a model not downloaded yet)."""
-    path = Path(getattr(source, "path_or_id", str(source))) / "1_Pooling" / "config.json"
+    """The pooling a model on disk was trained with: a model BERT Studio saved names it in config.json, a
+    sentence-transformers model in ``1_Pooling/config.json``; None when the folder does not say (a plain BERT
+    checkpoint, or a model not downloaded yet)."""
+    folder = Path(getattr(source, "path_or_id", str(source)))
+    saved = (_folder_config(folder) or {}).get(POOLING_KEY)
+    if saved in POOLINGS:
+        return saved
+    path = folder / "1_Pooling" / "config.json"
     try:
         modes = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

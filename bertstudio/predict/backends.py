@@ -9,7 +9,7 @@ import numpy as np
 
 from bertstudio.errors import ModelError
 from bertstudio.fingerprint import file_fingerprint
-from bertstudio.models.pooling import folder_class
+from bertstudio.models.pooling import folder_class, own_config
 from bertstudio.predict.locate import ModelLocation, choose_backend
 from bertstudio.results import read_export
 from bertstudio.train.speedups.cls_only import last_layer_for_cls_only
@@ -47,7 +47,9 @@ def load_classifier(folder: Path, *, bf16: bool = False):
         # use_safetensors: never a pickle, whose loading runs whatever code it carries.
         # A model that pools another way loads as BERT Studio's own class (never code from the folder).
         model_class = folder_class(folder) or AutoModelForSequenceClassification
-        return model_class.from_pretrained(folder, dtype=dtype, use_safetensors=True).eval()
+        config = own_config(folder)
+        return model_class.from_pretrained(folder, dtype=dtype, use_safetensors=True,
+                                           **({"config": config} if config is not None else {})).eval()
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a damaged weights file
         raise ModelError(f"Could not load the model in {folder}: {(str(exc) or type(exc).__name__).splitlines()[0]}",
                          hint="The folder needs config.json and model.safetensors as saved by training; "

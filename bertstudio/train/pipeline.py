@@ -40,7 +40,7 @@ from bertstudio.models.loading import (
     load_tokenizer,
     quiet_library_progress,
 )
-from bertstudio.models.pooling import trained_pooling
+from bertstudio.models.pooling import save_classifier, trained_pooling
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.models.word_counts import WordCountModel
 from bertstudio.results import (
@@ -571,7 +571,7 @@ def save_model_folder(target: Path, model, tokenizer, cfg: TrainConfig, label_na
     """save_pretrained into a temporary folder, then swap it in: never a half-written model."""
 
     def fill(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=True)
+        save_classifier(model, tmp)
         tokenizer.save_pretrained(tmp)
         training_preprocessing(cfg, tokenizer, label_names).write(tmp / PREPROCESSING_FILE)
 

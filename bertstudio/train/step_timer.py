@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from bertstudio.config import TrainConfig
 from bertstudio.errors import ModelError
 from bertstudio.hardware import detect_device
-from bertstudio.models.pooling import trained_pooling, use_pooling
+from bertstudio.models.pooling import own_config, trained_pooling, use_pooling
 from bertstudio.models.registry import architecture_config, find_variant
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.train.auto import ModelShape
@@ -56,7 +56,9 @@ def _architecture(model: str):
                          "Pick a built-in model to get an estimate.")
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(source.path_or_id, trust_remote_code=False, local_files_only=True)
+    own = own_config(source.path_or_id)  # a model BERT Studio saved with another pooling
+    return own if own is not None else AutoConfig.from_pretrained(source.path_or_id, trust_remote_code=False,
+                                                                  local_files_only=True)
 
 
 def speed_probe(config: TrainConfig, *, seq_len: int, device: str, bf16: bool) -> SpeedProbe:

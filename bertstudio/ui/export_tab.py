@@ -87,7 +87,8 @@ From the command line: `bertstudio predict my-model --data my_texts.csv --out pr
 HTTP with `bertstudio serve my-model`. Every zip has a `README.md` at its top: the model card (results, labels,
 limits) and how to load what the zip holds; the zip of all four formats says how to load each folder. A model that
 reads a text as the mean of its token vectors (the bundled model's way) carries those few lines of code beside its
-weights, so transformers needs `trust_remote_code=True` for it; ONNX and TorchScript need nothing. Try the model
+weights, so transformers needs `trust_remote_code=True` for it (without it transformers refuses the folder rather
+than read it the wrong way); ONNX and TorchScript need nothing. Try the model
 on your own sentences in the **Predict** tab."""
 
 

@@ -11,7 +11,8 @@ from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.export.core import export_run
 from bertstudio.models.pooled_modeling import pool_tokens
-from bertstudio.models.pooling import use_pooling
+from bertstudio.models.loading import load_model_for_classification
+from bertstudio.models.pooling import own_config, save_classifier, trained_pooling, use_pooling
 from bertstudio.predict.predictor import load_predictor
 from bertstudio.results import Preprocessing
 
@@ -25,7 +26,7 @@ def pooled_run(root, family: str, pooling: str):
 
     run = make_tiny_run(root, family=family)
     model = use_pooling(AutoModelForSequenceClassification.from_pretrained(run / "model"), pooling)
-    model.save_pretrained(run / "model", safe_serialization=True)
+    save_classifier(model, run / "model")
     prep = Preprocessing.read(run / "model" / "preprocessing.json")
     prep.model_copy(update={"pooling": pooling}).write(run / "model" / "preprocessing.json")
     return run
@@ -44,8 +45,8 @@ def reference_logits(run, pooling: str) -> np.ndarray:
     from transformers import AutoModel, AutoTokenizer
 
     prep = Preprocessing.read(run / "model" / "preprocessing.json")
-    tokenizer = AutoTokenizer.from_pretrained(run / "model")
-    encoder = AutoModel.from_pretrained(run / "model").eval()
+    tokenizer = AutoTokenizer.from_pretrained(run / "model", trust_remote_code=False)
+    encoder = AutoModel.from_pretrained(run / "model", config=own_config(run / "model")).eval()
     heads = load_file(str(run / "model" / "model.safetensors"))
     enc = tokenizer(TEXTS, truncation=True, max_length=prep.max_length, padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -108,3 +109,53 @@ def test_a_plain_bert_folder_still_loads_as_before(tmp_path):
     config = json.loads((run / "model" / "config.json").read_text())
     assert "auto_map" not in config and not (run / "model" / "pooled_modeling.py").exists()
     assert type(load_predictor(run).backend.model).__name__ == "BertForSequenceClassification"
+
+
+def test_plain_transformers_refuses_a_pooled_folder_rather_than_read_it_with_the_wrong_head(exported):
+    """Without trust_remote_code the plain BERT head would load the same weights and predict other labels."""
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    run, pooling, results = exported
+    for folder in (run / "model", results["hf"].folder):
+        config = json.loads((folder / "config.json").read_text())
+        assert config["model_type"].startswith("bertstudio_")
+        assert config["auto_map"]["AutoConfig"] in ("pooled_modeling.PooledBertConfig",
+                                                    "pooled_modeling.PooledDistilBertConfig")
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            AutoModelForSequenceClassification.from_pretrained(str(folder), trust_remote_code=False)
+        with pytest.raises(ValueError, match="trust_remote_code=True"):
+            pipeline("text-classification", model=str(folder), device="cpu", trust_remote_code=False)
+
+
+def test_a_pooled_model_folder_trains_on_with_its_pooling(exported):
+    """A run's model as the starting point of another run: read with its family's config, pooling as it did."""
+    run, pooling, _ = exported
+    folder = run / "model"
+    assert trained_pooling(folder) == pooling
+    model = load_model_for_classification(str(folder), num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+                                          label2id={name: i for i, name in enumerate(LABELS)},
+                                          pooling=trained_pooling(folder)).eval()
+    assert model.config.model_type in ("bert", "distilbert")  # the family, which every family check reads
+    tokenizer_prep = Preprocessing.read(folder / "preprocessing.json")
+    from transformers import AutoTokenizer
+
+    enc = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)(
+        TEXTS, truncation=True, max_length=tokenizer_prep.max_length, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**enc).logits.numpy()
+    np.testing.assert_allclose(logits, reference_logits(run, pooling), atol=1e-4)
+
+
+def test_a_pooled_folder_saved_before_it_named_its_own_model_type_still_predicts(exported, tmp_path):
+    import shutil
+
+    run, pooling, _ = exported
+    old = shutil.copytree(run, tmp_path / "old-run")
+    path = old / "model" / "config.json"
+    config = json.loads(path.read_text())
+    config["model_type"] = config["model_type"].removeprefix("bertstudio_")
+    del config["auto_map"]["AutoConfig"]
+    path.write_text(json.dumps(config))
+    predictor = load_predictor(old)
+    assert predictor.backend.model.config.model_type in ("bert", "distilbert")
+    np.testing.assert_allclose(predictor.logits(TEXTS), load_predictor(run).logits(TEXTS), atol=1e-5)
