@@ -67,6 +67,7 @@ def _build_classes() -> dict[str, type]:
         config_class = PooledBertConfig
 
         def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+            kwargs.pop("return_dict", None)  # callers such as peft pass it; the output is always an object
             hidden = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                return_dict=True, **kwargs).last_hidden_state
             pooling = getattr(self.config, POOLING_KEY, "cls")
@@ -82,6 +83,7 @@ def _build_classes() -> dict[str, type]:
         config_class = PooledDistilBertConfig
 
         def forward(self, input_ids=None, attention_mask=None, labels=None, **kwargs):
+            kwargs.pop("return_dict", None)
             hidden = self.distilbert(input_ids, attention_mask=attention_mask, return_dict=True,
                                      **kwargs).last_hidden_state
             pooled = pool_tokens(hidden, attention_mask, getattr(self.config, POOLING_KEY, "cls"))

@@ -11,10 +11,14 @@ and ``transformers.pipeline`` work unchanged and run as fast as a fully fine-tun
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from bertstudio.errors import ConfigError
+from bertstudio.models import pooled_modeling
+from bertstudio.models.pooled_modeling import POOLING_KEY
+from bertstudio.models.pooling import model_pooling, pooled_class
 from bertstudio.runs import atomic_directory
 
 # Which linear layers of one transformer block LoRA adapts, by family (their module names differ), as regular
@@ -82,8 +86,41 @@ def is_lora_parameter(name: str) -> bool:
     return ".lora_" in name
 
 
+def adapter_card(model, folder: Path) -> str:
+    """The adapter folder's README: the merged ``model/`` is what to use, and the code that applies the adapters
+    with peft.  A classifier trained on another pooling than its family's own must be rebuilt with the pooled
+    class (saved beside the adapters): the plain class would read [CLS] through the pooler and predict other
+    labels without a word, as it would with the merged model (whose config.json refuses that; this folder has no
+    config of its own to do so)."""
+    config = model.config
+    base = getattr(config, "_name_or_path", "") or "<the base model's folder or Hub name>"
+    pooled = pooled_class(config.model_type, model_pooling(config))
+    if pooled is None:
+        load = (f"from transformers import AutoModelForSequenceClassification\n\n"
+                f"base = AutoModelForSequenceClassification.from_pretrained({str(base)!r}, "
+                f"num_labels={config.num_labels})\n")
+        warning = ""
+    else:
+        load = (f"import sys\n\nsys.path.insert(0, {str(folder)!r})  # pooled_modeling.py, saved beside the adapters\n"
+                f"from pooled_modeling import {pooled.__name__}\nfrom transformers import AutoConfig\n\n"
+                f"config = AutoConfig.from_pretrained({str(base)!r}, num_labels={config.num_labels})\n"
+                f"config.{POOLING_KEY} = {model_pooling(config)!r}\n"
+                f"base = {pooled.__name__}.from_pretrained({str(base)!r}, config=config)\n")
+        warning = (f"\nThis classifier was trained on the `{model_pooling(config)}` pooling, not on what the plain "
+                   f"`AutoModelForSequenceClassification` reads: build the base with `{pooled.__name__}` as below, "
+                   "or its predictions will be wrong without any error.\n")
+    return ("# LoRA adapters of a BERT Studio run\n\n"
+            "`../model/` holds the same classifier with these adapters merged into its weights: `bertstudio "
+            "predict`, every export and `transformers.pipeline` use that folder. This one keeps the adapters and the "
+            "trained head on their own, for peft.\n" + warning +
+            f"\n```python\n{load}from peft import PeftModel\n\n"
+            f"model = PeftModel.from_pretrained(base, {str(folder)!r}).eval()\n```\n\n"
+            "Label names: `id2label` in `../model/config.json`.\n")
+
+
 def save_adapter(model, target: Path, is_head_parameter) -> Path:
-    """The adapters and the head as a peft adapter folder (adapter_config.json + adapter_model.safetensors)."""
+    """The adapters and the head as a peft adapter folder (adapter_config.json + adapter_model.safetensors), with
+    a README that says how to load them (and, for a pooled classifier, the class that pools as it was trained)."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -96,6 +133,9 @@ def save_adapter(model, target: Path, is_head_parameter) -> Path:
     def fill(tmp: Path) -> None:
         model.bertstudio_lora.save_pretrained(str(tmp))
         save_file(state, str(tmp / "adapter_model.safetensors"))
+        (tmp / "README.md").write_text(adapter_card(model, target.resolve()), encoding="utf-8")
+        if pooled_class(model.config.model_type, model_pooling(model.config)) is not None:
+            shutil.copy(pooled_modeling.__file__, tmp / "pooled_modeling.py")
 
     return atomic_directory(target, fill)
 

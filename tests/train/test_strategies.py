@@ -126,8 +126,8 @@ def test_unfreezing_never_opens_what_freezing_keeps_fixed(tiny_bert_dir):
 # --- LoRA -----------------------------------------------------------------------------------------------------
 
 
-def lora_model(model_dir, rank=4):
-    model = tiny(model_dir)
+def lora_model(model_dir, rank=4, pooling=None):
+    model = use_pooling(tiny(model_dir), pooling)
     add_lora(model, rank)
     apply_freezing(model, TrainConfig(freeze_layers=0))
     apply_strategy_freezing(model)
@@ -177,6 +177,29 @@ def test_adapter_folder_loads_in_peft_to_the_same_model(tiny_bert_dir, tmp_path)
     restored = PeftModel.from_pretrained(tiny(tiny_bert_dir), str(folder)).eval()
     with torch.no_grad():
         torch.testing.assert_close(restored(**some_inputs()).logits, expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family,pooling", [("bert", None), ("bert", "mean"), ("distilbert", "mean")])
+def test_the_adapter_folders_readme_code_rebuilds_the_same_classifier(tiny_bert_dir, tiny_distilbert_dir, tmp_path,
+                                                                      family, pooling):
+    """The README saved with the adapters is code a person runs: run as written, it gives the trained logits; a
+    pooled classifier's README builds the pooled class (the plain one would read [CLS] and predict otherwise)."""
+    import re
+
+    model = lora_model(tiny_bert_dir if family == "bert" else tiny_distilbert_dir, pooling=pooling)
+    with torch.no_grad():
+        model.classifier.weight.add_(1.0)
+        expected = model(**some_inputs()).logits
+    folder = save_adapter(model, tmp_path / "adapter", is_head_parameter)
+    readme = (folder / "README.md").read_text()
+    assert "../model/" in readme
+    assert ("pooling" in readme and (folder / "pooled_modeling.py").is_file()) == (pooling is not None)
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    torch.manual_seed(5)  # any other draw of the fresh head: the adapter folder must supply the trained one
+    exec(compile(code, "README.md", "exec"), namespace)
+    with torch.no_grad():
+        torch.testing.assert_close(namespace["model"](**some_inputs()).logits, expected, atol=1e-5, rtol=1e-4)
 
 
 def test_lora_on_an_architecture_it_cannot_target_is_refused_clearly():
