@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bertstudio.errors import ConfigError
 from bertstudio.models import pooled_modeling
-from bertstudio.models.pooled_modeling import POOLING_KEY
-from bertstudio.models.pooling import model_pooling, pooled_class
+from bertstudio.models.pooled_modeling import CLASS_NAMES, POOLING_KEY
+from bertstudio.models.pooling import folder_class, model_pooling, pooled_class
 from bertstudio.runs import atomic_directory
 
 # Which linear layers of one transformer block LoRA adapts, by family (their module names differ), as regular
@@ -86,29 +86,42 @@ def is_lora_parameter(name: str) -> bool:
     return ".lora_" in name
 
 
+def base_class(model) -> type | None:
+    """The pooled class that rebuilds ``model``'s base for its adapters; None where the family's plain class does.
+
+    Needed for a classifier trained on another pooling than its family's own (the plain class would read [CLS]
+    through the pooler and predict other labels without a word), and for a base that is itself a pooled BERT
+    Studio folder (transformers opens that only with its own code)."""
+    config = model.config
+    pooled = pooled_class(config.model_type, model_pooling(config))
+    base = getattr(config, "_name_or_path", "")
+    if pooled is None and base and folder_class(Path(base)) is not None:
+        pooled = getattr(pooled_modeling, CLASS_NAMES[config.model_type])
+    return pooled
+
+
 def adapter_card(model, folder: Path) -> str:
     """The adapter folder's README: the merged ``model/`` is what to use, and the code that applies the adapters
-    with peft.  A classifier trained on another pooling than its family's own must be rebuilt with the pooled
-    class (saved beside the adapters): the plain class would read [CLS] through the pooler and predict other
-    labels without a word, as it would with the merged model (whose config.json refuses that; this folder has no
-    config of its own to do so)."""
+    with peft (run as written in a test)."""
     config = model.config
     base = getattr(config, "_name_or_path", "") or "<the base model's folder or Hub name>"
-    pooled = pooled_class(config.model_type, model_pooling(config))
+    pooled = base_class(model)
     if pooled is None:
         load = (f"from transformers import AutoModelForSequenceClassification\n\n"
-                f"base = AutoModelForSequenceClassification.from_pretrained({str(base)!r}, "
+                f"base = AutoModelForSequenceClassification.from_pretrained({base!r}, "
                 f"num_labels={config.num_labels})\n")
         warning = ""
     else:
+        # A pooled base folder's own config class is in its own code: reading it needs trust_remote_code.
+        trust = ", trust_remote_code=True" if folder_class(Path(base)) is not None else ""
         load = (f"import sys\n\nsys.path.insert(0, {str(folder)!r})  # pooled_modeling.py, saved beside the adapters\n"
                 f"from pooled_modeling import {pooled.__name__}\nfrom transformers import AutoConfig\n\n"
-                f"config = AutoConfig.from_pretrained({str(base)!r}, num_labels={config.num_labels})\n"
+                f"config = AutoConfig.from_pretrained({base!r}, num_labels={config.num_labels}{trust})\n"
                 f"config.{POOLING_KEY} = {model_pooling(config)!r}\n"
-                f"base = {pooled.__name__}.from_pretrained({str(base)!r}, config=config)\n")
-        warning = (f"\nThis classifier was trained on the `{model_pooling(config)}` pooling, not on what the plain "
-                   f"`AutoModelForSequenceClassification` reads: build the base with `{pooled.__name__}` as below, "
-                   "or its predictions will be wrong without any error.\n")
+                f"base = {pooled.__name__}.from_pretrained({base!r}, config=config)\n")
+        warning = (f"\nThis classifier was trained on the `{model_pooling(config)}` pooling: build the base with "
+                   f"`{pooled.__name__}` as below, not with the plain `AutoModelForSequenceClassification`, or its "
+                   "predictions will be wrong without any error.\n")
     return ("# LoRA adapters of a BERT Studio run\n\n"
             "`../model/` holds the same classifier with these adapters merged into its weights: `bertstudio "
             "predict`, every export and `transformers.pipeline` use that folder. This one keeps the adapters and the "
@@ -134,7 +147,7 @@ def save_adapter(model, target: Path, is_head_parameter) -> Path:
         model.bertstudio_lora.save_pretrained(str(tmp))
         save_file(state, str(tmp / "adapter_model.safetensors"))
         (tmp / "README.md").write_text(adapter_card(model, target.resolve()), encoding="utf-8")
-        if pooled_class(model.config.model_type, model_pooling(model.config)) is not None:
+        if base_class(model) is not None:
             shutil.copy(pooled_modeling.__file__, tmp / "pooled_modeling.py")
 
     return atomic_directory(target, fill)

@@ -159,3 +159,37 @@ def test_a_pooled_folder_saved_before_it_named_its_own_model_type_still_predicts
     predictor = load_predictor(old)
     assert predictor.backend.model.config.model_type in ("bert", "distilbert")
     np.testing.assert_allclose(predictor.logits(TEXTS), load_predictor(run).logits(TEXTS), atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling_now", ["own", "native"])
+def test_lora_on_a_pooled_folder_keeps_an_adapter_readme_that_rebuilds_it(exported, tmp_path, pooling_now):
+    """LoRA started from a pooled run's model (with its pooling or the family's own): the adapter folder's README,
+    run as written, rebuilds the classifier the run trained, although transformers alone refuses the base folder."""
+    import re
+
+    from bertstudio.train.lora import add_lora, save_adapter
+    from bertstudio.train.model_setup import is_head_parameter
+
+    run, pooling, _ = exported
+    folder = run / "model"
+    family = own_config(folder).model_type
+    pooling = pooling if pooling_now == "own" else {"bert": "cls", "distilbert": "cls_no_pooler"}[family]
+    model = load_model_for_classification(str(folder), num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+                                          label2id={name: i for i, name in enumerate(LABELS)}, pooling=pooling)
+    add_lora(model, 4)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    model.eval()
+    enc = {"input_ids": torch.tensor([[101, 2204, 2143, 102, 0], [101, 2919, 102, 0, 0]]),
+           "attention_mask": torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])}
+    with torch.no_grad():
+        expected = model(**enc).logits
+    adapter = save_adapter(model, tmp_path / "adapter", is_head_parameter)
+    code = re.search(r"```python\n(.*?)```", (adapter / "README.md").read_text(), re.S).group(1)
+    assert "trust_remote_code=True" in code and (adapter / "pooled_modeling.py").is_file()
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    with torch.no_grad():
+        torch.testing.assert_close(namespace["model"](**enc).logits, expected, atol=1e-5, rtol=1e-4)
