@@ -49,9 +49,12 @@ def test_train_bundled_model_end_to_end_and_reload(sample_csv, tmp_path):
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(out / "model")
+    # The bundled model classifies from the mean of its token vectors: the folder carries the class that does,
+    # which transformers runs only when asked to (plain loading refuses the folder rather than pool otherwise).
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model", trust_remote_code=True)
     tok = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.num_labels == 4 and tok("hello")["input_ids"][0] == 101
+    assert model.config.bertstudio_pooling == "mean" and type(model).__name__ == "PooledBertForSequenceClassification"
 
 
 def test_presets_command_lists_every_preset(capsys):
