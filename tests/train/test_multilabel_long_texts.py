@@ -107,12 +107,30 @@ def test_serving_and_every_export_give_the_same_label_sets(long_multilabel_run):
     expected = reference.predict(texts)
     body = TestClient(create_app(reference)).post("/predict", json={"texts": texts[:3]}).json()
     assert [p["labels"] for p in body["predictions"]] == expected.label_sets[:3]
+    thresholds = np.asarray(Preprocessing.read(RunFolder(run).preprocessing).threshold_vector())
     for result in export_run(run, "all"):
         assert result.parity.rows == len(texts) and result.parity.labelled_rows == len(texts)
-        assert result.parity.label_agreement == 1.0, result.format
+        exact = result.format != "onnx-int8"
+        tolerance = 1e-4 if exact else 1e-2
+        assert result.parity.max_abs_probability_diff < tolerance
+        if exact:
+            assert result.parity.label_agreement == 1.0, result.format
         exported = load_predictor(result.folder)
         assert Preprocessing.read(result.folder / "preprocessing.json").long_texts == strategy
-        if result.format != "hf":  # the HF folder holds the transformer alone (a blend stays in the run)
-            assert exported.predict(texts).label_sets == expected.label_sets, result.format
-        tolerance = 1e-2 if result.format == "onnx-int8" else 1e-4
-        assert result.parity.max_abs_probability_diff < tolerance
+        if result.format == "hf":  # the HF folder holds the transformer alone (a blend stays in the run)
+            continue
+        got = exported.predict(texts)
+        if exact:
+            assert got.label_sets == expected.label_sets, result.format
+        else:
+            assert_flips_only_at_thresholds(got, expected, thresholds, tolerance)
+
+
+def assert_flips_only_at_thresholds(got, expected, thresholds, tolerance):
+    """INT8 moves probabilities by up to ``tolerance``: a label may come out differently only where its
+    probability lies that close to its threshold (a tiny random model puts many there)."""
+    names = expected.label_names
+    chosen = np.asarray([[n in labels for n in names] for labels in got.label_sets])
+    reference = np.asarray([[n in labels for n in names] for labels in expected.label_sets])
+    near = np.abs(np.asarray(expected.probs) - thresholds) < tolerance
+    assert not np.any((chosen != reference) & ~near)
