@@ -153,3 +153,13 @@ def write_long_text_csv(path: Path, long_labels: tuple[str, ...] = ("good", "bad
         rows.append(" ".join(rng.choice(words[label] + ["the", "parcel", "and"]) for _ in range(size)) + f",{label}")
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
+
+
+def run_readme_code(readme: Path) -> dict:
+    """Run the first ```python block of a README as a person would paste it; returns the names it defined."""
+    import re
+
+    code = re.search(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, str(readme), "exec"), namespace)
+    return namespace

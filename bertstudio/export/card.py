@@ -13,7 +13,7 @@ from typing import Any
 
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.export.multilabel import multilabel_usage_note
-from bertstudio.models.pooling import folder_class
+from bertstudio.models.pooling import POOLING_IN_WORDS, folder_class
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import ModelLocation
 from bertstudio.results import ExportResult, Preprocessing, Summary
@@ -202,7 +202,7 @@ def pooling_note(facts: CardFacts, fmt: str) -> str:
     """Why the Hugging Face folder asks for trust_remote_code: the pooling is code, not weights."""
     if not (facts.own_code and fmt == "hf"):
         return ""
-    how = "the mean of its token vectors" if facts.pooling == "mean" else "its [CLS] vector without BERT's pooler"
+    how = POOLING_IN_WORDS[facts.pooling]
     return (f"\n\nThis classifier reads a text as {how}. The standard BERT classes cannot (no choice of weights "
             "turns their [CLS]-and-pooler head into that), so the folder carries the few lines that do, "
             "`pooled_modeling.py` (torch and transformers only, written by BERT Studio), named in config.json's "

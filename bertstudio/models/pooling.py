@@ -22,6 +22,10 @@ from bertstudio.models.pooled_modeling import CLASS_NAMES, CONFIG_NAMES, OWN_MOD
 
 # What each family's own head reads.
 NATIVE_POOLING = {"bert": "cls", "distilbert": "cls_no_pooler"}
+# How a classifier with each pooling reads a text, in the words of model cards and READMEs.
+POOLING_IN_WORDS = {"cls": "its [CLS] vector through BERT's pooler",
+                    "cls_no_pooler": "its [CLS] vector without BERT's pooler",
+                    "mean": "the mean of its token vectors"}
 
 
 def model_pooling(config: Any) -> str:

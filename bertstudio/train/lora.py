@@ -18,7 +18,7 @@ from pathlib import Path
 from bertstudio.errors import ConfigError
 from bertstudio.models import pooled_modeling
 from bertstudio.models.pooled_modeling import CLASS_NAMES, POOLING_KEY
-from bertstudio.models.pooling import folder_class, model_pooling, pooled_class
+from bertstudio.models.pooling import POOLING_IN_WORDS, folder_class, model_pooling, pooled_class
 from bertstudio.runs import atomic_directory
 
 # Which linear layers of one transformer block LoRA adapts, by family (their module names differ), as regular
@@ -100,14 +100,14 @@ def base_class(model) -> type | None:
     return pooled
 
 
-def adapter_card(model, folder: Path) -> str:
+def adapter_card(model, folder: Path, pooled: type | None) -> str:
     """The adapter folder's README: the merged ``model/`` is what to use, and the code that applies the adapters
-    with peft (run as written in a test)."""
+    with peft (run as written in a test); ``pooled``: ``base_class(model)``."""
     config = model.config
     base = getattr(config, "_name_or_path", "") or "<the base model's folder or Hub name>"
-    pooled = base_class(model)
+    pooling = model_pooling(config)
     if pooled is None:
-        load = (f"from transformers import AutoModelForSequenceClassification\n\n"
+        load = ("from transformers import AutoModelForSequenceClassification\n\n"
                 f"base = AutoModelForSequenceClassification.from_pretrained({base!r}, "
                 f"num_labels={config.num_labels})\n")
         warning = ""
@@ -117,11 +117,11 @@ def adapter_card(model, folder: Path) -> str:
         load = (f"import sys\n\nsys.path.insert(0, {str(folder)!r})  # pooled_modeling.py, saved beside the adapters\n"
                 f"from pooled_modeling import {pooled.__name__}\nfrom transformers import AutoConfig\n\n"
                 f"config = AutoConfig.from_pretrained({base!r}, num_labels={config.num_labels}{trust})\n"
-                f"config.{POOLING_KEY} = {model_pooling(config)!r}\n"
+                f"config.{POOLING_KEY} = {pooling!r}\n"
                 f"base = {pooled.__name__}.from_pretrained({base!r}, config=config)\n")
-        warning = (f"\nThis classifier was trained on the `{model_pooling(config)}` pooling: build the base with "
-                   f"`{pooled.__name__}` as below, not with the plain `AutoModelForSequenceClassification`, or its "
-                   "predictions will be wrong without any error.\n")
+        warning = (f"\nThis classifier reads a text as {POOLING_IN_WORDS[pooling]} (`{pooling}` pooling): build the "
+                   f"base with `{pooled.__name__}` as below, not with the plain `AutoModelForSequenceClassification`, "
+                   "or its predictions will be wrong without any error.\n")
     return ("# LoRA adapters of a BERT Studio run\n\n"
             "`../model/` holds the same classifier with these adapters merged into its weights: `bertstudio "
             "predict`, every export and `transformers.pipeline` use that folder. This one keeps the adapters and the "
@@ -143,11 +143,13 @@ def save_adapter(model, target: Path, is_head_parameter) -> Path:
                   for name, param in model.named_parameters()
                   if is_head_parameter(name, model) and not is_lora_parameter(name)})
 
+    pooled = base_class(model)
+
     def fill(tmp: Path) -> None:
         model.bertstudio_lora.save_pretrained(str(tmp))
         save_file(state, str(tmp / "adapter_model.safetensors"))
-        (tmp / "README.md").write_text(adapter_card(model, target.resolve()), encoding="utf-8")
-        if base_class(model) is not None:
+        (tmp / "README.md").write_text(adapter_card(model, target.resolve(), pooled), encoding="utf-8")
+        if pooled is not None:
             shutil.copy(pooled_modeling.__file__, tmp / "pooled_modeling.py")
 
     return atomic_directory(target, fill)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import LABELS, make_tiny_run, sample_texts
+from helpers import LABELS, make_tiny_run, run_readme_code, sample_texts
 
 from bertstudio.export.core import export_run
 from bertstudio.models.pooled_modeling import pool_tokens
@@ -165,8 +165,6 @@ def test_a_pooled_folder_saved_before_it_named_its_own_model_type_still_predicts
 def test_lora_on_a_pooled_folder_keeps_an_adapter_readme_that_rebuilds_it(exported, tmp_path, pooling_now):
     """LoRA started from a pooled run's model (with its pooling or the family's own): the adapter folder's README,
     run as written, rebuilds the classifier the run trained, although transformers alone refuses the base folder."""
-    import re
-
     from bertstudio.train.lora import add_lora, save_adapter
     from bertstudio.train.model_setup import is_head_parameter
 
@@ -187,9 +185,8 @@ def test_lora_on_a_pooled_folder_keeps_an_adapter_readme_that_rebuilds_it(export
     with torch.no_grad():
         expected = model(**enc).logits
     adapter = save_adapter(model, tmp_path / "adapter", is_head_parameter)
-    code = re.search(r"```python\n(.*?)```", (adapter / "README.md").read_text(), re.S).group(1)
-    assert "trust_remote_code=True" in code and (adapter / "pooled_modeling.py").is_file()
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    assert "trust_remote_code=True" in (adapter / "README.md").read_text()
+    assert (adapter / "pooled_modeling.py").is_file()
+    namespace = run_readme_code(adapter / "README.md")
     with torch.no_grad():
         torch.testing.assert_close(namespace["model"](**enc).logits, expected, atol=1e-5, rtol=1e-4)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from helpers import run_readme_code
 
 from bertstudio.config import TrainConfig, config_from_preset, list_presets
 from bertstudio.errors import ConfigError
@@ -184,8 +185,6 @@ def test_the_adapter_folders_readme_code_rebuilds_the_same_classifier(tiny_bert_
                                                                       family, pooling):
     """The README saved with the adapters is code a person runs: run as written, it gives the trained logits; a
     pooled classifier's README builds the pooled class (the plain one would read [CLS] and predict otherwise)."""
-    import re
-
     model = lora_model(tiny_bert_dir if family == "bert" else tiny_distilbert_dir, pooling=pooling)
     with torch.no_grad():
         model.classifier.weight.add_(1.0)
@@ -194,10 +193,8 @@ def test_the_adapter_folders_readme_code_rebuilds_the_same_classifier(tiny_bert_
     readme = (folder / "README.md").read_text()
     assert "../model/" in readme
     assert ("pooling" in readme and (folder / "pooled_modeling.py").is_file()) == (pooling is not None)
-    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
-    namespace: dict = {}
     torch.manual_seed(5)  # any other draw of the fresh head: the adapter folder must supply the trained one
-    exec(compile(code, "README.md", "exec"), namespace)
+    namespace = run_readme_code(folder / "README.md")
     with torch.no_grad():
         torch.testing.assert_close(namespace["model"](**some_inputs()).logits, expected, atol=1e-5, rtol=1e-4)
 
