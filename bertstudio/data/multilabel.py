@@ -156,7 +156,8 @@ def separator_evidence(values: Counter, separator: str) -> SeparatorEvidence | N
                              recurring_rows)
 
 
-def _cell_counts(column: pd.Series) -> Counter:
+def cell_counts(column: pd.Series) -> Counter:
+    """Each filled cell value (as stripped text) and how many rows hold it."""
     counts: Counter = Counter()
     for value, n in column.dropna().astype(str).str.strip().value_counts().items():
         if value:
@@ -164,9 +165,23 @@ def _cell_counts(column: pd.Series) -> Counter:
     return counts
 
 
+def streamed_cell_counts(dataset: datasets.Dataset, column: str) -> Counter:
+    """``cell_counts`` of a dataset's column, read a batch at a time (a million label cells are never one list)."""
+    from bertstudio.data.arrow_batches import frames
+
+    counts: Counter = Counter()
+    for frame in frames(dataset, [column]):
+        counts.update(cell_counts(frame[column]))
+    return counts
+
+
 def detect_separator(column: pd.Series) -> tuple[str | None, str]:
     """The separator joining several labels in ``column``'s cells (None: one label per cell), and why."""
-    values = _cell_counts(column)
+    return separator_from_counts(cell_counts(column))
+
+
+def separator_from_counts(values: Counter) -> tuple[str | None, str]:
+    """``detect_separator`` from the column's ``cell_counts``."""
     found = [e for e in (separator_evidence(values, sep) for sep in SEPARATORS) if e is not None]
     convincing = [e for e in found if e.convincing]
     if convincing:
@@ -184,7 +199,7 @@ def detect_separator(column: pd.Series) -> tuple[str | None, str]:
     return None, SINGLE_LABEL_CELLS
 
 
-def _binary_value(value: Any) -> float | None:
+def binary_cell(value: Any) -> float | None:
     """1.0 / 0.0 for a 0/1 cell, None when empty; raises ValueError for anything else."""
     text = normalise_label(value)
     if text is None:
@@ -199,7 +214,7 @@ def _binary_value(value: Any) -> float | None:
 
 def _binary_or_none(value: Any) -> float | None:
     try:
-        return _binary_value(value)
+        return binary_cell(value)
     except ValueError:
         return None
 
@@ -241,7 +256,7 @@ def choose_task(dataset: datasets.Dataset, *, text_cols: list[str], label_col: s
                           label_columns=binary)
     if label_col is None or label_col not in others:
         return TaskChoice("single_label", "No label column with several labels per cell was found.")
-    found, reason = detect_separator(dataset.select_columns([label_col]).to_pandas()[label_col])
+    found, reason = separator_from_counts(streamed_cell_counts(dataset, label_col))
     if found:
         return TaskChoice("multi_label", reason, separator=found)
     if task == "multi_label":
@@ -253,66 +268,54 @@ def choose_task(dataset: datasets.Dataset, *, text_cols: list[str], label_col: s
 # --------------------------------------------------------------------------- label sets
 
 
-def label_sets_from_cells(column: pd.Series, separator: str, casefold: bool) -> list[list[str] | None]:
-    """Each cell as its labels (None: an empty cell)."""
-    out: list[list[str] | None] = []
-    for value in column.tolist():
-        text = normalise_label(value)
-        if text is None:
-            out.append(None)
-            continue
-        parts = [normalise_label(p, casefold=casefold) for p in split_cell(text, separator)]
-        out.append(sorted({p for p in parts if p}) or None)
-    return out
+def label_set_of_cell(value: Any, separator: str, casefold: bool) -> tuple[str, ...] | None:
+    """A label cell's labels, sorted (None: an empty cell)."""
+    text = normalise_label(value)
+    if text is None:
+        return None
+    parts = [normalise_label(p, casefold=casefold) for p in split_cell(text, separator)]
+    return tuple(sorted({p for p in parts if p})) or None
 
 
-def label_sets_from_columns(frame: pd.DataFrame, columns: list[str]) -> list[list[str] | None]:
-    """Each row's columns holding 1 (None: a row with an empty cell); other values are a DataError."""
-    values = {}
-    for col in columns:
-        cells = []
-        bad: Counter = Counter()
-        bad_rows: list[int] = []
-        for row, value in enumerate(frame[col].tolist(), start=1):
-            try:
-                cells.append(_binary_value(value))
-            except ValueError as exc:
-                bad[str(exc)] += 1
-                bad_rows.append(row)
-                cells.append(None)
-        if bad:
-            listed = ", ".join(f"'{v}' ({n})" for v, n in bad.most_common(5))
-            raise DataError(f"The label column '{col}' should hold only 0 and 1, but it also holds {listed} "
-                            f"(data rows {_rows_listed(bad_rows)}).",
-                            hint="Write 1 where the text has this label and 0 where it has not (an empty cell "
-                                 "means not labelled yet), or leave this column out of the label columns.")
-        values[col] = cells
-    rows = []
-    for i in range(len(frame)):
-        cells = [values[col][i] for col in columns]
-        rows.append(None if any(c is None for c in cells) else [col for col, c in zip(columns, cells) if c])
-    return rows
+def bad_label_values_error(column: str, values: Counter, rows: list[int]) -> DataError:
+    """The error for a 0/1 label column holding other values (``values``: each and its rows; ``rows``: data rows)."""
+    listed = ", ".join(f"'{v}' ({n})" for v, n in values.most_common(5))
+    return DataError(f"The label column '{column}' should hold only 0 and 1, but it also holds {listed} "
+                     f"(data rows {_rows_listed(rows)}).",
+                     hint="Write 1 where the text has this label and 0 where it has not (an empty cell "
+                          "means not labelled yet), or leave this column out of the label columns.")
 
 
-def multi_hot(sets: list[list[str]], label_names: list[str]) -> np.ndarray:
+def multi_hot(sets: list[tuple[str, ...]], label_names: list[str]) -> np.ndarray:
+    """A 0/1 row per label set over ``label_names`` (a name not among them is left out)."""
     import numpy as np
 
     index = {name: i for i, name in enumerate(label_names)}
     out = np.zeros((len(sets), len(label_names)), dtype=np.float32)
     for row, labels in enumerate(sets):
-        for name in labels:
-            out[row, index[name]] = 1.0
+        out[row, [index[name] for name in labels if name in index]] = 1.0
     return out
 
 
-def describe_label_sets(sets: list[list[str]], label_names: list[str], choice: TaskChoice,
+def describe_label_sets(sets: Counter, label_names: list[str], choice: TaskChoice,
                         empty_rows: int) -> MultiLabelInfo:
-    counts = Counter(name for labels in sets for name in labels)
-    pairs = Counter(pair for labels in sets for pair in combinations(sorted(labels), 2))
+    """What the kept rows' label sets hold (``sets``: each distinct set, as a sorted tuple, and its rows)."""
+    counts: Counter = Counter()
+    pairs: Counter = Counter()
+    per_text: Counter = Counter()
+    for labels, rows in sets.items():
+        counts.update(dict.fromkeys(labels, rows))
+        pairs.update(dict.fromkeys(combinations(sorted(labels), 2), rows))
+        per_text[len(labels)] += rows
     return MultiLabelInfo(reason=choice.reason, separator=choice.separator, label_columns=choice.label_columns,
                           label_counts={name: counts[name] for name in label_names},
-                          labels_per_text=dict(sorted(Counter(len(s) for s in sets).items())),
-                          top_pairs=[(a, b, n) for (a, b), n in pairs.most_common(TOP_PAIRS)], empty_rows=empty_rows)
+                          labels_per_text=dict(sorted(per_text.items())),
+                          top_pairs=[(a, b, n) for (a, b), n in _most_common(pairs, TOP_PAIRS)], empty_rows=empty_rows)
+
+
+def _most_common(counts: Counter, n: int) -> list:
+    """``Counter.most_common``, with ties in the keys' order (not in the order the rows were read)."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
 
 
 # --------------------------------------------------------------------------- findings
@@ -364,17 +367,16 @@ def rare_label_findings(label_counts: dict[str, int]) -> list[Finding]:
     return findings
 
 
-def separator_in_names_findings(column: pd.Series, separator: str) -> list[Finding]:
+def separator_in_names_findings(values: Counter, separator: str) -> list[Finding]:
     """Parts that never appear but next to the same other part (in at least two rows): most likely one label
-    name holding the separator ('yes, definitely' split at ',' leaves a 'definitely' always after 'yes')."""
+    name holding the separator ('yes, definitely' split at ',' leaves a 'definitely' always after 'yes').
+    ``values``: the label column's ``cell_counts``."""
     together: Counter = Counter()
     alone: Counter = Counter()
-    for value in column.dropna().astype(str):
+    for value, rows in values.items():
         parts = split_cell(value, separator)
-        for part in set(parts):
-            alone[part] += 1
-        for a, b in zip(parts, parts[1:]):
-            together[(a, b)] += 1
+        alone.update(dict.fromkeys(set(parts), rows))
+        together.update({pair: n * rows for pair, n in Counter(zip(parts, parts[1:])).items()})
     glued = [f"'{a}' + '{b}'" for (a, b), n in together.items() if n >= 2 and n in (alone[a], alone[b])]
     if not glued:
         return []
@@ -400,5 +402,5 @@ def check_label_count(label_names: list[str], n_rows: int) -> list[Finding]:
     return []
 
 
-def sort_label_names(sets: list[list[str]]) -> list[str]:
-    return sort_labels(name for labels in sets for name in labels)
+def sort_label_names(sets) -> list[str]:
+    return sort_labels({name for labels in sets for name in labels})

@@ -1,17 +1,27 @@
-"""A multi-label file cleaned into texts + 0/1 label vectors, split with every label's share kept."""
+"""A multi-label file cleaned into texts + 0/1 label vectors, split with every label's share kept.
+
+Streams as single-label ``prepare`` does (issue 22): a first pass reads only the label cells, a batch at a time,
+and gives each row the id of its label set among the few distinct sets met; a second reads the texts and writes
+the kept rows, each with its set's 0/1 vector, to a memory-mapped Arrow file (``arrow_batches``). What stays in
+memory is one id and one flag per row, the distinct sets and a 64-bit hash per kept row (for repeated texts).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
+from bertstudio.data.arrow_batches import DatasetWriter, frames
 from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.multilabel import (
     TaskChoice,
+    bad_label_values_error,
+    binary_cell,
+    cell_counts,
     check_label_count,
     describe_label_sets,
     empty_label_findings,
-    label_sets_from_cells,
-    label_sets_from_columns,
+    label_set_of_cell,
     multi_hot,
     rare_label_findings,
     separator_in_names_findings,
@@ -24,7 +34,7 @@ from bertstudio.data.prepare import (
     _check_columns,
     _clean_texts,
     _duplicate_findings,
-    _long_text_findings,
+    _Tally,
 )
 from bertstudio.data.split import SplitData, carve, split_fractions
 from bertstudio.errors import DataError
@@ -32,6 +42,9 @@ from bertstudio.errors import DataError
 if TYPE_CHECKING:
     import datasets
     import numpy as np
+    import pandas as pd
+
+NO_SET = -1  # a row's set id when its label cells are empty
 
 
 def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: str, label_col: str | None,
@@ -42,56 +55,231 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
     ``label_names``: the training file's labels, for a validation or test file (a label it lacks is an error).
     """
     import numpy as np
-    import pandas as pd
 
     text_cols = [text_col] + ([text_pair_col] if text_pair_col else [])
     label_cols = choice.label_columns or [label_col]
     _check_label_columns(ds, label_cols, text_cols)
     if choice.separator:
         _check_columns(ds, text_col, label_col, text_pair_col)
-    frame = ds.select_columns([*text_cols, *label_cols]).to_pandas()
-    texts = {col: _clean_texts(frame[col]) for col in text_cols}
-    if choice.label_columns:
-        sets = label_sets_from_columns(frame, choice.label_columns)
-        where = "the label columns"
-    else:
-        sets = label_sets_from_cells(frame[label_col], choice.separator, casefold_labels)
-        where = f"'{label_col}'"
-    no_text = np.zeros(len(frame), dtype=bool)
-    for series in texts.values():
-        no_text |= series.isna().to_numpy()
-    empty = [i for i, labels in enumerate(sets) if labels is None and not no_text[i]]
-    keep_empty = empty_labels == "none"
-    keep = ~no_text & np.array([labels is not None or keep_empty for labels in sets], dtype=bool)
-    kept_sets = [sets[i] or [] for i in np.flatnonzero(keep)]
-
-    if not any(sets) and not (keep_empty and label_names is not None):
+    where = "the label columns" if choice.label_columns else f"'{label_col}'"
+    sets = LabelSets(choice, casefold_labels)
+    set_ids = sets.read(ds, label_cols)
+    if not any(sets.sets[i] for i in np.unique(set_ids[set_ids != NO_SET])) and not (
+            empty_labels == "none" and label_names is not None):
         # Nothing to learn from (or to score against): one clear error, before a dataset with no labels is built.
-        finding = no_labels_finding(where, len(frame))
+        finding = no_labels_finding(where, len(set_ids))
         raise DataError(finding.message, hint=finding.hint)
-    names = label_names if label_names is not None else sort_label_names(kept_sets)
-    _refuse_unseen(kept_sets, names, label_names is not None)
-    findings = empty_label_findings([i + 1 for i in empty], keep_empty, where)
-    if no_text.any():
-        findings += [_empty_text_finding(int(no_text.sum()), text_cols)]
-    findings += check_label_count(names, len(kept_sets))
-    info = describe_label_sets(kept_sets, names, choice, len(empty))
+    no_label = set_ids == NO_SET
+    if empty_labels == "none":  # kept as texts that have none of the labels
+        set_ids = np.where(no_label, sets.id_of(()), set_ids)
+    # Names from every row with a label set; those whose rows all lack a text are dropped once the texts are read.
+    labelled = [sets.sets[i] for i in np.unique(set_ids[set_ids != NO_SET])]
+    names = label_names if label_names is not None else sort_label_names(labelled)
+    written = _write_rows(ds, text_cols, set_ids, sets, names, {
+        "text": text_col, "pair": text_pair_col, "labels": label_cols, "separator": choice.separator,
+        "casefold": casefold_labels, "empty_labels": empty_labels, "names": names})
+    kept_sets = Counter({sets.sets[i]: int(n) for i, n in enumerate(written.tally.counts) if n})
+    dataset = written.dataset
+    if label_names is None and set(names) - set(sort_label_names(kept_sets)):
+        names, dataset = _drop_labels(dataset, names, sort_label_names(kept_sets))
+    # (No label left at all: the vectors keep their width; check_label_count below makes it an error.)
+
+    n_kept = len(dataset)
+    empty_rows = np.flatnonzero(no_label & ~written.no_text)
+    findings = empty_label_findings((empty_rows + 1).tolist(), empty_labels == "none", where)
+    if written.no_text.any():
+        findings += [_empty_text_finding(int(written.no_text.sum()), text_cols)]
+    findings += check_label_count(names, n_kept)
+    info = describe_label_sets(kept_sets, names, choice, len(empty_rows))
     if label_names is None:
         findings += rare_label_findings(info.label_counts)
     if choice.separator:
-        findings += separator_in_names_findings(frame[label_col], choice.separator)
-
+        findings += separator_in_names_findings(sets.cells, choice.separator)
     out_cols = ["text", "text_pair"][: len(text_cols)]
-    clean = pd.DataFrame({out: texts[col][keep].to_numpy(dtype=object) for out, col in zip(out_cols, text_cols)})
-    set_keys = [";".join(labels) for labels in kept_sets]
-    set_ids, set_names = pd.factorize(pd.Series(set_keys, dtype=object))
-    findings += _duplicate_findings(clean.assign(label=set_ids), out_cols, [n or "(none)" for n in set_names])
-    findings += _long_text_findings(clean["text"], LONG_TEXT_CHARS)
+    findings += _streamed_duplicate_set_findings(dataset, written.tally.repeated_rows(), out_cols, names)
+    findings += written.tally.long_text_findings()
 
-    report = ValidationReport(findings, len(frame), len(clean), dict(info.label_counts))
-    dataset = to_multilabel_dataset(clean, multi_hot(kept_sets, names))
+    report = ValidationReport(findings, len(set_ids), n_kept, dict(info.label_counts))
     return PreparedData(dataset, names, {n: i for i, n in enumerate(names)}, report, text_col,
                         label_col or ",".join(label_cols), text_pair_col, multilabel=info)
+
+
+class LabelSets:
+    """The distinct label sets of a file, each with an id, read from its label cells a batch at a time.
+
+    A file of a million rows holds a few hundred distinct sets at most (GoEmotions' 54,000 rows: 711), so each
+    distinct cell is parsed once and every row keeps only its set's id.
+    """
+
+    def __init__(self, choice: TaskChoice, casefold: bool) -> None:
+        self.choice = choice
+        self.casefold = casefold
+        self.sets: list[tuple[str, ...]] = []
+        self.cells: Counter = Counter()  # a label column's cell values and their rows (separator findings)
+        self._ids: dict[tuple[str, ...], int] = {}
+        self._bad: dict[str, tuple[Counter, list[int]]] = {}  # 0/1 columns: other values, and their data rows
+
+    def id_of(self, labels: tuple[str, ...]) -> int:
+        if labels not in self._ids:
+            self._ids[labels] = len(self.sets)
+            self.sets.append(labels)
+        return self._ids[labels]
+
+    def read(self, ds: datasets.Dataset, label_cols: list[str]) -> np.ndarray:
+        """Every row's set id (``NO_SET`` where its label cells are empty); a 0/1 column holding other values is
+        a DataError naming them."""
+        import numpy as np
+
+        ids, first_row = [], 0
+        for frame in frames(ds, label_cols):
+            ids.append(self._from_cells(frame[label_cols[0]]) if self.choice.separator
+                       else self._from_columns(frame, first_row))
+            first_row += len(frame)
+        for column in label_cols:  # in column order, as a person reads the file
+            if column in self._bad:
+                raise bad_label_values_error(column, *self._bad[column])
+        return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+
+    def _from_cells(self, column: pd.Series) -> np.ndarray:
+        import pandas as pd
+
+        self.cells.update(cell_counts(column))
+        codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+        lookup = []
+        for value in uniques:
+            labels = label_set_of_cell(value, self.choice.separator, self.casefold)
+            lookup.append(NO_SET if labels is None else self.id_of(labels))
+        return _look_up(codes, lookup)
+
+    def _from_columns(self, frame: pd.DataFrame, first_row: int) -> np.ndarray:
+        """Rows with an empty cell in any label column get ``NO_SET``; the others the set of columns holding 1."""
+        import numpy as np
+
+        columns = self.choice.label_columns
+        values = np.stack([self._binary_column(frame[col], col, first_row) for col in columns], axis=1)
+        empty = np.isnan(values).any(axis=1)
+        patterns, inverse = np.unique(values == 1.0, axis=0, return_inverse=True)
+        lookup = [self.id_of(tuple(c for c, on in zip(columns, row) if on)) for row in patterns]
+        ids = np.asarray(lookup, dtype=np.int64)[inverse.reshape(-1)] if len(lookup) else np.zeros(0, np.int64)
+        return np.where(empty, NO_SET, ids)
+
+    def _binary_column(self, column: pd.Series, name: str, first_row: int) -> np.ndarray:
+        """1.0 / 0.0 per row, NaN where the cell is empty or holds another value (recorded for the error)."""
+        import numpy as np
+        import pandas as pd
+
+        codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+        lookup = []
+        for value in uniques:
+            try:
+                cell = binary_cell(value)
+            except ValueError as exc:
+                bad, rows = self._bad.setdefault(name, (Counter(), []))
+                where = np.flatnonzero(codes == len(lookup))
+                bad[str(exc)] += len(where)
+                rows.extend((first_row + where + 1).tolist())
+                cell = None
+            lookup.append(np.nan if cell is None else cell)
+        values = np.asarray(lookup + [np.nan], dtype=np.float64)
+        return values[codes]  # code -1 (missing) picks the trailing NaN
+
+
+def _look_up(codes: np.ndarray, lookup: list[int]) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(lookup + [NO_SET], dtype=np.int64)[codes]  # code -1 (missing) picks the trailing NO_SET
+
+
+class _Written:
+    """What the writing pass leaves: the dataset, which rows had no text, and the kept rows' tally."""
+
+    def __init__(self, dataset: datasets.Dataset, no_text: np.ndarray, tally: _Tally) -> None:
+        self.dataset = dataset
+        self.no_text = no_text
+        self.tally = tally
+
+
+def _write_rows(ds: datasets.Dataset, text_cols: list[str], set_ids: np.ndarray, sets: LabelSets,
+                names: list[str], key: dict) -> _Written:
+    """The rows with a text and a label set (or an empty set kept), batch by batch, with their 0/1 vectors.
+
+    A label the names lack (a validation file's label the training file never had) is a DataError, raised
+    before the file is kept.
+    """
+    import numpy as np
+
+    out_cols = ["text", "text_pair"][: len(text_cols)]
+    vectors = multi_hot(sets.sets, names)
+    writer = DatasetWriter(ds, multilabel_features(out_cols, len(names)), key)
+    tally = _Tally(len(sets.sets), LONG_TEXT_CHARS)
+    no_text_parts, first_row = [], 0
+    try:
+        for frame in frames(ds, text_cols):
+            texts = {col: _clean_texts(frame[col]) for col in text_cols}
+            no_text = np.zeros(len(frame), dtype=bool)
+            for series in texts.values():
+                no_text |= series.isna().to_numpy()
+            ids = set_ids[first_row:first_row + len(frame)]
+            keep = ~no_text & (ids != NO_SET)
+            kept = {out: texts[col][keep].to_numpy(dtype=object) for out, col in zip(out_cols, text_cols)}
+            tally.add_kept(kept, ids[keep])
+            writer.write({**{name: list(values) for name, values in kept.items()},
+                          "label": vector_column(vectors[ids[keep]], len(names))})
+            no_text_parts.append(no_text)
+            first_row += len(frame)
+        _refuse_unseen([s for s, n in zip(sets.sets, tally.counts) if n], names)
+        dataset = writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    return _Written(dataset, np.concatenate(no_text_parts) if no_text_parts else np.zeros(0, bool), tally)
+
+
+def multilabel_features(text_cols: list[str], n_labels: int) -> datasets.Features:
+    import datasets
+
+    features = {name: datasets.Value("string") for name in text_cols}
+    features["label"] = datasets.Sequence(datasets.Value("float32"), length=n_labels)
+    return datasets.Features(features)
+
+
+def vector_column(vectors: np.ndarray, n_labels: int):
+    """0/1 vectors as one Arrow column, built from a float32 block: as Python lists they would be a float object
+    per label and row (28 labels x 1M rows: ~1 GB) before Arrow packs them."""
+    import numpy as np
+    import pyarrow as pa
+
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, n_labels)
+
+
+def _drop_labels(dataset: datasets.Dataset, names: list[str], kept: list[str]) -> tuple[list[str], datasets.Dataset]:
+    """Only the labels some kept row has (rare: one more pass over the kept rows)."""
+    import numpy as np
+
+    if not kept:  # Arrow has no 0-wide vectors; the empty list of names is the error the report gives
+        return kept, dataset
+
+    columns = np.array([names.index(name) for name in kept], dtype=np.int64)
+    features = multilabel_features([c for c in dataset.column_names if c != "label"], len(kept))
+    dataset = dataset.map(lambda batch: {"label": np.asarray(batch["label"], dtype=np.float32)[:, columns]},
+                          batched=True, features=features, desc="Dropping labels without rows")
+    return kept, dataset
+
+
+def _streamed_duplicate_set_findings(dataset: datasets.Dataset, candidates: np.ndarray, text_cols: list[str],
+                                     names: list[str]) -> list[Finding]:
+    """Repeated texts among the rows whose hash repeats (see ``prepare._streamed_duplicate_findings``); a text
+    repeated with another label set is a conflict."""
+    import pandas as pd
+
+    if not len(candidates):
+        return []
+    rows = dataset.select(candidates).to_pandas()
+    keys = [";".join(n for n, on in zip(names, vector) if on) for vector in label_matrix(dataset.select(candidates))]
+    set_ids, set_names = pd.factorize(pd.Series(keys, dtype=object))
+    return _duplicate_findings(rows.assign(label=set_ids), text_cols, [n or "(none)" for n in set_names],
+                               n_rows=len(dataset))
 
 
 def _check_label_columns(ds: datasets.Dataset, label_cols: list[str], text_cols: list[str]) -> None:
@@ -106,10 +294,9 @@ def _check_label_columns(ds: datasets.Dataset, label_cols: list[str], text_cols:
                         hint="Pick different columns for the text and the labels.")
 
 
-def _refuse_unseen(sets: list[list[str]], names: list[str], from_training: bool) -> None:
-    known = set(names)
-    unseen = sorted({name for labels in sets for name in labels} - known)
-    if unseen and from_training:
+def _refuse_unseen(sets: list[tuple[str, ...]], names: list[str]) -> None:
+    unseen = sorted({name for labels in sets for name in labels} - set(names))
+    if unseen:
         listed = ", ".join(f"'{n}'" for n in unseen[:10])
         raise DataError(f"This file has labels that never appear in the training file: {listed}.",
                         hint="Fix their spelling to match a training label, remove them, or add examples of them "
@@ -120,23 +307,6 @@ def _empty_text_finding(n: int, text_cols: list[str]) -> Finding:
     cols = " / ".join(f"'{c}'" for c in text_cols)
     return Finding("warning", "empty_text", f"{n:,} row{'s' if n != 1 else ''} with an empty text in {cols} left out.",
                    hint=f"Fill in those texts, or check that {cols} is the right text column.", count=n)
-
-
-def to_multilabel_dataset(clean, vectors: np.ndarray) -> datasets.Dataset:
-    """The cleaned texts and their 0/1 label vectors as a dataset, built as Arrow columns: the vectors as Python
-    lists would be a float object per label and row (28 labels x 1M rows: ~1 GB) before Arrow packs them."""
-    import datasets
-    import numpy as np
-    import pyarrow as pa
-
-    features = {name: datasets.Value("string") for name in clean.columns}
-    features["label"] = datasets.Sequence(datasets.Value("float32"), length=vectors.shape[1])
-    features = datasets.Features(features)
-    columns = {name: pa.array(clean[name].to_numpy(dtype=object), type=pa.string()) for name in clean.columns}
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    columns["label"] = pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1])
-    table = pa.table(columns).cast(features.arrow_schema)
-    return datasets.Dataset(datasets.table.InMemoryTable(table), info=datasets.DatasetInfo(features=features))
 
 
 def label_matrix(dataset) -> np.ndarray:

@@ -46,22 +46,26 @@ PROBE = textwrap.dedent("""
     _, _, prepared = read_and_prepare(sys.argv[2])
     python_peak = tracemalloc.get_traced_memory()[1]
     arrow_peak = (pool.max_memory() or 0) - arrow_before
-    print(json.dumps({"growth_mb": (python_peak + arrow_peak) / 2**20, "rows": len(prepared.dataset)}))
+    print(json.dumps({"growth_mb": (python_peak + arrow_peak) / 2**20, "rows": len(prepared.dataset),
+                      "multi_label": prepared.multilabel is not None}))
 """)
 
 
-def _write_tickets(path: Path, rows: int) -> Path:
+def _write_tickets(path: Path, rows: int, *, multi_label: bool = False) -> Path:
+    """Support tickets; ``multi_label``: each with one to three of 12 labels joined by ';'."""
     rng = random.Random(0)
     vocab = [f"w{i}" for i in range(5000)]
     labels = ("billing", "delivery", "praise", "other")
+    tags = [f"tag{i}" for i in range(12)]
     with path.open("w", encoding="utf-8") as handle:
         handle.write("text,label\n")
         for i in range(rows):
-            handle.write('"' + " ".join(rng.choices(vocab, k=rng.randint(5, 80))) + f'",{labels[i % 4]}\n')
+            label = ";".join(rng.sample(tags, rng.randint(1, 3))) if multi_label else labels[i % 4]
+            handle.write('"' + " ".join(rng.choices(vocab, k=rng.randint(5, 80))) + f'",{label}\n')
     return path
 
 
-def _growth(tmp_path: Path, small: Path, big: Path) -> float:
+def _growth(tmp_path: Path, small: Path, big: Path, multi_label: bool) -> float:
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ, BERTSTUDIO_CACHE=str(tmp_path / f"cache-{big.stem}"), HF_HUB_OFFLINE="1",
                PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
@@ -69,21 +73,21 @@ def _growth(tmp_path: Path, small: Path, big: Path) -> float:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["multi_label"] is multi_label, result
     return result["growth_mb"]
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+KINDS = {"single-label": False, "multi-label": True}
+
+
+@pytest.fixture(scope="module", params=list(KINDS))
+def growth(request, tmp_path_factory) -> dict[str, float]:
     folder = tmp_path_factory.mktemp("large")
-    return {"small": _write_tickets(folder / "small.csv", 200),
-            "20k": _write_tickets(folder / "r20k.csv", SMALL_ROWS),
-            "100k": _write_tickets(folder / "r100k.csv", ROWS)}
-
-
-@pytest.fixture(scope="module")
-def growth(files, tmp_path_factory) -> dict[str, float]:
-    tmp = tmp_path_factory.mktemp("memory")
-    return {size: _growth(tmp, files["small"], files[size]) for size in ("20k", "100k")}
+    multi_label = KINDS[request.param]
+    small = _write_tickets(folder / "small.csv", 200, multi_label=multi_label)
+    return {name: _growth(folder, small, _write_tickets(folder / f"r{rows}.csv", rows, multi_label=multi_label),
+                          multi_label)
+            for name, rows in (("20k", SMALL_ROWS), ("100k", ROWS))}
 
 
 def test_reading_and_preparing_100k_rows_stays_under_the_bound(growth):
