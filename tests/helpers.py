@@ -121,6 +121,17 @@ EMOTIONS = {"joy": "happy glad smiling delighted", "anger": "angry furious mad a
             "fear": "scared afraid nervous worried"}
 
 
+def write_rows(path: Path, header: list[str], rows: list[list]) -> Path:
+    """A CSV file of ``rows`` under ``header``."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
 def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";", long: bool = False) -> Path:
     """Texts with one or two of three labels (each told apart by its own words), joined by ``separator``;
     ``long``: the words come after a filler of 7 to 35 words (a 16-token cut never sees them)."""

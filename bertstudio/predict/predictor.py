@@ -22,6 +22,7 @@ from bertstudio.predict.locate import ModelLocation, check_finished, locate_mode
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch, per_text_logits
 from bertstudio.results import Preprocessing
 from bertstudio.train.batch_order import padding_buckets, sorted_batches
+from bertstudio.train.speedups.allocator import ReleaseOnNewShape
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -120,8 +121,12 @@ class Predictor:
         out = np.zeros((len(lengths), len(self.label_names)), dtype=np.float32)  # one row per window, if windows
         pad_id = self.tokenizer.pad_token_id or 0
         buckets = self._length_buckets()
+        # Exported runtimes keep memory their own way; PyTorch on a CPU runs glibc's heap (see the allocator).
+        memory = ReleaseOnNewShape(self.backend.device if isinstance(self.backend, TorchBackend) else "runtime")
         for rows in sorted_batches(lengths, self.batch_size):
-            out[rows] = self.backend.logits(pad_batch(encoded, rows, pad_id, buckets))
+            batch = pad_batch(encoded, rows, pad_id, buckets)
+            memory.before(batch)
+            out[rows] = self.backend.logits(batch)
         return per_text_logits(out, encoded, self.prep)
 
     def _length_buckets(self) -> tuple[int, ...]:

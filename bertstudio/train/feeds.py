@@ -22,6 +22,7 @@ from bertstudio.train.batching import (
     sorted_batches,
 )
 from bertstudio.train.lazy_tokens import LazyTokens, encode_texts
+from bertstudio.train.speedups.allocator import ReleaseOnNewShape
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +125,13 @@ def encode_cls_features(model, dataset, tokenizer, device, max_length: int | Non
     was_training = model.training
     model.eval()
     done = 0
+    memory = ReleaseOnNewShape(torch.device(device).type)
     for batch in make_eval_loader(dataset, collator):
         on_batch(done, len(dataset))
         rows = batch.pop("row")
         done += len(rows)
         batch.pop("labels", None)
+        memory.before(batch)
         batch = {k: v.to(device) for k, v in batch.items()}
         hidden = model.base_model(**batch)[0]
         features[rows] = pool_hidden(model, hidden, batch.get("attention_mask")).float().cpu()
@@ -187,12 +190,14 @@ def predict_logits(model, loader, accelerator, forward=full_forward,
     model.eval()
     rows, outputs = [], []
     done, total = 0, len(loader.dataset)
+    memory = ReleaseOnNewShape(accelerator.device.type)
     try:
         for batch in loader:
             on_batch(done, total)
             row = batch.pop("row")
             done += len(row)
             batch.pop("labels", None)
+            memory.before(batch)
             logits = forward(model, batch).float()
             row, logits = gather_rows(row, logits, accelerator)
             rows.append(row.cpu())

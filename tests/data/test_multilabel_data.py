@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import write_multilabel_csv
+from helpers import write_multilabel_csv, write_rows
 
 from bertstudio.config import make_config
 from bertstudio.data.inspect import inspect_file, read_and_prepare
 from bertstudio.data.multilabel import LabelSettings, detect_separator
 from bertstudio.data.multilabel_prepare import label_matrix, split_multilabel, stratification_keys
 from bertstudio.errors import ConfigError, DataError
-
-
-def write_rows(path, header, rows):
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def codes(prepared) -> dict[str, object]:

@@ -3,24 +3,16 @@ usable rows get a finding, not a crash (tests mirror bertstudio/data/multilabel_
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 
 import pytest
+from helpers import write_rows
 
 from bertstudio.data import arrow_batches
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.multilabel_prepare import label_matrix
 from bertstudio.errors import DataError
-
-
-def write_rows(path, header, rows):
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def messy_rows(n: int = 57) -> list[list[str]]:

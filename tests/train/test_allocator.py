@@ -71,3 +71,17 @@ def test_training_lets_its_optimizer_state_go_before_scoring(tiny_bert_dir, smal
     gc.collect()
     assert outcome.steps_done == 3
     assert not [o for o in gc.get_objects() if isinstance(o, torch.optim.Optimizer) and o.state]
+
+
+@pytest.mark.parametrize("device, expected", [("cpu", 2), ("cuda", 0), ("runtime", 0)])
+def test_inference_hands_the_free_heap_back_when_the_batch_shape_changes(monkeypatch, device, expected):
+    import numpy as np
+
+    from bertstudio.train.speedups import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "release_freed_memory", lambda: calls.append(1))
+    memory = allocator.ReleaseOnNewShape(device)
+    for width in (64, 64, 48, 48, 64):  # longest first, then a straggler of the first shape
+        memory.before({"input_ids": np.zeros((8, width)), "attention_mask": np.zeros((8, width))})
+    assert len(calls) == expected

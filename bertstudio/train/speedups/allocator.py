@@ -58,3 +58,27 @@ def release_freed_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+class ReleaseOnNewShape:
+    """For a pass of inference batches on a CPU: hand the free heap back whenever the batch shape changes.
+
+    Evaluation batches run longest first, so each shape is met in one stretch. Their freed blocks are cut to that
+    shape's sizes, which the next (smaller) shape reuses poorly: measured on the bundled model (55 validation-like
+    batches of 33 shapes, glibc keeping freed blocks as training sets it), resident memory grew 251 MB over the
+    pass, 68 MB when handed back at each new shape, for about 7% more time; handing back after every batch saved
+    no more. A million-row run's whole-command peak was reached in these passes, not in training.
+    ``device_type`` other than "cpu" (a GPU has its own caching allocator): nothing to do.
+    """
+
+    def __init__(self, device_type: str) -> None:
+        self.active = device_type == "cpu"
+        self.shape: tuple[int, ...] | None = None
+
+    def before(self, batch: dict) -> None:
+        """Call before each batch (its model inputs: tensors or arrays of one shape)."""
+        shape = tuple(next(iter(batch.values())).shape) if batch else ()
+        if self.active and shape != self.shape:
+            if self.shape is not None:
+                release_freed_memory()
+            self.shape = shape
