@@ -106,16 +106,18 @@ def adapter_card(model, folder: Path, pooled: type | None) -> str:
     config = model.config
     base = getattr(config, "_name_or_path", "") or "<the base model's folder or Hub name>"
     pooling = model_pooling(config)
+    where = f"adapters = {str(folder)!r}  # this folder, where it was saved: change it if the run folder moves\n"
     if pooled is None:
-        load = ("from transformers import AutoModelForSequenceClassification\n\n"
+        load = ("from peft import PeftModel\nfrom transformers import AutoModelForSequenceClassification\n\n" + where +
                 f"base = AutoModelForSequenceClassification.from_pretrained({base!r}, "
                 f"num_labels={config.num_labels})\n")
         warning = ""
     else:
         # A pooled base folder's own config class is in its own code: reading it needs trust_remote_code.
         trust = ", trust_remote_code=True" if folder_class(Path(base)) is not None else ""
-        load = (f"import sys\n\nsys.path.insert(0, {str(folder)!r})  # pooled_modeling.py, saved beside the adapters\n"
-                f"from pooled_modeling import {pooled.__name__}\nfrom transformers import AutoConfig\n\n"
+        load = ("import sys\n\nfrom peft import PeftModel\nfrom transformers import AutoConfig\n\n" + where +
+                "sys.path.insert(0, adapters)  # pooled_modeling.py, saved beside the adapters\n"
+                f"from pooled_modeling import {pooled.__name__}\n\n"
                 f"config = AutoConfig.from_pretrained({base!r}, num_labels={config.num_labels}{trust})\n"
                 f"config.{POOLING_KEY} = {pooling!r}\n"
                 f"base = {pooled.__name__}.from_pretrained({base!r}, config=config)\n")
@@ -126,8 +128,7 @@ def adapter_card(model, folder: Path, pooled: type | None) -> str:
             "`../model/` holds the same classifier with these adapters merged into its weights: `bertstudio "
             "predict`, every export and `transformers.pipeline` use that folder. This one keeps the adapters and the "
             "trained head on their own, for peft.\n" + warning +
-            f"\n```python\n{load}from peft import PeftModel\n\n"
-            f"model = PeftModel.from_pretrained(base, {str(folder)!r}).eval()\n```\n\n"
+            f"\n```python\n{load}model = PeftModel.from_pretrained(base, adapters).eval()\n```\n\n"
             "Label names: `id2label` in `../model/config.json`.\n")
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,7 +185,7 @@ def test_adapter_folder_loads_in_peft_to_the_same_model(tiny_bert_dir, tmp_path)
 
 @pytest.mark.parametrize("family,pooling", [("bert", None), ("bert", "mean"), ("distilbert", "mean")])
 def test_the_adapter_folders_readme_code_rebuilds_the_same_classifier(tiny_bert_dir, tiny_distilbert_dir, tmp_path,
-                                                                      family, pooling):
+                                                                      monkeypatch, family, pooling):
     """The README saved with the adapters is code a person runs: run as written, it gives the trained logits; a
     pooled classifier's README builds the pooled class (the plain one would read [CLS] and predict otherwise)."""
     model = lora_model(tiny_bert_dir if family == "bert" else tiny_distilbert_dir, pooling=pooling)
@@ -194,7 +197,17 @@ def test_the_adapter_folders_readme_code_rebuilds_the_same_classifier(tiny_bert_
     assert "../model/" in readme
     assert ("pooling" in readme and (folder / "pooled_modeling.py").is_file()) == (pooling is not None)
     torch.manual_seed(5)  # any other draw of the fresh head: the adapter folder must supply the trained one
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the README's code puts the folder on it
     namespace = run_readme_code(folder / "README.md")
+    with torch.no_grad():
+        torch.testing.assert_close(namespace["model"](**some_inputs()).logits, expected, atol=1e-5, rtol=1e-4)
+
+    # The run folder moved: the one line the README names is all there is to change.
+    moved = shutil.move(str(folder), str(tmp_path / "moved"))
+    readme = Path(moved) / "README.md"
+    readme.write_text(readme.read_text().replace(repr(str(folder.resolve())), repr(moved)))
+    monkeypatch.delitem(sys.modules, "pooled_modeling", raising=False)
+    namespace = run_readme_code(readme)
     with torch.no_grad():
         torch.testing.assert_close(namespace["model"](**some_inputs()).logits, expected, atol=1e-5, rtol=1e-4)
 
