@@ -299,7 +299,7 @@ def multi_hot(sets: list[tuple[str, ...]], label_names: list[str]) -> np.ndarray
 
 def describe_label_sets(sets: Counter, label_names: list[str], choice: TaskChoice,
                         empty_rows: int) -> MultiLabelInfo:
-    """What the kept rows' label sets hold (``sets``: each distinct set, as a sorted tuple, and its rows)."""
+    """What the kept rows' label sets hold (``sets``: each distinct set, as a tuple of names, and its rows)."""
     counts: Counter = Counter()
     pairs: Counter = Counter()
     per_text: Counter = Counter()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from bertstudio.data.arrow_batches import DatasetWriter, frames
 from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.multilabel import (
+    MultiLabelInfo,
     TaskChoice,
     bad_label_values_error,
     binary_cell,
@@ -64,11 +65,7 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
     where = "the label columns" if choice.label_columns else f"'{label_col}'"
     sets = LabelSets(choice, casefold_labels)
     set_ids = sets.read(ds, label_cols)
-    if not any(sets.sets[i] for i in np.unique(set_ids[set_ids != NO_SET])) and not (
-            empty_labels == "none" and label_names is not None):
-        # Nothing to learn from (or to score against): one clear error, before a dataset with no labels is built.
-        finding = no_labels_finding(where, len(set_ids))
-        raise DataError(finding.message, hint=finding.hint)
+    _refuse_no_labels(sets, set_ids, where, scoring_empty=empty_labels == "none" and label_names is not None)
     no_label = set_ids == NO_SET
     if empty_labels == "none":  # kept as texts that have none of the labels
         set_ids = np.where(no_label, sets.id_of(()), set_ids)
@@ -79,36 +76,52 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
         "text": text_col, "pair": text_pair_col, "labels": label_cols, "separator": choice.separator,
         "casefold": casefold_labels, "empty_labels": empty_labels, "names": names})
     kept_sets = Counter({sets.sets[i]: int(n) for i, n in enumerate(written.tally.counts) if n})
-    dataset = written.dataset
     if label_names is None and set(names) - set(sort_label_names(kept_sets)):
-        names, dataset = _drop_labels(dataset, names, sort_label_names(kept_sets))
-    # (No label left at all: the vectors keep their width; check_label_count below makes it an error.)
+        # (No label left at all: the vectors keep their width; check_label_count makes it an error.)
+        names, written.dataset = _drop_labels(written.dataset, names, sort_label_names(kept_sets))
+    dataset = written.dataset
 
-    n_kept = len(dataset)
     empty_rows = np.flatnonzero(no_label & ~written.no_text)
-    findings = empty_label_findings((empty_rows + 1).tolist(), empty_labels == "none", where)
-    if written.no_text.any():
-        findings += [_empty_text_finding(int(written.no_text.sum()), text_cols)]
-    findings += check_label_count(names, n_kept)
     info = describe_label_sets(kept_sets, names, choice, len(empty_rows))
-    if label_names is None:
-        findings += rare_label_findings(info.label_counts)
-    if choice.separator:
-        findings += separator_in_names_findings(sets.cells, choice.separator)
-    out_cols = ["text", "text_pair"][: len(text_cols)]
-    findings += _streamed_duplicate_set_findings(dataset, written.tally.repeated_rows(), out_cols, names)
-    findings += written.tally.long_text_findings()
-
-    report = ValidationReport(findings, len(set_ids), n_kept, dict(info.label_counts))
+    findings = _findings(written, sets, info, empty_rows, names, text_cols, where, empty_labels == "none",
+                         from_training=label_names is None)
+    report = ValidationReport(findings, len(set_ids), len(dataset), dict(info.label_counts))
     return PreparedData(dataset, names, {n: i for i, n in enumerate(names)}, report, text_col,
                         label_col or ",".join(label_cols), text_pair_col, multilabel=info)
+
+
+def _refuse_no_labels(sets: LabelSets, set_ids: np.ndarray, where: str, *, scoring_empty: bool) -> None:
+    """Nothing to learn from (or to score against): one clear error, before a dataset with no labels is built.
+    ``scoring_empty``: a validation or test file whose empty cells are texts with no label is still scored."""
+    import numpy as np
+
+    if not scoring_empty and not any(sets.sets[i] for i in np.unique(set_ids[set_ids != NO_SET])):
+        finding = no_labels_finding(where, len(set_ids))
+        raise DataError(finding.message, hint=finding.hint)
+
+
+def _findings(written: _Written, sets: LabelSets, info: MultiLabelInfo, empty_rows: np.ndarray, names: list[str],
+              text_cols: list[str], where: str, keep_empty: bool, *, from_training: bool) -> list[Finding]:
+    """Every problem of the file, in the order the report lists them."""
+    dataset = written.dataset
+    findings = empty_label_findings((empty_rows + 1).tolist(), keep_empty, where)
+    if written.no_text.any():
+        findings += [_empty_text_finding(int(written.no_text.sum()), text_cols)]
+    findings += check_label_count(names, len(dataset))
+    if from_training:
+        findings += rare_label_findings(info.label_counts)
+    if sets.choice.separator:
+        findings += separator_in_names_findings(sets.cells, sets.choice.separator)
+    out_cols = ["text", "text_pair"][: len(text_cols)]
+    findings += _streamed_duplicate_set_findings(dataset, written.tally.repeated_rows(), out_cols, names)
+    return findings + written.tally.long_text_findings()
 
 
 class LabelSets:
     """The distinct label sets of a file, each with an id, read from its label cells a batch at a time.
 
-    A file of a million rows holds a few hundred distinct sets at most (GoEmotions' 54,000 rows: 711), so each
-    distinct cell is parsed once and every row keeps only its set's id.
+    Label sets repeat (GoEmotions' 43,410 training rows hold 711 distinct ones), so each distinct cell is parsed
+    once and every row keeps only its set's id.
     """
 
     def __init__(self, choice: TaskChoice, casefold: bool) -> None:
