@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
+from bertstudio.data.arrow_batches import frames
 from bertstudio.data.findings import Finding
 from bertstudio.data.findings import count_noun as _count
 from bertstudio.data.labels import normalise_label, sort_labels
@@ -167,8 +168,6 @@ def cell_counts(column: pd.Series) -> Counter:
 
 def streamed_cell_counts(dataset: datasets.Dataset, column: str) -> Counter:
     """``cell_counts`` of a dataset's column, read a batch at a time (a million label cells are never one list)."""
-    from bertstudio.data.arrow_batches import frames
-
     counts: Counter = Counter()
     for frame in frames(dataset, [column]):
         counts.update(cell_counts(frame[column]))
