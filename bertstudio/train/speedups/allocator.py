@@ -66,8 +66,9 @@ class ReleaseOnNewShape:
     Evaluation batches run longest first, so each shape is met in one stretch. Their freed blocks are cut to that
     shape's sizes, which the next (smaller) shape reuses poorly: measured on the bundled model (55 validation-like
     batches of 33 shapes, glibc keeping freed blocks as training sets it), resident memory grew 251 MB over the
-    pass, 68 MB when handed back at each new shape, for about 7% more time; handing back after every batch saved
-    no more. A million-row run's whole-command peak was reached in these passes, not in training.
+    pass, 68 MB when handed back at each new shape; handing back after every batch saved no more. A million-row
+    train command's peak was reached in these passes, not in training: 2,002 MB before, 1,714 MB since (the 100k
+    command: 3% more time for 201 MB less; bench/RESULTS.md, "A million rows").
     ``device_type`` other than "cpu" (a GPU has its own caching allocator): nothing to do.
     """
 
