@@ -9,6 +9,7 @@ memory is one id and one flag per row, the distinct sets and a 64-bit hash per k
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bertstudio.data.arrow_batches import DatasetWriter, frames
@@ -35,7 +36,9 @@ from bertstudio.data.prepare import (
     _check_columns,
     _clean_texts,
     _duplicate_findings,
+    _label_ids_of_batch,
     _Tally,
+    missing_text,
 )
 from bertstudio.data.split import SplitData, carve, split_fractions
 from bertstudio.errors import DataError
@@ -76,9 +79,10 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
         "text": text_col, "pair": text_pair_col, "labels": label_cols, "separator": choice.separator,
         "casefold": casefold_labels, "empty_labels": empty_labels, "names": names})
     kept_sets = Counter({sets.sets[i]: int(n) for i, n in enumerate(written.tally.counts) if n})
-    if label_names is None and set(names) - set(sort_label_names(kept_sets)):
+    kept_names = sort_label_names(kept_sets)
+    if label_names is None and set(names) - set(kept_names):
         # (No label left at all: the vectors keep their width; check_label_count makes it an error.)
-        names, written.dataset = _drop_labels(written.dataset, names, sort_label_names(kept_sets))
+        names, written.dataset = _drop_labels(written.dataset, names, kept_names)
     dataset = written.dataset
 
     empty_rows = np.flatnonzero(no_label & ~written.no_text)
@@ -130,6 +134,7 @@ class LabelSets:
         self.sets: list[tuple[str, ...]] = []
         self.cells: Counter = Counter()  # a label column's cell values and their rows (separator findings)
         self._ids: dict[tuple[str, ...], int] = {}
+        self._cell_ids: dict = {}  # a label cell's raw value -> its set id (NO_SET: empty)
         self._bad: dict[str, tuple[Counter, list[int]]] = {}  # 0/1 columns: other values, and their data rows
 
     def id_of(self, labels: tuple[str, ...]) -> int:
@@ -154,15 +159,12 @@ class LabelSets:
         return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
 
     def _from_cells(self, column: pd.Series) -> np.ndarray:
-        import pandas as pd
-
         self.cells.update(cell_counts(column))
-        codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
-        lookup = []
-        for value in uniques:
-            labels = label_set_of_cell(value, self.choice.separator, self.casefold)
-            lookup.append(NO_SET if labels is None else self.id_of(labels))
-        return _look_up(codes, lookup)
+        for value in column.dropna().unique():
+            if value not in self._cell_ids:
+                labels = label_set_of_cell(value, self.choice.separator, self.casefold)
+                self._cell_ids[value] = NO_SET if labels is None else self.id_of(labels)
+        return _label_ids_of_batch(column, self._cell_ids)
 
     def _from_columns(self, frame: pd.DataFrame, first_row: int) -> np.ndarray:
         """Rows with an empty cell in any label column get ``NO_SET``; the others the set of columns holding 1."""
@@ -197,19 +199,13 @@ class LabelSets:
         return values[codes]  # code -1 (missing) picks the trailing NaN
 
 
-def _look_up(codes: np.ndarray, lookup: list[int]) -> np.ndarray:
-    import numpy as np
-
-    return np.asarray(lookup + [NO_SET], dtype=np.int64)[codes]  # code -1 (missing) picks the trailing NO_SET
-
-
+@dataclass
 class _Written:
     """What the writing pass leaves: the dataset, which rows had no text, and the kept rows' tally."""
 
-    def __init__(self, dataset: datasets.Dataset, no_text: np.ndarray, tally: _Tally) -> None:
-        self.dataset = dataset
-        self.no_text = no_text
-        self.tally = tally
+    dataset: datasets.Dataset
+    no_text: np.ndarray
+    tally: _Tally
 
 
 def _write_rows(ds: datasets.Dataset, text_cols: list[str], set_ids: np.ndarray, sets: LabelSets,
@@ -229,9 +225,7 @@ def _write_rows(ds: datasets.Dataset, text_cols: list[str], set_ids: np.ndarray,
     try:
         for frame in frames(ds, text_cols):
             texts = {col: _clean_texts(frame[col]) for col in text_cols}
-            no_text = np.zeros(len(frame), dtype=bool)
-            for series in texts.values():
-                no_text |= series.isna().to_numpy()
+            no_text = missing_text(texts)
             ids = set_ids[first_row:first_row + len(frame)]
             keep = ~no_text & (ids != NO_SET)
             kept = {out: texts[col][keep].to_numpy(dtype=object) for out, col in zip(out_cols, text_cols)}
@@ -288,8 +282,9 @@ def _streamed_duplicate_set_findings(dataset: datasets.Dataset, candidates: np.n
 
     if not len(candidates):
         return []
-    rows = dataset.select(candidates).to_pandas()
-    keys = [";".join(n for n, on in zip(names, vector) if on) for vector in label_matrix(dataset.select(candidates))]
+    selected = dataset.select(candidates)
+    rows = selected.to_pandas()
+    keys = [";".join(n for n, on in zip(names, vector) if on) for vector in label_matrix(selected)]
     set_ids, set_names = pd.factorize(pd.Series(keys, dtype=object))
     return _duplicate_findings(rows.assign(label=set_ids), text_cols, [n or "(none)" for n in set_names],
                                n_rows=len(dataset))

@@ -223,12 +223,8 @@ class _Tally:
 
     def add(self, texts: dict[str, pd.Series], label_ids: np.ndarray, text_cols: list[str]) -> np.ndarray:
         """Count one batch's incomplete rows; returns the mask of rows to keep."""
-        import numpy as np
-
         self.n_in += len(label_ids)
-        no_text = np.zeros(len(label_ids), dtype=bool)
-        for series in texts.values():
-            no_text |= series.isna().to_numpy()
+        no_text = missing_text(texts)
         no_label = label_ids < 0
         self.any_label = self.any_label or bool((~no_label).any())
         self.blank += int((no_text & no_label).sum())
@@ -270,6 +266,16 @@ class _Tally:
         hashes = np.concatenate(self._hashes) if self._hashes else np.zeros(0, dtype=np.uint64)
         _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
         return np.flatnonzero(counts[inverse] > 1)
+
+
+def missing_text(texts: dict[str, pd.Series]) -> np.ndarray:
+    """Rows of a batch where any of the cleaned text columns is empty."""
+    import numpy as np
+
+    no_text = np.zeros(len(next(iter(texts.values()))), dtype=bool)
+    for series in texts.values():
+        no_text |= series.isna().to_numpy()
+    return no_text
 
 
 def _add_examples(examples: list[str], texts: pd.Series) -> None:
