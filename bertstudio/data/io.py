@@ -28,6 +28,13 @@ from bertstudio.data.encoding import (
     encoding_label,
 )
 from bertstudio.data.findings import Finding, count_noun
+from bertstudio.data.json_table import (
+    JsonLayout,
+    json_layout,
+    located_json_error,
+    load_json_object,
+    unnamed_rows_error,
+)
 from bertstudio.data.sniff import sniff_format
 from bertstudio.disk_cache import mark_used, prune_lru
 from bertstudio.errors import DataError, UserError, disk_full_error, is_disk_full
@@ -567,20 +574,43 @@ def unreadable_table(file: Path, delimiter: str, error: BaseException) -> UserEr
 
 
 def _read_arrow_format(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInfo]:
-    """JSON lines / JSON / Parquet through datasets' own builders."""
+    """Parquet and JSON lines / JSON lists of rows through datasets' own builders; other JSON layouts here."""
+    if fmt == "parquet":
+        return _load_with_builder(file, fmt, "parquet")
+    _require_utf8(file)
+    layout = json_layout(file) if fmt == "json" else JsonLayout.LINES
+    if layout is JsonLayout.LISTS:
+        raise unnamed_rows_error(file)
+    if layout is JsonLayout.OBJECT:
+        return _json_object_table(file, fmt)
+    return _load_with_builder(file, fmt, "json", layout)
+
+
+def _load_with_builder(file: Path, fmt: str, builder: str,
+                       layout: JsonLayout | None = None) -> tuple[datasets.Dataset, TableInfo]:
     import datasets
 
-    builder = "parquet" if fmt == "parquet" else "json"
-    if builder == "json":
-        _require_utf8(file)
     try:
         ds = datasets.load_dataset(
             builder, data_files=str(file), split="train", cache_dir=str(cache_dir() / "datasets")
         )
     except Exception as error:  # noqa: BLE001 - translated to a DataError
-        raise unreadable_table(file, ",", error) from error
+        located = located_json_error(file, layout) if layout and not is_disk_full(error) else None
+        raise (located or unreadable_table(file, ",", error)) from error
     ds = _columns_as_strings(ds)
     return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(ds.column_names))
+
+
+def _json_object_table(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInfo]:
+    import datasets
+
+    table = load_json_object(file)
+    texts = {name: [_to_text(value) for value in values] for name, values in table.columns.items()}
+    features = datasets.Features({name: datasets.Value("string") for name in texts})
+    ds = datasets.Dataset.from_dict(texts, features=features)
+    read_as = Finding("info", "json_layout", f"'{file.name}' is one JSON object; it was read as {table.layout}.",
+                      hint="If the columns below are not your table, save it as a list of rows or as CSV (UTF-8).")
+    return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(texts), findings=[read_as])
 
 
 def _require_utf8(file: Path) -> None:

@@ -17,6 +17,7 @@ from bertstudio.data.io import (
     table_format,
     unreadable_table,
 )
+from bertstudio.data.json_table import JsonLayout, json_layout, load_json_object, unnamed_rows_error
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.results import Preprocessing
@@ -130,11 +131,23 @@ def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> 
     if kind == "excel":
         frame = pd.read_excel(file, dtype=str, keep_default_na=False)
     else:
-        frame = pd.read_json(file, dtype=False).fillna("").astype(str)
+        frame = _json_frame(file).fillna("").astype(str)
     frame.columns = frame.columns.astype(str)
     frame = frame[columns] if columns else frame
     for start in range(0, max(len(frame), 1), chunk_rows):
         yield frame.iloc[start:start + chunk_rows]
+
+
+def _json_frame(file: Path) -> Any:
+    """A .json file as training reads it (data.json_table): JSON lines, a list of rows, or one object."""
+    import pandas as pd
+
+    layout = json_layout(file)
+    if layout is JsonLayout.LISTS:
+        raise unnamed_rows_error(file)
+    if layout is JsonLayout.OBJECT:
+        return pd.DataFrame(load_json_object(file).columns, dtype=object)
+    return pd.read_json(file, lines=layout is JsonLayout.LINES, dtype=False)
 
 
 def _pick_column(given: str | None, preferred: Sequence[str | None], columns: list[str]) -> str | None:
