@@ -653,15 +653,33 @@ def _to_text(value: Any) -> str | None:
     return str(value)
 
 
-def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
-    """The first sheet of a workbook; Excel files fit in memory, so pandas reads them."""
-    import datasets
+# A sheet holds the table when it has a text and a label column and more rows than a summary or a legend.
+_TABLE_MIN_COLUMNS = 2
+_TABLE_MIN_ROWS = 10
+
+
+@dataclass
+class Sheet:
+    """The sheet of a workbook that holds the table: its header and rows, cells as text (None: empty)."""
+
+    name: str
+    columns: list[str]
+    rows: dict[str, list[str | None]]  # column name -> cells
+    findings: list[Finding]
+
+
+def read_sheet(file: Path) -> Sheet:
+    """The table of a workbook: the first sheet that looks like one, else the fullest (DataError: none).
+
+    Workbooks often open with a notes, legend or summary sheet; reading only the first sheet refused such a
+    file ("could not tell which column holds the labels") although the data was one tab away.
+    """
     import pandas as pd
 
     try:
-        workbook = pd.ExcelFile(file)
-        sheet = str(workbook.sheet_names[0])
-        frame = workbook.parse(sheet, header=None, dtype=object)
+        with pd.ExcelFile(file) as workbook:
+            sheets = {str(name): _drop_empty(workbook.parse(name, header=None, dtype=object))
+                      for name in workbook.sheet_names}
     except ImportError as error:
         raise DataError(
             f"Old-style Excel files (.xls) like '{file.name}' cannot be read here.",
@@ -672,27 +690,57 @@ def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
             f"'{file.name}' could not be read as an Excel workbook ({error}).",
             hint="Open it in Excel or LibreOffice and save it again as .xlsx or CSV.",
         ) from error
-
-    # Spreadsheets often carry fully empty rows/columns (formatting left behind).
-    frame = frame.dropna(how="all").dropna(axis=1, how="all")
+    name, why = _table_sheet(sheets)
+    frame = sheets[name]
     if frame.empty:
         raise DataError(
-            f"The first sheet ('{sheet}') of '{file.name}' is empty.",
-            hint="Put your data on the first sheet: a header row, then one text per row.",
+            f"Every sheet of '{file.name}' is empty." if len(sheets) > 1 else
+            f"The sheet ('{name}') of '{file.name}' is empty.",
+            hint="Put your data on a sheet: a header row, then one text per row.",
         )
     header = list(frame.iloc[0])
     columns = unique_column_names(header)
     body = frame.iloc[1:]
-    data = {name: [_excel_cell_text(v) for v in body[col]] for name, col in zip(columns, body.columns)}
-    features = datasets.Features({name: datasets.Value("string") for name in columns})
-    ds = datasets.Dataset.from_dict(data, features=features)
+    rows = {column: [_excel_cell_text(v) for v in body[col]] for column, col in zip(columns, body.columns)}
     findings = duplicate_header_findings(header, columns)
-    if len(workbook.sheet_names) > 1:
-        findings.append(Finding(
-            "info", "first_sheet",
-            f"Only the first sheet ('{sheet}') was read; the workbook has {len(workbook.sheet_names)}.",
-            hint="Move the data to the first sheet if another one holds it."))
-    info = TableInfo(file, "excel", None, None, ds.num_rows, columns, sheet=sheet, findings=findings)
+    if len(sheets) > 1:
+        findings.append(_sheet_choice(name, why, sheets))
+    return Sheet(name, columns, rows, findings)
+
+
+def _drop_empty(frame: Any) -> Any:
+    # Spreadsheets often carry fully empty rows/columns (formatting left behind).
+    return frame.dropna(how="all").dropna(axis=1, how="all")
+
+
+def _table_sheet(sheets: dict[str, Any]) -> tuple[str, str]:
+    """The sheet to read and why, completing "Read the sheet 'x' ..."."""
+    for position, (name, frame) in enumerate(sheets.items()):
+        rows, columns = frame.shape
+        if columns >= _TABLE_MIN_COLUMNS and rows - 1 >= _TABLE_MIN_ROWS:
+            return name, ("(the first)" if position == 0 else
+                          f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)")
+    name = max(sheets, key=lambda n: int(sheets[n].count().sum()))  # the first of the fullest on a tie
+    return name, f"(the fullest: no sheet has {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
+
+
+def _sheet_choice(name: str, why: str, sheets: dict[str, Any]) -> Finding:
+    others = [f"'{other}' ({count_noun(max(len(frame) - 1, 0), 'row')})"
+              for other, frame in sheets.items() if other != name]
+    return Finding("info", "sheet_choice",
+                   f"Read the sheet '{name}' {why}; the workbook also has {', '.join(others)}.",
+                   hint="If your data is on another sheet, move it to the first sheet or save that sheet as CSV.")
+
+
+def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
+    """The table sheet of a workbook (see read_sheet); Excel files fit in memory, so pandas reads them."""
+    import datasets
+
+    sheet = read_sheet(file)
+    features = datasets.Features({name: datasets.Value("string") for name in sheet.columns})
+    ds = datasets.Dataset.from_dict(sheet.rows, features=features)
+    info = TableInfo(file, "excel", None, None, ds.num_rows, sheet.columns, sheet=sheet.name,
+                     findings=sheet.findings)
     return ds, info
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from bertstudio.data.io import (
     check_delimited,
     no_rows_error,
+    read_sheet,
     table_format,
     unreadable_table,
 )
@@ -129,7 +130,8 @@ def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> 
                 yield (frame[columns] if columns else frame).fillna("").astype(str)
         return
     if kind == "excel":
-        frame = pd.read_excel(file, dtype=str, keep_default_na=False)
+        sheet = read_sheet(file)  # the sheet training reads, with the same header and cells
+        frame = pd.DataFrame(sheet.rows, columns=sheet.columns, dtype=object).fillna("")
     else:
         frame = _json_frame(file).fillna("").astype(str)
     frame.columns = frame.columns.astype(str)

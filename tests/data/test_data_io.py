@@ -152,7 +152,7 @@ def test_xlsx_first_sheet_numbers_and_blank_rows(tmp_path: Path) -> None:
         frame.to_excel(writer, sheet_name="Feedback", index=False)
         pd.DataFrame({"x": [1]}).to_excel(writer, sheet_name="Other", index=False)
     ds, info = read_table(path)
-    assert info.sheet == "Feedback" and [f.code for f in info.findings] == ["first_sheet"]
+    assert info.sheet == "Feedback" and [f.code for f in info.findings] == ["sheet_choice"]
     assert _as_rows(ds) == [("good", "1"), ("bad", "2"), ("01 stays", "01")]
     assert "Excel, sheet 'Feedback'" in info.describe()
 
@@ -280,3 +280,36 @@ def test_old_copies_of_tables_leave_the_cache_and_the_current_one_stays(tmp_path
     ds, _ = read_table(files[2])
     assert copies[1].is_dir()  # over budget, but used within the last day: another job may still read it
     assert read_table(files[0])[0].num_rows == 50  # a deleted copy is simply made again
+
+
+def test_xlsx_data_behind_a_notes_sheet_is_found_and_predict_reads_the_same_sheet(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from bertstudio.predict.files import iter_table_chunks
+
+    path = tmp_path / "book.xlsx"
+    texts = [f"ticket {i} about the invoice" for i in range(12)]
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"Read me": ["Labels: billing, other", "Updated weekly"]}).to_excel(
+            writer, sheet_name="Notes", index=False)
+        pd.DataFrame({"label": ["billing", "other"], "count": [6, 6]}).to_excel(
+            writer, sheet_name="Summary", index=False)
+        pd.DataFrame({"text": texts, "label": ["billing", "other"] * 6}).to_excel(
+            writer, sheet_name="Tickets", index=False)
+    ds, info = read_table(path)
+    assert info.sheet == "Tickets" and ds["text"] == texts
+    (choice,) = [f for f in info.findings if f.code == "sheet_choice"]
+    assert "'Notes' (2 rows)" in choice.message and "'Summary' (2 rows)" in choice.message
+    (chunk,) = list(iter_table_chunks(path, ["text"], 100))
+    assert list(chunk["text"]) == texts
+
+
+def test_a_workbook_of_empty_sheets_is_refused(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "empty.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame().to_excel(writer, sheet_name="A", index=False)
+        pd.DataFrame().to_excel(writer, sheet_name="B", index=False)
+    with pytest.raises(DataError, match="Every sheet of 'empty.xlsx' is empty"):
+        read_table(path)
