@@ -171,6 +171,7 @@ def prepare(
         findings += _class_findings(class_counts, min_class_count)
     findings += _combined_label_findings(class_counts)
     findings += _case_variant_findings(class_counts)
+    findings += _header_as_label_findings(label_col, class_counts)
     findings += tally.long_text_findings()
 
     report = ValidationReport(findings, tally.n_in, len(dataset), class_counts)
@@ -534,6 +535,27 @@ def _case_variant_findings(class_counts: dict[str, int]) -> list[Finding]:
         hint="Turn on the option to ignore upper/lower case in labels to merge them, or fix the spelling in the file.",
         count=len(variants),
         examples=[" / ".join(names) for names in variants[:MAX_EXAMPLES]],
+    )]
+
+
+def _header_as_label_findings(label_col: str, class_counts: dict[str, int]) -> list[Finding]:
+    """A label spelt like its own column: a file without a header row, or with the header repeated inside it.
+
+    Without a header the first row becomes the column names, so the label column is called, say, 'neg' and
+    holds 'neg' too; files joined together repeat their header row as data, giving a class called 'label'.
+    """
+    same = [name for name in class_counts if name.strip().casefold() == label_col.strip().casefold()]
+    if not same:
+        return []
+    name = same[0]
+    return [Finding(
+        "warning", "header_as_label",
+        f"The label column's name, '{label_col}', is also one of its labels ({_count(class_counts[name], 'row')}). "
+        "Either the file has no header row (its first row was then read as the column names and is not used "
+        "as an example), or its header row repeats inside the file.",
+        hint="If the file has no header, add one as its first line (for example: text,label) and load it again; "
+             "if the header repeats, delete the repeated header rows.",
+        count=class_counts[name],
     )]
 
 
