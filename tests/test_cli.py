@@ -36,6 +36,14 @@ def test_inspect_prints_the_report(sample_csv, capsys):
     assert "400 rows" in out and "billing" in out and "Token lengths" in out
 
 
+def test_inspect_lists_at_most_30_classes_and_says_how_many_more(tmp_path, capsys):
+    path = tmp_path / "many.csv"
+    path.write_text("text,label\n" + "".join(f"text {i},class {i % 40}\n" for i in range(200)))
+    assert main(["inspect", str(path)]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Classes")]
+    assert line.startswith("Classes (40): class 0: 5,") and "class 29: 5 and 10 more" in line
+
+
 def test_train_bundled_model_end_to_end_and_reload(sample_csv, tmp_path):
     """The real default model, a few steps, through the real command; then the saved model loads."""
     out = tmp_path / "run"

@@ -19,6 +19,8 @@ from bertstudio.errors import DataError
 from bertstudio.models.loading import load_tokenizer
 from bertstudio.models.sources import resolve_model_source
 
+# The text report lists this many classes with their counts; the JSON report has them all.
+_CLASSES_LISTED = 30
 
 @dataclass
 class Inspection:
@@ -39,8 +41,7 @@ class Inspection:
         lines.append(self.report.to_text())
         if self.prepared.multilabel is not None:
             lines.append(self.prepared.multilabel.to_text())
-        counts = ", ".join(f"{name}: {n:,}" for name, n in self.report.class_counts.items())
-        lines.append(f"Classes ({len(self.report.class_counts)}): {counts}")
+        lines.append(self._classes_line())
         if self.lengths is not None:
             p = self.lengths.percentiles
             # A random sample measures the lengths of a big file as well as every text would, in a second.
@@ -50,6 +51,13 @@ class Inspection:
         if self.long_texts is not None:
             lines.append(self.long_texts.to_text())
         return "\n".join(lines)
+
+    def _classes_line(self) -> str:
+        counts = self.report.class_counts
+        shown = ", ".join(f"{name}: {n:,}" for name, n in list(counts.items())[:_CLASSES_LISTED])
+        rest = len(counts) - _CLASSES_LISTED
+        more = f" and {rest:,} more (all of them: --json)" if rest > 0 else ""
+        return f"Classes ({len(counts):,}): {shown}{more}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"table": asdict(self.table), "columns": asdict(self.columns), "report": self.report.to_dict(),
