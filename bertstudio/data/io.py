@@ -332,14 +332,26 @@ def _read_delimited(
     if shape.data_rows == 0:
         raise no_rows_error(file)
     try:
-        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns)
+        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns, skip_lines=text.start.title_lines)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise unreadable_table(file, text.delimiter, error) from error
     found = text.encoding.finding(file.name)
     findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
+    if text.start.title_rows:
+        findings.append(title_finding(file, text.start, "line that holds values"))
     info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
                      findings=findings, encoding_detected=text.encoding.detected)
     return ds, info
+
+
+@dataclass(frozen=True)
+class TableStart:
+    """Where the table of a file starts: title rows above the header, and the header itself."""
+
+    title_rows: int  # rows (not blank) above the header that hold a title, not column names
+    title_lines: int  # lines of the file those rows and the blank lines among them take (what parsers skip)
+    header: list[str]
+    title: str | None = None  # the first title row's text, to show
 
 
 @dataclass(frozen=True)
@@ -350,10 +362,64 @@ class DelimitedText:
     delimiter: str
     sample: str
 
+    @functools.cached_property
+    def start(self) -> TableStart:
+        """The header is the first row that is not blank (the parsers skip blank lines before it too) and not
+        a title above the table (see ``count_title_rows``)."""
+        reader = csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)
+        rows: list[list[str]] = []
+        last_lines: list[int] = []
+        for record in _non_blank(reader):
+            rows.append(record)
+            last_lines.append(reader.line_num)
+            if len(rows) == _TITLE_SCAN_ROWS:
+                break
+        titles = count_title_rows(rows)
+        if not rows:
+            return TableStart(0, 0, [])
+        return TableStart(titles, last_lines[titles - 1] if titles else 0, rows[titles],
+                          _filled(rows[0])[0] if titles else None)
+
     @property
     def header(self) -> list[str]:
-        """The first row that is not blank (the parsers skip blank lines before it too)."""
-        return next(_non_blank(csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)), [])
+        return self.start.header
+
+
+# Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
+_TITLE_SCAN_ROWS = 50
+_MAX_TITLE_ROWS = 5
+
+
+def count_title_rows(rows: list[list[Any]]) -> int:
+    """How many leading rows are a title above the table rather than its header.
+
+    A title row holds one value of several words (a phrase, where a column name is mostly one word) and the
+    rows below it hold two values or more. Read as the header, a title made every row "longer than the header"
+    or turned the real header into a data row (a class called 'label').
+    """
+    filled = [_filled(row) for row in rows]
+    titles = 0
+    while (titles < min(_MAX_TITLE_ROWS, len(rows) - 1) and len(filled[titles]) == 1
+           and len(str(filled[titles][0]).split()) >= 2):
+        titles += 1
+    below = sorted(len(cells) for cells in filled[titles:])
+    if titles and len(filled[titles]) >= 2 and below[len(below) // 2] >= 2:
+        return titles
+    return 0
+
+
+def _filled(row: list[Any]) -> list[Any]:
+    return [cell for cell in row if cell is not None and str(cell).strip()]
+
+
+def title_finding(file: Path, start: TableStart, where: str) -> Finding:
+    names = ", ".join(str(name) for name in start.header)
+    return Finding(
+        "info", "title_rows",
+        f"The first {'row' if start.title_rows == 1 else f'{start.title_rows} rows'} of '{file.name}' ('{start.title}') "
+        f"{'looks' if start.title_rows == 1 else 'look'} like a title above the table, so the column names were "
+        f"read from the next {where}: {names}.",
+        hint="If that row is your header, remove the lines above it, or make it hold more than one value.")
 
 
 def check_delimited(file: Path, fmt: str, *, encoding: str | None = None,
@@ -372,7 +438,7 @@ def _check_delimited(path: str, fmt: str, encoding: str | None, delimiter: str |
                      mtime_ns: int) -> tuple[DelimitedText, RecordShape]:
     file = Path(path)
     text = delimited_text(file, fmt, encoding=encoding, delimiter=delimiter)
-    return text, scan_records(file, text, len(text.header))
+    return text, scan_records(file, text)
 
 
 def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
@@ -444,18 +510,20 @@ class RecordShape:
             count=self.n_short)]
 
 
-def scan_records(file: Path, text: DelimitedText, n_columns: int) -> RecordShape:
+def scan_records(file: Path, text: DelimitedText) -> RecordShape:
     """Count data rows and rows shorter than the header; refuse rows longer than it (they cannot be read).
 
     One pass of the csv module: about 0.8 s per million short rows, so the report can name the lines.
     """
+    n_columns = len(text.header)
     shape, long_lines = RecordShape(n_columns), []
     longest = 0
     with file.open("r", encoding=text.encoding.codec, newline="") as handle:
         reader = csv.reader(handle, delimiter=text.delimiter)
         try:
             rows = _non_blank(reader)  # blank lines are skipped by the parser too
-            next(rows, None)  # the header
+            for _ in range(text.start.title_rows + 1):  # the title rows, then the header
+                next(rows, None)
             for record in rows:
                 shape.data_rows += 1
                 if len(record) < n_columns:
@@ -518,7 +586,8 @@ for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_mod
     logging.getLogger(_builder_log).addFilter(_DropReadFailures())
 
 
-def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> datasets.Dataset:
+def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str], *,
+              skip_lines: int = 0) -> datasets.Dataset:
     import datasets
 
     features = datasets.Features({name: datasets.Value("string") for name in columns})
@@ -529,7 +598,8 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str]) -> 
         cache_dir=str(cache_dir() / "datasets"),
         delimiter=delimiter,
         encoding=encoding,
-        # Our own cleaned names replace the header row; every column is read as text.
+        # Our own cleaned names replace the header row (below any title lines); every column is read as text.
+        skiprows=skip_lines or None,
         column_names=columns,
         header=0,
         features=features,
@@ -698,11 +768,17 @@ def read_sheet(file: Path) -> Sheet:
             f"The sheet ('{name}') of '{file.name}' is empty.",
             hint="Put your data on a sheet: a header row, then one text per row.",
         )
+    titles = count_title_rows([[_excel_cell_text(v) for v in row]
+                               for row in frame.iloc[:_TITLE_SCAN_ROWS].itertuples(index=False)])
+    frame = _drop_empty(frame.iloc[titles:]) if titles else frame
     header = list(frame.iloc[0])
     columns = unique_column_names(header)
     body = frame.iloc[1:]
     rows = {column: [_excel_cell_text(v) for v in body[col]] for column, col in zip(columns, body.columns)}
     findings = duplicate_header_findings(header, columns)
+    if titles:
+        title = _filled([_excel_cell_text(v) for v in sheets[name].iloc[0]])[0]
+        findings.append(title_finding(file, TableStart(titles, titles, columns, str(title)), "row"))
     if len(sheets) > 1:
         findings.append(_sheet_choice(name, why, sheets))
     return Sheet(name, columns, rows, findings)

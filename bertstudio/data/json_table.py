@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from bertstudio.data.encoding import RESAVE_AS_UTF8
 from bertstudio.errors import DataError
 
 # Enough of the start of a file to see its first object whole (one row of JSON lines, or the start of a list).
@@ -71,8 +72,12 @@ def unnamed_rows_error(file: Path) -> DataError:
 
 def load_json_object(file: Path) -> JsonColumns:
     """Read a whole JSON file whose layout is OBJECT into columns; DataError with the place if it is not JSON."""
-    with file.open(encoding="utf-8-sig") as handle:
-        text = handle.read()
+    try:
+        with file.open(encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as error:
+        raise DataError(f"'{file.name}' is not UTF-8 text, but JSON files must be UTF-8.",
+                        hint=RESAVE_AS_UTF8) from error
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

@@ -18,7 +18,13 @@ from bertstudio.data.io import (
     table_format,
     unreadable_table,
 )
-from bertstudio.data.json_table import JsonLayout, json_layout, load_json_object, unnamed_rows_error
+from bertstudio.data.json_table import (
+    JsonLayout,
+    json_layout,
+    load_json_object,
+    located_json_error,
+    unnamed_rows_error,
+)
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.results import Preprocessing
@@ -73,7 +79,10 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
     text, _ = check_delimited(file, fmt)
-    return TableSource(file, fmt, {"encoding": text.encoding.codec, "sep": text.delimiter})
+    options = {"encoding": text.encoding.codec, "sep": text.delimiter}
+    if text.start.title_lines:  # a title above the table, as training reads it
+        options["skiprows"] = text.start.title_lines
+    return TableSource(file, fmt, options)
 
 
 def _read_columns(source: TableSource) -> list[str]:
@@ -105,7 +114,16 @@ def iter_table_chunks(file: Path, columns: list[str] | None, chunk_rows: int, *,
     except (DataError, KeyboardInterrupt):
         raise
     except Exception as error:  # the reader's errors are the file's problem: translated
-        raise unreadable_table(source.file, source.delimiter, error) from error
+        raise _json_place(source) or unreadable_table(source.file, source.delimiter, error) from error
+
+
+def _json_place(source: TableSource) -> DataError | None:
+    """For a JSON file the reader refused: the line (and character) where it goes wrong, as training says it."""
+    if source.format == "jsonl":
+        return located_json_error(source.file, JsonLayout.LINES)
+    if source.format == "json":
+        return located_json_error(source.file, json_layout(source.file))
+    return None
 
 
 def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> Iterator[Any]:

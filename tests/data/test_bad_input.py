@@ -196,7 +196,7 @@ CASES = [
                "Word document", "spreadsheet"),
     unreadable("random.parquet", write(random_bytes(2048, 3)), "binary data", "save"),
     unreadable("broken.jsonl", write('{"text": "a", "label": "positive"}\n{not json at all\n'),
-               "could not be read as a table", "save it again"),
+               "Line 2 of 'broken.jsonl' is not valid JSON", "Fix or remove that line"),
     # --- delimited text that cannot be split into rows
     unreadable("unquoted_commas.csv", write(csv_text(rows()) + "a text, with a comma,positive\n"),
                "more values than the header", "double quotes"),

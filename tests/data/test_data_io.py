@@ -313,3 +313,48 @@ def test_a_workbook_of_empty_sheets_is_refused(tmp_path: Path) -> None:
         pd.DataFrame().to_excel(writer, sheet_name="B", index=False)
     with pytest.raises(DataError, match="Every sheet of 'empty.xlsx' is empty"):
         read_table(path)
+
+
+# --------------------------------------------------------------------------- title rows above the table
+
+
+@pytest.mark.parametrize("title", ["Customer feedback export - March\n\n", "Customer feedback export,,\n",
+                                   "Feedback export\nGenerated: 2026-03-01\n"])
+def test_title_lines_above_a_csv_table_are_skipped_and_predict_skips_them_too(tmp_path: Path, title: str) -> None:
+    from bertstudio.predict.files import iter_table_chunks
+
+    path = tmp_path / "export.csv"
+    path.write_text(title + "text,label,score\n" + "".join(f"text {i},{'ab'[i % 2]},{i}\n" for i in range(12)),
+                    encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.column_names == ["text", "label", "score"] and ds["text"][0] == "text 0" and ds.num_rows == 12
+    (note,) = [f for f in info.findings if f.code == "title_rows"]
+    assert "Feedback export".casefold() in note.message.casefold() and "text, label, score" in note.message
+    (chunk,) = list(iter_table_chunks(path, ["text"], 100))
+    assert list(chunk["text"]) == [f"text {i}" for i in range(12)]
+
+
+def test_a_title_cell_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "report.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"text": [f"t {i}" for i in range(12)], "label": ["a", "b"] * 6}).to_excel(
+            writer, index=False, startrow=2)
+        writer.sheets["Sheet1"].cell(row=1, column=1, value="Support tickets, March")
+    ds, info = read_table(path)
+    assert ds.column_names == ["text", "label"] and ds.num_rows == 12
+    assert any(f.code == "title_rows" for f in info.findings)
+
+
+@pytest.mark.parametrize("rows, titles", [
+    ([["Sales report 2026"], ["text", "label"], ["a", "b"], ["c", "d"]], 1),
+    ([["Sales report 2026", ""], ["", ""], ["text", "label"], ["a", "b"]], 1),
+    ([["review", ""], ["good product", "pos"], ["bad one", "neg"]], 0),  # one-word name: a header, not a title
+    ([["just one column"], ["a text"], ["another text"]], 0),  # a table one column wide has no title above it
+    ([["text", "label"], ["a", "b"]], 0),
+])
+def test_count_title_rows(rows, titles) -> None:
+    from bertstudio.data.io import count_title_rows
+
+    assert count_title_rows([r for r in rows if any(c.strip() for c in r)]) == titles
