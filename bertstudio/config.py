@@ -56,8 +56,9 @@ class TrainConfig(BaseModel):
                             "labels joined by a separator, or when several 0/1 columns are given).",
         json_schema_extra=_cli("--task", "data"))
     label_separator: str | None = Field(None, min_length=1, max_length=3,
-                                        description="What joins several labels in one cell, e.g. ';' "
-                                                    "(auto: detected from how the parts recur across rows).",
+                                        description="What joins several labels in one cell, e.g. ';', or '[]' for "
+                                                    "cells written as lists like [\"a\", \"b\"] (auto: detected "
+                                                    "from how the parts recur across rows).",
                                         json_schema_extra=_cli("--label-separator", "data"))
     label_columns: list[str] | None = Field(None, description="Several 0/1 columns, one per label, comma-separated "
                                                               "(multi-label; replaces the label column).",

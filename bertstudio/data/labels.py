@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -11,6 +13,11 @@ from typing import Any
 # Plain decimal numbers only. Leading zeros ("01", "007") are codes, not numbers,
 # and stay as written; so do "nan", "inf" and scientific notation.
 _NUMBER = re.compile(r"[+-]?(0|[1-9]\d*)(\.\d+)?|[+-]?(0|[1-9]\d*)\.")
+
+# The "separator" of label cells written as lists, ["joy", "love"] or ['joy', 'love']: what pandas and Hugging Face
+# datasets write for a column of label lists, and what a JSON lines file holds natively.
+LIST_CELLS = "[]"
+_LONGEST_LIST_CELL = 10_000  # a label cell longer than this is not a list of labels; not worth parsing
 
 
 def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
@@ -29,9 +36,28 @@ def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
         text = str(value).strip()
     if not text or text.lower() in {"nan", "<na>"}:
         return None
+    items = list_cell_labels(text)
+    if items is not None and len(items) <= 1:  # ['billing'] is the label billing; [] is no label
+        return normalise_label(items[0], casefold=casefold) if items else None
     if _NUMBER.fullmatch(text):
         text = _canonical_number(Decimal(text))
     return text.casefold() if casefold else text
+
+
+def list_cell_labels(text: str) -> list[str] | None:
+    """The items of a label cell written as a list of labels (JSON or Python syntax); None if it is not one."""
+    if not (text.startswith("[") and text.endswith("]")) or len(text) > _LONGEST_LIST_CELL:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)  # literals only: a cell is never run as code
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+    if not isinstance(value, list) or not all(isinstance(item, (str, int, float)) for item in value):
+        return None
+    return [str(item) for item in value]
 
 
 def _canonical_number(number: Decimal) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bertstudio.data.arrow_batches import frames
 from bertstudio.data.findings import Finding
 from bertstudio.data.findings import count_noun as _count
-from bertstudio.data.labels import normalise_label, sort_labels
+from bertstudio.data.labels import LIST_CELLS, list_cell_labels, normalise_label, sort_labels
 from bertstudio.errors import DataError
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ FEW_LABEL_ROWS = 5
 # A column whose filled cells are 0 or 1 but for a few strays is read as a label column (the strays are then
 # named, one clear error); a count or a class id column is far below this share.
 MOSTLY_BINARY_SHARE = 0.95
+MOSTLY_LIST_SHARE = 0.5
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no"}
 
@@ -84,9 +85,17 @@ class MultiLabelInfo:
     top_pairs: list[tuple[str, str, int]] = field(default_factory=list)
     empty_rows: int = 0
 
+    @property
+    def how(self) -> str:
+        """How the file writes its labels, completing "Several labels per text (...)"."""
+        if self.separator == LIST_CELLS:
+            return 'labels written as lists, like ["a", "b"]'
+        if self.separator:
+            return f"labels joined by '{self.separator}'"
+        return f"one 0/1 column per label: {', '.join(self.label_columns or [])}"
+
     def to_text(self) -> str:
-        how = (f"labels joined by '{self.separator}'" if self.separator
-               else f"0/1 columns {', '.join(self.label_columns or [])}")
+        how = self.how
         per_text = ", ".join(f"{k}: {n:,}" for k, n in sorted(self.labels_per_text.items()))
         pairs = "; ".join(f"{a} + {b}: {n:,}" for a, b, n in self.top_pairs) or "none"
         return "\n".join([f"Task: multi-label ({how}). {self.reason}",
@@ -181,6 +190,9 @@ def detect_separator(column: pd.Series) -> tuple[str | None, str]:
 
 def separator_from_counts(values: Counter) -> tuple[str | None, str]:
     """``detect_separator`` from the column's ``cell_counts``."""
+    lists = list_evidence(values)
+    if lists is not None:
+        return LIST_CELLS, lists
     found = [e for e in (separator_evidence(values, sep) for sep in SEPARATORS) if e is not None]
     convincing = [e for e in found if e.convincing]
     if convincing:
@@ -196,6 +208,22 @@ def separator_from_counts(values: Counter) -> tuple[str | None, str]:
             f"{e.recurring} of their {e.parts} parts appear anywhere else, so '{e.separator}' is read as part "
             "of the label names: one label per text.")
     return None, SINGLE_LABEL_CELLS
+
+
+def list_evidence(values: Counter) -> str | None:
+    """Why the label cells are read as lists of labels (None: they are not), from the ``cell_counts``.
+
+    Most filled cells must be lists (a stray plain label is then a list of one) and some must hold several
+    labels; lists of one label each are a single-label file, which ``normalise_label`` unwraps.
+    """
+    sizes = {value: len(items) for value in values if (items := list_cell_labels(value)) is not None}
+    list_rows = sum(values[value] for value in sizes)
+    several = sum(values[value] for value, size in sizes.items() if size >= 2)
+    if not several or list_rows < MOSTLY_LIST_SHARE * sum(values.values()):
+        return None
+    example = max((value for value, size in sizes.items() if size >= 2), key=values.__getitem__)
+    return (f"The label cells are written as lists (e.g. '{example}'), {_count(several, 'row')} with several "
+            "labels: each list is read as a set of labels.")
 
 
 def binary_cell(value: Any) -> float | None:
@@ -272,7 +300,12 @@ def label_set_of_cell(value: Any, separator: str, casefold: bool) -> tuple[str, 
     text = normalise_label(value)
     if text is None:
         return None
-    parts = [normalise_label(p, casefold=casefold) for p in split_cell(text, separator)]
+    if separator == LIST_CELLS:
+        items = list_cell_labels(text)
+        split = items if items is not None else [text]  # a plain label among lists: a list of one
+    else:
+        split = split_cell(text, separator)
+    parts = [normalise_label(p, casefold=casefold) for p in split]
     return tuple(sorted({p for p in parts if p})) or None
 
 
@@ -370,6 +403,8 @@ def separator_in_names_findings(values: Counter, separator: str) -> list[Finding
     """Parts that never appear but next to the same other part (in at least two rows): most likely one label
     name holding the separator ('yes, definitely' split at ',' leaves a 'definitely' always after 'yes').
     ``values``: the label column's ``cell_counts``."""
+    if separator == LIST_CELLS:  # a list says where each label ends
+        return []
     together: Counter = Counter()
     alone: Counter = Counter()
     for value, rows in values.items():

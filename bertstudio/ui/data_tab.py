@@ -187,7 +187,8 @@ def build(ctx: AppContext) -> None:
                                       info="One class per text, or several (e.g. tags).", interactive=True,
                                       elem_id="task-choice")
                 separator_box = gr.Textbox(label="Separator between labels", placeholder="detected",
-                                           info="What joins several labels in one cell, e.g. ; or |.",
+                                           info="What joins several labels in one cell, e.g. ; or |, or [] for cells "
+                                                "written as lists like [\"a\", \"b\"].",
                                            elem_id="label-separator")
                 label_cols = gr.Dropdown(label="Or one 0/1 column per label", multiselect=True, interactive=True,
                                          info="Pick them to use several 0/1 columns instead of a label column.")

@@ -46,7 +46,9 @@ def test_numbers_and_strings_are_the_same_label(value) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("01", "01"), ("2.50", "2.5"), (-3.0, "-3"), (" Positive ", "Positive"), (True, "True"), ("nan", None)],
+    [("01", "01"), ("2.50", "2.5"), (-3.0, "-3"), (" Positive ", "Positive"), (True, "True"), ("nan", None),
+     ('["pos"]', "pos"), ("['pos']", "pos"), ("[1.0]", "1"), ("[]", None), ("['a', 'b']", "['a', 'b']"),
+     ("[see notes]", "[see notes]")],
 )
 def test_label_spellings(value, expected) -> None:
     assert normalise_label(value) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -11,6 +12,7 @@ from helpers import write_multilabel_csv, write_rows
 
 from bertstudio.config import make_config
 from bertstudio.data.inspect import inspect_file, read_and_prepare
+from bertstudio.data.labels import LIST_CELLS
 from bertstudio.data.multilabel import LabelSettings, detect_separator
 from bertstudio.data.multilabel_prepare import label_matrix, split_multilabel, stratification_keys
 from bertstudio.errors import ConfigError, DataError
@@ -32,6 +34,36 @@ def test_separator_detected_from_recurring_parts(tmp_path, separator):
     assert prepared.multilabel.labels_per_text == {1: 45, 2: 45}
     # Row 1 (i=1) is "anger" + "fear": its vector has both.
     assert labels[1].tolist() == [1.0, 1.0, 0.0]
+
+
+LIST_ROWS = [(f"text {i}", [["anger"], ["anger", "fear"], ["joy"], ["fear", "joy"]][i % 4]) for i in range(60)]
+
+
+@pytest.mark.parametrize("write_list", [json.dumps, str], ids=["json", "python"])
+def test_label_cells_written_as_lists_are_label_sets(tmp_path, write_list):
+    """What pandas and Hugging Face datasets write for a column of label lists; ',' inside them is not a label."""
+    path = write_rows(tmp_path / "lists.csv", ["text", "labels"], [[t, write_list(k)] for t, k in LIST_ROWS])
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel is not None and prepared.multilabel.separator == LIST_CELLS
+    assert prepared.label_names == ["anger", "fear", "joy"]
+    assert label_matrix(prepared.dataset)[1].tolist() == [1.0, 1.0, 0.0]
+    assert "written as lists" in prepared.multilabel.to_text()
+
+
+def test_json_lines_with_native_label_lists_and_a_stray_plain_label(tmp_path):
+    path = tmp_path / "lists.jsonl"
+    rows = [{"text": t, "labels": k} for t, k in LIST_ROWS] + [{"text": "one more", "labels": "joy"}]
+    path.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel.separator == LIST_CELLS and prepared.label_names == ["anger", "fear", "joy"]
+    assert label_matrix(prepared.dataset)[-1].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_lists_of_one_label_each_are_a_single_label_file(tmp_path):
+    path = write_rows(tmp_path / "one.csv", ["text", "label"],
+                      [[f"text {i}", json.dumps(["pos" if i % 2 else "neg"])] for i in range(40)])
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel is None and prepared.label_names == ["neg", "pos"]
 
 
 def test_label_names_with_a_comma_or_slash_stay_single_label(tmp_path):

@@ -31,7 +31,7 @@ def test_label_report_markdown(tmp_path):
 
     _, _, prepared = read_and_prepare(str(write_multilabel_csv(tmp_path / "tags.csv")))
     text = views.multilabel_markdown(prepared.multilabel)
-    assert text.startswith("**Several labels per text** (labels joined by “;”)")
+    assert text.startswith("**Several labels per text** (labels joined by ';')")
     assert "1 label: 45 texts (50%), 2 labels: 45 texts (50%)" in text and "| anger + joy | 15 |" in text
     assert views.multilabel_markdown(None).startswith("**One label per text.**")
 

@@ -21,8 +21,7 @@ def multilabel_markdown(info: Any | None) -> str:
     if info is None:
         return ("**One label per text.** If a text can have several labels, choose “Several labels per text” "
                 "(and the separator, or the 0/1 columns).")
-    how = (f"labels joined by “{info.separator}”" if info.separator
-           else f"one 0/1 column per label ({', '.join(info.label_columns or [])})")
+    how = info.how
     total = sum(info.labels_per_text.values()) or 1
     per_text = ", ".join(f"{k} label{'s' if k != 1 else ''}: {n:,} texts ({n / total:.0%})"
                          for k, n in sorted(info.labels_per_text.items()))
