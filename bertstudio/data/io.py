@@ -403,9 +403,23 @@ def count_title_rows(rows: list[list[Any]]) -> int:
            and len(str(filled[titles][0]).split()) >= 2):
         titles += 1
     below = sorted(len(cells) for cells in filled[titles:])
-    if titles and len(filled[titles]) >= 2 and below[len(below) // 2] >= 2:
+    if titles and len(filled[titles]) >= 2 and below[len(below) // 2] >= 2 and not _repeats_below(rows, titles):
         return titles
     return 0
+
+
+def _repeats_below(rows: list[list[Any]], header: int) -> bool:
+    """Whether a cell of row ``header`` appears again in its column further down: a data row, not names.
+
+    Keeps a header with one phrase and an unnamed column ("review text," over "good product,pos") from being
+    taken for a title: its next row repeats a label.
+    """
+    names = rows[header]
+    for row in rows[header + 1:]:
+        if any(cell is not None and str(cell).strip() and i < len(names) and cell == names[i]
+               for i, cell in enumerate(row)):
+            return True
+    return False
 
 
 def _filled(row: list[Any]) -> list[Any]:

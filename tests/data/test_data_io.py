@@ -351,6 +351,8 @@ def test_a_title_cell_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
     ([["Sales report 2026"], ["text", "label"], ["a", "b"], ["c", "d"]], 1),
     ([["Sales report 2026", ""], ["", ""], ["text", "label"], ["a", "b"]], 1),
     ([["review", ""], ["good product", "pos"], ["bad one", "neg"]], 0),  # one-word name: a header, not a title
+    # A phrase over an unnamed column, then data: the row below the phrase repeats its label further down.
+    ([["review text", ""], ["good product", "pos"], ["bad one", "neg"], ["great", "pos"]], 0),
     ([["just one column"], ["a text"], ["another text"]], 0),  # a table one column wide has no title above it
     ([["text", "label"], ["a", "b"]], 0),
 ])
