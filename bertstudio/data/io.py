@@ -428,11 +428,11 @@ def _filled(row: list[Any]) -> list[Any]:
 
 def title_finding(file: Path, start: TableStart, where: str) -> Finding:
     names = ", ".join(str(name) for name in start.header)
+    rows, verb = ("row", "looks") if start.title_rows == 1 else (f"{start.title_rows} rows", "look")
     return Finding(
         "info", "title_rows",
-        f"The first {'row' if start.title_rows == 1 else f'{start.title_rows} rows'} of '{file.name}' ('{start.title}') "
-        f"{'looks' if start.title_rows == 1 else 'look'} like a title above the table, so the column names were "
-        f"read from the next {where}: {names}.",
+        f"The first {rows} of '{file.name}' ('{start.title}') {verb} like a title above the table, so the column "
+        f"names were read from the next {where}: {names}.",
         hint="If that row is your header, remove the lines above it, or make it hold more than one value.")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.data.encoding import RESAVE_AS_UTF8
+from bertstudio.data.findings import count_noun
 from bertstudio.errors import DataError
 
 # Enough of the start of a file to see its first object whole (one row of JSON lines, or the start of a list).
@@ -144,7 +145,7 @@ def _nested_objects(obj: dict[str, dict[str, Any]]) -> JsonColumns:
 
 def _largest_table(tables: dict[str, list[dict[str, Any]]]) -> JsonColumns:
     key = max(tables, key=lambda k: len(tables[k]))
-    others = [f"'{k}' ({len(rows):,} rows)" for k, rows in tables.items() if k != key]
+    others = [f"'{k}' ({count_noun(len(rows), 'row')})" for k, rows in tables.items() if k != key]
     layout = f"the rows under '{key}'"
     if others:
         layout += "; not read: " + ", ".join(others)
@@ -175,16 +176,12 @@ def _describe_keys(obj: dict[str, Any]) -> str:
     return ", ".join(shown) + (f" and {len(obj) - 4:,} more" if len(obj) > 4 else "")
 
 
+# What a JSON value is, in words; bool before int, which it is a kind of in Python.
+_KINDS = ((bool, "true/false"), (dict, "an object"), (list, "a list"), (str, "a text"), ((int, float), "a number"))
+
+
 def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a text"
-    if value is None:
-        return "null"
-    return "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else "true/false"
+    return next((word for types, word in _KINDS if isinstance(value, types)), "null")
 
 
 def invalid_json_error(file: Path, text: str, error: json.JSONDecodeError) -> DataError:

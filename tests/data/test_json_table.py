@@ -44,7 +44,7 @@ def test_rows_wrapped_in_an_object_are_found_and_the_others_named(tmp_path: Path
     ds, info = read_table(path)
     assert ds["label"] == LABELS
     (note,) = [f for f in info.findings if f.code == "json_layout"]
-    assert "under 'data'" in note.message and "'extra' (1 rows)" in note.message
+    assert "under 'data'" in note.message and "'extra' (1 row)" in note.message
 
 
 def test_a_dict_of_column_lists_and_a_single_row() -> None:
