@@ -332,7 +332,7 @@ def _read_delimited(
     if shape.data_rows == 0:
         raise no_rows_error(file)
     try:
-        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns, skip_lines=text.start.title_lines)
+        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns, skip_lines=text.start.skip_lines)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise unreadable_table(file, text.delimiter, error) from error
     found = text.encoding.finding(file.name)
@@ -349,7 +349,8 @@ class TableStart:
     """Where the table of a file starts: title rows above the header, and the header itself."""
 
     title_rows: int  # rows (not blank) above the header that hold a title, not column names
-    title_lines: int  # lines of the file those rows and the blank lines among them take (what parsers skip)
+    skip_rows: int  # rows (not blank) above the header: the title rows, and Excel's "sep=;" line
+    skip_lines: int  # lines of the file those rows and the blank lines among them take (what parsers skip)
     header: list[str]
     title: str | None = None  # the first title row's text, to show
 
@@ -361,11 +362,12 @@ class DelimitedText:
     encoding: TextEncoding
     delimiter: str
     sample: str
+    sep_line: bool = False  # the file opens with Excel's "sep=;" line, which names the separator
 
     @functools.cached_property
     def start(self) -> TableStart:
-        """The header is the first row that is not blank (the parsers skip blank lines before it too) and not
-        a title above the table (see ``count_title_rows``)."""
+        """The header is the first row that is not blank (the parsers skip blank lines before it too), not
+        Excel's separator line and not a title above the table (see ``count_title_rows``)."""
         reader = csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)
         rows: list[list[str]] = []
         last_lines: list[int] = []
@@ -374,11 +376,13 @@ class DelimitedText:
             last_lines.append(reader.line_num)
             if len(rows) == _TITLE_SCAN_ROWS:
                 break
-        titles = count_title_rows(rows)
-        if not rows:
-            return TableStart(0, 0, [])
-        return TableStart(titles, last_lines[titles - 1] if titles else 0, rows[titles],
-                          _filled(rows[0])[0] if titles else None)
+        lead = int(self.sep_line)
+        titles = count_title_rows(rows[lead:])
+        skip = lead + titles
+        if len(rows) <= skip:
+            return TableStart(0, 0, 0, [])
+        return TableStart(titles, skip, last_lines[skip - 1] if skip else 0, rows[skip],
+                          _filled(rows[lead])[0] if titles else None)
 
     @property
     def header(self) -> list[str]:
@@ -468,9 +472,21 @@ def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
     if len(raw) == _SAMPLE_BYTES:
         end = max(sample.rfind("\n"), sample.rfind("\r"))
         sample = sample[:end] if end > 0 else sample
+    named = excel_separator_line(sample)
     if delimiter is None:
-        delimiter = "\t" if fmt == "tsv" else detect_delimiter(sample)
-    return DelimitedText(chosen, delimiter, sample)
+        delimiter = named or ("\t" if fmt == "tsv" else detect_delimiter(sample))
+    return DelimitedText(chosen, delimiter, sample, sep_line=named is not None)
+
+
+# Excel writes and reads a first line "sep=;" naming the separator of a CSV saved for another locale.
+_SEP_LINE = re.compile(r'"?sep=(.)"?[ \t]*')
+
+
+def excel_separator_line(sample: str) -> str | None:
+    """The separator a first "sep=X" line names (None: the file has no such line)."""
+    first = sample.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    found = _SEP_LINE.fullmatch(first)
+    return found.group(1) if found else None
 
 
 def _given_encoding(name: str) -> TextEncoding:
@@ -536,7 +552,7 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
         reader = csv.reader(handle, delimiter=text.delimiter)
         try:
             rows = _non_blank(reader)  # blank lines are skipped by the parser too
-            for _ in range(text.start.title_rows + 1):  # the title rows, then the header
+            for _ in range(text.start.skip_rows + 1):  # the rows above the header, then the header
                 next(rows, None)
             for record in rows:
                 shape.data_rows += 1
@@ -792,7 +808,7 @@ def read_sheet(file: Path) -> Sheet:
     findings = duplicate_header_findings(header, columns)
     if titles:
         title = _filled([_excel_cell_text(v) for v in sheets[name].iloc[0]])[0]
-        findings.append(title_finding(file, TableStart(titles, titles, columns, str(title)), "row"))
+        findings.append(title_finding(file, TableStart(titles, titles, titles, columns, str(title)), "row"))
     if len(sheets) > 1:
         findings.append(_sheet_choice(name, why, sheets))
     return Sheet(name, columns, rows, findings)

@@ -80,8 +80,8 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     # unquoted separator would be predicted on half its text without a word.
     text, _ = check_delimited(file, fmt)
     options = {"encoding": text.encoding.codec, "sep": text.delimiter}
-    if text.start.title_lines:  # a title above the table, as training reads it
-        options["skiprows"] = text.start.title_lines
+    if text.start.skip_lines:  # a title or Excel's "sep=;" line above the table, as training reads it
+        options["skiprows"] = text.start.skip_lines
     return TableSource(file, fmt, options)
 
 

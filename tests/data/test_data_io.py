@@ -334,6 +334,19 @@ def test_title_lines_above_a_csv_table_are_skipped_and_predict_skips_them_too(tm
     assert list(chunk["text"]) == [f"text {i}" for i in range(12)]
 
 
+def test_excels_separator_line_names_the_separator_and_is_not_the_header(tmp_path: Path) -> None:
+    from bertstudio.predict.files import iter_table_chunks
+
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\ufeffsep=;\r\ntext;label\r\n" + "".join(f"text {i}, with a comma;{'ab'[i % 2]}\r\n"
+                                                              for i in range(12))).encode("utf-8"))
+    ds, info = read_table(path)
+    assert info.delimiter == ";" and ds.column_names == ["text", "label"] and ds.num_rows == 12
+    assert ds["text"][0] == "text 0, with a comma"
+    (chunk,) = list(iter_table_chunks(path, ["text"], 100))
+    assert list(chunk["text"]) == ds["text"]
+
+
 def test_a_title_cell_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
     import pandas as pd
 
