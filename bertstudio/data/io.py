@@ -332,13 +332,16 @@ def _read_delimited(
     if shape.data_rows == 0:
         raise no_rows_error(file)
     try:
-        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns, skip_lines=text.start.skip_lines)
+        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns, skip_lines=text.start.skip_lines,
+                       has_header=text.start.has_header)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise unreadable_table(file, text.delimiter, error) from error
     found = text.encoding.finding(file.name)
     findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
     if text.start.title_rows:
         findings.append(title_finding(file, text.start, "line that holds values"))
+    if not text.start.has_header:
+        findings.append(no_header_finding(file, columns, ds[0].values() if ds.num_rows else []))
     info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
                      findings=findings, encoding_detected=text.encoding.detected)
     return ds, info
@@ -351,8 +354,9 @@ class TableStart:
     title_rows: int  # rows (not blank) above the header that hold a title, not column names
     skip_rows: int  # rows (not blank) above the header: the title rows, and Excel's "sep=;" line
     skip_lines: int  # lines of the file those rows and the blank lines among them take (what parsers skip)
-    header: list[str]
+    header: list[str]  # blank names where the file has no header row (see ``first_row_is_data``)
     title: str | None = None  # the first title row's text, to show
+    has_header: bool = True
 
 
 @dataclass(frozen=True)
@@ -381,8 +385,10 @@ class DelimitedText:
         skip = lead + titles
         if len(rows) <= skip:
             return TableStart(0, 0, 0, [])
-        return TableStart(titles, skip, last_lines[skip - 1] if skip else 0, rows[skip],
-                          _filled(rows[lead])[0] if titles else None)
+        lines = last_lines[skip - 1] if skip else 0
+        if not titles and first_row_is_data(rows[lead:]):
+            return TableStart(0, skip, lines, [""] * max(len(row) for row in rows), has_header=False)
+        return TableStart(titles, skip, lines, rows[skip], _filled(rows[lead])[0] if titles else None)
 
     @property
     def header(self) -> list[str]:
@@ -424,6 +430,33 @@ def _repeats_below(rows: list[list[Any]], header: int) -> bool:
                for i, cell in enumerate(row)):
             return True
     return False
+
+
+def first_row_is_data(rows: list[list[Any]]) -> bool:
+    """Whether a file has no header row: its first row repeats values of the rows below in the same columns.
+
+    Column names do not reappear as values ('neg' does, in a label column of a file that starts with data:
+    AG News' and Yelp's original CSVs have no header). A header that repeats as a whole row is a file joined
+    from several, and still a header.
+    """
+    if len(rows) < 2 or not _repeats_below(rows, 0):
+        return False
+    first = _filled(rows[0])
+    return not any(_filled(row) == first for row in rows[1:])
+
+
+def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Finding:
+    shown = ", ".join(f"{name} ('{_shorten(str(value or ''))}')" for name, value in zip(columns, first))
+    return Finding(
+        "info", "no_header",
+        f"'{file.name}' seems to have no header row: its first row repeats values found further down the same "
+        f"columns, so it was read as data and the columns were named {shown}.",
+        hint="If the first row is the header after all, one of its names is also a value below it: rename that "
+             "column, or fix that value.")
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _filled(row: list[Any]) -> list[Any]:
@@ -552,7 +585,7 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
         reader = csv.reader(handle, delimiter=text.delimiter)
         try:
             rows = _non_blank(reader)  # blank lines are skipped by the parser too
-            for _ in range(text.start.skip_rows + 1):  # the rows above the header, then the header
+            for _ in range(text.start.skip_rows + text.start.has_header):  # what is above the data
                 next(rows, None)
             for record in rows:
                 shape.data_rows += 1
@@ -617,7 +650,7 @@ for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_mod
 
 
 def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str], *,
-              skip_lines: int = 0) -> datasets.Dataset:
+              skip_lines: int = 0, has_header: bool = True) -> datasets.Dataset:
     import datasets
 
     features = datasets.Features({name: datasets.Value("string") for name in columns})
@@ -631,7 +664,7 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str], *,
         # Our own cleaned names replace the header row (below any title lines); every column is read as text.
         skiprows=skip_lines or None,
         column_names=columns,
-        header=0,
+        header=0 if has_header else None,
         features=features,
         # "NA", "null", "None" are ordinary words in a text column, not missing values.
         keep_default_na=False,
@@ -798,14 +831,17 @@ def read_sheet(file: Path) -> Sheet:
             f"The sheet ('{name}') of '{file.name}' is empty.",
             hint="Put your data on a sheet: a header row, then one text per row.",
         )
-    titles = count_title_rows([[_excel_cell_text(v) for v in row]
-                               for row in frame.iloc[:_TITLE_SCAN_ROWS].itertuples(index=False)])
+    first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:_TITLE_SCAN_ROWS].itertuples(index=False)]
+    titles = count_title_rows(first_rows)
+    has_header = bool(titles) or not first_row_is_data(first_rows)
     frame = _drop_empty(frame.iloc[titles:]) if titles else frame
-    header = list(frame.iloc[0])
+    header = list(frame.iloc[0]) if has_header else [None] * frame.shape[1]
     columns = unique_column_names(header)
-    body = frame.iloc[1:]
+    body = frame.iloc[1:] if has_header else frame
     rows = {column: [_excel_cell_text(v) for v in body[col]] for column, col in zip(columns, body.columns)}
     findings = duplicate_header_findings(header, columns)
+    if not has_header:
+        findings.append(no_header_finding(file, columns, first_rows[0]))
     if titles:
         title = _filled([_excel_cell_text(v) for v in sheets[name].iloc[0]])[0]
         findings.append(title_finding(file, TableStart(titles, titles, titles, columns, str(title)), "row"))

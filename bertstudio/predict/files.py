@@ -15,6 +15,7 @@ from bertstudio.data.io import (
     check_delimited,
     no_rows_error,
     read_sheet,
+    unique_column_names,
     table_format,
     unreadable_table,
 )
@@ -82,6 +83,8 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     options = {"encoding": text.encoding.codec, "sep": text.delimiter}
     if text.start.skip_lines:  # a title or Excel's "sep=;" line above the table, as training reads it
         options["skiprows"] = text.start.skip_lines
+    if not text.start.has_header:  # data from the first row on, in columns named as training names them
+        options.update(header=None, names=unique_column_names(text.header))
     return TableSource(file, fmt, options)
 
 

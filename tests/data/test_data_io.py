@@ -373,3 +373,45 @@ def test_count_title_rows(rows, titles) -> None:
     from bertstudio.data.io import count_title_rows
 
     assert count_title_rows([r for r in rows if any(c.strip() for c in r)]) == titles
+
+
+# --------------------------------------------------------------------------- files without a header row
+
+
+def _ag_news_like(path: Path, header: str = "") -> Path:
+    """Like AG News' and Yelp's original CSVs: class, title, description, and no header row."""
+    rows = "".join(f'"{i % 4 + 1}","Title {i}","Description of story {i}, in a few words"\n' for i in range(20))
+    path.write_text(header + rows, encoding="utf-8")
+    return path
+
+
+def test_a_csv_that_starts_with_data_keeps_its_first_row_and_predict_reads_it_alike(tmp_path: Path) -> None:
+    from bertstudio.predict.files import iter_table_chunks
+
+    path = _ag_news_like(tmp_path / "train.csv")
+    ds, info = read_table(path)
+    assert ds.column_names == ["column_1", "column_2", "column_3"] and ds.num_rows == 20
+    assert ds[0] == {"column_1": "1", "column_2": "Title 0", "column_3": "Description of story 0, in a few words"}
+    (note,) = [f for f in info.findings if f.code == "no_header"]
+    assert "column_1 ('1')" in note.message
+    (chunk,) = list(iter_table_chunks(path, ["column_2"], 100))
+    assert list(chunk["column_2"]) == ds["column_2"]
+
+
+def test_a_header_that_repeats_as_a_whole_row_is_still_a_header(tmp_path: Path) -> None:
+    path = _ag_news_like(tmp_path / "joined.csv", header="label,title,text\n")
+    path.write_text(path.read_text() + "label,title,text\n" + "3,Another title,Another story\n")
+    ds, info = read_table(path)
+    assert ds.column_names == ["label", "title", "text"] and ds.num_rows == 22
+    assert not any(f.code == "no_header" for f in info.findings)
+
+
+def test_an_excel_sheet_that_starts_with_data(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "data.xlsx"
+    frame = pd.DataFrame([[f"text number {i}", "ab"[i % 2]] for i in range(12)])
+    frame.to_excel(path, index=False, header=False)
+    ds, info = read_table(path)
+    assert ds.column_names == ["column_1", "column_2"] and ds["column_1"][0] == "text number 0"
+    assert any(f.code == "no_header" for f in info.findings)
