@@ -442,6 +442,8 @@ def first_row_is_data(rows: list[list[Any]]) -> bool:
     if len(rows) < 2 or not _repeats_below(rows, 0):
         return False
     first = _filled(rows[0])
+    if [str(cell).strip() for cell in first] == [str(i) for i in range(len(first))]:
+        return False  # 0, 1, 2...: the names pandas gives unnamed columns, which a 0/1 column holds too
     return not any(_filled(row) == first for row in rows[1:])
 
 

@@ -406,6 +406,13 @@ def test_a_header_that_repeats_as_a_whole_row_is_still_a_header(tmp_path: Path) 
     assert not any(f.code == "no_header" for f in info.findings)
 
 
+def test_pandas_numbered_column_names_are_a_header(tmp_path: Path) -> None:
+    path = tmp_path / "numbered.csv"
+    path.write_text(",0,1\n" + "".join(f"{i},text {i},{i % 2}\n" for i in range(12)), encoding="utf-8")
+    ds, _ = read_table(path)
+    assert ds.column_names == ["column_1", "0", "1"] and ds.num_rows == 12
+
+
 def test_an_excel_sheet_that_starts_with_data(tmp_path: Path) -> None:
     import pandas as pd
 
