@@ -539,10 +539,10 @@ def _case_variant_findings(class_counts: dict[str, int]) -> list[Finding]:
 
 
 def _header_as_label_findings(label_col: str, class_counts: dict[str, int]) -> list[Finding]:
-    """A label spelt like its own column: a file without a header row, or with the header repeated inside it.
+    """A label spelt like its own column: the header row repeated inside the file (files joined together).
 
-    Without a header the first row becomes the column names, so the label column is called, say, 'neg' and
-    holds 'neg' too; files joined together repeat their header row as data, giving a class called 'label'.
+    A file that starts with data is read without a header (``io.first_row_is_data``); what is left to catch
+    here is a header row that also turns up among the data, or a table whose header reading could not see.
     """
     same = [name for name in class_counts if name.strip().casefold() == label_col.strip().casefold()]
     if not same:
@@ -550,11 +550,10 @@ def _header_as_label_findings(label_col: str, class_counts: dict[str, int]) -> l
     name = same[0]
     return [Finding(
         "warning", "header_as_label",
-        f"The label column's name, '{label_col}', is also one of its labels ({_count(class_counts[name], 'row')}). "
-        "Either the file has no header row (its first row was then read as the column names and is not used "
-        "as an example), or its header row repeats inside the file.",
-        hint="If the file has no header, add one as its first line (for example: text,label) and load it again; "
-             "if the header repeats, delete the repeated header rows.",
+        f"The label column's name, '{label_col}', is also one of its labels ({_count(class_counts[name], 'row')}): "
+        "most likely the header row repeats inside the file (files joined together), and each repeat is read "
+        f"as an example of a class called '{name}'.",
+        hint="Delete the repeated header rows; if that label is real, rename it or the column.",
         count=class_counts[name],
     )]
 

@@ -84,11 +84,11 @@ def test_prepare_merges_label_spellings() -> None:
     assert prepared.report.class_counts == {"1": 6, "2": 6}
 
 
-def test_a_label_spelt_like_its_column_says_the_header_is_missing_or_repeated() -> None:
-    # A file without a header: its first row ("great value", "pos") became the column names.
-    ds = _table(**{"great value": [f"t{i}" for i in range(12)], "pos": ["pos", "neg"] * 6})
-    finding = _codes(prepare(ds, text_col="great value", label_col="pos"))["header_as_label"]
-    assert finding.level == "warning" and finding.count == 6 and "no header row" in finding.message
+def test_a_label_spelt_like_its_column_says_the_header_repeats() -> None:
+    # Two files joined together: the second one's header row ("text", "label") is now a row of data.
+    ds = _table(text=[f"t{i}" for i in range(12)] + ["text"], label=["pos", "neg"] * 6 + ["label"])
+    finding = _codes(prepare(ds, text_col="text", label_col="label"))["header_as_label"]
+    assert finding.level == "warning" and finding.count == 1 and "header row repeats" in finding.message
     clean = _table(text=[f"t{i}" for i in range(12)], label=["pos", "neg"] * 6)
     assert "header_as_label" not in _codes(prepare(clean, text_col="text", label_col="label"))
 
