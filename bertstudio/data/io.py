@@ -12,6 +12,7 @@ import codecs
 import csv
 import functools
 import io
+import itertools
 import logging
 import os
 import re
@@ -83,11 +84,16 @@ _FORMAT_LABELS = {
     "parquet": "Parquet",
     "excel": "Excel",
 }
+# A .txt file whose lines do not split into columns holds one text per line; it is read with this "separator"
+# (the ASCII unit separator, which texts do not hold) and without quoting, so each line is one whole text.
+ONE_TEXT_PER_LINE = "\x1f"
+
 _DELIMITER_LABELS = {
     ",": "comma-separated",
     "\t": "tab-separated",
     ";": "semicolon-separated",
     "|": "pipe-separated",
+    ONE_TEXT_PER_LINE: "one text per line",
 }
 
 
@@ -332,8 +338,7 @@ def _read_delimited(
     if shape.data_rows == 0:
         raise no_rows_error(file)
     try:
-        ds = _load_csv(file, text.encoding.codec, text.delimiter, columns, skip_lines=text.start.skip_lines,
-                       has_header=text.start.has_header)
+        ds = _load_csv(file, text, columns)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise unreadable_table(file, text.delimiter, error) from error
     found = text.encoding.finding(file.name)
@@ -368,11 +373,22 @@ class DelimitedText:
     sample: str
     sep_line: bool = False  # the file opens with Excel's "sep=;" line, which names the separator
 
+    @property
+    def quoting(self) -> int:
+        """How quotes are read: a line of text keeps its quotes (one opened and never closed would otherwise
+        swallow the lines after it)."""
+        return csv.QUOTE_NONE if self.delimiter == ONE_TEXT_PER_LINE else csv.QUOTE_MINIMAL
+
+    def reader(self, lines: Any) -> Any:
+        return csv.reader(lines, delimiter=self.delimiter, quoting=self.quoting)
+
     @functools.cached_property
     def start(self) -> TableStart:
         """The header is the first row that is not blank (the parsers skip blank lines before it too), not
         Excel's separator line and not a title above the table (see ``count_title_rows``)."""
-        reader = csv.reader(io.StringIO(self.sample, newline=""), delimiter=self.delimiter)
+        if self.delimiter == ONE_TEXT_PER_LINE:
+            return _lines_start(self.sample)
+        reader = self.reader(io.StringIO(self.sample, newline=""))
         rows: list[list[str]] = []
         last_lines: list[int] = []
         for record in _non_blank(reader):
@@ -394,6 +410,29 @@ class DelimitedText:
     def header(self) -> list[str]:
         return self.start.header
 
+
+def _lines_start(sample: str) -> TableStart:
+    """One text per line: the first line is a header only when it is a text column's usual name."""
+    from bertstudio.data.columns import TEXT_NAMES
+
+    first = next((line.strip() for line in sample.splitlines() if line.strip()), "")
+    if first.casefold() in TEXT_NAMES:
+        return TableStart(0, 0, 0, [first])
+    return TableStart(0, 0, 0, ["text"], has_header=False)
+
+
+def splits_into_columns(sample: str, delimiter: str) -> bool:
+    """Whether the first lines split at ``delimiter`` into the same number (two or more) of values."""
+    rows = list(itertools.islice(_non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
+                                 _TITLE_SCAN_ROWS))
+    if not rows:
+        return False
+    widths = Counter(len(row) for row in rows)
+    width, count = widths.most_common(1)[0]
+    return width >= 2 and count >= _SAME_WIDTH_SHARE * len(rows)
+
+
+_SAME_WIDTH_SHARE = 0.8
 
 # Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
 _TITLE_SCAN_ROWS = 50
@@ -510,6 +549,8 @@ def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
     named = excel_separator_line(sample)
     if delimiter is None:
         delimiter = named or ("\t" if fmt == "tsv" else detect_delimiter(sample))
+        if fmt == "txt" and not named and not splits_into_columns(sample, delimiter):
+            delimiter = ONE_TEXT_PER_LINE  # a text file of sentences, not a table
     return DelimitedText(chosen, delimiter, sample, sep_line=named is not None)
 
 
@@ -584,7 +625,7 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
     shape, long_lines = RecordShape(n_columns), []
     longest = 0
     with file.open("r", encoding=text.encoding.codec, newline="") as handle:
-        reader = csv.reader(handle, delimiter=text.delimiter)
+        reader = text.reader(handle)
         try:
             rows = _non_blank(reader)  # blank lines are skipped by the parser too
             for _ in range(text.start.skip_rows + text.start.has_header):  # what is above the data
@@ -651,8 +692,7 @@ for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_mod
     logging.getLogger(_builder_log).addFilter(_DropReadFailures())
 
 
-def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str], *,
-              skip_lines: int = 0, has_header: bool = True) -> datasets.Dataset:
+def _load_csv(file: Path, text: DelimitedText, columns: list[str]) -> datasets.Dataset:
     import datasets
 
     features = datasets.Features({name: datasets.Value("string") for name in columns})
@@ -661,12 +701,13 @@ def _load_csv(file: Path, encoding: str, delimiter: str, columns: list[str], *,
         data_files=str(file),
         split="train",
         cache_dir=str(cache_dir() / "datasets"),
-        delimiter=delimiter,
-        encoding=encoding,
+        delimiter=text.delimiter,
+        quoting=text.quoting,
+        encoding=text.encoding.codec,
         # Our own cleaned names replace the header row (below any title lines); every column is read as text.
-        skiprows=skip_lines or None,
+        skiprows=text.start.skip_lines or None,
         column_names=columns,
-        header=0 if has_header else None,
+        header=0 if text.start.has_header else None,
         features=features,
         # "NA", "null", "None" are ordinary words in a text column, not missing values.
         keep_default_na=False,

@@ -80,7 +80,7 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
     text, _ = check_delimited(file, fmt)
-    options = {"encoding": text.encoding.codec, "sep": text.delimiter}
+    options = {"encoding": text.encoding.codec, "sep": text.delimiter, "quoting": text.quoting}
     if text.start.skip_lines:  # a title or Excel's "sep=;" line above the table, as training reads it
         options["skiprows"] = text.start.skip_lines
     if not text.start.has_header:  # data from the first row on, in columns named as training names them

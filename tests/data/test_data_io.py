@@ -422,3 +422,29 @@ def test_an_excel_sheet_that_starts_with_data(tmp_path: Path) -> None:
     ds, info = read_table(path)
     assert ds.column_names == ["column_1", "column_2"] and ds["column_1"][0] == "text number 0"
     assert any(f.code == "no_header" for f in info.findings)
+
+
+# --------------------------------------------------------------------------- a .txt file of sentences
+
+LINES = ['I love it, truly', 'Terrible delivery; never again', '"Best buy ever" said my mother', 'Okay | fine']
+
+
+@pytest.mark.parametrize("header", ["", "Text\n"])
+def test_a_txt_file_of_sentences_is_one_text_per_line(tmp_path: Path, header: str) -> None:
+    from bertstudio.predict.files import iter_table_chunks
+
+    path = tmp_path / "texts.txt"
+    path.write_text(header + "\n".join(LINES) + "\n", encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.num_rows == 4 and ds[ds.column_names[0]] == LINES  # commas, quotes and bars are part of the text
+    assert "one text per line" in info.describe()
+    (chunk,) = list(iter_table_chunks(path, None, 100))
+    assert list(chunk.iloc[:, 0]) == LINES
+
+
+def test_a_txt_table_is_still_a_table(tmp_path: Path) -> None:
+    path = tmp_path / "table.txt"
+    path.write_text("text\tlabel\n" + "".join(f"text {i}, with a comma\t{'ab'[i % 2]}\n" for i in range(10)),
+                    encoding="utf-8")
+    ds, info = read_table(path)
+    assert info.delimiter == "\t" and ds.column_names == ["text", "label"]
