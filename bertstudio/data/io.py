@@ -443,9 +443,13 @@ def count_title_rows(rows: list[list[Any]]) -> int:
     """How many leading rows are a title above the table rather than its header.
 
     A title row holds one value of several words (a phrase, where a column name is mostly one word) and the
-    rows below it hold two values or more. Read as the header, a title made every row "longer than the header"
+    rows below it hold two values or more; or the rows above one that names a text and a label column the usual
+    way ("text", "label") while they do not. Read as the header, a title made every row "longer than the header"
     or turned the real header into a data row (a class called 'label').
     """
+    named = _usual_header_row(rows)
+    if named:
+        return named
     filled = [_filled(row) for row in rows]
     titles = 0
     while (titles < min(_MAX_TITLE_ROWS, len(rows) - 1) and len(filled[titles]) == 1
@@ -454,6 +458,18 @@ def count_title_rows(rows: list[list[Any]]) -> int:
     below = sorted(len(cells) for cells in filled[titles:])
     if titles and len(filled[titles]) >= 2 and below[len(below) // 2] >= 2 and not _repeats_below(rows, titles):
         return titles
+    return 0
+
+
+def _usual_header_row(rows: list[list[Any]]) -> int:
+    """The index (at most ``_MAX_TITLE_ROWS``) of the first row naming a text and a label column as people
+    usually do; 0 when there is none, or it is the first row."""
+    from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
+
+    for index, row in enumerate(rows[:_MAX_TITLE_ROWS + 1]):
+        names = {str(cell).strip().casefold() for cell in _filled(row)}
+        if names & set(TEXT_NAMES) and names & set(LABEL_NAMES):
+            return index
     return 0
 
 

@@ -319,7 +319,8 @@ def test_a_workbook_of_empty_sheets_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("title", ["Customer feedback export - March\n\n", "Customer feedback export,,\n",
-                                   "Feedback export\nGenerated: 2026-03-01\n"])
+                                   "Feedback export\nGenerated: 2026-03-01\n",
+                                   "Customer feedback export,generated 2026-03-01,by Ann\n"])
 def test_title_lines_above_a_csv_table_are_skipped_and_predict_skips_them_too(tmp_path: Path, title: str) -> None:
     from bertstudio.predict.files import iter_table_chunks
 
