@@ -467,10 +467,17 @@ def _usual_header_row(rows: list[list[Any]]) -> int:
     from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
 
     for index, row in enumerate(rows[:_MAX_TITLE_ROWS + 1]):
-        names = {str(cell).strip().casefold() for cell in _filled(row)}
+        names = _usual_names(row)
         if names & set(TEXT_NAMES) and names & set(LABEL_NAMES):
             return index
     return 0
+
+
+def _usual_names(row: list[Any]) -> set[str]:
+    """The cells of ``row`` that are usual names of a text or label column ("text", "label", "review"...)."""
+    from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
+
+    return {str(cell).strip().casefold() for cell in _filled(row)} & {*TEXT_NAMES, *LABEL_NAMES}
 
 
 def _repeats_below(rows: list[list[Any]], header: int) -> bool:
@@ -494,8 +501,8 @@ def first_row_is_data(rows: list[list[Any]]) -> bool:
     AG News' and Yelp's original CSVs have no header). A header that repeats as a whole row is a file joined
     from several, and still a header.
     """
-    if len(rows) < 2 or not _repeats_below(rows, 0):
-        return False
+    if len(rows) < 2 or _usual_names(rows[0]) or not _repeats_below(rows, 0):
+        return False  # "text" or "label" among the first row's cells: a header, whatever repeats below it
     first = _filled(rows[0])
     if [str(cell).strip() for cell in first] == [str(i) for i in range(len(first))]:
         return False  # 0, 1, 2...: the names pandas gives unnamed columns, which a 0/1 column holds too

@@ -414,6 +414,15 @@ def test_pandas_numbered_column_names_are_a_header(tmp_path: Path) -> None:
     assert ds.column_names == ["column_1", "0", "1"] and ds.num_rows == 12
 
 
+def test_a_usual_column_name_keeps_the_header_even_where_a_value_repeats_it(tmp_path: Path) -> None:
+    path = tmp_path / "flags.csv"
+    path.write_text("text,urgent\n" + "".join(f"text {i},{'urgent' if i % 2 else 'later'}\n" for i in range(12)),
+                    encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.column_names == ["text", "urgent"] and ds.num_rows == 12
+    assert not any(f.code == "no_header" for f in info.findings)
+
+
 def test_an_excel_sheet_that_starts_with_data(tmp_path: Path) -> None:
     import pandas as pd
 
