@@ -12,7 +12,6 @@ import codecs
 import csv
 import functools
 import io
-import itertools
 import logging
 import os
 import re
@@ -37,6 +36,19 @@ from bertstudio.data.json_table import (
     unnamed_rows_error,
 )
 from bertstudio.data.sniff import sniff_format
+from bertstudio.data.table_start import (
+    ONE_TEXT_PER_LINE,
+    SCAN_ROWS,
+    TableStart,
+    delimited_start,
+    excel_separator_line,
+    first_filled,
+    lines_start,
+    no_header_finding,
+    rows_start,
+    splits_into_columns,
+    title_finding,
+)
 from bertstudio.disk_cache import mark_used, prune_lru
 from bertstudio.errors import DataError, UserError, disk_full_error, is_disk_full
 
@@ -84,10 +96,6 @@ _FORMAT_LABELS = {
     "parquet": "Parquet",
     "excel": "Excel",
 }
-# A .txt file whose lines do not split into columns holds one text per line; it is read with this "separator"
-# (the ASCII unit separator, which texts do not hold) and without quoting, so each line is one whole text.
-ONE_TEXT_PER_LINE = "\x1f"
-
 _DELIMITER_LABELS = {
     ",": "comma-separated",
     "\t": "tab-separated",
@@ -353,18 +361,6 @@ def _read_delimited(
 
 
 @dataclass(frozen=True)
-class TableStart:
-    """Where the table of a file starts: title rows above the header, and the header itself."""
-
-    title_rows: int  # rows (not blank) above the header that hold a title, not column names
-    skip_rows: int  # rows (not blank) above the header: the title rows, and Excel's "sep=;" line
-    skip_lines: int  # lines of the file those rows and the blank lines among them take (what parsers skip)
-    header: list[str]  # blank names where the file has no header row (see ``first_row_is_data``)
-    title: str | None = None  # the first title row's text, to show
-    has_header: bool = True
-
-
-@dataclass(frozen=True)
 class DelimitedText:
     """How a delimited text file is decoded and split, and its first lines (to read the header from)."""
 
@@ -384,157 +380,14 @@ class DelimitedText:
 
     @functools.cached_property
     def start(self) -> TableStart:
-        """The header is the first row that is not blank (the parsers skip blank lines before it too), not
-        Excel's separator line and not a title above the table (see ``count_title_rows``)."""
+        """Where the table starts (``table_start``): below Excel's separator line and any title rows."""
         if self.delimiter == ONE_TEXT_PER_LINE:
-            return _lines_start(self.sample)
-        reader = self.reader(io.StringIO(self.sample, newline=""))
-        rows: list[list[str]] = []
-        last_lines: list[int] = []
-        for record in _non_blank(reader):
-            rows.append(record)
-            last_lines.append(reader.line_num)
-            if len(rows) == _TITLE_SCAN_ROWS:
-                break
-        lead = int(self.sep_line)
-        titles = count_title_rows(rows[lead:])
-        skip = lead + titles
-        if len(rows) <= skip:
-            return TableStart(0, 0, 0, [])
-        lines = last_lines[skip - 1] if skip else 0
-        if not titles and first_row_is_data(rows[lead:]):
-            return TableStart(0, skip, lines, [""] * max(len(row) for row in rows), has_header=False)
-        return TableStart(titles, skip, lines, rows[skip], _filled(rows[lead])[0] if titles else None)
+            return lines_start(self.sample)
+        return delimited_start(self.reader(io.StringIO(self.sample, newline="")), sep_line=self.sep_line)
 
     @property
     def header(self) -> list[str]:
         return self.start.header
-
-
-def _lines_start(sample: str) -> TableStart:
-    """One text per line: the first line is a header only when it is a text column's usual name."""
-    from bertstudio.data.columns import TEXT_NAMES
-
-    first = next((line.strip() for line in sample.splitlines() if line.strip()), "")
-    if first.casefold() in TEXT_NAMES:
-        return TableStart(0, 0, 0, [first])
-    return TableStart(0, 0, 0, ["text"], has_header=False)
-
-
-def splits_into_columns(sample: str, delimiter: str) -> bool:
-    """Whether the first lines split at ``delimiter`` into the same number (two or more) of values."""
-    rows = list(itertools.islice(_non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
-                                 _TITLE_SCAN_ROWS))
-    if not rows:
-        return False
-    widths = Counter(len(row) for row in rows)
-    width, count = widths.most_common(1)[0]
-    return width >= 2 and count >= _SAME_WIDTH_SHARE * len(rows)
-
-
-_SAME_WIDTH_SHARE = 0.8
-
-# Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
-_TITLE_SCAN_ROWS = 50
-_MAX_TITLE_ROWS = 5
-
-
-def count_title_rows(rows: list[list[Any]]) -> int:
-    """How many leading rows are a title above the table rather than its header.
-
-    A title row holds one value of several words (a phrase, where a column name is mostly one word) and the
-    rows below it hold two values or more; or the rows above one that names a text and a label column the usual
-    way ("text", "label") while they do not. Read as the header, a title made every row "longer than the header"
-    or turned the real header into a data row (a class called 'label').
-    """
-    named = _usual_header_row(rows)
-    if named:
-        return named
-    filled = [_filled(row) for row in rows]
-    titles = 0
-    while (titles < min(_MAX_TITLE_ROWS, len(rows) - 1) and len(filled[titles]) == 1
-           and len(str(filled[titles][0]).split()) >= 2):
-        titles += 1
-    below = sorted(len(cells) for cells in filled[titles:])
-    if titles and len(filled[titles]) >= 2 and below[len(below) // 2] >= 2 and not _repeats_below(rows, titles):
-        return titles
-    return 0
-
-
-def _usual_header_row(rows: list[list[Any]]) -> int:
-    """The index (at most ``_MAX_TITLE_ROWS``) of the first row naming a text and a label column as people
-    usually do; 0 when there is none, or it is the first row."""
-    from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
-
-    for index, row in enumerate(rows[:_MAX_TITLE_ROWS + 1]):
-        names = _usual_names(row)
-        if names & set(TEXT_NAMES) and names & set(LABEL_NAMES):
-            return index
-    return 0
-
-
-def _usual_names(row: list[Any]) -> set[str]:
-    """The cells of ``row`` that are usual names of a text or label column ("text", "label", "review"...)."""
-    from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
-
-    return {str(cell).strip().casefold() for cell in _filled(row)} & {*TEXT_NAMES, *LABEL_NAMES}
-
-
-def _repeats_below(rows: list[list[Any]], header: int) -> bool:
-    """Whether a cell of row ``header`` appears again in its column further down: a data row, not names.
-
-    Keeps a header with one phrase and an unnamed column ("review text," over "good product,pos") from being
-    taken for a title: its next row repeats a label.
-    """
-    names = rows[header]
-    for row in rows[header + 1:]:
-        if any(cell is not None and str(cell).strip() and i < len(names) and cell == names[i]
-               for i, cell in enumerate(row)):
-            return True
-    return False
-
-
-def first_row_is_data(rows: list[list[Any]]) -> bool:
-    """Whether a file has no header row: its first row repeats values of the rows below in the same columns.
-
-    Column names do not reappear as values ('neg' does, in a label column of a file that starts with data:
-    AG News' and Yelp's original CSVs have no header). A header that repeats as a whole row is a file joined
-    from several, and still a header.
-    """
-    if len(rows) < 2 or _usual_names(rows[0]) or not _repeats_below(rows, 0):
-        return False  # "text" or "label" among the first row's cells: a header, whatever repeats below it
-    first = _filled(rows[0])
-    if [str(cell).strip() for cell in first] == [str(i) for i in range(len(first))]:
-        return False  # 0, 1, 2...: the names pandas gives unnamed columns, which a 0/1 column holds too
-    return not any(_filled(row) == first for row in rows[1:])
-
-
-def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Finding:
-    shown = ", ".join(f"{name} ('{_shorten(str(value or ''))}')" for name, value in zip(columns, first))
-    return Finding(
-        "info", "no_header",
-        f"'{file.name}' seems to have no header row: its first row repeats values found further down the same "
-        f"columns, so it was read as data and the columns were named {shown}.",
-        hint="If the first row is the header after all, one of its names is also a value below it: rename that "
-             "column, or fix that value.")
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _filled(row: list[Any]) -> list[Any]:
-    return [cell for cell in row if cell is not None and str(cell).strip()]
-
-
-def title_finding(file: Path, start: TableStart, where: str) -> Finding:
-    names = ", ".join(str(name) for name in start.header)
-    rows, verb = ("row", "looks") if start.title_rows == 1 else (f"{start.title_rows} rows", "look")
-    return Finding(
-        "info", "title_rows",
-        f"The first {rows} of '{file.name}' ('{start.title}') {verb} like a title above the table, so the column "
-        f"names were read from the next {where}: {names}.",
-        hint="If that row is your header, remove the lines above it, or make it hold more than one value.")
 
 
 def check_delimited(file: Path, fmt: str, *, encoding: str | None = None,
@@ -575,17 +428,6 @@ def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
         if fmt == "txt" and not named and not splits_into_columns(sample, delimiter):
             delimiter = ONE_TEXT_PER_LINE  # a text file of sentences, not a table
     return DelimitedText(chosen, delimiter, sample, sep_line=named is not None)
-
-
-# Excel writes and reads a first line "sep=;" naming the separator of a CSV saved for another locale.
-_SEP_LINE = re.compile(r'"?sep=(.)"?[ \t]*')
-
-
-def excel_separator_line(sample: str) -> str | None:
-    """The separator a first "sep=X" line names (None: the file has no such line)."""
-    first = sample.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
-    found = _SEP_LINE.fullmatch(first)
-    return found.group(1) if found else None
 
 
 def _given_encoding(name: str) -> TextEncoding:
@@ -897,9 +739,8 @@ def read_sheet(file: Path) -> Sheet:
             f"The sheet ('{name}') of '{file.name}' is empty.",
             hint="Put your data on a sheet: a header row, then one text per row.",
         )
-    first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:_TITLE_SCAN_ROWS].itertuples(index=False)]
-    titles = count_title_rows(first_rows)
-    has_header = bool(titles) or not first_row_is_data(first_rows)
+    first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:SCAN_ROWS].itertuples(index=False)]
+    titles, has_header = rows_start(first_rows)
     frame = _drop_empty(frame.iloc[titles:]) if titles else frame
     header = list(frame.iloc[0]) if has_header else [None] * frame.shape[1]
     columns = unique_column_names(header)
@@ -909,8 +750,8 @@ def read_sheet(file: Path) -> Sheet:
     if not has_header:
         findings.append(no_header_finding(file, columns, first_rows[0]))
     if titles:
-        title = _filled([_excel_cell_text(v) for v in sheets[name].iloc[0]])[0]
-        findings.append(title_finding(file, TableStart(titles, titles, titles, columns, str(title)), "row"))
+        start = TableStart(titles, titles, titles, columns, first_filled(first_rows[0]))
+        findings.append(title_finding(file, start, "row"))
     if len(sheets) > 1:
         findings.append(_sheet_choice(name, why, sheets))
     return Sheet(name, columns, rows, findings)

@@ -361,20 +361,6 @@ def test_a_title_cell_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
     assert any(f.code == "title_rows" for f in info.findings)
 
 
-@pytest.mark.parametrize("rows, titles", [
-    ([["Sales report 2026"], ["text", "label"], ["a", "b"], ["c", "d"]], 1),
-    ([["Sales report 2026", ""], ["", ""], ["text", "label"], ["a", "b"]], 1),
-    ([["review", ""], ["good product", "pos"], ["bad one", "neg"]], 0),  # one-word name: a header, not a title
-    # A phrase over an unnamed column, then data: the row below the phrase repeats its label further down.
-    ([["review text", ""], ["good product", "pos"], ["bad one", "neg"], ["great", "pos"]], 0),
-    ([["just one column"], ["a text"], ["another text"]], 0),  # a table one column wide has no title above it
-    ([["text", "label"], ["a", "b"]], 0),
-])
-def test_count_title_rows(rows, titles) -> None:
-    from bertstudio.data.io import count_title_rows
-
-    assert count_title_rows([r for r in rows if any(c.strip() for c in r)]) == titles
-
 
 # --------------------------------------------------------------------------- files without a header row
 

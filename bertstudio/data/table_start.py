@@ -1,0 +1,201 @@
+"""Where a table starts in a file: title rows above the header, Excel's "sep=;" line, no header at all.
+
+Files exported from other tools rarely begin with their header: a report opens with its title ("Customer
+feedback export - March"), Excel saves CSV for another locale with a first line "sep=;", and some well-known
+data sets (AG News', Yelp's original CSVs) begin with data. Read as the header, each of these turned real rows
+into column names or the real header into a data row. These rules look at the first rows only (the same for
+CSV and for a workbook's sheet) and leave a note for the person whenever they move the header.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
+from bertstudio.data.findings import Finding
+
+# A .txt file whose lines do not split into columns holds one text per line; it is read with this "separator"
+# (the ASCII unit separator, which texts do not hold) and without quoting, so each line is one whole text.
+ONE_TEXT_PER_LINE = "\x1f"
+
+
+@dataclass(frozen=True)
+class TableStart:
+    """Where the table of a file starts: title rows above the header, and the header itself."""
+
+    title_rows: int  # rows (not blank) above the header that hold a title, not column names
+    skip_rows: int  # rows (not blank) above the header: the title rows, and Excel's "sep=;" line
+    skip_lines: int  # lines of the file those rows and the blank lines among them take (what parsers skip)
+    header: list[str]  # blank names where the file has no header row (see ``first_row_is_data``)
+    title: str | None = None  # the first title row's text, to show
+    has_header: bool = True
+
+
+def delimited_start(records: Any, *, sep_line: bool = False) -> TableStart:
+    """Where the table starts among a delimited file's first ``records`` (a csv reader over its first lines)."""
+    rows: list[list[str]] = []
+    last_lines: list[int] = []
+    for record in records:
+        if any(cell.strip() for cell in record):  # the parsers skip blank lines too
+            rows.append(record)
+            last_lines.append(records.line_num)
+            if len(rows) == SCAN_ROWS:
+                break
+    lead = int(sep_line)
+    titles, has_header = rows_start(rows[lead:])
+    skip = lead + titles
+    if len(rows) <= skip:
+        return TableStart(0, 0, 0, [])
+    lines = last_lines[skip - 1] if skip else 0
+    if not has_header:
+        return TableStart(0, skip, lines, [""] * max(len(row) for row in rows), has_header=False)
+    return TableStart(titles, skip, lines, rows[skip], first_filled(rows[lead]) if titles else None)
+
+
+def rows_start(rows: list[list[Any]]) -> tuple[int, bool]:
+    """How many of the first ``rows`` are titles, and whether the row after them is a header (else data)."""
+    titles = count_title_rows(rows)
+    return titles, bool(titles) or not first_row_is_data(rows)
+
+
+def first_filled(row: list[Any]) -> str | None:
+    cells = _filled(row)
+    return str(cells[0]) if cells else None
+
+
+def lines_start(sample: str) -> TableStart:
+    """One text per line: the first line is a header only when it is a text column's usual name."""
+    first = next((line.strip() for line in sample.splitlines() if line.strip()), "")
+    if first.casefold() in TEXT_NAMES:
+        return TableStart(0, 0, 0, [first])
+    return TableStart(0, 0, 0, ["text"], has_header=False)
+
+
+def splits_into_columns(sample: str, delimiter: str) -> bool:
+    """Whether the first lines split at ``delimiter`` into the same number (two or more) of values."""
+    records = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+    rows = list(itertools.islice((r for r in records if any(cell.strip() for cell in r)), SCAN_ROWS))
+    if not rows:
+        return False
+    widths = Counter(len(row) for row in rows)
+    width, count = widths.most_common(1)[0]
+    return width >= 2 and count >= _SAME_WIDTH_SHARE * len(rows)
+
+
+_SAME_WIDTH_SHARE = 0.8
+
+# Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
+SCAN_ROWS = 50
+_MAX_TITLE_ROWS = 5
+
+
+def count_title_rows(rows: list[list[Any]]) -> int:
+    """How many leading rows are a title above the table rather than its header.
+
+    A title row holds one value of several words (a phrase, where a column name is mostly one word) and the
+    rows below it hold two values or more; or the rows above one that names a text and a label column the usual
+    way ("text", "label") while they do not. Read as the header, a title made every row "longer than the header"
+    or turned the real header into a data row (a class called 'label').
+    """
+    named = _usual_header_row(rows)
+    if named:
+        return named
+    filled = [_filled(row) for row in rows]
+    titles = 0
+    while (titles < min(_MAX_TITLE_ROWS, len(rows) - 1) and len(filled[titles]) == 1
+           and len(str(filled[titles][0]).split()) >= 2):
+        titles += 1
+    below = sorted(len(cells) for cells in filled[titles:])
+    if titles and len(filled[titles]) >= 2 and below[len(below) // 2] >= 2 and not _repeats_below(rows, titles):
+        return titles
+    return 0
+
+
+def _usual_header_row(rows: list[list[Any]]) -> int:
+    """The index (at most ``_MAX_TITLE_ROWS``) of the first row naming a text and a label column as people
+    usually do; 0 when there is none, or it is the first row."""
+    for index, row in enumerate(rows[:_MAX_TITLE_ROWS + 1]):
+        names = _usual_names(row)
+        if names & set(TEXT_NAMES) and names & set(LABEL_NAMES):
+            return index
+    return 0
+
+
+def _usual_names(row: list[Any]) -> set[str]:
+    """The cells of ``row`` that are usual names of a text or label column ("text", "label", "review"...)."""
+    return {str(cell).strip().casefold() for cell in _filled(row)} & {*TEXT_NAMES, *LABEL_NAMES}
+
+
+def _repeats_below(rows: list[list[Any]], header: int) -> bool:
+    """Whether a cell of row ``header`` appears again in its column further down: a data row, not names.
+
+    Keeps a header with one phrase and an unnamed column ("review text," over "good product,pos") from being
+    taken for a title: its next row repeats a label.
+    """
+    names = rows[header]
+    for row in rows[header + 1:]:
+        if any(cell is not None and str(cell).strip() and i < len(names) and cell == names[i]
+               for i, cell in enumerate(row)):
+            return True
+    return False
+
+
+def first_row_is_data(rows: list[list[Any]]) -> bool:
+    """Whether a file has no header row: its first row repeats values of the rows below in the same columns.
+
+    Column names do not reappear as values ('neg' does, in a label column of a file that starts with data:
+    AG News' and Yelp's original CSVs have no header). A header that repeats as a whole row is a file joined
+    from several, and still a header.
+    """
+    if len(rows) < 2 or _usual_names(rows[0]) or not _repeats_below(rows, 0):
+        return False  # "text" or "label" among the first row's cells: a header, whatever repeats below it
+    first = _filled(rows[0])
+    if [str(cell).strip() for cell in first] == [str(i) for i in range(len(first))]:
+        return False  # 0, 1, 2...: the names pandas gives unnamed columns, which a 0/1 column holds too
+    return not any(_filled(row) == first for row in rows[1:])
+
+
+def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Finding:
+    shown = ", ".join(f"{name} ('{_shorten(str(value or ''))}')" for name, value in zip(columns, first))
+    return Finding(
+        "info", "no_header",
+        f"'{file.name}' seems to have no header row: its first row repeats values found further down the same "
+        f"columns, so it was read as data and the columns were named {shown}.",
+        hint="If the first row is the header after all, one of its names is also a value below it: rename that "
+             "column, or fix that value.")
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _filled(row: list[Any]) -> list[Any]:
+    return [cell for cell in row if cell is not None and str(cell).strip()]
+
+
+def title_finding(file: Path, start: TableStart, where: str) -> Finding:
+    names = ", ".join(str(name) for name in start.header)
+    rows, verb = ("row", "looks") if start.title_rows == 1 else (f"{start.title_rows} rows", "look")
+    return Finding(
+        "info", "title_rows",
+        f"The first {rows} of '{file.name}' ('{start.title}') {verb} like a title above the table, so the column "
+        f"names were read from the next {where}: {names}.",
+        hint="If that row is your header, remove the lines above it, or make it hold more than one value.")
+
+
+# Excel writes and reads a first line "sep=;" naming the separator of a CSV saved for another locale.
+_SEP_LINE = re.compile(r'"?sep=(.)"?[ \t]*')
+
+
+def excel_separator_line(sample: str) -> str | None:
+    """The separator a first "sep=X" line names (None: the file has no such line)."""
+    first = sample.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    found = _SEP_LINE.fullmatch(first)
+    return found.group(1) if found else None

@@ -1,0 +1,47 @@
+"""Where a table starts: title rows, Excel's separator line, files without a header, .txt files of sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertstudio.data.table_start import (
+    count_title_rows,
+    excel_separator_line,
+    first_row_is_data,
+    splits_into_columns,
+)
+
+
+@pytest.mark.parametrize("rows, titles", [
+    ([["Sales report 2026"], ["text", "label"], ["a", "b"], ["c", "d"]], 1),
+    ([["Sales report 2026", ""], ["", ""], ["text", "label"], ["a", "b"]], 1),
+    ([["review", ""], ["good product", "pos"], ["bad one", "neg"]], 0),  # one-word name: a header, not a title
+    # A phrase over an unnamed column, then data: the row below the phrase repeats its label further down.
+    ([["review text", ""], ["good product", "pos"], ["bad one", "neg"], ["great", "pos"]], 0),
+    ([["just one column"], ["a text"], ["another text"]], 0),  # a table one column wide has no title above it
+    ([["text", "label"], ["a", "b"]], 0),
+])
+def test_count_title_rows(rows, titles) -> None:
+    assert count_title_rows([r for r in rows if any(c.strip() for c in r)]) == titles
+
+
+@pytest.mark.parametrize("rows, no_header", [
+    ([["good film", "pos"], ["bad film", "neg"], ["fine", "pos"]], True),  # 'pos' again below: data
+    ([["text", "label"], ["good", "label"], ["bad", "neg"]], False),  # usual names: a header all the same
+    ([["review", "stars"], ["good", "5"], ["review", "stars"], ["bad", "1"]], False),  # a header joined twice
+    (["0 1".split(), ["a", "1"], ["b", "0"]], False),  # pandas' numbered names
+    ([["opinion", "mood"], ["good", "happy"], ["bad", "sad"]], False),  # nothing repeats
+])
+def test_first_row_is_data(rows, no_header) -> None:
+    assert first_row_is_data(rows) is no_header
+
+
+@pytest.mark.parametrize("sample, separator", [("sep=;\ntext;label\n", ";"), ('"sep=|"\r\n', "|"),
+                                              ("\ufeffsep=,\n", ","), ("text,label\n", None)])
+def test_excel_separator_line(sample, separator) -> None:
+    assert excel_separator_line(sample) == separator
+
+
+def test_lines_split_into_columns_only_when_most_have_the_same_width() -> None:
+    assert splits_into_columns("a\tb\nc\td\ne\tf\n", "\t")
+    assert not splits_into_columns("I love it, truly\nTerrible\nOkay, fine, sure\n", ",")
