@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import re
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,17 +37,17 @@ from bertstudio.data.json_table import (
 from bertstudio.data.sniff import sniff_format
 from bertstudio.data.table_start import (
     ONE_TEXT_PER_LINE,
-    SCAN_ROWS,
     TableStart,
     delimited_start,
+    duplicate_header_findings,
     excel_separator_line,
-    first_filled,
     lines_start,
     no_header_finding,
-    rows_start,
     splits_into_columns,
     title_finding,
+    unique_column_names,
 )
+from bertstudio.data.workbook import read_sheet
 from bertstudio.disk_cache import mark_used, prune_lru
 from bertstudio.errors import DataError, UserError, disk_full_error, is_disk_full
 
@@ -161,43 +160,6 @@ def detect_delimiter(sample: str) -> str:
     counts = {d: header.count(d) for d in CANDIDATE_DELIMITERS}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
-
-
-def unique_column_names(raw: list[Any]) -> list[str]:
-    """Header cells made usable as column names: stripped, never blank, never repeated."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for position, cell in enumerate(raw, start=1):
-        name = _header_name(cell) or f"column_{position}"
-        candidate, k = name, 2
-        while candidate in seen:
-            candidate, k = f"{name}_{k}", k + 1
-        seen.add(candidate)
-        names.append(candidate)
-    return names
-
-
-def _header_name(cell: Any) -> str:
-    """A header cell as written, or "" when it is blank (pandas' "Unnamed: 3" and "nan" are blanks too)."""
-    name = "" if cell is None else str(cell).strip()
-    return "" if name.lower() == "nan" or name.startswith("Unnamed: ") else name
-
-
-def duplicate_header_findings(raw: list[Any], names: list[str]) -> list[Finding]:
-    """A warning naming header cells that repeat, and the names they are told apart by."""
-    written = [_header_name(cell) for cell in raw]
-    repeated = [name for name, n in Counter(written).items() if name and n > 1]
-    if not repeated:
-        return []
-    examples = [f"'{name}' is read as " + ", ".join(f"'{new}'" for old, new in zip(written, names) if old == name)
-                for name in repeated]
-    return [Finding(
-        "warning", "duplicate_headers",
-        f"The header repeats {count_noun(len(repeated), 'column name')}; the repeats got a number so each "
-        "column has its own name.",
-        hint="Check which of the columns holds what you want and choose it by the name shown here (on the "
-             "command line: --text or --label), or rename the columns in the file.",
-        count=len(repeated), examples=examples)]
 
 
 # --------------------------------------------------------------------------- reading
@@ -694,93 +656,6 @@ def _to_text(value: Any) -> str | None:
     return str(value)
 
 
-# A sheet holds the table when it has a text and a label column and more rows than a summary or a legend.
-_TABLE_MIN_COLUMNS = 2
-_TABLE_MIN_ROWS = 10
-
-
-@dataclass
-class Sheet:
-    """The sheet of a workbook that holds the table: its header and rows, cells as text (None: empty)."""
-
-    name: str
-    columns: list[str]
-    rows: dict[str, list[str | None]]  # column name -> cells
-    findings: list[Finding]
-
-
-def read_sheet(file: Path) -> Sheet:
-    """The table of a workbook: the first sheet that looks like one, else the fullest (DataError: none).
-
-    Workbooks often open with a notes, legend or summary sheet; reading only the first sheet refused such a
-    file ("could not tell which column holds the labels") although the data was one tab away.
-    """
-    import pandas as pd
-
-    try:
-        with pd.ExcelFile(file) as workbook:
-            sheets = {str(name): _drop_empty(workbook.parse(name, header=None, dtype=object))
-                      for name in workbook.sheet_names}
-    except ImportError as error:
-        raise DataError(
-            f"Old-style Excel files (.xls) like '{file.name}' cannot be read here.",
-            hint="Open it in Excel or LibreOffice and save it as .xlsx or CSV.",
-        ) from error
-    except Exception as error:  # noqa: BLE001 - translated to a DataError
-        raise DataError(
-            f"'{file.name}' could not be read as an Excel workbook ({error}).",
-            hint="Open it in Excel or LibreOffice and save it again as .xlsx or CSV.",
-        ) from error
-    name, why = _table_sheet(sheets)
-    frame = sheets[name]
-    if frame.empty:
-        raise DataError(
-            f"Every sheet of '{file.name}' is empty." if len(sheets) > 1 else
-            f"The sheet ('{name}') of '{file.name}' is empty.",
-            hint="Put your data on a sheet: a header row, then one text per row.",
-        )
-    first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:SCAN_ROWS].itertuples(index=False)]
-    titles, has_header = rows_start(first_rows)
-    frame = _drop_empty(frame.iloc[titles:]) if titles else frame
-    header = list(frame.iloc[0]) if has_header else [None] * frame.shape[1]
-    columns = unique_column_names(header)
-    body = frame.iloc[1:] if has_header else frame
-    rows = {column: [_excel_cell_text(v) for v in body[col]] for column, col in zip(columns, body.columns)}
-    findings = duplicate_header_findings(header, columns)
-    if not has_header:
-        findings.append(no_header_finding(file, columns, first_rows[0]))
-    if titles:
-        start = TableStart(titles, titles, titles, columns, first_filled(first_rows[0]))
-        findings.append(title_finding(file, start, "row"))
-    if len(sheets) > 1:
-        findings.append(_sheet_choice(name, why, sheets))
-    return Sheet(name, columns, rows, findings)
-
-
-def _drop_empty(frame: Any) -> Any:
-    # Spreadsheets often carry fully empty rows/columns (formatting left behind).
-    return frame.dropna(how="all").dropna(axis=1, how="all")
-
-
-def _table_sheet(sheets: dict[str, Any]) -> tuple[str, str]:
-    """The sheet to read and why, completing "Read the sheet 'x' ..."."""
-    for position, (name, frame) in enumerate(sheets.items()):
-        rows, columns = frame.shape
-        if columns >= _TABLE_MIN_COLUMNS and rows - 1 >= _TABLE_MIN_ROWS:
-            return name, ("(the first)" if position == 0 else
-                          f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)")
-    name = max(sheets, key=lambda n: int(sheets[n].count().sum()))  # the first of the fullest on a tie
-    return name, f"(the fullest: no sheet has {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
-
-
-def _sheet_choice(name: str, why: str, sheets: dict[str, Any]) -> Finding:
-    others = [f"'{other}' ({count_noun(max(len(frame) - 1, 0), 'row')})"
-              for other, frame in sheets.items() if other != name]
-    return Finding("info", "sheet_choice",
-                   f"Read the sheet '{name}' {why}; the workbook also has {', '.join(others)}.",
-                   hint="If your data is on another sheet, move it to the first sheet or save that sheet as CSV.")
-
-
 def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
     """The table sheet of a workbook (see read_sheet); Excel files fit in memory, so pandas reads them."""
     import datasets
@@ -791,14 +666,3 @@ def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
     info = TableInfo(file, "excel", None, None, ds.num_rows, sheet.columns, sheet=sheet.name,
                      findings=sheet.findings)
     return ds, info
-
-
-def _excel_cell_text(value: Any) -> str | None:
-    """A cell as text; Excel stores 1 as 1.0, so whole floats are written without '.0'."""
-    import pandas as pd
-
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

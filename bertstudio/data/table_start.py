@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.data.columns import LABEL_NAMES, TEXT_NAMES
-from bertstudio.data.findings import Finding
+from bertstudio.data.findings import Finding, count_noun
 
 # A .txt file whose lines do not split into columns holds one text per line; it is read with this "separator"
 # (the ASCII unit separator, which texts do not hold) and without quoting, so each line is one whole text.
@@ -199,3 +199,43 @@ def excel_separator_line(sample: str) -> str | None:
     first = sample.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
     found = _SEP_LINE.fullmatch(first)
     return found.group(1) if found else None
+
+
+# --------------------------------------------------------------------------- the header's names
+
+
+def unique_column_names(raw: list[Any]) -> list[str]:
+    """Header cells made usable as column names: stripped, never blank, never repeated."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for position, cell in enumerate(raw, start=1):
+        name = _header_name(cell) or f"column_{position}"
+        candidate, k = name, 2
+        while candidate in seen:
+            candidate, k = f"{name}_{k}", k + 1
+        seen.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def _header_name(cell: Any) -> str:
+    """A header cell as written, or "" when it is blank (pandas' "Unnamed: 3" and "nan" are blanks too)."""
+    name = "" if cell is None else str(cell).strip()
+    return "" if name.lower() == "nan" or name.startswith("Unnamed: ") else name
+
+
+def duplicate_header_findings(raw: list[Any], names: list[str]) -> list[Finding]:
+    """A warning naming header cells that repeat, and the names they are told apart by."""
+    written = [_header_name(cell) for cell in raw]
+    repeated = [name for name, n in Counter(written).items() if name and n > 1]
+    if not repeated:
+        return []
+    examples = [f"'{name}' is read as " + ", ".join(f"'{new}'" for old, new in zip(written, names) if old == name)
+                for name in repeated]
+    return [Finding(
+        "warning", "duplicate_headers",
+        f"The header repeats {count_noun(len(repeated), 'column name')}; the repeats got a number so each "
+        "column has its own name.",
+        hint="Check which of the columns holds what you want and choose it by the name shown here (on the "
+             "command line: --text or --label), or rename the columns in the file.",
+        count=len(repeated), examples=examples)]

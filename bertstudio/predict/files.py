@@ -14,8 +14,6 @@ import numpy as np
 from bertstudio.data.io import (
     check_delimited,
     no_rows_error,
-    read_sheet,
-    unique_column_names,
     table_format,
     unreadable_table,
 )
@@ -26,6 +24,8 @@ from bertstudio.data.json_table import (
     located_json_error,
     unnamed_rows_error,
 )
+from bertstudio.data.table_start import unique_column_names
+from bertstudio.data.workbook import read_sheet
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
 from bertstudio.results import Preprocessing

@@ -12,9 +12,9 @@ from bertstudio.data.io import (
     cache_dir,
     detect_delimiter,
     read_table,
-    unique_column_names,
 )
 from bertstudio.data.encoding import choose_encoding
+from bertstudio.data.table_start import unique_column_names
 from bertstudio.errors import DataError
 
 ROWS = [("Great, fast service", "01"), ("NA", "2"), ("Broken on arrival", "2")]
