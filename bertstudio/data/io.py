@@ -41,6 +41,7 @@ from bertstudio.data.table_start import (
     delimited_start,
     duplicate_header_findings,
     excel_separator_line,
+    header_repeats_finding,
     lines_start,
     no_header_finding,
     splits_into_columns,
@@ -311,6 +312,8 @@ def _read_delimited(
         ds = _load_csv(file, text, columns)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise unreadable_table(file, text.delimiter, error) from error
+    if shape.n_header_repeats:
+        ds = without_rows_like(ds, dict(zip(columns, header)))
     found = text.encoding.finding(file.name)
     findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
     if text.start.title_rows:
@@ -320,6 +323,22 @@ def _read_delimited(
     info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
                      findings=findings, encoding_detected=text.encoding.detected)
     return ds, info
+
+
+def without_rows_like(ds: datasets.Dataset, row: dict[str, str]) -> datasets.Dataset:
+    """``ds`` without the rows whose every cell equals ``row``'s (a header repeated among the data): one pass of
+    Arrow comparisons, and an index over the rows kept rather than a copy of them."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    kept, offset = [], 0
+    for batch in ds.select_columns(list(row)).with_format("arrow").iter(batch_size=100_000):
+        same = np.ones(batch.num_rows, dtype=bool)
+        for name, value in row.items():
+            same &= pc.fill_null(pc.equal(batch.column(name), value), False).to_numpy(zero_copy_only=False)
+        kept.append(np.flatnonzero(~same) + offset)
+        offset += batch.num_rows
+    return ds.select(np.concatenate(kept)) if kept else ds
 
 
 @dataclass(frozen=True)
@@ -428,19 +447,28 @@ class RecordShape:
     data_rows: int = 0
     short_lines: list[int] = field(default_factory=list)  # first few lines with fewer values than the header
     n_short: int = 0
+    header_lines: list[int] = field(default_factory=list)  # first few lines that repeat the header
+    n_header_repeats: int = 0
 
     def findings(self, file: Path) -> list[Finding]:
+        findings = []
+        if self.n_header_repeats:
+            where = f"line {_lines_listed(self.header_lines, self.n_header_repeats)}"
+            findings.append(header_repeats_finding(file, self.n_header_repeats, where))
         if not self.n_short:
-            return []
-        lines = ", ".join(f"{line:,}" for line in self.short_lines) + (", ..." if self.n_short > len(self.short_lines)
-                                                                        else "")
-        return [Finding(
+            return findings
+        lines = _lines_listed(self.short_lines, self.n_short)
+        return findings + [Finding(
             "warning", "ragged_rows",
             f"{count_noun(self.n_short, 'row')} of '{file.name}' {'has' if self.n_short == 1 else 'have'} fewer "
             f"values than the header's {self.n_columns} columns (line {lines}); the missing values were left empty.",
             hint="Usually a value is left out, or a text holds a line break or the separator without double quotes "
                  "around it. Check those lines: rows that lost their text or label are left out of training.",
             count=self.n_short)]
+
+
+def _lines_listed(lines: list[int], total: int) -> str:
+    return ", ".join(f"{line:,}" for line in lines) + (", ..." if total > len(lines) else "")
 
 
 def scan_records(file: Path, text: DelimitedText) -> RecordShape:
@@ -457,9 +485,14 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
             rows = _non_blank(reader)  # blank lines are skipped by the parser too
             for _ in range(text.start.skip_rows + text.start.has_header):  # what is above the data
                 next(rows, None)
+            header = text.header if text.start.has_header else None
             for record in rows:
                 shape.data_rows += 1
-                if len(record) < n_columns:
+                if record == header:
+                    shape.n_header_repeats += 1
+                    if len(shape.header_lines) < _EXAMPLE_LINES:
+                        shape.header_lines.append(reader.line_num)
+                elif len(record) < n_columns:
                     shape.n_short += 1
                     if len(shape.short_lines) < _EXAMPLE_LINES:
                         shape.short_lines.append(reader.line_num)

@@ -541,8 +541,9 @@ def _case_variant_findings(class_counts: dict[str, int]) -> list[Finding]:
 def _header_as_label_findings(label_col: str, class_counts: dict[str, int]) -> list[Finding]:
     """A label spelt like its own column: the header row repeated inside the file (files joined together).
 
-    A file that starts with data is read without a header (``io.first_row_is_data``); what is left to catch
-    here is a header row that also turns up among the data, or a table whose header reading could not see.
+    Reading already handles a file that starts with data (``table_start.first_row_is_data``) and drops rows
+    that repeat a CSV's or a sheet's header cell for cell; what is left is a label cell spelt like its column
+    in any other way (a header repeated with another text beside it, a JSON or Parquet file joined from parts).
     """
     same = [name for name in class_counts if name.strip().casefold() == label_col.strip().casefold()]
     if not same:

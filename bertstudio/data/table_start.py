@@ -172,6 +172,15 @@ def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Findi
              "column, or fix that value.")
 
 
+def header_repeats_finding(file: Path, count: int, where: str) -> Finding:
+    one = count == 1
+    return Finding(
+        "info", "header_repeats",
+        f"{count_noun(count, 'row')} of '{file.name}' {'repeats' if one else 'repeat'} the header ({where}), as in "
+        f"files joined together; {'it was' if one else 'they were'} left out.",
+        hint="Nothing to do, unless those rows are real examples.", count=count)
+
+
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 

@@ -15,6 +15,7 @@ from bertstudio.data.table_start import (
     TableStart,
     duplicate_header_findings,
     first_filled,
+    header_repeats_finding,
     no_header_finding,
     rows_start,
     title_finding,
@@ -73,8 +74,12 @@ def read_sheet(file: Path) -> Sheet:
     header = list(frame.iloc[0]) if has_header else [None] * frame.shape[1]
     columns = unique_column_names(header)
     body = frame.iloc[1:] if has_header else frame
+    repeats = _header_repeats(body, header) if has_header else []
+    body = body.drop(index=[body.index[i] for i in repeats])
     rows = {column: [_excel_cell_text(v) for v in body[col]] for column, col in zip(columns, body.columns)}
     findings = duplicate_header_findings(header, columns)
+    if repeats:
+        findings.append(header_repeats_finding(file, len(repeats), f"on the sheet '{name}'"))
     if not has_header:
         findings.append(no_header_finding(file, columns, first_rows[0]))
     if titles:
@@ -83,6 +88,12 @@ def read_sheet(file: Path) -> Sheet:
     if len(sheets) > 1:
         findings.append(_sheet_choice(name, why, sheets))
     return Sheet(name, columns, rows, findings)
+
+
+def _header_repeats(body: Any, header: list[Any]) -> list[int]:
+    """Positions of the rows of ``body`` that repeat the header cell for cell (sheets pasted one below the other)."""
+    names = [_excel_cell_text(v) for v in header]
+    return [i for i, row in enumerate(body.itertuples(index=False)) if [_excel_cell_text(v) for v in row] == names]
 
 
 def _drop_empty(frame: Any) -> Any:

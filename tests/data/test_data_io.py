@@ -389,7 +389,7 @@ def test_a_header_that_repeats_as_a_whole_row_is_still_a_header(tmp_path: Path) 
     path = _ag_news_like(tmp_path / "joined.csv", header="label,title,text\n")
     path.write_text(path.read_text() + "label,title,text\n" + "3,Another title,Another story\n")
     ds, info = read_table(path)
-    assert ds.column_names == ["label", "title", "text"] and ds.num_rows == 22
+    assert ds.column_names == ["label", "title", "text"] and ds.num_rows == 21  # the repeated header left out
     assert not any(f.code == "no_header" for f in info.findings)
 
 
@@ -444,3 +444,19 @@ def test_a_txt_table_is_still_a_table(tmp_path: Path) -> None:
                     encoding="utf-8")
     ds, info = read_table(path)
     assert info.delimiter == "\t" and ds.column_names == ["text", "label"]
+
+
+def test_a_header_repeated_among_the_rows_is_left_out_of_csv_and_excel(tmp_path: Path) -> None:
+    import pandas as pd
+
+    part = [(f"text {i}", "ab"[i % 2]) for i in range(12)]
+    csv_path = tmp_path / "joined.csv"
+    csv_path.write_text("text,label\n" + "".join(f"{t},{c}\n" for t, c in part) + "text,label\n"
+                        + "".join(f"more {t},{c}\n" for t, c in part), encoding="utf-8")
+    xlsx_path = tmp_path / "joined.xlsx"
+    pd.DataFrame(part + [("text", "label")] + part, columns=["text", "label"]).to_excel(xlsx_path, index=False)
+    for path in (csv_path, xlsx_path):
+        ds, info = read_table(path)
+        assert ds.num_rows == 24 and "label" not in ds["label"] and "text" not in ds["text"]
+        (note,) = [f for f in info.findings if f.code == "header_repeats"]
+        assert note.count == 1 and "repeats the header" in note.message
