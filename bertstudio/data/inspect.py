@@ -22,6 +22,7 @@ from bertstudio.models.sources import resolve_model_source
 # The text report lists this many classes with their counts; the JSON report has them all.
 _CLASSES_LISTED = 30
 
+
 @dataclass
 class Inspection:
     table: Any  # data.TableInfo
