@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +28,9 @@ from bertstudio.data.encoding import (
 from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.json_table import (
     JsonLayout,
-    json_layout,
-    located_json_error,
     load_json_object,
-    unnamed_rows_error,
+    located_json_error,
+    table_layout,
 )
 from bertstudio.data.sniff import sniff_format
 from bertstudio.data.table_start import (
@@ -44,6 +42,7 @@ from bertstudio.data.table_start import (
     header_repeats_finding,
     lines_start,
     no_header_finding,
+    non_blank,
     splits_into_columns,
     title_finding,
     unique_column_names,
@@ -482,7 +481,7 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
     with file.open("r", encoding=text.encoding.codec, newline="") as handle:
         reader = text.reader(handle)
         try:
-            rows = _non_blank(reader)  # blank lines are skipped by the parser too
+            rows = non_blank(reader)  # blank lines are skipped by the parser too
             for _ in range(text.start.skip_rows + text.start.has_header):  # what is above the data
                 next(rows, None)
             header = text.header if text.start.has_header else None
@@ -508,10 +507,6 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
     if long_lines:
         raise _long_rows(file, text.delimiter, long_lines, longest, n_columns)
     return shape
-
-
-def _non_blank(records: Iterator[list[str]]) -> Iterator[list[str]]:
-    return (record for record in records if any(cell.strip() for cell in record))
 
 
 def _csv_error(file: Path, line: int, error: csv.Error) -> DataError:
@@ -614,9 +609,7 @@ def _read_arrow_format(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInf
     if fmt == "parquet":
         return _load_with_builder(file, fmt, "parquet")
     _require_utf8(file)
-    layout = json_layout(file) if fmt == "json" else JsonLayout.LINES
-    if layout is JsonLayout.LISTS:
-        raise unnamed_rows_error(file)
+    layout = table_layout(file) if fmt == "json" else JsonLayout.LINES
     if layout is JsonLayout.OBJECT:
         return _json_object_table(file, fmt)
     return _load_with_builder(file, fmt, "json", layout)
@@ -645,7 +638,7 @@ def _json_object_table(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInf
     features = datasets.Features({name: datasets.Value("string") for name in texts})
     ds = datasets.Dataset.from_dict(texts, features=features)
     read_as = Finding("info", "json_layout", f"'{file.name}' is one JSON object; it was read as {table.layout}.",
-                      hint="If the columns below are not your table, save it as a list of rows or as CSV (UTF-8).")
+                      hint="If the columns shown are not your table, save the table as CSV (UTF-8) instead.")
     return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(texts), findings=[read_as])
 
 

@@ -67,8 +67,12 @@ def json_layout(file: Path) -> JsonLayout:
     return JsonLayout.OBJECT if rest_is_blank and whole else JsonLayout.LINES
 
 
-def unnamed_rows_error(file: Path) -> DataError:
-    return DataError(f"'{file.name}' holds rows as lists of values, without column names.", hint=RECORDS_HINT)
+def table_layout(file: Path) -> JsonLayout:
+    """``json_layout`` of a .json file that can be a table: DataError for rows without column names."""
+    layout = json_layout(file)
+    if layout is JsonLayout.LISTS:
+        raise DataError(f"'{file.name}' holds rows as lists of values, without column names.", hint=RECORDS_HINT)
+    return layout
 
 
 def load_json_object(file: Path) -> JsonColumns:

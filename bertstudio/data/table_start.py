@@ -14,6 +14,7 @@ import io
 import itertools
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,11 @@ def delimited_start(records: Any, *, sep_line: bool = False) -> TableStart:
     """Where the table starts among a delimited file's first ``records`` (a csv reader over its first lines)."""
     rows: list[list[str]] = []
     last_lines: list[int] = []
-    for record in records:
-        if any(cell.strip() for cell in record):  # the parsers skip blank lines too
-            rows.append(record)
-            last_lines.append(records.line_num)
-            if len(rows) == SCAN_ROWS:
-                break
+    for record in non_blank(records):  # the parsers skip blank lines too
+        rows.append(record)
+        last_lines.append(records.line_num)
+        if len(rows) == SCAN_ROWS:
+            break
     lead = int(sep_line)
     titles, has_header = rows_start(rows[lead:])
     skip = lead + titles
@@ -65,6 +65,11 @@ def rows_start(rows: list[list[Any]]) -> tuple[int, bool]:
     return titles, bool(titles) or not first_row_is_data(rows)
 
 
+def non_blank(records: Iterable[list[str]]) -> Iterator[list[str]]:
+    """The records that hold something besides blanks (a csv reader's, in order)."""
+    return (record for record in records if any(cell.strip() for cell in record))
+
+
 def first_filled(row: list[Any]) -> str | None:
     cells = _filled(row)
     return str(cells[0]) if cells else None
@@ -80,8 +85,8 @@ def lines_start(sample: str) -> TableStart:
 
 def splits_into_columns(sample: str, delimiter: str) -> bool:
     """Whether the first lines split at ``delimiter`` into the same number (two or more) of values."""
-    records = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
-    rows = list(itertools.islice((r for r in records if any(cell.strip() for cell in r)), SCAN_ROWS))
+    rows = list(itertools.islice(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
+                                 SCAN_ROWS))
     if not rows:
         return False
     widths = Counter(len(row) for row in rows)
@@ -196,7 +201,7 @@ def title_finding(file: Path, start: TableStart, where: str) -> Finding:
         "info", "title_rows",
         f"The first {rows} of '{file.name}' ('{start.title}') {verb} like a title above the table, so the column "
         f"names were read from the next {where}: {names}.",
-        hint="If that row is your header, remove the lines above it, or make it hold more than one value.")
+        hint="Nothing to do if it is a title. If it is your header, give every column a name in it.")
 
 
 # Excel writes and reads a first line "sep=;" naming the separator of a CSV saved for another locale.

@@ -5,7 +5,8 @@ Excel files fit in memory, so pandas reads every sheet whole; training and predi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,20 @@ def read_sheet(file: Path) -> Sheet:
     """The table of a workbook: the first sheet that looks like one, else the fullest (DataError: none).
 
     Workbooks often open with a notes, legend or summary sheet; reading only the first sheet refused such a
-    file ("could not tell which column holds the labels") although the data was one tab away.
+    file ("could not tell which column holds the labels") although the data was one tab away. Every sheet is
+    parsed to choose, so the result is remembered while the file is unchanged (same path, size and modification
+    time), as ``io.check_delimited`` is: the app reads the file again at every change of column.
     """
+    stat = file.stat()
+    sheet = _read_sheet(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    return replace(sheet, findings=list(sheet.findings))  # the caller's list: the remembered one stays as it was
+
+
+@functools.lru_cache(maxsize=4)
+def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
     import pandas as pd
+
+    file = Path(path)
 
     try:
         with pd.ExcelFile(file) as workbook:

@@ -22,7 +22,7 @@ from bertstudio.data.json_table import (
     json_layout,
     load_json_object,
     located_json_error,
-    unnamed_rows_error,
+    table_layout,
 )
 from bertstudio.data.table_start import unique_column_names
 from bertstudio.data.workbook import read_sheet
@@ -165,9 +165,7 @@ def _json_frame(file: Path) -> Any:
     """A .json file as training reads it (data.json_table): JSON lines, a list of rows, or one object."""
     import pandas as pd
 
-    layout = json_layout(file)
-    if layout is JsonLayout.LISTS:
-        raise unnamed_rows_error(file)
+    layout = table_layout(file)
     if layout is JsonLayout.OBJECT:
         return pd.DataFrame(load_json_object(file).columns, dtype=object)
     return pd.read_json(file, lines=layout is JsonLayout.LINES, dtype=False)

@@ -460,3 +460,23 @@ def test_a_header_repeated_among_the_rows_is_left_out_of_csv_and_excel(tmp_path:
         assert ds.num_rows == 24 and "label" not in ds["label"] and "text" not in ds["text"]
         (note,) = [f for f in info.findings if f.code == "header_repeats"]
         assert note.count == 1 and "repeats the header" in note.message
+
+
+def test_a_workbook_read_again_gives_the_same_report_and_a_changed_one_is_read_anew(tmp_path: Path) -> None:
+    import os
+
+    import pandas as pd
+
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"note": ["read me"]}).to_excel(writer, sheet_name="Notes", index=False)
+        pd.DataFrame({"text": [f"t {i}" for i in range(12)], "label": ["a", "b"] * 6}).to_excel(
+            writer, sheet_name="Data", index=False)
+    first = read_table(path)[1]
+    first.findings.clear()  # what one caller does with its report does not reach the next one
+    assert [f.code for f in read_table(path)[1].findings] == ["sheet_choice"]
+    pd.DataFrame({"text": [f"u {i}" for i in range(11)], "label": ["a", "b", "c"] * 3 + ["a", "b"]}).to_excel(
+        path, index=False)
+    os.utime(path, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    ds, info = read_table(path)
+    assert ds["text"][0] == "u 0" and info.sheet == "Sheet1"
