@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bertstudio.errors import ConfigError, ModelError
@@ -117,11 +119,21 @@ def load_tokenizer(source: ModelSource | str) -> PreTrainedTokenizerBase:
     source = _as_source(source)
     location, on_disk = _load_location(source)
     try:
-        return AutoTokenizer.from_pretrained(
-            location, trust_remote_code=False, local_files_only=on_disk, cache_dir=_hf_cache_dir()
-        )
+        if on_disk:
+            return tokenizer_in_folder(location)
+        return AutoTokenizer.from_pretrained(location, trust_remote_code=False, cache_dir=_hf_cache_dir())
     except (OSError, ValueError) as exc:
         raise _load_failure(source, "tokenizer", exc) from exc
+
+
+def tokenizer_in_folder(folder: str | os.PathLike[str]) -> PreTrainedTokenizerBase:
+    """The tokenizer saved in a model folder.  A pooled model's config.json names a model type transformers does
+    not know (see ``pooling.save_classifier``); handed its family's config, AutoTokenizer does not fall back to
+    reading it blind and printing a warning about a model type "``" at every load."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder, config=own_config(Path(folder)), trust_remote_code=False,
+                                         local_files_only=True)
 
 
 def _validate_labels(

@@ -14,7 +14,7 @@ from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import softmax
 from bertstudio.evaluation.multilabel_metrics import label_set_names, predict_sets, sigmoid
-from bertstudio.models.loading import quiet_library_progress
+from bertstudio.models.loading import quiet_library_progress, tokenizer_in_folder
 from bertstudio.models.sources import check_tokenizer_files
 from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.predict.backends import LogitsBackend, TorchBackend, open_backend
@@ -161,11 +161,9 @@ def label_set_batch(probs: np.ndarray, prep: Preprocessing) -> PredictionBatch:
 
 
 def load_tokenizer_from(folder: Path):
-    from transformers import AutoTokenizer
-
     check_tokenizer_files(folder)
     try:
-        return AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+        return tokenizer_in_folder(folder)
     except (OSError, ValueError) as exc:
         raise ModelError(f"Could not load the tokenizer in {folder}: {str(exc).splitlines()[0]}",
                          hint="The folder needs the tokenizer files saved with the model "

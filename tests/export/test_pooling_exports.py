@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -63,6 +64,21 @@ def test_predict_replays_the_pooling_training_used(exported):
     np.testing.assert_allclose(ours, reference_logits(run, pooling), atol=1e-4)
     config = json.loads((run / "model" / "config.json").read_text())
     assert config["bertstudio_pooling"] == pooling and (run / "model" / "pooled_modeling.py").is_file()
+
+
+def test_opening_a_pooled_run_prints_no_warning_about_its_model_type(exported):
+    """Its config.json names a model type of its own: the tokenizer is loaded with the family's config, not
+    through transformers' fallback, which warned 'You are using a model of type bertstudio_bert ...' each time."""
+    run, _, _ = exported
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # transformers' loggers do not propagate to the root, where caplog listens
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        load_predictor(run)
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert not [r.getMessage() for r in records if "model of type" in r.getMessage()]
 
 
 def test_every_export_format_matches_pytorch(exported):
