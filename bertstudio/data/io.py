@@ -9,12 +9,14 @@ Arrow cache on disk: a million-row file is memory-mapped, not held in memory.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import functools
 import io
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,12 +180,13 @@ def read_table(
     """
     file = Path(path).expanduser()
     fmt, notes = table_format(file)
-    if fmt in _DELIMITED:
-        ds, info = _read_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
-    elif fmt == "excel":
-        ds, info = _read_excel(file)
-    else:
-        ds, info = _read_arrow_format(file, fmt)
+    with _without_library_bars():
+        if fmt in _DELIMITED:
+            ds, info = _read_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
+        elif fmt == "excel":
+            ds, info = _read_excel(file)
+        else:
+            ds, info = _read_arrow_format(file, fmt)
 
     if ds.num_rows == 0:
         raise no_rows_error(file)
@@ -191,6 +194,21 @@ def read_table(
     info.findings[:0] = notes + cut
     trim_table_cache(ds)
     return ds, info
+
+
+@contextlib.contextmanager
+def _without_library_bars() -> Iterator[None]:
+    """Reading is one step of ours, reported as ours; datasets' own bars ("Generating train split: 3 examples")
+    would print between the command's lines."""
+    import datasets
+
+    shown = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
 
 
 def table_format(file: Path) -> tuple[str, list[Finding]]:

@@ -50,6 +50,21 @@ def test_delimited_round_trip(tmp_path: Path, name: str, sep: str, label: str) -
     assert label in info.describe()
 
 
+@pytest.mark.parametrize("name", ["data.csv", "data.jsonl"])
+def test_reading_prints_no_library_progress_bar(tmp_path: Path, capfd, name: str) -> None:
+    import datasets
+
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab, *_ in ROWS))
+    else:
+        _write_delimited(path, ",")
+    datasets.enable_progress_bars()
+    read_table(path)
+    assert "Generating" not in capfd.readouterr().err  # datasets' "Generating train split" bar
+    assert datasets.is_progress_bar_enabled()  # left as the caller had it
+
+
 def test_quoted_fields_with_commas_and_newlines(tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
     path.write_bytes(b'text,label\r\n"one, two\nthree",a\r\n"say ""hi""",b\r\n')
