@@ -41,9 +41,10 @@ from bertstudio.data.table_start import (
     delimited_start,
     duplicate_header_findings,
     excel_separator_line,
+    header_findings,
     header_repeats_finding,
     lines_start,
-    no_header_finding,
+    lines_without_quotes,
     non_blank,
     splits_into_columns,
     title_finding,
@@ -335,8 +336,7 @@ def _read_delimited(
     findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
     if text.start.title_rows:
         findings.append(title_finding(file, text.start, "line that holds values"))
-    if not text.start.has_header:
-        findings.append(no_header_finding(file, columns, ds[0].values() if ds.num_rows else []))
+    findings += header_findings(file, text.start.has_header, columns, list(ds[0].values()) if ds.num_rows else [])
     info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
                      findings=findings, encoding_detected=text.encoding.detected)
     return ds, info
@@ -366,6 +366,7 @@ class DelimitedText:
     delimiter: str
     sample: str
     sep_line: bool = False  # the file opens with Excel's "sep=;" line, which names the separator
+    headers_usual: bool = True  # a .csv mostly opens with its header; a .txt of sentences mostly does not
 
     @property
     def quoting(self) -> int:
@@ -380,7 +381,7 @@ class DelimitedText:
     def start(self) -> TableStart:
         """Where the table starts (``table_start``): below Excel's separator line and any title rows."""
         if self.delimiter == ONE_TEXT_PER_LINE:
-            return lines_start(self.sample)
+            return lines_start(self.sample, headers_usual=self.headers_usual)
         return delimited_start(self.reader(io.StringIO(self.sample, newline="")), sep_line=self.sep_line)
 
     @property
@@ -423,9 +424,10 @@ def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
     named = excel_separator_line(sample)
     if delimiter is None:
         delimiter = named or ("\t" if fmt == "tsv" else detect_delimiter(sample))
-        if fmt == "txt" and not named and not splits_into_columns(sample, delimiter):
-            delimiter = ONE_TEXT_PER_LINE  # a text file of sentences, not a table
-    return DelimitedText(chosen, delimiter, sample, sep_line=named is not None)
+        if not named and ((fmt == "txt" and not splits_into_columns(sample, delimiter))
+                          or (fmt == "csv" and lines_without_quotes(sample, delimiter))):
+            delimiter = ONE_TEXT_PER_LINE  # a file of sentences, not a table
+    return DelimitedText(chosen, delimiter, sample, sep_line=named is not None, headers_usual=fmt != "txt")
 
 
 def _given_encoding(name: str) -> TextEncoding:

@@ -55,14 +55,66 @@ def delimited_start(records: Any, *, sep_line: bool = False) -> TableStart:
         return TableStart(0, 0, 0, [])
     lines = last_lines[skip - 1] if skip else 0
     if not has_header:
-        return TableStart(0, skip, lines, [""] * max(len(row) for row in rows), has_header=False)
+        return TableStart(0, skip, lines, headerless_names(max(len(row) for row in rows)), has_header=False)
     return TableStart(titles, skip, lines, rows[skip], first_filled(rows[lead]) if titles else None)
 
 
 def rows_start(rows: list[list[Any]]) -> tuple[int, bool]:
     """How many of the first ``rows`` are titles, and whether the row after them is a header (else data)."""
     titles = count_title_rows(rows)
-    return titles, bool(titles) or not first_row_is_data(rows)
+    if titles:
+        return titles, True
+    if is_one_column(rows):
+        return 0, one_column_header(rows)
+    return 0, not first_row_is_data(rows)
+
+
+def headerless_names(width: int) -> list[str]:
+    """Names for the columns of a file without a header: one column is the texts ("text", as a .txt file's
+    lines are), several stay blank for ``unique_column_names`` to number."""
+    return ["text"] if width == 1 else [""] * width
+
+
+def is_one_column(rows: list[list[Any]]) -> bool:
+    return len(rows) >= 2 and all(len(_filled(row)) <= 1 for row in rows)
+
+
+# Column names are a word or a few ("text", "Customer comment"); a text to classify is mostly longer, or a
+# sentence ending in its stop.
+_NAME_WORDS = 3
+_NAME_CHARS = 40
+
+
+def looks_like_a_name(cell: Any) -> bool:
+    """Whether a cell reads as a column's name rather than a text: a few words, not a sentence."""
+    text = "" if cell is None else str(cell).strip()
+    return 0 < len(text) <= _NAME_CHARS and len(text.split()) <= _NAME_WORDS and text[-1] not in ".!?"
+
+
+def one_column_header(rows: list[list[Any]]) -> bool:
+    """Whether the first row of a one-column table is its header: a usual name ("text", "review"), or a short
+    one that does not come back further down (a file of texts without a header opens with a text, and read as
+    the header that text was lost).  Too few words to tell ("Okay I guess"): a header, with a note naming it."""
+    first = first_filled(rows[0])
+    if _usual_names(rows[0]):
+        return True
+    return looks_like_a_name(first) and not _repeats_below(rows, 0)
+
+
+def lines_without_quotes(sample: str, delimiter: str) -> bool:
+    """Whether a .csv file is one text per line whose texts hold the separator unquoted ("Loved it, really").
+
+    Split at the separator, its lines make rows of different widths, some of one value (a line without the
+    separator: a table's rows have two or more); the first line is one name or a sentence, not several column
+    names; and it is not a title above a table. Read as a table, the texts were cut into columns at their
+    commas and the first one became the header.
+    """
+    rows = list(itertools.islice(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
+                                 SCAN_ROWS))
+    widths = {len(row) for row in rows}
+    first = _filled(rows[0]) if rows else []
+    names = len(first) > 1 and all(looks_like_a_name(cell) for cell in first)
+    return len(widths) > 1 and 1 in widths and not names and not count_title_rows(rows)
 
 
 def non_blank(records: Iterable[list[str]]) -> Iterator[list[str]]:
@@ -75,12 +127,14 @@ def first_filled(row: list[Any]) -> str | None:
     return str(cells[0]) if cells else None
 
 
-def lines_start(sample: str) -> TableStart:
-    """One text per line: the first line is a header only when it is a text column's usual name."""
-    first = next((line.strip() for line in sample.splitlines() if line.strip()), "")
-    if first.casefold() in TEXT_NAMES:
+def lines_start(sample: str, *, headers_usual: bool = False) -> TableStart:
+    """One text per line: the first line is a header only when it is a text column's usual name, or, in a
+    file where headers are usual (a .csv, not a .txt), when it reads as a name (``one_column_header``)."""
+    lines = list(itertools.islice(non_blank([line.strip()] for line in sample.splitlines()), SCAN_ROWS))
+    first = lines[0][0] if lines else ""
+    if first.casefold() in TEXT_NAMES or (headers_usual and one_column_header(lines)):
         return TableStart(0, 0, 0, [first])
-    return TableStart(0, 0, 0, ["text"], has_header=False)
+    return TableStart(0, 0, 0, headerless_names(1), has_header=False)
 
 
 def splits_into_columns(sample: str, delimiter: str) -> bool:
@@ -167,7 +221,28 @@ def first_row_is_data(rows: list[list[Any]]) -> bool:
     return not any(_filled(row) == first for row in rows[1:])
 
 
+def header_findings(file: Path, has_header: bool, columns: list[str], first: list[Any]) -> list[Finding]:
+    """What to tell about the header: that there was none, or which line of a one-column file was taken for the
+    column's name when that name is not a usual one (it may be a short text)."""
+    if not has_header:
+        return [no_header_finding(file, columns, first)]
+    if len(columns) == 1 and columns[0].casefold() not in {*TEXT_NAMES, *LABEL_NAMES}:
+        return [Finding(
+            "info", "one_column_name",
+            f"'{file.name}' has one column; its first line ('{_shorten(columns[0])}') was read as the column's "
+            "name, not as a text.",
+            hint="If that line is a text to classify, add a line 'text' above it.")]
+    return []
+
+
 def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Finding:
+    if len(columns) == 1:
+        return Finding(
+            "info", "no_header",
+            f"'{file.name}' has one column and its first line ('{_shorten(str(first_filled(list(first)) or ''))}') "
+            "reads as a text, not a column name, so it was read as the first text (the column is called "
+            f"'{columns[0]}').",
+            hint="If that line is the column's name after all, make it short, such as 'text'.")
     shown = ", ".join(f"{name} ('{_shorten(str(value or ''))}')" for name, value in zip(columns, first))
     return Finding(
         "info", "no_header",

@@ -16,8 +16,9 @@ from bertstudio.data.table_start import (
     TableStart,
     duplicate_header_findings,
     first_filled,
+    header_findings,
     header_repeats_finding,
-    no_header_finding,
+    headerless_names,
     rows_start,
     title_finding,
     unique_column_names,
@@ -83,7 +84,7 @@ def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
     first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:SCAN_ROWS].itertuples(index=False)]
     titles, has_header = rows_start(first_rows)
     frame = _drop_empty(frame.iloc[titles:]) if titles else frame
-    header = list(frame.iloc[0]) if has_header else [None] * frame.shape[1]
+    header = list(frame.iloc[0]) if has_header else headerless_names(frame.shape[1])
     columns = unique_column_names(header)
     body = frame.iloc[1:] if has_header else frame
     repeats = _header_repeats(body, header) if has_header else []
@@ -92,8 +93,7 @@ def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
     findings = duplicate_header_findings(header, columns)
     if repeats:
         findings.append(header_repeats_finding(file, len(repeats), f"on the sheet '{name}'"))
-    if not has_header:
-        findings.append(no_header_finding(file, columns, first_rows[0]))
+    findings += header_findings(file, has_header, columns, first_rows[0])
     if titles:
         start = TableStart(titles, titles, titles, columns, first_filled(first_rows[0]))
         findings.append(title_finding(file, start, "row"))

@@ -453,6 +453,59 @@ def test_a_txt_file_of_sentences_is_one_text_per_line(tmp_path: Path, header: st
     assert list(chunk.iloc[:, 0]) == LINES
 
 
+# --------------------------------------------------------------------------- a one-column file of texts
+
+SENTENCES = ["I loved this movie, it was great", "Terrible film, would not watch again", "Okay I guess",
+             "Best thing ever", "Not for me."]
+
+
+def test_a_csv_of_texts_without_a_header_keeps_its_first_text_and_predict_reads_it_alike(tmp_path: Path) -> None:
+    """Texts with unquoted commas, one per line: the commas are part of the texts, and the first line is a text."""
+    from bertstudio.predict.files import iter_table_chunks
+
+    path = tmp_path / "to_predict.csv"
+    path.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.column_names == ["text"] and ds["text"] == SENTENCES
+    (note,) = [f for f in info.findings if f.code == "no_header"]
+    assert "first line ('I loved this movie, it was great') reads as a text" in note.message
+    (chunk,) = list(iter_table_chunks(path, None, 100))
+    assert list(chunk["text"]) == SENTENCES
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_a_one_column_csv_without_a_header_keeps_its_first_text(tmp_path: Path, quoted: bool) -> None:
+    texts = [t.replace(",", "") for t in SENTENCES] if not quoted else SENTENCES
+    path = tmp_path / "texts.csv"
+    path.write_text("".join(f'"{t}"\n' if quoted else f"{t}\n" for t in texts), encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.column_names == ["text"] and ds["text"] == texts  # quotes read as quotes, not kept
+    assert any(f.code == "no_header" for f in info.findings)
+
+
+@pytest.mark.parametrize("commas", [False, True])
+@pytest.mark.parametrize("name, note", [("review", False), ("Tweets", True), ("Customer comment", True)])
+def test_a_one_column_csv_with_a_short_first_line_reads_it_as_the_name(tmp_path: Path, name: str, note: bool,
+                                                                       commas: bool) -> None:
+    texts = SENTENCES if commas else [t.replace(",", "") for t in SENTENCES]
+    path = tmp_path / "texts.csv"
+    path.write_text(name + "\n" + "\n".join(texts) + "\n", encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.column_names == [name] and ds[name] == texts
+    # An unusual name may be a short text: the note says which line was taken for the name.
+    assert any(f.code == "one_column_name" and f"('{name}')" in f.message for f in info.findings) is note
+
+
+def test_a_one_column_sheet_without_a_header_keeps_its_first_text(tmp_path: Path) -> None:
+    import pandas as pd
+
+    path = tmp_path / "texts.xlsx"
+    pd.DataFrame({"x": SENTENCES * 3}).to_excel(path, index=False, header=False)
+    ds, info = read_table(path)
+    assert ds.column_names == ["text"] and ds["text"] == SENTENCES * 3
+    assert any(f.code == "no_header" and "one column" in f.message for f in info.findings)
+
+
 def test_a_txt_table_is_still_a_table(tmp_path: Path) -> None:
     path = tmp_path / "table.txt"
     path.write_text("text\tlabel\n" + "".join(f"text {i}, with a comma\t{'ab'[i % 2]}\n" for i in range(10)),

@@ -8,6 +8,9 @@ from bertstudio.data.table_start import (
     count_title_rows,
     excel_separator_line,
     first_row_is_data,
+    lines_without_quotes,
+    looks_like_a_name,
+    rows_start,
     splits_into_columns,
 )
 
@@ -45,3 +48,32 @@ def test_excel_separator_line(sample, separator) -> None:
 def test_lines_split_into_columns_only_when_most_have_the_same_width() -> None:
     assert splits_into_columns("a\tb\nc\td\ne\tf\n", "\t")
     assert not splits_into_columns("I love it, truly\nTerrible\nOkay, fine, sure\n", ",")
+
+
+@pytest.mark.parametrize("cell, name", [("text", True), ("Customer comment", True), ("Okay I guess", True),
+                                        ("Not for me.", False), ("I loved this movie it was great", False),
+                                        ("", False), (None, False), ("x" * 41, False)])
+def test_looks_like_a_name(cell, name) -> None:
+    assert looks_like_a_name(cell) is name
+
+
+@pytest.mark.parametrize("rows, header", [
+    ([["text"], ["good"], ["bad"]], True),
+    ([["Tweets"], ["good day"], ["bad day"]], True),
+    ([["I loved this movie it was great"], ["good"], ["bad"]], False),  # a sentence: the first text
+    ([["great"], ["good"], ["great"]], False),  # comes back below: a value, not a name
+])
+def test_the_first_row_of_a_one_column_table(rows, header) -> None:
+    assert rows_start(rows) == (0, header)
+
+
+@pytest.mark.parametrize("sample, lines", [
+    ("I loved this film, truly\nTerrible\nOkay, fine\n", True),  # unquoted commas in texts, one per line
+    ("text\nI loved it, truly\nTerrible\n", True),  # ... under one name
+    ("I loved it, truly\nTerrible\nOkay, fine\n", False),  # two short phrases: could be names, left a table
+    ("text,label\ngood, really,pos\nbad\n", False),  # a header of names: a table with broken rows
+    ("Customer feedback export - March\ntext,label\na,b\nc,d\n", False),  # a title above a table
+    ("a,b\nc,d\n", False),
+])
+def test_lines_without_quotes(sample, lines) -> None:
+    assert lines_without_quotes(sample, ",") is lines
