@@ -16,7 +16,8 @@ from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, is_loop
 def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
     p.add_argument("--data", required=True, help="File with the texts (CSV, TSV, JSON lines, Parquet or Excel).")
-    p.add_argument("--out", required=True, help="Where to write the predictions (CSV).")
+    p.add_argument("--out", required=True, help="Where to write the predictions (CSV: text, label, confidence, "
+                   "a probability per class, then the file's other columns).")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="What runs the model (auto: PyTorch if its weights are there, else the export found).")
     p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")

@@ -203,6 +203,9 @@ def resolve_text_columns(columns: list[str], prep: Preprocessing, text_column: s
 
 
 def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionBatch):
+    """The texts, the predictions, then the file's other columns (an id, a date, the true label) as they were,
+    so each prediction stays beside the rest of its row.  Every cell that came from the file is escaped: the
+    output opens in a spreadsheet, where a cell starting with '=' would run as a formula."""
     import pandas as pd
 
     out = pd.DataFrame({"text": [escape_formula(t) for t in chunk[text_col]]})
@@ -212,7 +215,17 @@ def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionB
     out["confidence"] = np.round(batch.confidences, 6)
     for i, name in enumerate(batch.label_names):
         out[f"prob_{escape_formula(name)}"] = np.round(batch.probs[:, i], 6)
+    for column in chunk.columns:
+        if column not in (text_col, pair_col):
+            out[_free_name(escape_formula(str(column)), out.columns)] = [escape_formula(v) for v in chunk[column]]
     return out
+
+
+def _free_name(name: str, taken: Any) -> str:
+    """A column of the file whose name the predictions use ('label': the file's own labels) gets '_in_file'."""
+    while name in taken:
+        name += "_in_file"
+    return name
 
 
 def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
@@ -251,14 +264,13 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     source = open_table(path)
     columns = _read_columns(source)
     text_col, pair_col = resolve_text_columns(columns, predictor.prep, text_column, text_pair_column)
-    wanted = [text_col] + ([pair_col] if pair_col else [])
     target, created = output_path(out, source.file)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     start, rows = time.perf_counter(), 0
     counts = np.zeros(len(predictor.label_names), dtype=np.int64)
     try:
         with tmp.open("w", encoding="utf-8", newline="") as handle:
-            for chunk in iter_table_chunks(source.file, wanted, chunk_rows, source=source):
+            for chunk in iter_table_chunks(source.file, None, chunk_rows, source=source):
                 if not len(chunk):
                     continue
                 texts = chunk[text_col].tolist()

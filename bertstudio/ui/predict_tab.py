@@ -106,7 +106,8 @@ def file_result_markdown(rows: int, seconds: float, label_counts: dict[str, int]
     speed = f", {rows / seconds:,.0f} rows per second" if seconds > 0 else ""
     counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(label_counts.items(), key=lambda kv: -kv[1]))
     return (f"**Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
-            "The CSV has the text, the predicted label, its confidence and one probability column per class.")
+            "The CSV has the text, the predicted label, its confidence, one probability column per class, then "
+            "the file's other columns as they were.")
 
 
 def predictions_path(workspace: Workspace, upload_name: str) -> Path:

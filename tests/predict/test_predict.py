@@ -126,7 +126,8 @@ def test_predict_file_writes_every_row_in_order_with_escaped_cells(tmp_path, pre
     pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(data, index=False)
     result = predict_file(predictor, data, tmp_path / "out" / "preds.csv")
     out = pd.read_csv(tmp_path / "out" / "preds.csv", dtype=str, keep_default_na=False)
-    assert list(out.columns) == ["text", "label", "confidence"] + [f"prob_{n}" for n in LABELS]
+    assert list(out.columns) == ["text", "label", "confidence"] + [f"prob_{n}" for n in LABELS] + ["id"]
+    assert out["id"].tolist() == [str(i) for i in range(len(texts))]  # each prediction beside the rest of its row
     assert out["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+add", "-1", "'@me", "good film",
                                     "fine, \"quoted\"\nnew line"]
     expected = predictor.predict(texts)
@@ -181,6 +182,20 @@ def test_streaming_reads_in_chunks_with_bounded_memory(tmp_path, predictor, monk
         lines = handle.readlines()
     assert len(lines) == rows + 1
     assert lines[1].startswith("review number 0 was bad") and lines[-1].startswith(f"review number {rows - 1} ")
+
+
+def test_the_files_other_columns_follow_the_predictions_escaped_and_never_overwritten(tmp_path, predictor):
+    data = tmp_path / "labelled.csv"
+    pd.DataFrame({"customer": ["=cmd", "B7"], "review": ["good film", "bad film"], "label": ["pos", "neg"],
+                  "label_in_file": ["x", "y"]}).to_csv(data, index=False)
+    predict_file(predictor, data, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert list(out.columns) == ["text", "label", "confidence", *[f"prob_{n}" for n in LABELS], "customer",
+                                 "label_in_file", "label_in_file_in_file"]
+    assert out["customer"].tolist() == ["'=cmd", "B7"]
+    assert out["label_in_file"].tolist() == ["pos", "neg"]  # the file's own labels, beside the predicted ones
+    assert out["label_in_file_in_file"].tolist() == ["x", "y"]
+    assert out["label"].tolist() == predictor.predict(["good film", "bad film"]).labels
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".xlsx", ".tsv"])
