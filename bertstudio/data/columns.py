@@ -129,8 +129,26 @@ def guess_from_profiles(profiles: dict[str, ColumnProfile]) -> ColumnGuess:
                 "so it looks like the label column."
             )
         else:
-            reasons.append("No column looks like a label column; please choose it.")
+            reasons.append(no_label_column_why(profiles, taken))
     return ColumnGuess(text=text, label=label, text_pair=pair, reasons=reasons)
+
+
+def no_label_column_why(profiles: dict[str, ColumnProfile], taken: set[str]) -> str:
+    """Why none of the columns left over after the text looks like labels, column by column, in plain words."""
+    others = [p for name, p in profiles.items() if name not in taken]
+    if not others:
+        return (f"The file has one column ('{next(iter(profiles))}'): texts without labels." if len(profiles) == 1
+                else "Every column holds texts; none holds labels.")
+    return "No column looks like labels: " + "; ".join(_why_not_labels(p) for p in others) + "."
+
+
+def _why_not_labels(p: ColumnProfile) -> str:
+    if not p.n_filled:
+        return f"'{p.name}' is empty"
+    if p.n_distinct < 2:
+        return f"'{p.name}' holds one value only"
+    kind = "numbers" if p.all_numbers else "values"
+    return f"'{p.name}' has {p.n_distinct:,} different {kind} in {p.n_filled:,} rows, too many for classes"
 
 
 def _name_key(name: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from bertstudio.config import chosen_pair_column
 from bertstudio.data import prepare
-from bertstudio.data.columns import guess_columns, text_column_findings
+from bertstudio.data.columns import ColumnGuess, guess_columns, text_column_findings
 from bertstudio.data.io import read_table
 from bertstudio.data.lengths import token_length_stats
 from bertstudio.data.multilabel import LabelSettings, choose_task
@@ -67,6 +67,22 @@ class Inspection:
                 "long_texts": self.long_texts.to_dict() if self.long_texts is not None else None}
 
 
+class LabelColumnNotFound(DataError):
+    """No column of the file looks like labels; ``guess`` keeps the text column found, for the app to offer."""
+
+    def __init__(self, guess: ColumnGuess, columns: list[str], needs: str = "training needs the class of each text"):
+        self.guess = guess
+        if len(columns) == 1:
+            super().__init__(
+                f"Could not find labels: '{columns[0]}' is the only column, and {needs}.",
+                hint="Add a column with each text's class (named 'label', for example). To label new "
+                "texts with a model you trained, use the Predict tab (on the command line: bertstudio predict).")
+            return
+        super().__init__(f"Could not tell which column holds the labels. {guess.reasons[-1]}",
+                         f"Choose the label column (on the command line: --label); the columns are "
+                         f"{', '.join(columns)}.")
+
+
 def read_and_prepare(path: str, *, text_column: str | None = None, label_column: str | None = None,
                      text_pair_column: str | None = None, casefold_labels: bool = False,
                      labels: LabelSettings | None = None):
@@ -86,9 +102,7 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
                          label_col=columns.label, task=labels.task, separator=labels.separator,
                          label_columns=labels.label_columns)
     if columns.label is None and not choice.multi_label:
-        raise DataError("Could not tell which column holds the labels.",
-                        f"Choose the label column (on the command line: --label); the columns are "
-                        f"{', '.join(table.columns)}.")
+        raise LabelColumnNotFound(columns, table.columns)
     if choice.multi_label:
         prepared = prepare_multilabel(dataset, choice, text_col=columns.text, label_col=columns.label,
                                       text_pair_col=columns.text_pair, casefold_labels=casefold_labels,

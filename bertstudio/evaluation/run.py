@@ -11,6 +11,7 @@ import numpy as np
 from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
 from bertstudio.data.columns import guess_columns
+from bertstudio.data.inspect import LabelColumnNotFound
 from bertstudio.data.io import read_table
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.data.prepare import TRAINING_ONLY_CODES
@@ -125,8 +126,7 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
     pair_col = _column(text_pair_column, cfg.text_pair_column, guess.text_pair, table.columns) \
         if cfg.text_pair_column else None
     if label_col is None:
-        raise DataError(f"Could not tell which column of {Path(path).name} holds the labels.",
-                        f"Choose the label column (on the command line: --label; columns: {', '.join(table.columns)}).")
+        raise LabelColumnNotFound(guess, table.columns, needs="scoring the model needs the right class of each text")
     if cfg.text_pair_column and pair_col is None:
         raise DataError("The model was trained on pairs of texts, but the file has no second text column.",
                         f"Name it with --text-pair (columns: {', '.join(table.columns)}).")

@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 
 from bertstudio.data import SAMPLE_DATA_PATH
-from bertstudio.data.inspect import inspect_file
+from bertstudio.data.inspect import LabelColumnNotFound, inspect_file
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError, UserError
@@ -247,11 +247,15 @@ def build(ctx: AppContext) -> None:
             except DataError as unreadable:  # not even a table: start again with another file
                 gr.Warning(str(unreadable), title="This file cannot be used")
                 return {ctx.data: None, ctx.data_file: "", results: gr.Column(visible=False)}
-            gr.Warning(f"{err.message} Choose the text and label columns below.", title="Please choose the columns")
+            what_to_do = (err.hint if len(table.columns) == 1 and err.hint
+                          else "Choose the text and label columns below.")
+            gr.Warning(f"{err.message} {what_to_do}",
+                       title="This file has no labels" if len(table.columns) == 1 else "Please choose the columns")
+            found = err.guess.text if isinstance(err, LabelColumnNotFound) else None  # the texts, without labels
             return {
                 ctx.data: None, ctx.data_file: path, results: gr.Column(visible=True),
-                report_md: f"{table.describe()}\n\n**{err.message}** Choose the text and label columns below.",
-                text_dd: gr.Dropdown(choices=table.columns, value=None),
+                report_md: f"{table.describe()}\n\n**{err.message}** {what_to_do}",
+                text_dd: gr.Dropdown(choices=table.columns, value=found),
                 label_dd: gr.Dropdown(choices=table.columns, value=None),
                 pair_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=NO_PAIR),
                 findings: gr.Dataframe(visible=False), counts_plot: None, length_plot: None,

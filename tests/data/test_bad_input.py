@@ -205,7 +205,7 @@ CASES = [
                "never closed", "quote"),
     unreadable("runaway_quote.csv", write('text,label\n"' + "x" * 1_100_000 + "\n"), "never closed", "quote"),
     unreadable("one_column.csv", write(csv_text([(f"text number {i}",) for i in range(30)], header=("text",))),
-               "holds the labels", "--label", predict=OK, rows=30),
+               "'text' is the only column", "Predict tab", predict=OK, rows=30),
     # --- labels that are not classes
     not_classes("unique_labels.csv", write(csv_text(UNIQUE)), "no other row has", "--label", rows=200),
     not_classes("unique_floats.csv", write(csv_text(FLOATS)), "numbers with decimals", "classes", rows=200),

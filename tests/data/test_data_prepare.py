@@ -384,6 +384,31 @@ def test_words_are_texts_not_codes() -> None:
 def test_guess_without_label() -> None:
     guess = guess_columns(_table(stuff=[f"text {i}" for i in range(10)]))
     assert guess.text == "stuff" and guess.label is None
+    assert guess.reasons[-1] == "The file has one column ('stuff'): texts without labels."
+
+
+def test_why_no_column_looks_like_labels_is_said_column_by_column() -> None:
+    guess = guess_columns(_table(text=[f"text {i}" for i in range(10)], score=[f"{i / 7:.2f}" for i in range(10)],
+                                 note=[""] * 10, flag=["x"] * 10))
+    assert guess.label is None
+    assert guess.reasons[-1] == ("No column looks like labels: 'score' has 10 different numbers in 10 rows, too many "
+                                 "for classes; 'note' is empty; 'flag' holds one value only.")
+
+
+@pytest.mark.parametrize("header, rows, says, hint", [
+    ("text", ["good film", "bad film"], "'text' is the only column", "Predict tab"),
+    ("text,score", [f"film number {i},0.{i}1" for i in range(5)], "'score' has 9 different numbers in 10 rows", "--label"),
+])
+def test_a_file_without_a_label_column_is_refused_with_what_to_do(tmp_path, header, rows, says, hint) -> None:
+    from bertstudio.data.inspect import LabelColumnNotFound, read_and_prepare
+
+    path = tmp_path / "texts.csv"
+    path.write_text(header + "\n" + "\n".join(rows + [r.replace("1", "3") for r in rows]) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(LabelColumnNotFound) as caught:
+        read_and_prepare(str(path))
+    assert says in caught.value.message and hint in caught.value.hint
+    assert caught.value.guess.text == "text"  # the app offers it in the text column's box
 
 
 def test_guess_uses_a_sample() -> None:
