@@ -43,9 +43,12 @@ from bertstudio.data.table_start import (
     excel_separator_line,
     header_findings,
     header_repeats_finding,
+    joined_rows_finding,
     lines_start,
     lines_without_quotes,
+    literal_quotes_finding,
     non_blank,
+    quotes_are_literal,
     splits_into_columns,
     title_finding,
     unique_column_names,
@@ -336,6 +339,8 @@ def _read_delimited(
     findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
     if text.start.title_rows:
         findings.append(title_finding(file, text.start, "line that holds values"))
+    if text.literal_quotes:
+        findings.append(literal_quotes_finding(file))
     findings += header_findings(file, text.start.has_header, columns, list(ds[0].values()) if ds.num_rows else [])
     info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
                      findings=findings, encoding_detected=text.encoding.detected)
@@ -367,12 +372,14 @@ class DelimitedText:
     sample: str
     sep_line: bool = False  # the file opens with Excel's "sep=;" line, which names the separator
     headers_usual: bool = True  # a .csv mostly opens with its header; a .txt of sentences mostly does not
+    literal_quotes: bool = False  # its double quotes are part of the texts (``table_start.quotes_are_literal``)
 
     @property
     def quoting(self) -> int:
         """How quotes are read: a line of text keeps its quotes (one opened and never closed would otherwise
-        swallow the lines after it)."""
-        return csv.QUOTE_NONE if self.delimiter == ONE_TEXT_PER_LINE else csv.QUOTE_MINIMAL
+        swallow the lines after it), and so does a table whose quotes are part of its texts."""
+        literal = self.literal_quotes or self.delimiter == ONE_TEXT_PER_LINE
+        return csv.QUOTE_NONE if literal else csv.QUOTE_MINIMAL
 
     def reader(self, lines: Any) -> Any:
         return csv.reader(lines, delimiter=self.delimiter, quoting=self.quoting)
@@ -427,7 +434,8 @@ def delimited_text(file: Path, fmt: str, *, encoding: str | None = None,
         if not named and ((fmt == "txt" and not splits_into_columns(sample, delimiter))
                           or (fmt == "csv" and lines_without_quotes(sample, delimiter))):
             delimiter = ONE_TEXT_PER_LINE  # a file of sentences, not a table
-    return DelimitedText(chosen, delimiter, sample, sep_line=named is not None, headers_usual=fmt != "txt")
+    return DelimitedText(chosen, delimiter, sample, sep_line=named is not None, headers_usual=fmt != "txt",
+                         literal_quotes=delimiter != ONE_TEXT_PER_LINE and quotes_are_literal(sample, delimiter))
 
 
 def _given_encoding(name: str) -> TextEncoding:
@@ -468,12 +476,17 @@ class RecordShape:
     n_short: int = 0
     header_lines: list[int] = field(default_factory=list)  # first few lines that repeat the header
     n_header_repeats: int = 0
+    joined_lines: list[str] = field(default_factory=list)  # first few records of a TSV with a tab and a line break
+    n_joined: int = 0  # inside one value: a stray quote that took in the rows up to the next one
 
     def findings(self, file: Path) -> list[Finding]:
         findings = []
         if self.n_header_repeats:
             where = f"line {_lines_listed(self.header_lines, self.n_header_repeats)}"
             findings.append(header_repeats_finding(file, self.n_header_repeats, where))
+        if self.n_joined:
+            more = ", ..." if self.n_joined > len(self.joined_lines) else ""
+            findings.append(joined_rows_finding(file, self.n_joined, f"lines {', '.join(self.joined_lines)}{more}"))
         if not self.n_short:
             return findings
         lines = _lines_listed(self.short_lines, self.n_short)
@@ -497,6 +510,8 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
     """
     n_columns = len(text.header)
     shape, long_lines = RecordShape(n_columns), []
+    # A tab and a line break inside one value of a quoted TSV: rows joined by a stray quote (texts hold neither).
+    joined = text.delimiter == "\t" and text.quoting != csv.QUOTE_NONE
     longest = 0
     with file.open("r", encoding=text.encoding.codec, newline="") as handle:
         reader = text.reader(handle)
@@ -511,6 +526,11 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
                     shape.n_header_repeats += 1
                     if len(shape.header_lines) < _EXAMPLE_LINES:
                         shape.header_lines.append(reader.line_num)
+                elif joined and any("\t" in cell and "\n" in cell for cell in record):
+                    shape.n_joined += 1
+                    if len(shape.joined_lines) < _EXAMPLE_LINES:
+                        first = reader.line_num - sum(cell.count("\n") for cell in record)
+                        shape.joined_lines.append(f"{first:,}-{reader.line_num:,}")
                 elif len(record) < n_columns:
                     shape.n_short += 1
                     if len(shape.short_lines) < _EXAMPLE_LINES:

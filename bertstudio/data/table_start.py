@@ -150,6 +150,23 @@ def splits_into_columns(sample: str, delimiter: str) -> bool:
 
 _SAME_WIDTH_SHARE = 0.8
 
+
+def quotes_are_literal(sample: str, delimiter: str) -> bool:
+    """Whether the double quotes of a tab-separated file are part of its texts rather than quoting (TSV files
+    are mostly written without any).
+
+    Read with quoting, a text that opens with a quote ('"Great film, really<TAB>pos') runs on to the next
+    quote, lines later, swallowing the rows between into one text without a word; read as written, every line
+    splits into the same number (two or more) of values. Only then are the quotes taken literally. Tabs only:
+    texts hold commas and semicolons, so a quoted text with a line break in a CSV file splits as evenly.
+    """
+    lines = [line for line in sample.splitlines() if line.strip()]
+    if delimiter != "\t" or '"' not in sample or len(lines) < 2:
+        return False
+    records = list(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)))
+    widths = {line.count(delimiter) + 1 for line in lines}
+    return len(records) < len(lines) and len(widths) == 1 and widths != {1}
+
 # Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
 SCAN_ROWS = 50
 _MAX_TITLE_ROWS = 5
@@ -267,6 +284,24 @@ def _shorten(text: str, limit: int = 40) -> str:
 
 def _filled(row: list[Any]) -> list[Any]:
     return [cell for cell in row if cell is not None and str(cell).strip()]
+
+
+def literal_quotes_finding(file: Path) -> Finding:
+    return Finding(
+        "info", "literal_quotes",
+        f"The double quotes in '{file.name}' are part of its texts: read as quoting, a text that starts with one "
+        "would have taken in every line up to the next quote. Every line was read as one row, quotes and all.",
+        hint="Nothing to do.")
+
+
+def joined_rows_finding(file: Path, count: int, where: str) -> Finding:
+    return Finding(
+        "warning", "joined_rows",
+        f"{count_noun(count, 'row')} of '{file.name}' {'holds' if count == 1 else 'hold'} a tab and a line break "
+        f"inside double quotes ({where}): most likely a quote opens a text and closes lines later, so the rows "
+        "between were read as part of that one text.",
+        hint="Check the quotes on those lines: a text that starts with a double quote must end with one. Removing "
+             "the quotes from the texts also works.", count=count)
 
 
 def title_finding(file: Path, start: TableStart, where: str) -> Finding:

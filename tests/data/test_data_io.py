@@ -453,6 +453,47 @@ def test_a_txt_file_of_sentences_is_one_text_per_line(tmp_path: Path, header: st
     assert list(chunk.iloc[:, 0]) == LINES
 
 
+# --------------------------------------------------------------------------- double quotes in TSV files
+
+STRAY_QUOTES = ['"Great movie, really', 'Awful "acting" here', '"Quoted start" then more', "Meh."]
+
+
+def test_a_tsv_whose_quotes_are_part_of_the_texts_keeps_every_row_and_predict_reads_it_alike(tmp_path: Path) -> None:
+    """A text opening with a quote used to take in the rows up to the next quote, without a word."""
+    from bertstudio.predict.files import iter_table_chunks
+
+    texts = [f"{t} {i}" for i, t in enumerate(STRAY_QUOTES * 5)]
+    path = tmp_path / "quotes.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{'ab'[i % 2]}\n" for i, t in enumerate(texts)),
+                    encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds["text"] == texts and ds["label"] == ["ab"[i % 2] for i in range(len(texts))]
+    assert any(f.code == "literal_quotes" for f in info.findings)
+    (chunk,) = list(iter_table_chunks(path, None, 100))
+    assert list(chunk["text"]) == texts
+
+
+def test_a_properly_quoted_tsv_keeps_its_quoting(tmp_path: Path) -> None:
+    import pandas as pd
+
+    texts = ['with\ta tab', 'with\na line break', 'with "quotes"', "plain"] * 3
+    path = tmp_path / "quoted.tsv"
+    pd.DataFrame({"text": texts, "label": ["a", "b", "c"] * 4}).to_csv(path, sep="\t", index=False)
+    ds, info = read_table(path)
+    assert ds["text"] == texts and not any(f.code in ("literal_quotes", "joined_rows") for f in info.findings)
+
+
+def test_a_stray_quote_past_the_first_lines_is_named(tmp_path: Path) -> None:
+    lines = [f"plain text number {i} with a few words\t{'ab'[i % 2]}" for i in range(12_000)]
+    lines[11_000] = '"A stray quote\ta'
+    lines[11_003] = '"and another\tb'
+    path = tmp_path / "late.tsv"
+    path.write_text("text\tlabel\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    _, info = read_table(path)
+    (joined,) = [f for f in info.findings if f.code == "joined_rows"]
+    assert joined.level == "warning" and "lines 11,002-11,005" in joined.message
+
+
 # --------------------------------------------------------------------------- a one-column file of texts
 
 SENTENCES = ["I loved this movie, it was great", "Terrible film, would not watch again", "Okay I guess",

@@ -10,6 +10,7 @@ from bertstudio.data.table_start import (
     first_row_is_data,
     lines_without_quotes,
     looks_like_a_name,
+    quotes_are_literal,
     rows_start,
     splits_into_columns,
 )
@@ -77,3 +78,13 @@ def test_the_first_row_of_a_one_column_table(rows, header) -> None:
 ])
 def test_lines_without_quotes(sample, lines) -> None:
     assert lines_without_quotes(sample, ",") is lines
+
+
+@pytest.mark.parametrize("sample, literal", [
+    ('text\tlabel\n"Great film, really\tpos\n"Loved it\tpos\nBad\tneg\n', True),  # stray quotes join lines
+    ('text\tlabel\nThe "best" film\tpos\nBad\tneg\n', False),  # quotes inside: the same either way
+    ('text\tlabel\n"two\nlines"\tpos\nBad\tneg\n', False),  # a real quoted line break: lines split unevenly
+    ('text\tlabel\ngood\tpos\nbad\tneg\n', False),
+])
+def test_quotes_are_literal(sample, literal) -> None:
+    assert quotes_are_literal(sample, "\t") is literal
