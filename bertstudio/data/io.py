@@ -34,7 +34,7 @@ from bertstudio.data.json_table import (
     located_json_error,
     table_layout,
 )
-from bertstudio.data.sniff import sniff_format
+from bertstudio.data.sniff import content_kind, sniff_format
 from bertstudio.data.table_start import (
     ONE_TEXT_PER_LINE,
     TableStart,
@@ -230,6 +230,7 @@ def table_format(file: Path) -> tuple[str, list[Finding]]:
         )
     named = _FORMATS.get(file.suffix.lower())
     if named is None:
+        content_kind(file)  # 'data.csv.gz': say it is compressed, and what to do, before naming the suffix
         raise DataError(
             f"'{file.name}' is not a supported file type.",
             hint=f"Save it as one of: {', '.join(SUPPORTED_EXTENSIONS)} (CSV or Excel are easiest).",

@@ -62,13 +62,7 @@ def sniff_format(file: Path, named: str) -> tuple[str, list[Finding]]:
     Returns the format and a note when the content overruled the name; raises DataError for anything that
     is not a table (compressed files, archives, documents, images, a damaged workbook).
     """
-    with file.open("rb") as handle:
-        head = handle.read(_HEAD_BYTES)
-        handle.seek(max(0, file.stat().st_size - len(_PARQUET)))
-        tail = handle.read()
-    found = _by_signature(head, tail, file)
-    if isinstance(found, Refused):
-        raise DataError(f"'{file.name}' is {found.what}, not a table.", hint=found.hint)
+    found = content_kind(file)
     if found is None:
         if named in TEXT_FORMATS:
             return named, []
@@ -77,6 +71,19 @@ def sniff_format(file: Path, named: str) -> tuple[str, list[Finding]]:
     if found == named:
         return named, []
     return found, [_renamed_note(file, _FORMAT_NAMES[found], _FORMAT_NAMES[found])]
+
+
+def content_kind(file: Path) -> str | None:
+    """What the first and last bytes of ``file`` say it is ("excel", "parquet", None for text or unknown);
+    raises DataError for what is not a table (compressed files, archives, documents, images)."""
+    with file.open("rb") as handle:
+        head = handle.read(_HEAD_BYTES)
+        handle.seek(max(0, file.stat().st_size - len(_PARQUET)))
+        tail = handle.read()
+    found = _by_signature(head, tail, file)
+    if isinstance(found, Refused):
+        raise DataError(f"'{file.name}' is {found.what}, not a table.", hint=found.hint)
+    return found
 
 
 def _by_signature(head: bytes, tail: bytes, file: Path) -> Refused | str | None:

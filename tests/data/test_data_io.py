@@ -189,6 +189,16 @@ def test_unsupported_extension_lists_supported_ones(tmp_path: Path) -> None:
     assert all(ext in caught.value.hint for ext in SUPPORTED_EXTENSIONS)
 
 
+def test_a_compressed_table_says_to_decompress_it_whatever_its_suffix(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "reviews.csv.gz"
+    path.write_bytes(gzip.compress(b"text,label\ngood,pos\n"))
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    assert "gzip-compressed" in caught.value.message and "Decompress it first" in caught.value.hint
+
+
 @pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
 def test_empty_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "empty.csv"
