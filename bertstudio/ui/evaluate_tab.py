@@ -34,6 +34,7 @@ from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
 from bertstudio.ui.views import charts, tables
 from bertstudio.ui.views import multilabel as multilabel_views
 
+NO_RUN_YET = "Train a model in the Train tab; its results appear here."
 INTRO = """### Step 4: evaluate
 Scores on the **test texts**: a part of your data the model never saw while training, so they show how it will
 do on new texts."""
@@ -320,67 +321,71 @@ def build(ctx: AppContext) -> None:
             run_dd = gr.Dropdown(label="Trained model (newest first)", choices=[], scale=4, elem_id="run-choice",
                                  info="Every finished training run in this browser is kept here.")
             refresh = gr.Button("Refresh the list", scale=1, size="md")
-        headline = gr.Markdown("Train a model in the Train tab; its results appear here.", elem_id="eval-headline")
-        with gr.Row():
-            per_class = gr.Dataframe(label=PER_CLASS_LABEL, interactive=False, scale=1, elem_id="per-class-table")
-            with gr.Column(scale=1):
-                confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
-                                          elem_id="confusion-mode")
-                confusion = gr.Dataframe(label=CONFUSION_LABEL, interactive=False, elem_id="confusion-table")
-        with gr.Row():
-            reliability_plot = gr.Plot(show_label=False, elem_id="reliability-chart", scale=3)
-            gr.Markdown("#### Reading the calibration chart\nEach bar gathers the test texts the model was equally "
-                        "sure about, and shows how often it was right on them. Bars **below** the dashed line: the "
-                        "model is over-confident; **above**: it is more often right than it claims. Calibration "
-                        "divides its scores by one number (the *temperature*, fitted on the validation texts) so "
-                        "that a 90% becomes a 90% you can rely on.")
+        headline = gr.Markdown(NO_RUN_YET, elem_id="eval-headline")
+        # Shown once a run is open: before that its tables and chart would stand empty.
+        with gr.Column(visible=False, elem_id="eval-results") as results:
+            with gr.Row():
+                per_class = gr.Dataframe(label=PER_CLASS_LABEL, interactive=False, scale=1, elem_id="per-class-table")
+                with gr.Column(scale=1):
+                    confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
+                                              elem_id="confusion-mode")
+                    confusion = gr.Dataframe(label=CONFUSION_LABEL, interactive=False, elem_id="confusion-table")
+            with gr.Row():
+                reliability_plot = gr.Plot(show_label=False, elem_id="reliability-chart", scale=3)
+                gr.Markdown("#### Reading the calibration chart\nEach bar gathers the test texts the model was equally "
+                            "sure about, and shows how often it was right on them. Bars **below** the dashed line: the "
+                            "model is over-confident; **above**: it is more often right than it claims. Calibration "
+                            "divides its scores by one number (the *temperature*, fitted on the validation texts) so "
+                            "that a 90% becomes a 90% you can rely on.")
 
-        gr.Markdown("#### Browse the test texts\nSee which texts the model gets wrong: often a label is wrong or "
-                    "two classes overlap, and fixing the data helps more than any setting. **Tags** point at the "
-                    "texts worth a look first.", elem_id="browse-heading")
-        with gr.Row():
-            true_dd = gr.Dropdown(label="True class", choices=[tables.ALL], value=tables.ALL, elem_id="filter-true")
-            pred_dd = gr.Dropdown(label="Predicted class", choices=[tables.ALL], value=tables.ALL,
-                                  elem_id="filter-predicted")
-            tag_dd = gr.Dropdown(label="Tag", choices=[tables.ALL_ROWS], value=tables.ALL_ROWS, elem_id="filter-tag")
-            # Twice as wide as the others: its longest choice was cut off ("...highest los") at a quarter of the row.
-            sort_dd = gr.Dropdown(label="Order", choices=list(tables.ERROR_SORTS), value=tables.DEFAULT_ERROR_SORT,
-                                  elem_id="error-sort", scale=2, min_width=330)
-        with gr.Row():
-            search = gr.Textbox(label="Search the text", placeholder="a word or phrase, then Enter", scale=3,
-                                elem_id="search-text")
-            mistakes = gr.Checkbox(label="Only mistakes", value=False, elem_id="only-mistakes", scale=1)
-        caption = gr.Markdown(elem_id="browser-caption")
-        browser = gr.Dataframe(interactive=False, wrap=True, elem_id="error-browser", max_height=520,
-                               column_widths=["30%", "9%", "9%", "5%", "9%", "9%", "6%", "9%", "14%"])
+            gr.Markdown("#### Browse the test texts\nSee which texts the model gets wrong: often a label is wrong or "
+                        "two classes overlap, and fixing the data helps more than any setting. **Tags** point at the "
+                        "texts worth a look first.", elem_id="browse-heading")
+            with gr.Row():
+                true_dd = gr.Dropdown(label="True class", choices=[tables.ALL], value=tables.ALL, elem_id="filter-true")
+                pred_dd = gr.Dropdown(label="Predicted class", choices=[tables.ALL], value=tables.ALL,
+                                      elem_id="filter-predicted")
+                tag_dd = gr.Dropdown(label="Tag", choices=[tables.ALL_ROWS], value=tables.ALL_ROWS,
+                                     elem_id="filter-tag")
+                # Twice as wide as the others: its longest choice was cut off ("...highest los") at a quarter of
+                # the row.
+                sort_dd = gr.Dropdown(label="Order", choices=list(tables.ERROR_SORTS), value=tables.DEFAULT_ERROR_SORT,
+                                      elem_id="error-sort", scale=2, min_width=330)
+            with gr.Row():
+                search = gr.Textbox(label="Search the text", placeholder="a word or phrase, then Enter", scale=3,
+                                    elem_id="search-text")
+                mistakes = gr.Checkbox(label="Only mistakes", value=False, elem_id="only-mistakes", scale=1)
+            caption = gr.Markdown(elem_id="browser-caption")
+            browser = gr.Dataframe(interactive=False, wrap=True, elem_id="error-browser", max_height=520,
+                                   column_widths=["30%", "9%", "9%", "5%", "9%", "9%", "6%", "9%", "14%"])
 
-        gr.Markdown("### Dig deeper\nThree checks that take a little longer; each runs in the background.")
-        with gr.Column():
-            gr.Markdown("#### Likely mislabeled training rows\nA simple model trained on the other rows looks at "
-                        "each training row; rows whose label it finds implausible are listed, most suspicious first "
-                        "(usually under a minute).")
-            noise_btn = gr.Button("Find likely mislabeled training rows", elem_id="find-noise")
-            noise_md = gr.Markdown(elem_id="noise-status")
-            noise_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="noise-table",
-                                       max_height=400, column_widths=["58%", "14%", "16%", "12%"])
-            noise_download = gr.DownloadButton("Download the list (.csv)", visible=False, elem_id="noise-download")
-        with gr.Row(equal_height=False):
+            gr.Markdown("### Dig deeper\nThree checks that take a little longer; each runs in the background.")
             with gr.Column():
-                gr.Markdown("#### Compare with simple baselines\nWould something simpler do as well? Trains TF-IDF "
-                            "with logistic regression, and the pre-trained model without fine-tuning plus logistic "
-                            "regression, on the same texts.")
-                baseline_btn = gr.Button("Compare with simple baselines", elem_id="run-baselines")
-                baseline_md = gr.Markdown(elem_id="baseline-status")
-                baseline_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="baseline-table",
-                                              column_widths=["46%", "18%", "18%", "18%"])
-            with gr.Column():
-                gr.Markdown("#### Evaluate on another labeled file\nDoes the model hold up on texts from elsewhere "
-                            "(another shop, a later month)? The file needs the same labels.")
-                shift_file = gr.File(label="Labeled file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
-                                     elem_id="shift-upload", height=120)
-                shift_btn = gr.Button("Evaluate on this file", elem_id="run-shift")
-                shift_md = gr.Markdown(elem_id="shift-status")
-                shift_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="shift-table")
+                gr.Markdown("#### Likely mislabeled training rows\nA simple model trained on the other rows looks "
+                            "at each training row; rows whose label it finds implausible are listed, most suspicious "
+                            "first (usually under a minute).")
+                noise_btn = gr.Button("Find likely mislabeled training rows", elem_id="find-noise")
+                noise_md = gr.Markdown(elem_id="noise-status")
+                noise_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="noise-table",
+                                           max_height=400, column_widths=["58%", "14%", "16%", "12%"])
+                noise_download = gr.DownloadButton("Download the list (.csv)", visible=False, elem_id="noise-download")
+            with gr.Row(equal_height=False):
+                with gr.Column():
+                    gr.Markdown("#### Compare with simple baselines\nWould something simpler do as well? Trains TF-IDF "
+                                "with logistic regression, and the pre-trained model without fine-tuning plus logistic "
+                                "regression, on the same texts.")
+                    baseline_btn = gr.Button("Compare with simple baselines", elem_id="run-baselines")
+                    baseline_md = gr.Markdown(elem_id="baseline-status")
+                    baseline_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="baseline-table",
+                                                  column_widths=["46%", "18%", "18%", "18%"])
+                with gr.Column():
+                    gr.Markdown("#### Evaluate on another labeled file\nDoes the model hold up on texts from elsewhere "
+                                "(another shop, a later month)? The file needs the same labels.")
+                    shift_file = gr.File(label="Labeled file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
+                                         elem_id="shift-upload", height=120)
+                    shift_btn = gr.Button("Evaluate on this file", elem_id="run-shift")
+                    shift_md = gr.Markdown(elem_id="shift-status")
+                    shift_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="shift-table")
         view_state = gr.State(None)
 
         filters = [true_dd, pred_dd, tag_dd, mistakes, sort_dd, search]
@@ -411,13 +416,15 @@ def build(ctx: AppContext) -> None:
 
         @friendly
         def open_run(workspace, run_dir: str | None, current: RunView | None, mode: str) -> dict:
-            if not run_dir or (current is not None and current.run_dir == run_dir):
-                return gr.skip()  # nothing chosen, or already open: keep the person's filters
+            if not run_dir:  # no run (yet, or no more): nothing to show
+                return {view_state: None, headline: NO_RUN_YET, results: gr.Column(visible=False)}
+            if current is not None and current.run_dir == run_dir:
+                return gr.skip()  # already open: keep the person's filters
             ws = require_workspace(workspace)
             view = load_run(ws, run_dir)
             classes = [tables.ALL, *view.labels]
             multi = view.multi_label
-            return {view_state: view, headline: headline_markdown(view),
+            return {view_state: view, headline: headline_markdown(view), results: gr.Column(visible=True),
                     per_class: gr.Dataframe(per_class_view(view), label=multilabel_views.PER_LABEL_CAPTION if multi
                                             else PER_CLASS_LABEL),
                     confusion: gr.Dataframe(confusion_view(view, mode), label=multilabel_views.OUTCOMES_CAPTION
@@ -480,9 +487,9 @@ def build(ctx: AppContext) -> None:
             yield from run_check(EVALUATE_FILE, workspace, task, shift_md, "Scoring the file",
                                  "about as long as predicting it", show)
 
-        opened = [view_state, headline, per_class, confusion, confusion_mode, reliability_plot, true_dd, pred_dd,
-                  tag_dd, mistakes, search, browser, caption, noise_md, noise_table, noise_download, baseline_md,
-                  baseline_table, shift_md, shift_table]
+        opened = [view_state, headline, results, per_class, confusion, confusion_mode, reliability_plot, true_dd,
+                  pred_dd, tag_dd, mistakes, search, browser, caption, noise_md, noise_table, noise_download,
+                  baseline_md, baseline_table, shift_md, shift_table]
         open_inputs = [ctx.workspace, run_dd, view_state, confusion_mode]
         refresh.click(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(open_run, open_inputs, opened)
         tab.select(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd).then(open_run, open_inputs, opened)

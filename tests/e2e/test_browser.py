@@ -125,6 +125,11 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.goto(app_url)
 
+        # Before any training the Evaluate tab says so, and shows no empty tables or charts.
+        page.get_by_role("tab", name="4. Evaluate").click()
+        expect(page.locator("#eval-headline")).to_contain_text("Train a model in the Train tab")
+        expect(page.locator("#per-class-table")).to_be_hidden()
+
         # 0. A setting changed before any file is loaded (the boxes left on "auto" once sent 0 and failed
         # the edit) survives loading the file, whose recommended preset is the one already selected.
         page.get_by_role("tab", name="2. Model").click()
