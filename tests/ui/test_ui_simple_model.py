@@ -28,7 +28,7 @@ def test_the_score_to_beat_is_shown_before_and_during_training():
     assert "scored 83.1% macro-F1 on validation" in progress_markdown(progress)
     fold_events(progress, [Step(step=1, total_steps=10, epoch=0.2, loss=1.0, lr=1e-4, grad_norm=1.0,
                                 samples_per_second=10, tokens_per_second=100, elapsed=1.0, eta=9.0)])
-    assert "simple model to beat: 83.1% macro-F1" in progress_markdown(progress)
+    assert "simple model to beat: 83.1% validation macro-F1" in progress_markdown(progress)
 
 
 def test_the_verdict_and_the_blend_are_said_at_the_end():

@@ -127,7 +127,7 @@ def progress_markdown(progress: TrainProgress) -> str:
              else f"{step.samples_per_second:,.0f} texts/s")
     parts += [speed, started.device]
     if progress.simple is not None:  # the score to beat, drawn as the dashed line on the validation chart
-        parts.append(f"simple model to beat: {progress.simple.macro_f1:.1%} macro-F1")
+        parts.append(f"simple model to beat: {progress.simple.macro_f1:.1%} validation macro-F1")
     line = " · ".join(parts)
     if progress.working is not None and not progress.done:  # a check between steps, or the phases after them
         line += f"\n\n{working_text(progress.working)}…"
