@@ -105,16 +105,18 @@ def lines_without_quotes(sample: str, delimiter: str) -> bool:
     """Whether a .csv file is one text per line whose texts hold the separator unquoted ("Loved it, really").
 
     Split at the separator, its lines make rows of different widths, some of one value (a line without the
-    separator: a table's rows have two or more); the first line is one name or a sentence, not several column
-    names; and it is not a title above a table. Read as a table, the texts were cut into columns at their
-    commas and the first one became the header.
+    separator: a table's rows have two or more); the first line is one name or a sentence, not column names
+    ("text,label", "What the customer wrote,label"); and it is not a title above a table. Read as a table, the
+    texts were cut into columns at their commas and the first one became the header.
     """
     rows = list(itertools.islice(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
                                  SCAN_ROWS))
-    widths = {len(row) for row in rows}
-    first = _filled(rows[0]) if rows else []
-    names = len(first) > 1 and all(looks_like_a_name(cell) for cell in first)
-    return len(widths) > 1 and 1 in widths and not names and not count_title_rows(rows)
+    if not rows:
+        return False
+    widths = Counter(len(row) for row in rows)
+    first = _filled(rows[0])
+    names = len(first) > 1 and (all(looks_like_a_name(cell) for cell in first) or bool(_usual_names(rows[0])))
+    return len(widths) > 1 and widths[1] > 0 and not names and not count_title_rows(rows)
 
 
 def non_blank(records: Iterable[list[str]]) -> Iterator[list[str]]:

@@ -72,6 +72,8 @@ def test_the_first_row_of_a_one_column_table(rows, header) -> None:
     ("I loved this film, truly\nTerrible\nOkay, fine\n", True),  # unquoted commas in texts, one per line
     ("text\nI loved it, truly\nTerrible\n", True),  # ... under one name
     ("I loved it, truly\nTerrible\nOkay, fine\n", False),  # two short phrases: could be names, left a table
+    ("What the customer wrote,label\ngood,a\nbad\nfine,b\nnice,a\n", False),  # a label column, one row without
+    ("Not what I ordered, sadly\nTerrible\nOkay, fine\nBad, bad\nBroken, late\nNo, no\nWhy, oh why\n", True),
     ("text,label\ngood, really,pos\nbad\n", False),  # a header of names: a table with broken rows
     ("Customer feedback export - March\ntext,label\na,b\nc,d\n", False),  # a title above a table
     ("a,b\nc,d\n", False),
