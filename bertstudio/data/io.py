@@ -336,16 +336,32 @@ def _read_delimited(
         raise unreadable_table(file, text.delimiter, error) from error
     if shape.n_header_repeats:
         ds = without_rows_like(ds, dict(zip(columns, header)))
+    findings = [*how_it_was_read(file, text), *shape.findings(file)]
+    info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
+                     findings=findings, encoding_detected=text.encoding.detected)
+    return ds, info
+
+
+def how_it_was_read(file: Path, text: DelimitedText) -> list[Finding]:
+    """The notes on how a delimited file was read (its encoding, header, title, quotes), which ``predict`` tells
+    too: what training and prediction read alike, unlike the row checks of ``RecordShape``."""
+    header = text.header
+    columns = unique_column_names(header)
     found = text.encoding.finding(file.name)
-    findings = [*([found] if found else []), *duplicate_header_findings(header, columns), *shape.findings(file)]
+    findings = [*([found] if found else []), *duplicate_header_findings(header, columns)]
     if text.start.title_rows:
         findings.append(title_finding(file, text.start, "line that holds values"))
     if text.literal_quotes:
         findings.append(literal_quotes_finding(file))
-    findings += header_findings(file, text.start.has_header, columns, list(ds[0].values()) if ds.num_rows else [])
-    info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
-                     findings=findings, encoding_detected=text.encoding.detected)
-    return ds, info
+    return findings + header_findings(file, text.start.has_header, columns, first_data_row(text))
+
+
+def first_data_row(text: DelimitedText) -> list[str]:
+    """The first row below the header (the first row of all in a file without one), from the sample."""
+    rows = non_blank(text.reader(io.StringIO(text.sample, newline="")))
+    for _ in range(text.start.skip_rows + text.start.has_header):
+        next(rows, None)
+    return next(rows, [])
 
 
 def without_rows_like(ds: datasets.Dataset, row: dict[str, str]) -> datasets.Dataset:
@@ -485,9 +501,7 @@ class RecordShape:
         if self.n_header_repeats:
             where = f"line {_lines_listed(self.header_lines, self.n_header_repeats)}"
             findings.append(header_repeats_finding(file, self.n_header_repeats, where))
-        if self.n_joined:
-            more = ", ..." if self.n_joined > len(self.joined_lines) else ""
-            findings.append(joined_rows_finding(file, self.n_joined, f"lines {', '.join(self.joined_lines)}{more}"))
+        findings += self.joined_findings(file)
         if not self.n_short:
             return findings
         lines = _lines_listed(self.short_lines, self.n_short)
@@ -498,6 +512,14 @@ class RecordShape:
             hint="Usually a value is left out, or a text holds a line break or the separator without double quotes "
                  "around it. Check those lines: rows that lost their text or label are left out of training.",
             count=self.n_short)]
+
+
+    def joined_findings(self, file: Path) -> list[Finding]:
+        """Rows a stray quote joined: read so by training and ``predict`` alike."""
+        if not self.n_joined:
+            return []
+        more = ", ..." if self.n_joined > len(self.joined_lines) else ""
+        return [joined_rows_finding(file, self.n_joined, f"lines {', '.join(self.joined_lines)}{more}")]
 
 
 def _lines_listed(lines: list[int], total: int) -> str:

@@ -41,6 +41,8 @@ def run_predict(args: argparse.Namespace) -> int:
                                     text_pair_column=args.text_pair_column, chunk_rows=max(1, args.chunk_rows),
                                     on_progress=progress)
     print(file=sys.stderr)
+    for note in result.notes:  # how the file was read, as inspect says it
+        print(note.to_text(), file=sys.stderr)
     print(result.describe(), file=sys.stderr)
     print(json.dumps(result.to_dict()))
     return 0

@@ -11,8 +11,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from bertstudio.data.findings import Finding
 from bertstudio.data.io import (
     check_delimited,
+    how_it_was_read,
     no_rows_error,
     table_format,
     unreadable_table,
@@ -43,6 +45,7 @@ class PredictFileResult:
     label_counts: dict[str, int]
     text_column: str
     text_pair_column: str | None = None
+    notes: tuple[Finding, ...] = ()  # how the file was read (see ``TableSource.notes``)
 
     def describe(self) -> str:
         speed = self.rows / self.seconds if self.seconds > 0 else 0.0
@@ -52,7 +55,8 @@ class PredictFileResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "out": str(self.out_path), "seconds": round(self.seconds, 2),
-                "backend": self.backend, "label_counts": self.label_counts}
+                "backend": self.backend, "label_counts": self.label_counts,
+                "notes": [note.message for note in self.notes]}
 
 
 _DELIMITED = ("csv", "tsv", "txt")
@@ -65,6 +69,7 @@ class TableSource:
     file: Path
     format: str  # "csv", "tsv", "txt", "jsonl", "json", "parquet" or "excel" (see data.io.table_format)
     options: dict[str, Any]  # pandas' encoding and sep, for delimited text
+    notes: tuple[Finding, ...] = ()  # how it was read (no header, a title, quotes kept...), as training tells it
 
     @property
     def delimiter(self) -> str:
@@ -74,18 +79,20 @@ class TableSource:
 def open_table(path: str | os.PathLike[str]) -> TableSource:
     """Check a file to predict before reading it: refuses what is not a table, in plain words (DataError)."""
     file = Path(path).expanduser()
-    fmt, _ = table_format(file)
+    fmt, renamed = table_format(file)
+    if fmt == "excel":
+        return TableSource(file, fmt, {}, (*renamed, *read_sheet(file).findings))
     if fmt not in _DELIMITED:
-        return TableSource(file, fmt, {})
+        return TableSource(file, fmt, {}, tuple(renamed))
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
-    text, _ = check_delimited(file, fmt)
+    text, shape = check_delimited(file, fmt)
     options = {"encoding": text.encoding.codec, "sep": text.delimiter, "quoting": text.quoting}
     if text.start.skip_lines:  # a title or Excel's "sep=;" line above the table, as training reads it
         options["skiprows"] = text.start.skip_lines
     if not text.start.has_header:  # data from the first row on, in columns named as training names them
         options.update(header=None, names=unique_column_names(text.header))
-    return TableSource(file, fmt, options)
+    return TableSource(file, fmt, options, (*renamed, *how_it_was_read(file, text), *shape.joined_findings(file)))
 
 
 def _read_columns(source: TableSource) -> list[str]:
@@ -293,4 +300,4 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     return PredictFileResult(rows=rows, out_path=target, seconds=time.perf_counter() - start,
                              backend=predictor.backend.name,
                              label_counts=dict(zip(predictor.label_names, counts.tolist())),
-                             text_column=text_col, text_pair_column=pair_col)
+                             text_column=text_col, text_pair_column=pair_col, notes=source.notes)

@@ -18,7 +18,7 @@ import gradio as gr
 
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import DataError, UserError
-from bertstudio.predict.files import iter_table_chunks, predict_file, resolve_text_columns
+from bertstudio.predict.files import PredictFileResult, iter_table_chunks, predict_file, resolve_text_columns
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.ui.common import friendly, list_runs, require_workspace
@@ -102,12 +102,14 @@ def estimate_rows(path: Path) -> int | None:
     return max(0, lines - (kind != ".jsonl"))
 
 
-def file_result_markdown(rows: int, seconds: float, label_counts: dict[str, int], file_name: str) -> str:
+def file_result_markdown(result: PredictFileResult, file_name: str) -> str:
+    rows, seconds = result.rows, result.seconds
     speed = f", {rows / seconds:,.0f} rows per second" if seconds > 0 else ""
-    counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(label_counts.items(), key=lambda kv: -kv[1]))
+    counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(result.label_counts.items(), key=lambda kv: -kv[1]))
+    notes = "".join(f"\n\n**Note:** {note.message}" + (f" {note.hint}" if note.hint else "") for note in result.notes)
     return (f"**Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
             "The CSV has the text, the predicted label, its confidence, one probability column per class, then "
-            "the file's other columns as they were.")
+            f"the file's other columns as they were.{notes}")
 
 
 def predictions_path(workspace: Workspace, upload_name: str) -> Path:
@@ -278,7 +280,7 @@ def build(ctx: AppContext) -> None:
             result = predict_upload(ctx.predictors, ws, run_dir, backend, file, text_column, text_pair_column,
                                     on_progress=lambda done: progress((min(done, total or done), total),
                                                                       desc="Labelling", unit="rows"))
-            return {file_md: file_result_markdown(result.rows, result.seconds, result.label_counts, Path(file).name),
+            return {file_md: file_result_markdown(result, Path(file).name),
                     file_download: gr.DownloadButton(value=str(result.out_path), interactive=True)}
 
         model_inputs = [ctx.workspace, run_dd, backend_radio]

@@ -198,6 +198,17 @@ def test_the_files_other_columns_follow_the_predictions_escaped_and_never_overwr
     assert out["label"].tolist() == predictor.predict(["good film", "bad film"]).labels
 
 
+def test_predict_says_how_the_file_was_read_as_inspect_does(tmp_path, predictor):
+    texts = ["I loved this film, truly a delight", "Dull and far too long", "Not for me."]
+    plain, headerless = tmp_path / "plain.csv", tmp_path / "headerless.csv"
+    pd.DataFrame({"text": texts}).to_csv(plain, index=False)
+    headerless.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    assert predict_file(predictor, plain, tmp_path / "a.csv").notes == ()
+    result = predict_file(predictor, headerless, tmp_path / "b.csv")
+    assert result.rows == 3 and [note.code for note in result.notes] == ["no_header"]
+    assert result.to_dict()["notes"] == [result.notes[0].message]
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".xlsx", ".tsv"])
 def test_other_formats_stream_too(tmp_path, predictor, suffix):
     frame = pd.DataFrame({"review": sample_texts(7), "stars": list(range(7))})

@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from helpers import LABELS, make_tiny_run, sample_texts
 
+from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.export.job import ExportSnapshot
 from bertstudio.jobs import JobRegistry
+from bertstudio.predict.files import PredictFileResult
 from bertstudio.results import ExportRecord, ExportResult, ParityReport, read_export
 from bertstudio.runs import RunFolder
 from bertstudio.ui import export_tab as ET
@@ -154,9 +156,13 @@ def test_predict_view_builders():
     assert "24 tokens" in line and "pairs of texts" in line
     err = missing_export_error("onnx")
     assert "no ONNX export" in err.message and "Export tab" in err.hint
-    text = predict_tab.file_result_markdown(1200, 2.0, {"a": 200, "b": 1000}, "mail.csv")
+    note = Finding("info", "no_header", "Its first line reads as a text.", hint="Nothing to do.")
+    result = PredictFileResult(rows=1200, out_path=Path("p.csv"), seconds=2.0, backend="torch",
+                               label_counts={"a": 200, "b": 1000}, text_column="text", notes=(note,))
+    text = predict_tab.file_result_markdown(result, "mail.csv")
     assert "1,200 rows of mail.csv" in text and "600 rows per second" in text and text.index("b **1,000**") < \
         text.index("a **200**")
+    assert "**Note:** Its first line reads as a text. Nothing to do." in text  # how the file was read
 
 
 @pytest.mark.parametrize("content, name, rows", [("text\na\nb\nc\n", "f.csv", 3), ("text\na\nb", "f.csv", 2),
