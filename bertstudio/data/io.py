@@ -513,7 +513,6 @@ class RecordShape:
                  "around it. Check those lines: rows that lost their text or label are left out of training.",
             count=self.n_short)]
 
-
     def joined_findings(self, file: Path) -> list[Finding]:
         """Rows a stray quote joined: read so by training and ``predict`` alike."""
         if not self.n_joined:
