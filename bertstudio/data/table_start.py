@@ -158,16 +158,24 @@ def quotes_are_literal(sample: str, delimiter: str) -> bool:
     are mostly written without any).
 
     Read with quoting, a text that opens with a quote ('"Great film, really<TAB>pos') runs on to the next
-    quote, lines later, swallowing the rows between into one text without a word; read as written, every line
-    splits into the same number (two or more) of values. Only then are the quotes taken literally. Tabs only:
-    texts hold commas and semicolons, so a quoted text with a line break in a CSV file splits as evenly.
+    quote, lines later, swallowing the rows between into one text without a word. The quotes are taken
+    literally when that reading breaks the rules of quoting (a quote that closes a value is followed by more
+    text: '"Loved it<TAB>pos', then '"Best film<TAB>pos' two lines down) while every line, read as written,
+    splits into the same number (two or more) of values. A well-formed quoted file never breaks those rules,
+    whatever its values hold. Tabs only: commas and semicolons in texts make a CSV file's lines split unevenly.
     """
     lines = [line for line in sample.splitlines() if line.strip()]
     if delimiter != "\t" or '"' not in sample or len(lines) < 2:
         return False
-    records = list(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)))
     widths = {line.count(delimiter) + 1 for line in lines}
-    return len(records) < len(lines) and len(widths) == 1 and widths != {1}
+    if len(widths) != 1 or widths == {1}:
+        return False
+    try:
+        for _ in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error:
+        return True
+    return False
 
 # Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
 SCAN_ROWS = 50

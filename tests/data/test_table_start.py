@@ -86,6 +86,8 @@ def test_lines_without_quotes(sample, lines) -> None:
     ('text\tlabel\n"Great film, really\tpos\n"Loved it\tpos\nBad\tneg\n', True),  # stray quotes join lines
     ('text\tlabel\nThe "best" film\tpos\nBad\tneg\n', False),  # quotes inside: the same either way
     ('text\tlabel\n"two\nlines"\tpos\nBad\tneg\n', False),  # a real quoted line break: lines split unevenly
+    ('text\tlabel\n0\t"0\n\t"\n', False),  # well-formed, lines split evenly all the same (found by Hypothesis)
+    ('text\tlabel\n"Loved it\tpos\nok\tneg\nMeh "\tpos\n', False),  # closed by a quote before a tab: well-formed
     ('text\tlabel\ngood\tpos\nbad\tneg\n', False),
 ])
 def test_quotes_are_literal(sample, literal) -> None:
