@@ -107,3 +107,19 @@ def test_ragged_tables_in_any_dialect_are_read_or_refused_in_plain_words(folder,
     writer = csv.writer(out, delimiter=delimiter, quotechar=quotechar, lineterminator=terminator)
     writer.writerows(cells)
     read_with_both(new_file(folder, ".csv", out.getvalue().encode("utf-8", errors="surrogatepass")))
+
+
+@SETTINGS
+@given(texts=st.lists(TEXT, min_size=1, max_size=15), terminator=st.sampled_from(("\n", "\r\n")),
+       quoting=st.sampled_from((csv.QUOTE_MINIMAL, csv.QUOTE_ALL)))
+def test_a_well_formed_one_column_csv_reads_back_as_written_by_training_and_predict(folder, texts, terminator,
+                                                                                    quoting):
+    """A file of texts to predict, under a 'text' header: whatever the texts hold (commas, quotes, line breaks)."""
+    assume(all(text.strip() and text.strip() != "text" for text in texts))  # blanks are skipped, by design
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=terminator, quoting=quoting)
+    writer.writerows([["text"], *([text] for text in texts)])
+    path = new_file(folder, ".csv", out.getvalue().encode("utf-8"))
+    ds, _ = read_table(path)
+    assert ds.column_names == ["text"] and ds["text"] == texts
+    assert [t for chunk in iter_table_chunks(path, None, 1_000) for t in chunk["text"]] == texts
