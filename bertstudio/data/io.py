@@ -13,6 +13,7 @@ import contextlib
 import csv
 import functools
 import io
+import itertools
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from bertstudio.data.json_table import (
 from bertstudio.data.sniff import content_kind, sniff_format
 from bertstudio.data.table_start import (
     ONE_TEXT_PER_LINE,
+    SCAN_ROWS,
     TableStart,
     delimited_start,
     duplicate_header_findings,
@@ -353,15 +355,15 @@ def how_it_was_read(file: Path, text: DelimitedText) -> list[Finding]:
         findings.append(title_finding(file, text.start, "line that holds values"))
     if text.literal_quotes:
         findings.append(literal_quotes_finding(file))
-    return findings + header_findings(file, text.start.has_header, columns, first_data_row(text))
+    return findings + header_findings(file, text.start.has_header, columns, first_data_rows(text))
 
 
-def first_data_row(text: DelimitedText) -> list[str]:
-    """The first row below the header (the first row of all in a file without one), from the sample."""
+def first_data_rows(text: DelimitedText) -> list[list[str]]:
+    """The first rows below the header (from the first row of all in a file without one), from the sample."""
     rows = non_blank(text.reader(io.StringIO(text.sample, newline="")))
     for _ in range(text.start.skip_rows + text.start.has_header):
         next(rows, None)
-    return next(rows, [])
+    return list(itertools.islice(rows, SCAN_ROWS))
 
 
 def without_rows_like(ds: datasets.Dataset, row: dict[str, str]) -> datasets.Dataset:

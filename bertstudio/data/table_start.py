@@ -225,12 +225,17 @@ def _repeats_below(rows: list[list[Any]], header: int) -> bool:
     Keeps a header with one phrase and an unnamed column ("review text," over "good product,pos") from being
     taken for a title: its next row repeats a label.
     """
+    return _repeated_cell(rows, header) is not None
+
+
+def _repeated_cell(rows: list[list[Any]], header: int) -> tuple[int, Any] | None:
+    """The first cell of row ``header`` that appears again in its column further down: (column, value)."""
     names = rows[header]
     for row in rows[header + 1:]:
-        if any(cell is not None and str(cell).strip() and i < len(names) and cell == names[i]
-               for i, cell in enumerate(row)):
-            return True
-    return False
+        for i, cell in enumerate(row):
+            if cell is not None and str(cell).strip() and i < len(names) and cell == names[i]:
+                return i, cell
+    return None
 
 
 def first_row_is_data(rows: list[list[Any]]) -> bool:
@@ -248,11 +253,11 @@ def first_row_is_data(rows: list[list[Any]]) -> bool:
     return not any(_filled(row) == first for row in rows[1:])
 
 
-def header_findings(file: Path, has_header: bool, columns: list[str], first: list[Any]) -> list[Finding]:
+def header_findings(file: Path, has_header: bool, columns: list[str], rows: list[list[Any]]) -> list[Finding]:
     """What to tell about the header: that there was none, or which line of a one-column file was taken for the
-    column's name when that name is not a usual one (it may be a short text)."""
+    column's name when that name is not a usual one (it may be a short text).  ``rows``: the first rows of data."""
     if not has_header:
-        return [no_header_finding(file, columns, first)]
+        return [no_header_finding(file, columns, rows)]
     if len(columns) == 1 and columns[0].casefold() not in {*TEXT_NAMES, *LABEL_NAMES}:
         return [Finding(
             "info", "one_column_name",
@@ -262,7 +267,8 @@ def header_findings(file: Path, has_header: bool, columns: list[str], first: lis
     return []
 
 
-def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Finding:
+def no_header_finding(file: Path, columns: list[str], rows: list[list[Any]]) -> Finding:
+    first = rows[0] if rows else []
     if len(columns) == 1:
         return Finding(
             "info", "no_header",
@@ -271,12 +277,16 @@ def no_header_finding(file: Path, columns: list[str], first: list[Any]) -> Findi
             f"'{columns[0]}').",
             hint="If that line is the column's name after all, make it short, such as 'text'.")
     shown = ", ".join(f"{name} ('{_shorten(str(value or ''))}')" for name, value in zip(columns, first))
+    repeated = _repeated_cell(rows, 0) if rows else None
+    which = f" ('{_shorten(str(repeated[1]))}' in {columns[repeated[0]]})" if repeated else ""
     return Finding(
         "info", "no_header",
         f"'{file.name}' seems to have no header row: its first row repeats values found further down the same "
-        f"columns, so it was read as data and the columns were named {shown}.",
-        hint="If the first row is the header after all, one of its names is also a value below it: rename that "
-             "column, or fix that value.")
+        f"columns{which}, so it was read as data and the columns were named {shown}.",
+        hint=(f"If the first row is the header after all, its name '{_shorten(str(repeated[1]))}' is also a value "
+              f"further down {columns[repeated[0]]}: rename that column, or fix that value." if repeated else
+              "If the first row is the header after all, one of its names is also a value below it: rename that "
+              "column, or fix that value."))
 
 
 def header_repeats_finding(file: Path, count: int, where: str) -> Finding:

@@ -93,7 +93,7 @@ def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
     findings = duplicate_header_findings(header, columns)
     if repeats:
         findings.append(header_repeats_finding(file, len(repeats), f"on the sheet '{name}'"))
-    findings += header_findings(file, has_header, columns, first_rows[0])
+    findings += header_findings(file, has_header, columns, first_rows)
     if titles:
         start = TableStart(titles, titles, titles, columns, first_filled(first_rows[0]))
         findings.append(title_finding(file, start, "row"))

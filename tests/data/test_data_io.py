@@ -406,6 +406,7 @@ def test_a_csv_that_starts_with_data_keeps_its_first_row_and_predict_reads_it_al
     assert ds[0] == {"column_1": "1", "column_2": "Title 0", "column_3": "Description of story 0, in a few words"}
     (note,) = [f for f in info.findings if f.code == "no_header"]
     assert "column_1 ('1')" in note.message
+    assert "('1' in column_1)" in note.message and "'1' is also a value further down column_1" in note.hint
     (chunk,) = list(iter_table_chunks(path, ["column_2"], 100))
     assert list(chunk["column_2"]) == ds["column_2"]
 
