@@ -499,11 +499,7 @@ class RecordShape:
     n_joined: int = 0  # inside one value: a stray quote that took in the rows up to the next one
 
     def findings(self, file: Path) -> list[Finding]:
-        findings = []
-        if self.n_header_repeats:
-            where = f"line {_lines_listed(self.header_lines, self.n_header_repeats)}"
-            findings.append(header_repeats_finding(file, self.n_header_repeats, where))
-        findings += self.joined_findings(file)
+        findings = self.read_findings(file)
         if not self.n_short:
             return findings
         lines = _lines_listed(self.short_lines, self.n_short)
@@ -515,12 +511,16 @@ class RecordShape:
                  "around it. Check those lines: rows that lost their text or label are left out of training.",
             count=self.n_short)]
 
-    def joined_findings(self, file: Path) -> list[Finding]:
-        """Rows a stray quote joined: read so by training and ``predict`` alike."""
-        if not self.n_joined:
-            return []
-        more = ", ..." if self.n_joined > len(self.joined_lines) else ""
-        return [joined_rows_finding(file, self.n_joined, f"lines {', '.join(self.joined_lines)}{more}")]
+    def read_findings(self, file: Path) -> list[Finding]:
+        """Rows left out for repeating the header, and rows a stray quote joined: training and ``predict`` alike."""
+        findings = []
+        if self.n_header_repeats:
+            where = f"line {_lines_listed(self.header_lines, self.n_header_repeats)}"
+            findings.append(header_repeats_finding(file, self.n_header_repeats, where))
+        if self.n_joined:
+            more = ", ..." if self.n_joined > len(self.joined_lines) else ""
+            findings.append(joined_rows_finding(file, self.n_joined, f"lines {', '.join(self.joined_lines)}{more}"))
+        return findings
 
 
 def _lines_listed(lines: list[int], total: int) -> str:

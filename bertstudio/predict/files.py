@@ -70,6 +70,7 @@ class TableSource:
     format: str  # "csv", "tsv", "txt", "jsonl", "json", "parquet" or "excel" (see data.io.table_format)
     options: dict[str, Any]  # pandas' encoding and sep, for delimited text
     notes: tuple[Finding, ...] = ()  # how it was read (no header, a title, quotes kept...), as training tells it
+    repeated_header: tuple[str, ...] | None = None  # a header that comes back as a row (files joined): left out
 
     @property
     def delimiter(self) -> str:
@@ -92,7 +93,9 @@ def open_table(path: str | os.PathLike[str]) -> TableSource:
         options["skiprows"] = text.start.skip_lines
     if not text.start.has_header:  # data from the first row on, in columns named as training names them
         options.update(header=None, names=unique_column_names(text.header))
-    return TableSource(file, fmt, options, (*renamed, *how_it_was_read(file, text), *shape.joined_findings(file)))
+    repeated = tuple(text.header) if shape.n_header_repeats else None
+    return TableSource(file, fmt, options, (*renamed, *how_it_was_read(file, text), *shape.read_findings(file)),
+                       repeated)
 
 
 def _read_columns(source: TableSource) -> list[str]:
@@ -141,10 +144,15 @@ def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> 
 
     file, kind = source.file, source.format
     if kind in _DELIMITED:
-        reader = pd.read_csv(file, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk_rows,
-                             **source.options)
+        header = source.repeated_header  # rows repeating it are compared whole, then the columns picked
+        reader = pd.read_csv(file, usecols=columns if header is None else None, dtype=str, keep_default_na=False,
+                             chunksize=chunk_rows, **source.options)
         with reader:
-            yield from reader
+            for frame in reader:
+                if header is not None:
+                    frame = _without_rows_equal_to(frame, header)
+                    frame = frame[columns] if columns else frame
+                yield frame
         return
     if kind == "parquet":
         import pyarrow.parquet as pq
@@ -166,6 +174,14 @@ def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> 
     frame = frame[columns] if columns else frame
     for start in range(0, max(len(frame), 1), chunk_rows):
         yield frame.iloc[start:start + chunk_rows]
+
+
+def _without_rows_equal_to(frame: Any, row: tuple[str, ...]) -> Any:
+    """``frame`` without the rows that repeat ``row`` cell for cell, as training leaves them out."""
+    if frame.shape[1] != len(row):
+        return frame
+    repeats = (frame.to_numpy(dtype=object) == np.array(row, dtype=object)).all(axis=1)
+    return frame[~repeats] if repeats.any() else frame
 
 
 def _json_frame(file: Path) -> Any:

@@ -569,6 +569,8 @@ def test_a_txt_table_is_still_a_table(tmp_path: Path) -> None:
 def test_a_header_repeated_among_the_rows_is_left_out_of_csv_and_excel(tmp_path: Path) -> None:
     import pandas as pd
 
+    from bertstudio.predict.files import iter_table_chunks, open_table
+
     part = [(f"text {i}", "ab"[i % 2]) for i in range(12)]
     csv_path = tmp_path / "joined.csv"
     csv_path.write_text("text,label\n" + "".join(f"{t},{c}\n" for t, c in part) + "text,label\n"
@@ -580,6 +582,11 @@ def test_a_header_repeated_among_the_rows_is_left_out_of_csv_and_excel(tmp_path:
         assert ds.num_rows == 24 and "label" not in ds["label"] and "text" not in ds["text"]
         (note,) = [f for f in info.findings if f.code == "header_repeats"]
         assert note.count == 1 and "repeats the header" in note.message
+        # predict leaves it out too, and says so
+        for columns in (None, ["text"]):
+            predicted = [t for chunk in iter_table_chunks(path, columns, 5) for t in chunk["text"]]
+            assert predicted == ds["text"]
+        assert [n.code for n in open_table(path).notes] == ["header_repeats"]
 
 
 def test_a_workbook_read_again_gives_the_same_report_and_a_changed_one_is_read_anew(tmp_path: Path) -> None:
