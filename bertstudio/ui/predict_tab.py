@@ -107,9 +107,10 @@ def file_result_markdown(result: PredictFileResult, file_name: str) -> str:
     speed = f", {rows / seconds:,.0f} rows per second" if seconds > 0 else ""
     counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(result.label_counts.items(), key=lambda kv: -kv[1]))
     notes = "".join(f"\n\n**Note:** {note.message}" + (f" {note.hint}" if note.hint else "") for note in result.notes)
+    others = f", then the file's other columns ({', '.join(result.other_columns)})" if result.other_columns else ""
     return (f"**Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
-            "The CSV has the text, the predicted label, its confidence, one probability column per class, then "
-            f"the file's other columns as they were.{notes}")
+            f"The CSV has the text, the predicted label, its confidence, one probability column per class{others}."
+            f"{notes}")
 
 
 def predictions_path(workspace: Workspace, upload_name: str) -> Path:

@@ -188,7 +188,8 @@ def test_the_files_other_columns_follow_the_predictions_escaped_and_never_overwr
     data = tmp_path / "labelled.csv"
     pd.DataFrame({"customer": ["=cmd", "B7"], "review": ["good film", "bad film"], "label": ["pos", "neg"],
                   "label_in_file": ["x", "y"]}).to_csv(data, index=False)
-    predict_file(predictor, data, tmp_path / "out.csv")
+    result = predict_file(predictor, data, tmp_path / "out.csv")
+    assert result.other_columns == ("customer", "label", "label_in_file")  # as the file names them
     out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert list(out.columns) == ["text", "label", "confidence", *[f"prob_{n}" for n in LABELS], "customer",
                                  "label_in_file", "label_in_file_in_file"]

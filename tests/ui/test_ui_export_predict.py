@@ -158,8 +158,10 @@ def test_predict_view_builders():
     assert "no ONNX export" in err.message and "Export tab" in err.hint
     note = Finding("info", "no_header", "Its first line reads as a text.", hint="Nothing to do.")
     result = PredictFileResult(rows=1200, out_path=Path("p.csv"), seconds=2.0, backend="torch",
-                               label_counts={"a": 200, "b": 1000}, text_column="text", notes=(note,))
+                               label_counts={"a": 200, "b": 1000}, text_column="text", notes=(note,),
+                               other_columns=("id", "date"))
     text = predict_tab.file_result_markdown(result, "mail.csv")
+    assert "per class, then the file's other columns (id, date)." in text
     assert "1,200 rows of mail.csv" in text and "600 rows per second" in text and text.index("b **1,000**") < \
         text.index("a **200**")
     assert "**Note:** Its first line reads as a text. Nothing to do." in text  # how the file was read
