@@ -314,6 +314,13 @@ def follow_check(job: BackgroundJob, status: Hashable, what: str, usually: str, 
 # --- the tab ----------------------------------------------------------------------------------------
 
 
+def check_controls(label: str, button_id: str, key: str,
+                   **table: Any) -> tuple[gr.Button, gr.Markdown, gr.Dataframe]:
+    """One of the longer checks: its button, its status line, and its table (hidden until it has rows)."""
+    return (gr.Button(label, elem_id=button_id), gr.Markdown(elem_id=f"{key}-status"),
+            gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id=f"{key}-table", **table))
+
+
 def build(ctx: AppContext) -> None:
     with gr.Tab("4. Evaluate", id="evaluate") as tab:
         gr.Markdown(INTRO)
@@ -364,28 +371,24 @@ def build(ctx: AppContext) -> None:
                 gr.Markdown("#### Likely mislabeled training rows\nA simple model trained on the other rows looks "
                             "at each training row; rows whose label it finds implausible are listed, most suspicious "
                             "first (usually under a minute).")
-                noise_btn = gr.Button("Find likely mislabeled training rows", elem_id="find-noise")
-                noise_md = gr.Markdown(elem_id="noise-status")
-                noise_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="noise-table",
-                                           max_height=400, column_widths=["58%", "14%", "16%", "12%"])
+                noise_btn, noise_md, noise_table = check_controls(
+                    "Find likely mislabeled training rows", "find-noise", "noise", max_height=400,
+                    column_widths=["58%", "14%", "16%", "12%"])
                 noise_download = gr.DownloadButton("Download the list (.csv)", visible=False, elem_id="noise-download")
             with gr.Row(equal_height=False):
                 with gr.Column():
                     gr.Markdown("#### Compare with simple baselines\nWould something simpler do as well? Trains TF-IDF "
                                 "with logistic regression, and the pre-trained model without fine-tuning plus logistic "
                                 "regression, on the same texts.")
-                    baseline_btn = gr.Button("Compare with simple baselines", elem_id="run-baselines")
-                    baseline_md = gr.Markdown(elem_id="baseline-status")
-                    baseline_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="baseline-table",
-                                                  column_widths=["46%", "18%", "18%", "18%"])
+                    baseline_btn, baseline_md, baseline_table = check_controls(
+                        "Compare with simple baselines", "run-baselines", "baseline",
+                        column_widths=["46%", "18%", "18%", "18%"])
                 with gr.Column():
                     gr.Markdown("#### Evaluate on another labeled file\nDoes the model hold up on texts from elsewhere "
                                 "(another shop, a later month)? The file needs the same labels.")
                     shift_file = gr.File(label="Labeled file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
                                          elem_id="shift-upload", height=120)
-                    shift_btn = gr.Button("Evaluate on this file", elem_id="run-shift")
-                    shift_md = gr.Markdown(elem_id="shift-status")
-                    shift_table = gr.Dataframe(interactive=False, visible=False, wrap=True, elem_id="shift-table")
+                    shift_btn, shift_md, shift_table = check_controls("Evaluate on this file", "run-shift", "shift")
         view_state = gr.State(None)
 
         filters = [true_dd, pred_dd, tag_dd, mistakes, sort_dd, search]
