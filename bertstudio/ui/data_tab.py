@@ -247,10 +247,10 @@ def build(ctx: AppContext) -> None:
             except DataError as unreadable:  # not even a table: start again with another file
                 gr.Warning(str(unreadable), title="This file cannot be used")
                 return {ctx.data: None, ctx.data_file: "", results: gr.Column(visible=False)}
-            what_to_do = (err.hint if len(table.columns) == 1 and err.hint
-                          else "Choose the text and label columns below.")
+            texts_alone = isinstance(err, LabelColumnNotFound) and len(table.columns) == 1
+            what_to_do = err.hint if texts_alone and err.hint else "Choose the text and label columns below."
             gr.Warning(f"{err.message} {what_to_do}",
-                       title="This file has no labels" if len(table.columns) == 1 else "Please choose the columns")
+                       title="This file has no labels" if texts_alone else "Please choose the columns")
             found = err.guess.text if isinstance(err, LabelColumnNotFound) else None  # the texts, without labels
             return {
                 ctx.data: None, ctx.data_file: path, results: gr.Column(visible=True),
