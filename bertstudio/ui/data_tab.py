@@ -176,8 +176,10 @@ def build(ctx: AppContext) -> None:
         with gr.Column(visible=False) as results:
             report_md = gr.Markdown(elem_id="data-report")
             with gr.Row():
-                text_dd = gr.Dropdown(label="Text column", info="The text the model reads.", interactive=True)
-                label_dd = gr.Dropdown(label="Label column", info="The class each text belongs to.", interactive=True)
+                text_dd = gr.Dropdown(label="Text column", info="The text the model reads.", interactive=True,
+                                      elem_id="text-column")
+                label_dd = gr.Dropdown(label="Label column", info="The class each text belongs to.", interactive=True,
+                                       elem_id="label-column")
                 pair_dd = gr.Dropdown(label="Second text column (optional)",
                                       info="Only for pairs of texts, e.g. question and answer.", interactive=True)
                 casefold = gr.Checkbox(label="Treat “Spam” and “spam” as the same label",

@@ -348,3 +348,25 @@ def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tin
             browser.close()
     finally:
         server.shutdown()
+
+
+@pytest.mark.timeout(180)
+def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
+    """Data tab: a one-column file without a header (texts to predict, uploaded here by mistake) keeps its first
+    text, says it has no labels and where to go, and keeps the text column in its box."""
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "to_label.csv"
+    upload.write_text("I loved this movie, it was great\nTerrible film, would not watch again\nOkay I guess\n",
+                      encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+        report = page.locator("#data-report")
+        expect(report).to_contain_text("Read 3 rows", timeout=120_000)
+        expect(report).to_contain_text("'text' is the only column")
+        expect(report).to_contain_text("use the Predict tab")
+        expect(page.locator("#text-column input")).to_have_value("text")
+        browser.close()
