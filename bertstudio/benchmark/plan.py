@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS
 from bertstudio.benchmark.parity import PARITY_BATCH
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import ConfigError, UserError
-from bertstudio.hardware import detect_device
+from bertstudio.hardware import detect_device, usable_cores
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import locate_model
 from bertstudio.train.auto import ModelShape
@@ -62,10 +61,7 @@ def resolve_threads(threads: int | None) -> int:
     """``threads``, or every core this process may run on."""
     if threads is not None:
         return max(1, int(threads))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 def validate_plan(plan: BenchmarkPlan) -> BenchmarkPlan:

@@ -25,6 +25,7 @@ import numpy as np
 from bertstudio.errors import ModelError
 from bertstudio.evaluation.metrics import softmax
 from bertstudio.evaluation.multilabel_metrics import sigmoid
+from bertstudio.hardware import usable_cores
 from bertstudio.runs import atomic_write_json
 
 WEIGHTS_FILE = "word_counts.safetensors"
@@ -277,17 +278,26 @@ def fit_one_vs_rest(features, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One binary logistic regression per label on the same features: (coef, intercept), labels x features.
 
     A label that is on every training text or on none cannot be fitted; it gets the constant that says so.
+    The labels are fitted side by side, one per core: the solver's sparse products release the interpreter,
+    so GoEmotions' 28 labels (43,410 texts) fit in 30.0 s on 2 cores against 60.7 s one by one, the same
+    weights (bench/multilabel_simple_fit.py): time a multi-label run waits before its first step.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from sklearn.linear_model import LogisticRegression
 
     coef = np.zeros((y.shape[1], features.shape[1]), dtype=np.float32)
     intercept = np.zeros(y.shape[1], dtype=np.float32)
-    for j in range(y.shape[1]):
+
+    def fit_label(j: int) -> None:
         column = y[:, j]
         if column.min() == column.max():
             intercept[j] = 10.0 if column.max() else -10.0
-            continue
+            return
         classifier = LogisticRegression(C=REGULARISATION_C, solver="newton-cg", max_iter=1000)
         classifier.fit(features, column)
         coef[j], intercept[j] = classifier.coef_[0], classifier.intercept_[0]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(usable_cores(), y.shape[1]))) as pool:
+        list(pool.map(fit_label, range(y.shape[1])))  # list(): a fit's error is raised here
     return coef, intercept
