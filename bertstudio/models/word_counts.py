@@ -195,8 +195,9 @@ class WordCountModel:
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *,
-            seed: int = 42) -> "WordCountModel":
-        """Fit on at most MAX_TRAIN_ROWS rows (a random sample beyond that: the model saturates well before)."""
+            seed: int = 42, threads: int | None = None) -> "WordCountModel":
+        """Fit on at most MAX_TRAIN_ROWS rows (a random sample beyond that: the model saturates well before).
+        ``threads``: how many labels of a multi-label model fit at once (default: one per core)."""
         from sklearn.linear_model import LogisticRegression
 
         y = np.asarray(labels, dtype=np.int64)
@@ -206,7 +207,7 @@ class WordCountModel:
             texts, y = [texts[i] for i in keep], y[keep]
         blocks, features = fit_features(texts)
         if y.ndim == 2:
-            coef, intercept = fit_one_vs_rest(features, y)
+            coef, intercept = fit_one_vs_rest(features, y, threads)
             return cls(list(label_names), blocks, coef, intercept, train_rows=len(texts),
                        multi_label=True)
         # Newton-CG converges in a handful of iterations on sparse TF-IDF rows where L-BFGS needs ten times longer.
@@ -274,7 +275,7 @@ class WordCountModel:
         return model
 
 
-def fit_one_vs_rest(features, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_one_vs_rest(features, y: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One binary logistic regression per label on the same features: (coef, intercept), labels x features.
 
     A label that is on every training text or on none cannot be fitted; it gets the constant that says so.
@@ -298,6 +299,6 @@ def fit_one_vs_rest(features, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         classifier.fit(features, column)
         coef[j], intercept[j] = classifier.coef_[0], classifier.intercept_[0]
 
-    with ThreadPoolExecutor(max_workers=max(1, min(usable_cores(), y.shape[1]))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(threads or usable_cores(), y.shape[1]))) as pool:
         list(pool.map(fit_label, range(y.shape[1])))  # list(): a fit's error is raised here
     return coef, intercept

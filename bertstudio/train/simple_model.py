@@ -47,9 +47,10 @@ class SimpleModelRun:
         return probs, time.perf_counter() - start
 
 
-def fit_simple_model(train, validation, label_names: list[str], seed: int,
-                     max_rows: int = MAX_TRAIN_ROWS) -> tuple[SimpleModelRun, SimpleModelScored] | None:
+def fit_simple_model(train, validation, label_names: list[str], seed: int, max_rows: int = MAX_TRAIN_ROWS,
+                     threads: int | None = None) -> tuple[SimpleModelRun, SimpleModelScored] | None:
     """Fit on the training split, score on validation; the event carries the score the Train tab draws.
+    ``threads``: see ``WordCountModel.fit``.
 
     None when the texts give a word-count model nothing to count (no word in any text, e.g. long runs of
     symbols): the comparison is skipped, the fine-tuned model trains as ever.
@@ -59,7 +60,8 @@ def fit_simple_model(train, validation, label_names: list[str], seed: int,
     if sample is not None:
         train = train.select(sample)
     try:
-        model = WordCountModel.fit(split_texts(train), column_array(train, "label"), label_names, seed=seed)
+        model = WordCountModel.fit(split_texts(train), column_array(train, "label"), label_names, seed=seed,
+                                   threads=threads)
     except ValueError:  # sklearn: "empty vocabulary; perhaps the documents only contain stop words"
         return None
     val_probs = model.probabilities(split_texts(validation))
@@ -110,7 +112,11 @@ class SimpleModelFit:
 
     def __init__(self, train, validation, label_names: list[str], seed: int, device_type: str = "cpu"):
         self.beside_training = fits_beside_training(len(train), device_type)
-        self._fit = lambda: fit_simple_model(train, validation, label_names, seed, fitted_rows(len(train)))
+        # Beside training the fit shares the interpreter with the loop that launches the GPU's work: one thread,
+        # so a multi-label model's labels do not crowd it out; before training, a thread per core.
+        threads = 1 if self.beside_training else None
+        self._fit = lambda: fit_simple_model(train, validation, label_names, seed, fitted_rows(len(train)),
+                                             threads)
         self._outcome: tuple[SimpleModelRun, SimpleModelScored] | None = None
         self._error: BaseException | None = None
         self._announced = False

@@ -159,6 +159,16 @@ def test_only_a_big_split_on_a_gpu_fits_its_simple_model_beside_training(monkeyp
     assert simple_model.fitted_rows(10**6) == simple_model.RUN_MAX_ROWS and simple_model.fitted_rows(500) == 500
 
 
+def test_a_fit_beside_training_takes_one_thread_and_one_before_it_a_thread_per_core(monkeypatch):
+    """Beside training, a multi-label model's labels must not crowd out the loop launching the GPU's work."""
+    monkeypatch.setattr(simple_model, "BESIDE_TRAINING_FROM_ROWS", 10)
+    asked = []
+    monkeypatch.setattr(simple_model, "fit_simple_model", lambda *args: asked.append(args[-1]))
+    for device in ("cpu", "cuda"):
+        SimpleModelFit(list(range(10)), [], ["a"], 0, device)._fit()
+    assert asked == [None, 1]
+
+
 def test_the_fit_beside_training_starts_after_the_first_step_and_is_announced_once_ready():
     """The fit starts once the first step is done (not competing with it), and its scored event goes out before the
     first event emitted after it is ready, once."""
