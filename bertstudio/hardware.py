@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from bertstudio.errors import ConfigError
 
 
-
 def usable_cores() -> int:
     """The cores this process may run on (its affinity where the system tells it, else every core)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
