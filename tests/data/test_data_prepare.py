@@ -397,7 +397,8 @@ def test_why_no_column_looks_like_labels_is_said_column_by_column() -> None:
 
 @pytest.mark.parametrize("header, rows, says, hint", [
     ("text", ["good film", "bad film"], "'text' is the only column", "Predict tab"),
-    ("text,score", [f"film number {i},0.{i}1" for i in range(5)], "'score' has 9 different numbers in 10 rows", "--label"),
+    ("text,score", [f"film number {i},0.{i}1" for i in range(5)], "'score' has 9 different numbers in 10 rows",
+     "--label"),
 ])
 def test_a_file_without_a_label_column_is_refused_with_what_to_do(tmp_path, header, rows, says, hint) -> None:
     from bertstudio.data.inspect import LabelColumnNotFound, read_and_prepare
