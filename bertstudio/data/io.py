@@ -355,15 +355,7 @@ def how_it_was_read(file: Path, text: DelimitedText) -> list[Finding]:
         findings.append(title_finding(file, text.start, "line that holds values"))
     if text.literal_quotes:
         findings.append(literal_quotes_finding(file))
-    return findings + header_findings(file, text.start.has_header, columns, first_data_rows(text))
-
-
-def first_data_rows(text: DelimitedText) -> list[list[str]]:
-    """The first rows below the header (from the first row of all in a file without one), from the sample."""
-    rows = non_blank(text.reader(io.StringIO(text.sample, newline="")))
-    for _ in range(text.start.skip_rows + text.start.has_header):
-        next(rows, None)
-    return list(itertools.islice(rows, SCAN_ROWS))
+    return findings + header_findings(file, text.start.has_header, columns, text.first_data_rows)
 
 
 def without_rows_like(ds: datasets.Dataset, row: dict[str, str]) -> datasets.Dataset:
@@ -413,6 +405,14 @@ class DelimitedText:
     @property
     def header(self) -> list[str]:
         return self.start.header
+
+    @functools.cached_property
+    def first_data_rows(self) -> list[list[str]]:
+        """The first rows below the header (from the first row of all in a file without one), from the sample;
+        parsed once, as this object is remembered with the file (``check_delimited``)."""
+        above = self.start.skip_rows + self.start.has_header
+        rows = non_blank(self.reader(io.StringIO(self.sample, newline="")))
+        return list(itertools.islice(rows, above, above + SCAN_ROWS))
 
 
 def check_delimited(file: Path, fmt: str, *, encoding: str | None = None,

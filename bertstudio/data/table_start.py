@@ -109,8 +109,7 @@ def lines_without_quotes(sample: str, delimiter: str) -> bool:
     ("text,label", "What the customer wrote,label"); and it is not a title above a table. Read as a table, the
     texts were cut into columns at their commas and the first one became the header.
     """
-    rows = list(itertools.islice(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
-                                 SCAN_ROWS))
+    rows = sample_rows(sample, delimiter)
     if not rows:
         return False
     widths = Counter(len(row) for row in rows)
@@ -139,10 +138,15 @@ def lines_start(sample: str, *, headers_usual: bool = False) -> TableStart:
     return TableStart(0, 0, 0, headerless_names(1), has_header=False)
 
 
+def sample_rows(sample: str, delimiter: str) -> list[list[str]]:
+    """The first ``SCAN_ROWS`` rows (not blank) of a sample of a file, split at ``delimiter`` with quoting."""
+    return list(itertools.islice(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
+                                 SCAN_ROWS))
+
+
 def splits_into_columns(sample: str, delimiter: str) -> bool:
     """Whether the first lines split at ``delimiter`` into the same number (two or more) of values."""
-    rows = list(itertools.islice(non_blank(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)),
-                                 SCAN_ROWS))
+    rows = sample_rows(sample, delimiter)
     if not rows:
         return False
     widths = Counter(len(row) for row in rows)
@@ -176,6 +180,7 @@ def quotes_are_literal(sample: str, delimiter: str) -> bool:
     except csv.Error:
         return True
     return False
+
 
 # Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
 SCAN_ROWS = 50
@@ -309,17 +314,17 @@ def _filled(row: list[Any]) -> list[Any]:
 def literal_quotes_finding(file: Path) -> Finding:
     return Finding(
         "info", "literal_quotes",
-        f"The double quotes in '{file.name}' are part of its texts: read as quoting, a text that starts with one "
-        "would have taken in every line up to the next quote. Every line was read as one row, quotes and all.",
+        f"The double quotes in '{file.name}' belong to its texts, so every line was read as one row, quotes and "
+        "all (taking a quote as the start of a quoted text would have joined many lines into one).",
         hint="Nothing to do.")
 
 
 def joined_rows_finding(file: Path, count: int, where: str) -> Finding:
     return Finding(
         "warning", "joined_rows",
-        f"{count_noun(count, 'row')} of '{file.name}' {'holds' if count == 1 else 'hold'} a tab and a line break "
-        f"inside double quotes ({where}): most likely a quote opens a text and closes lines later, so the rows "
-        "between were read as part of that one text.",
+        f"{count_noun(count, 'row')} of '{file.name}' {'looks' if count == 1 else 'look'} like several rows joined "
+        f"into one ({where}): a double quote at the start of a text runs on to the next double quote, lines later, "
+        "and everything between was read as that one text.",
         hint="Check the quotes on those lines: a text that starts with a double quote must end with one. Removing "
              "the quotes from the texts also works.", count=count)
 
