@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.bundled import verify_bundled_weights
-from bertstudio.models.pooling import own_config, use_pooling
+from bertstudio.models.pooling import own_config, saved_pooling, use_pooling
 from bertstudio.models.registry import DEFAULT_MODEL
 from bertstudio.models.sources import (
     ModelSource,
@@ -206,7 +206,8 @@ def load_model_for_classification(
 
     ``problem_type="multi_label_classification"``: one sigmoid per label (saved in config.json, so
     ``transformers.pipeline`` returns sigmoid scores).
-    ``pooling``: how the head reads the text (see :mod:`bertstudio.models.pooling`); None: the model's own."""
+    ``pooling``: how the head reads the text (see :mod:`bertstudio.models.pooling`); None: the model's own (for
+    a model BERT Studio saved, the pooling it was trained with)."""
     import torch
     from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
@@ -237,7 +238,9 @@ def load_model_for_classification(
     except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: damaged weights
         raise _load_failure(source, "model", exc) from exc
     _warn_about_loading_info(source, info)
-    return use_pooling(model, pooling)
+    # A saved run read back with the family's plain class would read [CLS] through the pooler with a head
+    # trained on another pooling: near-zero logits, and evaluate scored a good model at chance.
+    return use_pooling(model, pooling or saved_pooling(config))
 
 
 def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) -> int:

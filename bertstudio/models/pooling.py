@@ -30,8 +30,13 @@ POOLING_IN_WORDS = {"cls": "its [CLS] vector through BERT's pooler",
 
 def model_pooling(config: Any) -> str:
     """The pooling a loaded (or saved) model's config says it uses."""
+    return saved_pooling(config) or NATIVE_POOLING.get(getattr(config, "model_type", ""), "cls")
+
+
+def saved_pooling(config: Any) -> str | None:
+    """The pooling a model BERT Studio saved names in its config; None for any other model (its own head)."""
     found = getattr(config, POOLING_KEY, None)
-    return found if found in POOLINGS else NATIVE_POOLING.get(getattr(config, "model_type", ""), "cls")
+    return found if found in POOLINGS else None
 
 
 def reads_first_token(config: Any) -> bool:

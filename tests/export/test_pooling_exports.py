@@ -206,3 +206,16 @@ def test_lora_on_a_pooled_folder_keeps_an_adapter_readme_that_rebuilds_it(export
     namespace = run_readme_code(adapter / "README.md")
     with torch.no_grad():
         torch.testing.assert_close(namespace["model"](**enc).logits, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_evaluate_reads_the_run_with_its_pooling(exported):
+    """`evaluate` (and the Evaluate tab's baselines and other-file checks) reopen the run's model: with the plain
+    class it read [CLS] through the pooler with a head trained on mean pooling and scored a good model at chance."""
+    from bertstudio.evaluation.run import open_run
+
+    run, pooling, _ = exported
+    loaded = open_run(run)
+    enc = loaded.tokenizer(TEXTS, truncation=True, max_length=loaded.max_length, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = loaded.model.eval()(**enc).logits.numpy()
+    np.testing.assert_allclose(logits, reference_logits(run, pooling), atol=1e-4)
