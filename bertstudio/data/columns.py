@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 SAMPLE_ROWS = 2_000
 
-TEXT_NAMES = ("text", "sentence", "review", "comment", "message", "content", "body", "title")
+TEXT_NAMES = ("text", "sentence", "review", "comment", "message", "content", "body", "feedback", "description",
+              "tweet", "utterance", "document", "article", "abstract", "title", "headline")
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "intent", "sentiment", "y")
 PAIR_NAMES = (
     ("text_a", "text_b"),
@@ -23,6 +24,10 @@ PAIR_NAMES = (
     ("premise", "hypothesis"),
     ("text1", "text2"),
     ("sentence_a", "sentence_b"),
+    ("question", "answer"),
+    ("query", "document"),
+    ("query", "passage"),
+    ("claim", "evidence"),
 )
 # A label column has few distinct values: at most this share of the rows (and at
 # least two values), so ids and free text are never taken for labels.
@@ -103,7 +108,7 @@ def guess_from_profiles(profiles: dict[str, ColumnProfile]) -> ColumnGuess:
     reasons: list[str] = []
     by_key = {_name_key(name): name for name in profiles}
 
-    text, pair = _pair_by_name(by_key)
+    text, pair = _pair_by_name(by_key, profiles)
     if text and pair:
         reasons.append(f"'{text}' and '{pair}' look like a pair of texts (by their names).")
     else:
@@ -111,10 +116,8 @@ def guess_from_profiles(profiles: dict[str, ColumnProfile]) -> ColumnGuess:
         if text:
             reasons.append(f"'{text}' looks like the text column (by its name).")
         else:
-            text = _text_by_content(profiles)
-            reasons.append(
-                f"'{text}' holds the longest texts (about {profiles[text].mean_length:.0f} characters on average)."
-            )
+            text, why = _text_by_content(profiles, avoid={_by_name(by_key, LABEL_NAMES, exclude=set())})
+            reasons.append(why)
 
     taken = {text, pair} - {None}
     label = _by_name(by_key, LABEL_NAMES, exclude=taken)
@@ -167,11 +170,22 @@ def _varied(profile: ColumnProfile) -> bool:
     return bool(profile.n_filled) and profile.n_distinct >= _MIN_TEXT_DISTINCT_SHARE * profile.n_filled
 
 
-def _pair_by_name(by_key: dict[str, str]) -> tuple[str | None, str | None]:
+def _pair_by_name(by_key: dict[str, str], profiles: dict[str, ColumnProfile]) -> tuple[str | None, str | None]:
+    """Two columns named as a pair of texts, unless the second holds the labels: "question,answer" with yes/no
+    answers, and no other column named as labels or repeating more."""
     for first, second in PAIR_NAMES:
-        if first in by_key and second in by_key:
-            return by_key[first], by_key[second]
+        if first not in by_key or second not in by_key:
+            continue
+        text, pair = by_key[first], by_key[second]
+        labelled = _by_name(by_key, LABEL_NAMES, exclude={text, pair}) is not None
+        if labelled or _label_by_content(profiles, exclude={text}) != pair:
+            return text, pair
     return None, None
+
+
+def _label_like(profile: ColumnProfile) -> bool:
+    """Few distinct values for its rows, as labels have: at most two, or at most half the rows."""
+    return profile.n_distinct <= 2 or profile.n_distinct <= _MAX_LABEL_DISTINCT_SHARE * profile.n_filled
 
 
 def _by_name(by_key: dict[str, str], names: tuple[str, ...], *, exclude: set[str]) -> str | None:
@@ -189,11 +203,21 @@ def _by_name(by_key: dict[str, str], names: tuple[str, ...], *, exclude: set[str
     return None
 
 
-def _text_by_content(profiles: dict[str, ColumnProfile]) -> str:
-    """Longest mean length among columns with many distinct values (else simply the longest)."""
-    varied = [p for p in profiles.values() if _varied(p)]
-    pool = [p for p in varied if not p.looks_like_ids] or varied or list(profiles.values())
-    return max(pool, key=lambda p: p.mean_length).name
+def _text_by_content(profiles: dict[str, ColumnProfile], *, avoid: set[str | None]) -> tuple[str, str]:
+    """The column of texts, and why.  Ids and the columns in ``avoid`` (named as labels) are passed over while
+    another column exists; among the rest, the longest of those with many distinct values, else the one with the
+    most distinct values: feedback that often repeats ("Great service!") still varies more than its labels, while
+    a column of ids varies most of all."""
+    allowed = [p for p in profiles.values() if p.name not in avoid] or list(profiles.values())
+    pool = [p for p in allowed if not p.looks_like_ids] or allowed
+    varied = [p for p in pool if _varied(p)]
+    if varied:
+        chosen = max(varied, key=lambda p: p.mean_length)
+        return chosen.name, (f"'{chosen.name}' holds the longest texts (about {chosen.mean_length:.0f} characters "
+                             "on average).")
+    chosen = max(pool, key=lambda p: (p.n_distinct, p.mean_length))
+    return chosen.name, (f"'{chosen.name}' holds the texts: it has the most different values "
+                         f"({chosen.n_distinct:,} in {chosen.n_filled:,} rows).")
 
 
 def _label_by_content(profiles: dict[str, ColumnProfile], *, exclude: set[str]) -> str | None:
@@ -203,7 +227,7 @@ def _label_by_content(profiles: dict[str, ColumnProfile], *, exclude: set[str]) 
         if p.name not in exclude
         and p.n_filled
         and p.n_distinct >= 2
-        and (p.n_distinct <= _MAX_LABEL_DISTINCT_SHARE * p.n_filled or p.n_distinct <= 2)
+        and _label_like(p)
     ]
     if not candidates:
         return None

@@ -384,15 +384,16 @@ def _duplicate_findings(clean: pd.DataFrame, text_cols: list[str], label_names: 
         return findings
     n_extra = int(clean.duplicated(subset=text_cols).sum())
     share = n_extra / (n_rows if n_rows is not None else len(clean))
+    what = "a text" if len(text_cols) == 1 else "a pair of texts"
     findings.append(Finding(
         "warning" if share >= 0.01 else "info", "duplicates",
-        f"{_count(n_extra, 'row')} repeating a text that appears earlier in the file ({share:.1%}).",
+        f"{_count(n_extra, 'row')} repeating {what} that appears earlier in the file ({share:.1%}).",
         hint=(
             "Repeated texts can land in both training and test data and make the score look better "
             "than it is; remove duplicates if they are not intended."
         ),
         count=n_extra,
-        examples=_examples(clean.loc[repeated, "text"].drop_duplicates()),
+        examples=_examples(clean.loc[repeated, text_cols].drop_duplicates().agg(" / ".join, axis=1)),
     ))
 
     dupes = clean[repeated]

@@ -173,6 +173,16 @@ def test_duplicates_and_conflicting_labels() -> None:
     assert conflict.count == 1 and conflict.examples == ["'a example number 0' -> a, b"]
 
 
+def test_repeats_of_pairs_are_counted_and_shown_as_pairs() -> None:
+    """One question with several answers repeats the question, not the pair: only repeated pairs count."""
+    ds = _table(q=["open today?"] * 4 + ["any refunds?"] * 2, a=["yes", "no", "yes", "at nine", "no", "no"],
+                y=["r", "n", "r", "r", "n", "r"])
+    found = _codes(prepare(ds, text_col="q", text_pair_col="a", label_col="y"))
+    assert found["duplicates"].count == 2 and "repeating a pair of texts" in found["duplicates"].message
+    assert found["duplicates"].examples == ["open today? / yes", "any refunds? / no"]
+    assert found["conflicting_labels"].examples == ["'any refunds? / no' -> n, r"]
+
+
 def test_few_duplicates_are_only_info() -> None:
     data = _balanced(n_per_class=100)
     data["text"].append(data["text"][0])
@@ -343,11 +353,11 @@ def test_guess_by_content() -> None:
     n = 60
     ds = _table(
         ref=[f"R{i}" for i in range(n)],
-        feedback=[f"this is a fairly long piece of feedback number {i}" for i in range(n)],
+        remarks=[f"this is a fairly long piece of feedback number {i}" for i in range(n)],
         kind=["x", "y", "z"] * (n // 3),
     )
     guess = guess_columns(ds)
-    assert (guess.text, guess.label) == ("feedback", "kind")
+    assert (guess.text, guess.label) == ("remarks", "kind")
     assert "longest" in guess.reasons[0] and "3 different values" in guess.reasons[1]
 
 
@@ -359,6 +369,34 @@ def test_a_real_text_column_wins_over_ids_even_one_named_text(ids) -> None:
     ds = _table(text=ids, comment=[f"the parcel came late, order {i}" for i in range(30)], label=["a", "b", "c"] * 10)
     guess = guess_columns(ds)
     assert (guess.text, guess.label) == ("comment", "label")
+
+
+def test_texts_that_often_repeat_still_win_over_an_id_column() -> None:
+    """Short feedback repeats ("Great service!"), so fewer than half its values differ; the customer number beside
+    it differs in every row, but ids are never the text while another column is there."""
+    n = 300
+    ds = _table(remarks=[f"the parcel was late again {i % 140}" for i in range(n)],
+                category=["billing", "delivery", "praise"] * (n // 3), customer_id=[str(1000 + i) for i in range(n)])
+    guess = guess_columns(ds)
+    assert (guess.text, guess.label) == ("remarks", "category")
+    assert guess.reasons[0] == "'remarks' holds the texts: it has the most different values (140 in 300 rows)."
+
+
+@pytest.mark.parametrize("name", ["Feedback", "description", "tweet", "utterance"])
+def test_usual_names_of_text_columns(name) -> None:
+    ds = _table(**{"id": [str(i) for i in range(20)], name: ["ok", "bad"] * 10, "label": ["a", "b"] * 10})
+    assert guess_columns(ds).text == name
+
+
+def test_question_and_answer_are_a_pair_unless_the_answers_are_the_labels() -> None:
+    questions = [f"is the shop open on day {i}" for i in range(20)]
+    answers = [f"yes, from nine until {i}" for i in range(20)]
+    paired = guess_columns(_table(question=questions, answer=answers, relevant=["1", "0"] * 10))
+    assert (paired.text, paired.text_pair, paired.label) == ("question", "answer", "relevant")
+    labelled = guess_columns(_table(question=questions, answer=answers, label=["1", "0"] * 10))
+    assert (labelled.text, labelled.text_pair, labelled.label) == ("question", "answer", "label")
+    yes_no = guess_columns(_table(question=questions, answer=["yes", "no"] * 10))
+    assert (yes_no.text, yes_no.text_pair, yes_no.label) == ("question", None, "answer")
 
 
 def test_ids_as_the_text_column_are_warned_about_guessed_or_chosen(tmp_path) -> None:
