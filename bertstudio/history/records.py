@@ -10,12 +10,11 @@ A run's status is read from what the folder holds, so a run killed with the mach
   :data:`RECENT_ACTIVITY_S` seconds is taken to be running;
 * ``interrupted``: anything else (the process died, or the machine went down, mid-run).
 
-When the run folder records its status itself (a status file, see :func:`recorded_status`), that wins.
+A run's ``status.json`` (written by runs since it existed, see :func:`recorded_status`) wins over all of these.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -26,7 +25,8 @@ from typing import Any, Literal
 
 from bertstudio.errors import ModelError, UserError
 from bertstudio.fingerprint import Fingerprint
-from bertstudio.results import Summary, read_json
+from bertstudio.models.registry import find_variant
+from bertstudio.results import Summary, read_json, read_run_status
 from bertstudio.runs import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, RunFolder, read_metrics
 
 Status = Literal["running", "done", "stopped", "failed", "interrupted"]
@@ -36,6 +36,7 @@ STATUS_WORDS: dict[str, str] = {"running": "running", "done": "done", "stopped":
 # A training run appends to metrics.jsonl at least once per step; a step of BERT-base on a slow CPU at
 # batch 32 takes ~20 s, so two quiet minutes mean the process is gone.
 RECENT_ACTIVITY_S = 120.0
+INTERRUPTED = "The run ended without finishing (the program was closed or the computer stopped)."
 # The settings a list shows next to each run (all of them are in config.json; `runs show` prints them).
 KEY_SETTINGS = ("epochs", "max_steps", "batch_size", "lr", "max_length", "seed")
 SEEDS_REPORT = "seeds.json"  # bertstudio.evaluation.seeds.SEEDS_FILE: a folder with one run per seed
@@ -91,19 +92,14 @@ class RunRecord:
 
 
 def recorded_status(run: RunFolder) -> tuple[Status, str] | None:
-    """The status the run folder records itself, once runs get a status file (``RunFolder.status``, a JSON
-    file with a ``status`` and an optional ``message``); None while there is none."""
-    path = getattr(run, "status", None)
-    if not isinstance(path, Path) or not path.is_file():
+    """The status the run folder records in ``status.json``, read as everything else reads it
+    (:func:`~bertstudio.results.read_run_status`: a running run whose process is gone is interrupted); None for a
+    run from before status files, whose status is derived from its other files."""
+    if not run.status.is_file():
         return None
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    status = raw.get("status") if isinstance(raw, dict) else raw
-    if status == "cancelled":
-        status = "stopped"
-    return (status, str(raw.get("message") or "") if isinstance(raw, dict) else "") if status in STATUSES else None
+    status = read_run_status(run.path)
+    message = status.message or (INTERRUPTED if status.state == "interrupted" else "")
+    return status.state, message
 
 
 def last_event(run: RunFolder) -> dict[str, Any] | None:
@@ -137,7 +133,7 @@ def derive_status(run: RunFolder, active: Collection[Path] | None = None) -> tup
             return "running", ""
     elif run.metrics.is_file() and time.time() - run.metrics.stat().st_mtime < RECENT_ACTIVITY_S:
         return "running", "Written to in the last two minutes: probably still training."
-    return "interrupted", "The run ended without finishing (the program was closed or the computer stopped)."
+    return "interrupted", INTERRUPTED
 
 
 def _read_dict(path: Path) -> tuple[dict[str, Any], str]:
@@ -157,6 +153,12 @@ def _started(run: RunFolder) -> float:
     return 0.0
 
 
+def _model_name(model: str | None) -> str:
+    """The model a run without a summary was training, in the words of the runs that finished."""
+    variant = find_variant(model) if model else None
+    return variant.display_name if variant else model or "unknown model"
+
+
 def read_run(path: str | os.PathLike[str], active: Collection[Path] | None = None, group: str = "") -> RunRecord:
     """The record of one run folder; a damaged file is a message on the record, never an exception."""
     run = RunFolder(path)
@@ -173,7 +175,7 @@ def read_run(path: str | os.PathLike[str], active: Collection[Path] | None = Non
     data = config.get("data") or ""
     return RunRecord(
         path=run.path, status=status, created=time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
-        model=(summary.model if summary and summary.model else config.get("model") or "unknown model"),
+        model=(summary.model if summary and summary.model else _model_name(config.get("model"))),
         model_key=str(config.get("model") or ""), preset=str(config.get("preset") or ""),
         data_name=fingerprint.name if fingerprint else Path(data).name, fingerprint=fingerprint,
         settings={k: config.get(k) for k in KEY_SETTINGS}, config=config, summary=summary,

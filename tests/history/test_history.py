@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -97,13 +98,19 @@ def test_a_run_held_by_a_job_is_running_and_recent_writes_count_without_an_app(r
     assert read_run(interrupted, active=[]).status == "interrupted"
 
 
-def test_a_recorded_status_file_wins_when_runs_have_one(runs_root, monkeypatch):
+def test_the_status_file_wins_and_a_stopped_run_with_its_model_stays_stopped(runs_root):
+    """A stopped run keeps its best model, so it has a summary.json like a finished one: its status.json says it
+    was stopped, and every list says so (it read "done" when the list looked for a key status.json never had)."""
+    from bertstudio.results import RunStatus
     from bertstudio.runs import RunFolder
 
-    monkeypatch.setattr(RunFolder, "status", property(lambda self: self.path / "status.json"), raising=False)
-    run = runs_root / "20260101-140000-interrupted"
-    (run / "status.json").write_text(json.dumps({"status": "cancelled", "message": "Stopped by Ann."}))
-    assert (read_run(run).status, read_run(run).message) == ("stopped", "Stopped by Ann.")
+    run = runs_root / "20260101-100000-minilm"
+    RunStatus.now("stopped", step=3, message="Stopped early at step 3.").write(RunFolder(run).status)
+    assert (read_run(run).status, read_run(run).message) == ("stopped", "Stopped early at step 3.")
+    crashed = runs_root / "20260101-140000-interrupted"
+    RunStatus(state="running", step=2, pid=2 ** 22 + 7, host=socket.gethostname()).write(RunFolder(crashed).status)
+    assert read_run(crashed).status == "interrupted" and "without finishing" in read_run(crashed).message
+    assert read_run(crashed).model == "MiniLM-L6 (bundled, all-MiniLM-L6-v2)"  # as finished runs name it
 
 
 def test_compare_overlays_curves_and_shows_only_the_settings_that_differ(runs_root):
