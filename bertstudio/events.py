@@ -12,7 +12,7 @@ the other background jobs' events (:mod:`bertstudio.jobs`); ``terminal`` marks t
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Union
 
 from bertstudio.results import Summary
@@ -163,3 +163,16 @@ class SimpleModelScored(Event):
 TrainingEvent = Union[Tuning, Started, SimpleModelScored, Working, Stopping, Step, Evaluated, Finished, Failed,
                       Cancelled]
 TERMINAL_EVENTS = (Finished, Failed, Cancelled)
+
+
+def curve_event(record: dict[str, Any]) -> Step | Evaluated | None:
+    """A step or a validation check read back from ``metrics.jsonl`` (None for other events, and for a line an
+    older version wrote without some field)."""
+    cls = {Step.kind: Step, Evaluated.kind: Evaluated}.get(record.get("event"))
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{key: value for key, value in record.items() if key in names})
+    except TypeError:
+        return None

@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from bertstudio.errors import disk_full_error, is_disk_full
 
@@ -146,6 +146,19 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
+
+
+def one_history(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's recorded events as one history.  A resumed run's metrics.jsonl holds, after the events of the
+    process that was killed, a ``started`` naming the checkpoint step it went on from: the steps and checks past
+    that checkpoint were done again, so their first tries are dropped (the curves would otherwise step back)."""
+    history: list[dict[str, Any]] = []
+    for event in events:
+        resumed = event.get("resumed_from_step") if event.get("event") == "started" else None
+        if resumed is not None:
+            history = [e for e in history if e.get("event") not in ("step", "evaluated") or e.get("step", 0) <= resumed]
+        history.append(event)
+    return history
 
 
 @dataclass(frozen=True, init=False)

@@ -16,7 +16,7 @@ from typing import Any
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.errors import UserError
 from bertstudio.history.records import RunRecord
-from bertstudio.runs import RunFolder, read_metrics
+from bertstudio.runs import RunFolder, one_history, read_metrics
 
 # config.json keys that are not settings (or differ for every run by construction).
 NOT_SETTINGS = frozenset({"output_dir", "decisions", "bertstudio_version", "data_sizes", "label_names",
@@ -43,7 +43,7 @@ def read_curves(run_dir) -> Curves:
         events = list(read_metrics(run_dir))
     except (OSError, ValueError):  # a torn last line of a killed run: the curves up to it are still worth showing
         events = _readable_events(run_dir)
-    for event in events:
+    for event in one_history(events):
         if event.get("event") == "step":
             curves.steps.append(event["step"])
             curves.losses.append(event["loss"])

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bertstudio.config import TrainConfig
-from bertstudio.events import Cancelled, Event, Stopping, Working
+from bertstudio.events import Cancelled, Event, Started, Stopping, Working, curve_event
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
 from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
-from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog
+from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog, one_history, read_metrics
 from bertstudio.train.loop import StopRequested
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
@@ -64,7 +64,7 @@ class TrainingJob(BackgroundJob):
         self.limits.check_model(self.config.model)
         should_stop = capped_stop(should_stop, self.limits.deadline(), functools.partial(self._hit_time_cap, emit))
         if self.resume is not None:
-            self.summary = resume_training(self.resume, emit=emit, should_stop=should_stop)
+            self.summary = resume_training(self.resume, emit=self._with_earlier_steps(emit), should_stop=should_stop)
             return self.summary
         if self.inputs is None:
             emit(Working(phase=READING_PHASE, done=0, total=0))
@@ -75,6 +75,19 @@ class TrainingJob(BackgroundJob):
         # run_training emits the Finished event itself, once the run folder is complete.
         self.summary = run_training(inputs, emit=emit, should_stop=should_stop, runs_root=self.runs_root)
         return self.summary
+
+    def _with_earlier_steps(self, emit: Emit) -> Emit:
+        """``emit``, followed after the resumed run's ``started`` by the steps and checks it did before its
+        checkpoint (read back from metrics.jsonl, not written again): the live charts show the whole run, not
+        only what this process trains."""
+        def emit_with_earlier_steps(event: Event) -> None:
+            emit(event)
+            if isinstance(event, Started) and event.resumed_from_step:
+                for record in one_history(read_metrics(self.resume)):
+                    earlier = curve_event(record)
+                    if earlier is not None and earlier.step <= event.resumed_from_step:
+                        emit(earlier)
+        return emit_with_earlier_steps
 
     def cancelled_event(self) -> Cancelled:
         if self.stop_reason:

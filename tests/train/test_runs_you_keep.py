@@ -3,6 +3,7 @@ TensorBoard curves and a status.json that says where it stands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -260,6 +261,37 @@ def test_a_run_killed_at_a_random_step_resumes_to_the_same_result_as_one_never_i
     events.Reload()
     logged = [s.step for s in events.Scalars("train/loss")]
     assert logged == sorted(set(logged)) and logged[-1] == summary.steps
+
+
+def _curve_events(steps, checks) -> list:
+    return ([Step(step=n, total_steps=8, epoch=n / 4, loss=1 / n, lr=1e-4, grad_norm=0.5, samples_per_second=10,
+                  tokens_per_second=100, elapsed=n, eta=8 - n) for n in steps]
+            + [Evaluated(step=n, epoch=n / 4, val_loss=0.5, accuracy=0.6, macro_f1=0.5, is_best=True, elapsed=n)
+               for n in checks])
+
+
+def test_a_resumed_job_shows_the_whole_run_once(small_csv, tmp_path, tiny_bert_dir):
+    """The killed process got to step 6 past its checkpoint at step 4; the resumed job's events give the live charts
+    steps 1-4 of before (read back from metrics.jsonl) and then its own, and the curves read steps 5-6 once."""
+    from bertstudio.history.compare import read_curves
+
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    started = Started(run_dir=str(run.path), model="Tiny", device="CPU", precision="fp32", total_steps=8,
+                      steps_per_epoch=4, epochs=2, train_rows=32, val_rows=8, test_rows=8, label_names=["a", "b"])
+    resumed = dataclasses.replace(started, resumed_from_step=4)
+    killed = [started, *_curve_events(range(1, 7), [4]), resumed]  # metrics.jsonl as the resumed run starts
+    run.metrics.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in killed), encoding="utf-8")
+    job = TrainingJob(tiny_config(small_csv, tiny_bert_dir, run.path))
+    job.resume = run.path
+    seen: list = []
+    job._with_earlier_steps(seen.append)(resumed)
+    assert seen[0] is resumed
+    assert [(e.kind, e.step) for e in seen[1:]] == [("step", n) for n in range(1, 5)] + [("evaluated", 4)]
+    with run.metrics.open("a", encoding="utf-8") as handle:  # the resumed process trains steps 5-8
+        handle.writelines(json.dumps(e.to_dict()) + "\n" for e in _curve_events(range(5, 9), [8]))
+    curves = read_curves(run.path)
+    assert curves.steps == list(range(1, 9)) and curves.eval_steps == [4, 8]
 
 
 def test_resume_refuses_a_finished_run_and_a_folder_that_is_not_a_run(small_csv, tmp_path, tiny_bert_dir):
