@@ -79,7 +79,7 @@ classify = pipeline("text-classification", model="my-model")  # add trust_remote
 print(classify("Where is my parcel?", truncation=True))
 
 # Any folder (ONNX, ONNX INT8, TorchScript too), with BERT Studio: same preparation as in training
-from bertstudio.inference import load_predictor
+from bertstudio.predict.predictor import load_predictor
 print(load_predictor("my-model").predict(["Where is my parcel?"]).to_records())
 ```
 

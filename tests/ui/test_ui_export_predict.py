@@ -291,3 +291,14 @@ def test_label_a_file_into_the_workspace(workspace_run, predictors, tmp_path):
         predict_tab.predict_upload(predictors, ws, str(run), "auto", str(source), "body", None)
     with pytest.raises(DataError, match="No file"):
         predict_tab.predict_upload(predictors, ws, str(run), "auto", None, None, None)
+
+
+def test_the_usage_note_s_bertstudio_lines_run_as_written(tmp_path):
+    """The Export tab's snippet is pasted by people as it stands: it once imported a module that did not exist."""
+    import re
+
+    code = re.search(r"```python\n(.*?)```", ET.USAGE, re.S).group(1)
+    ours = code[code.index("# Any folder"):].replace('"my-model"', repr(str(make_tiny_run(tmp_path / "run"))))
+    printed: list = []
+    exec(compile(ours, "USAGE", "exec"), {"print": printed.append})
+    assert printed[0][0]["label"] in LABELS
