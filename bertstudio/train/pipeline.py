@@ -30,7 +30,7 @@ from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.multilabel_metrics import is_multi_label
 from bertstudio.evaluation.report import finalize_run
 from bertstudio.events import Finished, Started, Tuning, Working
-from bertstudio.fingerprint import file_fingerprint
+from bertstudio.fingerprint import Fingerprint, file_fingerprint
 from bertstudio.hardware import DeviceInfo, detect_device
 from bertstudio.jobs import describe_exception
 from bertstudio.leftovers import claim_out_folder
@@ -531,9 +531,22 @@ def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], No
         raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to resume.",
                           "Evaluate or export it, or train a new run.")
     cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path)})
+    check_same_file(run, cfg)
     inputs = load_inputs(cfg)
     check_same_data(run, inputs)
     return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True)
+
+
+def check_same_file(run: RunFolder, cfg: TrainConfig) -> None:
+    """A run resumes only on the file it started with, byte for byte: a file edited in place (labels corrected,
+    rows reordered) keeps its row and class counts, and the checkpoint's batches would be drawn from other rows."""
+    saved = Fingerprint.from_dict(read_json(run.config, "Train the run again from the start.").get("data_fingerprint"))
+    now = file_fingerprint(cfg.data)
+    if saved is not None and now is not None and saved.sha256 != now.sha256:
+        raise DataError(f"The file {cfg.data} changed since {run.path.name} started: its contents are not those the "
+                        "run was trained on.",
+                        "Resume needs the file the run started with: put it back as it was, or train a new run on "
+                        "the changed file.")
 
 
 def check_same_data(run: RunFolder, inputs: TrainingInputs) -> None:

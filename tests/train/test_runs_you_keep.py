@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bertstudio.config import config_from_preset
-from bertstudio.errors import ConfigError
+from bertstudio.errors import ConfigError, DataError
 from bertstudio.events import Cancelled, Evaluated, Finished, Started, Step
 from bertstudio.results import RunStatus, Summary, read_run_status
 from bertstudio.runs import RunFolder, read_metrics
@@ -315,6 +315,22 @@ def test_resume_without_a_checkpoint_trains_from_the_start_in_the_same_folder(sm
     assert job.wait(120) and isinstance(job.outcome, Finished), job.outcome
     started = next(e for e in job.history if isinstance(e, Started))
     assert started.resumed_from_step == 0 and read_run_status(run.path).state == "done"
+
+
+def test_resume_refuses_a_data_file_changed_in_place(small_csv, tmp_path, tiny_bert_dir):
+    """Same rows and classes, labels moved: the sizes match, the contents do not."""
+    data = tmp_path / "data.csv"
+    data.write_bytes(small_csv.read_bytes())
+    job = TrainingJob(tiny_config(data, tiny_bert_dir, tmp_path / "run", epochs=1, checkpoint_minutes=0)).start()
+    assert job.wait(120)
+    run = RunFolder(tmp_path / "run")
+    run.summary.unlink()  # as if it had been killed before it finished
+    RunStatus(state="failed", message="killed").write(run.status)
+    header, *rows = data.read_text(encoding="utf-8").splitlines()
+    data.write_text("\n".join([header, *rows[1:], rows[0]]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="changed since run started") as caught:
+        pipeline.resume_training(run.path)
+    assert "put it back" in caught.value.hint
 
 
 class FakeAccelerator:
