@@ -489,3 +489,25 @@ def read_run_status(run_dir: str | os.PathLike[str]) -> RunStatus:
     if status.state == "running" and not status.writer_alive():
         return status.model_copy(update={"state": "interrupted"})
     return status
+
+
+def why_unfinished(run_dir: str | os.PathLike[str]) -> str | None:
+    """Why the run in ``run_dir`` has no finished model, in plain words ("the run in runs/x was interrupted before
+    it finished"); None for a finished run (done, or stopped early with its best model)."""
+    run = RunFolder(run_dir)
+    status = read_run_status(run.path)
+    if status.state in ("done", "stopped") and run.summary.is_file():
+        return None
+    if status.state == "running":
+        return f"the run in {run.path} is still training (process {status.pid})"
+    if status.state == "failed":
+        return f"the run in {run.path} failed" + (f" ({status.message})" if status.message else "")
+    return f"the run in {run.path} was interrupted before it finished"
+
+
+def unfinished_hint(run_dir: str | os.PathLike[str]) -> str:
+    """What to do about a run that has not finished: wait for it, or resume it."""
+    if read_run_status(run_dir).state == "running":
+        return "Wait for it to finish (or stop it to keep its best model so far)."
+    return f"Resume it (bertstudio train --resume {run_dir}, or the Train tab's Resume button) or train again."
+

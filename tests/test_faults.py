@@ -361,3 +361,21 @@ def test_predict_refuses_an_unfinished_run_unless_forced(tmp_path, tiny_run, sta
 
 def test_a_finished_run_predicts_without_a_label(tiny_run):
     assert load_predictor(tiny_run).unfinished is None
+
+
+def test_a_run_killed_before_it_saved_a_model_is_named_as_such_everywhere(tmp_path, tiny_run, capsys):
+    """It is a run folder, not a wrong path: predict, export, evaluate and label-noise say it was interrupted and
+    how to resume it (they said "No trained model was found" and "Point to a run folder")."""
+    from bertstudio.cli import main
+
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    shutil.copy(RunFolder(tiny_run).config, run.config)
+    RunStatus(state="running", pid=_dead_pid(), host=os.uname().nodename, checkpoint_step=4).write(run.status)
+    with pytest.raises(ModelError, match="No trained model yet: The run in .* was interrupted") as refused:
+        load_predictor(run.path, allow_unfinished=True)
+    assert f"--resume {run.path}" in refused.value.hint
+    for command in (["export", str(run.path), "--format", "onnx"], ["evaluate", str(run.path)],
+                    ["label-noise", str(run.path)]):
+        assert main(command) == 2
+        assert "was interrupted before it finished" in capsys.readouterr().err, command

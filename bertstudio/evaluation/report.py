@@ -18,7 +18,7 @@ from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
 from bertstudio.evaluation.metrics import evaluation_metrics, log_loss, softmax
-from bertstudio.results import Preprocessing, read_json
+from bertstudio.results import Preprocessing, read_json, unfinished_hint, why_unfinished
 from bertstudio.runs import PREPROCESSING_FILE, RunFolder, atomic_write_json
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -87,6 +87,9 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
 def check_run_folder(run_dir: Path) -> None:
     run = RunFolder(run_dir)
     missing = [path.name for path in (run.config, run.summary, run.model) if not path.exists()]
+    why = why_unfinished(run_dir) if missing and run.config.is_file() else None
+    if why is not None:  # a run folder whose run was killed, failed or is still going
+        raise DataError(f"No finished model yet: {why[:1].upper()}{why[1:]}.", unfinished_hint(run_dir))
     if not run_dir.is_dir() or missing:
         raise DataError(f"{run_dir} is not a finished training run (missing: {', '.join(missing) or 'the folder'}).",
                         "Point to a run folder made by `bertstudio train`; it holds config.json, summary.json "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.sources import check_no_pickle_only
-from bertstudio.results import read_export, read_export_places, read_run_status
+from bertstudio.results import read_export, read_export_places, unfinished_hint, why_unfinished
 from bertstudio.runs import RunFolder
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
@@ -83,29 +83,22 @@ def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
         return ModelLocation(folder=given, run_dir=parent if is_run else None)
     for folder in (given / "model", given):
         check_no_pickle_only(folder)
+    if RunFolder(given).config.is_file():  # a run that never saved its model (killed, failed, still training)
+        why = why_unfinished(given) or f"the run in {given} has no model/ folder"
+        raise ModelError(f"No trained model yet: {why[:1].upper()}{why[1:]}.", hint=unfinished_hint(given))
     raise ModelError(f"No trained model was found in '{given}'.",
                      hint="Point to a run folder (it has model/ inside), a model folder with model.safetensors, "
                           "or an export folder with model.onnx or model.pt.")
 
 
 def unfinished_run(location: ModelLocation) -> str | None:
-    """Why the run the model belongs to has not finished, in plain words; None for a finished run (done, or
-    stopped early with its best model) or a model folder outside a run.
+    """Why the run the model belongs to has not finished, in plain words; None for a finished run or a model folder
+    outside a run.
 
     A killed or failed run may have a model/ folder from an earlier save, which would predict without any sign
     that it is not the model the run was meant to produce.
     """
-    if location.run_dir is None:
-        return None
-    run = RunFolder(location.run_dir)
-    status = read_run_status(run.path)
-    if status.state in ("done", "stopped") and run.summary.is_file():
-        return None
-    if status.state == "running":
-        return f"the run in {run.path} is still training (process {status.pid})"
-    if status.state == "failed":
-        return f"the run in {run.path} failed" + (f" ({status.message})" if status.message else "")
-    return f"the run in {run.path} was interrupted before it finished"
+    return None if location.run_dir is None else why_unfinished(location.run_dir)
 
 
 def check_finished(location: ModelLocation) -> None:
