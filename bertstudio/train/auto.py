@@ -8,6 +8,7 @@ reasons and ``config.json`` stores them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,11 +96,18 @@ class Resolved:
     config: TrainConfig
     decisions: list[Decision] = field(default_factory=list)
 
-    def reasons(self) -> list[str]:
-        return [d.reason for d in self.decisions]
-
     def to_list(self) -> list[dict[str, Any]]:
         return [asdict(d) for d in self.decisions]
+
+
+def explanations(decisions: Sequence[Decision]) -> list[str]:
+    """The reasons a list shows, each once: a strategy's later fields only name the strategy ("Strategy: full
+    fine-tuning.") that its first field explained (config.json keeps a reason per field)."""
+    said: list[str] = []
+    for decision in decisions:
+        if not any(earlier.startswith(decision.reason) for earlier in said):
+            said.append(decision.reason)
+    return said
 
 
 # --- individual rules (pure) ---------------------------------------------------------

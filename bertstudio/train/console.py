@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
+from bertstudio.train.auto import explanations
 
 
 class ConsoleProgress:
@@ -24,8 +25,8 @@ class ConsoleProgress:
         self._print(inputs.table.describe())
         for line in inputs.report.to_text().splitlines():
             self._print(f"  {line}")
-        for decision in inputs.resolved.decisions:
-            self._print(f"  - {decision.reason}")
+        for reason in explanations(inputs.resolved.decisions):
+            self._print(f"  - {reason}")
 
     def on_event(self, event) -> None:
         if isinstance(event, Tuning):

@@ -14,7 +14,7 @@ from helpers import run_readme_code
 from bertstudio.config import TrainConfig, config_from_preset, list_presets
 from bertstudio.errors import ConfigError
 from bertstudio.models.pooling import use_pooling
-from bertstudio.train.auto import DataStats, Hardware, ModelShape, choose_strategy, resolve
+from bertstudio.train.auto import DataStats, Hardware, ModelShape, choose_strategy, explanations, resolve
 from bertstudio.train.lora import add_lora, has_lora, lora_targets, merge_lora, save_adapter
 from bertstudio.train.model_setup import apply_freezing, apply_strategy_freezing, is_head_parameter, parameter_groups
 from bertstudio.train.schedule import lr_multiplier, phased_lr_multiplier
@@ -284,6 +284,8 @@ def test_the_recommendation_is_what_won_the_benchmark_and_says_why(rows, classes
     reasons = [d.reason for d in resolved.decisions if d.field in ("layer_lr_decay", "unfreezing", "lora_rank")]
     assert len(reasons) == 3 and reasons[0].startswith(f"Strategy: {name}.")
     assert sum(strategy.reason in r for r in reasons) == 1  # said once, not three times
+    listed = explanations(resolved.decisions)  # what the console and the Model tab list: the strategy once
+    assert sum(r.startswith("Strategy:") for r in listed) == 1 and len(listed) == len(resolved.decisions) - 2
 
 
 def test_a_strategy_the_person_chose_is_named_in_the_plan_and_not_mixed_with_the_recommendation():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bertstudio.config import TrainConfig
-from bertstudio.train.auto import Decision
+from bertstudio.train.auto import Decision, explanations
 from bertstudio.train.plan import LengthInUse, TimeEstimate, TrainingPlan
 from bertstudio.train.tuning import MAX_EXTRA_SHARE, plan_probe
 from bertstudio.ui.views.progress import format_duration
@@ -56,7 +56,7 @@ def _times(n: int) -> str:
 def decisions_markdown(decisions: list[Decision]) -> str:
     if not decisions:
         return "Every setting was chosen by you or the preset."
-    return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {d.reason}" for d in decisions)
+    return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {reason}" for reason in explanations(decisions))
 
 
 def length_in_use_markdown(use: LengthInUse) -> str:
