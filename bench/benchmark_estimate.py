@@ -4,7 +4,10 @@ For a few selections of the app's benchmark (its repeat policy, a fresh ONNX cac
 estimate shown before the run (``benchmark.plan.estimate_benchmark``) and the wall time the run took.  Registry
 models not downloaded are timed as their exact architecture with random weights, as the app does.
 
-    python bench/benchmark_estimate.py [--selections small,default]
+    python bench/benchmark_estimate.py [--selections small,default] [--busy]
+
+``--busy``: another program keeps every core busy with matrix products during the estimate and the run, as on
+a machine shared with other work (the estimate must stay of the right order there too).
 
 Results: the "Benchmark time estimate" section of bench/RESULTS.md.
 """
@@ -12,7 +15,9 @@ Results: the "Benchmark time estimate" section of bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,16 +39,32 @@ SELECTIONS = {
 }
 
 
+BUSY_PROGRAM = "import torch\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
+
+
+@contextlib.contextmanager
+def other_program(busy: bool):
+    """A process doing matrix products on every core while the block runs (nothing when not ``busy``)."""
+    process = subprocess.Popen([sys.executable, "-c", BUSY_PROGRAM]) if busy else None
+    try:
+        yield
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--selections", default="small,default")
+    parser.add_argument("--busy", action="store_true", help="another program keeps the cores busy meanwhile")
     args = parser.parse_args()
     rows = ["| selection | cells | estimate | measured | estimate / measured | load average at start -> end |",
             "|---|---:|---:|---:|---:|---|"]
     for name in args.selections.split(","):
-        with tempfile.TemporaryDirectory() as cache:
+        with tempfile.TemporaryDirectory() as cache, other_program(args.busy):
             plan = BenchmarkPlan(**SELECTIONS[name], policy=APP_POLICY, cache_dir=Path(cache))
-            measured_gflops.cache_clear()
+            time.sleep(5 if args.busy else 0)  # the other program under way
             load_before = os.getloadavg()[0]
             estimate = estimate_benchmark(plan)
             start = time.perf_counter()
@@ -51,7 +72,7 @@ def main() -> None:
             took = time.perf_counter() - start
             load_after = os.getloadavg()[0]
         ratio = estimate.seconds / took
-        rows.append(f"| {name} ({', '.join(plan.models)}; {', '.join(plan.backends)}; batch "
+        rows.append(f"| {name}{' (busy machine)' if args.busy else ''} ({', '.join(plan.models)}; {', '.join(plan.backends)}; batch "
                     f"{'/'.join(map(str, plan.batch_sizes))} x {'/'.join(map(str, plan.seq_lens))} tokens) | "
                     f"{estimate.cells} | {estimate.seconds:.0f} s | {took:.0f} s | {ratio:.2f} | "
                     f"{load_before:.1f} -> {load_after:.1f} |")

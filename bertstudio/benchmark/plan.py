@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any
 
 from bertstudio.benchmark.backends import DEFAULT_BF16_METHOD, check_bf16_method
 from bertstudio.benchmark.cells import BUSY_WAIT_S
-from bertstudio.benchmark.contention import PROBE_REPEATS, PROBE_SETTLE_S, START_SAMPLES, matmul_probe_ms
+from bertstudio.benchmark.contention import PROBE_REPEATS, PROBE_SETTLE_S, START_SAMPLES
 from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS
 from bertstudio.benchmark.parity import PARITY_BATCH
 from bertstudio.benchmark.timing import RepeatPolicy
@@ -182,12 +182,44 @@ def encoder_shape(name: str) -> ModelShape:
     return model_shape(name)
 
 
-@functools.lru_cache(maxsize=8)
+# The estimate's probe: one product the size of a BERT-base feed-forward layer on 8 texts of 128 tokens.  The
+# contention probe's small products (contention.matmul_probe_ms) lose 5-8x of their speed while another program
+# keeps the cores busy, where a model's large products lose about 2x (measured on 2 cores: 19 against 160 GFLOP/s
+# for the small products, 71 against 156 for DistilBERT at batch 32, 34-40 for this product); read from the small
+# products, the Benchmark tab once promised 1.7 h for a run that took minutes.
+SPEED_PRODUCT = (1024, 768, 3072)
+SPEED_REMEMBERED_S = 30.0
+_speeds: dict[int, tuple[float, float]] = {}  # threads -> (when measured, GFLOP/s)
+
+
 def measured_gflops(threads: int) -> float:
-    """The machine's fp32 matrix-product rate with ``threads`` cores (a ~0.1 s probe, once per process: the
-    app asks at every change of the selection)."""
-    with torch_threads(threads):
-        return PROBE_GFLOP / (matmul_probe_ms() / 1000)
+    """The machine's fp32 matrix-product rate with ``threads`` cores now (~0.1-0.5 s).  Remembered for
+    ``SPEED_REMEMBERED_S`` (the app asks at every change of the selection), not for the life of the process: a busy
+    moment when it was first asked stayed in every later estimate."""
+    when, gflops = _speeds.get(threads, (-math.inf, 0.0))
+    if time.monotonic() - when > SPEED_REMEMBERED_S:
+        with torch_threads(threads):
+            gflops = _product_gflops()
+        _speeds[threads] = (time.monotonic(), gflops)
+    return gflops
+
+
+def _product_gflops() -> float:
+    """The rate of ``SPEED_PRODUCT``, median of three after one to warm up."""
+    import statistics
+
+    import torch
+
+    rows, inner, cols = SPEED_PRODUCT
+    left, right = torch.ones(rows, inner), torch.ones(inner, cols)
+
+    def once() -> float:
+        start = time.perf_counter()
+        left @ right
+        return time.perf_counter() - start
+
+    once()
+    return 2 * rows * inner * cols / statistics.median(once() for _ in range(3)) / 1e9
 
 
 def phase_seconds(call_s: float, policy: RepeatPolicy) -> float:

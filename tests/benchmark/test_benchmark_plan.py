@@ -136,3 +136,18 @@ def test_the_estimate_counts_each_step_the_runner_takes(tiny_run):
     # Retries happen only while other programs disturb the cells: not counted, but the text says so.
     assert "taken again after a 5 s pause, up to 2 more times" in plain.text() and plain.busy_retries == 2
     assert "slower while other programs run" in estimate(busy_retries=0).text()
+
+
+def test_the_machine_speed_is_measured_again_after_a_while(monkeypatch):
+    """A busy moment when the app first asked stayed in every later estimate (it was measured once per process)."""
+    from bertstudio.benchmark import plan as plan_module
+
+    readings, clock = iter([20.0, 150.0]), [1000.0]
+    monkeypatch.setattr(plan_module, "_product_gflops", lambda: next(readings))
+    monkeypatch.setattr(plan_module.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(plan_module, "_speeds", {})
+    assert plan_module.measured_gflops(2) == 20.0
+    clock[0] += plan_module.SPEED_REMEMBERED_S / 2
+    assert plan_module.measured_gflops(2) == 20.0  # remembered: the app asks at every change of the selection
+    clock[0] += plan_module.SPEED_REMEMBERED_S
+    assert plan_module.measured_gflops(2) == 150.0
