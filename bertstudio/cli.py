@@ -8,6 +8,7 @@ line of ``train``, ``evaluate``, ``export`` and ``predict`` is a JSON object wit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -21,6 +22,7 @@ from bertstudio.predict import cli as predict_cli
 from bertstudio.train import cli as train_cli
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 1
 
 # In the order of the product's flow: data, training, evaluation, prediction, export, benchmark, history.
 STAGES = (data_cli, train_cli, evaluation_cli, predict_cli, export_cli, benchmark_cli, history_cli)
@@ -41,10 +43,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not as a traceback at exit
+        return code
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return reader_went_away()
+
+
+def reader_went_away() -> int:
+    """The output went to a pipe whose reader has closed it (``bertstudio runs show X | head``): stop quietly.
+
+    Python's recipe ("Note on SIGPIPE" in the signal module's docs): point stdout at devnull, so the flush at exit
+    does not fail again with a traceback, and exit 1 (the output was not all delivered).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a stdout without a descriptor (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE

@@ -7,13 +7,17 @@ name in :mod:`bertstudio.config` is a new flag of ``train`` (and ``train-seeds``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import types
 import typing
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from bertstudio.config import TrainConfig, config_from_preset, make_config
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset, make_config
+from bertstudio.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,73 @@ class Command:
 
 def no_arguments(parser: argparse.ArgumentParser) -> None:
     """For commands that take no flags."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts and sizes: 0 or -1 would mean nothing sensible (or a 50x slower run)."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for counts where 0 has a meaning of its own (``export --rows 0``: all rows)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, lowest: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least {lowest}, got '{text}'")
+    return value
+
+
+def port_number(text: str) -> int:
+    """An argparse type for a TCP port: 1-65535 (0 would make the system pick one the message could not name)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, got '{text}' (for example 8000)")
+    return value
+
+
+def check_writable_folder(folder: str | os.PathLike[str], flag: str, given: str | None = None) -> None:
+    """Refuse a folder that cannot be created or written into, naming ``flag`` and the path as the person typed it
+    (``given``, default ``folder``); leaves nothing behind.
+
+    Called before reading data or loading a model, so a bad ``--out`` is said at once instead of as a traceback
+    after minutes of work.  Missing folders are created to find out (permissions, read-only or virtual file
+    systems such as /sys and /proc only tell by refusing) and removed again, innermost first.
+    """
+    target = Path(folder).expanduser()
+    shown = f"{flag} {given if given is not None else folder}"
+    hint = f"Choose another {flag}; missing folders are created."
+    in_the_way = _file_in_the_way(target)
+    if in_the_way is not None:
+        raise UserError(f"{shown} cannot be used: {in_the_way} is a file, not a folder.", hint)
+    created = [f for f in (target, *target.parents) if not f.exists()]
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        probe = target / f".bertstudio-write-check-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"Cannot create or write into {target} ({shown}): {err.strerror or err}.", hint) from None
+    finally:
+        for made in created:
+            with contextlib.suppress(OSError):
+                made.rmdir()
+
+
+def _file_in_the_way(target: Path) -> Path | None:
+    """The nearest existing place at or above ``target``, when it is a file (``data.csv``, ``data.csv/x``)."""
+    for place in (target, *target.parents):
+        if place.exists():
+            return None if place.is_dir() else place
+    return None
 
 
 def _base_type(annotation: Any) -> Any:
@@ -72,9 +143,20 @@ def add_config_flags(parser: argparse.ArgumentParser, fields: Collection[str] | 
         parser.add_argument(flag, **kwargs)
 
 
+def given_config_flags(args: argparse.Namespace) -> list[str]:
+    """The config flags given on the command line (those left at None were not), as typed: ``--lr``."""
+    flags = []
+    for name, info in TrainConfig.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if extra.get("cli") and name != "preset" and getattr(args, name, None) is not None:
+            flags.append(extra["cli"])
+    return flags
+
+
 def config_from_args(args: argparse.Namespace, **fixed: Any) -> TrainConfig:
     values = {name: getattr(args, name, None) for name in TrainConfig.model_fields if name != "preset"}
-    return config_from_preset(args.preset, **{**values, **fixed})
+    # train's --preset is None when not given (so --resume can tell it apart from one typed)
+    return config_from_preset(getattr(args, "preset", None) or DEFAULT_PRESET, **{**values, **fixed})
 
 
 def config_of_fields(args: argparse.Namespace, fields: Collection[str]) -> TrainConfig:

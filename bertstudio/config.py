@@ -249,12 +249,40 @@ class TrainConfig(BaseModel):
         atomic_write_json(Path(path), {**self.to_json_dict(), **(extra or {})})
 
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path, *, strict: bool = False) -> "TrainConfig":
+        """A saved config.  ``strict`` (a file a person hands to ``train --config``) refuses keys that are not
+        settings, as ``make_config`` does, instead of dropping a misspelt ``max_step`` without a word."""
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path} holds a JSON {type(raw).__name__}, not settings.",
+                              "Pass a JSON object of settings, such as a run's config.json.")
+        if strict:
+            refuse_unknown_keys(raw, path)
         raw.setdefault("long_texts", "head")  # runs from before the long-text choice cut at the head
         if "decisions" in raw and "pooling" not in raw:  # a run saved before the strategies: resumes as it trained
             raw = {**STRATEGIES_BEFORE_ISSUE_20, **raw}
         return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
+
+
+# What a run's config.json holds beside the settings (train/pipeline.save_config): read back, never a setting.
+SAVED_BESIDE_SETTINGS = frozenset({"decisions", "bertstudio_version", "label_names", "data_sizes",
+                                   "data_fingerprint"})
+
+
+def refuse_unknown_keys(raw: dict[str, Any], path: str | Path) -> None:
+    """A ConfigError naming the first key of ``raw`` that is no setting, with the setting it likely meant."""
+    import difflib
+
+    unknown = [key for key in raw if key not in TrainConfig.model_fields and key not in SAVED_BESIDE_SETTINGS]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(str(key), list(TrainConfig.model_fields), n=1)
+    meant = f" Did you mean '{close[0]}'?" if close else ""
+    more = f" (and {len(unknown) - 1} more: {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
+    raise ConfigError(f"The settings file {path} has '{key}'{more}, which is not a setting.{meant}",
+                      "Fix or remove it: the keys are the setting names a run's config.json uses (such as "
+                      "max_steps, lr, epochs).")
 
 
 # Sun et al. 2019: 128 head tokens of the 510 that fit between [CLS] and [SEP] (bertstudio.data.long_texts).

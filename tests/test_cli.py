@@ -1,4 +1,6 @@
+import io
 import json
+import os
 import subprocess
 import sys
 
@@ -103,3 +105,124 @@ def test_every_command_prints_its_help(command, capsys):
         flags = [f.json_schema_extra["cli"] for n, f in TrainConfig.model_fields.items()
                  if isinstance(f.json_schema_extra, dict) and "cli" in f.json_schema_extra and n != "preset"]
         assert flags and all(flag in text for flag in flags)
+
+
+TINY_TRAIN = ("--max-steps", "2", "--max-length", "32", "--precision", "fp32", "--quiet")
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_resume_refuses_a_data_file_and_settings_it_would_ignore(tiny_run, small_csv, capsys):
+    """A resumed run goes on with its own settings and data: `--resume RUN data.csv --lr 0.5` trained on as if the
+    file and the flags were not there."""
+    assert main(["train", "--resume", str(tiny_run), str(small_csv), "--epochs", "1", "--lr", "0.5"]) == 2
+    err = _one_error_line(capsys)
+    assert f"a training file ({small_csv})" in err and "--epochs" in err and "--lr" in err
+    assert "its own settings and data" in err and f"--resume {tiny_run}` alone" in err
+    for extra in (["--preset", "fast"], ["--runs-dir", "elsewhere"], ["--seeds", "2"], ["--config", "c.json"]):
+        assert main(["train", "--resume", str(tiny_run), *extra]) == 2
+        assert extra[0] in _one_error_line(capsys)
+
+
+def test_a_misspelt_key_in_the_config_file_is_refused_with_the_likely_name(tmp_path, small_csv, capsys):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"max_step": 3}))
+    out = tmp_path / "run"
+    assert main(["train", str(small_csv), "--config", str(settings), "--out", str(out)]) == 2
+    err = _one_error_line(capsys)
+    assert "'max_step'" in err and "Did you mean 'max_steps'?" in err
+    assert not out.exists()
+
+
+def test_a_runs_config_json_is_accepted_as_a_settings_file(tmp_path, small_csv, tiny_bert_dir, capsys):
+    """config.json holds the run's decisions, label names, data sizes ... beside its settings: none is refused."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", str(small_csv), "--model", str(tiny_bert_dir), "--out", str(first), *TINY_TRAIN]) == 0
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(second), "--quiet"]) == 0
+    assert (second / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("make_args,fragment", [
+    (lambda t, data: ["--out", data / "x"], "is a file, not a folder"),
+    (lambda t, data: ["--out", data], "is a file, not a folder"),
+    (lambda t, data: ["--runs-dir", data], "--runs-dir"),
+    (lambda t, data: ["--out", "/proc/bertstudio-test/run"], "Cannot create or write into /proc/bertstudio-test/run"),
+])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_the_data_is_read(tmp_path, small_csv, capsys,
+                                                                                 make_args, fragment):
+    if "/proc" in str(make_args(tmp_path, small_csv)[1]) and not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc here")
+    assert main(["train", str(small_csv), *map(str, make_args(tmp_path, small_csv)), *TINY_TRAIN]) == 2
+    captured = capsys.readouterr()
+    assert "Read 60 rows" not in captured.err  # refused before reading the data
+    err = captured.err.strip()
+    assert err.startswith("error: ") and fragment in err and "Choose another" in err and len(err.splitlines()) == 1
+    assert small_csv.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["small.csv"]
+
+
+def test_an_out_folder_holding_a_run_is_refused_before_the_data_report(tiny_run, small_csv, capsys):
+    assert main(["train", str(small_csv), "--out", str(tiny_run), *TINY_TRAIN]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: The folder") and "already holds a finished run" in captured.err
+    assert "Read 60 rows" not in captured.err and "Strategy" not in captured.err
+
+
+def test_an_out_folder_is_created_when_missing_and_the_check_leaves_nothing_on_refusal(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\n" + "".join(f"row {i},only\n" for i in range(20)))
+    out = tmp_path / "new" / "deeper" / "run"
+    assert main(["train", str(bad), "--out", str(out), *TINY_TRAIN]) == 2  # one class: refused after the check
+    assert "class" in _one_error_line(capsys)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("command,value", [("train", "0"), ("train", "-1"), ("train-seeds", "0"), ("train", "two")])
+def test_seeds_must_be_a_positive_whole_number(small_csv, capsys, command, value):
+    with pytest.raises(SystemExit) as done:
+        main([command, str(small_csv), "--seeds", value])
+    assert done.value.code == 2
+    assert "argument --seeds: expected a whole number" in capsys.readouterr().err
+
+
+def test_train_says_which_columns_it_reads(tmp_path, tiny_bert_dir):
+    path = tmp_path / "pairs.csv"
+    path.write_text("question1,question2,label\n" + "".join(
+        f"how old is item {i},what age is item {i},{'same' if i % 2 else 'different'}\n" for i in range(40)))
+    result = run_cli("train", path, "--model", tiny_bert_dir, "--out", tmp_path / "run", *TINY_TRAIN)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[1] == "Text column: question1 + question2; label column: label."  # right after what was read
+
+
+def test_a_closed_pipe_does_not_fail_the_training(small_csv, tmp_path, tiny_bert_dir):
+    """`bertstudio train ... 2>&1 | head` used to mark the run failed ("unexpected error: BrokenPipeError")."""
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "bertstudio", "train", str(small_csv), "--model",
+                                str(tiny_bert_dir), "--out", str(out), *TINY_TRAIN],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process.stdout.close()  # the reader is gone before the first line: every print meets a closed pipe
+    assert process.wait(timeout=300) == 1  # the headline could not be delivered
+    assert json.loads((out / "status.json").read_text())["state"] == "done"
+    assert (out / "summary.json").is_file()
+
+
+def test_a_closed_pipe_ends_a_short_command_quietly(tiny_run, tmp_path):
+    """`bertstudio runs show X | head` printed a BrokenPipeError traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "bertstudio", "runs", "--root", str(tiny_run.parent), "show",
+                                str(tiny_run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    assert process.wait(timeout=120) == 1
+    assert process.stderr.read() == ""
+
+
+def test_main_returns_1_when_stdout_is_a_closed_pipe(tiny_run, monkeypatch):
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["runs", "--root", str(tiny_run.parent), "show", str(tiny_run)]) == 1

@@ -82,3 +82,27 @@ def test_config_json_round_trip(tmp_path):
     raw = json.loads((tmp_path / "config.json").read_text())
     assert raw["decisions"] == [{"field": "lr"}]
     assert TrainConfig.load(tmp_path / "config.json") == cfg
+
+
+def test_a_strict_load_refuses_keys_that_are_no_setting_and_names_the_close_one(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"max_step": 3, "lr": 1e-4, "colour": "red"}))
+    assert TrainConfig.load(path).lr == 1e-4  # a run's own file, read back: lenient as before
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.load(path, strict=True)
+    assert "'max_step' (and 1 more: 'colour'), which is not a setting. Did you mean 'max_steps'?" in err.value.message
+    assert "config.json" in err.value.hint
+
+
+def test_a_strict_load_keeps_what_a_run_saves_beside_its_settings(tmp_path):
+    path = tmp_path / "config.json"
+    TrainConfig(max_steps=3).save(path, extra={"decisions": [], "bertstudio_version": "0", "label_names": ["a"],
+                                               "data_sizes": {}, "data_fingerprint": None})
+    assert TrainConfig.load(path, strict=True).max_steps == 3
+
+
+def test_a_settings_file_that_is_not_an_object_is_refused(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="holds a JSON list, not settings"):
+        TrainConfig.load(path, strict=True)

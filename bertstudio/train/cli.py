@@ -7,12 +7,20 @@ import json
 import sys
 from pathlib import Path
 
-from bertstudio.cli_args import Command, add_config_flags, config_from_args, no_arguments
+from bertstudio.cli_args import (
+    Command,
+    add_config_flags,
+    check_writable_folder,
+    config_from_args,
+    given_config_flags,
+    no_arguments,
+    positive_int,
+)
 from bertstudio.config import DEFAULT_PRESET, TrainConfig, list_presets, make_config
 from bertstudio.data.io import table_cache_root
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
-from bertstudio.leftovers import remove_leftovers
+from bertstudio.leftovers import claim_out_folder, remove_leftovers
 from bertstudio.train.console import ConsoleProgress
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 from bertstudio.train.processes import Processes, one_process_launch_warning
@@ -23,18 +31,26 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN",
                    help="Go on with an interrupted run (its folder) from its latest checkpoint, with its own settings "
                         "and data; no training file or other settings are needed.")
-    p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
+    # --preset, --runs-dir and --seeds default to None so that --resume can tell they were given (and refuse them).
+    p.add_argument("--preset", help=f"Starting settings (see `bertstudio presets`; default: {DEFAULT_PRESET}).")
     p.add_argument("--config", metavar="FILE",
                    help="Settings saved as JSON (a run's config.json, or the app's \"Train on a bigger machine\" "
                         "file); flags given as well override them.")
-    p.add_argument("--runs-dir", default="runs", help="Where new run folders are created.")
+    p.add_argument("--runs-dir", help=f"Where new run folders are created (default: {DEFAULT_RUNS_DIR}).")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
-    p.add_argument("--seeds", type=int, default=1,
+    p.add_argument("--seeds", type=positive_int,
                    help="Train this many times with different seeds and report the mean and spread of macro-F1.")
     add_config_flags(p)
 
 
+DEFAULT_RUNS_DIR = "runs"
+
+
 def run_train(args: argparse.Namespace) -> int:
+    if args.resume:
+        refuse_settings_with_resume(args)
+    args = argparse.Namespace(**{**vars(args), "preset": args.preset or DEFAULT_PRESET,
+                                 "runs_dir": args.runs_dir or DEFAULT_RUNS_DIR, "seeds": args.seeds or 1})
     # What killed runs left half-written (their processes are gone) goes first; a running run is left alone.
     remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None), table_cache_root()])
     if args.resume:
@@ -44,6 +60,8 @@ def run_train(args: argparse.Namespace) -> int:
         return run_train_seeds(args)
     # Under accelerate launch every process runs this command; the main one prints (the others train silently).
     main = Processes.from_environment().is_main
+    if main:  # said before the data is read: a bad --out used to surface as a traceback after it
+        check_out_folder(cfg, args.runs_dir)
     warning = one_process_launch_warning()
     if warning:
         print(warning, file=sys.stderr)
@@ -60,6 +78,30 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_settings_with_resume(args: argparse.Namespace) -> None:
+    """A resumed run goes on with the settings and data it started with: anything else given is refused, not
+    silently ignored (``--resume RUN data.csv --lr 0.5`` used to train on as if they were not there)."""
+    given = ([f"a training file ({args.data})"] if args.data else []) + \
+        [flag for flag, value in (("--config", args.config), ("--preset", args.preset), ("--runs-dir", args.runs_dir),
+                                  ("--seeds", args.seeds)) if value is not None] + given_config_flags(args)
+    if given:
+        raise ConfigError(f"--resume does not take {', '.join(given)}: a resumed run goes on with its own settings "
+                          "and data.", f"Run `bertstudio train --resume {args.resume}` alone (--quiet may be added), "
+                                       "or start a new run without --resume to train with other settings or data.")
+
+
+def check_out_folder(cfg: TrainConfig, runs_dir: str) -> None:
+    """Refuse, before anything is read or printed, an --out that holds another run or a folder that cannot be
+    written (a file, /sys, a read-only disk).  With --overwrite the earlier run is removed later, once the data has
+    been read: a refused data file then leaves it in place."""
+    if not cfg.output_dir:
+        check_writable_folder(runs_dir, "--runs-dir")
+        return
+    if not cfg.overwrite:
+        claim_out_folder(cfg.output_dir, overwrite=False)
+    check_writable_folder(cfg.output_dir, "--out")
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The settings of ``bertstudio train``: the flags over the preset, or over the saved ``--config`` file."""
     if not args.config:
@@ -71,7 +113,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     if not path.is_file():
         raise ConfigError(f"The settings file {path} does not exist.", "Pass the path of a saved settings JSON file.")
     try:
-        saved = TrainConfig.load(path)
+        saved = TrainConfig.load(path, strict=True)
     except ValueError as exc:  # not JSON
         raise ConfigError(f"{path} is not a settings file ({exc}).",
                           "Pass a run's config.json or the train_config.json the app wrote.") from None
@@ -101,7 +143,7 @@ def run_presets(args: argparse.Namespace) -> int:
 
 def _add_train_seeds(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
-    p.add_argument("--seeds", type=int, default=3, help="How many seeds to train (seed, seed+1, ...).")
+    p.add_argument("--seeds", type=positive_int, default=3, help="How many seeds to train (seed, seed+1, ...).")
     p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
     p.add_argument("--runs-dir", default="runs", help="Where the new folder of runs is created.")
     add_config_flags(p)
@@ -113,6 +155,7 @@ def run_train_seeds(args: argparse.Namespace) -> int:
               flush=True)
 
     cfg = train_config(args) if getattr(args, "config", None) else config_from_args(args, data=args.data)
+    check_out_folder(cfg, args.runs_dir)
     report = train_with_seeds(cfg, args.seeds, runs_root=args.runs_dir, on_run=show)
     print(report.to_text())
     print(json.dumps(report.headline()))

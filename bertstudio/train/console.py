@@ -1,11 +1,25 @@
-"""Console progress for ``bertstudio train``: a tqdm bar on stderr driven by training events."""
+"""Console progress for ``bertstudio train``: a tqdm bar on stderr driven by training events.
+
+Printing never stops a training: when the reader of the output goes away (``bertstudio train ... 2>&1 | head``),
+the progress falls silent and the run goes on to its end.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
 from bertstudio.train.auto import explanations
+
+
+def columns_line(cfg) -> str:
+    """The columns a run reads, worded as ``bertstudio inspect`` words them."""
+    text = f"{cfg.text_column}" + (f" + {cfg.text_pair_column}" if cfg.text_pair_column else "")
+    labels = (f"label columns: {', '.join(cfg.label_columns)}" if cfg.label_columns
+              else f"label column: {cfg.label_column}")
+    return f"Text column: {text}; {labels}."
 
 
 class ConsoleProgress:
@@ -13,6 +27,7 @@ class ConsoleProgress:
         self.enabled = enabled
         self.stream = stream
         self._bar = None
+        self._silenced = False  # the reader of the output has gone: nothing more is printed
 
     def _print(self, text: str) -> None:
         if self._bar is not None:
@@ -21,14 +36,43 @@ class ConsoleProgress:
             print(text, file=self.stream)
 
     def show_inputs(self, inputs) -> None:
-        """What was read and why each automatic setting was chosen."""
-        self._print(inputs.table.describe())
-        for line in inputs.report.to_text().splitlines():
-            self._print(f"  {line}")
-        for reason in explanations(inputs.resolved.decisions):
-            self._print(f"  - {reason}")
+        """What was read, the columns used and why each automatic setting was chosen."""
+        if self._silenced:
+            return
+        with self._unless_the_reader_left():
+            self._print(inputs.table.describe())
+            self._print(columns_line(inputs.config))
+            for line in inputs.report.to_text().splitlines():
+                self._print(f"  {line}")
+            for reason in explanations(inputs.resolved.decisions):
+                self._print(f"  - {reason}")
 
     def on_event(self, event) -> None:
+        if self._silenced:
+            return
+        with self._unless_the_reader_left():
+            self._show(event)
+
+    @contextlib.contextmanager
+    def _unless_the_reader_left(self):
+        """Runs the printing inside; a closed pipe (``| head`` has read its lines) silences the progress for good
+        instead of failing the training with BrokenPipeError."""
+        try:
+            yield
+        except BrokenPipeError:
+            self._silence()
+
+    def _silence(self) -> None:
+        self._silenced = True
+        self._bar = None  # closing the bar would write to the closed pipe again
+        # Python's recipe ("Note on SIGPIPE"): the stream's descriptor now points at devnull, so whatever still
+        # writes to it (tqdm's clean-up, warnings, the buffer flushed at exit) neither fails nor prints a traceback.
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # a stream without a descriptor (tests)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def _show(self, event) -> None:
         if isinstance(event, Tuning):
             self._print(f"Tune for me: trying learning rate {event.index} of {event.candidates}: {event.lr:g} "
                         f"({event.steps} steps)")
@@ -72,5 +116,6 @@ class ConsoleProgress:
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.close()
+            with self._unless_the_reader_left():
+                self._bar.close()
             self._bar = None

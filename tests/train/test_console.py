@@ -41,3 +41,39 @@ def test_a_job_that_stops_itself_says_why():
     console = ConsoleProgress(enabled=False, stream=out)
     console.on_event(Stopping(reason="It reached this demo's limit of 10 minutes per training (time limit)."))
     assert out.getvalue() == "Stopping: It reached this demo's limit of 10 minutes per training (time limit).\n"
+
+
+def test_the_columns_line_names_pairs_and_label_columns_as_inspect_does():
+    from bertstudio.config import make_config
+    from bertstudio.train.console import columns_line
+
+    assert columns_line(make_config(text_column="q1", text_pair_column="q2", label_column="same")) == \
+        "Text column: q1 + q2; label column: same."
+    assert columns_line(make_config(text_column="text", label_columns=["price", "speed"])) == \
+        "Text column: text; label columns: price, speed."
+
+
+class _ClosedPipe(io.StringIO):
+    """A stream whose reader has gone (`| head` has read its lines)."""
+
+    def __init__(self, after: int = 0):
+        super().__init__()
+        self.writes_left = after
+
+    def write(self, text):
+        if self.writes_left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.writes_left -= 1
+        return super().write(text)
+
+
+def test_a_closed_pipe_silences_the_progress_instead_of_failing_the_training():
+    stream = _ClosedPipe(after=2)
+    console = ConsoleProgress(stream=stream)
+    console.on_event(_started())  # the first line, then the bar meets the closed pipe
+    for _ in range(3):
+        console.on_event(_step(1000.0))  # no exception: training goes on
+    console.on_event(Stopping(reason="done"))
+    console.close()
+    assert stream.getvalue().startswith("Training Tiny on CPU: 320 rows, 40 steps")
+    assert "Stopping" not in stream.getvalue()
