@@ -168,6 +168,8 @@ class Summary(JsonRecord):
     # Stopped (by the person) before training was done: the model is the best validation checkpoint up to
     # ``steps``, evaluated like any other.
     stopped_early: bool = False
+    # Ended by early stopping, before its planned steps: the validation score had stopped improving.
+    early_stopping: bool = False
 
     def __getitem__(self, key: str) -> Any:
         """``summary["macro_f1"]``: the value as summary.json holds it (nested parts as plain dicts).
@@ -185,6 +187,9 @@ class Summary(JsonRecord):
         best = f"validation macro-F1 {f1:.2f} at step {self.best_step}" if f1 is not None else "no validation score"
         if self.stopped_early:
             return f"Stopped early at step {self.steps}: the best model so far ({best}) was kept; evaluate or export it."
+        if self.early_stopping:
+            return (f"Done after {self.steps} steps, ended early because the validation score had stopped improving: "
+                    f"the best model ({best}) was kept.")
         return f"Done after {self.steps} steps: the best model ({best}) was kept."
 
     def headline(self) -> dict[str, Any]:

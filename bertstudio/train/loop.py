@@ -69,6 +69,7 @@ class TrainOutcome:
     samples_seen: int
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False  # stopped on request before the end: ``model`` is the best checkpoint so far
+    early_stopped: bool = False  # ended before its planned steps: the validation score had stopped improving
 
     @property
     def tokens_per_second(self) -> float:
@@ -401,6 +402,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                             steps_per_epoch=steps_per_epoch, start=start, processes=accelerator.num_processes,
                             samples=state.samples, tokens=state.tokens)
     stopped = False
+    early_stopped = False
     model.train()
     for position, batch in epochs_of(feed, train_loader, accelerator, state.epoch, state.batch_in_epoch):
         if should_stop():
@@ -440,6 +442,7 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
             history.append(evaluated.to_dict())
             emit(evaluated)
             if best.patience_spent(cfg.early_stopping_patience):
+                early_stopped = step < total_steps
                 break
         if step >= total_steps:
             break
@@ -459,4 +462,5 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
     best.restore(unwrapped)
     return TrainOutcome(model=unwrapped, best_metrics=best.metrics, best_step=best.step,
                         best_epoch=round(best.epoch, 3), steps_done=step, train_seconds=train_seconds,
-                        tokens_seen=readings.tokens, samples_seen=readings.samples, history=history, stopped=stopped)
+                        tokens_seen=readings.tokens, samples_seen=readings.samples, history=history, stopped=stopped,
+                        early_stopped=early_stopped)

@@ -464,7 +464,7 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
         samples_per_second=round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
         validation=ValidationScores(**{k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")}),
         metrics=metrics, label_names=label_names, finished_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-        stopped_early=outcome.stopped)
+        stopped_early=outcome.stopped, early_stopping=outcome.early_stopped)
     if not accelerator.is_main_process:
         return summary
     emit(Working(phase=SAVING_PHASE, done=0, total=0))  # one write of a few seconds at most (BERT-base: 440 MB)

@@ -107,6 +107,18 @@ def test_stop_is_cooperative_and_ends_in_cancelled(small_csv, tmp_path, tiny_ber
     assert [r["event"] for r in read_metrics(tmp_path / "run")][-1] == "cancelled"
 
 
+def test_a_run_ended_by_early_stopping_says_so(small_csv, tmp_path, tiny_bert_dir):
+    """Learning rates too small to change a prediction: macro-F1 never beats its first check, so patience 1 ends
+    the run at the second check, long before its planned steps, and the summary says why."""
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=20, early_stopping_patience=1, eval_every=2,
+                      lr=1e-12, head_lr=1e-12, metric_for_best="macro_f1", simple_model=False)
+    job = run_job(cfg)
+    started = next(e for e in job.history if isinstance(e, Started))
+    summary = job.outcome.summary
+    assert summary.early_stopping and not summary.stopped_early and summary.steps == 4 < started.total_steps
+    assert "ended early because the validation score had stopped improving" in summary.ending()
+
+
 def test_bad_input_becomes_a_failed_event_not_a_crash(tmp_path, tiny_bert_dir):
     job = run_job(config_from_preset(data=str(tmp_path / "missing.csv"), model=str(tiny_bert_dir)))
     assert isinstance(job.outcome, Failed)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bertstudio.errors import ConfigError, DataError
@@ -71,6 +73,11 @@ def test_outcome_messages_are_plain_sentences():
     assert "Done: best validation macro-F1 **0.912** at epoch 3, model saved" in text and "93.0%" in text
     assert done.done and progress_fraction(done) == 1.0
     assert "left" not in progress_markdown(done)
+    assert "early stopping" not in text
+    early = summary.model_copy(update={"early_stopping": True, "steps": 45, "best_step": 15})
+    ended = fold_events(TrainProgress(), [_started(), _step(4), Finished(run_dir="runs/x", summary=early)])
+    assert "ended before its planned steps: the validation score had stopped improving" in outcome_markdown(ended)
+    assert early.ending().startswith("Done after 45 steps, ended early because the validation score had stopped")
 
     failed = fold_events(TrainProgress(), [Failed(message="Out of memory.", hint="Lower the batch size.")])
     assert outcome_markdown(failed) == "**Training failed:** Out of memory. **What to do:** Lower the batch size."
@@ -114,8 +121,10 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert estimate.total_seconds > estimate.steps
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
-    assert "validation texts twice" in text
+    assert "validation texts twice and early stopping may end training sooner" in text
     assert "No estimate" in views_advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
+    never = dataclasses.replace(plan, config=plan.config.model_copy(update={"early_stopping_patience": 0}))
+    assert "early stopping is off" in views_advice.plan_markdown(never, None, "CPU")
 
 
 PROBE = train_plan.SpeedProbe(layers=6, batch_size=16, train_step=0.5, forward_batch=0.16)

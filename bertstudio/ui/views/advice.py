@@ -17,7 +17,7 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
     lines = [f"**The plan:** {plan.train_rows:,} training texts in batches of {cfg.batch_size} → "
              f"{plan.steps_per_epoch:,} steps per pass over the data; up to {epochs}{limit}: "
              f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
-             f"{_times(plan.evaluations)} and early stopping may end training sooner; "
+             f"{_times(plan.evaluations)}{early_stopping_words(cfg)}; "
              f"{plan.test_rows:,} test texts are kept aside for the final score."]
     if plan.examples_per_text > 1:
         lines.append(windows_sentence(plan))
@@ -31,6 +31,12 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
     elif note:
         lines.append(note)
     return "\n\n".join(lines)
+
+
+def early_stopping_words(cfg: TrainConfig) -> str:
+    if not cfg.early_stopping_patience:
+        return " (early stopping is off: every planned step is trained)"
+    return " and early stopping may end training sooner"
 
 
 def windows_sentence(plan: TrainingPlan) -> str:
