@@ -195,26 +195,32 @@ def build(ctx: AppContext) -> None:
                 label_cols = gr.Dropdown(label="Or one 0/1 column per label", multiselect=True, interactive=True,
                                          info="Pick them to use several 0/1 columns instead of a label column.")
                 empty_dd = gr.Dropdown(label="An empty label cell means", choices=multilabel_views.EMPTY_CHOICES,
-                                       value="skip", interactive=True)
+                                       value="skip", interactive=True,
+                                       info="Not labelled yet: those rows are left out. None of the labels: the "
+                                            "text truly has none.")
             task_md = gr.Markdown(elem_id="task-report")
             findings = gr.Dataframe(label="What the check found", interactive=False, wrap=True, visible=False,
                                     column_widths=["13%", "42%", "7%", "38%"])
-            with gr.Row():
-                counts_plot = gr.Plot(label="Examples per class", show_label=False)
-                length_plot = gr.Plot(label="Text lengths", show_label=False, elem_id="length-histogram")
-            with gr.Row(equal_height=True):
-                max_len = gr.Number(label="Maximum length in tokens", precision=0, minimum=MIN_LENGTH,
-                                    maximum=MAX_LENGTH, elem_id="max-length", scale=1,
-                                    info="Longest text in tokens; longer texts are cut.")
-                use_suggested = gr.Button("Use the suggested length", visible=False, scale=1, elem_id="use-suggested")
-                length_md = gr.Markdown(elem_id="length-note")
-            length_use_md = gr.Markdown(elem_id="length-in-use")
-            preview = gr.Dataframe(label="The first rows as the model will read them ([CLS] starts a text, "
-                                         "[SEP] ends it; ## marks the rest of a split word)",
-                                   interactive=False, wrap=True, column_widths=["16%", "14%", "70%"],
-                                   elem_id="token-preview")
+            # The classes, the lengths and the preview belong to a file read with its columns: hidden while the
+            # columns are still to be chosen (empty charts, a length of 0 and a table headed "1 2 3" otherwise).
+            with gr.Column(visible=False, elem_id="data-analysis") as analysis:
+                with gr.Row():
+                    counts_plot = gr.Plot(label="Examples per class", show_label=False)
+                    length_plot = gr.Plot(label="Text lengths", show_label=False, elem_id="length-histogram")
+                with gr.Row(equal_height=True):
+                    max_len = gr.Number(label="Maximum length in tokens", precision=0, minimum=MIN_LENGTH,
+                                        maximum=MAX_LENGTH, elem_id="max-length", scale=1,
+                                        info="Longest text in tokens; longer texts are cut.")
+                    use_suggested = gr.Button("Use the suggested length", visible=False, scale=1,
+                                              elem_id="use-suggested")
+                    length_md = gr.Markdown(elem_id="length-note")
+                length_use_md = gr.Markdown(elem_id="length-in-use")
+                preview = gr.Dataframe(label="The first rows as the model will read them ([CLS] starts a text, "
+                                             "[SEP] ends it; ## marks the rest of a split word)",
+                                       interactive=False, wrap=True, column_widths=["16%", "14%", "70%"],
+                                       elem_id="token-preview")
 
-        shown = [ctx.data, ctx.data_file, results, report_md, text_dd, label_dd, pair_dd, casefold, findings,
+        shown = [ctx.data, ctx.data_file, results, analysis, report_md, text_dd, label_dd, pair_dd, casefold, findings,
                  counts_plot, length_plot, max_len, use_suggested, length_md, preview, task_dd, separator_box,
                  label_cols, empty_dd, task_md]
 
@@ -223,6 +229,7 @@ def build(ctx: AppContext) -> None:
             report = selection.report
             return {
                 ctx.data: selection, ctx.data_file: selection.path, results: gr.Column(visible=True),
+                analysis: gr.Column(visible=True),
                 report_md: tables.report_markdown(selection.table_text, report, selection.text_column,
                                                   selection.label_column, selection.text_pair_column),
                 text_dd: gr.Dropdown(choices=selection.columns, value=selection.text_column),
@@ -256,6 +263,7 @@ def build(ctx: AppContext) -> None:
             found = err.guess.text if isinstance(err, LabelColumnNotFound) else None  # the texts, without labels
             return {
                 ctx.data: None, ctx.data_file: path, results: gr.Column(visible=True),
+                analysis: gr.Column(visible=False),
                 report_md: f"{table.describe()}\n\n**{err.message}** {what_to_do}",
                 text_dd: gr.Dropdown(choices=table.columns, value=found),
                 label_dd: gr.Dropdown(choices=table.columns, value=None),
@@ -323,7 +331,8 @@ def build(ctx: AppContext) -> None:
             suggested = suggested_length(selection)
             updated = replace(selection, max_length=wanted, max_length_set=wanted != suggested)
             return {ctx.data: updated, length_plot: length_chart(updated),
-                    preview: preview_table(ctx.tokenizers, updated), use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
+                    preview: preview_table(ctx.tokenizers, updated),
+                    use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
 
         @friendly
         def on_model(selection: DataSelection | None, model: str) -> dict:

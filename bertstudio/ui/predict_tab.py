@@ -194,6 +194,10 @@ def predict_upload(predictors: PredictorCache, workspace: Workspace, run_dir: st
 # --------------------------------------------------------------------------- the tab
 
 
+def no_answer_chart():
+    return charts.empty_chart(EMPTY_CHART_TITLE, "Type a text and press Predict")
+
+
 def build(ctx: AppContext) -> None:
     with gr.Tab("6. Predict", id="predict") as tab:
         gr.Markdown(INTRO)
@@ -214,8 +218,7 @@ def build(ctx: AppContext) -> None:
                                       elem_id="predict-text-pair")
                 predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-button")
                 answer_md = gr.Markdown(elem_id="predict-answer")
-            chart = gr.Plot(charts.empty_chart(EMPTY_CHART_TITLE, "Type a text and press Predict"),
-                            show_label=False, elem_id="predict-chart", scale=3)
+            chart = gr.Plot(no_answer_chart(), show_label=False, elem_id="predict-chart", scale=3)
 
         gr.Markdown("#### Label a whole file\nCSV, TSV, JSON lines, Parquet or Excel with a column of texts; big "
                     "files are read in pieces, so any size works. The predictions CSV is made on this computer.")
@@ -292,8 +295,14 @@ def build(ctx: AppContext) -> None:
         ctx.session_loaded.then(list_runs, [ctx.workspace, ctx.run_dir, run_dd], run_dd)
         run_dd.input(lambda path: path, run_dd, ctx.run_dir)
         backend_radio.input(open_model, model_inputs, model_outputs)
-        gr.on([predict_btn.click, text_box.submit, pair_box.submit], on_predict, [*model_inputs, text_box, pair_box],
-              [answer_md, chart])
+        # An answer belongs to the model that gave it: gone when another model (or way of running it) is chosen,
+        # and when the next text is sent, so a refused text never leaves the last answer standing as if it were its.
+        def no_answer() -> dict:
+            return {answer_md: "", chart: no_answer_chart()}
+
+        gr.on([ctx.run_dir.change, backend_radio.input], no_answer, None, [answer_md, chart])
+        gr.on([predict_btn.click, text_box.submit, pair_box.submit], no_answer, None, [answer_md, chart]).then(
+            on_predict, [*model_inputs, text_box, pair_box], [answer_md, chart])
         upload.upload(on_upload, [ctx.workspace, run_dd, upload],
                       [saved_file, text_col, pair_col, file_md, file_download])
         upload.clear(on_upload, [ctx.workspace, run_dd, upload],

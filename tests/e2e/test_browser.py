@@ -245,6 +245,11 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(page.locator("#predict-answer")).to_contain_text("Predicted:")
         page.mouse.move(0, 0)
         page.screenshot(path=str(shots / "6-predict.png"), full_page=True)
+        # A text the model refuses (none) takes the last answer away with it: it is not this text's answer.
+        page.locator("#predict-text textarea").fill("   ")
+        page.locator("#predict-button").click()
+        expect(page.locator("#predict-answer")).not_to_contain_text("Predicted:", timeout=30_000)
+        page.locator("#predict-text textarea").fill("My parcel has still not arrived, where is it?")
 
         # 7. Train a second time with the same settings, then compare the two runs in the Runs tab and open the
         # first one's report in the browser, charts included.  The page was reloaded during the first run: the Data
@@ -369,4 +374,7 @@ def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
         expect(report).to_contain_text("'text' is the only column")
         expect(report).to_contain_text("use the Predict tab")
         expect(page.locator("#text-column input")).to_have_value("text")
+        # No class counts, no length of 0, no preview headed "1 2 3" for a file whose columns are still to be chosen.
+        expect(page.locator("#data-analysis")).to_be_hidden()
+        expect(page.locator("#max-length")).to_be_hidden()
         browser.close()

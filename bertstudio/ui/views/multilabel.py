@@ -12,8 +12,8 @@ from bertstudio.ui.views.charts import format_percent
 
 TASK_CHOICES = [("Decide from the data", "auto"), ("One label per text", "single_label"),
                 ("Several labels per text", "multi_label")]
-EMPTY_CHOICES = [("Not labelled yet: leave those rows out", "skip"),
-                 ("No label: the text has none of the labels", "none")]
+# Short enough for the dropdown's width (longer ones were cut off: "Not labelled yet: leave those rows o").
+EMPTY_CHOICES = [("Not labelled yet", "skip"), ("None of the labels", "none")]
 
 
 def multilabel_markdown(info: Any | None) -> str:
