@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 
-from bertstudio.cli_args import Command
+from bertstudio.cli_args import Command, check_writable_folder, non_negative_int
 from bertstudio.export.card import describe_export
 from bertstudio.export.core import DEFAULT_VALIDATION_ROWS, FORMAT_CHOICES, export_run
 from bertstudio.leftovers import remove_leftovers
+from bertstudio.predict.cli import refuse_a_data_file_as_the_model
 
 
 def _add_export(p: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def _add_export(p: argparse.ArgumentParser) -> None:
                    help="What to export (default: all); several formats: separate with commas, e.g. onnx,onnx-int8.")
     p.add_argument("--out", help="Folder for the exports; each format goes in its own subfolder "
                                  "(default: RUN_DIR/exports).")
-    p.add_argument("--rows", type=int, default=DEFAULT_VALIDATION_ROWS,
+    p.add_argument("--rows", type=non_negative_int, default=DEFAULT_VALIDATION_ROWS,
                    help="Validation rows used to check each export against the trained model (0: all).")
     p.add_argument("--push-to-hub", metavar="USER/NAME", help="Upload the Hugging Face export to this Hub repo.")
     p.add_argument("--token-env", default="HF_TOKEN",
@@ -32,7 +33,10 @@ def run_export(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
 
+    refuse_a_data_file_as_the_model(args.run_dir, "export", f"bertstudio export runs/RUN --format {args.format}")
     remove_leftovers([args.run_dir, args.out])  # half-built exports of killed processes
+    if args.out:  # said before the model is loaded and exported: a file there ended in a NotADirectoryError
+        check_writable_folder(args.out, "--out")
     results = export_run(args.run_dir, args.format, args.out, max_rows=args.rows or None,
                          push_to_hub=args.push_to_hub, token_env=args.token_env, private=not args.public,
                          on_result=show)

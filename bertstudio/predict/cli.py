@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from bertstudio.cli_args import Command
+from bertstudio.cli_args import Command, check_writable_folder, port_number, positive_int
+from bertstudio.data.io import SUPPORTED_EXTENSIONS
+from bertstudio.errors import ModelError
 from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, predict_file
-from bertstudio.predict.locate import BACKENDS
+from bertstudio.predict.locate import BACKEND_FILES, BACKENDS
 from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, load_predictor
-from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, is_loopback, serve
+from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, check_port_free, is_loopback, serve
 
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
@@ -22,14 +25,34 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                    help="What runs the model (auto: PyTorch if its weights are there, else the export found).")
     p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Column holding the second text, for pair models.")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Texts per model call.")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="Texts per model call.")
     p.add_argument("--allow-unfinished", action="store_true",
                    help="Use the model of a run that has not finished (interrupted or failed), labelled as such.")
-    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
+    p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS,
                    help="Rows read and written at a time (bounds memory on huge files).")
 
 
+def refuse_a_data_file_as_the_model(model_dir: str, command: str, example: str) -> None:
+    """``bertstudio predict data.csv --data other.csv`` said "No trained model was found in '.'": the first argument
+    is the model, and a data file there is named as such (a model file, such as model.onnx, is still taken)."""
+    given = Path(model_dir).expanduser()
+    if not given.is_file() or given.suffix.lower() not in SUPPORTED_EXTENSIONS or _holds_a_model(given.parent):
+        return
+    raise ModelError(f"'{model_dir}' is a data file, not a trained model: the first argument of {command} is the "
+                     "run folder (or a model or export folder).",
+                     f"Pass the run first, for example `{example}`; `bertstudio runs list` shows the runs.")
+
+
+def _holds_a_model(folder: Path) -> bool:
+    names = {name for names in BACKEND_FILES.values() for name in names}
+    return any((place / name).is_file() for place in (folder, folder / "model") for name in names)
+
+
 def run_predict(args: argparse.Namespace) -> int:
+    refuse_a_data_file_as_the_model(args.model_dir, "predict",
+                                    f"bertstudio predict runs/RUN --data {args.data} --out {args.out}")
+    # Said before the model is loaded: a folder that cannot be written ended in a PermissionError traceback.
+    check_writable_folder(Path(args.out).expanduser().parent, "--out", given=args.out)
     predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size,
                                allow_unfinished=args.allow_unfinished)
     print(predictor.describe(), file=sys.stderr)
@@ -38,7 +61,7 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"\r{rows:,} rows predicted", end="", file=sys.stderr, flush=True)
 
     result = predict_file(predictor, args.data, args.out, text_column=args.text_column,
-                                    text_pair_column=args.text_pair_column, chunk_rows=max(1, args.chunk_rows),
+                                    text_pair_column=args.text_pair_column, chunk_rows=args.chunk_rows,
                                     on_progress=progress)
     print(file=sys.stderr)
     for note in result.notes:  # how the file was read, as inspect says it
@@ -52,14 +75,18 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     defaults = Limits()
     p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
     p.add_argument("--host", default=DEFAULT_HOST, help="Address to listen on (default: this computer only).")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                   help=f"Port to listen on, 1-65535 (default: {DEFAULT_PORT}).")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="What runs the model.")
-    p.add_argument("--max-texts", type=int, default=defaults.max_texts, help="Most texts per request.")
-    p.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="Largest request body.")
-    p.add_argument("--max-text-chars", type=int, default=defaults.max_text_chars, help="Longest text accepted.")
+    p.add_argument("--max-texts", type=positive_int, default=defaults.max_texts, help="Most texts per request.")
+    p.add_argument("--max-body-bytes", type=positive_int, default=defaults.max_body_bytes,
+                   help="Largest request body.")
+    p.add_argument("--max-text-chars", type=positive_int, default=defaults.max_text_chars,
+                   help="Longest text accepted.")
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    refuse_a_data_file_as_the_model(args.model_dir, "serve", "bertstudio serve runs/RUN")
     predictor = load_predictor(args.model_dir, backend=args.backend)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
                     max_text_chars=args.max_text_chars)
@@ -67,6 +94,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}: other computers on the network can send requests. "
               "Use --host 127.0.0.1 to keep it on this computer.", file=sys.stderr)
+    check_port_free(args.host, args.port)  # after loading the model, so the port is as free as can be checked
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving on http://{shown_host}:{args.port} (POST /predict, GET /info, docs at /docs); "
           "Ctrl+C stops.", file=sys.stderr, flush=True)

@@ -231,4 +231,55 @@ def serve(predictor: Predictor, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     """Run the server until stopped (Ctrl+C)."""
     import uvicorn
 
-    uvicorn.run(create_app(predictor, limits), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(predictor, limits), host=host, port=port, log_level="warning")
+    except SystemExit as stop:
+        # uvicorn logs why it could not listen, then exits 3; check_port_free said it first, unless another program
+        # took the port in between.
+        if stop.code in (0, None):
+            raise
+        raise UserError(f"The server could not start on {host}:{port} (uvicorn's reason is on the line above).",
+                        "Pick another port with --port, or stop the program that uses this one.") from None
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, before the server says it is serving, a port another program holds or an address this computer
+    does not have: binds each address uvicorn would listen on for a moment, as it binds them (SO_REUSEADDR, so a
+    port a stopped server left waiting is free).  Without it uvicorn printed its own error after "Serving on" and
+    exited 3 with no error line."""
+    import socket
+
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise _listen_error(err, host, port) from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as err:
+                raise _listen_error(err, host, port) from None
+
+
+def _listen_error(err: OSError, host: str, port: int) -> UserError:
+    """Why the server cannot listen on ``host:port``, and what to do about it."""
+    import errno
+    import socket
+
+    other_port = f"--port {port + 1}" if port < 65535 else "--port 8000"
+    if err.errno == errno.EADDRINUSE:
+        return UserError(f"Port {port} on {host} is already in use by another program.",
+                         f"Pick another port with --port (for example {other_port}), or stop the program using it.")
+    if err.errno == errno.EACCES:
+        return UserError(f"Listening on port {port} is not allowed here (ports below 1024 need administrator "
+                         "rights).", "Pick a port from 1024 up with --port, for example --port 8000.")
+    if isinstance(err, socket.gaierror):
+        return UserError(f"The address '{host}' (--host) cannot be found ({err.strerror or err}).",
+                         "Use --host 127.0.0.1 (this computer only) or --host 0.0.0.0 (every network it is on).")
+    if err.errno == errno.EADDRNOTAVAIL:
+        return UserError(f"The address '{host}' (--host) is not one of this computer's.",
+                         "Use --host 127.0.0.1 (this computer only) or --host 0.0.0.0 (every network it is on).")
+    return UserError(f"Cannot listen on {host}:{port} ({err.strerror or err}).", "Pick another --port or --host.")

@@ -268,3 +268,55 @@ def test_a_damaged_weights_file_is_a_readable_error(tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])  # truncated, as after a failed copy
     with pytest.raises(ModelError, match="Could not load the model"):
         load_predictor(run, backend="torch")
+
+
+def _cli_error(capsys, *args) -> str:
+    from bertstudio.cli import main
+
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_predict_refuses_an_out_it_cannot_write_before_loading_the_model(run_dir, tmp_path, capsys, monkeypatch):
+    """`--out /sys/p.csv` ended in a PermissionError traceback; a file in the way is named."""
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": sample_texts(3)}).to_csv(data, index=False)
+    monkeypatch.setattr("bertstudio.predict.cli.load_predictor", lambda *a, **k: pytest.fail("model loaded"))
+    err = _cli_error(capsys, "predict", run_dir, "--data", data, "--out", "/proc/nothing-here/p.csv")
+    assert "Cannot create or write into /proc/nothing-here (--out /proc/nothing-here/p.csv)" in err
+    err = _cli_error(capsys, "predict", run_dir, "--data", data, "--out", data / "p.csv")
+    assert f"--out {data / 'p.csv'} cannot be used: {data} is a file, not a folder." in err
+
+
+def test_a_data_file_given_as_the_model_is_named_as_such(tmp_path, capsys):
+    """`predict data.csv --data unlabeled.csv` said "No trained model was found in '.'"."""
+    data = tmp_path / "data.csv"
+    pd.DataFrame({"text": sample_texts(3), "label": ["a", "b", "a"]}).to_csv(data, index=False)
+    err = _cli_error(capsys, "predict", data, "--data", "unlabeled.csv", "--out", tmp_path / "x.csv")
+    assert f"'{data}' is a data file, not a trained model: the first argument of predict is the run folder" in err
+    assert "bertstudio predict runs/RUN --data unlabeled.csv" in err
+    assert "is a data file" in _cli_error(capsys, "serve", data)
+    assert "`bertstudio export runs/RUN" in _cli_error(capsys, "export", data, "--format", "onnx")
+
+
+def test_a_model_file_is_still_taken_as_the_model(run_dir, tmp_path, capsys):
+    from bertstudio.cli import main
+
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": sample_texts(3)}).to_csv(data, index=False)
+    weights = run_dir / "model" / "model.safetensors"
+    assert main(["predict", str(weights), "--data", str(data), "--out", str(tmp_path / "p.csv")]) == 0
+
+
+@pytest.mark.parametrize("flag,value", [("--chunk-rows", "0"), ("--chunk-rows", "-1"), ("--batch-size", "0"),
+                                        ("--batch-size", "-1")])
+def test_batch_and_chunk_sizes_must_be_positive(run_dir, tmp_path, capsys, flag, value):
+    from bertstudio.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["predict", str(run_dir), "--data", "in.csv", "--out", str(tmp_path / "p.csv"), flag, value])
+    assert done.value.code == 2
+    assert f"argument {flag}: expected a whole number of at least 1, got '{value}'" in capsys.readouterr().err

@@ -141,3 +141,61 @@ def test_pair_model_requires_text_pairs(tmp_path):
 def test_loopback_detection():
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_a_port_out_of_range_is_refused_by_the_command_line(capsys):
+    from bertstudio.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "runs/x", "--port", "99999"])
+    assert done.value.code == 2
+    assert "argument --port: a port is a number from 1 to 65535, got '99999'" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_refused_before_serving_with_another_to_pick():
+    import socket
+
+    from bertstudio.errors import UserError
+    from bertstudio.predict.serve import check_port_free
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError) as err:
+            check_port_free("127.0.0.1", port)
+    assert err.value.message == f"Port {port} on 127.0.0.1 is already in use by another program."
+    assert f"--port {port + 1}" in err.value.hint
+    check_port_free("127.0.0.1", port)  # free again once the other program let go
+    with pytest.raises(UserError, match="cannot be found"):
+        check_port_free("no-such-host.invalid", port)
+
+
+def test_serve_says_the_port_is_taken_instead_of_serving(tmp_path, capsys, monkeypatch):
+    """It printed "Serving on ..." then uvicorn's errno 98 and exited 3 with no error line."""
+    import socket
+
+    from bertstudio.cli import main
+
+    run = make_tiny_run(tmp_path / "run")
+    monkeypatch.setattr("bertstudio.predict.cli.serve", lambda *a, **k: pytest.fail("served"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", str(run), "--port", str(taken.getsockname()[1])]) == 2
+    err = capsys.readouterr().err
+    assert "Serving on" not in err and err.splitlines()[-1].startswith("error: Port ")
+
+
+def test_a_server_uvicorn_cannot_start_ends_in_an_error_line(predictor, monkeypatch):
+    import uvicorn
+
+    from bertstudio.errors import UserError
+    from bertstudio.predict.serve import serve
+
+    def fails_to_listen(*args, **kwargs):
+        raise SystemExit(3)  # what uvicorn does when another program took the port after our check
+
+    monkeypatch.setattr(uvicorn, "run", fails_to_listen)
+    with pytest.raises(UserError, match="could not start on 127.0.0.1:8000"):
+        serve(predictor, "127.0.0.1", 8000)

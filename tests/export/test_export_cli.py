@@ -1,0 +1,25 @@
+"""`bertstudio export` on the command line: bad flags are refused before anything is exported."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertstudio.cli import main
+
+
+def test_export_refuses_an_out_that_cannot_be_a_folder_before_exporting(tiny_run, tmp_path, capsys, monkeypatch):
+    """`export RUN --format onnx --out data.csv/x` ended in a NotADirectoryError traceback."""
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\nhi,a\n")
+    monkeypatch.setattr("bertstudio.export.cli.export_run", lambda *a, **k: pytest.fail("exported"))
+    assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(data / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: --out {data / 'x'} cannot be used: {data} is a file, not a folder. "
+                   "Choose another --out; missing folders are created.")
+
+
+@pytest.mark.parametrize("rows", ["-1", "many"])
+def test_export_rows_must_be_a_whole_number_from_zero(tiny_run, capsys, rows):
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(tiny_run), "--rows", rows])
+    assert done.value.code == 2 and "argument --rows: expected a whole number" in capsys.readouterr().err
