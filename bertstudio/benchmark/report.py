@@ -13,6 +13,7 @@ from bertstudio.benchmark.models import ARCHITECTURE_NOTE
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.benchmark.timing import geometric_mean, speedup
 from bertstudio.runs import atomic_write_text
+from bertstudio.data.findings import count_noun
 
 # Backends that change the numbers the model computes: recommended only after a passed parity check.
 LOSSY_BACKENDS = ("torch-bf16", "onnx-int8")
@@ -88,14 +89,14 @@ def footnotes(records: Sequence[BenchRecord]) -> list[str]:
     busy = [r for r in records if r.busy]
     if busy:
         worst = max(r.other_cpu_cores or 0.0 for r in busy)
-        notes.append(f"{BUSY_MARK.strip()} {len(busy)} cell(s) were timed while other programs used the CPU (up to "
-                     f"{worst:.1f} cores), even after measuring again: those figures are likely too slow.")
+        notes.append(f"{BUSY_MARK.strip()} {count_noun(len(busy), 'cell')} timed while other programs used the CPU "
+                     f"(up to {worst:.1f} cores), even after measuring again: those figures are likely too slow.")
     slow = [r for r in records if r.slow_host and not r.busy]
     if slow:
         worst = max(r.host_slowdown or 1.0 for r in slow)
-        notes.append(f"{BUSY_MARK.strip()} {len(slow)} cell(s) were timed while this machine itself ran slower than "
-                     f"its best in this run (a fixed matrix product timed around each cell took up to {worst - 1:.0%} "
-                     "longer), even after measuring again: those figures are likely too slow.")
+        notes.append(f"{BUSY_MARK.strip()} {count_noun(len(slow), 'cell')} timed while this machine itself ran "
+                     f"slower than its best in this run (a fixed matrix product timed around each cell took up to "
+                     f"{worst - 1:.0%} longer), even after measuring again: those figures are likely too slow.")
     methods = sorted({r.bf16_method for r in records if r.bf16_method})
     if methods:
         how = {"cast": "weights cast to bfloat16 once", "autocast": "torch.autocast over fp32 weights"}

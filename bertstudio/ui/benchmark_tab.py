@@ -36,6 +36,7 @@ from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import RunInfo, Workspace, checked_run_dir, list_workspace_runs
 from bertstudio.ui.views.progress import bar_html
+from bertstudio.data.findings import count_noun
 
 POLL_SECONDS = 1.0
 COMPARISON_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
@@ -117,7 +118,7 @@ def status_markdown(snapshot: JobSnapshot) -> str:
         return f"**Stopped.** {len(snapshot.records)} measurements were kept."
     if snapshot.finished:
         skipped = "".join(f"\n- Skipped: {s}" for s in snapshot.skipped)
-        return f"**Done:** {len(snapshot.records)} measurements.{skipped}"
+        return f"**Done:** {count_noun(len(snapshot.records), 'measurement')}.{skipped}"
     if snapshot.running:
         return f"{snapshot.message} ({snapshot.done} of {snapshot.total} measurements)"
     return "Pick models, ways of running them and sizes, then press **Run the benchmark**."

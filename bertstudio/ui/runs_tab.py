@@ -24,6 +24,7 @@ from bertstudio.ui.session import Workspace
 from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config, require_data
 from bertstudio.ui.views import history as views
 from bertstudio.ui.views.settings import settings_of_config
+from bertstudio.data.findings import count_noun
 
 INTRO = """### Your runs
 Every training run of this browser, finished or not. Tick two or more to compare them; tick one to open it in
@@ -157,7 +158,7 @@ def build(ctx: AppContext) -> None:
             ws = require_workspace(workspace)
             for record in picked_records(ctx, ws, ticked):
                 delete_run(record, ws.runs)
-            gr.Info(f"Deleted {len(ticked or [])} run(s).")
+            gr.Info(f"Deleted {count_noun(len(ticked or []), 'run')}.")
             return {**show(ws, []), compared: gr.Group(visible=False), report_file: gr.File(visible=False)}
 
         @friendly

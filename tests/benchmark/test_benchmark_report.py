@@ -214,7 +214,7 @@ def test_busy_cells_are_measured_again_and_flagged():
     assert not quiet.busy and busy.busy
     table = markdown_table([quiet, busy])
     assert "| 5.0 ⚠ |" in table and "| 10.0 |" in table
-    assert "⚠ 1 cell(s) were timed while other programs used the CPU (up to 1.2 cores)" in table
+    assert "⚠ 1 cell timed while other programs used the CPU (up to 1.2 cores)" in table
 
 
 def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged(monkeypatch):
@@ -247,7 +247,7 @@ def test_cells_timed_while_the_machine_ran_slow_are_measured_again_and_flagged(m
     assert slow.slow_host and slow.host_slowdown == pytest.approx(36 / 31)
     table = markdown_table([at_speed, slow])
     assert "| 5.0 ⚠ |" in table and "| 10.0 |" in table
-    assert "1 cell(s) were timed while this machine itself ran slower than its best in this run" in table
+    assert "1 cell timed while this machine itself ran slower than its best in this run" in table
     assert "up to 16% longer" in table
 
 

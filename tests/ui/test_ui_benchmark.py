@@ -49,7 +49,7 @@ def test_progress_and_status_text():
     assert "Timing BERT-base (3 of 12 measurements)" in tab.status_markdown(running)
     done = JobSnapshot(done=12, total=12, finished=True, records=[record("r", "onnx", 5.0)],
                        skipped=["no onnx-int8 file"])
-    assert "Done:** 1 measurements" in tab.status_markdown(done) and "Skipped: no onnx-int8 file" in \
+    assert "Done:** 1 measurement." in tab.status_markdown(done) and "Skipped: no onnx-int8 file" in \
         tab.status_markdown(done)
     assert "Stopped" in tab.status_markdown(JobSnapshot(cancelled=True, finished=True))
     assert "problem:** boom" in tab.status_markdown(JobSnapshot(error="boom", finished=True))

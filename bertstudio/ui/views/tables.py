@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bertstudio.evaluation.errors_table import filter_errors, sort_errors
+from bertstudio.data.findings import count_noun
 
 ALL = "All classes"
 LEVEL_WORDS = {"error": "Must fix", "warning": "Check", "info": "Note"}
@@ -37,9 +38,10 @@ def report_markdown(table_description: str, report: Any, text_column: str, label
     errors = [f for f in report.findings if f.level == "error"]
     warnings = [f for f in report.findings if f.level == "warning"]
     if errors:
-        lines += ["", f"**Training cannot start yet**: {len(errors)} problem(s) below must be fixed first."]
+        lines += ["", f"**Training cannot start yet**: {count_noun(len(errors), 'problem')} below must be fixed "
+                      "first."]
     elif warnings:
-        lines += ["", f"Ready to train, but look at the {len(warnings)} warning(s) below."]
+        lines += ["", f"Ready to train, but look at the {count_noun(len(warnings), 'warning')} below."]
     else:
         lines += ["", "**Your data looks good.** Next: check the text lengths below, then go to the Model tab."]
     return "\n".join(lines)
