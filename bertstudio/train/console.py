@@ -11,7 +11,7 @@ import os
 import sys
 
 from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
-from bertstudio.train.auto import explanations
+from bertstudio.train.auto import Decision, explanations
 
 
 def columns_line(cfg) -> str:
@@ -28,6 +28,7 @@ class ConsoleProgress:
         self.stream = stream
         self._bar = None
         self._silenced = False  # the reader of the output has gone: nothing more is printed
+        self._decisions_shown = 0  # settings explained before training; those decided later follow at its start
 
     def _print(self, text: str) -> None:
         if self._bar is not None:
@@ -46,6 +47,7 @@ class ConsoleProgress:
                 self._print(f"  {line}")
             for reason in explanations(inputs.resolved.decisions):
                 self._print(f"  - {reason}")
+            self._decisions_shown = len(inputs.resolved.decisions)
 
     def on_event(self, event) -> None:
         if self._silenced:
@@ -80,6 +82,10 @@ class ConsoleProgress:
             if event.resumed_from_step is not None:
                 self._print(f"Resuming from the checkpoint at step {event.resumed_from_step:,}"
                             if event.resumed_from_step else "No checkpoint was written yet: training from the start")
+            # Settings decided once the data was tokenized ("tune for me": the learning rate it chose, or why it
+            # did not probe) were only in config.json.
+            for reason in explanations([Decision(**d) for d in event.decisions[self._decisions_shown:]]):
+                self._print(f"  - {reason}")
             self._print(f"Training {event.model} on {event.device}: {event.train_rows:,} rows, "
                         f"{event.total_steps:,} steps, run folder {event.run_dir}")
             if self.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from bertstudio.events import Started, Step, Stopping
@@ -77,3 +78,26 @@ def test_a_closed_pipe_silences_the_progress_instead_of_failing_the_training():
     console.close()
     assert stream.getvalue().startswith("Training Tiny on CPU: 320 rows, 40 steps")
     assert "Stopping" not in stream.getvalue()
+
+
+def test_settings_decided_after_the_data_was_read_are_printed_when_training_starts():
+    """"Tune for me" decides the learning rate (or why it did not probe) after the settings were listed: that line
+    was only in config.json, so the console never said which rate the probe chose."""
+    from types import SimpleNamespace
+
+    from bertstudio.train.auto import Decision, Resolved
+
+    listed = [Decision("max_length", 32, "Texts are cut at 32 tokens.")]
+    inputs = SimpleNamespace(table=SimpleNamespace(describe=lambda: "Read 320 rows."),
+                             config=SimpleNamespace(text_column="text", text_pair_column=None, label_column="label",
+                                                    label_columns=None),
+                             report=SimpleNamespace(to_text=lambda: "Kept 320 rows."),
+                             resolved=Resolved(config=None, decisions=listed))
+    out = io.StringIO()
+    console = ConsoleProgress(enabled=False, stream=out)
+    console.show_inputs(inputs)
+    tuned = {"field": "lr", "value": 2e-4, "reason": "Tune for me: tried 1e-4, 2e-4, 5e-4; 2e-4 did best."}
+    console.on_event(dataclasses.replace(_started(), decisions=[*(vars(d) for d in listed), tuned]))
+    printed = out.getvalue()
+    assert printed.count("Texts are cut at 32 tokens.") == 1
+    assert printed.index("2e-4 did best") < printed.index("Training Tiny on CPU")
