@@ -295,8 +295,13 @@ class ParityReport(JsonRecord):
             return None
         return round(100 * (self.macro_f1 - self.reference_macro_f1), 2)
 
+    @property
+    def checked_on(self) -> str:
+        """What the check ran on, in words ("48 test rows of the run"; older records: "48 rows")."""
+        return self.source or f"{self.rows:,} rows"
+
     def describe(self) -> str:
-        text = f"labels agree on {self.label_agreement:.1%} of {self.rows:,} validation rows"
+        text = f"labels agree on {self.label_agreement:.1%} of {self.checked_on}"
         if self.accuracy_change_points is not None:
             text += f"; accuracy change {self.accuracy_change_points:+.1f} points"
             text += f", macro-F1 change {self.macro_f1_change_points:+.1f} points"

@@ -84,7 +84,7 @@ def describe_export(result: ExportResult, relative_to: Path | None = None) -> st
     text = f"{FORMAT_TITLES[result.format]}: {result.size_bytes / 1e6:.1f} MB at {where}"
     if p.size_ratio is not None:
         text += f" ({p.size_ratio:.0%} of the fp32 ONNX file)"
-    text += f"; labels agree on {p.label_agreement:.1%} of {p.rows:,} validation rows"
+    text += f"; labels agree on {p.label_agreement:.1%} of {p.checked_on}"
     if p.pipeline_label_agreement is not None:
         text += f" (transformers.pipeline: {p.pipeline_label_agreement:.1%})"
     if p.accuracy_change_points is not None and result.format == "onnx-int8":

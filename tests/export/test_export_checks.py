@@ -14,13 +14,13 @@ def test_compare_logits_measures_drift_agreement_and_metric_change():
     reference = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 3.0]])
     exported = np.array([[1.9, 0.0], [0.2, 0.1], [1.0, 0.0], [0.0, 3.0]])  # row 1 flips to class 0
     labels = np.array([0, 1, 0, 1])
-    report = compare_logits(reference, exported, labels, ["a", "b"], "test rows")
+    report = compare_logits(reference, exported, labels, ["a", "b"], "4 test rows of the run")
     assert report.rows == 4 and report.labelled_rows == 4
     assert np.isclose(report.max_abs_logit_diff, 0.9)
     assert report.label_agreement == 0.75
     assert report.reference_accuracy == 1.0 and report.accuracy == 0.75
     assert report.accuracy_change_points == -25.0 and report.macro_f1_change_points < 0
-    assert "labels agree on 75.0% of 4" in report.describe()
+    assert "labels agree on 75.0% of 4 test rows of the run" in report.describe()  # the rows it ran on, named
     unlabeled = compare_logits(reference, exported, None, ["a", "b"], "given")
     assert unlabeled.accuracy_change_points is None and unlabeled.to_dict()["labelled_rows"] == 0
 
