@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from bertstudio.benchmark.report import load_records
 from bertstudio.benchmark.records import BenchRecord
-from bertstudio.cli_args import Command
+from bertstudio.cli_args import Command, check_writable_folder
 from bertstudio.errors import UserError
 from bertstudio.history.compare import compare_runs, model_comparison
 from bertstudio.history.records import RunRecord, delete_run, find_run, list_runs
-from bertstudio.history.report import write_report
+from bertstudio.history.report import check_run_to_report, write_report
 
 DEFAULT_ROOT = "runs"
 
@@ -28,14 +29,29 @@ def _bench(path: str | None) -> list[BenchRecord]:
         return load_records(path)
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"Could not read the benchmark results {path}: {err}",
-                        "Pass the JSON file `bertstudio benchmark --json FILE` wrote.") from None
+                        "Pass the JSON file `bertstudio bench --out FILE` wrote.") from None
 
 
-def _line(record: RunRecord) -> str:
+RUN_HEADER = ("run", "started", "status", "model", "data", "accuracy", "macro-F1", "simple", "seconds")
+NUMBER_COLUMNS = frozenset({"accuracy", "macro-F1", "validation", "simple", "seconds"})
+
+
+def _run_cells(record: RunRecord) -> list[str]:
     data = f"{record.data_name} ({record.fingerprint.short})" if record.fingerprint else record.data_name or "-"
-    return (f"{record.name:<44} {record.created:<16} {record.status:<11} {record.model[:22]:<22} {data[:34]:<34} "
-            f"acc {_fmt(record.accuracy)}  F1 {_fmt(record.macro_f1)}  simple {_fmt(record.simple_model_macro_f1)}  "
-            f"{_fmt(record.train_seconds, 0)} s")
+    return [record.name, record.created, record.status, record.model or "-", data, _fmt(record.accuracy),
+            _fmt(record.macro_f1), _fmt(record.simple_model_macro_f1), _fmt(record.train_seconds, 0)]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A header line and one line per row, each column as wide as its widest cell: names are never cut (the
+    model column once read "MiniLM-L6 (bundled, al"); numbers are aligned on the right."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(str(c).rjust(w) if name in NUMBER_COLUMNS else str(c).ljust(w)
+                         for name, c, w in zip(header, cells, widths)).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
 
 
 def _as_json(record: RunRecord) -> dict:
@@ -50,8 +66,8 @@ def run_list(args: argparse.Namespace) -> int:
     records = list_runs(args.root)
     if not records:
         print(f"No runs in {args.root}.")
-    for record in records:
-        print(_line(record))
+    else:
+        print("\n".join(_table(RUN_HEADER, [_run_cells(r) for r in records])))
     rows = model_comparison(records, _bench(args.benchmark))
     if len(rows) > 1:
         print("\nModels on the newest run's data (best run of each):")
@@ -64,7 +80,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     record = find_run(args.root, args.name)
-    print(_line(record))
+    print("\n".join(_table(RUN_HEADER, [_run_cells(record)])))
     if record.message:
         print(record.message)
     for key, value in sorted(record.config.items()):
@@ -74,14 +90,21 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+COMPARE_HEADER = ("run", "model", "status", "accuracy", "macro-F1", "validation", "simple", "seconds")
+
+
 def run_compare(args: argparse.Namespace) -> int:
+    if len(args.name) < 2:  # compare_runs' own hint speaks of the app's list ("Tick two or more runs")
+        raise UserError(f"Only one run was named ({args.name[0]}); a comparison needs two or more.",
+                        f"Name them all, for example `bertstudio runs compare {args.name[0]} OTHER_RUN`; "
+                        "`bertstudio runs list` shows the runs.")
     comparison = compare_runs([find_run(args.root, name) for name in args.name])
     if not comparison.same_data:
         print("Note: these runs were not trained on the same data file, so their scores do not compare directly.")
-    for row in comparison.metrics:
-        print(f"{row.run:<44} {row.model[:22]:<22} {row.status:<11} accuracy {_fmt(row.accuracy)}  "
-              f"macro-F1 {_fmt(row.macro_f1)}  validation {_fmt(row.validation_macro_f1)}  "
-              f"simple {_fmt(row.simple_model_macro_f1)}  {_fmt(row.train_seconds, 0)} s")
+    rows = [[row.run, row.model or "-", row.status, _fmt(row.accuracy), _fmt(row.macro_f1),
+             _fmt(row.validation_macro_f1), _fmt(row.simple_model_macro_f1), _fmt(row.train_seconds, 0)]
+            for row in comparison.metrics]
+    print("\n".join(_table(COMPARE_HEADER, rows)))
     print("Settings that differ:" if comparison.settings else "Same settings.")
     for diff in comparison.settings:
         print(f"  {diff.name}: " + " | ".join(str(v) for v in diff.values))
@@ -131,10 +154,22 @@ def _add_report(p: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    check_run_to_report(args.run_dir)
+    if args.out:
+        check_report_target(args.out)
     path = write_report(args.run_dir, args.out, bench=_bench(args.benchmark))
     print(f"Saved {path}")
     print(json.dumps({"report": str(path)}))
     return 0
+
+
+def check_report_target(out: str) -> None:
+    """``--out`` names the HTML file: a folder, or a place that cannot be written, is said before rendering."""
+    target = Path(out).expanduser()
+    if target.is_dir():
+        raise UserError(f"--out {out} names a folder; the report is one HTML file.",
+                        f"Name a file inside it, for example --out {target / 'report.html'}.")
+    check_writable_folder(target.parent, "--out", given=out)
 
 
 COMMANDS: Sequence[Command] = (

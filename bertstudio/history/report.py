@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.benchmark.records import BenchRecord
-from bertstudio.errors import ModelError
+from bertstudio.errors import DataError, ModelError
 from bertstudio.history.compare import Curves, latency_for, read_curves
 from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run
 from bertstudio.results import read_export, read_json
@@ -228,8 +228,10 @@ def _exports_section(run: RunFolder) -> str:
 def _latency_section(record: RunRecord, bench: Sequence[BenchRecord]) -> str:
     timed = latency_for(record, bench)
     if timed is None:
-        return _section("Speed", "<p>Not measured. The Benchmark tab (or <code>bertstudio benchmark</code>) "
-                        "times this model.</p>")
+        model = record.model_key or "MODEL"
+        return _section("Speed", "<p>Not measured. The Benchmark tab (or <code>bertstudio bench --models "
+                        f"{_e(model)} --out bench.json</code>, then <code>bertstudio report RUN --benchmark "
+                        "bench.json</code>) times this model.</p>")
     return _section("Speed", f"<p>{_e(timed.model_label)} predicts a batch of {timed.batch_size} "
                     f"({timed.seq_len} tokens) in {timed.p50_ms:.1f} ms (median), {timed.throughput:,.0f} texts/s, "
                     f"with {_e(timed.backend)} on {_e(timed.device)}.</p>")
@@ -243,8 +245,30 @@ def _json_or_empty(path: Path) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else {}
 
 
+def check_run_to_report(run_dir: str | os.PathLike[str]) -> None:
+    """Refuse anything but a run folder: a missing folder got a report of an empty run (and was created), a run's
+    model/ folder a report written into it, a data file a FileExistsError.  A run is a folder with config.json and
+    any of the files a training writes as it goes (an unfinished run is reported too, with its status)."""
+    folder = Path(run_dir)
+    run = RunFolder(folder)
+    if run.config.is_file() and any(p.is_file() for p in (run.status, run.metrics, run.summary)):
+        return
+    hint = "Pass a run folder made by `bertstudio train`; `bertstudio runs list` shows the runs."
+    if not folder.exists():
+        raise DataError(f"There is no folder {folder}.", hint)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is a file, not a run folder.", hint)
+    parent = RunFolder(folder.resolve().parent)
+    if parent.config.is_file() and parent.model.resolve() == folder.resolve():
+        raise DataError(f"{folder} is the model folder of a run, not the run.",
+                        f"Pass the run folder itself: bertstudio report {Path(run_dir).parent}")
+    raise DataError(f"{folder} is not a run folder (a run holds config.json and metrics.jsonl, status.json or "
+                    "summary.json).", hint)
+
+
 def render_report(run_dir: str | os.PathLike[str], bench: Sequence[BenchRecord] = ()) -> str:
     """The report of ``run_dir`` as one HTML document."""
+    check_run_to_report(run_dir)
     record = read_run(run_dir)
     run = RunFolder(run_dir)
     title = f"{record.model} on {record.data_name or 'the data'}"

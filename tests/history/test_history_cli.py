@@ -1,0 +1,91 @@
+"""`bertstudio runs` and `bertstudio report` on the command line: readable tables, and clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import make_tiny_run
+
+from bertstudio.cli import main
+from bertstudio.errors import DataError
+from bertstudio.history.report import render_report
+
+
+@pytest.fixture
+def runs_root(tmp_path):
+    root = tmp_path / "runs"
+    for name, model in (("first", "MiniLM-L6 (bundled, already downloaded)"), ("second", "tiny test model")):
+        run = make_tiny_run(root / name)
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "model": model}))
+    return root
+
+
+def _error(capsys, *args) -> str:
+    assert main([str(a) for a in args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_runs_list_has_a_header_and_never_cuts_a_name(runs_root, capsys):
+    """The model column was cut at 22 characters ("MiniLM-L6 (bundled, al") under no header."""
+    assert main(["runs", "--root", str(runs_root), "list"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()[:3]
+    assert header.split() == ["run", "started", "status", "model", "data", "accuracy", "macro-F1", "simple",
+                              "seconds"]
+    assert any("MiniLM-L6 (bundled, already downloaded)" in row for row in rows)
+    # every column starts where its header does
+    assert all(row.index("done") == header.index("status") for row in rows)
+    assert all(row[header.index("model"):].startswith(("MiniLM", "tiny test model")) for row in rows)
+
+
+def test_runs_show_and_compare_print_the_whole_model_name_under_a_header(runs_root, capsys):
+    assert main(["runs", "--root", str(runs_root), "show", "first"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("run") and "MiniLM-L6 (bundled, already downloaded)" in lines[1]
+    assert main(["runs", "--root", str(runs_root), "compare", "first", "second"]) == 0
+    header, first = capsys.readouterr().out.splitlines()[1:3]  # after the note: no data file to compare
+    assert header.split()[:4] == ["run", "model", "status", "accuracy"] and "validation" in header
+    assert first.startswith("first") and "MiniLM-L6 (bundled, already downloaded)" in first
+
+
+def test_compare_with_one_run_says_to_name_two_on_the_command_line(runs_root, capsys):
+    err = _error(capsys, "runs", "--root", runs_root, "compare", "first")
+    assert "Only one run was named (first)" in err and "bertstudio runs compare first OTHER_RUN" in err
+    assert "Tick" not in err  # the app's wording
+
+
+def test_report_refuses_what_is_not_a_run_and_writes_nothing(runs_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\nhi,a\n")
+    assert "There is no folder nosuchrun." in _error(capsys, "report", "nosuchrun")
+    assert not (tmp_path / "nosuchrun").exists()  # it was created, with a report of an empty run
+    model = runs_root / "first" / "model"
+    err = _error(capsys, "report", model)
+    assert "is the model folder of a run, not the run" in err and f"bertstudio report {runs_root / 'first'}" in err
+    assert not (model / "report.html").exists()
+    assert "data.csv is a file, not a run folder" in _error(capsys, "report", "data.csv")  # was FileExistsError
+    assert "is not a run folder" in _error(capsys, "report", runs_root)
+    with pytest.raises(DataError, match="There is no folder"):
+        render_report(tmp_path / "missing")
+
+
+def test_report_out_must_be_a_file_that_can_be_written(runs_root, tmp_path, capsys):
+    run = runs_root / "first"
+    assert "names a folder; the report is one HTML file" in _error(capsys, "report", run, "--out", tmp_path)
+    data = tmp_path / "data.csv"
+    data.write_text("x\n")
+    assert "is a file, not a folder" in _error(capsys, "report", run, "--out", data / "r.html")
+    assert main(["report", str(run), "--out", str(tmp_path / "new" / "r.html")]) == 0
+    assert (tmp_path / "new" / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_benchmark_wording_names_the_bench_command_and_its_out_flag(runs_root, capsys):
+    err = _error(capsys, "report", runs_root / "first", "--benchmark", "nosuch.json")
+    assert "`bertstudio bench --out FILE`" in err and "bertstudio benchmark" not in err
+    page = render_report(runs_root / "first")
+    assert "<code>bertstudio bench --models bundled-minilm --out bench.json</code>" in page
+    assert "bertstudio benchmark" not in page
