@@ -293,8 +293,9 @@ def _streamed_duplicate_set_findings(dataset: datasets.Dataset, candidates: np.n
 def _check_label_columns(ds: datasets.Dataset, label_cols: list[str], text_cols: list[str]) -> None:
     missing = [c for c in label_cols if c not in ds.column_names]
     if missing:
-        raise DataError(f"The label column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-                        "not in the data.",
+        several = len(missing) > 1
+        raise DataError(f"The label column{'s' if several else ''} {', '.join(map(repr, missing))} "
+                        f"{'are' if several else 'is'} not in the data.",
                         hint=f"Choose among the columns that exist: {', '.join(ds.column_names)}.")
     clash = [c for c in label_cols if c in text_cols]
     if clash:

@@ -99,3 +99,15 @@ def test_label_counts_and_pairs_count_rows(tmp_path):
     assert info.label_counts == {"a": 6, "b": 9, "c": 6}
     assert info.labels_per_text == {1: 3, 2: 9}
     assert info.top_pairs == [("a", "b", 6), ("b", "c", 3)]
+
+
+@pytest.mark.parametrize("columns, message", [
+    (["a", "nosuch"], "The label column 'nosuch' is not in the data."),
+    (["price", "speed", "nosuch"], "The label columns 'price', 'speed', 'nosuch' are not in the data."),
+])
+def test_missing_label_columns_are_named_in_a_sentence(tmp_path, columns, message):
+    """It read "The label column 'nosuch' not in the data." (no verb)."""
+    path = write_rows(tmp_path / "cols.csv", ["text", "a", "b"], [[f"text {i}", i % 2, 1 - i % 2] for i in range(10)])
+    with pytest.raises(DataError) as raised:
+        read_and_prepare(str(path), labels=LabelSettings(label_columns=columns))
+    assert raised.value.message == message and "text, a, b" in raised.value.hint
