@@ -77,7 +77,9 @@ class ResumableRun:
 
 
 def latest_resumable_run(root: str | os.PathLike[str]) -> ResumableRun | None:
-    """The newest run under ``root`` that is interrupted or failed and has a checkpoint to resume from.
+    """The newest run under ``root`` that was interrupted (with a checkpoint to resume from, or killed before its
+    first one: resuming then trains it again from the start, in the same folder with the same settings), or that
+    failed with a checkpoint.
 
     Only the newest run is offered: an older one was followed by another run, so the person moved on.
     """
@@ -86,10 +88,12 @@ def latest_resumable_run(root: str | os.PathLike[str]) -> ResumableRun | None:
         return None
     runs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True)
     newest = next((RunFolder(p) for p in runs if RunFolder(p).config.is_file()), None)
-    if newest is None or latest_checkpoint(newest.path) is None:
+    if newest is None:
         return None
     status = read_run_status(newest.path)
-    return ResumableRun(newest, status) if status.resumable else None
+    if latest_checkpoint(newest.path) is None:
+        status = status.model_copy(update={"checkpoint_step": None})
+    return ResumableRun(newest, status) if status.resumable or status.state == "interrupted" else None
 
 
 def remove_checkpoints(run_dir: str | os.PathLike[str]) -> None:

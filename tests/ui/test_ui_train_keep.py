@@ -117,6 +117,13 @@ def test_only_the_newest_run_is_offered_and_only_when_it_can_go_on(tmp_path):
     assert found.run == newest and found.status.state == "interrupted"
     _fake_run(tmp_path, "20260101-120000-done", RunStatus(state="done"), checkpoint=False)
     assert latest_resumable_run(tmp_path) is None, "a newer run followed: the person moved on"
+    early = _fake_run(tmp_path, "20260101-130000-early", RunStatus(**gone), checkpoint=False)
+    found = latest_resumable_run(tmp_path)  # killed before its first checkpoint: offered, to train again
+    assert found.run == early and found.status.checkpoint_step is None
+    assert "trains it again from the start" in resume_markdown(early.path.name, found.status)
+    _fake_run(tmp_path, "20260101-140000-failed", RunStatus(state="failed", message="Out of memory."),
+              checkpoint=False)
+    assert latest_resumable_run(tmp_path) is None, "a failed run without a checkpoint would only fail again"
 
 
 def test_the_train_tab_has_a_resume_button(tmp_path):

@@ -203,5 +203,8 @@ def resume_markdown(run_name: str, status: RunStatus | None) -> str:
         return ""
     how = "was interrupted" if status.state == "interrupted" else "failed"
     why = f" ({status.message})" if status.state == "failed" and status.message else ""
+    if status.checkpoint_step is None:  # killed before its first checkpoint
+        return (f"**Interrupted:** your last run, **{run_name}**, {how} before it saved its first checkpoint. "
+                "**Resume** trains it again from the start, with the same settings and data.")
     return (f"**Interrupted:** your last run, **{run_name}**, {how}{why} before it finished. **Resume** goes on from "
             f"its checkpoint at step {status.checkpoint_step:,} with the same settings and data.")
