@@ -93,6 +93,16 @@ def check_writable_folder(folder: str | os.PathLike[str], flag: str, given: str 
                 made.rmdir()
 
 
+def check_writable_file(path: str | os.PathLike[str], flag: str, example: str) -> None:
+    """Refuse an output file (``--out``) that names a folder, or whose folder cannot be created or written;
+    ``example`` is a file name to suggest inside a folder given by mistake."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise UserError(f"{flag} {path} names a folder; a file is written there.",
+                        f"Name a file inside it, for example {flag} {target / example}.")
+    check_writable_folder(target.parent, flag, given=str(path))
+
+
 def _file_in_the_way(target: Path) -> Path | None:
     """The nearest existing place at or above ``target``, when it is a file (``data.csv``, ``data.csv/x``)."""
     for place in (target, *target.parents):

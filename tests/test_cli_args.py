@@ -48,3 +48,14 @@ def test_a_file_in_the_way_is_named(tmp_path):
 def test_a_folder_the_system_refuses_is_said_not_raised():
     with pytest.raises(UserError, match=r"Cannot create or write into /proc/nothing-here \(--out /proc/nothing-here\)"):
         check_writable_folder("/proc/nothing-here", "--out")
+
+
+def test_an_output_file_that_names_a_folder_is_refused_with_a_file_inside_it(tmp_path):
+    from bertstudio.cli_args import check_writable_file
+
+    with pytest.raises(UserError) as err:
+        check_writable_file(tmp_path, "--out", "bench.json")
+    assert str(err.value) == (f"--out {tmp_path} names a folder; a file is written there. "
+                              f"Name a file inside it, for example --out {tmp_path / 'bench.json'}.")
+    check_writable_file(tmp_path / "new" / "bench.json", "--out", "bench.json")
+    assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from bertstudio.benchmark.plan import DEFAULT_BATCH_SIZES, DEFAULT_SEQ_LENS, Ben
 from bertstudio.benchmark.report import headline, markdown_table, own_model_recommendations, write_json
 from bertstudio.benchmark.runner import check_repeatability, run_benchmark
 from bertstudio.benchmark.timing import REPEATABILITY_TOLERANCE, RepeatPolicy
-from bertstudio.cli_args import Command
+from bertstudio.cli_args import Command, check_writable_file, positive_int
 from bertstudio.errors import ConfigError
 
 DEFAULT_MODELS = "distilbert-base-uncased,bert-base-uncased,bundled-minilm"
@@ -51,7 +51,7 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-sizes", type=_ints, default=DEFAULT_BATCH_SIZES, help="Comma-separated (default: 1,8,32).")
     p.add_argument("--seq-lens", type=_ints, default=DEFAULT_SEQ_LENS, help="Comma-separated tokens (default: 16,64,128).")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="Where PyTorch runs (default: cpu).")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core).")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: every core).")
     p.add_argument("--out", default=None, help="Write every measurement to this JSON file.")
     p.add_argument("--repeats", type=int, default=policy.min_repeats, help="Minimum timed calls per cell.")
     p.add_argument("--min-seconds", type=float, default=policy.min_seconds, help="Minimum timed seconds per cell.")
@@ -137,6 +137,8 @@ def _recommendations(records) -> list[str]:
 
 def run_bench(args: argparse.Namespace) -> int:
     plan = _plan(args)
+    if args.out:  # said before minutes of measuring: a folder it cannot write ended in a PermissionError traceback
+        check_writable_file(args.out, "--out", "bench.json")
     show = _progress_printer(args.quiet)
     repeatability = None
     with stop_on_ctrl_c() as stop:

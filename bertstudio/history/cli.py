@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 from bertstudio.benchmark.report import load_records
 from bertstudio.benchmark.records import BenchRecord
-from bertstudio.cli_args import Command, check_writable_folder
+from bertstudio.cli_args import Command, check_writable_file
 from bertstudio.errors import UserError
 from bertstudio.history.compare import compare_runs, model_comparison
 from bertstudio.history.records import RunRecord, delete_run, find_run, list_runs
@@ -156,20 +155,11 @@ def _add_report(p: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     check_run_to_report(args.run_dir)
     if args.out:
-        check_report_target(args.out)
+        check_writable_file(args.out, "--out", "report.html")
     path = write_report(args.run_dir, args.out, bench=_bench(args.benchmark))
     print(f"Saved {path}")
     print(json.dumps({"report": str(path)}))
     return 0
-
-
-def check_report_target(out: str) -> None:
-    """``--out`` names the HTML file: a folder, or a place that cannot be written, is said before rendering."""
-    target = Path(out).expanduser()
-    if target.is_dir():
-        raise UserError(f"--out {out} names a folder; the report is one HTML file.",
-                        f"Name a file inside it, for example --out {target / 'report.html'}.")
-    check_writable_folder(target.parent, "--out", given=out)
 
 
 COMMANDS: Sequence[Command] = (

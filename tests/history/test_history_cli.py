@@ -75,7 +75,8 @@ def test_report_refuses_what_is_not_a_run_and_writes_nothing(runs_root, tmp_path
 
 def test_report_out_must_be_a_file_that_can_be_written(runs_root, tmp_path, capsys):
     run = runs_root / "first"
-    assert "names a folder; the report is one HTML file" in _error(capsys, "report", run, "--out", tmp_path)
+    err = _error(capsys, "report", run, "--out", tmp_path)
+    assert f"names a folder; a file is written there. Name a file inside it, for example --out {tmp_path}/rep" in err
     data = tmp_path / "data.csv"
     data.write_text("x\n")
     assert "is a file, not a folder" in _error(capsys, "report", run, "--out", data / "r.html")

@@ -1,0 +1,27 @@
+"""`bertstudio bench` on the command line: a bad --out or --threads is refused before anything is measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertstudio.cli import main
+
+
+def test_an_out_it_cannot_write_is_refused_before_measuring(tmp_path, capsys, monkeypatch):
+    """`bench --out /sys/b.json` measured for minutes, then ended in a PermissionError traceback."""
+    monkeypatch.setattr("bertstudio.benchmark.cli.run_benchmark", lambda *a, **k: pytest.fail("measured"))
+    data = tmp_path / "data.csv"
+    data.write_text("x\n")
+    assert main(["bench", "--models", "bundled-minilm", "--out", str(data / "b.json")]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: --out {data / 'b.json'} cannot be used: {data} is a file, "
+                                               "not a folder. Choose another --out; missing folders are created.")
+    assert main(["bench", "--models", "bundled-minilm", "--out", str(tmp_path)]) == 2
+    assert f"for example --out {tmp_path / 'bench.json'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_threads_must_be_at_least_one(capsys, threads):
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "--threads", threads])
+    assert done.value.code == 2
+    assert f"argument --threads: expected a whole number of at least 1, got '{threads}'" in capsys.readouterr().err
