@@ -71,7 +71,7 @@ def run_label_noise(args: argparse.Namespace) -> int:
     report = label_noise_for_run(args.run_dir, encoder=args.encoder)
     print(report.summary())
     for row in report.table.head(max(args.show, 0)).itertuples():
-        print(f"  #{row.rank} row {row.row}: given '{row.given_label}', looks like '{row.suspected_label}' "
+        print(f"  #{row.rank}: given '{row.given_label}', looks like '{row.suspected_label}' "
               f"({row.confidence:.0%}): {str(row.text)[:100]}")
     path = str(RunFolder(args.run_dir).label_issues)
     print(f"Saved {path}")

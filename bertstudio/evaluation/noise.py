@@ -33,7 +33,7 @@ DEFAULT_FOLDS = 5
 class LabelNoiseReport:
     """Rows suspected of a wrong label, most suspicious first."""
 
-    table: pd.DataFrame  # rank, row, text[, text_pair], given_label, suspected_label, confidence, given_label_prob
+    table: pd.DataFrame  # rank, training_row, text[, text_pair], given_label, suspected_label, confidence, given_label_prob
     rows_checked: int
     folds: int
     features: str  # what the out-of-fold model saw, e.g. "bundled-minilm encoder"
@@ -102,7 +102,8 @@ def issue_table(indices: np.ndarray, texts: Sequence[str], labels: np.ndarray, o
     names = np.asarray(label_names, dtype=object)
     picked = oof_probs[indices]
     suspected = picked.argmax(axis=1) if len(indices) else np.zeros(0, dtype=np.int64)
-    columns = {"rank": np.arange(1, len(indices) + 1), "row": indices,
+    # "training_row": the row's place among the run's training texts (after the split), not its line in the file.
+    columns = {"rank": np.arange(1, len(indices) + 1), "training_row": indices,
                "text": [texts[i] for i in indices]}
     if text_pairs is not None:
         columns["text_pair"] = [text_pairs[i] for i in indices]

@@ -155,8 +155,12 @@ def _started(run: RunFolder) -> float:
 
 def _model_name(model: str | None) -> str:
     """The model a run without a summary was training, in the words of the runs that finished."""
-    variant = find_variant(model) if model else None
-    return variant.display_name if variant else model or "unknown model"
+    if not model:
+        return "unknown model"
+    variant = find_variant(model)
+    if variant is not None:
+        return variant.display_name
+    return Path(model).name if Path(model).expanduser().is_dir() else model  # a local folder: named as it is
 
 
 def read_run(path: str | os.PathLike[str], active: Collection[Path] | None = None, group: str = "") -> RunRecord:

@@ -51,6 +51,8 @@ def _e(value: Any) -> str:
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
+    if isinstance(value, float) and value and abs(value) < 0.01:
+        return f"{value:.3g}"  # learning rates: 0.0001 and 2e-05, not "0.000"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
@@ -69,7 +71,10 @@ def line_chart_svg(title: str, series: Sequence[Series], x_label: str = "step") 
         return head + f'<text x="{MARGIN}" y="{SVG_HEIGHT // 2}" fill="#6b7280">No data recorded</text></svg>'
     x0, x1 = min(x for x, _ in every), max(x for x, _ in every)
     y0, y1 = min(y for _, y in every), max(y for _, y in every)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    x1 = x1 if x1 > x0 else x0 + 1
+    if y1 <= y0:  # a flat curve: a narrow band around it (a macro-F1 of 0.71 once got an axis up to 1.71)
+        pad = abs(y0) * 0.05 or 0.5
+        y0, y1 = y0 - pad, y1 + pad
     width, height = SVG_WIDTH - 2 * MARGIN, SVG_HEIGHT - 2 * MARGIN
 
     def at(x: float, y: float) -> str:

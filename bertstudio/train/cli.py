@@ -69,10 +69,8 @@ def run_train(args: argparse.Namespace) -> int:
     progress = ConsoleProgress(enabled=main and not args.quiet)
     if main:
         progress.show_inputs(inputs)
-    try:
+    with progress.running():
         summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
-    finally:
-        progress.close()
     if main:
         print(json.dumps(summary.headline()))
     return 0
@@ -127,10 +125,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 def run_resume(args: argparse.Namespace) -> int:
     progress = ConsoleProgress(enabled=not args.quiet)
-    try:
+    with progress.running():
         summary = resume_training(args.resume, emit=progress.on_event)
-    finally:
-        progress.close()
     print(json.dumps(summary.headline()))
     return 0
 

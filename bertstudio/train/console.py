@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 
 from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
 from bertstudio.train.auto import Decision, explanations
@@ -29,6 +30,7 @@ class ConsoleProgress:
         self._bar = None
         self._silenced = False  # the reader of the output has gone: nothing more is printed
         self._decisions_shown = 0  # settings explained before training; those decided later follow at its start
+        self._run_dir = ""  # the run folder, once training has started
 
     def _print(self, text: str) -> None:
         if self._bar is not None:
@@ -86,6 +88,7 @@ class ConsoleProgress:
             # did not probe) were only in config.json.
             for reason in explanations([Decision(**d) for d in event.decisions[self._decisions_shown:]]):
                 self._print(f"  - {reason}")
+            self._run_dir = event.run_dir
             self._print(f"Training {event.model} on {event.device}: {event.train_rows:,} rows, "
                         f"{event.total_steps:,} steps, run folder {event.run_dir}")
             if self.enabled:
@@ -119,6 +122,21 @@ class ConsoleProgress:
                 self._print(f"The run's final model is the blend of both: {blend.reason}")
         elif isinstance(event, Failed):
             self._print(f"Failed: {event.message}")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Around a training: the bar is closed at the end, and Ctrl-C says how to go on with the run (it only
+        printed "Stopped.")."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self._run_dir and not self._silenced:
+                self.close()
+                self._print(f"Interrupted. Go on with: bertstudio train --resume {self._run_dir} (from its last "
+                            "checkpoint, or from the start if it saved none)")
+            raise
+        finally:
+            self.close()
 
     def close(self) -> None:
         if self._bar is not None:

@@ -50,12 +50,12 @@ def test_flipped_labels_rank_near_the_top_with_encoder_features():
     noisy, flipped = flip(labels, 0.05, len(TOPICS))
     report = label_noise_report(texts, noisy, list(TOPICS))  # the bundled MiniLM encoder
     top = report.top(0.10)
-    caught = set(top["row"]) & set(flipped.tolist())
+    caught = set(top["training_row"]) & set(flipped.tolist())
     assert len(caught) >= len(flipped) / 2, f"only {len(caught)} of {len(flipped)} flipped rows in the top 10%"
     assert report.rows_checked == 400 and report.folds == 5
     first = report.table.iloc[0]
     assert first["given_label"] != first["suspected_label"]
-    assert first["given_label"] == list(TOPICS)[noisy[first["row"]]]
+    assert first["given_label"] == list(TOPICS)[noisy[first["training_row"]]]
     assert (np.diff(report.table["given_label_prob"].to_numpy()) >= -1e-12).all(), "ranked by self-confidence"
 
 
@@ -65,9 +65,9 @@ def test_tfidf_features_work_too(tmp_path):
     texts, labels = synthetic_rows()
     noisy, flipped = flip(labels, 0.05, len(TOPICS))
     report = label_noise_report(texts, noisy, list(TOPICS), features=TfidfVectorizer().fit_transform(texts))
-    assert len(set(report.top(0.10)["row"]) & set(flipped.tolist())) >= len(flipped) / 2
+    assert len(set(report.top(0.10)["training_row"]) & set(flipped.tolist())) >= len(flipped) / 2
     saved = report.to_csv(tmp_path / "issues.csv")
-    assert saved.read_text().splitlines()[0] == "rank,row,text,given_label,suspected_label,confidence,given_label_prob"
+    assert saved.read_text().splitlines()[0] == "rank,training_row,text,given_label,suspected_label,confidence,given_label_prob"
 
 
 def test_out_of_fold_probabilities_are_distributions_and_never_see_their_own_row():

@@ -152,7 +152,7 @@ def test_label_noise_cli(run, capsys):
     assert main(["label-noise", str(run), "--show", "3"]) == 0
     headline = last_json_line(capsys)
     assert headline["rows_checked"] > 100 and Path(headline["file"]).is_file()
-    assert Path(headline["file"]).read_text().startswith("rank,row,text,given_label,suspected_label")
+    assert Path(headline["file"]).read_text().startswith("rank,training_row,text,given_label,suspected_label")
 
 
 def test_train_seeds_cli(tmp_path, tiny_bert_dir, capsys):

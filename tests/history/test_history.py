@@ -111,6 +111,8 @@ def test_the_status_file_wins_and_a_stopped_run_with_its_model_stays_stopped(run
     RunStatus(state="running", step=2, pid=2 ** 22 + 7, host=socket.gethostname()).write(RunFolder(crashed).status)
     assert read_run(crashed).status == "interrupted" and "without finishing" in read_run(crashed).message
     assert read_run(crashed).model == "MiniLM-L6 (bundled, all-MiniLM-L6-v2)"  # as finished runs name it
+    _config(crashed, model=str(runs_root / "20260101-100000-minilm" / "model"))  # a local folder: by its name
+    assert read_run(crashed).model == "model"
 
 
 def test_compare_overlays_curves_and_shows_only_the_settings_that_differ(runs_root):
@@ -273,3 +275,16 @@ def test_old_run_folders_with_progress_lines_in_metrics_still_read(runs_root):
     _started(interrupted, 600)
     assert read_run(interrupted, active=[]).status == "interrupted"
     assert read_curves(interrupted).eval_steps == [3]
+
+
+def test_the_report_shows_learning_rates_and_flat_curves_as_they_are():
+    """Learning rates read "0.000" and a flat macro-F1 of 0.711 got an axis up to 1.711."""
+    import re
+
+    from bertstudio.history.report import Series, line_chart_svg, table_html
+
+    row = table_html(["setting", "value"], [("lr", 0.0001), ("head_lr", 2e-05), ("dropout", 0.1)])
+    assert ">0.0001<" in row and ">2e-05<" in row and ">0.100<" in row
+    svg = line_chart_svg("Validation macro-F1", [Series("run", [10, 20, 30], [0.711, 0.711, 0.711])])
+    axis = [float(v) for v in re.findall(r'text-anchor="end">([0-9.]+)</text>', svg)][1:]  # after the last step
+    assert len(axis) == 2 and max(axis) < 1.0 and min(axis) < 0.711 < max(axis)

@@ -101,3 +101,15 @@ def test_settings_decided_after_the_data_was_read_are_printed_when_training_star
     printed = out.getvalue()
     assert printed.count("Texts are cut at 32 tokens.") == 1
     assert printed.index("2e-4 did best") < printed.index("Training Tiny on CPU")
+
+
+def test_ctrl_c_during_training_says_how_to_go_on_with_the_run():
+    out = io.StringIO()
+    console = ConsoleProgress(enabled=False, stream=out)
+    try:
+        with console.running():
+            console.on_event(_started())
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert "Go on with: bertstudio train --resume runs/x" in out.getvalue()
