@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bertstudio.export.bundle import zip_model
-from bertstudio.errors import DataError, ModelError, UserError
+from bertstudio.history.records import read_run
+from bertstudio.errors import DataError, UserError
 from bertstudio.limits import NO_LIMITS, UsageLimits
-from bertstudio.results import Summary
 from bertstudio.runs import RunFolder, atomic_write_json
 from bertstudio.ui.state import DataChoice, DataSelection
 
@@ -208,18 +208,21 @@ def recall_data(workspace: Workspace) -> tuple[Path, DataChoice] | None:
 
 @dataclass
 class RunInfo:
-    """A finished run, as listed in the run pickers."""
+    """A finished run, as listed in the run pickers: named as the Runs tab names it (when it started, the model,
+    the data file)."""
 
     path: Path
     model: str
     macro_f1: float | None
     accuracy: float | None
-    finished_at: str
+    started: str  # "YYYY-MM-DD HH:MM"
+    data_name: str = ""
 
     @property
     def label(self) -> str:
         score = f"macro-F1 {self.macro_f1:.3f}" if self.macro_f1 is not None else "no score"
-        return f"{self.finished_at} · {self.model} · {score}"
+        data = f" · {self.data_name}" if self.data_name else ""
+        return f"{self.started} · {self.model}{data} · {score}"
 
 
 def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
@@ -227,12 +230,11 @@ def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
 
     infos = []
     for run in RunFolder.finished_under(workspace.runs):
-        try:
-            summary = Summary.read(run.summary)
-        except ModelError:
+        record = read_run(run.path)
+        if record.macro_f1 is None and record.status == "failed":
             continue  # a damaged summary: the run cannot be shown, the others can
-        infos.append(RunInfo(path=run.path, model=summary.model or run.path.name, macro_f1=summary.macro_f1,
-                             accuracy=summary.accuracy, finished_at=summary.finished_at or run.path.name))
+        infos.append(RunInfo(path=run.path, model=record.model, macro_f1=record.macro_f1, accuracy=record.accuracy,
+                             started=record.created, data_name=record.data_name))
     return infos
 
 
