@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
 from bertstudio.train.auto import Decision, explanations
@@ -23,10 +23,43 @@ def columns_line(cfg) -> str:
     return f"Text column: {text}; {labels}."
 
 
+class _ReaderGuard:
+    """The console's stream, catching a closed pipe inside every write: tqdm never sees the error.  Raised inside
+    tqdm's own refresh, it left tqdm's global lock held, and every later progress bar of the process (a data
+    worker's, another training's) waited for it forever."""
+
+    def __init__(self, stream, on_closed: Callable[[], None]):
+        self._stream = stream
+        self._on_closed = on_closed
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_left()
+
+    def _reader_left(self) -> None:
+        self.closed_pipe = True
+        self._on_closed()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 class ConsoleProgress:
     def __init__(self, enabled: bool = True, stream=sys.stderr):
         self.enabled = enabled
-        self.stream = stream
+        self.stream = _ReaderGuard(stream, self._silence)
         self._bar = None
         self._silenced = False  # the reader of the output has gone: nothing more is printed
         self._decisions_shown = 0  # settings explained before training; those decided later follow at its start

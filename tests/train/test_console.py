@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 
 from bertstudio.events import Started, Step, Stopping
 from bertstudio.train.console import ConsoleProgress
@@ -78,6 +79,16 @@ def test_a_closed_pipe_silences_the_progress_instead_of_failing_the_training():
     console.close()
     assert stream.getvalue().startswith("Training Tiny on CPU: 320 rows, 40 steps")
     assert "Stopping" not in stream.getvalue()
+    # tqdm's global lock is free for other threads: the error raised inside tqdm's refresh had left it held, and
+    # the next progress bar of any other thread (a data worker's, the next training's) waited forever.
+    from tqdm import tqdm
+
+    free: list = []
+    taker = threading.Thread(target=lambda: free.extend(lock.acquire(timeout=5) and not lock.release()
+                                                        for lock in tqdm.get_lock().locks))
+    taker.start()
+    taker.join()
+    assert free and all(free)
 
 
 def test_settings_decided_after_the_data_was_read_are_printed_when_training_starts():
