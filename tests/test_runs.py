@@ -133,7 +133,7 @@ def test_summary_of_the_previous_version_is_read(tmp_path):
     assert summary.macro_f1 == 0.75 and summary.model == "MiniLM-L6 (bundled)" and summary.label_names == LABELS
     assert summary.tune_seconds == 0.0 and summary.calibration is None  # fields added since get defaults
     assert summary.metrics["rows"] == 40 and summary.validation.loss == 0.51
-    added_since = {"tune_seconds", "calibration", "simple_model", "stopped_early"}
+    added_since = {"tune_seconds", "calibration", "simple_model", "stopped_early", "early_stopping"}
     assert summary.to_dict(exclude=added_since) == OLD_SUMMARY, "same keys, same values"
 
 
