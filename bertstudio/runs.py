@@ -148,6 +148,22 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def readable_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """``metrics.jsonl``'s events, skipping a line a killed process left torn (a resumed run appends after it)."""
+    path = RunFolder(run_dir).metrics
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
+
+
 def one_history(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """A run's recorded events as one history.  A resumed run's metrics.jsonl holds, after the events of the
     process that was killed, a ``started`` naming the checkpoint step it went on from: the steps and checks past

@@ -16,7 +16,7 @@ from typing import Any
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.errors import UserError
 from bertstudio.history.records import RunRecord
-from bertstudio.runs import RunFolder, one_history, read_metrics
+from bertstudio.runs import one_history, read_metrics, readable_metrics
 
 # config.json keys that are not settings (or differ for every run by construction).
 NOT_SETTINGS = frozenset({"output_dir", "decisions", "bertstudio_version", "data_sizes", "label_names",
@@ -42,7 +42,7 @@ def read_curves(run_dir) -> Curves:
     try:
         events = list(read_metrics(run_dir))
     except (OSError, ValueError):  # a torn last line of a killed run: the curves up to it are still worth showing
-        events = _readable_events(run_dir)
+        events = readable_metrics(run_dir)
     for event in one_history(events):
         if event.get("event") == "step":
             curves.steps.append(event["step"])
@@ -53,16 +53,6 @@ def read_curves(run_dir) -> Curves:
             curves.macro_f1s.append(event["macro_f1"])
             curves.accuracies.append(event["accuracy"])
     return curves
-
-
-def _readable_events(run_dir) -> list[dict[str, Any]]:
-    events = []
-    for line in RunFolder(run_dir).metrics.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
 
 
 @dataclass

@@ -16,7 +16,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.events import Cancelled, Event, Started, Stopping, Working, curve_event
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
 from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
-from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog, one_history, read_metrics
+from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog, one_history, readable_metrics
 from bertstudio.train.loop import StopRequested
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
@@ -83,7 +83,7 @@ class TrainingJob(BackgroundJob):
         def emit_with_earlier_steps(event: Event) -> None:
             emit(event)
             if isinstance(event, Started) and event.resumed_from_step:
-                for record in one_history(read_metrics(self.resume)):
+                for record in one_history(readable_metrics(self.resume)):
                     earlier = curve_event(record)
                     if earlier is not None and earlier.step <= event.resumed_from_step:
                         emit(earlier)

@@ -281,7 +281,9 @@ def test_a_resumed_job_shows_the_whole_run_once(small_csv, tmp_path, tiny_bert_d
                       steps_per_epoch=4, epochs=2, train_rows=32, val_rows=8, test_rows=8, label_names=["a", "b"])
     resumed = dataclasses.replace(started, resumed_from_step=4)
     killed = [started, *_curve_events(range(1, 7), [4]), resumed]  # metrics.jsonl as the resumed run starts
-    run.metrics.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in killed), encoding="utf-8")
+    lines = [json.dumps(e.to_dict()) + "\n" for e in killed]
+    lines.insert(-1, '{"event": "step", "st\n')  # a line the killed process left torn: skipped, never a failure
+    run.metrics.write_text("".join(lines), encoding="utf-8")
     job = TrainingJob(tiny_config(small_csv, tiny_bert_dir, run.path))
     job.resume = run.path
     seen: list = []
