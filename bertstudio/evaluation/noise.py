@@ -33,7 +33,8 @@ DEFAULT_FOLDS = 5
 class LabelNoiseReport:
     """Rows suspected of a wrong label, most suspicious first."""
 
-    table: pd.DataFrame  # rank, training_row, text[, text_pair], given_label, suspected_label, confidence, given_label_prob
+    # rank, training_row, text[, text_pair], given_label, suspected_label, confidence, given_label_prob
+    table: pd.DataFrame
     rows_checked: int
     folds: int
     features: str  # what the out-of-fold model saw, e.g. "bundled-minilm encoder"

@@ -67,7 +67,8 @@ def test_tfidf_features_work_too(tmp_path):
     report = label_noise_report(texts, noisy, list(TOPICS), features=TfidfVectorizer().fit_transform(texts))
     assert len(set(report.top(0.10)["training_row"]) & set(flipped.tolist())) >= len(flipped) / 2
     saved = report.to_csv(tmp_path / "issues.csv")
-    assert saved.read_text().splitlines()[0] == "rank,training_row,text,given_label,suspected_label,confidence,given_label_prob"
+    assert saved.read_text().splitlines()[0] == ("rank,training_row,text,given_label,suspected_label,confidence,"
+                                                 "given_label_prob")
 
 
 def test_out_of_fold_probabilities_are_distributions_and_never_see_their_own_row():

@@ -62,7 +62,8 @@ def _times(n: int) -> str:
 def decisions_markdown(decisions: list[Decision]) -> str:
     if not decisions:
         return "Every setting was chosen by you or the preset."
-    return "**Chosen automatically from your data:**\n\n" + "\n".join(f"- {reason}" for reason in explanations(decisions))
+    reasons = "\n".join(f"- {reason}" for reason in explanations(decisions))
+    return "**Chosen automatically from your data:**\n\n" + reasons
 
 
 def length_in_use_markdown(use: LengthInUse) -> str:

@@ -185,8 +185,8 @@ def outcome_markdown(progress: TrainProgress) -> str:
             if best_f1 is not None else "training finished"
         early = (" Training ended before its planned steps: the validation score had stopped improving (early "
                  "stopping)." if summary.early_stopping else "")
-        done = (f"**Done: {best}, model saved.**{early} On the {summary.evaluated_on} texts, which the model never saw, "
-                f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy "
+        done = (f"**Done: {best}, model saved.**{early} On the {summary.evaluated_on} texts, which the model never "
+                f"saw, macro-F1 is **{summary.macro_f1:.3f}** and accuracy "
                 f"**{summary.accuracy:.1%}**. Open the Evaluate tab to see where it goes wrong.")
         return done + simple_model_markdown(summary)
     if isinstance(outcome, Failed):
