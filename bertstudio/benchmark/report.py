@@ -12,8 +12,8 @@ from bertstudio.benchmark.backends import BACKEND_LABELS
 from bertstudio.benchmark.models import ARCHITECTURE_NOTE
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.benchmark.timing import geometric_mean, speedup
-from bertstudio.runs import atomic_write_text
 from bertstudio.data.findings import count_noun
+from bertstudio.runs import atomic_write_text
 
 # Backends that change the numbers the model computes: recommended only after a passed parity check.
 LOSSY_BACKENDS = ("torch-bf16", "onnx-int8")
