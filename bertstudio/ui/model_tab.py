@@ -18,6 +18,7 @@ from bertstudio.train.estimate import detected_hardware, plan_run
 from bertstudio.train.scale_out import Machines, write_scale_out
 from bertstudio.ui.common import friendly, require_workspace
 from bertstudio.ui.context import AppContext
+from bertstudio.ui.session import RememberedChoice, recall_model_choice, remember_model_choice
 from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config, require_data
 from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import limits as limit_views
@@ -153,8 +154,7 @@ def build(ctx: AppContext) -> None:
             scale_files = gr.File(label="Settings and accelerate config", file_count="multiple", interactive=False)
             scale_md = gr.Markdown(elem_id="scale-out-command")
 
-        @friendly
-        def collect(workspace, model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
+        def shown_choice(workspace, model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
             model = (custom_model or "").strip() or model_key or DEFAULT_MODEL
             card_text = model_card(model)  # raises a readable ModelError for a wrong folder or id
             # The saved presets' folder only with a saved preset: a built-in one leaves the choice exactly as it was,
@@ -165,6 +165,14 @@ def build(ctx: AppContext) -> None:
                                  settings=settings.settings_from_widgets(specs, list(shown)),
                                  saved_presets=str(workspace.presets) if saved else None)
             return {ctx.model_choice: choice, ctx.model: model, card: card_text}
+
+        @friendly
+        def collect(workspace, data_file: str, *shown: Any) -> dict:
+            """The choice as shown, sent to the other tabs and kept in the workspace for a reloaded page."""
+            chosen = shown_choice(workspace, *shown)
+            if workspace is not None:
+                remember_model_choice(workspace, chosen[ctx.model_choice], data_file)
+            return chosen
 
         def saved_folder(workspace) -> Path | None:
             return workspace.presets if workspace is not None else None
@@ -194,9 +202,36 @@ def build(ctx: AppContext) -> None:
             names = {name for _, name in settings.preset_choices(saved_folder(workspace))}
             return {preset_radio: preset_list(workspace, current if current in names else DEFAULT_PRESET)}
 
+        def show_settings(model: str, preset: str, values: dict[str, Any], selection: DataSelection | None,
+                          workspace) -> dict:
+            """Show a whole choice (model, preset, every setting): a run's, saved settings, or the remembered one."""
+            known = list_presets(workspace=saved_folder(workspace))
+            shown = apply_preset(preset if preset in known else DEFAULT_PRESET, selection, workspace)
+            shown.update({widget: settings.to_widget(spec, values.get(spec.name))
+                          for widget, spec in zip(widgets, specs)})
+            listed = model in VARIANTS
+            shown.update({model_radio: model if listed else DEFAULT_MODEL, custom: "" if listed else model})
+            return shown
+
+        def show_remembered(remembered: RememberedChoice, selection: DataSelection | None, workspace) -> dict:
+            return show_settings(remembered.model, remembered.preset, remembered.settings, selection, workspace)
+
         @friendly
-        def on_new_file(selection: DataSelection | None, current: str, workspace) -> dict:
-            """A new file: select the preset recommended for it (settings untouched if it is already selected)."""
+        def on_page_load(workspace) -> dict:
+            """The choice this workspace made last (a reloaded page), else the default preset's settings."""
+            remembered = recall_model_choice(workspace) if workspace is not None else None
+            if remembered is not None:
+                return show_remembered(remembered, None, workspace)
+            return apply_preset(DEFAULT_PRESET, None, workspace)
+
+        @friendly
+        def on_new_file(selection: DataSelection | None, current: str, workspace, data_file: str) -> dict:
+            """A new file: select the preset recommended for it (settings untouched if it is already selected).
+            The file the page had before a reload comes back with the choice made for it, not the recommendation:
+            both arrive on page load, in no fixed order, and must agree."""
+            remembered = recall_model_choice(workspace) if workspace is not None else None
+            if remembered is not None and remembered.made_for(data_file):
+                return show_remembered(remembered, selection, workspace)
             preset = None if selection is None else train_plan.preset_for_new_file(selection.rows, selection.class_counts,
                                                                                 current)
             if preset is None:
@@ -281,13 +316,7 @@ def build(ctx: AppContext) -> None:
             """Settings sent by the Runs tab (a run's, or saved ones): shown here, so training uses them."""
             if request is None:
                 return {custom: gr.skip()}  # not {}: Gradio 6.31 reads an empty dict as missing outputs
-            known = list_presets(workspace=saved_folder(workspace))
-            shown = apply_preset(request.preset if request.preset in known else DEFAULT_PRESET, selection, workspace)
-            shown.update({widget: settings.to_widget(spec, request.settings.get(spec.name))
-                          for widget, spec in zip(widgets, specs)})
-            listed = request.model in VARIANTS
-            shown.update({model_radio: request.model if listed else DEFAULT_MODEL,
-                          custom: "" if listed else request.model})
+            shown = show_settings(request.model, request.preset, request.settings, selection, workspace)
             gr.Info(f"The Model tab now shows the settings of {request.source}.")
             return shown
 
@@ -300,7 +329,7 @@ def build(ctx: AppContext) -> None:
             return {scale_files: [str(files.settings), str(files.accelerate_config)],
                     scale_md: scale_out_markdown(files, where)}
 
-        collect_io = dict(fn=collect, inputs=[ctx.workspace, model_radio, custom, preset_radio, *widgets],
+        collect_io = dict(fn=collect, inputs=[ctx.workspace, ctx.data_file, model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])
         preset_outputs = [preset_radio, preset_md, model_radio, custom, *widgets]
 
@@ -316,7 +345,7 @@ def build(ctx: AppContext) -> None:
             ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data, ctx.workspace],
                                         preset_outputs).then(
                 **collect_io)
-        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace], preset_outputs).then(**collect_io)
+        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace, ctx.data_file], preset_outputs).then(**collect_io)
         ctx.data.change(friendly(lambda s, p, ws: preset_markdown(p, s, saved_folder(ws))),
                         [ctx.data, preset_radio, ctx.workspace], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
@@ -337,5 +366,7 @@ def build(ctx: AppContext) -> None:
         # box and failed ("Value 0 is less than minimum value 1"). Sending the start values on page load
         # makes the boxes hold what they show.
         # The saved presets are listed from the start too: after a restart of the app they are still there.
-        ctx.session_loaded.then(friendly(lambda ws: apply_preset(DEFAULT_PRESET, None, ws)), ctx.workspace,
-                                preset_outputs)
+        # A reloaded page shows the choice the person left (model, preset, typed settings), and sends it on.
+        # Not kept again from here: the page's data file may not be back yet, and the choice would lose its file.
+        ctx.session_loaded.then(on_page_load, ctx.workspace, preset_outputs).then(
+            friendly(shown_choice), [ctx.workspace, *collect_io["inputs"][2:]], collect_io["outputs"])

@@ -6,7 +6,8 @@ back from the browser (a run picked in a dropdown) is checked to lie inside the 
 one visitor can never open, or even list, another's files.  On a shared app, workspaces nobody visited
 for the limits' ``session_hours`` are deleted, and the longest idle go first when all of them together
 pass ``sessions_disk_mb``.  The Data tab's file and choices are kept there too (``data-choice.json``, a path
-inside the workspace's own uploads), so a reloaded page shows them again.
+inside the workspace's own uploads), and the Model tab's model, preset and settings (``model-choice.json``), so a
+reloaded page shows them again.
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from bertstudio.export.bundle import zip_model
 from bertstudio.history.records import read_run
 from bertstudio.errors import DataError, UserError
 from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.runs import RunFolder, atomic_write_json
-from bertstudio.ui.state import DataChoice, DataSelection
+from bertstudio.ui.state import DataChoice, DataSelection, ModelChoice
 
 SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 LAST_SEEN = ".last-seen"  # touched on every visit; its time is how long the workspace has been idle
 DATA_CHOICE = "data-choice.json"
+MODEL_CHOICE = "model-choice.json"
 CLEAN_EVERY_S = 600  # a sweep walks every workspace's files: at most once per ten minutes
 
 
@@ -61,6 +64,11 @@ class Workspace:
     def data_choice(self) -> Path:
         """The Data tab's file and column choices, so a reloaded page shows them again (``remember_data``)."""
         return self.root / DATA_CHOICE
+
+    @property
+    def model_choice(self) -> Path:
+        """The Model tab's model, preset and settings (``remember_model_choice``)."""
+        return self.root / MODEL_CHOICE
 
     def owns(self, path: str | Path) -> bool:
         """Whether ``path`` lies inside this workspace (after resolving links and '..')."""
@@ -201,6 +209,43 @@ def recall_data(workspace: Workspace) -> tuple[Path, DataChoice] | None:
     if not file.is_relative_to(uploads) or not file.is_file():
         return None
     return file, choice
+
+
+@dataclass(frozen=True)
+class RememberedChoice:
+    """The Model tab's choice as the person left it, and the data file it was made for."""
+
+    model: str
+    preset: str
+    settings: dict[str, Any]
+    data_file: str  # the loaded file's path then ("" when none was loaded)
+
+    def made_for(self, data_file: str | Path | None) -> bool:
+        """Whether this choice was made with ``data_file`` loaded (a new file gets its recommended preset)."""
+        if not data_file or not self.data_file:
+            return False
+        try:
+            return Path(self.data_file).resolve() == Path(data_file).resolve()
+        except (OSError, ValueError):
+            return False
+
+
+def remember_model_choice(workspace: Workspace, choice: ModelChoice, data_file: str | None) -> None:
+    """Keep the Model tab's choice in the workspace, so a reloaded page shows the settings the person typed."""
+    remembered = RememberedChoice(choice.model, choice.preset, dict(choice.settings), data_file or "")
+    atomic_write_json(workspace.model_choice, asdict(remembered))
+
+
+def recall_model_choice(workspace: Workspace) -> RememberedChoice | None:
+    """The Model tab's last choice in this workspace; None when there is none or the record is damaged."""
+    try:
+        remembered = RememberedChoice(**json.loads(workspace.model_choice.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+    if not isinstance(remembered.settings, dict) or not all(
+            isinstance(v, str) for v in (remembered.model, remembered.preset, remembered.data_file)):
+        return None
+    return remembered
 
 
 # --- runs ---------------------------------------------------------------------------------------------

@@ -175,6 +175,13 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
         expect(page.locator("#loss-chart .js-plotly-plot")).to_contain_text("smoothed", timeout=60_000)
         page.screenshot(path=str(shots / "3-train-running.png"), full_page=True)
         page.reload()
+        # The reloaded page shows the settings typed before it (kept in the workspace with the file they were made
+        # for: the Data tab's restore of that file must not put its recommended preset's settings over them).
+        page.get_by_role("tab", name="2. Model").click()
+        if not steps.is_visible():
+            page.get_by_text("Advanced settings").click()
+        expect(steps).to_have_value(str(MAX_STEPS), timeout=60_000)
+        expect(page.locator("#plan")).to_contain_text(f"at most {MAX_STEPS} steps", timeout=120_000)
         page.get_by_role("tab", name="3. Train").click()
         expect(page.locator("#train-outcome")).to_contain_text("Done: best validation macro-F1", timeout=300_000)
         expect(page.locator("#validation-chart .js-plotly-plot")).to_contain_text("macro-F1", timeout=30_000)

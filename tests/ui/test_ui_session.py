@@ -159,3 +159,38 @@ def test_the_data_tabs_file_and_columns_survive_a_reload_within_the_workspace(st
         mine.uploads.resolve()).as_posix()))
     upload.unlink()
     assert S.recall_data(mine) is None  # the file is gone: nothing to restore
+
+
+def test_the_model_tabs_choice_survives_a_reload_with_the_file_it_was_made_for(store, tmp_path):
+    """The Model tab's model, preset and typed settings are kept in the workspace; a reloaded page shows them again,
+    and they count as made for the file that was loaded then (a new file gets its recommended preset instead)."""
+    from bertstudio.ui.state import ModelChoice
+
+    mine, theirs = store.open(None), store.open(None)
+    assert S.recall_model_choice(mine) is None  # nothing chosen yet: the page shows the default preset
+    upload = S.save_upload(mine, _write(tmp_path / "data.csv"))
+    choice = ModelChoice(model="distilbert-base-uncased", preset="fast",
+                         settings={"max_steps": 7, "learning_rate": 3e-5, "pooling": None})
+    S.remember_model_choice(mine, choice, str(upload))
+
+    remembered = S.recall_model_choice(store.open(mine.id))  # the same cookie after a reload
+    assert (remembered.model, remembered.preset, remembered.settings) == (choice.model, choice.preset,
+                                                                          choice.settings)
+    assert remembered.made_for(upload) and remembered.made_for(str(upload.parent / ".." / upload.parent.name /
+                                                                   upload.name))
+    other = S.save_upload(mine, _write(tmp_path / "data.csv"))  # the same file uploaded again: a new file
+    assert not remembered.made_for(other) and not remembered.made_for("") and not remembered.made_for(None)
+    assert S.recall_model_choice(theirs) is None  # another visitor's workspace knows nothing of it
+
+    S.remember_model_choice(mine, choice, "")  # chosen before any file: shown again, made for none
+    assert not S.recall_model_choice(mine).made_for(upload)
+    for damaged in ("{not json", "[1, 2]", json.dumps({"model": "x"}),
+                    json.dumps({"model": 1, "preset": "fast", "settings": {}, "data_file": ""}),
+                    json.dumps({"model": "x", "preset": "fast", "settings": [], "data_file": ""})):
+        mine.model_choice.write_text(damaged)
+        assert S.recall_model_choice(mine) is None
+
+
+def _write(path: Path) -> Path:
+    path.write_text("text,label\ngood,pos\nbad,neg\n")
+    return path
