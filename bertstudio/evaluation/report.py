@@ -18,6 +18,7 @@ from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
 from bertstudio.evaluation.metrics import evaluation_metrics, log_loss, softmax
+from bertstudio.predict.locate import refuse_a_data_file
 from bertstudio.results import Preprocessing, read_json, unfinished_hint, why_unfinished
 from bertstudio.runs import PREPROCESSING_FILE, RunFolder, atomic_write_json
 
@@ -85,6 +86,8 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
 
 
 def check_run_folder(run_dir: Path) -> None:
+    if run_dir.is_file():
+        refuse_a_data_file(run_dir)  # the data file given where the run is asked for: named as such
     run = RunFolder(run_dir)
     missing = [path.name for path in (run.config, run.summary, run.model) if not path.exists()]
     why = why_unfinished(run_dir) if missing and run.config.is_file() else None

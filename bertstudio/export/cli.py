@@ -10,7 +10,6 @@ from bertstudio.cli_args import Command, check_writable_folder, non_negative_int
 from bertstudio.export.card import describe_export
 from bertstudio.export.core import DEFAULT_VALIDATION_ROWS, FORMAT_CHOICES, export_run
 from bertstudio.leftovers import remove_leftovers
-from bertstudio.predict.cli import refuse_a_data_file_as_the_model
 
 
 def _add_export(p: argparse.ArgumentParser) -> None:
@@ -33,7 +32,6 @@ def run_export(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
 
-    refuse_a_data_file_as_the_model(args.run_dir, "export", f"bertstudio export runs/RUN --format {args.format}")
     remove_leftovers([args.run_dir, args.out])  # half-built exports of killed processes
     if args.out:  # said before the model is loaded and exported: a file there ended in a NotADirectoryError
         check_writable_folder(args.out, "--out")

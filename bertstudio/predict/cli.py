@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 
 from bertstudio.cli_args import Command, check_writable_folder, port_number, positive_int
-from bertstudio.data.io import SUPPORTED_EXTENSIONS
-from bertstudio.errors import ModelError
 from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, predict_file
-from bertstudio.predict.locate import BACKEND_FILES, BACKENDS
+from bertstudio.predict.locate import BACKENDS
 from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, load_predictor
 from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, check_port_free, is_loopback, serve
 
@@ -32,25 +30,7 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                    help="Rows read and written at a time (bounds memory on huge files).")
 
 
-def refuse_a_data_file_as_the_model(model_dir: str, command: str, example: str) -> None:
-    """``bertstudio predict data.csv --data other.csv`` said "No trained model was found in '.'": the first argument
-    is the model, and a data file there is named as such (a model file, such as model.onnx, is still taken)."""
-    given = Path(model_dir).expanduser()
-    if not given.is_file() or given.suffix.lower() not in SUPPORTED_EXTENSIONS or _holds_a_model(given.parent):
-        return
-    raise ModelError(f"'{model_dir}' is a data file, not a trained model: the first argument of {command} is the "
-                     "run folder (or a model or export folder).",
-                     f"Pass the run first, for example `{example}`; `bertstudio runs list` shows the runs.")
-
-
-def _holds_a_model(folder: Path) -> bool:
-    names = {name for names in BACKEND_FILES.values() for name in names}
-    return any((place / name).is_file() for place in (folder, folder / "model") for name in names)
-
-
 def run_predict(args: argparse.Namespace) -> int:
-    refuse_a_data_file_as_the_model(args.model_dir, "predict",
-                                    f"bertstudio predict runs/RUN --data {args.data} --out {args.out}")
     # Said before the model is loaded: a folder that cannot be written ended in a PermissionError traceback.
     check_writable_folder(Path(args.out).expanduser().parent, "--out", given=args.out)
     predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size,
@@ -86,7 +66,6 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    refuse_a_data_file_as_the_model(args.model_dir, "serve", "bertstudio serve runs/RUN")
     predictor = load_predictor(args.model_dir, backend=args.backend)
     limits = Limits(max_body_bytes=args.max_body_bytes, max_texts=args.max_texts,
                     max_text_chars=args.max_text_chars)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import ConfigError, ModelError
 from bertstudio.models.sources import check_no_pickle_only
 from bertstudio.results import read_export, read_export_places, unfinished_hint, why_unfinished
@@ -68,10 +69,24 @@ def _is_model_folder(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).is_file() for names in BACKEND_FILES.values() for name in names)
 
 
+def refuse_a_data_file(given: Path) -> None:
+    """`bertstudio predict data.csv --data other.csv` said "No trained model was found in '.'": a data file where
+    the model is asked for is named as such (a model file, such as model.onnx, is still taken as its folder)."""
+    if given.suffix.lower() not in SUPPORTED_EXTENSIONS or any(
+            _is_model_folder(folder) for folder in (given.parent, given.parent / "model")):
+        return
+    raise ModelError(f"'{given}' is a data file, not a trained model: the model is asked for first (a run folder, "
+                     "or a model or export folder), then the data.",
+                     hint=f"Give the run folder as the first argument and {given.name} with --data, for example "
+                          f"`bertstudio predict runs/RUN --data {given.name}`; `bertstudio runs list` shows the "
+                          "runs.")
+
+
 def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
     """A run folder, its ``model/`` folder, an export folder or a model file -> where everything is."""
     given = Path(path).expanduser()
     if given.is_file():
+        refuse_a_data_file(given)
         given = given.parent
     if not given.exists():
         raise ModelError(f"'{given}' does not exist.", hint="Check the path of the run or model folder.")

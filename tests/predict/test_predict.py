@@ -296,10 +296,14 @@ def test_a_data_file_given_as_the_model_is_named_as_such(tmp_path, capsys):
     data = tmp_path / "data.csv"
     pd.DataFrame({"text": sample_texts(3), "label": ["a", "b", "a"]}).to_csv(data, index=False)
     err = _cli_error(capsys, "predict", data, "--data", "unlabeled.csv", "--out", tmp_path / "x.csv")
-    assert f"'{data}' is a data file, not a trained model: the first argument of predict is the run folder" in err
-    assert "bertstudio predict runs/RUN --data unlabeled.csv" in err
+    assert f"'{data}' is a data file, not a trained model: the model is asked for first" in err
+    assert "Give the run folder as the first argument and data.csv with --data" in err
+    assert "bertstudio runs list" in err
+    # Every command and the app read models through locate_model: each says the same.
     assert "is a data file" in _cli_error(capsys, "serve", data)
-    assert "`bertstudio export runs/RUN" in _cli_error(capsys, "export", data, "--format", "onnx")
+    assert "is a data file" in _cli_error(capsys, "export", data, "--format", "onnx")
+    assert "is a data file" in _cli_error(capsys, "evaluate", data, "--data", data)
+    assert list(tmp_path.iterdir()) == [data]  # nothing written beside it
 
 
 def test_a_model_file_is_still_taken_as_the_model(run_dir, tmp_path, capsys):
