@@ -8,10 +8,15 @@ the job's events from the start.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+from typing import Any, Callable
+
 import gradio as gr
 
-from bertstudio.events import Finished
-from bertstudio.jobs import TRAINING
+from bertstudio.errors import UserError
+from bertstudio.events import Cancelled, Finished, Started
+from bertstudio.jobs import TRAINING, BackgroundJob
 from bertstudio.models.registry import find_variant
 from bertstudio.train.checkpoints import latest_resumable_run
 from bertstudio.train.job import TrainingJob
@@ -30,6 +35,7 @@ from bertstudio.ui.views.progress import (
 )
 
 POLL_SECONDS = 1.0
+NOT_STARTED = "Not started yet."
 INTRO = """### Step 3: train
 Training runs on this computer. You can close this page: training goes on, and the page picks it up again
 when you come back."""
@@ -52,6 +58,14 @@ def progress_charts(progress: TrainProgress) -> tuple:
     return (charts.loss_chart(progress.steps, progress.losses), validation,
             charts.learning_rate_chart(progress.steps, progress.lrs),
             charts.grad_norm_chart(progress.steps, progress.grad_norms))
+
+
+def run_was_deleted(job: BackgroundJob) -> bool:
+    """Whether ``job`` has ended and the run folder it wrote has been deleted since (Runs → Delete)."""
+    if not job.done:
+        return False
+    folders = [e.run_dir for e in job.events_since(0) if isinstance(e, (Started, Finished, Cancelled)) and e.run_dir]
+    return bool(folders) and not Path(folders[-1]).is_dir()
 
 
 def ready_markdown(selection: DataSelection | None, choice: ModelChoice, progress: TrainProgress | None = None) -> str:
@@ -78,7 +92,7 @@ def ready_update(selection: DataSelection | None, choice: ModelChoice, progress:
 
 
 def build(ctx: AppContext) -> None:
-    with gr.Tab("3. Train", id="train"):
+    with gr.Tab("3. Train", id="train") as tab:
         gr.Markdown(INTRO)
         ready_md = gr.Markdown(ready_markdown(None, ModelChoice()), elem_id="train-ready")
         with gr.Row():
@@ -88,7 +102,7 @@ def build(ctx: AppContext) -> None:
             resume_md = gr.Markdown(visible=False, elem_id="train-resume-note")
             resume = gr.Button("Resume", visible=False, elem_id="resume-training", scale=0)
         bar = gr.HTML(progress_bar_html(TrainProgress()), elem_id="train-bar")
-        status_md = gr.Markdown("Not started yet.", elem_id="train-status")
+        status_md = gr.Markdown(NOT_STARTED, elem_id="train-status")
         outcome_md = gr.Markdown(elem_id="train-outcome")
         to_evaluate = gr.Button("See the results in the Evaluate tab →", variant="primary", visible=False,
                                 elem_id="go-evaluate")
@@ -104,6 +118,12 @@ def build(ctx: AppContext) -> None:
         plots = [loss_plot, val_plot, lr_plot, grad_plot]
         view = [progress_state, ready_md, bar, status_md, outcome_md, to_evaluate, *plots, ctx.run_dir, timer,
                 resume_md, resume]
+
+        def current_job(workspace) -> BackgroundJob | None:
+            """The workspace's training job, unless it ended and its run has been deleted since: replaying it would
+            show a run that is gone, with a button to its results."""
+            job = ctx.jobs.latest(workspace.id, TRAINING) if workspace is not None else None
+            return None if job is None or run_was_deleted(job) else job
 
         def resume_offer(workspace) -> dict:
             """Offer Resume when the workspace's newest run was interrupted with a checkpoint (and nothing runs)."""
@@ -131,12 +151,35 @@ def build(ctx: AppContext) -> None:
             return {**render(TrainProgress(token=job.token), selection, choice), **(waiting(job) or {}),
                     **resume_offer(None)}
 
+        def not_started(selection: DataSelection | None, choice: ModelChoice) -> dict:
+            """The page as it is before any run (the run it showed was deleted)."""
+            return {**render(TrainProgress(), selection, choice), status_md: NOT_STARTED, timer: gr.Timer(active=False)}
+
+        def refused(workspace, refusal: UserError) -> dict:
+            """A refused Start leaves the page as it was (raising would put an "Error" badge on every output and
+            blank the charts): the reason goes in a toast. When this visitor's job is going, started from another
+            tab of theirs, the timer attaches this page to it."""
+            gr.Warning(str(refusal), title="Please check")
+            job = current_job(workspace)
+            return {timer: gr.Timer(active=True) if job is not None and job.running else gr.skip()}
+
+        def keeps_the_page(handler: Callable[..., dict]) -> Callable[..., dict]:
+            @functools.wraps(handler)
+            def wrapper(workspace, *args: Any) -> dict:
+                try:
+                    return handler(workspace, *args)
+                except UserError as refusal:
+                    return refused(workspace, refusal)
+            return wrapper
+
         @friendly
+        @keeps_the_page
         def on_start(workspace, selection: DataSelection | None, choice: ModelChoice) -> dict:
             ws = require_workspace(workspace)
             config = build_config(require_data(selection), choice)
+            # Refused here, before the job waits in line for nothing, and before a folder or id is read.
+            ctx.limits.check_model(config.model)
             ensure_model_obtainable(config.model)
-            ctx.limits.check_model(config.model)  # refused here, before the job waits in line for nothing
             return start_job(ws, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits), selection, choice)
 
         def waiting(job) -> dict | None:
@@ -148,6 +191,7 @@ def build(ctx: AppContext) -> None:
                     timer: gr.Timer(active=True)}
 
         @friendly
+        @keeps_the_page
         def on_resume(workspace, selection: DataSelection | None, choice: ModelChoice) -> dict:
             ws = require_workspace(workspace)
             found = latest_resumable_run(ws.runs)
@@ -165,9 +209,9 @@ def build(ctx: AppContext) -> None:
 
         @friendly
         def on_tick(workspace, progress: TrainProgress, selection: DataSelection | None, choice: ModelChoice) -> dict:
-            job = ctx.jobs.latest(workspace.id, TRAINING) if workspace is not None else None
-            if job is None:
-                return {timer: gr.Timer(active=False)}
+            job = current_job(workspace)
+            if job is None:  # no job, or its run was deleted: a page still showing that run forgets it
+                return not_started(selection, choice) if progress.token else {timer: gr.Timer(active=False)}
             if progress.token != job.token:  # a reloaded page, or a new run: replay from the first event
                 progress = TrainProgress(token=job.token)
             events = job.events_since(progress.cursor)
@@ -178,14 +222,16 @@ def build(ctx: AppContext) -> None:
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's job (running or finished) after a page (re)load."""
-            has_job = workspace is not None and ctx.jobs.latest(workspace.id, TRAINING) is not None
-            return gr.Timer(active=has_job)
+            return gr.Timer(active=current_job(workspace) is not None)
 
         start.click(on_start, [ctx.workspace, ctx.data, ctx.model_choice], view)
         resume.click(on_resume, [ctx.workspace, ctx.data, ctx.model_choice], view)
         stop.click(on_stop, ctx.workspace, status_md)
-        timer.tick(on_tick, [ctx.workspace, progress_state, ctx.data, ctx.model_choice], view, concurrency_limit=None,
-                   show_progress="hidden")
+        tick_inputs = [ctx.workspace, progress_state, ctx.data, ctx.model_choice]
+        timer.tick(on_tick, tick_inputs, view, concurrency_limit=None, show_progress="hidden")
+        # Opening the tab catches up with what happened elsewhere: a run deleted in the Runs tab, or a job started
+        # from another tab of this visitor.
+        tab.select(on_tick, tick_inputs, view, show_progress="hidden")
         to_evaluate.click(lambda: gr.Tabs(selected="evaluate"), None, ctx.tabs)
         gr.on([ctx.data.change, ctx.model_choice.change], ready_update, [ctx.data, ctx.model_choice, progress_state],
               ready_md)
