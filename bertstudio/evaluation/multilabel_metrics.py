@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.data.findings import count_noun
 from bertstudio.evaluation.calibration import reliability_of
 
 DEFAULT_THRESHOLD = 0.5
@@ -153,9 +154,30 @@ def tune_thresholds(labels: np.ndarray, probs: np.ndarray, label_names: Sequence
             fallback.append(name)
             continue
         per_label[name] = _best_threshold(y[:, j:j + 1], p[:, j:j + 1], _micro_f1)
-    note = (f"Thresholds tuned on {len(y):,} validation rows: {len(per_label)} labels have their own; "
-            f"{len(fallback)} with fewer than {min_positives} validation examples use the global {global_t:.2f}.")
-    return ThresholdChoice(global_t, per_label, fallback, note)
+    return ThresholdChoice(global_t, per_label, fallback, threshold_note(len(y), per_label, fallback, global_t,
+                                                                         min_positives))
+
+
+def threshold_note(rows: int, per_label: dict[str, float], fallback: Sequence[str], global_t: float,
+                   min_positives: int) -> str:
+    """What tuning chose, in words. A label's tuned threshold is often 0.5 itself: when validation separates a
+    label well, every threshold across the gap scores the same and the tie goes to 0.5. Saying "has its own" then
+    read as if the tuning had failed, so the note says which thresholds moved and which stayed at 0.5."""
+    moved = {name: t for name, t in per_label.items() if t != DEFAULT_THRESHOLD}
+    stayed = len(per_label) - len(moved)
+    clauses = []
+    if moved:
+        own = "a threshold of its own" if len(moved) == 1 else "thresholds of their own"
+        clauses.append(f"{count_noun(len(moved), 'label')} got {own} ("
+                       + ", ".join(f"{name} {t:.2f}" for name, t in moved.items()) + ")")
+    if stayed:
+        who = "every label" if stayed == len(per_label) + len(fallback) else count_noun(stayed, "label")
+        clauses.append(f"{who} kept 0.5, because no other threshold did better on validation")
+    if fallback:
+        clauses.append(f"{count_noun(len(fallback), 'label')} with fewer than {min_positives} validation examples "
+                       f"{'uses' if len(fallback) == 1 else 'use'} the threshold tuned on all labels together, "
+                       f"{global_t:.2f}")
+    return f"Thresholds tuned on {rows:,} validation rows: " + "; ".join(clauses) + "."
 
 
 def per_label_calibration(labels: np.ndarray, probs: np.ndarray, label_names: Sequence[str],

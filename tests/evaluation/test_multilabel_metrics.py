@@ -119,3 +119,17 @@ def test_error_table_shows_missed_and_extra_labels():
     assert table["correct"].tolist() == [False, False, False, True]
     assert "near miss" in table.loc[0, "tags"] and "near miss" in table.loc[2, "tags"]
     assert table.loc[3, "tags"] == ""  # right, and every probability at least 0.1 from its threshold
+
+
+def test_the_threshold_note_says_when_tuning_kept_0_5():
+    """Validation that separates every label perfectly scores the same at every threshold across the gap, and the
+    tie goes to 0.5: the note said "5 labels have their own" while every threshold was 0.5."""
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]] * 5)
+    p = np.where(y == 1, 0.9, 0.1)
+    choice = tune_thresholds(y, p, ["a", "b"])
+    assert choice.vector(["a", "b"]) == [0.5, 0.5]
+    assert choice.note == ("Thresholds tuned on 20 validation rows: every label kept 0.5, because no other threshold "
+                           "did better on validation.")
+    shifted = np.column_stack([np.where(y[:, 0] == 1, 0.3, 0.1), p[:, 1]])  # label a's positives sit at 0.3
+    note = tune_thresholds(y, shifted, ["a", "b"]).note
+    assert "1 label got a threshold of its own (a 0." in note and "1 label kept 0.5" in note
