@@ -12,7 +12,8 @@ latest job of each (workspace, kind), so a reloaded page finds its job again, an
 :class:`JobLimit`. Heavy kinds (training, exports, the Evaluate checks) wait in one first-come-first-served
 :class:`SlotQueue` per limit, shared by every visitor: a job past the free slots waits for its turn, can
 say its place in line and the expected wait, and can be stopped while it waits (it then never starts);
-a visitor holds at most one job of such a kind, running or waiting.
+a visitor holds at most one job of such a kind, running or waiting. A benchmark takes the trainings' line
+whole: it starts only when nothing trains or waits, and trainings started meanwhile wait behind it.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class BackgroundJob:
         self._thread: threading.Thread | None = None
         self._slot: SlotQueue | None = None
         self._outcome_claimed = False
+        self.expected_s: float | None = None  # how long the work should take, when the job knows (a queue's wait)
 
     # --- what a kind of job does -----------------------------------------------------------------
     def work(self, emit: Emit, should_stop: ShouldStop) -> Any:
@@ -287,9 +289,12 @@ class QueuePlace:
 class SlotQueue:
     """``slots`` jobs at once; the others wait first come, first served (a semaphore wakes waiters in no order).
 
-    The expected wait is the running jobs' remaining time plus one typical duration per job ahead, spread
-    over the slots; the typical duration is the mean of the last few jobs that ran here, or ``typical_s``
-    until one has.
+    A job can also take every slot at once (:meth:`take_all`), now or never: it never waits, and the jobs
+    that come while it runs wait behind it.
+
+    The expected wait is the running jobs' remaining time (their own ``expected_s``, else a typical
+    duration) plus one typical duration per job ahead, spread over the slots; the typical duration is the
+    mean of the last few jobs that took one slot here, or ``typical_s`` until one has.
     """
 
     def __init__(self, slots: int, typical_s: float = 300.0) -> None:
@@ -298,14 +303,17 @@ class SlotQueue:
         self._cond = threading.Condition()
         self._waiting: list[BackgroundJob] = []
         self._running: dict[BackgroundJob, float] = {}  # job -> when it took its slot
+        self._whole: set[BackgroundJob] = set()  # running jobs that took every slot
         self._recent: deque[float] = deque(maxlen=5)
 
     def enter(self, job: BackgroundJob) -> bool:
         """Wait for ``job``'s turn and take a slot; False when the job was stopped while waiting."""
         with self._cond:
+            if job in self._running:  # it took its slots before its thread started (take_all)
+                return True
             self._waiting.append(job)
             try:
-                while not (self._waiting[0] is job and len(self._running) < self.slots):
+                while not (self._waiting[0] is job and self._used() < self.slots):
                     if job.should_stop():
                         return False
                     self._cond.wait(SLOT_POLL_S)
@@ -315,12 +323,26 @@ class SlotQueue:
                 self._waiting.remove(job)
                 self._cond.notify_all()
 
+    def take_all(self, job: BackgroundJob) -> BackgroundJob | None:
+        """Take every slot for ``job`` when nothing runs or waits; else the job in its way (and nothing is taken)."""
+        with self._cond:
+            in_the_way = next(iter(self._running), None) or next(iter(self._waiting), None)
+            if in_the_way is None:
+                self._running[job] = time.time()
+                self._whole.add(job)
+            return in_the_way
+
     def leave(self, job: BackgroundJob) -> None:
         with self._cond:
             began = self._running.pop(job, None)
-            if began is not None:
+            # A whole-line job is another kind of work: its duration says nothing of the typical one.
+            if began is not None and job not in self._whole:
                 self._recent.append(time.time() - began)
+            self._whole.discard(job)
             self._cond.notify_all()
+
+    def _used(self) -> int:
+        return sum(self.slots if job in self._whole else 1 for job in self._running)
 
     def place(self, job: BackgroundJob) -> QueuePlace | None:
         """``job``'s place in line; None once it runs (or if it never queued here)."""
@@ -330,7 +352,8 @@ class SlotQueue:
             ahead = self._waiting.index(job)
             typical = sum(self._recent) / len(self._recent) if self._recent else self.typical_s
             now = time.time()
-            remaining = sum(max(0.0, typical - (now - began)) for began in self._running.values())
+            remaining = sum(max(0.0, (job.expected_s or typical) - (now - began))
+                            for job, began in self._running.items())
             wait = (remaining + ahead * typical) / self.slots
             return QueuePlace(place=ahead + 1, waiting=len(self._waiting), expected_wait_s=wait)
 
@@ -352,6 +375,8 @@ class JobLimit:
     queue: bool = False  # past the limit a job waits for its turn (a SlotQueue) instead of being refused
     one_per_workspace: bool = False  # with ``queue``: a workspace holds at most one job of the kind, waiting or not
     typical_s: float = 300.0  # with ``queue``: the duration the wait is estimated with until jobs have run
+    # A kind whose line this kind takes whole: a job starts only when that line is empty, else it is refused.
+    takes_line_of: str | None = None
     busy: Callable[[BackgroundJob, bool], UserError] = too_many  # (a running job, same workspace?) -> refusal
 
 
@@ -364,8 +389,8 @@ def training_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
 def benchmark_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
     """Timings taken while the cores are busy would be worthless: one benchmark at a time, none while training."""
     if running.kind == TRAINING:
-        return JobBusy("A model is training on this computer right now, so timings would be wrong.",
-                       "Run the benchmark when training has finished.")
+        return JobBusy("A model is training (or waiting for its turn) on this computer right now, so timings "
+                       "would be wrong.", "Run the benchmark when training has finished.")
     return JobBusy("A benchmark is already running on this computer.",
                    "Wait for it to finish (or press Stop); two at once would slow each other down.")
 
@@ -382,12 +407,13 @@ EVALUATE_LIMIT = JobLimit(kinds=(LABEL_NOISE, BASELINES, EVALUATE_FILE), at_once
 def app_limits(training_slots: int = 1, heavy_slots: int = 1,
                training_typical_s: float = 600.0) -> dict[str, JobLimit]:
     """Each kind's limit: trainings and exports wait in app-wide lines (a 2-core machine runs one well;
-    two at once take longer than one after the other); benchmarks are refused while anything trains,
-    because timings taken on busy cores would be wrong."""
+    two at once take longer than one after the other). A benchmark is refused while anything trains or
+    waits to, because timings taken on busy cores would be wrong; while it runs it holds the trainings'
+    line, so trainings wait for it rather than slow it down (and be slowed down)."""
     return {
         TRAINING: JobLimit(kinds=(TRAINING,), at_once=training_slots, queue=True, one_per_workspace=True,
                            typical_s=training_typical_s, busy=training_busy),
-        BENCHMARK: JobLimit(kinds=(BENCHMARK, TRAINING), at_once=1, busy=benchmark_busy),
+        BENCHMARK: JobLimit(kinds=(BENCHMARK, TRAINING), at_once=1, busy=benchmark_busy, takes_line_of=TRAINING),
         EXPORT: JobLimit(kinds=(EXPORT,), at_once=heavy_slots, queue=True, one_per_workspace=True, typical_s=60.0,
                          busy=export_busy),
         **{kind: EVALUATE_LIMIT for kind in EVALUATE_LIMIT.kinds},
@@ -422,6 +448,7 @@ class JobRegistry:
                 slot = self._slots.setdefault(limit, SlotQueue(limit.at_once, limit.typical_s))
             elif limit is not None:
                 self._check(limit, workspace_id)
+                slot = self._take_line(limit, job)
             self._latest[(workspace_id, job.kind)] = job
             return job.start(slot)
 
@@ -454,6 +481,17 @@ class JobRegistry:
             return False
         job.stop()
         return True
+
+    def _take_line(self, limit: JobLimit, job: BackgroundJob) -> SlotQueue | None:
+        """The line ``limit`` takes whole, taken for ``job``; refused while a job runs or waits in it."""
+        if limit.takes_line_of is None:
+            return None
+        owner = self._limits[limit.takes_line_of]
+        line = self._slots.setdefault(owner, SlotQueue(owner.at_once, owner.typical_s))
+        in_the_way = line.take_all(job)
+        if in_the_way is not None:
+            raise limit.busy(in_the_way, False)
+        return line
 
     def _check(self, limit: JobLimit, workspace_id: str) -> None:
         # A kind whose limit counts itself never has two running jobs under one key, so the latest

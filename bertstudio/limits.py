@@ -41,6 +41,8 @@ class UsageLimits(BaseModel):
     max_rows: int | None = Field(None, ge=10, description="Most rows (texts) one training may use.")
     allowed_models: tuple[str, ...] | None = Field(None, description="Model keys a visitor may train.")
     max_train_minutes: float | None = Field(None, gt=0, description="Longest a training may run; it stops then.")
+    max_benchmark_minutes: float | None = Field(None, gt=0, description="Longest a benchmark may run: one estimated "
+                                                                        "longer is refused, one running stops then.")
     sessions_disk_mb: float | None = Field(None, gt=0, description="All visitors' files together, in MB; the "
                                                                     "longest idle sessions are deleted past it.")
     session_hours: float | None = Field(None, gt=0, description="A visitor's files are deleted after this "
@@ -53,7 +55,22 @@ class UsageLimits(BaseModel):
     @property
     def limited(self) -> bool:
         return any(v is not None for v in (self.max_upload_mb, self.max_rows, self.allowed_models,
-                                           self.max_train_minutes, self.sessions_disk_mb, self.session_hours))
+                                           self.max_train_minutes, self.max_benchmark_minutes, self.sessions_disk_mb,
+                                           self.session_hours))
+
+    @property
+    def own_models_allowed(self) -> bool:
+        """Whether a visitor may name a model of their own (a folder or a Hugging Face id), not only a listed one."""
+        return self.allowed_models is None
+
+    def allows_model(self, key: str) -> bool:
+        """Whether the registry model ``key`` may be trained (and timed) here."""
+        return self.allowed_models is None or key in self.allowed_models
+
+    def allowed_model_names(self) -> str:
+        """'MiniLM-L6 and DistilBERT-base': the allowed models as a person reads them."""
+        names = [_short_display_name(key) for key in self.allowed_models or ()]
+        return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
     # --- checks the engine runs ---------------------------------------------------------------------
     def check_upload(self, size_bytes: int) -> None:
@@ -67,26 +84,46 @@ class UsageLimits(BaseModel):
             raise LimitExceeded(f"Your data has {rows:,} rows; this demo trains on at most {self.max_rows:,} "
                                 "(row limit).", f"Keep a sample of at most {self.max_rows:,} rows. {LIFT_HINT}")
 
-    def check_model(self, model: str) -> None:
+    def check_model(self, model: str, use: str = "trained") -> None:
+        """Refuse a model the demo does not allow, by its name alone: a folder or id is never read to decide.
+
+        ``use`` is what the person asked for ("trained", "timed").
+        """
         if self.allowed_models is None:
             return
         variant = find_variant(model)
-        if variant is None or variant.key not in self.allowed_models:
-            names = ", ".join(find_variant(key).display_name if find_variant(key) else key
-                              for key in self.allowed_models)
-            raise LimitExceeded(f"{variant.display_name if variant else model} cannot be trained in this demo "
-                                "(model limit: a shared CPU would be busy with it for a long time).",
-                                f"Pick one of: {names}. {LIFT_HINT}")
+        if variant is None:
+            # Only the listed models can be allowed; a folder or Hub id may hold any size of model.
+            raise LimitExceeded(f"Only {self.allowed_model_names()} can be {use} in this demo, not a model from a "
+                                "folder or a Hugging Face id (model limit).", f"Pick one of them. {LIFT_HINT}")
+        if variant.key not in self.allowed_models:
+            raise LimitExceeded(f"{variant.display_name} cannot be {use} in this demo: only "
+                                f"{self.allowed_model_names()} can (model limit: a shared CPU would be busy with a "
+                                "larger model for a long time).", f"Pick one of them. {LIFT_HINT}")
+
+    def check_benchmark(self, estimated_seconds: float) -> None:
+        """Refuse a benchmark estimated to run past the cap: it would hold the machine and then be cut short."""
+        if self.max_benchmark_minutes is not None and estimated_seconds > self.max_benchmark_minutes * 60:
+            raise LimitExceeded(f"This benchmark would take about {estimated_seconds / 60:.0f} minutes; this demo "
+                                f"runs benchmarks of at most {self.max_benchmark_minutes:g} minutes (time limit).",
+                                "Tick fewer models, ways of running them or sizes (batch size 32 takes the longest). "
+                                f"{LIFT_HINT}")
 
     def deadline(self, start: float | None = None) -> float | None:
         """The clock time a training started at ``start`` must stop by (None: no cap)."""
-        if self.max_train_minutes is None:
-            return None
-        return (time.time() if start is None else start) + self.max_train_minutes * 60
+        return _deadline(self.max_train_minutes, start)
+
+    def benchmark_deadline(self, start: float | None = None) -> float | None:
+        """The clock time a benchmark started at ``start`` must stop by: the estimate can be wrong (None: no cap)."""
+        return _deadline(self.max_benchmark_minutes, start)
 
     def time_cap_message(self) -> str:
         return (f"It reached this demo's limit of {self.max_train_minutes:g} minutes per training (time limit). "
                 f"{LIFT_HINT}")
+
+    def benchmark_cap_message(self) -> str:
+        return (f"It reached this demo's limit of {self.max_benchmark_minutes:g} minutes per benchmark (time limit); "
+                f"the measurements taken so far are shown. {LIFT_HINT}")
 
     # --- what the app shows before anyone hits a limit ----------------------------------------------
     def summary_lines(self) -> list[str]:
@@ -99,14 +136,29 @@ class UsageLimits(BaseModel):
             lines.append("models: " + ", ".join(self.allowed_models))
         if self.max_train_minutes is not None:
             lines.append(f"trainings stop after {self.max_train_minutes:g} minutes")
+        if self.max_benchmark_minutes is not None:
+            lines.append(f"benchmarks of up to {self.max_benchmark_minutes:g} minutes")
         if self.session_hours is not None:
             lines.append(f"your files are deleted {self.session_hours:g} hours after your last visit")
         return lines
 
 
+def _deadline(minutes: float | None, start: float | None) -> float | None:
+    if minutes is None:
+        return None
+    return (time.time() if start is None else start) + minutes * 60
+
+
+def _short_display_name(key: str) -> str:
+    variant = find_variant(key)
+    return variant.display_name.split(" (")[0] if variant is not None else key
+
+
 NO_LIMITS = UsageLimits()
+# A benchmark holds the whole machine (trainings wait behind it), so its cap is half a training's: the demo's
+# quickest useful comparison (two models, four ways, batch 1) takes about 2 minutes on 2 quiet vCPUs.
 DEMO_LIMITS = UsageLimits(max_upload_mb=50, max_rows=20_000, allowed_models=DEMO_MODELS, max_train_minutes=10,
-                          sessions_disk_mb=20_000, session_hours=24)
+                          max_benchmark_minutes=5, sessions_disk_mb=20_000, session_hours=24)
 
 
 def load_limits(*, demo: bool = False, settings_file: str | Path | None = None,

@@ -262,7 +262,7 @@ def test_workspaces_are_isolated(registry):
 def test_no_benchmark_while_training_or_another_benchmark_runs(registry):
     jobs, start = registry
     training = start("alice", TRAINING)
-    with pytest.raises(JobBusy, match="A model is training on this computer right now"):
+    with pytest.raises(JobBusy, match=r"A model is training \(or waiting for its turn\) on this computer right now"):
         start("bob", BENCHMARK)
     training.stop()
     ended(training)
@@ -270,6 +270,42 @@ def test_no_benchmark_while_training_or_another_benchmark_runs(registry):
     with pytest.raises(JobBusy, match="A benchmark is already running on this computer."):
         start("alice", BENCHMARK)
     assert jobs.stop("bob", BENCHMARK)
+
+
+def test_a_running_benchmark_holds_the_training_line(registry):
+    jobs, start = registry
+    bench = start("bob", BENCHMARK)
+    bench.expected_s = 120.0
+    assert bench.began.wait(DEADLINE)
+    alice = start("alice", TRAINING)  # not refused, not started: it waits for the benchmark
+    assert alice.running and jobs.place(alice).place == 1 and not alice.began.is_set()
+    assert jobs.place(alice).expected_wait_s > 60  # the benchmark's own estimate, not a training's
+    carol = start("carol", TRAINING)
+    assert jobs.place(carol).place == 2
+    bench.release.set()
+    assert isinstance(ended(bench).outcome, Completed)
+    assert alice.began.wait(DEADLINE)  # the trainings' turn came, one at a time
+    assert not carol.began.is_set() and jobs.place(carol).place == 1
+    with pytest.raises(JobBusy, match="A model is training"):
+        start("bob", BENCHMARK)  # nor may a benchmark jump the line while trainings wait
+
+
+def test_with_several_training_slots_a_benchmark_still_takes_them_all():
+    from bertstudio.jobs import app_limits
+
+    jobs = JobRegistry(app_limits(training_slots=2))
+    bench = jobs.start("bob", GateJob(BENCHMARK))
+    trainings = [jobs.start(ws, GateJob(TRAINING)) for ws in ("ann", "cat")]
+    try:
+        assert bench.began.wait(DEADLINE)
+        assert [jobs.place(job).place for job in trainings] == [1, 2]
+        bench.release.set()
+        assert all(job.began.wait(DEADLINE) for job in trainings)  # both slots free again
+    finally:
+        for job in (bench, *trainings):
+            job.stop()
+            job.release.set()
+            job.wait(DEADLINE)
 
 
 def test_the_evaluate_checks_share_two_slots_and_a_third_waits(registry):

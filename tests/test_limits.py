@@ -57,8 +57,8 @@ def test_each_refusal_names_its_limit_and_how_to_lift_it():
         limits.check_rows(25_000)
     with pytest.raises(LimitExceeded, match=r"BERT-large.*\(model limit") as model:
         limits.check_model("bert-large-uncased")
-    with pytest.raises(LimitExceeded, match="model limit"):
-        limits.check_model("/some/folder/of/mine")
+    with pytest.raises(LimitExceeded, match=r"only MiniLM-L6 and DistilBERT-base can \(model limit: a shared CPU"):
+        limits.check_model("bert-base-uncased")
     for refusal in (upload, rows, model):
         assert "own computer" in refusal.value.hint and "duplicate the Space" in refusal.value.hint
     limits.check_upload(50_000_000)
@@ -73,3 +73,29 @@ def test_the_limits_are_validated():
         UsageLimits(training_slots=0)
     with pytest.raises(ValueError):
         UsageLimits(max_upload_mb=0)
+
+
+@pytest.mark.parametrize("model", ["/some/folder/of/mine", "../../../../etc", "someone/their-model"])
+def test_a_model_of_ones_own_is_refused_with_what_the_demo_allows(model):
+    with pytest.raises(LimitExceeded) as refused:
+        DEMO_LIMITS.check_model(model)
+    assert refused.value.message == ("Only MiniLM-L6 and DistilBERT-base can be trained in this demo, not a model "
+                                     "from a folder or a Hugging Face id (model limit).")
+    assert "busy" not in refused.value.message  # a small folder is not refused for its size
+    assert model not in refused.value.message  # nor is the typed path echoed back
+    with pytest.raises(LimitExceeded, match="can be timed in this demo"):
+        DEMO_LIMITS.check_model(model, use="timed")
+    assert not DEMO_LIMITS.own_models_allowed and NO_LIMITS.own_models_allowed
+    assert UsageLimits(allowed_models=("bundled-minilm",)).allowed_model_names() == "MiniLM-L6"
+
+
+def test_a_benchmark_estimated_past_its_cap_is_refused():
+    assert DEMO_LIMITS.max_benchmark_minutes == 5
+    DEMO_LIMITS.check_benchmark(5 * 60)
+    with pytest.raises(LimitExceeded, match=r"about 52 minutes.*at most 5 minutes \(time limit\)") as refused:
+        DEMO_LIMITS.check_benchmark(52 * 60)
+    assert "Tick fewer" in refused.value.hint and "duplicate the Space" in refused.value.hint
+    NO_LIMITS.check_benchmark(10**6)
+    assert NO_LIMITS.benchmark_deadline() is None and DEMO_LIMITS.benchmark_deadline(start=0) == 300
+    assert "5 minutes per benchmark (time limit)" in DEMO_LIMITS.benchmark_cap_message()
+    assert "benchmarks of up to 5 minutes" in DEMO_LIMITS.summary_lines()

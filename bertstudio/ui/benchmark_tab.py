@@ -2,8 +2,9 @@
 
 The benchmark runs as a background job (:class:`bertstudio.benchmark.job.BenchmarkJob`) in the app's
 registry; a timer polls its progress, so the page stays responsive and a Stop button works.  The registry
-runs one benchmark at a time in the app, and none while a model trains: timings taken while the cores are
-busy would be worthless.
+runs one benchmark at a time in the app, and none while a model trains or waits to: timings taken while the
+cores are busy would be worthless. While it runs, trainings wait for it. On a shared app only the allowed
+models are offered, and the job refuses a selection estimated past the benchmark time limit.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from bertstudio.benchmark.report import (
     own_model_recommendations,
     table_rows,
 )
-from bertstudio.benchmark.job import BenchmarkJob, JobSnapshot
+from bertstudio.benchmark.job import STOPPED, BenchmarkJob, JobSnapshot
 from bertstudio.benchmark.runner import BenchmarkPlan
 from bertstudio.benchmark.plan import estimate_benchmark
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import UserError
 from bertstudio.jobs import BENCHMARK
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.models.registry import VARIANTS, find_variant
 from bertstudio.models.sources import availability
 from bertstudio.ui.common import friendly, require_workspace
@@ -43,6 +45,7 @@ COMPARISON_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-mi
 BATCH_CHOICES = (1, 8, 32, 64)
 SEQ_CHOICES = (16, 32, 64, 128, 256, 512)
 DEFAULT_BATCHES = (1, 32)
+CAPPED_BATCHES = (1,)  # batch 32 takes about 9 in 10 of a default benchmark's time: too long under a time limit
 DEFAULT_SEQS = (128,)
 # Half a second per cell is enough on a quiet machine for a median within a few percent, and keeps a
 # typical grid (3 models x 4 backends x 2 sizes) to a few minutes.
@@ -61,14 +64,31 @@ Close other heavy programs first: timings taken while the computer is busy are n
 # --------------------------------------------------------------------------- pure view builders
 
 
-def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = None) -> list[tuple[str, str]]:
-    """(label, value) pairs: the person's finished runs first (newest first), then the comparison models."""
+def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = None,
+                  limits: UsageLimits = NO_LIMITS) -> list[tuple[str, str]]:
+    """(label, value) pairs: the person's finished runs first (newest first), then the comparison models the
+    limits allow."""
 
     choices = [(f"Your model: {run.label}", str(run.path)) for run in runs]
-    for key in COMPARISON_MODELS:
+    for key in comparison_models(limits):
         extra = (describe or {}).get(key, "")
         choices.append((f"{short_name(VARIANTS[key].display_name)}{extra}", key))
     return choices
+
+
+def comparison_models(limits: UsageLimits) -> list[str]:
+    return [key for key in COMPARISON_MODELS if limits.allows_model(key)]
+
+
+def default_batches(limits: UsageLimits) -> tuple[int, ...]:
+    return CAPPED_BATCHES if limits.max_benchmark_minutes is not None else DEFAULT_BATCHES
+
+
+def intro_markdown(limits: UsageLimits) -> str:
+    if limits.max_benchmark_minutes is None:
+        return INTRO
+    return (f"{INTRO}\n\nIn this demo a benchmark may take up to **{limits.max_benchmark_minutes:g} minutes**, and "
+            "trainings wait for it to finish.")
 
 
 def availability_notes() -> dict[str, str]:
@@ -115,7 +135,8 @@ def status_markdown(snapshot: JobSnapshot) -> str:
     if snapshot.error:
         return f"**The benchmark stopped with a problem:** {snapshot.error}"
     if snapshot.cancelled:
-        return f"**Stopped.** {len(snapshot.records)} measurements were kept."
+        why = "" if snapshot.message == STOPPED else f" {snapshot.message}"
+        return f"**Stopped.** {count_noun(len(snapshot.records), 'measurement')} kept.{why}"
     if snapshot.finished:
         skipped = "".join(f"\n- Skipped: {s}" for s in snapshot.skipped)
         return f"**Done:** {count_noun(len(snapshot.records), 'measurement')}.{skipped}"
@@ -158,15 +179,18 @@ def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Seq
 
 
 def estimate_markdown(workspace: Workspace | None, models: Sequence[str], backends: Sequence[str],
-                      batches: Sequence[int | str], seqs: Sequence[int | str]) -> str:
-    """How long the ticked selection should take (the engine's estimate), or what is missing from it."""
+                      batches: Sequence[int | str], seqs: Sequence[int | str], limits: UsageLimits = NO_LIMITS) -> str:
+    """How long the ticked selection should take (the engine's estimate), or what is missing from it, or which
+    limit it goes past."""
     if workspace is None:
         return ""
     try:
         plan = plan_from_choices(workspace, models, backends, batches, seqs)
+        estimate = estimate_benchmark(plan)
+        limits.check_benchmark(estimate.seconds)
     except UserError as err:
         return f"*{err}*"
-    return f"**Time estimate:** {estimate_benchmark(plan).text()}"
+    return f"**Time estimate:** {estimate.text()}"
 
 
 # --------------------------------------------------------------------------- the tab
@@ -175,7 +199,7 @@ def estimate_markdown(workspace: Workspace | None, models: Sequence[str], backen
 def build(ctx: AppContext) -> None:
     """The Benchmark tab (the app lists it in ``TABS``)."""
     with gr.Tab("Benchmark", id="benchmark") as tab:
-        gr.Markdown(INTRO)
+        gr.Markdown(intro_markdown(ctx.limits))
         with gr.Row():
             models = gr.CheckboxGroup(label="Models", choices=model_choices([]), elem_id="bench-models",
                                       info="Your trained models and well-known models to compare with.", scale=3)
@@ -185,7 +209,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             batches = gr.CheckboxGroup(label="Batch sizes (texts at once; 1 = one request at a time)",
                                        choices=[str(b) for b in BATCH_CHOICES],
-                                       value=[str(b) for b in DEFAULT_BATCHES], elem_id="bench-batches")
+                                       value=[str(b) for b in default_batches(ctx.limits)], elem_id="bench-batches")
             seqs = gr.CheckboxGroup(label="Text lengths (tokens)", choices=[str(s) for s in SEQ_CHOICES],
                                     value=[str(s) for s in DEFAULT_SEQS], elem_id="bench-seqs")
         estimate_md = gr.Markdown(elem_id="bench-estimate")
@@ -216,7 +240,7 @@ def build(ctx: AppContext) -> None:
         @friendly
         def list_models(workspace, run_dir: str | None, current: list[str] | None) -> gr.CheckboxGroup:
             runs = list_workspace_runs(require_workspace(workspace))
-            choices = model_choices(runs, availability_notes())
+            choices = model_choices(runs, availability_notes(), ctx.limits)
             return gr.CheckboxGroup(choices=choices,
                                     value=ticked_models(runs, run_dir, current, [value for _, value in choices]))
 
@@ -224,7 +248,8 @@ def build(ctx: AppContext) -> None:
         def on_start(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> dict:
             ws = require_workspace(workspace)
             plan = plan_from_choices(ws, chosen_models, chosen_backends, chosen_batches, chosen_seqs)
-            job = ctx.jobs.start(ws.id, BenchmarkJob(plan))  # refused while a benchmark or a training runs
+            # Refused past the limits, or while a benchmark runs or a training runs or waits.
+            job = ctx.jobs.start(ws.id, BenchmarkJob(plan, ctx.limits))
             return render(job.snapshot())
 
         @friendly
@@ -242,7 +267,8 @@ def build(ctx: AppContext) -> None:
             return render(snapshot, redraw=len(snapshot.records) != count or snapshot.finished)
 
         def on_choice(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> str:
-            return estimate_markdown(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs)
+            return estimate_markdown(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs,
+                                     ctx.limits)
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's benchmark (running or finished) after a page (re)load."""

@@ -10,6 +10,7 @@ import gradio as gr
 from bertstudio.config import DEFAULT_PRESET, list_presets
 from bertstudio.errors import ModelError
 from bertstudio.jobs import TRAINING
+from bertstudio.limits import UsageLimits
 from bertstudio.models.download import DOWNLOAD, DownloadJob, local_status
 from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, find_variant
 from bertstudio.models.sources import availability, resolve_model_source
@@ -42,6 +43,14 @@ def model_card(model: str) -> str:
     where = {"local": "a model folder on this computer",
              "cached": "already downloaded", "download": "needs a one-time download (internet required)"}
     return f"**{source.display_name}**\n\n- Source: {where.get(availability(source), source.kind)}"
+
+
+def chosen_model(limits: UsageLimits, listed: str | None, typed: str | None) -> str:
+    """The model the person chose: one typed into the box, else the listed one. Refused when the limits do not
+    allow it, before its folder or id is read (on a shared app the box is hidden, but the page's API is not)."""
+    model = (typed or "").strip() or listed or DEFAULT_MODEL
+    limits.check_model(model)
+    return model
 
 
 def variant_rows() -> list[tables.VariantRow]:
@@ -119,7 +128,7 @@ def build(ctx: AppContext) -> None:
                 custom = gr.Textbox(label="Or another model: a folder on this computer or a Hugging Face id",
                                     placeholder="/path/to/model-folder  or  organisation/model-name",
                                     info="Press Enter to use it; clear the box to go back to the list above.",
-                                    elem_id="custom-model")
+                                    elem_id="custom-model", visible=ctx.limits.own_models_allowed)
             with gr.Column(scale=3):
                 card = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-card")
                 with gr.Group(visible=False, elem_id="get-model-panel") as get_panel:
@@ -155,7 +164,7 @@ def build(ctx: AppContext) -> None:
             scale_md = gr.Markdown(elem_id="scale-out-command")
 
         def shown_choice(workspace, model_key: str, custom_model: str, preset: str, *shown: Any) -> dict:
-            model = (custom_model or "").strip() or model_key or DEFAULT_MODEL
+            model = chosen_model(ctx.limits, model_key, custom_model)
             card_text = model_card(model)  # raises a readable ModelError for a wrong folder or id
             # The saved presets' folder only with a saved preset: a built-in one leaves the choice exactly as it was,
             # so loading a file does not change it a second time (each change starts a plan and a time estimate,

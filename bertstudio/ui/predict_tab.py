@@ -26,6 +26,7 @@ from bertstudio.ui.context import AppContext
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
 from bertstudio.ui.views import charts
+from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
 from bertstudio.ui.views.charts import format_percent
 
@@ -220,8 +221,7 @@ def build(ctx: AppContext) -> None:
                 answer_md = gr.Markdown(elem_id="predict-answer")
             chart = gr.Plot(no_answer_chart(), show_label=False, elem_id="predict-chart", scale=3)
 
-        gr.Markdown("#### Label a whole file\nCSV, TSV, JSON lines, Parquet or Excel with a column of texts; big "
-                    "files are read in pieces, so any size works. The predictions CSV is made on this computer.")
+        gr.Markdown(limit_views.predict_file_note(ctx.limits), elem_id="predict-file-note")
         with gr.Row():
             upload = gr.File(label="File to label", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
                              elem_id="predict-upload", scale=2)

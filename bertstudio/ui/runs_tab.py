@@ -23,6 +23,7 @@ from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace
 from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config, require_data
 from bertstudio.ui.views import history as views
+from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views.settings import settings_of_config
 from bertstudio.data.findings import count_noun
 
@@ -30,6 +31,7 @@ INTRO = """### Your runs
 Every training run of this browser, finished or not. Tick two or more to compare them; tick one to open it in
 Evaluate, Export or Predict, train again with its settings, or download its report."""
 SEEDS_POLL_SECONDS = 2.0
+SUGGESTED_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")  # to compare a first run with
 
 
 def active_runs(ctx: AppContext, workspace: Workspace) -> list[Path]:
@@ -121,7 +123,9 @@ def build(ctx: AppContext) -> None:
             return {table: views.runs_frame(records),
                     picked: gr.CheckboxGroup(choices=views.run_choices(records),
                                              value=[p for p in ticked or [] if p in paths]),
-                    models_df: views.models_frame(rows), models_md: views.models_markdown(rows),
+                    models_df: views.models_frame(rows),
+                    models_md: views.models_markdown(rows, limit_views.other_models(
+                        ctx.limits, [r.model_key for r in rows], SUGGESTED_MODELS)),
                     saved: saved_presets(ws)}
 
         @friendly

@@ -144,3 +144,38 @@ def test_estimate_is_shown_for_the_selection_or_says_what_is_missing(tmp_path):
     shown = tab.estimate_markdown(ws, ["distilbert-base-uncased"], ["torch-fp32", "onnx"], ["1", "8"], ["128"])
     assert shown.startswith("**Time estimate:** About ") and "4 measurements" in shown
     assert tab.estimate_markdown(None, [], [], [], []) == ""
+
+
+def test_a_demo_offers_only_its_models_and_short_benchmarks(tmp_path):
+    from bertstudio.limits import DEMO_LIMITS, NO_LIMITS, UsageLimits
+
+    demo = [value for _, value in tab.model_choices([], None, DEMO_LIMITS)]
+    assert demo == ["distilbert-base-uncased", "bundled-minilm"]  # not BERT-base, which the demo does not train
+    assert "bert-base-uncased" in [value for _, value in tab.model_choices([], None, NO_LIMITS)]
+    assert tab.default_batches(DEMO_LIMITS) == (1,) and tab.default_batches(NO_LIMITS) == tab.DEFAULT_BATCHES
+    assert "up to **5 minutes**" in tab.intro_markdown(DEMO_LIMITS) and tab.intro_markdown(NO_LIMITS) == tab.INTRO
+    ws = SessionStore(tmp_path / "data").open(None)
+    tight = UsageLimits(max_benchmark_minutes=0.01)
+    shown = tab.estimate_markdown(ws, ["distilbert-base-uncased"], ["torch-fp32"], ["1"], ["128"], tight)
+    assert "runs benchmarks of at most 0.01 minutes (time limit)" in shown and "Time estimate" not in shown
+
+
+def test_a_demo_benchmark_job_refuses_what_the_limits_do_not_allow(tiny_bert_dir):
+    from bertstudio.benchmark.job import BenchmarkJob
+    from bertstudio.benchmark.runner import BenchmarkPlan
+    from bertstudio.limits import DEMO_LIMITS, LimitExceeded, UsageLimits
+
+    with pytest.raises(LimitExceeded, match="BERT-base .*cannot be timed in this demo"):
+        BenchmarkJob(BenchmarkPlan(models=("bert-base-uncased",)), DEMO_LIMITS)
+    with pytest.raises(LimitExceeded, match="would take about .* at most 5 minutes"):
+        BenchmarkJob(BenchmarkPlan(models=("distilbert-base-uncased",), batch_sizes=(1, 32, 64),
+                                   seq_lens=(128, 256, 512)), DEMO_LIMITS)
+    plan = BenchmarkPlan(models=(str(tiny_bert_dir),), backends=("torch-fp32",), batch_sizes=(1,), seq_lens=(8,),
+                         threads=1, tokenization=False, parity_rows=0)
+    job = BenchmarkJob(plan, DEMO_LIMITS)
+    assert 0 < job.expected_s < 5 * 60  # the line's expected wait uses it
+    job.limits = UsageLimits(max_benchmark_minutes=1e-9)  # a benchmark that runs past its cap anyway
+    job.start()
+    assert job.wait(timeout=60)
+    snapshot = job.snapshot()
+    assert snapshot.cancelled and "limit of 1e-09 minutes per benchmark (time limit)" in tab.status_markdown(snapshot)

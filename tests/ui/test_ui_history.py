@@ -38,6 +38,9 @@ def test_runs_table_and_comparison_frames(tmp_path):
     rows = model_comparison(records)
     assert views.models_frame(rows)["Latency (median)"].iloc[0] == "not measured"
     assert "Only one model" in views.models_markdown(rows)
+    # Only models the app allows are suggested (a demo that trains no BERT-base does not say to train it).
+    assert "(say DistilBERT-base)" in views.models_markdown(rows, ["DistilBERT-base"])
+    assert "BERT-base" not in views.models_markdown(rows, [])
 
 
 def test_a_runs_settings_fill_every_form_field():

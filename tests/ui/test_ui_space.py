@@ -159,3 +159,41 @@ def test_the_limits_are_stated_before_anyone_hits_them():
     text = limit_views.queue_markdown(QueuePlace(place=2, waiting=3, expected_wait_s=900))
     assert "number 2 in line" in text and "15 min" in text and "Stop" in text
     assert "You are next" in limit_views.queue_markdown(QueuePlace(place=1, waiting=1, expected_wait_s=30))
+
+
+def test_a_demo_pages_texts_follow_its_limits():
+    assert "any size works" in limit_views.predict_file_note(NO_LIMITS)
+    demo_note = limit_views.predict_file_note(DEMO_LIMITS)
+    assert "any size" not in demo_note and "files up to **50 MB** (upload size limit)" in demo_note
+    suggested = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
+    assert limit_views.other_models(NO_LIMITS, ["bundled-minilm"], suggested) == ["DistilBERT-base", "BERT-base"]
+    assert limit_views.other_models(DEMO_LIMITS, ["bundled-minilm"], suggested) == ["DistilBERT-base"]
+    assert limit_views.other_models(DEMO_LIMITS, ["distilbert-base-uncased"], suggested) == ["MiniLM-L6"]
+
+
+def test_a_demo_refuses_a_model_of_ones_own_before_reading_it(monkeypatch):
+    from bertstudio.ui import model_tab
+
+    def read(*_args, **_kwargs):
+        raise AssertionError("the folder or id was read")
+
+    monkeypatch.setattr(model_tab, "resolve_model_source", read)
+    monkeypatch.setattr(model_tab, "availability", read)
+    for typed in ("/etc", "../../../../etc", "/data/sessions/someone-else/runs/r/model"):
+        with pytest.raises(LimitExceeded, match="Only MiniLM-L6 and DistilBERT-base can be trained in this demo"):
+            model_tab.chosen_model(DEMO_LIMITS, "bundled-minilm", typed)
+    with pytest.raises(LimitExceeded, match="BERT-large"):
+        model_tab.chosen_model(DEMO_LIMITS, "bert-large-uncased", "")  # a listed key sent past the radio's choices
+    assert model_tab.chosen_model(DEMO_LIMITS, "distilbert-base-uncased", " ") == "distilbert-base-uncased"
+    assert model_tab.chosen_model(NO_LIMITS, "bundled-minilm", " /my/model ") == "/my/model"
+
+
+def test_a_demo_app_offers_no_box_for_a_model_of_ones_own(tmp_path):
+    from bertstudio.ui.app import build_app
+
+    def custom_box(limits):
+        demo = build_app(tmp_path / "data", limits, warm=False)
+        return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "custom-model")
+
+    assert not custom_box(DEMO_LIMITS).visible
+    assert custom_box(NO_LIMITS).visible

@@ -89,12 +89,14 @@ def models_frame(rows: Sequence[ModelRow]) -> pd.DataFrame:
                                         "Measured with", "Runs", "Best run"])
 
 
-def models_markdown(rows: Sequence[ModelRow]) -> str:
+def models_markdown(rows: Sequence[ModelRow], others: Sequence[str] = ()) -> str:
+    """``others``: names of models worth training next (only ones the app allows)."""
     if not rows:
         return "Train on a file to see the models side by side."
     if len(rows) == 1:
-        return ("Only one model was trained on this data so far. Train another one (say DistilBERT and BERT-base) on "
-                "the same file to see accuracy and speed side by side.")
+        say = f" (say {' and '.join(others[:2])})" if others else ""
+        return (f"Only one model was trained on this data so far. Train another one{say} on the same file to see "
+                "accuracy and speed side by side.")
     missing = [r.model for r in rows if r.latency_ms is None]
     note = (f" Latency is not measured yet for {', '.join(missing)}: run the **Benchmark** tab to time it."
             if missing else "")

@@ -20,7 +20,21 @@ def data_note(limits: UsageLimits) -> str:
 
 
 def model_allowed(limits: UsageLimits, key: str) -> bool:
-    return limits.allowed_models is None or key in limits.allowed_models
+    return limits.allows_model(key)
+
+
+def predict_file_note(limits: UsageLimits) -> str:
+    """How big a file the Predict tab takes: any size locally (it is read in pieces), the upload limit on a demo."""
+    size = ("big files are read in pieces, so any size works" if limits.max_upload_mb is None else
+            f"in this demo files up to **{limits.max_upload_mb:g} MB** (upload size limit)")
+    return (f"#### Label a whole file\nCSV, TSV, JSON lines, Parquet or Excel with a column of texts; {size}. "
+            "The predictions CSV is made on this computer.")
+
+
+def other_models(limits: UsageLimits, trained: list[str], suggested: tuple[str, ...]) -> list[str]:
+    """Of ``suggested`` (registry keys), the short names of those the limits allow and that are not ``trained``."""
+    return [find_variant(key).display_name.split(" (")[0] for key in suggested
+            if limits.allows_model(key) and key not in trained and find_variant(key) is not None]
 
 
 def model_note(limits: UsageLimits) -> str:
@@ -37,6 +51,6 @@ def queue_markdown(place: QueuePlace) -> str:
     """What a person whose training waits for its turn reads."""
     ahead = place.place - 1
     who = "You are next" if ahead == 0 else f"You are number {place.place} in line ({ahead} ahead of you)"
-    return (f"**Waiting for its turn.** {who}; someone else is training on this machine. "
+    return (f"**Waiting for its turn.** {who}; someone else is training or timing models on this machine. "
             f"Expected wait: about {format_duration(place.expected_wait_s)}. It starts by itself; press Stop to "
             "leave the line.")
