@@ -97,6 +97,15 @@ def describe_export(result: ExportResult, relative_to: Path | None = None) -> st
     return text
 
 
+def _predicts(facts: CardFacts) -> str:
+    """The card's first word on what the model gives: one label, or a set of them (a multi-label model)."""
+    what = "a pair of texts" if facts.text_pair else "a text"
+    if facts.thresholds:
+        return (f"It gives {what} any number of its {len(facts.label_names)} labels (possibly none): each label "
+                "applies on its own, when its probability reaches its threshold.")
+    return f"It predicts one of {len(facts.label_names)} labels for {what}."
+
+
 def _front_matter(facts: CardFacts, fmt: str) -> str:
     # JSON strings are valid YAML scalars: quoting this way is safe for any label or model name.
     lines = ["---", "library_name: transformers", "pipeline_tag: text-classification"]
@@ -138,14 +147,19 @@ def _metrics_section(facts: CardFacts) -> str:
     caveat = ("which was not used for training" if split == "test" else
               "which also chose the best checkpoint, so these figures are slightly optimistic")
     lines = ["## Results", "", f"Measured on {on}, {caveat}.", "",
-             "| metric | value |", "| --- | ---: |", f"| accuracy | {s.accuracy:.4f} |",
-             f"| macro-F1 | {s.macro_f1:.4f} |"]
+             "| metric | value |", "| --- | ---: |", f"| {_accuracy_name(facts)} | {s.accuracy:.4f} |",
+             f"| macro-F1{' (each label at its own threshold)' if facts.thresholds else ''} | {s.macro_f1:.4f} |"]
     per_class = s.metrics.get("per_class") or {}
     if per_class:
         lines += ["", "| label | precision | recall | F1 | rows |", "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']:,} |"
                   for name, m in per_class.items()]
     return "\n".join(lines)
+
+
+def _accuracy_name(facts: CardFacts) -> str:
+    """For label sets, accuracy counts a text right only when every one of its labels is: it says so."""
+    return "subset accuracy (every label of a text right)" if facts.thresholds else "accuracy"
 
 
 def _training_section(facts: CardFacts) -> str:
@@ -180,8 +194,9 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
         code = ["import numpy as np, onnxruntime", "from transformers import AutoTokenizer", "",
                 f'tokenizer = AutoTokenizer.from_pretrained("{here}")',
                 f'session = onnxruntime.InferenceSession("{here}/{file}")', tokenize.format("np"),
-                "names = [i.name for i in session.get_inputs()]",
-                "logits = session.run(None, {n: enc[n].astype(np.int64) for n in names})[0]"]
+                "inputs = [i.name for i in session.get_inputs()]",
+                "logits = session.run(None, {n: enc[n].astype(np.int64) for n in inputs})[0]",
+                *_label_set_lines(facts)]
     else:
         code = ["import torch", "from transformers import AutoTokenizer", "",
                 f'tokenizer = AutoTokenizer.from_pretrained("{here}")',
@@ -196,6 +211,19 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
                       "Or with BERT Studio, which repeats the training preprocessing exactly:", "",
                       "```bash", predict, "```"]) + calibration + multilabel_usage_note(facts.thresholds) + pooling_note(
         facts, fmt)
+
+
+def _label_set_lines(facts: CardFacts) -> list[str]:
+    """A multi-label model's logits are not a choice among labels (argmax would give one label): each label's
+    sigmoid against its own threshold, from preprocessing.json, decides whether it applies."""
+    if not facts.thresholds:
+        return []
+    return ["", "import json",
+            f'prep = json.load(open("{facts.reference}/preprocessing.json"))',
+            "probs = 1 / (1 + np.exp(-logits))  # each label's own probability (a sigmoid, not a softmax)",
+            "# a label too rare in validation for a threshold of its own uses the one tuned on all labels",
+            'thresholds = [prep["thresholds"].get(name, prep["threshold"]) for name in prep["label_names"]]',
+            'labels = [name for name, p, t in zip(prep["label_names"], probs[0], thresholds) if p >= t]']
 
 
 def pooling_note(facts: CardFacts, fmt: str) -> str:
@@ -276,10 +304,8 @@ def bundle_card(facts: CardFacts, formats: list[str]) -> str:
     it (each folder also has its own README.md)."""
     title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"
     intro = (f"The same BERT-family text classifier, trained with BERT Studio, in {len(formats)} formats, each in "
-             "its own folder with its tokenizer, `preprocessing.json` and a README.md of its own. "
-             f"It predicts one of {len(facts.label_names)} labels" + (" for a pair of texts." if facts.text_pair
-                                                                      else " for a text.")
-             + " The paths below are relative to the folder this zip was unzipped into.")
+             f"its own folder with its tokenizer, `preprocessing.json` and a README.md of its own. {_predicts(facts)} "
+             "The paths below are relative to the folder this zip was unzipped into.")
     folders = ["## What is in this zip", "", "| folder | format | what it is |", "| --- | --- | --- |"]
     folders += [f"| `{fmt}/` | {FORMAT_TITLES[fmt]} | {FORMAT_FOLDER_NOTES[fmt]} |" for fmt in formats]
     parts = [title, intro, "\n".join(folders)]
@@ -300,8 +326,7 @@ def model_card(facts: CardFacts, fmt: str = "hf") -> str:
     """README.md text for an export folder of format ``fmt``."""
     title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"
     intro = (f"A {FORMAT_TITLES.get(fmt, fmt)} export of a BERT-family text classifier trained with BERT Studio. "
-             f"It predicts one of {len(facts.label_names)} labels"
-             + (" for a pair of texts." if facts.text_pair else " for a text."))
+             f"{_predicts(facts)}")
     parts = [_front_matter(facts, fmt), title, intro]
     if facts.warnings:
         parts.append("\n".join(["## Warnings", ""] + [f"- {w}" for w in facts.warnings]))

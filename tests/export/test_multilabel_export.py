@@ -48,3 +48,23 @@ def test_model_card_explains_label_sets(multilabel_run):
     card = (RunFolder(multilabel_run).path / "exports" / "hf" / "README.md").read_text()
     assert 'top_k=None)' in card and "Several labels per text" in card and "anger " in card
     assert "any number of them, possibly none" in card
+
+
+@pytest.mark.parametrize("fmt", ("onnx", "onnx-int8"))
+def test_the_onnx_card_s_snippet_gives_the_label_set_as_written(multilabel_run, fmt):
+    """A person pastes the card's snippet: it used to stop at the raw logits, and their argmax is one label."""
+    from helpers import run_readme_code
+
+    from bertstudio.evaluation.multilabel_metrics import label_set_names, predict_sets
+
+    folder = RunFolder(multilabel_run).path / "exports" / fmt
+    card = (folder / "README.md").read_text()
+    assert "any number of its 3 labels (possibly none)" in card and "It predicts one of" not in card
+    assert "| subset accuracy (every label of a text right) |" in card
+    pasted = folder.parent / f"{fmt}-README.md"
+    pasted.write_text(card.replace("path/to/this/folder", str(folder)), encoding="utf-8")
+    namespace = run_readme_code(pasted)
+    exported = load_predictor(folder)  # the transformer alone, as the snippet runs it (no blend)
+    expected = predict_sets(sigmoid(exported.logits(["your text"])), exported.prep.threshold_vector())[0]
+    assert namespace["labels"] == label_set_names(expected, exported.label_names)
+    np.testing.assert_allclose(namespace["probs"][0], sigmoid(exported.logits(["your text"]))[0], atol=1e-5)
