@@ -23,6 +23,7 @@ import codecs
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,7 +285,7 @@ class ByteScan:
             except UnicodeDecodeError as error:
                 self.utf8_error_line = self._line_at(block, error.start)
         if not block.isascii():
-            for line in _NON_ASCII_LINE.findall(block):
+            for line in _non_ascii_lines(block):
                 if len(self.non_ascii_lines) >= _EVIDENCE_BYTES:
                     break
                 self.non_ascii_lines += line + b"\n"
@@ -294,7 +295,20 @@ class ByteScan:
         return self.lines_before + _count_lines(block[:offset]) + 1
 
 
-_NON_ASCII_LINE = re.compile(rb"[^\r\n]*[\x80-\xff][^\r\n]*")
+_NON_ASCII_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _non_ascii_lines(block: bytes) -> Iterator[bytes]:
+    """The lines of ``block`` holding a non-ASCII byte, in order. Found byte first, then widened to its line: a
+    pattern matching the whole line instead retried from every start position of an ASCII line, so a file of
+    20,000-character texts with one accent elsewhere took two minutes to read instead of seconds."""
+    start = 0
+    while (found := _NON_ASCII_BYTE.search(block, start)) is not None:
+        begin = max(block.rfind(b"\n", 0, found.start()), block.rfind(b"\r", 0, found.start())) + 1
+        end = min((i for i in (block.find(b"\n", found.end()), block.find(b"\r", found.end())) if i >= 0),
+                  default=len(block))
+        yield block[begin:end]
+        start = end
 
 
 def scan_bytes(file: Path) -> ByteScan:
