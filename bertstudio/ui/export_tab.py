@@ -129,8 +129,12 @@ def parity_sentence(result: ExportResult) -> str:
     return text + f"; accuracy {p.reference_accuracy:.1%} → {p.accuracy:.1%} ({moved})"
 
 
-def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = False) -> str:
-    """A format's card: what it is for, then whether it exists, how big it is, where, and how its check went."""
+def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = False,
+                  shown_from: Path | None = None) -> str:
+    """A format's card: what it is for, then whether it exists, how big it is, where, and how its check went.
+
+    ``shown_from``: the folder is named relative to it (a shared app's workspace: a visitor can open no server
+    path, and the full one would only show the server's layout and the workspace id)."""
     info = FORMAT_INFO[fmt]
     head = f"#### {info.title}\n{info.purpose}\n\n"
     if exporting:
@@ -138,7 +142,8 @@ def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = Fa
     if result is None:
         return head + "Not exported yet. Its button exports it (a few seconds to a minute), then downloads it."
     mark = "Check:" if result.warnings else "Ready:"
-    text = f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.\n\nFolder: `{result.folder}`"
+    folder = result.folder.relative_to(shown_from) if shown_from is not None else result.folder
+    text = f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.\n\nFolder: `{folder}`"
     return head + text + "".join(f"\n\nWarning: **{w}**" for w in result.warnings)
 
 
@@ -266,9 +271,10 @@ class ExportView:
 
 
 def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnapshot | None, *,
-                build_zips: bool, records: Sequence[Any] = ()) -> ExportView:
+                build_zips: bool, records: Sequence[Any] = (), shared: bool = False) -> ExportView:
     """The cards of ``run_dir``; missing zips are built only when ``build_zips`` (not on every timer tick).
-    ``records``: the benchmark's measurements, for the speed advice."""
+    ``records``: the benchmark's measurements, for the speed advice; ``shared``: a shared app, whose cards name
+    folders within the workspace only."""
     if not run_dir:
         return ExportView([card_markdown(f, None) for f in EXPORT_FORMATS], [None] * len(EXPORT_FORMATS), "", "")
     run = checked_run_dir(workspace, run_dir)
@@ -277,7 +283,8 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
     cards, zips = [], []
     for fmt in EXPORT_FORMATS:
         result = results.get(fmt)
-        cards.append(card_markdown(fmt, result, exporting=fmt == exporting))
+        cards.append(card_markdown(fmt, result, exporting=fmt == exporting,
+                                   shown_from=workspace.root.resolve() if shared else None))
         target = zip_path_for(workspace.exports, run, fmt)
         if result is not None and fmt != exporting and (build_zips or export_zip_is_fresh(result.folder, target)):
             zips.append(zip_export(result.folder, target))
@@ -344,7 +351,7 @@ def build(ctx: AppContext) -> None:
             job = ctx.jobs.latest(workspace.id, EXPORT)
             snapshot = job.snapshot() if isinstance(job, ExportJob) else None
             shown_view = export_view(workspace, run_dir, snapshot, build_zips=build_zips,
-                                     records=benchmark_records(ctx.jobs, workspace))
+                                     records=benchmark_records(ctx.jobs, workspace), shared=ctx.limits.limited)
             busy = snapshot is not None and snapshot.running
             return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot),
                     warnings_md: shown_view.warnings, **dict(zip(cards, shown_view.cards)),

@@ -224,6 +224,10 @@ def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_ru
     view = ET.export_view(ws, str(run), snap, build_zips=False)
     assert view.zips == [None, None, zipped, None]  # in EXPORT_FORMATS order: hf, onnx, onnx-int8, torchscript
     assert "of 48 test texts" in view.cards[2] and "Not exported yet." in view.cards[1]
+    assert f"Folder: `{run}/exports/onnx-int8`" in view.cards[2]
+    # A shared app names the folder within the workspace: no server path, no workspace id.
+    shared = ET.export_view(ws, str(run), snap, build_zips=False, shared=True).cards[2]
+    assert f"Folder: `runs/{run.name}/exports/onnx-int8`" in shared and ws.id not in shared
     assert ET.status_markdown(snap, str(run)).startswith("**Exported ONNX INT8**")
     assert ET.benchmark_records(jobs, ws) == []  # nothing benchmarked in this workspace
 
