@@ -12,6 +12,7 @@ import json
 import math
 
 from bertstudio.cli_args import Command
+from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run
 from bertstudio.runs import RunFolder
@@ -45,6 +46,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     m, fit = report.metrics, report.calibration
     print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
           f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])}")
+    if m.get("left_out"):
+        print(f"Note: {left_out_note(m['left_out'])}")
     print(f"Calibration error (ECE): {_figure(report.reliability.ece)} before, "
           f"{_figure(report.reliability_calibrated.ece)} after temperature scaling (T = {fit.temperature:.3f}, "
           f"fitted on {fit.rows:,} validation rows)")

@@ -36,7 +36,9 @@ def classification_metrics(labels: Sequence[int], probs: np.ndarray, label_names
     """Accuracy, macro/micro/weighted F1, per-class report and confusion matrix.
 
     Macro-F1 is the headline: on imbalanced data a model that ignores the rare
-    classes still scores high accuracy, but not high macro-F1.
+    classes still scores high accuracy, but not high macro-F1. It averages the classes these rows can score: a
+    class with no rows here that the model never predicted has no F1 (it counted as 0, so a model without one
+    mistake scored 0.667 on a file without one of its three classes); those are listed in ``left_out``.
     """
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -44,9 +46,10 @@ def classification_metrics(labels: Sequence[int], probs: np.ndarray, label_names
     pred = probs.argmax(axis=-1) if len(y) else np.zeros(0, dtype=np.int64)
     ids = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
+    scored = scored_classes(y, pred, len(label_names))
     return {
         "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
-        "macro_f1": float(f1_score(y, pred, labels=ids, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y, pred, labels=scored or ids, average="macro", zero_division=0)),
         "micro_f1": float(f1_score(y, pred, labels=ids, average="micro", zero_division=0)),
         "weighted_f1": float(f1_score(y, pred, labels=ids, average="weighted", zero_division=0)),
         "loss": cross_entropy(probs, y),
@@ -56,9 +59,23 @@ def classification_metrics(labels: Sequence[int], probs: np.ndarray, label_names
             for i, name in enumerate(label_names)
         },
         "labels": list(label_names),
+        "left_out": [name for i, name in enumerate(label_names) if i not in scored],
         "confusion_matrix": confusion_matrix(y, pred, labels=ids).tolist(),
         "rows": int(len(y)),
     }
+
+
+def left_out_note(names: Sequence[str]) -> str:
+    """Why macro-F1 does not count some classes, in words (``classification_metrics``' ``left_out``)."""
+    shown = ", ".join(f"'{name}'" for name in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return (f"no rows here belong to {shown}, and the model predicted none, so macro-F1 averages the other "
+            "classes (a class it cannot be scored on would count as 0).")
+
+
+def scored_classes(y: np.ndarray, pred: np.ndarray, n_classes: int) -> list[int]:
+    """The classes a macro average can score on these rows: present in them, or predicted for one of them."""
+    present = set(np.asarray(y).tolist()) | set(np.asarray(pred).tolist())
+    return [i for i in range(n_classes) if i in present]
 
 def log_loss(labels: Sequence[int], probs: np.ndarray) -> float:
     """Mean negative log-probability of the true class (natural log; probabilities clipped at 1e-12)."""

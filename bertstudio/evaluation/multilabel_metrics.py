@@ -92,9 +92,11 @@ def multilabel_metrics(labels: np.ndarray, probs: np.ndarray, label_names: Seque
     micro = float(_f1(tp.sum(), fp.sum(), fn.sum()))
     weighted = float((f1 * support).sum() / support.sum()) if support.sum() else 0.0
     n = len(y)
+    # A label these texts neither have nor were given has no F1: left out of the macro average, as for classes.
+    scored = (tp + fp + fn) > 0
     return {
         "accuracy": float((pred == y).all(axis=1).mean()) if n else float("nan"),
-        "macro_f1": float(f1.mean()) if len(f1) else 0.0,
+        "macro_f1": float(f1[scored].mean()) if scored.any() else (float(f1.mean()) if len(f1) else 0.0),
         "micro_f1": micro,
         "weighted_f1": weighted,
         "hamming_loss": float((pred != y).mean()) if n else float("nan"),
@@ -104,6 +106,7 @@ def multilabel_metrics(labels: np.ndarray, probs: np.ndarray, label_names: Seque
                              "support": int(support[i]), **label_outcomes(tp[i], fp[i], fn[i], n)}
                       for i, name in enumerate(label_names)},
         "labels": list(label_names),
+        "left_out": [name for name, counted in zip(label_names, scored) if not counted],
         "rows": int(n),
         "task": "multi_label",
         "thresholds": [float(t) for t in np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (len(label_names),))],

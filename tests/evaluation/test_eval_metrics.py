@@ -76,6 +76,28 @@ def test_class_absent_from_labels_is_left_out_not_zero():
     assert m["confusion_matrix_normalized"][2] == [0.0, 0.0, 0.0]  # no NaN for an empty row
 
 
+def test_macro_f1_averages_the_classes_the_rows_can_score():
+    """A perfect model on a file without one of its classes scored macro-F1 0.667: the missing class, never
+    predicted, counted as F1 0. It is left out (and named); a class predicted but absent still counts, as 0."""
+    labels = np.array([0, 0, 1, 1])
+    perfect = np.eye(3)[labels] * 0.9 + 0.05
+    m = evaluation_metrics(labels, perfect, NAMES)
+    assert (m["accuracy"], m["macro_f1"], m["left_out"]) == (1.0, 1.0, ["c"])
+    assert m["per_class"]["c"]["support"] == 0
+    wrong_once = perfect.copy()
+    wrong_once[0] = [0.05, 0.05, 0.9]  # one "a" text predicted as "c": c is scored, its F1 is 0
+    m = evaluation_metrics(labels, wrong_once, NAMES)
+    assert m["left_out"] == [] and m["macro_f1"] == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)
+
+
+def test_multilabel_macro_f1_leaves_out_a_label_no_text_has_or_was_given():
+    from bertstudio.evaluation.multilabel_metrics import multilabel_metrics
+
+    labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    m = multilabel_metrics(labels, labels * 0.9 + 0.05, NAMES)
+    assert (m["macro_f1"], m["left_out"]) == (1.0, ["c"])
+
+
 def test_binary_with_one_class_only_has_no_auc():
     probs = np.array([[0.2, 0.8], [0.4, 0.6]])
     scores = ranking_scores([1, 1], probs)
