@@ -31,6 +31,7 @@ CONFIDENT_THRESHOLD = 0.8
 CONFIDENT_TOP_SHARE = 0.1  # ... or among the 10% most confident rows, for models that are never 80% sure
 UNSURE_MARGIN = 0.2
 
+LABEL_SET_SEPARATOR = "; "  # how a multi-label error table writes a text's labels in one cell
 SortKey = Literal["confidence", "loss", "margin", "entropy"]
 
 
@@ -115,14 +116,23 @@ def has_tag(table: pd.DataFrame, tag: str) -> pd.Series:
     return table["tags"].str.split(TAG_SEPARATOR, regex=False).apply(lambda tags: tag in tags)
 
 
+def label_matches(column: pd.Series, label: str, label_sets: bool) -> np.ndarray:
+    """Rows whose label is ``label``; with label sets ("billing; refund"), rows whose set holds it (a filter on
+    one label that matched whole sets found only the texts with that label alone)."""
+    if not label_sets:
+        return (column == label).to_numpy()
+    return column.str.split(LABEL_SET_SEPARATOR, regex=False).apply(lambda names: label in names).to_numpy(dtype=bool)
+
+
 def filter_errors(table: pd.DataFrame, *, true_label: str | None = None, predicted: str | None = None,
                   tag: str | None = None, search: str | None = None, wrong_only: bool = False) -> pd.DataFrame:
     """The rows matching every given condition; ``search`` is a case-insensitive substring of the text."""
     keep = np.ones(len(table), dtype=bool)
+    label_sets = "missed" in table.columns  # multi-label tables list what each text missed
     if true_label is not None:
-        keep &= (table["label"] == true_label).to_numpy()
+        keep &= label_matches(table["label"], true_label, label_sets)
     if predicted is not None:
-        keep &= (table["predicted"] == predicted).to_numpy()
+        keep &= label_matches(table["predicted"], predicted, label_sets)
     if tag is not None:
         if tag not in TAGS:
             raise ConfigError(f"Unknown tag '{tag}'.", f"Use one of: {', '.join(TAGS)}.")

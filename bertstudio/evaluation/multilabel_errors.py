@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from bertstudio.evaluation.errors_table import TAG_CONFIDENT_WRONG, TAG_NEAR_MISS, TAG_SEPARATOR, TAG_UNSURE_RIGHT
+from bertstudio.evaluation.errors_table import (
+    LABEL_SET_SEPARATOR,
+    TAG_CONFIDENT_WRONG,
+    TAG_NEAR_MISS,
+    TAG_SEPARATOR,
+    TAG_UNSURE_RIGHT,
+)
 from bertstudio.evaluation.multilabel_metrics import label_set_names, predict_sets
 
 if TYPE_CHECKING:
@@ -62,4 +68,4 @@ def multilabel_error_table(texts: Sequence[str], labels: np.ndarray, probs: np.n
 
 
 def _joined(names: list[str]) -> str:
-    return "; ".join(names)
+    return LABEL_SET_SEPARATOR.join(names)

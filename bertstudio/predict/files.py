@@ -47,6 +47,7 @@ class PredictFileResult:
     text_pair_column: str | None = None
     notes: tuple[Finding, ...] = ()  # how the file was read (see ``TableSource.notes``)
     other_columns: tuple[str, ...] = ()  # the file's columns written after the predictions
+    multi_label: bool = False  # the labels column holds each text's label set, joined by "; "
 
     def describe(self) -> str:
         speed = self.rows / self.seconds if self.seconds > 0 else 0.0
@@ -318,4 +319,5 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                              backend=predictor.backend.name,
                              label_counts=dict(zip(predictor.label_names, counts.tolist())),
                              text_column=text_col, text_pair_column=pair_col, notes=source.notes,
-                             other_columns=tuple(c for c in columns if c not in (text_col, pair_col)))
+                             other_columns=tuple(c for c in columns if c not in (text_col, pair_col)),
+                             multi_label=predictor.prep.multi_label)

@@ -41,6 +41,7 @@ do on new texts."""
 MACRO_F1_WHY = ("**Macro-F1 is the number to watch**: it averages the score of every class, so a rare class the model "
                 "misses pulls it down, while accuracy can still look fine.")
 COUNTS, SHARES = "Counts", "Share of each true class"
+TRUE_FILTER, PREDICTED_FILTER = "True class", "Predicted class"
 NOISE_FILE_SUFFIX = "-likely-mislabeled.csv"
 POLL_SECONDS = 1.0
 SAME_SCORE = 0.01  # macro-F1 differences below one point are noise on a typical test split
@@ -169,7 +170,10 @@ def browse_rows(view: RunView, query: tables.ErrorQuery) -> tuple[pd.DataFrame, 
     """The error browser's rows and caption for ``query``."""
     rows = tables.query_errors(view.errors, query)
     shown = tables.error_browser_view(rows)
-    return shown, tables.error_caption(len(shown), len(rows), len(view.errors), query)
+    caption = tables.error_caption(len(shown), len(rows), len(view.errors), query)
+    if view.multi_label:
+        return multilabel_views.browser_view(shown), f"{caption}\n\n{multilabel_views.BROWSER_NOTE}"
+    return shown, caption
 
 
 # --- deeper checks: label noise, baselines, another file ---------------------------------------------
@@ -349,8 +353,8 @@ def build(ctx: AppContext) -> None:
                         "two classes overlap, and fixing the data helps more than any setting. **Tags** point at the "
                         "texts worth a look first.", elem_id="browse-heading")
             with gr.Row():
-                true_dd = gr.Dropdown(label="True class", choices=[tables.ALL], value=tables.ALL, elem_id="filter-true")
-                pred_dd = gr.Dropdown(label="Predicted class", choices=[tables.ALL], value=tables.ALL,
+                true_dd = gr.Dropdown(label=TRUE_FILTER, choices=[tables.ALL], value=tables.ALL, elem_id="filter-true")
+                pred_dd = gr.Dropdown(label=PREDICTED_FILTER, choices=[tables.ALL], value=tables.ALL,
                                       elem_id="filter-predicted")
                 tag_dd = gr.Dropdown(label="Tag", choices=[tables.ALL_ROWS], value=tables.ALL_ROWS,
                                      elem_id="filter-tag")
@@ -433,8 +437,11 @@ def build(ctx: AppContext) -> None:
                     confusion: gr.Dataframe(confusion_view(view, mode), label=multilabel_views.OUTCOMES_CAPTION
                                             if multi else CONFUSION_LABEL),
                     confusion_mode: gr.Radio(visible=not multi),
-                    reliability_plot: reliability_figure(view), true_dd: gr.Dropdown(choices=classes, value=tables.ALL),
-                    pred_dd: gr.Dropdown(choices=classes, value=tables.ALL),
+                    reliability_plot: reliability_figure(view),
+                    true_dd: gr.Dropdown(choices=classes, value=tables.ALL,
+                                         label=multilabel_views.TRUE_FILTER if multi else TRUE_FILTER),
+                    pred_dd: gr.Dropdown(choices=classes, value=tables.ALL,
+                                         label=multilabel_views.PREDICTED_FILTER if multi else PREDICTED_FILTER),
                     tag_dd: gr.Dropdown(choices=tables.tag_choices(tag_counts(view.errors)), value=tables.ALL_ROWS),
                     mistakes: False, search: "",
                     **browse(view, tables.ALL, tables.ALL, tables.ALL_ROWS, False, tables.DEFAULT_ERROR_SORT, ""),

@@ -42,8 +42,8 @@ GUESS_ROWS = 20  # rows read to guess which column holds the texts
 UNSURE_BELOW = 0.5  # below this confidence the answer is shown as a guess
 
 INTRO = """### Step 6: predict
-Use the trained model on new texts: type one to see which class it picks and how sure it is, or upload a file
-to label every row and download the result."""
+Use the trained model on new texts: type one to see the label it gives (or the labels, for a model that gives
+several per text) and how sure it is, or upload a file to label every row and download the result."""
 
 EMPTY_CHART_TITLE = "Class probabilities"
 
@@ -67,7 +67,9 @@ def model_markdown(info: dict[str, Any]) -> str:
     pairs = " It reads **pairs of texts**: give both." if info.get("text_pair") else ""
     cut = (f"Texts longer than {info['max_length']} tokens are cut" if info.get("long_texts", "head") == "head"
            else info["kept"][:1].upper() + info["kept"][1:])
-    return f"Runs {how}. **{len(labels)} classes:** {shown}. {cut}, as in training.{pairs}"
+    classes = (f"**{len(labels)} labels** (a text gets any number of them):" if info.get("thresholds")
+               else f"**{len(labels)} classes:**")
+    return f"Runs {how}. {classes} {shown}. {cut}, as in training.{pairs}"
 
 
 def problem_markdown(err: UserError) -> str:
@@ -109,9 +111,11 @@ def file_result_markdown(result: PredictFileResult, file_name: str) -> str:
     counts = ", ".join(f"{name} **{n:,}**" for name, n in sorted(result.label_counts.items(), key=lambda kv: -kv[1]))
     notes = "".join(f"\n\n**Note:** {note.message}" + (f" {note.hint}" if note.hint else "") for note in result.notes)
     others = f", then the file's other columns ({', '.join(result.other_columns)})" if result.other_columns else ""
-    return (f"**Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. Classes: {counts}. "
-            f"The CSV has the text, the predicted label, its confidence, one probability column per class{others}."
-            f"{notes}")
+    columns = (multilabel_views.FILE_COLUMNS if result.multi_label else
+               "the text, the predicted label, its confidence, one probability column per class")
+    counted = "Texts given each label" if result.multi_label else "Classes"
+    return (f"**Labelled {rows:,} rows of {file_name}** in {seconds:.1f} s{speed}. {counted}: {counts}. "
+            f"The CSV has {columns}{others}.{notes}")
 
 
 def predictions_path(workspace: Workspace, upload_name: str) -> Path:
@@ -256,7 +260,7 @@ def build(ctx: AppContext) -> None:
                       multilabel_views.label_set_markdown(result.label_set, result.label_names,
                                                           result.probabilities, result.thresholds))
             return {answer_md: answer,
-                    chart: charts.probability_chart(result.label_names, result.probabilities)}
+                    chart: charts.probability_chart(result.label_names, result.probabilities, result.thresholds)}
 
         @friendly
         def on_upload(workspace, run_dir: str | None, file: str | None) -> dict:

@@ -123,3 +123,65 @@ def test_evaluate_tab_shows_a_multilabel_run_by_its_labels(multilabel_run):
     assert [t for t in ev.reliability_figure(view).data if t.type == "bar"]  # a chart, not "no figures"
     headline = ev.headline_markdown(view)
     assert "label decisions" in headline and "nan" not in headline
+
+
+def test_the_train_tab_says_what_each_multilabel_figure_counts():
+    from bertstudio.events import Finished
+    from bertstudio.results import Summary, ValidationScores
+    from bertstudio.ui.views.progress import TrainProgress, fold_events, outcome_markdown
+
+    def outcome(metrics: dict, stopped: bool) -> str:
+        summary = Summary(validation=ValidationScores(macro_f1=0.51), best_step=10, steps=14, stopped_early=stopped,
+                          macro_f1=0.768, accuracy=0.433, metrics=metrics)
+        return outcome_markdown(fold_events(TrainProgress(), [Finished(run_dir="runs/x", summary=summary)]))
+
+    for stopped in (True, False):
+        text = outcome({"task": "multi_label"}, stopped)
+        assert "macro-F1 is **0.768** with each label decided by its own threshold" in text
+        assert "**43.3%** of the texts got every one of their labels right (subset accuracy" in text
+        assert "during training decides every label at 0.5" in text and "accuracy **43.3%**" not in text
+    assert "macro-F1 is **0.768** and accuracy **43.3%**." in outcome({}, True)  # one label per text: as before
+
+
+def test_the_error_browser_speaks_of_label_sets(multilabel_run):
+    from bertstudio.evaluation.report import read_eval
+    from bertstudio.evaluation.run import load_run_error_table
+    from bertstudio.results import Summary
+    from bertstudio.runs import RunFolder
+    from bertstudio.ui import evaluate_tab as ev
+    from bertstudio.ui.views import tables
+
+    summary = Summary.read(RunFolder(multilabel_run).summary)
+    view = ev.RunView(str(multilabel_run), summary, read_eval(multilabel_run), load_run_error_table(multilabel_run),
+                      summary.label_names)
+    shown, caption = ev.browse_rows(view, tables.ErrorQuery())
+    assert {"True labels", "Predicted labels", "Least sure decision", "Closest to a threshold"} <= set(shown.columns)
+    assert "Lead over 2nd choice" not in shown.columns and "True class" not in shown.columns
+    assert views.BROWSER_NOTE in caption
+    # A filter on one label finds every text that has it, not only the texts with that label alone.
+    with_anger, _ = ev.browse_rows(view, tables.ErrorQuery(true_label="anger"))
+    has_anger = view.errors["label"].str.split("; ").apply(lambda names: "anger" in names)
+    assert len(with_anger) == has_anger.sum() > (view.errors["label"] == "anger").sum()
+    assert all("anger" in labels.split("; ") for labels in with_anger["True labels"])
+
+
+def test_predict_tab_speaks_of_labels_and_draws_each_threshold():
+    from pathlib import Path
+
+    from bertstudio.predict.files import PredictFileResult
+    from bertstudio.ui import predict_tab
+    from bertstudio.ui.views import charts
+
+    info = {"labels": ["anger", "fear", "joy"], "backend": "torch", "max_length": 64, "thresholds": [0.5, 0.4, 0.5]}
+    assert "**3 labels** (a text gets any number of them): anger, fear, joy" in predict_tab.model_markdown(info)
+    assert "**3 classes:** anger" in predict_tab.model_markdown({**info, "thresholds": None})
+    assert "which class it picks" not in predict_tab.INTRO
+    fig = charts.probability_chart(info["labels"], [0.7, 0.45, 0.2], info["thresholds"])
+    bars, marks = fig.data
+    assert list(bars.y) == ["anger", "fear", "joy"] and list(marks.x) == [0.5, 0.4, 0.5]
+    assert bars.marker.color[0] == bars.marker.color[1] != bars.marker.color[2]  # anger and fear reach their marks
+    result = PredictFileResult(rows=3, out_path=Path("p.csv"), seconds=1.0, backend="torch",
+                               label_counts={"anger": 2, "fear": 1, "joy": 0}, text_column="text", multi_label=True)
+    text = predict_tab.file_result_markdown(result, "mail.csv")
+    assert "Texts given each label: anger **2**" in text and "the labels it gets" in text
+    assert "the predicted label, its confidence" not in text

@@ -200,19 +200,30 @@ def grad_norm_chart(steps: Sequence[int], norms: Sequence[float], *, max_points:
     return _layout(fig, "Gradient size (big spikes mean unstable training)", "Step", "Gradient norm")
 
 
-def probability_chart(label_names: Sequence[str], probabilities: Sequence[float]) -> go.Figure:
-    """One text's class probabilities as horizontal bars, most likely on top; the predicted class stands out."""
-    pairs = sorted(zip([str(n) for n in label_names], [float(p) for p in probabilities]), key=lambda p: -p[1])
-    names, values = [n for n, _ in pairs], [v for _, v in pairs]
-    colors = [MAIN_COLOR if i == 0 else RAW_COLOR for i in range(len(pairs))]
-    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
+def probability_chart(label_names: Sequence[str], probabilities: Sequence[float],
+                      thresholds: Sequence[float] | None = None) -> go.Figure:
+    """One text's class probabilities as horizontal bars, most likely on top; the predicted class stands out. With
+    ``thresholds`` (a model giving several labels per text) each bar gets its label's threshold as a mark, and
+    every label that reaches it stands out."""
+    rows = sorted(zip([str(n) for n in label_names], [float(p) for p in probabilities],
+                      thresholds if thresholds is not None else [None] * len(label_names)), key=lambda r: -r[1])
+    names, values = [n for n, _, _ in rows], [v for _, v, _ in rows]
+    given = [i == 0 if t is None else v >= t for i, (_, v, t) in enumerate(rows)]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", name="probability",
+                           marker_color=[MAIN_COLOR if g else RAW_COLOR for g in given],
                            text=[format_percent(v) for v in values], textposition="outside", cliponaxis=False,
                            hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%")
     fig.update_yaxes(autorange="reversed")  # plotly draws the first bar at the bottom; the best belongs on top
     height = max(220, 34 * len(names) + 110)
-    title = f"How sure the model is: {names[0]} ({format_percent(values[0])})" if names else "Class probabilities"
-    return _layout(fig, title, "Probability", "", height=height)
+    if thresholds is None:
+        title = f"How sure the model is: {names[0]} ({format_percent(values[0])})" if names else "Class probabilities"
+        return _layout(fig, title, "Probability", "", height=height)
+    fig.add_trace(go.Scatter(x=[t for _, _, t in rows], y=names, mode="markers", name="threshold",
+                             marker={"symbol": "line-ns-open", "size": 22, "color": "#111827", "line": {"width": 2}},
+                             hovertemplate="%{y} is given from %{x:.0%}<extra></extra>"))
+    return _layout(fig, "Each label's probability; a label is given when its bar reaches its mark (threshold)",
+                   "Probability", "", height=height)
 
 
 # --- evaluate tab: calibration ---------------------------------------------------------------------

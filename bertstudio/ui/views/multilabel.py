@@ -47,6 +47,18 @@ def label_set_markdown(labels: Sequence[str], names: Sequence[str], probabilitie
     return f"### Predicted: {', '.join(labels)}\n" + "; ".join(parts) + ". Each label is decided on its own."
 
 
+FILE_COLUMNS = ("the text, the labels it gets (joined by “; ”, empty when none applies), how sure the model was of "
+                "its least sure label decision (confidence), one probability column per label")
+
+
+def label_set_scores(macro_f1: float, subset_accuracy: float) -> str:
+    """The Train tab's final figures of a multi-label run, each saying what it counts."""
+    return (f"macro-F1 is **{macro_f1:.3f}** with each label decided by its own threshold (tuned on the validation "
+            f"texts at the end), and **{subset_accuracy:.1%}** of the texts got every one of their labels right "
+            "(subset accuracy: one label wrong makes the whole text count as wrong). The validation macro-F1 measured "
+            "during training decides every label at 0.5, so it can differ.")
+
+
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """The multi-label figures of eval.json the Evaluate tab adds under its headline."""
     if evaluation.get("task") != "multi_label":
@@ -79,6 +91,23 @@ OUTCOMES_CAPTION = ("Each label's own 2x2, in test texts: found (has it, given i
                     "extra (given it without having it), neither")
 RELIABILITY_TITLE = "Can its label probabilities be trusted? Bars on the dashed line: yes"
 NO_RELIABILITY = "No chart for this run: evaluate it again (bertstudio evaluate RUN) to draw one"
+
+
+# The error browser's columns and filters for label sets: a text has several labels, so there is no "true class"
+# and no "2nd choice"; the engine's confidence is the least sure of the text's label decisions, and its margin how
+# close the nearest probability came to its label's threshold.
+BROWSER_COLUMNS = {"True class": "True labels", "Predicted": "Predicted labels", "Confidence": "Least sure decision",
+                   "Lead over 2nd choice": "Closest to a threshold"}
+TRUE_FILTER, PREDICTED_FILTER = "Texts that have the label", "Texts given the label"
+BROWSER_NOTE = ("**Least sure decision**: for each label the model decides yes or no; this is how sure it was of its "
+                "least sure decision (0.9: every label was at least 90% clear). **Closest to a threshold**: how far "
+                "the probability nearest its label's threshold was from it; a small number means a slightly "
+                "different text could add or drop a label.")
+
+
+def browser_view(view: pd.DataFrame) -> pd.DataFrame:
+    """The error browser's table (``tables.error_browser_view``) with the columns named for label sets."""
+    return view.rename(columns=BROWSER_COLUMNS)
 
 
 def is_multilabel(evaluation: Mapping[str, Any] | None) -> bool:

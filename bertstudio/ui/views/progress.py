@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, \
     Tuning, Working
 from bertstudio.results import RunStatus
+from bertstudio.ui.views.multilabel import is_multilabel, label_set_scores
 
 
 @dataclass
@@ -165,6 +166,14 @@ def simple_model_markdown(summary) -> str:
     return text
 
 
+def test_scores(summary) -> str:
+    """The run's final figures; for several labels per text, what each one counts (they differ in kind from the
+    validation figure above, which decides every label at 0.5)."""
+    if is_multilabel(summary.metrics):
+        return label_set_scores(summary.macro_f1, summary.accuracy)
+    return f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**."
+
+
 STOPPED_NEXT = ("It is saved like a finished run: see where it goes wrong in the Evaluate tab, download it in the "
                 "Export tab, or press Start to train again from the beginning (a new run; this one is kept).")
 
@@ -176,8 +185,7 @@ def outcome_markdown(progress: TrainProgress) -> str:
         summary = outcome.summary
         why = f" Why it stopped: {progress.stop_reason}" if progress.stop_reason else ""
         return (f"**{summary.ending()}**{why}\n\nOn the {summary.evaluated_on} texts, which the model never saw, "
-                f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**. "
-                f"{STOPPED_NEXT}")
+                f"{test_scores(summary)} {STOPPED_NEXT}")
     if isinstance(outcome, Finished):
         summary = outcome.summary
         best_f1 = summary.validation.macro_f1
@@ -186,8 +194,7 @@ def outcome_markdown(progress: TrainProgress) -> str:
         early = (" Training ended before its planned steps: the validation score had stopped improving (early "
                  "stopping)." if summary.early_stopping else "")
         done = (f"**Done: {best}, model saved.**{early} On the {summary.evaluated_on} texts, which the model never "
-                f"saw, macro-F1 is **{summary.macro_f1:.3f}** and accuracy "
-                f"**{summary.accuracy:.1%}**. Open the Evaluate tab to see where it goes wrong.")
+                f"saw, {test_scores(summary)} Open the Evaluate tab to see where it goes wrong.")
         return done + simple_model_markdown(summary)
     if isinstance(outcome, Failed):
         hint = f" **What to do:** {outcome.hint}" if outcome.hint else ""
