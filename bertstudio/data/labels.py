@@ -6,6 +6,7 @@ import ast
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,7 +34,7 @@ def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
     elif isinstance(value, float) and value.is_integer():
         text = str(int(value))
     else:
-        text = str(value).strip()
+        text = _visible(str(value)).strip()
     if not text or text.lower() in {"nan", "<na>"}:
         return None
     items = list_cell_labels(text)
@@ -42,6 +43,17 @@ def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
     if _NUMBER.fullmatch(text):
         text = _canonical_number(Decimal(text))
     return text.casefold() if casefold else text
+
+
+# Characters that show as nothing: a label with one (pasted from a web page, a chat) looked the same as the label
+# without it on every screen, yet was a class of its own.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u2060\ufeff\u00ad"))
+
+
+def _visible(text: str) -> str:
+    """``text`` as it looks: one Unicode form for accented letters ("é" typed as one character or as "e" and an
+    accent, which a Mac and Windows store differently) and no invisible characters."""
+    return unicodedata.normalize("NFC", text).translate(_INVISIBLE)
 
 
 def list_cell_labels(text: str) -> list[str] | None:

@@ -39,6 +39,7 @@ from bertstudio.data.prepare import (
     _label_ids_of_batch,
     _Tally,
     missing_text,
+    training_size_findings,
 )
 from bertstudio.data.split import SplitData, carve, split_fractions
 from bertstudio.errors import DataError
@@ -112,6 +113,7 @@ def _findings(written: _Written, sets: LabelSets, info: MultiLabelInfo, empty_ro
     if written.no_text.any():
         findings += [_empty_text_finding(int(written.no_text.sum()), text_cols)]
     findings += check_label_count(names, len(dataset))
+    findings += training_size_findings(dataset, ["text", "text_pair"][: len(text_cols)])
     if from_training:
         findings += rare_label_findings(info.label_counts)
     if sets.choice.separator:

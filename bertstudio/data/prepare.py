@@ -38,8 +38,11 @@ _LIST_SEPARATORS = (";", "|")
 MAX_CLASSES = 1_000
 MAX_SINGLETON_ROW_SHARE = 0.5  # rows whose label no other row has
 MAX_DECIMAL_CLASSES = 20  # different numbers with decimals: measurements (a regression target), not classes
-# Errors that stop training but not evaluation: a test file may hold one class, or few rows of many.
-TRAINING_ONLY_CODES = ("single_class", "too_many_classes", "numeric_labels")
+# Fewer usable rows than this cannot be both trained on and scored: a fifth of them is held back to measure the
+# model, so 4 rows trained on 2 and reported 0% as a finished run.
+MIN_TRAINING_ROWS = 10
+# Errors that stop training but not evaluation: a test file may hold one class, few rows of many, or few rows.
+TRAINING_ONLY_CODES = ("single_class", "too_many_classes", "numeric_labels", "too_few_rows", "one_text")
 
 
 @dataclass
@@ -107,9 +110,10 @@ class PreparedData:
     def id2label(self) -> dict[int, str]:
         return dict(enumerate(self.label_names))
 
-    def raise_if_errors(self) -> None:
-        """Stop here (with a DataError) if the report has blocking problems."""
-        errors = self.report.errors
+    def raise_if_errors(self, *, scoring: bool = False) -> None:
+        """Stop here (with a DataError) if the report has blocking problems. ``scoring``: the rows only score a
+        model (a validation, test or evaluation file), where one class or few rows are fine."""
+        errors = [f for f in self.report.errors if not (scoring and f.code in TRAINING_ONLY_CODES)]
         if errors:
             hints = [f.hint for f in errors if f.hint]
             raise DataError(" ".join(f.message for f in errors), hint=" ".join(hints) or None)
@@ -172,6 +176,8 @@ def prepare(
     findings += _combined_label_findings(class_counts)
     findings += _case_variant_findings(class_counts)
     findings += _header_as_label_findings(label_col, class_counts)
+    findings += _missing_label_word_findings(class_counts)
+    findings += training_size_findings(dataset, out_cols)
     findings += tally.long_text_findings()
 
     report = ValidationReport(findings, tally.n_in, len(dataset), class_counts)
@@ -417,6 +423,41 @@ def _duplicate_findings(clean: pd.DataFrame, text_cols: list[str], label_names: 
     return findings
 
 
+def training_size_findings(dataset: datasets.Dataset, text_cols: list[str]) -> list[Finding]:
+    """Errors for data a model cannot learn from or be measured on: too few rows, or one text repeated on every
+    row (the labels then cannot follow from the text). Training-only (``TRAINING_ONLY_CODES``): a small
+    validation or test file is still fine to score on."""
+    n_rows = len(dataset)
+    if n_rows == 0:
+        return []  # "no usable rows" is said already
+    if n_rows < MIN_TRAINING_ROWS:
+        return [Finding(
+            "error", "too_few_rows",
+            f"Only {_count(n_rows, 'usable row')}: too few to train a model and measure it (about a fifth of the "
+            "rows are held back to score it).",
+            hint=f"Add more labeled rows: at least {MIN_TRAINING_ROWS} in all, and a few dozen per class for a model "
+                 "worth measuring.", count=n_rows)]
+    only = _the_only_text(dataset, text_cols)
+    if only is not None:
+        return [Finding(
+            "error", "one_text",
+            f"Every row holds the same text ({_shorten(only)!r}), so there is nothing that tells the classes apart.",
+            hint="Check that the right text column is chosen (on the command line: --text).", count=n_rows)]
+    return []
+
+
+def _the_only_text(dataset: datasets.Dataset, text_cols: list[str]) -> str | None:
+    """The text every row holds (with its pair, the first column's), or None when the rows differ. Streamed one
+    batch at a time against the first row, so memory stays flat."""
+    import pyarrow.compute as pc
+
+    first = {col: dataset[0][col] for col in text_cols}
+    for batch in arrow_batches(dataset, text_cols):
+        if not all(pc.all(pc.equal(batch.column(col), first[col])).as_py() for col in text_cols):
+            return None
+    return first[text_cols[0]]
+
+
 def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[Finding]:
     if not class_counts:
         return [Finding(
@@ -536,6 +577,25 @@ def _case_variant_findings(class_counts: dict[str, int]) -> list[Finding]:
         hint="Turn on the option to ignore upper/lower case in labels to merge them, or fix the spelling in the file.",
         count=len(variants),
         examples=[" / ".join(names) for names in variants[:MAX_EXAMPLES]],
+    )]
+
+
+# Label cells that usually stand for "no label" in exports (spreadsheets, databases, pandas): read as classes.
+_MISSING_WORDS = frozenset({"n/a", "na", "#n/a", "null", "nil", "none", "missing", "undefined", "-", "--", "?"})
+
+
+def _missing_label_word_findings(class_counts: dict[str, int]) -> list[Finding]:
+    """'N/A' or 'null' as a class: most likely labels nobody gave, which then train a class of their own."""
+    found = {name: n for name, n in class_counts.items() if name.strip().casefold() in _MISSING_WORDS}
+    if not found:
+        return []
+    listed = ", ".join(f"'{name}' ({_count(n, 'row')})" for name, n in found.items())
+    return [Finding(
+        "warning", "missing_label_words",
+        f"Some labels usually mean that no label was given: {listed}. They are trained as classes of their own.",
+        hint="If those rows have no label, empty their label cells (they are then left out) or give them one; if "
+             "they are real classes, nothing needs doing.",
+        count=sum(found.values()),
     )]
 
 

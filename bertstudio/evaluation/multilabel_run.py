@@ -56,9 +56,7 @@ def multilabel_file_dataset(path: str | Path, prep: Preprocessing, *, text_colum
     _, _, prepared = read_and_prepare(str(path), text_column=text_column or prep.text_column,
                                       label_column=label_column, text_pair_column=text_pair_column or "",
                                       casefold_labels=prep.casefold_labels, labels=layout)
-    errors = [f for f in prepared.report.errors if f.code not in ("single_class",)]
-    if errors:
-        raise DataError(" ".join(f.message for f in errors), " ".join(f.hint for f in errors if f.hint) or None)
+    prepared.raise_if_errors(scoring=True)
     pairs = prepared.dataset["text_pair"] if prepared.has_pair else None
     return make_dataset(prepared.dataset["text"], pairs, prepared.dataset["label"])
 

@@ -14,7 +14,6 @@ from bertstudio.data.columns import guess_columns
 from bertstudio.data.inspect import LabelColumnNotFound
 from bertstudio.data.io import read_table
 from bertstudio.data.long_texts import LongTexts
-from bertstudio.data.prepare import TRAINING_ONLY_CODES
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report
 from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
@@ -134,9 +133,7 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
                        casefold_labels=cfg.casefold_labels)
     # One class only is fine here (a file of, say, only complaints still tests the model), and so are few
     # rows of many classes; labels the model never learned are refused below.
-    errors = [f for f in prepared.report.errors if f.code not in TRAINING_ONLY_CODES]
-    if errors:
-        raise DataError(" ".join(f.message for f in errors), " ".join(f.hint for f in errors if f.hint) or None)
+    prepared.raise_if_errors(scoring=True)
     names = [prepared.label_names[i] for i in prepared.dataset["label"]]
     labels = label_ids_for(names, run.label_names, where=Path(path).name)
     pairs = prepared.dataset["text_pair"] if prepared.has_pair else None

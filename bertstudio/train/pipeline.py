@@ -106,13 +106,13 @@ class TrainingInputs:
         return list(self.split.label_names)
 
 
-def _read_labeled(path: str, cfg: TrainConfig, columns, labels: LabelSettings | None = None) -> Any:
-    """A user's own validation or test file, read with the training file's columns (and label layout)."""
+def _read_labeled(path: str, cfg: TrainConfig, columns, labels: LabelSettings | None, role: str) -> Any:
+    """A user's own validation or test file (``role``), read with the training file's columns (and label layout)."""
 
     _, _, prepared = read_and_prepare(path, text_column=columns.text, label_column=columns.label,
                                       text_pair_column=columns.text_pair or "", casefold_labels=cfg.casefold_labels,
-                                      labels=labels)
-    prepared.raise_if_errors()
+                                      labels=labels, role=role)
+    prepared.raise_if_errors(scoring=True)  # a small validation or test file, or one of one class, still scores
     return prepared
 
 
@@ -126,11 +126,12 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
     source = resolve_model_source(cfg.model)
     table, columns, prepared = read_and_prepare(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
                                                 text_pair_column=cfg.text_pair_column,
-                                                casefold_labels=cfg.casefold_labels, labels=LabelSettings.of(cfg))
+                                                casefold_labels=cfg.casefold_labels, labels=LabelSettings.of(cfg),
+                                                sheet=cfg.sheet)
     prepared.raise_if_errors()
     layout = same_label_layout(prepared, cfg)
-    val = _read_labeled(cfg.val_file, cfg, columns, layout) if cfg.val_file else None
-    test = _read_labeled(cfg.test_file, cfg, columns, layout) if cfg.test_file else None
+    val = _read_labeled(cfg.val_file, cfg, columns, layout, "validation file") if cfg.val_file else None
+    test = _read_labeled(cfg.test_file, cfg, columns, layout, "test file") if cfg.test_file else None
     parts = (split_multilabel if prepared.multilabel else split)(prepared, val=val, test=test, seed=cfg.seed)
 
     tokenizer = load_tokenizer(source)

@@ -468,3 +468,42 @@ def test_sample_dataset_is_clean() -> None:
     assert not prepared.report.has_errors
     assert "duplicates" not in _codes(prepared)
     assert min(prepared.report.class_counts.values()) >= 80
+
+
+def test_too_few_rows_or_one_text_for_every_row_stop_training_but_still_score() -> None:
+    """4 rows trained on 2 and reported 0% as a finished run; a file whose every text is the same trained with
+    warnings only. Both are errors for training; a validation or test file that small still scores a model."""
+    tiny = prepare(_table(text=["good", "bad", "fine", "awful"], label=["p", "n", "p", "n"]), text_col="text",
+                   label_col="label")
+    assert _codes(tiny)["too_few_rows"].level == "error"
+    assert "Only 4 usable rows" in tiny.report.errors[0].message
+    with pytest.raises(DataError, match="too few to train"):
+        tiny.raise_if_errors()
+    tiny.raise_if_errors(scoring=True)
+
+    same = prepare(_table(text=["Same text."] * 20, label=["a", "b"] * 10), text_col="text", label_col="label")
+    assert _codes(same)["one_text"].level == "error"
+    assert "Every row holds the same text ('Same text.')" in same.report.errors[0].message
+    pairs = prepare(_table(text=["Same text."] * 20, other=[f"answer {i}" for i in range(20)], label=["a", "b"] * 10),
+                    text_col="text", text_pair_col="other", label_col="label")
+    assert "one_text" not in _codes(pairs)  # the second texts differ: there is something to learn
+    assert not prepare(_table(**_balanced()), text_col="text", label_col="label").report.has_errors
+
+
+def test_labels_that_look_alike_are_one_class_and_missing_words_are_named() -> None:
+    """Labels typed on a Mac and on Windows ("très" as one character or as "e" and an accent) or with an invisible
+    character showed as the same word on screen and were separate classes; "N/A" and "null" trained as classes."""
+    import unicodedata
+
+    texts = [f"text number {i}" for i in range(24)]
+    labels = [unicodedata.normalize("NFD" if i % 2 else "NFC", "très bien") if i % 3 else "negative\u200b"
+              for i in range(24)]
+    prepared = prepare(_table(text=texts, label=labels), text_col="text", label_col="label")
+    assert prepared.label_names == ["negative", "très bien"]
+    assert prepared.report.class_counts == {"negative": 8, "très bien": 16}
+
+    labels = ["pos", "neg", "N/A", "null"] * 6
+    prepared = prepare(_table(text=texts, label=labels), text_col="text", label_col="label")
+    assert _codes(prepared)["missing_label_words"].level == "warning"
+    (finding,) = [f for f in prepared.report.findings if f.code == "missing_label_words"]
+    assert "'N/A' (6 rows), 'null' (6 rows)" in finding.message
