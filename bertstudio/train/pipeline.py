@@ -606,8 +606,8 @@ def write_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[
     frame["predicted"] = [label_names[i] for i in pred]
     frame["confidence"] = probs.max(axis=1)
     frame["loss"] = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1))
-    for i, name in enumerate(label_names):
-        frame[f"prob_{name}"] = probs[:, i]
+    # All class columns at once: one column at a time fragmented the frame (300 classes printed 200 warnings).
+    frame = pd.concat([frame, pd.DataFrame(probs, columns=[f"prob_{name}" for name in label_names])], axis=1)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write_csv(frame, tmp)  # formula-like texts escaped (safe_csv)
     os.replace(tmp, path)

@@ -161,3 +161,27 @@ def test_same_seed_same_data_gives_the_same_run(small_csv, tmp_path, tiny_bert_d
         run_training(load_inputs(cfg), emit=lambda e: steps.append(e.loss) if isinstance(e, Step) else None)
         losses.append(steps)
     assert losses[0] == losses[1]
+
+
+def test_test_predictions_with_many_classes_are_written_whole_and_without_warnings(tmp_path):
+    """300 classes printed 200 pandas "highly fragmented" warnings into the training output (one column added at a
+    time); the file holds every class's probability column in order."""
+    import warnings
+
+    import datasets
+    import numpy as np
+    import pandas as pd
+
+    from bertstudio.train.pipeline import write_predictions
+
+    names = [f"class {i}" for i in range(300)]
+    rows = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 299]})
+    probs = np.full((2, 300), 1 / 300)
+    probs[1, 299] = 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_predictions(tmp_path / "p.csv", rows, probs, names)
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert list(written.columns[:6]) == ["text", "label", "predicted", "confidence", "loss", "prob_class 0"]
+    assert len(written.columns) == 5 + 300 and written["predicted"].tolist() == ["class 0", "class 299"]
+    assert written["prob_class 299"].tolist() == pytest.approx([1 / 300, 0.5])
