@@ -58,7 +58,7 @@ def test_a_forbidden_model_is_refused_before_anything_loads(small_csv, tmp_path)
     job = TrainingJob(cfg, limits=DEMO_LIMITS).start()
     assert job.wait(60)
     assert isinstance(job.outcome, Failed)
-    assert "model limit" in job.outcome.message and "MiniLM" in job.outcome.hint
+    assert "model limit" in job.outcome.message and "only MiniLM-L6" in job.outcome.message
     assert "run BERT Studio on your own computer" in job.outcome.hint
     assert not any(isinstance(e, Started) for e in job.history) and not (tmp_path / "run").exists()
 
