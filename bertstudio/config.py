@@ -44,6 +44,9 @@ class TrainConfig(BaseModel):
                                          json_schema_extra=_cli("--text-pair", "data"))
     label_column: str | None = Field(None, description="Column holding the label (guessed if empty).",
                                      json_schema_extra=_cli("--label", "data"))
+    sheet: str | None = Field(None, description="The sheet of an Excel file to read, by its name (auto: the "
+                                                "first that holds a table of texts and labels).",
+                              json_schema_extra=_cli("--sheet", "data"))
     casefold_labels: bool = Field(False, description="Treat labels that differ only in upper/lower case as the same.",
                                   json_schema_extra=_cli("--casefold-labels", "data"))
     val_file: str | None = Field(None, description="Optional validation file; otherwise split from the data.",
@@ -413,7 +416,7 @@ def config_from_preset(preset: str = DEFAULT_PRESET, *, workspace_presets: Path 
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # Where a run's settings say nothing about the settings themselves: the data, the folder, the preset's name.
 NOT_PRESET_SETTINGS = frozenset({"data", "val_file", "test_file", "output_dir", "overwrite", "preset", "text_column",
-                                 "text_pair_column", "label_column"})
+                                 "text_pair_column", "label_column", "sheet"})
 
 
 def preset_name(title: str) -> str:

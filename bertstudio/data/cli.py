@@ -39,14 +39,15 @@ def _add_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-pair", dest="text_pair_column", help="Optional second text column.")
     p.add_argument("--model", default="bundled-minilm", help="Model whose tokenizer measures the lengths.")
     add_label_layout_flags(p)
-    add_config_flags(p, LONG_TEXT_FIELDS)  # train's long-text flags: the report says what they would do
+    add_config_flags(p, ("sheet", *LONG_TEXT_FIELDS))  # train's flags: the sheet, and what long texts would get
     p.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
 
 def run_inspect(args: argparse.Namespace) -> int:
     long_texts = config_of_fields(args, LONG_TEXT_FIELDS)  # a bad combination is refused before the file is read
     result = inspect_file(args.data, text_column=args.text_column, label_column=args.label_column,
-                          text_pair_column=args.text_pair_column, model=args.model, labels=label_settings_of(args))
+                          text_pair_column=args.text_pair_column, model=args.model, labels=label_settings_of(args),
+                          sheet=args.sheet)
     if result.lengths is not None:
         check_long_text_settings(long_texts.long_texts, long_texts.max_length, long_texts.head_tokens,
                                  long_texts.window_stride, is_pair=bool(result.columns.text_pair))

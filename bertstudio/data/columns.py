@@ -183,6 +183,13 @@ def _pair_by_name(by_key: dict[str, str], profiles: dict[str, ColumnProfile]) ->
     return None, None
 
 
+def has_class_labels(profiles: dict[str, ColumnProfile]) -> bool:
+    """Whether a table's guessed label column holds classes: at least two values, each shared by several rows
+    (a legend's codes, each on one row, or an archive whose rows all carry one label, cannot be trained on)."""
+    label = guess_from_profiles(profiles).label
+    return label is not None and profiles[label].n_distinct >= 2 and _label_like(profiles[label])
+
+
 def _label_like(profile: ColumnProfile) -> bool:
     """Few distinct values for its rows, as labels have: at most two, or at most half the rows."""
     return profile.n_distinct <= 2 or profile.n_distinct <= _MAX_LABEL_DISTINCT_SHARE * profile.n_filled

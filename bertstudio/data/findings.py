@@ -27,7 +27,9 @@ class Finding:
     def to_text(self) -> str:
         line = f"{self.level.upper()}: {self.message}"
         if self.examples:
-            line += " Examples: " + "; ".join(self.examples) + "."
+            shown = "; ".join(self.examples)
+            # An example that ends a sentence already has its stop ("Same text for all." gave "all..").
+            line += " Examples: " + shown + ("" if shown.endswith((".", "!", "?", "…")) else ".")
         if self.hint:
             line += f" What to do: {self.hint}"
         return line

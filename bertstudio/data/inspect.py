@@ -11,10 +11,12 @@ from typing import Any
 from bertstudio.config import chosen_pair_column
 from bertstudio.data import prepare
 from bertstudio.data.columns import ColumnGuess, guess_columns, text_column_findings
-from bertstudio.data.io import read_table
+from bertstudio.data.io import TableInfo, read_table
+from bertstudio.data.findings import Finding
 from bertstudio.data.lengths import token_length_stats
 from bertstudio.data.multilabel import LabelSettings, choose_task
 from bertstudio.data.multilabel_prepare import prepare_multilabel
+from bertstudio.data.workbook import unsaved_formulas_finding
 from bertstudio.errors import DataError
 from bertstudio.models.loading import load_tokenizer
 from bertstudio.models.sources import resolve_model_source
@@ -85,18 +87,22 @@ class LabelColumnNotFound(DataError):
 
 def read_and_prepare(path: str, *, text_column: str | None = None, label_column: str | None = None,
                      text_pair_column: str | None = None, casefold_labels: bool = False,
-                     labels: LabelSettings | None = None):
+                     labels: LabelSettings | None = None, sheet: str | None = None, role: str | None = None):
     """Read a file, apply the caller's column choices over the guesses, clean and check it.
 
     Returns (table, columns, prepared). Shared by ``inspect_file`` and training's ``load_inputs``.
     ``labels``: single- or multi-label and how the labels are written (default: detected from the data).
+    ``sheet``: the workbook's sheet to read (default: chosen, see ``workbook``). ``role``: what the file is
+    for when it is not the training file ("validation file"), named in what is said about it.
     """
 
-    dataset, table = read_table(path)
+    dataset, table = read_table(path, sheet=sheet)
     columns = guess_columns(dataset)
     columns.text = text_column or columns.text
     columns.label = label_column or columns.label
     columns.text_pair = chosen_pair_column(text_pair_column, columns.text_pair)
+    if role is not None:
+        check_columns_of(table, columns, role)
     labels = labels or LabelSettings()
     choice = choose_task(dataset, text_cols=[c for c in (columns.text, columns.text_pair) if c],
                          label_col=columns.label, task=labels.task, separator=labels.separator,
@@ -111,16 +117,38 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
         prepared = prepare(dataset, text_col=columns.text, label_col=columns.label, text_pair_col=columns.text_pair,
                            casefold_labels=casefold_labels)
     # What reading and the column choice noticed joins the report, so every caller shows one list.
-    prepared.report.findings[:0] = [*table.findings, *text_column_findings(dataset, columns.text), *choice.findings()]
+    prepared.report.findings[:0] = [*formula_findings(table, columns), *table.findings,
+                                    *text_column_findings(dataset, columns.text), *choice.findings()]
     return table, columns, prepared
+
+
+def check_columns_of(table: TableInfo, columns: ColumnGuess, role: str) -> None:
+    """Refuse a ``role`` file (validation, test) that lacks a column the training file's texts or labels are in,
+    naming that file: "The text column 'text' is not in the data" sent people to the training file, which has it."""
+    for what, name in (("text", columns.text), ("label", columns.label), ("second text", columns.text_pair)):
+        if name and name not in table.columns:
+            raise DataError(
+                f"The {role} '{table.path.name}' has no column '{name}', which holds the {what} in the training "
+                "file.",
+                hint=f"Rename its {what} column to '{name}' (its columns are {', '.join(table.columns)}), so that "
+                     f"the {role} has the training file's column names.")
+
+
+def formula_findings(table: TableInfo, columns: ColumnGuess) -> list[Finding]:
+    """What to say about a workbook's formulas without saved results: an error where they are the texts or the
+    labels (they read as empty, and "every label is empty" sent people to fill in what Excel shows them)."""
+    chosen = {columns.text, columns.label, columns.text_pair}
+    return [unsaved_formulas_finding(table.path.name, column, count, chosen=column in chosen)
+            for column, count in table.unsaved_formulas.items()]
 
 
 def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None, model: str = "bundled-minilm",
-                 casefold_labels: bool = False, tokenizer=None, labels: LabelSettings | None = None) -> Inspection:
+                 casefold_labels: bool = False, tokenizer=None, labels: LabelSettings | None = None,
+                 sheet: str | None = None) -> Inspection:
     table, columns, prepared = read_and_prepare(path, text_column=text_column, label_column=label_column,
                                                 text_pair_column=text_pair_column, casefold_labels=casefold_labels,
-                                                labels=labels)
+                                                labels=labels, sheet=sheet)
     lengths = None
     if len(prepared.dataset):
         if tokenizer is None:

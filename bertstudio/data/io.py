@@ -125,6 +125,8 @@ class TableInfo:
     sheet: str | None = None  # Excel only: the sheet that was read
     findings: list[Finding] = field(default_factory=list)  # what reading noticed (detected encoding, ...)
     encoding_detected: bool = False  # the encoding was told from the content, not certain
+    # Excel only: column -> cells holding a formula whose result was never saved (read as empty)
+    unsaved_formulas: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         details = [_FORMAT_LABELS.get(self.format, self.format)]
@@ -178,10 +180,12 @@ def read_table(
     *,
     encoding: str | None = None,
     delimiter: str | None = None,
+    sheet: str | None = None,
 ) -> tuple[datasets.Dataset, TableInfo]:
     """Read a data file into a Dataset whose columns are all strings.
 
-    `encoding` and `delimiter` override detection for delimited text files.
+    `encoding` and `delimiter` override detection for delimited text files, `sheet` the choice of a workbook's
+    sheet (ignored for other files: one setting can serve a CSV and a workbook).
     Raises DataError (with a hint) for a missing, empty, unsupported or unparseable file.
     """
     file = Path(path).expanduser()
@@ -190,14 +194,15 @@ def read_table(
         if fmt in _DELIMITED:
             ds, info = _read_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
         elif fmt == "excel":
-            ds, info = _read_excel(file)
+            ds, info = _read_excel(file, sheet)
         else:
             ds, info = _read_arrow_format(file, fmt)
-
-    if ds.num_rows == 0:
-        raise no_rows_error(file)
-    ds, cut = cut_long_texts(ds)
-    info.findings[:0] = notes + cut
+        if ds.num_rows == 0:
+            raise no_rows_error(file)
+        ds, cut = cut_long_texts(ds)
+        ds, merged = merge_case_variants(ds, file)
+    info.columns = list(ds.column_names)
+    info.findings[:0] = notes + cut + merged
     trim_table_cache(ds)
     return ds, info
 
@@ -282,6 +287,60 @@ def cut_long_texts(ds: datasets.Dataset, limit: int = MAX_TEXT_CHARS) -> tuple[d
         count=n_cut)]
 
 
+def merge_case_variants(ds: datasets.Dataset, file: Path) -> tuple[datasets.Dataset, list[Finding]]:
+    """Columns whose names differ only in upper/lower case ("text" and "Text", JSON lines written by hand or by
+    two programs): read as one where no row fills both, with a note; otherwise a warning naming both.
+
+    The rows that had their text under "Text" were left out as "rows with an empty text in 'text'", without a
+    word about where their text was.
+    """
+    findings: list[Finding] = []
+    for names in _case_variant_groups(ds.column_names):
+        kept = max(names, key=lambda name: _filled_rows(ds, name).sum())
+        for other in (name for name in names if name != kept):
+            both = int((_filled_rows(ds, kept) & _filled_rows(ds, other)).sum())
+            if both:
+                findings.append(_case_variant_warning(file, kept, other, both))
+                continue
+            moved = int(_filled_rows(ds, other).sum())
+            ds = ds.map(lambda batch: {kept: [a if b is None or (a is not None and a.strip()) else b
+                                             for a, b in zip(batch[kept], batch[other])]},
+                        batched=True, remove_columns=[other], desc="Joining columns")
+            findings.append(_case_variant_note(file, kept, other, moved))
+    return ds, findings
+
+
+def _case_variant_groups(names: list[str]) -> list[list[str]]:
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.casefold(), []).append(name)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _filled_rows(ds: datasets.Dataset, name: str) -> Any:
+    """Which rows of column ``name`` hold something besides blanks (a numpy mask, from Arrow)."""
+    import pyarrow.compute as pc
+
+    column = ds.select_columns([name]).with_format("arrow")[:].column(name)  # the rows kept (an index may hide some)
+    filled = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False)
+    return filled.to_numpy(zero_copy_only=False)
+
+
+def _case_variant_note(file: Path, kept: str, other: str, moved: int) -> Finding:
+    return Finding("info", "case_variant_columns",
+                   f"In {count_noun(moved, 'row')} of '{file.name}' the column is named '{other}' instead of "
+                   f"'{kept}'; as no row has both, they were read as one column, '{kept}'.",
+                   hint="Nothing to do, unless they are different columns: then rename one of them.", count=moved)
+
+
+def _case_variant_warning(file: Path, kept: str, other: str, both: int) -> Finding:
+    return Finding("warning", "case_variant_columns",
+                   f"'{file.name}' has columns '{kept}' and '{other}', whose names differ only in upper/lower case; "
+                   f"{count_noun(both, 'row')} fill both, so they were kept apart.",
+                   hint="Check which one holds what you want and choose it (on the command line: --text or "
+                        "--label), or join them into one column in the file.", count=both)
+
+
 def _cut(text: str | None, limit: int) -> str | None:
     return text[:limit] if text is not None and len(text) > limit else text
 
@@ -336,9 +395,15 @@ def _read_delimited(
         ds = _load_csv(file, text, columns)
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise unreadable_table(file, text.delimiter, error) from error
+    # Rows pandas reads that the scan skips have every cell empty (",,"): looked for only where there are some.
+    blank = ds.num_rows > shape.data_rows
     if shape.n_header_repeats:
         ds = without_rows_like(ds, dict(zip(columns, header)))
-    findings = [*how_it_was_read(file, text), *shape.findings(file)]
+    if blank:
+        n_read = ds.num_rows
+        ds = without_blank_rows(ds)
+        blank = n_read - ds.num_rows
+    findings = [*how_it_was_read(file, text), *shape.findings(file), *blank_rows_findings(file, blank)]
     info = TableInfo(file, fmt, text.encoding.codec, text.delimiter, ds.num_rows, list(ds.column_names),
                      findings=findings, encoding_detected=text.encoding.detected)
     return ds, info
@@ -374,6 +439,32 @@ def without_rows_like(ds: datasets.Dataset, row: dict[str, str]) -> datasets.Dat
     return ds.select(np.concatenate(kept)) if kept else ds
 
 
+def without_blank_rows(ds: datasets.Dataset) -> datasets.Dataset:
+    """``ds`` without the rows whose every cell is empty or blank: one pass of Arrow checks, and an index over the
+    rows kept. Excel saves the empty rows below a table as ",,"; counted as read, "Read 2,300 rows" then came
+    with "2,000 blank rows skipped"."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    kept, offset = [], 0
+    for batch in ds.with_format("arrow").iter(batch_size=100_000):
+        filled = np.zeros(batch.num_rows, dtype=bool)
+        for column in batch.columns:
+            text = pc.utf8_trim_whitespace(column)
+            filled |= pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
+        kept.append(np.flatnonzero(filled) + offset)
+        offset += batch.num_rows
+    return ds.select(np.concatenate(kept)) if kept else ds
+
+
+def blank_rows_findings(file: Path, count: int) -> list[Finding]:
+    if count <= 0:
+        return []
+    return [Finding("info", "blank_rows",
+                    f"{count_noun(count, 'row')} of '{file.name}' with every cell empty (as spreadsheets leave below "
+                    f"a table) {'was' if count == 1 else 'were'} left out.", hint="Nothing to do.", count=count)]
+
+
 @dataclass(frozen=True)
 class DelimitedText:
     """How a delimited text file is decoded and split, and its first lines (to read the header from)."""
@@ -405,6 +496,18 @@ class DelimitedText:
     @property
     def header(self) -> list[str]:
         return self.start.header
+
+    def pandas_options(self) -> dict[str, Any]:
+        """How pandas reads the table, for training (datasets' CSV builder) and ``predict`` alike.
+
+        One set of options, so both read the same rows under the same column names: ``predict`` let pandas take
+        the names from the file, and where the lines skipped above the table were miscounted it read other
+        columns ("Unnamed: 0") than training did. Our own cleaned names replace the header row (below any title
+        lines); "NA", "null", "None" are ordinary words in a text column, not missing values.
+        """
+        return {"sep": self.delimiter, "quoting": self.quoting, "encoding": self.encoding.codec,
+                "skiprows": self.start.skip_lines or None, "names": unique_column_names(self.header),
+                "header": 0 if self.start.has_header else None, "keep_default_na": False}
 
     @functools.cached_property
     def first_data_rows(self) -> list[list[str]]:
@@ -614,23 +717,15 @@ for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_mod
 def _load_csv(file: Path, text: DelimitedText, columns: list[str]) -> datasets.Dataset:
     import datasets
 
-    features = datasets.Features({name: datasets.Value("string") for name in columns})
+    features = datasets.Features({name: datasets.Value("string") for name in columns})  # every column as text
     return datasets.load_dataset(
         "csv",
         data_files=str(file),
         split="train",
         cache_dir=str(cache_dir() / "datasets"),
-        delimiter=text.delimiter,
-        quoting=text.quoting,
-        encoding=text.encoding.codec,
-        # Our own cleaned names replace the header row (below any title lines); every column is read as text.
-        skiprows=text.start.skip_lines or None,
-        column_names=columns,
-        header=0 if text.start.has_header else None,
         features=features,
-        # "NA", "null", "None" are ordinary words in a text column, not missing values.
-        keep_default_na=False,
         chunksize=CSV_CHUNK_ROWS,
+        **text.pandas_options(),
     )
 
 
@@ -690,8 +785,8 @@ def _load_with_builder(file: Path, fmt: str, builder: str,
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         located = located_json_error(file, layout) if layout and not is_disk_full(error) else None
         raise (located or unreadable_table(file, ",", error)) from error
-    ds = _columns_as_strings(ds)
-    return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(ds.column_names))
+    ds, notes = _columns_as_strings(ds, file)
+    return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(ds.column_names), findings=notes)
 
 
 def _json_object_table(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInfo]:
@@ -713,14 +808,18 @@ def _require_utf8(file: Path) -> None:
         raise DataError(f"'{file.name}' is {chosen.label} text, but JSON files must be UTF-8.", hint=RESAVE_AS_UTF8)
 
 
-def _columns_as_strings(ds: datasets.Dataset) -> datasets.Dataset:
-    """Every column as text: numbers via Arrow casts, anything else (mixed/nested) via str()/JSON."""
+def _columns_as_strings(ds: datasets.Dataset, file: Path) -> tuple[datasets.Dataset, list[Finding]]:
+    """Every column as text: numbers via Arrow casts, anything else (mixed/nested) via str()/JSON; with a note
+    for each column of objects, which was otherwise trained on as JSON text without a word."""
     import datasets
 
+    ds = _dates_at_midnight_as_dates(ds)
     # Primitive columns (numbers, booleans, all-empty) cast cheaply in Arrow; columns
     # with mixed or nested values are written out one value at a time.
     castable = {n for n, f in ds.features.items() if isinstance(f, datasets.Value) and f.dtype != "string"}
     mixed = {n for n, f in ds.features.items() if not isinstance(f, datasets.Value)}
+    features = ds.features
+    objects = {n: _only_text_field(features[n]) for n in ds.column_names if isinstance(features[n], dict)}
     if castable:
         ds = ds.cast(
             datasets.Features({n: datasets.Value("string") if n in castable else f for n, f in ds.features.items()})
@@ -728,12 +827,58 @@ def _columns_as_strings(ds: datasets.Dataset) -> datasets.Dataset:
     if mixed:
         target = datasets.Features({n: datasets.Value("string") if n in mixed else f for n, f in ds.features.items()})
         ds = ds.map(
-            lambda batch: {n: [_to_text(v) for v in batch[n]] for n in mixed},
+            lambda batch: {n: [_to_text(_field_of(v, objects.get(n))) for v in batch[n]] for n in mixed},
             batched=True,
             features=target,
             desc="Converting columns to text",
         )
-    return ds
+    return ds, [_objects_note(file, name, field, ", ".join(features[name])) for name, field in objects.items()]
+
+
+def _only_text_field(feature: dict[str, Any]) -> str | None:
+    """The one text field of a column of objects ({"body": "...", "n": 1}: "body"); None where there are several
+    or none, as no field can be told to be the text."""
+    import datasets
+
+    texts = [name for name, inner in feature.items()
+             if isinstance(inner, datasets.Value) and inner.dtype in ("string", "large_string")]
+    return texts[0] if len(texts) == 1 else None
+
+
+def _field_of(value: Any, field_name: str | None) -> Any:
+    return value.get(field_name) if field_name is not None and isinstance(value, dict) else value
+
+
+def _objects_note(file: Path, column: str, field_name: str | None, fields: str) -> Finding:
+    if field_name is not None:
+        return Finding("info", "object_column",
+                       f"The column '{column}' of '{file.name}' holds objects with one text field, '{field_name}'; "
+                       "that field was read as the column's value.",
+                       hint="Nothing to do if that field is the text; otherwise flatten the column before loading.")
+    return Finding("warning", "object_column",
+                   f"The column '{column}' of '{file.name}' holds objects with several fields ({fields}); each was "
+                   'read as JSON text ({"field": ...}), which is what a model trained on it would read.',
+                   hint="Flatten the column so that the text is a column of its own (pandas: "
+                        "pd.json_normalize), then load the file again.")
+
+
+def _dates_at_midnight_as_dates(ds: datasets.Dataset) -> datasets.Dataset:
+    """Date-and-time columns whose times are all midnight, as dates: as text they read "2024-01-01" rather
+    than "2024-01-01 00:00:00.000000" (dates saved by Excel or pandas carry a time)."""
+    import datasets
+    import pyarrow.compute as pc
+
+    dates = [name for name, f in ds.features.items()
+             if isinstance(f, datasets.Value) and f.dtype.startswith("timestamp")
+             and _all_midnight(ds.data.table.column(name), pc)]
+    if not dates:
+        return ds
+    return ds.cast(datasets.Features({n: datasets.Value("date32") if n in dates else f
+                                      for n, f in ds.features.items()}))
+
+
+def _all_midnight(column: Any, pc: Any) -> bool:
+    return pc.all(pc.equal(pc.floor_temporal(column, unit="day"), column)).as_py() is not False  # None: all empty
 
 
 def _to_text(value: Any) -> str | None:
@@ -746,13 +891,13 @@ def _to_text(value: Any) -> str | None:
     return str(value)
 
 
-def _read_excel(file: Path) -> tuple[datasets.Dataset, TableInfo]:
+def _read_excel(file: Path, sheet_name: str | None) -> tuple[datasets.Dataset, TableInfo]:
     """The table sheet of a workbook (see read_sheet); Excel files fit in memory, so pandas reads them."""
     import datasets
 
-    sheet = read_sheet(file)
+    sheet = read_sheet(file, sheet_name)
     features = datasets.Features({name: datasets.Value("string") for name in sheet.columns})
     ds = datasets.Dataset.from_dict(sheet.rows, features=features)
     info = TableInfo(file, "excel", None, None, ds.num_rows, sheet.columns, sheet=sheet.name,
-                     findings=sheet.findings)
+                     findings=sheet.findings, unsaved_formulas=sheet.unsaved_formulas)
     return ds, info

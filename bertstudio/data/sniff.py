@@ -28,6 +28,7 @@ class Refused:
 
     what: str  # "a gzip-compressed file", completes "'x.csv' is ..."
     hint: str
+    not_a_table: bool = True  # the message ends ", not a table." (a protected workbook is one, just locked)
 
 
 _DECOMPRESS = "Decompress it first (double-click it, or use your archive program), then choose the file inside."
@@ -45,8 +46,18 @@ _SIGNATURES: tuple[tuple[bytes, Refused | str], ...] = (
     (b"\xff\xd8\xff", Refused("a JPEG image", _RESAVE)),
     (b"GIF8", Refused("a GIF image", _RESAVE)),
     (b"SQLite format 3\x00", Refused("an SQLite database", _RESAVE)),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "excel"),  # the old binary Office format (.xls)
 )
+# The old binary Office container (OLE2 / Compound File): an .xls workbook, or an .xlsx saved with a password.
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Excel saves a password-protected .xlsx as an OLE2 container whose streams are named these (UTF-16 names in
+# directory entries of 128 bytes, which start at multiples of 128 in the file).
+_ENCRYPTED_STREAMS = tuple(name.encode("utf-16-le") + b"\x00\x00" for name in ("EncryptedPackage", "EncryptionInfo"))
+_OLE2_ENTRY = 128
+_SCAN_CHUNK = 1 << 20
+PASSWORD_PROTECTED = Refused(
+    "password-protected: an Excel workbook that cannot be read without its password",
+    "Open it in Excel, remove the password (File > Info > Protect Workbook > Encrypt with Password, clear the "
+    "password) and save it again, or save a copy as CSV.", not_a_table=False)
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _BZIP2 = b"BZh"  # followed by the block size digit and the block magic; "BZh" alone can start a text
 _BZIP2_BLOCK = b"1AY&SY"
@@ -82,7 +93,8 @@ def content_kind(file: Path) -> str | None:
         tail = handle.read()
     found = _by_signature(head, tail, file)
     if isinstance(found, Refused):
-        raise DataError(f"'{file.name}' is {found.what}, not a table.", hint=found.hint)
+        raise DataError(f"'{file.name}' is {found.what}{', not a table' if found.not_a_table else ''}.",
+                        hint=found.hint)
     return found
 
 
@@ -97,10 +109,40 @@ def _by_signature(head: bytes, tail: bytes, file: Path) -> Refused | str | None:
     if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:14].lower().startswith(_HTML):
         return Refused("a web page (HTML)", "If it came from a download link, the link may have needed a log-in: "
                        "download the table again as CSV or Excel (.xlsx).")
+    if head.startswith(_OLE2):
+        return PASSWORD_PROTECTED if is_encrypted_ole2(file) else "excel"
     for signature, kind in _SIGNATURES:
         if head.startswith(signature):
             return kind
     return None
+
+
+def is_encrypted_ole2(file: Path) -> bool:
+    """Whether an OLE2 container holds Excel's encrypted-package streams (it was "read" as an old .xls and
+    refused as one, which sent people to re-save a file they could not open without its password).
+
+    The names are looked for at the start of a directory entry only, so a cell of an .xls that happens to hold
+    the words does not count; the file is read in chunks, so a big .xls costs no memory.
+    """
+    overlap = max(len(name) for name in _ENCRYPTED_STREAMS)
+    offset, tail = 0, b""
+    with file.open("rb") as handle:
+        while chunk := handle.read(_SCAN_CHUNK):
+            window, start = tail + chunk, offset - len(tail)
+            if any(_at_entry_start(window, start, name) for name in _ENCRYPTED_STREAMS):
+                return True
+            tail, offset = window[-overlap:], offset + len(chunk)
+    return False
+
+
+def _at_entry_start(window: bytes, start: int, name: bytes) -> bool:
+    """Whether ``name`` occurs in ``window`` (which begins at file offset ``start``) where an entry begins."""
+    found = window.find(name)
+    while found >= 0:
+        if (start + found) % _OLE2_ENTRY == 0:
+            return True
+        found = window.find(name, found + 1)
+    return False
 
 
 def _zip_kind(file: Path) -> Refused | str:

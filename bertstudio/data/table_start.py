@@ -41,22 +41,36 @@ class TableStart:
 
 def delimited_start(records: Any, *, sep_line: bool = False) -> TableStart:
     """Where the table starts among a delimited file's first ``records`` (a csv reader over its first lines)."""
-    rows: list[list[str]] = []
-    last_lines: list[int] = []
-    for record in non_blank(records):  # the parsers skip blank lines too
-        rows.append(record)
-        last_lines.append(records.line_num)
-        if len(rows) == SCAN_ROWS:
-            break
+    rows, lines_before = _rows_with_lines_before(records)
     lead = int(sep_line)
     titles, has_header = rows_start(rows[lead:])
     skip = lead + titles
     if len(rows) <= skip:
         return TableStart(0, 0, 0, [])
-    lines = last_lines[skip - 1] if skip else 0
+    lines = lines_before[skip]
     if not has_header:
         return TableStart(0, skip, lines, headerless_names(max(len(row) for row in rows)), has_header=False)
     return TableStart(titles, skip, lines, rows[skip], first_filled(rows[lead]) if titles else None)
+
+
+def _rows_with_lines_before(records: Any) -> tuple[list[list[str]], list[int]]:
+    """The first ``SCAN_ROWS`` rows that hold a value, and for each the lines of the file above it.
+
+    The parsers are told to skip every line above the header, blank ones included: Excel saves a title as
+    "Title," then an empty row as ",", which pandas does not count as blank. Skipping only to the end of the
+    title made that "," row the header (columns "Unnamed: 0", ...) and the real header a row of data.
+    """
+    rows: list[list[str]] = []
+    lines_before: list[int] = []
+    above = 0
+    for record in records:
+        if any(cell.strip() for cell in record):
+            rows.append(record)
+            lines_before.append(above)
+            if len(rows) == SCAN_ROWS:
+                break
+        above = records.line_num
+    return rows, lines_before
 
 
 def rows_start(rows: list[list[Any]]) -> tuple[int, bool]:
@@ -353,6 +367,9 @@ def excel_separator_line(sample: str) -> str | None:
 # --------------------------------------------------------------------------- the header's names
 
 
+_LINE_BREAKS = re.compile(r"[ \t]*[\r\n]+[ \t]*")
+
+
 def unique_column_names(raw: list[Any]) -> list[str]:
     """Header cells made usable as column names: stripped, never blank, never repeated."""
     names: list[str] = []
@@ -368,8 +385,12 @@ def unique_column_names(raw: list[Any]) -> list[str]:
 
 
 def _header_name(cell: Any) -> str:
-    """A header cell as written, or "" when it is blank (pandas' "Unnamed: 3" and "nan" are blanks too)."""
-    name = "" if cell is None else str(cell).strip()
+    """A header cell as written, or "" when it is blank (pandas' "Unnamed: 3" and "nan" are blanks too).
+
+    A line break inside a name (a header cell wrapped in Excel, "Customer<line break>comment") becomes a space:
+    kept, it split the report's "Text column: ..." line in two and had to be typed with the break after --text.
+    """
+    name = "" if cell is None else _LINE_BREAKS.sub(" ", str(cell)).strip()
     return "" if name.lower() == "nan" or name.startswith("Unnamed: ") else name
 
 

@@ -5,11 +5,13 @@ Excel files fit in memory, so pandas reads every sheet whole; training and predi
 
 from __future__ import annotations
 
+import datetime
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bertstudio.data.columns import SAMPLE_ROWS, has_class_labels, profile_column
 from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.table_start import (
     SCAN_ROWS,
@@ -38,10 +40,12 @@ class Sheet:
     columns: list[str]
     rows: dict[str, list[str | None]]  # column name -> cells
     findings: list[Finding]
+    # column name -> its cells that hold a formula whose result was never saved (they read as empty)
+    unsaved_formulas: dict[str, int] = field(default_factory=dict)
 
 
-def read_sheet(file: Path) -> Sheet:
-    """The table of a workbook: the first sheet that looks like one, else the fullest (DataError: none).
+def read_sheet(file: Path, sheet: str | None = None) -> Sheet:
+    """The table of a workbook: ``sheet`` when given, else the one ``_table_sheet`` chooses (DataError: none).
 
     Workbooks often open with a notes, legend or summary sheet; reading only the first sheet refused such a
     file ("could not tell which column holds the labels") although the data was one tab away. Every sheet is
@@ -49,38 +53,73 @@ def read_sheet(file: Path) -> Sheet:
     time), as ``io.check_delimited`` is: the app reads the file again at every change of column.
     """
     stat = file.stat()
-    sheet = _read_sheet(str(file.resolve()), stat.st_size, stat.st_mtime_ns)
-    return replace(sheet, findings=list(sheet.findings))  # the caller's list: the remembered one stays as it was
+    chosen = _read_sheet(str(file.resolve()), stat.st_size, stat.st_mtime_ns, sheet)
+    return replace(chosen, findings=list(chosen.findings))  # the caller's list: the remembered one stays as it was
 
 
 @functools.lru_cache(maxsize=4)
-def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
-    import pandas as pd
-
+def _read_sheet(path: str, size: int, mtime_ns: int, sheet: str | None) -> Sheet:
     file = Path(path)
+    frames = _parse_sheets(file)
+    name = _given_sheet(file, sheet, frames) if sheet is not None else None
+    tables = {other: _sheet_table(file, other, frame) for other, frame in frames.items()
+              if not frame.empty and (name is None or other == name)}
+    if not tables:
+        raise DataError(
+            f"Every sheet of '{file.name}' is empty." if len(frames) > 1 else
+            f"The sheet ('{next(iter(frames))}') of '{file.name}' is empty.",
+            hint="Put your data on a sheet: a header row, then one text per row.",
+        )
+    if name is None:
+        name, why = _table_sheet(tables)
+    else:
+        why = "(as asked)"
+    chosen = tables[name]
+    if chosen.unsaved_formulas:
+        chosen = replace(chosen, unsaved_formulas=_formula_cells(file, name, frames[name], chosen))
+    if len(frames) > 1:
+        chosen.findings.append(_sheet_choice(name, why, frames))
+    return chosen
+
+
+def _parse_sheets(file: Path) -> dict[str, Any]:
+    """Every sheet of the workbook as a frame of raw cells, without its fully empty rows and columns."""
+    import pandas as pd
 
     try:
         with pd.ExcelFile(file) as workbook:
-            sheets = {str(name): _drop_empty(workbook.parse(name, header=None, dtype=object))
-                      for name in workbook.sheet_names}
-    except ImportError as error:
+            return {str(name): _drop_empty(workbook.parse(name, header=None, dtype=object))
+                    for name in workbook.sheet_names}
+    except ImportError as error:  # xlrd (old .xls) is a dependency; this is a damaged installation
         raise DataError(
-            f"Old-style Excel files (.xls) like '{file.name}' cannot be read here.",
-            hint="Open it in Excel or LibreOffice and save it as .xlsx or CSV.",
+            f"Old-style Excel files (.xls) like '{file.name}' need the package xlrd, which is not installed.",
+            hint="Install it (pip install xlrd), or open the file in Excel or LibreOffice and save it as .xlsx "
+                 "or CSV.",
         ) from error
     except Exception as error:  # noqa: BLE001 - translated to a DataError
         raise DataError(
             f"'{file.name}' could not be read as an Excel workbook ({error}).",
             hint="Open it in Excel or LibreOffice and save it again as .xlsx or CSV.",
         ) from error
-    name, why = _table_sheet(sheets)
-    frame = sheets[name]
-    if frame.empty:
-        raise DataError(
-            f"Every sheet of '{file.name}' is empty." if len(sheets) > 1 else
-            f"The sheet ('{name}') of '{file.name}' is empty.",
-            hint="Put your data on a sheet: a header row, then one text per row.",
-        )
+
+
+def _given_sheet(file: Path, sheet: str, frames: dict[str, Any]) -> str:
+    """The sheet named ``sheet`` (upper/lower case aside when only one matches), else a DataError listing them."""
+    if sheet in frames:
+        return sheet
+    alike = [name for name in frames if name.strip().casefold() == sheet.strip().casefold()]
+    if len(alike) == 1:
+        return alike[0]
+    raise DataError(f"'{file.name}' has no sheet named '{sheet}'.",
+                    hint=f"Its sheets are {_listed(frames)}: choose one of them (on the command line: --sheet).")
+
+
+def _listed(names: Any) -> str:
+    return ", ".join(f"'{name}'" for name in names)
+
+
+def _sheet_table(file: Path, name: str, frame: Any) -> Sheet:
+    """One sheet read with the same header rules as a CSV file: title rows, no header, repeated headers."""
     first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:SCAN_ROWS].itertuples(index=False)]
     titles, has_header = rows_start(first_rows)
     frame = _drop_empty(frame.iloc[titles:]) if titles else frame
@@ -89,7 +128,7 @@ def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
     body = frame.iloc[1:] if has_header else frame
     repeats = _header_repeats(body, header) if has_header else []
     body = body.drop(index=[body.index[i] for i in repeats])
-    rows = {column: [_excel_cell_text(v) for v in body[col]] for column, col in zip(columns, body.columns)}
+    rows = {column: _column_texts(body[col]) for column, col in zip(columns, body.columns)}
     findings = duplicate_header_findings(header, columns)
     if repeats:
         findings.append(header_repeats_finding(file, len(repeats), f"on the sheet '{name}'"))
@@ -97,9 +136,38 @@ def _read_sheet(path: str, size: int, mtime_ns: int) -> Sheet:
     if titles:
         start = TableStart(titles, titles, titles, columns, first_filled(first_rows[0]))
         findings.append(title_finding(file, start, "row"))
-    if len(sheets) > 1:
-        findings.append(_sheet_choice(name, why, sheets))
-    return Sheet(name, columns, rows, findings)
+    # Columns that read empty below their name: formulas never calculated, or truly empty (told apart later,
+    # for the chosen sheet only, as it reads the workbook again).
+    empty = {column: 0 for column, cells in rows.items() if len(cells) and all(cell is None for cell in cells)}
+    return Sheet(name, columns, rows, findings, empty)
+
+
+def _formula_cells(file: Path, name: str, frame: Any, sheet: Sheet) -> dict[str, int]:
+    """How many cells of each empty-looking column of ``sheet`` hold a formula (its result never saved).
+
+    A workbook written by a script (openpyxl, pandas) stores formulas without their results; Excel and
+    LibreOffice calculate and save them when the file is opened and saved. Read as values, such a label column
+    was "empty" and the advice was to fill in labels the person could see in Excel.
+    """
+    from openpyxl import load_workbook
+
+    positions = {column: position for column, position in zip(sheet.columns, frame.columns)
+                 if column in sheet.unsaved_formulas}
+    counts = dict.fromkeys(positions, 0)
+    # Opened as a file object: openpyxl refuses a name it does not know (a workbook saved as "data.csv").
+    with file.open("rb") as handle:
+        try:
+            workbook = load_workbook(handle, read_only=True, data_only=False)
+        except Exception:  # noqa: BLE001 - an .xls, which openpyxl does not read: its formulas are never unsaved
+            return {}
+        try:
+            for row in workbook[name].iter_rows(values_only=True):
+                for column, position in positions.items():
+                    cell = row[position] if position < len(row) else None
+                    counts[column] += isinstance(cell, str) and cell.startswith("=")
+        finally:
+            workbook.close()
+    return {column: n for column, n in counts.items() if n}
 
 
 def _header_repeats(body: Any, header: list[Any]) -> list[int]:
@@ -113,23 +181,73 @@ def _drop_empty(frame: Any) -> Any:
     return frame.dropna(how="all").dropna(axis=1, how="all")
 
 
-def _table_sheet(sheets: dict[str, Any]) -> tuple[str, str]:
-    """The sheet to read and why, completing "Read the sheet 'x' ..."."""
-    for position, (name, frame) in enumerate(sheets.items()):
-        rows, columns = frame.shape
-        if columns >= _TABLE_MIN_COLUMNS and rows - 1 >= _TABLE_MIN_ROWS:
-            return name, ("(the first)" if position == 0 else
-                          f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)")
-    name = max(sheets, key=lambda n: int(sheets[n].count().sum()))  # the first of the fullest on a tie
+def _table_sheet(tables: dict[str, Sheet]) -> tuple[str, str]:
+    """The sheet to read and why, completing "Read the sheet 'x' ...": the first table (two columns, ten rows)
+    whose labels are classes, else the first table, else the fullest sheet.
+
+    A legend (one row per code) or an archive (every row one label) in front of the data is a table too; read,
+    it was refused for its labels, with advice about the label column that could not help.
+    """
+    shaped = [name for name, sheet in tables.items()
+              if len(sheet.columns) >= _TABLE_MIN_COLUMNS and _n_rows(sheet) >= _TABLE_MIN_ROWS]
+    labelled = [name for name in shaped if _has_classes(tables[name])]
+    first = next(iter(tables))
+    if labelled:
+        name = labelled[0]
+        passed = [other for other in shaped if other != name and list(tables).index(other) < list(tables).index(name)]
+        if not passed:
+            return name, "(the first)" if name == first else \
+                f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
+        return name, (f"(the first whose label column holds two classes or more, each on several rows; "
+                      f"{_listed(passed)} {'has' if len(passed) == 1 else 'have'} no such column)")
+    if shaped:
+        return shaped[0], "(the first)" if shaped[0] == first else \
+            f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
+    name = max(tables, key=lambda n: sum(cell is not None for cells in tables[n].rows.values() for cell in cells))
     return name, f"(the fullest: no sheet has {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
 
 
-def _sheet_choice(name: str, why: str, sheets: dict[str, Any]) -> Finding:
+def _n_rows(sheet: Sheet) -> int:
+    return len(next(iter(sheet.rows.values()), []))
+
+
+def _has_classes(sheet: Sheet) -> bool:
+    return has_class_labels({name: profile_column(name, cells[:SAMPLE_ROWS]) for name, cells in sheet.rows.items()})
+
+
+def unsaved_formulas_finding(file_name: str, column: str, count: int, *, chosen: bool) -> Finding:
+    """Cells of ``column`` that hold formulas without saved results: an error when the column is used (its
+    values cannot be read), a warning otherwise."""
+    return Finding(
+        "error" if chosen else "warning", "unsaved_formulas",
+        f"{count_noun(count, 'cell')} of '{column}' in '{file_name}' {'holds a formula' if count == 1 else 'hold formulas'} "
+        "whose result was never saved (the file was written by a program, not saved by Excel), so "
+        f"{'it reads' if count == 1 else 'they read'} as empty.",
+        hint="Open the file in Excel or LibreOffice and save it again: that calculates the formulas and saves "
+             "their results with them.", count=count)
+
+
+def _sheet_choice(name: str, why: str, frames: dict[str, Any]) -> Finding:
     others = [f"'{other}' ({count_noun(max(len(frame) - 1, 0), 'row')})"
-              for other, frame in sheets.items() if other != name]
+              for other, frame in frames.items() if other != name]
     return Finding("info", "sheet_choice",
                    f"Read the sheet '{name}' {why}; the workbook also has {', '.join(others)}.",
-                   hint="If your data is on another sheet, move it to the first sheet or save that sheet as CSV.")
+                   hint="If your data is on another sheet, choose it by its name (on the command line: --sheet "
+                        "NAME).")
+
+
+def _column_texts(cells: Any) -> list[str | None]:
+    """A column's cells as text; dates whose times are all midnight as the date alone ("2024-01-01", not
+    "2024-01-01 00:00:00": Excel stores a date as a date and time)."""
+    values = list(cells)
+    filled = [value for value in values if _excel_cell_text(value) is not None]
+    if filled and all(isinstance(value, datetime.datetime) and value == _midnight(value) for value in filled):
+        return [value.date().isoformat() if _excel_cell_text(value) is not None else None for value in values]
+    return [_excel_cell_text(value) for value in values]
+
+
+def _midnight(value: datetime.datetime) -> datetime.datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _excel_cell_text(value: Any) -> str | None:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bertstudio.cli_args import Command, check_writable_folder, port_number, positive_int
+from bertstudio.cli_args import Command, add_config_flags, check_writable_folder, port_number, positive_int
 from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, predict_file
 from bertstudio.predict.locate import BACKENDS
 from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, load_predictor
@@ -23,6 +23,7 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
                    help="What runs the model (auto: PyTorch if its weights are there, else the export found).")
     p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Column holding the second text, for pair models.")
+    add_config_flags(p, ("sheet",))  # train's --sheet: a workbook's sheet is chosen the same way
     p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="Texts per model call.")
     p.add_argument("--allow-unfinished", action="store_true",
                    help="Use the model of a run that has not finished (interrupted or failed), labelled as such.")
@@ -42,7 +43,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     result = predict_file(predictor, args.data, args.out, text_column=args.text_column,
                                     text_pair_column=args.text_pair_column, chunk_rows=args.chunk_rows,
-                                    on_progress=progress)
+                                    sheet=args.sheet, on_progress=progress)
     print(file=sys.stderr)
     for note in result.notes:  # how the file was read, as inspect says it
         print(note.to_text(), file=sys.stderr)

@@ -26,7 +26,6 @@ from bertstudio.data.json_table import (
     located_json_error,
     table_layout,
 )
-from bertstudio.data.table_start import unique_column_names
 from bertstudio.data.workbook import read_sheet
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
@@ -73,28 +72,26 @@ class TableSource:
     options: dict[str, Any]  # pandas' encoding and sep, for delimited text
     notes: tuple[Finding, ...] = ()  # how it was read (no header, a title, quotes kept...), as training tells it
     repeated_header: tuple[str, ...] | None = None  # a header that comes back as a row (files joined): left out
+    sheet: str | None = None  # a workbook's sheet, as named by the person (None: chosen as training chooses)
 
     @property
     def delimiter(self) -> str:
         return self.options.get("sep", ",")
 
 
-def open_table(path: str | os.PathLike[str]) -> TableSource:
-    """Check a file to predict before reading it: refuses what is not a table, in plain words (DataError)."""
+def open_table(path: str | os.PathLike[str], sheet: str | None = None) -> TableSource:
+    """Check a file to predict before reading it: refuses what is not a table, in plain words (DataError).
+    ``sheet``: the workbook's sheet to read (default: the one training would choose)."""
     file = Path(path).expanduser()
     fmt, renamed = table_format(file)
     if fmt == "excel":
-        return TableSource(file, fmt, {}, (*renamed, *read_sheet(file).findings))
+        return TableSource(file, fmt, {}, (*renamed, *read_sheet(file, sheet).findings), sheet=sheet)
     if fmt not in _DELIMITED:
         return TableSource(file, fmt, {}, tuple(renamed))
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
     text, shape = check_delimited(file, fmt)
-    options = {"encoding": text.encoding.codec, "sep": text.delimiter, "quoting": text.quoting}
-    if text.start.skip_lines:  # a title or Excel's "sep=;" line above the table, as training reads it
-        options["skiprows"] = text.start.skip_lines
-    if not text.start.has_header:  # data from the first row on, in columns named as training names them
-        options.update(header=None, names=unique_column_names(text.header))
+    options = text.pandas_options()  # what training's reader is given: the same rows, under the same names
     repeated = tuple(text.header) if shape.n_header_repeats else None
     return TableSource(file, fmt, options, (*renamed, *how_it_was_read(file, text), *shape.read_findings(file)),
                        repeated)
@@ -147,7 +144,7 @@ def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> 
     file, kind = source.file, source.format
     if kind in _DELIMITED:
         header = source.repeated_header  # rows repeating it are compared whole, then the columns picked
-        reader = pd.read_csv(file, usecols=columns if header is None else None, dtype=str, keep_default_na=False,
+        reader = pd.read_csv(file, usecols=columns if header is None else None, dtype=str,
                              chunksize=chunk_rows, **source.options)
         with reader:
             for frame in reader:
@@ -168,7 +165,7 @@ def _chunks(source: TableSource, columns: list[str] | None, chunk_rows: int) -> 
                 yield (frame[columns] if columns else frame).fillna("").astype(str)
         return
     if kind == "excel":
-        sheet = read_sheet(file)  # the sheet training reads, with the same header and cells
+        sheet = read_sheet(file, source.sheet)  # the sheet training reads, with the same header and cells
         frame = pd.DataFrame(sheet.rows, columns=sheet.columns, dtype=object).fillna("")
     else:
         frame = _json_frame(file).fillna("").astype(str)
@@ -279,14 +276,14 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tu
 
 def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  text_column: str | None = None, text_pair_column: str | None = None,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, sheet: str | None = None,
                  on_progress: Callable[[int], None] | None = None) -> PredictFileResult:
     """Predict every row of a table and write text, label, confidence and ``prob_<label>`` columns as CSV.
 
     Reads and writes ``chunk_rows`` rows at a time, so memory stays flat however long the file is.
     ``on_progress(rows_done)`` is called after each chunk.
     """
-    source = open_table(path)
+    source = open_table(path, sheet)
     columns = _read_columns(source)
     text_col, pair_col = resolve_text_columns(columns, predictor.prep, text_column, text_pair_column)
     target, created = output_path(out, source.file)

@@ -135,7 +135,9 @@ def test_prepared_rows_are_what_the_whole_table_cleaning_keeps(tmp_path: Path) -
     assert names == sort_labels({label for _, label in expected})
     assert [(row["text"], names[row["label"]]) for row in prepared.dataset] == expected
     report = prepared.report
-    assert report.n_rows_in == len(MESSY_ROWS) and report.n_rows_kept == len(expected)
+    # Rows of empty cells are left out while reading (said once, there), so cleaning never sees them.
+    not_blank = [row for row in MESSY_ROWS if any(cell.strip() for cell in row)]
+    assert report.n_rows_in == len(not_blank) and report.n_rows_kept == len(expected)
     (missing,) = [f for f in report.findings if f.code == "missing_label"]
     assert missing.count == 3 and missing.examples == ["no label here"] * 3
 
