@@ -9,7 +9,8 @@ prepare in seconds, in the same memory as a thousand.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bertstudio.data.arrow_batches import DatasetWriter, arrow_batches, frames
@@ -37,6 +38,7 @@ _LIST_SEPARATORS = (";", "|")
 # label) used to start training, write half a run folder and fail with "Column 'length' doesn't exist".
 MAX_CLASSES = 1_000
 MAX_SINGLETON_ROW_SHARE = 0.5  # rows whose label no other row has
+SWAPPED_MAX_TEXTS = 20  # a "text" column with this few different values beside one-off labels: columns swapped
 MAX_DECIMAL_CLASSES = 20  # different numbers with decimals: measurements (a regression target), not classes
 # Fewer usable rows than this cannot be both trained on and scored: a fifth of them is held back to measure the
 # model, so 4 rows trained on 2 and reported 0% as a finished run.
@@ -172,7 +174,8 @@ def prepare(
     if tally.n_in and not tally.any_label:  # not one label in the whole column
         findings.append(no_labels_finding(f"'{label_col}'", tally.n_in))
     else:
-        findings += _class_findings(class_counts, min_class_count)
+        findings += _swapped_columns_hint(_class_findings(class_counts, min_class_count), tally.distinct_rows(),
+                                          text_col, label_col)
     findings += _combined_label_findings(class_counts)
     findings += _case_variant_findings(class_counts)
     findings += _header_as_label_findings(label_col, class_counts)
@@ -265,6 +268,12 @@ class _Tally:
 
     def long_text_findings(self) -> list[Finding]:
         return _long_text_finding(self.n_long, self.longest, self.long_examples, self.long_text_chars)
+
+    def distinct_rows(self) -> int:
+        """How many different texts (with their pairs) the kept rows hold, by their hashes."""
+        import numpy as np
+
+        return len(np.unique(np.concatenate(self._hashes))) if self._hashes else 0
 
     def repeated_rows(self) -> np.ndarray:
         """Positions of the kept rows whose hash another kept row shares (a superset of the repeated texts)."""
@@ -411,7 +420,7 @@ def _duplicate_findings(clean: pd.DataFrame, text_cols: list[str], label_names: 
             values = (key,) if len(text_cols) == 1 else key
             mask = (dupes[text_cols] == list(values)).all(axis=1)
             text = " / ".join(values)
-            names = ", ".join(label_names[i] for i in sorted(set(dupes.loc[mask, "label"])))
+            names = _some(label_names[i] for i in sorted(set(dupes.loc[mask, "label"])))
             examples.append(f"{_shorten(text)!r} -> {names}")
         findings.append(Finding(
             "warning", "conflicting_labels",
@@ -421,6 +430,13 @@ def _duplicate_findings(clean: pd.DataFrame, text_cols: list[str], label_names: 
             examples=examples,
         ))
     return findings
+
+
+def _some(names: Iterable[str], shown: int = 3) -> str:
+    """A few names and how many more: a text given 300 different labels listed them all on one line."""
+    names = list(names)
+    more = f" and {len(names) - shown:,} more" if len(names) > shown else ""
+    return ", ".join(_shorten(name) for name in names[:shown]) + more
 
 
 def training_size_findings(dataset: datasets.Dataset, text_cols: list[str]) -> list[Finding]:
@@ -505,6 +521,19 @@ def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[
             count=int(round(ratio)),
         ))
     return findings
+
+
+def _swapped_columns_hint(findings: list[Finding], distinct_texts: int, text_col: str,
+                          label_col: str) -> list[Finding]:
+    """A label column of one-off values beside a text column of a few repeated ones: the two columns are the other
+    way round (headers written in the wrong order), which the hint then says instead of "check --label"."""
+    if distinct_texts > SWAPPED_MAX_TEXTS:
+        return findings
+    return [replace(f, hint=f"The columns look swapped: '{text_col}' holds only {distinct_texts:,} different "
+                           f"values, like classes, and '{label_col}' a different value on most rows, like texts. "
+                           f"Choose '{label_col}' as the text column and '{text_col}' as the label column (on the "
+                           f"command line: --text {label_col} --label {text_col}).")
+            if f.code == "too_many_classes" else f for f in findings]
 
 
 def _labels_that_are_not_classes(class_counts: dict[str, int]) -> list[Finding]:

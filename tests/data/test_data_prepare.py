@@ -507,3 +507,19 @@ def test_labels_that_look_alike_are_one_class_and_missing_words_are_named() -> N
     assert _codes(prepared)["missing_label_words"].level == "warning"
     (finding,) = [f for f in prepared.report.findings if f.code == "missing_label_words"]
     assert "'N/A' (6 rows), 'null' (6 rows)" in finding.message
+
+
+def test_swapped_text_and_label_columns_are_named_as_such() -> None:
+    """Headers written the wrong way round: the label column holds sentences, the text column three classes. The
+    error said "check --label" and a warning listed all 300 sentences as one text's labels."""
+    sentences = [f"Sentence number {i} about the order." for i in range(60)]
+    prepared = prepare(_table(text=["negative", "neutral", "positive"] * 20, label=sentences), text_col="text",
+                       label_col="label")
+    error = _codes(prepared)["too_many_classes"]
+    assert "The columns look swapped: 'text' holds only 3 different values" in error.hint
+    assert "--text label --label text" in error.hint
+    conflicting = _codes(prepared)["conflicting_labels"]
+    assert all(example.endswith("and 17 more") for example in conflicting.examples)
+    ids = prepare(_table(text=[f"text {i}" for i in range(60)], label=[f"id-{i}" for i in range(60)]),
+                  text_col="text", label_col="label")
+    assert "swapped" not in _codes(ids)["too_many_classes"].hint  # varied texts: the label column is the problem
