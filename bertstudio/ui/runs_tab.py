@@ -78,6 +78,13 @@ def build(ctx: AppContext) -> None:
             again = gr.Button("Train again with these settings", elem_id="runs-again")
             report = gr.Button("Make the report", elem_id="runs-report")
             delete = gr.Button("Delete", variant="stop", elem_id="runs-delete")
+        # Delete asks first, naming the runs: one click used to remove them for good.
+        with gr.Group(visible=False, elem_id="runs-confirm-delete") as confirm_box:
+            confirm_md = gr.Markdown(padding=True, elem_id="runs-delete-question")
+            with gr.Row():
+                confirm_yes = gr.Button("Yes, delete them", variant="stop", elem_id="runs-delete-yes")
+                confirm_no = gr.Button("Keep them", elem_id="runs-delete-no")
+        doomed = gr.State([])  # the runs the question names: what "Yes" deletes, whatever is ticked meanwhile
         report_file = gr.File(label="Report (a single HTML file: open it in a browser, or send it)",
                               visible=False, elem_id="runs-report-file")
         with gr.Group(visible=False) as compared:
@@ -158,12 +165,19 @@ def build(ctx: AppContext) -> None:
             return {report_file: gr.File(value=str(path), visible=True)}
 
         @friendly
-        def on_delete(workspace, ticked: list[str] | None) -> dict:
+        def on_delete_asked(workspace, ticked: list[str] | None) -> dict:
+            records = picked_records(ctx, require_workspace(workspace), ticked)
+            return {confirm_box: gr.Group(visible=True), confirm_md: views.delete_question(records),
+                    doomed: [str(r.path) for r in records]}
+
+        @friendly
+        def on_delete(workspace, named: list[str]) -> dict:
             ws = require_workspace(workspace)
-            for record in picked_records(ctx, ws, ticked):
+            for record in picked_records(ctx, ws, named):
                 delete_run(record, ws.runs)
-            gr.Info(f"Deleted {count_noun(len(ticked or []), 'run')}.")
-            return {**show(ws, []), compared: gr.Group(visible=False), report_file: gr.File(visible=False)}
+            gr.Info(f"Deleted {count_noun(len(named), 'run')}.")
+            return {**show(ws, []), compared: gr.Group(visible=False), report_file: gr.File(visible=False),
+                    confirm_box: gr.Group(visible=False), doomed: []}
 
         @friendly
         def on_save(workspace, title: str, choice: ModelChoice) -> dict:
@@ -210,7 +224,9 @@ def build(ctx: AppContext) -> None:
         open_eval.click(on_open, ticked_in, [ctx.run_dir, ctx.tabs])
         again.click(on_again, ticked_in, [ctx.settings_request, ctx.tabs])
         report.click(on_report, ticked_in, report_file)
-        delete.click(on_delete, ticked_in, [*listing, compared, report_file])
+        delete.click(on_delete_asked, ticked_in, [confirm_box, confirm_md, doomed])
+        confirm_yes.click(on_delete, [ctx.workspace, doomed], [*listing, compared, report_file, confirm_box, doomed])
+        confirm_no.click(lambda: (gr.Group(visible=False), []), None, [confirm_box, doomed])
         save.click(on_save, [ctx.workspace, preset_title, ctx.model_choice], [presets_md, saved])
         load.click(on_load, [ctx.workspace, saved], [ctx.settings_request, ctx.tabs])
         n_seeds.change(lambda n: gr.Button(f"Train {int(n)} times"), n_seeds, seeds_start)

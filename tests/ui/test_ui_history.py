@@ -76,3 +76,42 @@ def test_a_saved_preset_is_offered_in_the_model_tab_and_trains_as_saved(tmp_path
     assert choice.preset_title() == "Fast small data"
     # A new file never replaces the person's own preset with a recommended built-in one.
     assert train_plan.preset_for_new_file(600, {"a": 500, "b": 100}, current=saved.name) is None
+
+
+def test_delete_asks_first_naming_the_runs_and_deletes_only_those(tmp_path):
+    """One click on Delete removed ticked runs for good; it now asks, naming them, and "Yes" deletes the runs the
+    question named (not whatever is ticked by then)."""
+    import gradio as gr
+
+    from bertstudio.jobs import JobRegistry
+    from bertstudio.ui import runs_tab
+    from bertstudio.ui.common import TokenizerCache
+    from bertstudio.ui.context import AppContext
+    from bertstudio.ui.predictors import PredictorCache
+    from bertstudio.ui.session import SessionStore
+
+    with gr.Blocks() as demo:
+        loaded = demo.load(lambda: None, None, None)
+        with gr.Tabs() as tabs:
+            ctx = AppContext(store=SessionStore(tmp_path / "data"), jobs=JobRegistry(), predictors=PredictorCache(),
+                             tokenizers=TokenizerCache(), tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
+                             data=gr.State(None), data_file=gr.State(""), model=gr.State("bundled-minilm"),
+                             model_choice=gr.State(None), run_dir=gr.State(None), settings_request=gr.State(None))
+            runs_tab.build(ctx)
+    handlers = {fn.fn.__name__: fn.fn for fn in demo.fns.values() if fn.fn is not None}
+    components = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    workspace = ctx.store.open(None)
+    _two_runs(workspace.runs)
+    first, second = sorted(str(p) for p in workspace.runs.iterdir())
+
+    asked = handlers["on_delete_asked"](workspace, [first])
+    question = asked[components["runs-delete-question"]]
+    assert "**Delete 1 run for good?**" in question and "cannot be undone" in question
+    assert asked[components["runs-confirm-delete"]].visible is True
+    assert sorted(str(p) for p in workspace.runs.iterdir()) == [first, second]  # asking deletes nothing
+
+    named = next(value for value in asked.values() if isinstance(value, list))
+    done = handlers["on_delete"](workspace, named)
+    assert [str(p) for p in workspace.runs.iterdir()] == [second]
+    assert done[components["runs-confirm-delete"]].visible is False
+    assert "Delete 2 runs for good?" in views.delete_question(list_runs(tmp_path / "x") + _two_runs(tmp_path / "y"))

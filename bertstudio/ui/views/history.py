@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from bertstudio.evaluation.seeds import SeedReport
 from bertstudio.history.compare import Comparison, ModelRow
+from bertstudio.data.findings import count_noun
 from bertstudio.history.records import STATUS_WORDS, RunRecord
 from bertstudio.ui.views.charts import CHART_HEIGHT, downsample, ema
 from bertstudio.ui.views.progress import format_duration
@@ -31,6 +32,13 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 def run_choices(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     return [(r.label, str(r.path)) for r in records]
+
+
+def delete_question(records: Sequence[RunRecord]) -> str:
+    """What Delete asks before anything goes: which runs, and that it cannot be undone."""
+    listed = "\n".join(f"- {r.label}" for r in records)
+    return (f"**Delete {count_noun(len(records), 'run')} for good?** Each run's model, scores, exports and report go "
+            f"with it; this cannot be undone.\n\n{listed}")
 
 
 def _overlay(title: str, y_title: str) -> go.Figure:
