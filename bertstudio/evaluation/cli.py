@@ -11,7 +11,7 @@ import argparse
 import json
 import math
 
-from bertstudio.cli_args import Command
+from bertstudio.cli_args import Command, add_config_flags
 from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run
@@ -32,6 +32,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", dest="text_column", help="Text column of --data (default: as in training).")
     p.add_argument("--label", dest="label_column", help="Label column of --data (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Second text column of --data, for pair models.")
+    add_config_flags(p, ("sheet",))  # train's --sheet: a workbook's sheet is chosen the same way
     p.add_argument("--baselines", action="store_true",
                    help="Also train TF-IDF and frozen-encoder baselines on the same split, for comparison.")
     p.add_argument("--encoder", help="Encoder for the frozen-encoder baseline (default: the run's base model).")
@@ -39,7 +40,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run_dir, data=args.data, text_column=args.text_column, label_column=args.label_column,
-                          text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder)
+                          text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder,
+                          sheet=args.sheet)
     if isinstance(report, MultiLabelReport):
         print("\n".join([*report.lines(), f"Saved {report.path}", json.dumps(report.headline())]))
         return 0

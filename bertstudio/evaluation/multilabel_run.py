@@ -49,13 +49,13 @@ def multilabel_predictions_dataset(run_dir: Path, prep: Preprocessing, frame: pd
 
 
 def multilabel_file_dataset(path: str | Path, prep: Preprocessing, *, text_column: str | None,
-                            label_column: str | None, text_pair_column: str | None):
+                            label_column: str | None, text_pair_column: str | None, sheet: str | None = None):
     """Rows of another labelled file, read with the run's label layout (separator or 0/1 columns)."""
     layout = LabelSettings(task="multi_label", separator=prep.label_separator, label_columns=prep.label_columns,
                            label_names=list(prep.label_names))
     _, _, prepared = read_and_prepare(str(path), text_column=text_column or prep.text_column,
                                       label_column=label_column, text_pair_column=text_pair_column or "",
-                                      casefold_labels=prep.casefold_labels, labels=layout)
+                                      casefold_labels=prep.casefold_labels, labels=layout, sheet=sheet)
     prepared.raise_if_errors(scoring=True)
     pairs = prepared.dataset["text_pair"] if prepared.has_pair else None
     return make_dataset(prepared.dataset["text"], pairs, prepared.dataset["label"])

@@ -114,10 +114,11 @@ def _column(given: str | None, remembered: str | None, guessed: str | None, colu
 
 
 def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str | None = None,
-                         label_column: str | None = None, text_pair_column: str | None = None):
+                         label_column: str | None = None, text_pair_column: str | None = None,
+                         sheet: str | None = None):
     """Rows of another labeled file, with labels numbered as the run's model numbers them."""
 
-    dataset, table = read_table(path)
+    dataset, table = read_table(path, sheet=sheet)
     guess = guess_columns(dataset)
     cfg = run.config
     text_col = _column(text_column, cfg.text_column, guess.text, table.columns)
@@ -190,22 +191,23 @@ def _fit_on_validation(run: LoadedRun, split) -> TemperatureFit:
 
 def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_column: str | None = None,
                  label_column: str | None = None, text_pair_column: str | None = None, baselines: bool = False,
-                 encoder: str | None = None) -> EvalReport | MultiLabelReport:
+                 encoder: str | None = None, sheet: str | None = None) -> EvalReport | MultiLabelReport:
     """Re-evaluate a saved run on its test rows (or on the labeled file ``data``) and write eval.json
     (``eval-<file name>.json`` for ``data``).  ``baselines`` adds TF-IDF and frozen-encoder baselines
-    trained on the run's training split (``encoder``: the run's base model unless given)."""
+    trained on the run's training split (``encoder``: the run's base model unless given); ``sheet``: the sheet of
+    a workbook ``data`` to read (default: chosen as training chooses it)."""
     run = open_run(run_dir)
     prep = read_preprocessing(run.path)
     if prep.multi_label:
         if baselines:
             raise_single_label_only("The baseline comparison")
         return _evaluate_multilabel_run(run, prep, data=data, text_column=text_column, label_column=label_column,
-                                        text_pair_column=text_pair_column)
+                                        text_pair_column=text_pair_column, sheet=sheet)
     if data is None:
         dataset, evaluated_on = predictions_dataset(run), run.summary.evaluated_on
     else:
         dataset = labeled_file_dataset(data, run, text_column=text_column, label_column=label_column,
-                                       text_pair_column=text_pair_column)
+                                       text_pair_column=text_pair_column, sheet=sheet)
         evaluated_on = f"file: {Path(data).name}"
     logits = run_logits(run, dataset)
     labels = np.asarray(dataset["label"], dtype=np.int64)
@@ -225,14 +227,14 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
 
 
 def _evaluate_multilabel_run(run: LoadedRun, prep, *, data, text_column, label_column,
-                             text_pair_column) -> MultiLabelReport:
+                             text_pair_column, sheet) -> MultiLabelReport:
     """Multi-label: the saved thresholds, no temperature (each label's own sigmoid)."""
     if data is None:
         frame = read_escaped_csv(RunFolder(run.path).predictions, dtype=str, keep_default_na=False)
         dataset, evaluated_on = multilabel_predictions_dataset(run.path, prep, frame), run.summary.evaluated_on
     else:
         dataset = multilabel_file_dataset(data, prep, text_column=text_column, label_column=label_column,
-                                          text_pair_column=text_pair_column)
+                                          text_pair_column=text_pair_column, sheet=sheet)
         evaluated_on = f"file: {Path(data).name}"
     return evaluate_multilabel(run.path, dataset, run_logits(run, dataset), evaluated_on=evaluated_on, data=data)
 

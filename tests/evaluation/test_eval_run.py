@@ -103,6 +103,21 @@ def test_evaluate_on_another_file(run, tmp_path, capsys):
     assert len(table) == 8 and set(table["label"]) == {"billing", "praise"}
 
 
+def test_evaluate_reads_the_sheet_asked_for(run, tmp_path, capsys):
+    """`evaluate --data book.xlsx --sheet NAME`, as train, inspect and predict take it."""
+    import pandas as pd
+
+    frame = pd.read_csv(write_csv(tmp_path / "rows.csv", 4))
+    book = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(book) as writer:
+        frame.to_excel(writer, sheet_name="All", index=False)
+        frame[frame["label"] == "billing"].to_excel(writer, sheet_name="Billing only", index=False)
+    assert main(["evaluate", str(run), "--data", str(book), "--sheet", "billing only"]) == 0
+    assert last_json_line(capsys)["rows"] == 4
+    assert main(["evaluate", str(run), "--data", str(book)]) == 0  # by default the first sheet, as in training
+    assert last_json_line(capsys)["rows"] == 12
+
+
 def test_labels_unseen_in_training_are_a_clear_error(run, tmp_path, capsys):
     other = write_csv(tmp_path / "new.csv", 3, labels=["billing", "returns"])
     assert main(["evaluate", str(run), "--data", str(other)]) == 2
