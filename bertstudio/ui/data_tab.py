@@ -10,22 +10,31 @@ import gradio as gr
 
 from bertstudio.data import SAMPLE_DATA_PATH
 from bertstudio.data.inspect import LabelColumnNotFound, inspect_file
+from bertstudio.data.long_texts import LongTexts, SpecialTokens, encode_long_texts
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
 from bertstudio.train.estimate import planned_length
+from bertstudio.train.lazy_tokens import encode_texts
+from bertstudio.train.plan import LengthInUse
 from bertstudio.ui.common import TokenizerCache, friendly
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, recall_data, remember_data, save_upload
 from bertstudio.ui.state import DataChoice, DataSelection, ModelChoice, build_config
 from bertstudio.ui.views import advice, charts, tables
+from bertstudio.ui.views.charts import share_longer_than
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
 
 NO_PAIR = "(none)"
 READING_SAMPLE = "Reading the sample data and measuring its texts…"
 READING_UPLOAD = "Reading your file and measuring its texts…"
+UNEXPECTED = ("**Reading stopped on an unexpected error** (the message in the corner says more). The data loaded "
+              "before, if any, is still loaded.")
+# Compressed files and archives are no tables, but the upload box takes them so that the engine's refusal is shown,
+# which says what they are and what to do (Gradio's own refusal only lists the extensions it takes).
+EXPLAINED_EXTENSIONS = (".zip", ".gz", ".bz2", ".xz", ".zst", ".7z", ".rar")
 PREVIEW_ROWS = 5
 MIN_LENGTH, MAX_LENGTH = 8, 512
 
@@ -61,15 +70,18 @@ def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | No
     pairs = rows["text_pair"] if "text_pair" in rows.column_names else [None] * len(rows)
     preview = [(t, p, label_text(names, y)) for t, p, y in zip(rows["text"], pairs, rows["label"])]
     report = found.report
+    multilabel = found.prepared.multilabel
+    from_columns = multilabel is not None and bool(multilabel.label_columns)  # one 0/1 column per label
     return DataSelection(
         path=str(path), file_name=Path(path).name, columns=list(found.table.columns),
-        text_column=found.columns.text, label_column=found.columns.label, text_pair_column=found.columns.text_pair,
+        text_column=found.columns.text, label_column=None if from_columns else found.columns.label,
+        text_pair_column=found.columns.text_pair,
         casefold_labels=casefold, max_length=found.lengths.suggested_max_length if found.lengths else 128,
         rows=report.n_rows_kept, class_counts=dict(report.class_counts), has_errors=report.has_errors,
         errors_text=" ".join(f.message for f in report.errors), lengths=found.lengths,
         table_text=found.table.describe(), report=report, preview=preview, model=model,
         tokenizer_model=used, tokenizer_note=note, task=labels.task, label_separator=labels.separator,
-        label_columns=labels.label_columns, empty_labels=labels.empty_labels, multilabel=found.prepared.multilabel)
+        label_columns=labels.label_columns, empty_labels=labels.empty_labels, multilabel=multilabel)
 
 
 def label_text(names: list[str], label) -> str:
@@ -79,15 +91,30 @@ def label_text(names: list[str], label) -> str:
     return names[label]
 
 
-def preview_table(tokenizers: TokenizerCache, selection: DataSelection):
+def preview_table(tokenizers: TokenizerCache, selection: DataSelection, use: LengthInUse | None = None):
+    """The first rows as training reads them: with the plan's length and long-text choice (``use``), else cut at
+    the length shown."""
     tokenizer = tokenizers.get(selection.tokenizer_model)
-    tokens, lengths = [], []
-    for text, pair, _ in selection.preview:
-        cut = tokenizer(text, pair, truncation=True, max_length=selection.max_length)["input_ids"]
-        tokens.append(tokenizer.convert_ids_to_tokens(cut))
-        lengths.append(len(tokenizer(text, pair)["input_ids"]))
-    return tables.token_preview_table([label for _, _, label in selection.preview], tokens, lengths,
-                                      selection.max_length)
+    kept = use.kept if use is not None else LongTexts(max_length=selection.max_length)
+    readings = [read_by_training(tokenizer, text, pair, kept) for text, pair, _ in selection.preview]
+    return tables.token_preview_table([label for _, _, label in selection.preview], readings)
+
+
+def read_by_training(tokenizer, text: str, pair: str | None, kept: LongTexts) -> tables.TokenReading:
+    """One text as training encodes it (the engine's own calls: the tokenizer's cut for a plain cut and for pairs,
+    ``encode_long_texts`` for the end, head + tail, or windows), and where the tokens it leaves out are."""
+    length = len(tokenizer(text, pair)["input_ids"])
+    if pair is not None or kept.plain_cut:
+        ids = encode_texts(tokenizer, [text], None if pair is None else [pair], kept.max_length)["input_ids"][0]
+        return tables.TokenReading(length, (tokenizer.convert_ids_to_tokens(ids), length - len(ids)))
+    pieces = [tokenizer.convert_ids_to_tokens(ids) for ids in encode_long_texts(tokenizer, [text], kept)["input_ids"]]
+    if kept.strategy == "windows":
+        return tables.TokenReading(length, (pieces[0],), windows=len(pieces))
+    special = SpecialTokens.of(tokenizer)
+    head = kept.head_count(kept.room(special.count)) if kept.strategy == "head_tail" else 0  # tail: none
+    gap = len(special.prefix) + head
+    piece = pieces[0]
+    return tables.TokenReading(length, (piece[:gap], length - len(piece), piece[gap:]))
 
 
 def lengths_markdown(selection: DataSelection) -> str:
@@ -108,17 +135,46 @@ def lengths_markdown(selection: DataSelection) -> str:
             f"{selection.tokenizer_note}").strip()
 
 
-def length_in_use_text(selection: DataSelection | None, choice: ModelChoice) -> str:
+def length_in_use(selection: DataSelection | None, choice: ModelChoice) -> LengthInUse | None:
     """What training will read of each text with the Model tab's settings on this computer: the engine's plan
-    (on a CPU it may lower the suggested length), not the suggestion alone."""
+    (on a CPU it may lower the suggested length, and it chooses what to keep of longer texts), not the suggestion
+    alone; None while nothing can be planned."""
     if selection is None or selection.lengths is None or selection.has_errors:
-        return ""
+        return None
     try:
-        use = planned_length(build_config(selection, choice), selection.rows, selection.class_counts,
-                             selection.lengths, selection.max_length)
+        return planned_length(build_config(selection, choice), selection.rows, selection.class_counts,
+                              selection.lengths, selection.max_length)
     except UserError:  # settings the Model tab is about to refuse: it says why, and no length is planned yet
-        return ""
-    return advice.length_in_use_markdown(use)
+        return None
+
+
+def length_in_use_text(selection: DataSelection | None, choice: ModelChoice) -> str:
+    use = length_in_use(selection, choice)
+    return advice.length_in_use_markdown(use) if use is not None else ""
+
+
+def length_shown(selection: DataSelection, use: LengthInUse | None) -> int:
+    """The maximum length the box shows: the one training reads with (the plan's), else the selection's."""
+    return use.used if use is not None else selection.max_length
+
+
+def automatic(selection: DataSelection) -> DataSelection:
+    """The selection with the length left to the engine again (the data's suggestion, lowered where it must be)."""
+    return replace(selection, max_length=suggested_length(selection), max_length_set=False)
+
+
+def automatic_length(selection: DataSelection, choice: ModelChoice) -> int:
+    """The length training would read with if the person had typed none: what the "Use …" button goes back to."""
+    back = automatic(selection)
+    return length_shown(back, length_in_use(back, choice))
+
+
+def typed_length(selection: DataSelection, choice: ModelChoice, wanted: int) -> DataSelection | None:
+    """The selection with the length the person typed in the box, now theirs (even the suggestion, which a CPU
+    would otherwise lower); None when it is the length the box already showed (leaving the box sends it again)."""
+    if wanted == length_shown(selection, length_in_use(selection, choice)):
+        return None
+    return replace(selection, max_length=wanted, max_length_set=True)
 
 
 def restored(tokenizers: TokenizerCache, path: Path, choice: DataChoice, model: str) -> DataSelection:
@@ -130,15 +186,45 @@ def restored(tokenizers: TokenizerCache, path: Path, choice: DataChoice, model: 
                                               choice.empty_labels))
     if choice.max_length is None:
         return selection
-    return replace(selection, max_length=choice.max_length,
-                   max_length_set=choice.max_length != suggested_length(selection))
+    return replace(selection, max_length=choice.max_length, max_length_set=True)  # only a typed one is kept
 
 
-def length_chart(selection: DataSelection):
+def length_chart(selection: DataSelection, use: LengthInUse | None = None):
+    """The text lengths with the line where training cuts (the plan's length, else the selection's) and what it
+    keeps of the longer texts."""
     if selection.lengths is None:
         return charts.empty_chart("Text lengths in tokens", "No text to measure")
-    return charts.token_length_chart(selection.lengths.histogram, selection.max_length,
-                                     exact_shares=selection.lengths.truncated_share)
+    line, longer = advice.length_chart_words(use.kept) if use is not None else ("cut at", "will be cut")
+    return charts.token_length_chart(selection.lengths.histogram, length_shown(selection, use),
+                                     exact_shares=selection.lengths.truncated_share, line=line, longer=longer)
+
+
+def report_text(selection: DataSelection) -> str:
+    """The check-up in words, with the label columns of a multi-label file and how many texts are too long for
+    any maximum length the data could have (measured by the engine at the suggested length)."""
+    stats = selection.lengths
+    longer = (share_longer_than(stats.histogram, stats.suggested_max_length, stats.truncated_share)
+              if stats is not None else 0.0)
+    return tables.report_markdown(selection.table_text, selection.report, selection.text_column,
+                                  selection.label_column, selection.text_pair_column,
+                                  label_columns=detected_label_columns(selection), longer_share=longer,
+                                  readable=suggested_length(selection))
+
+
+def detected_label_columns(selection: DataSelection | None) -> list[str]:
+    """The 0/1 columns the labels are read from (chosen or detected); empty for a label column."""
+    info = selection.multilabel if selection is not None else None
+    return list(info.label_columns or []) if info is not None else []
+
+
+def chosen_label_columns(picked: list[str] | None, current: DataSelection | None) -> list[str] | None:
+    """The 0/1 columns the person chose in the picker. The picker shows the detected ones too; while it still
+    shows exactly those, they count as not chosen, so that another task or label column lets the engine decide
+    again instead of being overruled by columns the person never picked."""
+    if not picked:
+        return None
+    detected = current is not None and current.label_columns is None
+    return None if detected and list(picked) == detected_label_columns(current) else list(picked)
 
 
 def label_settings(task: str | None, separator: str | None, columns: list[str] | None,
@@ -166,12 +252,14 @@ def build(ctx: AppContext) -> None:
         gr.Markdown(INTRO)
         gr.Markdown(limit_views.data_note(ctx.limits), elem_id="data-limits")
         with gr.Row(equal_height=True):
-            upload = gr.File(label="Your data file", file_types=list(SUPPORTED_EXTENSIONS), type="filepath",
+            upload = gr.File(label=tables.upload_label(ctx.limits.max_upload_mb),
+                             file_types=[*SUPPORTED_EXTENSIONS, *EXPLAINED_EXTENSIONS], type="filepath",
                              elem_id="data-upload", scale=3)
             with gr.Column(scale=1, min_width=220):
                 sample = gr.Button("Use the sample data", elem_id="use-sample")
                 gr.Markdown("400 online-shop messages in 4 classes: billing, delivery, praise, product quality.")
-        # What is happening between a click and the results (seconds on a cold app): never a click with no answer.
+        # What is happening between a click and the results (seconds on a cold app): never a click with no answer;
+        # and afterwards why a file was not loaded, which stays until the next file (a toast fades in seconds).
         status_md = gr.Markdown(elem_id="data-status")
         with gr.Column(visible=False) as results:
             report_md = gr.Markdown(elem_id="data-report")
@@ -193,7 +281,8 @@ def build(ctx: AppContext) -> None:
                                                 "written as lists like [\"a\", \"b\"].",
                                            elem_id="label-separator")
                 label_cols = gr.Dropdown(label="Or one 0/1 column per label", multiselect=True, interactive=True,
-                                         info="Pick them to use several 0/1 columns instead of a label column.")
+                                         info="Pick them to use several 0/1 columns instead of a label column.",
+                                         elem_id="label-columns")
                 empty_dd = gr.Dropdown(label="An empty label cell means", choices=multilabel_views.EMPTY_CHOICES,
                                        value="skip", interactive=True,
                                        info="Not labelled yet: those rows are left out. None of the labels: the "
@@ -210,7 +299,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Row(equal_height=True):
                     max_len = gr.Number(label="Maximum length in tokens", precision=0, minimum=MIN_LENGTH,
                                         maximum=MAX_LENGTH, elem_id="max-length", scale=1,
-                                        info="Longest text in tokens; longer texts are cut.")
+                                        info=advice.length_box_info(None))
                     use_suggested = gr.Button("Use the suggested length", visible=False, scale=1,
                                               elem_id="use-suggested")
                     length_md = gr.Markdown(elem_id="length-note")
@@ -221,41 +310,38 @@ def build(ctx: AppContext) -> None:
                                        elem_id="token-preview")
 
         shown = [ctx.data, ctx.data_file, results, analysis, report_md, text_dd, label_dd, pair_dd, casefold, findings,
-                 counts_plot, length_plot, max_len, use_suggested, length_md, preview, task_dd, separator_box,
-                 label_cols, empty_dd, task_md]
+                 counts_plot, length_md, task_dd, separator_box, label_cols, empty_dd, task_md]
+        # The length box, the chart's cut line, the preview and the note under them say what training reads: the
+        # engine's plan for this data and the Model tab's settings, redrawn whenever either changes.
+        length_views = [max_len, use_suggested, length_plot, preview, length_use_md]
+        # What loading a file answers: the tab, the status line (empty, or why the file was not loaded) and the
+        # upload box (emptied when its file was not loaded, so it never names a file that is not the data).
+        loading = [*shown, ctx.workspace, status_md, upload]
 
         def show(selection: DataSelection) -> dict:
-            suggested = suggested_length(selection)
-            report = selection.report
             return {
                 ctx.data: selection, ctx.data_file: selection.path, results: gr.Column(visible=True),
-                analysis: gr.Column(visible=True),
-                report_md: tables.report_markdown(selection.table_text, report, selection.text_column,
-                                                  selection.label_column, selection.text_pair_column),
+                analysis: gr.Column(visible=True), report_md: report_text(selection),
                 text_dd: gr.Dropdown(choices=selection.columns, value=selection.text_column),
-                label_dd: gr.Dropdown(choices=selection.columns, value=selection.label_column),
+                label_dd: gr.Dropdown(choices=[NO_PAIR, *selection.columns], value=selection.label_column or NO_PAIR),
                 pair_dd: gr.Dropdown(choices=[NO_PAIR, *selection.columns],
                                      value=selection.text_pair_column or NO_PAIR),
                 casefold: selection.casefold_labels,
-                findings: gr.Dataframe(value=tables.report_table(report.findings), visible=bool(report.findings)),
+                findings: gr.Dataframe(value=tables.report_table(selection.report.findings),
+                                       visible=bool(selection.report.findings)),
                 counts_plot: charts.class_counts_chart(selection.class_counts),
-                length_plot: length_chart(selection), max_len: selection.max_length,
-                use_suggested: gr.Button(f"Use {suggested}", visible=selection.max_length != suggested),
-                length_md: lengths_markdown(selection), preview: preview_table(ctx.tokenizers, selection),
+                length_md: lengths_markdown(selection),
                 task_dd: selection.task, separator_box: selection.label_separator or separator_shown(selection),
-                label_cols: gr.Dropdown(choices=selection.columns, value=selection.label_columns or []),
+                label_cols: gr.Dropdown(choices=selection.columns, value=detected_label_columns(selection)),
                 empty_dd: selection.empty_labels,
                 task_md: multilabel_views.multilabel_markdown(selection.multilabel),
             }
 
         def show_column_choice(path: str, err: DataError) -> dict:
-            """The file was read but not understood (e.g. no label column found): let the person pick columns."""
+            """The file was read but not understood (e.g. no label column found): let the person pick columns.
+            Raises the DataError of a file that is not even a table."""
 
-            try:
-                _, table = read_table(path)
-            except DataError as unreadable:  # not even a table: start again with another file
-                gr.Warning(str(unreadable), title="This file cannot be used")
-                return {ctx.data: None, ctx.data_file: "", results: gr.Column(visible=False)}
+            _, table = read_table(path)
             texts_alone = isinstance(err, LabelColumnNotFound) and len(table.columns) == 1
             what_to_do = err.hint if texts_alone and err.hint else "Choose the text and label columns below."
             gr.Warning(f"{err.message} {what_to_do}",
@@ -266,10 +352,9 @@ def build(ctx: AppContext) -> None:
                 analysis: gr.Column(visible=False),
                 report_md: f"{table.describe()}\n\n**{err.message}** {what_to_do}",
                 text_dd: gr.Dropdown(choices=table.columns, value=found),
-                label_dd: gr.Dropdown(choices=table.columns, value=None),
+                label_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=None),
                 pair_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=NO_PAIR),
-                findings: gr.Dataframe(visible=False), counts_plot: None, length_plot: None,
-                use_suggested: gr.Button(visible=False), length_md: "", preview: None,
+                findings: gr.Dataframe(visible=False), counts_plot: None, length_md: "",
             }
 
         def load(path: str, model: str) -> dict:
@@ -280,34 +365,59 @@ def build(ctx: AppContext) -> None:
             ctx.limits.check_rows(selection.rows)
             return show(selection)
 
+        def refused(err: UserError, subject: str, current: DataSelection | None) -> dict:
+            """A file (or the sample) that was not loaded: why, in the status line where it stays; the data loaded
+            before stays loaded and shown, or, with none, the tab is emptied."""
+            still = current.file_name if current is not None else None
+            update = {status_md: tables.refusal_markdown(subject, str(err), still), upload: None}
+            if current is None:
+                update.update({ctx.data: None, ctx.data_file: "", results: gr.Column(visible=False)})
+            return update
+
+        def loaded(path: str, model: str, subject: str, current: DataSelection | None) -> dict:
+            try:
+                return {**load(path, model), status_md: ""}
+            except UserError as err:
+                return refused(err, subject, current)
+
         @friendly
-        def on_upload(file: str | None, workspace, model: str, request: gr.Request) -> dict:
+        def on_upload(file: str | None, workspace, model: str, current: DataSelection | None,
+                      request: gr.Request) -> dict:
             if not file:
                 return gr.skip()  # not {}: Gradio reads an empty dict as one value for several outputs
             ws = ctx.workspace_for(workspace, request)
-            saved = save_upload(ws, file, original_name=Path(file).name, limits=ctx.limits)
-            return {**load(str(saved), model), ctx.workspace: ws}
+            name = Path(file).name
+            try:
+                saved = save_upload(ws, file, original_name=name, limits=ctx.limits)
+            except UserError as err:
+                return {**refused(err, name, current), ctx.workspace: ws}
+            return {**loaded(str(saved), model, name, current), ctx.workspace: ws}
 
         @friendly
-        def on_sample(workspace, model: str, request: gr.Request) -> dict:
+        def on_sample(workspace, model: str, current: DataSelection | None, request: gr.Request) -> dict:
             ws = ctx.workspace_for(workspace, request)
-            return {**load(str(save_upload(ws, SAMPLE_DATA_PATH)), model), ctx.workspace: ws}
+            return {**loaded(str(save_upload(ws, SAMPLE_DATA_PATH)), model, "The sample data", current),
+                    ctx.workspace: ws}
 
         def reading(trigger, handler, inputs: list, what: str) -> None:
             """``handler`` behind a status line: the words appear at once (no queue), the spinner stays on them
-            while it works, and they go when it ends, whether it worked or not."""
+            while it works, and the handler replaces them: with nothing, or with why the file was not loaded.
+            A bug (the handler raised) says so there too: Gradio runs no ``.then`` after a failure, so the
+            "Reading…" words would otherwise stay as if it were still working."""
             trigger(lambda: what, None, status_md, queue=False, show_progress="hidden").then(
-                handler, inputs, [*shown, ctx.workspace], show_progress_on=status_md).then(
-                lambda: "", None, status_md, queue=False, show_progress="hidden")
+                handler, inputs, loading, show_progress_on=status_md).failure(
+                lambda: UNEXPECTED, None, status_md, queue=False, show_progress="hidden")
 
         @friendly
         def on_columns(path: str | None, text: str | None, label: str | None, pair: str | None,
                        fold: bool, model: str, task: str, separator: str, columns: list[str] | None,
-                       empty: str) -> dict:
+                       empty: str, current: DataSelection | None) -> dict:
             if not path:
                 return gr.skip()
-            if not text or not (label or columns):
-                raise DataError("Choose both a text column and a label column.")
+            label = None if label in (None, NO_PAIR) else label
+            columns = chosen_label_columns(columns, current)
+            if not text or not (label or columns or detected_label_columns(current)):
+                raise DataError("Choose a text column, and a label column or the 0/1 columns of the labels.")
             if text == label:
                 raise DataError("The text column and the label column must be different.",
                                 "Pick the column with the classes as the label column.")
@@ -319,20 +429,27 @@ def build(ctx: AppContext) -> None:
                                 labels=label_settings(task, separator, columns, empty)))
 
         @friendly
-        def on_max_length(selection: DataSelection | None, value: float | None) -> dict:
+        def on_max_length(selection: DataSelection | None, value: float | None, choice: ModelChoice) -> DataSelection:
             if selection is None or value is None:
                 return gr.skip()
             wanted = int(value)
             if not MIN_LENGTH <= wanted <= MAX_LENGTH:
                 raise DataError(f"The maximum length must be between {MIN_LENGTH} and {MAX_LENGTH} tokens "
                                 f"(BERT models cannot read more than {MAX_LENGTH}).")
-            if wanted == selection.max_length:
-                return gr.skip()
-            suggested = suggested_length(selection)
-            updated = replace(selection, max_length=wanted, max_length_set=wanted != suggested)
-            return {ctx.data: updated, length_plot: length_chart(updated),
-                    preview: preview_table(ctx.tokenizers, updated),
-                    use_suggested: gr.Button(f"Use {suggested}", visible=wanted != suggested)}
+            updated = typed_length(selection, choice, wanted)
+            return updated if updated is not None else gr.skip()
+
+        @friendly
+        def on_lengths(selection: DataSelection | None, choice: ModelChoice) -> dict:
+            """The length views for the data and the Model tab's settings: what the engine's plan reads."""
+            if selection is None:
+                return {length_use_md: ""}
+            use = length_in_use(selection, choice)
+            back = automatic_length(selection, choice) if selection.max_length_set else None
+            return {max_len: gr.Number(value=length_shown(selection, use), info=advice.length_box_info(use)),
+                    use_suggested: gr.Button(f"Use {back}", visible=back is not None),
+                    length_plot: length_chart(selection, use), preview: preview_table(ctx.tokenizers, selection, use),
+                    length_use_md: advice.length_in_use_markdown(use) if use is not None else ""}
 
         @friendly
         def on_model(selection: DataSelection | None, model: str) -> dict:
@@ -353,29 +470,35 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()
             path, choice = recalled
             if choice.text_column is None:  # loaded, but its columns were never understood: ask again
-                return load(str(path), model)
+                return loaded(str(path), model, path.name, None)
             try:
                 return show(restored(ctx.tokenizers, path, choice, model))
             except DataError as err:
-                return show_column_choice(str(path), err)
+                return column_choice_or_refused(str(path), err)
+
+        def column_choice_or_refused(path: str, err: DataError) -> dict:
+            try:
+                return show_column_choice(path, err)
+            except UserError as unreadable:
+                return refused(unreadable, Path(path).name, None)
 
         def on_data_changed(workspace: Workspace | None, selection: DataSelection | None, path: str | None) -> None:
             if workspace is not None:
                 remember_data(workspace, path, selection)
 
-        reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model], READING_UPLOAD)
-        reading(sample.click, on_sample, [ctx.workspace, ctx.model], READING_SAMPLE)
+        reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model, ctx.data], READING_UPLOAD)
+        reading(sample.click, on_sample, [ctx.workspace, ctx.model, ctx.data], READING_SAMPLE)
         gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input, task_dd.input, separator_box.submit,
                label_cols.input, empty_dd.input], on_columns,
               [ctx.data_file, text_dd, label_dd, pair_dd, casefold, ctx.model, task_dd, separator_box, label_cols,
-               empty_dd], shown, trigger_mode="always_last")
-        gr.on([max_len.submit, max_len.blur], on_max_length, [ctx.data, max_len],
-              [ctx.data, length_plot, preview, use_suggested], trigger_mode="always_last")
-        use_suggested.click(lambda s: suggested_length(s) if s else gr.skip(), ctx.data, max_len).then(
-            on_max_length, [ctx.data, max_len], [ctx.data, length_plot, preview, use_suggested])
+               empty_dd, ctx.data], shown, trigger_mode="always_last")
+        gr.on([max_len.submit, max_len.blur], on_max_length, [ctx.data, max_len, ctx.model_choice], ctx.data,
+              trigger_mode="always_last")
+        use_suggested.click(lambda s: automatic(s) if s else gr.skip(), ctx.data, ctx.data)
         ctx.model.change(on_model, [ctx.data, ctx.model], shown)
-        gr.on([ctx.data.change, ctx.model_choice.change], friendly(length_in_use_text), [ctx.data, ctx.model_choice],
-              length_use_md, trigger_mode="always_last", show_progress="hidden")
+        gr.on([ctx.data.change, ctx.model_choice.change], on_lengths, [ctx.data, ctx.model_choice], length_views,
+              trigger_mode="always_last", show_progress="hidden")
         gr.on([ctx.data.change, ctx.data_file.change], on_data_changed, [ctx.workspace, ctx.data, ctx.data_file],
               None, trigger_mode="always_last", show_progress="hidden")
-        ctx.session_loaded.then(on_restore, [ctx.workspace, ctx.model], shown, show_progress_on=status_md)
+        ctx.session_loaded.then(on_restore, [ctx.workspace, ctx.model], [*shown, status_md, upload],
+                                show_progress_on=status_md)

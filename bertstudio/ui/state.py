@@ -24,10 +24,12 @@ class DataSelection:
     file_name: str
     columns: list[str]
     text_column: str
-    label_column: str
+    label_column: str | None  # None: the labels come from one 0/1 column per label (``multilabel``)
     text_pair_column: str | None
     casefold_labels: bool
-    max_length: int  # the Data tab's suggestion until the person changes it (then ``max_length_set``)
+    # The data's suggestion until the person types a length (then ``max_length_set``); the Data tab shows the length
+    # the engine's plan trains with, which on a CPU may be lower (``length_in_use``).
+    max_length: int
     rows: int
     class_counts: dict[str, int]
     has_errors: bool

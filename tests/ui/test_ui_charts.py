@@ -60,6 +60,9 @@ def test_token_length_chart_marks_the_cut_and_says_how_much_is_cut():
     everything_fits = charts.token_length_chart(HISTOGRAM, 64)
     assert "all texts fit in 64 tokens" in everything_fits.layout.title.text
     assert everything_fits.layout.xaxis.range[1] >= 64  # the line stays in view
+    kept = charts.token_length_chart(HISTOGRAM, 25, line="windows of", longer="are read in windows")
+    assert kept.layout.annotations[0].text == "windows of 25"
+    assert "and are read in windows</span>" in kept.layout.title.text
 
 
 def test_loss_chart_has_raw_and_smoothed_lines_and_stays_small():

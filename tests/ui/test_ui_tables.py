@@ -32,12 +32,55 @@ def test_report_markdown_says_whether_training_can_start():
     assert "cannot start" in blocked and "**t2**" in blocked
 
 
-def test_token_preview_table_marks_cut_texts():
-    frame = tables.token_preview_table(["a", "b"], [["[CLS]", "hi", "[SEP]"], ["[CLS]", "long", "[SEP]"]],
-                                       [3, 40], max_length=32)
-    assert frame.iloc[0]["Tokens"] == "3 (fits)"
-    assert frame.iloc[1]["Tokens"] == "40 (cut: 8 tokens dropped)"
-    assert frame.iloc[0]["What the model reads"] == "[CLS] hi [SEP]"
+def test_report_markdown_names_the_0_1_label_columns():
+    """tester_app #8: a multi-label file with one 0/1 column per label named only its first column as the labels."""
+    text = tables.report_markdown("Read.", _report(), "text", None,
+                                  label_columns=["billing", "refund", "delivery", "account", "bug"])
+    assert "labels from 5 columns (**billing**, **refund**, **delivery**, **account**, **bug**)" in text
+    assert "labels from **None**" not in text
+
+
+def test_report_markdown_notes_texts_longer_than_the_model_reads():
+    """tester_app #7: 'Your data looks good' with every text cut said so only in a 'Note' row of the findings."""
+    long = tables.report_markdown("Read.", _report(), "review", "sentiment", longer_share=1.0, readable=512)
+    assert "looks good" in long and "**Note: all your texts are longer than 512 tokens**" in long
+    assert "**Note: 40% of your texts" in tables.report_markdown("R.", _report(), "t", "l", longer_share=0.4)
+    assert "Note" not in tables.report_markdown("R.", _report(), "t", "l", longer_share=0.05)  # the 5% left out
+
+
+def test_refusal_says_why_and_which_data_is_loaded():
+    """tester_app #5: a refused file's reason stays in the Data tab, saying which data is still loaded."""
+    reason = "Your data has 300 rows; this demo trains on at most 200 (row limit). Keep a sample."
+    kept = tables.refusal_markdown("rows_300.csv", reason, "ml_190.csv")
+    assert kept.startswith("**rows_300.csv was not loaded.** Your data has 300 rows")
+    assert "Still loaded: **ml_190.csv**" in kept
+    assert tables.refusal_markdown("The sample data", reason, None).endswith("No data is loaded yet.")
+
+
+def test_upload_label_states_the_size_limit_in_mb():
+    assert tables.upload_label(None) == "Your data file"
+    assert "at most 1 MB in this demo" in tables.upload_label(1.0)
+
+
+def test_token_preview_shows_what_training_reads_and_where_it_leaves_tokens_out():
+    """tester_app #7: a head + tail cut showed the first tokens only and counted the tokens dropped at 512."""
+    fits = tables.TokenReading(3, (["[CLS]", "hi", "[SEP]"], 0))
+    head = tables.TokenReading(40, (["[CLS]", *"abcdefghijklmnopqrstuvwxyz123", "[SEP]"], 9))
+    head_tail = tables.TokenReading(300, (["[CLS]", *[f"h{i}" for i in range(64)]], 44,
+                                          [*[f"t{i}" for i in range(190)], "[SEP]"]))
+    windows = tables.TokenReading(900, (["[CLS]", "w", "[SEP]"],), windows=8)
+    frame = tables.token_preview_table(["a", "b", "c", "d"], [fits, head, head_tail, windows])
+    assert list(frame["Tokens"]) == ["3 (fits)", "40 (reads 31; 9 not read)", "300 (reads 256; 44 not read)",
+                                     "900 (read in 8 windows)"]
+    reads = list(frame["What the model reads"])
+    assert reads[0] == "[CLS] hi [SEP]"
+    assert reads[1].endswith("3 [SEP] [… 9 tokens not read …]")
+    assert "h28 … (+35 more) [… 44 tokens not read …] (+161 more) … t161" in reads[2]
+    assert reads[2].endswith("t189 [SEP]")
+    assert len(reads[2].split()) < tables.PREVIEW_TOKENS_SHOWN + 20  # both ends shown, within the same budget
+    assert reads[3] == "[CLS] w [SEP] (then 7 more windows)"
+    tail = tables.reading_text(tables.TokenReading(200, (["[CLS]"], 100, [*[f"t{i}" for i in range(99)], "[SEP]"])))
+    assert tail.startswith("[CLS] [… 100 tokens not read …] (+41 more) … t41") and tail.endswith("t98 [SEP]")
 
 
 def test_per_class_table_rounds_and_counts():

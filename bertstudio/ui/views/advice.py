@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.train.auto import Decision, explanations
 from bertstudio.train.plan import LengthInUse, TimeEstimate, TrainingPlan
 from bertstudio.train.tuning import MAX_EXTRA_SHARE, plan_probe
@@ -83,3 +84,24 @@ def length_in_use_markdown(use: LengthInUse) -> str:
     lines = [f"**{where} {reads}**; of the {longer} of texts that are longer, {kept}."]
     lines += list(use.reasons)
     return " ".join(lines)
+
+
+def length_chart_words(kept: LongTexts) -> tuple[str, str]:
+    """What the text-length chart says at the maximum length and of the texts beyond it, for what training keeps
+    of them: a plain cut, the end, head + tail, or windows."""
+    if kept.strategy == "windows":
+        return "windows of", "are read in windows"
+    if kept.plain_cut:
+        return "cut at", "will be cut"
+    return "cut at", f"keep {kept.kept()}"
+
+
+def length_box_info(use: LengthInUse | None) -> str:
+    """The line under the maximum-length box: whose length it shows, and why it is not the suggestion when the
+    engine lowered it (on a CPU, for long texts), so the box never disagrees with what training reads."""
+    if use is None or use.chosen:
+        return "Longest text in tokens that is read in one piece; type another length to change it."
+    if use.lowered:
+        return (f"Chosen for this computer: your texts suggest {use.suggested}, but training here reads {use.used} "
+                "(why: below). Type a length to choose it yourself.")
+    return "Chosen from your texts (fits at least 95% of them); type another length to change it."

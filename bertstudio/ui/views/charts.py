@@ -122,8 +122,12 @@ def class_counts_chart(class_counts: Mapping[str, int]) -> go.Figure:
 
 
 def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int, *,
-                       exact_shares: Mapping[int, float] | None = None) -> go.Figure:
-    """Histogram of text lengths in tokens, with the cut-off line and the share that will be cut."""
+                       exact_shares: Mapping[int, float] | None = None, line: str = "cut at",
+                       longer: str = "will be cut") -> go.Figure:
+    """Histogram of text lengths in tokens, with the cut-off line and the share that will be cut.
+
+    ``line`` and ``longer`` say what training does at ``max_length`` ("cut at", "windows of") and to the texts
+    beyond it ("will be cut", "keep their first 64 and last 190 tokens"): see ``advice.length_chart_words``."""
     edges, counts = list(histogram.get("bin_edges", [])), list(histogram.get("counts", []))
     centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
     widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
@@ -132,15 +136,19 @@ def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int
                            hovertemplate="%{customdata[0]:.0f}-%{customdata[1]:.0f} tokens: %{y:,} texts"
                                          "<extra></extra>"))
     fig.add_vline(x=max_length, line_color=LINE_COLOR, line_dash="dash", line_width=2,
-                  annotation_text=f"cut at {max_length}", annotation_position="top right",
+                  annotation_text=f"{line} {max_length}", annotation_position="top right",
                   annotation_font_color=LINE_COLOR)
     share = share_longer_than(histogram, max_length, exact_shares)
     if share == 0:
         title = f"Text lengths in tokens: all texts fit in {max_length} tokens"
     else:
-        title = f"Text lengths in tokens: {format_share(share)} of texts are longer than {max_length} and will be cut"
+        # On a line of its own: "keep the first 64 and last 190 tokens" does not fit beside the share in half a page.
+        title = (f"Text lengths in tokens: {format_share(share)} of texts are longer than {max_length}"
+                 f"<br><span style='font-size:12px'>and {longer}</span>")
     fig.update_xaxes(range=[0, max([max_length, *edges]) * 1.05])
-    return _layout(fig, title, "Length in tokens", "Texts")
+    fig = _layout(fig, title, "Length in tokens", "Texts")
+    fig.update_layout(margin={"t": 70})
+    return fig
 
 
 def loss_chart(steps: Sequence[int], losses: Sequence[float], *, max_points: int = MAX_POINTS) -> go.Figure:

@@ -29,12 +29,19 @@ def report_table(findings: Sequence[Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Severity", "What we found", "Rows", "What to do"])
 
 
-def report_markdown(table_description: str, report: Any, text_column: str, label_column: str,
-                    text_pair_column: str | None = None) -> str:
-    """The validation report in plain words: what was read, what will be used, whether training can start."""
+def report_markdown(table_description: str, report: Any, text_column: str, label_column: str | None,
+                    text_pair_column: str | None = None, *, label_columns: Sequence[str] | None = None,
+                    longer_share: float = 0.0, readable: int = 512) -> str:
+    """The validation report in plain words: what was read, what will be used, whether training can start.
+
+    ``label_columns``: the 0/1 columns a multi-label file's labels come from (then ``label_column`` is unused);
+    ``longer_share``: the share of texts longer than ``readable`` tokens, the most the data's suggested maximum
+    length reads: above the few the suggestion leaves out, training reads only part of most texts, which a
+    person should hear in the verdict rather than in a "Note" row of the findings table."""
     columns = f"**{text_column}**" + (f" + **{text_pair_column}**" if text_pair_column else "")
     lines = [f"{table_description}", "",
-             f"Texts come from {columns}; labels from **{label_column}**. {report.summary()}"]
+             f"Texts come from {columns}; labels from {labels_source(label_column, label_columns)}. "
+             f"{report.summary()}"]
     errors = [f for f in report.findings if f.level == "error"]
     warnings = [f for f in report.findings if f.level == "warning"]
     if errors:
@@ -44,20 +51,127 @@ def report_markdown(table_description: str, report: Any, text_column: str, label
         lines += ["", f"Ready to train, but look at the {count_noun(len(warnings), 'warning')} below."]
     else:
         lines += ["", "**Your data looks good.** Next: check the text lengths below, then go to the Model tab."]
+    if longer_share > LONG_TEXTS_NOTED and not errors:
+        lines += ["", long_texts_note(longer_share, readable)]
     return "\n".join(lines)
 
 
-def token_preview_table(labels: Sequence[str], tokens: Sequence[Sequence[str]], full_lengths: Sequence[int],
-                        max_length: int) -> pd.DataFrame:
-    """The first rows as the model reads them: its word pieces, and whether the end gets cut off."""
-    rows = []
-    for label, pieces, length in zip(labels, tokens, full_lengths):
-        shown = list(pieces[:PREVIEW_TOKENS_SHOWN])
-        more = len(pieces) - len(shown)
-        reading = " ".join(shown) + (f" … (+{more} more)" if more > 0 else "")
-        cut = f"cut: {length - max_length} tokens dropped" if length > max_length else "fits"
-        rows.append({"Label": label, "Tokens": f"{length} ({cut})", "What the model reads": reading})
+# More texts than this longer than the suggested length: the suggestion fits 95% of texts unless it is capped at
+# the most a BERT model reads, so beyond 5% the texts themselves are longer than any model here reads at once.
+LONG_TEXTS_NOTED = 0.05
+
+
+def long_texts_note(longer_share: float, readable: int) -> str:
+    share = "all" if longer_share >= 1 else f"{longer_share:.0%} of"
+    return (f"**Note: {share} your texts are longer than {readable} tokens**, more than the model reads at once, "
+            "so training reads only part of each long text. What it keeps (the start, the end, both, or all of it "
+            "in windows) is under the text lengths below; check that the words that decide the label are there.")
+
+
+def labels_source(label_column: str | None, label_columns: Sequence[str] | None) -> str:
+    """'**label**', or '5 columns (**billing**, **refund**, ...)' for one 0/1 column per label."""
+    if not label_columns:
+        return f"**{label_column}**"
+    return f"{len(label_columns)} columns ({', '.join(f'**{c}**' for c in label_columns)})"
+
+
+def refusal_markdown(subject: str, reason: str, still_loaded: str | None) -> str:
+    """What the Data tab's status line says, and keeps saying, when a file (or the sample) is refused: the reason in
+    the app's words (a limit names how to lift it), and which data is loaded now."""
+    loaded = (f"Still loaded: **{still_loaded}**, the data shown below." if still_loaded
+              else "No data is loaded yet.")
+    return f"**{subject} was not loaded.** {reason}\n\n{loaded}"
+
+
+def upload_label(max_upload_mb: float | None) -> str:
+    """The upload box's label: with the size limit of a shared app, in MB as the limits say it (a file over it is
+    refused by the upload box itself, whose message counts in Kb and says nothing of the limit)."""
+    if max_upload_mb is None:
+        return "Your data file"
+    return f"Your data file (at most {max_upload_mb:g} MB in this demo; a bigger file is refused)"
+
+
+@dataclass(frozen=True)
+class TokenReading:
+    """One text as training reads it, from the engine's own cut.
+
+    ``parts``: word pieces that are read, and between them (or before, or after) the number of tokens that are
+    not; ``windows``: long texts read in overlapping windows are read in this many, and ``parts`` holds the first.
+    """
+
+    length: int  # the whole text in tokens, [CLS] and [SEP] included
+    parts: tuple[Sequence[str] | int, ...]
+    windows: int = 1
+
+
+def token_preview_table(labels: Sequence[str], readings: Sequence[TokenReading]) -> pd.DataFrame:
+    """The first rows as the model reads them: its word pieces, and what of a longer text is not read."""
+    rows = [{"Label": label, "Tokens": f"{reading.length} ({reading_summary(reading)})",
+             "What the model reads": reading_text(reading)}
+            for label, reading in zip(labels, readings)]
     return pd.DataFrame(rows, columns=["Label", "Tokens", "What the model reads"])
+
+
+def reading_summary(reading: TokenReading) -> str:
+    """'fits', 'reads 256, 2,547 not read', 'read in 8 windows'."""
+    if reading.windows > 1:
+        return f"read in {reading.windows} windows"
+    skipped = sum(p for p in reading.parts if isinstance(p, int))
+    if not skipped:
+        return "fits"
+    read = sum(len(p) for p in reading.parts if not isinstance(p, int))
+    return f"reads {read:,}; {skipped:,} not read"
+
+
+def reading_text(reading: TokenReading) -> str:
+    """The pieces read, each shortened to its share of ``PREVIEW_TOKENS_SHOWN``, and the tokens left out between
+    them, where they are: at the end of a cut text, at the start of its tail, in the middle of head + tail."""
+    parts = _joined(reading.parts)
+    pieces = [p for p in parts if not isinstance(p, int)]
+    budgets = _budgets([len(p) for p in pieces], PREVIEW_TOKENS_SHOWN)
+    shown, read = [], 0
+    for part in parts:
+        if isinstance(part, int):
+            shown.append(f"[… {part:,} tokens not read …]")
+            continue
+        shown.append(_shortened(part, budgets[read], keep_end=read > 0))
+        read += 1
+    if reading.windows > 1:
+        shown.append(f"(then {reading.windows - 1} more windows)")
+    return " ".join(shown)
+
+
+def _joined(parts: Sequence[Sequence[str] | int]) -> list:
+    """Parts with nothing left out between them (a text that fits) become one piece."""
+    joined: list = []
+    for part in parts:
+        if isinstance(part, int):
+            if part:
+                joined.append(part)
+        elif joined and not isinstance(joined[-1], int):
+            joined[-1] = [*joined[-1], *part]
+        else:
+            joined.append(list(part))
+    return joined
+
+
+def _budgets(sizes: Sequence[int], total: int) -> list[int]:
+    """Tokens shown of each piece: an even share, a short piece's leftover going to the longer ones."""
+    budgets, left = [0] * len(sizes), total
+    for done, i in enumerate(sorted(range(len(sizes)), key=sizes.__getitem__)):
+        budgets[i] = min(sizes[i], left // (len(sizes) - done))
+        left -= budgets[i]
+    return budgets
+
+
+def _shortened(tokens: Sequence[str], shown: int, *, keep_end: bool) -> str:
+    """The first ``shown`` tokens then '… (+N more)', or (a piece after a gap) '(+N more) …' then the last."""
+    more = len(tokens) - shown
+    if more <= 0:
+        return " ".join(tokens)
+    if keep_end:
+        return f"(+{more} more) … " + " ".join(tokens[len(tokens) - shown:])
+    return " ".join(tokens[:shown]) + f" … (+{more} more)"
 
 
 # --- model tab --------------------------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""The Data tab against the engine: refusals that stay on the page, the label columns of a multi-label file, and
+the length box, chart and preview of long texts, all saying what training will read (tester_app #5, #7, #8,
+tester_files #15)."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+from helpers import write_long_text_csv, write_rows
+
+from bertstudio.data.long_texts import encode_long_texts
+from bertstudio.jobs import JobRegistry
+from bertstudio.limits import UsageLimits
+from bertstudio.ui import data_tab
+from bertstudio.ui.common import TokenizerCache
+from bertstudio.ui.context import AppContext
+from bertstudio.ui.predictors import PredictorCache
+from bertstudio.ui.session import SessionStore
+from bertstudio.ui.state import ModelChoice, build_config
+from bertstudio.ui.views import advice
+
+LABELS = ["billing", "refund", "delivery", "account", "bug"]
+ON_CPU = ModelChoice(model="bundled-minilm", settings={"device": "cpu"})
+
+
+@pytest.fixture(scope="module")
+def tokenizers() -> TokenizerCache:
+    return TokenizerCache()
+
+
+@pytest.fixture
+def page(tmp_path, tokenizers):
+    """The Data tab of a test app with a 200-row limit and a 1 MB upload limit: its handlers by name, its
+    components by elem_id, and a visitor's workspace."""
+    with gr.Blocks() as demo:
+        loaded = demo.load(lambda: None, None, None)
+        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
+                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
+        with gr.Tabs() as tabs:
+            ctx = AppContext(store=SessionStore(tmp_path / "data"), jobs=JobRegistry(), predictors=PredictorCache(),
+                             tokenizers=tokenizers, tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
+                             limits=UsageLimits(max_rows=200, max_upload_mb=1), **states)
+            data_tab.build(ctx)
+    handlers = {block_fn.fn.__name__: block_fn.fn for block_fn in demo.fns.values() if block_fn.fn is not None}
+    components = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    return ctx, handlers, components, ctx.store.open(None)
+
+
+def _table(path, rows: int):
+    return write_rows(path, ["text", "label"], [[f"message number {i} about {'ab'[i % 2]}", "ab"[i % 2]]
+                                                for i in range(rows)])
+
+
+def test_a_refused_file_says_why_where_it_stays_and_which_data_is_loaded(page, tmp_path):
+    """#5: the row limit's refusal was a toast that faded, leaving "Reading your file…" and an Error badge over
+    the previous file's report."""
+    ctx, handlers, components, workspace = page
+    status, upload = components["data-status"], components["data-upload"]
+    first = handlers["on_upload"](str(_table(tmp_path / "small.csv", 120)), workspace, "bundled-minilm", None, None)
+    assert first[status] == "" and first[ctx.data].file_name == "small.csv"
+
+    too_many = handlers["on_upload"](str(_table(tmp_path / "rows_300.csv", 300)), workspace, "bundled-minilm",
+                                     first[ctx.data], None)  # returned, not raised: no Error badge, no fading toast
+    assert too_many[status].startswith("**rows_300.csv was not loaded.** Your data has 300 rows; this demo trains on "
+                                       "at most 200 (row limit).")
+    assert "Still loaded: **small.csv**" in too_many[status]
+    assert too_many[upload] is None and ctx.data not in too_many  # the box is emptied; the data stays as it was
+
+    nothing_before = handlers["on_sample"](workspace, "bundled-minilm", None, None)
+    assert nothing_before[status].startswith("**The sample data was not loaded.** Your data has 400 rows")
+    assert nothing_before[status].endswith("No data is loaded yet.") and nothing_before[ctx.data] is None
+
+
+def test_archives_reach_the_engine_which_says_what_to_do(page, tmp_path):
+    """tester_files #15: a .zip got Gradio's 'Invalid file type'; the engine says what it is and what to do."""
+    import zipfile
+
+    ctx, handlers, components, workspace = page
+    assert {".zip", ".gz"} <= set(components["data-upload"].file_types)
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("data.csv", "text,label\nhello,a\n")
+    shown = handlers["on_upload"](str(archive), workspace, "bundled-minilm", None, None)
+    assert shown[components["data-status"]].startswith("**data.zip was not loaded.** 'data.zip' is a zip archive "
+                                                       "(1 file: data.csv), not a table. Unzip it")
+
+
+def test_the_upload_box_states_the_size_limit(page):
+    _, _, components, _ = page
+    assert "at most 1 MB in this demo" in components["data-upload"].label
+
+
+def test_labels_from_0_1_columns_are_named_as_such(tmp_path, tokenizers):
+    """#8: detection worked, but the report said "labels from billing", the Label column showed billing and the
+    0/1 picker was empty."""
+    rows = [[f"text {i} about {LABELS[i % 5]} and {LABELS[(i + 2) % 5]}"] + [int(n in (i % 5, (i + 2) % 5))
+                                                                           for n in range(5)] for i in range(60)]
+    path = write_rows(tmp_path / "cols.csv", ["text", *LABELS], rows)
+    selection = data_tab.analyse(tokenizers, str(path), "bundled-minilm")
+    assert selection.label_column is None and data_tab.detected_label_columns(selection) == LABELS
+    assert "labels from 5 columns (**billing**, **refund**, **delivery**, **account**, **bug**)" in \
+        data_tab.report_text(selection)
+    config = build_config(selection, ModelChoice())
+    assert (config.task, config.label_column, config.label_columns) == ("multi_label", None, LABELS)
+
+    # The picker shows the detected columns; untouched they are not the person's choice (another task or label
+    # column lets the engine decide again), a change to them is.
+    assert data_tab.chosen_label_columns(LABELS, selection) is None
+    assert data_tab.chosen_label_columns(LABELS[:3], selection) == LABELS[:3]
+    assert data_tab.chosen_label_columns([], selection) is None
+
+
+def test_the_length_views_show_what_the_plan_reads(tmp_path, tokenizers):
+    """#7: long texts on a CPU: the box said 512, the chart "cut at 512" and the preview counted tokens dropped
+    after 512, while training reads 256 tokens, the first 64 and the last 190."""
+    selection = data_tab.analyse(tokenizers, str(write_long_text_csv(tmp_path / "long.csv")), "bundled-minilm")
+    use = data_tab.length_in_use(selection, ON_CPU)
+    assert selection.max_length > 256 and use.used == 256 and use.kept.strategy == "head_tail"
+    assert data_tab.length_shown(selection, use) == 256
+    assert f"your texts suggest {selection.max_length}, but training here reads 256" in advice.length_box_info(use)
+
+    chart = data_tab.length_chart(selection, use)
+    assert chart.layout.shapes[0].x0 == 256 and chart.layout.annotations[0].text == "cut at 256"
+    assert "keep the first 64 and last 190 tokens" in chart.layout.title.text
+
+    tokenizer = tokenizers.get("bundled-minilm")
+    text = max((t for t, _, _ in selection.preview), key=len)
+    reading = data_tab.read_by_training(tokenizer, text, None, use.kept)
+    head, skipped, tail = reading.parts
+    trained = tokenizer.convert_ids_to_tokens(encode_long_texts(tokenizer, [text], use.kept)["input_ids"][0])
+    assert [*head, *tail] == trained and len(head) == 1 + 64 and len(tail) == 190 + 1  # the engine's own tokens
+    assert skipped == reading.length - 256
+    preview = data_tab.preview_table(tokenizers, selection, use)
+    assert f"{reading.length} (reads 256; {skipped:,} not read)" in list(preview["Tokens"])
+
+
+def test_the_chart_and_the_box_say_what_each_strategy_does():
+    from bertstudio.data.long_texts import LongTexts
+    from bertstudio.train.plan import LengthInUse
+
+    assert advice.length_chart_words(LongTexts("head", 128)) == ("cut at", "will be cut")
+    assert advice.length_chart_words(LongTexts("tail", 128)) == ("cut at", "keep the last 126 tokens")
+    assert advice.length_chart_words(LongTexts("windows", 128)) == ("windows of", "are read in windows")
+    lowered = LengthInUse(suggested=512, used=256, kept=LongTexts("head_tail", 256), longer_share=1.0)
+    assert "your texts suggest 512, but training here reads 256" in advice.length_box_info(lowered)
+    assert "Chosen from your texts" in advice.length_box_info(LengthInUse(128, 128, LongTexts("head", 128), 0.01))
+    chosen = LengthInUse(512, 384, LongTexts("head", 384), 0.5, chosen=True)
+    assert "type another length" in advice.length_box_info(chosen)
+
+
+def test_a_typed_length_is_the_persons_even_the_suggestion(tmp_path, tokenizers):
+    """The box shows the plan's 256: leaving it unchanged changes nothing; typing the suggested 512 keeps 512 (it
+    used to count as "not set", so the CPU lowered it again); "Use 256" goes back to the automatic length."""
+    selection = data_tab.analyse(tokenizers, str(write_long_text_csv(tmp_path / "long.csv")), "bundled-minilm")
+    assert data_tab.typed_length(selection, ON_CPU, 256) is None
+    typed = data_tab.typed_length(selection, ON_CPU, selection.max_length)
+    assert typed.max_length_set and data_tab.length_in_use(typed, ON_CPU).used == selection.max_length
+    assert data_tab.automatic_length(typed, ON_CPU) == 256
+    back = data_tab.automatic(typed)
+    assert not back.max_length_set and data_tab.length_in_use(back, ON_CPU).used == 256
