@@ -132,6 +132,16 @@ def write_rows(path: Path, header: list[str], rows: list[list]) -> Path:
     return path
 
 
+def write_workbook(path: Path, sheets: dict[str, list[tuple]]) -> Path:
+    """An Excel workbook with one sheet per entry of ``sheets``, in that order: each a header row, then its rows."""
+    import pandas as pd
+
+    with pd.ExcelWriter(path) as writer:
+        for name, rows in sheets.items():
+            pd.DataFrame(rows[1:], columns=list(rows[0])).to_excel(writer, sheet_name=name, index=False)
+    return path
+
+
 def write_multilabel_csv(path: Path, rows: int = 90, *, separator: str = ";", long: bool = False) -> Path:
     """Texts with one or two of three labels (each told apart by its own words), joined by ``separator``;
     ``long``: the words come after a filler of 7 to 35 words (a 16-token cut never sees them)."""

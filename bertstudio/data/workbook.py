@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,77 @@ class Sheet:
     unsaved_formulas: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SheetSize:
+    """A sheet as the workbook's index lists it: its name, and its rows below the first filled one (None: the
+    workbook does not say)."""
+
+    name: str
+    rows: int | None = None
+
+
+def workbook_sheets(file: Path) -> list[SheetSize]:
+    """The sheets of a workbook in their order, with their sizes where the workbook states them; empty when the
+    index cannot be read (the workbook itself is then refused by ``read_sheet``, which says why).
+
+    Only the index is read, never the cells: the app lists the sheets each time it reads a workbook, and an .xlsx
+    states each sheet's used range before its cells. An old .xls gives the names alone (its sizes are known only
+    once a sheet is loaded).
+    """
+    try:
+        return _xlsx_sheets(file) if zipfile.is_zipfile(file) else _xls_sheets(file)
+    except Exception:  # noqa: BLE001 - a damaged index: no list, and reading the file says what is wrong
+        return []
+
+
+def _xlsx_sheets(file: Path) -> list[SheetSize]:
+    # openpyxl finds the workbook part and its sheets; its own loading would read every text (shared strings).
+    # Opened as a file object: openpyxl refuses a name it does not know (a workbook saved as "data.csv").
+    from openpyxl.reader.excel import ExcelReader
+
+    with file.open("rb") as handle:
+        return _listed_sheets(ExcelReader(handle, read_only=True))
+
+
+def _listed_sheets(reader: Any) -> list[SheetSize]:
+    try:
+        reader.read_manifest()
+        reader.read_workbook()
+        return [SheetSize(sheet.name, _stated_rows(reader.archive, rel.target))
+                for sheet, rel in reader.parser.find_sheets()
+                if rel.target in reader.valid_files and "chartsheet" not in rel.Type]  # as pandas lists them
+    finally:
+        reader.archive.close()
+
+
+def _stated_rows(archive: zipfile.ZipFile, part: str) -> int | None:
+    """The rows below the first of a sheet's used range (``<dimension ref="A1:C31">``: 30), which comes before
+    its cells; None when the sheet states none."""
+    from xml.etree.ElementTree import iterparse
+
+    from openpyxl.utils.cell import range_boundaries
+
+    with archive.open(part) as source:
+        for _, element in iterparse(source, events=("start",)):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if tag == "dimension":
+                _, first, _, last = range_boundaries(element.get("ref", ""))
+                return last - first if first is not None and last is not None else None
+            if tag == "sheetData":  # the cells begin: no size stated
+                return None
+    return None
+
+
+def _xls_sheets(file: Path) -> list[SheetSize]:
+    import xlrd
+
+    book = xlrd.open_workbook(str(file), on_demand=True)  # on demand: no sheet is loaded
+    try:
+        return [SheetSize(name) for name in book.sheet_names()]
+    finally:
+        book.release_resources()
+
+
 def read_sheet(file: Path, sheet: str | None = None) -> Sheet:
     """The table of a workbook: ``sheet`` when given, else the one ``_table_sheet`` chooses (DataError: none).
 
@@ -66,6 +138,7 @@ def _read_sheet(path: str, size: int, mtime_ns: int, sheet: str | None) -> Sheet
               if not frame.empty and (name is None or other == name)}
     if not tables:
         raise DataError(
+            f"The sheet '{name}' of '{file.name}' is empty." if name is not None else
             f"Every sheet of '{file.name}' is empty." if len(frames) > 1 else
             f"The sheet ('{next(iter(frames))}') of '{file.name}' is empty.",
             hint="Put your data on a sheet: a header row, then one text per row.",

@@ -12,7 +12,8 @@ from bertstudio.data import SAMPLE_DATA_PATH
 from bertstudio.data.inspect import LabelColumnNotFound, inspect_file
 from bertstudio.data.long_texts import LongTexts, SpecialTokens, encode_long_texts
 from bertstudio.data.multilabel import LabelSettings
-from bertstudio.data.io import SUPPORTED_EXTENSIONS, read_table
+from bertstudio.data.io import SUPPORTED_EXTENSIONS, TableInfo, read_table
+from bertstudio.data.workbook import SheetSize, workbook_sheets
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.models.registry import DEFAULT_MODEL, find_variant
 from bertstudio.train.estimate import planned_length
@@ -30,6 +31,7 @@ from bertstudio.ui.views import multilabel as multilabel_views
 NO_PAIR = "(none)"
 READING_SAMPLE = "Reading the sample data and measuring its texts…"
 READING_UPLOAD = "Reading your file and measuring its texts…"
+READING_SHEET = "Reading the chosen sheet and measuring its texts…"
 UNEXPECTED = ("**Reading stopped on an unexpected error** (the message in the corner says more). The data loaded "
               "before, if any, is still loaded.")
 # Compressed files and archives are no tables, but the upload box takes them so that the engine's refusal is shown,
@@ -57,13 +59,15 @@ def _tokenizer(tokenizers: TokenizerCache, model: str) -> tuple[Any, str, str]:
 
 
 def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | None = None, label: str | None = None,
-            pair: str | None = None, casefold: bool = False, labels: LabelSettings | None = None) -> DataSelection:
-    """Read, check and measure the file (the engine's ``inspect_file``) into a DataSelection."""
+            pair: str | None = None, casefold: bool = False, labels: LabelSettings | None = None,
+            sheet: str | None = None) -> DataSelection:
+    """Read, check and measure the file (the engine's ``inspect_file``) into a DataSelection. ``sheet``: the
+    workbook's sheet to read (None: the engine chooses it, and says why in the report)."""
 
     tokenizer, used, note = _tokenizer(tokenizers, model)
     labels = labels or LabelSettings()
     found = inspect_file(path, text_column=text, label_column=label, text_pair_column=pair,
-                         casefold_labels=casefold, tokenizer=tokenizer, labels=labels)
+                         casefold_labels=casefold, tokenizer=tokenizer, labels=labels, sheet=sheet)
     ds = found.prepared.dataset
     rows = ds.select(range(min(PREVIEW_ROWS, len(ds))))
     names = found.prepared.label_names
@@ -81,7 +85,14 @@ def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | No
         errors_text=" ".join(f.message for f in report.errors), lengths=found.lengths,
         table_text=found.table.describe(), report=report, preview=preview, model=model,
         tokenizer_model=used, tokenizer_note=note, task=labels.task, label_separator=labels.separator,
-        label_columns=labels.label_columns, empty_labels=labels.empty_labels, multilabel=multilabel)
+        label_columns=labels.label_columns, empty_labels=labels.empty_labels, multilabel=multilabel,
+        sheet=found.table.sheet, sheets=sheets_of(found.table))
+
+
+def sheets_of(table: TableInfo) -> list[SheetSize]:
+    """The sheets of the workbook ``table`` was read from (the engine reports the sheet it read); none for a file
+    that has no sheets."""
+    return workbook_sheets(table.path) if table.sheet is not None else []
 
 
 def label_text(names: list[str], label) -> str:
@@ -183,10 +194,15 @@ def restored(tokenizers: TokenizerCache, path: Path, choice: DataChoice, model: 
     selection = analyse(tokenizers, str(path), model, text=choice.text_column, label=choice.label_column,
                         pair=choice.text_pair_column or "", casefold=choice.casefold_labels,
                         labels=label_settings(choice.task, choice.label_separator, choice.label_columns,
-                                              choice.empty_labels))
+                                              choice.empty_labels), sheet=choice.sheet)
     if choice.max_length is None:
         return selection
     return replace(selection, max_length=choice.max_length, max_length_set=True)  # only a typed one is kept
+
+
+def sheet_picker(sheets: list[SheetSize], read: str | None) -> gr.Dropdown:
+    """The Sheet picker: the workbook's sheets with the one read chosen; shown only when there is a choice."""
+    return gr.Dropdown(choices=tables.sheet_choices(sheets), value=read, visible=len(sheets) > 1)
 
 
 def length_chart(selection: DataSelection, use: LengthInUse | None = None):
@@ -263,6 +279,9 @@ def build(ctx: AppContext) -> None:
         status_md = gr.Markdown(elem_id="data-status")
         with gr.Column(visible=False) as results:
             report_md = gr.Markdown(elem_id="data-report")
+            sheet_dd = gr.Dropdown(label="Sheet", interactive=True, visible=False, elem_id="data-sheet",
+                                   info="The sheet of the workbook your data is on. Choosing another reads it "
+                                        "and guesses its columns again.")
             with gr.Row():
                 text_dd = gr.Dropdown(label="Text column", info="The text the model reads.", interactive=True,
                                       elem_id="text-column")
@@ -309,8 +328,8 @@ def build(ctx: AppContext) -> None:
                                        interactive=False, wrap=True, column_widths=["16%", "14%", "70%"],
                                        elem_id="token-preview")
 
-        shown = [ctx.data, ctx.data_file, results, analysis, report_md, text_dd, label_dd, pair_dd, casefold, findings,
-                 counts_plot, length_md, task_dd, separator_box, label_cols, empty_dd, task_md]
+        shown = [ctx.data, ctx.data_file, results, analysis, report_md, sheet_dd, text_dd, label_dd, pair_dd, casefold,
+                 findings, counts_plot, length_md, task_dd, separator_box, label_cols, empty_dd, task_md]
         # The length box, the chart's cut line, the preview and the note under them say what training reads: the
         # engine's plan for this data and the Model tab's settings, redrawn whenever either changes.
         length_views = [max_len, use_suggested, length_plot, preview, length_use_md]
@@ -322,6 +341,7 @@ def build(ctx: AppContext) -> None:
             return {
                 ctx.data: selection, ctx.data_file: selection.path, results: gr.Column(visible=True),
                 analysis: gr.Column(visible=True), report_md: report_text(selection),
+                sheet_dd: sheet_picker(selection.sheets, selection.sheet),
                 text_dd: gr.Dropdown(choices=selection.columns, value=selection.text_column),
                 label_dd: gr.Dropdown(choices=[NO_PAIR, *selection.columns], value=selection.label_column or NO_PAIR),
                 pair_dd: gr.Dropdown(choices=[NO_PAIR, *selection.columns],
@@ -337,11 +357,11 @@ def build(ctx: AppContext) -> None:
                 task_md: multilabel_views.multilabel_markdown(selection.multilabel),
             }
 
-        def show_column_choice(path: str, err: DataError) -> dict:
-            """The file was read but not understood (e.g. no label column found): let the person pick columns.
-            Raises the DataError of a file that is not even a table."""
+        def show_column_choice(path: str, err: DataError, sheet: str | None = None) -> dict:
+            """The file (or its ``sheet``) was read but not understood (e.g. no label column found): let the person
+            pick columns. Raises the DataError of a file that is not even a table."""
 
-            _, table = read_table(path)
+            _, table = read_table(path, sheet=sheet)
             texts_alone = isinstance(err, LabelColumnNotFound) and len(table.columns) == 1
             what_to_do = err.hint if texts_alone and err.hint else "Choose the text and label columns below."
             gr.Warning(f"{err.message} {what_to_do}",
@@ -351,17 +371,18 @@ def build(ctx: AppContext) -> None:
                 ctx.data: None, ctx.data_file: path, results: gr.Column(visible=True),
                 analysis: gr.Column(visible=False),
                 report_md: f"{table.describe()}\n\n**{err.message}** {what_to_do}",
+                sheet_dd: sheet_picker(sheets_of(table), table.sheet),
                 text_dd: gr.Dropdown(choices=table.columns, value=found),
                 label_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=None),
                 pair_dd: gr.Dropdown(choices=[NO_PAIR, *table.columns], value=NO_PAIR),
                 findings: gr.Dataframe(visible=False), counts_plot: None, length_md: "",
             }
 
-        def load(path: str, model: str) -> dict:
+        def load(path: str, model: str, sheet: str | None = None) -> dict:
             try:
-                selection = analyse(ctx.tokenizers, path, model)
+                selection = analyse(ctx.tokenizers, path, model, sheet=sheet)
             except DataError as err:
-                return show_column_choice(path, err)
+                return show_column_choice(path, err, sheet)
             ctx.limits.check_rows(selection.rows)
             return show(selection)
 
@@ -370,13 +391,16 @@ def build(ctx: AppContext) -> None:
             before stays loaded and shown, or, with none, the tab is emptied."""
             still = current.file_name if current is not None else None
             update = {status_md: tables.refusal_markdown(subject, str(err), still), upload: None}
-            if current is None:
+            if current is not None:  # a refused sheet: the picker names the sheet still loaded
+                update[sheet_dd] = sheet_picker(current.sheets, current.sheet)
+            else:
                 update.update({ctx.data: None, ctx.data_file: "", results: gr.Column(visible=False)})
             return update
 
-        def loaded(path: str, model: str, subject: str, current: DataSelection | None) -> dict:
+        def loaded(path: str, model: str, subject: str, current: DataSelection | None,
+                   sheet: str | None = None) -> dict:
             try:
-                return {**load(path, model), status_md: ""}
+                return {**load(path, model, sheet), status_md: ""}
             except UserError as err:
                 return refused(err, subject, current)
 
@@ -399,6 +423,13 @@ def build(ctx: AppContext) -> None:
             return {**loaded(str(save_upload(ws, SAMPLE_DATA_PATH)), model, "The sample data", current),
                     ctx.workspace: ws}
 
+        @friendly
+        def on_sheet(path: str | None, sheet: str | None, model: str, current: DataSelection | None) -> dict:
+            """Another sheet of the workbook: read as a new file would be, its columns guessed again."""
+            if not path or not sheet:
+                return gr.skip()
+            return loaded(path, model, f"The sheet '{sheet}'", current, sheet)
+
         def reading(trigger, handler, inputs: list, what: str) -> None:
             """``handler`` behind a status line: the words appear at once (no queue), the spinner stays on them
             while it works, and the handler replaces them: with nothing, or with why the file was not loaded.
@@ -411,7 +442,7 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_columns(path: str | None, text: str | None, label: str | None, pair: str | None,
                        fold: bool, model: str, task: str, separator: str, columns: list[str] | None,
-                       empty: str, current: DataSelection | None) -> dict:
+                       empty: str, sheet: str | None, current: DataSelection | None) -> dict:
             if not path:
                 return gr.skip()
             label = None if label in (None, NO_PAIR) else label
@@ -426,7 +457,7 @@ def build(ctx: AppContext) -> None:
                 raise DataError("The second text column must differ from the text and label columns.",
                                 f"Choose another column, or “{NO_PAIR}”.")
             return show(analyse(ctx.tokenizers, path, model, text=text, label=label, pair=second, casefold=fold,
-                                labels=label_settings(task, separator, columns, empty)))
+                                labels=label_settings(task, separator, columns, empty), sheet=sheet or None))
 
         @friendly
         def on_max_length(selection: DataSelection | None, value: float | None, choice: ModelChoice) -> DataSelection:
@@ -459,7 +490,8 @@ def build(ctx: AppContext) -> None:
                                 label=selection.label_column, pair=selection.text_pair_column,
                                 casefold=selection.casefold_labels,
                                 labels=label_settings(selection.task, selection.label_separator,
-                                                      selection.label_columns, selection.empty_labels)))
+                                                      selection.label_columns, selection.empty_labels),
+                                sheet=selection.sheet))
 
         @friendly
         def on_restore(workspace: Workspace | None, model: str) -> dict:
@@ -470,35 +502,39 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()
             path, choice = recalled
             if choice.text_column is None:  # loaded, but its columns were never understood: ask again
-                return loaded(str(path), model, path.name, None)
+                return loaded(str(path), model, path.name, None, choice.sheet)
             try:
                 return show(restored(ctx.tokenizers, path, choice, model))
             except DataError as err:
-                return column_choice_or_refused(str(path), err)
+                return column_choice_or_refused(str(path), err, choice.sheet)
 
-        def column_choice_or_refused(path: str, err: DataError) -> dict:
+        def column_choice_or_refused(path: str, err: DataError, sheet: str | None) -> dict:
             try:
-                return show_column_choice(path, err)
+                return show_column_choice(path, err, sheet)
             except UserError as unreadable:
                 return refused(unreadable, Path(path).name, None)
 
-        def on_data_changed(workspace: Workspace | None, selection: DataSelection | None, path: str | None) -> None:
+        def on_data_changed(workspace: Workspace | None, selection: DataSelection | None, path: str | None,
+                            sheet: str | None) -> None:
             if workspace is not None:
-                remember_data(workspace, path, selection)
+                remember_data(workspace, path, selection, sheet)
 
         reading(upload.upload, on_upload, [upload, ctx.workspace, ctx.model, ctx.data], READING_UPLOAD)
         reading(sample.click, on_sample, [ctx.workspace, ctx.model, ctx.data], READING_SAMPLE)
+        reading(sheet_dd.input, on_sheet, [ctx.data_file, sheet_dd, ctx.model, ctx.data], READING_SHEET)
         gr.on([text_dd.input, label_dd.input, pair_dd.input, casefold.input, task_dd.input, separator_box.submit,
                label_cols.input, empty_dd.input], on_columns,
               [ctx.data_file, text_dd, label_dd, pair_dd, casefold, ctx.model, task_dd, separator_box, label_cols,
-               empty_dd, ctx.data], shown, trigger_mode="always_last")
+               empty_dd, sheet_dd, ctx.data], shown, trigger_mode="always_last")
         gr.on([max_len.submit, max_len.blur], on_max_length, [ctx.data, max_len, ctx.model_choice], ctx.data,
               trigger_mode="always_last")
         use_suggested.click(lambda s: automatic(s) if s else gr.skip(), ctx.data, ctx.data)
         ctx.model.change(on_model, [ctx.data, ctx.model], shown)
         gr.on([ctx.data.change, ctx.model_choice.change], on_lengths, [ctx.data, ctx.model_choice], length_views,
               trigger_mode="always_last", show_progress="hidden")
-        gr.on([ctx.data.change, ctx.data_file.change], on_data_changed, [ctx.workspace, ctx.data, ctx.data_file],
-              None, trigger_mode="always_last", show_progress="hidden")
+        # The sheet too: another sheet whose columns are still to be chosen changes neither the data nor the file.
+        gr.on([ctx.data.change, ctx.data_file.change, sheet_dd.change], on_data_changed,
+              [ctx.workspace, ctx.data, ctx.data_file, sheet_dd], None, trigger_mode="always_last",
+              show_progress="hidden")
         ctx.session_loaded.then(on_restore, [ctx.workspace, ctx.model], [*shown, status_md, upload],
                                 show_progress_on=status_md)

@@ -186,15 +186,18 @@ def save_upload(workspace: Workspace, source: str | Path, original_name: str | N
     return target
 
 
-def remember_data(workspace: Workspace, path: str | Path | None, selection: DataSelection | None) -> None:
-    """Keep the Data tab's file and choices in the workspace (a file outside its uploads is never recorded)."""
+def remember_data(workspace: Workspace, path: str | Path | None, selection: DataSelection | None,
+                  sheet: str | None = None) -> None:
+    """Keep the Data tab's file and choices in the workspace (a file outside its uploads is never recorded);
+    ``sheet``: the workbook's sheet shown while its columns are still to be chosen."""
     if not path:
         return
     uploads = workspace.uploads.resolve()
     file = Path(path).resolve()
     if not file.is_relative_to(uploads):
         return
-    atomic_write_json(workspace.data_choice, asdict(DataChoice.of(file.relative_to(uploads).as_posix(), selection)))
+    choice = DataChoice.of(file.relative_to(uploads).as_posix(), selection, sheet)
+    atomic_write_json(workspace.data_choice, asdict(choice))
 
 
 def recall_data(workspace: Workspace) -> tuple[Path, DataChoice] | None:

@@ -50,6 +50,9 @@ class DataSelection:
     # The person typed a maximum length other than the suggested one. Until then the length is automatic, as in
     # `bertstudio train`: the engine may lower it on a CPU for long texts (train/auto.decide_long_texts).
     max_length_set: bool = False
+    # --- workbooks ---
+    sheet: str | None = None  # the sheet read (chosen by the engine or the person); None for other files
+    sheets: list[Any] = field(default_factory=list)  # bertstudio.data.workbook.SheetSize, the workbook's sheets
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,17 @@ class DataChoice:
     label_columns: list[str] | None = None
     empty_labels: str = "skip"
     max_length: int | None = None  # only a length the person typed
+    sheet: str | None = None  # a workbook's sheet shown (None: chosen again by the engine)
 
     @classmethod
-    def of(cls, file: str, selection: "DataSelection | None") -> "DataChoice":
+    def of(cls, file: str, selection: "DataSelection | None", sheet: str | None = None) -> "DataChoice":
+        """``sheet``: the sheet shown while the columns are still to be chosen (no selection yet)."""
         if selection is None:
-            return cls(file)
+            return cls(file, sheet=sheet)
         return cls(file, selection.text_column, selection.label_column, selection.text_pair_column,
                    selection.casefold_labels, selection.task, selection.label_separator, selection.label_columns,
-                   selection.empty_labels, selection.max_length if selection.max_length_set else None)
+                   selection.empty_labels, selection.max_length if selection.max_length_set else None,
+                   selection.sheet)
 
 
 @dataclass
@@ -126,6 +132,7 @@ def build_config(selection: DataSelection, choice: ModelChoice) -> TrainConfig:
         **choice.settings,
         model=choice.model,
         data=selection.path,
+        sheet=selection.sheet,  # the sheet the page showed, so a resumed or repeated run reads it again
         text_column=selection.text_column,
         label_column=selection.label_column,
         text_pair_column=selection.text_pair_column or "",  # what the page showed, never a new guess

@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
+from helpers import write_workbook
+
 from bertstudio.config import make_config
 from bertstudio.data.findings import Finding
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.io import read_table
 from bertstudio.data.sniff import content_kind
-from bertstudio.data.workbook import read_sheet
+from bertstudio.data.workbook import SheetSize, read_sheet, workbook_sheets
 from bertstudio.errors import DataError
 from bertstudio.predict.files import iter_table_chunks, open_table
 
@@ -43,12 +45,6 @@ def test_title_then_empty_cells_row_reads_header_once_in_training_and_predict(tm
     assert chunk.iloc[0].to_dict() == ds[0]
 
 
-def _workbook(path, sheets: dict[str, list[tuple]]) -> None:
-    with pd.ExcelWriter(path) as writer:
-        for name, rows in sheets.items():
-            pd.DataFrame(rows[1:], columns=list(rows[0])).to_excel(writer, sheet_name=name, index=False)
-
-
 LEGEND = [("label", "description"), *((f"code{i}", f"What code {i} means") for i in range(12))]
 ARCHIVE = [("text", "label"), *((text, "old") for text, _ in _rows(20))]
 
@@ -56,7 +52,7 @@ ARCHIVE = [("text", "label"), *((text, "old") for text, _ in _rows(20))]
 @pytest.mark.parametrize("first", [LEGEND, ARCHIVE])
 def test_workbook_sheet_without_classes_in_front_is_passed_over_with_a_note(tmp_path, first):
     path = tmp_path / "book.xlsx"
-    _workbook(path, {"Front": first, "Data": [("text", "label"), *_rows()]})
+    write_workbook(path, {"Front": first, "Data": [("text", "label"), *_rows()]})
     sheet = read_sheet(path)
     assert sheet.name == "Data"
     note = next(f for f in sheet.findings if f.code == "sheet_choice")
@@ -65,7 +61,7 @@ def test_workbook_sheet_without_classes_in_front_is_passed_over_with_a_note(tmp_
 
 def test_sheet_named_is_read_and_an_unknown_name_lists_the_sheets(tmp_path):
     path = tmp_path / "book.xlsx"
-    _workbook(path, {"Front": LEGEND, "Data": [("text", "label"), *_rows()]})
+    write_workbook(path, {"Front": LEGEND, "Data": [("text", "label"), *_rows()]})
     assert read_sheet(path, "front").name == "Front"  # upper/lower case aside
     _, table = read_table(path, sheet="Front")
     assert table.sheet == "Front" and table.n_rows == 12
@@ -73,6 +69,32 @@ def test_sheet_named_is_read_and_an_unknown_name_lists_the_sheets(tmp_path):
     with pytest.raises(DataError, match="no sheet named 'Nope'") as refused:
         read_sheet(path, "Nope")
     assert "'Front', 'Data'" in refused.value.hint
+
+
+def test_the_sheets_are_listed_from_the_index_with_their_sizes(tmp_path):
+    """The app's Sheet picker lists them without reading the cells: an .xlsx states each sheet's rows, an .xls
+    gives the names alone, and a file that is no workbook has none."""
+    book = write_workbook(tmp_path / "book.xlsx", {"Front": LEGEND, "Data": [("text", "label"), *_rows()]})
+    assert workbook_sheets(book) == [SheetSize("Front", 12), SheetSize("Data", 30)]
+    misnamed = tmp_path / "book.csv"  # a workbook saved under a CSV name is still listed
+    misnamed.write_bytes(book.read_bytes())
+    assert [sheet.name for sheet in workbook_sheets(misnamed)] == ["Front", "Data"]
+    text = tmp_path / "data.csv"
+    text.write_text(_csv(_rows()), encoding="utf-8")
+    assert workbook_sheets(text) == []
+    xlwt = pytest.importorskip("xlwt")
+    old = xlwt.Workbook()
+    for name in ("Front", "Data"):
+        old.add_sheet(name).write(0, 0, "text")
+    old.save(str(tmp_path / "old.xls"))
+    assert workbook_sheets(tmp_path / "old.xls") == [SheetSize("Front"), SheetSize("Data")]
+
+
+def test_a_chosen_empty_sheet_is_named_as_such(tmp_path):
+    empty = [()]  # no header, no rows
+    book = write_workbook(tmp_path / "book.xlsx", {"Data": [("text", "label"), *_rows()], "Notes": empty})
+    with pytest.raises(DataError, match="The sheet 'Notes' of 'book.xlsx' is empty"):
+        read_sheet(book, "Notes")
 
 
 def test_sheet_is_a_flag_of_train_inspect_and_predict():

@@ -385,3 +385,31 @@ def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
         expect(page.locator("#data-analysis")).to_be_hidden()
         expect(page.locator("#max-length")).to_be_hidden()
         browser.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_workbooks_sheet_is_chosen_and_kept_on_reload(app_url, tmp_path):
+    """Data tab: a workbook with a legend in front shows the Sheet picker on the data; choosing the legend reads
+    it, and a reloaded page shows the legend again."""
+    from helpers import write_workbook
+    from playwright.sync_api import expect, sync_playwright
+
+    book = write_workbook(tmp_path / "book.xlsx", {
+        "Legend": [("label", "description"), *((f"code{i}", f"What code {i} means") for i in range(12))],
+        "Data": [("text", "label"), *((f"Customer comment {i} about the order.", "ab"[i % 2]) for i in range(30))]})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.locator("#data-upload input[type=file]").set_input_files(str(book))
+        report, sheet = page.locator("#data-report"), page.locator("#data-sheet input")
+        expect(report).to_contain_text("sheet 'Data'", timeout=120_000)
+        expect(sheet).to_have_value("Data (30 rows)")
+        sheet.click()
+        page.get_by_role("option", name="Legend (12 rows)").click()
+        expect(report).to_contain_text("sheet 'Legend'", timeout=60_000)
+        expect(report).to_contain_text("Training cannot start yet")
+        page.reload()
+        expect(page.locator("#data-report")).to_contain_text("sheet 'Legend'", timeout=60_000)
+        expect(page.locator("#data-sheet input")).to_have_value("Legend (12 rows)")
+        browser.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 import pytest
-from helpers import write_long_text_csv, write_rows
+from helpers import write_long_text_csv, write_rows, write_workbook
 
 from bertstudio.data.long_texts import encode_long_texts
 from bertstudio.jobs import JobRegistry
@@ -15,7 +15,7 @@ from bertstudio.ui import data_tab
 from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.predictors import PredictorCache
-from bertstudio.ui.session import SessionStore
+from bertstudio.ui.session import SessionStore, recall_data
 from bertstudio.ui.state import ModelChoice, build_config
 from bertstudio.ui.views import advice
 
@@ -158,3 +158,66 @@ def test_a_typed_length_is_the_persons_even_the_suggestion(tmp_path, tokenizers)
     assert data_tab.automatic_length(typed, ON_CPU) == 256
     back = data_tab.automatic(typed)
     assert not back.max_length_set and data_tab.length_in_use(back, ON_CPU).used == 256
+
+
+def _legend_then_data(path):
+    """A workbook opening with a legend of the label codes (one row per code), the data on the second sheet."""
+    legend = [("label", "description"), *((f"code{i}", f"What code {i} means") for i in range(12))]
+    data = [("text", "label"), *((f"Customer comment number {i} about the order.", "ab"[i % 2]) for i in range(30))]
+    return write_workbook(path, {"Legend": legend, "Data": data})
+
+
+def test_a_workbooks_sheet_is_chosen_in_a_picker_kept_on_reload_and_trained_on(page, tmp_path):
+    """The engine passed over a legend sheet with a note, but the app had no way to read another sheet."""
+    ctx, handlers, components, workspace = page
+    picker = components["data-sheet"]
+    shown = handlers["on_upload"](str(_legend_then_data(tmp_path / "book.xlsx")), workspace, "bundled-minilm",
+                                  None, None)
+    data = shown[ctx.data]
+    assert (shown[picker].choices, shown[picker].value, shown[picker].visible) == (
+        [("Legend (12 rows)", "Legend"), ("Data (30 rows)", "Data")], "Data", True)
+    assert data.sheet == "Data" and not data.has_errors and build_config(data, ON_CPU).sheet == "Data"
+
+    legend = handlers["on_sheet"](data.path, "Legend", "bundled-minilm", data)  # read again, columns guessed again
+    chosen = legend[ctx.data]
+    assert legend[components["data-status"]] == "" and legend[picker].value == "Legend"
+    assert (chosen.sheet, chosen.rows, chosen.text_column, chosen.label_column) == ("Legend", 12, "description",
+                                                                                    "label")
+    assert chosen.has_errors and "a label that no other row has" in chosen.errors_text
+    assert "sheet 'Legend'" in legend[components["data-report"]] and "Training cannot start yet" in \
+        legend[components["data-report"]]
+    assert build_config(chosen, ON_CPU).sheet == "Legend"  # config.json records it: resume reads the same sheet
+
+    handlers["on_data_changed"](workspace, chosen, chosen.path, "Legend")
+    assert recall_data(workspace)[1].sheet == "Legend"
+    again = handlers["on_restore"](workspace, "bundled-minilm")  # a reloaded page
+    assert again[ctx.data].sheet == "Legend" and again[picker].value == "Legend"
+    kept = handlers["on_model"](again[ctx.data], "bert-base-uncased")  # another model measures the same sheet
+    assert kept[ctx.data].sheet == "Legend"
+
+    csv = handlers["on_upload"](str(_table(tmp_path / "small.csv", 40)), workspace, "bundled-minilm", chosen, None)
+    assert csv[picker].visible is False and csv[ctx.data].sheet is None
+    assert build_config(csv[ctx.data], ON_CPU).sheet is None
+
+
+def test_a_sheet_whose_columns_are_to_be_chosen_is_kept_for_them_and_on_reload(page, tmp_path):
+    """A sheet whose labels are not found asks for the columns; choosing them reads that sheet, not the engine's."""
+    ctx, handlers, components, workspace = page
+    notes = [("note",), *((f"A note written on day {i} of the month.",) for i in range(12))]
+    data = [("text", "label"), *((f"Customer comment number {i} about the order.", "ab"[i % 2]) for i in range(30))]
+    data_table = [("message", "code", "reply"), *((text, label, f"reply {i}") for i, (text, label) in
+                                                  enumerate(data[1:]))]
+    book = write_workbook(tmp_path / "book.xlsx", {"Data": data, "Notes": notes, "Other": data_table})
+    first = handlers["on_upload"](str(book), workspace, "bundled-minilm", None, None)
+    path = first[ctx.data].path
+    asked = handlers["on_sheet"](path, "Notes", "bundled-minilm", first[ctx.data])
+    assert asked[ctx.data] is None and asked[components["data-sheet"]].value == "Notes"
+    assert "sheet 'Notes'" in asked[components["data-report"]]
+
+    handlers["on_data_changed"](workspace, None, path, "Notes")  # columns still to be chosen: the sheet is kept
+    assert recall_data(workspace)[1].sheet == "Notes"
+    assert handlers["on_restore"](workspace, "bundled-minilm")[components["data-sheet"]].value == "Notes"
+
+    other = handlers["on_columns"](path, "message", "code", data_tab.NO_PAIR, False, "bundled-minilm", "auto", "",
+                                   None, "skip", "Other", None)
+    assert other[ctx.data].sheet == "Other" and other[ctx.data].text_column == "message"

@@ -83,6 +83,13 @@ def refusal_markdown(subject: str, reason: str, still_loaded: str | None) -> str
     return f"**{subject} was not loaded.** {reason}\n\n{loaded}"
 
 
+def sheet_choices(sheets: Sequence[Any]) -> list[tuple[str, str]]:
+    """The Sheet picker's entries, (label, name), from the engine's ``workbook_sheets``: each sheet with its rows
+    where the workbook states them, so a legend's 12 rows stand apart from the data's 3,000."""
+    return [(f"{sheet.name} ({count_noun(sheet.rows, 'row')})" if sheet.rows is not None else sheet.name, sheet.name)
+            for sheet in sheets]
+
+
 def upload_label(max_upload_mb: float | None) -> str:
     """The upload box's label: with the size limit of a shared app, in MB as the limits say it (a file over it is
     refused by the upload box itself, whose message counts in Kb and says nothing of the limit)."""
