@@ -184,3 +184,31 @@ def run_readme_code(readme: Path) -> dict:
     namespace: dict = {}
     exec(compile(code, str(readme), "exec"), namespace)
     return namespace
+
+
+def tab_page(root: Path, build, *, tokenizers=None, limits=None, settings_request: bool = False):
+    """One tab of a test app, built as the app builds it: (its AppContext, its handlers by function name, its
+    components by elem_id, a visitor's workspace). Handlers are called directly, as Gradio would call them."""
+    import gradio as gr
+
+    from bertstudio.jobs import JobRegistry
+    from bertstudio.limits import NO_LIMITS
+    from bertstudio.ui.common import TokenizerCache
+    from bertstudio.ui.context import AppContext
+    from bertstudio.ui.predictors import PredictorCache
+    from bertstudio.ui.session import SessionStore
+
+    with gr.Blocks() as demo:
+        loaded = demo.load(lambda: None, None, None)
+        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
+                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
+        if settings_request:
+            states["settings_request"] = gr.State(None)
+        with gr.Tabs() as tabs:
+            ctx = AppContext(store=SessionStore(root), jobs=JobRegistry(), predictors=PredictorCache(),
+                             tokenizers=tokenizers or TokenizerCache(), tabs=tabs, workspace=gr.State(None),
+                             session_loaded=loaded, limits=limits or NO_LIMITS, **states)
+            build(ctx)
+    handlers = {block_fn.fn.__name__: block_fn.fn for block_fn in demo.fns.values() if block_fn.fn is not None}
+    components = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    return ctx, handlers, components, ctx.store.open(None)

@@ -4,18 +4,14 @@ tester_files #15)."""
 
 from __future__ import annotations
 
-import gradio as gr
 import pytest
-from helpers import write_long_text_csv, write_rows, write_workbook
+from helpers import tab_page, write_long_text_csv, write_rows, write_workbook
 
 from bertstudio.data.long_texts import encode_long_texts
-from bertstudio.jobs import JobRegistry
 from bertstudio.limits import UsageLimits
 from bertstudio.ui import data_tab
 from bertstudio.ui.common import TokenizerCache
-from bertstudio.ui.context import AppContext
-from bertstudio.ui.predictors import PredictorCache
-from bertstudio.ui.session import SessionStore, recall_data
+from bertstudio.ui.session import recall_data
 from bertstudio.ui.state import ModelChoice, build_config
 from bertstudio.ui.views import advice
 
@@ -32,18 +28,8 @@ def tokenizers() -> TokenizerCache:
 def page(tmp_path, tokenizers):
     """The Data tab of a test app with a 200-row limit and a 1 MB upload limit: its handlers by name, its
     components by elem_id, and a visitor's workspace."""
-    with gr.Blocks() as demo:
-        loaded = demo.load(lambda: None, None, None)
-        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
-                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
-        with gr.Tabs() as tabs:
-            ctx = AppContext(store=SessionStore(tmp_path / "data"), jobs=JobRegistry(), predictors=PredictorCache(),
-                             tokenizers=tokenizers, tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
-                             limits=UsageLimits(max_rows=200, max_upload_mb=1), **states)
-            data_tab.build(ctx)
-    handlers = {block_fn.fn.__name__: block_fn.fn for block_fn in demo.fns.values() if block_fn.fn is not None}
-    components = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
-    return ctx, handlers, components, ctx.store.open(None)
+    return tab_page(tmp_path / "data", data_tab.build, tokenizers=tokenizers,
+                    limits=UsageLimits(max_rows=200, max_upload_mb=1))
 
 
 def _table(path, rows: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import make_tiny_run
+from helpers import make_tiny_run, tab_page
 
 from bertstudio.history.compare import compare_runs, model_comparison
 from bertstudio.history.records import list_runs
@@ -81,26 +81,9 @@ def test_a_saved_preset_is_offered_in_the_model_tab_and_trains_as_saved(tmp_path
 def test_delete_asks_first_naming_the_runs_and_deletes_only_those(tmp_path):
     """One click on Delete removed ticked runs for good; it now asks, naming them, and "Yes" deletes the runs the
     question named (not whatever is ticked by then)."""
-    import gradio as gr
-
-    from bertstudio.jobs import JobRegistry
     from bertstudio.ui import runs_tab
-    from bertstudio.ui.common import TokenizerCache
-    from bertstudio.ui.context import AppContext
-    from bertstudio.ui.predictors import PredictorCache
-    from bertstudio.ui.session import SessionStore
 
-    with gr.Blocks() as demo:
-        loaded = demo.load(lambda: None, None, None)
-        with gr.Tabs() as tabs:
-            ctx = AppContext(store=SessionStore(tmp_path / "data"), jobs=JobRegistry(), predictors=PredictorCache(),
-                             tokenizers=TokenizerCache(), tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
-                             data=gr.State(None), data_file=gr.State(""), model=gr.State("bundled-minilm"),
-                             model_choice=gr.State(None), run_dir=gr.State(None), settings_request=gr.State(None))
-            runs_tab.build(ctx)
-    handlers = {fn.fn.__name__: fn.fn for fn in demo.fns.values() if fn.fn is not None}
-    components = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
-    workspace = ctx.store.open(None)
+    ctx, handlers, components, workspace = tab_page(tmp_path / "data", runs_tab.build, settings_request=True)
     _two_runs(workspace.runs)
     first, second = sorted(str(p) for p in workspace.runs.iterdir())
 

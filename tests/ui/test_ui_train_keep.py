@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import gradio as gr
+from helpers import tab_page
 
 from bertstudio.events import Cancelled, Finished, Started, Step, Stopping
-from bertstudio.jobs import JobRegistry
 from bertstudio.results import RunStatus, Summary, ValidationScores
 from bertstudio.runs import RunFolder
 from bertstudio.train.checkpoints import LOOP_STATE_FILE, latest_resumable_run
@@ -128,19 +127,7 @@ def test_only_the_newest_run_is_offered_and_only_when_it_can_go_on(tmp_path):
 
 def test_the_train_tab_has_a_resume_button(tmp_path):
     from bertstudio.ui import train_tab
-    from bertstudio.ui.common import TokenizerCache
-    from bertstudio.ui.context import AppContext
-    from bertstudio.ui.predictors import PredictorCache
-    from bertstudio.ui.session import SessionStore
 
-    with gr.Blocks() as demo:
-        loaded = demo.load(lambda: None, None, None)
-        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
-                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
-        with gr.Tabs() as tabs:
-            ctx = AppContext(store=SessionStore(tmp_path), jobs=JobRegistry(), predictors=PredictorCache(),
-                             tokenizers=TokenizerCache(), tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
-                             **states)
-            train_tab.build(ctx)
-    ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    _, _, components, _ = tab_page(tmp_path, train_tab.build)
+    ids = set(components)
     assert {"resume-training", "train-resume-note", "start-training", "stop-training"} <= ids

@@ -9,14 +9,12 @@ import threading
 import gradio as gr
 import pytest
 
+from helpers import tab_page
+
 from bertstudio.events import Finished, Started
-from bertstudio.jobs import TRAINING, BackgroundJob, JobRegistry
+from bertstudio.jobs import TRAINING, BackgroundJob
 from bertstudio.results import Summary, ValidationScores
 from bertstudio.ui import train_tab
-from bertstudio.ui.common import TokenizerCache
-from bertstudio.ui.context import AppContext
-from bertstudio.ui.predictors import PredictorCache
-from bertstudio.ui.session import SessionStore
 from bertstudio.ui.state import DataSelection, ModelChoice
 from bertstudio.ui.views.progress import TrainProgress
 
@@ -43,18 +41,7 @@ class FakeTraining(BackgroundJob):
 @pytest.fixture
 def page(tmp_path):
     """The Train tab of a test app, its handlers by name, its components by elem_id, and a visitor's workspace."""
-    with gr.Blocks() as demo:
-        loaded = demo.load(lambda: None, None, None)
-        states = {"data": gr.State(None), "data_file": gr.State(""), "model": gr.State("bundled-minilm"),
-                  "model_choice": gr.State(None), "run_dir": gr.State(None)}
-        with gr.Tabs() as tabs:
-            ctx = AppContext(store=SessionStore(tmp_path / "data"), jobs=JobRegistry(), predictors=PredictorCache(),
-                             tokenizers=TokenizerCache(), tabs=tabs, workspace=gr.State(None), session_loaded=loaded,
-                             **states)
-            train_tab.build(ctx)
-    handlers = {block_fn.fn.__name__: block_fn.fn for block_fn in demo.fns.values() if block_fn.fn is not None}
-    components = {block.elem_id: block for block in demo.blocks.values() if getattr(block, "elem_id", None)}
-    return ctx, handlers, components, ctx.store.open(None)
+    return tab_page(tmp_path / "data", train_tab.build)
 
 
 def _data(tmp_path) -> DataSelection:
