@@ -196,12 +196,17 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
                 f'session = onnxruntime.InferenceSession("{here}/{file}")', tokenize.format("np"),
                 "inputs = [i.name for i in session.get_inputs()]",
                 "logits = session.run(None, {n: enc[n].astype(np.int64) for n in inputs})[0]",
-                *_label_set_lines(facts)]
+                *_label_lines(facts)]
     else:
-        code = ["import torch", "from transformers import AutoTokenizer", "",
+        # The traced module takes its inputs by position: export.json records their order (a name the snippet
+        # once left undefined, so it failed as pasted).
+        code = ["import json, numpy as np, torch", "from transformers import AutoTokenizer", "",
                 f'tokenizer = AutoTokenizer.from_pretrained("{here}")',
                 f'module = torch.jit.load("{here}/model.pt")', tokenize.format("pt"),
-                "logits = module(*[enc[n] for n in INPUTS])  # INPUTS: the input order in export.json"]
+                f'inputs = json.load(open("{here}/export.json"))["inputs"]',
+                "with torch.no_grad():",
+                "    logits = module(*[enc[n] for n in inputs]).float().numpy()",
+                *_label_lines(facts)]
     calibration = ""
     if abs(facts.temperature - 1.0) > 1e-9:
         calibration = (f"\n\nProbabilities are calibrated by dividing the logits by the temperature "
@@ -213,13 +218,15 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
         facts, fmt)
 
 
-def _label_set_lines(facts: CardFacts) -> list[str]:
-    """A multi-label model's logits are not a choice among labels (argmax would give one label): each label's
-    sigmoid against its own threshold, from preprocessing.json, decides whether it applies."""
+def _label_lines(facts: CardFacts) -> list[str]:
+    """From the logits to what a person wants, the label(s), with the names in preprocessing.json.
+
+    A multi-label model's logits are not a choice among labels (argmax would give one label): each label's
+    sigmoid against its own threshold decides whether it applies."""
+    opened = ["", "import json", f'prep = json.load(open("{facts.reference}/preprocessing.json"))']
     if not facts.thresholds:
-        return []
-    return ["", "import json",
-            f'prep = json.load(open("{facts.reference}/preprocessing.json"))',
+        return [*opened, 'label = prep["label_names"][int(logits[0].argmax())]']
+    return [*opened,
             "probs = 1 / (1 + np.exp(-logits))  # each label's own probability (a sigmoid, not a softmax)",
             "# a label too rare in validation for a threshold of its own uses the one tuned on all labels",
             'thresholds = [prep["thresholds"].get(name, prep["threshold"]) for name in prep["label_names"]]',

@@ -102,6 +102,23 @@ def test_model_card_has_metadata_data_and_metrics(exported):
     assert "/exports/" not in card  # paths in the card are relative to the export folder
 
 
+@pytest.mark.parametrize("fmt", ("onnx", "onnx-int8", "torchscript"))
+def test_each_card_s_snippet_runs_as_pasted_and_names_the_label(exported, fmt):
+    """A person pastes the card's Python: the TorchScript one failed (NameError: INPUTS), and the single-label
+    snippets stopped at the logits; each now ends with the label the exported model gives."""
+    from helpers import run_readme_code
+
+    run, results = exported
+    folder = results[fmt].folder
+    pasted = folder.parent / f"{fmt}-README.md"
+    pasted.write_text((folder / "README.md").read_text().replace("path/to/this/folder", str(folder)),
+                      encoding="utf-8")
+    namespace = run_readme_code(pasted)
+    expected = load_predictor(folder).predict(["your text"])
+    assert namespace["label"] == expected.labels[0]
+    np.testing.assert_allclose(namespace["logits"][0], load_predictor(folder).logits(["your text"])[0], atol=1e-4)
+
+
 def test_failed_export_leaves_no_folder_and_keeps_the_previous_one(tmp_path, monkeypatch):
     from bertstudio.export import core
 

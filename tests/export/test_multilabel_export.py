@@ -50,8 +50,8 @@ def test_model_card_explains_label_sets(multilabel_run):
     assert "any number of them, possibly none" in card
 
 
-@pytest.mark.parametrize("fmt", ("onnx", "onnx-int8"))
-def test_the_onnx_card_s_snippet_gives_the_label_set_as_written(multilabel_run, fmt):
+@pytest.mark.parametrize("fmt", ("onnx", "onnx-int8", "torchscript"))
+def test_the_card_s_snippet_gives_the_label_set_as_written(multilabel_run, fmt):
     """A person pastes the card's snippet: it used to stop at the raw logits, and their argmax is one label."""
     from helpers import run_readme_code
 
