@@ -34,7 +34,7 @@ def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
     elif isinstance(value, float) and value.is_integer():
         text = str(int(value))
     else:
-        text = _visible(str(value)).strip()
+        text = visible_text(str(value)).strip()
     if not text or text.lower() in {"nan", "<na>"}:
         return None
     items = list_cell_labels(text)
@@ -50,7 +50,7 @@ def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u2060\ufeff\u00ad"))
 
 
-def _visible(text: str) -> str:
+def visible_text(text: str) -> str:
     """``text`` as it looks: one Unicode form for accented letters ("é" typed as one character or as "e" and an
     accent, which a Mac and Windows store differently) and no invisible characters."""
     return unicodedata.normalize("NFC", text).translate(_INVISIBLE)

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from bertstudio.data.findings import Finding
+from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.io import (
     check_delimited,
     how_it_was_read,
@@ -26,6 +26,7 @@ from bertstudio.data.json_table import (
     located_json_error,
     table_layout,
 )
+from bertstudio.data.labels import visible_text
 from bertstudio.data.workbook import read_sheet
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
@@ -61,6 +62,7 @@ class PredictFileResult:
 
 
 _DELIMITED = ("csv", "tsv", "txt")
+CSV_SUFFIXES = (".csv", ".txt", "")  # what the predictions file may be named (it is always comma-separated)
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,59 @@ def resolve_text_columns(columns: list[str], prep: Preprocessing, text_column: s
     return text, pair
 
 
+def blank_rows(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+    """Rows with nothing to read (empty, spaces or invisible characters only, in either text): a model would label
+    each with the same made-up confidence, so they are left without a label."""
+    def blank(value: Any) -> bool:
+        return not visible_text(str(value)).strip()
+
+    return np.array([blank(t) or (pairs is not None and blank(p))
+                     for t, p in zip(texts, pairs if pairs is not None else texts)], dtype=bool)
+
+
+def with_blank_rows(batch: PredictionBatch, blank: np.ndarray) -> PredictionBatch:
+    """``batch`` (the predictions of the rows that have text) spread over every row: a blank row gets no label,
+    no confidence and no probabilities (empty cells in the CSV)."""
+    if not blank.any():
+        return batch
+    read = np.flatnonzero(~blank)
+    labels = [""] * len(blank)
+    for row, label in zip(read, batch.labels):
+        labels[row] = label
+    confidences = np.full(len(blank), np.nan)
+    confidences[read] = batch.confidences
+    probs = np.full((len(blank), len(batch.label_names)), np.nan)
+    probs[read] = batch.probs
+    sets = None
+    if batch.label_sets is not None:
+        sets = [[] for _ in blank]
+        for row, chosen in zip(read, batch.label_sets):
+            sets[row] = chosen
+    return PredictionBatch(labels, confidences, probs, list(batch.label_names), sets)
+
+
+class BlankRows:
+    """The rows of a file left without a label because they hold no text (1 = the first data row)."""
+
+    SHOWN = 10
+
+    def __init__(self) -> None:
+        self.count, self.first = 0, []
+
+    def add(self, rows: np.ndarray) -> None:
+        self.count += len(rows)
+        self.first += rows[: self.SHOWN - len(self.first)].tolist()
+
+    def findings(self, text_col: str) -> list[Finding]:
+        if not self.count:
+            return []
+        more = f" and {self.count - len(self.first):,} more" if self.count > len(self.first) else ""
+        return [Finding("warning", "blank_texts",
+                        f"{count_noun(self.count, 'row')} without a text in '{text_col}' (rows "
+                        f"{', '.join(map(str, self.first))}{more}, counting the first data row as 1) got no label.",
+                        hint="Fill in their texts, or leave them out of the file.", count=self.count)]
+
+
 def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionBatch):
     """The texts, the predictions, then the file's other columns (an id, a date, the true label) as they were,
     so each prediction stays beside the rest of its row.  Every cell that came from the file is escaped: the
@@ -259,6 +314,10 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tu
     if target.is_dir() or str(out).endswith(("/", os.sep)):  # "--out results/" names a folder, even a new one
         raise DataError(f"The output '{out}' names a folder; predictions are written to a file.",
                         hint=f"Name a file inside it, for example {target / 'predictions.csv'}.")
+    if target.suffix.lower() not in CSV_SUFFIXES:
+        # Predictions are written as CSV: under another name they would be CSV text Excel or pandas cannot open.
+        raise DataError(f"Predictions are written as a CSV file, so '{out}' would not open as a "
+                        f"{target.suffix} file.", hint=f"Name the output {target.with_suffix('.csv').name}.")
     if target.exists() and target.resolve() == Path(data).expanduser().resolve():
         raise DataError("The output file is the data file itself: writing would overwrite your texts.",
                         hint="Choose another name for the predictions, for example predictions.csv.")
@@ -290,6 +349,7 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     start, rows = time.perf_counter(), 0
     counts = np.zeros(len(predictor.label_names), dtype=np.int64)
+    blanks = BlankRows()
     try:
         with tmp.open("w", encoding="utf-8", newline="") as handle:
             for chunk in iter_table_chunks(source.file, None, chunk_rows, source=source):
@@ -297,14 +357,22 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                     continue
                 texts = chunk[text_col].tolist()
                 pairs = chunk[pair_col].tolist() if pair_col else None
-                batch = predictor.predict(texts, pairs)
-                _output_frame(chunk, text_col, pair_col, batch).to_csv(handle, index=False, header=rows == 0)
+                blank = blank_rows(texts, pairs)
+                read = ~blank
+                batch = predictor.predict([t for t, ok in zip(texts, read) if ok],
+                                          [p for p, ok in zip(pairs, read) if ok] if pairs else None)
                 counts += batch.label_hits()
+                _output_frame(chunk, text_col, pair_col, with_blank_rows(batch, blank)).to_csv(
+                    handle, index=False, header=rows == 0)
+                blanks.add(np.flatnonzero(blank) + rows + 1)
                 rows += len(chunk)
                 if on_progress is not None:
                     on_progress(rows)
         if rows == 0:
             raise no_rows_error(source.file)
+        if blanks.count == rows:
+            raise DataError(f"None of the {rows:,} rows of '{source.file.name}' has a text in '{text_col}' to read.",
+                            hint=f"Check the text column (--text; the columns are {', '.join(columns)}).")
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -315,6 +383,7 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     return PredictFileResult(rows=rows, out_path=target, seconds=time.perf_counter() - start,
                              backend=predictor.backend.name,
                              label_counts=dict(zip(predictor.label_names, counts.tolist())),
-                             text_column=text_col, text_pair_column=pair_col, notes=source.notes,
+                             text_column=text_col, text_pair_column=pair_col,
+                             notes=(*source.notes, *blanks.findings(text_col)),
                              other_columns=tuple(c for c in columns if c not in (text_col, pair_col)),
                              multi_label=predictor.prep.multi_label)

@@ -324,3 +324,39 @@ def test_batch_and_chunk_sizes_must_be_positive(run_dir, tmp_path, capsys, flag,
         main(["predict", str(run_dir), "--data", "in.csv", "--out", str(tmp_path / "p.csv"), flag, value])
     assert done.value.code == 2
     assert f"argument {flag}: expected a whole number of at least 1, got '{value}'" in capsys.readouterr().err
+
+
+def test_rows_without_a_text_get_no_label_and_are_named(tmp_path, predictor):
+    """Empty, blank and invisible-only texts each got the same made-up label and confidence (serve refuses them);
+    they now get empty cells and a note naming their rows; a file with no text at all is refused."""
+    from bertstudio.predict.files import predict_file
+
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"id": range(6), "text": ["good film", "", "   ", "\u200b", "bad film", None]}).to_csv(data,
+                                                                                                   index=False)
+    result = predict_file(predictor, data, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert out["id"].tolist() == list(range(6))
+    assert out["label"].tolist()[0] != "" and out["label"].tolist()[1:4] == ["", "", ""]
+    assert out["confidence"].tolist()[1] == "" and out["label"].tolist()[4] != ""
+    assert result.rows == 6 and sum(result.label_counts.values()) == 2
+    (note,) = [n for n in result.notes if n.code == "blank_texts"]
+    assert "4 rows without a text in 'text' (rows 2, 3, 4, 6," in note.message
+    assert "4 rows without a text" in result.to_dict()["notes"][-1]
+
+    empty = tmp_path / "empty.csv"
+    pd.DataFrame({"text": ["", " "], "id": [1, 2]}).to_csv(empty, index=False)
+    with pytest.raises(DataError, match="None of the 2 rows of 'empty.csv' has a text in 'text'"):
+        predict_file(predictor, empty, tmp_path / "none.csv")
+    assert not (tmp_path / "none.csv").exists()
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out.parquet"])
+def test_predictions_are_not_written_as_csv_under_another_format_s_name(tmp_path, predictor, name):
+    from bertstudio.predict.files import predict_file
+
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["good film"]}).to_csv(data, index=False)
+    with pytest.raises(DataError, match="written as a CSV file") as caught:
+        predict_file(predictor, data, tmp_path / name)
+    assert caught.value.hint == f"Name the output {name.split('.')[0]}.csv." and not (tmp_path / name).exists()
