@@ -334,6 +334,10 @@ class ExportRecord(JsonRecord):
     parity: ParityReport
     warnings: list[str] = Field(default_factory=list)  # checks that failed, in plain words
     source: str = ""  # the model folder it was made from
+    # SHA-256 of that model's weights (model.safetensors) when exported: what tells whose export a folder holds
+    # (two runs exported with the same --out write the same folder; the path in ``source`` moves with the run).
+    # None in exports made before it was recorded.
+    source_sha256: str | None = None
     created: str = ""
     bertstudio_version: str | None = None
 

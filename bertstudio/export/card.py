@@ -332,8 +332,9 @@ def bundle_card(facts: CardFacts, formats: list[str]) -> str:
 def model_card(facts: CardFacts, fmt: str = "hf") -> str:
     """README.md text for an export folder of format ``fmt``."""
     title = f"# Text classifier: {', '.join(facts.label_names[:6])}{' ...' if len(facts.label_names) > 6 else ''}"
-    intro = (f"A {FORMAT_TITLES.get(fmt, fmt)} export of a BERT-family text classifier trained with BERT Studio. "
-             f"{_predicts(facts)}")
+    kind = FORMAT_TITLES.get(fmt, fmt)
+    article = "An" if kind[:1].upper() in "AEIOU" else "A"  # "An ONNX export" (it said "A ONNX")
+    intro = f"{article} {kind} export of a BERT-family text classifier trained with BERT Studio. {_predicts(facts)}"
     parts = [_front_matter(facts, fmt), title, intro]
     if facts.warnings:
         parts.append("\n".join(["## Warnings", ""] + [f"- {w}" for w in facts.warnings]))

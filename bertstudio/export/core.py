@@ -38,12 +38,12 @@ from bertstudio.results import (
     ParityReport,
     Preprocessing,
     Quantization,
+    read_export,
     record_export_place,
 )
 from bertstudio.runs import (
     EXPORT_INFO_FILE,
     PREPROCESSING_FILE,
-    RunFolder,
     atomic_directory,
     atomic_write_text,
     folder_bytes,
@@ -217,7 +217,9 @@ def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportR
         built = BUILDERS[fmt](source, tmp, done)
         if fmt != "hf":
             write_support_files(source, tmp)
-        record = built.model_copy(update={"source": str(source.location.folder), "bertstudio_version": __version__,
+        record = built.model_copy(update={"source": str(source.location.folder.resolve()),
+                                          "source_sha256": source.location.weights_sha256,
+                                          "bertstudio_version": __version__,
                                           "created": time.strftime("%Y-%m-%d %H:%M:%S")})
         size = (tmp / record.file).stat().st_size if record.file else folder_bytes(tmp)
         result = ExportResult(target, record, size, time.perf_counter() - start)
@@ -240,9 +242,28 @@ def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportR
 
 def default_export_dir(location: ModelLocation) -> Path:
     """RUN/exports for a run; next to a bare model folder otherwise."""
-    if location.run_dir is not None:
-        return RunFolder(location.run_dir).exports
-    return location.folder.parent / f"{location.folder.name}-exports"
+    return location.own_exports
+
+
+def check_not_another_models_export(location: ModelLocation, target: Path) -> None:
+    """Refuse to replace an export another model made: a second run exported with the same --out replaced the
+    first run's export without a word, and the first run then predicted with the second's model."""
+    existing = read_export(target)
+    if existing is None or location.made_this_export(existing):
+        return
+    record = existing.record
+    whose = (f"an export of another model, from {owner_name(record.source)}" if record.source_sha256 is not None
+             else f"an export of {owner_name(record.source)} made by an earlier version of BERT Studio, which did "
+                  "not record which model it came from")
+    raise ConfigError(f"'{target}' already holds {whose}; exporting this model there would replace it.",
+                      hint="Choose another --out folder (one per run), or delete that folder first if its export "
+                           "is no longer needed.")
+
+
+def owner_name(source: str) -> str:
+    """The run an export's ``source`` model folder belongs to ('runs/x' for 'runs/x/model'), quoted."""
+    folder = Path(source or "unknown")
+    return f"the run '{folder.parent}'" if folder.name == "model" else f"'{folder}'"
 
 
 def formats_for(fmt: str | Sequence[str]) -> list[str]:
@@ -273,6 +294,8 @@ def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: s
                           hint="Use --format hf (or all) together with --push-to-hub.")
     source = open_source(run_dir, texts=texts, max_rows=max_rows)
     out = Path(out_dir).expanduser() if out_dir else default_export_dir(source.location)
+    for name in formats:  # all of them before the first is written, so a refusal leaves nothing half-done
+        check_not_another_models_export(source.location, out / name)
     done: list[ExportResult] = []
     for name in formats:
         result = export_one(source, name, out, done, hub_repo=push_to_hub)

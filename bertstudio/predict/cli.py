@@ -8,10 +8,14 @@ import sys
 from pathlib import Path
 
 from bertstudio.cli_args import Command, add_config_flags, check_writable_folder, port_number, positive_int
-from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, predict_file
+from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, PredictFileResult, predict_file
 from bertstudio.predict.locate import BACKENDS
-from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, load_predictor
+from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, Predictor, load_predictor
 from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, check_port_free, is_loopback, serve
+
+
+# Only predict can use the model of an unfinished run; export and serve refuse it without naming this flag.
+ALLOW_UNFINISHED_HINT = "--allow-unfinished uses the model it holds anyway, labelled as unfinished."
 
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
@@ -35,7 +39,7 @@ def run_predict(args: argparse.Namespace) -> int:
     # Said before the model is loaded: a folder that cannot be written ended in a PermissionError traceback.
     check_writable_folder(Path(args.out).expanduser().parent, "--out", given=args.out)
     predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size,
-                               allow_unfinished=args.allow_unfinished)
+                               allow_unfinished=args.allow_unfinished, unfinished_anyway=ALLOW_UNFINISHED_HINT)
     print(predictor.describe(), file=sys.stderr)
 
     def progress(rows: int) -> None:
@@ -48,8 +52,16 @@ def run_predict(args: argparse.Namespace) -> int:
     for note in result.notes:  # how the file was read, as inspect says it
         print(note.to_text(), file=sys.stderr)
     print(result.describe(), file=sys.stderr)
-    print(json.dumps(result.to_dict()))
+    print(json.dumps(summary_line(predictor, result)))
     return 0
+
+
+def summary_line(predictor: Predictor, result: PredictFileResult) -> dict:
+    """The JSON summary, whose notes begin with what is said of the model (UNFINISHED, an export passed over): a
+    script that reads only this line must learn it too, not only the console."""
+    summary = result.to_dict()
+    summary["notes"] = [*predictor.model_notes, *summary["notes"]]
+    return summary
 
 
 def _add_serve(p: argparse.ArgumentParser) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import ConfigError, ModelError
+from bertstudio.fingerprint import file_fingerprint
 from bertstudio.models.sources import check_no_pickle_only
-from bertstudio.results import read_export, read_export_places, unfinished_hint, why_unfinished
+from bertstudio.results import ExportResult, read_export, read_export_places, unfinished_hint, why_unfinished
 from bertstudio.runs import RunFolder
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
@@ -24,8 +26,26 @@ BACKEND_FILES = {
     "onnx-int8": ("model.int8.onnx",),
     "torchscript": ("model.pt",),
 }
+# The backends whose file may come from one of the run's export folders rather than the model folder itself.
+EXPORT_BACKENDS = ("onnx", "onnx-int8", "torchscript")
+WEIGHTS_FILE = "model.safetensors"
 
 
+@lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, modified_ns: int) -> str | None:
+    """The file's SHA-256, remembered by size and modification time: the app locates a model several times per
+    prediction, and hashing a large model's weights takes about a second (a model replaced is hashed again)."""
+    fingerprint = file_fingerprint(path)
+    return fingerprint.sha256 if fingerprint is not None else None
+
+
+@dataclass(frozen=True)
+class ExportSearch:
+    """Where a run's export of one format was looked for: the first made from the run's own model, and the exports
+    passed over on the way because another model made them (a second run exported with the same --out)."""
+
+    found: ExportResult | None = None
+    passed_over: tuple[ExportResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,11 +61,47 @@ class ModelLocation:
         for name in BACKEND_FILES[backend]:
             if (self.folder / name).is_file():
                 return self.folder / name
+        found = self.find_export(backend).found
+        return found.path if found is not None else None
+
+    def find_export(self, backend: str) -> ExportSearch:
+        """The run's finished ``backend`` export, looked for in :meth:`export_folders`; an export there that was
+        made from another model is passed over, never used."""
+        passed_over: list[ExportResult] = []
         for folder in self.export_folders(backend):
             export = read_export(folder)
-            if export is not None and export.format == backend and export.path.is_file():
-                return export.path
-        return None
+            if export is None or export.format != backend or not export.path.is_file():
+                continue
+            if self.made_this_export(export):
+                return ExportSearch(export, tuple(passed_over))
+            passed_over.append(export)
+        return ExportSearch(None, tuple(passed_over))
+
+    @cached_property
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of the model's weights, as an export records the model it was made from."""
+        weights = self.folder / WEIGHTS_FILE
+        if not weights.is_file():
+            return None
+        stat = weights.stat()
+        return _file_sha256(str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
+
+    @property
+    def own_exports(self) -> Path:
+        """Where this model's exports go by default: RUN/exports for a run, next to a bare model folder otherwise."""
+        if self.run_dir is not None:
+            return RunFolder(self.run_dir).exports
+        return self.folder.parent / f"{self.folder.name}-exports"
+
+    def made_this_export(self, export: ExportResult) -> bool:
+        """Whether ``export`` was made from this model: the weights' SHA-256 it recorded is this model's.
+
+        An export from before that was recorded is trusted only in the model's own exports folder: a recorded
+        --out folder may since hold another run's export, and using it would predict another model's labels.
+        """
+        if export.record.source_sha256 is None:
+            return export.folder.resolve().is_relative_to(self.own_exports.resolve())
+        return export.record.source_sha256 == self.weights_sha256
 
     def recorded_export(self, backend: str) -> Path | None:
         """Where the run's last ``backend`` export was written (it may since have been moved or deleted)."""
@@ -116,14 +172,16 @@ def unfinished_run(location: ModelLocation) -> str | None:
     return None if location.run_dir is None else why_unfinished(location.run_dir)
 
 
-def check_finished(location: ModelLocation) -> None:
-    """Refuse the model of a run that has not finished (see :func:`unfinished_run`)."""
+def check_finished(location: ModelLocation, anyway: str = "") -> None:
+    """Refuse the model of a run that has not finished (see :func:`unfinished_run`).
+
+    ``anyway``: how the caller can use that model all the same, added to the hint; only ``predict`` has a way
+    (--allow-unfinished), and export and serve named that flag, which they refused as unknown."""
     problem = unfinished_run(location)
     if problem is not None:
         raise ModelError(f"No finished model to use: {problem[:1].upper()}{problem[1:]}.",
                          hint=f"Wait for it to finish, resume it (bertstudio train --resume {location.run_dir}) "
-                              "or train again; --allow-unfinished uses the model it holds anyway, labelled "
-                              "as unfinished.")
+                              "or train again." + (f" {anyway}" if anyway else ""))
 
 
 def choose_backend(location: ModelLocation, backend: str) -> tuple[str, Path]:
@@ -141,10 +199,13 @@ def choose_backend(location: ModelLocation, backend: str) -> tuple[str, Path]:
 def missing_backend(location: ModelLocation, backend: str) -> ModelError:
     """No ``backend`` model anywhere: say where we looked and the command that makes it."""
     found = ", ".join(location.available_backends()) or "none"
-    if backend not in ("onnx", "onnx-int8", "torchscript"):
+    if backend not in EXPORT_BACKENDS:
         return ModelError(f"There is no {backend} model in '{location.folder}' (available: {found}).",
                           hint="Use a folder with model.safetensors.")
     source = location.run_dir or location.folder
+    passed_over = location.find_export(backend).passed_over
+    if passed_over:
+        return another_models_export(source, backend, passed_over[0])
     looked = [location.folder, *location.export_folders(backend)]
     recorded = location.recorded_export(backend)
     gone = (f" The {backend} export was written to '{recorded}', but it is no longer there (moved or deleted)."
@@ -154,3 +215,34 @@ def missing_backend(location: ModelLocation, backend: str) -> ModelError:
     return ModelError(f"There is no {backend} export of '{source}' (available: {found}).{gone} Looked in: "
                       + ", ".join(f"'{f}'" for f in looked) + ".",
                       hint=f"Export it (again): bertstudio export {source} --format {backend}{out}")
+
+
+def whose_export(export: ExportResult) -> str:
+    """The model an export was made from, in words, for an export passed over as another model's."""
+    record = export.record
+    if record.source_sha256 is None:
+        return ("an export made by an earlier version of BERT Studio, which did not record the model it came from, "
+                "so it cannot be told apart from another run's")
+    made = f" on {record.created}" if record.created else ""
+    return f"the export of another model ({record.source or 'no name recorded'}, exported{made})"
+
+
+def another_models_export(source: Path, backend: str, export: ExportResult) -> ModelError:
+    """The run's recorded ``backend`` export folder holds another model's export (another run was exported to the
+    same --out since): refused, as it would predict that model's labels under this run's name."""
+    return ModelError(f"'{export.folder}', where the {backend} export of '{source}' was written, now holds "
+                      f"{whose_export(export)}. It was not used: it would give that model's predictions, not this "
+                      "run's.",
+                      hint=f"Export this run again: bertstudio export {source} --format {backend} (into the run's "
+                           "own exports folder), or add --out with a folder no other run is exported to.")
+
+
+def passed_over_note(location: ModelLocation, backend: str, used: Path) -> str | None:
+    """What to say when the run's recorded ``backend`` export folder held another model's export and the run's
+    own export (the file ``used``) was run instead; None when nothing was passed over."""
+    search = location.find_export(backend)
+    if search.found is None or search.found.path != used or not search.passed_over:
+        return None
+    return (f"'{search.passed_over[0].folder}' (where this run's {backend} export was last written) now holds "
+            f"{whose_export(search.passed_over[0])}; the run's own {backend} export in '{search.found.folder}' "
+            "was used instead.")

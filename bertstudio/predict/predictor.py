@@ -18,7 +18,14 @@ from bertstudio.models.loading import quiet_library_progress, tokenizer_in_folde
 from bertstudio.models.sources import check_tokenizer_files
 from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.predict.backends import LogitsBackend, TorchBackend, open_backend
-from bertstudio.predict.locate import ModelLocation, check_finished, locate_model, unfinished_run
+from bertstudio.predict.locate import (
+    EXPORT_BACKENDS,
+    ModelLocation,
+    check_finished,
+    locate_model,
+    passed_over_note,
+    unfinished_run,
+)
 from bertstudio.predict.preprocessing import encode, load_preprocessing, pad_batch, per_text_logits
 from bertstudio.results import Preprocessing
 from bertstudio.train.batch_order import padding_buckets, sorted_batches
@@ -64,7 +71,7 @@ class Predictor:
     """Texts in, calibrated predictions out; the same for every backend."""
 
     def __init__(self, backend: LogitsBackend, tokenizer, prep: Preprocessing, location: ModelLocation,
-                 batch_size: int = DEFAULT_BATCH_SIZE):
+                 batch_size: int = DEFAULT_BATCH_SIZE, *, notes: Sequence[str] = ()):
         self.backend = backend
         self.tokenizer = tokenizer
         self.prep = prep
@@ -75,6 +82,8 @@ class Predictor:
         self.simple = WordCountModel.load(location.folder) if prep.blend_weight < 1 else None
         # Why the model's run is unfinished, when it was used anyway (--allow-unfinished); None when finished.
         self.unfinished = unfinished_run(location)
+        # What else every output must say about the model used (another folder's export passed over, ...).
+        self.notes = list(notes)
 
     @property
     def label_names(self) -> list[str]:
@@ -87,18 +96,25 @@ class Predictor:
                 "max_length": self.prep.max_length, "text_pair": self.prep.text_pair,
                 "long_texts": self.prep.long_texts, "kept": LongTexts.of(self.prep).describe(),
                 "temperature": self.prep.temperature, "base_model": self.prep.base_model,
-                "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished,
+                "blend_weight": self.prep.blend_weight, "unfinished": self.unfinished, "notes": self.model_notes,
                 "problem_type": self.prep.problem_type, "thresholds": self.prep.threshold_vector()
                 if self.prep.multi_label else None}
+
+    @property
+    def model_notes(self) -> list[str]:
+        """What an output (predict's JSON summary, /info) must say about the model, UNFINISHED first: a script
+        that reads only the output, not the console, still learns it."""
+        unfinished = [f"UNFINISHED: {self.unfinished}; this may not be the model it was meant to produce."] \
+            if self.unfinished else []
+        return [*unfinished, *self.notes]
 
     def describe(self) -> str:
         pair = " (text pairs)" if self.prep.text_pair else ""
         blend = (f" Blended with a simple word-count model ({self.prep.blend_weight:.0%} fine-tuned)."
                  if self.simple is not None else "")
-        warning = f"UNFINISHED: {self.unfinished}; this may not be the model it was meant to produce. " \
-            if self.unfinished else ""
         pair += " (several labels per text)" if self.prep.multi_label else ""
-        return (f"{warning}{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
+        notes = "".join(f"{note} " for note in self.model_notes)
+        return (f"{notes}{self.backend.name} model from {self.backend.file}{pair}: {len(self.label_names)} labels "
                 f"({', '.join(self.label_names)}), {LongTexts.of(self.prep).describe()}.{blend}")
 
     def _check_pairs(self, texts: Sequence[str], text_pairs: Sequence[str] | None) -> None:
@@ -171,21 +187,24 @@ def load_tokenizer_from(folder: Path):
 
 
 def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
-                   batch_size: int = DEFAULT_BATCH_SIZE, *, allow_unfinished: bool = False) -> Predictor:
+                   batch_size: int = DEFAULT_BATCH_SIZE, *, allow_unfinished: bool = False,
+                   unfinished_anyway: str = "") -> Predictor:
     """A predictor for a run folder, its ``model/`` folder, or an hf/onnx/torchscript export folder.
 
     ``backend``: torch, onnx, onnx-int8, torchscript, or auto (PyTorch when the weights are there, else
     whichever export the folder holds).  An ONNX or TorchScript file is looked for in the folder itself,
     then in the run's ``exports/<backend>/``.  The model of a run that has not finished (still training,
     interrupted, failed) is refused unless ``allow_unfinished``; the predictor then says so (``unfinished``).
+    ``unfinished_anyway``: the caller's way to use such a model all the same, said in the refusal's hint.
     """
 
     quiet_library_progress()
     location = locate_model(model_dir)
     if not allow_unfinished:
-        check_finished(location)
+        check_finished(location, unfinished_anyway)
     runner = open_backend(location, backend)
     # Export folders carry their own tokenizer and preprocessing.json, next to the model file.
     folder = runner.file.parent
+    passed_over = passed_over_note(location, runner.name, runner.file) if runner.name in EXPORT_BACKENDS else None
     return Predictor(runner, load_tokenizer_from(folder), load_preprocessing(folder), location,
-                     batch_size=max(1, int(batch_size)))
+                     batch_size=max(1, int(batch_size)), notes=[passed_over] if passed_over else [])

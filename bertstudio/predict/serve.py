@@ -1,4 +1,4 @@
-"""A small prediction server: ``POST /predict``, ``GET /health``, ``GET /info``.
+"""A small prediction server: ``POST /predict``, ``GET /health``, ``GET /info``, ``GET /docs``.
 
 ``create_app(predictor)`` builds the FastAPI app (tests drive it with TestClient);
 ``serve`` runs it with uvicorn, on the loopback address unless told otherwise.
@@ -8,6 +8,8 @@ refusal is a JSON error with a message and a hint, never a stack trace.
 
 from __future__ import annotations
 
+import html
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ DEFAULT_PORT = 8000
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _BODY_METHODS = (b"POST", b"PUT", b"PATCH")
 _ENDPOINTS = "The server answers POST /predict, GET /health and GET /info (documentation at /docs)."
+_EXAMPLE_REQUEST = 'Send JSON such as {"texts": ["first text", "second text"]}.'
 
 
 class PredictRequest(BaseModel):
@@ -104,10 +107,12 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
     """The FastAPI app for ``predictor``; one prediction runs at a time (the model uses every core)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    app = FastAPI(title="BERT Studio classifier", description=predictor.describe())
+    # FastAPI's own /docs and /redoc load their scripts from a CDN and are blank offline, where this server is meant
+    # to work: /docs is a page of its own instead (the OpenAPI schema stays at /openapi.json).
+    app = FastAPI(title="BERT Studio classifier", description=predictor.describe(), docs_url=None, redoc_url=None)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     lock = threading.Lock()
 
@@ -118,12 +123,10 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return refuse(400, "The request body is not valid JSON.",
-                          'Send JSON such as {"texts": ["first text", "second text"]}.')
+            return refuse(400, "The request body is not valid JSON.", _EXAMPLE_REQUEST)
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-        return refuse(422, f"Invalid request at '{where}': {first.get('msg', 'wrong shape')}.",
-                      'Send JSON such as {"texts": ["first text", "second text"]}.')
+        return refuse(422, f"Invalid request at '{where}': {first.get('msg', 'wrong shape')}.", _EXAMPLE_REQUEST)
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, exc: UserError) -> JSONResponse:
@@ -137,8 +140,7 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
         if exc.status_code == 405:
             return refuse(405, f"{request.method} is not accepted at {request.url.path}.", _ENDPOINTS)
         if exc.status_code == 400:
-            return refuse(400, "The request body could not be read: it must be JSON text in UTF-8.",
-                          'Send JSON such as {"texts": ["first text", "second text"]}.')
+            return refuse(400, unreadable_body(exc.__cause__), _EXAMPLE_REQUEST)
         return refuse(exc.status_code, str(exc.detail), None)
 
     @app.exception_handler(Exception)
@@ -147,9 +149,16 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
         return refuse(500, "The server failed on this request.",
                       "This is a bug in BERT Studio, not a problem with the request; the server log has details.")
 
+    # HEAD too: uptime checkers and load balancers often ask with HEAD (it was refused with 405); it is answered
+    # as GET, and the server leaves out the body. Left out of the schema, which would list the function twice.
     @app.get("/health")
+    @app.head("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/docs", response_class=HTMLResponse)
+    def docs() -> str:
+        return docs_page(predictor, limits)
 
     @app.get("/info")
     def info() -> dict[str, Any]:
@@ -169,6 +178,53 @@ def create_app(predictor: Predictor, limits: Limits = Limits()):
         return {"predictions": batch.to_records(), "backend": predictor.backend.name}
 
     return app
+
+
+def unreadable_body(cause: BaseException | None) -> str:
+    """Why FastAPI could not read a JSON body (it says only "There was an error parsing the body")."""
+    if isinstance(cause, RecursionError):  # json.loads gives up on lists or objects nested thousands deep
+        return ("The request body could not be read as JSON: it is nested too deeply (lists or objects inside each "
+                "other, thousands of levels).")
+    return "The request body could not be read: it must be JSON text in UTF-8."
+
+
+def docs_page(predictor: Predictor, limits: Limits) -> str:
+    """/docs: the endpoints with an example of each, on one page that needs nothing from the internet."""
+    texts = ["first text", "second text"]
+    request: dict[str, Any] = {"texts": texts}
+    if predictor.prep.text_pair:
+        request["text_pairs"] = ["second text of the first pair", "second text of the second pair"]
+    names = predictor.label_names
+    probabilities = {name: 0.9 if i == 0 else round(0.1 / (len(names) - 1), 3) for i, name in enumerate(names)}
+    first = {"label": names[0], "confidence": 0.9, "probabilities": probabilities}
+    if predictor.prep.multi_label:
+        first["labels"] = [names[0]]
+    answer = {"predictions": [first, "..."], "backend": predictor.backend.name}
+    sections = [
+        ("POST /predict", "Labels for a list of texts, in the order sent, each with its confidence and every "
+                          "label's probability" + (" (several labels per text: <code>labels</code> holds the set)"
+                                                   if predictor.prep.multi_label else "") + ".",
+         f"curl -X POST http://HOST:PORT/predict -H 'Content-Type: application/json' -d '{json.dumps(request)}'",
+         json.dumps(answer, indent=2)),
+        ("GET /health", "Whether the server is up (HEAD works too).", "curl http://HOST:PORT/health",
+         json.dumps({"status": "ok"})),
+        ("GET /info", "The model: its labels, the backend, what is kept of long texts, and these limits.",
+         "curl http://HOST:PORT/info", None),
+    ]
+    body = "".join(_docs_section(*section) for section in sections)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>BERT Studio classifier</title></head>"
+            f"<body style='font-family:sans-serif;max-width:50em;margin:2em auto'><h1>BERT Studio classifier</h1>"
+            f"<p>{html.escape(predictor.describe())}</p>{body}"
+            f"<h2>Limits</h2><p>At most {limits.max_texts:,} texts and {limits.max_body_bytes:,} bytes per request, "
+            f"{limits.max_text_chars:,} characters per text. A refused request gets JSON "
+            "<code>{\"error\": ..., \"hint\": ...}</code> saying why.</p>"
+            "<p>The machine-readable description (OpenAPI) is at <a href='/openapi.json'>/openapi.json</a>.</p>"
+            "</body></html>")
+
+
+def _docs_section(title: str, what: str, example: str, answer: str | None) -> str:
+    reply = f"<p>Answer:</p><pre>{html.escape(answer)}</pre>" if answer else ""
+    return f"<h2>{html.escape(title)}</h2><p>{what}</p><pre>{html.escape(example)}</pre>{reply}"
 
 
 def check_request(texts: list[str], pairs: list[str] | None, predictor: Predictor,

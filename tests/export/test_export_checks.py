@@ -51,6 +51,14 @@ def test_model_card_shows_warnings_temperature_and_format_usage():
     assert "Only the first 64 tokens" in card
 
 
+def test_model_card_says_an_onnx_export_and_a_torchscript_export():
+    facts = CardFacts(label_names=["a", "b"], max_length=64, temperature=1.0, text_pair=False, base_model=None)
+    assert "\n\nAn ONNX export of a BERT-family" in model_card(facts, "onnx")  # it said "A ONNX export"
+    assert "\n\nAn ONNX INT8 export of" in model_card(facts, "onnx-int8")
+    assert "\n\nA TorchScript export of" in model_card(facts, "torchscript")
+    assert "\n\nA Hugging Face (safetensors) export of" in model_card(facts, "hf")
+
+
 def test_hub_id_for_maps_registry_names_and_ignores_paths():
     assert hub_id_for("bundled-minilm") == "sentence-transformers/all-MiniLM-L6-v2"
     assert hub_id_for("bert-base-uncased") == "google-bert/bert-base-uncased"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import make_tiny_run
 
 from bertstudio.cli import main
 
@@ -23,3 +24,22 @@ def test_export_rows_must_be_a_whole_number_from_zero(tiny_run, capsys, rows):
     with pytest.raises(SystemExit) as done:
         main(["export", str(tiny_run), "--rows", rows])
     assert done.value.code == 2 and "argument --rows: expected a whole number" in capsys.readouterr().err
+
+
+def test_export_refuses_to_replace_another_runs_export_and_names_that_run(tmp_path, capsys):
+    """A second run exported with the same --out replaced the first run's export without a word, and the first
+    run then served the second's model."""
+    first = make_tiny_run(tmp_path / "first", test_rows=6)
+    second = make_tiny_run(tmp_path / "second", family="distilbert", test_rows=6)
+    out = tmp_path / "shared"
+    assert main(["export", str(first), "--format", "onnx", "--out", str(out), "--rows", "4"]) == 0
+    before = (out / "onnx" / "export.json").read_bytes()
+    capsys.readouterr()
+
+    assert main(["export", str(second), "--format", "hf,onnx", "--out", str(out), "--rows", "4"]) == 2
+    err = capsys.readouterr().err
+    assert f"'{out / 'onnx'}' already holds an export of another model, from the run '{first.resolve()}'" in err
+    assert "Choose another --out folder" in err and "delete that folder" in err
+    assert (out / "onnx" / "export.json").read_bytes() == before and not (out / "hf").exists()  # nothing written
+
+    assert main(["export", str(first), "--format", "onnx", "--out", str(out), "--rows", "4"]) == 0  # its own: fine

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
+from bertstudio.cli import main
 from bertstudio.errors import ModelError
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.predictor import load_predictor
+from bertstudio.results import RunStatus
+from bertstudio.runs import RunFolder
 
 
 def test_tiny_run_is_found_as_a_run(tiny_run):
@@ -22,3 +28,36 @@ def test_missing_model_is_a_user_error(tmp_path):
         load_predictor(tmp_path)
     with pytest.raises(ModelError, match="does not exist"):
         load_predictor(tmp_path / "nowhere")
+
+
+# --------------------------------------------------------------------------- unfinished runs
+
+
+@pytest.fixture
+def failed_run(tmp_path, tiny_run):
+    run = RunFolder(tmp_path / "run")
+    shutil.copytree(tiny_run, run.path)
+    run.summary.unlink()
+    RunStatus(state="failed", message="a test").write(run.status)
+    return run.path
+
+
+@pytest.mark.parametrize("command", [["export", "--format", "onnx"], ["serve"]])
+def test_export_and_serve_refuse_an_unfinished_run_without_naming_a_flag_they_lack(failed_run, capsys, command):
+    """Both said "--allow-unfinished uses the model it holds anyway", then refused that flag as unknown."""
+    assert main([command[0], str(failed_run), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "No finished model to use: The run in" in err and "--resume" in err
+    assert "--allow-unfinished" not in err
+
+
+def test_predict_names_its_flag_and_its_json_summary_says_unfinished(failed_run, tmp_path, capsys):
+    data = tmp_path / "texts.csv"
+    data.write_text("text\ngood film\n")
+    args = ["predict", str(failed_run), "--data", str(data), "--out", str(tmp_path / "p.csv")]
+    assert main(args) == 2
+    assert "--allow-unfinished uses the model it holds anyway" in capsys.readouterr().err
+
+    assert main([*args, "--allow-unfinished"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # what a script reads
+    assert summary["notes"][0].startswith("UNFINISHED: the run in") and "failed" in summary["notes"][0]

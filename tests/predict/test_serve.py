@@ -25,9 +25,23 @@ def client(predictor):
 
 def test_health_and_info(client):
     assert client.get("/health").json() == {"status": "ok"}
+    head = client.head("/health")  # uptime checkers ask with HEAD (it was 405)
+    assert head.status_code == 200 and head.content == b""
     info = client.get("/info").json()
     assert info["labels"] == LABELS and info["backend"] == "torch" and info["max_length"] == 24
     assert info["limits"]["max_texts"] == 4
+
+
+def test_docs_is_a_page_of_its_own_that_needs_no_internet(client):
+    """FastAPI's /docs loaded Swagger UI from a CDN: a blank page offline."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "http" not in page.text.replace("http://HOST:PORT", "")  # nothing fetched from elsewhere
+    for endpoint in ("POST /predict", "GET /health", "GET /info"):
+        assert endpoint in page.text
+    assert "&quot;texts&quot;: [&quot;first text&quot;" in page.text and "&quot;probabilities&quot;" in page.text
+    assert all(label in page.text for label in LABELS) and "At most 4 texts" in page.text
+    assert client.get("/redoc").status_code == 404  # a CDN page too
 
 
 def test_predict_returns_labels_confidences_and_probabilities(client, predictor):
@@ -73,7 +87,8 @@ def test_invalid_json_is_400(client):
 
 @pytest.mark.parametrize("body, words", [
     (b'{"texts": ["caf\xe9"]}', "UTF-8"),  # Latin-1 bytes: not JSON text
-    (b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "could not be read"),  # past the parser's depth
+    # Past the parser's depth: valid UTF-8, so not called "not UTF-8" (it was)
+    (b'{"texts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "could not be read as JSON: it is nested too deeply"),
 ])
 def test_unreadable_bodies_are_400_json(predictor, body, words):
     roomy = TestClient(create_app(predictor, Limits(max_body_bytes=1_000_000)))
