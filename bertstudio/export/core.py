@@ -30,7 +30,7 @@ from bertstudio.fingerprint import file_fingerprint
 from bertstudio.models.word_counts import INFO_FILE as WORD_COUNTS_INFO
 from bertstudio.models.word_counts import WEIGHTS_FILE as WORD_COUNTS_WEIGHTS
 from bertstudio.predict.backends import OnnxBackend, TorchBackend, TorchScriptBackend, model_input_names
-from bertstudio.predict.locate import ModelLocation
+from bertstudio.predict.locate import ModelLocation, locate_model, owner_name
 from bertstudio.predict.predictor import Predictor, load_predictor
 from bertstudio.results import (
     ExportRecord,
@@ -260,12 +260,6 @@ def check_not_another_models_export(location: ModelLocation, target: Path) -> No
                            "is no longer needed.")
 
 
-def owner_name(source: str) -> str:
-    """The run an export's ``source`` model folder belongs to ('runs/x' for 'runs/x/model'), quoted."""
-    folder = Path(source or "unknown")
-    return f"the run '{folder.parent}'" if folder.name == "model" else f"'{folder}'"
-
-
 def formats_for(fmt: str | Sequence[str]) -> list[str]:
     """"all", one format, "onnx,onnx-int8" or a list of formats -> the formats in export order."""
     wanted = [f.strip() for f in (fmt.split(",") if isinstance(fmt, str) else fmt) if f.strip()]
@@ -292,10 +286,11 @@ def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: s
     if push_to_hub and "hf" not in formats:
         raise ConfigError("Only the Hugging Face export can be pushed to the Hub.",
                           hint="Use --format hf (or all) together with --push-to-hub.")
+    location = locate_model(run_dir)
+    out = Path(out_dir).expanduser() if out_dir else default_export_dir(location)
+    for name in formats:  # all of them before the model is loaded and the first is written
+        check_not_another_models_export(location, out / name)
     source = open_source(run_dir, texts=texts, max_rows=max_rows)
-    out = Path(out_dir).expanduser() if out_dir else default_export_dir(source.location)
-    for name in formats:  # all of them before the first is written, so a refusal leaves nothing half-done
-        check_not_another_models_export(source.location, out / name)
     done: list[ExportResult] = []
     for name in formats:
         result = export_one(source, name, out, done, hub_repo=push_to_hub)

@@ -224,15 +224,20 @@ def whose_export(export: ExportResult) -> str:
         return ("an export made by an earlier version of BERT Studio, which did not record the model it came from, "
                 "so it cannot be told apart from another run's")
     made = f" on {record.created}" if record.created else ""
-    return f"the export of another model ({record.source or 'no name recorded'}, exported{made})"
+    return f"the export of another model (from {owner_name(record.source)}, exported{made})"
+
+
+def owner_name(source: str) -> str:
+    """The run an export's ``source`` model folder belongs to ("the run 'runs/x'" for runs/x/model), in words."""
+    folder = Path(source or "unknown")
+    return f"the run '{folder.parent}'" if folder.name == "model" else f"'{folder}'"
 
 
 def another_models_export(source: Path, backend: str, export: ExportResult) -> ModelError:
     """The run's recorded ``backend`` export folder holds another model's export (another run was exported to the
     same --out since): refused, as it would predict that model's labels under this run's name."""
     return ModelError(f"'{export.folder}', where the {backend} export of '{source}' was written, now holds "
-                      f"{whose_export(export)}. It was not used: it would give that model's predictions, not this "
-                      "run's.",
+                      f"{whose_export(export)}. It was not used: predictions must come from this run's own model.",
                       hint=f"Export this run again: bertstudio export {source} --format {backend} (into the run's "
                            "own exports folder), or add --out with a folder no other run is exported to.")
 

@@ -103,7 +103,7 @@ def test_an_export_folder_now_holding_another_runs_export_is_refused(out_taken_o
         load_predictor(run_a, backend="onnx")
     message = str(err.value)
     assert f"'{(out / 'onnx').resolve()}', where the onnx export of '{run_a}' was written, now holds" in message
-    assert str((run_b / "model").resolve()) in message and "not this run's" in message
+    assert f"from the run '{run_b.resolve()}'" in message and "this run's own model" in message
     assert f"bertstudio export {run_a} --format onnx" in err.value.hint
     assert "onnx" not in locate_model(run_a).available_backends()  # not offered either (the app's backend list)
 
