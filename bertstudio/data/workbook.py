@@ -293,7 +293,8 @@ def unsaved_formulas_finding(file_name: str, column: str, count: int, *, chosen:
     values cannot be read), a warning otherwise."""
     return Finding(
         "error" if chosen else "warning", "unsaved_formulas",
-        f"{count_noun(count, 'cell')} of '{column}' in '{file_name}' {'holds a formula' if count == 1 else 'hold formulas'} "
+        f"{count_noun(count, 'cell')} of '{column}' in '{file_name}' "
+        f"{'holds a formula' if count == 1 else 'hold formulas'} "
         "whose result was never saved (the file was written by a program, not saved by Excel), so "
         f"{'it reads' if count == 1 else 'they read'} as empty.",
         hint="Open the file in Excel or LibreOffice and save it again: that calculates the formulas and saves "

@@ -338,7 +338,8 @@ def build(ctx: AppContext) -> None:
             return {scale_files: [str(files.settings), str(files.accelerate_config)],
                     scale_md: scale_out_markdown(files, where)}
 
-        collect_io = dict(fn=collect, inputs=[ctx.workspace, ctx.data_file, model_radio, custom, preset_radio, *widgets],
+        collect_io = dict(fn=collect,
+                          inputs=[ctx.workspace, ctx.data_file, model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])
         preset_outputs = [preset_radio, preset_md, model_radio, custom, *widgets]
 
@@ -354,7 +355,8 @@ def build(ctx: AppContext) -> None:
             ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data, ctx.workspace],
                                         preset_outputs).then(
                 **collect_io)
-        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace, ctx.data_file], preset_outputs).then(**collect_io)
+        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace, ctx.data_file],
+                             preset_outputs).then(**collect_io)
         ctx.data.change(friendly(lambda s, p, ws: preset_markdown(p, s, saved_folder(ws))),
                         [ctx.data, preset_radio, ctx.workspace], preset_md)
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
