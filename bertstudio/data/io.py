@@ -296,13 +296,15 @@ def merge_case_variants(ds: datasets.Dataset, file: Path) -> tuple[datasets.Data
     """
     findings: list[Finding] = []
     for names in _case_variant_groups(ds.column_names):
-        kept = max(names, key=lambda name: _filled_rows(ds, name).sum())
+        filled = {name: _filled_rows(ds, name) for name in names}
+        kept = max(names, key=lambda name: filled[name].sum())
         for other in (name for name in names if name != kept):
-            both = int((_filled_rows(ds, kept) & _filled_rows(ds, other)).sum())
+            both = int((filled[kept] & filled[other]).sum())
             if both:
                 findings.append(_case_variant_warning(file, kept, other, both))
                 continue
-            moved = int(_filled_rows(ds, other).sum())
+            moved = int(filled[other].sum())
+            filled[kept] = filled[kept] | filled[other]
             ds = ds.map(lambda batch: {kept: [a if b is None or (a is not None and a.strip()) else b
                                              for a, b in zip(batch[kept], batch[other])]},
                         batched=True, remove_columns=[other], desc="Joining columns")
@@ -318,12 +320,16 @@ def _case_variant_groups(names: list[str]) -> list[list[str]]:
 
 
 def _filled_rows(ds: datasets.Dataset, name: str) -> Any:
-    """Which rows of column ``name`` hold something besides blanks (a numpy mask, from Arrow)."""
+    """Which rows of column ``name`` hold something besides blanks (a numpy mask, from Arrow; through the
+    dataset's index, which may hide some rows)."""
+    return _filled(ds.select_columns([name]).with_format("arrow")[:].column(name))
+
+
+def _filled(column: Any) -> Any:
+    """Which cells of an Arrow column of text hold something besides blanks (a numpy mask)."""
     import pyarrow.compute as pc
 
-    column = ds.select_columns([name]).with_format("arrow")[:].column(name)  # the rows kept (an index may hide some)
-    filled = pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False)
-    return filled.to_numpy(zero_copy_only=False)
+    return pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy(zero_copy_only=False)
 
 
 def _case_variant_note(file: Path, kept: str, other: str, moved: int) -> Finding:
@@ -444,14 +450,12 @@ def without_blank_rows(ds: datasets.Dataset) -> datasets.Dataset:
     rows kept. Excel saves the empty rows below a table as ",,"; counted as read, "Read 2,300 rows" then came
     with "2,000 blank rows skipped"."""
     import numpy as np
-    import pyarrow.compute as pc
 
     kept, offset = [], 0
     for batch in ds.with_format("arrow").iter(batch_size=100_000):
         filled = np.zeros(batch.num_rows, dtype=bool)
         for column in batch.columns:
-            text = pc.utf8_trim_whitespace(column)
-            filled |= pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
+            filled |= _filled(column)
         kept.append(np.flatnonzero(filled) + offset)
         offset += batch.num_rows
     return ds.select(np.concatenate(kept)) if kept else ds
@@ -866,18 +870,19 @@ def _dates_at_midnight_as_dates(ds: datasets.Dataset) -> datasets.Dataset:
     """Date-and-time columns whose times are all midnight, as dates: as text they read "2024-01-01" rather
     than "2024-01-01 00:00:00.000000" (dates saved by Excel or pandas carry a time)."""
     import datasets
-    import pyarrow.compute as pc
 
     dates = [name for name, f in ds.features.items()
              if isinstance(f, datasets.Value) and f.dtype.startswith("timestamp")
-             and _all_midnight(ds.data.table.column(name), pc)]
+             and _all_midnight(ds.data.table.column(name))]
     if not dates:
         return ds
     return ds.cast(datasets.Features({n: datasets.Value("date32") if n in dates else f
                                       for n, f in ds.features.items()}))
 
 
-def _all_midnight(column: Any, pc: Any) -> bool:
+def _all_midnight(column: Any) -> bool:
+    import pyarrow.compute as pc
+
     return pc.all(pc.equal(pc.floor_temporal(column, unit="day"), column)).as_py() is not False  # None: all empty
 
 

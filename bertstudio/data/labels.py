@@ -56,6 +56,12 @@ def visible_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).translate(_INVISIBLE)
 
 
+def is_blank(value: Any) -> bool:
+    """Whether ``value`` shows nothing: missing, empty, or only spaces and invisible characters. A model given such
+    a "text" still answers, with a made-up label, so every way in (a file, the server, the app) refuses it."""
+    return value is None or not visible_text(str(value)).strip()
+
+
 def list_cell_labels(text: str) -> list[str] | None:
     """The items of a label cell written as a list of labels (JSON or Python syntax); None if it is not one."""
     if not (text.startswith("[") and text.endswith("]")) or len(text) > _LONGEST_LIST_CELL:

@@ -265,17 +265,20 @@ def _table_sheet(tables: dict[str, Sheet]) -> tuple[str, str]:
               if len(sheet.columns) >= _TABLE_MIN_COLUMNS and _n_rows(sheet) >= _TABLE_MIN_ROWS]
     labelled = [name for name in shaped if _has_classes(tables[name])]
     first = next(iter(tables))
+
+    def first_table(name: str) -> str:
+        return "(the first)" if name == first else \
+            f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
+
     if labelled:
         name = labelled[0]
-        passed = [other for other in shaped if other != name and list(tables).index(other) < list(tables).index(name)]
+        passed = shaped[:shaped.index(name)]  # tables in front of it whose labels are not classes
         if not passed:
-            return name, "(the first)" if name == first else \
-                f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
+            return name, first_table(name)
         return name, (f"(the first whose label column holds two classes or more, each on several rows; "
                       f"{_listed(passed)} {'has' if len(passed) == 1 else 'have'} no such column)")
     if shaped:
-        return shaped[0], "(the first)" if shaped[0] == first else \
-            f"(the first with at least {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
+        return shaped[0], first_table(shaped[0])
     name = max(tables, key=lambda n: sum(cell is not None for cells in tables[n].rows.values() for cell in cells))
     return name, f"(the fullest: no sheet has {_TABLE_MIN_COLUMNS} columns and {_TABLE_MIN_ROWS} rows)"
 

@@ -240,11 +240,6 @@ def export_one(source: ExportSource, fmt: str, out_dir: Path, done: list[ExportR
     return result
 
 
-def default_export_dir(location: ModelLocation) -> Path:
-    """RUN/exports for a run; next to a bare model folder otherwise."""
-    return location.own_exports
-
-
 def check_not_another_models_export(location: ModelLocation, target: Path) -> None:
     """Refuse to replace an export another model made: a second run exported with the same --out replaced the
     first run's export without a word, and the first run then predicted with the second's model."""
@@ -287,7 +282,7 @@ def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: s
         raise ConfigError("Only the Hugging Face export can be pushed to the Hub.",
                           hint="Use --format hf (or all) together with --push-to-hub.")
     location = locate_model(run_dir)
-    out = Path(out_dir).expanduser() if out_dir else default_export_dir(location)
+    out = Path(out_dir).expanduser() if out_dir else location.own_exports
     for name in formats:  # all of them before the model is loaded and the first is written
         check_not_another_models_export(location, out / name)
     source = open_source(run_dir, texts=texts, max_rows=max_rows)

@@ -26,7 +26,7 @@ from bertstudio.data.json_table import (
     located_json_error,
     table_layout,
 )
-from bertstudio.data.labels import visible_text
+from bertstudio.data.labels import is_blank
 from bertstudio.data.workbook import read_sheet
 from bertstudio.errors import DataError
 from bertstudio.predict.predictor import PredictionBatch, Predictor
@@ -229,10 +229,7 @@ def resolve_text_columns(columns: list[str], prep: Preprocessing, text_column: s
 def blank_rows(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
     """Rows with nothing to read (empty, spaces or invisible characters only, in either text): a model would label
     each with the same made-up confidence, so they are left without a label."""
-    def blank(value: Any) -> bool:
-        return not visible_text(str(value)).strip()
-
-    return np.array([blank(t) or (pairs is not None and blank(p))
+    return np.array([is_blank(t) or (pairs is not None and is_blank(p))
                      for t, p in zip(texts, pairs if pairs is not None else texts)], dtype=bool)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bertstudio.data.labels import is_blank
 from bertstudio.errors import UserError
 from bertstudio.predict.predictor import Predictor
 
@@ -258,7 +259,7 @@ def _check_texts(field: str, values: list[str], predictor: Predictor, limits: Li
                       f"{limits.max_text_chars:,}."),
                 f"Only the first {predictor.prep.max_length} tokens are read anyway: send the start of the text.")
     for i, text in enumerate(values):
-        if not text.strip():
+        if is_blank(text):
             return (422, f"{field}[{i}] is empty.",
                     "Send a text to classify; a label predicted for nothing would mean nothing.")
         if not _is_valid_unicode(text):

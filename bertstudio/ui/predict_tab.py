@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
+from bertstudio.data.labels import is_blank
 from bertstudio.errors import DataError, UserError
 from bertstudio.predict.files import PredictFileResult, iter_table_chunks, predict_file, resolve_text_columns
 from bertstudio.predict.locate import locate_model
@@ -144,12 +145,12 @@ class TextPrediction:
 def predict_text(predictors: PredictorCache, workspace: Workspace, run_dir: str | None, backend: str, text: str,
                  text_pair: str | None = None) -> TextPrediction:
     """One text (and its second text, for pair models) through the chosen model."""
-    if not (text or "").strip():
+    if is_blank(text):
         raise DataError("There is no text to classify.", "Type or paste a text first.")
     predictor = predictors.get(checked_run_dir(workspace, run_dir), backend or "auto")
     pairs = None
     if predictor.prep.text_pair:
-        if not (text_pair or "").strip():
+        if is_blank(text_pair):
             raise DataError("This model was trained on pairs of texts, so it needs the second text too.",
                             "Fill in the second text box.")
         pairs = [text_pair]

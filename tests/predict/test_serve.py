@@ -68,6 +68,7 @@ def test_predict_returns_labels_confidences_and_probabilities(client, predictor)
     ({"texts": ["a"], "text_pairs": ["b"]}, 422, "single texts"),
     ({"texts": ["fine", ""]}, 422, "texts[1] is empty"),
     ({"texts": ["   \n"]}, 422, "texts[0] is empty"),
+    ({"texts": ["\u200b"]}, 422, "texts[0] is empty"),  # invisible only: refused as predict files leave it
     ({"texts": [["nested"]]}, 422, "valid string"),
     ({"texts": [None]}, 422, "valid string"),
     ({"texts": {"a": 1}}, 422, "valid list"),
