@@ -70,7 +70,9 @@ def model_markdown(info: dict[str, Any]) -> str:
            else info["kept"][:1].upper() + info["kept"][1:])
     classes = (f"**{len(labels)} labels** (a text gets any number of them):" if info.get("thresholds")
                else f"**{len(labels)} classes:**")
-    return f"Runs {how}. {classes} {shown}. {cut}, as in training.{pairs}"
+    # What the engine says every output must carry about this model (an unfinished run, an export passed over).
+    notes = "".join(f"\n\n**Note:** {note}" for note in info.get("notes") or ())
+    return f"Runs {how}. {classes} {shown}. {cut}, as in training.{pairs}{notes}"
 
 
 def problem_markdown(err: UserError) -> str:

@@ -153,7 +153,9 @@ def test_predict_view_builders():
     info = {"labels": LABELS, "backend": "onnx-int8", "max_length": 24, "text_pair": True}
     line = predict_tab.model_markdown(info)
     assert "ONNX INT8 export" in line and "**3 classes:** negative, neutral, positive" in line
-    assert "24 tokens" in line and "pairs of texts" in line
+    assert "24 tokens" in line and "pairs of texts" in line and "Note" not in line
+    noted = predict_tab.model_markdown({**info, "notes": ["UNFINISHED: it was stopped at step 40."]})
+    assert noted.endswith("\n\n**Note:** UNFINISHED: it was stopped at step 40.")
     err = missing_export_error("onnx")
     assert "no ONNX export" in err.message and "Export tab" in err.hint
     note = Finding("info", "no_header", "Its first line reads as a text.", hint="Nothing to do.")
