@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bertstudio.cli_args import Command, add_config_flags, check_writable_folder, port_number, positive_int
-from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, PredictFileResult, predict_file
+from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, PredictFileResult, estimate_rows, predict_file
 from bertstudio.predict.locate import BACKENDS
 from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, Predictor, load_predictor
 from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, check_port_free, is_loopback, serve
@@ -42,18 +44,32 @@ def run_predict(args: argparse.Namespace) -> int:
                                allow_unfinished=args.allow_unfinished, unfinished_anyway=ALLOW_UNFINISHED_HINT)
     print(predictor.describe(), file=sys.stderr)
 
-    def progress(rows: int) -> None:
-        print(f"\r{rows:,} rows predicted", end="", file=sys.stderr, flush=True)
-
-    result = predict_file(predictor, args.data, args.out, text_column=args.text_column,
-                                    text_pair_column=args.text_pair_column, chunk_rows=args.chunk_rows,
-                                    sheet=args.sheet, on_progress=progress)
-    print(file=sys.stderr)
+    with rows_progress(estimate_rows(args.data)) as progress:
+        result = predict_file(predictor, args.data, args.out, text_column=args.text_column,
+                              text_pair_column=args.text_pair_column, chunk_rows=args.chunk_rows,
+                              sheet=args.sheet, on_progress=progress)
     for note in result.notes:  # how the file was read, as inspect says it
         print(note.to_text(), file=sys.stderr)
     print(result.describe(), file=sys.stderr)
     print(json.dumps(summary_line(predictor, result)))
     return 0
+
+
+@contextlib.contextmanager
+def rows_progress(total: int | None) -> Iterator[Callable[[int], None]]:
+    """A bar on stderr for a file's rows: done, of about how many, how fast and how long is left (the count of a
+    CSV is its lines, an upper bound when texts hold line breaks; Excel gives none, and the bar counts up)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit=" rows", desc="Predicting", file=sys.stderr, dynamic_ncols=True)
+
+    def advance(rows_done: int) -> None:
+        bar.update(rows_done - bar.n)
+
+    try:
+        yield advance
+    finally:
+        bar.close()
 
 
 def summary_line(predictor: Predictor, result: PredictFileResult) -> dict:

@@ -19,7 +19,13 @@ import gradio as gr
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.data.labels import is_blank
 from bertstudio.errors import DataError, UserError
-from bertstudio.predict.files import PredictFileResult, iter_table_chunks, predict_file, resolve_text_columns
+from bertstudio.predict.files import (
+    PredictFileResult,
+    estimate_rows,
+    iter_table_chunks,
+    predict_file,
+    resolve_text_columns,
+)
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.ui.common import friendly, list_runs, require_workspace
@@ -87,25 +93,6 @@ def prediction_markdown(label: str, confidence: float) -> str:
         return (f"### Predicted: {label}\nA guess: the model is only **{sure}** sure; the chart shows the other "
                 "candidates.")
     return f"### Predicted: {label}\nThe model is **{sure}** sure."
-
-
-def estimate_rows(path: Path) -> int | None:
-    """Data rows in a file, counted cheaply for the progress bar; None when counting would mean reading it all."""
-    kind = path.suffix.lower()
-    if kind == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(path).metadata.num_rows
-    if kind not in (".csv", ".tsv", ".txt", ".jsonl"):
-        return None
-    lines, last = 0, b"\n"
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    lines += last != b"\n"  # a last line without a newline still counts
-    # A text with line breaks inside quotes spans several lines: the count is an upper bound, which is fine.
-    return max(0, lines - (kind != ".jsonl"))
 
 
 def file_result_markdown(result: PredictFileResult, file_name: str) -> str:

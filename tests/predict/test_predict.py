@@ -13,7 +13,8 @@ from helpers import LABELS, make_tiny_run, sample_texts
 
 from bertstudio.errors import ConfigError, DataError, ModelError
 from bertstudio.predict import files
-from bertstudio.predict.files import predict_file
+from bertstudio.predict.cli import rows_progress
+from bertstudio.predict.files import estimate_rows, predict_file
 from bertstudio.predict.predictor import Predictor, load_predictor
 from bertstudio.safe_csv import escape_formula
 
@@ -360,3 +361,33 @@ def test_predictions_are_not_written_as_csv_under_another_format_s_name(tmp_path
     with pytest.raises(DataError, match="written as a CSV file") as caught:
         predict_file(predictor, data, tmp_path / name)
     assert caught.value.hint == f"Name the output {name.split('.')[0]}.csv." and not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("content, name, rows", [("text\na\nb\nc\n", "f.csv", 3), ("text\na\nb", "f.csv", 2),
+                                                 ('{"text": "a"}\n{"text": "b"}\n', "f.jsonl", 2),
+                                                 ("text\n", "f.tsv", 0)])
+def test_estimate_rows_counts_lines_cheaply(tmp_path, content, name, rows):
+    path = tmp_path / name
+    path.write_text(content)
+    assert estimate_rows(path) == rows
+
+
+def test_estimate_rows_of_parquet_and_excel(tmp_path):
+    pd.DataFrame({"text": ["a", "b"]}).to_parquet(tmp_path / "f.parquet")
+    assert estimate_rows(tmp_path / "f.parquet") == 2
+    assert estimate_rows(tmp_path / "f.xlsx") is None  # read whole anyway: no cheap count
+
+
+def test_estimate_rows_of_an_unreadable_file_is_none(tmp_path):
+    """The count is only for a progress bar: reading the file says what is wrong with it, in its own words."""
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    assert estimate_rows(tmp_path / "bad.parquet") is None
+    assert estimate_rows(tmp_path / "missing.csv") is None
+
+
+def test_the_command_bar_counts_rows_of_the_estimate(capsys):
+    with rows_progress(5) as advance:
+        advance(2)
+        advance(5)
+    err = capsys.readouterr().err
+    assert "5/5" in err and "rows" in err

@@ -169,21 +169,6 @@ def test_predict_view_builders():
     assert "**Note:** Its first line reads as a text. Nothing to do." in text  # how the file was read
 
 
-@pytest.mark.parametrize("content, name, rows", [("text\na\nb\nc\n", "f.csv", 3), ("text\na\nb", "f.csv", 2),
-                                                 ('{"text": "a"}\n{"text": "b"}\n', "f.jsonl", 2),
-                                                 ("text\n", "f.tsv", 0)])
-def test_estimate_rows_counts_lines_cheaply(tmp_path, content, name, rows):
-    path = tmp_path / name
-    path.write_text(content)
-    assert predict_tab.estimate_rows(path) == rows
-
-
-def test_estimate_rows_of_parquet_and_excel(tmp_path):
-    pd.DataFrame({"text": ["a", "b"]}).to_parquet(tmp_path / "f.parquet")
-    assert predict_tab.estimate_rows(tmp_path / "f.parquet") == 2
-    assert predict_tab.estimate_rows(tmp_path / "f.xlsx") is None  # read whole anyway: no cheap count
-
-
 # --- the handlers on a tiny run in a workspace -----------------------------------------------------------
 
 
