@@ -26,7 +26,8 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="Where to write the predictions (CSV: text, label, confidence, "
                    "a probability per class, then the file's other columns).")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="What runs the model (auto: PyTorch if its weights are there, else the export found).")
+                   help="What runs the model (auto: PyTorch if its weights are there, in bf16 when the run trained "
+                        "in bf16 and this machine computes it fast; else the export found).")
     p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Column holding the second text, for pair models.")
     add_config_flags(p, ("sheet",))  # train's --sheet: a workbook's sheet is chosen the same way
@@ -86,7 +87,7 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=DEFAULT_HOST, help="Address to listen on (default: this computer only).")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help=f"Port to listen on, 1-65535 (default: {DEFAULT_PORT}).")
-    p.add_argument("--backend", default="auto", choices=BACKENDS, help="What runs the model.")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="What runs the model (as for predict).")
     p.add_argument("--max-texts", type=positive_int, default=defaults.max_texts, help="Most texts per request.")
     p.add_argument("--max-body-bytes", type=positive_int, default=defaults.max_body_bytes,
                    help="Largest request body.")

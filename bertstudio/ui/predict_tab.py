@@ -40,7 +40,8 @@ from bertstudio.ui.views.charts import format_percent
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8")
 BACKEND_TITLES = {"auto": "Automatic", "torch": "PyTorch (as trained)", "torch-bf16": "PyTorch bf16",
                   "onnx": "ONNX", "onnx-int8": "ONNX INT8"}
-BACKEND_HELP = ("Automatic and PyTorch run the model as trained. PyTorch bf16 is much faster on CPUs with bf16 "
+BACKEND_HELP = ("Automatic runs the model as trained: in bf16 when it was trained in bf16 on a machine that computes "
+                "it fast. PyTorch runs it in full precision; PyTorch bf16 is much faster on CPUs with bf16 "
                 "instructions and may rarely answer differently. ONNX gives the same answers as PyTorch, often "
                 "faster on a CPU; ONNX INT8 is 4x smaller and faster still, and may rarely answer differently. "
                 "Both ONNX ways need an export from the Export tab first.")

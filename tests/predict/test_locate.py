@@ -9,6 +9,7 @@ import pytest
 
 from bertstudio.cli import main
 from bertstudio.errors import ModelError
+from bertstudio.predict import locate
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.predictor import load_predictor
 from bertstudio.results import RunStatus
@@ -21,6 +22,27 @@ def test_tiny_run_is_found_as_a_run(tiny_run):
         assert location.folder == tiny_run / "model"
         assert location.run_dir == tiny_run
         assert location.available_backends() == ["torch", "torch-bf16"]  # the same weights, two ways
+
+
+@pytest.mark.parametrize("precision, fast_bf16, expected", [
+    ("bf16", True, "torch-bf16"),  # trained and scored in bf16, on hardware that computes it: about 3x faster
+    ("bf16", False, "torch"),  # bf16 would be emulated, and slower
+    ("fp32", True, "torch"),  # trained in full precision: runs as trained
+    (None, True, "torch"),  # a summary from before precision was recorded
+])
+def test_auto_runs_the_weights_in_the_precision_they_were_trained_in(tmp_path, tiny_run, monkeypatch, precision,
+                                                                     fast_bf16, expected):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    summary = json.loads((run / "summary.json").read_text())
+    if precision is not None:
+        summary["precision"] = precision
+    (run / "summary.json").write_text(json.dumps(summary))
+    monkeypatch.setattr(locate, "_fast_bf16_here", lambda: fast_bf16)
+    assert locate.choose_backend(locate_model(run), "auto")[0] == expected
+    assert locate.choose_backend(locate_model(run / "model"), "torch")[0] == "torch"  # asked for: as asked
+    (run / "summary.json").write_text("{broken")  # choosing a backend is not where a damaged summary is refused
+    assert locate.choose_backend(locate_model(run), "auto")[0] == "torch"
 
 
 def test_missing_model_is_a_user_error(tmp_path):
