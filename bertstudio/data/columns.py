@@ -17,6 +17,11 @@ SAMPLE_ROWS = 2_000
 TEXT_NAMES = ("text", "sentence", "review", "comment", "message", "content", "body", "feedback", "description",
               "tweet", "utterance", "document", "article", "abstract", "title", "headline")
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "intent", "sentiment", "y")
+# Names that often hold what a person wants predicted, but sometimes a measurement ("score" of 0.8731...): taken
+# by name only when the column repeats its values as labels do ("stars" of 1-5 before a "country" of 3 codes).
+LABEL_LIKE_NAMES = ("rating", "ratings", "stars", "star", "score", "grade", "topic", "topics", "emotion", "emotions",
+                    "polarity", "genre", "tag", "tags", "outcome", "verdict", "priority", "severity", "department",
+                    "team", "type", "classification", "categories", "classes", "annotation")
 PAIR_NAMES = (
     ("text_a", "text_b"),
     ("sentence1", "sentence2"),
@@ -120,7 +125,8 @@ def guess_from_profiles(profiles: dict[str, ColumnProfile]) -> ColumnGuess:
             reasons.append(why)
 
     taken = {text, pair} - {None}
-    label = _by_name(by_key, LABEL_NAMES, exclude=taken)
+    label = _by_name(by_key, LABEL_NAMES, exclude=taken) or _by_name(
+        by_key, LABEL_LIKE_NAMES, exclude=taken | {name for name, p in profiles.items() if not _repeats(p)})
     if label:
         reasons.append(f"'{label}' looks like the label column (by its name).")
     else:
@@ -195,6 +201,11 @@ def _label_like(profile: ColumnProfile) -> bool:
     return profile.n_distinct <= 2 or profile.n_distinct <= _MAX_LABEL_DISTINCT_SHARE * profile.n_filled
 
 
+def _repeats(profile: ColumnProfile) -> bool:
+    """At least two values, repeated as classes are (see :func:`_label_like`)."""
+    return bool(profile.n_filled) and profile.n_distinct >= 2 and _label_like(profile)
+
+
 def _by_name(by_key: dict[str, str], names: tuple[str, ...], *, exclude: set[str]) -> str | None:
     """Exact name matches first (in priority order), then names containing the word ('review_text')."""
     candidates = {key: col for key, col in by_key.items() if col not in exclude}
@@ -229,13 +240,7 @@ def _text_by_content(profiles: dict[str, ColumnProfile], *, avoid: set[str | Non
 
 def _label_by_content(profiles: dict[str, ColumnProfile], *, exclude: set[str]) -> str | None:
     """The column with the fewest distinct values relative to its rows (at least two values)."""
-    candidates = [
-        p for p in profiles.values()
-        if p.name not in exclude
-        and p.n_filled
-        and p.n_distinct >= 2
-        and _label_like(p)
-    ]
+    candidates = [p for p in profiles.values() if p.name not in exclude and _repeats(p)]
     if not candidates:
         return None
     return min(candidates, key=lambda p: (p.n_distinct / p.n_filled, p.mean_length)).name

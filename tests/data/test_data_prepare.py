@@ -349,6 +349,19 @@ def test_guess_pairs(a: str, b: str) -> None:
     assert (guess.text, guess.text_pair, guess.label) == (a, b, "label")
 
 
+def test_a_rating_is_taken_by_name_when_it_repeats_as_labels_do() -> None:
+    """A tester's reviews file (id;review text;stars;country): the 1-5 stars are what is predicted, not the
+    3 country codes that repeat more; a 'score' of measurements is never taken for labels by its name."""
+    n = 60
+    reviews = _table(id=[str(i) for i in range(n)], **{"review text": [f"review number {i} of it" for i in range(n)]},
+                     stars=[str(1 + i % 5) for i in range(n)], country=["DE", "FR", "UK"] * (n // 3))
+    assert guess_columns(reviews).label == "stars"
+    assert "'stars' looks like the label column (by its name)." in guess_columns(reviews).reasons
+    measured = _table(text=[f"text {i}" for i in range(n)], score=[f"{i / 7:.3f}" for i in range(n)],
+                      team=["a", "b"] * (n // 2))
+    assert guess_columns(measured).label == "team"
+
+
 def test_guess_by_content() -> None:
     n = 60
     ds = _table(
