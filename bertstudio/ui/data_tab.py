@@ -31,6 +31,8 @@ from bertstudio.ui.views import multilabel as multilabel_views
 NO_PAIR = "(none)"
 READING_SAMPLE = "Reading the sample data and measuring its texts…"
 READING_UPLOAD = "Reading your file and measuring its texts…"
+KEPT_CHOICES = ("**{name}** again: the columns and settings you chose for it last time are kept (change them "
+                "below).")
 READING_SHEET = "Reading the chosen sheet and measuring its texts…"
 UNEXPECTED = ("**Reading stopped on an unexpected error** (the message in the corner says more). The data loaded "
               "before, if any, is still loaded.")
@@ -186,6 +188,18 @@ def typed_length(selection: DataSelection, choice: ModelChoice, wanted: int) -> 
     if wanted == length_shown(selection, length_in_use(selection, choice)):
         return None
     return replace(selection, max_length=wanted, max_length_set=True)
+
+
+def choices_for_the_same_file(earlier: tuple[Path, DataChoice] | None, upload: Path) -> DataChoice | None:
+    """The columns and settings chosen for the file loaded before, when ``upload`` is that file again (the same
+    name: the same spreadsheet, perhaps edited): a person who picked the label column by hand is not made to pick
+    it again.  None for another file, or one whose columns were never chosen."""
+    if earlier is None:
+        return None
+    path, choice = earlier
+    if path.name != upload.name or choice.text_column is None:
+        return None
+    return choice
 
 
 def restored(tokenizers: TokenizerCache, path: Path, choice: DataChoice, model: str) -> DataSelection:
@@ -411,10 +425,18 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()  # not {}: Gradio reads an empty dict as one value for several outputs
             ws = ctx.workspace_for(workspace, request)
             name = Path(file).name
+            earlier = recall_data(ws)  # read before this upload replaces it
             try:
                 saved = save_upload(ws, file, original_name=name, limits=ctx.limits)
             except UserError as err:
                 return {**refused(err, name, current), ctx.workspace: ws}
+            again = choices_for_the_same_file(earlier, saved)
+            if again is not None:
+                try:
+                    return {**show(restored(ctx.tokenizers, saved, again, model)), ctx.workspace: ws,
+                            status_md: KEPT_CHOICES.format(name=saved.name)}
+                except UserError:  # the file changed too much for them: read as a new file
+                    pass
             return {**loaded(str(saved), model, name, current), ctx.workspace: ws}
 
         @friendly

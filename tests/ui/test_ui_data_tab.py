@@ -207,3 +207,27 @@ def test_a_sheet_whose_columns_are_to_be_chosen_is_kept_for_them_and_on_reload(p
     other = handlers["on_columns"](path, "message", "code", data_tab.NO_PAIR, False, "bundled-minilm", "auto", "",
                                    None, "skip", "Other", None)
     assert other[ctx.data].sheet == "Other" and other[ctx.data].text_column == "message"
+
+
+def test_the_same_file_uploaded_again_keeps_the_columns_chosen_for_it(page, tmp_path):
+    """A tester picked the label column by hand, uploaded the (edited) file again, and the guess was back."""
+    ctx, handlers, components, workspace = page
+    rows = [[f"message number {i} about {'ab'[i % 2]}", "xyz"[i % 3], "ab"[i % 2]] for i in range(60)]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    path = write_rows(tmp_path / "first" / "tickets.csv", ["text", "label", "owner"], rows)
+    first = handlers["on_upload"](str(path), workspace, "bundled-minilm", None, None)
+    assert first[ctx.data].label_column == "label"  # the guess, by name
+    chosen = handlers["on_columns"](first[ctx.data].path, "text", "owner", data_tab.NO_PAIR, False, "bundled-minilm",
+                                    "auto", "", None, "skip", None, first[ctx.data])[ctx.data]
+    handlers["on_data_changed"](workspace, chosen, chosen.path, None)
+
+    edited = write_rows(tmp_path / "second" / "tickets.csv", ["text", "label", "owner"], rows + rows[:6])
+    again = handlers["on_upload"](str(edited), workspace, "bundled-minilm", chosen, None)
+    assert (again[ctx.data].label_column, again[ctx.data].rows) == ("owner", 66)
+    assert again[components["data-status"]].startswith("**tickets.csv** again: the columns and settings you chose")
+    handlers["on_data_changed"](workspace, again[ctx.data], again[ctx.data].path, None)
+
+    other = write_rows(tmp_path / "other.csv", ["text", "label", "owner"], rows)  # another file: guessed afresh
+    fresh = handlers["on_upload"](str(other), workspace, "bundled-minilm", again[ctx.data], None)
+    assert fresh[ctx.data].label_column == "label" and fresh[components["data-status"]] == ""
