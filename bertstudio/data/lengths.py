@@ -44,6 +44,26 @@ class LengthStats:
     # (bertstudio.train.long_texts); empty for stats saved before it.
     percentile_grid: list[int] = field(default_factory=list)
 
+    def share_longer_than(self, max_length: int) -> float:
+        """Share of the texts longer than ``max_length`` tokens, as every view of the data says it (the length
+        chart's title, the note under the length box): exact for the lengths measured
+        (``truncated_share``), else read from the histogram, texts spread evenly inside a bin (else, for stats
+        without one, from the lengths at each percentile)."""
+        if max_length in self.truncated_share:
+            return float(self.truncated_share[max_length])
+        edges, counts = list(self.histogram.get("bin_edges", [])), list(self.histogram.get("counts", []))
+        total = sum(counts)
+        if not total or len(edges) != len(counts) + 1:
+            grid = self.percentile_grid
+            return sum(length > max_length for length in grid[1:]) / (len(grid) - 1) if len(grid) > 1 else 0.0
+        longer = 0.0
+        for low, high, count in zip(edges[:-1], edges[1:], counts):
+            if low >= max_length:
+                longer += count
+            elif high > max_length:
+                longer += count * (high - max_length) / (high - low)
+        return longer / total
+
 
 def suggest_max_length(
     lengths_or_percentiles: Sequence[int] | Mapping[int, int],

@@ -83,7 +83,7 @@ def planned_length(config: TrainConfig, n_rows: int, class_counts: Mapping[str, 
     plan's own decisions), beside the data's suggestion."""
     hardware, _ = detected_hardware(config.device)
     plan = plan_run(config, n_rows, class_counts, lengths, max_length, hardware).plan
-    return length_in_use(plan, lengths.suggested_max_length, lengths.percentile_grid)
+    return length_in_use(plan, lengths)
 
 
 def mean_trainable_layers(plan: TrainingPlan, layers: int) -> float:

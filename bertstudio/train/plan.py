@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bertstudio.config import TrainConfig, get_preset, list_presets
-from bertstudio.data.long_texts import LongTexts, share_longer
+from bertstudio.data.lengths import LengthStats
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.data.split import split_fractions
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
 from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS, length_grouped_batches, padded_length, \
@@ -191,15 +192,17 @@ class LengthInUse:
         return self.used < self.suggested and not self.chosen
 
 
-def length_in_use(plan: TrainingPlan, suggested: int, grid: Sequence[int]) -> LengthInUse:
-    """What ``plan`` trains with, for data measured as ``grid`` (token lengths at percentiles 0..100) whose
-    suggested maximum length is ``suggested``."""
+def length_in_use(plan: TrainingPlan, lengths: LengthStats) -> LengthInUse:
+    """What ``plan`` trains with, for data whose token lengths were measured as ``lengths``; the share of longer
+    texts is the one the length chart shows (a percentile grid counts in whole percents: 1 text of 400 read
+    as 1% under a chart that said 0.2%)."""
     cfg = plan.config
     used = int(cfg.max_length)
+    suggested = lengths.suggested_max_length
     why = {d.field: d.reason for d in plan.decisions}
     reasons = [why["max_length"]] if used != suggested and "max_length" in why else []
     reasons += [why["long_texts"]] if "long_texts" in why else []
-    return LengthInUse(suggested, used, LongTexts.of(cfg), share_longer(grid, used), tuple(reasons),
+    return LengthInUse(suggested, used, LongTexts.of(cfg), lengths.share_longer_than(used), tuple(reasons),
                        pair=bool(cfg.text_pair_column), chosen="max_length" not in why)
 
 

@@ -24,7 +24,6 @@ from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, recall_data, remember_data, save_upload
 from bertstudio.ui.state import DataChoice, DataSelection, ModelChoice, build_config
 from bertstudio.ui.views import advice, charts, tables
-from bertstudio.ui.views.charts import share_longer_than
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
 
@@ -233,8 +232,7 @@ def report_text(selection: DataSelection) -> str:
     """The check-up in words, with the label columns of a multi-label file and how many texts are too long for
     any maximum length the data could have (measured by the engine at the suggested length)."""
     stats = selection.lengths
-    longer = (share_longer_than(stats.histogram, stats.suggested_max_length, stats.truncated_share)
-              if stats is not None else 0.0)
+    longer = stats.share_longer_than(stats.suggested_max_length) if stats is not None else 0.0
     return tables.report_markdown(selection.table_text, selection.report, selection.text_column,
                                   selection.label_column, selection.text_pair_column,
                                   label_columns=detected_label_columns(selection), longer_share=longer,

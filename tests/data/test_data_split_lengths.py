@@ -189,6 +189,17 @@ def test_token_length_stats(tokenizer) -> None:
     assert sum(stats.histogram["counts"]) == 100
 
 
+def test_the_share_of_longer_texts_is_exact_where_measured_then_read_from_the_histogram(tokenizer) -> None:
+    """The Data tab's chart said 0.2% of texts were longer than 128 and the note under the length box 1% (the
+    percentile grid counts whole percents): both now read this one share."""
+    stats = token_length_stats(["hello world"] * 399 + ["hello " * 140], tokenizer)  # one text of 142 tokens
+    assert stats.share_longer_than(128) == pytest.approx(1 / 400)
+    assert stats.share_longer_than(142) == 0.0 and stats.share_longer_than(3) == 1.0  # from the histogram
+    stats.histogram = {"bin_edges": [0, 10, 20], "counts": [50, 50]}
+    assert stats.share_longer_than(15) == pytest.approx(0.25)  # half of the 10-20 bin
+    assert stats.share_longer_than(0) == 1.0
+
+
 def test_token_length_stats_with_pairs_and_sampling(tokenizer) -> None:
     texts = [f"first text {i}" for i in range(50)]
     pairs = ["second"] * 50

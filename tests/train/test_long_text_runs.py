@@ -168,7 +168,7 @@ def test_every_export_and_the_server_read_the_windows_the_run_trained_on(windows
 
     _, run = windows_run
     texts = pd.read_csv(run / "test_predictions.csv")["text"].tolist()
-    reference = load_predictor(run)
+    reference = load_predictor(run, backend="torch")  # fp32, as the exports are
     expected = reference.logits(texts)
     results = {r.format: r for r in export_run(run, "all")}
     for fmt in ("onnx", "onnx-int8", "torchscript"):

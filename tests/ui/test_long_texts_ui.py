@@ -117,7 +117,7 @@ def test_the_app_plans_and_trains_a_long_text_file_as_the_cli_does(tmp_path):
 def _length_in_use(config, hardware: Hardware, stats: LengthStats | None = None):
     stats = stats or LengthStats(**{**long_stats().__dict__, "suggested_max_length": 512})
     plan = plan_run(config, 3_000, {"a": 1_500, "b": 1_500}, stats, stats.suggested_max_length, hardware).plan
-    return length_in_use(plan, stats.suggested_max_length, stats.percentile_grid)
+    return length_in_use(plan, stats)
 
 
 def test_the_length_in_use_is_the_plans_own():
@@ -156,4 +156,4 @@ def test_the_data_tab_says_what_each_strategy_keeps():
     assert "it keeps every token, in overlapping windows of 256 tokens 127 apart (at most 8 per text)" in windows
     assert "the longer text of each pair is trimmed" in said("head", pair=True)
     assert said("head", longer_share=0.0) == "**Training reads every text whole**: none is longer than 256 tokens."
-    assert "of the under 1% of texts" in said("head", longer_share=0.002)
+    assert "of the 0.2% of texts" in said("head", longer_share=0.002)  # as the length chart says it
