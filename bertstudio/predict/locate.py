@@ -39,6 +39,10 @@ def _file_sha256(path: str, size: int, modified_ns: int) -> str | None:
     return fingerprint.sha256 if fingerprint is not None else None
 
 
+class NoModelYet(ModelError):
+    """A run folder that never saved its model (killed or failed before its first save, or still training)."""
+
+
 @dataclass(frozen=True)
 class ExportSearch:
     """Where a run's export of one format was looked for: the first made from the run's own model, and the exports
@@ -156,7 +160,7 @@ def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
         check_no_pickle_only(folder)
     if RunFolder(given).config.is_file():  # a run that never saved its model (killed, failed, still training)
         why = why_unfinished(given) or f"the run in {given} has no model/ folder"
-        raise ModelError(f"No trained model yet: {why[:1].upper()}{why[1:]}.", hint=unfinished_hint(given))
+        raise NoModelYet(f"No trained model yet: {why[:1].upper()}{why[1:]}.", hint=unfinished_hint(given))
     raise ModelError(f"No trained model was found in '{given}'.",
                      hint="Point to a run folder (it has model/ inside), a model folder with model.safetensors, "
                           "or an export folder with model.onnx or model.pt.")

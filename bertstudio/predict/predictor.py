@@ -21,6 +21,7 @@ from bertstudio.predict.backends import LogitsBackend, TorchBackend, open_backen
 from bertstudio.predict.locate import (
     EXPORT_BACKENDS,
     ModelLocation,
+    NoModelYet,
     check_finished,
     locate_model,
     passed_over_note,
@@ -186,6 +187,12 @@ def load_tokenizer_from(folder: Path):
                               "(tokenizer.json or vocab.txt).") from exc
 
 
+# --allow-unfinished uses the model/ a run saved before it stopped; a run stopped before its first save has only
+# checkpoints, which hold the training state for a resume, not a model to ship.
+NOTHING_SAVED_TO_ALLOW = ("--allow-unfinished uses a model the run saved before it stopped; this run saved none yet "
+                          "(its checkpoints are for resuming it).")
+
+
 def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
                    batch_size: int = DEFAULT_BATCH_SIZE, *, allow_unfinished: bool = False,
                    unfinished_anyway: str = "") -> Predictor:
@@ -199,7 +206,12 @@ def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
     """
 
     quiet_library_progress()
-    location = locate_model(model_dir)
+    try:
+        location = locate_model(model_dir)
+    except NoModelYet as err:
+        if allow_unfinished:  # why the flag could not help
+            raise NoModelYet(err.message, f"{err.hint} {NOTHING_SAVED_TO_ALLOW}".strip()) from None
+        raise
     if not allow_unfinished:
         check_finished(location, unfinished_anyway)
     runner = open_backend(location, backend)

@@ -83,3 +83,17 @@ def test_predict_names_its_flag_and_its_json_summary_says_unfinished(failed_run,
     assert main([*args, "--allow-unfinished"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # what a script reads
     assert summary["notes"][0].startswith("UNFINISHED: the run in") and "failed" in summary["notes"][0]
+
+
+def test_allow_unfinished_says_why_it_cannot_help_a_run_that_saved_no_model(failed_run, tmp_path, capsys):
+    """A tester's run, interrupted before its first save: the flag was refused with no word on why."""
+    shutil.rmtree(failed_run / "model")
+    RunStatus(state="interrupted", message="a test").write(RunFolder(failed_run).status)
+    data = tmp_path / "texts.csv"
+    data.write_text("text\ngood film\n")
+    args = ["predict", str(failed_run), "--data", str(data), "--out", str(tmp_path / "p.csv"), "--allow-unfinished"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "No trained model yet: The run in" in err and "interrupted" in err
+    assert "--allow-unfinished uses a model the run saved before it stopped; this run saved none yet" in err
+    assert main(args[:-1]) == 2 and "saved none yet" not in capsys.readouterr().err  # not asked: not said
