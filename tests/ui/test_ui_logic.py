@@ -70,7 +70,7 @@ def test_outcome_messages_are_plain_sentences():
                       evaluated_on="test")
     done = fold_events(TrainProgress(), [_started(), _step(4), Finished(run_dir="runs/x", summary=summary)])
     text = outcome_markdown(done)
-    assert "Done: best validation macro-F1 **0.912** at epoch 3, model saved" in text and "93.0%" in text
+    assert "Done: best validation macro-F1 **91.2%** at epoch 3, model saved" in text and "93.0%" in text
     assert done.done and progress_fraction(done) == 1.0
     assert "left" not in progress_markdown(done)
     assert "early stopping" not in text
@@ -121,7 +121,10 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert estimate.total_seconds > estimate.steps
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
-    assert "validation texts twice and early stopping may end training sooner" in text
+    # Patience 2 with 2 checks: early stopping cannot end this plan sooner, so it is not promised.
+    assert "validation texts twice; " in text and "early stopping" not in text
+    longer = dataclasses.replace(plan, evaluations=4)
+    assert "4 times and early stopping may end training sooner" in views_advice.plan_markdown(longer, None, "CPU")
     assert "No estimate" in views_advice.plan_markdown(plan, None, "CPU", note="No estimate: unknown size.")
     never = dataclasses.replace(plan, config=plan.config.model_copy(update={"early_stopping_patience": 0}))
     assert "early stopping is off" in views_advice.plan_markdown(never, None, "CPU")

@@ -19,7 +19,7 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
     lines = [f"**The plan:** {plan.train_rows:,} training texts in batches of {cfg.batch_size} → "
              f"{plan.steps_per_epoch:,} steps per pass over the data; up to {epochs}{limit}: "
              f"**at most {plan.total_steps:,} steps**. The model is checked on {plan.val_rows:,} validation texts "
-             f"{_times(plan.evaluations)}{early_stopping_words(cfg)}; "
+             f"{_times(plan.evaluations)}{early_stopping_words(cfg, plan.evaluations)}; "
              f"{plan.test_rows:,} test texts are kept aside for the final score."]
     if plan.examples_per_text > 1:
         lines.append(windows_sentence(plan))
@@ -35,9 +35,14 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
     return "\n\n".join(lines)
 
 
-def early_stopping_words(cfg: TrainConfig) -> str:
+def early_stopping_words(cfg: TrainConfig, evaluations: int) -> str:
+    """Whether early stopping can end this plan sooner: it stops after ``patience`` checks without a better score,
+    so it needs a first check to beat, that many after it, and one more still to come (a 1-epoch run checked once
+    was told it might end sooner)."""
     if not cfg.early_stopping_patience:
         return " (early stopping is off: every planned step is trained)"
+    if evaluations <= cfg.early_stopping_patience + 1:
+        return ""
     return " and early stopping may end training sooner"
 
 
