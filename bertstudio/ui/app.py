@@ -72,6 +72,20 @@ CSS = """
                    color: #111827; font-weight: 600;}
 #eval-headline h2 {margin-bottom: 0.2em;}
 #data-status {min-height: 2.2em;}
+/* Tables (every gr.Dataframe): a word or a number is never cut in two ("Sev|eri|ty", "1|7"). Text wraps between
+   words only, and a table too wide for its box scrolls sideways, with a scrollbar that stays in sight. */
+.table-wrap .text.wrap {word-break: normal; overflow-wrap: normal;}
+.block:has(> .table-container), .table-wrap .virtual-table-viewport {scrollbar-width: auto;
+                                                                     scrollbar-color: #9ca3af #f3f4f6;}
+/* The tables sized to their content (the per-class table, the confusion matrix): the class names in the first
+   column may wrap too, so that up to about 8 classes fit the width of a laptop's page. */
+#per-class-table .sizing-body td, #confusion-table .sizing-body td {white-space: normal;}
+@media (max-width: 720px) {
+  /* A phone: a table whose columns are shares of its box (the check table, the error browser) gets the width it
+     has on a laptop to share, and its box scrolls sideways, instead of columns a few letters wide. */
+  .block:not(#per-class-table):not(#confusion-table) > .table-container .virtual-table-viewport {min-width: 1200px;}
+  .block > .table-container, .block > .table-container .upload-container {overflow-x: visible;}
+}
 """
 
 

@@ -40,6 +40,29 @@ def friendly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def refused(refusal: UserError) -> Any:
+    """A refusal as the Train tab shows one: a yellow toast saying what to do first, and every output left as it
+    was (gr.skip). Raising gr.Error instead puts a red "Error" badge on each output, which stays after the toast
+    has gone and can cover the text beneath it."""
+    gr.Warning(str(refusal), title="Please check")
+    return gr.skip()
+
+
+def keeps_the_page(fn: F) -> F:
+    """:func:`friendly`, except that a refusal (a :class:`UserError`: no trained model yet, a deleted run, an
+    empty text) leaves the page as it was and says what to do in a warning (:func:`refused`). For handlers whose
+    outputs must not be blanked or badged when they refuse; a bug still shows as :func:`friendly` shows it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as refusal:
+            return refused(refusal)
+
+    return friendly(wrapper)  # type: ignore[return-value]
+
+
 def require_workspace(workspace: Workspace | None) -> Workspace:
     if workspace is None:
         raise UserError("The page is still starting up.", "Wait a second and try again.")
@@ -73,7 +96,7 @@ def ensure_model_obtainable(model: str) -> None:
                          "internet and try again.")
 
 
-@friendly
+@keeps_the_page
 def list_runs(workspace: Workspace | None, wanted: str | None, current: str | None) -> gr.Dropdown:
     """The run picker of the Evaluate, Export and Predict tabs: the app's current run if it is one of this
     workspace's, else the one already shown, else the newest."""

@@ -28,7 +28,7 @@ from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE, BackgroundJob
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
 from bertstudio.safe_csv import read_escaped_csv
-from bertstudio.ui.common import friendly, list_runs, require_workspace
+from bertstudio.ui.common import keeps_the_page, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
 from bertstudio.ui.views import charts, tables
@@ -335,19 +335,25 @@ def build(ctx: AppContext) -> None:
         headline = gr.Markdown(NO_RUN_YET, elem_id="eval-headline")
         # Shown once a run is open: before that its tables and chart would stand empty.
         with gr.Column(visible=False, elem_id="eval-results") as results:
+            # One table under the other, each the width of the page: side by side, half a 1400-px screen hid the
+            # last columns of a 5-class matrix. Class names wrap between words (CSS in app.py), so 8 classes with
+            # names of a few words fit; on a phone the matrix scrolls sideways.
+            per_class = gr.Dataframe(label=PER_CLASS_LABEL, interactive=False, wrap=True,
+                                     elem_id="per-class-table")
+            confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
+                                      elem_id="confusion-mode")
+            confusion = gr.Dataframe(label=CONFUSION_LABEL, interactive=False, wrap=True,
+                                     elem_id="confusion-table")
+            # The text goes under the chart when the screen is too narrow for both (a phone), never into a sliver.
             with gr.Row():
-                per_class = gr.Dataframe(label=PER_CLASS_LABEL, interactive=False, scale=1, elem_id="per-class-table")
-                with gr.Column(scale=1):
-                    confusion_mode = gr.Radio([COUNTS, SHARES], value=COUNTS, label="Confusion matrix shows",
-                                              elem_id="confusion-mode")
-                    confusion = gr.Dataframe(label=CONFUSION_LABEL, interactive=False, elem_id="confusion-table")
-            with gr.Row():
-                reliability_plot = gr.Plot(show_label=False, elem_id="reliability-chart", scale=3)
-                gr.Markdown("#### Reading the calibration chart\nEach bar gathers the test texts the model was equally "
-                            "sure about, and shows how often it was right on them. Bars **below** the dashed line: the "
-                            "model is over-confident; **above**: it is more often right than it claims. Calibration "
-                            "divides its scores by one number (the *temperature*, fitted on the validation texts) so "
-                            "that a 90% becomes a 90% you can rely on.")
+                reliability_plot = gr.Plot(show_label=False, elem_id="reliability-chart", scale=3, min_width=340)
+                with gr.Column(scale=1, min_width=260):
+                    gr.Markdown("#### Reading the calibration chart\nEach bar gathers the test texts the model was "
+                                "equally sure about, and shows how often it was right on them. Bars **below** the "
+                                "dashed line: the model is over-confident; **above**: it is more often right than it "
+                                "claims. Calibration divides its scores by one number (the *temperature*, fitted on "
+                                "the validation texts) so that a 90% becomes a 90% you can rely on.",
+                                elem_id="calibration-reading")
 
             gr.Markdown("#### Browse the test texts\nSee which texts the model gets wrong: often a label is wrong or "
                         "two classes overlap, and fixing the data helps more than any setting. **Tags** point at the "
@@ -421,7 +427,7 @@ def build(ctx: AppContext) -> None:
             text, table = baselines_markdown_and_table(metrics["macro_f1"], metrics["accuracy"], baselines, seconds)
             return {baseline_md: text, baseline_table: gr.Dataframe(table, visible=True)}
 
-        @friendly
+        @keeps_the_page
         def open_run(workspace, run_dir: str | None, current: RunView | None, mode: str) -> dict:
             if not run_dir:  # no run (yet, or no more): nothing to show
                 return {view_state: None, headline: NO_RUN_YET, results: gr.Column(visible=False)}
@@ -459,7 +465,7 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()
             return {true_dd: cell[0], pred_dd: cell[1], tag_dd: tables.ALL_ROWS, mistakes: False}
 
-        @friendly
+        @keeps_the_page
         def switch_confusion(view: RunView | None, mode: str) -> dict:
             if view is None:
                 return gr.skip()

@@ -40,7 +40,7 @@ from bertstudio.export.job import ExportJob, ExportSnapshot
 from bertstudio.jobs import EXPORT, JobRegistry
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
 from bertstudio.runs import RunFolder
-from bertstudio.ui.common import benchmark_records, friendly, list_runs, require_workspace
+from bertstudio.ui.common import benchmark_records, keeps_the_page, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
 from bertstudio.ui.views.charts import format_percent
@@ -360,7 +360,7 @@ def build(ctx: AppContext) -> None:
                     speed_md: shown_view.speed, shown: len(snapshot.done) if snapshot else 0,
                     timer: gr.Timer(active=busy)}
 
-        @friendly
+        @keeps_the_page
         def open_run(workspace, run_dir: str | None) -> dict:
             ws = require_workspace(workspace)
             model = {}
@@ -371,7 +371,7 @@ def build(ctx: AppContext) -> None:
             return {**model, **render(ws, run_dir, build_zips=True)}
 
         def getter(fmt: str) -> Callable:
-            @friendly
+            @keeps_the_page
             def get(workspace, run_dir: str | None) -> dict:
                 ws = require_workspace(workspace)
                 run = checked_run_dir(ws, run_dir)
@@ -403,7 +403,7 @@ def build(ctx: AppContext) -> None:
             except UserError:  # the shown run went away: stop polling quietly
                 return {timer: gr.Timer(active=False), **handed}
 
-        @friendly
+        @keeps_the_page
         def on_push(workspace, run_dir: str | None, repo: str, token: str, private: bool) -> dict:
             ws = require_workspace(workspace)
             result = read_export(RunFolder(checked_run_dir(ws, run_dir)).export("hf"))
@@ -415,7 +415,7 @@ def build(ctx: AppContext) -> None:
             # The token box is emptied: the token lives in this request only.
             return {hub_md: f"Uploaded {where} to [{url}]({url}).", hub_token: ""}
 
-        @friendly
+        @keeps_the_page
         def on_stop(workspace, run_dir: str | None) -> dict:
             ws = require_workspace(workspace)
             ctx.jobs.stop(ws.id, EXPORT)  # the job ends between two formats or two chunks of the zip

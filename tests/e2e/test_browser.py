@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app(tmp_path_factory):
     pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed at /usr/bin/chromium (install it with: apt-get install -y chromium)")
@@ -42,8 +42,13 @@ def app_url(tmp_path_factory):
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                 **launch_options(data_dir))
-    yield f"http://127.0.0.1:{port}/"
+    yield f"http://127.0.0.1:{port}/", data_dir
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(app):
+    return app[0]
 
 
 @pytest.fixture
@@ -412,4 +417,86 @@ def test_a_workbooks_sheet_is_chosen_and_kept_on_reload(app_url, tmp_path):
         page.reload()
         expect(page.locator("#data-report")).to_contain_text("sheet 'Legend'", timeout=60_000)
         expect(page.locator("#data-sheet input")).to_have_value("Legend (12 rows)")
+        browser.close()
+
+
+# Words of ``selector``'s table cells (headers included) that are cut in two or cut off: a word drawn on two lines
+# (a line may end at a hyphen), or ending past its cell's right edge. A table too wide for its box must scroll
+# instead.
+CUT_WORDS_JS = """selector => {
+  const cut = [];
+  for (const span of document.querySelectorAll(`${selector} .cell-wrap span.text`)) {
+    const cell = span.closest('th, [role=gridcell]').getBoundingClientRect();
+    const walker = document.createTreeWalker(span, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.data.matchAll(/[^\\s-]+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const rects = [...range.getClientRects()].filter(r => r.width > 0);
+        if (rects.length > 1 || rects.some(r => r.right > cell.right + 1)) cut.push(match[0]);
+      }
+    }
+  }
+  return cut;
+}"""
+CLASSES = ["Billing", "Complaint about staff", "Returns", "Shipping", "Technical issue", "Account access",
+           "Product quality", "Refund request"]
+
+
+def train_eight_classes(workspace, model_dir: Path, folder: Path) -> None:
+    """A finished run with 8 classes named as people name them, in the visitor's workspace (seconds)."""
+    from bertstudio.config import config_from_preset
+    from bertstudio.train.pipeline import train
+
+    rows = ["text,label", *(f"ticket {i} about {label.lower()},{label}" for i in range(10) for label in CLASSES)]
+    data = folder / "tickets.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    train(config_from_preset(data=str(data), model=str(model_dir), max_steps=2, max_length=16, precision="fp32",
+                             output_dir=str(workspace.runs / "20250101-000000-tickets")))
+
+
+@pytest.mark.timeout(300)
+def test_refusals_warn_and_tables_fit_a_laptop_and_a_phone(app, tiny_bert_dir, tmp_path):
+    """Export and Predict before any training: a warning saying what to do, and no red "Error" badge left on the
+    outputs. Then an 8-class run: its confusion matrix fits a 1400-px screen, and no table cuts a word in two,
+    on a laptop or on a phone (a table too wide scrolls sideways instead)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from bertstudio.ui.guard import COOKIE, VisitorKeys
+    from bertstudio.ui.session import SessionStore
+
+    url, data_dir = app
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_role("tab", name="5. Export").click()
+        page.locator("#get-all").click()
+        expect(page.locator(".toast-body.warning")).to_contain_text("No trained model is selected", timeout=30_000)
+        page.get_by_role("tab", name="6. Predict").click()
+        page.locator("#predict-text textarea").fill("Where is my parcel?")
+        page.locator("#predict-button").click()
+        expect(page.locator(".toast-body.warning").last).to_contain_text("Train a model", timeout=30_000)
+        expect(page.get_by_text("Error", exact=True)).to_have_count(0)  # no badge on any output of either tab
+
+        token = next(c["value"] for c in context.cookies() if c["name"] == COOKIE)
+        keys = VisitorKeys((data_dir / "browser-secret").read_text().strip().encode())
+        train_eight_classes(SessionStore(data_dir).open(keys.workspace_id(token)), tiny_bert_dir, tmp_path)
+        page.get_by_role("tab", name="4. Evaluate").click()
+        matrix = page.locator("#confusion-table")
+        expect(matrix.locator("th")).to_have_count(len(CLASSES) + 1, timeout=60_000)
+        page.wait_for_timeout(1_000)  # the columns are sized once drawn
+        overflow = matrix.locator(".virtual-table-viewport").evaluate("e => e.scrollWidth - e.clientWidth")
+        assert overflow <= 1, f"the confusion matrix is {overflow} px wider than its box at 1400 px"
+        for table in ("#confusion-table", "#per-class-table", "#error-browser"):
+            assert page.evaluate(CUT_WORDS_JS, table) == [], table
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(1_500)
+        for table in ("#confusion-table", "#per-class-table", "#error-browser"):
+            assert page.evaluate(CUT_WORDS_JS, table) == [], f"{table} at 390 px"
+        reading = page.locator("#calibration-reading").bounding_box()
+        assert reading is not None and reading["width"] > 250  # under the chart, not in a sliver beside it
         browser.close()
