@@ -136,6 +136,34 @@ def _times(value: float) -> str:
     return f"{value:.1f}x"
 
 
+ABOUT_AS_FAST = 1.05  # ratios within 5% either way are "about as fast": closer than timing noise on a busy machine
+
+
+def speed_words(reference_ms: float, other_ms: float) -> str:
+    """How ``other_ms`` compares with ``reference_ms``, ending where the reference's name follows: "2.0x faster
+    than", "1.1x slower than", or "about as fast as" (a ratio under 1 read "0.9x faster")."""
+    ratio = speedup(reference_ms, other_ms)
+    if 1 / ABOUT_AS_FAST <= ratio <= ABOUT_AS_FAST:
+        return "about as fast as"
+    if ratio > 1:
+        return f"{_times(ratio)} faster than"
+    return f"{_times(1 / ratio)} slower than"
+
+
+def _comparisons(items: Sequence[tuple[str, float]], reference_ms: float, reference: str) -> str:
+    """ "A is 2.5x and B is 8.0x faster than C" when every item is faster; one clause each otherwise
+    ("A is 2.0x faster than C and B is 1.1x slower than C")."""
+    words = [speed_words(reference_ms, ms) for _, ms in items]
+    if all(w.endswith(" faster than") for w in words):
+        parts = [f"{name} is {w.removesuffix(' faster than')}" for (name, _), w in zip(items, words)]
+        return f"{_joined(parts)} faster than {reference}"
+    return _joined([f"{name} is {w} {reference}" for (name, _), w in zip(items, words)])
+
+
+def _joined(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def headline(records: Sequence[BenchRecord], *, backend: str | None = None, batch_size: int | None = None,
              seq_len: int | None = None) -> str:
     """One sentence with the headline ratios.
@@ -165,9 +193,8 @@ def _models_sentence(cell: Sequence[BenchRecord], where: str, backend: str) -> s
     others = sorted((r for r in cell if r is not slowest), key=lambda r: r.p50_ms, reverse=True)
     if not others:
         return f"{model_label(slowest)}: {format_ms(slowest.p50_ms)} ms {where} ({BACKEND_LABELS.get(backend, backend)})."
-    parts = [f"{model_label(r)} is {_times(speedup(slowest.p50_ms, r.p50_ms))}" for r in others]
-    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{joined} faster than {model_label(slowest)} {where} ({BACKEND_LABELS.get(backend, backend)})."
+    compared = _comparisons([(model_label(r), r.p50_ms) for r in others], slowest.p50_ms, model_label(slowest))
+    return f"{compared} {where} ({BACKEND_LABELS.get(backend, backend)})."
 
 
 def _backends_sentence(cell: Sequence[BenchRecord], where: str) -> str:
@@ -178,10 +205,9 @@ def _backends_sentence(cell: Sequence[BenchRecord], where: str) -> str:
     ref_label = BACKEND_LABELS.get(reference.backend, reference.backend)
     if not others:
         return f"{name} takes {format_ms(reference.p50_ms)} ms {where} ({ref_label})."
-    parts = [f"{BACKEND_LABELS.get(r.backend, r.backend)} is {_times(speedup(reference.p50_ms, r.p50_ms))}"
-             for r in others]
-    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"For {name}, {joined} faster than {ref_label} {where}."
+    compared = _comparisons([(BACKEND_LABELS.get(r.backend, r.backend), r.p50_ms) for r in others],
+                            reference.p50_ms, ref_label)
+    return f"For {name}, {compared} {where}."
 
 
 # --------------------------------------------------------------------------- recommendation
@@ -246,7 +272,7 @@ def recommend_backend(records: Sequence[BenchRecord], model: str, *, parity_pass
         where = f"geometric mean over {len(shared)} sizes"
     if best != REFERENCE_BACKEND and REFERENCE_BACKEND in scores:
         reason = (f"{label} is the fastest trustworthy choice on this CPU: "
-                  f"{_times(speedup(scores[REFERENCE_BACKEND], scores[best]))} faster than PyTorch fp32 ({where})")
+                  f"{speed_words(scores[REFERENCE_BACKEND], scores[best])} PyTorch fp32 ({where})")
     else:
         reason = f"{label} is the fastest trustworthy choice on this CPU ({where})"
     agreement, rows = by_backend[best][0].parity_agreement, by_backend[best][0].parity_rows

@@ -14,6 +14,7 @@ from bertstudio.benchmark.report import (
     load_records,
     markdown_table,
     recommend_backend,
+    speed_words,
     table_rows,
     write_json,
 )
@@ -68,6 +69,26 @@ def test_headline_with_three_models_and_with_one_model():
     assert headline(one) == "For BERT-base†, ONNX Runtime INT8 is 7.0x faster than PyTorch fp32 at batch 1, seq 128, " \
                             "on this CPU."
     assert headline([]) == "No measurements yet."
+
+
+def test_a_ratio_under_one_is_slower_and_a_near_one_about_as_fast():
+    """The tester read "ONNX Runtime fp32 is 0.9x faster than PyTorch fp32" beside 35.0 ms against 31.5 ms."""
+    assert speed_words(31.5, 35.0) == "1.1x slower than"
+    assert speed_words(100.0, 96.0) == speed_words(100.0, 104.0) == "about as fast as"
+    assert speed_words(100.0, 50.0) == "2.0x faster than"
+    mine = [rec("run-a", "torch-fp32", 31.5, label="Your model (MiniLM-L6)"),
+            rec("run-a", "onnx", 35.0, label="Your model (MiniLM-L6)")]
+    assert headline(mine) == ("For Your model (MiniLM-L6), ONNX Runtime fp32 is 1.1x slower than PyTorch fp32 at "
+                              "batch 1, seq 128, on this CPU.")
+    mixed = mine + [rec("run-a", "onnx-int8", 15.0, label="Your model (MiniLM-L6)"),
+                    rec("run-a", "torch-bf16", 31.0, label="Your model (MiniLM-L6)")]
+    assert ("ONNX Runtime INT8 is 2.1x faster than PyTorch fp32, PyTorch bf16 is about as fast as PyTorch fp32 and "
+            "ONNX Runtime fp32 is 1.1x slower than PyTorch fp32") in headline(mixed)
+    models = [rec("a", "torch-fp32", 100.0, label="A"), rec("b", "torch-fp32", 98.0, label="B")]
+    assert headline(models).startswith("B is about as fast as A at batch 1")
+    close = [rec("m", "torch-fp32", 100.0, label="M"), rec("m", "onnx", 97.0, label="M", parity=True)]
+    _, reason = recommend_backend(close, "m")
+    assert "about as fast as PyTorch fp32" in reason and "1.0x faster" not in reason
 
 
 def test_markdown_table_marks_random_weights_and_lists_every_record():
