@@ -23,6 +23,10 @@ NOT_SETTINGS = frozenset({"output_dir", "decisions", "bertstudio_version", "data
                           "data_fingerprint", "data"})
 # The benchmark backend that matches how a trained run predicts in PyTorch, preferred when several were timed.
 REFERENCE_BACKEND = "torch-fp32"
+# A run with a model scored on the test texts: finished, or stopped early after a validation check (it keeps its
+# best model and is evaluated like a finished run; a stop before the first check leaves no summary).
+SCORED_STATUSES = ("done", "stopped")
+SHORT_NAME_SETTINGS = 2  # settings that differ named in a run's short name; the table below lists them all
 
 
 @dataclass
@@ -89,6 +93,7 @@ class Comparison:
     settings: list[SettingDiff]
     per_class: PerClassF1
     same_data: bool  # every run saw the same file (by fingerprint): only then do their scores compare
+    names: list[str] = field(default_factory=list)  # a short, distinct name per run (see short_names)
 
 
 def metrics_row(record: RunRecord) -> MetricsRow:
@@ -113,6 +118,38 @@ def settings_diff(records: Sequence[RunRecord]) -> list[SettingDiff]:
     return diffs
 
 
+def setting_text(value: Any) -> str:
+    """A setting as a person writes it: 4 (not the 4.0 config.json holds), 5e-05, auto (for None)."""
+    if value is None:
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _when(record: RunRecord, with_date: bool) -> str:
+    """The run's start time as the Runs table shows it ("2026-12-06 14:34"), the date left out when every run
+    compared started on the same day."""
+    return record.created if with_date else record.created.split(" ")[-1]
+
+
+def _difference_words(diff: SettingDiff, index: int) -> str:
+    value = diff.values[index]
+    return setting_text(value) if diff.name in ("model", "data") else f"{diff.name} {setting_text(value)}"
+
+
+def short_names(records: Sequence[RunRecord], settings: Sequence[SettingDiff] = ()) -> list[str]:
+    """A short name per run for legends and column heads: its start time and up to two settings that differ
+    ("14:34 · epochs 4"), made distinct with the folder's name when that is not enough."""
+    days = {r.created.split(" ")[0] for r in records}
+    first = ("data", "model")  # what tells runs apart most, then the other settings by name
+    shown = sorted(settings, key=lambda d: first.index(d.name) if d.name in first else len(first))
+    shown = shown[:SHORT_NAME_SETTINGS]
+    names = [" · ".join([_when(r, len(days) > 1), *(_difference_words(d, i) for d in shown)])
+             for i, r in enumerate(records)]
+    return [name if names.count(name) == 1 else f"{name} ({r.path.name})" for name, r in zip(names, records)]
+
+
 def per_class_f1(records: Sequence[RunRecord]) -> PerClassF1:
     labels: list[str] = []
     table: dict[str, dict[str, float | None]] = {}
@@ -128,9 +165,11 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
     if len(records) < 2:
         raise UserError("Pick at least two runs to compare.", "Tick two or more runs in the list.")
     fingerprints = {r.fingerprint.sha256 if r.fingerprint else None for r in records}
+    settings = settings_diff(records)
     return Comparison(runs=list(records), curves=[read_curves(r.path) for r in records],
-                      metrics=[metrics_row(r) for r in records], settings=settings_diff(records),
-                      per_class=per_class_f1(records), same_data=len(fingerprints) == 1 and None not in fingerprints)
+                      metrics=[metrics_row(r) for r in records], settings=settings,
+                      per_class=per_class_f1(records), same_data=len(fingerprints) == 1 and None not in fingerprints,
+                      names=short_names(records, settings))
 
 
 # --------------------------------------------------------------------------- models: accuracy and latency
@@ -138,7 +177,7 @@ def compare_runs(records: Sequence[RunRecord]) -> Comparison:
 
 @dataclass
 class ModelRow:
-    """The best finished run of one model on the data, with the latency the benchmark measured for it."""
+    """The best scored run of one model on the data, with the latency the benchmark measured for it."""
 
     model: str
     model_key: str
@@ -150,6 +189,16 @@ class ModelRow:
     latency_ms: float | None = None  # p50 milliseconds per batch
     throughput: float | None = None  # texts per second
     latency_setting: str = ""  # "torch-fp32, batch 1, 128 tokens, cpu"
+    best_stopped_early: bool = False  # the best run was stopped before its planned steps (its best model is kept)
+    best_started: str = ""  # the best run's start, "YYYY-MM-DD HH:MM", as the Runs table lists it
+
+
+@dataclass
+class LeftOut:
+    """A listed run that the models table does not count, and why (in words a person reads)."""
+
+    run: str
+    reason: str
 
 
 def _model_matches(record: BenchRecord, run: RunRecord) -> bool:
@@ -167,23 +216,65 @@ def latency_for(run: RunRecord, bench: Sequence[BenchRecord]) -> BenchRecord | N
                                     abs(b.seq_len - length)))
 
 
+def has_test_score(record: RunRecord) -> bool:
+    """Whether a run ended with a model evaluated on the test texts: a finished run, or one stopped after its first
+    validation check (stopped early, it keeps its best model and is evaluated like a finished one)."""
+    return record.status in SCORED_STATUSES and record.summary is not None
+
+
+def _scored(records: Sequence[RunRecord]) -> list[RunRecord]:
+    return [r for r in records if has_test_score(r) and r.fingerprint is not None]
+
+
+def compared_fingerprint(records: Sequence[RunRecord], fingerprint: str | None = None) -> str | None:
+    """The data file the models table is about: ``fingerprint`` when given, else the newest scored run's file."""
+    scored = _scored(records)
+    if fingerprint or not scored:
+        return fingerprint
+    return max(scored, key=lambda r: r.started_ts).fingerprint.sha256
+
+
+def _why_left_out(record: RunRecord, wanted: str) -> str | None:
+    """Why ``record`` is not counted on the data ``wanted`` (None: it is counted)."""
+    if record.fingerprint is None:
+        return "with no record of its data file"
+    if record.fingerprint.sha256 != wanted:
+        return f"trained on another data file ({record.data_name or record.fingerprint.short})"
+    if has_test_score(record):
+        return None
+    if record.status == "stopped":
+        return "stopped before its first validation check, so it kept no model"
+    if record.status == "running":
+        return "still training"
+    return f"{record.status}, so it has no test score"
+
+
+def left_out_of_models(records: Sequence[RunRecord], fingerprint: str | None = None) -> list[LeftOut]:
+    """The runs of ``records`` that :func:`model_comparison` does not count, with the reason for each: every listed
+    run is either counted in a model's row or named here."""
+    wanted = compared_fingerprint(records, fingerprint)
+    if wanted is None:
+        return []
+    reasons = [(r.name, _why_left_out(r, wanted)) for r in records]
+    return [LeftOut(name, reason) for name, reason in reasons if reason is not None]
+
+
 def model_comparison(records: Sequence[RunRecord], bench: Sequence[BenchRecord] = (),
                      fingerprint: str | None = None) -> list[ModelRow]:
-    """One row per model: its best finished run on the same data (the newest run's file unless ``fingerprint``
-    is given), with the measured latency when the benchmark timed that model.  Best macro-F1 first."""
-    done = [r for r in records if r.status == "done" and r.summary is not None and r.fingerprint is not None]
-    if not done:
-        return []
-    wanted = fingerprint or max(done, key=lambda r: r.started_ts).fingerprint.sha256
+    """One row per model: its best scored run (finished, or stopped early with its best model) on the same data
+    (the newest scored run's file unless ``fingerprint`` is given), with the measured latency when the benchmark
+    timed that model.  Best macro-F1 first; :func:`left_out_of_models` names the runs not counted."""
+    wanted = compared_fingerprint(records, fingerprint)
     by_model: dict[str, list[RunRecord]] = {}
-    for record in done:
+    for record in _scored(records):
         if record.fingerprint.sha256 == wanted:
             by_model.setdefault(record.model_key or record.model, []).append(record)
     rows = []
     for key, runs in by_model.items():
         best = max(runs, key=lambda r: r.macro_f1 if not math.isnan(r.macro_f1) else -1)
         row = ModelRow(model=best.model, model_key=key, runs=len(runs), best_run=best.name, accuracy=best.accuracy,
-                       macro_f1=best.macro_f1, train_seconds=best.train_seconds)
+                       macro_f1=best.macro_f1, train_seconds=best.train_seconds,
+                       best_stopped_early=bool(best.summary.stopped_early), best_started=best.created)
         timed = latency_for(best, bench)
         if timed is not None:
             row.latency_ms, row.throughput = timed.p50_ms, timed.throughput

@@ -16,6 +16,7 @@ A run's ``status.json`` (written by runs since it existed, see :func:`recorded_s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Collection
@@ -40,6 +41,8 @@ INTERRUPTED = "The run ended without finishing (the program was closed or the co
 # The settings a list shows next to each run (all of them are in config.json; `runs show` prints them).
 KEY_SETTINGS = ("epochs", "max_steps", "batch_size", "lr", "max_length", "seed")
 SEEDS_REPORT = "seeds.json"  # bertstudio.evaluation.seeds.SEEDS_FILE: a folder with one run per seed
+# A run folder's name starts with the local time it was made (runs.new_run_dir): "20261206-142249-MiniLM".
+FOLDER_STAMP = re.compile(r"^(\d{8}-\d{6})(?:-|$)")
 # A run folder holds one of these (config.json alone is not enough: every model folder has one too).
 _RUN_FILES = (METRICS_FILE, SUMMARY_FILE, REPORT_FILE)
 
@@ -86,9 +89,29 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        """One line for pickers: "2026-01-04 19:30 · MiniLM · shop.csv · done · macro-F1 0.912"."""
-        score = f" · macro-F1 {self.macro_f1:.3f}" if self.macro_f1 is not None else ""
+        """One line for pickers: "2026-01-04 19:30 · MiniLM · shop.csv · done · macro-F1 91.2%"."""
+        score = f" · macro-F1 {score_text(self.macro_f1)}" if self.macro_f1 is not None else ""
         return f"{self.created} · {self.model} · {self.data_name or 'no data file'} · {self.status}{score}"
+
+    @property
+    def finished(self) -> str:
+        """"YYYY-MM-DD HH:MM" the run wrote its results ('' before it did): what its summary records."""
+        return self.summary.finished_at[:16] if self.summary and self.summary.finished_at else ""
+
+    @property
+    def when(self) -> str:
+        """The run's times in words, named by its start like every list names it: "started 2026-12-06 14:22,
+        finished 14:23" (the finish's date too when it is another day)."""
+        finished = self.finished
+        if not finished:
+            return f"started {self.created}"
+        same_day = finished[:10] == self.created[:10]
+        return f"started {self.created}, finished {finished[11:] if same_day else finished}"
+
+
+def score_text(value: float | None) -> str:
+    """A score (accuracy, F1) as the app writes it for people: a percentage with one decimal, "81.4%"."""
+    return "" if value is None else f"{value:.1%}"
 
 
 def recorded_status(run: RunFolder) -> tuple[Status, str] | None:
@@ -146,7 +169,23 @@ def _read_dict(path: Path) -> tuple[dict[str, Any], str]:
     return (raw, "") if isinstance(raw, dict) else ({}, f"{path.name} is not a JSON object.")
 
 
+def _stamp_time(name: str) -> float | None:
+    """The start time a run folder's name records ("20261206-142249-..."), as a timestamp; None without one."""
+    match = FOLDER_STAMP.match(name)
+    if match is None:
+        return None
+    try:
+        return time.mktime(time.strptime(match.group(1), "%Y%m%d-%H%M%S"))
+    except (ValueError, OverflowError):
+        return None
+
+
 def _started(run: RunFolder) -> float:
+    """When the run began: the time its folder's name records (so the time a list shows and the run's name agree),
+    else the time its first file was written."""
+    stamped = _stamp_time(run.path.name)
+    if stamped is not None:
+        return stamped
     for path in (run.config, run.metrics, run.path):
         if path.exists():
             return path.stat().st_mtime if path != run.config else path.stat().st_ctime

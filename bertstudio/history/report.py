@@ -19,7 +19,7 @@ from typing import Any
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.errors import DataError, ModelError
 from bertstudio.history.compare import Curves, latency_for, read_curves
-from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run
+from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run, score_text
 from bertstudio.results import read_export, read_json
 from bertstudio.runs import RunFolder, atomic_write_text
 
@@ -180,13 +180,14 @@ def _metrics_section(record: RunRecord) -> str:
         return _section("Scores", f"<p>No scores: the run is {_e(record.status)}. {_e(record.message)}</p>")
     per_class = summary.metrics.get("per_class") or {}
     rows = [(name, f.get("precision"), f.get("recall"), f.get("f1"), f.get("support")) for name, f in per_class.items()]
-    body = (f'<p class="headline">Accuracy <b>{_fmt(summary.accuracy)}</b> · macro-F1 <b>{_fmt(summary.macro_f1)}'
-            f'</b> on the {_e(summary.evaluated_on)} rows</p>'
+    # Scores in sentences are percentages, as the app and the simple model's verdict write them.
+    body = (f'<p class="headline">Accuracy <b>{score_text(summary.accuracy)}</b> · macro-F1 '
+            f'<b>{score_text(summary.macro_f1)}</b> on the {_e(summary.evaluated_on)} rows</p>'
             + table_html(["class", "precision", "recall", "F1", "rows"], rows))
     simple = summary.simple_model
     if simple is not None:
-        body += (f"<p>The simple word-count model scored macro-F1 {_fmt(simple.macro_f1)} on the same rows "
-                 f"(the fine-tuned model alone: {_fmt(simple.fine_tuned_macro_f1)}). {_e(simple.verdict)}</p>")
+        body += (f"<p>The simple word-count model scored macro-F1 {score_text(simple.macro_f1)} on the same rows "
+                 f"(the fine-tuned model alone: {score_text(simple.fine_tuned_macro_f1)}). {_e(simple.verdict)}</p>")
     matrix = summary.metrics.get("confusion_matrix")
     if matrix:
         body += "<h3>Confusion matrix</h3>" + confusion_html(matrix, summary.label_names or list(per_class))
@@ -277,7 +278,7 @@ def render_report(run_dir: str | os.PathLike[str], bench: Sequence[BenchRecord] 
     record = read_run(run_dir)
     run = RunFolder(run_dir)
     title = f"{record.model} on {record.data_name or 'the data'}"
-    header = (f"<h1>{_e(title)}</h1><p class=\"muted\">Run {_e(record.path.name)} · started {_e(record.created)}"
+    header = (f"<h1>{_e(title)}</h1><p class=\"muted\">Run {_e(record.path.name)} · {_e(record.when)}"
               f" · {_e(STATUS_WORDS.get(record.status, record.status))}"
               + (f" · {_e(record.summary.device)}" if record.summary and record.summary.device else "")
               + (f" · trained in {record.train_seconds:.0f} s" if record.train_seconds else "") + "</p>")

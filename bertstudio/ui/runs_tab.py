@@ -13,7 +13,7 @@ import gradio as gr
 from bertstudio.config import config_from_preset, list_presets, save_preset
 from bertstudio.errors import UserError
 from bertstudio.events import Started
-from bertstudio.history.compare import compare_runs, model_comparison
+from bertstudio.history.compare import compare_runs, has_test_score, left_out_of_models, model_comparison
 from bertstudio.history.records import RunRecord, delete_run, list_runs, read_run
 from bertstudio.history.report import write_report
 from bertstudio.history.seeds_job import SeedsJob
@@ -70,7 +70,8 @@ def build(ctx: AppContext) -> None:
     with gr.Tab("Runs", id="runs") as tab:
         gr.Markdown(INTRO)
         refresh = gr.Button("Refresh", size="sm", scale=0)
-        table = gr.Dataframe(views.runs_frame([]), interactive=False, wrap=True, elem_id="runs-table")
+        table = gr.Dataframe(views.runs_frame([]), interactive=False, wrap=True, elem_id="runs-table",
+                             column_widths=list(views.RUN_COLUMN_WIDTHS))
         picked = gr.CheckboxGroup(label="Runs (tick to choose)", choices=[], elem_id="runs-pick")
         with gr.Row():
             compare = gr.Button("Compare the ticked runs", variant="primary", elem_id="runs-compare")
@@ -98,7 +99,8 @@ def build(ctx: AppContext) -> None:
             classes_df = gr.Dataframe(interactive=False, wrap=True, label="F1 per class", elem_id="compare-classes")
         gr.Markdown("### Which model for this data? Accuracy and speed")
         models_md = gr.Markdown(views.models_markdown([]), elem_id="models-note")
-        models_df = gr.Dataframe(views.models_frame([]), interactive=False, wrap=True, elem_id="models-table")
+        models_df = gr.Dataframe(views.models_frame([]), interactive=False, wrap=True, elem_id="models-table",
+                                 column_widths=list(views.MODEL_COLUMN_WIDTHS))
         with gr.Accordion("Saved settings", open=False, elem_id="saved-settings"):
             with gr.Row():
                 preset_title = gr.Textbox(label="Name", placeholder="e.g. fast small data", elem_id="preset-title")
@@ -132,7 +134,7 @@ def build(ctx: AppContext) -> None:
                                              value=[p for p in ticked or [] if p in paths]),
                     models_df: views.models_frame(rows),
                     models_md: views.models_markdown(rows, limit_views.other_models(
-                        ctx.limits, [r.model_key for r in rows], SUGGESTED_MODELS)),
+                        ctx.limits, [r.model_key for r in rows], SUGGESTED_MODELS), left_out_of_models(records)),
                     saved: saved_presets(ws)}
 
         @friendly
@@ -146,7 +148,7 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_open(workspace, ticked: list[str] | None) -> dict:
             record = one_record(ctx, require_workspace(workspace), ticked)
-            if record.status != "done":
+            if not has_test_score(record):  # a run stopped early kept its best model: it opens like a finished one
                 raise UserError(f"That run is {record.status}, so it has no finished model.", "Pick a finished run.")
             return {ctx.run_dir: str(record.path), ctx.tabs: gr.Tabs(selected="evaluate")}
 

@@ -15,7 +15,7 @@ from bertstudio.benchmark.records import BenchRecord
 from bertstudio.cli import main
 from bertstudio.config import config_from_preset, list_presets, save_preset
 from bertstudio.errors import ConfigError, UserError
-from bertstudio.history.compare import compare_runs, model_comparison, read_curves
+from bertstudio.history.compare import compare_runs, left_out_of_models, model_comparison, read_curves, setting_text
 from bertstudio.history.records import delete_run, find_run, list_runs, read_run
 from bertstudio.history.report import render_report, write_report
 
@@ -154,6 +154,82 @@ def test_models_side_by_side_with_measured_latency(runs_root):
     assert [(r.model, r.macro_f1) for r in rows] == [("DistilBERT", 0.7), ("tiny test model", 0.4)]
     assert rows[0].latency_ms == 9.0 and "batch 1" in rows[0].latency_setting
     assert rows[1].latency_ms is None  # the bundled model was not benchmarked
+
+
+def _stopped_early(run: Path, macro_f1: float, accuracy: float) -> None:
+    """Turn a finished run into one stopped early with its best model kept (as the pipeline writes it)."""
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    summary = json.loads((run / "summary.json").read_text())
+    summary.update(macro_f1=macro_f1, accuracy=accuracy, stopped_early=True)
+    (run / "summary.json").write_text(json.dumps(summary))
+    RunStatus.now("stopped", step=3, message="Stopped early at step 3.").write(RunFolder(run).status)
+
+
+def test_a_run_stopped_early_counts_in_the_models_table_and_every_other_run_is_named(runs_root):
+    """The tester's Runs tab listed 5 runs, the models table said "Runs 4" and named a worse run as the best: the
+    run stopped early (0.836) was left out without a word. Stopped early, a run keeps its best model and is
+    evaluated like a finished one, so it counts; the runs that are not counted are named with the reason."""
+    minilm = runs_root / "20260101-100000-minilm"
+    second = make_tiny_run(runs_root / "20260101-103000-minilm")  # a second, finished MiniLM run: the worse one
+    _config(second)
+    _stopped_early(minilm, macro_f1=0.836, accuracy=0.825)
+    records = list_runs(runs_root)
+    rows = {row.model: row for row in model_comparison(records)}
+    best = rows["tiny test model"]
+    assert (best.runs, best.best_run, best.macro_f1, best.best_stopped_early) == (2, minilm.name, 0.836, True)
+    assert best.best_started == read_run(minilm).created
+    left_out = {item.run: item.reason for item in left_out_of_models(records)}
+    assert left_out == {"20260101-120000-failed": "failed, so it has no test score",
+                        "20260101-130000-stopped": "stopped before its first validation check, so it kept no model",
+                        "20260101-140000-interrupted": "interrupted, so it has no test score"}
+    assert sum(row.runs for row in rows.values()) + len(left_out) == len(records)  # every listed run accounted for
+
+
+def test_runs_on_another_file_are_named_as_left_out(runs_root):
+    _config(runs_root / "20260101-100000-minilm", data_fingerprint={**FINGERPRINT, "name": "old.csv",
+                                                                      "sha256": "cd" * 32})
+    records = list_runs(runs_root)
+    assert [row.model for row in model_comparison(records)] == ["DistilBERT"]
+    reasons = {item.run: item.reason for item in left_out_of_models(records)}
+    assert reasons["20260101-100000-minilm"] == "trained on another data file (old.csv)"
+
+
+def test_a_run_is_named_by_one_start_time_everywhere(runs_root):
+    """The Export tab said "the run of 14:23:26" (the summary's finish) while every list said 14:22 (the start):
+    a run's start is the time its folder's name records, and its finish is said to be the finish."""
+    run = runs_root / "20260101-100000-minilm"
+    summary = json.loads((run / "summary.json").read_text())
+    summary["finished_at"] = "2026-01-01 10:01:37"
+    (run / "summary.json").write_text(json.dumps(summary))
+    record = read_run(run)
+    assert record.created == "2026-01-01 10:00"  # the folder's stamp, whatever the files' times (set an hour ago)
+    assert record.when == "started 2026-01-01 10:00, finished 10:01"
+    summary["finished_at"] = "2026-01-02 09:00:00"
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert read_run(run).when == "started 2026-01-01 10:00, finished 2026-01-02 09:00"
+    assert read_run(runs_root / "20260101-140000-interrupted").when == "started 2026-01-01 14:00"
+    assert "macro-F1 40.0%" in record.label  # the app's scale for scores: a percentage
+    page = render_report(run)
+    assert "started 2026-01-01 10:00, finished 2026-01-02 09:00" in page
+    assert "Accuracy <b>50.0%</b> · macro-F1 <b>40.0%</b>" in page  # one scale, as the verdict writes it
+
+
+def test_compared_runs_get_short_distinct_names_and_settings_read_as_written(runs_root):
+    """Legends and column heads named runs "20261206-143427-MiniLM-L6-bundled-all-MiniLM-L6-v2", and epochs read
+    "4.0" and "1.0"."""
+    _config(runs_root / "20260101-100000-minilm", epochs=4.0)
+    _config(runs_root / "20260101-110000-distilbert", model="distilbert-base", epochs=1.0)
+    records = {r.path.name: r for r in list_runs(runs_root)}
+    comparison = compare_runs([records["20260101-100000-minilm"], records["20260101-110000-distilbert"]])
+    assert comparison.names == ["10:00 · bundled-minilm · epochs 4", "11:00 · distilbert-base · epochs 1"]
+    assert [setting_text(v) for v in (4.0, 1.0, 5e-5, None, True, "auto")] == ["4", "1", "5e-05", "auto", "True",
+                                                                               "auto"]
+    twin = make_tiny_run(runs_root / "20260101-100000-minilm-2")  # made in the same second, same settings
+    _config(twin, epochs=4.0)
+    same_minute = compare_runs([records["20260101-100000-minilm"], read_run(twin)])
+    assert same_minute.names == ["10:00 (20260101-100000-minilm)", "10:00 (20260101-100000-minilm-2)"]
 
 
 def test_delete_removes_a_run_but_never_a_running_one(runs_root):

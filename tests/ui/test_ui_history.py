@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from helpers import make_tiny_run, tab_page
 
 from bertstudio.history.compare import compare_runs, model_comparison
@@ -27,7 +29,7 @@ def test_runs_table_and_comparison_frames(tmp_path):
     records = _two_runs(tmp_path)
     frame = views.runs_frame(records)
     assert list(frame["Run"]) == ["20260101-b", "20260101-a"] or set(frame["Run"]) == {"20260101-a", "20260101-b"}
-    assert set(frame["Status"]) == {"done"} and frame["Data"].iloc[0] == "d.csv (efefefefefef)"
+    assert set(frame["Status"]) == {"done"} and frame["Data"].iloc[0] == "d.csv"  # one file: no fingerprint needed
     comparison = compare_runs(records)
     loss, validation = views.compare_charts(comparison)
     assert len(loss.data) == 2 and list(loss.data[0].x) == [1, 2, 3]
@@ -36,7 +38,7 @@ def test_runs_table_and_comparison_frames(tmp_path):
     assert list(views.per_class_frame(comparison)["Class (F1)"]) == ["negative", "neutral", "positive"]
     assert "same data file" in views.compare_note(comparison)
     rows = model_comparison(records)
-    assert views.models_frame(rows)["Latency (median)"].iloc[0] == "not measured"
+    assert views.models_frame(rows)["Latency"].iloc[0] == "not measured"
     assert "Only one model" in views.models_markdown(rows)
     # Only models the app allows are suggested (a demo that trains no BERT-base does not say to train it).
     assert "(say DistilBERT-base)" in views.models_markdown(rows, ["DistilBERT-base"])
@@ -98,3 +100,91 @@ def test_delete_asks_first_naming_the_runs_and_deletes_only_those(tmp_path):
     assert [str(p) for p in workspace.runs.iterdir()] == [second]
     assert done[components["runs-confirm-delete"]].visible is False
     assert "Delete 2 runs for good?" in views.delete_question(list_runs(tmp_path / "x") + _two_runs(tmp_path / "y"))
+
+
+def _stopped_best(tmp_path):
+    """The tester's Runs tab: finished runs at 81.4% and, newest, one stopped early at 83.6% (its best model kept),
+    plus a run that failed."""
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    records = _two_runs(tmp_path)
+    stopped = records[0].path
+    summary = json.loads((stopped / "summary.json").read_text())
+    summary.update(macro_f1=0.836, accuracy=0.825, stopped_early=True,
+                   model="MiniLM-L6 (bundled, all-MiniLM-L6-v2)")
+    (stopped / "summary.json").write_text(json.dumps(summary))
+    RunStatus.now("stopped", step=20, message="Stopped early.").write(RunFolder(stopped).status)
+    failed = tmp_path / "20260101-c"
+    failed.mkdir()
+    (failed / "config.json").write_text((records[1].path / "config.json").read_text())
+    (failed / "metrics.jsonl").write_text(json.dumps({"event": "failed", "message": "Out of memory."}) + "\n")
+    return list_runs(tmp_path)
+
+
+def test_the_models_table_counts_what_the_runs_table_lists(tmp_path):
+    """"Runs 4" under five listed runs, a worse run named best and the stopped-early one left out without a word:
+    the stopped run counts, the best run is named by its start time as the Runs table lists it, and the note
+    says which listed run is not counted and why."""
+    from bertstudio.history.compare import left_out_of_models
+
+    records = _stopped_best(tmp_path)
+    rows = model_comparison(records)
+    frame = views.models_frame(rows)
+    stopped = next(r for r in records if r.status == "stopped" and r.summary is not None)
+    assert frame["Runs"].iloc[0] == 2 and frame["Macro-F1"].iloc[0] == "83.6%"
+    assert frame["Best run"].iloc[0] == f"{stopped.created} (stopped early)"
+    note = views.models_markdown(rows, [], left_out_of_models(records))
+    assert "not counted: 1 run failed, so it has no test score." in note and "stopped early" in note
+    assert len(records) == 3 and frame["Runs"].sum() + 1 == len(records)
+
+
+def test_runs_tables_fit_a_laptop_screen(tmp_path):
+    """Heads broke mid-word ("Accura cy") and the last columns were off-screen while Model and Data took most of
+    the width: short heads, short model and file names (the full ones are in the run picker), a width per column,
+    and scores on the app's one scale (a percentage)."""
+    records = _stopped_best(tmp_path)
+    frame = views.runs_frame(records)
+    assert list(frame.columns) == list(views.RUN_COLUMNS) and len(views.RUN_COLUMN_WIDTHS) == len(views.RUN_COLUMNS)
+    assert len(views.MODEL_COLUMN_WIDTHS) == len(views.MODEL_COLUMNS)
+    assert all(len(head) <= 12 for head in (*views.RUN_COLUMNS, *views.MODEL_COLUMNS))
+    assert sum(int(w.removesuffix("px")) for w in views.RUN_COLUMN_WIDTHS) <= 1240  # the page's width at 1,400 px
+    stopped = frame[frame["Status"] == "stopped"].iloc[0]
+    assert stopped["Model"] == "MiniLM-L6" and stopped["Accuracy"] == "82.5%" and stopped["Macro-F1"] == "83.6%"
+    assert any("MiniLM-L6 (bundled, all-MiniLM-L6-v2)" in label for label, _ in views.run_choices(records))
+    assert views.short_model("BERT-base (cased)") == "BERT-base (cased)"  # a short parenthesis tells variants apart
+    assert views.short_file("customer_support_tickets_2024_final.xlsx") == "customer_support….xlsx"
+    assert len(views.short_file("customer_support_tickets_2024_final.xlsx")) == views.SHORT_DATA_CHARS
+
+
+def test_compared_runs_are_named_short_in_legends_and_heads(tmp_path):
+    """Legends and heads read "20261206-143427-MiniLM-L6-bundled-all-MiniLM-L6-v2" and epochs "4.0"."""
+    records = _two_runs(tmp_path)
+    for record, epochs in zip(records, (4.0, 1.0)):
+        config = json.loads((record.path / "config.json").read_text())
+        (record.path / "config.json").write_text(json.dumps({**config, "epochs": epochs}))
+    comparison = compare_runs(list_runs(tmp_path))
+    loss, validation = views.compare_charts(comparison)
+    assert [trace.name for trace in loss.data] == comparison.names == [trace.name for trace in validation.data]
+    assert all(len(name) <= 30 and "·" in name for name in comparison.names)
+    settings = views.settings_frame(comparison)
+    assert list(settings.columns) == ["Setting", *comparison.names]
+    epochs = settings[settings["Setting"] == "epochs"].iloc[0].tolist()[1:]
+    assert sorted(epochs) == ["1", "4"]
+    metrics = views.metrics_frame(comparison)
+    assert list(metrics["Run"]) == comparison.names and set(metrics["Folder"]) == {r.name for r in comparison.runs}
+    assert list(views.per_class_frame(comparison).columns)[1:] == comparison.names
+
+
+def test_a_run_stopped_early_opens_in_evaluate_like_a_finished_one(tmp_path):
+    """A run stopped early kept its best model and its scores: "Open in Evaluate" refused it as unfinished."""
+    from bertstudio.ui import runs_tab
+
+    ctx, handlers, components, workspace = tab_page(tmp_path / "data", runs_tab.build, settings_request=True)
+    records = _stopped_best(workspace.runs)
+    stopped = next(r for r in records if r.status == "stopped")
+    opened = handlers["on_open"](workspace, [str(stopped.path)])
+    assert str(stopped.path) in opened.values()
+    failed = next(r for r in records if r.status == "failed")
+    with pytest.raises(Exception, match="no finished model"):  # gr.Error, from the UserError
+        handlers["on_open"](workspace, [str(failed.path)])
