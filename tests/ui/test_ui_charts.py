@@ -103,7 +103,7 @@ def test_validation_chart_draws_the_simple_models_score_as_the_line_to_beat():
     fig = charts.validation_chart([10, 20], [0.9, 0.7], [0.6, 0.8], simple_f1=0.74)
     line = [shape for shape in fig.layout.shapes if shape.yref == "y2"]
     assert len(line) == 1 and line[0].y0 == line[0].y1 == 0.74
-    assert "simple model: 74.0%" in fig.layout.annotations[0].text
+    assert "simple model on the validation texts: 74.0%" in fig.layout.annotations[0].text
     assert not charts.validation_chart([10], [0.9], [0.6]).layout.shapes
 
 

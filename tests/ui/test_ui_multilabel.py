@@ -140,7 +140,7 @@ def test_the_train_tab_says_what_each_multilabel_figure_counts():
         assert "macro-F1 is **0.768** with each label decided by its own threshold" in text
         assert "**43.3%** of the texts got every one of their labels right (subset accuracy" in text
         assert "during training decides every label at 0.5" in text and "accuracy **43.3%**" not in text
-    assert "macro-F1 is **0.768** and accuracy **43.3%**." in outcome({}, True)  # one label per text: as before
+    assert "macro-F1 is **76.8%** and accuracy **43.3%**." in outcome({}, True)  # one label per text: as before
 
 
 def test_the_error_browser_speaks_of_label_sets(multilabel_run):

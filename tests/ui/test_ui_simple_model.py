@@ -25,15 +25,25 @@ def test_the_score_to_beat_is_shown_before_and_during_training():
     assert "first a simple word-count model" in progress_markdown(progress)
     fold_events(progress, [SimpleModelScored(accuracy=0.8, macro_f1=0.831, seconds=2.0, train_rows=80, val_rows=10)])
     assert progress.simple.macro_f1 == 0.831
-    assert "scored 83.1% macro-F1 on validation" in progress_markdown(progress)
+    assert "scored 83.1% macro-F1 on the validation texts" in progress_markdown(progress)
     fold_events(progress, [Step(step=1, total_steps=10, epoch=0.2, loss=1.0, lr=1e-4, grad_norm=1.0,
                                 samples_per_second=10, tokens_per_second=100, elapsed=1.0, eta=9.0)])
-    assert "simple model to beat: 83.1% validation macro-F1" in progress_markdown(progress)
+    assert "simple model to beat: 83.1% macro-F1 on the validation texts" in progress_markdown(progress)
 
 
 def test_the_verdict_and_the_blend_are_said_at_the_end():
     alone = fold_events(TrainProgress(), [started(), Finished(run_dir="/r", summary=summary(False))])
     text = outcome_markdown(alone)
     assert "beats a simple word-count model by 9.0 points" in text and "blends" not in text
+    # The status line above gives the simple model's validation score; this verdict is on the test texts.
+    assert "**Compared with a simple model, on the test texts:**" in text
     blended = outcome_markdown(fold_events(TrainProgress(), [started(), Finished(run_dir="/r", summary=summary(True))]))
     assert "blends both (60% fine-tuned)" in blended and "won on 95%" in blended
+
+
+def test_one_scale_for_the_scores_a_person_reads():
+    """The outcome read "macro-F1 is 0.880 and accuracy 90.0%", then "83.9% against 81.4%" in the verdict: every
+    score in the Train tab's prose is a percentage, and each simple-model figure says which texts it is on."""
+    text = outcome_markdown(fold_events(TrainProgress(), [started(), Finished(run_dir="/r", summary=summary(False))]))
+    assert "macro-F1 is **88.0%** and accuracy **90.0%**" in text
+    assert "0.88" not in text

@@ -174,10 +174,11 @@ def validation_chart(steps: Sequence[int], val_loss: Sequence[float], macro_f1: 
                    line={"color": SECOND_COLOR, "width": 2}),
     ])
     fig.update_layout(yaxis2={"title": "Macro-F1", "overlaying": "y", "side": "right", "range": [0, 1.02],
-                              "showgrid": False})
+                              "showgrid": False, "tickformat": ".0%"})  # a percentage, as every text says it
     if simple_f1 is not None:
         fig.add_hline(y=simple_f1, yref="y2", line={"color": LINE_COLOR, "dash": "dash", "width": 1.5},
-                      annotation_text=f"simple model: {simple_f1:.1%}", annotation_position="bottom right")
+                      annotation_text=f"simple model on the validation texts: {simple_f1:.1%}",
+                      annotation_position="bottom right")
     return _layout(fig, "Validation (texts not trained on)", "Step", "Loss")
 
 

@@ -12,8 +12,14 @@ from typing import Any, Sequence
 
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, \
     Tuning, Working
+from bertstudio.history.records import score_text
 from bertstudio.results import RunStatus
 from bertstudio.ui.views.multilabel import is_multilabel, label_set_scores
+
+
+# Which texts a score is on, said wherever two figures of the simple model can be read side by side (the status
+# line's validation score, the outcome's test score). Scores are percentages in prose (history.records.score_text).
+ON_VALIDATION = "on the validation texts"
 
 
 @dataclass
@@ -117,8 +123,8 @@ def progress_markdown(progress: TrainProgress) -> str:
                 f"{started.device}; first a simple word-count model to compare with…")
     if step is None:
         return (f"Starting: {started.train_rows:,} training texts, up to {started.total_steps:,} steps on "
-                f"{started.device}. A simple word-count model scored {progress.simple.macro_f1:.1%} macro-F1 on "
-                "validation: the score to beat.")
+                f"{started.device}. A simple word-count model scored {score_text(progress.simple.macro_f1)} "
+                f"macro-F1 {ON_VALIDATION}: the score to beat.")
     parts = [f"**Step {step.step:,} of {step.total_steps:,}**", f"epoch {step.epoch:.2f}",
              f"{format_duration(step.elapsed)} elapsed"]
     if not progress.done:
@@ -128,7 +134,7 @@ def progress_markdown(progress: TrainProgress) -> str:
              else f"{step.samples_per_second:,.0f} texts/s")
     parts += [speed, started.device]
     if progress.simple is not None:  # the score to beat, drawn as the dashed line on the validation chart
-        parts.append(f"simple model to beat: {progress.simple.macro_f1:.1%} validation macro-F1")
+        parts.append(f"simple model to beat: {score_text(progress.simple.macro_f1)} macro-F1 {ON_VALIDATION}")
     line = " · ".join(parts)
     if progress.working is not None and not progress.done:  # a check between steps, or the phases after them
         line += f"\n\n{working_text(progress.working)}…"
@@ -159,7 +165,9 @@ def simple_model_markdown(summary) -> str:
     simple = summary.simple_model
     if simple is None:
         return ""
-    text = f"\n\n**Compared with a simple model:** {simple.verdict}"
+    # The Train tab's status line gives the simple model's validation score; the verdict's figures are on the
+    # evaluated (test) texts, so the heading says which.
+    text = f"\n\n**Compared with a simple model, on the {summary.evaluated_on} texts:** {simple.verdict}"
     if simple.blend.used:
         text += (f" The saved model blends both ({simple.blend.weight:.0%} fine-tuned): "
                  f"{simple.blend.reason} The figures above are the blend's.")
@@ -171,7 +179,7 @@ def test_scores(summary) -> str:
     validation figure above, which decides every label at 0.5)."""
     if is_multilabel(summary.metrics):
         return label_set_scores(summary.macro_f1, summary.accuracy)
-    return f"macro-F1 is **{summary.macro_f1:.3f}** and accuracy **{summary.accuracy:.1%}**."
+    return f"macro-F1 is **{score_text(summary.macro_f1)}** and accuracy **{score_text(summary.accuracy)}**."
 
 
 STOPPED_NEXT = ("It is saved like a finished run: see where it goes wrong in the Evaluate tab, download it in the "
@@ -189,7 +197,7 @@ def outcome_markdown(progress: TrainProgress) -> str:
     if isinstance(outcome, Finished):
         summary = outcome.summary
         best_f1 = summary.validation.macro_f1
-        best = f"best validation macro-F1 **{best_f1:.3f}** at epoch {summary.best_epoch or 0:g}" \
+        best = f"best validation macro-F1 **{score_text(best_f1)}** at epoch {summary.best_epoch or 0:g}" \
             if best_f1 is not None else "training finished"
         early = (" Training ended before its planned steps: the validation score had stopped improving (early "
                  "stopping)." if summary.early_stopping else "")
