@@ -10,6 +10,7 @@ from pathlib import Path
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import ConfigError, ModelError, UserError
 from bertstudio.fingerprint import file_fingerprint
+from bertstudio.hardware import detect_device
 from bertstudio.models.sources import check_no_pickle_only
 from bertstudio.results import ExportResult, Summary, read_export, read_export_places, unfinished_hint, why_unfinished
 from bertstudio.runs import RunFolder
@@ -212,8 +213,6 @@ def trained_precision(location: ModelLocation) -> str:
 
 @lru_cache(maxsize=1)
 def _fast_bf16_here() -> bool:
-    from bertstudio.hardware import detect_device
-
     return detect_device().bf16
 
 
