@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.export.bundle import zip_model
-from bertstudio.history.records import read_run
+from bertstudio.history.records import read_run, score_text
 from bertstudio.errors import DataError, UserError
 from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.runs import RunFolder, atomic_write_json
@@ -268,7 +268,7 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        score = f"macro-F1 {self.macro_f1:.3f}" if self.macro_f1 is not None else "no score"
+        score = f"macro-F1 {score_text(self.macro_f1)}" if self.macro_f1 is not None else "no score"
         data = f" · {self.data_name}" if self.data_name else ""
         return f"{self.started} · {self.model}{data} · {score}"
 

@@ -81,9 +81,9 @@ def test_runs_are_listed_newest_first_and_unfinished_ones_are_skipped(store):
     (workspace.runs / "20260103-000000-crashed").mkdir()  # no summary.json: not finished
     runs = S.list_workspace_runs(workspace)
     assert [r.path.name for r in runs] == ["20260102-000000-b", "20260101-000000-a"]
-    assert runs[0].label.endswith(" · Tiny · macro-F1 0.700")  # named as the Runs tab names it: start, model, data
+    assert runs[0].label.endswith(" · Tiny · macro-F1 70.0%")  # named as the Runs tab names it: start, model, data
     (runs[0].path / "config.json").write_text(json.dumps({"data": "/data/shop.csv"}))
-    assert S.list_workspace_runs(workspace)[0].label.endswith(" · Tiny · shop.csv · macro-F1 0.700")
+    assert S.list_workspace_runs(workspace)[0].label.endswith(" · Tiny · shop.csv · macro-F1 70.0%")
     with pytest.raises(UserError, match="did not finish"):
         S.checked_run_dir(workspace, workspace.runs / "20260103-000000-crashed")
     with pytest.raises(UserError, match="No trained model"):
