@@ -47,11 +47,13 @@ class ScaleOutFiles:
 
 
 def accelerate_config_text(machines: Machines, precision: str) -> str:
-    """accelerate's config file (what ``accelerate config`` would write) for these machines."""
+    """accelerate's config file (what ``accelerate config`` would write) for these machines.  Words YAML reads as
+    booleans are quoted: an unquoted ``mixed_precision: no`` is False, and accelerate launch failed on it
+    (``'bool' object has no attribute 'lower'``)."""
     mixed = {"bf16": "bf16", "fp16": "fp16"}.get(precision, "no")
     kind = "MULTI_GPU" if machines.processes > 1 else "NO"
     lines = ["compute_environment: LOCAL_MACHINE", f"distributed_type: {kind}", "downcast_bf16: 'no'",
-             "gpu_ids: all", "machine_rank: 0", "main_training_function: main", f"mixed_precision: {mixed}",
+             "gpu_ids: all", "machine_rank: 0", "main_training_function: main", f"mixed_precision: '{mixed}'",
              f"num_machines: {machines.machines}", f"num_processes: {machines.processes}", "rdzv_backend: static",
              "same_network: true", "use_cpu: false"]
     if machines.machines > 1:

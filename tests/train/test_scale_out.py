@@ -29,7 +29,7 @@ def test_two_machines_of_eight_gpus(settings, tmp_path):
     files = write_scale_out(settings, tmp_path / "out", Machines(machines=2, gpus_per_machine=8))
     assert files.settings.name == SETTINGS_FILE and files.accelerate_config.name == ACCELERATE_FILE
     text = files.accelerate_config.read_text()
-    for line in ("distributed_type: MULTI_GPU", "num_machines: 2", "num_processes: 16", "mixed_precision: bf16",
+    for line in ("distributed_type: MULTI_GPU", "num_machines: 2", "num_processes: 16", "mixed_precision: 'bf16'",
                  "main_process_ip: MAIN_MACHINE_IP", "main_process_port: 29500"):
         assert line in text.splitlines()
     assert files.command == ("accelerate launch --config_file accelerate_config.yaml --machine_rank "
@@ -44,6 +44,21 @@ def test_one_gpu_needs_no_distributed_setup(settings, tmp_path):
     assert "distributed_type: NO" in lines and "num_processes: 1" in lines
     assert not any(line.startswith("main_process_ip") for line in lines)
     assert "--machine_rank" not in files.command
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "auto"])
+@pytest.mark.parametrize("machines", [Machines(), Machines(machines=1, gpus_per_machine=2),
+                                      Machines(machines=2, gpus_per_machine=8)])
+def test_accelerate_reads_the_config_file_as_it_launches_it(settings, tmp_path, precision, machines):
+    """A tester ran the command the app gives: `mixed_precision: no` reads as False in YAML, and accelerate launch
+    failed before training on 'bool' object has no attribute 'lower'."""
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import PrecisionType
+
+    files = write_scale_out(settings.model_copy(update={"precision": precision}), tmp_path, machines)
+    loaded = load_config_from_file(str(files.accelerate_config))
+    assert PrecisionType(loaded.mixed_precision.lower()) == ("bf16" if precision == "bf16" else "no")
+    assert loaded.num_processes == machines.processes and loaded.num_machines == machines.machines
 
 
 def test_settings_without_data_or_machines_are_refused(settings, tmp_path):
