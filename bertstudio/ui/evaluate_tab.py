@@ -24,6 +24,7 @@ from bertstudio.evaluation.errors_table import tag_counts
 from bertstudio.evaluation.report import read_eval
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_run_error_table
 from bertstudio.events import Failed
+from bertstudio.history.records import score_text
 from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE, BackgroundJob, Completed, JobRegistry, TaskJob
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
@@ -125,11 +126,11 @@ def headline_markdown(view: RunView) -> str:
     s, m = view.summary, view.metrics
     where = "test" if s.evaluated_on == "test" else "validation"
     rows = int(m.get("rows", len(view.errors)))
-    title = f"## Macro-F1 {m.get('macro_f1', s.macro_f1):.3f} · Accuracy {m.get('accuracy', 0):.1%}"
+    title = f"## Macro-F1 {score_text(m.get('macro_f1', s.macro_f1))} · Accuracy {score_text(m.get('accuracy', 0))}"
     lines = [title, MACRO_F1_WHY]
     if view.evaluation:
         e = view.evaluation
-        lines.append(f"Micro-F1 {e['micro_f1']:.3f} · weighted F1 {e['weighted_f1']:.3f} · log loss "
+        lines.append(f"Micro-F1 {score_text(e['micro_f1'])} · weighted F1 {score_text(e['weighted_f1'])} · log loss "
                      f"{e['log_loss']:.3f} (lower is better; it punishes confident mistakes most).")
     lines += multilabel_views.evaluation_lines(view.evaluation or {})
     lines.append(f"On {rows:,} {where} texts. Model {s.model}, trained in {s.train_seconds or 0:.0f} s "
@@ -272,7 +273,7 @@ def shift_markdown(test: Mapping[str, Any], outcome: ShiftOutcome) -> str:
     """One sentence comparing the other file with the test texts."""
     ours, theirs = float(test.get("macro_f1", 0)), float(outcome.evaluation.get("macro_f1", 0))
     gap = theirs - ours
-    head = f"On **{outcome.file_name}** macro-F1 is **{theirs:.3f}**"
+    head = f"On **{outcome.file_name}** macro-F1 is **{score_text(theirs)}**"
     if abs(gap) < SAME_SCORE:
         return f"{head}, about the same as on the test texts: the model holds up on these texts."
     if gap > 0:

@@ -37,6 +37,7 @@ from bertstudio.export.bundle import (
 from bertstudio.export.core import EXPORT_FORMATS, formats_for
 from bertstudio.export.hf import push_to_hub
 from bertstudio.export.job import ExportJob, ExportSnapshot
+from bertstudio.history.records import read_run, score_text
 from bertstudio.jobs import EXPORT, JobRegistry
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
 from bertstudio.runs import RunFolder
@@ -211,10 +212,11 @@ def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, E
 
 
 def run_summary_markdown(run_dir: Path, zip_path: Path) -> str:
-    summary = Summary.read(RunFolder(run_dir).summary)
+    record = read_run(run_dir)  # named by its start, as the run pickers and the Runs tab name it
+    summary = record.summary or Summary.read(RunFolder(run_dir).summary)
     size = format_size(zip_path.stat().st_size)
-    return (f"Model from the run of {summary.finished_at or run_dir.name}: **{summary.model}**, "
-            f"macro-F1 {summary.macro_f1:.3f} on the test texts. Zip size: {size}.")
+    return (f"Model from the run {record.when}: **{summary.model}**, "
+            f"macro-F1 {score_text(summary.macro_f1)} on the test texts. Zip size: {size}.")
 
 
 # --------------------------------------------------------------------------- exports on disk

@@ -137,11 +137,11 @@ def test_label_noise_baseline_and_shift_tables():
                  {"name": "Frozen + LR", "accuracy": 0.9, "macro_f1": 0.88, "seconds": 3.0}]
     frame = tables.baselines_table(0.91, 0.93, baselines, model_seconds=42)
     assert frame["Model"].tolist() == [tables.FINE_TUNED, "TF-IDF + logistic regression", "Frozen + LR"]
-    assert frame["Macro-F1"].tolist() == ["0.910", "0.750", "0.880"] and frame["Training time"].iloc[0] == "42 s"
+    assert frame["Macro-F1"].tolist() == ["91.0%", "75.0%", "88.0%"] and frame["Training time"].iloc[0] == "42 s"
 
     shift = tables.shift_table(evaluation(), evaluation(rows=20, macro_f1=0.5, log_loss=None), "other.csv")
     assert shift.columns.tolist() == ["Measure", "Test texts", "other.csv"]
-    assert shift.set_index("Measure").loc["Macro-F1"].tolist() == ["0.700", "0.500"]
+    assert shift.set_index("Measure").loc["Macro-F1"].tolist() == ["70.0%", "50.0%"]
     assert shift.set_index("Measure").loc["Log loss", "other.csv"] == "–"
 
 

@@ -51,7 +51,7 @@ def test_evaluation_lines_only_for_multilabel_runs():
                                     "at_threshold_0_5": {"macro_f1": 0.4},
                                     "threshold_choice": {"note": "Tuned on 20 rows."},
                                     "calibration_per_label": {"per_label": {"a": 0.02, "b": 0.2}}})
-    assert "subset accuracy): 25.0%" in lines[0] and "with 0.5 for every label: 0.400" in lines[1]
+    assert "subset accuracy): 25.0%" in lines[0] and "with 0.5 for every label: 40.0%" in lines[1]
     assert lines[2].startswith("Least reliable probabilities") and "b 20.0 points" in lines[2]
 
 
@@ -137,7 +137,7 @@ def test_the_train_tab_says_what_each_multilabel_figure_counts():
 
     for stopped in (True, False):
         text = outcome({"task": "multi_label"}, stopped)
-        assert "macro-F1 is **0.768** with each label decided by its own threshold" in text
+        assert "macro-F1 is **76.8%** with each label decided by its own threshold" in text
         assert "**43.3%** of the texts got every one of their labels right (subset accuracy" in text
         assert "during training decides every label at 0.5" in text and "accuracy **43.3%**" not in text
     assert "macro-F1 is **76.8%** and accuracy **43.3%**." in outcome({}, True)  # one label per text: as before

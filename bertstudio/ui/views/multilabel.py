@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from bertstudio.history.records import score_text
 from bertstudio.ui.views import charts
 from bertstudio.ui.views.charts import format_percent
 
@@ -53,10 +54,10 @@ FILE_COLUMNS = ("the text, the labels it gets (joined by “; ”, empty when no
 
 def label_set_scores(macro_f1: float, subset_accuracy: float) -> str:
     """The Train tab's final figures of a multi-label run, each saying what it counts."""
-    return (f"macro-F1 is **{macro_f1:.3f}** with each label decided by its own threshold (tuned on the validation "
-            f"texts at the end), and **{subset_accuracy:.1%}** of the texts got every one of their labels right "
-            "(subset accuracy: one label wrong makes the whole text count as wrong). The validation macro-F1 measured "
-            "during training decides every label at 0.5, so it can differ.")
+    return (f"macro-F1 is **{score_text(macro_f1)}** with each label decided by its own threshold (tuned on the "
+            f"validation texts at the end), and **{subset_accuracy:.1%}** of the texts got every one of their labels "
+            "right (subset accuracy: one label wrong makes the whole text count as wrong). The validation macro-F1 "
+            "measured during training decides every label at 0.5, so it can differ.")
 
 
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
@@ -67,11 +68,11 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     worst = sorted(evaluation.get("calibration_per_label", {}).get("per_label", {}).items(),
                    key=lambda kv: -(kv[1] or 0))[:3]
     lines = [f"**Several labels per text.** Every label of the text right (subset accuracy): "
-             f"{evaluation['accuracy']:.1%} · Hamming loss {evaluation['hamming_loss']:.3f} (share of label "
+             f"{evaluation['accuracy']:.1%} · Hamming loss {score_text(evaluation['hamming_loss'])} (share of label "
              f"decisions that are wrong) · label ranking average precision "
              f"{evaluation.get('label_ranking_average_precision') or 0:.3f}.",
-             f"Macro-F1 with each label's own threshold (tuned on validation): {evaluation['macro_f1']:.3f}; "
-             f"with 0.5 for every label: {half.get('macro_f1', float('nan')):.3f}. "
+             f"Macro-F1 with each label's own threshold (tuned on validation): {score_text(evaluation['macro_f1'])}; "
+             f"with 0.5 for every label: {score_text(half.get('macro_f1', float('nan')))}. "
              f"{evaluation.get('threshold_choice', {}).get('note', '')}"]
     if worst:
         lines.append("Least reliable probabilities (calibration error per label): "

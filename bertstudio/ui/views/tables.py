@@ -10,6 +10,7 @@ import pandas as pd
 
 from bertstudio.evaluation.errors_table import filter_errors, sort_errors
 from bertstudio.data.findings import count_noun
+from bertstudio.history.records import score_text
 
 ALL = "All classes"
 LEVEL_WORDS = {"error": "Must fix", "warning": "Check", "info": "Note"}
@@ -384,10 +385,10 @@ def baselines_table(model_macro_f1: float, model_accuracy: float, baselines: Seq
     def field(b: Any, name: str) -> Any:
         return b[name] if isinstance(b, Mapping) else getattr(b, name)
 
-    rows = [{"Model": FINE_TUNED, "Macro-F1": f"{model_macro_f1:.3f}", "Accuracy": f"{model_accuracy:.1%}",
+    rows = [{"Model": FINE_TUNED, "Macro-F1": score_text(model_macro_f1), "Accuracy": score_text(model_accuracy),
              "Training time": f"{model_seconds:.0f} s" if model_seconds is not None else "–"}]
-    rows += [{"Model": field(b, "name"), "Macro-F1": f"{field(b, 'macro_f1'):.3f}",
-              "Accuracy": f"{field(b, 'accuracy'):.1%}", "Training time": f"{field(b, 'seconds'):.1f} s"}
+    rows += [{"Model": field(b, "name"), "Macro-F1": score_text(field(b, "macro_f1")),
+              "Accuracy": score_text(field(b, "accuracy")), "Training time": f"{field(b, 'seconds'):.1f} s"}
              for b in baselines]
     return pd.DataFrame(rows, columns=["Model", "Macro-F1", "Accuracy", "Training time"])
 
@@ -400,7 +401,7 @@ def shift_table(test: Mapping[str, Any], other: Mapping[str, Any], other_name: s
     def number(v: Any) -> str:
         return f"{v:.3f}" if isinstance(v, (int, float)) else "–"
 
-    measures = [("Texts", lambda e: f"{int(e.get('rows', 0)):,}"), ("Macro-F1", lambda e: number(e.get("macro_f1"))),
+    measures = [("Texts", lambda e: f"{int(e.get('rows', 0)):,}"), ("Macro-F1", lambda e: share(e.get("macro_f1"))),
                 ("Accuracy", lambda e: share(e.get("accuracy"))), ("Log loss", lambda e: number(e.get("log_loss"))),
                 ("Confidence gap after calibration", lambda e: share(e.get("ece_calibrated")))]
     return pd.DataFrame([{"Measure": name, "Test texts": show(test), other_name: show(other)}
