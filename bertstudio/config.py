@@ -272,16 +272,21 @@ SAVED_BESIDE_SETTINGS = frozenset({"decisions", "bertstudio_version", "label_nam
                                    "data_fingerprint"})
 
 
-def refuse_unknown_keys(raw: dict[str, Any], path: str | Path) -> None:
-    """A ConfigError naming the first key of ``raw`` that is no setting, with the setting it likely meant."""
+def did_you_mean(key: object) -> str:
+    """" Did you mean 'max_steps'?" for a key that is no setting but close to one; "" when none is close."""
     import difflib
 
+    close = difflib.get_close_matches(str(key), list(TrainConfig.model_fields), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def refuse_unknown_keys(raw: dict[str, Any], path: str | Path) -> None:
+    """A ConfigError naming the first key of ``raw`` that is no setting, with the setting it likely meant."""
     unknown = [key for key in raw if key not in TrainConfig.model_fields and key not in SAVED_BESIDE_SETTINGS]
     if not unknown:
         return
     key = unknown[0]
-    close = difflib.get_close_matches(str(key), list(TrainConfig.model_fields), n=1)
-    meant = f" Did you mean '{close[0]}'?" if close else ""
+    meant = did_you_mean(key)
     more = f" (and {len(unknown) - 1} more: {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
     raise ConfigError(f"The settings file {path} has '{key}'{more}, which is not a setting.{meant}",
                       "Fix or remove it: the keys are the setting names a run's config.json uses (such as "
@@ -334,11 +339,15 @@ def format_validation_error(err: ValidationError) -> str:
         field = ".".join(str(p) for p in item["loc"]) or "settings"
         flag = _flag_for(field)
         name = f"{field} ({flag})" if flag else field
+        if item["type"] == "extra_forbidden":  # a setting's name mistyped (the Python API: max_step=3)
+            parts.append(f"{field} is not a setting{did_you_mean(field).replace(' Did', ': did')}")
+            continue
         if item["type"] == "finite_number":
             parts.append(f"{name}: {item['input']} is not a number that can be used; give a finite number")
             continue
         parts.append(f"{name}: {item['msg']}")
-    return "Invalid setting: " + "; ".join(parts) + "."
+    said = "; ".join(parts)
+    return f"Invalid setting: {said}" + ("" if said.endswith(("?", ".")) else ".")
 
 
 def _flag_for(field: str) -> str | None:

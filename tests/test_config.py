@@ -106,3 +106,13 @@ def test_a_settings_file_that_is_not_an_object_is_refused(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="holds a JSON list, not settings"):
         TrainConfig.load(path, strict=True)
+
+
+def test_the_python_api_names_the_close_setting_too():
+    """RELIABILITY.md promised it; the Python API said pydantic's "Extra inputs are not permitted"."""
+    with pytest.raises(ConfigError) as err:
+        config_from_preset("balanced", data="x.csv", max_step=3)
+    assert err.value.message == "Invalid setting: max_step is not a setting: did you mean 'max_steps'?"
+    with pytest.raises(ConfigError) as err:
+        config_from_preset("balanced", data="x.csv", colour="red")
+    assert err.value.message == "Invalid setting: colour is not a setting."
