@@ -9,9 +9,12 @@ of the two models on at least ``MIN_WIN_SHARE`` of bootstrap resamples of the va
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from bertstudio.models.word_counts import WordCountModel, joined_texts
 
 WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 11), 2))  # share of the fine-tuned model's probabilities
 MIN_GAIN = 0.005  # half a point of macro-F1
@@ -23,19 +26,27 @@ RE_DRAWS = f"{BOOTSTRAP_ROUNDS} random re-draws of those texts"
 
 
 def macro_f1(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
-    """Macro-F1 over all classes (a class absent from both labels and predictions counts as 0, like sklearn
-    with ``labels=range(n)`` and ``zero_division=0``); vectorised so the bootstrap stays cheap."""
+    """Macro-F1 over the classes with rows in ``labels``, as ``metrics.classification_metrics`` scores it (a class
+    without rows is left out, not counted as 0); vectorised so the bootstrap stays cheap."""
     index = labels * n_classes + predicted
     confusion = np.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
     true_positive = np.diag(confusion).astype(np.float64)
     denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
     f1 = np.divide(2 * true_positive, denominator, out=np.zeros(n_classes), where=denominator > 0)
-    return float(f1.mean())
+    present = confusion.sum(axis=1) > 0
+    return float(f1[present].mean()) if present.any() else 0.0
 
 
 def blend_probabilities(fine_tuned: np.ndarray, simple: np.ndarray, weight: float) -> np.ndarray:
     """``weight`` of the fine-tuned model's (calibrated) probabilities plus the rest of the simple model's."""
     return weight * np.asarray(fine_tuned) + (1.0 - weight) * np.asarray(simple)
+
+
+def saved_simple_probabilities(model_folder: Path, texts: Sequence[str],
+                               text_pairs: Sequence[str] | None = None) -> np.ndarray:
+    """The probabilities of the simple word-count model a blended run saved beside its weights, on these texts
+    (a pair's halves joined, as predict joins them)."""
+    return WordCountModel.load(model_folder).probabilities(joined_texts(texts, text_pairs))
 
 
 @dataclass

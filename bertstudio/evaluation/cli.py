@@ -47,9 +47,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     m, fit = report.metrics, report.calibration
     print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
-          f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])}")
+          f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])} (calibrated probabilities)")
+    print(f"Scored: {report.scored_model}.")
+    alone = report.fine_tuned_alone
+    if alone is not None:  # what the blend adds, labelled so it is never read as the run's score
+        print(f"The fine-tuned model alone (not what the run ships): accuracy {_figure(alone.accuracy)}, "
+              f"macro-F1 {_figure(alone.macro_f1)}, log loss {_figure(alone.log_loss)}, ECE {_figure(alone.ece)}")
     if m.get("left_out"):
-        print(f"Note: {left_out_note(m['left_out'])}")
+        print(f"Note: {left_out_note(m['left_out'], m.get('left_out_predicted'))}")
     print(f"Calibration error (ECE): {_figure(report.reliability.ece)} before, "
           f"{_figure(report.reliability_calibrated.ece)} after temperature scaling (T = {fit.temperature:.3f}, "
           f"fitted on {fit.rows:,} validation rows)")

@@ -9,7 +9,7 @@ returns JSON-ready values, so the CLI, eval.json and the app share it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -36,9 +36,12 @@ def classification_metrics(labels: Sequence[int], probs: np.ndarray, label_names
     """Accuracy, macro/micro/weighted F1, per-class report and confusion matrix.
 
     Macro-F1 is the headline: on imbalanced data a model that ignores the rare
-    classes still scores high accuracy, but not high macro-F1. It averages the classes these rows can score: a
-    class with no rows here that the model never predicted has no F1 (it counted as 0, so a model without one
-    mistake scored 0.667 on a file without one of its three classes); those are listed in ``left_out``.
+    classes still scores high accuracy, but not high macro-F1. It averages the classes that have rows here
+    (:func:`scored_classes`): a class without rows has no recall to measure, so its F1 would be 0 or undefined
+    whatever the model does (a perfect model scored 0.667 on a file without one of its three classes, and two
+    stray predictions of the missing class moved a tester's score by 19 points). Those classes are listed in
+    ``left_out``, and ``left_out_predicted`` counts the rows the model gave each of them: those rows are
+    already misses of their true classes.
     """
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -46,7 +49,7 @@ def classification_metrics(labels: Sequence[int], probs: np.ndarray, label_names
     pred = probs.argmax(axis=-1) if len(y) else np.zeros(0, dtype=np.int64)
     ids = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
-    scored = scored_classes(y, pred, len(label_names))
+    scored = scored_classes(y, len(label_names))
     return {
         "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
         "macro_f1": float(f1_score(y, pred, labels=scored or ids, average="macro", zero_division=0)),
@@ -60,22 +63,50 @@ def classification_metrics(labels: Sequence[int], probs: np.ndarray, label_names
         },
         "labels": list(label_names),
         "left_out": [name for i, name in enumerate(label_names) if i not in scored],
+        "left_out_predicted": left_out_predictions(np.bincount(pred, minlength=len(ids)), scored, label_names),
         "confusion_matrix": confusion_matrix(y, pred, labels=ids).tolist(),
         "rows": int(len(y)),
     }
 
 
-def left_out_note(names: Sequence[str]) -> str:
-    """Why macro-F1 does not count some classes, in words (``classification_metrics``' ``left_out``)."""
-    shown = ", ".join(f"'{name}'" for name in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-    return (f"no rows here belong to {shown}, and the model predicted none, so macro-F1 averages the other "
-            "classes (a class it cannot be scored on would count as 0).")
-
-
-def scored_classes(y: np.ndarray, pred: np.ndarray, n_classes: int) -> list[int]:
-    """The classes a macro average can score on these rows: present in them, or predicted for one of them."""
-    present = set(np.asarray(y).tolist()) | set(np.asarray(pred).tolist())
+def scored_classes(y: np.ndarray, n_classes: int) -> list[int]:
+    """The classes a macro average scores on these rows: those with at least one row (a class's F1 needs rows of
+    it; predictions of a class without rows are already misses of the rows' true classes)."""
+    present = set(np.asarray(y).tolist())
     return [i for i in range(n_classes) if i in present]
+
+
+def left_out_predictions(predicted_counts: Sequence[int], scored: Sequence[int],
+                         label_names: Sequence[str]) -> dict[str, int]:
+    """How many rows the model gave each left-out class, for the classes it gave any (the note says so)."""
+    kept = set(scored)
+    return {name: int(predicted_counts[i]) for i, name in enumerate(label_names)
+            if i not in kept and predicted_counts[i] > 0}
+
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(f"'{name}'" for name in names[:10])
+    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def left_out_note(names: Sequence[str], predicted: Mapping[str, int] | None = None, *,
+                  multi_label: bool = False) -> str:
+    """Why macro-F1 does not count some classes, in words (``classification_metrics``' ``left_out``), and how many
+    rows the model gave them anyway (``left_out_predicted``), so stray predictions are not hidden."""
+    rows, what, one = ("texts", "labels", "label") if multi_label else ("rows", "classes", "class")
+    have = "have" if multi_label else "belong to"
+    note = (f"no {rows} here {have} {_listed(names)}, so macro-F1 averages the other {what} "
+            f"(a {one} without {rows} has no F1 to average)")
+    given = [(name, count) for name, count in (predicted or {}).items() if count]
+    if not given:
+        return note + "."
+    verb = "gave" if multi_label else "predicted"
+    parts = [f"'{name}' {'to' if multi_label else 'for'} {count:,} {rows if count != 1 else rows[:-1]}"
+             for name, count in given]
+    counted = ("they count as mistakes in subset accuracy, Hamming loss and micro-F1" if multi_label
+               else "they count as misses of those rows' true classes")
+    return f"{note}; the model {verb} {' and '.join(parts)}: {counted}."
+
 
 def log_loss(labels: Sequence[int], probs: np.ndarray) -> float:
     """Mean negative log-probability of the true class (natural log; probabilities clipped at 1e-12)."""

@@ -17,10 +17,14 @@ from bertstudio.evaluation.multilabel_metrics import predict_sets, tune_threshol
 
 
 def macro_f1_sets(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Macro-F1 over the labels some text has, as ``multilabel_metrics`` scores it (a label no text has is left
+    out, not counted as 0)."""
     y, p = labels.astype(bool), predicted.astype(bool)
     tp = (y & p).sum(axis=0)
     denominator = y.sum(axis=0) + p.sum(axis=0)
-    return float(np.divide(2 * tp, denominator, out=np.zeros(y.shape[1]), where=denominator > 0).mean())
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(y.shape[1]), where=denominator > 0)
+    present = y.any(axis=0)
+    return float(f1[present].mean()) if present.any() else 0.0
 
 
 def tuned_sets(probs: np.ndarray, labels: np.ndarray, label_names: Sequence[str]) -> np.ndarray:

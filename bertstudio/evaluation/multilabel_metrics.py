@@ -14,6 +14,7 @@ import numpy as np
 
 from bertstudio.data.findings import count_noun
 from bertstudio.evaluation.calibration import reliability_of
+from bertstudio.evaluation.metrics import left_out_predictions
 
 DEFAULT_THRESHOLD = 0.5
 # A label's own threshold needs validation positives to be tuned on; with fewer, the global threshold
@@ -92,8 +93,9 @@ def multilabel_metrics(labels: np.ndarray, probs: np.ndarray, label_names: Seque
     micro = float(_f1(tp.sum(), fp.sum(), fn.sum()))
     weighted = float((f1 * support).sum() / support.sum()) if support.sum() else 0.0
     n = len(y)
-    # A label these texts neither have nor were given has no F1: left out of the macro average, as for classes.
-    scored = (tp + fp + fn) > 0
+    # A label no text here has has no F1 to measure: left out of the macro average, as for classes (texts given it
+    # anyway are counted in left_out_predicted, and count against subset accuracy, Hamming loss and micro-F1).
+    scored = support > 0
     return {
         "accuracy": float((pred == y).all(axis=1).mean()) if n else float("nan"),
         "macro_f1": float(f1[scored].mean()) if scored.any() else (float(f1.mean()) if len(f1) else 0.0),
@@ -107,6 +109,7 @@ def multilabel_metrics(labels: np.ndarray, probs: np.ndarray, label_names: Seque
                       for i, name in enumerate(label_names)},
         "labels": list(label_names),
         "left_out": [name for name, counted in zip(label_names, scored) if not counted],
+        "left_out_predicted": left_out_predictions(pred.sum(axis=0), np.flatnonzero(scored).tolist(), label_names),
         "rows": int(n),
         "task": "multi_label",
         "thresholds": [float(t) for t in np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (len(label_names),))],

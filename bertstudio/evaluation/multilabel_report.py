@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_metrics import (
     DEFAULT_THRESHOLD,
     ThresholdChoice,
@@ -56,8 +57,16 @@ class MultiLabelReport:
                 f"{m['macro_f1']:.4f} (at 0.5 for every label: {half['macro_f1']:.4f}), micro-F1 {m['micro_f1']:.4f}, "
                 f"every label right (subset accuracy) {m['accuracy']:.4f}, Hamming loss {m['hamming_loss']:.4f}, "
                 f"label ranking average precision {m['label_ranking_average_precision'] or float('nan'):.4f}",
+                *self.left_out_lines(),
                 f"Calibration error (ECE, every label's probabilities pooled): {self.calibration['ece']:.4f}",
                 self.thresholds.note]
+
+    def left_out_lines(self) -> list[str]:
+        """The note on labels no text here has (left out of macro-F1), as single-label evaluation prints it."""
+        m = self.metrics
+        if not m.get("left_out"):
+            return []
+        return [f"Note: {left_out_note(m['left_out'], m.get('left_out_predicted'), multi_label=True)}"]
 
     def to_dict(self) -> dict[str, Any]:
         note = self.thresholds.note + (f" {SAME_ROWS_NOTE}" if self.evaluated_on == "validation" else "")

@@ -11,7 +11,7 @@ import numpy as np
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.errors import DataError
-from bertstudio.evaluation.blend import blend_probabilities
+from bertstudio.evaluation.blend import blend_probabilities, saved_simple_probabilities
 from bertstudio.evaluation.features import make_dataset
 from bertstudio.evaluation.multilabel_errors import multilabel_error_table
 from bertstudio.evaluation.multilabel_metrics import ThresholdChoice, label_vectors, sigmoid
@@ -21,7 +21,6 @@ from bertstudio.evaluation.multilabel_report import (
     write_multilabel_predictions,
 )
 from bertstudio.evaluation.report import read_preprocessing
-from bertstudio.models.word_counts import WordCountModel, joined_texts
 from bertstudio.results import Preprocessing
 from bertstudio.runs import RunFolder, atomic_write_json
 
@@ -66,7 +65,7 @@ def final_probabilities(run_dir: Path, prep: Preprocessing, logits: np.ndarray, 
     probs = sigmoid(logits)
     if prep.blend_weight < 1:
         pairs = dataset["text_pair"] if "text_pair" in dataset.column_names else None
-        simple = WordCountModel.load(RunFolder(run_dir).model).probabilities(joined_texts(dataset["text"], pairs))
+        simple = saved_simple_probabilities(RunFolder(run_dir).model, dataset["text"], pairs)
         probs = blend_probabilities(probs, simple, prep.blend_weight)
     return probs
 

@@ -8,7 +8,7 @@ being evaluated, so the calibrated figures are honest.  It is saved in
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,7 +17,8 @@ import numpy as np
 from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
-from bertstudio.evaluation.metrics import evaluation_metrics, log_loss, softmax
+from bertstudio.evaluation.blend import blend_probabilities
+from bertstudio.evaluation.metrics import classification_metrics, evaluation_metrics, log_loss, softmax
 from bertstudio.predict.locate import refuse_a_data_file
 from bertstudio.results import Preprocessing, read_json, unfinished_hint, why_unfinished
 from bertstudio.runs import PREPROCESSING_FILE, RunFolder, atomic_write_json
@@ -30,15 +31,35 @@ SAME_ROWS_NOTE = ("These are validation rows, the same the temperature was fitte
 
 
 @dataclass
+class FineTunedAlone:
+    """A blended run's fine-tuned model without the simple word-count model, on the same rows: what the blend
+    adds, labelled as not what the run ships (its probabilities temperature-scaled, as inside the blend)."""
+
+    accuracy: float
+    macro_f1: float
+    log_loss: float
+    ece: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": "the fine-tuned model alone (not what the run ships)", **asdict(self)}
+
+
+@dataclass
 class EvalReport:
-    """A run's scores on one set of rows, before and after temperature scaling."""
+    """A run's scores on one set of rows: the model the run ships (the blend with the simple word-count model when
+    the run kept it), with the probabilities predict gives (temperature-scaled), and before temperature scaling."""
 
     evaluated_on: str
-    metrics: dict[str, Any]  # evaluation_metrics() of the raw (temperature 1) probabilities
+    # evaluation_metrics() of the probabilities the run ships: temperature-scaled, blended when blended (so
+    # ``loss``/``log_loss`` mean what summary.json's metrics.loss means)
+    metrics: dict[str, Any]
     calibration: TemperatureFit  # fitted on the validation split
-    reliability: ReliabilityDiagram
-    reliability_calibrated: ReliabilityDiagram
-    log_loss_calibrated: float
+    reliability: ReliabilityDiagram  # before temperature scaling (the same blend of the fine-tuned model at T = 1)
+    reliability_calibrated: ReliabilityDiagram  # the probabilities the run ships
+    log_loss_calibrated: float  # the same as metrics["log_loss"]; kept under this name for older readers
+    log_loss_uncalibrated: float = float("nan")
+    blend_weight: float = 1.0  # share of the fine-tuned model in what the run ships; 1.0: the fine-tuned model alone
+    fine_tuned_alone: FineTunedAlone | None = None  # blended runs only
     baselines: list[BaselineResult] = field(default_factory=list)
     path: Path | None = None
 
@@ -46,11 +67,22 @@ class EvalReport:
     def temperature(self) -> float:
         return self.calibration.temperature
 
+    @property
+    def scored_model(self) -> str:
+        """What was scored, in words: the reader of eval.json or the console must not guess."""
+        if self.blend_weight >= 1:
+            return "the fine-tuned model (temperature-scaled probabilities, as predict gives them)"
+        return (f"the blend the run ships: {self.blend_weight:.0%} the fine-tuned model's temperature-scaled "
+                f"probabilities plus {1 - self.blend_weight:.0%} the simple word-count model's, as predict gives them")
+
     def headline(self) -> dict[str, Any]:
         """The figures a person reads first (the CLI's last line)."""
         out = {k: self.metrics[k] for k in ("accuracy", "macro_f1", "log_loss")}
         out.update(ece=self.reliability.ece, ece_calibrated=self.reliability_calibrated.ece,
-                   temperature=self.temperature, rows=self.metrics["rows"], evaluated_on=self.evaluated_on)
+                   temperature=self.temperature, rows=self.metrics["rows"], evaluated_on=self.evaluated_on,
+                   blend_weight=self.blend_weight)
+        if self.fine_tuned_alone is not None:
+            out["fine_tuned_alone_macro_f1"] = self.fine_tuned_alone.macro_f1
         if self.baselines:
             out["baselines_macro_f1"] = {b.name: b.macro_f1 for b in self.baselines}
         if self.path is not None:
@@ -59,30 +91,58 @@ class EvalReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of eval.json."""
-        payload = {"evaluated_on": self.evaluated_on, **self.metrics,
+        payload = {"evaluated_on": self.evaluated_on, "scored_model": self.scored_model,
+                   "blend_weight": self.blend_weight, **self.metrics,
                    "log_loss_calibrated": self.log_loss_calibrated,
+                   "log_loss_uncalibrated": self.log_loss_uncalibrated,
                    "ece": self.reliability.ece, "ece_calibrated": self.reliability_calibrated.ece,
                    "temperature": self.temperature, "calibration": self.calibration.to_dict(),
                    "reliability": self.reliability.to_dict(),
                    "reliability_calibrated": self.reliability_calibrated.to_dict(),
                    "created_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if self.fine_tuned_alone is not None:
+            payload["fine_tuned_alone"] = self.fine_tuned_alone.to_dict()
         if self.baselines:
             payload["baselines"] = [b.to_dict() for b in self.baselines]
         return payload
 
 
+def shipped(fine_tuned: np.ndarray, simple: np.ndarray | None, blend_weight: float) -> np.ndarray:
+    """What the run ships from the fine-tuned model's probabilities: blended with the simple model's when the run
+    kept the blend (the engine's one blending rule, as predict applies it), else as they are."""
+    if simple is None or blend_weight >= 1:
+        return fine_tuned
+    return blend_probabilities(fine_tuned, simple, blend_weight)
+
+
+def fine_tuned_alone(y: np.ndarray, calibrated: np.ndarray, label_names: Sequence[str]) -> FineTunedAlone:
+    metrics = classification_metrics(y, calibrated, label_names)
+    return FineTunedAlone(accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"], log_loss=log_loss(y, calibrated),
+                          ece=reliability_diagram(calibrated, y).ece)
+
+
 def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequence[str], calibration: TemperatureFit,
-                 *, evaluated_on: str) -> EvalReport:
-    """All figures for ``logits`` against ``labels``, with a temperature fitted elsewhere (pure)."""
+                 *, evaluated_on: str, simple_probs: np.ndarray | None = None,
+                 blend_weight: float = 1.0) -> EvalReport:
+    """All figures for ``logits`` against ``labels``, with a temperature fitted elsewhere (pure).
+
+    ``simple_probs`` and ``blend_weight``: a blended run's simple word-count model on the same rows and the share of
+    the fine-tuned model (preprocessing.json's), so the figures are those of the model the run ships.
+    """
     y = np.asarray(labels, dtype=np.int64)
     if evaluated_on == "validation":  # no test rows: the temperature was fitted on the very rows scored here
         calibration = replace(calibration, note=f"{calibration.note} {SAME_ROWS_NOTE}".strip())
-    raw = softmax(logits)
-    calibrated = softmax(logits, calibration.temperature)
-    return EvalReport(evaluated_on=evaluated_on, metrics=evaluation_metrics(y, raw, label_names),
-                      calibration=calibration, reliability=reliability_diagram(raw, y),
-                      reliability_calibrated=reliability_diagram(calibrated, y),
-                      log_loss_calibrated=log_loss(y, calibrated))
+    blended = simple_probs is not None and blend_weight < 1
+    weight = blend_weight if blended else 1.0
+    calibrated_alone = softmax(logits, calibration.temperature)
+    before = shipped(softmax(logits), simple_probs, weight)
+    after = shipped(calibrated_alone, simple_probs, weight)
+    return EvalReport(evaluated_on=evaluated_on, metrics=evaluation_metrics(y, after, label_names),
+                      calibration=calibration, reliability=reliability_diagram(before, y),
+                      reliability_calibrated=reliability_diagram(after, y),
+                      log_loss_calibrated=log_loss(y, after), log_loss_uncalibrated=log_loss(y, before),
+                      blend_weight=weight,
+                      fine_tuned_alone=fine_tuned_alone(y, calibrated_alone, label_names) if blended else None)
 
 
 def check_run_folder(run_dir: Path) -> None:

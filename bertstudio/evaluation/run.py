@@ -16,6 +16,7 @@ from bertstudio.data.io import read_table
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report
+from bertstudio.evaluation.blend import saved_simple_probabilities
 from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
 from bertstudio.evaluation.errors_table import error_table
 from bertstudio.evaluation.features import make_dataset, model_logits, usable_encoder
@@ -37,11 +38,12 @@ from bertstudio.evaluation.report import (
     read_preprocessing,
     save_temperature,
     save_validation_logits,
+    shipped,
     write_report,
 )
 from bertstudio.models.loading import load_model_for_classification, load_tokenizer
 from bertstudio.models.sources import resolve_model_source
-from bertstudio.results import Summary
+from bertstudio.results import Preprocessing, Summary
 from bertstudio.runs import PREDICTIONS_FILE, RunFolder
 from bertstudio.safe_csv import read_escaped_csv
 from bertstudio.train.pipeline import load_inputs, write_predictions
@@ -216,14 +218,28 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
     calibration = _fit_on_validation(run, split)
     if calibration.rows:
         save_temperature(run.path, calibration.temperature)
-    report = build_report(logits, labels, run.label_names, calibration, evaluated_on=evaluated_on)
+    # The run's model is what predict and serve run: with the simple word-count model blended in when the run kept
+    # the blend (scoring the fine-tuned part alone put a blended run's 0.81 macro-F1 at 0.68).
+    simple = simple_model_probabilities(run, prep, dataset)
+    report = build_report(logits, labels, run.label_names, calibration, evaluated_on=evaluated_on,
+                          simple_probs=simple, blend_weight=prep.blend_weight)
     if baselines:
         report.baselines = baseline_report(split, evaluated=dataset,
                                            encoder=usable_encoder(encoder or run.config.model))
     if data is not None:
         write_file_predictions(RunFolder(run.path).predictions_on(data), dataset,
-                               softmax(logits, calibration.temperature), run.label_names)
+                               shipped(softmax(logits, calibration.temperature), simple, prep.blend_weight),
+                               run.label_names)
     return write_report(report, RunFolder(run.path).eval_on(data))
+
+
+def simple_model_probabilities(run: LoadedRun, prep: Preprocessing, dataset) -> np.ndarray | None:
+    """A blended run's simple word-count model on ``dataset`` (the one saved beside its weights); None when the run
+    ships the fine-tuned model alone."""
+    if prep.blend_weight >= 1:
+        return None
+    pairs = dataset["text_pair"] if prep.text_pair and "text_pair" in dataset.column_names else None
+    return saved_simple_probabilities(RunFolder(run.path).model, dataset["text"], pairs)
 
 
 def _evaluate_multilabel_run(run: LoadedRun, prep, *, data, text_column, label_column,

@@ -14,6 +14,7 @@ from bertstudio.evaluation.blend import (
     macro_f1,
     verdict,
 )
+from bertstudio.evaluation.metrics import classification_metrics
 
 
 def one_hot(predicted: np.ndarray, n: int, confidence: float = 0.8) -> np.ndarray:
@@ -22,10 +23,15 @@ def one_hot(predicted: np.ndarray, n: int, confidence: float = 0.8) -> np.ndarra
     return probs
 
 
-def test_macro_f1_matches_sklearn_including_absent_classes():
+def test_macro_f1_matches_sklearn_over_the_classes_with_rows():
+    """The blend is judged by the rule every score uses (``classification_metrics``): a class without validation
+    rows is left out of the average; it counted as 0 here, so the blend's reported F1 differed from the run's."""
     rng = np.random.default_rng(0)
     y, p = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
-    assert macro_f1(y, p, 4) == f1_score(y, p, labels=range(4), average="macro", zero_division=0)
+    assert macro_f1(y, p, 4) == f1_score(y, p, labels=range(3), average="macro", zero_division=0)
+    p[:5] = 3  # predictions of the class without rows: misses of their true classes, not a class scored 0
+    expected = f1_score(y, p, labels=range(3), average="macro", zero_division=0)
+    assert macro_f1(y, p, 4) == expected == classification_metrics(y, np.eye(4)[p], list("abcd"))["macro_f1"]
 
 
 def test_two_models_right_on_different_rows_are_blended():

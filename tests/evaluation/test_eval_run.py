@@ -68,6 +68,11 @@ def test_evaluate_cli_writes_eval_json_and_saves_the_temperature(run, capsys):
     assert REQUIRED_KEYS <= set(saved)
     summary = json.loads((run / "summary.json").read_text())
     assert saved["accuracy"] == pytest.approx(summary["accuracy"]), "same model, same test rows, same figures"
+    assert saved["macro_f1"] == pytest.approx(summary["macro_f1"])
+    # One meaning of log loss in both files: the probabilities the run ships (temperature-scaled); eval.json's was
+    # of the uncalibrated ones, and its own name says so now
+    assert saved["log_loss"] == pytest.approx(summary["metrics"]["loss"], abs=1e-5)
+    assert saved["log_loss_uncalibrated"] != pytest.approx(saved["log_loss"])
     assert saved["rows"] == summary["metrics"]["rows"]
     assert headline["macro_f1"] == saved["macro_f1"] and headline["eval_file"] == str(run / EVAL_FILE)
     assert saved["calibration"]["rows"] >= 20 and saved["temperature"] > 0
