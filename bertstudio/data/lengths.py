@@ -177,20 +177,20 @@ def explain_suggestion(lengths: Any, suggested: int, limit: int) -> str:
 
     lengths = np.asarray(lengths)
     fits = float((lengths <= suggested).mean())
-    cut = 1.0 - fits
+    cut = float((lengths > suggested).mean())  # not 1 - fits: 1.7% beside another line's 1.8% for 7 of 400
     if cut == 0:
         return f"All texts fit in {suggested} tokens; none will be cut."
     if fits >= COVERAGE:
-        return f"{_pct(fits)} of texts fit in {suggested} tokens; {_pct(cut)} will be cut."
+        return f"{percent_text(fits)} of texts fit in {suggested} tokens; {percent_text(cut)} will be cut."
     return (
-        f"Only {_pct(fits)} of texts fit in {suggested} tokens, the most this model can read; "
-        f"{_pct(cut)} will be cut: {LONG_TEXTS_CHOICE}."
+        f"Only {percent_text(fits)} of texts fit in {suggested} tokens, the most this model can read; "
+        f"{percent_text(cut)} will be cut: {LONG_TEXTS_CHOICE}."
     )
 
 
-def _pct(share: float) -> str:
+def percent_text(share: float) -> str:
     """'95%', '0.8%', '<0.1%': enough precision to be honest, no more."""
-    percent = share * 100
+    percent = float(share) * 100
     if 0 < percent < 0.1:
         return "<0.1%"
     if (percent < 10 or 99 < percent < 100) and not percent.is_integer():

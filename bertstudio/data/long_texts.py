@@ -30,7 +30,7 @@ import numpy as np
 
 from bertstudio.config import HEAD_SHARE
 from bertstudio.data.arrow_batches import column_array
-from bertstudio.data.lengths import _quiet_transformers
+from bertstudio.data.lengths import _quiet_transformers, percent_text
 
 STRATEGIES: tuple[str, ...] = ("head", "tail", "head_tail", "windows")
 SPECIAL_TOKENS = 2  # [CLS] and [SEP]: what every BERT-family model in the registry adds to one text
@@ -150,7 +150,7 @@ class LongTextOutlook:
     def to_text(self) -> str:
         about = "about " if self.sampled else ""
         lines = [f"Long texts at a maximum length of {self.max_length} tokens: {about}{self.cut_texts:,} of "
-                 f"{self.texts:,} texts ({self.cut_share:.0%}) are longer."]
+                 f"{self.texts:,} texts ({percent_text(self.cut_share)}) are longer."]
         if self.cut_texts == 0:
             return lines[0] + " Nothing is cut."
         if self.strategy != "windows":
@@ -183,7 +183,7 @@ def long_text_outlook(lengths: Any, settings: Any) -> LongTextOutlook:
     strategy = settings.long_texts
     return LongTextOutlook(
         strategy=strategy, max_length=max_length, texts=lengths.n, sampled=lengths.sampled,
-        cut_share=share_longer(grid, max_length), windows=windows,
+        cut_share=lengths.share_longer_than(max_length), windows=windows,
         windows_per_text=examples_per_text(grid, windows), most_windows=windows_for(lengths.max, windows),
         kept="" if strategy == "auto" else chosen.describe())
 

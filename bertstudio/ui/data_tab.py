@@ -224,8 +224,9 @@ def length_chart(selection: DataSelection, use: LengthInUse | None = None):
     if selection.lengths is None:
         return charts.empty_chart("Text lengths in tokens", "No text to measure")
     line, longer = advice.length_chart_words(use.kept) if use is not None else ("cut at", "will be cut")
-    return charts.token_length_chart(selection.lengths.histogram, length_shown(selection, use),
-                                     exact_shares=selection.lengths.truncated_share, line=line, longer=longer)
+    shown = length_shown(selection, use)
+    return charts.token_length_chart(selection.lengths.histogram, shown, selection.lengths.share_longer_than(shown),
+                                     line=line, longer=longer)
 
 
 def report_text(selection: DataSelection) -> str:

@@ -10,6 +10,7 @@ import pytest
 from bertstudio.data import prepare, split
 from bertstudio.data.lengths import (
     explain_suggestion,
+    percent_text,
     suggest_max_length,
     token_length_stats,
 )
@@ -198,6 +199,12 @@ def test_the_share_of_longer_texts_is_exact_where_measured_then_read_from_the_hi
     stats.histogram = {"bin_edges": [0, 10, 20], "counts": [50, 50]}
     assert stats.share_longer_than(15) == pytest.approx(0.25)  # half of the 10-20 bin
     assert stats.share_longer_than(0) == 1.0
+
+
+@pytest.mark.parametrize("share, text", [(0, "0%"), (0.0004, "<0.1%"), (0.0175, "1.8%"), (0.25, "25%"),
+                                         (0.995, "99.5%")])
+def test_percent_text_is_honest_about_small_shares(share: float, text: str) -> None:
+    assert percent_text(share) == text
 
 
 def test_token_length_stats_with_pairs_and_sampling(tokenizer) -> None:

@@ -31,19 +31,6 @@ def test_ema_is_bias_corrected_and_skips_nan():
     assert math.isnan(charts.ema([float("nan")])[0])
 
 
-def test_share_longer_than_uses_exact_values_then_interpolates():
-    assert charts.share_longer_than(HISTOGRAM, 32, {32: 0.123}) == 0.123
-    assert charts.share_longer_than(HISTOGRAM, 20) == pytest.approx(0.7)  # bins 20-30 and 30-40
-    assert charts.share_longer_than(HISTOGRAM, 25) == pytest.approx((15 + 40) / 100)  # half of the 20-30 bin
-    assert charts.share_longer_than(HISTOGRAM, 40) == 0
-    assert charts.share_longer_than({"bin_edges": [], "counts": []}, 10) == 0
-
-
-@pytest.mark.parametrize("share, text", [(0, "0%"), (0.0004, "<0.1%"), (0.0175, "1.8%"), (0.25, "25%")])
-def test_format_share(share, text):
-    assert charts.format_share(share) == text
-
-
 def test_class_counts_chart_shows_every_class_with_its_count():
     fig = charts.class_counts_chart({"spam": 30, "ham": 70})
     bar = fig.data[0]
@@ -52,15 +39,15 @@ def test_class_counts_chart_shows_every_class_with_its_count():
 
 
 def test_token_length_chart_marks_the_cut_and_says_how_much_is_cut():
-    fig = charts.token_length_chart(HISTOGRAM, 25)
+    fig = charts.token_length_chart(HISTOGRAM, 25, 0.55)
     line = fig.layout.shapes[0]
     assert line.x0 == line.x1 == 25
     assert "55% of texts are longer than 25" in fig.layout.title.text
     assert list(fig.data[0].y) == HISTOGRAM["counts"]
-    everything_fits = charts.token_length_chart(HISTOGRAM, 64)
+    everything_fits = charts.token_length_chart(HISTOGRAM, 64, 0.0)
     assert "all texts fit in 64 tokens" in everything_fits.layout.title.text
     assert everything_fits.layout.xaxis.range[1] >= 64  # the line stays in view
-    kept = charts.token_length_chart(HISTOGRAM, 25, line="windows of", longer="are read in windows")
+    kept = charts.token_length_chart(HISTOGRAM, 25, 0.55, line="windows of", longer="are read in windows")
     assert kept.layout.annotations[0].text == "windows of 25"
     assert "and are read in windows</span>" in kept.layout.title.text
 

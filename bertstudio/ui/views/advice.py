@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bertstudio.config import TrainConfig
+from bertstudio.data.lengths import percent_text
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.train.auto import Decision, explanations
 from bertstudio.train.plan import LengthInUse, TimeEstimate, TrainingPlan
 from bertstudio.train.tuning import MAX_EXTRA_SHARE, plan_probe
-from bertstudio.ui.views.charts import format_share
 from bertstudio.ui.views.progress import format_duration
 
 
@@ -86,7 +86,7 @@ def length_in_use_markdown(use: LengthInUse) -> str:
     reads = (f"reads each text in pieces of at most {use.used} tokens" if use.kept.strategy == "windows"
              else f"reads at most {use.used} tokens of each text")
     kept = "the longer text of each pair is trimmed to fit" if use.pair else f"it keeps {use.kept.kept()}"
-    longer = format_share(use.longer_share)  # as the length chart's title says it
+    longer = percent_text(use.longer_share)  # as the length chart's title says it
     lines = [f"**{where} {reads}**; of the {longer} of texts that are longer, {kept}."]
     lines += list(use.reasons)
     return " ".join(lines)

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
+from bertstudio.data.lengths import percent_text
+
 MAX_POINTS = 2_000
 EMA_WEIGHT = 0.9  # how much the smoothed loss remembers: 0.9 averages roughly the last 10 steps
 CHART_HEIGHT = 320
@@ -47,40 +49,6 @@ def ema(values: Sequence[float], weight: float = EMA_WEIGHT) -> list[float]:
             average = weight * average + (1 - weight) * value
         smoothed.append(average / (1 - weight ** seen) if seen else float("nan"))
     return smoothed
-
-
-def share_longer_than(histogram: Mapping[str, Sequence[float]], max_length: int,
-                      exact: Mapping[int, float] | None = None) -> float:
-    """Share of texts longer than ``max_length`` tokens.
-
-    Exact when the engine measured this cut-off (``exact``: LengthStats.truncated_share);
-    otherwise read from the histogram, assuming texts spread evenly inside a bin.
-    """
-    if exact and max_length in exact:
-        return float(exact[max_length])
-    edges, counts = list(histogram.get("bin_edges", [])), list(histogram.get("counts", []))
-    total = sum(counts)
-    if not total or len(edges) != len(counts) + 1:
-        return 0.0
-    longer = 0.0
-    for low, high, count in zip(edges[:-1], edges[1:], counts):
-        if low >= max_length:
-            longer += count
-        elif high > max_length:
-            longer += count * (high - max_length) / (high - low)
-    return longer / total
-
-
-def format_share(share: float) -> str:
-    """'12%', '0.4%', '<0.1%', '0%': honest about small numbers without false precision."""
-    percent = share * 100
-    if percent == 0:
-        return "0%"
-    if percent < 0.1:
-        return "<0.1%"
-    if percent < 10:
-        return f"{percent:.1f}%"
-    return f"{percent:.0f}%"
 
 
 def format_percent(share: float) -> str:
@@ -121,10 +89,10 @@ def class_counts_chart(class_counts: Mapping[str, int]) -> go.Figure:
     return _layout(fig, f"Examples per class ({len(names)} {noun})", "Class", "Examples")
 
 
-def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int, *,
-                       exact_shares: Mapping[int, float] | None = None, line: str = "cut at",
+def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int, share: float, *, line: str = "cut at",
                        longer: str = "will be cut") -> go.Figure:
-    """Histogram of text lengths in tokens, with the cut-off line and the share that will be cut.
+    """Histogram of text lengths in tokens, with the cut-off line and the share of texts longer than it (the
+    engine's ``LengthStats.share_longer_than``, which the note under the length box says too).
 
     ``line`` and ``longer`` say what training does at ``max_length`` ("cut at", "windows of") and to the texts
     beyond it ("will be cut", "keep their first 64 and last 190 tokens"): see ``advice.length_chart_words``."""
@@ -138,12 +106,11 @@ def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int
     fig.add_vline(x=max_length, line_color=LINE_COLOR, line_dash="dash", line_width=2,
                   annotation_text=f"{line} {max_length}", annotation_position="top right",
                   annotation_font_color=LINE_COLOR)
-    share = share_longer_than(histogram, max_length, exact_shares)
     if share == 0:
         title = f"Text lengths in tokens: all texts fit in {max_length} tokens"
     else:
         # On a line of its own: "keep the first 64 and last 190 tokens" does not fit beside the share in half a page.
-        title = (f"Text lengths in tokens: {format_share(share)} of texts are longer than {max_length}"
+        title = (f"Text lengths in tokens: {percent_text(share)} of texts are longer than {max_length}"
                  f"<br><span style='font-size:12px'>and {longer}</span>")
     fig.update_xaxes(range=[0, max([max_length, *edges]) * 1.05])
     fig = _layout(fig, title, "Length in tokens", "Texts")
