@@ -514,9 +514,11 @@ def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[
             "warning", "imbalance",
             f"Classes are unbalanced: '{big}' has {largest:,} rows but '{tiny}' only {smallest:,} "
             f"({ratio:.0f} times fewer).",
+            # Said whatever the settings: the automatic class weighting (and the 'imbalanced' preset) already
+            # weights rare classes up at this ratio, and told to "turn it on", a person with it on looked for a switch.
             hint=(
-                "Turn on class weights so rare classes count more in training, "
-                "or add examples of the rare classes."
+                "Training weights the rare classes up so they count more (class weighting: automatic, or the "
+                "'imbalanced' preset; 'none' turns it off). More examples of the rare classes help most."
             ),
             count=int(round(ratio)),
         ))

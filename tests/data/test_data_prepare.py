@@ -11,7 +11,9 @@ from bertstudio.data import SAMPLE_DATA_PATH, prepare
 from bertstudio.data.columns import guess_columns
 from bertstudio.data.io import read_table
 from bertstudio.data.labels import normalise_label, sort_labels
+from bertstudio.data.prepare import IMBALANCE_RATIO
 from bertstudio.errors import DataError
+from bertstudio.train.auto import DataStats, choose_class_weighting
 
 
 @pytest.fixture(autouse=True)
@@ -273,7 +275,13 @@ def test_imbalance() -> None:
     big = _balanced(n_per_class=30, labels=("big",))
     ds = _table(text=data["text"] + big["text"], label=data["label"] + big["label"])
     found = _codes(prepare(ds, text_col="text", label_col="label"))
-    assert found["imbalance"].level == "warning" and "class weights" in found["imbalance"].hint
+    assert found["imbalance"].level == "warning"
+    # Not "turn on class weights": the automatic setting (and the 'imbalanced' preset) already weights rare classes
+    # up at this ratio, and a tester with the preset on was told to turn them on.
+    assert found["imbalance"].hint.startswith("Training weights the rare classes up")
+    at_the_warning = DataStats(train_rows=600, class_counts={"big": 500, "small": int(500 / IMBALANCE_RATIO)},
+                               suggested_max_length=64, length_p95=30)
+    assert choose_class_weighting(at_the_warning).value == "balanced"  # what the hint says is true
     assert "small_classes" not in found  # 5 is enough by default
 
 
