@@ -651,7 +651,9 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
             for _ in range(text.start.skip_rows + text.start.has_header):  # what is above the data
                 next(rows, None)
             header = text.header if text.start.has_header else None
+            read_up_to = reader.line_num  # the last line of the last record read: a failing record starts after it
             for record in rows:
+                read_up_to = reader.line_num
                 shape.data_rows += 1
                 if record == header:
                     shape.n_header_repeats += 1
@@ -674,13 +676,20 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
                             f"{reader.line_num + 1:,} it holds bytes that are not {text.encoding.label} "
                             f"({error.reason}).", hint=RESAVE_AS_UTF8) from error
         except csv.Error as error:
-            raise _csv_error(file, reader.line_num + 1, error) from error
+            raise _csv_error(file, read_up_to + 1, error, text.encoding.codec) from error
     if long_lines:
         raise _long_rows(file, text.delimiter, long_lines, longest, n_columns)
     return shape
 
 
-def _csv_error(file: Path, line: int, error: csv.Error) -> DataError:
+def _csv_error(file: Path, line: int, error: csv.Error, codec: str) -> DataError:
+    """``line``: where the record that failed begins."""
+    if "field larger than field limit" in str(error) and not _line_has_quote(file, line, codec):
+        return DataError(
+            f"Line {line:,} of '{file.name}' holds one value of more than {MAX_FIELD_CHARS:,} characters, more than "
+            "one cell can hold.",
+            hint="Shorten that text or split it over several rows (or remove the row): a model reads at most a few "
+                 "thousand words of a text anyway.")
     if "field larger than field limit" in str(error):
         return DataError(
             f"From line {line:,} of '{file.name}' on, one value runs on for more than {MAX_FIELD_CHARS:,} "
@@ -689,6 +698,16 @@ def _csv_error(file: Path, line: int, error: csv.Error) -> DataError:
                  "Re-saving the file from a spreadsheet program fixes the quoting.")
     return DataError(f"Line {line:,} of '{file.name}' cannot be read as a table row ({error}).",
                      hint="Open the file in a spreadsheet program and save it again as CSV (UTF-8).")
+
+
+def _line_has_quote(file: Path, line: int, codec: str) -> bool:
+    """Whether line ``line`` of the file holds a double quote: a value that runs on past the limit from a line
+    with none is one huge cell, not a quote left open (which a tester was sent to look for)."""
+    with file.open("r", encoding=codec, errors="replace", newline="") as handle:
+        for number, content in enumerate(handle, start=1):
+            if number == line:
+                return '"' in content
+    return True  # not found: keep the usual explanation
 
 
 def _long_rows(file: Path, delimiter: str, lines: list[int], longest: int, n_columns: int) -> DataError:

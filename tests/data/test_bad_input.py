@@ -204,6 +204,9 @@ CASES = [
                                            + csv_text(rows()[10:])[11:]),
                "never closed", "quote"),
     unreadable("runaway_quote.csv", write('text,label\n"' + "x" * 1_100_000 + "\n"), "never closed", "quote"),
+    # A tester's one huge cell without a quote was sent to look for a quote, on the line after it.
+    unreadable("huge_cell.csv", write("text,label\n" + "word " * 220_000 + ",positive\n" + csv_text(rows())[11:]),
+               "Line 2 of 'huge_cell.csv' holds one value of more than 1,000,000 characters", "split it"),
     unreadable("one_column.csv", write(csv_text([(f"text number {i}",) for i in range(30)], header=("text",))),
                "'text' is the only column", "Predict tab", predict=OK, rows=30),
     # --- labels that are not classes
