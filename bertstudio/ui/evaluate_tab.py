@@ -21,6 +21,7 @@ import pandas as pd
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.errors_table import tag_counts
+from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.report import read_eval
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_run_error_table
 from bertstudio.events import Failed
@@ -122,12 +123,29 @@ def calibration_sentence(evaluation: Mapping[str, Any]) -> str:
             f"average gap between how sure it says it is and how often it is right {change}.{verdict}")
 
 
+def scoring_notes(figures: Mapping[str, Any], *, classes: bool = True, multi_label: bool = False) -> list[str]:
+    """What the scores above them leave out, as ``bertstudio evaluate`` says it: the classes without rows here
+    (``classes``), and for a blended run the fine-tuned model alone, which is not what the run ships."""
+    notes = []
+    if classes and figures.get("left_out"):
+        note = left_out_note(figures["left_out"], figures.get("left_out_predicted"),
+                             multi_label=multi_label or figures.get("task") == "multi_label")
+        notes.append(f"**Note:** {note[:1].upper()}{note[1:]}")
+    alone = figures.get("fine_tuned_alone")
+    if alone:
+        notes.append(f"These scores are the run's final model, the fine-tuned model blended with the simple "
+                     f"word-count model. The fine-tuned model alone scores macro-F1 {score_text(alone['macro_f1'])} "
+                     f"and accuracy {score_text(alone['accuracy'])} on the same texts.")
+    return notes
+
+
 def headline_markdown(view: RunView) -> str:
     s, m = view.summary, view.metrics
     where = "test" if s.evaluated_on == "test" else "validation"
     rows = int(m.get("rows", len(view.errors)))
     title = f"## Macro-F1 {score_text(m.get('macro_f1', s.macro_f1))} · Accuracy {score_text(m.get('accuracy', 0))}"
-    lines = [title, MACRO_F1_WHY]
+    lines = [title, MACRO_F1_WHY, *scoring_notes(m, multi_label=view.multi_label),
+             *scoring_notes(view.evaluation or {}, classes=False)]
     if view.evaluation:
         e = view.evaluation
         lines.append(f"Micro-F1 {score_text(e['micro_f1'])} · weighted F1 {score_text(e['weighted_f1'])} · log loss "
@@ -274,12 +292,13 @@ def shift_markdown(test: Mapping[str, Any], outcome: ShiftOutcome) -> str:
     ours, theirs = float(test.get("macro_f1", 0)), float(outcome.evaluation.get("macro_f1", 0))
     gap = theirs - ours
     head = f"On **{outcome.file_name}** macro-F1 is **{score_text(theirs)}**"
+    notes = "".join(f"\n\n{note}" for note in scoring_notes(outcome.evaluation))
     if abs(gap) < SAME_SCORE:
-        return f"{head}, about the same as on the test texts: the model holds up on these texts."
+        return f"{head}, about the same as on the test texts: the model holds up on these texts.{notes}"
     if gap > 0:
-        return f"{head}, {points(gap)} higher than on the test texts: these texts are easier for it."
+        return f"{head}, {points(gap)} higher than on the test texts: these texts are easier for it.{notes}"
     return (f"{head}, {points(-gap)} lower than on the test texts: texts like these are harder for the model. Adding "
-            "some of them to the training data usually helps.")
+            f"some of them to the training data usually helps.{notes}")
 
 
 # --- running the slow checks without freezing the page ---------------------------------------------

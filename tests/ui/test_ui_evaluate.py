@@ -172,6 +172,20 @@ def test_shift_markdown_compares_with_the_test_texts():
     lower = ev.ShiftOutcome("shop2.csv", {"macro_f1": 0.5})
     assert "20.0 percentage points lower than on the test texts" in ev.shift_markdown({"macro_f1": 0.7}, lower)
     assert "about the same" in ev.shift_markdown({"macro_f1": 0.505}, lower)
+    assert "Note" not in ev.shift_markdown({"macro_f1": 0.7}, lower)
+
+
+def test_what_the_scores_leave_out_is_said_as_the_command_says_it():
+    """`bertstudio evaluate` named a class without rows and a blend's fine-tuned model alone; the tab did not."""
+    missing = {"macro_f1": 0.76, "left_out": ["Sports"], "left_out_predicted": {"Sports": 2}}
+    text = ev.shift_markdown({"macro_f1": 0.8}, ev.ShiftOutcome("nosports.csv", missing))
+    assert "\n\n**Note:** No rows here belong to 'Sports', so macro-F1 averages the other classes" in text
+    assert "predicted 'Sports' for 2 rows" in text
+    blended = {"fine_tuned_alone": {"macro_f1": 0.68, "accuracy": 0.7}}
+    assert ev.scoring_notes(blended) == [
+        "These scores are the run's final model, the fine-tuned model blended with the simple word-count model. "
+        "The fine-tuned model alone scores macro-F1 68.0% and accuracy 70.0% on the same texts."]
+    assert ev.scoring_notes({"macro_f1": 0.9}) == []
 
 
 # --- background work ---------------------------------------------------------------------------------
