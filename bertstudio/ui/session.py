@@ -294,6 +294,8 @@ def checked_run_dir(workspace: Workspace, run_dir: str | Path | None) -> Path:
     path = Path(run_dir)
     if not workspace.owns(path) or not path.resolve().is_relative_to(workspace.runs.resolve()):
         raise UserError("That run does not belong to this browser session.", "Pick one of your own runs.")
+    if not path.is_dir():  # deleted in the Runs tab (or another tab of this visitor) since it was picked
+        raise UserError("That run has been deleted.", "Pick another run, or train a new one in the Train tab.")
     if not RunFolder(path).is_complete:
         raise UserError("That run did not finish, so it has no saved model.", "Pick a finished run.")
     return path

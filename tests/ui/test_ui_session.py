@@ -88,6 +88,8 @@ def test_runs_are_listed_newest_first_and_unfinished_ones_are_skipped(store):
         S.checked_run_dir(workspace, workspace.runs / "20260103-000000-crashed")
     with pytest.raises(UserError, match="No trained model"):
         S.checked_run_dir(workspace, None)
+    with pytest.raises(UserError, match="That run has been deleted"):  # not "did not finish", as it said
+        S.checked_run_dir(workspace, workspace.runs / "20260104-000000-deleted")
 
 
 def test_export_zip_holds_the_model_folder_and_a_readme_and_is_reused(store):
