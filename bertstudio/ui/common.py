@@ -21,7 +21,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(fn: F) -> F:
-    """Show user mistakes as a message saying what to do; show bugs as a short apology, never a traceback."""
+    """Show a refusal (a :class:`UserError`: no data yet, a deleted run, an empty text) as a warning saying what to
+    do, leaving the page as it was (:func:`refused`); show a bug as a short apology, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -29,8 +30,8 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except UserError as err:
-            raise gr.Error(str(err), title="Please check", print_exception=False) from None
+        except UserError as refusal:
+            return refused(refusal)
         except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
             logger.exception("Unexpected error in %s", getattr(fn, "__name__", fn))
             raise gr.Error(f"Something unexpected went wrong: {type(exc).__name__}: {exc}. "
@@ -46,21 +47,6 @@ def refused(refusal: UserError) -> Any:
     has gone and can cover the text beneath it."""
     gr.Warning(str(refusal), title="Please check")
     return gr.skip()
-
-
-def keeps_the_page(fn: F) -> F:
-    """:func:`friendly`, except that a refusal (a :class:`UserError`: no trained model yet, a deleted run, an
-    empty text) leaves the page as it was and says what to do in a warning (:func:`refused`). For handlers whose
-    outputs must not be blanked or badged when they refuse; a bug still shows as :func:`friendly` shows it."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except UserError as refusal:
-            return refused(refusal)
-
-    return friendly(wrapper)  # type: ignore[return-value]
 
 
 def require_workspace(workspace: Workspace | None) -> Workspace:
@@ -96,7 +82,7 @@ def ensure_model_obtainable(model: str) -> None:
                          "internet and try again.")
 
 
-@keeps_the_page
+@friendly
 def list_runs(workspace: Workspace | None, wanted: str | None, current: str | None) -> gr.Dropdown:
     """The run picker of the Evaluate, Export and Predict tabs: the app's current run if it is one of this
     workspace's, else the one already shown, else the newest."""

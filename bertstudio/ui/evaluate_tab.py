@@ -30,7 +30,7 @@ from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE, BackgroundJob
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
 from bertstudio.safe_csv import read_escaped_csv
-from bertstudio.ui.common import keeps_the_page, list_runs, require_workspace
+from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
 from bertstudio.ui.views import charts, tables
@@ -447,7 +447,7 @@ def build(ctx: AppContext) -> None:
             text, table = baselines_markdown_and_table(metrics["macro_f1"], metrics["accuracy"], baselines, seconds)
             return {baseline_md: text, baseline_table: gr.Dataframe(table, visible=True)}
 
-        @keeps_the_page
+        @friendly
         def open_run(workspace, run_dir: str | None, current: RunView | None, mode: str) -> dict:
             if not run_dir:  # no run (yet, or no more): nothing to show
                 return {view_state: None, headline: NO_RUN_YET, results: gr.Column(visible=False)}
@@ -485,7 +485,7 @@ def build(ctx: AppContext) -> None:
                 return gr.skip()
             return {true_dd: cell[0], pred_dd: cell[1], tag_dd: tables.ALL_ROWS, mistakes: False}
 
-        @keeps_the_page
+        @friendly
         def switch_confusion(view: RunView | None, mode: str) -> dict:
             if view is None:
                 return gr.skip()

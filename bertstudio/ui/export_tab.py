@@ -41,7 +41,7 @@ from bertstudio.history.records import read_run, score_text
 from bertstudio.jobs import EXPORT, JobRegistry
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
 from bertstudio.runs import RunFolder
-from bertstudio.ui.common import benchmark_records, keeps_the_page, list_runs, require_workspace
+from bertstudio.ui.common import benchmark_records, friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
 from bertstudio.ui.views.charts import format_percent
@@ -362,7 +362,7 @@ def build(ctx: AppContext) -> None:
                     speed_md: shown_view.speed, shown: len(snapshot.done) if snapshot else 0,
                     timer: gr.Timer(active=busy)}
 
-        @keeps_the_page
+        @friendly
         def open_run(workspace, run_dir: str | None) -> dict:
             ws = require_workspace(workspace)
             model = {}
@@ -373,7 +373,7 @@ def build(ctx: AppContext) -> None:
             return {**model, **render(ws, run_dir, build_zips=True)}
 
         def getter(fmt: str) -> Callable:
-            @keeps_the_page
+            @friendly
             def get(workspace, run_dir: str | None) -> dict:
                 ws = require_workspace(workspace)
                 run = checked_run_dir(ws, run_dir)
@@ -405,7 +405,7 @@ def build(ctx: AppContext) -> None:
             except UserError:  # the shown run went away: stop polling quietly
                 return {timer: gr.Timer(active=False), **handed}
 
-        @keeps_the_page
+        @friendly
         def on_push(workspace, run_dir: str | None, repo: str, token: str, private: bool) -> dict:
             ws = require_workspace(workspace)
             result = read_export(RunFolder(checked_run_dir(ws, run_dir)).export("hf"))
@@ -417,7 +417,7 @@ def build(ctx: AppContext) -> None:
             # The token box is emptied: the token lives in this request only.
             return {hub_md: f"Uploaded {where} to [{url}]({url}).", hub_token: ""}
 
-        @keeps_the_page
+        @friendly
         def on_stop(workspace, run_dir: str | None) -> dict:
             ws = require_workspace(workspace)
             ctx.jobs.stop(ws.id, EXPORT)  # the job ends between two formats or two chunks of the zip

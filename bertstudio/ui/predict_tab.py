@@ -28,7 +28,7 @@ from bertstudio.predict.files import (
 )
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.preprocessing import load_preprocessing
-from bertstudio.ui.common import keeps_the_page, list_runs, require_workspace
+from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
@@ -230,7 +230,7 @@ def build(ctx: AppContext) -> None:
                                           elem_id="download-predictions")
         saved_file = gr.State(None)  # the upload's copy inside the workspace
 
-        @keeps_the_page
+        @friendly
         def open_model(workspace, run_dir: str | None, backend: str) -> dict:
             """Load the chosen model; a missing export is explained here rather than as a pop-up."""
             if workspace is None or not run_dir:
@@ -244,7 +244,7 @@ def build(ctx: AppContext) -> None:
             return {backend_radio: radio, model_md: model_markdown(info),
                     pair_box: gr.Textbox(visible=bool(info["text_pair"]))}
 
-        @keeps_the_page
+        @friendly
         def on_predict(workspace, run_dir: str | None, backend: str, text: str, text_pair: str) -> dict:
             result = predict_text(ctx.predictors, require_workspace(workspace), run_dir, backend, text, text_pair)
             answer = (prediction_markdown(result.label, result.confidence) if result.label_set is None else
@@ -253,7 +253,7 @@ def build(ctx: AppContext) -> None:
             return {answer_md: answer,
                     chart: charts.probability_chart(result.label_names, result.probabilities, result.thresholds)}
 
-        @keeps_the_page
+        @friendly
         def on_upload(workspace, run_dir: str | None, file: str | None) -> dict:
             cleared = {file_download: gr.DownloadButton(value=None, interactive=False)}
             if not file:
@@ -269,7 +269,7 @@ def build(ctx: AppContext) -> None:
                                           visible=found.text_pair_needed),
                     file_md: f"Ready to label **{saved.name}**{size}: press **Label the file**.", **cleared}
 
-        @keeps_the_page
+        @friendly
         def on_file(workspace, run_dir: str | None, backend: str, file: str | None, text_column: str | None,
                     text_pair_column: str | None,
                     progress=gr.Progress()) -> dict:  # noqa: B008 - how gradio hands out a progress bar

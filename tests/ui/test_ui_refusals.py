@@ -1,5 +1,5 @@
-"""A refusal (a UserError: no trained model yet, a deleted run, an empty text) on the Evaluate, Export and Predict
-tabs is a warning that leaves the page as it was, as on the Train tab: never red "Error" badges on the outputs."""
+"""A refusal (a UserError: no trained model yet, a deleted run, an empty text) on any tab is a warning that leaves
+the page as it was, as on the Train tab: never red "Error" badges on the outputs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import gradio as gr
 import pytest
 
 from bertstudio.errors import UserError
-from bertstudio.ui.common import keeps_the_page, list_runs
+from bertstudio.ui.common import friendly, list_runs
 
 
 def test_a_refusal_warns_and_leaves_every_output_as_it_was():
-    @keeps_the_page
+    @friendly
     def handler(run_dir):
         raise UserError("No trained model is selected.", "Train a model in the Train tab, or pick an earlier run.")
 
@@ -20,11 +20,11 @@ def test_a_refusal_warns_and_leaves_every_output_as_it_was():
 
 
 def test_a_bug_is_still_an_apology_and_an_answer_passes_through():
-    @keeps_the_page
+    @friendly
     def broken():
         raise ZeroDivisionError("oops")
 
-    @keeps_the_page
+    @friendly
     def fine(value, *, twice=False):
         return value * 2 if twice else value
 
