@@ -11,7 +11,10 @@ what the JSON files hold is typed in :mod:`bertstudio.results`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,7 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from bertstudio.errors import disk_full_error, is_disk_full
+from bertstudio.errors import ConfigError, disk_full_error, is_disk_full
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a run folder is then claimed by its status.json alone
+    fcntl = None
+
+logger = logging.getLogger(__name__)
 
 # Every file name of a run folder, defined here and nowhere else.
 CONFIG_FILE = "config.json"  # every setting, and the reason for each automatic one
@@ -40,6 +50,9 @@ ADAPTER_DIR = "adapter"  # a LoRA run's adapters and head, as peft saves them
 SIMPLE_MODEL_DIR = "simple_model"  # the word-count model trained beside the fine-tuned one
 STATUS_FILE = "status.json"  # running / done / stopped / failed, rewritten as the run goes (see results.RunStatus)
 CHECKPOINTS_DIR = "checkpoints"  # the latest resumable training state, removed once the run has ended
+# Held (flock) by the one process training in the folder, for the whole training; it names that process.  Removed
+# when the training ends (a killed one leaves it, unlocked, for the next to take); see hold_run_folder.
+TRAINING_LOCK = ".training.lock"
 TRACKING_DIR = "logs"  # experiment tracker files: logs/bertstudio/ holds TensorBoard's event files
 
 # Files inside a model folder (the run's model/ and every export) that BERT Studio adds to the weights.
@@ -112,15 +125,147 @@ def slugify(text: str, limit: int = 40) -> str:
 
 
 def new_run_dir(root: Path, model_name: str) -> Path:
-    """A fresh, unique folder name: sortable by time, readable by model."""
+    """A fresh, unique folder, made by this call: sortable by time, readable by model.
+
+    ``mkdir`` is the claim (it fails when the folder exists), so two trainings started in the same second never
+    share a folder: the second takes the next name instead of failing or writing into the first one's."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = root / f"{stamp}-{slugify(Path(model_name).name)}"
+    root.mkdir(parents=True, exist_ok=True)
     candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    candidate.mkdir(parents=True)
-    return candidate
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
+class RunFolderBusy(ConfigError):
+    """Another process is training in the run folder (it holds the folder's training lock)."""
+
+    def __init__(self, message: str, hint: str | None = None, pid: int | None = None):
+        super().__init__(message, hint)
+        self.pid = pid
+
+
+class TrainingHold:
+    """This process's exclusive claim on a run folder while it trains in it (:func:`hold_run_folder`).
+
+    An ``flock`` on ``.training.lock``: taken at once or refused, never waited for, and released by the kernel
+    when the process ends however it ends, so a killed run never blocks the next one.  Locks of one process
+    exclude each other too (each hold opens the file anew), so the app's threads are held apart as processes are.
+    """
+
+    def __init__(self, folder: Path, fd: int | None):
+        self.folder = folder
+        self._fd = fd
+
+    def release(self) -> None:
+        """Remove the lock file while still holding it (a finished run folder keeps no trace of it), then let go."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):  # the folder was removed meanwhile: nothing to clean
+            if _same_file(self._fd, RunFolder(self.folder).training_lock):
+                RunFolder(self.folder).training_lock.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> TrainingHold:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+# Errors of a file system that cannot lock (some network mounts): training goes on unlocked, as it did before.
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+def hold_run_folder(folder: str | os.PathLike[str], hint: str) -> TrainingHold:
+    """Claim ``folder`` (created if missing) for this process's training, or raise :class:`RunFolderBusy` naming
+    the process that trains there, with ``hint``.  Checking the run's status first and writing it later was not
+    enough: two resumes started in the same second both read "interrupted" and both trained into one folder."""
+    folder = Path(folder)
+    if fcntl is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return TrainingHold(folder, None)
+    run = RunFolder(folder)
+    while True:
+        fd = _open_lock_file(run)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            if exc.errno in _NO_LOCKS:
+                logger.warning("%s cannot be locked (%s); two trainings there would not be kept apart.", folder, exc)
+                return TrainingHold(folder, None)
+            who = f"process {holder}" if holder is not None else "another process"
+            raise RunFolderBusy(f"The run in {folder} is still training ({who}).", hint, pid=holder) from None
+        # The holder before removed the file as it let go: this lock is on a file no longer there, so another
+        # process may hold the new one.  Only a lock on the file at the path counts; else open it again.
+        if _same_file(fd, run.training_lock):
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return TrainingHold(folder, fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """``fd`` is the file at ``path`` (not one removed, or replaced, since it was opened)."""
+    try:
+        here = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (here.st_dev, here.st_ino)
+
+
+def _open_lock_file(run: RunFolder, tries: int = 3) -> int:
+    """The lock file, opened (not inherited by programs this process starts).  Another command checking whether
+    it can write there creates a missing folder and removes it again (cli_args.check_writable_folder): a folder
+    removed between our mkdir and open is made again."""
+    for _ in range(tries - 1):
+        run.path.mkdir(parents=True, exist_ok=True)
+        try:
+            return os.open(run.training_lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue
+    run.path.mkdir(parents=True, exist_ok=True)
+    return os.open(run.training_lock, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+HOLDER_WAIT_S = 1.0  # how long a refused claim waits for the holder to write its process id (it locks, then writes)
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The process id of the holder of the lock on ``fd``, as it wrote it into the file; None when it does not
+    write one in time (it locks first and writes next, so a claim refused in between reads an empty file, or the id
+    of a killed holder before it)."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        pid = _live_pid_in(fd)
+        if pid is not None or time.monotonic() > deadline:
+            return pid
+        time.sleep(0.02)
+
+
+def _live_pid_in(fd: int) -> int | None:
+    """The process id written in the lock file when that process is alive."""
+    try:
+        pid = int(os.pread(fd, 32, 0).decode().strip())
+    except (ValueError, OSError):
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except PermissionError:  # it does, under another user
+        return pid
+    except OSError:
+        return None
+    return pid
 
 
 class MetricsLog:
@@ -246,6 +391,11 @@ class RunFolder:
     @property
     def status(self) -> Path:
         return self.path / STATUS_FILE
+
+    @property
+    def training_lock(self) -> Path:
+        """Locked by the process training in the folder (see :func:`hold_run_folder`); not one of ``run_files``."""
+        return self.path / TRAINING_LOCK
 
     @property
     def checkpoints(self) -> Path:

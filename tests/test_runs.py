@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +27,7 @@ from bertstudio.results import (
     ValidationScores,
     read_export,
 )
-from bertstudio.runs import RunFolder
+from bertstudio.runs import RunFolder, RunFolderBusy, hold_run_folder, new_run_dir
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -102,6 +106,80 @@ def test_finished_runs_are_listed_newest_first(tmp_path):
     listed = RunFolder.finished_under(tmp_path)
     assert [r.path.name for r in listed] == ["20260301-000000-c", "20260201-000000-b", "20260101-000000-a"]
     assert RunFolder.finished_under(tmp_path / "nowhere") == []
+
+
+def _claim(folder: Path, barrier, results, release) -> None:
+    """One of the racing processes: claim ``folder`` the moment every racer is ready, say how it went, and keep
+    the claim until the test releases it (so the other racer meets it held)."""
+    barrier.wait()
+    try:
+        hold = hold_run_folder(folder, "Wait for it.")
+    except RunFolderBusy as busy:
+        results.put(("refused", os.getpid(), busy.pid, busy.message))
+        return
+    results.put(("holds", os.getpid(), None, ""))
+    release.wait(60)
+    hold.release()
+
+
+def _race(folder: Path, racers: int = 2) -> tuple[list, list, list]:
+    """``racers`` processes claiming ``folder`` at the same moment: (the processes, what each said, release)."""
+    spawn = multiprocessing.get_context("spawn")
+    barrier, results, release = spawn.Barrier(racers), spawn.Queue(), spawn.Event()
+    processes = [spawn.Process(target=_claim, args=(folder, barrier, results, release)) for _ in range(racers)]
+    for process in processes:
+        process.start()
+    said = sorted(results.get(timeout=120) for _ in processes)
+    return processes, said, release
+
+
+def test_of_two_processes_claiming_a_run_folder_at_once_exactly_one_trains(tmp_path):
+    """Claiming a run folder is one atomic step (a lock held while training), not a check and then a write."""
+    processes, said, release = _race(tmp_path / "run")
+    (holds, winner, _, _), (refused, loser, named, message) = said
+    assert (holds, refused) == ("holds", "refused") and winner != loser
+    assert named == winner and f"still training (process {winner})" in message
+    release.set()
+    for process in processes:
+        process.join(60)
+    assert not RunFolder(tmp_path / "run").training_lock.exists(), "a run that ended leaves no lock file behind"
+    with hold_run_folder(tmp_path / "run", "Wait for it."):  # free again once the holder has let go
+        with pytest.raises(RunFolderBusy):
+            hold_run_folder(tmp_path / "run", "Wait for it.")  # two holds of one process exclude each other too
+
+
+def test_a_killed_holder_never_blocks_the_run_folder(tmp_path):
+    processes, said, _ = _race(tmp_path / "run")
+    winner = next(pid for what, pid, _, _ in said if what == "holds")
+    os.kill(winner, signal.SIGKILL)  # no clean-up runs: the kernel drops its lock, the file stays
+    for process in processes:
+        process.join(60)
+    assert RunFolder(tmp_path / "run").training_lock.exists()
+    hold_run_folder(tmp_path / "run", "Wait for it.").release()
+
+
+def test_a_hold_on_a_lock_file_removed_meanwhile_is_taken_again(tmp_path, monkeypatch):
+    """A process that opened the lock file just before its holder let go (and removed it) locks a file no longer
+    there: it must open the path again, or a third process locking the new file would train beside it."""
+    from bertstudio import runs
+
+    first = hold_run_folder(tmp_path / "run", "Wait for it.")
+    opened = runs._open_lock_file(RunFolder(tmp_path / "run"))  # the old file, about to be removed
+    first.release()
+    monkeypatch.setattr(runs, "_open_lock_file", lambda run, calls=[opened]: calls.pop() if calls else
+                        os.open(run.training_lock, os.O_RDWR | os.O_CREAT))
+    with hold_run_folder(tmp_path / "run", "Wait for it."):
+        with pytest.raises(RunFolderBusy):  # the lock that counts is on the file at the path
+            hold_run_folder(tmp_path / "run", "Wait for it.")
+
+
+def test_run_folders_made_in_the_same_second_are_two_folders(tmp_path, monkeypatch):
+    """Another process made the folder between the check and the mkdir: the next name, not FileExistsError."""
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")
+    (tmp_path / "20260101-000000-tiny").mkdir()
+    monkeypatch.setattr(Path, "exists", lambda self: False)  # it was not there yet when looked for
+    made = new_run_dir(tmp_path, "tiny")
+    assert made.name == "20260101-000000-tiny-2" and made.is_dir()
 
 
 # --------------------------------------------------------------------------- summary.json

@@ -16,7 +16,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.events import Cancelled, Event, Started, Stopping, Working, curve_event
 from bertstudio.jobs import TRAINING, BackgroundJob, Emit, JobStopped, ShouldStop
 from bertstudio.limits import NO_LIMITS, UsageLimits, capped_stop
-from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog, one_history, readable_metrics
+from bertstudio.runs import CONFIG_FILE, METRICS_FILE, MetricsLog, RunFolderBusy, one_history, readable_metrics
 from bertstudio.train.loop import StopRequested
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 
@@ -50,6 +50,7 @@ class TrainingJob(BackgroundJob):
         self.runs_root = Path(runs_root)
         self.summary: dict[str, Any] | None = None
         self.resume: Path | None = None
+        self.refused_folder = False  # another process trains in the run folder: it is not this job's to record in
 
     @classmethod
     def resuming(cls, run_dir: Path | str, *, on_event: Callable[[Event], None] | None = None,
@@ -61,6 +62,13 @@ class TrainingJob(BackgroundJob):
         return job
 
     def work(self, emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
+        try:
+            return self._train(emit, should_stop)
+        except RunFolderBusy:
+            self.refused_folder = True
+            raise
+
+    def _train(self, emit: Emit, should_stop: ShouldStop) -> dict[str, Any]:
         self.limits.check_model(self.config.model)
         should_stop = capped_stop(should_stop, self.limits.deadline(), functools.partial(self._hit_time_cap, emit))
         if self.resume is not None:
@@ -106,9 +114,10 @@ class TrainingJob(BackgroundJob):
 
     def ended(self, event: Event) -> None:
         """A cancelled or failed run says so in its metrics.jsonl too, once the run folder exists
-        (``run_training`` logs its own Finished)."""
+        (``run_training`` logs its own Finished).  A job refused because another process trains there writes
+        nothing into that run's record: the Resume button pressed while a CLI resume ran added a "failed" to it."""
         run_dir = self._run_dir()
-        if run_dir:
+        if run_dir and not self.refused_folder:
             log = MetricsLog(Path(run_dir) / METRICS_FILE)
             log.write(event.to_dict())
             log.close()

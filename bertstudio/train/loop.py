@@ -72,7 +72,11 @@ class TrainOutcome:
     early_stopped: bool = False  # ended before its planned steps: the validation score had stopped improving
 
     @property
-    def tokens_per_second(self) -> float:
+    def tokens_per_second(self) -> float | None:
+        """None when no step read tokens (head-only: the steps read features computed once before training),
+        so the summary says "not measured" rather than a speed of 0."""
+        if not self.tokens_seen:
+            return None
         return self.tokens_seen / self.train_seconds if self.train_seconds else 0.0
 
 

@@ -56,8 +56,10 @@ from bertstudio.runs import (
     PREPROCESSING_FILE,
     MetricsLog,
     RunFolder,
+    TrainingHold,
     atomic_directory,
     atomic_write_json,
+    hold_run_folder,
     new_run_dir,
 )
 from bertstudio.safe_csv import write_csv
@@ -335,25 +337,57 @@ SEVERAL_PROCESSES_NO_PROBE = ("Tune for me runs on one process: trained on sever
 
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
-                 run_dir: Path | None = None, resume: bool = False) -> Summary:
+                 run_dir: Path | None = None, resume: bool = False, hold: TrainingHold | None = None) -> Summary:
     """Train, evaluate the best checkpoint and save; returns the summary.
 
     The run folder is marked done only by its summary.json, written last; ``status.json`` says where the run
     stands all along (running, then done, stopped or failed).  A stop after the first evaluation keeps the best
     model so far and ends like a finished run (``summary.stopped_early``).  With ``resume`` the run in
-    ``run_dir`` goes on from its latest checkpoint (or from the start when it has none).
+    ``run_dir`` goes on from its latest checkpoint (or from the start when it has none).  The main process holds
+    the run folder for the whole training (:func:`claim_run_folder`), or the caller does and passes ``hold``.
     """
 
-    cfg = inputs.config
     # Under accelerate launch every process runs this; only the main one writes files or reports events.
     processes = start_processes(inputs.device.type)
-    main = processes.is_main
-    if main and cfg.output_dir and not resume:
+    own_hold = None
+    if processes.is_main and hold is None:
+        hold = own_hold = claim_run_folder(inputs.config, Path(runs_root), run_dir, inputs.source.display_name)
+    try:
+        run = RunFolder(shared_path(processes, lambda: hold.folder))
+        return _train_in(run, inputs, processes, emit=emit, should_stop=should_stop, resume=resume)
+    finally:
+        if own_hold is not None:
+            own_hold.release()
+
+
+OUT_BUSY_HINT = "Pick another folder with --out, or wait for that run to end."
+RESUME_BUSY_HINT = "Wait for it to finish, or stop it first."
+
+
+def claim_run_folder(cfg: TrainConfig, runs_root: Path, run_dir: Path | None, model_name: str) -> TrainingHold:
+    """The folder this training writes into, held by this process until it ends: ``run_dir``, the ``--out``
+    folder (refused when it holds another run, unless ``overwrite``), or a new time-stamped folder.
+
+    The hold comes first and every check after it, so two processes started at the same moment cannot both pass
+    the checks: one trains, the other is refused (it used to be check, then write, and both trained)."""
+    if run_dir is not None:
+        return hold_run_folder(run_dir, RESUME_BUSY_HINT)
+    if not cfg.output_dir:
+        return hold_run_folder(new_run_dir(runs_root, model_name), OUT_BUSY_HINT)
+    hold = hold_run_folder(cfg.output_dir, OUT_BUSY_HINT)
+    try:
         claim_out_folder(cfg.output_dir, cfg.overwrite)
-    run = RunFolder(shared_path(processes, lambda: Path(
-        run_dir or cfg.output_dir or new_run_dir(Path(runs_root), inputs.source.display_name))))
-    if main:
-        run.path.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        hold.release()
+        raise
+    return hold
+
+
+def _train_in(run: RunFolder, inputs: TrainingInputs, processes: Processes, *, emit: Callable[[Any], None],
+              should_stop: Callable[[], bool], resume: bool) -> Summary:
+    """:func:`run_training` in the run folder this process holds (or, not the main one, shares)."""
+    cfg = inputs.config
+    main = processes.is_main
     cfg = cfg.model_copy(update={"output_dir": str(run.path)})
     checkpoint = latest_checkpoint(run.path) if resume else None
     if not resume and main:
@@ -461,7 +495,7 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
         train_seconds=round(outcome.train_seconds, 2), tune_seconds=round(tune_seconds, 2),
         best_epoch=outcome.best_epoch, best_step=outcome.best_step, steps=outcome.steps_done,
         run_dir=str(run.path), model=inputs.source.display_name, device=inputs.device.describe(),
-        precision=cfg.precision, tokens_per_second=round(outcome.tokens_per_second, 1),
+        precision=cfg.precision, tokens_per_second=_rounded(outcome.tokens_per_second),
         samples_per_second=round(outcome.samples_seen / max(outcome.train_seconds, 1e-9), 2),
         validation=ValidationScores(**{k: outcome.best_metrics.get(k) for k in ("accuracy", "macro_f1", "loss")}),
         metrics=metrics, label_names=label_names, finished_at=time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -502,6 +536,10 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     return summary
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def combine_windows(inputs: TrainingInputs, cfg: TrainConfig, val_logits: np.ndarray, validation,
                     run: RunFolder | None) -> TrainConfig:
     """Long texts read in windows: mean or max of a text's windows, whichever scores better on validation; the
@@ -524,18 +562,26 @@ def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], No
     if not run.config.is_file():
         raise ConfigError(f"{run.path} is not a BERT Studio run folder (it has no {run.config.name}).",
                           "Pass the folder of the run to resume (runs/<time>-<model>).")
-    status = read_run_status(run.path)
-    if status.state == "running":
-        raise ConfigError(f"The run in {run.path} is still training (process {status.pid}).",
-                          "Wait for it to finish, or stop it first.")
-    if status.state in ("done", "stopped"):
-        raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to resume.",
-                          "Evaluate or export it, or train a new run.")
-    cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path)})
-    check_same_file(run, cfg)
-    inputs = load_inputs(cfg)
-    check_same_data(run, inputs)
-    return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True)
+    # Held before its status is read, and until it ends: two resumes started at once both read "interrupted".
+    with _hold_for_resume(run) as hold:
+        status = read_run_status(run.path)
+        if status.state == "running":  # a process that trains without the lock (an earlier version, another host)
+            raise ConfigError(f"The run in {run.path} is still training (process {status.pid}).", RESUME_BUSY_HINT)
+        if status.state in ("done", "stopped"):
+            raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to "
+                              "resume.", "Evaluate or export it, or train a new run.")
+        cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path)})
+        check_same_file(run, cfg)
+        inputs = load_inputs(cfg)
+        check_same_data(run, inputs)
+        return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True, hold=hold)
+
+
+def _hold_for_resume(run: RunFolder) -> TrainingHold:
+    """The main process's hold on the run it resumes; the others (accelerate launch) share it, holding nothing."""
+    if Processes.from_environment().is_main:
+        return hold_run_folder(run.path, RESUME_BUSY_HINT)
+    return TrainingHold(run.path, None)
 
 
 def check_same_file(run: RunFolder, cfg: TrainConfig) -> None:

@@ -38,6 +38,7 @@ def test_job_emits_typed_events_and_writes_a_complete_run(request, small_csv, tm
     summary = Summary.read(run.summary)
     assert summary == job.summary == job.history[-1].summary, "returned, announced and saved: the same summary"
     assert summary.run_dir == str(run.path) and summary.train_seconds > 0 and summary.best_epoch > 0
+    assert summary.tokens_per_second > 0
     assert summary.calibration.temperature > 0 and run.eval.exists()
     prep = Preprocessing.read(run.preprocessing)
     assert prep.temperature == summary.calibration.temperature  # later predictions use it
@@ -147,6 +148,10 @@ def test_head_only_trains_only_the_head(small_csv, tmp_path, tiny_bert_dir):
     after = load_file(str(tmp_path / "run" / MODEL_DIR / "model.safetensors"))
     key = next(k for k in after if "encoder.layer.0.attention.self.query.weight" in k)
     assert torch.equal(after[key], before[key.removeprefix("bert.")])
+    # Its steps read features computed once, not tokens: the speed in tokens is not measured (it said 0.0).
+    summary = job.outcome.summary
+    assert summary.tokens_per_second is None and summary.headline()["tokens_per_second"] is None
+    assert summary.samples_per_second > 0
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

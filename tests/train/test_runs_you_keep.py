@@ -360,3 +360,69 @@ def test_fast_steps_are_logged_at_most_every_interval_but_the_last_step_and_eval
         every.track(Step(step=n, total_steps=10, epoch=0, loss=1, lr=1, grad_norm=1, samples_per_second=1,
                          tokens_per_second=1, elapsed=1, eta=1))
     assert [step for step, _ in every.accelerator.logged] == [1, 2, 3]
+
+
+# --------------------------------------------------------------------------- one training per run folder
+
+
+def paused_train(step: str, signals: Path, *args: str) -> subprocess.Popen:
+    """``bertstudio train ARGS`` in another process, paused when it reaches ``pipeline.STEP`` (tests/train/
+    paused_cli.py): past its checks, before it writes anything; ``reached`` in ``signals`` says it is there."""
+    signals.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    script = str(Path(__file__).with_name("paused_cli.py"))
+    process = subprocess.Popen([sys.executable, script, step, str(signals), "train", *args, "--quiet"], cwd=REPO,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not (signals / "reached").exists():
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "the first training never reached the point it pauses at"
+        time.sleep(0.05)
+    return process
+
+
+def events_of(run: Path) -> list[str]:
+    return [r["event"] for r in read_metrics(run)]
+
+
+def test_two_resumes_at_once_train_once_and_the_second_is_refused(small_csv, tmp_path, tiny_bert_dir, capsys):
+    """The tester's race: two resumes in the same second both read "interrupted" and both trained into the folder
+    (3 started, 2 finished in metrics.jsonl).  The first is held just past its status check; the second (this
+    process, then the app's Resume button) comes then, and is refused naming the first."""
+    from bertstudio.cli import main
+
+    job = TrainingJob(tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", epochs=1, checkpoint_minutes=0))
+    assert job.start().wait(120)
+    run = RunFolder(tmp_path / "run")
+    run.summary.unlink()  # as if it had been killed before it finished
+    RunStatus(state="failed", message="killed").write(run.status)
+    before = events_of(run.path)
+
+    first = paused_train("load_inputs", tmp_path / "signals", "--resume", str(run.path))
+    assert main(["train", "--resume", str(run.path), "--quiet"]) == 2
+    assert f"is still training (process {first.pid})" in capsys.readouterr().err
+    app = TrainingJob.resuming(run.path).start()
+    assert app.wait(60) and "is still training" in app.outcome.message, app.outcome
+    assert events_of(run.path) == before, "a refused resume writes nothing into the run it was refused"
+
+    (tmp_path / "signals" / "go").touch()
+    finished(first)
+    resumed = events_of(run.path)[len(before):]
+    assert resumed.count("started") == 1 and resumed.count("finished") == 1, resumed
+    assert read_run_status(run.path).state == "done" and read_run_status(run.path).pid == first.pid
+
+
+def test_two_trainings_into_one_out_folder_at_once_train_once(small_csv, tmp_path, tiny_bert_dir, capsys):
+    """The same race for ``--out``: the first is held past its checks, before it writes its config; the second is
+    refused instead of finding the folder empty and training into it too."""
+    from bertstudio.cli import main
+
+    out = tmp_path / "run"
+    common = [str(small_csv), "--model", str(tiny_bert_dir), "--max-length", "16", "--batch-size", "8",
+              "--max-steps", "2", "--simple-model", "no", "--out", str(out)]
+    first = paused_train("save_config", tmp_path / "signals", *common)
+    assert main(["train", *common, "--quiet"]) == 2
+    assert f"is still training (process {first.pid})" in capsys.readouterr().err
+    (tmp_path / "signals" / "go").touch()
+    finished(first)
+    assert events_of(out).count("started") == 1 and read_run_status(out).pid == first.pid
