@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from bertstudio.cli_args import (
@@ -37,13 +41,60 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="Settings saved as JSON (a run's config.json, or the app's \"Train on a bigger machine\" "
                         "file); flags given as well override them.")
     p.add_argument("--runs-dir", help=f"Where new run folders are created (default: {DEFAULT_RUNS_DIR}).")
-    p.add_argument("--quiet", action="store_true", help="No progress bar.")
+    _add_output_flags(p)
     p.add_argument("--seeds", type=positive_int,
                    help="Train this many times with different seeds and report the mean and spread of macro-F1.")
     add_config_flags(p)
 
 
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    """How much a training prints: the same flags for ``train`` and ``train-seeds`` (a script written for one
+    works with the other)."""
+    p.add_argument("--quiet", action="store_true", help="No progress bar.")
+
+
 DEFAULT_RUNS_DIR = "runs"
+EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so the training ends the same way."""
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM (``kill``, ``docker stop``, SLURM, systemd, accelerate's launcher passing it on) ends a training
+    as Ctrl-C does: the run is marked interrupted with its newest checkpoint and the console says how to resume.
+    By default SIGTERM ended the process on the spot, leaving status.json "running" and no word of how to go on.
+
+    Only the first SIGTERM is raised: a second one must not cut short the few writes that record the stop (the
+    launchers that send SIGTERM follow it with SIGKILL if the process does not end)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def terminate(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def ends_on_sigterm(command):
+    """A training command that stops on SIGTERM as on Ctrl-C and then exits with 143 (128 + SIGTERM)."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            with stop_on_sigterm():
+                return command(args)
+        except Terminated:
+            print("Stopped.", file=sys.stderr)
+            return EXIT_TERMINATED
+    run.__doc__ = command.__doc__
+    return run
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -142,6 +193,7 @@ def _add_train_seeds(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=positive_int, default=3, help="How many seeds to train (seed, seed+1, ...).")
     p.add_argument("--preset", default=DEFAULT_PRESET, help="Starting settings (see `bertstudio presets`).")
     p.add_argument("--runs-dir", default="runs", help="Where the new folder of runs is created.")
+    _add_output_flags(p)
     add_config_flags(p)
 
 
@@ -160,9 +212,9 @@ def run_train_seeds(args: argparse.Namespace) -> int:
 
 COMMANDS = (
     Command('train', 'Fine-tune a classifier on a labeled file and save it.',
-            _add_train, run_train),
+            _add_train, ends_on_sigterm(run_train)),
     Command('presets', 'List the presets and when to use each.',
             no_arguments, run_presets),
     Command('train-seeds', 'Train the same settings with several seeds and report the mean and spread of macro-F1.',
-            _add_train_seeds, run_train_seeds),
+            _add_train_seeds, ends_on_sigterm(run_train_seeds)),
 )

@@ -57,9 +57,11 @@ class _ReaderGuard:
 
 
 class ConsoleProgress:
-    def __init__(self, enabled: bool = True, stream=sys.stderr):
+    def __init__(self, enabled: bool = True, stream=None):
         self.enabled = enabled
-        self.stream = _ReaderGuard(stream, self._silence)
+        # sys.stderr as it is now, not as it was when this module was imported (a default argument is bound then:
+        # a test capturing stderr left every later console writing to its closed stream).
+        self.stream = _ReaderGuard(stream or sys.stderr, self._silence)
         self._bar = None
         self._silenced = False  # the reader of the output has gone: nothing more is printed
         self._decisions_shown = 0  # settings explained before training; those decided later follow at its start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import sys
 import threading
 
 from bertstudio.events import Started, Step, Stopping
@@ -124,3 +125,11 @@ def test_ctrl_c_during_training_says_how_to_go_on_with_the_run():
     except KeyboardInterrupt:
         pass
     assert "Go on with: bertstudio train --resume runs/x" in out.getvalue()
+
+
+def test_the_console_writes_to_stderr_as_it_is_when_the_training_starts(monkeypatch):
+    """Not to the stream sys.stderr was when the module was imported (a closed capture, in the tests)."""
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    ConsoleProgress(enabled=False).on_event(_started())
+    assert "Training Tiny on CPU" in later.getvalue()
