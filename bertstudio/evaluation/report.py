@@ -213,9 +213,10 @@ def write_report(report: EvalReport, path: Path) -> EvalReport:
     return report
 
 
-def finalize_run(run_dir: str | Path, *, val_logits: np.ndarray, val_labels: Sequence[int], test_logits: np.ndarray,
-                 test_labels: Sequence[int], label_names: Sequence[str], evaluated_on: str = "test") -> EvalReport:
-    """After training: fit the temperature on validation, save it and the validation logits, write eval.json.
+def calibrate_run(run_dir: str | Path, *, val_logits: np.ndarray, val_labels: Sequence[int],
+                  label_names: Sequence[str]) -> TemperatureFit:
+    """After training: fit the temperature on validation, save it and the validation logits (later evaluations
+    refit from them, so ``bertstudio evaluate`` finds the same temperature).
 
     Call it once the model folder is saved (the temperature goes into its preprocessing.json).
     """
@@ -223,5 +224,18 @@ def finalize_run(run_dir: str | Path, *, val_logits: np.ndarray, val_labels: Seq
     save_validation_logits(run_dir, val_logits, val_labels, label_names)
     calibration = fit_temperature(val_logits, val_labels)
     save_temperature(run_dir, calibration.temperature)
-    report = build_report(test_logits, test_labels, label_names, calibration, evaluated_on=evaluated_on)
+    return calibration
+
+
+def finalize_run(run_dir: str | Path, calibration: TemperatureFit, *, test_logits: np.ndarray,
+                 test_labels: Sequence[int], label_names: Sequence[str], evaluated_on: str = "test",
+                 simple_probs: np.ndarray | None = None, blend_weight: float = 1.0) -> EvalReport:
+    """After training, once the run knows what it ships: write eval.json as ``bertstudio evaluate RUN`` writes it.
+
+    ``simple_probs`` and ``blend_weight``: a blended run's simple word-count model on the evaluated rows and the
+    fine-tuned model's share (see :func:`build_report`). Written before the blend was chosen, eval.json and the
+    summary's calibration figures described the fine-tuned model alone beside the blend's accuracy.
+    """
+    report = build_report(test_logits, test_labels, label_names, calibration, evaluated_on=evaluated_on,
+                          simple_probs=simple_probs, blend_weight=blend_weight)
     return write_report(report, RunFolder(run_dir).eval)

@@ -20,7 +20,7 @@ from bertstudio.benchmark.records import BenchRecord
 from bertstudio.errors import DataError, ModelError
 from bertstudio.history.compare import Curves, latency_for, read_curves
 from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run, score_text
-from bertstudio.results import read_export, read_json
+from bertstudio.results import Summary, read_export, read_json
 from bertstudio.runs import RunFolder, atomic_write_text
 
 REPORT_FILE = "report.html"
@@ -200,7 +200,8 @@ def _calibration_section(run: RunFolder, record: RunRecord) -> str:
         return ""
     body = (f"<p>How far the model's confidence is from how often it is right (expected calibration error): "
             f"{_fmt(figures.ece)} before and {_fmt(figures.ece_calibrated)} after temperature scaling "
-            f"(T = {_fmt(figures.temperature)}, fitted on the validation rows; predictions use it).</p>")
+            f"(T = {_fmt(figures.temperature)}, fitted on the validation rows; predictions use it)."
+            f"{_blend_note(record.summary)}</p>")
     bins = ((_json_or_empty(run.eval).get("reliability_calibrated") or {}).get("bins")) or []
     filled = [b for b in bins if b.get("count")]
     if filled:
@@ -208,6 +209,15 @@ def _calibration_section(run: RunFolder, record: RunRecord) -> str:
                                [Series("accuracy", [b["confidence"] for b in filled], [b["accuracy"] for b in filled]),
                                 Series("perfect", [0.0, 1.0], [0.0, 1.0])], x_label="confidence")
     return _section("Calibration", body)
+
+
+def _blend_note(summary: Summary) -> str:
+    """Which model the calibration figures are of, when the run ships a blend: the blend, as predict gives it."""
+    blend = summary.simple_model.blend if summary.simple_model is not None else None
+    if blend is None or not blend.used:
+        return ""
+    return (f" These are the figures of the blend the run ships: {blend.weight:.0%} the fine-tuned model "
+            f"(temperature-scaled) and {1 - blend.weight:.0%} the simple word-count model.")
 
 
 def _errors_section(run: RunFolder) -> str:

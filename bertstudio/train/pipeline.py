@@ -28,7 +28,7 @@ from bertstudio.errors import ConfigError, DataError
 from bertstudio.evaluation.blend import BlendChoice
 from bertstudio.evaluation.metrics import classification_metrics, softmax
 from bertstudio.evaluation.multilabel_metrics import is_multi_label
-from bertstudio.evaluation.report import finalize_run
+from bertstudio.evaluation.report import EvalReport, calibrate_run, finalize_run
 from bertstudio.events import Finished, Started, Tuning, Working
 from bertstudio.fingerprint import Fingerprint, file_fingerprint
 from bertstudio.hardware import DeviceInfo, detect_device
@@ -75,7 +75,7 @@ from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_mo
 from bertstudio.train.model_setup import is_head_parameter
 from bertstudio.train.processes import Processes, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
-from bertstudio.train.simple_model import SimpleModelFit, decide_final_model
+from bertstudio.train.simple_model import SimpleModelFit, SimpleModelRun, decide_final_model
 from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
 from bertstudio.train.multilabel import PROBLEM_TYPE, label_counts
 from bertstudio.train.multilabel_run import finish_multilabel
@@ -513,27 +513,50 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
                                  evaluated_on=data.evaluation_name, label_names=label_names, simple=simple,
                                  seed=cfg.seed, eval_seconds=eval_seconds, preprocessing=multilabel_preprocessing(cfg),
                                  keep_simple_model=keep_simple_model)
+    return finish_single_label(run, summary, val_logits=val_logits, val_labels=val_labels, eval_logits=eval_logits,
+                               eval_labels=eval_labels, evaluation=data.evaluation_raw,
+                               evaluated_on=data.evaluation_name, label_names=label_names, simple=simple,
+                               eval_seconds=eval_seconds, seed=cfg.seed)
+
+
+def finish_single_label(run: RunFolder, summary: Summary, *, val_logits: np.ndarray, val_labels: np.ndarray,
+                        eval_logits: np.ndarray, eval_labels: np.ndarray, evaluation, evaluated_on: str,
+                        label_names: list[str], simple: SimpleModelRun | None, eval_seconds: float,
+                        seed: int) -> Summary:
+    """Calibrate, blend or not, then write eval.json, the predictions and the summary (last) of what the run ships
+    (``evaluation``: the evaluated rows as read, one per text)."""
     # Temperature scaling fitted on validation, saved with the model so every later prediction uses it.
-    report = finalize_run(run.path, val_logits=val_logits, val_labels=val_labels,
-                          test_logits=eval_logits, test_labels=eval_labels, label_names=label_names,
-                          evaluated_on=data.evaluation_name)
-    summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
-                                             ece_calibrated=report.reliability_calibrated.ece)
-    final_probs = softmax(eval_logits, report.temperature)
+    calibration = calibrate_run(run.path, val_logits=val_logits, val_labels=val_labels, label_names=label_names)
+    fine_tuned = softmax(eval_logits, calibration.temperature)
+    final = None
     if simple is not None:
         final = decide_final_model(
-            simple, val_probs=softmax(val_logits, report.temperature),
-            val_labels=val_labels, eval_probs=final_probs,
-            eval_dataset=data.evaluation_raw, eval_labels=eval_labels, label_names=label_names,
-            fine_tuned_seconds=eval_seconds, seed=cfg.seed)
+            simple, val_probs=softmax(val_logits, calibration.temperature),
+            val_labels=val_labels, eval_probs=fine_tuned,
+            eval_dataset=evaluation, eval_labels=eval_labels, label_names=label_names,
+            fine_tuned_seconds=eval_seconds, seed=seed)
         keep_simple_model(run, simple.model, final.blend)
-        final_probs = final.probs
         summary.simple_model = final.figures
-        summary.metrics = classification_metrics(eval_labels, final_probs, label_names)
-        summary.accuracy, summary.macro_f1 = summary.metrics["accuracy"], summary.metrics["macro_f1"]
-    write_predictions(run.predictions, data.evaluation_raw, final_probs, label_names)
+    # eval.json once the blend is chosen: it scores what the run ships, as `bertstudio evaluate RUN` does.
+    report = finalize_run(run.path, calibration, test_logits=eval_logits, test_labels=eval_labels,
+                          label_names=label_names, evaluated_on=evaluated_on,
+                          simple_probs=final.simple_probs if final else None,
+                          blend_weight=final.blend.weight if final else 1.0)
+    shipped_probs = final.probs if final else fine_tuned
+    score_shipped_model(summary, report, classification_metrics(eval_labels, shipped_probs, label_names))
+    write_predictions(run.predictions, evaluation, shipped_probs, label_names)
     summary.write(run.summary)
     return summary
+
+
+def score_shipped_model(summary: Summary, report: EvalReport, metrics: dict[str, Any]) -> None:
+    """The summary's scores are those of the probabilities the run ships (temperature-scaled, blended when it
+    blends), as eval.json's: ``metrics.loss`` meant the uncalibrated loss in runs without a simple model and the
+    calibrated one in runs with it, and a blended run's calibration figures were the fine-tuned model's alone."""
+    summary.metrics = metrics
+    summary.accuracy, summary.macro_f1 = metrics["accuracy"], metrics["macro_f1"]
+    summary.calibration = CalibrationFigures(temperature=report.temperature, ece=report.reliability.ece,
+                                             ece_calibrated=report.reliability_calibrated.ece)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bertstudio.data.arrow_batches import column_array, column_values
-from bertstudio.evaluation.blend import BlendChoice, choose_blend, verdict
+from bertstudio.evaluation.blend import BlendChoice, blend_probabilities, choose_blend, verdict
 from bertstudio.evaluation.metrics import classification_metrics
 from bertstudio.evaluation.multilabel_metrics import is_multi_label, multilabel_metrics
 from bertstudio.events import SimpleModelScored, Step
@@ -188,6 +188,9 @@ class FinalModel:
     probs: np.ndarray  # on the evaluated rows
     blend: BlendChoice
     figures: SimpleModelFigures
+    # The simple model's own probabilities on the evaluated rows: eval.json scores the blend from them, as
+    # ``bertstudio evaluate`` does from the saved simple model.
+    simple_probs: np.ndarray
 
 
 def decide_final_model(simple: SimpleModelRun, *, val_probs: np.ndarray, val_labels: np.ndarray,
@@ -196,12 +199,12 @@ def decide_final_model(simple: SimpleModelRun, *, val_probs: np.ndarray, val_lab
     """Blend or not (decided on validation only), and every figure the summary and the verdict need."""
     blend = choose_blend(val_probs, simple.validation_probs, val_labels, seed=seed)
     simple_eval, simple_seconds = simple.probabilities(eval_dataset)
-    final = eval_probs if not blend.used else blend.weight * eval_probs + (1 - blend.weight) * simple_eval
+    final = blend_probabilities(eval_probs, simple_eval, blend.weight) if blend.used else eval_probs
     figures = compared_figures(classification_metrics(eval_labels, eval_probs, label_names),
                                classification_metrics(eval_labels, simple_eval, label_names), blend,
                                fit_seconds=simple.seconds, fine_tuned_seconds=fine_tuned_seconds,
                                simple_seconds=simple_seconds)
-    return FinalModel(final, blend, figures)
+    return FinalModel(final, blend, figures, simple_eval)
 
 
 def compared_figures(fine: dict, plain: dict, blend: BlendChoice, *, fit_seconds: float, fine_tuned_seconds: float,

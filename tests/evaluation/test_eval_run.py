@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bertstudio.cli import main
-from bertstudio.evaluation.report import finalize_run, read_preprocessing
+from bertstudio.evaluation.report import calibrate_run, finalize_run, read_preprocessing
 from bertstudio.evaluation.run import evaluate_run, load_run_error_table
 from bertstudio.runs import EVAL_FILE, VALIDATION_LOGITS_FILE
 
@@ -140,9 +140,10 @@ def test_finalize_run_for_the_pipeline(run):
     rng = np.random.default_rng(0)
     val_labels, test_labels = rng.integers(0, 3, 200), rng.integers(0, 3, 100)
     over_confident = lambda y: (np.eye(3)[y] * 2 + rng.normal(size=(len(y), 3))) * 4  # noqa: E731
-    result = finalize_run(run, val_logits=over_confident(val_labels), val_labels=val_labels,
-                          test_logits=over_confident(test_labels), test_labels=test_labels,
-                          label_names=["billing", "delivery", "praise"])
+    names = ["billing", "delivery", "praise"]
+    calibration = calibrate_run(run, val_logits=over_confident(val_labels), val_labels=val_labels, label_names=names)
+    result = finalize_run(run, calibration, test_logits=over_confident(test_labels), test_labels=test_labels,
+                          label_names=names)
     saved = json.loads((run / EVAL_FILE).read_text())
     assert REQUIRED_KEYS <= set(saved) and saved["rows"] == 100
     assert result.temperature > 1.5 and read_preprocessing(run).temperature == pytest.approx(result.temperature)
