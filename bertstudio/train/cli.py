@@ -8,8 +8,9 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bertstudio.cli_args import (
     Command,
@@ -25,6 +26,7 @@ from bertstudio.data.io import table_cache_root
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.leftovers import claim_out_folder, remove_leftovers
+from bertstudio.results import Summary
 from bertstudio.train.console import ConsoleProgress
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 from bertstudio.train.processes import Processes, one_process_launch_warning
@@ -117,12 +119,24 @@ def run_train(args: argparse.Namespace) -> int:
     if warning:
         print(warning, file=sys.stderr)
     inputs = load_inputs(cfg)
-    progress = ConsoleProgress(enabled=main and not args.quiet)
+    progress = console_for(args)
     if main:
         progress.show_inputs(inputs)
+    return train_and_report(progress, lambda emit: run_training(inputs, emit=emit, runs_root=args.runs_dir))
+
+
+def console_for(args: argparse.Namespace) -> ConsoleProgress:
+    """The progress of ``train`` and ``train --resume``: under accelerate launch every process runs the command,
+    and only the main one shows progress."""
+    return ConsoleProgress(enabled=Processes.from_environment().is_main and not args.quiet)
+
+
+def train_and_report(progress: ConsoleProgress, train: Callable[[Callable[[Any], None]], Summary]) -> int:
+    """Run ``train(emit)`` with ``progress`` and print the summary's JSON line, from the main process alone (SCALE.md):
+    a resume on two processes printed it twice, the second process's without its simple-model figures."""
     with progress.running():
-        summary = run_training(inputs, emit=progress.on_event, runs_root=args.runs_dir)
-    if main:
+        summary = train(progress.on_event)
+    if Processes.from_environment().is_main:
         print(json.dumps(summary.headline()))
     return 0
 
@@ -175,11 +189,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    progress = ConsoleProgress(enabled=not args.quiet)
-    with progress.running():
-        summary = resume_training(args.resume, emit=progress.on_event)
-    print(json.dumps(summary.headline()))
-    return 0
+    return train_and_report(console_for(args), lambda emit: resume_training(args.resume, emit=emit))
 
 
 def run_presets(args: argparse.Namespace) -> int:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from bertstudio.cli import build_parser
-from bertstudio.results import RunStatus
+from bertstudio.results import RunStatus, Summary
 from bertstudio.runs import read_metrics
+from bertstudio.train import cli as train_cli
 from bertstudio.train.cli import EXIT_TERMINATED, Terminated, stop_on_sigterm
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,18 @@ def test_train_seeds_takes_the_output_flags_train_takes():
     parser = build_parser()
     assert parser.parse_args(["train-seeds", "data.csv", "--quiet"]).quiet
     assert parser.parse_args(["train", "data.csv", "--quiet"]).quiet
+
+
+@pytest.mark.parametrize("rank, printed", [("0", 1), ("1", 0)])
+def test_a_resume_on_several_processes_prints_its_json_line_from_the_main_one_alone(rank, printed, monkeypatch,
+                                                                                  capsys, tmp_path):
+    """A 2-process resume printed the final JSON line twice: the second process's without its simple-model figures
+    (only the main process fits that model) and with its own train_seconds."""
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(train_cli, "resume_training", lambda run, emit: Summary(accuracy=0.9, macro_f1=0.8))
+    assert train_cli.run_resume(build_parser().parse_args(["train", "--resume", str(tmp_path), "--quiet"])) == 0
+    assert len(capsys.readouterr().out.splitlines()) == printed
 
 
 def test_sigterm_is_raised_as_an_interrupt_once_and_the_old_handler_comes_back():
