@@ -73,7 +73,7 @@ from bertstudio.train.long_texts import choose_aggregation, long_text_fields, wi
 from bertstudio.train.lora import add_lora, has_lora, merge_lora, save_adapter
 from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_model
 from bertstudio.train.model_setup import is_head_parameter
-from bertstudio.train.processes import Processes, shared_path, start_processes
+from bertstudio.train.processes import ProcessLost, Processes, process_lost, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import SimpleModelFit, SimpleModelRun, decide_final_model
 from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
@@ -450,15 +450,11 @@ def _train_in(run: RunFolder, inputs: TrainingInputs, processes: Processes, *, e
             remove_checkpoints(run.path)
         raise
     except BaseException as exc:
-        if not main:
-            raise
-        last = latest_checkpoint(run.path)
-        at = checkpoint_step(last) if last else None
-        if isinstance(exc, KeyboardInterrupt):  # Ctrl+C in a terminal: resumable, like a killed process
-            RunStatus.now("interrupted", step=at or 0, checkpoint_step=at).write(run.status)
-        else:
-            RunStatus.now("failed", step=at or 0, checkpoint_step=at, message=describe_exception(exc).text()
-                          ).write(run.status)
+        lost = process_lost(exc, run.path)
+        if main:
+            record_ending(run, exc, lost)
+        if lost is not None:  # said as what happened, with how to go on, on every process that is left
+            raise lost from exc
         raise
     finally:
         if log is not None:
@@ -468,6 +464,19 @@ def _train_in(run: RunFolder, inputs: TrainingInputs, processes: Processes, *, e
 
 
 NOTHING_KEPT = "Stopped before the first validation check, so there was no model worth keeping."
+
+
+def record_ending(run: RunFolder, exc: BaseException, lost: ProcessLost | None) -> None:
+    """status.json for a training ended by ``exc``: interrupted (resumable from its newest checkpoint) for Ctrl-C,
+    SIGTERM and another process of the training gone (``lost``); failed, with the reason, for anything else."""
+    last = latest_checkpoint(run.path)
+    at = checkpoint_step(last) if last else None
+    if isinstance(exc, KeyboardInterrupt) or lost is not None:
+        RunStatus.now("interrupted", step=at or 0, checkpoint_step=at, message=lost.message if lost else ""
+                      ).write(run.status)
+    else:
+        RunStatus.now("failed", step=at or 0, checkpoint_step=at, message=describe_exception(exc).text()
+                      ).write(run.status)
 
 
 def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, outcome,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bertstudio.errors import ConfigError
+from bertstudio.errors import ConfigError, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +99,41 @@ def one_process_launch_warning() -> str | None:
     return ("accelerate launch --cpu started a single process: several CPU processes need mpirun "
             "(--mpirun_hostfile) or torchrun. On a machine without a GPU, run `accelerate launch --multi_gpu "
             "--num_processes N -m bertstudio train ...` (training then uses the CPU with the gloo backend).")
+
+
+# What gloo and NCCL say when the other end of a collective is gone: a process of the run killed, crashed, or on a
+# machine that went away. The process that is left sees this error before its launcher's SIGTERM reaches it.
+LOST_PROCESS_SIGNS = ("connection closed by peer", "connection reset by peer", "remote process exited",
+                      "communicator was aborted", "broken pipe")
+COLLECTIVE_BACKENDS = ("gloo", "nccl")
+
+
+class ProcessLost(UserError):
+    """Another process of this training stopped, so this one cannot go on: an interruption, not a bug."""
+
+
+def lost_process(exc: BaseException) -> str | None:
+    """The backend's words when ``exc`` (or what caused it) says another training process is gone, else None."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc)
+        lowered = text.lower()
+        if isinstance(exc, RuntimeError) and any(b in lowered for b in COLLECTIVE_BACKENDS) \
+                and any(sign in lowered for sign in LOST_PROCESS_SIGNS):
+            return text
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def process_lost(exc: BaseException, run_dir: Path) -> ProcessLost | None:
+    """``exc`` as the interruption it is when another process of the training stopped (kill -9 of one rank made
+    the other fail with gloo's "Connection closed by peer", reported as a bug), with how to go on."""
+    words = lost_process(exc)
+    if words is None:
+        return None
+    reason = next((s for s in LOST_PROCESS_SIGNS if s in words.lower()), "connection lost")
+    return ProcessLost(f"Another process of this training stopped (killed, crashed or its machine gone: "
+                       f"{reason}), so this one stopped too.",
+                       f"Go on from the last checkpoint with the same launch command and: bertstudio train --resume "
+                       f"{run_dir}")

@@ -26,6 +26,7 @@ import pytest
 from helpers import write_topic_csv
 
 from bertstudio.runs import RunFolder, read_metrics
+from bertstudio.train.processes import ProcessLost, lost_process, process_lost
 
 LOSS_TOLERANCE = 1e-4
 BATCH = 6  # 84 training rows: 14 batches an epoch, an even number, so neither run has a lone last batch
@@ -240,3 +241,55 @@ def test_accelerate_launch_cpu_with_one_process_is_reported(monkeypatch):
     assert one_process_launch_warning() is None
     assert Processes.from_environment() == Processes(index=1, count=2)
     assert not Processes.from_environment().is_main
+
+
+GLOO_PEER_GONE = ("[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                  "[127.0.0.1]:52915. This is typically caused by a remote worker crashing.")
+
+
+@pytest.mark.parametrize("error, lost", [
+    (RuntimeError(GLOO_PEER_GONE), True),
+    (RuntimeError("NCCL error in: ProcessGroupNCCL.cpp:1970, remote process exited or there was a network error"),
+     True),
+    (RuntimeError("[gloo] read: Connection reset by peer"), True),
+    (RuntimeError("CUDA out of memory"), False),
+    (RuntimeError("Connection closed by peer"), False),  # not from a collective: not a training process's loss
+    (ValueError("gloo: Connection closed by peer"), False),
+])
+def test_a_lost_training_process_is_told_from_other_errors(error, lost):
+    assert (lost_process(error) is not None) == lost
+
+
+def test_a_lost_training_process_found_behind_the_error_that_carried_it(tmp_path):
+    try:
+        try:
+            raise RuntimeError(GLOO_PEER_GONE)
+        except RuntimeError as inner:
+            raise ValueError("the step failed") from inner
+    except ValueError as outer:
+        found = process_lost(outer, tmp_path / "run")
+    assert found is not None and "Another process of this training stopped" in found.message
+    assert "connection closed by peer" in found.message
+    assert f"bertstudio train --resume {tmp_path / 'run'}" in found.hint
+
+
+def test_a_training_whose_other_process_is_gone_is_interrupted_not_failed(small_csv, tiny_bert_dir, tmp_path,
+                                                                           monkeypatch):
+    """kill -9 of one process: the other's next collective fails with gloo's "Connection closed by peer" before its
+    launcher's SIGTERM arrives; status.json said "failed ... This is likely a bug in BERT Studio"."""
+    from bertstudio.config import config_from_preset
+    from bertstudio.results import RunStatus
+    from bertstudio.train import pipeline
+
+    def peer_gone(*args, **kwargs):
+        raise RuntimeError(GLOO_PEER_GONE)
+
+    monkeypatch.setattr(pipeline, "train_model", peer_gone)
+    cfg = config_from_preset(data=str(small_csv), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
+                             max_length=32, batch_size=8, max_steps=2, precision="fp32", simple_model=False)
+    with pytest.raises(ProcessLost) as raised:
+        pipeline.train(cfg)
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    status = RunStatus.read(RunFolder(tmp_path / "run").status)
+    assert status.state == "interrupted" and status.message == raised.value.message
+    assert "bug" not in status.message
