@@ -11,7 +11,17 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 
-from bertstudio.events import Evaluated, Failed, Finished, SimpleModelScored, Started, Step, Stopping, Tuning
+from bertstudio.events import (
+    Evaluated,
+    Failed,
+    Finished,
+    SimpleModelScored,
+    Started,
+    Step,
+    Stopping,
+    Tuning,
+    Working,
+)
 from bertstudio.train.auto import Decision, explanations
 
 
@@ -21,6 +31,12 @@ def columns_line(cfg) -> str:
     labels = (f"label columns: {', '.join(cfg.label_columns)}" if cfg.label_columns
               else f"label column: {cfg.label_column}")
     return f"Text column: {text}; {labels}."
+
+
+def phase_line(event: Working) -> str:
+    """'Checking the model on the validation texts (5,000 texts)...': the count where the engine knows it."""
+    count = f" ({event.total:,} texts)" if event.total > 0 else ""
+    return f"{event.phase}{count}..."
 
 
 class _ReaderGuard:
@@ -66,6 +82,7 @@ class ConsoleProgress:
         self._silenced = False  # the reader of the output has gone: nothing more is printed
         self._decisions_shown = 0  # settings explained before training; those decided later follow at its start
         self._run_dir = ""  # the run folder, once training has started
+        self._phase = ""  # the phase outside the steps last announced; "" once steps or a check's result followed
 
     def _print(self, text: str) -> None:
         if self._bar is not None:
@@ -112,6 +129,10 @@ class ConsoleProgress:
             os.close(devnull)
 
     def _show(self, event) -> None:
+        if isinstance(event, Working):
+            self._announce(event)
+            return
+        self._phase = ""  # whatever comes next (a step, a check's result) ends the phase: the next one is new
         if isinstance(event, Tuning):
             self._print(f"Tune for me: trying learning rate {event.index} of {event.candidates}: {event.lr:g} "
                         f"({event.steps} steps)")
@@ -157,6 +178,14 @@ class ConsoleProgress:
                 self._print(f"The run's final model is the blend of both: {blend.reason}")
         elif isinstance(event, Failed):
             self._print(f"Failed: {event.message}")
+
+    def _announce(self, event: Working) -> None:
+        """One line as each phase outside the steps begins: scoring 10,000 test texts, the validation check, saving
+        or fitting the simple model left the bar frozen for minutes on a big file, with no sign of life."""
+        if event.phase == self._phase:
+            return
+        self._phase = event.phase
+        self._print(phase_line(event))
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:

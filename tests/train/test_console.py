@@ -133,3 +133,25 @@ def test_the_console_writes_to_stderr_as_it_is_when_the_training_starts(monkeypa
     monkeypatch.setattr(sys, "stderr", later)
     ConsoleProgress(enabled=False).on_event(_started())
     assert "Training Tiny on CPU" in later.getvalue()
+
+
+def test_each_phase_outside_the_steps_is_printed_once_as_it_begins_with_its_texts():
+    """A 300,000-row run printed its last validation line, then nothing for 6.5 minutes (scoring the test texts,
+    validation, saving) with the bar frozen at 10/10."""
+    from bertstudio.events import Evaluated, Working
+    from bertstudio.train.loop import VALIDATION_PHASE
+    from bertstudio.train.pipeline import SAVING_PHASE, scoring_phase
+
+    def check(total: int) -> list[Working]:
+        return [Working(phase=VALIDATION_PHASE, done=done, total=total) for done in (0, 16, 32, total)]
+
+    evaluated = Evaluated(step=1, epoch=0.1, val_loss=0.5, accuracy=0.8, macro_f1=0.8, is_best=True, elapsed=1.0)
+    out = io.StringIO()
+    console = ConsoleProgress(enabled=False, stream=out)
+    for event in [_started(), _step(100.0), *check(40), evaluated, _step(100.0), *check(40), evaluated,
+                  *[Working(phase=scoring_phase("test"), done=done, total=10_000) for done in (0, 64, 10_000)],
+                  Working(phase=SAVING_PHASE, done=0, total=0)]:
+        console.on_event(event)
+    lines = out.getvalue().splitlines()
+    assert lines.count(f"{VALIDATION_PHASE} (40 texts)...") == 2  # each check: it begins again after a result
+    assert lines[-2:] == [f"{scoring_phase('test')} (10,000 texts)...", f"{SAVING_PHASE}..."]

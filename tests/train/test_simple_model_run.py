@@ -92,3 +92,17 @@ def test_texts_without_words_skip_the_comparison_instead_of_failing_the_run():
 
     symbols = Dataset.from_dict({"text": [" ".join(["!?"] * 300)] * 6, "label": [0, 1, 0, 1, 0, 1]})
     assert fit_simple_model(symbols, symbols, ["a", "b"], seed=0) is None
+
+
+def test_the_simple_model_says_what_it_fits_before_its_score():
+    """Its fit took 121 s before the first step of a 300,000-row run, with nothing on the console meanwhile."""
+    from bertstudio.evaluation.features import make_dataset
+    from bertstudio.events import Working
+    from bertstudio.train.simple_model import SimpleModelFit
+
+    texts = sample_texts(45)
+    events = []
+    SimpleModelFit.begin(make_dataset(texts[:30], labels=[i % 3 for i in range(30)]),
+                         make_dataset(texts[30:], labels=[i % 3 for i in range(15)]), LABELS, 0, events.append)
+    assert [type(e) for e in events] == [Working, SimpleModelScored]
+    assert events[0].phase.startswith("Fitting the simple word-count model") and "on 30 training texts" in events[0].phase
