@@ -30,6 +30,8 @@ from bertstudio.ui.views import multilabel as multilabel_views
 NO_PAIR = "(none)"
 READING_SAMPLE = "Reading the sample data and measuring its texts…"
 READING_UPLOAD = "Reading your file and measuring its texts…"
+RESTORED = ("Still loaded from before: **{name}**, with the columns and settings you chose. To use another file, "
+            "drop it in the box above.")
 KEPT_CHOICES = ("**{name}** again: the columns and settings you chose for it last time are kept (change them "
                 "below).")
 READING_SHEET = "Reading the chosen sheet and measuring its texts…"
@@ -525,7 +527,9 @@ def build(ctx: AppContext) -> None:
             if choice.text_column is None:  # loaded, but its columns were never understood: ask again
                 return loaded(str(path), model, path.name, None, choice.sheet)
             try:
-                return show(restored(ctx.tokenizers, path, choice, model))
+                # The upload box comes back empty after a reload: the status line says which file is loaded.
+                return {**show(restored(ctx.tokenizers, path, choice, model)),
+                        status_md: RESTORED.format(name=path.name)}
             except DataError as err:
                 return column_choice_or_refused(str(path), err, choice.sheet)
 
