@@ -161,7 +161,8 @@ class Summary(JsonRecord):
     tokens_per_second: float | None = None
     samples_per_second: float | None = None
     validation: ValidationScores = Field(default_factory=ValidationScores)
-    # classification_metrics() of the evaluated rows (per class, confusion matrix); eval.json has more.
+    # classification_metrics() of the evaluated rows (per class, confusion matrix) from the probabilities the run
+    # ships: temperature-scaled, blended when it blends (as eval.json's, which has more).
     metrics: dict[str, Any] = Field(default_factory=dict)
     calibration: CalibrationFigures | None = None  # None for runs from before calibration
     simple_model: SimpleModelFigures | None = None  # None when it was turned off, or for older runs
