@@ -70,6 +70,8 @@ def test_validation_chart_puts_macro_f1_on_its_own_0_to_1_axis():
     assert f1.yaxis == "y2" and list(f1.y) == [0.4, 0.8]
     assert list(loss.y) == [0.9, 0.5]
     assert tuple(fig.layout.yaxis2.range) == (0, 1.02)
+    assert fig.layout.xaxis.tickvals is None  # plotly's own ticks for a series
+    assert list(charts.validation_chart([20], [0.9], [0.4]).layout.xaxis.tickvals) == [20]  # not 19.5 and 20.5
 
 
 def test_learning_rate_and_gradient_charts_plot_their_series():
