@@ -185,9 +185,11 @@ class Summary(JsonRecord):
     def ending(self) -> str:
         """What the run kept, in one line: status.json's message, the CLI's last words, the Train tab's text."""
         f1 = self.validation.macro_f1
-        best = f"validation macro-F1 {f1:.2f} at step {self.best_step}" if f1 is not None else "no validation score"
+        # A percentage, as the app's prose writes every score (it read "macro-F1 0.81" beside "accuracy 80.0%").
+        best = f"validation macro-F1 {f1:.1%} at step {self.best_step}" if f1 is not None else "no validation score"
         if self.stopped_early:
-            return f"Stopped early at step {self.steps}: the best model so far ({best}) was kept; evaluate or export it."
+            return (f"Stopped early at step {self.steps}: the best model so far ({best}) was kept; evaluate or "
+                    "export it.")
         if self.early_stopping:
             return (f"Done after {self.steps} steps, ended early because the validation score had stopped improving: "
                     f"the best model ({best}) was kept.")
@@ -448,9 +450,10 @@ class RunStatus(JsonRecord):
     """A run folder's ``status.json``: where the run stands, rewritten atomically as it goes.
 
     The training process writes ``running`` when it starts (again at each checkpoint, with the step), then
-    exactly one of ``done`` / ``stopped`` / ``failed``.  A killed process writes nothing, so ``interrupted`` is
-    never written: :func:`read_run_status` reports it for a run whose file still says ``running`` while the
-    process that wrote it is gone (the pid alone could be re-used, so its start time is compared too).
+    exactly one of ``done`` / ``stopped`` / ``failed``, or ``interrupted`` when it is stopped from outside (Ctrl-C,
+    SIGTERM, another process of the training gone).  A killed process (SIGKILL) writes nothing: :func:`read_run_status`
+    reports ``interrupted`` for a run whose file still says ``running`` while the process that wrote it is gone (the
+    pid alone could be re-used, so its start time is compared too).
     """
 
     FIX_HINT: ClassVar[str] = "The run's status file is damaged; BERT Studio rewrites it when the run is resumed."

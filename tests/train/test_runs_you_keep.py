@@ -70,7 +70,7 @@ def test_stop_keeps_the_best_checkpoint_and_the_run_is_stopped_early_and_usable(
     status = read_run_status(run.path)
     assert status.state == "stopped" and status.step == 4
     assert status.message == summary.ending()
-    assert f"Stopped early at step 4: the best model so far (validation macro-F1 {best.macro_f1:.2f} at step " \
+    assert f"Stopped early at step 4: the best model so far (validation macro-F1 {best.macro_f1:.1%} at step " \
            f"{best.step}) was kept; evaluate or export it." == status.message
     assert not run.checkpoints.exists(), "an ended run keeps no checkpoints"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bertstudio.events import Finished, SimpleModelScored, Started, Step
+from bertstudio.events import Finished, SimpleModelScored, Started, Step, Working
 from bertstudio.results import SimpleModelFigures, Summary
 from bertstudio.ui.views.progress import TrainProgress, fold_events, outcome_markdown, progress_markdown
 
@@ -23,8 +23,11 @@ def summary(blend_used: bool) -> Summary:
 def test_the_score_to_beat_is_shown_before_and_during_training():
     progress = fold_events(TrainProgress(), [started()])
     assert "first a simple word-count model" in progress_markdown(progress)
-    fold_events(progress, [SimpleModelScored(accuracy=0.8, macro_f1=0.831, seconds=2.0, train_rows=80, val_rows=10)])
+    fitting = Working(phase="Fitting the simple word-count model", done=0, total=80)
+    fold_events(progress, [fitting, SimpleModelScored(accuracy=0.8, macro_f1=0.831, seconds=2.0, train_rows=80,
+                                                      val_rows=10)])
     assert progress.simple.macro_f1 == 0.831
+    assert progress.working is None  # its phase ended with its score, which the line now shows
     assert "scored 83.1% macro-F1 on the validation texts" in progress_markdown(progress)
     fold_events(progress, [Step(step=1, total_steps=10, epoch=0.2, loss=1.0, lr=1e-4, grad_norm=1.0,
                                 samples_per_second=10, tokens_per_second=100, elapsed=1.0, eta=9.0)])

@@ -34,7 +34,7 @@ def test_a_run_stopped_early_says_what_was_kept_and_what_to_do():
                       macro_f1=0.79, accuracy=0.83, evaluated_on="test")
     progress = fold_events(TrainProgress(), [_started(), _step(120), Finished(run_dir="runs/x", summary=summary)])
     text = outcome_markdown(progress)
-    assert ("Stopped early at step 120: the best model so far (validation macro-F1 0.81 at step 100) was kept; "
+    assert ("Stopped early at step 120: the best model so far (validation macro-F1 81.2% at step 100) was kept; "
             "evaluate or export it.") in text
     assert "83.0%" in text and "79.0%" in text
     assert progress_fraction(progress) == 0.3, "the bar shows how far it got, not 100%"

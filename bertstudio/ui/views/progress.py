@@ -58,6 +58,7 @@ def fold_events(progress: TrainProgress, events: Sequence[Any]) -> TrainProgress
             progress.started = event
         elif isinstance(event, SimpleModelScored):
             progress.simple = event
+            progress.working = None  # its fitting phase is over: the score line shows, not "Fitting ..."
         elif isinstance(event, Working):
             progress.working = event
         elif isinstance(event, Stopping):
