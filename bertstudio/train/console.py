@@ -153,8 +153,9 @@ class ConsoleProgress:
                 self._bar = tqdm(total=event.total_steps, initial=event.resumed_from_step or 0, file=self.stream,
                                  unit="step", dynamic_ncols=True)
         elif isinstance(event, SimpleModelScored):
+            # Scores as percentages, as the run's verdict and the app write them (a loss is no share: a number).
             self._print(f"Simple word-count model (the score to beat, {event.seconds:.1f} s): validation macro-F1 "
-                        f"{event.macro_f1:.4f}, accuracy {event.accuracy:.4f}")
+                        f"{event.macro_f1:.1%}, accuracy {event.accuracy:.1%}")
         elif isinstance(event, Step) and self._bar is not None:
             self._bar.update(event.step - self._bar.n)
             # Head-only steps read cached features, not tokens (0 tokens/s): texts per second is their speed.
@@ -163,8 +164,8 @@ class ConsoleProgress:
             self._bar.set_postfix(loss=f"{event.loss:.3f}", epoch=f"{event.epoch:.2f}", **speed)
         elif isinstance(event, Evaluated):
             best = " (best so far)" if event.is_best else ""
-            self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.4f}, "
-                        f"accuracy {event.accuracy:.4f}, loss {event.val_loss:.4f}{best}")
+            self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.1%}, "
+                        f"accuracy {event.accuracy:.1%}, loss {event.val_loss:.4f}{best}")
         elif isinstance(event, Stopping):
             self._print(f"Stopping: {event.reason}")
         elif isinstance(event, Finished) and event.summary.stopped_early:

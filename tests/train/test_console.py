@@ -155,3 +155,5 @@ def test_each_phase_outside_the_steps_is_printed_once_as_it_begins_with_its_text
     lines = out.getvalue().splitlines()
     assert lines.count(f"{VALIDATION_PHASE} (40 texts)...") == 2  # each check: it begins again after a result
     assert lines[-2:] == [f"{scoring_phase('test')} (10,000 texts)...", f"{SAVING_PHASE}..."]
+    # Scores as percentages, as the run's verdict below them writes them (0.8000 beside "97.5% against 87.1%").
+    assert "epoch 0.10: validation macro-F1 80.0%, accuracy 80.0%, loss 0.5000 (best so far)" in lines
