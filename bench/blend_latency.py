@@ -15,7 +15,6 @@ bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # the engine, also from a clone not pip-installed
-from defaults import read_rows, write_rows  # noqa: E402
+from defaults import data_sets_parser, read_rows, write_rows  # noqa: E402
 from results import command_line, machine_line, write_section  # noqa: E402
 
 from bertstudio.models.word_counts import WordCountModel, joined_texts  # noqa: E402
@@ -103,10 +102,8 @@ def measure(name: str, run: Path, texts: list[str], backend: str, batch: int, ro
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared" / "data")
-    parser.add_argument("--datasets", default="sst2,ag_news,imdb")
-    parser.add_argument("--rows", type=int, default=5000, help="training rows of each run (the word-count model's)")
+    parser = data_sets_parser(__doc__, datasets="sst2,ag_news,imdb", rows=5000,
+                              rows_help="training rows of each run (the word-count model's)")
     parser.add_argument("--rounds", type=int, default=8, help="batches per predictor per turn (5 turns)")
     args = parser.parse_args()
     rows, notes = [], []

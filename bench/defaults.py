@@ -83,6 +83,15 @@ def cells() -> list[Cell]:
 # --------------------------------------------------------------------------- data subsets
 
 
+def data_sets_parser(doc: str, *, datasets: str, rows: int, rows_help: str) -> argparse.ArgumentParser:
+    """The arguments of a script that trains a short run per shared data set: --data-dir, --datasets, --rows."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=HERE.parents[1] / "shared" / "data")
+    parser.add_argument("--datasets", default=datasets)
+    parser.add_argument("--rows", type=int, default=rows, help=rows_help)
+    return parser
+
+
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)

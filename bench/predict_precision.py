@@ -13,7 +13,6 @@ the section "Predict: fp32 against auto (bf16)" of bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # the engine, also from a clone not pip-installed
-from defaults import read_rows, write_rows  # noqa: E402
+from defaults import data_sets_parser, read_rows, write_rows  # noqa: E402
 from results import command_line, machine_line, write_section  # noqa: E402
 
 from bertstudio.predict.predictor import Predictor, load_predictor  # noqa: E402
@@ -90,10 +89,7 @@ def measure(name: str, run: Path, texts: list[str], labels: list[str]) -> Row:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=HERE.parent.parent / "shared" / "data")
-    parser.add_argument("--datasets", default="sst2,ag_news")
-    parser.add_argument("--rows", type=int, default=3000, help="training rows of each run")
+    parser = data_sets_parser(__doc__, datasets="sst2,ag_news", rows=3000, rows_help="training rows of each run")
     parser.add_argument("--texts", type=int, default=1500, help="test texts labelled by each way")
     args = parser.parse_args()
     rows = []
