@@ -11,14 +11,19 @@ from bertstudio.benchmark.records import BenchRecord
 from bertstudio.cli_args import Command, check_writable_file
 from bertstudio.errors import UserError
 from bertstudio.history.compare import compare_runs, model_comparison
-from bertstudio.history.records import RunRecord, delete_run, find_run, list_runs
+from bertstudio.history.records import RunRecord, delete_run, find_run, list_runs, score_text
 from bertstudio.history.report import check_run_to_report, write_report
 
 DEFAULT_ROOT = "runs"
 
 
-def _fmt(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+def _score(value: float | None) -> str:
+    """A score as the app and the training's own lines write it: "81.4%"."""
+    return "-" if value is None else score_text(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _bench(path: str | None) -> list[BenchRecord]:
@@ -37,8 +42,8 @@ NUMBER_COLUMNS = frozenset({"accuracy", "macro-F1", "validation", "simple", "sec
 
 def _run_cells(record: RunRecord) -> list[str]:
     data = f"{record.data_name} ({record.fingerprint.short})" if record.fingerprint else record.data_name or "-"
-    return [record.name, record.created, record.status, record.model or "-", data, _fmt(record.accuracy),
-            _fmt(record.macro_f1), _fmt(record.simple_model_macro_f1), _fmt(record.train_seconds, 0)]
+    return [record.name, record.created, record.status, record.model or "-", data, _score(record.accuracy),
+            _score(record.macro_f1), _score(record.simple_model_macro_f1), _seconds(record.train_seconds)]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -72,7 +77,7 @@ def run_list(args: argparse.Namespace) -> int:
         print("\nModels on the newest run's data (best run of each):")
         for row in rows:
             latency = f"{row.latency_ms:.1f} ms ({row.latency_setting})" if row.latency_ms is not None else "not measured"
-            print(f"  {row.model:<24} accuracy {_fmt(row.accuracy)}  macro-F1 {_fmt(row.macro_f1)}  latency {latency}")
+            print(f"  {row.model:<24} accuracy {_score(row.accuracy)}  macro-F1 {_score(row.macro_f1)}  latency {latency}")
     print(json.dumps([_as_json(r) for r in records]))
     return 0
 
@@ -100,8 +105,8 @@ def run_compare(args: argparse.Namespace) -> int:
     comparison = compare_runs([find_run(args.root, name) for name in args.name])
     if not comparison.same_data:
         print("Note: these runs were not trained on the same data file, so their scores do not compare directly.")
-    rows = [[row.run, row.model or "-", row.status, _fmt(row.accuracy), _fmt(row.macro_f1),
-             _fmt(row.validation_macro_f1), _fmt(row.simple_model_macro_f1), _fmt(row.train_seconds, 0)]
+    rows = [[row.run, row.model or "-", row.status, _score(row.accuracy), _score(row.macro_f1),
+             _score(row.validation_macro_f1), _score(row.simple_model_macro_f1), _seconds(row.train_seconds)]
             for row in comparison.metrics]
     print("\n".join(_table(COMPARE_HEADER, rows)))
     print("Settings that differ:" if comparison.settings else "Same settings.")
@@ -110,7 +115,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if comparison.per_class.labels:
         print("F1 per class:")
         for label in comparison.per_class.labels:
-            print(f"  {label:<20} " + "  ".join(_fmt(comparison.per_class.f1[r.name].get(label))
+            print(f"  {label:<20} " + "  ".join(_score(comparison.per_class.f1[r.name].get(label)).rjust(6)
                                                  for r in comparison.runs))
     print(json.dumps({"runs": [r.name for r in comparison.runs], "same_data": comparison.same_data,
                       "differ": {d.name: d.values for d in comparison.settings}}, default=str))
@@ -130,14 +135,26 @@ def run_delete(args: argparse.Namespace) -> int:
 ACTIONS = {"list": run_list, "show": run_show, "compare": run_compare, "delete": run_delete}
 
 
+def _root_option(p: argparse.ArgumentParser, default) -> None:
+    # --runs-dir as `bertstudio train` spells it; accepted before the action and after it (`runs list --root X`).
+    p.add_argument("--root", "--runs-dir", dest="root", default=default,
+                   help="The folder holding the runs (default: runs; the same folder as train's --runs-dir).")
+
+
 def _add_runs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--root", default=DEFAULT_ROOT, help="The folder holding the runs (default: runs).")
+    _root_option(p, DEFAULT_ROOT)
     actions = p.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="Every run with its status, data, model and scores.")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help, description=help)
+        _root_option(sub, argparse.SUPPRESS)  # given here it wins; not given, the one before the action stands
+        return sub
+
+    listing = action("list", "Every run with its status, data, model and scores.")
     listing.add_argument("--benchmark", help="Benchmark results (JSON) for the models' latency.")
-    actions.add_parser("show", help="One run's status and every setting.").add_argument("name", metavar="RUN")
-    actions.add_parser("compare", help="Two or more runs side by side.").add_argument("name", metavar="RUN", nargs="+")
-    delete = actions.add_parser("delete", help="Delete a run folder for good.")
+    action("show", "One run's status and every setting.").add_argument("name", metavar="RUN")
+    action("compare", "Two or more runs side by side.").add_argument("name", metavar="RUN", nargs="+")
+    delete = action("delete", "Delete a run folder for good.")
     delete.add_argument("name", metavar="RUN")
     delete.add_argument("--yes", action="store_true", help="Really delete it.")
 

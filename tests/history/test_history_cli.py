@@ -51,6 +51,28 @@ def test_runs_show_and_compare_print_the_whole_model_name_under_a_header(runs_ro
     assert first.startswith("first") and "MiniLM-L6 (bundled, already downloaded)" in first
 
 
+def test_the_runs_folder_is_named_as_train_names_it_before_or_after_the_action(runs_root, capsys):
+    """`runs list --root X` was refused ("unrecognized arguments"), and train's --runs-dir was unknown here."""
+    outputs = []
+    for args in (["--root", runs_root, "list"], ["list", "--root", runs_root], ["list", "--runs-dir", runs_root],
+                 ["--runs-dir", runs_root, "show", "first"]):
+        assert main(["runs", *map(str, args)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] == outputs[2] and "first" in outputs[0] and "second" in outputs[0]
+    assert "MiniLM-L6 (bundled, already downloaded)" in outputs[3]
+
+
+def test_scores_read_as_percentages_as_everywhere_else(runs_root, capsys):
+    """The list printed 0.812 where the app, the training's lines and the report say 81.2%."""
+    assert main(["runs", "--root", str(runs_root), "list"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    accuracy = row[header.index("status"):].split()[-4]
+    assert accuracy.endswith("%") and 0 <= float(accuracy[:-1]) <= 100
+    assert main(["runs", "--root", str(runs_root), "compare", "first", "second"]) == 0
+    per_class = capsys.readouterr().out.split("F1 per class:\n")[1].splitlines()[0]
+    assert per_class.split()[1].endswith("%")
+
+
 def test_compare_with_one_run_says_to_name_two_on_the_command_line(runs_root, capsys):
     err = _error(capsys, "runs", "--root", runs_root, "compare", "first")
     assert "Only one run was named (first)" in err and "bertstudio runs compare first OTHER_RUN" in err
