@@ -644,14 +644,17 @@ def scan_records(file: Path, text: DelimitedText) -> RecordShape:
     # A tab and a line break inside one value of a quoted TSV: rows joined by a stray quote (texts hold neither).
     joined = text.delimiter == "\t" and text.quoting != csv.QUOTE_NONE
     longest = 0
+    # The last line of the last record read: a failing record starts after it. Set before the first record, as
+    # the one that fails can be the first line of all (a title or a header of over a million characters).
+    read_up_to = 0
     with file.open("r", encoding=text.encoding.codec, newline="") as handle:
         reader = text.reader(handle)
         try:
             rows = non_blank(reader)  # blank lines are skipped by the parser too
             for _ in range(text.start.skip_rows + text.start.has_header):  # what is above the data
                 next(rows, None)
+                read_up_to = reader.line_num
             header = text.header if text.start.has_header else None
-            read_up_to = reader.line_num  # the last line of the last record read: a failing record starts after it
             for record in rows:
                 read_up_to = reader.line_num
                 shape.data_rows += 1

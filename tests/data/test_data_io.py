@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bertstudio.cli import EXIT_USER_ERROR, main
 from bertstudio.data.io import (
     SUPPORTED_EXTENSIONS,
     cache_dir,
@@ -212,6 +213,20 @@ def test_header_only(tmp_path: Path) -> None:
     path.write_text("text,label\n", encoding="utf-8")
     with pytest.raises(DataError, match="no data rows"):
         read_table(path)
+
+
+@pytest.mark.parametrize("content", ["x" * 3_000_000,  # one line of all, without a line break
+                                     "Report " + "x" * 1_200_000 + "\ntext,label\nhi,a\n"],  # a huge title
+                         ids=["one_huge_line", "huge_title"])
+def test_a_first_line_over_the_cell_limit_is_refused_in_words(tmp_path: Path, capsys, content: str) -> None:
+    """The scan failed on the first line before it had noted any: a traceback (UnboundLocalError) on every
+    command instead of the message below."""
+    path = tmp_path / "huge.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match="Line 1 of 'huge.csv' holds one value of more than 1,000,000 characters"):
+        read_table(path)
+    assert main(["inspect", str(path)]) == EXIT_USER_ERROR
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_ragged_rows_name_the_line(tmp_path: Path) -> None:
