@@ -733,10 +733,12 @@ class _DropReadFailures(logging.Filter):
     would only repeat it in the parser's words."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(("Failed to read file", "Failed to load JSON"))
+        return not record.getMessage().startswith(("Failed to read file", "Failed to load JSON",
+                                                    "Failed to read schema"))
 
 
-for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_modules.json.json"):
+for _builder_log in ("datasets.packaged_modules.csv.csv", "datasets.packaged_modules.json.json",
+                     "datasets.packaged_modules.parquet.parquet"):
     logging.getLogger(_builder_log).addFilter(_DropReadFailures())
 
 
@@ -792,12 +794,40 @@ def unreadable_table(file: Path, delimiter: str, error: BaseException) -> UserEr
 def _read_arrow_format(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInfo]:
     """Parquet and JSON lines / JSON lists of rows through datasets' own builders; other JSON layouts here."""
     if fmt == "parquet":
+        if _parquet_rows(file) == 0:
+            raise no_rows_error(file)
         return _load_with_builder(file, fmt, "parquet")
     _require_utf8(file)
+    if _holds_only_blanks(file):
+        raise _empty(file)
     layout = table_layout(file) if fmt == "json" else JsonLayout.LINES
     if layout is JsonLayout.OBJECT:
         return _json_object_table(file, fmt)
     return _load_with_builder(file, fmt, "json", layout)
+
+
+def _parquet_rows(file: Path) -> int | None:
+    """The rows a Parquet file's footer states; None where it cannot be read (the builder then says why).
+
+    datasets' builder refuses a file of column names and no rows ("BatchSize must be greater than 0"), which
+    reached the person as a damaged file rather than as an empty table.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(file).num_rows
+    except Exception:  # noqa: BLE001 - not Parquet after all, or damaged: reading it gives the plain message
+        return None
+
+
+def _holds_only_blanks(file: Path) -> bool:
+    """Whether a text file holds nothing but spaces and line breaks: the builder's "corresponds to no data!"
+    otherwise reached the person about a JSON lines file of blank lines (or pandas' output for no rows)."""
+    with file.open(encoding="utf-8-sig", errors="replace") as handle:
+        for chunk in iter(functools.partial(handle.read, 1 << 20), ""):
+            if chunk.strip():
+                return False  # the first chunk, for any file that holds something
+    return True
 
 
 def _load_with_builder(file: Path, fmt: str, builder: str,

@@ -215,6 +215,42 @@ def test_header_only(tmp_path: Path) -> None:
         read_table(path)
 
 
+def _empty_table(path: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": pd.Series([], dtype=str), "label": pd.Series([], dtype=str)})
+    {".parquet": frame.to_parquet, ".xlsx": lambda p: frame.to_excel(p, index=False),
+     ".json": lambda p: frame.to_json(p, orient="split")}[path.suffix](path)
+
+
+@pytest.mark.parametrize("name", ["empty.parquet", "empty.xlsx", "empty.json"])
+def test_a_table_with_column_names_and_no_rows_says_so_in_every_format(tmp_path: Path, capfd, caplog,
+                                                                        name: str) -> None:
+    """An empty Parquet file was "could not be read as a table (BatchSize must be greater than 0)", after a raw
+    "Failed to read file ..." log line."""
+    path = tmp_path / name
+    _empty_table(path)
+    with pytest.raises(DataError, match=f"'{name}' has column names but no data rows"):
+        read_table(path)
+    assert "Failed to read" not in capfd.readouterr().err + caplog.text
+
+
+def test_a_damaged_parquet_file_is_refused_without_the_readers_log_line(tmp_path: Path, capfd, caplog) -> None:
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(b"PAR1 not a table PAR1")
+    with pytest.raises(DataError, match="could not be read as a table"):
+        read_table(path)
+    assert "Failed to read" not in capfd.readouterr().err + caplog.text
+
+
+@pytest.mark.parametrize("content", ["\n", "\n\n  \n"])  # pandas writes a JSON lines file of no rows as "\n"
+def test_a_json_lines_file_of_blank_lines_is_empty(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "blank.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match="The file 'blank.jsonl' is empty"):
+        read_table(path)
+
+
 @pytest.mark.parametrize("content", ["x" * 3_000_000,  # one line of all, without a line break
                                      "Report " + "x" * 1_200_000 + "\ntext,label\nhi,a\n"],  # a huge title
                          ids=["one_huge_line", "huge_title"])
