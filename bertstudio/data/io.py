@@ -852,7 +852,7 @@ def _json_object_table(file: Path, fmt: str) -> tuple[datasets.Dataset, TableInf
     texts = {name: [_to_text(value) for value in values] for name, values in table.columns.items()}
     features = datasets.Features({name: datasets.Value("string") for name in texts})
     ds = datasets.Dataset.from_dict(texts, features=features)
-    read_as = Finding("info", "json_layout", f"'{file.name}' is one JSON object; it was read as {table.layout}.",
+    read_as = Finding("info", "json_layout", table.note(file.name),
                       hint="If the columns shown are not your table, save the table as CSV (UTF-8) instead.")
     return ds, TableInfo(file, fmt, None, None, ds.num_rows, list(texts), findings=[read_as])
 

@@ -44,6 +44,12 @@ class JsonColumns:
 
     columns: dict[str, list[Any]]
     layout: str  # completes "read as ...", e.g. "one object per column (pandas' default)"
+    others: tuple[str, ...] = ()  # the other lists of rows in the file, not read: "'tags' (300 rows)"
+
+    def note(self, name: str) -> str:
+        """How file ``name`` was read, naming the lists of rows left aside (the person may want one of them)."""
+        said = f"'{name}' is one JSON object; it was read as {self.layout}"
+        return said + (f"; the file also holds {', '.join(self.others)}." if self.others else ".")
 
 
 def json_layout(file: Path) -> JsonLayout:
@@ -119,7 +125,7 @@ def _object_columns(obj: dict[str, Any], name: str) -> JsonColumns:
         return _nested_objects(obj)
     tables = {key: rows for key, rows in obj.items() if _is_records(rows)}
     if tables:
-        return _largest_table(tables)
+        return _wrapped_table(tables)
     lengths = {len(v) for v in values if isinstance(v, list)}
     if len(lengths) == 1 and all(isinstance(v, list) for v in values):
         return JsonColumns({str(k): list(v) for k, v in obj.items()}, "one list per column")
@@ -147,13 +153,38 @@ def _nested_objects(obj: dict[str, dict[str, Any]]) -> JsonColumns:
                        "one object per column (pandas' default layout)")
 
 
-def _largest_table(tables: dict[str, list[dict[str, Any]]]) -> JsonColumns:
-    key = max(tables, key=lambda k: len(tables[k]))
-    others = [f"'{k}' ({count_noun(len(rows), 'row')})" for k, rows in tables.items() if k != key]
-    layout = f"the rows under '{key}'"
-    if others:
-        layout += "; not read: " + ", ".join(others)
-    return JsonColumns(_records_to_columns(tables[key]), layout)
+def _wrapped_table(tables: dict[str, list[dict[str, Any]]]) -> JsonColumns:
+    """The list of rows to read in an object that wraps several ({"items": [...], "tags": [...]}): the largest
+    of those that look like texts with labels, else the largest; the others named in the note.
+
+    Taking the largest alone read a list of 300 tags instead of the 200 rows of texts beside it.
+    """
+    key = max(tables, key=lambda k: (_holds_texts_and_labels(tables[k]), len(tables[k])))
+    others = tuple(_list_size(k, rows) for k, rows in tables.items() if k != key)
+    return JsonColumns(_records_to_columns(tables[key]), f"the list {_list_size(key, tables[key])}", others)
+
+
+def _list_size(key: str, rows: list[Any]) -> str:
+    return f"'{key}' ({count_noun(len(rows), 'row')})"
+
+
+# A text to classify runs to a few words at least; names, tags and codes to one or two.
+_TEXT_WORDS = 3
+_SAMPLED_ROWS = 200
+
+
+def _holds_texts_and_labels(rows: list[dict[str, Any]]) -> bool:
+    """Whether a list of rows has a field of texts (strings of several words, on average over its first rows)
+    and another field beside it that could hold their labels."""
+    sample = rows[:_SAMPLED_ROWS]
+    fields = list(dict.fromkeys(key for row in sample for key in row))
+    return len(fields) >= 2 and any(_mean_words([row.get(name) for row in sample]) >= _TEXT_WORDS
+                                    for name in fields)
+
+
+def _mean_words(values: list[Any]) -> float:
+    texts = [value for value in values if isinstance(value, str)]
+    return sum(len(text.split()) for text in texts) / len(texts) if texts else 0.0
 
 
 def _records_to_columns(rows: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:

@@ -44,7 +44,19 @@ def test_rows_wrapped_in_an_object_are_found_and_the_others_named(tmp_path: Path
     ds, info = read_table(path)
     assert ds["label"] == LABELS
     (note,) = [f for f in info.findings if f.code == "json_layout"]
-    assert "under 'data'" in note.message and "'extra' (1 row)" in note.message
+    assert "read as the list 'data' (4 rows); the file also holds 'extra' (1 row)." in note.message
+
+
+def test_the_wrapped_list_of_texts_is_read_rather_than_a_longer_list_beside_it(tmp_path: Path) -> None:
+    """The longest list was read: 300 tags ({"name", "count"}) instead of the 200 texts with labels."""
+    path = tmp_path / "wrapped.json"
+    items = [{"text": f"the parcel number {i} came late", "label": LABELS[i % 4]} for i in range(200)]
+    path.write_text(json.dumps({"version": 2, "items": items, "tags": [{"name": "a", "count": 1}] * 300}),
+                    encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds.column_names == ["text", "label"] and ds.num_rows == 200
+    (note,) = [f for f in info.findings if f.code == "json_layout"]
+    assert "read as the list 'items' (200 rows); the file also holds 'tags' (300 rows)." in note.message
 
 
 def test_a_dict_of_column_lists_and_a_single_row() -> None:
