@@ -423,7 +423,7 @@ def how_it_was_read(file: Path, text: DelimitedText) -> list[Finding]:
     found = text.encoding.finding(file.name)
     findings = [*([found] if found else []), *duplicate_header_findings(header, columns)]
     if text.start.title_rows:
-        findings.append(title_finding(file, text.start, "line that holds values"))
+        findings.append(title_finding(file, text.start, "line"))
     if text.literal_quotes:
         findings.append(literal_quotes_finding(file))
     return findings + header_findings(file, text.start.has_header, columns, text.first_data_rows)

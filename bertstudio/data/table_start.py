@@ -37,6 +37,7 @@ class TableStart:
     header: list[str]  # blank names where the file has no header row (see ``first_row_is_data``)
     title: str | None = None  # the first title row's text, to show
     has_header: bool = True
+    title_line: int = 0  # the line (a sheet's row) where the title starts, counted from 1; 0 without a title
 
 
 def delimited_start(records: Any, *, sep_line: bool = False) -> TableStart:
@@ -50,7 +51,9 @@ def delimited_start(records: Any, *, sep_line: bool = False) -> TableStart:
     lines = lines_before[skip]
     if not has_header:
         return TableStart(0, skip, lines, headerless_names(max(len(row) for row in rows)), has_header=False)
-    return TableStart(titles, skip, lines, rows[skip], first_filled(rows[lead]) if titles else None)
+    if not titles:
+        return TableStart(0, skip, lines, rows[skip])
+    return TableStart(titles, skip, lines, rows[skip], first_filled(rows[lead]), title_line=lines_before[lead] + 1)
 
 
 def _rows_with_lines_before(records: Any) -> tuple[list[list[str]], list[int]]:
@@ -343,14 +346,29 @@ def joined_rows_finding(file: Path, count: int, where: str) -> Finding:
              "the quotes from the texts also works.", count=count)
 
 
-def title_finding(file: Path, start: TableStart, where: str) -> Finding:
+def title_finding(file: Path, start: TableStart, unit: str) -> Finding:
+    """The note on the title skipped above the table: the lines (``unit``: "line", or a sheet's "row") from the
+    title's first to the header, blank ones among them, as they were skipped.
+
+    Counting the title's rows that hold values said "The first 2 rows" above a header on line 4 (a "," line
+    between them, which Excel writes for an empty row).
+    """
     names = ", ".join(str(name) for name in start.header)
-    rows, verb = ("row", "looks") if start.title_rows == 1 else (f"{start.title_rows} rows", "look")
+    header = start.skip_lines + 1
+    span = _lines_span(start.title_line, header - 1, unit)
+    many = header - start.title_line > 1
     return Finding(
         "info", "title_rows",
-        f"The first {rows} of '{file.name}' ('{start.title}') {verb} like a title above the table, so the column "
-        f"names were read from the next {where}: {names}.",
+        f"{span} of '{file.name}' ('{start.title}') {'look' if many else 'looks'} like a title above the table and "
+        f"{'were' if many else 'was'} skipped; the column names were read from {unit} {header:,}: {names}.",
         hint="Nothing to do if it is a title. If it is your header, give every column a name in it.")
+
+
+def _lines_span(first: int, last: int, unit: str) -> str:
+    """ "The first 3 lines", "Lines 2-3", "The first line", "Line 2": lines ``first`` to ``last`` (from 1)."""
+    if first == 1:
+        return f"The first {unit}" if last == 1 else f"The first {last:,} {unit}s"
+    return f"{unit.capitalize()} {first:,}" if last == first else f"{unit.capitalize()}s {first:,}-{last:,}"
 
 
 # Excel writes and reads a first line "sep=;" naming the separator of a CSV saved for another locale.

@@ -195,7 +195,7 @@ def _sheet_table(file: Path, name: str, frame: Any) -> Sheet:
     """One sheet read with the same header rules as a CSV file: title rows, no header, repeated headers."""
     first_rows = [[_excel_cell_text(v) for v in row] for row in frame.iloc[:SCAN_ROWS].itertuples(index=False)]
     titles, has_header = rows_start(first_rows)
-    frame = _drop_empty(frame.iloc[titles:]) if titles else frame
+    sheet, frame = frame, _drop_empty(frame.iloc[titles:]) if titles else frame
     header = list(frame.iloc[0]) if has_header else headerless_names(frame.shape[1])
     columns = unique_column_names(header)
     body = frame.iloc[1:] if has_header else frame
@@ -207,12 +207,20 @@ def _sheet_table(file: Path, name: str, frame: Any) -> Sheet:
         findings.append(header_repeats_finding(file, len(repeats), f"on the sheet '{name}'"))
     findings += header_findings(file, has_header, columns, first_rows)
     if titles:
-        start = TableStart(titles, titles, titles, columns, first_filled(first_rows[0]))
-        findings.append(title_finding(file, start, "row"))
+        findings.append(title_finding(file, _sheet_start(titles, sheet, frame, columns, first_filled(first_rows[0])),
+                                      "row"))
     # Columns that read empty below their name: formulas never calculated, or truly empty (told apart later,
     # for the chosen sheet only, as it reads the workbook again).
     empty = {column: 0 for column, cells in rows.items() if len(cells) and all(cell is None for cell in cells)}
     return Sheet(name, columns, rows, findings, empty)
+
+
+def _sheet_start(titles: int, sheet: Any, table: Any, columns: list[str], title: str | None) -> TableStart:
+    """Where the table of ``sheet`` starts below its title, in the sheet's own row numbers (``table``: the sheet
+    from its header down). The frames keep those as their index, counted from 0, with the empty rows dropped:
+    the note names the rows the spreadsheet shows, the empty ones among them."""
+    header_row = int(table.index[0]) + 1
+    return TableStart(titles, titles, header_row - 1, columns, title, title_line=int(sheet.index[0]) + 1)
 
 
 def _formula_cells(file: Path, name: str, frame: Any, sheet: Sheet) -> dict[str, int]:

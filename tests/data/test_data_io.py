@@ -434,7 +434,10 @@ def test_a_title_cell_above_an_excel_table_is_skipped(tmp_path: Path) -> None:
         writer.sheets["Sheet1"].cell(row=1, column=1, value="Support tickets, March")
     ds, info = read_table(path)
     assert ds.column_names == ["text", "label"] and ds.num_rows == 12
-    assert any(f.code == "title_rows" for f in info.findings)
+    (note,) = [f for f in info.findings if f.code == "title_rows"]
+    # Rows as the spreadsheet numbers them: the title in row 1, an empty row 2, the header in row 3.
+    assert "The first 2 rows of 'report.xlsx' ('Support tickets, March')" in note.message
+    assert "read from row 3: text, label" in note.message
 
 
 
