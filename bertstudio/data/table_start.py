@@ -346,6 +346,17 @@ def joined_rows_finding(file: Path, count: int, where: str) -> Finding:
              "the quotes from the texts also works.", count=count)
 
 
+def stray_quotes_finding(file: Path, count: int, where: str) -> Finding:
+    one = count == 1
+    return Finding(
+        "warning", "stray_quotes",
+        f"{count_noun(count, 'row')} of '{file.name}' ({where}) {'holds' if one else 'hold'} a text in double quotes "
+        f"with another double quote inside it that is not doubled, so {'its text was' if one else 'their texts were'} "
+        "read changed: quotes dropped or moved.",
+        hint="Inside a text wrapped in double quotes, write each quote twice (\"\"), or open the file in a "
+             "spreadsheet program and save it again as CSV.", count=count)
+
+
 def title_finding(file: Path, start: TableStart, unit: str) -> Finding:
     """The note on the title skipped above the table: the lines (``unit``: "line", or a sheet's "row") from the
     title's first to the header, blank ones among them, as they were skipped.

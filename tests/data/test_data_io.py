@@ -265,6 +265,31 @@ def test_a_first_line_over_the_cell_limit_is_refused_in_words(tmp_path: Path, ca
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_a_quote_inside_a_quoted_text_that_is_not_doubled_is_named(tmp_path: Path) -> None:
+    """Read without a word as 'He said this is broken" and left"'; training and predict both tell it."""
+    from bertstudio.predict.files import open_table
+
+    path = tmp_path / "quotes.csv"
+    path.write_text('text,label\n"He said "this is broken" and left",billing\n"fine, ""quoted"" text",other\n'
+                    '"a text over\ntwo ""lines""",other\n"Great" product,billing\n', encoding="utf-8")
+    ds, info = read_table(path)
+    assert ds["text"][0] == 'He said this is broken" and left"' and ds.num_rows == 4
+    (warning,) = [f for f in info.findings if f.code == "stray_quotes"]
+    assert warning.level == "warning" and warning.count == 2 and "(line 2, 6)" in warning.message
+    assert '("")' in warning.hint and "spreadsheet program" in warning.hint
+    assert any(note.code == "stray_quotes" for note in open_table(path).notes)
+
+
+@pytest.mark.parametrize("content", ['text,label\n"fine, ""quoted"" text",a\n"over\ntwo lines",b\n',
+                                     'text,label\nHe said "hi" there,a\nno quotes,b\n'],
+                         ids=["doubled_quotes", "quotes_in_a_text_not_quoted"])
+def test_quotes_read_as_written_are_not_warned_about(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "fine.csv"
+    path.write_text(content, encoding="utf-8")
+    _, info = read_table(path)
+    assert not [f for f in info.findings if f.code == "stray_quotes"]
+
+
 def test_ragged_rows_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("text,label\nfine,1\nnot, quoted,2\n", encoding="utf-8")
