@@ -40,7 +40,7 @@ class Inspection:
     def to_text(self) -> str:
         lines = [self.table.describe(),
                  f"Text column: {self.columns.text}" + (f" + {self.columns.text_pair}" if self.columns.text_pair else "")
-                 + f"; label column: {self.columns.label}."]
+                 + f"; {self._labels_from()}."]
         lines.append(self.report.to_text())
         if self.prepared.multilabel is not None:
             lines.append(self.prepared.multilabel.to_text())
@@ -54,6 +54,13 @@ class Inspection:
         if self.long_texts is not None:
             lines.append(self.long_texts.to_text())
         return "\n".join(lines)
+
+    def _labels_from(self) -> str:
+        """Where the labels are read, as training's first lines say it (one 0/1 column per label: every one)."""
+        info = self.prepared.multilabel
+        if info is not None and info.label_columns:
+            return f"label columns: {', '.join(info.label_columns)}"
+        return f"label column: {self.columns.label}"
 
     def _classes_line(self) -> str:
         counts = self.report.class_counts

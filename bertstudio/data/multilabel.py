@@ -12,6 +12,7 @@ tasks apart by that shape alone.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
@@ -41,6 +42,9 @@ SINGLE_LABEL_CELLS = "Every label cell holds a single label."
 SAMPLE_ROWS = 5_000
 MAX_ROWS_LISTED = 10
 MIN_LABEL_ROWS = 2  # a label in a single row can be neither learned nor checked
+# A file whose cells hold several labels in this few rows (both below) may be single-label with a few typos.
+FEW_SEVERAL_ROWS = 10
+FEW_SEVERAL_SHARE = 0.02
 FEW_LABEL_ROWS = 5
 # A column whose filled cells are 0 or 1 but for a few strays is read as a label column (the strays are then
 # named, one clear error); a count or a class id column is far below this share.
@@ -59,6 +63,7 @@ class TaskChoice:
     separator: str | None = None
     label_columns: list[str] | None = None
     rejected_separator: bool = False  # a separator character was seen, but read as part of the label names
+    detected: bool = False  # a separator found in the cells, not one the person chose
 
     @property
     def multi_label(self) -> bool:
@@ -239,24 +244,26 @@ def binary_cell(value: Any) -> float | None:
     raise ValueError(text)
 
 
-def _binary_or_none(value: Any) -> float | None:
+def is_binary_column(column: pd.Series) -> bool:
+    """1s beside 0s or blank cells, and at least ``MOSTLY_BINARY_SHARE`` of its filled cells 0 or 1.
+
+    A label column with a stray 2 (a typo) is still a label column: reading it then names the stray values,
+    where leaving the column out would train without that label and never say so.  A column of 1s and blanks is
+    one too: many spreadsheets mark only the texts that have the label (see ``blank_as_zero_findings``)."""
+    kinds: Counter = Counter()
+    for value, n in column.astype(object).value_counts(dropna=False).items():
+        kinds[_cell_kind(value)] += int(n)
+    filled = kinds[1.0] + kinds[0.0] + kinds["other"]
+    return bool(kinds[1.0] and (kinds[0.0] or kinds[None])
+                and kinds[1.0] + kinds[0.0] >= MOSTLY_BINARY_SHARE * filled)
+
+
+def _cell_kind(value: Any) -> float | str | None:
+    """1.0 / 0.0 for a 0/1 cell, None for a blank one, "other" for anything else."""
     try:
         return binary_cell(value)
     except ValueError:
-        return None
-
-
-def is_binary_column(column: pd.Series) -> bool:
-    """Both 0 and 1 in the column, and at least ``MOSTLY_BINARY_SHARE`` of its filled cells 0 or 1.
-
-    A label column with a stray 2 (a typo) is still a label column: reading it then names the stray values,
-    where leaving the column out would train without that label and never say so."""
-    cells = column.dropna()
-    values = [_binary_or_none(v) for v in cells.unique()]
-    if {0.0, 1.0} - set(values):
-        return False
-    zero_one = cells.map(_binary_or_none).notna().sum()
-    return bool(zero_one >= MOSTLY_BINARY_SHARE * len(cells))
+        return "other"
 
 
 def binary_columns(frame: pd.DataFrame, exclude: list[str]) -> list[str]:
@@ -285,7 +292,7 @@ def choose_task(dataset: datasets.Dataset, *, text_cols: list[str], label_col: s
         return TaskChoice("single_label", "No label column with several labels per cell was found.")
     found, reason = separator_from_counts(streamed_cell_counts(dataset, label_col))
     if found:
-        return TaskChoice("multi_label", reason, separator=found)
+        return TaskChoice("multi_label", reason, separator=found, detected=True)
     if task == "multi_label":
         return TaskChoice("multi_label", f"Multi-label, as chosen; {reason[0].lower()}{reason[1:]}",
                           separator=SEPARATORS[0])
@@ -295,18 +302,50 @@ def choose_task(dataset: datasets.Dataset, *, text_cols: list[str], label_col: s
 # --------------------------------------------------------------------------- label sets
 
 
-def label_set_of_cell(value: Any, separator: str, casefold: bool) -> tuple[str, ...] | None:
-    """A label cell's labels, sorted (None: an empty cell)."""
-    text = normalise_label(value)
-    if text is None:
-        return None
-    if separator == LIST_CELLS:
-        items = list_cell_labels(text)
-        split = items if items is not None else [text]  # a plain label among lists: a list of one
-    else:
-        split = split_cell(text, separator)
-    parts = [normalise_label(p, casefold=casefold) for p in split]
-    return tuple(sorted({p for p in parts if p})) or None
+@dataclass(frozen=True)
+class CellSplitter:
+    """How a label cell is split into labels: at the file's separator, and at another of ``SEPARATORS`` where every
+    piece on either side is a label of its own ('Tech|Food' in a file joined by ';' that has Tech and Food rows).
+    Files written by several hands mix separators, and every mix became a made-up class ('Tech|Food')."""
+
+    separator: str
+    casefold: bool = False
+    known: frozenset[str] = frozenset()  # the labels a piece must be to split there
+    label_names: frozenset[str] = frozenset()  # the training file's labels (a validation or test file)
+
+    @classmethod
+    def of(cls, values: Counter, separator: str, casefold: bool,
+           label_names: list[str] | None = None) -> CellSplitter:
+        """``values``: the label column's ``cell_counts``; ``label_names``: the training file's labels, which a
+        validation or test file is split into as the training file was."""
+        if label_names is not None:
+            return cls(separator, casefold, frozenset(label_names), frozenset(label_names))
+        parts = (normalise_label(part, casefold=casefold) for value in values for part in split_cell(value, separator))
+        return cls(separator, casefold, frozenset(part for part in parts if part))
+
+    def labels(self, value: Any) -> tuple[tuple[str, ...] | None, bool]:
+        """A cell's labels, sorted (None: an empty cell), and whether it was split at another separator too."""
+        text = normalise_label(value)
+        if text is None:
+            return None, False
+        if self.separator == LIST_CELLS:  # a list says where each label ends
+            items = list_cell_labels(text)
+            pieces = [[p] for p in (items if items is not None else [text])]  # a plain label among lists: one
+        else:
+            pieces = [self._pieces(part) for part in split_cell(text, self.separator)]
+        labels = {normalise_label(p, casefold=self.casefold) for part in pieces for p in part}
+        return tuple(sorted(label for label in labels if label)) or None, any(len(part) > 1 for part in pieces)
+
+    def _pieces(self, part: str) -> list[str]:
+        """``part`` split at the other separators when every piece is a known label (else ``part`` whole); a label
+        the training file had whole stays whole."""
+        if normalise_label(part, casefold=self.casefold) in self.label_names:
+            return [part]
+        others = [re.escape(sep) for sep in SEPARATORS if sep != self.separator]
+        pieces = [piece.strip() for piece in re.split("|".join(others), part) if piece.strip()]
+        if len(pieces) > 1 and all(normalise_label(p, casefold=self.casefold) in self.known for p in pieces):
+            return pieces
+        return [part]
 
 
 def bad_label_values_error(column: str, values: Counter, rows: list[int]) -> DataError:
@@ -353,9 +392,11 @@ def _most_common(counts: Counter, n: int) -> list:
 # --------------------------------------------------------------------------- findings
 
 
-def _rows_listed(rows: list[int]) -> str:
+def _rows_listed(rows: list[int], total: int | None = None) -> str:
+    """The first rows, and how many more (``total``: all of them, when ``rows`` holds only the first)."""
+    total = len(rows) if total is None else total
     shown = ", ".join(str(r) for r in rows[:MAX_ROWS_LISTED])
-    return shown + (f" and {len(rows) - MAX_ROWS_LISTED:,} more" if len(rows) > MAX_ROWS_LISTED else "")
+    return shown + (f" and {total - MAX_ROWS_LISTED:,} more" if total > MAX_ROWS_LISTED else "")
 
 
 def empty_label_findings(rows: list[int], keep: bool, label_where: str) -> list[Finding]:
@@ -375,6 +416,68 @@ def empty_label_findings(rows: list[int], keep: bool, label_where: str) -> list[
                     hint="Label those rows; or, if those texts truly have none of the labels, keep them as "
                          "'no label' (Data tab: empty label cells mean no label; command line: --empty-labels none).",
                     count=len(rows))]
+
+
+def blank_cell_findings(ones_and_blanks: dict[str, int], beside_a_one: dict[str, int], rows: list[int],
+                        total: int) -> list[Finding]:
+    """What blank cells of 0/1 label columns were read as (see ``multilabel_prepare.ColumnCells``): 0 in a column
+    of 1s and blanks; 0 in a row that has a 1 in another column (``rows``: the first such data rows, of ``total``)."""
+    findings = []
+    if ones_and_blanks:
+        if len(ones_and_blanks) == 1:
+            [(name, n)] = ones_and_blanks.items()
+            said = f"Blank cells in {name} read as 0 ({_count(n, 'row')}): that column holds"
+        else:
+            said = f"Blank cells read as 0 in {_per_column(ones_and_blanks)}: these columns hold"
+        findings.append(Finding(
+            "info", "blank_as_zero", f"{said} only 1 and blank cells, so a blank means the text does not have that "
+                                     "label.",
+            hint="If a blank there means not labelled yet, write 0 where the text does not have the label.",
+            count=sum(ones_and_blanks.values())))
+    if beside_a_one:
+        findings.append(Finding(
+            "info", "blank_beside_label",
+            f"Blank cells in {_per_column(beside_a_one)} read as 0: "
+            + (f"the row has a 1 in another label column (data row {rows[0]})." if total == 1 else
+               f"those {total:,} rows have a 1 in another label column (data rows {_rows_listed(rows, total)})."),
+            hint="If a blank there means not labelled yet, fill in those cells: 1 where the text has the label, 0 "
+                 "where it has not.", count=total))
+    return findings
+
+
+def _per_column(rows: dict[str, int]) -> str:
+    return ", ".join(f"{name} ({_count(n, 'row')})" for name, n in rows.items())
+
+
+def mixed_separator_findings(separator: str, values: Counter, rows: list[int], total: int) -> list[Finding]:
+    """Cells split at another separator as well (``values``: those cells and their rows; ``rows``: the first of
+    their data rows, of ``total``)."""
+    if not values:
+        return []
+    others = [f"'{sep}'" for sep in SEPARATORS if sep != separator and any(sep in value for value in values)]
+    shown = ", ".join(f"'{value}'" for value, _ in _most_common(values, 3))
+    return [Finding(
+        "warning", "mixed_separators",
+        f"Labels are mostly joined by '{separator}', but {_count(total, 'row')} join them with "
+        f"{' or '.join(others)} (e.g. {shown}; data rows {_rows_listed(rows, total)}): those were split there too, "
+        "because the labels on either side are labels of their own elsewhere in the file.",
+        hint=f"Write the labels of every row with one separator ('{separator}'), so that none is split by "
+             f"mistake; if a label's name holds {' or '.join(others)}, rename it.", count=total)]
+
+
+def few_label_sets_findings(cells: list[str], rows: list[int], total: int, labelled: int) -> list[Finding]:
+    """A separator detected from a handful of rows (``cells``: their label cells, as written; ``rows``: their data
+    rows, the first of ``total``; ``labelled``: rows with a label): two typos made a whole file multi-label."""
+    if not total or total >= FEW_SEVERAL_ROWS or total >= FEW_SEVERAL_SHARE * labelled:
+        return []
+    shown = ", ".join(f"'{cell}' in data row {row}" for cell, row in zip(cells, rows))
+    return [Finding(
+        "warning", "few_label_sets",
+        f"Only {total:,} of {labelled:,} labelled rows hold several labels ({shown}), yet they make this a file "
+        "with several labels per text. They may be typos.",
+        hint="If each text should have one label, fix those rows to one label each, or choose one label per text "
+             f"(Data tab: the task choice; command line: --task single_label), which reads '{cells[0]}' as a class "
+             "of its own.", count=total)]
 
 
 def rare_label_findings(label_counts: dict[str, int]) -> list[Finding]:

@@ -8,26 +8,32 @@ memory is one id and one flag per row, the distinct sets and a 64-bit hash per k
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bertstudio.data.arrow_batches import DatasetWriter, frames
 from bertstudio.data.findings import Finding, no_labels_finding
+from bertstudio.data.labels import LIST_CELLS
 from bertstudio.data.multilabel import (
+    MAX_ROWS_LISTED,
+    CellSplitter,
     MultiLabelInfo,
     TaskChoice,
     bad_label_values_error,
     binary_cell,
-    cell_counts,
+    blank_cell_findings,
     check_label_count,
     describe_label_sets,
     empty_label_findings,
-    label_set_of_cell,
+    few_label_sets_findings,
+    mixed_separator_findings,
     multi_hot,
     rare_label_findings,
     separator_in_names_findings,
     sort_label_names,
+    streamed_cell_counts,
 )
 from bertstudio.data.prepare import (
     LONG_TEXT_CHARS,
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NO_SET = -1  # a row's set id when its label cells are empty
+BLANK = 2  # a 0/1 column's empty cell, beside the codes 0 and 1
 
 
 def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: str, label_col: str | None,
@@ -67,7 +74,7 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
     if choice.separator:
         _check_columns(ds, text_col, label_col, text_pair_col)
     where = "the label columns" if choice.label_columns else f"'{label_col}'"
-    sets = LabelSets(choice, casefold_labels)
+    sets = LabelSets(choice, casefold_labels, label_names)
     set_ids = sets.read(ds, label_cols)
     _refuse_no_labels(sets, set_ids, where, scoring_empty=empty_labels == "none" and label_names is not None)
     no_label = set_ids == NO_SET
@@ -88,7 +95,7 @@ def prepare_multilabel(ds: datasets.Dataset, choice: TaskChoice, *, text_col: st
 
     empty_rows = np.flatnonzero(no_label & ~written.no_text)
     info = describe_label_sets(kept_sets, names, choice, len(empty_rows))
-    findings = _findings(written, sets, info, empty_rows, names, text_cols, where, empty_labels == "none",
+    findings = _findings(written, sets, set_ids, info, empty_rows, names, text_cols, where, empty_labels == "none",
                          from_training=label_names is None)
     report = ValidationReport(findings, len(set_ids), len(dataset), dict(info.label_counts))
     return PreparedData(dataset, names, {n: i for i, n in enumerate(names)}, report, text_col,
@@ -105,11 +112,14 @@ def _refuse_no_labels(sets: LabelSets, set_ids: np.ndarray, where: str, *, scori
         raise DataError(finding.message, hint=finding.hint)
 
 
-def _findings(written: _Written, sets: LabelSets, info: MultiLabelInfo, empty_rows: np.ndarray, names: list[str],
-              text_cols: list[str], where: str, keep_empty: bool, *, from_training: bool) -> list[Finding]:
+def _findings(written: _Written, sets: LabelSets, set_ids: np.ndarray, info: MultiLabelInfo, empty_rows: np.ndarray,
+              names: list[str], text_cols: list[str], where: str, keep_empty: bool, *,
+              from_training: bool) -> list[Finding]:
     """Every problem of the file, in the order the report lists them."""
     dataset = written.dataset
-    findings = empty_label_findings((empty_rows + 1).tolist(), keep_empty, where)
+    findings = sets.findings() + empty_label_findings((empty_rows + 1).tolist(), keep_empty, where)
+    if from_training:
+        findings += sets.few_label_sets_findings(set_ids)
     if written.no_text.any():
         findings += [_empty_text_finding(int(written.no_text.sum()), text_cols)]
     findings += check_label_count(names, len(dataset))
@@ -130,14 +140,20 @@ class LabelSets:
     once and every row keeps only its set's id.
     """
 
-    def __init__(self, choice: TaskChoice, casefold: bool) -> None:
+    def __init__(self, choice: TaskChoice, casefold: bool, label_names: list[str] | None = None) -> None:
         self.choice = choice
         self.casefold = casefold
+        self.label_names = label_names  # the training file's labels, for a validation or test file
         self.sets: list[tuple[str, ...]] = []
         self.cells: Counter = Counter()  # a label column's cell values and their rows (separator findings)
+        self.mixed: Counter = Counter()  # the cells split at another separator too, and their rows
+        self.mixed_rows: list[int] = []  # the first of their data rows
         self._ids: dict[tuple[str, ...], int] = {}
         self._cell_ids: dict = {}  # a label cell's raw value -> its set id (NO_SET: empty)
+        self._mixed_values: set = set()  # the raw values of ``mixed``
+        self._splitter: CellSplitter | None = None
         self._bad: dict[str, tuple[Counter, list[int]]] = {}  # 0/1 columns: other values, and their data rows
+        self.column_cells = ColumnCells(choice.label_columns or [])  # 0/1 columns: what their blank cells mean
 
     def id_of(self, labels: tuple[str, ...]) -> int:
         if labels not in self._ids:
@@ -150,35 +166,62 @@ class LabelSets:
         a DataError naming them."""
         import numpy as np
 
+        if self.choice.separator:
+            # The labels the whole column holds tell where a cell may be split at another separator too.
+            self.cells = streamed_cell_counts(ds, label_cols[0])
+            self._splitter = CellSplitter.of(self.cells, self.choice.separator, self.casefold, self.label_names)
         ids, first_row = [], 0
         for frame in frames(ds, label_cols):
-            ids.append(self._from_cells(frame[label_cols[0]]) if self.choice.separator
+            ids.append(self._from_cells(frame[label_cols[0]], first_row) if self.choice.separator
                        else self._from_columns(frame, first_row))
             first_row += len(frame)
         for column in label_cols:  # in column order, as a person reads the file
             if column in self._bad:
                 raise bad_label_values_error(column, *self._bad[column])
-        return np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        return ids if self.choice.separator else self.column_cells.set_ids(ids, self)
 
-    def _from_cells(self, column: pd.Series) -> np.ndarray:
-        self.cells.update(cell_counts(column))
+    def _from_cells(self, column: pd.Series, first_row: int) -> np.ndarray:
+        import numpy as np
+
         for value in column.dropna().unique():
             if value not in self._cell_ids:
-                labels = label_set_of_cell(value, self.choice.separator, self.casefold)
+                labels, mixed = self._splitter.labels(value)
                 self._cell_ids[value] = NO_SET if labels is None else self.id_of(labels)
+                if mixed:
+                    self._mixed_values.add(value)
+        if self._mixed_values:
+            where = np.flatnonzero(column.isin(self._mixed_values).to_numpy())
+            self.mixed.update(column.iloc[where].astype(str).str.strip())
+            self.mixed_rows += (first_row + where[:MAX_ROWS_LISTED - len(self.mixed_rows)] + 1).tolist()
         return _label_ids_of_batch(column, self._cell_ids)
 
+    def few_label_sets_findings(self, set_ids: np.ndarray) -> list[Finding]:
+        """The rows holding several labels, when a separator was detected from only a handful of them."""
+        import numpy as np
+
+        if not self.choice.detected:  # a layout the person chose, or 0/1 columns: nothing to doubt
+            return []
+        several = np.flatnonzero(np.isin(set_ids, [i for i, labels in enumerate(self.sets) if len(labels) > 1]))
+        shown = several[:MAX_ROWS_LISTED]
+        cells = [written_cell(self.sets[set_ids[row]], self.choice.separator) for row in shown]
+        return few_label_sets_findings(cells, (shown + 1).tolist(), len(several),
+                                       int((set_ids != NO_SET).sum()))
+
+    def findings(self) -> list[Finding]:
+        """What reading the label cells changed: blank 0/1 cells read as 0, cells split at another separator."""
+        mixed = mixed_separator_findings(self.choice.separator, self.mixed, self.mixed_rows,
+                                         sum(self.mixed.values())) if self.choice.separator else []
+        return self.column_cells.findings() + mixed
+
     def _from_columns(self, frame: pd.DataFrame, first_row: int) -> np.ndarray:
-        """Rows with an empty cell in any label column get ``NO_SET``; the others the set of columns holding 1."""
+        """Each row's pattern of 1, 0 and blank cells (an id among the patterns met): what a blank means depends on
+        the whole file (``ColumnCells.set_ids``), so rows get their set once every row is read."""
         import numpy as np
 
         columns = self.choice.label_columns
         values = np.stack([self._binary_column(frame[col], col, first_row) for col in columns], axis=1)
-        empty = np.isnan(values).any(axis=1)
-        patterns, inverse = np.unique(values == 1.0, axis=0, return_inverse=True)
-        lookup = [self.id_of(tuple(c for c, on in zip(columns, row) if on)) for row in patterns]
-        ids = np.asarray(lookup, dtype=np.int64)[inverse.reshape(-1)] if len(lookup) else np.zeros(0, np.int64)
-        return np.where(empty, NO_SET, ids)
+        return self.column_cells.add(np.where(np.isnan(values), BLANK, values).astype(np.int8))
 
     def _binary_column(self, column: pd.Series, name: str, first_row: int) -> np.ndarray:
         """1.0 / 0.0 per row, NaN where the cell is empty or holds another value (recorded for the error)."""
@@ -199,6 +242,74 @@ class LabelSets:
             lookup.append(np.nan if cell is None else cell)
         values = np.asarray(lookup + [np.nan], dtype=np.float64)
         return values[codes]  # code -1 (missing) picks the trailing NaN
+
+
+class ColumnCells:
+    """The 0/1 label columns' rows as patterns of 1, 0 and blank cells, and what a blank means in each.
+
+    A blank is 0 in a column that holds only 1s and blanks (the file marks only the texts with the label), and in a
+    row with a 1 elsewhere (its labels were written, this one left out).  A row with no 1 and a blank in a column
+    that also holds 0s is not labelled yet (``NO_SET``): nothing says whether it has that label.
+    """
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self._ids: dict[bytes, int] = {}  # a pattern (its cell codes as bytes) -> its id, in the order met
+        # Filled in by ``set_ids``: rows whose blank cells were read as 0, per column.
+        self.ones_and_blanks: dict[str, int] = {}  # columns holding only 1s and blanks
+        self.beside_a_one: dict[str, int] = {}  # other columns, in rows with a 1 elsewhere
+        self.beside_a_one_rows: list[int] = []  # the first of those rows (data rows)
+        self.beside_a_one_total = 0
+
+    def add(self, codes: np.ndarray) -> np.ndarray:
+        """The pattern id of each row of ``codes`` (rows x columns of 0, 1, ``BLANK``)."""
+        import numpy as np
+
+        if not len(codes):
+            return np.zeros(0, dtype=np.int64)
+        patterns, inverse = np.unique(codes, axis=0, return_inverse=True)
+        lookup = [self._ids.setdefault(row.tobytes(), len(self._ids)) for row in patterns]
+        return np.asarray(lookup, dtype=np.int64)[inverse.reshape(-1)]
+
+    def set_ids(self, pattern_ids: np.ndarray, sets: LabelSets) -> np.ndarray:
+        """Every row's label set id, once the whole file tells what its blank cells mean."""
+        import numpy as np
+
+        patterns = np.frombuffer(b"".join(self._ids), dtype=np.int8).reshape(len(self._ids), len(self.columns))
+        rows = np.bincount(pattern_ids, minlength=len(patterns))
+        blank = patterns == BLANK
+        sparse = ~(patterns == 0).any(axis=0) & (patterns == 1).any(axis=0) & blank.any(axis=0)
+        lookup = np.array([self._set_of(pattern, sparse, sets) for pattern in patterns], dtype=np.int64)
+        labelled = lookup != NO_SET
+        self.ones_and_blanks = _rows_per_column(blank[labelled][:, sparse], rows[labelled],
+                                                [c for c, s in zip(self.columns, sparse) if s])
+        filled_in = blank[:, ~sparse] & labelled[:, None]
+        self.beside_a_one = _rows_per_column(filled_in, rows, [c for c, s in zip(self.columns, sparse) if not s])
+        affected = np.flatnonzero(np.isin(pattern_ids, np.flatnonzero(filled_in.any(axis=1))))
+        self.beside_a_one_rows, self.beside_a_one_total = (affected[:MAX_ROWS_LISTED] + 1).tolist(), len(affected)
+        return lookup[pattern_ids] if len(pattern_ids) else pattern_ids
+
+    def _set_of(self, pattern: np.ndarray, sparse: np.ndarray, sets: LabelSets) -> int:
+        ones = pattern == 1
+        unknown = (pattern == BLANK) & ~sparse
+        if (pattern == BLANK).all() or (unknown.any() and not ones.any()):
+            return NO_SET
+        return sets.id_of(tuple(c for c, on in zip(self.columns, ones) if on))
+
+    def findings(self) -> list[Finding]:
+        return blank_cell_findings(self.ones_and_blanks, self.beside_a_one, self.beside_a_one_rows,
+                                   self.beside_a_one_total)
+
+
+def written_cell(labels: tuple[str, ...], separator: str) -> str:
+    """A label set as a cell of the file writes it (near enough to find the row)."""
+    return json.dumps(list(labels)) if separator == LIST_CELLS else separator.join(labels)
+
+
+def _rows_per_column(blank: np.ndarray, rows: np.ndarray, columns: list[str]) -> dict[str, int]:
+    """Rows with a blank cell, per column (``blank``: patterns x ``columns``; ``rows``: each pattern's rows)."""
+    totals = (blank * rows[:, None]).sum(axis=0)
+    return {column: int(n) for column, n in zip(columns, totals) if n}
 
 
 @dataclass

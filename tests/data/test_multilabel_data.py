@@ -209,3 +209,94 @@ def test_inspect_command_takes_the_label_layout_flags(tmp_path, capsys):
     assert "Task: multi-label" not in capsys.readouterr().out
     assert main(["inspect", str(path)]) == 0
     assert "Task: multi-label (labels joined by ';')" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- blank cells, mixed separators, typos
+
+
+def onehot_rows(n: int = 40) -> list[list]:
+    """Texts with 0/1 columns joy, anger, fear; every 8th row has none of the labels (all 0)."""
+    return [[f"text {i}", int(i % 2 == 1), int(i % 3 == 0 and i % 8 > 0), int(i % 5 == 0 and i % 8 > 0)]
+            for i in range(n)]
+
+
+def test_a_column_of_ones_and_blanks_is_a_label_column_whose_blanks_are_0(tmp_path):
+    """Spreadsheets often mark only the texts that have a label: 'joy' was left out of the detected columns and,
+    chosen, every row without joy became 'not labelled yet' (242 of 420 rows in the tester's file)."""
+    rows = [[text, "1" if joy else "", anger, fear] for text, joy, anger, fear in onehot_rows()]
+    path = write_rows(tmp_path / "blank.csv", ["text", "joy", "anger", "fear"], rows)
+    for labels in (None, LabelSettings(label_columns=["joy", "anger", "fear"])):
+        _, _, prepared = read_and_prepare(str(path), labels=labels)
+        assert prepared.multilabel.label_columns == ["joy", "anger", "fear"]
+        assert prepared.report.n_rows_kept == 40 and "missing_label" not in codes(prepared)
+        assert prepared.report.class_counts["joy"] == 20
+        note = codes(prepared)["blank_as_zero"]
+        assert note.level == "info" and "Blank cells in joy read as 0 (20 rows)" in note.message
+        # Row 0 (no label at all: joy blank, the others 0) is kept as a text with none of the labels.
+        assert label_matrix(prepared.dataset)[0].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_blank_beside_a_1_reads_as_0_and_only_rows_without_a_1_are_unlabelled(tmp_path):
+    rows = onehot_rows()
+    rows[3][2] = ""  # joy is 1: the blank anger is 0
+    rows[2][2] = ""  # no 1 anywhere: not labelled yet
+    rows[4][1:] = ["", "", ""]  # nothing written
+    path = write_rows(tmp_path / "blank.csv", ["text", "joy", "anger", "fear"], rows)
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.report.n_rows_kept == 38
+    missing = codes(prepared)["missing_label"]
+    assert missing.count == 2 and "data rows 3, 5)" in missing.message
+    beside = codes(prepared)["blank_beside_label"]
+    assert "Blank cells in anger (1 row) read as 0" in beside.message and "(data row 4)" in beside.message
+
+
+MIXED = ["Tech", "Food", "Travel", "Tech;Food", "Travel|Tech", "Food, Travel", "Tech|Food", "Travel;Food"]
+
+
+def test_labels_joined_by_other_separators_between_known_labels_are_split_and_said(tmp_path):
+    """Cells joined with ';', '|' or ', ' in one file: 'Travel|Tech' and 'Food, Travel' were classes of their own."""
+    path = write_rows(tmp_path / "mixed.csv", ["text", "labels"], [[f"t {i}", MIXED[i % 8]] for i in range(80)])
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.multilabel.separator == ";" and prepared.label_names == ["Food", "Tech", "Travel"]
+    mixed = codes(prepared)["mixed_separators"]
+    assert mixed.level == "warning" and mixed.count == 30
+    assert "join them with '|' or ','" in mixed.message and "data rows 5, 6, 7, 13" in mixed.message
+    assert "one separator (';')" in mixed.hint
+    # A validation or test file is split the same way, into the training file's labels.
+    other = write_rows(tmp_path / "test.csv", ["text", "labels"], [["a", "Food|Tech"], ["b", "Travel"]])
+    _, _, scored = read_and_prepare(str(other), labels=LabelSettings(
+        task="multi_label", separator=";", label_names=prepared.label_names))
+    assert label_matrix(scored.dataset)[0].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_a_comma_inside_label_names_stays_when_another_separator_joins_them(tmp_path):
+    names = ["Clothing, Shoes & Jewelry", "Books", "Toys", "Books;Toys", "Clothing, Shoes & Jewelry;Books"]
+    path = write_rows(tmp_path / "amazon.csv", ["text", "labels"], [[f"t {i}", names[i % 5]] for i in range(50)])
+    _, _, prepared = read_and_prepare(str(path))
+    assert prepared.label_names == ["Books", "Clothing, Shoes & Jewelry", "Toys"]
+    assert "mixed_separators" not in codes(prepared)
+
+
+def test_a_handful_of_rows_with_several_labels_are_named_as_possible_typos(tmp_path):
+    rows = [[f"t {i}", ["billing", "shipping"][i % 2]] for i in range(400)]
+    rows[1][1], rows[2][1] = "billing;shipping", "shipping;billing"
+    path = write_rows(tmp_path / "typos.csv", ["text", "label"], rows)
+    _, _, prepared = read_and_prepare(str(path))
+    few = codes(prepared)["few_label_sets"]
+    assert few.level == "warning" and "Only 2 of 400 labelled rows hold several labels" in few.message
+    assert "'billing;shipping' in data row 2, 'billing;shipping' in data row 3" in few.message
+    assert "--task single_label" in few.hint and "'billing;shipping' as a class of its own" in few.hint
+    # As the hint says: read as one label per text, the cell is a class of its own.
+    _, _, single = read_and_prepare(str(path), labels=LabelSettings(task="single_label"))
+    assert "billing;shipping" in single.label_names
+    # Chosen by the person, or in a file where many rows hold several labels, nothing is said.
+    _, _, chosen = read_and_prepare(str(path), labels=LabelSettings(separator=";"))
+    assert "few_label_sets" not in codes(chosen)
+    _, _, many = read_and_prepare(str(write_multilabel_csv(tmp_path / "ml.csv")))
+    assert "few_label_sets" not in codes(many)
+
+
+def test_inspect_names_every_label_column_of_a_zero_one_file(tmp_path, tiny_bert_dir):
+    path = write_rows(tmp_path / "cols.csv", ["text", "joy", "anger", "fear"], onehot_rows())
+    text = inspect_file(str(path), model=str(tiny_bert_dir)).to_text()
+    assert "Text column: text; label columns: joy, anger, fear." in text
