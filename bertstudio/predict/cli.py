@@ -24,7 +24,11 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("model_dir", help="A run folder, its model/ folder, or an export folder.")
     p.add_argument("--data", required=True, help="File with the texts (CSV, TSV, JSON lines, Parquet or Excel).")
     p.add_argument("--out", required=True, help="Where to write the predictions (CSV: text, label, confidence, "
-                   "a probability per class, then the file's other columns).")
+                   "a probability per class, then the file's other columns; the file's own 'label' column becomes "
+                   "'label_in_file'). With several labels per text: 'label' holds the labels found, joined by "
+                   "'; ', or '(no label)' when none applies; 'confidence' is that of the least certain label "
+                   "decision (each label is a yes or no of its own); the file's own 0/1 label columns become "
+                   "NAME_in_file.")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="What runs the model (auto: PyTorch if its weights are there, in bf16 when the run trained "
                         "in bf16 and this machine computes it fast; else the export found).")
@@ -92,7 +96,8 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-body-bytes", type=positive_int, default=defaults.max_body_bytes,
                    help="Largest request body.")
     p.add_argument("--max-text-chars", type=positive_int, default=defaults.max_text_chars,
-                   help="Longest text accepted.")
+                   help=f"Longest text accepted, in characters (default: {defaults.max_text_chars:,}, the most "
+                        "training reads of a text).")
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -36,6 +36,9 @@ from bertstudio.safe_csv import escape_formula
 # Rows read, predicted and written at a time: memory stays flat, and the progress moves every few seconds even
 # for long texts on a CPU (a chunk of 10,000 reviews sat silent for over a minute).
 DEFAULT_CHUNK_ROWS = 2_000
+# The label cell of a text to which none of a multi-label model's labels applies: an empty cell read as a failed
+# prediction. (A row without a text gets no prediction, and keeps an empty cell.)
+NO_LABEL = "(no label)"
 
 
 @dataclass
@@ -306,10 +309,21 @@ class BlankRows:
                         hint="Fill in their texts, or leave them out of the file.", count=self.count)]
 
 
-def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionBatch):
+def readable_label_sets(batch: PredictionBatch) -> PredictionBatch:
+    """A multi-label ``batch`` with ``NO_LABEL`` for each text that got no label (single-label: unchanged)."""
+    if batch.label_sets is None:
+        return batch
+    return replace(batch, labels=[label if chosen else NO_LABEL for label, chosen in zip(batch.labels,
+                                                                                        batch.label_sets)])
+
+
+def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionBatch,
+                  label_columns: Sequence[str] = ()):
     """The texts, the predictions, then the file's other columns (an id, a date, the true label) as they were,
     so each prediction stays beside the rest of its row.  Every cell that came from the file is escaped: the
-    output opens in a spreadsheet, where a cell starting with '=' would run as a formula."""
+    output opens in a spreadsheet, where a cell starting with '=' would run as a formula.  ``label_columns``: a
+    multi-label model's 0/1 columns, named as its labels: the file's own get '_in_file', as the file's 'label'
+    does, since under a bare label name they read as predictions."""
     import pandas as pd
 
     out = pd.DataFrame({"text": [escape_formula(t) for t in chunk[text_col]]})
@@ -321,7 +335,8 @@ def _output_frame(chunk, text_col: str, pair_col: str | None, batch: PredictionB
         out[f"prob_{escape_formula(name)}"] = np.round(batch.probs[:, i], 6)
     for column in chunk.columns:
         if column not in (text_col, pair_col):
-            out[_free_name(escape_formula(str(column)), out.columns)] = [escape_formula(v) for v in chunk[column]]
+            name = escape_formula(str(column)) + ("_in_file" if column in label_columns else "")
+            out[_free_name(name, out.columns)] = [escape_formula(v) for v in chunk[column]]
     return out
 
 
@@ -389,7 +404,8 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                 batch = predictor.predict([t for t, ok in zip(texts, read) if ok],
                                           [p for p, ok in zip(pairs, read) if ok] if pairs else None)
                 counts += batch.label_hits()
-                _output_frame(chunk, text_col, pair_col, with_blank_rows(batch, blank)).to_csv(
+                _output_frame(chunk, text_col, pair_col, with_blank_rows(readable_label_sets(batch), blank),
+                              predictor.prep.label_columns or ()).to_csv(
                     handle, index=False, header=rows == 0)
                 blanks.add(np.flatnonzero(blank) + rows + 1)
                 rows += len(chunk)
