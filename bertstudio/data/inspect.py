@@ -125,6 +125,7 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
                            casefold_labels=casefold_labels)
     # What reading and the column choice noticed joins the report, so every caller shows one list.
     prepared.report.findings[:0] = [*formula_findings(table, columns), *table.findings,
+                                    *columns.notes(text_chosen=bool(text_column), label_chosen=bool(label_column)),
                                     *text_column_findings(dataset, columns.text), *choice.findings()]
     return table, columns, prepared
 

@@ -19,13 +19,18 @@ _NUMBER = re.compile(r"[+-]?(0|[1-9]\d*)(\.\d+)?|[+-]?(0|[1-9]\d*)\.")
 # datasets write for a column of label lists, and what a JSON lines file holds natively.
 LIST_CELLS = "[]"
 _LONGEST_LIST_CELL = 10_000  # a label cell longer than this is not a list of labels; not worth parsing
+# One spelling of a yes/no label whatever the file: Parquet and JSON booleans reach us as "true"/"false", a CSV
+# written by pandas holds "True"/"False" and one saved by Excel "TRUE"/"FALSE". Spelt as each file has them, a model
+# trained on one refused to be scored on another ("labels the model was never trained on: 'False', 'True'").
+_BOOLEAN_SPELLINGS = {"true": "True", "false": "False"}
 
 
 def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
     """The canonical text of one label, or None when the label is missing.
 
     Whitespace is stripped; whole numbers lose their decimals (1.0 -> "1") and
-    other numbers are written in their shortest form ("2.50" -> "2.5").
+    other numbers are written in their shortest form ("2.50" -> "2.5"); booleans are "True" and "False" however
+    the file spells them.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -42,6 +47,7 @@ def normalise_label(value: Any, *, casefold: bool = False) -> str | None:
         return normalise_label(items[0], casefold=casefold) if items else None
     if _NUMBER.fullmatch(text):
         text = _canonical_number(Decimal(text))
+    text = _BOOLEAN_SPELLINGS.get(text.casefold(), text)
     return text.casefold() if casefold else text
 
 

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
@@ -62,6 +63,8 @@ class EvalReport:
     fine_tuned_alone: FineTunedAlone | None = None  # blended runs only
     baselines: list[BaselineResult] = field(default_factory=list)
     path: Path | None = None
+    # How the scored file was read: the columns used when not the training's, labels read as the model spells them
+    notes: list[Finding] = field(default_factory=list)
 
     @property
     def temperature(self) -> float:
@@ -104,6 +107,8 @@ class EvalReport:
             payload["fine_tuned_alone"] = self.fine_tuned_alone.to_dict()
         if self.baselines:
             payload["baselines"] = [b.to_dict() for b in self.baselines]
+        if self.notes:
+            payload["notes"] = [note.message for note in self.notes]
         return payload
 
 

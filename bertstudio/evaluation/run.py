@@ -10,7 +10,8 @@ import numpy as np
 
 from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
-from bertstudio.data.columns import guess_columns
+from bertstudio.data.columns import guess_from_profiles, model_text_column, sample_profiles
+from bertstudio.data.findings import Finding
 from bertstudio.data.inspect import LabelColumnNotFound
 from bertstudio.data.io import read_table
 from bertstudio.data.long_texts import LongTexts
@@ -82,16 +83,70 @@ def open_run(run_dir: str | Path) -> LoadedRun:
                      LongTexts.of(prep))
 
 
+_LABELS_LISTED = 10
+# What prepare notices that matters when a file only scores the model (the rest is about training on it).
+_SAID_WHEN_SCORING = ("summary_rows",)
+
+
 def label_ids_for(values: Sequence[str], label_names: Sequence[str], *, where: str) -> np.ndarray:
     """Map label names to the run's ids; labels the model never learned are the user's to fix."""
+    return matched_label_ids(values, label_names, where=where)[0]
+
+
+def matched_label_ids(values: Sequence[str], label_names: Sequence[str], *,
+                      where: str) -> tuple[np.ndarray, Finding | None]:
+    """The run's ids of ``values``, and a note naming the labels read as a known one that differs only in upper/
+    lower case or spaces ('Billing' as 'billing': a file typed by hand, or booleans spelt 'True' by one format and
+    'true' by another). Labels that match no known label, or several, are the user's to fix."""
     index = {name: i for i, name in enumerate(label_names)}
     unseen = sorted({v for v in values if v not in index})
-    if unseen:
-        shown = ", ".join(f"'{v}'" for v in unseen[:10]) + (" ..." if len(unseen) > 10 else "")
-        raise DataError(f"{where} has labels the model was never trained on: {shown}.",
-                        f"The model only knows: {', '.join(label_names)}. Fix the spelling of those labels, "
-                        "or remove those rows.")
-    return np.asarray([index[v] for v in values], dtype=np.int64)
+    alike = _known_alike(unseen, label_names)
+    read_as = {label: found[0] for label, found in alike.items() if len(found) == 1}
+    unknown = [label for label in unseen if not alike[label]]
+    ambiguous = {label: found for label, found in alike.items() if len(found) > 1}
+    if unknown or ambiguous:
+        raise _unmatched_labels_error(unknown, ambiguous, label_names, where)
+    index.update({label: index[known] for label, known in read_as.items()})
+    return np.asarray([index[v] for v in values], dtype=np.int64), _read_as_note(read_as, where)
+
+
+def _spelling_key(label: str) -> str:
+    return label.strip().casefold()
+
+
+def _known_alike(labels: Sequence[str], label_names: Sequence[str]) -> dict[str, list[str]]:
+    """Each label's known labels that differ from it only in upper/lower case or surrounding spaces."""
+    known: dict[str, list[str]] = {}
+    for name in label_names:
+        known.setdefault(_spelling_key(name), []).append(name)
+    return {label: known.get(_spelling_key(label), []) for label in labels}
+
+
+def _listed(labels: Sequence[str]) -> str:
+    more = f" and {len(labels) - _LABELS_LISTED:,} more" if len(labels) > _LABELS_LISTED else ""
+    return ", ".join(labels[:_LABELS_LISTED]) + more
+
+
+def _unmatched_labels_error(unknown: list[str], ambiguous: dict[str, list[str]], label_names: Sequence[str],
+                            where: str) -> DataError:
+    said = []
+    if unknown:
+        said.append(f"{where} has labels the model was never trained on: {_listed([repr(v) for v in unknown])}.")
+    if ambiguous:
+        cases = [f"{label!r} (the model knows {' and '.join(map(repr, found))})" for label, found in ambiguous.items()]
+        said.append(f"{where} has labels that differ only in upper/lower case from more than one label the model "
+                    f"knows, so which one is meant cannot be told: {_listed(cases)}.")
+    return DataError(" ".join(said), f"The model only knows: {', '.join(label_names)}. Spell those labels as the "
+                                     "model knows them, or remove those rows.")
+
+
+def _read_as_note(read_as: dict[str, str], where: str) -> Finding | None:
+    if not read_as:
+        return None
+    pairs = [f"{label!r} as {known!r}" for label, known in read_as.items()]
+    return Finding("info", "labels_read_as",
+                   f"Read {_listed(pairs)}: the labels of {where} differ from the model's only in upper/lower case "
+                   "or spaces.", count=len(read_as))
 
 
 def predictions_dataset(run: LoadedRun):
@@ -117,13 +172,14 @@ def _column(given: str | None, remembered: str | None, guessed: str | None, colu
 
 def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str | None = None,
                          label_column: str | None = None, text_pair_column: str | None = None,
-                         sheet: str | None = None):
-    """Rows of another labeled file, with labels numbered as the run's model numbers them."""
+                         sheet: str | None = None) -> tuple[Any, list[Finding]]:
+    """Rows of another labeled file, with labels numbered as the run's model numbers them, and what to tell about
+    reading it (the columns used when they are not the training's, labels read as the model spells them)."""
 
     dataset, table = read_table(path, sheet=sheet)
-    guess = guess_columns(dataset)
+    profiles = sample_profiles(dataset)
+    guess = guess_from_profiles(profiles)
     cfg = run.config
-    text_col = _column(text_column, cfg.text_column, guess.text, table.columns)
     label_col = _column(label_column, cfg.label_column, guess.label, table.columns)
     pair_col = _column(text_pair_column, cfg.text_pair_column, guess.text_pair, table.columns) \
         if cfg.text_pair_column else None
@@ -132,15 +188,20 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
     if cfg.text_pair_column and pair_col is None:
         raise DataError("The model was trained on pairs of texts, but the file has no second text column.",
                         f"Name it with --text-pair (columns: {', '.join(table.columns)}).")
+    trained = cfg.text_column or read_preprocessing(run.path).text_column
+    text_col, notes = model_text_column(profiles, given=text_column, trained=trained, exclude={label_col, pair_col})
+    label_guessed = not label_column and cfg.label_column not in table.columns
+    notes += guess.notes(text_chosen=True, label_chosen=not label_guessed)
     prepared = prepare(dataset, text_col=text_col, label_col=label_col, text_pair_col=pair_col,
                        casefold_labels=cfg.casefold_labels)
     # One class only is fine here (a file of, say, only complaints still tests the model), and so are few
     # rows of many classes; labels the model never learned are refused below.
     prepared.raise_if_errors(scoring=True)
+    notes += [f for f in prepared.report.findings if f.code in _SAID_WHEN_SCORING]
     names = [prepared.label_names[i] for i in prepared.dataset["label"]]
-    labels = label_ids_for(names, run.label_names, where=Path(path).name)
+    labels, read_as = matched_label_ids(names, run.label_names, where=Path(path).name)
     pairs = prepared.dataset["text_pair"] if prepared.has_pair else None
-    return make_dataset(prepared.dataset["text"], pairs, labels)
+    return make_dataset(prepared.dataset["text"], pairs, labels), notes + ([read_as] if read_as else [])
 
 
 def run_logits(run: LoadedRun, dataset) -> np.ndarray:
@@ -206,10 +267,10 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
         return _evaluate_multilabel_run(run, prep, data=data, text_column=text_column, label_column=label_column,
                                         text_pair_column=text_pair_column, sheet=sheet)
     if data is None:
-        dataset, evaluated_on = predictions_dataset(run), run.summary.evaluated_on
+        dataset, evaluated_on, notes = predictions_dataset(run), run.summary.evaluated_on, []
     else:
-        dataset = labeled_file_dataset(data, run, text_column=text_column, label_column=label_column,
-                                       text_pair_column=text_pair_column, sheet=sheet)
+        dataset, notes = labeled_file_dataset(data, run, text_column=text_column, label_column=label_column,
+                                              text_pair_column=text_pair_column, sheet=sheet)
         evaluated_on = f"file: {Path(data).name}"
     logits = run_logits(run, dataset)
     labels = np.asarray(dataset["label"], dtype=np.int64)
@@ -223,6 +284,7 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
     simple = simple_model_probabilities(run, prep, dataset)
     report = build_report(logits, labels, run.label_names, calibration, evaluated_on=evaluated_on,
                           simple_probs=simple, blend_weight=prep.blend_weight)
+    report.notes = notes
     if baselines:
         report.baselines = baseline_report(split, evaluated=dataset,
                                            encoder=usable_encoder(encoder or run.config.model))

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from bertstudio.data.columns import SAMPLE_ROWS, model_text_column, profile_column
 from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.io import (
     check_delimited,
@@ -148,6 +149,12 @@ def _read_columns(source: TableSource) -> list[str]:
     return list(next(iter_table_chunks(source.file, None, 1, source=source)).columns.astype(str))
 
 
+def _first_rows(source: TableSource) -> Any:
+    """The file's first rows as predicting reads them (a DataFrame), to tell which column holds the texts; None
+    for a file without rows (the predicting pass then says it has none)."""
+    return next(iter_table_chunks(source.file, None, SAMPLE_ROWS, source=source), None)
+
+
 def iter_table_chunks(file: Path, columns: list[str] | None, chunk_rows: int, *,
                       source: TableSource | None = None) -> Iterator[Any]:
     """The table in DataFrames of at most ``chunk_rows`` rows, all cells as strings ("" for empty).
@@ -240,23 +247,36 @@ def _pick_column(given: str | None, preferred: Sequence[str | None], columns: li
     return None
 
 
-def resolve_text_columns(columns: list[str], prep: Preprocessing, text_column: str | None,
-                         text_pair_column: str | None) -> tuple[str, str | None]:
-    """Which column is the text (and the second text): as given, else as in training, else guessed."""
-    text = _pick_column(text_column, [prep.text_column, "text", "sentence", "review"], columns)
-    if text is None:
-        if len(columns) == 1:
-            text = columns[0]
-        else:
-            raise DataError("Could not tell which column holds the texts.",
-                            hint=f"Name it with --text (columns: {', '.join(columns)}).")
+@dataclass(frozen=True)
+class TextColumns:
+    """The columns a model reads in a file, and what to tell about them (see ``columns.model_text_column``)."""
+
+    text: str
+    pair: str | None
+    notes: tuple[Finding, ...] = ()
+
+
+def choose_text_columns(columns: list[str], prep: Preprocessing, text_column: str | None,
+                        text_pair_column: str | None, sample: Any = None) -> TextColumns:
+    """Which column is the text (and the second text): as given, else as in training when it holds texts, else the
+    column holding texts, as ``evaluate --data`` chooses it. ``sample``: the file's first rows (a DataFrame), which
+    tell texts from ids and categories; without it only the names count."""
     pair = None
     if prep.text_pair:
         pair = _pick_column(text_pair_column, [prep.text_pair_column, "text_pair", "text_b"], columns)
         if pair is None:
             raise DataError("This model was trained on pairs of texts; could not tell which column holds the "
                             "second text.", hint=f"Name it with --text-pair (columns: {', '.join(columns)}).")
-    return text, pair
+    profiles = {name: profile_column(name, list(sample[name]) if sample is not None else []) for name in columns}
+    text, notes = model_text_column(profiles, given=text_column, trained=prep.text_column, exclude={pair})
+    return TextColumns(text, pair, tuple(notes))
+
+
+def resolve_text_columns(columns: list[str], prep: Preprocessing, text_column: str | None,
+                         text_pair_column: str | None, sample: Any = None) -> tuple[str, str | None]:
+    """(text, second text) of :func:`choose_text_columns`, for callers that show no notes."""
+    chosen = choose_text_columns(columns, prep, text_column, text_pair_column, sample)
+    return chosen.text, chosen.pair
 
 
 def blank_rows(texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
@@ -385,8 +405,10 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
     ``on_progress(rows_done)`` is called after each chunk.
     """
     source = open_table(path, sheet)
-    columns = _read_columns(source)
-    text_col, pair_col = resolve_text_columns(columns, predictor.prep, text_column, text_pair_column)
+    sample = _first_rows(source)
+    columns = [str(c) for c in sample.columns] if sample is not None else _read_columns(source)
+    chosen = choose_text_columns(columns, predictor.prep, text_column, text_pair_column, sample)
+    text_col, pair_col = chosen.text, chosen.pair
     target, created = output_path(out, source.file)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     start, rows = time.perf_counter(), 0
@@ -427,6 +449,6 @@ def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | 
                              backend=predictor.backend.name,
                              label_counts=dict(zip(predictor.label_names, counts.tolist())),
                              text_column=text_col, text_pair_column=pair_col,
-                             notes=(*source.notes, *blanks.findings(text_col)),
+                             notes=(*source.notes, *chosen.notes, *blanks.findings(text_col)),
                              other_columns=tuple(c for c in columns if c not in (text_col, pair_col)),
                              multi_label=predictor.prep.multi_label)

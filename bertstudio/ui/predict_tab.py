@@ -166,7 +166,7 @@ def guess_columns(workspace: Workspace, run_dir: str | None, file: Path) -> File
     head = next(iter(iter_table_chunks(file, None, GUESS_ROWS)))
     columns = [str(c) for c in head.columns]
     try:
-        text, pair = resolve_text_columns(columns, prep, None, None)
+        text, pair = resolve_text_columns(columns, prep, None, None, sample=head)  # as predict_file chooses
     except DataError:  # no familiar name: texts are usually the longest cells (not an id or a date)
         lengths = {c: head[c].astype(str).str.len().mean() for c in head.columns}
         text, pair = (str(max(lengths, key=lambda c: lengths[c])) if lengths else None), None

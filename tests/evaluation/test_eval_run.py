@@ -11,7 +11,8 @@ import pytest
 
 from bertstudio.cli import main
 from bertstudio.evaluation.report import calibrate_run, finalize_run, read_preprocessing
-from bertstudio.evaluation.run import evaluate_run, load_run_error_table
+from bertstudio.errors import DataError
+from bertstudio.evaluation.run import evaluate_run, load_run_error_table, matched_label_ids
 from bertstudio.runs import EVAL_FILE, VALIDATION_LOGITS_FILE
 
 REQUIRED_KEYS = {"accuracy", "macro_f1", "micro_f1", "weighted_f1", "per_class", "labels", "confusion_matrix",
@@ -129,6 +130,40 @@ def test_labels_unseen_in_training_are_a_clear_error(run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'returns'" in err and "never trained on" in err and "Traceback" not in err
     assert not (run / "eval-new.json").exists()
+
+
+def test_labels_differing_only_in_case_or_spaces_are_read_as_the_model_s_with_a_note():
+    ids, note = matched_label_ids(["Billing", "BILLING", "praise", "billing"], ["billing", "praise"], where="x.csv")
+    assert ids.tolist() == [0, 0, 1, 0]
+    assert note.message == ("Read 'BILLING' as 'billing', 'Billing' as 'billing': the labels of x.csv differ from "
+                            "the model's only in upper/lower case or spaces.")
+    ids, note = matched_label_ids(["True", "False"], ["false", "true"], where="bool.csv")  # a run trained on Parquet
+    assert ids.tolist() == [1, 0] and "'True' as 'true'" in note.message
+    assert matched_label_ids(["praise"], ["billing", "praise"], where="x.csv")[1] is None
+
+
+def test_a_label_matching_several_known_ones_but_for_case_is_refused_saying_so():
+    with pytest.raises(DataError) as caught:
+        matched_label_ids(["BILLING", "returns"], ["Billing", "billing"], where="x.csv")
+    message = caught.value.message
+    assert "never trained on: 'returns'" in message
+    assert "differ only in upper/lower case" in message and "'BILLING' (the model knows 'Billing' and 'billing')" \
+        in message
+
+
+def test_evaluate_reads_another_text_column_and_label_spellings_and_says_so(run, tmp_path, capsys):
+    """'comment,label' with labels typed 'Billing' and 'PRAISE ': refused before ("never trained on ... Fix the
+    spelling"); the notes say which column and which spellings were read."""
+    rows = write_csv(tmp_path / "rows.csv", 4, labels=["billing", "praise"]).read_text().splitlines()[1:]
+    typed = [row.replace(",billing", ",Billing").replace(",praise", ",PRAISE ") for row in rows]
+    other = tmp_path / "typed.csv"
+    other.write_text("comment,label\n" + "\n".join(typed) + "\n", encoding="utf-8")
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "Read the texts from 'comment': the file has no column 'text'" in out
+    assert "Read 'Billing' as 'billing', 'PRAISE' as 'praise'" in out
+    saved = json.loads((run / "eval-typed.json").read_text())
+    assert saved["rows"] == 8 and len(saved["notes"]) == 2
 
 
 def test_not_a_run_folder_is_a_clear_error(tmp_path, capsys):

@@ -174,7 +174,7 @@ def test_streaming_reads_in_chunks_with_bounded_memory(tmp_path, predictor, monk
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert chunk_sizes == [2_000] * 12
+    assert chunk_sizes == [2_000] * 13  # the first rows, read once more to tell which column holds the texts
     assert progress == list(range(2_000, rows + 1, 2_000))
     assert result.rows == rows
     # Reading and tokenizing all 24,000 rows at once peaks near 40 MB; one chunk at a time stays near 4 MB.
@@ -242,6 +242,38 @@ def test_text_column_problems_are_user_errors(tmp_path, predictor):
     with pytest.raises(DataError, match="no data rows"):
         predict_file(predictor, header_only, tmp_path / "o2.csv")
     assert not (tmp_path / "o2.csv").exists()
+
+
+SENTENCES = [f"the parcel number {i} came late and the box was broken" for i in range(30)]
+
+
+def test_a_column_named_text_holding_categories_is_passed_over_for_the_texts(tmp_path, predictor):
+    """A tester's file: 'text' holds the channel (3 values), 'message' the sentences; predict read 'text' and gave
+    every row one label without a word."""
+    data = tmp_path / "channel.csv"
+    pd.DataFrame({"text": ["web form", "email", "phone call"] * 10, "message": SENTENCES}).to_csv(data, index=False)
+    result = predict_file(predictor, data, tmp_path / "o.csv")
+    assert result.text_column == "message"
+    (note,) = result.notes
+    assert note.code == "text_column_chosen" and "Read the texts from 'message'" in note.message
+    assert "'text', the column the model was trained on, holds only 3 different short values" in note.message
+    chosen = predict_file(predictor, data, tmp_path / "o2.csv", text_column="text")
+    (warning,) = chosen.notes
+    assert warning.level == "warning" and "--text message" in warning.hint
+
+
+@pytest.mark.parametrize("columns, expected", [
+    ({"comment": SENTENCES, "label": ["a", "b", "c"] * 10}, "comment"),
+    ({"subject": ["Order question"] * 30, "body": SENTENCES, "label": ["a", "b", "c"] * 10}, "body"),
+])
+def test_predict_reads_the_column_of_texts_when_the_training_s_is_missing(tmp_path, predictor, columns, expected):
+    """'comment,label' was refused ("Could not tell which column holds the texts") where evaluate read 'comment'."""
+    data = tmp_path / "other.csv"
+    pd.DataFrame(columns).to_csv(data, index=False)
+    result = predict_file(predictor, data, tmp_path / "o.csv")
+    assert result.text_column == expected
+    assert [n.message for n in result.notes] == [f"Read the texts from '{expected}': the file has no column 'text', "
+                                                 "which the model was trained on."]
 
 
 def test_predict_cli(run_dir, tmp_path, capsys):
