@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bertstudio.data.arrow_batches import DatasetWriter, arrow_batches, frames
+from bertstudio.data.columns import choose_text_column_hint, sample_profiles
 from bertstudio.data.findings import Finding, no_labels_finding
 from bertstudio.data.findings import count_noun as _count
 from bertstudio.data.labels import is_number, normalise_label, sort_labels
@@ -45,6 +46,12 @@ MAX_DECIMAL_CLASSES = 20  # different numbers with decimals: measurements (a reg
 MIN_TRAINING_ROWS = 10
 # Errors that stop training but not evaluation: a test file may hold one class, few rows of many, or few rows.
 TRAINING_ONLY_CODES = ("single_class", "too_many_classes", "numeric_labels", "too_few_rows", "one_text")
+SMALL_CLASSES_LISTED = 10  # the "fewer than 5 examples" warning names this many (200 names made it several KB)
+# The last rows of a spreadsheet often sum up the table ("Total, 200", "Average | 3.1"): read as examples, each made
+# a class of its own. Only the last few rows are looked at, so a real text "Total" further up is never dropped.
+MAX_SUMMARY_ROWS = 3
+SUMMARY_WORDS = frozenset({"total", "totals", "grand total", "sub total", "subtotal", "sum", "sums", "average",
+                           "averages", "avg", "mean", "median", "count", "counts", "overall", "overall total"})
 
 
 @dataclass
@@ -138,6 +145,9 @@ def prepare(
     a few examples and one 8-byte hash per kept row (for repeated texts). Memory stays flat with the row count.
     """
     _check_columns(ds, text_col, label_col, text_pair_col)
+    n_summary = trailing_summary_rows(ds, text_col, label_col)
+    summary_findings = _summary_row_findings(ds, n_summary, text_col, label_col)
+    ds = ds.select(range(ds.num_rows - n_summary)) if n_summary else ds
     text_cols = [text_col] + ([text_pair_col] if text_pair_col else [])
     out_cols = ["text", "text_pair"][: len(text_cols)]
     label_ids_of = _label_lookup(ds, label_col, casefold_labels)
@@ -182,8 +192,9 @@ def prepare(
     findings += _missing_label_word_findings(class_counts)
     findings += training_size_findings(dataset, out_cols)
     findings += tally.long_text_findings()
+    findings = _naming_the_text_column(findings, ds, text_col)
 
-    report = ValidationReport(findings, tally.n_in, len(dataset), class_counts)
+    report = ValidationReport(summary_findings + findings, tally.n_in + n_summary, len(dataset), class_counts)
     return PreparedData(dataset, label_names, label2id, report, text_col, label_col, text_pair_col)
 
 
@@ -321,6 +332,60 @@ def _features(label_names: list[str], *, has_pair: bool) -> datasets.Features:
 
 
 # --------------------------------------------------------------------------- steps
+
+
+def trailing_summary_rows(ds: datasets.Dataset, text_col: str, label_col: str) -> int:
+    """How many of the last rows sum the table up rather than being examples: a text that is a summary word
+    ("Total", "Average:", any case) with a label that is a number, empty, or on no other row."""
+    start = max(1, ds.num_rows - MAX_SUMMARY_ROWS)  # a file of summary rows alone keeps its first row
+    tail = ds.select_columns([text_col, label_col]).select(range(start, ds.num_rows)).to_dict()
+    n = 0
+    for text, label in reversed(list(zip(tail[text_col], tail[label_col]))):
+        if not (_is_summary_word(text) and _unlike_a_class(ds, label_col, label)):
+            break
+        n += 1
+    return n
+
+
+def _is_summary_word(text: object) -> bool:
+    words = " ".join(str(text or "").replace("_", " ").replace("-", " ").split()).strip(" :.=").casefold()
+    return words in SUMMARY_WORDS
+
+
+def _unlike_a_class(ds: datasets.Dataset, label_col: str, label: object) -> bool:
+    """A label no class looks like: a number, nothing, or a value no other row of the column has."""
+    import pyarrow.compute as pc
+
+    name = normalise_label(label)
+    if name is None or is_number(name) or is_number(name.replace(",", ".", 1)):  # "3,1": a decimal comma
+        return True
+    same = sum(pc.sum(pc.equal(batch.column(label_col), label)).as_py() or 0
+               for batch in arrow_batches(ds, [label_col]))
+    return same <= 1
+
+
+def _summary_row_findings(ds: datasets.Dataset, n: int, text_col: str, label_col: str) -> list[Finding]:
+    if not n:
+        return []
+    rows = ds.select_columns([text_col, label_col]).select(range(ds.num_rows - n, ds.num_rows)).to_dict()
+    shown = [", ".join(str(v) for v in (text, label) if normalise_label(v) is not None)
+             for text, label in zip(rows[text_col], rows[label_col])]
+    if n == 1:
+        said = f"the last row '{shown[0]}': it looks like a totals row, not an example"
+    else:
+        said = f"the last {n} rows ({'; '.join(repr(row) for row in shown)}): they look like totals rows, not examples"
+    return [Finding("info", "summary_rows", f"Left out {said}.",
+                    hint="Nothing to do if it sums up the table; if it is a real example, give it one of the "
+                         "classes as its label.", count=n)]
+
+
+def _naming_the_text_column(findings: list[Finding], ds: datasets.Dataset, text_col: str) -> list[Finding]:
+    """The "every row holds the same text" error names the column that holds texts, when the file has one (two
+    columns named 'text', the first a filler: "--text" alone left the person to find 'text_2')."""
+    if not any(f.code == "one_text" for f in findings):
+        return findings
+    hint = choose_text_column_hint(sample_profiles(ds), text_col)
+    return [replace(f, hint=hint) if f.code == "one_text" else f for f in findings]
 
 
 def _check_columns(ds: datasets.Dataset, text_col: str, label_col: str, text_pair_col: str | None) -> None:
@@ -495,7 +560,7 @@ def _class_findings(class_counts: dict[str, int], min_class_count: int) -> list[
     findings: list[Finding] = []
     small = {name: n for name, n in class_counts.items() if n < min_class_count}
     if small:
-        listed = ", ".join(f"'{name}' ({n})" for name, n in small.items())
+        listed = _some((f"'{name}' ({n})" for name, n in small.items()), shown=SMALL_CLASSES_LISTED)
         findings.append(Finding(
             "warning", "small_classes",
             f"{_count(len(small), 'class', 'classes')} with fewer than {min_class_count} examples: {listed}.",

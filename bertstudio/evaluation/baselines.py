@@ -16,7 +16,7 @@ import numpy as np
 
 from bertstudio.errors import DataError
 from bertstudio.evaluation.features import DEFAULT_ENCODER, encode_texts
-from bertstudio.evaluation.metrics import classification_metrics
+from bertstudio.evaluation.metrics import classification_metrics, many_classes_warning_silenced
 from bertstudio.models.word_counts import WordCountModel, joined_texts
 
 MAX_ENCODER_TRAIN_ROWS = 10_000  # encoding is the slow part; a linear probe saturates long before this
@@ -102,8 +102,9 @@ def encoder_baseline(train, evaluated, label_names: Sequence[str], *, encoder: s
     rows = sample_rows(total, max_train_rows, seed)
     train = train.select(rows)
     texts, pairs = dataset_texts(train, joined=False)
-    classifier = linear_classifier(dense=True).fit(encode_texts(texts, encoder, text_pairs=pairs),
-                                                   np.asarray(train["label"]))
+    features = encode_texts(texts, encoder, text_pairs=pairs)
+    with many_classes_warning_silenced():
+        classifier = linear_classifier(dense=True).fit(features, np.asarray(train["label"]))
     eval_texts, eval_pairs = dataset_texts(evaluated, joined=False)
     probs = full_probabilities(classifier, encode_texts(eval_texts, encoder, text_pairs=eval_pairs),
                                len(label_names))

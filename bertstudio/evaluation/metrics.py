@@ -9,6 +9,9 @@ returns JSON-ready values, so the CLI, eval.json and the app share it.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -17,6 +20,19 @@ from bertstudio.errors import DataError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+# scikit-learn's fit warns when a file has more classes than half its rows ("`y` could represent a regression
+# problem"): on the training console, in its words, about what the data check already says in plain ones.
+_MANY_CLASSES_WARNING = r"The number of unique classes is greater than 50% of the number of samples"
+
+
+@contextlib.contextmanager
+def many_classes_warning_silenced() -> Iterator[None]:
+    """scikit-learn's fits inside, without its many-classes warning (and only that one)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_MANY_CLASSES_WARNING, category=UserWarning)
+        yield
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from bertstudio.errors import ModelError
-from bertstudio.evaluation.metrics import softmax
+from bertstudio.evaluation.metrics import many_classes_warning_silenced, softmax
 from bertstudio.evaluation.multilabel_metrics import sigmoid
 from bertstudio.hardware import usable_cores
 from bertstudio.runs import atomic_write_json
@@ -212,7 +212,8 @@ class WordCountModel:
                        multi_label=True)
         # Newton-CG converges in a handful of iterations on sparse TF-IDF rows where L-BFGS needs ten times longer.
         classifier = LogisticRegression(C=REGULARISATION_C, solver="newton-cg", max_iter=1000)
-        classifier.fit(features, y)
+        with many_classes_warning_silenced():
+            classifier.fit(features, y)
         coef = np.zeros((len(label_names), features.shape[1]), dtype=np.float32)
         intercept = np.full(len(label_names), -1e4, dtype=np.float32)  # a class absent from training: never
         if len(classifier.classes_) == 2 and classifier.coef_.shape[0] == 1:  # binary: one row for class 1

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import datasets
+import pandas as pd
 import pytest
+from helpers import write_workbook
 
 from bertstudio.data import SAMPLE_DATA_PATH, prepare
 from bertstudio.data.columns import guess_columns
@@ -266,7 +268,7 @@ def test_long_texts() -> None:
     finding = _codes(prepare(_table(**data), text_col="text", label_col="label", long_text_chars=1_000))["long_texts"]
     assert finding.count == 1 and finding.level == "info"
     # Four long-text strategies keep different parts: the hint names them all, never "only the beginning".
-    assert "the start, the end, both, or all of each in overlapping windows" in finding.hint
+    assert "the start, the end, both, or overlapping windows across each" in finding.hint
     assert "beginning" not in finding.hint
 
 
@@ -544,3 +546,89 @@ def test_swapped_text_and_label_columns_are_named_as_such() -> None:
     ids = prepare(_table(text=[f"text {i}" for i in range(60)], label=[f"id-{i}" for i in range(60)]),
                   text_col="text", label_col="label")
     assert "swapped" not in _codes(ids)["too_many_classes"].hint  # varied texts: the label column is the problem
+
+
+# --------------------------------------------------------------------------- labels and rows as files hold them
+
+
+@pytest.mark.parametrize("value", [True, "true", "True", "TRUE", " true "])
+def test_booleans_are_spelt_one_way_whatever_the_format(value) -> None:
+    assert normalise_label(value) == "True"
+    assert normalise_label(value, casefold=True) == "true"
+
+
+def test_a_boolean_label_column_reads_the_same_from_parquet_and_csv(tmp_path) -> None:
+    """Parquet and JSON booleans came out 'false'/'true', CSV ones 'False'/'True': a model trained on one refused
+    to be scored on the other ("labels the model was never trained on")."""
+    frame = pd.DataFrame({"text": [f"text number {i}" for i in range(20)], "label": [i % 2 == 0 for i in range(20)]})
+    frame.to_parquet(tmp_path / "bool.parquet")
+    frame.to_csv(tmp_path / "bool.csv", index=False)
+    frame.to_json(tmp_path / "bool.jsonl", orient="records", lines=True)
+    for name in ("bool.parquet", "bool.csv", "bool.jsonl"):
+        ds, _ = read_table(tmp_path / name)
+        assert prepare(ds, text_col="text", label_col="label").label_names == ["False", "True"], name
+
+
+def test_a_totals_row_at_the_end_is_left_out_with_a_note() -> None:
+    data = _balanced(n_per_class=10, labels=("a", "b"))
+    prepared = prepare(_table(text=data["text"] + ["Total"], label=data["label"] + ["20"]), text_col="text",
+                       label_col="label")
+    assert prepared.label_names == ["a", "b"] and "small_classes" not in _codes(prepared)
+    note = _codes(prepared)["summary_rows"]
+    assert note.level == "info"
+    assert note.message == "Left out the last row 'Total, 20': it looks like a totals row, not an example."
+    assert prepared.report.n_rows_in == 21 and prepared.report.n_rows_kept == 20
+
+
+def test_several_summary_rows_of_any_case_and_a_decimal_comma_are_left_out() -> None:
+    data = _balanced(n_per_class=10, labels=("1", "2"))
+    prepared = prepare(_table(text=data["text"] + ["GRAND TOTAL:", "average"], label=data["label"] + ["30", "3,1"]),
+                       text_col="text", label_col="label")
+    assert prepared.label_names == ["1", "2"]
+    assert "the last 2 rows ('GRAND TOTAL:, 30'; 'average, 3,1')" in _codes(prepared)["summary_rows"].message
+
+
+@pytest.mark.parametrize("text, label", [
+    ("Total", "a"),  # a label of a class: a real example
+    ("Total cost was too high", "99"),  # a sentence, not a summary word
+])
+def test_last_rows_that_may_be_examples_are_kept(text, label) -> None:
+    data = _balanced(n_per_class=10, labels=("a", "b"))
+    prepared = prepare(_table(text=data["text"] + [text], label=data["label"] + [label]), text_col="text",
+                       label_col="label")
+    assert "summary_rows" not in _codes(prepared) and prepared.report.n_rows_kept == 21
+
+
+def test_a_totals_row_above_the_last_rows_is_kept() -> None:
+    """Only the end of the file is looked at: a row "Total" further up may be real data."""
+    data = _balanced(n_per_class=10, labels=("a", "b"))
+    texts = data["text"][:5] + ["Total"] + data["text"][5:]
+    labels = data["label"][:5] + ["7"] + data["label"][5:]
+    prepared = prepare(_table(text=texts, label=labels), text_col="text", label_col="label")
+    assert "7" in prepared.label_names and "summary_rows" not in _codes(prepared)
+
+
+def test_a_totals_row_of_a_workbook_is_left_out(tmp_path) -> None:
+    rows = [("text", "stars")] + [(f"review number {i} of the shop", str(1 + i % 5)) for i in range(30)]
+    book = write_workbook(tmp_path / "reviews.xlsx", {"Reviews": rows + [("Average", 3.1)]})
+    ds, _ = read_table(book)
+    prepared = prepare(ds, text_col="text", label_col="stars")
+    assert prepared.label_names == ["1", "2", "3", "4", "5"]
+    assert "'Average, 3.1'" in _codes(prepared)["summary_rows"].message
+
+
+def test_the_few_examples_warning_names_ten_classes_and_counts_the_rest() -> None:
+    texts = [f"text number {i}" for i in range(600)]
+    prepared = prepare(_table(text=texts, label=[f"cls{i % 200}" for i in range(600)]), text_col="text",
+                       label_col="label")
+    finding = _codes(prepared)["small_classes"]
+    assert finding.count == 200 and "'cls9' (3) and 190 more." in finding.message
+    assert "cls10'" not in finding.message and len(finding.message) < 300
+
+
+def test_the_one_text_error_names_the_column_that_holds_texts() -> None:
+    """Two columns named 'text' (read as 'text' and 'text_2'), the first a filler: the error said only "--text"."""
+    data = _balanced(n_per_class=10, labels=("a", "b"))
+    prepared = prepare(_table(text=["ignore this"] * 20, label=data["label"], text_2=data["text"]),
+                       text_col="text", label_col="label")
+    assert "--text text_2" in _codes(prepared)["one_text"].hint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from bertstudio.evaluation.metrics import (
     per_class_frame,
     ranking_scores,
 )
+from bertstudio.models.word_counts import WordCountModel
 
 NAMES = ["a", "b", "c"]
 
@@ -170,3 +173,12 @@ def test_frames_for_the_app():
     assert share.sum(axis=1).to_numpy() == pytest.approx(np.ones(3))
     legacy = {k: v for k, v in m.items() if k != "confusion_matrix_normalized"}
     assert confusion_frame(legacy, normalized=True).to_numpy() == pytest.approx(share.to_numpy())
+
+
+def test_fitting_on_many_classes_of_few_rows_says_nothing_on_the_console():
+    """scikit-learn's "number of unique classes is greater than 50% of the number of samples" reached the training
+    console; the data check says it in words already."""
+    texts = [f"text number {i} about topic {i % 40}" for i in range(60)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        WordCountModel.fit(texts, [i % 40 for i in range(60)], [f"class {i}" for i in range(40)])
