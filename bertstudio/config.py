@@ -21,6 +21,8 @@ from bertstudio.runs import atomic_write_json
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "balanced"
+MOST_WINDOWS = 64  # max_windows' bound: a text read in 64 windows of 512 tokens already costs 64 texts' time
+MAX_LENGTH = 512  # the longest input of every model in the registry (their position embeddings)
 
 
 def _cli(flag: str, group: str) -> dict[str, Any]:
@@ -76,7 +78,7 @@ class TrainConfig(BaseModel):
                        json_schema_extra=_cli("--model", "model"))
     preset: str = Field(DEFAULT_PRESET, description="Preset the settings started from.",
                         json_schema_extra=_cli("--preset", "model"))
-    max_length: int | None = Field(None, ge=8, le=512,
+    max_length: int | None = Field(None, ge=8, le=MAX_LENGTH,
                                    description="Longest text in tokens; longer texts are cut (auto: from the data).",
                                    json_schema_extra=_cli("--max-length", "model"))
     attention_dropout: float | None = Field(None, ge=0.0, lt=1.0,
@@ -92,8 +94,9 @@ class TrainConfig(BaseModel):
     long_texts: Literal["auto", "head", "tail", "head_tail", "windows"] = Field(
         "auto", description="What to keep of texts longer than the maximum length. auto: chosen from your data's "
         "lengths and the time it would take; head: the first tokens (fastest); tail: the last tokens (texts that "
-        "end with their verdict); head_tail: the first and the last tokens (best for long reviews); windows: all "
-        "of it in overlapping windows whose scores are combined (slowest, misses nothing).",
+        "end with their verdict); head_tail: the first and the last tokens (best for long reviews); windows: "
+        "overlapping windows whose scores are combined (slowest; at most --max-windows per text, so a text longer "
+        "than they cover is read only in part).",
         json_schema_extra=_cli("--long-texts", "model"))
     head_tokens: int | None = Field(None, ge=0, le=510,
                                     description="head_tail: tokens kept from the start; the rest of the maximum "
@@ -107,10 +110,12 @@ class TrainConfig(BaseModel):
         "auto", description="windows: how a text's score comes from its windows' scores: mean, or max (a text is "
                             "what its strongest window says) (auto: whichever scores better on validation).",
         json_schema_extra=_cli("--window-aggregation", "model"))
-    max_windows: int = Field(8, ge=1, le=64,
+    max_windows: int = Field(8, ge=1, le=MOST_WINDOWS,
                              description="windows: at most this many windows per text, so one huge text cannot "
-                                         "take the time of hundreds; longer texts get that many, spread evenly "
-                                         "from start to end (the stretches between them are skipped).",
+                                         "take the time of hundreds. They read a text of up to about "
+                                         "max_windows x max_length tokens whole; a longer one gets that many "
+                                         "spread evenly from start to end, and the stretches between them are "
+                                         "skipped (8 windows of 64 tokens read about 5% of a 10,000-token text).",
                              json_schema_extra=_cli("--max-windows", "model"))
 
     # --- optimisation -------------------------------------------------------

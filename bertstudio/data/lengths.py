@@ -21,7 +21,7 @@ PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 HISTOGRAM_BINS = 30
 # What happens to the texts longer than the maximum length, before training has chosen (``long_texts`` "auto",
 # train/long_texts.py): not "only their beginning", which is one of four choices (data/long_texts.py).
-LONG_TEXTS_CHOICE = ("what is kept of them (the start, the end, both, or all of each in overlapping windows) is "
+LONG_TEXTS_CHOICE = ("what is kept of them (the start, the end, both, or overlapping windows across each) is "
                      "chosen from your data unless you set it")
 _TOKENIZE_BATCH = 1_000
 

@@ -8,11 +8,12 @@ Four choices (``TrainConfig.long_texts``, recorded in ``preprocessing.json`` so 
 * ``head_tail``: the first N and the last M tokens.  Sun et al. 2019 ("How to fine-tune BERT for text
   classification") kept 128 + 382 of 512 and found it best on IMDb; the default keeps the same share
   (128/510 of the room) at any maximum length;
-* ``windows``: all of the text, in overlapping windows ``stride`` tokens apart; each window is a training example
+* ``windows``: the text in overlapping windows ``stride`` tokens apart; each window is a training example
   with its text's label, and a text's logits are the mean or the max of its windows' logits (chosen on
-  validation).  At most ``max_windows`` per text, so one huge text cannot take the time of hundreds: beyond that
-  the windows are spread evenly from the start to the end of the text, and the stretches between them are
-  skipped.
+  validation).  At most ``max_windows`` per text, so one huge text cannot take the time of hundreds: a text
+  longer than those windows cover (:meth:`LongTexts.covered_length`) gets that many spread evenly from its start
+  to its end, and the stretches between them are skipped (8 windows of 64 tokens read about 5% of a text of
+  10,000 tokens).  Every message says so (:meth:`LongTexts.kept`), never that windows read all of a text.
 
 Text pairs keep ``head`` (the tokenizer trims the longer text of the pair): cutting a pair into windows would
 separate one text from the part of the other it is compared with.
@@ -23,13 +24,15 @@ special tokens ([CLS] ... [SEP] for BERT), so a text that fits is encoded exactl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
-from bertstudio.config import HEAD_SHARE
+from bertstudio.config import HEAD_SHARE, MAX_LENGTH, MOST_WINDOWS
 from bertstudio.data.arrow_batches import column_array
+from bertstudio.data.findings import count_noun
 from bertstudio.data.lengths import _quiet_transformers, percent_text
 
 STRATEGIES: tuple[str, ...] = ("head", "tail", "head_tail", "windows")
@@ -74,15 +77,32 @@ class LongTexts:
     def step(self, room: int) -> int:
         return min(room, self.stride or max(1, room // 2))
 
+    def covered_length(self) -> int:
+        """windows: the longest text (in tokens, special ones included, as ``max_length`` counts them) read whole.
+        Past ``max_windows`` windows ``step`` apart the windows are spread evenly (:func:`window_starts`), so they
+        still touch until the text is ``max_windows`` windows long: the stride does not change this."""
+        return self.most_read() + SPECIAL_TOKENS
+
+    def most_read(self) -> int:
+        """windows: the tokens read of a longer text than :meth:`covered_length` (windows with gaps between)."""
+        return self.max_windows * self.room()
+
     def kept(self) -> str:
-        """What is kept of a text longer than ``max_length``: "the first 64 and last 190 tokens", "every token, in
+        """What is kept of a text longer than ``max_length``: "the first 64 and last 190 tokens", "up to 8
         overlapping windows ..." (what every text telling a person about long texts says: never "the beginning"
-        for a strategy that keeps something else)."""
+        for a strategy that keeps something else, nor "every token" for windows that stop at ``max_windows``)."""
         if self.strategy == "windows":
-            room = self.room()
-            return (f"every token, in overlapping windows of {self.max_length} tokens {self.step(room)} apart (at "
-                    f"most {self.max_windows} per text)")
+            return f"{self._windows_part()}: {self._windows_reach()}"
         return f"the {self._cut_part()}"
+
+    def _windows_part(self) -> str:
+        return (f"up to {self.max_windows} overlapping windows of {self.max_length} tokens, {self.step(self.room())} "
+                "tokens apart")
+
+    def _windows_reach(self) -> str:
+        """How much of a text the windows read: "texts of up to 281 tokens whole, longer ones only in part ..."."""
+        return (f"texts of up to {self.covered_length():,} tokens whole, longer ones only in part "
+                f"({self.max_windows} windows spread from start to end, {self.most_read():,} of their tokens)")
 
     def _cut_part(self) -> str:
         """The tokens a cut keeps: "first 254 tokens", "last 254 tokens", "first 64 and last 190 tokens"."""
@@ -96,12 +116,11 @@ class LongTexts:
 
     def describe(self) -> str:
         """One phrase for the predictor, the model card and the plan: "texts cut at 256 tokens", ..."""
-        room = self.room()
         if self.strategy in ("tail", "head_tail"):
             return f"long texts keep their {self._cut_part()}"
         if self.strategy == "windows":
-            return (f"long texts are read whole in windows of {self.max_length} tokens, {self.step(room)} tokens "
-                    f"apart (at most {self.max_windows} per text), their scores {self.aggregation}-aggregated")
+            return (f"long texts are read in {self._windows_part()}, their scores {self.aggregation}-aggregated: "
+                    f"{self._windows_reach()}")
         return f"texts cut at {self.max_length} tokens"
 
 
@@ -117,6 +136,38 @@ def windows_for(length: int, settings: LongTexts) -> int:
     """Windows a text of ``length`` tokens (special tokens included) is read in."""
     room = settings.room(SPECIAL_TOKENS)
     return len(window_starts(max(0, length - SPECIAL_TOKENS), room, settings.step(room), settings.max_windows))
+
+
+def uncovered_note(windows: LongTexts, share: float, texts: int, longest: int, *, sampled: bool = False) -> str:
+    """What the plan and ``inspect`` say when texts are longer than ``windows`` read whole (``share`` of ``texts``,
+    the longest ``longest`` tokens): how many, how little of each is read, and how to read more; "" when none is."""
+    covered = windows.covered_length()
+    if share <= 0 or longest <= covered:
+        return ""
+    count = max(1, round(share * texts))
+    they = "it is" if count == 1 else "each is"
+    return (f"{'About ' if sampled else ''}{count_noun(count, 'text')} of {texts:,} ({percent_text(share)}) "
+            f"{'is' if count == 1 else 'are'} longer than the {covered:,} tokens {windows.max_windows} windows of "
+            f"{windows.max_length} tokens read whole (the longest: {longest:,} tokens): {they} read only in part, "
+            f"{windows.most_read():,} of its tokens in {windows.max_windows} windows spread from start to end, the "
+            f"stretches between them skipped. {_reading_more(windows, longest)}")
+
+
+def _reading_more(windows: LongTexts, longest: int) -> str:
+    """How to read more of texts longer than ``windows`` read whole: more windows, longer ones, or both."""
+    room = windows.room()
+    more = min(MOST_WINDOWS, math.ceil((longest - SPECIAL_TOKENS) / room))
+    longer = min(MAX_LENGTH, math.ceil((longest - SPECIAL_TOKENS) / windows.max_windows) + SPECIAL_TOKENS)
+    ways = []
+    if more > windows.max_windows:
+        ways.append(f"--max-windows {more} (up to {replace(windows, max_windows=more).covered_length():,} tokens "
+                    "whole)")
+    if longer > windows.max_length:
+        ways.append(f"--max-length {longer} (longer windows: up to "
+                    f"{replace(windows, max_length=longer).covered_length():,} tokens whole)")
+    if not ways:
+        return "Split such documents into several rows to read more of them."
+    return f"To read more of them, use {' or '.join(ways)}; each window costs about the time of one text."
 
 
 def examples_per_text(grid: Sequence[int], settings: LongTexts) -> float:
@@ -142,6 +193,8 @@ class LongTextOutlook:
     windows_per_text: float
     most_windows: int  # the longest text's windows (at most max_windows)
     kept: str  # what is kept of a long text, in words ("" for auto)
+    uncovered_share: float = 0.0  # texts longer than the windows read whole (LongTexts.covered_length)
+    longest: int = 0  # the longest text's tokens
 
     @property
     def cut_texts(self) -> int:
@@ -163,6 +216,9 @@ class LongTextOutlook:
                          f"{self.windows.max_windows} per text): {self.windows_per_text:.1f} windows per text on "
                          f"average, up to {self.most_windows} for the longest; each window is a training example, "
                          f"so an epoch takes about {self.windows_per_text:.1f}x the steps.")
+            uncovered = uncovered_note(self.windows, self.uncovered_share, self.texts, self.longest,
+                                       sampled=self.sampled)
+            lines += [f"  {uncovered}"] if uncovered else []
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,7 +226,8 @@ class LongTextOutlook:
                 "sampled": self.sampled, "cut_share": self.cut_share, "cut_texts": self.cut_texts,
                 "windows_per_text": self.windows_per_text, "most_windows": self.most_windows,
                 "window_stride": self.windows.step(self.windows.room(SPECIAL_TOKENS)),
-                "max_windows": self.windows.max_windows, "kept": self.kept}
+                "max_windows": self.windows.max_windows, "kept": self.kept,
+                "read_whole_up_to": self.windows.covered_length(), "uncovered_share": self.uncovered_share}
 
 
 def long_text_outlook(lengths: Any, settings: Any) -> LongTextOutlook:
@@ -185,7 +242,8 @@ def long_text_outlook(lengths: Any, settings: Any) -> LongTextOutlook:
         strategy=strategy, max_length=max_length, texts=lengths.n, sampled=lengths.sampled,
         cut_share=lengths.share_longer_than(max_length), windows=windows,
         windows_per_text=examples_per_text(grid, windows), most_windows=windows_for(lengths.max, windows),
-        kept="" if strategy == "auto" else chosen.describe())
+        kept="" if strategy == "auto" else chosen.describe(),
+        uncovered_share=lengths.share_longer_than(windows.covered_length()), longest=lengths.max)
 
 
 # --------------------------------------------------------------------------- token selection

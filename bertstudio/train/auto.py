@@ -294,7 +294,7 @@ def decide_long_texts(config: TrainConfig, stats: DataStats, hw: Hardware, model
     of the same fields; a choice without a reason (nothing is cut) shows none."""
     for choice in choose_long_texts(config.model_copy(update=updates), stats.length_grid, is_pair=stats.is_pair,
                                     device=hw.device, hidden=model.hidden, ffn=model.ffn,
-                                    max_length_auto=config.max_length is None):
+                                    max_length_auto=config.max_length is None, texts=stats.train_rows):
         updates[choice.field] = choice.value
         decisions[:] = [d for d in decisions if d.field != choice.field]
         if choice.reason:

@@ -9,8 +9,11 @@ The rule (pure, from the token-length percentiles and this hardware):
 * on a CPU, when the data asks for more than ``CPU_LONG_MAX_LENGTH`` tokens and many texts are longer than that,
   the maximum length is lowered to it: self-attention makes 512 tokens cost more than twice 256 per text, and
   keeping the start and the end recovers most of what the middle adds (Sun et al. 2019);
-* then ``windows`` when reading every token would cost at most ``WINDOW_BUDGET`` times cutting (a few long texts,
-  or a GPU), else ``head_tail``, which costs no extra time.
+* then ``windows`` when reading the texts in windows would cost at most ``WINDOW_BUDGET`` times cutting (a few long
+  texts, or a GPU), else ``head_tail``, which costs no extra time.
+
+With windows (chosen here or by the person), texts longer than ``max_windows`` windows read whole are read only in
+part: the plan says how many and what to change (:func:`windows_reach`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bertstudio.data.long_texts import (
     per_text,
     share_longer,
     text_rows_of,
+    uncovered_note,
     windows_for,
 )
 
@@ -61,13 +65,14 @@ def token_cost(grid: Sequence[int], max_length: int, hidden: int, ffn: int, wind
 
 
 def choose_long_texts(config: TrainConfig, grid: Sequence[int], *, is_pair: bool, device: str, hidden: int,
-                      ffn: int, max_length_auto: bool) -> list[LongTextChoice]:
-    """The automatic values of ``long_texts`` (and the maximum length on a CPU), with their reasons."""
+                      ffn: int, max_length_auto: bool, texts: int) -> list[LongTextChoice]:
+    """The automatic values of ``long_texts`` (and the maximum length on a CPU), with their reasons; with windows,
+    what they leave unread of the longest of the ``texts`` training texts."""
     max_length = int(config.max_length)
     if config.long_texts != "auto":
         check_long_text_settings(config.long_texts, max_length, config.head_tokens, config.window_stride,
                                  is_pair=is_pair)
-        return []
+        return [reach for reach in [windows_reach(config, grid, texts)] if reach is not None]
     share = share_longer(grid, max_length)
     if share < LONG_SHARE:
         return [LongTextChoice("long_texts", "head", None)]
@@ -86,7 +91,20 @@ def choose_long_texts(config: TrainConfig, grid: Sequence[int], *, is_pair: bool
         max_length = CPU_LONG_MAX_LENGTH
         share = share_longer(grid, max_length)
     choices.append(_strategy(config, grid, share, max_length, device, hidden, ffn))
-    return choices
+    reach = windows_reach(config.model_copy(update={"max_length": max_length, "long_texts": choices[-1].value}),
+                          grid, texts)
+    return choices + ([reach] if reach is not None else [])
+
+
+def windows_reach(config: TrainConfig, grid: Sequence[int], texts: int) -> LongTextChoice | None:
+    """With windows: how many texts are longer than the windows read whole, and what to change to read more of
+    them (a note beside ``max_windows``); None for another strategy, or when every text is read whole."""
+    kept = LongTexts.of(config)
+    if kept.strategy != "windows" or len(grid) < 2:
+        return None
+    # The percentile grid counts in whole percents: the count is an estimate ("about").
+    note = uncovered_note(kept, share_longer(grid, kept.covered_length()), texts, int(grid[-1]), sampled=True)
+    return LongTextChoice("max_windows", kept.max_windows, note) if note else None
 
 
 def _strategy(config: TrainConfig, grid: Sequence[int], share: float, max_length: int, device: str, hidden: int,
@@ -96,9 +114,11 @@ def _strategy(config: TrainConfig, grid: Sequence[int], share: float, max_length
     where = "this GPU" if device == "cuda" else f"this {device.upper()}"
     longer = f"{share:.0%} of your texts are longer than {max_length} tokens"
     if slower <= WINDOW_BUDGET.get(device, WINDOW_BUDGET["cpu"]):
+        whole = " No part of any text is lost." if grid[-1] <= windows.covered_length() else ""
         return LongTextChoice("long_texts", "windows", (
-            f"{longer}: each is read whole, in overlapping windows whose scores are combined; that takes about "
-            f"{slower:.1f}x the time of cutting them, which {where} affords, and no part of any text is lost."))
+            f"{longer}: each is read in up to {windows.max_windows} overlapping windows whose scores are combined "
+            f"(texts of up to {windows.covered_length():,} tokens whole); that takes about {slower:.1f}x the time "
+            f"of cutting them, which {where} affords.{whole}"))
     kept = LongTexts("head_tail", max_length, head_tokens=config.head_tokens)
     head = kept.head_count(kept.room(SPECIAL_TOKENS))
     tail = kept.room(SPECIAL_TOKENS) - head

@@ -201,7 +201,7 @@ def length_in_use(plan: TrainingPlan, lengths: LengthStats) -> LengthInUse:
     suggested = lengths.suggested_max_length
     why = {d.field: d.reason for d in plan.decisions}
     reasons = [why["max_length"]] if used != suggested and "max_length" in why else []
-    reasons += [why["long_texts"]] if "long_texts" in why else []
+    reasons += [why[name] for name in ("long_texts", "max_windows") if name in why]  # max_windows: texts read in part
     return LengthInUse(suggested, used, LongTexts.of(cfg), lengths.share_longer_than(used), tuple(reasons),
                        pair=bool(cfg.text_pair_column), chosen="max_length" not in why)
 

@@ -174,7 +174,7 @@ def test_explain_suggestion() -> None:
     most = explain_suggestion([600] * 10 + [10] * 10, 512, 512)
     assert most.startswith("Only 50% of texts fit in 512 tokens")
     # What is kept of the cut texts depends on the long-text strategy: never "only their beginning".
-    assert "the start, the end, both, or all of each in overlapping windows" in most and "beginning" not in most
+    assert "the start, the end, both, or overlapping windows across each" in most and "beginning" not in most
 
 
 def test_token_length_stats(tokenizer) -> None:

@@ -38,6 +38,17 @@ def test_inspect_says_how_many_texts_a_length_cuts_and_the_windows_per_text(long
     assert "head_tail: long texts keep their first 64 and last 190 tokens." in text
 
 
+def test_inspect_counts_the_texts_longer_than_the_windows_read_whole(long_csv, capsys):
+    """Tester: "windows ... misses nothing" while texts longer than max_windows windows are read only in part."""
+    few = _inspect(capsys, str(long_csv), "--max-length", "32", "--long-texts", "windows", "--max-windows", "2")
+    assert few["read_whole_up_to"] == 62 and few["uncovered_share"] > 0
+    assert main(["inspect", str(long_csv), "--max-length", "32", "--long-texts", "windows", "--max-windows", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "are longer than the 62 tokens 2 windows of 32 tokens read whole" in text and "--max-windows" in text
+    enough = _inspect(capsys, str(long_csv), "--max-length", "512", "--long-texts", "windows")
+    assert enough["uncovered_share"] == 0.0
+
+
 def test_inspect_without_flags_uses_the_suggested_length_and_explains_auto(long_csv, capsys):
     assert main(["inspect", str(long_csv)]) == 0
     text = capsys.readouterr().out

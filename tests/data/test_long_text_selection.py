@@ -18,6 +18,7 @@ from bertstudio.data.long_texts import (
     per_text,
     select_tokens,
     tokenize_long_split,
+    uncovered_note,
     window_starts,
 )
 from bertstudio.errors import ConfigError
@@ -171,5 +172,35 @@ def test_every_choice_describes_itself():
     assert [LongTexts(s, 256).kept() for s in ("head", "tail", "head_tail")] == [
         "the first 254 tokens", "the last 254 tokens", "the first 64 and last 190 tokens"]
     assert LongTexts("windows", 256, stride=100, max_windows=4).kept() == (
-        "every token, in overlapping windows of 256 tokens 100 apart (at most 4 per text)")
-    assert "windows of 256 tokens, 127 tokens apart (at most 8 per text)" in LongTexts("windows", 256).describe()
+        "up to 4 overlapping windows of 256 tokens, 100 tokens apart: texts of up to 1,018 tokens whole, longer "
+        "ones only in part (4 windows spread from start to end, 1,016 of their tokens)")
+    assert "windows of 256 tokens, 127 tokens apart, their scores mean-aggregated" in LongTexts("windows", 256).describe()
+
+
+@pytest.mark.parametrize("max_length, stride, max_windows", [(64, None, 8), (64, 10, 8), (256, 100, 4), (32, 30, 1)])
+def test_windows_say_how_long_a_text_they_read_whole(max_length, stride, max_windows):
+    """Tester: "windows: all of it ... misses nothing", while 8 windows of 64 tokens read about 5% of a text of
+    10,000 tokens. What they read whole is what window_starts reads whole, whatever the stride."""
+    kept = LongTexts("windows", max_length, stride=stride, max_windows=max_windows)
+    room = kept.room()
+
+    def read_whole(tokens: int) -> bool:
+        read = set()
+        for start in window_starts(tokens, room, kept.step(room), max_windows):
+            read.update(range(start, min(tokens, start + room)))
+        return len(read) == tokens
+
+    covered = kept.covered_length() - 2  # the text's own tokens, without [CLS] and [SEP]
+    assert read_whole(covered) and not read_whole(covered + 1)
+    assert kept.most_read() == max_windows * room and "every token" not in kept.kept() + kept.describe()
+    assert LongTexts("windows", 64).most_read() / 10_000 < 0.05  # the tester's 10k-token text: about 5% is read
+
+
+def test_texts_longer_than_the_windows_read_are_counted_with_what_to_change():
+    windows = LongTexts("windows", 64)
+    note = uncovered_note(windows, 0.5, 112, 9_818)
+    assert note.startswith("56 texts of 112 (50%) are longer than the 498 tokens 8 windows of 64 tokens read whole")
+    assert "496 of its tokens" in note and "--max-windows 64" in note and "--max-length 512" in note
+    assert uncovered_note(windows, 0.0, 112, 400) == "" and uncovered_note(windows, 0.1, 112, 498) == ""
+    biggest = uncovered_note(LongTexts("windows", 512, max_windows=64), 0.5, 112, 99_000)
+    assert "Split such documents into several rows" in biggest and "--max-windows" not in biggest
