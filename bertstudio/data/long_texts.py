@@ -123,6 +123,15 @@ class LongTexts:
                     f"{self._windows_reach()}")
         return f"texts cut at {self.max_length} tokens"
 
+    def send_hint(self) -> str:
+        """What to send of a text too long to accept (the server's limit), for what this strategy reads of it."""
+        if self.strategy == "windows":
+            return (f"It is read in at most {self.max_windows} windows of {self.max_length} tokens "
+                    f"({self.covered_length():,} tokens whole): split it into several texts, or send the part "
+                    "that matters.")
+        part = {"tail": "end", "head_tail": "start and the end"}.get(self.strategy, "start")
+        return f"Only the {self._cut_part()} are read: send the {part} of the text."
+
 
 # --------------------------------------------------------------------------- what a setting does to measured texts
 

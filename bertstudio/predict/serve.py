@@ -16,7 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bertstudio.data.io import MAX_TEXT_CHARS
 from bertstudio.data.labels import is_blank
+from bertstudio.data.long_texts import LongTexts
 from bertstudio.errors import UserError
 from bertstudio.predict.predictor import Predictor
 
@@ -49,7 +51,9 @@ class PredictResponse(BaseModel):
 class Limits:
     max_body_bytes: int = 1_000_000
     max_texts: int = 256
-    max_text_chars: int = 20_000  # texts are cut to max_length tokens anyway; this only bounds tokenizer work
+    # The bound training and predict read a text to: a model that reads the end of a text, or windows across it,
+    # needs all of it (20,000 refused a 27,753-character text that predict classified).
+    max_text_chars: int = MAX_TEXT_CHARS
 
 
 def error_body(message: str, hint: str | None = None) -> dict[str, Any]:
@@ -257,7 +261,7 @@ def _check_texts(field: str, values: list[str], predictor: Predictor, limits: Li
     if longest is not None and len(values[longest]) > limits.max_text_chars:
         return (413, (f"{field}[{longest}] has {len(values[longest]):,} characters; the limit is "
                       f"{limits.max_text_chars:,}."),
-                f"Only the first {predictor.prep.max_length} tokens are read anyway: send the start of the text.")
+                LongTexts.of(predictor.prep).send_hint())
     for i, text in enumerate(values):
         if is_blank(text):
             return (422, f"{field}[{i}] is empty.",

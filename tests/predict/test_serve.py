@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from helpers import LABELS, make_tiny_run, sample_texts
 
+from bertstudio.data.io import MAX_TEXT_CHARS
 from bertstudio.predict.predictor import load_predictor
 from bertstudio.predict.serve import Limits, create_app, is_loopback
 
@@ -79,6 +82,34 @@ def test_bad_requests_get_clear_json_errors(client, payload, status, words):
     assert response.status_code == status
     body = response.json()
     assert words in body["error"] and body["hint"]
+
+
+def run_keeping(root, strategy: str):
+    """A tiny run that keeps ``strategy`` of long texts, as `train --long-texts STRATEGY` records it."""
+    run = make_tiny_run(root)
+    prep = run / "model" / "preprocessing.json"
+    prep.write_text(json.dumps({**json.loads(prep.read_text()), "long_texts": strategy}))
+    return run
+
+
+def test_a_long_text_is_served_as_predict_reads_it(tmp_path):
+    """Tester: a 27,753-character text was refused (limit 20,000, "send the start of the text") by a run that reads
+    the end of long texts; predict and training read up to MAX_TEXT_CHARS characters of a text."""
+    predictor = load_predictor(run_keeping(tmp_path, "tail"))
+    text = " ".join(sample_texts(40)) * 40
+    assert 20_000 < len(text) < MAX_TEXT_CHARS == Limits().max_text_chars
+    response = TestClient(create_app(predictor, Limits(max_body_bytes=MAX_TEXT_CHARS * 2))).post(
+        "/predict", json={"texts": [text]})
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["label"] == predictor.predict([text]).labels[0]
+
+
+@pytest.mark.parametrize("strategy, words", [("head", "send the start"), ("tail", "send the end"),
+                                             ("head_tail", "send the start and the end"),
+                                             ("windows", "at most 8 windows of 24 tokens")])
+def test_a_text_over_the_limit_is_told_what_the_model_reads_of_it(tmp_path, strategy, words):
+    response = TestClient(create_app(load_predictor(run_keeping(tmp_path, strategy)), LIMITS)).post("/predict", json={"texts": ["a" * 101]})
+    assert response.status_code == 413 and words in response.json()["hint"]
 
 
 def test_invalid_json_is_400(client):
