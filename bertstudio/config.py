@@ -9,18 +9,23 @@ it from the data (see :mod:`bertstudio.train.auto`) and records why.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bertstudio.errors import ConfigError
 from bertstudio.runs import atomic_write_json
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "balanced"
+# The validation context key naming presets saved in the app (``make_config(saved_presets=...)``), which a preset
+# name may be besides the built-in ones.
+SAVED_PRESETS = "saved_presets"
 MOST_WINDOWS = 64  # max_windows' bound: a text read in 64 windows of 512 tokens already costs 64 texts' time
 MAX_LENGTH = 512  # the longest input of every model in the registry (their position embeddings)
 
@@ -233,6 +238,15 @@ class TrainConfig(BaseModel):
             check_long_text_settings("windows", max_length, None, value)
         return value
 
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str, info: ValidationInfo) -> str:
+        """Refuse a name that is no preset, as ``--preset`` does: a config file's or the Python API's unknown preset
+        trained with the defaults and was saved as if it had been applied."""
+        if value not in (info.context or {}).get(SAVED_PRESETS, ()):
+            check_preset_name(value)
+        return value
+
     @model_validator(mode="after")
     def _check_combinations(self) -> "TrainConfig":
         if self.text_pair_column is not None and self.text_pair_column == self.text_column:
@@ -257,19 +271,58 @@ class TrainConfig(BaseModel):
         atomic_write_json(Path(path), {**self.to_json_dict(), **(extra or {})})
 
     @classmethod
-    def load(cls, path: str | Path, *, strict: bool = False) -> "TrainConfig":
-        """A saved config.  ``strict`` (a file a person hands to ``train --config``) refuses keys that are not
-        settings, as ``make_config`` does, instead of dropping a misspelt ``max_step`` without a word."""
+    def load(cls, path: str | Path, *, strict: bool = False,
+             overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        """A saved config, with ``overrides`` (train's flags) over it.  ``strict`` (a file a person hands to
+        ``train --config``) refuses keys that are not settings, as ``make_config`` does, instead of dropping a
+        misspelt ``max_step`` without a word.
+
+        A file of some settings (``{"preset": "head-only", "epochs": 3}``) starts from its preset's settings (the
+        default preset's when it names none) with its own keys over them, as ``--preset`` does with flags.  A file
+        of every setting (a run's config.json, the app's train_config.json) is read as it is: its preset only names
+        where the settings started, and may be one saved in the app on another computer."""
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise ConfigError(f"{path} holds a JSON {type(raw).__name__}, not settings.",
                               "Pass a JSON object of settings, such as a run's config.json.")
         if strict:
             refuse_unknown_keys(raw, path)
-        raw.setdefault("long_texts", "head")  # runs from before the long-text choice cut at the head
-        if "decisions" in raw and "pooling" not in raw:  # a run saved before the strategies: resumes as it trained
-            raw = {**STRATEGIES_BEFORE_ISSUE_20, **raw}
-        return make_config(**{k: v for k, v in raw.items() if k in cls.model_fields})
+        settings = {k: v for k, v in raw.items() if k in cls.model_fields}
+        if is_run_record(raw):
+            settings = settings_as_trained(settings)
+        if holds_every_setting(raw):
+            recorded = [settings["preset"]] if "preset" in settings else []
+            return make_config(**{**settings, **(overrides or {})}, saved_presets=recorded)
+        start = preset_of_file(settings.get("preset", DEFAULT_PRESET), path).settings
+        return make_config(**{**start, **settings, **(overrides or {})})
+
+
+def is_run_record(raw: dict[str, Any]) -> bool:
+    """A run's own config.json (it records the run's decisions beside the settings), of any version."""
+    return "decisions" in raw
+
+
+def holds_every_setting(raw: dict[str, Any]) -> bool:
+    """A run's config.json or the app's train_config.json: every setting written out (older runs lack the newer
+    ones, which :func:`settings_as_trained` fills as those runs trained)."""
+    return is_run_record(raw) or set(TrainConfig.model_fields) <= set(raw)
+
+
+def settings_as_trained(settings: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings with those added after it was saved, as it trained: it resumes and reloads the same."""
+    settings = {"long_texts": "head", **settings}  # runs from before the long-text choice cut at the head
+    if "pooling" not in settings:  # a run saved before the strategies
+        settings = {**STRATEGIES_BEFORE_ISSUE_20, **settings}
+    return settings
+
+
+def preset_of_file(name: str, path: str | Path) -> "Preset":
+    """The preset a settings file names, refused with the list of presets when there is none of that name."""
+    try:
+        return get_preset(name)
+    except ConfigError as err:
+        raise ConfigError(f"The settings file {path} names the preset '{name}', which does not exist.",
+                          err.hint) from None
 
 
 # What a run's config.json holds beside the settings (train/pipeline.save_config): read back, never a setting.
@@ -361,10 +414,11 @@ def _flag_for(field: str) -> str | None:
     return extra.get("cli") if isinstance(extra, dict) else None
 
 
-def make_config(**values: Any) -> TrainConfig:
-    """Validate ``values`` into a config, turning pydantic's errors into a ConfigError."""
+def make_config(*, saved_presets: Collection[str] = (), **values: Any) -> TrainConfig:
+    """Validate ``values`` into a config, turning pydantic's errors into a ConfigError.  ``saved_presets``: names
+    the preset may have besides the built-in ones (presets saved in the app)."""
     try:
-        return TrainConfig(**values)
+        return TrainConfig.model_validate(values, context={SAVED_PRESETS: tuple(saved_presets)})
     except ValidationError as err:
         raise ConfigError(format_validation_error(err), "Fix the value and try again.") from None
 
@@ -384,7 +438,8 @@ class Preset(BaseModel):
 
     @model_validator(mode="after")
     def _settings_are_fields(self) -> "Preset":
-        unknown = set(self.settings) - set(TrainConfig.model_fields)
+        # A preset names no preset: checking that name would read the presets again, this one among them.
+        unknown = set(self.settings) - set(TrainConfig.model_fields) | {"preset"} & set(self.settings)
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}")
         TrainConfig(**self.settings)  # every value must be valid on its own
@@ -411,8 +466,24 @@ def load_preset_file(path: Path) -> Preset:
 def get_preset(name: str, directory: Path = PRESETS_DIR, workspace: Path | None = None) -> Preset:
     presets = list_presets(directory, workspace)
     if name not in presets:
-        raise ConfigError(f"Unknown preset '{name}'.", f"Choose one of: {', '.join(presets)}.")
+        raise unknown_preset(name, presets)
     return presets[name]
+
+
+def unknown_preset(name: str, names: Collection[str]) -> ConfigError:
+    return ConfigError(f"Unknown preset '{name}'.", f"Choose one of: {', '.join(names)}.")
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_preset_names() -> tuple[str, ...]:
+    """The built-in presets' names, read once: every config naming a preset is checked against them."""
+    return tuple(list_presets())
+
+
+def check_preset_name(name: str) -> None:
+    """Refuse a name that no built-in preset has, listing them (as ``--preset`` refuses it)."""
+    if name not in builtin_preset_names():
+        raise unknown_preset(name, builtin_preset_names())
 
 
 def config_from_preset(preset: str = DEFAULT_PRESET, *, workspace_presets: Path | None = None,
@@ -424,7 +495,7 @@ def config_from_preset(preset: str = DEFAULT_PRESET, *, workspace_presets: Path 
     """
     chosen = get_preset(preset, workspace=workspace_presets)
     given = {k: v for k, v in overrides.items() if v is not None}
-    return make_config(**{**chosen.settings, **given, "preset": chosen.name})
+    return make_config(**{**chosen.settings, **given, "preset": chosen.name}, saved_presets=[chosen.name])
 
 
 PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")

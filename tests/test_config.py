@@ -116,3 +116,43 @@ def test_the_python_api_names_the_close_setting_too():
     with pytest.raises(ConfigError) as err:
         config_from_preset("balanced", data="x.csv", colour="red")
     assert err.value.message == "Invalid setting: colour is not a setting."
+
+
+def test_an_unknown_preset_is_refused_everywhere_with_the_list_of_presets(tmp_path):
+    """Tester: `--preset nope` was refused, but TrainConfig(preset="nope") and a config file's "preset": "nope"
+    trained with the defaults and saved the name."""
+    for build in (lambda: TrainConfig(preset="nope"), lambda: make_config(preset="nope")):
+        with pytest.raises(ConfigError) as err:
+            build()
+        assert err.value.message == "Unknown preset 'nope'." and "head-only" in err.value.hint
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"preset": "nope"}))
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.load(path, strict=True)
+    assert "names the preset 'nope', which does not exist" in err.value.message and "balanced" in err.value.hint
+    assert TrainConfig(preset="head-only").preset == "head-only"
+
+
+def test_a_settings_file_naming_a_preset_starts_from_its_settings(tmp_path):
+    """Tester: {"preset": "head-only"} trained every layer and saved preset head-only."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"preset": "head-only"}))
+    assert TrainConfig.load(path, strict=True) == config_from_preset("head-only")  # as --preset head-only
+    path.write_text(json.dumps({"preset": "head-only", "early_stopping_patience": 9, "epochs": 2}))
+    cfg = TrainConfig.load(path, strict=True, overrides={"epochs": 3})  # the file's keys, then the flags, win
+    assert (cfg.freeze_encoder, cfg.early_stopping_patience, cfg.epochs) == (True, 9, 3)
+    path.write_text(json.dumps({"epochs": 2}))  # no preset named: the default one, as the command line
+    assert TrainConfig.load(path, strict=True) == config_from_preset(epochs=2)
+
+
+def test_a_saved_config_reloads_its_own_settings_over_its_preset(tmp_path):
+    """A run's config.json holds its preset and every setting: loading it gives those settings (a preset's file
+    may have changed since), also for a preset saved in the app, which this computer may not have."""
+    edited = config_from_preset("head-only", data="x.csv").model_copy(update={"freeze_encoder": False})
+    edited.save(tmp_path / "config.json", extra={"decisions": []})
+    assert TrainConfig.load(tmp_path / "config.json", strict=True) == edited
+    saved = make_config(data="x.csv", epochs=2, preset="my-fast", saved_presets=["my-fast"])  # the app's own preset
+    saved.save(tmp_path / "train_config.json")  # the app's "Train on a bigger machine" file: every setting
+    assert TrainConfig.load(tmp_path / "train_config.json", strict=True) == saved
+    with pytest.raises(ConfigError, match="Unknown preset 'my-fast'"):
+        make_config(preset="my-fast")  # not saved here

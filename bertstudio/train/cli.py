@@ -21,7 +21,7 @@ from bertstudio.cli_args import (
     no_arguments,
     positive_int,
 )
-from bertstudio.config import DEFAULT_PRESET, TrainConfig, list_presets, make_config
+from bertstudio.config import DEFAULT_PRESET, TrainConfig, list_presets
 from bertstudio.data.io import table_cache_root
 from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
@@ -38,10 +38,12 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="Go on with an interrupted run (its folder) from its latest checkpoint, with its own settings "
                         "and data; no training file or other settings are needed.")
     # --preset, --runs-dir and --seeds default to None so that --resume can tell they were given (and refuse them).
-    p.add_argument("--preset", help=f"Starting settings (see `bertstudio presets`; default: {DEFAULT_PRESET}).")
+    p.add_argument("--preset", help=f"Starting settings (see `bertstudio presets`; default: {DEFAULT_PRESET}; a "
+                                    "--config file names its own, as \"preset\").")
     p.add_argument("--config", metavar="FILE",
-                   help="Settings saved as JSON (a run's config.json, or the app's \"Train on a bigger machine\" "
-                        "file); flags given as well override them.")
+                   help="Settings saved as JSON (a run's config.json, the app's \"Train on a bigger machine\" "
+                        "file, or a few settings such as {\"preset\": \"head-only\", \"epochs\": 3}: they start from "
+                        "the preset they name); flags given as well override them.")
     p.add_argument("--runs-dir", help=f"Where new run folders are created (default: {DEFAULT_RUNS_DIR}).")
     _add_output_flags(p)
     p.add_argument("--seeds", type=positive_int,
@@ -102,8 +104,8 @@ def ends_on_sigterm(command):
 def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         refuse_settings_with_resume(args)
-    args = argparse.Namespace(**{**vars(args), "preset": args.preset or DEFAULT_PRESET,
-                                 "runs_dir": args.runs_dir or DEFAULT_RUNS_DIR, "seeds": args.seeds or 1})
+    # --preset stays None when not given: with --config the file names the preset (config_from_args defaults it).
+    args = argparse.Namespace(**{**vars(args), "runs_dir": args.runs_dir or DEFAULT_RUNS_DIR, "seeds": args.seeds or 1})
     # What killed runs left half-written (their processes are gone) goes first; a running run is left alone.
     remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None), table_cache_root()])
     if args.resume:
@@ -173,16 +175,20 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                                                              "file, --config FILE or --resume RUN.")
         return config_from_args(args, data=args.data)
     path = Path(args.config)
+    if getattr(args, "preset", None):
+        raise ConfigError("--preset and --config both say where the settings start.",
+                          'Name the preset in the settings file ("preset": "head-only"): the file\'s other settings '
+                          "and the flags then override it. Or leave --config out.")
     if not path.is_file():
         raise ConfigError(f"The settings file {path} does not exist.", "Pass the path of a saved settings JSON file.")
+    # A run's config.json names its own run folder: a new run gets a new folder unless --output-dir says otherwise.
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.model_fields and k != "preset" and v is not None}
     try:
-        saved = TrainConfig.load(path, strict=True)
+        cfg = TrainConfig.load(path, strict=True, overrides={"output_dir": None, **given,
+                                                              **({"data": args.data} if args.data else {})})
     except ValueError as exc:  # not JSON
         raise ConfigError(f"{path} is not a settings file ({exc}).",
                           "Pass a run's config.json or the train_config.json the app wrote.") from None
-    # A run's config.json names its own run folder: a new run gets a new folder unless --output-dir says otherwise.
-    given = {k: v for k, v in vars(args).items() if k in TrainConfig.model_fields and k != "preset" and v is not None}
-    cfg = make_config(**{**saved.model_dump(), "output_dir": None, **given, **({"data": args.data} if args.data else {})})
     if not cfg.data:
         raise ConfigError(f"The settings file {path} names no training file.", "Pass the training file too.")
     return cfg

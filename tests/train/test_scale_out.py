@@ -86,3 +86,17 @@ def test_a_missing_or_broken_settings_file_says_what_to_pass(tmp_path):
     broken.write_text("{not json", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a settings file"):
         train_config(_parse("--config", str(broken)))
+
+
+def test_a_settings_file_names_its_preset_and_the_flags_override_it(tmp_path):
+    """Tester: `train data.csv --config c.json` with {"preset": "head-only"} trained every layer."""
+    path = tmp_path / "c.json"
+    path.write_text('{"preset": "head-only"}')
+    cfg = train_config(_parse("data.csv", "--config", str(path), "--patience", "9"))
+    assert (cfg.preset, cfg.freeze_encoder, cfg.early_stopping_patience, cfg.data) == ("head-only", True, 9, "data.csv")
+    with pytest.raises(ConfigError, match="--preset and --config"):
+        train_config(_parse("data.csv", "--config", str(path), "--preset", "lora"))
+    path.write_text('{"preset": "nope"}')
+    with pytest.raises(ConfigError) as err:
+        train_config(_parse("data.csv", "--config", str(path)))
+    assert "'nope'" in err.value.message and "head-only" in err.value.hint
