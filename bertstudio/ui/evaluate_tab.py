@@ -291,7 +291,10 @@ def shift_markdown(test: Mapping[str, Any], outcome: ShiftOutcome) -> str:
     """One sentence comparing the other file with the test texts."""
     ours, theirs = float(test.get("macro_f1", 0)), float(outcome.evaluation.get("macro_f1", 0))
     gap = theirs - ours
-    head = f"On **{outcome.file_name}** macro-F1 is **{score_text(theirs)}**"
+    # How the file was read (the column taken for the texts, labels read as the model spells them) comes first,
+    # as `bertstudio evaluate` prints it: a wrong column would make the score below mean nothing.
+    read_as = "".join(f"{note}\n\n" for note in outcome.evaluation.get("notes", ()))
+    head = f"{read_as}On **{outcome.file_name}** macro-F1 is **{score_text(theirs)}**"
     notes = "".join(f"\n\n{note}" for note in scoring_notes(outcome.evaluation))
     if abs(gap) < SAME_SCORE:
         return f"{head}, about the same as on the test texts: the model holds up on these texts.{notes}"

@@ -168,6 +168,14 @@ def test_baseline_sentence_is_honest_both_ways():
     assert "about the same" in ev.baseline_sentence(0.805, [tfidf])
 
 
+def test_shift_markdown_says_first_how_the_file_was_read():
+    """evaluate --data's reading notes (another text column, labels read in the model's spelling) reached the
+    command line and eval-*.json but not the Evaluate tab."""
+    outcome = ev.ShiftOutcome("other.csv", {"macro_f1": 0.6, "notes": ["Read 'Billing' as 'billing'."]})
+    text = ev.shift_markdown({"macro_f1": 0.6}, outcome)
+    assert text.startswith("Read 'Billing' as 'billing'.\n\nOn **other.csv** macro-F1")
+
+
 def test_shift_markdown_compares_with_the_test_texts():
     lower = ev.ShiftOutcome("shop2.csv", {"macro_f1": 0.5})
     assert "20.0 percentage points lower than on the test texts" in ev.shift_markdown({"macro_f1": 0.7}, lower)
