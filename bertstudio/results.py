@@ -245,6 +245,10 @@ class Preprocessing(JsonRecord):
     problem_type: Literal["single_label_classification", "multi_label_classification"] = "single_label_classification"
     thresholds: dict[str, float] = Field(default_factory=dict)
     threshold: float = Field(0.5, gt=0, lt=1, allow_inf_nan=False)
+    # What tuning chose, in words, and the labels with too few validation examples for a threshold of their own:
+    # evaluating again says it as training did (it only said "saved with the model").
+    threshold_note: str = ""
+    threshold_fallback: list[str] = Field(default_factory=list)
     label_separator: str | None = None
     label_columns: list[str] | None = None
 

@@ -82,7 +82,8 @@ def save_thresholds(run_dir: Path, choice: ThresholdChoice, **extra: Any) -> Non
     """Record the thresholds (and the multi-label problem type) where prediction reads them."""
     prep = read_preprocessing(run_dir)
     prep.model_copy(update={"problem_type": "multi_label_classification", "thresholds": dict(choice.per_label),
-                            "threshold": float(choice.global_threshold), **extra}
+                            "threshold": float(choice.global_threshold), "threshold_note": choice.note,
+                            "threshold_fallback": list(choice.fallback_labels), **extra}
                     ).write(RunFolder(run_dir).preprocessing)
 
 

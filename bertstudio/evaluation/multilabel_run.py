@@ -14,7 +14,7 @@ from bertstudio.errors import DataError
 from bertstudio.evaluation.blend import blend_probabilities, saved_simple_probabilities
 from bertstudio.evaluation.features import make_dataset
 from bertstudio.evaluation.multilabel_errors import multilabel_error_table
-from bertstudio.evaluation.multilabel_metrics import ThresholdChoice, label_vectors, sigmoid
+from bertstudio.evaluation.multilabel_metrics import ThresholdChoice, label_vectors, saved_choice, sigmoid
 from bertstudio.evaluation.multilabel_report import (
     MultiLabelReport,
     build_multilabel_report,
@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 
 def saved_thresholds(prep: Preprocessing) -> ThresholdChoice:
-    return ThresholdChoice(prep.threshold, dict(prep.thresholds), note="Thresholds saved with the model (tuned on "
-                                                                       "the validation split when it was trained).")
+    """The thresholds saved with the model, with what training said of them (evaluating again kept only "saved
+    with the model")."""
+    return saved_choice(prep.label_names, dict(prep.thresholds), prep.threshold, prep.threshold_note,
+                        prep.threshold_fallback)
 
 
 def label_matrix_of(cells: list[str], label_names: list[str], where: str) -> np.ndarray:

@@ -10,8 +10,9 @@ from bertstudio.benchmark.report import load_records
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.cli_args import Command, check_writable_file
 from bertstudio.errors import UserError
+from bertstudio.evaluation.multilabel_metrics import accuracy_name
 from bertstudio.history.compare import compare_runs, model_comparison
-from bertstudio.history.records import RunRecord, delete_run, find_run, list_runs, score_text
+from bertstudio.history.records import RunRecord, accuracy_text, delete_run, find_run, list_runs, score_text
 from bertstudio.history.report import check_run_to_report, write_report
 
 DEFAULT_ROOT = "runs"
@@ -20,6 +21,18 @@ DEFAULT_ROOT = "runs"
 def _score(value: float | None) -> str:
     """A score as the app and the training's own lines write it: "81.4%"."""
     return "-" if value is None else score_text(value)
+
+
+def _accuracy(value: float | None, multi_label: bool) -> str:
+    """The accuracy cell: "71.4% (exact match)" for a run with several labels per text."""
+    return "-" if value is None else accuracy_text(value, multi_label)
+
+
+def exact_match_note(multi_label: Sequence[bool]) -> list[str]:
+    """The line under a table that lists a multi-label run's accuracy."""
+    if not any(multi_label):
+        return []
+    return ["exact match: with several labels per text, the share of texts whose labels are all right."]
 
 
 def _seconds(value: float | None) -> str:
@@ -42,7 +55,8 @@ NUMBER_COLUMNS = frozenset({"accuracy", "macro-F1", "validation", "simple", "sec
 
 def _run_cells(record: RunRecord) -> list[str]:
     data = f"{record.data_name} ({record.fingerprint.short})" if record.fingerprint else record.data_name or "-"
-    return [record.name, record.created, record.status, record.model or "-", data, _score(record.accuracy),
+    return [record.name, record.created, record.status, record.model or "-", data,
+            _accuracy(record.accuracy, record.multi_label),
             _score(record.macro_f1), _score(record.simple_model_macro_f1), _seconds(record.train_seconds)]
 
 
@@ -63,7 +77,8 @@ def _as_json(record: RunRecord) -> dict:
             "model": record.model, "preset": record.preset, "data": record.data_name,
             "fingerprint": record.fingerprint.sha256 if record.fingerprint else None, "settings": record.settings,
             "accuracy": record.accuracy, "macro_f1": record.macro_f1, "train_seconds": record.train_seconds,
-            "simple_model_macro_f1": record.simple_model_macro_f1, "message": record.message}
+            "simple_model_macro_f1": record.simple_model_macro_f1, "multi_label": record.multi_label,
+            "message": record.message}
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -71,20 +86,22 @@ def run_list(args: argparse.Namespace) -> int:
     if not records:
         print(f"No runs in {args.root}.")
     else:
-        print("\n".join(_table(RUN_HEADER, [_run_cells(r) for r in records])))
+        print("\n".join(_table(RUN_HEADER, [_run_cells(r) for r in records])
+                        + exact_match_note([r.multi_label for r in records])))
     rows = model_comparison(records, _bench(args.benchmark))
     if len(rows) > 1:
         print("\nModels on the newest run's data (best run of each):")
         for row in rows:
             latency = f"{row.latency_ms:.1f} ms ({row.latency_setting})" if row.latency_ms is not None else "not measured"
-            print(f"  {row.model:<24} accuracy {_score(row.accuracy)}  macro-F1 {_score(row.macro_f1)}  latency {latency}")
+            print(f"  {row.model:<24} {accuracy_name(row.multi_label)} {_score(row.accuracy)}  macro-F1 "
+                  f"{_score(row.macro_f1)}  latency {latency}")
     print(json.dumps([_as_json(r) for r in records]))
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
     record = find_run(args.root, args.name)
-    print("\n".join(_table(RUN_HEADER, [_run_cells(record)])))
+    print("\n".join(_table(RUN_HEADER, [_run_cells(record)]) + exact_match_note([record.multi_label])))
     if record.message:
         print(record.message)
     for key, value in sorted(record.config.items()):
@@ -105,10 +122,10 @@ def run_compare(args: argparse.Namespace) -> int:
     comparison = compare_runs([find_run(args.root, name) for name in args.name])
     if not comparison.same_data:
         print("Note: these runs were not trained on the same data file, so their scores do not compare directly.")
-    rows = [[row.run, row.model or "-", row.status, _score(row.accuracy), _score(row.macro_f1),
+    rows = [[row.run, row.model or "-", row.status, _accuracy(row.accuracy, row.multi_label), _score(row.macro_f1),
              _score(row.validation_macro_f1), _score(row.simple_model_macro_f1), _seconds(row.train_seconds)]
             for row in comparison.metrics]
-    print("\n".join(_table(COMPARE_HEADER, rows)))
+    print("\n".join(_table(COMPARE_HEADER, rows) + exact_match_note([r.multi_label for r in comparison.metrics])))
     print("Settings that differ:" if comparison.settings else "Same settings.")
     for diff in comparison.settings:
         print(f"  {diff.name}: " + " | ".join(str(v) for v in diff.values))

@@ -69,6 +69,7 @@ class MetricsRow:
     validation_macro_f1: float | None
     simple_model_macro_f1: float | None
     train_seconds: float | None
+    multi_label: bool = False  # several labels per text: ``accuracy`` is the exact match
 
 
 @dataclass
@@ -100,7 +101,8 @@ def metrics_row(record: RunRecord) -> MetricsRow:
     validation = record.summary.validation.macro_f1 if record.summary else None
     return MetricsRow(run=record.name, model=record.model, status=record.status, accuracy=record.accuracy,
                       macro_f1=record.macro_f1, validation_macro_f1=validation,
-                      simple_model_macro_f1=record.simple_model_macro_f1, train_seconds=record.train_seconds)
+                      simple_model_macro_f1=record.simple_model_macro_f1, train_seconds=record.train_seconds,
+                      multi_label=record.multi_label)
 
 
 def _comparable(value: Any) -> str:
@@ -191,6 +193,7 @@ class ModelRow:
     latency_setting: str = ""  # "torch-fp32, batch 1, 128 tokens, cpu"
     best_stopped_early: bool = False  # the best run was stopped before its planned steps (its best model is kept)
     best_started: str = ""  # the best run's start, "YYYY-MM-DD HH:MM", as the Runs table lists it
+    multi_label: bool = False  # several labels per text: ``accuracy`` is the exact match
 
 
 @dataclass
@@ -274,7 +277,8 @@ def model_comparison(records: Sequence[RunRecord], bench: Sequence[BenchRecord] 
         best = max(runs, key=lambda r: r.macro_f1 if not math.isnan(r.macro_f1) else -1)
         row = ModelRow(model=best.model, model_key=key, runs=len(runs), best_run=best.name, accuracy=best.accuracy,
                        macro_f1=best.macro_f1, train_seconds=best.train_seconds,
-                       best_stopped_early=bool(best.summary.stopped_early), best_started=best.created)
+                       best_stopped_early=bool(best.summary.stopped_early), best_started=best.created,
+                       multi_label=best.multi_label)
         timed = latency_for(best, bench)
         if timed is not None:
             row.latency_ms, row.throughput = timed.p50_ms, timed.throughput

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bertstudio.errors import ModelError, UserError
+from bertstudio.evaluation.multilabel_metrics import EXACT_MATCH
 from bertstudio.fingerprint import Fingerprint
 from bertstudio.models.registry import find_variant
 from bertstudio.results import Summary, read_json, read_run_status
@@ -79,6 +80,12 @@ class RunRecord:
         return self.summary.macro_f1 if self.summary else None
 
     @property
+    def multi_label(self) -> bool:
+        """Several labels per text: its ``accuracy`` is the exact match (see ``accuracy_text``)."""
+        task = self.summary.metrics.get("task") if self.summary else None
+        return (task or self.config.get("task")) == "multi_label"
+
+    @property
     def train_seconds(self) -> float | None:
         return self.summary.train_seconds if self.summary else None
 
@@ -112,6 +119,14 @@ class RunRecord:
 def score_text(value: float | None) -> str:
     """A score (accuracy, F1) as the app writes it for people: a percentage with one decimal, "81.4%"."""
     return "" if value is None else f"{value:.1%}"
+
+
+def accuracy_text(value: float | None, multi_label: bool) -> str:
+    """A run's accuracy as a score, named "exact match" for a multi-label run ("0.0%" beside a macro-F1 of 77% read
+    as a broken model: it is the share of texts whose every label is right)."""
+    if value is None or not multi_label:
+        return score_text(value)
+    return f"{score_text(value)} ({EXACT_MATCH})"
 
 
 def recorded_status(run: RunFolder) -> tuple[Status, str] | None:

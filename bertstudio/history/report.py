@@ -18,6 +18,7 @@ from typing import Any
 
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.errors import DataError, ModelError
+from bertstudio.evaluation.multilabel_metrics import EXACT_MATCH, accuracy_name, saved_choice
 from bertstudio.history.compare import Curves, latency_for, read_curves
 from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run, score_text
 from bertstudio.results import Summary, read_export, read_json
@@ -61,8 +62,10 @@ def _finite(series: Series) -> list[tuple[float, float]]:
             if isinstance(y, (int, float)) and math.isfinite(y) and math.isfinite(x)]
 
 
-def line_chart_svg(title: str, series: Sequence[Series], x_label: str = "step") -> str:
-    """A line chart as inline SVG: one polyline per series, axes with their ranges, a legend."""
+def line_chart_svg(title: str, series: Sequence[Series], x_label: str = "step", *, scores: bool = False) -> str:
+    """A line chart as inline SVG: one polyline per series, axes with their ranges, a legend.  ``scores``: the
+    values are shares (F1, accuracy), drawn on their whole scale, 0% to 100%: a flat curve at 0 (a run that never
+    found a label) got an axis from -0.5 to 0.5."""
     points = {s.name: _finite(s) for s in series}
     every = [p for pts in points.values() for p in pts]
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH}" height="{SVG_HEIGHT}" role="img" '
@@ -72,10 +75,13 @@ def line_chart_svg(title: str, series: Sequence[Series], x_label: str = "step") 
     x0, x1 = min(x for x, _ in every), max(x for x, _ in every)
     y0, y1 = min(y for _, y in every), max(y for _, y in every)
     x1 = x1 if x1 > x0 else x0 + 1
-    if y1 <= y0:  # a flat curve: a narrow band around it (a macro-F1 of 0.71 once got an axis up to 1.71)
+    if scores:
+        y0, y1 = min(y0, 0.0), max(y1, 1.0)
+    elif y1 <= y0:  # a flat curve: a narrow band around it (a macro-F1 of 0.71 once got an axis up to 1.71)
         pad = abs(y0) * 0.05 or 0.5
         y0, y1 = y0 - pad, y1 + pad
     width, height = SVG_WIDTH - 2 * MARGIN, SVG_HEIGHT - 2 * MARGIN
+    y_text = (lambda y: f"{y:.0%}") if scores else _fmt
 
     def at(x: float, y: float) -> str:
         return f"{MARGIN + (x - x0) / (x1 - x0) * width:.1f},{SVG_HEIGHT - MARGIN - (y - y0) / (y1 - y0) * height:.1f}"
@@ -85,8 +91,8 @@ def line_chart_svg(title: str, series: Sequence[Series], x_label: str = "step") 
              f'<text x="{SVG_WIDTH - MARGIN}" y="{SVG_HEIGHT - MARGIN + 16}" font-size="11" text-anchor="end">'
              f'{_fmt(float(x1), 0)}</text>',
              f'<text x="{SVG_WIDTH // 2}" y="{SVG_HEIGHT - 8}" font-size="11" text-anchor="middle">{_e(x_label)}</text>',
-             f'<text x="{MARGIN - 4}" y="{MARGIN + 4}" font-size="11" text-anchor="end">{_fmt(y1)}</text>',
-             f'<text x="{MARGIN - 4}" y="{SVG_HEIGHT - MARGIN}" font-size="11" text-anchor="end">{_fmt(y0)}</text>']
+             f'<text x="{MARGIN - 4}" y="{MARGIN + 4}" font-size="11" text-anchor="end">{y_text(y1)}</text>',
+             f'<text x="{MARGIN - 4}" y="{SVG_HEIGHT - MARGIN}" font-size="11" text-anchor="end">{y_text(y0)}</text>']
     for i, (name, pts) in enumerate(points.items()):
         color = COLORS[i % len(COLORS)]
         if len(pts) == 1:
@@ -105,7 +111,7 @@ def curve_charts(names: Sequence[str], curves: Sequence[Curves]) -> str:
     loss = line_chart_svg("Training loss (lower is better)",
                           [Series(n, c.steps, c.losses) for n, c in zip(names, curves)])
     val = line_chart_svg("Validation macro-F1 (higher is better)",
-                         [Series(n, c.eval_steps, c.macro_f1s) for n, c in zip(names, curves)])
+                         [Series(n, c.eval_steps, c.macro_f1s) for n, c in zip(names, curves)], scores=True)
     return f'<div class="charts">{loss}{val}</div>'
 
 
@@ -174,16 +180,20 @@ def _settings_section(record: RunRecord) -> str:
                     f"</summary>{all_settings}</details>")
 
 
-def _metrics_section(record: RunRecord) -> str:
+def _metrics_section(run: RunFolder, record: RunRecord) -> str:
     summary = record.summary
     if summary is None:
         return _section("Scores", f"<p>No scores: the run is {_e(record.status)}. {_e(record.message)}</p>")
     per_class = summary.metrics.get("per_class") or {}
     rows = [(name, f.get("precision"), f.get("recall"), f.get("f1"), f.get("support")) for name, f in per_class.items()]
     # Scores in sentences are percentages, as the app and the simple model's verdict write them.
-    body = (f'<p class="headline">Accuracy <b>{score_text(summary.accuracy)}</b> · macro-F1 '
-            f'<b>{score_text(summary.macro_f1)}</b> on the {_e(summary.evaluated_on)} rows</p>'
-            + table_html(["class", "precision", "recall", "F1", "rows"], rows))
+    body = (f'<p class="headline">{accuracy_name(record.multi_label).capitalize()} '
+            f'<b>{score_text(summary.accuracy)}</b> · macro-F1 <b>{score_text(summary.macro_f1)}</b> on the '
+            f'{_e(summary.evaluated_on)} rows</p>')
+    if record.multi_label:
+        body += _thresholds_html(run, summary, rows)
+    else:
+        body += table_html(["class", "precision", "recall", "F1", "rows"], rows)
     simple = summary.simple_model
     if simple is not None:
         body += (f"<p>The simple word-count model scored macro-F1 {score_text(simple.macro_f1)} on the same rows "
@@ -192,6 +202,20 @@ def _metrics_section(record: RunRecord) -> str:
     if matrix:
         body += "<h3>Confusion matrix</h3>" + confusion_html(matrix, summary.label_names or list(per_class))
     return _section("Scores", body)
+
+
+def _thresholds_html(run: RunFolder, summary: Summary, rows: list[tuple]) -> str:
+    """A multi-label run's scores per label, each with the decision threshold it was given, and what exact match
+    and the thresholds are, in words."""
+    thresholds = dict(zip(summary.metrics.get("labels") or [], summary.metrics.get("thresholds") or []))
+    prep = _json_or_empty(run.preprocessing)
+    note = summary.metrics.get("threshold_note") or saved_choice(
+        list(thresholds), prep.get("thresholds") or {}, prep.get("threshold", 0.5), prep.get("threshold_note", ""),
+        prep.get("threshold_fallback", ())).note
+    return (f'<p>{_e(EXACT_MATCH.capitalize())}: the share of texts whose labels are all right (several labels per '
+            f"text). A label is given when its probability reaches its decision threshold. {_e(note)}</p>"
+            + table_html(["label", "precision", "recall", "F1", "rows", "threshold"],
+                         [(*row, thresholds.get(row[0])) for row in rows]))
 
 
 def _calibration_section(run: RunFolder, record: RunRecord) -> str:
@@ -295,9 +319,9 @@ def render_report(run_dir: str | os.PathLike[str], bench: Sequence[BenchRecord] 
     if record.message:
         header += f"<p>{_e(record.message)}</p>"
     curves = _section("Training curves", curve_charts([record.path.name], [read_curves(run_dir)]))
-    body = "".join([header, _metrics_section(record), curves, _data_section(run, record), _settings_section(record),
-                    _calibration_section(run, record), _errors_section(run), _exports_section(run),
-                    _latency_section(record, bench)])
+    body = "".join([header, _metrics_section(run, record), curves, _data_section(run, record),
+                    _settings_section(record), _calibration_section(run, record), _errors_section(run),
+                    _exports_section(run), _latency_section(record, bench)])
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · BERT Studio report'
             f"</title><style>{STYLE}</style></head><body>{body}<p class=\"muted\">Made with BERT Studio.</p>"
             "</body></html>\n")

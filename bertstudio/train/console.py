@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 
+from bertstudio.evaluation.multilabel_metrics import accuracy_name
 from bertstudio.events import (
     Evaluated,
     Failed,
@@ -83,6 +84,9 @@ class ConsoleProgress:
         self._decisions_shown = 0  # settings explained before training; those decided later follow at its start
         self._run_dir = ""  # the run folder, once training has started
         self._phase = ""  # the phase outside the steps last announced; "" once steps or a check's result followed
+        # With several labels per text, "accuracy" is the share of texts whose every label is right: said so, as
+        # "accuracy 0.0%" beside a macro-F1 of 77% read as a broken model.
+        self._accuracy = "accuracy"
 
     def _print(self, text: str) -> None:
         if self._bar is not None:
@@ -97,6 +101,7 @@ class ConsoleProgress:
         with self._unless_the_reader_left():
             self._print(inputs.table.describe())
             self._print(columns_line(inputs.config))
+            self._accuracy = accuracy_name(inputs.config.task == "multi_label")
             for line in inputs.report.to_text().splitlines():
                 self._print(f"  {line}")
             for reason in explanations(inputs.resolved.decisions):
@@ -155,7 +160,7 @@ class ConsoleProgress:
         elif isinstance(event, SimpleModelScored):
             # Scores as percentages, as the run's verdict and the app write them (a loss is no share: a number).
             self._print(f"Simple word-count model (the score to beat, {event.seconds:.1f} s): validation macro-F1 "
-                        f"{event.macro_f1:.1%}, accuracy {event.accuracy:.1%}")
+                        f"{event.macro_f1:.1%}, {self._accuracy} {event.accuracy:.1%}")
         elif isinstance(event, Step) and self._bar is not None:
             self._bar.update(event.step - self._bar.n)
             # Head-only steps read cached features, not tokens (0 tokens/s): texts per second is their speed.
@@ -165,20 +170,24 @@ class ConsoleProgress:
         elif isinstance(event, Evaluated):
             best = " (best so far)" if event.is_best else ""
             self._print(f"epoch {event.epoch:.2f}: validation macro-F1 {event.macro_f1:.1%}, "
-                        f"accuracy {event.accuracy:.1%}, loss {event.val_loss:.4f}{best}")
+                        f"{self._accuracy} {event.accuracy:.1%}, loss {event.val_loss:.4f}{best}")
         elif isinstance(event, Stopping):
             self._print(f"Stopping: {event.reason}")
-        elif isinstance(event, Finished) and event.summary.stopped_early:
-            self.close()
-            self._print(event.summary.ending())
-        elif isinstance(event, Finished) and event.summary.simple_model is not None:
-            self.close()
-            self._print(event.summary.simple_model.verdict)
-            blend = event.summary.simple_model.blend
-            if blend.used:
-                self._print(f"The run's final model is the blend of both: {blend.reason}")
+        elif isinstance(event, Finished):
+            self._finished(event.summary)
         elif isinstance(event, Failed):
             self._print(f"Failed: {event.message}")
+
+    def _finished(self, summary) -> None:
+        self.close()
+        if summary.stopped_early:
+            self._print(summary.ending())
+        elif summary.simple_model is not None:
+            self._print(summary.simple_model.verdict)
+            if summary.simple_model.blend.used:
+                self._print(f"The run's final model is the blend of both: {summary.simple_model.blend.reason}")
+        if summary.metrics.get("threshold_note"):  # multi-label: the decision thresholds it saved
+            self._print(summary.metrics["threshold_note"])
 
     def _announce(self, event: Working) -> None:
         """One line as each phase outside the steps begins: scoring 10,000 test texts, the validation check, saving

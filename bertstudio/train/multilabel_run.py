@@ -69,7 +69,7 @@ def finish_multilabel(run: RunFolder, summary: Summary, *, val_logits: np.ndarra
                                      evaluated_on=evaluated_on, preprocessing=preprocessing)
     if blend is not None:
         keep_simple_model(run, simple.model, blend)
-    summary.metrics = report.metrics
+    summary.metrics = {**report.metrics, "threshold_note": report.thresholds.note}  # said as training ends
     summary.accuracy, summary.macro_f1 = report.metrics["accuracy"], report.metrics["macro_f1"]
     summary.calibration = CalibrationFigures(temperature=1.0, ece=report.calibration["ece"],
                                              ece_calibrated=report.calibration["ece"])

@@ -133,3 +133,16 @@ def test_the_threshold_note_says_when_tuning_kept_0_5():
     shifted = np.column_stack([np.where(y[:, 0] == 1, 0.3, 0.1), p[:, 1]])  # label a's positives sit at 0.3
     note = tune_thresholds(y, shifted, ["a", "b"]).note
     assert "1 label got a threshold of its own (a 0." in note and "1 label kept 0.5" in note
+
+
+def test_saved_thresholds_keep_what_training_said_or_say_what_they_are():
+    from bertstudio.evaluation.multilabel_metrics import saved_choice
+
+    said = "Thresholds tuned on 40 validation rows: 1 label got a threshold of its own (b 0.30)."
+    kept = saved_choice(NAMES, {"a": 0.5, "b": 0.3}, 0.45, said, ["c"])
+    assert kept.note == said and kept.fallback_labels == ["c"] and kept.vector(NAMES) == [0.5, 0.3, 0.45]
+    # A model saved before the note was kept: the labels without a threshold of their own used the global one.
+    older = saved_choice(NAMES, {"a": 0.5, "b": 0.3}, 0.45)
+    assert older.fallback_labels == ["c"]
+    assert older.note == ("Thresholds saved with the model, tuned on the validation split when it was trained: b 0.30; "
+                          "c 0.45 (too few validation examples for one of their own); the others 0.50.")

@@ -112,3 +112,48 @@ def test_benchmark_wording_names_the_bench_command_and_its_out_flag(runs_root, c
     page = render_report(runs_root / "first")
     assert "<code>bertstudio bench --models bundled-minilm --out bench.json</code>" in page
     assert "bertstudio benchmark" not in page
+
+
+def _multilabel(run, *, note: str | None = "Thresholds tuned on 40 validation rows: 1 label got a threshold of its "
+                                           "own (neutral 0.30); 2 labels kept 0.5.") -> None:
+    """``run`` (a tiny run) as a multi-label run that never got a text's labels all right, its macro-F1 flat at 0."""
+    labels = ["negative", "neutral", "positive"]
+    summary = json.loads((run / "summary.json").read_text())
+    metrics = {**summary["metrics"], "task": "multi_label", "labels": labels, "thresholds": [0.5, 0.3, 0.5]}
+    if note:
+        metrics["threshold_note"] = note
+    (run / "summary.json").write_text(json.dumps({**summary, "accuracy": 0.0, "metrics": metrics}))
+    prep = json.loads((run / "model" / "preprocessing.json").read_text())
+    (run / "model" / "preprocessing.json").write_text(json.dumps({**prep, "thresholds": dict(zip(labels, [0.5, 0.3, 0.5]))}))
+    (run / "metrics.jsonl").write_text("".join(
+        json.dumps({"event": "evaluated", "step": step, "epoch": 1.0, "val_loss": 0.2, "accuracy": 0.0,
+                    "macro_f1": 0.0, "is_best": step == 30, "elapsed": 1.0}) + "\n" for step in (30, 40)))
+
+
+def test_a_multilabel_runs_accuracy_is_named_exact_match(runs_root, capsys):
+    """"accuracy 0.0%" beside a macro-F1 of 77% read as a broken model: it is the share of texts whose every
+    label is right."""
+    _multilabel(runs_root / "first")
+    for args in (["list"], ["show", "first"], ["compare", "first", "second"]):
+        assert main(["runs", "--root", str(runs_root), *args]) == 0
+        out = capsys.readouterr().out
+        assert "0.0% (exact match)" in out and "50.0% (exact" not in out  # the single-label run: plain accuracy
+        assert "exact match: with several labels per text, the share of texts whose labels are all right." in out
+
+
+def test_the_report_of_a_multilabel_run_says_exact_match_and_its_thresholds(runs_root):
+    import re
+
+    _multilabel(runs_root / "first")
+    page = render_report(runs_root / "first")
+    assert '<p class="headline">Exact match <b>0.0%</b>' in page
+    assert "<th>threshold</th>" in page and "<td>neutral</td><td>0.500</td><td>0.500</td><td>0.500</td><td>16</td>" \
+        "<td>0.300</td>" in page
+    assert "1 label got a threshold of its own (neutral 0.30)" in page
+    # A macro-F1 flat at 0 is drawn on the 0%-100% scale (its axis ran from -0.500 to 0.500).
+    chart = page[page.index('aria-label="Validation macro-F1'):]
+    chart = chart[:chart.index("</svg>")]
+    assert re.findall(r'text-anchor="end">(-?[0-9.]+%?)</text>', chart)[1:3] == ["100%", "0%"]
+    # A run saved before the note was kept: the note comes from the thresholds saved with the model.
+    _multilabel(runs_root / "second", note=None)
+    assert "neutral 0.30; the others 0.50" in render_report(runs_root / "second")

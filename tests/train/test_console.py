@@ -102,7 +102,7 @@ def test_settings_decided_after_the_data_was_read_are_printed_when_training_star
     listed = [Decision("max_length", 32, "Texts are cut at 32 tokens.")]
     inputs = SimpleNamespace(table=SimpleNamespace(describe=lambda: "Read 320 rows."),
                              config=SimpleNamespace(text_column="text", text_pair_column=None, label_column="label",
-                                                    label_columns=None),
+                                                    label_columns=None, task="single_label"),
                              report=SimpleNamespace(to_text=lambda: "Kept 320 rows."),
                              resolved=Resolved(config=None, decisions=listed))
     out = io.StringIO()
@@ -157,3 +157,27 @@ def test_each_phase_outside_the_steps_is_printed_once_as_it_begins_with_its_text
     assert lines[-2:] == [f"{scoring_phase('test')} (10,000 texts)...", f"{SAVING_PHASE}..."]
     # Scores as percentages, as the run's verdict below them writes them (0.8000 beside "97.5% against 87.1%").
     assert "epoch 0.10: validation macro-F1 80.0%, accuracy 80.0%, loss 0.5000 (best so far)" in lines
+
+
+def test_a_multilabel_run_says_exact_match_and_ends_with_its_thresholds():
+    """Its "accuracy" is the share of texts whose every label is right; which thresholds it chose was unsaid."""
+    from types import SimpleNamespace
+
+    from bertstudio.config import make_config
+    from bertstudio.events import Evaluated, Finished
+    from bertstudio.results import Summary
+
+    out = io.StringIO()
+    console = ConsoleProgress(enabled=False, stream=out)
+    inputs = SimpleNamespace(table=SimpleNamespace(describe=lambda: "Read 40 rows."),
+                             config=make_config(text_column="text", label_columns=["a", "b"], task="multi_label"),
+                             report=SimpleNamespace(to_text=lambda: ""), resolved=SimpleNamespace(decisions=[]))
+    console.show_inputs(inputs)
+    console.on_event(Evaluated(step=10, epoch=1.0, val_loss=0.3, accuracy=0.0, macro_f1=0.77, is_best=True,
+                               elapsed=1.0))
+    note = "Thresholds tuned on 40 validation rows: 1 label got a threshold of its own (b 0.30); 1 label kept 0.5."
+    console.on_event(Finished(run_dir="runs/x", summary=Summary(accuracy=0.0, macro_f1=0.77,
+                                                                metrics={"threshold_note": note})))
+    printed = out.getvalue()
+    assert "validation macro-F1 77.0%, exact match 0.0%" in printed and "accuracy" not in printed
+    assert printed.rstrip().endswith(note)

@@ -106,3 +106,16 @@ def test_best_checkpoint_breaks_a_flat_macro_f1_by_the_loss():
     assert score_for(later, "macro_f1") > score_for(first, "macro_f1")
     assert score_for(better, "macro_f1") > score_for(later, "macro_f1")
     assert score_for(later, "val_loss") == -0.218
+
+
+def test_evaluating_again_keeps_what_training_said_of_its_thresholds(multilabel_run, tmp_path, capsys):
+    """`evaluate RUN` rewrote eval.json with "Thresholds saved with the model" and no fallback labels."""
+    run = tmp_path / "run"
+    shutil.copytree(multilabel_run, run, ignore=shutil.ignore_patterns("exports"))
+    prep = Preprocessing.read(RunFolder(run).preprocessing)
+    assert prep.threshold_note.startswith("Thresholds tuned on ")
+    assert Summary.read(RunFolder(run).summary).metrics["threshold_note"] == prep.threshold_note  # said at the end
+    assert main(["evaluate", str(run)]) == 0
+    assert prep.threshold_note in capsys.readouterr().out
+    choice = json.loads(RunFolder(run).eval.read_text())["threshold_choice"]
+    assert choice["note"].startswith(prep.threshold_note) and choice["fallback_labels"] == prep.threshold_fallback

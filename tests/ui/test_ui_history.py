@@ -188,3 +188,19 @@ def test_a_run_stopped_early_opens_in_evaluate_like_a_finished_one(tmp_path):
     failed = next(r for r in records if r.status == "failed")
     with pytest.warns(UserWarning, match="no finished model"):  # a warning that leaves the page, no Error badge
         handlers["on_open"](workspace, [str(failed.path)])
+
+
+def test_a_multilabel_runs_accuracy_reads_exact_match_in_the_runs_tab(tmp_path):
+    """Its accuracy is the share of texts whose every label is right: "0.0%" beside a macro-F1 of 77% read as a
+    broken model."""
+    records = _two_runs(tmp_path)
+    summary = json.loads((records[0].path / "summary.json").read_text())
+    (records[0].path / "summary.json").write_text(json.dumps({**summary, "accuracy": 0.0,
+                                                               "metrics": {**summary["metrics"], "task": "multi_label"}}))
+    records = list_runs(tmp_path)
+    multi = {r.name: r.multi_label for r in records}
+    cells = dict(zip(views.runs_frame(records)["Run"], views.runs_frame(records)["Accuracy"]))
+    assert {cells[name] for name, is_multi in multi.items() if is_multi} == {"0.0% (exact match)"}
+    assert {cells[name] for name, is_multi in multi.items() if not is_multi} == {"50.0%"}
+    compared = views.metrics_frame(compare_runs(records))
+    assert "0.0% (exact match)" in set(compared["Accuracy"]) and "50.0%" in set(compared["Accuracy"])

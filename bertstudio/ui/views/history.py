@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from bertstudio.evaluation.seeds import SeedReport
 from bertstudio.data.findings import count_noun
 from bertstudio.history.compare import Comparison, LeftOut, ModelRow, setting_text
-from bertstudio.history.records import STATUS_WORDS, RunRecord, score_text
+from bertstudio.history.records import STATUS_WORDS, RunRecord, accuracy_text, score_text
 from bertstudio.ui.views.charts import CHART_HEIGHT, downsample, ema
 from bertstudio.ui.views.progress import format_duration
 
@@ -67,7 +67,7 @@ def _ambiguous_names(records: Sequence[RunRecord]) -> set[str]:
 def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     ambiguous = _ambiguous_names(records)
     rows = [(r.created, STATUS_WORDS.get(r.status, r.status), short_model(r.model), _data_cell(r, ambiguous),
-             r.preset, _score(r.accuracy), _score(r.macro_f1), _score(r.simple_model_macro_f1),
+             r.preset, accuracy_text(r.accuracy, r.multi_label), _score(r.macro_f1), _score(r.simple_model_macro_f1),
              format_duration(r.train_seconds) if r.train_seconds else "", r.name) for r in records]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
@@ -110,7 +110,7 @@ METRICS_COLUMNS = ("Run", "Model", "Status", "Accuracy", "Macro-F1", "Validation
 def metrics_frame(comparison: Comparison) -> pd.DataFrame:
     """The compared runs' scores (on the test texts, but for the validation column), each run by its short name
     and, last, the folder it is in."""
-    rows = [(name, short_model(m.model), STATUS_WORDS.get(m.status, m.status), _score(m.accuracy),
+    rows = [(name, short_model(m.model), STATUS_WORDS.get(m.status, m.status), accuracy_text(m.accuracy, m.multi_label),
              _score(m.macro_f1), _score(m.validation_macro_f1), _score(m.simple_model_macro_f1),
              format_duration(m.train_seconds) if m.train_seconds else "", m.run)
             for name, m in zip(comparison.names, comparison.metrics)]
@@ -148,7 +148,7 @@ def _best_run_cell(row: ModelRow) -> str:
 
 
 def models_frame(rows: Sequence[ModelRow]) -> pd.DataFrame:
-    table = [(short_model(r.model), _score(r.accuracy), _score(r.macro_f1),
+    table = [(short_model(r.model), accuracy_text(r.accuracy, r.multi_label), _score(r.macro_f1),
               f"{r.latency_ms:.1f} ms" if r.latency_ms is not None else "not measured",
               f"{r.throughput:,.0f}" if r.throughput is not None else "", r.latency_setting, r.runs,
               _best_run_cell(r)) for r in rows]
