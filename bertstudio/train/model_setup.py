@@ -38,6 +38,15 @@ def is_head_parameter(name: str, model) -> bool:
     return not name.startswith(prefix) or name.startswith(prefix + "pooler.")
 
 
+def check_freeze_layers(cfg: TrainConfig, layers: int) -> None:
+    """Refuse freezing as many layers as the model has or more (the head-only setting keeps it all fixed)."""
+    frozen = cfg.freeze_layers or 0
+    if frozen >= layers and not cfg.freeze_encoder:
+        raise ConfigError(f"freeze_layers (--freeze-layers) is {frozen}, but the model has only {layers} layers.",
+                          f"Use a value below {layers} (0 lets every layer learn), or --freeze-encoder (the head-only "
+                          "preset) to keep the whole model fixed.")
+
+
 def apply_freezing(model, cfg: TrainConfig) -> None:
     """Turn off gradients for the frozen parts; frozen weights cost no backward or optimizer work."""
     for name, param in model.named_parameters():
@@ -49,9 +58,7 @@ def apply_freezing(model, cfg: TrainConfig) -> None:
     frozen = cfg.freeze_layers or 0  # None: not resolved from the model, so nothing beyond the embeddings
     if frozen:
         layers = encoder_layers(model)
-        if frozen >= len(layers):
-            raise ConfigError(f"freeze_layers is {frozen} but the model has only {len(layers)} layers.",
-                              f"Use a value below {len(layers)}, or the head-only preset.")
+        check_freeze_layers(cfg, len(layers))
         for layer in layers[:frozen]:
             for param in layer.parameters():
                 param.requires_grad = False

@@ -72,7 +72,7 @@ from bertstudio.train.lazy_tokens import LazyTokens, tokenizes_lazily
 from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
 from bertstudio.train.lora import add_lora, has_lora, merge_lora, save_adapter
 from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_model
-from bertstudio.train.model_setup import is_head_parameter
+from bertstudio.train.model_setup import check_freeze_layers, is_head_parameter
 from bertstudio.train.processes import ProcessLost, Processes, process_lost, shared_path, start_processes
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import SimpleModelFit, SimpleModelRun, decide_final_model
@@ -126,6 +126,10 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
         raise DataError("No training file was given.", "Pass the path of a CSV, TSV, JSONL, Parquet or Excel file.")
     check_tracker(cfg)
     source = resolve_model_source(cfg.model)
+    # The model's config.json gives its depth without loading it: a setting it cannot take is refused before the
+    # data is read (--freeze-layers 10 on 6 layers failed after the simple model, leaving a failed run).
+    shape = model_shape(source)
+    check_freeze_layers(cfg, shape.layers)
     table, columns, prepared = read_and_prepare(cfg.data, text_column=cfg.text_column, label_column=cfg.label_column,
                                                 text_pair_column=cfg.text_pair_column,
                                                 casefold_labels=cfg.casefold_labels, labels=LabelSettings.of(cfg),
@@ -146,7 +150,6 @@ def load_inputs(cfg: TrainConfig) -> TrainingInputs:
                       is_pair="text_pair" in train.column_names, length_grid=tuple(lengths.percentile_grid),
                       multi_label=prepared.multilabel is not None)
     device = detect_device(cfg.device)
-    shape = model_shape(source)
     chosen = {"text_column": columns.text, "label_column": columns.label, "text_pair_column": columns.text_pair,
               **label_layout_settings(prepared)}
     resolved = resolve(cfg.model_copy(update=chosen), stats, Hardware.of(device, Processes.from_environment().count),

@@ -80,3 +80,22 @@ def test_sigterm_stops_a_training_as_ctrl_c_does(command, small_csv, tmp_path, t
     assert "Traceback" not in err
     if command == "train":
         assert f"Interrupted. Go on with: bertstudio train --resume {run}" in err
+
+
+def test_freezing_more_layers_than_the_model_has_is_refused_before_the_data_is_read(small_csv, tiny_bert_dir,
+                                                                                     tmp_path, capsys, monkeypatch):
+    """Tester: --freeze-layers 10 on a 6-layer model was refused after reading the data and fitting the simple
+    model, leaving a failed run in `runs list`. The model's config.json gives its depth before anything is read."""
+    from bertstudio.cli import main
+    from bertstudio.train import pipeline
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the data was read")
+
+    monkeypatch.setattr(pipeline, "read_and_prepare", no_reading)
+    runs = tmp_path / "runs"
+    assert main(["train", str(small_csv), "--model", str(tiny_bert_dir), "--freeze-layers", "10",
+                 "--runs-dir", str(runs), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "freeze_layers (--freeze-layers) is 10, but the model has only 2 layers" in err and "below 2" in err
+    assert not runs.exists() or not any(runs.iterdir())
