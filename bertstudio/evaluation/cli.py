@@ -14,7 +14,7 @@ import math
 from bertstudio.cli_args import Command, add_config_flags
 from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
-from bertstudio.evaluation.run import evaluate_run, label_noise_for_run
+from bertstudio.evaluation.run import evaluate_run, evaluation_precision, label_noise_for_run, precision_note
 from bertstudio.runs import RunFolder
 
 
@@ -42,6 +42,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_run(args.run_dir, data=args.data, text_column=args.text_column, label_column=args.label_column,
                           text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder,
                           sheet=args.sheet)
+    print(precision_note(evaluation_precision(args.run_dir)))
     if isinstance(report, MultiLabelReport):
         print("\n".join([*report.lines(), f"Saved {report.path}", json.dumps(report.headline())]))
         return 0

@@ -60,6 +60,9 @@ def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[A
 
     quiet_library_progress()
     device_type, use_bf16 = inference_device(device, precision)
+    # Weights already in bf16 (evaluate casts a run's as predict does) run as they are: autocast would put some
+    # operations back in fp32, and its labels differ from predict's on a few texts.
+    use_bf16 = use_bf16 and next(model.parameters()).dtype == torch.float32
     tokenized = tokenize_split(dataset, tokenizer, max_length, long_texts)
     collator = make_collator(tokenizer, "token_type_ids" in tokenized.column_names, device_type, max_length)
     model = model.to(device_type).eval()
@@ -76,6 +79,13 @@ def run_batches(model, dataset, tokenizer, max_length: int, forward: Callable[[A
     result = np.empty((len(tokenized), outputs[0].shape[1]), dtype=np.float32)
     result[np.concatenate(rows)] = np.concatenate(outputs)
     return per_text(result, text_rows_of(tokenized), long_texts.aggregation if long_texts else "mean")
+
+
+def in_precision(model, precision: str):
+    """``model`` with its weights in ``precision`` ("bf16" or "fp32"), as predict's PyTorch backends load them."""
+    import torch
+
+    return model.to(torch.bfloat16 if precision == "bf16" else torch.float32)
 
 
 def classifier_forward(model, batch: dict) -> "torch.Tensor":

@@ -20,7 +20,7 @@ from bertstudio.evaluation.baselines import baseline_report
 from bertstudio.evaluation.blend import saved_simple_probabilities
 from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
 from bertstudio.evaluation.errors_table import error_table
-from bertstudio.evaluation.features import make_dataset, model_logits, usable_encoder
+from bertstudio.evaluation.features import in_precision, make_dataset, model_logits, usable_encoder
 from bertstudio.evaluation.metrics import softmax
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.multilabel_run import (
@@ -44,6 +44,7 @@ from bertstudio.evaluation.report import (
 )
 from bertstudio.models.loading import load_model_for_classification, load_tokenizer
 from bertstudio.models.sources import resolve_model_source
+from bertstudio.predict.locate import ModelLocation, auto_precision
 from bertstudio.results import Preprocessing, Summary
 from bertstudio.runs import PREDICTIONS_FILE, RunFolder
 from bertstudio.safe_csv import read_escaped_csv
@@ -67,6 +68,7 @@ class LoadedRun:
     tokenizer: Any
     summary: Summary
     long_texts: LongTexts | None = None  # what is kept of long texts (preprocessing.json); None: the head
+    precision: str = "fp32"  # what the weights run in: predict's default for this run (evaluation_precision)
 
 
 def open_run(run_dir: str | Path) -> LoadedRun:
@@ -79,8 +81,22 @@ def open_run(run_dir: str | Path) -> LoadedRun:
     source = resolve_model_source(str(run.model.resolve()))
     model = load_model_for_classification(source, num_labels=len(names), id2label=dict(enumerate(names)),
                                           label2id={n: i for i, n in enumerate(names)})
-    return LoadedRun(path, config, names, prep.max_length, model, load_tokenizer(source), Summary.read(run.summary),
-                     LongTexts.of(prep))
+    precision = evaluation_precision(path)
+    return LoadedRun(path, config, names, prep.max_length, in_precision(model, precision), load_tokenizer(source),
+                     Summary.read(run.summary), LongTexts.of(prep), precision)
+
+
+def evaluation_precision(run_dir: str | Path) -> str:
+    """What evaluate runs a run's weights in: what predict and serve run them in by default (one decision,
+    predict.locate.auto_precision), so the three give the same numbers."""
+    return auto_precision(ModelLocation(RunFolder(run_dir).model, Path(run_dir)))
+
+
+def precision_note(precision: str) -> str:
+    """evaluate's line saying what the model ran in."""
+    why = " (the run trained in bf16 and this computer computes bf16 fast)" if precision == "bf16" else \
+        " (full precision)"
+    return f"Ran the model in {precision}{why}, as predict and serve run it by default here."
 
 
 _LABELS_LISTED = 10
@@ -205,10 +221,11 @@ def labeled_file_dataset(path: str | Path, run: LoadedRun, *, text_column: str |
 
 
 def run_logits(run: LoadedRun, dataset) -> np.ndarray:
-    """The run's model on ``dataset``, on the device and in the number format it was trained with."""
+    """The run's model on ``dataset``, on the device it was trained on, its weights in ``run.precision`` as predict
+    runs them by default."""
 
     return model_logits(run.model, run.tokenizer, dataset, run.max_length, device=run.config.device,
-                        precision=run.config.precision, long_texts=run.long_texts)
+                        precision=run.precision, long_texts=run.long_texts)
 
 
 def rebuild_split(config: TrainConfig):

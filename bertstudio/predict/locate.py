@@ -190,14 +190,21 @@ def check_finished(location: ModelLocation, anyway: str = "") -> None:
 
 
 def auto_backends(location: ModelLocation) -> list[str]:
-    """What ``auto`` tries, in order: the weights as trained, then the exports.
-
-    As trained means in bf16 when the run trained in bf16 and this machine computes bf16 in hardware: its test
-    scores were measured in bf16, and on such a CPU it labels a file about 3x faster than fp32 (bench/RESULTS.md,
-    Latency: PyTorch bf16 3.6x faster than fp32 for the bundled model at batch 32, the same labels on 100% of
-    the test texts).  A model outside a run, or trained in full precision, runs in fp32 as before."""
-    weights = "torch-bf16" if trained_precision(location) == "bf16" and _fast_bf16_here() else "torch"
+    """What ``auto`` tries, in order: the weights as trained (:func:`auto_precision`), then the exports."""
+    weights = "torch-bf16" if auto_precision(location) == "bf16" else "torch"
     return [weights, *EXPORT_BACKENDS]
+
+
+def auto_precision(location: ModelLocation) -> str:
+    """The precision a model's weights run in by default: the one decision of predict's and serve's ``auto`` and of
+    ``evaluate``, so their numbers agree (evaluate ran its own mixed precision beside predict's bf16 weights, and
+    2 of 64 label sets of a GoEmotions run differed between them).
+
+    "bf16" when the run trained in bf16 and this machine computes bf16 in hardware: its test scores were measured
+    in bf16, and on such a CPU it labels a file about 3x faster than fp32 (bench/RESULTS.md, Latency: PyTorch bf16
+    3.6x faster than fp32 for the bundled model at batch 32, the same labels on 100% of the test texts).  A model
+    outside a run, or trained in full precision, runs in "fp32" as before."""
+    return "bf16" if trained_precision(location) == "bf16" and _fast_bf16_here() else "fp32"
 
 
 def trained_precision(location: ModelLocation) -> str:

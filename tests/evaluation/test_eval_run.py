@@ -250,3 +250,28 @@ def test_read_eval_and_the_validation_only_note(run):
     fit = TemperatureFit(1.5, 30, 1.0, 0.9, 0.2, 0.1)
     same_rows = build_report(np.eye(3) * 3, [0, 1, 2], ["a", "b", "c"], fit, evaluated_on="validation")
     assert "optimistic" in same_rows.calibration.note and same_rows.temperature == 1.5
+
+
+@pytest.mark.parametrize("trained, fast_bf16, expected", [("bf16", True, "bf16"), ("bf16", False, "fp32"),
+                                                          ("fp32", True, "fp32")])
+def test_evaluate_runs_the_model_as_predict_runs_it_by_default(run, capsys, monkeypatch, trained, fast_bf16,
+                                                               expected):
+    """Tester: predict (auto: bf16 for a run trained in bf16, on a CPU that computes bf16 fast) and evaluate scored
+    the same rows differently. One decision (predict.locate.auto_precision) for both, and evaluate says which."""
+    from bertstudio.evaluation.run import open_run, predictions_dataset, run_logits
+    from bertstudio.predict import locate
+    from bertstudio.predict.predictor import load_predictor
+
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "precision": trained}))
+    monkeypatch.setattr(locate, "_fast_bf16_here", lambda: fast_bf16)
+    predictor = load_predictor(run)
+    loaded = open_run(run)
+    assert predictor.backend.name == {"bf16": "torch-bf16", "fp32": "torch"}[expected]
+    assert loaded.precision == expected
+    assert next(loaded.model.parameters()).dtype == next(predictor.backend.model.parameters()).dtype
+    dataset = predictions_dataset(loaded)
+    np.testing.assert_allclose(run_logits(loaded, dataset), predictor.logits(dataset["text"]),
+                               atol=0.05 if expected == "bf16" else 1e-5)
+    assert main(["evaluate", str(run)]) == 0
+    assert f"Ran the model in {expected}" in capsys.readouterr().out
