@@ -249,7 +249,7 @@ def is_binary_column(column: pd.Series) -> bool:
 
     A label column with a stray 2 (a typo) is still a label column: reading it then names the stray values,
     where leaving the column out would train without that label and never say so.  A column of 1s and blanks is
-    one too: many spreadsheets mark only the texts that have the label (see ``blank_as_zero_findings``)."""
+    one too: many spreadsheets mark only the texts that have the label (see ``blank_cell_findings``)."""
     kinds: Counter = Counter()
     for value, n in column.astype(object).value_counts(dropna=False).items():
         kinds[_cell_kind(value)] += int(n)
