@@ -44,6 +44,7 @@ class CardFacts:
     # --- fine-tuning strategies (issue 20) ---
     pooling: str | None = None  # the model reads texts through this pooling (preprocessing.json)
     own_code: bool = False  # the pooling needs pooled_modeling.py, saved beside the weights
+    tokenizer_class: str | None = None  # the tokenizer's own transformers class ("BertTokenizer"), if it has one
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -62,11 +63,20 @@ def hub_id_for(base_model: str | None) -> str | None:
     return base_model if looks_like_id and not Path(base_model).exists() else None
 
 
+def standard_tokenizer_class(folder: Path) -> str | None:
+    """The transformers class the folder's tokenizer_config.json names ("BertTokenizer"), when transformers has it."""
+    import transformers
+
+    name = (_read_json(folder / "tokenizer_config.json") or {}).get("tokenizer_class")
+    return name if isinstance(name, str) and name.isidentifier() and hasattr(transformers, name) else None
+
+
 def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
     facts = CardFacts(label_names=prep.label_names, max_length=prep.max_length, temperature=prep.temperature,
                       text_pair=prep.text_pair, blend_weight=prep.blend_weight, base_model=hub_id_for(prep.base_model),
                       base_model_name=prep.base_model, long_texts=LongTexts.of(prep), pooling=prep.pooling,
-                      own_code=folder_class(location.folder) is not None)
+                      own_code=folder_class(location.folder) is not None,
+                      tokenizer_class=standard_tokenizer_class(location.folder))
     facts.thresholds = dict(zip(prep.label_names, prep.threshold_vector())) if prep.multi_label else None
     if location.run_dir is None:
         return facts
@@ -185,10 +195,7 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
     if fmt == "hf":
         call = (f'classifier({{"text": "your text"{pair}}}, truncation=True)' if facts.text_pair
                 else 'classifier("your text", truncation=True)')
-        trust = ", trust_remote_code=True" if facts.own_code else ""
-        code = ["from transformers import pipeline", "",
-                f'classifier = pipeline("text-classification", model="{here}"'
-                f'{", top_k=None" if facts.thresholds else ""}{trust})', call]
+        code = [*_hf_loading(facts), call]
     elif fmt in ("onnx", "onnx-int8"):
         file = "model.onnx" if fmt == "onnx" else "model.int8.onnx"
         code = ["import numpy as np, onnxruntime", "from transformers import AutoTokenizer", "",
@@ -218,6 +225,24 @@ def _usage_section(facts: CardFacts, fmt: str) -> str:
         facts, fmt)
 
 
+def _hf_loading(facts: CardFacts) -> list[str]:
+    """The lines that open the Hugging Face folder as a pipeline.  A pooled model needs its own code, its tokenizer
+    none: transformers 5's AutoTokenizer reads config.json (whose model type is that code's) before the tokenizer
+    files and asks whether to run the folder's code, so the tokenizer is opened with its own class."""
+    top_k = ", top_k=None" if facts.thresholds else ""
+    if not facts.own_code:
+        return ["from transformers import pipeline", "",
+                f'classifier = pipeline("text-classification", model="{facts.reference}"{top_k})']
+    here = facts.reference
+    tokenizer = (f'{facts.tokenizer_class}.from_pretrained("{here}")' if facts.tokenizer_class else
+                 f'AutoTokenizer.from_pretrained("{here}", trust_remote_code=False)')
+    return [f"from transformers import {facts.tokenizer_class or 'AutoTokenizer'}, pipeline", "",
+            "tokenizer = " + tokenizer + "  # a standard tokenizer: no code from the folder",
+            "# the model reads a text with the pooling in pooled_modeling.py (see below)",
+            f'classifier = pipeline("text-classification", model="{here}", tokenizer=tokenizer{top_k}, '
+            "trust_remote_code=True)"]
+
+
 def _label_lines(facts: CardFacts) -> list[str]:
     """From the logits to what a person wants, the label(s), with the names in preprocessing.json.
 
@@ -243,7 +268,20 @@ def pooling_note(facts: CardFacts, fmt: str) -> str:
             "`pooled_modeling.py` (torch and transformers only, written by BERT Studio), named in config.json's "
             "`auto_map`: load it with `trust_remote_code=True`. Without it transformers refuses the folder (its "
             "config.json names a model type of its own): the plain BERT head would load the same weights and "
-            "predict different labels. The ONNX and TorchScript exports contain the pooling already.")
+            f"predict different labels. {_tokenizer_note(facts)} The ONNX and TorchScript exports contain the "
+            "pooling already.")
+
+
+def _tokenizer_note(facts: CardFacts) -> str:
+    """How to open the tokenizer of a folder whose model needs code: it needs none."""
+    asks = ("`AutoTokenizer.from_pretrained(folder)` reads config.json first, and so asks whether to run the "
+            "folder's code")
+    if facts.tokenizer_class:
+        return (f"The tokenizer is a standard {facts.tokenizer_class} and needs no code: "
+                f"`{facts.tokenizer_class}.from_pretrained(folder)` loads it. {asks}: pass "
+                "`trust_remote_code=False` (or answer no) and it loads the same tokenizer.")
+    return (f"The tokenizer needs no code: `AutoTokenizer.from_pretrained(folder, trust_remote_code=False)` loads "
+            f"it ({asks} without that).")
 
 
 def _limitations_section(facts: CardFacts) -> str:

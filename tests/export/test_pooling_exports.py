@@ -219,3 +219,40 @@ def test_evaluate_reads_the_run_with_its_pooling(exported):
     with torch.no_grad():
         logits = loaded.model.eval()(**enc).logits.numpy()
     np.testing.assert_allclose(logits, reference_logits(run, pooling), atol=1e-4)
+
+
+def _no_questions(monkeypatch) -> None:
+    """transformers asks on the console (input) before it runs a folder's code: a test fails instead."""
+    import builtins
+
+    monkeypatch.setattr(builtins, "input", lambda *args: pytest.fail("transformers asked to run the folder's code"))
+
+
+def test_the_tokenizer_of_a_pooled_hf_folder_loads_without_its_code_as_the_card_shows(exported, monkeypatch,
+                                                                                      tmp_path):
+    """Tester: AutoTokenizer.from_pretrained(<export>/hf) asked "Do you wish to run the custom code? [y/N]".
+    transformers 5 reads config.json (whose pooling is code) before the tokenizer files; the tokenizer itself is a
+    standard one, and the card's snippet loads it without running or offering to run anything."""
+    run, _, results = exported
+    folder = results["hf"].folder
+    assert "auto_map" not in json.loads((folder / "tokenizer_config.json").read_text())
+    _no_questions(monkeypatch)
+    pasted = tmp_path / "README.md"
+    pasted.write_text((folder / "README.md").read_text().replace("path/to/this/folder", str(folder)))
+    namespace = run_readme_code(pasted)
+    assert type(namespace["tokenizer"]).__module__.startswith("transformers.models.")  # not code from the folder
+    labels = [out["label"] for out in namespace["classifier"](TEXTS, truncation=True)]
+    assert labels == load_predictor(run).predict(TEXTS).labels
+
+
+def test_a_plain_hf_export_needs_no_code_of_its_own(tmp_path, monkeypatch):
+    """A model with its family's own pooling: no auto_map, and plain transformers loads all of it without asking."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    run = make_tiny_run(tmp_path / "run", test_rows=6)
+    [result] = export_run(run, "hf")
+    assert "auto_map" not in json.loads((result.folder / "config.json").read_text())
+    _no_questions(monkeypatch)
+    AutoTokenizer.from_pretrained(result.folder)
+    AutoModelForSequenceClassification.from_pretrained(result.folder)
+    assert "trust_remote_code" not in (result.folder / "README.md").read_text()
