@@ -11,7 +11,9 @@ message names the line (JSON lines) or the line and character (JSON) instead of 
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -79,6 +81,38 @@ def table_layout(file: Path) -> JsonLayout:
     if layout is JsonLayout.LISTS:
         raise DataError(f"'{file.name}' holds rows as lists of values, without column names.", hint=RECORDS_HINT)
     return layout
+
+
+def rows_past(file: Path, layout: JsonLayout, limit: int) -> bool:
+    """Whether a file of JSON lines, or a .json list of rows, holds more than ``limit`` rows: read only up to the
+    row past them (datasets' builder reads the whole file before anything can be said of its size)."""
+    with file.open(encoding="utf-8-sig", errors="replace") as handle:
+        rows = (line for line in handle if line.strip()) if layout is JsonLayout.LINES else _list_items(handle)
+        return sum(1 for _ in itertools.islice(rows, limit + 1)) > limit
+
+
+_BETWEEN_ITEMS = re.compile(r"[\s,]*")
+
+
+def _list_items(handle: Any) -> Iterator[Any]:
+    """The values of the JSON list that ``handle`` holds, parsed one at a time as the text arrives; a broken list
+    ends them early (reading the file says where it breaks)."""
+    decoder = json.JSONDecoder()
+    text = handle.read(_PEEK_CHARS).lstrip()
+    at = 1  # after the "["
+    while True:
+        at = _BETWEEN_ITEMS.match(text, at).end()  # type: ignore[union-attr] - matches the empty text too
+        if text[at:at + 1] == "]":
+            return
+        try:
+            value, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:  # a value cut where the text read so far ends, or broken
+            more = handle.read(max(_PEEK_CHARS, len(text) - at))  # twice as much each time: one huge value
+            if not more:
+                return
+            text, at = text[at:] + more, 0
+            continue
+        yield value
 
 
 def load_json_object(file: Path) -> JsonColumns:

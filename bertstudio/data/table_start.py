@@ -202,6 +202,9 @@ def quotes_are_literal(sample: str, delimiter: str) -> bool:
 # Reports exported from other tools often open with a title ("Customer feedback, March") and a blank line.
 SCAN_ROWS = 50
 _MAX_TITLE_ROWS = 5
+# The rows a table may hold above its data, titles and the header: what a count of a sheet's filled rows may
+# hold besides data rows.
+MAX_ROWS_ABOVE_DATA = _MAX_TITLE_ROWS + 1
 
 
 def count_title_rows(rows: list[list[Any]]) -> int:

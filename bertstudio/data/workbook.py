@@ -5,9 +5,12 @@ Excel files fit in memory, so pandas reads every sheet whole; training and predi
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
+import itertools
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from bertstudio.data.columns import SAMPLE_ROWS, has_class_labels, profile_column
 from bertstudio.data.findings import Finding, count_noun
 from bertstudio.data.table_start import (
+    MAX_ROWS_ABOVE_DATA,
     SCAN_ROWS,
     TableStart,
     duplicate_header_findings,
@@ -69,23 +73,28 @@ def workbook_sheets(file: Path) -> list[SheetSize]:
 
 
 def _xlsx_sheets(file: Path) -> list[SheetSize]:
-    # openpyxl finds the workbook part and its sheets; its own loading would read every text (shared strings).
-    # Opened as a file object: openpyxl refuses a name it does not know (a workbook saved as "data.csv").
+    with _xlsx_sheet_parts(file) as (archive, parts):
+        return [SheetSize(name, _stated_rows(archive, part)) for name, part in parts]
+
+
+@contextlib.contextmanager
+def _xlsx_sheet_parts(file: Path) -> Iterator[tuple[zipfile.ZipFile, list[tuple[str, str]]]]:
+    """The workbook's archive and its sheets as (name, part in the archive), in their order, as pandas lists them.
+
+    openpyxl finds the workbook part and its sheets; its own loading would read every text (shared strings).
+    Opened as a file object: openpyxl refuses a name it does not know (a workbook saved as "data.csv").
+    """
     from openpyxl.reader.excel import ExcelReader
 
     with file.open("rb") as handle:
-        return _listed_sheets(ExcelReader(handle, read_only=True))
-
-
-def _listed_sheets(reader: Any) -> list[SheetSize]:
-    try:
-        reader.read_manifest()
-        reader.read_workbook()
-        return [SheetSize(sheet.name, _stated_rows(reader.archive, rel.target))
-                for sheet, rel in reader.parser.find_sheets()
-                if rel.target in reader.valid_files and "chartsheet" not in rel.Type]  # as pandas lists them
-    finally:
-        reader.archive.close()
+        reader = ExcelReader(handle, read_only=True)
+        try:
+            reader.read_manifest()
+            reader.read_workbook()
+            yield reader.archive, [(sheet.name, rel.target) for sheet, rel in reader.parser.find_sheets()
+                                   if rel.target in reader.valid_files and "chartsheet" not in rel.Type]
+        finally:
+            reader.archive.close()
 
 
 def _stated_rows(archive: zipfile.ZipFile, part: str) -> int | None:
@@ -112,6 +121,84 @@ def _xls_sheets(file: Path) -> list[SheetSize]:
     book = xlrd.open_workbook(str(file), on_demand=True)  # on demand: no sheet is loaded
     try:
         return [SheetSize(name) for name in book.sheet_names()]
+    finally:
+        book.release_resources()
+
+
+def sheet_past_rows(file: Path, limit: int) -> bool:
+    """Whether a sheet of the workbook holds more than ``limit`` data rows, each sheet read only up to the row
+    past them (a DataError, or a parser's error, for a workbook that cannot be read).
+
+    ``read_sheet`` parses every sheet whole to choose the table: a shared app's row limit refused a workbook of a
+    million rows only after 73 s of that, other visitors' files waiting behind it. The rows that hold a value are
+    counted, less the few a table may have above its data (titles, the header): at worst a sheet just past the
+    limit is read whole and refused by the rows training would use.
+    """
+    stop_at = limit + MAX_ROWS_ABOVE_DATA + 1
+    if zipfile.is_zipfile(file):
+        with _xlsx_sheet_parts(file) as (archive, parts):
+            return any(_filled_xlsx_rows(archive, part, stop_at) >= stop_at for _, part in parts)
+    return _xls_sheet_past_rows(file, stop_at)
+
+
+def _filled_xlsx_rows(archive: zipfile.ZipFile, part: str, stop_at: int) -> int:
+    """The rows of a sheet that hold a value, counted up to ``stop_at``: its XML parsed a piece at a time and
+    nothing of it kept, the texts (in the shared strings) never looked up."""
+    from xml.parsers import expat
+
+    counter = _FilledRows()
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler = counter.start, counter.end
+    parser.CharacterDataHandler = counter.text
+    with archive.open(part) as source:
+        while counter.rows < stop_at and (piece := source.read(_XML_PIECE)):
+            parser.Parse(piece, False)
+    return counter.rows
+
+
+_XML_PIECE = 64 * 1024
+
+
+class _FilledRows:
+    """Counts the ``<row>`` elements of a sheet's XML that hold a value (``<v>``) or a text of their own (an inline
+    string's ``<t>``); Excel keeps rows of formatting alone, and pandas leaves them out."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._in_value = self._filled = False
+
+    def start(self, name: str, _attributes: Any) -> None:
+        self._in_value = _local(name) in ("v", "t")
+
+    def text(self, data: str) -> None:
+        self._filled = self._filled or (self._in_value and bool(data))
+
+    def end(self, name: str) -> None:
+        self._in_value = False
+        if _local(name) == "row":
+            self.rows += self._filled
+            self._filled = False
+
+
+def _local(name: str) -> str:
+    """A tag without its namespace prefix ("x:row": "row")."""
+    return name.rsplit(":", 1)[-1]
+
+
+def _xls_sheet_past_rows(file: Path, stop_at: int) -> bool:
+    """The same for an old .xls, one sheet loaded at a time (at most 65,536 rows each, the format's own limit)."""
+    import xlrd
+
+    empty = (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK)
+    book = xlrd.open_workbook(str(file), on_demand=True)
+    try:
+        for index in range(book.nsheets):
+            sheet = book.sheet_by_index(index)
+            filled = (row for row in range(sheet.nrows) if any(kind not in empty for kind in sheet.row_types(row)))
+            if sum(1 for _ in itertools.islice(filled, stop_at)) >= stop_at:
+                return True
+            book.unload_sheet(index)
+        return False
     finally:
         book.release_resources()
 
