@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default="~/.bertstudio", help="Where uploads, runs and exports are kept.")
     parser.add_argument("--demo", action="store_true",
                         help="Public-demo limits (on by default on a Hugging Face Space): 50 MB uploads, 20,000 rows, "
-                             "small models, 10 minutes per training, files deleted after 24 h; see docs/SPACES.md.")
+                             "small models, training steps of at most 16,384 tokens, 10 minutes per training, 2 GB of "
+                             "files per visitor, deleted after 24 h; see docs/SPACES.md.")
     parser.add_argument("--settings", metavar="FILE.json",
                         help="Change any limit, e.g. {\"max_rows\": 50000, \"training_slots\": 2} (docs/SPACES.md).")
     return parser.parse_args(argv)

@@ -9,11 +9,12 @@ event; an exception becomes a ``Failed`` event in plain words, with the tracebac
 
 A :class:`JobRegistry` belongs to the app (it creates one and hands it to every tab): it keeps the
 latest job of each (workspace, kind), so a reloaded page finds its job again, and applies each kind's
-:class:`JobLimit`. Heavy kinds (training, exports, the Evaluate checks) wait in one first-come-first-served
-:class:`SlotQueue` per limit, shared by every visitor: a job past the free slots waits for its turn, can
-say its place in line and the expected wait, and can be stopped while it waits (it then never starts);
-a visitor holds at most one job of such a kind, running or waiting. A benchmark takes the trainings' line
-whole: it starts only when nothing trains or waits, and trainings started meanwhile wait behind it.
+:class:`JobLimit`. Heavy kinds (training, exports and labelling a file, the Evaluate checks) wait in one
+first-come-first-served :class:`SlotQueue` per limit, shared by every visitor: a job past the free slots waits
+for its turn, can say its place in line and the expected wait, and can be stopped while it waits (it then never
+starts); a visitor holds at most one job of such a kind, running or waiting. A benchmark takes the trainings' line
+whole: it starts only when nothing trains or waits, and trainings started meanwhile wait behind it. A job whose
+result only the page that started it can show (``ends_with_page``) is stopped when that page closes.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ EXPORT = "export"
 LABEL_NOISE = "label-noise"
 BASELINES = "baselines"
 EVALUATE_FILE = "evaluate-file"
+PREDICT_FILE = "predict-file"  # the Predict tab labelling every row of a file
 
 
 class JobStopped(Exception):
@@ -105,6 +107,9 @@ class BackgroundJob:
     what: str = "The job"  # the subject of its failure messages ("The export stopped because ...")
     details_in: str = "the server's log"  # where a bug's traceback can be found
     stop_exceptions: ClassVar[tuple[type[BaseException], ...]] = (JobStopped,)
+    # Work that only the page that started it shows, and that a reloaded page cannot find again: it is stopped when
+    # that page (``page``, its Gradio session hash) closes, instead of holding the machine for nobody.
+    ends_with_page: ClassVar[bool] = False
 
     def __init__(self, *, on_event: Callable[[Event], None] | None = None) -> None:
         self.on_event = on_event
@@ -119,6 +124,7 @@ class BackgroundJob:
         self._slot: SlotQueue | None = None
         self._outcome_claimed = False
         self.expected_s: float | None = None  # how long the work should take, when the job knows (a queue's wait)
+        self.page: str | None = None  # the page that started it (``ends_with_page``)
 
     # --- what a kind of job does -----------------------------------------------------------------
     def work(self, emit: Emit, should_stop: ShouldStop) -> Any:
@@ -395,7 +401,11 @@ def benchmark_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
                    "Wait for it to finish (or press Stop); two at once would slow each other down.")
 
 
-def export_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
+def heavy_busy(running: BackgroundJob, same_workspace: bool) -> JobBusy:
+    """Exports and labelling a file wait in one line; only a second one of the same kind and visitor is refused."""
+    if running.kind == PREDICT_FILE:
+        return JobBusy("A file is already being labelled (or waiting for its turn).",
+                       "Wait for it to finish before labelling another one.")
     return JobBusy("An export is already running.", "Wait for it to finish; it takes up to a minute.")
 
 
@@ -406,16 +416,19 @@ EVALUATE_LIMIT = JobLimit(kinds=(LABEL_NOISE, BASELINES, EVALUATE_FILE), at_once
 
 def app_limits(training_slots: int = 1, heavy_slots: int = 1,
                training_typical_s: float = 600.0) -> dict[str, JobLimit]:
-    """Each kind's limit: trainings and exports wait in app-wide lines (a 2-core machine runs one well;
-    two at once take longer than one after the other). A benchmark is refused while anything trains or
-    waits to, because timings taken on busy cores would be wrong; while it runs it holds the trainings'
-    line, so trainings wait for it rather than slow it down (and be slowed down)."""
+    """Each kind's limit: trainings wait in one app-wide line, exports and labelling a file in another (a
+    2-core machine runs one well; two at once take longer than one after the other). A benchmark is refused
+    while anything trains or waits to, because timings taken on busy cores would be wrong; while it runs it
+    holds the trainings' line, so trainings wait for it rather than slow it down (and be slowed down)."""
+    # One JobLimit for both kinds: the registry keeps one line per limit, so they share it.
+    heavy = JobLimit(kinds=(EXPORT, PREDICT_FILE), at_once=heavy_slots, queue=True, one_per_workspace=True,
+                     typical_s=60.0, busy=heavy_busy)
     return {
         TRAINING: JobLimit(kinds=(TRAINING,), at_once=training_slots, queue=True, one_per_workspace=True,
                            typical_s=training_typical_s, busy=training_busy),
         BENCHMARK: JobLimit(kinds=(BENCHMARK, TRAINING), at_once=1, busy=benchmark_busy, takes_line_of=TRAINING),
-        EXPORT: JobLimit(kinds=(EXPORT,), at_once=heavy_slots, queue=True, one_per_workspace=True, typical_s=60.0,
-                         busy=export_busy),
+        EXPORT: heavy,
+        PREDICT_FILE: heavy,
         **{kind: EVALUATE_LIMIT for kind in EVALUATE_LIMIT.kinds},
     }
 
@@ -481,6 +494,16 @@ class JobRegistry:
             return False
         job.stop()
         return True
+
+    def stop_page(self, workspace_id: str, page: str) -> list[BackgroundJob]:
+        """Stop the workspace's running jobs that end with their page, started from ``page`` (it was closed or
+        reloaded); returns them."""
+        with self._lock:
+            jobs = [job for (ws, _), job in self._latest.items()
+                    if ws == workspace_id and job.ends_with_page and job.page == page and job.running]
+        for job in jobs:
+            job.stop()
+        return jobs
 
     def _take_line(self, limit: JobLimit, job: BackgroundJob) -> SlotQueue | None:
         """The line ``limit`` takes whole, taken for ``job``; refused while a job runs or waits in it."""

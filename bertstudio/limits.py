@@ -2,8 +2,9 @@
 
 On a person's own computer nothing is limited. A public demo (``--demo``, or any Hugging Face Space, where
 ``SPACE_ID`` is set) starts from :data:`DEMO_LIMITS`; a settings file (JSON, the same field names) changes
-any of them. The engine enforces the limits (rows and models when a training starts, minutes while it
-runs); the app only states them before a person hits one. Every refusal names the limit and how to lift it.
+any of them. The engine enforces the limits (rows, models and the tokens of a step when a training starts,
+minutes while it runs); the app only states them before a person hits one. Every refusal names the limit and how
+to lift it.
 """
 
 from __future__ import annotations
@@ -38,13 +39,23 @@ class UsageLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_upload_mb: float | None = Field(None, gt=0, description="Largest file a visitor may upload, in MB.")
-    max_rows: int | None = Field(None, ge=10, description="Most rows (texts) one training may use.")
+    max_rows: int | None = Field(None, ge=10, description="Most rows (texts) one training may use, or one file "
+                                                          "labelled in the Predict tab.")
+    max_batch_tokens: int | None = Field(None, ge=512, description="Most tokens one training step may hold (batch "
+                                                                   "size × maximum length): memory grows with them.")
     allowed_models: tuple[str, ...] | None = Field(None, description="Model keys a visitor may train.")
     max_train_minutes: float | None = Field(None, gt=0, description="Longest a training may run; it stops then.")
     max_benchmark_minutes: float | None = Field(None, gt=0, description="Longest a benchmark may run: one estimated "
                                                                         "longer is refused, one running stops then.")
-    sessions_disk_mb: float | None = Field(None, gt=0, description="All visitors' files together, in MB; the "
-                                                                    "longest idle sessions are deleted past it.")
+    max_predict_minutes: float | None = Field(None, gt=0, description="Longest labelling a file (Predict tab) "
+                                                                      "may run; it stops then.")
+    sessions_disk_mb: float | None = Field(None, gt=0, description="All visitors' files (and the uploads on their "
+                                                                    "way in) together, in MB; past it workspaces "
+                                                                    "over their share go first, then the longest "
+                                                                    "idle.")
+    workspace_disk_mb: float | None = Field(None, gt=0, description="One visitor's files, in MB: new uploads, "
+                                                                     "trainings, exports and labelled files are "
+                                                                     "refused past it.")
     session_hours: float | None = Field(None, gt=0, description="A visitor's files are deleted after this "
                                                                 "long without a visit.")
     training_slots: int = Field(1, ge=1, le=16, description="Trainings that run at once; more wait in line.")
@@ -54,8 +65,9 @@ class UsageLimits(BaseModel):
 
     @property
     def limited(self) -> bool:
-        return any(v is not None for v in (self.max_upload_mb, self.max_rows, self.allowed_models,
-                                           self.max_train_minutes, self.max_benchmark_minutes, self.sessions_disk_mb,
+        return any(v is not None for v in (self.max_upload_mb, self.max_rows, self.max_batch_tokens,
+                                           self.allowed_models, self.max_train_minutes, self.max_benchmark_minutes,
+                                           self.max_predict_minutes, self.sessions_disk_mb, self.workspace_disk_mb,
                                            self.session_hours))
 
     @property
@@ -83,6 +95,49 @@ class UsageLimits(BaseModel):
         if self.max_rows is not None and rows > self.max_rows:
             raise LimitExceeded(f"Your data has {rows:,} rows; this demo trains on at most {self.max_rows:,} "
                                 "(row limit).", f"Keep a sample of at most {self.max_rows:,} rows. {LIFT_HINT}")
+
+    def check_label_rows(self, rows: int) -> None:
+        """Refuse a file to label past the row limit: ``rows`` were read so far and it holds more."""
+        if self.max_rows is not None and rows > self.max_rows:
+            raise LimitExceeded(f"The file has more than {self.max_rows:,} rows; this demo labels at most "
+                                f"{self.max_rows:,} rows per file (row limit).",
+                                f"Label a sample of at most {self.max_rows:,} rows. {LIFT_HINT}")
+
+    def check_batch(self, batch_size: int | None, max_length: int | None) -> None:
+        """Refuse a training step of more tokens than the machine's memory holds. A CPU that runs out of memory
+        raises nothing the app could catch: the system stops the whole app, every visitor's work with it.
+
+        ``None`` (automatic, decided from the data) passes here; the engine checks the decided values again.
+        """
+        if self.max_batch_tokens is None or batch_size is None or max_length is None:
+            return
+        tokens = batch_size * max_length
+        if tokens <= self.max_batch_tokens:
+            return
+        fits = self.max_batch_tokens // max_length
+        raise LimitExceeded(f"Batches of {batch_size:,} texts of up to {max_length} tokens hold {tokens:,} tokens "
+                            f"per training step; this demo allows at most {self.max_batch_tokens:,}, such as "
+                            f"{self.token_examples()} (memory limit).",
+                            f"Set the batch size to {fits:,} or less in the Model tab, or lower the maximum length "
+                            f"in the Data tab. {LIFT_HINT}")
+
+    def token_examples(self) -> str:
+        """'32 texts of 512 tokens or 64 of 256': batches the step limit allows, as a person picks them."""
+        sizes = [(self.max_batch_tokens // length, length) for length in (512, 256)]
+        return f"{sizes[0][0]:,} texts of {sizes[0][1]} tokens or {sizes[1][0]:,} of {sizes[1][1]}"
+
+    def check_disk_share(self, used_bytes: int, adding_bytes: int = 0) -> None:
+        """Refuse more files in a workspace that holds its share of the disk (``adding_bytes``: the new file)."""
+        if self.workspace_disk_mb is None or used_bytes + adding_bytes <= self.workspace_disk_mb * 1e6:
+            return
+        with_new = f", {(used_bytes + adding_bytes) / 1e6:,.0f} MB with this file" if adding_bytes else ""
+        raise LimitExceeded(f"Your files in this demo take {used_bytes / 1e6:,.0f} MB{with_new}; each visitor may "
+                            f"keep up to {self.workspace_disk_mb:,g} MB (disk limit).",
+                            "Delete runs you no longer need in the Runs tab, then try again. "
+                            f"{LIFT_HINT}")
+
+    def over_disk_share(self, used_bytes: int) -> bool:
+        return self.workspace_disk_mb is not None and used_bytes > self.workspace_disk_mb * 1e6
 
     def check_model(self, model: str, use: str = "trained") -> None:
         """Refuse a model the demo does not allow, by its name alone: a folder or id is never read to decide.
@@ -117,8 +172,17 @@ class UsageLimits(BaseModel):
         """The clock time a benchmark started at ``start`` must stop by: the estimate can be wrong (None: no cap)."""
         return _deadline(self.max_benchmark_minutes, start)
 
-    def time_cap_message(self) -> str:
-        return (f"It reached this demo's limit of {self.max_train_minutes:g} minutes per training (time limit). "
+    def predict_deadline(self, start: float | None = None) -> float | None:
+        """The clock time labelling a file started at ``start`` must stop by (None: no cap)."""
+        return _deadline(self.max_predict_minutes, start)
+
+    def predict_cap_message(self) -> str:
+        return (f"It reached this demo's limit of {self.max_predict_minutes:g} minutes per file (time limit). Label "
+                f"a smaller file. {LIFT_HINT}")
+
+    def time_cap_message(self, what: str = "It") -> str:
+        """Why a training stopped; ``what`` names what reached the limit ("The 5 runs together")."""
+        return (f"{what} reached this demo's limit of {self.max_train_minutes:g} minutes per training (time limit). "
                 f"{LIFT_HINT}")
 
     def benchmark_cap_message(self) -> str:
@@ -132,12 +196,16 @@ class UsageLimits(BaseModel):
             lines.append(f"files up to {self.max_upload_mb:g} MB")
         if self.max_rows is not None:
             lines.append(f"at most {self.max_rows:,} rows")
+        if self.max_batch_tokens is not None:
+            lines.append(f"training steps of at most {self.max_batch_tokens:,} tokens (batch size × maximum length)")
         if self.allowed_models is not None:
             lines.append("models: " + ", ".join(self.allowed_models))
         if self.max_train_minutes is not None:
             lines.append(f"trainings stop after {self.max_train_minutes:g} minutes")
         if self.max_benchmark_minutes is not None:
             lines.append(f"benchmarks of up to {self.max_benchmark_minutes:g} minutes")
+        if self.workspace_disk_mb is not None:
+            lines.append(f"up to {self.workspace_disk_mb:,g} MB of files each")
         if self.session_hours is not None:
             lines.append(f"your files are deleted {self.session_hours:g} hours after your last visit")
         return lines
@@ -157,8 +225,16 @@ def _short_display_name(key: str) -> str:
 NO_LIMITS = UsageLimits()
 # A benchmark holds the whole machine (trainings wait behind it), so its cap is half a training's: the demo's
 # quickest useful comparison (two models, four ways, batch 1) takes about 2 minutes on 2 quiet vCPUs.
-DEMO_LIMITS = UsageLimits(max_upload_mb=50, max_rows=20_000, allowed_models=DEMO_MODELS, max_train_minutes=10,
-                          max_benchmark_minutes=5, sessions_disk_mb=20_000, session_hours=24)
+# Tokens per step: DistilBERT (the largest demo model) training in fp32 with AdamW peaked at 4.4 GB for 32 x 256
+# tokens and 6.4 GB for 32 x 512 (16,384) on 2 CPU cores; a free Space has 16 GB for the app, its other visitors'
+# checks and labelling beside the one training. 16,384 is also the most the automatic settings ever pick on a CPU
+# (batches of 32, texts of up to 512 tokens), so the defaults are never refused; 2,048 x 512 took 5.7 GB in 30 s
+# and went on growing until the system stopped the app.
+# A workspace's share: one DistilBERT run (265 MB) with all four exports zipped fits in 2,000 MB; ten visitors at
+# their share fill sessions_disk_mb.
+DEMO_LIMITS = UsageLimits(max_upload_mb=50, max_rows=20_000, max_batch_tokens=16_384, allowed_models=DEMO_MODELS,
+                          max_train_minutes=10, max_benchmark_minutes=5, max_predict_minutes=10,
+                          sessions_disk_mb=20_000, workspace_disk_mb=2_000, session_hours=24)
 
 
 def load_limits(*, demo: bool = False, settings_file: str | Path | None = None,

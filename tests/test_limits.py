@@ -99,3 +99,47 @@ def test_a_benchmark_estimated_past_its_cap_is_refused():
     assert NO_LIMITS.benchmark_deadline() is None and DEMO_LIMITS.benchmark_deadline(start=0) == 300
     assert "5 minutes per benchmark (time limit)" in DEMO_LIMITS.benchmark_cap_message()
     assert "benchmarks of up to 5 minutes" in DEMO_LIMITS.summary_lines()
+
+
+def test_a_training_step_past_the_token_limit_is_refused_naming_what_fits():
+    """A visitor's batch of 2,048 texts of 512 tokens took 5.7 GB in 30 s and kept growing: on a Space the system then
+    stops the whole app. The demo allows what its automatic settings pick at most (32 texts of 512 tokens)."""
+    assert DEMO_LIMITS.max_batch_tokens == 16_384
+    with pytest.raises(LimitExceeded) as refused:
+        DEMO_LIMITS.check_batch(2048, 512)
+    assert refused.value.message == ("Batches of 2,048 texts of up to 512 tokens hold 1,048,576 tokens per training "
+                                     "step; this demo allows at most 16,384, such as 32 texts of 512 tokens or 64 of "
+                                     "256 (memory limit).")
+    assert refused.value.hint.startswith("Set the batch size to 32 or less in the Model tab, or lower the maximum "
+                                         "length in the Data tab.") and "duplicate the Space" in refused.value.hint
+    with pytest.raises(LimitExceeded, match="Set the batch size to 64 or less"):
+        DEMO_LIMITS.check_batch(128, 256)
+    for batch, length in ((32, 512), (64, 256), (32, 256), (None, 512), (2048, None)):
+        DEMO_LIMITS.check_batch(batch, length)  # within the limit, or decided from the data later (checked then)
+    NO_LIMITS.check_batch(2048, 512)
+    assert "training steps of at most 16,384 tokens" in " ".join(DEMO_LIMITS.summary_lines())
+
+
+def test_a_workspace_holding_its_share_of_the_disk_takes_no_more_files():
+    limits = UsageLimits(workspace_disk_mb=100)
+    limits.check_disk_share(60_000_000, 40_000_000)
+    with pytest.raises(LimitExceeded) as refused:
+        limits.check_disk_share(90_000_000, 20_000_000)
+    assert refused.value.message == ("Your files in this demo take 90 MB, 110 MB with this file; each visitor may "
+                                     "keep up to 100 MB (disk limit).")
+    assert "Delete runs you no longer need in the Runs tab" in refused.value.hint
+    with pytest.raises(LimitExceeded, match="take 101 MB; each visitor"):
+        limits.check_disk_share(101_000_000)
+    assert limits.over_disk_share(101_000_000) and not limits.over_disk_share(100_000_000)
+    NO_LIMITS.check_disk_share(10**13, 10**12)
+    assert DEMO_LIMITS.workspace_disk_mb == 2_000 and not NO_LIMITS.over_disk_share(10**13)
+
+
+def test_labelling_a_file_has_a_row_and_a_time_limit():
+    DEMO_LIMITS.check_label_rows(20_000)
+    with pytest.raises(LimitExceeded, match=r"more than 20,000 rows; this demo labels at most 20,000 rows per file "
+                                            r"\(row limit\)"):
+        DEMO_LIMITS.check_label_rows(21_000)
+    NO_LIMITS.check_label_rows(10**8)
+    assert DEMO_LIMITS.predict_deadline(start=0) == 600 and NO_LIMITS.predict_deadline() is None
+    assert "10 minutes per file (time limit)" in DEMO_LIMITS.predict_cap_message()

@@ -29,10 +29,11 @@ class TrainingJob(BackgroundJob):
 
     ``inputs`` may be given when the caller already loaded the data (the app did
     it in the Data tab); otherwise the job reads it from ``config.data`` itself.
-    ``limits`` are the app's usage limits: the model and the rows are checked before anything is trained,
-    and the run is stopped (as if Stop were pressed) when it reaches its minutes; the clock starts when
-    the job leaves the queue, not when it joins it. :meth:`resuming` makes the job that goes on with an
-    interrupted run instead.
+    ``limits`` are the app's usage limits: the tokens of a step (batch size x maximum length) are checked when the
+    job is made, before it waits in line, and again once the automatic ones are decided; the model and the rows are
+    checked before anything is trained, and the run is stopped (as if Stop were pressed) when it reaches its minutes;
+    the clock starts when the job leaves the queue, not when it joins it. :meth:`resuming` makes the job that goes
+    on with an interrupted run instead.
     """
 
     kind = TRAINING
@@ -43,6 +44,7 @@ class TrainingJob(BackgroundJob):
     def __init__(self, config: TrainConfig, *, inputs: Any = None, runs_root: Path | str = "runs",
                  on_event: Callable[[Event], None] | None = None, limits: UsageLimits = NO_LIMITS):
         super().__init__(on_event=on_event)
+        limits.check_batch(config.batch_size, config.max_length)
         self.config = config
         self.limits = limits
         self.stop_reason = ""  # why the job stopped itself (a limit), shown with its Cancelled event
@@ -78,6 +80,7 @@ class TrainingJob(BackgroundJob):
             emit(Working(phase=READING_PHASE, done=0, total=0))
         inputs = self.inputs or load_inputs(self.config)
         self.limits.check_rows(inputs.report.n_rows_kept)
+        self.limits.check_batch(inputs.config.batch_size, inputs.config.max_length)  # automatic ones decided now
         if should_stop():
             raise StopRequested()
         # run_training emits the Finished event itself, once the run folder is complete.

@@ -33,7 +33,14 @@ from bertstudio.ui import (
 )
 from bertstudio.ui.common import TokenizerCache
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.guard import COOKIE, SessionGuard, VisitorKeys
+from bertstudio.ui.guard import (
+    COOKIE,
+    LOCAL_BODY_BYTES,
+    SHARED_BODY_BYTES,
+    UPLOAD_OVERHEAD_BYTES,
+    SessionGuard,
+    VisitorKeys,
+)
 from bertstudio.ui.login import SlowLogin
 from bertstudio.ui.predictors import PredictorCache
 from bertstudio.ui.session import SessionStore, Workspace
@@ -41,6 +48,10 @@ from bertstudio.ui.state import ModelChoice
 from bertstudio.ui.views.settings import preset_settings
 
 DEFAULT_DATA_DIR = Path("~/.bertstudio")
+# On a shared app Gradio deletes the files in its cache (uploads, and the copies of files handed out) an hour
+# after they were made, looking every ten minutes: without it five raw 10 MB uploads stayed on disk for good. An
+# upload is copied into its workspace at once, and a download button makes its file again.
+SHARED_CACHE_CLEANING = (600, 3600)
 logger = logging.getLogger("bertstudio.ui")
 
 TABS: list[Callable[[AppContext], None]] = [
@@ -125,14 +136,23 @@ def warm_up(tokenizers: TokenizerCache) -> None:
         logger.warning("Warming up the Data tab failed; the first file load will be slower.", exc_info=True)
 
 
+def stop_page_work(jobs: JobRegistry, keys: VisitorKeys, request: gr.Request) -> None:
+    """A page closed (or reloaded): the work only it was waiting for stops (labelling a file), as nobody else can
+    collect it."""
+    owner = keys.workspace_id(request.cookies.get(COOKIE))
+    if owner is not None and request.session_hash:
+        jobs.stop_page(owner, request.session_hash)
+
+
 def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS, *,
               warm: bool = True) -> gr.Blocks:
     data_dir = Path(data_dir).expanduser().resolve()
-    store = SessionStore(data_dir, limits)
+    store = SessionStore(data_dir, limits, cache_dir=gr.utils.get_upload_folder())
     # runs/ and exports/ of every workspace, and the data cache's half-written cleaned tables: see leftovers.py
     remove_leftovers([*data_dir.glob("sessions/*/*"), table_cache_root()])
     minutes = limits.max_train_minutes or 10
     jobs = JobRegistry(app_limits(limits.training_slots, limits.heavy_slots, training_typical_s=minutes * 60))
+    store.keep_clean(busy=jobs.active_workspaces)  # a shared app sweeps without waiting for page loads too
     predictors = PredictorCache()
     keys = VisitorKeys(_browser_secret(data_dir).encode("utf-8"))
     start_settings, _ = preset_settings(DEFAULT_PRESET)
@@ -146,10 +166,15 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_
         store.clean_up(busy=jobs.active_workspaces())
         return store.open(keys.workspace_id(request.cookies.get(COOKIE)))
 
-    with gr.Blocks(title="BERT Studio") as demo:
+    def close_page(request: gr.Request) -> None:
+        stop_page_work(jobs, keys, request)
+
+    cache_cleaning = SHARED_CACHE_CLEANING if limits.limited else None
+    with gr.Blocks(title="BERT Studio", delete_cache=cache_cleaning) as demo:
         gr.Markdown(header_markdown(limits), elem_id="app-header")
         workspace = gr.State(None)
         loaded = demo.load(open_session, None, workspace)
+        demo.unload(close_page)
         # States are created outside gr.Tabs: a State directly inside Tabs shows up as a phantom tab.
         shared = dict(data=gr.State(None), data_file=gr.State(""), model=gr.State(DEFAULT_MODEL),
                       model_choice=gr.State(ModelChoice(settings=start_settings)), run_dir=gr.State(None),
@@ -165,16 +190,20 @@ def build_app(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_
 
 def launch_options(data_dir: str | Path = DEFAULT_DATA_DIR, limits: UsageLimits = NO_LIMITS,
                    auth: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``demo.launch``: look, the guard in front of every route, the upload limit,
+    """Keyword arguments for ``demo.launch``: look, the guard in front of every route (with its bounds on a
+    request's size: an event's body of a few MB on a shared app, an upload of the upload limit), the upload limit,
     the login (slowed down after wrong passwords) and the one folder results are copied from.
 
     ``allowed_paths`` must hold the sessions folder: Gradio copies a file a handler returns into its cache
     only from there. The guard serves nothing from it except to its owner.
     """
     data_dir = Path(data_dir).expanduser().resolve()
+    upload_bytes = None if limits.max_upload_mb is None else int(limits.max_upload_mb * 1e6) + UPLOAD_OVERHEAD_BYTES
     guard = Middleware(SessionGuard, keys=VisitorKeys(_browser_secret(data_dir).encode("utf-8")), data_dir=data_dir,
                        upload_dir=gr.utils.get_upload_folder(), secure_cookie=bool(os.environ.get("SPACE_ID")),
-                       cookie_max_age_s=int((limits.session_hours or 24 * 365) * 3600))
+                       cookie_max_age_s=int((limits.session_hours or 24 * 365) * 3600),
+                       max_body_bytes=SHARED_BODY_BYTES if limits.limited else LOCAL_BODY_BYTES,
+                       max_upload_bytes=upload_bytes)
     options: dict[str, Any] = {"theme": _theme(), "css": CSS, "allowed_paths": [str(data_dir / "sessions")],
                                "footer_links": [], "app_kwargs": {"middleware": [guard]}}
     if limits.max_upload_mb is not None:

@@ -27,6 +27,7 @@ from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_ru
 from bertstudio.events import Failed
 from bertstudio.history.records import score_text
 from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE, BackgroundJob, Completed, JobRegistry, TaskJob
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.results import Summary
 from bertstudio.runs import RunFolder
 from bertstudio.safe_csv import read_escaped_csv
@@ -275,15 +276,17 @@ class ShiftOutcome:
     evaluation: dict[str, Any]  # EvalReport.to_dict()
 
 
-def evaluate_on_file(workspace: Workspace | None, run_dir: str | None, file: str | None) -> ShiftOutcome:
-    """Score the run on another labeled file: does it hold up on texts from elsewhere?"""
+def evaluate_on_file(workspace: Workspace | None, run_dir: str | None, file: str | None,
+                     limits: UsageLimits = NO_LIMITS) -> ShiftOutcome:
+    """Score the run on another labeled file: does it hold up on texts from elsewhere? The upload is kept within
+    ``limits`` (the upload limits, the workspace's share of the disk), as the Data tab's is."""
 
     ws = require_workspace(workspace)
     run = checked_run_dir(ws, run_dir)
     if not file:
         raise DataError("No file is uploaded yet.", "Upload a labeled file (same label names as your training "
                                                     "data) first, then press the button.")
-    saved = save_upload(ws, file, original_name=Path(file).name)
+    saved = save_upload(ws, file, original_name=Path(file).name, limits=limits)
     return ShiftOutcome(saved.name, evaluate_run(run, data=saved).to_dict())
 
 
@@ -522,7 +525,7 @@ def build(ctx: AppContext) -> None:
                         shift_table: gr.Dataframe(tables.shift_table(view.metrics, outcome.evaluation,
                                                                      outcome.file_name), visible=True)}
 
-            task = functools.partial(evaluate_on_file, workspace, view.run_dir if view else None, file)
+            task = functools.partial(evaluate_on_file, workspace, view.run_dir if view else None, file, ctx.limits)
             yield from run_check(EVALUATE_FILE, workspace, task, shift_md, "Scoring the file",
                                  "about as long as predicting it", show)
 

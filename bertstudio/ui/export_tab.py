@@ -39,11 +39,12 @@ from bertstudio.export.hf import push_to_hub
 from bertstudio.export.job import ExportJob, ExportSnapshot
 from bertstudio.history.records import read_run, score_text
 from bertstudio.jobs import EXPORT, JobRegistry
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.results import ExportResult, ParityReport, Summary, read_export
 from bertstudio.runs import RunFolder
 from bertstudio.ui.common import benchmark_records, friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.session import Workspace, checked_run_dir, export_zip
+from bertstudio.ui.session import Workspace, check_room, checked_run_dir, export_zip
 from bertstudio.ui.views.charts import format_percent
 from bertstudio.ui.views.formats import FORMAT_INFO
 from bertstudio.ui.views.progress import bar_html
@@ -243,15 +244,18 @@ def ready_download(workspace: Workspace, run_dir: Path, fmt: str) -> Path | None
 # --------------------------------------------------------------------------- background exports
 
 
-def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, fmt: str) -> ExportJob | None:
+def start_export(jobs: JobRegistry, workspace: Workspace, run_dir: str | None, fmt: str,
+                 limits: UsageLimits = NO_LIMITS) -> ExportJob | None:
     """Export what ``fmt`` (a format or "all") still lacks in the background, each format zipped for download
     before it counts as done (and, for "all", the zip of every format before the job ends, even when every
-    format was exported before); None when the download is ready already."""
+    format was exported before); None when the download is ready already. Refused in a workspace that holds its
+    share of the disk (``limits``)."""
     run = checked_run_dir(workspace, run_dir)
     missing = missing_exports(run, formats_for(fmt))
     bundle = zip_path_for(workspace.exports, run, ALL) if fmt == ALL else None
     if not missing and (bundle is None or ready_download(workspace, run, ALL) is not None):
         return None
+    check_room(workspace, limits)
 
     def zip_it(result: ExportResult) -> None:
         zip_export(result.folder, zip_path_for(workspace.exports, run, result.format))
@@ -377,7 +381,7 @@ def build(ctx: AppContext) -> None:
             def get(workspace, run_dir: str | None) -> dict:
                 ws = require_workspace(workspace)
                 run = checked_run_dir(ws, run_dir)
-                job = start_export(ctx.jobs, ws, str(run), fmt)
+                job = start_export(ctx.jobs, ws, str(run), fmt, ctx.limits)
                 ready = ready_download(ws, run, fmt) if job is None else None
                 return {**render(ws, run_dir, build_zips=False), deliver: str(ready) if ready else None,
                         wanted: "" if ready else fmt}

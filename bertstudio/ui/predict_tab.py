@@ -3,13 +3,15 @@
 Texts are prepared exactly as in training (the engine's :class:`~bertstudio.predict.predictor.Predictor` reads
 ``preprocessing.json``).  The model runs as trained (PyTorch) or from one of its exports made in the
 Export tab (ONNX, ONNX INT8).  Loaded models are kept for the next text (in the app's
-:class:`~bertstudio.ui.predictors.PredictorCache`), so typing is quick.
+:class:`~bertstudio.ui.predictors.PredictorCache`), so typing is quick.  A file is labelled by the engine's
+:class:`~bertstudio.predict.job.LabelFileJob`, in the app's line for heavy work and within its limits; the page
+follows it, and closing the page stops it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,19 +21,22 @@ import gradio as gr
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.data.labels import is_blank
 from bertstudio.errors import DataError, UserError
+from bertstudio.events import Failed
+from bertstudio.jobs import Completed, JobRegistry, QueuePlace, Stopped
+from bertstudio.limits import NO_LIMITS, UsageLimits
 from bertstudio.predict.files import (
     PredictFileResult,
     estimate_rows,
     iter_table_chunks,
-    predict_file,
     resolve_text_columns,
 )
+from bertstudio.predict.job import LabelFileJob
 from bertstudio.predict.locate import locate_model
 from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.predictors import PredictorCache
-from bertstudio.ui.session import Workspace, checked_run_dir, safe_file_name, save_upload
+from bertstudio.ui.session import Workspace, check_room, checked_run_dir, safe_file_name, save_upload
 from bertstudio.ui.views import charts
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import multilabel as multilabel_views
@@ -46,6 +51,7 @@ BACKEND_HELP = ("Automatic runs the model as trained: in bf16 when it was traine
                 "faster on a CPU; ONNX INT8 is 4x smaller and faster still, and may rarely answer differently. "
                 "Both ONNX ways need an export from the Export tab first.")
 FILE_CHUNK_ROWS = 1_000  # rows per step of a file prediction: the progress bar moves every few seconds
+FILE_POLL_SECONDS = 1.0  # how often the page says where labelling stands
 GUESS_ROWS = 20  # rows read to guess which column holds the texts
 UNSURE_BELOW = 0.5  # below this confidence the answer is shown as a guess
 
@@ -173,18 +179,37 @@ def guess_columns(workspace: Workspace, run_dir: str | None, file: Path) -> File
     return FileColumns(columns, text, pair, prep.text_pair)
 
 
-def predict_upload(predictors: PredictorCache, workspace: Workspace, run_dir: str | None, backend: str,
-                   file: str | None, text_column: str | None, text_pair_column: str | None, on_progress=None):
-    """Every row of an uploaded file (already saved in the workspace) -> a predictions CSV in the workspace."""
+def file_labelling(predictors: PredictorCache, workspace: Workspace, run_dir: str | None, backend: str,
+                   file: str | None, text_column: str | None, text_pair_column: str | None,
+                   limits: UsageLimits = NO_LIMITS) -> LabelFileJob:
+    """The job that labels every row of an uploaded file (already saved in the workspace) into a predictions CSV
+    in the workspace; not started. Refused when the file or run is not this workspace's, or the workspace holds
+    its share of the disk."""
     if not file:
         raise DataError("No file is uploaded yet.", "Upload a CSV, TSV, JSON lines, Parquet or Excel file first.")
     if not workspace.owns(file):
         raise UserError("That file does not belong to this browser session.", "Upload it again.")
+    check_room(workspace, limits)
     predictor = predictors.get(checked_run_dir(workspace, run_dir), backend or "auto")
     source = Path(file)
-    return predict_file(predictor, source, predictions_path(workspace, source.name), text_column=text_column or None,
-                                  text_pair_column=(text_pair_column or None) if predictor.prep.text_pair else None,
-                                  chunk_rows=FILE_CHUNK_ROWS, on_progress=on_progress)
+    return LabelFileJob(predictor, source, predictions_path(workspace, source.name), text_column=text_column or None,
+                        text_pair_column=(text_pair_column or None) if predictor.prep.text_pair else None,
+                        chunk_rows=FILE_CHUNK_ROWS, limits=limits)
+
+
+def labelling_markdown(job: LabelFileJob, place: QueuePlace | None, total: int | None, file_name: str) -> str:
+    """Where labelling stands: its place in line, or the rows done so far."""
+    if place is not None:
+        return limit_views.heavy_queue_markdown(place, f"Labelling {file_name}")
+    of = f" of about {total:,}" if total else ""
+    return f"Labelling **{file_name}**… {job.rows_done:,}{of} rows so far. Closing this page stops it."
+
+
+def follow_labelling(jobs: JobRegistry, job: LabelFileJob, total: int | None, file_name: str,
+                     poll_seconds: float = FILE_POLL_SECONDS) -> Iterator[str]:
+    """What the page says while ``job`` waits and runs, about every ``poll_seconds``, until it has ended."""
+    while not job.wait(poll_seconds):
+        yield labelling_markdown(job, jobs.place(job), total, file_name)
 
 
 # --------------------------------------------------------------------------- the tab
@@ -260,7 +285,7 @@ def build(ctx: AppContext) -> None:
                 return {saved_file: None, text_col: gr.Dropdown(choices=[], value=None),
                         pair_col: gr.Dropdown(visible=False), file_md: "", **cleared}
             ws = require_workspace(workspace)
-            saved = save_upload(ws, file, original_name=Path(file).name)
+            saved = save_upload(ws, file, original_name=Path(file).name, limits=ctx.limits)
             found = guess_columns(ws, run_dir, saved)
             rows = estimate_rows(saved)
             size = f" (about {rows:,} rows)" if rows is not None else ""
@@ -269,18 +294,36 @@ def build(ctx: AppContext) -> None:
                                           visible=found.text_pair_needed),
                     file_md: f"Ready to label **{saved.name}**{size}: press **Label the file**.", **cleared}
 
-        @friendly
         def on_file(workspace, run_dir: str | None, backend: str, file: str | None, text_column: str | None,
-                    text_pair_column: str | None,
-                    progress=gr.Progress()) -> dict:  # noqa: B008 - how gradio hands out a progress bar
-            ws = require_workspace(workspace)
-            total = estimate_rows(Path(file)) if file else None
-            progress((0, total), desc="Labelling", unit="rows")
-            result = predict_upload(ctx.predictors, ws, run_dir, backend, file, text_column, text_pair_column,
-                                    on_progress=lambda done: progress((min(done, total or done), total),
-                                                                      desc="Labelling", unit="rows"))
-            return {file_md: file_result_markdown(result, Path(file).name),
-                    file_download: gr.DownloadButton(value=str(result.out_path), interactive=True)}
+                    text_pair_column: str | None, request: gr.Request) -> Iterator[dict]:
+            """Label the file in the background (it may wait for its turn), saying where it stands meanwhile."""
+            try:
+                ws = require_workspace(workspace)
+                job = file_labelling(ctx.predictors, ws, run_dir, backend, file, text_column, text_pair_column,
+                                     ctx.limits)
+                job.page = request.session_hash  # closing this page stops it
+                ctx.jobs.start(ws.id, job)
+            except UserError as refusal:
+                gr.Warning(str(refusal), title="Please check")
+                yield {file_md: f"**Please check:** {refusal}"}
+                return
+            name, total = Path(file).name, estimate_rows(Path(file))
+            yield {file_md: labelling_markdown(job, ctx.jobs.place(job), total, name),
+                   file_download: gr.DownloadButton(value=None, interactive=False)}
+            for text in follow_labelling(ctx.jobs, job, total, name):
+                yield {file_md: text}
+            yield labelled(job, name)
+
+        def labelled(job: LabelFileJob, name: str) -> dict:
+            """How labelling ended: the result and its download, or why it stopped."""
+            outcome = job.outcome
+            if isinstance(outcome, Completed):
+                return {file_md: file_result_markdown(outcome.value, name),
+                        file_download: gr.DownloadButton(value=str(outcome.value.out_path), interactive=True)}
+            if isinstance(outcome, Failed):
+                gr.Warning(outcome.text(), title="Please check")
+                return {file_md: f"**{name} was not labelled.** {outcome.text()}"}
+            return {file_md: f"**Labelling {name} stopped.** {outcome.message if isinstance(outcome, Stopped) else ''}"}
 
         model_inputs = [ctx.workspace, run_dd, backend_radio]
         model_outputs = [backend_radio, model_md, pair_box]

@@ -12,7 +12,7 @@ import gradio as gr
 
 from bertstudio.config import config_from_preset, list_presets, save_preset
 from bertstudio.errors import UserError
-from bertstudio.events import Started
+from bertstudio.events import Cancelled, Failed, Started
 from bertstudio.history.compare import compare_runs, has_test_score, left_out_of_models, model_comparison
 from bertstudio.history.records import RunRecord, delete_run, list_runs, read_run
 from bertstudio.history.report import write_report
@@ -20,7 +20,7 @@ from bertstudio.history.seeds_job import SeedsJob
 from bertstudio.jobs import TRAINING
 from bertstudio.ui.common import benchmark_records, ensure_model_obtainable, friendly, require_workspace
 from bertstudio.ui.context import AppContext
-from bertstudio.ui.session import Workspace
+from bertstudio.ui.session import Workspace, check_room
 from bertstudio.ui.state import DataSelection, ModelChoice, SettingsRequest, build_config, require_data
 from bertstudio.ui.views import history as views
 from bertstudio.ui.views import limits as limit_views
@@ -111,7 +111,8 @@ def build(ctx: AppContext) -> None:
             presets_md = gr.Markdown()
         with gr.Accordion("How much is luck? Train several times", open=False, elem_id="seeds"):
             gr.Markdown("Trains the Model tab's settings on the loaded data several times, each with another random "
-                        "seed (and split), and gives the mean score and its spread.")
+                        "seed (and split), and gives the mean score and its spread."
+                        + limit_views.seeds_note(ctx.limits), elem_id="seeds-intro")
             with gr.Row():
                 n_seeds = gr.Slider(2, 5, value=3, step=1, label="Runs", elem_id="seeds-count")
                 seeds_start = gr.Button("Train 3 times", elem_id="seeds-start")
@@ -203,8 +204,11 @@ def build(ctx: AppContext) -> None:
         def on_seeds(workspace, selection: DataSelection | None, choice: ModelChoice, count: float) -> dict:
             ws = require_workspace(workspace)
             config = build_config(require_data(selection), choice)
+            check_room(ws, ctx.limits)
+            # The job refuses a model or a step past the limits by name and number, before a folder or id is read.
+            job = SeedsJob(config, int(count), runs_root=ws.runs, limits=ctx.limits)
             ensure_model_obtainable(config.model)
-            ctx.jobs.start(ws.id, SeedsJob(config, int(count), runs_root=ws.runs))
+            ctx.jobs.start(ws.id, job)
             return {seeds_md: views.seeds_markdown(None, 0, int(count), True), seeds_timer: gr.Timer(active=True)}
 
         def on_seeds_tick(workspace) -> dict:
@@ -212,8 +216,10 @@ def build(ctx: AppContext) -> None:
             if not isinstance(job, SeedsJob):
                 return {seeds_timer: gr.Timer(active=False)}
             text = views.seeds_markdown(job.report, len(job.done_runs), job.n_seeds, job.running)
-            if job.done and job.report is None and job.outcome is not None and hasattr(job.outcome, "text"):
+            if job.done and job.report is None and isinstance(job.outcome, Failed):
                 text = f"**Failed:** {job.outcome.text()}"
+            elif job.done and job.report is None and isinstance(job.outcome, Cancelled):
+                text = job.outcome.message  # says which limit stopped it, if one did
             return {seeds_md: text, seeds_timer: gr.Timer(active=job.running)}
 
         listing = [table, picked, models_df, models_md, saved]

@@ -4,19 +4,24 @@ The browser keeps only an HttpOnly cookie; the workspace id is derived from it o
 (``ui/guard.py``) and everything else stays under ``<data_dir>/sessions/<id>/``.  Every path that comes
 back from the browser (a run picked in a dropdown) is checked to lie inside the visitor's own folder, so
 one visitor can never open, or even list, another's files.  On a shared app, workspaces nobody visited
-for the limits' ``session_hours`` are deleted, and the longest idle go first when all of them together
-pass ``sessions_disk_mb``.  The Data tab's file and choices are kept there too (``data-choice.json``, a path
-inside the workspace's own uploads), and the Model tab's model, preset and settings (``model-choice.json``), so a
-reloaded page shows them again.
+for the limits' ``session_hours`` are deleted; when all of them together (with the uploads on their way in, in
+Gradio's cache) pass ``sessions_disk_mb``, old uploads in the cache go first, then workspaces over their share
+(``workspace_disk_mb``, largest first), then the longest idle: a visitor past their share loses their own files
+before anyone else's. A workspace holding its share takes no new files.  The Data tab's file and choices are
+kept there too (``data-choice.json``, a path inside the workspace's own uploads), and the Model tab's model, preset
+and settings (``model-choice.json``), so a reloaded page shows them again.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import shutil
+import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,10 @@ LAST_SEEN = ".last-seen"  # touched on every visit; its time is how long the wor
 DATA_CHOICE = "data-choice.json"
 MODEL_CHOICE = "model-choice.json"
 CLEAN_EVERY_S = 600  # a sweep walks every workspace's files: at most once per ten minutes
+# An upload in Gradio's cache is copied into its workspace within seconds, and a download there is a copy of a
+# workspace's file that its button makes again: past this age, deleting one to free the disk loses nothing.
+CACHE_GRACE_S = 600
+logger = logging.getLogger("bertstudio.ui")
 
 
 @dataclass(frozen=True)
@@ -79,12 +88,19 @@ class Workspace:
 
 
 class SessionStore:
-    """Creates and reopens workspaces under ``<data_dir>/sessions``, and deletes those past the limits."""
+    """Creates and reopens workspaces under ``<data_dir>/sessions``, and deletes those past the limits.
 
-    def __init__(self, data_dir: str | Path, limits: UsageLimits = NO_LIMITS):
+    ``cache_dir``: Gradio's upload folder, counted in ``sessions_disk_mb`` (uploads land there before any handler
+    sees them, and a client can send them without ever opening a page).
+    """
+
+    def __init__(self, data_dir: str | Path, limits: UsageLimits = NO_LIMITS, cache_dir: str | Path | None = None):
         self.root = Path(data_dir).expanduser().resolve() / "sessions"
         self.limits = limits
+        self.cache_dir = Path(cache_dir).resolve() if cache_dir is not None else None
         self._last_sweep = 0.0
+        self._cleaner: threading.Thread | None = None
+        self._cleaner_lock = threading.Lock()
 
     def open(self, session_id: str | None) -> Workspace:
         """The workspace for ``session_id``; a fresh one when the id is missing or malformed."""
@@ -97,16 +113,40 @@ class SessionStore:
         return workspace
 
     def clean_up(self, busy: set[str] | frozenset[str] = frozenset()) -> list[str]:
-        """:meth:`sweep`, at most once per :data:`CLEAN_EVERY_S` (it is called on every page load)."""
-        if time.time() - self._last_sweep < CLEAN_EVERY_S:
-            return []
-        self._last_sweep = time.time()
+        """:meth:`sweep`, at most once per :data:`CLEAN_EVERY_S` (it is called on every page load, and by
+        :meth:`keep_clean`)."""
+        with self._cleaner_lock:
+            if time.time() - self._last_sweep < CLEAN_EVERY_S:
+                return []
+            self._last_sweep = time.time()
         return self.sweep(busy)
 
+    def keep_clean(self, busy: Callable[[], Collection[str]]) -> None:
+        """:meth:`clean_up` now and every :data:`CLEAN_EVERY_S`, on a daemon thread started once (nothing without
+        limits to sweep by): uploads can arrive without any page load to sweep after them. ``busy``: the
+        workspaces with a job running or waiting, asked each time."""
+        if self.limits.session_hours is None and self.limits.sessions_disk_mb is None:
+            return
+        with self._cleaner_lock:
+            if self._cleaner is not None:
+                return
+            self._cleaner = threading.Thread(target=self._clean_forever, args=(busy,), name="bertstudio-cleanup",
+                                             daemon=True)
+            self._cleaner.start()
+
+    def _clean_forever(self, busy: Callable[[], Collection[str]]) -> None:
+        while True:
+            try:
+                self.clean_up(set(busy()))
+            except Exception:  # noqa: BLE001 - a failed sweep is tried again next time, the app goes on
+                logger.exception("Cleaning up the visitors' files failed")
+            time.sleep(CLEAN_EVERY_S)
+
     def sweep(self, busy: set[str] | frozenset[str] = frozenset(), now: float | None = None) -> list[str]:
-        """Delete workspaces idle past ``session_hours``, then the longest idle while all of them together
-        exceed ``sessions_disk_mb``; never one in ``busy`` (a job of it is running or waiting).
-        Returns the deleted workspace ids."""
+        """Delete workspaces idle past ``session_hours``; then, while all files together (workspaces and Gradio's
+        cache) exceed ``sessions_disk_mb``: cached uploads older than :data:`CACHE_GRACE_S`, workspaces over their
+        share (largest first), then the longest idle. Never a workspace in ``busy`` (a job of it is running or
+        waiting). Returns the deleted workspace ids."""
         if not self.root.is_dir() or (self.limits.session_hours is None and self.limits.sessions_disk_mb is None):
             return []
         now = time.time() if now is None else now
@@ -118,14 +158,45 @@ class SessionStore:
             deleted += [_delete(folder) for _, folder in expired]
             idle = idle[len(expired):]
         if self.limits.sessions_disk_mb is not None:
+            quota = self.limits.sessions_disk_mb * 1e6
             sizes = {folder: _size(folder) for _, folder in idle}
             total = sum(_size(f) for f in self.root.iterdir() if f.is_dir() and f.name in busy) + sum(sizes.values())
-            for _, folder in idle:
-                if total <= self.limits.sessions_disk_mb * 1e6:
+            total = self._free_cache(total, quota, now)
+            for folder in eviction_order([folder for _, folder in idle], sizes, self.limits):
+                if total <= quota:
                     break
                 total -= sizes[folder]
                 deleted.append(_delete(folder))
         return deleted
+
+    def _free_cache(self, total: int, quota: float, now: float) -> int:
+        """``total`` with Gradio's cache added, less what was deleted of it (its oldest entries past the grace age)
+        to come under ``quota``."""
+        if self.cache_dir is None or not self.cache_dir.is_dir():
+            return total
+        entries = sorted((_newest(entry), entry, _size_of(entry)) for entry in self.cache_dir.iterdir())
+        total += sum(size for _, _, size in entries)
+        for changed, entry, size in entries:  # oldest first
+            if total <= quota or now - changed < CACHE_GRACE_S:
+                break
+            _remove(entry)
+            total -= size
+        return total
+
+
+def eviction_order(folders: list[Path], sizes: dict[Path, int], limits: UsageLimits) -> list[Path]:
+    """Which workspaces go first when the disk is full: those over their share, largest first, then the others in
+    the order given (longest idle first). Idle order alone let one visitor's uploads, spread over fresh cookies,
+    delete every other visitor's runs while their own stayed."""
+    over = sorted((f for f in folders if limits.over_disk_share(sizes[f])), key=lambda f: -sizes[f])
+    return over + [f for f in folders if f not in over]
+
+
+def check_room(workspace: Workspace, limits: UsageLimits, adding_bytes: int = 0) -> None:
+    """Refuse new files (an upload of ``adding_bytes``, a run, an export) in a workspace that holds its share of
+    the disk (``workspace_disk_mb``)."""
+    if limits.workspace_disk_mb is not None:
+        limits.check_disk_share(_size(workspace.root), adding_bytes)
 
 
 def _last_seen(folder: Path) -> float:
@@ -134,6 +205,30 @@ def _last_seen(folder: Path) -> float:
         return marker.stat().st_mtime if marker.exists() else folder.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def _size_of(entry: Path) -> int:
+    try:
+        return _size(entry) if entry.is_dir() else entry.stat().st_size
+    except OSError:
+        return 0
+
+
+def _newest(entry: Path) -> float:
+    """When ``entry`` (a file, or the files of a folder; an empty folder itself) last changed; now when it cannot
+    be told (it is changing: not old)."""
+    try:
+        files = [path for path in entry.rglob("*") if path.is_file()] if entry.is_dir() else [entry]
+        return max(path.stat().st_mtime for path in files or [entry])
+    except OSError:
+        return time.time()
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
 
 
 def _size(folder: Path) -> int:
@@ -175,6 +270,7 @@ def save_upload(workspace: Workspace, source: str | Path, original_name: str | N
     if not source.is_file():
         raise DataError("The uploaded file could not be found on the server.", "Upload it again.")
     limits.check_upload(source.stat().st_size)
+    check_room(workspace, limits, source.stat().st_size)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder, n = workspace.uploads / stamp, 1
     while folder.exists():

@@ -22,6 +22,7 @@ from bertstudio.train.checkpoints import latest_resumable_run
 from bertstudio.train.job import TrainingJob
 from bertstudio.ui.common import ensure_model_obtainable, friendly, require_workspace
 from bertstudio.ui.context import AppContext
+from bertstudio.ui.session import check_room
 from bertstudio.ui.state import DataSelection, ModelChoice, build_config, require_data
 from bertstudio.ui.views import charts
 from bertstudio.ui.views import limits as limit_views
@@ -179,8 +180,10 @@ def build(ctx: AppContext) -> None:
             config = build_config(require_data(selection), choice)
             # Refused here, before the job waits in line for nothing, and before a folder or id is read.
             ctx.limits.check_model(config.model)
+            check_room(ws, ctx.limits)
+            job = TrainingJob(config, runs_root=ws.runs, limits=ctx.limits)  # refuses too many tokens per step
             ensure_model_obtainable(config.model)
-            return start_job(ws, TrainingJob(config, runs_root=ws.runs, limits=ctx.limits), selection, choice)
+            return start_job(ws, job, selection, choice)
 
         def waiting(job) -> dict | None:
             """While the job waits for its turn: its place in line and the expected wait."""
@@ -198,6 +201,7 @@ def build(ctx: AppContext) -> None:
             if found is None:
                 gr.Warning("There is no interrupted run to resume.")
                 return resume_offer(ws)
+            check_room(ws, ctx.limits)
             return start_job(ws, TrainingJob.resuming(found.run.path, limits=ctx.limits), selection, choice)
 
         @friendly

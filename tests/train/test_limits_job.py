@@ -3,10 +3,12 @@
 import threading
 import time
 
+import pytest
+
 from bertstudio import limits as limits_module
 from bertstudio.config import config_from_preset
 from bertstudio.events import Cancelled, Evaluated, Failed, Finished, Started, Step, Stopping
-from bertstudio.limits import DEMO_LIMITS, UsageLimits
+from bertstudio.limits import DEMO_LIMITS, LimitExceeded, UsageLimits
 from bertstudio.predict.predictor import load_predictor
 from bertstudio.results import read_run_status
 from bertstudio.runs import RunFolder, read_metrics
@@ -82,3 +84,19 @@ def test_a_run_capped_after_a_validation_check_keeps_its_best_model(small_csv, t
     run = RunFolder(tmp_path / "run")
     assert run.is_complete and read_run_status(run.path).state == "stopped"
     assert load_predictor(run.path).predict(["a refund please"]).labels
+
+
+def test_a_step_of_too_many_tokens_is_refused_before_it_waits_in_line(small_csv, tiny_bert_dir, tmp_path):
+    """Batches of 2,048 texts of 512 tokens filled 5.7 GB of a 16 GB Space in 30 s; the system then stops the app."""
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", batch_size=2048, max_length=512)
+    with pytest.raises(LimitExceeded, match=r"1,048,576 tokens per training step.*\(memory limit\)"):
+        TrainingJob(cfg, limits=DEMO_LIMITS)
+    TrainingJob(cfg)  # a person's own computer: their memory, their choice
+
+
+def test_automatic_settings_are_checked_once_decided_from_the_data(small_csv, tiny_bert_dir, tmp_path):
+    cfg = tiny_config(small_csv, tiny_bert_dir, tmp_path / "run", batch_size=64, max_length=None)
+    job = TrainingJob(cfg, limits=UsageLimits(max_batch_tokens=512)).start()  # the length is not known yet
+    assert job.wait(60)
+    assert isinstance(job.outcome, Failed) and "memory limit" in job.outcome.message, job.outcome
+    assert not any(isinstance(e, Started) for e in job.history) and not (tmp_path / "run").exists()

@@ -13,6 +13,7 @@ from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.errors_table import error_table
 from bertstudio.jobs import BASELINES, EVALUATE_FILE, LABEL_NOISE
+from bertstudio.limits import LimitExceeded, UsageLimits
 from bertstudio.ui import evaluate_tab as ev
 from bertstudio.ui.session import SessionStore
 from bertstudio.ui.views import charts, tables
@@ -305,6 +306,10 @@ def test_label_noise_baselines_and_another_file(tiny_run, tmp_path):
     shifted = ev.evaluate_on_file(workspace, run_dir, str(other))
     assert shifted.file_name == "shop2.csv" and shifted.evaluation["rows"] == 12
     assert "On **shop2.csv** macro-F1" in ev.shift_markdown(ev.load_run(workspace, run_dir).metrics, shifted)
+    # On a shared app the file is kept within the limits, as the Data tab's upload is (it skipped them).
+    with pytest.raises(LimitExceeded, match=r"upload size limit"):
+        ev.evaluate_on_file(workspace, run_dir, str(write_csv(tmp_path / "big.csv", 400)),
+                            UsageLimits(max_upload_mb=0.001))
 
 
 def test_handlers_refuse_plainly(tiny_run, tmp_path, jobs):

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import LABELS, make_tiny_run, sample_texts
+from helpers import LABELS, make_tiny_run, sample_texts, tab_page
 
+from bertstudio import limits as limits_module
 from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError, ModelError, UserError
 from bertstudio.export.job import ExportSnapshot
-from bertstudio.jobs import JobRegistry
+from bertstudio.jobs import EXPORT, BackgroundJob, Completed, JobRegistry, Stopped
+from bertstudio.limits import UsageLimits
+from bertstudio.predict.job import LabelFileJob
 from bertstudio.predict.files import PredictFileResult
 from bertstudio.results import ExportRecord, ExportResult, ParityReport, read_export
 from bertstudio.runs import RunFolder
@@ -270,18 +275,92 @@ def test_label_a_file_into_the_workspace(workspace_run, predictors, tmp_path):
     found = predict_tab.guess_columns(ws, str(run), saved)
     assert found.columns == ["id", "body"] and found.text == "body" and not found.text_pair_needed
 
-    seen: list[int] = []
-    result = predict_tab.predict_upload(predictors, ws, str(run), "auto", str(saved), "body", None,
-                                        on_progress=seen.append)
+    job = predict_tab.file_labelling(predictors, ws, str(run), "auto", str(saved), "body", None)
+    assert JobRegistry().start(ws.id, job).wait(120)
+    assert isinstance(job.outcome, Completed), job.outcome
+    result = job.outcome.value
     assert ws.owns(result.out_path) and result.out_path.parent == ws.root / "predictions"
-    assert result.rows == 30 and seen == [30]
+    assert result.rows == 30 and job.rows_done == 30
     out = pd.read_csv(result.out_path)
     assert list(out.columns[:3]) == ["text", "label", "confidence"] and set(out["label"]) <= set(LABELS)
 
     with pytest.raises(UserError, match="does not belong"):
-        predict_tab.predict_upload(predictors, ws, str(run), "auto", str(source), "body", None)
+        predict_tab.file_labelling(predictors, ws, str(run), "auto", str(source), "body", None)
     with pytest.raises(DataError, match="No file"):
-        predict_tab.predict_upload(predictors, ws, str(run), "auto", None, None, None)
+        predict_tab.file_labelling(predictors, ws, str(run), "auto", None, None, None)
+
+
+def _mail(tmp_path, rows: int) -> Path:
+    source = tmp_path / "mail.csv"
+    pd.DataFrame({"id": range(rows), "body": sample_texts(rows)}).to_csv(source, index=False)
+    return source
+
+
+class _Page:
+    """The ``gr.Request`` of a page: its session hash is what closing the page is known by."""
+
+    session_hash = "page-1"
+
+
+def test_labelling_a_file_past_the_row_limit_stops_and_says_so(tmp_path):
+    """A 4.4-million-row file was labelled for hours on a demo; past the row limit labelling now stops at the piece
+    that passes it, leaves no predictions behind, and the page says which limit."""
+    ctx, handlers, components, ws = tab_page(tmp_path / "data", predict_tab.build, limits=UsageLimits(max_rows=10))
+    run = make_tiny_run(ws.runs / "20260101-000000-tiny")
+    saved = predict_tab.save_upload(ws, _mail(tmp_path, 30), original_name="mail.csv")
+    with pytest.warns(UserWarning, match="row limit"):
+        shown = list(handlers["on_file"](ws, str(run), "auto", str(saved), "body", None, _Page()))
+    final = shown[-1][components["predict-file-result"]]
+    assert final.startswith("**mail.csv was not labelled.** The file has more than 10 rows; this demo labels at "
+                            "most 10 rows per file (row limit).") and "duplicate the Space" in final
+    assert not (ws.root / "predictions").exists() or not any((ws.root / "predictions").iterdir())
+
+
+def test_labelling_stops_at_the_time_limit_and_when_its_page_closes(tmp_path, predictors, monkeypatch):
+    ws = SessionStore(tmp_path / "data").open(None)
+    run = make_tiny_run(ws.runs / "20260101-000000-tiny")
+    saved = predict_tab.save_upload(ws, _mail(tmp_path, 30), original_name="mail.csv")
+    predictor = predictors.get(run, "auto")
+    real_time = time.time
+
+    class Clock:  # an hour passes as soon as the first rows are labelled
+        @staticmethod
+        def time():
+            return real_time() + (3600 if capped.rows_done else 0)
+
+    monkeypatch.setattr(limits_module, "time", Clock)
+    capped = LabelFileJob(predictor, saved, ws.root / "out.csv", text_column="body", chunk_rows=10,
+                          limits=UsageLimits(max_predict_minutes=5))
+    assert JobRegistry().start(ws.id, capped).wait(60)
+    assert isinstance(capped.outcome, Stopped) and capped.rows_done == 10
+    assert "limit of 5 minutes per file (time limit)" in capped.outcome.message
+    assert not (ws.root / "out.csv").exists()
+
+    # Closing the page that started it stops it; another page of the same visitor stops nothing.
+    jobs, release = JobRegistry(), threading.Event()
+    waiting = LabelFileJob(predictor, saved, ws.root / "out2.csv", text_column="body")
+    waiting.page = "page-1"
+    blocker = jobs.start(ws.id, _Held(release))  # holds the heavy line: the labelling waits for its turn
+    jobs.start(ws.id, waiting)
+    assert jobs.place(waiting) is not None, "labelling waits in the exports' line"
+    assert jobs.stop_page(ws.id, "page-2") == [] and waiting.running
+    assert jobs.stop_page(ws.id, "page-1") == [waiting]
+    assert waiting.wait(10) and isinstance(waiting.outcome, Stopped) and waiting.rows_done == 0
+    release.set()
+    assert blocker.wait(10)
+
+
+class _Held(BackgroundJob):
+    """An export that holds its slot until released."""
+
+    kind = EXPORT
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    def work(self, emit, should_stop):
+        self.release.wait(30)
 
 
 def test_the_usage_note_s_bertstudio_lines_run_as_written(tmp_path):

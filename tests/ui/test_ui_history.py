@@ -204,3 +204,24 @@ def test_a_multilabel_runs_accuracy_reads_exact_match_in_the_runs_tab(tmp_path):
     assert {cells[name] for name, is_multi in multi.items() if not is_multi} == {"50.0%"}
     compared = views.metrics_frame(compare_runs(records))
     assert "0.0% (exact match)" in set(compared["Accuracy"]) and "50.0%" in set(compared["Accuracy"])
+
+
+def test_train_n_times_keeps_to_the_demo_limits(tmp_path):
+    """"Train N times" was made without the limits: a model the demo refuses, a step too big for its memory and the
+    time cap all passed."""
+    from bertstudio.limits import DEMO_LIMITS
+    from bertstudio.ui import runs_tab
+    from bertstudio.ui.state import DataSelection, ModelChoice
+
+    ctx, handlers, components, workspace = tab_page(tmp_path / "data", runs_tab.build, limits=DEMO_LIMITS,
+                                                    settings_request=True)
+    selection = DataSelection(path=str(tmp_path / "data.csv"), file_name="data.csv", columns=["text", "label"],
+                              text_column="text", label_column="label", text_pair_column=None, casefold_labels=False,
+                              max_length=512, max_length_set=True, rows=400, class_counts={"a": 200, "b": 200},
+                              has_errors=False)
+    with pytest.warns(UserWarning, match=r"BERT-large.*\(model limit"):
+        handlers["on_seeds"](workspace, selection, ModelChoice(model="bert-large-uncased"), 3)
+    with pytest.warns(UserWarning, match=r"1,048,576 tokens per training step.*\(memory limit\)"):
+        handlers["on_seeds"](workspace, selection, ModelChoice(settings={"batch_size": 2048}), 3)
+    assert ctx.jobs.latest(workspace.id, "training") is None
+    assert "the runs together stop after **10 minutes**" in components["seeds-intro"].value
