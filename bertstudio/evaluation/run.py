@@ -42,9 +42,9 @@ from bertstudio.evaluation.report import (
     shipped,
     write_report,
 )
+from bertstudio.hardware import weights_precision
 from bertstudio.models.loading import load_model_for_classification, load_tokenizer
 from bertstudio.models.sources import resolve_model_source
-from bertstudio.predict.locate import ModelLocation, auto_precision
 from bertstudio.results import Preprocessing, Summary
 from bertstudio.runs import PREDICTIONS_FILE, RunFolder
 from bertstudio.safe_csv import read_escaped_csv
@@ -88,8 +88,8 @@ def open_run(run_dir: str | Path) -> LoadedRun:
 
 def evaluation_precision(run_dir: str | Path) -> str:
     """What evaluate runs a run's weights in: what predict and serve run them in by default (one decision,
-    predict.locate.auto_precision), so the three give the same numbers."""
-    return auto_precision(ModelLocation(RunFolder(run_dir).model, Path(run_dir)))
+    hardware.weights_precision), so the three give the same numbers."""
+    return weights_precision(Summary.read(RunFolder(run_dir).summary).precision)
 
 
 def precision_note(precision: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import ConfigError, ModelError, UserError
 from bertstudio.fingerprint import file_fingerprint
-from bertstudio.hardware import detect_device
+from bertstudio.hardware import weights_precision
 from bertstudio.models.sources import check_no_pickle_only
 from bertstudio.results import ExportResult, Summary, read_export, read_export_places, unfinished_hint, why_unfinished
 from bertstudio.runs import RunFolder
@@ -196,15 +196,9 @@ def auto_backends(location: ModelLocation) -> list[str]:
 
 
 def auto_precision(location: ModelLocation) -> str:
-    """The precision a model's weights run in by default: the one decision of predict's and serve's ``auto`` and of
-    ``evaluate``, so their numbers agree (evaluate ran its own mixed precision beside predict's bf16 weights, and
-    2 of 64 label sets of a GoEmotions run differed between them).
-
-    "bf16" when the run trained in bf16 and this machine computes bf16 in hardware: its test scores were measured
-    in bf16, and on such a CPU it labels a file about 3x faster than fp32 (bench/RESULTS.md, Latency: PyTorch bf16
-    3.6x faster than fp32 for the bundled model at batch 32, the same labels on 100% of the test texts).  A model
-    outside a run, or trained in full precision, runs in "fp32" as before."""
-    return "bf16" if trained_precision(location) == "bf16" and _fast_bf16_here() else "fp32"
+    """The precision ``auto`` runs a model's weights in: as its run trained (hardware.weights_precision, which
+    evaluate uses too); "fp32" for a model outside a run."""
+    return weights_precision(trained_precision(location))
 
 
 def trained_precision(location: ModelLocation) -> str:
@@ -216,11 +210,6 @@ def trained_precision(location: ModelLocation) -> str:
         return Summary.read(RunFolder(location.run_dir).summary).precision
     except UserError:  # a damaged summary: choosing the backend is not the place to refuse it
         return ""
-
-
-@lru_cache(maxsize=1)
-def _fast_bf16_here() -> bool:
-    return detect_device().bf16
 
 
 def choose_backend(location: ModelLocation, backend: str) -> tuple[str, Path]:

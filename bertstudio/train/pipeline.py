@@ -7,6 +7,8 @@ It only orchestrates; the real work lives in ``data``, ``models``, ``auto`` and
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import time
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from bertstudio.evaluation.multilabel_metrics import is_multi_label
 from bertstudio.evaluation.report import EvalReport, calibrate_run, finalize_run
 from bertstudio.events import Finished, Started, Tuning, Working
 from bertstudio.fingerprint import Fingerprint, file_fingerprint
-from bertstudio.hardware import DeviceInfo, detect_device
+from bertstudio.hardware import DeviceInfo, detect_device, weights_precision
 from bertstudio.jobs import describe_exception
 from bertstudio.leftovers import claim_out_folder
 from bertstudio.models.loading import (
@@ -239,6 +241,29 @@ def split_logits(model, dataset, tokenizer, accelerator, max_length: int | None,
                              max_length)
     return predict_logits(model, accelerator.prepare(make_eval_loader(dataset, collator)), accelerator,
                           on_batch=on_batch)
+
+
+PREDICT_ATTENTION = "sdpa"  # what from_pretrained picks for BERT and DistilBERT when not told (predict, evaluate)
+
+
+def model_as_predicted(model, cfg: TrainConfig, accelerator):
+    """The kept model as predict, serve and evaluate run it by default (hardware.weights_precision): its weights in
+    that precision, without training's mixed precision, so the run's test scores, and the temperature,
+    thresholds and window aggregation fitted on validation, are those of the model it ships (training's autocast
+    gave other label sets than predict on 2 of 64 GoEmotions test texts).  A copy: the run saves its fp32 weights."""
+    import torch
+
+    dtype = torch.bfloat16 if weights_precision(cfg.precision) == "bf16" else torch.float32
+    if accelerator.mixed_precision == "no" and dtype == torch.float32:
+        return model  # already run as predict runs it
+    scorer = copy.deepcopy(accelerator.unwrap_model(model))
+    for patched in ("forward", "_original_forward"):  # accelerate's autocast wrapper: the class's own forward runs
+        scorer.__dict__.pop(patched, None)
+    # The attention predict and evaluate load the model with (transformers' default), not training's CPU kernel
+    # (attention_kernel): in bf16 the two differ in the last bits.
+    with contextlib.suppress(ValueError, ImportError):
+        scorer.set_attn_implementation(PREDICT_ATTENTION)
+    return scorer.to(dtype)
 
 
 def scoring_phase(split: str) -> str:
@@ -488,12 +513,14 @@ def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, 
     """Evaluate the trained model on the held-out rows and save the model, predictions and summary (last)."""
     label_names = inputs.label_names
     eval_start = time.perf_counter()
-    eval_logits = split_logits(outcome.model, data.evaluation, inputs.tokenizer, accelerator, cfg.max_length,
+    scorer = model_as_predicted(outcome.model, cfg, accelerator)
+    eval_logits = split_logits(scorer, data.evaluation, inputs.tokenizer, accelerator, cfg.max_length,
                                finishing(scoring_phase(data.evaluation_name), emit))
     eval_seconds = time.perf_counter() - eval_start
     val_logits = (eval_logits if data.evaluation is data.validation
-                  else split_logits(outcome.model, data.validation, inputs.tokenizer, accelerator, cfg.max_length,
+                  else split_logits(scorer, data.validation, inputs.tokenizer, accelerator, cfg.max_length,
                                     finishing(scoring_phase("validation"), emit)))
+    del scorer
     cfg = combine_windows(inputs, cfg, val_logits, data.validation, run if accelerator.is_main_process else None)
     how = window_aggregation(cfg)
     eval_logits = per_text(eval_logits, text_rows_of(data.evaluation), how)

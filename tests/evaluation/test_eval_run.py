@@ -258,13 +258,13 @@ def test_evaluate_runs_the_model_as_predict_runs_it_by_default(run, capsys, monk
                                                                expected):
     """Tester: predict (auto: bf16 for a run trained in bf16, on a CPU that computes bf16 fast) and evaluate scored
     the same rows differently. One decision (predict.locate.auto_precision) for both, and evaluate says which."""
+    from bertstudio import hardware
     from bertstudio.evaluation.run import open_run, predictions_dataset, run_logits
-    from bertstudio.predict import locate
     from bertstudio.predict.predictor import load_predictor
 
     summary = json.loads((run / "summary.json").read_text())
     (run / "summary.json").write_text(json.dumps({**summary, "precision": trained}))
-    monkeypatch.setattr(locate, "_fast_bf16_here", lambda: fast_bf16)
+    monkeypatch.setattr(hardware, "fast_bf16_here", lambda: fast_bf16)
     predictor = load_predictor(run)
     loaded = open_run(run)
     assert predictor.backend.name == {"bf16": "torch-bf16", "fp32": "torch"}[expected]

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from bertstudio import hardware
 from bertstudio.cli import main
 from bertstudio.errors import ModelError
 from bertstudio.predict import locate
@@ -38,7 +39,7 @@ def test_auto_runs_the_weights_in_the_precision_they_were_trained_in(tmp_path, t
     if precision is not None:
         summary["precision"] = precision
     (run / "summary.json").write_text(json.dumps(summary))
-    monkeypatch.setattr(locate, "_fast_bf16_here", lambda: fast_bf16)
+    monkeypatch.setattr(hardware, "fast_bf16_here", lambda: fast_bf16)
     assert locate.choose_backend(locate_model(run), "auto")[0] == expected
     assert locate.choose_backend(locate_model(run / "model"), "torch")[0] == "torch"  # asked for: as asked
     (run / "summary.json").write_text("{broken")  # choosing a backend is not where a damaged summary is refused

@@ -101,3 +101,62 @@ def test_the_html_report_says_its_calibration_figures_are_the_blends(blended):
     page = render_report(run.path)
     assert f"{_fmt(summary.calibration.ece)} before and {_fmt(summary.calibration.ece_calibrated)} after" in page
     assert "figures of the blend the run ships: 30% the fine-tuned model" in page
+
+
+def test_a_bf16_run_scores_its_texts_as_evaluate_and_predict_run_the_model(tmp_path, tiny_bert_dir, monkeypatch):
+    """Tester: a run trained in bf16 reported a test macro-F1 (training's mixed precision) that evaluate and predict
+    (its bf16 weights) did not give. Training now scores the kept model as they run it: the same logits."""
+    from helpers import write_topic_csv
+
+    from bertstudio import hardware
+    from bertstudio.config import config_from_preset
+    from bertstudio.evaluation.run import rebuild_split
+    from bertstudio.train.pipeline import train
+
+    monkeypatch.setattr(hardware, "fast_bf16_here", lambda: True)
+    data = write_topic_csv(tmp_path / "topics.csv", 30)
+    run = tmp_path / "run"
+    train(config_from_preset(data=str(data), model=str(tiny_bert_dir), output_dir=str(run), max_length=16,
+                             batch_size=16, max_steps=3, precision="bf16", early_stopping_patience=0,
+                             simple_model=False))
+    loaded = open_run(run)
+    assert loaded.precision == "bf16"
+    with np.load(RunFolder(run).validation_logits) as saved:  # what training fitted the temperature on
+        np.testing.assert_array_equal(run_logits(loaded, rebuild_split(loaded.config).validation), saved["logits"])
+    summary = Summary.read(RunFolder(run).summary)
+    assert evaluate_run(run).metrics["macro_f1"] == summary.macro_f1
+
+
+def test_the_model_training_scores_is_the_shipped_one_in_predict_s_precision(tiny_bert_dir, monkeypatch):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from bertstudio import hardware
+    from bertstudio.config import make_config
+    from bertstudio.hardware import detect_device
+    from bertstudio.train.pipeline import make_accelerator, model_as_predicted
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3).eval()
+    accelerator = make_accelerator(make_config(precision="bf16"), detect_device("cpu"))
+    prepared = accelerator.prepare(model)
+    batch = {"input_ids": torch.randint(1000, 2000, (2, 9))}
+    for fast, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(hardware, "fast_bf16_here", lambda fast=fast: fast)
+        scorer = model_as_predicted(prepared, make_config(precision="bf16"), accelerator)
+        assert next(scorer.parameters()).dtype == dtype and "forward" not in scorer.__dict__  # no autocast
+        with torch.inference_mode():
+            as_predict = copy_in(model, dtype)(**batch).logits
+            assert torch.equal(scorer(**batch).logits, as_predict)
+    assert next(prepared.parameters()).dtype == torch.float32  # the run saves its own weights unchanged
+    fp32 = make_config(precision="fp32")
+    assert model_as_predicted(model, fp32, make_accelerator(fp32, detect_device("cpu"))) is model
+
+
+def copy_in(model, dtype):
+    """A copy of ``model`` as predict loads it: its weights cast to ``dtype``, the class's own forward."""
+    import copy
+
+    fresh = copy.deepcopy(model)
+    for patched in ("forward", "_original_forward"):
+        fresh.__dict__.pop(patched, None)
+    return fresh.to(dtype)
