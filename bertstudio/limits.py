@@ -91,9 +91,11 @@ class UsageLimits(BaseModel):
                                 f"{self.max_upload_mb:g} MB (upload size limit).",
                                 f"Upload a sample of your data. {LIFT_HINT}")
 
-    def check_rows(self, rows: int) -> None:
+    def check_rows(self, rows: int, *, exact: bool = True) -> None:
+        """``exact`` False: ``rows`` is where counting stopped, past the limit (the rest of the file is never read)."""
         if self.max_rows is not None and rows > self.max_rows:
-            raise LimitExceeded(f"Your data has {rows:,} rows; this demo trains on at most {self.max_rows:,} "
+            held = f"{rows:,}" if exact else f"more than {self.max_rows:,}"
+            raise LimitExceeded(f"Your data has {held} rows; this demo trains on at most {self.max_rows:,} "
                                 "(row limit).", f"Keep a sample of at most {self.max_rows:,} rows. {LIFT_HINT}")
 
     def check_label_rows(self, rows: int) -> None:

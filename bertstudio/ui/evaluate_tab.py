@@ -286,7 +286,7 @@ def evaluate_on_file(workspace: Workspace | None, run_dir: str | None, file: str
     if not file:
         raise DataError("No file is uploaded yet.", "Upload a labeled file (same label names as your training "
                                                     "data) first, then press the button.")
-    saved = save_upload(ws, file, original_name=Path(file).name, limits=limits)
+    saved = save_upload(ws, file, original_name=Path(file).name, limits=limits, to_label=True)
     return ShiftOutcome(saved.name, evaluate_run(run, data=saved).to_dict())
 
 

@@ -285,7 +285,7 @@ def build(ctx: AppContext) -> None:
                 return {saved_file: None, text_col: gr.Dropdown(choices=[], value=None),
                         pair_col: gr.Dropdown(visible=False), file_md: "", **cleared}
             ws = require_workspace(workspace)
-            saved = save_upload(ws, file, original_name=Path(file).name, limits=ctx.limits)
+            saved = save_upload(ws, file, original_name=Path(file).name, limits=ctx.limits, to_label=True)
             found = guess_columns(ws, run_dir, saved)
             rows = estimate_rows(saved)
             size = f" (about {rows:,} rows)" if rows is not None else ""

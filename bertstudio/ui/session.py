@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bertstudio.data.io import rows_past_limit
 from bertstudio.export.bundle import zip_model
 from bertstudio.history.records import read_run, score_text
 from bertstudio.errors import DataError, UserError
@@ -260,17 +261,26 @@ def safe_file_name(name: str) -> str:
 
 
 def save_upload(workspace: Workspace, source: str | Path, original_name: str | None = None,
-                limits: UsageLimits = NO_LIMITS) -> Path:
+                limits: UsageLimits = NO_LIMITS, *, to_label: bool = False) -> Path:
     """Copy an uploaded (or sample) file into the workspace; the copy is what training reads.
 
     Each upload gets its own folder, so the file keeps the name the person knows: it is the
-    name every message about the file uses. A file past the upload limit is refused before it is copied.
+    name every message about the file uses. A file past the upload limit is refused before it is copied, and so
+    is a table of more rows than the row limit, read only up to the row past it: read whole before its rows were
+    checked, a million-row workbook held the app for 73 s (every later reading of the file, with other columns or
+    after a reload, reads the copy that passed). ``to_label``: a file the model labels or scores (Predict, Evaluate),
+    refused in those words rather than as training data.
     """
     source = Path(source)
     if not source.is_file():
         raise DataError("The uploaded file could not be found on the server.", "Upload it again.")
     limits.check_upload(source.stat().st_size)
     check_room(workspace, limits, source.stat().st_size)
+    past = rows_past_limit(source, limits.max_rows) if limits.max_rows is not None else None
+    if past is not None and to_label:
+        limits.check_label_rows(past.rows)
+    elif past is not None:
+        limits.check_rows(past.rows, exact=past.exact)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder, n = workspace.uploads / stamp, 1
     while folder.exists():

@@ -47,8 +47,8 @@ def test_a_refused_file_says_why_where_it_stays_and_which_data_is_loaded(page, t
 
     too_many = handlers["on_upload"](str(_table(tmp_path / "rows_300.csv", 300)), workspace, "bundled-minilm",
                                      first[ctx.data], None)  # returned, not raised: no Error badge, no fading toast
-    assert too_many[status].startswith("**rows_300.csv was not loaded.** Your data has 300 rows; this demo trains on "
-                                       "at most 200 (row limit).")
+    assert too_many[status].startswith("**rows_300.csv was not loaded.** Your data has more than 200 rows; this demo "
+                                       "trains on at most 200 (row limit).")  # counted only up to the 201st row
     assert "Still loaded: **small.csv**" in too_many[status]
     assert too_many[upload] is None and ctx.data not in too_many  # the box is emptied; the data stays as it was
 
