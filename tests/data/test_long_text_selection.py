@@ -140,10 +140,12 @@ def test_old_preprocessing_files_cut_at_the_head_exactly_as_before(tokenizer, tm
 
 
 def test_old_config_files_load_as_the_head_cut(tmp_path):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model": "bundled-minilm", "max_length": 64, "epochs": 1}))
+    path = tmp_path / "config.json"  # a run's, from before the long-text choice (every run records its decisions)
+    path.write_text(json.dumps({"model": "bundled-minilm", "max_length": 64, "epochs": 1, "decisions": []}))
     assert TrainConfig.load(path).long_texts == "head"
     assert TrainConfig().long_texts == "auto"  # new runs choose
+    path.write_text(json.dumps({"epochs": 1}))  # a few settings a person wrote: the rest as on the command line
+    assert TrainConfig.load(path, strict=True).long_texts == "auto"
 
 
 def test_stride_not_below_the_maximum_length_is_refused_with_what_to_do():
