@@ -342,8 +342,9 @@ def cut_long_texts(ds: datasets.Dataset, limit: int = MAX_TEXT_CHARS) -> tuple[d
         "warning", "texts_cut",
         f"{count_noun(n_cut, 'text')} longer than {limit:,} characters {'was' if n_cut == 1 else 'were'} cut "
         f"to the first {limit:,} characters (in {where}).",
-        hint="The model reads only the first few hundred words of a text anyway; if the end of a long "
-             "document matters, split it into several rows.",
+        hint="A model reads a few hundred words of a text at most (its start, its end, or a few windows "
+             "through it), so little is lost; if the end of a very long document matters, split it into "
+             "several rows.",
         count=n_cut)]
 
 

@@ -144,7 +144,7 @@ def lengths_markdown(selection: DataSelection) -> str:
             f"median {p[50]}, 95% at most {p[95]}, longest {stats.max}. Suggested maximum length: "
             f"**{stats.suggested_max_length}**, the smallest step that fits at least 95% of your texts. "
             "Longer texts are cut; a higher maximum keeps more text but trains slower. "
-            "What is kept of the longer ones (the start, the end, both, or all of it in overlapping windows) is "
+            "What is kept of the longer ones (the start, the end, both, or a few overlapping windows) is "
             "chosen from your data unless you set it (Model tab: *What to keep of long texts*). "
             f"{selection.tokenizer_note}").strip()
 

@@ -115,3 +115,10 @@ def test_variants_table_words_availability():
                                    tables.VariantRow("BERT", 110, 12, "medium", "download")])
     assert frame["Parameters"].tolist() == ["22.7M", "110M"]
     assert "offline" in frame.iloc[0]["Availability"] and "download" in frame.iloc[1]["Availability"]
+
+
+def test_the_long_texts_note_never_promises_a_text_read_whole():
+    """Windows read at most max_windows windows (8 of 64 tokens cover ~5% of a 10,000-token text); the note said
+    training keeps 'all of it in windows'."""
+    note = tables.long_texts_note(0.3, 256)
+    assert "30% of your texts are longer than 256 tokens" in note and "all of it" not in note

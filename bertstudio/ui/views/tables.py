@@ -65,8 +65,8 @@ LONG_TEXTS_NOTED = 0.05
 def long_texts_note(longer_share: float, readable: int) -> str:
     share = "all" if longer_share >= 1 else f"{longer_share:.0%} of"
     return (f"**Note: {share} your texts are longer than {readable} tokens**, more than the model reads at once, "
-            "so training reads only part of each long text. What it keeps (the start, the end, both, or all of it "
-            "in windows) is under the text lengths below; check that the words that decide the label are there.")
+            "so training reads only part of each long text. What it keeps (the start, the end, both, or a few "
+            "windows) is under the text lengths below; check that the words that decide the label are there.")
 
 
 def labels_source(label_column: str | None, label_columns: Sequence[str] | None) -> str:
