@@ -22,6 +22,7 @@ from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.errors_table import tag_counts
 from bertstudio.evaluation.metrics import left_out_note
+from bertstudio.evaluation.multilabel_metrics import accuracy_name
 from bertstudio.evaluation.report import read_eval
 from bertstudio.evaluation.run import evaluate_run, label_noise_for_run, load_run_error_table
 from bertstudio.events import Failed
@@ -144,7 +145,9 @@ def headline_markdown(view: RunView) -> str:
     s, m = view.summary, view.metrics
     where = "test" if s.evaluated_on == "test" else "validation"
     rows = int(m.get("rows", len(view.errors)))
-    title = f"## Macro-F1 {score_text(m.get('macro_f1', s.macro_f1))} · Accuracy {score_text(m.get('accuracy', 0))}"
+    accuracy = accuracy_name(view.multi_label)  # with several labels per text: every label right ("exact match")
+    title = (f"## Macro-F1 {score_text(m.get('macro_f1', s.macro_f1))} · {accuracy[:1].upper()}{accuracy[1:]} "
+             f"{score_text(m.get('accuracy', 0))}")
     lines = [title, MACRO_F1_WHY, *scoring_notes(m, multi_label=view.multi_label),
              *scoring_notes(view.evaluation or {}, classes=False)]
     if view.evaluation:

@@ -123,6 +123,7 @@ def test_evaluate_tab_shows_a_multilabel_run_by_its_labels(multilabel_run):
     assert [t for t in ev.reliability_figure(view).data if t.type == "bar"]  # a chart, not "no figures"
     headline = ev.headline_markdown(view)
     assert "label decisions" in headline and "nan" not in headline
+    assert headline.startswith("## Macro-F1") and "· Exact match " in headline.splitlines()[0]  # not "Accuracy"
 
 
 def test_the_train_tab_says_what_each_multilabel_figure_counts():
