@@ -244,7 +244,8 @@ def test_finished_event_carries_the_summary_and_stays_plain_json():
 
 # What a file written before multi-label existed gains when written again: today's single-label behaviour.
 SINGLE_LABEL_DEFAULTS = {"problem_type": "single_label_classification", "thresholds": {}, "threshold": 0.5,
-                         "label_separator": None, "label_columns": None}
+                         "label_separator": None, "label_columns": None, "threshold_note": "",
+                         "threshold_fallback": []}
 
 
 def test_preprocessing_round_trip_keeps_unknown_keys(tmp_path):
