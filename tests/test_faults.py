@@ -313,7 +313,11 @@ def test_a_model_folder_without_tokenizer_files_is_refused(tmp_path, tiny_run):
 def _exported_torchscript(tmp_path, tiny_run) -> Path:
     from bertstudio.export.core import export_run
 
-    return export_run(tiny_run, "torchscript", tmp_path / "exports", max_rows=8)[0].folder
+    # From a copy: an export is recorded in its run, and the session's shared tiny run must not gain a TorchScript
+    # backend for the tests after this one (test_locate saw one when run after it in the same process).
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    return export_run(run, "torchscript", tmp_path / "exports", max_rows=8)[0].folder
 
 
 def test_torchscript_loads_only_when_its_recorded_sha256_matches(tmp_path, tiny_run):
