@@ -201,7 +201,7 @@ class UsageLimits(BaseModel):
         if self.max_batch_tokens is not None:
             lines.append(f"training steps of at most {self.max_batch_tokens:,} tokens (batch size × maximum length)")
         if self.allowed_models is not None:
-            lines.append("models: " + ", ".join(self.allowed_models))
+            lines.append(f"models: {self.allowed_model_names()}")  # as the Model tab names them, not registry keys
         if self.max_train_minutes is not None:
             lines.append(f"trainings stop after {self.max_train_minutes:g} minutes")
         if self.max_benchmark_minutes is not None:

@@ -99,6 +99,9 @@ def test_a_benchmark_estimated_past_its_cap_is_refused():
     assert NO_LIMITS.benchmark_deadline() is None and DEMO_LIMITS.benchmark_deadline(start=0) == 300
     assert "5 minutes per benchmark (time limit)" in DEMO_LIMITS.benchmark_cap_message()
     assert "benchmarks of up to 5 minutes" in DEMO_LIMITS.summary_lines()
+    # the banner named the models by their registry keys ("bundled-minilm, distilbert-base-uncased")
+    models = next(line for line in DEMO_LIMITS.summary_lines() if line.startswith("models: "))
+    assert models == f"models: {DEMO_LIMITS.allowed_model_names()}" and "bundled-minilm" not in models
 
 
 def test_a_training_step_past_the_token_limit_is_refused_naming_what_fits():
