@@ -138,20 +138,15 @@ def text_column_warnings(profiles: dict[str, ColumnProfile], text_col: str) -> l
     profile = profiles[text_col]
     if profile.looks_like_ids:
         what = "only numbers" if profile.all_numbers else "only short codes, each different,"
-        return [Finding(
-            "warning", "text_looks_like_ids",
-            f"The text column '{text_col}' holds {what} rather than texts: a model cannot learn anything "
-            "from ids.",
-            hint=f"{choose_text_column_hint(profiles, text_col)} If these really are your texts, carry on.",
-            examples=list(profile.examples))]
-    if profile.looks_like_categories:
-        return [Finding(
-            "warning", "text_looks_like_categories",
-            f"The text column '{text_col}' holds {_categories(profile)} rather than texts: a model reading "
-            "it gives every row with the same value the same label.",
-            hint=f"{choose_text_column_hint(profiles, text_col)} If these really are your texts, carry on.",
-            examples=list(profile.distinct_examples))]
-    return []
+        code, why, examples = "text_looks_like_ids", "a model cannot learn anything from ids", profile.examples
+    elif profile.looks_like_categories:
+        what, code, examples = _categories(profile), "text_looks_like_categories", profile.distinct_examples
+        why = "a model reading it gives every row with the same value the same label"
+    else:
+        return []
+    return [Finding("warning", code, f"The text column '{text_col}' holds {what} rather than texts: {why}.",
+                    hint=f"{choose_text_column_hint(profiles, text_col)} If these really are your texts, carry on.",
+                    examples=list(examples))]
 
 
 def choose_text_column_hint(profiles: dict[str, ColumnProfile], text_col: str) -> str:
