@@ -49,3 +49,18 @@ def no_labels_finding(where: str, rows: int) -> Finding:
                    hint="Fill in each text's label (several labels per text go in one cell, joined by ';', or in "
                         "one 0/1 column per label), or choose the column that holds the labels (Data tab, or "
                         "--label / --label-columns).", count=rows)
+
+
+_READ_AS_LISTED = 10
+
+
+def labels_read_as_finding(read_as: dict[str, str], where: str) -> Finding | None:
+    """The note on labels read as the known label they differ from only in upper/lower case or spaces ('Billing'
+    as 'billing'), so a person sees what was matched before reading a score (None: nothing was)."""
+    if not read_as:
+        return None
+    pairs = [f"{label!r} as {known!r}" for label, known in read_as.items()]
+    more = f" and {len(pairs) - _READ_AS_LISTED:,} more" if len(pairs) > _READ_AS_LISTED else ""
+    return Finding("info", "labels_read_as",
+                   f"Read {', '.join(pairs[:_READ_AS_LISTED])}{more}: the labels of {where} differ from the model's "
+                   "only in upper/lower case or spaces.", count=len(read_as))

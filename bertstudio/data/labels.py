@@ -117,3 +117,17 @@ def sort_labels(labels: Iterable[str]) -> list[str]:
     if unique and all(n is not None for n in numbers.values()):
         return sorted(unique, key=lambda label: (numbers[label], label))
     return sorted(unique, key=lambda label: (_natural_key(label), label))
+
+
+def spelling_key(label: str) -> str:
+    """What two spellings of one label share: 'Billing', 'billing ' and 'BILLING' (a file typed by hand)."""
+    return label.strip().casefold()
+
+
+def spelled_alike(labels: Iterable[str], known: Iterable[str]) -> dict[str, list[str]]:
+    """Each of ``labels``' known labels that differ from it only in upper/lower case or surrounding spaces (none,
+    one, or several when the known labels themselves differ only so)."""
+    by_key: dict[str, list[str]] = {}
+    for name in known:
+        by_key.setdefault(spelling_key(name), []).append(name)
+    return {label: by_key.get(spelling_key(label), []) for label in labels}

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bertstudio.data.arrow_batches import DatasetWriter, frames
-from bertstudio.data.findings import Finding, no_labels_finding
-from bertstudio.data.labels import LIST_CELLS
+from bertstudio.data.findings import Finding, labels_read_as_finding, no_labels_finding
+from bertstudio.data.labels import LIST_CELLS, spelled_alike
 from bertstudio.data.multilabel import (
     MAX_ROWS_LISTED,
     CellSplitter,
@@ -154,6 +154,7 @@ class LabelSets:
         self._splitter: CellSplitter | None = None
         self._bad: dict[str, tuple[Counter, list[int]]] = {}  # 0/1 columns: other values, and their data rows
         self.column_cells = ColumnCells(choice.label_columns or [])  # 0/1 columns: what their blank cells mean
+        self.read_as: dict[str, str] = {}  # labels read as a training label spelt otherwise ('Tech' as 'tech')
 
     def id_of(self, labels: tuple[str, ...]) -> int:
         if labels not in self._ids:
@@ -187,7 +188,7 @@ class LabelSets:
         for value in column.dropna().unique():
             if value not in self._cell_ids:
                 labels, mixed = self._splitter.labels(value)
-                self._cell_ids[value] = NO_SET if labels is None else self.id_of(labels)
+                self._cell_ids[value] = NO_SET if labels is None else self.id_of(self._as_known(labels))
                 if mixed:
                     self._mixed_values.add(value)
         if self._mixed_values:
@@ -195,6 +196,17 @@ class LabelSets:
             self.mixed.update(column.iloc[where].astype(str).str.strip())
             self.mixed_rows += (first_row + where[:MAX_ROWS_LISTED - len(self.mixed_rows)] + 1).tolist()
         return _label_ids_of_batch(column, self._cell_ids)
+
+    def _as_known(self, labels: tuple[str, ...]) -> tuple[str, ...]:
+        """A validation or test file's labels as the training file spells them, where one differs only in upper/lower
+        case or spaces ('Tech' for 'tech'); labels matching none, or several, stay as they are (refused later)."""
+        if self.label_names is None:
+            return labels
+        unseen = [label for label in labels if label not in self.label_names]
+        for label, found in spelled_alike(unseen, self.label_names).items():
+            if len(found) == 1:
+                self.read_as[label] = found[0]
+        return tuple(sorted({self.read_as.get(label, label) for label in labels}))
 
     def few_label_sets_findings(self, set_ids: np.ndarray) -> list[Finding]:
         """The rows holding several labels, when a separator was detected from only a handful of them."""
@@ -212,7 +224,8 @@ class LabelSets:
         """What reading the label cells changed: blank 0/1 cells read as 0, cells split at another separator."""
         mixed = mixed_separator_findings(self.choice.separator, self.mixed, self.mixed_rows,
                                          sum(self.mixed.values())) if self.choice.separator else []
-        return self.column_cells.findings() + mixed
+        read_as = labels_read_as_finding(self.read_as, "this file")
+        return self.column_cells.findings() + mixed + ([read_as] if read_as else [])
 
     def _from_columns(self, frame: pd.DataFrame, first_row: int) -> np.ndarray:
         """Each row's pattern of 1, 0 and blank cells (an id among the patterns met): what a blank means depends on

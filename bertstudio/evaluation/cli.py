@@ -43,12 +43,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
                           text_pair_column=args.text_pair_column, baselines=args.baselines, encoder=args.encoder,
                           sheet=args.sheet)
     print(precision_note(evaluation_precision(args.run_dir)))
+    for note in report.notes:  # how the file was read, said first: a wrong column makes every figure below wrong
+        print(note.to_text())
     if isinstance(report, MultiLabelReport):
         print("\n".join([*report.lines(), f"Saved {report.path}", json.dumps(report.headline())]))
         return 0
     m, fit = report.metrics, report.calibration
-    for note in report.notes:  # how the file was read, said first: a wrong column makes every figure below wrong
-        print(note.to_text())
     print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
           f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])} (calibrated probabilities)")
     print(f"Scored: {report.scored_model}.")

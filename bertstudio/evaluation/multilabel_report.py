@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from bertstudio.data.findings import Finding
 from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_metrics import (
     DEFAULT_THRESHOLD,
@@ -41,6 +42,7 @@ class MultiLabelReport:
     thresholds: ThresholdChoice
     calibration: dict[str, Any]
     path: Path | None = None
+    notes: list[Finding] = field(default_factory=list)  # how another file was read (labels read as the model's)
 
     def headline(self) -> dict[str, Any]:
         """The figures a person reads first (the CLI's last line)."""
@@ -75,7 +77,8 @@ class MultiLabelReport:
                                      ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "hamming_loss")},
                 "threshold_choice": {**self.thresholds.to_dict(), "note": note},
                 "calibration_per_label": self.calibration, "ece": self.calibration["ece"],
-                "temperature": 1.0, "created_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+                "temperature": 1.0, "created_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                **({"notes": [note.message for note in self.notes]} if self.notes else {})}
 
 
 def save_thresholds(run_dir: Path, choice: ThresholdChoice, **extra: Any) -> None:

@@ -4,10 +4,11 @@ saved with its model (tuned on validation when it was trained), and its error ta
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from bertstudio.data.findings import Finding
 from bertstudio.data.inspect import read_and_prepare
 from bertstudio.data.multilabel import LabelSettings
 from bertstudio.errors import DataError
@@ -50,8 +51,10 @@ def multilabel_predictions_dataset(run_dir: Path, prep: Preprocessing, frame: pd
 
 
 def multilabel_file_dataset(path: str | Path, prep: Preprocessing, *, text_column: str | None,
-                            label_column: str | None, text_pair_column: str | None, sheet: str | None = None):
-    """Rows of another labelled file, read with the run's label layout (separator or 0/1 columns)."""
+                            label_column: str | None, text_pair_column: str | None,
+                            sheet: str | None = None) -> tuple[Any, list[Finding]]:
+    """Rows of another labelled file, read with the run's label layout (separator or 0/1 columns), and the notes
+    on reading it (labels read as the model spells them)."""
     layout = LabelSettings(task="multi_label", separator=prep.label_separator, label_columns=prep.label_columns,
                            label_names=list(prep.label_names))
     _, _, prepared = read_and_prepare(str(path), text_column=text_column or prep.text_column,
@@ -59,7 +62,8 @@ def multilabel_file_dataset(path: str | Path, prep: Preprocessing, *, text_colum
                                       casefold_labels=prep.casefold_labels, labels=layout, sheet=sheet)
     prepared.raise_if_errors(scoring=True)
     pairs = prepared.dataset["text_pair"] if prepared.has_pair else None
-    return make_dataset(prepared.dataset["text"], pairs, prepared.dataset["label"])
+    notes = [f for f in prepared.report.findings if f.code == "labels_read_as"]
+    return make_dataset(prepared.dataset["text"], pairs, prepared.dataset["label"]), notes
 
 
 def final_probabilities(run_dir: Path, prep: Preprocessing, logits: np.ndarray, dataset) -> np.ndarray:
@@ -73,12 +77,13 @@ def final_probabilities(run_dir: Path, prep: Preprocessing, logits: np.ndarray, 
 
 
 def evaluate_multilabel(run_dir: Path, dataset, logits: np.ndarray, *, evaluated_on: str,
-                        data: str | Path | None) -> MultiLabelReport:
+                        data: str | Path | None, notes: Sequence[Finding] = ()) -> MultiLabelReport:
     prep = read_preprocessing(run_dir)
     names = list(prep.label_names)
     labels = np.asarray(dataset["label"], dtype=np.int64)
     probs = final_probabilities(run_dir, prep, logits, dataset)
     report = build_multilabel_report(probs, labels, names, saved_thresholds(prep), evaluated_on=evaluated_on)
+    report.notes = list(notes)
     if data is not None:
         write_multilabel_predictions(RunFolder(run_dir).predictions_on(data), dataset, probs, names,
                                      prep.threshold_vector())

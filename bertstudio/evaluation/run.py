@@ -11,9 +11,10 @@ import numpy as np
 from bertstudio.config import TrainConfig
 from bertstudio.data import prepare
 from bertstudio.data.columns import guess_from_profiles, model_text_column, sample_profiles
-from bertstudio.data.findings import Finding
+from bertstudio.data.findings import Finding, labels_read_as_finding
 from bertstudio.data.inspect import LabelColumnNotFound
 from bertstudio.data.io import read_table
+from bertstudio.data.labels import spelled_alike
 from bertstudio.data.long_texts import LongTexts
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import baseline_report
@@ -117,26 +118,14 @@ def matched_label_ids(values: Sequence[str], label_names: Sequence[str], *,
     'true' by another). Labels that match no known label, or several, are the user's to fix."""
     index = {name: i for i, name in enumerate(label_names)}
     unseen = sorted({v for v in values if v not in index})
-    alike = _known_alike(unseen, label_names)
+    alike = spelled_alike(unseen, label_names)
     read_as = {label: found[0] for label, found in alike.items() if len(found) == 1}
     unknown = [label for label in unseen if not alike[label]]
     ambiguous = {label: found for label, found in alike.items() if len(found) > 1}
     if unknown or ambiguous:
         raise _unmatched_labels_error(unknown, ambiguous, label_names, where)
     index.update({label: index[known] for label, known in read_as.items()})
-    return np.asarray([index[v] for v in values], dtype=np.int64), _read_as_note(read_as, where)
-
-
-def _spelling_key(label: str) -> str:
-    return label.strip().casefold()
-
-
-def _known_alike(labels: Sequence[str], label_names: Sequence[str]) -> dict[str, list[str]]:
-    """Each label's known labels that differ from it only in upper/lower case or surrounding spaces."""
-    known: dict[str, list[str]] = {}
-    for name in label_names:
-        known.setdefault(_spelling_key(name), []).append(name)
-    return {label: known.get(_spelling_key(label), []) for label in labels}
+    return np.asarray([index[v] for v in values], dtype=np.int64), labels_read_as_finding(read_as, where)
 
 
 def _listed(labels: Sequence[str]) -> str:
@@ -155,15 +144,6 @@ def _unmatched_labels_error(unknown: list[str], ambiguous: dict[str, list[str]],
                     f"knows, so which one is meant cannot be told: {_listed(cases)}.")
     return DataError(" ".join(said), f"The model only knows: {', '.join(label_names)}. Spell those labels as the "
                                      "model knows them, or remove those rows.")
-
-
-def _read_as_note(read_as: dict[str, str], where: str) -> Finding | None:
-    if not read_as:
-        return None
-    pairs = [f"{label!r} as {known!r}" for label, known in read_as.items()]
-    return Finding("info", "labels_read_as",
-                   f"Read {_listed(pairs)}: the labels of {where} differ from the model's only in upper/lower case "
-                   "or spaces.", count=len(read_as))
 
 
 def predictions_dataset(run: LoadedRun):
@@ -328,11 +308,13 @@ def _evaluate_multilabel_run(run: LoadedRun, prep, *, data, text_column, label_c
     if data is None:
         frame = read_escaped_csv(RunFolder(run.path).predictions, dtype=str, keep_default_na=False)
         dataset, evaluated_on = multilabel_predictions_dataset(run.path, prep, frame), run.summary.evaluated_on
+        notes = []
     else:
-        dataset = multilabel_file_dataset(data, prep, text_column=text_column, label_column=label_column,
-                                          text_pair_column=text_pair_column, sheet=sheet)
+        dataset, notes = multilabel_file_dataset(data, prep, text_column=text_column, label_column=label_column,
+                                                 text_pair_column=text_pair_column, sheet=sheet)
         evaluated_on = f"file: {Path(data).name}"
-    return evaluate_multilabel(run.path, dataset, run_logits(run, dataset), evaluated_on=evaluated_on, data=data)
+    return evaluate_multilabel(run.path, dataset, run_logits(run, dataset), evaluated_on=evaluated_on, data=data,
+                               notes=notes)
 
 
 def write_file_predictions(path: Path, dataset, probs: np.ndarray, label_names: list[str]) -> None:

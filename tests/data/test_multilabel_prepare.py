@@ -92,6 +92,21 @@ def test_a_validation_file_keeps_the_training_labels_and_refuses_new_ones(tmp_pa
         read_and_prepare(str(bad), labels=dataclasses.replace(settings, empty_labels="skip"))
 
 
+def test_a_scored_file_reads_labels_spelt_otherwise_as_the_training_labels_and_says_so(tmp_path):
+    """'Joy' in a file typed by hand is the model's 'joy' (it was refused as a label never trained on); a label
+    two known ones match ('Fear' for 'fear' and 'FEAR') cannot be told apart and is still refused."""
+    settings = LabelSettings(task="multi_label", separator=";", label_names=["anger", "fear", "joy"])
+    path = write_rows(tmp_path / "typed.csv", ["text", "labels"], [["t1", "Joy"], ["t2", " anger ;FEAR"], ["t3", "joy"]])
+    prepared = read_and_prepare(str(path), labels=settings)[2]
+    assert label_matrix(prepared.dataset).tolist() == [[0, 0, 1], [1, 1, 0], [0, 0, 1]]
+    note = next(f for f in prepared.report.findings if f.code == "labels_read_as")
+    assert "'Joy' as 'joy'" in note.message and "'FEAR' as 'fear'" in note.message and note.count == 2
+    twins = dataclasses.replace(settings, label_names=["fear", "FEAR", "joy"])
+    with pytest.raises(DataError, match="'Fear'"):
+        read_and_prepare(str(write_rows(tmp_path / "twins.csv", ["text", "labels"], [["t1", "Fear"], ["t2", "joy"]])),
+                         labels=twins)
+
+
 def test_label_counts_and_pairs_count_rows(tmp_path):
     rows = [[f"t{i}", "a;b" if i < 6 else ("b;c" if i < 9 else "c")] for i in range(12)]
     path = write_rows(tmp_path / "ml.csv", ["text", "labels"], rows)

@@ -119,3 +119,23 @@ def test_evaluating_again_keeps_what_training_said_of_its_thresholds(multilabel_
     assert prep.threshold_note in capsys.readouterr().out
     choice = json.loads(RunFolder(run).eval.read_text())["threshold_choice"]
     assert choice["note"].startswith(prep.threshold_note) and choice["fallback_labels"] == prep.threshold_fallback
+
+
+def test_evaluating_a_file_with_labels_spelt_otherwise_scores_it_and_says_how_it_was_read(multilabel_run, tmp_path,
+                                                                                        capsys):
+    """`evaluate RUN --data FILE` refused 'Joy' for a model trained on 'joy' ("labels that never appear in the
+    training file"), though single-label evaluation read it with a note."""
+    run = tmp_path / "run"
+    shutil.copytree(multilabel_run, run, ignore=shutil.ignore_patterns("exports"))
+    typed = write_multilabel_csv(tmp_path / "typed.csv", rows=30)
+    frame = pd.read_csv(typed)
+    frame["labels"] = frame["labels"].str.title()
+    frame.to_csv(typed, index=False)
+    same = write_multilabel_csv(tmp_path / "same.csv", rows=30)
+    assert main(["evaluate", str(run), "--data", str(same)]) == 0
+    as_trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["evaluate", str(run), "--data", str(typed)]) == 0
+    out = capsys.readouterr().out
+    assert "'Joy' as 'joy'" in out and json.loads(out.strip().splitlines()[-1])["macro_f1"] == as_trained["macro_f1"]
+    saved = json.loads((run / "eval-typed.json").read_text())
+    assert any("'Joy' as 'joy'" in note for note in saved["notes"])
