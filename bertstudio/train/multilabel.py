@@ -66,16 +66,3 @@ def summed_bce(logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Ten
     return loss / logits.shape[-1]
 
 
-# Macro-F1 at 0.5 stays exactly 0 for the first epochs when labels are many and rare (GoEmotions on 1,000 rows:
-# 0.0 after two epochs while the validation loss fell from 0.236 to 0.218), and a flat score would stop training
-# early with the first checkpoint.  Ties are broken by the validation loss: a weight this small never reorders
-# two different macro-F1 values (one validation row changes macro-F1 by far more than 1e-4).
-LOSS_TIE_BREAK = 1e-4
-
-
-def multilabel_checkpoint_score(metrics: dict, metric: str) -> float:
-    """The best checkpoint of a multi-label run: macro-F1 (or subset accuracy) at threshold 0.5 for every label,
-    ties broken by the validation loss; or the validation loss alone."""
-    if metric == "val_loss":
-        return -metrics["loss"]
-    return metrics[metric] - LOSS_TIE_BREAK * metrics["loss"]

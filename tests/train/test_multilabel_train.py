@@ -97,13 +97,21 @@ def test_loss_is_mean_binary_cross_entropy_per_row():
     assert summed_bce(logits, labels, None).item() == pytest.approx(expected.item())
 
 
-def test_best_checkpoint_breaks_a_flat_macro_f1_by_the_loss():
-    from bertstudio.train.loop import score_for
+@pytest.mark.parametrize("task", ["multi_label", "single_label"])
+def test_best_checkpoint_breaks_a_flat_macro_f1_by_the_loss(task):
+    """Single-label too: an easy file at 100% validation macro-F1 from the first evaluation kept that first
+    checkpoint (loss 0.62, 57% confidence) and stopped early while the loss fell to 0.04."""
+    from bertstudio.train.loop import BestSoFar, score_for
 
-    first = {"task": "multi_label", "macro_f1": 0.0, "accuracy": 0.0, "loss": 0.236}
-    later = {"task": "multi_label", "macro_f1": 0.0, "accuracy": 0.0, "loss": 0.218}
-    better = {"task": "multi_label", "macro_f1": 0.01, "accuracy": 0.0, "loss": 0.5}
+    first = {"task": task, "macro_f1": 0.0, "accuracy": 0.0, "loss": 0.236}
+    later = {"task": task, "macro_f1": 0.0, "accuracy": 0.0, "loss": 0.218}
+    better = {"task": task, "macro_f1": 0.01, "accuracy": 0.0, "loss": 0.5}
     assert score_for(later, "macro_f1") > score_for(first, "macro_f1")
+    best = BestSoFar()
+    model = torch.nn.Linear(1, 1)
+    assert best.offer(first, score_for(first, "macro_f1"), 1, 1.0, model)
+    assert best.offer(later, score_for(later, "macro_f1"), 2, 2.0, model) and best.evaluations_without_gain == 0
+    assert not best.offer(first, score_for(first, "macro_f1"), 3, 3.0, model) and best.step == 2
     assert score_for(better, "macro_f1") > score_for(later, "macro_f1")
     assert score_for(later, "val_loss") == -0.218
 
