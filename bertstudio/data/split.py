@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -61,24 +63,11 @@ def split(
     main = prepared.dataset
     # One columnar read; np.asarray(main["label"]) would walk a million rows in Python.
     labels = main.select_columns(["label"]).with_format("numpy")[:]["label"].astype(np.int64)
-    n = len(labels)
-    val_frac, test_frac = split_fractions(n)
-    pool = np.arange(n)
+    parts = carve_parts(labels, seed=seed, carve_test=test is None, carve_validation=val is None)
 
-    test_idx = val_idx = None
-    missing_from: dict[int, list[str]] = {}  # class id -> splits it is too small to appear in
-    if test is None:
-        pool, test_idx, lonely = carve(pool, labels, round(test_frac * n), seed=seed)
-        for cls in lonely:
-            missing_from.setdefault(cls, []).append("test")
-    if val is None:
-        pool, val_idx, lonely = carve(pool, labels, round(val_frac * n), seed=seed + 1)
-        for cls in lonely:
-            missing_from.setdefault(cls, []).append("validation")
-
-    train_ds = main.select(pool)
-    val_ds = _align(val, prepared, "validation") if val is not None else main.select(val_idx)
-    test_ds = _align(test, prepared, "test") if test is not None else main.select(test_idx)
+    train_ds = main.select(parts.train)
+    val_ds = _align(val, prepared, "validation") if val is not None else main.select(parts.validation)
+    test_ds = _align(test, prepared, "test") if test is not None else main.select(parts.test)
 
     source = [
         f"Training: {train_ds.num_rows:,} rows from the main file.",
@@ -88,11 +77,78 @@ def split(
     source += [
         f"Class '{prepared.label_names[cls]}' has too few rows to put any in {' or '.join(roles)}, "
         "so scores there do not cover it."
-        for cls, roles in sorted(missing_from.items())
+        for cls, roles in sorted(parts.missing_from.items())
     ]
     if val_ds.num_rows == 0 or test_ds.num_rows == 0:
         source.append("The data is too small to hold rows back for validation/test; scores will not be reliable.")
     return SplitData(train_ds, val_ds, test_ds, list(prepared.label_names), source)
+
+
+@dataclass(frozen=True)
+class CarvedParts:
+    """Row indices of the three parts of a file (``split``'s rules, before any row is read), and the classes too
+    small to reach validation or test.  ``validation``/``test`` are empty where the person gave a file of their own."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+    missing_from: dict[int, list[str]]  # class id -> the parts it has too few rows to appear in
+
+
+def carve_parts(labels: np.ndarray, *, seed: int, carve_test: bool = True,
+                carve_validation: bool = True) -> CarvedParts:
+    """Test first, then validation from what is left, each stratified by class (``carve``): the one place the
+    parts' rows are chosen, so ``split`` and ``split_sizes`` (the plan the app shows) cannot differ."""
+    import numpy as np
+
+    n = len(labels)
+    val_frac, test_frac = split_fractions(n)
+    pool, none = np.arange(n), np.arange(0)
+    test_idx = val_idx = none
+    missing_from: dict[int, list[str]] = {}
+    if carve_test:
+        pool, test_idx, lonely = carve(pool, labels, round(test_frac * n), seed=seed)
+        for cls in lonely:
+            missing_from.setdefault(cls, []).append("test")
+    if carve_validation:
+        pool, val_idx, lonely = carve(pool, labels, round(val_frac * n), seed=seed + 1)
+        for cls in lonely:
+            missing_from.setdefault(cls, []).append("validation")
+    return CarvedParts(pool, val_idx, test_idx, missing_from)
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """How many rows each part of a file gets, and how many of each class training keeps."""
+
+    train: int
+    validation: int
+    test: int
+    train_class_counts: tuple[int, ...]  # in class-id order (the order of ``ValidationReport.class_counts``)
+
+
+def split_sizes(class_counts: Sequence[int], *, seed: int = 42) -> SplitSizes:
+    """The sizes ``split`` gives a file whose classes, in class-id order, have ``class_counts`` rows, without the
+    file: the split's own carving (``carve_parts``) on stand-in labels.
+
+    Exact, not an estimate: how many rows of each class are carved depends only on the counts per class (sklearn's
+    stratified split allots them from the counts; the row order only decides which rows), and so does the one row
+    moved for a class a part would otherwise lack.  The shares alone (``split_fractions``) are wrong with many small
+    classes: every class gets a row in test and in validation, so 32 classes of 5 rows keep 32 + 32 rows back, not
+    the 23 + 23 that 15% of 156 would."""
+    return _split_sizes(tuple(int(count) for count in class_counts), seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_sizes(class_counts: tuple[int, ...], seed: int) -> SplitSizes:
+    """Cached: the app asks for the plan at every change of a setting, and a million stand-in labels take a
+    fraction of a second to carve."""
+    import numpy as np
+
+    labels = np.repeat(np.arange(len(class_counts), dtype=np.int64), class_counts)
+    parts = carve_parts(labels, seed=seed)
+    kept = np.bincount(labels[parts.train], minlength=len(class_counts))
+    return SplitSizes(len(parts.train), len(parts.validation), len(parts.test), tuple(int(c) for c in kept))
 
 
 def _origin_note(role: str, n_rows: int, *, from_user: bool) -> str:

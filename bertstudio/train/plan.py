@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from bertstudio.config import TrainConfig, get_preset, list_presets
 from bertstudio.data.lengths import LengthStats
 from bertstudio.data.long_texts import LongTexts
-from bertstudio.data.split import split_fractions
+from bertstudio.data.split import SplitSizes, split_fractions, split_sizes
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, resolve
 from bertstudio.train.batch_order import EVAL_BATCH_SIZE, EVAL_MAX_TOKENS, length_grouped_batches, padded_length, \
     padding_buckets, random_batches, sorted_batches
@@ -99,12 +99,26 @@ class TrainingPlan:
         return bool(self.config.max_steps) and self.config.max_steps < self.steps_per_epoch * self.config.epochs
 
 
-def split_sizes(n_rows: int) -> tuple[int, int, int]:
-    """(train, validation, test) rows the engine will carve from a file of ``n_rows``."""
+def planned_split(config: TrainConfig, n_rows: int, class_counts: Mapping[str, int]) -> SplitSizes:
+    """The parts the run will split the file into: ``data.split``'s own sizes for these class counts (in class-id
+    order, as ``ValidationReport.class_counts`` lists them) and the run's seed.
 
+    Counts that do not add up to the rows are a multi-label file's label counts (a text counts once per label): it
+    is split by each row's rarest label, which they do not give, so its sizes come from the shares alone and the
+    training counts are scaled to the training share."""
+    if sum(class_counts.values()) == n_rows:
+        return split_sizes(list(class_counts.values()), seed=config.seed)
     val_share, test_share = split_fractions(n_rows)
     val, test = round(n_rows * val_share), round(n_rows * test_share)
-    return n_rows - val - test, val, test
+    train = n_rows - val - test
+    scale = train / max(1, n_rows)
+    return SplitSizes(train, val, test, tuple(max(1, round(count * scale)) for count in class_counts.values()))
+
+
+def batches_per_epoch(examples: int, batch_size: int, processes: int = 1) -> int:
+    """Training batches each process draws per epoch, as the loop's sampler deals them (``EpochBatchSampler``: a
+    last short batch still counts) and accelerate shares them out (every process takes every N-th batch)."""
+    return math.ceil(math.ceil(examples / batch_size) / max(1, processes))
 
 
 @dataclass(frozen=True)
@@ -152,16 +166,16 @@ def plan_training(config: TrainConfig, n_rows: int, class_counts: Mapping[str, i
                   model: ModelShape, hardware: Hardware, length_grid: Sequence[int] = (),
                   suggested_max_length: int | None = None) -> TrainingPlan:
     """``suggested_max_length``: the data's suggestion (``LengthStats``), which an automatic maximum length takes."""
-    train_rows, val_rows, test_rows = split_sizes(n_rows)
-    scale = train_rows / max(1, n_rows)
-    train_counts = {name: max(1, round(count * scale)) for name, count in class_counts.items()}
+    parts = planned_split(config, n_rows, class_counts)
+    train_rows, val_rows, test_rows = parts.train, parts.validation, parts.test
+    train_counts = dict(zip(class_counts, parts.train_class_counts))
     stats = DataStats(train_rows=train_rows, class_counts=train_counts,
                       suggested_max_length=suggested_max_length or config.max_length or 128, length_p95=length_p95,
                       is_pair=bool(config.text_pair_column), length_grid=tuple(length_grid))
     resolved = resolve(config, stats, hardware, model=model)
     cfg = resolved.config
     examples = training_examples(train_rows, length_grid, cfg)  # windows: each is an example
-    total, per_epoch = total_optimizer_steps(cfg, math.ceil(examples / cfg.batch_size))  # as the loop counts
+    total, per_epoch = total_optimizer_steps(cfg, batches_per_epoch(examples, cfg.batch_size, hardware.processes))
     every = min(cfg.eval_every or per_epoch, total)
     padded = padded_lengths(length_grid, examples, cfg.max_length, batch_size=cfg.batch_size,
                             grouped=cfg.length_grouping, seed=cfg.seed,

@@ -14,7 +14,7 @@ from bertstudio.data.lengths import (
     suggest_max_length,
     token_length_stats,
 )
-from bertstudio.data.split import split_fractions
+from bertstudio.data.split import split_fractions, split_sizes
 from bertstudio.errors import DataError
 
 
@@ -70,6 +70,19 @@ def test_split_sizes_and_stratification() -> None:
     assert len(set().union(*texts)) == 1_000
     assert result.label_names == ["a", "b", "c"]
     assert "main file" in result.source[0]
+
+
+@pytest.mark.parametrize("counts", [{"a": 600, "b": 300, "c": 100}, {f"c{i:02d}": 5 for i in range(32)},
+                                    {"a": 9, "b": 1, "c": 2}, {"a": 2, "b": 2, "c": 2, "d": 1, "e": 7}])
+def test_split_sizes_are_those_of_the_split_without_the_file(counts: dict[str, int]) -> None:
+    """32 classes of 5 rows: every class gets a row in test and one in validation, 32 + 32 rows, where 15% of 156 is
+    23; the plan counted 23 (shares) while the run held back 32."""
+    prepared = _prepared(counts)
+    result = split(prepared, seed=3)
+    sizes = split_sizes(list(prepared.report.class_counts.values()), seed=3)
+    assert (sizes.train, sizes.validation, sizes.test) == tuple(result.sizes().values())
+    kept = _label_counts(result.train)
+    assert sizes.train_class_counts == tuple(kept[name] for name in result.label_names)
 
 
 def test_split_is_reproducible() -> None:

@@ -109,7 +109,7 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     choice = ModelChoice(settings={**settings.preset_settings("balanced")[0], "max_steps": 30})
     config = build_config(_selection(), choice)
     plan = train_plan.plan_training(config, 400, COUNTS, length_p95=31, model=ModelShape(384, 6, 1536), hardware=Hardware("cpu"))
-    assert (plan.train_rows, plan.val_rows, plan.test_rows) == train_plan.split_sizes(400)
+    assert (plan.train_rows, plan.val_rows, plan.test_rows) == (320, 40, 40)  # the split's own sizes
     assert plan.config.batch_size == 16 and plan.config.epochs == 10  # the engine's choices for 320 rows
     assert plan.steps_per_epoch == -(-plan.train_rows // 16)
     assert plan.total_steps == 30 and plan.evaluations == 2 and plan.capped
