@@ -14,6 +14,7 @@ import math
 from bertstudio.cli_args import Command, add_config_flags
 from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
+from bertstudio.evaluation.report import EvalReport
 from bertstudio.evaluation.run import evaluate_run, evaluation_precision, label_noise_for_run, precision_note
 from bertstudio.runs import RunFolder
 
@@ -23,6 +24,17 @@ def _figure(value: float | None, digits: int = 4) -> str:
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
+
+
+def calibration_line(report: EvalReport) -> str:
+    """The calibration error, and the temperature only where one was applied: "after temperature scaling (T = 1.000,
+    fitted on 4 validation rows)" printed above "temperature kept at 1" said a fit was made that was not."""
+    fit = report.calibration
+    if not fit.applied:
+        return f"Calibration error (ECE): {_figure(report.reliability.ece)}; no temperature scaling (T = 1)."
+    return (f"Calibration error (ECE): {_figure(report.reliability.ece)} before, "
+            f"{_figure(report.reliability_calibrated.ece)} after temperature scaling (T = {fit.temperature:.3f}, "
+            f"fitted on {fit.rows:,} validation rows)")
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
@@ -50,7 +62,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     m, fit = report.metrics, report.calibration
     print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
-          f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])} (calibrated probabilities)")
+          f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])} (the probabilities predict gives)")
     print(f"Scored: {report.scored_model}.")
     alone = report.fine_tuned_alone
     if alone is not None:  # what the blend adds, labelled so it is never read as the run's score
@@ -58,9 +70,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
               f"macro-F1 {_figure(alone.macro_f1)}, log loss {_figure(alone.log_loss)}, ECE {_figure(alone.ece)}")
     if m.get("left_out"):
         print(f"Note: {left_out_note(m['left_out'], m.get('left_out_predicted'))}")
-    print(f"Calibration error (ECE): {_figure(report.reliability.ece)} before, "
-          f"{_figure(report.reliability_calibrated.ece)} after temperature scaling (T = {fit.temperature:.3f}, "
-          f"fitted on {fit.rows:,} validation rows)")
+    print(calibration_line(report))
     if fit.note:
         print(f"Note: {fit.note}")
     for baseline in report.baselines:

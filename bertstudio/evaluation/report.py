@@ -73,10 +73,14 @@ class EvalReport:
     @property
     def scored_model(self) -> str:
         """What was scored, in words: the reader of eval.json or the console must not guess."""
+        # With T kept at 1 the probabilities are the model's own: "temperature-scaled" beside "kept at 1" read as if
+        # a fit the note had just refused was applied anyway.
+        probabilities = "temperature-scaled probabilities" if self.calibration.applied else \
+            "probabilities without temperature scaling"
         if self.blend_weight >= 1:
-            return "the fine-tuned model (temperature-scaled probabilities, as predict gives them)"
-        return (f"the blend the run ships: {self.blend_weight:.0%} the fine-tuned model's temperature-scaled "
-                f"probabilities plus {1 - self.blend_weight:.0%} the simple word-count model's, as predict gives them")
+            return f"the fine-tuned model ({probabilities}, as predict gives them)"
+        return (f"the blend the run ships: {self.blend_weight:.0%} the fine-tuned model's {probabilities} plus "
+                f"{1 - self.blend_weight:.0%} the simple word-count model's, as predict gives them")
 
     def headline(self) -> dict[str, Any]:
         """The figures a person reads first (the CLI's last line)."""

@@ -91,3 +91,32 @@ def test_nll_at_temperature_matches_definition():
     logits = np.array([[2.0, 0.0], [0.0, 1.0]])
     expected = -np.mean(np.log([softmax(logits / 2)[0, 0], softmax(logits / 2)[1, 1]]))
     assert nll_at_temperature(logits, [0, 1], 2.0) == pytest.approx(expected)
+
+
+def always_majority_logits(rare_rows: int = 1, rows: int = 30, gap: float = 2.4):
+    """A model that calls every text the majority class (1), about 92% sure: its only mistakes are the rare class's
+    rows, as after a short training on a 95/5 file."""
+    logits = np.tile([-gap / 2, gap / 2], (rows, 1))
+    return logits, [0] * rare_rows + [1] * (rows - rare_rows)
+
+
+def test_a_few_mistakes_never_make_the_model_surer():
+    """One rare validation row, the model's only mistake: the fit lowered T (0.67 here, 0.27 for a tester), making
+    a model that never predicts the rare class surer of every text, the wrong ones included."""
+    logits, labels = always_majority_logits()
+    assert _best_temperature_unbounded(logits, labels) < 0.8  # what the fit alone wants
+    fit = fit_temperature(logits, labels)
+    assert fit.temperature == 1.0 and not fit.applied
+    assert "only 1 mistake on the 30 validation rows" in fit.note and "kept at 1" in fit.note
+    assert fit.nll_after == fit.nll_before and fit.ece_after == fit.ece_before
+
+
+def test_a_few_confident_mistakes_still_make_the_model_less_sure():
+    """Raising T needs no such evidence: two mistakes at 99.97% sure say the model is over-confident."""
+    logits, labels = always_majority_logits(rare_rows=2, rows=40, gap=8.0)
+    fit = fit_temperature(logits, labels)
+    assert fit.temperature > 1.5 and fit.applied and fit.note == "" and fit.nll_after < fit.nll_before
+
+
+def _best_temperature_unbounded(logits, labels) -> float:
+    return fit_temperature(logits, labels, min_mistakes=0).temperature

@@ -99,3 +99,16 @@ def test_build_report_blends_before_and_after_temperature_scaling():
     assert report.log_loss_calibrated == pytest.approx(log_loss(labels, after))
     assert report.reliability.ece == pytest.approx(reliability_diagram(0.25 * softmax(logits) + 0.75 * simple,
                                                                        labels).ece)
+
+
+def test_a_temperature_kept_at_one_is_not_called_temperature_scaling():
+    """With T kept at 1 ('Only 4 validation rows: temperature kept at 1') eval.json and evaluate said the scores
+    were of the 'temperature-scaled probabilities': a fit the note had just refused, as if applied."""
+    logits = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
+    kept = TemperatureFit(1.0, 4, 1.0, 1.0, 0.2, 0.2, note="Only 4 validation rows: temperature kept at 1.")
+    alone = build_report(logits, [0, 1], LABELS, kept, evaluated_on="test")
+    assert alone.scored_model == ("the fine-tuned model (probabilities without temperature scaling, as predict "
+                                  "gives them)")
+    blended = build_report(logits, [0, 1], LABELS, kept, evaluated_on="test", simple_probs=softmax(logits),
+                           blend_weight=0.5)
+    assert "temperature-scaled" not in blended.scored_model and "without temperature scaling" in blended.scored_model
