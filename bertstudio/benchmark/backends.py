@@ -83,9 +83,13 @@ class Runner:
         """A zero-argument call running the model on ``batch``, with the inputs already where they must be."""
         return functools.partial(self.run, self.engine.prepare(batch))
 
-    def infer(self, batch: dict[str, np.ndarray]) -> Any:
-        """Run the model on host arrays (conversion included): the end-to-end path."""
-        return self.run(self.engine.prepare(batch))
+    def ready(self, batch: dict[str, np.ndarray]) -> Callable[[], Any]:
+        """:meth:`bind`, and on a GPU a wait until the inputs are there: the end-to-end path, whose host clock
+        must see the copy (``prepare`` does not wait for it)."""
+        work = self.bind(batch)
+        if self.on_cuda:
+            wait_for_cuda()
+        return work
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         with self._precision():
@@ -98,10 +102,6 @@ class Runner:
     def timed(self, work: Callable[[], Any]) -> TimedCall:
         """``work`` wrapped so that calling it returns its duration in seconds."""
         return cuda_event_timed(work) if self.on_cuda else host_timed(work)
-
-    def timed_end_to_end(self, work: Callable[[], Any]) -> TimedCall:
-        # Tokenizing happens on the host, which device events cannot see: host clock, GPU waited for.
-        return host_timed(cuda_synchronized(work)) if self.on_cuda else host_timed(work)
 
     def close(self) -> None:
         """Let go of the backend: a bf16 copy of the weights or an ONNX session is freed (the fp32 model
@@ -157,16 +157,11 @@ def cuda_event_timed(work: Callable[[], Any]) -> TimedCall:
     return call
 
 
-def cuda_synchronized(work: Callable[[], Any]) -> Callable[[], Any]:
-    """``work`` followed by a wait for the GPU, so a host clock around it sees the whole run."""
+def wait_for_cuda() -> None:
+    """Wait until the GPU has done what it was given, so that a host clock sees it."""
     import torch
 
-    def call() -> Any:
-        out = work()
-        torch.cuda.synchronize()
-        return out
-
-    return call
+    torch.cuda.synchronize()
 
 
 # --------------------------------------------------------------------------- ONNX files (export + cache)

@@ -1,9 +1,10 @@
 """What the benchmark feeds the models: fixed-shape token batches, and realistic texts for the tokenizer.
 
-The model is timed on random token ids of exactly (batch, seq) with an all-ones
-attention mask: that measures the architecture at that shape, whatever the
-weights.  The tokenizer is timed on English sentences joined until they are at
-least ``seq`` tokens long, so it does the work a real text of that length needs.
+The tokenizer is timed on English sentences joined until they are at least ``seq``
+tokens long, so it does the work a real text of that length needs, and the model
+on what it made: exactly (batch, seq), attention mask all ones.  Without the
+tokenizer the model is timed on random token ids of that shape: that measures the
+architecture at that shape, whatever the weights.
 """
 
 from __future__ import annotations

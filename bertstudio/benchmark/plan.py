@@ -236,14 +236,11 @@ def probe_seconds(gflops: float) -> float:
 
 
 def cell_seconds(shape: ModelShape, batch: int, seq: int, speed: float, plan: BenchmarkPlan) -> float:
-    """One cell's timed calls (``cells.measure_cell``): the model; with ``tokenization`` the tokenizer, then both
-    together (a call of the tokenizer and the model)."""
+    """One cell's timed calls (``cells.measure_cell``): rounds of the model, after the tokenizer with
+    ``tokenization`` (one phase: the three figures come from the same rounds)."""
     call_s = forward_flops(shape, batch, seq) / speed + CALL_OVERHEAD_S
-    seconds = phase_seconds(call_s, plan.policy)
-    if plan.tokenization:
-        tokenize_s = CALL_OVERHEAD_S * batch
-        seconds += phase_seconds(tokenize_s, plan.policy) + phase_seconds(tokenize_s + call_s, plan.policy)
-    return seconds
+    tokenize_s = CALL_OVERHEAD_S * batch if plan.tokenization else 0.0
+    return phase_seconds(tokenize_s + call_s, plan.policy)
 
 
 def parity_seconds(shape: ModelShape, rows: int, speed: float) -> float:

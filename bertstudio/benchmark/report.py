@@ -70,12 +70,19 @@ TABLE_HEADER = ("Model", "Backend", "Batch", "Seq", "p50 ms", "p95 ms", "p99 ms"
                 "End-to-end p50 ms", "Size MB", "Peak mem MB", "Same labels as fp32")
 
 
+def disturbed_ms(record: BenchRecord, value: float | None) -> str:
+    """A median of the cell's rounds, marked when the machine was disturbed while they ran: the model-only and
+    end-to-end figures come from the same rounds, so a disturbance touches both."""
+    flagged = value is not None and (record.busy or record.slow_host)
+    return format_ms(value) + (BUSY_MARK if flagged else "")
+
+
 def table_rows(records: Sequence[BenchRecord]) -> list[list[str]]:
     """The table's cells as text, one row per record (shared by the markdown table and the app's table)."""
     return [[model_label(r), BACKEND_LABELS.get(r.backend, r.backend), str(r.batch_size), str(r.seq_len),
-             format_ms(r.p50_ms) + (BUSY_MARK if r.busy or r.slow_host else ""), format_ms(r.p95_ms),
+             disturbed_ms(r, r.p50_ms), format_ms(r.p95_ms),
              format_ms(r.p99_ms), f"{r.throughput:,.0f}",
-             format_ms(r.tokenize_p50_ms), format_ms(r.e2e_p50_ms),
+             format_ms(r.tokenize_p50_ms), disturbed_ms(r, r.e2e_p50_ms),
              f"{r.size_mb:,.0f}" if r.size_mb is not None else "–",
              f"{r.peak_memory_mb:,.0f}" if r.peak_memory_mb is not None else "–", format_parity(r)]
             for r in records]

@@ -1,10 +1,11 @@
 """The benchmark grid: every model x backend x batch size x sequence length, with progress and a stop button.
 
-For each cell the model alone is timed on a fixed-shape batch of token ids, then
-the tokenizer alone on realistic texts of that length, then both together (end to
-end).  Each backend's predictions are also compared once with PyTorch fp32 on
-real texts (the run's test rows when there are any), so a fast backend whose
-answers differ is never recommended.
+For each cell, rounds of tokenizing realistic texts of that length and running the
+model on what that made are timed: the model alone, the tokenizer alone and both
+together (end to end) come from the same rounds (``cells.end_to_end_round``), so
+they share the machine's load.  Each backend's predictions are also compared
+once with PyTorch fp32 on real texts (the run's test rows when there are any),
+so a fast backend whose answers differ is never recommended.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 # Two runs of the same command should agree within this relative difference of their medians.
 REPEATABILITY_TOLERANCE = 0.10
@@ -123,6 +123,7 @@ def geometric_mean(values: Sequence[float]) -> float:
 # A timed call runs the work once and returns how long it took in seconds.  CPU code wraps the work in a
 # host clock; CUDA code returns the time between two device events, which the host clock cannot see.
 TimedCall = Callable[[], float]
+Sample = TypeVar("Sample")  # what one timed call returns: seconds, or the parts of one round (cells.Round)
 
 
 def host_timed(work: Callable[[], Any], clock: Callable[[], float] = time.perf_counter) -> TimedCall:
@@ -136,9 +137,10 @@ def host_timed(work: Callable[[], Any], clock: Callable[[], float] = time.perf_c
     return call
 
 
-def measure(timed_call: TimedCall, policy: RepeatPolicy, *, should_stop: Callable[[], bool] | None = None,
-            clock: Callable[[], float] = time.perf_counter) -> list[float]:
-    """Warm up, then call until ``policy`` is satisfied; returns the per-call durations in seconds.
+def measure(timed_call: Callable[[], Sample], policy: RepeatPolicy, *, should_stop: Callable[[], bool] | None = None,
+            clock: Callable[[], float] = time.perf_counter) -> list[Sample]:
+    """Warm up, then call until ``policy`` is satisfied; returns what each timed call returned (its duration in
+    seconds, or the durations of the parts of one round).
 
     ``should_stop`` is asked between calls; when it says yes, :class:`Cancelled` is raised.
     """
@@ -147,7 +149,7 @@ def measure(timed_call: TimedCall, policy: RepeatPolicy, *, should_stop: Callabl
         if stop():
             raise Cancelled()
         timed_call()
-    samples: list[float] = []
+    samples: list[Sample] = []
     start = clock()
     while not policy.done(len(samples), clock() - start):
         if stop():
