@@ -64,6 +64,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"Evaluated on {report.evaluated_on} ({m['rows']:,} rows): accuracy {_figure(m['accuracy'])}, "
           f"macro-F1 {_figure(m['macro_f1'])}, log loss {_figure(m['log_loss'])} (the probabilities predict gives)")
     print(f"Scored: {report.scored_model}.")
+    for finding in report.findings:  # right under the scores they qualify: a model that never predicts a class
+        print(finding.to_text())
     alone = report.fine_tuned_alone
     if alone is not None:  # what the blend adds, labelled so it is never read as the run's score
         print(f"The fine-tuned model alone (not what the run ships): accuracy {_figure(alone.accuracy)}, "

@@ -18,6 +18,7 @@ from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
+from bertstudio.evaluation.cautions import evaluation_findings, findings_to_json
 from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import classification_metrics, evaluation_metrics, log_loss, softmax
 from bertstudio.predict.locate import refuse_a_data_file
@@ -65,6 +66,8 @@ class EvalReport:
     path: Path | None = None
     # How the scored file was read: the columns used when not the training's, labels read as the model spells them
     notes: list[Finding] = field(default_factory=list)
+    # What to know before trusting the scores (cautions.evaluation_findings): a class never predicted, rough scores
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def temperature(self) -> float:
@@ -113,6 +116,7 @@ class EvalReport:
             payload["baselines"] = [b.to_dict() for b in self.baselines]
         if self.notes:
             payload["notes"] = [note.message for note in self.notes]
+        payload["findings"] = findings_to_json(self.findings)  # always: [] says there was nothing to warn about
         return payload
 
 
@@ -146,7 +150,8 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
     calibrated_alone = softmax(logits, calibration.temperature)
     before = shipped(softmax(logits), simple_probs, weight)
     after = shipped(calibrated_alone, simple_probs, weight)
-    return EvalReport(evaluated_on=evaluated_on, metrics=evaluation_metrics(y, after, label_names),
+    metrics = evaluation_metrics(y, after, label_names)
+    return EvalReport(evaluated_on=evaluated_on, metrics=metrics, findings=evaluation_findings(metrics, evaluated_on),
                       calibration=calibration, reliability=reliability_diagram(before, y),
                       reliability_calibrated=reliability_diagram(after, y),
                       log_loss_calibrated=log_loss(y, after), log_loss_uncalibrated=log_loss(y, before),

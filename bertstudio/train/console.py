@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 
+from bertstudio.evaluation.cautions import evaluation_findings
 from bertstudio.evaluation.multilabel_metrics import accuracy_name
 from bertstudio.events import (
     Evaluated,
@@ -188,6 +189,10 @@ class ConsoleProgress:
                 self._print(f"The run's final model is the blend of both: {summary.simple_model.blend.reason}")
         if summary.metrics.get("threshold_note"):  # multi-label: the decision thresholds it saved
             self._print(summary.metrics["threshold_note"])
+        # Last, where the eye lands: a 93% accuracy printed above would otherwise hide a model that never predicts
+        # its rare class.
+        for finding in evaluation_findings(summary.metrics, summary.evaluated_on):
+            self._print(finding.to_text())
 
     def _announce(self, event: Working) -> None:
         """One line as each phase outside the steps begins: scoring 10,000 test texts, the validation check, saving

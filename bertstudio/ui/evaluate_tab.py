@@ -20,6 +20,7 @@ import pandas as pd
 
 from bertstudio.data.io import SUPPORTED_EXTENSIONS
 from bertstudio.errors import DataError, UserError
+from bertstudio.evaluation.cautions import findings_of
 from bertstudio.evaluation.errors_table import tag_counts
 from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_metrics import accuracy_name
@@ -36,6 +37,7 @@ from bertstudio.ui.common import friendly, list_runs, require_workspace
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, checked_run_dir, save_upload
 from bertstudio.ui.views import charts, tables
+from bertstudio.ui.views import evaluation as evaluation_views
 from bertstudio.ui.views import multilabel as multilabel_views
 
 NO_RUN_YET = "Train a model in the Train tab; its results appear here."
@@ -148,8 +150,10 @@ def headline_markdown(view: RunView) -> str:
     accuracy = accuracy_name(view.multi_label)  # with several labels per text: every label right ("exact match")
     title = (f"## Macro-F1 {score_text(m.get('macro_f1', s.macro_f1))} · {accuracy[:1].upper()}{accuracy[1:]} "
              f"{score_text(m.get('accuracy', 0))}")
-    lines = [title, MACRO_F1_WHY, *scoring_notes(m, multi_label=view.multi_label),
-             *scoring_notes(view.evaluation or {}, classes=False)]
+    # What to know before trusting the scores comes right under them: a tester read "accuracy 93.3%" and missed the
+    # recall of 0 further down, of a model that called every text 'positive'.
+    lines = [title, *evaluation_views.findings_markdown(findings_of(m, s.evaluated_on)), MACRO_F1_WHY,
+             *scoring_notes(m, multi_label=view.multi_label), *scoring_notes(view.evaluation or {}, classes=False)]
     if view.evaluation:
         e = view.evaluation
         lines.append(f"Micro-F1 {score_text(e['micro_f1'])} · weighted F1 {score_text(e['weighted_f1'])} · log loss "
@@ -301,7 +305,10 @@ def shift_markdown(test: Mapping[str, Any], outcome: ShiftOutcome) -> str:
     # as `bertstudio evaluate` prints it: a wrong column would make the score below mean nothing.
     read_as = "".join(f"{note}\n\n" for note in outcome.evaluation.get("notes", ()))
     head = f"{read_as}On **{outcome.file_name}** macro-F1 is **{score_text(theirs)}**"
-    notes = "".join(f"\n\n{note}" for note in scoring_notes(outcome.evaluation))
+    # A model that never predicts a class on the file, or a file of a few texts, qualifies the comparison too.
+    evaluated_on = outcome.evaluation.get("evaluated_on", f"file: {outcome.file_name}")
+    notes = "".join(f"\n\n{note}" for note in [*evaluation_views.findings_markdown(
+        findings_of(outcome.evaluation, evaluated_on)), *scoring_notes(outcome.evaluation)])
     if abs(gap) < SAME_SCORE:
         return f"{head}, about the same as on the test texts: the model holds up on these texts.{notes}"
     if gap > 0:

@@ -16,6 +16,7 @@ from bertstudio.evaluation.metrics import (
     normalize_rows,
     per_class_frame,
     ranking_scores,
+    wilson_interval,
 )
 from bertstudio.models.word_counts import WordCountModel
 
@@ -182,3 +183,11 @@ def test_fitting_on_many_classes_of_few_rows_says_nothing_on_the_console():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         WordCountModel.fit(texts, [i % 40 for i in range(60)], [f"class {i}" for i in range(40)])
+
+
+def test_wilson_interval_stays_honest_on_a_few_texts():
+    assert wilson_interval(2, 4) == pytest.approx((0.150, 0.850), abs=1e-3)
+    assert wilson_interval(4, 4) == pytest.approx((0.510, 1.0), abs=1e-3)  # 4 of 4 right is not "100% to 100%"
+    low, high = wilson_interval(930, 1000)
+    assert low < 0.93 < high and high - low == pytest.approx(0.032, abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)

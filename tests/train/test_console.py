@@ -181,3 +181,23 @@ def test_a_multilabel_run_says_exact_match_and_ends_with_its_thresholds():
     printed = out.getvalue()
     assert "validation macro-F1 77.0%, exact match 0.0%" in printed and "accuracy" not in printed
     assert printed.rstrip().endswith(note)
+
+
+def test_a_run_that_never_predicts_a_class_ends_with_a_plain_warning():
+    """A 95/5 run ended on 'accuracy 93.3%' with nothing saying the model calls every text 'positive'."""
+    import numpy as np
+
+    from bertstudio.evaluation.metrics import classification_metrics
+    from bertstudio.events import Finished
+    from bertstudio.results import Summary
+
+    metrics = classification_metrics([0, 0] + [1] * 28, np.tile([0.1, 0.9], (30, 1)), ["negative", "positive"])
+    out = io.StringIO()
+    console = ConsoleProgress(enabled=False, stream=out)
+    console.on_event(Finished(run_dir="runs/x", summary=Summary(accuracy=0.933, macro_f1=0.483, metrics=metrics,
+                                                                steps=6, stopped_early=True)))
+    printed = out.getvalue().splitlines()
+    assert printed[-2].startswith("WARNING: The model labels every one of the 30 test texts 'positive'; it never "
+                                  "predicts 'negative' (0 of 2 found)")
+    assert "What to do: Give it more examples of 'negative'" in printed[-2]
+    assert printed[-1].startswith("WARNING: Scores on only 30 test texts are rough")

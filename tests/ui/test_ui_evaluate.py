@@ -335,3 +335,44 @@ def test_the_tab_builds_inside_the_app(tmp_path):
     demo = build_app(tmp_path)
     ids = {getattr(block, "elem_id", None) for block in demo.blocks.values()}
     assert {"reliability-chart", "confusion-mode", "filter-tag", "find-noise", "run-baselines", "shift-upload"} <= ids
+
+
+# --- what to know before trusting the scores ---------------------------------------------------------------------
+
+
+def stuck_evaluation(**extra) -> dict:
+    """A 95/5 run that calls every test text 'positive'."""
+    return evaluation(labels=["negative", "positive"], confusion_matrix=[[0, 2], [0, 28]], rows=30, accuracy=0.933,
+                      macro_f1=0.483, **extra)
+
+
+def stuck_view(evaluation_figures: dict) -> ev.RunView:
+    from bertstudio.results import Summary
+
+    summary = Summary(accuracy=0.933, macro_f1=0.483, evaluated_on="test", model="Tiny", device="CPU",
+                      metrics={"confusion_matrix": [[0, 2], [0, 28]], "labels": ["negative", "positive"]})
+    return ev.RunView("runs/x", summary, evaluation_figures, pd.DataFrame())
+
+
+def test_the_headline_says_first_that_the_model_never_predicts_a_class():
+    """A tester read 'macro-F1 is 48.3% and accuracy 93.3%' and a recall of 0 further down, and nothing plain."""
+    headline = ev.headline_markdown(stuck_view(stuck_evaluation()))
+    title, warning, rough = headline.split("\n\n")[:3]
+    assert title.startswith("## Macro-F1 48.3%")
+    assert warning.startswith("> **Warning:** The model labels every one of the 30 test texts 'positive'; it never "
+                              "predicts 'negative' (0 of 2 found)")
+    assert "\n>\n> **What to do:** Give it more examples of 'negative'" in warning
+    assert rough.startswith("> **Warning:** Scores on only 30 test texts are rough: one text more or less right "
+                            "changes accuracy by 3 points")
+
+
+def test_the_headline_shows_the_findings_saved_in_eval_json():
+    saved = [{"level": "warning", "code": "rough_scores", "message": "Saved words.", "hint": None, "count": 30}]
+    headline = ev.headline_markdown(stuck_view(stuck_evaluation(findings=saved)))
+    assert headline.split("\n\n")[1] == "> **Warning:** Saved words." and "'positive'" not in headline
+
+
+def test_another_file_says_when_the_model_never_predicts_a_class_on_it():
+    outcome = ev.ShiftOutcome("shop2.csv", stuck_evaluation(evaluated_on="file: shop2.csv"))
+    text = ev.shift_markdown({"macro_f1": 0.7}, outcome)
+    assert "\n\n> **Warning:** The model labels every one of the 30 texts of shop2.csv 'positive'" in text
