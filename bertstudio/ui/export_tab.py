@@ -46,6 +46,7 @@ from bertstudio.ui.common import benchmark_records, friendly, list_runs, require
 from bertstudio.ui.context import AppContext
 from bertstudio.ui.session import Workspace, check_room, checked_run_dir, export_zip
 from bertstudio.ui.views.charts import format_percent
+from bertstudio.ui.views.exports import saved_in_markdown, serve_command
 from bertstudio.ui.views.formats import FORMAT_INFO
 from bertstudio.ui.views.progress import bar_html
 
@@ -132,11 +133,9 @@ def parity_sentence(result: ExportResult) -> str:
 
 
 def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = False,
-                  shown_from: Path | None = None) -> str:
-    """A format's card: what it is for, then whether it exists, how big it is, where, and how its check went.
-
-    ``shown_from``: the folder is named relative to it (a shared app's workspace: a visitor can open no server
-    path, and the full one would only show the server's layout and the workspace id)."""
+                  data_dir: Path | None = None) -> str:
+    """A format's card: what it is for, then whether it exists, how big it is and how its check went; on a local
+    app (``data_dir``: the app's data folder) also where it was saved (see :mod:`bertstudio.ui.views.exports`)."""
     info = FORMAT_INFO[fmt]
     head = f"#### {info.title}\n{info.purpose}\n\n"
     if exporting:
@@ -144,9 +143,9 @@ def card_markdown(fmt: str, result: ExportResult | None, *, exporting: bool = Fa
     if result is None:
         return head + "Not exported yet. Its button exports it (a few seconds to a minute), then downloads it."
     mark = "Check:" if result.warnings else "Ready:"
-    folder = result.folder.relative_to(shown_from) if shown_from is not None else result.folder
-    text = f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.\n\nFolder: `{folder}`"
-    return head + text + "".join(f"\n\nWarning: **{w}**" for w in result.warnings)
+    lines = [f"{mark} **{format_size(result.size_bytes)}**, {parity_sentence(result)}.",
+             saved_in_markdown(result.folder, data_dir), *(f"Warning: **{w}**" for w in result.warnings)]
+    return head + "\n\n".join(line for line in lines if line)
 
 
 def warnings_markdown(results: Mapping[str, ExportResult]) -> str:
@@ -195,8 +194,10 @@ def progress_html(snapshot: ExportSnapshot | None) -> str:
     return bar_html(snapshot.fraction + building)
 
 
-def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult]) -> str:
-    """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none)."""
+def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, ExportResult], *,
+                   shared: bool) -> str:
+    """The fastest honest way to run this model here, from the Benchmark tab's measurements ('' when none);
+    ``shared``: a shared app, whose command serves the unzipped download rather than the run's server folder."""
 
     if not any(r.model == run_dir and r.device == "cpu" for r in records):
         return ""
@@ -208,7 +209,7 @@ def speed_markdown(records: Sequence[Any], run_dir: str, results: Mapping[str, E
         serving = PREDICTOR_BACKENDS.get(rec.backend, rec.backend)
         lines.append(f"**The fastest honest way to run this model on this computer{use}: "
                      f"{BACKEND_LABELS.get(rec.backend, rec.backend)}.** {rec.reason} To use it, choose it in the "
-                     f"Predict tab, or run `bertstudio serve {run_dir} --backend {serving}`.")
+                     f"Predict tab, or run {serve_command(run_dir, serving, shared=shared)}.")
     return "\n\n".join(lines)
 
 
@@ -277,10 +278,10 @@ class ExportView:
 
 
 def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnapshot | None, *,
-                build_zips: bool, records: Sequence[Any] = (), shared: bool = False) -> ExportView:
+                build_zips: bool, records: Sequence[Any] = (), data_dir: Path | None = None) -> ExportView:
     """The cards of ``run_dir``; missing zips are built only when ``build_zips`` (not on every timer tick).
-    ``records``: the benchmark's measurements, for the speed advice; ``shared``: a shared app, whose cards name
-    folders within the workspace only."""
+    ``records``: the benchmark's measurements, for the speed advice; ``data_dir``: the app's data folder on a local
+    app, where the cards say each export was saved (None: a shared app, which names no server folder)."""
     if not run_dir:
         return ExportView([card_markdown(f, None) for f in EXPORT_FORMATS], [None] * len(EXPORT_FORMATS), "", "")
     run = checked_run_dir(workspace, run_dir)
@@ -289,14 +290,14 @@ def export_view(workspace: Workspace, run_dir: str | None, snapshot: ExportSnaps
     cards, zips = [], []
     for fmt in EXPORT_FORMATS:
         result = results.get(fmt)
-        cards.append(card_markdown(fmt, result, exporting=fmt == exporting,
-                                   shown_from=workspace.root.resolve() if shared else None))
+        cards.append(card_markdown(fmt, result, exporting=fmt == exporting, data_dir=data_dir))
         target = zip_path_for(workspace.exports, run, fmt)
         if result is not None and fmt != exporting and (build_zips or export_zip_is_fresh(result.folder, target)):
             zips.append(zip_export(result.folder, target))
         else:
             zips.append(None)
-    return ExportView(cards, zips, warnings_markdown(results), speed_markdown(records, str(run), results))
+    speed = speed_markdown(records, str(run), results, shared=data_dir is None)
+    return ExportView(cards, zips, warnings_markdown(results), speed)
 
 
 HUB_INTRO = """Upload the **Hugging Face** export (make it above first) to your account on huggingface.co, so
@@ -310,6 +311,9 @@ def button_label(fmt: str) -> str:
 
 
 def build(ctx: AppContext) -> None:
+    # Where the cards say an export was saved: only on a person's own computer (None on a shared app). The store keeps
+    # workspaces in <data_dir>/sessions.
+    local_data_dir = None if ctx.limits.limited else ctx.store.root.parent
     with gr.Tab("5. Export", id="export") as tab:
         gr.Markdown(INTRO)
         with gr.Row():
@@ -357,7 +361,7 @@ def build(ctx: AppContext) -> None:
             job = ctx.jobs.latest(workspace.id, EXPORT)
             snapshot = job.snapshot() if isinstance(job, ExportJob) else None
             shown_view = export_view(workspace, run_dir, snapshot, build_zips=build_zips,
-                                     records=benchmark_records(ctx.jobs, workspace), shared=ctx.limits.limited)
+                                     records=benchmark_records(ctx.jobs, workspace), data_dir=local_data_dir)
             busy = snapshot is not None and snapshot.running
             return {status_md: status_markdown(snapshot, run_dir), bar: progress_html(snapshot),
                     warnings_md: shown_view.warnings, **dict(zip(cards, shown_view.cards)),

@@ -71,7 +71,7 @@ def test_cards_say_what_each_format_is_for_and_how_its_check_went():
     assert "Exporting now" in ET.card_markdown("onnx", _result("onnx"), exporting=True)
 
     done = ET.card_markdown("onnx", _result("onnx"))
-    assert "Ready: **91.0 MB**, gives the same answers" in done and "Folder: `/w/run/exports/onnx`" in done
+    assert "Ready: **91.0 MB**, gives the same answers" in done and "/w/run" not in done  # no folder unless local
     warned = _result("onnx-int8", warnings=["The INT8 model loses 2.5 points of accuracy."], size_ratio=0.25,
                      reference_accuracy=0.9, accuracy=0.875, accuracy_change_points=-2.5)
     card = ET.card_markdown("onnx-int8", warned)
@@ -123,15 +123,18 @@ def test_speed_advice_comes_only_from_measurements_of_this_run():
                            parity_agreement=1.0, parity_rows=40, parity_passed=passed)
 
     records = [record("torch-fp32", 20.0, None), record("onnx", 10.0, True), record("onnx-int8", 5.0, True)]
-    assert ET.speed_markdown(records, "/w/runs/other", {}) == ""
-    assert "ONNX Runtime INT8" in ET.speed_markdown(records, "/w/runs/a", {}).split("**")[1]
+    assert ET.speed_markdown(records, "/w/runs/other", {}, shared=False) == ""
+    assert "ONNX Runtime INT8" in ET.speed_markdown(records, "/w/runs/a", {}, shared=False).split("**")[1]
     # An INT8 export whose check warned is not trusted, whatever the benchmark measured.
     distrusted = {"onnx-int8": _result("onnx-int8", warnings=["loses 3 points"])}
-    advice = ET.speed_markdown(records, "/w/runs/a", distrusted)
+    advice = ET.speed_markdown(records, "/w/runs/a", distrusted, shared=False)
     assert "this computer: ONNX Runtime fp32.**" in advice and "not recommended" in advice
     assert "`bertstudio serve /w/runs/a --backend onnx`" in advice  # how to follow the advice
-    only_torch = ET.speed_markdown([record("torch-fp32", 20.0, None)], "/w/runs/a", {})
+    only_torch = ET.speed_markdown([record("torch-fp32", 20.0, None)], "/w/runs/a", {}, shared=False)
     assert "--backend torch`" in only_torch  # the predictor's name for PyTorch fp32
+    # A shared app's visitor cannot reach the run's folder on the server: the command serves their download.
+    shared = ET.speed_markdown(records, "/w/runs/a", distrusted, shared=True)
+    assert "/w/runs/a" not in shared and "`bertstudio serve my-model --backend onnx` on its unzipped download" in shared
 
 
 # --- predict: pure builders ---------------------------------------------------------------------------
@@ -213,13 +216,16 @@ def test_export_job_writes_into_the_workspace_and_the_cards_show_it(workspace_ru
     with zipfile.ZipFile(zipped) as archive:
         assert {"model.int8.onnx", "export.json", "preprocessing.json", "README.md"} <= set(archive.namelist())
 
+    # A shared app (no data folder given) names no folder: no server path, no workspace id, no layout.
     view = ET.export_view(ws, str(run), snap, build_zips=False)
     assert view.zips == [None, None, zipped, None]  # in EXPORT_FORMATS order: hf, onnx, onnx-int8, torchscript
     assert "of 48 test texts" in view.cards[2] and "Not exported yet." in view.cards[1]
-    assert f"Folder: `{run}/exports/onnx-int8`" in view.cards[2]
-    # A shared app names the folder within the workspace: no server path, no workspace id.
-    shared = ET.export_view(ws, str(run), snap, build_zips=False, shared=True).cards[2]
-    assert f"Folder: `runs/{run.name}/exports/onnx-int8`" in shared and ws.id not in shared
+    assert view.cards[2].startswith("#### ONNX INT8") and "Ready: **" in view.cards[2]
+    assert ws.id not in view.cards[2] and "sessions" not in view.cards[2] and "exports/" not in view.cards[2]
+    # A local app says where, within its data folder.
+    local = ET.export_view(ws, str(run), snap, build_zips=False, data_dir=store.root.parent).cards[2]
+    assert f"Saved in your data folder (`{store.root.parent.as_posix()}`): " \
+           f"`sessions/{ws.id}/runs/{run.name}/exports/onnx-int8`" in local
     assert ET.status_markdown(snap, str(run)).startswith("**Exported ONNX INT8**")
     assert ET.benchmark_records(jobs, ws) == []  # nothing benchmarked in this workspace
 
