@@ -4,7 +4,7 @@ construction (the true temperature is 1, every gap is chance). Pure numpy, a few
 1. The temperature fitted on a validation split, by how many mistakes the model made on it: with few mistakes the
    fit lowers T (a surer model) by chance alone, which is why ``calibration.MIN_MISTAKES_TO_SHARPEN`` exists.
 2. The calibration error (ECE, 15 bins) such a model shows on n texts: the gap chance alone produces, which is why
-   a verdict on calibration must compare the ECE with it instead of with a fixed line.
+   ``cautions.confidence_verdict`` compares the ECE with it (``calibration.chance_ece``) instead of a fixed line.
 
     python bench/calibration_small_splits.py [--draws 400]
 """

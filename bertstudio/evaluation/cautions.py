@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bertstudio.data.findings import Finding, count_noun
+from bertstudio.evaluation.calibration import chance_ece, reliability_of
 from bertstudio.evaluation.metrics import wilson_interval
 
 # A class given to at least this share of the texts is given to (almost) all of them: one text in twenty left for
@@ -195,6 +196,64 @@ def rough_scores_finding(metrics: Mapping[str, Any], evaluated_on: str) -> Findi
                    hint=f"Read them as a first impression, and compare runs only when they differ by more than that. "
                         f"More labeled texts make a bigger test split: about {needed:,} {noun} would narrow the "
                         f"range to under {ROUGH_RANGE * 100:.0f} points.", count=rows)
+
+
+# --- can its confidence be trusted ---------------------------------------------------------------------------
+
+# Below this average gap confidence is taken at its word whatever chance says: "90% sure" then means 87% to 93%.
+CLOSE_ENOUGH = 0.03
+# When chance alone puts a calibrated model's bars this far off the line, no verdict: the gaps calibration fixes are
+# 3 to 10 points, hidden in such noise (about 70 texts or fewer: bench/calibration_small_splits.py).
+TOO_NOISY = 0.10
+TRUSTED, OVER_CONFIDENT, UNDER_CONFIDENT, TOO_FEW = "trusted", "over_confident", "under_confident", "too_few"
+
+
+@dataclass
+class ConfidenceVerdict:
+    """Whether the probabilities predict gives can be taken at their word on these texts, judged against what
+    chance alone gives a perfectly calibrated model (``calibration.chance_ece``), with the sentence that says so."""
+
+    kind: str  # TRUSTED, OVER_CONFIDENT, UNDER_CONFIDENT or TOO_FEW
+    ece: float  # the average gap between how sure it said it was and how often it was right
+    chance_ece: float  # the gap chance alone gives a calibrated model here (9 times in 10 at most)
+    mean_confidence: float
+    accuracy: float
+    rows: int
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def points_text(share: float) -> str:
+    """A gap between two shares in whole percentage points: 0.123 -> '12 points', 0.01 -> '1 point'."""
+    return f"{share * 100:.0f} point{'' if round(share * 100) == 1 else 's'}"
+
+
+def confidence_verdict(probs: np.ndarray, labels: Sequence[int], evaluated_on: str) -> ConfidenceVerdict:
+    """Can its confidence be trusted on these texts: yes (a gap within chance or under ``CLOSE_ENOUGH``), not fully
+    (over- or under-confident, by the sign of confidence minus accuracy), or too few texts to tell."""
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    confidence, correct = p.max(axis=1), p.argmax(axis=1) == y
+    ece, chance = reliability_of(confidence, correct).ece, chance_ece(confidence)
+    mean_confidence, accuracy = float(confidence.mean()), float(correct.mean())
+    noun = texts_noun(evaluated_on)
+    sure = f"sure {mean_confidence:.0%} on average and right {accuracy:.0%} of the time"
+    if chance >= TOO_NOISY:
+        kind = TOO_FEW
+        sentence = (f"Too few {noun} to tell ({len(y):,}): on so few, chance alone puts even a well-calibrated "
+                    f"model's bars up to {points_text(chance)} off the line.")
+    elif ece <= max(chance, CLOSE_ENOUGH):
+        kind = TRUSTED
+        sentence = (f"Yes: its confidence is off by {points_text(ece)} on average ({sure}), no more than chance "
+                    f"gives on {len(y):,} {noun}.")
+    else:
+        kind = OVER_CONFIDENT if mean_confidence > accuracy else UNDER_CONFIDENT
+        word = "over-confident" if kind == OVER_CONFIDENT else "under-confident"
+        sentence = (f"Not fully: it is {word}, {sure}: off by {points_text(ece)} on average, where chance alone "
+                    f"gives at most {points_text(chance)}.")
+    return ConfidenceVerdict(kind, float(ece), float(chance), mean_confidence, accuracy, int(len(y)), sentence)
 
 
 # --- all of them -----------------------------------------------------------------------------------------------

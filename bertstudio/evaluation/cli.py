@@ -75,6 +75,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(calibration_line(report))
     if fit.note:
         print(f"Note: {fit.note}")
+    if report.confidence is not None:
+        print(f"Can its confidence be trusted? {report.confidence.sentence}")
     for baseline in report.baselines:
         print(f"Baseline {baseline.name}: accuracy {_figure(baseline.accuracy)}, "
               f"macro-F1 {_figure(baseline.macro_f1)} ({baseline.seconds:.1f} s)")

@@ -18,11 +18,16 @@ from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError, ModelError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.calibration import ReliabilityDiagram, TemperatureFit, fit_temperature, reliability_diagram
-from bertstudio.evaluation.cautions import evaluation_findings, findings_to_json
+from bertstudio.evaluation.cautions import (
+    ConfidenceVerdict,
+    confidence_verdict,
+    evaluation_findings,
+    findings_to_json,
+)
 from bertstudio.evaluation.blend import blend_probabilities
 from bertstudio.evaluation.metrics import classification_metrics, evaluation_metrics, log_loss, softmax
 from bertstudio.predict.locate import refuse_a_data_file
-from bertstudio.results import Preprocessing, read_json, unfinished_hint, why_unfinished
+from bertstudio.results import Preprocessing, no_model, read_json
 from bertstudio.runs import PREPROCESSING_FILE, RunFolder, atomic_write_json
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -68,6 +73,8 @@ class EvalReport:
     notes: list[Finding] = field(default_factory=list)
     # What to know before trusting the scores (cautions.evaluation_findings): a class never predicted, rough scores
     findings: list[Finding] = field(default_factory=list)
+    # Can the probabilities predict gives be taken at their word here, judged against chance (the chart's verdict)
+    confidence: ConfidenceVerdict | None = None
 
     @property
     def temperature(self) -> float:
@@ -117,6 +124,8 @@ class EvalReport:
         if self.notes:
             payload["notes"] = [note.message for note in self.notes]
         payload["findings"] = findings_to_json(self.findings)  # always: [] says there was nothing to warn about
+        if self.confidence is not None:
+            payload["confidence_verdict"] = self.confidence.to_dict()
         return payload
 
 
@@ -152,6 +161,7 @@ def build_report(logits: np.ndarray, labels: Sequence[int], label_names: Sequenc
     after = shipped(calibrated_alone, simple_probs, weight)
     metrics = evaluation_metrics(y, after, label_names)
     return EvalReport(evaluated_on=evaluated_on, metrics=metrics, findings=evaluation_findings(metrics, evaluated_on),
+                      confidence=confidence_verdict(after, y, evaluated_on),
                       calibration=calibration, reliability=reliability_diagram(before, y),
                       reliability_calibrated=reliability_diagram(after, y),
                       log_loss_calibrated=log_loss(y, after), log_loss_uncalibrated=log_loss(y, before),
@@ -164,9 +174,9 @@ def check_run_folder(run_dir: Path) -> None:
         refuse_a_data_file(run_dir)  # the data file given where the run is asked for: named as such
     run = RunFolder(run_dir)
     missing = [path.name for path in (run.config, run.summary, run.model) if not path.exists()]
-    why = why_unfinished(run_dir) if missing and run.config.is_file() else None
-    if why is not None:  # a run folder whose run was killed, failed or is still going
-        raise DataError(f"No finished model yet: {why[:1].upper()}{why[1:]}.", unfinished_hint(run_dir))
+    problem = no_model(run_dir) if run.config.is_file() else None
+    if problem is not None:  # a run killed, failed or still going, or whose model was deleted since
+        raise DataError(problem.message, problem.hint)
     if not run_dir.is_dir() or missing:
         raise DataError(f"{run_dir} is not a finished training run (missing: {', '.join(missing) or 'the folder'}).",
                         "Point to a run folder made by `bertstudio train`; it holds config.json, summary.json "

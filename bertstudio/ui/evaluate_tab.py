@@ -111,15 +111,19 @@ def calibration_sentence(evaluation: Mapping[str, Any]) -> str:
     """How far the model's confidence can be taken at its word, before and after temperature scaling."""
     rows = int(evaluation.get("rows", 0))
     typical = typical_bin(evaluation.get("reliability", {}))
-    said = ""
+    # The engine's verdict first, the chart's title in a sentence ("right 100% of the time" on 17 texts must not read
+    # as proof); it gives the average gap too.
+    verdict = evaluation.get("confidence_verdict")
+    said = f"{verdict['sentence']} " if verdict else ""
     if typical is not None:
-        said = (f"When the model says it is about {typical['confidence']:.0%} sure ({typical['count']:,} of the "
-                f"{rows:,} test texts), it is right {typical['accuracy']:.0%} of the time. ")
+        said += (f"When the model says it is about {typical['confidence']:.0%} sure ({typical['count']:,} of the "
+                 f"{rows:,} test texts), it is right {typical['accuracy']:.0%} of the time. ")
     before, after = float(evaluation.get("ece", float("nan"))), float(evaluation.get("ece_calibrated", float("nan")))
     temperature = float(evaluation.get("temperature", 1.0))
     if temperature == 1.0:
         note = evaluation.get("calibration", {}).get("note", "")
-        return f"{said}On average its confidence is off by {points(before)}; no calibration was applied. {note}".strip()
+        gap = "No" if verdict else f"On average its confidence is off by {points(before)}; no"
+        return f"{said}{gap} calibration was applied. {note}".strip()
     change = ("shrank" if after < before else "went") + f" from {before * 100:.1f} to {points(after)}"
     verdict = "" if after < before else (" Calibration was fitted on the validation texts and did not help on "
                                          "the test texts; with more data it usually does.")
@@ -176,7 +180,7 @@ def reliability_figure(view: RunView):
     if not e or "reliability" not in e:
         return charts.empty_chart("Can its confidence be trusted?", "No calibration figures for this run")
     return charts.reliability_chart(e["reliability"], e.get("reliability_calibrated"),
-                                    temperature=float(e.get("temperature", 1.0)))
+                                    temperature=float(e.get("temperature", 1.0)), verdict=e.get("confidence_verdict"))
 
 
 def confusion_view(view: RunView, mode: str) -> Any:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bertstudio.evaluation.calibration import (
+    chance_ece,
     expected_calibration_error,
     fit_temperature,
     nll_at_temperature,
@@ -120,3 +121,10 @@ def test_a_few_confident_mistakes_still_make_the_model_less_sure():
 
 def _best_temperature_unbounded(logits, labels) -> float:
     return fit_temperature(logits, labels, min_mistakes=0).temperature
+
+
+def test_chance_ece_is_the_gap_a_calibrated_model_shows_on_so_few_rows():
+    rng = np.random.default_rng(0)
+    few, many = rng.uniform(0.5, 1.0, 30), rng.uniform(0.5, 1.0, 3000)
+    assert chance_ece(few) > 0.08 > 0.03 > chance_ece(many)
+    assert chance_ece(few) == chance_ece(few), "a fixed seed: the same verdict every time"

@@ -8,14 +8,19 @@ import pytest
 from bertstudio.evaluation.cautions import (
     NEVER_PREDICTED,
     ONE_CLASS_PREDICTED,
+    OVER_CONFIDENT,
     ROUGH_RANGE,
     ROUGH_SCORES,
+    TOO_FEW,
+    TRUSTED,
+    UNDER_CONFIDENT,
+    confidence_verdict,
     evaluation_findings,
     findings_of,
     findings_to_json,
     texts_for_range,
 )
-from bertstudio.evaluation.metrics import classification_metrics, wilson_interval
+from bertstudio.evaluation.metrics import classification_metrics, softmax, wilson_interval
 
 
 def metrics_of(matrix: list[list[int]], labels: list[str]) -> dict:
@@ -123,3 +128,31 @@ def test_findings_are_read_back_as_saved_or_computed_for_older_files():
     assert findings_of({**metrics, "findings": findings_to_json(found)}, "test") == found
     assert findings_of(metrics, "test") == found, "an eval.json or summary from before findings: computed"
     assert findings_of({**metrics, "findings": []}, "test") == [], "saved as none: none"
+
+
+def calibrated_logits(n: int, k: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(scale=2.0, size=(n, k))
+    labels = (rng.random(n)[:, None] > softmax(logits).cumsum(axis=1)).sum(axis=1)
+    return logits, np.minimum(labels, k - 1)
+
+
+def test_confidence_is_judged_against_what_chance_gives_on_this_many_texts():
+    """A calibrated model shows a gap of several points on 400 texts by chance alone: that is a yes; 15 points is a
+    no, said with which way it leans."""
+    logits, labels = calibrated_logits(400)
+    trusted = confidence_verdict(softmax(logits), labels, "test")
+    assert trusted.kind == TRUSTED and trusted.sentence.startswith("Yes: its confidence is off by")
+    assert "no more than chance gives on 400 test texts" in trusted.sentence
+    over = confidence_verdict(softmax(logits, 0.5), labels, "test")
+    assert over.kind == OVER_CONFIDENT and over.ece > over.chance_ece and over.mean_confidence > over.accuracy
+    assert over.sentence.startswith("Not fully: it is over-confident, sure 86% on average and right 71% of the time")
+    assert confidence_verdict(softmax(logits, 2.5), labels, "test").kind == UNDER_CONFIDENT
+
+
+def test_too_few_texts_get_no_verdict():
+    logits, labels = calibrated_logits(30)
+    few = confidence_verdict(softmax(logits, 0.5), labels, "validation")
+    assert few.kind == TOO_FEW and few.chance_ece >= 0.10
+    assert few.sentence.startswith("Too few validation texts to tell (30): on so few, chance alone puts even a "
+                                   "well-calibrated model's bars up to")

@@ -61,7 +61,30 @@ def test_reliability_chart_draws_filled_bins_against_the_diagonal():
 
 def test_reliability_chart_without_calibration_has_one_series():
     fig = charts.reliability_chart(BEFORE, AFTER, temperature=1.0)
-    assert [t.name for t in fig.data] == ["perfectly calibrated", "before calibration"]
+    assert [t.name for t in fig.data] == ["perfectly calibrated", "the model (no calibration)"]
+
+
+def test_reliability_chart_keeps_its_legend_clear_of_its_title():
+    """With the 'after calibration' series the legend, above the plot, ran into the title."""
+    fig = charts.reliability_chart(BEFORE, AFTER, temperature=1.6)
+    assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"  # under the plot
+    assert fig.layout.title.text.count("<br>") == 1 and fig.layout.margin.t >= 70
+
+
+def test_reliability_chart_asks_and_answers_with_the_engines_verdict():
+    """'Can its confidence be trusted? Bars on the dashed line: yes' read as a verdict, 'yes', over bars far off the
+    line."""
+    unanswered = charts.reliability_chart(BEFORE).layout.title.text
+    assert unanswered == f"<b>Can its confidence be trusted?</b><br>{charts.HOW_TO_READ_BARS}"
+    assert "yes" not in unanswered.lower()
+    over = {"kind": "over_confident", "ece": 0.14, "chance_ece": 0.05, "rows": 400}
+    assert charts.reliability_chart(BEFORE, verdict=over).layout.title.text.endswith(
+        "<br>Not fully: 14 points over-confident on average")
+    trusted = {"kind": "trusted", "ece": 0.03, "chance_ece": 0.05, "rows": 400}
+    assert charts.reliability_chart(BEFORE, AFTER, temperature=1.6, verdict=trusted).layout.title.text.endswith(
+        "<br>After calibration, yes: off by 3 points, within chance")
+    few = {"kind": "too_few", "ece": 0.3, "chance_ece": 0.11, "rows": 30}
+    assert charts.confidence_answer(few) == "Too few texts (30) to tell: chance alone moves bars 11 points"
 
 
 
@@ -158,6 +181,15 @@ def test_calibration_sentence_says_how_far_confidence_can_be_trusted():
     assert "went from 12.0 to 20.0 percentage points" in worse and "did not help" in worse
     kept = ev.calibration_sentence(evaluation(temperature=1.0, calibration={"note": "No mistakes to learn from."}))
     assert "no calibration was applied. No mistakes to learn from." in kept
+
+
+def test_calibration_sentence_starts_with_the_engines_verdict():
+    """'Right 100% of the time' on 17 of 30 texts read as proof; the verdict says first what so few can show."""
+    verdict = {"kind": "too_few", "ece": 0.1, "chance_ece": 0.11, "rows": 30,
+               "sentence": "Too few test texts to tell (30): ..."}
+    kept = ev.calibration_sentence(evaluation(temperature=1.0, confidence_verdict=verdict))
+    assert kept.startswith("Too few test texts to tell (30): ... When the model says it is about 95% sure")
+    assert kept.endswith("No calibration was applied.") and "off by" not in kept
 
 
 def test_baseline_sentence_is_honest_both_ways():

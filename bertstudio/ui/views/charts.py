@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from bertstudio.data.lengths import percent_text
+from bertstudio.evaluation.cautions import points_text
 
 MAX_POINTS = 2_000
 EMA_WEIGHT = 0.9  # how much the smoothed loss remembers: 0.9 averages roughly the last 10 steps
@@ -212,12 +213,41 @@ def filled_bins(reliability: Mapping[str, object]) -> list[Mapping[str, float]]:
     return [b for b in reliability.get("bins", []) if b.get("count") and b.get("accuracy") is not None]
 
 
+CONFIDENCE_QUESTION = "Can its confidence be trusted?"
+# Said when there is no verdict (an eval.json from before verdicts): how to read the bars, never an answer. "Bars on
+# the dashed line: yes" read as the chart's verdict, "yes", above bars far off the line.
+HOW_TO_READ_BARS = "Bars on the dashed line: right as often as it says; below it: over-confident"
+RELIABILITY_HEIGHT = 400  # a two-line title above and the legend below, with the plot as tall as the others'
+# Under the plot, left-aligned: above it the legend ran into the title once the "after calibration" bars joined in.
+LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.22, "yanchor": "top"}
+
+
+def confidence_answer(verdict: Mapping[str, object] | None, *, calibrated: bool = False) -> str:
+    """The engine's verdict (``cautions.ConfidenceVerdict``, on the probabilities predict gives: after calibration
+    when ``calibrated``) in a few words for the chart's title, short enough for a phone's width (the headline's
+    sentence says the rest), or how to read the bars when there is none."""
+    if not verdict:
+        return HOW_TO_READ_BARS
+    kind, ece, rows = verdict.get("kind"), float(verdict.get("ece", 0.0)), int(verdict.get("rows", 0))
+    if kind == "too_few":
+        chance = float(verdict.get("chance_ece", 0.0))
+        return f"Too few texts ({rows:,}) to tell: chance alone moves bars {points_text(chance)}"
+    if kind == "trusted":
+        answer = f"yes: off by {points_text(ece)}, within chance"
+    else:
+        answer = f"not fully: {points_text(ece)} {kind.replace('_', '-')} on average"
+    # Said of the series it judges: beside bars before calibration far off the line, a bare "yes" read as theirs.
+    return f"After calibration, {answer}" if calibrated else answer[:1].upper() + answer[1:]
+
+
 def reliability_chart(before: Mapping[str, object], after: Mapping[str, object] | None = None, *,
-                      temperature: float = 1.0) -> go.Figure:
+                      temperature: float = 1.0, verdict: Mapping[str, object] | None = None) -> go.Figure:
     """How often the model is right (bars) at each level of confidence, against the diagonal of a model
-    whose confidence can be taken at its word; ``after`` adds the bars once the temperature is applied."""
-    series = [("before calibration", before, MAIN_COLOR)]
-    if after is not None and temperature != 1.0:
+    whose confidence can be taken at its word; ``after`` adds the bars once the temperature is applied. The title
+    asks the question and answers it with the engine's ``verdict`` (eval.json's ``confidence_verdict``)."""
+    calibrated = after is not None and temperature != 1.0
+    series = [("before calibration" if calibrated else "the model (no calibration)", before, MAIN_COLOR)]
+    if calibrated:
         series.append((f"after calibration (temperature {temperature:.2f})", after, SECOND_COLOR))
     width = 1 / max(1, len(before.get("bins", []))) / len(series)
     traces: list[go.BaseTraceType] = [go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
@@ -234,5 +264,7 @@ def reliability_chart(before: Mapping[str, object], after: Mapping[str, object] 
     fig = go.Figure(traces)
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
-    return _layout(fig, "Can its confidence be trusted? Bars on the dashed line: yes",
-                   "How sure the model said it was", "How often it was right")
+    title = f"<b>{CONFIDENCE_QUESTION}</b><br>{confidence_answer(verdict, calibrated=calibrated)}"
+    fig = _layout(fig, title, "How sure the model said it was", "How often it was right", height=RELIABILITY_HEIGHT)
+    fig.update_layout(legend=LEGEND_BELOW, margin={"t": 70})
+    return fig
