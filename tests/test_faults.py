@@ -270,6 +270,80 @@ def test_disk_full_while_saving_the_model_fails_the_run_clearly(tmp_path, small_
     _check_failed_cleanly(out, failed.value)
 
 
+def _checkpointing_config(small_csv, tiny_bert_dir, out: Path):
+    """A checkpoint after the first step (any interval under a step's time)."""
+    return _disk_full_config(small_csv, tiny_bert_dir, out).model_copy(update={"checkpoint_minutes": 1e-5,
+                                                                               "max_steps": 3})
+
+
+def _check_checkpoint_not_kept(out: Path, error: DiskFullError) -> None:
+    """The checkpoint is named with its size; nothing of it is left; status.json says the same as the error."""
+    assert "the checkpoint step-0000001 could not be written" in str(error) and "MB is needed" in str(error)
+    assert "checkpoint_minutes 0" in error.hint
+    run = RunFolder(out)
+    assert not run.checkpoints.exists() or list(run.checkpoints.iterdir()) == []
+    status = RunStatus.read(run.status)  # the file itself: it said "running" when its own write hit the full disk
+    assert status.state == "failed" and "the checkpoint step-0000001" in status.message, status
+
+
+def test_a_full_disk_while_checkpointing_leaves_no_partial_checkpoint(tmp_path, small_csv, tiny_bert_dir,
+                                                                      monkeypatch):
+    """Tester (a 120 MB tmpfs, a 250 MB checkpoint): ".step-0000001.partial/" was left filling the disk, status.json
+    still said running, and the error named status.json "(about 0.0 MB is needed, 0.0 MB free)".  torch.save says
+    a full disk as "unexpected pos": a failed write on a disk without room for the checkpoint is a full disk."""
+    from accelerate import Accelerator
+
+    from bertstudio.train import checkpoints
+    from bertstudio.train.pipeline import train
+
+    def fills_the_disk(self, output_dir, **kwargs):
+        (Path(output_dir) / "optimizer.bin").write_bytes(b"half an optimizer")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+
+    monkeypatch.setattr(Accelerator, "save_state", fills_the_disk)
+    monkeypatch.setattr(checkpoints, "_free_bytes", lambda folder: 1000)
+    out = tmp_path / "run"
+    with pytest.raises(DiskFullError) as failed:
+        train(_checkpointing_config(small_csv, tiny_bert_dir, out))
+    _check_checkpoint_not_kept(out, failed.value)
+
+
+def test_a_full_disk_while_checkpointing_on_a_small_filesystem(tmp_path, small_csv, tiny_bert_dir):
+    from bertstudio.train.pipeline import train
+
+    disk = tmp_path / "disk"
+    if not _small_disk(disk, "3m"):
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount); the patched test covers it")
+    try:
+        out = disk / "run"  # the config and metrics fit; a checkpoint (weights, optimizer, best weights) does not
+        with pytest.raises(DiskFullError) as failed:
+            train(_checkpointing_config(small_csv, tiny_bert_dir, out))
+        _check_checkpoint_not_kept(out, failed.value)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_the_ending_keeps_its_error_when_status_json_cannot_be_written(tmp_path, small_csv, tiny_bert_dir,
+                                                                       monkeypatch):
+    """Writing the failed status on a full disk raised its own disk-full error, which replaced the one that ended
+    the run."""
+    from bertstudio.train import pipeline
+
+    def breaks(*args, **kwargs):
+        raise ValueError("the real cause")
+
+    def full_for_endings(self, path):
+        if self.state != "running":
+            raise DiskFullError("The disk is full: status.json could not be written.")
+        original_write(self, path)
+
+    original_write = RunStatus.write
+    monkeypatch.setattr(pipeline, "train_model", breaks)
+    monkeypatch.setattr(RunStatus, "write", full_for_endings)
+    with pytest.raises(ValueError, match="the real cause"):
+        pipeline.train(_disk_full_config(small_csv, tiny_bert_dir, tmp_path / "run"))
+
+
 def test_a_full_disk_under_the_data_cache_is_not_blamed_on_the_file(tmp_path):
     from bertstudio.data.io import unreadable_table
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bertstudio.errors import UserError
+from bertstudio.errors import DiskFullError, UserError, disk_full_error, is_disk_full
 from bertstudio.results import RunStatus, read_run_status
 from bertstudio.runs import RunFolder, atomic_write_text
 
@@ -158,35 +158,115 @@ class Checkpointer:
         self.last_saved = time.perf_counter()
 
     def save(self, accelerator, state: LoopState, best_state: dict | None) -> Path:
-        """Write the checkpoint of ``state`` (every process takes part in ``save_state``); returns its folder."""
+        """Write the checkpoint of ``state`` (every process takes part in ``save_state``); returns its folder.
+
+        A save that fails on any process leaves nothing behind: the half-written folder is removed (a full disk
+        kept ``.step-N.partial`` of 250 MB, so that not even status.json could be written any more), and a full
+        disk is said as such, naming the checkpoint and what it takes."""
         root = self.run.checkpoints
         target = root / f"{CHECKPOINT_PREFIX}{state.step:07d}"
         partial = root / f".{target.name}.partial"
-        if accelerator.is_main_process:
-            shutil.rmtree(partial, ignore_errors=True)
+        try:
             # save_state is collective but not synchronised: every process writes its own random-generator file
             # into the folder that only the main process creates, and save_state returns on each as soon as its
-            # own part is written.  So the folder is made before the first barrier, and the main process moves it
-            # into place only after the second: in the two-process test rank 1 otherwise found "Parent directory
-            # .../.step-0000010.partial does not exist" (renamed under it) about one run in two.
-            partial.mkdir(parents=True)
-        accelerator.wait_for_everyone()
-        accelerator.save_state(str(partial))
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            reuse = self._best[1] if self._best is not None and self._best[0] == state.best_step else None
-            _write_best(partial / BEST_WEIGHTS_FILE, best_state, reuse)
-            atomic_write_text(partial / LOOP_STATE_FILE, state.model_dump_json(indent=1))
-            if target.exists():  # a resumed run reaching the step it resumed from again
-                shutil.rmtree(target)
-            os.replace(partial, target)
-            _prune(root, keep=target)
-            if self.on_saved is not None:
-                self.on_saved(state)
-        accelerator.wait_for_everyone()
+            # own part is written.  So the folder is made before the first exchange, and the main process moves
+            # it into place only after the second: in the two-process test rank 1 otherwise found "Parent
+            # directory .../.step-0000010.partial does not exist" (renamed under it) about one run in two.
+            on_every_process(accelerator, lambda: _start_folder(partial) if accelerator.is_main_process else None)
+            on_every_process(accelerator, lambda: accelerator.save_state(str(partial)))
+            on_every_process(accelerator, lambda: self._complete(accelerator, partial, target, state, best_state))
+        except BaseException as exc:
+            if accelerator.is_main_process:
+                full = _discard(partial, exc, target, checkpoint_bytes(accelerator, best_state))
+                if full is not None:
+                    raise full from exc
+            raise
         self._best = (state.best_step, target / BEST_WEIGHTS_FILE)
         self.last_saved = time.perf_counter()
         return target
+
+    def _complete(self, accelerator, partial: Path, target: Path, state: LoopState, best_state: dict | None) -> None:
+        """The main process's part once every process has written its own: the loop's state and the best weights,
+        then the folder moved into place and the older checkpoints removed."""
+        if not accelerator.is_main_process:
+            return
+        reuse = self._best[1] if self._best is not None and self._best[0] == state.best_step else None
+        _write_best(partial / BEST_WEIGHTS_FILE, best_state, reuse)
+        atomic_write_text(partial / LOOP_STATE_FILE, state.model_dump_json(indent=1))
+        if target.exists():  # a resumed run reaching the step it resumed from again
+            shutil.rmtree(target)
+        os.replace(partial, target)
+        _prune(target.parent, keep=target)
+        if self.on_saved is not None:
+            self.on_saved(state)
+
+
+class PartNotWritten(RuntimeError):
+    """Another process of the training could not write its part of a checkpoint (its own error says why)."""
+
+
+def on_every_process(accelerator, work) -> None:
+    """``work()`` on this process, then whether it succeeded on every process.  Writing a checkpoint is collective:
+    a process whose part failed while the others went on to wait for it would leave them waiting for ever, so
+    every process learns of the failure and stops.  Also the barrier between the parts of a save."""
+    error = None
+    try:
+        work()
+    except Exception as exc:  # Ctrl-C and SIGTERM are not shared: the process leaves at once
+        error = exc
+    if accelerator.num_processes > 1:
+        import torch
+
+        failed = accelerator.reduce(torch.tensor([int(error is not None)], device=accelerator.device), "sum")
+        if error is None and failed.item():
+            raise PartNotWritten("Another process of this training could not write its part of the checkpoint.")
+    if error is not None:
+        raise error
+
+
+def _start_folder(partial: Path) -> None:
+    shutil.rmtree(partial, ignore_errors=True)  # what a killed save left
+    partial.mkdir(parents=True)
+
+
+def checkpoint_bytes(accelerator, best_state: dict | None) -> int:
+    """About what a checkpoint takes on disk: the model's weights, the optimizer's state and the best weights."""
+    import torch
+
+    def tensor_bytes(values) -> int:
+        return sum(v.numel() * v.element_size() for v in values if isinstance(v, torch.Tensor))
+
+    total = tensor_bytes((best_state or {}).values())
+    for model in getattr(accelerator, "_models", []):
+        total += tensor_bytes(model.state_dict().values())
+    for optimizer in getattr(accelerator, "_optimizers", []):
+        for moments in optimizer.state_dict().get("state", {}).values():
+            total += tensor_bytes(moments.values())
+    return total
+
+
+def _discard(partial: Path, exc: BaseException, target: Path, needed: int) -> DiskFullError | None:
+    """Remove the half-written checkpoint; the error to raise instead of ``exc`` when the disk is what failed.
+    torch.save says a full disk as "unexpected pos 576 vs 534" (the optimizer's file), so a write that failed on a
+    disk with less room left than the checkpoint takes counts as a full disk too."""
+    full = is_disk_full(exc) or (isinstance(exc, (OSError, RuntimeError)) and _free_bytes(partial.parent) < needed)
+    shutil.rmtree(partial, ignore_errors=True)
+    if not full:
+        return None
+    return disk_full_error(f"the checkpoint {target.name}", partial.parent, needed, elsewhere=DISK_FULL_ELSEWHERE)
+
+
+# A full disk while checkpointing: the ways out besides freeing space (checkpoint_minutes is a setting of the app's
+# form and a flag of the command alike).
+DISK_FULL_ELSEWHERE = ("train on another disk, or save no checkpoints (checkpoint_minutes 0; a run stopped from "
+                       "outside then starts again from the beginning)")
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 def load_checkpoint(accelerator, checkpoint: Path) -> tuple[LoopState, dict | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ from bertstudio.train.multilabel_setup import (
     same_label_layout,
     task_decisions,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_RUNS_ROOT = Path("runs")
 
@@ -496,15 +499,22 @@ NOTHING_KEPT = "Stopped before the first validation check, so there was no model
 
 def record_ending(run: RunFolder, exc: BaseException, lost: ProcessLost | None) -> None:
     """status.json for a training ended by ``exc``: interrupted (resumable from its newest checkpoint) for Ctrl-C,
-    SIGTERM and another process of the training gone (``lost``); failed, with the reason, for anything else."""
+    SIGTERM and another process of the training gone (``lost``); failed, with the reason, for anything else.
+
+    Never raises: the error that ended the run is the one to tell.  On a full disk this write failed too, and its
+    "status.json could not be written" replaced the real cause (a checkpoint that did not fit)."""
     last = latest_checkpoint(run.path)
     at = checkpoint_step(last) if last else None
     if isinstance(exc, KeyboardInterrupt) or lost is not None:
-        RunStatus.now("interrupted", step=at or 0, checkpoint_step=at, message=lost.message if lost else ""
-                      ).write(run.status)
+        status = RunStatus.now("interrupted", step=at or 0, checkpoint_step=at, message=lost.message if lost else "")
     else:
-        RunStatus.now("failed", step=at or 0, checkpoint_step=at, message=describe_exception(exc).text()
-                      ).write(run.status)
+        status = RunStatus.now("failed", step=at or 0, checkpoint_step=at, message=describe_exception(exc).text())
+    try:
+        status.write(run.status)
+    except Exception as unwritten:  # whatever it is: the error that ended the run is the one to tell
+        # status.json still says "running" with this process's id, which every reader takes for "interrupted" once
+        # the process is gone: the run is not taken for a live one.
+        logger.warning("The run's status (%s) could not be written to %s: %s", status.state, run.status, unwritten)
 
 
 def evaluate_and_save(run: RunFolder, inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplits, outcome,
