@@ -14,8 +14,10 @@ from bertstudio.data.columns import ColumnGuess, guess_columns, text_column_find
 from bertstudio.data.io import TableInfo, read_table
 from bertstudio.data.findings import Finding
 from bertstudio.data.lengths import token_length_stats
+from bertstudio.data.markup import markup_finding
 from bertstudio.data.multilabel import LabelSettings, choose_task
 from bertstudio.data.multilabel_prepare import prepare_multilabel
+from bertstudio.data.vocabulary import VocabularyFit, vocabulary_finding, vocabulary_fit
 from bertstudio.data.workbook import unsaved_formulas_finding
 from bertstudio.errors import DataError
 from bertstudio.models.loading import load_tokenizer
@@ -32,6 +34,7 @@ class Inspection:
     prepared: Any  # data.PreparedData
     lengths: Any | None  # data.LengthStats; None when no text survived
     long_texts: Any | None = None  # data.long_texts.LongTextOutlook: what the long-text settings would do
+    vocabulary: VocabularyFit | None = None  # how the tokenizer read the texts; None: no text, or a slow tokenizer
 
     @property
     def report(self):
@@ -73,7 +76,8 @@ class Inspection:
         return {"table": asdict(self.table), "columns": asdict(self.columns), "report": self.report.to_dict(),
                 "multilabel": self.prepared.multilabel.to_dict() if self.prepared.multilabel is not None else None,
                 "lengths": asdict(self.lengths) if self.lengths is not None else None,
-                "long_texts": self.long_texts.to_dict() if self.long_texts is not None else None}
+                "long_texts": self.long_texts.to_dict() if self.long_texts is not None else None,
+                "vocabulary": self.vocabulary.to_dict() if self.vocabulary is not None else None}
 
 
 class LabelColumnNotFound(DataError):
@@ -127,6 +131,10 @@ def read_and_prepare(path: str, *, text_column: str | None = None, label_column:
     prepared.report.findings[:0] = [*formula_findings(table, columns), *table.findings,
                                     *columns.notes(text_chosen=bool(text_column), label_chosen=bool(label_column)),
                                     *text_column_findings(dataset, columns.text), *choice.findings()]
+    # Counted over every kept text (Arrow's regex, in C++), so training's data report says it too.
+    markup = markup_finding(prepared.dataset)
+    if markup is not None:
+        prepared.report.findings.append(markup)
     return table, columns, prepared
 
 
@@ -153,15 +161,24 @@ def formula_findings(table: TableInfo, columns: ColumnGuess) -> list[Finding]:
 def inspect_file(path: str, *, text_column: str | None = None, label_column: str | None = None,
                  text_pair_column: str | None = None, model: str = "bundled-minilm",
                  casefold_labels: bool = False, tokenizer=None, labels: LabelSettings | None = None,
-                 sheet: str | None = None) -> Inspection:
+                 sheet: str | None = None, measured_by: str | None = None) -> Inspection:
+    """``tokenizer``: ``model``'s (loaded when not given), or, with ``measured_by``, that model's tokenizer measuring
+    in its place (the app's, while ``model`` is not on this computer yet)."""
     table, columns, prepared = read_and_prepare(path, text_column=text_column, label_column=label_column,
                                                 text_pair_column=text_pair_column, casefold_labels=casefold_labels,
                                                 labels=labels, sheet=sheet)
-    lengths = None
+    lengths = fit = None
     if len(prepared.dataset):
         if tokenizer is None:
             tokenizer = load_tokenizer(resolve_model_source(model))
         ds = prepared.dataset
+        texts = ds["text"]
         pairs = ds["text_pair"] if "text_pair" in ds.column_names else None
-        lengths = token_length_stats(ds["text"], tokenizer, text_pairs=pairs)
-    return Inspection(table, columns, prepared, lengths)
+        lengths = token_length_stats(texts, tokenizer, text_pairs=pairs)
+        # What the tokenizer makes of the words, on the texts the lengths were measured on: the lengths count
+        # unknown and spelled-out pieces as ordinary tokens.
+        fit = vocabulary_fit(texts, tokenizer, measured_by or model, text_pairs=pairs)
+        finding = vocabulary_finding(fit, chosen=model)
+        if finding is not None:
+            prepared.report.findings.append(finding)
+    return Inspection(table, columns, prepared, lengths, vocabulary=fit)

@@ -114,10 +114,10 @@ def token_length_stats(
     n_rows = len(texts)
     if n_rows == 0:
         raise DataError("There are no texts to measure.", hint="Load a file with at least one text.")
-    sampled = n_rows > sample_size
-    picked = np.sort(np.random.default_rng(seed).choice(n_rows, sample_size, replace=False)) if sampled else None
-    sample = _take(texts, picked)
-    pairs = _take(text_pairs, picked) if text_pairs is not None else None
+    picked = sample_positions(n_rows, sample_size, seed)
+    sampled = picked is not None
+    sample = take_rows(texts, picked)
+    pairs = take_rows(text_pairs, picked) if text_pairs is not None else None
 
     lengths = measure_lengths(sample, tokenizer, text_pairs=pairs)
     limit = effective_limit(getattr(tokenizer, "model_max_length", None))
@@ -137,7 +137,17 @@ def token_length_stats(
     )
 
 
-def _take(texts: Sequence[str], positions: Any) -> list[str]:
+def sample_positions(n_rows: int, sample_size: int = LENGTH_SAMPLE_TEXTS, seed: int = 0) -> Any:
+    """The sorted positions of the random sample the lengths are measured on; None when every row is measured.
+    The vocabulary check (``vocabulary``) reads from the same sample."""
+    import numpy as np
+
+    if n_rows <= sample_size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, sample_size, replace=False))
+
+
+def take_rows(texts: Sequence[str], positions: Any) -> list[str]:
     """The texts at `positions` (all when None) as a list, reading only those rows."""
     if positions is None:
         return list(texts)

@@ -20,6 +20,8 @@ Speed = Literal["fastest", "fast", "medium", "slow"]
 
 
 DEFAULT_MODEL = "bundled-minilm"
+# The model to suggest for texts that are not in English (every other variant was trained on English alone).
+MULTILINGUAL_MODEL = "bert-base-multilingual-cased"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class ModelVariant:
     @property
     def is_bundled(self) -> bool:
         return self.hub_id is None
+
+    @property
+    def short_name(self) -> str:
+        """'MiniLM-L6' of 'MiniLM-L6 (bundled, all-MiniLM-L6-v2)': the name a sentence can carry."""
+        return self.display_name.split(" (")[0]
+
+    @property
+    def english_only(self) -> bool:
+        return self.languages == ("English",)
 
 
 _BERT_BASE_UNCASED = Architecture(

@@ -70,7 +70,8 @@ def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | No
     tokenizer, used, note = _tokenizer(tokenizers, model)
     labels = labels or LabelSettings()
     found = inspect_file(path, text_column=text, label_column=label, text_pair_column=pair,
-                         casefold_labels=casefold, tokenizer=tokenizer, labels=labels, sheet=sheet)
+                         casefold_labels=casefold, model=model, tokenizer=tokenizer, measured_by=used, labels=labels,
+                         sheet=sheet)
     ds = found.prepared.dataset
     rows = ds.select(range(min(PREVIEW_ROWS, len(ds))))
     names = found.prepared.label_names
@@ -87,9 +88,9 @@ def analyse(tokenizers: TokenizerCache, path: str, model: str, *, text: str | No
         rows=report.n_rows_kept, class_counts=dict(report.class_counts), has_errors=report.has_errors,
         errors_text=" ".join(f.message for f in report.errors), lengths=found.lengths,
         table_text=found.table.describe(), report=report, preview=preview, model=model,
-        tokenizer_model=used, tokenizer_note=note, task=labels.task, label_separator=labels.separator,
-        label_columns=labels.label_columns, empty_labels=labels.empty_labels, multilabel=multilabel,
-        sheet=found.table.sheet, sheets=sheets_of(found.table))
+        tokenizer_model=used, tokenizer_note=note, vocabulary=found.vocabulary, task=labels.task,
+        label_separator=labels.separator, label_columns=labels.label_columns, empty_labels=labels.empty_labels,
+        multilabel=multilabel, sheet=found.table.sheet, sheets=sheets_of(found.table))
 
 
 def sheets_of(table: TableInfo) -> list[SheetSize]:

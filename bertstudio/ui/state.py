@@ -41,6 +41,7 @@ class DataSelection:
     model: str = DEFAULT_MODEL  # the model chosen when the lengths were measured
     tokenizer_model: str = DEFAULT_MODEL  # whose tokenizer measured them (the bundled one if that model is missing)
     tokenizer_note: str = ""  # why it is not the chosen model's, when it is not
+    vocabulary: Any = None  # bertstudio.data.vocabulary.VocabularyFit: how that tokenizer read the texts
     # --- multi-label ---
     task: str = "auto"  # the person's choice; ``multilabel`` says what the data was read as
     label_separator: str | None = None

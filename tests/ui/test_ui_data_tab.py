@@ -96,6 +96,20 @@ def test_labels_from_0_1_columns_are_named_as_such(tmp_path, tokenizers):
     assert data_tab.chosen_label_columns([], selection) is None
 
 
+def test_chinese_texts_warn_that_the_chosen_model_does_not_know_them_and_the_measure_is_kept(tmp_path, tokenizers):
+    """A tester's Chinese file: the preview was mostly [UNK] and the page said the data looked good."""
+    rows = [[f"包裹晚到了{i}天，而且箱子被压坏了。", "ab"[i % 2]] for i in range(40)]
+    path = str(write_rows(tmp_path / "zh.csv", ["text", "label"], rows))
+    selection = data_tab.analyse(tokenizers, path, "bundled-minilm")
+    assert selection.vocabulary.measured_by == "bundled-minilm" and selection.vocabulary.reads_poorly
+    assert "unknown_words" in [f.code for f in selection.report.findings]
+    assert "Your data looks good" not in data_tab.report_text(selection)
+    # Multilingual BERT chosen but not downloaded: the bundled tokenizer measures, and says nothing of it.
+    chosen = data_tab.analyse(tokenizers, path, "bert-base-multilingual-cased")
+    assert chosen.tokenizer_model == "bundled-minilm" and chosen.vocabulary is not None
+    assert "unknown_words" not in [f.code for f in chosen.report.findings]
+
+
 def test_the_length_views_show_what_the_plan_reads(tmp_path, tokenizers):
     """#7: long texts on a CPU: the box said 512, the chart "cut at 512" and the preview counted tokens dropped
     after 512, while training reads 256 tokens, the first 64 and the last 190."""
