@@ -53,6 +53,17 @@ class LoopState(BaseModel):
     best_epoch: float = 0.0
     best_score: float | None = None  # None: no evaluation yet
     evaluations_without_gain: int = 0
+    # What the batches were made of: ``batch_in_epoch`` counts batches of ``batch_size`` on each of ``processes``,
+    # ``grad_accum`` of them an update.  None: a checkpoint from before they were recorded (resumed as before).
+    processes: int | None = None
+    batch_size: int | None = None
+    grad_accum: int | None = None
+
+    @property
+    def texts_per_update(self) -> int | None:
+        if None in (self.processes, self.batch_size, self.grad_accum):
+            return None
+        return self.processes * self.batch_size * self.grad_accum
 
 
 def checkpoint_step(folder: Path) -> int:
@@ -269,15 +280,26 @@ def _free_bytes(folder: Path) -> int:
         return 0
 
 
+def read_loop_state(checkpoint: Path) -> LoopState:
+    """The loop's state saved in ``checkpoint`` (where in the data, the counters, how the batches were made)."""
+    try:
+        return LoopState.model_validate_json((checkpoint / LOOP_STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _unloadable(checkpoint, exc) from exc
+
+
+def _unloadable(checkpoint: Path, exc: Exception) -> UserError:
+    return UserError(f"The checkpoint {checkpoint} could not be loaded ({exc}).", "Train the run again from the start.")
+
+
 def load_checkpoint(accelerator, checkpoint: Path) -> tuple[LoopState, dict | None]:
     """Restore accelerate's state from ``checkpoint``; returns the loop's state and the best weights (or None)."""
     from safetensors.torch import load_file
 
+    state = read_loop_state(checkpoint)
     try:
-        state = LoopState.model_validate_json((checkpoint / LOOP_STATE_FILE).read_text(encoding="utf-8"))
         accelerator.load_state(str(checkpoint))
     except (OSError, ValueError, RuntimeError) as exc:
-        raise UserError(f"The checkpoint {checkpoint} could not be loaded ({exc}).",
-                        "Train the run again from the start.") from exc
+        raise _unloadable(checkpoint, exc) from exc
     best_file = checkpoint / BEST_WEIGHTS_FILE
     return state, (load_file(str(best_file)) if best_file.is_file() else None)

@@ -463,7 +463,8 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
             epoch, done = position.following()
             checkpoints.save(accelerator, best.to_loop_state(
                 step=step, epoch=epoch, batch_in_epoch=done, samples=readings.samples, tokens=readings.tokens,
-                micro_batches=micro_batches, train_seconds=time.perf_counter() - start, history=history), best.state)
+                micro_batches=micro_batches, train_seconds=time.perf_counter() - start, history=history,
+                processes=accelerator.num_processes, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum), best.state)
 
     readings.flush()
     train_seconds = time.perf_counter() - start

@@ -69,14 +69,28 @@ from bertstudio.safe_csv import write_csv
 from bertstudio.train import tuning
 from bertstudio.train.auto import DataStats, Decision, Hardware, ModelShape, Resolved, resolve
 from bertstudio.train.batching import make_collator
-from bertstudio.train.checkpoints import Checkpointer, checkpoint_step, latest_checkpoint, remove_checkpoints
+from bertstudio.train.checkpoints import (
+    Checkpointer,
+    checkpoint_step,
+    latest_checkpoint,
+    read_loop_state,
+    remove_checkpoints,
+)
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
 from bertstudio.train.lazy_tokens import LazyTokens, tokenizes_lazily
 from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
 from bertstudio.train.lora import add_lora, has_lora, merge_lora, save_adapter
 from bertstudio.train.loop import StopRequested, metrics_of, score_for, train_model
 from bertstudio.train.model_setup import check_freeze_layers, is_head_parameter
-from bertstudio.train.processes import ProcessLost, Processes, process_lost, shared_path, start_processes
+from bertstudio.train.processes import (
+    ProcessLost,
+    Processes,
+    process_lost,
+    processes_text,
+    resume_command,
+    shared_path,
+    start_processes,
+)
 from bertstudio.train.schedule import total_optimizer_steps
 from bertstudio.train.simple_model import SimpleModelFit, SimpleModelRun, decide_final_model
 from bertstudio.train.tracking import RunTracker, accelerator_options, check_tracker, start_tracking
@@ -642,6 +656,7 @@ def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], No
         if status.state in ("done", "stopped"):
             raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to "
                               "resume.", "Evaluate or export it, or train a new run.")
+        check_same_processes(run)
         cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path)})
         check_same_file(run, cfg)
         inputs = load_inputs(cfg)
@@ -654,6 +669,28 @@ def _hold_for_resume(run: RunFolder) -> TrainingHold:
     if Processes.from_environment().is_main:
         return hold_run_folder(run.path, RESUME_BUSY_HINT)
     return TrainingHold(run.path, None)
+
+
+def check_same_processes(run: RunFolder) -> None:
+    """A checkpoint goes on only on as many processes as wrote it.  Its place in the data counts batches shared out
+    among that many processes, and an update averages one batch of each: resumed on 2 processes, a 1-process run's
+    epoch of 15 steps became 8, its epoch jumped from 1.53 to 3.0 and its batch per update from 16 texts to 32,
+    without a word.  A checkpoint from before the count was recorded is resumed as before."""
+    checkpoint = latest_checkpoint(run.path)
+    if checkpoint is None:
+        return
+    state = read_loop_state(checkpoint)
+    now = Processes.from_environment().count
+    if state.processes is None or state.processes == now:
+        return
+    per_update = state.texts_per_update or 0
+    raise ConfigError(f"{run.path.name} was trained on {processes_text(state.processes)} and this resume runs on "
+                      f"{processes_text(now)}: its checkpoint at step {state.step:,} counts its place in the data in "
+                      f"batches of {state.batch_size} per process ({per_update} texts per update), and on "
+                      f"{processes_text(now)} an update would average {per_update // state.processes * now} texts: "
+                      "it would skip data and train differently from there on.",
+                      f"Resume it as it was trained: {resume_command(run.path, state.processes)}"
+                      + (" (without accelerate launch)." if state.processes == 1 else "."))
 
 
 def check_same_file(run: RunFolder, cfg: TrainConfig) -> None:

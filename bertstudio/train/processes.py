@@ -90,6 +90,20 @@ def shared_path(processes: Processes, make: Callable[[], Path]) -> Path:
     return Path(chosen[0])
 
 
+def resume_command(run_dir: str | os.PathLike[str], processes: int) -> str:
+    """The command that goes on with the run in ``run_dir`` on as many processes as it trained on: under
+    ``accelerate launch`` for several (``--multi_gpu`` starts them through torchrun, on GPUs or, without one, on the
+    CPU), without it for one.  One wording for every place that says how to resume."""
+    command = f"bertstudio train --resume {run_dir}"
+    if processes <= 1:
+        return command
+    return f"accelerate launch --multi_gpu --num_processes {processes} -m {command}"
+
+
+def processes_text(count: int) -> str:
+    return "1 process" if count == 1 else f"{count} processes"
+
+
 def one_process_launch_warning() -> str | None:
     """``accelerate launch --cpu --num_processes N`` without mpirun starts ONE process (accelerate 1.x runs CPU
     processes through mpirun only): say so, and how to get N processes, instead of training on one silently."""
@@ -135,5 +149,5 @@ def process_lost(exc: BaseException, run_dir: Path) -> ProcessLost | None:
     reason = next((s for s in LOST_PROCESS_SIGNS if s in words.lower()), "connection lost")
     return ProcessLost(f"Another process of this training stopped (killed, crashed or its machine gone: "
                        f"{reason}), so this one stopped too.",
-                       f"Go on from the last checkpoint with the same launch command and: bertstudio train --resume "
-                       f"{run_dir}")
+                       "Go on from the last checkpoint with: "
+                       f"{resume_command(run_dir, Processes.from_environment().count)}")

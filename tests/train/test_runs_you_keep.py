@@ -335,6 +335,61 @@ def test_resume_refuses_a_data_file_changed_in_place(small_csv, tmp_path, tiny_b
     assert "put it back" in caught.value.hint
 
 
+def _interrupted_with_a_checkpoint(small_csv, tiny_bert_dir, out: Path) -> RunFolder:
+    """A run stopped by Ctrl-C once its steps were trained: interrupted, with the checkpoint of its step 2."""
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "evaluate_and_save", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.train(tiny_config(small_csv, tiny_bert_dir, out, max_steps=3, checkpoint_minutes=1e-5))
+    run = RunFolder(out)
+    assert read_run_status(run.path).checkpoint_step == 2
+    return run
+
+
+def test_resume_on_another_number_of_processes_is_refused_with_the_command_it_trained_with(
+        small_csv, tmp_path, tiny_bert_dir, monkeypatch):
+    """Tester: a 1-process run resumed under accelerate launch on 2 processes went on without a word: 15 steps an
+    epoch became 8, the epoch jumped 1.53 -> 3.0, the batch per update went 16 -> 32, and the checkpoint's place in
+    the data was read against the new batches."""
+    run = _interrupted_with_a_checkpoint(small_csv, tiny_bert_dir, tmp_path / "run")
+    saved = json.loads((latest_checkpoint(run.path) / LOOP_STATE_FILE).read_text())
+    assert (saved["processes"], saved["batch_size"], saved["grad_accum"]) == (1, 8, 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(pipeline, "load_inputs", lambda cfg: pytest.fail("refused after reading the data"))
+    with pytest.raises(ConfigError) as refused:
+        pipeline.resume_training(run.path)
+    assert "trained on 1 process and this resume runs on 2 processes" in refused.value.message
+    assert "batches of 8 per process (8 texts per update)" in refused.value.message
+    assert "an update would average 16 texts" in refused.value.message
+    assert refused.value.hint == f"Resume it as it was trained: bertstudio train --resume {run.path} (without " \
+                                 "accelerate launch)."
+    assert read_run_status(run.path).state == "interrupted", "a refused resume leaves the run as it was"
+
+    # The other way: a checkpoint of 2 processes resumed on one names the launch command.
+    saved.update(processes=2)
+    (latest_checkpoint(run.path) / LOOP_STATE_FILE).write_text(json.dumps(saved))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(ConfigError) as refused:
+        pipeline.resume_training(run.path)
+    assert refused.value.hint == ("Resume it as it was trained: accelerate launch --multi_gpu --num_processes 2 -m "
+                                  f"bertstudio train --resume {run.path}.")
+
+
+def test_a_checkpoint_from_before_the_process_count_was_recorded_resumes_as_before(small_csv, tmp_path,
+                                                                                   tiny_bert_dir):
+    run = _interrupted_with_a_checkpoint(small_csv, tiny_bert_dir, tmp_path / "run")
+    state = latest_checkpoint(run.path) / LOOP_STATE_FILE
+    state.write_text(json.dumps({k: v for k, v in json.loads(state.read_text()).items()
+                                 if k not in ("processes", "batch_size", "grad_accum")}))
+    pipeline.check_same_processes(run)  # nothing recorded: nothing refused
+    summary = pipeline.resume_training(run.path)
+    assert summary.steps == 3 and read_run_status(run.path).state == "done"
+
+
 class FakeAccelerator:
     trackers = ["tensorboard"]
 
