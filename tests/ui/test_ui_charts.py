@@ -49,7 +49,30 @@ def test_token_length_chart_marks_the_cut_and_says_how_much_is_cut():
     assert everything_fits.layout.xaxis.range[1] >= 64  # the line stays in view
     kept = charts.token_length_chart(HISTOGRAM, 25, 0.55, line="windows of", longer="are read in windows")
     assert kept.layout.annotations[0].text == "windows of 25"
-    assert "and are read in windows</span>" in kept.layout.title.text
+    assert kept.layout.title.text.endswith("<br>and are read in windows")
+
+
+def test_token_length_chart_says_what_happens_to_long_texts_at_full_size():
+    """'...and will be cut' dropped to a tiny second line: the sentence is one line when it fits a half-page chart,
+    else two of the same size."""
+    cut = charts.token_length_chart(HISTOGRAM, 25, 0.55)
+    assert cut.layout.title.text == "Text lengths in tokens: 55% of texts are longer than 25 and will be cut"
+    assert "font-size" not in cut.layout.title.text and len(cut.layout.title.text) <= charts.TITLE_CHARS
+    kept = charts.token_length_chart(HISTOGRAM, 25, 0.55, longer="keep the first 64 and last 190 tokens")
+    assert kept.layout.title.text == ("Text lengths in tokens: 55% of texts are longer than 25<br>and keep the first 64 "
+                                      "and last 190 tokens")
+    assert "font-size" not in kept.layout.title.text
+
+
+def test_the_cut_line_label_stays_inside_the_chart():
+    """'cut at 128' ran past the right edge when the line stood near it (texts up to ~130 tokens, or all of them
+    shorter than the cut): its label goes left of the line there."""
+    near_edge = charts.token_length_chart(HISTOGRAM, 36, 0.1)  # the longest texts end at 40
+    assert near_edge.layout.annotations[0].xanchor == "right"  # plotly's "top left": text ends at the line
+    past_all = charts.token_length_chart(HISTOGRAM, 64, 0.0)
+    assert past_all.layout.annotations[0].xanchor == "right"
+    middle = charts.token_length_chart(HISTOGRAM, 25, 0.55)
+    assert middle.layout.annotations[0].xanchor == "left"
 
 
 def test_loss_chart_has_raw_and_smoothed_lines_and_stays_small():

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import plotly.graph_objects as go
 
 from bertstudio.data.lengths import percent_text
-from bertstudio.evaluation.cautions import points_text
+from bertstudio.evaluation.cautions import OVER_CONFIDENT, TOO_FEW, TRUSTED, points_text
 
 MAX_POINTS = 2_000
 EMA_WEIGHT = 0.9  # how much the smoothed loss remembers: 0.9 averages roughly the last 10 steps
@@ -23,6 +23,9 @@ RAW_COLOR = "rgba(99, 110, 250, 0.30)"
 MAIN_COLOR = "#4f46e5"
 SECOND_COLOR = "#ea580c"
 LINE_COLOR = "#dc2626"
+# Characters of a title that fit one line of a half-page chart (about 600 px: a laptop's page holds two side by side)
+# at its 15 px font.
+TITLE_CHARS = 75
 
 
 # --- series helpers ------------------------------------------------------------------------------
@@ -90,6 +93,18 @@ def class_counts_chart(class_counts: Mapping[str, int]) -> go.Figure:
     return _layout(fig, f"Examples per class ({len(names)} {noun})", "Class", "Examples")
 
 
+def title_lines(first: str, rest: str, *, limit: int = TITLE_CHARS) -> str:
+    """``first`` and ``rest`` on one line when they fit a half-page chart, else ``rest`` on a second line at the same
+    size (a smaller second line was hard to read, and lost the sentence's point)."""
+    return f"{first} {rest}" if len(first) + 1 + len(rest) <= limit else f"{first}<br>{rest}"
+
+
+def line_label_side(x: float, x_max: float) -> str:
+    """Where a vertical line's label goes: right of the line, unless the line stands in the right third of the axis,
+    where the label ran past the plot's edge ("cut at 1" of "cut at 128")."""
+    return "top left" if x > x_max * 2 / 3 else "top right"
+
+
 def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int, share: float, *, line: str = "cut at",
                        longer: str = "will be cut") -> go.Figure:
     """Histogram of text lengths in tokens, with the cut-off line and the share of texts longer than it (the
@@ -104,18 +119,20 @@ def token_length_chart(histogram: Mapping[str, Sequence[float]], max_length: int
                            customdata=list(zip(edges[:-1], edges[1:])),
                            hovertemplate="%{customdata[0]:.0f}-%{customdata[1]:.0f} tokens: %{y:,} texts"
                                          "<extra></extra>"))
+    x_max = max([max_length, *edges]) * 1.05
+    # On a white ground: a label left of the line stands over the bars.
     fig.add_vline(x=max_length, line_color=LINE_COLOR, line_dash="dash", line_width=2,
-                  annotation_text=f"{line} {max_length}", annotation_position="top right",
-                  annotation_font_color=LINE_COLOR)
+                  annotation_text=f"{line} {max_length}", annotation_position=line_label_side(max_length, x_max),
+                  annotation_font_color=LINE_COLOR, annotation_bgcolor="rgba(255, 255, 255, 0.85)")
     if share == 0:
         title = f"Text lengths in tokens: all texts fit in {max_length} tokens"
     else:
-        # On a line of its own: "keep the first 64 and last 190 tokens" does not fit beside the share in half a page.
-        title = (f"Text lengths in tokens: {percent_text(share)} of texts are longer than {max_length}"
-                 f"<br><span style='font-size:12px'>and {longer}</span>")
-    fig.update_xaxes(range=[0, max([max_length, *edges]) * 1.05])
+        title = title_lines(f"Text lengths in tokens: {percent_text(share)} of texts are longer than {max_length}",
+                            f"and {longer}")
+    fig.update_xaxes(range=[0, x_max])
     fig = _layout(fig, title, "Length in tokens", "Texts")
-    fig.update_layout(margin={"t": 70})
+    if "<br>" in title:
+        fig.update_layout(margin={"t": 70})
     return fig
 
 
@@ -229,13 +246,14 @@ def confidence_answer(verdict: Mapping[str, object] | None, *, calibrated: bool 
     if not verdict:
         return HOW_TO_READ_BARS
     kind, ece, rows = verdict.get("kind"), float(verdict.get("ece", 0.0)), int(verdict.get("rows", 0))
-    if kind == "too_few":
+    if kind == TOO_FEW:
         chance = float(verdict.get("chance_ece", 0.0))
         return f"Too few texts ({rows:,}) to tell: chance alone moves bars {points_text(chance)}"
-    if kind == "trusted":
+    if kind == TRUSTED:
         answer = f"yes: off by {points_text(ece)}, within chance"
     else:
-        answer = f"not fully: {points_text(ece)} {kind.replace('_', '-')} on average"
+        side = "over-confident" if kind == OVER_CONFIDENT else "under-confident"
+        answer = f"not fully: {points_text(ece)} {side} on average"
     # Said of the series it judges: beside bars before calibration far off the line, a bare "yes" read as theirs.
     return f"After calibration, {answer}" if calibrated else answer[:1].upper() + answer[1:]
 
