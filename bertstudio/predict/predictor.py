@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 import numpy as np
 
@@ -126,9 +126,11 @@ class Predictor:
             raise DataError(f"{len(texts)} texts but {len(text_pairs)} second texts were given.",
                             hint="Give one second text for every text.")
 
-    def logits(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> np.ndarray:
-        """Raw logits in input order; batches are formed from texts of similar length for speed."""
+    def logits(self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None) -> np.ndarray:
+        """Raw logits in input order (one row for a single string); batches are formed from texts of similar
+        length for speed."""
 
+        texts, text_pairs = as_text_list(texts), as_text_list(text_pairs)
         self._check_pairs(texts, text_pairs)
         pairs = text_pairs if self.prep.text_pair else None
         if not len(texts):
@@ -153,7 +155,9 @@ class Predictor:
             return ()
         return padding_buckets(self.backend.device, self.prep.max_length)
 
-    def predict(self, texts: Sequence[str], text_pairs: Sequence[str] | None = None) -> PredictionBatch:
+    def predict(self, texts: str | Sequence[str], text_pairs: str | Sequence[str] | None = None) -> PredictionBatch:
+        """Predictions for ``texts`` in input order; a single string is one text (a batch of one)."""
+        texts, text_pairs = as_text_list(texts), as_text_list(text_pairs)
         logits = self.logits(texts, text_pairs)
         probs = sigmoid(logits) if self.prep.multi_label else softmax(logits, self.prep.temperature)
         if self.simple is not None and len(texts):
@@ -165,6 +169,22 @@ class Predictor:
         return PredictionBatch(labels=[self.label_names[i] for i in best],
                                confidences=probs.max(axis=1) if len(probs) else np.zeros(0),
                                probs=probs, label_names=self.label_names)
+
+
+@overload
+def as_text_list(texts: str | Sequence[str]) -> Sequence[str]: ...
+
+
+@overload
+def as_text_list(texts: str | Sequence[str] | None) -> Sequence[str] | None: ...
+
+
+def as_text_list(texts: str | Sequence[str] | None) -> Sequence[str] | None:
+    """A single string as a list of one text; anything else as given.
+
+    A str is itself a sequence of strings, so ``predict("a text")`` classified each character; a Python user
+    means one text, as ``transformers.pipeline`` reads it."""
+    return [texts] if isinstance(texts, str) else texts
 
 
 def label_set_batch(probs: np.ndarray, prep: Preprocessing) -> PredictionBatch:

@@ -84,6 +84,15 @@ def test_prediction_batch_is_consistent(predictor):
     assert len(predictor.predict([])) == 0
 
 
+def test_a_single_string_is_one_text_not_one_per_character(predictor, tmp_path):
+    """`predict("a single string")` returned 15 labels, one per character: a str is a Sequence[str]."""
+    one = predictor.predict("good film")
+    assert len(one) == 1 and one.labels == predictor.predict(["good film"]).labels
+    assert predictor.logits("good film").shape == (1, len(LABELS))
+    pair_predictor = load_predictor(make_tiny_run(tmp_path / "pairs", text_pair=True))
+    assert len(pair_predictor.predict("good film", "awful service")) == 1
+
+
 def test_temperature_from_preprocessing_calibrates_probabilities(tmp_path, predictor):
     hot = load_predictor(make_tiny_run(tmp_path / "hot", temperature=2.0))
     texts = sample_texts(6)
