@@ -327,7 +327,7 @@ def preset_of_file(name: str, path: str | Path) -> "Preset":
 
 # What a run's config.json holds beside the settings (train/pipeline.save_config): read back, never a setting.
 SAVED_BESIDE_SETTINGS = frozenset({"decisions", "bertstudio_version", "label_names", "data_sizes",
-                                   "data_fingerprint"})
+                                   "data_fingerprint", "processes"})
 
 
 def did_you_mean(key: object) -> str:

@@ -47,6 +47,8 @@ class Started(Event):
     label_names: list[str]
     decisions: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_step: int | None = None  # a resumed run: the step of the checkpoint it goes on from (0: none)
+    processes: int = 1  # training the run together (accelerate launch): each takes batches of batch_size
+    texts_per_update: int | None = None  # batch_size x processes x grad_accum (None: from before it was recorded)
 
 
 @dataclass

@@ -131,8 +131,9 @@ def choose_batch_size(stats: DataStats, hw: Hardware) -> Decision:
     # bench/DEFAULTS.md: on 1,500-row subsets, batches of 32 left the sentence-pair task (MRPC) stuck on the
     # majority class for two epochs (macro-F1 0.66-0.69), batches of 16 reached 0.71-0.74.
     if stats.train_rows < SMALL_DATA_ROWS:
-        return Decision("batch_size", 16, f"With {stats.train_rows:,} training rows, batches of 16 give the model "
-                                          "twice as many updates per pass over the data as batches of 32.")
+        each = " per process" if hw.processes > 1 else ""  # the update is larger: processes_decision says by how much
+        return Decision("batch_size", 16, f"With {stats.train_rows:,} training rows, batches of 16{each} give the "
+                                          f"model twice as many updates per pass over the data as batches of 32{each}.")
     # bench/RESULTS.md "Training speed: GPU" (BERT-base, 128 tokens, bf16, one H200): 986 samples/s at batch 32,
     # where the GPU mostly waits for Python to launch kernels, 3,283 at 128 (3.3x), 3,865 at 256 (+18% more for
     # half the updates).  That the accuracy holds (3 seeds, 128 vs 32, learning rate scaled) is what
@@ -144,6 +145,16 @@ def choose_batch_size(stats: DataStats, hw: Hardware) -> Decision:
                         f"{stats.train_rows // GPU_BATCH:,} updates per pass, and the learning rate is raised with "
                         "the batch.")
     return Decision("batch_size", 32, "Batches of 32 texts use the hardware well and keep training stable.")
+
+
+def processes_decision(processes: int, batch_size: int, grad_accum: int) -> Decision:
+    """Several processes (accelerate launch): what an update averages, said where the batch is explained.  The
+    batch is per process, so with 2 processes the reason "batches of 16" stood beside updates of 32 texts."""
+    accumulated = f" x {grad_accum} accumulated" if grad_accum > 1 else ""
+    return Decision("processes", processes,
+                    f"{processes} processes train together: each takes batches of {batch_size}, so every update "
+                    f"averages {batch_size * processes * grad_accum} texts ({batch_size} x {processes} processes"
+                    f"{accumulated}).")
 
 
 def scaled_for_batch(decision: Decision, batch_size: int) -> Decision:
@@ -424,6 +435,8 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
     decide("max_length", lambda: choose_max_length(stats))
     decide_long_texts(config, stats, hw, model, decisions, updates)
     batch_size = decide("batch_size", lambda: choose_batch_size(stats, hw))
+    if hw.processes > 1:  # whoever chose the batch: it is per process, and the update is what trains
+        decisions.append(processes_decision(hw.processes, batch_size, config.grad_accum))
     epochs = decide("epochs", lambda: choose_epochs(stats))
     # Scaled only when the batch is the GPU's automatic one: a batch a person chose keeps the rate they know.
     lr_batch = batch_size if updates.get("batch_size") == GPU_BATCH else BASE_BATCH

@@ -151,7 +151,10 @@ class ConsoleProgress:
             for reason in explanations([Decision(**d) for d in event.decisions[self._decisions_shown:]]):
                 self._print(f"  - {reason}")
             self._run_dir = event.run_dir
-            self._print(f"Training {event.model} on {event.device}: {event.train_rows:,} rows, "
+            # Several processes: batch_size is per process, so the update is what says how the run trains.
+            together = (f" x {event.processes} processes ({event.texts_per_update:,} texts per update)"
+                        if event.processes > 1 and event.texts_per_update else "")
+            self._print(f"Training {event.model} on {event.device}{together}: {event.train_rows:,} rows, "
                         f"{event.total_steps:,} steps, run folder {event.run_dir}")
             if self.enabled:
                 from tqdm.auto import tqdm

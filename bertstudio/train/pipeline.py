@@ -249,7 +249,8 @@ def started_event(inputs: TrainingInputs, cfg: TrainConfig, data: TokenizedSplit
                    train_rows=len(inputs.split.train), val_rows=len(inputs.split.validation),  # texts, not windows
                    test_rows=len(data.evaluation_raw) if data.evaluation_name == "test" else 0,
                    label_names=inputs.label_names, decisions=inputs.resolved.to_list(),
-                   resumed_from_step=resumed_from_step)
+                   resumed_from_step=resumed_from_step, processes=accelerator.num_processes,
+                   texts_per_update=cfg.batch_size * accelerator.num_processes * cfg.grad_accum)
 
 
 def split_logits(model, dataset, tokenizer, accelerator, max_length: int | None,
@@ -326,9 +327,12 @@ def build_model(inputs: TrainingInputs, cfg: TrainConfig):
 
 
 def save_config(run: RunFolder, cfg: TrainConfig, inputs: TrainingInputs) -> None:
+    # The processes beside the settings: batch_size is per process, so they say what an update averaged (and
+    # `runs compare` lists them where they differ, as it lists the settings).
     cfg.save(run.config, extra={"decisions": inputs.resolved.to_list(), "bertstudio_version": __version__,
                                 "label_names": inputs.label_names, "data_sizes": inputs.split.sizes(),
-                                "data_fingerprint": _fingerprint(cfg.data)})
+                                "data_fingerprint": _fingerprint(cfg.data),
+                                "processes": Processes.from_environment().count})
 
 
 def _fingerprint(path: str | None) -> dict[str, Any] | None:

@@ -57,6 +57,24 @@ def test_small_data_gets_smaller_batches(rows, expected):
     assert choose_batch_size(stats(rows=rows), Hardware()).value == expected
 
 
+def test_several_processes_are_said_where_the_batch_is_explained():
+    """Tester: on 2 processes the reason said "batches of 16 give twice as many updates as batches of 32" while
+    every update averaged 32 texts, and nothing said there were 2 processes."""
+    two = resolve(TrainConfig(grad_accum=1), stats(rows=240, classes=2), Hardware("cpu", processes=2), model=MINILM)
+    reasons = {d.field: d.reason for d in two.decisions}
+    assert reasons["batch_size"] == ("With 240 training rows, batches of 16 per process give the model twice as many "
+                                     "updates per pass over the data as batches of 32 per process.")
+    assert reasons["processes"] == ("2 processes train together: each takes batches of 16, so every update averages "
+                                    "32 texts (16 x 2 processes).")
+    chosen = resolve(TrainConfig(batch_size=8, grad_accum=2), stats(), Hardware("cpu", processes=4), model=MINILM)
+    assert next(d.value for d in chosen.decisions if d.field == "processes") == 4
+    assert "every update averages 64 texts (8 x 4 processes x 2 accumulated)" in \
+        next(d.reason for d in chosen.decisions if d.field == "processes")
+    one = resolve(TrainConfig(), stats(rows=240, classes=2), Hardware("cpu"), model=MINILM)
+    assert "processes" not in {d.field for d in one.decisions}
+    assert "per process" not in next(d.reason for d in one.decisions if d.field == "batch_size")
+
+
 def test_imbalance_turns_on_class_weights():
     assert choose_class_weighting(stats(imbalance=5)).value == "balanced"
     assert choose_class_weighting(stats(imbalance=1.2)).value == "none"

@@ -201,3 +201,13 @@ def test_a_run_that_never_predicts_a_class_ends_with_a_plain_warning():
                                   "predicts 'negative' (0 of 2 found)")
     assert "What to do: Give it more examples of 'negative'" in printed[-2]
     assert printed[-1].startswith("WARNING: Scores on only 30 test texts are rough")
+
+
+def test_several_processes_are_said_with_the_texts_an_update_averages():
+    out = io.StringIO()
+    ConsoleProgress(enabled=False, stream=out).on_event(dataclasses.replace(_started(), processes=2,
+                                                                            texts_per_update=32))
+    assert "Training Tiny on CPU x 2 processes (32 texts per update): 320 rows, 40 steps" in out.getvalue()
+    out = io.StringIO()
+    ConsoleProgress(enabled=False, stream=out).on_event(_started())
+    assert "Training Tiny on CPU: 320 rows" in out.getvalue()

@@ -158,6 +158,18 @@ def test_two_processes_report_once(two_runs):
     assert [e["epoch"] for e in events if e["event"] == "evaluated"] == [float(e) for e in range(1, EPOCHS + 1)]
 
 
+def test_the_processes_and_the_update_they_make_are_recorded_and_said(two_runs):
+    """Tester: with 2 processes neither the console nor config.json said so, and the batch explained was 6 while
+    every update averaged 12 texts."""
+    (done, two), (_, one) = two_runs
+    assert json.loads(two.config.read_text())["processes"] == 2 and json.loads(one.config.read_text())["processes"] == 1
+    started = next(iter(read_metrics(two.path)))
+    assert (started["processes"], started["texts_per_update"]) == (2, 2 * BATCH)
+    assert f"x 2 processes ({2 * BATCH} texts per update)" in done.stderr
+    reasons = {d["field"]: d["reason"] for d in json.loads(two.config.read_text())["decisions"]}
+    assert f"every update averages {2 * BATCH} texts ({BATCH} x 2 processes)" in reasons["processes"]
+
+
 def test_two_processes_evaluate_every_row_once(two_runs):
     (_, run), _ = two_runs
     import pandas as pd
