@@ -10,6 +10,7 @@ batch), so evaluation sees exactly the inputs training saw.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -120,14 +121,35 @@ def load_encoder(name: str = DEFAULT_ENCODER):
     return model.base_model.eval(), load_tokenizer(source)
 
 
-def usable_encoder(name: str) -> str:
-    """``name`` if its encoder loads here, else the bundled one (e.g. a hub model while offline)."""
+@dataclass(frozen=True)
+class EncoderChoice:
+    """The frozen encoder a check runs, and why it is not the one expected (None when it is)."""
 
+    name: str
+    note: str | None = None
+
+
+def choose_encoder(named: str | None, base_model: str) -> EncoderChoice:
+    """The encoder a person ``named``, refused with the reason when it cannot load; else the run's ``base_model``,
+    with the bundled encoder standing in (and saying so) when that cannot load here (a Hub model while offline).
+
+    A named encoder is never replaced: a typo ('bert-basee') ran the bundled one with exit 0, and the scores read
+    as the named model's."""
+    if named:
+        try:
+            load_encoder(named)
+        except ModelError as err:
+            raise ModelError(f"The encoder '{named}' cannot be used: {err.message}",
+                             "Check its name, or give a built-in model that works offline (bundled-minilm) or a "
+                             "model folder on disk; leave the encoder out to use the run's base model.") from None
+        return EncoderChoice(named)
     try:
-        load_encoder(name)
-    except ModelError:
-        return DEFAULT_ENCODER
-    return name
+        load_encoder(base_model)
+    except ModelError as err:
+        return EncoderChoice(DEFAULT_ENCODER, f"The run's base model {base_model} cannot be loaded here "
+                                              f"({err.message.rstrip('.')}), so the bundled encoder "
+                                              f"{DEFAULT_ENCODER} stands in for it.")
+    return EncoderChoice(base_model)
 
 
 def encode_texts(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, text_pairs: Sequence[str] | None = None,

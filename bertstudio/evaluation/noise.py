@@ -38,6 +38,7 @@ class LabelNoiseReport:
     rows_checked: int
     folds: int
     features: str  # what the out-of-fold model saw, e.g. "bundled-minilm encoder"
+    note: str | None = None  # why that encoder, when it stands in for the one expected
 
     @property
     def n_flagged(self) -> int:
@@ -55,7 +56,7 @@ class LabelNoiseReport:
 
     def summary(self) -> str:
         return (f"{self.n_flagged:,} of {self.rows_checked:,} training rows look mislabeled "
-                f"({self.folds}-fold check on {self.features}).")
+                f"({self.folds}-fold check on {self.features}).") + (f" {self.note}" if self.note else "")
 
 
 def fold_count(labels: np.ndarray, wanted: int = DEFAULT_FOLDS) -> int:

@@ -21,7 +21,7 @@ from bertstudio.evaluation.baselines import baseline_report
 from bertstudio.evaluation.blend import saved_simple_probabilities
 from bertstudio.evaluation.calibration import TemperatureFit, fit_temperature
 from bertstudio.evaluation.errors_table import error_table
-from bertstudio.evaluation.features import in_precision, make_dataset, model_logits, usable_encoder
+from bertstudio.evaluation.features import choose_encoder, in_precision, make_dataset, model_logits
 from bertstudio.evaluation.metrics import softmax
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.multilabel_run import (
@@ -264,6 +264,8 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
             raise_single_label_only("The baseline comparison")
         return _evaluate_multilabel_run(run, prep, data=data, text_column=text_column, label_column=label_column,
                                         text_pair_column=text_pair_column, sheet=sheet)
+    # Before any work: a named encoder that cannot load is refused before the run is scored.
+    chosen = choose_encoder(encoder, run.config.model) if baselines else None
     if data is None:
         dataset, evaluated_on, notes = predictions_dataset(run), run.summary.evaluated_on, []
     else:
@@ -283,9 +285,10 @@ def evaluate_run(run_dir: str | Path, *, data: str | Path | None = None, text_co
     report = build_report(logits, labels, run.label_names, calibration, evaluated_on=evaluated_on,
                           simple_probs=simple, blend_weight=prep.blend_weight)
     report.notes = notes
-    if baselines:
-        report.baselines = baseline_report(split, evaluated=dataset,
-                                           encoder=usable_encoder(encoder or run.config.model))
+    if chosen is not None:
+        report.baselines = baseline_report(split, evaluated=dataset, encoder=chosen.name)
+        if chosen.note:
+            report.notes.append(Finding("info", "encoder_stands_in", chosen.note))
     if data is not None:
         write_file_predictions(RunFolder(run.path).predictions_on(data), dataset,
                                shipped(softmax(logits, calibration.temperature), simple, prep.blend_weight),
@@ -326,8 +329,9 @@ def write_file_predictions(path: Path, dataset, probs: np.ndarray, label_names: 
 def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, folds: int = 5) -> LabelNoiseReport:
     """Rank the run's training rows most likely mislabeled; writes label_issues.csv into the run.
 
-    Features come from the run's base model kept frozen (not the fine-tuned one, which has
-    learned the wrong labels too); the bundled encoder stands in if the base model cannot load.
+    Features come from ``encoder`` (refused when it cannot load) or the run's base model kept frozen (not the
+    fine-tuned one, which has learned the wrong labels too); the bundled encoder stands in, said in the report's
+    summary, if the base model cannot load.
     """
 
     path = Path(run_dir)
@@ -335,11 +339,13 @@ def label_noise_for_run(run_dir: str | Path, *, encoder: str | None = None, fold
     config = TrainConfig.load(RunFolder(path).config)
     if config.task == "multi_label":
         raise_single_label_only("The label-noise check")
+    chosen = choose_encoder(encoder, config.model)
     split = rebuild_split(config)
     train = split.train
     pairs = train["text_pair"] if "text_pair" in train.column_names else None
     report = label_noise_report(train["text"], train["label"], split.label_names,
-                                encoder=usable_encoder(encoder or config.model), text_pairs=pairs, folds=folds)
+                                encoder=chosen.name, text_pairs=pairs, folds=folds)
+    report.note = chosen.note
     report.to_csv(RunFolder(path).label_issues)
     return report
 

@@ -211,6 +211,34 @@ def test_label_noise_cli(run, capsys):
     assert Path(headline["file"]).read_text().startswith("rank,training_row,text,given_label,suspected_label")
 
 
+def test_a_named_encoder_that_cannot_load_is_refused_not_replaced(run, capsys):
+    """`evaluate --baselines --encoder bert-basee` and `label-noise --encoder nope-model` ran the bundled encoder
+    with exit 0, the scores read as the named model's."""
+    for command in (["evaluate", str(run), "--baselines"], ["label-noise", str(run)]):
+        assert main([*command, "--encoder", "nope-model"]) == 2
+        assert "error: The encoder 'nope-model' cannot be used: " in capsys.readouterr().err
+    assert not (run / "label_issues.csv").exists()
+
+
+def test_the_bundled_encoder_stands_in_for_a_base_model_that_cannot_load_and_says_so():
+    import pandas as pd
+
+    from bertstudio.evaluation.features import DEFAULT_ENCODER, choose_encoder
+    from bertstudio.evaluation.noise import LabelNoiseReport
+
+    chosen = choose_encoder(None, "nope-model")
+    assert chosen.name == DEFAULT_ENCODER
+    assert chosen.note.startswith("The run's base model nope-model cannot be loaded here (The model nope-model is "
+                                  "not on this computer")
+    assert chosen.note.endswith("so the bundled encoder bundled-minilm stands in for it.")
+    assert choose_encoder(None, DEFAULT_ENCODER) == choose_encoder(DEFAULT_ENCODER, "nope-model")
+    assert choose_encoder(None, DEFAULT_ENCODER).note is None
+    report = LabelNoiseReport(table=pd.DataFrame({"rank": []}), rows_checked=10, folds=2,
+                              features="bundled-minilm encoder", note=chosen.note)
+    assert report.summary() == ("0 of 10 training rows look mislabeled (2-fold check on bundled-minilm encoder). "
+                                f"{chosen.note}")
+
+
 def test_train_seeds_cli(tmp_path, tiny_bert_dir, capsys):
     data = write_csv(tmp_path / "train.csv", 10)
     out = tmp_path / "seeds"
