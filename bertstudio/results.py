@@ -142,7 +142,9 @@ class Summary(JsonRecord):
     ``train()`` returned a plain dict; see :meth:`__getitem__`.
     """
 
-    FIX_HINT: ClassVar[str] = "The run did not finish cleanly; train it again."
+    # Written whole and last by the run (runs.atomic_write_text), so an unreadable one was damaged afterwards.
+    FIX_HINT: ClassVar[str] = ("The run wrote it whole when it finished, so it was damaged since: put it back from a "
+                               "copy of the run, or train the run again.")
 
     accuracy: float
     macro_f1: float
@@ -515,10 +517,11 @@ def read_run_status(run_dir: str | os.PathLike[str]) -> RunStatus:
 
 def why_unfinished(run_dir: str | os.PathLike[str]) -> str | None:
     """Why the run in ``run_dir`` has no finished model, in plain words ("the run in runs/x was interrupted before
-    it finished"); None for a finished run (done, or stopped early with its best model)."""
+    it finished"); None for a run that ended with its model (:func:`ended_with_model`), even one whose files were
+    damaged since (:func:`lost_model` says that: resume refuses a run that has ended)."""
     run = RunFolder(run_dir)
     status = read_run_status(run.path)
-    if status.state in ("done", "stopped") and run.summary.is_file():
+    if ended_with_model(run, status):
         return None
     if status.state == "running":
         return f"the run in {run.path} is still training (process {status.pid})"
@@ -528,8 +531,86 @@ def why_unfinished(run_dir: str | os.PathLike[str]) -> str | None:
 
 
 def unfinished_hint(run_dir: str | os.PathLike[str]) -> str:
-    """What to do about a run that has not finished: wait for it, or resume it."""
-    if read_run_status(run_dir).state == "running":
+    """What to do about a run that has not finished: wait for it, or resume it (from its checkpoint's step, when
+    status.json names one)."""
+    status = read_run_status(run_dir)
+    if status.state == "running":
         return "Wait for it to finish (or stop it to keep its best model so far)."
-    return f"Resume it (bertstudio train --resume {run_dir}, or the Train tab's Resume button) or train again."
+    start = (f" from step {status.checkpoint_step:,}" if status.checkpoint_step is not None
+             else " (it saved no checkpoint, so it starts again from the beginning)")
+    return (f"Resume it{start}: bertstudio train --resume {run_dir}, or the Train tab's Resume button; or train "
+            "again.")
+
+
+def ended_with_model(run: RunFolder, status: RunStatus) -> bool:
+    """Whether the run ended with its model saved: done, or stopped early after its first validation check (then it
+    kept its best model and wrote summary.json; stopped before it, it kept none)."""
+    return status.state == "done" or (status.state == "stopped" and run.summary.is_file())
+
+
+@dataclass(frozen=True)
+class NoModel:
+    """Why a run folder has no model to predict with, evaluate or export, and what to do: the one wording of
+    predict, serve, evaluate, label-noise and export (each said it its own way, one of them wrongly)."""
+
+    message: str
+    hint: str
+    unfinished: bool  # the run has not finished (wait or resume), rather than finished with its model gone since
+
+
+def missing_model_file(run_dir: str | os.PathLike[str]) -> Path | None:
+    """What is missing of the run's trained model: ``model/``, else its weights (``model/model.safetensors``);
+    None when the weights are there."""
+    run = RunFolder(run_dir)
+    if not run.model.is_dir():
+        return run.model
+    return None if run.weights.is_file() else run.weights
+
+
+def no_model(run_dir: str | os.PathLike[str]) -> NoModel | None:
+    """Why the run in ``run_dir`` has no trained model to use; None when it has one.
+
+    A finished run whose model (or summary) was deleted or moved since is :func:`lost_model`: never told to resume,
+    which refuses a run that has ended.  An unfinished run without its model or summary is told to wait or resume."""
+    lost = lost_model(run_dir)
+    if lost is not None:
+        return lost
+    why = why_unfinished(run_dir)
+    if why is not None and (missing_model_file(run_dir) is not None or not RunFolder(run_dir).summary.is_file()):
+        return NoModel(f"No trained model yet: {why[:1].upper()}{why[1:]}.", unfinished_hint(run_dir), unfinished=True)
+    return None
+
+
+def lost_model(run_dir: str | os.PathLike[str]) -> NoModel | None:
+    """A run that ended with its model (:func:`ended_with_model`) and no longer has it, or its summary.json, naming
+    the file that is missing; None for any other run."""
+    run = RunFolder(run_dir)
+    if not ended_with_model(run, read_run_status(run.path)):
+        return None
+    missing = missing_model_file(run.path) or (None if run.summary.is_file() else run.summary)
+    if missing is None:
+        return None
+    what = {run.model: "its model is", run.weights: "its model's weights are", run.summary: "its scores are"}[missing]
+    shown = missing.relative_to(run.path).as_posix() + ("/" if missing == run.model else "")
+    again = (f"train it again with its settings (bertstudio train --config {run.config}, or the Runs tab's Train "
+             "again with these settings: a new run)" if run.config.is_file() else "train a new run")
+    return NoModel(f"The run in {run.path} finished, but {what} missing ({shown}): deleted or moved since.",
+                   f"Put {shown} back from a copy of the run, or {again}. A run that has ended cannot be resumed.",
+                   unfinished=False)
+
+
+# What to do about a run's damaged config.json: BERT Studio writes it whole (atomically), so it was damaged since.
+RUN_SETTINGS_HINT = ("Put the run's config.json back from a copy of the run; without it the run cannot be evaluated, "
+                     "resumed or trained again with its settings.")
+
+
+def read_run_settings(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's ``config.json`` as saved: every setting and the reason for each automatic one.  Missing, broken or
+    not a JSON object, it is a ModelError naming it, in the words ``TrainConfig.load`` refuses it with (evaluate
+    and resume read it so)."""
+    path = RunFolder(run_dir).config
+    raw = read_json(path, RUN_SETTINGS_HINT)
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path} holds a JSON {type(raw).__name__}, not settings.", RUN_SETTINGS_HINT)
+    return raw
 

@@ -38,6 +38,7 @@ CONFIG_FILE = "config.json"  # every setting, and the reason for each automatic 
 METRICS_FILE = "metrics.jsonl"  # one line per training event, appended as it happens
 SUMMARY_FILE = "summary.json"  # written last: its presence marks the run as done
 MODEL_DIR = "model"  # the trained model, swapped in whole
+MODEL_WEIGHTS_FILE = "model.safetensors"  # the trained model's weights, inside model/ (never a pickle)
 REPORT_FILE = "data_report.json"  # what was read and found in the data
 PREDICTIONS_FILE = "test_predictions.csv"  # the evaluated rows with what the model said
 EVAL_FILE = "eval.json"  # full metrics and calibration
@@ -54,6 +55,7 @@ CHECKPOINTS_DIR = "checkpoints"  # the latest resumable training state, removed 
 # when the training ends (a killed one leaves it, unlocked, for the next to take); see hold_run_folder.
 TRAINING_LOCK = ".training.lock"
 TRACKING_DIR = "logs"  # experiment tracker files: logs/bertstudio/ holds TensorBoard's event files
+RUN_REPORT_FILE = "report.html"  # `bertstudio report RUN` (the Runs tab's report): the run as it was when made
 
 # Files inside a model folder (the run's model/ and every export) that BERT Studio adds to the weights.
 PREPROCESSING_FILE = "preprocessing.json"  # what prediction must repeat exactly as training did
@@ -186,8 +188,21 @@ _NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 def hold_run_folder(folder: str | os.PathLike[str], hint: str) -> TrainingHold:
     """Claim ``folder`` (created if missing) for this process's training, or raise :class:`RunFolderBusy` naming
     the process that trains there, with ``hint``.  Checking the run's status first and writing it later was not
-    enough: two resumes started in the same second both read "interrupted" and both trained into one folder."""
+    enough: two resumes started in the same second both read "interrupted" and both trained into one folder.
+
+    A full disk is a :class:`~bertstudio.errors.DiskFullError` (`train --resume` on a full disk ended in an
+    OSError traceback while writing the holder's process id), and nothing is held or left behind."""
     folder = Path(folder)
+    try:
+        return _take_hold(folder, hint)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(f"the training's lock file {TRAINING_LOCK}", folder) from exc
+        raise
+
+
+def _take_hold(folder: Path, hint: str) -> TrainingHold:
+    """:func:`hold_run_folder`'s claim, errors of the file system as they come."""
     if fcntl is None:
         folder.mkdir(parents=True, exist_ok=True)
         return TrainingHold(folder, None)
@@ -209,9 +224,19 @@ def hold_run_folder(folder: str | os.PathLike[str], hint: str) -> TrainingHold:
         if _same_file(fd, run.training_lock):
             break
         os.close(fd)
+    hold = TrainingHold(folder, fd)
+    try:
+        _write_holder(fd)
+    except BaseException:
+        hold.release()  # a hold that cannot name its process is let go at once, its lock file removed
+        raise
+    return hold
+
+
+def _write_holder(fd: int) -> None:
+    """Write this process's id into the lock file, for a refused claim to name (see :func:`_lock_holder`)."""
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
-    return TrainingHold(folder, fd)
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -351,6 +376,11 @@ class RunFolder:
         return self.path / MODEL_DIR
 
     @property
+    def weights(self) -> Path:
+        """The trained model's weights (inside ``model/``)."""
+        return self.model / MODEL_WEIGHTS_FILE
+
+    @property
     def preprocessing(self) -> Path:
         """The model's ``preprocessing.json`` (inside ``model/``)."""
         return self.model / PREPROCESSING_FILE
@@ -410,6 +440,10 @@ class RunFolder:
         return self.path / EXPORT_PLACES_FILE
 
     @property
+    def report(self) -> Path:
+        return self.path / RUN_REPORT_FILE
+
+    @property
     def export_places_lock(self) -> Path:
         return self.path / EXPORT_PLACES_LOCK
 
@@ -436,8 +470,9 @@ class RunFolder:
         return any(path.exists() for path in self.run_files)
 
     def clear(self) -> None:
-        """Remove every file a training wrote (other files in the folder stay)."""
-        for path in self.run_files:
+        """Remove every file a training wrote, and the run's report (it describes the run removed); other files in
+        the folder stay."""
+        for path in (*self.run_files, self.report):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:

@@ -3,17 +3,19 @@ folders of the previous version still read, and a damaged file a ModelError that
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from bertstudio.errors import ModelError
+from bertstudio.errors import DiskFullError, ModelError
 from bertstudio.events import Finished
 from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.results import (
@@ -23,9 +25,12 @@ from bertstudio.results import (
     ParityReport,
     Preprocessing,
     Quantization,
+    RunStatus,
     Summary,
     ValidationScores,
+    no_model,
     read_export,
+    read_run_settings,
 )
 from bertstudio.runs import RunFolder, RunFolderBusy, hold_run_folder, new_run_dir
 
@@ -171,6 +176,32 @@ def test_a_hold_on_a_lock_file_removed_meanwhile_is_taken_again(tmp_path, monkey
     with hold_run_folder(tmp_path / "run", "Wait for it."):
         with pytest.raises(RunFolderBusy):  # the lock that counts is on the file at the path
             hold_run_folder(tmp_path / "run", "Wait for it.")
+
+
+def test_a_full_disk_while_claiming_a_run_folder_is_said_as_such_and_holds_nothing(tmp_path, monkeypatch):
+    """`train --resume RUN` on a full disk: an OSError traceback from writing the holder's id into the lock file."""
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".training.lock"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(DiskFullError, match=r"The disk is full: the training's lock file \.training\.lock could not"):
+        hold_run_folder(tmp_path / "run", "Wait for it.")
+    assert not RunFolder(tmp_path / "run").training_lock.exists()
+    monkeypatch.setattr(os, "write", real_write)
+    hold_run_folder(tmp_path / "run", "Wait for it.").release()  # nothing held: the next claim takes it
+
+
+def test_clearing_a_run_folder_removes_its_report_too(tmp_path):
+    """`train --out X --overwrite` kept report.html of the run it replaced."""
+    run = RunFolder(tmp_path)
+    run.config.write_text("{}")
+    run.report.write_text("<html>the old run</html>")
+    run.clear()
+    assert not run.report.exists() and not run.config.exists()
 
 
 def test_run_folders_made_in_the_same_second_are_two_folders(tmp_path, monkeypatch):
@@ -370,3 +401,55 @@ def test_predicting_with_a_broken_preprocessing_json_says_what_to_fix(tmp_path, 
     error = capsys.readouterr().err
     assert code == EXIT_USER_ERROR and "Traceback" not in error
     assert str(run.preprocessing) in error and '"temperature" is \'abc\'' in error and "train the model again" in error
+
+
+# --------------------------------------------------------------------------- a run without its model
+
+
+def _ended_run(folder: Path, state: str = "done") -> RunFolder:
+    run = RunFolder(folder)
+    run.weights.parent.mkdir(parents=True)
+    run.weights.write_bytes(b"weights")
+    run.config.write_text("{}")
+    _summary().write(run.summary)
+    RunStatus(state=state, message="Done after 9 steps.").write(run.status)
+    return run
+
+
+@pytest.mark.parametrize("state", ["done", "stopped"])
+def test_a_finished_run_whose_weights_are_gone_is_named_by_the_missing_file_and_never_told_to_resume(tmp_path,
+                                                                                                     state):
+    """dmg/d (model.safetensors deleted) was told "has no model/ folder. Resume it", which resume then refused."""
+    run = _ended_run(tmp_path / "run", state)
+    assert no_model(run.path) is None
+    run.weights.unlink()
+    gone = no_model(run.path)
+    assert not gone.unfinished and "its model's weights are missing (model/model.safetensors)" in gone.message
+    assert "Put model/model.safetensors back" in gone.hint and f"--config {run.config}" in gone.hint
+    assert "--resume" not in gone.hint and "cannot be resumed" in gone.hint
+    shutil.rmtree(run.model)
+    assert "its model is missing (model/)" in no_model(run.path).message
+    run.summary.unlink()
+    if state == "done":  # a run stopped before its first check keeps neither: that is no damage
+        assert "its model is missing (model/)" in no_model(run.path).message
+
+
+def test_an_unfinished_run_without_a_model_is_told_the_step_it_resumes_from(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.config.write_text("{}")
+    RunStatus(state="interrupted", step=12, checkpoint_step=12).write(run.status)
+    waiting = no_model(run.path)
+    assert waiting.unfinished and waiting.message.startswith("No trained model yet: The run in")
+    assert "Resume it from step 12: bertstudio train --resume" in waiting.hint
+    RunStatus(state="failed", message="out of memory").write(run.status)
+    assert "it saved no checkpoint, so it starts again from the beginning" in no_model(run.path).hint
+
+
+@pytest.mark.parametrize("content, words", [("[1, 2]", "holds a JSON list, not settings"),
+                                            ("{broken", "is not valid JSON")])
+def test_a_damaged_run_config_is_named_as_train_config_load_names_it(tmp_path, content, words):
+    RunFolder(tmp_path).config.write_text(content)
+    with pytest.raises(ModelError, match=words) as refused:
+        read_run_settings(tmp_path)
+    assert str(tmp_path / "config.json") in refused.value.message and "back from a copy" in refused.value.hint

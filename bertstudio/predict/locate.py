@@ -12,8 +12,16 @@ from bertstudio.errors import ConfigError, ModelError, UserError
 from bertstudio.fingerprint import file_fingerprint
 from bertstudio.hardware import weights_precision
 from bertstudio.models.sources import check_no_pickle_only
-from bertstudio.results import ExportResult, Summary, read_export, read_export_places, unfinished_hint, why_unfinished
-from bertstudio.runs import RunFolder
+from bertstudio.results import (
+    ExportResult,
+    Summary,
+    no_model,
+    read_export,
+    read_export_places,
+    unfinished_hint,
+    why_unfinished,
+)
+from bertstudio.runs import MODEL_WEIGHTS_FILE, RunFolder
 
 BACKENDS = ("auto", "torch", "torch-bf16", "onnx", "onnx-int8", "torchscript")
 
@@ -29,7 +37,7 @@ BACKEND_FILES = {
 }
 # The backends whose file may come from one of the run's export folders rather than the model folder itself.
 EXPORT_BACKENDS = ("onnx", "onnx-int8", "torchscript")
-WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_FILE = MODEL_WEIGHTS_FILE
 
 
 @lru_cache(maxsize=16)
@@ -42,6 +50,10 @@ def _file_sha256(path: str, size: int, modified_ns: int) -> str | None:
 
 class NoModelYet(ModelError):
     """A run folder that never saved its model (killed or failed before its first save, or still training)."""
+
+
+class ModelGone(ModelError):
+    """A run that ended with its model, whose model folder or weights were deleted or moved since."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +171,9 @@ def locate_model(path: str | os.PathLike[str]) -> ModelLocation:
         return ModelLocation(folder=given, run_dir=parent if is_run else None)
     for folder in (given / "model", given):
         check_no_pickle_only(folder)
-    if RunFolder(given).config.is_file():  # a run that never saved its model (killed, failed, still training)
-        why = why_unfinished(given) or f"the run in {given} has no model/ folder"
-        raise NoModelYet(f"No trained model yet: {why[:1].upper()}{why[1:]}.", hint=unfinished_hint(given))
+    missing = no_model(given) if RunFolder(given).config.is_file() else None
+    if missing is not None:  # a run that never saved its model, or whose model was deleted since
+        raise (NoModelYet if missing.unfinished else ModelGone)(missing.message, hint=missing.hint)
     raise ModelError(f"No trained model was found in '{given}'.",
                      hint="Point to a run folder (it has model/ inside), a model folder with model.safetensors, "
                           "or an export folder with model.onnx or model.pt.")
@@ -185,8 +197,7 @@ def check_finished(location: ModelLocation, anyway: str = "") -> None:
     problem = unfinished_run(location)
     if problem is not None:
         raise ModelError(f"No finished model to use: {problem[:1].upper()}{problem[1:]}.",
-                         hint=f"Wait for it to finish, resume it (bertstudio train --resume {location.run_dir}) "
-                              "or train again." + (f" {anyway}" if anyway else ""))
+                         hint=unfinished_hint(location.run_dir) + (f" {anyway}" if anyway else ""))
 
 
 def auto_backends(location: ModelLocation) -> list[str]:

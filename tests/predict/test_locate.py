@@ -98,3 +98,29 @@ def test_allow_unfinished_says_why_it_cannot_help_a_run_that_saved_no_model(fail
     assert "No trained model yet: The run in" in err and "interrupted" in err
     assert "--allow-unfinished uses a model the run saved before it stopped; this run saved none yet" in err
     assert main(args[:-1]) == 2 and "saved none yet" not in capsys.readouterr().err  # not asked: not said
+
+
+@pytest.mark.parametrize("lost", ["model/model.safetensors", "model"])
+def test_a_finished_run_whose_model_is_gone_gets_one_message_from_every_command(tiny_run, tmp_path, capsys, lost):
+    """dmg/d (weights deleted) and dmg/h (model/ deleted): predict and export said "has no model/ folder. Resume it",
+    evaluate spoke of an incomplete model folder, and resume refused a run that had ended."""
+    run = RunFolder(tmp_path / "run")
+    shutil.copytree(tiny_run, run.path)
+    RunStatus(state="done", message="Done after 9 steps.").write(run.status)
+    gone = run.path / lost
+    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+    data = tmp_path / "texts.csv"
+    data.write_text("text\ngood film\n")
+    said = set()
+    for command in (["predict", str(run.path), "--data", str(data), "--out", str(tmp_path / "p.csv"),
+                     "--allow-unfinished"], ["export", str(run.path), "--format", "onnx"], ["evaluate", str(run.path)],
+                    ["label-noise", str(run.path)]):
+        assert main(command) == 2, command
+        said.add(capsys.readouterr().err.strip())
+    assert len(said) == 1, said
+    err = said.pop()
+    shown = f"{lost}{'/' if lost == 'model' else ''}"
+    assert err.startswith(f"error: The run in {run.path} finished, but its model") and f"missing ({shown})" in err
+    assert f"Put {shown} back from a copy of the run" in err
+    assert f"bertstudio train --config {run.config}" in err and "--resume" not in err and "saved none yet" not in err
+    assert not run.exports.exists()
