@@ -215,6 +215,29 @@ def separator_from_counts(values: Counter) -> tuple[str | None, str]:
     return None, SINGLE_LABEL_CELLS
 
 
+def unused_separator_error(values: Counter, separator: str) -> DataError | None:
+    """The refusal of a separator that no label cell holds while the cells join their labels with another
+    (``values``: the label column's ``cell_counts``); None when the separator is used, or every cell holds one label.
+
+    Neither split can be right: at the separator given, every combination ('joy;love') becomes a class of its own;
+    at the cells' own, the file is read otherwise than the person said (``--label-separator '|'`` on a file joined
+    by ';' was split at ';' under "Labels are mostly joined by '|'")."""
+    if separator == LIST_CELLS or any(separator in value for value in values):
+        return None
+    found, reason = separator_from_counts(values)
+    if found is None:
+        return None
+    if found == LIST_CELLS:
+        return DataError(f"No label cell contains '{separator}', the separator given. {reason}",
+                         hint="Leave the separator out (--label-separator; Data tab: the separator): lists are read "
+                              "as they are written.")
+    used = separator_evidence(values, found)
+    return DataError(f"No label cell contains '{separator}', the separator given; the cells use '{found}' "
+                     f"({_count(used.rows, 'row')}, e.g. '{used.example}').",
+                     hint=f"Give the separator the cells use (--label-separator '{found}'; Data tab: the separator), "
+                          "or leave it out: it is read from the cells.")
+
+
 def list_evidence(values: Counter) -> str | None:
     """Why the label cells are read as lists of labels (None: they are not), from the ``cell_counts``.
 

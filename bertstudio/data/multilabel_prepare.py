@@ -34,6 +34,7 @@ from bertstudio.data.multilabel import (
     separator_in_names_findings,
     sort_label_names,
     streamed_cell_counts,
+    unused_separator_error,
 )
 from bertstudio.data.prepare import (
     LONG_TEXT_CHARS,
@@ -170,6 +171,9 @@ class LabelSets:
         if self.choice.separator:
             # The labels the whole column holds tell where a cell may be split at another separator too.
             self.cells = streamed_cell_counts(ds, label_cols[0])
+            unused = unused_separator_error(self.cells, self.choice.separator)
+            if unused is not None:
+                raise unused
             self._splitter = CellSplitter.of(self.cells, self.choice.separator, self.casefold, self.label_names)
         ids, first_row = [], 0
         for frame in frames(ds, label_cols):

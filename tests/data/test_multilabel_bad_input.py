@@ -28,6 +28,8 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return {
         "empty": write(root / "empty.csv", text=texts(), labels=[""] * ROWS),
         "single": write(root / "single.csv", text=texts(), labels=["joy"] * ROWS),
+        "semicolons": write(root / "semicolons.csv", text=texts(),
+                            labels=[["joy", "anger", "fear", "joy;anger", "fear;joy"][i % 5] for i in range(ROWS)]),
         "two_in_0_1": write(root / "two.csv", text=texts(), joy=[i % 2 for i in range(ROWS)],
                             anger=[2 if i == 6 else (i + 1) % 2 for i in range(ROWS)],
                             fear=[int(i % 3 == 0) for i in range(ROWS)]),
@@ -56,6 +58,10 @@ TRAIN_CASES = {
                                    "Every label cell in 'labels' is empty", "choose the column"),
     "one_label_everywhere": ("single", ["--task", "multi_label"], "Only 1 label found (joy)",
                              "train a single-label model"),
+    # --label-separator '|' on a file joined by ';' warned "Labels are mostly joined by '|'" and split at ';'.
+    "a_separator_no_cell_holds": ("semicolons", ["--label-separator", "|"],
+                                  "No label cell contains '|', the separator given; the cells use ';' (24 rows, "
+                                  "e.g. 'joy;anger')", "--label-separator ';'"),
     "one_class_everywhere": ("single", [], "Every row has the same label ('joy')", "other class"),
     "a_2_in_0_1_columns": ("two_in_0_1", [], "'anger' should hold only 0 and 1, but it also holds '2' (1) "
                                              "(data rows 7)", "Write 1 where the text has this label"),
@@ -81,6 +87,7 @@ def test_train_refuses_with_one_message_and_no_run_folder(name, files, tiny_bert
     ("empty", [], "Every label cell in 'labels' is empty"),
     ("empty", ["--task", "multi_label", "--empty-labels", "none"], "Every label cell in 'labels' is empty"),
     ("two_in_0_1", [], "'anger' should hold only 0 and 1"),
+    ("semicolons", ["--label-separator", "|"], "No label cell contains '|'"),
 ])
 def test_inspect_says_the_same(file, flags, words, files, capsys):
     assert words in refused(capsys, "inspect", files[file], *flags)
