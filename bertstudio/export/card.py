@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bertstudio.data.long_texts import LongTexts
+from bertstudio.errors import ModelError
 from bertstudio.export.multilabel import multilabel_usage_note
 from bertstudio.models.pooling import POOLING_IN_WORDS, folder_class
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import ModelLocation
-from bertstudio.results import ExportResult, Preprocessing, Summary
+from bertstudio.results import ExportResult, Preprocessing, Summary, read_json, read_run_settings
 from bertstudio.runs import RunFolder
 
 FORMAT_TITLES = {"hf": "Hugging Face (safetensors)", "onnx": "ONNX", "onnx-int8": "ONNX INT8",
@@ -51,6 +52,32 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+@dataclass(frozen=True)
+class RunRecords:
+    """What the run a model came from recorded, for its card (None: not recorded, as for a model outside a run)."""
+
+    summary: Summary | None = None
+    data: dict[str, Any] | None = None  # data_report.json
+    settings: dict[str, Any] | None = None  # config.json
+
+
+# A damaged data_report.json: only the card reads it (the run wrote it whole when it started).
+DATA_REPORT_HINT = "Put the run's data_report.json back from a copy of the run, or delete it to export without it."
+
+
+def run_records(location: ModelLocation) -> RunRecords:
+    """The run's summary, data report and settings, each checked: a file that is there but damaged is a ModelError
+    naming it (and the field), so export can refuse before any work.  A missing file is not recorded."""
+    if location.run_dir is None:
+        return RunRecords()
+    run = RunFolder(location.run_dir)
+    data = read_json(run.data_report, DATA_REPORT_HINT) if run.data_report.is_file() else None
+    if data is not None and not isinstance(data, dict):
+        raise ModelError(f"{run.data_report} holds a JSON {type(data).__name__}, not a data report.", DATA_REPORT_HINT)
+    return RunRecords(summary=Summary.read(run.summary) if run.summary.is_file() else None, data=data,
+                      settings=read_run_settings(run.path) if run.config.is_file() else None)
+
+
 def hub_id_for(base_model: str | None) -> str | None:
     """The Hub id of the base model: registry names are mapped, folders have none."""
     if not base_model:
@@ -80,9 +107,8 @@ def card_facts(location: ModelLocation, prep: Preprocessing) -> CardFacts:
     facts.thresholds = dict(zip(prep.label_names, prep.threshold_vector())) if prep.multi_label else None
     if location.run_dir is None:
         return facts
-    run = RunFolder(location.run_dir)
-    facts.summary = Summary.read(run.summary) if run.summary.is_file() else None
-    facts.data, facts.settings = _read_json(run.data_report), _read_json(run.config)
+    records = run_records(location)
+    facts.summary, facts.data, facts.settings = records.summary, records.data, records.settings
     facts.base_model_name = (facts.summary.model if facts.summary else "") or prep.base_model
     return facts
 

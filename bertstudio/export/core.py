@@ -18,7 +18,7 @@ import numpy as np
 
 from bertstudio import __version__
 from bertstudio.errors import ConfigError
-from bertstudio.export.card import card_facts, describe_export, model_card, pipeline_advice
+from bertstudio.export.card import card_facts, describe_export, model_card, pipeline_advice, run_records
 from bertstudio.export.hf import export_hf, pipeline_labels, save_tokenizer, set_label_maps
 from bertstudio.export.hf import push_to_hub as push
 from bertstudio.export.multilabel import pipeline_label_sets
@@ -282,6 +282,9 @@ def export_run(run_dir: str | Path, fmt: str | Sequence[str] = "all", out_dir: s
         raise ConfigError("Only the Hugging Face export can be pushed to the Hub.",
                           hint="Use --format hf (or all) together with --push-to-hub.")
     location = locate_model(run_dir)
+    # The run's records go into every model card, written once a format is built: a damaged one refused there
+    # came after minutes of converting (a config.json holding a list ended in an AttributeError).
+    run_records(location)
     out = Path(out_dir).expanduser() if out_dir else location.own_exports
     for name in formats:  # all of them before the model is loaded and the first is written
         check_not_another_models_export(location, out / name)

@@ -43,3 +43,26 @@ def test_export_refuses_to_replace_another_runs_export_and_names_that_run(tmp_pa
     assert (out / "onnx" / "export.json").read_bytes() == before and not (out / "hf").exists()  # nothing written
 
     assert main(["export", str(first), "--format", "onnx", "--out", str(out), "--rows", "4"]) == 0  # its own: fine
+
+
+@pytest.mark.parametrize("file, content, words", [
+    ("config.json", "[1,2]", "config.json holds a JSON list, not settings."),
+    ("summary.json", '{"accuracy": "high", ', "summary.json is not valid JSON"),
+    ("data_report.json", "[]", "data_report.json holds a JSON list, not a data report."),
+])
+def test_export_refuses_a_damaged_run_file_before_any_work(tiny_run, tmp_path, capsys, monkeypatch, file, content,
+                                                           words):
+    """dmg/e (config.json holding a list): an AttributeError in the model card, after the conversion, and an empty
+    exports folder; evaluate said "config.json holds a JSON list, not settings"."""
+    import shutil
+
+    from bertstudio.runs import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    shutil.copytree(tiny_run, run.path)
+    (run.path / file).write_text(content)
+    monkeypatch.setattr("bertstudio.export.core.open_source", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(["export", str(run.path), "--format", "hf"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run.path / file}") and words in err and "back from a copy" in err
+    assert not run.exports.exists()
