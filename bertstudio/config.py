@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from bertstudio.errors import ConfigError
+from bertstudio.errors import ConfigError, closest_name, unknown_keys_error
 from bertstudio.runs import atomic_write_json
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -332,23 +332,17 @@ SAVED_BESIDE_SETTINGS = frozenset({"decisions", "bertstudio_version", "label_nam
 
 def did_you_mean(key: object) -> str:
     """" Did you mean 'max_steps'?" for a key that is no setting but close to one; "" when none is close."""
-    import difflib
-
-    close = difflib.get_close_matches(str(key), list(TrainConfig.model_fields), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    close = closest_name(key, TrainConfig.model_fields)
+    return f" Did you mean '{close}'?" if close else ""
 
 
 def refuse_unknown_keys(raw: dict[str, Any], path: str | Path) -> None:
     """A ConfigError naming the first key of ``raw`` that is no setting, with the setting it likely meant."""
     unknown = [key for key in raw if key not in TrainConfig.model_fields and key not in SAVED_BESIDE_SETTINGS]
-    if not unknown:
-        return
-    key = unknown[0]
-    meant = did_you_mean(key)
-    more = f" (and {len(unknown) - 1} more: {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
-    raise ConfigError(f"The settings file {path} has '{key}'{more}, which is not a setting.{meant}",
-                      "Fix or remove it: the keys are the setting names a run's config.json uses (such as "
-                      "max_steps, lr, epochs).")
+    if unknown:
+        raise unknown_keys_error(path, unknown, TrainConfig.model_fields, "setting",
+                                 "Fix or remove it: the keys are the setting names a run's config.json uses (such as "
+                                 "max_steps, lr, epochs).")
 
 
 # Sun et al. 2019: 128 head tokens of the 510 that fit between [CLS] and [SEP] (bertstudio.data.long_texts).

@@ -9,6 +9,7 @@ keeps its traceback.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 
 class UserError(Exception):
@@ -71,3 +72,22 @@ def disk_full_error(what: str, folder, needed_bytes: int | None = None, elsewher
                          "Nothing half-written was kept.",
                          hint="Free some disk space (old runs and exports are the largest files) or "
                               f"{elsewhere}, then try again.")
+
+
+def closest_name(word: object, known: Iterable[str]) -> str | None:
+    """The name of ``known`` that ``word`` is most likely a misspelling of ('max_row' -> 'max_rows'); None when
+    none is close.  One judge of "close" for every "did you mean" (settings, limits, flags, choices, models)."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(known), n=1)
+    return close[0] if close else None
+
+
+def unknown_keys_error(path: object, unknown: list[str], known: Iterable[str], what: str, hint: str) -> ConfigError:
+    """A settings file's keys that are not ``what`` (a setting, a limit): the first named, with the key it likely
+    meant, and how many more."""
+    key = unknown[0]
+    meant = closest_name(key, known)
+    more = f" (and {len(unknown) - 1} more: {', '.join(map(repr, unknown[1:]))})" if len(unknown) > 1 else ""
+    return ConfigError(f"The settings file {path} has '{key}'{more}, which is not a {what}."
+                       + (f" Did you mean '{meant}'?" if meant else ""), hint)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bertstudio.errors import ConfigError, UserError
+from bertstudio.errors import ConfigError, UserError, unknown_keys_error
 from bertstudio.models.registry import find_variant
 
 LIFT_HINT = ("These limits keep a shared demo usable for everyone. To lift them, run BERT Studio on your own "
@@ -258,6 +258,11 @@ def load_limits(*, demo: bool = False, settings_file: str | Path | None = None,
                           "Check that it exists and is a JSON object, such as {\"max_rows\": 50000}.") from None
     if not isinstance(changes, dict):
         raise ConfigError(f"The settings file {path} must hold a JSON object.", "Such as {\"max_rows\": 50000}.")
+    unknown = [key for key in changes if key not in UsageLimits.model_fields]
+    if unknown:  # pydantic said "max_row: Extra inputs are not permitted", with no word of max_rows
+        raise unknown_keys_error(path, unknown, UsageLimits.model_fields, "limit",
+                                 f"Fix or remove it: the limits are {', '.join(UsageLimits.model_fields)} "
+                                 "(docs/SPACES.md).")
     try:
         return UsageLimits(**{**base.model_dump(), **changes})
     except ValidationError as exc:

@@ -49,6 +49,17 @@ def test_a_bad_settings_file_says_what_is_wrong(tmp_path, content, says):
         load_limits(settings_file=path, env={})
 
 
+def test_a_misspelt_limit_is_named_with_the_one_it_likely_meant(tmp_path):
+    """app.py --settings with {"max_row": 5} said pydantic's "max_row: Extra inputs are not permitted"."""
+    path = tmp_path / "limits.json"
+    path.write_text('{"max_row": 5}')
+    with pytest.raises(ConfigError) as err:
+        load_limits(settings_file=path, env={})
+    assert f"The settings file {path} has 'max_row', which is not a limit. Did you mean 'max_rows'?" == \
+        err.value.message
+    assert "Extra inputs" not in str(err.value) and "max_rows, " in err.value.hint
+
+
 def test_each_refusal_names_its_limit_and_how_to_lift_it():
     limits = DEMO_LIMITS
     with pytest.raises(LimitExceeded, match=r"60.0 MB.*up to 50 MB \(upload size limit\)") as upload:
