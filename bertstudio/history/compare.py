@@ -249,6 +249,8 @@ def _why_left_out(record: RunRecord, wanted: str) -> str | None:
         return "stopped before its first validation check, so it kept no model"
     if record.status == "running":
         return "still training"
+    if record.status == "damaged":  # it may have scores, but a file it needs is gone: not a run to pick as best
+        return "damaged (a file it needs is missing or unreadable)"
     return f"{record.status}, so it has no test score"
 
 

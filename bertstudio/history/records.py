@@ -10,7 +10,9 @@ A run's status is read from what the folder holds, so a run killed with the mach
   :data:`RECENT_ACTIVITY_S` seconds is taken to be running;
 * ``interrupted``: anything else (the process died, or the machine went down, mid-run).
 
-A run's ``status.json`` (written by runs since it existed, see :func:`recorded_status`) wins over all of these.
+A run's ``status.json`` (written by runs since it existed, see :func:`recorded_status`) wins over all of these,
+except ``damaged``: a file the run needs is missing or unreadable (config.json, summary.json, its model's weights),
+whatever the run's ending was; the message names the file, and the field, with what to do (see :func:`damage`).
 """
 
 from __future__ import annotations
@@ -28,13 +30,20 @@ from bertstudio.errors import ModelError, UserError
 from bertstudio.evaluation.multilabel_metrics import EXACT_MATCH
 from bertstudio.fingerprint import Fingerprint
 from bertstudio.models.registry import find_variant
-from bertstudio.results import Summary, read_json, read_run_status
+from bertstudio.results import (
+    RunStatus,
+    Summary,
+    lost_model,
+    read_run_settings,
+    read_run_status,
+    unfinished_hint,
+)
 from bertstudio.runs import METRICS_FILE, REPORT_FILE, SUMMARY_FILE, RunFolder, read_metrics
 
-Status = Literal["running", "done", "stopped", "failed", "interrupted"]
-STATUSES: tuple[Status, ...] = ("running", "done", "stopped", "failed", "interrupted")
+Status = Literal["running", "done", "stopped", "failed", "interrupted", "damaged"]
+STATUSES: tuple[Status, ...] = ("running", "done", "stopped", "failed", "interrupted", "damaged")
 STATUS_WORDS: dict[str, str] = {"running": "running", "done": "done", "stopped": "stopped",
-                                "failed": "failed", "interrupted": "interrupted"}
+                                "failed": "failed", "interrupted": "interrupted", "damaged": "damaged"}
 # A training run appends to metrics.jsonl at least once per step; a step of BERT-base on a slow CPU at
 # batch 32 takes ~20 s, so two quiet minutes mean the process is gone.
 RECENT_ACTIVITY_S = 120.0
@@ -137,6 +146,8 @@ def recorded_status(run: RunFolder) -> tuple[Status, str] | None:
         return None
     status = read_run_status(run.path)
     message = status.message or (INTERRUPTED if status.state == "interrupted" else "")
+    if status.state in ("interrupted", "failed"):  # where it goes on from: status.json's checkpoint step
+        message = f"{message} {unfinished_hint(run.path)}".strip()
     return status.state, message
 
 
@@ -174,14 +185,47 @@ def derive_status(run: RunFolder, active: Collection[Path] | None = None) -> tup
     return "interrupted", INTERRUPTED
 
 
-def _read_dict(path: Path) -> tuple[dict[str, Any], str]:
-    if not path.is_file():
-        return {}, ""
+def _said(err: UserError) -> str:
+    return f"{err.message} {err.hint}" if err.hint else err.message
+
+
+def _read_settings(run: RunFolder) -> tuple[dict[str, Any], str]:
+    """config.json, and what is wrong with it ('' when nothing): missing, broken or not settings."""
     try:
-        raw = read_json(path, "")
+        return read_run_settings(run.path), ""
     except ModelError as err:
-        return {}, err.message
-    return (raw, "") if isinstance(raw, dict) else ({}, f"{path.name} is not a JSON object.")
+        return {}, _said(err)
+
+
+def _read_summary(run: RunFolder) -> tuple[Summary | None, str]:
+    """summary.json (None when the run has none), and what is wrong with it, naming the field."""
+    if not run.summary.is_file():
+        return None, ""
+    try:
+        return Summary.read(run.summary), ""
+    except ModelError as err:
+        return None, _said(err)
+
+
+def damage(run: RunFolder, status: Status, settings_problem: str, summary_problem: str) -> list[str]:
+    """What makes the run folder damaged, each naming the file (and field) and what to do: its config.json (unless
+    it is still training), an unreadable summary.json, and, for a run that ended with its model, the model or
+    summary.json gone since.  They showed as "failed" with "train it again", or as "done" with nothing said."""
+    found = [settings_problem] if settings_problem and status != "running" else []
+    found += [summary_problem] if summary_problem else []
+    lost = lost_model(run.path)
+    return found + ([f"{lost.message} {lost.hint}"] if lost is not None else [])
+
+
+def status_file_note(run: RunFolder) -> str:
+    """A damaged status.json, in words: the status is then read from the run's other files ('' when it reads)."""
+    if not run.status.is_file():
+        return ""
+    try:
+        RunStatus.read(run.status)
+    except ModelError as err:
+        return f"{err.message} The status shown is read from the run's other files."
+    return ""
 
 
 def _stamp_time(name: str) -> float | None:
@@ -220,14 +264,13 @@ def _model_name(model: str | None) -> str:
 def read_run(path: str | os.PathLike[str], active: Collection[Path] | None = None, group: str = "") -> RunRecord:
     """The record of one run folder; a damaged file is a message on the record, never an exception."""
     run = RunFolder(path)
-    config, problem = _read_dict(run.config)
+    config, settings_problem = _read_settings(run)
     status, message = derive_status(run, active)
-    summary = None
-    if run.summary.is_file():
-        try:
-            summary = Summary.read(run.summary)
-        except ModelError as err:
-            status, message = "failed", f"{err.message} {err.hint}"
+    summary, summary_problem = _read_summary(run)
+    damaged = damage(run, status, settings_problem, summary_problem)
+    if damaged:
+        status, message = "damaged", " ".join(damaged)
+    message = " ".join(part for part in (message, status_file_note(run)) if part)
     started = _started(run)
     fingerprint = Fingerprint.from_dict(config.get("data_fingerprint"))
     data = config.get("data") or ""
@@ -237,7 +280,7 @@ def read_run(path: str | os.PathLike[str], active: Collection[Path] | None = Non
         model_key=str(config.get("model") or ""), preset=str(config.get("preset") or ""),
         data_name=fingerprint.name if fingerprint else Path(data).name, fingerprint=fingerprint,
         settings={k: config.get(k) for k in KEY_SETTINGS}, config=config, summary=summary,
-        message=message or problem, group=group, started_ts=started)
+        message=message, group=group, started_ts=started)
 
 
 def _is_run(folder: Path) -> bool:

@@ -11,6 +11,7 @@ import csv
 import html
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from bertstudio.history.records import STATUS_WORDS, RunRecord, read_run, score_
 from bertstudio.results import Summary, read_export, read_json
 from bertstudio.runs import RunFolder, atomic_write_text
 
-REPORT_FILE = "report.html"
+# Statuses a run can still leave (resumed, or still training): its report says it is a snapshot.
+UNSETTLED_STATUSES = ("running", "interrupted", "failed")
 BIGGEST_ERRORS = 10
 SVG_WIDTH, SVG_HEIGHT, MARGIN = 560, 260, 44
 COLORS = ("#4f46e5", "#ea580c", "#059669", "#db2777", "#0891b2", "#65a30d", "#9333ea", "#ca8a04")
@@ -34,6 +36,7 @@ body {font-family: system-ui, sans-serif; max-width: 1000px; margin: 2em auto; c
 h1 {margin-bottom: .2em;} h2 {margin-top: 1.6em; border-bottom: 1px solid #e5e7eb; padding-bottom: .2em;}
 table {border-collapse: collapse; margin: .6em 0;} td, th {border: 1px solid #e5e7eb; padding: 4px 8px;}
 th {background: #f3f4f6; text-align: left;} .muted {color: #6b7280;} .num {text-align: right;}
+.snapshot {background: #fef3c7; border: 1px solid #f59e0b; padding: .6em .8em;}
 .headline {font-size: 1.3em;} .charts {display: flex; flex-wrap: wrap; gap: 1em;} svg {background: #fff;}
 """
 
@@ -316,6 +319,7 @@ def render_report(run_dir: str | os.PathLike[str], bench: Sequence[BenchRecord] 
               f" · {_e(STATUS_WORDS.get(record.status, record.status))}"
               + (f" · {_e(record.summary.device)}" if record.summary and record.summary.device else "")
               + (f" · trained in {record.train_seconds:.0f} s" if record.train_seconds else "") + "</p>")
+    header += _snapshot_note(record, time.strftime("%Y-%m-%d %H:%M"))
     if record.message:
         header += f"<p>{_e(record.message)}</p>"
     curves = _section("Training curves", curve_charts([record.path.name], [read_curves(run_dir)]))
@@ -327,9 +331,20 @@ def render_report(run_dir: str | os.PathLike[str], bench: Sequence[BenchRecord] 
             "</body></html>\n")
 
 
+def _snapshot_note(record: RunRecord, made: str) -> str:
+    """When the report was made; for a run that may still go on (resumed, or still training), a banner saying the
+    report shows it as it was then.  A report of an interrupted run, kept after the run was resumed and finished,
+    still said "interrupted" with nothing to tell it from a report of the run as it is."""
+    if record.status not in UNSETTLED_STATUSES:
+        return f'<p class="muted">Report made {_e(made)}.</p>'
+    return (f'<p class="snapshot"><b>Report made {_e(made)}, while the run was {_e(STATUS_WORDS[record.status])}.</b> '
+            f"It shows the run as it was then; once the run has gone on (resumed, or finished), make the report "
+            f"again (bertstudio report {_e(record.path)}, or the Runs tab's Make the report).</p>")
+
+
 def write_report(run_dir: str | os.PathLike[str], target: str | os.PathLike[str] | None = None,
                  bench: Sequence[BenchRecord] = ()) -> Path:
     """Write the report (default: ``RUN/report.html``); returns its path."""
-    path = Path(target) if target else Path(run_dir) / REPORT_FILE
+    path = Path(target) if target else RunFolder(run_dir).report
     atomic_write_text(path, render_report(run_dir, bench))
     return path

@@ -72,6 +72,7 @@ def build(ctx: AppContext) -> None:
         refresh = gr.Button("Refresh", size="sm", scale=0)
         table = gr.Dataframe(views.runs_frame([]), interactive=False, wrap=True, elem_id="runs-table",
                              column_widths=list(views.RUN_COLUMN_WIDTHS))
+        damaged_md = gr.Markdown(elem_id="runs-damaged")
         picked = gr.CheckboxGroup(label="Runs (tick to choose)", choices=[], elem_id="runs-pick")
         with gr.Row():
             compare = gr.Button("Compare the ticked runs", variant="primary", elem_id="runs-compare")
@@ -130,7 +131,7 @@ def build(ctx: AppContext) -> None:
             records = workspace_runs(ctx, ws)
             paths = {str(r.path) for r in records}
             rows = model_comparison(records, benchmark_records(ctx.jobs, ws))
-            return {table: views.runs_frame(records),
+            return {table: views.runs_frame(records), damaged_md: views.damaged_markdown(records),
                     picked: gr.CheckboxGroup(choices=views.run_choices(records),
                                              value=[p for p in ticked or [] if p in paths]),
                     models_df: views.models_frame(rows),
@@ -149,6 +150,8 @@ def build(ctx: AppContext) -> None:
         @friendly
         def on_open(workspace, ticked: list[str] | None) -> dict:
             record = one_record(ctx, require_workspace(workspace), ticked)
+            if record.status == "damaged":  # the message names the file and what to do
+                raise UserError(f"That run is damaged: {record.message}", "Or pick another run.")
             if not has_test_score(record):  # a run stopped early kept its best model: it opens like a finished one
                 raise UserError(f"That run is {record.status}, so it has no finished model.", "Pick a finished run.")
             return {ctx.run_dir: str(record.path), ctx.tabs: gr.Tabs(selected="evaluate")}
@@ -222,7 +225,7 @@ def build(ctx: AppContext) -> None:
                 text = job.outcome.message  # says which limit stopped it, if one did
             return {seeds_md: text, seeds_timer: gr.Timer(active=job.running)}
 
-        listing = [table, picked, models_df, models_md, saved]
+        listing = [table, damaged_md, picked, models_df, models_md, saved]
         ticked_in = [ctx.workspace, picked]
         for trigger in (refresh.click, tab.select):
             trigger(show, ticked_in, listing)

@@ -385,8 +385,8 @@ def list_workspace_runs(workspace: Workspace) -> list[RunInfo]:
     infos = []
     for run in RunFolder.finished_under(workspace.runs):
         record = read_run(run.path)
-        if record.macro_f1 is None and record.status == "failed":
-            continue  # a damaged summary: the run cannot be shown, the others can
+        if record.summary is None:
+            continue  # a damaged summary.json (the Runs tab lists the run as damaged, and why): the others can be
         infos.append(RunInfo(path=run.path, model=record.model, macro_f1=record.macro_f1, accuracy=record.accuracy,
                              started=record.created, data_name=record.data_name))
     return infos

@@ -364,3 +364,95 @@ def test_the_report_shows_learning_rates_and_flat_curves_as_they_are():
     svg = line_chart_svg("Validation macro-F1", [Series("run", [10, 20, 30], [0.711, 0.711, 0.711])])
     axis = [float(v) for v in re.findall(r'text-anchor="end">([0-9.]+)</text>', svg)][1:]  # after the last step
     assert len(axis) == 2 and max(axis) < 1.0 and min(axis) < 0.711 < max(axis)
+
+
+# --------------------------------------------------------------------------- damaged run folders
+
+
+def _done(runs_root: Path) -> Path:
+    """The finished MiniLM run, with the status.json a run of this version writes."""
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    run = runs_root / "20260101-100000-minilm"
+    RunStatus(state="done", step=9, message="Done after 9 steps: the best model was kept.").write(RunFolder(run).status)
+    return run
+
+
+@pytest.mark.parametrize("content, words", [
+    ('{"accuracy": "high", ', "summary.json is not valid JSON (line 1"),
+    ("", "summary.json is not valid JSON"),
+    ('{"macro_f1": null}', 'summary.json cannot be used: "accuracy" is missing; "macro_f1" is None'),
+])
+def test_a_damaged_summary_makes_a_damaged_run_not_a_failed_one(runs_root, capsys, content, words):
+    """dmg/a, i, j were listed "failed", with "The run did not finish cleanly; train it again": it had finished."""
+    run = _done(runs_root)
+    (run / "summary.json").write_text(content)
+    record = read_run(run)
+    assert record.status == "damaged" and words in record.message and record.summary is None
+    assert "did not finish cleanly" not in record.message and "back from a copy of the run" in record.message
+    assert main(["runs", "--root", str(runs_root), "show", run.name]) == 0
+    out = capsys.readouterr().out
+    assert "damaged" in out.splitlines()[1] and words in out
+
+
+@pytest.mark.parametrize("content, words", [(None, "config.json is missing."),
+                                            ("[1,2]", "config.json holds a JSON list, not settings.")])
+def test_a_run_without_its_settings_is_damaged_and_says_so(runs_root, content, words):
+    """dmg/b (no config.json) and dmg/e (a list) were "done" with only "Done after 30 steps" to say."""
+    run = _done(runs_root)
+    (run / "config.json").unlink() if content is None else (run / "config.json").write_text(content)
+    record = read_run(run)
+    assert record.status == "damaged" and record.message.startswith(f"{run / 'config.json'}")
+    assert words in record.message and "Done after" not in record.message
+    assert record.macro_f1 == 0.4  # its scores are still its own
+
+
+@pytest.mark.parametrize("lost, words", [("model/model.safetensors", "its model's weights are missing (model/model"),
+                                         ("model", "its model is missing (model/)")])
+def test_a_finished_run_whose_model_is_gone_is_damaged(runs_root, lost, words):
+    """dmg/d and dmg/h were listed "done" with no hint; predict then told them to resume, and resume refused."""
+    import shutil
+
+    run = _done(runs_root)
+    gone = run / lost
+    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+    record = read_run(run)
+    assert record.status == "damaged" and f"The run in {run} finished, but {words}" in record.message
+    assert "bertstudio train --config" in record.message and "--resume" not in record.message
+    left_out = {item.run: item.reason for item in left_out_of_models(list_runs(runs_root))}
+    assert left_out[run.name] == "damaged (a file it needs is missing or unreadable)"
+
+
+def test_an_interrupted_run_says_the_step_it_resumes_from(runs_root):
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    run = runs_root / "20260101-140000-interrupted"
+    RunStatus(state="interrupted", step=12, checkpoint_step=12).write(RunFolder(run).status)
+    message = read_run(run).message
+    assert "without finishing" in message and f"Resume it from step 12: bertstudio train --resume {run}" in message
+
+
+def test_a_damaged_status_file_is_named_and_the_status_read_from_the_other_files(runs_root):
+    run = runs_root / "20260101-100000-minilm"
+    (run / "status.json").write_text('{"state": "weird"}')
+    record = read_run(run)
+    assert record.status == "done"
+    assert record.message.startswith(f"{run / 'status.json'} cannot be used: \"state\" is 'weird'")
+    assert record.message.endswith("The status shown is read from the run's other files.")
+
+
+def test_the_report_of_a_run_that_may_go_on_says_when_it_was_made_and_that_it_shows_the_run_then(runs_root):
+    """A report of an interrupted run stayed in the folder after the run was resumed and finished, saying
+    "interrupted" with nothing to tell it from a report of the run as it is."""
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    run = runs_root / "20260101-140000-interrupted"
+    RunStatus(state="interrupted", step=12, checkpoint_step=12).write(RunFolder(run).status)
+    page = render_report(run)
+    assert 'class="snapshot"' in page and ", while the run was interrupted.</b> It shows the run as it was then" in page
+    assert f"bertstudio report {run}" in page
+    done = render_report(_done(runs_root))
+    assert 'class="snapshot"' not in done and "Report made " in done

@@ -157,6 +157,27 @@ def test_runs_tables_fit_a_laptop_screen(tmp_path):
     assert len(views.short_file("customer_support_tickets_2024_final.xlsx")) == views.SHORT_DATA_CHARS
 
 
+def test_the_status_column_fits_every_status_word():
+    """The Runs tab read "interrupt": 80px held 9 characters of the table's monospace font."""
+    from bertstudio.history.records import STATUS_WORDS
+
+    width = int(views.RUN_COLUMN_WIDTHS[views.RUN_COLUMNS.index("Status")].removesuffix("px"))
+    longest = max(STATUS_WORDS.values(), key=len)
+    assert longest == "interrupted" and width >= len(longest) * views.TABLE_CHAR_PX + views.CELL_PADDING_PX
+
+
+def test_damaged_runs_are_named_under_the_table_with_what_is_wrong(tmp_path):
+    """A damaged run showed only its status: what is wrong with it was said nowhere in the app."""
+    records = _two_runs(tmp_path)
+    assert views.damaged_markdown(records) == ""
+    (tmp_path / "20260101-a" / "config.json").write_text("[1,2]")
+    records = list_runs(tmp_path)
+    text = views.damaged_markdown(records)
+    assert text.startswith("**1 damaged run**") and "- **20260101-a**: " in text
+    assert "config.json holds a JSON list, not settings." in text and "20260101-b" not in text
+    assert set(views.runs_frame(records)["Status"]) == {"done", "damaged"}
+
+
 def test_compared_runs_are_named_short_in_legends_and_heads(tmp_path):
     """Legends and heads read "20261206-143427-MiniLM-L6-bundled-all-MiniLM-L6-v2" and epochs "4.0"."""
     records = _two_runs(tmp_path)

@@ -92,6 +92,14 @@ def test_runs_are_listed_newest_first_and_unfinished_ones_are_skipped(store):
         S.checked_run_dir(workspace, workspace.runs / "20260104-000000-deleted")
 
 
+def test_a_run_whose_summary_is_damaged_is_left_out_of_the_pickers(store):
+    """It was left out as "failed"; the history now lists such a run as damaged."""
+    workspace = store.open(None)
+    _fake_run(workspace, "20260101-000000-a", 0.5)
+    (_fake_run(workspace, "20260102-000000-b") / "summary.json").write_text("{broken")
+    assert [r.path.name for r in S.list_workspace_runs(workspace)] == ["20260101-000000-a"]
+
+
 def test_export_zip_holds_the_model_folder_and_a_readme_and_is_reused(store):
     from helpers import make_tiny_run
 

@@ -19,7 +19,10 @@ from bertstudio.ui.views.progress import format_duration
 RUN_COLUMNS = ("Started", "Status", "Model", "Data", "Preset", "Accuracy", "Macro-F1", "Simple model",
                "Time", "Run")
 # Widths that fit RUN_COLUMNS' heads and cells at 1,400 px (the run's folder name, last, wraps at its hyphens).
-RUN_COLUMN_WIDTHS = ("140px", "80px", "115px", "160px", "85px", "85px", "85px", "80px", "100px", "250px")
+# Status fits its longest word, "interrupted", in the table's monospace font (at 80px it read "interrupt").
+RUN_COLUMN_WIDTHS = ("140px", "110px", "115px", "160px", "85px", "85px", "85px", "80px", "100px", "220px")
+TABLE_CHAR_PX = 8.5  # one character of the table's monospace font at its size
+CELL_PADDING_PX = 16  # a cell's padding, left and right together
 SHORT_DATA_CHARS = 22  # a longer file name is cut in the middle (its extension stays)
 # A model's parenthesis longer than this is left out of table cells ("MiniLM-L6 (bundled, all-MiniLM-L6-v2)" ->
 # "MiniLM-L6"); a short one tells variants apart and stays ("BERT-base (cased)").
@@ -70,6 +73,16 @@ def runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
              r.preset, accuracy_text(r.accuracy, r.multi_label), _score(r.macro_f1), _score(r.simple_model_macro_f1),
              format_duration(r.train_seconds) if r.train_seconds else "", r.name) for r in records]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def damaged_markdown(records: Sequence[RunRecord]) -> str:
+    """What is wrong with each damaged run, under the table: its file (and field) and what to do ('' when none is).
+    The table's status alone said "damaged" without a word on why."""
+    damaged = [r for r in records if r.status == "damaged"]
+    if not damaged:
+        return ""
+    lines = "\n".join(f"- **{r.name}**: {r.message}" for r in damaged)
+    return f"**{count_noun(len(damaged), 'damaged run')}** (a file it needs is missing or unreadable):\n\n{lines}"
 
 
 def run_choices(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
