@@ -143,6 +143,7 @@ def build(ctx: AppContext) -> None:
         preset_radio = gr.Radio(choices=settings.preset_choices(), value=DEFAULT_PRESET,
                                 label="Preset: a starting point for the settings", elem_id="preset-choice")
         preset_md = gr.Markdown(preset_markdown(DEFAULT_PRESET, None))
+        preset_note = gr.Markdown(elem_id="preset-switch-note")  # a new file's preset switch, and what it kept
         with gr.Accordion("Advanced settings (optional: the defaults are chosen from your data)", open=False,
                           elem_id="advanced-settings"):
             widgets = []
@@ -191,11 +192,14 @@ def build(ctx: AppContext) -> None:
             in this session or before the app restarted)."""
             return gr.Radio(choices=settings.preset_choices(saved_folder(workspace)), value=preset)
 
+        def show_widgets(values: dict[str, Any]) -> dict:
+            return {widget: settings.to_widget(spec, values.get(spec.name)) for widget, spec in zip(widgets, specs)}
+
         def apply_preset(preset: str, selection: DataSelection | None, workspace=None) -> dict:
             saved = saved_folder(workspace)
             values, model = settings.preset_settings(preset, saved)
             shown = {preset_radio: preset_list(workspace, preset), preset_md: preset_markdown(preset, selection, saved),
-                     **{widget: settings.to_widget(spec, values[spec.name]) for widget, spec in zip(widgets, specs)}}
+                     preset_note: "", **show_widgets(values)}
             if model:  # the preset comes with its own model (a saved one may name a folder or a Hub id)
                 listed = model in VARIANTS
                 shown.update({model_radio: model if listed else DEFAULT_MODEL, custom: "" if listed else model})
@@ -216,8 +220,7 @@ def build(ctx: AppContext) -> None:
             """Show a whole choice (model, preset, every setting): a run's, saved settings, or the remembered one."""
             known = list_presets(workspace=saved_folder(workspace))
             shown = apply_preset(preset if preset in known else DEFAULT_PRESET, selection, workspace)
-            shown.update({widget: settings.to_widget(spec, values.get(spec.name))
-                          for widget, spec in zip(widgets, specs)})
+            shown.update(show_widgets(values))
             listed = model in VARIANTS
             shown.update({model_radio: model if listed else DEFAULT_MODEL, custom: "" if listed else model})
             return shown
@@ -234,8 +237,9 @@ def build(ctx: AppContext) -> None:
             return apply_preset(DEFAULT_PRESET, None, workspace)
 
         @friendly
-        def on_new_file(selection: DataSelection | None, current: str, workspace, data_file: str) -> dict:
-            """A new file: select the preset recommended for it (settings untouched if it is already selected).
+        def on_new_file(selection: DataSelection | None, current: str, workspace, data_file: str, *shown: Any) -> dict:
+            """A new file: select the preset recommended for it, keeping the settings the person set themselves
+            (settings untouched if it is already selected), and say so.
             The file the page had before a reload comes back with the choice made for it, not the recommendation:
             both arrive on page load, in no fixed order, and must agree."""
             remembered = recall_model_choice(workspace) if workspace is not None else None
@@ -244,8 +248,11 @@ def build(ctx: AppContext) -> None:
             preset = None if selection is None else train_plan.preset_for_new_file(selection.rows, selection.class_counts,
                                                                                 current)
             if preset is None:
-                return {preset_md: preset_markdown(current, selection, saved_folder(workspace))}
-            return apply_preset(preset, selection, workspace)
+                return {preset_md: preset_markdown(current, selection, saved_folder(workspace)), preset_note: ""}
+            switch = settings.switch_preset(specs, shown, current, preset, saved_folder(workspace))
+            note = settings.switch_note(switch, specs)
+            gr.Info(note, title="Model tab")  # the person is in the Data tab: the switch is not silent
+            return {**apply_preset(preset, selection, workspace), **show_widgets(switch.values), preset_note: note}
 
         def shown_plan(selection: DataSelection | None, choice: ModelChoice, measure: bool) -> dict:
             plan, decisions = plan_text(selection, choice, training_now=ctx.jobs.running(TRAINING) is not None,
@@ -341,7 +348,7 @@ def build(ctx: AppContext) -> None:
         collect_io = dict(fn=collect,
                           inputs=[ctx.workspace, ctx.data_file, model_radio, custom, preset_radio, *widgets],
                           outputs=[ctx.model_choice, ctx.model, card])
-        preset_outputs = [preset_radio, preset_md, model_radio, custom, *widgets]
+        preset_outputs = [preset_radio, preset_md, preset_note, model_radio, custom, *widgets]
 
         # Number boxes count when the person is done typing (Enter or leaving the box): half-typed values
         # such as "0" on the way to "0.0002" would only produce error messages.
@@ -355,7 +362,7 @@ def build(ctx: AppContext) -> None:
             ctx.settings_request.change(on_request, [ctx.settings_request, ctx.data, ctx.workspace],
                                         preset_outputs).then(
                 **collect_io)
-        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace, ctx.data_file],
+        ctx.data_file.change(on_new_file, [ctx.data, preset_radio, ctx.workspace, ctx.data_file, *widgets],
                              preset_outputs).then(**collect_io)
         ctx.data.change(friendly(lambda s, p, ws: preset_markdown(p, s, saved_folder(ws))),
                         [ctx.data, preset_radio, ctx.workspace], preset_md)

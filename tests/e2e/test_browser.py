@@ -393,6 +393,36 @@ def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
 
 
 @pytest.mark.timeout(300)
+def test_a_files_recommended_preset_keeps_the_settings_typed_before_it(app_url, tmp_path):
+    """Model tab: Maximum steps typed, then a file whose class balance recommends another preset (Imbalanced): the
+    preset switches, the typed 40 stays (a tester found the box emptied), and the tab says so."""
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "mostly_praise.csv"
+    rows = [f"Great service number {i} thank you,praise" for i in range(250)]
+    rows += [f"Parcel {i} arrived broken,complaint" for i in range(40)]
+    upload.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.get_by_role("tab", name="2. Model").click()
+        page.get_by_text("Advanced settings").click()
+        steps = page.locator("#setting-max_steps input")
+        type_number(steps, 40)
+        page.get_by_role("tab", name="1. Data").click()
+        page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#data-report")).to_contain_text("mostly_praise.csv", timeout=120_000)
+        page.get_by_role("tab", name="2. Model").click()
+        expect(page.locator("#preset-switch-note")).to_contain_text("Your own settings stay as you set them: "
+                                                                    "Maximum steps 40", timeout=60_000)
+        expect(page.locator("#preset-choice input[value=imbalanced]")).to_be_checked()
+        expect(steps).to_have_value("40")
+        expect(page.locator("#plan")).to_contain_text("at most 40 steps", timeout=120_000)
+        browser.close()
+
+
+@pytest.mark.timeout(300)
 def test_a_workbooks_sheet_is_chosen_and_kept_on_reload(app_url, tmp_path):
     """Data tab: a workbook with a legend in front shows the Sheet picker on the data; choosing the legend reads
     it, and a reloaded page shows the legend again."""

@@ -235,3 +235,64 @@ def test_the_speed_probe_scales_one_layer_and_keeps_the_fixed_part():
 
     assert _scaled(1.0, 1.5, 12) == pytest.approx(0.5 + 12 * 0.5)  # fixed 0.5 s + 12 layers of 0.5 s
     assert _scaled(1.5, 1.0, 12) == pytest.approx(12 * 0.5)  # a busy machine's inverted timings: no fixed part
+
+
+# --- a new file's preset and the settings the person set ----------------------------------------------------------
+
+
+IMBALANCED = {"a": 500, "b": 100}  # recommended: Imbalanced classes
+
+
+def _shown(preset: str, **typed) -> list:
+    """The advanced settings as the form shows ``preset``, with what the person typed over it."""
+    values = {**settings.preset_settings(preset)[0], **typed}
+    return [settings.to_widget(spec, values[spec.name]) for spec in settings.advanced_specs()]
+
+
+def test_a_recommended_preset_keeps_the_settings_the_person_set_and_says_so():
+    """A tester set Maximum steps to 40, loaded a file recommending Imbalanced, and found the box emptied."""
+    specs = settings.advanced_specs()
+    shown = _shown("balanced", max_steps=40.0, lr=2e-4)
+    shown[[spec.name for spec in specs].index("lr")] = 0.0002  # a number box sends 2e-4 back as 0.0002
+    assert settings.own_settings(specs, shown, "balanced") == {"max_steps": 40, "lr": 2e-4}
+    switch = settings.switch_preset(specs, shown, "balanced", "imbalanced")
+    recommended, _ = settings.preset_settings("imbalanced")
+    assert switch.preset == "imbalanced"
+    assert switch.values == {**recommended, "max_steps": 40, "lr": 2e-4}  # the rest is the recommendation's
+    assert switch.kept == {"max_steps": 40, "lr": 2e-4}
+    note = settings.switch_note(switch, specs)
+    assert note == ("The preset is now Imbalanced classes, the one recommended for this file. Your own settings stay "
+                    "as you set them: Maximum steps 40, Learning rate (pre-trained model) 0.0002.")
+    untouched = settings.switch_preset(specs, _shown("balanced"), "balanced", "imbalanced")
+    assert untouched.values == recommended and not untouched.kept
+    assert settings.switch_note(untouched, specs) == ("The preset is now Imbalanced classes, the one recommended for "
+                                                      "this file.")
+    # A setting typed to what the new preset sets anyway is not listed as kept (nothing was at stake).
+    same = settings.switch_preset(specs, _shown("balanced", class_weighting=recommended["class_weighting"]),
+                                  "balanced", "imbalanced")
+    assert same.kept == {} and same.values == recommended
+
+
+def _model_tab_handler(tmp_path, name: str):
+    from bertstudio.ui.app import build_app
+
+    demo = build_app(tmp_path / "data", warm=False)
+    handler = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == name)
+    by_id = {getattr(block, "elem_id", None): block for block in handler.outputs}
+    return handler, by_id
+
+
+def test_the_model_tab_keeps_typed_settings_when_a_new_file_switches_the_preset(tmp_path):
+    """The wiring: the new file's handler reads the shown settings and puts the person's own back over the
+    recommended preset, with a note saying so; a file whose preset is already selected changes no setting."""
+    handler, outputs = _model_tab_handler(tmp_path, "on_new_file")
+    assert [getattr(block, "elem_id", None) for block in handler.inputs[4:]] == \
+        [f"setting-{spec.name}" for spec in settings.advanced_specs()]  # every shown setting reaches it
+    shown = _shown("balanced", max_steps=40)
+    switched = handler.fn(_selection(rows=600, class_counts=IMBALANCED), "balanced", None, "/tmp/other.csv", *shown)
+    assert switched[outputs["setting-max_steps"]] == 40
+    assert switched[outputs["setting-class_weighting"]] == settings.preset_settings("imbalanced")[0]["class_weighting"]
+    assert switched[outputs["preset-choice"]].value == "imbalanced"
+    assert "Maximum steps 40" in switched[outputs["preset-switch-note"]]
+    kept = handler.fn(_selection(), "balanced", None, "/tmp/data.csv", *shown)
+    assert outputs["setting-max_steps"] not in kept and kept[outputs["preset-switch-note"]] == ""

@@ -8,8 +8,10 @@ cannot hold "auto" for every type, so values pass through :func:`to_widget` and
 
 from __future__ import annotations
 
+import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -132,6 +134,65 @@ def preset_settings(preset: str, saved: Path | None = None) -> tuple[dict[str, A
     config = config_from_preset(preset, workspace_presets=saved)
     model = get_preset(preset, workspace=saved).settings.get("model")
     return {name: getattr(config, name) for name in ADVANCED_FIELDS}, model
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two config values are the same setting: a number box sends 2e-05 back as 2e-05 or 0.00002."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-9)
+    return a == b
+
+
+def own_settings(specs: Sequence[FieldSpec], shown: Sequence[Any], preset: str,
+                 saved: Path | None = None) -> dict[str, Any]:
+    """The settings the person set themselves: those whose shown value is not what ``preset`` sets."""
+    preset_values, _ = preset_settings(preset, saved)
+    mine = settings_from_widgets(list(specs), list(shown))
+    return {name: value for name, value in mine.items() if not same_value(value, preset_values[name])}
+
+
+@dataclass(frozen=True)
+class PresetSwitch:
+    """The preset recommended for a new file, put in place of the one shown without losing the person's own
+    settings: a recommendation is the app's choice, a typed value is theirs (a tester's 'Maximum steps 40' was
+    emptied when a file's class balance switched the preset to Imbalanced)."""
+
+    preset: str
+    title: str
+    values: dict[str, Any]  # every advanced setting as it is to be shown: the new preset's, the person's own on top
+    kept: dict[str, Any]  # the person's own settings that differ from what the new preset sets
+
+
+def switch_preset(specs: Sequence[FieldSpec], shown: Sequence[Any], current: str, recommended: str,
+                  saved: Path | None = None) -> PresetSwitch:
+    """Switch from ``current`` to ``recommended``, keeping every setting the person changed from ``current``."""
+    own = own_settings(specs, shown, current, saved)
+    values, _ = preset_settings(recommended, saved)
+    kept = {name: value for name, value in own.items() if not same_value(value, values[name])}
+    return PresetSwitch(recommended, get_preset(recommended, workspace=saved).title, {**values, **own}, kept)
+
+
+def shown_value(value: Any) -> str:
+    """A setting's value in words, as the form shows it (an empty number box is automatic)."""
+    if value is None:
+        return AUTO
+    if isinstance(value, bool):
+        return YES if value else NO
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def switch_note(switch: PresetSwitch, specs: Sequence[FieldSpec]) -> str:
+    """What the Model tab says after a new file switched the preset: which preset, and which of the person's own
+    settings it left as they were (plain text: it is also the toast shown in the Data tab)."""
+    note = f"The preset is now {switch.title}, the one recommended for this file."
+    if not switch.kept:
+        return note
+    labels = {spec.name: spec.label for spec in specs}
+    kept = ", ".join(f"{labels[name]} {shown_value(value)}" for name, value in switch.kept.items())
+    return f"{note} Your own settings stay as you set them: {kept}."
 
 
 SAVED_MARK = " (saved)"
