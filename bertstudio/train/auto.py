@@ -289,6 +289,22 @@ def choose_attention_dropout(hw: Hardware) -> Decision:
                                               "standard 0.1 is kept.")
 
 
+def choose_precision(precision: str, hw: Hardware) -> Decision | None:
+    """The number format to train in, when ``precision`` is auto, or fp16 on a CPU (None: as given).
+
+    accelerate runs no fp16 on a CPU: ``--precision fp16`` trained in fp32 there while the run recorded fp16 beside
+    its CPU device.  It gets what runs, as auto would choose it, and says so."""
+    if precision == "fp16" and hw.device == "cpu":
+        chosen = "bf16" if hw.bf16 else "fp32"
+        return Decision("precision", chosen, "fp16 runs only on a GPU; on this CPU training uses "
+                        + ("bfloat16, which it computes natively." if hw.bf16 else "full precision (fp32)."))
+    if precision != "auto":
+        return None
+    reason = ("This hardware computes in bfloat16 natively: about twice as fast, same accuracy."
+              if hw.bf16 else "This hardware has no fast bfloat16, so training uses full precision.")
+    return Decision("precision", "bf16" if hw.bf16 else "fp32", reason)
+
+
 def choose_eval_every(stats: DataStats, batch_size: int, grad_accum: int, processes: int = 1) -> Decision:
     # Each update averages batch_size texts from every process, grad_accum times over.
     steps_per_epoch = math.ceil(stats.train_rows / (batch_size * grad_accum * processes))
@@ -450,10 +466,8 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
     decide("eval_every", lambda: choose_eval_every(stats, batch_size, config.grad_accum, hw.processes))
     decide("compile", lambda: choose_compile(hw, planned_steps(config, stats, batch_size, epochs, hw.processes),
                                              head_only=config.freeze_encoder))
-    if config.precision == "auto":
-        precision = "bf16" if hw.bf16 else "fp32"
-        reason = ("This hardware computes in bfloat16 natively: about twice as fast, same accuracy."
-                  if hw.bf16 else "This hardware has no fast bfloat16, so training uses full precision.")
-        decisions.append(Decision("precision", precision, reason))
-        updates["precision"] = precision
+    precision = choose_precision(config.precision, hw)
+    if precision is not None:
+        decisions.append(precision)
+        updates["precision"] = precision.value
     return Resolved(config.model_copy(update=updates), decisions)

@@ -94,6 +94,17 @@ def test_no_bf16_means_fp32():
     assert resolve(TrainConfig(), stats(), Hardware("cpu", bf16=False)).config.precision == "fp32"
 
 
+@pytest.mark.parametrize("bf16,expected", [(False, "fp32"), (True, "bf16")])
+def test_fp16_on_a_cpu_becomes_what_runs_there_and_says_so(bf16, expected):
+    """accelerate runs no fp16 on a CPU: the run trained in fp32 and its summary recorded fp16 beside the CPU."""
+    result = resolve(TrainConfig(precision="fp16"), stats(), Hardware("cpu", bf16=bf16))
+    assert result.config.precision == expected
+    (said,) = [d for d in result.decisions if d.field == "precision"]
+    assert said.reason.startswith("fp16 runs only on a GPU; on this CPU training uses ")
+    on_a_gpu = resolve(TrainConfig(precision="fp16"), stats(), Hardware("cuda", bf16=True))
+    assert on_a_gpu.config.precision == "fp16" and "precision" not in [d.field for d in on_a_gpu.decisions]
+
+
 @pytest.mark.parametrize("layers,expected", [(2, 0), (5, 0), (6, 1), (12, 2), (24, 4)])
 def test_the_bottom_sixth_of_the_layers_stays_fixed(layers, expected):
     decision = choose_freeze_layers(layers)
