@@ -7,7 +7,8 @@ random generator, the gradient-accumulation counter) plus what the loop itself c
 name and renamed into place, and only the newest is kept, so ``checkpoints/`` always holds at most one
 complete checkpoint (``step-0000120/``).
 
-Saved at every epoch end and every ``checkpoint_minutes``; never between (no extra work in a step).  A run that
+Saved every ``checkpoint_minutes``, at epoch ends (at most once a minute), and at the step boundary where a run
+stopped by Ctrl-C or SIGTERM stops (``interrupts``); never within a step (no extra work in a step).  A run that
 has ended removes its checkpoints: there is nothing left to resume, and they weigh four times the model.
 """
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel, Field
 from bertstudio.errors import DiskFullError, UserError, disk_full_error, is_disk_full
 from bertstudio.results import RunStatus, read_run_status
 from bertstudio.runs import RunFolder, atomic_write_text
+from bertstudio.train.interrupts import Interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +135,19 @@ def _write_best(target: Path, best_state: dict | None, reuse: Path | None) -> No
     save_file({k: v.contiguous() for k, v in best_state.items()}, str(target))
 
 
+# A first save's time, before one was measured, at this many bytes a second (checkpoint_bytes): serialising and
+# handing the files to the system ran at 0.5-2 GB/s here; a slow disk or network folder shows in the measured time.
+FIRST_SAVE_BYTES_PER_S = 200e6
+
+
+@dataclass(frozen=True)
+class StepEnd:
+    """What happens at a step boundary: a checkpoint (``save``), and whether the run stops there (``stop``)."""
+
+    save: bool
+    stop: bool
+
+
 @dataclass
 class Checkpointer:
     """Decides when a checkpoint is due and writes it into ``run.checkpoints``."""
@@ -142,6 +157,7 @@ class Checkpointer:
     on_saved: Any = None  # called with the LoopState of each checkpoint written (the run's status follows it)
     last_saved: float = field(default_factory=time.perf_counter)
     _best: tuple[int, Path] | None = None  # (best step, its file) in the newest checkpoint
+    save_seconds: float | None = None  # how long the last save took (None: none yet)
 
     @classmethod
     def every(cls, minutes: float, run: RunFolder, on_saved: Any = None) -> Checkpointer | None:
@@ -151,17 +167,27 @@ class Checkpointer:
         since = time.perf_counter() - self.last_saved
         return since >= self.every_seconds or (epoch_ended and since >= min(self.every_seconds, EPOCH_END_MIN_GAP_S))
 
-    def due_on_every_process(self, accelerator, epoch_ended: bool) -> bool:
-        """:meth:`due` as the main process sees it, on every process.  Each process's clock differs a little, and
-        ``save`` is collective: a process that saved while another trained on would wait for it forever (the
-        two-process test hung exactly so before this)."""
+    def at_step_end(self, accelerator, epoch_ended: bool, interrupt: Interrupt | None) -> StepEnd:
+        """Whether to save a checkpoint at this step boundary, and whether the run stops here (Ctrl-C or SIGTERM
+        came: saved first unless that would take too long), the same on every process.  ``save`` is collective:
+        a process that saved while another trained on would wait for it forever (the two-process test hung exactly
+        so), so the main process's clock decides when one is due, and a stop that reached any process stops all."""
+        stop = interrupt is not None and interrupt.pending
+        hurry = stop and not interrupt.in_time(self.expected_save_seconds(accelerator))
         due = self.due(epoch_ended)
-        if accelerator.num_processes == 1:
-            return due
-        import torch
-        from accelerate.utils import broadcast
+        if accelerator.num_processes > 1:
+            import torch
 
-        return bool(broadcast(torch.tensor([int(due)], device=accelerator.device), from_process=0).item())
+            flags = torch.tensor([int(due and accelerator.is_main_process), int(stop), int(hurry)],
+                                 device=accelerator.device)
+            due, stop, hurry = (bool(flag) for flag in accelerator.reduce(flags, "max").tolist())
+        return StepEnd(save=not hurry if stop else due, stop=stop)
+
+    def expected_save_seconds(self, accelerator) -> float:
+        """How long a save takes: the last one's time, or a guess from the checkpoint's size before the first."""
+        if self.save_seconds is not None:
+            return self.save_seconds
+        return checkpoint_bytes(accelerator, None) / FIRST_SAVE_BYTES_PER_S
 
     def resumed_from(self, checkpoint: Path, state: LoopState) -> None:
         """The checkpoint a resumed run started from: its best weights are linked, not written, next time."""
@@ -177,6 +203,7 @@ class Checkpointer:
         root = self.run.checkpoints
         target = root / f"{CHECKPOINT_PREFIX}{state.step:07d}"
         partial = root / f".{target.name}.partial"
+        began = time.perf_counter()
         try:
             # save_state is collective but not synchronised: every process writes its own random-generator file
             # into the folder that only the main process creates, and save_state returns on each as soon as its
@@ -194,6 +221,7 @@ class Checkpointer:
             raise
         self._best = (state.best_step, target / BEST_WEIGHTS_FILE)
         self.last_saved = time.perf_counter()
+        self.save_seconds = self.last_saved - began
         return target
 
     def _complete(self, accelerator, partial: Path, target: Path, state: LoopState, best_state: dict | None) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.leftovers import claim_out_folder, remove_leftovers
 from bertstudio.results import Summary
 from bertstudio.train.console import ConsoleProgress
+from bertstudio.train.interrupts import Interrupt, Terminated
 from bertstudio.train.pipeline import load_inputs, resume_training, run_training
 from bertstudio.train.processes import Processes, one_process_launch_warning
 
@@ -58,50 +57,36 @@ def _add_output_flags(p: argparse.ArgumentParser) -> None:
 
 
 DEFAULT_RUNS_DIR = "runs"
-EXIT_TERMINATED = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for a process ended by Ctrl-C
+EXIT_TERMINATED = 128 + signal.SIGTERM  # ... and by SIGTERM
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so the training ends the same way."""
+def stops_gracefully(command: Callable[[argparse.Namespace, Interrupt], int]) -> Callable[[argparse.Namespace], int]:
+    """A training command that Ctrl-C and SIGTERM (``kill``, ``docker stop``, SLURM, systemd, accelerate's launcher
+    passing it on) stop at the next step boundary with a checkpoint there (``interrupts``), recorded "interrupted",
+    exiting 130 or 143 as a shell reports a process the signal ended.  SIGTERM used to end the process on the spot
+    (status.json "running", no word of how to go on), and Ctrl-C lost every step since the last checkpoint.
 
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM (``kill``, ``docker stop``, SLURM, systemd, accelerate's launcher passing it on) ends a training
-    as Ctrl-C does: the run is marked interrupted with its newest checkpoint and the console says how to resume.
-    By default SIGTERM ended the process on the spot, leaving status.json "running" and no word of how to go on.
-
-    Only the first SIGTERM is raised: a second one must not cut short the few writes that record the stop (the
-    launchers that send SIGTERM follow it with SIGKILL if the process does not end)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def terminate(signum, frame) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def ends_on_sigterm(command):
-    """A training command that stops on SIGTERM as on Ctrl-C and then exits with 143 (128 + SIGTERM)."""
+    The console ends with one line, the checkpoint kept and the command that goes on from it; "Stopped." only when
+    no run had started yet (it followed "Interrupted. Go on with ..." as a second ending)."""
     def run(args: argparse.Namespace) -> int:
+        interrupt = Interrupt()
         try:
-            with stop_on_sigterm():
-                return command(args)
-        except Terminated:
-            print("Stopped.", file=sys.stderr)
-            return EXIT_TERMINATED
+            with interrupt.handled():
+                return command(args, interrupt)
+        except KeyboardInterrupt as stop:
+            if Processes.from_environment().is_main:
+                print("Stopped.", file=sys.stderr)
+            return exit_code(stop)
     run.__doc__ = command.__doc__
     return run
 
 
-def run_train(args: argparse.Namespace) -> int:
+def exit_code(stop: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+
+
+def run_train(args: argparse.Namespace, interrupt: Interrupt | None = None) -> int:
     if args.resume:
         refuse_settings_with_resume(args)
     # --preset stays None when not given: with --config the file names the preset (config_from_args defaults it).
@@ -109,7 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
     # What killed runs left half-written (their processes are gone) goes first; a running run is left alone.
     remove_leftovers([args.runs_dir, args.resume, getattr(args, "output_dir", None), table_cache_root()])
     if args.resume:
-        return run_resume(args)
+        return run_resume(args, interrupt)
     cfg = train_config(args)
     if args.seeds > 1:
         return run_train_seeds(args)
@@ -124,7 +109,8 @@ def run_train(args: argparse.Namespace) -> int:
     progress = console_for(args)
     if main:
         progress.show_inputs(inputs)
-    return train_and_report(progress, lambda emit: run_training(inputs, emit=emit, runs_root=args.runs_dir))
+    return train_and_report(progress, lambda emit: run_training(inputs, emit=emit, runs_root=args.runs_dir,
+                                                                interrupt=interrupt))
 
 
 def console_for(args: argparse.Namespace) -> ConsoleProgress:
@@ -135,9 +121,15 @@ def console_for(args: argparse.Namespace) -> ConsoleProgress:
 
 def train_and_report(progress: ConsoleProgress, train: Callable[[Callable[[Any], None]], Summary]) -> int:
     """Run ``train(emit)`` with ``progress`` and print the summary's JSON line, from the main process alone (SCALE.md):
-    a resume on two processes printed it twice, the second process's without its simple-model figures."""
-    with progress.running():
-        summary = train(progress.on_event)
+    a resume on two processes printed it twice, the second process's without its simple-model figures.  A training
+    stopped by Ctrl-C or SIGTERM returns its exit code once the console has said how to go on."""
+    try:
+        with progress.running():
+            summary = train(progress.on_event)
+    except KeyboardInterrupt as stop:
+        if not progress.told_how_to_go_on:
+            raise
+        return exit_code(stop)
     if Processes.from_environment().is_main:
         print(json.dumps(summary.headline()))
     return 0
@@ -194,8 +186,9 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-def run_resume(args: argparse.Namespace) -> int:
-    return train_and_report(console_for(args), lambda emit: resume_training(args.resume, emit=emit))
+def run_resume(args: argparse.Namespace, interrupt: Interrupt | None = None) -> int:
+    return train_and_report(console_for(args), lambda emit: resume_training(args.resume, emit=emit,
+                                                                            interrupt=interrupt))
 
 
 def run_presets(args: argparse.Namespace) -> int:
@@ -213,7 +206,9 @@ def _add_train_seeds(p: argparse.ArgumentParser) -> None:
     add_config_flags(p)
 
 
-def run_train_seeds(args: argparse.Namespace) -> int:
+def run_train_seeds(args: argparse.Namespace, interrupt: Interrupt | None = None) -> int:
+    """Several trainings, one after the other; Ctrl-C and SIGTERM stop them at once (``train_with_seeds`` trains
+    without ``interrupt``: each seed's run is interrupted as it was)."""
     def show(run) -> None:
         print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",
               flush=True)
@@ -228,9 +223,9 @@ def run_train_seeds(args: argparse.Namespace) -> int:
 
 COMMANDS = (
     Command('train', 'Fine-tune a classifier on a labeled file and save it.',
-            _add_train, ends_on_sigterm(run_train)),
+            _add_train, stops_gracefully(run_train)),
     Command('presets', 'List the presets and when to use each.',
             no_arguments, run_presets),
     Command('train-seeds', 'Train the same settings with several seeds and report the mean and spread of macro-F1.',
-            _add_train_seeds, ends_on_sigterm(run_train_seeds)),
+            _add_train_seeds, stops_gracefully(run_train_seeds)),
 )

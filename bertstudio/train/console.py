@@ -24,7 +24,9 @@ from bertstudio.events import (
     Tuning,
     Working,
 )
+from bertstudio.results import read_run_status
 from bertstudio.train.auto import Decision, explanations
+from bertstudio.train.processes import Processes, resume_command
 
 
 def columns_line(cfg) -> str:
@@ -33,6 +35,16 @@ def columns_line(cfg) -> str:
     labels = (f"label columns: {', '.join(cfg.label_columns)}" if cfg.label_columns
               else f"label column: {cfg.label_column}")
     return f"Text column: {text}; {labels}."
+
+
+def interrupted_line(run_dir: str) -> str:
+    """How a training stopped by Ctrl-C or SIGTERM ends: the checkpoint it kept (its status says which) and the
+    command that goes on from there, under accelerate launch when it trained on several processes."""
+    command = resume_command(run_dir, Processes.from_environment().count)
+    step = read_run_status(run_dir).checkpoint_step
+    if step:
+        return f"Interrupted at step {step:,}, saved as a checkpoint. Go on from there with: {command}"
+    return f"Interrupted before its first checkpoint. Go on (from the start) with: {command}"
 
 
 def phase_line(event: Working) -> str:
@@ -88,6 +100,7 @@ class ConsoleProgress:
         # With several labels per text, "accuracy" is the share of texts whose every label is right: said so, as
         # "accuracy 0.0%" beside a macro-F1 of 77% read as a broken model.
         self._accuracy = "accuracy"
+        self.told_how_to_go_on = False  # a stopped run's last line is printed
 
     def _print(self, text: str) -> None:
         if self._bar is not None:
@@ -207,15 +220,15 @@ class ConsoleProgress:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Around a training: the bar is closed at the end, and Ctrl-C says how to go on with the run (it only
-        printed "Stopped.")."""
+        """Around a training: the bar is closed at the end, and Ctrl-C or SIGTERM ends with one line, the checkpoint
+        kept and how to go on (``told_how_to_go_on``: nothing more to say)."""
         try:
             yield
         except KeyboardInterrupt:
             if self._run_dir and not self._silenced:
                 self.close()
-                self._print(f"Interrupted. Go on with: bertstudio train --resume {self._run_dir} (from its last "
-                            "checkpoint, or from the start if it saved none)")
+                self._print(interrupted_line(self._run_dir))
+                self.told_how_to_go_on = True
             raise
         finally:
             self.close()

@@ -39,6 +39,7 @@ from bertstudio.train.feeds import (
     token_feed,
     uses_cached_features,
 )
+from bertstudio.train.interrupts import Interrupt
 from bertstudio.train.long_texts import window_aggregation
 from bertstudio.train.model_setup import _encoder_lr, make_optimizer, prepare_model, training_class_weights
 from bertstudio.train.multilabel import summed_bce
@@ -330,23 +331,32 @@ def train_model(
     should_stop: Callable[[], bool],
     checkpoints: Checkpointer | None = None,
     resume_from: Path | None = None,
+    interrupt: Interrupt | None = None,
 ) -> TrainOutcome:
     """Fine-tune ``model`` on tokenized ``train_ds``; returns it with the best validation weights loaded.
 
     A stop after the first evaluation ends training there with the best model so far (``outcome.stopped``);
     before it, there is nothing worth keeping and :class:`StopRequested` is raised.  ``checkpoints`` writes
-    resumable checkpoints; ``resume_from`` (one of them) goes on from where it was written.
+    resumable checkpoints; ``resume_from`` (one of them) goes on from where it was written.  ``interrupt`` (Ctrl-C or
+    SIGTERM of the command) stops the steps at a step boundary with a checkpoint there, raising KeyboardInterrupt.
 
     On a CPU, memory freed by one step is kept for the next (``prepare_model``) and handed back at the end;
     the last layer computes every position again once training is over.
     """
     try:
         return _fit(model, tokenizer, cfg, train_ds, val_ds, label_names, accelerator, emit=emit,
-                    should_stop=should_stop, checkpoints=checkpoints, resume_from=resume_from)
+                    should_stop=should_stop, checkpoints=checkpoints, resume_from=resume_from, interrupt=interrupt)
     finally:
         restore_last_layer(model)
         if accelerator.device.type == "cpu":
             release_freed_memory()
+
+
+def stopping_phase(interrupt: Interrupt | None, step: int) -> str:
+    """What the console says between Ctrl-C (or SIGTERM) and the stop: the checkpoint it waits for, and the way out."""
+    name = interrupt.name if interrupt is not None else "Another process's stop"
+    again = " (Ctrl-C again stops without it)" if name == "Ctrl-C" else ""
+    return f"{name}: saving a checkpoint of step {step:,} before stopping{again}"
 
 
 FEATURES_PHASE = "Reading every text once with the frozen model"
@@ -377,7 +387,7 @@ def _make_feed(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, accelerator
 
 def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list[str], accelerator, *,
          emit: Callable[[Any], None], should_stop: Callable[[], bool], checkpoints: Checkpointer | None,
-         resume_from: Path | None) -> TrainOutcome:
+         resume_from: Path | None, interrupt: Interrupt | None) -> TrainOutcome:
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()  # includes the one-off feature pass of head-only training
     prepare_model(model, cfg, accelerator.device.type)
@@ -416,55 +426,71 @@ def _fit(model, tokenizer, cfg: TrainConfig, train_ds, val_ds, label_names: list
                             samples=state.samples, tokens=state.tokens)
     stopped = False
     early_stopped = False
+
+    def checkpoint_state(position: Position) -> LoopState:
+        """Where the run is once the batch at ``position`` is trained on, for a checkpoint to go on from."""
+        epoch, done = position.following()
+        return best.to_loop_state(
+            step=step, epoch=epoch, batch_in_epoch=done, samples=readings.samples, tokens=readings.tokens,
+            micro_batches=micro_batches, train_seconds=time.perf_counter() - start, history=history,
+            processes=accelerator.num_processes, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum)
+
     model.train()
-    for position, batch in epochs_of(feed, train_loader, accelerator, state.epoch, state.batch_in_epoch):
-        if should_stop():
-            readings.flush()
-            if best.state is None:
-                raise StopRequested()
-            stopped = True
-            break
-        batch.pop("row", None)
-        if unfreezer is not None:
-            unfreezer.enter(step)
-        with accelerator.accumulate(model):
-            loss, micro_batches = run_step(
-                forward,
-                lambda: backward_within_memory(model, batch, forward, weights, accelerator, optimizer, micro_batches,
-                                               on_device=readings.deferred),
-                lambda: optimizer.zero_grad(set_to_none=True))
-            grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
-            optimizer.zero_grad(set_to_none=True)
-        readings.count_batch(batch)
-        if not accelerator.sync_gradients:
-            continue  # between accumulated micro-steps: no update happened
-        lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
-        loss = mean_over_processes(loss, accelerator)
-        scheduler.step()
-        step += 1
-        readings.record(step, loss, lr_used, grad_norm, time.perf_counter() - start)
-        if step % eval_every == 0 or step == total_steps:
-            readings.flush()  # every step's point before the check's
-            try:
-                evaluated = evaluate_and_keep_best(model, validation, accelerator, best, step, steps_per_epoch, start)
-            except StopRequested:  # Stop during a check: as before a step (keep the best so far, if any)
+    # Ctrl-C or SIGTERM during the steps waits for the next step boundary and its checkpoint (interrupts).
+    with interrupt.deferred() if interrupt is not None and checkpoints is not None else contextlib.nullcontext():
+        for position, batch in epochs_of(feed, train_loader, accelerator, state.epoch, state.batch_in_epoch):
+            if should_stop():
+                readings.flush()
                 if best.state is None:
-                    raise
+                    raise StopRequested()
                 stopped = True
                 break
-            history.append(evaluated.to_dict())
-            emit(evaluated)
-            if best.patience_spent(cfg.early_stopping_patience):
-                early_stopped = step < total_steps
+            batch.pop("row", None)
+            if unfreezer is not None:
+                unfreezer.enter(step)
+            with accelerator.accumulate(model):
+                loss, micro_batches = run_step(
+                    forward,
+                    lambda: backward_within_memory(model, batch, forward, weights, accelerator, optimizer,
+                                                   micro_batches, on_device=readings.deferred),
+                    lambda: optimizer.zero_grad(set_to_none=True))
+                grad_norm = clipped_step(model, optimizer, accelerator, cfg.max_grad_norm)
+                optimizer.zero_grad(set_to_none=True)
+            readings.count_batch(batch)
+            if not accelerator.sync_gradients:
+                continue  # between accumulated micro-steps: no update happened
+            lr_used = _encoder_lr(optimizer, cfg)  # the rate this update used, before the schedule moves on
+            loss = mean_over_processes(loss, accelerator)
+            scheduler.step()
+            step += 1
+            readings.record(step, loss, lr_used, grad_norm, time.perf_counter() - start)
+            if step % eval_every == 0 or step == total_steps:
+                readings.flush()  # every step's point before the check's
+                try:
+                    evaluated = evaluate_and_keep_best(model, validation, accelerator, best, step, steps_per_epoch,
+                                                       start)
+                except StopRequested:  # Stop during a check: as before a step (keep the best so far, if any)
+                    if best.state is None:
+                        raise
+                    stopped = True
+                    break
+                history.append(evaluated.to_dict())
+                emit(evaluated)
+                if best.patience_spent(cfg.early_stopping_patience):
+                    early_stopped = step < total_steps
+                    break
+            if step >= total_steps:
                 break
-        if step >= total_steps:
-            break
-        if checkpoints is not None and checkpoints.due_on_every_process(accelerator, position.last_of_epoch):
-            epoch, done = position.following()
-            checkpoints.save(accelerator, best.to_loop_state(
-                step=step, epoch=epoch, batch_in_epoch=done, samples=readings.samples, tokens=readings.tokens,
-                micro_batches=micro_batches, train_seconds=time.perf_counter() - start, history=history,
-                processes=accelerator.num_processes, batch_size=cfg.batch_size, grad_accum=cfg.grad_accum), best.state)
+            if checkpoints is None:
+                continue
+            end = checkpoints.at_step_end(accelerator, position.last_of_epoch, interrupt)
+            if end.save:
+                if end.stop:
+                    emit(Working(phase=stopping_phase(interrupt, step), done=0, total=0))
+                checkpoints.save(accelerator, checkpoint_state(position), best.state)
+            if end.stop:
+                readings.flush()  # the steps trained so far are in the run's record
+                raise interrupt.exception() if interrupt is not None else KeyboardInterrupt()
 
     readings.flush()
     train_seconds = time.perf_counter() - start

@@ -77,6 +77,7 @@ from bertstudio.train.checkpoints import (
     remove_checkpoints,
 )
 from bertstudio.train.feeds import make_eval_loader, no_progress, predict_logits, tokenize_split, tokenized_subset
+from bertstudio.train.interrupts import Interrupt
 from bertstudio.train.lazy_tokens import LazyTokens, tokenizes_lazily
 from bertstudio.train.long_texts import choose_aggregation, long_text_fields, window_aggregation
 from bertstudio.train.lora import add_lora, has_lora, merge_lora, save_adapter
@@ -386,7 +387,8 @@ SEVERAL_PROCESSES_NO_PROBE = ("Tune for me runs on one process: trained on sever
 
 def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda e: None,
                  should_stop: Callable[[], bool] = lambda: False, runs_root: Path = DEFAULT_RUNS_ROOT,
-                 run_dir: Path | None = None, resume: bool = False, hold: TrainingHold | None = None) -> Summary:
+                 run_dir: Path | None = None, resume: bool = False, hold: TrainingHold | None = None,
+                 interrupt: Interrupt | None = None) -> Summary:
     """Train, evaluate the best checkpoint and save; returns the summary.
 
     The run folder is marked done only by its summary.json, written last; ``status.json`` says where the run
@@ -394,6 +396,7 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
     model so far and ends like a finished run (``summary.stopped_early``).  With ``resume`` the run in
     ``run_dir`` goes on from its latest checkpoint (or from the start when it has none).  The main process holds
     the run folder for the whole training (:func:`claim_run_folder`), or the caller does and passes ``hold``.
+    ``interrupt``: the command's Ctrl-C and SIGTERM, honoured at a step boundary with a checkpoint (``interrupts``).
     """
 
     # Under accelerate launch every process runs this; only the main one writes files or reports events.
@@ -403,7 +406,8 @@ def run_training(inputs: TrainingInputs, *, emit: Callable[[Any], None] = lambda
         hold = own_hold = claim_run_folder(inputs.config, Path(runs_root), run_dir, inputs.source.display_name)
     try:
         run = RunFolder(shared_path(processes, lambda: hold.folder))
-        return _train_in(run, inputs, processes, emit=emit, should_stop=should_stop, resume=resume)
+        return _train_in(run, inputs, processes, emit=emit, should_stop=should_stop, resume=resume,
+                         interrupt=interrupt)
     finally:
         if own_hold is not None:
             own_hold.release()
@@ -433,7 +437,7 @@ def claim_run_folder(cfg: TrainConfig, runs_root: Path, run_dir: Path | None, mo
 
 
 def _train_in(run: RunFolder, inputs: TrainingInputs, processes: Processes, *, emit: Callable[[Any], None],
-              should_stop: Callable[[], bool], resume: bool) -> Summary:
+              should_stop: Callable[[], bool], resume: bool, interrupt: Interrupt | None) -> Summary:
     """:func:`run_training` in the run folder this process holds (or, not the main one, shares)."""
     cfg = inputs.config
     main = processes.is_main
@@ -482,7 +486,8 @@ def _train_in(run: RunFolder, inputs: TrainingInputs, processes: Processes, *, e
             "running", step=state.step, checkpoint_step=state.step).write(run.status))
         outcome = train_model(model, inputs.tokenizer, cfg, data.train, data.validation, inputs.label_names,
                               accelerator, emit=simple_fit.passing_on(emit_and_log) if simple_fit else emit_and_log,
-                              should_stop=should_stop, checkpoints=checkpoints, resume_from=checkpoint)
+                              should_stop=should_stop, checkpoints=checkpoints, resume_from=checkpoint,
+                              interrupt=interrupt)
         simple = simple_fit.result(emit_and_log) if simple_fit else None
         summary = evaluate_and_save(run, inputs, cfg, data, outcome, accelerator, simple, tune_seconds,
                                     emit=emit_and_log)
@@ -646,7 +651,7 @@ def combine_windows(inputs: TrainingInputs, cfg: TrainConfig, val_logits: np.nda
 
 
 def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], None] = lambda e: None,
-                    should_stop: Callable[[], bool] = lambda: False) -> Summary:
+                    should_stop: Callable[[], bool] = lambda: False, interrupt: Interrupt | None = None) -> Summary:
     """Go on with an interrupted (or failed) run from its latest checkpoint, with its own settings and data."""
     run = RunFolder(run_dir)
     if not run.config.is_file():
@@ -665,7 +670,8 @@ def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], No
         check_same_file(run, cfg)
         inputs = load_inputs(cfg)
         check_same_data(run, inputs)
-        return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True, hold=hold)
+        return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True, hold=hold,
+                            interrupt=interrupt)
 
 
 def _hold_for_resume(run: RunFolder) -> TrainingHold:

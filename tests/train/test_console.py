@@ -115,18 +115,6 @@ def test_settings_decided_after_the_data_was_read_are_printed_when_training_star
     assert printed.index("2e-4 did best") < printed.index("Training Tiny on CPU")
 
 
-def test_ctrl_c_during_training_says_how_to_go_on_with_the_run():
-    out = io.StringIO()
-    console = ConsoleProgress(enabled=False, stream=out)
-    try:
-        with console.running():
-            console.on_event(_started())
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        pass
-    assert "Go on with: bertstudio train --resume runs/x" in out.getvalue()
-
-
 def test_the_console_writes_to_stderr_as_it_is_when_the_training_starts(monkeypatch):
     """Not to the stream sys.stderr was when the module was imported (a closed capture, in the tests)."""
     later = io.StringIO()
@@ -211,3 +199,34 @@ def test_several_processes_are_said_with_the_texts_an_update_averages():
     out = io.StringIO()
     ConsoleProgress(enabled=False, stream=out).on_event(_started())
     assert "Training Tiny on CPU: 320 rows" in out.getvalue()
+
+
+def test_a_stopped_run_ends_with_one_line_naming_its_checkpoint_and_the_command_that_goes_on(tmp_path, monkeypatch):
+    """It said "Interrupted. Go on with: ... (from its last checkpoint, or from the start if it saved none)", then
+    "Stopped."; under accelerate launch the command lacked the launch prefix."""
+    import pytest
+
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+
+    def ending() -> str:
+        out = io.StringIO()
+        console = ConsoleProgress(enabled=False, stream=out)
+        console.on_event(dataclasses.replace(_started(), run_dir=str(run.path)))
+        with pytest.raises(KeyboardInterrupt), console.running():
+            raise KeyboardInterrupt()
+        assert console.told_how_to_go_on
+        return out.getvalue().splitlines()[-1]
+
+    RunStatus.now("interrupted", step=18, checkpoint_step=18).write(run.status)
+    assert ending() == f"Interrupted at step 18, saved as a checkpoint. Go on from there with: bertstudio train " \
+                       f"--resume {run.path}"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert ending().endswith(f"with: accelerate launch --multi_gpu --num_processes 2 -m bertstudio train --resume "
+                             f"{run.path}")
+    RunStatus.now("interrupted").write(run.status)
+    assert ending().startswith("Interrupted before its first checkpoint. Go on (from the start) with: accelerate")

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -228,6 +230,49 @@ def assert_same_learning(runs, learns_by: float = 0.8) -> None:
     assert s2["accuracy"] == s1["accuracy"]
     assert s2["macro_f1"] == pytest.approx(s1["macro_f1"], abs=1e-9)
     assert s2["validation"]["loss"] == pytest.approx(s1["validation"]["loss"], abs=LOSS_TOLERANCE)
+
+
+def _launch_two(argv: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                             "--main_process_port", str(_free_port()), "-m", "bertstudio", *argv],
+                            cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _trained_a_step(runs: Path, process: subprocess.Popen) -> RunFolder:
+    deadline = time.monotonic() + 300
+    while True:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no step was trained"
+        folders = list(runs.iterdir()) if runs.is_dir() else []
+        if folders and any(r["event"] == "step" for r in read_metrics(folders[0])):
+            return RunFolder(folders[0])
+        time.sleep(0.1)
+
+
+def test_sigterm_to_the_launcher_saves_a_checkpoint_on_both_processes_and_says_how_to_go_on(
+        tmp_path, no_dropout_bert_dir, three_class_csv, capsys):
+    """SIGTERM to accelerate launch (passed on to both processes) ended the run where it was, and the line that
+    said how to go on lacked the launch command.  Now both processes save the step boundary together, and the one
+    ending line gives the command with its launch prefix; resumed on one process, it is refused."""
+    from bertstudio.cli import main
+    from bertstudio.results import RunStatus
+
+    runs = tmp_path / "runs"
+    process = _launch_two([*_train_args(three_class_csv, no_dropout_bert_dir, runs), "--epochs", "100",
+                           "--checkpoint-minutes", "5"], tmp_path)
+    run = _trained_a_step(runs, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    status = RunStatus.read(run.status)
+    steps = [r["step"] for r in read_metrics(run.path) if r["event"] == "step"]
+    assert status.state == "interrupted" and status.checkpoint_step == steps[-1], (status, err[-3000:])
+    assert err.count("Interrupted at step") == 1 and "Stopped." not in err, err[-3000:]
+    assert (f"Interrupted at step {steps[-1]:,}, saved as a checkpoint. Go on from there with: accelerate launch "
+            f"--multi_gpu --num_processes 2 -m bertstudio train --resume {run.path}") in err
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run.path), "--quiet"]) == 2
+    assert "trained on 2 processes and this resume runs on 1 process" in capsys.readouterr().err
 
 
 def test_rows_gathered_twice_count_once_and_missing_rows_are_an_error():

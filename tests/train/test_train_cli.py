@@ -16,7 +16,8 @@ from bertstudio.cli import build_parser
 from bertstudio.results import RunStatus, Summary
 from bertstudio.runs import read_metrics
 from bertstudio.train import cli as train_cli
-from bertstudio.train.cli import EXIT_TERMINATED, Terminated, stop_on_sigterm
+from bertstudio.train.checkpoints import latest_checkpoint
+from bertstudio.train.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,18 +36,9 @@ def test_a_resume_on_several_processes_prints_its_json_line_from_the_main_one_al
     (only the main process fits that model) and with its own train_seconds."""
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(train_cli, "resume_training", lambda run, emit: Summary(accuracy=0.9, macro_f1=0.8))
+    monkeypatch.setattr(train_cli, "resume_training", lambda run, emit, interrupt: Summary(accuracy=0.9, macro_f1=0.8))
     assert train_cli.run_resume(build_parser().parse_args(["train", "--resume", str(tmp_path), "--quiet"])) == 0
     assert len(capsys.readouterr().out.splitlines()) == printed
-
-
-def test_sigterm_is_raised_as_an_interrupt_once_and_the_old_handler_comes_back():
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt) as raised, stop_on_sigterm():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)  # the handler runs at the next bytecode: this sleep is cut short
-    assert isinstance(raised.value, Terminated)
-    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def _first_step_of(run: Path, process: subprocess.Popen) -> None:
@@ -58,18 +50,23 @@ def _first_step_of(run: Path, process: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
+def _training(argv: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "bertstudio", *argv], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
 @pytest.mark.parametrize("command", ["train", "train-seeds"])
 def test_sigterm_stops_a_training_as_ctrl_c_does(command, small_csv, tmp_path, tiny_bert_dir):
     """SIGTERM killed the process on the spot: status.json still said "running" with a dead process, and nothing
     said how to go on.  Now the run is interrupted in its status.json itself, and ``train`` prints the resume line."""
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "bertstudio", command, str(small_csv), "--model", str(tiny_bert_dir),
-            "--max-length", "16", "--batch-size", "8", "--epochs", "100", "--patience", "0",
-            "--checkpoint-minutes", "0.00001", "--simple-model", "no", "--out", str(out)]
+    argv = [command, str(small_csv), "--model", str(tiny_bert_dir), "--max-length", "16", "--batch-size", "8",
+            "--epochs", "100", "--patience", "0", "--checkpoint-minutes", "0.00001", "--simple-model", "no",
+            "--out", str(out)]
     if command == "train-seeds":
         argv += ["--seeds", "2", "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = _training(argv)
     run = out / "seed-42" if command == "train-seeds" else out
     _first_step_of(run, process)
     process.send_signal(signal.SIGTERM)
@@ -79,7 +76,40 @@ def test_sigterm_stops_a_training_as_ctrl_c_does(command, small_csv, tmp_path, t
     assert status.state == "interrupted" and status.pid == process.pid
     assert "Traceback" not in err
     if command == "train":
-        assert f"Interrupted. Go on with: bertstudio train --resume {run}" in err
+        assert f"saved as a checkpoint. Go on from there with: bertstudio train --resume {run}" in err
+        assert "Stopped." not in err, "one ending line"
+
+
+def test_ctrl_c_saves_a_checkpoint_of_the_step_it_stops_at_and_the_resume_goes_on_from_it(small_csv, tmp_path,
+                                                                                           tiny_bert_dir):
+    """Tester: Ctrl-C at step 18 of 30, 52 s into a run (checkpoints every 5 minutes, at epoch ends only after a
+    minute) said "Interrupted. Go on with ..." and then "Stopped.", and the resume started from zero.  Now the step
+    boundary after Ctrl-C is saved, the run is interrupted with that checkpoint, one line says so, and the resume
+    goes on from it."""
+    run = tmp_path / "run"
+    common = ["--model", str(tiny_bert_dir), "--max-length", "16", "--batch-size", "8", "--epochs", "100",
+              "--patience", "0", "--simple-model", "no"]  # the default checkpoint interval: 5 minutes
+    process = _training(["train", str(small_csv), *common, "--out", str(run)])
+    _first_step_of(run, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == EXIT_INTERRUPTED, err[-3000:]
+    status = RunStatus.read(run / "status.json")
+    steps = [r["step"] for r in read_metrics(run) if r["event"] == "step"]
+    assert status.state == "interrupted" and status.checkpoint_step == steps[-1] >= 1, (status, steps)
+    assert latest_checkpoint(run).name == f"step-{status.checkpoint_step:07d}"
+    ending = err.strip().splitlines()[-1]
+    assert ending == (f"Interrupted at step {status.checkpoint_step:,}, saved as a checkpoint. Go on from there "
+                      f"with: bertstudio train --resume {run}"), err[-2000:]
+    assert "Ctrl-C: saving a checkpoint of step" in err and "Stopped." not in err and "Traceback" not in err
+
+    resumed = _training(["train", "--resume", str(run), "--quiet"])
+    said = [resumed.stderr.readline() for _ in range(2)]  # the tokenizing phase, then where it goes on from
+    assert said[-1].strip() == f"Resuming from the checkpoint at step {status.checkpoint_step:,}", said
+    resumed.send_signal(signal.SIGTERM)
+    _, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == EXIT_TERMINATED and "Traceback" not in err, err[-3000:]
+    assert RunStatus.read(run / "status.json").checkpoint_step >= status.checkpoint_step
 
 
 def test_freezing_more_layers_than_the_model_has_is_refused_before_the_data_is_read(small_csv, tiny_bert_dir,
