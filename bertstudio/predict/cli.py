@@ -10,9 +10,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bertstudio.cli_args import Command, add_config_flags, check_writable_folder, port_number, positive_int
-from bertstudio.predict.files import DEFAULT_CHUNK_ROWS, PredictFileResult, estimate_rows, predict_file
+from bertstudio.predict.files import (
+    DEFAULT_CHUNK_ROWS,
+    PredictFileResult,
+    estimate_rows,
+    open_prediction_files,
+    predict_file,
+)
 from bertstudio.predict.locate import BACKENDS
-from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, Predictor, load_predictor
+from bertstudio.predict.predictor import DEFAULT_BATCH_SIZE, Predictor, find_model, load_predictor
 from bertstudio.predict.serve import DEFAULT_HOST, DEFAULT_PORT, Limits, check_port_free, is_loopback, serve
 
 
@@ -35,24 +41,28 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", dest="text_column", help="Column holding the text (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Column holding the second text, for pair models.")
     add_config_flags(p, ("sheet",))  # train's --sheet: a workbook's sheet is chosen the same way
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="Texts per model call.")
+    p.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                   help=f"Texts per model call (default: {DEFAULT_BATCH_SIZE}).")
     p.add_argument("--allow-unfinished", action="store_true",
                    help="Use the model of a run that has not finished (interrupted or failed), labelled as such.")
     p.add_argument("--chunk-rows", type=positive_int, default=DEFAULT_CHUNK_ROWS,
-                   help="Rows read and written at a time (bounds memory on huge files).")
+                   help=f"Rows read and written at a time (bounds memory on huge files; default: "
+                        f"{DEFAULT_CHUNK_ROWS:,}).")
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    # Said before the model is loaded: a folder that cannot be written ended in a PermissionError traceback.
+    model = find_model(args.model_dir, allow_unfinished=args.allow_unfinished, unfinished_anyway=ALLOW_UNFINISHED_HINT)
+    # Said before the model is loaded: a missing --data, or an --out that cannot be written (a PermissionError
+    # traceback once), was told only after loading it and showing an empty progress bar.
+    source = open_prediction_files(args.data, args.out, args.sheet)
     check_writable_folder(Path(args.out).expanduser().parent, "--out", given=args.out)
-    predictor = load_predictor(args.model_dir, backend=args.backend, batch_size=args.batch_size,
-                               allow_unfinished=args.allow_unfinished, unfinished_anyway=ALLOW_UNFINISHED_HINT)
+    predictor = load_predictor(model, backend=args.backend, batch_size=args.batch_size)
     print(predictor.describe(), file=sys.stderr)
 
-    with rows_progress(estimate_rows(args.data)) as progress:
-        result = predict_file(predictor, args.data, args.out, text_column=args.text_column,
+    with rows_progress(estimate_rows(source.file)) as progress:
+        result = predict_file(predictor, source, args.out, text_column=args.text_column,
                               text_pair_column=args.text_pair_column, chunk_rows=args.chunk_rows,
-                              sheet=args.sheet, on_progress=progress)
+                              on_progress=progress)
     for note in result.notes:  # how the file was read, as inspect says it
         print(note.to_text(), file=sys.stderr)
     print(result.describe(), file=sys.stderr)
@@ -92,9 +102,10 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help=f"Port to listen on, 1-65535 (default: {DEFAULT_PORT}).")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="What runs the model (as for predict).")
-    p.add_argument("--max-texts", type=positive_int, default=defaults.max_texts, help="Most texts per request.")
+    p.add_argument("--max-texts", type=positive_int, default=defaults.max_texts,
+                   help=f"Most texts per request (default: {defaults.max_texts}).")
     p.add_argument("--max-body-bytes", type=positive_int, default=defaults.max_body_bytes,
-                   help="Largest request body.")
+                   help=f"Largest request body, in bytes (default: {defaults.max_body_bytes:,}).")
     p.add_argument("--max-text-chars", type=positive_int, default=defaults.max_text_chars,
                    help=f"Longest text accepted, in characters (default: {defaults.max_text_chars:,}, the most "
                         "training reads of a text).")

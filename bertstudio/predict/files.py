@@ -367,11 +367,18 @@ def _free_name(name: str, taken: Any) -> str:
     return name
 
 
-def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
-    """Where predictions go, and the folders created for it (removed again if predicting fails).
+def open_prediction_files(path: str | os.PathLike[str], out: str | os.PathLike[str],
+                          sheet: str | None = None) -> TableSource:
+    """The table to predict (see :func:`open_table`), checked together with where its predictions go, before a
+    model is loaded: a missing file, a folder given as either, or an output that would overwrite the texts was
+    said only after the model had loaded and an empty "Predicting: 0 rows" bar had been shown."""
+    source = open_table(path, sheet)
+    check_output_path(out, source.file)
+    return source
 
-    Missing folders are created; a folder, or the data file itself, is refused.
-    """
+
+def check_output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> Path:
+    """The file predictions go to; a folder, another format's name or the data file itself is refused."""
     target = Path(out).expanduser()
     if target.is_dir() or str(out).endswith(("/", os.sep)):  # "--out results/" names a folder, even a new one
         raise DataError(f"The output '{out}' names a folder; predictions are written to a file.",
@@ -383,6 +390,15 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tu
     if target.exists() and target.resolve() == Path(data).expanduser().resolve():
         raise DataError("The output file is the data file itself: writing would overwrite your texts.",
                         hint="Choose another name for the predictions, for example predictions.csv.")
+    return target
+
+
+def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
+    """Where predictions go, and the folders created for it (removed again if predicting fails).
+
+    Missing folders are created; a folder, or the data file itself, is refused.
+    """
+    target = check_output_path(out, data)
     created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -395,16 +411,17 @@ def output_path(out: str | os.PathLike[str], data: str | os.PathLike[str]) -> tu
     return target, created
 
 
-def predict_file(predictor: Predictor, path: str | os.PathLike[str], out: str | os.PathLike[str], *,
+def predict_file(predictor: Predictor, path: str | os.PathLike[str] | TableSource, out: str | os.PathLike[str], *,
                  text_column: str | None = None, text_pair_column: str | None = None,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, sheet: str | None = None,
                  on_progress: Callable[[int], None] | None = None) -> PredictFileResult:
     """Predict every row of a table and write text, label, confidence and ``prob_<label>`` columns as CSV.
 
     Reads and writes ``chunk_rows`` rows at a time, so memory stays flat however long the file is.
-    ``on_progress(rows_done)`` is called after each chunk.
+    ``on_progress(rows_done)`` is called after each chunk.  ``path``: the file, or the table
+    :func:`open_prediction_files` checked before the model was loaded (``sheet`` is then its own).
     """
-    source = open_table(path, sheet)
+    source = path if isinstance(path, TableSource) else open_table(path, sheet)
     sample = _first_rows(source)
     columns = [str(c) for c in sample.columns] if sample is not None else _read_columns(source)
     chosen = choose_text_columns(columns, predictor.prep, text_column, text_pair_column, sample)

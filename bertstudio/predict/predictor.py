@@ -213,18 +213,10 @@ NOTHING_SAVED_TO_ALLOW = ("--allow-unfinished uses a model the run saved before 
                           "(its checkpoints are for resuming it).")
 
 
-def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
-                   batch_size: int = DEFAULT_BATCH_SIZE, *, allow_unfinished: bool = False,
-                   unfinished_anyway: str = "") -> Predictor:
-    """A predictor for a run folder, its ``model/`` folder, or an hf/onnx/torchscript export folder.
-
-    ``backend``: torch, onnx, onnx-int8, torchscript, or auto (PyTorch when the weights are there, else
-    whichever export the folder holds).  An ONNX or TorchScript file is looked for in the folder itself,
-    then in the run's ``exports/<backend>/``.  The model of a run that has not finished (still training,
-    interrupted, failed) is refused unless ``allow_unfinished``; the predictor then says so (``unfinished``).
-    ``unfinished_anyway``: the caller's way to use such a model all the same, said in the refusal's hint.
-    """
-
+def find_model(model_dir: str | os.PathLike[str], *, allow_unfinished: bool = False,
+               unfinished_anyway: str = "") -> ModelLocation:
+    """The model ``model_dir`` names, refused as :func:`load_predictor` refuses it, without loading anything: a
+    command checks its other arguments between the two (a data file given as the model is said first)."""
     quiet_library_progress()
     try:
         location = locate_model(model_dir)
@@ -234,6 +226,23 @@ def load_predictor(model_dir: str | os.PathLike[str], backend: str = "auto",
         raise
     if not allow_unfinished:
         check_finished(location, unfinished_anyway)
+    return location
+
+
+def load_predictor(model_dir: str | os.PathLike[str] | ModelLocation, backend: str = "auto",
+                   batch_size: int = DEFAULT_BATCH_SIZE, *, allow_unfinished: bool = False,
+                   unfinished_anyway: str = "") -> Predictor:
+    """A predictor for a run folder, its ``model/`` folder, or an hf/onnx/torchscript export folder (or the model
+    :func:`find_model` found).
+
+    ``backend``: torch, onnx, onnx-int8, torchscript, or auto (PyTorch when the weights are there, else
+    whichever export the folder holds).  An ONNX or TorchScript file is looked for in the folder itself,
+    then in the run's ``exports/<backend>/``.  The model of a run that has not finished (still training,
+    interrupted, failed) is refused unless ``allow_unfinished``; the predictor then says so (``unfinished``).
+    ``unfinished_anyway``: the caller's way to use such a model all the same, said in the refusal's hint.
+    """
+    location = model_dir if isinstance(model_dir, ModelLocation) else \
+        find_model(model_dir, allow_unfinished=allow_unfinished, unfinished_anyway=unfinished_anyway)
     runner = open_backend(location, backend)
     # Export folders carry their own tokenizer and preprocessing.json, next to the model file.
     folder = runner.file.parent

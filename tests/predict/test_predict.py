@@ -333,6 +333,23 @@ def test_predict_refuses_an_out_it_cannot_write_before_loading_the_model(run_dir
     assert f"--out {data / 'p.csv'} cannot be used: {data} is a file, not a folder." in err
 
 
+@pytest.mark.parametrize("data,out,words", [
+    ("missing.csv", "p.csv", "The file 'missing.csv' was not found."),
+    ("folder", "p.csv", "'folder' is a folder, not a file."),
+    ("in.csv", "folder", "The output 'folder' names a folder; predictions are written to a file."),
+    ("in.csv", "in.csv", "The output file is the data file itself"),
+    ("in.csv", "p.xlsx", "Predictions are written as a CSV file, so 'p.xlsx' would not open as a .xlsx file."),
+])
+def test_predict_checks_the_data_and_out_before_loading_the_model(run_dir, tmp_path, capsys, monkeypatch, data, out,
+                                                                   words):
+    """Each was said only after the model had loaded and an empty "Predicting: 0 rows" bar had been shown."""
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"text": sample_texts(3)}).to_csv("in.csv", index=False)
+    (tmp_path / "folder").mkdir()
+    monkeypatch.setattr("bertstudio.predict.cli.load_predictor", lambda *a, **k: pytest.fail("model loaded"))
+    assert words in _cli_error(capsys, "predict", run_dir, "--data", data, "--out", out)
+
+
 def test_a_data_file_given_as_the_model_is_named_as_such(tmp_path, capsys):
     """`predict data.csv --data unlabeled.csv` said "No trained model was found in '.'"."""
     data = tmp_path / "data.csv"
