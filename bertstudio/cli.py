@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from bertstudio.benchmark import cli as benchmark_cli
+from bertstudio.cli_args import OneLineParser
 from bertstudio.data import cli as data_cli
 from bertstudio.errors import UserError
 from bertstudio.evaluation import cli as evaluation_cli
@@ -29,7 +30,7 @@ STAGES = (data_cli, train_cli, evaluation_cli, predict_cli, export_cli, benchmar
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bertstudio", description="Fine-tune BERT-family text classifiers.")
+    parser = OneLineParser(prog="bertstudio", description="Fine-tune BERT-family text classifiers.")
     sub = parser.add_subparsers(dest="command", required=True)
     for stage in STAGES:
         for command in stage.COMMANDS:

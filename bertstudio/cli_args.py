@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bertstudio.config import DEFAULT_PRESET, TrainConfig, config_from_preset, make_config
-from bertstudio.errors import UserError
+from bertstudio.errors import UserError, closest_name
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,60 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]  # returns the exit code
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose refusals are one line on stderr, ``error: <what is wrong> <what to do>``, exit 2, as every
+    other refusal of the command (docs/RELIABILITY.md); its subcommands' parsers are of this class too.
+
+    argparse printed the whole usage (~30 lines for train) above the error, named an unknown flag under the
+    top-level usage, and took an abbreviation as the flag it starts (``--max-step 20`` ran as ``--max-steps``):
+    here an unknown flag or choice gets the one it likely meant, and no flag is ever abbreviated."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> typing.NoReturn:
+        said = message if message.endswith(("?", ".")) else f"{message}."
+        self.exit(2, f"error: {said} See {self.prog} --help.\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # Said by the subcommand that read them, with its own flags to suggest from.
+            command = self._command_parser(parsed)
+            command.error(command.unrecognized(extras))
+        return parsed
+
+    def unrecognized(self, extras: list[str]) -> str:
+        """What to say of arguments no flag took: the first unknown flag, with the flag it likely meant."""
+        flags = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-") and extra != "-"]
+        if not flags:
+            return f"unrecognized arguments: {' '.join(extras)}"
+        meant = closest_name(flags[0], [s for action in self._actions for s in action.option_strings])
+        return f"{self.prog} has no option {flags[0]}" + (f"; did you mean {meant}?" if meant else "")
+
+    def _command_parser(self, parsed: argparse.Namespace) -> OneLineParser:
+        """The parser of the subcommand ``parsed`` ran (innermost, for ``runs list``), or this one."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+                if isinstance(chosen, OneLineParser):
+                    return chosen._command_parser(parsed)
+        return self
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's check of a choice, with the choice it likely meant (``--task multilabel``)."""
+        if action.choices is None or value in action.choices:
+            return
+        choices = ", ".join(map(str, action.choices))
+        meant = closest_name(value, map(str, action.choices))
+        suggestion = f"; did you mean {meant!r}?" if meant else ""
+        if isinstance(action, argparse._SubParsersAction):  # argparse said "argument command: invalid choice"
+            raise argparse.ArgumentError(None, f"{value!r} is not a command of {self.prog} (the commands: "
+                                               f"{choices}){suggestion}")
+        raise argparse.ArgumentError(action, f"invalid choice: {value!r} (choose from {choices}){suggestion}")
 
 
 def no_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +98,24 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
-def _int_at_least(text: str, lowest: int) -> int:
+def whole_number(text: str) -> int:
+    """An argparse type for a whole number, refused in words ("invalid int value" named Python's type)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+
+
+def number(text: str) -> float:
+    """An argparse type for a number such as 0.01 or 2e-5."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.01 or 2e-5, got '{text}'") from None
+
+
+def _int_at_least(text: str, lowest: int) -> int:
+    value = whole_number(text)
     if value < lowest:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least {lowest}, got '{text}'")
     return value
@@ -143,14 +210,28 @@ def add_config_flags(parser: argparse.ArgumentParser, fields: Collection[str] | 
             continue
         kind = _base_type(info.annotation)
         # argparse reads "%" in help as a format placeholder ("adds at most 25%" broke --help).
-        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": (info.description or "").replace("%", "%%")}
+        kwargs: dict[str, Any] = {"dest": name, "default": None,
+                                  "help": (info.description or "").replace("%", "%%") + default_note(info)}
         if typing.get_origin(kind) is typing.Literal:
             kwargs["choices"] = list(typing.get_args(kind))
         elif kind is bool:
             kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="yes|no")
         elif kind in (int, float):
-            kwargs["type"] = kind
+            kwargs["type"] = whole_number if kind is int else number
         parser.add_argument(flag, **kwargs)
+
+
+def default_note(info: Any) -> str:
+    """" Default: 0.01." for a flag whose description does not say its default.  The flag's own default stays None
+    (so a preset can set it), which argparse's %(default)s would show; the setting's default is what applies."""
+    default, description = info.default, info.description or ""
+    if default is None or "default" in description.lower() or (default == "auto" and "auto" in description):
+        return ""
+    if isinstance(default, bool):
+        shown = "yes" if default else "no"
+    else:
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+    return f"{'' if description.endswith('.') else '.'} Default: {shown}."
 
 
 def given_config_flags(args: argparse.Namespace) -> list[str]:

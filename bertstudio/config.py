@@ -207,7 +207,9 @@ class TrainConfig(BaseModel):
         "auto", description="Compile the model (torch.compile) before training: faster steps on a GPU after a wait "
         "of about a minute (auto: on a GPU for runs long enough to win that minute back; never on a CPU).",
         json_schema_extra=_cli("--compile", "system"))
-    output_dir: str | None = Field(None, description="Run folder (default: runs/<time>-<model>).",
+    output_dir: str | None = Field(None, description="Run folder (default: a new folder in --runs-dir named by the "
+                                                     "time and the model, e.g. "
+                                                     "runs/20261206-201919-MiniLM-L6-bundled-all-MiniLM-L6-v2).",
                                    json_schema_extra=_cli("--out", "system"))
     overwrite: bool = Field(False, description="Replace the run an earlier training left in the --out folder "
                                                "(otherwise that folder is refused, so two runs never mix).",

@@ -226,3 +226,53 @@ def test_main_returns_1_when_stdout_is_a_closed_pipe(tiny_run, monkeypatch):
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["runs", "--root", str(tiny_run.parent), "show", str(tiny_run)]) == 1
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["train", "data.csv", "--modle", "x"], "bertstudio train has no option --modle; did you mean --model?"),
+    (["train", "data.csv", "--max-step", "20"], "bertstudio train has no option --max-step; did you mean --max-steps?"),
+    (["train", "data.csv", "--task", "multilabel"],
+     "argument --task: invalid choice: 'multilabel' (choose from auto, single_label, multi_label); did you mean "
+     "'multi_label'?"),
+    (["train", "data.csv", "--batch-size", "abc"], "argument --batch-size: expected a whole number, got 'abc'."),
+    (["train", "data.csv", "--lr", "fast"], "argument --lr: expected a number such as 0.01 or 2e-5, got 'fast'."),
+    (["trian", "data.csv"], "'trian' is not a command of bertstudio (the commands: inspect, train,"),
+    (["runs", "lst"], "did you mean 'list'?"),
+    (["predict", "RUN", "--data", "a.csv", "--out", "p.csv", "--chunk-row", "5"], "did you mean --chunk-rows?"),
+    (["inspect", "data.csv", "--label-seperator", ";"], "did you mean --label-separator?"),
+])
+def test_a_bad_flag_or_choice_is_one_line_with_the_one_meant(capsys, argv, said):
+    """argparse printed the ~30-line usage above the error, named an unknown flag under the top-level usage with
+    no suggestion, and read --max-step as --max-steps."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "usage:" not in err, err
+    assert said in err and err.endswith(f"See bertstudio {argv[0] if argv[0] != 'trian' else ''}".rstrip() + " --help.")
+    assert captured.out == ""
+
+
+def test_the_generated_flags_say_their_defaults_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # lines broken after a hyphen
+    for flag, default in (("--weight-decay", "0.01"), ("--warmup-ratio", "0.1"), ("--patience", "2"),
+                          ("--seed", "42"), ("--grad-accum", "1"), ("--max-grad-norm", "1"), ("--tune", "no")):
+        help_text = text.split(f" {flag} ", 1)[1].split(" --", 1)[0]
+        assert help_text.count("Default:") == 1 and f"Default: {default}." in help_text, (flag, help_text)
+    assert "runs/20261206-201919-MiniLM-L6-bundled-all-MiniLM-L6-v2" in text
+
+
+@pytest.mark.parametrize("command,words", [
+    ("predict", ["Texts per model call (default: 32).", "default: 2,000)."]),
+    ("serve", ["Most texts per request (default: 256).", "(default: 1,000,000)."]),
+    ("label-noise", ["(default: 10; all of them are saved)."]),
+    ("evaluate", ["with --data NAME.csv: eval-NAME.json and predictions-NAME.csv"]),
+])
+def test_the_other_commands_say_their_defaults_and_what_they_write(capsys, command, words):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # a line broken after "eval-"
+    assert all(word in text for word in words), text

@@ -11,7 +11,7 @@ import argparse
 import json
 import math
 
-from bertstudio.cli_args import Command, add_config_flags
+from bertstudio.cli_args import Command, add_config_flags, non_negative_int
 from bertstudio.evaluation.metrics import left_out_note
 from bertstudio.evaluation.multilabel_report import MultiLabelReport
 from bertstudio.evaluation.report import EvalReport
@@ -39,8 +39,9 @@ def calibration_line(report: EvalReport) -> str:
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="A run folder made by `bertstudio train`.")
-    p.add_argument("--data", help="Evaluate on this labeled file instead of the run's test rows "
-                                  "(checks how the model holds up on different data).")
+    p.add_argument("--data", help="Evaluate on this labeled file instead of the run's test rows (checks how the "
+                                  "model holds up on different data); NAME.csv writes eval-NAME.json and "
+                                  "predictions-NAME.csv into the run, beside eval.json.")
     p.add_argument("--text", dest="text_column", help="Text column of --data (default: as in training).")
     p.add_argument("--label", dest="label_column", help="Label column of --data (default: as in training).")
     p.add_argument("--text-pair", dest="text_pair_column", help="Second text column of --data, for pair models.")
@@ -91,7 +92,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _add_label_noise(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="A run folder made by `bertstudio train`.")
     p.add_argument("--encoder", help="Encoder for the features (default: the run's base model).")
-    p.add_argument("--show", type=int, default=10, help="How many of the most suspicious rows to print.")
+    p.add_argument("--show", type=non_negative_int, default=10,
+                   help="How many of the most suspicious rows to print (default: 10; all of them are saved).")
 
 
 def run_label_noise(args: argparse.Namespace) -> int:
@@ -107,7 +109,8 @@ def run_label_noise(args: argparse.Namespace) -> int:
 
 
 COMMANDS = (
-    Command('evaluate', 'Score a trained run: full metrics, calibration (temperature scaling) and optional baselines; writes eval.json.',
+    Command('evaluate', "Score a trained run: full metrics, calibration (temperature scaling) and optional baselines; "
+            "writes eval.json into the run (with --data NAME.csv: eval-NAME.json and predictions-NAME.csv).",
             _add_evaluate, run_evaluate),
     Command('label-noise', 'Find training rows that are probably mislabeled; writes label_issues.csv into the run.',
             _add_label_noise, run_label_noise),
