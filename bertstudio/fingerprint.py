@@ -1,4 +1,5 @@
-"""A data file's fingerprint: which bytes a run was trained on, recorded in its config.json and data_report.json.
+"""A data file's fingerprint: which bytes a run was trained on, and where they were read from, recorded in its
+config.json and data_report.json.
 
 Two runs are comparable only when they saw the same file; the name alone does not say so (a spreadsheet is
 edited and saved under the same name).  SHA-256 of the bytes, streamed: ~700 MB/s measured on this shared CPU,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ class Fingerprint:
     name: str
     bytes: int
     sha256: str
+    # The file's absolute path when it was read: config.json's "data" is as given, relative to the folder the run
+    # started in, and a resume from another folder could not find it.  Not part of what the file is (compare=False).
+    path: str = field(default="", compare=False)
 
     @property
     def short(self) -> str:
@@ -34,7 +38,8 @@ class Fingerprint:
     def from_dict(cls, raw: Any) -> Fingerprint | None:
         if not isinstance(raw, dict) or not isinstance(raw.get("sha256"), str):
             return None
-        return cls(name=str(raw.get("name", "")), bytes=int(raw.get("bytes") or 0), sha256=raw["sha256"])
+        return cls(name=str(raw.get("name", "")), bytes=int(raw.get("bytes") or 0), sha256=raw["sha256"],
+                   path=str(raw.get("path") or ""))
 
 
 def file_fingerprint(path: str | os.PathLike[str] | None) -> Fingerprint | None:
@@ -45,4 +50,5 @@ def file_fingerprint(path: str | os.PathLike[str] | None) -> Fingerprint | None:
     with Path(path).open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
-    return Fingerprint(name=Path(path).name, bytes=Path(path).stat().st_size, sha256=digest.hexdigest())
+    return Fingerprint(name=Path(path).name, bytes=Path(path).stat().st_size, sha256=digest.hexdigest(),
+                       path=str(Path(path).resolve()))

@@ -25,14 +25,24 @@ from bertstudio.errors import ConfigError
 from bertstudio.evaluation.seeds import train_with_seeds
 from bertstudio.leftovers import claim_out_folder, remove_leftovers
 from bertstudio.results import Summary
+from bertstudio.runs import RunFolder
 from bertstudio.train.console import ConsoleProgress
 from bertstudio.train.interrupts import Interrupt, Terminated
-from bertstudio.train.pipeline import load_inputs, resume_training, run_training
+from bertstudio.train.pipeline import (
+    load_inputs,
+    located_data_file,
+    recorded_data_paths,
+    resume_training,
+    run_training,
+)
 from bertstudio.train.processes import Processes, one_process_launch_warning
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="?", help="Training file (CSV, TSV, JSONL, Parquet or Excel).")
+    p.add_argument("--data", dest="data_file", metavar="FILE",
+                   help="The training file, as the first argument gives it; with --resume, where the run's file is "
+                        "now if it was moved (the same file: its contents are compared with the run's).")
     p.add_argument("--resume", metavar="RUN",
                    help="Go on with an interrupted run (its folder) from its latest checkpoint, with its own settings "
                         "and data; no training file or other settings are needed.")
@@ -87,6 +97,7 @@ def exit_code(stop: KeyboardInterrupt) -> int:
 
 
 def run_train(args: argparse.Namespace, interrupt: Interrupt | None = None) -> int:
+    args = argparse.Namespace(**{**vars(args), "data": training_file(args)})
     if args.resume:
         refuse_settings_with_resume(args)
     # --preset stays None when not given: with --config the file names the preset (config_from_args defaults it).
@@ -135,16 +146,26 @@ def train_and_report(progress: ConsoleProgress, train: Callable[[Callable[[Any],
     return 0
 
 
+def training_file(args: argparse.Namespace) -> str | None:
+    """The training file, given as the first argument or with --data (the two naming different files is refused)."""
+    given = getattr(args, "data_file", None)
+    if args.data and given and Path(args.data) != Path(given):
+        raise ConfigError(f"Two training files were given: {args.data} and --data {given}.", "Give one of them.")
+    return args.data or given
+
+
 def refuse_settings_with_resume(args: argparse.Namespace) -> None:
     """A resumed run goes on with the settings and data it started with: anything else given is refused, not
-    silently ignored (``--resume RUN data.csv --lr 0.5`` used to train on as if they were not there)."""
-    given = ([f"a training file ({args.data})"] if args.data else []) + \
-        [flag for flag, value in (("--config", args.config), ("--preset", args.preset), ("--runs-dir", args.runs_dir),
-                                  ("--seeds", args.seeds)) if value is not None] + given_config_flags(args)
+    silently ignored (``--resume RUN --lr 0.5`` used to train on as if it were not there).  A training file is
+    taken: where the run's file is now, when it was moved (it must be the same file)."""
+    given = [flag for flag, value in (("--config", args.config), ("--preset", args.preset),
+                                      ("--runs-dir", args.runs_dir), ("--seeds", args.seeds)) if value is not None] \
+        + given_config_flags(args)
     if given:
         raise ConfigError(f"--resume does not take {', '.join(given)}: a resumed run goes on with its own settings "
-                          "and data.", f"Run `bertstudio train --resume {args.resume}` alone (--quiet may be added), "
-                                       "or start a new run without --resume to train with other settings or data.")
+                          "and data.", f"Run `bertstudio train --resume {args.resume}` alone (--quiet may be added; "
+                                       "--data FILE when its training file was moved), or start a new run without "
+                                       "--resume to train with other settings or data.")
 
 
 def check_out_folder(cfg: TrainConfig, runs_dir: str) -> None:
@@ -187,8 +208,25 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run_resume(args: argparse.Namespace, interrupt: Interrupt | None = None) -> int:
+    check_resume_data(args.resume, args.data)
     return train_and_report(console_for(args), lambda emit: resume_training(args.resume, emit=emit,
-                                                                            interrupt=interrupt))
+                                                                            interrupt=interrupt, data=args.data))
+
+
+def check_resume_data(run_dir: str, given: str | None) -> None:
+    """The run's training file is found, or the refusal says how to point to it: config.json holds the path as it
+    was given, relative to the folder the run started in, so a resume from another folder, or after the file was
+    moved, said "pick the file again" (the app's words) and --resume took no file."""
+    run = RunFolder(run_dir)
+    if not run.config.is_file():
+        return  # resume_training says it is no run folder
+    if given is not None and not Path(given).is_file():
+        raise ConfigError(f"The training file {given} does not exist.", "Check its path.")
+    if located_data_file(run, given) is None:
+        raise ConfigError(f"The training file of {run_dir} is no longer where the run read it "
+                          f"({' or '.join(recorded_data_paths(run))}).",
+                          f"Give its new place: bertstudio train --resume {run_dir} --data FILE (the same file: its "
+                          "contents are compared with the run's), or put it back there.")
 
 
 def run_presets(args: argparse.Namespace) -> int:

@@ -651,8 +651,12 @@ def combine_windows(inputs: TrainingInputs, cfg: TrainConfig, val_logits: np.nda
 
 
 def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], None] = lambda e: None,
-                    should_stop: Callable[[], bool] = lambda: False, interrupt: Interrupt | None = None) -> Summary:
-    """Go on with an interrupted (or failed) run from its latest checkpoint, with its own settings and data."""
+                    should_stop: Callable[[], bool] = lambda: False, interrupt: Interrupt | None = None,
+                    data: str | os.PathLike[str] | None = None) -> Summary:
+    """Go on with an interrupted (or failed) run from its latest checkpoint, with its own settings and data.
+
+    ``data``: where the run's training file is now, when it was moved since; it must be the same file (its
+    fingerprint is compared with the run's), and config.json records the new place for the next resume."""
     run = RunFolder(run_dir)
     if not run.config.is_file():
         raise ConfigError(f"{run.path} is not a BERT Studio run folder (it has no {run.config.name}).",
@@ -666,10 +670,17 @@ def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], No
             raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to "
                               "resume.", "Evaluate or export it, or train a new run.")
         check_same_processes(run)
-        cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path)})
-        check_same_file(run, cfg)
+        located = located_data_file(run, data)
+        if located is None:
+            raise DataError(f"The training file of {run.path.name} is no longer where the run read it "
+                            f"({' or '.join(recorded_data_paths(run))}).",
+                            "Put it back there to resume the run: it must be the same file.")
+        cfg = TrainConfig.load(run.config).model_copy(update={"output_dir": str(run.path), "data": str(located)})
+        check_same_file(run, cfg, moved=data is not None)
         inputs = load_inputs(cfg)
         check_same_data(run, inputs)
+        if data is not None and Processes.from_environment().is_main:  # the main process writes the run's files
+            record_data_location(run, located)
         return run_training(inputs, emit=emit, should_stop=should_stop, run_dir=run.path, resume=True, hold=hold,
                             interrupt=interrupt)
 
@@ -703,16 +714,52 @@ def check_same_processes(run: RunFolder) -> None:
                       + (" (without accelerate launch)." if state.processes == 1 else "."))
 
 
-def check_same_file(run: RunFolder, cfg: TrainConfig) -> None:
+def check_same_file(run: RunFolder, cfg: TrainConfig, moved: bool = False) -> None:
     """A run resumes only on the file it started with, byte for byte: a file edited in place (labels corrected,
-    rows reordered) keeps its row and class counts, and the checkpoint's batches would be drawn from other rows."""
-    saved = Fingerprint.from_dict(read_json(run.config, "Train the run again from the start.").get("data_fingerprint"))
+    rows reordered) keeps its row and class counts, and the checkpoint's batches would be drawn from other rows.
+    ``moved``: the file was pointed to in a new place, so a difference means another file."""
+    saved = recorded_fingerprint(run)
     now = file_fingerprint(cfg.data)
-    if saved is not None and now is not None and saved.sha256 != now.sha256:
-        raise DataError(f"The file {cfg.data} changed since {run.path.name} started: its contents are not those the "
-                        "run was trained on.",
-                        "Resume needs the file the run started with: put it back as it was, or train a new run on "
-                        "the changed file.")
+    if saved is None or now is None or saved.sha256 == now.sha256:
+        return
+    if moved:
+        raise DataError(f"The file {cfg.data} is not the one {run.path.name} was trained on ({saved.name}, "
+                        f"{saved.bytes:,} bytes, SHA-256 {saved.short}...; this one: {now.name}, {now.bytes:,} bytes, "
+                        f"SHA-256 {now.short}...).",
+                        "Resume needs the file the run started with, unchanged; to train on this one, start a new run.")
+    raise DataError(f"The file {cfg.data} changed since {run.path.name} started: its contents are not those the "
+                    "run was trained on.",
+                    "Resume needs the file the run started with: put it back as it was, or train a new run on "
+                    "the changed file.")
+
+
+def recorded_fingerprint(run: RunFolder) -> Fingerprint | None:
+    return Fingerprint.from_dict(read_json(run.config, "Train the run again from the start.").get("data_fingerprint"))
+
+
+def recorded_data_paths(run: RunFolder) -> list[str]:
+    """Where the run read its training file: the absolute path recorded with its fingerprint, then the path as
+    given (relative to the folder the run started in: all a run from before the absolute path was recorded has)."""
+    fingerprint = recorded_fingerprint(run)
+    given = read_json(run.config, "Train the run again from the start.").get("data")
+    places = [fingerprint.path if fingerprint else "", str(given or "")]
+    return list(dict.fromkeys(place for place in places if place))
+
+
+def located_data_file(run: RunFolder, given: str | os.PathLike[str] | None = None) -> Path | None:
+    """The run's training file: ``given`` (its new place) when it is a file, else the first recorded place that
+    holds a file (:func:`recorded_data_paths`); None when there is none."""
+    places = [str(given)] if given is not None else recorded_data_paths(run)
+    return next((Path(place) for place in places if Path(place).is_file()), None)
+
+
+def record_data_location(run: RunFolder, path: Path) -> None:
+    """The new place of a moved training file, in the run's config.json, so the next resume finds it untold."""
+    saved = read_json(run.config, "Train the run again from the start.")
+    fingerprint = saved.get("data_fingerprint")
+    if isinstance(fingerprint, dict):
+        fingerprint = {**fingerprint, "path": str(path.resolve())}
+    atomic_write_json(run.config, {**saved, "data": str(path), "data_fingerprint": fingerprint})
 
 
 def check_same_data(run: RunFolder, inputs: TrainingInputs) -> None:

@@ -390,6 +390,24 @@ def test_a_checkpoint_from_before_the_process_count_was_recorded_resumes_as_befo
     assert summary.steps == 3 and read_run_status(run.path).state == "done"
 
 
+def test_a_run_started_with_a_relative_path_resumes_from_another_folder(small_csv, tmp_path, tiny_bert_dir,
+                                                                         monkeypatch):
+    """Tester: config.json holds "data": "sst300.csv", relative to the folder the run started in; resumed from
+    another folder, "The file 'sst300.csv' was not found ... pick the file again".  The fingerprint records the
+    absolute path, and the resume reads the file there."""
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    (start / "data.csv").write_bytes(small_csv.read_bytes())
+    monkeypatch.chdir(start)
+    run = _interrupted_with_a_checkpoint("data.csv", tiny_bert_dir, tmp_path / "run")
+    saved = json.loads(run.config.read_text())
+    assert saved["data"] == "data.csv" and saved["data_fingerprint"]["path"] == str(start / "data.csv")
+    monkeypatch.chdir(elsewhere)
+    summary = pipeline.resume_training(run.path)
+    assert summary.steps == 3 and read_run_status(run.path).state == "done"
+
+
 class FakeAccelerator:
     trackers = ["tensorboard"]
 

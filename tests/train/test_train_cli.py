@@ -3,6 +3,7 @@ Ctrl-C does (kill, docker stop, SLURM and systemd send SIGTERM)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -36,7 +37,7 @@ def test_a_resume_on_several_processes_prints_its_json_line_from_the_main_one_al
     (only the main process fits that model) and with its own train_seconds."""
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(train_cli, "resume_training", lambda run, emit, interrupt: Summary(accuracy=0.9, macro_f1=0.8))
+    monkeypatch.setattr(train_cli, "resume_training", lambda run, **kwargs: Summary(accuracy=0.9, macro_f1=0.8))
     assert train_cli.run_resume(build_parser().parse_args(["train", "--resume", str(tmp_path), "--quiet"])) == 0
     assert len(capsys.readouterr().out.splitlines()) == printed
 
@@ -110,6 +111,48 @@ def test_ctrl_c_saves_a_checkpoint_of_the_step_it_stops_at_and_the_resume_goes_o
     _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == EXIT_TERMINATED and "Traceback" not in err, err[-3000:]
     assert RunStatus.read(run / "status.json").checkpoint_step >= status.checkpoint_step
+
+
+def test_a_moved_data_file_is_pointed_to_with_data_and_must_be_the_same_file(small_csv, tmp_path, tiny_bert_dir,
+                                                                             capsys):
+    """--resume refused a data file, so a run whose file was moved could never be resumed (and the error was the
+    app's "pick the file again").  Now the refusal says how to point to it, --data (or the file as the first
+    argument) does, a file with other contents is refused, and the new place is kept for the next resume."""
+    from bertstudio.cli import main
+    from bertstudio.config import config_from_preset
+    from bertstudio.train import pipeline
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt()
+
+    data, moved, other = tmp_path / "data.csv", tmp_path / "moved" / "data.csv", tmp_path / "other.csv"
+    data.write_bytes(small_csv.read_bytes())
+    cfg = config_from_preset(data=str(data), model=str(tiny_bert_dir), output_dir=str(tmp_path / "run"),
+                             max_length=16, batch_size=8, max_steps=3, precision="fp32", simple_model=False,
+                             checkpoint_minutes=1e-5)
+    with pytest.MonkeyPatch.context() as patch:  # interrupted once the steps were trained, with a checkpoint
+        patch.setattr(pipeline, "evaluate_and_save", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.train(cfg)
+    run = tmp_path / "run"
+    moved.parent.mkdir()
+    data.rename(moved)
+    other.write_text(small_csv.read_text().replace("late", "early"), encoding="utf-8")
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"is no longer where the run read it ({data})" in err and "pick the file again" not in err
+    assert f"bertstudio train --resume {run} --data FILE" in err
+    assert main(["train", "--resume", str(run), "--data", str(other)]) == 2
+    assert f"The file {other} is not the one run was trained on (data.csv" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), str(moved), "--data", str(other)]) == 2
+    assert "Two training files were given" in capsys.readouterr().err
+
+    assert main(["train", "--resume", str(run), "--data", str(moved), "--quiet"]) == 0
+    assert RunStatus.read(run / "status.json").state == "done"
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded["data"] == str(moved) and recorded["data_fingerprint"]["path"] == str(moved)
 
 
 def test_freezing_more_layers_than_the_model_has_is_refused_before_the_data_is_read(small_csv, tiny_bert_dir,
