@@ -20,6 +20,7 @@ from bertstudio.evaluation import cli as evaluation_cli
 from bertstudio.export import cli as export_cli
 from bertstudio.history import cli as history_cli
 from bertstudio.predict import cli as predict_cli
+from bertstudio.predict.locate import DataFileAsModel
 from bertstudio.train import cli as train_cli
 
 EXIT_USER_ERROR = 2
@@ -48,13 +49,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a closed pipe shows here, not as a traceback at exit
         return code
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {for_this_command(err, args)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("Stopped.", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return reader_went_away()
+
+
+def for_this_command(err: UserError, args: argparse.Namespace) -> UserError:
+    """``err``, its example naming the command that was run where it has one (a data file given as the model:
+    ``bertstudio serve runs/RUN``, not predict's ``--data`` example); the engine that raised it cannot know."""
+    if isinstance(err, DataFileAsModel):
+        return err.for_command(args.command, reads_data=hasattr(args, "data"))
+    return err
 
 
 def reader_went_away() -> int:

@@ -142,17 +142,36 @@ def _is_model_folder(folder: Path) -> bool:
     return folder.is_dir() and any((folder / name).is_file() for names in BACKEND_FILES.values() for name in names)
 
 
+class DataFileAsModel(ModelError):
+    """A data file given where the model is asked for (the arguments swapped), with what to type instead:
+    ``bertstudio <command> runs/RUN`` (``--data FILE`` too where ``reads_data``).  ``serve data.csv`` and
+    ``export data.csv`` were told to run ``bertstudio predict runs/RUN --data data.csv``."""
+
+    def __init__(self, given: Path, command: str = "predict", reads_data: bool = True):
+        self.given = given
+        models = "a run folder, or a model or export folder"
+        if reads_data:
+            message = (f"'{given}' is a data file, not a trained model: the model is asked for first ({models}), "
+                       "then the data.")
+            example = f"Give the run folder as the first argument and {given.name} with --data, for example " \
+                      f"`bertstudio {command} runs/RUN --data {given.name}`"
+        else:
+            message = f"'{given}' is a data file, not a trained model: `bertstudio {command}` takes the folder of one."
+            example = f"Give the run folder, for example `bertstudio {command} runs/RUN`"
+        super().__init__(message, hint=f"{example}; `bertstudio runs list` shows the runs.")
+
+    def for_command(self, command: str, reads_data: bool) -> DataFileAsModel:
+        """The same refusal, telling what to type for ``command``."""
+        return DataFileAsModel(self.given, command, reads_data)
+
+
 def refuse_a_data_file(given: Path) -> None:
     """`bertstudio predict data.csv --data other.csv` said "No trained model was found in '.'": a data file where
     the model is asked for is named as such (a model file, such as model.onnx, is still taken as its folder)."""
     if given.suffix.lower() not in SUPPORTED_EXTENSIONS or any(
             _is_model_folder(folder) for folder in (given.parent, given.parent / "model")):
         return
-    raise ModelError(f"'{given}' is a data file, not a trained model: the model is asked for first (a run folder, "
-                     "or a model or export folder), then the data.",
-                     hint=f"Give the run folder as the first argument and {given.name} with --data, for example "
-                          f"`bertstudio predict runs/RUN --data {given.name}`; `bertstudio runs list` shows the "
-                          "runs.")
+    raise DataFileAsModel(given)
 
 
 def locate_model(path: str | os.PathLike[str]) -> ModelLocation:

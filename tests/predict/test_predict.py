@@ -358,10 +358,14 @@ def test_a_data_file_given_as_the_model_is_named_as_such(tmp_path, capsys):
     assert f"'{data}' is a data file, not a trained model: the model is asked for first" in err
     assert "Give the run folder as the first argument and data.csv with --data" in err
     assert "bertstudio runs list" in err
-    # Every command and the app read models through locate_model: each says the same.
-    assert "is a data file" in _cli_error(capsys, "serve", data)
-    assert "is a data file" in _cli_error(capsys, "export", data, "--format", "onnx")
-    assert "is a data file" in _cli_error(capsys, "evaluate", data, "--data", data)
+    # Every command and the app read models through locate_model: each says the same, with its own command to type
+    # (serve and export suggested `bertstudio predict runs/RUN --data data.csv`).
+    for command in ("serve", "export", "label-noise"):
+        err = _cli_error(capsys, command, data)
+        assert "is a data file" in err and f"for example `bertstudio {command} runs/RUN`;" in err
+        assert "--data" not in err and "predict" not in err
+    err = _cli_error(capsys, "evaluate", data, "--data", data)
+    assert "is a data file" in err and "`bertstudio evaluate runs/RUN --data data.csv`" in err
     assert list(tmp_path.iterdir()) == [data]  # nothing written beside it
 
 
