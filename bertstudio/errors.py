@@ -74,12 +74,13 @@ def disk_full_error(what: str, folder, needed_bytes: int | None = None, elsewher
                               f"{elsewhere}, then try again.")
 
 
-def closest_name(word: object, known: Iterable[str]) -> str | None:
+def closest_name(word: object, known: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The name of ``known`` that ``word`` is most likely a misspelling of ('max_row' -> 'max_rows'); None when
-    none is close.  One judge of "close" for every "did you mean" (settings, limits, flags, choices, models)."""
+    none is close (``cutoff``: how alike, 0-1).  One judge of "close" for every "did you mean" (settings, limits,
+    flags, choices, models)."""
     import difflib
 
-    close = difflib.get_close_matches(str(word), list(known), n=1)
+    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=cutoff)
     return close[0] if close else None
 
 

@@ -47,6 +47,7 @@ from bertstudio.models.sources import (
     _hub_endpoint,
     _offline_error,
     _offline_mode,
+    as_hub_id_of_a_misspelt_name,
     hub_reachable,
     resolve_model_source,
 )
@@ -196,14 +197,15 @@ def _hub_source(model: str) -> ModelSource:
 
 def plan_download(model: str, revision: str = REVISION) -> DownloadPlan:
     """The files ``model`` needs, with sizes and hashes from the Hub (a ModelError when offline)."""
-    repo_id = _hub_source(model).path_or_id
+    source = _hub_source(model)
+    repo_id = source.path_or_id
     url = f"{_hub_endpoint()}/api/models/{repo_id}/revision/{urllib.parse.quote(revision, safe='')}?blobs=true"
     try:
         with _open(url, METADATA_TIMEOUT_S) as response:
             info = json.loads(response.read())
     except urllib.error.HTTPError as err:
-        raise ModelError(f"The Hugging Face Hub has no model '{repo_id}' that can be downloaded "
-                         f"(it answered {err.code}).",
+        raise ModelError(as_hub_id_of_a_misspelt_name(source, f"The Hugging Face Hub has no model '{repo_id}' that "
+                                                              f"can be downloaded (it answered {err.code})."),
                          hint="Check the name (only public models can be fetched here).") from err
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
         raise ModelError(f"The list of files of {repo_id} could not be read from the Hub ({err}).",

@@ -19,6 +19,7 @@ from bertstudio.models.sources import (
     _cached_snapshot,
     _ensure_downloadable,
     _hf_cache_dir,
+    as_hub_id_of_a_misspelt_name,
 )
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _load_failure(source: ModelSource, what: str, exc: Exception) -> ModelError:
             hint=f"Pick a standard BERT-family model, for example {DEFAULT_MODEL}.",
         )
     return ModelError(
-        f"Could not load the {what} of {source.display_name}: {detail}",
+        as_hub_id_of_a_misspelt_name(source, f"Could not load the {what} of {source.display_name}: {detail}"),
         hint="Check the model name or folder. A model folder needs config.json, model.safetensors "
         "and the tokenizer files; a Hugging Face id looks like 'organisation/model-name'.",
     )

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from bertstudio.errors import ModelError
+from bertstudio.errors import ModelError, closest_name
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -262,6 +262,22 @@ def find_variant(name: str) -> ModelVariant | None:
         if wanted in (n.lower() for n in names if n):
             return variant
     return None
+
+
+# A name this alike to a registry name is taken for a misspelling of it; less alike ones are names of their own
+# (roberta-base is 0.74 alike to bert-base-cased).
+MISSPELT_NAME_CUTOFF = 0.8
+
+
+def misspelt_variant_name(name: str) -> str | None:
+    """The registry name (key, Hub id or alias) ``name`` is most likely a misspelling of ('bert-basee-uncased' ->
+    'bert-base-uncased'); None when ``name`` is one, or none is close."""
+    if find_variant(name) is not None:
+        return None
+    names = {n.lower(): n for variant in VARIANTS.values() for n in (variant.key, variant.hub_id, *variant.aliases)
+             if n}
+    close = closest_name(name.strip().lower(), names, cutoff=MISSPELT_NAME_CUTOFF)
+    return names[close] if close else None
 
 
 def get_variant(key: str) -> ModelVariant:

@@ -13,7 +13,8 @@ from typing import Literal
 
 from bertstudio.errors import ModelError
 from bertstudio.models.bundled import bundled_model_path
-from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, ModelVariant, find_variant
+from bertstudio.models.registry import DEFAULT_MODEL, VARIANTS, ModelVariant, find_variant, misspelt_variant_name
+from bertstudio.runs import MODEL_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +124,11 @@ def _local_source(folder: Path, original: str) -> ModelSource:
             hint="Point to the folder that contains config.json, the weights and the tokenizer files.",
         )
     missing = _missing_model_files(folder)
+    if missing and not _missing_model_files(folder / MODEL_DIR):
+        # A run folder (train --model runs/ag) was told it lacks weights and tokenizer: they are in its model/.
+        raise ModelError(f"{original} is a run folder; the model it trained is in {Path(original) / MODEL_DIR}.",
+                         hint=f"Give that folder (--model {Path(original) / MODEL_DIR}) to start from this "
+                              "run's model.")
     if missing:
         raise ModelError(
             f"The folder {folder} is not a complete model; it is missing: {'; '.join(missing)}.",
@@ -266,13 +272,23 @@ def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
     return bool(result and result[0])
 
 
+def as_hub_id_of_a_misspelt_name(source: ModelSource, message: str) -> str:
+    """``message`` about a Hub model, said as the second reading when its name is close to a built-in one: a typo
+    ('bert-basee-uncased') was told only that it is not on this computer and cannot be downloaded."""
+    meant = misspelt_variant_name(source.path_or_id) if source.kind == "hub" and source.variant is None else None
+    if meant is None:
+        return message
+    return (f"'{source.path_or_id}' is not a built-in model name; did you mean {meant}? As a Hugging Face id: "
+            f"{message[:1].lower()}{message[1:]}")
+
+
 def _offline_error(source: ModelSource, reason: str) -> ModelError:
     folder_note = ""
     if "/" in source.path_or_id and source.variant is None:
         folder_note = f" (No folder named {source.path_or_id} exists here either.)"
     return ModelError(
-        f"The model {source.display_name} is not on this computer and cannot be downloaded: "
-        f"{reason}.{folder_note}",
+        as_hub_id_of_a_misspelt_name(source, f"The model {source.display_name} is not on this computer and cannot "
+                                             f"be downloaded: {reason}.{folder_note}"),
         hint=(
             f"Use the bundled model instead: bundled-minilm works offline (--model {DEFAULT_MODEL}, the default). "
             "Or use a model folder on disk: --model /path/to/folder (it needs config.json, model.safetensors "

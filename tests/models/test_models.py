@@ -287,6 +287,44 @@ def test_incomplete_folder_says_what_is_missing(tmp_path, tiny_bert):
     assert "weights" not in info.value.message
 
 
+def test_a_run_folder_given_as_the_model_names_the_model_folder_inside_it(tmp_path, tiny_bert):
+    """`train --model runs/ag` was told the folder lacks config.json, weights and tokenizer: they are in runs/ag/model."""
+    run = tmp_path / "ag"
+    shutil.copytree(tiny_bert, run / "model")
+    (run / "summary.json").write_text("{}")
+    with pytest.raises(ModelError) as info:
+        sources.resolve_model_source(str(run))
+    assert info.value.message == f"{run} is a run folder; the model it trained is in {run / 'model'}."
+    assert f"--model {run / 'model'}" in info.value.hint
+    assert sources.resolve_model_source(str(run / "model")).kind == "local"
+
+
+@pytest.mark.parametrize("name,meant", [("bert-basee-uncased", "bert-base-uncased"),
+                                        ("bundled-minilim", "bundled-minilm"), ("BERT-base-uncasd", "bert-base-uncased"),
+                                        ("roberta-base", None), ("nope-model", None), ("bert-base-uncased", None)])
+def test_a_name_close_to_a_built_in_one_is_taken_for_a_misspelling(name, meant):
+    assert registry.misspelt_variant_name(name) == meant
+
+
+def test_a_misspelt_built_in_name_is_told_with_the_name_meant_and_as_a_hub_id(monkeypatch, tmp_path, capsys):
+    """`--model bert-basee-uncased` (train, inspect) was told only 'not on this computer and cannot be downloaded'."""
+    from bertstudio.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as info:
+        loading.load_tokenizer("bert-basee-uncased")
+    assert info.value.message.startswith("'bert-basee-uncased' is not a built-in model name; did you mean "
+                                         "bert-base-uncased? As a Hugging Face id: the model bert-basee-uncased is "
+                                         "not on this computer and cannot be downloaded: offline mode")
+    with pytest.raises(ModelError) as info:
+        loading.load_tokenizer("roberta-base")  # a Hub id of its own: no built-in name is suggested
+    assert info.value.message.startswith("The model roberta-base is not on this computer")
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    assert main(["inspect", str(data), "--model", "bert-basee-uncased"]) == 2
+    assert "did you mean bert-base-uncased?" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "not a model name!"])
 def test_nonsense_names_are_refused(bad):
     with pytest.raises(ModelError):
