@@ -9,6 +9,7 @@ global batch (docs/SCALE.md).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,11 @@ def portable_settings(cfg: TrainConfig) -> TrainConfig:
     return cfg.model_copy(update={"data": Path(cfg.data).name, "output_dir": None, "device": "auto"})
 
 
-def write_scale_out(cfg: TrainConfig, folder: Path, machines: Machines) -> ScaleOutFiles:
-    """Write the settings file and the accelerate config into ``folder``; returns them and the command."""
+def write_scale_out(cfg: TrainConfig, folder: str | os.PathLike[str], machines: Machines) -> ScaleOutFiles:
+    """Write the settings file and the accelerate config into ``folder`` (a str as docs/SCALE.md calls it with: it
+    raised AttributeError: 'str' object has no attribute 'mkdir'); returns them and the command."""
     settings = portable_settings(cfg)
+    folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     settings.save(folder / SETTINGS_FILE)
     atomic_write_text(folder / ACCELERATE_FILE, accelerate_config_text(machines, settings.precision))

@@ -61,6 +61,14 @@ def test_accelerate_reads_the_config_file_as_it_launches_it(settings, tmp_path, 
     assert loaded.num_processes == machines.processes and loaded.num_machines == machines.machines
 
 
+def test_the_folder_may_be_a_str_as_docs_scale_md_writes_it(settings, tmp_path, monkeypatch):
+    """write_scale_out(cfg, "bigger", Machines(...)) raised AttributeError: 'str' object has no attribute 'mkdir'."""
+    monkeypatch.chdir(tmp_path)
+    files = write_scale_out(settings, "bigger", Machines())
+    assert files.settings.resolve() == (tmp_path / "bigger" / SETTINGS_FILE).resolve()
+    assert files.settings.is_file() and files.accelerate_config.is_file()
+
+
 def test_settings_without_data_or_machines_are_refused(settings, tmp_path):
     with pytest.raises(ConfigError, match="no training file"):
         write_scale_out(settings.model_copy(update={"data": None}), tmp_path, Machines())
