@@ -188,11 +188,12 @@ def read_table(
     """Read a data file into a Dataset whose columns are all strings.
 
     `encoding` and `delimiter` override detection for delimited text files, `sheet` the choice of a workbook's
-    sheet (ignored for other files: one setting can serve a CSV and a workbook).
+    sheet (not used for other files, with a note: one setting can serve a CSV and a workbook).
     Raises DataError (with a hint) for a missing, empty, unsupported or unparseable file.
     """
     file = Path(path).expanduser()
     fmt, notes = table_format(file)
+    notes += sheet_not_used(file, fmt, sheet)
     with _without_library_bars():
         if fmt in _DELIMITED:
             ds, info = _read_delimited(file, fmt, encoding=encoding, delimiter=delimiter)
@@ -217,6 +218,16 @@ class RowsPast:
 
     rows: int
     exact: bool
+
+
+def sheet_not_used(file: Path, fmt: str, sheet: str | None) -> list[Finding]:
+    """The note that ``sheet`` was not used, ``file`` being no workbook: `inspect file.csv --sheet Foo` said
+    nothing of it.  Not a refusal: one setting serves a training workbook and its CSV validation file."""
+    if not sheet or fmt == "excel":
+        return []
+    return [Finding("info", "sheet_not_used", f"The sheet '{sheet}' was not used: {file.name} is not an Excel "
+                                              "workbook, so it has no sheets; the whole file was read.",
+                    hint="Leave --sheet out for this file (it chooses a sheet of an .xlsx or .xls file).")]
 
 
 def rows_past_limit(path: str | os.PathLike[str], limit: int) -> RowsPast | None:

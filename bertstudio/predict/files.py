@@ -17,6 +17,7 @@ from bertstudio.data.io import (
     check_delimited,
     how_it_was_read,
     no_rows_error,
+    sheet_not_used,
     table_format,
     unreadable_table,
 )
@@ -119,17 +120,18 @@ def open_table(path: str | os.PathLike[str], sheet: str | None = None) -> TableS
     """Check a file to predict before reading it: refuses what is not a table, in plain words (DataError).
     ``sheet``: the workbook's sheet to read (default: the one training would choose)."""
     file = Path(path).expanduser()
-    fmt, renamed = table_format(file)
+    fmt, notes = table_format(file)
     if fmt == "excel":
-        return TableSource(file, fmt, {}, (*renamed, *read_sheet(file, sheet).findings), sheet=sheet)
+        return TableSource(file, fmt, {}, (*notes, *read_sheet(file, sheet).findings), sheet=sheet)
+    notes = [*notes, *sheet_not_used(file, fmt, sheet)]
     if fmt not in _DELIMITED:
-        return TableSource(file, fmt, {}, tuple(renamed))
+        return TableSource(file, fmt, {}, tuple(notes))
     # The same row check as training: pandas skips the values beyond the chosen column, so a row with an
     # unquoted separator would be predicted on half its text without a word.
     text, shape = check_delimited(file, fmt)
     options = text.pandas_options()  # what training's reader is given: the same rows, under the same names
     repeated = tuple(text.header) if shape.n_header_repeats else None
-    return TableSource(file, fmt, options, (*renamed, *how_it_was_read(file, text), *shape.read_findings(file)),
+    return TableSource(file, fmt, options, (*notes, *how_it_was_read(file, text), *shape.read_findings(file)),
                        repeated)
 
 

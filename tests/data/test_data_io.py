@@ -173,6 +173,22 @@ def test_xlsx_first_sheet_numbers_and_blank_rows(tmp_path: Path) -> None:
     assert "Excel, sheet 'Feedback'" in info.describe()
 
 
+def test_a_sheet_asked_of_a_file_without_sheets_is_said_not_used(tmp_path: Path, capsys) -> None:
+    """`inspect file.csv --sheet Foo` read the CSV and said nothing of the sheet."""
+    from bertstudio.predict.files import open_table
+
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    note = ("The sheet 'Foo' was not used: d.csv is not an Excel workbook, so it has no sheets; the whole file was "
+            "read.")
+    ds, info = read_table(path, sheet="Foo")
+    assert ds.num_rows == 20 and [f.message for f in info.findings if f.code == "sheet_not_used"] == [note]
+    assert [f.message for f in open_table(path, "Foo").notes if f.code == "sheet_not_used"] == [note]  # predict
+    assert not [f for f in read_table(path)[1].findings if f.code == "sheet_not_used"]
+    assert main(["inspect", str(path), "--sheet", "Foo"]) == 0
+    assert f"INFO: {note}" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- errors
 
 
