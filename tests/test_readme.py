@@ -50,3 +50,15 @@ def test_the_background_job_example_prints_every_event_up_to_finished(monkeypatc
     exec(python_block("TrainingJob"), {"config_from_preset": lambda **settings: settings})
     printed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert printed == ["started", "step", "finished"]
+
+
+def test_the_prediction_example_labels_each_text_in_order(tiny_run, capsys):
+    """The README had no Python prediction example though load_predictor -> predict -> PredictionBatch is the API."""
+    import ast
+    from types import SimpleNamespace
+
+    exec(python_block("load_predictor"), {"summary": SimpleNamespace(run_dir=tiny_run)})
+    labels_line, record_line = capsys.readouterr().out.splitlines()
+    labels = ast.literal_eval(labels_line.split("] ", 1)[0] + "]")
+    assert len(labels) == 2 and all(isinstance(label, str) for label in labels)
+    assert record_line.startswith("{'label': ") and "'probabilities': {" in record_line
