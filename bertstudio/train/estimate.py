@@ -25,7 +25,8 @@ from bertstudio.train.unfreezing import plan_phases
 # Costs that do not depend on the model, from bench/estimates.py's per-phase breakdown on a quiet machine (bundled
 # model, 2 CPU cores, load average ~2; sample data, SST-2 and AG News at 400 to 5,000 rows): measured under load
 # first, they had been 2-7x too high, which made every head-only estimate 30-100% too long.  Each is a small part
-# of a run; the model's own work (steps, checks, scoring) comes from the probe, which sees the machine's load.
+# of a run; the model's own work (steps, checks, scoring) comes from the probe, timed in its quietest round: the
+# whole estimate is for this computer with nothing else running.
 READ_FIXED_S = 0.1  # reading a small file, splitting it, loading the tokenizer: 0.1 s measured at 400 rows
 READ_PER_TEXT_S = 3e-5  # parsing and checking rows: SST-2 8,000 rows read in 0.5 s, AG News 2,000 in 0.3 s
 TOKENIZE_PER_TOKEN_S = 1.5e-6  # a fast tokenizer, batched: ~100,000 SST-2 tokens in 0.1-0.15 s
@@ -161,4 +162,5 @@ def estimate_time(plan: TrainingPlan, probe: SpeedProbe) -> TimeEstimate:
         steps=plan.total_steps * step,
         validation=plan.evaluations * check,
         final_scoring=(test_texts + val_texts) * per_text,
-        saving=SAVE_FIXED_S + probe.weights_save + (plan.test_rows * words if cfg.simple_model else 0.0))
+        saving=SAVE_FIXED_S + probe.weights_save + (plan.test_rows * words if cfg.simple_model else 0.0),
+        measured_while_busy=probe.measured_while_busy)

@@ -31,6 +31,13 @@ MIN_TIMED_LENGTH = 8  # the step timer's shortest sequence
 
 SIMULATED_TEXTS = 20_000  # padded lengths are worked out on at most this many texts drawn from the length grid
 
+# Other programs were busy while the probe timed: its middle round took this much longer than its quietest, or it
+# got less than this share of the cores its threads asked for. Bundled model, 2 cores: in quiet moments 1.01-1.04
+# and 0.83 (the run then took 0.13 s a step, estimated 0.11 s); busy, 1.5-3.4 and 0.17-0.4, or under an even load
+# 1.1-1.3 and 0.25-0.38 (its quietest round put a step at 1.9-2.6 s).
+BUSY_SLOWDOWN = 1.5
+BUSY_CPU_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -239,6 +246,13 @@ class SpeedProbe:
     weights_copy: float = 0.0  # copying every weight once: each validation check that improves keeps them
     weights_save: float = 0.0  # writing every weight to disk once (loading them back costs about the same)
     model_build: float = 0.0  # building the model (its layers, random starting weights) before the weights load
+    slowdown: float = 1.0  # how much other programs slowed the probe's typical round down against its quietest
+    cpu_share: float = 1.0  # the share of the cores its threads asked for that the probe got (on a CPU)
+
+    @property
+    def measured_while_busy(self) -> bool:
+        """Other programs were using the computer while it was measured: the timings hold only while they do."""
+        return self.slowdown >= BUSY_SLOWDOWN or self.cpu_share < BUSY_CPU_SHARE
 
     def step_seconds(self, trainable_layers: int) -> float:
         """One optimizer step when only the top ``trainable_layers`` layers learn: the frozen ones only run forward."""
@@ -299,4 +313,7 @@ class RunPhases:
 @dataclass
 class TimeEstimate(RunPhases):
     """Every phase of a run that takes time, in seconds; ``total_seconds`` is what the plan shows
-    (worked out by ``estimate.estimate_time``)."""
+    (worked out by ``estimate.estimate_time``). It is this computer's own speed, measured in its quietest moment:
+    other programs running beside the run make it take longer."""
+
+    measured_while_busy: bool = False  # other programs were busy while the speed was measured: a rough estimate

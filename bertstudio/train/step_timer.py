@@ -4,8 +4,10 @@ The chosen architecture is built with random weights (timing does not depend on 
 downloading) as a run builds it, with one and two of its layers (see ``SpeedProbe``), and timed on a batch of the
 run's padded shape with the run's number precision: a training step and forward passes (validation checks,
 head-only feature caching, final scoring), plus what grows with the model's size (the word embeddings' update,
-copying and saving the weights, building the model). Results are cached per model, batch size, precision and
-pooling, and reused for nearby lengths, so changing epochs or the preset does not measure again.
+copying and saving the weights, building the model). Each is timed in a few rounds and the quietest round is kept:
+the estimate is this computer's own speed. Results are cached per model, batch size, precision and pooling, and
+reused for nearby lengths, so changing epochs or the preset does not measure again (one measured while other
+programs kept the computer busy is not kept).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bertstudio.train.pipeline import attention_kernel
 from bertstudio.train.plan import SpeedProbe, trainable_layers
 
 WARMUP_STEPS = 2  # the first steps pay one-off costs (allocation, kernel selection for this shape)
-TIMED_STEPS = 3
+TIMED_STEPS = 5  # rounds: the quietest of them is kept (a busy machine leaves a quiet moment in a few seconds)
 
 
 def model_shape(model: str) -> ModelShape:
@@ -76,7 +78,9 @@ def speed_probe(config: TrainConfig, *, seq_len: int, device: str, bf16: bool) -
     if nearby:
         return min(nearby, key=lambda probe: abs(probe.seq_len - seq_len)).at_length(seq_len)
     probe = _measure(shape, int(seq_len))
-    _PROBES.setdefault(shape, []).append(probe)
+    # One that met other programs' load is not reused: the next plan measures again, until a quiet one is kept.
+    if not probe.measured_while_busy:
+        _PROBES.setdefault(shape, []).append(probe)
     return probe.at_length(seq_len)
 
 
@@ -121,7 +125,8 @@ def _measure(shape: ProbeShape, seq_len: int) -> SpeedProbe:
     # of two timed steps (x 6 or 12 layers) put it at 0.5x and at 2x of the run's own steps on a busy machine
     # (sample data, balanced: 2.1 s vs 4.9 s; AG News, small-data: 18.9 s vs 9.3 s), while the forward passes put
     # validation and final scoring within 10-40% in the same runs.
-    train1, forward1, forward2 = _interleaved([small.step, small.forward, big.forward], device)
+    timings = _interleaved([small.step, small.forward, big.forward], device)
+    train1, forward1, forward2 = timings.per_call
     forward = _scaled(forward1, forward2, layers)
     # Per-parameter costs of the whole model, from the 2-layer one: the parameters of one layer are the difference.
     params = small.parameters + (layers - 1) * (big.parameters - small.parameters)
@@ -131,7 +136,8 @@ def _measure(shape: ProbeShape, seq_len: int) -> SpeedProbe:
     return SpeedProbe(layers=layers, batch_size=batch_size, train_step=forward * train1 / forward1,
                       forward_batch=forward, seq_len=seq_len,
                       embedding_update=_fastest(big.embedding_update, device), weights_copy=copy,
-                      weights_save=_timed(big.save_weights, device) * scale, model_build=big.build_seconds * scale)
+                      weights_save=_timed(big.save_weights, device) * scale, model_build=big.build_seconds * scale,
+                      slowdown=timings.slowdown, cpu_share=timings.cpu_share)
 
 
 def _scaled(one_layer: float, two_layers: float, layers: int) -> float:
@@ -229,22 +235,49 @@ MIN_TIMING_S = 0.1  # each timing repeats its work for at least this long: a few
 #                     small model timed once is mostly the scheduler's noise on a machine shared with other work
 
 
-def _interleaved(works, device: str) -> list[float]:
-    """Seconds per call of each of ``works``, the middle of a few timings taken in turns: a machine busy with
-    other programs slows all of them alike, so their ratios and differences stay meaningful."""
+@dataclass(frozen=True)
+class Timings:
+    """What a few rounds of timing some works in turns found."""
+
+    per_call: list[float]  # seconds per call of each work, as the quietest round timed them
+    slowdown: float  # the middle round's time over the quietest one's: how much other programs slowed the probe
+    cpu_share: float = 1.0  # the share of its threads' time the process got while timing (CPU only)
+
+
+def _interleaved(works, device: str) -> Timings:
+    """Seconds per call of each of ``works``, timed in turns in a few rounds, from the round that took least time.
+
+    The quietest round, not the middle timing of each work: the estimate is this computer's own speed, which a
+    short probe can measure, not the load of the moment it was asked for, which it cannot (the run meets other
+    load, or none). With the middle timing, a German file's 40 steps were estimated at 1 min 18 s (1.68 s a step)
+    and took 16 s in all; three probes in a row on a machine at load 6 (2 cores) put the bundled model's step at
+    1.5, 4.4 and 1.0 s, their quietest rounds at 1.1, 0.65 and 0.57 s. In a quiet moment both said 0.11 s and the
+    run took 0.13 s a step. One round's works share its moment's load, so their ratios, which the probe scales by,
+    stay meaningful (the fastest of each work alone mixed moments: 4.2 s).
+    """
     calls = []
     for work in works:
         for _ in range(WARMUP_STEPS - 1):
             work()
         calls.append(max(1, math.ceil(MIN_TIMING_S / max(_timed(work, device), 1e-6))))
-    timings: list[list[float]] = [[] for _ in works]
-    for _ in range(TIMED_STEPS):
-        for work, repeats, times in zip(works, calls, timings):
-            times.append(_timed(work, device, repeats) / repeats)
-    # The middle timing, not the fastest: a run lasts minutes and meets the machine's usual load, which the
-    # fastest of a few timings misses. With the fastest, a machine at load 9-10 (2 cores) ran every phase 2.5-4x
-    # slower than estimated (SST-2, 400 rows); on a quiet machine the two are the same.
-    return [statistics.median(times) for times in timings]
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    rounds = [[_timed(work, device, repeats) / repeats for work, repeats in zip(works, calls)]
+              for _ in range(TIMED_STEPS)]
+    cpu_share = _cpu_share(time.process_time() - cpu_start, time.perf_counter() - wall_start, device)
+    lengths = [sum(t * repeats for t, repeats in zip(timed, calls)) for timed in rounds]
+    quietest = min(range(len(rounds)), key=lengths.__getitem__)
+    return Timings(rounds[quietest], statistics.median(lengths) / max(lengths[quietest], 1e-12), cpu_share)
+
+
+def _cpu_share(cpu_seconds: float, wall_seconds: float, device: str) -> float:
+    """The share of the cores its threads asked for that the process got: under an even load every round is slow
+    alike (their spread stays near 1) and only this tells (bundled model, 2 threads: 0.83 in a quiet moment, 0.17-0.4
+    at load 4-6, when a step took 1.5-8.8 s against 0.11 s). On a GPU the threads wait for it: not a measure there."""
+    if device != "cpu" or wall_seconds <= 0:
+        return 1.0
+    import torch
+
+    return cpu_seconds / wall_seconds / max(1, torch.get_num_threads())
 
 
 def _timed(work, device: str, repeats: int = 1) -> float:
@@ -257,7 +290,7 @@ def _timed(work, device: str, repeats: int = 1) -> float:
 
 
 def _fastest(work, device: str) -> float:
-    return _interleaved([work], device)[0]
+    return _interleaved([work], device).per_call[0]
 
 
 def _sync(device: str) -> None:

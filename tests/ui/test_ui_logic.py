@@ -121,6 +121,10 @@ def test_plan_follows_the_engine_rules_and_the_step_limit():
     assert estimate.total_seconds > estimate.steps
     text = views_advice.plan_markdown(plan, estimate, "CPU", 0.5)
     assert "at most 30 steps" in text and "Estimated training time" in text and "0.50 s" in text
+    # What the estimate assumes is said; that the measurement met other programs' load is said when it did.
+    assert "for this computer with nothing else running" in text and "Other programs were busy" not in text
+    busy = views_advice.plan_markdown(plan, dataclasses.replace(estimate, measured_while_busy=True), "CPU", 0.5)
+    assert "Other programs were busy on this computer while its speed was measured, so this estimate is rough" in busy
     # Patience 2 with 2 checks: early stopping cannot end this plan sooner, so it is not promised.
     assert "validation texts twice; " in text and "early stopping" not in text
     longer = dataclasses.replace(plan, evaluations=4)

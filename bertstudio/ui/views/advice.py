@@ -11,6 +11,12 @@ from bertstudio.train.tuning import MAX_EXTRA_SHARE, plan_probe
 from bertstudio.ui.views.progress import format_duration
 
 
+ESTIMATE_ASSUMES = ("The estimate is for this computer with nothing else running: other programs working at the same "
+                    "time make training slower.")
+MEASURED_WHILE_BUSY = ("Other programs were busy on this computer while its speed was measured, so this estimate "
+                       "is rough: training is slower while they run, and can be several times faster once they stop.")
+
+
 def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str,
                   step_seconds: float | None = None, note: str = "") -> str:
     cfg = plan.config
@@ -29,7 +35,8 @@ def plan_markdown(plan: TrainingPlan, estimate: TimeEstimate | None, device: str
         measured = f" One step measured {step_seconds:.2f} s on {device}." if step_seconds else ""
         tuning = f", of which about {format_duration(estimate.tune_seconds)} tuning" if estimate.tune_seconds else ""
         lines.append(f"**Estimated training time on this computer: about {format_duration(estimate.total_seconds)}"
-                     f"{tuning}** (an estimate, not a promise).{measured}")
+                     f"{tuning}** (an estimate, not a promise).{measured} {ESTIMATE_ASSUMES}"
+                     + (f" {MEASURED_WHILE_BUSY}" if estimate.measured_while_busy else ""))
     elif note:
         lines.append(note)
     return "\n\n".join(lines)
