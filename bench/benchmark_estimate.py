@@ -1,10 +1,12 @@
 """The Benchmark tab's time estimate against the benchmark's measured wall time.
 
-For a few selections of the app's benchmark (its repeat policy, a fresh ONNX cache so exports count), the
-estimate shown before the run (``benchmark.plan.estimate_benchmark``) and the wall time the run took.  Registry
-models not downloaded are timed as their exact architecture with random weights, as the app does.
+For a few selections of the app's benchmark (its quick comparison's repeats and retries, a fresh ONNX cache so
+exports count), the estimate shown before the run (``benchmark.plan.estimate_benchmark``) and the wall time the run
+took.  Registry models not downloaded are timed as their exact architecture with random weights, as the app does.
+``default`` is what the Benchmark tab preselects: the person's model (``--run``; the bundled MiniLM stands in for
+it without one) and two well-known models, at the length the model reads, one text at a time and batches of 8.
 
-    python bench/benchmark_estimate.py [--selections small,default] [--busy]
+    python bench/benchmark_estimate.py [--selections small,default] [--run RUN_FOLDER] [--busy]
 
 ``--busy``: each selection is measured a second time while another program keeps every core busy with matrix
 products, as on a machine shared with other work (the estimate must stay of the right order there too).
@@ -27,16 +29,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import command_line, machine_line, write_section  # noqa: E402
 
-from bertstudio.benchmark.plan import BenchmarkPlan, estimate_benchmark, measured_gflops, resolve_threads  # noqa: E402
+from bertstudio.benchmark.plan import (  # noqa: E402
+    QUICK,
+    BenchmarkPlan,
+    comparison_models,
+    estimate_benchmark,
+    lengths_to_time,
+    measured_gflops,
+    resolve_threads,
+)
 from bertstudio.benchmark.runner import run_benchmark  # noqa: E402
-from bertstudio.ui.benchmark_tab import APP_POLICY  # noqa: E402
+from bertstudio.ui.benchmark_tab import COMPARISON_MODELS  # noqa: E402
 
-SELECTIONS = {
-    "small": dict(models=("bundled-minilm",), backends=("torch-fp32", "onnx"), batch_sizes=(1, 8), seq_lens=(128,)),
-    "default": dict(models=("bundled-minilm", "distilbert-base-uncased"),
-                    backends=("torch-fp32", "torch-bf16", "onnx", "onnx-int8"), batch_sizes=(1, 8),
-                    seq_lens=(128,)),
-}
+
+def selections(run: str | None) -> dict[str, dict]:
+    own = (run or "bundled-minilm",)
+    return {
+        "small": dict(models=("bundled-minilm",), backends=("torch-fp32", "onnx"), batch_sizes=(1, 8),
+                      seq_lens=(128,)),
+        "default": dict(models=(*own, *comparison_models(own, COMPARISON_MODELS)),
+                        backends=("torch-fp32", "torch-bf16", "onnx", "onnx-int8"), batch_sizes=QUICK.batch_sizes,
+                        seq_lens=lengths_to_time(QUICK, own) if run else (64,)),
+    }
 
 
 BUSY_PROGRAM = "import torch\na = torch.randn(1024, 1024)\nwhile True:\n    a @ a\n"
@@ -57,6 +71,7 @@ def other_program(busy: bool):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--selections", default="small,default")
+    parser.add_argument("--run", default=None, help="a run folder: the person's model of the default selection")
     parser.add_argument("--busy", action="store_true", help="each selection again while another program keeps the "
                                                             "cores busy")
     args = parser.parse_args()
@@ -64,7 +79,8 @@ def main() -> None:
             "|---|---:|---:|---:|---:|---|"]
     for name, busy in [(name, busy) for name in args.selections.split(",") for busy in (False, True)[:1 + args.busy]]:
         with tempfile.TemporaryDirectory() as cache, other_program(busy):
-            plan = BenchmarkPlan(**SELECTIONS[name], policy=APP_POLICY, cache_dir=Path(cache))
+            plan = BenchmarkPlan(**selections(args.run)[name], policy=QUICK.policy, busy_retries=QUICK.busy_retries,
+                                 cache_dir=Path(cache))
             time.sleep(5 if busy else 0)  # the other program under way
             load_before = os.getloadavg()[0]
             estimate = estimate_benchmark(plan)

@@ -129,6 +129,28 @@ def measure_quietly(measure_once: Callable[[], CellTimes], retries: int, *,
     return best
 
 
+class Retries:
+    """How many times to measure a disturbed cell again, for a run's cells one after the other.
+
+    A retry waits for a short burst of other work to pass.  Under lasting load (other programs busy for minutes) it
+    finds the machine as busy, and each one costs a pause, the cell again and its machine-speed probes: measured on
+    2 cores where other programs used 1-1.8 of them for a whole quick comparison (24 cells), every cell was flagged
+    after its two retries, and the cells took 1,262 s where one attempt of each one's timed calls took about 173 s
+    (the run: 1,459 s against an estimate of 466 s).  So once a cell's retries all found other programs on the CPU,
+    the next cells are measured once (and flagged), until one is measured quiet."""
+
+    def __init__(self, retries: int):
+        self.retries = retries
+        self.lasting = False  # the last cell's retries did not outwait the load, nor has a cell been quiet since
+
+    def now(self) -> int:
+        return 0 if self.lasting else self.retries
+
+    def saw(self, times: CellTimes) -> None:
+        busy = is_busy(times.other_cores)
+        self.lasting = busy and (self.lasting or times.attempts > 1)
+
+
 def mark_host_speed(records: Sequence[BenchRecord]) -> None:
     """Each record's slowdown against the fastest probe of the whole run (known only once the run is over)."""
     probes = [r.host_probe_ms for r in records if r.host_probe_ms]

@@ -235,6 +235,26 @@ def preprocessing_for(model: BenchModel) -> Preprocessing:
     return Preprocessing(label_names=list(BENCH_LABELS), max_length=BENCH_MAX_LENGTH)
 
 
+@dataclass(frozen=True)
+class TrainedFacts:
+    """What the benchmark's selection needs to know of the person's own model."""
+
+    base_model: str | None  # the registry key it was fine-tuned from (None: unknown)
+    max_length: int  # the tokens of each text it reads: the length worth timing it at
+
+
+def trained_facts(name: str) -> TrainedFacts | None:
+    """For the person's own model (a run, model or export folder): what it was fine-tuned from and how many tokens
+    it reads, from its preprocessing.json; None for a built-in model."""
+    if find_variant(str(name).strip()) is not None:
+        return None
+    model = resolve_model(name)
+    if not model.trained:
+        return None
+    prep = preprocessing_for(model)
+    return TrainedFacts(prep.base_model or None, prep.max_length)
+
+
 def vocab_size(torch_model=None, tokenizer=None) -> int:
     """The number of token ids the model accepts (random inputs must stay below it)."""
     if torch_model is not None:

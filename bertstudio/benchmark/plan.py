@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,11 +13,11 @@ from typing import Any
 from bertstudio.benchmark.backends import DEFAULT_BF16_METHOD, check_bf16_method
 from bertstudio.benchmark.cells import BUSY_WAIT_S
 from bertstudio.benchmark.contention import PROBE_REPEATS, PROBE_SETTLE_S, START_SAMPLES
-from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS
+from bertstudio.benchmark.models import ALL_BACKENDS, ONNX_BACKENDS, TrainedFacts, trained_facts
 from bertstudio.benchmark.parity import PARITY_BATCH
 from bertstudio.benchmark.timing import RepeatPolicy
 from bertstudio.errors import ConfigError, UserError
-from bertstudio.hardware import detect_device, usable_cores
+from bertstudio.hardware import cpu_has_fast_bf16, detect_device, usable_cores
 from bertstudio.models.registry import find_variant
 from bertstudio.predict.locate import locate_model
 from bertstudio.train.auto import ModelShape
@@ -55,6 +55,62 @@ class BenchmarkPlan:
                 "bf16_method": self.bf16_method, "warmup": self.policy.warmup,
                 "min_repeats": self.policy.min_repeats, "min_seconds": self.policy.min_seconds,
                 "busy_retries": self.busy_retries}
+
+
+# --------------------------------------------------------------------------- the app's two selections
+
+
+@dataclass(frozen=True)
+class Thoroughness:
+    """A selection of sizes and care the Benchmark tab offers in one click (the models are ticked apart)."""
+
+    key: str
+    title: str  # the choice's words in the app
+    batch_sizes: tuple[int, ...]
+    seq_lens: tuple[int, ...]  # timed besides the lengths the person's models read (their max_length)
+    policy: RepeatPolicy
+    busy_retries: int
+
+
+# A quick comparison answers a newcomer's question (is my model fast enough; would a smaller or larger model be
+# faster; which way of running it is fastest) in a few minutes: the length the model reads (a model trained at 64
+# tokens was timed at 128, four times the attention and twice the rest), one text at a time and a small batch
+# (batch 32 took about 9 in 10 of the old default's time: "About 51 min for 16 measurements" on a busy machine),
+# and the fewest calls that still give a steady median: one warm-up, then five rounds (the median of five holds
+# with two disturbed calls), half a second at least for the fast cells.  One retry of a cell that other programs
+# disturbed, not two: under lasting load a retry rarely finds the machine quiet, and each costs a pause and the cell.
+QUICK = Thoroughness("quick", "Quick comparison", batch_sizes=(1, 8), seq_lens=(),
+                     policy=RepeatPolicy(warmup=1, min_repeats=5, min_seconds=0.5, max_seconds=10.0), busy_retries=1)
+# Every size of the command line's default grid, with its steadier repeats (better p95 and p99): the long choice.
+THOROUGH = Thoroughness("thorough", "Every size, more repeats", batch_sizes=DEFAULT_BATCH_SIZES,
+                        seq_lens=DEFAULT_SEQ_LENS, policy=RepeatPolicy(), busy_retries=2)
+THOROUGHNESS = {choice.key: choice for choice in (QUICK, THOROUGH)}
+LENGTH_WHEN_UNKNOWN = 128  # a quick comparison of built-in models alone: a typical short text
+COMPARISONS = 2  # built-in models a quick comparison times beside the person's own
+
+
+def own_facts(name: str) -> TrainedFacts | None:
+    """:func:`trained_facts`, or None when the folder cannot be read (the selection and the estimate go on without
+    it; running the benchmark says what is wrong with it)."""
+    try:
+        return trained_facts(name)
+    except UserError:
+        return None
+
+
+def lengths_to_time(thoroughness: Thoroughness, models: Sequence[str]) -> tuple[int, ...]:
+    """The text lengths to time: those the person's models read, plus the choice's own; a typical length when
+    neither says any."""
+    own = {facts.max_length for name in models if (facts := own_facts(name)) is not None}
+    return tuple(sorted(own | set(thoroughness.seq_lens))) or (LENGTH_WHEN_UNKNOWN,)
+
+
+def comparison_models(own_models: Sequence[str], candidates: Sequence[str], count: int = COMPARISONS) -> list[str]:
+    """The first ``count`` of ``candidates`` (registry keys, in order of preference) that are not what the person's
+    models were fine-tuned from: a model of the same architecture would only time the same thing twice."""
+    bases = {variant.key for name in own_models if (facts := own_facts(name)) is not None and facts.base_model
+             and (variant := find_variant(facts.base_model)) is not None}
+    return [key for key in candidates if key not in bases][:count]
 
 
 def resolve_threads(threads: int | None) -> int:
@@ -104,11 +160,15 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 PROBE_GFLOP = 10 * 2 * 256 * 768 * 768 / 1e9  # the matrix products of contention.matmul_probe_ms
 # Assumed, not fitted: a BERT forward pass on a CPU runs at about half the rate of a plain matrix product
-# (attention, softmax and layer norms are slower per FLOP); INT8 ONNX at about 1.5x fp32's speed; bf16 emulated
-# on CPUs without bf16 instructions at about a third.  The estimate is meant to tell "a minute" from "half an
-# hour", and says so.
+# (attention, softmax and layer norms are slower per FLOP); bf16 emulated on CPUs without bf16 instructions at about
+# a third of fp32's speed.  Each backend's speed against PyTorch fp32 on a CPU with bf16 instructions is the
+# geometric mean of bench/RESULTS.md's "Latency: DistilBERT vs BERT-base vs bundled" (quiet, 2 cores; 3 models at
+# batch 1 and 32): bf16 3.0x (2.0-4.9), ONNX Runtime fp32 1.0x (0.7-1.2), INT8 3.5x (2.2-4.9).  Assumed before at
+# 0.35x (emulated bf16 everywhere) and 1.5x (INT8), they made a quick comparison's estimate 1.7x its run here.
+# The estimate is meant to tell "a minute" from "half an hour", and says so.
 FORWARD_EFFICIENCY = 0.5
-BACKEND_SPEED = {"torch-fp32": 1.0, "torch-bf16": 0.35, "onnx": 1.1, "onnx-int8": 1.5}
+BACKEND_SPEED = {"torch-fp32": 1.0, "onnx": 1.0, "onnx-int8": 3.5}
+BF16_SPEED = {True: 3.0, False: 0.35}  # with the CPU's own bf16 instructions, or emulated
 CALL_OVERHEAD_S = 0.001  # per call: Python, tensor set-up, thread wake-up
 LOAD_S_PER_LAYER = 0.5  # reading and preparing one BERT-base-sized layer of weights (scaled by width)
 EXPORT_S_PER_LAYER = 2.0  # one ONNX export of such a layer (the benchmark's cache keeps it: the first time only)
@@ -117,7 +177,16 @@ EXPORT_S_PER_LAYER = 2.0  # one ONNX export of such a layer (the benchmark's cac
 # build 9.4 s, so the quantizing half costs about what the export does.
 QUANTIZE_S_PER_LAYER = EXPORT_S_PER_LAYER
 ORT_OPEN_S_PER_LAYER = 0.1  # opening an ONNX file in ONNX Runtime: 0.15 s for the bundled MiniLM (same machine)
-PARITY_TOKENS = 128  # assumed padded length of the parity check's batches of real texts (the run's test rows)
+PARITY_TOKENS = 128  # assumed padded length of the parity check's batches of real texts, at most the model's own
+
+
+def backend_speed(backend: str, device: str = "cpu") -> float:
+    """How fast ``backend`` runs a model against PyTorch fp32 (on a GPU: taken as the same)."""
+    if not device.startswith("cpu"):
+        return 1.0
+    if backend == "torch-bf16":
+        return BF16_SPEED[cpu_has_fast_bf16()]
+    return BACKEND_SPEED.get(backend, 1.0)
 
 
 @dataclass(frozen=True)
@@ -153,10 +222,10 @@ class BenchmarkEstimate:
             took = f"{round(self.seconds / 60):.0f} min"
         else:
             took = f"{self.seconds / 3600:.1f} h"
-        busy = (f"; longer while other programs use the computer: each measurement they disturb is taken again "
+        busy = (f"; longer while other programs use the computer: a measurement they disturb is taken again "
                 f"after a {BUSY_WAIT_S:.0f} s pause, up to {self.busy_retries} more "
-                f"time{'s' if self.busy_retries != 1 else ''}" if self.busy_retries else
-                "; slower while other programs run")
+                f"time{'s' if self.busy_retries != 1 else ''}, and once only (marked ⚠) while their load lasts"
+                if self.busy_retries else "; slower while other programs run")
         return (f"About {took} for {self.cells} measurements (from this computer's speed, "
                 f"{self.gflops:.0f} GFLOP/s now{busy}).")
 
@@ -243,10 +312,11 @@ def cell_seconds(shape: ModelShape, batch: int, seq: int, speed: float, plan: Be
     return phase_seconds(tokenize_s + call_s, plan.policy)
 
 
-def parity_seconds(shape: ModelShape, rows: int, speed: float) -> float:
-    """One backend's predictions on the parity rows, in batches of ``PARITY_BATCH`` (``parity.runner_logits``)."""
+def parity_seconds(shape: ModelShape, rows: int, speed: float, tokens: int = PARITY_TOKENS) -> float:
+    """One backend's predictions on the parity rows, in batches of ``PARITY_BATCH`` (``parity.runner_logits``)
+    padded to ``tokens``."""
     batches = math.ceil(rows / PARITY_BATCH)
-    return batches * (forward_flops(shape, PARITY_BATCH, PARITY_TOKENS) / speed + CALL_OVERHEAD_S)
+    return batches * (forward_flops(shape, PARITY_BATCH, tokens) / speed + CALL_OVERHEAD_S)
 
 
 def model_parts(name: str, plan: BenchmarkPlan, rate: float) -> EstimateParts:
@@ -259,14 +329,17 @@ def model_parts(name: str, plan: BenchmarkPlan, rate: float) -> EstimateParts:
     exports = EXPORT_S_PER_LAYER * layers if onnx else 0.0
     if "onnx-int8" in onnx:
         exports += (EXPORT_S_PER_LAYER + QUANTIZE_S_PER_LAYER) * layers
-    # A run folder (not a registry model) is the person's trained model: its predictions are checked per backend.
+    # A run folder (not a registry model) is the person's trained model: its predictions are checked per backend,
+    # on its test texts cut at the length it reads (a batch is padded to its longest text).
     trained = find_variant(name) is None and plan.parity_rows > 0
-    parity = parity_seconds(shape, plan.parity_rows, rate) if trained else 0.0  # the PyTorch fp32 reference
+    facts = own_facts(name) if trained else None
+    tokens = min(PARITY_TOKENS, facts.max_length) if facts is not None else PARITY_TOKENS
+    parity = parity_seconds(shape, plan.parity_rows, rate, tokens) if trained else 0.0  # the PyTorch fp32 reference
     timing = 0.0
     for backend in plan.backends:
-        speed = rate * BACKEND_SPEED.get(backend, 1.0)
+        speed = rate * backend_speed(backend, plan.device)
         if trained:
-            parity += parity_seconds(shape, plan.parity_rows, speed)
+            parity += parity_seconds(shape, plan.parity_rows, speed, tokens)
         timing += sum(cell_seconds(shape, batch, seq, speed, plan) for batch in plan.batch_sizes
                       for seq in plan.seq_lens)
     return EstimateParts(loading=loading, exports=exports, parity=parity, timing=timing)

@@ -24,7 +24,7 @@ from bertstudio.benchmark.backends import (
     ort_runner,
     torch_runner,
 )
-from bertstudio.benchmark.cells import build_record, mark_host_speed, measure_cell, measure_quietly
+from bertstudio.benchmark.cells import Retries, build_record, mark_host_speed, measure_cell, measure_quietly
 from bertstudio.benchmark.contention import START_SAMPLES, HostSpeed
 from bertstudio.benchmark.inputs import texts_for_length
 from bertstudio.benchmark.models import (
@@ -100,6 +100,7 @@ class _Grid:
         self.result = BenchmarkResult(settings=plan.settings())
         self.done = 0
         self.host = HostSpeed()
+        self.retries = Retries(plan.busy_retries)
 
     # -- progress
 
@@ -196,7 +197,8 @@ class _Grid:
             lambda: measure_cell(runner, batch_size=batch_size, seq_len=seq_len, vocab_size=loaded.vocab_size,
                                  policy=self.plan.policy, texts=texts, tokenizer=loaded.tokenizer if texts else None,
                                  should_stop=self.should_stop, host=self.host),
-            self.plan.busy_retries, host=self.host)
+            self.retries.now(), host=self.host)
+        self.retries.saw(times)
         record = build_record(model, backend, runner.device, self.threads, batch_size, seq_len, times,
                               size_bytes=size_bytes, bf16_method=self.plan.bf16_method, onnx_source=source,
                               parity=parity)

@@ -27,8 +27,15 @@ from bertstudio.benchmark.report import (
 )
 from bertstudio.benchmark.job import STOPPED, BenchmarkJob, JobSnapshot
 from bertstudio.benchmark.runner import BenchmarkPlan
-from bertstudio.benchmark.plan import estimate_benchmark
-from bertstudio.benchmark.timing import RepeatPolicy
+from bertstudio.benchmark.plan import (
+    QUICK,
+    THOROUGH,
+    THOROUGHNESS,
+    Thoroughness,
+    comparison_models,
+    estimate_benchmark,
+    lengths_to_time,
+)
 from bertstudio.errors import UserError
 from bertstudio.jobs import BENCHMARK
 from bertstudio.limits import NO_LIMITS, UsageLimits
@@ -41,15 +48,12 @@ from bertstudio.ui.views.progress import bar_html
 from bertstudio.data.findings import count_noun
 
 POLL_SECONDS = 1.0
+# In order of preference: a quick comparison ticks the first two that are not what the person's model was
+# fine-tuned from (the engine's plan.comparison_models).
 COMPARISON_MODELS = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
 BATCH_CHOICES = (1, 8, 32, 64)
 SEQ_CHOICES = (16, 32, 64, 128, 256, 512)
-DEFAULT_BATCHES = (1, 32)
-CAPPED_BATCHES = (1,)  # batch 32 takes about 9 in 10 of a default benchmark's time: too long under a time limit
-DEFAULT_SEQS = (128,)
-# Half a second per cell is enough on a quiet machine for a median within a few percent, and keeps a
-# typical grid (3 models x 4 backends x 2 sizes) to a few minutes.
-APP_POLICY = RepeatPolicy(warmup=2, min_repeats=5, min_seconds=0.5, max_seconds=20.0)
+CAPPED_BATCHES = (1,)  # a batch of 8 costs about 8 texts' time: one text at a time keeps a demo's benchmark short
 
 INTRO = """### Benchmark: how fast is your model?
 Times your trained model, and well-known models for comparison, in four ways of running it:
@@ -70,18 +74,40 @@ def model_choices(runs: Sequence[RunInfo], describe: dict[str, str] | None = Non
     limits allow."""
 
     choices = [(f"Your model: {run.label}", str(run.path)) for run in runs]
-    for key in comparison_models(limits):
+    for key in allowed_comparisons(limits):
         extra = (describe or {}).get(key, "")
         choices.append((f"{short_name(VARIANTS[key].display_name)}{extra}", key))
     return choices
 
 
-def comparison_models(limits: UsageLimits) -> list[str]:
+def allowed_comparisons(limits: UsageLimits) -> list[str]:
     return [key for key in COMPARISON_MODELS if limits.allows_model(key)]
 
 
-def default_batches(limits: UsageLimits) -> tuple[int, ...]:
-    return CAPPED_BATCHES if limits.max_benchmark_minutes is not None else DEFAULT_BATCHES
+def thoroughness_choices() -> list[tuple[str, str]]:
+    return [(choice.title, choice.key) for choice in THOROUGHNESS.values()]
+
+
+def _listed(values: Sequence[int]) -> str:
+    words = [str(v) for v in values]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def thoroughness_info() -> str:
+    """What each choice of thoroughness times, from the engine's choices."""
+    return (f"{QUICK.title}: your model's own text length, batches of {_listed(QUICK.batch_sizes)} (1: one text at "
+            f"a time); a few minutes. {THOROUGH.title}: batches of {_listed(THOROUGH.batch_sizes)} at "
+            f"{_listed(THOROUGH.seq_lens)} tokens too, each timed longer: much longer (see the time estimate).")
+
+
+def default_batches(limits: UsageLimits, thoroughness: Thoroughness = QUICK) -> tuple[int, ...]:
+    """The choice's batch sizes; one text at a time under a benchmark time limit (a demo)."""
+    return CAPPED_BATCHES if limits.max_benchmark_minutes is not None else thoroughness.batch_sizes
+
+
+def seq_choices(lengths: Sequence[int]) -> list[str]:
+    """The text lengths offered: the usual ones and those the person's models read (a run trained at 96 tokens)."""
+    return [str(n) for n in sorted({*SEQ_CHOICES, *lengths})]
 
 
 def intro_markdown(limits: UsageLimits) -> str:
@@ -104,9 +130,11 @@ def availability_notes() -> dict[str, str]:
     return notes
 
 
-def default_models(runs: Sequence[RunInfo], preferred_run: str | None) -> list[str]:
-    """The trained run (the one open in the app, else the newest) and DistilBERT to compare with."""
-    return [*_preferred_run(runs, preferred_run), "distilbert-base-uncased"]
+def default_models(runs: Sequence[RunInfo], preferred_run: str | None, limits: UsageLimits = NO_LIMITS) -> list[str]:
+    """The trained run (the one open in the app, else the newest) and two well-known models to compare it with
+    (DistilBERT and BERT-base for a MiniLM run), those the limits allow."""
+    own = _preferred_run(runs, preferred_run)
+    return [*own, *comparison_models(own, allowed_comparisons(limits))]
 
 
 def _preferred_run(runs: Sequence[RunInfo], preferred_run: str | None) -> list[str]:
@@ -115,16 +143,23 @@ def _preferred_run(runs: Sequence[RunInfo], preferred_run: str | None) -> list[s
 
 
 def ticked_models(runs: Sequence[RunInfo], preferred_run: str | None, current: Sequence[str] | None,
-                  available: Sequence[str]) -> list[str]:
+                  available: Sequence[str], limits: UsageLimits = NO_LIMITS) -> list[str]:
     """What stays ticked when the list is refreshed: the person's ticks, plus their trained run when none of
     their runs is ticked (a run trained since the tab was last opened is what they want to time)."""
     kept = [m for m in (current or []) if m in available]
     if not kept:
-        return default_models(runs, preferred_run)
+        return default_models(runs, preferred_run, limits)
     run_paths = {str(run.path) for run in runs}
     if any(m in run_paths for m in kept):
         return kept
     return [*_preferred_run(runs, preferred_run), *kept]
+
+
+def sizes_follow(runs: Sequence[RunInfo], before: Sequence[str] | None, after: Sequence[str]) -> bool:
+    """Whether the sizes are set again for the models now ticked: when the app ticked another run of the person's
+    (its text length is what to time), not when it only kept the person's ticks (and their sizes)."""
+    paths = {str(run.path) for run in runs}
+    return {m for m in before or [] if m in paths} != {m for m in after if m in paths}
 
 
 def progress_html(snapshot: JobSnapshot) -> str:
@@ -163,8 +198,10 @@ def results_view(records: Sequence[BenchRecord]) -> tuple[str, str, object, pd.D
 
 
 def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Sequence[str],
-                      batches: Sequence[int | str], seqs: Sequence[int | str]) -> BenchmarkPlan:
-    """A plan from what was ticked; run folders must belong to this workspace (paths come from the browser)."""
+                      batches: Sequence[int | str], seqs: Sequence[int | str],
+                      thoroughness: str = QUICK.key) -> BenchmarkPlan:
+    """A plan from what was ticked, measured as carefully as ``thoroughness`` (a key of ``THOROUGHNESS``) says;
+    run folders must belong to this workspace (paths come from the browser)."""
 
     if not models:
         raise UserError("No model is ticked.", "Tick your trained model and at least one model to compare with.")
@@ -172,20 +209,38 @@ def plan_from_choices(workspace: Workspace, models: Sequence[str], backends: Seq
         raise UserError("No way of running the models is ticked.", "Tick at least one, e.g. PyTorch fp32.")
     if not batches or not seqs:
         raise UserError("No size is ticked.", "Tick at least one batch size and one text length.")
-    checked = [m if find_variant(m) is not None else str(checked_run_dir(workspace, m)) for m in models]
-    return BenchmarkPlan(models=tuple(checked), backends=tuple(b for b in ALL_BACKENDS if b in backends),
+    care = THOROUGHNESS.get(thoroughness, QUICK)
+    return BenchmarkPlan(models=tuple(checked_models(workspace, models)),
+                         backends=tuple(b for b in ALL_BACKENDS if b in backends),
                          batch_sizes=tuple(sorted(int(b) for b in batches)),
-                         seq_lens=tuple(sorted(int(s) for s in seqs)), policy=APP_POLICY)
+                         seq_lens=tuple(sorted(int(s) for s in seqs)), policy=care.policy,
+                         busy_retries=care.busy_retries)
+
+
+def checked_models(workspace: Workspace, models: Sequence[str]) -> list[str]:
+    """Registry keys as they are, and run folders of this workspace (a UserError for any other path: the values
+    come from the browser)."""
+    return [m if find_variant(m) is not None else str(checked_run_dir(workspace, m)) for m in models]
+
+
+def sizes_for(workspace: Workspace, thoroughness: str, models: Sequence[str], limits: UsageLimits = NO_LIMITS
+              ) -> tuple[list[str], list[str], list[str]]:
+    """(batch sizes ticked, text lengths offered, text lengths ticked) for a choice of thoroughness and the ticked
+    models: the lengths the person's models read come from the engine (their max_length)."""
+    care = THOROUGHNESS.get(thoroughness, QUICK)
+    lengths = lengths_to_time(care, checked_models(workspace, models))
+    return [str(b) for b in default_batches(limits, care)], seq_choices(lengths), [str(n) for n in lengths]
 
 
 def estimate_markdown(workspace: Workspace | None, models: Sequence[str], backends: Sequence[str],
-                      batches: Sequence[int | str], seqs: Sequence[int | str], limits: UsageLimits = NO_LIMITS) -> str:
+                      batches: Sequence[int | str], seqs: Sequence[int | str], limits: UsageLimits = NO_LIMITS,
+                      thoroughness: str = QUICK.key) -> str:
     """How long the ticked selection should take (the engine's estimate), or what is missing from it, or which
     limit it goes past."""
     if workspace is None:
         return ""
     try:
-        plan = plan_from_choices(workspace, models, backends, batches, seqs)
+        plan = plan_from_choices(workspace, models, backends, batches, seqs, thoroughness)
         estimate = estimate_benchmark(plan)
         limits.check_benchmark(estimate.seconds)
     except UserError as err:
@@ -206,12 +261,15 @@ def build(ctx: AppContext) -> None:
             backends = gr.CheckboxGroup(label="Ways of running them",
                                         choices=[(BACKEND_LABELS[b], b) for b in ALL_BACKENDS],
                                         value=list(ALL_BACKENDS), elem_id="bench-backends", scale=2)
+        thoroughness = gr.Radio(label="How thorough", choices=thoroughness_choices(), value=QUICK.key,
+                                elem_id="bench-thoroughness", info=thoroughness_info())
+        lengths = lengths_to_time(QUICK, [])  # until the page's workspace names the person's runs
         with gr.Row():
             batches = gr.CheckboxGroup(label="Batch sizes (texts at once; 1 = one request at a time)",
                                        choices=[str(b) for b in BATCH_CHOICES],
                                        value=[str(b) for b in default_batches(ctx.limits)], elem_id="bench-batches")
-            seqs = gr.CheckboxGroup(label="Text lengths (tokens)", choices=[str(s) for s in SEQ_CHOICES],
-                                    value=[str(s) for s in DEFAULT_SEQS], elem_id="bench-seqs")
+            seqs = gr.CheckboxGroup(label="Text lengths (tokens)", choices=seq_choices(lengths),
+                                    value=[str(n) for n in lengths], elem_id="bench-seqs")
         estimate_md = gr.Markdown(elem_id="bench-estimate")
         with gr.Row():
             start = gr.Button("Run the benchmark", variant="primary", elem_id="bench-start")
@@ -237,17 +295,28 @@ def build(ctx: AppContext) -> None:
                 shown_now.update(zip(results, results_view(snapshot.records)))
             return shown_now
 
-        @friendly
-        def list_models(workspace, run_dir: str | None, current: list[str] | None) -> gr.CheckboxGroup:
-            runs = list_workspace_runs(require_workspace(workspace))
-            choices = model_choices(runs, availability_notes(), ctx.limits)
-            return gr.CheckboxGroup(choices=choices,
-                                    value=ticked_models(runs, run_dir, current, [value for _, value in choices]))
+        def sizes(workspace: Workspace, care: str, chosen_models: Sequence[str]) -> dict:
+            batch_values, length_choices, length_values = sizes_for(workspace, care, chosen_models, ctx.limits)
+            return {batches: gr.CheckboxGroup(value=batch_values),
+                    seqs: gr.CheckboxGroup(choices=length_choices, value=length_values)}
 
         @friendly
-        def on_start(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> dict:
+        def on_thoroughness(workspace, care: str, chosen_models: list[str]) -> dict:
+            return sizes(require_workspace(workspace), care, chosen_models)
+
+        @friendly
+        def list_models(workspace, run_dir: str | None, current: list[str] | None, care: str) -> dict:
             ws = require_workspace(workspace)
-            plan = plan_from_choices(ws, chosen_models, chosen_backends, chosen_batches, chosen_seqs)
+            runs = list_workspace_runs(ws)
+            choices = model_choices(runs, availability_notes(), ctx.limits)
+            ticked = ticked_models(runs, run_dir, current, [value for _, value in choices], ctx.limits)
+            shown = {models: gr.CheckboxGroup(choices=choices, value=ticked)}
+            return {**shown, **(sizes(ws, care, ticked) if sizes_follow(runs, current, ticked) else {})}
+
+        @friendly
+        def on_start(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs, care) -> dict:
+            ws = require_workspace(workspace)
+            plan = plan_from_choices(ws, chosen_models, chosen_backends, chosen_batches, chosen_seqs, care)
             # Refused past the limits, or while a benchmark runs or a training runs or waits.
             job = ctx.jobs.start(ws.id, BenchmarkJob(plan, ctx.limits))
             return render(job.snapshot())
@@ -266,25 +335,29 @@ def build(ctx: AppContext) -> None:
             snapshot = job.snapshot()
             return render(snapshot, redraw=len(snapshot.records) != count or snapshot.finished)
 
-        def on_choice(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs) -> str:
+        def on_choice(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs, care) -> str:
             return estimate_markdown(workspace, chosen_models, chosen_backends, chosen_batches, chosen_seqs,
-                                     ctx.limits)
+                                     ctx.limits, care)
 
         def on_reload(workspace) -> gr.Timer:
             """Re-attach to this workspace's benchmark (running or finished) after a page (re)load."""
             has_job = workspace is not None and ctx.jobs.latest(workspace.id, BENCHMARK) is not None
             return gr.Timer(active=has_job)
 
-        choices = [ctx.workspace, models, backends, batches, seqs]
+        choices = [ctx.workspace, models, backends, batches, seqs, thoroughness]
         start.click(on_start, choices, view)
-        for group in (models, backends, batches, seqs):
+        for group in (models, backends, batches, seqs, thoroughness):
             group.change(on_choice, choices, estimate_md, show_progress="hidden")
+        # The person picks how thorough: the sizes follow (and they may tick others afterwards).
+        thoroughness.input(on_thoroughness, [ctx.workspace, thoroughness, models], [batches, seqs])
         stop.click(on_stop, ctx.workspace, status_md)
         timer.tick(on_tick, [ctx.workspace, shown], view, concurrency_limit=None, show_progress="hidden")
-        tab.select(list_models, [ctx.workspace, ctx.run_dir, models], models)
+        listed = [models, batches, seqs]
+        tab.select(list_models, [ctx.workspace, ctx.run_dir, models, thoroughness], listed)
         # A newly trained (or newly opened) run is what the person wants timed: select it afresh.
-        ctx.run_dir.change(lambda ws, run_dir: list_models(ws, run_dir, None), [ctx.workspace, ctx.run_dir], models)
-        ctx.session_loaded.then(list_models, [ctx.workspace, ctx.run_dir, models], models).then(
+        ctx.run_dir.change(lambda ws, run_dir, care: list_models(ws, run_dir, None, care),
+                           [ctx.workspace, ctx.run_dir, thoroughness], listed)
+        ctx.session_loaded.then(list_models, [ctx.workspace, ctx.run_dir, models, thoroughness], listed).then(
             on_reload, ctx.workspace, timer)
 
 

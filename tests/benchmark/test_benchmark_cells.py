@@ -78,3 +78,28 @@ def test_each_percentile_of_the_rounds_keeps_end_to_end_at_or_above_the_model():
     assert tokenize.p50_ms == pytest.approx(1.0)
     assert model.p50_ms == pytest.approx(120.0) and e2e.p50_ms == pytest.approx(121.0)
     assert e2e.p95_ms >= model.p95_ms and e2e.mean_ms >= model.mean_ms
+
+
+def test_retries_stop_while_the_load_lasts_and_come_back_once_a_cell_is_quiet():
+    """Two retries per disturbed cell made each cell about three times as long on a machine that other programs kept
+    busy for the whole run: a retry helps against a burst, not against lasting load."""
+    from bertstudio.benchmark.cells import CellTimes, Retries
+    from bertstudio.benchmark.timing import summarize
+
+    stats = summarize([0.01])
+
+    def cell(other_cores: float, attempts: int) -> CellTimes:
+        return CellTimes(stats, None, None, 0, other_cores=other_cores, attempts=attempts)
+
+    retries = Retries(2)
+    assert retries.now() == 2
+    retries.saw(cell(1.5, attempts=1))  # busy, but not retried (a long cell): nothing learnt about the load
+    assert retries.now() == 2
+    retries.saw(cell(0.1, attempts=3))  # the retries outwaited a burst
+    assert retries.now() == 2
+    retries.saw(cell(1.5, attempts=3))  # still busy after both retries: the load lasts
+    assert retries.now() == 0
+    retries.saw(cell(1.4, attempts=1))  # measured once, busy again: still no retries
+    assert retries.now() == 0
+    retries.saw(cell(0.0, attempts=1))  # quiet: a later disturbance may be a burst again
+    assert retries.now() == 2

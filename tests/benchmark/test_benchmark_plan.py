@@ -88,6 +88,7 @@ def test_the_estimate_counts_each_step_the_runner_takes(tiny_run):
 
     from bertstudio.benchmark import plan as P
     from bertstudio.benchmark.contention import PROBE_REPEATS, PROBE_SETTLE_S, START_SAMPLES
+    from bertstudio.benchmark.models import trained_facts
     from bertstudio.benchmark.parity import PARITY_BATCH
     from bertstudio.benchmark.timing import RepeatPolicy
 
@@ -124,16 +125,18 @@ def test_the_estimate_counts_each_step_the_runner_takes(tiny_run):
     # A trained model (a run folder) is checked on its test rows: the PyTorch reference, then each backend.
     run = str(tiny_run)
     trained = estimate(models=(run,), backends=("torch-fp32", "onnx"))
-    run_shape = P.encoder_shape(run)
-    reference = P.parity_seconds(run_shape, P.PARITY_ROWS, speed)
+    run_shape, tokens = P.encoder_shape(run), trained_facts(run).max_length  # its texts are cut there
+    assert tokens < P.PARITY_TOKENS
+    reference = P.parity_seconds(run_shape, P.PARITY_ROWS, speed, tokens)
     assert math.isclose(trained.parts.parity, reference + reference + P.parity_seconds(
-        run_shape, P.PARITY_ROWS, speed * P.BACKEND_SPEED["onnx"]))
+        run_shape, P.PARITY_ROWS, speed * P.backend_speed("onnx"), tokens))
     assert math.isclose(reference, math.ceil(P.PARITY_ROWS / PARITY_BATCH) * (
-        P.forward_flops(run_shape, PARITY_BATCH, P.PARITY_TOKENS) / speed + P.CALL_OVERHEAD_S))
+        P.forward_flops(run_shape, PARITY_BATCH, tokens) / speed + P.CALL_OVERHEAD_S))
     assert estimate(models=(run,), parity_rows=0).parts.parity == 0
 
     # Retries happen only while other programs disturb the cells: not counted, but the text says so.
-    assert "taken again after a 5 s pause, up to 2 more times" in plain.text() and plain.busy_retries == 2
+    assert "taken again after a 5 s pause, up to 2 more times, and once only" in plain.text()
+    assert plain.busy_retries == 2
     assert "slower while other programs run" in estimate(busy_retries=0).text()
 
 
@@ -150,3 +153,41 @@ def test_the_machine_speed_is_measured_again_after_a_while(monkeypatch):
     assert plan_module.measured_gflops(2) == 20.0  # remembered: the app asks at every change of the selection
     clock[0] += plan_module.SPEED_REMEMBERED_S
     assert plan_module.measured_gflops(2) == 150.0
+
+
+def test_a_quick_comparison_times_the_length_the_model_reads(tmp_path):
+    """A model trained at 64 tokens was timed at 128 (four times the attention, twice the rest) with batch 32, and
+    the tab promised 'About 51 min for 16 measurements'."""
+    from bertstudio.benchmark import plan as P
+    from helpers import make_tiny_run
+
+    run = str(make_tiny_run(tmp_path / "run", max_length=64))
+    assert P.lengths_to_time(P.QUICK, [run, "distilbert-base-uncased"]) == (64,)
+    assert P.lengths_to_time(P.QUICK, ["distilbert-base-uncased"]) == (P.LENGTH_WHEN_UNKNOWN,)
+    assert P.lengths_to_time(P.THOROUGH, [run]) == (16, 64, 128)
+    assert P.QUICK.batch_sizes == (1, 8) and P.QUICK.policy.warmup == 1 and P.QUICK.busy_retries == 1
+    # Compared with two well-known models, not with the one it was fine-tuned from (the same architecture).
+    candidates = ("distilbert-base-uncased", "bert-base-uncased", "bundled-minilm")
+    assert P.comparison_models([run], candidates) == ["distilbert-base-uncased", "bert-base-uncased"]
+    assert P.comparison_models([run], ("bundled-minilm", "distilbert-base-uncased")) == ["distilbert-base-uncased"]
+    assert P.comparison_models([], candidates) == list(candidates[:2])
+    # A folder that cannot be read (deleted meanwhile) leaves the selection as if it were not ticked.
+    gone = str(tmp_path / "gone")
+    assert P.lengths_to_time(P.QUICK, [gone]) == (128,)
+    assert P.comparison_models([gone], candidates) == list(candidates[:2])
+
+
+
+def test_bf16_is_estimated_fast_on_a_cpu_with_bf16_instructions(monkeypatch):
+    """bf16 was estimated at 0.35x fp32's speed everywhere: on this CPU (avx512_bf16) it runs about 3x faster, and a
+    quick comparison's estimate read 12 min for a run of 7."""
+    from bertstudio.benchmark import plan as P
+
+    monkeypatch.setattr(P, "cpu_has_fast_bf16", lambda: True)
+    assert P.backend_speed("torch-bf16") == 3.0 and P.backend_speed("onnx-int8") > P.backend_speed("onnx") == 1.0
+    fast = P.estimate_benchmark(P.BenchmarkPlan(models=("bert-base-uncased",), backends=("torch-bf16",)), gflops=50)
+    monkeypatch.setattr(P, "cpu_has_fast_bf16", lambda: False)
+    assert P.backend_speed("torch-bf16") == 0.35 and P.backend_speed("torch-bf16", "cuda") == 1.0
+    emulated = P.estimate_benchmark(P.BenchmarkPlan(models=("bert-base-uncased",), backends=("torch-bf16",)),
+                                    gflops=50)
+    assert emulated.parts.timing > 5 * fast.parts.timing

@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("gradio")
 
 from bertstudio.benchmark.job import JobSnapshot
+from bertstudio.benchmark.plan import QUICK, THOROUGH
 from bertstudio.benchmark.records import BenchRecord
 from bertstudio.errors import UserError
 from bertstudio.jobs import JobRegistry
@@ -32,9 +33,10 @@ def test_model_choices_put_the_runs_first_and_preselect_the_open_run(tmp_path):
     assert choices[0] == (f"Your model: {runs[0].label}", str(tmp_path / "b"))
     assert [value for _, value in choices[2:]] == list(tab.COMPARISON_MODELS)
     assert ("BERT-base (not downloaded: timed with random weights)", "bert-base-uncased") in choices
-    assert tab.default_models(runs, str(tmp_path / "a")) == [str(tmp_path / "a"), "distilbert-base-uncased"]
-    assert tab.default_models(runs, None) == [str(tmp_path / "b"), "distilbert-base-uncased"]
-    assert tab.default_models([], None) == ["distilbert-base-uncased"]
+    two = ["distilbert-base-uncased", "bert-base-uncased"]  # the run and two well-known models to compare with
+    assert tab.default_models(runs, str(tmp_path / "a")) == [str(tmp_path / "a"), *two]
+    assert tab.default_models(runs, None) == [str(tmp_path / "b"), *two]
+    assert tab.default_models([], None) == two
     values = [value for _, value in choices]
     # Refreshing keeps the person's ticks, and adds their run when none of their runs is ticked.
     assert tab.ticked_models(runs, None, ["bert-base-uncased"], values) == [str(tmp_path / "b"), "bert-base-uncased"]
@@ -85,7 +87,9 @@ def test_plan_accepts_own_runs_and_registry_models_only(tmp_path):
     plan = tab.plan_from_choices(mine, [str(run), "bert-base-uncased"], ["onnx", "torch-fp32"], ["32", "1"], ["128"])
     assert plan.models == (str(run), "bert-base-uncased")
     assert plan.backends == ("torch-fp32", "onnx") and plan.batch_sizes == (1, 32) and plan.seq_lens == (128,)
-    assert plan.policy == tab.APP_POLICY
+    assert plan.policy == QUICK.policy and plan.busy_retries == QUICK.busy_retries
+    thorough = tab.plan_from_choices(mine, [str(run)], ["onnx"], ["1"], ["128"], THOROUGH.key)
+    assert thorough.policy == THOROUGH.policy and thorough.busy_retries == THOROUGH.busy_retries
     with pytest.raises(UserError, match="does not belong"):
         tab.plan_from_choices(mine, [str(foreign)], ["onnx"], ["1"], ["128"])
     with pytest.raises(UserError, match="No model"):
@@ -152,7 +156,8 @@ def test_a_demo_offers_only_its_models_and_short_benchmarks(tmp_path):
     demo = [value for _, value in tab.model_choices([], None, DEMO_LIMITS)]
     assert demo == ["distilbert-base-uncased", "bundled-minilm"]  # not BERT-base, which the demo does not train
     assert "bert-base-uncased" in [value for _, value in tab.model_choices([], None, NO_LIMITS)]
-    assert tab.default_batches(DEMO_LIMITS) == (1,) and tab.default_batches(NO_LIMITS) == tab.DEFAULT_BATCHES
+    assert tab.default_batches(DEMO_LIMITS) == (1,) and tab.default_batches(NO_LIMITS) == QUICK.batch_sizes
+    assert tab.default_models([], None, DEMO_LIMITS) == ["distilbert-base-uncased", "bundled-minilm"]
     assert "up to **5 minutes**" in tab.intro_markdown(DEMO_LIMITS) and tab.intro_markdown(NO_LIMITS) == tab.INTRO
     ws = SessionStore(tmp_path / "data").open(None)
     tight = UsageLimits(max_benchmark_minutes=0.01)
@@ -179,3 +184,26 @@ def test_a_demo_benchmark_job_refuses_what_the_limits_do_not_allow(tiny_bert_dir
     assert job.wait(timeout=60)
     snapshot = job.snapshot()
     assert snapshot.cancelled and "limit of 1e-09 minutes per benchmark (time limit)" in tab.status_markdown(snapshot)
+
+
+def test_the_preselected_benchmark_is_a_quick_comparison_at_the_models_own_length(tmp_path):
+    """The tab preselected batch 1 and 32 at 128 tokens for a model trained at 64, and showed 'About 51 min for 16
+    measurements' on a busy machine; the longer grid is now a choice."""
+    from helpers import make_tiny_run
+
+    ws = SessionStore(tmp_path / "data").open(None)
+    run = make_tiny_run(ws.runs / "20260101-000000-minilm", max_length=96)
+    (run / "summary.json").write_text(json.dumps({"model": "MiniLM", "macro_f1": 0.8}))
+    runs = [RunInfo(run, "MiniLM", 0.8, 0.8, "2026-01-01")]
+    models = tab.default_models(runs, None)
+    assert models == [str(run), "distilbert-base-uncased", "bert-base-uncased"]
+    batches, offered, ticked = tab.sizes_for(ws, QUICK.key, models)
+    assert batches == ["1", "8"] and ticked == ["96"] and "96" in offered and "128" in offered
+    batches, offered, ticked = tab.sizes_for(ws, THOROUGH.key, models)
+    assert batches == ["1", "8", "32"] and ticked == ["16", "64", "96", "128"]
+    with pytest.raises(UserError, match="does not belong"):  # paths from the browser are checked before reading
+        tab.sizes_for(ws, QUICK.key, [str(tmp_path)])
+    assert "Quick comparison" in tab.thoroughness_info() and "1, 8 and 32" in tab.thoroughness_info()
+    # The sizes follow the models when the app ticks another run of the person's, not when it keeps their ticks.
+    assert tab.sizes_follow(runs, None, models) and tab.sizes_follow(runs, ["bert-base-uncased"], models)
+    assert not tab.sizes_follow(runs, models, models)
