@@ -324,7 +324,7 @@ def build(ctx: AppContext) -> None:
                                             "text truly has none.")
             task_md = gr.Markdown(elem_id="task-report")
             findings = gr.Dataframe(label="What the check found", interactive=False, wrap=True, visible=False,
-                                    column_widths=["13%", "42%", "7%", "38%"])
+                                    column_widths=["13%", "42%", "7%", "38%"], elem_id="data-findings")
             # The classes, the lengths and the preview belong to a file read with its columns: hidden while the
             # columns are still to be chosen (empty charts, a length of 0 and a table headed "1 2 3" otherwise).
             with gr.Column(visible=False, elem_id="data-analysis") as analysis:

@@ -25,7 +25,7 @@ from bertstudio.ui.views import advice as views_advice
 from bertstudio.ui.views import limits as limit_views
 from bertstudio.ui.views import settings, tables
 from bertstudio.ui.views.downloads import download_view, plan_line, with_plan_line
-from bertstudio.ui.views.models import describe_variant
+from bertstudio.ui.views.models import describe_variant, language_note
 from bertstudio.ui.views.scale_out import scale_out_markdown
 
 INTRO = """### Step 2: the model
@@ -131,6 +131,7 @@ def build(ctx: AppContext) -> None:
                                     elem_id="custom-model", visible=ctx.limits.own_models_allowed)
             with gr.Column(scale=3):
                 card = gr.Markdown(model_card(DEFAULT_MODEL), elem_id="model-card")
+                language_md = gr.Markdown(elem_id="model-language")
                 with gr.Group(visible=False, elem_id="get-model-panel") as get_panel:
                     get_md = gr.Markdown(elem_id="get-model-status", padding=True)
                     get_bar = gr.HTML("", elem_id="get-model-bar")
@@ -369,6 +370,10 @@ def build(ctx: AppContext) -> None:
         gr.on([ctx.data.change, ctx.model_choice.change], on_plan_first, [ctx.data, ctx.model_choice],
               [plan_md, decisions_md], trigger_mode="always_last").then(
             on_plan, [ctx.data, ctx.model_choice], [plan_md, decisions_md], show_progress="hidden")
+        # Whether the chosen model reads the data's language (the Data tab measured it with the model's tokenizer).
+        gr.on([ctx.data.change, ctx.model.change],
+              friendly(lambda s, m: language_note(m, s.vocabulary if s is not None else None)),
+              [ctx.data, ctx.model], language_md, show_progress="hidden")
         download_outputs = [get_panel, get_md, get_bar, get_button, get_stop, get_timer]
         ctx.model.change(show_download, [ctx.workspace, ctx.model], download_outputs)
         get_button.click(on_get, [ctx.workspace, ctx.model], download_outputs)

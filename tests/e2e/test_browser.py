@@ -393,6 +393,29 @@ def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
 
 
 @pytest.mark.timeout(300)
+def test_texts_the_model_cannot_read_are_told_and_the_model_tab_points_to_a_multilingual_one(app_url, tmp_path):
+    """Chinese texts with the bundled English model: the Data tab's check says most words are unknown to its
+    vocabulary, and the Model tab's language line names Multilingual BERT (a tester saw 'Your data looks good')."""
+    from playwright.sync_api import expect, sync_playwright
+
+    upload = tmp_path / "reviews_zh.csv"
+    texts = ["这个产品质量很好，我非常满意", "送货太慢了，包装也破了", "客服态度很好，问题很快解决了",
+             "价格太贵，不值得购买", "东西不错，下次还会再来"]
+    rows = [f"{texts[i % 5]} {i},{'positive' if i % 5 in (0, 2, 4) else 'negative'}" for i in range(60)]
+    upload.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app_url)
+        page.locator("#data-upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#data-report")).to_contain_text("look at the 1 warning below", timeout=120_000)
+        expect(page.locator("#data-findings")).to_contain_text("unknown to the vocabulary of MiniLM-L6")
+        page.get_by_role("tab", name="2. Model").click()
+        expect(page.locator("#model-language")).to_contain_text("Multilingual BERT", timeout=60_000)
+        browser.close()
+
+
+@pytest.mark.timeout(300)
 def test_a_files_recommended_preset_keeps_the_settings_typed_before_it(app_url, tmp_path):
     """Model tab: Maximum steps typed, then a file whose class balance recommends another preset (Imbalanced): the
     preset switches, the typed 40 stays (a tester found the box emptied), and the tab says so."""
