@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from bertstudio.benchmark.report import load_records
 from bertstudio.benchmark.records import BenchRecord
@@ -82,6 +83,7 @@ def _as_json(record: RunRecord) -> dict:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    _check_root(args.root)
     records = list_runs(args.root)
     if not records:
         print(f"No runs in {args.root}.")
@@ -97,6 +99,15 @@ def run_list(args: argparse.Namespace) -> int:
                   f"{_score(row.macro_f1)}  latency {latency}")
     print(json.dumps([_as_json(r) for r in records]))
     return 0
+
+
+def _check_root(root: str) -> None:
+    """A mistyped --root is said as such ('No runs in nope.' read as if the folder held none)."""
+    folder = Path(root).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"{root} is a file, not a folder of runs." if folder.exists()
+                        else f"The folder {root} does not exist.",
+                        "Give the folder the runs are in with --root (train's --runs-dir; default: runs).")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -169,10 +180,13 @@ def _add_runs(p: argparse.ArgumentParser) -> None:
 
     listing = action("list", "Every run with its status, data, model and scores.")
     listing.add_argument("--benchmark", help="Benchmark results (JSON) for the models' latency.")
-    action("show", "One run's status and every setting.").add_argument("name", metavar="RUN")
-    action("compare", "Two or more runs side by side.").add_argument("name", metavar="RUN", nargs="+")
+    action("show", "One run's status and every setting.").add_argument(
+        "name", metavar="RUN", help="The run to show: its folder name as `bertstudio runs list` shows it, or its path.")
+    action("compare", "Two or more runs side by side.").add_argument(
+        "name", metavar="RUN", nargs="+", help="The runs to compare: folder names or paths.")
     delete = action("delete", "Delete a run folder for good.")
-    delete.add_argument("name", metavar="RUN")
+    delete.add_argument("name", metavar="RUN",
+                        help="The run to delete: its folder name as `bertstudio runs list` shows it, or its path.")
     delete.add_argument("--yes", action="store_true", help="Really delete it.")
 
 

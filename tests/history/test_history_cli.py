@@ -157,3 +157,15 @@ def test_the_report_of_a_multilabel_run_says_exact_match_and_its_thresholds(runs
     # A run saved before the note was kept: the note comes from the thresholds saved with the model.
     _multilabel(runs_root / "second", note=None)
     assert "neutral 0.30; the others 0.50" in render_report(runs_root / "second")
+
+
+def test_a_root_that_is_not_a_folder_is_said_as_such(tmp_path, capsys):
+    """`runs --root nope list` printed 'No runs in nope.' with exit 0, as if the folder held none."""
+    assert main(["runs", "--root", str(tmp_path / "nope"), "list"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "file.csv").write_text("text,label\n", encoding="utf-8")
+    assert main(["runs", "list", "--root", str(tmp_path / "file.csv")]) == 2
+    assert "is a file, not a folder of runs" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["runs", "--root", str(tmp_path / "empty"), "list"]) == 0
+    assert "No runs in" in capsys.readouterr().out
