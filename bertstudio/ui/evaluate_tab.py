@@ -274,8 +274,12 @@ def baseline_sentence(model_macro_f1: float, baselines: Sequence[Any]) -> str:
 
 
 def baselines_markdown_and_table(model_macro_f1: float, model_accuracy: float, baselines: Sequence[Any],
-                                 model_seconds: float | None) -> tuple[str, pd.DataFrame]:
-    return (baseline_sentence(model_macro_f1, baselines),
+                                 model_seconds: float | None,
+                                 notes: Sequence[Any] = ()) -> tuple[str, pd.DataFrame]:
+    """``notes``: the evaluation's notes (Finding); the one saying the bundled encoder stood in for the run's base
+    model is shown, since the frozen-encoder baseline's name would otherwise read as that model's."""
+    stand_in = [f"*{note.message}*" for note in notes if note.code == "encoder_stands_in"]
+    return ("\n\n".join([baseline_sentence(model_macro_f1, baselines), *stand_in]),
             tables.baselines_table(model_macro_f1, model_accuracy, baselines, model_seconds))
 
 
@@ -461,10 +465,12 @@ def build(ctx: AppContext) -> None:
                     noise_table: gr.Dataframe(tables.label_noise_table(outcome.table), visible=not outcome.table.empty),
                     noise_download: gr.DownloadButton(value=str(outcome.csv_path), visible=not outcome.table.empty)}
 
-        def baseline_outputs(metrics: Mapping[str, Any], seconds: float | None, baselines: Sequence[Any]) -> dict:
+        def baseline_outputs(metrics: Mapping[str, Any], seconds: float | None, baselines: Sequence[Any],
+                             notes: Sequence[Any] = ()) -> dict:
             if not baselines:
                 return {baseline_md: "", baseline_table: gr.Dataframe(visible=False)}
-            text, table = baselines_markdown_and_table(metrics["macro_f1"], metrics["accuracy"], baselines, seconds)
+            text, table = baselines_markdown_and_table(metrics["macro_f1"], metrics["accuracy"], baselines, seconds,
+                                                       notes)
             return {baseline_md: text, baseline_table: gr.Dataframe(table, visible=True)}
 
         @friendly
@@ -527,7 +533,7 @@ def build(ctx: AppContext) -> None:
 
         def on_baselines(workspace, view: RunView | None) -> Iterator[dict]:
             def show(report) -> dict:
-                return baseline_outputs(report.metrics, view.summary.train_seconds, report.baselines)
+                return baseline_outputs(report.metrics, view.summary.train_seconds, report.baselines, report.notes)
 
             task = functools.partial(compare_baselines, workspace, view.run_dir if view else None)
             yield from run_check(BASELINES, workspace, task, baseline_md, "Training the baselines",

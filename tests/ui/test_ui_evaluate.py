@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bertstudio.data.findings import Finding
 from bertstudio.errors import DataError, UserError
 from bertstudio.evaluation.baselines import BaselineResult
 from bertstudio.evaluation.errors_table import error_table
@@ -333,6 +334,10 @@ def test_label_noise_baselines_and_another_file(tiny_run, tmp_path):
     text, table = ev.baselines_markdown_and_table(report.metrics["macro_f1"], report.metrics["accuracy"],
                                                   report.baselines, 10.0)
     assert len(table) == 3 and ("baseline" in text)
+    stand_in = Finding("info", "encoder_stands_in", "The run's base model could not load: the bundled encoder stood in.")
+    text, _ = ev.baselines_markdown_and_table(0.8, 0.8, report.baselines, 10.0,
+                                              [stand_in, Finding("info", "other", "not about baselines")])
+    assert "the bundled encoder stood in" in text and "not about baselines" not in text
 
     other = write_csv(tmp_path / "shop2.csv", 4)
     shifted = ev.evaluate_on_file(workspace, run_dir, str(other))
