@@ -276,3 +276,26 @@ def test_the_other_commands_say_their_defaults_and_what_they_write(capsys, comma
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # a line broken after "eval-"
     assert all(word in text for word in words), text
+
+
+def test_a_folder_given_as_the_settings_file_is_said_as_such(tmp_path, small_csv, capsys):
+    """`train --config assets` (a folder) said "The settings file assets does not exist"."""
+    assert main(["train", str(small_csv), "--config", str(tmp_path)]) == 2
+    err = _one_error_line(capsys)
+    assert "is a folder, not a settings file" in err and "does not exist" not in err
+    (tmp_path / "config.json").write_text("{}")
+    assert main(["train", str(small_csv), "--config", str(tmp_path)]) == 2
+    assert f"such as {tmp_path / 'config.json'}" in _one_error_line(capsys)
+
+
+def test_resuming_removes_the_report_made_of_the_run_before(tmp_path, small_csv, tiny_bert_dir, capsys):
+    """A report of the interrupted run stayed after the resumed run finished, saying 'interrupted' beside it."""
+    from bertstudio.results import RunStatus
+    from bertstudio.runs import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    assert main(["train", str(small_csv), "--model", str(tiny_bert_dir), "--out", str(run.path), *TINY_TRAIN]) == 0
+    RunStatus(state="interrupted", message="Interrupted.").write(run.status)  # before its first checkpoint
+    run.report.write_text("<html>interrupted</html>", encoding="utf-8")
+    assert main(["train", "--resume", str(run.path), "--quiet"]) == 0
+    assert not run.report.exists() and RunStatus.read(run.status).state == "done"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bertstudio.errors import DiskFullError, ModelError
+from bertstudio.errors import ConfigError, DiskFullError, ModelError
 from bertstudio.events import Finished
 from bertstudio.predict.preprocessing import load_preprocessing
 from bertstudio.results import (
@@ -432,6 +432,18 @@ def test_a_finished_run_whose_weights_are_gone_is_named_by_the_missing_file_and_
     run.summary.unlink()
     if state == "done":  # a run stopped before its first check keeps neither: that is no damage
         assert "its model is missing (model/)" in no_model(run.path).message
+
+
+def test_resuming_an_ended_run_whose_model_is_gone_says_what_is_missing(tmp_path):
+    """train --resume on dmg/d said "has already ended (done) ... Evaluate or export it", which then refused too."""
+    from bertstudio.train.pipeline import resume_training
+
+    run = _ended_run(tmp_path / "run", "done")
+    run.weights.unlink()
+    with pytest.raises(ConfigError) as refused:
+        resume_training(run.path)
+    assert "already ended" in refused.value.message and "model/model.safetensors" in refused.value.hint
+    assert "Evaluate or export it" not in refused.value.hint
 
 
 def test_an_unfinished_run_without_a_model_is_told_the_step_it_resumes_from(tmp_path):

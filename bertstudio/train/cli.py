@@ -192,6 +192,12 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         raise ConfigError("--preset and --config both say where the settings start.",
                           'Name the preset in the settings file ("preset": "head-only"): the file\'s other settings '
                           "and the flags then override it. Or leave --config out.")
+    if path.is_dir():
+        inside = path / "config.json"
+        raise ConfigError(f"--config {path} is a folder, not a settings file.",
+                          f"Pass the JSON file itself, such as {inside} (a run's settings)." if inside.is_file()
+                          else "Pass the path of a saved settings JSON file (a run's config.json, or "
+                               "train_config.json).")
     if not path.is_file():
         raise ConfigError(f"The settings file {path} does not exist.", "Pass the path of a saved settings JSON file.")
     # A run's config.json names its own run folder: a new run gets a new folder unless --output-dir says otherwise.

@@ -52,6 +52,7 @@ from bertstudio.results import (
     RunStatus,
     Summary,
     ValidationScores,
+    lost_model,
     read_json,
     read_run_status,
 )
@@ -449,6 +450,10 @@ def _train_in(run: RunFolder, inputs: TrainingInputs, processes: Processes, *, e
                                             "lengths": _as_dict(inputs.lengths), "split": inputs.split.sizes(),
                                             "fingerprint": _fingerprint(cfg.data)})
     resumed_from = (checkpoint_step(checkpoint) if checkpoint else 0) if resume else None
+    if resume and main:
+        # A report made before this training (`bertstudio report` of the interrupted run) no longer describes it:
+        # left in place it read 'interrupted' beside the finished run. One click or command makes it again.
+        run.report.unlink(missing_ok=True)
     if main:
         RunStatus.now("running", step=resumed_from or 0, checkpoint_step=resumed_from or None).write(run.status)
     log = MetricsLog(run.metrics) if main else None
@@ -660,15 +665,18 @@ def resume_training(run_dir: str | os.PathLike[str], *, emit: Callable[[Any], No
     run = RunFolder(run_dir)
     if not run.config.is_file():
         raise ConfigError(f"{run.path} is not a BERT Studio run folder (it has no {run.config.name}).",
-                          "Pass the folder of the run to resume (runs/<time>-<model>).")
+                          "Pass the folder of the run to resume (runs/<time>-<model name>, as `bertstudio runs list` "
+                          "shows it).")
     # Held before its status is read, and until it ends: two resumes started at once both read "interrupted".
     with _hold_for_resume(run) as hold:
         status = read_run_status(run.path)
         if status.state == "running":  # a process that trains without the lock (an earlier version, another host)
             raise ConfigError(f"The run in {run.path} is still training (process {status.pid}).", RESUME_BUSY_HINT)
         if status.state in ("done", "stopped"):
+            lost = lost_model(run.path)  # "evaluate or export it" is no advice for a run whose model is gone
             raise ConfigError(f"The run in {run.path} has already ended ({status.state}); there is nothing to "
-                              "resume.", "Evaluate or export it, or train a new run.")
+                              "resume.", f"{lost.message} {lost.hint}" if lost else
+                              "Evaluate or export it, or train a new run.")
         check_same_processes(run)
         located = located_data_file(run, data)
         if located is None:
