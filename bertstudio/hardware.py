@@ -60,12 +60,12 @@ def detect_device(preference: str = "auto") -> DeviceInfo:
     if want in ("auto", "cuda") and torch.cuda.is_available():
         return DeviceInfo("cuda", torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported(), os.cpu_count() or 1)
     if want == "cuda":
-        raise ConfigError("No CUDA GPU is available on this machine.", "Use --device auto or --device cpu.")
+        raise ConfigError("No CUDA GPU is available on this machine.", "Leave --device out, or use --device cpu.")
     mps = getattr(torch.backends, "mps", None)
     if want in ("auto", "mps") and mps is not None and mps.is_available():
         return DeviceInfo("mps", "Apple GPU", False, os.cpu_count() or 1)
     if want == "mps":
-        raise ConfigError("Apple's MPS GPU is not available on this machine.", "Use --device auto or --device cpu.")
+        raise ConfigError("Apple's MPS GPU is not available on this machine.", "Leave --device out, or use --device cpu.")
     return DeviceInfo("cpu", _cpu_name(), cpu_has_fast_bf16(), torch.get_num_threads())
 
 

@@ -299,3 +299,11 @@ def test_resuming_removes_the_report_made_of_the_run_before(tmp_path, small_csv,
     run.report.write_text("<html>interrupted</html>", encoding="utf-8")
     assert main(["train", "--resume", str(run.path), "--quiet"]) == 0
     assert not run.report.exists() and RunStatus.read(run.status).state == "done"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the refusal is for a machine without a GPU")
+def test_a_missing_gpu_is_told_with_advice_every_command_takes(capsys, tmp_path):
+    """`bench --device cuda` said "Use --device auto or --device cpu", and bench refuses --device auto."""
+    assert main(["bench", "--device", "cuda", "--models", "bundled-minilm", "--out", str(tmp_path / "b.json")]) == 2
+    err = _one_error_line(capsys)
+    assert "No CUDA GPU" in err and "--device auto" not in err and "Leave --device out, or use --device cpu" in err
