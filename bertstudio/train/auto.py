@@ -196,7 +196,9 @@ def choose_compile(hw: Hardware, steps: int, *, head_only: bool = False) -> Deci
                                      "each step faster on the GPU, which wins that time back several times over.")
 
 
-def choose_epochs(stats: DataStats) -> Decision:
+def choose_epochs(stats: DataStats, max_steps: int | None = None) -> Decision:
+    """``max_steps``: the step limit the person set, said beside the passes (the reason read 'up to 10 passes' for
+    a run limited to 2 steps)."""
     n = stats.train_rows
     # Fewer passes as data grows.  The schedule matters, not only the best checkpoint: on 1,500-row subsets
     # 4 epochs beat 8 even with the best checkpoint restored (bench/DEFAULTS.md), because a longer schedule
@@ -209,8 +211,9 @@ def choose_epochs(stats: DataStats) -> Decision:
         epochs = 2
     else:
         epochs = 1
+    limit = f" The maximum of {max_steps:,} steps ends training sooner if it comes first." if max_steps else ""
     return Decision("epochs", epochs, f"{n:,} training rows: up to {epochs} pass{'es' if epochs > 1 else ''} over the "
-                                      "data, with early stopping so extra passes never hurt.")
+                                      f"data, with early stopping so extra passes never hurt.{limit}")
 
 
 def choose_lr(stats: DataStats, model_hidden: int) -> Decision:
@@ -453,7 +456,7 @@ def resolve(config: TrainConfig, stats: DataStats, hw: Hardware, *, model: Model
     batch_size = decide("batch_size", lambda: choose_batch_size(stats, hw))
     if hw.processes > 1:  # whoever chose the batch: it is per process, and the update is what trains
         decisions.append(processes_decision(hw.processes, batch_size, config.grad_accum))
-    epochs = decide("epochs", lambda: choose_epochs(stats))
+    epochs = decide("epochs", lambda: choose_epochs(stats, config.max_steps))
     # Scaled only when the batch is the GPU's automatic one: a batch a person chose keeps the rate they know.
     lr_batch = batch_size if updates.get("batch_size") == GPU_BATCH else BASE_BATCH
     lr = decide("lr", lambda: scaled_for_batch(

@@ -85,6 +85,12 @@ def test_fewer_epochs_for_more_data(rows, expected):
     assert choose_epochs(stats(rows=rows)).value == expected
 
 
+def test_the_passes_reason_names_a_step_limit():
+    """--max-steps 2 read '320 training rows: up to 10 passes over the data' with no word of the limit."""
+    assert "maximum of 2 steps ends training sooner" in choose_epochs(stats(rows=320), max_steps=2).reason
+    assert "maximum" not in choose_epochs(stats(rows=320)).reason
+
+
 def test_long_epochs_are_evaluated_several_times():
     assert choose_eval_every(stats(rows=100_000), 32, 1).value == 782
     assert choose_eval_every(stats(rows=1000), 32, 1).value == 32
