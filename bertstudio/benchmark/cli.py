@@ -30,6 +30,14 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+# predict and serve call PyTorch in full precision "torch" (--backend torch): the same name is taken here.
+_BACKEND_ALIASES = {"torch": "torch-fp32"}
+
+
+def _backend_names(text: str) -> tuple[str, ...]:
+    return tuple(_BACKEND_ALIASES.get(name, name) for name in _names(text))
+
+
 def _ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in _names(text))
@@ -46,8 +54,9 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="Comma-separated built-in model names and/or run or export folders "
                         f"(default: {DEFAULT_MODELS}). Built-in models that are not downloaded are timed as "
                         "their exact architecture with random weights.")
-    p.add_argument("--backends", type=_names, default=ALL_BACKENDS,
-                   help=f"Comma-separated, any of {','.join(ALL_BACKENDS)} (default: all).")
+    p.add_argument("--backends", type=_backend_names, default=ALL_BACKENDS,
+                   help=f"Comma-separated, any of {','.join(ALL_BACKENDS)} (default: all; torch, as predict names "
+                        "it, is torch-fp32).")
     p.add_argument("--batch-sizes", type=_ints, default=DEFAULT_BATCH_SIZES, help="Comma-separated (default: 1,8,32).")
     p.add_argument("--seq-lens", type=_ints, default=DEFAULT_SEQ_LENS, help="Comma-separated tokens (default: 16,64,128).")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="Where PyTorch runs (default: cpu).")

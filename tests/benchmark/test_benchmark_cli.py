@@ -25,3 +25,18 @@ def test_threads_must_be_at_least_one(capsys, threads):
         main(["bench", "--threads", threads])
     assert done.value.code == 2
     assert f"argument --threads: expected a whole number of at least 1, got '{threads}'" in capsys.readouterr().err
+
+
+class _Planned(Exception):
+    """Raised in place of measuring: the test reads the plan the command made."""
+
+
+def test_torch_as_predict_names_it_is_the_full_precision_backend(monkeypatch):
+    """`bench --backends torch` was refused ('Unknown backend'), though predict and serve call it torch."""
+    def planned(plan, **kwargs):
+        raise _Planned(plan)
+
+    monkeypatch.setattr("bertstudio.benchmark.cli.run_benchmark", planned)
+    with pytest.raises(_Planned) as made:
+        main(["bench", "--models", "bundled-minilm", "--backends", "torch,onnx", "--quiet"])
+    assert tuple(made.value.args[0].backends) == ("torch-fp32", "onnx")
