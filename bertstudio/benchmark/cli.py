@@ -168,6 +168,10 @@ def run_bench(args: argparse.Namespace) -> int:
     if result.cancelled:
         print("Stopped before the end; the table shows the cells measured so far.", file=sys.stderr)
         return 130
+    if not result.records:  # every cell skipped (e.g. --seq-lens 1000): not a success to a script or a person
+        raise ConfigError(f"Nothing was measured: {result.skipped[0] if result.skipped else 'no cell could run'}",
+                          "Change the settings the skipped lines above name (lengths of at most 512 tokens for "
+                          "BERT-family models) and run it again.")
     return 0
 
 

@@ -40,3 +40,14 @@ def test_torch_as_predict_names_it_is_the_full_precision_backend(monkeypatch):
     with pytest.raises(_Planned) as made:
         main(["bench", "--models", "bundled-minilm", "--backends", "torch,onnx", "--quiet"])
     assert tuple(made.value.args[0].backends) == ("torch-fp32", "onnx")
+
+
+def test_a_benchmark_that_measured_nothing_is_an_error(capsys, monkeypatch):
+    """`bench --seq-lens 1000` skipped every cell and ended with exit 0 and 'No measurements yet'."""
+    from bertstudio.benchmark.records import BenchmarkResult
+
+    monkeypatch.setattr("bertstudio.benchmark.cli.run_benchmark", lambda plan, **k: BenchmarkResult(
+        records=[], skipped=["MiniLM-L6 reads at most 512 tokens; sequence length 1000 was skipped."]))
+    assert main(["bench", "--models", "bundled-minilm", "--seq-lens", "1000", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Nothing was measured: MiniLM-L6 reads at most 512 tokens" in err
