@@ -18,6 +18,7 @@ from bertstudio.config import TrainConfig
 from bertstudio.errors import ConfigError
 from bertstudio.models.sources import resolve_model_source
 from bertstudio.runs import atomic_write_json, new_run_dir
+from bertstudio.train.interrupts import Interrupt
 from bertstudio.train.pipeline import train
 
 SEEDS_FILE = "seeds.json"
@@ -84,15 +85,18 @@ def seeds_folder(config: TrainConfig, runs_root: Path) -> Path:
 def train_with_seeds(config: TrainConfig, n_seeds: int, *, runs_root: str | Path = "runs",
                      emit: Callable[[Any], None] = lambda e: None,
                      on_run: Callable[[SeedRun], None] = lambda r: None,
-                     should_stop: Callable[[], bool] = lambda: False) -> SeedReport:
-    """Train ``n_seeds`` times (seed, seed+1, ...) into ``<folder>/seed-<n>``; writes seeds.json there."""
+                     should_stop: Callable[[], bool] = lambda: False,
+                     interrupt: Interrupt | None = None) -> SeedReport:
+    """Train ``n_seeds`` times (seed, seed+1, ...) into ``<folder>/seed-<n>``; writes seeds.json there.
+    ``interrupt``: the command's Ctrl-C and SIGTERM, which stop the run in progress at a step boundary with a
+    checkpoint, as ``train`` does."""
 
     seeds = seed_values(config.seed, n_seeds)
     folder = seeds_folder(config, Path(runs_root))
     runs = []
     for seed in seeds:
         cfg = config.model_copy(update={"seed": seed, "output_dir": str(folder / f"seed-{seed}")})
-        summary = train(cfg, emit=emit, should_stop=should_stop)
+        summary = train(cfg, emit=emit, should_stop=should_stop, interrupt=interrupt)
         runs.append(SeedRun(seed=seed, run_dir=summary.run_dir, accuracy=summary.accuracy, macro_f1=summary.macro_f1))
         on_run(runs[-1])
     report = summarize_seeds(runs)

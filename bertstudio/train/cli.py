@@ -251,15 +251,13 @@ def _add_train_seeds(p: argparse.ArgumentParser) -> None:
 
 
 def run_train_seeds(args: argparse.Namespace, interrupt: Interrupt | None = None) -> int:
-    """Several trainings, one after the other; Ctrl-C and SIGTERM stop them at once (``train_with_seeds`` trains
-    without ``interrupt``: each seed's run is interrupted as it was)."""
     def show(run) -> None:
         print(f"seed {run.seed}: accuracy {run.accuracy:.4f}, macro-F1 {run.macro_f1:.4f} ({run.run_dir})",
               flush=True)
 
     cfg = train_config(args) if getattr(args, "config", None) else config_from_args(args, data=args.data)
     check_out_folder(cfg, args.runs_dir)
-    report = train_with_seeds(cfg, args.seeds, runs_root=args.runs_dir, on_run=show)
+    report = train_with_seeds(cfg, args.seeds, runs_root=args.runs_dir, on_run=show, interrupt=interrupt)
     print(report.to_text())
     print(json.dumps(report.headline()))
     return 0

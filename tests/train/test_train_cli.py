@@ -60,11 +60,11 @@ def _training(argv: list[str]) -> subprocess.Popen:
 @pytest.mark.parametrize("command", ["train", "train-seeds"])
 def test_sigterm_stops_a_training_as_ctrl_c_does(command, small_csv, tmp_path, tiny_bert_dir):
     """SIGTERM killed the process on the spot: status.json still said "running" with a dead process, and nothing
-    said how to go on.  Now the run is interrupted in its status.json itself, and ``train`` prints the resume line."""
+    said how to go on.  Now the run is interrupted in its status.json itself, with a checkpoint of the step it
+    stopped at (the default interval, 5 minutes, has not passed), and ``train`` prints the resume line."""
     out = tmp_path / "run"
     argv = [command, str(small_csv), "--model", str(tiny_bert_dir), "--max-length", "16", "--batch-size", "8",
-            "--epochs", "100", "--patience", "0", "--checkpoint-minutes", "0.00001", "--simple-model", "no",
-            "--out", str(out)]
+            "--epochs", "100", "--patience", "0", "--simple-model", "no", "--out", str(out)]
     if command == "train-seeds":
         argv += ["--seeds", "2", "--quiet"]
     process = _training(argv)
@@ -75,6 +75,8 @@ def test_sigterm_stops_a_training_as_ctrl_c_does(command, small_csv, tmp_path, t
     assert process.returncode == EXIT_TERMINATED, err[-3000:]
     status = RunStatus.read(run / "status.json")  # the file itself, not what a reader makes of it
     assert status.state == "interrupted" and status.pid == process.pid
+    steps = [r["step"] for r in read_metrics(run) if r["event"] == "step"]
+    assert status.checkpoint_step == steps[-1] >= 1, (status, steps)
     assert "Traceback" not in err
     if command == "train":
         assert f"saved as a checkpoint. Go on from there with: bertstudio train --resume {run}" in err
