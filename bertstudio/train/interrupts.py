@@ -36,7 +36,8 @@ class Interrupt:
     def __init__(self) -> None:
         self.signum: int | None = None  # the first signal, while it waits for the step boundary
         self.at: float | None = None  # when it came (time.monotonic)
-        self.raised = False  # the stop is on its way out: later signals are ignored
+        self.raised = False  # the stop is on its way out: one later signal is ignored, the next one stops at once
+        self._after_raised = 0  # signals since the stop was raised
         self._deferring = False  # the steps are running: a first signal waits for the step boundary
 
     @property
@@ -54,13 +55,18 @@ class Interrupt:
         return waited + save_seconds <= SAVE_BUDGET_S
 
     def exception(self, signum: int | None = None) -> KeyboardInterrupt:
-        """The stop to raise (SIGTERM as :class:`Terminated`); from now on further signals are ignored, so that a
-        repeated one does not cut short the few writes that record the stop."""
+        """The stop to raise (SIGTERM as :class:`Terminated`); from now on one further signal is ignored, so that a
+        repeated key press does not cut short the few writes that record the stop (a third one does)."""
         self.raised = True
         return Terminated() if (signum or self.signum) == signal.SIGTERM else KeyboardInterrupt()
 
     def _on_signal(self, signum: int, frame) -> None:
         if self.raised:
+            # The few writes that record the stop are not cut short by a repeated key press; but a person pressing
+            # again and again (the ending hangs on something) must get the terminal back without kill -9.
+            self._after_raised += 1
+            if self._after_raised >= 2:
+                raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
             return
         if self._deferring and self.signum is None:
             self.signum, self.at = signum, time.monotonic()

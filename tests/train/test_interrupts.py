@@ -32,7 +32,9 @@ def test_during_the_steps_a_first_signal_waits_and_a_second_stops_at_once():
             assert interrupt.pending and interrupt.name == "Ctrl-C", "noted for the step boundary, not raised"
             _signal(signal.SIGINT, wait=5)
         assert not isinstance(raised.value, Terminated) and not interrupt.pending
-        _signal(signal.SIGTERM)  # the stop is being recorded: nothing cuts those writes short
+        _signal(signal.SIGTERM)  # the stop is being recorded: a repeated signal does not cut those writes short
+        with pytest.raises(Terminated):  # but one more does: an ending that hangs never needs kill -9
+            _signal(signal.SIGTERM, wait=5)
 
 
 def test_a_signal_still_waiting_when_the_steps_end_is_raised_then():
