@@ -7,6 +7,7 @@ Screenshots of every tab go to a temporary folder, or to $BERTSTUDIO_SCREENSHOTS
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -98,6 +99,21 @@ def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("BERTSTUDIO_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@contextlib.contextmanager
+def laptop_page(url: str):
+    """Chromium at a laptop's window size, opened on ``url`` and closed after the test's steps."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
 
 
 def type_number(box, value: int, settle_ms: int = 2_000) -> None:
@@ -340,7 +356,7 @@ def test_upload_train_evaluate_export_predict(app_url, shots, tmp_path):
 def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tiny_bert_dir, tmp_path, monkeypatch):
     """Model tab: a registry model not on this computer says how much it needs; one click fetches it (from a
     local fake Hub with the real Hub's URL layout) into the Hugging Face cache."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "models"))
     from fake_hub_files import serve_fake_hub_files
@@ -350,10 +366,7 @@ def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tin
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(app_url)
+        with laptop_page(app_url) as page:
             page.get_by_role("tab", name="2. Model").click()
             page.get_by_text("DistilBERT-base (uncased)").click()
             status = page.locator("#get-model-status")
@@ -362,7 +375,6 @@ def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tin
             expect(status).to_contain_text("Downloaded and checked", timeout=120_000)
             assert any("/resolve/" in r and "model.safetensors" in r for r in hub.requests)
             assert "Traceback" not in page.content()
-            browser.close()
     finally:
         server.shutdown()
 
@@ -371,15 +383,12 @@ def test_get_this_model_shows_the_size_then_downloads_with_progress(app_url, tin
 def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
     """Data tab: a one-column file without a header (texts to predict, uploaded here by mistake) keeps its first
     text, says it has no labels and where to go, and keeps the text column in its box."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     upload = tmp_path / "to_label.csv"
     upload.write_text("I loved this movie, it was great\nTerrible film, would not watch again\nOkay I guess\n",
                       encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
+    with laptop_page(app_url) as page:
         page.locator("#data-upload input[type=file]").set_input_files(str(upload))
         report = page.locator("#data-report")
         expect(report).to_contain_text("Read 3 rows", timeout=120_000)
@@ -389,46 +398,38 @@ def test_a_file_of_texts_alone_is_told_it_has_no_labels(app_url, tmp_path):
         # No class counts, no length of 0, no preview headed "1 2 3" for a file whose columns are still to be chosen.
         expect(page.locator("#data-analysis")).to_be_hidden()
         expect(page.locator("#max-length")).to_be_hidden()
-        browser.close()
 
 
 @pytest.mark.timeout(300)
 def test_texts_the_model_cannot_read_are_told_and_the_model_tab_points_to_a_multilingual_one(app_url, tmp_path):
     """Chinese texts with the bundled English model: the Data tab's check says most words are unknown to its
     vocabulary, and the Model tab's language line names Multilingual BERT (a tester saw 'Your data looks good')."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     upload = tmp_path / "reviews_zh.csv"
     texts = ["这个产品质量很好，我非常满意", "送货太慢了，包装也破了", "客服态度很好，问题很快解决了",
              "价格太贵，不值得购买", "东西不错，下次还会再来"]
     rows = [f"{texts[i % 5]} {i},{'positive' if i % 5 in (0, 2, 4) else 'negative'}" for i in range(60)]
     upload.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
+    with laptop_page(app_url) as page:
         page.locator("#data-upload input[type=file]").set_input_files(str(upload))
         expect(page.locator("#data-report")).to_contain_text("look at the 1 warning below", timeout=120_000)
         expect(page.locator("#data-findings")).to_contain_text("unknown to the vocabulary of MiniLM-L6")
         page.get_by_role("tab", name="2. Model").click()
         expect(page.locator("#model-language")).to_contain_text("Multilingual BERT", timeout=60_000)
-        browser.close()
 
 
 @pytest.mark.timeout(300)
 def test_a_files_recommended_preset_keeps_the_settings_typed_before_it(app_url, tmp_path):
     """Model tab: Maximum steps typed, then a file whose class balance recommends another preset (Imbalanced): the
     preset switches, the typed 40 stays (a tester found the box emptied), and the tab says so."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     upload = tmp_path / "mostly_praise.csv"
     rows = [f"Great service number {i} thank you,praise" for i in range(250)]
     rows += [f"Parcel {i} arrived broken,complaint" for i in range(40)]
     upload.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
+    with laptop_page(app_url) as page:
         page.get_by_role("tab", name="2. Model").click()
         page.get_by_text("Advanced settings").click()
         steps = page.locator("#setting-max_steps input")
@@ -442,7 +443,6 @@ def test_a_files_recommended_preset_keeps_the_settings_typed_before_it(app_url, 
         expect(page.locator("#preset-choice input[value=imbalanced]")).to_be_checked()
         expect(steps).to_have_value("40")
         expect(page.locator("#plan")).to_contain_text("at most 40 steps", timeout=120_000)
-        browser.close()
 
 
 @pytest.mark.timeout(300)
@@ -450,15 +450,12 @@ def test_a_workbooks_sheet_is_chosen_and_kept_on_reload(app_url, tmp_path):
     """Data tab: a workbook with a legend in front shows the Sheet picker on the data; choosing the legend reads
     it, and a reloaded page shows the legend again."""
     from helpers import write_workbook
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     book = write_workbook(tmp_path / "book.xlsx", {
         "Legend": [("label", "description"), *((f"code{i}", f"What code {i} means") for i in range(12))],
         "Data": [("text", "label"), *((f"Customer comment {i} about the order.", "ab"[i % 2]) for i in range(30))]})
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
+    with laptop_page(app_url) as page:
         page.locator("#data-upload input[type=file]").set_input_files(str(book))
         report, sheet = page.locator("#data-report"), page.locator("#data-sheet input")
         expect(report).to_contain_text("sheet 'Data'", timeout=120_000)
@@ -470,7 +467,6 @@ def test_a_workbooks_sheet_is_chosen_and_kept_on_reload(app_url, tmp_path):
         page.reload()
         expect(page.locator("#data-report")).to_contain_text("sheet 'Legend'", timeout=60_000)
         expect(page.locator("#data-sheet input")).to_have_value("Legend (12 rows)")
-        browser.close()
 
 
 # Words of ``selector``'s table cells (headers included) that are cut in two or cut off: a word drawn on two lines
