@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bertstudio.errors import ConfigError, UserError, unknown_keys_error
-from bertstudio.models.registry import find_variant
+from bertstudio.models.registry import find_variant, short_name_of
 
 LIFT_HINT = ("These limits keep a shared demo usable for everyone. To lift them, run BERT Studio on your own "
              "computer (`python app.py`) or duplicate the Space and change its limits (docs/SPACES.md).")
@@ -81,7 +81,7 @@ class UsageLimits(BaseModel):
 
     def allowed_model_names(self) -> str:
         """'MiniLM-L6 and DistilBERT-base': the allowed models as a person reads them."""
-        names = [_short_display_name(key) for key in self.allowed_models or ()]
+        names = [short_name_of(key) for key in self.allowed_models or ()]
         return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
     # --- checks the engine runs ---------------------------------------------------------------------
@@ -217,11 +217,6 @@ def _deadline(minutes: float | None, start: float | None) -> float | None:
     if minutes is None:
         return None
     return (time.time() if start is None else start) + minutes * 60
-
-
-def _short_display_name(key: str) -> str:
-    variant = find_variant(key)
-    return variant.display_name.split(" (")[0] if variant is not None else key
 
 
 NO_LIMITS = UsageLimits()

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from bertstudio.data.findings import Finding
 from bertstudio.data.languages import LATIN, Writing, read_writing, script_words, word_scripts
 from bertstudio.data.lengths import percent_text, sample_positions, take_rows
-from bertstudio.models.registry import MULTILINGUAL_MODEL, ModelVariant, find_variant, get_variant
+from bertstudio.models.registry import MULTILINGUAL_MODEL, ModelVariant, find_variant, get_variant, short_name_of
 
 # Texts read: every n-th of the lengths' random sample, so at most this many, each up to about this many characters
 # (50-60 English words, 300 Chinese characters), until this many words are counted: the shares below then settle
@@ -246,12 +246,6 @@ def _other_script_read_poorly(fit: VocabularyFit) -> bool:
     return fit.reads_poorly and (fit.poorly_read_script != LATIN or fit.writing.other_language)
 
 
-def model_name(model: str) -> str:
-    """'MiniLM-L6' for a registry model, else the folder or Hugging Face id as given."""
-    variant = find_variant(model)
-    return variant.short_name if variant is not None else model
-
-
 def _trained_on(variant: ModelVariant | None) -> str:
     return ", which was trained on English" if variant is not None and variant.english_only else ""
 
@@ -262,7 +256,7 @@ def _poorly_read_finding(fit: VocabularyFit, measured: ModelVariant | None) -> F
                 "both": fit.unknown_examples[:1] + fit.spelled_out_examples[:1]}[kind]
     result = "reads each as [UNK] and cannot learn from them" if kind == "unknown" else "learns little from them"
     message = (f"{_about(fit.poorly_read_share)} of the words in your texts ({script_words(fit.poorly_read_script)}) "
-               f"are {_HOW[kind]} the vocabulary of {model_name(fit.measured_by)}{_trained_on(measured)}: the model "
+               f"are {_HOW[kind]} the vocabulary of {short_name_of(fit.measured_by)}{_trained_on(measured)}: the model "
                f"{result}{_for_example(examples)}.")
     hint = _what_to_choose(measured) if _other_script_read_poorly(fit) else _CODES_HINT
     return Finding("warning", "unknown_words", message, hint=hint, examples=examples[1:])
@@ -340,7 +334,7 @@ def model_language(fit: VocabularyFit | None, model: str) -> ModelLanguage | Non
     multilingual = get_variant(MULTILINGUAL_MODEL)
     if variant is None or variant.english_only:
         if (variant is not None and fit.writing.other_language) or wrong_script:
-            return ModelLanguage("other_language", model_name(model), _texts_in(fit), measured, multilingual)
+            return ModelLanguage("other_language", short_name_of(model), _texts_in(fit), measured, multilingual)
         return None
     if wrong_script:  # a multilingual model that does not know them either
         return ModelLanguage("other_language", variant.short_name, _texts_in(fit), measured, None)

@@ -254,6 +254,12 @@ _VARIANT_LIST: tuple[ModelVariant, ...] = (
 VARIANTS: dict[str, ModelVariant] = {variant.key: variant for variant in _VARIANT_LIST}
 
 
+def short_name_of(model: str) -> str:
+    """'MiniLM-L6' for a registry model (its ``short_name``), else the folder or Hugging Face id as given."""
+    variant = find_variant(model)
+    return variant.short_name if variant is not None else model
+
+
 def find_variant(name: str) -> ModelVariant | None:
     """The registry entry named by a key, hub id or alias (any letter case), or None."""
     wanted = name.strip().lower()
